@@ -1,0 +1,69 @@
+// Atomic writes: everything is written under a temporary sibling path and renamed into place, so a crash,
+// a full disk or a Ctrl-C never leaves a half-written file or package where a reader could find it.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+function tempSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = tempSibling(file);
+  try {
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * Build a directory by filling a temporary sibling, then rename it to `target`. `target` must not exist
+ * (or must be an empty directory); on any failure the temporary directory is removed and `target` is untouched.
+ */
+export async function writeDirAtomic<T>(target: string, fill: (tmpDir: string) => Promise<T>): Promise<T> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = tempSibling(target);
+  await fs.mkdir(tmp);
+  try {
+    const result = await fill(tmp);
+    await fs.rmdir(target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err; // ENOTEMPTY: never overwrite an existing package
+    });
+    await fs.rename(tmp, target);
+    return result;
+  } catch (err) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Replace an existing directory atomically enough for our needs: build the new one, swap, drop the old one. */
+export async function replaceDirAtomic<T>(target: string, fill: (tmpDir: string) => Promise<T>): Promise<T> {
+  const old = tempSibling(target) + '.old';
+  const tmp = tempSibling(target);
+  await fs.mkdir(tmp, { recursive: true });
+  try {
+    const result = await fill(tmp);
+    const existed = await fs.rename(target, old).then(() => true, () => false);
+    await fs.rename(tmp, target);
+    if (existed) await fs.rm(old, { recursive: true, force: true });
+    return result;
+  } catch (err) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}

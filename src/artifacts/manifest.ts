@@ -1,0 +1,114 @@
+// The model package manifest (mlctl.json): the single contract between train, optimize, evaluate, export and serve.
+// Any subcommand that reads a package reads it through this type; validateManifest() is the schema check.
+import { MlctlError } from '../errors.js';
+
+export const MANIFEST_FILE = 'mlctl.json';
+export const SCHEMA_VERSION = 1;
+
+export type Task = 'image-classification' | 'tabular-classification' | 'tabular-regression';
+
+/** How raw RGB pixels (0..255, HWC) become the model's input tensor. Implemented once in data/preprocess.ts. */
+export interface PreprocessingSpec {
+  /** caffe: RGB→BGR minus ImageNet means (Keras VGG16); tf: scale to [-1,1]; torch: /255 then mean/std; unit: /255; raw: none. */
+  mode: 'caffe' | 'tf' | 'torch' | 'unit' | 'raw';
+  channelOrder: 'RGB' | 'BGR';
+  /** Per channel, in the model's channel order, subtracted after scaling. */
+  mean: number[];
+  /** Per channel divisor applied after mean subtraction (1 = none). */
+  std: number[];
+  /** Multiplier applied to 0..255 pixels before mean/std. */
+  scale: number;
+  /** Resize rule: images are resized to exactly height x width. */
+  resize: 'fill' | 'cover' | 'contain';
+}
+
+export interface ImageInputSpec {
+  kind: 'image';
+  name: string;
+  height: number;
+  width: number;
+  channels: 3;
+  layout: 'NHWC';
+  dtype: 'float32';
+  preprocessing: PreprocessingSpec;
+}
+
+export interface TabularInputSpec {
+  kind: 'tabular';
+  name: string;
+  features: string[];
+  dtype: 'float32';
+  /** Standardisation and encoding recorded by training, applied by every consumer. */
+  transform?: Record<string, unknown>;
+}
+
+export type InputSpec = ImageInputSpec | TabularInputSpec;
+
+export interface OutputSpec {
+  name: string;
+  kind: 'probabilities' | 'regression' | 'scores';
+  /** Number of values per example. */
+  size: number;
+}
+
+export interface FileEntry {
+  sha256: string;
+  bytes: number;
+}
+
+export interface LineageEntry {
+  op: string;
+  at: string;
+  tool: string;
+  from?: { name: string; version: number; manifestSha256: string };
+  params?: Record<string, unknown>;
+}
+
+export interface Manifest {
+  schemaVersion: number;
+  name: string;
+  version: number;
+  createdAt: string;
+  task: Task;
+  labels: string[];
+  input: InputSpec;
+  output: OutputSpec;
+  /** Free-form description of the network: backbone, head, layer counts, parameter count. */
+  architecture: Record<string, unknown>;
+  /** Model formats present in the package, by format → file name relative to the package. */
+  formats: { tfjs?: string; onnx?: string; [format: string]: string | undefined };
+  training?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  lineage: LineageEntry[];
+  /** Present when a gate rejected this package (e.g. quantization accuracy drop). */
+  status?: 'ok' | 'rejected';
+  statusReason?: string;
+  /** sha256 and size of every file in the package except mlctl.json itself. */
+  files: Record<string, FileEntry>;
+}
+
+/** Fields a producer supplies; name, version, createdAt and files are filled in by savePackage(). */
+export type ManifestDraft = Omit<Manifest, 'schemaVersion' | 'name' | 'version' | 'createdAt' | 'files'>;
+
+export function validateManifest(value: unknown, where: string): Manifest {
+  const fail = (why: string): never => {
+    throw new MlctlError('PACKAGE_INVALID', [where, why]);
+  };
+  if (!value || typeof value !== 'object') fail('mlctl.json is not a JSON object');
+  const m = value as Partial<Manifest>;
+  if (typeof m.schemaVersion !== 'number') fail('mlctl.json has no schemaVersion');
+  if (m.schemaVersion! > SCHEMA_VERSION) fail(`schemaVersion ${m.schemaVersion} is newer than this mlctl understands (${SCHEMA_VERSION}); upgrade mlctl`);
+  if (typeof m.name !== 'string' || !m.name) fail('mlctl.json has no name');
+  if (!Number.isInteger(m.version) || m.version! < 1) fail('mlctl.json has no valid version');
+  if (!Array.isArray(m.labels)) fail('mlctl.json has no labels array');
+  if (!m.input || typeof m.input !== 'object') fail('mlctl.json has no input spec');
+  if (!m.output || typeof m.output !== 'object') fail('mlctl.json has no output spec');
+  if (!m.files || typeof m.files !== 'object') fail('mlctl.json has no files table');
+  if (!m.formats || typeof m.formats !== 'object') fail('mlctl.json has no formats table');
+  if (!Array.isArray(m.lineage)) fail('mlctl.json has no lineage array');
+  for (const [file, entry] of Object.entries(m.files!)) {
+    if (!entry || typeof entry.sha256 !== 'string' || typeof entry.bytes !== 'number') fail(`files entry for ${file} lacks sha256/bytes`);
+    if (file.includes('..') || file.startsWith('/')) fail(`files entry ${file} points outside the package`);
+  }
+  return m as Manifest;
+}

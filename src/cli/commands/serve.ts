@@ -1,0 +1,14 @@
+// `mlctl serve` — placeholder until its issue lands: says so and exits 1.
+import { notImplemented } from '../context.js';
+import type { CommandSpec } from '../spec.js';
+
+export const serveCommand: CommandSpec = {
+  name: 'serve',
+  summary: 'serve (not implemented yet)',
+  args: ['[target...]'],
+  options: [],
+  examples: [],
+  async run() {
+    notImplemented('mlctl serve');
+  },
+};

@@ -1,0 +1,90 @@
+// The one implementation of image preprocessing: decode with sharp, resize, and turn RGB pixels into the model's
+// input floats as the manifest's PreprocessingSpec says. train, evaluate and serve all call imageToInput().
+import sharp from 'sharp';
+import type { ImageInputSpec, PreprocessingSpec } from '../artifacts/manifest.js';
+import { MlctlError } from '../errors.js';
+
+export type PreprocessingMode = PreprocessingSpec['mode'];
+
+/** ImageNet channel means in BGR order, as Keras's imagenet_utils "caffe" mode subtracts them. */
+export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
+
+export function preprocessingFor(mode: PreprocessingMode): PreprocessingSpec {
+  switch (mode) {
+    case 'caffe':
+      return { mode, channelOrder: 'BGR', mean: CAFFE_MEAN_BGR, std: [1, 1, 1], scale: 1, resize: 'fill' };
+    case 'tf':
+      return { mode, channelOrder: 'RGB', mean: [1, 1, 1], std: [1, 1, 1], scale: 1 / 127.5, resize: 'fill' };
+    case 'torch':
+      return { mode, channelOrder: 'RGB', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1 / 255, resize: 'fill' };
+    case 'unit':
+      return { mode, channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1], scale: 1 / 255, resize: 'fill' };
+    case 'raw':
+      return { mode, channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, resize: 'fill' };
+  }
+}
+
+export function imageInputSpec(size: number | { height: number; width: number }, mode: PreprocessingMode = 'caffe'): ImageInputSpec {
+  const { height, width } = typeof size === 'number' ? { height: size, width: size } : size;
+  return { kind: 'image', name: 'input', height, width, channels: 3, layout: 'NHWC', dtype: 'float32', preprocessing: preprocessingFor(mode) };
+}
+
+/** Largest decoded image accepted (pixels). Guards against decompression bombs before any allocation. */
+export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
+
+export interface DecodeOptions {
+  maxPixels?: number;
+}
+
+/**
+ * Decode any sharp-supported image (jpg, png, webp, gif first frame, tiff), honour EXIF orientation,
+ * drop alpha, convert to sRGB and resize to height x width. Returns HWC uint8 RGB.
+ */
+export async function decodeRgb(input: string | Uint8Array, height: number, width: number, fit: PreprocessingSpec['resize'] = 'fill', opts: DecodeOptions = {}): Promise<Uint8Array> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const label = typeof input === 'string' ? input : `(${input.byteLength} bytes)`;
+  try {
+    const img = sharp(input, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 });
+    const { data, info } = await img
+      .rotate()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(width, height, { fit: fit === 'fill' ? 'fill' : fit, kernel: 'linear', background: { r: 0, g: 0, b: 0 } })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels === 3) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // Single-channel results (rare colourspace edge cases): replicate to RGB.
+    const out = new Uint8Array(height * width * 3);
+    for (let i = 0, p = 0; i < height * width; i++, p += info.channels) out[i * 3] = out[i * 3 + 1] = out[i * 3 + 2] = data[p]!;
+    return out;
+  } catch (err) {
+    const msg = (err as Error).message ?? String(err);
+    if (/pixel limit/i.test(msg)) throw new MlctlError('IMAGE_TOO_LARGE', [label, maxPixels], { cause: err });
+    throw new MlctlError('IMAGE_DECODE', [label, msg.split('\n')[0]!], { cause: err });
+  }
+}
+
+/** RGB uint8 HWC pixels → model input floats (in place into `out` at `offset` when given). */
+export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Float32Array, offset = 0): Float32Array {
+  const n = rgb.length / 3;
+  const dst = out ?? new Float32Array(rgb.length);
+  const bgr = spec.channelOrder === 'BGR';
+  const { scale } = spec;
+  const [m0, m1, m2] = spec.mean as [number, number, number];
+  const [s0, s1, s2] = spec.std as [number, number, number];
+  for (let i = 0; i < n; i++) {
+    const r = rgb[i * 3]!, g = rgb[i * 3 + 1]!, b = rgb[i * 3 + 2]!;
+    const c0 = bgr ? b : r, c2 = bgr ? r : b;
+    const o = offset + i * 3;
+    dst[o] = (c0 * scale - m0) / s0;
+    dst[o + 1] = (g * scale - m1) / s1;
+    dst[o + 2] = (c2 * scale - m2) / s2;
+  }
+  return dst;
+}
+
+/** Decode + resize + preprocess one image into the model's input floats (H*W*3). */
+export async function imageToInput(input: string | Uint8Array, spec: ImageInputSpec, out?: Float32Array, offset = 0, opts: DecodeOptions = {}): Promise<Float32Array> {
+  const rgb = await decodeRgb(input, spec.height, spec.width, spec.preprocessing.resize, opts);
+  return pixelsToInput(rgb, spec.preprocessing, out, offset);
+}

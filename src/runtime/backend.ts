@@ -1,0 +1,89 @@
+// TF.js backend selection in one place: `auto` prefers tfjs-node's native `tensorflow`, then `wasm`, then `cpu`.
+// Every subcommand calls selectBackend() once, before building or loading a model.
+import * as tf from '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { MlctlError } from '../errors.js';
+
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+export type BackendName = Exclude<BackendChoice, 'auto'>;
+
+export interface BackendInfo {
+  name: BackendName;
+  requested: BackendChoice;
+  /** Why earlier candidates were passed over (for `auto`). */
+  skipped: Array<{ name: BackendName; reason: string }>;
+}
+
+const require = createRequire(import.meta.url);
+let selected: BackendInfo | undefined;
+
+async function tryTensorflow(): Promise<void> {
+  // tfjs-node registers the 'tensorflow' backend on import; it is an optional dependency that
+  // cannot install where libtensorflow cannot be downloaded.
+  await import('@tensorflow/tfjs-node' as string);
+  if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node loaded but the tensorflow backend did not initialise');
+}
+
+async function tryWasm(): Promise<void> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  // In Node the .wasm binaries must be located on disk; point at the package's dist folder.
+  const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
+  wasm.setWasmPaths(dist.endsWith(path.sep) ? dist : dist + path.sep);
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
+}
+
+async function tryCpu(): Promise<void> {
+  if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise');
+}
+
+const LOADERS: Record<BackendName, () => Promise<void>> = { tensorflow: tryTensorflow, wasm: tryWasm, cpu: tryCpu };
+
+export function parseBackendChoice(value: string | undefined): BackendChoice {
+  const v = (value ?? 'auto').toLowerCase();
+  if (v === 'node' || v === 'tfjs-node') return 'tensorflow';
+  if ((BACKENDS as readonly string[]).includes(v)) return v as BackendChoice;
+  throw new MlctlError('USAGE', [`unknown backend "${value}": choose one of ${BACKENDS.join(', ')}`]);
+}
+
+/**
+ * Select and initialise a TF.js backend. `auto` tries tensorflow → wasm → cpu; a named backend that
+ * fails is an error (the user asked for it explicitly). Idempotent for the same choice.
+ */
+export async function selectBackend(choice: BackendChoice = parseBackendChoice(process.env.MLCTL_BACKEND)): Promise<BackendInfo> {
+  if (selected && (selected.requested === choice || choice === 'auto' || selected.name === choice)) {
+    if (tf.getBackend() !== selected.name) await tf.setBackend(selected.name);
+    return selected;
+  }
+  const candidates: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
+  const skipped: BackendInfo['skipped'] = [];
+  for (const name of candidates) {
+    try {
+      await LOADERS[name]();
+      await tf.ready();
+      selected = { name, requested: choice, skipped };
+      return selected;
+    } catch (err) {
+      const reason = firstLine(err);
+      if (choice !== 'auto') throw new MlctlError('BACKEND_UNAVAILABLE', [name, reason], { cause: err });
+      skipped.push({ name, reason });
+    }
+  }
+  throw new MlctlError('BACKEND_UNAVAILABLE', ['auto', skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')]);
+}
+
+export function currentBackend(): BackendInfo | undefined {
+  return selected;
+}
+
+/** One line for stderr saying which backend runs and why. */
+export function describeBackend(info: BackendInfo): string {
+  const why = info.skipped.length ? ` (${info.skipped.map((s) => `${s.name} unavailable`).join(', ')})` : '';
+  return `backend: ${info.name}${info.requested === 'auto' ? `, chosen automatically${why}` : ''}`;
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0]!.slice(0, 200);
+}
