@@ -1,0 +1,60 @@
+// The contract between mlctl serve's parts: REST routes, gRPC service, auth/audit and hot reload all talk to
+// a ModelRepository (loaded packages + batched inference). serve/ implements it; everything else codes against it.
+import type { LoadedPackage } from '../artifacts/package.js';
+import type { Manifest } from '../artifacts/manifest.js';
+
+/** V2 (Open Inference Protocol) datatypes mlctl accepts. */
+export type V2Datatype = 'FP32' | 'BYTES';
+
+export interface InferInput {
+  name: string;
+  datatype: V2Datatype;
+  /** Full shape including the batch dimension, e.g. [2, 224, 224, 3] for FP32 or [2] for BYTES images. */
+  shape: number[];
+  /** FP32: row-major floats (already preprocessed). BYTES: one encoded image per element. */
+  data: Float32Array | Uint8Array[];
+}
+
+export interface InferOutput {
+  name: string;
+  datatype: 'FP32';
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface InferContext {
+  requestId: string;
+  /** Identifies the API key used (never the key itself), for audit logs. */
+  keyId?: string;
+  clientAddress?: string;
+}
+
+export interface ServedModel {
+  name: string;
+  version: number;
+  manifest: Manifest;
+  manifestSha256: string;
+  /** True once loaded and warmed up. */
+  ready: boolean;
+  /** Engine in use, e.g. "onnx" or "tfjs". */
+  engine: string;
+  package: LoadedPackage;
+}
+
+export interface InferResult {
+  model: ServedModel;
+  outputs: InferOutput[];
+  /** Wall time spent in the batch that carried this request (ms). */
+  inferenceMs: number;
+}
+
+export interface ModelRepository {
+  /** Every loaded model version. */
+  list(): ServedModel[];
+  /** A model by name and optional version (latest when omitted); undefined when unknown. */
+  get(name: string, version?: number): ServedModel | undefined;
+  /** Run inference through the batching queue. Throws MlctlError / ServeError for bad input or overload. */
+  infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult>;
+  /** Ready = at least one model loaded and every loaded model warmed up. */
+  ready(): boolean;
+}
