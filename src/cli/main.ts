@@ -145,8 +145,9 @@ export async function main(argv: string[], commands: CommandSpec[] = COMMANDS): 
     parsed = parseCLI(argv, commands, { silent: false });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
-      if (err.code === 'commander.executeSubCommandAsync') return EXIT.OK;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK;
+      // Help shown because no (sub)command was given is a usage error; asked-for help is not.
+      if (err.code === 'commander.help') return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
       // commander already printed the message; add the help hint and the usage exit code.
       return EXIT.USAGE;
     }

@@ -17,6 +17,8 @@ export interface BackendInfo {
 }
 
 const require = createRequire(import.meta.url);
+// mlctl reports its backend choice itself; silence TF.js's "install tfjs-node" banner and debug-mode warnings.
+tf.env().set('PROD', true);
 let selected: BackendInfo | undefined;
 
 async function tryTensorflow(): Promise<void> {

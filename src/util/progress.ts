@@ -87,3 +87,28 @@ export function createProgress(opts: ProgressOptions): Progress {
     },
   };
 }
+
+/**
+ * Run `work` with a spinner on a TTY (ora) or a plain start line otherwise; ends with ✓/✗ and the elapsed time.
+ * For indeterminate steps (loading a model, converting to ONNX); counted work uses createProgress.
+ */
+export async function withSpinner<T>(logger: Logger, text: string, work: () => Promise<T>): Promise<T> {
+  const start = Date.now();
+  const elapsed = () => formatDuration((Date.now() - start) / 1000);
+  if (!logger.interactive) {
+    logger.info(`${text}…`);
+    const result = await work();
+    logger.debug(`${text}: done in ${elapsed()}`);
+    return result;
+  }
+  const { default: ora } = await import('ora');
+  const spinner = ora({ text, stream: process.stderr, color: 'cyan', isEnabled: true }).start();
+  try {
+    const result = await work();
+    spinner.succeed(`${text} (${elapsed()})`);
+    return result;
+  } catch (err) {
+    spinner.fail(`${text} (${elapsed()})`);
+    throw err;
+  }
+}
