@@ -39,6 +39,9 @@ export const ERRORS = {
   GATE_FAILED: { exit: EXIT.GATE, message: '%s' },
   INTERRUPTED: { exit: EXIT.INTERRUPTED, message: 'interrupted: %s' },
   IO: { exit: EXIT.FAILURE, message: '%s' },
+  API_KEYS_INVALID: { exit: EXIT.USAGE, message: 'API key configuration %s is invalid: %s' },
+  TLS_INVALID: { exit: EXIT.USAGE, message: 'TLS %s cannot be used: %s' },
+  AUDIT_LOG: { exit: EXIT.FAILURE, message: 'audit log %s: %s' },
 } satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;
