@@ -39,6 +39,8 @@ export const ERRORS = {
   GATE_FAILED: { exit: EXIT.GATE, message: '%s' },
   INTERRUPTED: { exit: EXIT.INTERRUPTED, message: 'interrupted: %s' },
   IO: { exit: EXIT.FAILURE, message: '%s' },
+  CSV_INVALID: { exit: EXIT.FAILURE, message: 'CSV file %s: %s' },
+  FEATURES_INVALID: { exit: EXIT.FAILURE, message: 'input rows do not match model %s: %s' },
   API_KEYS_INVALID: { exit: EXIT.USAGE, message: 'API key configuration %s is invalid: %s' },
   TLS_INVALID: { exit: EXIT.USAGE, message: 'TLS %s cannot be used: %s' },
   AUDIT_LOG: { exit: EXIT.FAILURE, message: 'audit log %s: %s' },
