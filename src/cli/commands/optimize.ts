@@ -1,6 +1,83 @@
-// `mlctl optimize|prune|quantize|tune` — placeholders until the optimize issue lands: they say so and exit 1.
-import { notImplemented } from '../context.js';
-import type { CommandSpec } from '../spec.js';
+// `mlctl quantize|prune|tune|optimize`: parse options, call src/optimize/, print the before/after table.
+import { loadPackage } from '../../artifacts/package.js';
+import { MlctlError } from '../../errors.js';
+import { figuresTable } from '../../optimize/measure.js';
+import { quantizePackage } from '../../optimize/quantize.js';
+import type { StepOptions, StepReport } from '../../optimize/step.js';
+import { ENGINES, type EngineChoice } from '../../runtime/engine.js';
+import { notImplemented, startBackend } from '../context.js';
+import type { CommandResult, CommandSpec, OptionSpec, RunContext } from '../spec.js';
+
+const GATE_OPTIONS: OptionSpec[] = [
+  { flags: '--data <dir>', description: 'image folder: its validation split (same split as train) is evaluated before and after' },
+  { flags: '--max-accuracy-drop <x>', description: 'largest allowed validation accuracy drop (absolute; 0.01 = one point); more → exit 3 and the package is marked rejected', type: 'float', default: 0.01, min: 0, max: 1 },
+  { flags: '--validation-split <f>', description: 'fraction held out for validation (must match training)', type: 'float', default: 0.2, min: 0.01, max: 0.9 },
+  { flags: '--seed <n>', description: 'split seed (must match training)', type: 'int', default: 42 },
+];
+
+const OUTPUT_OPTIONS: OptionSpec[] = [
+  { flags: '--name <name>', description: 'package name for the result (default: same name, next version)' },
+  { flags: '--engine <engine>', description: 'inference engine for the latency column', choices: ENGINES, default: 'auto' },
+  { flags: '--latency-runs <n>', description: 'batch-1 runs for the latency figure (0 skips it)', type: 'int', default: 20, min: 0 },
+];
+
+function stepOptions(ctx: RunContext): StepOptions {
+  const o = ctx.opts;
+  return {
+    logger: ctx.logger,
+    data: o.data as string | undefined,
+    maxAccuracyDrop: o.maxAccuracyDrop as number,
+    validationSplit: o.validationSplit as number,
+    seed: o.seed as number,
+    name: o.name as string | undefined,
+    engine: o.engine as EngineChoice,
+    latencyRuns: o.latencyRuns as number,
+  };
+}
+
+function stepResult(r: StepReport): Record<string, unknown> {
+  return {
+    package: { name: r.package.manifest.name, version: r.package.manifest.version, dir: r.package.dir },
+    status: r.status,
+    ...(r.statusReason ? { statusReason: r.statusReason } : {}),
+    before: r.before,
+    after: r.after,
+  };
+}
+
+function stepText(r: StepReport): string {
+  const lines = [figuresTable([r.before, r.after]), `saved ${r.package.dir}`];
+  if (r.status === 'rejected') lines.push(`REJECTED: ${r.statusReason}`);
+  return lines.join('\n');
+}
+
+const quantize: CommandSpec = {
+  name: 'quantize',
+  summary: 'quantize a model\'s weights (TF.js float16/uint8/uint16) into a new package version',
+  description:
+    'Re-encodes every float32 weight as the TF.js converter does (weightsManifest quantization: affine uint8/uint16 with 0.0 exact, or IEEE float16); ' +
+    'stock tf.loadLayersModel decodes it. With --data, validation accuracy is compared and a drop beyond --max-accuracy-drop exits 3 with the package marked rejected.',
+  args: ['<model>'],
+  options: [
+    { flags: '--dtype <dtype>', description: 'weight encoding (int8: ONNX Runtime QDQ model)', choices: ['float16', 'uint8', 'uint16', 'int8'], default: 'uint8' },
+    { flags: '--calibration <n>', description: 'int8 only: training images used to calibrate activation ranges', type: 'int', default: 100, min: 1 },
+    ...GATE_OPTIONS,
+    ...OUTPUT_OPTIONS,
+  ],
+  examples: ['mlctl quantize sample --dtype uint8 --data artifacts/sample-data', 'mlctl quantize artifacts/sample/3 --dtype float16 --max-accuracy-drop 0.005 --data artifacts/sample-data --json'],
+  async run(ctx): Promise<CommandResult> {
+    const dtype = ctx.opts.dtype as string;
+    if (dtype === 'int8') throw new MlctlError('NOT_IMPLEMENTED', ['mlctl quantize --dtype int8 (ONNX Runtime QDQ quantization)']);
+    await startBackend(ctx);
+    const source = await loadPackage(ctx.args[0] as string);
+    const r = await quantizePackage(source, dtype as 'float16' | 'uint8' | 'uint16', stepOptions(ctx));
+    return {
+      exitCode: r.exitCode,
+      result: { ...stepResult(r), dtype: r.dtype, quantizedWeights: r.quantizedWeights, weightBytesBefore: r.weightBytesBefore, weightBytesAfter: r.weightBytesAfter },
+      text: stepText(r),
+    };
+  },
+};
 
 const stub = (name: string): CommandSpec => ({
   name,
@@ -13,4 +90,4 @@ const stub = (name: string): CommandSpec => ({
   },
 });
 
-export const optimizeCommands: CommandSpec[] = [stub('optimize'), stub('prune'), stub('quantize'), stub('tune')];
+export const optimizeCommands: CommandSpec[] = [stub('optimize'), stub('prune'), quantize, stub('tune')];

@@ -1,0 +1,160 @@
+// What every optimize step shares once it has a candidate model: validate it against the source on the same split,
+// apply the accuracy gate, save it as a new package version with lineage, and measure both for the before/after table.
+import * as tf from '@tensorflow/tfjs';
+import type { ImageInputSpec, Manifest, ManifestDraft } from '../artifacts/manifest.js';
+import { lineageFrom, loadTfjsModel, savePackage, type LoadedPackage } from '../artifacts/package.js';
+import { writeLayersModel } from '../artifacts/tfjs-io.js';
+import { MlctlError } from '../errors.js';
+import { openEngine, tfjsEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import type { Logger } from '../util/log.js';
+import { accuracies, latenciesMs, modelSize, validationSet, type Figures } from './measure.js';
+
+export interface GateOptions {
+  /** Image folder whose validation split is evaluated before and after. */
+  data?: string;
+  validationSplit?: number;
+  seed?: number;
+  /** Largest allowed drop in validation accuracy (absolute, 0.01 = one point). */
+  maxAccuracyDrop?: number;
+}
+
+export interface StepOptions extends GateOptions {
+  logger: Logger;
+  /** Engine for the latency column (accuracy always compares the TF.js models, the artifacts being changed). */
+  engine?: EngineChoice;
+  /** Latency runs at batch 1 (0 skips the latency column). */
+  latencyRuns?: number;
+  /** Package name for the result (default: the source's name, as its next version). */
+  name?: string;
+  /** Artifacts root (tests). */
+  root?: string;
+}
+
+export interface StepInput {
+  source: LoadedPackage;
+  op: string;
+  params: Record<string, unknown>;
+  /** The candidate model as TF.js artifacts (weightSpecs + weightData, possibly quantized). */
+  artifacts: tf.io.ModelArtifacts;
+  /** Merged into manifest.architecture (e.g. {weightQuantization: …}, {sparsity: …}). */
+  architecture?: Record<string, unknown>;
+  /** Merged into manifest.metrics. */
+  metrics?: Record<string, unknown>;
+  /** Accuracy of the source on the same split when already known (saves one pass). */
+  accuracyBefore?: number;
+}
+
+export interface StepReport {
+  package: LoadedPackage;
+  status: 'ok' | 'rejected';
+  statusReason?: string;
+  before: Figures;
+  after: Figures;
+  /** 3 when the accuracy gate rejected the result, else 0. */
+  exitCode: number;
+}
+
+/** Artifacts of an in-memory model, float32 as model.save() produces them. */
+export async function modelArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let captured: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      captured = artifacts;
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    }),
+  );
+  const a = captured!;
+  return { ...a, weightData: a.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(a.weightData) };
+}
+
+/** Load artifacts through the same decoder tf.loadLayersModel uses from disk (quantized entries included). */
+export function modelFromArtifacts(artifacts: tf.io.ModelArtifacts): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(tf.io.fromMemory(artifacts));
+}
+
+export function imageSpecOf(pkg: LoadedPackage): ImageInputSpec {
+  if (pkg.manifest.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `${pkg.manifest.task} packages cannot be optimized by mlctl's image pipeline`]);
+  return pkg.manifest.input;
+}
+
+function draftFrom(source: Manifest): ManifestDraft {
+  const { schemaVersion: _s, name: _n, version: _v, createdAt: _c, files: _f, status: _st, statusReason: _r, ...rest } = source;
+  return rest;
+}
+
+export async function finishStep(input: StepInput, opts: StepOptions): Promise<StepReport> {
+  const { source } = input;
+  const { logger } = opts;
+  const spec = imageSpecOf(source);
+  let accBefore = input.accuracyBefore;
+  let accAfter: number | undefined;
+  let valExamples: number | undefined;
+  if (opts.data) {
+    const set = await validationSet(opts.data, source.manifest.labels, opts);
+    valExamples = set.samples.length;
+    const candidate = tfjsEngine(await modelFromArtifacts(input.artifacts));
+    const engines = [candidate];
+    if (accBefore === undefined) engines.unshift(tfjsEngine(await loadTfjsModel(source)));
+    try {
+      const acc = await accuracies(engines, set, spec, logger);
+      accAfter = acc[acc.length - 1];
+      if (accBefore === undefined) accBefore = acc[0];
+    } finally {
+      for (const e of engines) await e.dispose();
+    }
+  }
+  const maxDrop = opts.maxAccuracyDrop ?? 0.01;
+  let status: 'ok' | 'rejected' = 'ok';
+  let statusReason: string | undefined;
+  if (accBefore !== undefined && accAfter !== undefined && accBefore - accAfter > maxDrop + 1e-12) {
+    status = 'rejected';
+    statusReason = `${input.op}: validation accuracy dropped from ${(accBefore * 100).toFixed(2)}% to ${(accAfter * 100).toFixed(2)}% (${((accBefore - accAfter) * 100).toFixed(2)} points > --max-accuracy-drop ${maxDrop})`;
+  }
+  const base = draftFrom(source.manifest);
+  const draft: ManifestDraft = {
+    ...base,
+    // Other formats (ONNX, exports) were derived from the source weights and would be stale.
+    formats: { tfjs: 'model.json' },
+    architecture: { ...base.architecture, ...input.architecture },
+    metrics: {
+      ...base.metrics,
+      ...input.metrics,
+      ...(accAfter !== undefined ? { val_accuracy: accAfter, val_examples: valExamples } : {}),
+    },
+    lineage: [...source.manifest.lineage, lineageFrom(source, input.op, { ...input.params, ...(accBefore !== undefined ? { val_accuracy_before: accBefore, val_accuracy_after: accAfter } : {}) })],
+    ...(status === 'rejected' ? { status, statusReason } : { status }),
+  };
+  const artifacts = input.artifacts;
+  const pkg = await savePackage({
+    name: opts.name ?? source.manifest.name,
+    root: opts.root,
+    draft,
+    write: async (dir) => {
+      await writeLayersModel(dir, artifacts);
+    },
+  });
+  if (status === 'rejected') logger.warn(`${pkg.manifest.name} v${pkg.manifest.version} is marked rejected: ${statusReason}`);
+
+  const before: Figures = { label: `${source.manifest.name} v${source.manifest.version}`, size: await modelSize(source), accuracy: accBefore };
+  const after: Figures = { label: `${pkg.manifest.name} v${pkg.manifest.version} (${input.op})`, size: await modelSize(pkg), accuracy: accAfter };
+  await measureLatency([before, after], [source, pkg], opts);
+  after.note = status === 'rejected' ? 'REJECTED' : '';
+  return { package: pkg, status, statusReason, before, after, exitCode: status === 'rejected' ? 3 : 0 };
+}
+
+/** Fill latency and engine columns for packages measured side by side (interleaved runs). */
+export async function measureLatency(rows: Figures[], pkgs: LoadedPackage[], opts: Pick<StepOptions, 'engine' | 'latencyRuns' | 'logger'>): Promise<void> {
+  const runs = opts.latencyRuns ?? 20;
+  if (runs <= 0) return;
+  const engines: InferenceEngine[] = [];
+  try {
+    for (const p of pkgs) engines.push(await openEngine(p, { engine: opts.engine ?? 'auto', logger: opts.logger }));
+    const ms = await latenciesMs(engines, runs);
+    rows.forEach((r, i) => {
+      r.latencyMs = ms[i];
+      r.engine = engines[i]!.description;
+    });
+  } finally {
+    for (const e of engines) await e.dispose();
+  }
+}
