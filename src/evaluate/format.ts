@@ -1,0 +1,131 @@
+// Human-readable evaluation output: cli-table3 tables for the terminal and Markdown tables for report.md,
+// built from the same rows so both always show the same figures.
+import Table from 'cli-table3';
+import path from 'node:path';
+import type { ComparisonRow } from './compare.js';
+import type { GateCheck } from './gates.js';
+import type { EvaluationResult } from './run.js';
+
+export type Rows = { head: string[]; rows: string[][]; align?: Array<'left' | 'right'> };
+
+export const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '—');
+const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : '—');
+const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const signed = (x: number, digits = 3) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(digits)}` : '—');
+const times = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? `×${x.toFixed(2)}` : '—');
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+export function summaryRows(r: EvaluationResult): Rows {
+  const m = r.metrics;
+  const rows = [
+    ['accuracy', f4(m.accuracy)],
+    [`top-${m.topK.k} accuracy`, f4(m.topK.accuracy)],
+    ['log loss', f4(m.logLoss)],
+    ['ECE (15 bins)', f4(m.ece)],
+    ['macro precision / recall / F1', `${f3(m.macro.precision)} / ${f3(m.macro.recall)} / ${f3(m.macro.f1)}`],
+    ['weighted precision / recall / F1', `${f3(m.weighted.precision)} / ${f3(m.weighted.recall)} / ${f3(m.weighted.f1)}`],
+    ['images', `${r.images.evaluated} evaluated, ${r.images.skipped} skipped (unreadable)`],
+    [`size (${r.size.format})`, `${bytes(r.size.rawBytes)} raw, ${bytes(r.size.gzipBytes)} gzip`],
+  ];
+  if (r.latency) {
+    const l = r.latency;
+    rows.push(['latency, batch 1', `p50 ${ms(l.p50Ms)} ms, p95 ${ms(l.p95Ms)} ms, p99 ${ms(l.p99Ms)} ms (${l.runs} runs after ${l.warmup} warm-up)`]);
+    rows.push(['throughput', `${l.throughput.best.imagesPerSecond.toFixed(1)} img/s at batch ${l.throughput.best.batchSize} (tried ${l.throughput.tried.map((t) => t.batchSize).join(', ')})`]);
+  }
+  rows.push(['engine', r.engine.description]);
+  return { head: ['metric', 'value'], rows, align: ['left', 'left'] };
+}
+
+export function perClassRows(r: EvaluationResult): Rows {
+  const m = r.metrics;
+  const rows = m.perClass.map((c) => [c.label, f3(c.precision), f3(c.recall), f3(c.f1), String(c.support)]);
+  rows.push(['macro avg', f3(m.macro.precision), f3(m.macro.recall), f3(m.macro.f1), String(m.macro.support)]);
+  rows.push(['weighted avg', f3(m.weighted.precision), f3(m.weighted.recall), f3(m.weighted.f1), String(m.weighted.support)]);
+  return { head: ['class', 'precision', 'recall', 'F1', 'support'], rows, align: ['left', 'right', 'right', 'right', 'right'] };
+}
+
+export function confusionRows(r: EvaluationResult): Rows {
+  const m = r.metrics;
+  return {
+    head: ['true \\ predicted', ...m.labels],
+    rows: m.confusion.map((row, i) => [m.labels[i]!, ...row.map(String)]),
+    align: ['left', ...m.labels.map(() => 'right' as const)],
+  };
+}
+
+export function worstRows(r: EvaluationResult, root?: string): Rows {
+  return {
+    head: ['image', 'true', 'predicted', 'score', 'true score'],
+    rows: r.metrics.mostConfidentWrong.map((w) => [w.ref ? (root ? path.relative(root, w.ref) : w.ref) : `#${w.index}`, w.trueLabel, w.predictedLabel, f3(w.score), f3(w.trueScore)]),
+    align: ['left', 'left', 'left', 'right', 'right'],
+  };
+}
+
+export function comparisonRowsTable(rows: readonly ComparisonRow[]): Rows {
+  return {
+    head: ['model', 'engine', 'accuracy', 'Δ acc', 'macro F1', 'Δ F1', 'size raw', 'size gzip', 'Δ size', 'p50 ms', 'Δ p50', 'img/s', 'Δ img/s'],
+    rows: rows.map((r) => [
+      r.model,
+      r.engine,
+      f4(r.accuracy),
+      r.delta ? signed(r.delta.accuracy, 4) : 'baseline',
+      f4(r.macroF1),
+      r.delta ? signed(r.delta.macroF1, 4) : 'baseline',
+      bytes(r.sizeRawBytes),
+      bytes(r.sizeGzipBytes),
+      r.delta ? `${times(r.delta.sizeRawRatio)} / ${times(r.delta.sizeGzipRatio)} gz` : 'baseline',
+      r.p50Ms !== undefined ? ms(r.p50Ms) : '—',
+      r.delta ? (r.delta.p50Ms !== undefined ? signed(r.delta.p50Ms, 2) : '—') : 'baseline',
+      r.imagesPerSecond !== undefined ? r.imagesPerSecond.toFixed(1) : '—',
+      r.delta ? times(r.delta.imagesPerSecondRatio) : 'baseline',
+    ]),
+    align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+  };
+}
+
+export function renderTable(t: Rows): string {
+  // No colours in tables: output is often piped into CI logs and diffed.
+  const table = new Table({ head: t.head, style: { head: [], border: [], compact: true }, ...(t.align ? { colAligns: t.align } : {}) });
+  for (const row of t.rows) table.push(row);
+  return table.toString();
+}
+
+const mdCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderMarkdown(t: Rows): string {
+  const sep = t.head.map((_, i) => (t.align?.[i] === 'right' ? '---:' : '---'));
+  return [t.head, sep, ...t.rows].map((r) => `| ${r.map((c, i) => (r === sep ? c : mdCell(c ?? ''))).join(' | ')} |`).join('\n');
+}
+
+export interface TextOptions {
+  dataRoot: string;
+  split: string;
+  gates: GateCheck[];
+}
+
+/** The terminal output of `mlctl evaluate` for one or more models. */
+export function formatText(results: readonly EvaluationResult[], comparison: readonly ComparisonRow[] | undefined, opts: TextOptions): string {
+  const out: string[] = [];
+  for (const r of results) {
+    out.push(`${r.model.name} v${r.model.version} on ${opts.dataRoot} (${opts.split} split, ${r.images.evaluated} images) — ${r.engine.description}`);
+    out.push(renderTable(summaryRows(r)));
+    out.push('Per class:', renderTable(perClassRows(r)));
+    out.push('Confusion matrix (rows: true class, columns: predicted):', renderTable(confusionRows(r)));
+    if (r.metrics.mostConfidentWrong.length > 0) out.push('Most confidently wrong:', renderTable(worstRows(r, opts.dataRoot)));
+    if (r.images.skipped > 0) out.push(`Skipped ${r.images.skipped} unreadable image(s), e.g. ${r.images.skippedFiles.slice(0, 3).map((s) => s.path).join(', ')}`);
+    out.push('');
+  }
+  if (comparison && comparison.length > 1) out.push(`Comparison vs ${comparison[0]!.model} (same ${opts.split} split):`, renderTable(comparisonRowsTable(comparison)), '');
+  if (opts.gates.length > 0) {
+    const failed = opts.gates.filter((g) => !g.passed);
+    out.push(failed.length === 0 ? `Quality gates: all ${opts.gates.length} passed` : `Quality gates: ${failed.length} of ${opts.gates.length} FAILED`);
+    for (const g of opts.gates) out.push(`  ${g.passed ? 'pass' : 'FAIL'}  ${g.message}`);
+  }
+  return out.join('\n').trimEnd() + '\n';
+}

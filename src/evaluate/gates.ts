@@ -1,0 +1,60 @@
+// Quality gates for CI: thresholds on accuracy, macro F1 and batch-1 latency. Every gate is checked for every
+// model; each failure becomes one line saying which gate, the measured value, the threshold and by how much.
+import type { EvaluationResult } from './run.js';
+
+export type LatencyPercentile = 'p50' | 'p95' | 'p99';
+
+export interface GateThresholds {
+  minAccuracy?: number;
+  minF1?: number;
+  maxLatencyMs?: number;
+  /** Which batch-1 percentile --max-latency-ms applies to (default p95). */
+  latencyPercentile?: LatencyPercentile;
+}
+
+export interface GateCheck {
+  gate: 'min-accuracy' | 'min-f1' | 'max-latency-ms';
+  model: string;
+  metric: string;
+  threshold: number;
+  actual: number;
+  passed: boolean;
+  /** Distance to the threshold when failed (positive), 0 when passed. */
+  shortBy: number;
+  message: string;
+}
+
+const fmt = (x: number, digits = 4) => Number(x.toFixed(digits)).toString();
+
+export function modelRef(r: Pick<EvaluationResult, 'model'>): string {
+  return `${r.model.name} v${r.model.version}`;
+}
+
+export function checkGates(results: readonly EvaluationResult[], t: GateThresholds): GateCheck[] {
+  const checks: GateCheck[] = [];
+  const pct = t.latencyPercentile ?? 'p95';
+  for (const r of results) {
+    const model = modelRef(r);
+    const min = (gate: GateCheck['gate'], metric: string, actual: number, threshold: number) => {
+      const passed = actual >= threshold;
+      const shortBy = passed ? 0 : threshold - actual;
+      checks.push({
+        gate, model, metric, threshold, actual, passed, shortBy,
+        message: passed ? `${model}: ${metric} ${fmt(actual)} ≥ --${gate} ${fmt(threshold)}` : `${model}: ${metric} ${fmt(actual)} is below --${gate} ${fmt(threshold)} by ${fmt(shortBy)}`,
+      });
+    };
+    if (t.minAccuracy !== undefined) min('min-accuracy', 'accuracy', r.metrics.accuracy, t.minAccuracy);
+    if (t.minF1 !== undefined) min('min-f1', 'macro F1', r.metrics.macro.f1, t.minF1);
+    if (t.maxLatencyMs !== undefined && r.latency) {
+      const actual = r.latency[`${pct}Ms`];
+      const passed = actual <= t.maxLatencyMs;
+      const shortBy = passed ? 0 : actual - t.maxLatencyMs;
+      const metric = `${pct} latency (batch 1, ${r.engine.description})`;
+      checks.push({
+        gate: 'max-latency-ms', model, metric, threshold: t.maxLatencyMs, actual, passed, shortBy,
+        message: passed ? `${model}: ${metric} ${fmt(actual, 2)} ms ≤ --max-latency-ms ${fmt(t.maxLatencyMs, 2)}` : `${model}: ${metric} ${fmt(actual, 2)} ms is above --max-latency-ms ${fmt(t.maxLatencyMs, 2)} by ${fmt(shortBy, 2)} ms`,
+      });
+    }
+  }
+  return checks;
+}

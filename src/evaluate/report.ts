@@ -1,0 +1,93 @@
+// `--report DIR`: report.json (the full result, as --json prints it), report.md (tables + embedded figures) and the
+// PNG figures, written into a temporary directory and swapped into place so a reader never sees half a report.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { replaceDirAtomic } from '../artifacts/atomic.js';
+import { MlctlError } from '../errors.js';
+import type { ComparisonRow } from './compare.js';
+import type { EvaluationData } from './data.js';
+import { comparisonRowsTable, confusionRows, perClassRows, renderMarkdown, summaryRows, worstRows } from './format.js';
+import type { GateCheck } from './gates.js';
+import { confusionMatrixSvg, reliabilitySvg, svgToPng } from './plots.js';
+import type { EvaluationResult } from './run.js';
+
+export interface EvaluationReport {
+  data: { root: string; layout: string; split: string; seed: number; validationSplit: number; testSplit: number; classes: string[]; images: number };
+  results: EvaluationResult[];
+  comparison?: ComparisonRow[];
+  gates: GateCheck[];
+  gatesPassed: boolean;
+}
+
+export function buildReport(data: EvaluationData, results: EvaluationResult[], comparison: ComparisonRow[] | undefined, gates: GateCheck[]): EvaluationReport {
+  return {
+    data: { root: data.root, layout: data.layout, split: data.split, ...data.params, classes: data.classes, images: data.samples.length },
+    results,
+    ...(comparison ? { comparison } : {}),
+    gates,
+    gatesPassed: gates.every((g) => g.passed),
+  };
+}
+
+/** File-name stem for one model's figures: none for a single model, "<i>-<name>-v<version>" when comparing. */
+function stemFor(r: EvaluationResult, i: number, many: boolean): string {
+  return many ? `-${i + 1}-${r.model.name.replace(/[^A-Za-z0-9._-]/g, '_')}-v${r.model.version}` : '';
+}
+
+async function assertReplaceable(dir: string): Promise<void> {
+  const entries = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    if (err.code === 'ENOTDIR') throw new MlctlError('IO', [`--report ${dir} is a file; pass a folder path`]);
+    throw err;
+  });
+  // Only an empty folder or an earlier report may be replaced: never wipe a folder of unrelated files.
+  if (entries.length > 0 && !entries.includes('report.json')) {
+    throw new MlctlError('IO', [`--report ${dir} exists and is not an mlctl report folder (no report.json); choose a new or empty folder`]);
+  }
+}
+
+export function reportMarkdown(report: EvaluationReport, figures: Array<{ confusion: string; reliability: string }>): string {
+  const d = report.data;
+  const out: string[] = ['# mlctl evaluation report', ''];
+  out.push(`Data: \`${d.root}\` — ${d.split} split (${d.layout} layout, seed ${d.seed}, validation ${d.validationSplit}, test ${d.testSplit}), ${d.images} images, classes: ${d.classes.join(', ')}.`, '');
+  if (report.comparison && report.comparison.length > 1) {
+    out.push(`## Comparison (deltas vs ${report.comparison[0]!.model})`, '', renderMarkdown(comparisonRowsTable(report.comparison)), '');
+  }
+  if (report.gates.length > 0) {
+    out.push('## Quality gates', '', ...report.gates.map((g) => `- ${g.passed ? '✅ pass' : '❌ **FAIL**'}: ${g.message}`), '');
+  }
+  report.results.forEach((r, i) => {
+    out.push(`## ${r.model.name} v${r.model.version}`, '', `Package \`${r.model.dir}\` (mlctl.json sha256 \`${r.model.manifestSha256.slice(0, 16)}…\`), engine ${r.engine.description}.`, '');
+    out.push(renderMarkdown(summaryRows(r)), '');
+    out.push('### Per class', '', renderMarkdown(perClassRows(r)), '');
+    out.push('### Confusion matrix', '', 'Rows: true class; columns: predicted.', '', renderMarkdown(confusionRows(r)), '', `![confusion matrix](${figures[i]!.confusion})`, '');
+    out.push('### Calibration', '', `Expected calibration error (15 bins): ${r.metrics.ece.toFixed(4)}.`, '', `![reliability diagram](${figures[i]!.reliability})`, '');
+    if (r.metrics.mostConfidentWrong.length > 0) out.push('### Most confidently wrong', '', renderMarkdown(worstRows(r, d.root)), '');
+    if (r.images.skipped > 0) {
+      out.push('### Skipped images', '', `${r.images.skipped} unreadable image(s) were skipped${r.images.skippedFiles.length < r.images.skipped ? ` (first ${r.images.skippedFiles.length} listed)` : ''}:`, '');
+      out.push(...r.images.skippedFiles.map((s) => `- \`${s.path}\`: ${s.reason}`), '');
+    }
+  });
+  return out.join('\n');
+}
+
+/** Write the report folder; returns the files written (relative to dir). */
+export async function writeReport(dir: string, report: EvaluationReport): Promise<string[]> {
+  const target = path.resolve(dir);
+  await assertReplaceable(target);
+  const many = report.results.length > 1;
+  const figures = report.results.map((r, i) => ({ confusion: `confusion-matrix${stemFor(r, i, many)}.png`, reliability: `reliability${stemFor(r, i, many)}.png` }));
+  const files: string[] = [];
+  await replaceDirAtomic(target, async (tmp) => {
+    for (const [i, r] of report.results.entries()) {
+      const name = `${r.model.name} v${r.model.version}`;
+      await fs.writeFile(path.join(tmp, figures[i]!.confusion), await svgToPng(confusionMatrixSvg(r.metrics.confusion, r.metrics.labels, `Confusion matrix — ${name}`)));
+      await fs.writeFile(path.join(tmp, figures[i]!.reliability), await svgToPng(reliabilitySvg(r.metrics.calibration, r.metrics.ece, `Reliability — ${name}`)));
+      files.push(figures[i]!.confusion, figures[i]!.reliability);
+    }
+    await fs.writeFile(path.join(tmp, 'report.md'), reportMarkdown(report, figures) + '\n');
+    await fs.writeFile(path.join(tmp, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    files.push('report.md', 'report.json');
+  });
+  return files;
+}

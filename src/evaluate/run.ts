@@ -1,0 +1,123 @@
+// Evaluation runs: stream a split through imageBatches (the one preprocessing) and an InferenceEngine, accumulate
+// metrics, then measure latency and size. evaluatePackage() is the entry point optimize and CI scripts call.
+import type { ImageInputSpec } from '../artifacts/manifest.js';
+import type { LoadedPackage } from '../artifacts/package.js';
+import { imageBatches, type SkippedFile } from '../data/batches.js';
+import type { Sample } from '../data/imagefolder.js';
+import { MlctlError } from '../errors.js';
+import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import type { Logger } from '../util/log.js';
+import { createProgress } from '../util/progress.js';
+import { latencyRunCount, measureLatency, type LatencyOptions, type LatencyResult } from './latency.js';
+import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows, type ClassificationMetrics, type MetricsOptions } from './metrics.js';
+import { modelSize, type ModelSize } from './size.js';
+
+/** How many skipped files are listed by path (all are counted). */
+export const SKIPPED_LISTED = 20;
+
+export interface EngineEvalOptions extends MetricsOptions {
+  batchSize?: number;
+  /** Decodes in flight (imageBatches default when absent). */
+  concurrency?: number;
+  logger?: Logger;
+  /** Progress label (default "evaluating"). */
+  label?: string;
+  /** Apply softmax to the engine output first (models whose output kind is 'scores'). */
+  softmax?: boolean;
+}
+
+export interface EngineEvaluation {
+  metrics: ClassificationMetrics;
+  skipped: { count: number; files: SkippedFile[] };
+  seconds: number;
+  /** The first evaluated example's input (used as a realistic latency input); not serialised. */
+  example?: Float32Array;
+}
+
+/** Evaluate an engine on samples whose labels index into `labels` (the model's label order). */
+export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSpec, samples: readonly Sample[], labels: readonly string[], opts: EngineEvalOptions = {}): Promise<EngineEvaluation> {
+  const k = labels.length;
+  if (engine.outputSize !== k) {
+    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model outputs ${engine.outputSize} values per example but has ${k} labels`]);
+  }
+  const acc = createAccumulator(k, opts);
+  const skipped: SkippedFile[] = [];
+  let skippedCount = 0;
+  let example: Float32Array | undefined;
+  const start = Date.now();
+  const progress = opts.logger ? createProgress({ label: opts.label ?? 'evaluating', total: samples.length, unit: 'img', logger: opts.logger }) : undefined;
+  const batches = imageBatches(samples, {
+    spec,
+    batchSize: Math.max(1, opts.batchSize ?? 16),
+    concurrency: opts.concurrency,
+    onSkip: (s) => {
+      skippedCount++;
+      if (skipped.length < SKIPPED_LISTED) skipped.push(s);
+      opts.logger?.warn(`skipped ${s.path}: ${s.reason}`);
+      progress?.tick(1);
+    },
+  });
+  for await (const batch of batches) {
+    if (!example) example = batch.x.slice(0, spec.height * spec.width * 3);
+    const out = await engine.run(batch.x, batch.count);
+    const probs = opts.softmax ? softmaxRows(Float32Array.from(out), k) : out;
+    addPredictions(acc, probs, batch.labels, batch.paths);
+    progress?.tick(batch.count);
+  }
+  const seconds = (Date.now() - start) / 1000;
+  progress?.done(`${acc.count} images${skippedCount ? `, ${skippedCount} skipped` : ''}`);
+  if (acc.count === 0) {
+    throw new MlctlError('DATA_EMPTY_SPLIT', ['evaluation', `none of its ${samples.length} image(s) could be decoded (${skipped[0]?.reason ?? 'unknown reason'})`]);
+  }
+  return { metrics: finalizeMetrics(acc, labels), skipped: { count: skippedCount, files: skipped }, seconds, example };
+}
+
+export interface EvaluateOptions extends EngineEvalOptions {
+  engine?: EngineChoice;
+  /** false skips latency measurement. */
+  latency?: LatencyOptions | false;
+}
+
+export interface EvaluationResult {
+  model: { name: string; version: number; dir: string; manifestSha256: string; task: string };
+  engine: { name: string; description: string };
+  /** Images evaluated (decoded) and skipped (unreadable). */
+  images: { evaluated: number; skipped: number; skippedFiles: SkippedFile[] };
+  seconds: number;
+  metrics: ClassificationMetrics;
+  latency?: LatencyResult;
+  size: ModelSize;
+}
+
+/**
+ * Evaluate a loaded package on samples labelled with the package's label indices (see mapToModelLabels).
+ * The engine comes from openEngine(pkg, {engine}); latency is measured on the same engine afterwards.
+ */
+export async function evaluatePackage(pkg: LoadedPackage, samples: readonly Sample[], opts: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const m = pkg.manifest;
+  if (m.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `evaluate --data reads image folders, but this package's input is ${m.input.kind}`]);
+  if (samples.length === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['evaluation', 'no samples were given']);
+  const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
+  try {
+    const label = opts.label ?? `evaluating ${m.name} v${m.version}`;
+    const ev = await evaluateEngine(engine, m.input, samples, m.labels, { ...opts, label, softmax: opts.softmax ?? m.output.kind === 'scores' });
+    let latency: LatencyResult | undefined;
+    if (opts.latency !== false) {
+      const lopts = opts.latency ?? {};
+      const progress = opts.logger ? createProgress({ label: `latency ${m.name} v${m.version} (${engine.description})`, total: latencyRunCount(lopts), unit: 'runs', logger: opts.logger }) : undefined;
+      latency = await measureLatency(engine, { ...lopts, example: lopts.example ?? ev.example, onRun: () => progress?.tick(1) });
+      progress?.done(`p50 ${latency.p50Ms.toFixed(2)} ms, ${latency.throughput.best.imagesPerSecond.toFixed(1)} img/s at batch ${latency.throughput.best.batchSize}`);
+    }
+    return {
+      model: { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: m.task },
+      engine: { name: engine.name, description: engine.description },
+      images: { evaluated: ev.metrics.count, skipped: ev.skipped.count, skippedFiles: ev.skipped.files },
+      seconds: ev.seconds,
+      metrics: ev.metrics,
+      ...(latency ? { latency } : {}),
+      size: await modelSize(pkg, engine.name),
+    };
+  } finally {
+    await engine.dispose();
+  }
+}
