@@ -1,0 +1,167 @@
+// Model audit trail for mlctl serve (--audit-log FILE): one JSON line per prediction and per model load, appended
+// with O_APPEND and written synchronously (nothing buffered in-process), rotated by size to FILE.1 … FILE.N.
+import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync, fsyncSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { sha256 } from '../artifacts/hash.js';
+import { MANIFEST_FILE } from '../artifacts/manifest.js';
+import { verifyPackage } from '../artifacts/package.js';
+import { MlctlError } from '../errors.js';
+import type { InferContext, InferInput, InferResult, ModelRepository, ServedModel } from './types.js';
+
+export interface AuditOptions {
+  file: string;
+  /** Rotate when the file would grow past this many bytes (default 100 MiB). */
+  maxBytes?: number;
+  /** Rotated files kept (FILE.1 newest … FILE.keep oldest; default 5). */
+  keep?: number;
+}
+
+export interface AuditLog {
+  readonly file: string;
+  write(record: Record<string, unknown>): void;
+  close(): void;
+}
+
+export function openAuditLog(opts: AuditOptions): AuditLog {
+  const file = path.resolve(opts.file);
+  const maxBytes = opts.maxBytes ?? 100 * 1024 * 1024;
+  const keep = opts.keep ?? 5;
+  const open = (): { fd: number; size: number } => {
+    try {
+      mkdirSync(path.dirname(file), { recursive: true });
+      const fd = openSync(file, 'a', 0o640);
+      return { fd, size: fstatSync(fd).size };
+    } catch (err) {
+      throw new MlctlError('AUDIT_LOG', [file, `cannot open it for appending (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+    }
+  };
+  let cur: { fd: number; size: number } | undefined = open();
+  const rotate = () => {
+    fsyncSync(cur!.fd);
+    closeSync(cur!.fd);
+    cur = undefined;
+    rmSync(`${file}.${keep}`, { force: true });
+    for (let i = keep - 1; i >= 1; i--) {
+      try {
+        renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+      } catch {
+        // that generation does not exist yet
+      }
+    }
+    renameSync(file, `${file}.1`);
+    cur = open();
+  };
+  return {
+    file,
+    write(record) {
+      if (!cur) throw new MlctlError('AUDIT_LOG', [file, 'it is closed']);
+      const line = Buffer.from(JSON.stringify(record) + '\n');
+      if (cur.size > 0 && cur.size + line.length > maxBytes) rotate();
+      // One write(2) per line on an O_APPEND descriptor: lines never interleave and survive a process crash.
+      writeSync(cur.fd, line);
+      cur.size += line.length;
+    },
+    close() {
+      if (!cur) return;
+      fsyncSync(cur.fd);
+      closeSync(cur.fd);
+      cur = undefined;
+    },
+  };
+}
+
+/**
+ * Log a model load with its package hash, checked against the package on disk: mlctl.json must still hash to the
+ * manifest hash being served, and with `deep` every file is re-hashed against the manifest (the repository's
+ * loadPackage already did that once before opening the engine). Throws, after logging the refusal, on mismatch.
+ */
+export async function auditModelLoad(audit: AuditLog | undefined, model: ServedModel, event = 'model-load', opts: { deep?: boolean } = {}): Promise<void> {
+  const dir = model.package.dir;
+  const base = { time: new Date().toISOString(), event, model: model.name, version: model.version, dir, manifestSha256: model.manifestSha256 };
+  try {
+    const onDisk = sha256(readFileSync(path.join(dir, MANIFEST_FILE)));
+    if (onDisk !== model.manifestSha256) {
+      throw new MlctlError('PACKAGE_HASH_MISMATCH', [dir, `mlctl.json hashes to ${onDisk.slice(0, 12)}…, the loaded manifest to ${model.manifestSha256.slice(0, 12)}…`]);
+    }
+    if (opts.deep) await verifyPackage(dir, model.manifest);
+  } catch (err) {
+    audit?.write({ ...base, verified: false, error: (err as Error).message });
+    throw err;
+  }
+  audit?.write({ ...base, verified: true, files: Object.keys(model.manifest.files).length, engine: model.engine });
+}
+
+/** sha256 of each example of the first input: the image bytes for BYTES, the float32 bytes for FP32. */
+export function exampleHashes(inputs: InferInput[]): string[] {
+  const input = inputs[0];
+  if (!input) return [];
+  if (Array.isArray(input.data)) return input.data.map((b) => sha256(b));
+  const data = input.data as Float32Array;
+  const n = Math.max(1, input.shape[0] ?? 1);
+  const per = data.length / n;
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(sha256(new Uint8Array(data.buffer, data.byteOffset + i * per * 4, per * 4)));
+  return out;
+}
+
+/** Top label and score of each example in the first output. */
+export function topLabels(result: InferResult): Array<{ label: string; score: number }> {
+  const out = result.outputs[0];
+  if (!out) return [];
+  const n = out.shape[0] ?? 1;
+  const k = out.data.length / Math.max(1, n);
+  const labels = result.model.manifest.labels;
+  const tops: Array<{ label: string; score: number }> = [];
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (out.data[i * k + j]! > out.data[i * k + best]!) best = j;
+    tops.push({ label: labels[best] ?? String(best), score: Number(out.data[i * k + best]!.toFixed(6)) });
+  }
+  return tops;
+}
+
+/**
+ * Wrap a repository so every infer call writes audit lines: one per example on success, one with the error on
+ * failure. REST and gRPC both call repo.infer, so wrapping once audits every prediction. Only `infer` is
+ * intercepted; every other member (load/unload, close, …) passes through to the wrapped repository.
+ */
+export function auditedRepository<R extends ModelRepository>(repo: R, audit: AuditLog): R {
+  const infer = async (name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> => {
+    const started = performance.now();
+    const hashes = exampleHashes(inputs);
+    const common = { requestId: ctx.requestId, keyId: ctx.keyId ?? null, client: ctx.clientAddress ?? null };
+    let result: InferResult;
+    try {
+      result = await repo.infer(name, version, inputs, ctx);
+    } catch (err) {
+      const served = repo.get(name, version);
+      audit.write({
+        time: new Date().toISOString(), event: 'predict-error', ...common, model: name, version: version ?? served?.version ?? null,
+        manifestSha256: served?.manifestSha256 ?? null, inputSha256: hashes, error: (err as Error).message,
+        latencyMs: round(performance.now() - started),
+      });
+      throw err;
+    }
+    const latencyMs = round(performance.now() - started);
+    const time = new Date().toISOString();
+    topLabels(result).forEach((top, index) => {
+      audit.write({
+        time, event: 'predict', ...common, index, model: result.model.name, version: result.model.version,
+        manifestSha256: result.model.manifestSha256, inputSha256: hashes[index] ?? null, label: top.label, score: top.score, latencyMs,
+      });
+    });
+    return result;
+  };
+  return new Proxy(repo, {
+    get(target, prop) {
+      if (prop === 'infer') return infer;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

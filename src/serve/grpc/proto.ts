@@ -1,0 +1,115 @@
+// The KServe / Open Inference Protocol V2 gRPC definition (package `inference`), embedded so it ships inside dist/
+// with no loose .proto file to lose. Field numbers follow kserve/open-inference-protocol open_inference_grpc.proto.
+import * as protoLoader from '@grpc/proto-loader';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+
+/**
+ * open_inference_grpc.proto (also kserve grpc_predict_v2.proto and Triton's GRPCInferenceService subset).
+ * Do not renumber: tritonclient and the KServe SDK encode against these numbers.
+ */
+export const PREDICT_V2_PROTO = `syntax = "proto3";
+package inference;
+
+service GRPCInferenceService {
+  rpc ServerLive(ServerLiveRequest) returns (ServerLiveResponse) {}
+  rpc ServerReady(ServerReadyRequest) returns (ServerReadyResponse) {}
+  rpc ModelReady(ModelReadyRequest) returns (ModelReadyResponse) {}
+  rpc ServerMetadata(ServerMetadataRequest) returns (ServerMetadataResponse) {}
+  rpc ModelMetadata(ModelMetadataRequest) returns (ModelMetadataResponse) {}
+  rpc ModelInfer(ModelInferRequest) returns (ModelInferResponse) {}
+}
+
+message ServerLiveRequest {}
+message ServerLiveResponse { bool live = 1; }
+message ServerReadyRequest {}
+message ServerReadyResponse { bool ready = 1; }
+message ModelReadyRequest { string name = 1; string version = 2; }
+message ModelReadyResponse { bool ready = 1; }
+message ServerMetadataRequest {}
+message ServerMetadataResponse { string name = 1; string version = 2; repeated string extensions = 3; }
+message ModelMetadataRequest { string name = 1; string version = 2; }
+message ModelMetadataResponse {
+  message TensorMetadata { string name = 1; string datatype = 2; repeated int64 shape = 3; }
+  string name = 1;
+  repeated string versions = 2;
+  string platform = 3;
+  repeated TensorMetadata inputs = 4;
+  repeated TensorMetadata outputs = 5;
+}
+
+message ModelInferRequest {
+  message InferInputTensor {
+    string name = 1;
+    string datatype = 2;
+    repeated int64 shape = 3;
+    map<string, InferParameter> parameters = 4;
+    InferTensorContents contents = 5;
+  }
+  message InferRequestedOutputTensor {
+    string name = 1;
+    map<string, InferParameter> parameters = 2;
+  }
+  string model_name = 1;
+  string model_version = 2;
+  string id = 3;
+  map<string, InferParameter> parameters = 4;
+  repeated InferInputTensor inputs = 5;
+  repeated InferRequestedOutputTensor outputs = 6;
+  repeated bytes raw_input_contents = 7;
+}
+
+message ModelInferResponse {
+  message InferOutputTensor {
+    string name = 1;
+    string datatype = 2;
+    repeated int64 shape = 3;
+    map<string, InferParameter> parameters = 4;
+    InferTensorContents contents = 5;
+  }
+  string model_name = 1;
+  string model_version = 2;
+  string id = 3;
+  map<string, InferParameter> parameters = 4;
+  repeated InferOutputTensor outputs = 5;
+  repeated bytes raw_output_contents = 6;
+}
+
+message InferParameter {
+  oneof parameter_choice {
+    bool bool_param = 1;
+    int64 int64_param = 2;
+    string string_param = 3;
+    double double_param = 4;
+    uint64 uint64_param = 5;
+  }
+}
+
+message InferTensorContents {
+  repeated bool bool_contents = 1;
+  repeated int32 int_contents = 2;
+  repeated int64 int64_contents = 3;
+  repeated uint32 uint_contents = 4;
+  repeated uint64 uint64_contents = 5;
+  repeated float fp32_contents = 6;
+  repeated double fp64_contents = 7;
+  repeated bytes bytes_contents = 8;
+}
+`;
+
+/** Loader options shared by server and clients: snake_case field names as on the wire, int64 as JS numbers. */
+export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
+
+export const SERVICE_NAME = 'inference.GRPCInferenceService';
+
+/** The package definition for grpc-js, parsed from the embedded proto text. */
+export function predictV2PackageDefinition(): protoLoader.PackageDefinition {
+  const root = protobuf.parse(PREDICT_V2_PROTO, { keepCase: true }).root;
+  return protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS);
+}
+
+/** The service constructor (usable as a client class, or `.service` for a server). */
+export function predictV2Service(): grpc.ServiceClientConstructor {
+  const loaded = grpc.loadPackageDefinition(predictV2PackageDefinition()) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
+  return loaded.inference.GRPCInferenceService;
+}

@@ -1,0 +1,221 @@
+// The V2 `inference.GRPCInferenceService` for mlctl serve (--grpc-port): health, metadata and ModelInfer over
+// @grpc/grpc-js, calling repo.infer so gRPC shares REST's batching queue, metrics and audit trail.
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import * as grpc from '@grpc/grpc-js';
+import { MlctlError } from '../../errors.js';
+import type { Logger } from '../../util/log.js';
+import { checkAccess, presentedKey, type AccessControl } from '../auth.js';
+import { isValidModelName, isValidVersion } from '../hygiene.js';
+import { grpcServerCredentials, type TlsMaterial } from '../tls.js';
+import type { ModelRepository } from '../types.js';
+import { modelMetadata } from '../routes/v2.js';
+import { GrpcRequestError, decodeInferInputs, encodeInferResponse, type ModelInferRequestMsg } from './convert.js';
+import { predictV2Service } from './proto.js';
+
+const require = createRequire(import.meta.url);
+const MLCTL_VERSION: string = (require('../../../package.json') as { version: string }).version;
+
+export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export interface GrpcServerOptions {
+  repo: ModelRepository;
+  host?: string;
+  /** 0 = an ephemeral port. */
+  port: number;
+  tls?: TlsMaterial;
+  access?: AccessControl;
+  logger?: Logger;
+  /** Largest request/response message (the gRPC default of 4 MB is too small for image batches). */
+  maxMessageBytes?: number;
+  /** Extensions reported by ServerMetadata (same list as REST GET /v2). */
+  extensions?: string[];
+  /** Called after every RPC, e.g. to count requests in the REST metrics registry. */
+  onCall?: (method: string, code: grpc.status, seconds: number) => void;
+}
+
+export interface GrpcServerHandle {
+  port: number;
+  server: grpc.Server;
+  /** Stop accepting calls, let in-flight ones finish (up to graceMs), then force. */
+  close(graceMs?: number): Promise<void>;
+}
+
+interface CallInfo {
+  requestId: string;
+  keyId?: string;
+  clientAddress: string;
+}
+
+/** "ipv4:127.0.0.1:5123" / "ipv6:[::1]:5123" / "127.0.0.1:5123" → the address without the port. */
+export function peerAddress(peer: string): string {
+  const p = peer.replace(/^ipv[46]:/, '');
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(p);
+  if (v6) return v6[1]!;
+  const i = p.lastIndexOf(':');
+  return i > 0 && p.indexOf(':') === i ? p.slice(0, i) : p;
+}
+
+function firstMeta(md: grpc.Metadata, key: string): string | undefined {
+  const v = md.get(key)[0];
+  return typeof v === 'string' ? v : v ? v.toString('utf8') : undefined;
+}
+
+function serviceError(code: grpc.status, details: string, trailers?: Record<string, string>): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(trailers ?? {})) metadata.set(k, v);
+  return { code, details, metadata };
+}
+
+const HTTP_TO_GRPC: Record<number, grpc.status> = {
+  400: grpc.status.INVALID_ARGUMENT,
+  401: grpc.status.UNAUTHENTICATED,
+  403: grpc.status.PERMISSION_DENIED,
+  404: grpc.status.NOT_FOUND,
+  408: grpc.status.DEADLINE_EXCEEDED,
+  413: grpc.status.RESOURCE_EXHAUSTED,
+  415: grpc.status.INVALID_ARGUMENT,
+  422: grpc.status.INVALID_ARGUMENT,
+  429: grpc.status.RESOURCE_EXHAUSTED,
+  503: grpc.status.UNAVAILABLE,
+  504: grpc.status.DEADLINE_EXCEEDED,
+};
+
+const MLCTL_TO_GRPC: Partial<Record<string, grpc.status>> = {
+  USAGE: grpc.status.INVALID_ARGUMENT,
+  IMAGE_DECODE: grpc.status.INVALID_ARGUMENT,
+  IMAGE_TOO_LARGE: grpc.status.INVALID_ARGUMENT,
+  PACKAGE_NOT_FOUND: grpc.status.NOT_FOUND,
+};
+
+/**
+ * A thrown error → gRPC status. Repository errors carry an HTTP status (statusCode/status) or an MlctlError code;
+ * anything else is INTERNAL with a generic message (the details go to the log, never to the client).
+ */
+export function toGrpcError(err: unknown, requestId: string, logger?: Logger): Partial<grpc.StatusObject> {
+  if (err instanceof GrpcRequestError) return serviceError(err.grpcCode, err.message);
+  const e = err as { statusCode?: unknown; status?: unknown; code?: unknown; message?: string; retryAfter?: unknown; retryAfterSec?: unknown };
+  const http = typeof e.statusCode === 'number' ? e.statusCode : typeof e.status === 'number' ? e.status : undefined;
+  const retry = e.retryAfterSec ?? e.retryAfter;
+  const trailers = retry !== undefined ? { 'retry-after': String(retry) } : undefined;
+  if (http !== undefined && http < 500 && HTTP_TO_GRPC[http] !== undefined) return serviceError(HTTP_TO_GRPC[http]!, e.message ?? 'request failed', trailers);
+  if (http === 503 || http === 504) return serviceError(HTTP_TO_GRPC[http]!, e.message ?? 'unavailable', trailers ?? { 'retry-after': '1' });
+  if (err instanceof MlctlError && MLCTL_TO_GRPC[err.code] !== undefined) return serviceError(MLCTL_TO_GRPC[err.code]!, err.message);
+  logger?.error(`gRPC request ${requestId} failed: ${(err as Error)?.stack ?? String(err)}`);
+  return serviceError(grpc.status.INTERNAL, `internal server error (request id ${requestId}); the details are in the server log`);
+}
+
+function parseVersion(v: string): number | undefined {
+  if (!v) return undefined;
+  if (!isValidVersion(v)) throw new GrpcRequestError(`invalid model version "${v.slice(0, 20)}": versions are positive integers`);
+  return Number(v);
+}
+
+function checkName(name: string): string {
+  if (!name) throw new GrpcRequestError('the model name is empty');
+  if (!isValidModelName(name)) throw new GrpcRequestError(`invalid model name "${name.slice(0, 130)}": use letters, digits, '.', '_' or '-'`);
+  return name;
+}
+
+/** Build the service implementation (exported for tests that host it on their own grpc.Server). */
+export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplementation {
+  const { repo, logger } = opts;
+  const extensions = opts.extensions ?? [];
+
+  /** Wrap an RPC: request id, peer address, optional access check, error mapping, call hook. */
+  const unary = <Req, Res>(method: string, guard: ((req: Req) => string | undefined) | undefined, fn: (req: Req, info: CallInfo) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> => {
+    return (call, callback) => {
+      const started = performance.now();
+      const supplied = firstMeta(call.metadata, 'x-request-id');
+      const requestId = supplied && /^[\w.:-]{1,128}$/.test(supplied) ? supplied : randomUUID();
+      const info: CallInfo = { requestId, clientAddress: peerAddress(call.getPeer()) };
+      const finish = (code: grpc.status) => opts.onCall?.(method, code, (performance.now() - started) / 1000);
+      const run = async (): Promise<Res> => {
+        if (guard && opts.access) {
+          const model = guard(call.request);
+          const key = presentedKey(firstMeta(call.metadata, 'authorization'), firstMeta(call.metadata, 'x-api-key'));
+          const d = checkAccess(opts.access, key, model, info.clientAddress);
+          if (!d.ok) {
+            const code = d.status === 401 ? grpc.status.UNAUTHENTICATED : d.status === 403 ? grpc.status.PERMISSION_DENIED : grpc.status.RESOURCE_EXHAUSTED;
+            throw new GrpcRequestError(d.message, code, d.retryAfterSec);
+          }
+          info.keyId = d.keyId;
+        }
+        return fn(call.request, info);
+      };
+      run().then(
+        (res) => {
+          finish(grpc.status.OK);
+          callback(null, res);
+        },
+        (err) => {
+          const status = err instanceof GrpcRequestError && err.retryAfterSec !== undefined
+            ? serviceError(err.grpcCode, err.message, { 'retry-after': String(err.retryAfterSec) })
+            : toGrpcError(err, requestId, logger);
+          finish(status.code ?? grpc.status.UNKNOWN);
+          callback(status as grpc.ServiceError, null);
+        },
+      );
+    };
+  };
+
+  const byName = (r: { name: string }) => r.name;
+  return {
+    ServerLive: unary('ServerLive', undefined, () => ({ live: true })),
+    ServerReady: unary('ServerReady', undefined, () => ({ ready: repo.ready() })),
+    ModelReady: unary<{ name: string; version: string }, { ready: boolean }>('ModelReady', undefined, (req) => {
+      const model = repo.get(checkName(req.name), parseVersion(req.version));
+      if (!model) throw new GrpcRequestError(`model "${req.name}"${req.version ? ` version ${req.version}` : ''} is not loaded`, grpc.status.NOT_FOUND);
+      return { ready: model.ready };
+    }),
+    ServerMetadata: unary('ServerMetadata', () => undefined, () => ({ name: 'mlctl', version: MLCTL_VERSION, extensions })),
+    ModelMetadata: unary<{ name: string; version: string }, ReturnType<typeof modelMetadata>>('ModelMetadata', byName, (req) => {
+      const name = checkName(req.name);
+      const model = repo.get(name, parseVersion(req.version));
+      if (!model) throw new GrpcRequestError(`model "${name}"${req.version ? ` version ${req.version}` : ''} is not loaded`, grpc.status.NOT_FOUND);
+      const versions = repo.list().filter((m) => m.name === name).map((m) => m.version).sort((a, b) => a - b);
+      return modelMetadata(model, versions);
+    }),
+    ModelInfer: unary<ModelInferRequestMsg, ReturnType<typeof encodeInferResponse>>('ModelInfer', (r) => r.model_name, async (req, info) => {
+      const name = checkName(req.model_name);
+      const version = parseVersion(req.model_version);
+      if (!repo.get(name, version)) throw new GrpcRequestError(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`, grpc.status.NOT_FOUND);
+      const inputs = decodeInferInputs(req);
+      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress });
+      return encodeInferResponse(req, result);
+    }),
+  };
+}
+
+/** Start the gRPC server on host:port (TLS/mTLS when given); resolves once bound. */
+export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServerHandle> {
+  const max = opts.maxMessageBytes ?? DEFAULT_GRPC_MAX_MESSAGE_BYTES;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': max,
+    'grpc.max_send_message_length': max,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  server.addService(predictV2Service().service, grpcHandlers(opts));
+  const host = opts.host ?? '127.0.0.1';
+  const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpcServerCredentials(opts.tls), (err, bound) => (err ? reject(err) : resolve(bound)));
+  }).catch((err: Error) => {
+    throw new MlctlError('IO', [`cannot start the gRPC server on ${address}: ${err.message}`], { cause: err });
+  });
+  return {
+    port,
+    server,
+    close: (graceMs = 10_000) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
