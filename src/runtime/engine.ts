@@ -7,7 +7,8 @@ import type { Logger } from '../util/log.js';
 
 export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
 export type EngineChoice = (typeof ENGINES)[number];
-export type EngineName = Exclude<EngineChoice, 'auto'>;
+/** 'classic': the JS engine for linear/logistic/SVM packages (src/classic/engine.ts). */
+export type EngineName = Exclude<EngineChoice, 'auto'> | 'classic';
 
 export interface InferenceEngine {
   readonly name: EngineName;
@@ -61,6 +62,11 @@ export function tfjsEngine(model: tf.LayersModel): InferenceEngine {
  */
 export async function openEngine(pkg: LoadedPackage, opts: EngineOptions = {}): Promise<InferenceEngine> {
   const choice = opts.engine ?? 'auto';
+  // Classic packages (linear/logistic/SVM) run in their own exact JS engine unless ONNX is asked for explicitly.
+  if (pkg.manifest.formats.classic && !(choice === 'onnx' && pkg.manifest.formats.onnx)) {
+    const { openClassicEngine } = await import('../classic/engine.js');
+    return openClassicEngine(pkg);
+  }
   if (choice === 'onnx' || choice === 'auto') {
     const onnx = await import('./onnx-engine.js').catch(() => undefined);
     if (onnx) {
