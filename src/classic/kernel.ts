@@ -1,0 +1,87 @@
+// SVM kernels and the kernel-row cache the SMO solver reads from: rows of K are computed on demand and kept
+// in an LRU bounded by bytes, as libsvm's Cache does, so memory stays flat however large the training set.
+import { dot, row, type Matrix } from './linalg.js';
+
+export type KernelType = 'linear' | 'rbf' | 'poly';
+
+export interface KernelSpec {
+  type: KernelType;
+  /** rbf: exp(−γ‖x−z‖²); poly: (γ⟨x,z⟩ + coef0)^degree. */
+  gamma: number;
+  coef0: number;
+  degree: number;
+}
+
+export function kernelValue(k: KernelSpec, a: ArrayLike<number>, b: ArrayLike<number>, n = a.length): number {
+  switch (k.type) {
+    case 'linear':
+      return dot(a, b, n);
+    case 'poly':
+      return (k.gamma * dot(a, b, n) + k.coef0) ** k.degree;
+    case 'rbf': {
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        const t = a[i]! - b[i]!;
+        s += t * t;
+      }
+      return Math.exp(-k.gamma * s);
+    }
+  }
+}
+
+export interface KernelRows {
+  /** K(x_i, x_j) for all j (length = rows of the data). The array may be shared: do not modify it. */
+  row(i: number): Float32Array;
+  diag(i: number): number;
+  readonly hits: number;
+  readonly misses: number;
+}
+
+/** Kernel rows over a data matrix with an LRU cache of at most `cacheBytes`. */
+export function kernelRows(x: Matrix, k: KernelSpec, cacheBytes = 256 * 1024 * 1024): KernelRows {
+  const n = x.rows, d = x.cols;
+  const sq = new Float64Array(n);
+  for (let i = 0; i < n; i++) sq[i] = dot(row(x, i), row(x, i), d);
+  const capacity = Math.max(2, Math.floor(cacheBytes / (4 * n)));
+  const cache = new Map<number, Float32Array>();
+  let hits = 0, misses = 0;
+  const compute = (i: number): Float32Array => {
+    const out = new Float32Array(n);
+    const xi = row(x, i);
+    const data = x.data;
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      const o = j * d;
+      for (let t = 0; t < d; t++) s += xi[t]! * data[o + t]!;
+      out[j] = s;
+    }
+    if (k.type === 'rbf') for (let j = 0; j < n; j++) out[j] = Math.exp(-k.gamma * Math.max(0, sq[i]! + sq[j]! - 2 * out[j]!));
+    else if (k.type === 'poly') for (let j = 0; j < n; j++) out[j] = (k.gamma * out[j]! + k.coef0) ** k.degree;
+    return out;
+  };
+  return {
+    row(i) {
+      const cached = cache.get(i);
+      if (cached) {
+        hits++;
+        cache.delete(i);
+        cache.set(i, cached);
+        return cached;
+      }
+      misses++;
+      const r = compute(i);
+      if (cache.size >= capacity) cache.delete(cache.keys().next().value!);
+      cache.set(i, r);
+      return r;
+    },
+    diag(i) {
+      return k.type === 'rbf' ? 1 : k.type === 'linear' ? sq[i]! : (k.gamma * sq[i]! + k.coef0) ** k.degree;
+    },
+    get hits() {
+      return hits;
+    },
+    get misses() {
+      return misses;
+    },
+  };
+}
