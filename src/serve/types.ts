@@ -58,3 +58,18 @@ export interface ModelRepository {
   /** Ready = at least one model loaded and every loaded model warmed up. */
   ready(): boolean;
 }
+
+/**
+ * What serve's own repository adds to the contract (serve/repository.ts): loading and unloading at runtime
+ * (hot reload, `POST /v2/repository/models/{name}/load|unload`), queue depth and shutdown.
+ */
+export interface ManagedModelRepository extends ModelRepository {
+  /** Load every package found at `ref` (package dir, model dir with numeric versions, or a root of model dirs); each is warmed before it becomes visible. */
+  load(ref: string): Promise<ServedModel[]>;
+  /** Hide a version (or every version of `name`) from new requests, finish its queued work, then free its engine. */
+  unload(name: string, version?: number): Promise<ServedModel[]>;
+  /** Examples waiting in the batching queues (all models). */
+  queueDepth(): number;
+  /** Refuse new work, finish queued batches and free every engine. */
+  close(): Promise<void>;
+}

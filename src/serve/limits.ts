@@ -1,0 +1,26 @@
+// Parsing of serve's human-friendly limits: sizes like "10mb" and durations like "10s" / "500ms".
+import { usageError } from '../errors.js';
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** "10mb" → 10485760 (binary units, as Express/Fastify users expect). */
+export function parseSize(text: string | number, flag = '--body-limit'): number {
+  if (typeof text === 'number') return text;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw usageError(`${flag} "${text}" is not a size: use e.g. 512kb, 10mb or 1gb`);
+  const bytes = Math.floor(Number(m[1]) * unit);
+  if (bytes < 1) throw usageError(`${flag} must be at least 1 byte`);
+  return bytes;
+}
+
+const TIME_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, min: 60_000 };
+
+/** "10s" → 10000 ms; a bare number means seconds. */
+export function parseDuration(text: string | number, flag = '--drain-timeout'): number {
+  if (typeof text === 'number') return text * 1000;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? TIME_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw usageError(`${flag} "${text}" is not a duration: use e.g. 500ms, 10s or 2m`);
+  return Number(m[1]) * unit;
+}

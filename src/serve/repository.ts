@@ -1,0 +1,225 @@
+// serve's ModelRepository: loads packages (every model and version found), opens and warms an engine per
+// version, and runs inference through each version's batching queue. Loads are all-or-nothing and a version
+// becomes visible only once warm, so hot reload can swap versions without failing requests.
+import type { ImageInputSpec } from '../artifacts/manifest.js';
+import { loadPackage } from '../artifacts/package.js';
+import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import type { Logger } from '../util/log.js';
+import { createBatcher, type Batcher } from './batcher.js';
+import { findPackageDirs, type VersionPolicy } from './discover.js';
+import { ServeError, badRequest, notFound } from './errors.js';
+import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
+import type { ServeMetrics } from './metrics.js';
+import type { InferContext, InferInput, InferResult, ManagedModelRepository, ServedModel } from './types.js';
+
+export interface RepositoryOptions {
+  engine?: EngineChoice;
+  maxBatch?: number;
+  maxDelayMs?: number;
+  maxQueue?: number;
+  /** Largest decoded image accepted, in pixels (decompression-bomb guard). */
+  maxPixels?: number;
+  /** Serve every version found (default) or only the latest of each model. */
+  versions?: VersionPolicy;
+  logger?: Logger;
+  metrics?: ServeMetrics;
+}
+
+interface Entry {
+  model: ServedModel;
+  engine: InferenceEngine;
+  batcher: Batcher;
+  /** Requests that resolved this entry and have not finished: unload waits for them. */
+  inflight: number;
+}
+
+const key = (name: string, version: number) => `${name}@${version}`;
+
+export function imageSpecOf(model: ServedModel): ImageInputSpec {
+  const input = model.manifest.input;
+  if (input.kind !== 'image') throw badRequest(`model ${model.name} takes ${input.kind} input, not images`);
+  return input;
+}
+
+export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepository {
+  const maxBatch = opts.maxBatch ?? 8;
+  const maxDelayMs = opts.maxDelayMs ?? 5;
+  const maxQueue = opts.maxQueue ?? 64;
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const entries = new Map<string, Entry>();
+  let closing = false;
+
+  const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
+
+  async function prepare(dir: string): Promise<Entry> {
+    const pkg = await loadPackage(dir);
+    const m = pkg.manifest;
+    if (m.input.kind !== 'image') throw new ServeError(500, `package ${dir} is a ${m.task} model; mlctl serve handles image classifiers only so far`);
+    const engine = await openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
+    try {
+      const want = [m.input.height, m.input.width, m.input.channels];
+      if (engine.inputShape.length !== 3 || engine.inputShape.some((d, i) => d !== -1 && d !== want[i])) {
+        throw new ServeError(500, `package ${dir}: the model takes input ${JSON.stringify(engine.inputShape)} but the manifest says ${JSON.stringify(want)}`);
+      }
+      const model: ServedModel = { name: m.name, version: m.version, manifest: m, manifestSha256: pkg.manifestSha256, ready: false, engine: engine.name, package: pkg };
+      const labels = { model: m.name, version: String(m.version) };
+      const batcher = createBatcher(
+        { inputSize: want[0]! * want[1]! * want[2]!, outputSize: engine.outputSize, run: (x, n) => engine.run(x, n) },
+        {
+          maxBatch,
+          maxDelayMs,
+          maxQueue,
+          onBatch: (size, seconds) => {
+            opts.metrics?.batchSize.observe(labels, size);
+            opts.metrics?.inferenceSeconds.observe(labels, seconds);
+          },
+          onDepth: (d) => opts.metrics?.queueDepth.set(labels, d),
+        },
+      );
+      // Warm up at batch 1 and at the largest batch so the first real requests do not pay for allocation.
+      const per = want[0]! * want[1]! * want[2]!;
+      const t0 = performance.now();
+      await engine.run(new Float32Array(per), 1);
+      if (maxBatch > 1) await engine.run(new Float32Array(per * maxBatch), maxBatch);
+      opts.logger?.info(`loaded ${m.name} v${m.version} (${engine.description}; warm-up ${Math.round(performance.now() - t0)} ms) from ${dir}`);
+      return { model, engine, batcher, inflight: 0 };
+    } catch (err) {
+      await engine.dispose().catch(() => {});
+      throw err;
+    }
+  }
+
+  function lookup(name: string, version?: number): Entry {
+    if (version !== undefined) {
+      const e = entries.get(key(name, version));
+      if (e) return e;
+      const known = [...entries.values()].filter((x) => x.model.name === name).map((x) => x.model.version);
+      if (known.length) throw notFound(`model ${name} has no version ${version} (loaded: ${known.join(', ')})`);
+      throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
+    }
+    let best: Entry | undefined;
+    for (const e of entries.values()) if (e.model.name === name && e.model.ready && (!best || e.model.version > best.model.version)) best = e;
+    if (!best) throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
+    return best;
+  }
+
+  const names = () => [...new Set([...entries.values()].map((e) => e.model.name))].sort();
+
+  async function toBatch(entry: Entry, inputs: InferInput[]): Promise<{ x: Float32Array; n: number }> {
+    const spec = imageSpecOf(entry.model);
+    if (inputs.length !== 1) throw badRequest(`model ${entry.model.name} takes exactly one input tensor, got ${inputs.length}`);
+    const input = inputs[0]!;
+    const per = spec.height * spec.width * spec.channels;
+    if (input.datatype === 'FP32') {
+      const want = [-1, spec.height, spec.width, spec.channels];
+      const s = input.shape;
+      if (s.length !== 4 || s.slice(1).some((d, i) => d !== want[i + 1]) || !Number.isInteger(s[0]) || s[0]! < 1) {
+        throw badRequest(`input ${input.name} has shape [${s.join(', ')}]; model ${entry.model.name} expects [N, ${spec.height}, ${spec.width}, ${spec.channels}] (NHWC, preprocessed) with N >= 1`);
+      }
+      const n = s[0]!;
+      if (!(input.data instanceof Float32Array)) throw badRequest(`input ${input.name}: FP32 data must be numbers`);
+      if (input.data.length !== n * per) throw badRequest(`input ${input.name} has ${input.data.length} values but shape [${s.join(', ')}] needs ${n * per}`);
+      checkCount(n);
+      return { x: input.data, n };
+    }
+    if (input.datatype === 'BYTES') {
+      const s = input.shape;
+      if (!((s.length === 1 && s[0]! >= 1) || (s.length === 2 && s[0]! >= 1 && s[1] === 1))) {
+        throw badRequest(`input ${input.name} has shape [${s.join(', ')}]; BYTES image input must be [N] or [N, 1], one encoded image per element`);
+      }
+      const n = s[0]!;
+      const data = input.data;
+      if (!Array.isArray(data) || data.length !== n) throw badRequest(`input ${input.name} has ${Array.isArray(data) ? data.length : 0} elements but shape [${s.join(', ')}] needs ${n}`);
+      checkCount(n);
+      const x = new Float32Array(n * per);
+      await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, maxPixels, n > 1 ? `image ${i + 1} of ${n}` : 'image')));
+      return { x, n };
+    }
+    throw badRequest(`input ${input.name} has datatype ${String(input.datatype)}; use FP32 (preprocessed NHWC floats) or BYTES (encoded images)`);
+  }
+
+  function checkCount(n: number): void {
+    if (n > maxQueue) throw badRequest(`the request has ${n} examples, more than the queue holds (--max-queue ${maxQueue}); split it`);
+  }
+
+  return {
+    list: () => [...entries.values()].map((e) => e.model).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version),
+    get(name, version) {
+      try {
+        return lookup(name, version).model;
+      } catch {
+        return undefined;
+      }
+    },
+    ready: () => !closing && entries.size > 0 && [...entries.values()].every((e) => e.model.ready),
+    queueDepth: () => [...entries.values()].reduce((a, e) => a + e.batcher.depth(), 0),
+
+    async infer(name: string, version: number | undefined, inputs: InferInput[], _ctx: InferContext): Promise<InferResult> {
+      if (closing) throw new ServeError(503, 'the server is shutting down', { retryAfter: 1 });
+      const entry = lookup(name, version);
+      if (!entry.model.ready) throw new ServeError(503, `model ${name} v${entry.model.version} is not ready yet`, { retryAfter: 1 });
+      entry.inflight++;
+      try {
+        const { x, n } = await toBatch(entry, inputs);
+        const r = await entry.batcher.submit(x, n);
+        const out = entry.model.manifest.output;
+        return { model: entry.model, inferenceMs: r.inferenceMs, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
+      } finally {
+        entry.inflight--;
+      }
+    },
+
+    async load(ref) {
+      if (closing) throw new ServeError(503, 'the server is shutting down');
+      const dirs = await findPackageDirs(ref, opts.versions ?? 'all');
+      const prepared: Entry[] = [];
+      try {
+        for (const dir of dirs) prepared.push(await prepare(dir));
+      } catch (err) {
+        await Promise.all(prepared.map((e) => e.engine.dispose().catch(() => {})));
+        throw err;
+      }
+      const seen = new Set<string>();
+      for (const e of prepared) {
+        const k = key(e.model.name, e.model.version);
+        if (seen.has(k) || entries.has(k)) {
+          await Promise.all(prepared.map((p) => p.engine.dispose().catch(() => {})));
+          throw new ServeError(409, `model ${e.model.name} v${e.model.version} is already loaded (from ${entries.get(k)?.model.package.dir ?? 'the same load'}); unload it first`);
+        }
+        seen.add(k);
+      }
+      for (const e of prepared) {
+        e.model.ready = true;
+        entries.set(key(e.model.name, e.model.version), e);
+      }
+      updateLoaded();
+      return prepared.map((e) => e.model);
+    },
+
+    async unload(name, version) {
+      const victims = [...entries.values()].filter((e) => e.model.name === name && (version === undefined || e.model.version === version));
+      if (!victims.length) lookup(name, version);
+      for (const e of victims) {
+        entries.delete(key(e.model.name, e.model.version));
+        e.model.ready = false;
+      }
+      updateLoaded();
+      await Promise.all(
+        victims.map(async (e) => {
+          while (e.inflight > 0) {
+            await e.batcher.idle();
+            if (e.inflight > 0) await new Promise((r) => setTimeout(r, 5));
+          }
+          opts.metrics?.queueDepth.remove({ model: e.model.name, version: String(e.model.version) });
+          await e.engine.dispose();
+        }),
+      );
+      return victims.map((e) => e.model);
+    },
+
+    async close() {
+      closing = true;
+      for (const n of names()) await this.unload(n);
+    },
+  };
+}

@@ -1,0 +1,36 @@
+// Helpers shared by serve's route modules: model/version resolution from URLs, and the inference call context.
+import type { FastifyRequest } from 'fastify';
+import { createRequire } from 'node:module';
+import { badRequest, notFound } from '../errors.js';
+import type { InferContext, ModelRepository, ServedModel } from '../types.js';
+
+const require = createRequire(import.meta.url);
+export const SERVER_VERSION: string = (require('../../../package.json') as { version: string }).version;
+
+/** URL version segment → number; anything but a positive integer is an unknown version (404). */
+export function parseVersion(name: string, v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d{1,9}$/.test(v) || Number(v) < 1) throw notFound(`model ${name} has no version "${v}" (versions are positive integers)`);
+  return Number(v);
+}
+
+/** The model a request means; for /predict with several models loaded the caller must name one. */
+export function resolveModel(repo: ModelRepository, name: string | undefined, version: string | undefined): ServedModel {
+  if (name === undefined || name === '') {
+    const names = [...new Set(repo.list().map((m) => m.name))];
+    if (names.length === 1) name = names[0]!;
+    else if (names.length === 0) throw notFound('no model is loaded');
+    else throw badRequest(`several models are loaded (${names.sort().join(', ')}): pass ?model=NAME (and optionally &version=N)`);
+  }
+  const v = parseVersion(name, version);
+  const model = repo.get(name, v);
+  if (model) return model;
+  const known = repo.list().filter((m) => m.name === name).map((m) => m.version);
+  if (known.length && v !== undefined) throw notFound(`model ${name} has no version ${v} (loaded: ${known.join(', ')})`);
+  throw notFound(`model ${name} is not loaded (loaded models: ${[...new Set(repo.list().map((m) => m.name))].sort().join(', ') || 'none'})`);
+}
+
+export function inferContext(request: FastifyRequest): InferContext {
+  const keyId = (request as unknown as { apiKeyId?: string }).apiKeyId;
+  return { requestId: request.id, clientAddress: request.ip, ...(keyId ? { keyId } : {}) };
+}
