@@ -1,14 +1,85 @@
-// `mlctl export` — placeholder until its issue lands: says so and exits 1.
-import { notImplemented } from '../context.js';
+// `mlctl export MODEL --format tfjs|onnx|triton|bundle --out DIR`: parse flags, call src/export, print what was written.
+import { EXPORT_FORMATS, exportModel, TFJS_QUANTIZATIONS, type ExportFormat, type TfjsQuantization } from '../../export/index.js';
+import { usageError } from '../../errors.js';
+import { startBackend } from '../context.js';
 import type { CommandSpec } from '../spec.js';
+
+/** One line per file, or per top-level folder when there are many (a bundle carries mlctl's own sources). */
+function fileLines(files: Record<string, { bytes: number; sha256: string }>): string[] {
+  const entries = Object.entries(files);
+  if (entries.length <= 16) return entries.map(([f, e]) => `  ${f}  ${e.bytes} bytes  sha256 ${e.sha256.slice(0, 16)}…`);
+  const groups = new Map<string, { n: number; bytes: number }>();
+  for (const [f, e] of entries) {
+    const top = f.includes('/') ? `${f.split('/')[0]}/` : f;
+    const g = groups.get(top) ?? { n: 0, bytes: 0 };
+    groups.set(top, { n: g.n + 1, bytes: g.bytes + e.bytes });
+  }
+  return [...groups].map(([top, g]) => `  ${top}  ${g.n > 1 || top.endsWith('/') ? `${g.n} files, ` : ''}${g.bytes} bytes`);
+}
 
 export const exportCommand: CommandSpec = {
   name: 'export',
-  summary: 'export (not implemented yet)',
-  args: ['[target...]'],
-  options: [],
-  examples: [],
-  async run() {
-    notImplemented('mlctl export');
+  summary: 'export a model package as TF.js, ONNX, a Triton model repository entry or a deploy bundle',
+  description: `Export a model package for deployment. Every export records its source (package name, version, mlctl.json
+sha256 and file hashes) in its metadata. The output is written to a temporary directory and renamed into place;
+an existing non-empty --out is refused unless --force replaces it.
+
+Formats:
+  tfjs     model.json + weight shards (stock tf.loadLayersModel, Node or browser), labels.json, metadata.json
+  onnx     model.onnx (labels, preprocessing and source in metadata_props), labels.json, metadata.json
+  triton   <out>/<name>/config.pbtxt, <out>/<name>/<version>/model.onnx, <out>/<name>/labels.txt
+           (--out is the model repository; only <out>/<name> is written or, with --force, replaced)
+  bundle   the package, mlctl, a Dockerfile, Kubernetes manifests (Deployment, Service, HPA, PDB), a KServe
+           InferenceService and a README: docker build + kubectl apply -k k8s/`,
+  args: ['<model>'],
+  options: [
+    { flags: '-f, --format <format>', description: 'output format', choices: EXPORT_FORMATS },
+    { flags: '-o, --out <dir>', description: 'output directory (for triton: the model repository)' },
+    { flags: '--force', description: 'replace a non-empty output directory', type: 'boolean' },
+    { flags: '--quantize <dtype>', description: 'tfjs: quantize float32 weights as tensorflowjs_converter does (already-quantized packages are exported as they are)', choices: TFJS_QUANTIZATIONS },
+    { flags: '--opset <n>', description: 'onnx/triton: ai.onnx opset when converting from TF.js (default: the converter\'s)', type: 'int', min: 13, max: 21 },
+    { flags: '--name <name>', description: 'triton: model name in the repository (default: the package name)' },
+    { flags: '--model-version <n>', description: 'triton: version folder (default: the package version)', type: 'int', min: 1 },
+    { flags: '--max-batch <n>', description: 'triton max_batch_size; bundle: mlctl serve --max-batch', type: 'int', default: 8, min: 1, max: 1024 },
+    { flags: '--queue-delay-us <n>', description: 'triton: dynamic batching max_queue_delay_microseconds', type: 'int', default: 5000, min: 0 },
+    { flags: '--instances <n>', description: 'triton: CPU model instances (instance_group count)', type: 'int', default: 1, min: 1 },
+    { flags: '--image <ref>', description: 'bundle: container image the manifests deploy (default mlctl-<name>:<version>)' },
+    { flags: '--base-image <ref>', description: 'bundle: Node base image, pinned by version (default node:20.20.2-bookworm-slim)' },
+    { flags: '--min-replicas <n>', description: 'bundle: HPA / KServe minimum replicas', type: 'int', default: 2, min: 1 },
+    { flags: '--max-replicas <n>', description: 'bundle: HPA / KServe maximum replicas', type: 'int', default: 10, min: 1 },
+  ],
+  examples: [
+    'mlctl export sample --format tfjs --out exports/sample-web',
+    'mlctl export sample --format tfjs --quantize uint8 --out exports/sample-web-q8',
+    'mlctl export artifacts/sample/3 --format onnx --out exports/sample-onnx',
+    'mlctl export sample --format triton --out model_repository --max-batch 16',
+    'mlctl export sample --format bundle --out deploy/sample --image registry.example.com/ml/sample:3 --json',
+  ],
+  async run(ctx) {
+    const { args, opts, logger } = ctx;
+    const format = opts.format as ExportFormat | undefined;
+    const out = opts.out as string | undefined;
+    if (!format) throw usageError(`--format is required: one of ${EXPORT_FORMATS.join(', ')}`);
+    if (!out) throw usageError('--out is required: the directory to write the export to');
+    await startBackend(ctx);
+    const res = await exportModel(args[0] as string, {
+      format,
+      out,
+      force: Boolean(opts.force),
+      quantize: opts.quantize as TfjsQuantization | undefined,
+      opset: opts.opset as number | undefined,
+      name: opts.name as string | undefined,
+      version: opts.modelVersion as number | undefined,
+      maxBatch: opts.maxBatch as number,
+      queueDelayUs: opts.queueDelayUs as number,
+      instances: opts.instances as number,
+      image: opts.image as string | undefined,
+      baseImage: opts.baseImage as string | undefined,
+      minReplicas: opts.minReplicas as number,
+      maxReplicas: opts.maxReplicas as number,
+      logger,
+    });
+    const text = [`${res.format} export of ${res.source.name} v${res.source.version} → ${res.out}`, ...fileLines(res.files)].join('\n');
+    return { result: { ...res }, text };
   },
 };

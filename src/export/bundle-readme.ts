@@ -1,0 +1,81 @@
+// README.md of a deploy bundle: what is in it, where it came from, and the exact commands to build, run and deploy.
+import type { DeploySettings } from './k8s.js';
+import { SERVE } from './k8s.js';
+import type { ExportMetadata } from './source.js';
+
+export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packagePath: string; app: 'source' | 'dist'; baseImage: string }): string {
+  const src = meta.source;
+  const input = meta.input.kind === 'image' ? `${meta.input.height}x${meta.input.width} RGB image, ${meta.input.preprocessing.mode} preprocessing` : `tabular (${meta.input.features.length} features)`;
+  const fileRows = Object.entries(src.files)
+    .map(([f, e]) => `| \`${f}\` | ${e.bytes} | \`${e.sha256}\` |`)
+    .join('\n');
+  return `# ${meta.name} v${src.version} — deploy bundle
+
+Written by ${meta.exportedBy} on ${meta.exportedAt}. Everything needed to build a container image that serves
+this model with \`mlctl serve\` and to run it on Kubernetes (plain manifests or KServe).
+
+- Task: ${meta.task}; input: ${input}; ${meta.labels.length} labels (${meta.labels.slice(0, 8).join(', ')}${meta.labels.length > 8 ? ', …' : ''}).
+- Source package: \`${src.name}\` version ${src.version}, mlctl.json sha256 \`${src.manifestSha256}\`.
+
+## Layout
+
+| Path | What |
+|---|---|
+| \`${o.packagePath}/\` | the model package, byte for byte (\`mlctl.json\` lists every file's sha256) |
+| \`app/\` | mlctl ${meta.exportedBy.replace(/^mlctl /, '')} (${o.app === 'source' ? 'TypeScript sources, compiled in the image build stage' : 'compiled JavaScript'}), its package.json and package-lock.json |
+| \`Dockerfile\`, \`.dockerignore\` | production image: \`${o.baseImage}\`, \`npm ci --omit=dev\`, uid ${SERVE.uid}, HEALTHCHECK on \`${SERVE.ready}\` |
+| \`k8s/\` | Deployment, Service, HorizontalPodAutoscaler (autoscaling/v2), PodDisruptionBudget, kustomization.yaml |
+| \`kserve/inferenceservice.yaml\` | KServe InferenceService (serving.kserve.io/v1beta1, custom container, Open Inference Protocol V2) |
+| \`metadata.json\` | labels, input/preprocessing spec, source package and file hashes, lineage |
+
+## Build and run locally
+
+\`\`\`sh
+docker build -t ${s.image} .
+docker run --rm -p ${SERVE.port}:${SERVE.port} ${s.image}            # extra serve flags go after the image name
+curl -fsS localhost:${SERVE.port}${SERVE.ready}                      # 200 once the model is loaded and warm
+curl -fsS -F image=@cat.jpg localhost:${SERVE.port}/predict          # {"predictions": [[...]], "labels": [...]}
+curl -fsS localhost:${SERVE.port}/v2/models/${meta.name}             # V2 model metadata (inputs, outputs)
+\`\`\`
+
+The image runs \`mlctl serve /models/${meta.name} --host 0.0.0.0 --port ${SERVE.port}\` as a non-root user; append flags
+such as \`--max-batch 16\` or \`--engine onnx\` to \`docker run\` (or to \`args:\` in the manifests). SIGTERM drains
+in-flight requests before exit.
+
+## Deploy on Kubernetes
+
+\`\`\`sh
+docker push ${s.image}                     # or retag for your registry and edit image: in k8s/ and kserve/
+kubectl apply -k k8s/
+kubectl rollout status deployment/${s.k8sName}
+kubectl port-forward service/${s.k8sName} 8080:80
+\`\`\`
+
+- Probes: readiness \`${SERVE.ready}\` (false until the model is warm, and while draining), liveness
+  \`${SERVE.live}\`, a startup probe allowing 5 minutes for the first load. Port ${SERVE.port} (named \`http\`).
+- Resources per pod: cpu ${s.cpuRequest} requested / ${s.cpuLimit} limit, memory ${s.memoryRequest} / ${s.memoryLimit}
+  (estimated from the model size and \`--max-batch ${s.maxBatch}\`; replace with measured figures).
+- Scaling: the HPA keeps ${s.minReplicas}–${s.maxReplicas} replicas at 70% CPU; the Deployment has no fixed
+  \`replicas\` so re-applying never fights the autoscaler. Prometheus metrics at \`${SERVE.metrics}\`.
+
+## Deploy on KServe
+
+\`\`\`sh
+kubectl apply -f kserve/inferenceservice.yaml
+kubectl get inferenceservice ${s.k8sName}
+\`\`\`
+
+The predictor is a custom container named \`kserve-container\` with \`PROTOCOL=v2\`: KServe routes V2 requests
+(\`POST /v2/models/${meta.name}/infer\`) to it and uses the same readiness and liveness routes.
+
+## Verify the model files
+
+\`\`\`sh
+(cd ${o.packagePath} && sha256sum ${Object.keys(src.files).join(' ')})
+\`\`\`
+
+| File | Bytes | sha256 |
+|---|---|---|
+${fileRows}
+`;
+}

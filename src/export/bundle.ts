@@ -1,0 +1,162 @@
+// `--format bundle`: a self-contained deploy directory — the model package (hashes intact), mlctl itself, a production
+// Dockerfile, Kubernetes manifests (Deployment, Service, HPA, PDB), a KServe InferenceService and a README.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { verifyPackage, type LoadedPackage } from '../artifacts/package.js';
+import { writeJsonAtomic } from '../artifacts/atomic.js';
+import { MANIFEST_FILE } from '../artifacts/manifest.js';
+import { MlctlError } from '../errors.js';
+import { bundleReadme } from './bundle-readme.js';
+import { DEFAULT_NODE_IMAGE, dockerfile, dockerignore, entrypoint } from './dockerfile.js';
+import { deployment, hpa, inferenceService, k8sName, kustomization, memoryFor, podDisruptionBudget, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
+import { exportMetadata, MLCTL_VERSION } from './source.js';
+import { METADATA_JSON } from './tfjs.js';
+
+export interface BundleOptions {
+  /** Container image reference the manifests deploy (default mlctl-<name>:<version>). */
+  image?: string;
+  baseImage?: string;
+  minReplicas?: number;
+  maxReplicas?: number;
+  maxBatch?: number;
+  /** mlctl installation to ship (default: the one running). */
+  mlctlRoot?: string;
+}
+
+export const BUNDLE_DEFAULTS = { minReplicas: 2, maxReplicas: 10, maxBatch: 8 } as const;
+
+export const BUNDLE_FILES = {
+  dockerfile: 'Dockerfile',
+  dockerignore: '.dockerignore',
+  readme: 'README.md',
+  deployment: 'k8s/deployment.yaml',
+  service: 'k8s/service.yaml',
+  hpa: 'k8s/hpa.yaml',
+  pdb: 'k8s/pdb.yaml',
+  kustomization: 'k8s/kustomization.yaml',
+  inferenceService: 'kserve/inferenceservice.yaml',
+} as const;
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(() => true, () => false);
+}
+
+/** The mlctl installation this code runs from: the nearest package.json named "mlctl" above this module. */
+export async function mlctlRoot(): Promise<string> {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (await exists(pj)) {
+      const name = (JSON.parse(await fs.readFile(pj, 'utf8')) as { name?: string }).name;
+      if (name === 'mlctl') return dir;
+    }
+    const up = path.dirname(dir);
+    if (up === dir) throw new MlctlError('IO', ['cannot find the mlctl installation (package.json named "mlctl") to put in the bundle']);
+    dir = up;
+  }
+}
+
+/**
+ * Copy mlctl into app/: the sources when this is a source checkout (the image compiles them, so the bundle never
+ * carries a stale build), otherwise the compiled dist/. package.json loses its lifecycle scripts so that
+ * `npm ci --omit=dev` does not try to run the TypeScript build without TypeScript.
+ */
+async function copyApp(root: string, appDir: string): Promise<'source' | 'dist'> {
+  const mode = (await exists(path.join(root, 'src', 'cli', 'main.ts'))) && (await exists(path.join(root, 'tsconfig.build.json'))) ? 'source' : 'dist';
+  if (mode === 'dist' && !(await exists(path.join(root, 'dist', 'cli', 'main.js')))) {
+    throw new MlctlError('IO', [`the mlctl installation at ${root} has neither sources nor a compiled dist/ (run npm run build)`]);
+  }
+  if (!(await exists(path.join(root, 'package-lock.json')))) throw new MlctlError('IO', [`the mlctl installation at ${root} has no package-lock.json; the image installs exactly what it locks`]);
+  await fs.mkdir(appDir, { recursive: true });
+  const pkgJson = JSON.parse(await fs.readFile(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
+  delete pkgJson.scripts;
+  await fs.writeFile(path.join(appDir, 'package.json'), JSON.stringify(pkgJson, null, 2) + '\n');
+  await fs.copyFile(path.join(root, 'package-lock.json'), path.join(appDir, 'package-lock.json'));
+  const skip = (src: string) => !/(^|[\\/])(\.DS_Store|node_modules)$/.test(src) && !src.endsWith('.map');
+  await fs.cp(path.join(root, 'bin'), path.join(appDir, 'bin'), { recursive: true, filter: skip });
+  if (mode === 'source') {
+    await fs.cp(path.join(root, 'src'), path.join(appDir, 'src'), { recursive: true, filter: skip });
+    for (const f of ['tsconfig.json', 'tsconfig.build.json']) await fs.copyFile(path.join(root, f), path.join(appDir, f));
+  } else {
+    await fs.cp(path.join(root, 'dist'), path.join(appDir, 'dist'), { recursive: true, filter: skip });
+  }
+  return mode;
+}
+
+/** Copy the package byte for byte into models/<name>/<version>/ and re-verify every sha256 there. */
+async function copyPackage(pkg: LoadedPackage, target: string): Promise<void> {
+  await fs.mkdir(target, { recursive: true });
+  for (const rel of [MANIFEST_FILE, ...Object.keys(pkg.manifest.files)]) {
+    await fs.mkdir(path.dirname(path.join(target, rel)), { recursive: true });
+    await fs.copyFile(path.join(pkg.dir, rel), path.join(target, rel));
+  }
+  await verifyPackage(target, pkg.manifest);
+}
+
+function modelBytes(pkg: LoadedPackage): number {
+  return Object.values(pkg.manifest.files).reduce((a, f) => a + f.bytes, 0);
+}
+
+export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: BundleOptions = {}): Promise<Record<string, unknown>> {
+  const m = pkg.manifest;
+  const maxBatch = opts.maxBatch ?? BUNDLE_DEFAULTS.maxBatch;
+  const minReplicas = opts.minReplicas ?? BUNDLE_DEFAULTS.minReplicas;
+  const maxReplicas = Math.max(minReplicas, opts.maxReplicas ?? BUNDLE_DEFAULTS.maxReplicas);
+  const name = k8sName(m.name);
+  const image = opts.image ?? `mlctl-${name}:${m.version}`;
+  const memory = memoryFor(modelBytes(pkg), maxBatch);
+  const settings: DeploySettings = {
+    model: m.name,
+    version: m.version,
+    k8sName: name,
+    image,
+    minReplicas,
+    maxReplicas,
+    maxBatch,
+    cpuRequest: '1',
+    cpuLimit: '2',
+    memoryRequest: memory.request,
+    memoryLimit: memory.limit,
+    manifestSha256: pkg.manifestSha256,
+    mlctlVersion: MLCTL_VERSION,
+  };
+  const packagePath = `models/${m.name}/${m.version}`;
+  await copyPackage(pkg, path.join(dir, packagePath));
+  const app = await copyApp(opts.mlctlRoot ?? (await mlctlRoot()), path.join(dir, 'app'));
+  const header = `Written by mlctl ${MLCTL_VERSION} export --format bundle for ${m.name} v${m.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;
+  const baseImage = opts.baseImage ?? DEFAULT_NODE_IMAGE;
+  const files: Record<string, string> = {
+    [BUNDLE_FILES.dockerfile]: dockerfile({ baseImage, model: m.name, version: m.version, app, header }),
+    [BUNDLE_FILES.dockerignore]: dockerignore(app),
+    [BUNDLE_FILES.deployment]: toYaml(deployment(settings), header),
+    [BUNDLE_FILES.service]: toYaml(service(settings), header),
+    [BUNDLE_FILES.hpa]: toYaml(hpa(settings), header),
+    [BUNDLE_FILES.pdb]: toYaml(podDisruptionBudget(settings), header),
+    [BUNDLE_FILES.kustomization]: toYaml(kustomization(['deployment.yaml', 'service.yaml', 'hpa.yaml', 'pdb.yaml']), header),
+    [BUNDLE_FILES.inferenceService]: toYaml(
+      inferenceService(settings),
+      `${header}\nKServe custom predictor speaking the Open Inference Protocol V2 (env PROTOCOL=v2 is how KServe\nlearns a custom container's protocol). Push the image first: docker build -t ${image} . && docker push ${image}`,
+    ),
+  };
+  const details = {
+    packagePath,
+    image,
+    baseImage,
+    app,
+    entrypoint: entrypoint(m.name),
+    port: SERVE.port,
+    probes: { readiness: SERVE.ready, liveness: SERVE.live },
+    replicas: { min: minReplicas, max: maxReplicas },
+    resources: { cpu: { request: settings.cpuRequest, limit: settings.cpuLimit }, memory: memory },
+    files: Object.keys(files),
+  };
+  const meta = exportMetadata(pkg, 'bundle', details);
+  files[BUNDLE_FILES.readme] = bundleReadme(meta, settings, { packagePath, app, baseImage });
+  for (const [rel, text] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+    await fs.writeFile(path.join(dir, rel), text);
+  }
+  await writeJsonAtomic(path.join(dir, METADATA_JSON), meta);
+  return details;
+}

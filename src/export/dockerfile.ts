@@ -1,0 +1,91 @@
+// The deploy bundle's Dockerfile and .dockerignore: a pinned Node base image, production-only dependencies from the
+// lockfile, a numeric non-root user, a HEALTHCHECK on the readiness route and `mlctl serve` as the entrypoint.
+import { SERVE } from './k8s.js';
+
+/** Pinned by exact version (and Debian release) so rebuilding the bundle gives the same runtime. */
+export const DEFAULT_NODE_IMAGE = 'node:20.20.2-bookworm-slim';
+
+export interface DockerfileOptions {
+  baseImage: string;
+  /** Model name: the package is at /models/<name>/<version>/. */
+  model: string;
+  version: number;
+  /** 'source': the bundle carries mlctl's TypeScript and the image compiles it; 'dist': it carries compiled JS. */
+  app: 'source' | 'dist';
+  header: string;
+}
+
+/** Path of the model inside the image, as `mlctl serve` is given it. */
+export function modelPathInImage(model: string): string {
+  return `/models/${model}`;
+}
+
+/** argv of the image's ENTRYPOINT (JSON/exec form: signals reach node directly, SIGTERM drains the server). */
+export function entrypoint(model: string): string[] {
+  return ['node', '/app/bin/mlctl.js', 'serve', modelPathInImage(model), '--host', '0.0.0.0', '--port', String(SERVE.port)];
+}
+
+export function healthcheckCommand(): string[] {
+  // The slim image has no curl or wget; Node 20's fetch does the probe.
+  const js = `fetch('http://127.0.0.1:${SERVE.port}${SERVE.ready}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+  return ['node', '-e', js];
+}
+
+export function dockerfile(o: DockerfileOptions): string {
+  const json = (a: string[]) => JSON.stringify(a);
+  const build =
+    o.app === 'source'
+      ? [
+          '# Build stage: compile mlctl from the TypeScript sources shipped in app/.',
+          'FROM ${NODE_IMAGE} AS build',
+          'WORKDIR /build',
+          'COPY app/package.json app/package-lock.json ./',
+          'RUN npm ci --ignore-scripts --no-audit --no-fund',
+          'COPY app/tsconfig.json app/tsconfig.build.json ./',
+          'COPY app/src ./src',
+          'RUN npx tsc -p tsconfig.build.json',
+          '',
+        ]
+      : [];
+  const dist = o.app === 'source' ? 'COPY --from=build /build/dist ./dist' : 'COPY app/dist ./dist';
+  return [
+    '# syntax=docker/dockerfile:1',
+    ...o.header.split('\n').map((l) => `# ${l}`.trimEnd()),
+    `ARG NODE_IMAGE=${o.baseImage}`,
+    '',
+    ...build,
+    '# Runtime stage: production dependencies only, exactly as locked.',
+    'FROM ${NODE_IMAGE}',
+    'ENV NODE_ENV=production',
+    'WORKDIR /app',
+    'COPY app/package.json app/package-lock.json ./',
+    // Optional native add-ons (tfjs-node) that cannot install are skipped by npm; serve then uses ONNX Runtime or wasm.
+    'RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force',
+    'COPY app/bin ./bin',
+    dist,
+    `# The model package, hashes intact; owned by root so the server cannot modify it.`,
+    `COPY models/ /models/`,
+    `USER ${SERVE.uid}:${SERVE.uid}`,
+    `EXPOSE ${SERVE.port}`,
+    'STOPSIGNAL SIGTERM',
+    `HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 CMD ${json(healthcheckCommand())}`,
+    `ENTRYPOINT ${json(entrypoint(o.model))}`,
+    '',
+  ].join('\n');
+}
+
+export function dockerignore(app: 'source' | 'dist'): string {
+  return [
+    '# Only app/ and models/ are needed to build the image.',
+    'README.md',
+    'metadata.json',
+    'k8s/',
+    'kserve/',
+    '**/node_modules',
+    '**/.git',
+    '**/.DS_Store',
+    '**/*.log',
+    ...(app === 'source' ? ['app/dist'] : ['app/src']),
+    '',
+  ].join('\n');
+}

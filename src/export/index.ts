@@ -1,0 +1,70 @@
+// `mlctl export` logic: load and verify the source package, write the chosen format into a temporary directory and
+// rename it into place, and report what was written (every file's sha256) and where it came from.
+import path from 'node:path';
+import type { FileEntry } from '../artifacts/manifest.js';
+import { assertValidName, loadPackage, type LoadedPackage } from '../artifacts/package.js';
+import { MlctlError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import { writeBundleExport, type BundleOptions } from './bundle.js';
+import { writeOnnxExport, type OnnxExportOptions } from './onnx-export.js';
+import { writeOutputDir } from './outdir.js';
+import { EXPORT_FORMATS, exportSource, type ExportFormat, type ExportSource } from './source.js';
+import { writeTfjsExport, type TfjsExportOptions } from './tfjs.js';
+import { writeTritonExport, type TritonOptions } from './triton.js';
+
+export { EXPORT_FORMATS, type ExportFormat } from './source.js';
+export { WEIGHT_DTYPES as TFJS_QUANTIZATIONS, type WeightDtype as TfjsQuantization } from '../optimize/weight-quant.js';
+
+export interface ExportOptions extends TfjsExportOptions, OnnxExportOptions, Omit<TritonOptions, 'maxBatch'>, Omit<BundleOptions, 'maxBatch'> {
+  format: ExportFormat;
+  out: string;
+  force?: boolean;
+  /** Triton max_batch_size and the bundle's `mlctl serve --max-batch`. */
+  maxBatch?: number;
+  logger?: Logger;
+}
+
+export interface ExportResult {
+  format: ExportFormat;
+  /** The directory written (for triton: <out>/<name>, the model's entry in the repository). */
+  out: string;
+  source: ExportSource;
+  /** Every file written, relative to `out`, with sha256 and size. */
+  files: Record<string, FileEntry>;
+  details: Record<string, unknown>;
+}
+
+export async function exportModel(ref: string | LoadedPackage, opts: ExportOptions): Promise<ExportResult> {
+  if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
+    throw new MlctlError('USAGE', [`unknown export format "${opts.format}": choose one of ${EXPORT_FORMATS.join(', ')}`]);
+  }
+  if (opts.quantize && opts.format !== 'tfjs') {
+    throw new MlctlError('USAGE', [`--quantize applies to --format tfjs; for int8 ONNX run \`mlctl quantize\` first and export the quantized package`]);
+  }
+  if (opts.name !== undefined) assertValidName(opts.name);
+  const pkg = typeof ref === 'string' ? await loadPackage(ref) : ref;
+  const log = opts.logger;
+  log?.info(`exporting ${pkg.manifest.name} v${pkg.manifest.version} (${pkg.dir}) as ${opts.format}`);
+  // A Triton repository holds many models: the unit written (and guarded by --force) is <out>/<name>.
+  const target = opts.format === 'triton' ? path.join(opts.out, opts.name ?? pkg.manifest.name) : opts.out;
+  const written = await writeOutputDir(
+    target,
+    Boolean(opts.force),
+    async (tmp) => {
+      switch (opts.format) {
+        case 'tfjs':
+          return writeTfjsExport(pkg, tmp, opts);
+        case 'onnx':
+          return writeOnnxExport(pkg, tmp, opts);
+        case 'triton':
+          return writeTritonExport(pkg, tmp, opts);
+        case 'bundle':
+          return writeBundleExport(pkg, tmp, opts);
+      }
+    },
+    [pkg.dir],
+  );
+  const bytes = Object.values(written.files).reduce((a, f) => a + f.bytes, 0);
+  log?.info(`wrote ${Object.keys(written.files).length} files (${(bytes / 1024 / 1024).toFixed(1)} MiB) to ${written.dir}`);
+  return { format: opts.format, out: written.dir, source: exportSource(pkg), files: written.files, details: written.value };
+}

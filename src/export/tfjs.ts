@@ -1,0 +1,70 @@
+// `--format tfjs`: the package's TF.js layers model (model.json + shards, copied byte for byte so quantized entries
+// stay as they are, or re-quantized with --quantize) plus labels.json and metadata.json, for stock tf.loadLayersModel.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { LoadedPackage } from '../artifacts/package.js';
+import { MODEL_JSON, readLayersModel, writeLayersModel, type ModelJson } from '../artifacts/tfjs-io.js';
+import { writeJsonAtomic } from '../artifacts/atomic.js';
+import { MlctlError } from '../errors.js';
+import { exportMetadata } from './source.js';
+import { quantizeWeightData, type WeightDtype } from '../optimize/weight-quant.js';
+
+export const LABELS_JSON = 'labels.json';
+export const METADATA_JSON = 'metadata.json';
+
+export interface TfjsExportOptions {
+  /** Re-encode plain float32 weights (already-quantized entries are kept as they are). */
+  quantize?: WeightDtype;
+}
+
+/** The package's model.json path, or a clear error for packages without a TF.js model (e.g. some tabular models). */
+export function packageModelJson(pkg: LoadedPackage): string {
+  const rel = pkg.manifest.formats.tfjs;
+  if (!rel) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it has no TF.js model (formats.tfjs), so there is nothing to export as tfjs']);
+  return path.join(pkg.dir, rel);
+}
+
+/** Storage dtypes present in a weights manifest, e.g. { float32: 10 } or { uint8: 8, float32: 2 }. */
+function weightDtypes(json: ModelJson): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const group of json.weightsManifest) {
+    for (const w of group.weights) {
+      const d = w.quantization?.dtype ?? w.dtype;
+      counts[d] = (counts[d] ?? 0) + 1;
+    }
+  }
+  return counts;
+}
+
+export async function writeTfjsExport(pkg: LoadedPackage, dir: string, opts: TfjsExportOptions = {}): Promise<Record<string, unknown>> {
+  const modelJsonPath = packageModelJson(pkg);
+  const srcDir = path.dirname(modelJsonPath);
+  const json = JSON.parse(await fs.readFile(modelJsonPath, 'utf8')) as ModelJson;
+  if (opts.quantize) {
+    const artifacts = await readLayersModel(modelJsonPath);
+    const q = quantizeWeightData(artifacts.weightData as ArrayBuffer, artifacts.weightSpecs ?? [], opts.quantize);
+    await writeLayersModel(dir, { ...artifacts, weightSpecs: q.specs, weightData: q.weightData, convertedBy: 'mlctl export' }, q.specs);
+  } else {
+    // Byte-for-byte copies: the exported files keep the sha256 recorded in the source package.
+    await fs.copyFile(modelJsonPath, path.join(dir, MODEL_JSON));
+    for (const group of json.weightsManifest) {
+      for (const p of group.paths) {
+        const target = path.join(dir, p);
+        if (path.relative(dir, target).startsWith('..')) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `model.json references a weight file outside the package: ${p}`]);
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        await fs.copyFile(path.join(srcDir, p), target);
+      }
+    }
+  }
+  const written = JSON.parse(await fs.readFile(path.join(dir, MODEL_JSON), 'utf8')) as ModelJson;
+  const details = {
+    modelJson: MODEL_JSON,
+    weightFiles: written.weightsManifest.flatMap((g) => g.paths),
+    weightDtypes: weightDtypes(written),
+    quantization: opts.quantize ?? 'none',
+    labelsFile: LABELS_JSON,
+  };
+  await writeJsonAtomic(path.join(dir, LABELS_JSON), pkg.manifest.labels);
+  await writeJsonAtomic(path.join(dir, METADATA_JSON), exportMetadata(pkg, 'tfjs', details));
+  return details;
+}

@@ -1,0 +1,191 @@
+// `--format triton`: an NVIDIA Triton (and KServe Triton runtime) model repository entry for the onnxruntime backend:
+// <repo>/<name>/config.pbtxt, <repo>/<name>/<version>/model.onnx, <repo>/<name>/labels.txt (+ metadata.json).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import type { LoadedPackage } from '../artifacts/package.js';
+import { writeJsonAtomic } from '../artifacts/atomic.js';
+import { MlctlError } from '../errors.js';
+import { checkOnnxRuns, onnxDetails, onnxMetadataProps, onnxModelFor, type OnnxExportOptions, type OnnxModel } from './onnx-export.js';
+import { toTextFormat } from './pbtxt.js';
+import { exportMetadata } from './source.js';
+import { METADATA_JSON } from './tfjs.js';
+
+export const TRITON_CONFIG = 'config.pbtxt';
+export const TRITON_LABELS = 'labels.txt';
+
+/**
+ * The part of Triton's ModelConfig (triton-inference-server/common protobuf/model_config.proto) that mlctl writes,
+ * with the same field names, numbers and enum values, so the text is parsed and checked against the real schema.
+ */
+export const MODEL_CONFIG_PROTO = `
+syntax = "proto3";
+package inference;
+enum DataType {
+  TYPE_INVALID = 0; TYPE_BOOL = 1; TYPE_UINT8 = 2; TYPE_UINT16 = 3; TYPE_UINT32 = 4; TYPE_UINT64 = 5;
+  TYPE_INT8 = 6; TYPE_INT16 = 7; TYPE_INT32 = 8; TYPE_INT64 = 9; TYPE_FP16 = 10; TYPE_FP32 = 11; TYPE_FP64 = 12;
+  TYPE_STRING = 13; TYPE_BF16 = 14;
+}
+message ModelInstanceGroup {
+  enum Kind { KIND_AUTO = 0; KIND_GPU = 1; KIND_CPU = 2; KIND_MODEL = 3; }
+  string name = 1;
+  int32 count = 2;
+  Kind kind = 4;
+  repeated int32 gpus = 3;
+  repeated string profile = 5;
+  bool passive = 7;
+  string host_policy = 9;
+}
+message ModelTensorReshape { repeated int64 shape = 1; }
+message ModelInput {
+  enum Format { FORMAT_NONE = 0; FORMAT_NHWC = 1; FORMAT_NCHW = 2; }
+  string name = 1;
+  DataType data_type = 2;
+  Format format = 3;
+  repeated int64 dims = 4;
+  ModelTensorReshape reshape = 5;
+  bool is_shape_tensor = 6;
+  bool allow_ragged_batch = 7;
+  bool optional = 8;
+}
+message ModelOutput {
+  string name = 1;
+  DataType data_type = 2;
+  repeated int64 dims = 3;
+  ModelTensorReshape reshape = 5;
+  string label_filename = 4;
+  bool is_shape_tensor = 6;
+}
+message ModelVersionPolicy {
+  message Latest { uint32 num_versions = 1; }
+  message All {}
+  message Specific { repeated int64 versions = 1; }
+  oneof policy_choice { Latest latest = 1; All all = 2; Specific specific = 3; }
+}
+message ModelQueuePolicy {
+  enum TimeoutAction { REJECT = 0; DELAY = 1; }
+  TimeoutAction timeout_action = 1;
+  uint64 default_timeout_microseconds = 2;
+  bool allow_timeout_override = 3;
+  uint32 max_queue_size = 4;
+}
+message ModelDynamicBatching {
+  repeated int32 preferred_batch_size = 1;
+  uint64 max_queue_delay_microseconds = 2;
+  bool preserve_ordering = 3;
+  uint64 priority_levels = 4;
+  uint64 default_priority_level = 5;
+  ModelQueuePolicy default_queue_policy = 6;
+}
+message ModelConfig {
+  string name = 1;
+  string platform = 2;
+  string backend = 17;
+  string runtime = 25;
+  ModelVersionPolicy version_policy = 3;
+  int32 max_batch_size = 4;
+  repeated ModelInput input = 5;
+  repeated ModelOutput output = 6;
+  oneof scheduling_choice { ModelDynamicBatching dynamic_batching = 11; }
+  repeated ModelInstanceGroup instance_group = 7;
+  string default_model_filename = 8;
+}
+`;
+
+let modelConfigType: protobuf.Type | undefined;
+export function tritonModelConfigType(): protobuf.Type {
+  modelConfigType ??= protobuf.parse(MODEL_CONFIG_PROTO, { keepCase: true }).root.lookupType('inference.ModelConfig');
+  return modelConfigType;
+}
+
+/** ONNX TensorProto.DataType → Triton DataType. */
+const ONNX_TO_TRITON: Record<number, string> = {
+  1: 'TYPE_FP32', 2: 'TYPE_UINT8', 3: 'TYPE_INT8', 4: 'TYPE_UINT16', 5: 'TYPE_INT16', 6: 'TYPE_INT32', 7: 'TYPE_INT64',
+  8: 'TYPE_STRING', 9: 'TYPE_BOOL', 10: 'TYPE_FP16', 11: 'TYPE_FP64', 12: 'TYPE_UINT32', 13: 'TYPE_UINT64', 16: 'TYPE_BF16',
+};
+
+export interface TritonOptions extends OnnxExportOptions {
+  /** Model name in the repository (default: the package name). */
+  name?: string;
+  /** Numeric version folder (default: the package version). */
+  version?: number;
+  maxBatch?: number;
+  /** Dynamic-batching queue delay in microseconds. */
+  queueDelayUs?: number;
+  /** CPU model instances. */
+  instances?: number;
+}
+
+export const TRITON_DEFAULTS = { maxBatch: 8, queueDelayUs: 5000, instances: 1 } as const;
+
+/** Batch sizes the dynamic batcher should aim for: the largest, and half of it when that is still a real batch. */
+export function preferredBatchSizes(maxBatch: number): number[] {
+  return [...new Set([Math.floor(maxBatch / 2), maxBatch].filter((n) => n >= 2))];
+}
+
+/** Non-batch dims of a graph tensor: the batch dim must be symbolic (dynamic) for Triton batching. */
+function tritonDims(dims: Array<number | string>, what: string): number[] {
+  if (dims.length === 0) throw new MlctlError('IO', [`${what} has no dimensions; Triton batching needs a leading batch dimension`]);
+  if (typeof dims[0] === 'number' && dims[0] > 0) throw new MlctlError('IO', [`${what} has a fixed batch dimension ${dims[0]}; Triton dynamic batching needs it to be dynamic`]);
+  return dims.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : -1));
+}
+
+function tritonType(elemType: number, what: string): string {
+  const t = ONNX_TO_TRITON[elemType];
+  if (!t) throw new MlctlError('IO', [`${what} has ONNX element type ${elemType}, which has no Triton data type`]);
+  return t;
+}
+
+/** The ModelConfig (plain object, proto field names) for an ONNX model. */
+export function tritonConfig(pkg: LoadedPackage, model: OnnxModel, opts: Required<Pick<TritonOptions, 'maxBatch' | 'queueDelayUs' | 'instances'>> & { name: string }): Record<string, unknown> {
+  const image = pkg.manifest.input.kind === 'image';
+  return {
+    name: opts.name,
+    platform: 'onnxruntime_onnx',
+    max_batch_size: opts.maxBatch,
+    input: model.inputs.map((t) => ({
+      name: t.name,
+      data_type: tritonType(t.elemType, `input ${t.name}`),
+      ...(image && t.dims.length === 4 ? { format: 'FORMAT_NHWC' } : {}),
+      dims: tritonDims(t.dims, `input ${t.name}`),
+    })),
+    output: model.outputs.map((t, i) => ({
+      name: t.name,
+      data_type: tritonType(t.elemType, `output ${t.name}`),
+      dims: tritonDims(t.dims, `output ${t.name}`),
+      ...(i === 0 && pkg.manifest.labels.length ? { label_filename: TRITON_LABELS } : {}),
+    })),
+    dynamic_batching: {
+      preferred_batch_size: preferredBatchSizes(opts.maxBatch),
+      max_queue_delay_microseconds: opts.queueDelayUs,
+    },
+    instance_group: [{ count: opts.instances, kind: 'KIND_CPU' }],
+  };
+}
+
+/** `dir` is the model's own directory inside the repository (<repo>/<name>). */
+export async function writeTritonExport(pkg: LoadedPackage, dir: string, opts: TritonOptions = {}): Promise<Record<string, unknown>> {
+  const name = opts.name ?? pkg.manifest.name;
+  const version = opts.version ?? pkg.manifest.version;
+  const settings = {
+    name,
+    maxBatch: opts.maxBatch ?? TRITON_DEFAULTS.maxBatch,
+    queueDelayUs: opts.queueDelayUs ?? TRITON_DEFAULTS.queueDelayUs,
+    instances: opts.instances ?? TRITON_DEFAULTS.instances,
+  };
+  const base = exportMetadata(pkg, 'triton');
+  const model = await onnxModelFor(pkg, onnxMetadataProps(base), opts);
+  await checkOnnxRuns(model, pkg.manifest.output.size);
+  const config = tritonConfig(pkg, model, settings);
+  const type = tritonModelConfigType();
+  const header = `Triton model configuration written by ${base.exportedBy} from ${pkg.manifest.name} v${pkg.manifest.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;
+  const modelFile = path.join(String(version), 'model.onnx');
+  await fs.mkdir(path.join(dir, String(version)), { recursive: true });
+  await fs.writeFile(path.join(dir, modelFile), model.bytes);
+  // toTextFormat refuses fields, enum names and value types that ModelConfig does not have.
+  await fs.writeFile(path.join(dir, TRITON_CONFIG), toTextFormat(type, config, header));
+  await fs.writeFile(path.join(dir, TRITON_LABELS), pkg.manifest.labels.join('\n') + '\n');
+  const details = { ...onnxDetails(model, modelFile), tritonName: name, tritonVersion: version, config };
+  await writeJsonAtomic(path.join(dir, METADATA_JSON), { ...base, details });
+  return details;
+}
