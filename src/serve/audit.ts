@@ -122,18 +122,19 @@ export function topLabels(result: InferResult): Array<{ label: string; score: nu
 }
 
 /**
- * Wrap a repository so every infer call writes audit lines: one per example on success, one with the error on
- * failure. REST and gRPC both call repo.infer, so wrapping once audits every prediction. Only `infer` is
- * intercepted; every other member (load/unload, close, …) passes through to the wrapped repository.
+ * Make every infer call on `repo` write audit lines: one per example on success, one with the error on failure.
+ * The method is wrapped in place because REST routes and the gRPC service already hold this repository object:
+ * wrapping it once audits every prediction whichever protocol carried it. Returns a function that unwraps it.
  */
-export function auditedRepository<R extends ModelRepository>(repo: R, audit: AuditLog): R {
-  const infer = async (name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> => {
+export function attachAudit(repo: ModelRepository, audit: AuditLog): () => void {
+  const inner = repo.infer;
+  repo.infer = async (name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> => {
     const started = performance.now();
     const hashes = exampleHashes(inputs);
     const common = { requestId: ctx.requestId, keyId: ctx.keyId ?? null, client: ctx.clientAddress ?? null };
     let result: InferResult;
     try {
-      result = await repo.infer(name, version, inputs, ctx);
+      result = await inner.call(repo, name, version, inputs, ctx);
     } catch (err) {
       const served = repo.get(name, version);
       audit.write({
@@ -153,13 +154,9 @@ export function auditedRepository<R extends ModelRepository>(repo: R, audit: Aud
     });
     return result;
   };
-  return new Proxy(repo, {
-    get(target, prop) {
-      if (prop === 'infer') return infer;
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  return () => {
+    repo.infer = inner;
+  };
 }
 
 function round(ms: number): number {

@@ -19,15 +19,15 @@ export interface KeyStore {
 }
 
 export interface KeySources {
-  /** --api-key values (repeatable). */
-  keys?: string[];
-  /** MLCTL_API_KEYS: comma-separated entries. */
-  env?: string;
-  /** --api-keys-file: one entry per line, '#' comments. */
+  /** --api-key / MLCTL_API_KEYS: entries separated by commas or whitespace. */
+  keys?: string;
+  /** --api-keys-file: entries one per line (or comma-separated), '#' starts a comment. */
   file?: string;
 }
 
-const ENTRY_HELP = 'an API key entry is [ID:]KEY[@MODEL,MODEL...] — KEY at least 16 characters of letters, digits, ".", "_", "-", "~", "+", "/", "="';
+const splitEntries = (text: string) => text.split(/[\s,]+/).filter(Boolean);
+
+const ENTRY_HELP = 'an API key entry is [ID:]KEY[@MODEL[+MODEL...]] — KEY at least 16 characters of letters, digits, ".", "_", "-", "~", "+", "/", "="';
 const KEY_PATTERN = /^[A-Za-z0-9._~+/=-]{16,512}$/;
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -35,13 +35,13 @@ function digest(key: string): Buffer {
   return createHash('sha256').update(key, 'utf8').digest();
 }
 
-/** Parse one `[ID:]KEY[@MODEL,MODEL...]` entry. `where` names the source in error messages (never the key). */
+/** Parse one `[ID:]KEY[@MODEL[+MODEL...]]` entry (models joined by '+', which model names never contain). `where` names the source in error messages (never the key). */
 export function parseKeyEntry(entry: string, where: string): ApiKey {
   let rest = entry.trim();
   let models: string[] | undefined;
   const at = rest.indexOf('@');
   if (at >= 0) {
-    models = rest.slice(at + 1).split(',').map((m) => m.trim()).filter(Boolean);
+    models = rest.slice(at + 1).split('+').map((m) => m.trim()).filter(Boolean);
     rest = rest.slice(0, at);
     if (!models.length) throw new MlctlError('API_KEYS_INVALID', [where, `"@" must be followed by model names; ${ENTRY_HELP}`]);
   }
@@ -60,10 +60,7 @@ export function parseKeyEntry(entry: string, where: string): ApiKey {
 /** Gather keys from flags, environment and file. An empty store means access control is off. */
 export async function loadApiKeys(sources: KeySources): Promise<KeyStore> {
   const keys: ApiKey[] = [];
-  (sources.keys ?? []).forEach((k, i) => keys.push(parseKeyEntry(k, `--api-key #${i + 1}`)));
-  if (sources.env) {
-    sources.env.split(',').map((s) => s.trim()).filter(Boolean).forEach((k, i) => keys.push(parseKeyEntry(k, `MLCTL_API_KEYS entry ${i + 1}`)));
-  }
+  splitEntries(sources.keys ?? '').forEach((k, i) => keys.push(parseKeyEntry(k, `--api-key/MLCTL_API_KEYS entry ${i + 1}`)));
   if (sources.file) {
     let text: string;
     try {
@@ -72,8 +69,7 @@ export async function loadApiKeys(sources: KeySources): Promise<KeyStore> {
       throw new MlctlError('API_KEYS_INVALID', [sources.file, `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
     }
     text.split(/\r?\n/).forEach((line, i) => {
-      const t = line.trim();
-      if (t && !t.startsWith('#')) keys.push(parseKeyEntry(t, `${sources.file}:${i + 1}`));
+      for (const entry of splitEntries(line.replace(/#.*$/, ''))) keys.push(parseKeyEntry(entry, `${sources.file}:${i + 1}`));
     });
   }
   const seen = new Map<string, string>();

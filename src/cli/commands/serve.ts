@@ -6,6 +6,7 @@ import { mergeServerOptions, SERVE_EXTENSIONS, type ServeExtensionHandle } from 
 import { parseDuration, parseSize } from '../../serve/limits.js';
 import { createServeMetrics } from '../../serve/metrics.js';
 import { createRepository } from '../../serve/repository.js';
+import '../../serve/security.js'; // registers gRPC, auth, TLS, audit, hot reload and hygiene (SERVE_EXTENSIONS)
 import { shutdownOnSignal, startServer } from '../../serve/start.js';
 import type { CommandSpec } from '../spec.js';
 

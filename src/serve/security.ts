@@ -1,0 +1,135 @@
+// The `mlctl serve` extension that wires gRPC, API keys and rate limits, TLS/mTLS, the audit log, hot reload,
+// model control and HTTP hygiene into the server: its options join serve's option table, its hooks join the app.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { MANIFEST_FILE } from '../artifacts/manifest.js';
+import { artifactsRoot } from '../artifacts/package.js';
+import type { OptionSpec } from '../cli/spec.js';
+import { usageError } from '../errors.js';
+import { attachAudit, auditModelLoad, openAuditLog, type AuditLog } from './audit.js';
+import { createRateLimiter, installAuth, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
+import { SERVE_EXTENSIONS, type ServeExtension, type ServeExtensionContext, type ServeExtensionHandle } from './extensions.js';
+import { startGrpcServer, type GrpcServerHandle } from './grpc/server.js';
+import { installHygiene, parseCorsOrigins } from './hygiene.js';
+import { parseDuration, parseSize } from './limits.js';
+import { createReloader, installModelControl, type Reloader } from './reload.js';
+import { describeTls, httpsOptions, loadTls } from './tls.js';
+
+export const SECURITY_OPTIONS: OptionSpec[] = [
+  { flags: '--grpc-port <n>', description: 'also serve the KServe/Triton V2 gRPC API (inference.GRPCInferenceService) on this port (0 = any free port)', type: 'int', min: 0, max: 65535, env: 'MLCTL_GRPC_PORT' },
+  { flags: '--grpc-max-message <size>', description: 'largest gRPC request/response message (the gRPC default is 4mb)', default: '64mb' },
+  { flags: '--api-key <keys>', description: 'require an API key (Authorization: Bearer KEY or x-api-key: KEY) on inference and metadata calls; entries [ID:]KEY[@MODEL+MODEL], comma-separated (prefer the env var or a file: flags show in ps)', env: 'MLCTL_API_KEYS' },
+  { flags: '--api-keys-file <file>', description: 'API keys, one [ID:]KEY[@MODEL+MODEL] entry per line, # comments' },
+  { flags: '--rate-limit <n[/s|/m|/h]>', description: 'requests per key (per client address without keys), e.g. 600/m; over it: 429 + Retry-After' },
+  { flags: '--tls-cert <pem>', description: 'serve HTTPS and gRPC over TLS with this certificate (chain)' },
+  { flags: '--tls-key <pem>', description: 'private key for --tls-cert' },
+  { flags: '--tls-ca <pem>', description: 'require client certificates signed by this CA (mTLS)' },
+  { flags: '--audit-log <file>', description: 'append one JSON line per prediction and per model load (time, request id, key id, client, model, version, manifest sha256, input sha256, top label, latency)' },
+  { flags: '--audit-max-size <size>', description: 'rotate the audit log beyond this size (to FILE.1 … FILE.N)', default: '100mb' },
+  { flags: '--audit-keep <n>', description: 'rotated audit files kept', type: 'int', default: 5, min: 1, max: 1000 },
+  { flags: '--watch', description: 'watch the model directory: load new versions (verified, warmed, then switched to); broken ones are refused and the old version keeps serving', type: 'boolean' },
+  { flags: '--watch-interval <duration>', description: 'how often --watch re-scans the model directory', default: '2s' },
+  { flags: '--keep-versions <n>', description: 'with --watch/model control: after a switch keep only the newest N versions of that model loaded', type: 'int', min: 1 },
+  { flags: '--allow-model-control', description: 'enable POST /v2/repository/models/{name}/load|unload and /v2/repository/index', type: 'boolean' },
+  { flags: '--cors <origins>', description: 'allow browser calls from these origins (comma-separated, or *); CORS is off by default' },
+];
+
+/** The directory --watch and model control read: what serve was pointed at, resolved like serve resolves it. */
+async function modelRoot(target: string): Promise<string> {
+  const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
+  const candidates = [path.resolve(target), path.join(artifactsRoot(), target)];
+  for (const c of candidates) {
+    if (!(await isDir(c))) continue;
+    if (await fs.stat(path.join(c, MANIFEST_FILE)).then(() => true, () => false)) {
+      throw usageError(`${target} is a single package version: serve its model directory (${path.dirname(c)}) to use --watch or --allow-model-control`);
+    }
+    return c;
+  }
+  throw usageError(`--watch and --allow-model-control need a model directory to read; ${target} is not one (pass artifacts/NAME or a folder of models)`);
+}
+
+const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v : undefined);
+
+export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeExtensionHandle> {
+  const { opts, repo, metrics, logger } = ctx;
+  const tls = await loadTls({ cert: str(opts.tlsCert), key: str(opts.tlsKey), ca: str(opts.tlsCa) });
+  const store = await loadApiKeys({ keys: str(opts.apiKey), file: str(opts.apiKeysFile) });
+  const rate = str(opts.rateLimit);
+  const access: AccessControl = { store, ...(rate ? { limiter: createRateLimiter(parseRateLimit(rate)) } : {}) };
+  const corsOrigins = parseCorsOrigins(str(opts.cors));
+  const grpcMax = parseSize(opts.grpcMaxMessage as string, '--grpc-max-message');
+  const watchMs = parseDuration(opts.watchInterval as string, '--watch-interval');
+  const watchOn = Boolean(opts.watch);
+  const controlOn = Boolean(opts.allowModelControl);
+
+  let audit: AuditLog | undefined;
+  const auditFile = str(opts.auditLog);
+  if (auditFile) {
+    audit = openAuditLog({ file: auditFile, maxBytes: parseSize(opts.auditMaxSize as string, '--audit-max-size'), keep: opts.auditKeep as number });
+    attachAudit(repo, audit);
+    for (const m of repo.list()) await auditModelLoad(audit, m, 'model-load');
+  }
+  let reloader: Reloader | undefined;
+  if (watchOn || controlOn) {
+    reloader = createReloader({ root: await modelRoot(ctx.target), repo, logger, audit, ...(opts.keepVersions ? { keepVersions: opts.keepVersions as number } : {}) });
+  }
+
+  logger.info(describeTls(tls));
+  logger.info(store.keys.length ? `API keys required on inference and metadata routes (${store.keys.length} key(s): ${store.keys.map((k) => k.id).join(', ')})` : 'API keys off: every caller may run inference (use --api-key / MLCTL_API_KEYS / --api-keys-file)');
+  let grpcServer: GrpcServerHandle | undefined;
+  const onlyModel = () => {
+    const names = [...new Set(repo.list().map((m) => m.name))];
+    return names.length === 1 ? names[0] : undefined;
+  };
+
+  return {
+    server: {
+      ...(tls ? { fastify: { https: httpsOptions(tls) } } : {}),
+      extensions: controlOn ? ['model_repository'] : [],
+      beforeRoutes: (app) => {
+        installHygiene(app, { corsOrigins, tls: Boolean(tls) });
+        installAuth(app, { ...access, defaultModel: onlyModel });
+        if (reloader) installModelControl(app, { reloader, repo, enabled: controlOn });
+      },
+    },
+    async afterListen(server) {
+      if (opts.grpcPort !== undefined) {
+        grpcServer = await startGrpcServer({
+          repo,
+          host: opts.host as string,
+          port: opts.grpcPort as number,
+          tls,
+          access,
+          logger,
+          maxMessageBytes: grpcMax,
+          extensions: server.app.mlctl.extensions,
+          onCall: (method, code, seconds) => {
+            metrics.requests.inc({ protocol: 'grpc', route: method, status: grpc.status[code] ?? String(code) });
+            metrics.requestSeconds.observe({ protocol: 'grpc', route: method }, seconds);
+          },
+        });
+        logger.info(`gRPC (inference.GRPCInferenceService) on ${opts.host as string}:${grpcServer.port}${tls ? ' with TLS' : ''}`);
+      }
+      if (watchOn) reloader!.start(watchMs);
+      // The audit log outlives the HTTP drain: predictions finishing during shutdown are still recorded.
+      void server.closed.then(() => audit?.close());
+    },
+    async beforeClose() {
+      reloader?.close();
+      await grpcServer?.close(5000);
+    },
+    describe: () => ({
+      ...(grpcServer ? { grpc: `${opts.host as string}:${grpcServer.port}` } : {}),
+      tls: tls ? (tls.ca ? 'mtls' : 'tls') : 'off',
+      apiKeys: store.keys.length,
+      ...(audit ? { auditLog: audit.file } : {}),
+      ...(watchOn ? { watch: true } : {}),
+    }),
+  };
+}
+
+export const securityExtension: ServeExtension = { name: 'security', options: SECURITY_OPTIONS, setup: setupSecurity };
+
+// Registration: `mlctl serve` picks up every extension in SERVE_EXTENSIONS (options, hooks, start/stop steps).
+SERVE_EXTENSIONS.push(securityExtension);
