@@ -5,11 +5,11 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadPackage, loadTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
+import { loadPackage, loadTfjsModel, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { main } from '../src/cli/main.js';
 import { imageToInput } from '../src/data/preprocess.js';
 import { heatmapLayout, RELIABILITY_SIZE } from '../src/evaluate/plots.js';
-import { synthDataset, tempDir, tinyPackage } from './helpers/fixtures.js';
+import { synthDataset, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
 
 interface Run {
   code: number;
@@ -185,6 +185,22 @@ describe('mlctl evaluate', () => {
     expect(t.json.results[0].images.evaluated).toBe(9);
     const empty = await run(pkgA.dir, '--data', data, '--split', 'val', '--validation-split', '0', '--json', '--latency-runs', '0');
     expect(empty.json.error.code).toBe('DATA_EMPTY_SPLIT');
+  });
+
+  it('holds out the split the model recorded at training unless flags say otherwise', async () => {
+    const model = tinyModel(32, 3, 2);
+    const pkg = await savePackage({
+      root: path.join(tmp.dir, 'artifacts'),
+      name: 'recorded',
+      draft: { ...pkgA.manifest, training: { seed: 42, validationSplit: 0.25, testSplit: 0 } },
+      write: (dir) => writeTfjsModel(dir, model),
+    });
+    model.dispose();
+    const r = await run(pkg.dir, '--data', data, '--split', 'val', '--json', '--latency-runs', '0');
+    expect(r.json.data.validationSplit).toBe(0.25);
+    expect(r.json.results[0].images.evaluated).toBe(3 * Math.round(12 * 0.25));
+    const flag = await run(pkg.dir, '--data', data, '--split', 'val', '--validation-split', '0.5', '--json', '--latency-runs', '0');
+    expect(flag.json.results[0].images.evaluated).toBe(3 * 6);
   });
 
   it('rejects data classes the model does not know', async () => {

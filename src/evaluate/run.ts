@@ -53,7 +53,9 @@ export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSp
     onSkip: (s) => {
       skippedCount++;
       if (skipped.length < SKIPPED_LISTED) skipped.push(s);
-      opts.logger?.warn(`skipped ${s.path}: ${s.reason}`);
+      // The first few by name; the rest are counted (and listed in the report) without flooding the log.
+      if (skippedCount <= 5) opts.logger?.warn(`skipped ${s.path}: ${s.reason}${skippedCount === 5 ? ' (further skips are counted, not logged)' : ''}`);
+      else opts.logger?.debug(`skipped ${s.path}: ${s.reason}`);
       progress?.tick(1);
     },
   });
@@ -96,6 +98,7 @@ export interface EvaluationResult {
 export async function evaluatePackage(pkg: LoadedPackage, samples: readonly Sample[], opts: EvaluateOptions = {}): Promise<EvaluationResult> {
   const m = pkg.manifest;
   if (m.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `evaluate --data reads image folders, but this package's input is ${m.input.kind}`]);
+  if (m.output.kind === 'regression') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is a regression model; evaluate computes classification metrics']);
   if (samples.length === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['evaluation', 'no samples were given']);
   const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
   try {

@@ -35,7 +35,10 @@ export const evaluateCommand: CommandSpec = {
   description:
     'Evaluate model packages on an image folder. Uses the same deterministic split as train (same --seed, --validation-split and ' +
     '--test-split; when not given, the values the first model recorded at training, else 42 / 0.2 / 0). With several models, each is ' +
-    'evaluated on the same images and a delta table vs the first is printed. Any failed --min-*/--max-* gate exits with code 3.',
+    'evaluated on the same images and a delta table vs the first is printed. Any failed --min-*/--max-* gate exits with code 3. ' +
+    'Ties: the predicted class is the first (lowest-index) of equal top scores, and top-k ranks equal scores by lower index. ' +
+    'Log loss clips probabilities to [1e-7, 1-1e-7]; ECE uses 15 equal-width confidence bins; macro averages cover the classes present ' +
+    'in the data or the predictions.',
   args: ['<models...>'],
   options: [
     { flags: '-d, --data <dir>', description: 'image folder (one subfolder per class, or train/ val/ test/ subfolders)' },
