@@ -9,7 +9,7 @@ import { createBatcher, type Batcher } from './batcher.js';
 import { findPackageDirs, type VersionPolicy } from './discover.js';
 import { ServeError, badRequest, notFound } from './errors.js';
 import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
-import type { ServeMetrics } from './metrics.js';
+import { createServeMetrics, type ServeMetrics } from './metrics.js';
 import type { InferContext, InferInput, InferResult, ManagedModelRepository, ServedModel } from './types.js';
 
 export interface RepositoryOptions {
@@ -48,6 +48,8 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const entries = new Map<string, Entry>();
   let closing = false;
+  const metrics = opts.metrics ?? createServeMetrics();
+  opts = { ...opts, metrics };
 
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
 
@@ -143,6 +145,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   }
 
   return {
+    metrics,
     list: () => [...entries.values()].map((e) => e.model).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version),
     get(name, version) {
       try {

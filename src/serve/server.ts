@@ -8,7 +8,7 @@ import { createServeMetrics, type ServeMetrics } from './metrics.js';
 import { predictRoutes } from './routes/predict.js';
 import { tfServingRoutes } from './routes/tfserving.js';
 import { v2Routes } from './routes/v2.js';
-import type { ModelRepository } from './types.js';
+import type { ManagedModelRepository, ModelRepository } from './types.js';
 
 export { SERVER_VERSION } from './routes/common.js';
 
@@ -42,7 +42,7 @@ export interface ServerOptions {
   beforeRoutes?: (app: FastifyInstance) => void;
   /** Extensions advertised by GET /v2 in addition to mlctl's own. */
   extensions?: string[];
-  /** Reports false while the server drains on shutdown so readiness probes fail first. */
+  /** Reports false while the server drains on shutdown: readiness fails and responses close their connections. */
   accepting?: () => boolean;
 }
 
@@ -67,7 +67,7 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
   const bodyLimit = opts.bodyLimit ?? 10 * 1024 * 1024;
   const state: ServeState = {
     repo,
-    metrics: opts.metrics ?? createServeMetrics(),
+    metrics: opts.metrics ?? (repo as ManagedModelRepository).metrics ?? createServeMetrics(),
     bodyLimit,
     topK: opts.topK ?? 5,
     maxFiles: opts.maxFiles ?? 64,
@@ -89,6 +89,8 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
   for (const hook of opts.onRequest ?? []) app.addHook('onRequest', hook);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // While draining, keep-alive sockets must not outlive their last response or the drain waits for them.
+    if (!state.accepting()) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -46,9 +46,12 @@ export async function startServer(repo: ModelRepository, opts: StartOptions = {}
     app.log.info({ reason, drainTimeoutMs: drainMs }, 'shutting down: no new requests, finishing in-flight ones');
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), drainMs)));
+    // Sockets that finish their last response during the drain become idle: close them as they do.
+    const sweeper = setInterval(() => app.server.closeIdleConnections(), 50);
     // app.close() stops listening, answers 503 to requests arriving on kept-alive sockets and waits for in-flight ones.
     const drained = await Promise.race([app.close().then(() => true), timeout]);
     clearTimeout(timer);
+    clearInterval(sweeper);
     if (!drained) {
       app.log.warn({ drainTimeoutMs: drainMs }, 'drain timeout reached: closing remaining connections');
       app.server.closeAllConnections();

@@ -2,6 +2,7 @@
 // a ModelRepository (loaded packages + batched inference). serve/ implements it; everything else codes against it.
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { Manifest } from '../artifacts/manifest.js';
+import type { ServeMetrics } from './metrics.js';
 
 /** V2 (Open Inference Protocol) datatypes mlctl accepts. */
 export type V2Datatype = 'FP32' | 'BYTES';
@@ -72,4 +73,6 @@ export interface ManagedModelRepository extends ModelRepository {
   queueDepth(): number;
   /** Refuse new work, finish queued batches and free every engine. */
   close(): Promise<void>;
+  /** Where the batching queues record batch size, inference time and queue depth; servers export it by default. */
+  metrics?: ServeMetrics;
 }
