@@ -1,0 +1,230 @@
+// Train a classic model (linear / logistic / SVM) end to end: data → standardise → fit → metrics → package.
+// The package holds classic-model.json (and model.onnx when the export succeeds) under the usual manifest.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { InputSpec, ManifestDraft, OutputSpec } from '../artifacts/manifest.js';
+import { savePackage, type LoadedPackage } from '../artifacts/package.js';
+import { MlctlError } from '../errors.js';
+import { classificationMetrics } from '../evaluate/metrics.js';
+import type { Logger } from '../util/log.js';
+import { createProgress } from '../util/progress.js';
+import { loadClassicData, type ClassicDataset } from './data.js';
+import type { KernelSpec, KernelType } from './kernel.js';
+import { fitStandardization, standardize, type Matrix } from './linalg.js';
+import { fitLinear, regressionMetrics, type LinearSolver } from './linear.js';
+import { fitLogistic } from './logistic.js';
+import { CLASSIC_FILE, CLASSIC_FORMAT, CLASSIC_FORMAT_VERSION, parameterCount, predict, type ClassicKind, type ClassicModel } from './model.js';
+import { classicOnnxModel } from './onnx.js';
+import { trainSvc, trainSvr, type Multiclass, type SvmSolver } from './svm.js';
+
+export interface ClassicTrainOptions {
+  model: ClassicKind;
+  name: string;
+  data: string;
+  target?: string;
+  features?: 'pixels' | 'vgg16';
+  imageSize?: number;
+  kernel?: KernelType;
+  C?: number;
+  gamma?: number;
+  degree?: number;
+  coef0?: number;
+  epsilon?: number;
+  svmType?: 'c-svc' | 'epsilon-svr';
+  l2?: number;
+  solver?: string;
+  multiclass?: Multiclass;
+  probability?: boolean;
+  validationSplit?: number;
+  seed?: number;
+  categorical?: string[];
+  ignore?: string[];
+  missing?: 'error' | 'drop';
+  /** Tolerance override for the iterative solvers. */
+  tol?: number;
+  cacheMb?: number;
+  onnx?: boolean;
+  root?: string;
+  logger: Logger;
+}
+
+export interface ClassicTrainResult {
+  pkg: LoadedPackage;
+  model: ClassicModel;
+  metrics: Record<string, unknown>;
+  seconds: number;
+  data: { rows: number; train: number; validation: number; features: number; dropped: number; skipped: number };
+  onnx?: { file: string } | { error: string };
+}
+
+const SOLVERS: Record<ClassicKind, string[]> = { linear: ['closed-form', 'gd'], logistic: ['lbfgs'], svm: ['smo', 'dcd'] };
+
+/** Where the rows are too many for SMO's O(n²) kernel work, linear SVMs switch to dual coordinate descent. */
+export const SMO_LINEAR_MAX_ROWS = 5000;
+
+function taskOf(opts: ClassicTrainOptions): 'classification' | 'regression' {
+  if (opts.model === 'linear') return 'regression';
+  if (opts.model === 'svm' && opts.svmType === 'epsilon-svr') return 'regression';
+  return 'classification';
+}
+
+function summarizeClassification(probs: Float32Array, labels: Int32Array, k: number, names: string[], kind: OutputSpec['kind']): Record<string, unknown> {
+  const m = classificationMetrics(probs, labels, k, { labelNames: names, topK: 1 });
+  return {
+    count: m.count,
+    accuracy: m.accuracy,
+    macroF1: m.macro.f1,
+    ...(kind === 'probabilities' ? { logLoss: m.logLoss } : {}),
+    confusion: m.confusion,
+  };
+}
+
+export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTrainResult> {
+  const start = performance.now();
+  const { logger } = opts;
+  const task = taskOf(opts);
+  if (opts.solver && !SOLVERS[opts.model].includes(opts.solver)) {
+    throw new MlctlError('USAGE', [`--solver ${opts.solver} does not apply to --model ${opts.model} (choose ${SOLVERS[opts.model].join(' or ')})`]);
+  }
+  if (opts.features === 'vgg16') {
+    throw new MlctlError('NOT_IMPLEMENTED', ['--features vgg16 for linear/logistic/svm (use --features pixels, or train --model vgg16 for CNN features)']);
+  }
+  const ds = await loadClassicData({
+    data: opts.data,
+    target: opts.target,
+    task,
+    validationSplit: opts.validationSplit ?? 0.2,
+    seed: opts.seed ?? 42,
+    categorical: opts.categorical,
+    ignore: opts.ignore,
+    missing: opts.missing,
+    imageSize: opts.imageSize ?? 32,
+    logger,
+  });
+  logger.info(`${ds.source === 'csv' ? 'CSV' : 'images'}: ${ds.train.rows} training rows, ${ds.val?.rows ?? 0} validation rows, ${ds.train.cols} features${task === 'classification' ? `, ${ds.labels.length} classes` : ''}`);
+  const std = fitStandardization(ds.train);
+  const z = standardize(ds.train, std);
+  const d = z.cols;
+  const fitStart = performance.now();
+  const { model, training } = fitModel(opts, ds, z, std, task);
+  const fitSeconds = (performance.now() - fitStart) / 1000;
+
+  // Metrics through the same predict() every consumer uses, on raw (unstandardised) rows.
+  const evalOn = (x: Matrix, labels?: Int32Array, targets?: Float64Array): Record<string, unknown> => {
+    const out = predict(model, x.data, x.rows);
+    if (task === 'regression') return { ...regressionMetrics(targets!, out) };
+    return summarizeClassification(out, labels!, ds.labels.length, ds.labels, model.output.kind);
+  };
+  const metrics: Record<string, unknown> = { train: evalOn(ds.train, ds.trainLabels, ds.trainTargets) };
+  if (ds.val) metrics.validation = evalOn(ds.val, ds.valLabels, ds.valTargets);
+  const headline = (metrics.validation ?? metrics.train) as Record<string, number>;
+  if (task === 'classification') metrics.accuracy = headline.accuracy;
+  else Object.assign(metrics, { r2: headline.r2, mae: headline.mae, rmse: headline.rmse });
+  metrics.split = ds.val ? 'validation' : 'train';
+
+  const labels = task === 'classification' ? ds.labels : [ds.target ?? 'value'];
+  const output: OutputSpec = { name: task === 'regression' ? 'value' : model.output.kind === 'probabilities' ? 'probabilities' : 'scores', kind: model.output.kind, size: model.output.size };
+  const transform = { standardization: std, ...(ds.encoding ? { encoding: ds.encoding } : {}) };
+  const input: InputSpec = ds.imageSpec ? ds.imageSpec : { kind: 'tabular', name: 'features', features: ds.features, dtype: 'float32', transform };
+
+  let onnxBytes: Uint8Array | undefined;
+  let onnxInfo: ClassicTrainResult['onnx'];
+  if (opts.onnx !== false) {
+    try {
+      onnxBytes = classicOnnxModel(model, { inputShape: ds.imageSpec ? [ds.imageSpec.height, ds.imageSpec.width, 3] : [d], name: opts.name });
+      onnxInfo = { file: 'model.onnx' };
+    } catch (err) {
+      onnxInfo = { error: (err as Error).message };
+      logger.warn(`ONNX export of the ${opts.model} model failed (${(err as Error).message}); the package has the classic model only`);
+    }
+  }
+  const draft: ManifestDraft = {
+    task: task === 'regression' ? 'tabular-regression' : 'tabular-classification',
+    labels,
+    input,
+    output,
+    architecture: {
+      family: 'classic',
+      model: opts.model,
+      ...(model.svm ? { kernel: model.svm.kernel, multiclass: model.svm.multiclass, supportVectors: model.svm.supportVectors.length, machines: model.svm.machines.length, svmType: model.svm.kind === 'svr' ? 'epsilon-svr' : 'c-svc' } : {}),
+      features: ds.imageSpec ? { kind: 'pixels', flatten: 'NHWC row-major', height: ds.imageSpec.height, width: ds.imageSpec.width, channels: 3 } : { kind: 'tabular', count: d },
+      standardized: true,
+      parameters: parameterCount(model),
+    },
+    formats: { classic: CLASSIC_FILE, ...(onnxBytes ? { onnx: 'model.onnx' } : {}) },
+    training: { ...training, data: path.resolve(opts.data), ...(ds.target ? { target: ds.target } : {}), validationSplit: opts.validationSplit ?? 0.2, seed: opts.seed ?? 42, rows: { train: ds.train.rows, validation: ds.val?.rows ?? 0, dropped: ds.dropped, skipped: ds.skipped.length }, seconds: fitSeconds },
+    metrics,
+    lineage: [{ op: 'train', at: new Date().toISOString(), tool: 'mlctl', params: { model: opts.model, ...training } }],
+  };
+  const pkg = await savePackage({
+    name: opts.name,
+    root: opts.root,
+    draft,
+    write: async (dir) => {
+      await fs.writeFile(path.join(dir, CLASSIC_FILE), JSON.stringify(model) + '\n');
+      if (onnxBytes) await fs.writeFile(path.join(dir, 'model.onnx'), onnxBytes);
+    },
+  });
+  return {
+    pkg,
+    model,
+    metrics,
+    seconds: (performance.now() - start) / 1000,
+    data: { rows: ds.rows, train: ds.train.rows, validation: ds.val?.rows ?? 0, features: d, dropped: ds.dropped, skipped: ds.skipped.length },
+    ...(onnxInfo ? { onnx: onnxInfo } : {}),
+  };
+}
+
+function fitModel(opts: ClassicTrainOptions, ds: ClassicDataset, z: Matrix, std: ClassicModel['standardization'], task: 'classification' | 'regression'): { model: ClassicModel; training: Record<string, unknown> } {
+  const { logger } = opts;
+  const d = z.cols;
+  const base = { format: CLASSIC_FORMAT, formatVersion: CLASSIC_FORMAT_VERSION, task, inputSize: d, standardization: std } as const;
+  const k = ds.labels.length;
+  if (opts.model === 'linear') {
+    const l2 = opts.l2 ?? 0;
+    const progress = createProgress({ label: 'least squares (gradient descent)', unit: 'iter', logger });
+    const fit = fitLinear(z, ds.trainTargets!, { l2, solver: opts.solver as LinearSolver | undefined, tol: opts.tol, onIteration: (i, g) => i % 50 === 0 && progress.tick(50, `‖∇‖ ${g.toExponential(2)}`) });
+    if (fit.solver === 'gd') progress.done(`${fit.iterations} iterations`);
+    if (fit.ridgeAdded) logger.warn(`features are collinear (e.g. a full one-hot block): added a ridge of ${fit.ridgeAdded.toExponential(2)} to solve the normal equations; pass --l2 to choose one`);
+    return {
+      model: { ...base, model: 'linear', output: { kind: 'regression', size: 1 }, linear: { weights: [Array.from(fit.w)], bias: [fit.b], activation: 'identity' } },
+      training: { solver: fit.solver, l2, ...(fit.iterations !== undefined ? { iterations: fit.iterations } : {}), ...(fit.ridgeAdded ? { ridgeAdded: fit.ridgeAdded } : {}) },
+    };
+  }
+  if (opts.model === 'logistic') {
+    const l2 = opts.l2 ?? 1e-4;
+    const progress = createProgress({ label: 'logistic regression (L-BFGS)', unit: 'iter', logger });
+    const fit = fitLogistic(z, ds.trainLabels!, k, { l2, tol: opts.tol, onIteration: (_i, loss) => progress.tick(1, `loss ${loss.toFixed(4)}`) });
+    progress.done(`${fit.iterations} iterations, loss ${fit.loss.toFixed(4)}${fit.converged ? '' : ' (not converged: raise --l2 or check the data)'}`);
+    const weights = Array.from({ length: k }, (_, c) => Array.from(fit.w.subarray(c * d, (c + 1) * d)));
+    return {
+      model: { ...base, model: 'logistic', output: { kind: 'probabilities', size: k }, linear: { weights, bias: Array.from(fit.b), activation: 'softmax' } },
+      training: { solver: 'lbfgs', l2, iterations: fit.iterations, loss: fit.loss, converged: fit.converged },
+    };
+  }
+  const type = opts.kernel ?? 'rbf';
+  const kernel: KernelSpec = { type, gamma: opts.gamma ?? 1 / d, coef0: opts.coef0 ?? (type === 'poly' ? 1 : 0), degree: opts.degree ?? 3 };
+  const C = opts.C ?? 1;
+  let solver = opts.solver as SvmSolver | undefined;
+  if (solver === 'dcd' && type !== 'linear') throw new MlctlError('USAGE', ['--solver dcd trains linear SVMs only; use --kernel linear, or --solver smo for rbf/poly kernels']);
+  if (task === 'regression' && solver === 'dcd') throw new MlctlError('USAGE', ['epsilon-SVR is trained with --solver smo']);
+  solver ??= type === 'linear' && task === 'classification' && z.rows > SMO_LINEAR_MAX_ROWS ? 'dcd' : 'smo';
+  if (solver === 'smo' && z.rows > 20000) logger.warn(`SMO on ${z.rows} rows needs O(n²) kernel evaluations; this can take a long time (the linear kernel with --solver dcd scales linearly)`);
+  const progress = createProgress({ label: `SVM (${type} kernel, ${solver})`, unit: 'steps', logger });
+  const cacheBytes = (opts.cacheMb ?? 256) * 1024 * 1024;
+  if (task === 'regression') {
+    const epsilon = opts.epsilon ?? 0.1;
+    const svm = trainSvr(z, ds.trainTargets!, { kernel, C, epsilon, eps: opts.tol, cacheBytes, onProgress: (_m, _t, s) => progress.status(s) });
+    progress.done(`${svm.supportVectors.length} support vectors`);
+    return { model: { ...base, model: 'svm', output: { kind: 'regression', size: 1 }, svm }, training: { svmType: 'epsilon-svr', kernel, C, epsilon, solver, supportVectors: svm.supportVectors.length, iterations: svm.machines[0]!.iterations, converged: svm.machines[0]!.converged } };
+  }
+  const svm = trainSvc(z, ds.trainLabels!, k, { kernel, C, solver, multiclass: opts.multiclass, probability: opts.probability, eps: opts.tol, cacheBytes, seed: opts.seed, onProgress: (_m, _t, s) => progress.status(s) });
+  progress.done(`${svm.machines.length} machine(s), ${solver === 'smo' ? `${svm.supportVectors.length} support vectors` : 'linear weights'}`);
+  const unconverged = svm.machines.filter((m) => !m.converged).length;
+  if (unconverged) logger.warn(`${unconverged} SVM machine(s) stopped at the iteration limit before meeting the tolerance`);
+  const output = svm.probability ? { kind: 'probabilities' as const, size: k } : { kind: 'scores' as const, size: k };
+  return {
+    model: { ...base, model: 'svm', output, svm },
+    training: { svmType: 'c-svc', kernel, C, solver, multiclass: svm.multiclass, probability: svm.probability, supportVectors: svm.supportVectors.length, iterations: svm.machines.map((m) => m.iterations) },
+  };
+}
