@@ -40,8 +40,9 @@ export interface StepInput {
   architecture?: Record<string, unknown>;
   /** Merged into manifest.metrics. */
   metrics?: Record<string, unknown>;
-  /** Accuracy of the source on the same split when already known (saves one pass). */
+  /** Accuracies on the same validation split when already known (e.g. from cached features): saves image passes. */
   accuracyBefore?: number;
+  accuracyAfter?: number;
 }
 
 export interface StepReport {
@@ -87,18 +88,20 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
   const { logger } = opts;
   const spec = imageSpecOf(source);
   let accBefore = input.accuracyBefore;
-  let accAfter: number | undefined;
+  let accAfter = input.accuracyAfter;
   let valExamples: number | undefined;
   if (opts.data) {
     const set = await validationSet(opts.data, source.manifest.labels, opts);
     valExamples = set.samples.length;
-    const candidate = tfjsEngine(await modelFromArtifacts(input.artifacts));
-    const engines = [candidate];
-    if (accBefore === undefined) engines.unshift(tfjsEngine(await loadTfjsModel(source)));
+    const engines: InferenceEngine[] = [];
     try {
-      const acc = await accuracies(engines, set, spec, logger);
-      accAfter = acc[acc.length - 1];
-      if (accBefore === undefined) accBefore = acc[0];
+      if (accBefore === undefined) engines.push(tfjsEngine(await loadTfjsModel(source)));
+      if (accAfter === undefined) engines.push(tfjsEngine(await modelFromArtifacts(input.artifacts)));
+      if (engines.length > 0) {
+        const acc = await accuracies(engines, set, spec, source.manifest.labels, logger);
+        if (accAfter === undefined) accAfter = acc[acc.length - 1];
+        if (accBefore === undefined) accBefore = acc[0];
+      }
     } finally {
       for (const e of engines) await e.dispose();
     }
