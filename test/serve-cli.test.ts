@@ -1,0 +1,79 @@
+// `mlctl serve` as a real process: start on an ephemeral port, answer a request, and on SIGTERM finish the
+// request still waiting in the batching queue before exiting 0; a missing model directory exits 1.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import sharp from 'sharp';
+import { fileURLToPath } from 'node:url';
+import { tempDir, tinyPackage } from './helpers/fixtures.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MAIN = path.join(repoRoot, 'src/cli/main.ts');
+
+function runCli(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const listening = new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = /"msg":"serving on (http:\/\/[^"]+)"/.exec(stderr);
+      if (m) resolve(m[1]!);
+    };
+    child.stderr.on('data', check);
+    void exited.then(() => reject(new Error(`exited before listening:\n${stderr}`)));
+  });
+  listening.catch(() => {}); // awaited only by tests that expect the server to start
+  return { child, exited, listening, out: () => stdout, err: () => stderr };
+}
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+
+beforeAll(async () => {
+  tmp = await tempDir('mlctl-serve-cli-');
+  await tinyPackage(path.join(tmp.dir, 'models'), { name: 'tiny' });
+});
+afterAll(() => tmp?.cleanup());
+
+describe('mlctl serve (process)', () => {
+  it('drains an in-flight request on SIGTERM and exits 0', async () => {
+    const cli = runCli(['serve', path.join(tmp.dir, 'models'), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', '--max-batch', '16', '--max-delay-ms', '1500']);
+    try {
+      const url = await cli.listening;
+      expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);
+      const img = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 10, b: 10 } } }).jpeg().toBuffer();
+      const t0 = performance.now();
+      // With a 1.5 s batching delay this request is still queued when SIGTERM arrives.
+      const pending = fetch(`${url}/predict`, { method: 'POST', body: img, headers: { 'content-type': 'image/jpeg' } });
+      await new Promise((r) => setTimeout(r, 400));
+      cli.child.kill('SIGTERM');
+      const res = await pending;
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { predictions: number[][]; model: string };
+      expect(body.model).toBe('tiny');
+      expect(body.predictions[0]).toHaveLength(3);
+      expect(performance.now() - t0).toBeGreaterThan(1000);
+      expect(await cli.exited).toBe(0);
+      expect(cli.out()).toMatch(/stopped on SIGTERM after draining/);
+      // Structured JSON logs with request ids on stderr.
+      const lines = cli.err().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const access = lines.find((l) => l.route === '/predict');
+      expect(access).toMatchObject({ statusCode: 200, method: 'POST' });
+      expect(access.reqId).toMatch(/[0-9a-f-]{36}/);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits 1 with a clear message when there is nothing to serve', async () => {
+    const cli = runCli(['serve', path.join(tmp.dir, 'nothing-here'), '--port', '0', '--backend', 'cpu']);
+    expect(await cli.exited).toBe(1);
+    expect(cli.err()).toMatch(/no model package/);
+  });
+});
