@@ -137,6 +137,23 @@ describe('mlctl evaluate', () => {
     expect(at(1, 0)[0]).toBeGreaterThan(230);
   });
 
+  it('draws large class counts as a raster grid that still fits (200 classes)', async () => {
+    const { confusionMatrixPng } = await import('../src/evaluate/plots.js');
+    const k = 200;
+    const labels = Array.from({ length: k }, (_, i) => `c${i}`);
+    const eye = labels.map((_, i) => labels.map((_, j) => (i === j ? 3 : 0)));
+    const L = heatmapLayout(labels);
+    expect(L.cell).toBe(4); // floor(960 / 200)
+    const png = await confusionMatrixPng(eye, labels);
+    const { data: px, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([L.width, L.height]);
+    const red = (row: number, col: number) => px[((L.gridY + row * L.cell + 2) * info.width + L.gridX + col * L.cell + 2) * info.channels]!;
+    for (const i of [0, 57, 199]) {
+      expect(red(i, i)).toBeLessThan(40);
+      expect(red(i, (i + 1) % k)).toBeGreaterThan(230);
+    }
+  });
+
   it('prints tables and a delta table when comparing two packages on the same data', async () => {
     const r = await run(pkgA.dir, pkgB.dir, '--data', data, '--latency-runs', '2', '--json');
     expect(r.code).toBe(0);

@@ -31,13 +31,14 @@ export interface HeatmapLayout {
 }
 
 /**
- * Heatmap geometry: cells of floor(640 / K) px clamped to 6..64; labels (truncated to 24 characters) only when a
- * cell is at least 10 px tall, counts only when it is at least 24 px; at least 380 px right of the grid's left edge for the legend.
+ * Heatmap geometry: cells of floor(960 / K) px clamped to 1..64 (a grid of at most ~960 px, so 1000 ImageNet classes
+ * still fit); labels (truncated to 24 characters) only when a cell is at least 8 px tall, counts only when it is at
+ * least 24 px; at least 380 px right of the grid's left edge for the legend.
  */
 export function heatmapLayout(labels: readonly string[]): HeatmapLayout {
   const k = Math.max(1, labels.length);
-  const cell = Math.min(64, Math.max(6, Math.floor(640 / k)));
-  const showLabels = cell >= 10;
+  const cell = Math.min(64, Math.max(1, Math.floor(960 / k)));
+  const showLabels = cell >= 8;
   const longest = showLabels ? Math.max(1, ...labels.map((l) => Math.min(24, l.length))) : 0;
   const labelSpace = showLabels ? 12 + Math.ceil(longest * 7.5) : 8;
   const colLabelSpace = showLabels ? Math.ceil(labelSpace * 0.75) + 8 : 8;
@@ -48,8 +49,34 @@ export function heatmapLayout(labels: readonly string[]): HeatmapLayout {
 
 const shortLabel = (l: string) => (l.length > 24 ? `${l.slice(0, 23)}…` : l);
 
-/** Confusion matrix SVG: colour = row-normalised fraction (recall per true class), text = raw count. */
-export function confusionMatrixSvg(confusion: number[][], labels: readonly string[], title = 'Confusion matrix'): string {
+/** Above this many classes the cells are drawn as one embedded raster instead of K² SVG rects (librsvg limits). */
+export const RASTER_CELLS_ABOVE = 64;
+
+const rowFraction = (confusion: number[][], i: number, j: number): number => {
+  const row = confusion[i] ?? [];
+  const total = row.reduce((a, b) => a + b, 0);
+  return total > 0 ? (row[j] ?? 0) / total : 0;
+};
+
+/** The cell grid as a PNG data URI (K·cell pixels square), for large class counts. */
+export async function heatmapCellsDataUri(confusion: number[][], k: number, cell: number): Promise<string> {
+  const side = k * cell;
+  const px = Buffer.alloc(side * side * 3);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) {
+      const c = blues(rowFraction(confusion, i, j));
+      for (let y = i * cell; y < (i + 1) * cell; y++) for (let x = j * cell; x < (j + 1) * cell; x++) px.set(c, (y * side + x) * 3);
+    }
+  }
+  const png = await sharp(px, { raw: { width: side, height: side, channels: 3 } }).png().toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
+
+/**
+ * Confusion matrix SVG: colour = row-normalised fraction (recall per true class), text = raw count. `cellsImage`
+ * (from heatmapCellsDataUri) replaces the per-cell rects for large class counts.
+ */
+export function confusionMatrixSvg(confusion: number[][], labels: readonly string[], title = 'Confusion matrix', cellsImage?: string): string {
   const L = heatmapLayout(labels);
   const k = labels.length;
   const parts: string[] = [];
@@ -58,12 +85,13 @@ export function confusionMatrixSvg(confusion: number[][], labels: readonly strin
   parts.push(`<text x="${L.width / 2}" y="24" font-size="16" font-weight="bold" text-anchor="middle">${escapeXml(title)}</text>`);
   parts.push(`<text x="${L.gridX + (k * L.cell) / 2}" y="50" font-size="13" text-anchor="middle">predicted</text>`);
   parts.push(`<text x="16" y="${L.gridY + (k * L.cell) / 2}" font-size="13" text-anchor="middle" transform="rotate(-90 16 ${L.gridY + (k * L.cell) / 2})">true</text>`);
-  for (let i = 0; i < k; i++) {
-    const row = confusion[i] ?? [];
-    const total = row.reduce((a, b) => a + b, 0);
+  if (cellsImage) {
+    parts.push(`<image x="${L.gridX}" y="${L.gridY}" width="${k * L.cell}" height="${k * L.cell}" href="${cellsImage}" style="image-rendering:pixelated"/>`);
+  }
+  for (let i = 0; i < k && !cellsImage; i++) {
     for (let j = 0; j < k; j++) {
-      const count = row[j] ?? 0;
-      const frac = total > 0 ? count / total : 0;
+      const count = confusion[i]?.[j] ?? 0;
+      const frac = rowFraction(confusion, i, j);
       const x = L.gridX + j * L.cell;
       const y = L.gridY + i * L.cell;
       parts.push(`<rect x="${x}" y="${y}" width="${L.cell}" height="${L.cell}" fill="${rgb(blues(frac))}" stroke="#dddddd" stroke-width="${L.cell >= 10 ? 1 : 0}"/>`);
@@ -74,7 +102,7 @@ export function confusionMatrixSvg(confusion: number[][], labels: readonly strin
     }
   }
   if (L.showLabels) {
-    const fs = Math.min(12, L.cell - 2);
+    const fs = Math.min(12, L.cell - 1);
     for (let i = 0; i < k; i++) {
       const label = escapeXml(shortLabel(labels[i]!));
       const cy = L.gridY + i * L.cell + L.cell / 2 + fs / 3;
@@ -84,7 +112,7 @@ export function confusionMatrixSvg(confusion: number[][], labels: readonly strin
       parts.push(`<text x="${cx}" y="${ty}" font-size="${fs}" text-anchor="start" transform="rotate(-45 ${cx} ${ty})">${label}</text>`);
     }
   }
-  parts.push(`<text x="${L.gridX}" y="${L.height - 12}" font-size="11" fill="#555555">colour: fraction of the true class (row); numbers: counts</text>`);
+  parts.push(`<text x="${L.gridX}" y="${L.height - 12}" font-size="11" fill="#555555">colour: fraction of the true class (row)${L.showCounts ? '; numbers: counts' : ''}</text>`);
   parts.push('</svg>');
   return parts.join('\n');
 }
@@ -123,6 +151,12 @@ export function reliabilitySvg(bins: readonly CalibrationBin[], ece: number, tit
   parts.push(`<text x="${PLOT.x0}" y="${height - 10}" font-size="11" fill="#555555">blue: accuracy per bin; red: gap to mean confidence; dashed: ideal</text>`);
   parts.push('</svg>');
   return parts.join('\n');
+}
+
+/** The confusion-matrix figure as PNG bytes, switching to a raster cell grid above RASTER_CELLS_ABOVE classes. */
+export async function confusionMatrixPng(confusion: number[][], labels: readonly string[], title?: string): Promise<Buffer> {
+  const cells = labels.length > RASTER_CELLS_ABOVE ? await heatmapCellsDataUri(confusion, labels.length, heatmapLayout(labels).cell) : undefined;
+  return svgToPng(confusionMatrixSvg(confusion, labels, title, cells));
 }
 
 /** Rasterise an SVG to PNG bytes at its own pixel size. */

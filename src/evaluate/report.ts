@@ -8,7 +8,7 @@ import type { ComparisonRow } from './compare.js';
 import type { EvaluationData } from './data.js';
 import { comparisonRowsTable, confusionRows, perClassRows, renderMarkdown, summaryRows, worstRows } from './format.js';
 import type { GateCheck } from './gates.js';
-import { confusionMatrixSvg, reliabilitySvg, svgToPng } from './plots.js';
+import { confusionMatrixPng, reliabilitySvg, svgToPng } from './plots.js';
 import type { EvaluationResult } from './run.js';
 
 export interface EvaluationReport {
@@ -81,7 +81,7 @@ export async function writeReport(dir: string, report: EvaluationReport): Promis
   await replaceDirAtomic(target, async (tmp) => {
     for (const [i, r] of report.results.entries()) {
       const name = `${r.model.name} v${r.model.version}`;
-      await fs.writeFile(path.join(tmp, figures[i]!.confusion), await svgToPng(confusionMatrixSvg(r.metrics.confusion, r.metrics.labels, `Confusion matrix — ${name}`)));
+      await fs.writeFile(path.join(tmp, figures[i]!.confusion), await confusionMatrixPng(r.metrics.confusion, r.metrics.labels, `Confusion matrix — ${name}`));
       await fs.writeFile(path.join(tmp, figures[i]!.reliability), await svgToPng(reliabilitySvg(r.metrics.calibration, r.metrics.ece, `Reliability — ${name}`)));
       files.push(figures[i]!.confusion, figures[i]!.reliability);
     }
