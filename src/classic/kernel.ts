@@ -49,11 +49,20 @@ export function kernelRows(x: Matrix, k: KernelSpec, cacheBytes = 256 * 1024 * 1
     const out = new Float32Array(n);
     const xi = row(x, i);
     const data = x.data;
+    const d4 = d - (d % 4);
     for (let j = 0; j < n; j++) {
-      let s = 0;
+      // Four independent accumulators: about twice the throughput of one dependent chain in V8.
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       const o = j * d;
-      for (let t = 0; t < d; t++) s += xi[t]! * data[o + t]!;
-      out[j] = s;
+      let t = 0;
+      for (; t < d4; t += 4) {
+        s0 += xi[t]! * data[o + t]!;
+        s1 += xi[t + 1]! * data[o + t + 1]!;
+        s2 += xi[t + 2]! * data[o + t + 2]!;
+        s3 += xi[t + 3]! * data[o + t + 3]!;
+      }
+      for (; t < d; t++) s0 += xi[t]! * data[o + t]!;
+      out[j] = s0 + s1 + s2 + s3;
     }
     if (k.type === 'rbf') for (let j = 0; j < n; j++) out[j] = Math.exp(-k.gamma * Math.max(0, sq[i]! + sq[j]! - 2 * out[j]!));
     else if (k.type === 'poly') for (let j = 0; j < n; j++) out[j] = (k.gamma * out[j]! + k.coef0) ** k.degree;

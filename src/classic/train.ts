@@ -185,7 +185,13 @@ function fitModel(opts: ClassicTrainOptions, ds: ClassicDataset, z: Matrix, std:
     const progress = createProgress({ label: 'least squares (gradient descent)', unit: 'iter', logger });
     const fit = fitLinear(z, ds.trainTargets!, { l2, solver: opts.solver as LinearSolver | undefined, tol: opts.tol, onIteration: (i, g) => i % 50 === 0 && progress.tick(50, `‖∇‖ ${g.toExponential(2)}`) });
     if (fit.solver === 'gd') progress.done(`${fit.iterations} iterations`);
-    if (fit.ridgeAdded) logger.warn(`features are collinear (e.g. a full one-hot block): added a ridge of ${fit.ridgeAdded.toExponential(2)} to solve the normal equations; pass --l2 to choose one`);
+    if (fit.ridgeAdded) {
+      // A full one-hot block is always collinear with the intercept; anything else deserves a warning.
+      const oneHot = ds.encoding?.columns.some((c) => c.kind === 'categorical');
+      const msg = `features are collinear${oneHot ? ' (one-hot columns sum to 1)' : ''}: added a ridge of ${fit.ridgeAdded.toExponential(2)} to solve the normal equations (pass --l2 to choose one)`;
+      if (oneHot) logger.info(msg);
+      else logger.warn(msg);
+    }
     return {
       model: { ...base, model: 'linear', output: { kind: 'regression', size: 1 }, linear: { weights: [Array.from(fit.w)], bias: [fit.b], activation: 'identity' } },
       training: { solver: fit.solver, l2, ...(fit.iterations !== undefined ? { iterations: fit.iterations } : {}), ...(fit.ridgeAdded ? { ridgeAdded: fit.ridgeAdded } : {}) },
@@ -210,15 +216,23 @@ function fitModel(opts: ClassicTrainOptions, ds: ClassicDataset, z: Matrix, std:
   if (task === 'regression' && solver === 'dcd') throw new MlctlError('USAGE', ['epsilon-SVR is trained with --solver smo']);
   solver ??= type === 'linear' && task === 'classification' && z.rows > SMO_LINEAR_MAX_ROWS ? 'dcd' : 'smo';
   if (solver === 'smo' && z.rows > 20000) logger.warn(`SMO on ${z.rows} rows needs O(n²) kernel evaluations; this can take a long time (the linear kernel with --solver dcd scales linearly)`);
-  const progress = createProgress({ label: `SVM (${type} kernel, ${solver})`, unit: 'steps', logger });
+  const machines = task === 'regression' || k <= 2 ? 1 : (opts.multiclass ?? 'ovr') === 'ovr' ? k : (k * (k - 1)) / 2;
+  const progress = createProgress({ label: `SVM (${type} kernel, ${solver})`, total: machines, unit: 'machines', logger });
+  let finished = 0;
+  const onProgress = (done: number, _total: number, detail: string) => {
+    if (done > finished) {
+      progress.tick(done - finished, detail);
+      finished = done;
+    } else progress.status(detail);
+  };
   const cacheBytes = (opts.cacheMb ?? 256) * 1024 * 1024;
   if (task === 'regression') {
     const epsilon = opts.epsilon ?? 0.1;
-    const svm = trainSvr(z, ds.trainTargets!, { kernel, C, epsilon, eps: opts.tol, cacheBytes, onProgress: (_m, _t, s) => progress.status(s) });
+    const svm = trainSvr(z, ds.trainTargets!, { kernel, C, epsilon, eps: opts.tol, cacheBytes, onProgress });
     progress.done(`${svm.supportVectors.length} support vectors`);
     return { model: { ...base, model: 'svm', output: { kind: 'regression', size: 1 }, svm }, training: { svmType: 'epsilon-svr', kernel, C, epsilon, solver, supportVectors: svm.supportVectors.length, iterations: svm.machines[0]!.iterations, converged: svm.machines[0]!.converged } };
   }
-  const svm = trainSvc(z, ds.trainLabels!, k, { kernel, C, solver, multiclass: opts.multiclass, probability: opts.probability, eps: opts.tol, cacheBytes, seed: opts.seed, onProgress: (_m, _t, s) => progress.status(s) });
+  const svm = trainSvc(z, ds.trainLabels!, k, { kernel, C, solver, multiclass: opts.multiclass, probability: opts.probability, eps: opts.tol, cacheBytes, seed: opts.seed, onProgress });
   progress.done(`${svm.machines.length} machine(s), ${solver === 'smo' ? `${svm.supportVectors.length} support vectors` : 'linear weights'}`);
   const unconverged = svm.machines.filter((m) => !m.converged).length;
   if (unconverged) logger.warn(`${unconverged} SVM machine(s) stopped at the iteration limit before meeting the tolerance`);
