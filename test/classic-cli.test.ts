@@ -1,0 +1,291 @@
+// Classic models through the CLI and the package: train → package → load → openEngine → predict, the ONNX file
+// run by onnxruntime-node against the JS predictions, image folders as pixel vectors, and clear failures.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadPackage } from '../src/artifacts/package.js';
+import { classicTrainOptions, runClassicTrain } from '../src/classic/cli.js';
+import { type KernelSpec } from '../src/classic/kernel.js';
+import { fitStandardization, row, standardize } from '../src/classic/linalg.js';
+import { CLASSIC_FILE, CLASSIC_FORMAT, predict, type ClassicModel } from '../src/classic/model.js';
+import { buildClassicOnnx, classicOnnxModel } from '../src/classic/onnx.js';
+import { blobs, circles, linearData } from '../src/classic/synth.js';
+import { trainSvc, trainSvr } from '../src/classic/svm.js';
+import { fitLogistic } from '../src/classic/logistic.js';
+import { COMMANDS } from '../src/cli/commands/index.js';
+import { main } from '../src/cli/main.js';
+import type { CommandSpec } from '../src/cli/spec.js';
+import { encodeObjects, type TabularEncoding } from '../src/data/csv.js';
+import { imageToInput } from '../src/data/preprocess.js';
+import type { ImageInputSpec, TabularInputSpec } from '../src/artifacts/manifest.js';
+import { openEngine } from '../src/runtime/engine.js';
+import { createRng, gaussian } from '../src/util/random.js';
+import { synthDataset, tempDir } from './helpers/fixtures.js';
+
+const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
+
+// Use the real `mlctl train` once it routes --model linear|logistic|svm here; until then an equivalent command
+// built from the same option table and entry point.
+const realTrain = COMMANDS.find((c) => c.name === 'train');
+const wired = Boolean(realTrain?.options.some((o) => o.flags.startsWith('--model') && o.choices?.includes('svm')));
+const localTrain: CommandSpec = {
+  name: 'train',
+  summary: 'train',
+  options: [
+    { flags: '--model <name>', description: 'model', choices: ['vgg16', 'linear', 'logistic', 'svm'] },
+    { flags: '--data <path>', description: 'data' },
+    { flags: '--name <name>', description: 'name' },
+    { flags: '--seed <n>', description: 'seed', type: 'int', default: 42 },
+    { flags: '--validation-split <f>', description: 'validation', type: 'float', default: 0.2 },
+    ...classicTrainOptions,
+  ],
+  examples: [],
+  run: runClassicTrain,
+};
+const commands = wired ? COMMANDS : [localTrain];
+
+async function cli(args: string[]) {
+  let stdout = '', stderr = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    const code = await main(['node', 'mlctl', 'train', ...args], commands);
+    return { code, stdout, stderr, json: args.includes('--json') ? (JSON.parse(stdout) as Record<string, any>) : undefined };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+async function runOnnx(bytes: Uint8Array | string, x: Float32Array, shape: number[]): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(bytes as Uint8Array);
+  try {
+    const out = await session.run({ input: new ort.Tensor('float32', x, shape) });
+    return out.output!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number) {
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(b[i]!)));
+}
+
+let dir: string;
+let cleanup: () => Promise<void>;
+const savedRoot = process.env.MLCTL_ARTIFACTS;
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir('mlctl-classic-'));
+  process.env.MLCTL_ARTIFACTS = path.join(dir, 'artifacts');
+  // Rings in (x1, x2) plus a categorical column that carries signal and a distractor.
+  const rng = createRng(7);
+  const lines = ['x1,x2,shade,noise,ring'];
+  for (let i = 0; i < 240; i++) {
+    const inner = i % 2 === 0;
+    const r = (inner ? 1 : 2.2) + 0.15 * gaussian(rng), t = 2 * Math.PI * rng();
+    lines.push(`${(r * Math.cos(t)).toFixed(4)},${(r * Math.sin(t)).toFixed(4)},${['dark', 'light', 'mid'][i % 3]},${gaussian(rng).toFixed(3)},${inner ? 'inner' : 'outer'}`);
+  }
+  await writeFile(path.join(dir, 'rings.csv'), lines.join('\n') + '\n');
+  const lin = linearData(200, [2, -3, 0.5], 4, 0.05, 17);
+  const reg = ['a,b,c,price', ...Array.from({ length: 200 }, (_, i) => `${row(lin.x, i).map((v) => v.toFixed(5)).join(',')},${lin.y[i]!.toFixed(5)}`)];
+  await writeFile(path.join(dir, 'prices.csv'), reg.join('\n') + '\n');
+});
+
+afterAll(async () => {
+  if (savedRoot === undefined) delete process.env.MLCTL_ARTIFACTS;
+  else process.env.MLCTL_ARTIFACTS = savedRoot;
+  await cleanup();
+});
+
+describe('mlctl train --model svm|logistic|linear on CSV', () => {
+  it('trains an RBF SVM with probabilities, packages it and predicts the same through openEngine and ONNX', async () => {
+    const res = await cli(['--model', 'svm', '--data', path.join(dir, 'rings.csv'), '--target', 'ring', '--name', 'rings', '--kernel', 'rbf', '--C', '10', '--gamma', '0.5', '--probability', '--json']);
+    expect(res.code).toBe(0);
+    expect(res.json!.ok).toBe(true);
+    expect(res.json!.metrics.accuracy).toBeGreaterThan(0.9);
+    const pkg = await loadPackage('rings');
+    const m = pkg.manifest;
+    expect(m.task).toBe('tabular-classification');
+    expect(m.labels).toEqual(['inner', 'outer']);
+    expect(m.output).toEqual({ name: 'probabilities', kind: 'probabilities', size: 2 });
+    const input = m.input as TabularInputSpec;
+    expect(input.kind).toBe('tabular');
+    expect(input.features).toEqual(['x1', 'x2', 'shade=dark', 'shade=light', 'shade=mid', 'noise']);
+    const transform = input.transform as { standardization: { mean: number[]; scale: number[] }; encoding: TabularEncoding };
+    expect(transform.standardization.mean).toHaveLength(6);
+    expect(m.formats).toEqual({ classic: CLASSIC_FILE, onnx: 'model.onnx' });
+    const model = JSON.parse(await readFile(path.join(pkg.dir, CLASSIC_FILE), 'utf8')) as ClassicModel;
+    expect(model.format).toBe(CLASSIC_FORMAT);
+    expect(model.svm!.supportVectors.length).toBe(m.architecture.supportVectors);
+    expect(model.svm!.supportVectors.length).toBeGreaterThan(2);
+    expect(model.standardization).toEqual(transform.standardization);
+
+    const engine = await openEngine(pkg);
+    expect(engine.name).toBe('classic');
+    expect(engine.inputShape).toEqual([6]);
+    const rows = [
+      { x1: 0.1, x2: -0.9, shade: 'dark', noise: 0 },
+      { x1: 2.1, x2: 0.4, shade: 'mid', noise: 1 },
+      { x1: -1.6, x2: -1.5, shade: 'light', noise: -0.5 },
+    ];
+    const x = encodeObjects(rows, transform.encoding);
+    const probs = await engine.run(x, rows.length);
+    expect(probs[0]!).toBeGreaterThan(0.8); // inner
+    expect(probs[3]!).toBeGreaterThan(0.8); // outer
+    expect(probs[5]!).toBeGreaterThan(0.8); // outer
+    for (let i = 0; i < 3; i++) expect(probs[2 * i]! + probs[2 * i + 1]!).toBeCloseTo(1, 6);
+    const onnx = await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), x, [3, 6]);
+    expectClose(onnx, probs, 1e-4);
+    await engine.dispose();
+  });
+
+  it('trains linear regression that recovers the generating weights; metrics R², MAE, RMSE', async () => {
+    const res = await cli(['--model', 'linear', '--data', path.join(dir, 'prices.csv'), '--target', 'price', '--name', 'prices', '--json']);
+    expect(res.code).toBe(0);
+    const metrics = res.json!.metrics;
+    expect(metrics.r2).toBeGreaterThan(0.999);
+    expect(metrics.rmse).toBeLessThan(0.1);
+    expect(metrics.mae).toBeLessThan(metrics.rmse + 1e-12);
+    const pkg = await loadPackage('prices');
+    expect(pkg.manifest.task).toBe('tabular-regression');
+    expect(pkg.manifest.output.kind).toBe('regression');
+    const model = JSON.parse(await readFile(path.join(pkg.dir, CLASSIC_FILE), 'utf8')) as ClassicModel;
+    // Weights are stored on standardised features: back in raw units they are the generating ones.
+    const raw = model.linear!.weights[0]!.map((w, j) => w / model.standardization.scale[j]!);
+    expect(raw[0]).toBeCloseTo(2, 1);
+    expect(raw[1]).toBeCloseTo(-3, 1);
+    expect(raw[2]).toBeCloseTo(0.5, 1);
+    const engine = await openEngine(pkg);
+    const y = await engine.run(Float32Array.of(1, 1, 1, 0, 0, 0), 2);
+    expect(y[0]).toBeCloseTo(2 - 3 + 0.5 + 4, 1);
+    expect(y[1]).toBeCloseTo(4, 1);
+    expectClose(await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), Float32Array.of(1, 1, 1, 0, 0, 0), [2, 3]), y, 1e-4);
+  });
+
+  it('trains multinomial logistic regression and the ONNX graph passes the reference checker', async () => {
+    const res = await cli(['--model', 'logistic', '--data', path.join(dir, 'rings.csv'), '--target', 'shade', '--drop-columns', 'ring', '--name', 'shades', '--validation-split', '0.25']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/trained logistic → shades v1/);
+    const pkg = await loadPackage('shades');
+    expect(pkg.manifest.labels).toEqual(['dark', 'light', 'mid']);
+    expect(pkg.manifest.output.kind).toBe('probabilities');
+    const check = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print("ok")', path.join(pkg.dir, 'model.onnx')], { encoding: 'utf8' });
+    expect(check.stderr).toBe('');
+    expect(check.stdout.trim()).toBe('ok');
+  });
+
+  it('fails clearly on a bad CSV — line and column named, exit 1, nothing written', async () => {
+    await writeFile(path.join(dir, 'bad.csv'), 'a,b,y\n1,2,x\n3,,y\n5,6,x\n');
+    const res = await cli(['--model', 'svm', '--data', path.join(dir, 'bad.csv'), '--target', 'y', '--name', 'bad']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('line 3, column "b": missing value');
+    expect(existsSync(path.join(dir, 'artifacts', 'bad'))).toBe(false);
+    const usage = await cli(['--model', 'svm', '--data', path.join(dir, 'rings.csv'), '--target', 'ring', '--kernel', 'rbf', '--solver', 'dcd', '--name', 'bad']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--solver dcd trains linear SVMs only/);
+    const noTarget = await cli(['--model', 'linear', '--data', path.join(dir, 'prices.csv'), '--name', 'bad']);
+    expect(noTarget.code).toBe(2);
+    expect(noTarget.stderr).toMatch(/--target COLUMN is required/);
+  });
+});
+
+describe('image folders as pixel vectors', () => {
+  it('trains an SVM on flattened pixels; the package takes images through the standard preprocessing', async () => {
+    const data = path.join(dir, 'images');
+    await synthDataset(data, { classes: 3, perClass: 10, size: 32 });
+    const res = await cli(['--model', 'svm', '--data', data, '--features', 'pixels', '--pixel-size', '8', '--kernel', 'linear', '--name', 'pix', '--json']);
+    expect(res.code).toBe(0);
+    const pkg = await loadPackage('pix');
+    const input = pkg.manifest.input as ImageInputSpec;
+    expect(input.kind).toBe('image');
+    expect([input.height, input.width]).toEqual([8, 8]);
+    expect(pkg.manifest.architecture.features).toMatchObject({ kind: 'pixels', height: 8, width: 8 });
+    const engine = await openEngine(pkg);
+    expect(engine.inputShape).toEqual([8, 8, 3]);
+    const classes = pkg.manifest.labels;
+    const files = (await import('node:fs/promises')).readdir;
+    let ok = 0, total = 0;
+    const x = new Float32Array(6 * 8 * 8 * 3);
+    const truth: number[] = [];
+    for (let c = 0; c < classes.length; c++) {
+      const names = (await files(path.join(data, classes[c]!))).sort().slice(0, 2);
+      for (const n of names) {
+        await imageToInput(path.join(data, classes[c]!, n), input, x, truth.length * 192);
+        truth.push(c);
+      }
+    }
+    const scores = await engine.run(x, truth.length);
+    truth.forEach((t, i) => {
+      const s = Array.from(scores.subarray(i * 3, i * 3 + 3));
+      if (s.indexOf(Math.max(...s)) === t) ok++;
+      total++;
+    });
+    expect(ok / total).toBeGreaterThan(0.8);
+    expectClose(await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), x, [truth.length, 8, 8, 3]), scores, 1e-3);
+  });
+});
+
+describe('ONNX graphs match the JS predictions for every SVM shape', () => {
+  const kernels: KernelSpec[] = [
+    { type: 'rbf', gamma: 0.3, coef0: 0, degree: 3 },
+    { type: 'poly', gamma: 0.5, coef0: 1, degree: 2 },
+    { type: 'linear', gamma: 1, coef0: 0, degree: 3 },
+  ];
+  const g = blobs(90, 3, 4, 71, 1.2);
+  const std = fitStandardization(g.x);
+  const z = standardize(g.x, std);
+  const base = { format: CLASSIC_FORMAT, formatVersion: 1, inputSize: 4, standardization: std } as const;
+  const probe = Float32Array.from(g.x.data.subarray(0, 20 * 4));
+
+  it('ovr / ovo / probabilities / all kernels / dcd / logistic / svr', async () => {
+    const models: ClassicModel[] = [];
+    for (const kernel of kernels) {
+      for (const multiclass of ['ovr', 'ovo'] as const) {
+        for (const probability of [false, true]) {
+          if (multiclass === 'ovo' && probability) continue; // pairwise coupling is iterative: no ONNX graph
+          const svm = trainSvc(z, g.labels, 3, { kernel, C: 1, multiclass, probability, seed: 1 });
+          models.push({ ...base, model: 'svm', task: 'classification', output: { kind: probability ? 'probabilities' : 'scores', size: 3 }, svm });
+        }
+      }
+    }
+    const dcd = trainSvc(z, g.labels, 3, { kernel: kernels[2]!, C: 1, solver: 'dcd' });
+    models.push({ ...base, model: 'svm', task: 'classification', output: { kind: 'scores', size: 3 }, svm: dcd });
+    const binLabels = Int32Array.from(g.labels, (c) => (c === 0 ? 1 : 0));
+    const bin = trainSvc(z, binLabels, 2, { kernel: kernels[0]!, C: 1, probability: true, seed: 2 });
+    models.push({ ...base, model: 'svm', task: 'classification', output: { kind: 'probabilities', size: 2 }, svm: bin });
+    const target = Float64Array.from({ length: 90 }, (_, i) => g.x.data[i * 4]! * 2 - g.x.data[i * 4 + 1]!);
+    const svr = trainSvr(z, target, { kernel: kernels[0]!, C: 10, epsilon: 0.05 });
+    models.push({ ...base, model: 'svm', task: 'regression', output: { kind: 'regression', size: 1 }, svm: svr });
+    const lr = fitLogistic(z, g.labels, 3);
+    models.push({ ...base, model: 'logistic', task: 'classification', output: { kind: 'probabilities', size: 3 }, linear: { weights: [0, 1, 2].map((c) => Array.from(lr.w.subarray(c * 4, c * 4 + 4))), bias: Array.from(lr.b), activation: 'softmax' } });
+    for (const m of models) {
+      const js = predict(m, probe, 20);
+      const onnx = await runOnnx(classicOnnxModel(m, { inputShape: [4] }), probe, [20, 4]);
+      expectClose(onnx, js, 1e-4);
+    }
+    const ovoProb = trainSvc(z, g.labels, 3, { kernel: kernels[0]!, C: 1, multiclass: 'ovo', probability: true });
+    expect(() => buildClassicOnnx({ ...base, model: 'svm', task: 'classification', output: { kind: 'probabilities', size: 3 }, svm: ovoProb }, { inputShape: [4] })).toThrow(/--multiclass ovr/);
+  });
+});
+
+describe('circles through the whole stack', () => {
+  it('circles data: svm rbf beats svm linear end to end (validation accuracy in the manifest)', async () => {
+    const c = circles(300, 81);
+    const lines = ['u,v,cls', ...Array.from({ length: 300 }, (_, i) => `${c.x.data[2 * i]!.toFixed(4)},${c.x.data[2 * i + 1]!.toFixed(4)},${c.labels[i] ? 'b' : 'a'}`)];
+    await writeFile(path.join(dir, 'circles.csv'), lines.join('\n') + '\n');
+    const acc: Record<string, number> = {};
+    for (const kernel of ['linear', 'rbf']) {
+      const res = await cli(['--model', 'svm', '--kernel', kernel, '--data', path.join(dir, 'circles.csv'), '--target', 'cls', '--name', `circles-${kernel}`, '--json']);
+      expect(res.code).toBe(0);
+      const pkg = await loadPackage(`circles-${kernel}`);
+      acc[kernel] = (pkg.manifest.metrics!.validation as { accuracy: number }).accuracy;
+    }
+    expect(acc.rbf).toBeGreaterThan(0.9);
+    expect(acc.rbf! - acc.linear!).toBeGreaterThan(0.2);
+  });
+});
