@@ -7,6 +7,7 @@ import { verifyPackage, type LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
 import { MlctlError } from '../errors.js';
+import type { Logger } from '../util/log.js';
 import { bundleReadme } from './bundle-readme.js';
 import { DEFAULT_NODE_IMAGE, dockerfile, dockerignore, entrypoint } from './dockerfile.js';
 import { deployment, hpa, inferenceService, k8sName, kustomization, memoryFor, podDisruptionBudget, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
@@ -22,6 +23,7 @@ export interface BundleOptions {
   maxBatch?: number;
   /** mlctl installation to ship (default: the one running). */
   mlctlRoot?: string;
+  logger?: Logger;
 }
 
 export const BUNDLE_DEFAULTS = { minReplicas: 2, maxReplicas: 10, maxBatch: 8 } as const;
@@ -122,6 +124,7 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     mlctlVersion: MLCTL_VERSION,
   };
   const packagePath = `models/${m.name}/${m.version}`;
+  opts.logger?.info(`copying the package to ${packagePath}/ and verifying its hashes`);
   await copyPackage(pkg, path.join(dir, packagePath));
   const app = await copyApp(opts.mlctlRoot ?? (await mlctlRoot()), path.join(dir, 'app'));
   const header = `Written by mlctl ${MLCTL_VERSION} export --format bundle for ${m.name} v${m.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;

@@ -21,7 +21,6 @@ export interface ExportOptions extends TfjsExportOptions, OnnxExportOptions, Omi
   force?: boolean;
   /** Triton max_batch_size and the bundle's `mlctl serve --max-batch`. */
   maxBatch?: number;
-  logger?: Logger;
 }
 
 export interface ExportResult {

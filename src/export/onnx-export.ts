@@ -6,7 +6,8 @@ import * as ort from 'onnxruntime-node';
 import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
-import { convertLayersModel, decodeModel, encodeModel, type ModelProto } from './onnx/index.js';
+import type { Logger } from '../util/log.js';
+import { buildModelProto, decodeModel, encodeModel, type ModelProto } from './onnx/index.js';
 import { exportMetadata, type ExportMetadata } from './source.js';
 import { LABELS_JSON, METADATA_JSON } from './tfjs.js';
 
@@ -34,6 +35,7 @@ export interface OnnxModel {
 export interface OnnxExportOptions {
   /** ai.onnx opset for a conversion (the converter's default when omitted). */
   opset?: number;
+  logger?: Logger;
 }
 
 /** The metadata_props mlctl writes: flat strings, JSON where the value is structured. */
@@ -73,17 +75,19 @@ function describe(proto: ModelProto): Pick<OnnxModel, 'precision' | 'inputs' | '
 export async function onnxModelFor(pkg: LoadedPackage, metadata: Record<string, string>, opts: OnnxExportOptions = {}): Promise<OnnxModel> {
   const rel = pkg.manifest.formats.onnx;
   if (rel) {
+    opts.logger?.info(`using the package's own ONNX model (${rel})`);
     const proto = decodeModel(await fs.readFile(path.join(pkg.dir, rel)));
     proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => !(p.key in metadata)), ...Object.entries(metadata).map(([key, value]) => ({ key, value }))];
     return { bytes: encodeModel(proto), origin: 'package', ...describe(proto) };
   }
   if (!pkg.manifest.formats.tfjs) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it has neither an ONNX model (formats.onnx) nor a TF.js model to convert']);
+  opts.logger?.info('converting the TF.js model to ONNX');
   const model = await loadTfjsModel(pkg);
   try {
     const inputName = pkg.manifest.input.name;
     const outputName = pkg.manifest.output.name;
-    const bytes = convertLayersModel(model, { inputName, outputName, metadata, ...(opts.opset ? { opset: opts.opset } : {}) });
-    return { bytes, origin: 'converted', ...describe(decodeModel(bytes)) };
+    const proto = buildModelProto(model, { inputName, outputName, metadata, ...(opts.opset ? { opset: opts.opset } : {}) });
+    return { bytes: encodeModel(proto), origin: 'converted', ...describe(proto) };
   } finally {
     model.dispose();
   }
@@ -93,7 +97,8 @@ export async function onnxModelFor(pkg: LoadedPackage, metadata: Record<string, 
  * Load the model in ONNX Runtime and run one all-zero example: catches a graph that onnxruntime rejects before
  * anyone deploys it, and checks the output size against the manifest.
  */
-export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number): Promise<void> {
+export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number, logger?: Logger): Promise<void> {
+  logger?.info(`checking the ${model.precision} ONNX model (${(model.bytes.byteLength / 2 ** 20).toFixed(1)} MiB) in ONNX Runtime`);
   const session = await ort.InferenceSession.create(model.bytes, { graphOptimizationLevel: 'basic', intraOpNumThreads: 1 });
   try {
     const input = model.inputs[0];
@@ -120,7 +125,7 @@ export function onnxDetails(model: OnnxModel, file: string): Record<string, unkn
 export async function writeOnnxExport(pkg: LoadedPackage, dir: string, opts: OnnxExportOptions = {}): Promise<Record<string, unknown>> {
   const base = exportMetadata(pkg, 'onnx');
   const model = await onnxModelFor(pkg, onnxMetadataProps(base), opts);
-  await checkOnnxRuns(model, pkg.manifest.output.size);
+  await checkOnnxRuns(model, pkg.manifest.output.size, opts.logger);
   await fs.writeFile(path.join(dir, ONNX_FILE), model.bytes);
   const details = { ...onnxDetails(model, ONNX_FILE), labelsFile: LABELS_JSON, metadataProps: Object.keys(onnxMetadataProps(base)) };
   await writeJsonAtomic(path.join(dir, LABELS_JSON), pkg.manifest.labels);

@@ -6,6 +6,7 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { MODEL_JSON, readLayersModel, writeLayersModel, type ModelJson } from '../artifacts/tfjs-io.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
+import type { Logger } from '../util/log.js';
 import { exportMetadata } from './source.js';
 import { quantizeWeightData, type WeightDtype } from '../optimize/weight-quant.js';
 
@@ -15,6 +16,7 @@ export const METADATA_JSON = 'metadata.json';
 export interface TfjsExportOptions {
   /** Re-encode plain float32 weights (already-quantized entries are kept as they are). */
   quantize?: WeightDtype;
+  logger?: Logger;
 }
 
 /** The package's model.json path, or a clear error for packages without a TF.js model (e.g. some tabular models). */
@@ -42,8 +44,10 @@ export async function writeTfjsExport(pkg: LoadedPackage, dir: string, opts: Tfj
   const json = JSON.parse(await fs.readFile(modelJsonPath, 'utf8')) as ModelJson;
   if (opts.quantize) {
     const artifacts = await readLayersModel(modelJsonPath);
+    opts.logger?.info(`quantizing float32 weights to ${opts.quantize}`);
     const q = quantizeWeightData(artifacts.weightData as ArrayBuffer, artifacts.weightSpecs ?? [], opts.quantize);
     await writeLayersModel(dir, { ...artifacts, weightSpecs: q.specs, weightData: q.weightData, convertedBy: 'mlctl export' }, q.specs);
+    opts.logger?.info(`weights ${(q.bytesBefore / 2 ** 20).toFixed(1)} MiB → ${(q.bytesAfter / 2 ** 20).toFixed(1)} MiB (${q.quantized.length} quantized, ${q.kept.length} kept as they were)`);
   } else {
     // Byte-for-byte copies: the exported files keep the sha256 recorded in the source package.
     await fs.copyFile(modelJsonPath, path.join(dir, MODEL_JSON));
