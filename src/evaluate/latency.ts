@@ -10,8 +10,10 @@ export interface LatencyOptions {
   runs?: number;
   /** Batch sizes tried for throughput; the best is reported. */
   batchSizes?: number[];
-  /** Timed runs per throughput batch size (after one untimed run). */
+  /** Timed runs per throughput batch size (after one untimed run); at most this many. */
   throughputRuns?: number;
+  /** Stop timing a throughput batch size after this long (at least one run always counts): big models stay bounded. */
+  throughputBudgetMs?: number;
   /** One example's input (prod(inputShape) floats); zeros when absent. */
   example?: Float32Array;
   /** Called after each timed run (progress). */
@@ -39,7 +41,7 @@ export interface LatencyResult {
   throughput: { best: ThroughputPoint; tried: ThroughputPoint[] };
 }
 
-export const DEFAULT_LATENCY = { warmup: 3, runs: 20, batchSizes: [1, 4, 16], throughputRuns: 3 } as const;
+export const DEFAULT_LATENCY = { warmup: 3, runs: 20, batchSizes: [1, 4, 16], throughputRuns: 3, throughputBudgetMs: 5000 } as const;
 
 /** q-th percentile (0..100) of already sorted values, linear interpolation. */
 export function percentile(sorted: readonly number[], q: number): number {
@@ -86,12 +88,15 @@ export async function measureLatency(engine: InferenceEngine, opts: LatencyOptio
     } else {
       const x = batchInput(engine, b, opts.example);
       await engine.run(x, b);
+      const budget = opts.throughputBudgetMs ?? DEFAULT_LATENCY.throughputBudgetMs;
       const t0 = performance.now();
-      for (let i = 0; i < throughputRuns; i++) {
+      let done = 0;
+      while (done < throughputRuns && (done === 0 || performance.now() - t0 < budget)) {
         await engine.run(x, b);
+        done++;
         opts.onRun?.();
       }
-      seconds = (performance.now() - t0) / 1000 / throughputRuns;
+      seconds = (performance.now() - t0) / 1000 / done;
     }
     tried.push({ batchSize: b, imagesPerSecond: b / seconds });
   }

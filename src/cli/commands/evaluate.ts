@@ -76,6 +76,9 @@ export const evaluateCommand: CommandSpec = {
     const params = splitParams(opts, pkgs[0]!, ctx);
     const data = await loadEvaluationData(opts.data as string, opts.split as EvalSplit, params);
     logger.info(`data: ${data.root} — ${data.split} split, ${data.samples.length} images in ${data.classes.length} classes (seed ${params.seed}, validation ${params.validationSplit}, test ${params.testSplit})`);
+    if (data.split === 'train' || data.split === 'all') {
+      logger.warn(`the ${data.split} split contains the images the model was trained on: its accuracy overstates how the model does on new data`);
+    }
     const mapped = pkgs.map((p) => mapToModelLabels(data, p.manifest.labels));
     await startBackend(ctx);
 
