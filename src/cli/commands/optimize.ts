@@ -6,6 +6,8 @@ import { figuresTable } from '../../optimize/measure.js';
 import { prunePackage } from '../../optimize/prune.js';
 import { quantizePackage } from '../../optimize/quantize.js';
 import type { StepOptions, StepReport } from '../../optimize/step.js';
+import { parseSearch } from '../../optimize/tune.js';
+import { tunePipeline } from '../../optimize/tune-run.js';
 import { ENGINES, type EngineChoice } from '../../runtime/engine.js';
 import { notImplemented, startBackend } from '../context.js';
 import type { CommandResult, CommandSpec, OptionSpec, RunContext } from '../spec.js';
@@ -123,6 +125,60 @@ const prune: CommandSpec = {
   },
 };
 
+const tune: CommandSpec = {
+  name: 'tune',
+  summary: 'search head hyperparameters on cached features and save the best trial as a package',
+  description:
+    'Extracts (or reads cached) VGG16 features of the --data train/validation split once, then trains one head per trial with early stopping ' +
+    '(random or grid search over learning rate, Dense units, dropout, batch size). Prints the trials sorted by validation accuracy and saves the best one.',
+  options: [
+    { flags: '--data <dir>', description: 'image folder, one subfolder per class' },
+    { flags: '--trials <n>', description: 'number of trials', type: 'int', default: 10, min: 1 },
+    { flags: '--search <params>', description: 'comma-separated parameters to search: lr, units, dropout, batch-size (others keep train defaults)', type: 'list', default: ['lr', 'units', 'dropout', 'batch-size'] },
+    { flags: '--strategy <s>', description: 'random draws or a (seeded-order) grid', choices: ['random', 'grid'], default: 'random' },
+    { flags: '--name <name>', description: 'package name for the best trial', default: 'tuned' },
+    { flags: '--image-size <px>', description: 'input size (multiple of 32, ≥ 32)', type: 'int', default: 224, min: 32 },
+    { flags: '--weights <w>', description: 'backbone weights: imagenet, none (random) or a Keras .h5 path', default: 'imagenet' },
+    { flags: '--head <kind>', description: 'head pooling', choices: ['flatten', 'gap'], default: 'flatten' },
+    { flags: '--epochs <n>', description: 'maximum epochs per trial', type: 'int', default: 10, min: 1 },
+    { flags: '--patience <n>', description: 'early stopping: epochs without val_loss improvement', type: 'int', default: 3, min: 1 },
+    { flags: '--validation-split <f>', description: 'fraction held out for validation', type: 'float', default: 0.2, min: 0.01, max: 0.9 },
+    { flags: '--seed <n>', description: 'seed for the split, the trials and training', type: 'int', default: 42 },
+    { flags: '--engine <engine>', description: 'engine for feature extraction', choices: ENGINES, default: 'auto' },
+  ],
+  examples: ['mlctl tune --data artifacts/sample-data --trials 8', 'mlctl tune --data artifacts/sample-data --trials 12 --strategy grid --search lr,units --weights none --image-size 64 --json'],
+  async run(ctx): Promise<CommandResult> {
+    const o = ctx.opts;
+    if (!o.data) throw new MlctlError('USAGE', ['mlctl tune needs --data DIR (an image folder with one subfolder per class)']);
+    await startBackend(ctx);
+    const r = await tunePipeline({
+      data: o.data as string,
+      name: o.name as string,
+      trials: o.trials as number,
+      strategy: o.strategy as 'random' | 'grid',
+      search: parseSearch(o.search as string[]),
+      imageSize: o.imageSize as number,
+      weights: o.weights as string,
+      pooling: o.head as 'flatten' | 'gap',
+      epochs: o.epochs as number,
+      patience: o.patience as number,
+      seed: o.seed as number,
+      validationSplit: o.validationSplit as number,
+      engine: o.engine as EngineChoice,
+      logger: ctx.logger,
+    });
+    const table = new Table({ head: ['rank', 'trial', 'lr', 'units', 'dropout', 'batch', 'val acc', 'val loss', 'epochs', 'time'], style: { head: [], border: [] } });
+    r.results.forEach((t, i) =>
+      table.push([i + 1, t.trial, t.params.lr, t.params.units, t.params.dropout, t.params.batchSize, `${(t.valAccuracy * 100).toFixed(2)}%`, t.valLoss.toFixed(4), `${t.epochs}${t.stoppedEarly ? ' (early stop)' : ''}`, `${t.seconds.toFixed(1)}s`]),
+    );
+    const pkg = { name: r.package.manifest.name, version: r.package.manifest.version, dir: r.package.dir };
+    return {
+      result: { package: pkg, best: r.results[0], trials: r.results, features: r.features, ...(r.gridSize !== undefined ? { gridSize: r.gridSize } : {}) },
+      text: [table.toString(), `best: trial ${r.results[0]!.trial} (val accuracy ${(r.results[0]!.valAccuracy * 100).toFixed(2)}%) saved as ${r.package.dir}`].join('\n'),
+    };
+  },
+};
+
 const stub = (name: string): CommandSpec => ({
   name,
   summary: `${name} (not implemented yet)`,
@@ -134,4 +190,4 @@ const stub = (name: string): CommandSpec => ({
   },
 });
 
-export const optimizeCommands: CommandSpec[] = [stub('optimize'), prune, quantize, stub('tune')];
+export const optimizeCommands: CommandSpec[] = [stub('optimize'), prune, quantize, tune];

@@ -1,0 +1,128 @@
+// `mlctl tune` end to end: build the VGG16 base with train's weights resolution, extract (or read cached) features
+// once for the train/validation split, run the trials, and save the best head on the base as a model package.
+import { savePackage, writeTfjsModel, type LoadedPackage } from '../artifacts/package.js';
+import { imageInputSpec } from '../data/preprocess.js';
+import { loadEvaluationData } from '../evaluate/data.js';
+import { MlctlError } from '../errors.js';
+import { loadKerasH5Weights } from '../models/hdf5.js';
+import { buildFullModel, type HeadPooling } from '../models/head.js';
+import { buildVgg16, vggFeatureShape } from '../models/vgg16.js';
+import { cacheRoot, resolveWeights } from '../models/weights.js';
+import type { EngineChoice } from '../runtime/engine.js';
+import { extractFeatures, globalAveragePool, openBackboneEngine, type FeatureSet } from '../train/features.js';
+import { disposeHead } from '../train/head.js';
+import type { Logger } from '../util/log.js';
+import { generateTrials, runTrials, type SearchParam, type TrialResult } from './tune.js';
+
+export interface TuneRunOptions {
+  data: string;
+  name: string;
+  trials: number;
+  strategy: 'random' | 'grid';
+  search: SearchParam[];
+  imageSize: number;
+  weights: string;
+  pooling: HeadPooling;
+  epochs: number;
+  patience: number;
+  seed: number;
+  validationSplit: number;
+  engine: EngineChoice;
+  logger: Logger;
+  root?: string;
+  cacheDir?: string;
+}
+
+export interface TuneRunReport {
+  results: TrialResult[];
+  gridSize?: number;
+  package: LoadedPackage;
+  features: { train: number; val: number; cached: number; computed: number };
+}
+
+export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport> {
+  const { logger } = opts;
+  const splitParams = { seed: opts.seed, validationSplit: opts.validationSplit, testSplit: 0 };
+  const trainData = await loadEvaluationData(opts.data, 'train', splitParams);
+  const valData = await loadEvaluationData(opts.data, 'val', splitParams);
+  const labels = trainData.classes;
+  const { trials, gridSize } = generateTrials(opts.strategy, opts.trials, opts.search, opts.seed);
+  if (gridSize !== undefined && gridSize > opts.trials) logger.info(`grid has ${gridSize} combinations; running ${opts.trials} of them (seeded order)`);
+
+  const weights = await resolveWeights(opts.weights, { logger, seed: opts.seed });
+  const base = buildVgg16({ imageSize: opts.imageSize, seed: opts.seed });
+  try {
+    if (weights.path) await loadKerasH5Weights(weights.path, base);
+    const spec = imageInputSpec(opts.imageSize, 'caffe');
+    const featureShape = vggFeatureShape(opts.imageSize);
+    // The same cache key train uses: features extracted by `mlctl train` on this data are reused here, and vice versa.
+    const key = { backbone: 'vgg16', weightsSha256: weights.sha256, imageSize: opts.imageSize, preprocessing: spec.preprocessing, featureShape: [...featureShape] };
+    const engine = await openBackboneEngine(base, opts.engine, `vgg16-${opts.imageSize}-${weights.sha256}`, logger);
+    const extract = async (samples: typeof trainData.samples, label: string) =>
+      extractFeatures(samples, { engine, spec, key, cacheRoot: opts.cacheDir ?? cacheRoot(), logger, label, onSkip: (s) => logger.warn(`skipped ${s.path}: ${s.reason}`) });
+    let train: FeatureSet;
+    let val: FeatureSet;
+    let cached = 0;
+    let computed = 0;
+    try {
+      const t = await extract(trainData.samples, 'features (train)');
+      const v = await extract(valData.samples, 'features (validation)');
+      train = t.features;
+      val = v.features;
+      cached = t.stats.cached + v.stats.cached;
+      computed = t.stats.computed + v.stats.computed;
+    } finally {
+      // A tfjs engine wraps `base` itself, which is still needed for the package.
+      if (engine.name !== 'tfjs') await engine.dispose();
+    }
+    if (train.count === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['training', `no image of ${opts.data} could be decoded`]);
+    if (opts.pooling === 'gap') {
+      train = globalAveragePool(train, featureShape);
+      val = globalAveragePool(val, featureShape);
+    }
+    const outcome = await runTrials(train, val, trials, { classes: labels.length, pooling: opts.pooling, epochs: opts.epochs, patience: opts.patience, seed: opts.seed, logger });
+    const best = outcome.results[0]!;
+    const model = buildFullModel(base, outcome.bestSpec, outcome.bestWeights);
+    disposeHead(outcome.bestWeights);
+    const pkg = await savePackage({
+      name: opts.name,
+      root: opts.root,
+      draft: {
+        task: 'image-classification',
+        labels,
+        input: spec,
+        output: { name: 'predictions', kind: 'probabilities', size: labels.length },
+        architecture: {
+          type: 'vgg16-transfer',
+          backbone: 'vgg16',
+          weights: weights.source,
+          imageSize: opts.imageSize,
+          head: { pooling: opts.pooling, units: outcome.bestSpec.units, dropout: outcome.bestSpec.dropout, classes: labels.length },
+          params: model.countParams(),
+        },
+        formats: { tfjs: 'model.json' },
+        training: {
+          method: 'tune',
+          strategy: opts.strategy,
+          trials: trials.length,
+          search: opts.search,
+          best: { trial: best.trial, ...best.params, epochs: best.epochs, bestEpoch: best.bestEpoch },
+          epochs: opts.epochs,
+          patience: opts.patience,
+          seed: opts.seed,
+          validationSplit: opts.validationSplit,
+          data: trainData.root,
+          examples: { train: train.count, val: val.count },
+          weightsSha256: weights.sha256,
+        },
+        metrics: { val_accuracy: best.valAccuracy, val_loss: best.valLoss, accuracy: best.trainAccuracy },
+        lineage: [{ op: 'tune', at: new Date().toISOString(), tool: 'mlctl', params: { strategy: opts.strategy, trials: trials.length, search: opts.search, seed: opts.seed, best: best.params } }],
+        status: 'ok',
+      },
+      write: (dir) => writeTfjsModel(dir, model),
+    });
+    return { results: outcome.results, gridSize, package: pkg, features: { train: train.count, val: val.count, cached, computed } };
+  } finally {
+    base.dispose();
+  }
+}
