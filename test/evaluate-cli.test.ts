@@ -24,7 +24,9 @@ async function run(...args: string[]): Promise<Run> {
   const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
   const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
   try {
-    const code = await main(['node', 'mlctl', 'evaluate', ...args, '--backend', 'cpu']);
+    // TF.js unless a test picks the engine: auto would pick ONNX Runtime, tested separately below.
+    const engine = args.includes('--engine') ? [] : ['--engine', 'tfjs'];
+    const code = await main(['node', 'mlctl', 'evaluate', ...args, ...engine, '--backend', 'cpu']);
     let json: unknown;
     if (args.includes('--json')) json = JSON.parse(stdout);
     return { code, stdout, stderr, json };
@@ -202,6 +204,17 @@ describe('mlctl evaluate', () => {
     expect(t.json.results[0].images.evaluated).toBe(9);
     const empty = await run(pkgA.dir, '--data', data, '--split', 'val', '--validation-split', '0', '--json', '--latency-runs', '0');
     expect(empty.json.error.code).toBe('DATA_EMPTY_SPLIT');
+  });
+
+  it('gives the same metrics on the ONNX Runtime engine as on TF.js', async () => {
+    const tfjs = await run(pkgA.dir, '--data', data, '--split', 'all', '--json', '--latency-runs', '2');
+    const onnx = await run(pkgA.dir, '--data', data, '--split', 'all', '--json', '--latency-runs', '2', '--engine', 'onnx');
+    expect(onnx.code).toBe(0);
+    const [t, o] = [tfjs.json.results[0], onnx.json.results[0]];
+    expect(o.engine.name).toBe('onnx');
+    expect(o.latency.engine).toBe('onnx');
+    expect(o.metrics.confusion).toEqual(t.metrics.confusion);
+    expect(o.metrics.logLoss).toBeCloseTo(t.metrics.logLoss, 3);
   });
 
   it('holds out the split the model recorded at training unless flags say otherwise', async () => {
