@@ -20,17 +20,18 @@ function fileLines(files: Record<string, { bytes: number; sha256: string }>): st
 export const exportCommand: CommandSpec = {
   name: 'export',
   summary: 'export a model package as TF.js, ONNX, a Triton model repository entry or a deploy bundle',
-  description: `Export a model package for deployment. Every export records its source (package name, version, mlctl.json
-sha256 and file hashes) in its metadata. The output is written to a temporary directory and renamed into place;
-an existing non-empty --out is refused unless --force replaces it.
-
-Formats:
-  tfjs     model.json + weight shards (stock tf.loadLayersModel, Node or browser), labels.json, metadata.json
-  onnx     model.onnx (labels, preprocessing and source in metadata_props), labels.json, metadata.json
-  triton   <out>/<name>/config.pbtxt, <out>/<name>/<version>/model.onnx, <out>/<name>/labels.txt
-           (--out is the model repository; only <out>/<name> is written or, with --force, replaced)
-  bundle   the package, mlctl, a Dockerfile, Kubernetes manifests (Deployment, Service, HPA, PDB), a KServe
-           InferenceService and a README: docker build + kubectl apply -k k8s/`,
+  description: [
+    'Export a model package for deployment. Every export records its source (package name, version, mlctl.json sha256 and file hashes) in its metadata. Output is built in a temporary directory and renamed into place; a non-empty --out is refused unless --force.',
+    '',
+    'Formats:',
+    '  tfjs    model.json + shards (stock tf.loadLayersModel), labels, metadata',
+    '  onnx    model.onnx (labels, preprocessing, source in metadata_props),',
+    '          labels.json, metadata.json',
+    '  triton  <out>/<name>/config.pbtxt, <version>/model.onnx, labels.txt;',
+    '          --out is the model repository: only <out>/<name> is written',
+    '  bundle  the package, mlctl, Dockerfile, Kubernetes manifests (Deployment,',
+    '          Service, HPA, PDB), KServe InferenceService and a README',
+  ].join('\n'),
   args: ['<model>'],
   options: [
     { flags: '-f, --format <format>', description: 'output format', choices: EXPORT_FORMATS },
