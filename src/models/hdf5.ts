@@ -52,11 +52,29 @@ function toFloat32(value: unknown): Float32Array {
   throw new Error('dataset is not numeric');
 }
 
+/** HDF5 superblock signature, at offset 0, 512, 1024, 2048, … (checked first so h5wasm never prints C-level errors). */
+async function hasHdf5Signature(file: string): Promise<boolean> {
+  const sig = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const fh = await fs.open(file, 'r');
+  try {
+    for (const offset of [0, 512, 1024, 2048, 4096]) {
+      const buf = Buffer.alloc(8);
+      const { bytesRead } = await fh.read(buf, 0, 8, offset);
+      if (bytesRead < 8) return false;
+      if (buf.equals(sig)) return true;
+    }
+    return false;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Read every layer (in the file's order) with its weights. Throws WEIGHTS_INVALID when the file is not a Keras weights file. */
 export async function readKerasH5(file: string): Promise<H5Layer[]> {
   const lib = await h5wasm();
   const stat = await fs.stat(file).catch(() => undefined);
   if (!stat?.isFile()) throw new MlctlError('WEIGHTS_INVALID', [file, 'no such file']);
+  if (!(await hasHdf5Signature(file))) throw new MlctlError('WEIGHTS_INVALID', [file, 'not an HDF5 file (no HDF5 signature); expected a Keras .h5 weights file']);
   let f: H5File;
   try {
     f = new lib.File(path.resolve(file), 'r');
