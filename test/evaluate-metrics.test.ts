@@ -14,6 +14,7 @@ import {
   LOG_LOSS_EPS,
   rankOf,
   softmaxRows,
+  topConfusions,
 } from '../src/evaluate/metrics.js';
 import type { EvaluationResult } from '../src/evaluate/run.js';
 
@@ -133,6 +134,15 @@ describe('classification metrics', () => {
   it('rejects labels outside the model and mis-sized score arrays', () => {
     expect(() => classificationMetrics([0.5, 0.5], [2], 2)).toThrow(/outside/);
     expect(() => classificationMetrics([0.5, 0.5, 0.1], [0], 2)).toThrow(/expected 1 x 2/);
+  });
+
+  it('lists the most frequent confusions', () => {
+    const pairs = topConfusions([[5, 3, 1], [0, 4, 4], [2, 0, 6]], 3);
+    expect(pairs.map((p) => [p.trueIndex, p.predictedIndex, p.count])).toEqual([[1, 2, 4], [0, 1, 3], [2, 0, 2]]);
+    close(pairs[0]!.fraction, 0.5);
+    close(pairs[1]!.fraction, 3 / 9);
+    expect(topConfusions(m.confusion, 10).map((p) => [p.trueIndex, p.predictedIndex])).toEqual([[1, 0], [2, 0]]);
+    expect(topConfusions([[2, 0], [0, 2]], 5)).toEqual([]);
   });
 
   it('softmax turns scores into probabilities', () => {

@@ -4,6 +4,7 @@ import Table from 'cli-table3';
 import path from 'node:path';
 import type { ComparisonRow } from './compare.js';
 import type { GateCheck } from './gates.js';
+import { topConfusions } from './metrics.js';
 import type { EvaluationResult } from './run.js';
 
 export type Rows = { head: string[]; rows: string[][]; align?: Array<'left' | 'right'> };
@@ -57,6 +58,25 @@ export function confusionRows(r: EvaluationResult): Rows {
     rows: m.confusion.map((row, i) => [m.labels[i]!, ...row.map(String)]),
     align: ['left', ...m.labels.map(() => 'right' as const)],
   };
+}
+
+/** Above this many classes the full matrix is too wide for a terminal or a Markdown table: list top confusions. */
+export const FULL_CONFUSION_MAX_CLASSES = 12;
+
+export function topConfusionRows(r: EvaluationResult, n = 15): Rows {
+  const m = r.metrics;
+  return {
+    head: ['true', 'predicted as', 'count', 'of true class'],
+    rows: topConfusions(m.confusion, n).map((c) => [m.labels[c.trueIndex]!, m.labels[c.predictedIndex]!, String(c.count), `${(c.fraction * 100).toFixed(1)}%`]),
+    align: ['left', 'left', 'right', 'right'],
+  };
+}
+
+/** The confusion section: the full matrix for few classes, else the most frequent confusions. */
+export function confusionSection(r: EvaluationResult): { title: string; rows: Rows } {
+  const k = r.metrics.labels.length;
+  if (k <= FULL_CONFUSION_MAX_CLASSES) return { title: 'Confusion matrix (rows: true class, columns: predicted):', rows: confusionRows(r) };
+  return { title: `Most frequent confusions (${k} classes: the full matrix is in --json and the --report heatmap):`, rows: topConfusionRows(r) };
 }
 
 export function worstRows(r: EvaluationResult, root?: string): Rows {
@@ -116,7 +136,8 @@ export function formatText(results: readonly EvaluationResult[], comparison: rea
     out.push(`${r.model.name} v${r.model.version} on ${opts.dataRoot} (${opts.split} split, ${r.images.evaluated} images) — ${r.engine.description}`);
     out.push(renderTable(summaryRows(r)));
     out.push('Per class:', renderTable(perClassRows(r)));
-    out.push('Confusion matrix (rows: true class, columns: predicted):', renderTable(confusionRows(r)));
+    const cs = confusionSection(r);
+    if (cs.rows.rows.length > 0) out.push(cs.title, renderTable(cs.rows));
     if (r.metrics.mostConfidentWrong.length > 0) out.push('Most confidently wrong:', renderTable(worstRows(r, opts.dataRoot)));
     if (r.images.skipped > 0) out.push(`Skipped ${r.images.skipped} unreadable image(s), e.g. ${r.images.skippedFiles.slice(0, 3).map((s) => s.path).join(', ')}`);
     out.push('');

@@ -264,6 +264,27 @@ export function finalizeMetrics(acc: MetricsAccumulator, labels: readonly string
   };
 }
 
+export interface ConfusionPair {
+  trueIndex: number;
+  predictedIndex: number;
+  count: number;
+  /** count / support of the true class. */
+  fraction: number;
+}
+
+/** The n largest off-diagonal cells (most frequent mistakes), largest first; ties by true then predicted index. */
+export function topConfusions(confusion: number[][], n: number): ConfusionPair[] {
+  const pairs: ConfusionPair[] = [];
+  confusion.forEach((row, t) => {
+    const support = row.reduce((a, b) => a + b, 0);
+    row.forEach((count, p) => {
+      if (p !== t && count > 0) pairs.push({ trueIndex: t, predictedIndex: p, count, fraction: count / support });
+    });
+  });
+  pairs.sort((a, b) => b.count - a.count || a.trueIndex - b.trueIndex || a.predictedIndex - b.predictedIndex);
+  return pairs.slice(0, Math.max(0, n));
+}
+
 /** All metrics at once for in-memory predictions: probs is labels.length x numClasses, row-major. */
 export function classificationMetrics(probs: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number, opts: MetricsOptions & { labelNames?: readonly string[]; refs?: readonly string[] } = {}): ClassificationMetrics {
   const acc = createAccumulator(numClasses, opts);

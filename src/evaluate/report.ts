@@ -6,7 +6,7 @@ import { replaceDirAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { ComparisonRow } from './compare.js';
 import type { EvaluationData } from './data.js';
-import { comparisonRowsTable, confusionRows, perClassRows, renderMarkdown, summaryRows, worstRows } from './format.js';
+import { comparisonRowsTable, confusionSection, perClassRows, renderMarkdown, summaryRows, worstRows } from './format.js';
 import type { GateCheck } from './gates.js';
 import { confusionMatrixPng, reliabilitySvg, svgToPng } from './plots.js';
 import type { EvaluationResult } from './run.js';
@@ -60,7 +60,8 @@ export function reportMarkdown(report: EvaluationReport, figures: Array<{ confus
     out.push(`## ${r.model.name} v${r.model.version}`, '', `Package \`${r.model.dir}\` (mlctl.json sha256 \`${r.model.manifestSha256.slice(0, 16)}…\`), engine ${r.engine.description}.`, '');
     out.push(renderMarkdown(summaryRows(r)), '');
     out.push('### Per class', '', renderMarkdown(perClassRows(r)), '');
-    out.push('### Confusion matrix', '', 'Rows: true class; columns: predicted.', '', renderMarkdown(confusionRows(r)), '', `![confusion matrix](${figures[i]!.confusion})`, '');
+    const cs = confusionSection(r);
+    out.push('### Confusion matrix', '', cs.title, '', cs.rows.rows.length > 0 ? renderMarkdown(cs.rows) : '(no confusions)', '', `![confusion matrix](${figures[i]!.confusion})`, '');
     out.push('### Calibration', '', `Expected calibration error (15 bins): ${r.metrics.ece.toFixed(4)}.`, '', `![reliability diagram](${figures[i]!.reliability})`, '');
     if (r.metrics.mostConfidentWrong.length > 0) out.push('### Most confidently wrong', '', renderMarkdown(worstRows(r, d.root)), '');
     if (r.images.skipped > 0) {
