@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { parseCLI } from '../src/cli/main.js';
+import { MlctlError } from '../src/errors.js';
 import { exportModel, type ExportResult } from '../src/export/index.js';
+import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -165,6 +167,19 @@ describe('export --format bundle', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/v2/health/live', port: 8080 });
     expect(c.image).toBe(dep.spec.template.spec.containers[0].image);
     expect(c.args).toEqual(dep.spec.template.spec.containers[0].args);
+  });
+
+  it('refuses image references that could break the Dockerfile, and warns about an unpinned base image', async () => {
+    const bad = path.join(root, 'bad-bundle');
+    for (const image of ['evil\nRUN curl x | sh', 'Upper/Case:1']) {
+      const err = await exportModel(pkg, { format: 'bundle', out: bad, image }).catch((e: unknown) => e);
+      expect((err as MlctlError).code).toBe('USAGE');
+      expect(existsSync(bad)).toBe(false);
+    }
+    const logger = createMemoryLogger();
+    await exportModel(pkg, { format: 'bundle', out: bad, baseImage: 'node:20-slim', logger });
+    expect(logger.lines.some((l) => l.level === 'warn' && l.msg.includes('not pinned'))).toBe(true);
+    expect(await fs.readFile(path.join(bad, 'Dockerfile'), 'utf8')).toContain('ARG NODE_IMAGE=node:20-slim');
   });
 
   it('the entrypoint and manifest args are valid `mlctl serve` flags', async () => {

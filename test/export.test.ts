@@ -234,9 +234,12 @@ describe('export failures', () => {
     expect(existsSync(path.join(out, 'keep.txt'))).toBe(false);
     expect(existsSync(path.join(out, 'model.json'))).toBe(true);
 
-    const inside = await exportModel(pkg, { format: 'tfjs', out: path.join(root, 'artifacts'), force: true }).catch((e: unknown) => e);
-    expect((inside as MlctlError).code).toBe('USAGE');
+    const holding = await exportModel(pkg, { format: 'tfjs', out: path.join(root, 'artifacts'), force: true }).catch((e: unknown) => e);
+    expect((holding as MlctlError).code).toBe('USAGE');
     expect(existsSync(pkg.dir)).toBe(true);
+    const inside = await exportModel(pkg, { format: 'tfjs', out: path.join(pkg.dir, 'web') }).catch((e: unknown) => e);
+    expect((inside as MlctlError).message).toMatch(/inside the package/);
+    expect(existsSync(path.join(pkg.dir, 'web'))).toBe(false);
   });
 
   it('CLI: unknown format and missing flags are usage errors (exit 2); --json prints what was written', async () => {

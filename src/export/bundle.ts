@@ -40,6 +40,18 @@ export const BUNDLE_FILES = {
   inferenceService: 'kserve/inferenceservice.yaml',
 } as const;
 
+/** Docker image reference: [registry/]path[:tag][@digest], nothing that could break out of a Dockerfile line. */
+const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+
+function checkImageRef(ref: string, flag: string): void {
+  if (!IMAGE_REF.test(ref)) throw new MlctlError('USAGE', [`${flag} "${ref}" is not a valid image reference (e.g. registry.example.com/team/name:1.2.3)`]);
+}
+
+/** Pinned = an exact version tag (x.y.z…) or a digest; `node:20` or `latest` would change under a rebuild. */
+export function isPinnedImage(ref: string): boolean {
+  return /@sha256:[a-f0-9]{64}$/.test(ref) || /:v?\d+\.\d+\.\d+([.-][\w.-]*)?$/.test(ref);
+}
+
 async function exists(p: string): Promise<boolean> {
   return fs.stat(p).then(() => true, () => false);
 }
@@ -107,6 +119,10 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
   const maxReplicas = Math.max(minReplicas, opts.maxReplicas ?? BUNDLE_DEFAULTS.maxReplicas);
   const name = k8sName(m.name);
   const image = opts.image ?? `mlctl-${name}:${m.version}`;
+  const baseImage = opts.baseImage ?? DEFAULT_NODE_IMAGE;
+  checkImageRef(image, '--image');
+  checkImageRef(baseImage, '--base-image');
+  if (!isPinnedImage(baseImage)) opts.logger?.warn(`--base-image ${baseImage} is not pinned to an exact version or digest: rebuilds may get a different Node`);
   const memory = memoryFor(modelBytes(pkg), maxBatch);
   const settings: DeploySettings = {
     model: m.name,
@@ -128,7 +144,6 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
   await copyPackage(pkg, path.join(dir, packagePath));
   const app = await copyApp(opts.mlctlRoot ?? (await mlctlRoot()), path.join(dir, 'app'));
   const header = `Written by mlctl ${MLCTL_VERSION} export --format bundle for ${m.name} v${m.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;
-  const baseImage = opts.baseImage ?? DEFAULT_NODE_IMAGE;
   const files: Record<string, string> = {
     [BUNDLE_FILES.dockerfile]: dockerfile({ baseImage, model: m.name, version: m.version, app, header }),
     [BUNDLE_FILES.dockerignore]: dockerignore(app),
