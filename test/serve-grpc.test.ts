@@ -13,7 +13,7 @@ import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { joinRawBytes, floatsFromRaw, floatsToRaw } from '../src/serve/grpc/convert.js';
 import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
-import { pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
+import { json, pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
 const KEY = 'grpc-test-key-0123456789';
 const KEY_OTHER = 'grpc-other-key-0123456789';
@@ -95,7 +95,7 @@ describe('gRPC health and metadata', () => {
     expect(md.versions).toEqual(['1']);
     expect(md.inputs).toEqual([{ name: spec.name, datatype: 'FP32', shape: [-1, spec.height, spec.width, 3] }]);
     expect(md.outputs[0].shape).toEqual([-1, 3]);
-    const rest = await (await fetch(`${srv.url}/v2/models/tiny`, { headers: { 'x-api-key': KEY } })).json();
+    const rest = await json(await fetch(`${srv.url}/v2/models/tiny`, { headers: { 'x-api-key': KEY } }));
     expect(md.platform).toBe(rest.platform);
     expect(md.inputs).toEqual(rest.inputs);
   });

@@ -59,6 +59,9 @@ export async function startSecureServer(target: string, opts: Record<string, unk
   };
 }
 
+/** A response body as JSON, untyped: tests assert on its fields. */
+export const json = (res: Response): Promise<any> => res.json();
+
 /** A small PNG of a given colour (real encoded image bytes for BYTES/raw-body requests). */
 export function pngOf(r: number, g: number, b: number, size = 40): Promise<Buffer> {
   return sharp({ create: { width: size, height: size, channels: 3, background: { r, g, b } } }).png().toBuffer();

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
-import { pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
+import { json, pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let root: string;
@@ -41,7 +41,7 @@ function loadLoop(workers: number): { stop: () => Promise<LoadResult>; versions:
       try {
         const res = await fetch(`${srv.url}/predict?model=tiny`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
         out.statuses.push(res.status);
-        const body = await res.json();
+        const body = await json(res);
         if (res.status === 200) out.versions.push(Number(body.version));
         else out.errors.push(body.error);
       } catch (err) {
@@ -134,23 +134,23 @@ describe('model control', () => {
   it('unloads a model (and the watcher leaves it unloaded), refuses a broken load and loads a given version', async () => {
     const un = await post('/v2/repository/models/tiny/unload');
     expect(un.status).toBe(200);
-    expect((await un.json()).unloaded.sort()).toEqual(['1', '2']);
+    expect((await json(un)).unloaded.sort()).toEqual(['1', '2']);
     expect((await fetch(`${srv.url}/predict?model=tiny`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png })).status).toBe(404);
     await new Promise((r) => setTimeout(r, 500)); // a couple of watch scans
     expect(srv.repo.get('tiny')).toBeUndefined();
 
     const broken = await post('/v2/repository/models/tiny/load');
     expect(broken.status).toBe(400);
-    expect((await broken.json()).error).toMatch(/failed to load model "tiny" v3: .*integrity check/);
+    expect((await json(broken)).error).toMatch(/failed to load model "tiny" v3: .*integrity check/);
 
     const ok = await post('/v2/repository/models/tiny/load', { parameters: { version: 2 } });
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual({ name: 'tiny', version: '2', ready: true });
+    expect(await json(ok)).toEqual({ name: 'tiny', version: '2', ready: true });
     const pred = await fetch(`${srv.url}/predict?model=tiny`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
     expect(pred.status).toBe(200);
-    expect((await pred.json()).version).toBe(2);
+    expect((await json(pred)).version).toBe(2);
 
-    const index = await (await post('/v2/repository/index')).json();
+    const index = await json(await post('/v2/repository/index'));
     expect(index).toContainEqual({ name: 'tiny', version: '2', state: 'READY' });
     expect(index.some((m: { version: string; state: string }) => m.version === '3' && m.state === 'UNAVAILABLE')).toBe(true);
   });
@@ -160,7 +160,7 @@ describe('model control', () => {
     for (const name of ['..%2F..%2Fetc', '..', '.%2E%2Fmodels']) {
       const res = await post(`/v2/repository/models/${name}/load`);
       expect([400, 404], name).toContain(res.status);
-      expect(JSON.stringify(await res.json())).not.toMatch(/\n\s+at\s/);
+      expect(JSON.stringify(await json(res))).not.toMatch(/\n\s+at\s/);
     }
     expect((await post('/v2/repository/models/..%2F..%2Fetc/load')).status).toBe(400);
     expect((await post('/v2/repository/models/tiny/load', { parameters: { version: 'x' } })).status).toBe(400);

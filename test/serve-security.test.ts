@@ -10,7 +10,7 @@ import { createRateLimiter, findKey, loadApiKeys, parseKeyEntry, parseRateLimit 
 import { openAuditLog } from '../src/serve/audit.js';
 import { resolveInside, sanitizeErrorBody } from '../src/serve/hygiene.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
-import { pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
+import { json, pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
 const KEY_CI = 'ci-key-0123456789abcdef';
 const KEY_TINY = 'tiny-only-key-0123456789';
@@ -54,7 +54,7 @@ describe('access control', () => {
     const res = await predict();
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/Bearer/);
-    expect((await res.json()).error).toMatch(/API key is required/);
+    expect((await json(res)).error).toMatch(/API key is required/);
     expect((await request('GET', '/v2/models/tiny')).status).toBe(401);
     expect((await request('GET', '/v2')).status).toBe(401);
   });
@@ -68,14 +68,14 @@ describe('access control', () => {
   it('accepts Bearer and x-api-key, and a scoped key only on its model (403 elsewhere)', async () => {
     const ok = await predict(KEY_CI);
     expect(ok.status).toBe(200);
-    const body = await ok.json();
+    const body = await json(ok);
     expect(body.model).toBe('tiny');
     expect(body.predictions[0]).toHaveLength(3);
     const viaHeader = await request('GET', '/v2/models/tiny', { 'x-api-key': KEY_TINY });
     expect(viaHeader.status).toBe(200);
     const denied = await request('GET', '/v2/models/other', { 'x-api-key': KEY_TINY });
     expect(denied.status).toBe(403);
-    expect((await denied.json()).error).toMatch(/tiny is not allowed to use model "other"/);
+    expect((await json(denied)).error).toMatch(/tiny is not allowed to use model "other"/);
     expect((await predict(KEY_TINY, 'other')).status).toBe(403);
     expect((await predict(KEY_OTHER, 'other')).status).toBe(200);
     // TF Serving route: the model rides in ":model" with the verb attached.
@@ -105,7 +105,7 @@ describe('audit log', () => {
     const blue = await pngOf(20, 30, 220);
     const res = await request('POST', '/predict?model=tiny', { 'x-api-key': KEY_CI, 'x-request-id': 'audit-req-1', 'content-type': 'application/json' }, JSON.stringify({ instances: [{ b64: png.toString('base64') }, { b64: blue.toString('base64') }] }));
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = await json(res);
     const text = await fs.readFile(auditFile, 'utf8');
     expect(text).not.toContain(KEY_CI);
     expect(text).not.toContain(KEY_TINY);
@@ -186,7 +186,7 @@ describe('hygiene', () => {
       const method = p.includes('infer') || p.includes('predict') ? 'POST' : 'GET';
       const res = await request(method, p, { 'x-api-key': KEY_CI, 'content-type': 'image/png' }, method === 'POST' ? png : undefined);
       expect(res.status, p).toBe(400);
-      expect((await res.json()).error, p).toMatch(/invalid model name/);
+      expect((await json(res)).error, p).toMatch(/invalid model name/);
     }
     // Raw, unnormalised traversal in the path never reaches a file either.
     const raw = await new Promise<{ status: number; body: string }>((resolve, reject) => {
