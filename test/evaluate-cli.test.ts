@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadPackage, loadTfjsModel, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { main } from '../src/cli/main.js';
@@ -98,7 +99,9 @@ describe('mlctl evaluate', () => {
     const shard = Object.keys(pkgA.manifest.files).filter((f) => f !== 'model.json');
     expect(res.size.rawBytes).toBe(Object.values(pkgA.manifest.files).reduce((a, f) => a + f.bytes, 0));
     expect(res.size.byFormat.tfjs.files.sort()).toEqual(['model.json', ...shard].sort());
-    expect(res.size.gzipBytes).toBeGreaterThan(0);
+    let gz = 0;
+    for (const f of res.size.byFormat.tfjs.files) gz += gzipSync(await readFile(path.join(pkgA.dir, f)), { level: 9 }).byteLength;
+    expect(res.size.gzipBytes).toBe(gz);
 
     expect((await readdir(report)).sort()).toEqual(['confusion-matrix.png', 'reliability.png', 'report.json', 'report.md']);
     const cm = await sharp(path.join(report, 'confusion-matrix.png')).metadata();

@@ -10,7 +10,8 @@ import type { LoadedPackage } from '../artifacts/package.js';
 export interface FormatSize {
   files: string[];
   rawBytes: number;
-  gzipBytes: number;
+  /** Only computed for the headline format (gzip -9 of a large model takes seconds); null for the others. */
+  gzipBytes: number | null;
 }
 
 export interface ModelSize {
@@ -55,15 +56,13 @@ export async function modelSize(pkg: LoadedPackage, format?: string): Promise<Mo
   for (const [fmt, rel] of Object.entries(pkg.manifest.formats)) {
     if (!rel) continue;
     const files = await filesOf(pkg, fmt, rel);
-    let rawBytes = 0;
-    let gzipBytes = 0;
-    for (const f of files) {
-      rawBytes += pkg.manifest.files[f]!.bytes;
-      gzipBytes += await gzipSize(path.join(pkg.dir, f));
-    }
-    byFormat[fmt] = { files, rawBytes, gzipBytes };
+    byFormat[fmt] = { files, rawBytes: files.reduce((a, f) => a + pkg.manifest.files[f]!.bytes, 0), gzipBytes: null };
   }
   const chosen = format && byFormat[format] ? format : byFormat.tfjs ? 'tfjs' : (Object.keys(byFormat)[0] ?? 'none');
-  const head = byFormat[chosen] ?? { rawBytes: 0, gzipBytes: 0 };
-  return { format: chosen, rawBytes: head.rawBytes, gzipBytes: head.gzipBytes, byFormat };
+  const head = byFormat[chosen];
+  if (!head) return { format: chosen, rawBytes: 0, gzipBytes: 0, byFormat };
+  let gzipBytes = 0;
+  for (const f of head.files) gzipBytes += await gzipSize(path.join(pkg.dir, f));
+  head.gzipBytes = gzipBytes;
+  return { format: chosen, rawBytes: head.rawBytes, gzipBytes, byFormat };
 }
