@@ -12,7 +12,7 @@ export interface QuantizeReport extends StepReport {
   weightBytesAfter: number;
 }
 
-export async function quantizePackage(source: LoadedPackage, dtype: WeightDtype, opts: StepOptions): Promise<QuantizeReport> {
+export async function quantizePackage(source: LoadedPackage, dtype: WeightDtype, opts: StepOptions & { accuracyBefore?: number }): Promise<QuantizeReport> {
   // Going through the loaded model yields plain float32 weights even when the source was itself quantized.
   const model = await loadTfjsModel(source);
   let artifacts;
@@ -29,6 +29,7 @@ export async function quantizePackage(source: LoadedPackage, dtype: WeightDtype,
       op: 'quantize',
       params: { dtype },
       artifacts: { ...artifacts, weightData: q.weightData, weightSpecs: q.specs },
+      accuracyBefore: opts.accuracyBefore,
       architecture: { weightQuantization: { dtype, format: 'tfjs-weights-manifest', quantizedWeights: q.quantized.length, weightBytes: q.bytesAfter, float32WeightBytes: q.bytesBefore } },
     },
     opts,

@@ -3,13 +3,14 @@ import Table from 'cli-table3';
 import { loadPackage } from '../../artifacts/package.js';
 import { MlctlError } from '../../errors.js';
 import { figuresTable } from '../../optimize/measure.js';
+import { optimizePipeline } from '../../optimize/pipeline.js';
 import { prunePackage } from '../../optimize/prune.js';
 import { quantizePackage } from '../../optimize/quantize.js';
 import type { StepOptions, StepReport } from '../../optimize/step.js';
 import { parseSearch } from '../../optimize/tune.js';
 import { tunePipeline } from '../../optimize/tune-run.js';
 import { ENGINES, type EngineChoice } from '../../runtime/engine.js';
-import { notImplemented, startBackend } from '../context.js';
+import { startBackend } from '../context.js';
 import type { CommandResult, CommandSpec, OptionSpec, RunContext } from '../spec.js';
 
 const GATE_OPTIONS: OptionSpec[] = [
@@ -179,15 +180,47 @@ const tune: CommandSpec = {
   },
 };
 
-const stub = (name: string): CommandSpec => ({
-  name,
-  summary: `${name} (not implemented yet)`,
-  args: ['[target...]'],
-  options: [],
-  examples: [],
-  async run() {
-    notImplemented(`mlctl ${name}`);
+const optimize: CommandSpec = {
+  name: 'optimize',
+  summary: 'run prune → quantize in one go, one new package version per step',
+  description:
+    'Each step writes a new version whose lineage points at the previous one, and the table shows every version side by side. ' +
+    '--max-accuracy-drop bounds the validation accuracy drop over the whole pipeline; a rejected step is kept, marked rejected, and ends the run with exit 3.',
+  args: ['<model>'],
+  options: [
+    { flags: '--prune <sparsity>', description: 'magnitude-prune to this sparsity first (see mlctl prune)', type: 'float', min: 0.01, max: 0.99 },
+    { flags: '--schedule <kind>', description: 'pruning schedule', choices: ['polynomial', 'constant'], default: 'polynomial' },
+    { flags: '--epochs <n>', description: 'pruning fine-tuning epochs (0: one-shot)', type: 'int', default: 2, min: 0 },
+    { flags: '--layers <names>', description: 'layers to prune (default: all but the first conv and the output layer)', type: 'list' },
+    { flags: '--lr <rate>', description: 'pruning fine-tuning learning rate', type: 'float', default: 1e-4, min: 0 },
+    { flags: '--batch-size <n>', description: 'pruning fine-tuning batch size', type: 'int', default: 32, min: 1 },
+    { flags: '--quantize <dtype>', description: 'then quantize weights (int8: ONNX Runtime QDQ)', choices: ['float16', 'uint8', 'uint16', 'int8'] },
+    { flags: '--calibration <n>', description: 'int8 only: calibration images', type: 'int', default: 100, min: 1 },
+    ...GATE_OPTIONS,
+    ...OUTPUT_OPTIONS,
+  ],
+  examples: ['mlctl optimize sample --prune 0.5 --quantize uint8 --data artifacts/sample-data', 'mlctl optimize sample --quantize float16 --data artifacts/sample-data --json'],
+  async run(ctx): Promise<CommandResult> {
+    const o = ctx.opts;
+    if (o.prune === undefined && o.quantize === undefined) throw new MlctlError('USAGE', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
+    if (o.quantize === 'int8') throw new MlctlError('NOT_IMPLEMENTED', ['--quantize int8 (ONNX Runtime QDQ quantization)']);
+    await startBackend(ctx);
+    const source = await loadPackage(ctx.args[0] as string);
+    const r = await optimizePipeline(source, {
+      ...stepOptions(ctx),
+      ...(o.prune !== undefined
+        ? { prune: { sparsity: o.prune as number, schedule: o.schedule as 'polynomial' | 'constant', epochs: o.epochs as number, layers: o.layers as string[] | undefined, lr: o.lr as number, batchSize: o.batchSize as number } }
+        : {}),
+      ...(o.quantize !== undefined ? { quantize: o.quantize as 'float16' | 'uint8' | 'uint16' } : {}),
+    });
+    const rejected = r.steps.find((s) => s.report.status === 'rejected');
+    const final = { name: r.final.manifest.name, version: r.final.manifest.version, dir: r.final.dir };
+    return {
+      exitCode: r.exitCode,
+      result: { package: final, status: rejected ? 'rejected' : 'ok', rows: r.rows, steps: r.steps.map((s) => ({ op: s.op, ...stepResult(s.report) })) },
+      text: [figuresTable(r.rows), `final: ${r.final.dir}`, ...(rejected ? [`REJECTED: ${rejected.report.statusReason}`] : [])].join('\n'),
+    };
   },
-});
+};
 
-export const optimizeCommands: CommandSpec[] = [stub('optimize'), prune, quantize, tune];
+export const optimizeCommands: CommandSpec[] = [optimize, prune, quantize, tune];

@@ -1,0 +1,53 @@
+// `mlctl optimize`: prune then quantize in one run, each step a new package version whose lineage points at the
+// previous one. --max-accuracy-drop bounds the drop over the whole pipeline (each step gets what is left of it);
+// a step the gate rejects is kept (marked rejected) and ends the pipeline with exit 3.
+import type { LoadedPackage } from '../artifacts/package.js';
+import { MlctlError } from '../errors.js';
+import type { Figures } from './measure.js';
+import { prunePackage, type PruneOptions, type PruneReport } from './prune.js';
+import { quantizePackage, type QuantizeReport } from './quantize.js';
+import type { StepOptions } from './step.js';
+import type { WeightDtype } from './weight-quant.js';
+
+export interface PipelineOptions extends StepOptions {
+  prune?: Omit<PruneOptions, keyof StepOptions>;
+  quantize?: WeightDtype | 'int8';
+}
+
+export interface PipelineReport {
+  steps: Array<{ op: 'prune'; report: PruneReport } | { op: 'quantize'; report: QuantizeReport }>;
+  /** Source first, then one row per step. */
+  rows: Figures[];
+  final: LoadedPackage;
+  exitCode: number;
+}
+
+export async function optimizePipeline(source: LoadedPackage, opts: PipelineOptions): Promise<PipelineReport> {
+  if (!opts.prune && !opts.quantize) throw new MlctlError('USAGE', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
+  if (opts.quantize === 'int8') throw new MlctlError('NOT_IMPLEMENTED', ['--quantize int8 (ONNX Runtime QDQ quantization; src/optimize/onnx-qdq.ts has not landed)']);
+  const steps: PipelineReport['steps'] = [];
+  const rows: Figures[] = [];
+  let current = source;
+  let accuracy: number | undefined;
+  let original: number | undefined;
+  const maxDrop = opts.maxAccuracyDrop ?? 0.01;
+  const budget = () => (original !== undefined && accuracy !== undefined ? Math.max(0, maxDrop - (original - accuracy)) : maxDrop);
+  if (opts.prune) {
+    const r = await prunePackage(current, { ...opts, ...opts.prune });
+    steps.push({ op: 'prune', report: r });
+    rows.push(r.before, r.after);
+    current = r.package;
+    accuracy = r.after.accuracy;
+    original = r.before.accuracy;
+    if (r.exitCode !== 0) return { steps, rows, final: current, exitCode: r.exitCode };
+  }
+  if (opts.quantize) {
+    const r = await quantizePackage(current, opts.quantize, { ...opts, accuracyBefore: accuracy, maxAccuracyDrop: budget() });
+    steps.push({ op: 'quantize', report: r });
+    if (rows.length === 0) rows.push(r.before);
+    rows.push(r.after);
+    current = r.package;
+    if (r.exitCode !== 0) return { steps, rows, final: current, exitCode: r.exitCode };
+  }
+  return { steps, rows, final: current, exitCode: 0 };
+}
