@@ -1,0 +1,110 @@
+// `mlctl quantize|prune|optimize|tune` in-process through main(argv): the prune → quantize pipeline's lineage chain,
+// JSON results, the accuracy gate's exit 3 with a rejected package kept, and usage/not-implemented exits.
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadPackage, loadTfjsModel, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
+import { main } from '../src/cli/main.js';
+import { imageInputSpec } from '../src/data/preprocess.js';
+import { selectBackend } from '../src/runtime/backend.js';
+import { zeroFraction } from '../src/optimize/schedule.js';
+import { synthDataset, tempDir } from './helpers/fixtures.js';
+
+async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    const code = await main(['node', 'mlctl', ...args, '--backend', 'cpu']);
+    return { code, stdout, stderr, json: args.includes('--json') ? JSON.parse(stdout) : undefined };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let data: string;
+let source: LoadedPackage;
+const saved: Record<string, string | undefined> = {};
+
+beforeAll(async () => {
+  await selectBackend('cpu');
+  tmp = await tempDir('mlctl-optcli-');
+  data = path.join(tmp.dir, 'data');
+  await synthDataset(data, { classes: 3, perClass: 10 });
+  for (const k of ['MLCTL_ARTIFACTS', 'MLCTL_CACHE']) saved[k] = process.env[k];
+  process.env.MLCTL_ARTIFACTS = path.join(tmp.dir, 'artifacts');
+  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 4, kernelSize: 3, strides: 2, activation: 'relu', name: 'block1_conv1', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+      tf.layers.flatten({ name: 'flatten' }),
+      tf.layers.dense({ units: 32, activation: 'relu', name: 'fc1', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+      tf.layers.dense({ units: 3, activation: 'softmax', name: 'predictions', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+    ],
+  });
+  source = await savePackage({
+    name: 'net',
+    draft: {
+      task: 'image-classification',
+      labels: ['circle', 'square', 'triangle'],
+      input: imageInputSpec(32),
+      output: { name: 'predictions', kind: 'probabilities', size: 3 },
+      architecture: { type: 'test-cnn' },
+      formats: { tfjs: 'model.json' },
+      lineage: [],
+    },
+    write: (dir) => writeTfjsModel(dir, model),
+  });
+  model.dispose();
+});
+
+afterAll(async () => {
+  for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  await tmp.cleanup();
+});
+
+describe('mlctl optimize', () => {
+  it('prune → uint8 writes two versions chained by lineage, with a table row per version', async () => {
+    const r = await run('optimize', 'net', '--prune', '0.5', '--epochs', '1', '--batch-size', '8', '--quantize', 'uint8', '--data', data, '--max-accuracy-drop', '1', '--engine', 'tfjs', '--latency-runs', '3', '--json');
+    expect(r.code).toBe(0);
+    expect(r.json.steps.map((s: { op: string }) => s.op)).toEqual(['prune', 'quantize']);
+    expect(r.json.rows).toHaveLength(3);
+    expect(r.json.package).toMatchObject({ name: 'net', version: 3 });
+    const v2 = await loadPackage('net@2');
+    const v3 = await loadPackage('net@3');
+    expect(v2.manifest.lineage.at(-1)).toMatchObject({ op: 'prune', from: { version: 1, manifestSha256: source.manifestSha256 } });
+    expect(v3.manifest.lineage.at(-1)).toMatchObject({ op: 'quantize', from: { version: 2, manifestSha256: v2.manifestSha256 } });
+    expect(v3.manifest.lineage.map((l) => l.op)).toEqual(['prune', 'quantize']);
+    // uint8 with a zero-exact nudged min keeps the pruned weights exactly zero.
+    const m = await loadTfjsModel(v3);
+    expect(zeroFraction(m.getLayer('fc1').getWeights()[0]!.dataSync())).toBeGreaterThanOrEqual(0.5);
+    m.dispose();
+    const json = JSON.parse(await fs.readFile(path.join(v3.dir, 'model.json'), 'utf8'));
+    expect(json.weightsManifest[0].weights.every((w: { quantization?: { dtype: string } }) => w.quantization?.dtype === 'uint8')).toBe(true);
+    for (const row of r.json.rows) expect(row.latencyMs).toBeGreaterThan(0);
+  });
+
+  it('prints the before/after table for quantize', async () => {
+    const r = await run('quantize', 'net@1', '--dtype', 'float16', '--data', data, '--engine', 'tfjs', '--latency-runs', '2', '--max-accuracy-drop', '1');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/net v1/);
+    expect(r.stdout).toMatch(/net v\d+ \(quantize\)/);
+    expect(r.stdout).toMatch(/val accuracy/);
+    expect(r.stdout).toMatch(/tfjs cpu/);
+  });
+
+  it('exit codes: nothing to do → 2, int8 without the QDQ quantizer → 1, tune without --data → 2, bad --layers → 2', async () => {
+    expect((await run('optimize', 'net')).code).toBe(2);
+    const int8 = await run('quantize', 'net', '--dtype', 'int8');
+    expect(int8.code).toBe(1);
+    expect(int8.stderr).toMatch(/int8.*not implemented yet/);
+    expect((await run('tune', '--trials', '1')).code).toBe(2);
+    const bad = await run('prune', 'net@1', '--layers', 'flatten', '--epochs', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/only Dense\/Conv2D/);
+  });
+});
