@@ -32,8 +32,8 @@ afterAll(async () => {
 interface Reply {
   status: number;
   body: string;
-  authorized?: boolean;
   protocol?: string | null;
+  headers: import('node:http').IncomingHttpHeaders;
 }
 
 async function httpsGet(url: string, p: string, tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }, method = 'GET', body?: Buffer, headers: Record<string, string> = {}): Promise<Reply> {
@@ -42,7 +42,7 @@ async function httpsGet(url: string, p: string, tls: { ca?: Buffer; cert?: Buffe
     const req = https.request({ host: u.hostname, port: u.port, path: p, method, headers, ...tls, agent: false, servername: 'localhost' }, (res) => {
       let text = '';
       res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text, protocol: (res.socket as import('node:tls').TLSSocket).getProtocol?.() }));
+      res.on('end', () => resolve({ status: res.statusCode!, body: text, headers: res.headers, protocol: (res.socket as import('node:tls').TLSSocket).getProtocol?.() }));
     });
     req.on('error', reject);
     req.end(body);
@@ -79,6 +79,7 @@ describe.skipIf(!openssl)('TLS', () => {
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toEqual({ ready: true });
     expect(res.protocol).toMatch(/^TLSv1\.[23]$/);
+    expect(res.headers['strict-transport-security']).toMatch(/max-age=\d+/);
     const plain = await fetch(srv.url.replace('https:', 'http:') + '/v2/health/live').then((r) => r.status, () => 'refused');
     expect(plain).not.toBe(200);
   });

@@ -1,7 +1,6 @@
 // Model audit trail for mlctl serve (--audit-log FILE): one JSON line per prediction and per model load, appended
-// with O_APPEND and written synchronously (nothing buffered in-process), rotated by size to FILE.1 … FILE.N.
-import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync, fsyncSync, readFileSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+// with O_APPEND and written synchronously (nothing buffered in-process), synced to disk every second, rotated by size.
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../artifacts/hash.js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
@@ -15,6 +14,8 @@ export interface AuditOptions {
   maxBytes?: number;
   /** Rotated files kept (FILE.1 newest … FILE.keep oldest; default 5). */
   keep?: number;
+  /** fdatasync the file this often while lines are being written (default 1000 ms; 0 = after every line). */
+  syncIntervalMs?: number;
 }
 
 export interface AuditLog {
@@ -37,6 +38,16 @@ export function openAuditLog(opts: AuditOptions): AuditLog {
     }
   };
   let cur: { fd: number; size: number } | undefined = open();
+  const syncMs = opts.syncIntervalMs ?? 1000;
+  let dirty = false;
+  // Lines reach the kernel at once (write(2) per line); this bounds what an OS crash or power loss could take.
+  const syncTimer = syncMs > 0 ? setInterval(() => {
+    if (dirty && cur) {
+      fdatasyncSync(cur.fd);
+      dirty = false;
+    }
+  }, syncMs) : undefined;
+  syncTimer?.unref();
   const rotate = () => {
     fsyncSync(cur!.fd);
     closeSync(cur!.fd);
@@ -61,8 +72,11 @@ export function openAuditLog(opts: AuditOptions): AuditLog {
       // One write(2) per line on an O_APPEND descriptor: lines never interleave and survive a process crash.
       writeSync(cur.fd, line);
       cur.size += line.length;
+      if (syncMs === 0) fdatasyncSync(cur.fd);
+      else dirty = true;
     },
     close() {
+      if (syncTimer) clearInterval(syncTimer);
       if (!cur) return;
       fsyncSync(cur.fd);
       closeSync(cur.fd);
