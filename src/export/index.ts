@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { FileEntry } from '../artifacts/manifest.js';
 import { assertValidName, loadPackage, type LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
-import type { Logger } from '../util/log.js';
 import { writeBundleExport, type BundleOptions } from './bundle.js';
 import { writeOnnxExport, type OnnxExportOptions } from './onnx-export.js';
 import { writeOutputDir } from './outdir.js';

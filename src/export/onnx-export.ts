@@ -2,7 +2,6 @@
 // from the TF.js model) with labels, preprocessing and source in metadata_props, checked by running it in ONNX Runtime.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
@@ -99,6 +98,8 @@ export async function onnxModelFor(pkg: LoadedPackage, metadata: Record<string, 
  */
 export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number, logger?: Logger): Promise<void> {
   logger?.info(`checking the ${model.precision} ONNX model (${(model.bytes.byteLength / 2 ** 20).toFixed(1)} MiB) in ONNX Runtime`);
+  // Loaded here, not at import: every mlctl command imports the command table, and the native add-on is heavy.
+  const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(model.bytes, { graphOptimizationLevel: 'basic', intraOpNumThreads: 1 });
   try {
     const input = model.inputs[0];
