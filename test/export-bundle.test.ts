@@ -12,6 +12,7 @@ import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { parseCLI } from '../src/cli/main.js';
 import { MlctlError } from '../src/errors.js';
 import { exportModel, type ExportResult } from '../src/export/index.js';
+import { k8sName } from '../src/export/k8s.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 
@@ -167,6 +168,13 @@ describe('export --format bundle', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/v2/health/live', port: 8080 });
     expect(c.image).toBe(dep.spec.template.spec.containers[0].image);
     expect(c.args).toEqual(dep.spec.template.spec.containers[0].args);
+  });
+
+  it('derives valid Kubernetes names (DNS-1035 labels) from any model name', () => {
+    for (const [name, want] of [['Tiny_Net.v2', 'tiny-net-v2'], ['3d-seg', 'm-3d-seg'], ['__x__', 'x'], ['a'.repeat(80), 'a'.repeat(63)], ['-', 'm']] as const) {
+      expect(k8sName(name)).toBe(want);
+      expect(k8sName(name)).toMatch(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    }
   });
 
   it('refuses image references that could break the Dockerfile, and warns about an unpinned base image', async () => {

@@ -32,10 +32,14 @@ export interface DeploySettings {
   mlctlVersion: string;
 }
 
-/** A valid DNS-1123 label from a model name (lower case, [a-z0-9-], at most 63 characters). */
+/**
+ * A Kubernetes object name from a model name: a DNS-1035 label (lower case [a-z0-9-], starting with a letter, at most
+ * 63 characters), the strictest rule among the objects written (Services need it).
+ */
 export function k8sName(name: string): string {
-  const s = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
-  return s || 'model';
+  let s = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  if (!/^[a-z]/.test(s)) s = `m-${s}`;
+  return s.slice(0, 63).replace(/-+$/, '');
 }
 
 const MI = 1024 * 1024;
