@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 import sharp from 'sharp';
 import { loadPackage } from '../src/artifacts/package.js';
 import type { ImageInputSpec } from '../src/artifacts/manifest.js';
@@ -204,5 +205,39 @@ describe('gRPC ModelInfer', () => {
     expect(text).toMatch(/mlctl_requests_total\{protocol="grpc",route="ModelInfer",status="OK"\} \d+/);
     expect(text).toMatch(/mlctl_requests_total\{protocol="grpc",route="ModelInfer",status="INVALID_ARGUMENT"\} \d+/);
     expect(text).toMatch(/mlctl_batch_size_count\{model="tiny",version="1"\} \d+/);
+  });
+});
+
+describe('wire format', () => {
+  it('uses the open_inference_grpc.proto field numbers (hand-encoded bytes decode, responses encode as specified)', () => {
+    const svc = predictV2Service().service as unknown as Record<string, grpc.MethodDefinition<Any, Any>>;
+    // ModelInferRequest: model_name=1, model_version=2, id=3, inputs=5 {name=1, datatype=2, shape=3}, raw_input_contents=7.
+    const tensor = protobuf.Writer.create().uint32((1 << 3) | 2).string('input').uint32((2 << 3) | 2).string('FP32').uint32((3 << 3) | 2).fork().int64(1).int64(32).ldelim().finish();
+    const req = protobuf.Writer.create()
+      .uint32((1 << 3) | 2).string('tiny')
+      .uint32((2 << 3) | 2).string('7')
+      .uint32((3 << 3) | 2).string('abc')
+      .uint32((5 << 3) | 2).bytes(tensor)
+      .uint32((7 << 3) | 2).bytes(Uint8Array.from([1, 2, 3, 4]))
+      .finish();
+    const decoded = svc.ModelInfer!.requestDeserialize(Buffer.from(req));
+    expect(decoded).toMatchObject({ model_name: 'tiny', model_version: '7', id: 'abc', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 32] }] });
+    expect([...decoded.raw_input_contents[0]]).toEqual([1, 2, 3, 4]);
+    // ModelInferResponse: model_name=1, model_version=2, id=3, outputs=5, raw_output_contents=6.
+    const out = svc.ModelInfer!.responseSerialize({ model_name: 'm', model_version: '2', id: 'q', outputs: [{ name: 'o', datatype: 'FP32', shape: [1, 3] }], raw_output_contents: [Buffer.from([9, 9])] });
+    const r = protobuf.Reader.create(out);
+    const fields: Record<number, unknown[]> = {};
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      (fields[tag >>> 3] ??= []).push(tag >>> 3 === 5 || tag >>> 3 === 6 ? [...r.bytes()] : r.string());
+    }
+    expect(fields[1]).toEqual(['m']);
+    expect(fields[2]).toEqual(['2']);
+    expect(fields[3]).toEqual(['q']);
+    expect(fields[6]).toEqual([[9, 9]]);
+    expect(fields[5]).toHaveLength(1);
+    // ModelMetadataResponse.TensorMetadata.shape is int64 (field 3): -1 must survive as a variable dimension.
+    const md = svc.ModelMetadata!.responseSerialize({ name: 'm', versions: ['1'], platform: 'p', inputs: [{ name: 'i', datatype: 'FP32', shape: [-1, 4] }], outputs: [] });
+    expect(svc.ModelMetadata!.responseDeserialize(md).inputs[0].shape).toEqual([-1, 4]);
   });
 });
