@@ -46,6 +46,7 @@ const LABELS_A = ['triangle', 'circle', 'square'];
 
 beforeAll(async () => {
   tmp = await tempDir('mlctl-eval-');
+  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache'); // gzip sizes and ONNX conversions stay out of ~/.cache
   data = path.join(tmp.dir, 'data');
   await synthDataset(data, { classes: 3, perClass: 12, size: 32 });
   pkgA = await tinyPackage(path.join(tmp.dir, 'artifacts'), { name: 'a', labels: LABELS_A, seed: 3 });
@@ -53,6 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  delete process.env.MLCTL_CACHE;
   await tmp?.cleanup();
 });
 
@@ -102,6 +104,8 @@ describe('mlctl evaluate', () => {
     let gz = 0;
     for (const f of res.size.byFormat.tfjs.files) gz += gzipSync(await readFile(path.join(pkgA.dir, f)), { level: 9 }).byteLength;
     expect(res.size.gzipBytes).toBe(gz);
+    const cached = await readdir(path.join(tmp.dir, 'cache', 'gzip-size'));
+    expect(cached.sort()).toEqual(res.size.byFormat.tfjs.files.map((f: string) => pkgA.manifest.files[f]!.sha256).sort());
 
     expect((await readdir(report)).sort()).toEqual(['confusion-matrix.png', 'reliability.png', 'report.json', 'report.md']);
     const cm = await sharp(path.join(report, 'confusion-matrix.png')).metadata();

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { writeFileAtomic } from '../artifacts/atomic.js';
 import type { LoadedPackage } from '../artifacts/package.js';
+import { cacheRoot } from '../models/weights.js';
 
 export interface FormatSize {
   files: string[];
@@ -20,6 +22,20 @@ export interface ModelSize {
   rawBytes: number;
   gzipBytes: number;
   byFormat: Record<string, FormatSize>;
+}
+
+/**
+ * gzip -9 size of a package file, cached under $MLCTL_CACHE/gzip-size/<sha256>: package files are immutable and
+ * hash-verified, and compressing a VGG16 (~60 MB) costs 10-15 s on a busy machine every time otherwise.
+ */
+async function cachedGzipSize(file: string, sha256: string): Promise<number> {
+  const cacheFile = path.join(cacheRoot(), 'gzip-size', sha256);
+  const cached = Number((await fs.readFile(cacheFile, 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(cached) && cached > 0) return cached;
+  const bytes = await gzipSize(file);
+  // A cache that cannot be written only costs time.
+  await writeFileAtomic(cacheFile, `${bytes}\n`).catch(() => undefined);
+  return bytes;
 }
 
 async function gzipSize(file: string): Promise<number> {
@@ -62,7 +78,7 @@ export async function modelSize(pkg: LoadedPackage, format?: string): Promise<Mo
   const head = byFormat[chosen];
   if (!head) return { format: chosen, rawBytes: 0, gzipBytes: 0, byFormat };
   let gzipBytes = 0;
-  for (const f of head.files) gzipBytes += await gzipSize(path.join(pkg.dir, f));
+  for (const f of head.files) gzipBytes += await cachedGzipSize(path.join(pkg.dir, f), pkg.manifest.files[f]!.sha256);
   head.gzipBytes = gzipBytes;
   return { format: chosen, rawBytes: head.rawBytes, gzipBytes, byFormat };
 }
