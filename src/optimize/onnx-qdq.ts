@@ -1,0 +1,208 @@
+// Static int8 quantization of an ONNX model in QDQ form (QuantizeLinear/DequantizeLinear pairs), the format ONNX
+// Runtime fuses into QLinearConv/QLinearMatMul: per-channel symmetric int8 weights, uint8 activations from min/max
+// calibration (the float graph run by ORT with every calibrated tensor exposed as an output).
+import * as ort from 'onnxruntime-node';
+import { MlctlError } from '../errors.js';
+import { DataType, decodeModel, encodeModel, floatTensor, int32Tensor, int8Tensor, makeNode, tensorFloats, uint8Tensor, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../export/onnx/index.js';
+import { onnxSessionOptions } from '../runtime/onnx-engine.js';
+
+export interface QdqOptions {
+  /** Calibration batches for the model's (first) input, already preprocessed like inference input (NHWC float32). */
+  calibration: Array<{ data: Float32Array; batch: number }>;
+  /** Per-channel weight scales (default true); false = one scale per weight tensor. */
+  perChannel?: boolean;
+  /** Node names to leave in float (e.g. the classifier layer when its accuracy matters most). */
+  excludeNodes?: string[];
+  threads?: number;
+}
+
+export interface QdqResult {
+  bytes: Uint8Array;
+  /** Conv/MatMul nodes now fed by int8 weights. */
+  quantizedNodes: number;
+  /** Activation tensors given a uint8 QuantizeLinear/DequantizeLinear pair. */
+  quantizedTensors: number;
+  /** Calibrated [min, max] per activation tensor. */
+  ranges: Record<string, [number, number]>;
+}
+
+/** Ops whose output range lies within their input range: their output reuses the input's quantization parameters,
+ * so ORT can run them directly on uint8 (and drop the Q/DQ pair around them). */
+const RANGE_PRESERVING = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Transpose', 'Reshape', 'Flatten', 'Identity']);
+/** Activations folded into the preceding Conv/MatMul by ORT when their output is quantized (Relu→Q, Clip→Q fusions). */
+const FOLDABLE_ACTIVATIONS = new Set(['Relu', 'Clip']);
+
+interface QParams {
+  scale: number;
+  zeroPoint: number;
+}
+
+function activationParams(min: number, max: number): QParams {
+  const lo = Math.min(min, 0);
+  const hi = Math.max(max, 0);
+  const scale = hi > lo ? (hi - lo) / 255 : 1;
+  const zeroPoint = Math.min(255, Math.max(0, Math.round(-lo / scale)));
+  return { scale, zeroPoint };
+}
+
+/** Symmetric int8 weights with one scale per slice along `axis` (or one for all). */
+function quantizeWeights(w: Float32Array, dims: number[], axis: number | undefined): { q: Int8Array; scales: Float32Array } {
+  const channels = axis === undefined ? 1 : dims[axis]!;
+  const inner = axis === undefined ? 1 : dims.slice(axis + 1).reduce((a, d) => a * d, 1);
+  const channelOf = (i: number) => (axis === undefined ? 0 : Math.floor(i / inner) % channels);
+  const maxAbs = new Float32Array(channels);
+  for (let i = 0; i < w.length; i++) maxAbs[channelOf(i)] = Math.max(maxAbs[channelOf(i)]!, Math.abs(w[i]!));
+  const scales = maxAbs.map((m) => (m > 0 ? m / 127 : 1));
+  const q = new Int8Array(w.length);
+  for (let i = 0; i < w.length; i++) q[i] = Math.max(-127, Math.min(127, Math.round(w[i]! / scales[channelOf(i)]!)));
+  return { q, scales };
+}
+
+/** Run the float model with `tensors` exposed as outputs over the calibration batches; min/max per tensor. */
+async function calibrate(proto: ModelProto, tensors: string[], opts: QdqOptions): Promise<Map<string, [number, number]>> {
+  const probe: ModelProto = { ...proto, graph: { ...proto.graph, output: [...proto.graph.output, ...tensors.filter((t) => !proto.graph.output.some((o) => o.name === t)).map((t) => valueInfo(t, DataType.FLOAT, []))] } };
+  // valueInfo with an empty dim list would declare a scalar: drop the shape so ORT infers it.
+  for (const o of probe.graph.output) if (tensors.includes(o.name) && o.type?.tensorType?.shape?.dim?.length === 0) delete o.type.tensorType.shape;
+  const session = await ort.InferenceSession.create(encodeModel(probe), { ...onnxSessionOptions(opts.threads), graphOptimizationLevel: 'basic' });
+  const ranges = new Map<string, [number, number]>();
+  try {
+    const input = proto.graph.input[0]!;
+    const perExample = (input.type?.tensorType?.shape?.dim ?? []).slice(1).map((d) => d.dimValue ?? 0);
+    if (perExample.some((d) => !d)) throw new MlctlError('USAGE', [`the model input ${input.name} needs a static shape beyond the batch dimension for calibration`]);
+    const size = perExample.reduce((a, d) => a * d, 1);
+    for (const { data, batch } of opts.calibration) {
+      if (data.length !== batch * size) throw new MlctlError('USAGE', [`calibration batch has ${data.length} values, expected ${batch} x [${perExample.join(', ')}]`]);
+      const out = await session.run({ [input.name]: new ort.Tensor('float32', data, [batch, ...perExample]) }, tensors);
+      for (const t of tensors) {
+        const v = out[t]!.data as Float32Array;
+        let [lo, hi] = ranges.get(t) ?? [Infinity, -Infinity];
+        for (let i = 0; i < v.length; i++) {
+          const x = v[i]!;
+          if (x < lo) lo = x;
+          if (x > hi) hi = x;
+        }
+        ranges.set(t, [lo, hi]);
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return ranges;
+}
+
+/**
+ * Quantize Conv and MatMul nodes with constant weights to QDQ int8. Returns the new model bytes; the input model
+ * is not modified. Graph inputs/outputs stay float32, so callers and serving code are unchanged.
+ */
+export async function quantizeOnnxQdq(model: Uint8Array, opts: QdqOptions): Promise<QdqResult> {
+  if (!opts.calibration.length) throw new MlctlError('USAGE', ['int8 quantization needs calibration data: pass at least one batch of representative inputs']);
+  const proto = decodeModel(model);
+  const opset = proto.opsetImport.find((o) => !o.domain)?.version ?? 0;
+  if (opset < 13) throw new MlctlError('USAGE', [`per-channel QDQ quantization needs ai.onnx opset 13 or later; this model uses ${opset}`]);
+  const g = proto.graph;
+  const inits = new Map(g.initializer.map((t) => [t.name!, t]));
+  const producers = new Map<string, NodeProto>();
+  const consumers = new Map<string, NodeProto[]>();
+  for (const n of g.node) {
+    for (const o of n.output) producers.set(o, n);
+    for (const i of n.input) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  }
+  const graphOutputs = new Set(g.output.map((o) => o.name));
+  const exclude = new Set(opts.excludeNodes ?? []);
+
+  const isFloatInit = (name: string | undefined, rank: number) => {
+    const t = name ? inits.get(name) : undefined;
+    return !!t && t.dataType === DataType.FLOAT && (t.dims?.length ?? 0) === rank;
+  };
+  const targets = g.node.filter((n) => !exclude.has(n.name ?? '') && ((n.opType === 'Conv' && isFloatInit(n.input[1], 4)) || (n.opType === 'MatMul' && isFloatInit(n.input[1], 2) && !inits.has(n.input[0]!))));
+
+  // Activation tensors to quantize: each target's data input, and its output (after a foldable activation).
+  const activations = new Set<string>();
+  const outputOf = (n: NodeProto) => {
+    let t = n.output[0]!;
+    const next = consumers.get(t) ?? [];
+    if (n.opType === 'Conv' && next.length === 1 && FOLDABLE_ACTIVATIONS.has(next[0]!.opType)) t = next[0]!.output[0]!;
+    return t;
+  };
+  for (const n of targets) {
+    activations.add(n.input[0]!);
+    const out = outputOf(n);
+    if (!graphOutputs.has(out)) activations.add(out);
+  }
+
+  // Calibrate everything, then let range-preserving ops inherit their input's parameters.
+  const calibrated = await calibrate(proto, [...activations], opts);
+  const params = new Map<string, QParams>();
+  const nodeIndex = new Map(g.node.map((n, i) => [n, i]));
+  const ordered = [...activations].sort((a, b) => (producers.has(a) ? nodeIndex.get(producers.get(a)!)! : -1) - (producers.has(b) ? nodeIndex.get(producers.get(b)!)! : -1));
+  const inherited = (t: string): QParams | undefined => {
+    for (let cur = t, p = producers.get(cur); p && RANGE_PRESERVING.has(p.opType); p = producers.get(cur)) {
+      cur = p.input[0]!;
+      if (params.has(cur)) return params.get(cur);
+    }
+    return undefined;
+  };
+  for (const t of ordered) {
+    const [lo, hi] = calibrated.get(t)!;
+    params.set(t, inherited(t) ?? activationParams(lo, hi));
+  }
+
+  const prologue: NodeProto[] = [];
+  const newInits: TensorProto[] = [];
+  const rename = new Map<string, string>();
+  const qdqAfter = new Map<string, NodeProto[]>();
+  for (const t of ordered) {
+    const p = params.get(t)!;
+    const [s, z, q, dq] = [`${t}_scale`, `${t}_zero_point`, `${t}_quantized`, `${t}_dequantized`];
+    newInits.push(floatTensor(s, [], [p.scale]), uint8Tensor(z, [], Uint8Array.of(p.zeroPoint)));
+    const pair = [makeNode('QuantizeLinear', [t, s, z], [q], {}, `${t}_QuantizeLinear`), makeNode('DequantizeLinear', [q, s, z], [dq], {}, `${t}_DequantizeLinear`)];
+    const producer = producers.get(t);
+    if (producer) qdqAfter.set(t, pair);
+    else prologue.push(...pair); // a graph input
+    rename.set(t, dq);
+  }
+
+  // Weights (and Conv biases) become int8/int32 initializers behind DequantizeLinear.
+  const perChannel = opts.perChannel !== false;
+  const replacedInits = new Set<string>();
+  for (const n of targets) {
+    const w = inits.get(n.input[1]!)!;
+    const axis = perChannel ? (n.opType === 'Conv' ? 0 : 1) : undefined;
+    const { q, scales } = quantizeWeights(tensorFloats(w), w.dims!, axis);
+    const base = w.name!;
+    const zeros = new Int8Array(scales.length);
+    const scaleDims = axis === undefined ? [] : [scales.length];
+    newInits.push(int8Tensor(`${base}_quantized`, w.dims!, q), floatTensor(`${base}_scale`, scaleDims, scales), int8Tensor(`${base}_zero_point`, scaleDims, zeros));
+    prologue.push(makeNode('DequantizeLinear', [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`], [`${base}_dequantized`], axis === undefined ? {} : { axis }, `${base}_DequantizeLinear`));
+    n.input[1] = `${base}_dequantized`;
+    replacedInits.add(base);
+    if (n.opType === 'Conv' && n.input[2] && isFloatInit(n.input[2], 1)) {
+      // int32 bias with scale = input scale x weight scale, as QLinearConv expects.
+      const b = inits.get(n.input[2])!;
+      const inScale = params.get(n.input[0]!)!.scale;
+      const bv = tensorFloats(b);
+      const bs = Float32Array.from(bv, (_, c) => inScale * scales[axis === undefined ? 0 : c]!);
+      const bq = Int32Array.from(bv, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / bs[c]!))));
+      const bbase = b.name!;
+      newInits.push(int32Tensor(`${bbase}_quantized`, [bv.length], bq), floatTensor(`${bbase}_scale`, [bv.length], bs), int32Tensor(`${bbase}_zero_point`, [bv.length], new Int32Array(bv.length)));
+      prologue.push(makeNode('DequantizeLinear', [`${bbase}_quantized`, `${bbase}_scale`, `${bbase}_zero_point`], [`${bbase}_dequantized`], { axis: 0 }, `${bbase}_DequantizeLinear`));
+      n.input[2] = `${bbase}_dequantized`;
+      replacedInits.add(bbase);
+    }
+  }
+
+  // Rewire every consumer to the dequantized tensors and splice the Q/DQ pairs in after their producers.
+  const nodes: NodeProto[] = [...prologue];
+  for (const n of g.node) {
+    n.input = n.input.map((i) => rename.get(i) ?? i);
+    nodes.push(n);
+    for (const o of n.output) nodes.push(...(qdqAfter.get(o) ?? []));
+  }
+  const stillUsed = new Set(nodes.flatMap((n) => n.input));
+  g.node = nodes;
+  g.initializer = [...g.initializer.filter((t) => !replacedInits.has(t.name!) || stillUsed.has(t.name!)), ...newInits];
+  proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => p.key !== 'mlctl.quantization'), { key: 'mlctl.quantization', value: JSON.stringify({ format: 'QDQ', weights: perChannel ? 'int8 symmetric per-channel' : 'int8 symmetric per-tensor', activations: 'uint8 asymmetric min/max', calibrationBatches: opts.calibration.length }) }];
+  const ranges: Record<string, [number, number]> = {};
+  for (const [t, r] of calibrated) ranges[t] = r;
+  return { bytes: encodeModel(proto), quantizedNodes: targets.length, quantizedTensors: ordered.length, ranges };
+}
