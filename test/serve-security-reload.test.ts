@@ -3,6 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { createReloader } from '../src/serve/reload.js';
+import { createRepository } from '../src/serve/repository.js';
+import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 import { json, pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
@@ -164,5 +167,28 @@ describe('model control', () => {
     }
     expect((await post('/v2/repository/models/..%2F..%2Fetc/load')).status).toBe(400);
     expect((await post('/v2/repository/models/tiny/load', { parameters: { version: 'x' } })).status).toBe(400);
+  });
+});
+
+describe('reloader policies', () => {
+  it('--keep-versions unloads older versions after a switch, and a new model directory is picked up', async () => {
+    const dir = path.join(tmp.dir, 'policies');
+    await tinyPackage(dir, { name: 'alpha', seed: 1 });
+    const logger = createMemoryLogger();
+    const repo = createRepository({ engine: 'tfjs', maxBatch: 1, logger });
+    await repo.load(dir);
+    const reloader = createReloader({ root: dir, repo, logger, keepVersions: 1, settleMs: 0 });
+    try {
+      await tinyPackage(dir, { name: 'alpha', seed: 2 });
+      await tinyPackage(dir, { name: 'beta', seed: 3 });
+      await reloader.scan();
+      expect(repo.list().map((m) => `${m.name}@${m.version}`)).toEqual(['alpha@2', 'beta@1']);
+      expect(logger.lines.some((l) => l.msg.includes('unloaded alpha v1 (--keep-versions 1)'))).toBe(true);
+      await reloader.scan(); // nothing new: nothing changes
+      expect(repo.list()).toHaveLength(2);
+    } finally {
+      reloader.close();
+      await repo.close();
+    }
   });
 });
