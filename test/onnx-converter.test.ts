@@ -288,6 +288,21 @@ describe('convertLayersModel: errors and encoding', () => {
     m.dispose();
   });
 
+  it('opset 13 (the minimum) and 21 (the maximum) both run with the same numbers', async () => {
+    const m = seq([7, 6, 3], [tf.layers.zeroPadding2d({ padding: 1 }), conv({ strides: 2, activation: 'relu6' }), tf.layers.batchNormalization({}), tf.layers.flatten(), tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init() })]);
+    randomizeBatchNorms(m);
+    const x = tf.randomUniform([2, 7, 6, 3], -1, 1, 'float32', seed++);
+    const expected = (m.predict(x) as tf.Tensor).dataSync();
+    for (const opset of [13, 21]) {
+      const proto = decodeModel(convertLayersModel(m, { opset }));
+      expect(proto.opsetImport[0]!.version).toBe(opset);
+      const got = await runOnnx(convertLayersModel(m, { opset }), x);
+      for (let i = 0; i < expected.length; i++) expect(Math.abs(got.data[i]! - expected[i]!)).toBeLessThanOrEqual(1e-4);
+    }
+    tf.dispose(x);
+    m.dispose();
+  });
+
   it('decodeModel/encodeModel round-trip, and the bundled schema matches onnx.proto', () => {
     const m = seq([4], [tf.layers.dense({ units: 2, kernelInitializer: init() })]);
     const proto = buildModelProto(m, { opset: 13 });
