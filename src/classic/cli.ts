@@ -1,7 +1,9 @@
 // `mlctl train --model linear|logistic|svm`: the classic models' extra flags and their train entry point.
 // The train command (src/cli/commands/train.ts) includes classicTrainOptions in its table and delegates here.
 import type { CommandResult, OptionSpec, RunContext } from '../cli/spec.js';
+import { startBackend } from '../cli/context.js';
 import { MlctlError } from '../errors.js';
+import type { EngineChoice } from '../runtime/engine.js';
 import type { KernelType } from './kernel.js';
 import type { ClassicKind } from './model.js';
 import type { Multiclass } from './svm.js';
@@ -16,7 +18,7 @@ export function isClassicModel(model: unknown): model is ClassicModelName {
 
 export const classicTrainOptions: OptionSpec[] = [
   { flags: '--target <column>', description: 'linear/logistic/svm on a CSV file: the column to predict (linear: numeric; logistic/svm: class labels)' },
-  { flags: '--features <kind>', description: 'linear/logistic/svm on an image folder: flattened pixels or cached VGG16 backbone features', choices: ['pixels', 'vgg16'], default: 'pixels' },
+  { flags: '--features <kind>', description: 'linear/logistic/svm on an image folder: flattened pixels, or VGG16 base features (global average pooled, 512 per image; uses --image-size, --weights, --engine and the feature cache)', choices: ['pixels', 'vgg16'], default: 'pixels' },
   { flags: '--pixel-size <n>', description: '--features pixels: images are resized to n x n RGB before flattening (n*n*3 features)', type: 'int', default: 32, min: 4, max: 256 },
   { flags: '--kernel <name>', description: 'svm kernel', choices: ['linear', 'rbf', 'poly'], default: 'rbf' },
   { flags: '--C <c>', description: 'svm: penalty for margin violations (larger fits the training data harder)', type: 'float', default: 1, min: 1e-9 },
@@ -51,13 +53,19 @@ export async function runClassicTrain(ctx: RunContext): Promise<CommandResult> {
   const data = str(o.data) ?? (typeof ctx.args[0] === 'string' ? ctx.args[0] : undefined);
   if (!data) throw new MlctlError('USAGE', ['--data is required: a CSV file (with --target COLUMN) or an image folder with one subfolder per class']);
   const name = str(o.name) ?? `${model}-model`;
+  // VGG16 features run the CNN base on TF.js (or onnxruntime-node): select and announce the backend first.
+  if (o.features === 'vgg16') await startBackend(ctx);
   const res = await trainClassic({
     model: model as ClassicKind,
     name,
     data,
     target: str(o.target),
     features: str<'pixels' | 'vgg16'>(o.features),
-    imageSize: num(o.pixelSize),
+    pixelSize: num(o.pixelSize),
+    imageSize: num(o.imageSize),
+    weights: str(o.weights),
+    engine: str<EngineChoice>(o.engine),
+    featureCache: o.featureCache !== false,
     kernel: str<KernelType>(o.kernel),
     C: num(o.C),
     gamma: num(o.gamma),

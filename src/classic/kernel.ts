@@ -19,12 +19,15 @@ export function kernelValue(k: KernelSpec, a: ArrayLike<number>, b: ArrayLike<nu
     case 'poly':
       return (k.gamma * dot(a, b, n) + k.coef0) ** k.degree;
     case 'rbf': {
-      let s = 0;
-      for (let i = 0; i < n; i++) {
-        const t = a[i]! - b[i]!;
-        s += t * t;
+      let s0 = 0, s1 = 0;
+      let i = 0;
+      for (; i + 1 < n; i += 2) {
+        const t0 = a[i]! - b[i]!, t1 = a[i + 1]! - b[i + 1]!;
+        s0 += t0 * t0;
+        s1 += t1 * t1;
       }
-      return Math.exp(-k.gamma * s);
+      if (i < n) s0 += (a[i]! - b[i]!) ** 2;
+      return Math.exp(-k.gamma * (s0 + s1));
     }
   }
 }

@@ -119,3 +119,25 @@ export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions):
 export function classicOnnxModel(model: ClassicModel, opts: ClassicOnnxOptions): Uint8Array {
   return encodeModel(buildClassicOnnx(model, opts));
 }
+
+/**
+ * One ONNX file for image → backbone → classic model: the backbone graph (its single output renamed into the
+ * classic graph's input) followed by the classic graph with every internal name prefixed so nothing collides.
+ */
+export function appendToBackbone(backbone: ModelProto, classic: ModelProto, prefix = 'classic/'): ModelProto {
+  const bOut = backbone.graph.output[0]!.name;
+  const rename = (n: string) => (n === 'input' ? bOut : n === 'output' ? n : `${prefix}${n}`);
+  const nodes = classic.graph.node.map((n) => ({ ...n, ...(n.name ? { name: `${prefix}${n.name}` } : {}), input: n.input.map(rename), output: n.output.map(rename) }));
+  const inits = classic.graph.initializer.map((t) => ({ ...t, name: rename(t.name!) }));
+  return {
+    ...backbone,
+    graph: {
+      ...backbone.graph,
+      name: `${backbone.graph.name}_${classic.graph.name}`,
+      node: [...backbone.graph.node, ...nodes],
+      initializer: [...backbone.graph.initializer, ...inits],
+      output: classic.graph.output,
+    },
+    metadataProps: [...(backbone.metadataProps ?? []), ...(classic.metadataProps ?? [])],
+  };
+}

@@ -3,19 +3,22 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { InputSpec, ManifestDraft, OutputSpec } from '../artifacts/manifest.js';
-import { savePackage, type LoadedPackage } from '../artifacts/package.js';
+import { savePackage, writeTfjsModel, type LoadedPackage } from '../artifacts/package.js';
+import type { EngineChoice } from '../runtime/engine.js';
 import { MlctlError } from '../errors.js';
 import { classificationMetrics } from '../evaluate/metrics.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { loadClassicData, type ClassicDataset } from './data.js';
 import type { KernelSpec, KernelType } from './kernel.js';
-import { fitStandardization, standardize, type Matrix } from './linalg.js';
+import { fitStandardization, standardize, takeRows, type Matrix } from './linalg.js';
 import { fitLinear, regressionMetrics, type LinearSolver } from './linear.js';
 import { fitLogistic } from './logistic.js';
 import { CLASSIC_FILE, CLASSIC_FORMAT, CLASSIC_FORMAT_VERSION, parameterCount, predict, type ClassicKind, type ClassicModel } from './model.js';
-import { classicOnnxModel } from './onnx.js';
+import { encodeModel, buildModelProto } from '../export/onnx/index.js';
+import { appendToBackbone, buildClassicOnnx, classicOnnxModel } from './onnx.js';
 import { trainSvc, trainSvr, type Multiclass, type SvmSolver } from './svm.js';
+import { BACKBONE_DIR, BACKBONE_FILE, loadVgg16Features, type Vgg16Features } from './vgg16-features.js';
 
 export interface ClassicTrainOptions {
   model: ClassicKind;
@@ -23,7 +26,13 @@ export interface ClassicTrainOptions {
   data: string;
   target?: string;
   features?: 'pixels' | 'vgg16';
+  /** --features pixels: side length images are resized to before flattening. */
+  pixelSize?: number;
+  /** --features vgg16: the CNN input size, weights (imagenet | none | PATH), extraction engine and feature cache. */
   imageSize?: number;
+  weights?: string;
+  engine?: EngineChoice;
+  featureCache?: boolean;
   kernel?: KernelType;
   C?: number;
   gamma?: number;
@@ -59,6 +68,9 @@ export interface ClassicTrainResult {
 
 const SOLVERS: Record<ClassicKind, string[]> = { linear: ['closed-form', 'gd'], logistic: ['lbfgs'], svm: ['smo', 'dcd'] };
 
+/** Training-set metrics are computed on an evenly spaced subset of at most this many rows. */
+export const TRAIN_METRIC_ROWS = 2000;
+
 /** Where the rows are too many for SMO's O(n²) kernel work, linear SVMs switch to dual coordinate descent. */
 export const SMO_LINEAR_MAX_ROWS = 5000;
 
@@ -86,10 +98,31 @@ export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTr
   if (opts.solver && !SOLVERS[opts.model].includes(opts.solver)) {
     throw new MlctlError('USAGE', [`--solver ${opts.solver} does not apply to --model ${opts.model} (choose ${SOLVERS[opts.model].join(' or ')})`]);
   }
-  if (opts.features === 'vgg16') {
-    throw new MlctlError('NOT_IMPLEMENTED', ['--features vgg16 for linear/logistic/svm (use --features pixels, or train --model vgg16 for CNN features)']);
+  let vgg: Vgg16Features | undefined;
+  const imageFolder = !(await fs.stat(opts.data).then((st) => st.isFile(), () => false));
+  if (opts.features === 'vgg16' && imageFolder) {
+    if (task === 'regression') throw new MlctlError('USAGE', ['--features vgg16 is for classification of image folders']);
+    vgg = await loadVgg16Features({
+      data: opts.data,
+      imageSize: opts.imageSize ?? 224,
+      weights: opts.weights ?? 'imagenet',
+      seed: opts.seed ?? 42,
+      validationSplit: opts.validationSplit ?? 0.2,
+      engine: opts.engine ?? 'auto',
+      featureCache: opts.featureCache !== false,
+      logger,
+    });
   }
-  const ds = await loadClassicData({
+  try {
+    return await trainOn(opts, task, start, vgg);
+  } finally {
+    vgg?.backbone.dispose();
+  }
+}
+
+async function trainOn(opts: ClassicTrainOptions, task: 'classification' | 'regression', start: number, vgg: Vgg16Features | undefined): Promise<ClassicTrainResult> {
+  const { logger } = opts;
+  const ds = vgg?.ds ?? await loadClassicData({
     data: opts.data,
     target: opts.target,
     task,
@@ -98,7 +131,7 @@ export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTr
     categorical: opts.categorical,
     ignore: opts.ignore,
     missing: opts.missing,
-    imageSize: opts.imageSize ?? 32,
+    imageSize: opts.pixelSize ?? 32,
     logger,
   });
   logger.info(`${ds.source === 'csv' ? 'CSV' : 'images'}: ${ds.train.rows} training rows, ${ds.val?.rows ?? 0} validation rows, ${ds.train.cols} features${task === 'classification' ? `, ${ds.labels.length} classes` : ''}`);
@@ -115,7 +148,12 @@ export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTr
     if (task === 'regression') return { ...regressionMetrics(targets!, out) };
     return summarizeClassification(out, labels!, ds.labels.length, ds.labels, model.output.kind);
   };
-  const metrics: Record<string, unknown> = { train: evalOn(ds.train, ds.trainLabels, ds.trainTargets) };
+  // Training-set metrics on at most TRAIN_METRIC_ROWS evenly spaced rows: kernel prediction costs rows x SVs x d.
+  const stride = Math.max(1, Math.ceil(ds.train.rows / TRAIN_METRIC_ROWS));
+  const pick = Array.from({ length: Math.ceil(ds.train.rows / stride) }, (_, i) => i * stride);
+  const metrics: Record<string, unknown> = {
+    train: stride === 1 ? evalOn(ds.train, ds.trainLabels, ds.trainTargets) : evalOn(takeRows(ds.train, pick), ds.trainLabels && Int32Array.from(pick, (i) => ds.trainLabels![i]!), ds.trainTargets && Float64Array.from(pick, (i) => ds.trainTargets![i]!)),
+  };
   if (ds.val) metrics.validation = evalOn(ds.val, ds.valLabels, ds.valTargets);
   const headline = (metrics.validation ?? metrics.train) as Record<string, number>;
   if (task === 'classification') metrics.accuracy = headline.accuracy;
@@ -131,7 +169,9 @@ export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTr
   let onnxInfo: ClassicTrainResult['onnx'];
   if (opts.onnx !== false) {
     try {
-      onnxBytes = classicOnnxModel(model, { inputShape: ds.imageSpec ? [ds.imageSpec.height, ds.imageSpec.width, 3] : [d], name: opts.name });
+      onnxBytes = vgg
+        ? encodeModel(appendToBackbone(buildModelProto(vgg.backbone, { inputName: 'input', outputName: 'backbone_features' }), buildClassicOnnx(model, { inputShape: [d], name: opts.name })))
+        : classicOnnxModel(model, { inputShape: ds.imageSpec ? [ds.imageSpec.height, ds.imageSpec.width, 3] : [d], name: opts.name });
       onnxInfo = { file: 'model.onnx' };
     } catch (err) {
       onnxInfo = { error: (err as Error).message };
@@ -147,12 +187,16 @@ export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTr
       family: 'classic',
       model: opts.model,
       ...(model.svm ? { kernel: model.svm.kernel, multiclass: model.svm.multiclass, supportVectors: model.svm.supportVectors.length, machines: model.svm.machines.length, svmType: model.svm.kind === 'svr' ? 'epsilon-svr' : 'c-svc' } : {}),
-      features: ds.imageSpec ? { kind: 'pixels', flatten: 'NHWC row-major', height: ds.imageSpec.height, width: ds.imageSpec.width, channels: 3 } : { kind: 'tabular', count: d },
+      features: vgg
+        ? { kind: 'vgg16', pooling: 'gap', dim: d, backbone: BACKBONE_FILE, imageSize: vgg.spec.height, weights: { source: vgg.source.source, kind: vgg.source.kind, sha256: vgg.source.sha256 } }
+        : ds.imageSpec
+          ? { kind: 'pixels', flatten: 'NHWC row-major', height: ds.imageSpec.height, width: ds.imageSpec.width, channels: 3 }
+          : { kind: 'tabular', count: d },
       standardized: true,
       parameters: parameterCount(model),
     },
-    formats: { classic: CLASSIC_FILE, ...(onnxBytes ? { onnx: 'model.onnx' } : {}) },
-    training: { ...training, data: path.resolve(opts.data), ...(ds.target ? { target: ds.target } : {}), validationSplit: opts.validationSplit ?? 0.2, seed: opts.seed ?? 42, rows: { train: ds.train.rows, validation: ds.val?.rows ?? 0, dropped: ds.dropped, skipped: ds.skipped.length }, seconds: fitSeconds },
+    formats: { classic: CLASSIC_FILE, ...(vgg ? { backbone: BACKBONE_FILE } : {}), ...(onnxBytes ? { onnx: 'model.onnx' } : {}) },
+    training: { ...training, features: vgg ? 'vgg16' : ds.imageSpec ? 'pixels' : 'tabular', ...(vgg ? { featureEngine: vgg.engine } : {}), data: path.resolve(opts.data), ...(ds.target ? { target: ds.target } : {}), validationSplit: opts.validationSplit ?? 0.2, seed: opts.seed ?? 42, rows: { train: ds.train.rows, validation: ds.val?.rows ?? 0, dropped: ds.dropped, skipped: ds.skipped.length }, seconds: fitSeconds },
     metrics,
     lineage: [{ op: 'train', at: new Date().toISOString(), tool: 'mlctl', params: { model: opts.model, ...training } }],
   };
@@ -163,6 +207,10 @@ export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTr
     write: async (dir) => {
       await fs.writeFile(path.join(dir, CLASSIC_FILE), JSON.stringify(model) + '\n');
       if (onnxBytes) await fs.writeFile(path.join(dir, 'model.onnx'), onnxBytes);
+      if (vgg) {
+        await fs.mkdir(path.join(dir, BACKBONE_DIR));
+        await writeTfjsModel(path.join(dir, BACKBONE_DIR), vgg.backbone);
+      }
     },
   });
   return {

@@ -65,7 +65,7 @@ export async function openEngine(pkg: LoadedPackage, opts: EngineOptions = {}): 
   // Classic packages (linear/logistic/SVM) run in their own exact JS engine unless ONNX is asked for explicitly.
   if (pkg.manifest.formats.classic && !(choice === 'onnx' && pkg.manifest.formats.onnx)) {
     const { openClassicEngine } = await import('../classic/engine.js');
-    return openClassicEngine(pkg);
+    return openClassicEngine(pkg, opts);
   }
   if (choice === 'onnx' || choice === 'auto') {
     const onnx = await import('./onnx-engine.js').catch(() => undefined);
