@@ -89,6 +89,9 @@ describe('export --format bundle', () => {
     expect(existsSync(path.join(out, 'app', 'bin', 'mlctl.js'))).toBe(true);
     expect(existsSync(path.join(out, 'app', res.details.app === 'source' ? 'src/cli/main.ts' : 'dist/cli/main.js'))).toBe(true);
     for (const [rel, entry] of Object.entries(res.files)) expect(entry.bytes, rel).toBeGreaterThan(0);
+    const sums = spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out, encoding: 'utf8' });
+    expect(sums.status, sums.stdout + sums.stderr).toBe(0);
+    expect(sums.stdout.trim().split('\n')).toHaveLength(Object.keys(pkg.manifest.files).length + 1);
     const readme = await fs.readFile(path.join(out, 'README.md'), 'utf8');
     expect(readme).toContain(pkg.manifestSha256);
     expect(readme).toContain('kubectl apply -k k8s/');

@@ -9,6 +9,11 @@ export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packa
   const fileRows = Object.entries(src.files)
     .map(([f, e]) => `| \`${f}\` | ${e.bytes} | \`${e.sha256}\` |`)
     .join('\n');
+  const commented = (lines: Array<[string, string]>) => {
+    const width = Math.max(...lines.map(([c]) => c.length)) + 2;
+    return lines.map(([c, note]) => (note ? `${c.padEnd(width)}# ${note}` : c)).join('\n');
+  };
+  const port = SERVE.port;
   return `# ${meta.name} v${src.version} — deploy bundle
 
 Written by ${meta.exportedBy} on ${meta.exportedAt}. Everything needed to build a container image that serves
@@ -26,16 +31,19 @@ this model with \`mlctl serve\` and to run it on Kubernetes (plain manifests or 
 | \`Dockerfile\`, \`.dockerignore\` | production image: \`${o.baseImage}\`, \`npm ci --omit=dev\`, uid ${SERVE.uid}, HEALTHCHECK on \`${SERVE.ready}\` |
 | \`k8s/\` | Deployment, Service, HorizontalPodAutoscaler (autoscaling/v2), PodDisruptionBudget, kustomization.yaml |
 | \`kserve/inferenceservice.yaml\` | KServe InferenceService (serving.kserve.io/v1beta1, custom container, Open Inference Protocol V2) |
-| \`metadata.json\` | labels, input/preprocessing spec, source package and file hashes, lineage |
+| \`metadata.json\`, \`SHA256SUMS\` | labels, preprocessing, source package, file hashes and lineage; checksums for \`sha256sum -c\` |
 
 ## Build and run locally
 
 \`\`\`sh
-docker build -t ${s.image} .
-docker run --rm -p ${SERVE.port}:${SERVE.port} ${s.image}            # extra serve flags go after the image name
-curl -fsS localhost:${SERVE.port}${SERVE.ready}                      # 200 once the model is loaded and warm
-curl -fsS -F image=@cat.jpg localhost:${SERVE.port}/predict          # {"predictions": [[...]], "labels": [...]}
-curl -fsS localhost:${SERVE.port}/v2/models/${meta.name}             # V2 model metadata (inputs, outputs)
+${commented([
+  ['sha256sum -c SHA256SUMS', 'the model files are the ones exported'],
+  [`docker build -t ${s.image} .`, ''],
+  [`docker run --rm -p ${port}:${port} ${s.image}`, 'extra serve flags go after the image name'],
+  [`curl -fsS localhost:${port}${SERVE.ready}`, '200 once the model is loaded and warm'],
+  [`curl -fsS -F image=@cat.jpg localhost:${port}/predict`, '{"predictions": [[...]], "labels": [[...]], ...}'],
+  [`curl -fsS localhost:${port}/v2/models/${meta.name}`, 'V2 model metadata (inputs, outputs)'],
+])}
 \`\`\`
 
 The image runs \`mlctl serve /models/${meta.name} --host 0.0.0.0 --port ${SERVE.port}\` as a non-root user; append flags
@@ -45,7 +53,7 @@ in-flight requests before exit.
 ## Deploy on Kubernetes
 
 \`\`\`sh
-docker push ${s.image}                     # or retag for your registry and edit image: in k8s/ and kserve/
+${commented([[`docker push ${s.image}`, 'or retag for your registry and edit image: in k8s/ and kserve/']])}
 kubectl apply -k k8s/
 kubectl rollout status deployment/${s.k8sName}
 kubectl port-forward service/${s.k8sName} 8080:80
@@ -68,11 +76,9 @@ kubectl get inferenceservice ${s.k8sName}
 The predictor is a custom container named \`kserve-container\` with \`PROTOCOL=v2\`: KServe routes V2 requests
 (\`POST /v2/models/${meta.name}/infer\`) to it and uses the same readiness and liveness routes.
 
-## Verify the model files
+## Model files
 
-\`\`\`sh
-(cd ${o.packagePath} && sha256sum ${Object.keys(src.files).join(' ')})
-\`\`\`
+\`sha256sum -c SHA256SUMS\` checks them (and \`mlctl.json\`, whose sha256 identifies the package in lineage).
 
 | File | Bytes | sha256 |
 |---|---|---|

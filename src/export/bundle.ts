@@ -32,6 +32,7 @@ export const BUNDLE_FILES = {
   dockerfile: 'Dockerfile',
   dockerignore: '.dockerignore',
   readme: 'README.md',
+  checksums: 'SHA256SUMS',
   deployment: 'k8s/deployment.yaml',
   service: 'k8s/service.yaml',
   hpa: 'k8s/hpa.yaml',
@@ -144,7 +145,12 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
   await copyPackage(pkg, path.join(dir, packagePath));
   const app = await copyApp(opts.mlctlRoot ?? (await mlctlRoot()), path.join(dir, 'app'));
   const header = `Written by mlctl ${MLCTL_VERSION} export --format bundle for ${m.name} v${m.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;
+  // sha256sum -c format, paths relative to the bundle: the package's own table plus mlctl.json itself.
+  const sums = [[pkg.manifestSha256, MANIFEST_FILE] as const, ...Object.entries(m.files).map(([f, e]) => [e.sha256, f] as const)]
+    .map(([hash, f]) => `${hash}  ${packagePath}/${f}`)
+    .join('\n');
   const files: Record<string, string> = {
+    [BUNDLE_FILES.checksums]: sums + '\n',
     [BUNDLE_FILES.dockerfile]: dockerfile({ baseImage, model: m.name, version: m.version, app, header }),
     [BUNDLE_FILES.dockerignore]: dockerignore(app),
     [BUNDLE_FILES.deployment]: toYaml(deployment(settings), header),

@@ -79,6 +79,7 @@ export function dockerignore(app: 'source' | 'dist'): string {
     '# Only app/ and models/ are needed to build the image.',
     'README.md',
     'metadata.json',
+    'SHA256SUMS',
     'k8s/',
     'kserve/',
     '**/node_modules',
