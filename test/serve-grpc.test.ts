@@ -12,7 +12,7 @@ import { sha256 } from '../src/artifacts/hash.js';
 import { imageToInput } from '../src/data/preprocess.js';
 import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { joinRawBytes, floatsFromRaw, floatsToRaw } from '../src/serve/grpc/convert.js';
-import { predictV2Service } from '../src/serve/grpc/proto.js';
+import { healthService, predictV2Service } from '../src/serve/grpc/proto.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 import { json, pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
@@ -83,6 +83,20 @@ describe('gRPC health and metadata', () => {
     expect(await call('ServerReady', {}, null)).toEqual({ ready: true });
     expect(await call('ModelReady', { name: 'tiny', version: '' }, null)).toEqual({ ready: true });
     expect((await callError('ModelReady', { name: 'nope', version: '' })).code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  it('implements grpc.health.v1 Check (Kubernetes gRPC probes) without a key', async () => {
+    const Health = healthService();
+    const h = new Health(`127.0.0.1:${srv.grpcPort}`, grpc.credentials.createInsecure());
+    const check = (service: string) =>
+      new Promise<Any>((resolve, reject) => (h as any).Check({ service }, (e: Error | null, r: Any) => (e ? reject(e) : resolve(r))));
+    try {
+      expect(await check('')).toEqual({ status: 'SERVING' });
+      expect(await check('inference.GRPCInferenceService')).toEqual({ status: 'SERVING' });
+      await expect(check('nope.Service')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    } finally {
+      h.close();
+    }
   });
 
   it('ServerMetadata and ModelMetadata need a key and describe the model as REST does', async () => {

@@ -97,6 +97,20 @@ message InferTensorContents {
 }
 `;
 
+/** The standard gRPC health checking protocol (grpc/grpc doc/health-checking.md): what Kubernetes gRPC probes call. */
+export const HEALTH_PROTO = `syntax = "proto3";
+package grpc.health.v1;
+
+message HealthCheckRequest { string service = 1; }
+message HealthCheckResponse {
+  enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
+  ServingStatus status = 1;
+}
+service Health {
+  rpc Check(HealthCheckRequest) returns (HealthCheckResponse);
+}
+`;
+
 /** Loader options shared by server and clients: snake_case field names as on the wire, int64 as JS numbers. */
 export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
 
@@ -106,6 +120,13 @@ export const SERVICE_NAME = 'inference.GRPCInferenceService';
 export function predictV2PackageDefinition(): protoLoader.PackageDefinition {
   const root = protobuf.parse(PREDICT_V2_PROTO, { keepCase: true }).root;
   return protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS);
+}
+
+/** The grpc.health.v1.Health service constructor. */
+export function healthService(): grpc.ServiceClientConstructor {
+  const root = protobuf.parse(HEALTH_PROTO, { keepCase: true }).root;
+  const loaded = grpc.loadPackageDefinition(protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS)) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  return loaded.grpc.health.v1.Health;
 }
 
 /** The service constructor (usable as a client class, or `.service` for a server). */

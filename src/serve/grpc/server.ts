@@ -11,7 +11,7 @@ import { grpcServerCredentials, type TlsMaterial } from '../tls.js';
 import type { ModelRepository } from '../types.js';
 import { modelMetadata } from '../routes/v2.js';
 import { GrpcRequestError, decodeInferInputs, encodeInferResponse, type ModelInferRequestMsg } from './convert.js';
-import { predictV2Service } from './proto.js';
+import { SERVICE_NAME, healthService, predictV2Service } from './proto.js';
 
 const require = createRequire(import.meta.url);
 const MLCTL_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -187,6 +187,19 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
   };
 }
 
+/** grpc.health.v1 Check: SERVING once every model is warm, for the whole server ("") and the inference service. */
+export function healthHandlers(repo: ModelRepository): grpc.UntypedServiceImplementation {
+  const check: grpc.handleUnaryCall<{ service: string }, { status: string }> = (call, callback) => {
+    const service = call.request.service ?? '';
+    if (service !== '' && service !== SERVICE_NAME) {
+      callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service.slice(0, 100)}"; this server has "${SERVICE_NAME}"` }, null);
+      return;
+    }
+    callback(null, { status: repo.ready() ? 'SERVING' : 'NOT_SERVING' });
+  };
+  return { Check: check };
+}
+
 /** Start the gRPC server on host:port (TLS/mTLS when given); resolves once bound. */
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServerHandle> {
   const max = opts.maxMessageBytes ?? DEFAULT_GRPC_MAX_MESSAGE_BYTES;
@@ -196,6 +209,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     'grpc.keepalive_permit_without_calls': 1,
   });
   server.addService(predictV2Service().service, grpcHandlers(opts));
+  server.addService(healthService().service, healthHandlers(opts.repo));
   const host = opts.host ?? '127.0.0.1';
   const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {
