@@ -15,7 +15,7 @@ async function makeDataset(root: string, images: number, width: number, height: 
   await mkdir(path.join(root, '_src'), { recursive: true });
   for (let i = 0; i < distinct; i++) {
     const file = path.join(root, '_src', `src_${i}.jpg`);
-    await sharp({ create: { width, height, channels: 3, noise: { type: 'gaussian', mean: 100 + i, sigma: 40 } } }).jpeg({ quality: 85 }).toFile(file);
+    await sharp({ create: { width, height, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 100 + i, sigma: 40 } } }).jpeg({ quality: 85 }).toFile(file);
     sources.push(file);
   }
   // Many files pointing at a few real JPEGs: every file is decoded in full, the disk stays small.
