@@ -126,10 +126,17 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
   const unary = <Req, Res>(method: string, guard: ((req: Req) => string | undefined) | undefined, fn: (req: Req, info: CallInfo) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> => {
     return (call, callback) => {
       const started = performance.now();
+      // Tell the batching queues an inference request is on its way (as serve's REST front end does), so a lone
+      // request runs at once while concurrent ones still get batched.
+      const announce = method === 'ModelInfer' ? (repo as { expectRequests?: (delta: number) => void }).expectRequests?.bind(repo) : undefined;
+      announce?.(1);
       const supplied = firstMeta(call.metadata, 'x-request-id');
       const requestId = supplied && /^[\w.:-]{1,128}$/.test(supplied) ? supplied : randomUUID();
       const info: CallInfo = { requestId, clientAddress: peerAddress(call.getPeer()) };
-      const finish = (code: grpc.status) => opts.onCall?.(method, code, (performance.now() - started) / 1000);
+      const finish = (code: grpc.status) => {
+        announce?.(-1);
+        opts.onCall?.(method, code, (performance.now() - started) / 1000);
+      };
       const run = async (): Promise<Res> => {
         if (guard && opts.access) {
           const model = guard(call.request);
