@@ -86,6 +86,7 @@ describe('mlctl evaluate', () => {
     const res = r.json.results[0];
     expect(r.json.ok).toBe(true);
     expect(r.json.data.split).toBe('all');
+    expect(r.json.backend).toBe('cpu');
     expect(res.images).toMatchObject({ evaluated: 36, skipped: 0 });
     expect(res.metrics.labels).toEqual(LABELS_A);
     expect(res.metrics.perClass.map((c: any) => c.support)).toEqual([12, 12, 12]);

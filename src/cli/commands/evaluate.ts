@@ -80,7 +80,10 @@ export const evaluateCommand: CommandSpec = {
       logger.warn(`the ${data.split} split contains the images the model was trained on: its accuracy overstates how the model does on new data`);
     }
     const mapped = pkgs.map((p) => mapToModelLabels(data, p.manifest.labels));
-    await startBackend(ctx);
+    for (const p of pkgs) {
+      if (p.manifest.status === 'rejected') logger.warn(`${p.manifest.name} v${p.manifest.version} is marked rejected${p.manifest.statusReason ? `: ${p.manifest.statusReason}` : ''}`);
+    }
+    const backend = await startBackend(ctx);
 
     const results: EvaluationResult[] = [];
     for (const [i, pkg] of pkgs.entries()) {
@@ -113,7 +116,7 @@ export const evaluateCommand: CommandSpec = {
     for (const g of failed) logger.error(`gate failed: ${g.message}`);
     return {
       exitCode: failed.length > 0 ? EXIT.GATE : EXIT.OK,
-      result: { ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) } as unknown as Record<string, unknown>,
+      result: { backend: backend.name, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) } as unknown as Record<string, unknown>,
       text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates }),
     };
   },
