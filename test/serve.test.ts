@@ -8,6 +8,8 @@ import sharp from 'sharp';
 import { loadPackage, loadTfjsModel } from '../src/artifacts/package.js';
 import type { ImageInputSpec } from '../src/artifacts/manifest.js';
 import { imageToInput } from '../src/data/preprocess.js';
+import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
+import type { LoadedPackage } from '../src/artifacts/package.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
 import { startServer, type RunningServer } from '../src/serve/start.js';
@@ -74,6 +76,24 @@ async function directPredict(version: number, file: string): Promise<number[]> {
   const y = tf.tidy(() => (model.predict(tf.tensor(x, [1, spec.height, spec.width, 3])) as tf.Tensor).dataSync());
   model.dispose();
   return Array.from(y);
+}
+
+/** The real engine plus a fixed cost per batch, standing in for a model that takes `ms` to run (VGG16 is too slow for tests). */
+function slowEngine(ms: number) {
+  return async (pkg: LoadedPackage, o?: Parameters<typeof openEngine>[1]): Promise<InferenceEngine> => {
+    const e = await openEngine(pkg, o);
+    return {
+      name: e.name,
+      description: `${e.description} + ${ms} ms`,
+      inputShape: e.inputShape,
+      outputSize: e.outputSize,
+      run: async (x, n) => {
+        await new Promise((r) => setTimeout(r, ms));
+        return e.run(x, n);
+      },
+      dispose: () => e.dispose(),
+    };
+  };
 }
 
 beforeAll(async () => {
@@ -292,7 +312,7 @@ describe('metrics, batching and overload', () => {
 
   it('gathers concurrent requests into shared batches', async () => {
     const metrics = createServeMetrics({ defaultMetrics: false });
-    const r2 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 200, maxQueue: 64, metrics });
+    const r2 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 200, maxQueue: 64, metrics, openEngine: slowEngine(100) });
     await r2.load(path.join(root, 'tiny', '1'));
     const s2 = await startServer(r2, { port: 0, logger: false, metrics });
     try {
@@ -306,14 +326,21 @@ describe('metrics, batching and overload', () => {
       expect(count).toBeLessThan(8);
       const single = Number(/mlctl_batch_size_bucket\{le="1",model="tiny",version="1"\} (\d+)/.exec(text)![1]);
       expect(single).toBeLessThan(8);
+      // A lone request with nothing else on its way runs at once instead of waiting out --max-delay-ms.
+      const r6 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 3000 });
+      await r6.load(path.join(root, 'tiny', '1'));
+      const t0 = performance.now();
+      await r6.infer('tiny', undefined, [{ name: 'input', datatype: 'FP32', shape: [1, 32, 32, 3], data: new Float32Array(3072) }], { requestId: 'lone' });
+      expect(performance.now() - t0).toBeLessThan(2000);
+      await r6.close();
     } finally {
       await s2.shutdown();
     }
   });
 
   it('answers 503 with Retry-After when the queue is full, without failing the accepted requests', async () => {
-    // A batch can never fill (max-batch 4 > max-queue 2), so the first requests wait out the delay and the rest overflow.
-    const r3 = createRepository({ engine: 'tfjs', maxBatch: 4, maxDelayMs: 300, maxQueue: 2 });
+    // While a 300 ms batch runs, at most 2 examples may wait; the rest overflow.
+    const r3 = createRepository({ engine: 'tfjs', maxBatch: 4, maxDelayMs: 5, maxQueue: 2, openEngine: slowEngine(300) });
     await r3.load(path.join(root, 'tiny', '1'));
     const s3 = await startServer(r3, { port: 0, logger: false });
     try {
@@ -354,11 +381,12 @@ describe('repository and shutdown', () => {
   });
 
   it('finishes in-flight requests on shutdown and refuses new ones', async () => {
-    const r5 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 400 });
+    const r5 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 5, openEngine: slowEngine(500) });
     await r5.load(path.join(root, 'tiny', '1'));
-    const s5 = await startServer(r5, { port: 0, logger: false, drainTimeoutMs: 5000 });
+    let seen = 0;
+    const s5 = await startServer(r5, { port: 0, logger: false, drainTimeoutMs: 5000, onRequest: [async () => void seen++] });
     const inflight = Array.from({ length: 3 }, () => fetch(`${s5.url}/predict`, { method: 'POST', body: jpeg, headers: { 'content-type': 'image/jpeg' } }));
-    await new Promise((r) => setTimeout(r, 100));
+    while (seen < 3) await new Promise((r) => setTimeout(r, 10));
     const done = s5.shutdown('test');
     const res = await Promise.all(inflight);
     expect(res.map((r) => r.status)).toEqual([200, 200, 200]);

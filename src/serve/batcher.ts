@@ -18,6 +18,11 @@ export interface BatcherOptions {
   maxQueue: number;
   onBatch?: (size: number, seconds: number) => void;
   onDepth?: (depth: number) => void;
+  /**
+   * Requests still being prepared (decoded) that will join this queue. When none are on their way, waiting
+   * for company cannot help, so a lone request runs at once instead of paying --max-delay-ms.
+   */
+  incoming?: () => number;
 }
 
 export interface BatchResult {
@@ -34,6 +39,8 @@ export interface Batcher {
   depth(): number;
   /** Resolves once nothing is queued or running (new submissions are still accepted). */
   idle(): Promise<void>;
+  /** Re-check whether to run now (call when `incoming` drops without a submission, e.g. a decode failed). */
+  poke(): void;
 }
 
 interface Item {
@@ -59,7 +66,8 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     if (running || queue.length === 0) return;
     if (timer) clearTimeout(timer);
     timer = undefined;
-    const wait = pending >= opts.maxBatch ? 0 : queue[0]!.at + opts.maxDelayMs - performance.now();
+    const full = pending >= opts.maxBatch || (opts.incoming !== undefined && opts.incoming() === 0);
+    const wait = full ? 0 : queue[0]!.at + opts.maxDelayMs - performance.now();
     if (wait <= 0) {
       void runBatch();
     } else {
@@ -148,6 +156,7 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
       return { y, inferenceMs: done.reduce((a, r) => a + r.inferenceMs, 0), batchSize: Math.max(...done.map((r) => r.batchSize)) };
     },
     depth: () => pending,
+    poke: schedule,
     idle() {
       if (!running && queue.length === 0) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));

@@ -23,6 +23,8 @@ export interface RepositoryOptions {
   versions?: VersionPolicy;
   logger?: Logger;
   metrics?: ServeMetrics;
+  /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
+  openEngine?: typeof openEngine;
 }
 
 interface Entry {
@@ -31,6 +33,8 @@ interface Entry {
   batcher: Batcher;
   /** Requests that resolved this entry and have not finished: unload waits for them. */
   inflight: number;
+  /** Requests still decoding their inputs: the batcher waits for them only while some are on their way. */
+  preparing: number;
 }
 
 const key = (name: string, version: number) => `${name}@${version}`;
@@ -49,6 +53,9 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   const entries = new Map<string, Entry>();
   let closing = false;
   const metrics = opts.metrics ?? createServeMetrics();
+  // Requests announced by front ends (expectRequests) and requests inside infer(): the difference is on its way.
+  let expected = 0;
+  let inside = 0;
   opts = { ...opts, metrics };
 
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
@@ -57,7 +64,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
     const pkg = await loadPackage(dir);
     const m = pkg.manifest;
     if (m.input.kind !== 'image') throw new ServeError(500, `package ${dir} is a ${m.task} model; mlctl serve handles image classifiers only so far`);
-    const engine = await openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
+    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
     try {
       const want = [m.input.height, m.input.width, m.input.channels];
       if (engine.inputShape.length !== 3 || engine.inputShape.some((d, i) => d !== -1 && d !== want[i])) {
@@ -65,6 +72,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
       }
       const model: ServedModel = { name: m.name, version: m.version, manifest: m, manifestSha256: pkg.manifestSha256, ready: false, engine: engine.name, package: pkg };
       const labels = { model: m.name, version: String(m.version) };
+      const state = { preparing: 0 };
       const batcher = createBatcher(
         { inputSize: want[0]! * want[1]! * want[2]!, outputSize: engine.outputSize, run: (x, n) => engine.run(x, n) },
         {
@@ -76,6 +84,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
             opts.metrics?.inferenceSeconds.observe(labels, seconds);
           },
           onDepth: (d) => opts.metrics?.queueDepth.set(labels, d),
+          incoming: () => state.preparing + Math.max(0, expected - inside),
         },
       );
       // Warm up at batch 1 and at the largest batch so the first real requests do not pay for allocation.
@@ -84,7 +93,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
       await engine.run(new Float32Array(per), 1);
       if (maxBatch > 1) await engine.run(new Float32Array(per * maxBatch), maxBatch);
       opts.logger?.info(`loaded ${m.name} v${m.version} (${engine.description}; warm-up ${Math.round(performance.now() - t0)} ms) from ${dir}`);
-      return { model, engine, batcher, inflight: 0 };
+      return Object.assign(state, { model, engine, batcher, inflight: 0 });
     } catch (err) {
       await engine.dispose().catch(() => {});
       throw err;
@@ -155,6 +164,11 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
       }
     },
     ready: () => !closing && entries.size > 0 && [...entries.values()].every((e) => e.model.ready),
+    expectRequests(delta: number) {
+      expected = Math.max(0, expected + delta);
+      // A request that left without reaching the queue (bad body, auth failure) may be the one a batch waits for.
+      if (delta < 0) for (const e of entries.values()) e.batcher.poke();
+    },
     queueDepth: () => [...entries.values()].reduce((a, e) => a + e.batcher.depth(), 0),
 
     async infer(name: string, version: number | undefined, inputs: InferInput[], _ctx: InferContext): Promise<InferResult> {
@@ -162,13 +176,25 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
       const entry = lookup(name, version);
       if (!entry.model.ready) throw new ServeError(503, `model ${name} v${entry.model.version} is not ready yet`, { retryAfter: 1 });
       entry.inflight++;
+      inside++;
       try {
-        const { x, n } = await toBatch(entry, inputs);
+        entry.preparing++;
+        let batch: { x: Float32Array; n: number };
+        try {
+          batch = await toBatch(entry, inputs);
+        } catch (err) {
+          entry.preparing--;
+          entry.batcher.poke(); // the queue may have been waiting for this request
+          throw err;
+        }
+        entry.preparing--;
+        const { x, n } = batch;
         const r = await entry.batcher.submit(x, n);
         const out = entry.model.manifest.output;
         return { model: entry.model, inferenceMs: r.inferenceMs, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
       } finally {
         entry.inflight--;
+        inside--;
       }
     },
 

@@ -87,6 +87,18 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
   }) as unknown as FastifyInstance;
   app.decorate('mlctl', state);
 
+  // Announce inference requests to the batching queues as soon as their headers arrive (see expectRequests).
+  const expecting = new WeakSet<object>();
+  const settle = (request: { raw: object }) => {
+    if (expecting.delete(request.raw)) (repo as ManagedModelRepository).expectRequests?.(-1);
+  };
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config?.kind === 'inference' && (repo as ManagedModelRepository).expectRequests) {
+      expecting.add(request.raw);
+      (repo as ManagedModelRepository).expectRequests!(1);
+    }
+  });
+  app.addHook('onRequestAbort', async (request) => settle(request));
   for (const hook of opts.onRequest ?? []) app.addHook('onRequest', hook);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -94,6 +106,7 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     if (!state.accepting()) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
+    settle(request);
     const route = request.routeOptions.url ?? 'unmatched';
     const status = String(reply.statusCode);
     state.metrics.requests.inc({ protocol: 'rest', route, status });

@@ -73,6 +73,11 @@ export interface ManagedModelRepository extends ModelRepository {
   queueDepth(): number;
   /** Refuse new work, finish queued batches and free every engine. */
   close(): Promise<void>;
+  /**
+   * Requests on their way to infer() (+1 when an inference request arrives at a front end, -1 once it is answered).
+   * With none on their way a lone request runs at once instead of waiting --max-delay-ms for company.
+   */
+  expectRequests?(delta: number): void;
   /** Where the batching queues record batch size, inference time and queue depth; servers export it by default. */
   metrics?: ServeMetrics;
 }

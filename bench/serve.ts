@@ -1,0 +1,299 @@
+// Serve benchmark: loopback load on `mlctl serve` with a 1024x768 JPEG against a VGG16-shaped package (random
+// weights), next to the raw engine on preprocessed tensors in the same run; batching on vs off; optional soak.
+// `npm run bench -- serve [--size 224] [--duration 8] [--engine auto|onnx|tfjs] [--soak 120] [--package DIR | --save ROOT]`
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
+import { loadPackage, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
+import type { ImageInputSpec } from '../src/artifacts/manifest.js';
+import { applyHead } from '../src/models/head.js';
+import { buildVgg16 } from '../src/models/vgg16.js';
+import { describeBackend, selectBackend, type BackendChoice } from '../src/runtime/backend.js';
+import { openEngine, type EngineChoice, type EngineOptions, type InferenceEngine } from '../src/runtime/engine.js';
+import { createRepository, type RepositoryOptions } from '../src/serve/repository.js';
+import { startServer } from '../src/serve/start.js';
+import { tempDir } from '../test/helpers/fixtures.js';
+import { arg, writeBenchResult } from './_util.js';
+
+const LABELS = ['cat', 'dog', 'horse', 'ship', 'truck'];
+
+/** VGG16 base + Keras-style head (Flatten → Dense 1024 → Dense softmax), random weights, TF.js + ONNX in one package. */
+async function buildPackage(root: string, size: number): Promise<LoadedPackage> {
+  const base = buildVgg16({ imageSize: size, seed: 7 });
+  const out = applyHead(base.outputs[0] as tf.SymbolicTensor, { pooling: 'flatten', units: 1024, dropout: 0, classes: LABELS.length });
+  const model = tf.model({ inputs: base.inputs, outputs: out, name: 'vgg16_bench' });
+  const convert = await import('../src/export/onnx/index.js').then((m) => m.convertLayersModel).catch(() => undefined);
+  try {
+    return await savePackage({
+      root,
+      name: 'vgg16-bench',
+      draft: {
+        task: 'image-classification',
+        labels: LABELS,
+        input: { ...imageInputSpec(size, 'caffe'), name: 'input_1' },
+        output: { name: 'predictions', kind: 'probabilities', size: LABELS.length },
+        architecture: { type: 'vgg16-bench', params: model.countParams() },
+        formats: convert ? { tfjs: 'model.json', onnx: 'model.onnx' } : { tfjs: 'model.json' },
+        lineage: [{ op: 'bench-fixture', at: new Date().toISOString(), tool: 'bench/serve.ts' }],
+      },
+      write: async (dir) => {
+        await writeTfjsModel(dir, model);
+        if (convert) await fs.writeFile(path.join(dir, 'model.onnx'), convert(model, { inputName: 'input_1', outputName: 'predictions' }));
+      },
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** onnxruntime-node on the package's model.onnx, for builds where runtime/onnx-engine.ts is still a placeholder. */
+async function localOrtEngine(pkg: LoadedPackage): Promise<InferenceEngine> {
+  const spec = pkg.manifest.input as ImageInputSpec;
+  const session = await ort.InferenceSession.create(path.join(pkg.dir, pkg.manifest.formats.onnx!), { graphOptimizationLevel: 'all', intraOpNumThreads: os.cpus().length });
+  const [inName, outName] = [session.inputNames[0]!, session.outputNames[0]!];
+  return {
+    name: 'onnx',
+    description: `onnxruntime-node (bench-local session, ${os.cpus().length} threads)`,
+    inputShape: [spec.height, spec.width, 3],
+    outputSize: pkg.manifest.output.size,
+    async run(x, batch) {
+      const out = await session.run({ [inName]: new ort.Tensor('float32', x, [batch, spec.height, spec.width, 3]) });
+      return out[outName]!.data as Float32Array;
+    },
+    dispose: () => session.release(),
+  };
+}
+
+async function openBenchEngine(pkg: LoadedPackage, opts: EngineOptions = {}): Promise<InferenceEngine> {
+  if (opts.engine !== 'tfjs' && pkg.manifest.formats.onnx) {
+    const onnx = await import('../src/runtime/onnx-engine.js');
+    try {
+      return await onnx.openOnnxEngine(pkg, opts);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'NOT_IMPLEMENTED') throw err;
+      return localOrtEngine(pkg);
+    }
+  }
+  return openEngine(pkg, opts);
+}
+
+function pct(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+interface Phase {
+  name: string;
+  concurrency: number;
+  imgPerSec: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  n: number;
+  statuses?: Record<string, number>;
+}
+
+function phaseOf(name: string, concurrency: number, lat: number[], images: number, seconds: number, statuses?: Record<string, number>): Phase {
+  const s = [...lat].sort((a, b) => a - b);
+  return { name, concurrency, imgPerSec: images / seconds, p50: pct(s, 50), p95: pct(s, 95), p99: pct(s, 99), n: lat.length, ...(statuses ? { statuses } : {}) };
+}
+
+/** Repeated engine calls on already-preprocessed tensors: the ceiling the server is measured against. */
+async function rawPhase(engine: InferenceEngine, x: Float32Array, batch: number, seconds: number): Promise<Phase> {
+  const xb = new Float32Array(x.length * batch);
+  for (let i = 0; i < batch; i++) xb.set(x, i * x.length);
+  await engine.run(xb, batch);
+  const lat: number[] = [];
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000 || lat.length < 3) {
+    const t = performance.now();
+    await engine.run(xb, batch);
+    lat.push(performance.now() - t);
+  }
+  return phaseOf(`raw engine, batch ${batch}`, 1, lat, lat.length * batch, (performance.now() - t0) / 1000);
+}
+
+interface Req {
+  path: string;
+  body: Buffer | string;
+  type: string;
+  good: boolean;
+}
+
+/** `concurrency` closed-loop clients for `seconds`; latencies of good requests, status counts for all. */
+async function loadPhase(url: string, concurrency: number, seconds: number, next: (i: number) => Req, onTick?: () => void) {
+  const lat: number[] = [];
+  const statuses: Record<string, number> = {};
+  let good5xx = 0;
+  let goodOk = 0;
+  let counter = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const req = next(counter++);
+      const t = performance.now();
+      let status = 0;
+      try {
+        const res = await fetch(url + req.path, { method: 'POST', body: req.body, headers: { 'content-type': req.type } });
+        await res.arrayBuffer();
+        status = res.status;
+      } catch {
+        status = -1;
+      }
+      const key = `${req.good ? 'good' : 'bad'} ${status}`;
+      statuses[key] = (statuses[key] ?? 0) + 1;
+      if (req.good && status === 200) {
+        lat.push(performance.now() - t);
+        goodOk++;
+      }
+      if (req.good && (status >= 500 || status < 0)) good5xx++;
+      onTick?.();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { lat, statuses, good5xx, goodOk, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function withServer<T>(pkg: LoadedPackage, repoOpts: RepositoryOptions, work: (url: string) => Promise<T>): Promise<T> {
+  const repo = createRepository({ ...repoOpts, openEngine: openBenchEngine });
+  await repo.load(pkg.dir);
+  const server = await startServer(repo, { port: 0, logger: { level: 'warn', stream: process.stderr }, bodyLimit: 20 * 1024 * 1024 });
+  try {
+    return await work(server.url);
+  } finally {
+    await server.shutdown('bench phase done');
+  }
+}
+
+const fmt = (p: Phase, ref?: Phase) =>
+  `${p.name.padEnd(36)} c=${String(p.concurrency).padEnd(3)} ${p.imgPerSec.toFixed(2).padStart(7)} img/s  p50 ${p.p50.toFixed(1).padStart(7)} ms  p95 ${p.p95.toFixed(1).padStart(7)} ms  p99 ${p.p99.toFixed(1).padStart(7)} ms  n=${p.n}` +
+  (ref ? `   ${((100 * p.imgPerSec) / ref.imgPerSec).toFixed(0)}% of raw img/s, p50 ${p.p50 - ref.p50 >= 0 ? '+' : ''}${(p.p50 - ref.p50).toFixed(1)} ms` : '');
+
+export async function main(args: string[]): Promise<void> {
+  const size = Number(arg(args, '--size', '224'));
+  const seconds = Number(arg(args, '--duration', '8'));
+  const soak = Number(arg(args, '--soak', '0'));
+  const engine = arg(args, '--engine', 'auto') as EngineChoice;
+  const backend = await selectBackend(arg(args, '--backend', 'auto') as BackendChoice);
+  console.log(describeBackend(backend));
+  const tmp = await tempDir('mlctl-bench-serve-');
+  const result: Record<string, unknown> = { size, seconds, engine, backend: backend.name, cpus: os.cpus().length, loadavg: os.loadavg() };
+  try {
+    let t0 = performance.now();
+    const pkg = args.includes('--package') ? await loadPackage(arg(args, '--package', '')) : await buildPackage(args.includes('--save') ? path.resolve(arg(args, '--save', '')) : path.join(tmp.dir, 'artifacts'), size);
+    const spec = pkg.manifest.input as ImageInputSpec;
+    console.log(`package ${pkg.manifest.name} v${pkg.manifest.version} (${spec.height}x${spec.width}, formats ${Object.keys(pkg.manifest.formats).join('+')}) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    // A 1024x768 photo-like JPEG: smooth gradients plus noise, so decode and resize cost what a camera image costs.
+    const W = 1024, H = 768;
+    const px = Buffer.alloc(W * H * 3);
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+      const o = (y * W + x) * 3;
+      px[o] = (x / W) * 200 + rnd() * 55;
+      px[o + 1] = (y / H) * 200 + rnd() * 55;
+      px[o + 2] = 128 + 60 * Math.sin(x / 40) + rnd() * 40;
+    }
+    const jpeg = await sharp(px, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    console.log(`request image: ${W}x${H} JPEG, ${(jpeg.length / 1024).toFixed(0)} KiB`);
+    const x = await imageToInput(jpeg, spec);
+
+    t0 = performance.now();
+    const raw = await openBenchEngine(pkg, { engine });
+    console.log(`engine: ${raw.description} (opened in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    result.engineDescription = raw.description;
+    const raw1 = await rawPhase(raw, x, 1, seconds);
+    console.log(fmt(raw1));
+    const raw8 = await rawPhase(raw, x, 8, seconds);
+    console.log(fmt(raw8));
+    await raw.dispose();
+
+    const good = (): Req => ({ path: '/predict', body: jpeg, type: 'image/jpeg', good: true });
+    const phases: Phase[] = [raw1, raw8];
+    await withServer(pkg, { engine, maxBatch: 8, maxDelayMs: 5, maxQueue: 64 }, async (url) => {
+      await loadPhase(url, 2, 0.5, good);
+      const c1 = await loadPhase(url, 1, seconds, good);
+      phases.push(phaseOf('server /predict, batching on', 1, c1.lat, c1.goodOk, c1.seconds, c1.statuses));
+      console.log(fmt(phases.at(-1)!, raw1));
+      const c8 = await loadPhase(url, 8, seconds, good);
+      phases.push(phaseOf('server /predict, batching on', 8, c8.lat, c8.goodOk, c8.seconds, c8.statuses));
+      console.log(fmt(phases.at(-1)!, raw8));
+    });
+    await withServer(pkg, { engine, maxBatch: 1, maxDelayMs: 0, maxQueue: 64 }, async (url) => {
+      await loadPhase(url, 2, 0.5, good);
+      const c8 = await loadPhase(url, 8, seconds, good);
+      phases.push(phaseOf('server /predict, batching off', 8, c8.lat, c8.goodOk, c8.seconds, c8.statuses));
+      console.log(fmt(phases.at(-1)!, raw8));
+    });
+    result.phases = phases;
+    const [s1, s8, off8] = phases.slice(2) as [Phase, Phase, Phase];
+    const summary = {
+      throughputVsRawAtC8: s8.imgPerSec / raw8.imgPerSec,
+      p50OverRawAtC1Ms: s1.p50 - raw1.p50,
+      batchingSpeedupAtC8: s8.imgPerSec / off8.imgPerSec,
+    };
+    result.summary = summary;
+    console.log(
+      `\nserver at c=8: ${(100 * summary.throughputVsRawAtC8).toFixed(0)}% of the raw engine's batch-8 img/s (target >= 90%); ` +
+        `p50 at c=1: ${summary.p50OverRawAtC1Ms.toFixed(1)} ms over raw (target <= 15 ms); batching on/off at c=8: ${summary.batchingSpeedupAtC8.toFixed(2)}x`,
+    );
+
+    if (soak > 0) result.soak = await soakRun(pkg, engine, jpeg, soak);
+    await writeBenchResult('serve', result);
+  } finally {
+    await tmp.cleanup();
+  }
+}
+
+/** Concurrency 16 for `seconds`, 1 in 4 requests bad in rotating ways; 5xx counts and RSS over time. */
+async function soakRun(pkg: LoadedPackage, engine: EngineChoice, jpeg: Buffer, seconds: number) {
+  const spec = pkg.manifest.input as ImageInputSpec;
+  const bombHeader = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#000' } }).png().toBuffer();
+  // Claim 60000x60000 in the IHDR of a tiny PNG (and fix the chunk CRC): the decompression-bomb shape.
+  const bomb = Buffer.from(bombHeader);
+  bomb.writeUInt32BE(60000, 16);
+  bomb.writeUInt32BE(60000, 20);
+  bomb.writeUInt32BE(zlib.crc32(bomb.subarray(12, 29)) >>> 0, 29);
+  const v2Bytes = JSON.stringify({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [jpeg.toString('base64')] }] });
+  const wrongShape = JSON.stringify({ inputs: [{ name: spec.name, shape: [1, 8, 8, 3], datatype: 'FP32', data: new Array(192).fill(0) }] });
+  const name = pkg.manifest.name;
+  const bad: Req[] = [
+    { path: '/predict', body: jpeg.subarray(0, jpeg.length >> 3), type: 'image/jpeg', good: false },
+    { path: '/predict', body: 'definitely not an image', type: 'image/png', good: false },
+    { path: '/predict', body: bomb, type: 'image/png', good: false },
+    { path: `/v2/models/${name}/infer`, body: wrongShape, type: 'application/json', good: false },
+    { path: '/v2/models/ghost/infer', body: v2Bytes, type: 'application/json', good: false },
+  ];
+  const goodReqs: Req[] = [
+    { path: '/predict', body: jpeg, type: 'image/jpeg', good: true },
+    { path: `/v2/models/${name}/infer`, body: v2Bytes, type: 'application/json', good: true },
+    { path: `/v1/models/${name}:predict`, body: JSON.stringify({ instances: [{ b64: jpeg.toString('base64') }] }), type: 'application/json', good: true },
+  ];
+  const rss: Array<{ s: number; mb: number }> = [];
+  return withServer(pkg, { engine, maxBatch: 8, maxDelayMs: 5, maxQueue: 64 }, async (url) => {
+    const t0 = performance.now();
+    const sample = () => rss.push({ s: Math.round((performance.now() - t0) / 1000), mb: Math.round(process.memoryUsage().rss / 1048576) });
+    sample();
+    const timer = setInterval(sample, Math.max(1000, (seconds * 1000) / 24));
+    const r = await loadPhase(url, 16, seconds, (i) => (i % 4 === 3 ? bad[(i >> 2) % bad.length]! : goodReqs[i % goodReqs.length]!));
+    clearInterval(timer);
+    sample();
+    const half = rss.filter((p) => p.s >= seconds / 2);
+    const slope = half.length > 1 ? ((half.at(-1)!.mb - half[0]!.mb) / Math.max(1, half.at(-1)!.s - half[0]!.s)) * 60 : 0;
+    const phase = phaseOf('soak (good requests)', 16, r.lat, r.goodOk, r.seconds, r.statuses);
+    console.log(`\nsoak ${seconds}s at c=16: ${fmt(phase)}`);
+    console.log(`  statuses: ${Object.entries(r.statuses).sort().map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+    console.log(`  5xx (or dropped) on good requests: ${r.good5xx}`);
+    console.log(`  RSS MiB over time: ${rss.map((p) => `${p.s}s=${p.mb}`).join(' ')}`);
+    console.log(`  RSS slope over the second half: ${slope.toFixed(1)} MiB/min`);
+    return { phase, good5xx: r.good5xx, statuses: r.statuses, rss, rssSlopeMiBPerMinSecondHalf: slope };
+  });
+}
