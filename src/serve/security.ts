@@ -30,7 +30,7 @@ export const SECURITY_OPTIONS: OptionSpec[] = [
   { flags: '--audit-keep <n>', description: 'rotated audit files kept', type: 'int', default: 5, min: 1, max: 1000 },
   { flags: '--watch', description: 'watch the model directory: load new versions (verified, warmed, then switched to); broken ones are refused and the old version keeps serving', type: 'boolean' },
   { flags: '--watch-interval <duration>', description: 'how often --watch re-scans the model directory', default: '2s' },
-  { flags: '--keep-versions <n>', description: 'with --watch/model control: after a switch keep only the newest N versions of that model loaded', type: 'int', min: 1 },
+  { flags: '--keep-versions <n>', description: 'with --watch/model control: after a switch keep only the newest N versions of that model loaded (default: all; 1 with --versions latest)', type: 'int', min: 1 },
   { flags: '--allow-model-control', description: 'enable POST /v2/repository/models/{name}/load|unload and /v2/repository/index', type: 'boolean' },
   { flags: '--cors <origins>', description: 'allow browser calls from these origins (comma-separated, or *); CORS is off by default' },
 ];
@@ -72,7 +72,9 @@ export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeEx
   }
   let reloader: Reloader | undefined;
   if (watchOn || controlOn) {
-    reloader = createReloader({ root: await modelRoot(ctx.target), repo, logger, audit, ...(opts.keepVersions ? { keepVersions: opts.keepVersions as number } : {}) });
+    // With --versions latest only the newest version is meant to be served, so a switch retires the previous one.
+    const keep = (opts.keepVersions as number | undefined) ?? (opts.versions === 'latest' ? 1 : undefined);
+    reloader = createReloader({ root: await modelRoot(ctx.target), repo, logger, audit, ...(keep ? { keepVersions: keep } : {}) });
   }
 
   logger.info(describeTls(tls));
