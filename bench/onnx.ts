@@ -1,6 +1,7 @@
 // ONNX benchmark: VGG16 base (random weights) converted to ONNX; mlctl's ONNX engine vs a raw onnxruntime-node
 // session on the same file (target ≥ 95%) vs the TF.js wasm backend, img/s side by side per batch size.
-// `npm run bench -- onnx [--size 224] [--batches 1,8] [--iters 5] [--tfjs-iters 1] [--no-tfjs] [--threads N]`
+// With --int8, also the QDQ int8 model from optimize/onnx-qdq.ts (calibrated on random inputs) on the mlctl engine.
+// `npm run bench -- onnx [--size 224] [--batches 1,8] [--iters 5] [--tfjs-iters 1] [--no-tfjs] [--int8] [--threads N]`
 import * as tf from '@tensorflow/tfjs';
 import Table from 'cli-table3';
 import * as ort from 'onnxruntime-node';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { convertLayersModel } from '../src/export/onnx/index.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
+import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { onnxEngineFromFile, onnxSessionOptions, ORT_VERSION } from '../src/runtime/onnx-engine.js';
 import { tempDir } from '../test/helpers/fixtures.js';
@@ -20,7 +22,12 @@ interface Row {
   engineImgPerSec: number;
   rawImgPerSec: number;
   engineVsRaw: number;
+  /** Fastest and slowest single run, img/s, to show how much the shared machine moved the figures. */
+  engineSpread: [number, number];
+  rawSpread: [number, number];
   tfjsImgPerSec?: number;
+  int8ImgPerSec?: number;
+  int8VsFp32?: number;
   engineVsTfjs?: number;
 }
 
@@ -42,6 +49,7 @@ export async function main(args: string[]): Promise<void> {
   const tfjsIters = Number(arg(args, '--tfjs-iters', '1'));
   const threads = Number(arg(args, '--threads', String(os.availableParallelism())));
   const withTfjs = !args.includes('--no-tfjs');
+  const withInt8 = args.includes('--int8');
   if (!batches.every((b) => Number.isInteger(b) && b > 0) || !(iters > 0)) throw new Error('--batches must be positive integers and --iters > 0');
 
   const backend = await selectBackend(withTfjs ? 'wasm' : 'cpu');
@@ -80,13 +88,36 @@ export async function main(args: string[]): Promise<void> {
           }
         }
         const [engineSec, rawSec] = [median(engineTimes), median(rawTimes)];
-        const row: Row = { batch, engineImgPerSec: batch / engineSec, rawImgPerSec: batch / rawSec, engineVsRaw: rawSec / engineSec };
-        console.log(`batch ${batch}: engine ${row.engineImgPerSec.toFixed(2)} img/s, raw ${row.rawImgPerSec.toFixed(2)} img/s`);
+        const spread = (ts: number[]): [number, number] => [batch / Math.max(...ts), batch / Math.min(...ts)];
+        const row: Row = { batch, engineImgPerSec: batch / engineSec, rawImgPerSec: batch / rawSec, engineVsRaw: rawSec / engineSec, engineSpread: spread(engineTimes), rawSpread: spread(rawTimes) };
+        const fmt = ([lo, hi]: [number, number]) => `${lo.toFixed(2)}–${hi.toFixed(2)}`;
+        console.log(`batch ${batch}: engine ${row.engineImgPerSec.toFixed(2)} img/s (runs ${fmt(row.engineSpread)}), raw ${row.rawImgPerSec.toFixed(2)} img/s (runs ${fmt(row.rawSpread)})`);
         rows.push(row);
       }
     } finally {
       await engine.dispose();
       await raw.release();
+    }
+
+    if (withInt8) {
+      const calibration = [0, 1].map((i) => ({ data: tf.tidy(() => tf.randomUniform([2, size, size, 3], -124, 152, 'float32', 50 + i).dataSync() as Float32Array), batch: 2 }));
+      const q0 = performance.now();
+      const int8 = await quantizeOnnxQdq(bytes, { calibration, threads });
+      console.log(`int8 QDQ: ${int8.quantizedNodes} nodes quantized in ${((performance.now() - q0) / 1000).toFixed(1)} s → ${(int8.bytes.length / 1e6).toFixed(1)} MB`);
+      const engine8 = await onnxEngineFromFile(int8.bytes, { threads, inputName: 'input_1', outputName: 'features' });
+      try {
+        for (const row of rows) {
+          const x = tf.tidy(() => tf.randomUniform([row.batch, size, size, 3], -124, 152, 'float32', row.batch).dataSync() as Float32Array);
+          await engine8.run(x, row.batch);
+          const times: number[] = [];
+          for (let i = 0; i < iters; i++) times.push(await timeRuns(1, () => engine8.run(x, row.batch)));
+          row.int8ImgPerSec = row.batch / median(times);
+          row.int8VsFp32 = row.int8ImgPerSec / row.engineImgPerSec;
+          console.log(`batch ${row.batch}: int8 ${row.int8ImgPerSec.toFixed(2)} img/s`);
+        }
+      } finally {
+        await engine8.dispose();
+      }
     }
 
     if (withTfjs) {
@@ -106,13 +137,22 @@ export async function main(args: string[]): Promise<void> {
       }
     }
 
-    const table = new Table({ head: ['batch', 'mlctl onnx img/s', 'raw ORT img/s', 'mlctl / raw', ...(withTfjs ? [`tfjs ${backend.name} img/s`, `onnx / tfjs`] : [])] });
+    const table = new Table({
+      head: ['batch', 'mlctl onnx img/s', 'raw ORT img/s', 'mlctl / raw', ...(withTfjs ? [`tfjs ${backend.name} img/s`, 'onnx / tfjs'] : []), ...(withInt8 ? ['mlctl int8 img/s', 'int8 / fp32'] : [])],
+    });
     for (const r of rows) {
-      table.push([r.batch, r.engineImgPerSec.toFixed(2), r.rawImgPerSec.toFixed(2), `${(r.engineVsRaw * 100).toFixed(1)}%`, ...(withTfjs ? [r.tfjsImgPerSec!.toFixed(2), `${r.engineVsTfjs!.toFixed(1)}x`] : [])]);
+      table.push([
+        r.batch,
+        r.engineImgPerSec.toFixed(2),
+        r.rawImgPerSec.toFixed(2),
+        `${(r.engineVsRaw * 100).toFixed(1)}%`,
+        ...(withTfjs ? [r.tfjsImgPerSec!.toFixed(2), `${r.engineVsTfjs!.toFixed(1)}x`] : []),
+        ...(withInt8 ? [r.int8ImgPerSec!.toFixed(2), `${r.int8VsFp32!.toFixed(2)}x`] : []),
+      ]);
     }
     console.log(table.toString());
     console.log(`target: mlctl engine ≥ 95% of raw onnxruntime-node — ${rows.every((r) => r.engineVsRaw >= 0.95) ? 'met' : 'NOT met'} (median of ${iters} interleaved runs per batch; a shared CPU makes single runs noisy)`);
-    await writeBenchResult('onnx', { size, batches, iters, tfjsIters, threads, ortVersion: ORT_VERSION, tfjsBackend: backend.name, convertSeconds, onnxBytes: bytes.length, loadavg: os.loadavg(), rows });
+    await writeBenchResult('onnx', { size, batches, iters, tfjsIters, int8: withInt8, threads, ortVersion: ORT_VERSION, tfjsBackend: backend.name, convertSeconds, onnxBytes: bytes.length, loadavg: os.loadavg(), rows });
   } finally {
     model.dispose();
     await tmp.cleanup();
