@@ -63,8 +63,8 @@ async function cli(args: string[]) {
 async function runOnnx(bytes: Uint8Array | string, x: Float32Array, shape: number[]): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(bytes as Uint8Array);
   try {
-    const out = await session.run({ input: new ort.Tensor('float32', x, shape) });
-    return out.output!.data as Float32Array;
+    const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, shape) });
+    return out[session.outputNames[0]!]!.data as Float32Array;
   } finally {
     await session.release();
   }
@@ -92,7 +92,7 @@ beforeAll(async () => {
   }
   await writeFile(path.join(dir, 'rings.csv'), lines.join('\n') + '\n');
   const lin = linearData(200, [2, -3, 0.5], 4, 0.05, 17);
-  const reg = ['a,b,c,price', ...Array.from({ length: 200 }, (_, i) => `${row(lin.x, i).map((v) => v.toFixed(5)).join(',')},${lin.y[i]!.toFixed(5)}`)];
+  const reg = ['a,b,c,price', ...Array.from({ length: 200 }, (_, i) => `${Array.from(row(lin.x, i), (v) => v.toFixed(5)).join(',')},${lin.y[i]!.toFixed(5)}`)];
   await writeFile(path.join(dir, 'prices.csv'), reg.join('\n') + '\n');
 });
 
@@ -142,6 +142,11 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
     const onnx = await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), x, [3, 6]);
     expectClose(onnx, probs, 1e-4);
     await engine.dispose();
+    // --engine onnx: the package's model.onnx through the shared ONNX Runtime engine gives the same answers.
+    const viaOrt = await openEngine(pkg, { engine: 'onnx' });
+    expect(viaOrt.name).toBe('onnx');
+    expectClose(await viaOrt.run(x, 3), probs, 1e-4);
+    await viaOrt.dispose();
   });
 
   it('trains linear regression that recovers the generating weights; metrics R², MAE, RMSE', async () => {
@@ -227,6 +232,42 @@ describe('image folders as pixel vectors', () => {
     });
     expect(ok / total).toBeGreaterThan(0.8);
     expectClose(await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), x, [truth.length, 8, 8, 3]), scores, 1e-3);
+  });
+});
+
+describe('image folders as VGG16 features', () => {
+  it('trains an SVM on pooled VGG16 features; the package runs images end to end (JS, TF.js and ONNX agree)', async () => {
+    const data = path.join(dir, 'images-vgg');
+    await synthDataset(data, { classes: 2, perClass: 4, size: 32 });
+    const saved = process.env.MLCTL_CACHE;
+    process.env.MLCTL_CACHE = path.join(dir, 'cache');
+    try {
+      const res = await cli(['--model', 'svm', '--kernel', 'linear', '--data', data, '--features', 'vgg16', '--weights', 'none', '--image-size', '32', '--backend', 'wasm', '--engine', 'tfjs', '--name', 'vggsvm', '--json']);
+      expect(res.code).toBe(0);
+    } finally {
+      if (saved === undefined) delete process.env.MLCTL_CACHE;
+      else process.env.MLCTL_CACHE = saved;
+    }
+    const pkg = await loadPackage('vggsvm');
+    expect(pkg.manifest.formats).toEqual({ classic: CLASSIC_FILE, backbone: 'backbone/model.json', onnx: 'model.onnx' });
+    expect(pkg.manifest.architecture.features).toMatchObject({ kind: 'vgg16', pooling: 'gap', dim: 512 });
+    const input = pkg.manifest.input as ImageInputSpec;
+    expect(input.preprocessing.mode).toBe('caffe');
+    const classes = pkg.manifest.labels;
+    const x = new Float32Array(2 * 32 * 32 * 3);
+    for (let c = 0; c < 2; c++) {
+      const first = (await (await import('node:fs/promises')).readdir(path.join(data, classes[c]!))).sort()[0]!;
+      await imageToInput(path.join(data, classes[c]!, first), input, x, c * 32 * 32 * 3);
+    }
+    const tfjs = await openEngine(pkg, { engine: 'tfjs' });
+    expect(tfjs.inputShape).toEqual([32, 32, 3]);
+    const scores = await tfjs.run(x, 2);
+    await tfjs.dispose();
+    const onnx = await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), x, [2, 32, 32, 3]);
+    expectClose(onnx, scores, 1e-3);
+    // Training images are classified as their folder.
+    expect(scores[1]! > scores[0]!).toBe(false);
+    expect(scores[3]! > scores[2]!).toBe(true);
   });
 });
 

@@ -74,7 +74,8 @@ export async function openClassicEngine(pkg: LoadedPackage, opts: EngineOptions 
     },
     async dispose() {
       await features.dispose();
-      backbone.dispose();
+      // The TF.js engine owns (and has just disposed) the model it runs.
+      if (features.name !== 'tfjs') backbone.dispose();
     },
   };
 }

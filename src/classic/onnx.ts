@@ -11,13 +11,17 @@ export interface ClassicOnnxOptions {
   /** Per-example input shape: [features] for tabular data, [h, w, 3] for pixel models. */
   inputShape: number[];
   name?: string;
+  /** Graph input/output names (the manifest's input.name and output.name; default input / output). */
+  inputName?: string;
+  outputName?: string;
 }
 
 export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions): ModelProto {
   const d = model.inputSize;
-  const g = graphBuilder(['input', 'output']);
+  const IN = opts.inputName ?? 'input', OUT = opts.outputName ?? 'output';
+  const g = graphBuilder([IN, OUT]);
   const f32 = (base: string, dims: number[], values: ArrayLike<number>) => g.floatConst(base, dims, Float32Array.from(values as ArrayLike<number>));
-  let x = 'input';
+  let x = IN;
   if (opts.inputShape.length !== 1) x = g.node('Reshape', [x, g.int64Const('flat_shape', [2], [-1, d])], [g.unique('flat')]);
   const centred = g.node('Sub', [x, f32('mean', [d], model.standardization.mean)], [g.unique('centred')]);
   const z = g.node('Div', [centred, f32('scale', [d], model.standardization.scale)], [g.unique('z')]);
@@ -34,7 +38,7 @@ export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions):
   let out: string;
   if (model.linear) {
     const logits = affine(z, model.linear.weights, model.linear.bias, 'logits');
-    out = model.linear.activation === 'softmax' ? g.node('Softmax', [logits], ['output'], { axis: -1 }) : g.node('Identity', [logits], ['output']);
+    out = model.linear.activation === 'softmax' ? g.node('Softmax', [logits], [OUT], { axis: -1 }) : g.node('Identity', [logits], [OUT]);
   } else {
     const svm = model.svm!;
     const m = svm.machines.length;
@@ -71,19 +75,19 @@ export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions):
       const lin = g.node('Add', [g.node('Mul', [input, f32('platt_a', [a.length], a.map((v) => -v))], [g.unique('platt_af')]), f32('platt_b', [b.length], b.map((v) => -v))], [g.unique('platt_lin')]);
       return g.node('Sigmoid', [lin], [g.unique('platt_p')]);
     };
-    if (svm.kind === 'svr') out = g.node('Identity', [dec], ['output']);
+    if (svm.kind === 'svr') out = g.node('Identity', [dec], [OUT]);
     else if (svm.multiclass === 'binary') {
       if (svm.probability) {
         const p = platt(dec, [svm.machines[0]!.platt!.a], [svm.machines[0]!.platt!.b]);
         const q = g.node('Sub', [f32('one', [], [1]), p], [g.unique('p_neg')]);
-        out = g.node('Concat', [q, p], ['output'], { axis: 1 });
-      } else out = g.node('Concat', [g.node('Neg', [dec], [g.unique('neg_decision')]), dec], ['output'], { axis: 1 });
+        out = g.node('Concat', [q, p], [OUT], { axis: 1 });
+      } else out = g.node('Concat', [g.node('Neg', [dec], [g.unique('neg_decision')]), dec], [OUT], { axis: 1 });
     } else if (svm.multiclass === 'ovr') {
       if (svm.probability) {
         const p = platt(dec, svm.machines.map((mc) => mc.platt!.a), svm.machines.map((mc) => mc.platt!.b));
         const sum = g.node('MatMul', [p, f32('ones_m', [m, 1], new Float32Array(m).fill(1))], [g.unique('p_sum')]);
-        out = g.node('Div', [p, sum], ['output']);
-      } else out = g.node('Identity', [dec], ['output']);
+        out = g.node('Div', [p, sum], [OUT]);
+      } else out = g.node('Identity', [dec], [OUT]);
     } else {
       if (svm.probability) throw new Error('one-vs-one SVMs with probabilities (pairwise coupling) have no ONNX graph here; train with --multiclass ovr for an ONNX file');
       // Votes: each machine adds 1 to its positive class when f > 0, else to its negative class.
@@ -96,7 +100,7 @@ export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions):
       });
       const vp = g.node('MatMul', [pos, f32('vote_pos', [m, k], pm)], [g.unique('votes_pos')]);
       const vn = g.node('MatMul', [neg, f32('vote_neg', [m, k], nm)], [g.unique('votes_neg')]);
-      out = g.node('Add', [vp, vn], ['output']);
+      out = g.node('Add', [vp, vn], [OUT]);
     }
   }
   void out;
@@ -109,8 +113,8 @@ export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions):
       name: opts.name ?? `classic_${model.model}`,
       node: g.nodes,
       initializer: g.initializers,
-      input: [valueInfo('input', DataType.FLOAT, [BATCH, ...opts.inputShape])],
-      output: [valueInfo('output', DataType.FLOAT, [BATCH, k])],
+      input: [valueInfo(IN, DataType.FLOAT, [BATCH, ...opts.inputShape])],
+      output: [valueInfo(OUT, DataType.FLOAT, [BATCH, k])],
     },
     metadataProps: [{ key: 'mlctl.classic.model', value: model.model }],
   };
@@ -126,7 +130,8 @@ export function classicOnnxModel(model: ClassicModel, opts: ClassicOnnxOptions):
  */
 export function appendToBackbone(backbone: ModelProto, classic: ModelProto, prefix = 'classic/'): ModelProto {
   const bOut = backbone.graph.output[0]!.name;
-  const rename = (n: string) => (n === 'input' ? bOut : n === 'output' ? n : `${prefix}${n}`);
+  const cIn = classic.graph.input[0]!.name, cOut = classic.graph.output[0]!.name;
+  const rename = (n: string) => (n === cIn ? bOut : n === cOut ? n : `${prefix}${n}`);
   const nodes = classic.graph.node.map((n) => ({ ...n, ...(n.name ? { name: `${prefix}${n.name}` } : {}), input: n.input.map(rename), output: n.output.map(rename) }));
   const inits = classic.graph.initializer.map((t) => ({ ...t, name: rename(t.name!) }));
   return {

@@ -170,8 +170,8 @@ async function trainOn(opts: ClassicTrainOptions, task: 'classification' | 'regr
   if (opts.onnx !== false) {
     try {
       onnxBytes = vgg
-        ? encodeModel(appendToBackbone(buildModelProto(vgg.backbone, { inputName: 'input', outputName: 'backbone_features' }), buildClassicOnnx(model, { inputShape: [d], name: opts.name })))
-        : classicOnnxModel(model, { inputShape: ds.imageSpec ? [ds.imageSpec.height, ds.imageSpec.width, 3] : [d], name: opts.name });
+        ? encodeModel(appendToBackbone(buildModelProto(vgg.backbone, { inputName: input.name, outputName: 'backbone_features' }), buildClassicOnnx(model, { inputShape: [d], name: opts.name, outputName: output.name })))
+        : classicOnnxModel(model, { inputShape: ds.imageSpec ? [ds.imageSpec.height, ds.imageSpec.width, 3] : [d], name: opts.name, inputName: input.name, outputName: output.name });
       onnxInfo = { file: 'model.onnx' };
     } catch (err) {
       onnxInfo = { error: (err as Error).message };
