@@ -9,7 +9,9 @@ import { MlctlError } from '../src/errors.js';
 import { exportModel } from '../src/export/index.js';
 import { parseTextFormat, TextFormatError, toTextFormat } from '../src/export/pbtxt.js';
 import { tritonModelConfigType } from '../src/export/triton.js';
+import { trainClassic } from '../src/classic/train.js';
 import { openEngine } from '../src/runtime/engine.js';
+import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 
 const SIZE = 32;
@@ -93,6 +95,31 @@ describe('export --format triton', () => {
     expect((again as MlctlError).code).toBe('PACKAGE_EXISTS');
     const bad = await exportModel(pkg, { format: 'triton', out: repo, name: '../escape' }).catch((e: unknown) => e);
     expect((bad as MlctlError).code).toBe('USAGE');
+  });
+});
+
+describe('export --format triton for a tabular package', () => {
+  it("uses the package's own ONNX model: feature dims, no image format, labels, and it runs", async () => {
+    const rows = ['x1,x2,cls'];
+    for (let i = 0; i < 60; i++) {
+      const a = ((i * 37) % 17) / 17;
+      const b = ((i * 11) % 13) / 13;
+      rows.push(`${a},${b},${a + b > 1 ? 'high' : 'low'}`);
+    }
+    await fs.writeFile(path.join(root, 'tab.csv'), rows.join('\n') + '\n');
+    const { pkg: tab } = await trainClassic({ model: 'logistic', name: 'tab', data: path.join(root, 'tab.csv'), target: 'cls', root: path.join(root, 'artifacts'), logger: createMemoryLogger(), onnx: true });
+    expect(tab.manifest.formats.onnx).toBeDefined();
+    const res = await exportModel(tab, { format: 'triton', out: repo });
+    expect(res.details).toMatchObject({ origin: 'package' });
+    const cfg = parseTextFormat(tritonModelConfigType(), await fs.readFile(path.join(repo, 'tab', 'config.pbtxt'), 'utf8')) as unknown as Config;
+    expect(cfg.input).toEqual([{ name: tab.manifest.input.name, data_type: 'TYPE_FP32', dims: [2] }]);
+    expect(cfg.output).toEqual([{ name: tab.manifest.output.name, data_type: 'TYPE_FP32', dims: [tab.manifest.labels.length], label_filename: 'labels.txt' }]);
+    expect((await fs.readFile(path.join(repo, 'tab', 'labels.txt'), 'utf8')).trim().split('\n')).toEqual(tab.manifest.labels);
+    const session = await ort.InferenceSession.create(path.join(repo, 'tab', '1', 'model.onnx'));
+    const y = (await session.run({ [cfg.input[0]!.name]: new ort.Tensor('float32', Float32Array.from([0, 0, 1, 1, -1, 2]), [3, 2]) }))[cfg.output[0]!.name]!;
+    expect(y.dims).toEqual([3, 2]);
+    for (let r = 0; r < 3; r++) expect((y.data as Float32Array)[r * 2]! + (y.data as Float32Array)[r * 2 + 1]!).toBeCloseTo(1, 5);
+    await session.release();
   });
 });
 
