@@ -1,42 +1,9 @@
-// `mlctl serve` as a real process with the security options: keys from MLCTL_API_KEYS, gRPC on its own port,
-// an audit log, then SIGTERM → exit 0; and bad TLS flags fail at start with a usage error (exit 2).
+// `mlctl serve` security options through the real CLI entry (commander table → serve command → security
+// extension), in-process: each bad combination fails at start with exit 2 and says what to fix.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
 import { main } from '../src/cli/main.js';
-import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
-import { pngOf } from './serve-security-helpers.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(repoRoot, 'src/cli/main.ts');
-const KEY = 'cli-test-key-0123456789abc';
-
-function runCli(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const listening = new Promise<{ url: string; grpc: string }>((resolve, reject) => {
-    const check = () => {
-      const m = /"url":"(http:\/\/[^"]+)".*"grpc":"([^"]+)"/.exec(stderr);
-      if (m) resolve({ url: m[1]!, grpc: m[2]! });
-    };
-    child.stderr.on('data', check);
-    void exited.then(() => reject(new Error(`exited before listening:\n${stderr}`)));
-  });
-  listening.catch(() => {}); // awaited by the test that needs it; a process that exits early is not unhandled
-  return { child, exited, listening, out: () => stdout, err: () => stderr };
-}
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 
@@ -46,48 +13,45 @@ beforeAll(async () => {
 });
 afterAll(() => tmp?.cleanup());
 
-describe('mlctl serve with security options (process)', () => {
-  it('requires the key from MLCTL_API_KEYS on REST and gRPC, audits, and exits 0 on SIGTERM', async () => {
-    const audit = path.join(tmp.dir, 'audit.jsonl');
-    const cli = runCli(['serve', path.join(tmp.dir, 'models'), '--port', '0', '--grpc-port', '0', '--backend', 'cpu', '--engine', 'tfjs', '--audit-log', audit], { MLCTL_API_KEYS: `ci:${KEY}` });
-    try {
-      const { url, grpc: grpcAddr } = await cli.listening;
-      const png = await pngOf(10, 200, 10);
-      const post = (headers: Record<string, string>) => fetch(`${url}/predict`, { method: 'POST', body: png, headers: { 'content-type': 'image/png', ...headers } });
-      expect((await post({})).status).toBe(401);
-      expect((await post({ authorization: `Bearer ${KEY}` })).status).toBe(200);
-      const Client = predictV2Service();
-      const client = new Client(grpcAddr, grpc.credentials.createInsecure());
-      const md = new grpc.Metadata();
-      md.set('x-api-key', KEY);
-      const meta = await new Promise<Record<string, any>>((resolve, reject) => (client as any).ModelMetadata({ name: 'tiny' }, md, (e: Error | null, r: Record<string, any>) => (e ? reject(e) : resolve(r))));
-      client.close();
-      expect(meta.name).toBe('tiny');
-      cli.child.kill('SIGTERM');
-      expect(await cli.exited).toBe(0);
-      expect(cli.err()).toMatch(/API keys required .*\(1 key\(s\): ci\)/);
-      expect(cli.err()).not.toContain(KEY);
-      const lines = (await fs.readFile(audit, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-      // The refused (401) call never reached the model: one load line, one prediction line.
-      expect(lines.map((l) => l.event)).toEqual(['model-load', 'predict']);
-      expect(lines[1]).toMatchObject({ keyId: 'ci', model: 'tiny' });
-    } finally {
-      cli.child.kill('SIGKILL');
+/** Run `mlctl serve MODELS ...args` in this process; returns the exit code and what went to stderr. */
+async function serveFails(args: string[], env: Record<string, string> = {}, target = path.join(tmp.dir, 'models')): Promise<{ code: number; err: string }> {
+  const written: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'mlctl', 'serve', target, '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', ...args]);
+    return { code, err: written.join('') };
+  } finally {
+    process.stderr.write = write;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     }
+  }
+}
+
+describe('mlctl serve security options (CLI)', () => {
+  it('exits 2 for TLS files that cannot be read', async () => {
+    const r = await serveFails(['--tls-cert', path.join(tmp.dir, 'missing.pem'), '--tls-key', path.join(tmp.dir, 'missing.key')]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/TLS certificate .*missing\.pem cannot be used: cannot read it \(ENOENT\)/);
   });
 
-  it('exits 2 with a clear message for TLS flags that cannot work', async () => {
-    // In-process: the failure happens before anything listens, and another process start would cost seconds.
-    const written: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
-    let code: number;
-    try {
-      code = await main(['node', 'mlctl', 'serve', path.join(tmp.dir, 'models'), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', '--tls-cert', path.join(tmp.dir, 'missing.pem'), '--tls-key', path.join(tmp.dir, 'missing.key')]);
-    } finally {
-      process.stderr.write = write;
-    }
-    expect(code).toBe(2);
-    expect(written.join('')).toMatch(/TLS certificate .*missing\.pem cannot be used: cannot read it \(ENOENT\)/);
+  it('exits 2 for a malformed key in MLCTL_API_KEYS without echoing it', async () => {
+    const r = await serveFails([], { MLCTL_API_KEYS: 'ci:tooshort' });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/API key configuration --api-key\/MLCTL_API_KEYS entry 1 is invalid: the key is too short/);
+    expect(r.err).not.toContain('tooshort');
+  });
+
+  it('exits 2 for --watch on a single package version and for a bad --rate-limit', async () => {
+    const pinned = await serveFails(['--watch'], {}, path.join(tmp.dir, 'models', 'tiny', '1'));
+    expect(pinned.code).toBe(2);
+    expect(pinned.err).toMatch(/is a single package version: serve its model directory .* to use --watch/);
+    const rate = await serveFails(['--rate-limit', '0/s']);
+    expect(rate.code).toBe(2);
+    expect(rate.err).toMatch(/--rate-limit "0\/s" is not valid/);
   });
 });
