@@ -147,6 +147,14 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
     expect(viaOrt.name).toBe('onnx');
     expectClose(await viaOrt.run(x, 3), probs, 1e-4);
     await viaOrt.dispose();
+    // The same CSV encoded for the package (evaluate's path): accuracy through the engine matches training's.
+    const { tabularRowsForPackage } = await import('../src/classic/data.js');
+    const rowsForPkg = await tabularRowsForPackage(m, path.join(dir, 'rings.csv'));
+    expect(rowsForPkg.rows).toBe(240);
+    const all = await (await openEngine(pkg)).run(rowsForPkg.x, rowsForPkg.rows);
+    let correct = 0;
+    for (let i = 0; i < rowsForPkg.rows; i++) if ((all[2 * i + 1]! > all[2 * i]! ? 1 : 0) === rowsForPkg.labels![i]) correct++;
+    expect(correct / rowsForPkg.rows).toBeGreaterThan(0.9);
   });
 
   it('trains linear regression that recovers the generating weights; metrics R², MAE, RMSE', async () => {

@@ -1,7 +1,7 @@
 // Training data for the classic models: a CSV table (encoded by data/csv.ts) or an image folder flattened to pixel
 // vectors, split deterministically into train and validation rows.
 import { promises as fs } from 'node:fs';
-import type { ImageInputSpec } from '../artifacts/manifest.js';
+import type { ImageInputSpec, Manifest } from '../artifacts/manifest.js';
 import { imageBatches, type SkippedFile } from '../data/batches.js';
 import { readCsv, tabularFromCsv, type TabularEncoding } from '../data/csv.js';
 import { datasetSplits, scanImageFolder, type Sample } from '../data/imagefolder.js';
@@ -161,4 +161,27 @@ async function loadImageData(opts: DataOptions): Promise<ClassicDataset> {
     dropped: 0,
     rows: train.x.rows + (val?.x.rows ?? 0),
   };
+}
+
+/**
+ * Rows of a CSV file encoded for an existing tabular package (evaluate, batch predict): the manifest's encoding is
+ * applied, not re-inferred, and the target column (when present) becomes label indices or numeric targets.
+ */
+export async function tabularRowsForPackage(manifest: Manifest, file: string): Promise<{ x: Float32Array; rows: number; labels?: Int32Array; targets?: Float64Array }> {
+  if (manifest.input.kind !== 'tabular') throw new MlctlError('USAGE', [`model ${manifest.name} takes images, not CSV rows`]);
+  const transform = (manifest.input.transform ?? {}) as { encoding?: TabularEncoding };
+  const target = (manifest.training?.target as string | undefined) ?? manifest.labels[0]!;
+  if (!transform.encoding) throw new MlctlError('PACKAGE_INVALID', [manifest.name, 'its tabular input has no recorded encoding']);
+  const table = await readCsv(file);
+  const regression = manifest.task === 'tabular-regression';
+  const hasTarget = table.header.includes(target);
+  // Without the target column there is nothing to score against, but the rows can still be encoded.
+  const tab = tabularFromCsv(hasTarget ? table : { ...table, header: [...table.header, target], rows: table.rows.map((r) => [...r, regression ? '0' : manifest.labels[0]!]) }, { target, encoding: transform.encoding, numericTarget: regression });
+  const x = Float32Array.from(tab.x);
+  if (!hasTarget) return { x, rows: tab.rows };
+  if (regression) return { x, rows: tab.rows, targets: Float64Array.from(tab.targetValues, Number) };
+  const index = new Map(manifest.labels.map((l, i) => [l, i]));
+  const unknown = [...new Set(tab.targetValues.filter((v) => !index.has(v)))];
+  if (unknown.length) throw new MlctlError('DATA_UNKNOWN_LABELS', [unknown.slice(0, 10).join(', '), manifest.labels.join(', ')]);
+  return { x, rows: tab.rows, labels: Int32Array.from(tab.targetValues, (v) => index.get(v)!) };
 }
