@@ -74,6 +74,14 @@ describe('schedules and masks', () => {
     const m = magnitudeMask(w, 0.43);
     expect(Array.from(m)).toEqual([1, 0, 1, 0, 1, 1, 0]);
     expect(zeroFraction(Float32Array.from(w, (v, i) => v * m[i]!))).toBeCloseTo(3 / 7, 12);
+    // Ties at the threshold: the lowest indices go first, so the count stays exact.
+    expect(Array.from(magnitudeMask([0.1, -0.1, 0.1, 0.5, 0.1], 0.6))).toEqual([0, 0, 0, 1, 1]);
+    // Same selection as a plain (|w|, index) sort on random weights with many ties.
+    const r = Float32Array.from({ length: 5000 }, (_, i) => Math.round(Math.sin(i * 12.9898) * 50) / 50);
+    const byMagnitude = Array.from(r.keys()).sort((a, b) => Math.abs(r[a]!) - Math.abs(r[b]!) || a - b);
+    const expected = new Float32Array(r.length).fill(1);
+    for (const i of byMagnitude.slice(0, Math.round(0.37 * r.length))) expected[i] = 0;
+    expect(Array.from(magnitudeMask(r, 0.37))).toEqual(Array.from(expected));
   });
 });
 

@@ -108,6 +108,7 @@ export async function prunePackage(source: LoadedPackage, opts: PruneOptions): P
       if (!cut) throw new MlctlError('UNSUPPORTED_LAYER', [model.layers[0]!.name, model.layers[0]!.getClassName(), 'the Dense tail starts at the input; nothing to extract features from']);
       const base = tf.model({ inputs: model.inputs, outputs: cut.output as tf.SymbolicTensor });
       const featureShape = (cut.outputShape as number[]).slice(1);
+      if (featureShape.length !== 1) throw new MlctlError('UNSUPPORTED_LAYER', [tailLayers[0]!.name, 'Dense', `its input has shape [${featureShape.join(', ')}]; fine-tuning on features needs a Flatten or pooling layer before the Dense tail (or use --epochs 0)`]);
       const splitParams = { validationSplit: opts.validationSplit ?? 0.2, seed: opts.seed ?? 42, testSplit: 0 };
       const labels = source.manifest.labels;
       const trainSamples = mapToModelLabels(await loadEvaluationData(opts.data!, 'train', splitParams), labels);

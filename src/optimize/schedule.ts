@@ -49,8 +49,18 @@ export function magnitudeMask(values: ArrayLike<number>, sparsity: number): Floa
   const mask = new Float32Array(n).fill(1);
   if (k === 0) return mask;
   const abs = Float32Array.from({ length: n }, (_, i) => Math.abs(values[i]!));
-  const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => abs[a]! - abs[b]! || a - b);
-  for (let i = 0; i < k; i++) mask[order[i]!] = 0;
+  // Threshold = the k-th smallest |w| (typed-array sort: fast on multi-million-weight conv kernels).
+  const threshold = abs.slice().sort()[k - 1]!;
+  let below = 0;
+  for (let i = 0; i < n; i++) if (abs[i]! < threshold) below++;
+  let ties = k - below;
+  for (let i = 0; i < n; i++) {
+    if (abs[i]! < threshold) mask[i] = 0;
+    else if (abs[i] === threshold && ties > 0) {
+      mask[i] = 0;
+      ties--;
+    }
+  }
   return mask;
 }
 

@@ -106,6 +106,7 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
       for (const e of engines) await e.dispose();
     }
   }
+  if (accBefore === undefined || accAfter === undefined) logger.warn(`${input.op}: validation accuracy was not checked (pass --data DIR to apply --max-accuracy-drop)`);
   const maxDrop = opts.maxAccuracyDrop ?? 0.01;
   let status: 'ok' | 'rejected' = 'ok';
   let statusReason: string | undefined;
