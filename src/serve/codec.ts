@@ -138,3 +138,28 @@ function nestedShape(v: unknown): number[] {
   }
   return shape;
 }
+
+/** Tabular rows as JSON: each an array of numbers in feature order, or an object keyed by feature name. */
+export function rowsToInput(instances: unknown, features: string[], inputName: string): InferInput {
+  if (!Array.isArray(instances) || instances.length === 0) throw badRequest('instances must be a non-empty array of rows');
+  const width = features.length;
+  const x = new Float32Array(instances.length * width);
+  const put = (i: number, j: number, v: unknown, what: string) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`instance ${i}: ${what} must be a finite number, got ${JSON.stringify(v) ?? 'nothing'}`);
+    x[i * width + j] = v;
+  };
+  instances.forEach((row, i) => {
+    if (Array.isArray(row)) {
+      if (row.length !== width) throw badRequest(`instance ${i} has ${row.length} values; the model takes ${width} (${features.join(', ')})`);
+      row.forEach((v, j) => put(i, j, v, `value ${j}`));
+    } else if (row && typeof row === 'object') {
+      const rec = row as Record<string, unknown>;
+      const unknown = Object.keys(rec).filter((k) => !features.includes(k));
+      if (unknown.length) throw badRequest(`instance ${i} has unknown feature(s) ${unknown.join(', ')}; the model's features are ${features.join(', ')}`);
+      features.forEach((f, j) => put(i, j, rec[f], `feature "${f}"`));
+    } else {
+      throw badRequest(`instance ${i} must be an array of numbers or an object keyed by feature name`);
+    }
+  });
+  return { name: inputName, datatype: 'FP32', shape: [instances.length, width], data: x };
+}

@@ -63,18 +63,18 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   async function prepare(dir: string): Promise<Entry> {
     const pkg = await loadPackage(dir);
     const m = pkg.manifest;
-    if (m.input.kind !== 'image') throw new ServeError(500, `package ${dir} is a ${m.task} model; mlctl serve handles image classifiers only so far`);
     const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
     try {
-      const want = [m.input.height, m.input.width, m.input.channels];
-      if (engine.inputShape.length !== 3 || engine.inputShape.some((d, i) => d !== -1 && d !== want[i])) {
+      // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
+      const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : engine.inputShape;
+      if (engine.inputShape.length !== want.length || engine.inputShape.some((d, i) => d !== -1 && d !== want[i]) || want.some((d) => d < 1)) {
         throw new ServeError(500, `package ${dir}: the model takes input ${JSON.stringify(engine.inputShape)} but the manifest says ${JSON.stringify(want)}`);
       }
-      const model: ServedModel = { name: m.name, version: m.version, manifest: m, manifestSha256: pkg.manifestSha256, ready: false, engine: engine.name, package: pkg };
+      const model: ServedModel = { name: m.name, version: m.version, manifest: m, manifestSha256: pkg.manifestSha256, ready: false, engine: engine.name, package: pkg, inputShape: want };
       const labels = { model: m.name, version: String(m.version) };
       const state = { preparing: 0 };
       const batcher = createBatcher(
-        { inputSize: want[0]! * want[1]! * want[2]!, outputSize: engine.outputSize, run: (x, n) => engine.run(x, n) },
+        { inputSize: want.reduce((a, d) => a * d, 1), outputSize: engine.outputSize, run: (x, n) => engine.run(x, n) },
         {
           maxBatch,
           maxDelayMs,
@@ -88,7 +88,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
         },
       );
       // Warm up at batch 1 and at the largest batch so the first real requests do not pay for allocation.
-      const per = want[0]! * want[1]! * want[2]!;
+      const per = want.reduce((a, d) => a * d, 1);
       const t0 = performance.now();
       await engine.run(new Float32Array(per), 1);
       if (maxBatch > 1) await engine.run(new Float32Array(per * maxBatch), maxBatch);
@@ -117,15 +117,16 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   const names = () => [...new Set([...entries.values()].map((e) => e.model.name))].sort();
 
   async function toBatch(entry: Entry, inputs: InferInput[]): Promise<{ x: Float32Array; n: number }> {
-    const spec = imageSpecOf(entry.model);
     if (inputs.length !== 1) throw badRequest(`model ${entry.model.name} takes exactly one input tensor, got ${inputs.length}`);
     const input = inputs[0]!;
-    const per = spec.height * spec.width * spec.channels;
+    const shape = entry.model.inputShape!;
+    const per = shape.reduce((a, d) => a * d, 1);
+    const isImage = entry.model.manifest.input.kind === 'image';
     if (input.datatype === 'FP32') {
-      const want = [-1, spec.height, spec.width, spec.channels];
       const s = input.shape;
-      if (s.length !== 4 || s.slice(1).some((d, i) => d !== want[i + 1]) || !Number.isInteger(s[0]) || s[0]! < 1) {
-        throw badRequest(`input ${input.name} has shape [${s.join(', ')}]; model ${entry.model.name} expects [N, ${spec.height}, ${spec.width}, ${spec.channels}] (NHWC, preprocessed) with N >= 1`);
+      if (s.length !== shape.length + 1 || s.slice(1).some((d, i) => d !== shape[i]) || !Number.isInteger(s[0]) || s[0]! < 1) {
+        const what = isImage ? ' (NHWC, preprocessed)' : ' (one row of encoded features per example)';
+        throw badRequest(`input ${input.name} has shape [${s.join(', ')}]; model ${entry.model.name} expects [N, ${shape.join(', ')}]${what} with N >= 1`);
       }
       const n = s[0]!;
       if (!(input.data instanceof Float32Array)) throw badRequest(`input ${input.name}: FP32 data must be numbers`);
@@ -134,6 +135,8 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
       return { x: input.data, n };
     }
     if (input.datatype === 'BYTES') {
+      if (!isImage) throw badRequest(`model ${entry.model.name} takes ${entry.model.manifest.input.kind} rows: send FP32 [N, ${shape.join(', ')}], not BYTES`);
+      const spec = imageSpecOf(entry.model);
       const s = input.shape;
       if (!((s.length === 1 && s[0]! >= 1) || (s.length === 2 && s[0]! >= 1 && s[1] === 1))) {
         throw badRequest(`input ${input.name} has shape [${s.join(', ')}]; BYTES image input must be [N] or [N, 1], one encoded image per element`);

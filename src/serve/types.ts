@@ -40,6 +40,8 @@ export interface ServedModel {
   /** Engine in use, e.g. "onnx" or "tfjs". */
   engine: string;
   package: LoadedPackage;
+  /** Per-example input shape the model takes: [H, W, C] for images, [features] for tabular rows. */
+  inputShape?: number[];
 }
 
 export interface InferResult {

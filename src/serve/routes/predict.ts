@@ -2,7 +2,7 @@
 // {"instances": [{"b64": ...}]}; several images per request. Answers predictions, top-k labels, model, version.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, ServeError } from '../errors.js';
-import { instancesToInput, rowsOf, topK } from '../codec.js';
+import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
 import type { InferInput } from '../types.js';
 import { inferContext, resolveModel } from './common.js';
 
@@ -54,10 +54,11 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
       input = { name: 'image', datatype: 'BYTES', shape: [1], data: [request.body] };
     } else if (/json/i.test(ct) && request.body && typeof request.body === 'object') {
       const body = request.body as { instances?: unknown; inputs?: unknown; model?: string; version?: string | number };
-      if (body.instances === undefined) throw badRequest('JSON body needs "instances": [{"b64": "<base64 image>"}, ...]');
+      if (body.instances === undefined) throw badRequest('JSON body needs "instances": [{"b64": "<base64 image>"}, ...] (or rows of features for tabular models)');
       name ??= body.model;
       version ??= body.version === undefined ? undefined : String(body.version);
-      input = instancesToInput(body.instances, 'image');
+      const spec = resolveModel(state.repo, name, version).manifest.input;
+      input = spec.kind === 'tabular' ? rowsToInput(body.instances, spec.features, spec.name) : instancesToInput(body.instances, 'image');
     } else {
       throw badRequest('send an image as multipart field "image", as a raw body with Content-Type image/*, or JSON {"instances": [{"b64": "..."}]}');
     }
@@ -65,9 +66,11 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
     if (input.datatype === 'FP32') input.name = model.manifest.input.name;
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
     const rows = rowsOf(res.outputs[0]!);
+    const m = res.model.manifest;
+    const classifier = m.output.kind !== 'regression' && m.labels.length > 0;
     return {
       predictions: rows,
-      labels: rows.map((r) => topK(r, res.model.manifest.labels, k)),
+      ...(classifier ? { labels: rows.map((r) => topK(r, m.labels, k)) } : {}),
       model: res.model.name,
       version: res.model.version,
     };

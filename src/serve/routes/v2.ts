@@ -3,7 +3,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest } from '../errors.js';
 import { fp32ToBuffer, parseBinaryBytes, parseBinaryFp32, shapeSize, splitBinaryBody, toBytesList, toFloat32 } from '../codec.js';
-import { imageSpecOf } from '../repository.js';
 import type { InferInput, ServedModel } from '../types.js';
 import { inferContext, resolveModel, SERVER_VERSION } from './common.js';
 
@@ -12,12 +11,13 @@ type ModelParams = { name: string; version?: string };
 const PLATFORMS: Record<string, string> = { onnx: 'onnxruntime_onnx', tfjs: 'tensorflowjs' };
 
 export function modelMetadata(model: ServedModel, versions: number[]) {
-  const spec = imageSpecOf(model);
+  const input = model.manifest.input;
+  const shape = model.inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
   return {
     name: model.name,
     versions: versions.map(String),
     platform: PLATFORMS[model.engine] ?? model.engine,
-    inputs: [{ name: spec.name, datatype: 'FP32', shape: [-1, spec.height, spec.width, spec.channels] }],
+    inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...shape] }],
     outputs: [{ name: model.manifest.output.name, datatype: 'FP32', shape: [-1, model.manifest.output.size] }],
   };
 }
@@ -88,9 +88,9 @@ async function infer(request: FastifyRequest<{ Params: ModelParams }>, reply: Fa
   const model = resolveModel(state.repo, request.params.name, request.params.version);
   const { req, binary } = parseInferBody(request);
   const inputs = parseInputs(req, binary);
-  const spec = imageSpecOf(model);
+  const inputName = model.manifest.input.name;
   for (const input of inputs) {
-    if (input.datatype === 'FP32' && input.name !== spec.name) throw badRequest(`model ${model.name} has no input "${input.name}"; its FP32 input is "${spec.name}" (or send encoded images as BYTES)`);
+    if (input.datatype === 'FP32' && input.name !== inputName) throw badRequest(`model ${model.name} has no input "${input.name}"; its FP32 input is "${inputName}"${model.manifest.input.kind === 'image' ? ' (or send encoded images as BYTES)' : ''}`);
   }
   const outName = model.manifest.output.name;
   const requested = req.outputs;
