@@ -110,6 +110,7 @@ export async function extractFeatures(samples: readonly Sample[], opts: ExtractO
   }
   const cached = rows.size;
   let computed = 0;
+  let cacheWritable = true;
   const computeStart = performance.now();
   if (missing.length > 0) {
     const progress = createProgress({ label: opts.label ?? 'extracting features', total: missing.length, unit: 'img', logger: opts.logger });
@@ -127,7 +128,13 @@ export async function extractFeatures(samples: readonly Sample[], opts: ExtractO
         const p = batch.paths[i]!;
         rows.set(p, row);
         const sha = shaOf.get(p);
-        if (dir && sha) await writeEntry(entryPath(dir, sha), row);
+        if (dir && sha && cacheWritable) {
+          // A full disk or read-only cache must not stop training: warn once and carry on without caching.
+          await writeEntry(entryPath(dir, sha), row).catch((err: Error) => {
+            cacheWritable = false;
+            opts.logger.warn(`feature cache disabled for this run: cannot write ${dir} (${err.message.split('\n')[0]})`);
+          });
+        }
       }
       computed += batch.count;
       progress.tick(batch.count);

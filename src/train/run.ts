@@ -8,7 +8,7 @@ import { artifactsRoot, assertValidName, savePackage, writeTfjsModel, type Loade
 import { MlctlError } from '../errors.js';
 import { datasetSplits, scanImageFolder, type Sample } from '../data/imagefolder.js';
 import { imageInputSpec } from '../data/preprocess.js';
-import { buildFullModel, headInputSize, headParamCount, type HeadPooling, type HeadSpec, type HeadWeights } from '../models/head.js';
+import { buildFullModel, getHeadWeights, headInputSize, headParamCount, type HeadPooling, type HeadSpec, type HeadWeights } from '../models/head.js';
 import { loadKerasH5Weights } from '../models/hdf5.js';
 import { assertVggImageSize, buildVgg16, vggConvLayerNames, vggFeatureShape, VGG16_BLOCKS } from '../models/vgg16.js';
 import { cacheRoot, resolveWeights, type WeightsSource } from '../models/weights.js';
@@ -19,7 +19,7 @@ import { augmentImage, parseAugment, type Augmentation } from './augment.js';
 import { loadCheckpoint, readRunConfig, runDir, saveCheckpoint, type RunConfig } from './checkpoint.js';
 import { extractFeatures, globalAveragePool, openBackboneEngine, type ExtractStats, type FeatureSet } from './features.js';
 import { fineTune, type FineTuneResult } from './finetune.js';
-import { balancedClassWeights, disposeHead, evaluateHead, trainHead, type EpochMetrics, type TrainHeadResult } from './head.js';
+import { balancedClassWeights, cloneHead, disposeHead, evaluateHead, newAdamState, trainHead, type EpochMetrics, type HeadTrainState, type TrainHeadResult } from './head.js';
 import { writeHistoryFiles } from './history.js';
 import { imageBatches } from '../data/batches.js';
 
@@ -225,7 +225,10 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     const resumeHead = resumeCkpt?.head;
     let progress: Progress | undefined;
     let epochCounter = resumeHead?.epoch ?? 0;
-    headResult = await trainHead(trainSet, valSet, {
+    // A fine-tune checkpoint means phase 1 finished: take its result instead of training the head again.
+    headResult = resumeCkpt?.phase === 'fine-tune' && resumeHead
+      ? { weights: cloneHead(resumeHead.best.weights), history: resumeHead.history, bestEpoch: resumeHead.best.epoch, stoppedEarly: false, interrupted: false, epochsRun: resumeHead.epoch }
+      : await trainHead(trainSet, valSet, {
       spec: headSpec,
       epochs: opts.epochs,
       batchSize: opts.batchSize,
@@ -233,7 +236,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       seed: opts.seed,
       patience: opts.patience,
       classWeights,
-      resume: resumeCkpt?.phase === 'head' || resumeCkpt?.phase === 'fine-tune' ? resumeHead : undefined,
+      resume: resumeCkpt?.phase === 'head' ? resumeHead : undefined,
       shouldStop: opts.shouldStop,
       epochFeatures,
       onBatch: (b, n, loss, acc) => {
@@ -244,7 +247,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
         epochCounter = m.epoch;
         if (logger.interactive) progress?.done(epochLine(m));
         else logger.info(`epoch ${m.epoch}/${opts.epochs} ${epochLine(m)}`);
-        await saveCheckpoint(rdir, config, { phase: 'head', head: state });
+        await saveCheckpoint(rdir, config, { phase: 'head', head: state }).catch((err: NodeJS.ErrnoException) => {
+          throw new MlctlError('IO', [`cannot write the checkpoint in ${rdir}: ${err.message}${err.code === 'ENOSPC' ? ' (out of disk space: free some space, then rerun with --resume)' : ''}`], { cause: err });
+        });
       },
     });
     mark('headSeconds', tHead);
@@ -281,7 +286,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
         resumeDir: resumeCkpt?.phase === 'fine-tune' ? path.join(rdir, 'checkpoint', 'model') : undefined,
         priorHistory: resumeCkpt?.phase === 'fine-tune' ? resumeCkpt.fineTune?.history : undefined,
         checkpoint: async (ftState, headState) => {
-          await saveCheckpoint(rdir, config, { phase: 'fine-tune', head: headState ?? (await headStateFromResult(headResult!)), fineTune: ftState }, async (tmp) => {
+          await saveCheckpoint(rdir, config, { phase: 'fine-tune', head: headState ?? headStateFromResult(headResult!), fineTune: ftState }, async (tmp) => {
             await fs.mkdir(path.join(tmp, 'model'), { recursive: true });
             await writeTfjsModel(path.join(tmp, 'model'), model);
           });
@@ -307,7 +312,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       stoppedEarly: headResult.stoppedEarly || Boolean(ft?.stoppedEarly),
     };
     if (splits.test.length) {
-      const test = await evaluateImages(model, base, splits.test, opts, spec, engine, key, cache, ft !== undefined, headSpec, featureShape, logger);
+      const test = await evaluateTestSplit(model, splits.test, { head: opts.head, spec, engine, key, cache, fineTuned: ft !== undefined, logger });
       metrics.testAccuracy = test.accuracy;
       metrics.testLoss = test.loss;
       feats.test = test.stats;
@@ -433,34 +438,25 @@ function interruptedResult(rdir: string, backend: string, engine: InferenceEngin
   return { interrupted: true, runDir: rdir, metrics: {}, history, backend, engine: engine.name, features, timings };
 }
 
-async function headStateFromResult(r: TrainHeadResult) {
-  const { newAdamState } = await import('./head.js');
+/** The finished head phase as a checkpoint state (fine-tune checkpoints carry it so --resume can skip phase 1). */
+function headStateFromResult(r: TrainHeadResult): HeadTrainState {
   return { epoch: r.epochsRun, weights: r.weights, best: { weights: r.weights, epoch: r.bestEpoch, monitor: Infinity }, wait: 0, history: r.history, optimizer: newAdamState([]) };
 }
 
-/** Test-split metrics: head on cached features when the base is frozen, else the full model on images. */
-async function evaluateImages(
+/** Test-split metrics: the head on (cached) base features when the base stayed frozen, else the full model on images. */
+async function evaluateTestSplit(
   model: tf.LayersModel,
-  _base: tf.LayersModel,
   samples: Sample[],
-  opts: TrainOptions,
-  spec: ReturnType<typeof imageInputSpec>,
-  engine: InferenceEngine,
-  key: Parameters<typeof extractFeatures>[1]['key'],
-  cache: string | undefined,
-  fineTuned: boolean,
-  _headSpec: HeadSpec,
-  _featureShape: number[],
-  logger: Logger,
+  o: { head: HeadPooling; spec: ReturnType<typeof imageInputSpec>; engine: InferenceEngine; key: Parameters<typeof extractFeatures>[1]['key']; cache?: string; fineTuned: boolean; logger: Logger },
 ): Promise<{ loss: number; accuracy: number; stats?: ExtractStats }> {
+  const { spec, engine, key, cache, fineTuned, logger } = o;
   let loss = 0;
   let correct = 0;
   let n = 0;
   if (!fineTuned) {
     const { features, stats } = await extractFeatures(samples, { engine, spec, key, cacheRoot: cache, logger, label: 'test features' });
-    const { getHeadWeights } = await import('../models/head.js');
     const w = getHeadWeights(model);
-    const set = opts.head === 'gap' ? globalAveragePool(features, key.featureShape) : features;
+    const set = o.head === 'gap' ? globalAveragePool(features, key.featureShape) : features;
     const r = evaluateHead(w, set, model.outputs[0]!.shape[1] as number);
     disposeHead(w);
     return { ...r, stats };
