@@ -13,6 +13,10 @@ import { imageToInput } from '../src/data/preprocess.js';
 import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { joinRawBytes, floatsFromRaw, floatsToRaw } from '../src/serve/grpc/convert.js';
 import { healthService, predictV2Service } from '../src/serve/grpc/proto.js';
+import { toGrpcError } from '../src/serve/grpc/server.js';
+import { ServeError } from '../src/serve/errors.js';
+import { MlctlError } from '../src/errors.js';
+import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 import { json, pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
@@ -253,5 +257,23 @@ describe('wire format', () => {
     // ModelMetadataResponse.TensorMetadata.shape is int64 (field 3): -1 must survive as a variable dimension.
     const md = svc.ModelMetadata!.responseSerialize({ name: 'm', versions: ['1'], platform: 'p', inputs: [{ name: 'i', datatype: 'FP32', shape: [-1, 4] }], outputs: [] });
     expect(svc.ModelMetadata!.responseDeserialize(md).inputs[0].shape).toEqual([-1, 4]);
+  });
+});
+
+describe('error mapping', () => {
+  it('maps repository errors to gRPC codes: overload keeps Retry-After, internals stay in the log', () => {
+    const logger = createMemoryLogger();
+    const full = toGrpcError(new ServeError(503, 'queue full', { retryAfter: 2 }), 'r1', logger);
+    expect(full.code).toBe(grpc.status.UNAVAILABLE);
+    expect(full.details).toBe('queue full');
+    expect(full.metadata!.get('retry-after')).toEqual(['2']);
+    expect(toGrpcError(new ServeError(429, 'slow down', { retryAfter: 5 }), 'r2').code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(toGrpcError(new ServeError(404, 'no such model'), 'r3').code).toBe(grpc.status.NOT_FOUND);
+    expect(toGrpcError(new ServeError(413, 'too big'), 'r4').code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(toGrpcError(new MlctlError('IMAGE_DECODE', ['x', 'bad']), 'r5').code).toBe(grpc.status.INVALID_ARGUMENT);
+    const internal = toGrpcError(new Error('ENOENT: /secret/path/weights.bin'), 'r6', logger);
+    expect(internal.code).toBe(grpc.status.INTERNAL);
+    expect(internal.details).toBe('internal server error (request id r6); the details are in the server log');
+    expect(logger.lines.some((l) => l.level === 'error' && l.msg.includes('/secret/path/weights.bin'))).toBe(true);
   });
 });

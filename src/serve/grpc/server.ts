@@ -98,8 +98,12 @@ export function toGrpcError(err: unknown, requestId: string, logger?: Logger): P
   const http = typeof e.statusCode === 'number' ? e.statusCode : typeof e.status === 'number' ? e.status : undefined;
   const retry = e.retryAfterSec ?? e.retryAfter;
   const trailers = retry !== undefined ? { 'retry-after': String(retry) } : undefined;
-  if (http !== undefined && http < 500 && HTTP_TO_GRPC[http] !== undefined) return serviceError(HTTP_TO_GRPC[http]!, e.message ?? 'request failed', trailers);
-  if (http === 503 || http === 504) return serviceError(HTTP_TO_GRPC[http]!, e.message ?? 'unavailable', trailers ?? { 'retry-after': '1' });
+  if (http !== undefined && http >= 400 && http < 600) {
+    // Errors that carry a status were raised on purpose with a client-facing message (serve's ServeError).
+    const code = HTTP_TO_GRPC[http] ?? (http === 409 ? grpc.status.ALREADY_EXISTS : http < 500 ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL);
+    if (code === grpc.status.INTERNAL) logger?.error(`gRPC request ${requestId} failed: ${e.message ?? String(err)}`);
+    return serviceError(code, e.message ?? 'request failed', http === 503 ? (trailers ?? { 'retry-after': '1' }) : trailers);
+  }
   if (err instanceof MlctlError && MLCTL_TO_GRPC[err.code] !== undefined) return serviceError(MLCTL_TO_GRPC[err.code]!, err.message);
   logger?.error(`gRPC request ${requestId} failed: ${(err as Error)?.stack ?? String(err)}`);
   return serviceError(grpc.status.INTERNAL, `internal server error (request id ${requestId}); the details are in the server log`);
