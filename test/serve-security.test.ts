@@ -6,7 +6,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { sha256 } from '../src/artifacts/hash.js';
 import { MlctlError } from '../src/errors.js';
-import { createRateLimiter, findKey, loadApiKeys, parseKeyEntry, parseRateLimit } from '../src/serve/auth.js';
+import { checkAccess, createRateLimiter, findKey, loadApiKeys, parseKeyEntry, parseRateLimit } from '../src/serve/auth.js';
 import { openAuditLog } from '../src/serve/audit.js';
 import { resolveInside, sanitizeErrorBody } from '../src/serve/hygiene.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
@@ -254,5 +254,24 @@ describe('key and limit parsing', () => {
     t = 5_000;
     expect(rl.take('a').ok).toBe(true);
     expect(rl.take('b').ok).toBe(true);
+  });
+});
+
+describe('key guessing', () => {
+  it('an address sending wrong keys is throttled (429 + wait) before any key is checked, then recovers', async () => {
+    let t = 0;
+    const store = await loadApiKeys({ keys: `ci:${KEY_CI}` });
+    const ac = { store, failures: createRateLimiter({ limit: 3, windowMs: 30_000 }, () => t) };
+    for (let i = 0; i < 3; i++) expect(checkAccess(ac, `wrong-key-guess-${i}-0123456789`, 'tiny', '10.0.0.9')).toMatchObject({ ok: false, status: 401 });
+    // Out of tries: even the right key is refused from this address, so a lucky guess is not confirmed.
+    const blocked = checkAccess(ac, KEY_CI, 'tiny', '10.0.0.9');
+    expect(blocked).toMatchObject({ ok: false, status: 429 });
+    expect(blocked.ok ? 0 : blocked.retryAfterSec).toBe(10);
+    // Other addresses, and requests without a key, are not counted against anyone.
+    expect(checkAccess(ac, KEY_CI, 'tiny', '10.0.0.10')).toEqual({ ok: true, keyId: 'ci' });
+    for (let i = 0; i < 5; i++) expect(checkAccess(ac, undefined, 'tiny', '10.0.0.11')).toMatchObject({ status: 401 });
+    expect(checkAccess(ac, KEY_CI, 'tiny', '10.0.0.11')).toEqual({ ok: true, keyId: 'ci' });
+    t = 10_000;
+    expect(checkAccess(ac, KEY_CI, 'tiny', '10.0.0.9')).toEqual({ ok: true, keyId: 'ci' });
   });
 });

@@ -146,6 +146,8 @@ export type RateDecision = { ok: true; remaining: number } | { ok: false; retryA
 export interface RateLimiter {
   readonly limit: RateLimit;
   take(id: string): RateDecision;
+  /** Seconds until `id` may act again without using a token (0 = it may now). */
+  wait(id: string): number;
 }
 
 /** Token bucket per caller id: `limit` tokens, refilled continuously over `windowMs`; idle buckets are dropped. */
@@ -153,31 +155,45 @@ export function createRateLimiter(limit: RateLimit, now: () => number = Date.now
   const buckets = new Map<string, { tokens: number; at: number }>();
   const perMs = limit.limit / limit.windowMs;
   let lastSweep = now();
+  const refill = (id: string, t: number) => {
+    if (t - lastSweep > limit.windowMs) {
+      // A bucket idle for a whole window is full again: forgetting it changes nothing and bounds memory.
+      for (const [k, b] of buckets) if (t - b.at >= limit.windowMs) buckets.delete(k);
+      lastSweep = t;
+    }
+    const b = buckets.get(id) ?? { tokens: limit.limit, at: t };
+    b.tokens = Math.min(limit.limit, b.tokens + (t - b.at) * perMs);
+    b.at = t;
+    return b;
+  };
+  const waitFor = (tokens: number) => Math.max(1, Math.ceil((1 - tokens) / perMs / 1000));
   return {
     limit,
     take(id) {
-      const t = now();
-      if (t - lastSweep > limit.windowMs) {
-        // A bucket idle for a whole window is full again: forgetting it changes nothing and bounds memory.
-        for (const [k, b] of buckets) if (t - b.at >= limit.windowMs) buckets.delete(k);
-        lastSweep = t;
-      }
-      const b = buckets.get(id) ?? { tokens: limit.limit, at: t };
-      b.tokens = Math.min(limit.limit, b.tokens + (t - b.at) * perMs);
-      b.at = t;
+      const b = refill(id, now());
       buckets.set(id, b);
       if (b.tokens >= 1) {
         b.tokens -= 1;
         return { ok: true, remaining: Math.floor(b.tokens) };
       }
-      return { ok: false, retryAfterSec: Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000)) };
+      return { ok: false, retryAfterSec: waitFor(b.tokens) };
+    },
+    wait(id) {
+      if (!buckets.has(id)) return 0;
+      const b = refill(id, now());
+      return b.tokens >= 1 ? 0 : waitFor(b.tokens);
     },
   };
 }
 
+/** Default guard against key guessing: 30 wrong keys per minute from one address, then that address waits. */
+export const AUTH_FAILURE_LIMIT: RateLimit = { limit: 30, windowMs: 60_000 };
+
 export interface AccessControl {
   store: KeyStore;
   limiter?: RateLimiter;
+  /** Counts wrong keys per client address; an address out of tokens is refused (429) before any key check. */
+  failures?: RateLimiter;
 }
 
 export type AccessDecision =
@@ -186,8 +202,16 @@ export type AccessDecision =
 
 /** Authorization then rate limiting (per key id, or per client address when keys are off). */
 export function checkAccess(ac: AccessControl, presented: string | undefined, model: string | undefined, clientAddress: string): AccessDecision {
+  const blocked = ac.failures?.wait(`ip:${clientAddress}`) ?? 0;
+  if (blocked > 0) {
+    // Refused before the key is looked at, so guessing from a throttled address learns nothing, right or wrong.
+    return { ok: false, status: 429, retryAfterSec: blocked, message: `too many requests with a wrong API key from ${clientAddress}; retry after ${blocked}s` };
+  }
   const auth = authorize(ac.store, presented, model);
-  if (!auth.ok) return auth;
+  if (!auth.ok) {
+    if (auth.status === 401 && presented) ac.failures?.take(`ip:${clientAddress}`);
+    return auth;
+  }
   if (ac.limiter) {
     const rate = ac.limiter.take(auth.keyId ? `key:${auth.keyId}` : `ip:${clientAddress}`);
     if (!rate.ok) {

@@ -8,7 +8,7 @@ import { artifactsRoot } from '../artifacts/package.js';
 import type { OptionSpec } from '../cli/spec.js';
 import { usageError } from '../errors.js';
 import { attachAudit, auditModelLoad, openAuditLog, type AuditLog } from './audit.js';
-import { createRateLimiter, installAuth, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
+import { AUTH_FAILURE_LIMIT, createRateLimiter, installAuth, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
 import { SERVE_EXTENSIONS, type ServeExtension, type ServeExtensionContext, type ServeExtensionHandle } from './extensions.js';
 import { startGrpcServer, type GrpcServerHandle } from './grpc/server.js';
 import { installHygiene, parseCorsOrigins } from './hygiene.js';
@@ -56,7 +56,11 @@ export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeEx
   const tls = await loadTls({ cert: str(opts.tlsCert), key: str(opts.tlsKey), ca: str(opts.tlsCa) });
   const store = await loadApiKeys({ keys: str(opts.apiKey), file: str(opts.apiKeysFile) });
   const rate = str(opts.rateLimit);
-  const access: AccessControl = { store, ...(rate ? { limiter: createRateLimiter(parseRateLimit(rate)) } : {}) };
+  const access: AccessControl = {
+    store,
+    ...(rate ? { limiter: createRateLimiter(parseRateLimit(rate)) } : {}),
+    ...(store.keys.length ? { failures: createRateLimiter(AUTH_FAILURE_LIMIT) } : {}),
+  };
   const corsOrigins = parseCorsOrigins(str(opts.cors));
   const grpcMax = parseSize(opts.grpcMaxMessage as string, '--grpc-max-message');
   const watchMs = parseDuration(opts.watchInterval as string, '--watch-interval');
