@@ -180,6 +180,22 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
     expectClose(await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), Float32Array.of(1, 1, 1, 0, 0, 0), [2, 3]), y, 1e-4);
   });
 
+  it('trains ε-SVR on a numeric target in any units (target standardised inside, predictions in target units)', async () => {
+    const lines = (await readFile(path.join(dir, 'prices.csv'), 'utf8')).trim().split('\n');
+    // Same data with the target in thousands: C and ε must not need retuning.
+    const scaled = [lines[0], ...lines.slice(1).map((l) => l.split(',').map((v, j) => (j === 3 ? String(Number(v) * 1000 + 50000) : v)).join(','))];
+    await writeFile(path.join(dir, 'prices-k.csv'), scaled.join('\n') + '\n');
+    const res = await cli(['--model', 'svm', '--svm-type', 'epsilon-svr', '--kernel', 'rbf', '--C', '10', '--epsilon', '0.05', '--data', path.join(dir, 'prices-k.csv'), '--target', 'price', '--name', 'svr', '--json']);
+    expect(res.code).toBe(0);
+    expect(res.json!.metrics.r2).toBeGreaterThan(0.95);
+    const pkg = await loadPackage('svr');
+    expect(pkg.manifest.task).toBe('tabular-regression');
+    const engine = await openEngine(pkg);
+    const [y] = await engine.run(Float32Array.of(0, 0, 0), 1);
+    expect(Math.abs(y! - 54000) / 1000).toBeLessThan(0.5);
+    expectClose(await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), Float32Array.of(0, 0, 0), [1, 3]), [y!], 1e-5);
+  });
+
   it('trains multinomial logistic regression and the ONNX graph passes the reference checker', async () => {
     const res = await cli(['--model', 'logistic', '--data', path.join(dir, 'rings.csv'), '--target', 'shade', '--drop-columns', 'ring', '--name', 'shades', '--validation-split', '0.25']);
     expect(res.code).toBe(0);

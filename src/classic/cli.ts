@@ -26,7 +26,7 @@ export const classicTrainOptions: OptionSpec[] = [
   { flags: '--degree <d>', description: 'svm poly kernel degree', type: 'int', default: 3, min: 1, max: 10 },
   { flags: '--coef0 <c>', description: 'svm poly kernel constant term (default 1)', type: 'float' },
   { flags: '--svm-type <type>', description: 'svm: classification (c-svc) or regression on a numeric --target (epsilon-svr)', choices: ['c-svc', 'epsilon-svr'], default: 'c-svc' },
-  { flags: '--epsilon <e>', description: 'epsilon-svr: width of the no-penalty tube around the target (standardised features, target units)', type: 'float', default: 0.1, min: 0 },
+  { flags: '--epsilon <e>', description: 'epsilon-svr: half-width of the no-penalty tube around the target, in target standard deviations', type: 'float', default: 0.1, min: 0 },
   { flags: '--l2 <lambda>', description: 'linear/logistic: L2 penalty λ in mean loss + λ/2·‖w‖² (default 0 for linear, 1e-4 for logistic)', type: 'float', min: 0 },
   { flags: '--solver <name>', description: 'linear: closed-form (Cholesky on the normal equations) | gd (gradient descent, large inputs); svm: smo (kernels) | dcd (linear kernel, large data); default: picked by size', choices: ['closed-form', 'gd', 'smo', 'dcd', 'lbfgs'] },
   { flags: '--multiclass <strategy>', description: 'svm with more than 2 classes: one-vs-rest or one-vs-one', choices: ['ovr', 'ovo'], default: 'ovr' },

@@ -276,9 +276,18 @@ function fitModel(opts: ClassicTrainOptions, ds: ClassicDataset, z: Matrix, std:
   const cacheBytes = (opts.cacheMb ?? 256) * 1024 * 1024;
   if (task === 'regression') {
     const epsilon = opts.epsilon ?? 0.1;
-    const svm = trainSvr(z, ds.trainTargets!, { kernel, C, epsilon, eps: opts.tol, cacheBytes, onProgress });
+    // Trained on the standardised target so C and ε mean the same whatever the target's units; the coefficients
+    // are scaled back afterwards (f_y = mean + sd·f), so the stored model predicts in target units.
+    const t = ds.trainTargets!;
+    const tMean = t.reduce((a, v) => a + v, 0) / t.length;
+    const tSd = Math.sqrt(t.reduce((a, v) => a + (v - tMean) ** 2, 0) / t.length) || 1;
+    const svm = trainSvr(z, Float64Array.from(t, (v) => (v - tMean) / tSd), { kernel, C, epsilon, eps: opts.tol, cacheBytes, onProgress });
+    const mc = svm.machines[0]!;
+    mc.coef = mc.coef.map((c) => c * tSd);
+    mc.bias = mc.bias * tSd + tMean;
+    if (mc.w) mc.w = mc.w.map((v) => v * tSd);
     progress.done(`${svm.supportVectors.length} support vectors`);
-    return { model: { ...base, model: 'svm', output: { kind: 'regression', size: 1 }, svm }, training: { svmType: 'epsilon-svr', kernel, C, epsilon, solver, supportVectors: svm.supportVectors.length, iterations: svm.machines[0]!.iterations, converged: svm.machines[0]!.converged } };
+    return { model: { ...base, model: 'svm', output: { kind: 'regression', size: 1 }, svm }, training: { svmType: 'epsilon-svr', kernel, C, epsilon, targetStandardization: { mean: tMean, sd: tSd }, solver, supportVectors: svm.supportVectors.length, iterations: svm.machines[0]!.iterations, converged: svm.machines[0]!.converged } };
   }
   const svm = trainSvc(z, ds.trainLabels!, k, { kernel, C, solver, multiclass: opts.multiclass, probability: opts.probability, eps: opts.tol, cacheBytes, seed: opts.seed, onProgress });
   progress.done(`${svm.machines.length} machine(s), ${solver === 'smo' ? `${svm.supportVectors.length} support vectors` : 'linear weights'}`);
