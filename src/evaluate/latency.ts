@@ -53,7 +53,10 @@ export function percentile(sorted: readonly number[], q: number): number {
 }
 
 function batchInput(engine: InferenceEngine, batch: number, example?: Float32Array): Float32Array {
-  const per = engine.inputShape.reduce((a, d) => a * d, 1);
+  // Models with free dimensions (-1) are timed at the example's size.
+  const fixed = engine.inputShape.every((d) => d > 0);
+  if (!fixed && !example) throw new RangeError(`the engine's input shape [${engine.inputShape.join(', ')}] has free dimensions: pass an example input`);
+  const per = fixed ? engine.inputShape.reduce((a, d) => a * d, 1) : example!.length;
   const x = new Float32Array(per * batch);
   if (example) {
     if (example.length !== per) throw new RangeError(`example has ${example.length} values, the engine expects ${per}`);

@@ -40,6 +40,10 @@ export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSp
   if (engine.outputSize !== k) {
     throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model outputs ${engine.outputSize} values per example but has ${k} labels`]);
   }
+  const want = [spec.height, spec.width, 3];
+  if (engine.inputShape.length !== 3 || engine.inputShape.some((d, i) => d !== want[i] && d !== -1)) {
+    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes input [${engine.inputShape.join(', ')}] but the manifest's input spec is [${want.join(', ')}]`]);
+  }
   const acc = createAccumulator(k, opts);
   const skipped: SkippedFile[] = [];
   let skippedCount = 0;
