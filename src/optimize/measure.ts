@@ -1,6 +1,10 @@
 // The before/after figures every optimize step reports — model size on disk (raw and gzip), validation accuracy on the
 // same deterministic split train uses, batch-1 latency — measured with evaluate's code, and the table that prints them.
 import Table from 'cli-table3';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ModelJson } from '../artifacts/tfjs-io.js';
+import { MlctlError } from '../errors.js';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { Sample } from '../data/imagefolder.js';
@@ -16,10 +20,19 @@ export interface SizeOnDisk {
   gzip: number;
 }
 
-/** Size of the package's TF.js model (model.json + shards), raw and gzip -9: evaluate's figures, so the two agree. */
-export async function modelSize(pkg: LoadedPackage): Promise<SizeOnDisk> {
-  const s = await evaluateModelSize(pkg, 'tfjs');
+/** Size of the package's model in one format (TF.js: model.json + shards), raw and gzip -9: evaluate's figures, so the two agree. */
+export async function modelSize(pkg: LoadedPackage, format = 'tfjs'): Promise<SizeOnDisk> {
+  const s = await evaluateModelSize(pkg, format);
   return { raw: s.rawBytes, gzip: s.gzipBytes };
+}
+
+/** Absolute paths of the package's TF.js model files: model.json and the shards it lists. */
+export async function tfjsModelFiles(pkg: LoadedPackage): Promise<string[]> {
+  const rel = pkg.manifest.formats.tfjs;
+  if (!rel) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it has no TF.js model (formats.tfjs)']);
+  const jsonPath = path.join(pkg.dir, rel);
+  const json = JSON.parse(await fs.readFile(jsonPath, 'utf8')) as ModelJson;
+  return [jsonPath, ...json.weightsManifest.flatMap((g) => g.paths.map((p) => path.join(path.dirname(jsonPath), p)))];
 }
 
 export interface ValidationSet {

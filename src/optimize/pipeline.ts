@@ -6,16 +6,19 @@ import { MlctlError } from '../errors.js';
 import type { Figures } from './measure.js';
 import { prunePackage, type PruneOptions, type PruneReport } from './prune.js';
 import { quantizePackage, type QuantizeReport } from './quantize.js';
+import { quantizeInt8Package, type Int8Report } from './quantize-int8.js';
 import type { StepOptions } from './step.js';
 import type { WeightDtype } from './weight-quant.js';
 
 export interface PipelineOptions extends StepOptions {
   prune?: Omit<PruneOptions, keyof StepOptions>;
   quantize?: WeightDtype | 'int8';
+  /** int8: calibration images. */
+  calibration?: number;
 }
 
 export interface PipelineReport {
-  steps: Array<{ op: 'prune'; report: PruneReport } | { op: 'quantize'; report: QuantizeReport }>;
+  steps: Array<{ op: 'prune'; report: PruneReport } | { op: 'quantize'; report: QuantizeReport | Int8Report }>;
   /** Source first, then one row per step. */
   rows: Figures[];
   final: LoadedPackage;
@@ -24,7 +27,6 @@ export interface PipelineReport {
 
 export async function optimizePipeline(source: LoadedPackage, opts: PipelineOptions): Promise<PipelineReport> {
   if (!opts.prune && !opts.quantize) throw new MlctlError('USAGE', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
-  if (opts.quantize === 'int8') throw new MlctlError('NOT_IMPLEMENTED', ['--quantize int8 (ONNX Runtime QDQ quantization; src/optimize/onnx-qdq.ts has not landed)']);
   const steps: PipelineReport['steps'] = [];
   const rows: Figures[] = [];
   let current = source;
@@ -42,7 +44,9 @@ export async function optimizePipeline(source: LoadedPackage, opts: PipelineOpti
     if (r.exitCode !== 0) return { steps, rows, final: current, exitCode: r.exitCode };
   }
   if (opts.quantize) {
-    const r = await quantizePackage(current, opts.quantize, { ...opts, accuracyBefore: accuracy, maxAccuracyDrop: budget() });
+    const stepOpts = { ...opts, accuracyBefore: accuracy, maxAccuracyDrop: budget() };
+    // int8 compares fp32 ONNX with int8 ONNX itself, so it measures its own "before" on the same runtime.
+    const r = opts.quantize === 'int8' ? await quantizeInt8Package(current, { ...stepOpts, accuracyBefore: undefined }) : await quantizePackage(current, opts.quantize, stepOpts);
     steps.push({ op: 'quantize', report: r });
     if (rows.length === 0) rows.push(r.before);
     rows.push(r.after);

@@ -78,6 +78,46 @@ export function imageSpecOf(pkg: LoadedPackage): ImageInputSpec {
   return pkg.manifest.input;
 }
 
+/** The accuracy gate: rejected when the drop exceeds maxDrop (absolute); unchecked (ok, with a warning) without both figures. */
+export function applyGate(op: string, before: number | undefined, after: number | undefined, maxDrop = 0.01, logger?: Logger): { status: 'ok' | 'rejected'; statusReason?: string } {
+  if (before === undefined || after === undefined) {
+    logger?.warn(`${op}: validation accuracy was not checked (pass --data DIR to apply --max-accuracy-drop)`);
+    return { status: 'ok' };
+  }
+  if (before - after <= maxDrop + 1e-12) return { status: 'ok' };
+  return {
+    status: 'rejected',
+    statusReason: `${op}: validation accuracy dropped from ${(before * 100).toFixed(2)}% to ${(after * 100).toFixed(2)}% (${((before - after) * 100).toFixed(2)} points > --max-accuracy-drop ${maxDrop})`,
+  };
+}
+
+export interface DerivedDraftInput {
+  op: string;
+  params: Record<string, unknown>;
+  architecture?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  /** Formats of the new package (others the source had were derived from its weights and would be stale). */
+  formats: Manifest['formats'];
+  accBefore?: number;
+  accAfter?: number;
+  valExamples?: number;
+  status: 'ok' | 'rejected';
+  statusReason?: string;
+}
+
+/** Manifest of a package derived from `source` by one optimize step: its fields, plus the step's lineage entry and figures. */
+export function derivedDraft(source: LoadedPackage, d: DerivedDraftInput): ManifestDraft {
+  const base = draftFrom(source.manifest);
+  return {
+    ...base,
+    formats: d.formats,
+    architecture: { ...base.architecture, ...d.architecture },
+    metrics: { ...base.metrics, ...d.metrics, ...(d.accAfter !== undefined ? { val_accuracy: d.accAfter, val_examples: d.valExamples } : {}) },
+    lineage: [...source.manifest.lineage, lineageFrom(source, d.op, { ...d.params, ...(d.accBefore !== undefined ? { val_accuracy_before: d.accBefore, val_accuracy_after: d.accAfter } : {}) })],
+    ...(d.status === 'rejected' ? { status: d.status, statusReason: d.statusReason } : { status: d.status }),
+  };
+}
+
 function draftFrom(source: Manifest): ManifestDraft {
   const { schemaVersion: _s, name: _n, version: _v, createdAt: _c, files: _f, status: _st, statusReason: _r, ...rest } = source;
   return rest;
@@ -106,28 +146,9 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
       for (const e of engines) await e.dispose();
     }
   }
-  if (accBefore === undefined || accAfter === undefined) logger.warn(`${input.op}: validation accuracy was not checked (pass --data DIR to apply --max-accuracy-drop)`);
-  const maxDrop = opts.maxAccuracyDrop ?? 0.01;
-  let status: 'ok' | 'rejected' = 'ok';
-  let statusReason: string | undefined;
-  if (accBefore !== undefined && accAfter !== undefined && accBefore - accAfter > maxDrop + 1e-12) {
-    status = 'rejected';
-    statusReason = `${input.op}: validation accuracy dropped from ${(accBefore * 100).toFixed(2)}% to ${(accAfter * 100).toFixed(2)}% (${((accBefore - accAfter) * 100).toFixed(2)} points > --max-accuracy-drop ${maxDrop})`;
-  }
-  const base = draftFrom(source.manifest);
-  const draft: ManifestDraft = {
-    ...base,
-    // Other formats (ONNX, exports) were derived from the source weights and would be stale.
-    formats: { tfjs: 'model.json' },
-    architecture: { ...base.architecture, ...input.architecture },
-    metrics: {
-      ...base.metrics,
-      ...input.metrics,
-      ...(accAfter !== undefined ? { val_accuracy: accAfter, val_examples: valExamples } : {}),
-    },
-    lineage: [...source.manifest.lineage, lineageFrom(source, input.op, { ...input.params, ...(accBefore !== undefined ? { val_accuracy_before: accBefore, val_accuracy_after: accAfter } : {}) })],
-    ...(status === 'rejected' ? { status, statusReason } : { status }),
-  };
+  const gate = applyGate(input.op, accBefore, accAfter, opts.maxAccuracyDrop, logger);
+  const draft = derivedDraft(source, { op: input.op, params: input.params, architecture: input.architecture, metrics: input.metrics, formats: { tfjs: 'model.json' }, accBefore, accAfter, valExamples, ...gate });
+  const { status, statusReason } = gate;
   const artifacts = input.artifacts;
   const pkg = await savePackage({
     name: opts.name ?? source.manifest.name,

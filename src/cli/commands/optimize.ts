@@ -6,6 +6,7 @@ import { figuresTable } from '../../optimize/measure.js';
 import { optimizePipeline } from '../../optimize/pipeline.js';
 import { prunePackage } from '../../optimize/prune.js';
 import { quantizePackage } from '../../optimize/quantize.js';
+import { quantizeInt8Package } from '../../optimize/quantize-int8.js';
 import type { StepOptions, StepReport } from '../../optimize/step.js';
 import { parseSearch } from '../../optimize/tune.js';
 import { tunePipeline } from '../../optimize/tune-run.js';
@@ -72,9 +73,16 @@ const quantize: CommandSpec = {
   examples: ['mlctl quantize sample --dtype uint8 --data artifacts/sample-data', 'mlctl quantize artifacts/sample/3 --dtype float16 --max-accuracy-drop 0.005 --data artifacts/sample-data --json'],
   async run(ctx): Promise<CommandResult> {
     const dtype = ctx.opts.dtype as string;
-    if (dtype === 'int8') throw new MlctlError('NOT_IMPLEMENTED', ['mlctl quantize --dtype int8 (ONNX Runtime QDQ quantization)']);
     await startBackend(ctx);
     const source = await loadPackage(ctx.args[0] as string);
+    if (dtype === 'int8') {
+      const r = await quantizeInt8Package(source, { ...stepOptions(ctx), calibration: ctx.opts.calibration as number });
+      return {
+        exitCode: r.exitCode,
+        result: { ...stepResult(r), dtype: r.dtype, quantizedNodes: r.quantizedNodes, calibrationImages: r.calibrationImages, fp32OnnxBytes: r.fp32OnnxBytes, int8OnnxBytes: r.int8OnnxBytes },
+        text: stepText(r),
+      };
+    }
     const r = await quantizePackage(source, dtype as 'float16' | 'uint8' | 'uint16', stepOptions(ctx));
     return {
       exitCode: r.exitCode,
@@ -203,7 +211,6 @@ const optimize: CommandSpec = {
   async run(ctx): Promise<CommandResult> {
     const o = ctx.opts;
     if (o.prune === undefined && o.quantize === undefined) throw new MlctlError('USAGE', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
-    if (o.quantize === 'int8') throw new MlctlError('NOT_IMPLEMENTED', ['--quantize int8 (ONNX Runtime QDQ quantization)']);
     await startBackend(ctx);
     const source = await loadPackage(ctx.args[0] as string);
     const r = await optimizePipeline(source, {
@@ -211,7 +218,7 @@ const optimize: CommandSpec = {
       ...(o.prune !== undefined
         ? { prune: { sparsity: o.prune as number, schedule: o.schedule as 'polynomial' | 'constant', epochs: o.epochs as number, layers: o.layers as string[] | undefined, lr: o.lr as number, batchSize: o.batchSize as number } }
         : {}),
-      ...(o.quantize !== undefined ? { quantize: o.quantize as 'float16' | 'uint8' | 'uint16' } : {}),
+      ...(o.quantize !== undefined ? { quantize: o.quantize as 'float16' | 'uint8' | 'uint16' | 'int8', calibration: o.calibration as number } : {}),
     });
     const rejected = r.steps.find((s) => s.report.status === 'rejected');
     const final = { name: r.final.manifest.name, version: r.final.manifest.version, dir: r.final.dir };

@@ -1,0 +1,134 @@
+// `mlctl quantize --dtype int8`: a real integer model for ONNX Runtime. The TF.js model is converted to ONNX, then
+// QDQ-quantized (optimize/onnx-qdq.ts) with activation ranges calibrated on --calibration training images; the
+// package keeps the float TF.js model and adds model.onnx (int8), which openEngine runs by default.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { loadTfjsModel, savePackage, type LoadedPackage } from '../artifacts/package.js';
+import { imageBatches } from '../data/batches.js';
+import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
+import { MlctlError, usageError } from '../errors.js';
+import { convertLayersModel } from '../export/onnx/index.js';
+import { onnxEngineFromFile, type FileEngineOptions } from '../runtime/onnx-engine.js';
+import { openEngine, type InferenceEngine } from '../runtime/engine.js';
+import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
+import { accuracies, latenciesMs, modelSize, tfjsModelFiles, validationSet, type Figures } from './measure.js';
+import { quantizeOnnxQdq } from './onnx-qdq.js';
+import { applyGate, derivedDraft, imageSpecOf, type StepOptions, type StepReport } from './step.js';
+
+export const ONNX_FILE = 'model.onnx';
+
+export interface Int8Options extends StepOptions {
+  /** Training images used to calibrate activation ranges. */
+  calibration?: number;
+  accuracyBefore?: number;
+}
+
+export interface Int8Report extends StepReport {
+  dtype: 'int8';
+  quantizedNodes: number;
+  quantizedTensors: number;
+  calibrationImages: number;
+  fp32OnnxBytes: number;
+  int8OnnxBytes: number;
+}
+
+export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Options): Promise<Int8Report> {
+  const { logger } = opts;
+  if (!opts.data) throw usageError('int8 quantization calibrates on training images: pass --data DIR');
+  const spec = imageSpecOf(source);
+  const m = source.manifest;
+  const splitParams = { seed: opts.seed ?? 42, validationSplit: opts.validationSplit ?? 0.2, testSplit: 0 };
+
+  const model = await loadTfjsModel(source);
+  let fp32: Uint8Array;
+  try {
+    fp32 = convertLayersModel(model, { inputName: m.input.name, outputName: m.output.name, docString: `${m.name} v${m.version} (fp32, before int8 QDQ)` });
+  } finally {
+    model.dispose();
+  }
+
+  // Calibration: a seeded sample of the training split (never the validation images the gate is judged on).
+  const train = mapToModelLabels(await loadEvaluationData(opts.data, 'train', splitParams), m.labels);
+  const wanted = Math.min(opts.calibration ?? 100, train.length);
+  const picked = shuffleInPlace([...train], createRng(deriveSeed(splitParams.seed, 'int8-calibration'))).slice(0, wanted);
+  const calibration: Array<{ data: Float32Array; batch: number }> = [];
+  for await (const b of imageBatches(picked, { spec, batchSize: 8, onSkip: (s) => logger.warn(`skipped ${s.path}: ${s.reason}`) })) calibration.push({ data: b.x.slice(), batch: b.count });
+  const calibrationImages = calibration.reduce((a, c) => a + c.batch, 0);
+  if (calibrationImages === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['training', `no image of ${opts.data} could be decoded for int8 calibration`]);
+  logger.info(`calibrating int8 activation ranges on ${calibrationImages} training image(s)`);
+  const q = await quantizeOnnxQdq(fp32, { calibration });
+  logger.info(`int8: ${q.quantizedNodes} Conv/MatMul node(s) with int8 weights, ${q.quantizedTensors} uint8 activation(s)`);
+
+  // Accuracy: fp32 ONNX vs int8 ONNX on the same runtime, so the difference is the quantization alone.
+  const fileOpts: FileEngineOptions = { logger, inputName: m.input.name, outputName: m.output.name, inputShape: [spec.height, spec.width, 3], outputSize: m.output.size };
+  const set = await validationSet(opts.data, m.labels, splitParams);
+  let accBefore = opts.accuracyBefore;
+  let accAfter: number;
+  {
+    const engines: InferenceEngine[] = [];
+    try {
+      if (accBefore === undefined) engines.push(await onnxEngineFromFile(fp32, fileOpts));
+      engines.push(await onnxEngineFromFile(q.bytes, fileOpts));
+      const acc = await accuracies(engines, set, spec, m.labels, logger);
+      accAfter = acc[acc.length - 1]!;
+      if (accBefore === undefined) accBefore = acc[0];
+    } finally {
+      for (const e of engines) await e.dispose();
+    }
+  }
+  const gate = applyGate('quantize', accBefore, accAfter, opts.maxAccuracyDrop, logger);
+  const files = await tfjsModelFiles(source);
+  const pkg = await savePackage({
+    name: opts.name ?? m.name,
+    root: opts.root,
+    draft: derivedDraft(source, {
+      op: 'quantize',
+      params: { dtype: 'int8', calibration: calibrationImages, format: 'onnx-qdq' },
+      formats: { tfjs: 'model.json', onnx: ONNX_FILE },
+      architecture: { int8: { format: 'onnx-qdq', weights: 'int8 per-channel symmetric', activations: 'uint8 min/max calibrated', quantizedNodes: q.quantizedNodes, quantizedTensors: q.quantizedTensors, calibrationImages } },
+      accBefore,
+      accAfter,
+      valExamples: set.samples.length,
+      ...gate,
+    }),
+    write: async (dir) => {
+      // The float TF.js model is carried over byte for byte: TF.js consumers keep working, ONNX Runtime gets int8.
+      for (const f of files) await fs.copyFile(f, path.join(dir, path.basename(f)));
+      await fs.writeFile(path.join(dir, ONNX_FILE), q.bytes);
+    },
+  });
+  if (gate.status === 'rejected') logger.warn(`${pkg.manifest.name} v${pkg.manifest.version} is marked rejected: ${gate.statusReason}`);
+
+  const before: Figures = { label: `${m.name} v${m.version} (fp32 ONNX)`, size: { raw: fp32.byteLength, gzip: gzipSync(fp32, { level: 9 }).byteLength }, accuracy: accBefore };
+  const afterSize = await modelSize(pkg, 'onnx');
+  const after: Figures = { label: `${pkg.manifest.name} v${pkg.manifest.version} (int8 ONNX)`, size: afterSize, accuracy: accAfter, note: gate.status === 'rejected' ? 'REJECTED' : '' };
+  const runs = opts.latencyRuns ?? 20;
+  if (runs > 0) {
+    const engines: InferenceEngine[] = [];
+    try {
+      engines.push(await onnxEngineFromFile(fp32, fileOpts));
+      engines.push(await openEngine(pkg, { engine: 'onnx', logger }));
+      const ms = await latenciesMs(engines, runs);
+      [before, after].forEach((r, i) => {
+        r.latencyMs = ms[i];
+        r.engine = engines[i]!.description;
+      });
+    } finally {
+      for (const e of engines) await e.dispose();
+    }
+  }
+  return {
+    package: pkg,
+    ...gate,
+    before,
+    after,
+    exitCode: gate.status === 'rejected' ? 3 : 0,
+    dtype: 'int8',
+    quantizedNodes: q.quantizedNodes,
+    quantizedTensors: q.quantizedTensors,
+    calibrationImages,
+    fp32OnnxBytes: fp32.byteLength,
+    int8OnnxBytes: q.bytes.byteLength,
+  };
+}
