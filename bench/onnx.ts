@@ -64,60 +64,54 @@ export async function main(args: string[]): Promise<void> {
     console.log(`VGG16 base ${size}x${size}: ${(model.countParams() / 1e6).toFixed(1)}M params, converted in ${convertSeconds.toFixed(2)} s → ${(bytes.length / 1e6).toFixed(1)} MB`);
     console.log(`onnxruntime-node ${ORT_VERSION}, ${threads} intra-op threads, graph optimisation 'all' (engine and raw share these options); tfjs ${backend.name}; ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)}`);
 
+    let int8: Awaited<ReturnType<typeof quantizeOnnxQdq>> | undefined;
+    if (withInt8) {
+      const calibration = [0, 1].map((i) => ({ data: tf.tidy(() => tf.randomUniform([2, size, size, 3], -124, 152, 'float32', 50 + i).dataSync() as Float32Array), batch: 2 }));
+      const q0 = performance.now();
+      int8 = await quantizeOnnxQdq(bytes, { calibration, threads });
+      console.log(`int8 QDQ: ${int8.quantizedNodes} nodes quantized in ${((performance.now() - q0) / 1000).toFixed(1)} s → ${(int8.bytes.length / 1e6).toFixed(1)} MB`);
+    }
+
     const engine = await onnxEngineFromFile(file, { threads, inputName: 'input_1', outputName: 'features' });
     const raw = await ort.InferenceSession.create(file, onnxSessionOptions(threads));
+    const engine8 = int8 ? await onnxEngineFromFile(int8.bytes, { threads, inputName: 'input_1', outputName: 'features' }) : undefined;
     const rows: Row[] = [];
     try {
       for (const batch of batches) {
         const x = tf.tidy(() => tf.randomUniform([batch, size, size, 3], -124, 152, 'float32', batch).dataSync() as Float32Array);
-        const runEngine = () => engine.run(x, batch);
-        const runRaw = () => raw.run({ input_1: new ort.Tensor('float32', x, [batch, size, size, 3]) });
-        await runEngine();
-        await runRaw();
-        // Interleave in ABBA order so both see the same machine load (the CPU is shared), and use the median run
-        // so one load spike does not decide the ratio.
-        const engineTimes: number[] = [];
-        const rawTimes: number[] = [];
+        const variants: Array<[string, () => Promise<unknown>]> = [
+          ['engine', () => engine.run(x, batch)],
+          ['raw', () => raw.run({ input_1: new ort.Tensor('float32', x, [batch, size, size, 3]) })],
+          ...(engine8 ? [['int8', () => engine8.run(x, batch)] as [string, () => Promise<unknown>]] : []),
+        ];
+        for (const [, run] of variants) await run(); // warm-up
+        // Interleave with a rotating order so every variant sees the same machine load (the CPU is shared), and
+        // use the median run so one load spike does not decide a ratio.
+        const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
         for (let i = 0; i < iters; i++) {
-          if (i % 2 === 0) {
-            engineTimes.push(await timeRuns(1, runEngine));
-            rawTimes.push(await timeRuns(1, runRaw));
-          } else {
-            rawTimes.push(await timeRuns(1, runRaw));
-            engineTimes.push(await timeRuns(1, runEngine));
+          for (let j = 0; j < variants.length; j++) {
+            const [name, run] = variants[(i + j) % variants.length]!;
+            times.get(name)!.push(await timeRuns(1, run));
           }
         }
-        const [engineSec, rawSec] = [median(engineTimes), median(rawTimes)];
-        const spread = (ts: number[]): [number, number] => [batch / Math.max(...ts), batch / Math.min(...ts)];
-        const row: Row = { batch, engineImgPerSec: batch / engineSec, rawImgPerSec: batch / rawSec, engineVsRaw: rawSec / engineSec, engineSpread: spread(engineTimes), rawSpread: spread(rawTimes) };
+        const rate = (name: string) => batch / median(times.get(name)!);
+        const spread = (name: string): [number, number] => [batch / Math.max(...times.get(name)!), batch / Math.min(...times.get(name)!)];
+        const row: Row = { batch, engineImgPerSec: rate('engine'), rawImgPerSec: rate('raw'), engineVsRaw: rate('engine') / rate('raw'), engineSpread: spread('engine'), rawSpread: spread('raw') };
+        if (engine8) {
+          row.int8ImgPerSec = rate('int8');
+          row.int8VsFp32 = row.int8ImgPerSec / row.engineImgPerSec;
+        }
         const fmt = ([lo, hi]: [number, number]) => `${lo.toFixed(2)}–${hi.toFixed(2)}`;
-        console.log(`batch ${batch}: engine ${row.engineImgPerSec.toFixed(2)} img/s (runs ${fmt(row.engineSpread)}), raw ${row.rawImgPerSec.toFixed(2)} img/s (runs ${fmt(row.rawSpread)})`);
+        console.log(
+          `batch ${batch}: engine ${row.engineImgPerSec.toFixed(2)} img/s (runs ${fmt(row.engineSpread)}), raw ${row.rawImgPerSec.toFixed(2)} img/s (runs ${fmt(row.rawSpread)})` +
+            (engine8 ? `, int8 ${row.int8ImgPerSec!.toFixed(2)} img/s (runs ${fmt(spread('int8'))})` : ''),
+        );
         rows.push(row);
       }
     } finally {
       await engine.dispose();
       await raw.release();
-    }
-
-    if (withInt8) {
-      const calibration = [0, 1].map((i) => ({ data: tf.tidy(() => tf.randomUniform([2, size, size, 3], -124, 152, 'float32', 50 + i).dataSync() as Float32Array), batch: 2 }));
-      const q0 = performance.now();
-      const int8 = await quantizeOnnxQdq(bytes, { calibration, threads });
-      console.log(`int8 QDQ: ${int8.quantizedNodes} nodes quantized in ${((performance.now() - q0) / 1000).toFixed(1)} s → ${(int8.bytes.length / 1e6).toFixed(1)} MB`);
-      const engine8 = await onnxEngineFromFile(int8.bytes, { threads, inputName: 'input_1', outputName: 'features' });
-      try {
-        for (const row of rows) {
-          const x = tf.tidy(() => tf.randomUniform([row.batch, size, size, 3], -124, 152, 'float32', row.batch).dataSync() as Float32Array);
-          await engine8.run(x, row.batch);
-          const times: number[] = [];
-          for (let i = 0; i < iters; i++) times.push(await timeRuns(1, () => engine8.run(x, row.batch)));
-          row.int8ImgPerSec = row.batch / median(times);
-          row.int8VsFp32 = row.int8ImgPerSec / row.engineImgPerSec;
-          console.log(`batch ${row.batch}: int8 ${row.int8ImgPerSec.toFixed(2)} img/s`);
-        }
-      } finally {
-        await engine8.dispose();
-      }
+      await engine8?.dispose();
     }
 
     if (withTfjs) {
