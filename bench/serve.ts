@@ -1,6 +1,7 @@
 // Serve benchmark: loopback load on `mlctl serve` with a 1024x768 JPEG against a VGG16-shaped package (random
 // weights), next to the raw engine on preprocessed tensors in the same run; batching on vs off; optional soak.
-// `npm run bench -- serve [--size 224] [--duration 8] [--engine auto|onnx|tfjs] [--soak 120] [--package DIR | --save ROOT]`
+// `npm run bench -- serve [--size 224] [--duration 8] [--rounds 3] [--engine auto|onnx|tfjs] [--soak 120] [--package DIR | --save ROOT]`
+// --duration is the measuring time per phase, split into --rounds interleaved rounds.
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { promises as fs } from 'node:fs';
@@ -104,19 +105,27 @@ function phaseOf(name: string, concurrency: number, lat: number[], images: numbe
   return { name, concurrency, imgPerSec: images / seconds, p50: pct(s, 50), p95: pct(s, 95), p99: pct(s, 99), n: lat.length, ...(statuses ? { statuses } : {}) };
 }
 
+/** Accumulated measurements of one phase across interleaved rounds. */
+interface Acc {
+  lat: number[];
+  images: number;
+  seconds: number;
+  statuses: Record<string, number>;
+}
+const newAcc = (): Acc => ({ lat: [], images: 0, seconds: 0, statuses: {} });
+
 /** Repeated engine calls on already-preprocessed tensors: the ceiling the server is measured against. */
-async function rawPhase(engine: InferenceEngine, x: Float32Array, batch: number, seconds: number): Promise<Phase> {
-  const xb = new Float32Array(x.length * batch);
-  for (let i = 0; i < batch; i++) xb.set(x, i * x.length);
-  await engine.run(xb, batch);
-  const lat: number[] = [];
+async function rawRound(engine: InferenceEngine, xb: Float32Array, batch: number, seconds: number, acc: Acc): Promise<void> {
   const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000 || lat.length < 3) {
+  let runs = 0;
+  while (performance.now() - t0 < seconds * 1000 || runs < 1) {
     const t = performance.now();
     await engine.run(xb, batch);
-    lat.push(performance.now() - t);
+    acc.lat.push(performance.now() - t);
+    runs++;
   }
-  return phaseOf(`raw engine, batch ${batch}`, 1, lat, lat.length * batch, (performance.now() - t0) / 1000);
+  acc.images += runs * batch;
+  acc.seconds += (performance.now() - t0) / 1000;
 }
 
 interface Req {
@@ -161,10 +170,14 @@ async function loadPhase(url: string, concurrency: number, seconds: number, next
   return { lat, statuses, good5xx, goodOk, seconds: (performance.now() - t0) / 1000 };
 }
 
-async function withServer<T>(pkg: LoadedPackage, repoOpts: RepositoryOptions, work: (url: string) => Promise<T>): Promise<T> {
+async function openServer(pkg: LoadedPackage, repoOpts: RepositoryOptions) {
   const repo = createRepository({ ...repoOpts, openEngine: openBenchEngine });
   await repo.load(pkg.dir);
-  const server = await startServer(repo, { port: 0, logger: { level: 'warn', stream: process.stderr }, bodyLimit: 20 * 1024 * 1024 });
+  return startServer(repo, { port: 0, logger: { level: 'warn', stream: process.stderr }, bodyLimit: 20 * 1024 * 1024 });
+}
+
+async function withServer<T>(pkg: LoadedPackage, repoOpts: RepositoryOptions, work: (url: string) => Promise<T>): Promise<T> {
+  const server = await openServer(pkg, repoOpts);
   try {
     return await work(server.url);
   } finally {
@@ -180,11 +193,12 @@ export async function main(args: string[]): Promise<void> {
   const size = Number(arg(args, '--size', '224'));
   const seconds = Number(arg(args, '--duration', '8'));
   const soak = Number(arg(args, '--soak', '0'));
+  const rounds = Math.max(1, Number(arg(args, '--rounds', '3')));
   const engine = arg(args, '--engine', 'auto') as EngineChoice;
   const backend = await selectBackend(arg(args, '--backend', 'auto') as BackendChoice);
   console.log(describeBackend(backend));
   const tmp = await tempDir('mlctl-bench-serve-');
-  const result: Record<string, unknown> = { size, seconds, engine, backend: backend.name, cpus: os.cpus().length, loadavg: os.loadavg() };
+  const result: Record<string, unknown> = { size, seconds, rounds, engine, backend: backend.name, cpus: os.cpus().length, loadavg: os.loadavg() };
   try {
     let t0 = performance.now();
     const pkg = args.includes('--package') ? await loadPackage(arg(args, '--package', '')) : await buildPackage(args.includes('--save') ? path.resolve(arg(args, '--save', '')) : path.join(tmp.dir, 'artifacts'), size);
@@ -210,29 +224,41 @@ export async function main(args: string[]): Promise<void> {
     const raw = await openBenchEngine(pkg, { engine });
     console.log(`engine: ${raw.description} (opened in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     result.engineDescription = raw.description;
-    const raw1 = await rawPhase(raw, x, 1, seconds);
-    console.log(fmt(raw1));
-    const raw8 = await rawPhase(raw, x, 8, seconds);
-    console.log(fmt(raw8));
-    await raw.dispose();
-
+    const x8 = new Float32Array(x.length * 8);
+    for (let i = 0; i < 8; i++) x8.set(x, i * x.length);
+    await raw.run(x8, 8);
+    const on = await openServer(pkg, { engine, maxBatch: 8, maxDelayMs: 5, maxQueue: 64 });
+    const off = await openServer(pkg, { engine, maxBatch: 1, maxDelayMs: 0, maxQueue: 64 });
     const good = (): Req => ({ path: '/predict', body: jpeg, type: 'image/jpeg', good: true });
-    const phases: Phase[] = [raw1, raw8];
-    await withServer(pkg, { engine, maxBatch: 8, maxDelayMs: 5, maxQueue: 64 }, async (url) => {
-      await loadPhase(url, 2, 0.5, good);
-      const c1 = await loadPhase(url, 1, seconds, good);
-      phases.push(phaseOf('server /predict, batching on', 1, c1.lat, c1.goodOk, c1.seconds, c1.statuses));
-      console.log(fmt(phases.at(-1)!, raw1));
-      const c8 = await loadPhase(url, 8, seconds, good);
-      phases.push(phaseOf('server /predict, batching on', 8, c8.lat, c8.goodOk, c8.seconds, c8.statuses));
-      console.log(fmt(phases.at(-1)!, raw8));
-    });
-    await withServer(pkg, { engine, maxBatch: 1, maxDelayMs: 0, maxQueue: 64 }, async (url) => {
-      await loadPhase(url, 2, 0.5, good);
-      const c8 = await loadPhase(url, 8, seconds, good);
-      phases.push(phaseOf('server /predict, batching off', 8, c8.lat, c8.goodOk, c8.seconds, c8.statuses));
-      console.log(fmt(phases.at(-1)!, raw8));
-    });
+    await loadPhase(on.url, 2, 0.5, good);
+    await loadPhase(off.url, 2, 0.5, good);
+    // The machine is shared: interleave short rounds of every phase so load drift hits them all alike.
+    const names = ['raw engine, batch 1', 'raw engine, batch 8', 'server /predict, batching on', 'server /predict, batching on', 'server /predict, batching off'] as const;
+    const conc = [1, 1, 1, 8, 8];
+    const accs = names.map(newAcc);
+    const slot = seconds / rounds;
+    const addLoad = async (url: string, c: number, acc: Acc) => {
+      const r = await loadPhase(url, c, slot, good);
+      acc.lat.push(...r.lat);
+      acc.images += r.goodOk;
+      acc.seconds += r.seconds;
+      for (const [k, v] of Object.entries(r.statuses)) acc.statuses[k] = (acc.statuses[k] ?? 0) + v;
+    };
+    for (let round = 0; round < rounds; round++) {
+      await rawRound(raw, x8.subarray(0, x.length), 1, slot, accs[0]!);
+      await addLoad(on.url, 1, accs[2]!);
+      await rawRound(raw, x8, 8, slot, accs[1]!);
+      await addLoad(on.url, 8, accs[3]!);
+      await addLoad(off.url, 8, accs[4]!);
+      console.log(`round ${round + 1}/${rounds} done (load average ${os.loadavg()[0]!.toFixed(1)})`);
+    }
+    await raw.dispose();
+    await on.shutdown('bench done');
+    await off.shutdown('bench done');
+    const phases = accs.map((a, i) => phaseOf(names[i]!, conc[i]!, a.lat, a.images, a.seconds, i >= 2 ? a.statuses : undefined));
+    const [raw1, raw8] = phases as [Phase, Phase];
+    console.log('');
+    phases.forEach((p, i) => console.log(fmt(p, i === 2 ? raw1 : i >= 3 ? raw8 : undefined)));
     result.phases = phases;
     const [s1, s8, off8] = phases.slice(2) as [Phase, Phase, Phase];
     const summary = {

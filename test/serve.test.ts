@@ -270,6 +270,9 @@ describe('KServe V2 REST', () => {
       expect(r.status, JSON.stringify(c).slice(0, 120)).toBe(400);
       expect(typeof r.json.error).toBe('string');
     }
+    const h3 = Buffer.from(JSON.stringify({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 4 + jpeg.length } }] }));
+    const vendorType = await post('/v2/models/tiny/infer', Buffer.concat([h3, Buffer.from(Uint32Array.of(jpeg.length).buffer), jpeg]), { 'content-type': 'application/vnd.example+json', 'inference-header-content-length': String(h3.length) });
+    expect(vendorType.status).toBe(200);
     const noHeader = await post('/v2/models/tiny/infer', Buffer.alloc(10), { 'content-type': 'application/octet-stream' });
     expect(noHeader.status).toBe(400);
     expect((await postJson('/v2/models/ghost/infer', cases[0])).status).toBe(404);

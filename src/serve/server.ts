@@ -138,6 +138,13 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
   const asBuffer = (_req: unknown, body: string | Buffer, done: (err: null, body: Buffer) => void) => done(null, body as Buffer);
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, asBuffer);
   app.addContentTypeParser(/^image\/[\w.+-]+$/, { parseAs: 'buffer', bodyLimit }, asBuffer);
+  // Binary-extension clients do not all say application/octet-stream: the Inference-Header-Content-Length header
+  // is what marks such a body. Any other unknown content type stays 415.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (req, body, done) => {
+    if (req.headers['inference-header-content-length'] !== undefined) return done(null, body as Buffer);
+    const err = new ServeError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}": send JSON, multipart/form-data, image/* or application/octet-stream`);
+    done(err, undefined as unknown as Buffer);
+  });
 
   opts.beforeRoutes?.(app);
 
