@@ -1,5 +1,5 @@
 // `mlctl quantize|prune|optimize|tune` in-process through main(argv): the prune → quantize pipeline's lineage chain,
-// JSON results, the accuracy gate's exit 3 with a rejected package kept, and usage/not-implemented exits.
+// JSON results, int8 QDQ packages run by ONNX Runtime, and usage exits.
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -97,11 +97,31 @@ describe('mlctl optimize', () => {
     expect(r.stdout).toMatch(/tfjs cpu/);
   });
 
-  it('exit codes: nothing to do → 2, int8 without the QDQ quantizer → 1, tune without --data → 2, bad --layers → 2', async () => {
+  it('int8: an ONNX QDQ model calibrated on training images, stored as formats.onnx and run by ONNX Runtime', async () => {
+    const r = await run('quantize', 'net@1', '--dtype', 'int8', '--calibration', '6', '--data', data, '--max-accuracy-drop', '1', '--latency-runs', '2', '--json');
+    expect(r.code).toBe(0);
+    expect(r.json).toMatchObject({ dtype: 'int8', calibrationImages: 6 });
+    expect(r.json.quantizedNodes).toBeGreaterThanOrEqual(3);
+    // int8 weights: about a quarter of the fp32 ONNX bytes.
+    expect(r.json.int8OnnxBytes / r.json.fp32OnnxBytes).toBeLessThan(0.4);
+    const pkg = await loadPackage(r.json.package.dir);
+    expect(pkg.manifest.formats).toEqual({ tfjs: 'model.json', onnx: 'model.onnx' });
+    expect(pkg.manifest.lineage.at(-1)).toMatchObject({ op: 'quantize', params: { dtype: 'int8', calibration: 6 } });
+    const ops = await import('../src/export/onnx/index.js').then(async (onnx) => onnx.decodeModel(await fs.readFile(path.join(pkg.dir, 'model.onnx'))).graph.node.map((n) => n.opType));
+    expect(ops).toContain('QuantizeLinear');
+    expect(ops).toContain('DequantizeLinear');
+    expect(r.json.after.engine).toMatch(/onnxruntime/);
+    // The float TF.js model is carried over unchanged for TF.js consumers.
+    expect(pkg.manifest.files['model.json']!.sha256).toBe(source.manifest.files['model.json']!.sha256);
+    expect(r.json.before.accuracy).toBeGreaterThanOrEqual(0);
+    expect(r.json.after.accuracy).toBeGreaterThanOrEqual(r.json.before.accuracy - 0.34);
+  });
+
+  it('exit codes: nothing to do → 2, int8 without --data → 2, tune without --data → 2, bad --layers → 2', async () => {
     expect((await run('optimize', 'net')).code).toBe(2);
     const int8 = await run('quantize', 'net', '--dtype', 'int8');
-    expect(int8.code).toBe(1);
-    expect(int8.stderr).toMatch(/int8.*not implemented yet/);
+    expect(int8.code).toBe(2);
+    expect(int8.stderr).toMatch(/calibrates on training images: pass --data/);
     expect((await run('tune', '--trials', '1')).code).toBe(2);
     const bad = await run('prune', 'net@1', '--layers', 'flatten', '--epochs', '0');
     expect(bad.code).toBe(2);
