@@ -7,7 +7,7 @@ import { fitLinear, regressionMetrics } from '../src/classic/linear.js';
 import { fitLogistic, softmaxScores } from '../src/classic/logistic.js';
 import { blobs, circles, linearData, xor } from '../src/classic/synth.js';
 import { pairwiseCoupling, svmDecisions, svmOutput, trainSvc, trainSvr, type SvmModel } from '../src/classic/svm.js';
-import type { KernelSpec } from '../src/classic/kernel.js';
+import { kernelRows, kernelValue, type KernelSpec } from '../src/classic/kernel.js';
 
 const linearKernel: KernelSpec = { type: 'linear', gamma: 1, coef0: 0, degree: 3 };
 const rbf = (gamma: number): KernelSpec => ({ type: 'rbf', gamma, coef0: 0, degree: 3 });
@@ -104,6 +104,26 @@ describe('linear regression', () => {
     expect(fit.w[1]! + fit.w[2]!).toBeCloseTo(2, 1);
     const pred = Array.from({ length: 100 }, (_, i) => fit.b + fit.w[0]! * dup.data[i * 3]! + fit.w[1]! * dup.data[i * 3 + 1]! + fit.w[2]! * dup.data[i * 3 + 2]!);
     expect(regressionMetrics(y, pred).r2).toBeGreaterThan(0.99);
+  });
+});
+
+describe('kernel rows and their cache', () => {
+  it('match the kernel definitions and evict least-recently-used rows within the byte budget', () => {
+    const g = blobs(50, 2, 7, 3);
+    for (const k of [rbf(0.2), linearKernel, { type: 'poly', gamma: 0.5, coef0: 1, degree: 3 } as KernelSpec]) {
+      const rows = kernelRows(g.x, k, 3 * 4 * 50); // room for 3 rows of 50 floats
+      for (const i of [0, 7, 49]) {
+        const r = rows.row(i);
+        for (const j of [0, 1, 25, 49]) expect(r[j]).toBeCloseTo(kernelValue(k, row(g.x, i), row(g.x, j)), 3);
+        expect(rows.diag(i)).toBeCloseTo(kernelValue(k, row(g.x, i), row(g.x, i)), 6);
+      }
+      expect([rows.hits, rows.misses]).toEqual([0, 3]);
+      rows.row(7); // hit, now most recent
+      rows.row(10); // miss: evicts row 0 (least recently used)
+      rows.row(0); // miss again
+      rows.row(7); // still cached
+      expect([rows.hits, rows.misses]).toEqual([2, 5]);
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 // one-vs-rest / one-vs-one for many classes, Platt-scaled probabilities (cross-validated, as libsvm does),
 // and ε-SVR. The fitted model is plain JSON-serialisable data: support vectors, coefficients, biases.
 import { solveDcd } from './dcd.js';
-import { kernelRows, kernelValue, type KernelRows, type KernelSpec } from './kernel.js';
+import { kernelRows, type KernelRows, type KernelSpec } from './kernel.js';
 import { row, takeRows, type Matrix } from './linalg.js';
 import { solveSmo } from './smo.js';
 import { createRng, shuffleInPlace } from '../util/random.js';
@@ -270,6 +270,47 @@ export function trainSvr(x: Matrix, target: Float64Array, opts: SvmOptions & { e
   return { kind: 'svr', kernel: opts.kernel, solver: 'smo', multiclass: 'binary', classes: 0, C: opts.C, epsilon: opts.epsilon, probability: false, supportVectors, machines: [machine] };
 }
 
+/** Support vectors packed row-major with their squared norms, built once per model for fast kernel rows. */
+const packedSvs = new WeakMap<SvmModel, { flat: Float64Array; norms: Float64Array }>();
+
+function packSvs(model: SvmModel): { flat: Float64Array; norms: Float64Array } {
+  let p = packedSvs.get(model);
+  if (!p) {
+    const n = model.supportVectors.length, d = model.supportVectors[0]?.length ?? 0;
+    const flat = new Float64Array(n * d);
+    const norms = new Float64Array(n);
+    model.supportVectors.forEach((v, i) => {
+      flat.set(v, i * d);
+      norms[i] = v.reduce((a, x) => a + x * x, 0);
+    });
+    p = { flat, norms };
+    packedSvs.set(model, p);
+  }
+  return p;
+}
+
+/** K(svᵢ, x) for every support vector, via dot products (rbf: ‖s‖² + ‖x‖² − 2⟨s,x⟩). */
+function kernelAgainstSvs(model: SvmModel, x: ArrayLike<number>, out: Float64Array): void {
+  const { flat, norms } = packSvs(model);
+  const d = x.length, n = norms.length, { type, gamma, coef0, degree } = model.kernel;
+  let xx = 0;
+  for (let t = 0; t < d; t++) xx += x[t]! * x[t]!;
+  const d4 = d - (d % 4);
+  for (let v = 0; v < n; v++) {
+    const o = v * d;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, t = 0;
+    for (; t < d4; t += 4) {
+      s0 += flat[o + t]! * x[t]!;
+      s1 += flat[o + t + 1]! * x[t + 1]!;
+      s2 += flat[o + t + 2]! * x[t + 2]!;
+      s3 += flat[o + t + 3]! * x[t + 3]!;
+    }
+    for (; t < d; t++) s0 += flat[o + t]! * x[t]!;
+    const dp = s0 + s1 + s2 + s3;
+    out[v] = type === 'rbf' ? Math.exp(-gamma * Math.max(0, norms[v]! + xx - 2 * dp)) : type === 'poly' ? (gamma * dp + coef0) ** degree : dp;
+  }
+}
+
 /** Decision value of every machine for one standardised input row. */
 export function svmDecisions(model: SvmModel, xrow: ArrayLike<number>, kcache?: Float64Array): Float64Array {
   const d = xrow.length;
@@ -282,7 +323,7 @@ export function svmDecisions(model: SvmModel, xrow: ArrayLike<number>, kcache?: 
     } else {
       if (!kv) {
         kv = kcache && kcache.length === model.supportVectors.length ? kcache : new Float64Array(model.supportVectors.length);
-        for (let v = 0; v < model.supportVectors.length; v++) kv[v] = kernelValue(model.kernel, model.supportVectors[v]!, xrow, d);
+        kernelAgainstSvs(model, xrow, kv);
       }
       for (let k = 0; k < m.sv.length; k++) s += m.coef[k]! * kv[m.sv[k]!]!;
     }
