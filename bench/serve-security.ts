@@ -3,6 +3,7 @@
 // `npm run bench -- serve-security [--size 64] [--requests 80] [--rounds 3] [--concurrency 1,8]`
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import https from 'node:https';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -151,8 +152,9 @@ export async function main(args: string[]): Promise<void> {
       );
     }
     console.log(`\naudit log append: ${usPerLine.toFixed(1)} µs per line (${n} lines, write(2) per line, no fsync)`);
+    console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')} (shared: absolute figures vary; compare rows)`);
     if (!pki) console.log('openssl not found: TLS rows skipped');
-    await writeBenchResult('serve-security', { size, perRound, rounds, rows, auditMicrosPerLine: usPerLine });
+    await writeBenchResult('serve-security', { size, perRound, rounds, rows, auditMicrosPerLine: usPerLine, loadavg: os.loadavg() });
   } finally {
     await tmp.cleanup();
   }
