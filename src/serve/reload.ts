@@ -101,6 +101,9 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       loaded = await repo.load(dir);
       for (const m of loaded) await auditModelLoad(opts.audit, m, how === 'hot reload' ? 'model-reload' : 'model-load');
     } catch (err) {
+      // Loaded meanwhile by the other path (a watch scan and a control call racing): nothing was refused.
+      const already = (err as { status?: number }).status === 409 ? repo.list().find((m) => path.resolve(m.package.dir) === path.resolve(dir)) : undefined;
+      if (already) return already;
       // Audit refused what the repository had already made visible: take it out again.
       for (const m of loaded) await repo.unload(m.name, m.version).catch(() => {});
       const reason = (err as Error).message;
