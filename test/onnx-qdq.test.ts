@@ -85,7 +85,9 @@ afterAll(async () => {
 describe('quantizeOnnxQdq', () => {
   it('quantizes Conv/MatMul weights to int8, ORT fuses QLinear ops, and top-1 agrees with fp32 on most inputs', async () => {
     const calibration = [0, 1].map((i) => ({ data: images(8, 100 + i), batch: 8 }));
-    const result = await quantizeOnnxQdq(fp32, { calibration });
+    const progress: number[] = [];
+    const result = await quantizeOnnxQdq(fp32, { calibration, onProgress: (done, total) => progress.push(done / total) });
+    expect(progress).toEqual([0.25, 0.5, 0.75, 1]); // batches of 8 run as chunks of 4 to bound calibration memory
     expect(result.quantizedNodes).toBe(5); // 3 Conv + 2 MatMul
     expect(result.quantizedTensors).toBeGreaterThan(5);
     expect(result.bytes.length).toBeLessThan(fp32.length * 0.45); // float32 weights → int8 (+ scales)
