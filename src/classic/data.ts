@@ -30,7 +30,8 @@ export interface ClassicDataset {
   target?: string;
   /** Images: the input spec every consumer preprocesses with. */
   imageSpec?: ImageInputSpec;
-  skipped: SkippedFile[];
+  /** Unreadable images left out. */
+  skipped: number;
   dropped: number;
   rows: number;
 }
@@ -114,7 +115,7 @@ async function loadCsvData(opts: DataOptions): Promise<ClassicDataset> {
     labels,
     encoding: tab.encoding,
     target: opts.target,
-    skipped: [],
+    skipped: 0,
     dropped: tab.dropped,
     rows: tab.rows,
   };
@@ -157,7 +158,7 @@ async function loadImageData(opts: DataOptions): Promise<ClassicDataset> {
     trainLabels: train.labels,
     labels: folder.classes,
     imageSpec: spec,
-    skipped,
+    skipped: skipped.length,
     dropped: 0,
     rows: train.x.rows + (val?.x.rows ?? 0),
   };

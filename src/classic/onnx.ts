@@ -35,10 +35,10 @@ export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions):
     const mm = g.node('MatMul', [input, f32(`${base}_weights`, [d, rows.length], transpose(rows, d))], [g.unique(`${base}_matmul`)]);
     return g.node('Add', [mm, f32(`${base}_bias`, [rows.length], bias)], [g.unique(base)]);
   };
-  let out: string;
   if (model.linear) {
     const logits = affine(z, model.linear.weights, model.linear.bias, 'logits');
-    out = model.linear.activation === 'softmax' ? g.node('Softmax', [logits], [OUT], { axis: -1 }) : g.node('Identity', [logits], [OUT]);
+    if (model.linear.activation === 'softmax') g.node('Softmax', [logits], [OUT], { axis: -1 });
+    else g.node('Identity', [logits], [OUT]);
   } else {
     const svm = model.svm!;
     const m = svm.machines.length;
@@ -75,19 +75,19 @@ export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions):
       const lin = g.node('Add', [g.node('Mul', [input, f32('platt_a', [a.length], a.map((v) => -v))], [g.unique('platt_af')]), f32('platt_b', [b.length], b.map((v) => -v))], [g.unique('platt_lin')]);
       return g.node('Sigmoid', [lin], [g.unique('platt_p')]);
     };
-    if (svm.kind === 'svr') out = g.node('Identity', [dec], [OUT]);
+    if (svm.kind === 'svr') g.node('Identity', [dec], [OUT]);
     else if (svm.multiclass === 'binary') {
       if (svm.probability) {
         const p = platt(dec, [svm.machines[0]!.platt!.a], [svm.machines[0]!.platt!.b]);
         const q = g.node('Sub', [f32('one', [], [1]), p], [g.unique('p_neg')]);
-        out = g.node('Concat', [q, p], [OUT], { axis: 1 });
-      } else out = g.node('Concat', [g.node('Neg', [dec], [g.unique('neg_decision')]), dec], [OUT], { axis: 1 });
+        g.node('Concat', [q, p], [OUT], { axis: 1 });
+      } else g.node('Concat', [g.node('Neg', [dec], [g.unique('neg_decision')]), dec], [OUT], { axis: 1 });
     } else if (svm.multiclass === 'ovr') {
       if (svm.probability) {
         const p = platt(dec, svm.machines.map((mc) => mc.platt!.a), svm.machines.map((mc) => mc.platt!.b));
         const sum = g.node('MatMul', [p, f32('ones_m', [m, 1], new Float32Array(m).fill(1))], [g.unique('p_sum')]);
-        out = g.node('Div', [p, sum], [OUT]);
-      } else out = g.node('Identity', [dec], [OUT]);
+        g.node('Div', [p, sum], [OUT]);
+      } else g.node('Identity', [dec], [OUT]);
     } else {
       if (svm.probability) throw new Error('one-vs-one SVMs with probabilities (pairwise coupling) have no ONNX graph here; train with --multiclass ovr for an ONNX file');
       // Votes: each machine adds 1 to its positive class when f > 0, else to its negative class.
@@ -100,10 +100,9 @@ export function buildClassicOnnx(model: ClassicModel, opts: ClassicOnnxOptions):
       });
       const vp = g.node('MatMul', [pos, f32('vote_pos', [m, k], pm)], [g.unique('votes_pos')]);
       const vn = g.node('MatMul', [neg, f32('vote_neg', [m, k], nm)], [g.unique('votes_neg')]);
-      out = g.node('Add', [vp, vn], [OUT]);
+      g.node('Add', [vp, vn], [OUT]);
     }
   }
-  void out;
   return {
     irVersion: irVersionForOpset(CLASSIC_ONNX_OPSET),
     opsetImport: [{ domain: '', version: CLASSIC_ONNX_OPSET }],

@@ -196,7 +196,7 @@ async function trainOn(opts: ClassicTrainOptions, task: 'classification' | 'regr
       parameters: parameterCount(model),
     },
     formats: { classic: CLASSIC_FILE, ...(vgg ? { backbone: BACKBONE_FILE } : {}), ...(onnxBytes ? { onnx: 'model.onnx' } : {}) },
-    training: { ...training, features: vgg ? 'vgg16' : ds.imageSpec ? 'pixels' : 'tabular', ...(vgg ? { featureEngine: vgg.engine } : {}), data: path.resolve(opts.data), ...(ds.target ? { target: ds.target } : {}), validationSplit: opts.validationSplit ?? 0.2, seed: opts.seed ?? 42, rows: { train: ds.train.rows, validation: ds.val?.rows ?? 0, dropped: ds.dropped, skipped: ds.skipped.length }, seconds: fitSeconds },
+    training: { ...training, features: vgg ? 'vgg16' : ds.imageSpec ? 'pixels' : 'tabular', ...(vgg ? { featureEngine: vgg.engine } : {}), data: path.resolve(opts.data), ...(ds.target ? { target: ds.target } : {}), validationSplit: opts.validationSplit ?? 0.2, seed: opts.seed ?? 42, rows: { train: ds.train.rows, validation: ds.val?.rows ?? 0, dropped: ds.dropped, skipped: ds.skipped }, seconds: fitSeconds },
     metrics,
     lineage: [{ op: 'train', at: new Date().toISOString(), tool: 'mlctl', params: { model: opts.model, ...training } }],
   };
@@ -218,7 +218,7 @@ async function trainOn(opts: ClassicTrainOptions, task: 'classification' | 'regr
     model,
     metrics,
     seconds: (performance.now() - start) / 1000,
-    data: { rows: ds.rows, train: ds.train.rows, validation: ds.val?.rows ?? 0, features: d, dropped: ds.dropped, skipped: ds.skipped.length },
+    data: { rows: ds.rows, train: ds.train.rows, validation: ds.val?.rows ?? 0, features: d, dropped: ds.dropped, skipped: ds.skipped },
     ...(onnxInfo ? { onnx: onnxInfo } : {}),
   };
 }

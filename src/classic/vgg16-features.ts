@@ -73,7 +73,7 @@ export async function loadVgg16Features(opts: Vgg16FeatureOptions): Promise<Vgg1
       ...(val && val.features.count ? { val: toMatrix(val.features), valLabels: val.features.labels } : {}),
       labels: folder.classes,
       imageSpec: spec,
-      skipped: Array.from({ length: skipped }, () => ({ path: '', reason: 'unreadable' })),
+      skipped,
       dropped: 0,
       rows: train.features.count + (val?.features.count ?? 0),
     };
