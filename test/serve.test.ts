@@ -397,4 +397,18 @@ describe('repository and shutdown', () => {
     expect(drained).toBe(true);
     await expect(fetch(`${s5.url}/v2/health/live`)).rejects.toThrow();
   });
+
+  it('gives up on requests that outlast --drain-timeout and still shuts down', async () => {
+    const r7 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 5, openEngine: slowEngine(4000) });
+    await r7.load(path.join(root, 'tiny', '1'));
+    let seen = 0;
+    const s7 = await startServer(r7, { port: 0, logger: false, drainTimeoutMs: 300, onRequest: [async () => void seen++] });
+    const slow = fetch(`${s7.url}/predict`, { method: 'POST', body: jpeg, headers: { 'content-type': 'image/jpeg' } }).then((r) => r.status, () => 'dropped');
+    while (seen < 1) await new Promise((r) => setTimeout(r, 10));
+    const t0 = performance.now();
+    const { drained } = await s7.shutdown('test');
+    expect(drained).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(3500);
+    expect(await slow).toBe('dropped');
+  });
 });
