@@ -154,11 +154,9 @@ function depthwiseConv(layer: tf.layers.Layer, cfg: Config, x: Value, ctx: Layer
   const [cin, mult] = [kernel.shape[2]!, kernel.shape[3]!];
   // Output channel c*mult+m of TF's depthwise conv is ONNX group c, filter m: weight [in*mult, 1, kh, kw].
   const w = g.initializer(`${base}/depthwise_kernel`, (n) => ({ name: n, dims: [cin * mult, 1, k[0], k[1]], dataType: 1, rawData: u8(floats(kernel, [2, 3, 0, 1])) }));
-  const inputs = [x.name, w];
+  const inputs = [ctx.toLayout(x, 'NCHW').name, w];
   const bias = opts.bias && cfg.useBias !== false ? weight(layer, 'bias') : undefined;
   if (bias) inputs.push(g.initializer(`${base}/bias`, (n) => ({ name: n, dims: [bias.shape[0]!], dataType: 1, rawData: u8(floats(bias)) })));
-  const nchw = ctx.toLayout(x, 'NCHW');
-  inputs[0] = nchw.name;
   const y = g.node('Conv', inputs, [g.unique(`${base}/depthwise`)], { kernel_shape: k, strides: s, dilations: d, group: cin, ...padAttrs(layer, cfg.padding as string, x.shape, k, s, d) });
   return applyActivation(layer, opts.activation, { name: y, layout: 'NCHW', shape: opts.outShape }, ctx);
 }
