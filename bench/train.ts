@@ -1,8 +1,9 @@
 // `npm run bench -- train`: (1) feature-extraction img/s of mlctl's pipeline (decode + preprocess + cache write,
 // streamed) vs the raw engine on pre-decoded inputs, same VGG16 base; (2) one head epoch over 1,000 cached 7x7x512
 // features at batch 32 on wasm: naive tf.layers fit vs mlctl's trainHead. Options: --size 224 --images 48
-// --features 1000 --engine auto|onnx|tfjs.
+// --features 1000 --engine auto|onnx|tfjs --only all|features|head.
 import * as tf from '@tensorflow/tfjs';
+import os from 'node:os';
 import path from 'node:path';
 import { generateSynthDataset } from '../src/data/synth.js';
 import { scanImageFolder } from '../src/data/imagefolder.js';
@@ -95,19 +96,27 @@ export async function main(args: string[]): Promise<void> {
   const images = Number(arg(args, '--images', '48'));
   const features = Number(arg(args, '--features', '1000'));
   const engine = arg(args, '--engine', 'auto') as EngineChoice;
+  const only = arg(args, '--only', 'all');
   await selectBackend('wasm');
-  console.log(`feature extraction: VGG16 ${size}x${size}, ${images} images…`);
-  const fx = await featureBench(size, images, engine);
-  console.log(`head epoch: ${features} features of 7x7x512, batch 32, wasm…`);
-  const head = await headBench(features);
   const f = (n: number, d = 2) => n.toFixed(d);
-  console.log('');
-  console.log(`feature extraction (${fx.engine}, ${fx.size}px, ${fx.images} images)`);
-  console.log(`  raw engine (pre-decoded)      ${f(fx.rawImgPerSec)} img/s`);
-  console.log(`  mlctl pipeline (from files)   ${f(fx.pipelineImgPerSec)} img/s   = ${f(fx.ratio * 100, 0)}% of raw (target ≥ 80%)`);
-  console.log(`  mlctl rerun (feature cache)   ${f(fx.cachedImgPerSec, 0)} img/s`);
-  console.log(`head epoch (${head.features} x 7x7x512 → Dense(1024) → Dense(5), batch 32, ${head.backend})`);
-  console.log(`  naive tf.layers fit           ${f(head.naiveEpochSeconds, 1)} s`);
-  console.log(`  mlctl trainHead               ${f(head.mlctlEpochSeconds, 1)} s   = ${f(head.speedup, 1)}x faster (target ≤ 20 s)`);
-  await writeBenchResult('train', { featureExtraction: fx, headEpoch: head });
+  const out: Record<string, unknown> = {};
+  if (only !== 'head') {
+    console.log(`feature extraction: VGG16 ${size}x${size}, ${images} images…`);
+    const fx = await featureBench(size, images, engine);
+    out.featureExtraction = fx;
+    console.log(`feature extraction (${fx.engine}, ${fx.size}px, ${fx.images} images)`);
+    console.log(`  raw engine (pre-decoded)      ${f(fx.rawImgPerSec)} img/s`);
+    console.log(`  mlctl pipeline (from files)   ${f(fx.pipelineImgPerSec)} img/s   = ${f(fx.ratio * 100, 0)}% of raw (target ≥ 80%)`);
+    console.log(`  mlctl rerun (feature cache)   ${f(fx.cachedImgPerSec, 0)} img/s`);
+  }
+  if (only !== 'features') {
+    console.log(`head epoch: ${features} features of 7x7x512, batch 32, wasm…`);
+    const head = await headBench(features);
+    out.headEpoch = head;
+    console.log(`head epoch (${head.features} x 7x7x512 → Dense(1024) → Dense(5), batch 32, ${head.backend})`);
+    console.log(`  naive tf.layers fit           ${f(head.naiveEpochSeconds, 1)} s`);
+    console.log(`  mlctl trainHead               ${f(head.mlctlEpochSeconds, 1)} s   = ${f(head.speedup, 1)}x faster (target ≤ 20 s)`);
+  }
+  console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.availableParallelism()} cores`);
+  await writeBenchResult('train', { ...out, loadavg: os.loadavg() });
 }

@@ -80,7 +80,7 @@ describe('mlctl train (vgg16, --weights none)', () => {
     const p = model.predict(tf.tensor4d(x, [1, 32, 32, 3])) as tf.Tensor;
     const probs = p.dataSync();
     expect(probs).toHaveLength(3);
-    expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+    expect(Array.from(probs).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
     model.dispose();
     p.dispose();
   });

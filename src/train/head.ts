@@ -155,17 +155,95 @@ export function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v:
   }
 }
 
-function headToArrays(w: HeadWeights): Float32Array[] {
-  return [w.w1, w.b1, w.w2, w.b2].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+/**
+ * A writable view of a tensor's storage on backends that keep it in JS-visible memory (wasm heap, cpu arrays), so
+ * Adam can update parameters in place and read gradients without copying 100 MB per step. undefined elsewhere.
+ */
+function storageView(t: tf.Tensor): Float32Array | undefined {
+  const name = tf.getBackend();
+  const be = tf.backend() as unknown as {
+    wasm?: { HEAPF32: Float32Array };
+    dataIdMap?: { get(id: unknown): { memoryOffset: number } | undefined };
+    data?: { get(id: unknown): { values?: unknown } | undefined };
+  };
+  if (t.dtype !== 'float32') return undefined;
+  if (name === 'wasm' && be.wasm && be.dataIdMap) {
+    const d = be.dataIdMap.get(t.dataId);
+    return d ? new Float32Array(be.wasm.HEAPF32.buffer, d.memoryOffset, t.size) : undefined;
+  }
+  if (name === 'cpu' && be.data) {
+    const v = be.data.get(t.dataId)?.values;
+    return v instanceof Float32Array && v.length === t.size ? v : undefined;
+  }
+  return undefined;
 }
 
-function arraysToHead(a: Float32Array[], inputSize: number, spec: HeadSpec): HeadWeights {
+/**
+ * The trainer's parameters: fc1's kernel is kept transposed ([units, in]) so that it is always the left operand of
+ * matMul — wasm then never re-packs 25M weights per step and the kernel can be updated in place.
+ */
+interface Params {
+  w1t: tf.Tensor2D;
+  b1: tf.Tensor1D;
+  w2: tf.Tensor2D;
+  b2: tf.Tensor1D;
+}
+
+function toParams(w: HeadWeights): Params {
+  // Fresh tensors that nothing else shares: they are updated in place.
   return {
-    w1: tf.tensor2d(a[0]!, [inputSize, spec.units]),
-    b1: tf.tensor1d(a[1]!),
-    w2: tf.tensor2d(a[2]!, [spec.units, spec.classes]),
-    b2: tf.tensor1d(a[3]!),
+    w1t: tf.tidy(() => tf.transpose(w.w1).clone()) as tf.Tensor2D,
+    b1: tf.tensor1d(Float32Array.from(w.b1.dataSync())),
+    w2: tf.tensor2d(Float32Array.from(w.w2.dataSync()), w.w2.shape),
+    b2: tf.tensor1d(Float32Array.from(w.b2.dataSync())),
   };
+}
+
+function toHead(p: Params): HeadWeights {
+  return { w1: tf.transpose(p.w1t) as tf.Tensor2D, b1: p.b1.clone(), w2: p.w2.clone(), b2: p.b2.clone() };
+}
+
+/** Logits for rows x [n, in] with the transposed fc1 kernel. */
+function logitsT(p: Params, x: tf.Tensor2D): { z1: tf.Tensor2D; logits: (h: tf.Tensor2D) => tf.Tensor2D } {
+  const z1 = tf.add(tf.transpose(tf.matMul(p.w1t, tf.transpose(x))), p.b1) as tf.Tensor2D;
+  return { z1, logits: (h) => tf.add(tf.matMul(h, p.w2), p.b2) as tf.Tensor2D };
+}
+
+function evaluateParams(p: Params, set: FeatureSet, classes: number, batchSize = 256): { loss: number; accuracy: number } {
+  let loss = 0;
+  let correct = 0;
+  for (let from = 0; from < set.count; from += batchSize) {
+    const n = Math.min(batchSize, set.count - from);
+    const [l, c] = tf.tidy(() => {
+      const x = tf.tensor2d(set.x.subarray(from * set.dim, (from + n) * set.dim), [n, set.dim]);
+      const labels = tf.tensor1d(set.labels.subarray(from, from + n), 'int32');
+      const f = logitsT(p, x);
+      const logits = f.logits(tf.relu(f.z1));
+      const y = tf.oneHot(labels, classes);
+      return [tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(logits)))).dataSync()[0]!, tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')).dataSync()[0]!];
+    });
+    loss += l!;
+    correct += c!;
+  }
+  return { loss: set.count ? loss / set.count : NaN, accuracy: set.count ? correct / set.count : NaN };
+}
+
+/**
+ * Apply one Adam step to a parameter tensor: in place when allowed and its storage is reachable, else by replacing
+ * it. Only tensors never used as matMul's right operand may change in place (wasm caches packed right operands by id).
+ */
+function adamStep(param: tf.Tensor, grad: tf.Tensor, m: Float32Array, v: Float32Array, lr: number, step: number, inPlace: boolean): tf.Tensor {
+  const g = storageView(grad) ?? (grad.dataSync() as Float32Array);
+  const w = inPlace ? storageView(param) : undefined;
+  if (w) {
+    adamUpdate(w, g, m, v, lr, step);
+    return param;
+  }
+  const copy = Float32Array.from(param.dataSync() as Float32Array);
+  adamUpdate(copy, g, m, v, lr, step);
+  const next = tf.tensor(copy, param.shape);
+  param.dispose();
+  return next;
 }
 
 /**
@@ -175,15 +253,14 @@ function arraysToHead(a: Float32Array[], inputSize: number, spec: HeadSpec): Hea
 export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefined, opts: TrainHeadOptions): Promise<TrainHeadResult> {
   const { spec, batchSize } = opts;
   const init = opts.resume?.weights ?? initHeadWeights(spec, trainSet.dim, opts.seed);
-  const params = headToArrays(init);
+  const p: Params = toParams(init);
   if (!opts.resume) disposeHead(init);
-  const adam: AdamState = opts.resume?.optimizer
+  // Adam moments follow the trainer's layout (fc1 transposed); checkpoints store them as they are.
+  const adam: AdamState = opts.resume?.optimizer?.m.length
     ? { step: opts.resume.optimizer.step, m: opts.resume.optimizer.m.map((a) => a.slice()), v: opts.resume.optimizer.v.map((a) => a.slice()) }
-    : newAdamState(params.map((p) => p.length));
-  // The forward pass reads tensors; they are re-uploaded from the arrays after each update.
-  let live = arraysToHead(params, trainSet.dim, spec);
+    : newAdamState([p.w1t.size, p.b1.size, p.w2.size, p.b2.size]);
   const history = [...(opts.resume?.history ?? [])];
-  let best = opts.resume ? { weights: cloneHead(opts.resume.best.weights), epoch: opts.resume.best.epoch, monitor: opts.resume.best.monitor } : { weights: cloneHead(live), epoch: 0, monitor: Infinity };
+  let best = opts.resume ? { weights: cloneHead(opts.resume.best.weights), epoch: opts.resume.best.epoch, monitor: opts.resume.best.monitor } : { weights: toHead(p), epoch: 0, monitor: Infinity };
   let wait = opts.resume?.wait ?? 0;
   const classWeights = opts.classWeights ? tf.tensor1d(opts.classWeights) : undefined;
   const buf = new Float32Array(batchSize * trainSet.dim);
@@ -210,13 +287,12 @@ export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefine
         const n = to - from;
         const xData = gatherRows(train, order, from, to, buf);
         for (let i = from; i < to; i++) labelBuf[i - from] = train.labels[order[i]!]!;
-        const w = live;
         const outs = tf.tidy(() => {
           const x = tf.tensor2d(xData, [n, train.dim]);
           const labels = tf.tensor1d(labelBuf.subarray(0, n), 'int32');
           const y = tf.oneHot(labels, spec.classes);
-          const z1 = tf.add(tf.matMul(x, w.w1), w.b1);
-          const h = tf.relu(z1);
+          const f = logitsT(p, x);
+          const h = tf.relu(f.z1);
           let mask: tf.Tensor | undefined;
           let hd = h;
           if (spec.dropout > 0) {
@@ -224,31 +300,31 @@ export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefine
             mask = tf.div(tf.cast(tf.greaterEqual(tf.randomUniform([n, spec.units], 0, 1, 'float32', deriveSeed(opts.seed, `dropout-${e}-${b}`)), spec.dropout), 'float32'), keep);
             hd = tf.mul(h, mask);
           }
-          const logits = tf.add(tf.matMul(hd, w.w2), w.b2);
+          const logits = f.logits(hd);
           const logp = tf.logSoftmax(logits);
           const sw = classWeights ? tf.gather(classWeights, labels) : tf.ones([n]);
           const loss = tf.div(tf.sum(tf.mul(tf.neg(tf.sum(tf.mul(y, logp), 1)), sw)), n);
           // Softmax cross-entropy gradient w.r.t. the logits, scaled by the sample weights; explicit transposes
-          // keep every product on wasm's fast matMul path.
+          // keep every product on wasm's fast matMul path (no transposeA).
           const dz2 = tf.div(tf.mul(tf.sub(tf.exp(logp), y), tf.expandDims(sw, 1)), n);
           const dw2 = tf.matMul(tf.transpose(hd), dz2);
           const db2 = tf.sum(dz2, 0);
-          let dh = tf.matMul(dz2, tf.transpose(w.w2));
+          let dh = tf.matMul(dz2, tf.transpose(p.w2));
           if (mask) dh = tf.mul(dh, mask);
-          const dz1 = tf.mul(dh, tf.step(z1));
-          const dw1 = tf.matMul(tf.transpose(x), dz1);
+          const dz1 = tf.mul(dh, tf.step(f.z1));
+          const dw1t = tf.matMul(tf.transpose(dz1), x);
           const db1 = tf.sum(dz1, 0);
           const acc = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
-          return [dw1, db1, dw2, db2, loss, acc];
+          return [dw1t, db1, dw2, db2, loss, acc];
         });
-        const grads = outs.slice(0, 4).map((t) => t.dataSync() as Float32Array);
         const l = outs[4]!.dataSync()[0]!;
         const c = outs[5]!.dataSync()[0]!;
         adam.step++;
-        for (let k = 0; k < 4; k++) adamUpdate(params[k]!, grads[k]!, adam.m[k]!, adam.v[k]!, opts.lr, adam.step);
+        p.w1t = adamStep(p.w1t, outs[0]!, adam.m[0]!, adam.v[0]!, opts.lr, adam.step, true) as tf.Tensor2D;
+        p.b1 = adamStep(p.b1, outs[1]!, adam.m[1]!, adam.v[1]!, opts.lr, adam.step, true) as tf.Tensor1D;
+        p.w2 = adamStep(p.w2, outs[2]!, adam.m[2]!, adam.v[2]!, opts.lr, adam.step, false) as tf.Tensor2D;
+        p.b2 = adamStep(p.b2, outs[3]!, adam.m[3]!, adam.v[3]!, opts.lr, adam.step, true) as tf.Tensor1D;
         tf.dispose(outs);
-        disposeHead(live);
-        live = arraysToHead(params, train.dim, spec);
         lossSum += l * n;
         correct += c;
         opts.onBatch?.(b + 1, batches, lossSum / to, correct / to);
@@ -258,7 +334,7 @@ export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefine
       if (interrupted) break;
       const m: EpochMetrics = { epoch: e, loss: lossSum / train.count, accuracy: correct / train.count, seconds: (performance.now() - t0) / 1000, lr: opts.lr, phase: 'head' };
       if (val && val.count > 0) {
-        const v = evaluateHead(live, val, spec.classes);
+        const v = evaluateParams(p, val, spec.classes);
         m.valLoss = v.loss;
         m.valAccuracy = v.accuracy;
       }
@@ -267,21 +343,28 @@ export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefine
       const monitor = m.valLoss ?? m.loss;
       if (monitor < best.monitor) {
         disposeHead(best.weights);
-        best = { weights: cloneHead(live), epoch: e, monitor };
+        best = { weights: toHead(p), epoch: e, monitor };
         wait = 0;
       } else {
         wait++;
       }
-      await opts.onEpochEnd?.({ epoch: e, weights: live, best, wait, history, optimizer: adam }, m);
+      if (opts.onEpochEnd) {
+        const weights = toHead(p);
+        try {
+          await opts.onEpochEnd({ epoch: e, weights, best, wait, history, optimizer: adam }, m);
+        } finally {
+          disposeHead(weights);
+        }
+      }
       if (opts.patience !== undefined && opts.patience > 0 && wait >= opts.patience) {
         stoppedEarly = true;
         break;
       }
     }
-    return { weights: cloneHead(best.epoch > 0 ? best.weights : live), history, bestEpoch: best.epoch, stoppedEarly, interrupted, epochsRun: epoch };
+    return { weights: best.epoch > 0 ? cloneHead(best.weights) : toHead(p), history, bestEpoch: best.epoch, stoppedEarly, interrupted, epochsRun: epoch };
   } finally {
     disposeHead(best.weights);
-    disposeHead(live);
+    tf.dispose([p.w1t, p.b1, p.w2, p.b2]);
     classWeights?.dispose();
   }
 }
