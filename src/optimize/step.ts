@@ -162,13 +162,13 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
 
   const before: Figures = { label: `${source.manifest.name} v${source.manifest.version}`, size: await modelSize(source), accuracy: accBefore };
   const after: Figures = { label: `${pkg.manifest.name} v${pkg.manifest.version} (${input.op})`, size: await modelSize(pkg), accuracy: accAfter };
-  await measureLatency([before, after], [source, pkg], opts);
+  await fillLatency([before, after], [source, pkg], opts);
   after.note = status === 'rejected' ? 'REJECTED' : '';
   return { package: pkg, status, statusReason, before, after, exitCode: status === 'rejected' ? 3 : 0 };
 }
 
 /** Fill latency and engine columns for packages measured side by side (interleaved runs). */
-export async function measureLatency(rows: Figures[], pkgs: LoadedPackage[], opts: Pick<StepOptions, 'engine' | 'latencyRuns' | 'logger'>): Promise<void> {
+export async function fillLatency(rows: Figures[], pkgs: LoadedPackage[], opts: Pick<StepOptions, 'engine' | 'latencyRuns' | 'logger'>): Promise<void> {
   const runs = opts.latencyRuns ?? 20;
   if (runs <= 0) return;
   const engines: InferenceEngine[] = [];
