@@ -124,6 +124,7 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
       request.log.error({ err }, 'unexpected error');
       return reply.code(status).send({ error: `internal error (request id ${request.id})` });
     }
+    if (status === 413 && !(err instanceof ServeError)) return reply.code(413).send({ error: `the request body is larger than the ${bodyLimit}-byte limit (--body-limit)` });
     return reply.code(status).send({ error: (err as Error).message });
   });
   app.setNotFoundHandler((request, reply) => {
