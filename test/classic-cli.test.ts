@@ -231,6 +231,7 @@ describe('image folders as pixel vectors', () => {
     expect(res.code).toBe(0);
     const pkg = await loadPackage('pix');
     const input = pkg.manifest.input as ImageInputSpec;
+    expect(pkg.manifest.task).toBe('image-classification');
     expect(input.kind).toBe('image');
     expect([input.height, input.width]).toEqual([8, 8]);
     expect(pkg.manifest.architecture.features).toMatchObject({ kind: 'pixels', height: 8, width: 8 });

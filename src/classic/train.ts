@@ -179,7 +179,8 @@ async function trainOn(opts: ClassicTrainOptions, task: 'classification' | 'regr
     }
   }
   const draft: ManifestDraft = {
-    task: task === 'regression' ? 'tabular-regression' : 'tabular-classification',
+    // Pixel / VGG16-feature packages take images like any image classifier; CSV packages take feature rows.
+    task: task === 'regression' ? 'tabular-regression' : ds.imageSpec ? 'image-classification' : 'tabular-classification',
     labels,
     input,
     output,
