@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage, loadTfjsModel, savePackage, verifyPackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { MlctlError } from '../src/errors.js';
-import { convertLayersModel } from '../src/export/onnx/index.js';
+import { CONVERTER_VERSION, convertLayersModel } from '../src/export/onnx/index.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine, tfjsEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { modelCacheKey, onnxCacheDir, onnxEngineFromModel, openOnnxEngine, ORT_VERSION } from '../src/runtime/onnx-engine.js';
@@ -100,6 +100,17 @@ describe('openOnnxEngine', () => {
     await again.dispose();
     expect(logger2.lines.some((l) => l.msg.includes('converting'))).toBe(false);
     expect((await fs.stat(cached)).mtimeMs).toBe(stat.mtimeMs);
+  });
+
+  it('reconverts a cache entry stamped by another converter version', async () => {
+    const cached = path.join(onnxCacheDir(), `${pkg.manifestSha256}.onnx`);
+    await (await openOnnxEngine(pkg)).dispose();
+    expect((await fs.readFile(`${cached}.converter`, 'utf8')).trim()).toBe(CONVERTER_VERSION);
+    await fs.writeFile(`${cached}.converter`, '0-old\n');
+    const logger = createMemoryLogger();
+    await (await openOnnxEngine(pkg, { logger })).dispose();
+    expect(logger.lines.some((l) => l.msg.includes('another converter version'))).toBe(true);
+    expect((await fs.readFile(`${cached}.converter`, 'utf8')).trim()).toBe(CONVERTER_VERSION);
   });
 
   it('rebuilds a corrupt cache entry with a warning', async () => {

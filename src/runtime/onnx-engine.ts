@@ -104,10 +104,23 @@ function wrapSession(session: ort.InferenceSession, threads: number, opts: FileE
   };
 }
 
-/** Create a session from a cached file; a cache entry that does not load is removed so it gets rebuilt. */
-async function tryCached(file: string, opts: FileEngineOptions): Promise<InferenceEngine | undefined> {
+/** Sidecar naming the converter version that wrote a cached package conversion (its name is fixed by the package). */
+const stampOf = (file: string) => `${file}.converter`;
+
+/**
+ * Create a session from a cached file; an entry written by another converter version, or that does not load, is
+ * removed so it gets rebuilt.
+ */
+async function tryCached(file: string, opts: FileEngineOptions, stamped = false): Promise<InferenceEngine | undefined> {
   const exists = await fs.stat(file).then((s) => s.isFile(), () => false);
   if (!exists) return undefined;
+  if (stamped) {
+    const stamp = await fs.readFile(stampOf(file), 'utf8').catch(() => '');
+    if (stamp.trim() !== CONVERTER_VERSION) {
+      opts.logger?.info(`cached ONNX model ${file} was written by another converter version; converting again`);
+      return undefined;
+    }
+  }
   try {
     return await onnxEngineFromFile(file, opts);
   } catch (err) {
@@ -119,7 +132,8 @@ async function tryCached(file: string, opts: FileEngineOptions): Promise<Inferen
 
 /**
  * The ONNX engine for a package: its own formats.onnx when present, else its TF.js model converted once and
- * cached as $MLCTL_CACHE/onnx/<manifestSha256>.onnx (the package itself is never modified: its files are hashed).
+ * cached as $MLCTL_CACHE/onnx/<manifestSha256>.onnx, stamped with the converter version in <file>.converter (the
+ * package itself is never modified: its files are hashed).
  */
 export async function openOnnxEngine(pkg: LoadedPackage, opts: EngineOptions & OnnxSessionOptions = {}): Promise<InferenceEngine> {
   const m = pkg.manifest;
@@ -128,7 +142,7 @@ export async function openOnnxEngine(pkg: LoadedPackage, opts: EngineOptions & O
   if (m.formats.onnx) return onnxEngineFromFile(path.join(pkg.dir, m.formats.onnx), fileOpts);
 
   const file = path.join(onnxCacheDir(), `${pkg.manifestSha256}.onnx`);
-  const cached = await tryCached(file, fileOpts);
+  const cached = await tryCached(file, fileOpts, true);
   if (cached) return cached;
   opts.logger?.info(`converting ${m.name} v${m.version} to ONNX for onnxruntime (cached at ${file})`);
   const model = await loadTfjsModel(pkg);
@@ -143,13 +157,14 @@ export async function openOnnxEngine(pkg: LoadedPackage, opts: EngineOptions & O
   } finally {
     model.dispose();
   }
-  await writeCache(file, bytes, opts.logger);
+  await writeCache(file, bytes, opts.logger, true);
   return onnxEngineFromFile(bytes, fileOpts);
 }
 
-async function writeCache(file: string, bytes: Uint8Array, logger?: Logger): Promise<void> {
+async function writeCache(file: string, bytes: Uint8Array, logger?: Logger, stamped = false): Promise<void> {
   try {
     await writeFileAtomic(file, bytes);
+    if (stamped) await writeFileAtomic(stampOf(file), `${CONVERTER_VERSION}\n`);
   } catch (err) {
     // A read-only or full cache only costs a conversion next time.
     logger?.warn(`could not cache the ONNX model at ${file}: ${(err as Error).message}`);
