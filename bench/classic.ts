@@ -1,6 +1,7 @@
 // Classic-model benchmark: training time and test accuracy of a linear SVM (dual coordinate descent, all rows),
 // an RBF SVM (SMO with kernel cache, all rows) and logistic regression on generated 784-dimensional data whose
-// class boundary is curved (sphereShells), plus the SMO linear-kernel solver on a subset for the solver comparison.
+// class boundary is curved (sphereShells), plus the SMO linear-kernel solver on a subset for the solver comparison,
+// and the same embedding with a linear boundary for contrast (linear vs RBF SVM only).
 // `npm run bench -- classic [--n 10000] [--seed 1] [--smo-linear-rows 2000]`
 import { arg, writeBenchResult } from './_util.js';
 import { fitStandardization, row, standardize, takeRows, type Matrix } from '../src/classic/linalg.js';
@@ -77,19 +78,42 @@ export async function main(args: string[]): Promise<void> {
       cases.push({ name: 'logistic regression', solver: 'lbfgs', trainRows: nTrain, trainSeconds, accuracy: ok / xte.rows, supportVectors: null, iterations: String(fit.iterations), predictRowsPerSecond: xte.rows / ((performance.now() - t1) / 1000) });
       console.log(`  ${trainSeconds.toFixed(1)}s, test accuracy ${((ok / xte.rows) * 100).toFixed(1)}%`);
     }
-    const ref = cases[0]!;
+    // Contrast: the same embedding with a linear class boundary, where the linear SVM should match the RBF one.
+    const plane = sphereShells(n, d, seed + 1, 8, 0.5, 'plane');
+    const pz = standardize(plane.x, fitStandardization(takeRows(plane.x, tr)));
+    const pxtr = takeRows(pz, tr), pxte = takeRows(pz, te);
+    const pytr = Int32Array.from(tr, (i) => plane.labels[i]!), pyte = Int32Array.from(te, (i) => plane.labels[i]!);
+    const planeCases: Case[] = [];
+    for (const [name, solver, fit] of [
+      ['linear SVM', 'dcd (liblinear-style)', () => trainSvc(pxtr, pytr, 2, { kernel: linear, C: 0.01, solver: 'dcd', seed })],
+      ['RBF SVM', 'smo + kernel cache', () => trainSvc(pxtr, pytr, 2, { kernel: { type: 'rbf', gamma: 1 / d, coef0: 0, degree: 3 }, C: 10, solver: 'smo', cacheBytes: 512 * 1024 * 1024 })],
+    ] as const) {
+      console.log(`training ${name} (${solver}) on ${nTrain} rows, linear boundary …`);
+      const t0 = performance.now();
+      const m = fit();
+      const trainSeconds = (performance.now() - t0) / 1000;
+      const { accuracy, rowsPerSecond } = svmAccuracy(m, pxte, pyte);
+      planeCases.push({ name: `${name} (plane)`, solver, trainRows: nTrain, trainSeconds, accuracy, supportVectors: m.solver === 'smo' ? m.supportVectors.length : null, iterations: m.machines.map((mc) => `${mc.iterations}${mc.converged ? '' : ' (limit)'}`).join(','), predictRowsPerSecond: rowsPerSecond });
+      console.log(`  ${trainSeconds.toFixed(1)}s, test accuracy ${(accuracy * 100).toFixed(1)}%`);
+    }
     console.log(`\n${n} samples x ${d} features: ${nTrain} train / ${n - nTrain} test; standardised; single thread (JS)`);
     const head = ['model'.padEnd(20), 'solver'.padEnd(22), 'rows'.padStart(6), 'train s'.padStart(8), 'x linear'.padStart(9), 'test acc'.padStart(9), 'Δ acc'.padStart(7), 'SVs'.padStart(6), 'iters'.padStart(10), 'pred rows/s'.padStart(12)];
-    console.log(head.join(' '));
-    for (const c of cases) {
-      console.log([
-        c.name.padEnd(20), c.solver.padEnd(22), String(c.trainRows).padStart(6), c.trainSeconds.toFixed(1).padStart(8), `${(c.trainSeconds / ref.trainSeconds).toFixed(1)}x`.padStart(9),
-        `${(c.accuracy * 100).toFixed(1)}%`.padStart(9), `${((c.accuracy - ref.accuracy) * 100 >= 0 ? '+' : '')}${((c.accuracy - ref.accuracy) * 100).toFixed(1)}`.padStart(7),
-        String(c.supportVectors ?? '-').padStart(6), c.iterations.slice(0, 10).padStart(10), c.predictRowsPerSecond.toFixed(0).padStart(12),
-      ].join(' '));
-    }
+    const table = (title: string, rows: Case[]) => {
+      const ref = rows[0]!;
+      console.log(`\n${title}`);
+      console.log(head.join(' '));
+      for (const c of rows) {
+        console.log([
+          c.name.padEnd(20), c.solver.padEnd(22), String(c.trainRows).padStart(6), c.trainSeconds.toFixed(1).padStart(8), `${(c.trainSeconds / ref.trainSeconds).toFixed(1)}x`.padStart(9),
+          `${(c.accuracy * 100).toFixed(1)}%`.padStart(9), `${((c.accuracy - ref.accuracy) * 100 >= 0 ? '+' : '')}${((c.accuracy - ref.accuracy) * 100).toFixed(1)}`.padStart(7),
+          String(c.supportVectors ?? '-').padStart(6), c.iterations.slice(0, 10).padStart(10), c.predictRowsPerSecond.toFixed(0).padStart(12),
+        ].join(' '));
+      }
+    };
+    table('curved class boundary (sphere shells in an 8-d latent space):', cases);
+    table('linear class boundary (half-space), same embedding and noise:', planeCases);
     console.log(`peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
-    await writeBenchResult('classic', { n, d, seed, trainRows: nTrain, testRows: n - nTrain, cases, peakRssMiB: peakRss / 2 ** 20 });
+    await writeBenchResult('classic', { n, d, seed, trainRows: nTrain, testRows: n - nTrain, cases, planeCases, peakRssMiB: peakRss / 2 ** 20 });
   } finally {
     clearInterval(timer);
   }

@@ -73,9 +73,10 @@ export function blobs(n: number, classes: number, d: number, seed: number, sprea
 /**
  * n samples in d dimensions (e.g. 784, an MNIST-sized row) from a `latent`-dimensional Gaussian mapped through a
  * fixed random linear embedding plus isotropic noise. Class = whether the first three latent coordinates lie
- * outside the median-radius sphere: a curved boundary no hyperplane can follow.
+ * outside the median-radius sphere: a curved boundary no hyperplane can follow ('plane': the sign of z₀ + z₁, a
+ * linear boundary, for contrast).
  */
-export function sphereShells(n: number, d: number, seed: number, latent = 8, noise = 0.5): Generated {
+export function sphereShells(n: number, d: number, seed: number, latent = 8, noise = 0.5, boundary: 'sphere' | 'plane' = 'sphere'): Generated {
   const rng = createRng(seed);
   const embed = Float64Array.from({ length: d * latent }, () => gaussian(rng) / Math.sqrt(latent));
   const x = matrix(n, d);
@@ -85,7 +86,7 @@ export function sphereShells(n: number, d: number, seed: number, latent = 8, noi
   const median = 2.366;
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < latent; k++) z[k] = gaussian(rng);
-    labels[i] = z[0]! * z[0]! + z[1]! * z[1]! + z[2]! * z[2]! > median ? 1 : 0;
+    labels[i] = boundary === 'plane' ? (z[0]! + z[1]! > 0 ? 1 : 0) : z[0]! * z[0]! + z[1]! * z[1]! + z[2]! * z[2]! > median ? 1 : 0;
     for (let j = 0; j < d; j++) {
       let s = noise * gaussian(rng);
       for (let k = 0; k < latent; k++) s += embed[j * latent + k]! * z[k]!;
