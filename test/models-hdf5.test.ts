@@ -105,3 +105,41 @@ describe('Keras HDF5 weights', () => {
     await expect(readKerasH5(path.join(tmp.dir, 'absent.h5'))).rejects.toThrow(/no such file/);
   });
 });
+
+describe('VGG16 from a Keras no-top file', () => {
+  it('prepareBackbone maps every kernel and bias of a published-layout file onto the VGG16 base', async () => {
+    const { buildVgg16, vggConvLayerNames } = await import('../src/models/vgg16.js');
+    const { prepareBackbone } = await import('../src/train/run.js');
+    const { createMemoryLogger } = await import('../src/util/log.js');
+    // The published file's layout: input_1, convs with Keras-1 names, pools without weights.
+    const ref = buildVgg16({ imageSize: 32 });
+    const layers: H5WriteLayer[] = ref.layers.map((l, li) => ({
+      name: l.name,
+      weights: l.weights.map((w, wi) => {
+        const n = w.shape.reduce((a: number, b) => a * (b as number), 1);
+        const data = new Float32Array(n);
+        for (let i = 0; i < n; i += 97) data[i] = li + wi / 10 + i * 1e-7;
+        return { name: `${l.name}_${wi === 0 ? 'W' : 'b'}_1:0`, shape: w.shape as number[], values: data };
+      }),
+    }));
+    ref.dispose();
+    const file = path.join(tmp.dir, 'vgg16_notop.h5');
+    await writeKerasH5(file, layers);
+    const { base, source } = await prepareBackbone({ imageSize: 64, weights: file, seed: 1, logger: createMemoryLogger() });
+    try {
+      expect(source.kind).toBe('file');
+      for (const name of vggConvLayerNames()) {
+        const want = layers.find((l) => l.name === name)!;
+        const got = base.getLayer(name).getWeights();
+        for (let k = 0; k < 2; k++) {
+          const a = got[k]!.dataSync();
+          const b = want.weights[k]!.values;
+          expect(a.length).toBe(b.length);
+          for (let i = 0; i < b.length; i += 97) expect(a[i]).toBe(b[i]);
+        }
+      }
+    } finally {
+      base.dispose();
+    }
+  });
+});
