@@ -144,3 +144,34 @@ describe('Conv2DBackpropFilter on wasm', () => {
     await selectBackend('cpu');
   });
 });
+
+describe('feature helpers', () => {
+  it('global average pooling averages each channel over positions', async () => {
+    const { globalAveragePool, featureCacheDir } = await import('../src/train/features.js');
+    // 2 examples of [2, 2, 3]: channel c at position p holds 10*p + c (+100 for the second example).
+    const x = Float32Array.from({ length: 24 }, (_, i) => {
+      const n = Math.floor(i / 12), p = Math.floor((i % 12) / 3), c = i % 3;
+      return 10 * p + c + 100 * n;
+    });
+    const g = globalAveragePool({ x, labels: Int32Array.from([0, 1]), count: 2, dim: 12, paths: [] }, [2, 2, 3]);
+    expect(g.dim).toBe(3);
+    expect(Array.from(g.x)).toEqual([15, 16, 17, 115, 116, 117]);
+    const key = { backbone: 'vgg16', weightsSha256: 'a', imageSize: 32, preprocessing: { mode: 'caffe' } as never, featureShape: [1, 1, 512] };
+    expect(featureCacheDir('/c', key)).toBe(featureCacheDir('/c', { ...key }));
+    expect(featureCacheDir('/c', key)).not.toBe(featureCacheDir('/c', { ...key, weightsSha256: 'b' }));
+    expect(featureCacheDir('/c', key)).not.toBe(featureCacheDir('/c', { ...key, imageSize: 64 }));
+  });
+
+  it('history CSV has one row per epoch with Keras column names', async () => {
+    const { historyCsv, historySvg } = await import('../src/train/history.js');
+    const h = [
+      { epoch: 1, loss: 1, accuracy: 0.5, valLoss: 0.9, valAccuracy: 0.6, seconds: 1, lr: 0.001, phase: 'head' as const },
+      { epoch: 2, loss: 0.5, accuracy: 0.8, seconds: 1, lr: 0.001, phase: 'head' as const },
+    ];
+    const lines = historyCsv(h).trim().split('\n');
+    expect(lines[0]).toBe('epoch,phase,loss,accuracy,val_loss,val_accuracy,lr,seconds');
+    expect(lines[1]).toBe('1,head,1,0.5,0.9,0.6,0.001,1');
+    expect(lines[2]).toBe('2,head,0.5,0.8,,,0.001,1');
+    expect(historySvg(h)).toContain('<polyline');
+  });
+});
