@@ -79,7 +79,8 @@ async function isFile(p: string): Promise<boolean> {
 }
 
 export async function loadClassicData(opts: DataOptions): Promise<ClassicDataset> {
-  if (await isFile(opts.data)) return loadCsvData(opts);
+  // A missing *.csv path should say "CSV file … does not exist", not talk about image folders.
+  if ((await isFile(opts.data)) || /\.(csv|tsv|txt)$/i.test(opts.data)) return loadCsvData(opts);
   if (opts.target) opts.logger.warn(`--target is for CSV data; ${opts.data} is an image folder, so its class folders are the labels`);
   if (opts.task === 'regression') throw new MlctlError('USAGE', [`regression needs a CSV file with a numeric --target column; ${opts.data} is an image folder`]);
   return loadImageData(opts);

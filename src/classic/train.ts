@@ -113,6 +113,7 @@ export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTr
       logger,
     });
   }
+  if (opts.features === 'vgg16' && !imageFolder) logger.warn(`--features vgg16 applies to image folders; ${opts.data} is read as a CSV table`);
   try {
     return await trainOn(opts, task, start, vgg);
   } finally {
