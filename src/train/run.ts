@@ -301,7 +301,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
 
     // Metrics of the final model on validation (and test) data.
     const tEval = performance.now();
-    const best = bestOf(history);
+    // The saved weights are the best of the last phase that ran (fine-tuning restores its own best epoch).
+    const best = ft && ft.history.length ? bestOf(ft.history) : bestOf(history);
     const metrics: Record<string, unknown> = {
       valAccuracy: best?.valAccuracy ?? null,
       valLoss: best?.valLoss ?? null,
