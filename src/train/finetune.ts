@@ -89,8 +89,12 @@ export async function fineTune(model: tf.LayersModel, train: Sample[], val: Samp
   ensureConvFilterGradient(logger);
   if (opts.resumeDir) {
     const saved = await loadLayersModelFromDir(opts.resumeDir);
-    model.setWeights(saved.getWeights());
-    saved.dispose();
+    try {
+      // By layer name: a saved model lists trainable weights first, so whole-model order differs.
+      for (const layer of model.layers) if (layer.weights.length) layer.setWeights(saved.getLayer(layer.name).getWeights());
+    } finally {
+      saved.dispose();
+    }
   }
   const trainable = unfreezeLastBlocks(model, opts.blocks);
   const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
