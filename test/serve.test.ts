@@ -411,4 +411,21 @@ describe('repository and shutdown', () => {
     expect(performance.now() - t0).toBeLessThan(3500);
     expect(await slow).toBe('dropped');
   });
+
+  it('runs TF.js batches in a worker thread so the event loop keeps turning during inference', async () => {
+    const big = await tinyPackage(path.join(tmp.dir, 'big'), { name: 'big', size: 128 });
+    const r8 = createRepository({ engine: 'tfjs', maxBatch: 64, maxQueue: 64 });
+    await r8.load(big.dir);
+    try {
+      let done = false;
+      let timerSawDone: boolean | undefined;
+      const run = r8.infer('big', undefined, [{ name: 'input', datatype: 'FP32', shape: [48, 128, 128, 3], data: new Float32Array(48 * 128 * 128 * 3) }], { requestId: 'thread' });
+      setTimeout(() => (timerSawDone = done), 1);
+      const res = await run.then((r) => ((done = true), r));
+      expect(res.outputs[0]!.shape).toEqual([48, 3]);
+      expect(timerSawDone).toBe(false);
+    } finally {
+      await r8.close();
+    }
+  });
 });

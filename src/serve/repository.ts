@@ -2,7 +2,9 @@
 // version, and runs inference through each version's batching queue. Loads are all-or-nothing and a version
 // becomes visible only once warm, so hot reload can swap versions without failing requests.
 import type { ImageInputSpec } from '../artifacts/manifest.js';
-import { loadPackage } from '../artifacts/package.js';
+import { loadPackage, type LoadedPackage } from '../artifacts/package.js';
+import { currentBackend } from '../runtime/backend.js';
+import { openTfjsThreadEngine } from './tfjs-thread.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { createBatcher, type Batcher } from './batcher.js';
@@ -25,6 +27,8 @@ export interface RepositoryOptions {
   metrics?: ServeMetrics;
   /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
   openEngine?: typeof openEngine;
+  /** Run TF.js models in a worker thread (default true) so a batch never blocks the event loop. */
+  tfjsThread?: boolean;
 }
 
 interface Entry {
@@ -60,10 +64,22 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
 
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
 
+  async function openFor(pkg: LoadedPackage): Promise<InferenceEngine> {
+    const choice = opts.engine ?? 'auto';
+    const threaded = opts.tfjsThread !== false && !opts.openEngine && !pkg.manifest.formats.classic;
+    const backend = currentBackend()?.name ?? 'cpu';
+    if (threaded && choice === 'tfjs') return openTfjsThreadEngine(pkg, backend);
+    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: choice, logger: opts.logger });
+    if (!threaded || engine.name !== 'tfjs') return engine;
+    // `auto` fell back to TF.js: move it off the event loop.
+    await engine.dispose();
+    return openTfjsThreadEngine(pkg, backend);
+  }
+
   async function prepare(dir: string): Promise<Entry> {
     const pkg = await loadPackage(dir);
     const m = pkg.manifest;
-    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
+    const engine = await openFor(pkg);
     try {
       // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
       const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : engine.inputShape;
