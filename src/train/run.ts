@@ -333,7 +333,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
         backbone: 'vgg16',
         includeTop: false,
         featureShape,
-        weights: { source: source.source, kind: source.kind, sha256: source.sha256, ...(source.md5 ? { md5: source.md5 } : {}) },
+        weights: { source: source.source, kind: source.kind, sha256: source.kind === 'none' ? null : source.sha256, ...(source.md5 ? { md5: source.md5 } : {}), ...(source.kind === 'none' ? { init: 'glorot_uniform', seed: opts.seed } : {}) },
         head: { pooling: opts.head, dense: [HEAD_UNITS, classes.length], activation: 'relu', dropout: opts.dropout, output: 'softmax' },
         trainableBlocks,
         params: { total: baseParams + headParams, backbone: baseParams, head: headParams, trainable: headParams + (ft?.trainableParams ?? 0) },
