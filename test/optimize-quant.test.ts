@@ -227,7 +227,7 @@ describe('quantizePackage', () => {
     const saved = await loadPackage(report.package.dir);
     expect(saved.manifest.status).toBe('rejected');
     expect(saved.manifest.statusReason).toMatch(/dropped from 100\.00% to 33\.33%/);
-    expect(saved.manifest.metrics).toMatchObject({ val_accuracy: report.after.accuracy, val_examples: 6 });
+    expect(saved.manifest.metrics).toMatchObject({ valAccuracy: report.after.accuracy, valExamples: 6 });
 
     // The same candidate passes when the allowed drop is large enough.
     const ok = await finishStep(

@@ -110,8 +110,8 @@ describe('tunePipeline', () => {
     expect(r.features).toMatchObject({ train: 12, val: 4, cached: 0, computed: 16 });
     const pkg = await loadPackage(r.package.dir);
     expect(pkg.manifest.labels).toEqual(['circle', 'square']);
-    expect(pkg.manifest.architecture).toMatchObject({ backbone: 'vgg16', head: { units: r.results[0]!.params.units } });
-    expect(pkg.manifest.metrics).toMatchObject({ val_accuracy: r.results[0]!.valAccuracy });
+    expect(pkg.manifest.architecture).toMatchObject({ backbone: 'vgg16', head: { pooling: 'flatten', dense: [r.results[0]!.params.units, 2] } });
+    expect(pkg.manifest.metrics).toMatchObject({ valAccuracy: r.results[0]!.valAccuracy });
     expect(pkg.manifest.lineage[0]).toMatchObject({ op: 'tune' });
     const model = await loadTfjsModel(pkg);
     const y = model.predict(tf.zeros([1, 32, 32, 3])) as tf.Tensor;

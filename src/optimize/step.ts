@@ -112,8 +112,9 @@ export function derivedDraft(source: LoadedPackage, d: DerivedDraftInput): Manif
     ...base,
     formats: d.formats,
     architecture: { ...base.architecture, ...d.architecture },
-    metrics: { ...base.metrics, ...d.metrics, ...(d.accAfter !== undefined ? { val_accuracy: d.accAfter, val_examples: d.valExamples } : {}) },
-    lineage: [...source.manifest.lineage, lineageFrom(source, d.op, { ...d.params, ...(d.accBefore !== undefined ? { val_accuracy_before: d.accBefore, val_accuracy_after: d.accAfter } : {}) })],
+    // Top-level metrics describe this package (train's key names); the source's figures no longer hold, kept nested.
+    metrics: { ...d.metrics, ...(d.accAfter !== undefined ? { valAccuracy: d.accAfter, valExamples: d.valExamples } : {}), ...(base.metrics ? { source: base.metrics } : {}) },
+    lineage: [...source.manifest.lineage, lineageFrom(source, d.op, { ...d.params, ...(d.accBefore !== undefined ? { valAccuracyBefore: d.accBefore, valAccuracyAfter: d.accAfter } : {}) })],
     ...(d.status === 'rejected' ? { status: d.status, statusReason: d.statusReason } : { status: d.status }),
   };
 }
