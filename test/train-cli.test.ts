@@ -116,6 +116,22 @@ describe('mlctl train (vgg16, --weights none)', () => {
     await expect(runTrain({ ...opts, resume: true, lr: 0.01, shouldStop: undefined })).rejects.toThrow(/different settings \(lr\)/);
   });
 
+  it('fine-tunes the last block on wasm (GAP head, augmentation) and records both phases', async () => {
+    const logger = createMemoryLogger();
+    const r = await runTrain({
+      data, name: 'finetuned', epochs: 1, batchSize: 8, imageSize: 32, lr: 0.001, head: 'gap', dropout: 0, fineTune: 1, weights: 'none',
+      augment: ['flip', 'shift'], seed: 5, resume: false, validationSplit: 0.2, testSplit: 0, engine: 'tfjs', classWeights: 'auto', logger, artifacts,
+    });
+    expect(r.history.map((h) => h.phase)).toEqual(['head', 'fine-tune']);
+    expect(r.features.train).toBeUndefined(); // augmentation: no cached train features
+    expect(logger.lines.some((l) => /conv filter gradients: wasm has no Conv2DBackpropFilter/.test(l.msg))).toBe(true);
+    const pkg = await loadPackage(r.package!.dir);
+    expect(pkg.manifest.architecture).toMatchObject({ head: { pooling: 'gap' }, trainableBlocks: ['block5'] });
+    const params = pkg.manifest.architecture.params as { trainable: number; head: number };
+    expect(params.trainable).toBeGreaterThan(params.head);
+    expect(pkg.manifest.training).toMatchObject({ augment: ['flip', 'shift'], fineTune: { blocks: 1, epochs: 1 } });
+  });
+
   it('fails clearly on bad input and writes no package', async () => {
     const one = path.join(tmp.dir, 'one-class');
     await fs.mkdir(path.join(one, 'only'), { recursive: true });
