@@ -48,7 +48,7 @@ async function waitReady(base, child, timeoutMs = 120_000) {
 }
 
 step('generate the sample dataset', ['datasets', 'synth', '--out', data, '--per-class', '40', '--size', '64']);
-step('train', ['train', '--data', data, '--name', 'sample', '--weights', 'none', '--image-size', '64', '--epochs', '5', '--seed', '42']);
+step('train', ['train', '--data', data, '--name', 'sample', '--weights', 'none', '--image-size', '64', '--epochs', '10', '--seed', '42']);
 step('evaluate', ['evaluate', 'sample', '--data', data, '--split', 'val', '--report', path.join(root, 'artifacts', 'sample-report')]);
 
 const port = await freePort();
