@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MlctlError } from '../errors.js';
 import type { FeatureSet } from '../train/features.js';
-import { KERAS_ADAM } from '../train/head.js';
+import { KERAS_ADAM, evaluateLogits } from '../train/head.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
@@ -77,22 +77,7 @@ function logits(stack: StackLayer[], x: tf.Tensor2D, training: { seed: number } 
 }
 
 export function evaluateStack(stack: StackLayer[], set: FeatureSet, batchSize = 256): { loss: number; accuracy: number } {
-  let loss = 0;
-  let correct = 0;
-  for (let from = 0; from < set.count; from += batchSize) {
-    const n = Math.min(batchSize, set.count - from);
-    const [l, c] = tf.tidy(() => {
-      const x = tf.tensor2d(set.x.subarray(from * set.dim, (from + n) * set.dim), [n, set.dim]);
-      const labels = tf.tensor1d(set.labels.subarray(from, from + n), 'int32');
-      const z = logits(stack, x, undefined);
-      const logp = tf.logSoftmax(z);
-      return [tf.neg(tf.sum(tf.mul(tf.oneHot(labels, z.shape[1]), logp))), tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), labels), 'float32'))];
-    });
-    loss += l!.dataSync()[0]!;
-    correct += c!.dataSync()[0]!;
-    tf.dispose([l!, c!]);
-  }
-  return { loss: set.count ? loss / set.count : NaN, accuracy: set.count ? correct / set.count : NaN };
+  return evaluateLogits(set, (x) => logits(stack, x, undefined), batchSize);
 }
 
 /** Re-select every pruned layer's mask at `sparsity` by magnitude and zero the masked weights. */

@@ -125,7 +125,7 @@ export async function runTrials(train: FeatureSet, val: FeatureSet, trials: Tria
     const spec: HeadSpec = { pooling: opts.pooling, units: params.units, dropout: params.dropout, classes: opts.classes };
     const t0 = performance.now();
     const run = await trainHead(train, val, { spec, epochs: opts.epochs, batchSize: params.batchSize, lr: params.lr, seed: opts.seed, patience: opts.patience });
-    const v = evaluateHead(run.weights, val, opts.classes);
+    const v = evaluateHead(run.weights, val);
     const last = run.history.at(-1);
     const result: TrialResult = {
       trial: i + 1,

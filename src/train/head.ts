@@ -94,8 +94,11 @@ function gatherRows(set: FeatureSet, idx: number[], from: number, to: number, bu
   return buf.subarray(0, (to - from) * d);
 }
 
-/** Loss and accuracy of head weights over a feature set (forward only, batched). */
-export function evaluateHead(w: HeadWeights, set: FeatureSet, classes: number, batchSize = 256): { loss: number; accuracy: number } {
+/**
+ * Mean cross-entropy and accuracy of any logits function over a feature set (forward only, batched).
+ * Shared by the head trainer and optimize's pruned Dense stacks so both report the same figures.
+ */
+export function evaluateLogits(set: FeatureSet, forward: (x: tf.Tensor2D) => tf.Tensor2D, batchSize = 256): { loss: number; accuracy: number } {
   let loss = 0;
   let correct = 0;
   for (let from = 0; from < set.count; from += batchSize) {
@@ -103,9 +106,9 @@ export function evaluateHead(w: HeadWeights, set: FeatureSet, classes: number, b
     const [l, c] = tf.tidy(() => {
       const x = tf.tensor2d(set.x.subarray(from * set.dim, (from + n) * set.dim), [n, set.dim]);
       const labels = tf.tensor1d(set.labels.subarray(from, from + n), 'int32');
-      const logits = tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, w.w1), w.b1)), w.w2), w.b2);
+      const logits = forward(x);
       const logp = tf.logSoftmax(logits);
-      const y = tf.oneHot(labels, classes);
+      const y = tf.oneHot(labels, logits.shape[1]);
       return [tf.neg(tf.sum(tf.mul(y, logp))), tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'))];
     });
     loss += l!.dataSync()[0]!;
@@ -113,6 +116,11 @@ export function evaluateHead(w: HeadWeights, set: FeatureSet, classes: number, b
     tf.dispose([l!, c!]);
   }
   return { loss: set.count ? loss / set.count : NaN, accuracy: set.count ? correct / set.count : NaN };
+}
+
+/** Loss and accuracy of head weights over a feature set. */
+export function evaluateHead(w: HeadWeights, set: FeatureSet, batchSize = 256): { loss: number; accuracy: number } {
+  return evaluateLogits(set, (x) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, w.w1), w.b1)), w.w2), w.b2), batchSize);
 }
 
 /** Class probabilities [count, classes] for a feature set. */

@@ -458,7 +458,7 @@ async function evaluateTestSplit(
     const { features, stats } = await extractFeatures(samples, { engine, spec, key, cacheRoot: cache, logger, label: 'test features' });
     const w = getHeadWeights(model);
     const set = o.head === 'gap' ? globalAveragePool(features, key.featureShape) : features;
-    const r = evaluateHead(w, set, model.outputs[0]!.shape[1] as number);
+    const r = evaluateHead(w, set);
     disposeHead(w);
     return { ...r, stats };
   }
