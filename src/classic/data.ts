@@ -169,7 +169,7 @@ async function loadImageData(opts: DataOptions): Promise<ClassicDataset> {
  * Rows of a CSV file encoded for an existing tabular package (evaluate, batch predict): the manifest's encoding is
  * applied, not re-inferred, and the target column (when present) becomes label indices or numeric targets.
  */
-export async function tabularRowsForPackage(manifest: Manifest, file: string): Promise<{ x: Float32Array; rows: number; labels?: Int32Array; targets?: Float64Array }> {
+export async function tabularRowsForPackage(manifest: Manifest, file: string): Promise<{ x: Float32Array; rows: number; lines: number[]; labels?: Int32Array; targets?: Float64Array }> {
   if (manifest.input.kind !== 'tabular') throw new MlctlError('USAGE', [`model ${manifest.name} takes images, not CSV rows`]);
   const transform = (manifest.input.transform ?? {}) as { encoding?: TabularEncoding };
   const target = (manifest.training?.target as string | undefined) ?? manifest.labels[0]!;
@@ -180,10 +180,12 @@ export async function tabularRowsForPackage(manifest: Manifest, file: string): P
   // Without the target column there is nothing to score against, but the rows can still be encoded.
   const tab = tabularFromCsv(hasTarget ? table : { ...table, header: [...table.header, target], rows: table.rows.map((r) => [...r, regression ? '0' : manifest.labels[0]!]) }, { target, encoding: transform.encoding, numericTarget: regression });
   const x = Float32Array.from(tab.x);
-  if (!hasTarget) return { x, rows: tab.rows };
-  if (regression) return { x, rows: tab.rows, targets: Float64Array.from(tab.targetValues, Number) };
+  // Missing cells are an error here (never dropped), so rows and file lines stay one-to-one.
+  const lines = table.lines;
+  if (!hasTarget) return { x, rows: tab.rows, lines };
+  if (regression) return { x, rows: tab.rows, lines, targets: Float64Array.from(tab.targetValues, Number) };
   const index = new Map(manifest.labels.map((l, i) => [l, i]));
   const unknown = [...new Set(tab.targetValues.filter((v) => !index.has(v)))];
   if (unknown.length) throw new MlctlError('DATA_UNKNOWN_LABELS', [unknown.slice(0, 10).join(', '), manifest.labels.join(', ')]);
-  return { x, rows: tab.rows, labels: Int32Array.from(tab.targetValues, (v) => index.get(v)!) };
+  return { x, rows: tab.rows, lines, labels: Int32Array.from(tab.targetValues, (v) => index.get(v)!) };
 }
