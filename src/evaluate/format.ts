@@ -6,6 +6,7 @@ import type { ComparisonRow } from './compare.js';
 import type { GateCheck } from './gates.js';
 import { topConfusions } from './metrics.js';
 import type { EvaluationResult } from './run.js';
+import type { RegressionEvaluationResult } from './tabular.js';
 
 export type Rows = { head: string[]; rows: string[][]; align?: Array<'left' | 'right'> };
 
@@ -22,8 +23,12 @@ export function bytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
+/** Tabular packages are evaluated on CSV rows (never skipped) rather than image files. */
+const isTabular = (r: EvaluationResult) => r.model.task.startsWith('tabular');
+
 export function summaryRows(r: EvaluationResult): Rows {
   const m = r.metrics;
+  const unit = isTabular(r) ? 'rows' : 'img';
   const rows = [
     ['accuracy', f4(m.accuracy)],
     [`top-${m.topK.k} accuracy`, f4(m.topK.accuracy)],
@@ -31,13 +36,13 @@ export function summaryRows(r: EvaluationResult): Rows {
     ['ECE (15 bins)', f4(m.ece)],
     ['macro precision / recall / F1', `${f3(m.macro.precision)} / ${f3(m.macro.recall)} / ${f3(m.macro.f1)}`],
     ['weighted precision / recall / F1', `${f3(m.weighted.precision)} / ${f3(m.weighted.recall)} / ${f3(m.weighted.f1)}`],
-    ['images', `${r.images.evaluated} evaluated, ${r.images.skipped} skipped (unreadable)`],
+    isTabular(r) ? ['rows', `${r.images.evaluated} evaluated`] : ['images', `${r.images.evaluated} evaluated, ${r.images.skipped} skipped (unreadable)`],
     [`size (${r.size.format})`, `${bytes(r.size.rawBytes)} raw, ${bytes(r.size.gzipBytes)} gzip`],
   ];
   if (r.latency) {
     const l = r.latency;
     rows.push(['latency, batch 1', `p50 ${ms(l.p50Ms)} ms, p95 ${ms(l.p95Ms)} ms, p99 ${ms(l.p99Ms)} ms (${l.runs} runs after ${l.warmup} warm-up)`]);
-    rows.push(['throughput', `${l.throughput.best.imagesPerSecond.toFixed(1)} img/s at batch ${l.throughput.best.batchSize} (tried ${l.throughput.tried.map((t) => t.batchSize).join(', ')})`]);
+    rows.push(['throughput', `${l.throughput.best.imagesPerSecond.toFixed(1)} ${unit}/s at batch ${l.throughput.best.batchSize} (tried ${l.throughput.tried.map((t) => t.batchSize).join(', ')})`]);
   }
   rows.push(['engine', r.engine.description]);
   return { head: ['metric', 'value'], rows, align: ['left', 'left'] };
@@ -81,8 +86,9 @@ export function confusionSection(r: EvaluationResult): { title: string; rows: Ro
 
 export function worstRows(r: EvaluationResult, root?: string): Rows {
   return {
-    head: ['image', 'true', 'predicted', 'score', 'true score'],
-    rows: r.metrics.mostConfidentWrong.map((w) => [w.ref ? (root ? path.relative(root, w.ref) : w.ref) : `#${w.index}`, w.trueLabel, w.predictedLabel, f3(w.score), f3(w.trueScore)]),
+    head: [isTabular(r) ? 'row' : 'image', 'true', 'predicted', 'score', 'true score'],
+    // Image paths are shown relative to the data folder; tabular refs ("line N") as they are.
+    rows: r.metrics.mostConfidentWrong.map((w) => [w.ref ? (root && path.isAbsolute(w.ref) ? path.relative(root, w.ref) : w.ref) : `#${w.index}`, w.trueLabel, w.predictedLabel, f3(w.score), f3(w.trueScore)]),
     align: ['left', 'left', 'left', 'right', 'right'],
   };
 }
@@ -127,13 +133,47 @@ export interface TextOptions {
   dataRoot: string;
   split: string;
   gates: GateCheck[];
+  /** What one example is called in the headline (default "images"; "rows" for CSV data). */
+  unit?: string;
+}
+
+function gateLines(gates: readonly GateCheck[]): string[] {
+  if (gates.length === 0) return [];
+  const failed = gates.filter((g) => !g.passed);
+  return [failed.length === 0 ? `Quality gates: all ${gates.length} passed` : `Quality gates: ${failed.length} of ${gates.length} FAILED`, ...gates.map((g) => `  ${g.passed ? 'pass' : 'FAIL'}  ${g.message}`)];
+}
+
+export function regressionRows(r: RegressionEvaluationResult): Rows {
+  const m = r.metrics;
+  const rows = [
+    ['R²', f4(m.r2)],
+    ['MAE', f4(m.mae)],
+    ['RMSE', f4(m.rmse)],
+    ['rows', String(m.n)],
+    [`size (${r.size.format})`, `${bytes(r.size.rawBytes)} raw, ${bytes(r.size.gzipBytes)} gzip`],
+  ];
+  if (r.latency) {
+    const l = r.latency;
+    rows.push(['latency, batch 1', `p50 ${ms(l.p50Ms)} ms, p95 ${ms(l.p95Ms)} ms, p99 ${ms(l.p99Ms)} ms (${l.runs} runs after ${l.warmup} warm-up)`]);
+    rows.push(['throughput', `${l.throughput.best.imagesPerSecond.toFixed(1)} rows/s at batch ${l.throughput.best.batchSize}`]);
+  }
+  rows.push(['engine', r.engine.description]);
+  return { head: ['metric', 'value'], rows, align: ['left', 'left'] };
+}
+
+/** The terminal output of `mlctl evaluate` for tabular regression packages. */
+export function formatRegressionText(results: readonly RegressionEvaluationResult[], opts: TextOptions): string {
+  const out: string[] = [];
+  for (const r of results) out.push(`${r.model.name} v${r.model.version} on ${opts.dataRoot} (${opts.split} split, ${r.rows.evaluated} rows) — ${r.engine.description}`, renderTable(regressionRows(r)), '');
+  out.push(...gateLines(opts.gates));
+  return out.join('\n').trimEnd() + '\n';
 }
 
 /** The terminal output of `mlctl evaluate` for one or more models. */
 export function formatText(results: readonly EvaluationResult[], comparison: readonly ComparisonRow[] | undefined, opts: TextOptions): string {
   const out: string[] = [];
   for (const r of results) {
-    out.push(`${r.model.name} v${r.model.version} on ${opts.dataRoot} (${opts.split} split, ${r.images.evaluated} images) — ${r.engine.description}`);
+    out.push(`${r.model.name} v${r.model.version} on ${opts.dataRoot} (${opts.split} split, ${r.images.evaluated} ${opts.unit ?? 'images'}) — ${r.engine.description}`);
     out.push(renderTable(summaryRows(r)));
     out.push('Per class:', renderTable(perClassRows(r)));
     const cs = confusionSection(r);
@@ -143,10 +183,6 @@ export function formatText(results: readonly EvaluationResult[], comparison: rea
     out.push('');
   }
   if (comparison && comparison.length > 1) out.push(`Comparison vs ${comparison[0]!.model} (same ${opts.split} split):`, renderTable(comparisonRowsTable(comparison)), '');
-  if (opts.gates.length > 0) {
-    const failed = opts.gates.filter((g) => !g.passed);
-    out.push(failed.length === 0 ? `Quality gates: all ${opts.gates.length} passed` : `Quality gates: ${failed.length} of ${opts.gates.length} FAILED`);
-    for (const g of opts.gates) out.push(`  ${g.passed ? 'pass' : 'FAIL'}  ${g.message}`);
-  }
+  out.push(...gateLines(opts.gates));
   return out.join('\n').trimEnd() + '\n';
 }

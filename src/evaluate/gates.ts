@@ -1,19 +1,26 @@
-// Quality gates for CI: thresholds on accuracy, macro F1 and batch-1 latency. Every gate is checked for every
+// Quality gates for CI: thresholds on accuracy, macro F1 (classifiers), R² (regression) and batch-1 latency. Every gate is checked for every
 // model; each failure becomes one line saying which gate, the measured value, the threshold and by how much.
+import type { RegressionMetrics } from '../classic/linear.js';
+import type { ClassificationMetrics } from './metrics.js';
 import type { EvaluationResult } from './run.js';
+
+/** What a gate looks at: an image/tabular classifier's result or a tabular regression result. */
+export type GatedResult = Pick<EvaluationResult, 'model' | 'engine' | 'latency'> & { metrics: ClassificationMetrics | RegressionMetrics };
 
 export type LatencyPercentile = 'p50' | 'p95' | 'p99';
 
 export interface GateThresholds {
   minAccuracy?: number;
   minF1?: number;
+  /** Regression only. */
+  minR2?: number;
   maxLatencyMs?: number;
   /** Which batch-1 percentile --max-latency-ms applies to (default p95). */
   latencyPercentile?: LatencyPercentile;
 }
 
 export interface GateCheck {
-  gate: 'min-accuracy' | 'min-f1' | 'max-latency-ms';
+  gate: 'min-accuracy' | 'min-f1' | 'min-r2' | 'max-latency-ms';
   model: string;
   metric: string;
   threshold: number;
@@ -30,7 +37,8 @@ export function modelRef(r: Pick<EvaluationResult, 'model'>): string {
   return `${r.model.name} v${r.model.version}`;
 }
 
-export function checkGates(results: readonly EvaluationResult[], t: GateThresholds): GateCheck[] {
+/** Accuracy/F1 gates apply to classifiers and --min-r2 to regression results; the command refuses mismatches up front. */
+export function checkGates(results: readonly GatedResult[], t: GateThresholds): GateCheck[] {
   const checks: GateCheck[] = [];
   const pct = t.latencyPercentile ?? 'p95';
   for (const r of results) {
@@ -43,8 +51,11 @@ export function checkGates(results: readonly EvaluationResult[], t: GateThreshol
         message: passed ? `${model}: ${metric} ${fmt(actual)} ≥ --${gate} ${fmt(threshold)}` : `${model}: ${metric} ${fmt(actual)} is below --${gate} ${fmt(threshold)} by ${fmt(shortBy)}`,
       });
     };
-    if (t.minAccuracy !== undefined) min('min-accuracy', 'accuracy', r.metrics.accuracy, t.minAccuracy);
-    if (t.minF1 !== undefined) min('min-f1', 'macro F1', r.metrics.macro.f1, t.minF1);
+    const m = r.metrics;
+    if ('accuracy' in m) {
+      if (t.minAccuracy !== undefined) min('min-accuracy', 'accuracy', m.accuracy, t.minAccuracy);
+      if (t.minF1 !== undefined) min('min-f1', 'macro F1', m.macro.f1, t.minF1);
+    } else if (t.minR2 !== undefined) min('min-r2', 'R²', m.r2, t.minR2);
     if (t.maxLatencyMs !== undefined && r.latency) {
       const actual = r.latency[`${pct}Ms`];
       const passed = actual <= t.maxLatencyMs;

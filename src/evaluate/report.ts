@@ -19,7 +19,10 @@ export interface EvaluationReport {
   gatesPassed: boolean;
 }
 
-export function buildReport(data: EvaluationData, results: EvaluationResult[], comparison: ComparisonRow[] | undefined, gates: GateCheck[]): EvaluationReport {
+/** Image folders and CSV files (evaluate/tabular.ts, layout "csv", samples named "line N") report alike. */
+export type ReportData = Omit<EvaluationData, 'layout'> & { layout: string };
+
+export function buildReport(data: ReportData, results: EvaluationResult[], comparison: ComparisonRow[] | undefined, gates: GateCheck[]): EvaluationReport {
   return {
     data: { root: data.root, layout: data.layout, split: data.split, ...data.params, classes: data.classes, images: data.samples.length },
     results,

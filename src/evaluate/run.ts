@@ -95,26 +95,31 @@ export interface EvaluationResult {
   size: ModelSize;
 }
 
+/** Batch-1 latency and throughput of a package's engine (undefined when opts.latency is false). */
+export async function packageLatency(pkg: LoadedPackage, engine: InferenceEngine, opts: EvaluateOptions, example?: Float32Array): Promise<LatencyResult | undefined> {
+  if (opts.latency === false) return undefined;
+  const m = pkg.manifest;
+  const lopts = opts.latency ?? {};
+  const progress = opts.logger ? createProgress({ label: `latency ${m.name} v${m.version} (${engine.description})`, total: latencyRunCount(lopts), unit: 'runs', logger: opts.logger }) : undefined;
+  const latency = await measureLatency(engine, { ...lopts, example: lopts.example ?? example, onRun: () => progress?.tick(1) });
+  progress?.done(`p50 ${latency.p50Ms.toFixed(2)} ms, ${latency.throughput.best.imagesPerSecond.toFixed(1)} img/s at batch ${latency.throughput.best.batchSize}`);
+  return latency;
+}
+
 /**
  * Evaluate a loaded package on samples labelled with the package's label indices (see mapToModelLabels).
  * The engine comes from openEngine(pkg, {engine}); latency is measured on the same engine afterwards.
  */
 export async function evaluatePackage(pkg: LoadedPackage, samples: readonly Sample[], opts: EvaluateOptions = {}): Promise<EvaluationResult> {
   const m = pkg.manifest;
-  if (m.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `evaluate --data reads image folders, but this package's input is ${m.input.kind}`]);
+  if (m.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `evaluatePackage reads image folders, but this package's input is ${m.input.kind} (tabular packages: evaluateTabularPackage)`]);
   if (m.output.kind === 'regression') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is a regression model; evaluate computes classification metrics']);
   if (samples.length === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['evaluation', 'no samples were given']);
   const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
   try {
     const label = opts.label ?? `evaluating ${m.name} v${m.version}`;
     const ev = await evaluateEngine(engine, m.input, samples, m.labels, { ...opts, label, softmax: opts.softmax ?? m.output.kind === 'scores' });
-    let latency: LatencyResult | undefined;
-    if (opts.latency !== false) {
-      const lopts = opts.latency ?? {};
-      const progress = opts.logger ? createProgress({ label: `latency ${m.name} v${m.version} (${engine.description})`, total: latencyRunCount(lopts), unit: 'runs', logger: opts.logger }) : undefined;
-      latency = await measureLatency(engine, { ...lopts, example: lopts.example ?? ev.example, onRun: () => progress?.tick(1) });
-      progress?.done(`p50 ${latency.p50Ms.toFixed(2)} ms, ${latency.throughput.best.imagesPerSecond.toFixed(1)} img/s at batch ${latency.throughput.best.batchSize}`);
-    }
+    const latency = await packageLatency(pkg, engine, opts, ev.example);
     return {
       model: { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: m.task },
       engine: { name: engine.name, description: engine.description },

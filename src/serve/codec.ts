@@ -1,5 +1,7 @@
 // Request/response encodings shared by serve's REST routes: JSON tensors (flat or nested), base64 images,
 // the V2 binary tensor extension (JSON header + little-endian raw data), TF Serving instances, top-k labels.
+import { encodeObjects, type TabularEncoding } from '../data/csv.js';
+import { MlctlError } from '../errors.js';
 import { badRequest } from './errors.js';
 import type { InferInput, InferOutput } from './types.js';
 
@@ -139,11 +141,16 @@ function nestedShape(v: unknown): number[] {
   return shape;
 }
 
-/** Tabular rows as JSON: each an array of numbers in feature order, or an object keyed by feature name. */
-export function rowsToInput(instances: unknown, features: string[], inputName: string): InferInput {
+/**
+ * Tabular rows as JSON: each an array of numbers in feature order, an object keyed by encoded feature name, or —
+ * when the package records its encoding — an object of raw column values ({"color": "red", "x": 1.5}), one-hot
+ * encoded here exactly as training did (data/csv.ts encodeObjects).
+ */
+export function rowsToInput(instances: unknown, features: string[], inputName: string, encoding?: TabularEncoding, modelName = 'the model'): InferInput {
   if (!Array.isArray(instances) || instances.length === 0) throw badRequest('instances must be a non-empty array of rows');
   const width = features.length;
   const x = new Float32Array(instances.length * width);
+  const columns = encoding ? encoding.columns.map((c) => c.name) : [];
   const put = (i: number, j: number, v: unknown, what: string) => {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`instance ${i}: ${what} must be a finite number, got ${JSON.stringify(v) ?? 'nothing'}`);
     x[i * width + j] = v;
@@ -154,11 +161,26 @@ export function rowsToInput(instances: unknown, features: string[], inputName: s
       row.forEach((v, j) => put(i, j, v, `value ${j}`));
     } else if (row && typeof row === 'object') {
       const rec = row as Record<string, unknown>;
-      const unknown = Object.keys(rec).filter((k) => !features.includes(k));
+      const keys = Object.keys(rec);
+      // Keys that are encoded names but not raw columns ("color=red") mark an already-encoded row.
+      const encoded = keys.every((k) => features.includes(k)) && keys.some((k) => !columns.includes(k));
+      if (encoding && !encoded) {
+        const unknown = keys.filter((k) => !columns.includes(k));
+        if (unknown.length) throw badRequest(`instance ${i} has unknown feature(s) ${unknown.join(', ')}; the model's columns are ${columns.join(', ')}`);
+        try {
+          x.set(encodeObjects([rec], encoding, modelName), i * width);
+        } catch (err) {
+          if (!(err instanceof MlctlError)) throw err;
+          // encodeObjects numbers its one row 0; the client needs the instance index.
+          throw badRequest(err.message.replace(/\brow 0\b/, `instance ${i}`), err);
+        }
+        return;
+      }
+      const unknown = keys.filter((k) => !features.includes(k));
       if (unknown.length) throw badRequest(`instance ${i} has unknown feature(s) ${unknown.join(', ')}; the model's features are ${features.join(', ')}`);
       features.forEach((f, j) => put(i, j, rec[f], `feature "${f}"`));
     } else {
-      throw badRequest(`instance ${i} must be an array of numbers or an object keyed by feature name`);
+      throw badRequest(`instance ${i} must be an array of numbers or an object keyed by column or feature name`);
     }
   });
   return { name: inputName, datatype: 'FP32', shape: [instances.length, width], data: x };

@@ -1,6 +1,7 @@
 // POST /predict: the seed's Flask contract (multipart field `image`) plus raw image bodies and JSON
 // {"instances": [{"b64": ...}]}; several images per request. Answers predictions, top-k labels, model, version.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TabularEncoding } from '../../data/csv.js';
 import { badRequest, ServeError } from '../errors.js';
 import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
 import type { InferInput } from '../types.js';
@@ -57,8 +58,9 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
       if (body.instances === undefined) throw badRequest('JSON body needs "instances": [{"b64": "<base64 image>"}, ...] (or rows of features for tabular models)');
       name ??= body.model;
       version ??= body.version === undefined ? undefined : String(body.version);
-      const spec = resolveModel(state.repo, name, version).manifest.input;
-      input = spec.kind === 'tabular' ? rowsToInput(body.instances, spec.features, spec.name) : instancesToInput(body.instances, 'image');
+      const target = resolveModel(state.repo, name, version);
+      const spec = target.manifest.input;
+      input = spec.kind === 'tabular' ? rowsToInput(body.instances, spec.features, spec.name, (spec.transform as { encoding?: TabularEncoding } | undefined)?.encoding, target.name) : instancesToInput(body.instances, 'image');
     } else {
       throw badRequest('send an image as multipart field "image", as a raw body with Content-Type image/*, or JSON {"instances": [{"b64": "..."}]}');
     }

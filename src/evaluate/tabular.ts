@@ -1,0 +1,172 @@
+// Evaluation of tabular (classic) packages on a CSV file: rows encoded with each package's recorded encoding, the
+// classic trainer's deterministic split, classification metrics through the image path's accumulator, R²/MAE/RMSE.
+import path from 'node:path';
+import type { LoadedPackage } from '../artifacts/package.js';
+import { splitRows, tabularRowsForPackage } from '../classic/data.js';
+import { regressionMetrics, type RegressionMetrics } from '../classic/linear.js';
+import type { Sample } from '../data/imagefolder.js';
+import { MlctlError } from '../errors.js';
+import { openEngine, type InferenceEngine } from '../runtime/engine.js';
+import { createProgress } from '../util/progress.js';
+import type { EvalSplit, EvaluationData, SplitParams } from './data.js';
+import type { LatencyResult } from './latency.js';
+import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows } from './metrics.js';
+import { packageLatency, type EvaluateOptions, type EvaluationResult } from './run.js';
+import { modelSize, type ModelSize } from './size.js';
+
+export function isTabularPackage(pkg: LoadedPackage): boolean {
+  return pkg.manifest.input.kind === 'tabular';
+}
+
+/** One package's encoded rows of the chosen split, in file order. */
+export interface TabularRows {
+  x: Float32Array;
+  width: number;
+  /** Class indices into the package's labels (classification). */
+  labels?: Int32Array;
+  /** Numeric targets (regression). */
+  targets?: Float64Array;
+  /** "line N" of the CSV for each row: the reference listed for confidently wrong rows. */
+  refs: string[];
+}
+
+export interface TabularEvaluationData {
+  /** Shaped like the image path's data so buildReport/formatText serve both; samples' paths are "line N". */
+  data: Omit<EvaluationData, 'layout'> & { layout: 'csv' };
+  /** Per package, the same rows (the split is computed once, from the first package). */
+  rows: TabularRows[];
+}
+
+/**
+ * Encode `file` for every package and pick the split the classic trainer held out: splitRows with the recorded
+ * seed and validation fraction (stratified by class for classifiers). The trainer has no test split, so `auto` is val.
+ */
+export async function loadTabularEvaluationData(pkgs: readonly LoadedPackage[], file: string, split: EvalSplit, params: SplitParams): Promise<TabularEvaluationData> {
+  const regression = pkgs[0]!.manifest.task === 'tabular-regression';
+  const encoded = [];
+  for (const pkg of pkgs) {
+    const r = await tabularRowsForPackage(pkg.manifest, file);
+    if (!r.labels && !r.targets) {
+      const target = (pkg.manifest.training?.target as string | undefined) ?? '(unknown)';
+      throw new MlctlError('CSV_INVALID', [file, `it has no target column "${target}", so there is nothing to score ${pkg.manifest.name} against`]);
+    }
+    encoded.push(r);
+  }
+  const first = encoded[0]!;
+  if (params.testSplit > 0) throw new MlctlError('USAGE', [`tabular packages have no test split (classic train holds out only --validation-split); drop --test-split ${params.testSplit}`]);
+  const resolved: Exclude<EvalSplit, 'auto'> = split === 'auto' ? 'val' : split;
+  const { train, val } = splitRows(first.rows, regression ? undefined : first.labels, params.validationSplit, params.seed);
+  const indices = resolved === 'all' ? Array.from({ length: first.rows }, (_, i) => i) : resolved === 'train' ? train : resolved === 'val' ? val : [];
+  if (indices.length === 0) {
+    const how =
+      resolved === 'test'
+        ? 'classic train holds out no test rows; use --split val (the default) or --split all'
+        : `--validation-split is ${params.validationSplit} (${first.rows} rows: train ${train.length}, val ${val.length}); use --split all or a --validation-split > 0`;
+    throw new MlctlError('DATA_EMPTY_SPLIT', [resolved, how]);
+  }
+  const rows = encoded.map((r) => {
+    const width = r.x.length / r.rows;
+    const x = new Float32Array(indices.length * width);
+    indices.forEach((i, k) => x.set(r.x.subarray(i * width, (i + 1) * width), k * width));
+    return {
+      x,
+      width,
+      ...(r.labels ? { labels: Int32Array.from(indices, (i) => r.labels![i]!) } : {}),
+      ...(r.targets ? { targets: Float64Array.from(indices, (i) => r.targets![i]!) } : {}),
+      refs: indices.map((i) => `line ${r.lines[i]!}`),
+    };
+  });
+  const classes = regression ? [] : pkgs[0]!.manifest.labels;
+  const samples: Sample[] = rows[0]!.refs.map((ref, k) => ({ path: ref, label: rows[0]!.labels?.[k] ?? 0 }));
+  return { data: { root: path.resolve(file), layout: 'csv', classes, split: resolved, params, samples }, rows };
+}
+
+export interface RegressionEvaluationResult {
+  model: EvaluationResult['model'];
+  engine: EvaluationResult['engine'];
+  rows: { evaluated: number };
+  seconds: number;
+  metrics: RegressionMetrics;
+  latency?: LatencyResult;
+  size: ModelSize;
+}
+
+async function checkedEngine(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions, outputSize: number): Promise<InferenceEngine> {
+  const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
+  const shapeOk = engine.inputShape.length === 1 && (engine.inputShape[0] === rows.width || engine.inputShape[0] === -1);
+  if (engine.outputSize !== outputSize || !shapeOk) {
+    await engine.dispose();
+    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes [${engine.inputShape.join(', ')}] and outputs ${engine.outputSize} values, but its manifest describes ${rows.width} features and ${outputSize} outputs`]);
+  }
+  return engine;
+}
+
+/** Run the engine over every row in batches; returns the outputs (rows x outputSize) and the seconds taken. */
+async function runRows(engine: InferenceEngine, rows: TabularRows, opts: EvaluateOptions, label: string, onBatch: (out: Float32Array, start: number, count: number) => void): Promise<number> {
+  const n = rows.refs.length;
+  const bs = Math.max(1, opts.batchSize ?? 256);
+  const progress = opts.logger ? createProgress({ label, total: n, unit: 'rows', logger: opts.logger }) : undefined;
+  const start = Date.now();
+  for (let s = 0; s < n; s += bs) {
+    const count = Math.min(bs, n - s);
+    onBatch(await engine.run(rows.x.subarray(s * rows.width, (s + count) * rows.width), count), s, count);
+    progress?.tick(count);
+  }
+  progress?.done(`${n} rows`);
+  return (Date.now() - start) / 1000;
+}
+
+function modelInfo(pkg: LoadedPackage): EvaluationResult['model'] {
+  const m = pkg.manifest;
+  return { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: m.task };
+}
+
+/** Classification metrics of a tabular classifier, in the image path's result shape (one row = one "image"). */
+export async function evaluateTabularClassifier(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const m = pkg.manifest;
+  if (m.output.kind === 'regression' || !rows.labels) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is a regression model; use evaluateTabularRegression']);
+  const k = m.labels.length;
+  const engine = await checkedEngine(pkg, rows, opts, k);
+  try {
+    const acc = createAccumulator(k, opts);
+    const softmax = opts.softmax ?? m.output.kind === 'scores';
+    const seconds = await runRows(engine, rows, opts, opts.label ?? `evaluating ${m.name} v${m.version}`, (out, s, count) => {
+      addPredictions(acc, softmax ? softmaxRows(Float32Array.from(out), k) : out, rows.labels!.subarray(s, s + count), rows.refs.slice(s, s + count));
+    });
+    const latency = await packageLatency(pkg, engine, opts, rows.x.slice(0, rows.width));
+    return {
+      model: modelInfo(pkg),
+      engine: { name: engine.name, description: engine.description },
+      images: { evaluated: acc.count, skipped: 0, skippedFiles: [] },
+      seconds,
+      metrics: finalizeMetrics(acc, m.labels),
+      ...(latency ? { latency } : {}),
+      size: await modelSize(pkg, engine.name),
+    };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** R², MAE and RMSE (classic/linear.ts regressionMetrics, as train reports them) of a tabular regression package. */
+export async function evaluateTabularRegression(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions = {}): Promise<RegressionEvaluationResult> {
+  const m = pkg.manifest;
+  if (m.output.kind !== 'regression' || !rows.targets) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is not a regression model']);
+  const engine = await checkedEngine(pkg, rows, opts, 1);
+  try {
+    const predictions = new Float64Array(rows.refs.length);
+    const seconds = await runRows(engine, rows, opts, opts.label ?? `evaluating ${m.name} v${m.version}`, (out, s) => predictions.set(out, s));
+    const latency = await packageLatency(pkg, engine, opts, rows.x.slice(0, rows.width));
+    return {
+      model: modelInfo(pkg),
+      engine: { name: engine.name, description: engine.description },
+      rows: { evaluated: predictions.length },
+      seconds,
+      metrics: regressionMetrics(rows.targets, predictions),
+      ...(latency ? { latency } : {}),
+      size: await modelSize(pkg, engine.name),
+    };
+  } finally {
+    await engine.dispose();
+  }
+}
