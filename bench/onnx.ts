@@ -4,6 +4,7 @@
 // `npm run bench -- onnx [--size 224] [--batches 1,8] [--iters 5] [--tfjs-iters 1] [--no-tfjs] [--int8] [--threads N]`
 import * as tf from '@tensorflow/tfjs';
 import Table from 'cli-table3';
+import { useColor } from '../src/util/log.js';
 import * as ort from 'onnxruntime-node';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -133,6 +134,8 @@ export async function main(args: string[]): Promise<void> {
 
     const table = new Table({
       head: ['batch', 'mlctl onnx img/s', 'raw ORT img/s', 'mlctl / raw', ...(withTfjs ? [`tfjs ${backend.name} img/s`, 'onnx / tfjs'] : []), ...(withInt8 ? ['mlctl int8 img/s', 'int8 / fp32'] : [])],
+      // No colour codes in logs and redirected output.
+      style: useColor(process.stdout) ? {} : { head: [], border: [] },
     });
     for (const r of rows) {
       table.push([

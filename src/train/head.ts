@@ -217,23 +217,15 @@ function logitsT(p: Params, x: tf.Tensor2D): { z1: tf.Tensor2D; logits: (h: tf.T
   return { z1, logits: (h) => tf.add(tf.matMul(h, p.w2), p.b2) as tf.Tensor2D };
 }
 
-function evaluateParams(p: Params, set: FeatureSet, classes: number, batchSize = 256): { loss: number; accuracy: number } {
-  let loss = 0;
-  let correct = 0;
-  for (let from = 0; from < set.count; from += batchSize) {
-    const n = Math.min(batchSize, set.count - from);
-    const [l, c] = tf.tidy(() => {
-      const x = tf.tensor2d(set.x.subarray(from * set.dim, (from + n) * set.dim), [n, set.dim]);
-      const labels = tf.tensor1d(set.labels.subarray(from, from + n), 'int32');
+function evaluateParams(p: Params, set: FeatureSet, batchSize = 256): { loss: number; accuracy: number } {
+  return evaluateLogits(
+    set,
+    (x) => {
       const f = logitsT(p, x);
-      const logits = f.logits(tf.relu(f.z1));
-      const y = tf.oneHot(labels, classes);
-      return [tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(logits)))).dataSync()[0]!, tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')).dataSync()[0]!];
-    });
-    loss += l!;
-    correct += c!;
-  }
-  return { loss: set.count ? loss / set.count : NaN, accuracy: set.count ? correct / set.count : NaN };
+      return f.logits(tf.relu(f.z1));
+    },
+    batchSize,
+  );
 }
 
 /**
@@ -342,7 +334,7 @@ export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefine
       if (interrupted) break;
       const m: EpochMetrics = { epoch: e, loss: lossSum / train.count, accuracy: correct / train.count, seconds: (performance.now() - t0) / 1000, lr: opts.lr, phase: 'head' };
       if (val && val.count > 0) {
-        const v = evaluateParams(p, val, spec.classes);
+        const v = evaluateParams(p, val);
         m.valLoss = v.loss;
         m.valAccuracy = v.accuracy;
       }
