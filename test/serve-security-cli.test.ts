@@ -39,6 +39,14 @@ describe('mlctl serve security options (CLI)', () => {
     expect(r.err).toMatch(/TLS certificate .*missing\.pem cannot be used: cannot read it \(ENOENT\)/);
   });
 
+  it('checks security options before loading any model', async () => {
+    // The model path does not exist: if models loaded first, this would be PACKAGE_NOT_FOUND (exit 1).
+    const r = await serveFails(['--tls-cert', path.join(tmp.dir, 'missing.pem'), '--tls-key', path.join(tmp.dir, 'missing.key')], {}, path.join(tmp.dir, 'no-such-models'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/TLS certificate/);
+    expect(r.err).not.toMatch(/no model package/);
+  });
+
   it('exits 2 for a malformed key in MLCTL_API_KEYS without echoing it', async () => {
     const r = await serveFails([], { MLCTL_API_KEYS: 'ci:tooshort' });
     expect(r.code).toBe(2);

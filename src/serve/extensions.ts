@@ -15,6 +15,8 @@ export interface ServeExtensionContext {
   repo: ManagedModelRepository;
   metrics: ServeMetrics;
   logger: Logger;
+  /** What the extension's prepare() returned (options parsed and files checked before any model loads). */
+  prepared?: unknown;
 }
 
 export interface ServeExtensionHandle {
@@ -31,6 +33,11 @@ export interface ServeExtensionHandle {
 export interface ServeExtension {
   name: string;
   options: OptionSpec[];
+  /**
+   * Parse and check the extension's options before models load, so a bad flag or unreadable file fails in
+   * milliseconds instead of after minutes of loading and warm-up. The result reaches setup() as ctx.prepared.
+   */
+  prepare?(opts: Record<string, unknown>): Promise<unknown>;
   setup(ctx: ServeExtensionContext): Promise<ServeExtensionHandle | undefined>;
 }
 

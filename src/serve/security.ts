@@ -51,8 +51,8 @@ async function modelRoot(target: string): Promise<string> {
 
 const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v : undefined);
 
-export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeExtensionHandle> {
-  const { opts, repo, metrics, logger } = ctx;
+/** Every security option parsed and every file (certificates, key file) read: no model needed. */
+export async function prepareSecurity(opts: Record<string, unknown>) {
   const tls = await loadTls({ cert: str(opts.tlsCert), key: str(opts.tlsKey), ca: str(opts.tlsCa) });
   const store = await loadApiKeys({ keys: str(opts.apiKey), file: str(opts.apiKeysFile) });
   const rate = str(opts.rateLimit);
@@ -61,16 +61,28 @@ export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeEx
     ...(rate ? { limiter: createRateLimiter(parseRateLimit(rate)) } : {}),
     ...(store.keys.length ? { failures: createRateLimiter(AUTH_FAILURE_LIMIT) } : {}),
   };
-  const corsOrigins = parseCorsOrigins(str(opts.cors));
-  const grpcMax = parseSize(opts.grpcMaxMessage as string, '--grpc-max-message');
-  const watchMs = parseDuration(opts.watchInterval as string, '--watch-interval');
+  return {
+    tls,
+    store,
+    access,
+    corsOrigins: parseCorsOrigins(str(opts.cors)),
+    grpcMax: parseSize(opts.grpcMaxMessage as string, '--grpc-max-message'),
+    watchMs: parseDuration(opts.watchInterval as string, '--watch-interval'),
+    auditMaxBytes: str(opts.auditLog) ? parseSize(opts.auditMaxSize as string, '--audit-max-size') : 0,
+  };
+}
+
+export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeExtensionHandle> {
+  const { opts, repo, metrics, logger } = ctx;
+  const { tls, store, access, corsOrigins, grpcMax, watchMs, auditMaxBytes } =
+    (ctx.prepared as Awaited<ReturnType<typeof prepareSecurity>> | undefined) ?? (await prepareSecurity(opts));
   const watchOn = Boolean(opts.watch);
   const controlOn = Boolean(opts.allowModelControl);
 
   let audit: AuditLog | undefined;
   const auditFile = str(opts.auditLog);
   if (auditFile) {
-    audit = openAuditLog({ file: auditFile, maxBytes: parseSize(opts.auditMaxSize as string, '--audit-max-size'), keep: opts.auditKeep as number });
+    audit = openAuditLog({ file: auditFile, maxBytes: auditMaxBytes, keep: opts.auditKeep as number });
     attachAudit(repo, audit);
     for (const m of repo.list()) await auditModelLoad(audit, m, 'model-load');
   }
@@ -135,7 +147,7 @@ export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeEx
   };
 }
 
-export const securityExtension: ServeExtension = { name: 'security', options: SECURITY_OPTIONS, setup: setupSecurity };
+export const securityExtension: ServeExtension = { name: 'security', options: SECURITY_OPTIONS, prepare: prepareSecurity, setup: setupSecurity };
 
 // Registration: `mlctl serve` picks up every extension in SERVE_EXTENSIONS (options, hooks, start/stop steps).
 SERVE_EXTENSIONS.push(securityExtension);

@@ -43,6 +43,7 @@ export const serveCommand: CommandSpec = {
     const target = ctx.args[0] as string;
     const bodyLimit = parseSize(opts.bodyLimit as string);
     const drainTimeoutMs = parseDuration(opts.drainTimeout as string);
+    const prepared = await Promise.all(SERVE_EXTENSIONS.map((ext) => ext.prepare?.(opts)));
     await startBackend(ctx);
     const metrics = createServeMetrics();
     const repo = createRepository({
@@ -57,8 +58,8 @@ export const serveCommand: CommandSpec = {
     });
     const models = await repo.load(target);
     const handles: ServeExtensionHandle[] = [];
-    for (const ext of SERVE_EXTENSIONS) {
-      const h = await ext.setup({ opts, target, repo, metrics, logger });
+    for (const [i, ext] of SERVE_EXTENSIONS.entries()) {
+      const h = await ext.setup({ opts, target, repo, metrics, logger, prepared: prepared[i] });
       if (h) handles.push(h);
     }
     const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
