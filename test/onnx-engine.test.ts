@@ -4,15 +4,14 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPackage, loadTfjsModel, savePackage, verifyPackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
-import { imageInputSpec } from '../src/data/preprocess.js';
+import { loadPackage, loadTfjsModel, verifyPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { MlctlError } from '../src/errors.js';
 import { CONVERTER_VERSION, convertLayersModel } from '../src/export/onnx/index.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine, tfjsEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { modelCacheKey, onnxCacheDir, onnxEngineFromModel, openOnnxEngine, ORT_VERSION } from '../src/runtime/onnx-engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
-import { tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
+import { modelPackage, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let pkg: LoadedPackage;
@@ -48,23 +47,12 @@ async function maxDiff(a: InferenceEngine, b: InferenceEngine, batches = [1, 5])
 }
 
 async function packageWith(model: tf.LayersModel, name: string, withOnnx = false): Promise<LoadedPackage> {
-  const labels = ['a', 'b', 'c'];
-  return savePackage({
-    root: path.join(tmp.dir, 'artifacts'),
+  return modelPackage(path.join(tmp.dir, 'artifacts'), model, {
     name,
-    draft: {
-      task: 'image-classification',
-      labels,
-      input: imageInputSpec(32, 'caffe'),
-      output: { name: 'predictions', kind: 'probabilities', size: labels.length },
-      architecture: { type: 'test' },
-      formats: withOnnx ? { tfjs: 'model.json', onnx: 'model.onnx' } : { tfjs: 'model.json' },
-      lineage: [],
-    },
-    write: async (dir) => {
-      await writeTfjsModel(dir, model);
-      if (withOnnx) await fs.writeFile(path.join(dir, 'model.onnx'), convertLayersModel(model, { inputName: 'input', outputName: 'predictions' }));
-    },
+    labels: ['a', 'b', 'c'],
+    ...(withOnnx
+      ? { formats: { tfjs: 'model.json', onnx: 'model.onnx' }, extraFiles: { 'model.onnx': convertLayersModel(model, { inputName: 'input', outputName: 'predictions' }) } }
+      : {}),
   });
 }
 

@@ -4,12 +4,11 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadPackage, loadTfjsModel, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
+import { loadPackage, loadTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { main } from '../src/cli/main.js';
-import { imageInputSpec } from '../src/data/preprocess.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { zeroFraction } from '../src/optimize/schedule.js';
-import { synthDataset, tempDir } from './helpers/fixtures.js';
+import { modelPackage, synthDataset, tempDir } from './helpers/fixtures.js';
 
 async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
   let stdout = '';
@@ -46,19 +45,7 @@ beforeAll(async () => {
       tf.layers.dense({ units: 3, activation: 'softmax', name: 'predictions', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
     ],
   });
-  source = await savePackage({
-    name: 'net',
-    draft: {
-      task: 'image-classification',
-      labels: ['circle', 'square', 'triangle'],
-      input: imageInputSpec(32),
-      output: { name: 'predictions', kind: 'probabilities', size: 3 },
-      architecture: { type: 'test-cnn' },
-      formats: { tfjs: 'model.json' },
-      lineage: [],
-    },
-    write: (dir) => writeTfjsModel(dir, model),
-  });
+  source = await modelPackage(path.join(tmp.dir, 'artifacts'), model, { name: 'net', labels: ['circle', 'square', 'triangle'] });
   model.dispose();
 });
 

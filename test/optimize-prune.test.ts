@@ -3,14 +3,13 @@
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPackage, loadTfjsModel, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
-import { imageInputSpec } from '../src/data/preprocess.js';
+import { loadPackage, loadTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { fineTuneStack, stackFromLayers, disposeStack } from '../src/optimize/dense-stack.js';
 import { prunePackage, pruneTargets } from '../src/optimize/prune.js';
 import { defaultSchedule, magnitudeMask, shouldUpdate, sparsityAt, zeroFraction } from '../src/optimize/schedule.js';
-import { synthDataset, tempDir } from './helpers/fixtures.js';
+import { modelPackage, synthDataset, tempDir } from './helpers/fixtures.js';
 
 const LABELS = ['circle', 'square', 'triangle'];
 
@@ -32,20 +31,7 @@ function headModel(seed = 3): tf.LayersModel {
 async function savedHeadModel(root: string, name: string): Promise<LoadedPackage> {
   const model = headModel();
   try {
-    return await savePackage({
-      root,
-      name,
-      draft: {
-        task: 'image-classification',
-        labels: LABELS,
-        input: imageInputSpec(32),
-        output: { name: 'predictions', kind: 'probabilities', size: 3 },
-        architecture: { type: 'test-cnn' },
-        formats: { tfjs: 'model.json' },
-        lineage: [],
-      },
-      write: (dir) => writeTfjsModel(dir, model),
-    });
+    return await modelPackage(root, model, { name, labels: LABELS });
   } finally {
     model.dispose();
   }

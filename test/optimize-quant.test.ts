@@ -4,8 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPackage, loadTfjsModel, savePackage, writeTfjsModel } from '../src/artifacts/package.js';
-import { imageInputSpec } from '../src/data/preprocess.js';
+import { loadPackage, loadTfjsModel } from '../src/artifacts/package.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { modelSize } from '../src/optimize/measure.js';
@@ -13,7 +12,7 @@ import { quantizePackage } from '../src/optimize/quantize.js';
 import { finishStep, modelArtifacts } from '../src/optimize/step.js';
 import { float32ToFloat16Bits, quantizeWeightData } from '../src/optimize/weight-quant.js';
 import { createRng, gaussian } from '../src/util/random.js';
-import { synthDataset, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
+import { modelPackage, synthDataset, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
 
 /** The converter's uint quantization (quantization.py), written independently of the implementation. */
 function converterExpectation(values: Float32Array, qmax: number) {
@@ -186,20 +185,7 @@ describe('quantizePackage', () => {
         tf.layers.dense({ units: 3, activation: 'softmax', name: 'predictions' }),
       ],
     });
-    const source = await savePackage({
-      root,
-      name: 'realistic',
-      draft: {
-        task: 'image-classification',
-        labels: ['a', 'b', 'c'],
-        input: imageInputSpec(32),
-        output: { name: 'predictions', kind: 'probabilities', size: 3 },
-        architecture: { type: 'test' },
-        formats: { tfjs: 'model.json' },
-        lineage: [],
-      },
-      write: (dir) => writeTfjsModel(dir, model),
-    });
+    const source = await modelPackage(root, model, { name: 'realistic', labels: ['a', 'b', 'c'] });
     const report = await quantizePackage(source, 'uint8', { logger: createMemoryLogger(), root, latencyRuns: 0 });
     expect(report.weightBytesAfter / report.weightBytesBefore).toBeLessThanOrEqual(0.26);
     const before = await modelSize(source);

@@ -1,9 +1,10 @@
 // Test fixtures shared across suites: temporary dirs, a generated synthetic dataset and a tiny trained-shape
 // image-classification package (small conv net, random weights) so tests never need large models.
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Manifest } from '../../src/artifacts/manifest.js';
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../../src/artifacts/package.js';
 import { imageInputSpec } from '../../src/data/preprocess.js';
 import { generateSynthDataset } from '../../src/data/synth.js';
@@ -28,6 +29,35 @@ export function tinyModel(size: number, classes: number, seed = 1): tf.LayersMod
   return model;
 }
 
+/**
+ * Save any image-classifier model as a real mlctl package under `root` (caffe preprocessing, TF.js format,
+ * plus `extraFiles` such as a model.onnx listed in formats). Tests use it for models shaped to what they check.
+ */
+export async function modelPackage(
+  root: string,
+  model: tf.LayersModel,
+  opts: { name: string; labels: string[]; size?: number; architecture?: Record<string, unknown>; formats?: Manifest['formats']; extraFiles?: Record<string, Uint8Array> },
+): Promise<LoadedPackage> {
+  const size = opts.size ?? (model.inputs[0]!.shape[1] as number);
+  return savePackage({
+    root,
+    name: opts.name,
+    draft: {
+      task: 'image-classification',
+      labels: opts.labels,
+      input: imageInputSpec(size, 'caffe'),
+      output: { name: 'predictions', kind: 'probabilities', size: opts.labels.length },
+      architecture: opts.architecture ?? { type: 'test-model' },
+      formats: opts.formats ?? { tfjs: 'model.json' },
+      lineage: [],
+    },
+    write: async (dir) => {
+      await writeTfjsModel(dir, model);
+      for (const [file, bytes] of Object.entries(opts.extraFiles ?? {})) await writeFile(path.join(dir, file), bytes);
+    },
+  });
+}
+
 /** Save a tiny random-weight image classifier as a real mlctl package under `root`. */
 export async function tinyPackage(root: string, opts: { name?: string; size?: number; labels?: string[]; seed?: number } = {}): Promise<LoadedPackage> {
   await selectBackend('cpu');
@@ -35,20 +65,7 @@ export async function tinyPackage(root: string, opts: { name?: string; size?: nu
   const labels = opts.labels ?? ['checker', 'circle', 'square'];
   const model = tinyModel(size, labels.length, opts.seed ?? 1);
   try {
-    return await savePackage({
-      root,
-      name: opts.name ?? 'tiny',
-      draft: {
-        task: 'image-classification',
-        labels,
-        input: imageInputSpec(size, 'caffe'),
-        output: { name: 'predictions', kind: 'probabilities', size: labels.length },
-        architecture: { type: 'test-tiny-cnn' },
-        formats: { tfjs: 'model.json' },
-        lineage: [{ op: 'test-fixture', at: new Date().toISOString(), tool: 'mlctl-tests' }],
-      },
-      write: (dir) => writeTfjsModel(dir, model),
-    });
+    return await modelPackage(root, model, { name: opts.name ?? 'tiny', labels, size, architecture: { type: 'test-tiny-cnn' } });
   } finally {
     model.dispose();
   }
