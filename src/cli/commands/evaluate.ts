@@ -31,6 +31,59 @@ function splitParams(opts: Record<string, unknown>, pkg: LoadedPackage, ctx: Run
 }
 
 /** Tabular (classic) packages on a CSV file: one task for all models, the classic trainer's split. */
+function evaluateOptions(ctx: RunContext): EvaluateOptions {
+  const { opts, logger } = ctx;
+  const latencyRuns = opts.latencyRuns as number;
+  return {
+    engine: opts.engine as EngineChoice,
+    batchSize: opts.batchSize as number,
+    topK: opts.topK as number,
+    worst: opts.worst as number,
+    logger,
+    latency: latencyRuns > 0 ? { runs: latencyRuns, batchSizes: [...new Set([...DEFAULT_LATENCY.batchSizes, opts.batchSize as number])] } : false,
+  };
+}
+
+function gateThresholds(opts: Record<string, unknown>) {
+  return {
+    minAccuracy: opts.minAccuracy as number | undefined,
+    minF1: opts.minF1 as number | undefined,
+    minR2: opts.minR2 as number | undefined,
+    maxLatencyMs: opts.maxLatencyMs as number | undefined,
+    latencyPercentile: opts.latencyPercentile as LatencyPercentile,
+  };
+}
+
+/** One line per failed gate on stderr; exit 3 when any failed. */
+function gateExitCode(gates: ReturnType<typeof checkGates>, ctx: RunContext): number {
+  const failed = gates.filter((g) => !g.passed);
+  for (const g of failed) ctx.logger.error(`gate failed: ${g.message}`);
+  return failed.length > 0 ? EXIT.GATE : EXIT.OK;
+}
+
+/** Classification results (images or tabular rows) → deltas, gates, optional report folder, the command result. */
+async function finishClassification(
+  ctx: RunContext,
+  data: Parameters<typeof buildReport>[0],
+  results: EvaluationResult[],
+  extra: { result?: Record<string, unknown>; unit?: 'rows' },
+): Promise<CommandResult> {
+  const { opts, logger } = ctx;
+  const comparison = results.length > 1 ? compareResults(results) : undefined;
+  const gates = checkGates(results, gateThresholds(opts));
+  const report = buildReport(data, results, comparison, gates);
+  let reportFiles: string[] | undefined;
+  if (opts.report) {
+    reportFiles = await writeReport(opts.report as string, report);
+    logger.info(`report written to ${opts.report} (${reportFiles.join(', ')})`);
+  }
+  return {
+    exitCode: gateExitCode(gates, ctx),
+    result: { ...extra.result, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) } as unknown as Record<string, unknown>,
+    text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates, ...(extra.unit ? { unit: extra.unit } : {}) }),
+  };
+}
+
 async function runTabular(ctx: RunContext, pkgs: LoadedPackage[], params: SplitParams): Promise<CommandResult> {
   const { opts, logger } = ctx;
   const task = pkgs[0]!.manifest.task;
@@ -43,47 +96,21 @@ async function runTabular(ctx: RunContext, pkgs: LoadedPackage[], params: SplitP
   const { data, rows } = await loadTabularEvaluationData(pkgs, opts.data as string, opts.split as EvalSplit, params);
   logger.info(`data: ${data.root} — ${data.split} split, ${data.samples.length} rows (seed ${params.seed}, validation ${params.validationSplit})`);
   if (data.split === 'train' || data.split === 'all') logger.warn(`the ${data.split} split contains the rows the model was trained on: its scores overstate how the model does on new data`);
-  const latencyRuns = opts.latencyRuns as number;
-  const evalOpts: EvaluateOptions = {
-    engine: opts.engine as EngineChoice,
-    batchSize: opts.batchSize as number,
-    topK: opts.topK as number,
-    worst: opts.worst as number,
-    logger,
-    latency: latencyRuns > 0 ? { runs: latencyRuns, batchSizes: [...new Set([...DEFAULT_LATENCY.batchSizes, opts.batchSize as number])] } : false,
-  };
-  const thresholds = { minAccuracy: opts.minAccuracy as number | undefined, minF1: opts.minF1 as number | undefined, minR2: opts.minR2 as number | undefined, maxLatencyMs: opts.maxLatencyMs as number | undefined, latencyPercentile: opts.latencyPercentile as LatencyPercentile };
-  const finish = (gates: ReturnType<typeof checkGates>) => {
-    const failed = gates.filter((g) => !g.passed);
-    for (const g of failed) logger.error(`gate failed: ${g.message}`);
-    return failed.length > 0 ? EXIT.GATE : EXIT.OK;
-  };
+  const evalOpts = evaluateOptions(ctx);
   if (regression) {
     const results = [];
     for (const [i, pkg] of pkgs.entries()) results.push(await evaluateTabularRegression(pkg, rows[i]!, evalOpts));
-    const gates = checkGates(results, thresholds);
+    const gates = checkGates(results, gateThresholds(opts));
     const where = { root: data.root, layout: data.layout, split: data.split, seed: params.seed, validationSplit: params.validationSplit, rows: data.samples.length };
     return {
-      exitCode: finish(gates),
+      exitCode: gateExitCode(gates, ctx),
       result: { data: where, results, gates, gatesPassed: gates.every((g) => g.passed) } as unknown as Record<string, unknown>,
       text: formatRegressionText(results, { dataRoot: data.root, split: data.split, gates }),
     };
   }
   const results: EvaluationResult[] = [];
   for (const [i, pkg] of pkgs.entries()) results.push(await evaluateTabularClassifier(pkg, rows[i]!, evalOpts));
-  const comparison = results.length > 1 ? compareResults(results) : undefined;
-  const gates = checkGates(results, thresholds);
-  const report = buildReport(data, results, comparison, gates);
-  let reportFiles: string[] | undefined;
-  if (opts.report) {
-    reportFiles = await writeReport(opts.report as string, report);
-    logger.info(`report written to ${opts.report} (${reportFiles.join(', ')})`);
-  }
-  return {
-    exitCode: finish(gates),
-    result: { ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) } as unknown as Record<string, unknown>,
-    text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates, unit: 'rows' }),
-  };
+  return finishClassification(ctx, data, results, { unit: 'rows' });
 }
 
 export const evaluateCommand: CommandSpec = {
@@ -149,38 +176,8 @@ export const evaluateCommand: CommandSpec = {
     const backend = await startBackend(ctx);
 
     const results: EvaluationResult[] = [];
-    for (const [i, pkg] of pkgs.entries()) {
-      results.push(
-        await evaluatePackage(pkg, mapped[i]!, {
-          engine: opts.engine as EngineChoice,
-          batchSize: opts.batchSize as number,
-          topK: opts.topK as number,
-          worst: opts.worst as number,
-          logger,
-          latency: latencyRuns > 0 ? { runs: latencyRuns, batchSizes: [...new Set([...DEFAULT_LATENCY.batchSizes, opts.batchSize as number])] } : false,
-        }),
-      );
-    }
+    for (const [i, pkg] of pkgs.entries()) results.push(await evaluatePackage(pkg, mapped[i]!, evaluateOptions(ctx)));
 
-    const comparison = results.length > 1 ? compareResults(results) : undefined;
-    const gates = checkGates(results, {
-      minAccuracy: opts.minAccuracy as number | undefined,
-      minF1: opts.minF1 as number | undefined,
-      maxLatencyMs: opts.maxLatencyMs as number | undefined,
-      latencyPercentile: opts.latencyPercentile as LatencyPercentile,
-    });
-    const report = buildReport(data, results, comparison, gates);
-    let reportFiles: string[] | undefined;
-    if (opts.report) {
-      reportFiles = await writeReport(opts.report as string, report);
-      logger.info(`report written to ${opts.report} (${reportFiles.join(', ')})`);
-    }
-    const failed = gates.filter((g) => !g.passed);
-    for (const g of failed) logger.error(`gate failed: ${g.message}`);
-    return {
-      exitCode: failed.length > 0 ? EXIT.GATE : EXIT.OK,
-      result: { backend: backend.name, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) } as unknown as Record<string, unknown>,
-      text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates }),
-    };
+    return finishClassification(ctx, data, results, { result: { backend: backend.name } });
   },
 };
