@@ -62,11 +62,6 @@ export class MlctlError extends Error {
   }
 }
 
-/** Shorthand used throughout: `throw mlctlError('DATA_DIR_MISSING', dir)`. */
-export function mlctlError(code: ErrorCode, ...args: Array<string | number>): MlctlError {
-  return new MlctlError(code, args);
-}
-
 export function usageError(message: string): MlctlError {
   return new MlctlError('USAGE', [message]);
 }

@@ -12,6 +12,7 @@ import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { CONVERTER_VERSION, convertLayersModel } from '../export/onnx/index.js';
 import type { Logger } from '../util/log.js';
+import { withSpinner } from '../util/progress.js';
 import type { EngineOptions, InferenceEngine } from './engine.js';
 
 const require = createRequire(import.meta.url);
@@ -144,19 +145,22 @@ export async function openOnnxEngine(pkg: LoadedPackage, opts: EngineOptions & O
   const file = path.join(onnxCacheDir(), `${pkg.manifestSha256}.onnx`);
   const cached = await tryCached(file, fileOpts, true);
   if (cached) return cached;
-  opts.logger?.info(`converting ${m.name} v${m.version} to ONNX for onnxruntime (cached at ${file})`);
-  const model = await loadTfjsModel(pkg);
-  let bytes: Uint8Array;
-  try {
-    bytes = convertLayersModel(model, {
-      inputName: m.input.name,
-      outputName: m.output.name,
-      metadata: { 'mlctl.name': m.name, 'mlctl.version': String(m.version), 'mlctl.manifest_sha256': pkg.manifestSha256, 'mlctl.labels': JSON.stringify(m.labels) },
-      docString: `${m.name} v${m.version}, converted from TF.js by mlctl`,
-    });
-  } finally {
-    model.dispose();
-  }
+  const convert = async (): Promise<Uint8Array> => {
+    const model = await loadTfjsModel(pkg);
+    try {
+      return convertLayersModel(model, {
+        inputName: m.input.name,
+        outputName: m.output.name,
+        metadata: { 'mlctl.name': m.name, 'mlctl.version': String(m.version), 'mlctl.manifest_sha256': pkg.manifestSha256, 'mlctl.labels': JSON.stringify(m.labels) },
+        docString: `${m.name} v${m.version}, converted from TF.js by mlctl`,
+      });
+    } finally {
+      model.dispose();
+    }
+  };
+  // A spinner on a TTY (VGG16 takes seconds to load and convert), one plain line in CI.
+  const text = `converting ${m.name} v${m.version} to ONNX for onnxruntime (cached at ${file})`;
+  const bytes = opts.logger ? await withSpinner(opts.logger, text, convert) : await convert();
   await writeCache(file, bytes, opts.logger, true);
   return onnxEngineFromFile(bytes, fileOpts);
 }
