@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { convertLayersModel } from '../src/export/onnx/index.js';
+import { convertLayersModel } from '../src/onnx/index.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
 import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
 import { selectBackend } from '../src/runtime/backend.js';

@@ -29,7 +29,7 @@ async function buildPackage(root: string, size: number): Promise<LoadedPackage> 
   const base = buildVgg16({ imageSize: size, seed: 7 });
   const out = applyHead(base.outputs[0] as tf.SymbolicTensor, { pooling: 'flatten', units: 1024, dropout: 0, classes: LABELS.length });
   const model = tf.model({ inputs: base.inputs, outputs: out, name: 'vgg16_bench' });
-  const convert = await import('../src/export/onnx/index.js').then((m) => m.convertLayersModel).catch(() => undefined);
+  const convert = await import('../src/onnx/index.js').then((m) => m.convertLayersModel).catch(() => undefined);
   try {
     return await savePackage({
       root,

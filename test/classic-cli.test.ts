@@ -24,6 +24,7 @@ import type { ImageInputSpec, TabularInputSpec } from '../src/artifacts/manifest
 import { openEngine } from '../src/runtime/engine.js';
 import { createRng, gaussian } from '../src/util/random.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
+import { PYTHON, tools } from './helpers/tools.js';
 
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
 
@@ -196,14 +197,18 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
     expectClose(await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), Float32Array.of(0, 0, 0), [1, 3]), [y!], 1e-5);
   });
 
-  it('trains multinomial logistic regression and the ONNX graph passes the reference checker', async () => {
+  it('trains multinomial logistic regression into a package with probabilities', async () => {
     const res = await cli(['--model', 'logistic', '--data', path.join(dir, 'rings.csv'), '--target', 'shade', '--drop-columns', 'ring', '--name', 'shades', '--validation-split', '0.25']);
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/trained logistic → shades v1/);
     const pkg = await loadPackage('shades');
     expect(pkg.manifest.labels).toEqual(['dark', 'light', 'mid']);
     expect(pkg.manifest.output.kind).toBe('probabilities');
-    const check = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print("ok")', path.join(pkg.dir, 'model.onnx')], { encoding: 'utf8' });
+  });
+
+  it.skipIf(!tools.pythonOnnx)('the logistic ONNX graph passes the reference checker', async () => {
+    const pkg = await loadPackage('shades');
+    const check = spawnSync(PYTHON, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print("ok")', path.join(pkg.dir, 'model.onnx')], { encoding: 'utf8' });
     expect(check.stderr).toBe('');
     expect(check.stdout.trim()).toBe('ok');
   });

@@ -15,10 +15,11 @@ import { main } from '../src/cli/main.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { MlctlError } from '../src/errors.js';
 import { exportModel } from '../src/export/index.js';
-import { convertLayersModel, decodeModel, SUPPORTED_LAYERS } from '../src/export/onnx/index.js';
+import { convertLayersModel, decodeModel, SUPPORTED_LAYERS } from '../src/onnx/index.js';
 import type { ExportMetadata } from '../src/export/source.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
+import { PYTHON, tools } from './helpers/tools.js';
 
 const SIZE = 32;
 let root: string;
@@ -168,10 +169,10 @@ describe('export --format onnx', () => {
     await session.release();
   });
 
-  it.skipIf(!existsSync('/usr/bin/python3'))('passes the reference checker (onnx.checker full_check)', () => {
+  it.skipIf(!tools.pythonOnnx)('passes the reference checker (onnx.checker full_check)', () => {
     const file = path.join(root, 'onnx', 'model.onnx');
     const script = 'import onnx,sys; m=onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True); print(len(m.metadata_props))';
-    const out = execFileSync('/usr/bin/python3', ['-c', script, file], { encoding: 'utf8' });
+    const out = execFileSync(PYTHON, ['-c', script, file], { encoding: 'utf8' });
     expect(Number(out.trim())).toBeGreaterThanOrEqual(6);
   });
 

@@ -9,13 +9,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MlctlError } from '../src/errors.js';
-import { BATCH_DIM, buildModelProto, convertLayersModel, decodeModel, encodeModel, tensorFloats } from '../src/export/onnx/index.js';
-import { ONNX_SCHEMA } from '../src/export/onnx/schema.js';
+import { BATCH_DIM, buildModelProto, convertLayersModel, decodeModel, encodeModel, tensorFloats } from '../src/onnx/index.js';
+import { ONNX_SCHEMA } from '../src/onnx/schema.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { tempDir } from './helpers/fixtures.js';
+import { PYTHON, tools } from './helpers/tools.js';
 
-const PYTHON = '/usr/bin/python3';
-const hasPythonOnnx = spawnSync(PYTHON, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
+const hasPythonOnnx = tools.pythonOnnx;
 
 let seed = 100;
 const init = () => tf.initializers.glorotUniform({ seed: seed++ });
@@ -313,7 +313,7 @@ describe('convertLayersModel: errors and encoding', () => {
     expect(back.graph.node.map((n) => n.opType)).toEqual(proto.graph.node.map((n) => n.opType));
     expect(Buffer.from(encodeModel(back))).toEqual(Buffer.from(bytes));
     const here = path.dirname(fileURLToPath(import.meta.url));
-    const fromProto = protobuf.loadSync(path.join(here, '../src/export/onnx/onnx.proto')).toJSON();
+    const fromProto = protobuf.loadSync(path.join(here, '../src/onnx/onnx.proto')).toJSON();
     expect(JSON.parse(JSON.stringify(fromProto))).toEqual(ONNX_SCHEMA);
   });
 });

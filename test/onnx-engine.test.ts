@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage, loadTfjsModel, verifyPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { MlctlError } from '../src/errors.js';
-import { CONVERTER_VERSION, convertLayersModel } from '../src/export/onnx/index.js';
+import { CONVERTER_VERSION, convertLayersModel } from '../src/onnx/index.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine, tfjsEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { modelCacheKey, onnxCacheDir, onnxEngineFromModel, openOnnxEngine, ORT_VERSION } from '../src/runtime/onnx-engine.js';

@@ -7,13 +7,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MlctlError } from '../src/errors.js';
-import { convertLayersModel, decodeModel } from '../src/export/onnx/index.js';
+import { convertLayersModel, decodeModel } from '../src/onnx/index.js';
 import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { tempDir } from './helpers/fixtures.js';
+import { PYTHON, tools } from './helpers/tools.js';
 
-const PYTHON = '/usr/bin/python3';
-const hasPythonOnnx = spawnSync(PYTHON, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
+const hasPythonOnnx = tools.pythonOnnx;
 const SIZE = 32;
 const CLASSES = 5;
 

@@ -94,7 +94,7 @@ describe('mlctl optimize', () => {
     const pkg = await loadPackage(r.json.package.dir);
     expect(pkg.manifest.formats).toEqual({ tfjs: 'model.json', onnx: 'model.onnx' });
     expect(pkg.manifest.lineage.at(-1)).toMatchObject({ op: 'quantize', params: { dtype: 'int8', calibration: 6 } });
-    const ops = await import('../src/export/onnx/index.js').then(async (onnx) => onnx.decodeModel(await fs.readFile(path.join(pkg.dir, 'model.onnx'))).graph.node.map((n) => n.opType));
+    const ops = await import('../src/onnx/index.js').then(async (onnx) => onnx.decodeModel(await fs.readFile(path.join(pkg.dir, 'model.onnx'))).graph.node.map((n) => n.opType));
     expect(ops).toContain('QuantizeLinear');
     expect(ops).toContain('DequantizeLinear');
     expect(r.json.after.engine).toMatch(/onnxruntime/);

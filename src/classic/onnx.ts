@@ -1,7 +1,7 @@
 // ONNX export of classic models as plain ai.onnx ops (opset 17), so any runtime runs them: standardisation
 // (Sub/Div), linear models as MatMul+Add(+Softmax), kernel SVMs with the kernel matrix against the stored support
 // vectors built from MatMul (rbf: ‖z‖² + ‖s‖² − 2zsᵀ → Exp), then the same output rules as model.ts.
-import { DataType, encodeModel, graphBuilder, irVersionForOpset, valueInfo, type ModelProto } from '../export/onnx/index.js';
+import { DataType, encodeModel, graphBuilder, irVersionForOpset, valueInfo, type ModelProto } from '../onnx/index.js';
 import type { ClassicModel } from './model.js';
 
 export const CLASSIC_ONNX_OPSET = 17;

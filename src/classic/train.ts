@@ -15,7 +15,7 @@ import { fitStandardization, standardize, takeRows, type Matrix } from './linalg
 import { fitLinear, regressionMetrics, type LinearSolver } from './linear.js';
 import { fitLogistic } from './logistic.js';
 import { CLASSIC_FILE, CLASSIC_FORMAT, CLASSIC_FORMAT_VERSION, parameterCount, predict, type ClassicKind, type ClassicModel } from './model.js';
-import { encodeModel, buildModelProto } from '../export/onnx/index.js';
+import { encodeModel, buildModelProto } from '../onnx/index.js';
 import { appendToBackbone, buildClassicOnnx, classicOnnxModel } from './onnx.js';
 import { trainSvc, trainSvr, type Multiclass, type SvmSolver } from './svm.js';
 import { BACKBONE_DIR, BACKBONE_FILE, loadVgg16Features, type Vgg16Features } from './vgg16-features.js';

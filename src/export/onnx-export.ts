@@ -6,7 +6,7 @@ import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { buildModelProto, decodeModel, encodeModel, type ModelProto } from './onnx/index.js';
+import { buildModelProto, decodeModel, encodeModel, type ModelProto } from '../onnx/index.js';
 import { exportMetadata, type ExportMetadata } from './source.js';
 import { LABELS_JSON, METADATA_JSON } from './tfjs.js';
 

@@ -3,7 +3,7 @@
 // calibration (the float graph run by ORT with every calibrated tensor exposed as an output).
 import * as ort from 'onnxruntime-node';
 import { MlctlError } from '../errors.js';
-import { DataType, decodeModel, encodeModel, floatTensor, int32Tensor, int8Tensor, makeNode, tensorFloats, uint8Tensor, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../export/onnx/index.js';
+import { DataType, decodeModel, encodeModel, floatTensor, int32Tensor, int8Tensor, makeNode, tensorFloats, uint8Tensor, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../onnx/index.js';
 import { onnxSessionOptions } from '../runtime/onnx-engine.js';
 
 export interface QdqOptions {

@@ -8,7 +8,7 @@ import { loadTfjsModel, savePackage, type LoadedPackage } from '../artifacts/pac
 import { imageBatches } from '../data/batches.js';
 import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
 import { MlctlError, usageError } from '../errors.js';
-import { convertLayersModel } from '../export/onnx/index.js';
+import { convertLayersModel } from '../onnx/index.js';
 import { onnxEngineFromFile, type FileEngineOptions } from '../runtime/onnx-engine.js';
 import { openEngine, type InferenceEngine } from '../runtime/engine.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';

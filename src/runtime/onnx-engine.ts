@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../artifacts/atomic.js';
 import { sha256 } from '../artifacts/hash.js';
 import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
-import { CONVERTER_VERSION, convertLayersModel } from '../export/onnx/index.js';
+import { CONVERTER_VERSION, convertLayersModel } from '../onnx/index.js';
 import type { Logger } from '../util/log.js';
 import { withSpinner } from '../util/progress.js';
 import type { EngineOptions, InferenceEngine } from './engine.js';

@@ -2,7 +2,7 @@
 // models alike), converts each layer once, and exposes NHWC float32 inputs/outputs with a symbolic batch dimension.
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
-import { MlctlError } from '../../errors.js';
+import { MlctlError } from '../errors.js';
 import { graphBuilder, valueInfo, type GraphBuilder } from './builders.js';
 import { CONVERTERS, NHWC_TO_NCHW_AXIS, SUPPORTED_LAYERS, type Layout, type Value } from './layers.js';
 import { DataType, encodeModel, irVersionForOpset, type ModelProto } from './proto.js';

@@ -1,7 +1,7 @@
 // Per-layer conversion of TF.js layers to ONNX nodes. Spatial (rank-4) tensors are kept NCHW inside the graph so
 // Conv/Pool run in ONNX's native layout; a value is transposed only where a layer needs TF.js's NHWC element order.
 import * as tf from '@tensorflow/tfjs';
-import { MlctlError } from '../../errors.js';
+import { MlctlError } from '../errors.js';
 import type { GraphBuilder } from './builders.js';
 
 export type Layout = 'NCHW' | 'TF';

@@ -1,0 +1,40 @@
+// The Debian packages some tests drive for real (the ONNX reference checker, scikit-learn, ffmpeg, mosquitto,
+// chromium, openssl). Probed once per run by the global setup; a test that needs a missing one skips, and the run
+// prints one line naming the package. `.ci/run` installs them all, so CI runs every test.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export interface SystemTool {
+  /** The Debian package that provides it. */
+  pkg: string;
+  /** What the tests use it for (printed when it is missing). */
+  for: string;
+  probe: () => boolean;
+}
+
+const runs = (cmd: string, args: string[]) => {
+  try {
+    return spawnSync(cmd, args, { stdio: 'ignore', timeout: 20_000 }).status === 0;
+  } catch {
+    return false;
+  }
+};
+
+export const PYTHON = '/usr/bin/python3';
+export const CHROMIUM = process.env.MLCTL_CHROMIUM ?? '/usr/bin/chromium';
+
+export const SYSTEM_TOOLS = {
+  pythonOnnx: { pkg: 'python3-onnx', for: 'the ONNX reference checker (onnx.checker full_check)', probe: () => runs(PYTHON, ['-c', 'import onnx']) },
+  sklearn: { pkg: 'python3-sklearn', for: 'scikit-learn cross-checks', probe: () => runs(PYTHON, ['-c', 'import sklearn']) },
+  ffmpeg: { pkg: 'ffmpeg', for: 'real video sources', probe: () => runs('ffmpeg', ['-version']) },
+  mosquitto: { pkg: 'mosquitto', for: 'a real MQTT broker', probe: () => existsSync('/usr/sbin/mosquitto') || runs('mosquitto', ['-h']) },
+  chromium: { pkg: 'chromium', for: 'real-browser tests', probe: () => existsSync(CHROMIUM) },
+  openssl: { pkg: 'openssl', for: 'cross-checks with stock openssl', probe: () => runs('openssl', ['version']) },
+} satisfies Record<string, SystemTool>;
+
+export type ToolName = keyof typeof SYSTEM_TOOLS;
+export type ToolAvailability = Record<ToolName, boolean>;
+
+export function probeTools(): ToolAvailability {
+  return Object.fromEntries(Object.entries(SYSTEM_TOOLS).map(([k, t]) => [k, t.probe()])) as ToolAvailability;
+}
