@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Probes the Debian tools some tests drive (python3-onnx, ffmpeg, mosquitto, chromium …) once per run.
     globalSetup: ['./test/helpers/global-setup.ts'],
+    setupFiles: ['./test/helpers/setup.ts'],
     // Native modules (sharp, onnxruntime-node) and the wasm backend are happiest in separate processes.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },

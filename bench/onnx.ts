@@ -14,7 +14,8 @@ import { convertLayersModel } from '../src/onnx/index.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
 import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
 import { selectBackend } from '../src/runtime/backend.js';
-import { onnxEngineFromFile, onnxSessionOptions, ORT_VERSION } from '../src/runtime/onnx-engine.js';
+import { onnxSessionOptions, ORT_VERSION } from '../src/engines/onnx.js';
+import { openEngine } from '../src/runtime/engine.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
 
@@ -73,9 +74,9 @@ export async function main(args: string[]): Promise<void> {
       console.log(`int8 QDQ: ${int8.quantizedNodes} nodes quantized in ${((performance.now() - q0) / 1000).toFixed(1)} s → ${(int8.bytes.length / 1e6).toFixed(1)} MB`);
     }
 
-    const engine = await onnxEngineFromFile(file, { threads, inputName: 'input_1', outputName: 'features' });
+    const engine = await openEngine({ kind: 'onnx', model: file, io: { inputName: 'input_1', outputName: 'features' } }, { engine: 'onnx', threads });
     const raw = await ort.InferenceSession.create(file, onnxSessionOptions(threads));
-    const engine8 = int8 ? await onnxEngineFromFile(int8.bytes, { threads, inputName: 'input_1', outputName: 'features' }) : undefined;
+    const engine8 = int8 ? await openEngine({ kind: 'onnx', model: int8.bytes, io: { inputName: 'input_1', outputName: 'features' } }, { engine: 'onnx', threads }) : undefined;
     const rows: Row[] = [];
     try {
       for (const batch of batches) {

@@ -3,7 +3,6 @@
 // `npm run bench -- serve [--size 224] [--duration 8] [--rounds 3] [--engine auto|onnx|tfjs] [--soak 120] [--package DIR | --save ROOT]`
 // --duration is the measuring time per phase, split into --rounds interleaved rounds.
 import * as tf from '@tensorflow/tfjs';
-import * as ort from 'onnxruntime-node';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +15,7 @@ import type { ImageInputSpec } from '../src/artifacts/manifest.js';
 import { applyHead } from '../src/models/head.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
 import { describeBackend, selectBackend, type BackendChoice } from '../src/runtime/backend.js';
-import { openEngine, type EngineChoice, type EngineOptions, type InferenceEngine } from '../src/runtime/engine.js';
+import { openEngine, type EngineChoice, type InferenceEngine } from '../src/runtime/engine.js';
 import { createRepository, type RepositoryOptions } from '../src/serve/repository.js';
 import { startServer } from '../src/serve/start.js';
 import { tempDir } from '../test/helpers/fixtures.js';
@@ -51,37 +50,6 @@ async function buildPackage(root: string, size: number): Promise<LoadedPackage> 
   } finally {
     model.dispose();
   }
-}
-
-/** onnxruntime-node on the package's model.onnx, for builds where runtime/onnx-engine.ts is still a placeholder. */
-async function localOrtEngine(pkg: LoadedPackage): Promise<InferenceEngine> {
-  const spec = pkg.manifest.input as ImageInputSpec;
-  const session = await ort.InferenceSession.create(path.join(pkg.dir, pkg.manifest.formats.onnx!), { graphOptimizationLevel: 'all', intraOpNumThreads: os.cpus().length });
-  const [inName, outName] = [session.inputNames[0]!, session.outputNames[0]!];
-  return {
-    name: 'onnx',
-    description: `onnxruntime-node (bench-local session, ${os.cpus().length} threads)`,
-    inputShape: [spec.height, spec.width, 3],
-    outputSize: pkg.manifest.output.size,
-    async run(x, batch) {
-      const out = await session.run({ [inName]: new ort.Tensor('float32', x, [batch, spec.height, spec.width, 3]) });
-      return out[outName]!.data as Float32Array;
-    },
-    dispose: () => session.release(),
-  };
-}
-
-async function openBenchEngine(pkg: LoadedPackage, opts: EngineOptions = {}): Promise<InferenceEngine> {
-  if (opts.engine !== 'tfjs' && pkg.manifest.formats.onnx) {
-    const onnx = await import('../src/runtime/onnx-engine.js');
-    try {
-      return await onnx.openOnnxEngine(pkg, opts);
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'NOT_IMPLEMENTED') throw err;
-      return localOrtEngine(pkg);
-    }
-  }
-  return openEngine(pkg, opts);
 }
 
 function pct(sorted: number[], p: number): number {
@@ -171,7 +139,7 @@ async function loadPhase(url: string, concurrency: number, seconds: number, next
 }
 
 async function openServer(pkg: LoadedPackage, repoOpts: RepositoryOptions) {
-  const repo = createRepository({ ...repoOpts, openEngine: openBenchEngine });
+  const repo = createRepository({ ...repoOpts });
   await repo.load(pkg.dir);
   return startServer(repo, { port: 0, logger: { level: 'warn', stream: process.stderr }, bodyLimit: 20 * 1024 * 1024 });
 }
@@ -221,7 +189,7 @@ export async function main(args: string[]): Promise<void> {
     const x = await imageToInput(jpeg, spec);
 
     t0 = performance.now();
-    const raw = await openBenchEngine(pkg, { engine });
+    const raw = await openEngine(pkg, { engine });
     console.log(`engine: ${raw.description} (opened in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     result.engineDescription = raw.description;
     const x8 = new Float32Array(x.length * 8);

@@ -31,6 +31,8 @@ export const ERRORS = {
   PACKAGE_INVALID: { exit: EXIT.FAILURE, message: 'model package %s is invalid: %s' },
   PACKAGE_HASH_MISMATCH: { exit: EXIT.FAILURE, message: 'model package %s failed its integrity check: %s (the file was changed or corrupted after the package was written; re-create or restore the package)' },
   PACKAGE_EXISTS: { exit: EXIT.FAILURE, message: '%s already exists and is not empty: choose another path or pass --force' },
+  ENGINE_UNAVAILABLE: { exit: EXIT.FAILURE, message: 'no %s engine can run %s: %s' },
+  ONNX_UNVERIFIED: { exit: EXIT.FAILURE, message: 'ONNX model %s was not run: its sha256 is %s…, expected %s…' },
   BACKEND_UNAVAILABLE: { exit: EXIT.FAILURE, message: 'backend %s is not available: %s' },
   WEIGHTS_UNAVAILABLE: { exit: EXIT.FAILURE, message: '%s' },
   WEIGHTS_INVALID: { exit: EXIT.FAILURE, message: 'weights file %s cannot be used: %s' },

@@ -131,7 +131,7 @@ describe('mlctl evaluate', () => {
   it('exposes the same evaluation as a function (what optimize calls)', async () => {
     const { loadEvaluationData, mapToModelLabels } = await import('../src/evaluate/data.js');
     const { evaluatePackage, evaluateEngine } = await import('../src/evaluate/run.js');
-    const { tfjsEngine } = await import('../src/runtime/engine.js');
+    const { openEngine } = await import('../src/runtime/engine.js');
     const ev = await loadEvaluationData(data, 'val', { seed: 42, validationSplit: 0.2, testSplit: 0 });
     const samples = mapToModelLabels(ev, pkgA.manifest.labels);
     const viaPackage = await evaluatePackage(pkgA, samples, { engine: 'tfjs', latency: { runs: 2, batchSizes: [1, 2] } });
@@ -139,7 +139,8 @@ describe('mlctl evaluate', () => {
     const cli = await run(pkgA.dir, '--data', data, '--split', 'val', '--json', '--latency-runs', '0');
     expect(viaPackage.metrics).toEqual(cli.json.results[0].metrics);
     // An in-memory model (e.g. before it is saved) through evaluateEngine gives the same metrics.
-    const engine = tfjsEngine(await loadTfjsModel(pkgA));
+    const model = await loadTfjsModel(pkgA);
+    const engine = await openEngine({ kind: 'model', model, owned: true }, { engine: 'tfjs' });
     const direct = await evaluateEngine(engine, pkgA.manifest.input as any, samples, pkgA.manifest.labels);
     await engine.dispose();
     expect(direct.metrics).toEqual(viaPackage.metrics);

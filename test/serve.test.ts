@@ -87,6 +87,8 @@ function slowEngine(ms: number) {
       description: `${e.description} + ${ms} ms`,
       inputShape: e.inputShape,
       outputSize: e.outputSize,
+      platform: e.platform,
+      provenance: e.provenance,
       run: async (x, n) => {
         await new Promise((r) => setTimeout(r, ms));
         return e.run(x, n);

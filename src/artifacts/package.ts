@@ -14,6 +14,8 @@ export interface LoadedPackage {
   manifest: Manifest;
   /** sha256 of mlctl.json as stored: identifies this exact package in lineage and audit logs. */
   manifestSha256: string;
+  /** True when every file was checked against the manifest's sha256 (loadPackage's default, or just written). */
+  verified: boolean;
 }
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -111,7 +113,7 @@ export async function savePackage(opts: SaveOptions): Promise<LoadedPackage> {
         };
         const text = JSON.stringify(manifest, null, 2) + '\n';
         await fs.writeFile(path.join(tmp, MANIFEST_FILE), text);
-        return { dir: target, manifest, manifestSha256: sha256(text) };
+        return { dir: target, manifest, manifestSha256: sha256(text), verified: true };
       });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -139,7 +141,7 @@ export async function loadPackage(ref: string, opts: LoadOptions = {}): Promise<
   }
   const manifest = validateManifest(parsed, dir);
   if (opts.verify !== false) await verifyPackage(dir, manifest);
-  return { dir, manifest, manifestSha256: sha256(text) };
+  return { dir, manifest, manifestSha256: sha256(text), verified: opts.verify !== false };
 }
 
 export async function verifyPackage(dir: string, manifest: Manifest): Promise<void> {

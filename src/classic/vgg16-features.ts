@@ -6,7 +6,8 @@ import path from 'node:path';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { imageInputSpec } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
-import { cacheRoot, type WeightsSource } from '../models/weights.js';
+import { cacheRoot } from '../artifacts/cache.js';
+import type { WeightsSource } from '../models/weights.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import { extractFeatures, openBackboneEngine, type FeatureSet } from '../train/features.js';
 import { loadTrainingData, prepareBackbone } from '../train/run.js';
@@ -82,7 +83,7 @@ export async function loadVgg16Features(opts: Vgg16FeatureOptions): Promise<Vgg1
     backbone.dispose();
     throw err;
   } finally {
-    if (engine.name !== 'tfjs') await engine.dispose();
+    await engine.dispose();
   }
 }
 

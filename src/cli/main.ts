@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { createRequire } from 'node:module';
 import { EXIT, MlctlError, exitCodeOf } from '../errors.js';
 import { createLogger, type Logger } from '../util/log.js';
+import '../engines/index.js'; // the built-in engine kinds (light: each loads its runtime only when opened)
 import { COMMANDS } from './commands/index.js';
 import { COMMON_OPTIONS, type CommandResult, type CommandSpec, type OptionSpec, type RunContext } from './spec.js';
 

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { writeFileAtomic } from '../artifacts/atomic.js';
 import type { LoadedPackage } from '../artifacts/package.js';
-import { cacheRoot } from '../models/weights.js';
+import { cacheRoot } from '../artifacts/cache.js';
 
 export interface FormatSize {
   files: string[];

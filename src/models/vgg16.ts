@@ -2,6 +2,7 @@
 // so Keras HDF5 weights map onto it by name and the saved TF.js model reads like keras.applications.VGG16.
 import * as tf from '@tensorflow/tfjs';
 import { MlctlError } from '../errors.js';
+import type { BackboneDef, BackboneOptions } from './backbone.js';
 
 /** Conv blocks of VGG16: filters per block and convs per block (Keras vgg16.py). */
 export const VGG16_BLOCKS: ReadonlyArray<{ filters: number; convs: number }> = [
@@ -16,6 +17,14 @@ export const VGG16_BLOCKS: ReadonlyArray<{ filters: number; convs: number }> = [
 export const VGG16_NOTOP_PARAMS = 14_714_688;
 export const VGG16_INPUT_NAME = 'input_1';
 
+/** Keras's WEIGHTS_PATH_NO_TOP for VGG16 and the file_hash keras.utils.get_file checks. */
+export const VGG16_NOTOP_WEIGHTS = {
+  fileName: 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
+  url: 'https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
+  md5: '6d6bbae143d832006294945121d1f1fc',
+  bytes: 58_889_256,
+} as const;
+
 export function assertVggImageSize(size: number): void {
   if (!Number.isInteger(size) || size < 32 || size % 32 !== 0) {
     throw new MlctlError('USAGE', [`--image-size ${size} is not usable for VGG16: it must be at least 32 and a multiple of 32 (five 2x2 poolings), e.g. 32, 64, 224`]);
@@ -24,7 +33,7 @@ export function assertVggImageSize(size: number): void {
 
 /** Names of the conv layers in model order: block1_conv1 … block5_conv3. */
 export function vggConvLayerNames(): string[] {
-  return VGG16_BLOCKS.flatMap((b, i) => Array.from({ length: b.convs }, (_, j) => `block${i + 1}_conv${j + 1}`));
+  return VGG16_BLOCKS.flatMap((_, i) => blockLayerNames(i + 1));
 }
 
 /** Output shape of the base for an input size: [size/32, size/32, 512]. */
@@ -70,3 +79,16 @@ export function blockLayerNames(block: number): string[] {
   if (!b) throw new Error(`VGG16 has no block ${block}`);
   return Array.from({ length: b.convs }, (_, j) => `block${block}_conv${j + 1}`);
 }
+
+export const vgg16: BackboneDef = {
+  id: 'vgg16',
+  summary: 'VGG16 (Keras default here): 14.7M parameters, 15.5 GMAC per 224 image; caffe preprocessing',
+  preprocessing: 'caffe',
+  inputName: VGG16_INPUT_NAME,
+  checkOptions: (o: BackboneOptions) => assertVggImageSize(o.imageSize),
+  featureShape: (o) => vggFeatureShape(o.imageSize),
+  build: (o) => buildVgg16(o),
+  imagenetWeights: () => ({ ...VGG16_NOTOP_WEIGHTS }),
+  blocks: () => VGG16_BLOCKS.map((_, i) => blockLayerNames(i + 1)),
+  variant: () => '',
+};

@@ -1,30 +1,18 @@
-// Where the VGG16 base's weights come from: `--weights imagenet` (Keras's published no-top file, downloaded once
-// into the mlctl cache with a progress bar and verified by its published MD5), `--weights PATH` or `--weights none`.
+// Where a backbone's weights come from: `--weights imagenet` (Keras's published no-top file for that backbone,
+// downloaded once into the mlctl cache with a progress bar and verified by its published MD5), `--weights PATH` or
+// `--weights none`.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { cacheRoot, openCache } from '../artifacts/cache.js';
 import { sha256File } from '../artifacts/hash.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
-
-/** Keras's WEIGHTS_PATH_NO_TOP for VGG16 and the file_hash keras.utils.get_file checks. */
-export const VGG16_NOTOP_WEIGHTS = {
-  fileName: 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
-  url: 'https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
-  md5: '6d6bbae143d832006294945121d1f1fc',
-  bytes: 58_889_256,
-} as const;
-
-/** mlctl's cache root: $MLCTL_CACHE, else $XDG_CACHE_HOME/mlctl, else ~/.cache/mlctl. */
-export function cacheRoot(): string {
-  if (process.env.MLCTL_CACHE) return path.resolve(process.env.MLCTL_CACHE);
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'mlctl');
-}
+import type { BackboneDef, BackboneOptions } from './backbone.js';
+import { vgg16 } from './vgg16.js';
 
 export async function md5File(file: string): Promise<string> {
   const hash = createHash('md5');
@@ -59,7 +47,10 @@ export async function cachedDownload(opts: DownloadOptions): Promise<CachedFile>
   const target = path.join(dir, opts.fileName);
   if (await fs.stat(target).then((s) => s.isFile(), () => false)) {
     const md5 = await md5File(target);
-    if (md5 === opts.md5) return { path: target, md5, cached: true };
+    if (md5 === opts.md5) {
+      if (!opts.cacheDir) await openCache().touch('models', opts.fileName);
+      return { path: target, md5, cached: true };
+    }
     opts.logger.warn(`cached ${target} has MD5 ${md5}, expected ${opts.md5}: downloading it again`);
     await fs.rm(target, { force: true });
   }
@@ -77,9 +68,9 @@ export async function cachedDownload(opts: DownloadOptions): Promise<CachedFile>
     try {
       res = await fetch(opts.url, { signal: controller.signal });
     } catch (err) {
-      throw offline(opts.url, (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message, err);
+      throw offline(opts, (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message, err);
     }
-    if (!res.ok || !res.body) throw offline(opts.url, `HTTP ${res.status} ${res.statusText}`);
+    if (!res.ok || !res.body) throw offline(opts, `HTTP ${res.status} ${res.statusText}`);
     const total = Number(res.headers.get('content-length')) || undefined;
     const progress = createProgress({ label: `downloading ${opts.fileName}`, total: total ? Math.round(total / 1e6) : undefined, unit: 'MB', logger: opts.logger });
     const hash = createHash('md5');
@@ -99,12 +90,14 @@ export async function cachedDownload(opts: DownloadOptions): Promise<CachedFile>
     try {
       await pipeline(body, createWriteStream(tmp));
     } catch (err) {
-      throw offline(opts.url, `download interrupted after ${bytes} bytes (${(err as Error).message})`, err);
+      throw offline(opts, `download interrupted after ${bytes} bytes (${(err as Error).message})`, err);
     }
     progress.done(`${(bytes / 1e6).toFixed(1)} MB`);
     const md5 = hash.digest('hex');
     if (md5 !== opts.md5) throw new MlctlError('CHECKSUM_MISMATCH', [opts.url, md5, opts.md5]);
     await fs.rename(tmp, target);
+    // Listed by `mlctl cache ls` and counted against the cache's size cap like everything else in it.
+    if (!opts.cacheDir) await openCache({ logger: opts.logger }).recordEntry('models', opts.fileName, { url: opts.url, md5 });
     return { path: target, md5, cached: false };
   } finally {
     clearTimeout(idle);
@@ -112,10 +105,10 @@ export async function cachedDownload(opts: DownloadOptions): Promise<CachedFile>
   }
 }
 
-function offline(url: string, why: string, cause?: unknown): MlctlError {
+function offline(opts: DownloadOptions, why: string, cause?: unknown): MlctlError {
   return new MlctlError(
     'WEIGHTS_UNAVAILABLE',
-    [`cannot download the ImageNet weights from ${url} (${why}) and no verified copy is cached in ${path.join(cacheRoot(), 'models')}. Pass --weights PATH with a local copy of ${VGG16_NOTOP_WEIGHTS.fileName}, or --weights none to train from random initialisation`],
+    [`cannot download the ImageNet weights from ${opts.url} (${why}) and no verified copy is cached in ${opts.cacheDir ?? path.join(cacheRoot(), 'models')}. Pass --weights PATH with a local copy of ${opts.fileName}, or --weights none to train from random initialisation`],
     { cause },
   );
 }
@@ -131,15 +124,30 @@ export interface WeightsSource {
   source: string;
 }
 
-/** Resolve --weights imagenet|none|PATH to a file (downloading into the cache for imagenet). */
-export async function resolveWeights(choice: string, opts: { logger: Logger; seed: number; url?: string; md5?: string; cacheDir?: string }): Promise<WeightsSource> {
+export interface ResolveWeightsOptions {
+  logger: Logger;
+  seed: number;
+  /** The backbone the weights are for (default VGG16) and its options (image size, alpha). */
+  backbone?: BackboneDef;
+  backboneOptions?: BackboneOptions;
+  /** Overrides of the published address and hash (tests, mirrors); also MLCTL_<ID>_WEIGHTS_URL / _MD5. */
+  url?: string;
+  md5?: string;
+  cacheDir?: string;
+}
+
+/** Resolve --weights imagenet|none|PATH to a file (downloading the backbone's published file for imagenet). */
+export async function resolveWeights(choice: string, opts: ResolveWeightsOptions): Promise<WeightsSource> {
   if (choice === 'none') return { kind: 'none', sha256: `random-glorot-uniform-seed-${opts.seed}`, source: 'none (random initialisation)' };
   if (choice === 'imagenet') {
-    const url = opts.url ?? process.env.MLCTL_VGG16_WEIGHTS_URL ?? VGG16_NOTOP_WEIGHTS.url;
-    const md5 = opts.md5 ?? process.env.MLCTL_VGG16_WEIGHTS_MD5 ?? VGG16_NOTOP_WEIGHTS.md5;
-    const file = await cachedDownload({ url, md5, fileName: VGG16_NOTOP_WEIGHTS.fileName, cacheDir: opts.cacheDir, logger: opts.logger });
+    const backbone = opts.backbone ?? vgg16;
+    const published = backbone.imagenetWeights(opts.backboneOptions ?? { imageSize: 224 });
+    const env = backbone.id.toUpperCase();
+    const url = opts.url ?? process.env[`MLCTL_${env}_WEIGHTS_URL`] ?? published.url;
+    const md5 = opts.md5 ?? process.env[`MLCTL_${env}_WEIGHTS_MD5`] ?? published.md5;
+    const file = await cachedDownload({ url, md5, fileName: published.fileName, cacheDir: opts.cacheDir, logger: opts.logger });
     opts.logger.info(`ImageNet weights: ${file.path}${file.cached ? ' (cached)' : ''}`);
-    return { kind: 'imagenet', path: file.path, md5: file.md5, sha256: await sha256File(file.path), source: `imagenet (${VGG16_NOTOP_WEIGHTS.fileName}, keras-applications)` };
+    return { kind: 'imagenet', path: file.path, md5: file.md5, sha256: await sha256File(file.path), source: `imagenet (${published.fileName}, keras-applications)` };
   }
   const file = path.resolve(choice);
   const stat = await fs.stat(file).catch(() => undefined);

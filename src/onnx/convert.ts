@@ -28,7 +28,7 @@ export const BATCH_DIM = 'batch';
 export const CONVERTER_VERSION = '1';
 
 const require = createRequire(import.meta.url);
-const MLCTL_VERSION = (require('../../../package.json') as { version: string }).version;
+const MLCTL_VERSION = (require('../../package.json') as { version: string }).version;
 
 type SymbolicTensor = tf.SymbolicTensor;
 type Container = { name: string; inputs: SymbolicTensor[]; outputs: SymbolicTensor[] };

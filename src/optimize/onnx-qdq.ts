@@ -4,7 +4,7 @@
 import * as ort from 'onnxruntime-node';
 import { MlctlError } from '../errors.js';
 import { DataType, decodeModel, encodeModel, floatTensor, int32Tensor, int8Tensor, makeNode, tensorFloats, uint8Tensor, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../onnx/index.js';
-import { onnxSessionOptions } from '../runtime/onnx-engine.js';
+import { onnxSessionOptions } from '../engines/onnx.js';
 
 export interface QdqOptions {
   /** Calibration batches for the model's (first) input, already preprocessed like inference input (NHWC float32). */

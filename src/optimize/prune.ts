@@ -7,7 +7,7 @@ import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import type { Sample } from '../data/imagefolder.js';
 import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
 import { MlctlError, usageError } from '../errors.js';
-import { cacheRoot } from '../models/weights.js';
+import { cacheRoot } from '../artifacts/cache.js';
 import { extractFeatures, openBackboneEngine, type FeatureSet } from '../train/features.js';
 import { denseTailStart, disposeStack, masked, evaluateStack, fineTuneStack, stackFromLayers, updateMasks, type FineTuneEpoch } from './dense-stack.js';
 import { defaultSchedule, magnitudeMask, zeroFraction, type PruningSchedule } from './schedule.js';
@@ -135,7 +135,7 @@ export async function prunePackage(source: LoadedPackage, opts: PruneOptions): P
         valSet = await extract(valSamples, 'features (validation)');
       } finally {
         // Sharing layers with `model`: only dispose what the engine holds beyond it.
-        if (engine.name !== 'tfjs') await engine.dispose();
+        await engine.dispose();
       }
       if (trainSet.count === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['training', `no image of ${opts.data} could be decoded`]);
       const stack = stackFromLayers(tailLayers, new Set(scheduled));

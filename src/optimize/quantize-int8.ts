@@ -9,8 +9,7 @@ import { imageBatches } from '../data/batches.js';
 import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
 import { MlctlError, usageError } from '../errors.js';
 import { convertLayersModel } from '../onnx/index.js';
-import { onnxEngineFromFile, type FileEngineOptions } from '../runtime/onnx-engine.js';
-import { openEngine, type InferenceEngine } from '../runtime/engine.js';
+import { openEngine, type EngineIO, type InferenceEngine } from '../runtime/engine.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { accuracies, latenciesMs, modelSize, tfjsModelFiles, validationSet, type Figures } from './measure.js';
 import { quantizeOnnxQdq } from './onnx-qdq.js';
@@ -61,15 +60,16 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   logger.info(`int8: ${q.quantizedNodes} Conv/MatMul node(s) with int8 weights, ${q.quantizedTensors} uint8 activation(s)`);
 
   // Accuracy: fp32 ONNX vs int8 ONNX on the same runtime, so the difference is the quantization alone.
-  const fileOpts: FileEngineOptions = { logger, inputName: m.input.name, outputName: m.output.name, inputShape: [spec.height, spec.width, 3], outputSize: m.output.size };
+  const io: EngineIO = { inputName: m.input.name, outputName: m.output.name, inputShape: [spec.height, spec.width, 3], outputSize: m.output.size };
+  const onnxEngine = (bytes: Uint8Array, label: string) => openEngine({ kind: 'onnx', model: bytes, label, io }, { engine: 'onnx', logger });
   const set = await validationSet(opts.data, m.labels, splitParams);
   let accBefore = opts.accuracyBefore;
   let accAfter: number;
   {
     const engines: InferenceEngine[] = [];
     try {
-      if (accBefore === undefined) engines.push(await onnxEngineFromFile(fp32, fileOpts));
-      engines.push(await onnxEngineFromFile(q.bytes, fileOpts));
+      if (accBefore === undefined) engines.push(await onnxEngine(fp32, 'the fp32 conversion'));
+      engines.push(await onnxEngine(q.bytes, 'the int8 model'));
       const acc = await accuracies(engines, set, spec, m.labels, logger);
       accAfter = acc[acc.length - 1]!;
       if (accBefore === undefined) accBefore = acc[0];
@@ -107,7 +107,7 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   if (runs > 0) {
     const engines: InferenceEngine[] = [];
     try {
-      engines.push(await onnxEngineFromFile(fp32, fileOpts));
+      engines.push(await onnxEngine(fp32, 'the fp32 conversion'));
       engines.push(await openEngine(pkg, { engine: 'onnx', logger }));
       const ms = await latenciesMs(engines, runs);
       [before, after].forEach((r, i) => {

@@ -2,10 +2,10 @@
 // apply the accuracy gate, save it as a new package version with lineage, and measure both for the before/after table.
 import * as tf from '@tensorflow/tfjs';
 import type { ImageInputSpec, Manifest, ManifestDraft } from '../artifacts/manifest.js';
-import { lineageFrom, loadTfjsModel, savePackage, type LoadedPackage } from '../artifacts/package.js';
+import { lineageFrom, savePackage, type LoadedPackage } from '../artifacts/package.js';
 import { writeLayersModel } from '../artifacts/tfjs-io.js';
 import { MlctlError } from '../errors.js';
-import { openEngine, tfjsEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { accuracies, latenciesMs, modelSize, validationSet, type Figures } from './measure.js';
 
@@ -136,8 +136,8 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
     valExamples = set.samples.length;
     const engines: InferenceEngine[] = [];
     try {
-      if (accBefore === undefined) engines.push(tfjsEngine(await loadTfjsModel(source)));
-      if (accAfter === undefined) engines.push(tfjsEngine(await modelFromArtifacts(input.artifacts)));
+      if (accBefore === undefined) engines.push(await openEngine(source, { engine: 'tfjs' }));
+      if (accAfter === undefined) engines.push(await openEngine({ kind: 'model', model: await modelFromArtifacts(input.artifacts), owned: true }, { engine: 'tfjs' }));
       if (engines.length > 0) {
         const acc = await accuracies(engines, set, spec, source.manifest.labels, logger);
         if (accAfter === undefined) accAfter = acc[acc.length - 1];

@@ -7,7 +7,8 @@ import { MlctlError } from '../errors.js';
 import { loadKerasH5Weights } from '../models/hdf5.js';
 import { buildFullModel, type HeadPooling } from '../models/head.js';
 import { buildVgg16, vggFeatureShape } from '../models/vgg16.js';
-import { cacheRoot, resolveWeights } from '../models/weights.js';
+import { cacheRoot } from '../artifacts/cache.js';
+import { resolveWeights } from '../models/weights.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import { extractFeatures, globalAveragePool, openBackboneEngine, type FeatureSet } from '../train/features.js';
 import { disposeHead } from '../train/head.js';
@@ -73,7 +74,7 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
       computed = t.stats.computed + v.stats.computed;
     } finally {
       // A tfjs engine wraps `base` itself, which is still needed for the package.
-      if (engine.name !== 'tfjs') await engine.dispose();
+      await engine.dispose();
     }
     if (train.count === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['training', `no image of ${opts.data} could be decoded`]);
     if (opts.pooling === 'gap') {

@@ -1,84 +1,142 @@
-// The one inference interface used by train (feature extraction), evaluate and serve: load a package's model,
-// run NHWC float32 batches, report which engine ran. Implementations: tfjs (any backend) and onnx (onnxruntime-node).
-import * as tf from '@tensorflow/tfjs';
+// "Give me an engine", in one place: every command that runs a model (train's feature extraction, evaluate, serve,
+// optimize, classic, predict, watch) calls openEngine(). Engine kinds plug in as openers (src/engines/), tried in
+// order like the TF.js backends: an explicit --engine fails loudly, `auto` says what it skipped and why.
+import type * as tf from '@tensorflow/tfjs';
 import type { LoadedPackage } from '../artifacts/package.js';
-import { loadTfjsModel } from '../artifacts/package.js';
+import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 
 export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
 export type EngineChoice = (typeof ENGINES)[number];
-/** 'classic': the JS engine for linear/logistic/SVM packages (src/classic/engine.ts). */
-export type EngineName = Exclude<EngineChoice, 'auto'> | 'classic';
+
+/** Where the bytes that run came from, and whether they were checked against a recorded sha256 before running. */
+export interface EngineProvenance {
+  verified: boolean;
+  /** e.g. "package model.onnx (manifest sha256)", "cache onnx/… (recorded sha256)", "in-memory model". */
+  source: string;
+}
 
 export interface InferenceEngine {
-  readonly name: EngineName;
+  /** The opener that made it: "onnx", "tfjs", "tfjs-thread", "classic". For display and manifests only. */
+  readonly name: string;
+  /** The model format it runs as KServe/Triton name platforms: "onnxruntime_onnx", "tensorflowjs", "mlctl_classic". */
+  readonly platform: string;
   /** Human-readable detail, e.g. "onnxruntime-node 1.23 (cpu, 2 threads)" or "tfjs wasm". */
   readonly description: string;
   /** Per-example input shape without the batch dimension, e.g. [224, 224, 3]. */
   readonly inputShape: number[];
   /** Values per example in the output. */
   readonly outputSize: number;
+  readonly provenance: EngineProvenance;
   /** Run `batch` examples packed in `x` (length batch * prod(inputShape)); returns batch * outputSize floats. */
   run(x: Float32Array, batch: number): Promise<Float32Array>;
+  /** Frees what the engine owns. A model it borrowed (EngineSource "model" without `owned`) is never disposed by it. */
   dispose(): Promise<void>;
+}
+
+/** What to run. A bare LoadedPackage is accepted wherever a source is, as { kind: 'package', pkg }. */
+export type EngineSource =
+  | { kind: 'package'; pkg: LoadedPackage }
+  /** An ONNX model file or its bytes; with `sha256`, bytes that do not hash to it never run. */
+  | { kind: 'onnx'; model: string | Uint8Array; sha256?: string; label?: string; io?: EngineIO }
+  /**
+   * An in-memory TF.js model. Borrowed unless `owned`: the caller keeps ownership and disposes it; with `owned` the
+   * engine takes it over (and ONNX frees it as soon as it is converted). `identity` names its content for caches
+   * (e.g. the feature session's backbone identity); without it the content is hashed.
+   */
+  | { kind: 'model'; model: tf.LayersModel; owned?: boolean; identity?: string; label?: string };
+
+/** Which graph input/output to use and their per-example shapes, when the model's own declarations do not say. */
+export interface EngineIO {
+  inputName?: string;
+  outputName?: string;
+  inputShape?: number[];
+  outputSize?: number;
 }
 
 export interface EngineOptions {
   engine?: EngineChoice;
   logger?: Logger;
+  /** ONNX Runtime intra-op threads (default: every core). */
+  threads?: number;
+  /** Run TF.js in a worker thread so batches never block the event loop (serve). */
+  worker?: boolean;
+  /** Cache root for converted models (default: the mlctl cache; see artifacts/cache.ts). */
+  cacheRoot?: string;
 }
 
-/** TF.js engine over an in-memory LayersModel, on whatever backend is selected. */
-export function tfjsEngine(model: tf.LayersModel): InferenceEngine {
-  const inputShape = (model.inputs[0]!.shape as Array<number | null>).slice(1).map((d) => d ?? -1);
-  const outShape = model.outputs[0]!.shape as Array<number | null>;
-  const outputSize = outShape.slice(1).reduce<number>((a, d) => a * (d ?? 1), 1);
-  return {
-    name: 'tfjs',
-    description: `tfjs ${tf.getBackend()}`,
-    inputShape,
-    outputSize,
-    async run(x, batch) {
-      const y = tf.tidy(() => {
-        const input = tf.tensor(x, [batch, ...inputShape]);
-        const out = model.predict(input) as tf.Tensor;
-        return out.reshape([batch, -1]);
-      });
-      try {
-        return (await y.data()) as Float32Array;
-      } finally {
-        y.dispose();
-      }
-    },
-    async dispose() {
-      model.dispose();
-    },
-  };
+/** An engine kind. `accepts` is cheap and synchronous; `open` may load heavy modules (onnxruntime, tfjs). */
+export interface EngineOpener {
+  name: string;
+  /** --engine values that may select it; `auto` includes it when listed here. */
+  choices: readonly EngineChoice[];
+  /** True when it can run this source with these options, else why not (shown when `auto` skips it). */
+  accepts(source: EngineSource, opts: EngineOptions): true | string;
+  open(source: EngineSource, opts: EngineOptions): Promise<InferenceEngine>;
 }
+
+const openers: EngineOpener[] = [];
+
+/** Add an engine kind; earlier registrations are tried first. Re-registering a name replaces it in place. */
+export function registerEngineOpener(opener: EngineOpener): void {
+  const i = openers.findIndex((o) => o.name === opener.name);
+  if (i >= 0) openers[i] = opener;
+  else openers.push(opener);
+}
+
+export function engineOpeners(): readonly EngineOpener[] {
+  return openers;
+}
+
+export function toSource(source: EngineSource | LoadedPackage): EngineSource {
+  return 'kind' in source && typeof source.kind === 'string' && !('manifest' in source) ? source : { kind: 'package', pkg: source as LoadedPackage };
+}
+
+export function describeSource(source: EngineSource): string {
+  switch (source.kind) {
+    case 'package':
+      return `${source.pkg.manifest.name} v${source.pkg.manifest.version}`;
+    case 'onnx':
+      return source.label ?? (typeof source.model === 'string' ? source.model : `ONNX model (${source.model.byteLength} bytes)`);
+    case 'model':
+      return source.label ?? `model ${source.model.name}`;
+  }
+}
+
+/** Failures no other engine can get around: the package itself is wrong. */
+const NOT_ENGINE_FAULTS = new Set<string>(['PACKAGE_INVALID', 'PACKAGE_HASH_MISMATCH', 'PACKAGE_NOT_FOUND', 'ONNX_UNVERIFIED']);
+
+const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0]!.slice(0, 300);
 
 /**
- * Open the inference engine for a package. `auto` prefers ONNX Runtime when the package has (or can be given)
- * an ONNX model; the ONNX path is provided by runtime/onnx-engine.ts once available.
+ * Open the engine that runs `source`. `auto` tries every registered opener that accepts the source, in order, and
+ * logs (debug) what it skipped; a named engine that cannot run it is an ENGINE_UNAVAILABLE error with the reason.
  */
-export async function openEngine(pkg: LoadedPackage, opts: EngineOptions = {}): Promise<InferenceEngine> {
+export async function openEngine(sourceOrPackage: EngineSource | LoadedPackage, opts: EngineOptions = {}): Promise<InferenceEngine> {
+  const source = toSource(sourceOrPackage);
   const choice = opts.engine ?? 'auto';
-  // Classic packages (linear/logistic/SVM) run in their own exact JS engine unless ONNX is asked for explicitly.
-  if (pkg.manifest.formats.classic && !(choice === 'onnx' && pkg.manifest.formats.onnx)) {
-    const { openClassicEngine } = await import('../classic/engine.js');
-    return openClassicEngine(pkg, opts);
-  }
-  if (choice === 'onnx' || choice === 'auto') {
-    const onnx = await import('./onnx-engine.js').catch(() => undefined);
-    if (onnx) {
-      try {
-        return await onnx.openOnnxEngine(pkg, opts);
-      } catch (err) {
-        if (choice === 'onnx') throw err;
-        opts.logger?.warn(`ONNX engine unavailable for ${pkg.manifest.name} v${pkg.manifest.version} (${(err as Error).message}); using tfjs`);
-      }
-    } else if (choice === 'onnx') {
-      throw new Error('the ONNX engine is not available in this build');
+  const what = describeSource(source);
+  const candidates = openers.filter((o) => o.choices.includes(choice));
+  if (!openers.length) throw new MlctlError('ENGINE_UNAVAILABLE', [choice, what, 'no engine is registered (import src/engines/index.js once at start-up)']);
+  const skipped: string[] = [];
+  for (const opener of candidates) {
+    const ok = opener.accepts(source, opts);
+    if (ok !== true) {
+      skipped.push(`${opener.name}: ${ok}`);
+      continue;
+    }
+    try {
+      const engine = await opener.open(source, opts);
+      if (skipped.length) opts.logger?.debug(`engine for ${what}: ${opener.name} (skipped ${skipped.join('; ')})`);
+      return engine;
+    } catch (err) {
+      // A named engine's failure, or a package that fails its own checks, is reported as it is.
+      if (choice !== 'auto' || (err instanceof MlctlError && NOT_ENGINE_FAULTS.has(err.code))) throw err;
+      skipped.push(`${opener.name}: ${firstLine(err)}`);
+      opts.logger?.warn(`${opener.name} engine unavailable for ${what} (${firstLine(err)}); trying the next engine`);
     }
   }
-  return tfjsEngine(await loadTfjsModel(pkg));
+  // Nobody took over a model handed to the engines: release it with the failure.
+  if (source.kind === 'model' && source.owned) source.model.dispose();
+  throw new MlctlError('ENGINE_UNAVAILABLE', [choice, what, skipped.join('; ') || `no engine offers --engine ${choice}`]);
 }

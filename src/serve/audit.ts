@@ -103,7 +103,10 @@ export async function auditModelLoad(audit: AuditLog | undefined, model: ServedM
     audit?.write({ ...base, verified: false, error: (err as Error).message });
     throw err;
   }
-  audit?.write({ ...base, verified: true, files: Object.keys(model.manifest.files).length, engine: model.engine });
+  // "verified" covers the bytes that actually run: the package's files and the engine's model (a cached
+  // conversion included), each checked against a recorded sha256.
+  const verified = model.package.verified && model.provenance.verified;
+  audit?.write({ ...base, verified, files: Object.keys(model.manifest.files).length, engine: model.engine, runs: model.provenance.source });
 }
 
 /** sha256 of each example of the first input: the image bytes for BYTES, the float32 bytes for FP32. */

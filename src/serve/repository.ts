@@ -3,9 +3,7 @@
 // becomes visible only once warm, so hot reload can swap versions without failing requests.
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { loadPackage, type LoadedPackage } from '../artifacts/package.js';
-import { currentBackend } from '../runtime/backend.js';
-import { openTfjsThreadEngine } from './tfjs-thread.js';
-import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { openEngine, type EngineChoice, type EngineOptions, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { createBatcher, type Batcher } from './batcher.js';
 import { findPackageDirs, type VersionPolicy } from './discover.js';
@@ -26,7 +24,7 @@ export interface RepositoryOptions {
   logger?: Logger;
   metrics?: ServeMetrics;
   /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
-  openEngine?: typeof openEngine;
+  openEngine?: (pkg: LoadedPackage, opts: EngineOptions) => Promise<InferenceEngine>;
   /** Run TF.js models in a worker thread (default true) so a batch never blocks the event loop. */
   tfjsThread?: boolean;
 }
@@ -64,29 +62,18 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
 
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
 
-  async function openFor(pkg: LoadedPackage): Promise<InferenceEngine> {
-    const choice = opts.engine ?? 'auto';
-    const threaded = opts.tfjsThread !== false && !opts.openEngine && !pkg.manifest.formats.classic;
-    const backend = currentBackend()?.name ?? 'cpu';
-    if (threaded && choice === 'tfjs') return openTfjsThreadEngine(pkg, backend);
-    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: choice, logger: opts.logger });
-    if (!threaded || engine.name !== 'tfjs') return engine;
-    // `auto` fell back to TF.js: move it off the event loop.
-    await engine.dispose();
-    return openTfjsThreadEngine(pkg, backend);
-  }
-
   async function prepare(dir: string): Promise<Entry> {
     const pkg = await loadPackage(dir);
     const m = pkg.manifest;
-    const engine = await openFor(pkg);
+    // TF.js, when it is the engine, runs in a worker thread so a batch never blocks the event loop.
+    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.tfjsThread !== false });
     try {
       // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
       const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : engine.inputShape;
       if (engine.inputShape.length !== want.length || engine.inputShape.some((d, i) => d !== -1 && d !== want[i]) || want.some((d) => d < 1)) {
         throw new ServeError(500, `package ${dir}: the model takes input ${JSON.stringify(engine.inputShape)} but the manifest says ${JSON.stringify(want)}`);
       }
-      const model: ServedModel = { name: m.name, version: m.version, manifest: m, manifestSha256: pkg.manifestSha256, ready: false, engine: engine.name, package: pkg, inputShape: want };
+      const model: ServedModel = { name: m.name, version: m.version, manifest: m, manifestSha256: pkg.manifestSha256, ready: false, engine: engine.name, platform: engine.platform, provenance: engine.provenance, package: pkg, inputShape: want };
       const labels = { model: m.name, version: String(m.version) };
       const state = { preparing: 0 };
       const batcher = createBatcher(

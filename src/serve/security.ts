@@ -12,7 +12,7 @@ import { AUTH_FAILURE_LIMIT, createRateLimiter, installAuth, loadApiKeys, parseR
 import { SERVE_EXTENSIONS, type ServeExtension, type ServeExtensionContext, type ServeExtensionHandle } from './extensions.js';
 import { startGrpcServer, type GrpcServerHandle } from './grpc/server.js';
 import { installHygiene, parseCorsOrigins } from './hygiene.js';
-import { parseDuration, parseSize } from './limits.js';
+import { parseDuration, parseSize } from '../util/units.js';
 import { createReloader, installModelControl, type Reloader } from './reload.js';
 import { describeTls, httpsOptions, loadTls } from './tls.js';
 

@@ -2,6 +2,7 @@
 // a ModelRepository (loaded packages + batched inference). serve/ implements it; everything else codes against it.
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { Manifest } from '../artifacts/manifest.js';
+import type { EngineProvenance } from '../runtime/engine.js';
 import type { ServeMetrics } from './metrics.js';
 
 /** V2 (Open Inference Protocol) datatypes mlctl accepts. */
@@ -39,6 +40,10 @@ export interface ServedModel {
   ready: boolean;
   /** Engine in use, e.g. "onnx" or "tfjs". */
   engine: string;
+  /** The format that runs, as V2 metadata names it (engine.platform). */
+  platform: string;
+  /** What the engine runs and whether those bytes were checked (audit logs). */
+  provenance: EngineProvenance;
   package: LoadedPackage;
   /** Per-example input shape the model takes: [H, W, C] for images, [features] for tabular rows. */
   inputShape?: number[];

@@ -9,7 +9,7 @@ import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { sha256, sha256File } from '../artifacts/hash.js';
 import { imageBatches, type SkippedFile } from '../data/batches.js';
 import type { Sample } from '../data/imagefolder.js';
-import { tfjsEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 
@@ -175,21 +175,7 @@ export function globalAveragePool(set: FeatureSet, featureShape: readonly number
   return { ...set, x, dim: c };
 }
 
-/**
- * The engine that runs the frozen base: onnxruntime-node (all cores) when available and allowed, else TF.js on
- * the selected backend. Never fails because ONNX is unavailable unless --engine onnx was asked for explicitly.
- */
+/** The engine that runs the frozen base (borrowed: the caller keeps and disposes `base`). */
 export async function openBackboneEngine(base: tf.LayersModel, choice: EngineChoice, cacheKey: string, logger: Logger): Promise<InferenceEngine> {
-  if (choice !== 'tfjs') {
-    try {
-      const mod = (await import('../runtime/onnx-engine.js')) as Record<string, unknown>;
-      const fromModel = mod.onnxEngineFromModel as undefined | ((m: tf.LayersModel, o: { cacheKey?: string; logger?: Logger }) => Promise<InferenceEngine>);
-      if (!fromModel) throw new Error('this build has no ONNX engine for in-memory models yet');
-      return await fromModel(base, { cacheKey, logger });
-    } catch (err) {
-      if (choice === 'onnx') throw err;
-      logger.info(`feature extraction: ONNX engine unavailable (${(err as Error).message.split('\n')[0]}); using tfjs ${tf.getBackend()}`);
-    }
-  }
-  return tfjsEngine(base);
+  return openEngine({ kind: 'model', model: base, identity: cacheKey, label: 'the backbone' }, { engine: choice, logger });
 }

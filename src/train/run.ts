@@ -11,7 +11,8 @@ import { imageInputSpec } from '../data/preprocess.js';
 import { buildFullModel, getHeadWeights, headInputSize, headParamCount, type HeadPooling, type HeadSpec, type HeadWeights } from '../models/head.js';
 import { loadKerasH5Weights } from '../models/hdf5.js';
 import { assertVggImageSize, buildVgg16, vggConvLayerNames, vggFeatureShape, VGG16_BLOCKS } from '../models/vgg16.js';
-import { cacheRoot, resolveWeights, type WeightsSource } from '../models/weights.js';
+import { cacheRoot } from '../artifacts/cache.js';
+import { resolveWeights, type WeightsSource } from '../models/weights.js';
 import type { EngineChoice, InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { createProgress, type Progress } from '../util/progress.js';
@@ -394,7 +395,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       timings,
     };
   } finally {
-    if (engine && engine.name !== 'tfjs') await engine.dispose();
+    await engine?.dispose();
     disposeHead(headWeights);
     // The full model shares the base's layers; whichever is still alive is released here.
     for (const m of [fullModel, base]) {

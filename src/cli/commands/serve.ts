@@ -3,7 +3,7 @@
 import { startBackend } from '../context.js';
 import { ENGINES, type EngineChoice } from '../../runtime/engine.js';
 import { mergeServerOptions, SERVE_EXTENSIONS, type ServeExtensionHandle } from '../../serve/extensions.js';
-import { parseDuration, parseSize } from '../../serve/limits.js';
+import { parseDuration, parseSize } from '../../util/units.js';
 import { createServeMetrics } from '../../serve/metrics.js';
 import { createRepository } from '../../serve/repository.js';
 import '../../serve/security.js'; // registers gRPC, auth, TLS, audit, hot reload and hygiene (SERVE_EXTENSIONS)
@@ -41,8 +41,8 @@ export const serveCommand: CommandSpec = {
   async run(ctx) {
     const { opts, logger } = ctx;
     const target = ctx.args[0] as string;
-    const bodyLimit = parseSize(opts.bodyLimit as string);
-    const drainTimeoutMs = parseDuration(opts.drainTimeout as string);
+    const bodyLimit = parseSize(opts.bodyLimit as string, '--body-limit');
+    const drainTimeoutMs = parseDuration(opts.drainTimeout as string, '--drain-timeout');
     const prepared = await Promise.all(SERVE_EXTENSIONS.map((ext) => ext.prepare?.(opts)));
     await startBackend(ctx);
     const metrics = createServeMetrics();

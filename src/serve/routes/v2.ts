@@ -8,15 +8,13 @@ import { inferContext, resolveModel, SERVER_VERSION } from './common.js';
 
 type ModelParams = { name: string; version?: string };
 
-const PLATFORMS: Record<string, string> = { onnx: 'onnxruntime_onnx', tfjs: 'tensorflowjs' };
-
 export function modelMetadata(model: ServedModel, versions: number[]) {
   const input = model.manifest.input;
   const shape = model.inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
   return {
     name: model.name,
     versions: versions.map(String),
-    platform: PLATFORMS[model.engine] ?? model.engine,
+    platform: model.platform,
     inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...shape] }],
     outputs: [{ name: model.manifest.output.name, datatype: 'FP32', shape: [-1, model.manifest.output.size] }],
   };

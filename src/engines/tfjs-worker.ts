@@ -1,10 +1,10 @@
 // Worker-thread side of the threaded TF.js engine: loads the package's TF.js model on its own backend instance
-// and runs batches posted by serve's main thread, so a long batch never blocks HTTP handling or health probes.
+// and runs batches posted by the main thread, so a long batch never blocks HTTP handling or health probes.
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadPackage } from '../artifacts/package.js';
 import { selectBackend, type BackendName } from '../runtime/backend.js';
-import { tfjsEngine } from '../runtime/engine.js';
 import { loadTfjsModel } from '../artifacts/package.js';
+import { tfjsEngine } from './tfjs.js';
 
 const { dir, backend } = workerData as { dir: string; backend: BackendName };
 const port = parentPort!;

@@ -1,10 +1,10 @@
-// Parsing of serve's human-friendly limits: sizes like "10mb" and durations like "10s" / "500ms".
+// Human-friendly sizes ("10mb", "20gb") and durations ("10s", "500ms") for options and environment variables.
 import { usageError } from '../errors.js';
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
 /** "10mb" → 10485760 (binary units, as Express/Fastify users expect). */
-export function parseSize(text: string | number, flag = '--body-limit'): number {
+export function parseSize(text: string | number, flag = 'size'): number {
   if (typeof text === 'number') return text;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
@@ -17,7 +17,7 @@ export function parseSize(text: string | number, flag = '--body-limit'): number 
 const TIME_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, min: 60_000 };
 
 /** "10s" → 10000 ms; a bare number means seconds. */
-export function parseDuration(text: string | number, flag = '--drain-timeout'): number {
+export function parseDuration(text: string | number, flag = 'duration'): number {
   if (typeof text === 'number') return text * 1000;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = m ? TIME_UNITS[m[2]!.toLowerCase()] : undefined;

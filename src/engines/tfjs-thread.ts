@@ -1,12 +1,12 @@
-// TF.js inference in a worker thread for mlctl serve: the wasm/cpu backends compute on the calling thread, so a
+// TF.js inference in a worker thread (serve, watch): the wasm/cpu backends compute on the calling thread, so a
 // VGG16 batch would block the event loop (and health probes) for seconds; here the main thread only posts batches.
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LoadedPackage } from '../artifacts/package.js';
-import type { BackendName } from '../runtime/backend.js';
-import type { InferenceEngine } from '../runtime/engine.js';
+import { currentBackend, type BackendName } from '../runtime/backend.js';
+import type { EngineSource, InferenceEngine } from '../runtime/engine.js';
 
 /** Worker bootstrap: the compiled .js worker as is; from TypeScript sources (tsx, vitest) register tsx first. */
 function bootstrap(): string {
@@ -59,10 +59,12 @@ export async function openTfjsThreadEngine(pkg: LoadedPackage, backend: BackendN
     throw err;
   });
   return {
-    name: 'tfjs',
+    name: 'tfjs-thread',
+    platform: 'tensorflowjs',
     description: `${info.description} (worker thread)`,
     inputShape: info.inputShape,
     outputSize: info.outputSize,
+    provenance: { verified: pkg.verified, source: `package ${pkg.manifest.formats.tfjs} (manifest sha256, loaded in a worker thread)` },
     run(x, batch) {
       if (broken) return Promise.reject(broken);
       const id = nextId++;
@@ -77,4 +79,9 @@ export async function openTfjsThreadEngine(pkg: LoadedPackage, backend: BackendN
       await worker.terminate();
     },
   };
+}
+
+export async function openTfjsThread(source: EngineSource): Promise<InferenceEngine> {
+  if (source.kind !== 'package') throw new Error('a worker thread loads models from packages only');
+  return openTfjsThreadEngine(source.pkg, currentBackend()?.name ?? 'cpu');
 }

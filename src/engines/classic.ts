@@ -1,18 +1,12 @@
-// InferenceEngine over a classic package (classic-model.json): rows of encoded features — or NHWC images for
-// pixel-feature packages, flattened as-is — in, probabilities / scores / regression values out. Pure JS, exact.
+// The classic engine (classic-model.json): rows of encoded features — or NHWC images for pixel-feature packages,
+// flattened as-is — in, probabilities / scores / regression values out. Pure JS, exact.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { loadLayersModelFromDir } from '../artifacts/tfjs-io.js';
 import type { LoadedPackage } from '../artifacts/package.js';
+import { CLASSIC_FILE, predict, validateClassicModel, type ClassicModel } from '../classic/model.js';
 import { MlctlError } from '../errors.js';
-import type { EngineOptions, InferenceEngine } from '../runtime/engine.js';
-import type { Logger } from '../util/log.js';
-import { CLASSIC_FILE, predict, validateClassicModel, type ClassicModel } from './model.js';
-
-const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, interactive: false, color: false };
-
-export function isClassicPackage(pkg: LoadedPackage): boolean {
-  return Boolean(pkg.manifest.formats.classic);
-}
+import { openEngine, type EngineOptions, type EngineSource, type EngineProvenance, type InferenceEngine } from '../runtime/engine.js';
 
 export async function loadClassicModel(pkg: LoadedPackage): Promise<ClassicModel> {
   const rel = pkg.manifest.formats.classic ?? CLASSIC_FILE;
@@ -29,15 +23,17 @@ export async function loadClassicModel(pkg: LoadedPackage): Promise<ClassicModel
   return validateClassicModel(parsed, pkg.dir);
 }
 
-/** Engine over an in-memory classic model; `inputShape` defaults to one flat row. */
-export function classicEngine(model: ClassicModel, inputShape: number[] = [model.inputSize]): InferenceEngine {
+/** Engine over a classic model; `inputShape` defaults to one flat row. */
+export function classicEngine(model: ClassicModel, inputShape: number[] = [model.inputSize], provenance: EngineProvenance = { verified: false, source: 'in-memory model' }): InferenceEngine {
   const per = inputShape.reduce((a, b) => a * b, 1);
   if (per !== model.inputSize) throw new Error(`input shape [${inputShape.join(', ')}] does not hold ${model.inputSize} features`);
   return {
     name: 'classic',
+    platform: 'mlctl_classic',
     description: `mlctl classic ${model.model}${model.svm ? ` (${model.svm.kernel.type} kernel, ${model.svm.supportVectors.length} support vectors)` : ''} in JS`,
     inputShape,
     outputSize: model.output.size,
+    provenance,
     async run(x, batch) {
       return predict(model, x, batch);
     },
@@ -49,33 +45,50 @@ export function classicEngine(model: ClassicModel, inputShape: number[] = [model
  * The engine for a classic package. Packages trained on VGG16 features (formats.backbone) run the stored pooled
  * backbone first — through onnxruntime-node when available, else TF.js — so callers feed images either way.
  */
-export async function openClassicEngine(pkg: LoadedPackage, opts: EngineOptions = {}): Promise<InferenceEngine> {
+async function openClassicEngine(pkg: LoadedPackage, opts: EngineOptions): Promise<InferenceEngine> {
   const model = await loadClassicModel(pkg);
   const input = pkg.manifest.input;
+  const provenance: EngineProvenance = { verified: pkg.verified, source: `package ${pkg.manifest.formats.classic} (manifest sha256)` };
   if (!pkg.manifest.formats.backbone) {
     const shape = input.kind === 'image' ? [input.height, input.width, input.channels] : [model.inputSize];
-    return classicEngine(model, shape);
+    return classicEngine(model, shape, provenance);
   }
-  const { loadLayersModelFromDir } = await import('../artifacts/tfjs-io.js');
-  const { openBackboneEngine } = await import('../train/features.js');
-  const backbone = await loadLayersModelFromDir(path.dirname(path.join(pkg.dir, pkg.manifest.formats.backbone)));
-  const features = await openBackboneEngine(backbone, opts.engine === 'tfjs' ? 'tfjs' : 'auto', `classic-backbone-${pkg.manifest.files[pkg.manifest.formats.backbone]?.sha256 ?? pkg.manifestSha256}`, opts.logger ?? silentLogger);
+  const rel = pkg.manifest.formats.backbone;
+  const backbone = await loadLayersModelFromDir(path.dirname(path.join(pkg.dir, rel)));
+  let features: InferenceEngine;
+  try {
+    features = await openEngine(
+      { kind: 'model', model: backbone, identity: `classic-backbone-${pkg.manifest.files[rel]?.sha256 ?? pkg.manifestSha256}`, label: `${pkg.manifest.name} v${pkg.manifest.version}'s backbone` },
+      { ...opts, engine: opts.engine === 'tfjs' ? 'tfjs' : 'auto', worker: false },
+    );
+  } catch (err) {
+    backbone.dispose();
+    throw err;
+  }
   if (features.outputSize !== model.inputSize) {
     await features.dispose();
+    backbone.dispose();
     throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `its backbone outputs ${features.outputSize} features but ${CLASSIC_FILE} expects ${model.inputSize}`]);
   }
   return {
     name: 'classic',
-    description: `mlctl classic ${model.model} on VGG16 features (${features.description})`,
+    platform: 'mlctl_classic',
+    description: `mlctl classic ${model.model} on backbone features (${features.description})`,
     inputShape: features.inputShape,
     outputSize: model.output.size,
+    provenance,
     async run(x, batch) {
       return predict(model, await features.run(x, batch), batch);
     },
     async dispose() {
+      // The features engine borrowed the backbone: it is released here, after the engine.
       await features.dispose();
-      // The TF.js engine owns (and has just disposed) the model it runs.
-      if (features.name !== 'tfjs') backbone.dispose();
+      backbone.dispose();
     },
   };
+}
+
+export async function openClassic(source: EngineSource, opts: EngineOptions): Promise<InferenceEngine> {
+  if (source.kind !== 'package') throw new Error('not a classic package');
+  return openClassicEngine(source.pkg, opts);
 }

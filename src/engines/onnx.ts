@@ -1,0 +1,224 @@
+// The ONNX Runtime engine (onnxruntime-node, CPU, every core). It runs only bytes it has checked: a package's own
+// model.onnx against the manifest's sha256, a conversion from the cache against the sha256 recorded when it was
+// written (a mismatch is rebuilt from the verified TF.js model), a caller's file against the sha256 it names.
+import * as ort from 'onnxruntime-node';
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { openCache, type Cache } from '../artifacts/cache.js';
+import { sha256 } from '../artifacts/hash.js';
+import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
+import { MlctlError } from '../errors.js';
+import { CONVERTER_VERSION, convertLayersModel } from '../onnx/index.js';
+import type { EngineIO, EngineOptions, EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
+import { withSpinner } from '../util/progress.js';
+
+const require = createRequire(import.meta.url);
+export const ORT_VERSION = (require('onnxruntime-node/package.json') as { version: string }).version;
+
+/** The session options every mlctl ONNX session uses; exported so benchmarks compare like with like. */
+export function onnxSessionOptions(threads = os.availableParallelism()): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    // ORT's own warnings (e.g. about serialising NCHWc-optimised graphs) are not the user's business: errors only.
+    logSeverityLevel: 3,
+    // Idle pool threads sleep instead of spin-waiting: CI runners and serve hosts share their cores, and mlctl's
+    // runs are long enough (conv nets) that the wake-up cost does not show.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  };
+}
+
+/** Graph input/output default to the first; shapes default to the model's declarations without the batch dimension. */
+export interface SessionEngineOptions extends EngineIO {
+  threads?: number;
+  provenance?: EngineProvenance;
+}
+
+function declaredShape(meta: readonly ort.InferenceSession.ValueMetadata[], name: string): Array<number | string> | undefined {
+  const m = meta.find((v) => v.name === name);
+  return m && m.isTensor ? [...m.shape] : undefined;
+}
+
+/** An InferenceEngine over ONNX bytes already checked by the caller (or knowingly unchecked: see provenance). */
+export async function onnxEngineFromBytes(bytes: Uint8Array, opts: SessionEngineOptions = {}): Promise<InferenceEngine> {
+  const threads = opts.threads ?? os.availableParallelism();
+  const session = await ort.InferenceSession.create(bytes, onnxSessionOptions(threads));
+  try {
+    return wrapSession(session, threads, opts);
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+}
+
+function wrapSession(session: ort.InferenceSession, threads: number, opts: SessionEngineOptions): InferenceEngine {
+  const pick = (wanted: string | undefined, names: readonly string[], what: string) => {
+    if (wanted && names.includes(wanted)) return wanted;
+    if (!names.length) throw new Error(`the ONNX model has no ${what}`);
+    return names[0]!;
+  };
+  const inputName = pick(opts.inputName, session.inputNames, 'input');
+  const outputName = pick(opts.outputName, session.outputNames, 'output');
+  const declaredIn = declaredShape(session.inputMetadata, inputName)?.slice(1);
+  const inputShape = opts.inputShape ?? declaredIn?.map((d) => (typeof d === 'number' && d > 0 ? d : -1));
+  if (!inputShape || inputShape.some((d) => d < 0)) {
+    throw new Error(`the ONNX input ${inputName} has a dynamic shape [${declaredIn?.join(', ')}] beyond the batch dimension; pass inputShape`);
+  }
+  const declaredOut = declaredShape(session.outputMetadata, outputName)?.slice(1);
+  const outputSize = opts.outputSize ?? declaredOut?.reduce<number>((a, d) => a * (typeof d === 'number' && d > 0 ? d : 1), 1) ?? 1;
+  const perExample = inputShape.reduce((a, d) => a * d, 1);
+  return {
+    name: 'onnx',
+    platform: 'onnxruntime_onnx',
+    description: `onnxruntime-node ${ORT_VERSION} (cpu, ${threads} thread${threads === 1 ? '' : 's'})`,
+    inputShape,
+    outputSize,
+    provenance: opts.provenance ?? { verified: false, source: 'ONNX bytes' },
+    async run(x, batch) {
+      if (!Number.isInteger(batch) || batch < 1 || x.length !== batch * perExample) {
+        throw new RangeError(`ONNX engine: expected ${batch} x [${inputShape.join(', ')}] = ${batch * perExample} floats, got ${x.length}`);
+      }
+      const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [batch, ...inputShape]) }, [outputName]);
+      const data = out[outputName]!.data;
+      return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>, Number);
+    },
+    async dispose() {
+      await session.release();
+    },
+  };
+}
+
+/** Cache entry name of a conversion: the source's identity and the converter that wrote it. */
+function conversionName(identity: string): string {
+  const safe = /^[A-Za-z0-9._-]{1,100}$/.test(identity) ? identity : sha256(identity).slice(0, 32);
+  return `${safe}-c${CONVERTER_VERSION}.onnx`;
+}
+
+/** Content key of an in-memory model without a given identity: topology + every weight's name, shape and values. */
+export function modelCacheKey(model: tf.LayersModel): string {
+  const parts: Uint8Array[] = [Buffer.from(JSON.stringify(model.toJSON(null, false)))];
+  for (const w of model.weights) {
+    const v = w.read().dataSync() as Float32Array;
+    parts.push(Buffer.from(`${w.name}:${w.shape.join('x')}:${w.dtype}`), new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  }
+  return `model-${sha256(Buffer.concat(parts)).slice(0, 32)}`;
+}
+
+interface Conversion {
+  /** Cache identity of what is converted. */
+  identity: string;
+  /** What the conversion is made from, for messages. */
+  label: string;
+  convert: () => Promise<Uint8Array>;
+  meta: Record<string, unknown>;
+  /** Whether the source the conversion is made from was itself verified. */
+  sourceVerified: boolean;
+}
+
+/**
+ * Bytes of a converted model: from the cache when they hash to the recorded sha256, else converted now (a
+ * mismatching entry is reported once and rebuilt) and cached when the cache can be written.
+ */
+async function convertedBytes(c: Conversion, cache: Cache, opts: EngineOptions): Promise<{ bytes: Uint8Array; provenance: EngineProvenance }> {
+  const name = conversionName(c.identity);
+  const hit = await cache.readVerified('onnx', name);
+  const where = cache.pathOf('onnx', name);
+  if (hit.status === 'hit') return { bytes: hit.bytes, provenance: { verified: c.sourceVerified, source: `cache ${where} (recorded sha256)` } };
+  if (hit.status === 'mismatch') opts.logger?.warn(`cached ONNX model failed verification (${hit.reason}); rebuilding it from ${c.label}`);
+  const text = `converting ${c.label} to ONNX for onnxruntime`;
+  const bytes = opts.logger ? await withSpinner(opts.logger, text, c.convert) : await c.convert();
+  const cached = await cache.putFile('onnx', name, bytes, { converter: CONVERTER_VERSION, ...c.meta });
+  return { bytes, provenance: { verified: c.sourceVerified, source: cached ? `converted from ${c.label}, cached at ${where}` : `converted from ${c.label} in memory` } };
+}
+
+function packageShapes(pkg: LoadedPackage): SessionEngineOptions {
+  const m = pkg.manifest;
+  const inputShape = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : m.input.features.length ? [m.input.features.length] : undefined;
+  return { inputName: m.input.name, outputName: m.output.name, inputShape, outputSize: m.output.size };
+}
+
+async function openPackage(pkg: LoadedPackage, opts: EngineOptions): Promise<InferenceEngine> {
+  const m = pkg.manifest;
+  const shapes = { ...packageShapes(pkg), threads: opts.threads };
+  if (m.formats.onnx) {
+    const rel = m.formats.onnx;
+    const bytes = await fs.readFile(path.join(pkg.dir, rel));
+    const want = m.files[rel]?.sha256;
+    const actual = sha256(bytes);
+    if (!want || actual !== want) throw new MlctlError('PACKAGE_HASH_MISMATCH', [pkg.dir, want ? `${rel} has sha256 ${actual.slice(0, 12)}…, the manifest says ${want.slice(0, 12)}…` : `${rel} is not listed in the manifest's files`]);
+    return onnxEngineFromBytes(bytes, { ...shapes, provenance: { verified: true, source: `package ${rel} (manifest sha256)` } });
+  }
+  const cache = openCache({ root: opts.cacheRoot, logger: opts.logger });
+  const { bytes, provenance } = await convertedBytes(
+    {
+      identity: `pkg-${pkg.manifestSha256}`,
+      label: `${m.name} v${m.version}'s TF.js model`,
+      sourceVerified: pkg.verified,
+      meta: { package: `${m.name}@${m.version}`, manifestSha256: pkg.manifestSha256 },
+      convert: async () => {
+        const model = await loadTfjsModel(pkg);
+        try {
+          return convertLayersModel(model, {
+            inputName: m.input.name,
+            outputName: m.output.name,
+            metadata: { 'mlctl.name': m.name, 'mlctl.version': String(m.version), 'mlctl.manifest_sha256': pkg.manifestSha256, 'mlctl.labels': JSON.stringify(m.labels) },
+            docString: `${m.name} v${m.version}, converted from TF.js by mlctl`,
+          });
+        } finally {
+          model.dispose();
+        }
+      },
+    },
+    cache,
+    opts,
+  );
+  return onnxEngineFromBytes(bytes, { ...shapes, provenance });
+}
+
+async function openModel(model: tf.LayersModel, identity: string | undefined, label: string | undefined, opts: EngineOptions): Promise<InferenceEngine> {
+  const inputShape = (model.inputs[0]!.shape as Array<number | null>).slice(1).map((d) => d ?? -1);
+  const outShape = model.outputs[0]!.shape as Array<number | null>;
+  if (inputShape.some((d) => d < 0)) throw new MlctlError('UNSUPPORTED_LAYER', [model.name, 'input', `the ONNX engine needs a static input shape, got [${inputShape.join(', ')}]`]);
+  const cache = openCache({ root: opts.cacheRoot, logger: opts.logger });
+  const { bytes, provenance } = await convertedBytes(
+    {
+      identity: identity ?? modelCacheKey(model),
+      label: label ?? `model ${model.name}`,
+      // The in-memory model is the reference: a conversion that matches its record is as good as converting it now.
+      sourceVerified: true,
+      meta: { model: model.name },
+      convert: async () => convertLayersModel(model, { inputName: 'input', outputName: 'output' }),
+    },
+    cache,
+    opts,
+  );
+  return onnxEngineFromBytes(bytes, { threads: opts.threads, inputShape, outputSize: outShape.slice(1).reduce<number>((a, d) => a * (d ?? 1), 1), provenance });
+}
+
+async function openFile(source: Extract<EngineSource, { kind: 'onnx' }>, opts: EngineOptions): Promise<InferenceEngine> {
+  const label = source.label ?? (typeof source.model === 'string' ? source.model : 'the ONNX bytes');
+  const bytes = typeof source.model === 'string' ? await fs.readFile(source.model) : source.model;
+  if (source.sha256) {
+    const actual = sha256(bytes);
+    if (actual !== source.sha256) throw new MlctlError('ONNX_UNVERIFIED', [label, actual.slice(0, 12), source.sha256.slice(0, 12)]);
+  }
+  return onnxEngineFromBytes(bytes, { ...source.io, threads: opts.threads, provenance: { verified: Boolean(source.sha256), source: source.sha256 ? `${label} (sha256 checked)` : `${label} (not checked)` } });
+}
+
+/** Open any source in onnxruntime (the engine table in engines/index.ts decides when it is asked to). */
+export async function openOnnx(source: EngineSource, opts: EngineOptions): Promise<InferenceEngine> {
+  if (source.kind === 'package') return openPackage(source.pkg, opts);
+  if (source.kind === 'model') {
+    const engine = await openModel(source.model, source.identity, source.label, opts);
+    // An owned model is not needed once converted; on failure it stays alive for the next engine to take.
+    if (source.owned) source.model.dispose();
+    return engine;
+  }
+  return openFile(source, opts);
+}

@@ -1,0 +1,13 @@
+// The backbones `train --backbone` offers, by id. Each is a BackboneDef (models/backbone.ts); VGG16 is the default.
+import { MlctlError } from '../errors.js';
+import type { BackboneDef } from './backbone.js';
+import { vgg16 } from './vgg16.js';
+
+export const BACKBONES: Readonly<Record<string, BackboneDef>> = { vgg16 };
+export const DEFAULT_BACKBONE = 'vgg16';
+
+export function backboneById(id: string): BackboneDef {
+  const def = BACKBONES[id];
+  if (!def) throw new MlctlError('USAGE', [`unknown backbone "${id}": choose one of ${Object.keys(BACKBONES).join(', ')}`]);
+  return def;
+}
