@@ -8,10 +8,11 @@ import path from 'node:path';
 import { generateSynthDataset } from '../src/data/synth.js';
 import { scanImageFolder } from '../src/data/imagefolder.js';
 import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
-import { buildVgg16, vggFeatureShape } from '../src/models/vgg16.js';
+import { memoryRows } from '../src/features/rows.js';
+import { openFeatureSession, type FeatureSession } from '../src/features/session.js';
+import { vgg16 } from '../src/models/vgg16.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import type { EngineChoice } from '../src/runtime/engine.js';
-import { extractFeatures, openBackboneEngine } from '../src/train/features.js';
 import { disposeHead, trainHead } from '../src/train/head.js';
 import { createLogger } from '../src/util/log.js';
 import { createRng } from '../src/util/random.js';
@@ -21,17 +22,19 @@ import { arg, writeBenchResult } from './_util.js';
 async function featureBench(size: number, images: number, engineChoice: EngineChoice, rounds: number) {
   const logger = createLogger({ level: 'warn' });
   const { dir, cleanup } = await tempDir('mlctl-bench-train-');
+  const base = { backbone: vgg16, options: { imageSize: size }, weights: 'none', seed: 1 };
+  const sessions: FeatureSession[] = [];
   try {
     await generateSynthDataset({ out: path.join(dir, 'data'), classes: 4, perClass: Math.ceil(images / 4), size, seed: 1, format: 'jpg' });
     const samples = (await scanImageFolder(path.join(dir, 'data'))).samples.slice(0, images);
-    const base = buildVgg16({ imageSize: size, seed: 1 });
-    const engine = await openBackboneEngine(base, engineChoice, `bench-vgg16-${size}-seed1`, logger);
-    const spec = imageInputSpec(size, 'caffe');
-    const key = { backbone: 'vgg16', weightsSha256: 'bench-seed-1', imageSize: size, preprocessing: spec.preprocessing, featureShape: vggFeatureShape(size) };
+    // One session per round, each with a fresh store: every round computes every image.
+    for (let round = 0; round <= rounds; round++) sessions.push(await openFeatureSession({ base, engine: engineChoice, cacheRoot: path.join(dir, `cache-${round}`), logger }));
+    const engine = sessions[0]!.engine;
+    const spec = sessions[0]!.spec;
     const per = size * size * 3;
     const batch = 16;
     // Warm-up (first-run allocations, ONNX session start) outside both timings.
-    await engine.run(new Float32Array(batch * per), batch);
+    for (const s of sessions) await s.run(new Float32Array(batch * per), batch);
     // Raw engine: inputs decoded beforehand, only engine.run timed.
     const inputs = new Float32Array(images * per);
     for (let i = 0; i < images; i++) await imageToInput(samples[i]!.path, spec, inputs, i * per);
@@ -43,11 +46,12 @@ async function featureBench(size: number, images: number, engineChoice: EngineCh
       }
       return (performance.now() - t) / 1000;
     };
-    // mlctl: extractFeatures from files (hashing, streamed decode, engine, cache write), into a fresh cache each round.
-    let r!: Awaited<ReturnType<typeof extractFeatures>>;
+    // mlctl: the feature session from files (hashing, streamed decode, engine, store write).
+    let computed = 0;
     const pipeline = async (round: number) => {
       const t = performance.now();
-      r = await extractFeatures(samples, { engine, spec, key, cacheRoot: path.join(dir, `cache-${round}`), batchSize: batch, logger });
+      const r = await sessions[round + 1]!.extract(samples, { batchSize: batch });
+      computed = r.stats.computed;
       return (performance.now() - t) / 1000;
     };
     // Interleaved rounds, best of each: the machine is shared, so load swings between measurements.
@@ -59,17 +63,14 @@ async function featureBench(size: number, images: number, engineChoice: EngineCh
     }
     const rawSeconds = Math.min(...rawTimes);
     const pipeSeconds = Math.min(...pipeTimes);
-    const cacheRoot = path.join(dir, 'cache-0');
-    // And a rerun served from the cache.
+    // And a rerun served from the store.
     const t = performance.now();
-    const again = await extractFeatures(samples, { engine, spec, key, cacheRoot, batchSize: batch, logger });
+    const again = await sessions[1]!.extract(samples, { batchSize: batch });
     const cachedSeconds = (performance.now() - t) / 1000;
-    if (again.stats.cached !== r.stats.computed) throw new Error('feature cache did not serve the rerun');
-    const engineName = engine.description;
-    if (engine.name !== 'tfjs') await engine.dispose();
-    base.dispose();
-    return { engine: engineName, size, images, rounds, rawSeconds: rawTimes, pipelineSeconds: pipeTimes, rawImgPerSec: images / rawSeconds, pipelineImgPerSec: images / pipeSeconds, cachedImgPerSec: images / cachedSeconds, ratio: rawSeconds / pipeSeconds };
+    if (again.stats.cached !== computed) throw new Error('the feature store did not serve the rerun');
+    return { engine: engine.description, size, images, rounds, rawSeconds: rawTimes, pipelineSeconds: pipeTimes, rawImgPerSec: images / rawSeconds, pipelineImgPerSec: images / pipeSeconds, cachedImgPerSec: images / cachedSeconds, ratio: rawSeconds / pipeSeconds };
   } finally {
+    for (const s of sessions) await s.dispose();
     await cleanup();
   }
 }
@@ -84,7 +85,7 @@ async function headBench(count: number) {
   const labels = Int32Array.from({ length: count }, (_, i) => i % 5);
   // mlctl: hand-written gradients with explicit transposes + fused Adam.
   let t = performance.now();
-  const mine = await trainHead({ x, labels, count, dim, paths: [] }, undefined, { spec: { pooling: 'flatten', units: 1024, dropout: 0, classes: 5 }, epochs: 1, batchSize: 32, lr: 1e-3, seed: 1 });
+  const mine = await trainHead(memoryRows({ x, labels, count, dim, paths: [] }), undefined, { spec: { pooling: 'flatten', units: 1024, dropout: 0, classes: 5 }, epochs: 1, batchSize: 32, lr: 1e-3, seed: 1 });
   const mineSeconds = (performance.now() - t) / 1000;
   disposeHead(mine.weights);
   // Naive: the Keras-equivalent tf.layers model and model.fit (autodiff → matMul with transposeA on wasm).

@@ -33,6 +33,7 @@ export const ERRORS = {
   PACKAGE_EXISTS: { exit: EXIT.FAILURE, message: '%s already exists and is not empty: choose another path or pass --force' },
   ENGINE_UNAVAILABLE: { exit: EXIT.FAILURE, message: 'no %s engine can run %s: %s' },
   ONNX_UNVERIFIED: { exit: EXIT.FAILURE, message: 'ONNX model %s was not run: its sha256 is %s…, expected %s…' },
+  FEATURE_STORE_INVALID: { exit: EXIT.FAILURE, message: 'feature store %s cannot be used: %s' },
   BACKEND_UNAVAILABLE: { exit: EXIT.FAILURE, message: 'backend %s is not available: %s' },
   WEIGHTS_UNAVAILABLE: { exit: EXIT.FAILURE, message: '%s' },
   WEIGHTS_INVALID: { exit: EXIT.FAILURE, message: 'weights file %s cannot be used: %s' },

@@ -107,9 +107,9 @@ describe('Keras HDF5 weights', () => {
 });
 
 describe('VGG16 from a Keras no-top file', () => {
-  it('prepareBackbone maps every kernel and bias of a published-layout file onto the VGG16 base', async () => {
-    const { buildVgg16, vggConvLayerNames } = await import('../src/models/vgg16.js');
-    const { prepareBackbone } = await import('../src/train/run.js');
+  it('loadBackbone maps every kernel and bias of a published-layout file onto the VGG16 base', async () => {
+    const { buildVgg16, vggConvLayerNames, vgg16 } = await import('../src/models/vgg16.js');
+    const { loadBackbone } = await import('../src/features/backbone.js');
     const { createMemoryLogger } = await import('../src/util/log.js');
     // The published file's layout: input_1, convs with Keras-1 names, pools without weights.
     const ref = buildVgg16({ imageSize: 32 });
@@ -125,7 +125,8 @@ describe('VGG16 from a Keras no-top file', () => {
     ref.dispose();
     const file = path.join(tmp.dir, 'vgg16_notop.h5');
     await writeKerasH5(file, layers);
-    const { base, source } = await prepareBackbone({ imageSize: 64, weights: file, seed: 1, logger: createMemoryLogger() });
+    const loaded = await loadBackbone({ backbone: vgg16, options: { imageSize: 64 }, weights: file, seed: 1 }, 'none', createMemoryLogger());
+    const { base, weights: source } = loaded;
     try {
       expect(source.kind).toBe('file');
       for (const name of vggConvLayerNames()) {
@@ -139,7 +140,7 @@ describe('VGG16 from a Keras no-top file', () => {
         }
       }
     } finally {
-      base.dispose();
+      loaded.dispose();
     }
   });
 });

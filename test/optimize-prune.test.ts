@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage, loadTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { selectBackend } from '../src/runtime/backend.js';
+import { memoryRows } from '../src/features/rows.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { fineTuneStack, stackFromLayers, disposeStack } from '../src/optimize/dense-stack.js';
 import { prunePackage, pruneTargets } from '../src/optimize/prune.js';
@@ -126,7 +127,7 @@ describe('prunePackage', () => {
     const initial = kernelOf(m, 'fc1');
     const expectedMask = magnitudeMask(initial, 0.7);
     const rng = tf.randomNormal([40, 196], 0, 1, 'float32', 5).dataSync() as Float32Array;
-    const train = { x: rng, labels: Int32Array.from({ length: 40 }, (_, i) => i % 3), count: 40, dim: 196, paths: [] };
+    const train = memoryRows({ x: rng, labels: Int32Array.from({ length: 40 }, (_, i) => i % 3), count: 40, dim: 196, paths: [] });
     const schedule = { kind: 'constant' as const, initialSparsity: 0.7, finalSparsity: 0.7, beginStep: 0, endStep: 0, frequency: 1000, power: 3 };
     await fineTuneStack(stack, train, undefined, { schedule, epochs: 3, batchSize: 8, lr: 1e-2, seed: 1, logger: createMemoryLogger() });
     const fc1 = stack.find((l) => l.name === 'fc1')!;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage, loadTfjsModel } from '../src/artifacts/package.js';
 import { selectBackend } from '../src/runtime/backend.js';
+import { memoryRows } from '../src/features/rows.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { createRng, gaussian } from '../src/util/random.js';
 import { FIXED_DEFAULTS, generateTrials, parseSearch, rankTrials, runTrials, SEARCH_SPACE } from '../src/optimize/tune.js';
@@ -57,8 +58,8 @@ describe('trial generation', () => {
 
 describe('runTrials', () => {
   it('ranks trials by validation accuracy, stops early, keeps the best trial weights', async () => {
-    const train = blobs(32, 64, 1);
-    const val = blobs(64, 64, 2);
+    const train = memoryRows(blobs(32, 64, 1));
+    const val = memoryRows(blobs(64, 64, 2));
     const trials = [
       { lr: 1e-7, units: 8, dropout: 0, batchSize: 16 }, // barely moves: near chance
       { lr: 3e-2, units: 64, dropout: 0, batchSize: 8 }, // overfits fast: val_loss turns up

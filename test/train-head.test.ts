@@ -3,13 +3,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/runtime/backend.js';
-import type { FeatureSet } from '../src/train/features.js';
+import { memoryRows, pooledRows, toMatrix, type FeatureMatrix } from '../src/features/rows.js';
 import { adamUpdate, balancedClassWeights, disposeHead, initHeadWeights, newAdamState, trainHead } from '../src/train/head.js';
 import { conv2dFilterGrad, ensureConvFilterGradient } from '../src/train/wasm-grads.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 /** Gaussian blobs: class k has mean +2 on feature k. */
-function blobs(n: number, dim: number, classes: number, seed: number): FeatureSet {
+function blobs(n: number, dim: number, classes: number, seed: number): FeatureMatrix {
   const rng = createRng(seed);
   const x = new Float32Array(n * dim);
   const labels = new Int32Array(n);
@@ -26,7 +26,7 @@ describe('trainHead', () => {
   it.each(['cpu', 'wasm'] as const)('matches TF.js autodiff gradients with the Keras Adam update, step for step (%s)', async (backend) => {
     await selectBackend(backend);
     const data = blobs(24, 6, 3, 1);
-    const trained = await trainHead(data, undefined, { spec, epochs: 3, batchSize: 24, lr: 0.01, seed: 9 });
+    const trained = await trainHead(memoryRows(data), undefined, { spec, epochs: 3, batchSize: 24, lr: 0.01, seed: 9 });
     const r = { weights: { w1: tf.tensor(trained.weights.w1.dataSync(), trained.weights.w1.shape), b1: tf.tensor(trained.weights.b1.dataSync()), w2: tf.tensor(trained.weights.w2.dataSync(), trained.weights.w2.shape), b2: tf.tensor(trained.weights.b2.dataSync()) } };
     disposeHead(trained.weights);
     // The reference runs on cpu.
@@ -80,8 +80,8 @@ describe('trainHead', () => {
     const train = blobs(90, 8, 3, 2);
     const val = blobs(30, 8, 3, 3);
     const opts = { spec: { ...spec, dropout: 0.3 }, epochs: 6, batchSize: 16, lr: 0.01, seed: 4 };
-    const a = await trainHead(train, val, opts);
-    const b = await trainHead(train, val, opts);
+    const a = await trainHead(memoryRows(train), memoryRows(val), opts);
+    const b = await trainHead(memoryRows(train), memoryRows(val), opts);
     expect(a.history.at(-1)!.valAccuracy).toBeGreaterThan(0.8);
     expect(b.history).toEqual(a.history.map((h, i) => ({ ...h, seconds: b.history[i]!.seconds })));
     expect(Array.from(b.weights.w1.dataSync())).toEqual(Array.from(a.weights.w1.dataSync()));
@@ -94,7 +94,7 @@ describe('trainHead', () => {
     // Labels that do not depend on the features: validation loss soon stops improving.
     const train = blobs(60, 8, 3, 5);
     const val = { ...blobs(30, 8, 3, 6), labels: Int32Array.from({ length: 30 }, (_, i) => (i * 7) % 3) };
-    const r = await trainHead(train, val, { spec, epochs: 40, batchSize: 8, lr: 0.05, seed: 1, patience: 2 });
+    const r = await trainHead(memoryRows(train), memoryRows(val), { spec, epochs: 40, batchSize: 8, lr: 0.05, seed: 1, patience: 2 });
     expect(r.stoppedEarly).toBe(true);
     expect(r.epochsRun).toBe(r.bestEpoch + 2);
     const best = Math.min(...r.history.map((h) => h.valLoss!));
@@ -146,20 +146,16 @@ describe('Conv2DBackpropFilter on wasm', () => {
 });
 
 describe('feature helpers', () => {
-  it('global average pooling averages each channel over positions', async () => {
-    const { globalAveragePool, featureCacheDir } = await import('../src/train/features.js');
+  it('global average pooling averages each channel over positions, as rows are read in any order', async () => {
     // 2 examples of [2, 2, 3]: channel c at position p holds 10*p + c (+100 for the second example).
     const x = Float32Array.from({ length: 24 }, (_, i) => {
       const n = Math.floor(i / 12), p = Math.floor((i % 12) / 3), c = i % 3;
       return 10 * p + c + 100 * n;
     });
-    const g = globalAveragePool({ x, labels: Int32Array.from([0, 1]), count: 2, dim: 12, paths: [] }, [2, 2, 3]);
+    const g = pooledRows(memoryRows({ x, labels: Int32Array.from([0, 1]), count: 2, dim: 12, paths: [] }), [2, 2, 3]);
     expect(g.dim).toBe(3);
-    expect(Array.from(g.x)).toEqual([15, 16, 17, 115, 116, 117]);
-    const key = { backbone: 'vgg16', weightsSha256: 'a', imageSize: 32, preprocessing: { mode: 'caffe' } as never, featureShape: [1, 1, 512] };
-    expect(featureCacheDir('/c', key)).toBe(featureCacheDir('/c', { ...key }));
-    expect(featureCacheDir('/c', key)).not.toBe(featureCacheDir('/c', { ...key, weightsSha256: 'b' }));
-    expect(featureCacheDir('/c', key)).not.toBe(featureCacheDir('/c', { ...key, imageSize: 64 }));
+    expect(Array.from((await toMatrix(g)).x)).toEqual([15, 16, 17, 115, 116, 117]);
+    expect(Array.from(await g.read([1, 0], 0, 2, new Float32Array(6)))).toEqual([115, 116, 117, 15, 16, 17]);
   });
 
   it('history CSV has one row per epoch with Keras column names', async () => {

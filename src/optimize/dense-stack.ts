@@ -3,7 +3,7 @@
 // matMul(transposeA) is ~17x slower on the wasm backend.
 import * as tf from '@tensorflow/tfjs';
 import { MlctlError } from '../errors.js';
-import type { FeatureSet } from '../train/features.js';
+import type { FeatureRows } from '../features/rows.js';
 import { KERAS_ADAM, evaluateLogits } from '../train/head.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
@@ -76,7 +76,7 @@ function logits(stack: StackLayer[], x: tf.Tensor2D, training: { seed: number } 
   return h;
 }
 
-export function evaluateStack(stack: StackLayer[], set: FeatureSet, batchSize = 256): { loss: number; accuracy: number } {
+export function evaluateStack(stack: StackLayer[], set: FeatureRows, batchSize = 256): Promise<{ loss: number; accuracy: number }> {
   return evaluateLogits(set, (x) => logits(stack, x, undefined), batchSize);
 }
 
@@ -123,7 +123,7 @@ export interface FineTuneEpoch {
 }
 
 /** Fine-tune the stack in place: masks updated on the schedule before a step, applied after every step (tfmot's UpdatePruningStep). */
-export async function fineTuneStack(stack: StackLayer[], train: FeatureSet, val: FeatureSet | undefined, opts: FineTuneOptions): Promise<FineTuneEpoch[]> {
+export async function fineTuneStack(stack: StackLayer[], train: FeatureRows, val: FeatureRows | undefined, opts: FineTuneOptions): Promise<FineTuneEpoch[]> {
   const last = stack[stack.length - 1];
   if (!last || last.kind !== 'dense' || last.activation !== 'softmax') throw new MlctlError('UNSUPPORTED_LAYER', [last?.name ?? '(none)', 'Dense', 'fine-tuning needs a softmax output layer']);
   const classes = last.kernel.shape[1]!;
@@ -148,11 +148,8 @@ export async function fineTuneStack(stack: StackLayer[], train: FeatureSet, val:
         }
         const from = b * opts.batchSize;
         const n = Math.min(train.count, from + opts.batchSize) - from;
-        for (let i = 0; i < n; i++) {
-          const r = order[from + i]!;
-          xBuf.set(train.x.subarray(r * train.dim, (r + 1) * train.dim), i * train.dim);
-          yBuf[i] = train.labels[r]!;
-        }
+        await train.read(order, from, from + n, xBuf);
+        for (let i = 0; i < n; i++) yBuf[i] = train.labels[order[from + i]!]!;
         const [lossT, correctT] = tf.tidy(() => {
           const x = tf.tensor2d(xBuf.subarray(0, n * train.dim), [n, train.dim]);
           const labels = tf.tensor1d(yBuf.subarray(0, n), 'int32');
@@ -175,7 +172,7 @@ export async function fineTuneStack(stack: StackLayer[], train: FeatureSet, val:
         progress.tick(1, `loss ${(lossSum / (from + n)).toFixed(4)} sparsity ${sparsity.toFixed(3)}`);
       }
       const e: FineTuneEpoch = { epoch, loss: lossSum / train.count, accuracy: correct / train.count, sparsity };
-      if (val && val.count > 0) e.valAccuracy = evaluateStack(stack, val).accuracy;
+      if (val && val.count > 0) e.valAccuracy = (await evaluateStack(stack, val)).accuracy;
       history.push(e);
       opts.logger.info(`epoch ${epoch}/${opts.epochs}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)}${e.valAccuracy !== undefined ? ` val_acc ${e.valAccuracy.toFixed(4)}` : ''} sparsity ${sparsity.toFixed(3)}`);
     }

@@ -7,8 +7,8 @@ import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import type { Sample } from '../data/imagefolder.js';
 import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
 import { MlctlError, usageError } from '../errors.js';
-import { cacheRoot } from '../artifacts/cache.js';
-import { extractFeatures, openBackboneEngine, type FeatureSet } from '../train/features.js';
+import type { FeatureRows } from '../features/rows.js';
+import { openFeatureSession, type FeatureSession } from '../features/session.js';
 import { denseTailStart, disposeStack, masked, evaluateStack, fineTuneStack, stackFromLayers, updateMasks, type FineTuneEpoch } from './dense-stack.js';
 import { defaultSchedule, magnitudeMask, zeroFraction, type PruningSchedule } from './schedule.js';
 import { finishStep, imageSpecOf, modelArtifacts, type StepOptions, type StepReport } from './step.js';
@@ -79,6 +79,8 @@ export async function prunePackage(source: LoadedPackage, opts: PruneOptions): P
   if (epochs > 0 && !opts.data) throw usageError('pruning fine-tunes on --data DIR (its training split); pass --data, or --epochs 0 for one-shot pruning without fine-tuning');
   const spec = imageSpecOf(source);
   const model = await loadTfjsModel(source);
+  // Feature sessions stay open until the end: their rows are read by the fine-tuning epochs.
+  const sessions: FeatureSession[] = [];
   try {
     const targets = pruneTargets(model, opts.layers);
     if (targets.length === 0) throw usageError('no layer to prune: the model has no Dense/Conv2D layer between its first conv and its output layer; name layers with --layers');
@@ -114,39 +116,29 @@ export async function prunePackage(source: LoadedPackage, opts: PruneOptions): P
       const trainSamples = mapToModelLabels(await loadEvaluationData(opts.data!, 'train', splitParams), labels);
       const valSamples = mapToModelLabels(await loadEvaluationData(opts.data!, 'val', splitParams), labels);
       // The base's identity: the source package plus any one-shot masks applied to it.
-      const baseId = sha256(JSON.stringify({ pkg: source.manifestSha256, cut: cut.name, oneShot, sparsity: oneShot.length ? opts.sparsity : 0 }));
-      const engine = await openBackboneEngine(base, opts.engine ?? 'auto', baseId, logger);
-      const extract = async (samples: Sample[], label: string): Promise<FeatureSet> =>
-        (
-          await extractFeatures(samples, {
-            engine,
-            spec,
-            key: { backbone: `pkg-${source.manifest.name}-${cut.name}`, weightsSha256: baseId, imageSize: spec.height, preprocessing: spec.preprocessing, featureShape },
-            cacheRoot: opts.cacheDir ?? cacheRoot(),
-            logger,
-            label,
-            onSkip: (s) => logger.warn(`skipped ${s.path}: ${s.reason}`),
-          })
-        ).features;
-      let trainSet: FeatureSet;
-      let valSet: FeatureSet;
+      const baseId = sha256(JSON.stringify({ pkg: source.manifestSha256, cut: cut.name, oneShot, sparsity: oneShot.length ? opts.sparsity : 0 })).slice(0, 24);
+      const session = await openFeatureSession({ base: { model: base, identity: `pkg-${source.manifest.name}-${cut.name}-${baseId}`, spec }, engine: opts.engine ?? 'auto', cacheRoot: opts.cacheDir, logger });
+      let trainSet: FeatureRows;
+      let valSet: FeatureRows;
       try {
-        trainSet = await extract(trainSamples, 'features (train)');
-        valSet = await extract(valSamples, 'features (validation)');
-      } finally {
-        // Sharing layers with `model`: only dispose what the engine holds beyond it.
-        await engine.dispose();
+        const onSkip = (s: { path: string; reason: string }) => logger.warn(`skipped ${s.path}: ${s.reason}`);
+        trainSet = (await session.extract(trainSamples, { label: 'features (train)', onSkip })).rows;
+        valSet = (await session.extract(valSamples, { label: 'features (validation)', onSkip })).rows;
+      } catch (err) {
+        await session.dispose();
+        throw err;
       }
+      sessions.push(session);
       if (trainSet.count === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['training', `no image of ${opts.data} could be decoded`]);
       const stack = stackFromLayers(tailLayers, new Set(scheduled));
       try {
-        if (oneShot.length === 0 && valSet.count > 0) accuracyBefore = evaluateStack(stack, valSet).accuracy;
+        if (oneShot.length === 0 && valSet.count > 0) accuracyBefore = (await evaluateStack(stack, valSet)).accuracy;
         const batchSize = opts.batchSize ?? 32;
         const totalSteps = epochs * Math.ceil(trainSet.count / batchSize);
         schedule = defaultSchedule(kind, opts.sparsity, totalSteps);
         history = await fineTuneStack(stack, trainSet, valSet, { schedule, epochs, batchSize, lr: opts.lr ?? 1e-4, seed: opts.seed ?? 42, logger });
         if (history.length === 0) updateMasks(stack, opts.sparsity);
-        if (valSet.count > 0) accuracyAfter = evaluateStack(stack, valSet).accuracy;
+        if (valSet.count > 0) accuracyAfter = (await evaluateStack(stack, valSet)).accuracy;
         for (const l of stack) if (l.kind === 'dense') model.getLayer(l.name).setWeights(l.bias ? [l.kernel, l.bias] : [l.kernel]);
       } finally {
         disposeStack(stack);
@@ -174,6 +166,7 @@ export async function prunePackage(source: LoadedPackage, opts: PruneOptions): P
     report.after.note = [report.after.note, `sparsity ${(sparsity * 100).toFixed(1)}%`].filter(Boolean).join(' ');
     return { ...report, layers, sparsity, history, schedule };
   } finally {
+    for (const s of sessions) await s.dispose();
     model.dispose();
   }
 }

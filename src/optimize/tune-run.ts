@@ -1,16 +1,13 @@
 // `mlctl tune` end to end: build the VGG16 base with train's weights resolution, extract (or read cached) features
 // once for the train/validation split, run the trials, and save the best head on the base as a model package.
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../artifacts/package.js';
-import { imageInputSpec } from '../data/preprocess.js';
 import { loadEvaluationData } from '../evaluate/data.js';
 import { MlctlError } from '../errors.js';
-import { loadKerasH5Weights } from '../models/hdf5.js';
 import { buildFullModel, type HeadPooling } from '../models/head.js';
-import { buildVgg16, vggFeatureShape } from '../models/vgg16.js';
-import { cacheRoot } from '../artifacts/cache.js';
-import { resolveWeights } from '../models/weights.js';
+import { vgg16 } from '../models/vgg16.js';
 import type { EngineChoice } from '../runtime/engine.js';
-import { extractFeatures, globalAveragePool, openBackboneEngine, type FeatureSet } from '../train/features.js';
+import { pooledRows, type FeatureRows } from '../features/rows.js';
+import { openFeatureSession } from '../features/session.js';
 import { disposeHead } from '../train/head.js';
 import type { Logger } from '../util/log.js';
 import { generateTrials, runTrials, type SearchParam, type TrialResult } from './tune.js';
@@ -50,37 +47,27 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
   const { trials, gridSize } = generateTrials(opts.strategy, opts.trials, opts.search, opts.seed);
   if (gridSize !== undefined && gridSize > opts.trials) logger.info(`grid has ${gridSize} combinations; running ${opts.trials} of them (seeded order)`);
 
-  const weights = await resolveWeights(opts.weights, { logger, seed: opts.seed });
-  const base = buildVgg16({ imageSize: opts.imageSize, seed: opts.seed });
+  // The same session train uses: features extracted by `mlctl train` on this data are reused here, and vice versa.
+  const session = await openFeatureSession({
+    base: { backbone: vgg16, options: { imageSize: opts.imageSize, seed: opts.seed }, weights: opts.weights, seed: opts.seed },
+    engine: opts.engine,
+    cacheRoot: opts.cacheDir,
+    logger,
+  });
   try {
-    if (weights.path) await loadKerasH5Weights(weights.path, base);
-    const spec = imageInputSpec(opts.imageSize, 'caffe');
-    const featureShape = vggFeatureShape(opts.imageSize);
-    // The same cache key train uses: features extracted by `mlctl train` on this data are reused here, and vice versa.
-    const key = { backbone: 'vgg16', weightsSha256: weights.sha256, imageSize: opts.imageSize, preprocessing: spec.preprocessing, featureShape: [...featureShape] };
-    const engine = await openBackboneEngine(base, opts.engine, `vgg16-${opts.imageSize}-${weights.sha256}`, logger);
-    const extract = async (samples: typeof trainData.samples, label: string) =>
-      extractFeatures(samples, { engine, spec, key, cacheRoot: opts.cacheDir ?? cacheRoot(), logger, label, onSkip: (s) => logger.warn(`skipped ${s.path}: ${s.reason}`) });
-    let train: FeatureSet;
-    let val: FeatureSet;
-    let cached = 0;
-    let computed = 0;
-    try {
-      const t = await extract(trainData.samples, 'features (train)');
-      const v = await extract(valData.samples, 'features (validation)');
-      train = t.features;
-      val = v.features;
-      cached = t.stats.cached + v.stats.cached;
-      computed = t.stats.computed + v.stats.computed;
-    } finally {
-      // A tfjs engine wraps `base` itself, which is still needed for the package.
-      await engine.dispose();
-    }
-    if (train.count === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['training', `no image of ${opts.data} could be decoded`]);
-    if (opts.pooling === 'gap') {
-      train = globalAveragePool(train, featureShape);
-      val = globalAveragePool(val, featureShape);
-    }
+    const onSkip = (s: { path: string; reason: string }) => logger.warn(`skipped ${s.path}: ${s.reason}`);
+    const t = await session.extract(trainData.samples, { label: 'features (train)', onSkip });
+    const v = await session.extract(valData.samples, { label: 'features (validation)', onSkip });
+    if (t.rows.count === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['training', `no image of ${opts.data} could be decoded`]);
+    const cached = t.stats.cached + v.stats.cached;
+    const computed = t.stats.computed + v.stats.computed;
+    const featureShape = session.featureShape;
+    const pool = (rows: FeatureRows) => (opts.pooling === 'gap' ? pooledRows(rows, featureShape) : rows);
+    const train = pool(t.rows);
+    const val = pool(v.rows);
+    const spec = session.spec;
+    const base = session.base;
+    const weights = session.weights!;
     const outcome = await runTrials(train, val, trials, { classes: labels.length, pooling: opts.pooling, epochs: opts.epochs, patience: opts.patience, seed: opts.seed, logger });
     const best = outcome.results[0]!;
     const model = buildFullModel(base, outcome.bestSpec, outcome.bestWeights);
@@ -127,6 +114,6 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
     });
     return { results: outcome.results, gridSize, package: pkg, features: { train: train.count, val: val.count, cached, computed } };
   } finally {
-    base.dispose();
+    await session.dispose();
   }
 }

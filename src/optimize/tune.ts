@@ -1,7 +1,7 @@
 // Hyperparameter search over the classification head on cached backbone features: random or grid trials of
 // learning rate, Dense units, dropout and batch size, each trained with train's head trainer and early stopping.
 import type { HeadPooling, HeadSpec, HeadWeights } from '../models/head.js';
-import type { FeatureSet } from '../train/features.js';
+import type { FeatureRows } from '../features/rows.js';
 import { disposeHead, evaluateHead, trainHead } from '../train/head.js';
 import { usageError } from '../errors.js';
 import type { Logger } from '../util/log.js';
@@ -116,7 +116,7 @@ export function rankTrials(results: TrialResult[]): TrialResult[] {
 }
 
 /** Train one head per trial on the same features and split; only the best trial's weights are kept. */
-export async function runTrials(train: FeatureSet, val: FeatureSet, trials: TrialParams[], opts: TuneOptions): Promise<TuneOutcome> {
+export async function runTrials(train: FeatureRows, val: FeatureRows, trials: TrialParams[], opts: TuneOptions): Promise<TuneOutcome> {
   if (val.count === 0) throw usageError('tuning needs a validation split: raise --validation-split or add images');
   const results: TrialResult[] = [];
   let best: { result: TrialResult; weights: HeadWeights; spec: HeadSpec } | undefined;
@@ -125,7 +125,7 @@ export async function runTrials(train: FeatureSet, val: FeatureSet, trials: Tria
     const spec: HeadSpec = { pooling: opts.pooling, units: params.units, dropout: params.dropout, classes: opts.classes };
     const t0 = performance.now();
     const run = await trainHead(train, val, { spec, epochs: opts.epochs, batchSize: params.batchSize, lr: params.lr, seed: opts.seed, patience: opts.patience });
-    const v = evaluateHead(run.weights, val);
+    const v = await evaluateHead(run.weights, val);
     const last = run.history.at(-1);
     const result: TrialResult = {
       trial: i + 1,

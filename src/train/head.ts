@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HeadSpec, HeadWeights } from '../models/head.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
-import type { FeatureSet } from './features.js';
+import { rowBatches, type FeatureRows } from '../features/rows.js';
 
 export interface EpochMetrics {
   epoch: number;
@@ -46,8 +46,8 @@ export interface TrainHeadOptions {
   onBatch?: (batch: number, batches: number, loss: number, accuracy: number) => void;
   /** Checked between batches; true stops training (the current epoch is discarded, state is the last epoch's). */
   shouldStop?: () => boolean;
-  /** Fresh training features for each epoch (augmentation); `train` then only gives the feature width. */
-  epochFeatures?: (epoch: number) => Promise<FeatureSet>;
+  /** Fresh training rows for each epoch (augmentation, computed as they are read); `train` then only gives the width. */
+  epochRows?: (epoch: number) => FeatureRows;
 }
 
 export interface TrainHeadResult {
@@ -88,24 +88,18 @@ export function balancedClassWeights(labels: Int32Array, classes: number): numbe
   return counts.map((c) => (c > 0 ? labels.length / (classes * c) : 0));
 }
 
-function gatherRows(set: FeatureSet, idx: number[], from: number, to: number, buf: Float32Array): Float32Array {
-  const d = set.dim;
-  for (let i = from; i < to; i++) buf.set(set.x.subarray(idx[i]! * d, idx[i]! * d + d), (i - from) * d);
-  return buf.subarray(0, (to - from) * d);
-}
-
 /**
  * Mean cross-entropy and accuracy of any logits function over a feature set (forward only, batched).
  * Shared by the head trainer and optimize's pruned Dense stacks so both report the same figures.
  */
-export function evaluateLogits(set: FeatureSet, forward: (x: tf.Tensor2D) => tf.Tensor2D, batchSize = 256): { loss: number; accuracy: number } {
+export async function evaluateLogits(set: FeatureRows, forward: (x: tf.Tensor2D) => tf.Tensor2D, batchSize = 256): Promise<{ loss: number; accuracy: number }> {
   let loss = 0;
   let correct = 0;
-  for (let from = 0; from < set.count; from += batchSize) {
-    const n = Math.min(batchSize, set.count - from);
+  for await (const b of rowBatches(set, batchSize)) {
+    const n = b.n;
     const [l, c] = tf.tidy(() => {
-      const x = tf.tensor2d(set.x.subarray(from * set.dim, (from + n) * set.dim), [n, set.dim]);
-      const labels = tf.tensor1d(set.labels.subarray(from, from + n), 'int32');
+      const x = tf.tensor2d(b.x, [n, set.dim]);
+      const labels = tf.tensor1d(b.labels, 'int32');
       const logits = forward(x);
       const logp = tf.logSoftmax(logits);
       const y = tf.oneHot(labels, logits.shape[1]);
@@ -118,21 +112,20 @@ export function evaluateLogits(set: FeatureSet, forward: (x: tf.Tensor2D) => tf.
   return { loss: set.count ? loss / set.count : NaN, accuracy: set.count ? correct / set.count : NaN };
 }
 
-/** Loss and accuracy of head weights over a feature set. */
-export function evaluateHead(w: HeadWeights, set: FeatureSet, batchSize = 256): { loss: number; accuracy: number } {
+/** Loss and accuracy of head weights over feature rows. */
+export function evaluateHead(w: HeadWeights, set: FeatureRows, batchSize = 256): Promise<{ loss: number; accuracy: number }> {
   return evaluateLogits(set, (x) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, w.w1), w.b1)), w.w2), w.b2), batchSize);
 }
 
-/** Class probabilities [count, classes] for a feature set. */
-export function predictHead(w: HeadWeights, set: FeatureSet, batchSize = 256): Float32Array {
+/** Class probabilities [count, classes] for feature rows. */
+export async function predictHead(w: HeadWeights, set: FeatureRows, batchSize = 256): Promise<Float32Array> {
   const out = new Float32Array(set.count * w.b2.shape[0]);
-  for (let from = 0; from < set.count; from += batchSize) {
-    const n = Math.min(batchSize, set.count - from);
+  for await (const b of rowBatches(set, batchSize)) {
     const p = tf.tidy(() => {
-      const x = tf.tensor2d(set.x.subarray(from * set.dim, (from + n) * set.dim), [n, set.dim]);
+      const x = tf.tensor2d(b.x, [b.n, set.dim]);
       return tf.softmax(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, w.w1), w.b1)), w.w2), w.b2));
     });
-    out.set(p.dataSync(), from * w.b2.shape[0]);
+    out.set(p.dataSync(), b.from * w.b2.shape[0]);
     p.dispose();
   }
   return out;
@@ -217,7 +210,7 @@ function logitsT(p: Params, x: tf.Tensor2D): { z1: tf.Tensor2D; logits: (h: tf.T
   return { z1, logits: (h) => tf.add(tf.matMul(h, p.w2), p.b2) as tf.Tensor2D };
 }
 
-function evaluateParams(p: Params, set: FeatureSet, batchSize = 256): { loss: number; accuracy: number } {
+function evaluateParams(p: Params, set: FeatureRows, batchSize = 256): Promise<{ loss: number; accuracy: number }> {
   return evaluateLogits(
     set,
     (x) => {
@@ -250,7 +243,7 @@ function adamStep(param: tf.Tensor, grad: tf.Tensor, m: Float32Array, v: Float32
  * Train the head on features (Flatten rows, or GAP rows for a GAP head). One Adam step per batch; each epoch reshuffles
  * with a seed derived from (--seed, epoch), dropout masks from (--seed, epoch, batch): same seed → same weights.
  */
-export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefined, opts: TrainHeadOptions): Promise<TrainHeadResult> {
+export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefined, opts: TrainHeadOptions): Promise<TrainHeadResult> {
   const { spec, batchSize } = opts;
   const init = opts.resume?.weights ?? initHeadWeights(spec, trainSet.dim, opts.seed);
   const p: Params = toParams(init);
@@ -272,7 +265,7 @@ export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefine
     while (epoch < opts.epochs) {
       const e = epoch + 1;
       const t0 = performance.now();
-      const train = opts.epochFeatures ? await opts.epochFeatures(e) : trainSet;
+      const train = opts.epochRows ? opts.epochRows(e) : trainSet;
       const batches = Math.ceil(train.count / batchSize);
       const order = shuffleInPlace(Array.from({ length: train.count }, (_, i) => i), createRng(deriveSeed(opts.seed, `epoch-${e}`)));
       let lossSum = 0;
@@ -285,7 +278,7 @@ export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefine
         const from = b * batchSize;
         const to = Math.min(train.count, from + batchSize);
         const n = to - from;
-        const xData = gatherRows(train, order, from, to, buf);
+        const xData = await train.read(order, from, to, buf);
         for (let i = from; i < to; i++) labelBuf[i - from] = train.labels[order[i]!]!;
         const outs = tf.tidy(() => {
           const x = tf.tensor2d(xData, [n, train.dim]);
@@ -334,7 +327,7 @@ export async function trainHead(trainSet: FeatureSet, val: FeatureSet | undefine
       if (interrupted) break;
       const m: EpochMetrics = { epoch: e, loss: lossSum / train.count, accuracy: correct / train.count, seconds: (performance.now() - t0) / 1000, lr: opts.lr, phase: 'head' };
       if (val && val.count > 0) {
-        const v = evaluateParams(p, val);
+        const v = await evaluateParams(p, val);
         m.valLoss = v.loss;
         m.valAccuracy = v.accuracy;
       }

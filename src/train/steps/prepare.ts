@@ -1,0 +1,87 @@
+// Train step 1: check the options against the backbone, read the dataset and its splits, and name the run.
+import path from 'node:path';
+import { artifactsRoot, assertValidName } from '../../artifacts/package.js';
+import { datasetSplits, scanImageFolder, type ImageFolder, type Sample } from '../../data/imagefolder.js';
+import { MlctlError } from '../../errors.js';
+import type { BackboneDef, BackboneOptions } from '../../models/backbone.js';
+import { backboneById, DEFAULT_BACKBONE } from '../../models/backbones.js';
+import { parseAugment, type Augmentation } from '../augment.js';
+import { runDir } from '../checkpoint.js';
+import type { TrainOptions } from '../types.js';
+
+export interface Splits {
+  train: Sample[];
+  val: Sample[];
+  test: Sample[];
+}
+
+export interface PreparedRun {
+  opts: TrainOptions;
+  backbone: BackboneDef;
+  backboneOptions: BackboneOptions;
+  augment: Augmentation[];
+  folder: ImageFolder;
+  splits: Splits;
+  classes: string[];
+  /** Where packages go, and this run's checkpoint folder. */
+  root: string;
+  runDir: string;
+}
+
+export function countBy(samples: readonly Sample[], classes: number): number[] {
+  const c = new Array<number>(classes).fill(0);
+  for (const s of samples) c[s.label]!++;
+  return c;
+}
+
+/** Load the dataset and check it is trainable; throws clear MlctlErrors. */
+export async function loadTrainingData(opts: Pick<TrainOptions, 'data' | 'validationSplit' | 'testSplit' | 'seed'>): Promise<{ folder: ImageFolder; splits: Splits }> {
+  const folder = await scanImageFolder(opts.data);
+  const splits = datasetSplits(folder, { validationSplit: opts.validationSplit, testSplit: opts.testSplit, seed: opts.seed });
+  if (splits.train.length === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['train', `${folder.root} has no training images`]);
+  const empty = countBy(splits.train, folder.classes.length).findIndex((c) => c === 0);
+  if (empty >= 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['train', `class ${folder.classes[empty]} has no training images; add images or lower --validation-split/--test-split`]);
+  return { folder, splits };
+}
+
+export async function prepareRun(opts: TrainOptions): Promise<PreparedRun> {
+  assertValidName(opts.name);
+  const backbone = backboneById(opts.backbone ?? DEFAULT_BACKBONE);
+  const backboneOptions: BackboneOptions = { imageSize: opts.imageSize, seed: opts.seed, ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}) };
+  backbone.checkOptions(backboneOptions);
+  let augment: Augmentation[];
+  try {
+    augment = parseAugment(opts.augment);
+  } catch (err) {
+    throw new MlctlError('USAGE', [(err as Error).message]);
+  }
+  const blocks = backbone.blocks(backboneOptions).length;
+  if (opts.fineTune < 0 || opts.fineTune > blocks) throw new MlctlError('USAGE', [`--fine-tune must be between 0 and ${blocks} (${backbone.id} blocks to unfreeze)`]);
+  const { folder, splits } = await loadTrainingData(opts);
+  opts.logger.info(`dataset ${folder.root}: ${folder.classes.length} classes, ${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test images`);
+  const root = opts.artifacts ?? artifactsRoot();
+  return { opts, backbone, backboneOptions, augment, folder, splits, classes: folder.classes, root, runDir: runDir(root, opts.name) };
+}
+
+/** What must match for --resume to continue a run (data, size, head, weights, seed, …). */
+export function runFingerprint(run: PreparedRun, weightsSha256: string): Record<string, unknown> {
+  const o = run.opts;
+  return {
+    data: path.resolve(run.folder.root),
+    classes: run.classes,
+    backbone: run.backbone.id,
+    variant: run.backbone.variant(run.backboneOptions),
+    imageSize: o.imageSize,
+    head: o.head,
+    dropout: o.dropout,
+    weights: weightsSha256,
+    seed: o.seed,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    validationSplit: o.validationSplit,
+    testSplit: o.testSplit,
+    augment: o.augment,
+    classWeights: o.classWeights,
+    fineTune: o.fineTune,
+  };
+}

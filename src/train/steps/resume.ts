@@ -1,0 +1,26 @@
+// Train step 2: with --resume, the checkpoint to continue and a check that it was made with the same settings;
+// without it, a note when a previous run's checkpoint is about to be replaced.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { MlctlError } from '../../errors.js';
+import { loadCheckpoint, readRunConfig, type Checkpoint, type RunConfig } from '../checkpoint.js';
+import type { PreparedRun } from './prepare.js';
+
+export async function checkResume(run: PreparedRun, config: RunConfig): Promise<Checkpoint | undefined> {
+  const { opts, runDir } = run;
+  if (!opts.resume) {
+    if (await fs.stat(path.join(runDir, 'checkpoint')).then(() => true, () => false)) {
+      opts.logger.info(`starting a new run: the previous checkpoint in ${runDir} will be replaced (use --resume to continue it)`);
+    }
+    return undefined;
+  }
+  const prev = await readRunConfig(runDir);
+  const ckpt = await loadCheckpoint(runDir);
+  if (!prev || !ckpt) throw new MlctlError('IO', [`--resume: no checkpoint for "${opts.name}" in ${runDir}; run without --resume to start training`]);
+  const keys = new Set([...Object.keys(prev.fingerprint), ...Object.keys(config.fingerprint)]);
+  const diff = [...keys].filter((k) => JSON.stringify(prev.fingerprint[k]) !== JSON.stringify(config.fingerprint[k]));
+  if (diff.length) throw new MlctlError('USAGE', [`--resume: the checkpoint in ${runDir} was made with different settings (${diff.join(', ')}); use the same options or start again without --resume`]);
+  const epoch = ckpt.phase === 'head' ? ckpt.head.epoch : (ckpt.fineTune?.epoch ?? 0);
+  opts.logger.info(`resuming "${opts.name}" from the ${ckpt.phase} checkpoint after epoch ${epoch}`);
+  return ckpt;
+}

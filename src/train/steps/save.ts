@@ -1,0 +1,28 @@
+// Train step 8: write the package (full model in TF.js layers format + history) atomically; a failed write names
+// the folder and, when the disk is full, how to continue.
+import type * as tf from '@tensorflow/tfjs';
+import path from 'node:path';
+import type { ManifestDraft } from '../../artifacts/manifest.js';
+import { savePackage, writeTfjsModel, type LoadedPackage } from '../../artifacts/package.js';
+import { MlctlError } from '../../errors.js';
+import type { EpochMetrics } from '../head.js';
+import { writeHistoryFiles } from '../history.js';
+import type { PreparedRun } from './prepare.js';
+
+export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft: ManifestDraft, history: EpochMetrics[]): Promise<LoadedPackage> {
+  try {
+    return await savePackage({
+      name: run.opts.name,
+      root: run.root,
+      draft,
+      write: async (dir) => {
+        await writeTfjsModel(dir, model);
+        await writeHistoryFiles(dir, history);
+      },
+    });
+  } catch (err) {
+    if (err instanceof MlctlError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new MlctlError('IO', [`could not write the model package under ${path.join(run.root, run.opts.name)}: ${(err as Error).message}${code === 'ENOSPC' ? ' (out of disk space: free some space and rerun with --resume)' : ''}`], { cause: err });
+  }
+}

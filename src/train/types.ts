@@ -1,0 +1,57 @@
+// What `mlctl train` (VGG16-style transfer learning) takes and returns; the steps in train/steps/ share these.
+import type { HeadPooling } from '../models/head.js';
+import type { EngineChoice } from '../runtime/engine.js';
+import type { ExtractStats } from '../features/session.js';
+import type { Logger } from '../util/log.js';
+import type { EpochMetrics } from './head.js';
+
+export interface TrainOptions {
+  data: string;
+  name: string;
+  /** Backbone id (models/backbones.ts), default vgg16. */
+  backbone?: string;
+  /** Width multiplier for backbones that have one (MobileNetV2). */
+  alpha?: number;
+  epochs: number;
+  batchSize: number;
+  imageSize: number;
+  lr: number;
+  head: HeadPooling;
+  dropout: number;
+  /** Unfreeze the last K blocks of the backbone after the head has converged (0 = frozen base). */
+  fineTune: number;
+  fineTuneLr?: number;
+  weights: string;
+  augment: string[];
+  patience?: number;
+  seed: number;
+  resume: boolean;
+  validationSplit: number;
+  testSplit: number;
+  engine: EngineChoice;
+  classWeights: 'auto' | 'none';
+  /** Where packages go (default: artifactsRoot()). */
+  artifacts?: string;
+  /** Cache root for downloads, conversions and the feature store (default: the mlctl cache). */
+  cache?: string;
+  /** false: keep this run's features out of the shared store (they still stream from a temporary one). */
+  featureCache?: boolean;
+  logger: Logger;
+  /** Checked between batches: true stops with a checkpoint (SIGINT/SIGTERM). */
+  shouldStop?: () => boolean;
+  /** Overrides for the ImageNet download (tests). */
+  weightsUrl?: string;
+  weightsMd5?: string;
+}
+
+export interface TrainResult {
+  package?: { dir: string; name: string; version: number; manifestSha256: string };
+  interrupted: boolean;
+  runDir: string;
+  metrics: Record<string, unknown>;
+  history: EpochMetrics[];
+  backend: string;
+  engine: string;
+  features: { train?: ExtractStats; val?: ExtractStats; test?: ExtractStats; cacheDir?: string };
+  timings: Record<string, number>;
+}
