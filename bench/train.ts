@@ -1,10 +1,17 @@
-// `npm run bench -- train`: (1) feature-extraction img/s of mlctl's pipeline (decode + preprocess + cache write,
+// `npm run bench -- train`: (1) feature-extraction img/s of mlctl's pipeline (decode + preprocess + store write,
 // streamed) vs the raw engine on pre-decoded inputs, same VGG16 base; (2) one head epoch over 1,000 cached 7x7x512
-// features at batch 32 on wasm: naive tf.layers fit vs mlctl's trainHead. Options: --size 224 --images 48
-// --features 1000 --engine auto|onnx|tfjs --only all|features|head --rounds 2.
+// features at batch 32 on wasm: naive tf.layers fit vs mlctl's trainHead; (3) with --memory, peak RSS of a whole
+// `mlctl train` (224 px, Flatten head) on N and 8N images whose features are already stored: bounded memory means the
+// ratio stays ≤ 1.2. Options: --size 224 --images 48 --features 1000 --engine auto|onnx|tfjs --only all|features|head
+// --rounds 2 --memory [--n 2000].
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sha256File } from '../src/artifacts/hash.js';
+import { openFeatureStore } from '../src/features/store.js';
 import { generateSynthDataset } from '../src/data/synth.js';
 import { scanImageFolder } from '../src/data/imagefolder.js';
 import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
@@ -18,6 +25,8 @@ import { createLogger } from '../src/util/log.js';
 import { createRng } from '../src/util/random.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function featureBench(size: number, images: number, engineChoice: EngineChoice, rounds: number) {
   const logger = createLogger({ level: 'warn' });
@@ -107,7 +116,83 @@ async function headBench(count: number) {
   return { backend: tf.getBackend(), features: count, shape: [h, w, c], batchSize: 32, naiveEpochSeconds: naiveSeconds, mlctlEpochSeconds: mineSeconds, speedup: naiveSeconds / mineSeconds };
 }
 
+/** N small distinct JPEGs in 5 class folders (decoded to 224 by training; content differs so each has its own row). */
+async function tinyJpegs(dir: string, n: number): Promise<void> {
+  const { default: sharp } = await import('sharp');
+  const rng = createRng(11);
+  for (let c = 0; c < 5; c++) await fs.mkdir(path.join(dir, `class${c}`), { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const px = Buffer.alloc(16 * 16 * 3);
+    for (let k = 0; k < px.length; k++) px[k] = Math.floor(rng() * 256);
+    await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, `class${i % 5}`, `${i}.jpg`));
+  }
+}
+
+/** Fill the feature store of the VGG16 224 base (weights none, seed 1) with random rows for every image, as if extracted. */
+async function prefillStore(data: string, cacheRoot: string): Promise<string> {
+  const logger = createLogger({ level: 'warn' });
+  const session = await openFeatureSession({ base: { backbone: vgg16, options: { imageSize: 224 }, weights: 'none', seed: 1 }, engine: 'onnx', cacheRoot, logger });
+  try {
+    const dim = session.featureShape.reduce((a, b) => a * b, 1);
+    const store = await openFeatureStore(session.storeDir!, dim);
+    const writer = await store.writer();
+    const rng = createRng(5);
+    const row = new Float32Array(dim);
+    for (const s of (await scanImageFolder(data)).samples) {
+      for (let i = 0; i < dim; i++) row[i] = rng() < 0.6 ? 0 : rng() * 4;
+      await writer.append(await sha256File(s.path), row);
+    }
+    await writer.close();
+    return session.identity;
+  } finally {
+    await session.dispose();
+  }
+}
+
+/** Peak RSS (KiB) of `mlctl train` in a child process on `data`, and its exit code. */
+function trainPeakRss(data: string, cacheRoot: string, artifacts: string): { kb: number; seconds: number; code: number | null } {
+  const t = performance.now();
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, '_mlctl.ts'), 'train', '--data', data, '--name', 'mem', '--image-size', '224', '--weights', 'none', '--seed', '1', '--epochs', '1', '--head', 'flatten', '--validation-split', '0.1', '--engine', 'onnx', '--quiet'], {
+    env: { ...process.env, MLCTL_CACHE: cacheRoot, MLCTL_ARTIFACTS: artifacts, MLCTL_BACKEND: 'wasm' },
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const m = /mlctl-peak-rss-kb (\d+)/.exec(child.stderr);
+  if (child.status !== 0 || !m) throw new Error(`mlctl train failed (exit ${child.status}): ${child.stderr.slice(-2000)}`);
+  return { kb: Number(m[1]), seconds: (performance.now() - t) / 1000, code: child.status };
+}
+
+async function memoryBench(n: number) {
+  const { dir, cleanup } = await tempDir('mlctl-bench-memory-');
+  try {
+    const rows: Array<{ images: number; peakRssMb: number; seconds: number }> = [];
+    for (const images of [n, 8 * n]) {
+      const data = path.join(dir, `data-${images}`);
+      const cacheRoot = path.join(dir, `cache-${images}`);
+      console.log(`  ${images} images: generating, filling the feature store, training one epoch…`);
+      await tinyJpegs(data, images);
+      await prefillStore(data, cacheRoot);
+      const r = trainPeakRss(data, cacheRoot, path.join(dir, `artifacts-${images}`));
+      rows.push({ images, peakRssMb: r.kb / 1024, seconds: r.seconds });
+      await fs.rm(cacheRoot, { recursive: true, force: true });
+    }
+    return { rows, ratio: rows[1]!.peakRssMb / rows[0]!.peakRssMb };
+  } finally {
+    await cleanup();
+  }
+}
+
 export async function main(args: string[]): Promise<void> {
+  if (args.includes('--memory')) {
+    const n = Number(arg(args, '--n', '2000'));
+    console.log(`peak RSS of mlctl train (VGG16 224, Flatten head → ${7 * 7 * 512} features per image, 1 epoch, features already stored):`);
+    const mem = await memoryBench(n);
+    for (const r of mem.rows) console.log(`  ${String(r.images).padStart(6)} images   peak RSS ${r.peakRssMb.toFixed(0)} MB   (${r.seconds.toFixed(0)} s)`);
+    console.log(`  ratio 8N / N = ${mem.ratio.toFixed(2)}   (target ≤ 1.2; in memory the features alone would be ${((8 * n * 7 * 7 * 512 * 4) / 1e9).toFixed(1)} GB at 8N)`);
+    console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.availableParallelism()} cores`);
+    await writeBenchResult('train-memory', { ...mem, loadavg: os.loadavg() });
+    return;
+  }
   const size = Number(arg(args, '--size', '224'));
   const images = Number(arg(args, '--images', '48'));
   const features = Number(arg(args, '--features', '1000'));
