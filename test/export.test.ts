@@ -236,7 +236,7 @@ describe('export failures', () => {
     expect(existsSync(path.join(out, 'model.json'))).toBe(true);
 
     const holding = await exportModel(pkg, { format: 'tfjs', out: path.join(root, 'artifacts'), force: true }).catch((e: unknown) => e);
-    expect((holding as MlctlError).code).toBe('USAGE');
+    expect((holding as MlctlError).code).toBe('OPTION_CONFLICT');
     expect(existsSync(pkg.dir)).toBe(true);
     const inside = await exportModel(pkg, { format: 'tfjs', out: path.join(pkg.dir, 'web') }).catch((e: unknown) => e);
     expect((inside as MlctlError).message).toMatch(/inside the package/);

@@ -14,7 +14,6 @@ import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { joinRawBytes, floatsFromRaw, floatsToRaw } from '../src/serve/grpc/convert.js';
 import { healthService, predictV2Service } from '../src/serve/grpc/proto.js';
 import { toGrpcError } from '../src/serve/grpc/server.js';
-import { ServeError } from '../src/serve/errors.js';
 import { MlctlError } from '../src/errors.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
@@ -263,13 +262,13 @@ describe('wire format', () => {
 describe('error mapping', () => {
   it('maps repository errors to gRPC codes: overload keeps Retry-After, internals stay in the log', () => {
     const logger = createMemoryLogger();
-    const full = toGrpcError(new ServeError(503, 'queue full', { retryAfter: 2 }), 'r1', logger);
+    const full = toGrpcError(new MlctlError('QUEUE_FULL', ['queue full'], { retryAfter: 2 }), 'r1', logger);
     expect(full.code).toBe(grpc.status.UNAVAILABLE);
     expect(full.details).toBe('queue full');
     expect(full.metadata!.get('retry-after')).toEqual(['2']);
-    expect(toGrpcError(new ServeError(429, 'slow down', { retryAfter: 5 }), 'r2').code).toBe(grpc.status.RESOURCE_EXHAUSTED);
-    expect(toGrpcError(new ServeError(404, 'no such model'), 'r3').code).toBe(grpc.status.NOT_FOUND);
-    expect(toGrpcError(new ServeError(413, 'too big'), 'r4').code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(toGrpcError(new MlctlError('RATE_LIMITED', ['slow down'], { retryAfter: 5 }), 'r2').code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(toGrpcError(new MlctlError('MODEL_NOT_FOUND', ['no such model']), 'r3').code).toBe(grpc.status.NOT_FOUND);
+    expect(toGrpcError(new MlctlError('PAYLOAD_TOO_LARGE', ['too big']), 'r4').code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(toGrpcError(new MlctlError('IMAGE_DECODE', ['x', 'bad']), 'r5').code).toBe(grpc.status.INVALID_ARGUMENT);
     const internal = toGrpcError(new Error('ENOENT: /secret/path/weights.bin'), 'r6', logger);
     expect(internal.code).toBe(grpc.status.INTERNAL);

@@ -26,7 +26,7 @@ export function artifactsRoot(): string {
 
 export function assertValidName(name: string): void {
   if (!NAME_PATTERN.test(name) || name.includes('..')) {
-    throw new MlctlError('USAGE', [`invalid model name "${name}": use letters, digits, '.', '_' or '-' (up to 128 characters, not starting with a symbol)`]);
+    throw new MlctlError('MODEL_NAME_INVALID', [`invalid model name "${name}": use letters, digits, '.', '_' or '-' (up to 128 characters, not starting with a symbol)`]);
   }
 }
 

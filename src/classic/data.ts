@@ -82,12 +82,12 @@ export async function loadClassicData(opts: DataOptions): Promise<ClassicDataset
   // A missing *.csv path should say "CSV file … does not exist", not talk about image folders.
   if ((await isFile(opts.data)) || /\.(csv|tsv|txt)$/i.test(opts.data)) return loadCsvData(opts);
   if (opts.target) opts.logger.warn(`--target is for CSV data; ${opts.data} is an image folder, so its class folders are the labels`);
-  if (opts.task === 'regression') throw new MlctlError('USAGE', [`regression needs a CSV file with a numeric --target column; ${opts.data} is an image folder`]);
+  if (opts.task === 'regression') throw new MlctlError('OPTION_CONFLICT', [`regression needs a CSV file with a numeric --target column; ${opts.data} is an image folder`]);
   return loadImageData(opts);
 }
 
 async function loadCsvData(opts: DataOptions): Promise<ClassicDataset> {
-  if (!opts.target) throw new MlctlError('USAGE', [`--target COLUMN is required with CSV data (${opts.data}): name the column to predict`]);
+  if (!opts.target) throw new MlctlError('OPTION_REQUIRED', [`--target COLUMN is required with CSV data (${opts.data}): name the column to predict`]);
   const table = await readCsv(opts.data);
   const tab = tabularFromCsv(table, { target: opts.target, numericTarget: opts.task === 'regression', categorical: opts.categorical, ignore: opts.ignore, missing: opts.missing });
   if (tab.dropped) opts.logger.warn(`dropped ${tab.dropped} row(s) with missing values (--missing drop)`);
@@ -170,7 +170,7 @@ async function loadImageData(opts: DataOptions): Promise<ClassicDataset> {
  * applied, not re-inferred, and the target column (when present) becomes label indices or numeric targets.
  */
 export async function tabularRowsForPackage(manifest: Manifest, file: string): Promise<{ x: Float32Array; rows: number; lines: number[]; labels?: Int32Array; targets?: Float64Array }> {
-  if (manifest.input.kind !== 'tabular') throw new MlctlError('USAGE', [`model ${manifest.name} takes images, not CSV rows`]);
+  if (manifest.input.kind !== 'tabular') throw new MlctlError('OPTION_CONFLICT', [`model ${manifest.name} takes images, not CSV rows`]);
   const transform = (manifest.input.transform ?? {}) as { encoding?: TabularEncoding };
   const target = (manifest.training?.target as string | undefined) ?? manifest.labels[0]!;
   if (!transform.encoding) throw new MlctlError('PACKAGE_INVALID', [manifest.name, 'its tabular input has no recorded encoding']);

@@ -96,12 +96,12 @@ export async function trainClassic(opts: ClassicTrainOptions): Promise<ClassicTr
   const { logger } = opts;
   const task = taskOf(opts);
   if (opts.solver && !SOLVERS[opts.model].includes(opts.solver)) {
-    throw new MlctlError('USAGE', [`--solver ${opts.solver} does not apply to --model ${opts.model} (choose ${SOLVERS[opts.model].join(' or ')})`]);
+    throw new MlctlError('OPTION_CONFLICT', [`--solver ${opts.solver} does not apply to --model ${opts.model} (choose ${SOLVERS[opts.model].join(' or ')})`]);
   }
   let vgg: Vgg16Features | undefined;
   const imageFolder = !(await fs.stat(opts.data).then((st) => st.isFile(), () => false));
   if (opts.features === 'vgg16' && imageFolder) {
-    if (task === 'regression') throw new MlctlError('USAGE', ['--features vgg16 is for classification of image folders']);
+    if (task === 'regression') throw new MlctlError('OPTION_CONFLICT', ['--features vgg16 is for classification of image folders']);
     vgg = await loadVgg16Features({
       data: opts.data,
       imageSize: opts.imageSize ?? 224,
@@ -262,8 +262,8 @@ function fitModel(opts: ClassicTrainOptions, ds: ClassicDataset, z: Matrix, std:
   const kernel: KernelSpec = { type, gamma: opts.gamma ?? 1 / d, coef0: opts.coef0 ?? (type === 'poly' ? 1 : 0), degree: opts.degree ?? 3 };
   const C = opts.C ?? 1;
   let solver = opts.solver as SvmSolver | undefined;
-  if (solver === 'dcd' && type !== 'linear') throw new MlctlError('USAGE', ['--solver dcd trains linear SVMs only; use --kernel linear, or --solver smo for rbf/poly kernels']);
-  if (task === 'regression' && solver === 'dcd') throw new MlctlError('USAGE', ['epsilon-SVR is trained with --solver smo']);
+  if (solver === 'dcd' && type !== 'linear') throw new MlctlError('OPTION_CONFLICT', ['--solver dcd trains linear SVMs only; use --kernel linear, or --solver smo for rbf/poly kernels']);
+  if (task === 'regression' && solver === 'dcd') throw new MlctlError('OPTION_CONFLICT', ['epsilon-SVR is trained with --solver smo']);
   solver ??= type === 'linear' && task === 'classification' && z.rows > SMO_LINEAR_MAX_ROWS ? 'dcd' : 'smo';
   if (solver === 'smo' && z.rows > 20000) logger.warn(`SMO on ${z.rows} rows needs O(n²) kernel evaluations; this can take a long time (the linear kernel with --solver dcd scales linearly)`);
   const machines = task === 'regression' || k <= 2 ? 1 : (opts.multiclass ?? 'ovr') === 'ovr' ? k : (k * (k - 1)) / 2;

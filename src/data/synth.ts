@@ -89,10 +89,10 @@ export async function generateSynthDataset(opts: SynthOptions): Promise<SynthRes
   const seed = opts.seed ?? 42;
   const format = opts.format ?? 'mixed';
   if (!Number.isInteger(nClasses) || nClasses < 2 || nClasses > SYNTH_CLASSES.length) {
-    throw new MlctlError('USAGE', [`--classes must be an integer from 2 to ${SYNTH_CLASSES.length}`]);
+    throw new MlctlError('OPTION_INVALID', [`--classes must be an integer from 2 to ${SYNTH_CLASSES.length}`]);
   }
-  if (!Number.isInteger(perClass) || perClass < 1) throw new MlctlError('USAGE', ['--per-class must be a positive integer']);
-  if (!Number.isInteger(size) || size < 8 || size > 4096) throw new MlctlError('USAGE', ['--size must be an integer from 8 to 4096']);
+  if (!Number.isInteger(perClass) || perClass < 1) throw new MlctlError('OPTION_INVALID', ['--per-class must be a positive integer']);
+  if (!Number.isInteger(size) || size < 8 || size > 4096) throw new MlctlError('OPTION_INVALID', ['--size must be an integer from 8 to 4096']);
   const classes = SYNTH_CLASSES.slice(0, nClasses) as string[];
   let files = 0;
   for (let ci = 0; ci < classes.length; ci++) {

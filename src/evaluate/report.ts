@@ -40,12 +40,12 @@ function stemFor(r: EvaluationResult, i: number, many: boolean): string {
 async function assertReplaceable(dir: string): Promise<void> {
   const entries = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[];
-    if (err.code === 'ENOTDIR') throw new MlctlError('IO', [`--report ${dir} is a file; pass a folder path`]);
+    if (err.code === 'ENOTDIR') throw new MlctlError('OUTPUT_DIR_INVALID', [`--report ${dir} is a file; pass a folder path`]);
     throw err;
   });
   // Only an empty folder or an earlier report may be replaced: never wipe a folder of unrelated files.
   if (entries.length > 0 && !entries.includes('report.json')) {
-    throw new MlctlError('IO', [`--report ${dir} exists and is not an mlctl report folder (no report.json); choose a new or empty folder`]);
+    throw new MlctlError('OUTPUT_DIR_INVALID', [`--report ${dir} exists and is not an mlctl report folder (no report.json); choose a new or empty folder`]);
   }
 }
 

@@ -53,7 +53,7 @@ export async function loadTabularEvaluationData(pkgs: readonly LoadedPackage[], 
     encoded.push(r);
   }
   const first = encoded[0]!;
-  if (params.testSplit > 0) throw new MlctlError('USAGE', [`tabular packages have no test split (classic train holds out only --validation-split); drop --test-split ${params.testSplit}`]);
+  if (params.testSplit > 0) throw new MlctlError('OPTION_CONFLICT', [`tabular packages have no test split (classic train holds out only --validation-split); drop --test-split ${params.testSplit}`]);
   const resolved: Exclude<EvalSplit, 'auto'> = split === 'auto' ? 'val' : split;
   const { train, val } = splitRows(first.rows, regression ? undefined : first.labels, params.validationSplit, params.seed);
   const indices = resolved === 'all' ? Array.from({ length: first.rows }, (_, i) => i) : resolved === 'train' ? train : resolved === 'val' ? val : [];

@@ -45,7 +45,7 @@ export const BUNDLE_FILES = {
 const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
 
 function checkImageRef(ref: string, flag: string): void {
-  if (!IMAGE_REF.test(ref)) throw new MlctlError('USAGE', [`${flag} "${ref}" is not a valid image reference (e.g. registry.example.com/team/name:1.2.3)`]);
+  if (!IMAGE_REF.test(ref)) throw new MlctlError('OPTION_INVALID', [`${flag} "${ref}" is not a valid image reference (e.g. registry.example.com/team/name:1.2.3)`]);
 }
 
 /** Pinned = an exact version tag (x.y.z…) or a digest; `node:20` or `latest` would change under a rebuild. */
@@ -67,7 +67,7 @@ export async function mlctlRoot(): Promise<string> {
       if (name === 'mlctl') return dir;
     }
     const up = path.dirname(dir);
-    if (up === dir) throw new MlctlError('IO', ['cannot find the mlctl installation (package.json named "mlctl") to put in the bundle']);
+    if (up === dir) throw new MlctlError('BUNDLE_SOURCE_MISSING', ['cannot find the mlctl installation (package.json named "mlctl") to put in the bundle']);
     dir = up;
   }
 }
@@ -80,9 +80,9 @@ export async function mlctlRoot(): Promise<string> {
 async function copyApp(root: string, appDir: string): Promise<'source' | 'dist'> {
   const mode = (await exists(path.join(root, 'src', 'cli', 'main.ts'))) && (await exists(path.join(root, 'tsconfig.build.json'))) ? 'source' : 'dist';
   if (mode === 'dist' && !(await exists(path.join(root, 'dist', 'cli', 'main.js')))) {
-    throw new MlctlError('IO', [`the mlctl installation at ${root} has neither sources nor a compiled dist/ (run npm run build)`]);
+    throw new MlctlError('BUNDLE_SOURCE_MISSING', [`the mlctl installation at ${root} has neither sources nor a compiled dist/ (run npm run build)`]);
   }
-  if (!(await exists(path.join(root, 'package-lock.json')))) throw new MlctlError('IO', [`the mlctl installation at ${root} has no package-lock.json; the image installs exactly what it locks`]);
+  if (!(await exists(path.join(root, 'package-lock.json')))) throw new MlctlError('BUNDLE_SOURCE_MISSING', [`the mlctl installation at ${root} has no package-lock.json; the image installs exactly what it locks`]);
   await fs.mkdir(appDir, { recursive: true });
   const pkgJson = JSON.parse(await fs.readFile(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
   delete pkgJson.scripts;

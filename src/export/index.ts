@@ -34,10 +34,10 @@ export interface ExportResult {
 
 export async function exportModel(ref: string | LoadedPackage, opts: ExportOptions): Promise<ExportResult> {
   if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
-    throw new MlctlError('USAGE', [`unknown export format "${opts.format}": choose one of ${EXPORT_FORMATS.join(', ')}`]);
+    throw new MlctlError('OPTION_INVALID', [`unknown export format "${opts.format}": choose one of ${EXPORT_FORMATS.join(', ')}`]);
   }
   if (opts.quantize && opts.format !== 'tfjs') {
-    throw new MlctlError('USAGE', [`--quantize applies to --format tfjs; for int8 ONNX run \`mlctl quantize\` first and export the quantized package`]);
+    throw new MlctlError('OPTION_CONFLICT', [`--quantize applies to --format tfjs; for int8 ONNX run \`mlctl quantize\` first and export the quantized package`]);
   }
   if (opts.name !== undefined) assertValidName(opts.name);
   const pkg = typeof ref === 'string' ? await loadPackage(ref) : ref;

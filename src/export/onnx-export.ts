@@ -113,7 +113,7 @@ export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number
     if (first.size !== expectedOutputSize) throw new Error(`output ${model.outputs[0]!.name} has ${first.size} values per example, the manifest says ${expectedOutputSize}`);
     for (const v of first.data as Float32Array) if (!Number.isFinite(v)) throw new Error('the output holds non-finite values for an all-zero input');
   } catch (err) {
-    throw new MlctlError('IO', [`the exported ONNX model failed its ONNX Runtime check: ${(err as Error).message}`], { cause: err });
+    throw new MlctlError('EXPORT_CHECK_FAILED', [`the exported ONNX model failed its ONNX Runtime check: ${(err as Error).message}`], { cause: err });
   } finally {
     await session.release();
   }

@@ -34,13 +34,13 @@ function inside(child: string, parent: string): boolean {
 export async function writeOutputDir<T>(out: string, force: boolean, fill: (tmp: string) => Promise<T>, protect: string[] = []): Promise<WrittenDir<T>> {
   const dir = path.resolve(out);
   for (const p of [...protect, process.cwd()]) {
-    if (inside(path.resolve(p), dir)) throw new MlctlError('USAGE', [`--out ${out} contains ${p}, which an export must not replace: choose a separate output directory`]);
+    if (inside(path.resolve(p), dir)) throw new MlctlError('OPTION_CONFLICT', [`--out ${out} contains ${p}, which an export must not replace: choose a separate output directory`]);
   }
   for (const p of protect) {
-    if (inside(dir, path.resolve(p))) throw new MlctlError('USAGE', [`--out ${out} is inside the package ${p}: choose a directory outside it`]);
+    if (inside(dir, path.resolve(p))) throw new MlctlError('OPTION_CONFLICT', [`--out ${out} is inside the package ${p}: choose a directory outside it`]);
   }
   const state = await occupied(dir);
-  if (state === 'file') throw new MlctlError('IO', [`--out ${out} is a file, not a directory: choose a directory path`]);
+  if (state === 'file') throw new MlctlError('OUTPUT_DIR_INVALID', [`--out ${out} is a file, not a directory: choose a directory path`]);
   if (state === 'dir' && !force) throw new MlctlError('PACKAGE_EXISTS', [out]);
   const write = state === 'dir' ? replaceDirAtomic : writeDirAtomic;
   return write(dir, async (tmp) => {

@@ -125,14 +125,14 @@ export function preferredBatchSizes(maxBatch: number): number[] {
 
 /** Non-batch dims of a graph tensor: the batch dim must be symbolic (dynamic) for Triton batching. */
 function tritonDims(dims: Array<number | string>, what: string): number[] {
-  if (dims.length === 0) throw new MlctlError('IO', [`${what} has no dimensions; Triton batching needs a leading batch dimension`]);
-  if (typeof dims[0] === 'number' && dims[0] > 0) throw new MlctlError('IO', [`${what} has a fixed batch dimension ${dims[0]}; Triton dynamic batching needs it to be dynamic`]);
+  if (dims.length === 0) throw new MlctlError('EXPORT_UNSUPPORTED', [`${what} has no dimensions; Triton batching needs a leading batch dimension`]);
+  if (typeof dims[0] === 'number' && dims[0] > 0) throw new MlctlError('EXPORT_UNSUPPORTED', [`${what} has a fixed batch dimension ${dims[0]}; Triton dynamic batching needs it to be dynamic`]);
   return dims.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : -1));
 }
 
 function tritonType(elemType: number, what: string): string {
   const t = ONNX_TO_TRITON[elemType];
-  if (!t) throw new MlctlError('IO', [`${what} has ONNX element type ${elemType}, which has no Triton data type`]);
+  if (!t) throw new MlctlError('EXPORT_UNSUPPORTED', [`${what} has ONNX element type ${elemType}, which has no Triton data type`]);
   return t;
 }
 

@@ -8,6 +8,6 @@ export const DEFAULT_BACKBONE = 'vgg16';
 
 export function backboneById(id: string): BackboneDef {
   const def = BACKBONES[id];
-  if (!def) throw new MlctlError('USAGE', [`unknown backbone "${id}": choose one of ${Object.keys(BACKBONES).join(', ')}`]);
+  if (!def) throw new MlctlError('OPTION_INVALID', [`unknown backbone "${id}": choose one of ${Object.keys(BACKBONES).join(', ')}`]);
   return def;
 }

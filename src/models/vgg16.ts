@@ -27,7 +27,7 @@ export const VGG16_NOTOP_WEIGHTS = {
 
 export function assertVggImageSize(size: number): void {
   if (!Number.isInteger(size) || size < 32 || size % 32 !== 0) {
-    throw new MlctlError('USAGE', [`--image-size ${size} is not usable for VGG16: it must be at least 32 and a multiple of 32 (five 2x2 poolings), e.g. 32, 64, 224`]);
+    throw new MlctlError('OPTION_INVALID', [`--image-size ${size} is not usable for VGG16: it must be at least 32 and a multiple of 32 (five 2x2 poolings), e.g. 32, 64, 224`]);
   }
 }
 

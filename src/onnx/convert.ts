@@ -45,12 +45,12 @@ function isContainer(layer: tf.layers.Layer): boolean {
 export function buildModelProto(model: tf.LayersModel, opts: ConvertOptions = {}): ModelProto {
   const opset = opts.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
-    throw new MlctlError('USAGE', [`ONNX opset ${opset} is not supported: choose ${MIN_OPSET}..${MAX_OPSET} (default ${DEFAULT_OPSET})`]);
+    throw new MlctlError('OPTION_INVALID', [`ONNX opset ${opset} is not supported: choose ${MIN_OPSET}..${MAX_OPSET} (default ${DEFAULT_OPSET})`]);
   }
   const inputNames = model.inputs.map((t, i) => (model.inputs.length === 1 && opts.inputName) || model.inputLayers[i]?.name || `input_${i}`);
   const outputNames = model.outputs.map((t, i) => (model.outputs.length === 1 && opts.outputName) || model.outputLayers[i]?.name || `output_${i}`);
   if (new Set([...inputNames, ...outputNames]).size !== inputNames.length + outputNames.length) {
-    throw new MlctlError('USAGE', [`ONNX input/output names must be distinct, got inputs ${inputNames.join(', ')} and outputs ${outputNames.join(', ')}`]);
+    throw new MlctlError('OPTION_INVALID', [`ONNX input/output names must be distinct, got inputs ${inputNames.join(', ')} and outputs ${outputNames.join(', ')}`]);
   }
   const g = graphBuilder([...inputNames, ...outputNames]);
   const layoutMemo = new Map<string, Value>();

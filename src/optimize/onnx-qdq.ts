@@ -73,10 +73,10 @@ async function calibrate(proto: ModelProto, tensors: string[], opts: QdqOptions)
   try {
     const input = proto.graph.input[0]!;
     const perExample = (input.type?.tensorType?.shape?.dim ?? []).slice(1).map((d) => d.dimValue ?? 0);
-    if (perExample.some((d) => !d)) throw new MlctlError('USAGE', [`the model input ${input.name} needs a static shape beyond the batch dimension for calibration`]);
+    if (perExample.some((d) => !d)) throw new MlctlError('OPTION_CONFLICT', [`the model input ${input.name} needs a static shape beyond the batch dimension for calibration`]);
     const size = perExample.reduce((a, d) => a * d, 1);
     for (const { data, batch } of opts.calibration) {
-      if (data.length !== batch * size) throw new MlctlError('USAGE', [`calibration batch has ${data.length} values, expected ${batch} x [${perExample.join(', ')}]`]);
+      if (data.length !== batch * size) throw new MlctlError('OPTION_INVALID', [`calibration batch has ${data.length} values, expected ${batch} x [${perExample.join(', ')}]`]);
     }
     const total = opts.calibration.reduce((a, c) => a + c.batch, 0);
     let done = 0;
@@ -108,10 +108,10 @@ async function calibrate(proto: ModelProto, tensors: string[], opts: QdqOptions)
  * is not modified. Graph inputs/outputs stay float32, so callers and serving code are unchanged.
  */
 export async function quantizeOnnxQdq(model: Uint8Array, opts: QdqOptions): Promise<QdqResult> {
-  if (!opts.calibration.length) throw new MlctlError('USAGE', ['int8 quantization needs calibration data: pass at least one batch of representative inputs']);
+  if (!opts.calibration.length) throw new MlctlError('OPTION_REQUIRED', ['int8 quantization needs calibration data: pass at least one batch of representative inputs']);
   const proto = decodeModel(model);
   const opset = proto.opsetImport.find((o) => !o.domain)?.version ?? 0;
-  if (opset < 13) throw new MlctlError('USAGE', [`per-channel QDQ quantization needs ai.onnx opset 13 or later; this model uses ${opset}`]);
+  if (opset < 13) throw new MlctlError('OPTION_CONFLICT', [`per-channel QDQ quantization needs ai.onnx opset 13 or later; this model uses ${opset}`]);
   const g = proto.graph;
   const inits = new Map(g.initializer.map((t) => [t.name!, t]));
   const producers = new Map<string, NodeProto>();

@@ -26,7 +26,7 @@ export interface PipelineReport {
 }
 
 export async function optimizePipeline(source: LoadedPackage, opts: PipelineOptions): Promise<PipelineReport> {
-  if (!opts.prune && !opts.quantize) throw new MlctlError('USAGE', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
+  if (!opts.prune && !opts.quantize) throw new MlctlError('OPTION_REQUIRED', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
   const steps: PipelineReport['steps'] = [];
   const rows: Figures[] = [];
   let current = source;

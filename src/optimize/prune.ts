@@ -6,7 +6,7 @@ import { sha256 } from '../artifacts/hash.js';
 import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import type { Sample } from '../data/imagefolder.js';
 import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
-import { MlctlError, usageError } from '../errors.js';
+import { MlctlError } from '../errors.js';
 import type { FeatureRows } from '../features/rows.js';
 import { openFeatureSession, type FeatureSession } from '../features/session.js';
 import { denseTailStart, disposeStack, masked, evaluateStack, fineTuneStack, stackFromLayers, updateMasks, type FineTuneEpoch } from './dense-stack.js';
@@ -52,8 +52,8 @@ export function pruneTargets(model: tf.LayersModel, names?: string[]): string[] 
   if (names && names.length > 0) {
     for (const n of names) {
       const layer = model.layers.find((l) => l.name === n);
-      if (!layer) throw usageError(`--layers: the model has no layer "${n}" (prunable layers: ${prunable.map((l) => l.name).join(', ')})`);
-      if (!prunable.includes(layer)) throw usageError(`--layers: layer "${n}" is a ${layer.getClassName()}; only ${PRUNABLE.join('/')} layers can be pruned`);
+      if (!layer) throw new MlctlError('OPTION_INVALID', [`--layers: the model has no layer "${n}" (prunable layers: ${prunable.map((l) => l.name).join(', ')})`]);
+      if (!prunable.includes(layer)) throw new MlctlError('OPTION_INVALID', [`--layers: layer "${n}" is a ${layer.getClassName()}; only ${PRUNABLE.join('/')} layers can be pruned`]);
     }
     return [...names];
   }
@@ -73,17 +73,17 @@ function layerReport(model: tf.LayersModel, targets: Set<string>, tail: Set<stri
 
 export async function prunePackage(source: LoadedPackage, opts: PruneOptions): Promise<PruneReport> {
   const { logger } = opts;
-  if (!(opts.sparsity > 0 && opts.sparsity < 1)) throw usageError(`--sparsity must be between 0 and 1 (exclusive), got ${opts.sparsity}`);
+  if (!(opts.sparsity > 0 && opts.sparsity < 1)) throw new MlctlError('OPTION_INVALID', [`--sparsity must be between 0 and 1 (exclusive), got ${opts.sparsity}`]);
   const epochs = opts.epochs ?? 2;
   const kind = opts.schedule ?? 'polynomial';
-  if (epochs > 0 && !opts.data) throw usageError('pruning fine-tunes on --data DIR (its training split); pass --data, or --epochs 0 for one-shot pruning without fine-tuning');
+  if (epochs > 0 && !opts.data) throw new MlctlError('OPTION_REQUIRED', ['pruning fine-tunes on --data DIR (its training split); pass --data, or --epochs 0 for one-shot pruning without fine-tuning']);
   const spec = imageSpecOf(source);
   const model = await loadTfjsModel(source);
   // Feature sessions stay open until the end: their rows are read by the fine-tuning epochs.
   const sessions: FeatureSession[] = [];
   try {
     const targets = pruneTargets(model, opts.layers);
-    if (targets.length === 0) throw usageError('no layer to prune: the model has no Dense/Conv2D layer between its first conv and its output layer; name layers with --layers');
+    if (targets.length === 0) throw new MlctlError('OPTION_CONFLICT', ['no layer to prune: the model has no Dense/Conv2D layer between its first conv and its output layer; name layers with --layers']);
     const tailStart = denseTailStart(model.layers);
     const tailLayers = model.layers.slice(tailStart);
     const tailNames = new Set(tailLayers.map((l) => l.name));

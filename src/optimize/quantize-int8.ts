@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { loadTfjsModel, savePackage, type LoadedPackage } from '../artifacts/package.js';
 import { imageBatches } from '../data/batches.js';
 import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
-import { MlctlError, usageError } from '../errors.js';
+import { MlctlError } from '../errors.js';
 import { convertLayersModel } from '../onnx/index.js';
 import { openEngine, type EngineIO, type InferenceEngine } from '../runtime/engine.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
@@ -34,7 +34,7 @@ export interface Int8Report extends StepReport {
 
 export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Options): Promise<Int8Report> {
   const { logger } = opts;
-  if (!opts.data) throw usageError('int8 quantization calibrates on training images: pass --data DIR');
+  if (!opts.data) throw new MlctlError('OPTION_REQUIRED', ['int8 quantization calibrates on training images: pass --data DIR']);
   const spec = imageSpecOf(source);
   const m = source.manifest;
   const splitParams = { seed: opts.seed ?? 42, validationSplit: opts.validationSplit ?? 0.2, testSplit: 0 };

@@ -3,7 +3,7 @@
 import type { HeadPooling, HeadSpec, HeadWeights } from '../models/head.js';
 import type { FeatureRows } from '../features/rows.js';
 import { disposeHead, evaluateHead, trainHead } from '../train/head.js';
-import { usageError } from '../errors.js';
+import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { createRng, deriveSeed, shuffleInPlace, type Rng } from '../util/random.js';
 
@@ -30,7 +30,7 @@ export const FIXED_DEFAULTS: TrialParams = { lr: 1e-3, units: 1024, dropout: 0, 
 
 export function parseSearch(list: string[] | undefined): SearchParam[] {
   const names = list && list.length > 0 ? list : [...SEARCH_PARAMS];
-  for (const n of names) if (!(SEARCH_PARAMS as readonly string[]).includes(n)) throw usageError(`--search: unknown parameter "${n}" (choose from ${SEARCH_PARAMS.join(', ')})`);
+  for (const n of names) if (!(SEARCH_PARAMS as readonly string[]).includes(n)) throw new MlctlError('OPTION_INVALID', [`--search: unknown parameter "${n}" (choose from ${SEARCH_PARAMS.join(', ')})`]);
   return [...new Set(names)] as SearchParam[];
 }
 
@@ -117,7 +117,7 @@ export function rankTrials(results: TrialResult[]): TrialResult[] {
 
 /** Train one head per trial on the same features and split; only the best trial's weights are kept. */
 export async function runTrials(train: FeatureRows, val: FeatureRows, trials: TrialParams[], opts: TuneOptions): Promise<TuneOutcome> {
-  if (val.count === 0) throw usageError('tuning needs a validation split: raise --validation-split or add images');
+  if (val.count === 0) throw new MlctlError('OPTION_CONFLICT', ['tuning needs a validation split: raise --validation-split or add images']);
   const results: TrialResult[] = [];
   let best: { result: TrialResult; weights: HeadWeights; spec: HeadSpec } | undefined;
   for (let i = 0; i < trials.length; i++) {
@@ -149,6 +149,6 @@ export async function runTrials(train: FeatureRows, val: FeatureRows, trials: Tr
       disposeHead(run.weights);
     }
   }
-  if (!best) throw usageError('--trials must be at least 1');
+  if (!best) throw new MlctlError('OPTION_INVALID', ['--trials must be at least 1']);
   return { results: rankTrials(results), bestWeights: best.weights, bestSpec: best.spec };
 }

@@ -46,7 +46,7 @@ export function parseBackendChoice(value: string | undefined): BackendChoice {
   const v = (value ?? 'auto').toLowerCase();
   if (v === 'node' || v === 'tfjs-node') return 'tensorflow';
   if ((BACKENDS as readonly string[]).includes(v)) return v as BackendChoice;
-  throw new MlctlError('USAGE', [`unknown backend "${value}": choose one of ${BACKENDS.join(', ')}`]);
+  throw new MlctlError('OPTION_INVALID', [`unknown backend "${value}": choose one of ${BACKENDS.join(', ')}`]);
 }
 
 /**

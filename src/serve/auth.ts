@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MlctlError } from '../errors.js';
 import { requestModelName } from './hygiene.js';
+import { accessDenied } from './errors.js';
 
 export interface ApiKey {
   /** Public name for logs and audit lines, e.g. "ci" or "key-3f2a9c1b" (derived from the digest). */
@@ -135,7 +136,7 @@ export function parseRateLimit(spec: string): RateLimit {
   const m = /^\s*(\d+)\s*(?:\/\s*(s|sec|second|m|min|minute|h|hour))?\s*$/i.exec(spec);
   const n = m ? Number(m[1]) : NaN;
   if (!m || !Number.isSafeInteger(n) || n < 1) {
-    throw new MlctlError('USAGE', [`--rate-limit "${spec}" is not valid: use N, N/s, N/m or N/h with N >= 1 (requests per key)`]);
+    throw new MlctlError('OPTION_INVALID', [`--rate-limit "${spec}" is not valid: use N, N/s, N/m or N/h with N >= 1 (requests per key)`]);
   }
   const unit = (m[2] ?? 'm').toLowerCase()[0];
   return { limit: n, windowMs: unit === 's' ? 1000 : unit === 'h' ? 3_600_000 : 60_000 };
@@ -262,10 +263,11 @@ export function installAuth(app: FastifyInstance, opts: AuthHookOptions): void {
       request.apiKeyId = decision.keyId;
       return;
     }
+    const err = accessDenied(decision);
     if (decision.status === 401) reply.header('www-authenticate', 'Bearer realm="mlctl"');
-    if (decision.retryAfterSec !== undefined) reply.header('retry-after', String(decision.retryAfterSec));
-    request.log.info({ status: decision.status, url: request.url, ip: request.ip }, decision.message);
-    return reply.code(decision.status).send({ error: decision.message });
+    if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+    request.log.info({ status: err.httpStatus, url: request.url, ip: request.ip }, err.message);
+    return reply.code(err.httpStatus).send({ error: err.message, code: err.code });
   });
 }
 

@@ -1,7 +1,7 @@
 // Dynamic batching for one model version: concurrent requests are gathered until --max-batch examples are
 // waiting or the oldest has waited --max-delay-ms, run as one engine call, and the output is split back.
 // One batch runs at a time per engine (the engine itself uses every core); the queue is bounded.
-import { ServeError } from './errors.js';
+import { badRequest, queueFull } from './errors.js';
 
 /** What the batcher needs from an engine: sizes per example and a batched run. */
 export interface BatchRunner {
@@ -33,7 +33,7 @@ export interface BatchResult {
 }
 
 export interface Batcher {
-  /** Queue `n` examples packed in `x`; resolves with their outputs. Throws ServeError(503) when the queue is full. */
+  /** Queue `n` examples packed in `x`; resolves with their outputs. Throws QUEUE_FULL (503 + Retry-After) when the queue is full. */
   submit(x: Float32Array, n: number): Promise<BatchResult>;
   /** Examples waiting. */
   depth(): number;
@@ -134,10 +134,10 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
 
   return {
     async submit(x, n) {
-      if (n < 1) throw new ServeError(400, 'no examples to run');
-      if (x.length !== n * perExample) throw new ServeError(400, `expected ${n * perExample} input values for ${n} example(s), got ${x.length}`);
+      if (n < 1) throw badRequest('no examples to run');
+      if (x.length !== n * perExample) throw badRequest(`expected ${n * perExample} input values for ${n} example(s), got ${x.length}`);
       if (pending + n > opts.maxQueue) {
-        throw new ServeError(503, `the inference queue is full (${pending} examples waiting, limit ${opts.maxQueue}); retry shortly`, { retryAfter: 1 });
+        throw queueFull(`the inference queue is full (${pending} examples waiting, limit ${opts.maxQueue}); retry shortly`);
       }
       if (n <= opts.maxBatch) return enqueue(x, n);
       // Larger than one batch: run it in max-batch chunks and stitch the outputs back together.

@@ -49,7 +49,7 @@ export function parseCorsOrigins(value: string | string[] | undefined): string[]
   if (!list.length) return undefined;
   for (const o of list) {
     if (o !== '*' && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) {
-      throw new MlctlError('USAGE', [`--cors origin "${o}" is not valid: use "*" or origins like https://app.example.com (scheme://host[:port], no path)`]);
+      throw new MlctlError('OPTION_INVALID', [`--cors origin "${o}" is not valid: use "*" or origins like https://app.example.com (scheme://host[:port], no path)`]);
     }
   }
   return list;
@@ -57,7 +57,7 @@ export function parseCorsOrigins(value: string | string[] | undefined): string[]
 
 /**
  * Resolve `parts` under `root` and prove the result stays inside it, following symlinks, so a crafted name or a
- * link planted in the model directory cannot reach other files. Throws a USAGE MlctlError otherwise.
+ * link planted in the model directory cannot reach other files. Throws MODEL_NAME_INVALID otherwise.
  */
 export async function resolveInside(root: string, ...parts: string[]): Promise<string> {
   const base = await fs.realpath(root);
@@ -65,7 +65,7 @@ export async function resolveInside(root: string, ...parts: string[]): Promise<s
   const real = await fs.realpath(target).catch(() => target);
   for (const p of [target, real]) {
     const rel = path.relative(base, p);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new MlctlError('USAGE', [`"${parts.join('/')}" is outside the model directory`]);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new MlctlError('MODEL_NAME_INVALID', [`"${parts.join('/')}" is outside the model directory`]);
   }
   return real;
 }

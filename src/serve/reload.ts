@@ -8,7 +8,8 @@ import { MANIFEST_FILE } from '../artifacts/manifest.js';
 import { listVersions } from '../artifacts/package.js';
 import type { Logger } from '../util/log.js';
 import { auditModelLoad, type AuditLog } from './audit.js';
-import { ServeError } from './errors.js';
+import { MlctlError } from '../errors.js';
+import { badRequest, isExposed, notFound } from './errors.js';
 import { isValidModelName, resolveInside } from './hygiene.js';
 import type { ManagedModelRepository, ServedModel } from './types.js';
 
@@ -194,29 +195,29 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       timer.unref();
     },
     async loadModel(name, version) {
-      if (!isValidModelName(name)) throw new ServeError(400, `invalid model name "${name.slice(0, 130)}"`);
+      if (!isValidModelName(name)) throw new MlctlError('MODEL_NAME_INVALID', [`invalid model name "${name.slice(0, 130)}"`]);
       const root = path.resolve(opts.root);
       const modelDir = (await listVersions(root)).length
         ? path.basename(root) === name
           ? root
           : undefined
         : await resolveInside(root, name).catch(() => undefined);
-      if (!modelDir || !(await isDir(modelDir))) throw new ServeError(404, `no model "${name}" in ${opts.root}`);
+      if (!modelDir || !(await isDir(modelDir))) throw notFound(`no model "${name}" in ${opts.root}`);
       const versions = await listVersions(modelDir);
       const v = version ?? versions[versions.length - 1];
-      if (v === undefined || !versions.includes(v)) throw new ServeError(404, `model "${name}" has no version ${version ?? ''} in ${modelDir} (found: ${versions.join(', ') || 'none'})`);
+      if (v === undefined || !versions.includes(v)) throw notFound(`model "${name}" has no version ${version ?? ''} in ${modelDir} (found: ${versions.join(', ') || 'none'})`);
       suppressed.delete(name);
       const existing = repo.list().find((m) => m.name === name && m.version === v);
       if (existing) return existing;
       try {
         return await loadVersionDir(path.join(modelDir, String(v)), 'model control');
       } catch (err) {
-        if (err instanceof ServeError) throw err;
-        throw new ServeError(400, `failed to load model "${name}" v${v}: ${(err as Error).message}`);
+        if (isExposed(err)) throw err;
+        throw new MlctlError('MODEL_LOAD_FAILED', [`failed to load model "${name}" v${v}: ${(err as Error).message}`], { cause: err });
       }
     },
     async unloadModel(name) {
-      if (!repo.list().some((m) => m.name === name)) throw new ServeError(404, `model "${name}" is not loaded`);
+      if (!repo.list().some((m) => m.name === name)) throw notFound(`model "${name}" is not loaded`);
       suppressed.add(name);
       const gone = await repo.unload(name);
       logger.info(`model control: unloaded ${name} (${gone.map((m) => `v${m.version}`).join(', ')})`);
@@ -243,14 +244,14 @@ export interface ModelControlOptions {
 /** Register the V2 model-repository extension routes (Triton/KServe `POST /v2/repository/...`). */
 export function installModelControl(app: FastifyInstance, opts: ModelControlOptions): void {
   const guard = () => {
-    if (!opts.enabled) throw new ServeError(403, 'model control is disabled: start mlctl serve with --allow-model-control');
+    if (!opts.enabled) throw new MlctlError('MODEL_CONTROL_DISABLED', ['model control is disabled: start mlctl serve with --allow-model-control']);
   };
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (request) => {
     guard();
     const body = request.body as { parameters?: { version?: unknown } } | undefined;
     const raw = body && typeof body === 'object' && !Buffer.isBuffer(body) ? body.parameters?.version : undefined;
     const version = raw === undefined ? undefined : Number(raw);
-    if (version !== undefined && !(Number.isInteger(version) && version >= 1)) throw new ServeError(400, `parameters.version must be a positive integer, got ${JSON.stringify(raw)}`);
+    if (version !== undefined && !(Number.isInteger(version) && version >= 1)) throw badRequest(`parameters.version must be a positive integer, got ${JSON.stringify(raw)}`);
     const m = await opts.reloader.loadModel(request.params.name, version);
     return { name: m.name, version: String(m.version), ready: m.ready };
   });

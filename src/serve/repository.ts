@@ -7,7 +7,8 @@ import { openEngine, type EngineChoice, type EngineOptions, type InferenceEngine
 import type { Logger } from '../util/log.js';
 import { createBatcher, type Batcher } from './batcher.js';
 import { findPackageDirs, type VersionPolicy } from './discover.js';
-import { ServeError, badRequest, notFound } from './errors.js';
+import { MlctlError } from '../errors.js';
+import { badRequest, notFound, notReady, shuttingDown } from './errors.js';
 import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
 import type { InferContext, InferInput, InferResult, ManagedModelRepository, ServedModel } from './types.js';
@@ -71,7 +72,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
       // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
       const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : engine.inputShape;
       if (engine.inputShape.length !== want.length || engine.inputShape.some((d, i) => d !== -1 && d !== want[i]) || want.some((d) => d < 1)) {
-        throw new ServeError(500, `package ${dir}: the model takes input ${JSON.stringify(engine.inputShape)} but the manifest says ${JSON.stringify(want)}`);
+        throw new MlctlError('PACKAGE_INPUT_MISMATCH', [`package ${dir}: the model takes input ${JSON.stringify(engine.inputShape)} but the manifest says ${JSON.stringify(want)}`]);
       }
       const model: ServedModel = { name: m.name, version: m.version, manifest: m, manifestSha256: pkg.manifestSha256, ready: false, engine: engine.name, platform: engine.platform, provenance: engine.provenance, package: pkg, inputShape: want };
       const labels = { model: m.name, version: String(m.version) };
@@ -178,9 +179,9 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
     queueDepth: () => [...entries.values()].reduce((a, e) => a + e.batcher.depth(), 0),
 
     async infer(name: string, version: number | undefined, inputs: InferInput[], _ctx: InferContext): Promise<InferResult> {
-      if (closing) throw new ServeError(503, 'the server is shutting down', { retryAfter: 1 });
+      if (closing) throw shuttingDown();
       const entry = lookup(name, version);
-      if (!entry.model.ready) throw new ServeError(503, `model ${name} v${entry.model.version} is not ready yet`, { retryAfter: 1 });
+      if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
       entry.inflight++;
       inside++;
       try {
@@ -205,7 +206,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
     },
 
     async load(ref) {
-      if (closing) throw new ServeError(503, 'the server is shutting down');
+      if (closing) throw shuttingDown();
       const dirs = await findPackageDirs(ref, opts.versions ?? 'all');
       const prepared: Entry[] = [];
       try {
@@ -219,7 +220,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
         const k = key(e.model.name, e.model.version);
         if (seen.has(k) || entries.has(k)) {
           await Promise.all(prepared.map((p) => p.engine.dispose().catch(() => {})));
-          throw new ServeError(409, `model ${e.model.name} v${e.model.version} is already loaded (from ${entries.get(k)?.model.package.dir ?? 'the same load'}); unload it first`);
+          throw new MlctlError('MODEL_ALREADY_LOADED', [`model ${e.model.name} v${e.model.version} is already loaded (from ${entries.get(k)?.model.package.dir ?? 'the same load'}); unload it first`]);
         }
         seen.add(k);
       }

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
 import { artifactsRoot } from '../artifacts/package.js';
 import type { OptionSpec } from '../cli/spec.js';
-import { usageError } from '../errors.js';
+import { MlctlError } from '../errors.js';
 import { attachAudit, auditModelLoad, openAuditLog, type AuditLog } from './audit.js';
 import { AUTH_FAILURE_LIMIT, createRateLimiter, installAuth, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
 import { SERVE_EXTENSIONS, type ServeExtension, type ServeExtensionContext, type ServeExtensionHandle } from './extensions.js';
@@ -42,11 +42,11 @@ async function modelRoot(target: string): Promise<string> {
   for (const c of candidates) {
     if (!(await isDir(c))) continue;
     if (await fs.stat(path.join(c, MANIFEST_FILE)).then(() => true, () => false)) {
-      throw usageError(`${target} is a single package version: serve its model directory (${path.dirname(c)}) to use --watch or --allow-model-control`);
+      throw new MlctlError('OPTION_CONFLICT', [`${target} is a single package version: serve its model directory (${path.dirname(c)}) to use --watch or --allow-model-control`]);
     }
     return c;
   }
-  throw usageError(`--watch and --allow-model-control need a model directory to read; ${target} is not one (pass artifacts/NAME or a folder of models)`);
+  throw new MlctlError('OPTION_CONFLICT', [`--watch and --allow-model-control need a model directory to read; ${target} is not one (pass artifacts/NAME or a folder of models)`]);
 }
 
 const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v : undefined);

@@ -3,7 +3,8 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import multipart from '@fastify/multipart';
 import { randomUUID } from 'node:crypto';
-import { httpStatusOf, ServeError } from './errors.js';
+import { MlctlError } from '../errors.js';
+import { httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
 import { predictRoutes } from './routes/predict.js';
 import { tfServingRoutes } from './routes/tfserving.js';
@@ -118,17 +119,17 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
 
   app.setErrorHandler((err, request, reply) => {
     const status = httpStatusOf(err);
-    if (err instanceof ServeError && err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+    if (err instanceof MlctlError && err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
     if (status === 413) reply.header('connection', 'close');
-    if (status >= 500 && !(err instanceof ServeError)) {
+    if (status >= 500 && !isExposed(err)) {
       request.log.error({ err }, 'unexpected error');
-      return reply.code(status).send({ error: `internal error (request id ${request.id})` });
+      return reply.code(status).send({ error: `internal error (request id ${request.id})`, code: 'INTERNAL' });
     }
-    if (status === 413 && !(err instanceof ServeError)) return reply.code(413).send({ error: `the request body is larger than the ${bodyLimit}-byte limit (--body-limit)` });
-    return reply.code(status).send({ error: (err as Error).message });
+    if (status === 413 && !(err instanceof MlctlError)) return reply.code(413).send({ error: `the request body is larger than the ${bodyLimit}-byte limit (--body-limit)`, code: 'PAYLOAD_TOO_LARGE' });
+    return reply.code(status).send({ error: (err as Error).message, ...(err instanceof MlctlError ? { code: err.code } : {}) });
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}: see GET /v2, POST /predict, POST /v2/models/{name}/infer` });
+    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}: see GET /v2, POST /predict, POST /v2/models/{name}/infer`, code: 'ROUTE_NOT_FOUND' });
   });
 
   void app.register(multipart, {
@@ -143,7 +144,7 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
   // is what marks such a body. Any other unknown content type stays 415.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (req, body, done) => {
     if (req.headers['inference-header-content-length'] !== undefined) return done(null, body as Buffer);
-    const err = new ServeError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}": send JSON, multipart/form-data, image/* or application/octet-stream`);
+    const err = unsupportedMediaType(`unsupported Content-Type "${req.headers['content-type'] ?? ''}": send JSON, multipart/form-data, image/* or application/octet-stream`);
     done(err, undefined as unknown as Buffer);
   });
 

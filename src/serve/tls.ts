@@ -32,10 +32,10 @@ async function readPem(file: string, what: string): Promise<Buffer> {
 /** Read and check the TLS files; undefined when TLS is off. Mismatched or unparsable files are MlctlErrors. */
 export async function loadTls(flags: TlsFlags): Promise<TlsMaterial | undefined> {
   if (!flags.cert && !flags.key) {
-    if (flags.ca) throw new MlctlError('USAGE', ['--tls-ca needs --tls-cert and --tls-key (client certificates are verified over TLS)']);
+    if (flags.ca) throw new MlctlError('OPTION_CONFLICT', ['--tls-ca needs --tls-cert and --tls-key (client certificates are verified over TLS)']);
     return undefined;
   }
-  if (!flags.cert || !flags.key) throw new MlctlError('USAGE', ['--tls-cert and --tls-key go together: pass both PEM files']);
+  if (!flags.cert || !flags.key) throw new MlctlError('OPTION_CONFLICT', ['--tls-cert and --tls-key go together: pass both PEM files']);
   const cert = await readPem(flags.cert, 'certificate');
   const key = await readPem(flags.key, 'key');
   let x509: X509Certificate;

@@ -61,7 +61,7 @@ export interface ModelRepository {
   list(): ServedModel[];
   /** A model by name and optional version (latest when omitted); undefined when unknown. */
   get(name: string, version?: number): ServedModel | undefined;
-  /** Run inference through the batching queue. Throws MlctlError / ServeError for bad input or overload. */
+  /** Run inference through the batching queue. Throws MlctlError (INPUT_INVALID, QUEUE_FULL, SHUTTING_DOWN …) for bad input or overload. */
   infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult>;
   /** Ready = at least one model loaded and every loaded model warmed up. */
   ready(): boolean;

@@ -104,12 +104,12 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
     fineTune?: Checkpoint['fineTune'];
     index: TensorIndex[];
   };
-  if (state.version !== CHECKPOINT_VERSION) throw new MlctlError('IO', [`checkpoint in ${cdir} has format version ${state.version}; this mlctl reads ${CHECKPOINT_VERSION}. Start a new run without --resume`]);
+  if (state.version !== CHECKPOINT_VERSION) throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} has format version ${state.version}; this mlctl reads ${CHECKPOINT_VERSION}. Start a new run without --resume`]);
   const buf = await fs.readFile(path.join(cdir, 'tensors.bin'));
   const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const get = (name: string) => {
     const e = state.index.find((i) => i.name === name);
-    if (!e) throw new MlctlError('IO', [`checkpoint in ${cdir} is incomplete (no ${name}); start a new run without --resume`]);
+    if (!e) throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} is incomplete (no ${name}); start a new run without --resume`]);
     return { data: all.slice(e.offset, e.offset + e.length), shape: e.shape };
   };
   const head = (prefix: string): HeadWeights => {

@@ -1,5 +1,5 @@
 // Human-friendly sizes ("10mb", "20gb") and durations ("10s", "500ms") for options and environment variables.
-import { usageError } from '../errors.js';
+import { MlctlError } from '../errors.js';
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
@@ -8,9 +8,9 @@ export function parseSize(text: string | number, flag = 'size'): number {
   if (typeof text === 'number') return text;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw usageError(`${flag} "${text}" is not a size: use e.g. 512kb, 10mb or 1gb`);
+  if (!m || unit === undefined) throw new MlctlError('OPTION_INVALID', [`${flag} "${text}" is not a size: use e.g. 512kb, 10mb or 1gb`]);
   const bytes = Math.floor(Number(m[1]) * unit);
-  if (bytes < 1) throw usageError(`${flag} must be at least 1 byte`);
+  if (bytes < 1) throw new MlctlError('OPTION_INVALID', [`${flag} must be at least 1 byte`]);
   return bytes;
 }
 
@@ -21,6 +21,6 @@ export function parseDuration(text: string | number, flag = 'duration'): number 
   if (typeof text === 'number') return text * 1000;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = m ? TIME_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw usageError(`${flag} "${text}" is not a duration: use e.g. 500ms, 10s or 2m`);
+  if (!m || unit === undefined) throw new MlctlError('OPTION_INVALID', [`${flag} "${text}" is not a duration: use e.g. 500ms, 10s or 2m`]);
   return Number(m[1]) * unit;
 }

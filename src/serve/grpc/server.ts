@@ -10,7 +10,8 @@ import { isValidModelName, isValidVersion } from '../hygiene.js';
 import { grpcServerCredentials, type TlsMaterial } from '../tls.js';
 import type { ModelRepository } from '../types.js';
 import { modelMetadata } from '../routes/v2.js';
-import { GrpcRequestError, decodeInferInputs, encodeInferResponse, type ModelInferRequestMsg } from './convert.js';
+import { accessDenied, badRequest, notFound } from '../errors.js';
+import { decodeInferInputs, encodeInferResponse, grpcFailureOf, type ModelInferRequestMsg } from './convert.js';
 import { SERVICE_NAME, healthService, predictV2Service } from './proto.js';
 
 const require = createRequire(import.meta.url);
@@ -67,57 +68,22 @@ function serviceError(code: grpc.status, details: string, trailers?: Record<stri
   return { code, details, metadata };
 }
 
-const HTTP_TO_GRPC: Record<number, grpc.status> = {
-  400: grpc.status.INVALID_ARGUMENT,
-  401: grpc.status.UNAUTHENTICATED,
-  403: grpc.status.PERMISSION_DENIED,
-  404: grpc.status.NOT_FOUND,
-  408: grpc.status.DEADLINE_EXCEEDED,
-  413: grpc.status.RESOURCE_EXHAUSTED,
-  415: grpc.status.INVALID_ARGUMENT,
-  422: grpc.status.INVALID_ARGUMENT,
-  429: grpc.status.RESOURCE_EXHAUSTED,
-  503: grpc.status.UNAVAILABLE,
-  504: grpc.status.DEADLINE_EXCEEDED,
-};
-
-const MLCTL_TO_GRPC: Partial<Record<string, grpc.status>> = {
-  USAGE: grpc.status.INVALID_ARGUMENT,
-  IMAGE_DECODE: grpc.status.INVALID_ARGUMENT,
-  IMAGE_TOO_LARGE: grpc.status.INVALID_ARGUMENT,
-  PACKAGE_NOT_FOUND: grpc.status.NOT_FOUND,
-};
-
-/**
- * A thrown error → gRPC status. Repository errors carry an HTTP status (statusCode/status) or an MlctlError code;
- * anything else is INTERNAL with a generic message (the details go to the log, never to the client).
- */
+/** A thrown error → gRPC status via the error registry (grpcFailureOf); internal errors are logged, never sent. */
 export function toGrpcError(err: unknown, requestId: string, logger?: Logger): Partial<grpc.StatusObject> {
-  if (err instanceof GrpcRequestError) return serviceError(err.grpcCode, err.message);
-  const e = err as { statusCode?: unknown; status?: unknown; code?: unknown; message?: string; retryAfter?: unknown; retryAfterSec?: unknown };
-  const http = typeof e.statusCode === 'number' ? e.statusCode : typeof e.status === 'number' ? e.status : undefined;
-  const retry = e.retryAfterSec ?? e.retryAfter;
-  const trailers = retry !== undefined ? { 'retry-after': String(retry) } : undefined;
-  if (http !== undefined && http >= 400 && http < 600) {
-    // Errors that carry a status were raised on purpose with a client-facing message (serve's ServeError).
-    const code = HTTP_TO_GRPC[http] ?? (http === 409 ? grpc.status.ALREADY_EXISTS : http < 500 ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL);
-    if (code === grpc.status.INTERNAL) logger?.error(`gRPC request ${requestId} failed: ${e.message ?? String(err)}`);
-    return serviceError(code, e.message ?? 'request failed', http === 503 ? (trailers ?? { 'retry-after': '1' }) : trailers);
-  }
-  if (err instanceof MlctlError && MLCTL_TO_GRPC[err.code] !== undefined) return serviceError(MLCTL_TO_GRPC[err.code]!, err.message);
-  logger?.error(`gRPC request ${requestId} failed: ${(err as Error)?.stack ?? String(err)}`);
-  return serviceError(grpc.status.INTERNAL, `internal server error (request id ${requestId}); the details are in the server log`);
+  const f = grpcFailureOf(err, requestId);
+  if (f.internal) logger?.error(`gRPC request ${requestId} failed: ${(err as Error)?.stack ?? String(err)}`);
+  return serviceError(f.code, f.details, f.retryAfter !== undefined ? { 'retry-after': String(f.retryAfter) } : undefined);
 }
 
 function parseVersion(v: string): number | undefined {
   if (!v) return undefined;
-  if (!isValidVersion(v)) throw new GrpcRequestError(`invalid model version "${v.slice(0, 20)}": versions are positive integers`);
+  if (!isValidVersion(v)) throw badRequest(`invalid model version "${v.slice(0, 20)}": versions are positive integers`);
   return Number(v);
 }
 
 function checkName(name: string): string {
-  if (!name) throw new GrpcRequestError('the model name is empty');
-  if (!isValidModelName(name)) throw new GrpcRequestError(`invalid model name "${name.slice(0, 130)}": use letters, digits, '.', '_' or '-'`);
+  if (!name) throw badRequest('the model name is empty');
+  if (!isValidModelName(name)) throw new MlctlError('MODEL_NAME_INVALID', [`invalid model name "${name.slice(0, 130)}": use letters, digits, '.', '_' or '-'`]);
   return name;
 }
 
@@ -146,10 +112,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
           const model = guard(call.request);
           const key = presentedKey(firstMeta(call.metadata, 'authorization'), firstMeta(call.metadata, 'x-api-key'));
           const d = checkAccess(opts.access, key, model, info.clientAddress);
-          if (!d.ok) {
-            const code = d.status === 401 ? grpc.status.UNAUTHENTICATED : d.status === 403 ? grpc.status.PERMISSION_DENIED : grpc.status.RESOURCE_EXHAUSTED;
-            throw new GrpcRequestError(d.message, code, d.retryAfterSec);
-          }
+          if (!d.ok) throw accessDenied(d);
           info.keyId = d.keyId;
         }
         return fn(call.request, info);
@@ -160,9 +123,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
           callback(null, res);
         },
         (err) => {
-          const status = err instanceof GrpcRequestError && err.retryAfterSec !== undefined
-            ? serviceError(err.grpcCode, err.message, { 'retry-after': String(err.retryAfterSec) })
-            : toGrpcError(err, requestId, logger);
+          const status = toGrpcError(err, requestId, logger);
           finish(status.code ?? grpc.status.UNKNOWN);
           callback(status as grpc.ServiceError, null);
         },
@@ -176,21 +137,21 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
     ServerReady: unary('ServerReady', undefined, () => ({ ready: repo.ready() })),
     ModelReady: unary<{ name: string; version: string }, { ready: boolean }>('ModelReady', undefined, (req) => {
       const model = repo.get(checkName(req.name), parseVersion(req.version));
-      if (!model) throw new GrpcRequestError(`model "${req.name}"${req.version ? ` version ${req.version}` : ''} is not loaded`, grpc.status.NOT_FOUND);
+      if (!model) throw notFound(`model "${req.name}"${req.version ? ` version ${req.version}` : ''} is not loaded`);
       return { ready: model.ready };
     }),
     ServerMetadata: unary('ServerMetadata', () => undefined, () => ({ name: 'mlctl', version: MLCTL_VERSION, extensions })),
     ModelMetadata: unary<{ name: string; version: string }, ReturnType<typeof modelMetadata>>('ModelMetadata', byName, (req) => {
       const name = checkName(req.name);
       const model = repo.get(name, parseVersion(req.version));
-      if (!model) throw new GrpcRequestError(`model "${name}"${req.version ? ` version ${req.version}` : ''} is not loaded`, grpc.status.NOT_FOUND);
+      if (!model) throw notFound(`model "${name}"${req.version ? ` version ${req.version}` : ''} is not loaded`);
       const versions = repo.list().filter((m) => m.name === name).map((m) => m.version).sort((a, b) => a - b);
       return modelMetadata(model, versions);
     }),
     ModelInfer: unary<ModelInferRequestMsg, ReturnType<typeof encodeInferResponse>>('ModelInfer', (r) => r.model_name, async (req, info) => {
       const name = checkName(req.model_name);
       const version = parseVersion(req.model_version);
-      if (!repo.get(name, version)) throw new GrpcRequestError(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`, grpc.status.NOT_FOUND);
+      if (!repo.get(name, version)) throw notFound(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`);
       const inputs = decodeInferInputs(req);
       const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress });
       return encodeInferResponse(req, result);
@@ -226,7 +187,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpcServerCredentials(opts.tls), (err, bound) => (err ? reject(err) : resolve(bound)));
   }).catch((err: Error) => {
-    throw new MlctlError('IO', [`cannot start the gRPC server on ${address}: ${err.message}`], { cause: err });
+    throw new MlctlError('LISTEN_FAILED', [`cannot start the gRPC server on ${address}: ${err.message}`], { cause: err });
   });
   return {
     port,

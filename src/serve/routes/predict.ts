@@ -2,7 +2,8 @@
 // {"instances": [{"b64": ...}]}; several images per request. Answers predictions, top-k labels, model, version.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TabularEncoding } from '../../data/csv.js';
-import { badRequest, ServeError } from '../errors.js';
+import { MlctlError } from '../../errors.js';
+import { badRequest, payloadTooLarge } from '../errors.js';
 import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
 import type { InferInput } from '../types.js';
 import { inferContext, resolveModel } from './common.js';
@@ -22,16 +23,16 @@ async function readMultipart(request: FastifyRequest, bodyLimit: number): Promis
       if (part.type === 'file') {
         const buf = await part.toBuffer();
         total += buf.length;
-        if (total > bodyLimit) throw new ServeError(413, `the uploaded images total more than the ${bodyLimit}-byte body limit`);
+        if (total > bodyLimit) throw payloadTooLarge(`the uploaded images total more than the ${bodyLimit}-byte body limit`);
         images.push(buf);
       } else if (typeof part.value === 'string') {
         fields[part.fieldname] = part.value;
       }
     }
   } catch (err) {
-    const status = (err as { statusCode?: number }).statusCode ?? (err instanceof ServeError ? err.status : undefined);
-    if (status === 413) throw new ServeError(413, `an uploaded file is larger than the ${bodyLimit}-byte limit (--body-limit)`, { cause: err });
-    if (err instanceof ServeError || (status && status < 500)) throw err;
+    const status = (err as { statusCode?: number }).statusCode ?? (err instanceof MlctlError ? err.httpStatus : undefined);
+    if (status === 413) throw payloadTooLarge(`an uploaded file is larger than the ${bodyLimit}-byte limit (--body-limit)`, err);
+    if (err instanceof MlctlError || (status && status < 500)) throw err;
     throw badRequest(`malformed multipart body (${(err as Error).message})`, err);
   }
   return { images, fields };

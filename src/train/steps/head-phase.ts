@@ -16,7 +16,7 @@ export function epochLine(m: EpochMetrics): string {
 
 /** Checkpoint writes that fail say why and how to continue. */
 export function checkpointError(runDir: string, err: NodeJS.ErrnoException): MlctlError {
-  return new MlctlError('IO', [`cannot write the checkpoint in ${runDir}: ${err.message}${err.code === 'ENOSPC' ? ' (out of disk space: free some space, then rerun with --resume)' : ''}`], { cause: err });
+  return new MlctlError('CHECKPOINT_WRITE', [`cannot write the checkpoint in ${runDir}: ${err.message}${err.code === 'ENOSPC' ? ' (out of disk space: free some space, then rerun with --resume)' : ''}`], { cause: err });
 }
 
 export async function headPhase(run: PreparedRun, inputs: HeadInputs, spec: HeadSpec, config: RunConfig, resume: Checkpoint | undefined): Promise<TrainHeadResult> {

@@ -53,10 +53,10 @@ export async function prepareRun(opts: TrainOptions): Promise<PreparedRun> {
   try {
     augment = parseAugment(opts.augment);
   } catch (err) {
-    throw new MlctlError('USAGE', [(err as Error).message]);
+    throw new MlctlError('OPTION_INVALID', [(err as Error).message]);
   }
   const blocks = backbone.blocks(backboneOptions).length;
-  if (opts.fineTune < 0 || opts.fineTune > blocks) throw new MlctlError('USAGE', [`--fine-tune must be between 0 and ${blocks} (${backbone.id} blocks to unfreeze)`]);
+  if (opts.fineTune < 0 || opts.fineTune > blocks) throw new MlctlError('OPTION_INVALID', [`--fine-tune must be between 0 and ${blocks} (${backbone.id} blocks to unfreeze)`]);
   const { folder, splits } = await loadTrainingData(opts);
   opts.logger.info(`dataset ${folder.root}: ${folder.classes.length} classes, ${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test images`);
   const root = opts.artifacts ?? artifactsRoot();

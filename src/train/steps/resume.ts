@@ -16,10 +16,10 @@ export async function checkResume(run: PreparedRun, config: RunConfig): Promise<
   }
   const prev = await readRunConfig(runDir);
   const ckpt = await loadCheckpoint(runDir);
-  if (!prev || !ckpt) throw new MlctlError('IO', [`--resume: no checkpoint for "${opts.name}" in ${runDir}; run without --resume to start training`]);
+  if (!prev || !ckpt) throw new MlctlError('RESUME_NO_CHECKPOINT', [`--resume: no checkpoint for "${opts.name}" in ${runDir}; run without --resume to start training`]);
   const keys = new Set([...Object.keys(prev.fingerprint), ...Object.keys(config.fingerprint)]);
   const diff = [...keys].filter((k) => JSON.stringify(prev.fingerprint[k]) !== JSON.stringify(config.fingerprint[k]));
-  if (diff.length) throw new MlctlError('USAGE', [`--resume: the checkpoint in ${runDir} was made with different settings (${diff.join(', ')}); use the same options or start again without --resume`]);
+  if (diff.length) throw new MlctlError('RESUME_MISMATCH', [`--resume: the checkpoint in ${runDir} was made with different settings (${diff.join(', ')}); use the same options or start again without --resume`]);
   const epoch = ckpt.phase === 'head' ? ckpt.head.epoch : (ckpt.fineTune?.epoch ?? 0);
   opts.logger.info(`resuming "${opts.name}" from the ${ckpt.phase} checkpoint after epoch ${epoch}`);
   return ckpt;

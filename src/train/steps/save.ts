@@ -23,6 +23,6 @@ export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft
   } catch (err) {
     if (err instanceof MlctlError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new MlctlError('IO', [`could not write the model package under ${path.join(run.root, run.opts.name)}: ${(err as Error).message}${code === 'ENOSPC' ? ' (out of disk space: free some space and rerun with --resume)' : ''}`], { cause: err });
+    throw new MlctlError('PACKAGE_WRITE', [`could not write the model package under ${path.join(run.root, run.opts.name)}: ${(err as Error).message}${code === 'ENOSPC' ? ' (out of disk space: free some space and rerun with --resume)' : ''}`], { cause: err });
   }
 }
