@@ -7,7 +7,6 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadPackage } from '../src/artifacts/package.js';
-import { classicTrainOptions, runClassicTrain } from '../src/classic/cli.js';
 import { type KernelSpec } from '../src/classic/kernel.js';
 import { fitStandardization, row, standardize } from '../src/classic/linalg.js';
 import { CLASSIC_FILE, CLASSIC_FORMAT, predict, type ClassicModel } from '../src/classic/model.js';
@@ -15,9 +14,7 @@ import { buildClassicOnnx, classicOnnxModel } from '../src/classic/onnx.js';
 import { blobs, circles, linearData } from '../src/classic/synth.js';
 import { trainSvc, trainSvr } from '../src/classic/svm.js';
 import { fitLogistic } from '../src/classic/logistic.js';
-import { COMMANDS } from '../src/cli/commands/index.js';
 import { main } from '../src/cli/main.js';
-import type { CommandSpec } from '../src/cli/spec.js';
 import { encodeObjects, type TabularEncoding } from '../src/data/csv.js';
 import { imageToInput } from '../src/data/preprocess.js';
 import type { ImageInputSpec, TabularInputSpec } from '../src/artifacts/manifest.js';
@@ -28,32 +25,12 @@ import { PYTHON, tools } from './helpers/tools.js';
 
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
 
-// Use the real `mlctl train` once it routes --model linear|logistic|svm here; until then an equivalent command
-// built from the same option table and entry point.
-const realTrain = COMMANDS.find((c) => c.name === 'train');
-const wired = Boolean(realTrain?.options.some((o) => o.flags.startsWith('--model') && o.choices?.includes('svm')));
-const localTrain: CommandSpec = {
-  name: 'train',
-  summary: 'train',
-  options: [
-    { flags: '--model <name>', description: 'model', choices: ['vgg16', 'linear', 'logistic', 'svm'] },
-    { flags: '--data <path>', description: 'data' },
-    { flags: '--name <name>', description: 'name' },
-    { flags: '--seed <n>', description: 'seed', type: 'int', default: 42 },
-    { flags: '--validation-split <f>', description: 'validation', type: 'float', default: 0.2 },
-    ...classicTrainOptions,
-  ],
-  examples: [],
-  run: runClassicTrain,
-};
-const commands = wired ? COMMANDS : [localTrain];
-
 async function cli(args: string[]) {
   let stdout = '', stderr = '';
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
   try {
-    const code = await main(['node', 'mlctl', 'train', ...args], commands);
+    const code = await main(['node', 'mlctl', 'train', ...args]);
     return { code, stdout, stderr, json: args.includes('--json') ? (JSON.parse(stdout) as Record<string, any>) : undefined };
   } finally {
     o.mockRestore();

@@ -1,12 +1,14 @@
-// CLI wiring: the declarative option table drives parsing and validation; exit codes and --json are as documented.
-import { afterEach, describe, expect, it, vi } from 'vitest';
+// CLI wiring: the declarative option table drives parsing, validation and typing; exit codes and --json (one
+// document on success and on every failure, usage errors and gates included) are as documented.
+import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { main, parseCLI } from '../src/cli/main.js';
-import type { CommandSpec } from '../src/cli/spec.js';
+import { COMMANDS } from '../src/cli/commands/index.js';
+import { defineCommand, lazy, type ContextOf } from '../src/cli/spec.js';
 import { MlctlError } from '../src/errors.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const calls: Array<Record<string, unknown>> = [];
-const demo: CommandSpec = {
+const demoTable = defineCommand({
   name: 'demo',
   summary: 'demo command',
   args: ['<model>', '[more...]'],
@@ -15,17 +17,32 @@ const demo: CommandSpec = {
     { flags: '--lr <x>', description: 'learning rate', type: 'float', default: 0.001 },
     { flags: '--head <kind>', description: 'head', choices: ['flatten', 'gap'], default: 'flatten' },
     { flags: '--augment <list>', description: 'augmentations', type: 'list' },
+    { flags: '--patience <n>', description: 'patience', type: 'int' },
+    { flags: '--resume', description: 'resume', type: 'boolean' },
+    { flags: '--no-cache', description: 'skip the cache' },
     { flags: '--fail <how>', description: 'make the command fail', choices: ['gate', 'error', 'crash'] },
   ],
   examples: ['mlctl demo m'],
+});
+const demo = defineCommand({
+  ...demoTable,
   async run({ args, opts }) {
     calls.push({ args, opts });
-    if (opts.fail === 'gate') return { exitCode: 3, result: { gates: ['accuracy 0.5 < 0.9'] }, text: 'gate failed' };
+    if (opts.fail === 'gate') return { error: new MlctlError('GATE_FAILED', ['accuracy 0.5 is below --min-accuracy 0.9']), result: { gates: ['accuracy 0.5 < 0.9'] }, text: 'gate failed' };
     if (opts.fail === 'error') throw new MlctlError('DATA_DIR_MISSING', ['/nope']);
     if (opts.fail === 'crash') throw new TypeError('boom');
     return { result: { model: args[0], epochs: opts.epochs }, text: `trained ${args[0]}` };
   },
-};
+});
+const needsData = defineCommand({
+  name: 'needs',
+  summary: 'a command with a required option',
+  options: [{ flags: '-d, --data <dir>', description: 'image folder', required: true }],
+  examples: [],
+  async run({ opts }) {
+    return { result: { data: opts.data } };
+  },
+});
 
 function capture() {
   const out: string[] = [];
@@ -42,21 +59,60 @@ afterEach(() => {
 
 const argv = (...a: string[]) => ['node', 'mlctl', ...a];
 
+describe('the option table types each command', () => {
+  it('gives runners typed opts and args', () => {
+    type Ctx = ContextOf<typeof demoTable>;
+    expectTypeOf<Ctx['opts']['epochs']>().toEqualTypeOf<number>();
+    expectTypeOf<Ctx['opts']['patience']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<Ctx['opts']['head']>().toEqualTypeOf<'flatten' | 'gap'>();
+    expectTypeOf<Ctx['opts']['augment']>().toEqualTypeOf<string[] | undefined>();
+    expectTypeOf<Ctx['opts']['resume']>().toEqualTypeOf<boolean>();
+    expectTypeOf<Ctx['opts']['cache']>().toEqualTypeOf<boolean>();
+    expectTypeOf<Ctx['opts']['backend']>().toEqualTypeOf<'auto' | 'tensorflow' | 'wasm' | 'cpu'>();
+    expectTypeOf<Ctx['args']>().toEqualTypeOf<readonly [string, string[]]>();
+    expectTypeOf<ContextOf<typeof needsData>['opts']['data']>().toEqualTypeOf<string>();
+  });
+
+  it('every real command declares each flag once and names it as commander does', () => {
+    const leaves = COMMANDS.flatMap((c) => (c.subcommands?.length ? [...c.subcommands] : [c]));
+    expect(leaves.map((c) => c.name)).toEqual(['train', 'optimize', 'prune', 'quantize', 'tune', 'evaluate', 'export', 'serve', 'synth', 'inspect']);
+    for (const c of leaves) {
+      const longs = c.options.map((o: { flags: string }) => o.flags.split(/[ ,]+/).find((f) => f.startsWith('--')));
+      expect(new Set(longs).size, `${c.name} repeats a flag`).toBe(longs.length);
+      expect(c.load, `${c.name} has a lazy runner`).toBeTypeOf('function');
+    }
+  });
+});
+
 describe('parseCLI', () => {
   it('parses typed options with defaults from the table', () => {
     const p = parseCLI(argv('demo', 'm1', 'x', 'y', '--epochs', '3', '--lr', '1e-4', '--augment', 'flip, rotate'), [demo])!;
     expect(p.command).toEqual(['demo']);
     expect(p.args).toEqual(['m1', ['x', 'y']]);
-    expect(p.opts).toMatchObject({ epochs: 3, lr: 0.0001, head: 'flatten', augment: ['flip', 'rotate'], backend: 'auto' });
+    expect(p.opts).toMatchObject({ epochs: 3, lr: 0.0001, head: 'flatten', augment: ['flip', 'rotate'], backend: 'auto', resume: false, cache: true, json: false });
+    expect(p.opts.patience).toBeUndefined();
+    expect(parseCLI(argv('demo', 'm1', '--no-cache', '--resume'), [demo])!.opts).toMatchObject({ cache: false, resume: true });
   });
 
-  it('rejects bad values, unknown options and choices as usage errors', () => {
-    expect(() => parseCLI(argv('demo', 'm', '--epochs', '2.5'), [demo])).toThrow(/whole number/);
-    expect(() => parseCLI(argv('demo', 'm', '--epochs', '0'), [demo])).toThrow(/≥ 1/);
-    expect(() => parseCLI(argv('demo', 'm', '--lr', 'fast'), [demo])).toThrow(/expects a number/);
-    expect(() => parseCLI(argv('demo', 'm', '--head', 'mlp'), [demo])).toThrow(/Allowed choices/);
-    expect(() => parseCLI(argv('demo', 'm', '--nope'), [demo])).toThrow(/unknown option/);
-    expect(() => parseCLI(argv('demo'), [demo])).toThrow(/missing required argument/);
+  it('rejects bad values, unknown options, choices and missing arguments with usage codes', () => {
+    const codeOf = (...a: string[]) => {
+      try {
+        parseCLI(argv(...a), [demo, needsData]);
+      } catch (err) {
+        return { code: (err as MlctlError).code, exit: (err as MlctlError).exitCode, message: (err as Error).message };
+      }
+      throw new Error('parsed');
+    };
+    expect(codeOf('demo', 'm', '--epochs', '2.5')).toMatchObject({ code: 'OPTION_INVALID', exit: 2, message: expect.stringMatching(/whole number/) });
+    expect(codeOf('demo', 'm', '--epochs', '0')).toMatchObject({ code: 'OPTION_INVALID', message: expect.stringMatching(/≥ 1/) });
+    expect(codeOf('demo', 'm', '--lr', 'fast')).toMatchObject({ code: 'OPTION_INVALID', message: expect.stringMatching(/expects a number/) });
+    expect(codeOf('demo', 'm', '--head', 'mlp')).toMatchObject({ code: 'OPTION_INVALID', message: expect.stringMatching(/Allowed choices/) });
+    expect(codeOf('demo', 'm', '--epochs')).toMatchObject({ code: 'OPTION_INVALID', message: expect.stringMatching(/argument missing/) });
+    expect(codeOf('demo', 'm', '--nope')).toMatchObject({ code: 'UNKNOWN_OPTION', exit: 2, message: expect.stringMatching(/unknown option '--nope'/) });
+    expect(codeOf('demo')).toMatchObject({ code: 'ARGUMENT_MISSING', exit: 2, message: expect.stringMatching(/missing required argument 'model'/) });
+    expect(codeOf('nonsense')).toMatchObject({ code: 'UNKNOWN_COMMAND', exit: 2 });
+    expect(codeOf('needs')).toMatchObject({ code: 'OPTION_REQUIRED', exit: 2, message: '--data is required: image folder' });
+    expect(codeOf()).toMatchObject({ code: 'USAGE', exit: 2 });
   });
 
   it('reads defaults from the environment (MLCTL_BACKEND)', () => {
@@ -66,6 +122,21 @@ describe('parseCLI', () => {
     } finally {
       delete process.env.MLCTL_BACKEND;
     }
+  });
+
+  it('loads a runner only when its command runs', async () => {
+    let loads = 0;
+    const lazyDemo = lazy(demoTable, async () => {
+      loads++;
+      return demo.run!;
+    });
+    capture();
+    expect(parseCLI(argv('demo', 'm'), [lazyDemo])).toBeDefined();
+    expect(await main(argv('demo', '--help'), [lazyDemo])).toBe(0);
+    expect(loads).toBe(0);
+    expect(await main(argv('demo', 'm', '--epochs', '2'), [lazyDemo])).toBe(0);
+    expect(loads).toBe(1);
+    expect(calls[0]!.opts).toMatchObject({ epochs: 2 });
   });
 });
 
@@ -89,16 +160,62 @@ describe('main', () => {
     expect(await main(argv('nonsense'), [demo])).toBe(2);
     expect(await main(argv(), [demo])).toBe(2);
     expect(await main(argv('demo', 'm', '--fail', 'gate'), [demo])).toBe(3);
+    expect(out.join('')).toContain('gate failed');
     expect(await main(argv('demo', 'm', '--fail', 'error'), [demo])).toBe(1);
     expect(err.join('')).toMatch(/dataset folder \/nope does not exist/);
     expect(await main(argv('demo', 'm', '--fail', 'crash'), [demo])).toBe(1);
     expect(err.join('')).toMatch(/boom/);
+    expect(await main(argv('needs'), [needsData])).toBe(2);
+    expect(err.join('')).toMatch(/error: --data is required: image folder\n\(run with --help for usage\)/);
     out.length = 0;
     expect(await main(argv('demo', 'm', '--fail', 'error', '--json'), [demo])).toBe(1);
     expect(JSON.parse(out.join(''))).toMatchObject({ ok: false, exitCode: 1, error: { code: 'DATA_DIR_MISSING' } });
+    out.length = 0;
+    expect(await main(argv('demo', 'm', '--fail', 'crash', '--json'), [demo])).toBe(1);
+    expect(JSON.parse(out.join(''))).toEqual({ ok: false, command: 'demo', exitCode: 1, error: { code: 'INTERNAL', message: 'boom' } });
   });
 
-  it('--help and --version exit 0; help lists examples and exit codes', async () => {
+  it('--json: every usage error is one {ok:false, command, exitCode:2, error:{code, message}} document on stdout', async () => {
+    const cases: Array<[string[], string, string, RegExp]> = [
+      [['nonsense'], 'nonsense', 'UNKNOWN_COMMAND', /unknown command 'nonsense'/],
+      [['demo', 'm', '--nope'], 'demo', 'UNKNOWN_OPTION', /unknown option '--nope'/],
+      [['demo', 'm', '--head', 'mlp'], 'demo', 'OPTION_INVALID', /Allowed choices are flatten, gap/],
+      [['demo', 'm', '--lr', 'fast'], 'demo', 'OPTION_INVALID', /--lr expects a number/],
+      [['demo'], 'demo', 'ARGUMENT_MISSING', /missing required argument 'model'/],
+      [['needs'], 'needs', 'OPTION_REQUIRED', /^--data is required/],
+    ];
+    for (const [args, command, code, message] of cases) {
+      const { out, err } = capture();
+      expect(await main(argv(...args, '--json'), [demo, needsData]), args.join(' ')).toBe(2);
+      expect(out.length, `one write for ${args.join(' ')}`).toBe(1);
+      const doc = JSON.parse(out.join(''));
+      expect(Object.keys(doc).sort()).toEqual(['command', 'error', 'exitCode', 'ok']);
+      expect(doc).toMatchObject({ ok: false, command, exitCode: 2, error: { code } });
+      expect(doc.error.message).toMatch(message);
+      expect(err.join('')).toMatch(/error: /);
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('--json after "--" is an argument, not the flag', async () => {
+    const { out } = capture();
+    expect(await main(argv('demo', '--nope', '--', '--json'), [demo])).toBe(2);
+    expect(out.join('')).toBe('');
+  });
+
+  it('a failed gate is ok:false with error GATE_FAILED beside its result fields (exit 3)', async () => {
+    const { out } = capture();
+    expect(await main(argv('demo', 'm', '--fail', 'gate', '--json'), [demo])).toBe(3);
+    expect(JSON.parse(out.join(''))).toEqual({
+      ok: false,
+      command: 'demo',
+      exitCode: 3,
+      gates: ['accuracy 0.5 < 0.9'],
+      error: { code: 'GATE_FAILED', message: 'accuracy 0.5 is below --min-accuracy 0.9' },
+    });
+  });
+
+  it('--help and --version exit 0; help lists examples, required options, exit codes and env vars', async () => {
     const { out } = capture();
     expect(await main(argv('--version'), [demo])).toBe(0);
     expect(out.join('')).toMatch(/^\d+\.\d+\.\d+/);
@@ -107,7 +224,17 @@ describe('main', () => {
     const help = out.join('');
     expect(help).toContain('$ mlctl demo m');
     expect(help).toContain('Exit codes:');
+    expect(help).toMatch(/3 {4}a quality gate failed/);
     expect(help).toContain('--epochs <n>');
+    expect(help).toContain('MLCTL_BACKEND');
+    out.length = 0;
+    expect(await main(argv('train', '--help'))).toBe(0);
+    const train = out.join('').replace(/\s+/g, ' '); // help wraps at the terminal width
+    expect(train).toMatch(/-d, --data <dir> image folder.*?\(required\) -n, --name/);
+    expect(train).toMatch(/--engine <name> feature extraction engine[^()]*\(choices: "auto", "onnx", "tfjs", default: "auto"\)/);
+    expect(train).toMatch(/--seed <n> seed for the split.*?\(default: 42\) --resume/);
+    expect(train).toContain('$ mlctl train --data ./flowers --name flowers --resume');
+    expect(train).toContain('130 interrupted');
   });
 
   it('runs the real datasets command end to end', async () => {
@@ -123,6 +250,9 @@ describe('main', () => {
         { class: 'circle', train: 2, val: 1, test: 0 },
         { class: 'square', train: 2, val: 1, test: 0 },
       ]);
+      out.length = 0;
+      expect(await main(argv('datasets', 'nope', '--json'))).toBe(2);
+      expect(JSON.parse(out.join(''))).toMatchObject({ ok: false, command: 'datasets nope', exitCode: 2, error: { code: 'UNKNOWN_COMMAND' } });
     } finally {
       await cleanup();
     }

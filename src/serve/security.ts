@@ -1,11 +1,11 @@
 // The `mlctl serve` extension that wires gRPC, API keys and rate limits, TLS/mTLS, the audit log, hot reload,
-// model control and HTTP hygiene into the server: its options join serve's option table, its hooks join the app.
+// model control and HTTP hygiene into the server. Its options (serve/options.ts) join serve's option table; its
+// hooks join the app.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
 import { artifactsRoot } from '../artifacts/package.js';
-import type { OptionSpec } from '../cli/spec.js';
 import { MlctlError } from '../errors.js';
 import { attachAudit, auditModelLoad, openAuditLog, type AuditLog } from './audit.js';
 import { AUTH_FAILURE_LIMIT, createRateLimiter, installAuth, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
@@ -13,27 +13,9 @@ import { SERVE_EXTENSIONS, type ServeExtension, type ServeExtensionContext, type
 import { startGrpcServer, type GrpcServerHandle } from './grpc/server.js';
 import { installHygiene, parseCorsOrigins } from './hygiene.js';
 import { parseDuration, parseSize } from '../util/units.js';
+import { SECURITY_OPTIONS } from './options.js';
 import { createReloader, installModelControl, type Reloader } from './reload.js';
 import { describeTls, httpsOptions, loadTls } from './tls.js';
-
-export const SECURITY_OPTIONS: OptionSpec[] = [
-  { flags: '--grpc-port <n>', description: 'also serve the KServe/Triton V2 gRPC API (inference.GRPCInferenceService) on this port (0 = any free port)', type: 'int', min: 0, max: 65535, env: 'MLCTL_GRPC_PORT' },
-  { flags: '--grpc-max-message <size>', description: 'largest gRPC request/response message (the gRPC default is 4mb)', default: '64mb' },
-  { flags: '--api-key <keys>', description: 'require an API key (Authorization: Bearer KEY or x-api-key: KEY) on inference and metadata calls; entries [ID:]KEY[@MODEL+MODEL], comma-separated (prefer the env var or a file: flags show in ps)', env: 'MLCTL_API_KEYS' },
-  { flags: '--api-keys-file <file>', description: 'API keys, one [ID:]KEY[@MODEL+MODEL] entry per line, # comments' },
-  { flags: '--rate-limit <n[/s|/m|/h]>', description: 'requests per key (per client address without keys), e.g. 600/m; over it: 429 + Retry-After' },
-  { flags: '--tls-cert <pem>', description: 'serve HTTPS and gRPC over TLS with this certificate (chain)' },
-  { flags: '--tls-key <pem>', description: 'private key for --tls-cert' },
-  { flags: '--tls-ca <pem>', description: 'require client certificates signed by this CA (mTLS)' },
-  { flags: '--audit-log <file>', description: 'append one JSON line per prediction and per model load (time, request id, key id, client, model, version, manifest sha256, input sha256, top label, latency)' },
-  { flags: '--audit-max-size <size>', description: 'rotate the audit log beyond this size (to FILE.1 … FILE.N)', default: '100mb' },
-  { flags: '--audit-keep <n>', description: 'rotated audit files kept', type: 'int', default: 5, min: 1, max: 1000 },
-  { flags: '--watch', description: 'watch the model directory: load new versions (verified, warmed, then switched to); broken ones are refused and the old version keeps serving', type: 'boolean' },
-  { flags: '--watch-interval <duration>', description: 'how often --watch re-scans the model directory', default: '2s' },
-  { flags: '--keep-versions <n>', description: 'with --watch/model control: after a switch keep only the newest N versions of that model loaded (default: all; 1 with --versions latest)', type: 'int', min: 1 },
-  { flags: '--allow-model-control', description: 'enable POST /v2/repository/models/{name}/load|unload and /v2/repository/index', type: 'boolean' },
-  { flags: '--cors <origins>', description: 'allow browser calls from these origins (comma-separated, or *); CORS is off by default' },
-];
 
 /** The directory --watch and model control read: what serve was pointed at, resolved like serve resolves it. */
 async function modelRoot(target: string): Promise<string> {
@@ -147,7 +129,7 @@ export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeEx
   };
 }
 
-export const securityExtension: ServeExtension = { name: 'security', options: SECURITY_OPTIONS, prepare: prepareSecurity, setup: setupSecurity };
+export const securityExtension: ServeExtension = { name: 'security', options: [...SECURITY_OPTIONS], prepare: prepareSecurity, setup: setupSecurity };
 
 // Registration: `mlctl serve` picks up every extension in SERVE_EXTENSIONS (options, hooks, start/stop steps).
 SERVE_EXTENSIONS.push(securityExtension);

@@ -1,23 +1,12 @@
-// `mlctl export MODEL --format tfjs|onnx|triton|bundle --out DIR`: parse flags, call src/export, print what was written.
-import { EXPORT_FORMATS, exportModel, TFJS_QUANTIZATIONS, type ExportFormat, type TfjsQuantization } from '../../export/index.js';
-import { usageError } from '../../errors.js';
-import { startBackend } from '../context.js';
-import type { CommandSpec } from '../spec.js';
+// `mlctl export MODEL --format tfjs|onnx|triton|bundle --out DIR`: the option table of exports. Light: the runner
+// (cli/run/export.ts) is imported only when export runs.
+import type { ExportFormat } from '../../export/source.js';
+import { WEIGHT_DTYPE_CHOICES } from '../options.js';
+import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
-/** One line per file, or per top-level folder when there are many (a bundle carries mlctl's own sources). */
-function fileLines(files: Record<string, { bytes: number; sha256: string }>): string[] {
-  const entries = Object.entries(files);
-  if (entries.length <= 16) return entries.map(([f, e]) => `  ${f}  ${e.bytes} bytes  sha256 ${e.sha256.slice(0, 16)}…`);
-  const groups = new Map<string, { n: number; bytes: number }>();
-  for (const [f, e] of entries) {
-    const top = f.includes('/') ? `${f.split('/')[0]}/` : f;
-    const g = groups.get(top) ?? { n: 0, bytes: 0 };
-    groups.set(top, { n: g.n + 1, bytes: g.bytes + e.bytes });
-  }
-  return [...groups].map(([top, g]) => `  ${top}  ${g.n > 1 || top.endsWith('/') ? `${g.n} files, ` : ''}${g.bytes} bytes`);
-}
+export const EXPORT_FORMAT_CHOICES = choicesOf<ExportFormat>()(['tfjs', 'onnx', 'triton', 'bundle']);
 
-export const exportCommand: CommandSpec = {
+export const exportCommand = defineCommand({
   name: 'export',
   summary: 'export a model package as TF.js, ONNX, a Triton model repository entry or a deploy bundle',
   description: [
@@ -34,10 +23,10 @@ export const exportCommand: CommandSpec = {
   ].join('\n'),
   args: ['<model>'],
   options: [
-    { flags: '-f, --format <format>', description: 'output format', choices: EXPORT_FORMATS },
-    { flags: '-o, --out <dir>', description: 'output directory (for triton: the model repository)' },
+    { flags: '-f, --format <format>', description: 'output format', choices: EXPORT_FORMAT_CHOICES, required: true },
+    { flags: '-o, --out <dir>', description: 'output directory (for triton: the model repository)', required: true },
     { flags: '--force', description: 'replace a non-empty output directory', type: 'boolean' },
-    { flags: '--quantize <dtype>', description: 'tfjs: quantize float32 weights as tensorflowjs_converter does (already-quantized packages are exported as they are)', choices: TFJS_QUANTIZATIONS },
+    { flags: '--quantize <dtype>', description: 'tfjs: quantize float32 weights as tensorflowjs_converter does (already-quantized packages are exported as they are)', choices: WEIGHT_DTYPE_CHOICES },
     { flags: '--opset <n>', description: 'onnx/triton: ai.onnx opset when converting from TF.js (default: the converter\'s)', type: 'int', min: 13, max: 21 },
     { flags: '--name <name>', description: 'triton: model name in the repository (default: the package name)' },
     { flags: '--model-version <n>', description: 'triton: version folder (default: the package version)', type: 'int', min: 1 },
@@ -56,31 +45,6 @@ export const exportCommand: CommandSpec = {
     'mlctl export sample --format triton --out model_repository --max-batch 16',
     'mlctl export sample --format bundle --out deploy/sample --image registry.example.com/ml/sample:3 --json',
   ],
-  async run(ctx) {
-    const { args, opts, logger } = ctx;
-    const format = opts.format as ExportFormat | undefined;
-    const out = opts.out as string | undefined;
-    if (!format) throw usageError(`--format is required: one of ${EXPORT_FORMATS.join(', ')}`);
-    if (!out) throw usageError('--out is required: the directory to write the export to');
-    await startBackend(ctx);
-    const res = await exportModel(args[0] as string, {
-      format,
-      out,
-      force: Boolean(opts.force),
-      quantize: opts.quantize as TfjsQuantization | undefined,
-      opset: opts.opset as number | undefined,
-      name: opts.name as string | undefined,
-      version: opts.modelVersion as number | undefined,
-      maxBatch: opts.maxBatch as number,
-      queueDelayUs: opts.queueDelayUs as number,
-      instances: opts.instances as number,
-      image: opts.image as string | undefined,
-      baseImage: opts.baseImage as string | undefined,
-      minReplicas: opts.minReplicas as number,
-      maxReplicas: opts.maxReplicas as number,
-      logger,
-    });
-    const text = [`${res.format} export of ${res.source.name} v${res.source.version} → ${res.out}`, ...fileLines(res.files)].join('\n');
-    return { result: { ...res }, text };
-  },
-};
+});
+
+export type ExportContext = ContextOf<typeof exportCommand>;

@@ -1,10 +1,27 @@
-// The command table: every mlctl subcommand, in the order --help lists them. Each lives in its own file.
-import type { CommandSpec } from '../spec.js';
-import { datasetsCommand } from './datasets.js';
-import { trainCommand } from './train.js';
+// The command table: every mlctl subcommand, in the order --help lists them. Tables come from the light modules
+// beside this one; each runner is imported (dynamic import) only when its command runs.
+import { defineCommand, lazy, type AnyCommand } from '../spec.js';
+import { datasetsCommand, inspectCommand, synthCommand } from './datasets.js';
 import { evaluateCommand } from './evaluate.js';
-import { optimizeCommands } from './optimize.js';
 import { exportCommand } from './export.js';
+import { optimizeCommand, pruneCommand, quantizeCommand, tuneCommand } from './optimize.js';
 import { serveCommand } from './serve.js';
+import { trainCommand } from './train.js';
 
-export const COMMANDS: CommandSpec[] = [trainCommand, ...optimizeCommands, evaluateCommand, exportCommand, serveCommand, datasetsCommand];
+export const COMMANDS: AnyCommand[] = [
+  lazy(trainCommand, () => import('../run/train.js').then((m) => m.run)),
+  lazy(optimizeCommand, () => import('../run/optimize.js').then((m) => m.optimize)),
+  lazy(pruneCommand, () => import('../run/optimize.js').then((m) => m.prune)),
+  lazy(quantizeCommand, () => import('../run/optimize.js').then((m) => m.quantize)),
+  lazy(tuneCommand, () => import('../run/optimize.js').then((m) => m.tune)),
+  lazy(evaluateCommand, () => import('../run/evaluate.js').then((m) => m.run)),
+  lazy(exportCommand, () => import('../run/export.js').then((m) => m.run)),
+  lazy(serveCommand, () => import('../run/serve.js').then((m) => m.run)),
+  defineCommand({
+    ...datasetsCommand,
+    subcommands: [
+      lazy(synthCommand, () => import('../run/datasets.js').then((m) => m.synth)),
+      lazy(inspectCommand, () => import('../run/datasets.js').then((m) => m.inspect)),
+    ],
+  }),
+];

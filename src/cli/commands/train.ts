@@ -1,84 +1,71 @@
-// `mlctl train`: VGG16 transfer learning from an image folder into a model package (--model vgg16), or the classic
-// models (--model linear|logistic|svm, delegated to src/classic). Parses options, runs src/train, prints the result.
-import path from 'node:path';
-import { CLASSIC_MODELS, classicTrainOptions, runClassicTrain } from '../../classic/cli.js';
-import { MlctlError } from '../../errors.js';
-import { ENGINES, type EngineChoice } from '../../runtime/engine.js';
-import { AUGMENTATIONS } from '../../train/augment.js';
-import { runTrain, type TrainResult } from '../../train/run.js';
-import { startBackend } from '../context.js';
-import type { CommandSpec, RunContext } from '../spec.js';
+// `mlctl train`: the option table of VGG16 transfer learning (--model vgg16) and of the classic models
+// (--model linear|logistic|svm). Light: the runner (cli/run/train.ts) is imported only when train runs.
+import type { ClassicKind } from '../../classic/model.js';
+import type { KernelType } from '../../classic/kernel.js';
+import type { Multiclass } from '../../classic/svm.js';
+import type { Augmentation } from '../../train/augment.js';
+import { BATCH_SIZE, DATA, ENGINE, HEAD, IMAGE_SIZE, NAME, SEED, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS } from '../options.js';
+import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
-function defaultName(data: string): string {
-  const base = path.basename(path.resolve(data)).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-  return base || 'model';
-}
+export const CLASSIC_MODELS = choicesOf<ClassicKind>()(['linear', 'logistic', 'svm']);
+const AUGMENTATIONS = choicesOf<Augmentation>()(['flip', 'rotate', 'zoom', 'shift', 'brightness']);
+const KERNELS = choicesOf<KernelType>()(['linear', 'rbf', 'poly']);
+const MULTICLASS = choicesOf<Multiclass>()(['ovr', 'ovo']);
 
-/** SIGINT/SIGTERM request a stop at the next batch boundary; training saves a checkpoint and we exit 130. */
-function interruptFlag(ctx: RunContext): { stop: () => boolean; signal: () => string | undefined; release: () => void } {
-  let received: string | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (received) {
-      ctx.logger.warn(`second ${sig}: exiting immediately`);
-      process.exit(130);
-    }
-    received = sig;
-    ctx.logger.warn(`${sig} received: finishing the current batch and saving a checkpoint (press Ctrl-C again to abort)`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    stop: () => received !== undefined,
-    signal: () => received,
-    release: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
-}
+/** The classic models' flags (linear/logistic/svm on a CSV file or an image folder). */
+export const CLASSIC_TRAIN_OPTIONS = [
+  { flags: '--target <column>', description: 'linear/logistic/svm on a CSV file: the column to predict (linear: numeric; logistic/svm: class labels)' },
+  { flags: '--features <kind>', description: 'linear/logistic/svm on an image folder: flattened pixels, or VGG16 base features (global average pooled, 512 per image; uses --image-size, --weights, --engine and the feature cache)', choices: ['pixels', 'vgg16'], default: 'pixels' },
+  { flags: '--pixel-size <n>', description: '--features pixels: images are resized to n x n RGB before flattening (n*n*3 features)', type: 'int', default: 32, min: 4, max: 256 },
+  { flags: '--kernel <name>', description: 'svm kernel', choices: KERNELS, default: 'rbf' },
+  { flags: '--C <c>', description: 'svm: penalty for margin violations (larger fits the training data harder)', type: 'float', default: 1, min: 1e-9 },
+  { flags: '--gamma <g>', description: 'svm rbf/poly kernel coefficient (default 1 / number of features, on standardised features)', type: 'float', min: 0 },
+  { flags: '--degree <d>', description: 'svm poly kernel degree', type: 'int', default: 3, min: 1, max: 10 },
+  { flags: '--coef0 <c>', description: 'svm poly kernel constant term (default 1)', type: 'float' },
+  { flags: '--svm-type <type>', description: 'svm: classification (c-svc) or regression on a numeric --target (epsilon-svr)', choices: ['c-svc', 'epsilon-svr'], default: 'c-svc' },
+  { flags: '--epsilon <e>', description: 'epsilon-svr: half-width of the no-penalty tube around the target, in target standard deviations', type: 'float', default: 0.1, min: 0 },
+  { flags: '--l2 <lambda>', description: 'linear/logistic: L2 penalty λ in mean loss + λ/2·‖w‖² (default 0 for linear, 1e-4 for logistic)', type: 'float', min: 0 },
+  { flags: '--solver <name>', description: 'linear: closed-form (Cholesky on the normal equations) | gd (gradient descent, large inputs); svm: smo (kernels) | dcd (linear kernel, large data); default: picked by size', choices: ['closed-form', 'gd', 'smo', 'dcd', 'lbfgs'] },
+  { flags: '--multiclass <strategy>', description: 'svm with more than 2 classes: one-vs-rest or one-vs-one', choices: MULTICLASS, default: 'ovr' },
+  { flags: '--probability', description: 'svm: fit Platt scaling (5-fold cross-validated) so the model outputs class probabilities instead of decision scores', type: 'boolean' },
+  { flags: '--categorical <columns>', description: 'CSV: treat these comma-separated columns as categories (one-hot) even if they look numeric', type: 'list' },
+  { flags: '--drop-columns <columns>', description: 'CSV: comma-separated columns to leave out (ids, free text)', type: 'list' },
+  { flags: '--missing <policy>', description: 'CSV: a missing value is an error (listed by line and column) or drops its row', choices: ['error', 'drop'], default: 'error' },
+  { flags: '--tol <t>', description: 'solver stopping tolerance (default: smo 1e-3, dcd 0.1, gd/lbfgs 1e-6)', type: 'float', min: 0 },
+  { flags: '--kernel-cache <mb>', description: 'svm (smo): kernel row cache size in MB', type: 'int', default: 256, min: 1 },
+] as const;
 
-function summary(r: TrainResult): string {
-  const m = r.metrics;
-  const f = (v: unknown) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
-  return [
-    `${r.package!.dir}`,
-    `  version ${r.package!.version}, ${m.epochsRun} epochs (best ${m.bestEpoch}${m.stoppedEarly ? ', stopped early' : ''})`,
-    `  val accuracy ${f(m.valAccuracy)}  val loss ${f(m.valLoss)}${m.testAccuracy !== undefined ? `  test accuracy ${f(m.testAccuracy)}` : ''}`,
-    `  backend ${r.backend}, features via ${r.engine}${r.features.train ? ` (${r.features.train.cached} cached, ${r.features.train.computed} computed)` : ''}, ${r.timings.totalSeconds}s`,
-  ].join('\n');
-}
-
-export const trainCommand: CommandSpec = {
+export const trainCommand = defineCommand({
   name: 'train',
   summary: 'train an image classifier (VGG16 transfer learning) into a model package',
   description:
     'Keras-style transfer learning: a frozen VGG16 base (ImageNet weights, an HDF5 file or random init) with a Flatten|GAP → Dense(1024, relu) → [Dropout] → Dense(n, softmax) head, Adam, categorical cross-entropy. ' +
     'Base features are cached on disk (per image content) so epochs and reruns skip the base; --fine-tune K then unfreezes the last K conv blocks. ' +
     'A checkpoint is written after every epoch (artifacts/.runs/NAME/); Ctrl-C saves one and exits 130, --resume continues. ' +
-    'With --model linear|logistic|svm the classic models train instead.',
+    'With --model linear|logistic|svm the classic models train instead (on a CSV file with --target, or on an image folder).',
   options: [
-    { flags: '-d, --data <dir>', description: 'image folder: one subfolder per class (or train/ val/ test/ subfolders)' },
-    { flags: '-n, --name <name>', description: 'model name: the package goes to artifacts/NAME/VERSION (default: the data folder name)' },
+    { ...DATA, description: 'image folder: one subfolder per class (or train/ val/ test/ subfolders); a CSV file for --model linear|logistic|svm', required: true },
+    { ...NAME, description: 'model name: the package goes to artifacts/NAME/VERSION (default: the data folder name; MODEL-model for classic models)' },
     { flags: '--model <kind>', description: 'vgg16 transfer learning, or a classic model', choices: ['vgg16', ...CLASSIC_MODELS], default: 'vgg16' },
     { flags: '--epochs <n>', description: 'training epochs (the head; fine-tuning runs as many again)', type: 'int', default: 10, min: 1, max: 100000 },
-    { flags: '--batch-size <n>', description: 'examples per gradient step', type: 'int', default: 32, min: 1, max: 65536 },
-    { flags: '--image-size <px>', description: 'input height and width: at least 32 and a multiple of 32', type: 'int', default: 224, min: 1, max: 4096 },
+    { ...BATCH_SIZE, description: 'examples per gradient step', max: 65536 },
+    IMAGE_SIZE,
     { flags: '--lr <rate>', description: 'Adam learning rate', type: 'float', default: 0.001, min: 1e-12, max: 10 },
-    { flags: '--head <kind>', description: 'how the base output reaches Dense(1024): flatten (Keras example) or gap (global average pooling)', choices: ['flatten', 'gap'], default: 'flatten' },
+    HEAD,
     { flags: '--dropout <rate>', description: 'dropout between Dense(1024) and the output (0 = none)', type: 'float', default: 0, min: 0, max: 0.95 },
     { flags: '--fine-tune <k>', description: 'after the head converges, unfreeze the last K conv blocks (1-5) and continue at --fine-tune-lr', type: 'int', default: 0, min: 0, max: 5 },
     { flags: '--fine-tune-lr <rate>', description: 'learning rate of the fine-tuning phase (default: --lr / 10)', type: 'float', min: 1e-12, max: 10 },
-    { flags: '--weights <source>', description: 'VGG16 base weights: imagenet (Keras file, downloaded once into $MLCTL_CACHE), none (random init) or the PATH of a Keras .h5 file', default: 'imagenet' },
+    WEIGHTS,
     { flags: '--augment <list>', description: `comma-separated augmentations (${AUGMENTATIONS.join(', ')}); turns the feature cache off`, type: 'list', default: [] },
     { flags: '--patience <n>', description: 'early stopping: stop after N epochs without val_loss improvement and restore the best weights', type: 'int', min: 1 },
-    { flags: '--seed <n>', description: 'seed for the split, initialisation, shuffling and dropout (same seed + data → same metrics)', type: 'int', default: 42 },
+    { ...SEED, description: 'seed for the split, initialisation, shuffling and dropout (same seed + data → same metrics)' },
     { flags: '--resume', description: 'continue the interrupted run of --name from its last checkpoint', type: 'boolean' },
-    { flags: '--validation-split <f>', description: 'fraction of each class held out for validation', type: 'float', default: 0.2, min: 0, max: 0.9 },
-    { flags: '--test-split <f>', description: 'fraction of each class held out for a final test score', type: 'float', default: 0, min: 0, max: 0.9 },
+    VALIDATION_SPLIT,
+    TEST_SPLIT,
     { flags: '--class-weights <mode>', description: 'auto weighs classes by inverse frequency (imbalanced folders); none turns it off', choices: ['auto', 'none'], default: 'auto' },
-    { flags: '--engine <name>', description: 'feature extraction engine: auto prefers onnxruntime-node, else tfjs', choices: ENGINES, default: 'auto' },
+    { ...ENGINE, description: 'feature extraction engine: auto prefers onnxruntime-node, else tfjs' },
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
-    ...classicTrainOptions,
+    ...CLASSIC_TRAIN_OPTIONS,
   ],
   examples: [
     'mlctl train --data artifacts/sample-data --name sample --weights none --image-size 64 --epochs 5',
@@ -88,57 +75,6 @@ export const trainCommand: CommandSpec = {
     'mlctl train --data ./flowers --name flowers --resume',
     'mlctl train --data table.csv --model logistic --target label',
   ],
-  async run(ctx) {
-    const { opts, logger } = ctx;
-    if (opts.model && opts.model !== 'vgg16') return runClassicTrain(ctx);
-    if (!opts.data) throw new MlctlError('USAGE', ['--data DIR is required: a folder with one subfolder of images per class']);
-    const backend = await startBackend(ctx);
-    const flag = interruptFlag(ctx);
-    try {
-      const result = await runTrain({
-        data: opts.data as string,
-        name: (opts.name as string | undefined) ?? defaultName(opts.data as string),
-        epochs: opts.epochs as number,
-        batchSize: opts.batchSize as number,
-        imageSize: opts.imageSize as number,
-        lr: opts.lr as number,
-        head: opts.head as 'flatten' | 'gap',
-        dropout: opts.dropout as number,
-        fineTune: opts.fineTune as number,
-        fineTuneLr: opts.fineTuneLr as number | undefined,
-        weights: opts.weights as string,
-        augment: (opts.augment as string[]) ?? [],
-        patience: opts.patience as number | undefined,
-        seed: opts.seed as number,
-        resume: Boolean(opts.resume),
-        validationSplit: opts.validationSplit as number,
-        testSplit: opts.testSplit as number,
-        engine: opts.engine as EngineChoice,
-        classWeights: opts.classWeights as 'auto' | 'none',
-        featureCache: opts.featureCache !== false,
-        logger,
-        shouldStop: flag.stop,
-      });
-      if (result.interrupted) {
-        throw new MlctlError('INTERRUPTED', [`${flag.signal() ?? 'stop requested'}; checkpoint kept in ${result.runDir} (continue with the same options and --resume)`]);
-      }
-      return {
-        result: {
-          package: result.package!.dir,
-          name: result.package!.name,
-          version: result.package!.version,
-          manifestSha256: result.package!.manifestSha256,
-          metrics: result.metrics,
-          backend: backend.name,
-          engine: result.engine,
-          features: result.features,
-          timings: result.timings,
-          runDir: result.runDir,
-        },
-        text: summary(result),
-      };
-    } finally {
-      flag.release();
-    }
-  },
-};
+});
+
+export type TrainContext = ContextOf<typeof trainCommand>;

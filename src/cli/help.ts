@@ -1,0 +1,28 @@
+// Help text shared by every command's --help and by the README generator: exit codes, error codes, environment.
+// Light: derived from the error registry, no command code.
+import { EXIT_CODES } from '../errors.js';
+
+/** Environment variables mlctl reads (an option's own variable is listed with the option). */
+export const ENVIRONMENT: ReadonlyArray<{ name: string; meaning: string }> = [
+  { name: 'MLCTL_BACKEND', meaning: 'default for --backend' },
+  { name: 'MLCTL_CACHE', meaning: 'download/feature cache directory (default: ~/.cache/mlctl)' },
+  { name: 'MLCTL_ARTIFACTS', meaning: 'where model packages live (default: ./artifacts)' },
+  { name: 'NO_COLOR', meaning: 'disable colour' },
+];
+
+/** The "Exit codes / Environment" block after every command's help. */
+export function exitCodesHelp(): string {
+  const exit = EXIT_CODES.map((e) => `  ${String(e.code).padEnd(5)}${e.meaning}`);
+  const env = ENVIRONMENT.map((e) => `  ${e.name.padEnd(17)}${e.meaning}`);
+  return [
+    '',
+    'Exit codes:',
+    ...exit,
+    '',
+    'With --json, every outcome is one JSON document on stdout: {ok, command, exitCode, …result} on success,',
+    'and {ok: false, command, exitCode, error: {code, message}} on failure (error codes: README "Error codes").',
+    '',
+    'Environment:',
+    ...env,
+  ].join('\n');
+}

@@ -1,0 +1,106 @@
+// Options several commands share, declared once: flags, kind, bounds and default live here; a command that needs a
+// different wording or default spreads the entry and overrides that field ({ ...SEED, description: '…' }).
+// Light on purpose (type-only imports): --help and --version load this module and nothing heavy.
+import type { BackendChoice } from '../runtime/backend.js';
+import type { EngineChoice } from '../runtime/engine.js';
+import type { WeightDtype } from '../optimize/weight-quant.js';
+import { choicesOf, type CommonOpts, type OptionSpec, type OptsOf } from './spec.js';
+
+export const BACKEND_CHOICES = choicesOf<BackendChoice>()(['auto', 'tensorflow', 'wasm', 'cpu']);
+export const ENGINE_CHOICES = choicesOf<EngineChoice>()(['auto', 'onnx', 'tfjs']);
+/** TF.js weight quantization dtypes (quantize --dtype, export --quantize). */
+export const WEIGHT_DTYPE_CHOICES = choicesOf<WeightDtype>()(['float16', 'uint8', 'uint16']);
+
+/** Options every command accepts (appended to each leaf command's table). */
+export const COMMON_OPTIONS = [
+  { flags: '--backend <name>', description: 'TF.js backend: auto picks tensorflow (tfjs-node), then wasm, then cpu', choices: BACKEND_CHOICES, default: 'auto', env: 'MLCTL_BACKEND' },
+  { flags: '--json', description: 'print one machine-readable JSON result on stdout, on success and on failure (logs stay on stderr)', type: 'boolean' },
+  { flags: '-q, --quiet', description: 'only warnings and errors on stderr', type: 'boolean' },
+  { flags: '-v, --verbose', description: 'debug output on stderr', type: 'boolean' },
+] as const satisfies readonly OptionSpec[];
+
+// spec.ts types runners' common options without importing this module; this proves the two agree.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const commonOptsAgree: Same<OptsOf<typeof COMMON_OPTIONS>, CommonOpts> = true;
+void commonOptsAgree;
+
+export const DATA = {
+  flags: '-d, --data <dir>',
+  description: 'image folder: one subfolder per class (or train/ val/ test/ subfolders)',
+} as const satisfies OptionSpec;
+
+export const SEED = {
+  flags: '--seed <n>',
+  description: 'seed of the deterministic train/validation/test split (same seed + data → same split)',
+  type: 'int',
+  default: 42,
+} as const satisfies OptionSpec;
+
+export const VALIDATION_SPLIT = {
+  flags: '--validation-split <f>',
+  description: 'fraction of each class held out for validation',
+  type: 'float',
+  default: 0.2,
+  min: 0,
+  max: 0.9,
+} as const satisfies OptionSpec;
+
+export const TEST_SPLIT = {
+  flags: '--test-split <f>',
+  description: 'fraction of each class held out for a final test score',
+  type: 'float',
+  default: 0,
+  min: 0,
+  max: 0.9,
+} as const satisfies OptionSpec;
+
+export const ENGINE = {
+  flags: '--engine <name>',
+  description: 'inference engine: auto prefers ONNX Runtime (onnxruntime-node) where the model allows it, else TF.js',
+  choices: ENGINE_CHOICES,
+  default: 'auto',
+} as const satisfies OptionSpec;
+
+export const BATCH_SIZE = {
+  flags: '--batch-size <n>',
+  description: 'examples per batch',
+  type: 'int',
+  default: 32,
+  min: 1,
+} as const satisfies OptionSpec;
+
+export const NAME = {
+  flags: '-n, --name <name>',
+  description: 'model name: the package goes to artifacts/NAME/VERSION',
+} as const satisfies OptionSpec;
+
+export const IMAGE_SIZE = {
+  flags: '--image-size <px>',
+  description: 'input height and width: at least 32 and a multiple of 32',
+  type: 'int',
+  default: 224,
+  min: 32,
+  max: 4096,
+} as const satisfies OptionSpec;
+
+export const WEIGHTS = {
+  flags: '--weights <source>',
+  description: 'VGG16 base weights: imagenet (Keras file, downloaded once into $MLCTL_CACHE), none (random init) or the PATH of a Keras .h5 file',
+  default: 'imagenet',
+} as const satisfies OptionSpec;
+
+export const HEAD = {
+  flags: '--head <kind>',
+  description: 'how the base output reaches Dense(1024): flatten (Keras example) or gap (global average pooling)',
+  choices: ['flatten', 'gap'],
+  default: 'flatten',
+} as const satisfies OptionSpec;
+
+export const LATENCY_RUNS = {
+  flags: '--latency-runs <n>',
+  description: 'timed batch-1 runs for the latency figure (0 skips it)',
+  type: 'int',
+  default: 20,
+  min: 0,
+  max: 100000,
+} as const satisfies OptionSpec;

@@ -1,0 +1,144 @@
+// Runs `mlctl quantize|prune|tune|optimize` (loaded on demand): calls src/optimize and prints the before/after
+// table; a step whose accuracy drop exceeds --max-accuracy-drop is kept, marked rejected, and fails as GATE_FAILED.
+import Table from 'cli-table3';
+import { loadPackage } from '../../artifacts/package.js';
+import { EXIT, MlctlError } from '../../errors.js';
+import { figuresTable } from '../../optimize/measure.js';
+import { optimizePipeline } from '../../optimize/pipeline.js';
+import { prunePackage } from '../../optimize/prune.js';
+import { quantizePackage } from '../../optimize/quantize.js';
+import { quantizeInt8Package } from '../../optimize/quantize-int8.js';
+import type { StepOptions, StepReport } from '../../optimize/step.js';
+import { parseSearch } from '../../optimize/tune.js';
+import { tunePipeline } from '../../optimize/tune-run.js';
+import type { OptimizeContext, PruneContext, QuantizeContext, TuneContext } from '../commands/optimize.js';
+import { startBackend } from '../context.js';
+import type { CommandResult } from '../spec.js';
+
+function stepOptions(ctx: QuantizeContext | PruneContext | OptimizeContext): StepOptions {
+  const o = ctx.opts;
+  return {
+    logger: ctx.logger,
+    data: o.data,
+    maxAccuracyDrop: o.maxAccuracyDrop,
+    validationSplit: o.validationSplit,
+    seed: o.seed,
+    name: o.name,
+    engine: o.engine,
+    latencyRuns: o.latencyRuns,
+  };
+}
+
+function stepResult(r: StepReport): Record<string, unknown> {
+  return {
+    package: { name: r.package.manifest.name, version: r.package.manifest.version, dir: r.package.dir },
+    status: r.status,
+    ...(r.statusReason ? { statusReason: r.statusReason } : {}),
+    before: r.before,
+    after: r.after,
+  };
+}
+
+function stepText(r: StepReport): string {
+  const lines = [figuresTable([r.before, r.after]), `saved ${r.package.dir}`];
+  if (r.status === 'rejected') lines.push(`REJECTED: ${r.statusReason}`);
+  return lines.join('\n');
+}
+
+/** The accuracy gate's verdict as the command's error: GATE_FAILED (exit 3) naming the rejected package. */
+function rejection(exitCode: number, r: StepReport | undefined): MlctlError | undefined {
+  if (exitCode !== EXIT.GATE || !r) return undefined;
+  return new MlctlError('GATE_FAILED', [`${r.package.manifest.name} v${r.package.manifest.version} rejected: ${r.statusReason ?? 'accuracy gate failed'}`]);
+}
+
+export async function quantize(ctx: QuantizeContext): Promise<CommandResult> {
+  const { opts } = ctx;
+  await startBackend(ctx);
+  const source = await loadPackage(ctx.args[0]);
+  if (opts.dtype === 'int8') {
+    const r = await quantizeInt8Package(source, { ...stepOptions(ctx), calibration: opts.calibration });
+    return {
+      error: rejection(r.exitCode, r),
+      result: { ...stepResult(r), dtype: r.dtype, quantizedNodes: r.quantizedNodes, calibrationImages: r.calibrationImages, fp32OnnxBytes: r.fp32OnnxBytes, int8OnnxBytes: r.int8OnnxBytes },
+      text: stepText(r),
+    };
+  }
+  const r = await quantizePackage(source, opts.dtype, stepOptions(ctx));
+  return {
+    error: rejection(r.exitCode, r),
+    result: { ...stepResult(r), dtype: r.dtype, quantizedWeights: r.quantizedWeights, weightBytesBefore: r.weightBytesBefore, weightBytesAfter: r.weightBytesAfter },
+    text: stepText(r),
+  };
+}
+
+export async function prune(ctx: PruneContext): Promise<CommandResult> {
+  const o = ctx.opts;
+  await startBackend(ctx);
+  const source = await loadPackage(ctx.args[0]);
+  const r = await prunePackage(source, {
+    ...stepOptions(ctx),
+    sparsity: o.sparsity,
+    schedule: o.schedule,
+    epochs: o.epochs,
+    layers: o.layers,
+    lr: o.lr,
+    batchSize: o.batchSize,
+  });
+  const layers = new Table({ head: ['layer', 'kind', 'params', 'zeros', 'sparsity', 'method'], style: { head: [], border: [] } });
+  for (const l of r.layers) layers.push([l.layer, l.kind, l.params, l.zeros, `${(l.sparsity * 100).toFixed(2)}%`, l.method]);
+  return {
+    error: rejection(r.exitCode, r),
+    result: { ...stepResult(r), sparsity: r.sparsity, layers: r.layers, history: r.history, schedule: r.schedule },
+    text: [layers.toString(), stepText(r)].join('\n'),
+  };
+}
+
+export async function tune(ctx: TuneContext): Promise<CommandResult> {
+  const o = ctx.opts;
+  await startBackend(ctx);
+  const r = await tunePipeline({
+    data: o.data,
+    name: o.name,
+    trials: o.trials,
+    strategy: o.strategy,
+    search: parseSearch(o.search),
+    imageSize: o.imageSize,
+    weights: o.weights,
+    pooling: o.head,
+    epochs: o.epochs,
+    patience: o.patience,
+    seed: o.seed,
+    validationSplit: o.validationSplit,
+    engine: o.engine,
+    logger: ctx.logger,
+  });
+  const table = new Table({ head: ['rank', 'trial', 'lr', 'units', 'dropout', 'batch', 'val acc', 'val loss', 'epochs', 'time'], style: { head: [], border: [] } });
+  r.results.forEach((t, i) =>
+    table.push([i + 1, t.trial, t.params.lr, t.params.units, t.params.dropout, t.params.batchSize, `${(t.valAccuracy * 100).toFixed(2)}%`, t.valLoss.toFixed(4), `${t.epochs}${t.stoppedEarly ? ' (early stop)' : ''}`, `${t.seconds.toFixed(1)}s`]),
+  );
+  const pkg = { name: r.package.manifest.name, version: r.package.manifest.version, dir: r.package.dir };
+  return {
+    result: { package: pkg, best: r.results[0], trials: r.results, features: r.features, ...(r.gridSize !== undefined ? { gridSize: r.gridSize } : {}) },
+    text: [table.toString(), `best: trial ${r.results[0]!.trial} (val accuracy ${(r.results[0]!.valAccuracy * 100).toFixed(2)}%) saved as ${r.package.dir}`].join('\n'),
+  };
+}
+
+export async function optimize(ctx: OptimizeContext): Promise<CommandResult> {
+  const o = ctx.opts;
+  if (o.prune === undefined && o.quantize === undefined) throw new MlctlError('OPTION_REQUIRED', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
+  await startBackend(ctx);
+  const source = await loadPackage(ctx.args[0]);
+  const r = await optimizePipeline(source, {
+    ...stepOptions(ctx),
+    ...(o.prune !== undefined ? { prune: { sparsity: o.prune, schedule: o.schedule, epochs: o.epochs, layers: o.layers, lr: o.lr, batchSize: o.batchSize } } : {}),
+    ...(o.quantize !== undefined ? { quantize: o.quantize, calibration: o.calibration } : {}),
+  });
+  const rejected = r.steps.find((s) => s.report.status === 'rejected');
+  const final = { name: r.final.manifest.name, version: r.final.manifest.version, dir: r.final.dir };
+  return {
+    error: rejection(r.exitCode, rejected?.report),
+    exitCode: r.exitCode,
+    result: { package: final, status: rejected ? 'rejected' : 'ok', rows: r.rows, steps: r.steps.map((s) => ({ op: s.op, ...stepResult(s.report) })) },
+    text: [figuresTable(r.rows), `final: ${r.final.dir}`, ...(rejected ? [`REJECTED: ${rejected.report.statusReason}`] : [])].join('\n'),
+  };
+}
