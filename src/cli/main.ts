@@ -46,7 +46,7 @@ function parseValue(spec: OptionSpec, raw: string): unknown {
 
 function toOption(spec: OptionSpec): Option {
   const opt = new Option(spec.flags, spec.required ? `${spec.description} (required)` : spec.description);
-  if (spec.choices) opt.choices(spec.choices as string[]);
+  if (spec.choices) opt.choices([...spec.choices]);
   else if (spec.type && spec.type !== 'boolean' && spec.type !== 'string') opt.argParser((raw: string) => parseValue(spec, raw));
   if (spec.env) opt.env(spec.env);
   if (spec.default !== undefined) opt.default(Array.isArray(spec.default) ? [...spec.default] : spec.default);

@@ -76,7 +76,7 @@ export interface CommandResult {
   /** Exit code (default 0, or the error's exit code when `error` is set). */
   exitCode?: number;
   /** Machine-readable result: printed as JSON on stdout with --json. */
-  result?: Record<string, unknown>;
+  result?: object;
   /** Human-readable result: printed on stdout without --json. */
   text?: string;
   /**

@@ -75,7 +75,7 @@ async function finishClassification(
   }
   return {
     error: gateFailure(gates, ctx),
-    result: { ...extra.result, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) } as unknown as Record<string, unknown>,
+    result: { ...extra.result, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) },
     text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates, ...(extra.unit ? { unit: extra.unit } : {}) }),
   };
 }
@@ -101,7 +101,7 @@ async function runTabular(ctx: EvaluateContext, pkgs: LoadedPackage[], params: S
     const where = { root: data.root, layout: data.layout, split: data.split, seed: params.seed, validationSplit: params.validationSplit, rows: data.samples.length };
     return {
       error: gateFailure(gates, ctx),
-      result: { data: where, results, gates, gatesPassed: gates.every((g) => g.passed) } as unknown as Record<string, unknown>,
+      result: { data: where, results, gates, gatesPassed: gates.every((g) => g.passed) },
       text: formatRegressionText(results, { dataRoot: data.root, split: data.split, gates }),
     };
   }
