@@ -5,7 +5,7 @@ import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { loadPackage, type LoadedPackage } from '../artifacts/package.js';
 import { openEngine, type EngineChoice, type EngineOptions, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
-import { createBatcher, type Batcher } from './batcher.js';
+import { createBatcher, type Batcher } from '../runtime/batcher.js';
 import { findPackageDirs, type VersionPolicy } from './discover.js';
 import { MlctlError } from '../errors.js';
 import { badRequest, notFound, notReady, shuttingDown } from './errors.js';

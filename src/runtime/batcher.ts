@@ -1,7 +1,7 @@
-// Dynamic batching for one model version: concurrent requests are gathered until --max-batch examples are
+// Dynamic batching for one engine (serve's model versions, watch's cameras): concurrent requests are gathered until --max-batch examples are
 // waiting or the oldest has waited --max-delay-ms, run as one engine call, and the output is split back.
 // One batch runs at a time per engine (the engine itself uses every core); the queue is bounded.
-import { badRequest, queueFull } from './errors.js';
+import { MlctlError } from '../errors.js';
 
 /** What the batcher needs from an engine: sizes per example and a batched run. */
 export interface BatchRunner {
@@ -134,10 +134,10 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
 
   return {
     async submit(x, n) {
-      if (n < 1) throw badRequest('no examples to run');
-      if (x.length !== n * perExample) throw badRequest(`expected ${n * perExample} input values for ${n} example(s), got ${x.length}`);
+      if (n < 1) throw new MlctlError('INPUT_INVALID', ['no examples to run']);
+      if (x.length !== n * perExample) throw new MlctlError('INPUT_INVALID', [`expected ${n * perExample} input values for ${n} example(s), got ${x.length}`]);
       if (pending + n > opts.maxQueue) {
-        throw queueFull(`the inference queue is full (${pending} examples waiting, limit ${opts.maxQueue}); retry shortly`);
+        throw new MlctlError('QUEUE_FULL', [`the inference queue is full (${pending} examples waiting, limit ${opts.maxQueue}); retry shortly`]);
       }
       if (n <= opts.maxBatch) return enqueue(x, n);
       // Larger than one batch: run it in max-batch chunks and stitch the outputs back together.
