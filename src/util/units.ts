@@ -14,13 +14,13 @@ export function parseSize(text: string | number, flag = 'size'): number {
   return bytes;
 }
 
-const TIME_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, min: 60_000 };
+const TIME_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "10s" → 10000 ms; a bare number means seconds. */
 export function parseDuration(text: string | number, flag = 'duration'): number {
   if (typeof text === 'number') return text * 1000;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = m ? TIME_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new MlctlError('OPTION_INVALID', [`${flag} "${text}" is not a duration: use e.g. 500ms, 10s or 2m`]);
+  if (!m || unit === undefined) throw new MlctlError('OPTION_INVALID', [`${flag} "${text}" is not a duration: use e.g. 500ms, 10s, 2m, 12h or 30d`]);
   return Number(m[1]) * unit;
 }

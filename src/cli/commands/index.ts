@@ -1,6 +1,7 @@
 // The command table: every mlctl subcommand, in the order --help lists them. Tables come from the light modules
 // beside this one; each runner is imported (dynamic import) only when its command runs.
 import { defineCommand, lazy, type AnyCommand } from '../spec.js';
+import { cacheCommand, cacheLsCommand, cachePruneCommand } from './cache.js';
 import { datasetsCommand, inspectCommand, synthCommand } from './datasets.js';
 import { evaluateCommand } from './evaluate.js';
 import { exportCommand } from './export.js';
@@ -23,5 +24,9 @@ export const COMMANDS: AnyCommand[] = [
       lazy(synthCommand, () => import('../run/datasets.js').then((m) => m.synth)),
       lazy(inspectCommand, () => import('../run/datasets.js').then((m) => m.inspect)),
     ],
+  }),
+  defineCommand({
+    ...cacheCommand,
+    subcommands: [lazy(cacheLsCommand, () => import('../run/cache.js').then((m) => m.ls)), lazy(cachePruneCommand, () => import('../run/cache.js').then((m) => m.prune))],
   }),
 ];
