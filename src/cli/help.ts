@@ -5,7 +5,8 @@ import { EXIT_CODES } from '../errors.js';
 /** Environment variables mlctl reads (an option's own variable is listed with the option). */
 export const ENVIRONMENT: ReadonlyArray<{ name: string; meaning: string }> = [
   { name: 'MLCTL_BACKEND', meaning: 'default for --backend' },
-  { name: 'MLCTL_CACHE', meaning: 'download/feature cache directory (default: ~/.cache/mlctl)' },
+  { name: 'MLCTL_CACHE', meaning: 'cache of weights, ONNX conversions and feature stores (default: $XDG_CACHE_HOME/mlctl, else ~/.cache/mlctl)' },
+  { name: 'MLCTL_CACHE_MAX_SIZE', meaning: 'size cap of the cache; least recently used entries are evicted beyond it (default: 20gb)' },
   { name: 'MLCTL_ARTIFACTS', meaning: 'where model packages live (default: ./artifacts)' },
   { name: 'NO_COLOR', meaning: 'disable colour' },
 ];
