@@ -98,6 +98,21 @@ export const ERRORS = {
   CHECKSUM_MISMATCH: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'download of %s has checksum %s, expected %s; the file was discarded', meaning: 'a download whose checksum is wrong (discarded)' },
   UNSUPPORTED_LAYER: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot convert layer %s (%s): %s', meaning: 'a layer the ONNX converter does not handle' },
 
+  // Signatures, encryption at rest and the registry audit log (artifacts/signing.ts, encryption.ts, audit-log.ts).
+  SIGNATURE_MISSING: { exit: EXIT.FAILURE, http: 500, grpc: 'FAILED_PRECONDITION', message: 'model package %s is not signed (no %s): sign it with `mlctl sign`, or drop --require-signature to accept unsigned packages', meaning: 'an unsigned package where a signature is required (--require-signature)' },
+  SIGNATURE_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'FAILED_PRECONDITION', message: 'model package %s has an invalid signature: %s', meaning: 'mlctl.sig does not verify, or covers another mlctl.json (the manifest or signature changed)' },
+  SIGNER_UNTRUSTED: { exit: EXIT.FAILURE, http: 500, grpc: 'FAILED_PRECONDITION', message: 'model package %s is signed by key %s, which is not among the trusted keys (%s): add its public key to the trusted keys only if you trust the signer', meaning: 'a valid signature by a key not in --trusted-keys' },
+  SIGNING_KEY_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'signing key %s cannot be used: %s', meaning: 'sign --key is not a readable Ed25519 private key (or its passphrase is missing/wrong)' },
+  TRUSTED_KEYS_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'trusted keys %s cannot be used: %s', meaning: '--trusted-keys / --trusted holds no usable Ed25519 public keys (or a private key)' },
+  MODEL_KEY_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'model key %s cannot be used: %s', meaning: '--key-file / MLCTL_MODEL_KEY is unreadable or not 32 bytes' },
+  MODEL_KEY_REQUIRED: { exit: EXIT.FAILURE, http: 500, grpc: 'FAILED_PRECONDITION', message: 'model package %s is encrypted (key %s): pass --key-file FILE or set MLCTL_MODEL_KEY', meaning: 'an encrypted package used without a key' },
+  MODEL_KEY_MISMATCH: { exit: EXIT.FAILURE, http: 500, grpc: 'FAILED_PRECONDITION', message: 'model package %s is encrypted with key %s, but the key given is %s: pass the key it was encrypted with', meaning: 'an encrypted package used with another key than its own' },
+  DECRYPTION_FAILED: { exit: EXIT.FAILURE, http: 500, grpc: 'DATA_LOSS', message: 'model package %s: %s could not be decrypted (%s); the file was changed or corrupted after encryption, nothing was loaded', meaning: 'an encrypted file failed AES-GCM authentication (changed ciphertext)' },
+  PACKAGE_ENCRYPTED: { exit: EXIT.FAILURE, http: 500, grpc: 'FAILED_PRECONDITION', message: 'model package %s is encrypted: %s', meaning: 'work that would write an encrypted package\'s weights in the clear (optimize, plain exports)' },
+  PACKAGE_NOT_ENCRYPTED: { exit: EXIT.FAILURE, http: 500, grpc: 'FAILED_PRECONDITION', message: 'model package %s is not encrypted: there is nothing to decrypt', meaning: 'decrypt of a plaintext package' },
+  REGISTRY_AUDIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'registry audit log %s: %s', meaning: 'the registry audit log (artifacts/audit.jsonl) cannot be written or read' },
+  REGISTRY_AUDIT_BROKEN: { exit: EXIT.FAILURE, http: 500, grpc: 'DATA_LOSS', message: 'registry audit log %s failed verification: %s', meaning: 'models audit --verify found an edited, inserted or deleted line, or a package changed behind the log' },
+
   // Export and reports.
   EXPORT_UNSUPPORTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the model cannot be exported to the chosen format (e.g. no dynamic batch dimension for Triton)' },
   EXPORT_CHECK_FAILED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the exported model failed its check in ONNX Runtime' },

@@ -8,11 +8,12 @@ function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/** `mode` applies from creation on (a private key is never readable by others, not even for a moment). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode?: number): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = tempSibling(file);
   try {
-    const handle = await fs.open(tmp, 'w');
+    const handle = await fs.open(tmp, 'wx', mode);
     try {
       await handle.writeFile(data);
       await handle.sync();

@@ -56,12 +56,33 @@ export interface FileEntry {
   bytes: number;
 }
 
+/** Who signed a package a lineage entry points at (its mlctl.sig, checked when the new package was made). */
+export interface SignerRecord {
+  keyId: string;
+  signedAt: string;
+  /** True when the signature was checked against trusted keys, false when only against the key it carries. */
+  trusted: boolean;
+}
+
 export interface LineageEntry {
   op: string;
   at: string;
   tool: string;
-  from?: { name: string; version: number; manifestSha256: string };
+  from?: { name: string; version: number; manifestSha256: string; signer?: SignerRecord };
   params?: Record<string, unknown>;
+}
+
+export const ENCRYPTION_ALGORITHM = 'AES-256-GCM';
+export const ENCRYPTION_FORMAT = 'mlctl-aes-256-gcm-v1';
+
+/** An encrypted package's record (artifacts/encryption.ts): algorithm, key fingerprint, which files are ciphertext. */
+export interface EncryptionRecord {
+  algorithm: typeof ENCRYPTION_ALGORITHM;
+  format: typeof ENCRYPTION_FORMAT;
+  /** Fingerprint of the key (HMAC-SHA256 of a fixed label under the key), never the key. */
+  keyId: string;
+  /** Package-relative paths of the encrypted files; the manifest's sha256 of each is of the ciphertext. */
+  files: string[];
 }
 
 export interface Manifest {
@@ -83,7 +104,9 @@ export interface Manifest {
   /** Present when a gate rejected this package (e.g. quantization accuracy drop). */
   status?: 'ok' | 'rejected';
   statusReason?: string;
-  /** sha256 and size of every file in the package except mlctl.json itself. */
+  /** Present when model files are stored encrypted (mlctl encrypt). */
+  encryption?: EncryptionRecord;
+  /** sha256 and size of every file in the package except mlctl.json itself (and its detached signature, mlctl.sig). */
   files: Record<string, FileEntry>;
 }
 
@@ -109,6 +132,11 @@ export function validateManifest(value: unknown, where: string): Manifest {
   for (const [file, entry] of Object.entries(m.files!)) {
     if (!entry || typeof entry.sha256 !== 'string' || typeof entry.bytes !== 'number') fail(`files entry for ${file} lacks sha256/bytes`);
     if (file.includes('..') || file.startsWith('/')) fail(`files entry ${file} points outside the package`);
+  }
+  if (m.encryption !== undefined) {
+    const e = m.encryption;
+    if (!e || e.algorithm !== ENCRYPTION_ALGORITHM || e.format !== ENCRYPTION_FORMAT) fail(`its encryption record is not ${ENCRYPTION_ALGORITHM} (${ENCRYPTION_FORMAT}); this mlctl cannot read it`);
+    if (typeof e.keyId !== 'string' || !Array.isArray(e.files) || e.files.some((f) => typeof f !== 'string' || !m.files![f])) fail('its encryption record lacks keyId or lists files the manifest does not');
   }
   return m as Manifest;
 }

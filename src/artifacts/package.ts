@@ -1,13 +1,17 @@
-// Model packages on disk: artifacts/<name>/<version>/ with mlctl.json + model files.
-// Saving is atomic with auto-incremented versions; loading verifies every file's sha256 against the manifest.
+// Model packages on disk: artifacts/<name>/<version>/ with mlctl.json + model files (+ mlctl.sig when signed).
+// Saving is atomic with auto-incremented versions and logged to the registry audit log; loading verifies every
+// file's sha256 against the manifest (and, when asked, the signature); model files are read (and decrypted) here only.
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
 import { writeDirAtomic } from './atomic.js';
+import { appendRegistryAudit, type PackageRef } from './audit-log.js';
+import { checkKeyFor, decryptBytes, isEncryptedFile, type ModelKey } from './encryption.js';
 import { sha256, sha256File } from './hash.js';
-import { MANIFEST_FILE, SCHEMA_VERSION, validateManifest, type FileEntry, type Manifest, type ManifestDraft } from './manifest.js';
-import { loadLayersModelFromDir, writeLayersModel } from './tfjs-io.js';
+import { MANIFEST_FILE, SCHEMA_VERSION, validateManifest, type FileEntry, type LineageEntry, type Manifest, type ManifestDraft } from './manifest.js';
+import { checkSignature, SIGNATURE_FILE, type SignatureInfo, type TrustedKeys } from './signing.js';
+import { readLayersModel, writeLayersModel } from './tfjs-io.js';
 
 export interface LoadedPackage {
   dir: string;
@@ -16,6 +20,12 @@ export interface LoadedPackage {
   manifestSha256: string;
   /** True when every file was checked against the manifest's sha256 (loadPackage's default, or just written). */
   verified: boolean;
+  /** The signature, when the package carries a valid one (trusted: checked against the caller's trusted keys). */
+  signature?: SignatureInfo;
+  /** Why the package's mlctl.sig does not verify, when it carries one that does not (and no trust was required). */
+  signatureProblem?: string;
+  /** Decryption key of an encrypted package (memory only): readModelFile decrypts with it. */
+  key?: ModelKey;
 }
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -68,7 +78,7 @@ async function listFilesRecursive(dir: string, prefix = ''): Promise<string[]> {
   for (const e of await fs.readdir(dir, { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
     if (e.isDirectory()) out.push(...(await listFilesRecursive(path.join(dir, e.name), rel)));
-    else if (e.isFile() && rel !== MANIFEST_FILE) out.push(rel);
+    else if (e.isFile() && rel !== MANIFEST_FILE && rel !== SIGNATURE_FILE) out.push(rel);
   }
   return out.sort();
 }
@@ -90,18 +100,42 @@ export interface SaveOptions {
   root?: string;
   /** Fixed version instead of the next free one (fails if it exists). */
   version?: number;
+  /** Registry audit entry (default: the command is the last lineage op, `before` its source package). */
+  audit?: { command?: string; details?: Record<string, unknown> };
+}
+
+export function packageRef(pkg: LoadedPackage): PackageRef {
+  return { name: pkg.manifest.name, version: pkg.manifest.version, manifestSha256: pkg.manifestSha256 };
+}
+
+/** Record a new package in the registry audit log of `root`: which command made it, from what. */
+async function auditSaved(root: string, pkg: LoadedPackage, lineage: LineageEntry[], audit: SaveOptions['audit']): Promise<void> {
+  const last = lineage[lineage.length - 1];
+  const from = last?.from;
+  try {
+    await appendRegistryAudit(root, {
+      command: audit?.command ?? last?.op ?? 'save',
+      package: packageRef(pkg),
+      ...(from ? { before: { name: from.name, version: from.version, manifestSha256: from.manifestSha256 } } : {}),
+      ...(audit?.details ? { details: audit.details } : {}),
+    });
+  } catch (err) {
+    throw new MlctlError('REGISTRY_AUDIT', [path.join(root, 'audit.jsonl'), `${pkg.manifest.name} v${pkg.manifest.version} was written to ${pkg.dir} but could not be logged: ${(err as Error).message}`], { cause: err });
+  }
 }
 
 /** Write a new package version atomically; returns it loaded (manifest with hashes). */
 export async function savePackage(opts: SaveOptions): Promise<LoadedPackage> {
   assertValidName(opts.name);
-  const modelDir = path.join(opts.root ?? artifactsRoot(), opts.name);
+  const root = opts.root ?? artifactsRoot();
+  const modelDir = path.join(root, opts.name);
   for (let attempt = 0; ; attempt++) {
     const versions = await listVersions(modelDir);
     const version = opts.version ?? (versions.length ? versions[versions.length - 1]! + 1 : 1);
     const target = path.join(modelDir, String(version));
+    let saved: LoadedPackage;
     try {
-      return await writeDirAtomic(target, async (tmp) => {
+      saved = await writeDirAtomic(target, async (tmp) => {
         await opts.write(tmp);
         const manifest: Manifest = {
           schemaVersion: SCHEMA_VERSION,
@@ -122,12 +156,20 @@ export async function savePackage(opts: SaveOptions): Promise<LoadedPackage> {
       if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new MlctlError('PACKAGE_EXISTS', [target], { cause: err });
       throw err;
     }
+    await auditSaved(root, saved, opts.draft.lineage, opts.audit);
+    return saved;
   }
 }
 
 export interface LoadOptions {
   /** Verify every file's sha256 (default true). */
   verify?: boolean;
+  /** Check a signature the package carries against these keys; a bad or untrusted one is refused. */
+  trust?: TrustedKeys;
+  /** Refuse packages without a valid signature by one of `trust`'s keys. */
+  requireSignature?: boolean;
+  /** Decryption key for encrypted packages (unused by plain ones); a key other than the package's is refused now. */
+  key?: ModelKey;
 }
 
 export async function loadPackage(ref: string, opts: LoadOptions = {}): Promise<LoadedPackage> {
@@ -141,7 +183,56 @@ export async function loadPackage(ref: string, opts: LoadOptions = {}): Promise<
   }
   const manifest = validateManifest(parsed, dir);
   if (opts.verify !== false) await verifyPackage(dir, manifest);
-  return { dir, manifest, manifestSha256: sha256(text), verified: opts.verify !== false };
+  const pkg: LoadedPackage = { dir, manifest, manifestSha256: sha256(text), verified: opts.verify !== false };
+  if (opts.requireSignature || opts.trust) await verifyPackageSignature(pkg, opts.trust, { required: Boolean(opts.requireSignature) });
+  else await noteSignature(pkg);
+  if (manifest.encryption && opts.key) pkg.key = checkKeyFor(dir, manifest.encryption, opts.key);
+  return pkg;
+}
+
+/** Record who signed a package (checked against the key its signature carries) for lineage; never throws. */
+async function noteSignature(pkg: LoadedPackage): Promise<void> {
+  try {
+    pkg.signature = await checkSignature(pkg);
+  } catch (err) {
+    if (!(err instanceof MlctlError && err.code === 'SIGNATURE_MISSING')) pkg.signatureProblem = (err as Error).message;
+  }
+}
+
+/**
+ * The signature gate for serve, export, predict and watch: the package's files match mlctl.json (checked now if
+ * they were not), mlctl.json is what the signature covers, and the signer is one of `trust`'s keys. An unsigned
+ * package is refused (SIGNATURE_MISSING) unless `required` is false. Sets pkg.signature on success.
+ */
+export async function verifyPackageSignature(pkg: LoadedPackage, trust: TrustedKeys | undefined, opts: { required?: boolean } = {}): Promise<SignatureInfo | undefined> {
+  if (!trust) throw new MlctlError('OPTION_REQUIRED', ['--require-signature needs --trusted-keys PATH (or MLCTL_TRUSTED_KEYS): the public keys whose signatures are accepted']);
+  if (!pkg.verified) {
+    await verifyPackage(pkg.dir, pkg.manifest);
+    pkg.verified = true;
+  }
+  try {
+    pkg.signature = await checkSignature(pkg, trust);
+  } catch (err) {
+    if (err instanceof MlctlError && err.code === 'SIGNATURE_MISSING' && opts.required === false) return undefined;
+    throw err;
+  }
+  return pkg.signature;
+}
+
+/**
+ * A model file's bytes, decrypted when the manifest says it is encrypted (the one place package model files are
+ * read). With `checkSha256`, the stored bytes must hash to the manifest's sha256 first.
+ */
+export async function readModelFile(pkg: LoadedPackage, rel: string, opts: { checkSha256?: boolean } = {}): Promise<Uint8Array> {
+  const bytes = await fs.readFile(path.join(pkg.dir, rel));
+  if (opts.checkSha256) {
+    const want = pkg.manifest.files[rel]?.sha256;
+    const actual = sha256(bytes);
+    if (!want || actual !== want) throw new MlctlError('PACKAGE_HASH_MISMATCH', [pkg.dir, want ? `${rel} has sha256 ${actual.slice(0, 12)}…, the manifest says ${want.slice(0, 12)}…` : `${rel} is not listed in the manifest's files`]);
+  }
+  if (!isEncryptedFile(pkg.manifest, rel)) return bytes;
+  const key = checkKeyFor(pkg.dir, pkg.manifest.encryption!, pkg.key);
+  return decryptBytes(key, rel, bytes, pkg.dir);
 }
 
 export async function verifyPackage(dir: string, manifest: Manifest): Promise<void> {
@@ -155,11 +246,13 @@ export async function verifyPackage(dir: string, manifest: Manifest): Promise<vo
   }
 }
 
-/** Load the package's TF.js layers model (model.json + shards). */
-export async function loadTfjsModel(pkg: LoadedPackage): Promise<tf.LayersModel> {
-  const rel = pkg.manifest.formats.tfjs;
+/** Load one of the package's TF.js layers models (model.json + shards; default formats.tfjs), decrypting shards. */
+export async function loadTfjsModel(pkg: LoadedPackage, rel = pkg.manifest.formats.tfjs): Promise<tf.LayersModel> {
   if (!rel) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it has no TF.js model (formats.tfjs)']);
-  return loadLayersModelFromDir(path.dirname(path.join(pkg.dir, rel)));
+  const base = path.posix.dirname(rel);
+  const read = (file: string) => readModelFile(pkg, base === '.' ? file : `${base}/${file}`);
+  const artifacts = await readLayersModel(path.join(pkg.dir, rel), read);
+  return tf.loadLayersModel(tf.io.fromMemory(artifacts));
 }
 
 /** Save a TF.js model into a package directory being written (used inside SaveOptions.write). */
@@ -178,7 +271,12 @@ export function lineageFrom(pkg: LoadedPackage, op: string, params?: Record<stri
     op,
     at: new Date().toISOString(),
     tool: `mlctl`,
-    from: { name: pkg.manifest.name, version: pkg.manifest.version, manifestSha256: pkg.manifestSha256 },
+    from: {
+      name: pkg.manifest.name,
+      version: pkg.manifest.version,
+      manifestSha256: pkg.manifestSha256,
+      ...(pkg.signature ? { signer: { keyId: pkg.signature.keyId, signedAt: pkg.signature.signedAt, trusted: pkg.signature.trusted } } : {}),
+    },
     ...(params ? { params } : {}),
   };
 }

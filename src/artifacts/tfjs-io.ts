@@ -48,15 +48,19 @@ export async function writeLayersModel(dir: string, artifacts: tf.io.ModelArtifa
   return [MODEL_JSON, ...paths];
 }
 
-/** Read model.json and its shards into ModelArtifacts (quantized entries are decoded by tf.loadLayersModel). */
-export async function readLayersModel(modelJsonPath: string): Promise<tf.io.ModelArtifacts> {
+/**
+ * Read model.json and its shards into ModelArtifacts (quantized entries are decoded by tf.loadLayersModel).
+ * `readShard` reads a shard by its path relative to model.json (a package passes its decrypting reader).
+ */
+export async function readLayersModel(modelJsonPath: string, readShard?: (rel: string) => Promise<Uint8Array>): Promise<tf.io.ModelArtifacts> {
   const dir = path.dirname(modelJsonPath);
   const json = JSON.parse(await fs.readFile(modelJsonPath, 'utf8')) as ModelJson;
+  const read = readShard ?? ((rel: string) => fs.readFile(path.join(dir, rel)));
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Uint8Array[] = [];
   for (const group of json.weightsManifest ?? []) {
     specs.push(...group.weights);
-    for (const p of group.paths) buffers.push(await fs.readFile(path.join(dir, p)));
+    for (const p of group.paths) buffers.push(await read(p));
   }
   const total = buffers.reduce((a, b) => a + b.byteLength, 0);
   const weightData = new Uint8Array(total);

@@ -1,19 +1,17 @@
 // The classic engine (classic-model.json): rows of encoded features — or NHWC images for pixel-feature packages,
 // flattened as-is — in, probabilities / scores / regression values out. Pure JS, exact.
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { loadLayersModelFromDir } from '../artifacts/tfjs-io.js';
-import type { LoadedPackage } from '../artifacts/package.js';
+import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/package.js';
 import { CLASSIC_FILE, predict, validateClassicModel, type ClassicModel } from '../classic/model.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineOptions, type EngineSource, type EngineProvenance, type InferenceEngine } from '../runtime/engine.js';
 
 export async function loadClassicModel(pkg: LoadedPackage): Promise<ClassicModel> {
   const rel = pkg.manifest.formats.classic ?? CLASSIC_FILE;
-  const file = path.join(pkg.dir, rel);
-  const text = await fs.readFile(file, 'utf8').catch((err: Error) => {
+  const bytes = await readModelFile(pkg, rel).catch((err: Error) => {
+    if (err instanceof MlctlError) throw err;
     throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `cannot read ${rel} (${err.message})`]);
   });
+  const text = Buffer.from(bytes).toString('utf8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -54,12 +52,13 @@ async function openClassicEngine(pkg: LoadedPackage, opts: EngineOptions): Promi
     return classicEngine(model, shape, provenance);
   }
   const rel = pkg.manifest.formats.backbone;
-  const backbone = await loadLayersModelFromDir(path.dirname(path.join(pkg.dir, rel)));
+  const backbone = await loadTfjsModel(pkg, rel);
   let features: InferenceEngine;
   try {
     features = await openEngine(
       { kind: 'model', model: backbone, identity: `classic-backbone-${pkg.manifest.files[rel]?.sha256 ?? pkg.manifestSha256}`, label: `${pkg.manifest.name} v${pkg.manifest.version}'s backbone` },
-      { ...opts, engine: opts.engine === 'tfjs' ? 'tfjs' : 'auto', worker: false },
+      // An encrypted package's backbone is converted in memory only: its plaintext never reaches the cache.
+      { ...opts, engine: opts.engine === 'tfjs' ? 'tfjs' : 'auto', worker: false, memoryOnly: opts.memoryOnly || Boolean(pkg.manifest.encryption) },
     );
   } catch (err) {
     backbone.dispose();

@@ -5,11 +5,10 @@ import * as ort from 'onnxruntime-node';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { openCache, type Cache } from '../artifacts/cache.js';
 import { sha256 } from '../artifacts/hash.js';
-import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
+import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { CONVERTER_VERSION, convertLayersModel } from '../onnx/index.js';
 import type { EngineIO, EngineOptions, EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
@@ -126,12 +125,16 @@ interface Conversion {
  * mismatching entry is reported once and rebuilt) and cached when the cache can be written.
  */
 async function convertedBytes(c: Conversion, cache: Cache, opts: EngineOptions): Promise<{ bytes: Uint8Array; provenance: EngineProvenance }> {
+  const text = `converting ${c.label} to ONNX for onnxruntime`;
+  if (opts.memoryOnly) {
+    const bytes = opts.logger ? await withSpinner(opts.logger, text, c.convert) : await c.convert();
+    return { bytes, provenance: { verified: c.sourceVerified, source: `converted from ${c.label} in memory (not cached)` } };
+  }
   const name = conversionName(c.identity);
   const hit = await cache.readVerified('onnx', name);
   const where = cache.pathOf('onnx', name);
   if (hit.status === 'hit') return { bytes: hit.bytes, provenance: { verified: c.sourceVerified, source: `cache ${where} (recorded sha256)` } };
   if (hit.status === 'mismatch') opts.logger?.warn(`cached ONNX model failed verification (${hit.reason}); rebuilding it from ${c.label}`);
-  const text = `converting ${c.label} to ONNX for onnxruntime`;
   const bytes = opts.logger ? await withSpinner(opts.logger, text, c.convert) : await c.convert();
   const cached = await cache.putFile('onnx', name, bytes, { converter: CONVERTER_VERSION, ...c.meta });
   return { bytes, provenance: { verified: c.sourceVerified, source: cached ? `converted from ${c.label}, cached at ${where}` : `converted from ${c.label} in memory` } };
@@ -148,12 +151,11 @@ async function openPackage(pkg: LoadedPackage, opts: EngineOptions): Promise<Inf
   const shapes = { ...packageShapes(pkg), threads: opts.threads };
   if (m.formats.onnx) {
     const rel = m.formats.onnx;
-    const bytes = await fs.readFile(path.join(pkg.dir, rel));
-    const want = m.files[rel]?.sha256;
-    const actual = sha256(bytes);
-    if (!want || actual !== want) throw new MlctlError('PACKAGE_HASH_MISMATCH', [pkg.dir, want ? `${rel} has sha256 ${actual.slice(0, 12)}…, the manifest says ${want.slice(0, 12)}…` : `${rel} is not listed in the manifest's files`]);
-    return onnxEngineFromBytes(bytes, { ...shapes, provenance: { verified: true, source: `package ${rel} (manifest sha256)` } });
+    const bytes = await readModelFile(pkg, rel, { checkSha256: true });
+    return onnxEngineFromBytes(bytes, { ...shapes, provenance: { verified: true, source: `package ${rel} (manifest sha256${m.encryption ? ', decrypted in memory' : ''})` } });
   }
+  // An encrypted package's conversion stays in memory: a cached copy would be its weights in plaintext on disk.
+  if (m.encryption) opts = { ...opts, memoryOnly: true };
   const cache = openCache({ root: opts.cacheRoot, logger: opts.logger });
   const { bytes, provenance } = await convertedBytes(
     {

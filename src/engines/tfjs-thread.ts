@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LoadedPackage } from '../artifacts/package.js';
+import { ERRORS, MlctlError, type ErrorCode } from '../errors.js';
 import { currentBackend, type BackendName } from '../runtime/backend.js';
 import type { EngineSource, InferenceEngine } from '../runtime/engine.js';
 
@@ -20,12 +21,22 @@ function bootstrap(): string {
 
 type Msg =
   | { type: 'ready'; inputShape: number[]; outputSize: number; description: string }
-  | { type: 'fail'; message: string }
+  | { type: 'fail'; message: string; code?: string }
   | { type: 'result'; id: number; y: Float32Array }
   | { type: 'error'; id: number; message: string };
 
+/** A worker's start-up failure as the main thread's error: an mlctl error keeps its code (and so its exit code). */
+function workerFailure(m: { message: string; code?: string }): Error {
+  if (!m.code || !(m.code in ERRORS)) return new Error(m.message);
+  const err = new MlctlError(m.code as ErrorCode);
+  err.message = m.message;
+  return err;
+}
+
 export async function openTfjsThreadEngine(pkg: LoadedPackage, backend: BackendName): Promise<InferenceEngine> {
-  const worker = new Worker(bootstrap(), { eval: true, workerData: { dir: pkg.dir, backend } });
+  // An encrypted package's key goes to the worker in memory (structured clone), never through a file.
+  const key = pkg.key ? { bytes: new Uint8Array(pkg.key.bytes), source: pkg.key.source } : undefined;
+  const worker = new Worker(bootstrap(), { eval: true, workerData: { dir: pkg.dir, backend, key } });
   const pending = new Map<number, { resolve: (y: Float32Array) => void; reject: (e: Error) => void }>();
   let broken: Error | undefined;
   let nextId = 1;
@@ -37,7 +48,7 @@ export async function openTfjsThreadEngine(pkg: LoadedPackage, backend: BackendN
   const info = await new Promise<Extract<Msg, { type: 'ready' }>>((resolve, reject) => {
     worker.on('message', (m: Msg) => {
       if (m.type === 'ready') resolve(m);
-      else if (m.type === 'fail') reject(new Error(m.message));
+      else if (m.type === 'fail') reject(workerFailure(m));
       else {
         const p = pending.get(m.id);
         pending.delete(m.id);

@@ -1,9 +1,44 @@
 // README.md of a deploy bundle: what is in it, where it came from, and the exact commands to build, run and deploy.
 import type { DeploySettings } from './k8s.js';
-import { SERVE } from './k8s.js';
+import { MODEL_KEY_MOUNT, SERVE } from './k8s.js';
 import type { ExportMetadata } from './source.js';
 
-export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packagePath: string; app: 'source' | 'dist'; baseImage: string }): string {
+/** The section an encrypted package's bundle needs: where the key comes from (a Secret), never the key. */
+function modelKeySection(s: DeploySettings): string {
+  if (!s.modelKey) return '';
+  const mounted = `${MODEL_KEY_MOUNT.dir}/${MODEL_KEY_MOUNT.file}`;
+  return `
+## Model key (encrypted package)
+
+The weights in this bundle are AES-256-GCM encrypted (key id \`${s.modelKey.keyId}\`). The key is not in the
+bundle and must never be in the image: the server reads it at start-up from the file named by
+\`${MODEL_KEY_MOUNT.env}\` and decrypts in memory only (no plaintext is written, the ONNX conversion cache is off).
+
+\`\`\`sh
+# Kubernetes and KServe: the manifests mount this Secret read-only at ${MODEL_KEY_MOUNT.dir}/
+kubectl create secret generic ${s.modelKey.secretName} --from-file=${MODEL_KEY_MOUNT.file}=/secure/path/model.key
+# Locally:
+docker run --rm -p ${SERVE.port}:${SERVE.port} -v /secure/path/model.key:${mounted}:ro -e ${MODEL_KEY_MOUNT.env}=${mounted} ${s.image}
+\`\`\`
+
+Without the key (or with another one) the pod exits 1 saying which key id it needs, and never becomes ready.
+Rotate by encrypting a new package version with the new key (\`mlctl decrypt\` + \`mlctl encrypt\` on a
+trusted host), exporting it, and updating the Secret with the rollout.
+`;
+}
+
+function signatureSection(signed: boolean): string {
+  if (!signed) return '';
+  return `
+## Signature
+
+\`models/.../mlctl.sig\` is the package's Ed25519 signature over its \`mlctl.json\` (which hashes every file). Check it
+with \`mlctl verify <package dir> --trusted DIR\`, and make the server refuse anything else by adding
+\`--require-signature --trusted-keys DIR\` to the serve arguments with DIR mounted from a ConfigMap of public keys.
+`;
+}
+
+export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packagePath: string; app: 'source' | 'dist'; baseImage: string; signed?: boolean }): string {
   const src = meta.source;
   const input = meta.input.kind === 'image' ? `${meta.input.height}x${meta.input.width} RGB image, ${meta.input.preprocessing.mode} preprocessing` : `tabular (${meta.input.features.length} features)`;
   const fileRows = Object.entries(src.files)
@@ -50,6 +85,7 @@ The image runs \`mlctl serve /models/${meta.name} --host 0.0.0.0 --port ${SERVE.
 such as \`--max-batch 16\` or \`--engine onnx\` to \`docker run\` (or to \`args:\` in the manifests). SIGTERM drains
 in-flight requests before exit.
 
+${modelKeySection(s)}${signatureSection(Boolean(o.signed))}
 ## Deploy on Kubernetes
 
 \`\`\`sh

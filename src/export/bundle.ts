@@ -5,12 +5,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { verifyPackage, type LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
+import { sha256 } from '../artifacts/hash.js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
+import { SIGNATURE_FILE } from '../artifacts/signing.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { bundleReadme } from './bundle-readme.js';
 import { DEFAULT_NODE_IMAGE, dockerfile, dockerignore, entrypoint } from './dockerfile.js';
-import { deployment, hpa, inferenceService, k8sName, kustomization, memoryFor, podDisruptionBudget, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
+import { deployment, hpa, inferenceService, k8sName, kustomization, memoryFor, modelKeySecretName, podDisruptionBudget, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
 import { exportMetadata, MLCTL_VERSION } from './source.js';
 import { METADATA_JSON } from './tfjs.js';
 
@@ -99,14 +101,21 @@ async function copyApp(root: string, appDir: string): Promise<'source' | 'dist'>
   return mode;
 }
 
-/** Copy the package byte for byte into models/<name>/<version>/ and re-verify every sha256 there. */
-async function copyPackage(pkg: LoadedPackage, target: string): Promise<void> {
+/**
+ * Copy the package byte for byte into models/<name>/<version>/ (with its signature: same version, same manifest, so
+ * it still holds) and re-verify every sha256 there. Returns the signature file's sha256 when there is one.
+ */
+async function copyPackage(pkg: LoadedPackage, target: string): Promise<string | undefined> {
   await fs.mkdir(target, { recursive: true });
   for (const rel of [MANIFEST_FILE, ...Object.keys(pkg.manifest.files)]) {
     await fs.mkdir(path.dirname(path.join(target, rel)), { recursive: true });
     await fs.copyFile(path.join(pkg.dir, rel), path.join(target, rel));
   }
   await verifyPackage(target, pkg.manifest);
+  const sig = await fs.readFile(path.join(pkg.dir, SIGNATURE_FILE)).catch(() => undefined);
+  if (!sig) return undefined;
+  await fs.writeFile(path.join(target, SIGNATURE_FILE), sig);
+  return sha256(sig);
 }
 
 function modelBytes(pkg: LoadedPackage): number {
@@ -139,14 +148,15 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     memoryLimit: memory.limit,
     manifestSha256: pkg.manifestSha256,
     mlctlVersion: MLCTL_VERSION,
+    ...(m.encryption ? { modelKey: { secretName: modelKeySecretName(name), keyId: m.encryption.keyId } } : {}),
   };
   const packagePath = `models/${m.name}/${m.version}`;
   opts.logger?.info(`copying the package to ${packagePath}/ and verifying its hashes`);
-  await copyPackage(pkg, path.join(dir, packagePath));
+  const signatureSha256 = await copyPackage(pkg, path.join(dir, packagePath));
   const app = await copyApp(opts.mlctlRoot ?? (await mlctlRoot()), path.join(dir, 'app'));
   const header = `Written by mlctl ${MLCTL_VERSION} export --format bundle for ${m.name} v${m.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;
   // sha256sum -c format, paths relative to the bundle: the package's own table plus mlctl.json itself.
-  const sums = [[pkg.manifestSha256, MANIFEST_FILE] as const, ...Object.entries(m.files).map(([f, e]) => [e.sha256, f] as const)]
+  const sums = [[pkg.manifestSha256, MANIFEST_FILE] as const, ...(signatureSha256 ? [[signatureSha256, SIGNATURE_FILE] as const] : []), ...Object.entries(m.files).map(([f, e]) => [e.sha256, f] as const)]
     .map(([hash, f]) => `${hash}  ${packagePath}/${f}`)
     .join('\n');
   const files: Record<string, string> = {
@@ -174,9 +184,11 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     replicas: { min: minReplicas, max: maxReplicas },
     resources: { cpu: { request: settings.cpuRequest, limit: settings.cpuLimit }, memory: memory },
     files: Object.keys(files),
+    ...(settings.modelKey ? { modelKey: settings.modelKey } : {}),
+    ...(pkg.signature ? { signature: { keyId: pkg.signature.keyId, signedAt: pkg.signature.signedAt } } : {}),
   };
   const meta = exportMetadata(pkg, 'bundle', details);
-  files[BUNDLE_FILES.readme] = bundleReadme(meta, settings, { packagePath, app, baseImage });
+  files[BUNDLE_FILES.readme] = bundleReadme(meta, settings, { packagePath, app, baseImage, signed: Boolean(signatureSha256) });
   for (const [rel, text] of Object.entries(files)) {
     await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
     await fs.writeFile(path.join(dir, rel), text);

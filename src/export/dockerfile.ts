@@ -86,6 +86,9 @@ export function dockerignore(app: 'source' | 'dist'): string {
     '**/.git',
     '**/.DS_Store',
     '**/*.log',
+    '# Keys never go into an image: an encrypted model\'s key is mounted from a Secret at run time.',
+    '**/*.key',
+    '**/*.key.pem',
     ...(app === 'source' ? ['app/dist'] : ['app/src']),
     '',
   ].join('\n');

@@ -1,8 +1,11 @@
 // `mlctl export` logic: load and verify the source package, write the chosen format into a temporary directory and
 // rename it into place, and report what was written (every file's sha256) and where it came from.
 import path from 'node:path';
+import { appendRegistryAudit } from '../artifacts/audit-log.js';
 import type { FileEntry } from '../artifacts/manifest.js';
-import { assertValidName, loadPackage, type LoadedPackage } from '../artifacts/package.js';
+import { assertValidName, loadPackage, packageRef, verifyPackageSignature, type LoadedPackage } from '../artifacts/package.js';
+import { assertNotEncrypted, registryRootOf } from '../artifacts/package-security.js';
+import type { TrustedKeys } from '../artifacts/signing.js';
 import { MlctlError } from '../errors.js';
 import { writeBundleExport, type BundleOptions } from './bundle.js';
 import { writeOnnxExport, type OnnxExportOptions } from './onnx-export.js';
@@ -20,6 +23,10 @@ export interface ExportOptions extends TfjsExportOptions, OnnxExportOptions, Omi
   force?: boolean;
   /** Triton max_batch_size and the bundle's `mlctl serve --max-batch`. */
   maxBatch?: number;
+  /** Check the source's signature against these keys (a bad or untrusted one is refused). */
+  trust?: TrustedKeys;
+  /** Refuse a source without a valid signature by one of `trust`'s keys. */
+  requireSignature?: boolean;
 }
 
 export interface ExportResult {
@@ -40,7 +47,11 @@ export async function exportModel(ref: string | LoadedPackage, opts: ExportOptio
     throw new MlctlError('OPTION_CONFLICT', [`--quantize applies to --format tfjs; for int8 ONNX run \`mlctl quantize\` first and export the quantized package`]);
   }
   if (opts.name !== undefined) assertValidName(opts.name);
-  const pkg = typeof ref === 'string' ? await loadPackage(ref) : ref;
+  const pkg = typeof ref === 'string' ? await loadPackage(ref, { trust: opts.trust, requireSignature: opts.requireSignature }) : ref;
+  if (typeof ref !== 'string' && (opts.trust || opts.requireSignature)) await verifyPackageSignature(pkg, opts.trust, { required: Boolean(opts.requireSignature) });
+  // A bundle carries the encrypted package as it is (the key comes from a Kubernetes Secret at run time); the other
+  // formats are plain model files for other runtimes, which would put the weights on disk in the clear.
+  if (opts.format !== 'bundle') assertNotEncrypted(pkg, `--format ${opts.format} would write its weights in the clear; export it as a bundle (the key is mounted from a Secret), or export the plaintext version it was encrypted from`);
   const log = opts.logger;
   log?.info(`exporting ${pkg.manifest.name} v${pkg.manifest.version} (${pkg.dir}) as ${opts.format}`);
   // A Triton repository holds many models: the unit written (and guarded by --force) is <out>/<name>.
@@ -64,5 +75,9 @@ export async function exportModel(ref: string | LoadedPackage, opts: ExportOptio
   );
   const bytes = Object.values(written.files).reduce((a, f) => a + f.bytes, 0);
   log?.info(`wrote ${Object.keys(written.files).length} files (${(bytes / 1024 / 1024).toFixed(1)} MiB) to ${written.dir}`);
+  // The export is written; a registry mounted read-only (CI, a container) must not turn it into a failure.
+  await appendRegistryAudit(registryRootOf(pkg), { command: 'export', before: packageRef(pkg), details: { format: opts.format, out: written.dir, files: Object.keys(written.files).length, ...(pkg.signature ? { signer: pkg.signature.keyId } : {}) } }).catch(
+    (err: Error) => log?.warn(`the export was not recorded in the registry audit log: ${err.message.split('\n')[0]}`),
+  );
   return { format: opts.format, out: written.dir, source: exportSource(pkg), files: written.files, details: written.value };
 }

@@ -30,6 +30,27 @@ export interface DeploySettings {
   /** Source identity for annotations. */
   manifestSha256: string;
   mlctlVersion: string;
+  /** An encrypted package: its key is mounted from this Secret at run time (never part of the bundle or image). */
+  modelKey?: { secretName: string; keyId: string };
+}
+
+/** Where the model key Secret is mounted and the file `mlctl serve` reads it from (via MLCTL_MODEL_KEY_FILE). */
+export const MODEL_KEY_MOUNT = { dir: '/var/run/secrets/mlctl', file: 'model.key', env: 'MLCTL_MODEL_KEY_FILE' } as const;
+
+/** The Secret holding an encrypted package's key: created by the operator, never written by mlctl. */
+export function modelKeySecretName(k8sObjectName: string): string {
+  return `${k8sObjectName.slice(0, 53)}-model-key`;
+}
+
+/** env, volumeMounts and volumes that give the container the model key file (empty without encryption). */
+function modelKeyParts(s: DeploySettings) {
+  if (!s.modelKey) return { env: [], mounts: [], volumes: [] };
+  return {
+    env: [{ name: MODEL_KEY_MOUNT.env, value: `${MODEL_KEY_MOUNT.dir}/${MODEL_KEY_MOUNT.file}` }],
+    mounts: [{ name: 'model-key', mountPath: MODEL_KEY_MOUNT.dir, readOnly: true }],
+    // 0440 root:fsGroup: readable by the server's group only.
+    volumes: [{ name: 'model-key', secret: { secretName: s.modelKey.secretName, defaultMode: 0o440, items: [{ key: MODEL_KEY_MOUNT.file, path: MODEL_KEY_MOUNT.file }] } }],
+  };
 }
 
 /**
@@ -92,6 +113,7 @@ function resources(s: DeploySettings) {
 const containerSecurity = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } };
 
 export function deployment(s: DeploySettings) {
+  const key = modelKeyParts(s);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -117,16 +139,16 @@ export function deployment(s: DeploySettings) {
               imagePullPolicy: 'IfNotPresent',
               args: ['--max-batch', String(s.maxBatch)],
               ports: [{ name: 'http', containerPort: SERVE.port, protocol: 'TCP' }],
-              env: [{ name: 'NODE_ENV', value: 'production' }],
+              env: [{ name: 'NODE_ENV', value: 'production' }, ...key.env],
               ...probes('http'),
               // Let the Service drop this pod from its endpoints before the server starts draining on SIGTERM.
               lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
               resources: resources(s),
               securityContext: containerSecurity,
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...key.mounts],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }, ...key.volumes],
         },
       },
     },
@@ -178,6 +200,7 @@ export function kustomization(files: string[]) {
  * protocol from its PROTOCOL env var (`protocolVersion` exists only on model-format predictors).
  */
 export function inferenceService(s: DeploySettings) {
+  const key = modelKeyParts(s);
   return {
     apiVersion: 'serving.kserve.io/v1beta1',
     kind: 'InferenceService',
@@ -193,10 +216,8 @@ export function inferenceService(s: DeploySettings) {
             name: 'kserve-container',
             image: s.image,
             args: ['--max-batch', String(s.maxBatch)],
-            env: [
-              { name: 'PROTOCOL', value: 'v2' },
-              { name: 'NODE_ENV', value: 'production' },
-            ],
+            env: [{ name: 'PROTOCOL', value: 'v2' }, { name: 'NODE_ENV', value: 'production' }, ...key.env],
+            ...(key.mounts.length ? { volumeMounts: key.mounts } : {}),
             ports: [{ name: 'http1', containerPort: SERVE.port, protocol: 'TCP' }],
             readinessProbe: probes(SERVE.port).readinessProbe,
             livenessProbe: probes(SERVE.port).livenessProbe,
@@ -205,6 +226,7 @@ export function inferenceService(s: DeploySettings) {
             securityContext: { ...containerSecurity, readOnlyRootFilesystem: false },
           },
         ],
+        ...(key.volumes.length ? { volumes: key.volumes } : {}),
       },
     },
   };

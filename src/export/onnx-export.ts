@@ -2,7 +2,7 @@
 // from the TF.js model) with labels, preprocessing and source in metadata_props, checked by running it in ONNX Runtime.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
+import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
@@ -75,7 +75,7 @@ export async function onnxModelFor(pkg: LoadedPackage, metadata: Record<string, 
   const rel = pkg.manifest.formats.onnx;
   if (rel) {
     opts.logger?.info(`using the package's own ONNX model (${rel})`);
-    const proto = decodeModel(await fs.readFile(path.join(pkg.dir, rel)));
+    const proto = decodeModel(await readModelFile(pkg, rel));
     proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => !(p.key in metadata)), ...Object.entries(metadata).map(([key, value]) => ({ key, value }))];
     return { bytes: encodeModel(proto), origin: 'package', ...describe(proto) };
   }

@@ -63,6 +63,8 @@ export interface EngineOptions {
   worker?: boolean;
   /** Cache root for converted models (default: the mlctl cache; see artifacts/cache.ts). */
   cacheRoot?: string;
+  /** Keep conversions in memory, never in the cache (encrypted packages: plaintext weights never reach disk). */
+  memoryOnly?: boolean;
 }
 
 /** An engine kind. `accepts` is cheap and synchronous; `open` may load heavy modules (onnxruntime, tfjs). */
@@ -104,7 +106,7 @@ export function describeSource(source: EngineSource): string {
 }
 
 /** Failures no other engine can get around: the package itself is wrong. */
-const NOT_ENGINE_FAULTS = new Set<string>(['PACKAGE_INVALID', 'PACKAGE_HASH_MISMATCH', 'PACKAGE_NOT_FOUND', 'ONNX_UNVERIFIED']);
+const NOT_ENGINE_FAULTS = new Set<string>(['PACKAGE_INVALID', 'PACKAGE_HASH_MISMATCH', 'PACKAGE_NOT_FOUND', 'ONNX_UNVERIFIED', 'MODEL_KEY_REQUIRED', 'MODEL_KEY_MISMATCH', 'DECRYPTION_FAILED']);
 
 const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0]!.slice(0, 300);
 

@@ -28,6 +28,11 @@ export interface RepositoryOptions {
   openEngine?: (pkg: LoadedPackage, opts: EngineOptions) => Promise<InferenceEngine>;
   /** Run TF.js models in a worker thread (default true) so a batch never blocks the event loop. */
   tfjsThread?: boolean;
+  /**
+   * Package loader (default: loadPackage with hash checks). serve passes one that also checks signatures and
+   * attaches the model key, so every load — start-up, hot reload, model control — passes the same gate.
+   */
+  loadPackage?: (dir: string) => Promise<LoadedPackage>;
 }
 
 interface Entry {
@@ -64,7 +69,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
 
   async function prepare(dir: string): Promise<Entry> {
-    const pkg = await loadPackage(dir);
+    const pkg = await (opts.loadPackage ?? loadPackage)(dir);
     const m = pkg.manifest;
     // TF.js, when it is the engine, runs in a worker thread so a batch never blocks the event loop.
     const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.tfjsThread !== false });

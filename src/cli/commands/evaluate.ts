@@ -3,6 +3,7 @@
 import type { EvalSplit } from '../../evaluate/data.js';
 import type { DEFAULT_LATENCY } from '../../evaluate/latency.js';
 import { BATCH_SIZE, DATA, ENGINE, LATENCY_RUNS, SEED, TEST_SPLIT, VALIDATION_SPLIT } from '../options.js';
+import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 const EVAL_SPLITS = choicesOf<EvalSplit>()(['auto', 'test', 'val', 'train', 'all']);
@@ -38,6 +39,7 @@ export const evaluateCommand = defineCommand({
     { ...SEED, description: 'split seed (default: the model\'s training seed, else 42)', default: undefined },
     { ...VALIDATION_SPLIT, description: 'validation fraction (default: the model\'s, else 0.2)', default: undefined },
     { ...TEST_SPLIT, description: 'test fraction (default: the model\'s, else 0)', default: undefined },
+    ...PACKAGE_ACCESS_OPTIONS,
   ],
   examples: [
     'mlctl evaluate sample --data artifacts/sample-data',

@@ -2,6 +2,7 @@
 // (cli/run/export.ts) is imported only when export runs.
 import type { ExportFormat } from '../../export/source.js';
 import { WEIGHT_DTYPE_CHOICES } from '../options.js';
+import { SIGNATURE_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 export const EXPORT_FORMAT_CHOICES = choicesOf<ExportFormat>()(['tfjs', 'onnx', 'triton', 'bundle']);
@@ -37,6 +38,7 @@ export const exportCommand = defineCommand({
     { flags: '--base-image <ref>', description: 'bundle: Node base image, pinned by version (default node:20.20.2-bookworm-slim)' },
     { flags: '--min-replicas <n>', description: 'bundle: HPA / KServe minimum replicas', type: 'int', default: 2, min: 1 },
     { flags: '--max-replicas <n>', description: 'bundle: HPA / KServe maximum replicas', type: 'int', default: 10, min: 1 },
+    ...SIGNATURE_OPTIONS,
   ],
   examples: [
     'mlctl export sample --format tfjs --out exports/sample-web',

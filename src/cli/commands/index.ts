@@ -8,6 +8,10 @@ import { exportCommand } from './export.js';
 import { optimizeCommand, pruneCommand, quantizeCommand, tuneCommand } from './optimize.js';
 import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
+import { decryptCommand, encryptCommand } from './encrypt.js';
+import { keysCommand, keysGenerateCommand } from './keys.js';
+import { modelsAuditCommand, modelsCommand } from './models-audit.js';
+import { signCommand, verifyCommand } from './sign.js';
 
 export const COMMANDS: AnyCommand[] = [
   lazy(trainCommand, () => import('../run/train.js').then((m) => m.run)),
@@ -29,4 +33,10 @@ export const COMMANDS: AnyCommand[] = [
     ...cacheCommand,
     subcommands: [lazy(cacheLsCommand, () => import('../run/cache.js').then((m) => m.ls)), lazy(cachePruneCommand, () => import('../run/cache.js').then((m) => m.prune))],
   }),
+  lazy(signCommand, () => import('../run/sign.js').then((m) => m.sign)),
+  lazy(verifyCommand, () => import('../run/sign.js').then((m) => m.verify)),
+  lazy(encryptCommand, () => import('../run/encrypt.js').then((m) => m.encrypt)),
+  lazy(decryptCommand, () => import('../run/encrypt.js').then((m) => m.decrypt)),
+  defineCommand({ ...keysCommand, subcommands: [lazy(keysGenerateCommand, () => import('../run/keys.js').then((m) => m.generate))] }),
+  defineCommand({ ...modelsCommand, subcommands: [lazy(modelsAuditCommand, () => import('../run/models-audit.js').then((m) => m.audit))] }),
 ];

@@ -13,6 +13,7 @@ import { evaluatePackage, type EvaluateOptions, type EvaluationResult } from '..
 import { evaluateTabularClassifier, evaluateTabularRegression, isTabularPackage, loadTabularEvaluationData } from '../../evaluate/tabular.js';
 import type { EvaluateContext } from '../commands/evaluate.js';
 import { startBackend } from '../context.js';
+import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
 type Opts = EvaluateContext['opts'];
@@ -117,7 +118,8 @@ export async function run(ctx: EvaluateContext): Promise<CommandResult> {
 
   // Load (and hash-check) every package before any slow work, so a bad reference fails fast.
   const pkgs: LoadedPackage[] = [];
-  for (const ref of refs) pkgs.push(await loadPackage(ref));
+  const access = await packageAccessFrom(opts, { logger });
+  for (const ref of refs) pkgs.push(await loadPackage(ref, access));
   const params = splitParams(ctx, pkgs[0]!);
   if (pkgs.some(isTabularPackage)) return runTabular(ctx, pkgs, params);
   if (opts.minR2 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-r2 is for tabular regression packages; gate image classifiers with --min-accuracy or --min-f1']);

@@ -2,6 +2,7 @@
 import { exportModel } from '../../export/index.js';
 import type { ExportContext } from '../commands/export.js';
 import { startBackend } from '../context.js';
+import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
 /** One line per file, or per top-level folder when there are many (a bundle carries mlctl's own sources). */
@@ -19,8 +20,11 @@ function fileLines(files: Record<string, { bytes: number; sha256: string }>): st
 
 export async function run(ctx: ExportContext): Promise<CommandResult> {
   const { args, opts, logger } = ctx;
+  const access = await packageAccessFrom(opts, { withKey: false, logger });
   await startBackend(ctx);
   const res = await exportModel(args[0], {
+    trust: access.trust,
+    requireSignature: access.requireSignature,
     format: opts.format,
     out: opts.out,
     force: opts.force,

@@ -1,7 +1,8 @@
 // Runs `mlctl quantize|prune|tune|optimize` (loaded on demand): calls src/optimize and prints the before/after
 // table; a step whose accuracy drop exceeds --max-accuracy-drop is kept, marked rejected, and fails as GATE_FAILED.
 import Table from 'cli-table3';
-import { loadPackage } from '../../artifacts/package.js';
+import { loadPackage, type LoadedPackage } from '../../artifacts/package.js';
+import { assertNotEncrypted } from '../../artifacts/package-security.js';
 import { EXIT, MlctlError } from '../../errors.js';
 import { figuresTable } from '../../optimize/measure.js';
 import { optimizePipeline } from '../../optimize/pipeline.js';
@@ -14,6 +15,17 @@ import { tunePipeline } from '../../optimize/tune-run.js';
 import type { OptimizeContext, PruneContext, QuantizeContext, TuneContext } from '../commands/optimize.js';
 import { startBackend } from '../context.js';
 import type { CommandResult } from '../spec.js';
+
+/**
+ * The package to optimize. Encrypted ones are refused: the result would hold the weights in the clear. Optimize
+ * the plaintext version the encrypted one was made from, then encrypt the result (lineage names that version).
+ */
+async function loadSource(ref: string): Promise<LoadedPackage> {
+  const pkg = await loadPackage(ref);
+  const from = pkg.manifest.lineage.findLast((l) => l.op === 'encrypt')?.from;
+  assertNotEncrypted(pkg, `optimizing it would write its weights in the clear; optimize the plaintext version${from ? ` it was encrypted from (${from.name}@${from.version})` : ''} and encrypt the result`);
+  return pkg;
+}
 
 function stepOptions(ctx: QuantizeContext | PruneContext | OptimizeContext): StepOptions {
   const o = ctx.opts;
@@ -54,7 +66,7 @@ function rejection(exitCode: number, r: StepReport | undefined): MlctlError | un
 export async function quantize(ctx: QuantizeContext): Promise<CommandResult> {
   const { opts } = ctx;
   await startBackend(ctx);
-  const source = await loadPackage(ctx.args[0]);
+  const source = await loadSource(ctx.args[0]);
   if (opts.dtype === 'int8') {
     const r = await quantizeInt8Package(source, { ...stepOptions(ctx), calibration: opts.calibration });
     return {
@@ -74,7 +86,7 @@ export async function quantize(ctx: QuantizeContext): Promise<CommandResult> {
 export async function prune(ctx: PruneContext): Promise<CommandResult> {
   const o = ctx.opts;
   await startBackend(ctx);
-  const source = await loadPackage(ctx.args[0]);
+  const source = await loadSource(ctx.args[0]);
   const r = await prunePackage(source, {
     ...stepOptions(ctx),
     sparsity: o.sparsity,
@@ -127,7 +139,7 @@ export async function optimize(ctx: OptimizeContext): Promise<CommandResult> {
   const o = ctx.opts;
   if (o.prune === undefined && o.quantize === undefined) throw new MlctlError('OPTION_REQUIRED', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
   await startBackend(ctx);
-  const source = await loadPackage(ctx.args[0]);
+  const source = await loadSource(ctx.args[0]);
   const r = await optimizePipeline(source, {
     ...stepOptions(ctx),
     ...(o.prune !== undefined ? { prune: { sparsity: o.prune, schedule: o.schedule, epochs: o.epochs, layers: o.layers, lr: o.lr, batchSize: o.batchSize } } : {}),

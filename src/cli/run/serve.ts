@@ -1,5 +1,6 @@
 // Runs `mlctl serve` (loaded on demand): loads packages, warms them, serves REST (seed /predict, KServe V2,
 // TF Serving) with dynamic batching and Prometheus metrics until SIGTERM/SIGINT, then drains and exits 0.
+import { loadPackage } from '../../artifacts/package.js';
 import { mergeServerOptions, SERVE_EXTENSIONS, type ServeExtensionHandle } from '../../serve/extensions.js';
 import { createServeMetrics } from '../../serve/metrics.js';
 import { createRepository } from '../../serve/repository.js';
@@ -8,6 +9,7 @@ import { shutdownOnSignal, startServer } from '../../serve/start.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { ServeContext } from '../commands/serve.js';
 import { startBackend } from '../context.js';
+import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
 export async function run(ctx: ServeContext): Promise<CommandResult> {
@@ -16,6 +18,8 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   const bodyLimit = parseSize(opts.bodyLimit, '--body-limit');
   const drainTimeoutMs = parseDuration(opts.drainTimeout, '--drain-timeout');
   const prepared = await Promise.all(SERVE_EXTENSIONS.map((ext) => ext.prepare?.(opts)));
+  // Every load (start-up, --watch, model control) passes the same signature check and gets the model key.
+  const access = await packageAccessFrom(opts, { logger });
   await startBackend(ctx);
   const metrics = createServeMetrics();
   const repo = createRepository({
@@ -27,6 +31,7 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
     versions: opts.versions,
     logger,
     metrics,
+    loadPackage: (dir) => loadPackage(dir, access),
   });
   const models = await repo.load(target);
   const handles: ServeExtensionHandle[] = [];
