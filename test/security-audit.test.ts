@@ -109,7 +109,11 @@ describe('registry audit log', () => {
         `const [who, start] = [process.argv[2], Number(process.argv[3])];\n` +
         // Both processes begin at the same moment, so their appends really overlap.
         `await new Promise((r) => setTimeout(r, Math.max(0, start - Date.now())));\n` +
-        `for (let i = 0; i < N; i++) await appendRegistryAudit(${JSON.stringify(dir)}, { command: 'tag', details: { who, i, pad: 'x'.repeat(3000) } });\n`.replace('N', String(N)),
+        // Like separate commands, each append comes after a little work of its own.
+        `for (let i = 0; i < ${N}; i++) {\n` +
+        `  await appendRegistryAudit(${JSON.stringify(dir)}, { command: 'tag', details: { who, i, pad: 'x'.repeat(3000) } });\n` +
+        `  await new Promise((r) => setTimeout(r, Math.random() * 4));\n` +
+        `}\n`,
     );
     const start = Date.now() + 3000;
     const run = (who: string) =>

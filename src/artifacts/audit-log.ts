@@ -98,7 +98,7 @@ async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 15_00
         continue;
       }
       if (Date.now() - start > timeoutMs) throw new MlctlError('REGISTRY_AUDIT', [file, `it is locked by ${holder?.pid ? `pid ${holder.pid} on ${holder.host}` : lock} for more than ${timeoutMs / 1000}s; if no mlctl is running, remove ${lock}`]);
-      await sleep(Math.min(100, 5 + attempt * 5) * (0.5 + Math.random()));
+      await sleep(Math.min(25, 2 + attempt) * (0.5 + Math.random()));
     }
   }
   try {
