@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
 import { sha256 } from './hash.js';
+import { processAlive } from '../util/process.js';
 
 export const REGISTRY_AUDIT_FILE = 'audit.jsonl';
 /** `prev` of the first line. */
@@ -53,15 +54,6 @@ function currentUser(): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function parseHolder(text: string): { pid?: number; host?: string } | undefined {
   try {
     return JSON.parse(text) as { pid?: number; host?: string };
@@ -92,7 +84,7 @@ async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 15_00
       // The holder may not have written its pid yet: an empty or partial lock file reads as "unknown holder".
       const holder = await fs.readFile(lock, 'utf8').then((t) => parseHolder(t), () => undefined);
       const st = await fs.stat(lock).catch(() => undefined);
-      const stale = st && (Date.now() - st.mtimeMs > STALE_LOCK_MS || (holder?.host === host && typeof holder.pid === 'number' && !alive(holder.pid)));
+      const stale = st && (Date.now() - st.mtimeMs > STALE_LOCK_MS || (holder?.host === host && typeof holder.pid === 'number' && !processAlive(holder.pid)));
       if (stale) {
         await fs.rm(lock, { force: true });
         continue;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { FeatureRows } from './rows.js';
+import { processAlive } from '../util/process.js';
 
 export const STORE_VERSION = 1;
 /** Target shard size: big enough that a store of 100,000 images is a few hundred files, small enough to finish often. */
@@ -56,15 +57,6 @@ export interface FeatureStore {
 
 const writerId = () => `${os.hostname().replace(/[^A-Za-z0-9.-]/g, '_')}-${process.pid}-${randomBytes(4).toString('hex')}`;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Remove shard files no index will ever name: their writer died (same host: its pid is gone) or is long stale. */
 async function sweepOrphans(shards: string): Promise<void> {
   const host = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
@@ -75,7 +67,7 @@ async function sweepOrphans(shards: string): Promise<void> {
     const m = /^(.*)-(\d+)-[0-9a-f]{8}-\d+\.f32$/.exec(n);
     const st = await fs.stat(path.join(shards, n)).catch(() => undefined);
     if (!st) continue;
-    const dead = m && m[1] === host ? !alive(Number(m[2])) : Date.now() - st.mtimeMs > STALE_MS;
+    const dead = m && m[1] === host ? !processAlive(Number(m[2])) : Date.now() - st.mtimeMs > STALE_MS;
     if (dead) await fs.rm(path.join(shards, n), { force: true });
   }
 }
