@@ -84,10 +84,28 @@ function header(nonce: Buffer): Buffer {
   return Buffer.concat([MAGIC, Buffer.from([FORMAT_BYTE]), nonce]);
 }
 
+/** Stream-cipher chunk: one update() over a whole 500 MB model runs at half the speed of 1 MiB pieces (measured). */
+const CHUNK_BYTES = 1 << 20;
+
+/** Run `input` through a GCM cipher or decipher into `out` at `offset` (GCM output is as long as its input). */
+function gcmInto(c: { update(b: Uint8Array): Buffer }, input: Uint8Array, out: Buffer, offset: number): void {
+  let o = offset;
+  for (let i = 0; i < input.length; i += CHUNK_BYTES) {
+    const part = c.update(input.subarray(i, i + CHUNK_BYTES));
+    part.copy(out, o);
+    o += part.length;
+  }
+}
+
 export function encryptBytes(key: ModelKey, rel: string, plaintext: Uint8Array): Buffer {
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key.bytes, nonce).setAAD(aad(rel));
-  return Buffer.concat([header(nonce), cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  const out = Buffer.allocUnsafe(OVERHEAD_BYTES + plaintext.length);
+  header(nonce).copy(out, 0);
+  gcmInto(cipher, plaintext, out, HEADER_BYTES);
+  cipher.final();
+  cipher.getAuthTag().copy(out, HEADER_BYTES + plaintext.length);
+  return out;
 }
 
 /** Why a file is not ciphertext this code can read, from its first bytes and size; undefined when it is. */
@@ -110,10 +128,13 @@ export function decryptBytes(key: ModelKey, rel: string, data: Uint8Array, where
   const nonce = buf.subarray(MAGIC.length + 1, HEADER_BYTES);
   const decipher = createDecipheriv('aes-256-gcm', key.bytes, nonce).setAAD(aad(rel));
   decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
-  const out = decipher.update(buf.subarray(HEADER_BYTES, buf.length - TAG_BYTES));
+  const out = Buffer.allocUnsafe(buf.length - OVERHEAD_BYTES);
+  gcmInto(decipher, buf.subarray(HEADER_BYTES, buf.length - TAG_BYTES), out, 0);
   try {
-    return Buffer.concat([out, decipher.final()]);
+    decipher.final();
+    return out;
   } catch {
+    // Unauthenticated plaintext is wiped, never handed out.
     out.fill(0);
     throw new MlctlError('DECRYPTION_FAILED', [where, rel, 'the AES-GCM authentication tag does not match']);
   }
@@ -123,7 +144,7 @@ export function decryptBytes(key: ModelKey, rel: string, data: Uint8Array, where
 export async function encryptFile(key: ModelKey, rel: string, src: string, dst: string, onBytes?: (n: number) => void): Promise<void> {
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key.bytes, nonce).setAAD(aad(rel));
-  const out = createWriteStream(dst, { flags: 'wx' });
+  const out = createWriteStream(dst, { flags: 'wx', highWaterMark: CHUNK_BYTES });
   out.write(header(nonce));
   const count = new Transform({
     transform(chunk: Buffer, _e, cb) {
@@ -131,7 +152,7 @@ export async function encryptFile(key: ModelKey, rel: string, src: string, dst: 
       cb(null, chunk);
     },
   });
-  await pipeline(createReadStream(src), count, cipher, async function* (source) {
+  await pipeline(createReadStream(src, { highWaterMark: CHUNK_BYTES }), count, cipher, async function* (source) {
     for await (const chunk of source) yield chunk as Buffer;
     yield cipher.getAuthTag();
   }, out);
@@ -160,7 +181,7 @@ export async function decryptFile(key: ModelKey, rel: string, src: string, dst: 
   const decipher = createDecipheriv('aes-256-gcm', key.bytes, head.subarray(MAGIC.length + 1, HEADER_BYTES)).setAAD(aad(rel));
   decipher.setAuthTag(tag);
   const end = size - TAG_BYTES - 1;
-  const body = end >= HEADER_BYTES ? createReadStream(src, { start: HEADER_BYTES, end }) : (async function* () {})();
+  const body = end >= HEADER_BYTES ? createReadStream(src, { start: HEADER_BYTES, end, highWaterMark: CHUNK_BYTES }) : (async function* () {})();
   const count = new Transform({
     transform(chunk: Buffer, _e, cb) {
       onBytes?.(chunk.length);
@@ -168,7 +189,7 @@ export async function decryptFile(key: ModelKey, rel: string, src: string, dst: 
     },
   });
   try {
-    await pipeline(body, count, decipher, createWriteStream(dst, { flags: 'wx' }));
+    await pipeline(body, count, decipher, createWriteStream(dst, { flags: 'wx', highWaterMark: CHUNK_BYTES }));
   } catch (err) {
     if (err instanceof MlctlError) throw err;
     if (/auth|unable to authenticate/i.test((err as Error).message)) throw new MlctlError('DECRYPTION_FAILED', [where, rel, 'the AES-GCM authentication tag does not match']);
