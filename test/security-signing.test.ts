@@ -201,6 +201,9 @@ describe('new versions and lineage', () => {
     const from = child.manifest.lineage[child.manifest.lineage.length - 1]!.from!;
     expect(from).toMatchObject({ name: 'net', version: 1, manifestSha256: signed.manifestSha256, signer: { keyId: signed.signature!.keyId, signedAt: signed.signature!.signedAt } });
     expect(await codeOf(verifyPackageSignature(child, trust))).toBe('SIGNATURE_MISSING');
+    // savePackage logged it: the command is the lineage op, `before` the signed parent.
+    const last = JSON.parse((await fs.readFile(path.join(root, 'audit.jsonl'), 'utf8')).trim().split('\n').at(-1)!);
+    expect(last).toMatchObject({ command: 'quantize', package: { name: 'net', version: child.manifest.version, manifestSha256: child.manifestSha256 }, before: { name: 'net', version: 1, manifestSha256: signed.manifestSha256 } });
   });
 
   it('savePackage never lists or copies mlctl.sig', async () => {
