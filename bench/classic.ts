@@ -1,9 +1,14 @@
-// Classic-model benchmark: training time and test accuracy of a linear SVM (dual coordinate descent, all rows),
-// an RBF SVM (SMO with kernel cache, all rows) and logistic regression on generated 784-dimensional data whose
-// class boundary is curved (sphereShells), plus the SMO linear-kernel solver on a subset for the solver comparison,
-// and the same embedding with a linear boundary for contrast (linear vs RBF SVM only).
-// `npm run bench -- classic [--n 10000] [--seed 1] [--smo-linear-rows 2000]`
+// Classic-model benchmark, two suites (`--suite sklearn|shells|all`, default all):
+// - sklearn: mlctl's RBF SVM (one-vs-one, one-vs-rest) and logistic regression against scikit-learn's SVC (libsvm),
+//   OneVsRestClassifier(SVC) and LogisticRegression(lbfgs) on the same 28x28x3 synthetic-image pixels in the same
+//   run, with the same C, gamma, tol and cache size; each figure printed beside its target (bench/classic_sklearn.py).
+// - shells: linear SVM (dual coordinate descent), RBF SVM and logistic regression on generated 784-dimensional data
+//   with a curved class boundary (sphereShells), the SMO linear-kernel solver on a subset, and a linear-boundary
+//   contrast.
+// `npm run bench -- classic [--suite all] [--n 10000] [--test 2000] [--size 28] [--classes 8] [--noise 18] [--C 1]
+//   [--tol 1e-3] [--cache-mb 256] [--logistic-tol 1e-6] [--seed 1] [--shells-n 10000] [--smo-linear-rows 2000]`
 import { arg, writeBenchResult } from './_util.js';
+import { sklearnSuite } from './_classic-sklearn.js';
 import { fitStandardization, row, standardize, takeRows, type Matrix } from '../src/classic/linalg.js';
 import { fitLogistic, softmaxScores } from '../src/classic/logistic.js';
 import { svmDecisions, svmOutput, trainSvc, type SvmModel } from '../src/classic/svm.js';
@@ -31,8 +36,8 @@ function svmAccuracy(m: SvmModel, x: Matrix, labels: Int32Array): { accuracy: nu
   return { accuracy: ok / x.rows, rowsPerSecond: x.rows / ((performance.now() - t0) / 1000) };
 }
 
-export async function main(args: string[]): Promise<void> {
-  const n = Number(arg(args, '--n', '10000'));
+async function shellsSuite(args: string[]): Promise<void> {
+  const n = Number(arg(args, '--shells-n', '10000'));
   const seed = Number(arg(args, '--seed', '1'));
   const smoLinearRows = Number(arg(args, '--smo-linear-rows', '2000'));
   const d = 784;
@@ -117,4 +122,11 @@ export async function main(args: string[]): Promise<void> {
   } finally {
     clearInterval(timer);
   }
+}
+
+export async function main(args: string[]): Promise<void> {
+  const suite = arg(args, '--suite', 'all');
+  if (!['sklearn', 'shells', 'all'].includes(suite)) throw new Error(`--suite must be sklearn, shells or all (got ${suite})`);
+  if (suite !== 'shells') await sklearnSuite(args);
+  if (suite !== 'sklearn') await shellsSuite(args);
 }

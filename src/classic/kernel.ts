@@ -1,6 +1,7 @@
-// SVM kernels and the kernel-row cache the SMO solver reads from: rows of K are computed on demand and kept
-// in an LRU bounded by bytes, as libsvm's Cache does, so memory stays flat however large the training set.
-import { dot, row, type Matrix } from './linalg.js';
+// SVM kernels over dense rows: single values, whole rows from dot products (dense.ts), and the full-row LRU cache
+// bounded by bytes that ε-SVR and tests read from (C-SVC's solver caches partial Q rows instead: qmatrix.ts).
+import { denseRows, type DenseRows } from './dense.js';
+import { dot, type Matrix } from './linalg.js';
 
 export type KernelType = 'linear' | 'rbf' | 'poly';
 
@@ -32,6 +33,28 @@ export function kernelValue(k: KernelSpec, a: ArrayLike<number>, b: ArrayLike<nu
   }
 }
 
+/**
+ * In place: dot products ⟨a, x_perm[t]⟩ (at out[t − start]) become kernel values K(a, x_perm[t]); `sqA` = ‖a‖².
+ * rbf uses ‖a‖² + ‖b‖² − 2⟨a,b⟩, clamped at 0 against rounding.
+ */
+export function dotsToKernel(k: KernelSpec, sqA: number, sq: Float64Array, perm: Int32Array, start: number, end: number, out: Float64Array): void {
+  const n = end - start;
+  if (k.type === 'rbf') {
+    const g = k.gamma;
+    for (let t = 0; t < n; t++) {
+      const d2 = sqA + sq[perm[start + t]!]! - 2 * out[t]!;
+      out[t] = Math.exp(-g * (d2 > 0 ? d2 : 0));
+    }
+  } else if (k.type === 'poly') {
+    for (let t = 0; t < n; t++) out[t] = (k.gamma * out[t]! + k.coef0) ** k.degree;
+  }
+}
+
+/** K(xᵢ, xᵢ) from the squared norm. */
+export function kernelDiag(k: KernelSpec, sq: number): number {
+  return k.type === 'rbf' ? 1 : k.type === 'linear' ? sq : (k.gamma * sq + k.coef0) ** k.degree;
+}
+
 export interface KernelRows {
   /** K(x_i, x_j) for all j (length = rows of the data). The array may be shared: do not modify it. */
   row(i: number): Float32Array;
@@ -40,36 +63,19 @@ export interface KernelRows {
   readonly misses: number;
 }
 
-/** Kernel rows over a data matrix with an LRU cache of at most `cacheBytes`. */
-export function kernelRows(x: Matrix, k: KernelSpec, cacheBytes = 256 * 1024 * 1024): KernelRows {
-  const n = x.rows, d = x.cols;
-  const sq = new Float64Array(n);
-  for (let i = 0; i < n; i++) sq[i] = dot(row(x, i), row(x, i), d);
+/** Whole kernel rows over all rows of `x`, in an LRU cache of at most `cacheBytes`. */
+export function kernelRows(x: Matrix | DenseRows, k: KernelSpec, cacheBytes = 256 * 1024 * 1024): KernelRows {
+  const dense = 'dots' in x ? x : denseRows(x);
+  const n = dense.rows;
+  const all = Int32Array.from({ length: n }, (_, i) => i);
+  const scratch = new Float64Array(n);
   const capacity = Math.max(2, Math.floor(cacheBytes / (4 * n)));
   const cache = new Map<number, Float32Array>();
   let hits = 0, misses = 0;
-  // Rows are float32 in the cache anyway; a float32 copy of X halves the memory each kernel row streams through.
-  const data = Float32Array.from(x.data);
-  const compute = (i: number): Float32Array => {
-    const out = new Float32Array(n);
-    const xi = data.subarray(i * d, (i + 1) * d);
-    const d4 = d - (d % 4);
-    for (let j = 0; j < n; j++) {
-      // Four independent accumulators: about twice the throughput of one dependent chain in V8.
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      const o = j * d;
-      let t = 0;
-      for (; t < d4; t += 4) {
-        s0 += xi[t]! * data[o + t]!;
-        s1 += xi[t + 1]! * data[o + t + 1]!;
-        s2 += xi[t + 2]! * data[o + t + 2]!;
-        s3 += xi[t + 3]! * data[o + t + 3]!;
-      }
-      for (; t < d; t++) s0 += xi[t]! * data[o + t]!;
-      out[j] = s0 + s1 + s2 + s3;
-    }
-    if (k.type === 'rbf') for (let j = 0; j < n; j++) out[j] = Math.exp(-k.gamma * Math.max(0, sq[i]! + sq[j]! - 2 * out[j]!));
-    else if (k.type === 'poly') for (let j = 0; j < n; j++) out[j] = (k.gamma * out[j]! + k.coef0) ** k.degree;
+  const compute = (i: number, out: Float32Array): Float32Array => {
+    dense.dots(i, all, 0, n, scratch);
+    dotsToKernel(k, dense.sq[i]!, dense.sq, all, 0, n, scratch);
+    out.set(scratch);
     return out;
   };
   return {
@@ -82,14 +88,18 @@ export function kernelRows(x: Matrix, k: KernelSpec, cacheBytes = 256 * 1024 * 1
         return cached;
       }
       misses++;
-      const r = compute(i);
-      if (cache.size >= capacity) cache.delete(cache.keys().next().value!);
+      // A full cache recycles its least recently used row's array rather than allocating another.
+      let buf: Float32Array | undefined;
+      if (cache.size >= capacity) {
+        const oldest = cache.keys().next().value!;
+        buf = cache.get(oldest);
+        cache.delete(oldest);
+      }
+      const r = compute(i, buf ?? new Float32Array(n));
       cache.set(i, r);
       return r;
     },
-    diag(i) {
-      return k.type === 'rbf' ? 1 : k.type === 'linear' ? sq[i]! : (k.gamma * sq[i]! + k.coef0) ** k.degree;
-    },
+    diag: (i) => kernelDiag(k, dense.sq[i]!),
     get hits() {
       return hits;
     },

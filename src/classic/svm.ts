@@ -2,8 +2,10 @@
 // one-vs-rest / one-vs-one for many classes, Platt-scaled probabilities (cross-validated, as libsvm does),
 // and ε-SVR. The fitted model is plain JSON-serialisable data: support vectors, coefficients, biases.
 import { solveDcd } from './dcd.js';
-import { kernelRows, type KernelRows, type KernelSpec } from './kernel.js';
-import { row, takeRows, type Matrix } from './linalg.js';
+import { denseRows, type DenseRows } from './dense.js';
+import { dotsToKernel, kernelRows, type KernelSpec } from './kernel.js';
+import { row, type Matrix } from './linalg.js';
+import { svcQ, svrQ } from './qmatrix.js';
 import { solveSmo } from './smo.js';
 import { createRng, shuffleInPlace } from '../util/random.js';
 
@@ -50,7 +52,10 @@ export interface SvmOptions {
   probability?: boolean;
   /** SMO stopping tolerance (libsvm 1e-3); DCD projected-gradient tolerance (liblinear 0.1). */
   eps?: number;
+  /** Kernel cache per binary problem, in bytes (libsvm -m / scikit-learn cache_size, which are in MB). */
   cacheBytes?: number;
+  /** libsvm's shrinking heuristic (default on). */
+  shrinking?: boolean;
   seed?: number;
   onProgress?: (done: number, total: number, detail: string) => void;
 }
@@ -63,49 +68,63 @@ interface Trained {
   w?: Float64Array;
   iterations: number;
   converged: boolean;
+  /** SMO: the dual objective ½αᵀQα − eᵀα at the solution. */
+  objective?: number;
 }
 
-/** Train one binary C-SVC on rows `idx` of the kernel's data, labels yᵢ ∈ {−1, +1} aligned with idx. */
-function trainBinary(x: Matrix, kernel: KernelRows, idx: Int32Array, y: Int8Array, opts: SvmOptions, onIter?: (iter: number, v: number) => void): Trained {
+const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** Train one binary C-SVC on data rows `rows` of x, labels yᵢ ∈ {−1, +1} aligned with rows. */
+function trainBinary(x: Matrix, dense: DenseRows | undefined, rows: Int32Array, y: Int8Array, opts: SvmOptions, onIter?: (iter: number, v: number) => void): Trained {
   if (opts.solver === 'dcd') {
     const yAll = new Int8Array(x.rows);
-    idx.forEach((r, s) => (yAll[r] = y[s]!));
-    const res = solveDcd(x, yAll, { C: opts.C, eps: opts.eps ?? 0.1, seed: opts.seed }, idx);
-    const rows: number[] = [], coef: number[] = [];
+    rows.forEach((r, s) => (yAll[r] = y[s]!));
+    const res = solveDcd(x, yAll, { C: opts.C, eps: opts.eps ?? 0.1, seed: opts.seed }, rows);
+    const sv: number[] = [], coef: number[] = [];
     res.alpha.forEach((a, s) => {
-      if (a > 0) rows.push(idx[s]!), coef.push(a * y[s]!);
+      if (a > 0) sv.push(rows[s]!), coef.push(a * y[s]!);
     });
-    return { rows, coef, bias: res.b, w: res.w, iterations: res.epochs, converged: res.converged };
+    return { rows: sv, coef, bias: res.b, w: res.w, iterations: res.epochs, converged: res.converged };
   }
-  const l = idx.length;
-  const res = solveSmo(
-    { l, y, p: new Float64Array(l).fill(-1), C: new Float64Array(l).fill(opts.C), idx, kernel },
-    { eps: opts.eps ?? 1e-3, onProgress: onIter },
-  );
-  const rows: number[] = [], coef: number[] = [];
-  for (let s = 0; s < l; s++) if (res.alpha[s]! > 0) rows.push(idx[s]!), coef.push(res.alpha[s]! * y[s]!);
+  const l = rows.length;
+  const Q = svcQ(dense!, opts.kernel, rows, y, opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+  const res = solveSmo({ l, y, p: new Float64Array(l).fill(-1), C: new Float64Array(l).fill(opts.C), Q }, { eps: opts.eps ?? 1e-3, shrinking: opts.shrinking, onProgress: onIter });
+  const sv: number[] = [], coef: number[] = [];
+  for (let s = 0; s < l; s++) if (res.alpha[s]! > 0) sv.push(rows[s]!), coef.push(res.alpha[s]! * y[s]!);
   let w: Float64Array | undefined;
   if (opts.kernel.type === 'linear') {
     w = new Float64Array(x.cols);
-    rows.forEach((r, s) => {
+    sv.forEach((r, s) => {
       const xr = row(x, r);
       for (let t = 0; t < x.cols; t++) w![t] += coef[s]! * xr[t]!;
     });
   }
-  return { rows, coef, bias: -res.rho, ...(w ? { w } : {}), iterations: res.iterations, converged: res.converged };
+  return { rows: sv, coef, bias: -res.rho, ...(w ? { w } : {}), iterations: res.iterations, converged: res.converged, objective: res.objective };
 }
 
-/** Decision value of a trained machine on data row r of the kernel's matrix. */
-function decisionOnRow(t: Trained, x: Matrix, kernel: KernelRows, r: number): number {
+/** Decision values of a trained machine on data rows `target` of x. */
+function decisionsOnRows(t: Trained, x: Matrix, dense: DenseRows | undefined, kernel: KernelSpec, target: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(target.length);
   if (t.w) {
-    let s = t.bias;
-    const xr = row(x, r);
-    for (let j = 0; j < x.cols; j++) s += t.w[j]! * xr[j]!;
-    return s;
+    for (let k = 0; k < target.length; k++) {
+      const xr = row(x, target[k]!);
+      let s = t.bias;
+      for (let j = 0; j < x.cols; j++) s += t.w[j]! * xr[j]!;
+      out[k] = s;
+    }
+    return out;
   }
-  let s = t.bias;
-  for (let k = 0; k < t.rows.length; k++) s += t.coef[k]! * kernel.row(t.rows[k]!)[r]!;
-  return s;
+  const sv = Int32Array.from(t.rows);
+  const kv = new Float64Array(sv.length);
+  for (let k = 0; k < target.length; k++) {
+    const r = target[k]!;
+    dense!.dots(r, sv, 0, sv.length, kv);
+    dotsToKernel(kernel, dense!.sq[r]!, dense!.sq, sv, 0, sv.length, kv);
+    let s = t.bias;
+    for (let v = 0; v < sv.length; v++) s += t.coef[v]! * kv[v]!;
+    out[k] = s;
+  }
+  return out;
 }
 
 /** Platt (2000) with the Newton method of Lin, Lin & Weng (2007), as libsvm's sigmoid_train. */
@@ -166,8 +185,8 @@ export function plattProbability(f: number, p: { a: number; b: number }): number
 }
 
 /** Cross-validated decision values (5 folds, as libsvm) so the sigmoid is not fitted on over-confident training scores. */
-function cvDecisions(x: Matrix, kernel: KernelRows, idx: Int32Array, y: Int8Array, opts: SvmOptions): Float64Array {
-  const l = idx.length;
+function cvDecisions(x: Matrix, dense: DenseRows | undefined, rows: Int32Array, y: Int8Array, opts: SvmOptions): Float64Array {
+  const l = rows.length;
   const folds = Math.min(5, l);
   const perm = shuffleInPlace(Array.from({ length: l }, (_, i) => i), createRng(opts.seed ?? 1));
   const dec = new Float64Array(l);
@@ -179,8 +198,10 @@ function cvDecisions(x: Matrix, kernel: KernelRows, idx: Int32Array, y: Int8Arra
       for (let k = start; k < end; k++) dec[perm[k]!] = hasPos ? 1 : -1;
       continue;
     }
-    const t = trainBinary(x, kernel, Int32Array.from(trainPos, (s) => idx[s]!), Int8Array.from(trainPos, (s) => y[s]!), { ...opts, probability: false });
-    for (let k = start; k < end; k++) dec[perm[k]!] = decisionOnRow(t, x, kernel, idx[perm[k]!]!);
+    const t = trainBinary(x, dense, Int32Array.from(trainPos, (s) => rows[s]!), Int8Array.from(trainPos, (s) => y[s]!), { ...opts, probability: false });
+    const held = perm.slice(start, end);
+    const d = decisionsOnRows(t, x, dense, opts.kernel, held.map((s) => rows[s]!));
+    held.forEach((s, k) => (dec[s] = d[k]!));
   }
   return dec;
 }
@@ -194,44 +215,32 @@ export function trainSvc(x: Matrix, labels: Int32Array, k: number, opts: SvmOpti
   else if (multiclass === 'ovr') for (let c = 0; c < k; c++) problems.push({ positive: c, negative: -1 });
   else for (let a = 0; a < k; a++) for (let b = a + 1; b < k; b++) problems.push({ positive: a, negative: b });
 
-  // One-vs-rest machines all train on every row, so they share one kernel cache; one-vs-one pairs get their own.
-  const sharedKernel = multiclass !== 'ovo' ? kernelRows(x, opts.kernel, opts.cacheBytes) : undefined;
-  const svIndex = new Map<string, number>();
+  // Every machine reads the same float32 rows; one-vs-one pairs pick theirs by index (no copies).
+  const dense = solver === 'smo' ? denseRows(x) : undefined;
+  const svIndex = new Map<number, number>();
   const supportVectors: number[][] = [];
   const machines: SvmMachine[] = [];
   problems.forEach((pr, m) => {
-    let data = x, kernel = sharedKernel, idx: Int32Array, y: Int8Array, dataRows: Int32Array;
-    if (pr.negative === -1 || multiclass === 'binary') {
-      idx = Int32Array.from({ length: x.rows }, (_, i) => i);
-      y = Int8Array.from(labels, (c) => (c === pr.positive ? 1 : -1));
-      dataRows = idx;
-    } else {
-      const rows: number[] = [];
-      labels.forEach((c, i) => (c === pr.positive || c === pr.negative) && rows.push(i));
-      dataRows = Int32Array.from(rows);
-      data = takeRows(x, dataRows);
-      kernel = kernelRows(data, opts.kernel, opts.cacheBytes);
-      idx = Int32Array.from({ length: rows.length }, (_, i) => i);
-      y = Int8Array.from(rows, (i) => (labels[i] === pr.positive ? 1 : -1));
-    }
+    const picked: number[] = [];
+    labels.forEach((c, i) => (pr.negative === -1 || multiclass === 'binary' || c === pr.positive || c === pr.negative) && picked.push(i));
+    const rows = Int32Array.from(picked);
+    const y = Int8Array.from(rows, (i) => (labels[i] === pr.positive ? 1 : -1));
     const detail = multiclass === 'binary' ? 'binary' : pr.negative === -1 ? `class ${pr.positive} vs rest` : `class ${pr.positive} vs ${pr.negative}`;
-    const t = trainBinary(data, kernel!, idx, y, { ...opts, solver }, (iter, v) => opts.onProgress?.(m, problems.length, `${detail}: iteration ${iter}, KKT gap ${v.toExponential(2)}`));
+    const t = trainBinary(x, dense, rows, y, { ...opts, solver }, (iter, v) => opts.onProgress?.(m, problems.length, `${detail}: iteration ${iter}, KKT gap ${v.toExponential(2)}`));
     const machine: SvmMachine = { positive: pr.positive, negative: multiclass === 'binary' ? 0 : pr.negative, sv: [], coef: t.coef, bias: t.bias, iterations: t.iterations, converged: t.converged };
     if (t.w) machine.w = Array.from(t.w);
     // Linear DCD models are applied through w alone; kernel models need their support vectors.
     if (solver === 'smo') {
       for (const r of t.rows) {
-        const global = dataRows[r]!;
-        const key = String(global);
-        if (!svIndex.has(key)) {
-          svIndex.set(key, supportVectors.length);
-          supportVectors.push(Array.from(row(x, global)));
+        if (!svIndex.has(r)) {
+          svIndex.set(r, supportVectors.length);
+          supportVectors.push(Array.from(row(x, r)));
         }
-        machine.sv.push(svIndex.get(key)!);
+        machine.sv.push(svIndex.get(r)!);
       }
     } else machine.coef = [];
     if (opts.probability) {
-      const dec = cvDecisions(data, kernel!, idx, y, { ...opts, solver });
+      const dec = cvDecisions(x, dense, rows, y, { ...opts, solver });
       machine.platt = fitPlatt(dec, Array.from(y, (v) => v === 1));
     }
     machines.push(machine);
@@ -243,16 +252,15 @@ export function trainSvc(x: Matrix, labels: Int32Array, k: number, opts: SvmOpti
 /** ε-SVR through the same SMO solver: 2l dual variables α, α* over l rows (libsvm's formulation). */
 export function trainSvr(x: Matrix, target: Float64Array, opts: SvmOptions & { epsilon: number }): SvmModel {
   const l = x.rows;
-  const kernel = kernelRows(x, opts.kernel, opts.cacheBytes);
-  const y = new Int8Array(2 * l), p = new Float64Array(2 * l), idx = new Int32Array(2 * l);
+  const Q = svrQ(kernelRows(x, opts.kernel, opts.cacheBytes ?? DEFAULT_CACHE_BYTES), l);
+  const y = new Int8Array(2 * l), p = new Float64Array(2 * l);
   for (let i = 0; i < l; i++) {
     y[i] = 1;
     y[i + l] = -1;
     p[i] = opts.epsilon - target[i]!;
     p[i + l] = opts.epsilon + target[i]!;
-    idx[i] = idx[i + l] = i;
   }
-  const res = solveSmo({ l: 2 * l, y, p, C: new Float64Array(2 * l).fill(opts.C), idx, kernel }, { eps: opts.eps ?? 1e-3, onProgress: (it, v) => opts.onProgress?.(0, 1, `iteration ${it}, KKT gap ${v.toExponential(2)}`) });
+  const res = solveSmo({ l: 2 * l, y, p, C: new Float64Array(2 * l).fill(opts.C), Q }, { eps: opts.eps ?? 1e-3, shrinking: opts.shrinking, onProgress: (it, v) => opts.onProgress?.(0, 1, `iteration ${it}, KKT gap ${v.toExponential(2)}`) });
   const supportVectors: number[][] = [];
   const machine: SvmMachine = { positive: 0, negative: 0, sv: [], coef: [], bias: -res.rho, iterations: res.iterations, converged: res.converged };
   for (let i = 0; i < l; i++) {
@@ -270,20 +278,16 @@ export function trainSvr(x: Matrix, target: Float64Array, opts: SvmOptions & { e
   return { kind: 'svr', kernel: opts.kernel, solver: 'smo', multiclass: 'binary', classes: 0, C: opts.C, epsilon: opts.epsilon, probability: false, supportVectors, machines: [machine] };
 }
 
-/** Support vectors packed row-major with their squared norms, built once per model for fast kernel rows. */
-const packedSvs = new WeakMap<SvmModel, { flat: Float64Array; norms: Float64Array }>();
+/** Support vectors as dense float32 rows (SIMD dot products), built once per model. */
+const packedSvs = new WeakMap<SvmModel, { dense: DenseRows; all: Int32Array }>();
 
-function packSvs(model: SvmModel): { flat: Float64Array; norms: Float64Array } {
+function packSvs(model: SvmModel): { dense: DenseRows; all: Int32Array } {
   let p = packedSvs.get(model);
   if (!p) {
     const n = model.supportVectors.length, d = model.supportVectors[0]?.length ?? 0;
     const flat = new Float64Array(n * d);
-    const norms = new Float64Array(n);
-    model.supportVectors.forEach((v, i) => {
-      flat.set(v, i * d);
-      norms[i] = v.reduce((a, x) => a + x * x, 0);
-    });
-    p = { flat, norms };
+    model.supportVectors.forEach((v, i) => flat.set(v, i * d));
+    p = { dense: denseRows({ rows: n, cols: d, data: flat }), all: Int32Array.from({ length: n }, (_, i) => i) };
     packedSvs.set(model, p);
   }
   return p;
@@ -291,24 +295,11 @@ function packSvs(model: SvmModel): { flat: Float64Array; norms: Float64Array } {
 
 /** K(svᵢ, x) for every support vector, via dot products (rbf: ‖s‖² + ‖x‖² − 2⟨s,x⟩). */
 function kernelAgainstSvs(model: SvmModel, x: ArrayLike<number>, out: Float64Array): void {
-  const { flat, norms } = packSvs(model);
-  const d = x.length, n = norms.length, { type, gamma, coef0, degree } = model.kernel;
+  const { dense, all } = packSvs(model);
   let xx = 0;
-  for (let t = 0; t < d; t++) xx += x[t]! * x[t]!;
-  const d4 = d - (d % 4);
-  for (let v = 0; v < n; v++) {
-    const o = v * d;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, t = 0;
-    for (; t < d4; t += 4) {
-      s0 += flat[o + t]! * x[t]!;
-      s1 += flat[o + t + 1]! * x[t + 1]!;
-      s2 += flat[o + t + 2]! * x[t + 2]!;
-      s3 += flat[o + t + 3]! * x[t + 3]!;
-    }
-    for (; t < d; t++) s0 += flat[o + t]! * x[t]!;
-    const dp = s0 + s1 + s2 + s3;
-    out[v] = type === 'rbf' ? Math.exp(-gamma * Math.max(0, norms[v]! + xx - 2 * dp)) : type === 'poly' ? (gamma * dp + coef0) ** degree : dp;
-  }
+  for (let t = 0; t < x.length; t++) xx += x[t]! * x[t]!;
+  dense.dotsWith(x, all, 0, all.length, out);
+  dotsToKernel(model.kernel, xx, dense.sq, all, 0, all.length, out);
 }
 
 /** Decision value of every machine for one standardised input row. */

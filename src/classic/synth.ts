@@ -1,6 +1,7 @@
 // Deterministic generated problems with known structure for the classic models' tests and benchmark:
 // linear data with known weights, 2-D circles/XOR, and high-dimensional data with a non-linear class boundary.
-import { createRng, gaussian } from '../util/random.js';
+import { renderSynthImage, SYNTH_CLASSES } from '../data/synth.js';
+import { createRng, deriveSeed, gaussian } from '../util/random.js';
 import { matrix, type Matrix } from './linalg.js';
 
 export interface Generated {
@@ -92,6 +93,24 @@ export function sphereShells(n: number, d: number, seed: number, latent = 8, noi
       for (let k = 0; k < latent; k++) s += embed[j * latent + k]! * z[k]!;
       x.data[i * d + j] = s;
     }
+  }
+  return { x, labels };
+}
+
+/**
+ * n synthetic images (src/data/synth.ts's shapes, colours and noise) of size x size RGB, flattened to size²·3 pixel
+ * features in [0, 1] as `--features pixels` gives them; classes cycle through the first `classes` shapes.
+ */
+export function synthImagePixels(n: number, size: number, classes: number, seed: number, noise = 18): Generated {
+  const d = size * size * 3;
+  const x = matrix(n, d);
+  const labels = new Int32Array(n);
+  const rngs = SYNTH_CLASSES.slice(0, classes).map((kind) => createRng(deriveSeed(seed, kind)));
+  for (let i = 0; i < n; i++) {
+    const c = i % classes;
+    const px = renderSynthImage(SYNTH_CLASSES[c]!, c, classes, size, rngs[c]!, noise);
+    for (let j = 0; j < d; j++) x.data[i * d + j] = px[j]! / 255;
+    labels[i] = c;
   }
   return { x, labels };
 }
