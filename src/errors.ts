@@ -75,6 +75,8 @@ export const ERRORS = {
   DATA_BAD_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'split fractions that cannot be applied' },
   DATA_UNKNOWN_LABELS: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the data has class(es) the model does not know: %s (model labels: %s)', meaning: 'evaluation data has classes the model was not trained on' },
   CSV_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'CSV file %s: %s', meaning: 'a CSV file that cannot be read as a table (listed by line and column)' },
+  CSV_ENCODING: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'CSV file %s is not valid %s: %s', meaning: 'a CSV file whose bytes are not text in its encoding (UTF-8 unless --encoding says otherwise); names the line and byte offset' },
+  INPUT_TOO_LARGE: { exit: EXIT.FAILURE, http: 413, grpc: 'RESOURCE_EXHAUSTED', message: '%s would need about %s of memory to load and train, over the limit of %s (--max-memory, env MLCTL_MAX_MEMORY): %s', meaning: 'an input whose estimated memory exceeds --max-memory; refused before it is loaded' },
   FEATURES_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'input rows do not match model %s: %s', meaning: 'tabular rows whose columns do not match the model' },
   IMAGE_DECODE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'cannot decode image %s: %s', meaning: 'an image file or upload that cannot be decoded' },
   IMAGE_TOO_LARGE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'image %s has more than %s pixels; it was not decoded (decompression-bomb guard)', meaning: 'an image over the pixel limit (checked before decoding)' },

@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import type { ImageInputSpec, Manifest } from '../artifacts/manifest.js';
 import { imageBatches, type SkippedFile } from '../data/batches.js';
-import { readCsv, tabularFromCsv, type TabularEncoding } from '../data/csv.js';
+import { readCsv, tabularFromCsv, type CsvReadOptions, type TabularEncoding } from '../data/csv.js';
 import { datasetSplits, scanImageFolder, type Sample } from '../data/imagefolder.js';
 import { imageInputSpec } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
@@ -45,6 +45,9 @@ export interface DataOptions {
   categorical?: string[];
   ignore?: string[];
   missing?: 'error' | 'drop';
+  /** CSV: text encoding (default utf8, validated) and memory limit in bytes. */
+  encoding?: string;
+  maxMemory?: number;
   imageSize: number;
   logger: Logger;
 }
@@ -88,8 +91,8 @@ export async function loadClassicData(opts: DataOptions): Promise<ClassicDataset
 
 async function loadCsvData(opts: DataOptions): Promise<ClassicDataset> {
   if (!opts.target) throw new MlctlError('OPTION_REQUIRED', [`--target COLUMN is required with CSV data (${opts.data}): name the column to predict`]);
-  const table = await readCsv(opts.data);
-  const tab = tabularFromCsv(table, { target: opts.target, numericTarget: opts.task === 'regression', categorical: opts.categorical, ignore: opts.ignore, missing: opts.missing });
+  const table = await readCsv(opts.data, { encoding: opts.encoding, maxMemory: opts.maxMemory });
+  const tab = tabularFromCsv(table, { target: opts.target, numericTarget: opts.task === 'regression', categorical: opts.categorical, ignore: opts.ignore, missing: opts.missing, maxMemory: opts.maxMemory });
   if (tab.dropped) opts.logger.warn(`dropped ${tab.dropped} row(s) with missing values (--missing drop)`);
   const cats = tab.encoding.columns.filter((c) => c.kind === 'categorical');
   if (cats.length) opts.logger.info(`one-hot encoding ${cats.map((c) => `${c.name} (${c.kind === 'categorical' ? c.categories.length : 0} categories)`).join(', ')}`);
@@ -169,16 +172,16 @@ async function loadImageData(opts: DataOptions): Promise<ClassicDataset> {
  * Rows of a CSV file encoded for an existing tabular package (evaluate, batch predict): the manifest's encoding is
  * applied, not re-inferred, and the target column (when present) becomes label indices or numeric targets.
  */
-export async function tabularRowsForPackage(manifest: Manifest, file: string): Promise<{ x: Float32Array; rows: number; lines: number[]; labels?: Int32Array; targets?: Float64Array }> {
+export async function tabularRowsForPackage(manifest: Manifest, file: string, csv: CsvReadOptions = {}): Promise<{ x: Float32Array; rows: number; lines: number[]; labels?: Int32Array; targets?: Float64Array }> {
   if (manifest.input.kind !== 'tabular') throw new MlctlError('OPTION_CONFLICT', [`model ${manifest.name} takes images, not CSV rows`]);
   const transform = (manifest.input.transform ?? {}) as { encoding?: TabularEncoding };
   const target = (manifest.training?.target as string | undefined) ?? manifest.labels[0]!;
   if (!transform.encoding) throw new MlctlError('PACKAGE_INVALID', [manifest.name, 'its tabular input has no recorded encoding']);
-  const table = await readCsv(file);
+  const table = await readCsv(file, csv);
   const regression = manifest.task === 'tabular-regression';
   const hasTarget = table.header.includes(target);
   // Without the target column there is nothing to score against, but the rows can still be encoded.
-  const tab = tabularFromCsv(hasTarget ? table : { ...table, header: [...table.header, target], rows: table.rows.map((r) => [...r, regression ? '0' : manifest.labels[0]!]) }, { target, encoding: transform.encoding, numericTarget: regression });
+  const tab = tabularFromCsv(hasTarget ? table : { ...table, header: [...table.header, target], rows: table.rows.map((r) => [...r, regression ? '0' : manifest.labels[0]!]) }, { target, encoding: transform.encoding, numericTarget: regression, maxMemory: csv.maxMemory });
   const x = Float32Array.from(tab.x);
   // Missing cells are an error here (never dropped), so rows and file lines stay one-to-one.
   const lines = table.lines;

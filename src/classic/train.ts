@@ -49,6 +49,9 @@ export interface ClassicTrainOptions {
   categorical?: string[];
   ignore?: string[];
   missing?: 'error' | 'drop';
+  /** CSV: text encoding (default utf8) and the memory guard's limit in bytes. */
+  encoding?: string;
+  maxMemory?: number;
   /** Tolerance override for the iterative solvers. */
   tol?: number;
   cacheMb?: number;
@@ -132,6 +135,8 @@ async function trainOn(opts: ClassicTrainOptions, task: 'classification' | 'regr
     categorical: opts.categorical,
     ignore: opts.ignore,
     missing: opts.missing,
+    encoding: opts.encoding,
+    maxMemory: opts.maxMemory,
     imageSize: opts.pixelSize ?? 32,
     logger,
   });

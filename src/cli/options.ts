@@ -104,3 +104,17 @@ export const LATENCY_RUNS = {
   min: 0,
   max: 100000,
 } as const satisfies OptionSpec;
+
+/** How a CSV file is read (train --model linear|logistic|svm, evaluate on tabular packages). */
+export const CSV_ENCODING = {
+  flags: '--encoding <name>',
+  description: 'CSV: text encoding of the file — utf8 (invalid bytes are an error naming line and byte offset), latin1, windows-1252, utf-16le or another WHATWG label',
+  default: 'utf8',
+} as const satisfies OptionSpec;
+
+export const MAX_MEMORY = {
+  flags: '--max-memory <size>',
+  description: 'CSV: refuse a file whose estimated memory to load and train exceeds this (e.g. 512mb, 8gb); checked before anything large is allocated',
+  default: '2gb',
+  env: 'MLCTL_MAX_MEMORY',
+} as const satisfies OptionSpec;

@@ -1,8 +1,10 @@
 // Tabular data from CSV (csv-parse): header row, numeric feature columns, categorical columns one-hot encoded.
 // Missing and non-numeric cells are reported by line and column in one error, never silently dropped or zeroed.
 import { parse } from 'csv-parse/sync';
+import { isUtf8 } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import { MlctlError } from '../errors.js';
+import { formatSize } from '../util/units.js';
 
 /** Cells read as missing values. */
 export const MISSING_TOKENS = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '?']);
@@ -58,6 +60,8 @@ export interface CsvOptions {
   missing?: 'error' | 'drop';
   /** Apply a fitted encoding (evaluation/serving) instead of inferring one. */
   encoding?: TabularEncoding;
+  /** Memory limit in bytes for the encoded matrix (default DEFAULT_MAX_MEMORY): one-hot columns can multiply the width. */
+  maxMemory?: number;
 }
 
 const MAX_REPORTED = 10;
@@ -80,31 +84,183 @@ function detectDelimiter(text: string): string {
   return best[1] > 0 ? best[0] : ',';
 }
 
+const PARSE_ADVICE = 'every line needs the same number of fields as the header; quote fields that contain the delimiter';
+
+/** 1-based line of the opening quote that is never closed, scanning from the start of line `fromLine`. */
+function unclosedQuoteLine(text: string, fromLine: number): number {
+  let line = 1, i = 0;
+  while (line < fromLine && i < text.length) if (text.charCodeAt(i++) === 10) line++;
+  let inQuote = false, openedAt = fromLine;
+  // "" inside a quoted field toggles twice, so the last toggle into a quote is the unmatched opener.
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) line++;
+    else if (c === 34) {
+      inQuote = !inQuote;
+      if (inQuote) openedAt = line;
+    }
+  }
+  return openedAt;
+}
+
+/** csv-parse's errors, located at the line where the failing record (or its unclosed quote) starts. */
+function parseError(file: string, text: string, err: unknown, recordLine: number): MlctlError {
+  const e = err as Error & { code?: string };
+  if (e.code === 'CSV_QUOTE_NOT_CLOSED') {
+    const q = unclosedQuoteLine(text, recordLine);
+    const where = q === recordLine ? `line ${q}` : `line ${q} (in the record that starts on line ${recordLine})`;
+    return new MlctlError('CSV_INVALID', [file, `a quoted field opened on ${where} is never closed; close the quote, and double quotes inside quoted fields ("")`], { cause: err, details: { line: q, recordLine } });
+  }
+  const message = e.code?.startsWith('CSV_') ? e.message.replace(/\b(on|at) line \d+/, `$1 line ${recordLine}`) : e.message;
+  return new MlctlError('CSV_INVALID', [file, `${message} (${PARSE_ADVICE})`], { cause: err, details: { line: recordLine } });
+}
+
 export function parseCsvText(text: string, file: string): CsvTable {
-  let records: Array<{ record: string[]; info: { lines: number } }>;
+  // csv-parse reports the line where a record ends; a record starts after the previous one and any skipped blank lines.
+  const starts: number[] = [];
+  let prevEnd = 0, prevEmpty = 0;
+  const onRecord = (record: string[], ctx: { lines: number; empty_lines: number }) => {
+    starts.push(prevEnd + 1 + (ctx.empty_lines - prevEmpty));
+    prevEnd = ctx.lines;
+    prevEmpty = ctx.empty_lines;
+    return record;
+  };
+  let records: string[][];
   try {
-    records = parse(text, { bom: true, info: true, skip_empty_lines: true, trim: true, delimiter: detectDelimiter(text) }) as unknown as typeof records;
+    records = parse(text, { bom: true, skip_empty_lines: true, trim: true, delimiter: detectDelimiter(text), on_record: onRecord }) as string[][];
   } catch (err) {
-    throw new MlctlError('CSV_INVALID', [file, `${(err as Error).message} (every line needs the same number of fields as the header; quote fields that contain the delimiter)`], { cause: err });
+    const skipped = (err as { empty_lines?: number }).empty_lines ?? prevEmpty;
+    throw parseError(file, text, err, prevEnd + 1 + Math.max(0, skipped - prevEmpty));
   }
   if (records.length === 0) throw new MlctlError('CSV_INVALID', [file, 'it is empty; expected a header row and data rows']);
-  const header = records[0]!.record;
+  const header = records[0]!;
   const seen = new Set<string>();
   header.forEach((h, i) => {
     if (!h) throw new MlctlError('CSV_INVALID', [file, `header column ${i + 1} has no name`]);
     if (seen.has(h)) throw new MlctlError('CSV_INVALID', [file, `header has column "${h}" twice`]);
     seen.add(h);
   });
-  const rows = records.slice(1).map((r) => r.record);
+  const rows = records.slice(1);
   if (rows.length === 0) throw new MlctlError('CSV_INVALID', [file, 'it has a header but no data rows']);
-  return { file, header, rows, lines: records.slice(1).map((r) => r.info.lines) };
+  return { file, header, rows, lines: starts.slice(1) };
 }
 
-export async function readCsv(file: string): Promise<CsvTable> {
-  const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+export interface CsvReadOptions {
+  /**
+   * Text encoding: utf8 (default; invalid bytes are an error, never silently replaced), latin1 (ISO-8859-1), or any
+   * WHATWG label such as windows-1252, utf-16le or shift_jis.
+   */
+  encoding?: string;
+  /** Refuse a file whose estimated memory to load and train exceeds this many bytes (default DEFAULT_MAX_MEMORY). */
+  maxMemory?: number;
+}
+
+/** The memory guard's default: 2 GiB (raise it with --max-memory or MLCTL_MAX_MEMORY). */
+export const DEFAULT_MAX_MEMORY = 2 * 1024 ** 3;
+
+/** Bytes per parsed cell: a small JS string plus its array slot. */
+const CELL_BYTES = 40;
+/** Copies of the encoded feature matrix a training run holds (encoded, standardised, train/validation split). */
+const MATRIX_COPIES = 3;
+/** Feature-length f64 vectors a model's solver keeps per feature (weights, gradients, L-BFGS history). */
+const MODEL_VECTORS = 32;
+
+/** Estimated peak bytes to read, parse, encode and fit a table of `rows` x `columns` cells with `width` features. */
+export function estimateCsvMemory(fileBytes: number, rows: number, columns: number, width = columns): number {
+  return fileBytes * 3 + rows * columns * CELL_BYTES + rows * width * 8 * MATRIX_COPIES + width * 8 * MODEL_VECTORS;
+}
+
+function checkMemory(what: string, estimate: number, limit: number, advice: string): void {
+  if (estimate > limit) throw new MlctlError('INPUT_TOO_LARGE', [what, formatSize(estimate), formatSize(limit), advice], { details: { estimateBytes: estimate, limitBytes: limit } });
+}
+
+const WIDE_ADVICE = 'leave out columns you do not need (--drop-columns), use fewer rows, or raise --max-memory if the machine has the memory';
+
+/** Before parsing: rows from the line count, columns from the header line, so nothing large is built first. */
+function checkFileMemory(file: string, buf: Buffer, limit: number): void {
+  let lines = buf.length > 0 && buf[buf.length - 1] !== 10 ? 1 : 0;
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) lines++;
+  const rows = Math.max(0, lines - 1); // the header is one of the lines
+  const nl = buf.indexOf(10);
+  const head = buf.subarray(0, nl >= 0 ? nl : buf.length);
+  const delimiter = detectDelimiter(head.subarray(0, 65536).toString('latin1')).charCodeAt(0);
+  // Fields of the header line: delimiters outside quotes, counted on the bytes (no strings for a million names).
+  let columns = 1, quoted = false;
+  for (let i = 0; i < head.length; i++) {
+    const c = head[i]!;
+    if (c === 34) quoted = !quoted;
+    else if (c === delimiter && !quoted) columns++;
+  }
+  checkMemory(`CSV file ${file} (${columns.toLocaleString('en-US')} columns x ${rows.toLocaleString('en-US')} rows)`, estimateCsvMemory(buf.length, rows, columns), limit, WIDE_ADVICE);
+}
+
+/** Offset of the first byte that is not valid UTF-8 (RFC 3629: no overlong forms, surrogates or code points > U+10FFFF), or −1. */
+export function invalidUtf8Offset(b: Uint8Array): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number, lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c === 0xe0) (need = 2), (lo = 0xa0);
+    else if (c === 0xed) (need = 2), (hi = 0x9f);
+    else if (c >= 0xe1 && c <= 0xef) need = 2;
+    else if (c === 0xf0) (need = 3), (lo = 0x90);
+    else if (c === 0xf4) (need = 3), (hi = 0x8f);
+    else if (c >= 0xf1 && c <= 0xf3) need = 3;
+    else return i;
+    if (i + need >= b.length) return i; // truncated sequence at the end
+    const c1 = b[i + 1]!;
+    if (c1 < lo || c1 > hi) return i;
+    for (let k = 2; k <= need; k++) if ((b[i + k]! & 0xc0) !== 0x80) return i;
+    i += need + 1;
+  }
+  return -1;
+}
+
+const LATIN1 = new Set(['latin1', 'latin-1', 'iso-8859-1', 'iso8859-1', 'l1', 'binary']);
+
+/** Bytes → text in the given encoding; undecodable bytes are an error located by line and byte offset, never U+FFFD. */
+export function decodeCsv(file: string, buf: Buffer, encoding = 'utf8'): string {
+  const enc = encoding.trim().toLowerCase();
+  if (enc === 'utf8' || enc === 'utf-8') {
+    if (isUtf8(buf)) return buf.toString('utf8');
+    const at = invalidUtf8Offset(buf);
+    let line = 1;
+    for (let i = buf.indexOf(10); i >= 0 && i < at; i = buf.indexOf(10, i + 1)) line++;
+    const bom16 = buf[0] === 0xff && buf[1] === 0xfe ? 'utf-16le' : buf[0] === 0xfe && buf[1] === 0xff ? 'utf-16be' : undefined;
+    const advice = bom16
+      ? `it starts with a ${bom16.toUpperCase()} byte-order mark: pass --encoding ${bom16}`
+      : 'pass --encoding with the file\'s encoding (e.g. --encoding latin1 or windows-1252 for files from Excel on Windows), or convert it to UTF-8 (iconv -f latin1 -t utf-8)';
+    throw new MlctlError('CSV_ENCODING', [file, 'UTF-8', `byte 0x${buf[at]!.toString(16).padStart(2, '0')} at line ${line} (byte offset ${at}) is not UTF-8; ${advice}`], { details: { line, offset: at } });
+  }
+  if (LATIN1.has(enc)) return buf.toString('latin1');
+  let decoder: InstanceType<typeof TextDecoder>;
+  try {
+    decoder = new TextDecoder(enc, { fatal: true });
+  } catch {
+    throw new MlctlError('OPTION_INVALID', [`--encoding ${encoding} is not a known text encoding: use utf8 (default), latin1, windows-1252, utf-16le, shift_jis or another WHATWG encoding label`]);
+  }
+  try {
+    return decoder.decode(buf);
+  } catch (err) {
+    throw new MlctlError('CSV_ENCODING', [file, decoder.encoding, `its bytes do not decode as ${decoder.encoding}; check --encoding`], { cause: err });
+  }
+}
+
+export async function readCsv(file: string, opts: CsvReadOptions = {}): Promise<CsvTable> {
+  const limit = opts.maxMemory ?? DEFAULT_MAX_MEMORY;
+  const fail = (err: NodeJS.ErrnoException): never => {
     throw new MlctlError('CSV_INVALID', [file, err.code === 'ENOENT' ? 'it does not exist' : err.message], { cause: err });
-  });
-  return parseCsvText(text, file);
+  };
+  const size = (await fs.stat(file).catch(fail)).size;
+  // The file's bytes and their UTF-16 text alone would pass the limit: refuse before reading it.
+  checkMemory(`CSV file ${file} (${formatSize(size)})`, size * 3, limit, 'use a smaller file or raise --max-memory if the machine has the memory');
+  const buf = await fs.readFile(file).catch(fail);
+  checkFileMemory(file, buf, limit);
+  return parseCsvText(decodeCsv(file, buf, opts.encoding), file);
 }
 
 function describeProblems(problems: CellProblem[], advice: string): string {
@@ -156,6 +312,13 @@ export function tabularFromCsv(table: CsvTable, opts: CsvOptions): TabularData {
   const features = encodedFeatureNames(encoding);
   const width = features.length;
   if (width === 0) throw new MlctlError('CSV_INVALID', [table.file, `it has no feature columns besides the target "${opts.target}"`]);
+  const widest = encoding.columns.reduce((a, c) => (c.kind === 'categorical' && c.categories.length > a.length ? { name: c.name, length: c.categories.length } : a), { name: '', length: 0 });
+  checkMemory(
+    `CSV file ${table.file} (${table.rows.length.toLocaleString('en-US')} rows x ${width.toLocaleString('en-US')} encoded features)`,
+    table.rows.length * width * 8 * MATRIX_COPIES + width * 8 * MODEL_VECTORS,
+    opts.maxMemory ?? DEFAULT_MAX_MEMORY,
+    widest.length > 1000 ? `categorical column "${widest.name}" alone becomes ${widest.length} one-hot features: leave it out (--drop-columns) or raise --max-memory` : WIDE_ADVICE,
+  );
   const problems: CellProblem[] = [];
   const keep: number[] = [];
   let dropped = 0;

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { splitRows, tabularRowsForPackage } from '../classic/data.js';
+import type { CsvReadOptions } from '../data/csv.js';
 import { regressionMetrics, type RegressionMetrics } from '../classic/linear.js';
 import type { Sample } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
@@ -41,11 +42,11 @@ export interface TabularEvaluationData {
  * Encode `file` for every package and pick the split the classic trainer held out: splitRows with the recorded
  * seed and validation fraction (stratified by class for classifiers). The trainer has no test split, so `auto` is val.
  */
-export async function loadTabularEvaluationData(pkgs: readonly LoadedPackage[], file: string, split: EvalSplit, params: SplitParams): Promise<TabularEvaluationData> {
+export async function loadTabularEvaluationData(pkgs: readonly LoadedPackage[], file: string, split: EvalSplit, params: SplitParams, csv: CsvReadOptions = {}): Promise<TabularEvaluationData> {
   const regression = pkgs[0]!.manifest.task === 'tabular-regression';
   const encoded = [];
   for (const pkg of pkgs) {
-    const r = await tabularRowsForPackage(pkg.manifest, file);
+    const r = await tabularRowsForPackage(pkg.manifest, file, csv);
     if (!r.labels && !r.targets) {
       const target = (pkg.manifest.training?.target as string | undefined) ?? '(unknown)';
       throw new MlctlError('CSV_INVALID', [file, `it has no target column "${target}", so there is nothing to score ${pkg.manifest.name} against`]);

@@ -14,6 +14,14 @@ export function parseSize(text: string | number, flag = 'size'): number {
   return bytes;
 }
 
+/** 1288490188 → "1.2 GiB" (binary units, matching parseSize). */
+export function formatSize(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) (n /= 1024), u++;
+  return u === 0 ? `${n} bytes` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[u]}`;
+}
+
 const TIME_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "10s" → 10000 ms; a bare number means seconds. */

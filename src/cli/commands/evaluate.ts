@@ -2,7 +2,7 @@
 // report folder, CI gates). Light: the runner (cli/run/evaluate.ts) is imported only when evaluate runs.
 import type { EvalSplit } from '../../evaluate/data.js';
 import type { DEFAULT_LATENCY } from '../../evaluate/latency.js';
-import { BATCH_SIZE, DATA, ENGINE, LATENCY_RUNS, SEED, TEST_SPLIT, VALIDATION_SPLIT } from '../options.js';
+import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, LATENCY_RUNS, MAX_MEMORY, SEED, TEST_SPLIT, VALIDATION_SPLIT } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
@@ -25,6 +25,8 @@ export const evaluateCommand = defineCommand({
   options: [
     { ...DATA, description: 'image folder (one subfolder per class, or train/ val/ test/ subfolders), or a CSV file for tabular packages', required: true },
     { flags: '--split <name>', description: 'which images: auto = test if the data has a test split, else val', choices: EVAL_SPLITS, default: 'auto' },
+    CSV_ENCODING,
+    MAX_MEMORY,
     { flags: '--top-k <k>', description: 'k for top-k accuracy (capped at the number of classes)', type: 'int', default: 5, min: 1 },
     { ...ENGINE, description: 'inference engine: auto prefers ONNX Runtime when the package allows it, else TF.js' },
     { ...BATCH_SIZE, description: 'images per inference batch', default: 16, max: 4096 },

@@ -4,7 +4,7 @@ import type { ClassicKind } from '../../classic/model.js';
 import type { KernelType } from '../../classic/kernel.js';
 import type { Multiclass } from '../../classic/svm.js';
 import type { Augmentation } from '../../train/augment.js';
-import { BATCH_SIZE, DATA, ENGINE, HEAD, IMAGE_SIZE, NAME, SEED, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS } from '../options.js';
+import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, HEAD, IMAGE_SIZE, MAX_MEMORY, NAME, SEED, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS } from '../options.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 export const CLASSIC_MODELS = choicesOf<ClassicKind>()(['linear', 'logistic', 'svm']);
@@ -24,15 +24,17 @@ export const CLASSIC_TRAIN_OPTIONS = [
   { flags: '--coef0 <c>', description: 'svm poly kernel constant term (default 1)', type: 'float' },
   { flags: '--svm-type <type>', description: 'svm: classification (c-svc) or regression on a numeric --target (epsilon-svr)', choices: ['c-svc', 'epsilon-svr'], default: 'c-svc' },
   { flags: '--epsilon <e>', description: 'epsilon-svr: half-width of the no-penalty tube around the target, in target standard deviations', type: 'float', default: 0.1, min: 0 },
-  { flags: '--l2 <lambda>', description: 'linear/logistic: L2 penalty λ in mean loss + λ/2·‖w‖² (default 0 for linear, 1e-4 for logistic)', type: 'float', min: 0 },
+  { flags: '--l2 <lambda>', description: 'linear/logistic: L2 penalty λ in mean loss + λ/2·‖w‖² (default 0 for linear, 1e-4 for logistic; scikit-learn\'s C is 1/(λ·rows))', type: 'float', min: 0 },
   { flags: '--solver <name>', description: 'linear: closed-form (Cholesky on the normal equations) | gd (gradient descent, large inputs); svm: smo (kernels) | dcd (linear kernel, large data); default: picked by size', choices: ['closed-form', 'gd', 'smo', 'dcd', 'lbfgs'] },
   { flags: '--multiclass <strategy>', description: 'svm with more than 2 classes: one-vs-rest or one-vs-one', choices: MULTICLASS, default: 'ovr' },
   { flags: '--probability', description: 'svm: fit Platt scaling (5-fold cross-validated) so the model outputs class probabilities instead of decision scores', type: 'boolean' },
   { flags: '--categorical <columns>', description: 'CSV: treat these comma-separated columns as categories (one-hot) even if they look numeric', type: 'list' },
   { flags: '--drop-columns <columns>', description: 'CSV: comma-separated columns to leave out (ids, free text)', type: 'list' },
   { flags: '--missing <policy>', description: 'CSV: a missing value is an error (listed by line and column) or drops its row', choices: ['error', 'drop'], default: 'error' },
+  CSV_ENCODING,
+  MAX_MEMORY,
   { flags: '--tol <t>', description: 'solver stopping tolerance (default: smo 1e-3, dcd 0.1, gd/lbfgs 1e-6)', type: 'float', min: 0 },
-  { flags: '--kernel-cache <mb>', description: 'svm (smo): kernel row cache size in MB', type: 'int', default: 256, min: 1 },
+  { flags: '--kernel-cache <mb>', description: 'svm (smo): kernel cache per binary problem in MB, as libsvm -m / scikit-learn cache_size (rows are kept for the solver\'s active variables only)', type: 'int', default: 256, min: 1 },
 ] as const;
 
 export const trainCommand = defineCommand({

@@ -12,6 +12,7 @@ import { buildReport, writeReport } from '../../evaluate/report.js';
 import { evaluatePackage, type EvaluateOptions, type EvaluationResult } from '../../evaluate/run.js';
 import { evaluateTabularClassifier, evaluateTabularRegression, isTabularPackage, loadTabularEvaluationData } from '../../evaluate/tabular.js';
 import type { EvaluateContext } from '../commands/evaluate.js';
+import { parseSize } from '../../util/units.js';
 import { startBackend } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
@@ -91,7 +92,7 @@ async function runTabular(ctx: EvaluateContext, pkgs: LoadedPackage[], params: S
   if (regression && (opts.minAccuracy !== undefined || opts.minF1 !== undefined)) throw new MlctlError('OPTION_CONFLICT', ['--min-accuracy and --min-f1 are for classifiers; gate a regression model with --min-r2']);
   if (!regression && opts.minR2 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-r2 is for regression models; gate a classifier with --min-accuracy or --min-f1']);
   if (regression && opts.report) throw new MlctlError('OPTION_CONFLICT', ['--report writes classification figures; for a regression model save the --json output instead']);
-  const { data, rows } = await loadTabularEvaluationData(pkgs, opts.data, opts.split, params);
+  const { data, rows } = await loadTabularEvaluationData(pkgs, opts.data, opts.split, params, { encoding: opts.encoding, maxMemory: parseSize(opts.maxMemory, '--max-memory') });
   logger.info(`data: ${data.root} — ${data.split} split, ${data.samples.length} rows (seed ${params.seed}, validation ${params.validationSplit})`);
   if (data.split === 'train' || data.split === 'all') logger.warn(`the ${data.split} split contains the rows the model was trained on: its scores overstate how the model does on new data`);
   const evalOpts = evaluateOptions(ctx);

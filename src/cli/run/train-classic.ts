@@ -2,6 +2,7 @@
 // image folder, trained by src/classic into a package with an ONNX file.
 import type { ClassicKind } from '../../classic/model.js';
 import { trainClassic } from '../../classic/train.js';
+import { parseSize } from '../../util/units.js';
 import { startBackend } from '../context.js';
 import type { CommandResult } from '../spec.js';
 import type { TrainContext } from '../commands/train.js';
@@ -41,6 +42,8 @@ export async function runClassicTrain(ctx: TrainContext, model: ClassicKind): Pr
     categorical: o.categorical,
     ignore: o.dropColumns,
     missing: o.missing,
+    encoding: o.encoding,
+    maxMemory: parseSize(o.maxMemory, '--max-memory'),
     tol: o.tol,
     cacheMb: o.kernelCache,
     logger: ctx.logger,
