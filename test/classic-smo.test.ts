@@ -139,11 +139,12 @@ describe('Q rows and their cache', () => {
     const g = blobs(33, 3, 13, 4);
     const simd = denseRows(g.x), js = denseRows(g.x, { engine: 'js' });
     expect(simd.engine).toBe('wasm-simd');
+    // Five rows: one group of four and one row on its own.
     const perm = Int32Array.from([5, 0, 32, 7, 7, 18]);
-    const a = new Float64Array(4), b = new Float64Array(4);
-    simd.dots(3, perm, 1, 5, a);
-    js.dots(3, perm, 1, 5, b);
-    for (let t = 0; t < 4; t++) {
+    const a = new Float64Array(5), b = new Float64Array(5);
+    simd.dots(3, perm, 1, 6, a);
+    js.dots(3, perm, 1, 6, b);
+    for (let t = 0; t < 5; t++) {
       expect(a[t]).toBeCloseTo(b[t]!, 4);
       expect(a[t]).toBeCloseTo(kernelValue({ type: 'linear', gamma: 1, coef0: 0, degree: 1 }, row(g.x, 3), row(g.x, perm[t + 1]!)), 4);
     }

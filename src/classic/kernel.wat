@@ -1,50 +1,71 @@
 ;; Dot products for the classic solvers' kernel rows, in WebAssembly SIMD (f32x4): the data rows live in the
-;; imported memory as float32, zero-padded to a multiple of 4 floats. Assembled into kernel-wasm.ts by
-;; `npx tsx scripts/wasm-kernels.ts` (test/classic-solvers.test.ts fails when the two drift apart).
+;; imported memory as float32, zero-padded to a multiple of 8 floats. Assembled into kernel-wasm.ts by
+;; `npx tsx scripts/wasm-kernels.ts` (test/classic-smo.test.ts fails when the two drift apart).
 (module
   (import "env" "mem" (memory 1 65536))
 
   ;; out[t - start] (f64) = <v, row perm[t]> for t in [start, end). v: `stride` bytes at $v; rows: `stride` bytes
-  ;; each from $data; perm: i32 row numbers; stride a multiple of 16. Four independent f32x4 accumulators (16
-  ;; partial sums) keep the adds from waiting on each other; the partial sums are added in f64.
+  ;; each from $data; perm: i32 row numbers; stride a multiple of 32. Four rows at a time, so each vector of v loaded
+  ;; serves four rows, with two f32x4 accumulators per row (eight in all); the rest one row at a time.
   (func (export "dots") (param $v i32) (param $data i32) (param $perm i32) (param $start i32) (param $end i32) (param $stride i32) (param $out i32)
-    (local $t i32) (local $row i32) (local $k i32) (local $a i32) (local $end64 i32)
-    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
-    (local.set $end64 (i32.and (local.get $stride) (i32.const -64)))
+    (local $t i32) (local $pp i32) (local $x i32) (local $xend i32) (local $w v128)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local.set $xend (i32.add (local.get $v) (local.get $stride)))
     (local.set $t (local.get $start))
+    (block $done4 (loop $rows4
+      (br_if $done4 (i32.gt_s (i32.add (local.get $t) (i32.const 4)) (local.get $end)))
+      (local.set $pp (i32.add (local.get $perm) (i32.shl (local.get $t) (i32.const 2))))
+      (local.set $p0 (i32.add (local.get $data) (i32.mul (i32.load offset=0 (local.get $pp)) (local.get $stride))))
+      (local.set $p1 (i32.add (local.get $data) (i32.mul (i32.load offset=4 (local.get $pp)) (local.get $stride))))
+      (local.set $p2 (i32.add (local.get $data) (i32.mul (i32.load offset=8 (local.get $pp)) (local.get $stride))))
+      (local.set $p3 (i32.add (local.get $data) (i32.mul (i32.load offset=12 (local.get $pp)) (local.get $stride))))
+      (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $b0 (v128.const i32x4 0 0 0 0))
+      (local.set $a1 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0))
+      (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $b2 (v128.const i32x4 0 0 0 0))
+      (local.set $a3 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
+      (local.set $x (local.get $v))
+      (block $b32 (loop $l32
+        (br_if $b32 (i32.ge_u (local.get $x) (local.get $xend)))
+        (local.set $w (v128.load offset=0 (local.get $x)))
+        (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $w) (v128.load offset=0 (local.get $p0)))))
+        (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $w) (v128.load offset=0 (local.get $p1)))))
+        (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $w) (v128.load offset=0 (local.get $p2)))))
+        (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $w) (v128.load offset=0 (local.get $p3)))))
+        (local.set $w (v128.load offset=16 (local.get $x)))
+        (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $w) (v128.load offset=16 (local.get $p0)))))
+        (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $w) (v128.load offset=16 (local.get $p1)))))
+        (local.set $b2 (f32x4.add (local.get $b2) (f32x4.mul (local.get $w) (v128.load offset=16 (local.get $p2)))))
+        (local.set $b3 (f32x4.add (local.get $b3) (f32x4.mul (local.get $w) (v128.load offset=16 (local.get $p3)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 32)))
+        (local.set $p0 (i32.add (local.get $p0) (i32.const 32)))
+        (local.set $p1 (i32.add (local.get $p1) (i32.const 32)))
+        (local.set $p2 (i32.add (local.get $p2) (i32.const 32)))
+        (local.set $p3 (i32.add (local.get $p3) (i32.const 32)))
+        (br $l32)))
+      (local.set $pp (i32.add (local.get $out) (i32.shl (i32.sub (local.get $t) (local.get $start)) (i32.const 3))))
+      (f64.store offset=0 (local.get $pp) (call $hsum (f32x4.add (local.get $a0) (local.get $b0))))
+      (f64.store offset=8 (local.get $pp) (call $hsum (f32x4.add (local.get $a1) (local.get $b1))))
+      (f64.store offset=16 (local.get $pp) (call $hsum (f32x4.add (local.get $a2) (local.get $b2))))
+      (f64.store offset=24 (local.get $pp) (call $hsum (f32x4.add (local.get $a3) (local.get $b3))))
+      (local.set $t (i32.add (local.get $t) (i32.const 4)))
+      (br $rows4)))
     (block $done (loop $rows
       (br_if $done (i32.ge_s (local.get $t) (local.get $end)))
-      (local.set $row (i32.add (local.get $data)
+      (local.set $p0 (i32.add (local.get $data)
         (i32.mul (i32.load (i32.add (local.get $perm) (i32.shl (local.get $t) (i32.const 2)))) (local.get $stride))))
-      (local.set $s0 (v128.const i32x4 0 0 0 0))
-      (local.set $s1 (v128.const i32x4 0 0 0 0))
-      (local.set $s2 (v128.const i32x4 0 0 0 0))
-      (local.set $s3 (v128.const i32x4 0 0 0 0))
-      (local.set $k (i32.const 0))
-      (block $b64 (loop $l64
-        (br_if $b64 (i32.ge_u (local.get $k) (local.get $end64)))
-        (local.set $a (i32.add (local.get $row) (local.get $k)))
-        (local.set $s0 (f32x4.add (local.get $s0) (f32x4.mul
-          (v128.load offset=0 (i32.add (local.get $v) (local.get $k))) (v128.load offset=0 (local.get $a)))))
-        (local.set $s1 (f32x4.add (local.get $s1) (f32x4.mul
-          (v128.load offset=16 (i32.add (local.get $v) (local.get $k))) (v128.load offset=16 (local.get $a)))))
-        (local.set $s2 (f32x4.add (local.get $s2) (f32x4.mul
-          (v128.load offset=32 (i32.add (local.get $v) (local.get $k))) (v128.load offset=32 (local.get $a)))))
-        (local.set $s3 (f32x4.add (local.get $s3) (f32x4.mul
-          (v128.load offset=48 (i32.add (local.get $v) (local.get $k))) (v128.load offset=48 (local.get $a)))))
-        (local.set $k (i32.add (local.get $k) (i32.const 64)))
-        (br $l64)))
-      (block $b16 (loop $l16
-        (br_if $b16 (i32.ge_u (local.get $k) (local.get $stride)))
-        (local.set $s0 (f32x4.add (local.get $s0) (f32x4.mul
-          (v128.load (i32.add (local.get $v) (local.get $k))) (v128.load (i32.add (local.get $row) (local.get $k))))))
-        (local.set $k (i32.add (local.get $k) (i32.const 16)))
-        (br $l16)))
-      (local.set $s0 (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (f32x4.add (local.get $s2) (local.get $s3))))
+      (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $b0 (v128.const i32x4 0 0 0 0))
+      (local.set $x (local.get $v))
+      (block $b1 (loop $l1
+        (br_if $b1 (i32.ge_u (local.get $x) (local.get $xend)))
+        (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load offset=0 (local.get $x)) (v128.load offset=0 (local.get $p0)))))
+        (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (v128.load offset=16 (local.get $x)) (v128.load offset=16 (local.get $p0)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 32)))
+        (local.set $p0 (i32.add (local.get $p0) (i32.const 32)))
+        (br $l1)))
       (f64.store (i32.add (local.get $out) (i32.shl (i32.sub (local.get $t) (local.get $start)) (i32.const 3)))
-        (f64.add
-          (f64.add (f64.promote_f32 (f32x4.extract_lane 0 (local.get $s0))) (f64.promote_f32 (f32x4.extract_lane 1 (local.get $s0))))
-          (f64.add (f64.promote_f32 (f32x4.extract_lane 2 (local.get $s0))) (f64.promote_f32 (f32x4.extract_lane 3 (local.get $s0))))))
+        (call $hsum (f32x4.add (local.get $a0) (local.get $b0))))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $rows)))
   )
