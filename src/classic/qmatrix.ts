@@ -4,6 +4,15 @@
 import type { DenseRows } from './dense.js';
 import { dotsToKernel, kernelDiag, type KernelRows, type KernelSpec } from './kernel.js';
 
+type NumberArray = Int8Array | Uint8Array | Int32Array | Float32Array | Float64Array;
+
+/** Exchange entries i and j (the solver's variable swaps, which follow shrinking). */
+export function swapEntries(a: NumberArray, i: number, j: number): void {
+  const t = a[i]!;
+  a[i] = a[j]!;
+  a[j] = t;
+}
+
 export interface QMatrix {
   /** Qᵢᵢ per variable (swapped along with the variables). */
   readonly QD: Float64Array;
@@ -83,9 +92,7 @@ export class QCache {
     if (lens[i]) this.unlink(i);
     if (lens[j]) this.unlink(j);
     [data[i], data[j]] = [data[j], data[i]];
-    const li = lens[i]!;
-    lens[i] = lens[j]!;
-    lens[j] = li;
+    swapEntries(lens, i, j);
     if (lens[i]) this.append(i);
     if (lens[j]) this.append(j);
     if (i > j) [i, j] = [j, i];
@@ -136,15 +143,9 @@ export function svcQ(dense: DenseRows, kernel: KernelSpec, rows: Int32Array, y: 
     },
     swapIndex(i, j) {
       cache.swapIndex(i, j);
-      let t = perm[i]!;
-      perm[i] = perm[j]!;
-      perm[j] = t;
-      t = yq[i]!;
-      yq[i] = yq[j]!;
-      yq[j] = t;
-      const q = QD[i]!;
-      QD[i] = QD[j]!;
-      QD[j] = q;
+      swapEntries(perm, i, j);
+      swapEntries(yq, i, j);
+      swapEntries(QD, i, j);
     },
   };
 }
@@ -174,15 +175,9 @@ export function svrQ(kernel: KernelRows, l: number): QMatrix {
       return buf;
     },
     swapIndex(i, j) {
-      let t = sign[i]!;
-      sign[i] = sign[j]!;
-      sign[j] = t;
-      t = index[i]!;
-      index[i] = index[j]!;
-      index[j] = t;
-      const q = QD[i]!;
-      QD[i] = QD[j]!;
-      QD[j] = q;
+      swapEntries(sign, i, j);
+      swapEntries(index, i, j);
+      swapEntries(QD, i, j);
     },
   };
 }

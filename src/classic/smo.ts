@@ -1,7 +1,7 @@
 // SMO for the SVM dual, after libsvm's Solver (Fan, Chen & Lin 2005: second-order working-set selection WSS3;
 // shrinking with gradient reconstruction from Ḡ):  min ½αᵀQα + pᵀα  s.t. yᵀα = 0, 0 ≤ αᵢ ≤ Cᵢ, starting from α = 0.
 // One solver serves C-SVC (p = −1) and ε-SVR (2l variables over l data rows); Q comes from qmatrix.ts.
-import type { QMatrix } from './qmatrix.js';
+import { swapEntries, type QMatrix } from './qmatrix.js';
 
 export interface SmoProblem {
   /** Number of dual variables. */
@@ -37,11 +37,6 @@ export interface SmoResult {
 const TAU = 1e-12;
 const LOWER = 0, UPPER = 1, FREE = 2;
 
-function swapF64(a: Float64Array, i: number, j: number): void {
-  const v = a[i]!;
-  a[i] = a[j]!;
-  a[j] = v;
-}
 
 export function solveSmo(prob: SmoProblem, opts: SmoOptions = {}): SmoResult {
   const { l, Q } = prob;
@@ -63,22 +58,10 @@ export function solveSmo(prob: SmoProblem, opts: SmoOptions = {}): SmoResult {
 
   const updateStatus = (t: number) => (status[t] = alpha[t]! >= C[t]! ? UPPER : alpha[t]! <= 0 ? LOWER : FREE);
 
+  const perVariable = [y, status, G, alpha, p, C, Gbar, activeSet];
   const swap = (i: number, j: number) => {
     Q.swapIndex(i, j);
-    let b = y[i]!;
-    y[i] = y[j]!;
-    y[j] = b;
-    b = status[i]!;
-    status[i] = status[j]!;
-    status[j] = b;
-    swapF64(G, i, j);
-    swapF64(alpha, i, j);
-    swapF64(p, i, j);
-    swapF64(C, i, j);
-    swapF64(Gbar, i, j);
-    const s = activeSet[i]!;
-    activeSet[i] = activeSet[j]!;
-    activeSet[j] = s;
+    for (const a of perVariable) swapEntries(a, i, j);
   };
 
   /** Rebuild G of the inactive variables from Ḡ and the free variables' contributions. */
