@@ -183,6 +183,9 @@ describe('memory guard (item 18)', () => {
     const flag = await cli(['train', '--model', 'logistic', '--data', wide, '--target', 'c0', '--max-memory', '256mb']);
     expect(flag.code).toBe(1);
     expect(flag.json.error.code).toBe('INPUT_TOO_LARGE');
+    // The default (1gb) refuses it too: a million columns is never what someone meant to train on.
+    const byDefault = await cli(['train', '--model', 'logistic', '--data', wide, '--target', 'c0']);
+    expect(byDefault.json.error.code).toBe('INPUT_TOO_LARGE');
     const env = await cli(['train', '--model', 'logistic', '--data', wide, '--target', 'c0'], { MLCTL_MAX_MEMORY: '300mb' });
     expect(env.json.error.code).toBe('INPUT_TOO_LARGE');
     expect(env.json.error.message).toMatch(/limit of 300\.0 MiB/);

@@ -115,6 +115,6 @@ export const CSV_ENCODING = {
 export const MAX_MEMORY = {
   flags: '--max-memory <size>',
   description: 'CSV: refuse a file whose estimated memory to load and train exceeds this (e.g. 512mb, 8gb); checked before anything large is allocated',
-  default: '2gb',
+  default: '1gb',
   env: 'MLCTL_MAX_MEMORY',
 } as const satisfies OptionSpec;
