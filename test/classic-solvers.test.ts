@@ -3,7 +3,8 @@
 // multiclass, Platt probabilities, logistic regression optimality and ε-SVR.
 import { describe, expect, it } from 'vitest';
 import { fromRows, matrix, row, takeRows, type Matrix } from '../src/classic/linalg.js';
-import { fitLinear, regressionMetrics } from '../src/classic/linear.js';
+import { fitLinear } from '../src/classic/linear.js';
+import { regressionMetrics } from '../src/metrics/regression.js';
 import { fitLogistic, softmaxScores } from '../src/classic/logistic.js';
 import { blobs, circles, linearData, xor } from '../src/classic/synth.js';
 import { pairwiseCoupling, svmDecisions, svmOutput, trainSvc, trainSvr, type SvmModel } from '../src/classic/svm.js';

@@ -15,7 +15,7 @@ import {
   rankOf,
   softmaxRows,
   topConfusions,
-} from '../src/evaluate/metrics.js';
+} from '../src/metrics/classification.js';
 import type { EvaluationResult } from '../src/evaluate/run.js';
 
 const close = (a: number, b: number, digits = 10) => expect(a).toBeCloseTo(b, digits);

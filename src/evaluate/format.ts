@@ -4,7 +4,7 @@ import Table from 'cli-table3';
 import path from 'node:path';
 import type { ComparisonRow } from './compare.js';
 import type { GateCheck } from './gates.js';
-import { topConfusions } from './metrics.js';
+import { topConfusions } from '../metrics/classification.js';
 import type { EvaluationResult } from './run.js';
 import type { RegressionEvaluationResult } from './tabular.js';
 

@@ -1,7 +1,7 @@
 // Report figures drawn as SVG and rasterised to PNG by sharp (librsvg) — no browser, no canvas dependency.
 // Confusion-matrix heatmap with class labels, and a reliability diagram (calibration per confidence bin).
 import sharp from 'sharp';
-import type { CalibrationBin } from './metrics.js';
+import type { CalibrationBin } from '../metrics/classification.js';
 
 const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 

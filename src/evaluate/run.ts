@@ -9,7 +9,7 @@ import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { latencyRunCount, measureLatency, type LatencyOptions, type LatencyResult } from './latency.js';
-import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows, type ClassificationMetrics, type MetricsOptions } from './metrics.js';
+import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows, type ClassificationMetrics, type MetricsOptions } from '../metrics/classification.js';
 import { modelSize, type ModelSize } from './size.js';
 
 /** How many skipped files are listed by path (all are counted). */

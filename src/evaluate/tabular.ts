@@ -4,14 +4,14 @@ import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { splitRows, tabularRowsForPackage } from '../classic/data.js';
 import type { CsvReadOptions } from '../data/csv.js';
-import { regressionMetrics, type RegressionMetrics } from '../classic/linear.js';
+import { regressionMetrics, type RegressionMetrics } from '../metrics/regression.js';
 import type { Sample } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type InferenceEngine } from '../runtime/engine.js';
 import { createProgress } from '../util/progress.js';
 import type { EvalSplit, EvaluationData, SplitParams } from './data.js';
 import type { LatencyResult } from './latency.js';
-import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows } from './metrics.js';
+import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows } from '../metrics/classification.js';
 import { packageLatency, type EvaluateOptions, type EvaluationResult } from './run.js';
 import { modelSize, type ModelSize } from './size.js';
 
@@ -149,7 +149,7 @@ export async function evaluateTabularClassifier(pkg: LoadedPackage, rows: Tabula
   }
 }
 
-/** R², MAE and RMSE (classic/linear.ts regressionMetrics, as train reports them) of a tabular regression package. */
+/** R², MAE and RMSE (metrics/regression.ts, as train reports them) of a tabular regression package. */
 export async function evaluateTabularRegression(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions = {}): Promise<RegressionEvaluationResult> {
   const m = pkg.manifest;
   if (m.output.kind !== 'regression' || !rows.targets) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is not a regression model']);
