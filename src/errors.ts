@@ -115,6 +115,17 @@ export const ERRORS = {
   REGISTRY_AUDIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'registry audit log %s: %s', meaning: 'the registry audit log (artifacts/audit.jsonl) cannot be written or read' },
   REGISTRY_AUDIT_BROKEN: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'registry audit log %s failed verification: %s', meaning: 'models audit --verify found an edited, inserted or deleted line, or a package changed behind the log' },
 
+  // Model registry (mlctl models, NAME:TAG references).
+  VERSION_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'model %s has no version %s (versions: %s)', meaning: 'NAME@VERSION names a version the model does not have' },
+  TAG_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'model %s has no tag "%s" (%s)', meaning: 'NAME:TAG names a tag the model does not have (the close matches are listed)' },
+  REGISTRY_LOCKED: { exit: EXIT.FAILURE, http: 503, grpc: 'UNAVAILABLE', message: 'the registry of model %s is locked by another mlctl process (%s); try again, or remove %s if no mlctl is running', meaning: 'another process held the model\'s registry lock for too long', retryAfter: 1 },
+  MODEL_TAGGED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: '%s is tagged %s: untag it first, or pass --force to remove it and its tags', meaning: 'models rm of a tagged version without --force' },
+
+  // Batch prediction (mlctl predict).
+  PREDICT_INPUT: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'predict input %s: %s', meaning: 'a predict input that does not exist or is neither an image nor a list' },
+  PREDICT_OUTPUT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'predict output %s: %s', meaning: 'the predict output exists (use --resume or --force), cannot be written, or was written with other columns' },
+  PREDICT_MERGE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot merge shard outputs: %s', meaning: 'predict --merge of an incomplete, unfinished, mixed or overlapping set of shard outputs' },
+
   // Export and reports.
   EXPORT_UNSUPPORTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the model cannot be exported to the chosen format (e.g. no dynamic batch dimension for Triton)' },
   EXPORT_CHECK_FAILED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the exported model failed its check in ONNX Runtime' },
@@ -134,7 +145,7 @@ export const ERRORS = {
   INPUT_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'a request whose body or tensors are malformed or do not fit the model' },
   UNSUPPORTED_MEDIA_TYPE: { exit: EXIT.FAILURE, http: 415, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'a request body of a Content-Type serve does not read' },
   PAYLOAD_TOO_LARGE: { exit: EXIT.FAILURE, http: 413, grpc: 'RESOURCE_EXHAUSTED', message: '%s', meaning: 'a request body or upload over --body-limit' },
-  MODEL_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: '%s', meaning: 'the requested model or version is not loaded' },
+  MODEL_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: '%s', meaning: 'no model by that name in the artifacts root (close matches listed), or the requested model or version is not loaded' },
   MODEL_NOT_READY: { exit: EXIT.FAILURE, http: 503, grpc: 'UNAVAILABLE', message: '%s', meaning: 'the model is still warming up', retryAfter: 1 },
   MODEL_ALREADY_LOADED: { exit: EXIT.FAILURE, http: 409, grpc: 'ALREADY_EXISTS', message: '%s', meaning: 'that model version is already loaded' },
   MODEL_LOAD_FAILED: { exit: EXIT.FAILURE, http: 400, grpc: 'FAILED_PRECONDITION', message: '%s', meaning: 'a model-control load request named a package that cannot be loaded' },

@@ -1,0 +1,245 @@
+// `mlctl predict` for image packages: list → shard/resume filter → decode (prefetching the next chunks while the
+// engine runs) → one engine batch per chunk → top-k rows appended durably in input order. Memory is a few chunk
+// buffers whatever the number of inputs.
+import type { Readable } from 'node:stream';
+import type { ImageInputSpec } from '../artifacts/manifest.js';
+import type { LoadedPackage } from '../artifacts/package.js';
+import { defaultConcurrency } from '../data/batches.js';
+import { MlctlError } from '../errors.js';
+import { softmaxRows } from '../evaluate/metrics.js';
+import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import type { Logger } from '../util/log.js';
+import { createProgress, type Progress } from '../util/progress.js';
+import { formatShard, inShard, WHOLE, type Shard } from '../util/shard.js';
+import { decodeChunk, limiter, type DecodedChunk, type DecodeOptions } from './decode.js';
+import { isReListable, listInputs, type InputItem } from './inputs.js';
+import { openOutput, writeSummary, type RowSink } from './output.js';
+import { formatRow, topK, type OutputFormat, type PredictionRow, type RowLayout } from './rows.js';
+
+export interface PredictOptions {
+  inputs: string[];
+  /** Output file; stdout when undefined. */
+  out?: string;
+  format: OutputFormat;
+  topK: number;
+  batchSize: number;
+  engine?: EngineChoice;
+  /** Decodes (and downloads) in flight (default 2 x cores). */
+  concurrency?: number;
+  shard?: Shard;
+  resume?: boolean;
+  force?: boolean;
+  decode?: DecodeOptions;
+  logger: Logger;
+  stdin?: Readable;
+  /** Checked between chunks: true stops after the current chunk is written (SIGINT/SIGTERM). */
+  shouldStop?: () => boolean;
+}
+
+export interface PredictResult {
+  model: { name: string; version: number; manifestSha256: string };
+  engine: { name: string; description: string };
+  out: string;
+  format: OutputFormat;
+  shard: string;
+  /** Inputs this run predicted (rows written now), how many failed, and how many a resumed file already had. */
+  rows: number;
+  errors: number;
+  resumed: { rows: number; errors: number };
+  /** Inputs of the listing in this shard and not yet done, when the listing could be counted. */
+  planned?: number;
+  seconds: number;
+  imagesPerSecond: number;
+  interrupted: boolean;
+}
+
+export function layoutFor(pkg: LoadedPackage, format: OutputFormat, k: number): RowLayout {
+  const m = pkg.manifest;
+  if (m.output.kind === 'regression') return { format, kind: 'value', topK: 0 };
+  return { format, kind: 'labels', topK: Math.max(1, Math.min(k, m.labels.length)) };
+}
+
+/** The engine for a package, checked against the manifest's input and label count. */
+export async function openCheckedEngine(pkg: LoadedPackage, want: number[], opts: { engine?: EngineChoice; logger: Logger }): Promise<InferenceEngine> {
+  const engine = await openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
+  const m = pkg.manifest;
+  const outputs = m.output.kind === 'regression' ? 1 : m.labels.length;
+  const shapeOk = engine.inputShape.length === want.length && engine.inputShape.every((d, i) => d === -1 || d === want[i]);
+  if (!shapeOk || engine.outputSize !== outputs) {
+    await engine.dispose();
+    throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `the model takes [${engine.inputShape.join(', ')}] and outputs ${engine.outputSize} values, but the manifest describes [${want.join(', ')}] and ${outputs} outputs`]);
+  }
+  return engine;
+}
+
+/** Rows for a chunk: the engine's outputs for the decoded items, errors in place, in item order. */
+export function chunkRows(items: readonly Pick<InputItem, 'index' | 'key'>[], errors: ReadonlyArray<string | undefined>, out: Float32Array | undefined, pkg: LoadedPackage, layout: RowLayout): PredictionRow[] {
+  const m = pkg.manifest;
+  const scores = out && m.output.kind === 'scores' ? softmaxRows(Float32Array.from(out), m.labels.length) : out;
+  let r = 0;
+  return items.map((item, i) => {
+    const base = { index: item.index, input: item.key };
+    if (errors[i] !== undefined) return { ...base, error: errors[i] };
+    const row = layout.kind === 'value' ? { ...base, value: Number(scores![r]!.toPrecision(7)) } : { ...base, top: topK(scores!, r, m.labels, layout.topK) };
+    r++;
+    return row;
+  });
+}
+
+/** Items of the listing that this run still has to do. */
+async function* pending(opts: PredictOptions, sink: RowSink, shard: Shard): AsyncGenerator<InputItem> {
+  for await (const item of listInputs(opts.inputs, { stdin: opts.stdin })) {
+    if (inShard(item.key, shard) && !sink.done.has(item.key)) yield item;
+  }
+}
+
+async function* chunked<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let chunk: T[] = [];
+  for await (const item of items) {
+    chunk.push(item);
+    if (chunk.length === size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length) yield chunk;
+}
+
+/** Count what `pending` will yield (a second pass over the listing) so the progress bar can show an ETA. */
+async function countPending(opts: PredictOptions, sink: RowSink, shard: Shard): Promise<number | undefined> {
+  if (!isReListable(opts.inputs)) return undefined;
+  let n = 0;
+  for await (const _ of pending(opts, sink, shard)) n++;
+  return n;
+}
+
+export interface RowWriter {
+  /** Queue a chunk's rows; writes happen in call order while the caller carries on. */
+  push(rows: PredictionRow[]): void;
+  /** Wait for every queued write (throws the first write error). */
+  flush(): Promise<void>;
+  counts(): { rows: number; errors: number };
+}
+
+export function rowWriter(sink: RowSink, layout: RowLayout, progress?: Progress): RowWriter {
+  let chain: Promise<void> = Promise.resolve();
+  let failed: unknown;
+  let rows = 0;
+  let errors = 0;
+  return {
+    push(chunk) {
+      if (failed) throw failed;
+      const text = chunk.map((r) => formatRow(r, layout)).join('');
+      const bad = chunk.filter((r) => r.error !== undefined).length;
+      chain = chain.then(async () => {
+        await sink.write(text);
+        rows += chunk.length;
+        errors += bad;
+        progress?.tick(chunk.length, errors ? `${errors} unreadable` : undefined);
+      });
+      chain.catch((err) => (failed ??= err));
+    },
+    flush: () => chain,
+    counts: () => ({ rows, errors }),
+  };
+}
+
+/** Shared ending: summary beside a finished file, the result document. */
+export async function finishRun(pkg: LoadedPackage, engine: InferenceEngine, opts: PredictOptions, sink: RowSink, writer: RowWriter, layout: RowLayout, t0: number, interrupted: boolean, planned: number | undefined): Promise<PredictResult> {
+  const m = pkg.manifest;
+  const shard = opts.shard ?? WHOLE;
+  const { rows, errors } = writer.counts();
+  const seconds = (performance.now() - t0) / 1000;
+  const model = { name: m.name, version: m.version, manifestSha256: pkg.manifestSha256 };
+  if (opts.out && !interrupted) {
+    await writeSummary(opts.out, {
+      kind: 'mlctl-predict',
+      format: layout.format,
+      shard: { ...shard },
+      model,
+      topK: layout.topK,
+      inputs: opts.inputs,
+      rows: rows + sink.resumedRows,
+      errors: errors + sink.resumedErrors,
+      finishedAt: new Date().toISOString(),
+    });
+  }
+  return {
+    model,
+    engine: { name: engine.name, description: engine.description },
+    out: opts.out ?? '-',
+    format: layout.format,
+    shard: formatShard(shard),
+    rows,
+    errors,
+    resumed: { rows: sink.resumedRows, errors: sink.resumedErrors },
+    ...(planned !== undefined ? { planned } : {}),
+    seconds,
+    imagesPerSecond: seconds > 0 ? (rows - errors) / seconds : 0,
+    interrupted,
+  };
+}
+
+/** Open the output and say what a resume or a shard leaves to do. */
+export async function startRun(pkg: LoadedPackage, opts: PredictOptions, layout: RowLayout): Promise<RowSink> {
+  if (opts.resume && !opts.out) throw new MlctlError('USAGE', ['--resume needs --out FILE: it continues the rows already in that file']);
+  const sink = await openOutput(opts.out, { layout, resume: opts.resume, force: opts.force, logger: opts.logger });
+  if (sink.resumedRows) opts.logger.info(`resuming ${opts.out}: ${sink.resumedRows} input(s) already done`);
+  return sink;
+}
+
+export async function predictImages(pkg: LoadedPackage, opts: PredictOptions): Promise<PredictResult> {
+  const m = pkg.manifest;
+  if (m.input.kind !== 'image') throw new MlctlError('USAGE', [`model ${m.name} takes ${m.input.kind} rows: pass CSV files`]);
+  const spec: ImageInputSpec = m.input;
+  const shard = opts.shard ?? WHOLE;
+  const layout = layoutFor(pkg, opts.format, opts.topK);
+  const per = spec.height * spec.width * 3;
+  const batch = Math.max(1, opts.batchSize);
+  const sink = await startRun(pkg, opts, layout);
+  let engine: InferenceEngine | undefined;
+  try {
+    engine = await openCheckedEngine(pkg, [spec.height, spec.width, 3], opts);
+    const planned = await countPending(opts, sink, shard);
+    const what = `${m.name} v${m.version}${shard.count > 1 ? ` shard ${formatShard(shard)}` : ''}`;
+    const progress = createProgress({ label: `predicting with ${what}`, total: planned, unit: 'img', logger: opts.logger });
+    const writer = rowWriter(sink, layout, progress);
+    const limit = limiter(Math.max(1, opts.concurrency ?? defaultConcurrency()));
+    // depth chunks decode while the engine runs one: a buffer per chunk in flight, reused round-robin.
+    const depth = 2;
+    const buffers = Array.from({ length: depth + 1 }, () => new Float32Array(batch * per));
+    const chunks = chunked(pending(opts, sink, shard), batch)[Symbol.asyncIterator]();
+    const inflight: Array<Promise<DecodedChunk>> = [];
+    let started = 0;
+    let exhausted = false;
+    const refill = async () => {
+      while (!exhausted && inflight.length < depth + 1 && !opts.shouldStop?.()) {
+        const next = await chunks.next();
+        if (next.done) exhausted = true;
+        else inflight.push(decodeChunk(next.value, spec, buffers[started++ % buffers.length]!, limit, opts.decode));
+      }
+    };
+    const t0 = performance.now();
+    let interrupted = false;
+    await refill();
+    while (inflight.length) {
+      const chunk = await inflight.shift()!;
+      const out = chunk.decoded ? await engine.run(chunk.x, chunk.decoded) : undefined;
+      writer.push(chunkRows(chunk.items, chunk.errors, out, pkg, layout));
+      if (opts.shouldStop?.()) {
+        interrupted = true;
+        // Chunks already decoding are dropped: their inputs are not in the file, so --resume does them.
+        await Promise.allSettled(inflight.splice(0));
+        break;
+      }
+      await refill();
+    }
+    await writer.flush();
+    const { rows, errors } = writer.counts();
+    progress.done(`${rows} input(s), ${errors} unreadable${sink.resumedRows ? `, ${sink.resumedRows} done before` : ''}`);
+    return await finishRun(pkg, engine, opts, sink, writer, layout, t0, interrupted, planned);
+  } finally {
+    await engine?.dispose();
+    await sink.close();
+  }
+}
