@@ -5,10 +5,12 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
+import { didYouMean } from '../util/suggest.js';
 import { writeDirAtomic } from './atomic.js';
 import { appendRegistryAudit, type PackageRef } from './audit-log.js';
 import { checkKeyFor, decryptBytes, isEncryptedFile, type ModelKey } from './encryption.js';
 import { sha256, sha256File } from './hash.js';
+import { readRegistry } from './registry-file.js';
 import { MANIFEST_FILE, SCHEMA_VERSION, validateManifest, type FileEntry, type LineageEntry, type Manifest, type ManifestDraft } from './manifest.js';
 import { checkSignature, SIGNATURE_FILE, type SignatureInfo, type TrustedKeys } from './signing.js';
 import { readLayersModel, writeLayersModel } from './tfjs-io.js';
@@ -53,14 +55,56 @@ export async function listVersions(modelDir: string): Promise<number[]> {
     .sort((a, b) => a - b);
 }
 
+/** NAME, NAME@VERSION or NAME:TAG as typed for a model in the artifacts root (undefined: not that form). */
+export type ModelRef = { name: string; version?: number; tag?: string };
+
+export function parseModelRef(ref: string): ModelRef | undefined {
+  const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@(\d+)|:([A-Za-z][A-Za-z0-9._-]{0,63}))?$/.exec(ref);
+  if (!m || m[1]!.includes('..')) return undefined;
+  return { name: m[1]!, ...(m[2] !== undefined ? { version: Number(m[2]) } : {}), ...(m[3] !== undefined ? { tag: m[3] } : {}) };
+}
+
+/** Model names under the artifacts root (folders with at least one numeric version). */
+export async function listModelNames(root = artifactsRoot()): Promise<string[]> {
+  const entries = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
+  const names: string[] = [];
+  for (const e of entries) if (e.isDirectory() && NAME_PATTERN.test(e.name) && (await listVersions(path.join(root, e.name))).length) names.push(e.name);
+  return names.sort();
+}
+
+/** The error for a model reference that names nothing, with the close matches. */
+export async function modelNotFound(name: string, root = artifactsRoot()): Promise<MlctlError> {
+  return new MlctlError('MODEL_NOT_FOUND', [name, root, didYouMean(name, await listModelNames(root))]);
+}
+
+/** NAME:TAG → the version the tag points at (MODEL_NOT_FOUND / TAG_NOT_FOUND with close matches otherwise). */
+export async function resolveTag(name: string, tag: string, root = artifactsRoot()): Promise<number> {
+  const modelDir = path.join(root, name);
+  if (!(await listVersions(modelDir)).length) throw await modelNotFound(name, root);
+  const { tags } = await readRegistry(modelDir);
+  const record = tags[tag];
+  if (!record) {
+    const known = Object.keys(tags).sort();
+    throw new MlctlError('TAG_NOT_FOUND', [name, tag, `${known.length ? `tags: ${known.join(', ')}` : 'it has no tags: set one with mlctl models tag NAME@VERSION TAG'}${didYouMean(tag, known)}`]);
+  }
+  return record.version;
+}
+
 /**
- * Resolve what a user typed to a package directory: a package dir (has mlctl.json), a model dir
- * (latest numeric version), or a bare model name under the artifacts root (optionally name@version / name/version).
+ * Resolve what a user typed to a package directory: a package dir (has mlctl.json), a model dir (latest numeric
+ * version), or a model under the artifacts root as NAME (latest), NAME@VERSION, NAME/VERSION or NAME:TAG.
  */
 export async function resolvePackageDir(ref: string): Promise<string> {
   const candidates = [path.resolve(ref)];
-  const at = /^([^@/\\]+)@(\d+)$/.exec(ref);
-  if (at) candidates.push(path.join(artifactsRoot(), at[1]!, at[2]!));
+  const model = parseModelRef(ref);
+  const isPath = await fs.stat(ref).then(() => true, () => false);
+  if (model?.tag !== undefined && !isPath) {
+    const version = await resolveTag(model.name, model.tag);
+    const dir = path.join(artifactsRoot(), model.name, String(version));
+    if (!(await isFile(path.join(dir, MANIFEST_FILE)))) throw new MlctlError('PACKAGE_NOT_FOUND', [`${dir} (tag ${model.tag} of ${model.name} points at version ${version})`]);
+    return dir;
+  }
+  if (model?.version !== undefined) candidates.push(path.join(artifactsRoot(), model.name, String(model.version)));
   else if (!path.isAbsolute(ref) && !ref.startsWith('.')) candidates.push(path.join(artifactsRoot(), ref));
   for (const dir of candidates) {
     if (await isFile(path.join(dir, MANIFEST_FILE))) return dir;
@@ -69,6 +113,11 @@ export async function resolvePackageDir(ref: string): Promise<string> {
       const vdir = path.join(dir, String(v));
       if (await isFile(path.join(vdir, MANIFEST_FILE))) return vdir;
     }
+  }
+  if (model && !isPath) {
+    const versions = await listVersions(path.join(artifactsRoot(), model.name));
+    if (!versions.length) throw await modelNotFound(model.name);
+    if (model.version !== undefined) throw new MlctlError('VERSION_NOT_FOUND', [model.name, model.version, versions.join(', ')]);
   }
   throw new MlctlError('PACKAGE_NOT_FOUND', [ref]);
 }

@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
-import { listVersions, resolvePackageDir } from '../artifacts/package.js';
+import { listVersions, parseModelRef, resolvePackageDir } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 
 export type VersionPolicy = 'all' | 'latest';
@@ -35,9 +35,10 @@ export async function findPackageDirs(ref: string, policy: VersionPolicy = 'all'
     if (found.length) return found;
     throw new MlctlError('PACKAGE_NOT_FOUND', [ref]);
   }
-  // A bare name (or name@version) under the artifacts root.
+  // A bare name (or name@version, name:tag: exactly that version) under the artifacts root.
   const dir = await resolvePackageDir(ref);
-  if (/@\d+$/.test(ref)) return [dir];
+  const model = parseModelRef(ref);
+  if (model?.version !== undefined || model?.tag !== undefined) return [dir];
   const modelDir = path.dirname(dir);
   const all = await versionDirs(modelDir, policy);
   return all.length ? all : [dir];

@@ -5,7 +5,7 @@ import { watch, type FSWatcher, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
-import { listVersions } from '../artifacts/package.js';
+import { listVersions, resolveTag } from '../artifacts/package.js';
 import type { Logger } from '../util/log.js';
 import { auditModelLoad, type AuditLog } from './audit.js';
 import { MlctlError } from '../errors.js';
@@ -23,6 +23,8 @@ export interface ReloaderOptions {
   keepVersions?: number;
   /** A version directory is loaded only once no file in it changed for this long (default 500 ms). */
   settleMs?: number;
+  /** Serve what a tag points at (`serve NAME:TAG --watch`; root is the model dir): switch when the tag moves. */
+  follow?: { name: string; tag: string };
 }
 
 export interface Reloader {
@@ -129,7 +131,26 @@ export function createReloader(opts: ReloaderOptions): Reloader {
     }
   }
 
+  /** Tag mode: load the version the tag points at (verified, warmed), then retire every other version. */
+  async function followTag({ name, tag }: { name: string; tag: string }): Promise<void> {
+    const modelDir = path.resolve(opts.root);
+    const version = await resolveTag(name, tag, path.dirname(modelDir));
+    const serving = repo.list().filter((m) => m.name === name);
+    if (!serving.some((m) => m.version === version)) {
+      const dir = path.join(modelDir, String(version));
+      const stats = await fileStats(dir);
+      const prior = refusedDirs.get(dir);
+      if (prior && prior.signature === stats.signature) return;
+      await loadVersionDir(dir, 'hot reload');
+    }
+    for (const m of serving.filter((x) => x.version !== version)) {
+      await repo.unload(name, m.version);
+      logger.info(`hot reload: ${name}:${tag} points at v${version}; unloaded v${m.version}`);
+    }
+  }
+
   async function scanOnce(): Promise<void> {
+    if (opts.follow) return followTag(opts.follow).catch((err) => logger.warn(`hot reload: following ${opts.follow!.name}:${opts.follow!.tag} failed: ${(err as Error).message}`));
     const loaded = loadedDirs();
     for (const modelDir of await modelDirs()) {
       const name = path.basename(modelDir);

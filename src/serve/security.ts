@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
-import { artifactsRoot } from '../artifacts/package.js';
+import { artifactsRoot, parseModelRef } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { attachAudit, auditModelLoad, openAuditLog, type AuditLog } from './audit.js';
 import { AUTH_FAILURE_LIMIT, createRateLimiter, installAuth, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
@@ -21,6 +21,9 @@ import { describeTls, httpsOptions, loadTls } from './tls.js';
 async function modelRoot(target: string): Promise<string> {
   const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
   const candidates = [path.resolve(target), path.join(artifactsRoot(), target)];
+  // NAME:TAG follows the tag: the reloader reads the model dir's registry.
+  const ref = parseModelRef(target);
+  if (ref?.tag !== undefined && !(await isDir(target))) return path.join(artifactsRoot(), ref.name);
   for (const c of candidates) {
     if (!(await isDir(c))) continue;
     if (await fs.stat(path.join(c, MANIFEST_FILE)).then(() => true, () => false)) {
@@ -72,7 +75,9 @@ export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeEx
   if (watchOn || controlOn) {
     // With --versions latest only the newest version is meant to be served, so a switch retires the previous one.
     const keep = (opts.keepVersions as number | undefined) ?? (opts.versions === 'latest' ? 1 : undefined);
-    reloader = createReloader({ root: await modelRoot(ctx.target), repo, logger, audit, ...(keep ? { keepVersions: keep } : {}) });
+    const ref = parseModelRef(ctx.target);
+    const follow = ref?.tag !== undefined && !(await fs.stat(ctx.target).then(() => true, () => false)) ? { name: ref.name, tag: ref.tag } : undefined;
+    reloader = createReloader({ root: await modelRoot(ctx.target), repo, logger, audit, ...(keep ? { keepVersions: keep } : {}), ...(follow ? { follow } : {}) });
   }
 
   logger.info(describeTls(tls));

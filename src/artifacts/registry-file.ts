@@ -1,0 +1,106 @@
+// A model's registry record, artifacts/<name>/registry.json: its tags (production, staging, …) with who set them and
+// when, and a history of tag, untag, remove and export events. Every change happens under a lock file and lands
+// with an atomic rename, so concurrent mlctl processes never lose each other's changes and readers never see a
+// half-written file.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { MlctlError } from '../errors.js';
+import { writeJsonAtomic } from './atomic.js';
+
+export const REGISTRY_FILE = 'registry.json';
+export const REGISTRY_SCHEMA = 1;
+/** Tag names: a letter first (so NAME:TAG never reads as a version), then letters, digits, '.', '_' or '-'. */
+export const TAG_PATTERN = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+
+export interface TagRecord {
+  version: number;
+  setAt: string;
+  /** Who set it: MLCTL_ACTOR, else user@host. */
+  setBy: string;
+  /** What set it, e.g. "mlctl 0.1.0 models tag". */
+  via?: string;
+  note?: string;
+}
+
+export interface RegistryEvent {
+  at: string;
+  by: string;
+  via?: string;
+  op: 'tag' | 'untag' | 'rm' | 'gc' | 'export';
+  version: number;
+  tag?: string;
+  /** For a moved tag: the version it pointed at before. */
+  previous?: number;
+  note?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface RegistryDoc {
+  schemaVersion: number;
+  tags: Record<string, TagRecord>;
+  history: RegistryEvent[];
+}
+
+export const emptyRegistry = (): RegistryDoc => ({ schemaVersion: REGISTRY_SCHEMA, tags: {}, history: [] });
+
+/** Who is acting, for the record: MLCTL_ACTOR (e.g. a CI job id) or the OS user at this host. */
+export function currentActor(): string {
+  if (process.env.MLCTL_ACTOR) return process.env.MLCTL_ACTOR;
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // No passwd entry (some containers): the uid is still someone.
+    user = `uid ${process.getuid?.() ?? '?'}`;
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+export async function readRegistry(modelDir: string): Promise<RegistryDoc> {
+  const file = path.join(modelDir, REGISTRY_FILE);
+  const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (text === undefined) return emptyRegistry();
+  let doc: Partial<RegistryDoc>;
+  try {
+    doc = JSON.parse(text) as Partial<RegistryDoc>;
+  } catch (err) {
+    throw new MlctlError('PACKAGE_INVALID', [file, `it is not valid JSON (${(err as Error).message}); restore it from a backup or delete it (its tags are lost)`]);
+  }
+  if (!doc || typeof doc.tags !== 'object' || !Array.isArray(doc.history)) throw new MlctlError('PACKAGE_INVALID', [file, 'it has no tags/history; restore it from a backup or delete it']);
+  return { schemaVersion: doc.schemaVersion ?? REGISTRY_SCHEMA, tags: doc.tags ?? {}, history: doc.history };
+}
+
+/**
+ * Read-modify-write under `registry.json.lock` (proper-lockfile: a lock directory created atomically, its mtime
+ * refreshed while held, taken over only when stale). `change` may throw to leave the record untouched.
+ */
+export async function updateRegistry<T>(modelDir: string, change: (doc: RegistryDoc) => T | Promise<T>, opts: { waitMs?: number } = {}): Promise<T> {
+  const file = path.join(modelDir, REGISTRY_FILE);
+  await fs.mkdir(modelDir, { recursive: true });
+  const waitMs = opts.waitMs ?? 15_000;
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(file, {
+      realpath: false,
+      stale: 10_000,
+      update: 2_000,
+      retries: { retries: Math.ceil(waitMs / 100), factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new MlctlError('REGISTRY_LOCKED', [path.basename(modelDir), `waited ${waitMs / 1000} s`, `${file}.lock`], { cause: err });
+    throw err;
+  }
+  try {
+    const doc = await readRegistry(modelDir);
+    const result = await change(doc);
+    await writeJsonAtomic(file, doc);
+    return result;
+  } finally {
+    await release().catch(() => {});
+  }
+}
