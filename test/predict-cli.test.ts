@@ -1,0 +1,173 @@
+// `mlctl predict` end to end: in-process through main(argv) (CSV to stdout, --json summary, shards + --merge equal
+// to one run, tabular packages), and as a real process killed with SIGKILL mid-run: the file holds only whole
+// lines and --resume completes it to the rows of an uninterrupted run.
+import { spawn } from 'node:child_process';
+import { link, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { listInputs } from '../src/predict/inputs.js';
+import { synthDataset, tempDir, tinyPackage } from './helpers/fixtures.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MAIN = path.join(repoRoot, 'src/cli/main.ts');
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let data: string;
+let count = 0;
+const saved = process.env.MLCTL_ARTIFACTS;
+
+async function mlctl(...args: string[]) {
+  let stdout = '', stderr = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array, cb?: unknown) => {
+    stdout += String(s);
+    if (typeof cb === 'function') (cb as () => void)();
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    const engine = args.includes('--engine') || args.includes('--merge') ? [] : ['--engine', 'tfjs'];
+    const code = await main(['node', 'mlctl', ...args, ...engine, '--backend', 'cpu']);
+    return { code, stdout, stderr, json: args.includes('--json') && stdout.trim() ? (JSON.parse(stdout) as Record<string, any>) : undefined };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+const body = (csv: string) => csv.trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 4).join(','));
+
+beforeAll(async () => {
+  tmp = await tempDir('mlctl-predict-cli-');
+  process.env.MLCTL_ARTIFACTS = path.join(tmp.dir, 'artifacts');
+  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
+  data = path.join(tmp.dir, 'data');
+  await synthDataset(data, { classes: 3, perClass: 5, size: 32 });
+  for await (const _ of listInputs([data])) count++;
+  await tinyPackage(process.env.MLCTL_ARTIFACTS, { name: 'tiny' });
+});
+
+afterAll(async () => {
+  if (saved === undefined) delete process.env.MLCTL_ARTIFACTS;
+  else process.env.MLCTL_ARTIFACTS = saved;
+  delete process.env.MLCTL_CACHE;
+  await tmp?.cleanup();
+});
+
+describe('mlctl predict', () => {
+  it('writes CSV to stdout (summary on stderr), or to --out with one --json summary document', async () => {
+    const r = await mlctl('predict', 'tiny', data, '--top-k', '1');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('index,input,label_1,score_1,error');
+    expect(r.stdout.trim().split('\n')).toHaveLength(count + 1);
+    expect(r.stderr).toMatch(new RegExp(`${count} row\\(s\\) → -`));
+    const out = path.join(tmp.dir, 'p.jsonl');
+    const j = await mlctl('predict', 'tiny', data, '--out', out, '--json');
+    expect(j.code, j.stderr).toBe(0);
+    expect(j.json).toMatchObject({ ok: true, command: 'predict', rows: count, errors: 0, format: 'jsonl', shard: '0/1', model: { name: 'tiny', version: 1 } });
+    expect((await readFile(out, 'utf8')).trim().split('\n')).toHaveLength(count);
+  });
+
+  it('refuses contradictory or missing arguments with exit 2 and says why', async () => {
+    expect((await mlctl('predict', 'tiny', data, '--json')).code).toBe(2);
+    const none = await mlctl('predict', 'tiny');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no inputs/);
+    expect((await mlctl('predict', 'tiny', data, '--shard', '3/3')).stderr).toMatch(/0-based/);
+    const missing = await mlctl('predict', 'tiny', path.join(tmp.dir, 'absent'), '--json', '--out', path.join(tmp.dir, 'z.csv'));
+    expect(missing.code).toBe(1);
+    expect(missing.json!.error.code).toBe('PREDICT_INPUT');
+    const typo = await mlctl('predict', 'tinny', data);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/no model named tinny .*did you mean tiny\?/);
+  });
+
+  it('--shard i/3 on each of 3 runs, then --merge, gives the rows of one run', async () => {
+    const whole = path.join(tmp.dir, 'whole.csv');
+    expect((await mlctl('predict', 'tiny', data, '--out', whole)).code).toBe(0);
+    const dir = path.join(tmp.dir, 'shards');
+    for (let i = 0; i < 3; i++) {
+      const r = await mlctl('predict', 'tiny', data, '--shard', `${i}/3`, '--out', path.join(dir, `predictions-${i}-of-3.csv`), '--batch-size', '2');
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const merged = path.join(tmp.dir, 'merged.csv');
+    const m = await mlctl('predict', '--merge', dir, '--out', merged, '--json');
+    expect(m.code, m.stderr).toBe(0);
+    expect(m.json).toMatchObject({ shards: 3, rows: count });
+    expect(body(await readFile(merged, 'utf8'))).toEqual(body(await readFile(whole, 'utf8')));
+    expect((await readFile(merged, 'utf8')).split('\n')[0]).toBe((await readFile(whole, 'utf8')).split('\n')[0]);
+  });
+
+  it('survives SIGKILL mid-run: whole lines only, and --resume finishes to the same rows', async () => {
+    // 600 inputs (hard links to the same few files, each its own input) at batch 1: slow enough to kill mid-run.
+    const list = path.join(tmp.dir, 'many.txt');
+    const files: string[] = [];
+    for await (const item of listInputs([data])) files.push(item.source);
+    const many = path.join(tmp.dir, 'many');
+    await mkdir(many);
+    const names = Array.from({ length: 600 }, (_, i) => `many/${String(i).padStart(4, '0')}.png`);
+    await Promise.all(names.map((n, i) => link(files[i % files.length]!, path.join(tmp.dir, n))));
+    await writeFile(list, names.join('\n') + '\n');
+    const out = path.join(tmp.dir, 'killed.csv');
+    const args = ['predict', 'tiny', list, '--out', out, '--batch-size', '1', '--engine', 'tfjs', '--backend', 'cpu'];
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<unknown>((resolve) => child.on('exit', resolve));
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const text = await readFile(out, 'utf8').catch(() => '');
+      if (text.split('\n').length > 40 || Date.now() > end) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const partial = await readFile(out, 'utf8');
+    expect(partial.endsWith('\n')).toBe(true);
+    const done = partial.trim().split('\n').length - 1;
+    expect(done).toBeGreaterThan(30);
+    expect(done).toBeLessThan(600);
+    const r = await mlctl('predict', 'tiny', list, '--out', out, '--resume', '--batch-size', '64', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ resumed: { rows: done }, rows: 600 - done });
+    const full = path.join(tmp.dir, 'unkilled.csv');
+    await mlctl('predict', 'tiny', list, '--out', full, '--batch-size', '64');
+    const a = body(await readFile(out, 'utf8')).map((l) => l.split(',').slice(0, 3).join(','));
+    const b = body(await readFile(full, 'utf8')).map((l) => l.split(',').slice(0, 3).join(','));
+    expect(a).toEqual(b);
+  }, 90_000);
+});
+
+describe('mlctl predict on tabular packages', () => {
+  it('writes one row per CSV row: top-k labels for a classifier, the value for a regression model', async () => {
+    const cls = ['x1,x2,kind'];
+    const reg = ['x1,x2,y'];
+    for (let i = 0; i < 60; i++) {
+      const k = i % 2;
+      cls.push(`${(k * 2 + (i % 7) / 7).toFixed(3)},${((i * 13) % 11 / 11).toFixed(3)},${k ? 'b' : 'a'}`);
+      reg.push(`${(i / 10).toFixed(2)},${((i * 7) % 5).toFixed(2)},${(3 * (i / 10) - (i * 7) % 5 + 1).toFixed(3)}`);
+    }
+    await writeFile(path.join(tmp.dir, 'cls.csv'), cls.join('\n') + '\n');
+    await writeFile(path.join(tmp.dir, 'reg.csv'), reg.join('\n') + '\n');
+    expect((await mlctl('train', '--model', 'logistic', '--data', path.join(tmp.dir, 'cls.csv'), '--target', 'kind', '--name', 'cls', '--json')).code).toBe(0);
+    expect((await mlctl('train', '--model', 'linear', '--data', path.join(tmp.dir, 'reg.csv'), '--target', 'y', '--name', 'reg', '--json')).code).toBe(0);
+    // Feature rows without the target column, as at prediction time.
+    await writeFile(path.join(tmp.dir, 'new.csv'), 'x1,x2\n0.1,0.5\n2.9,0.2\n');
+    const c = await mlctl('predict', 'cls', path.join(tmp.dir, 'new.csv'), '--engine', 'auto');
+    expect(c.code, c.stderr).toBe(0);
+    const rows = c.stdout.trim().split('\n');
+    expect(rows[0]).toBe('index,input,label_1,score_1,label_2,score_2,error');
+    expect(rows[1]).toMatch(new RegExp(`^0,${path.join(tmp.dir, 'new.csv').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2,a,0\\.\\d+,b,`));
+    expect(rows[2]).toMatch(/^1,.*:3,b,/);
+    await writeFile(path.join(tmp.dir, 'newreg.csv'), 'x1,x2\n1,2\n');
+    const r = await mlctl('predict', 'reg', path.join(tmp.dir, 'newreg.csv'), '--format', 'jsonl', '--engine', 'auto');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout.trim());
+    expect(doc.value).toBeCloseTo(3 * 1 - 2 + 1, 0);
+    const wrong = await mlctl('predict', 'cls', data);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/takes tabular rows: pass CSV files/);
+  });
+});
