@@ -5,6 +5,7 @@ import { openFeatureSession, type FeatureSession } from '../features/session.js'
 import { buildFullModel, type HeadSpec, type HeadWeights } from '../models/head.js';
 import type { RunConfig } from './checkpoint.js';
 import { disposeHead, type EpochMetrics } from './head.js';
+import { extractOnly } from './steps/extract-only.js';
 import { headInputs } from './steps/features.js';
 import { fineTunePhase } from './steps/finetune-phase.js';
 import { headPhase } from './steps/head-phase.js';
@@ -58,6 +59,11 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       }),
     );
     logger.info(`feature extraction engine: ${session.engine.description}`);
+    if (opts.extractOnly) {
+      const extracted = await clock.time('featureSeconds', () => extractOnly(run, session!, opts.extractOnly!.shard));
+      clock.total();
+      return { interrupted: Boolean(opts.shouldStop?.()), runDir: run.runDir, metrics: {}, history: [], backend, engine: session.engine.name, features: { cacheDir: extracted.storeDir }, timings: clock.timings, extracted };
+    }
     const config: RunConfig = { fingerprint: runFingerprint(run, session.weights!.sha256) };
     const resume = await checkResume(run, config);
     const inputs = await clock.time('featureSeconds', () => headInputs(run, session!));

@@ -4,6 +4,8 @@ import type { EngineChoice } from '../runtime/engine.js';
 import type { ExtractStats } from '../features/session.js';
 import type { Logger } from '../util/log.js';
 import type { EpochMetrics } from './head.js';
+import type { Shard } from '../util/shard.js';
+import type { ExtractOnlyResult } from './steps/extract-only.js';
 
 export interface TrainOptions {
   data: string;
@@ -39,6 +41,8 @@ export interface TrainOptions {
   logger: Logger;
   /** Checked between batches: true stops with a checkpoint (SIGINT/SIGTERM). */
   shouldStop?: () => boolean;
+  /** Only fill the shared feature store (for this shard of the dataset), then stop: no head, no package. */
+  extractOnly?: { shard: Shard };
   /** Overrides for the ImageNet download (tests). */
   weightsUrl?: string;
   weightsMd5?: string;
@@ -54,4 +58,6 @@ export interface TrainResult {
   engine: string;
   features: { train?: ExtractStats; val?: ExtractStats; test?: ExtractStats; cacheDir?: string };
   timings: Record<string, number>;
+  /** What --extract-only stored. */
+  extracted?: ExtractOnlyResult;
 }

@@ -1,0 +1,33 @@
+// `train --extract-only [--shard i/n]`: fill the shared feature store with the base's features of 1/n of the
+// dataset (every split the trainer reads from the store) and stop. n pods of an Indexed Job split a large
+// dataset's backbone pass; the store takes concurrent writers, and a later `train` on one machine reads it all.
+import path from 'node:path';
+import type { FeatureSession } from '../../features/session.js';
+import { MlctlError } from '../../errors.js';
+import { formatShard, inShard, type Shard } from '../../util/shard.js';
+import type { PreparedRun } from './prepare.js';
+
+export interface ExtractOnlyResult {
+  shard: string;
+  /** Images of the whole dataset, and of this shard. */
+  datasetImages: number;
+  images: number;
+  cached: number;
+  computed: number;
+  skipped: number;
+  storeDir: string;
+  seconds: number;
+}
+
+/** The shard key of an image: its path relative to the dataset root (the same on every pod, wherever mounted). */
+export const shardKey = (root: string, file: string) => path.relative(root, file).split(path.sep).join('/');
+
+export async function extractOnly(run: PreparedRun, session: FeatureSession, shard: Shard): Promise<ExtractOnlyResult> {
+  const { opts, splits, folder } = run;
+  if (!session.storeDir) throw new MlctlError('USAGE', ['--extract-only fills the shared feature store, which is off or not writable here: drop --no-feature-cache and point MLCTL_CACHE at a writable (shared) folder']);
+  const all = [...splits.train, ...splits.val, ...splits.test];
+  const mine = all.filter((s) => inShard(shardKey(folder.root, s.path), shard));
+  opts.logger.info(`extract only: shard ${formatShard(shard)} = ${mine.length} of ${all.length} images → ${session.storeDir}`);
+  const { stats } = await session.extract(mine, { label: `features shard ${formatShard(shard)}`, shouldStop: opts.shouldStop, onSkip: (s) => opts.logger.warn(`skipped ${s.path}: ${s.reason}`) });
+  return { shard: formatShard(shard), datasetImages: all.length, images: mine.length, cached: stats.cached, computed: stats.computed, skipped: stats.skipped, storeDir: session.storeDir, seconds: stats.seconds };
+}
