@@ -1,6 +1,6 @@
 // README.md of a deploy bundle: what is in it, where it came from, and the exact commands to build, run and deploy.
 import type { DeploySettings } from './k8s.js';
-import { MODEL_KEY_MOUNT, SERVE } from './k8s.js';
+import { BATCH, batchPaths, batchPvc, MODEL_KEY_MOUNT, SERVE } from './k8s.js';
 import type { ExportMetadata } from './source.js';
 
 /** The section an encrypted package's bundle needs: where the key comes from (a Secret), never the key. */
@@ -38,7 +38,62 @@ with \`mlctl verify <package dir> --trusted DIR\`, and make the server refuse an
 `;
 }
 
-export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packagePath: string; app: 'source' | 'dist'; baseImage: string; signed?: boolean }): string {
+
+/** The batch section: predict (and feature extraction) as Indexed Jobs, then the merge. */
+function batchSection(s: DeploySettings, shards: number, extractArgs: string[] | undefined): string {
+  const p = batchPaths(s, shards);
+  const jobName = (what: string) => `${s.k8sName.slice(0, 63 - what.length - 1).replace(/-+$/, '')}-${what}`;
+  const extract = extractArgs
+    ? `
+### Training data: spread the backbone pass over ${shards} pods
+
+\`k8s/batch/extract-job.yaml\` runs \`mlctl ${extractArgs.join(' ')} --data ${p.train} --extract-only --shard $(${BATCH.indexVar})/${shards}\`:
+each pod computes the frozen base's features of its 1/${shards} of the dataset in \`${p.train}\` (one subfolder per class) and
+writes them to the shared feature store under \`MLCTL_CACHE=${p.cache}\` (the store takes many writers at once; a retried
+pod skips what is stored). Then train the head on one machine from the filled store — with the same MLCTL_CACHE, the
+same dataset path and the same backbone options, nothing is recomputed:
+
+\`\`\`sh
+kubectl apply -f k8s/batch/extract-job.yaml
+kubectl wait --for=condition=complete --timeout=24h job/${jobName('extract')}
+# on one machine (or pod) with both volumes mounted at ${BATCH.data} and ${BATCH.work}:
+MLCTL_CACHE=${p.cache} mlctl ${extractArgs.join(' ')} --data ${p.train}
+\`\`\`
+`
+    : '';
+  return `## Batch prediction on Kubernetes (Indexed Job)
+
+For large input sets, \`k8s/batch/\` runs \`mlctl predict\` as an Indexed Job of ${shards} pods (\`completionMode: Indexed\`,
+\`completions\` = \`parallelism\` = ${shards}). Kubernetes gives pod i \`${BATCH.indexVar}\`=i, and its args pass
+\`--shard $(${BATCH.indexVar})/${shards}\`: every pod lists the same inputs and keeps those whose sha256(input path) mod ${shards}
+is its index, so the shards are disjoint and cover everything without any coordination. Each pod writes its own file,
+\`${p.shardOut}\`, appending whole fsync'd lines; a pod that is retried
+(\`backoffLimitPerIndex: 3\`) continues its file with \`--resume\`. The merge Job then joins the shards into
+\`${p.merged}\` — the same rows, in the same order, as one unsharded run (it refuses a set with a
+missing, unfinished or foreign shard).
+
+| File | What |
+|---|---|
+| \`k8s/batch/volumes.yaml\` | PersistentVolumeClaims \`${batchPvc(s, 'data')}\` (mounted read-only at \`${BATCH.data}\`: images to predict in \`${p.inputs}\`${extractArgs ? `, a dataset in \`${p.train}\`` : ''}) and \`${batchPvc(s, 'work')}\` (\`${BATCH.work}\`: outputs${extractArgs ? ', feature store' : ''}); ReadWriteMany — or point the Jobs at claims you have |
+| \`k8s/batch/predict-job.yaml\` | the Indexed Job: \`mlctl predict /models/${s.model}/${s.version} ${p.inputs} --shard $(${BATCH.indexVar})/${shards} --out … --resume\` |
+| \`k8s/batch/merge-job.yaml\` | one pod: \`mlctl predict --merge ${p.dir} --out ${p.merged}\` |${extractArgs ? `
+| \`k8s/batch/extract-job.yaml\` | the training-data variant: \`train --extract-only --shard $(${BATCH.indexVar})/${shards}\` filling the shared feature store |` : ''}
+
+\`\`\`sh
+kubectl apply -f k8s/batch/volumes.yaml            # once; copy the images to ${p.inputs} on ${batchPvc(s, 'data')}
+kubectl apply -f k8s/batch/predict-job.yaml
+kubectl wait --for=condition=complete --timeout=24h job/${jobName('predict')}
+kubectl apply -f k8s/batch/merge-job.yaml
+kubectl wait --for=condition=complete job/${jobName('merge')}
+\`\`\`
+
+The same works outside Kubernetes: run \`mlctl predict MODEL INPUTS --shard i/${shards} --out shard-i.csv\` on ${shards} machines
+that see the same inputs, then \`mlctl predict --merge shard-*.csv --out all.csv\`. Change the number of shards with
+\`mlctl export --format bundle --shards N\` (a finished shard set is only merged with its own N).
+${extract}`;
+}
+
+export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packagePath: string; app: 'source' | 'dist'; baseImage: string; signed?: boolean; shards: number; extractArgs?: string[] }): string {
   const src = meta.source;
   const input = meta.input.kind === 'image' ? `${meta.input.height}x${meta.input.width} RGB image, ${meta.input.preprocessing.mode} preprocessing` : `tabular (${meta.input.features.length} features)`;
   const fileRows = Object.entries(src.files)
@@ -66,6 +121,7 @@ this model with \`mlctl serve\` and to run it on Kubernetes (plain manifests or 
 | \`Dockerfile\`, \`.dockerignore\` | production image: \`${o.baseImage}\`, \`npm ci --omit=dev\`, uid ${SERVE.uid}, HEALTHCHECK on \`${SERVE.ready}\` |
 | \`k8s/\` | Deployment, Service, HorizontalPodAutoscaler (autoscaling/v2), PodDisruptionBudget, kustomization.yaml |
 | \`kserve/inferenceservice.yaml\` | KServe InferenceService (serving.kserve.io/v1beta1, custom container, Open Inference Protocol V2) |
+| \`k8s/batch/\` | batch prediction (and feature extraction) as Kubernetes Indexed Jobs, the merge Job and their volumes |
 | \`metadata.json\`, \`SHA256SUMS\` | labels, preprocessing, source package, file hashes and lineage; checksums for \`sha256sum -c\` |
 
 ## Build and run locally
@@ -112,6 +168,7 @@ kubectl get inferenceservice ${s.k8sName}
 The predictor is a custom container named \`kserve-container\` with \`PROTOCOL=v2\`: KServe routes V2 requests
 (\`POST /v2/models/${meta.name}/infer\`) to it and uses the same readiness and liveness routes.
 
+${batchSection(s, o.shards, o.extractArgs)}
 ## Model files
 
 \`sha256sum -c SHA256SUMS\` checks them (and \`mlctl.json\`, whose sha256 identifies the package in lineage).

@@ -6,13 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { verifyPackage, type LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { sha256 } from '../artifacts/hash.js';
-import { MANIFEST_FILE } from '../artifacts/manifest.js';
+import { MANIFEST_FILE, type Manifest } from '../artifacts/manifest.js';
 import { SIGNATURE_FILE } from '../artifacts/signing.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { bundleReadme } from './bundle-readme.js';
 import { DEFAULT_NODE_IMAGE, dockerfile, dockerignore, entrypoint } from './dockerfile.js';
-import { deployment, hpa, inferenceService, k8sName, kustomization, memoryFor, modelKeySecretName, podDisruptionBudget, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
+import { BATCH, batchVolumeClaims, deployment, extractJob, hpa, inferenceService, k8sName, kustomization, memoryFor, mergeJob, modelKeySecretName, podDisruptionBudget, predictJob, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
 import { exportMetadata, MLCTL_VERSION } from './source.js';
 import { METADATA_JSON } from './tfjs.js';
 
@@ -23,12 +23,14 @@ export interface BundleOptions {
   minReplicas?: number;
   maxReplicas?: number;
   maxBatch?: number;
+  /** Pods (completions) of the batch Indexed Jobs: predict and feature extraction (default 4). */
+  shards?: number;
   /** mlctl installation to ship (default: the one running). */
   mlctlRoot?: string;
   logger?: Logger;
 }
 
-export const BUNDLE_DEFAULTS = { minReplicas: 2, maxReplicas: 10, maxBatch: 8 } as const;
+export const BUNDLE_DEFAULTS = { minReplicas: 2, maxReplicas: 10, maxBatch: 8, shards: 4 } as const;
 
 export const BUNDLE_FILES = {
   dockerfile: 'Dockerfile',
@@ -41,7 +43,24 @@ export const BUNDLE_FILES = {
   pdb: 'k8s/pdb.yaml',
   kustomization: 'k8s/kustomization.yaml',
   inferenceService: 'kserve/inferenceservice.yaml',
+  batchVolumes: 'k8s/batch/volumes.yaml',
+  predictJob: 'k8s/batch/predict-job.yaml',
+  mergeJob: 'k8s/batch/merge-job.yaml',
+  extractJob: 'k8s/batch/extract-job.yaml',
 } as const;
+
+/**
+ * `mlctl train` arguments that rebuild this package's frozen base, so the extract Job fills the feature store a later
+ * `train` reads (same backbone, image size and weights). Undefined for packages without a trainable backbone here.
+ */
+export function extractTrainArgs(m: Manifest): string[] | undefined {
+  const a = m.architecture as { backbone?: unknown; weights?: { kind?: string; seed?: number; source?: string } };
+  if (m.input.kind !== 'image' || a.backbone !== 'vgg16') return undefined;
+  const w = a.weights ?? {};
+  const seed = w.seed ?? (m.training?.seed as number | undefined);
+  const weights = w.kind === 'imagenet' ? 'imagenet' : w.kind === 'none' ? 'none' : `${BATCH.work}/weights/${(w.source ?? 'weights.h5').replace(/^file /, '')}`;
+  return ['train', '--name', m.name, '--image-size', String(m.input.height), '--weights', weights, ...(w.kind === 'none' && seed !== undefined ? ['--seed', String(seed)] : [])];
+}
 
 /** Docker image reference: [registry/]path[:tag][@digest], nothing that could break out of a Dockerfile line. */
 const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
@@ -187,8 +206,16 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     ...(settings.modelKey ? { modelKey: settings.modelKey } : {}),
     ...(pkg.signature ? { signature: { keyId: pkg.signature.keyId, signedAt: pkg.signature.signedAt } } : {}),
   };
+  const shards = opts.shards ?? BUNDLE_DEFAULTS.shards;
+  const extract = extractTrainArgs(m);
+  const batchHeader = `${header}\nBatch work as a Kubernetes Indexed Job (${shards} pods, pod i takes --shard i/${shards}); see README.md.`;
+  files[BUNDLE_FILES.batchVolumes] = batchVolumeClaims(settings).map((c) => toYaml(c, batchHeader)).join('---\n');
+  files[BUNDLE_FILES.predictJob] = toYaml(predictJob(settings, shards), batchHeader);
+  files[BUNDLE_FILES.mergeJob] = toYaml(mergeJob(settings, shards), `${header}\nRun after the predict Job completes: joins the shard outputs into one file.`);
+  if (extract) files[BUNDLE_FILES.extractJob] = toYaml(extractJob(settings, shards, extract), batchHeader);
+  Object.assign(details, { batch: { shards, jobs: [BUNDLE_FILES.predictJob, BUNDLE_FILES.mergeJob, ...(extract ? [BUNDLE_FILES.extractJob] : [])], volumes: BUNDLE_FILES.batchVolumes }, files: Object.keys(files) });
   const meta = exportMetadata(pkg, 'bundle', details);
-  files[BUNDLE_FILES.readme] = bundleReadme(meta, settings, { packagePath, app, baseImage, signed: Boolean(signatureSha256) });
+  files[BUNDLE_FILES.readme] = bundleReadme(meta, settings, { packagePath, app, baseImage, signed: Boolean(signatureSha256), shards, extractArgs: extract });
   for (const [rel, text] of Object.entries(files)) {
     await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
     await fs.writeFile(path.join(dir, rel), text);

@@ -238,3 +238,118 @@ export function toYaml(value: unknown, comment?: string): string {
   if (comment) doc.commentBefore = comment.split('\n').map((l) => ` ${l}`).join('\n');
   return doc.toString({ lineWidth: 0 });
 }
+
+// ---- Batch work as Kubernetes Indexed Jobs: predict (and feature extraction for training) spread over N pods, each
+// taking shard $(JOB_COMPLETION_INDEX)/N of the same listing, then one Job merging the shard outputs.
+
+/** Where the batch Jobs mount their volumes: data read-only, results (outputs, feature store) read-write. */
+export const BATCH = {
+  data: '/data',
+  work: '/work',
+  /** The Job controller sets it in every pod of an Indexed Job (0 … completions-1); args expand $(VAR). */
+  indexVar: 'JOB_COMPLETION_INDEX',
+} as const;
+
+export interface BatchSettings {
+  shards: number;
+  /** argv after `node /app/bin/mlctl.js` for the extract Job (train --extract-only …), when the package allows one. */
+  extractArgs?: string[];
+}
+
+const batchName = (s: DeploySettings, what: string) => `${s.k8sName.slice(0, 63 - what.length - 1).replace(/-+$/, '')}-${what}`;
+export const batchPvc = (s: DeploySettings, which: 'data' | 'work') => batchName(s, which);
+
+/** Predictions of one model version: shard outputs in their own folder (so --merge never mixes runs). */
+export function batchPaths(s: DeploySettings, shards: number) {
+  const dir = `${BATCH.work}/predictions/${s.model}-v${s.version}-${shards}-shards`;
+  return { inputs: `${BATCH.data}/inputs`, dir, shardOut: `${dir}/predictions-$(${BATCH.indexVar})-of-${shards}.csv`, merged: `${BATCH.work}/predictions/${s.model}-v${s.version}.csv`, cache: `${BATCH.work}/cache`, train: `${BATCH.data}/train` };
+}
+
+function batchPod(s: DeploySettings, component: string, args: string[], env: Array<{ name: string; value: string }>, dataReadOnly = true) {
+  return {
+    metadata: { labels: { ...labels(s), 'app.kubernetes.io/component': component }, annotations: annotations(s) },
+    spec: {
+      // backoffLimitPerIndex needs Never: a failed pod is replaced by a new one with the same index.
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, runAsUser: SERVE.uid, runAsGroup: SERVE.uid, fsGroup: SERVE.uid, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: `mlctl-${component}`,
+          image: s.image,
+          imagePullPolicy: 'IfNotPresent',
+          // The image's entrypoint serves; batch pods run another mlctl command.
+          command: ['node', '/app/bin/mlctl.js'],
+          args,
+          env: [{ name: 'NODE_ENV', value: 'production' }, ...env],
+          resources: resources(s),
+          securityContext: containerSecurity,
+          volumeMounts: [
+            { name: 'data', mountPath: BATCH.data, readOnly: dataReadOnly },
+            { name: 'work', mountPath: BATCH.work },
+            { name: 'tmp', mountPath: '/tmp' },
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'data', persistentVolumeClaim: { claimName: batchPvc(s, 'data'), readOnly: dataReadOnly } },
+        { name: 'work', persistentVolumeClaim: { claimName: batchPvc(s, 'work') } },
+        { name: 'tmp', emptyDir: { sizeLimit: '2Gi' } },
+      ],
+    },
+  };
+}
+
+function indexedJob(s: DeploySettings, component: string, shards: number, args: string[], env: Array<{ name: string; value: string }>) {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: batchName(s, component), labels: { ...labels(s), 'app.kubernetes.io/component': component }, annotations: annotations(s) },
+    spec: {
+      completionMode: 'Indexed',
+      completions: shards,
+      parallelism: shards,
+      // Each index retries on its own (Kubernetes ≥ 1.29); a retried pod continues its shard (--resume / the store).
+      backoffLimitPerIndex: 3,
+      ttlSecondsAfterFinished: 7 * 24 * 3600,
+      template: batchPod(s, component, args, env),
+    },
+  };
+}
+
+/** Indexed Job: pod i predicts shard i/N of /data/inputs into its own file on the work volume. */
+export function predictJob(s: DeploySettings, shards: number) {
+  const p = batchPaths(s, shards);
+  const args = ['predict', `/models/${s.model}/${s.version}`, p.inputs, '--shard', `$(${BATCH.indexVar})/${shards}`, '--out', p.shardOut, '--resume', '--batch-size', String(s.maxBatch)];
+  // The ONNX conversion cache is per pod (/tmp): converting once per pod is cheaper than sharing a volume for it.
+  return indexedJob(s, 'predict', shards, args, [{ name: 'MLCTL_CACHE', value: '/tmp/mlctl-cache' }]);
+}
+
+/** One pod joining the shard outputs (after the predict Job completes) into the rows of one unsharded run. */
+export function mergeJob(s: DeploySettings, shards: number) {
+  const p = batchPaths(s, shards);
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: batchName(s, 'merge'), labels: { ...labels(s), 'app.kubernetes.io/component': 'merge' }, annotations: annotations(s) },
+    spec: { backoffLimit: 2, ttlSecondsAfterFinished: 7 * 24 * 3600, template: batchPod(s, 'merge', ['predict', '--merge', p.dir, '--out', p.merged, '--force'], []) },
+  };
+}
+
+/** Indexed Job: pod i fills the shared feature store (MLCTL_CACHE on the work volume) for shard i/N of /data/train. */
+export function extractJob(s: DeploySettings, shards: number, extractArgs: string[]) {
+  const p = batchPaths(s, shards);
+  const args = [...extractArgs, '--data', p.train, '--extract-only', '--shard', `$(${BATCH.indexVar})/${shards}`];
+  return indexedJob(s, 'extract', shards, args, [{ name: 'MLCTL_CACHE', value: p.cache }]);
+}
+
+/** The two claims the batch Jobs mount; ReadWriteMany so every pod of a Job can use them at once. */
+export function batchVolumeClaims(s: DeploySettings) {
+  const claim = (which: 'data' | 'work', size: string, what: string) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: batchPvc(s, which), labels: { ...labels(s), 'app.kubernetes.io/component': 'batch' }, annotations: { 'mlctl/holds': what } },
+    spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: size } } },
+  });
+  return [claim('data', '100Gi', `${BATCH.data}/inputs (images to predict) and ${BATCH.data}/train (a dataset)`), claim('work', '50Gi', `${BATCH.work}/predictions and ${BATCH.work}/cache (the feature store)`)];
+}
