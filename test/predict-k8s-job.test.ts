@@ -9,6 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import type { LoadedPackage } from '../src/artifacts/package.js';
 import { main, parseCLI } from '../src/cli/main.js';
 import { exportModel } from '../src/export/index.js';
+import { showPackage } from '../src/registry/show.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { modelPackage, synthDataset, tempDir, tinyModel } from './helpers/fixtures.js';
 
@@ -79,6 +80,9 @@ describe('export --format bundle: batch Indexed Jobs', () => {
     for (const args of [c.args, ea, (await yamlDocs('k8s/batch/merge-job.yaml'))[0]!.spec.template.spec.containers[0].args]) {
       expect(parseCLI(['node', 'mlctl', ...(args as string[]).map((a) => a.replace('$(JOB_COMPLETION_INDEX)', '0'))])?.command[0]).toMatch(/^(predict|train)$/);
     }
+    // The export is in the model's registry: `models show` ends the lineage chain with it.
+    const shown = await showPackage(pkg.dir);
+    expect(shown.lineage.at(-1)).toMatchObject({ op: 'export:bundle', from: 'shapes@1', produced: out });
     const readme = await readFile(path.join(out, 'README.md'), 'utf8');
     expect(readme).toMatch(/## Batch prediction on Kubernetes \(Indexed Job\)/);
     expect(readme).toMatch(/--shard \$\(JOB_COMPLETION_INDEX\)\/3/);

@@ -104,3 +104,16 @@ export async function updateRegistry<T>(modelDir: string, change: (doc: Registry
     await release().catch(() => {});
   }
 }
+
+/**
+ * Append an event (e.g. an export) to the registry of the model a package directory belongs to. Packages outside
+ * the NAME/VERSION layout have no registry: nothing is recorded and false is returned.
+ */
+export async function recordEvent(packageDir: string, manifest: { name: string; version: number }, event: Omit<RegistryEvent, 'at' | 'by' | 'version'>): Promise<boolean> {
+  const modelDir = path.dirname(path.resolve(packageDir));
+  if (path.basename(packageDir) !== String(manifest.version) || path.basename(modelDir) !== manifest.name) return false;
+  await updateRegistry(modelDir, (doc) => {
+    doc.history.push({ at: new Date().toISOString(), by: currentActor(), version: manifest.version, ...event });
+  });
+  return true;
+}
