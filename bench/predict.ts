@@ -1,0 +1,168 @@
+// Predict benchmark: `mlctl predict` on a VGG16-shaped classifier (VGG16 base + Flatten → Dense(1024) → Dense(10),
+// random weights, ONNX — int8 QDQ by default, fp32 with --fp32) over JPEGs (a few unique 640x480 files hard-linked
+// under many names): img/s on N inputs vs the raw engine on preprocessed batches (target ≥ 90%), and the peak RSS
+// of whole `mlctl predict` processes at N and 8N inputs (target: flat, ratio ≤ 1.1).
+// `npm run bench -- predict [--fp32] [--size 224] [--n 5000] [--big 40000] [--unique 48] [--batch 16] [--raw-batches 25]`
+import * as tf from '@tensorflow/tfjs';
+import Table from 'cli-table3';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { savePackage, type LoadedPackage } from '../src/artifacts/package.js';
+import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
+import { buildFullModel } from '../src/models/head.js';
+import { buildVgg16 } from '../src/models/vgg16.js';
+import { convertLayersModel } from '../src/onnx/index.js';
+import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
+import { selectBackend } from '../src/runtime/backend.js';
+import { openEngine } from '../src/runtime/engine.js';
+import { useColor } from '../src/util/log.js';
+import { createRng } from '../src/util/random.js';
+import { tempDir } from '../test/helpers/fixtures.js';
+import { arg, writeBenchResult } from './_util.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CLASSES = 10;
+const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+
+async function buildPackage(root: string, size: number, int8: boolean): Promise<LoadedPackage> {
+  await selectBackend('cpu');
+  const base = buildVgg16({ imageSize: size, seed: 3 });
+  const model = buildFullModel(base, { pooling: 'flatten', units: 1024, dropout: 0, classes: CLASSES });
+  let bytes = convertLayersModel(model, { inputName: 'input', outputName: 'predictions' });
+  model.dispose();
+  if (int8) {
+    const calibration = [0, 1].map((i) => ({ data: tf.tidy(() => tf.randomUniform([2, size, size, 3], -124, 152, 'float32', 50 + i).dataSync() as Float32Array), batch: 2 }));
+    bytes = (await quantizeOnnxQdq(bytes, { calibration, threads: os.availableParallelism() })).bytes;
+  }
+  return savePackage({
+    root,
+    name: int8 ? 'vgg16-int8' : 'vgg16-fp32',
+    draft: {
+      task: 'image-classification',
+      labels: Array.from({ length: CLASSES }, (_, i) => `class${i}`),
+      input: imageInputSpec(size, 'caffe'),
+      output: { name: 'predictions', kind: 'probabilities', size: CLASSES },
+      architecture: { type: 'vgg16-transfer', backbone: 'vgg16', head: { pooling: 'flatten', dense: [1024, CLASSES] }, precision: int8 ? 'int8-qdq' : 'fp32' },
+      formats: { onnx: 'model.onnx' },
+      lineage: [],
+    },
+    write: (dir) => fs.writeFile(path.join(dir, 'model.onnx'), bytes),
+  });
+}
+
+/** `unique` photo-like 640x480 JPEGs (smooth gradients plus noise, so they compress and decode like photos). */
+async function uniqueJpegs(dir: string, unique: number): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  const rng = createRng(7);
+  const files: string[] = [];
+  const [w, h] = [640, 480];
+  for (let i = 0; i < unique; i++) {
+    const px = Buffer.alloc(w * h * 3);
+    const [a, b, c] = [rng() * 255, rng() * 255, rng() * 255];
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const o = (y * w + x) * 3;
+        px[o] = (a + x * 0.3 + rng() * 24) & 255;
+        px[o + 1] = (b + y * 0.4 + rng() * 24) & 255;
+        px[o + 2] = (c + (x + y) * 0.2 + rng() * 24) & 255;
+      }
+    const f = path.join(dir, `u${i}.jpg`);
+    await sharp(px, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 85 }).toFile(f);
+    files.push(f);
+  }
+  return files;
+}
+
+/** `n` inputs in folders of 1000: hard links to the unique files, each its own path (and its own row). */
+async function linkedInputs(dir: string, files: string[], n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const sub = path.join(dir, `d${String(Math.floor(i / 1000)).padStart(3, '0')}`);
+    if (i % 1000 === 0) await fs.mkdir(sub, { recursive: true });
+    await fs.link(files[i % files.length]!, path.join(sub, `${String(i).padStart(6, '0')}.jpg`));
+  }
+}
+
+/** The raw engine on preprocessed batches (no decode, no output): img/s. */
+async function rawEngine(pkg: LoadedPackage, files: string[], batch: number, batches: number): Promise<number> {
+  const spec = pkg.manifest.input as ReturnType<typeof imageInputSpec>;
+  const per = spec.height * spec.width * 3;
+  const x = new Float32Array(batch * per);
+  for (let i = 0; i < batch; i++) await imageToInput(files[i % files.length]!, spec, x, i * per);
+  const engine = await openEngine(pkg, { engine: 'onnx' });
+  try {
+    await engine.run(x, batch);
+    const t0 = performance.now();
+    for (let i = 0; i < batches; i++) await engine.run(x, batch);
+    return (batches * batch) / ((performance.now() - t0) / 1000);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+interface PredictRun {
+  inputs: number;
+  imagesPerSecond: number;
+  seconds: number;
+  peakRssMb: number;
+  errors: number;
+}
+
+/** A whole `mlctl predict` process: its --json summary and its peak RSS. */
+function predictProcess(pkg: LoadedPackage, inputs: string, out: string, batch: number, cache: string): PredictRun {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, '_mlctl.ts'), 'predict', pkg.dir, inputs, '--out', out, '--batch-size', String(batch), '--engine', 'onnx', '--json', '--quiet'], {
+    env: { ...process.env, MLCTL_CACHE: cache },
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const m = /mlctl-peak-rss-kb (\d+)/.exec(child.stderr);
+  if (child.status !== 0 || !m) throw new Error(`mlctl predict failed (exit ${child.status}): ${child.stderr.slice(-2000)}`);
+  const doc = JSON.parse(child.stdout) as { rows: number; errors: number; imagesPerSecond: number; seconds: number };
+  return { inputs: doc.rows, imagesPerSecond: doc.imagesPerSecond, seconds: doc.seconds, peakRssMb: Number(m[1]) / 1024, errors: doc.errors };
+}
+
+export async function main(args: string[]): Promise<void> {
+  const int8 = !args.includes('--fp32');
+  const size = Number(arg(args, '--size', '224'));
+  const n = Number(arg(args, '--n', '5000'));
+  const big = Number(arg(args, '--big', '40000'));
+  const unique = Number(arg(args, '--unique', '48'));
+  const batch = Number(arg(args, '--batch', '16'));
+  const rawBatches = Number(arg(args, '--raw-batches', '25'));
+  const { dir, cleanup } = await tempDir('mlctl-bench-predict-');
+  try {
+    console.log(`model: VGG16-shaped classifier (VGG16 base ${size}x${size}, Flatten → Dense(1024) → Dense(${CLASSES})), random weights, ONNX ${int8 ? 'int8 QDQ' : 'fp32'}; ${os.availableParallelism()} cores, load ${load()}`);
+    const pkg = await buildPackage(path.join(dir, 'artifacts'), size, int8);
+    const files = await uniqueJpegs(path.join(dir, 'unique'), unique);
+    console.log(`inputs: ${unique} unique 640x480 JPEGs hard-linked as ${n} and ${big} inputs (one row each), batch ${batch}`);
+    await linkedInputs(path.join(dir, `in-${n}`), files, n);
+    await linkedInputs(path.join(dir, `in-${big}`), files, big);
+    const cache = path.join(dir, 'cache');
+    // Raw engine before and after the N run (the machine is shared): the better of the two is the reference.
+    const raw1 = await rawEngine(pkg, files, batch, rawBatches);
+    console.log(`raw engine: ${raw1.toFixed(1)} img/s (load ${load()}); predicting ${n} inputs…`);
+    const small = predictProcess(pkg, path.join(dir, `in-${n}`), path.join(dir, `out-${n}.csv`), batch, cache);
+    const loadSmall = load();
+    const raw2 = await rawEngine(pkg, files, batch, rawBatches);
+    const raw = Math.max(raw1, raw2);
+    console.log(`raw engine again: ${raw2.toFixed(1)} img/s; predicting ${big} inputs…`);
+    const large = predictProcess(pkg, path.join(dir, `in-${big}`), path.join(dir, `out-${big}.csv`), batch, cache);
+    const loadLarge = load();
+    const t = new Table({ head: ['run', 'inputs', 'img/s', 'vs raw engine', 'peak RSS', 'seconds', 'load (1/5/15 min)'], style: useColor(process.stdout) ? {} : { head: [], border: [] } });
+    t.push(['raw engine (preprocessed batches)', String(rawBatches * batch), `${raw1.toFixed(1)} / ${raw2.toFixed(1)}`, '—', '—', '—', '—']);
+    t.push(['mlctl predict', String(small.inputs), small.imagesPerSecond.toFixed(1), `${((100 * small.imagesPerSecond) / raw).toFixed(1)}%`, `${small.peakRssMb.toFixed(0)} MB`, small.seconds.toFixed(0), loadSmall]);
+    t.push(['mlctl predict', String(large.inputs), large.imagesPerSecond.toFixed(1), `${((100 * large.imagesPerSecond) / raw).toFixed(1)}%`, `${large.peakRssMb.toFixed(0)} MB`, large.seconds.toFixed(0), loadLarge]);
+    console.log(t.toString());
+    const ratio = small.imagesPerSecond / raw;
+    const rss = large.peakRssMb / small.peakRssMb;
+    console.log(`throughput: predict ${n} = ${(100 * ratio).toFixed(1)}% of the raw engine (target ≥ 90%) ${ratio >= 0.9 ? 'MET' : 'NOT MET'}`);
+    console.log(`memory: peak RSS ${big} / ${n} inputs = ${rss.toFixed(2)} (target ≤ 1.10, flat) ${rss <= 1.1 ? 'MET' : 'NOT MET'}`);
+    if (small.errors || large.errors) console.log(`unreadable inputs: ${small.errors} + ${large.errors} (expected 0)`);
+    await writeBenchResult('predict', { model: int8 ? 'vgg16-int8-qdq' : 'vgg16-fp32', size, batch, rawImagesPerSecond: [raw1, raw2], small, large, throughputRatio: ratio, rssRatio: rss, loadavg: { small: loadSmall, large: loadLarge } });
+  } finally {
+    await cleanup();
+  }
+}
