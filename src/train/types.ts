@@ -5,7 +5,6 @@ import type { ExtractStats } from '../features/session.js';
 import type { Logger } from '../util/log.js';
 import type { EpochMetrics } from './head.js';
 import type { Shard } from '../util/shard.js';
-import type { ExtractOnlyResult } from './steps/extract-only.js';
 
 export interface TrainOptions {
   data: string;
@@ -60,4 +59,17 @@ export interface TrainResult {
   timings: Record<string, number>;
   /** What --extract-only stored. */
   extracted?: ExtractOnlyResult;
+}
+
+/** What `train --extract-only` stored (train/steps/extract-only.ts). */
+export interface ExtractOnlyResult {
+  shard: string;
+  /** Images of the whole dataset, and of this shard. */
+  datasetImages: number;
+  images: number;
+  cached: number;
+  computed: number;
+  skipped: number;
+  storeDir: string;
+  seconds: number;
 }

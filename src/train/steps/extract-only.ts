@@ -5,19 +5,9 @@ import path from 'node:path';
 import type { FeatureSession } from '../../features/session.js';
 import { MlctlError } from '../../errors.js';
 import { formatShard, inShard, type Shard } from '../../util/shard.js';
+import type { ExtractOnlyResult } from '../types.js';
 import type { PreparedRun } from './prepare.js';
 
-export interface ExtractOnlyResult {
-  shard: string;
-  /** Images of the whole dataset, and of this shard. */
-  datasetImages: number;
-  images: number;
-  cached: number;
-  computed: number;
-  skipped: number;
-  storeDir: string;
-  seconds: number;
-}
 
 /** The shard key of an image: its path relative to the dataset root (the same on every pod, wherever mounted). */
 export const shardKey = (root: string, file: string) => path.relative(root, file).split(path.sep).join('/');
