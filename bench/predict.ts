@@ -2,7 +2,9 @@
 // random weights, ONNX — int8 QDQ by default, fp32 with --fp32) over JPEGs (a few unique 640x480 files hard-linked
 // under many names): img/s on N inputs vs the raw engine on preprocessed batches (target ≥ 90%), and the peak RSS
 // of whole `mlctl predict` processes at N and 8N inputs (target: flat, ratio ≤ 1.1).
-// `npm run bench -- predict [--fp32] [--size 224] [--n 5000] [--big 40000] [--unique 48] [--batch 16] [--raw-batches 25]`
+// `npm run bench -- predict [--fp32] [--size 224] [--n 5000] [--big 40000 (0: skip)] [--unique 48] [--photo 640x480] [--batch 16]
+// [--raw-batches 25]`. On a busy shared machine, measure throughput at 224 with a smaller --n and --big 0, and memory
+// with a small --size and --photo (the pipeline's memory does not depend on the image size).
 import * as tf from '@tensorflow/tfjs';
 import Table from 'cli-table3';
 import { spawnSync } from 'node:child_process';
@@ -54,12 +56,11 @@ async function buildPackage(root: string, size: number, int8: boolean): Promise<
   });
 }
 
-/** `unique` photo-like 640x480 JPEGs (smooth gradients plus noise, so they compress and decode like photos). */
-async function uniqueJpegs(dir: string, unique: number): Promise<string[]> {
+/** `unique` photo-like JPEGs (smooth gradients plus noise, so they compress and decode like photos). */
+async function uniqueJpegs(dir: string, unique: number, [w, h]: [number, number]): Promise<string[]> {
   await fs.mkdir(dir, { recursive: true });
   const rng = createRng(7);
   const files: string[] = [];
-  const [w, h] = [640, 480];
   for (let i = 0; i < unique; i++) {
     const px = Buffer.alloc(w * h * 3);
     const [a, b, c] = [rng() * 255, rng() * 255, rng() * 255];
@@ -132,14 +133,15 @@ export async function main(args: string[]): Promise<void> {
   const unique = Number(arg(args, '--unique', '48'));
   const batch = Number(arg(args, '--batch', '16'));
   const rawBatches = Number(arg(args, '--raw-batches', '25'));
+  const photo = arg(args, '--photo', '640x480').split('x').map(Number) as [number, number];
   const { dir, cleanup } = await tempDir('mlctl-bench-predict-');
   try {
     console.log(`model: VGG16-shaped classifier (VGG16 base ${size}x${size}, Flatten → Dense(1024) → Dense(${CLASSES})), random weights, ONNX ${int8 ? 'int8 QDQ' : 'fp32'}; ${os.availableParallelism()} cores, load ${load()}`);
     const pkg = await buildPackage(path.join(dir, 'artifacts'), size, int8);
-    const files = await uniqueJpegs(path.join(dir, 'unique'), unique);
-    console.log(`inputs: ${unique} unique 640x480 JPEGs hard-linked as ${n} and ${big} inputs (one row each), batch ${batch}`);
+    const files = await uniqueJpegs(path.join(dir, 'unique'), unique, photo);
+    console.log(`inputs: ${unique} unique ${photo.join('x')} JPEGs hard-linked as ${n}${big ? ` and ${big}` : ''} inputs (one row each), batch ${batch}`);
     await linkedInputs(path.join(dir, `in-${n}`), files, n);
-    await linkedInputs(path.join(dir, `in-${big}`), files, big);
+    if (big) await linkedInputs(path.join(dir, `in-${big}`), files, big);
     const cache = path.join(dir, 'cache');
     // Raw engine before and after the N run (the machine is shared): the better of the two is the reference.
     const raw1 = await rawEngine(pkg, files, batch, rawBatches);
@@ -148,20 +150,21 @@ export async function main(args: string[]): Promise<void> {
     const loadSmall = load();
     const raw2 = await rawEngine(pkg, files, batch, rawBatches);
     const raw = Math.max(raw1, raw2);
-    console.log(`raw engine again: ${raw2.toFixed(1)} img/s; predicting ${big} inputs…`);
-    const large = predictProcess(pkg, path.join(dir, `in-${big}`), path.join(dir, `out-${big}.csv`), batch, cache);
+    console.log(`raw engine again: ${raw2.toFixed(1)} img/s${big ? `; predicting ${big} inputs…` : ''}`);
+    const large = big ? predictProcess(pkg, path.join(dir, `in-${big}`), path.join(dir, `out-${big}.csv`), batch, cache) : undefined;
     const loadLarge = load();
     const t = new Table({ head: ['run', 'inputs', 'img/s', 'vs raw engine', 'peak RSS', 'seconds', 'load (1/5/15 min)'], style: useColor(process.stdout) ? {} : { head: [], border: [] } });
     t.push(['raw engine (preprocessed batches)', String(rawBatches * batch), `${raw1.toFixed(1)} / ${raw2.toFixed(1)}`, '—', '—', '—', '—']);
-    t.push(['mlctl predict', String(small.inputs), small.imagesPerSecond.toFixed(1), `${((100 * small.imagesPerSecond) / raw).toFixed(1)}%`, `${small.peakRssMb.toFixed(0)} MB`, small.seconds.toFixed(0), loadSmall]);
-    t.push(['mlctl predict', String(large.inputs), large.imagesPerSecond.toFixed(1), `${((100 * large.imagesPerSecond) / raw).toFixed(1)}%`, `${large.peakRssMb.toFixed(0)} MB`, large.seconds.toFixed(0), loadLarge]);
+    for (const [r, l] of [[small, loadSmall], ...(large ? [[large, loadLarge]] : [])] as Array<[PredictRun, string]>) {
+      t.push(['mlctl predict', String(r.inputs), r.imagesPerSecond.toFixed(1), `${((100 * r.imagesPerSecond) / raw).toFixed(1)}%`, `${r.peakRssMb.toFixed(0)} MB`, r.seconds.toFixed(0), l]);
+    }
     console.log(t.toString());
     const ratio = small.imagesPerSecond / raw;
-    const rss = large.peakRssMb / small.peakRssMb;
     console.log(`throughput: predict ${n} = ${(100 * ratio).toFixed(1)}% of the raw engine (target ≥ 90%) ${ratio >= 0.9 ? 'MET' : 'NOT MET'}`);
-    console.log(`memory: peak RSS ${big} / ${n} inputs = ${rss.toFixed(2)} (target ≤ 1.10, flat) ${rss <= 1.1 ? 'MET' : 'NOT MET'}`);
-    if (small.errors || large.errors) console.log(`unreadable inputs: ${small.errors} + ${large.errors} (expected 0)`);
-    await writeBenchResult('predict', { model: int8 ? 'vgg16-int8-qdq' : 'vgg16-fp32', size, batch, rawImagesPerSecond: [raw1, raw2], small, large, throughputRatio: ratio, rssRatio: rss, loadavg: { small: loadSmall, large: loadLarge } });
+    const rss = large ? large.peakRssMb / small.peakRssMb : undefined;
+    if (rss !== undefined) console.log(`memory: peak RSS ${big} / ${n} inputs = ${rss.toFixed(2)} (target ≤ 1.10, flat) ${rss <= 1.1 ? 'MET' : 'NOT MET'}`);
+    if (small.errors || large?.errors) console.log(`unreadable inputs: ${small.errors} + ${large?.errors ?? 0} (expected 0)`);
+    await writeBenchResult('predict', { model: int8 ? 'vgg16-int8-qdq' : 'vgg16-fp32', size, photo, batch, rawImagesPerSecond: [raw1, raw2], small, large, throughputRatio: ratio, rssRatio: rss, loadavg: { small: loadSmall, large: loadLarge } });
   } finally {
     await cleanup();
   }

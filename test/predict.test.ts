@@ -135,6 +135,7 @@ describe('predict on images', () => {
     await expect(predict(pkg, options({ out }))).rejects.toThrow(/it exists: pass --resume/);
     expect(await readFile(out, 'utf8')).toBe('keep me\n');
     await expect(predict(pkg, options({ inputs: [path.join(tmp.dir, 'nope')] }))).rejects.toThrow(/no such file or folder/);
+    await expect(predict(pkg, options({ out: tmp.dir }))).rejects.toThrow(/it is a folder/);
   });
 });
 

@@ -145,7 +145,9 @@ export async function openOutput(file: string | undefined, opts: OutputOptions):
     if (header) process.stdout.write(header);
     return stdoutSink();
   }
-  const exists = await fs.stat(file).then((s) => s.isFile(), () => false);
+  const stat = await fs.stat(file).catch(() => undefined);
+  if (stat && !stat.isFile()) throw new MlctlError('PREDICT_OUTPUT', [file, 'it is a folder (or not a regular file): give --out a file name, e.g. predictions.csv']);
+  const exists = Boolean(stat);
   if (exists && !opts.resume && !opts.force) throw new MlctlError('PREDICT_OUTPUT', [file, 'it exists: pass --resume to continue it, or --force to start it again']);
   await fs.rm(summaryPath(file), { force: true });
   const done = new FingerprintSet();
