@@ -82,6 +82,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
   let running: Promise<void> | undefined;
   let again = false;
   let closed = false;
+  let followError: string | undefined;
 
   /** Model directories under the root: the root itself when it holds numeric versions. */
   async function modelDirs(): Promise<string[]> {
@@ -150,7 +151,16 @@ export function createReloader(opts: ReloaderOptions): Reloader {
   }
 
   async function scanOnce(): Promise<void> {
-    if (opts.follow) return followTag(opts.follow).catch((err) => logger.warn(`hot reload: following ${opts.follow!.name}:${opts.follow!.tag} failed: ${(err as Error).message}`));
+    if (opts.follow) {
+      // Said once per distinct problem (a removed tag would otherwise be reported on every poll).
+      return followTag(opts.follow).then(
+        () => void (followError = undefined),
+        (err: Error) => {
+          if (err.message !== followError) logger.warn(`hot reload: following ${opts.follow!.name}:${opts.follow!.tag} failed: ${err.message}; the current version keeps serving`);
+          followError = err.message;
+        },
+      );
+    }
     const loaded = loadedDirs();
     for (const modelDir of await modelDirs()) {
       const name = path.basename(modelDir);
