@@ -74,7 +74,7 @@ export async function listModelNames(root = artifactsRoot()): Promise<string[]> 
 
 /** The error for a model reference that names nothing, with the close matches. */
 export async function modelNotFound(name: string, root = artifactsRoot()): Promise<MlctlError> {
-  return new MlctlError('MODEL_NOT_FOUND', [name, root, didYouMean(name, await listModelNames(root))]);
+  return new MlctlError('MODEL_NOT_FOUND', [`no model named ${name} in ${root}${didYouMean(name, await listModelNames(root))}`]);
 }
 
 /** NAME:TAG → the version the tag points at (MODEL_NOT_FOUND / TAG_NOT_FOUND with close matches otherwise). */

@@ -9,3 +9,29 @@ export async function startBackend(ctx: { opts: { backend: string }; logger: Log
   ctx.logger.info(describeBackend(info));
   return info;
 }
+
+/**
+ * SIGINT/SIGTERM request a stop at the next batch boundary (train saves a checkpoint, predict finishes the rows it
+ * is writing) and the command exits 130; a second signal exits at once. `what` says what happens before stopping.
+ */
+export function interruptFlag(ctx: { logger: Logger }, what = 'finishing the current batch and saving a checkpoint'): { stop: () => boolean; signal: () => string | undefined; release: () => void } {
+  let received: string | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (received) {
+      ctx.logger.warn(`second ${sig}: exiting immediately`);
+      process.exit(130);
+    }
+    received = sig;
+    ctx.logger.warn(`${sig} received: ${what} (press Ctrl-C again to abort)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    stop: () => received !== undefined,
+    signal: () => received,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}

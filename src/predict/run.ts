@@ -182,7 +182,7 @@ export async function finishRun(pkg: LoadedPackage, engine: InferenceEngine, opt
 
 /** Open the output and say what a resume or a shard leaves to do. */
 export async function startRun(pkg: LoadedPackage, opts: PredictOptions, layout: RowLayout): Promise<RowSink> {
-  if (opts.resume && !opts.out) throw new MlctlError('USAGE', ['--resume needs --out FILE: it continues the rows already in that file']);
+  if (opts.resume && !opts.out) throw new MlctlError('OPTION_CONFLICT', ['--resume needs --out FILE: it continues the rows already in that file']);
   const sink = await openOutput(opts.out, { layout, resume: opts.resume, force: opts.force, logger: opts.logger });
   if (sink.resumedRows) opts.logger.info(`resuming ${opts.out}: ${sink.resumedRows} input(s) already done`);
   return sink;
@@ -190,7 +190,7 @@ export async function startRun(pkg: LoadedPackage, opts: PredictOptions, layout:
 
 export async function predictImages(pkg: LoadedPackage, opts: PredictOptions): Promise<PredictResult> {
   const m = pkg.manifest;
-  if (m.input.kind !== 'image') throw new MlctlError('USAGE', [`model ${m.name} takes ${m.input.kind} rows: pass CSV files`]);
+  if (m.input.kind !== 'image') throw new MlctlError('PREDICT_INPUT', [opts.inputs.join(' '), `model ${m.name} takes ${m.input.kind} rows: pass CSV files`]);
   const spec: ImageInputSpec = m.input;
   const shard = opts.shard ?? WHOLE;
   const layout = layoutFor(pkg, opts.format, opts.topK);

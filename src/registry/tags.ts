@@ -46,7 +46,7 @@ export async function tagVersion(ref: string, tag: string, opts: TagOptions = {}
   const { name, version, modelDir } = await existingVersion(ref, opts.root);
   const entry = await inspectVersion(modelDir, version, []);
   if (entry.status !== 'ok' && !opts.force) {
-    throw usageError(`${name}@${version} is ${entry.status}${entry.reason ? ` (${entry.reason})` : ''}: tagging it ${tag} would send traffic to it; pass --force if that is intended`);
+    throw new MlctlError('OPTION_CONFLICT', [`${name}@${version} is ${entry.status}${entry.reason ? ` (${entry.reason})` : ''}: tagging it ${tag} would send traffic to it; pass --force if that is intended`]);
   }
   const at = new Date().toISOString();
   const by = currentActor();

@@ -2,7 +2,9 @@
 // uint32be(sha256(key)[0..4]) mod n, so every pod of a Kubernetes Indexed Job picks the same 1/n of a listing
 // without coordinating, whatever order it lists the items in.
 import { createHash } from 'node:crypto';
-import { usageError } from '../errors.js';
+import { MlctlError } from '../errors.js';
+
+const invalid = (message: string) => new MlctlError('OPTION_INVALID', [message]);
 
 export interface Shard {
   /** 0-based shard index (a Kubernetes Indexed Job's JOB_COMPLETION_INDEX). */
@@ -16,11 +18,11 @@ export const WHOLE: Shard = { index: 0, count: 1 };
 /** "2/8" → { index: 2, count: 8 }. */
 export function parseShard(text: string, flag = '--shard'): Shard {
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
-  if (!m) throw usageError(`${flag} "${text}" is not i/n: give the 0-based shard index and the shard count, e.g. ${flag} 0/4 (in an Indexed Job: $(JOB_COMPLETION_INDEX)/4)`);
+  if (!m) throw invalid(`${flag} "${text}" is not i/n: give the 0-based shard index and the shard count, e.g. ${flag} 0/4 (in an Indexed Job: $(JOB_COMPLETION_INDEX)/4)`);
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || count > 100_000) throw usageError(`${flag} ${text}: the shard count must be between 1 and 100000`);
-  if (index >= count) throw usageError(`${flag} ${text}: the index is 0-based, so it must be below ${count}`);
+  if (count < 1 || count > 100_000) throw invalid(`${flag} ${text}: the shard count must be between 1 and 100000`);
+  if (index >= count) throw invalid(`${flag} ${text}: the index is 0-based, so it must be below ${count}`);
   return { index, count };
 }
 

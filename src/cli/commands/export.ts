@@ -20,7 +20,8 @@ export const exportCommand = defineCommand({
     '  triton  <out>/<name>/config.pbtxt, <version>/model.onnx, labels.txt;',
     '          --out is the model repository: only <out>/<name> is written',
     '  bundle  the package, mlctl, Dockerfile, Kubernetes manifests (Deployment,',
-    '          Service, HPA, PDB), KServe InferenceService and a README',
+    '          Service, HPA, PDB), KServe InferenceService, batch Indexed Jobs',
+    '          (predict / feature extraction in --shards pods, merge) and a README',
   ].join('\n'),
   args: ['<model>'],
   options: [
@@ -38,6 +39,7 @@ export const exportCommand = defineCommand({
     { flags: '--base-image <ref>', description: 'bundle: Node base image, pinned by version (default node:20.20.2-bookworm-slim)' },
     { flags: '--min-replicas <n>', description: 'bundle: HPA / KServe minimum replicas', type: 'int', default: 2, min: 1 },
     { flags: '--max-replicas <n>', description: 'bundle: HPA / KServe maximum replicas', type: 'int', default: 10, min: 1 },
+    { flags: '--shards <n>', description: 'bundle: pods of the batch Indexed Jobs (predict --shard, train --extract-only --shard)', type: 'int', default: 4, min: 1, max: 100000 },
     ...SIGNATURE_OPTIONS,
   ],
   examples: [

@@ -6,6 +6,8 @@ import { datasetsCommand, inspectCommand, synthCommand } from './datasets.js';
 import { evaluateCommand } from './evaluate.js';
 import { exportCommand } from './export.js';
 import { optimizeCommand, pruneCommand, quantizeCommand, tuneCommand } from './optimize.js';
+import { modelsCommand, modelsDiffCommand, modelsGcCommand, modelsLsCommand, modelsRmCommand, modelsShowCommand, modelsTagCommand, modelsUntagCommand } from './models.js';
+import { predictCommand } from './predict.js';
 import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { decryptCommand, encryptCommand } from './encrypt.js';
@@ -22,6 +24,19 @@ export const COMMANDS: AnyCommand[] = [
   lazy(evaluateCommand, () => import('../run/evaluate.js').then((m) => m.run)),
   lazy(exportCommand, () => import('../run/export.js').then((m) => m.run)),
   lazy(serveCommand, () => import('../run/serve.js').then((m) => m.run)),
+  lazy(predictCommand, () => import('../run/predict.js').then((m) => m.run)),
+  defineCommand({
+    ...modelsCommand,
+    subcommands: [
+      lazy(modelsLsCommand, () => import('../run/models.js').then((m) => m.ls)),
+      lazy(modelsShowCommand, () => import('../run/models.js').then((m) => m.show)),
+      lazy(modelsDiffCommand, () => import('../run/models.js').then((m) => m.diff)),
+      lazy(modelsTagCommand, () => import('../run/models.js').then((m) => m.tag)),
+      lazy(modelsUntagCommand, () => import('../run/models.js').then((m) => m.untag)),
+      lazy(modelsRmCommand, () => import('../run/models.js').then((m) => m.rm)),
+      lazy(modelsGcCommand, () => import('../run/models.js').then((m) => m.gc)),
+    ],
+  }),
   defineCommand({
     ...datasetsCommand,
     subcommands: [

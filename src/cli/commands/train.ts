@@ -67,6 +67,8 @@ export const trainCommand = defineCommand({
     { flags: '--class-weights <mode>', description: 'auto weighs classes by inverse frequency (imbalanced folders); none turns it off', choices: ['auto', 'none'], default: 'auto' },
     { ...ENGINE, description: 'feature extraction engine: auto prefers onnxruntime-node, else tfjs' },
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
+    { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard), then stop', type: 'boolean' },
+    { flags: '--shard <i/n>', description: 'with --extract-only: the images whose sha256(path relative to --data) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
     ...CLASSIC_TRAIN_OPTIONS,
   ],
   examples: [
@@ -75,6 +77,7 @@ export const trainCommand = defineCommand({
     'mlctl train --data ./flowers --name flowers --fine-tune 1 --dropout 0.5 --augment flip,rotate',
     'mlctl train --data ./flowers --name flowers --weights ./vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
     'mlctl train --data ./flowers --name flowers --resume',
+    'mlctl train --data /data/train --name flowers --extract-only --shard 3/8   # one pod of 8 filling the feature store',
     'mlctl train --data table.csv --model logistic --target label',
   ],
 });

@@ -39,6 +39,7 @@ export async function run(ctx: ExportContext): Promise<CommandResult> {
     baseImage: opts.baseImage,
     minReplicas: opts.minReplicas,
     maxReplicas: opts.maxReplicas,
+    shards: opts.shards,
     logger,
   });
   const text = [`${res.format} export of ${res.source.name} v${res.source.version} → ${res.out}`, ...fileLines(res.files)].join('\n');

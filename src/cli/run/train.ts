@@ -4,36 +4,14 @@ import path from 'node:path';
 import { MlctlError } from '../../errors.js';
 import { runTrain, type TrainResult } from '../../train/run.js';
 import type { TrainContext } from '../commands/train.js';
-import { startBackend } from '../context.js';
+import { interruptFlag, startBackend } from '../context.js';
+import { parseShard, WHOLE } from '../../util/shard.js';
 import type { CommandResult } from '../spec.js';
 import { runClassicTrain } from './train-classic.js';
 
 function defaultName(data: string): string {
   const base = path.basename(path.resolve(data)).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
   return base || 'model';
-}
-
-/** SIGINT/SIGTERM request a stop at the next batch boundary; training saves a checkpoint and we exit 130. */
-function interruptFlag(ctx: TrainContext): { stop: () => boolean; signal: () => string | undefined; release: () => void } {
-  let received: string | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (received) {
-      ctx.logger.warn(`second ${sig}: exiting immediately`);
-      process.exit(130);
-    }
-    received = sig;
-    ctx.logger.warn(`${sig} received: finishing the current batch and saving a checkpoint (press Ctrl-C again to abort)`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    stop: () => received !== undefined,
-    signal: () => received,
-    release: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
 
 function summary(r: TrainResult): string {
@@ -49,7 +27,13 @@ function summary(r: TrainResult): string {
 
 export async function run(ctx: TrainContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
-  if (opts.model !== 'vgg16') return runClassicTrain(ctx, opts.model);
+  if (opts.model !== 'vgg16') {
+    if (opts.extractOnly || opts.shard !== undefined) throw new MlctlError('OPTION_CONFLICT', [`--extract-only and --shard fill the VGG16 feature store; --model ${opts.model} has none`]);
+    return runClassicTrain(ctx, opts.model);
+  }
+  if (opts.shard !== undefined && !opts.extractOnly) throw new MlctlError('OPTION_CONFLICT', ['--shard splits the feature extraction of --extract-only; add --extract-only (the head then trains on one machine from the filled store)']);
+  if (opts.extractOnly && !opts.featureCache) throw new MlctlError('OPTION_CONFLICT', ['--extract-only fills the feature store: drop --no-feature-cache']);
+  const extractOnly = opts.extractOnly ? { shard: opts.shard !== undefined ? parseShard(opts.shard) : WHOLE } : undefined;
   const backend = await startBackend(ctx);
   const flag = interruptFlag(ctx);
   try {
@@ -74,9 +58,18 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
       engine: opts.engine,
       classWeights: opts.classWeights,
       featureCache: opts.featureCache,
+      ...(extractOnly ? { extractOnly } : {}),
       logger,
       shouldStop: flag.stop,
     });
+    if (result.extracted) {
+      const x = result.extracted;
+      if (result.interrupted) throw new MlctlError('INTERRUPTED', [`${flag.signal() ?? 'stop requested'}; the features stored so far stay in ${x.storeDir} (run the same command again to continue)`]);
+      return {
+        result: { extracted: x, backend: backend.name, engine: result.engine, timings: result.timings },
+        text: `feature store ${x.storeDir}: shard ${x.shard}, ${x.images} of ${x.datasetImages} images (${x.cached} already stored, ${x.computed} computed, ${x.skipped} unreadable)\nwhen every shard is done, run the same train command without --extract-only/--shard: the head trains from the store`,
+      };
+    }
     if (result.interrupted) {
       throw new MlctlError('INTERRUPTED', [`${flag.signal() ?? 'stop requested'}; checkpoint kept in ${result.runDir} (continue with the same options and --resume)`]);
     }

@@ -14,7 +14,7 @@ export const shardKey = (root: string, file: string) => path.relative(root, file
 
 export async function extractOnly(run: PreparedRun, session: FeatureSession, shard: Shard): Promise<ExtractOnlyResult> {
   const { opts, splits, folder } = run;
-  if (!session.storeDir) throw new MlctlError('USAGE', ['--extract-only fills the shared feature store, which is off or not writable here: drop --no-feature-cache and point MLCTL_CACHE at a writable (shared) folder']);
+  if (!session.storeDir) throw new MlctlError('OPTION_CONFLICT', ['--extract-only fills the shared feature store, which is off or not writable here: drop --no-feature-cache and point MLCTL_CACHE at a writable (shared) folder']);
   const all = [...splits.train, ...splits.val, ...splits.test];
   const mine = all.filter((s) => inShard(shardKey(folder.root, s.path), shard));
   opts.logger.info(`extract only: shard ${formatShard(shard)} = ${mine.length} of ${all.length} images → ${session.storeDir}`);
