@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ManifestDraft } from '../src/artifacts/manifest.js';
 import { lineageFrom, loadPackage, resolvePackageDir, savePackage, type LoadedPackage } from '../src/artifacts/package.js';
+import { verifyRegistryAudit } from '../src/artifacts/audit-log.js';
 import { readRegistry } from '../src/artifacts/registry-file.js';
 import { main } from '../src/cli/main.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
@@ -171,8 +172,13 @@ describe('models tag / untag and NAME:TAG', () => {
       expect(moved.stdout).toMatch(/sample:production → version 4 \(moved from version 2\)/);
       const doc = await readRegistry(path.join(root, 'sample'));
       expect(doc.tags.production).toMatchObject({ version: 4, setBy: 'ci-run-7', via: expect.stringMatching(/^mlctl .* models tag$/) });
-      expect(doc.history.map((h) => [h.op, h.tag, h.version, h.previous])).toEqual([['tag', 'production', 2, undefined], ['tag', 'production', 4, 2]]);
-      expect(doc.history[0]!.note).toBe('ticket 12');
+      // The changes are in the registry's audit log (who, when, what), hash-chained.
+      const audit = await verifyRegistryAudit(root);
+      expect(audit.ok).toBe(true);
+      const tags = audit.records.filter((r) => r.command === 'tag' && r.package?.name === 'sample');
+      expect(tags.map((r) => [r.package!.version, r.details?.tag, r.details?.previous, r.details?.actor])).toEqual([[2, 'production', undefined, 'ci-run-7'], [4, 'production', 2, 'ci-run-7']]);
+      expect(tags[0]!.details?.note).toBe('ticket 12');
+      expect(tags[0]!.package!.manifestSha256).toBe(v2.manifestSha256);
       // Commands that take a model follow the tag (here: models show).
       const show = await mlctl('models', 'show', 'sample:production', '--json');
       expect(show.json!.package).toMatchObject({ version: 4, tags: ['production'] });
@@ -232,7 +238,9 @@ describe('models tag / untag and NAME:TAG', () => {
     const doc = await readRegistry(path.join(root, 'other'));
     const tags = Object.keys(doc.tags).sort();
     expect(tags).toHaveLength(40);
-    expect(doc.history.filter((h) => h.op === 'tag')).toHaveLength(40);
+    const audit = await verifyRegistryAudit(root);
+    expect(audit.ok, JSON.stringify(audit.problems)).toBe(true);
+    expect(audit.records.filter((r) => r.command === 'tag' && r.package?.name === 'other')).toHaveLength(40);
     expect(JSON.parse(await readFile(path.join(root, 'other', 'registry.json'), 'utf8')).tags['t-a-19'].version).toBe(1);
   }, 60_000);
 });
@@ -250,7 +258,7 @@ describe('models rm and gc', () => {
     expect(forced.json!.untagged).toEqual(['production']);
     const doc = await readRegistry(path.join(root, 'rmme'));
     expect(doc.tags).toEqual({});
-    expect(doc.history.at(-1)).toMatchObject({ op: 'rm', version: 1, details: { untagged: ['production'] } });
+    expect((await verifyRegistryAudit(root)).records.at(-1)).toMatchObject({ command: 'rm', before: { name: 'rmme', version: 1 }, details: { untagged: ['production'] } });
   });
 
   it('gc keeps the newest N, tagged versions and the lineage they need (dry run first)', async () => {

@@ -26,7 +26,7 @@ async function mlctl(...args: string[]) {
   });
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
   try {
-    const engine = args.includes('--engine') || args.includes('--merge') ? [] : ['--engine', 'tfjs'];
+    const engine = !['predict', 'train'].includes(args[0]!) || args.includes('--engine') || args.includes('--merge') ? [] : ['--engine', 'tfjs'];
     const code = await main(['node', 'mlctl', ...args, ...engine, '--backend', 'cpu']);
     return { code, stdout, stderr, json: args.includes('--json') && stdout.trim() ? (JSON.parse(stdout) as Record<string, any>) : undefined };
   } finally {
@@ -138,6 +138,23 @@ describe('mlctl predict', () => {
     const b = body(await readFile(full, 'utf8')).map((l) => l.split(',').slice(0, 3).join(','));
     expect(a).toEqual(b);
   }, 90_000);
+});
+
+describe('mlctl predict --require-signature', () => {
+  it('refuses an unsigned package and predicts once it is signed by a trusted key', async () => {
+    const keys = path.join(tmp.dir, 'keys');
+    expect((await mlctl('keys', 'generate', '--out', keys)).code).toBe(0);
+    const trusted = path.join(tmp.dir, 'trusted');
+    await mkdir(trusted);
+    await writeFile(path.join(trusted, 'mlctl.pub.pem'), await readFile(path.join(keys, 'mlctl.pub.pem')));
+    const refused = await mlctl('predict', 'tiny', data, '--require-signature', '--trusted-keys', trusted, '--out', path.join(tmp.dir, 'sig.csv'), '--json');
+    expect(refused.code).toBe(1);
+    expect(refused.json!.error.code).toBe('SIGNATURE_MISSING');
+    expect((await mlctl('sign', 'tiny', '--key', path.join(keys, 'mlctl.key.pem'))).code).toBe(0);
+    const ok = await mlctl('predict', 'tiny', data, '--require-signature', '--trusted-keys', trusted, '--out', path.join(tmp.dir, 'sig.csv'), '--force', '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.json!.rows).toBe(count);
+  });
 });
 
 describe('mlctl predict on tabular packages', () => {

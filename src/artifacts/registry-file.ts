@@ -1,7 +1,7 @@
-// A model's registry record, artifacts/<name>/registry.json: its tags (production, staging, …) with who set them and
-// when, and a history of tag, untag, remove and export events. Every change happens under a lock file and lands
-// with an atomic rename, so concurrent mlctl processes never lose each other's changes and readers never see a
-// half-written file.
+// A model's tags, artifacts/<name>/registry.json: production, staging, … with the version each points at and who set
+// it, when and with what. Every change happens under a lock file and lands with an atomic rename, so concurrent mlctl
+// processes never lose each other's changes and readers never see a half-written file. The history of changes is
+// the registry's audit log (audit-log.ts), not this file.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,26 +24,12 @@ export interface TagRecord {
   note?: string;
 }
 
-export interface RegistryEvent {
-  at: string;
-  by: string;
-  via?: string;
-  op: 'tag' | 'untag' | 'rm' | 'gc' | 'export';
-  version: number;
-  tag?: string;
-  /** For a moved tag: the version it pointed at before. */
-  previous?: number;
-  note?: string;
-  details?: Record<string, unknown>;
-}
-
 export interface RegistryDoc {
   schemaVersion: number;
   tags: Record<string, TagRecord>;
-  history: RegistryEvent[];
 }
 
-export const emptyRegistry = (): RegistryDoc => ({ schemaVersion: REGISTRY_SCHEMA, tags: {}, history: [] });
+export const emptyRegistry = (): RegistryDoc => ({ schemaVersion: REGISTRY_SCHEMA, tags: {} });
 
 /** Who is acting, for the record: MLCTL_ACTOR (e.g. a CI job id) or the OS user at this host. */
 export function currentActor(): string {
@@ -71,8 +57,8 @@ export async function readRegistry(modelDir: string): Promise<RegistryDoc> {
   } catch (err) {
     throw new MlctlError('PACKAGE_INVALID', [file, `it is not valid JSON (${(err as Error).message}); restore it from a backup or delete it (its tags are lost)`]);
   }
-  if (!doc || typeof doc.tags !== 'object' || !Array.isArray(doc.history)) throw new MlctlError('PACKAGE_INVALID', [file, 'it has no tags/history; restore it from a backup or delete it']);
-  return { schemaVersion: doc.schemaVersion ?? REGISTRY_SCHEMA, tags: doc.tags ?? {}, history: doc.history };
+  if (!doc || typeof doc.tags !== 'object' || doc.tags === null) throw new MlctlError('PACKAGE_INVALID', [file, 'it has no tags table; restore it from a backup or delete it']);
+  return { schemaVersion: doc.schemaVersion ?? REGISTRY_SCHEMA, tags: doc.tags };
 }
 
 /**
@@ -103,17 +89,4 @@ export async function updateRegistry<T>(modelDir: string, change: (doc: Registry
   } finally {
     await release().catch(() => {});
   }
-}
-
-/**
- * Append an event (e.g. an export) to the registry of the model a package directory belongs to. Packages outside
- * the NAME/VERSION layout have no registry: nothing is recorded and false is returned.
- */
-export async function recordEvent(packageDir: string, manifest: { name: string; version: number }, event: Omit<RegistryEvent, 'at' | 'by' | 'version'>): Promise<boolean> {
-  const modelDir = path.dirname(path.resolve(packageDir));
-  if (path.basename(packageDir) !== String(manifest.version) || path.basename(modelDir) !== manifest.name) return false;
-  await updateRegistry(modelDir, (doc) => {
-    doc.history.push({ at: new Date().toISOString(), by: currentActor(), version: manifest.version, ...event });
-  });
-  return true;
 }

@@ -6,7 +6,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { artifactsRoot, listModelNames, listVersions, modelNotFound } from '../artifacts/package.js';
-import { currentActor, readRegistry, updateRegistry, type RegistryDoc } from '../artifacts/registry-file.js';
+import { readRegistry, updateRegistry, type RegistryDoc } from '../artifacts/registry-file.js';
+import type { Logger } from '../util/log.js';
+import { auditChange, refOf } from './audit.js';
 import { MlctlError } from '../errors.js';
 import { inspectVersion, type PackageEntry } from './inspect.js';
 import { existingVersion } from './tags.js';
@@ -15,6 +17,7 @@ export interface RemoveOptions {
   root?: string;
   force?: boolean;
   via?: string;
+  logger?: Logger;
 }
 
 export interface RemoveResult {
@@ -52,16 +55,15 @@ export async function removeVersion(ref: string, opts: RemoveOptions = {}): Prom
   const root = opts.root ?? artifactsRoot();
   const { name, version, modelDir } = await existingVersion(ref, root);
   const dependents = await dependentsOf(root, name, version);
-  const at = new Date().toISOString();
-  const by = currentActor();
+  const { manifestSha256 } = await inspectVersion(modelDir, version, []);
   const untagged = await updateRegistry(modelDir, async (doc) => {
     const tags = tagsOf(doc, version);
     if (tags.length && !opts.force) throw new MlctlError('MODEL_TAGGED', [`${name}@${version}`, tags.join(', ')]);
     await deleteVersionDir(modelDir, version);
     for (const t of tags) delete doc.tags[t];
-    doc.history.push({ at, by, ...(opts.via ? { via: opts.via } : {}), op: 'rm', version, ...(tags.length ? { details: { untagged: tags } } : {}) });
     return tags;
   });
+  await auditChange(root, { command: 'rm', before: refOf({ name, version, manifestSha256 }), details: { ...(untagged.length ? { untagged } : {}), ...(dependents.length ? { dependents } : {}) } }, opts.logger);
   return { name, version, untagged, dependents };
 }
 
@@ -73,6 +75,7 @@ export interface GcOptions {
   names?: string[];
   dryRun?: boolean;
   via?: string;
+  logger?: Logger;
 }
 
 export interface GcDecision {
@@ -82,6 +85,7 @@ export interface GcDecision {
   /** Why kept: newest, tag:<name>, lineage of <name@v>. */
   why: string[];
   status: PackageEntry['status'];
+  manifestSha256?: string;
 }
 
 /** Which versions gc keeps and why: newest N and tagged ones, then (to a fixed point) everything their lineage names. */
@@ -123,7 +127,7 @@ export async function planGc(opts: GcOptions): Promise<GcDecision[]> {
     .filter((e) => targets.has(e.name))
     .map((e) => {
       const reasons = why.get(`${e.name}@${e.version}`) ?? [];
-      return { name: e.name, version: e.version, action: reasons.length ? 'keep' : 'remove', why: reasons, status: e.status } as GcDecision;
+      return { name: e.name, version: e.version, action: reasons.length ? 'keep' : 'remove', why: reasons, status: e.status, ...(e.manifestSha256 ? { manifestSha256: e.manifestSha256 } : {}) } as GcDecision;
     });
 }
 
@@ -133,20 +137,20 @@ export async function collectGarbage(opts: GcOptions): Promise<{ decisions: GcDe
   const decisions = await planGc(opts);
   const removed: string[] = [];
   if (opts.dryRun) return { decisions, removed, dryRun: true };
-  const by = currentActor();
   for (const d of decisions.filter((x) => x.action === 'remove')) {
     const modelDir = path.join(root, d.name);
-    await updateRegistry(modelDir, async (doc) => {
+    const gone = await updateRegistry(modelDir, async (doc) => {
       // Tagged since the plan was made: leave it.
       if (tagsOf(doc, d.version).length) {
         d.action = 'keep';
         d.why.push('tagged meanwhile');
-        return;
+        return false;
       }
       await deleteVersionDir(modelDir, d.version);
-      doc.history.push({ at: new Date().toISOString(), by, ...(opts.via ? { via: opts.via } : {}), op: 'gc', version: d.version, details: { keep: opts.keep } });
       removed.push(`${d.name}@${d.version}`);
+      return true;
     });
+    if (gone) await auditChange(root, { command: 'gc', before: refOf({ name: d.name, version: d.version, manifestSha256: d.manifestSha256 }), details: { keep: opts.keep } }, opts.logger);
   }
   return { decisions, removed, dryRun: false };
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { sha256, sha256File } from '../artifacts/hash.js';
 import { MANIFEST_FILE, type LineageEntry, type Manifest } from '../artifacts/manifest.js';
 import { artifactsRoot, resolvePackageDir } from '../artifacts/package.js';
+import { verifyRegistryAudit, type RegistryAuditRecord } from '../artifacts/audit-log.js';
 import { readRegistry } from '../artifacts/registry-file.js';
 import { headlineAccuracy, inspectVersion, packageBytes, tagsByVersion, type PackageEntry } from './inspect.js';
 
@@ -111,9 +112,11 @@ export async function showPackage(ref: string, opts: { root?: string } = {}): Pr
     const { manifest: _none, ...pkg } = entry;
     return { package: pkg, labels: [], architecture: {}, formats: {}, lineage: [], files: [], verified: false };
   }
-  const exports: LineageStep[] = doc.history
-    .filter((e) => e.op === 'export' && e.version === version)
-    .map((e) => ({ op: `export:${String(e.details?.format ?? '?')}`, at: e.at, params: e.details ?? {}, from: `${m.name}@${m.version}`, produced: String(e.details?.out ?? '?'), present: true }));
+  // Exports of this exact package (name, version and mlctl.json sha256), from the registry's audit log.
+  const { records } = await verifyRegistryAudit(path.dirname(modelDir)).catch(() => ({ records: [] as RegistryAuditRecord[] }));
+  const exports: LineageStep[] = records
+    .filter((r) => r.command === 'export' && r.before?.name === m.name && r.before.version === m.version && r.before.manifestSha256 === entry.manifestSha256)
+    .map((r) => ({ op: `export:${String(r.details?.format ?? '?')}`, at: r.time, params: r.details ?? {}, from: `${m.name}@${m.version}`, produced: String(r.details?.out ?? '?'), present: true }));
   const files = await checkFiles(dir, m);
   const verified = files.every((f) => f.ok);
   const { manifest: _m, ...pkg } = entry;

@@ -2,7 +2,9 @@
 // what set it; everything that takes a model then accepts NAME:TAG (artifacts/package.ts resolvePackageDir).
 import path from 'node:path';
 import { artifactsRoot, listVersions, modelNotFound, parseModelRef } from '../artifacts/package.js';
-import { currentActor, TAG_PATTERN, updateRegistry, type RegistryEvent } from '../artifacts/registry-file.js';
+import { currentActor, TAG_PATTERN, updateRegistry } from '../artifacts/registry-file.js';
+import type { Logger } from '../util/log.js';
+import { auditChange, refOf } from './audit.js';
 import { MlctlError, usageError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { inspectVersion } from './inspect.js';
@@ -14,6 +16,8 @@ export interface TagOptions {
   via?: string;
   /** Tag a rejected (or corrupt) version anyway. */
   force?: boolean;
+  /** Warned when the change cannot be recorded in the registry audit log. */
+  logger?: Logger;
 }
 
 export interface TagResult {
@@ -50,15 +54,16 @@ export async function tagVersion(ref: string, tag: string, opts: TagOptions = {}
   }
   const at = new Date().toISOString();
   const by = currentActor();
-  return updateRegistry(modelDir, async (doc) => {
+  const root = path.dirname(modelDir);
+  const res = await updateRegistry(modelDir, async (doc) => {
     // The version may have been removed while we waited for the lock.
     if (!(await listVersions(modelDir)).includes(version)) throw new MlctlError('VERSION_NOT_FOUND', [name, version, (await listVersions(modelDir)).join(', ')]);
     const previous = doc.tags[tag]?.version;
     doc.tags[tag] = { version, setAt: at, setBy: by, ...(opts.via ? { via: opts.via } : {}), ...(opts.note ? { note: opts.note } : {}) };
-    const event: RegistryEvent = { at, by, ...(opts.via ? { via: opts.via } : {}), op: 'tag', tag, version, ...(previous !== undefined ? { previous } : {}), ...(opts.note ? { note: opts.note } : {}) };
-    doc.history.push(event);
     return { name, tag, version, ...(previous !== undefined ? { previous } : {}), setAt: at, setBy: by };
   });
+  await auditChange(root, { command: 'tag', package: refOf({ name, version, manifestSha256: entry.manifestSha256 }), details: { tag, ...(res.previous !== undefined ? { previous: res.previous } : {}), ...(opts.note ? { note: opts.note } : {}) } }, opts.logger);
+  return res;
 }
 
 export interface UntagResult {
@@ -78,9 +83,7 @@ export async function untag(ref: string, tagArg: string | undefined, opts: TagOp
   const root = opts.root ?? artifactsRoot();
   const modelDir = path.join(root, m.name);
   if (!(await listVersions(modelDir)).length) throw await modelNotFound(m.name, root);
-  const at = new Date().toISOString();
-  const by = currentActor();
-  return updateRegistry(modelDir, (doc) => {
+  const res = await updateRegistry(modelDir, (doc) => {
     const rec = doc.tags[tag];
     if (!rec) {
       const known = Object.keys(doc.tags).sort();
@@ -88,7 +91,8 @@ export async function untag(ref: string, tagArg: string | undefined, opts: TagOp
     }
     if (m.version !== undefined && rec.version !== m.version) throw usageError(`tag ${tag} of ${m.name} points at version ${rec.version}, not ${m.version}; nothing was changed`);
     delete doc.tags[tag];
-    doc.history.push({ at, by, ...(opts.via ? { via: opts.via } : {}), op: 'untag', tag, version: rec.version, ...(opts.note ? { note: opts.note } : {}) });
     return { name: m.name, tag, version: rec.version };
   });
+  await auditChange(root, { command: 'untag', package: refOf({ name: res.name, version: res.version }), details: { tag, ...(opts.note ? { note: opts.note } : {}) } }, opts.logger);
+  return res;
 }

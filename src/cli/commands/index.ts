@@ -12,7 +12,7 @@ import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { decryptCommand, encryptCommand } from './encrypt.js';
 import { keysCommand, keysGenerateCommand } from './keys.js';
-import { modelsAuditCommand, modelsCommand } from './models-audit.js';
+import { modelsAuditCommand } from './models-audit.js';
 import { signCommand, verifyCommand } from './sign.js';
 
 export const COMMANDS: AnyCommand[] = [
@@ -35,6 +35,7 @@ export const COMMANDS: AnyCommand[] = [
       lazy(modelsUntagCommand, () => import('../run/models.js').then((m) => m.untag)),
       lazy(modelsRmCommand, () => import('../run/models.js').then((m) => m.rm)),
       lazy(modelsGcCommand, () => import('../run/models.js').then((m) => m.gc)),
+      lazy(modelsAuditCommand, () => import('../run/models-audit.js').then((m) => m.audit)),
     ],
   }),
   defineCommand({
@@ -53,5 +54,4 @@ export const COMMANDS: AnyCommand[] = [
   lazy(encryptCommand, () => import('../run/encrypt.js').then((m) => m.encrypt)),
   lazy(decryptCommand, () => import('../run/encrypt.js').then((m) => m.decrypt)),
   defineCommand({ ...keysCommand, subcommands: [lazy(keysGenerateCommand, () => import('../run/keys.js').then((m) => m.generate))] }),
-  defineCommand({ ...modelsCommand, subcommands: [lazy(modelsAuditCommand, () => import('../run/models-audit.js').then((m) => m.audit))] }),
 ];

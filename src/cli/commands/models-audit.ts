@@ -19,12 +19,4 @@ export const modelsAuditCommand = defineCommand({
   examples: ['mlctl models audit', 'mlctl models audit --verify', 'mlctl models audit --verify --head 42:3f1c…e9 --json'],
 });
 
-/** `mlctl models …`: the registry group; `audit` lives here until the models command group (list/show/tag/rm) takes it in. */
-export const modelsCommand = defineCommand({
-  name: 'models',
-  summary: 'the model registry: audit log',
-  options: [],
-  examples: ['mlctl models audit --verify'],
-});
-
 export type ModelsAuditContext = ContextOf<typeof modelsAuditCommand>;

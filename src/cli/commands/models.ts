@@ -72,9 +72,9 @@ export const modelsGcCommand = defineCommand({
 
 export const modelsCommand = defineCommand({
   name: 'models',
-  summary: 'the model registry: list, show, diff, tag/untag, rm, gc',
+  summary: 'the model registry: list, show, diff, tag/untag, rm, gc, audit',
   description:
-    'Packages live under the artifacts root (MLCTL_ARTIFACTS, default ./artifacts) as NAME/VERSION/; tags and their history in NAME/registry.json. Unknown names, versions and tags exit 1 with the close matches.',
+    'Packages live under the artifacts root (MLCTL_ARTIFACTS, default ./artifacts) as NAME/VERSION/; the tags of a model in NAME/registry.json; every change (train, optimize, tag, untag, rm, gc, export, sign …) in the hash-chained audit log audit.jsonl. Unknown names, versions and tags exit 1 with the close matches.',
   options: [],
   examples: ['mlctl models ls', 'mlctl models tag sample@3 production', 'mlctl serve sample:production --watch'],
 });

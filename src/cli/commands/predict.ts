@@ -2,6 +2,7 @@
 // shard outputs). Light: the runner (cli/run/predict.ts) is imported only when predict runs.
 import type { OutputFormat } from '../../predict/rows.js';
 import { BATCH_SIZE, ENGINE } from '../options.js';
+import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 const FORMATS = choicesOf<OutputFormat>()(['csv', 'jsonl']);
@@ -33,6 +34,7 @@ export const predictCommand = defineCommand({
     { flags: '--max-pixels <n>', description: 'largest image decoded, in pixels (decompression-bomb guard)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
     { flags: '--timeout <duration>', description: 'per-URL download time limit', default: '30s' },
     { flags: '--max-download <size>', description: 'largest URL download accepted', default: '50mb' },
+    ...PACKAGE_ACCESS_OPTIONS,
   ],
   examples: [
     'mlctl predict sample photos/ --out predictions.csv',

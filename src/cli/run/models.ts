@@ -32,23 +32,23 @@ export async function diff(ctx: ModelsDiffContext): Promise<CommandResult> {
 }
 
 export async function tag(ctx: ModelsTagContext): Promise<CommandResult> {
-  const res = await tagVersion(ctx.args[0], ctx.args[1], { note: ctx.opts.note, force: ctx.opts.force, via: via('tag') });
+  const res = await tagVersion(ctx.args[0], ctx.args[1], { note: ctx.opts.note, force: ctx.opts.force, via: via('tag'), logger: ctx.logger });
   const moved = res.previous !== undefined && res.previous !== res.version ? ` (moved from version ${res.previous})` : '';
   return { result: { ...res }, text: `${res.name}:${res.tag} → version ${res.version}${moved}, set by ${res.setBy}` };
 }
 
 export async function untag(ctx: ModelsUntagContext): Promise<CommandResult> {
-  const res = await untagVersion(ctx.args[0], ctx.args[1], { note: ctx.opts.note, via: via('untag') });
+  const res = await untagVersion(ctx.args[0], ctx.args[1], { note: ctx.opts.note, via: via('untag'), logger: ctx.logger });
   return { result: { ...res }, text: `removed tag ${res.tag} of ${res.name} (it pointed at version ${res.version})` };
 }
 
 export async function rm(ctx: ModelsRmContext): Promise<CommandResult> {
-  const res = await removeVersion(ctx.args[0], { force: ctx.opts.force, via: via('rm') });
+  const res = await removeVersion(ctx.args[0], { force: ctx.opts.force, via: via('rm'), logger: ctx.logger });
   if (res.dependents.length) ctx.logger.warn(`${res.dependents.join(', ')} were derived from it: their lineage now shows it as removed`);
   return { result: { ...res }, text: `removed ${res.name}@${res.version}${res.untagged.length ? ` and its tags ${res.untagged.join(', ')}` : ''}` };
 }
 
 export async function gc(ctx: ModelsGcContext): Promise<CommandResult> {
-  const res = await collectGarbage({ keep: ctx.opts.keep, names: ctx.args[0], dryRun: ctx.opts.dryRun, via: via('gc') });
+  const res = await collectGarbage({ keep: ctx.opts.keep, names: ctx.args[0], dryRun: ctx.opts.dryRun, via: via('gc'), logger: ctx.logger });
   return { result: { ...res }, text: formatGc(res.decisions, res.removed, res.dryRun) };
 }

@@ -7,6 +7,7 @@ import { parseShard } from '../../util/shard.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { PredictContext } from '../commands/predict.js';
 import { interruptFlag, startBackend } from '../context.js';
+import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
 function summaryLine(r: PredictResult): string {
@@ -37,7 +38,7 @@ export async function run(ctx: PredictContext): Promise<CommandResult> {
   if (out && opts.format && formatForPath(out) !== opts.format && /\.(csv|jsonl|ndjson)$/i.test(out)) throw new MlctlError('OPTION_CONFLICT', [`--format ${opts.format} does not match --out ${out}`]);
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
   const decode = { maxPixels: opts.maxPixels, timeoutMs: parseDuration(opts.timeout, '--timeout'), maxDownloadBytes: parseSize(opts.maxDownload, '--max-download') };
-  const pkg = await loadPackage(model);
+  const pkg = await loadPackage(model, await packageAccessFrom(opts, { logger }));
   if (pkg.manifest.status === 'rejected') logger.warn(`${pkg.manifest.name} v${pkg.manifest.version} is marked rejected${pkg.manifest.statusReason ? `: ${pkg.manifest.statusReason}` : ''}`);
   await startBackend(ctx);
   const flag = interruptFlag(ctx, 'finishing the rows being written (continue later with --resume)');
