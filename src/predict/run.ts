@@ -6,7 +6,7 @@ import type { ImageInputSpec } from '../artifacts/manifest.js';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { defaultConcurrency } from '../data/batches.js';
 import { MlctlError } from '../errors.js';
-import { softmaxRows } from '../evaluate/metrics.js';
+import { softmaxRows } from '../metrics/classification.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { createProgress, type Progress } from '../util/progress.js';
