@@ -263,6 +263,8 @@ describe('plaintext never reaches disk', () => {
     expect(deployment).toMatch(/name: MLCTL_MODEL_KEY_FILE\n\s+value: \/var\/run\/secrets\/mlctl\/model.key/);
     expect(deployment).toMatch(/mountPath: \/var\/run\/secrets\/mlctl\n\s+readOnly: true/);
     expect(await fs.readFile(path.join(out, 'kserve', 'inferenceservice.yaml'), 'utf8')).toMatch(/secretName: marked-model-key/);
+    // The batch Indexed Job's pods read the same Secret.
+    expect(await fs.readFile(path.join(out, 'k8s', 'batch', 'predict-job.yaml'), 'utf8')).toMatch(/secretName: marked-model-key[\s\S]*name: MLCTL_MODEL_KEY_FILE|name: MLCTL_MODEL_KEY_FILE[\s\S]*secretName: marked-model-key/);
     expect(await fs.readFile(path.join(out, 'README.md'), 'utf8')).toContain('kubectl create secret generic marked-model-key --from-file=model.key=');
     expect(await fs.readFile(path.join(out, '.dockerignore'), 'utf8')).toContain('**/*.key');
     expect(await filesContaining([out], MARKER)).toEqual([]);

@@ -266,6 +266,8 @@ export function batchPaths(s: DeploySettings, shards: number) {
 }
 
 function batchPod(s: DeploySettings, component: string, args: string[], env: Array<{ name: string; value: string }>, dataReadOnly = true) {
+  // An encrypted package's pods read the key from the same Secret the Deployment mounts.
+  const key = modelKeyParts(s);
   return {
     metadata: { labels: { ...labels(s), 'app.kubernetes.io/component': component }, annotations: annotations(s) },
     spec: {
@@ -281,13 +283,14 @@ function batchPod(s: DeploySettings, component: string, args: string[], env: Arr
           // The image's entrypoint serves; batch pods run another mlctl command.
           command: ['node', '/app/bin/mlctl.js'],
           args,
-          env: [{ name: 'NODE_ENV', value: 'production' }, ...env],
+          env: [{ name: 'NODE_ENV', value: 'production' }, ...env, ...key.env],
           resources: resources(s),
           securityContext: containerSecurity,
           volumeMounts: [
             { name: 'data', mountPath: BATCH.data, readOnly: dataReadOnly },
             { name: 'work', mountPath: BATCH.work },
             { name: 'tmp', mountPath: '/tmp' },
+            ...key.mounts,
           ],
         },
       ],
@@ -295,6 +298,7 @@ function batchPod(s: DeploySettings, component: string, args: string[], env: Arr
         { name: 'data', persistentVolumeClaim: { claimName: batchPvc(s, 'data'), readOnly: dataReadOnly } },
         { name: 'work', persistentVolumeClaim: { claimName: batchPvc(s, 'work') } },
         { name: 'tmp', emptyDir: { sizeLimit: '2Gi' } },
+        ...key.volumes,
       ],
     },
   };
