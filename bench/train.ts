@@ -14,7 +14,7 @@ import { sha256File } from '../src/artifacts/hash.js';
 import { openFeatureStore } from '../src/features/store.js';
 import { generateSynthDataset } from '../src/data/synth.js';
 import { scanImageFolder } from '../src/data/imagefolder.js';
-import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
+import { imageToInput } from '../src/data/preprocess.js';
 import { memoryRows } from '../src/features/rows.js';
 import { openFeatureSession, type FeatureSession } from '../src/features/session.js';
 import { vgg16 } from '../src/models/vgg16.js';

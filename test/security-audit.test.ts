@@ -138,7 +138,11 @@ describe('registry audit log', () => {
     const dir = path.join(tmp.dir, 'stale');
     await fs.mkdir(dir, { recursive: true });
     await appendRegistryAudit(dir, { command: 'train' });
-    await fs.writeFile(`${registryAuditFile(dir)}.lock`, JSON.stringify({ pid: 999_999_999, host: (await import('node:os')).hostname() }));
+    // What a holder that crashed leaves: the lock directory, no longer refreshed.
+    const lock = `${registryAuditFile(dir)}.lock`;
+    await fs.mkdir(lock);
+    const old = new Date(Date.now() - 60_000);
+    await fs.utimes(lock, old, old);
     await fs.appendFile(registryAuditFile(dir), '{"seq":2,"tor');
     const rec = await appendRegistryAudit(dir, { command: 'rm' });
     expect(rec.seq).toBe(2); // the torn line has no seq

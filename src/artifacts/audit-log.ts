@@ -3,9 +3,9 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { withFileLock } from '../util/lock.js';
 import { MlctlError } from '../errors.js';
 import { sha256 } from './hash.js';
-import { processAlive } from '../util/process.js';
 
 export const REGISTRY_AUDIT_FILE = 'audit.jsonl';
 /** `prev` of the first line. */
@@ -52,52 +52,9 @@ function currentUser(): string {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function parseHolder(text: string): { pid?: number; host?: string } | undefined {
-  try {
-    return JSON.parse(text) as { pid?: number; host?: string };
-  } catch {
-    return undefined;
-  }
-}
-
-/** A lock older than this, or held by a process of this host that is gone, was left by a crash. */
-const STALE_LOCK_MS = 30_000;
-
-/**
- * Hold `<file>.lock` (created O_EXCL) while `fn` runs, so two processes never interleave a read-last-line /
- * append pair. A stale lock from a crashed process is broken; a live one is waited for up to `timeoutMs`.
- */
-async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const lock = `${file}.lock`;
-  const host = os.hostname();
-  const start = Date.now();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const h = await fs.open(lock, 'wx', 0o644);
-      await h.writeFile(JSON.stringify({ pid: process.pid, host, at: new Date().toISOString() }));
-      await h.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new MlctlError('REGISTRY_AUDIT', [file, `cannot create its lock file ${lock} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
-      // The holder may not have written its pid yet: an empty or partial lock file reads as "unknown holder".
-      const holder = await fs.readFile(lock, 'utf8').then((t) => parseHolder(t), () => undefined);
-      const st = await fs.stat(lock).catch(() => undefined);
-      const stale = st && (Date.now() - st.mtimeMs > STALE_LOCK_MS || (holder?.host === host && typeof holder.pid === 'number' && !processAlive(holder.pid)));
-      if (stale) {
-        await fs.rm(lock, { force: true });
-        continue;
-      }
-      if (Date.now() - start > timeoutMs) throw new MlctlError('REGISTRY_AUDIT', [file, `it is locked by ${holder?.pid ? `pid ${holder.pid} on ${holder.host}` : lock} for more than ${timeoutMs / 1000}s; if no mlctl is running, remove ${lock}`]);
-      await sleep(Math.min(25, 2 + attempt) * (0.5 + Math.random()));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lock, { force: true });
-  }
+/** Hold `<file>.lock` while `fn` runs, so two processes never interleave a read-last-line / append pair. */
+function withLock<T>(file: string, fn: () => Promise<T>, waitMs = 15_000): Promise<T> {
+  return withFileLock(file, fn, { waitMs, busy: (lock) => new MlctlError('REGISTRY_AUDIT', [file, `it is locked (${lock}) for more than ${waitMs / 1000}s; if no mlctl is running, remove ${lock}`]) });
 }
 
 /**

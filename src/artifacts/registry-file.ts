@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
+import { withFileLock } from '../util/lock.js';
 import { MlctlError } from '../errors.js';
 import { writeJsonAtomic } from './atomic.js';
 
@@ -61,32 +61,19 @@ export async function readRegistry(modelDir: string): Promise<RegistryDoc> {
   return { schemaVersion: doc.schemaVersion ?? REGISTRY_SCHEMA, tags: doc.tags };
 }
 
-/**
- * Read-modify-write under `registry.json.lock` (proper-lockfile: a lock directory created atomically, its mtime
- * refreshed while held, taken over only when stale). `change` may throw to leave the record untouched.
- */
+/** Read-modify-write under `registry.json.lock` (util/lock.ts). `change` may throw to leave the record untouched. */
 export async function updateRegistry<T>(modelDir: string, change: (doc: RegistryDoc) => T | Promise<T>, opts: { waitMs?: number } = {}): Promise<T> {
   const file = path.join(modelDir, REGISTRY_FILE);
   await fs.mkdir(modelDir, { recursive: true });
   const waitMs = opts.waitMs ?? 15_000;
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(file, {
-      realpath: false,
-      stale: 10_000,
-      update: 2_000,
-      retries: { retries: Math.ceil(waitMs / 100), factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
-    });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new MlctlError('REGISTRY_LOCKED', [path.basename(modelDir), `waited ${waitMs / 1000} s`, `${file}.lock`], { cause: err });
-    throw err;
-  }
-  try {
-    const doc = await readRegistry(modelDir);
-    const result = await change(doc);
-    await writeJsonAtomic(file, doc);
-    return result;
-  } finally {
-    await release().catch(() => {});
-  }
+  return withFileLock(
+    file,
+    async () => {
+      const doc = await readRegistry(modelDir);
+      const result = await change(doc);
+      await writeJsonAtomic(file, doc);
+      return result;
+    },
+    { waitMs, busy: (lock, cause) => new MlctlError('REGISTRY_LOCKED', [path.basename(modelDir), `waited ${waitMs / 1000} s`, lock], { cause }) },
+  );
 }

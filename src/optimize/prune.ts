@@ -4,7 +4,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { sha256 } from '../artifacts/hash.js';
 import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
-import type { Sample } from '../data/imagefolder.js';
 import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
 import { MlctlError } from '../errors.js';
 import type { FeatureRows } from '../features/rows.js';
