@@ -8,7 +8,8 @@ import type { PreprocessingSpec } from '../artifacts/manifest.js';
 export interface PublishedWeights {
   fileName: string;
   url: string;
-  md5: string;
+  /** keras.applications' file_hash; absent where Keras publishes none (MobileNetV2): the download is then unverified, as in Keras. */
+  md5?: string;
   /** Size in bytes when known (progress, sanity). */
   bytes?: number;
 }
