@@ -186,7 +186,8 @@ export async function loadKerasH5Weights(file: string, model: tf.LayersModel, op
 
 export interface H5WriteLayer {
   name: string;
-  weights: Array<{ name: string; shape: number[]; values: Float32Array }>;
+  /** float32 weights; dtype int64 stores integral values as int64 (e.g. a Normalization layer's count). */
+  weights: Array<{ name: string; shape: number[]; values: Float32Array; dtype?: 'int64' }>;
 }
 
 /**
@@ -214,7 +215,7 @@ export async function writeKerasH5(file: string, layers: H5WriteLayer[], opts: {
         const parts = w.name.split('/');
         let parent: H5Group = g;
         for (const part of parts.slice(0, -1)) parent = (parent.get(part) as H5Group | null) ?? parent.create_group(part);
-        parent.create_dataset({ name: parts[parts.length - 1]!, data: w.values, shape: w.shape, dtype: '<f' });
+        parent.create_dataset({ name: parts[parts.length - 1]!, data: w.dtype === 'int64' ? BigInt64Array.from(w.values, (v) => BigInt(v)) : w.values, shape: w.shape, dtype: w.dtype === 'int64' ? '<q' : '<f' });
       }
     }
   } finally {
