@@ -76,7 +76,7 @@ export const NAME = {
 
 export const IMAGE_SIZE = {
   flags: '--image-size <px>',
-  description: 'input height and width: at least 32 and a multiple of 32',
+  description: 'input height and width: at least 32 (VGG16: also a multiple of 32)',
   type: 'int',
   default: 224,
   min: 32,
@@ -85,7 +85,7 @@ export const IMAGE_SIZE = {
 
 export const WEIGHTS = {
   flags: '--weights <source>',
-  description: 'VGG16 base weights: imagenet (Keras file, downloaded once into $MLCTL_CACHE), none (random init) or the PATH of a Keras .h5 file',
+  description: 'backbone weights: imagenet (Keras\'s published no-top file for the backbone, downloaded once into $MLCTL_CACHE and checked), none (random init) or the PATH of a Keras .h5 file',
   default: 'imagenet',
 } as const satisfies OptionSpec;
 

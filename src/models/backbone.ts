@@ -41,6 +41,8 @@ export interface BackboneDef {
   imagenetWeights(opts: BackboneOptions): PublishedWeights;
   /** Fine-tuning units from first to last, each the names of its layers with weights (VGG16: 5 conv blocks). */
   blocks(opts: BackboneOptions): string[][];
+  /** Names of those units as Keras prefixes its layers (block5, conv5_block3, block_16, block7a), for manifests and logs. */
+  blockNames(opts: BackboneOptions): string[];
   /** Part of the cache identity beyond id/size/weights (e.g. "alpha1.0"); empty when none. */
   variant(opts: BackboneOptions): string;
 }

@@ -169,5 +169,6 @@ export const efficientnetB0: BackboneDef = {
     return { ...EFFICIENTNET_B0_NOTOP_WEIGHTS };
   },
   blocks,
+  blockNames: () => ['stem', ...blockArgs().map((b) => b.name.slice(0, -1)), 'top'],
   variant: () => '',
 };

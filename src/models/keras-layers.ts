@@ -23,13 +23,13 @@ export function halved(size: number, times: number): number {
 /** Keras applications accept any integer size of at least 32 (obtain_input_shape min_size=32). */
 export function assertImageSize(label: string, size: number): void {
   if (!Number.isInteger(size) || size < 32) {
-    throw new MlctlError('USAGE', [`--image-size ${size} is not usable for ${label}: it must be an integer of at least 32 (e.g. 32, 96, 224)`]);
+    throw new MlctlError('OPTION_INVALID', [`--image-size ${size} is not usable for ${label}: it must be an integer of at least 32 (e.g. 32, 96, 224)`]);
   }
 }
 
 /** Backbones without a width multiplier refuse --alpha instead of ignoring it. */
 export function rejectAlpha(label: string, opts: BackboneOptions): void {
-  if (opts.alpha !== undefined) throw new MlctlError('USAGE', [`--alpha applies to mobilenet_v2 only; ${label} has no width multiplier (drop --alpha)`]);
+  if (opts.alpha !== undefined) throw new MlctlError('OPTION_CONFLICT', [`--alpha applies to mobilenet_v2 only; ${label} has no width multiplier (drop --alpha)`]);
 }
 
 /** A seed source: each layer takes the next seed so `--weights none` is reproducible layer by layer. */

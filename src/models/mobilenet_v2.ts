@@ -43,7 +43,7 @@ function checkOptions(opts: BackboneOptions): void {
   assertImageSize('MobileNetV2', opts.imageSize);
   const a = alphaOf(opts);
   if (!(MOBILENET_V2_ALPHAS as readonly number[]).includes(a)) {
-    throw new MlctlError('USAGE', [`--alpha ${a} is not a MobileNetV2 width Keras publishes weights for: choose one of ${MOBILENET_V2_ALPHAS.join(', ')}`]);
+    throw new MlctlError('OPTION_INVALID', [`--alpha ${a} is not a MobileNetV2 width Keras publishes weights for: choose one of ${MOBILENET_V2_ALPHAS.join(', ')}`]);
   }
 }
 
@@ -119,5 +119,6 @@ export const mobilenetV2: BackboneDef = {
   build: buildMobileNetV2,
   imagenetWeights,
   blocks,
+  blockNames: () => ['Conv1', ...BLOCKS.map((_, id) => blockPrefix(id).slice(0, -1)), 'Conv_1'],
   variant: (o) => `alpha${pyFloat(alphaOf(o))}`,
 };

@@ -92,5 +92,6 @@ export const resnet50: BackboneDef = {
     return { ...RESNET50_NOTOP_WEIGHTS };
   },
   blocks,
+  blockNames: () => ['conv1', ...STAGES.flatMap(([stage, , count]) => Array.from({ length: count }, (_, b) => `${stage}_block${b + 1}`))],
   variant: () => '',
 };

@@ -94,5 +94,6 @@ export const vgg16: BackboneDef = {
   build: (o) => buildVgg16(o),
   imagenetWeights: () => ({ ...VGG16_NOTOP_WEIGHTS }),
   blocks: () => VGG16_BLOCKS.map((_, i) => blockLayerNames(i + 1)),
+  blockNames: () => VGG16_BLOCKS.map((_, i) => `block${i + 1}`),
   variant: () => '',
 };

@@ -67,7 +67,7 @@ export interface Unfrozen {
  */
 export function unfreezeLastBlocks(model: tf.LayersModel, blocks: number, units: string[][] = vgg16.blocks({ imageSize: 224 })): Unfrozen {
   if (!Number.isInteger(blocks) || blocks < 0 || blocks > units.length) {
-    throw new MlctlError('USAGE', [`--fine-tune-blocks ${blocks} does not fit this backbone: it has ${units.length} blocks (choose 0..${units.length})`]);
+    throw new MlctlError('OPTION_CONFLICT', [`--fine-tune ${blocks} does not fit this backbone: it has ${units.length} blocks (choose 0..${units.length})`]);
   }
   const names = new Set<string>(units.slice(units.length - blocks).flat());
   names.add(HEAD_LAYER_NAMES.dense);

@@ -1,0 +1,171 @@
+// train → quantize (float16, uint8, int8 QDQ) → prune → evaluate → export (tfjs, onnx, triton, bundle) → serve, for
+// every backbone beyond VGG16 at 32 px: weights from a generated Keras-layout .h5 (--weights PATH), the head trained
+// on ONNX Runtime features, one block fine-tuned on wasm, and each backbone's own preprocessing carried to serve.
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ImageInputSpec } from '../src/artifacts/manifest.js';
+import { loadPackage } from '../src/artifacts/package.js';
+import { imageToInput } from '../src/data/preprocess.js';
+import { main } from '../src/cli/main.js';
+import type { BackboneOptions } from '../src/models/backbone.js';
+import { BACKBONES } from '../src/models/backbones.js';
+import { KerasNormalization } from '../src/models/efficientnet.js';
+import { writeKerasH5 } from '../src/models/hdf5.js';
+import { selectBackend } from '../src/runtime/backend.js';
+import { createRepository } from '../src/serve/repository.js';
+import { startServer } from '../src/serve/start.js';
+import { calibrateBatchNorms } from './helpers/backbones.js';
+import { synthDataset, tempDir } from './helpers/fixtures.js';
+
+async function cli(...args: string[]): Promise<{ code: number; json: any; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    const code = await main(['node', 'mlctl', ...args, '--json', '--quiet', '--backend', 'wasm']);
+    return { code, json: stdout.trim() ? JSON.parse(stdout) : {}, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+/** A Keras-layout weights file for a backbone: random weights, BatchNorm statistics calibrated on real images. */
+async function kerasWeightsFile(file: string, id: string, opts: BackboneOptions, images: tf.Tensor4D): Promise<void> {
+  const model = BACKBONES[id]!.build({ ...opts, seed: 7 });
+  try {
+    calibrateBatchNorms(model, images);
+    await writeKerasH5(
+      file,
+      model.layers.map((l) => ({
+        name: l.name,
+        weights:
+          l instanceof KerasNormalization
+            ? [
+                { name: `${l.name}/mean:0`, shape: [3], values: Float32Array.of(0.485, 0.456, 0.406) },
+                { name: `${l.name}/variance:0`, shape: [3], values: Float32Array.of(0.229, 0.224, 0.225) },
+                { name: `${l.name}/count:0`, shape: [], values: Float32Array.of(0), dtype: 'int64' as const },
+              ]
+            : l.weights.map((w) => ({ name: `${l.name}/${w.originalName.split('/').pop()}:0`, shape: w.shape as number[], values: w.read().dataSync() as Float32Array })),
+      })),
+    );
+  } finally {
+    model.dispose();
+  }
+}
+
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+let data: string;
+let images: tf.Tensor4D;
+let jpeg: Buffer;
+let sampleFiles: string[];
+const saved = { ...process.env };
+
+beforeAll(async () => {
+  tmp = await tempDir('mlctl-bb-e2e-');
+  data = path.join(tmp.dir, 'data');
+  await synthDataset(data, { classes: 3, perClass: 8, size: 32, seed: 4 });
+  process.env.MLCTL_ARTIFACTS = path.join(tmp.dir, 'artifacts');
+  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
+  await selectBackend('wasm');
+  // Calibration images in each backbone's input range are made per backbone below from these pixels.
+  const cls = (await fs.readdir(data)).sort()[0]!;
+  const files = (await fs.readdir(path.join(data, cls))).sort().slice(0, 4).map((f) => path.join(data, cls, f));
+  jpeg = await sharp(files[0]!).jpeg().toBuffer();
+  sampleFiles = files;
+  const pixels = await Promise.all(files.map((f) => sharp(f).removeAlpha().resize(32, 32).raw().toBuffer()));
+  images = tf.tensor4d(Float32Array.from(Buffer.concat(pixels)), [4, 32, 32, 3]);
+});
+afterAll(async () => {
+  images?.dispose();
+  process.env = saved;
+  await tmp.cleanup();
+});
+
+const CASES: Array<[string, BackboneOptions, string[], string]> = [
+  ['mobilenet_v2', { imageSize: 32, alpha: 0.35 }, ['--alpha', '0.35'], 'tf'],
+  ['resnet50', { imageSize: 32 }, [], 'caffe'],
+  ['efficientnet_b0', { imageSize: 32 }, [], 'raw'],
+];
+
+describe.each(CASES)('%s: train → quantize → prune → evaluate → export → serve', (id, opts, extra, mode) => {
+  it('runs the whole pipeline', async () => {
+    const name = `e2e-${id.replace(/_/g, '-')}`;
+    const weights = path.join(tmp.dir, `${id}.h5`);
+    // The calibration batch in the range this backbone's preprocessing feeds it.
+    const x = tf.tidy(() => (mode === 'tf' ? images.div(127.5).sub(1) : mode === 'caffe' ? images.reverse(3).sub([103.939, 116.779, 123.68]) : images.clone())) as tf.Tensor4D;
+    await kerasWeightsFile(weights, id, opts, x);
+    x.dispose();
+
+    const train = await cli('train', '--data', data, '--name', name, '--backbone', id, ...extra, '--weights', weights, '--image-size', '32', '--epochs', '2', '--batch-size', '8', '--head', 'gap', '--fine-tune', '1', '--engine', 'onnx', '--seed', '3');
+    expect(train.code, train.stderr).toBe(0);
+    const pkg = await loadPackage(train.json.package);
+    const arch = pkg.manifest.architecture as Record<string, any>;
+    expect((pkg.manifest.input as { preprocessing: { mode: string } }).preprocessing.mode).toBe(mode);
+    expect(arch).toMatchObject({ type: `${id}-transfer`, backbone: id, trainableBlocks: [BACKBONES[id]!.blockNames(opts).at(-1)] });
+    expect(arch.params.backbone).toBe(BACKBONES[id]!.build({ ...opts }).countParams());
+    expect(arch.weights.kind).toBe('file');
+    expect(train.json.timings.fineTuneSeconds).toBeGreaterThan(0);
+
+    for (const dtype of ['float16', 'uint8']) {
+      const q = await cli('quantize', `${name}@1`, '--dtype', dtype, '--data', data, '--max-accuracy-drop', '1', '--latency-runs', '1', '--engine', 'tfjs');
+      expect(q.code, q.stderr).toBe(0);
+    }
+    const int8 = await cli('quantize', `${name}@1`, '--dtype', 'int8', '--calibration', '4', '--data', data, '--max-accuracy-drop', '1', '--latency-runs', '1');
+    expect(int8.code, int8.stderr).toBe(0);
+    expect(int8.json.quantizedNodes).toBeGreaterThan(10);
+    const pruned = await cli('prune', `${name}@1`, '--sparsity', '0.5', '--epochs', '1', '--data', data, '--max-accuracy-drop', '1', '--latency-runs', '1', '--engine', 'tfjs');
+    expect(pruned.code, pruned.stderr).toBe(0);
+
+    const fp32 = await cli('evaluate', `${name}@1`, '--data', data, '--engine', 'onnx');
+    const q8 = await cli('evaluate', int8.json.package.dir, '--data', data);
+    expect(fp32.code, fp32.stderr).toBe(0);
+    expect(q8.code, q8.stderr).toBe(0);
+    console.log(JSON.stringify(fp32.json).slice(0, 600));
+
+    for (const format of ['tfjs', 'onnx', 'triton', 'bundle']) {
+      const e = await cli('export', `${name}@1`, '--format', format, '--out', path.join(tmp.dir, 'exports', `${id}-${format}`));
+      expect(e.code, `${format}: ${e.stderr}`).toBe(0);
+    }
+
+    // int8 QDQ against the fp32 ONNX export, image by image through each backbone's preprocessing.
+    const spec = pkg.manifest.input as ImageInputSpec;
+    const fp32Onnx = await ort.InferenceSession.create(path.join(tmp.dir, 'exports', `${id}-onnx`, 'model.onnx'));
+    const int8Onnx = await ort.InferenceSession.create(path.join(int8.json.package.dir, 'model.onnx'));
+    try {
+      let worst = 0;
+      for (const file of sampleFiles) {
+        const input = await imageToInput(file, spec);
+        const feed = (s: ort.InferenceSession) => s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', input, [1, 32, 32, 3]) }).then((o) => o[s.outputNames[0]!]!.data as Float32Array);
+        const [a, b] = [await feed(fp32Onnx), await feed(int8Onnx)];
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      }
+      console.log(id, 'int8 vs fp32 worst probability difference', worst);
+      expect(worst).toBeLessThan(0.2);
+    } finally {
+      await fp32Onnx.release();
+      await int8Onnx.release();
+    }
+
+    const root = path.join(tmp.dir, 'artifacts');
+    const repo = createRepository({ engine: 'onnx', maxBatch: 4, maxDelayMs: 2, maxQueue: 16 });
+    await repo.load(path.join(root, name));
+    const server = await startServer(repo, { port: 0, logger: false, drainTimeoutMs: 2000 });
+    try {
+      const fd = new FormData();
+      fd.append('data', new Blob([jpeg], { type: 'image/jpeg' }), 'x.jpg');
+      const res = await fetch(`${server.url}/predict?model=${name}&version=1`, { method: 'POST', body: fd });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { predictions: Array<{ label: string; probability: number }> | Array<Array<{ label: string }>> };
+      const preds = (Array.isArray(body.predictions[0]) ? body.predictions[0] : body.predictions) as Array<{ label: string; probability: number }>;
+      expect(pkg.manifest.labels).toContain(preds[0]!.label);
+    } finally {
+      await server.shutdown('test done');
+    }
+  }, 600_000);
+});
