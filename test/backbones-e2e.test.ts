@@ -187,3 +187,19 @@ describe.each(CASES)('%s: train → quantize → prune → evaluate → export �
     }
   }, 600_000);
 });
+
+describe('train --backbone/--alpha usage errors (exit 2, one JSON document)', () => {
+  it.each([
+    [['--backbone', 'resnet50', '--alpha', '0.5'], 'OPTION_CONFLICT', /--alpha applies to mobilenet_v2 only/],
+    [['--backbone', 'mobilenet_v2', '--alpha', '0.6'], 'OPTION_INVALID', /choose one of 0.35, 0.5, 0.75, 1, 1.3, 1.4/],
+    [['--backbone', 'vgg16', '--fine-tune', '6'], 'OPTION_INVALID', /between 0 and 5/],
+    [['--backbone', 'efficientnet_b0', '--image-size', '33', '--alpha', '1'], 'OPTION_CONFLICT', /no width multiplier/],
+    [['--backbone', 'inception_v3'], 'OPTION_INVALID', /vgg16, mobilenet_v2, resnet50, efficientnet_b0/],
+  ])('%j', async (flags, code, message) => {
+    const r = await cli('train', '--data', data, '--name', 'bad', '--weights', 'none', '--image-size', '32', ...flags);
+    expect(r.code).toBe(2);
+    expect(r.json.ok).toBe(false);
+    expect(JSON.stringify(r.json)).toMatch(message);
+    expect(JSON.stringify(r.json)).toContain(code);
+  });
+});

@@ -3,6 +3,7 @@
 // names Keras's published weights file, and rejects options that do not fit with a usage error.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { BACKBONE_CHOICES } from '../src/cli/commands/train.js';
 import { MlctlError } from '../src/errors.js';
 import { BACKBONES, backboneById, DEFAULT_BACKBONE } from '../src/models/backbones.js';
 import { selectBackend } from '../src/runtime/backend.js';
@@ -22,8 +23,9 @@ const KERAS_PARAMS: Array<[string, number | undefined, number]> = [
 ];
 
 describe('backbone definitions', () => {
-  it('lists the four backbones, VGG16 the default', () => {
+  it('lists the four backbones, VGG16 the default, and train --backbone offers exactly them', () => {
     expect(Object.keys(BACKBONES)).toEqual(['vgg16', 'mobilenet_v2', 'resnet50', 'efficientnet_b0']);
+    expect([...BACKBONE_CHOICES]).toEqual(Object.keys(BACKBONES));
     expect(DEFAULT_BACKBONE).toBe('vgg16');
     expect(() => backboneById('resnet18')).toThrow(/unknown backbone "resnet18": choose one of vgg16, mobilenet_v2, resnet50, efficientnet_b0/);
   });
@@ -98,6 +100,10 @@ describe('backbone definitions', () => {
     // Keras loads the 224 file for other sizes (no-top weights do not depend on the input size); no published hash.
     expect(mn.imagenetWeights({ imageSize: 64 })).toEqual({ fileName: 'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5', url: 'https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5' });
     expect(mn.variant({ imageSize: 64, alpha: 0.5 })).toBe('alpha0.5');
+    expect(mn.blockNames({ imageSize: 64 })).toEqual(['Conv1', 'expanded_conv', ...Array.from({ length: 16 }, (_, i) => `block_${i + 1}`), 'Conv_1']);
+    expect(backboneById('resnet50').blockNames({ imageSize: 64 }).slice(-2)).toEqual(['conv5_block2', 'conv5_block3']);
+    expect(backboneById('efficientnet_b0').blockNames({ imageSize: 64 })).toHaveLength(18);
+    expect(backboneById('vgg16').blockNames({ imageSize: 64 })).toEqual(['block1', 'block2', 'block3', 'block4', 'block5']);
     expect(backboneById('resnet50').variant({ imageSize: 64 })).toBe('');
   });
 
