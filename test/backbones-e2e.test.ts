@@ -205,3 +205,13 @@ describe('train --backbone/--alpha usage errors (exit 2, one JSON document)', ()
     expect(JSON.stringify(r.json)).toContain(code);
   });
 });
+
+describe('tune --backbone', () => {
+  it('searches heads on a MobileNetV2 base and saves the best as a mobilenet_v2 package with tf preprocessing', async () => {
+    const r = await cli('tune', '--data', data, '--name', 'tuned-mobile', '--backbone', 'mobilenet_v2', '--alpha', '0.35', '--weights', 'none', '--image-size', '32', '--trials', '2', '--epochs', '2', '--head', 'gap', '--engine', 'onnx', '--seed', '2');
+    expect(r.code, r.stderr).toBe(0);
+    const pkg = await loadPackage(r.json.package.dir ?? r.json.package);
+    expect(pkg.manifest.architecture).toMatchObject({ type: 'mobilenet_v2-transfer', backbone: 'mobilenet_v2', variant: 'alpha0.35', alpha: 0.35, featureShape: [1, 1, 1280] });
+    expect((pkg.manifest.input as { preprocessing: { mode: string } }).preprocessing.mode).toBe('tf');
+  }, 300_000);
+});

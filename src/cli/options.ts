@@ -89,6 +89,24 @@ export const WEIGHTS = {
   default: 'imagenet',
 } as const satisfies OptionSpec;
 
+/** The ids of models/backbones.ts BACKBONES (kept literal so option tables load no TF.js; a test checks they agree). */
+export const BACKBONE_CHOICES = ['vgg16', 'mobilenet_v2', 'resnet50', 'efficientnet_b0'] as const;
+
+export const BACKBONE = {
+  flags: '--backbone <name>',
+  description: 'the pretrained base: vgg16 (default), mobilenet_v2 (CPUs, cameras), resnet50, efficientnet_b0 (train --help says how to choose)',
+  choices: BACKBONE_CHOICES,
+  default: 'vgg16',
+} as const satisfies OptionSpec;
+
+export const ALPHA = {
+  flags: '--alpha <a>',
+  description: 'mobilenet_v2 width multiplier, one of 0.35, 0.5, 0.75, 1.0, 1.3, 1.4 (Keras publishes weights for these; default 1.0)',
+  type: 'float',
+  min: 0.35,
+  max: 1.4,
+} as const satisfies OptionSpec;
+
 export const HEAD = {
   flags: '--head <kind>',
   description: 'how the base output reaches Dense(1024): flatten (Keras example) or gap (global average pooling)',

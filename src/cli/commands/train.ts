@@ -1,20 +1,17 @@
-// `mlctl train`: the option table of VGG16 transfer learning (--model vgg16) and of the classic models
+// `mlctl train`: the option table of transfer learning on a backbone (--model vgg16, --backbone) and of the classic models
 // (--model linear|logistic|svm). Light: the runner (cli/run/train.ts) is imported only when train runs.
 import type { ClassicKind } from '../../classic/model.js';
 import type { KernelType } from '../../classic/kernel.js';
 import type { Multiclass } from '../../classic/svm.js';
 import type { Augmentation } from '../../train/augment.js';
-import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, HEAD, IMAGE_SIZE, MAX_MEMORY, NAME, SEED, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS } from '../options.js';
+import { ALPHA, BACKBONE, BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, HEAD, IMAGE_SIZE, MAX_MEMORY, NAME, SEED, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS } from '../options.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 export const CLASSIC_MODELS = choicesOf<ClassicKind>()(['linear', 'logistic', 'svm']);
 const AUGMENTATIONS = choicesOf<Augmentation>()(['flip', 'rotate', 'zoom', 'shift', 'brightness']);
 const KERNELS = choicesOf<KernelType>()(['linear', 'rbf', 'poly']);
 const MULTICLASS = choicesOf<Multiclass>()(['ovr', 'ovo']);
-/** The ids of models/backbones.ts BACKBONES (kept literal so this light module loads no TF.js; a test checks they agree). */
-export const BACKBONE_CHOICES = ['vgg16', 'mobilenet_v2', 'resnet50', 'efficientnet_b0'] as const;
-/** Width multipliers Keras publishes MobileNetV2 weights for (models/mobilenet_v2.ts MOBILENET_V2_ALPHAS). */
-const ALPHAS = '0.35, 0.5, 0.75, 1.0, 1.3, 1.4';
+export { BACKBONE_CHOICES } from '../options.js';
 
 /** The classic models' flags (linear/logistic/svm on a CSV file or an image folder). */
 export const CLASSIC_TRAIN_OPTIONS = [
@@ -55,8 +52,8 @@ export const trainCommand = defineCommand({
     { ...DATA, description: 'image folder: one subfolder per class (or train/ val/ test/ subfolders); a CSV file for --model linear|logistic|svm', required: true },
     { ...NAME, description: 'model name: the package goes to artifacts/NAME/VERSION (default: the data folder name; MODEL-model for classic models)' },
     { flags: '--model <kind>', description: 'vgg16: transfer learning on --backbone (named for the default backbone), or a classic model', choices: ['vgg16', ...CLASSIC_MODELS], default: 'vgg16' },
-    { flags: '--backbone <name>', description: 'the pretrained base: vgg16 (default), mobilenet_v2 (CPUs, cameras), resnet50, efficientnet_b0 (see the description for how to choose)', choices: BACKBONE_CHOICES, default: 'vgg16' },
-    { flags: '--alpha <a>', description: `mobilenet_v2 width multiplier, one of ${ALPHAS} (Keras publishes weights for these; default 1.0)`, type: 'float', min: 0.35, max: 1.4 },
+    { ...BACKBONE, description: 'the pretrained base: vgg16 (default), mobilenet_v2 (CPUs, cameras), resnet50, efficientnet_b0 (see above for how to choose)' },
+    ALPHA,
     { flags: '--epochs <n>', description: 'training epochs (the head; fine-tuning runs as many again)', type: 'int', default: 10, min: 1, max: 100000 },
     { ...BATCH_SIZE, description: 'examples per gradient step', max: 65536 },
     IMAGE_SIZE,
