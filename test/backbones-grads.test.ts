@@ -130,3 +130,35 @@ describe.each([
     });
   }, 120_000);
 });
+
+describe('unfreezeLastBlocks', () => {
+  it('trains only the last K blocks + head, keeps BatchNormalization in inference mode, and restore() undoes both', async () => {
+    await selectBackend('cpu');
+    const def = BACKBONES.mobilenet_v2!;
+    const opts = { imageSize: 32, alpha: 0.35 };
+    const model = buildFullModel(def.build({ ...opts, seed: 2 }), { pooling: 'gap', units: 8, dropout: 0, classes: 3 });
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1);
+    try {
+      const bn = model.getLayer('block_16_project_BN');
+      const stats = () => bn.getWeights().slice(2).map((t) => Array.from(t.dataSync()));
+      const before = stats();
+      const unfrozen = unfreezeLastBlocks(model, 2, def.blocks(opts));
+      expect(unfrozen.trainable).toEqual([...def.blocks(opts).slice(-2).flat(), 'fc1', 'predictions']);
+      expect(model.getLayer('block_15_project').trainable).toBe(false);
+      expect(model.getLayer('block_16_project').trainable).toBe(true);
+      const inference = model.predict(x) as tf.Tensor;
+      const training = model.apply(x, { training: true }) as tf.Tensor;
+      expect(Array.from(training.dataSync())).toEqual(Array.from(inference.dataSync()));
+      expect(stats()).toEqual(before);
+      unfrozen.restore();
+      expect(model.layers.every((l) => l.trainable)).toBe(true);
+      tf.dispose([inference, training, model.apply(x, { training: true }) as tf.Tensor]);
+      // Back to TF.js's own training behaviour: batch statistics move the moving averages.
+      expect(stats()).not.toEqual(before);
+      expect(() => unfreezeLastBlocks(model, 20, def.blocks(opts))).toThrow(/has 19 blocks/);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+});

@@ -72,19 +72,20 @@ export function unfreezeLastBlocks(model: tf.LayersModel, blocks: number, units:
   const names = new Set<string>(units.slice(units.length - blocks).flat());
   names.add(HEAD_LAYER_NAMES.dense);
   names.add(HEAD_LAYER_NAMES.predictions);
-  const patched: Array<{ layer: tf.layers.Layer; call: tf.layers.Layer['call'] }> = [];
+  const patched: tf.layers.Layer[] = [];
   for (const layer of model.layers) {
     layer.trainable = names.has(layer.name);
-    if (layer.getClassName() === 'BatchNormalization') {
+    if (layer.getClassName() === 'BatchNormalization' && !Object.prototype.hasOwnProperty.call(layer, 'call')) {
       const call = layer.call.bind(layer);
-      patched.push({ layer, call: layer.call });
+      patched.push(layer);
       layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
     }
   }
   return {
     trainable: model.layers.filter((l) => names.has(l.name)).map((l) => l.name),
     restore() {
-      for (const p of patched) p.layer.call = p.call;
+      // The instance override goes; the class's own call is back.
+      for (const layer of patched) delete (layer as unknown as { call?: unknown }).call;
       for (const layer of model.layers) layer.trainable = true;
     },
   };
