@@ -80,3 +80,27 @@ describe('cachedDownload', () => {
     await expect(resolveWeights(path.join(tmp.dir, 'missing.h5'), { logger: createMemoryLogger(), seed: 5 })).rejects.toThrow(/no such file/);
   });
 });
+
+describe('resolveWeights imagenet for each backbone', () => {
+  it('fetches the backbone\'s own published file name; verifies Keras\'s hash where it publishes one, records the MD5 where not (MobileNetV2)', async () => {
+    const { backboneById } = await import('../src/models/backbones.js');
+    const url = `${base}/weights.h5`;
+    // MobileNetV2: keras.applications gives no file_hash — kept as downloaded, MD5 recorded, a warning says so.
+    const logger = createMemoryLogger();
+    const mn = await resolveWeights('imagenet', { logger, seed: 1, backbone: backboneById('mobilenet_v2'), backboneOptions: { imageSize: 160, alpha: 0.5 }, url, cacheDir: path.join(tmp.dir, 'mn') });
+    expect(path.basename(mn.path!)).toBe('mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_160_no_top.h5');
+    expect(mn.md5).toBe(md5);
+    expect(mn.source).toMatch(/imagenet \(mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0\.5_160_no_top\.h5/);
+    expect(logger.lines.some((l) => /gives no checksum/.test(l.msg))).toBe(true);
+    // ResNet50 and EfficientNetB0: Keras's published MD5 is checked, so these bytes are refused.
+    for (const id of ['resnet50', 'efficientnet_b0']) {
+      const err = await resolveWeights('imagenet', { logger: createMemoryLogger(), seed: 1, backbone: backboneById(id), backboneOptions: { imageSize: 224 }, url, cacheDir: path.join(tmp.dir, id) }).catch((e: unknown) => e);
+      expect((err as MlctlError).code).toBe('CHECKSUM_MISMATCH');
+      expect((err as Error).message).toContain(backboneById(id).imagenetWeights({ imageSize: 224 }).md5!);
+      expect(await readdir(path.join(tmp.dir, id))).toEqual([]);
+    }
+    // With the right hash (a mirror: MLCTL_<ID>_WEIGHTS_MD5 or md5), the file is accepted under Keras's name.
+    const ok = await resolveWeights('imagenet', { logger: createMemoryLogger(), seed: 1, backbone: backboneById('efficientnet_b0'), backboneOptions: { imageSize: 224 }, url, md5, cacheDir: path.join(tmp.dir, 'en') });
+    expect(path.basename(ok.path!)).toBe('efficientnetb0_notop.h5');
+  });
+});

@@ -109,6 +109,30 @@ describe('convertLayersModel: per-layer numerics vs TF.js (batch 1 and 5, max ab
     ['ZeroPadding2D asymmetric then Conv2D', () => seq([5, 6, 3], [tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 3]] }), conv({ strides: 2 })])],
     ['Cropping2D', () => seq([7, 6, 3], [conv({ padding: 'same' }), tf.layers.cropping2D({ cropping: [[1, 2], [2, 1]] })])],
     ['Rescaling at the input', () => seq([6, 6, 3], [tf.layers.rescaling({ scale: 1 / 127.5, offset: -1 }), conv({})])],
+    ['Rescaling with per-channel scale and offset, before and after a conv', () => seq([6, 6, 3], [tf.layers.rescaling({ scale: [0.5, 2, -1] as unknown as number, offset: [1, 0, -3] as unknown as number }), conv({ filters: 3 }), tf.layers.rescaling({ scale: [1, 0.25, 3] as unknown as number })])],
+    ['Conv2D (no bias) → BatchNormalization and DepthwiseConv2D → BatchNormalization (folded), residual Add', () => {
+      const x = tf.input({ shape: [7, 7, 4] });
+      const a = tf.layers.batchNormalization({ epsilon: 1.001e-5 }).apply(conv({ padding: 'same', useBias: false }).apply(x)) as tf.SymbolicTensor;
+      const d = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, depthwiseInitializer: init() }).apply(a) as tf.SymbolicTensor;
+      const b = tf.layers.batchNormalization({}).apply(d) as tf.SymbolicTensor;
+      const m = tf.model({ inputs: x, outputs: tf.layers.add().apply([b, x]) as tf.SymbolicTensor });
+      randomizeBatchNorms(m);
+      return m;
+    }],
+    ['BatchNormalization after a conv whose output is also used elsewhere (not folded)', () => {
+      const x = tf.input({ shape: [5, 5, 3] });
+      const c = conv({ padding: 'same' }).apply(x) as tf.SymbolicTensor;
+      const b = tf.layers.batchNormalization({}).apply(c) as tf.SymbolicTensor;
+      const m = tf.model({ inputs: x, outputs: tf.layers.concatenate().apply([b, c]) as tf.SymbolicTensor });
+      randomizeBatchNorms(m);
+      return m;
+    }],
+    ['squeeze-and-excitation: GAP → Reshape(1,1,C) → 1x1 convs → Multiply broadcast over the map', () => {
+      const x = tf.input({ shape: [6, 6, 4] });
+      const se = tf.layers.reshape({ targetShape: [1, 1, 4] }).apply(tf.layers.globalAveragePooling2d({}).apply(x)) as tf.SymbolicTensor;
+      const e = conv({ filters: 4, kernelSize: 1, activation: 'sigmoid' }).apply(conv({ filters: 2, kernelSize: 1, activation: 'swish' }).apply(se)) as tf.SymbolicTensor;
+      return tf.model({ inputs: x, outputs: tf.layers.multiply().apply([x, e]) as tf.SymbolicTensor });
+    }],
     ['Add / Concatenate / Multiply / Average / Maximum / Minimum (functional)', () => {
       const x = tf.input({ shape: [6, 6, 3] });
       const a = conv({ padding: 'same' }).apply(x) as tf.SymbolicTensor;
@@ -259,6 +283,27 @@ describe('convertLayersModel: whole networks', () => {
     expect(res.stderr).toBe('');
     expect(res.status).toBe(0);
   }, 60_000);
+});
+
+describe('convertLayersModel: BatchNorm folding', () => {
+  it('folds Conv→BN pairs (no BatchNormalization left, a bias added where the conv had none) but keeps a BN whose conv output is shared', () => {
+    const x = tf.input({ shape: [5, 5, 3] });
+    const c1 = conv({ padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor;
+    const b1 = tf.layers.batchNormalization({}).apply(c1) as tf.SymbolicTensor;
+    const c2 = conv({ padding: 'same' }).apply(b1) as tf.SymbolicTensor;
+    const b2 = tf.layers.batchNormalization({}).apply(c2) as tf.SymbolicTensor;
+    const m = tf.model({ inputs: x, outputs: tf.layers.concatenate().apply([b2, c2]) as tf.SymbolicTensor });
+    try {
+      const g = buildModelProto(m).graph;
+      expect(g.node.filter((n) => n.opType === 'BatchNormalization')).toHaveLength(1);
+      const convs = g.node.filter((n) => n.opType === 'Conv');
+      expect(convs.map((n) => n.input.length)).toEqual([3, 3]);
+      const names = new Set(g.initializer.map((t) => t.name));
+      for (const n of g.node) for (const i of n.input.slice(1)) expect(names.has(i) || g.node.some((p) => p.output.includes(i))).toBe(true);
+    } finally {
+      m.dispose();
+    }
+  });
 });
 
 describe('convertLayersModel: errors and encoding', () => {

@@ -76,7 +76,7 @@ export const NAME = {
 
 export const IMAGE_SIZE = {
   flags: '--image-size <px>',
-  description: 'input height and width: at least 32 and a multiple of 32',
+  description: 'input height and width: at least 32 (VGG16: also a multiple of 32)',
   type: 'int',
   default: 224,
   min: 32,
@@ -85,8 +85,26 @@ export const IMAGE_SIZE = {
 
 export const WEIGHTS = {
   flags: '--weights <source>',
-  description: 'VGG16 base weights: imagenet (Keras file, downloaded once into $MLCTL_CACHE), none (random init) or the PATH of a Keras .h5 file',
+  description: 'backbone weights: imagenet (Keras\'s published no-top file for the backbone, downloaded once into $MLCTL_CACHE and checked), none (random init) or the PATH of a Keras .h5 file',
   default: 'imagenet',
+} as const satisfies OptionSpec;
+
+/** The ids of models/backbones.ts BACKBONES (kept literal so option tables load no TF.js; a test checks they agree). */
+export const BACKBONE_CHOICES = ['vgg16', 'mobilenet_v2', 'resnet50', 'efficientnet_b0'] as const;
+
+export const BACKBONE = {
+  flags: '--backbone <name>',
+  description: 'the pretrained base: vgg16 (default), mobilenet_v2 (CPUs, cameras), resnet50, efficientnet_b0 (train --help says how to choose)',
+  choices: BACKBONE_CHOICES,
+  default: 'vgg16',
+} as const satisfies OptionSpec;
+
+export const ALPHA = {
+  flags: '--alpha <a>',
+  description: 'mobilenet_v2 width multiplier, one of 0.35, 0.5, 0.75, 1.0, 1.3, 1.4 (Keras publishes weights for these; default 1.0)',
+  type: 'float',
+  min: 0.35,
+  max: 1.4,
 } as const satisfies OptionSpec;
 
 export const HEAD = {

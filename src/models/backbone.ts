@@ -8,7 +8,8 @@ import type { PreprocessingSpec } from '../artifacts/manifest.js';
 export interface PublishedWeights {
   fileName: string;
   url: string;
-  md5: string;
+  /** keras.applications' file_hash; absent where Keras publishes none (MobileNetV2): the download is then unverified, as in Keras. */
+  md5?: string;
   /** Size in bytes when known (progress, sanity). */
   bytes?: number;
 }
@@ -40,6 +41,8 @@ export interface BackboneDef {
   imagenetWeights(opts: BackboneOptions): PublishedWeights;
   /** Fine-tuning units from first to last, each the names of its layers with weights (VGG16: 5 conv blocks). */
   blocks(opts: BackboneOptions): string[][];
+  /** Names of those units as Keras prefixes its layers (block5, conv5_block3, block_16, block7a), for manifests and logs. */
+  blockNames(opts: BackboneOptions): string[];
   /** Part of the cache identity beyond id/size/weights (e.g. "alpha1.0"); empty when none. */
   variant(opts: BackboneOptions): string;
 }

@@ -1,9 +1,17 @@
 // The backbones `train --backbone` offers, by id. Each is a BackboneDef (models/backbone.ts); VGG16 is the default.
 import { MlctlError } from '../errors.js';
 import type { BackboneDef } from './backbone.js';
+import { efficientnetB0 } from './efficientnet.js';
+import { mobilenetV2 } from './mobilenet_v2.js';
+import { resnet50 } from './resnet.js';
 import { vgg16 } from './vgg16.js';
 
-export const BACKBONES: Readonly<Record<string, BackboneDef>> = { vgg16 };
+export const BACKBONES: Readonly<Record<string, BackboneDef>> = {
+  vgg16,
+  mobilenet_v2: mobilenetV2,
+  resnet50,
+  efficientnet_b0: efficientnetB0,
+};
 export const DEFAULT_BACKBONE = 'vgg16';
 
 export function backboneById(id: string): BackboneDef {

@@ -47,6 +47,10 @@ function readListAttr(group: H5Group, name: string): string[] | undefined {
 
 function toFloat32(value: unknown): Float32Array {
   if (value instanceof Float32Array) return value;
+  // int64 datasets (e.g. a Normalization layer's count) arrive as BigInt64Array, or a bigint for a scalar.
+  if (typeof value === 'bigint') return Float32Array.of(Number(value));
+  if (value instanceof BigInt64Array || value instanceof BigUint64Array) return Float32Array.from(value, (v) => Number(v));
+  if (typeof value === 'number') return Float32Array.of(value);
   if (ArrayBuffer.isView(value)) return Float32Array.from(value as unknown as ArrayLike<number>);
   if (Array.isArray(value)) return Float32Array.from(value.flat(Infinity) as number[]);
   throw new Error('dataset is not numeric');
@@ -114,6 +118,21 @@ export async function readKerasH5(file: string): Promise<H5Layer[]> {
   }
 }
 
+/**
+ * A layer without TF.js weights that takes its values from a Keras file's weights for the layer of the same name
+ * (e.g. EfficientNet's Normalization statistics, folded into a Rescaling). Found on the model by duck typing.
+ */
+export interface KerasWeightsAdapter {
+  readonly name: string;
+  /** The Keras weight names expected, in weight_names order (e.g. mean, variance, count). */
+  readonly kerasWeightNames: string[];
+  setKerasWeights(weights: H5Layer['weights']): void;
+}
+
+function isAdapter(layer: unknown): layer is KerasWeightsAdapter {
+  return typeof (layer as KerasWeightsAdapter).setKerasWeights === 'function' && Array.isArray((layer as KerasWeightsAdapter).kerasWeightNames);
+}
+
 export interface LoadWeightsResult {
   /** Model layers that received weights, in model order. */
   layers: string[];
@@ -130,6 +149,14 @@ export interface LoadWeightsResult {
 export async function loadKerasH5Weights(file: string, model: tf.LayersModel, opts: { layers?: string[] } = {}): Promise<LoadWeightsResult> {
   const fileLayers = new Map((await readKerasH5(file)).filter((l) => l.weights.length > 0).map((l) => [l.name, l]));
   const targets = model.layers.filter((l) => l.weights.length > 0 && (!opts.layers || opts.layers.includes(l.name)));
+  const adapters = model.layers.filter((l) => isAdapter(l) && (!opts.layers || opts.layers.includes(l.name))) as unknown as KerasWeightsAdapter[];
+  for (const a of adapters) {
+    const src = fileLayers.get(a.name);
+    const names = src?.weights.map((w) => w.name.split('/').pop()!.replace(/:\d+$/, ''));
+    if (!src || names!.slice(0, a.kerasWeightNames.length).join(',') !== a.kerasWeightNames.join(',')) {
+      throw new MlctlError('WEIGHTS_INVALID', [file, `layer ${a.name} needs weights ${a.kerasWeightNames.join(', ')} in the file, found ${names?.join(', ') ?? 'no such layer'}`]);
+    }
+  }
   const assignments: Array<{ layer: tf.layers.Layer; values: tf.Tensor[] }> = [];
   try {
     for (const layer of targets) {
@@ -148,16 +175,19 @@ export async function loadKerasH5Weights(file: string, model: tf.LayersModel, op
       assignments.push({ layer, values });
     }
     for (const a of assignments) a.layer.setWeights(a.values);
+    for (const a of adapters) a.setKerasWeights(fileLayers.get(a.name)!.weights);
   } finally {
     for (const a of assignments) tf.dispose(a.values);
   }
-  const used = new Set(targets.map((l) => l.name));
-  return { layers: targets.map((l) => l.name), tensors: assignments.reduce((n, a) => n + a.values.length, 0), unused: [...fileLayers.keys()].filter((n) => !used.has(n)) };
+  const used = new Set([...targets.map((l) => l.name), ...adapters.map((a) => a.name)]);
+  const loaded = model.layers.filter((l) => used.has(l.name)).map((l) => l.name);
+  return { layers: loaded, tensors: assignments.reduce((n, a) => n + a.values.length, 0), unused: [...fileLayers.keys()].filter((n) => !used.has(n)) };
 }
 
 export interface H5WriteLayer {
   name: string;
-  weights: Array<{ name: string; shape: number[]; values: Float32Array }>;
+  /** float32 weights; dtype int64 stores integral values as int64 (e.g. a Normalization layer's count). */
+  weights: Array<{ name: string; shape: number[]; values: Float32Array; dtype?: 'int64' }>;
 }
 
 /**
@@ -185,7 +215,7 @@ export async function writeKerasH5(file: string, layers: H5WriteLayer[], opts: {
         const parts = w.name.split('/');
         let parent: H5Group = g;
         for (const part of parts.slice(0, -1)) parent = (parent.get(part) as H5Group | null) ?? parent.create_group(part);
-        parent.create_dataset({ name: parts[parts.length - 1]!, data: w.values, shape: w.shape, dtype: '<f' });
+        parent.create_dataset({ name: parts[parts.length - 1]!, data: w.dtype === 'int64' ? BigInt64Array.from(w.values, (v) => BigInt(v)) : w.values, shape: w.shape, dtype: w.dtype === 'int64' ? '<q' : '<f' });
       }
     }
   } finally {

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MlctlError } from '../errors.js';
 import type { BackboneDef, BackboneOptions } from './backbone.js';
+import { rejectAlpha } from './keras-layers.js';
 
 /** Conv blocks of VGG16: filters per block and convs per block (Keras vgg16.py). */
 export const VGG16_BLOCKS: ReadonlyArray<{ filters: number; convs: number }> = [
@@ -85,10 +86,14 @@ export const vgg16: BackboneDef = {
   summary: 'VGG16 (Keras default here): 14.7M parameters, 15.5 GMAC per 224 image; caffe preprocessing',
   preprocessing: 'caffe',
   inputName: VGG16_INPUT_NAME,
-  checkOptions: (o: BackboneOptions) => assertVggImageSize(o.imageSize),
+  checkOptions: (o: BackboneOptions) => {
+    assertVggImageSize(o.imageSize);
+    rejectAlpha('vgg16', o);
+  },
   featureShape: (o) => vggFeatureShape(o.imageSize),
   build: (o) => buildVgg16(o),
   imagenetWeights: () => ({ ...VGG16_NOTOP_WEIGHTS }),
   blocks: () => VGG16_BLOCKS.map((_, i) => blockLayerNames(i + 1)),
+  blockNames: () => VGG16_BLOCKS.map((_, i) => `block${i + 1}`),
   variant: () => '',
 };

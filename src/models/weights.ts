@@ -22,7 +22,8 @@ export async function md5File(file: string): Promise<string> {
 
 export interface DownloadOptions {
   url: string;
-  md5: string;
+  /** Expected MD5; without one (the publisher gives none) the file is kept as downloaded and its MD5 recorded. */
+  md5?: string;
   fileName: string;
   /** Folder the file is cached in (default: <cacheRoot>/models). */
   cacheDir?: string;
@@ -47,7 +48,7 @@ export async function cachedDownload(opts: DownloadOptions): Promise<CachedFile>
   const target = path.join(dir, opts.fileName);
   if (await fs.stat(target).then((s) => s.isFile(), () => false)) {
     const md5 = await md5File(target);
-    if (md5 === opts.md5) {
+    if (opts.md5 === undefined || md5 === opts.md5) {
       if (!opts.cacheDir) await openCache().touch('models', opts.fileName);
       return { path: target, md5, cached: true };
     }
@@ -94,7 +95,8 @@ export async function cachedDownload(opts: DownloadOptions): Promise<CachedFile>
     }
     progress.done(`${(bytes / 1e6).toFixed(1)} MB`);
     const md5 = hash.digest('hex');
-    if (md5 !== opts.md5) throw new MlctlError('CHECKSUM_MISMATCH', [opts.url, md5, opts.md5]);
+    if (opts.md5 === undefined) opts.logger.warn(`${opts.fileName}: the publisher gives no checksum for this file (as keras.applications fetches it); recorded MD5 ${md5}`);
+    else if (md5 !== opts.md5) throw new MlctlError('CHECKSUM_MISMATCH', [opts.url, md5, opts.md5]);
     await fs.rename(tmp, target);
     // Listed by `mlctl cache ls` and counted against the cache's size cap like everything else in it.
     if (!opts.cacheDir) await openCache({ logger: opts.logger }).recordEntry('models', opts.fileName, { url: opts.url, md5 });

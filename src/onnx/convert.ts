@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { MlctlError } from '../errors.js';
 import { graphBuilder, valueInfo, type GraphBuilder } from './builders.js';
+import { foldBatchNorms } from './fold.js';
 import { CONVERTERS, NHWC_TO_NCHW_AXIS, SUPPORTED_LAYERS, type Layout, type Value } from './layers.js';
 import { DataType, encodeModel, irVersionForOpset, type ModelProto } from './proto.js';
 
@@ -25,7 +26,7 @@ export const MAX_OPSET = 21;
 /** Symbolic name of the batch dimension on every graph input and output. */
 export const BATCH_DIM = 'batch';
 /** Bumped whenever converted graphs change, so cached conversions can be told apart. */
-export const CONVERTER_VERSION = '1';
+export const CONVERTER_VERSION = '2';
 
 const require = createRequire(import.meta.url);
 const MLCTL_VERSION = (require('../../package.json') as { version: string }).version;
@@ -79,7 +80,12 @@ export function buildModelProto(model: tf.LayersModel, opts: ConvertOptions = {}
     const tfv = toLayout(v, 'TF');
     nodes.push({ name: g.unique(`${outputNames[i]}_identity`), opType: 'Identity', input: [tfv.name], output: [outputNames[i]!] });
   });
-  const dims = (shape: Array<number | null>) => shape.map((d, j) => (j === 0 ? BATCH_DIM : d == null ? `dim${j}` : d));
+  const graphOutputs = model.outputs.map((t, i) => valueInfo(outputNames[i]!, DataType.FLOAT, dims(tfShape(t))));
+  const initializers = g.initializers;
+  foldBatchNorms({ node: nodes, initializer: initializers, output: graphOutputs });
+  function dims(shape: Array<number | null>) {
+    return shape.map((d, j) => (j === 0 ? BATCH_DIM : d == null ? `dim${j}` : d));
+  }
   const metadata = { ...(opts.metadata ?? {}), 'mlctl.converter': `mlctl ${MLCTL_VERSION} tfjs-layers-to-onnx v${CONVERTER_VERSION}` };
   return {
     irVersion: irVersionForOpset(opset),
@@ -90,9 +96,9 @@ export function buildModelProto(model: tf.LayersModel, opts: ConvertOptions = {}
     graph: {
       name: model.name || 'model',
       node: nodes,
-      initializer: g.initializers,
+      initializer: initializers,
       input: graphInputs.map((v) => valueInfo(v.name, DataType.FLOAT, dims(v.shape))),
-      output: model.outputs.map((t, i) => valueInfo(outputNames[i]!, DataType.FLOAT, dims(tfShape(t)))),
+      output: graphOutputs,
     },
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
   };

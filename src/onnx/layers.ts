@@ -352,14 +352,24 @@ function concatenate(layer: tf.layers.Layer, cfg: Config, inputs: Value[], [outS
 }
 
 function rescaling(layer: tf.layers.Layer, cfg: Config, [input]: Value[], [outShape]: Array<Array<number | null>>, ctx: LayerContext): Value[] {
-  const scale = cfg.scale as number;
-  const offset = (cfg.offset as number | undefined) ?? 0;
-  if (typeof scale !== 'number' || typeof offset !== 'number') fail(layer, 'only scalar scale/offset are supported');
   const { g, base } = ctx;
-  let y = input!.name;
-  if (scale !== 1) y = g.node('Mul', [y, g.floatConst(`${base}/scale`, [], [scale])], [g.unique(`${base}/mul`)]);
-  if (offset !== 0) y = g.node('Add', [y, g.floatConst(`${base}/offset`, [], [offset])], [g.unique(`${base}/add`)]);
-  return [{ ...input!, name: y, shape: outShape! }];
+  const x = input!;
+  const channels = x.shape[x.shape.length - 1];
+  // Scalars, or per-channel vectors (Keras's Rescaling([...]) and EfficientNet's folded Normalization).
+  const operand = (v: unknown, what: string): { dims: number[]; values: number[] } | undefined => {
+    if (typeof v === 'number') return v === (what === 'scale' ? 1 : 0) ? undefined : { dims: [], values: [v] };
+    if (!Array.isArray(v) || !v.every((e) => typeof e === 'number') || v.length !== channels) fail(layer, `${what} must be a number or one number per channel (${channels}), got ${JSON.stringify(v)}`);
+    const values = v as number[];
+    const neutral = what === 'scale' ? 1 : 0;
+    if (values.every((e) => e === neutral)) return undefined;
+    return { dims: x.layout === 'NCHW' ? [values.length, 1, 1] : [values.length], values };
+  };
+  const scale = operand(cfg.scale ?? 1, 'scale');
+  const offset = operand(cfg.offset ?? 0, 'offset');
+  let y = x.name;
+  if (scale) y = g.node('Mul', [y, g.floatConst(`${base}/scale`, scale.dims, scale.values)], [g.unique(`${base}/mul`)]);
+  if (offset) y = g.node('Add', [y, g.floatConst(`${base}/offset`, offset.dims, offset.values)], [g.unique(`${base}/add`)]);
+  return [{ ...x, name: y, shape: outShape! }];
 }
 
 export const CONVERTERS: Record<string, LayerConverter> = {

@@ -1,10 +1,10 @@
-// `mlctl tune` end to end: build the VGG16 base with train's weights resolution, extract (or read cached) features
+// `mlctl tune` end to end: build the backbone (--backbone, VGG16 by default) with train's weights resolution, extract (or read cached) features
 // once for the train/validation split, run the trials, and save the best head on the base as a model package.
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import { loadEvaluationData } from '../evaluate/data.js';
 import { MlctlError } from '../errors.js';
 import { buildFullModel, type HeadPooling } from '../models/head.js';
-import { vgg16 } from '../models/vgg16.js';
+import { backboneById, DEFAULT_BACKBONE } from '../models/backbones.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import { pooledRows, type FeatureRows } from '../features/rows.js';
 import { openFeatureSession } from '../features/session.js';
@@ -18,6 +18,9 @@ export interface TuneRunOptions {
   trials: number;
   strategy: 'random' | 'grid';
   search: SearchParam[];
+  /** Backbone id (models/backbones.ts), default vgg16; alpha for MobileNetV2. */
+  backbone?: string;
+  alpha?: number;
   imageSize: number;
   weights: string;
   pooling: HeadPooling;
@@ -40,6 +43,10 @@ export interface TuneRunReport {
 
 export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport> {
   const { logger } = opts;
+  // Options that do not fit the backbone fail here, before any data is read.
+  const def = backboneById(opts.backbone ?? DEFAULT_BACKBONE);
+  const backboneOptions = { imageSize: opts.imageSize, seed: opts.seed, ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}) };
+  def.checkOptions(backboneOptions);
   const splitParams = { seed: opts.seed, validationSplit: opts.validationSplit, testSplit: 0 };
   const trainData = await loadEvaluationData(opts.data, 'train', splitParams);
   const valData = await loadEvaluationData(opts.data, 'val', splitParams);
@@ -49,7 +56,7 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
 
   // The same session train uses: features extracted by `mlctl train` on this data are reused here, and vice versa.
   const session = await openFeatureSession({
-    base: { backbone: vgg16, options: { imageSize: opts.imageSize, seed: opts.seed }, weights: opts.weights, seed: opts.seed },
+    base: { backbone: def, options: backboneOptions, weights: opts.weights, seed: opts.seed },
     engine: opts.engine,
     cacheRoot: opts.cacheDir,
     logger,
@@ -82,8 +89,10 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
         output: { name: 'predictions', kind: 'probabilities', size: labels.length },
         // Same shape as train's packages, so evaluate/export/serve read tuned and trained models alike.
         architecture: {
-          type: 'vgg16-transfer',
-          backbone: 'vgg16',
+          type: `${def.id}-transfer`,
+          backbone: def.id,
+          ...(def.variant(backboneOptions) ? { variant: def.variant(backboneOptions) } : {}),
+          ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
           includeTop: false,
           featureShape: [...featureShape],
           weights: { source: weights.source, kind: weights.kind, sha256: weights.kind === 'none' ? null : weights.sha256, ...(weights.md5 ? { md5: weights.md5 } : {}), ...(weights.kind === 'none' ? { init: 'glorot_uniform', seed: opts.seed } : {}) },

@@ -1,12 +1,14 @@
-// Phase 2 of the Keras transfer-learning recipe: unfreeze the last K conv blocks and keep training the whole model
-// on images at a lower learning rate. Conv filter gradients on wasm run through train/wasm-grads.ts.
+// Phase 2 of the Keras transfer-learning recipe: unfreeze the backbone's last K blocks (as its definition counts
+// them: VGG16's conv blocks, ResNet50's residual blocks, MobileNetV2's/EfficientNet's inverted residual blocks) and
+// keep training on images at a lower learning rate. Conv gradients on wasm run through train/wasm-grads.ts.
 import * as tf from '@tensorflow/tfjs';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { loadLayersModelFromDir } from '../artifacts/tfjs-io.js';
 import { imageBatches } from '../data/batches.js';
 import type { Sample } from '../data/imagefolder.js';
 import { HEAD_LAYER_NAMES } from '../models/head.js';
-import { blockLayerNames, VGG16_BLOCKS } from '../models/vgg16.js';
+import { vgg16 } from '../models/vgg16.js';
+import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
@@ -24,6 +26,8 @@ export interface FineTuneState {
 
 export interface FineTuneOptions {
   blocks: number;
+  /** The backbone's fine-tuning units, first to last (BackboneDef.blocks); default VGG16's five conv blocks. */
+  units?: string[][];
   epochs: number;
   batchSize: number;
   lr: number;
@@ -49,12 +53,42 @@ export interface FineTuneResult {
   trainableParams: number;
 }
 
-/** Mark only the last `blocks` conv blocks and the head as trainable; returns the trainable layer names. */
-export function unfreezeLastBlocks(model: tf.LayersModel, blocks: number): string[] {
-  const names = new Set<string>([HEAD_LAYER_NAMES.dense, HEAD_LAYER_NAMES.predictions]);
-  for (let b = VGG16_BLOCKS.length - blocks + 1; b <= VGG16_BLOCKS.length; b++) for (const n of blockLayerNames(b)) names.add(n);
-  for (const layer of model.layers) layer.trainable = names.has(layer.name);
-  return [...names];
+export interface Unfrozen {
+  /** Names of the trainable layers (backbone layers of the last blocks, then the head's Dense layers). */
+  trainable: string[];
+  /** Every layer trainable again and BatchNormalization back to its own training behaviour. */
+  restore(): void;
+}
+
+/**
+ * Mark only the last `blocks` of `units` and the head as trainable. BatchNormalization layers run in inference mode
+ * throughout, unfrozen or not (Keras's transfer-learning guide): their moving statistics stay the pretrained ones
+ * and their gamma/beta train through the inference-mode normalisation.
+ */
+export function unfreezeLastBlocks(model: tf.LayersModel, blocks: number, units: string[][] = vgg16.blocks({ imageSize: 224 })): Unfrozen {
+  if (!Number.isInteger(blocks) || blocks < 0 || blocks > units.length) {
+    throw new MlctlError('OPTION_CONFLICT', [`--fine-tune ${blocks} does not fit this backbone: it has ${units.length} blocks (choose 0..${units.length})`]);
+  }
+  const names = new Set<string>(units.slice(units.length - blocks).flat());
+  names.add(HEAD_LAYER_NAMES.dense);
+  names.add(HEAD_LAYER_NAMES.predictions);
+  const patched: tf.layers.Layer[] = [];
+  for (const layer of model.layers) {
+    layer.trainable = names.has(layer.name);
+    if (layer.getClassName() === 'BatchNormalization' && !Object.prototype.hasOwnProperty.call(layer, 'call')) {
+      const call = layer.call.bind(layer);
+      patched.push(layer);
+      layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
+    }
+  }
+  return {
+    trainable: model.layers.filter((l) => names.has(l.name)).map((l) => l.name),
+    restore() {
+      // The instance override goes; the class's own call is back.
+      for (const layer of patched) delete (layer as unknown as { call?: unknown }).call;
+      for (const layer of model.layers) layer.trainable = true;
+    },
+  };
 }
 
 function lossAndAccuracy(model: tf.LayersModel, x: tf.Tensor4D, labels: tf.Tensor1D, classes: number, training: boolean, classWeights?: tf.Tensor1D) {
@@ -96,10 +130,11 @@ export async function fineTune(model: tf.LayersModel, train: Sample[], val: Samp
       saved.dispose();
     }
   }
-  const trainable = unfreezeLastBlocks(model, opts.blocks);
+  const unfrozen = unfreezeLastBlocks(model, opts.blocks, opts.units);
   const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
   const trainableParams = vars.reduce((n, v) => n + v.size, 0);
-  logger.info(`fine-tuning ${trainable.filter((n) => n.startsWith('block')).length} conv layers (${opts.blocks} block(s)) + head, ${trainableParams.toLocaleString('en-US')} trainable parameters, lr ${opts.lr}`);
+  const baseLayers = unfrozen.trainable.filter((n) => n !== HEAD_LAYER_NAMES.dense && n !== HEAD_LAYER_NAMES.predictions).length;
+  logger.info(`fine-tuning ${baseLayers} backbone layers (${opts.blocks} block(s)) + head, ${trainableParams.toLocaleString('en-US')} trainable parameters, lr ${opts.lr}`);
   const optimizer = tf.train.adam(opts.lr, KERAS_ADAM.beta1, KERAS_ADAM.beta2, KERAS_ADAM.epsilon);
   const classWeights = opts.classWeights ? tf.tensor1d(opts.classWeights) : undefined;
   const history: EpochMetrics[] = [...(opts.priorHistory ?? [])];
@@ -170,6 +205,6 @@ export async function fineTune(model: tf.LayersModel, train: Sample[], val: Samp
     tf.dispose(best.weights ?? []);
     classWeights?.dispose();
     optimizer.dispose();
-    for (const layer of model.layers) layer.trainable = true;
+    unfrozen.restore();
   }
 }

@@ -1,7 +1,7 @@
 // `mlctl quantize|prune|tune|optimize`: the option tables of model optimization. Light: the runners
 // (cli/run/optimize.ts) are imported only when one of these commands runs.
 import type { SearchParam } from '../../optimize/tune.js';
-import { BATCH_SIZE, DATA, ENGINE, HEAD, IMAGE_SIZE, LATENCY_RUNS, NAME, SEED, VALIDATION_SPLIT, WEIGHTS, WEIGHT_DTYPE_CHOICES } from '../options.js';
+import { ALPHA, BACKBONE, BATCH_SIZE, DATA, ENGINE, HEAD, IMAGE_SIZE, LATENCY_RUNS, NAME, SEED, VALIDATION_SPLIT, WEIGHTS, WEIGHT_DTYPE_CHOICES } from '../options.js';
 import { defineCommand, type ContextOf } from '../spec.js';
 
 const QUANTIZE_DTYPES = [...WEIGHT_DTYPE_CHOICES, 'int8'] as const;
@@ -77,6 +77,8 @@ export const tuneCommand = defineCommand({
     { flags: '--search <params>', description: 'comma-separated parameters to search: lr, units, dropout, batch-size (others keep train defaults)', type: 'list', default: SEARCH_DEFAULT },
     { flags: '--strategy <s>', description: 'random draws or a (seeded-order) grid', choices: ['random', 'grid'], default: 'random' },
     { ...NAME, description: 'package name for the best trial', default: 'tuned' },
+    BACKBONE,
+    ALPHA,
     IMAGE_SIZE,
     WEIGHTS,
     HEAD,

@@ -114,6 +114,8 @@ export async function tune(ctx: TuneContext): Promise<CommandResult> {
     trials: o.trials,
     strategy: o.strategy,
     search: parseSearch(o.search),
+    backbone: o.backbone,
+    ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
     imageSize: o.imageSize,
     weights: o.weights,
     pooling: o.head,

@@ -43,6 +43,8 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
       epochs: opts.epochs,
       batchSize: opts.batchSize,
       imageSize: opts.imageSize,
+      backbone: opts.backbone,
+      ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
       lr: opts.lr,
       head: opts.head,
       dropout: opts.dropout,

@@ -27,6 +27,7 @@ export async function fineTunePhase(
   const resuming = o.resume?.phase === 'fine-tune';
   return fineTune(model, run.splits.train, run.splits.val, {
     blocks: opts.fineTune,
+    units: run.backbone.blocks(run.backboneOptions),
     epochs: opts.epochs,
     batchSize: opts.batchSize,
     lr: opts.fineTuneLr ?? opts.lr / 10,

@@ -18,8 +18,7 @@ export function trainManifest(
   const base: tf.LayersModel = session.base;
   const headParams = headParamCount(headSpec, headInputSize(session.featureShape, opts.head));
   const baseParams = base.countParams();
-  const blocks = backbone.blocks(run.backboneOptions).length;
-  const trainableBlocks = opts.fineTune > 0 ? Array.from({ length: opts.fineTune }, (_, i) => `block${blocks - opts.fineTune + 1 + i}`) : [];
+  const trainableBlocks = opts.fineTune > 0 ? backbone.blockNames(run.backboneOptions).slice(-opts.fineTune) : [];
   const variant = backbone.variant(run.backboneOptions);
   return {
     task: 'image-classification',
