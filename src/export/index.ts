@@ -46,6 +46,9 @@ export async function exportModel(ref: string | LoadedPackage, opts: ExportOptio
   if (opts.quantize && opts.format !== 'tfjs') {
     throw new MlctlError('OPTION_CONFLICT', [`--quantize applies to --format tfjs; for int8 ONNX run \`mlctl quantize\` first and export the quantized package`]);
   }
+  if (opts.embedPreprocessing && opts.format !== 'onnx' && opts.format !== 'triton') {
+    throw new MlctlError('OPTION_CONFLICT', [`--embed-preprocessing applies to --format onnx and triton (the graph takes UINT8 pixels); ${opts.format} keeps the package's float input`]);
+  }
   if (opts.name !== undefined) assertValidName(opts.name);
   const pkg = typeof ref === 'string' ? await loadPackage(ref, { trust: opts.trust, requireSignature: opts.requireSignature }) : ref;
   if (typeof ref !== 'string' && (opts.trust || opts.requireSignature)) await verifyPackageSignature(pkg, opts.trust, { required: Boolean(opts.requireSignature) });

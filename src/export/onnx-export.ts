@@ -1,12 +1,16 @@
 // `--format onnx`: the package's ONNX model (its own formats.onnx, e.g. int8 from `mlctl quantize`, or converted now
-// from the TF.js model) with labels, preprocessing and source in metadata_props, checked by running it in ONNX Runtime.
+// from the TF.js model at the precision the package stores its weights), optionally with the preprocessing embedded,
+// labels, preprocessing, variant and source in metadata_props, checked by running it in ONNX Runtime.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { buildModelProto, decodeModel, encodeModel, type ModelProto } from '../onnx/index.js';
+import type { ModelJson } from '../artifacts/tfjs-io.js';
+import { BATCH_DIM, buildModelProto, DataType, decodeModel, encodeModel, type ModelProto } from '../onnx/index.js';
+import { embedPreprocessing } from './onnx-preprocessing.js';
+import { storageOf, storeWeightsAs, type PackageWeight, type StorageReport, type WeightStorage } from './onnx-weights.js';
 import { exportMetadata, type ExportMetadata } from './source.js';
 import { LABELS_JSON, METADATA_JSON } from './tfjs.js';
 
@@ -16,29 +20,56 @@ export const META_PREFIX = 'mlctl.';
 
 export interface TensorSignature {
   name: string;
-  /** ONNX TensorProto.DataType code (1 = FLOAT). */
+  /** ONNX TensorProto.DataType code (1 = FLOAT, 2 = UINT8). */
   elemType: number;
   /** Dimensions with the batch dimension first; symbolic dimensions as their names. */
   dims: Array<number | string>;
 }
 
+/** What the exported graph's input takes: preprocessed floats (the package's own contract) or raw RGB pixels. */
+export type InputVariant = 'preprocessed' | 'pixels';
+/** How the exported graph stores its weights: as converted, at the package's quantized precision, or int8 QDQ. */
+export type WeightsVariant = 'fp32' | WeightStorage | 'int8-qdq';
+
 export interface OnnxModel {
   bytes: Uint8Array;
   origin: 'package' | 'converted';
-  /** 'int8' when the graph carries QuantizeLinear/DequantizeLinear or integer kernels. */
+  /** 'int8' when the graph quantizes activations (QuantizeLinear / integer kernels); else the float weights' storage. */
   precision: 'fp32' | 'int8';
+  inputVariant: InputVariant;
+  weights: WeightsVariant;
   inputs: TensorSignature[];
   outputs: TensorSignature[];
+  /** The metadata_props mlctl wrote (also what Triton's config parameters carry). */
+  metadataProps: Record<string, string>;
+  docString: string;
+  /** How a quantized package's weights were stored (converted models only). */
+  storage?: StorageReport;
 }
 
 export interface OnnxExportOptions {
   /** ai.onnx opset for a conversion (the converter's default when omitted). */
   opset?: number;
+  /** UINT8 RGB NHWC pixel input with the manifest's preprocessing done in the graph (image models). */
+  embedPreprocessing?: boolean;
   logger?: Logger;
 }
 
+export const INPUT_VARIANTS: Record<InputVariant, string> = {
+  preprocessed: 'FP32 NHWC, preprocessed as mlctl.preprocessing says (the package\'s own input)',
+  pixels: 'UINT8 RGB NHWC pixels 0-255 resized to the model size; channel order, scale and mean are done in the graph',
+};
+
+const WEIGHT_TEXT: Record<WeightsVariant, string> = {
+  fp32: 'float32 weights',
+  fp16: 'float16 weights (Cast to float32 for compute)',
+  uint8: 'uint8 weight-only quantization (DequantizeLinear), float32 compute',
+  uint16: 'uint16 weight-only quantization (Cast, Mul, Add), float32 compute',
+  'int8-qdq': 'int8 QDQ: int8 per-channel weights, uint8 calibrated activations (QuantizeLinear/DequantizeLinear)',
+};
+
 /** The metadata_props mlctl writes: flat strings, JSON where the value is structured. */
-export function onnxMetadataProps(meta: ExportMetadata): Record<string, string> {
+export function onnxMetadataProps(meta: ExportMetadata, variant: { input: InputVariant; weights: WeightsVariant } = { input: 'preprocessed', weights: 'fp32' }): Record<string, string> {
   const { source } = meta;
   return {
     'mlctl.name': meta.name,
@@ -46,6 +77,8 @@ export function onnxMetadataProps(meta: ExportMetadata): Record<string, string> 
     'mlctl.labels': JSON.stringify(meta.labels),
     'mlctl.input': JSON.stringify(meta.input),
     ...(meta.input.kind === 'image' ? { 'mlctl.preprocessing': JSON.stringify(meta.input.preprocessing) } : {}),
+    'mlctl.input_variant': variant.input,
+    'mlctl.weights': variant.weights,
     'mlctl.output': JSON.stringify(meta.output),
     'mlctl.source': JSON.stringify({ name: source.name, version: source.version, manifestSha256: source.manifestSha256, files: source.files }),
     'mlctl.exported_by': meta.exportedBy,
@@ -53,12 +86,24 @@ export function onnxMetadataProps(meta: ExportMetadata): Record<string, string> 
   };
 }
 
+/** ModelProto.doc_string of an export: what this graph is (variant and precision), not what it was made from. */
+export function onnxDocString(meta: ExportMetadata, variant: { input: InputVariant; weights: WeightsVariant }): string {
+  const s = meta.source;
+  return [
+    `${meta.name} v${s.version}: ${meta.task}, ${meta.labels.length} labels.`,
+    `Input: ${INPUT_VARIANTS[variant.input]}.`,
+    `Weights: ${WEIGHT_TEXT[variant.weights]}.`,
+    `Exported by ${meta.exportedBy} from package ${s.name} v${s.version} (mlctl.json sha256 ${s.manifestSha256}).`,
+  ].join(' ');
+}
+
 function signature(vi: ModelProto['graph']['input'][number]): TensorSignature {
   const t = vi.type?.tensorType;
   return { name: vi.name, elemType: t?.elemType ?? 0, dims: (t?.shape?.dim ?? []).map((d) => d.dimParam ?? d.dimValue ?? '?') };
 }
 
-const INT8_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'DynamicQuantizeLinear']);
+/** Activations quantized: what makes a graph an int8 model (weight-only DequantizeLinear does not). */
+const INT8_OPS = new Set(['QuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'DynamicQuantizeLinear']);
 
 function describe(proto: ModelProto): Pick<OnnxModel, 'precision' | 'inputs' | 'outputs'> {
   const initializers = new Set(proto.graph.initializer.map((t) => t.name));
@@ -70,26 +115,67 @@ function describe(proto: ModelProto): Pick<OnnxModel, 'precision' | 'inputs' | '
   };
 }
 
-/** The ONNX model to export, carrying `metadata` in metadata_props (mlctl.* keys replaced, others kept). */
-export async function onnxModelFor(pkg: LoadedPackage, metadata: Record<string, string>, opts: OnnxExportOptions = {}): Promise<OnnxModel> {
+/** The package's TF.js weights manifest entries (name, shape, storage dtype and affine parameters). */
+export async function packageWeights(pkg: LoadedPackage): Promise<PackageWeight[]> {
+  const rel = pkg.manifest.formats.tfjs;
+  if (!rel) return [];
+  const json = JSON.parse(new TextDecoder().decode(await readModelFile(pkg, rel))) as ModelJson;
+  return json.weightsManifest.flatMap((g) =>
+    g.weights.map((w) => {
+      const q = w.quantization as { dtype: string; scale?: number; min?: number } | undefined;
+      return { name: w.name, shape: w.shape, dtype: q?.dtype ?? w.dtype, ...(q?.scale !== undefined ? { scale: q.scale, min: q.min } : {}) };
+    }),
+  );
+}
+
+/** The graph as it comes: the package's own ONNX model, or a conversion of its TF.js model at its weights' precision. */
+async function baseProto(pkg: LoadedPackage, opts: OnnxExportOptions): Promise<{ proto: ModelProto; origin: OnnxModel['origin']; storage?: StorageReport }> {
   const rel = pkg.manifest.formats.onnx;
   if (rel) {
     opts.logger?.info(`using the package's own ONNX model (${rel})`);
-    const proto = decodeModel(await readModelFile(pkg, rel));
-    proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => !(p.key in metadata)), ...Object.entries(metadata).map(([key, value]) => ({ key, value }))];
-    return { bytes: encodeModel(proto), origin: 'package', ...describe(proto) };
+    return { proto: decodeModel(await readModelFile(pkg, rel)), origin: 'package' };
   }
   if (!pkg.manifest.formats.tfjs) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it has neither an ONNX model (formats.onnx) nor a TF.js model to convert']);
   opts.logger?.info('converting the TF.js model to ONNX');
   const model = await loadTfjsModel(pkg);
+  let proto: ModelProto;
   try {
-    const inputName = pkg.manifest.input.name;
-    const outputName = pkg.manifest.output.name;
-    const proto = buildModelProto(model, { inputName, outputName, metadata, ...(opts.opset ? { opset: opts.opset } : {}) });
-    return { bytes: encodeModel(proto), origin: 'converted', ...describe(proto) };
+    proto = buildModelProto(model, { inputName: pkg.manifest.input.name, outputName: pkg.manifest.output.name, ...(opts.opset ? { opset: opts.opset } : {}) });
   } finally {
     model.dispose();
   }
+  const weights = await packageWeights(pkg);
+  const storage = storageOf(weights);
+  if (storage === 'fp32') return { proto, origin: 'converted' };
+  const report = storeWeightsAs(proto, weights, storage);
+  const kept = Object.keys(report.keptFp32);
+  opts.logger?.info(`stored ${report.converted} weight tensor(s) as ${storage} like the package (${(report.initializerBytes.before / 2 ** 20).toFixed(1)} → ${(report.initializerBytes.after / 2 ** 20).toFixed(1)} MiB)${kept.length ? `; ${kept.length} kept as float32: ${kept.slice(0, 4).join(', ')}${kept.length > 4 ? ', …' : ''}` : ''}`);
+  return { proto, origin: 'converted', storage: report };
+}
+
+/** The ONNX model to export for `meta`'s package: variant, precision, metadata_props (mlctl.* replaced, others kept), doc_string. */
+export async function onnxModelFor(pkg: LoadedPackage, meta: ExportMetadata, opts: OnnxExportOptions = {}): Promise<OnnxModel> {
+  const spec = pkg.manifest.input;
+  if (opts.embedPreprocessing && spec.kind !== 'image') {
+    throw new MlctlError('EXPORT_UNSUPPORTED', [`--embed-preprocessing applies to image models; ${pkg.manifest.name} takes ${spec.kind} input`]);
+  }
+  const { proto, origin, storage } = await baseProto(pkg, opts);
+  const { precision } = describe(proto);
+  const weights: WeightsVariant = precision === 'int8' ? 'int8-qdq' : (storage?.storage ?? 'fp32');
+  const inputVariant: InputVariant = opts.embedPreprocessing ? 'pixels' : 'preprocessed';
+  if (opts.embedPreprocessing && spec.kind === 'image') {
+    const input = describe(proto).inputs[0];
+    if (!input || describe(proto).inputs.length !== 1) throw new MlctlError('EXPORT_UNSUPPORTED', [`--embed-preprocessing needs a single-input model; this graph has ${describe(proto).inputs.length} inputs`]);
+    const batchDim = typeof input.dims[0] === 'string' ? input.dims[0] : BATCH_DIM;
+    const steps = embedPreprocessing(proto, spec.preprocessing, { name: input.name, height: spec.height, width: spec.width, batchDim });
+    opts.logger?.info(`embedded ${spec.preprocessing.mode} preprocessing (${steps.nodes.join(' → ')}): the input takes UINT8 RGB pixels [batch, ${spec.height}, ${spec.width}, 3]`);
+  }
+  const variant = { input: inputVariant, weights };
+  const metadataProps = onnxMetadataProps(meta, variant);
+  const docString = onnxDocString(meta, variant);
+  proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => !(p.key in metadataProps)), ...Object.entries(metadataProps).map(([key, value]) => ({ key, value }))];
+  proto.docString = docString;
+  return { bytes: encodeModel(proto), origin, inputVariant, weights, metadataProps, docString, ...describe(proto), ...(storage ? { storage } : {}) };
 }
 
 /**
@@ -97,17 +183,19 @@ export async function onnxModelFor(pkg: LoadedPackage, metadata: Record<string, 
  * anyone deploys it, and checks the output size against the manifest.
  */
 export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number, logger?: Logger): Promise<void> {
-  logger?.info(`checking the ${model.precision} ONNX model (${(model.bytes.byteLength / 2 ** 20).toFixed(1)} MiB) in ONNX Runtime`);
+  logger?.info(`checking the ${model.weights} ONNX model (${(model.bytes.byteLength / 2 ** 20).toFixed(1)} MiB) in ONNX Runtime`);
   // Loaded here, not at import: every mlctl command imports the command table, and the native add-on is heavy.
   const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(model.bytes, { graphOptimizationLevel: 'basic', intraOpNumThreads: 1 });
+  // logSeverityLevel 3: ORT's own warnings go to stderr with colour codes and are not the user's business.
+  const session = await ort.InferenceSession.create(model.bytes, { graphOptimizationLevel: 'basic', intraOpNumThreads: 1, logSeverityLevel: 3 });
   try {
     const input = model.inputs[0];
     if (!input || model.inputs.length !== 1) throw new Error(`expected one graph input, found ${model.inputs.length}`);
     const dims = input.dims.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : NaN));
     if (dims.some((d) => !Number.isFinite(d))) throw new Error(`input ${input.name} has non-batch symbolic dimensions ${JSON.stringify(input.dims)}`);
     const size = dims.reduce((a, d) => a * d, 1);
-    const out = await session.run({ [input.name]: new ort.Tensor('float32', new Float32Array(size), dims) });
+    const zeros = input.elemType === DataType.UINT8 ? new ort.Tensor('uint8', new Uint8Array(size), dims) : new ort.Tensor('float32', new Float32Array(size), dims);
+    const out = await session.run({ [input.name]: zeros });
     const first = out[model.outputs[0]!.name];
     if (!first) throw new Error(`ONNX Runtime returned no output ${model.outputs[0]!.name}`);
     if (first.size !== expectedOutputSize) throw new Error(`output ${model.outputs[0]!.name} has ${first.size} values per example, the manifest says ${expectedOutputSize}`);
@@ -120,15 +208,25 @@ export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number
 }
 
 export function onnxDetails(model: OnnxModel, file: string): Record<string, unknown> {
-  return { onnxFile: file, origin: model.origin, precision: model.precision, inputs: model.inputs, outputs: model.outputs };
+  return {
+    onnxFile: file,
+    origin: model.origin,
+    precision: model.precision,
+    inputVariant: model.inputVariant,
+    weights: model.weights,
+    inputs: model.inputs,
+    outputs: model.outputs,
+    bytes: model.bytes.byteLength,
+    ...(model.storage ? { storage: model.storage } : {}),
+  };
 }
 
 export async function writeOnnxExport(pkg: LoadedPackage, dir: string, opts: OnnxExportOptions = {}): Promise<Record<string, unknown>> {
   const base = exportMetadata(pkg, 'onnx');
-  const model = await onnxModelFor(pkg, onnxMetadataProps(base), opts);
+  const model = await onnxModelFor(pkg, base, opts);
   await checkOnnxRuns(model, pkg.manifest.output.size, opts.logger);
   await fs.writeFile(path.join(dir, ONNX_FILE), model.bytes);
-  const details = { ...onnxDetails(model, ONNX_FILE), labelsFile: LABELS_JSON, metadataProps: Object.keys(onnxMetadataProps(base)) };
+  const details = { ...onnxDetails(model, ONNX_FILE), labelsFile: LABELS_JSON, metadataProps: Object.keys(model.metadataProps) };
   await writeJsonAtomic(path.join(dir, LABELS_JSON), pkg.manifest.labels);
   await writeJsonAtomic(path.join(dir, METADATA_JSON), { ...base, details });
   return details;

@@ -20,7 +20,7 @@ function quote(s: string): string {
   return out + '"';
 }
 
-function scalarText(field: protobuf.Field, value: unknown): string {
+function scalarText(field: protobuf.FieldBase, value: unknown): string {
   const rt = field.resolve().resolvedType;
   if (rt instanceof protobuf.Enum) {
     const name = typeof value === 'number' ? rt.valuesById[value] : String(value);
@@ -44,7 +44,21 @@ function writeMessage(type: protobuf.Type, obj: Obj, indent: string, lines: stri
     if (value === undefined || value === null) continue;
     const rt = field.resolve().resolvedType;
     const isMessage = rt instanceof protobuf.Type;
-    if (field.repeated) {
+    if (field instanceof protobuf.MapField) {
+      // A map is a repeated entry message { key: K value: V }, one block per key (what Triton writes).
+      if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${field.fullName} is a map: expected an object`);
+      const keyField = new protobuf.Field('key', 1, field.keyType);
+      for (const [k, v] of Object.entries(value as Obj)) {
+        lines.push(`${indent}${field.name} {`);
+        lines.push(`${indent}  key: ${scalarText(keyField, INT_TYPES.has(field.keyType) ? Number(k) : field.keyType === 'bool' ? k === 'true' : k)}`);
+        if (isMessage) {
+          lines.push(`${indent}  value {`);
+          writeMessage(rt, v as Obj, indent + '    ', lines);
+          lines.push(`${indent}  }`);
+        } else lines.push(`${indent}  value: ${scalarText(field, v)}`);
+        lines.push(`${indent}}`);
+      }
+    } else if (field.repeated) {
       const list = value as unknown[];
       if (!Array.isArray(list)) throw new Error(`${field.fullName} is repeated: expected an array`);
       if (list.length === 0) continue;
@@ -147,7 +161,7 @@ export function parseTextFormat(type: protobuf.Type, text: string): Obj {
   const accept = (p: string) => (peek()?.kind === 'punct' && peek()!.text === p ? (pos++, true) : false);
   const expect = (p: string) => accept(p) || fail(`expected "${p}" but found "${peek()?.text ?? 'end of input'}"`);
 
-  const parseScalar = (field: protobuf.Field): unknown => {
+  const parseScalar = (field: protobuf.FieldBase): unknown => {
     const rt = field.resolve().resolvedType;
     const t = next();
     if (rt instanceof protobuf.Enum) {
@@ -187,6 +201,38 @@ export function parseTextFormat(type: protobuf.Type, text: string): Obj {
     return fail(`${field.name}: type ${field.type} is not supported`);
   };
 
+  /** One `{ key: K value: V }` entry of a map field; returns [key as an object key, value]. */
+  const parseMapEntry = (field: protobuf.MapField): [string, unknown] => {
+    const open = next();
+    if (open.kind !== 'punct' || (open.text !== '{' && open.text !== '<')) fail(`${field.name}: expected "{"`);
+    const close = open.text === '{' ? '}' : '>';
+    const rt = field.resolve().resolvedType;
+    let key: unknown;
+    let value: unknown;
+    while (!accept(close)) {
+      const name = next();
+      if (name.text === 'key') {
+        if (key !== undefined) fail(`${field.name}: an entry has two keys`);
+        expect(':');
+        key = parseScalar(new protobuf.Field('key', 1, field.keyType));
+      } else if (name.text === 'value') {
+        if (value !== undefined) fail(`${field.name}: an entry has two values`);
+        if (rt instanceof protobuf.Type) {
+          accept(':');
+          const o = next();
+          if (o.kind !== 'punct' || (o.text !== '{' && o.text !== '<')) fail(`${field.name}: expected "{" after value`);
+          value = parseMessageBody(rt, o.text === '{' ? '}' : '>');
+        } else {
+          expect(':');
+          value = parseScalar(field);
+        }
+      } else fail(`${field.name}: a map entry has only "key" and "value", found "${name.text}"`);
+      accept(',') || accept(';');
+    }
+    if (key === undefined) fail(`${field.name}: an entry has no key`);
+    return [String(key), value ?? (rt instanceof protobuf.Type ? {} : undefined)];
+  };
+
   const parseMessageBody = (msgType: protobuf.Type, close: string | undefined): Obj => {
     const obj: Obj = {};
     for (;;) {
@@ -203,6 +249,24 @@ export function parseTextFormat(type: protobuf.Type, text: string): Obj {
       pos++;
       const field = msgType.fields[t.text];
       if (!field) fail(`${msgType.name} has no field "${t.text}"`);
+      if (field instanceof protobuf.MapField) {
+        const map = (obj[field.name] ??= {}) as Obj;
+        const entries: Array<[string, unknown]> = [];
+        accept(':');
+        if (accept('[')) {
+          if (!accept(']')) {
+            do entries.push(parseMapEntry(field));
+            while (accept(','));
+            expect(']');
+          }
+        } else entries.push(parseMapEntry(field));
+        for (const [k, v] of entries) {
+          if (k in map) fail(`${field.name}: key ${JSON.stringify(k)} is given more than once`);
+          map[k] = v;
+        }
+        accept(',') || accept(';');
+        continue;
+      }
       const rt = field!.resolve().resolvedType;
       const isMessage = rt instanceof protobuf.Type;
       const hadColon = accept(':');

@@ -6,7 +6,7 @@ import protobuf from 'protobufjs';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
-import { checkOnnxRuns, onnxDetails, onnxMetadataProps, onnxModelFor, type OnnxExportOptions, type OnnxModel } from './onnx-export.js';
+import { checkOnnxRuns, onnxDetails, onnxModelFor, type OnnxExportOptions, type OnnxModel } from './onnx-export.js';
 import { toTextFormat } from './pbtxt.js';
 import { exportMetadata } from './source.js';
 import { METADATA_JSON } from './tfjs.js';
@@ -77,6 +77,7 @@ message ModelDynamicBatching {
   uint64 default_priority_level = 5;
   ModelQueuePolicy default_queue_policy = 6;
 }
+message ModelParameter { string string_value = 1; }
 message ModelConfig {
   string name = 1;
   string platform = 2;
@@ -89,6 +90,7 @@ message ModelConfig {
   oneof scheduling_choice { ModelDynamicBatching dynamic_batching = 11; }
   repeated ModelInstanceGroup instance_group = 7;
   string default_model_filename = 8;
+  map<string, ModelParameter> parameters = 14;
 }
 `;
 
@@ -137,8 +139,12 @@ function tritonType(elemType: number, what: string): string {
 }
 
 /** The ModelConfig (plain object, proto field names) for an ONNX model. */
+/** mlctl.* metadata carried into the config's `parameters` (which variant this is, how to feed it). */
+const CONFIG_PARAMETERS = ['mlctl.input_variant', 'mlctl.weights', 'mlctl.preprocessing', 'mlctl.labels'] as const;
+
 export function tritonConfig(pkg: LoadedPackage, model: OnnxModel, opts: Required<Pick<TritonOptions, 'maxBatch' | 'queueDelayUs' | 'instances'>> & { name: string }): Record<string, unknown> {
   const image = pkg.manifest.input.kind === 'image';
+  const parameters = Object.fromEntries(CONFIG_PARAMETERS.filter((k) => model.metadataProps[k] !== undefined).map((k) => [k, { string_value: model.metadataProps[k]! }]));
   return {
     name: opts.name,
     platform: 'onnxruntime_onnx',
@@ -160,6 +166,7 @@ export function tritonConfig(pkg: LoadedPackage, model: OnnxModel, opts: Require
       max_queue_delay_microseconds: opts.queueDelayUs,
     },
     instance_group: [{ count: opts.instances, kind: 'KIND_CPU' }],
+    parameters,
   };
 }
 
@@ -174,7 +181,7 @@ export async function writeTritonExport(pkg: LoadedPackage, dir: string, opts: T
     instances: opts.instances ?? TRITON_DEFAULTS.instances,
   };
   const base = exportMetadata(pkg, 'triton');
-  const model = await onnxModelFor(pkg, onnxMetadataProps(base), opts);
+  const model = await onnxModelFor(pkg, base, opts);
   await checkOnnxRuns(model, pkg.manifest.output.size, opts.logger);
   const config = tritonConfig(pkg, model, settings);
   const type = tritonModelConfigType();

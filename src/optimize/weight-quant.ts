@@ -86,6 +86,16 @@ export function float32ToFloat16Bits(value: number): number {
   return sign | q;
 }
 
+/** IEEE 754 binary16 bits → the number they encode (exact: every half is a float32). */
+export function float16BitsToNumber(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >>> 10) & 0x1f;
+  const mant = bits & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
 export function toFloat16(values: Float32Array): Uint16Array {
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = float32ToFloat16Bits(values[i]!);

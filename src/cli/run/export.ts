@@ -30,6 +30,7 @@ export async function run(ctx: ExportContext): Promise<CommandResult> {
     force: opts.force,
     quantize: opts.quantize,
     opset: opts.opset,
+    embedPreprocessing: opts.embedPreprocessing,
     name: opts.name,
     version: opts.modelVersion,
     maxBatch: opts.maxBatch,
