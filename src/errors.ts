@@ -62,6 +62,7 @@ export const ERRORS = {
   OPTION_INVALID: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'an option value is not accepted (not a number, out of range, not one of the choices, malformed)' },
   OPTION_CONFLICT: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'options that do not go together, or that do not fit the model or the data' },
   MODEL_NAME_INVALID: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s', meaning: 'a model name that is not a plain name (letters, digits, ., _, -)' },
+  ALREADY_QUANTIZED: { exit: EXIT.USAGE, http: 400, grpc: 'FAILED_PRECONDITION', message: '%s', meaning: 'quantize on a package whose weights are already quantized (quantize its float32 version, or pass --force)' },
   RESUME_MISMATCH: { exit: EXIT.USAGE, http: 400, grpc: 'FAILED_PRECONDITION', message: '%s', meaning: 'train --resume with options that differ from the checkpoint' },
   API_KEYS_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'API key configuration %s is invalid: %s', meaning: 'serve --api-key / --api-keys-file cannot be used' },
   TLS_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'TLS %s cannot be used: %s', meaning: 'serve --tls-* files cannot be used' },

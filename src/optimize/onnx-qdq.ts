@@ -16,6 +16,8 @@ export interface QdqOptions {
   threads?: number;
   /** Called after each calibration chunk with examples done / total (for createProgress). */
   onProgress?: (done: number, total: number) => void;
+  /** ModelProto.doc_string of the int8 model (the float model's is replaced: it no longer describes this graph). */
+  docString?: string;
 }
 
 /** Examples per calibration run: every calibrated activation comes back as an output (VGG16 at 224: ~60 MB each). */
@@ -214,6 +216,7 @@ export async function quantizeOnnxQdq(model: Uint8Array, opts: QdqOptions): Prom
   const stillUsed = new Set(nodes.flatMap((n) => n.input));
   g.node = nodes;
   g.initializer = [...g.initializer.filter((t) => !replacedInits.has(t.name!) || stillUsed.has(t.name!)), ...newInits];
+  if (opts.docString !== undefined) proto.docString = opts.docString;
   proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => p.key !== 'mlctl.quantization'), { key: 'mlctl.quantization', value: JSON.stringify({ format: 'QDQ', weights: perChannel ? 'int8 symmetric per-channel' : 'int8 symmetric per-tensor', activations: 'uint8 asymmetric min/max', calibrationBatches: opts.calibration.length }) }];
   const ranges: Record<string, [number, number]> = {};
   for (const [t, r] of calibrated) ranges[t] = r;

@@ -5,7 +5,7 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import type { Figures } from './measure.js';
 import { prunePackage, type PruneOptions, type PruneReport } from './prune.js';
-import { quantizePackage, type QuantizeReport } from './quantize.js';
+import { alreadyQuantized, isQuantized, quantizationOf, quantizePackage, type QuantizeReport } from './quantize.js';
 import { quantizeInt8Package, type Int8Report } from './quantize-int8.js';
 import type { StepOptions } from './step.js';
 import type { WeightDtype } from './weight-quant.js';
@@ -15,6 +15,8 @@ export interface PipelineOptions extends StepOptions {
   quantize?: WeightDtype | 'int8';
   /** int8: calibration images. */
   calibration?: number;
+  /** Quantize even when the weights already went through quantization. */
+  force?: boolean;
 }
 
 export interface PipelineReport {
@@ -27,6 +29,11 @@ export interface PipelineReport {
 
 export async function optimizePipeline(source: LoadedPackage, opts: PipelineOptions): Promise<PipelineReport> {
   if (!opts.prune && !opts.quantize) throw new MlctlError('OPTION_REQUIRED', ['nothing to do: pass --prune SPARSITY and/or --quantize DTYPE']);
+  // Refuse before any step runs: a prune of an already quantized package would be wasted work.
+  if (opts.quantize && !opts.force) {
+    const state = await quantizationOf(source);
+    if (isQuantized(state)) throw alreadyQuantized(source, state, opts.quantize);
+  }
   const steps: PipelineReport['steps'] = [];
   const rows: Figures[] = [];
   let current = source;

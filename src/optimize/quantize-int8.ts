@@ -13,6 +13,7 @@ import { openEngine, type EngineIO, type InferenceEngine } from '../runtime/engi
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { accuracies, latenciesMs, modelSize, tfjsModelFiles, validationSet, type Figures } from './measure.js';
 import { quantizeOnnxQdq } from './onnx-qdq.js';
+import { checkQuantizeSource, isQuantized } from './quantize.js';
 import { applyGate, derivedDraft, imageSpecOf, type StepOptions, type StepReport } from './step.js';
 
 export const ONNX_FILE = 'model.onnx';
@@ -21,6 +22,8 @@ export interface Int8Options extends StepOptions {
   /** Training images used to calibrate activation ranges. */
   calibration?: number;
   accuracyBefore?: number;
+  /** Quantize a package whose weights are already quantized (the roundings stack). */
+  force?: boolean;
 }
 
 export interface Int8Report extends StepReport {
@@ -37,12 +40,14 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   if (!opts.data) throw new MlctlError('OPTION_REQUIRED', ['int8 quantization calibrates on training images: pass --data DIR']);
   const spec = imageSpecOf(source);
   const m = source.manifest;
+  const state = await checkQuantizeSource(source, 'int8', Boolean(opts.force), logger);
+  const requantized = isQuantized(state);
   const splitParams = { seed: opts.seed ?? 42, validationSplit: opts.validationSplit ?? 0.2, testSplit: 0 };
 
   const model = await loadTfjsModel(source);
   let fp32: Uint8Array;
   try {
-    fp32 = convertLayersModel(model, { inputName: m.input.name, outputName: m.output.name, docString: `${m.name} v${m.version} (fp32, before int8 QDQ)` });
+    fp32 = convertLayersModel(model, { inputName: m.input.name, outputName: m.output.name });
   } finally {
     model.dispose();
   }
@@ -56,7 +61,11 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   const calibrationImages = calibration.reduce((a, c) => a + c.batch, 0);
   if (calibrationImages === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['training', `no image of ${opts.data} could be decoded for int8 calibration`]);
   logger.info(`calibrating int8 activation ranges on ${calibrationImages} training image(s)`);
-  const q = await quantizeOnnxQdq(fp32, { calibration });
+  // The doc_string describes the int8 model this is (its source is in lineage), not the fp32 graph it was made from.
+  const q = await quantizeOnnxQdq(fp32, {
+    calibration,
+    docString: `${opts.name ?? m.name}: int8 QDQ model (int8 symmetric per-channel weights, uint8 activations calibrated on ${calibrationImages} training images), quantized by mlctl from ${m.name} v${m.version} (mlctl.json sha256 ${source.manifestSha256}).`,
+  });
   logger.info(`int8: ${q.quantizedNodes} Conv/MatMul node(s) with int8 weights, ${q.quantizedTensors} uint8 activation(s)`);
 
   // Accuracy: fp32 ONNX vs int8 ONNX on the same runtime, so the difference is the quantization alone.
@@ -84,7 +93,7 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
     root: opts.root,
     draft: derivedDraft(source, {
       op: 'quantize',
-      params: { dtype: 'int8', calibration: calibrationImages, format: 'onnx-qdq' },
+      params: { dtype: 'int8', calibration: calibrationImages, format: 'onnx-qdq', sourceWeights: state.weights.length ? state.weights.join('+') : 'float32', ...(requantized ? { force: true } : {}) },
       formats: { tfjs: 'model.json', onnx: ONNX_FILE },
       architecture: { int8: { format: 'onnx-qdq', weights: 'int8 per-channel symmetric', activations: 'uint8 min/max calibrated', quantizedNodes: q.quantizedNodes, quantizedTensors: q.quantizedTensors, calibrationImages } },
       accBefore,

@@ -30,6 +30,8 @@ const PRUNE_TUNING_OPTIONS = [
   { ...BATCH_SIZE, description: 'fine-tuning batch size' },
 ] as const;
 
+const FORCE_REQUANTIZE = { flags: '--force', description: 're-quantize a package whose weights are already quantized (the roundings stack; by default this is refused)', type: 'boolean' } as const;
+
 const CALIBRATION = { flags: '--calibration <n>', description: 'int8 only: training images used to calibrate activation ranges', type: 'int', default: 100, min: 1 } as const;
 
 export const quantizeCommand = defineCommand({
@@ -37,11 +39,14 @@ export const quantizeCommand = defineCommand({
   summary: 'quantize a model\'s weights (TF.js float16/uint8/uint16) into a new package version',
   description:
     'Re-encodes every float32 weight as the TF.js converter does (weightsManifest quantization: affine uint8/uint16 with 0.0 exact, or IEEE float16); ' +
-    'stock tf.loadLayersModel decodes it. With --data, validation accuracy is compared and a drop beyond --max-accuracy-drop exits 3 with the package marked rejected.',
+    'stock tf.loadLayersModel decodes it. With --data, validation accuracy is compared and a drop beyond --max-accuracy-drop exits 3 with the package marked rejected. ' +
+    'MODEL is a package (name, name@version or path; a name means its latest version, which the command names before it starts). ' +
+    'A package that is already quantized is refused (ALREADY_QUANTIZED, exit 2) unless --force; the lineage records the chain.',
   args: ['<model>'],
   options: [
     { flags: '--dtype <dtype>', description: 'weight encoding (int8: ONNX Runtime QDQ model)', choices: QUANTIZE_DTYPES, default: 'uint8' },
     CALIBRATION,
+    FORCE_REQUANTIZE,
     ...GATE_OPTIONS,
     ...OUTPUT_OPTIONS,
   ],
@@ -104,6 +109,7 @@ export const optimizeCommand = defineCommand({
     ...PRUNE_TUNING_OPTIONS,
     { flags: '--quantize <dtype>', description: 'then quantize weights (int8: ONNX Runtime QDQ)', choices: QUANTIZE_DTYPES },
     CALIBRATION,
+    FORCE_REQUANTIZE,
     ...GATE_OPTIONS,
     ...OUTPUT_OPTIONS,
   ],

@@ -7,7 +7,7 @@ import { EXIT, MlctlError } from '../../errors.js';
 import { figuresTable } from '../../optimize/measure.js';
 import { optimizePipeline } from '../../optimize/pipeline.js';
 import { prunePackage } from '../../optimize/prune.js';
-import { quantizePackage } from '../../optimize/quantize.js';
+import { lineageChain, quantizePackage } from '../../optimize/quantize.js';
 import { quantizeInt8Package } from '../../optimize/quantize-int8.js';
 import type { StepOptions, StepReport } from '../../optimize/step.js';
 import { parseSearch } from '../../optimize/tune.js';
@@ -42,8 +42,11 @@ function stepOptions(ctx: QuantizeContext | PruneContext | OptimizeContext): Ste
 }
 
 function stepResult(r: StepReport): Record<string, unknown> {
+  const from = r.package.manifest.lineage[r.package.manifest.lineage.length - 1]?.from;
   return {
     package: { name: r.package.manifest.name, version: r.package.manifest.version, dir: r.package.dir },
+    ...(from ? { source: from } : {}),
+    lineage: lineageChain(r.package),
     status: r.status,
     ...(r.statusReason ? { statusReason: r.statusReason } : {}),
     before: r.before,
@@ -52,7 +55,7 @@ function stepResult(r: StepReport): Record<string, unknown> {
 }
 
 function stepText(r: StepReport): string {
-  const lines = [figuresTable([r.before, r.after]), `saved ${r.package.dir}`];
+  const lines = [figuresTable([r.before, r.after]), `saved ${r.package.dir}`, `lineage: ${lineageChain(r.package)}`];
   if (r.status === 'rejected') lines.push(`REJECTED: ${r.statusReason}`);
   return lines.join('\n');
 }
@@ -68,14 +71,14 @@ export async function quantize(ctx: QuantizeContext): Promise<CommandResult> {
   await startBackend(ctx);
   const source = await loadSource(ctx.args[0]);
   if (opts.dtype === 'int8') {
-    const r = await quantizeInt8Package(source, { ...stepOptions(ctx), calibration: opts.calibration });
+    const r = await quantizeInt8Package(source, { ...stepOptions(ctx), calibration: opts.calibration, force: opts.force });
     return {
       error: rejection(r.exitCode, r),
       result: { ...stepResult(r), dtype: r.dtype, quantizedNodes: r.quantizedNodes, calibrationImages: r.calibrationImages, fp32OnnxBytes: r.fp32OnnxBytes, int8OnnxBytes: r.int8OnnxBytes },
       text: stepText(r),
     };
   }
-  const r = await quantizePackage(source, opts.dtype, stepOptions(ctx));
+  const r = await quantizePackage(source, opts.dtype, { ...stepOptions(ctx), force: opts.force });
   return {
     error: rejection(r.exitCode, r),
     result: { ...stepResult(r), dtype: r.dtype, quantizedWeights: r.quantizedWeights, weightBytesBefore: r.weightBytesBefore, weightBytesAfter: r.weightBytesAfter },
@@ -145,7 +148,7 @@ export async function optimize(ctx: OptimizeContext): Promise<CommandResult> {
   const r = await optimizePipeline(source, {
     ...stepOptions(ctx),
     ...(o.prune !== undefined ? { prune: { sparsity: o.prune, schedule: o.schedule, epochs: o.epochs, layers: o.layers, lr: o.lr, batchSize: o.batchSize } } : {}),
-    ...(o.quantize !== undefined ? { quantize: o.quantize, calibration: o.calibration } : {}),
+    ...(o.quantize !== undefined ? { quantize: o.quantize, calibration: o.calibration, force: o.force } : {}),
   });
   const rejected = r.steps.find((s) => s.report.status === 'rejected');
   const final = { name: r.final.manifest.name, version: r.final.manifest.version, dir: r.final.dir };
