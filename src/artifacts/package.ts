@@ -13,7 +13,7 @@ import { sha256, sha256File } from './hash.js';
 import { readRegistry } from './registry-file.js';
 import { MANIFEST_FILE, SCHEMA_VERSION, validateManifest, type FileEntry, type LineageEntry, type Manifest, type ManifestDraft } from './manifest.js';
 import { checkSignature, SIGNATURE_FILE, type SignatureInfo, type TrustedKeys } from './signing.js';
-import { readLayersModel, writeLayersModel } from './tfjs-io.js';
+import { alignModelInputName, readLayersModel, writeLayersModel } from './tfjs-io.js';
 
 export interface LoadedPackage {
   dir: string;
@@ -186,6 +186,8 @@ export async function savePackage(opts: SaveOptions): Promise<LoadedPackage> {
     try {
       saved = await writeDirAtomic(target, async (tmp) => {
         await opts.write(tmp);
+        // One input name everywhere: the TF.js model's input carries the manifest's name, as ONNX, V2 and TF Serving do.
+        if (opts.draft.formats.tfjs) await alignModelInputName(path.join(tmp, opts.draft.formats.tfjs), opts.draft.input.name);
         const manifest: Manifest = {
           schemaVersion: SCHEMA_VERSION,
           name: opts.name,

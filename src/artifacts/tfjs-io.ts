@@ -29,6 +29,67 @@ function splitShards(data: ArrayBuffer): Uint8Array[] {
   return Array.from({ length: n }, (_, i) => bytes.subarray(i * SHARD_BYTES, Math.min(bytes.byteLength, (i + 1) * SHARD_BYTES)));
 }
 
+type LayerJson = { class_name: string; name?: string; config: Record<string, unknown>; inbound_nodes?: unknown };
+
+/**
+ * Give a layers-model topology's single input the name `name` (in place; true when it changed): a functional model's
+ * InputLayer is renamed with every reference to it; a Sequential model gets an explicit InputLayer of that name first
+ * (TF.js otherwise names it "<first layer>_input"). Weights are untouched: an InputLayer has none.
+ */
+export function nameModelInput(topology: unknown, name: string): boolean {
+  const top = topology as { class_name?: string; config?: { layers?: LayerJson[]; input_layers?: unknown[][] } } | undefined;
+  const layers = top?.config?.layers;
+  if (!top || !Array.isArray(layers) || !layers.length) return false;
+  if (layers.some((l) => (l.name ?? l.config.name) === name)) return false; // already so named, or taken by another layer
+  if (top.class_name === 'Sequential') {
+    const first = layers[0]!;
+    if (first.class_name === 'InputLayer') {
+      first.config.name = name;
+      return true;
+    }
+    const shape = first.config.batch_input_shape;
+    if (!Array.isArray(shape)) return false;
+    layers.unshift({ class_name: 'InputLayer', config: { batch_input_shape: shape, dtype: first.config.dtype ?? 'float32', sparse: false, name } });
+    return true;
+  }
+  const inputs = top.config!.input_layers;
+  if (!Array.isArray(inputs) || inputs.length !== 1) return false;
+  const old = inputs[0]![0];
+  const layer = layers.find((l) => l.class_name === 'InputLayer' && (l.name ?? l.config.name) === old);
+  if (!layer || typeof old !== 'string') return false;
+  layer.name = name;
+  layer.config.name = name;
+  inputs[0]![0] = name;
+  // inbound_nodes: [[[layerName, nodeIndex, tensorIndex, kwargs], …], …]
+  for (const l of layers) {
+    for (const node of (l.inbound_nodes as unknown[][][] | undefined) ?? []) for (const ref of node) if (Array.isArray(ref) && ref[0] === old) ref[0] = name;
+  }
+  return true;
+}
+
+/** Rename the input of the model.json at `file` to `name` when it differs (see nameModelInput); returns the old name or undefined. */
+export async function alignModelInputName(file: string, name: string): Promise<string | undefined> {
+  const json = JSON.parse(await fs.readFile(file, 'utf8')) as ModelJson;
+  const old = modelInputName(json.modelTopology);
+  if (old === name || !nameModelInput(json.modelTopology, name)) return undefined;
+  await fs.writeFile(file, JSON.stringify(json));
+  return old ?? '(implicit)';
+}
+
+/** The single input's name as TF.js will load it (a Sequential model without an InputLayer: "<first layer>_input"). */
+export function modelInputName(topology: unknown): string | undefined {
+  const top = topology as { class_name?: string; config?: { layers?: LayerJson[]; input_layers?: unknown[][] } } | undefined;
+  const layers = top?.config?.layers;
+  if (!Array.isArray(layers) || !layers.length) return undefined;
+  if (top!.class_name === 'Sequential') {
+    const first = layers[0]!;
+    const n = String(first.name ?? first.config.name);
+    return first.class_name === 'InputLayer' ? n : `${n}_input`;
+  }
+  const inputs = top!.config!.input_layers;
+  return Array.isArray(inputs) && inputs.length === 1 ? String(inputs[0]![0]) : undefined;
+}
+
 /** Write model.json + shards into `dir` (which must exist). Returns the file names written. */
 export async function writeLayersModel(dir: string, artifacts: tf.io.ModelArtifacts, specsOverride?: tf.io.WeightsManifestEntry[]): Promise<string[]> {
   const weightData = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);

@@ -1,9 +1,10 @@
 // `--format tfjs`: the package's TF.js layers model (model.json + shards, copied byte for byte so quantized entries
 // stay as they are, or re-quantized with --quantize) plus labels.json and metadata.json, for stock tf.loadLayersModel.
+// The model's input is named as the manifest names it (older packages said Keras's "input_1": renamed here).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
-import { MODEL_JSON, readLayersModel, writeLayersModel, type ModelJson } from '../artifacts/tfjs-io.js';
+import { alignModelInputName, MODEL_JSON, modelInputName, readLayersModel, writeLayersModel, type ModelJson } from '../artifacts/tfjs-io.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
@@ -60,9 +61,14 @@ export async function writeTfjsExport(pkg: LoadedPackage, dir: string, opts: Tfj
       }
     }
   }
+  // Packages written before the TF.js input carried the manifest's name (Keras's "input_1") get it in the export.
+  const renamedFrom = await alignModelInputName(path.join(dir, MODEL_JSON), pkg.manifest.input.name);
+  if (renamedFrom) opts.logger?.info(`model.json: input "${renamedFrom}" renamed "${pkg.manifest.input.name}", the name ONNX, Triton and V2 use (weights unchanged)`);
   const written = JSON.parse(await fs.readFile(path.join(dir, MODEL_JSON), 'utf8')) as ModelJson;
   const details = {
     modelJson: MODEL_JSON,
+    inputName: modelInputName(written.modelTopology),
+    ...(renamedFrom ? { renamedInput: { from: renamedFrom, to: pkg.manifest.input.name } } : {}),
     weightFiles: written.weightsManifest.flatMap((g) => g.paths),
     weightDtypes: weightDtypes(written),
     quantization: opts.quantize ?? 'none',
