@@ -2,6 +2,7 @@
 // the size ratio of uint8/float16 TF.js and ONNX to the fp32 TF.js model, and how closely the exported ONNX
 // (ONNX Runtime) agrees with mlctl's TF.js engine. Usage: npm run bench -- export [--size 224] [--classes 5]
 import * as tf from '@tensorflow/tfjs';
+import '../src/runtime/ort-env.js';
 import * as ort from 'onnxruntime-node';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import Table from 'cli-table3';
 import { useColor } from '../src/util/log.js';
+import '../src/runtime/ort-env.js';
 import * as ort from 'onnxruntime-node';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';

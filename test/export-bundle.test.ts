@@ -66,6 +66,26 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** grpc.health.v1 Check ("") and V2 ModelMetadata over a real gRPC client. */
+async function grpcCall(port: number): Promise<{ health: string; metadata: Obj }> {
+  const grpc = await import('@grpc/grpc-js');
+  const { healthService, predictV2Service } = await import('../src/serve/grpc/proto.js');
+  const Health = healthService();
+  const V2 = predictV2Service();
+  const h = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const v2 = new V2(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call = <T>(client: InstanceType<typeof Health>, method: string, req: Obj) =>
+    new Promise<T>((resolve, reject) => (client[method] as (r: Obj, cb: (e: Error | null, v: T) => void) => void).call(client, req, (e, v) => (e ? reject(e) : resolve(v))));
+  try {
+    const health = await call<{ status: string }>(h, 'Check', { service: '' });
+    const metadata = await call<Obj>(v2, 'ModelMetadata', { name: 'Tiny_Net.v2' });
+    return { health: health.status, metadata };
+  } finally {
+    h.close();
+    v2.close();
+  }
+}
+
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir('mlctl-bundle-'));
   pkg = await tinyPackage(path.join(root, 'artifacts'), { name: 'Tiny_Net.v2', size: 32 });
@@ -104,9 +124,12 @@ describe('export --format bundle', () => {
     const user = one(df, 'USER');
     expect(user).toMatch(/^\d+:\d+$/);
     expect(Number(user.split(':')[0])).toBeGreaterThan(0);
-    expect(one(df, 'EXPOSE')).toBe('8080');
+    expect(one(df, 'EXPOSE')).toBe('8080 8081');
+    expect(df.instructions.filter((i) => i.op === 'ENV').map((i) => i.args)).toEqual(['NODE_ENV=production', 'MLCTL_CACHE=/var/cache/mlctl']);
+    // The cache directory exists and belongs to the runtime user (docker run without a volume still works).
+    expect(df.instructions.some((i) => i.op === 'RUN' && i.args === `mkdir -p /var/cache/mlctl && chown ${one(df, 'USER')} /var/cache/mlctl`)).toBe(true);
     expect(one(df, 'HEALTHCHECK')).toMatch(/^--interval=\S+ .*CMD \[/);
-    expect(JSON.parse(one(df, 'ENTRYPOINT'))).toEqual(['node', '/app/bin/mlctl.js', 'serve', '/models/Tiny_Net.v2', '--host', '0.0.0.0', '--port', '8080']);
+    expect(JSON.parse(one(df, 'ENTRYPOINT'))).toEqual(['node', '/app/bin/mlctl.js', 'serve', '/models/Tiny_Net.v2', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081']);
     expect(df.instructions.some((i) => i.op === 'COPY' && i.args === 'models/ /models/')).toBe(true);
     const ignore = await fs.readFile(path.join(out, '.dockerignore'), 'utf8');
     expect(ignore.split('\n')).not.toContain('models/');
@@ -133,7 +156,12 @@ describe('export --format bundle', () => {
     expect(c.image).toBe('registry.example.com/ml/tiny:1');
     expect(c.args).toEqual(['--max-batch', '4']);
     const port = c.ports.find((p: Obj) => p.name === c.readinessProbe.httpGet.port);
-    expect(port.containerPort).toBe(Number(one(df, 'EXPOSE')));
+    expect(port.containerPort).toBe(Number(one(df, 'EXPOSE').split(' ')[0]));
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'grpc', containerPort: 8081, protocol: 'TCP' },
+    ]);
+    expect(one(df, 'EXPOSE').split(' ').map(Number)).toEqual(c.ports.map((p: Obj) => p.containerPort));
     expect(c.readinessProbe.httpGet.path).toBe('/v2/health/ready');
     expect(c.livenessProbe.httpGet.path).toBe('/v2/health/live');
     expect(c.livenessProbe.httpGet.port).toBe(port.name);
@@ -143,12 +171,24 @@ describe('export --format bundle', () => {
     }
     expect(parseInt(c.resources.limits.memory)).toBeGreaterThanOrEqual(parseInt(c.resources.requests.memory));
     expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-    if (c.securityContext.readOnlyRootFilesystem) expect(c.volumeMounts.map((m: Obj) => m.mountPath)).toContain('/tmp');
+    // Read-only root: the cache (MLCTL_CACHE) and /tmp are emptyDirs, the only writable paths.
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(c.env).toContainEqual({ name: 'MLCTL_CACHE', value: '/var/cache/mlctl' });
+    expect(c.volumeMounts).toEqual([
+      { name: 'cache', mountPath: '/var/cache/mlctl' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ]);
+    for (const m of c.volumeMounts) expect(pod.volumes.find((v: Obj) => v.name === m.name).emptyDir.sizeLimit).toMatch(/^\d+Mi$/);
 
     expect(svc).toMatchObject({ apiVersion: 'v1', kind: 'Service', metadata: { name } });
     for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) expect(labels[k]).toBe(v);
     const target = svc.spec.ports[0].targetPort;
     expect(c.ports.find((p: Obj) => p.name === target || p.containerPort === target)?.containerPort).toBe(8080);
+    // gRPC: a Service port for HTTP/2 cleartext (appProtocol kubernetes.io/h2c, KEP-3726), to the container's grpc port.
+    expect(svc.spec.ports[1]).toEqual({ name: 'grpc', port: 8081, targetPort: 'grpc', protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' });
+    expect(c.ports.find((p: Obj) => p.name === svc.spec.ports[1].targetPort).containerPort).toBe(8081);
+    // Probes stay on HTTP.
+    for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) expect(c[probe].httpGet.port).toBe('http');
 
     expect(hpa).toMatchObject({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name }, minReplicas: 2, maxReplicas: 6 } });
     expect(hpa.spec.metrics[0]).toMatchObject({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization' } } });
@@ -171,6 +211,16 @@ describe('export --format bundle', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/v2/health/live', port: 8080 });
     expect(c.image).toBe(dep.spec.template.spec.containers[0].image);
     expect(c.args).toEqual(dep.spec.template.spec.containers[0].args);
+
+    // The gRPC variant: one port named h2c (Knative's HTTP/2 cleartext), probed with gRPC health checks on it.
+    const grpcIsvc = await yamlFile('kserve/inferenceservice-grpc.yaml');
+    expect(grpcIsvc).toMatchObject({ apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', metadata: { name: 'tiny-net-v2' } });
+    const [g] = grpcIsvc.spec.predictor.containers;
+    expect(g).toMatchObject({ name: 'kserve-container', image: c.image, args: c.args, env: c.env });
+    expect(g.ports).toEqual([{ name: 'h2c', containerPort: 8081, protocol: 'TCP' }]);
+    expect(g.readinessProbe.grpc).toEqual({ port: 8081 });
+    expect(g.livenessProbe.grpc).toEqual({ port: 8081 });
+    expect(g.readinessProbe.periodSeconds).toBe(c.readinessProbe.periodSeconds);
   });
 
   it('derives valid Kubernetes names (DNS-1035 labels) from any model name', () => {
@@ -200,7 +250,7 @@ describe('export --format bundle', () => {
     const parsed = parseCLI(['node', ...argv]);
     expect(parsed?.command).toEqual(['serve']);
     expect(parsed?.args[0]).toBe('/models/Tiny_Net.v2');
-    expect(parsed?.opts).toMatchObject({ host: '0.0.0.0', port: 8080, maxBatch: 4 });
+    expect(parsed?.opts).toMatchObject({ host: '0.0.0.0', port: 8080, grpcPort: 8081, maxBatch: 4 });
   });
 
   it('running the entrypoint on the bundled package answers every probe path and the HEALTHCHECK command', async () => {
@@ -208,12 +258,13 @@ describe('export --format bundle', () => {
     const dep = await yamlFile('k8s/deployment.yaml');
     const isvc = await yamlFile('kserve/inferenceservice.yaml');
     const port = await freePort();
+    const grpcPort = await freePort();
     const launcher = path.join(root, 'launch.mjs');
     await fs.writeFile(launcher, `import { main } from ${JSON.stringify(path.join(here, '..', 'src', 'cli', 'main.ts'))};\nmain(process.argv).then((c) => { process.exitCode = c; });\n`);
     // The image's argv, mapped onto this machine: the launcher for /app/bin/mlctl.js, the bundle for /models,
     // loopback instead of 0.0.0.0 and a free port instead of 8080.
     const entry = (JSON.parse(one(df, 'ENTRYPOINT')) as string[]).slice(1).map((a) =>
-      a === '/app/bin/mlctl.js' ? launcher : a.startsWith('/models/') ? path.join(out, a) : a === '0.0.0.0' ? '127.0.0.1' : a === '8080' ? String(port) : a,
+      a === '/app/bin/mlctl.js' ? launcher : a.startsWith('/models/') ? path.join(out, a) : a === '0.0.0.0' ? '127.0.0.1' : a === '8080' ? String(port) : a === '8081' ? String(grpcPort) : a,
     );
     const child = spawn(process.execPath, ['--import', 'tsx', ...entry, ...dep.spec.template.spec.containers[0].args, '--backend', 'cpu', '--engine', 'tfjs', '--quiet'], {
       cwd: path.join(here, '..'),
@@ -243,6 +294,11 @@ describe('export --format bundle', () => {
       for (const p of paths) expect((await fetch(`${base}${p}`)).status, p).toBe(200);
       const meta = (await (await fetch(`${base}/v2/models/Tiny_Net.v2`)).json()) as Obj;
       expect(meta.name).toBe('Tiny_Net.v2');
+
+      // The gRPC port answers what the gRPC InferenceService probes and what gRPC clients call.
+      const grpcMeta = await grpcCall(grpcPort);
+      expect(grpcMeta.health).toBe('SERVING');
+      expect(grpcMeta.metadata).toMatchObject({ name: 'Tiny_Net.v2', inputs: [{ name: 'input', datatype: 'FP32' }] });
 
       const hc = JSON.parse(one(df, 'HEALTHCHECK').replace(/^.*?CMD /, '')) as string[];
       const probe = spawnSync(hc[0] === 'node' ? process.execPath : hc[0]!, hc.slice(1).map((a) => a.replace(':8080/', `:${port}/`)), { timeout: 10_000 });

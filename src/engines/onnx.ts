@@ -1,6 +1,7 @@
 // The ONNX Runtime engine (onnxruntime-node, CPU, every core). It runs only bytes it has checked: a package's own
 // model.onnx against the manifest's sha256, a conversion from the cache against the sha256 recorded when it was
 // written (a mismatch is rebuilt from the verified TF.js model), a caller's file against the sha256 it names.
+import '../runtime/ort-env.js'; // before onnxruntime-node initialises: no telemetry files or uploads
 import * as ort from 'onnxruntime-node';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -120,7 +120,8 @@ this model with \`mlctl serve\` and to run it on Kubernetes (plain manifests or 
 | \`app/\` | mlctl ${meta.exportedBy.replace(/^mlctl /, '')} (${o.app === 'source' ? 'TypeScript sources, compiled in the image build stage' : 'compiled JavaScript'}), its package.json and package-lock.json |
 | \`Dockerfile\`, \`.dockerignore\` | production image: \`${o.baseImage}\`, \`npm ci --omit=dev\`, uid ${SERVE.uid}, HEALTHCHECK on \`${SERVE.ready}\` |
 | \`k8s/\` | Deployment, Service, HorizontalPodAutoscaler (autoscaling/v2), PodDisruptionBudget, kustomization.yaml |
-| \`kserve/inferenceservice.yaml\` | KServe InferenceService (serving.kserve.io/v1beta1, custom container, Open Inference Protocol V2) |
+| \`kserve/inferenceservice.yaml\` | KServe InferenceService (serving.kserve.io/v1beta1, custom container, Open Inference Protocol V2 over REST) |
+| \`kserve/inferenceservice-grpc.yaml\` | the same predictor on gRPC (port \`h2c\` ${SERVE.grpcPort}, gRPC health probes) |
 | \`k8s/batch/\` | batch prediction (and feature extraction) as Kubernetes Indexed Jobs, the merge Job and their volumes |
 | \`metadata.json\`, \`SHA256SUMS\` | labels, preprocessing, source package, file hashes and lineage; checksums for \`sha256sum -c\` |
 
@@ -130,14 +131,18 @@ this model with \`mlctl serve\` and to run it on Kubernetes (plain manifests or 
 ${commented([
   ['sha256sum -c SHA256SUMS', 'the model files are the ones exported'],
   [`docker build -t ${s.image} .`, ''],
-  [`docker run --rm -p ${port}:${port} ${s.image}`, 'extra serve flags go after the image name'],
+  [`docker run --rm -p ${port}:${port} -p ${SERVE.grpcPort}:${SERVE.grpcPort} ${s.image}`, 'extra serve flags go after the image name'],
   [`curl -fsS localhost:${port}${SERVE.ready}`, '200 once the model is loaded and warm'],
   [`curl -fsS -F image=@cat.jpg localhost:${port}/predict`, '{"predictions": [[...]], "labels": [[...]], ...}'],
   [`curl -fsS localhost:${port}/v2/models/${meta.name}`, 'V2 model metadata (inputs, outputs)'],
+  [`grpcurl -plaintext -proto health.proto localhost:${SERVE.grpcPort} grpc.health.v1.Health/Check`, 'gRPC health: {"status": "SERVING"} (no server reflection: grpcurl needs the .proto)'],
 ])}
 \`\`\`
 
-The image runs \`mlctl serve /models/${meta.name} --host 0.0.0.0 --port ${SERVE.port}\` as a non-root user; append flags
+gRPC clients (tritonclient.grpc, the KServe SDK, grpcurl with open_inference_grpc.proto) use port ${SERVE.grpcPort}:
+\`inference.GRPCInferenceService\` (ModelInfer, ModelMetadata, ServerReady …) and \`grpc.health.v1.Health\`.
+
+The image runs \`mlctl serve /models/${meta.name} --host 0.0.0.0 --port ${SERVE.port} --grpc-port ${SERVE.grpcPort}\` as a non-root user; append flags
 such as \`--max-batch 16\` or \`--engine onnx\` to \`docker run\` (or to \`args:\` in the manifests). SIGTERM drains
 in-flight requests before exit.
 
@@ -152,7 +157,10 @@ kubectl port-forward service/${s.k8sName} 8080:80
 \`\`\`
 
 - Probes: readiness \`${SERVE.ready}\` (false until the model is warm, and while draining), liveness
-  \`${SERVE.live}\`, a startup probe allowing 5 minutes for the first load. Port ${SERVE.port} (named \`http\`).
+  \`${SERVE.live}\`, a startup probe allowing 5 minutes for the first load. Port ${SERVE.port} (named \`http\`, Service port 80)
+  and gRPC port ${SERVE.grpcPort} (named \`grpc\`, Service port ${SERVE.grpcPort} with \`appProtocol: kubernetes.io/h2c\`).
+- Read-only root filesystem: the pod writes only to \`MLCTL_CACHE=${SERVE.cacheDir}\` (an emptyDir of ${s.cacheSizeLimit}
+  holding the ONNX conversion of the model) and \`/tmp\` (an emptyDir); the model files are owned by root.
 - Resources per pod: cpu ${s.cpuRequest} requested / ${s.cpuLimit} limit, memory ${s.memoryRequest} / ${s.memoryLimit}
   (estimated from the model size and \`--max-batch ${s.maxBatch}\`; replace with measured figures).
 - Scaling: the HPA keeps ${s.minReplicas}–${s.maxReplicas} replicas at 70% CPU; the Deployment has no fixed
@@ -166,7 +174,9 @@ kubectl get inferenceservice ${s.k8sName}
 \`\`\`
 
 The predictor is a custom container named \`kserve-container\` with \`PROTOCOL=v2\`: KServe routes V2 requests
-(\`POST /v2/models/${meta.name}/infer\`) to it and uses the same readiness and liveness routes.
+(\`POST /v2/models/${meta.name}/infer\`) to it and uses the same readiness and liveness routes. KServe exposes one
+port per predictor: for gRPC clients apply \`kserve/inferenceservice-grpc.yaml\` instead (port \`h2c\` ${SERVE.grpcPort},
+readiness and liveness as gRPC health checks, which report the same readiness).
 
 ${batchSection(s, o.shards, o.extractArgs)}
 ## Model files

@@ -12,7 +12,7 @@ import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { bundleReadme } from './bundle-readme.js';
 import { DEFAULT_NODE_IMAGE, dockerfile, dockerignore, entrypoint } from './dockerfile.js';
-import { BATCH, batchVolumeClaims, deployment, extractJob, hpa, inferenceService, k8sName, kustomization, memoryFor, mergeJob, modelKeySecretName, podDisruptionBudget, predictJob, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
+import { BATCH, batchVolumeClaims, cacheSizeFor, deployment, extractJob, hpa, inferenceService, inferenceServiceGrpc, k8sName, kustomization, memoryFor, mergeJob, modelKeySecretName, podDisruptionBudget, predictJob, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
 import { exportMetadata, MLCTL_VERSION } from './source.js';
 import { METADATA_JSON } from './tfjs.js';
 
@@ -43,6 +43,7 @@ export const BUNDLE_FILES = {
   pdb: 'k8s/pdb.yaml',
   kustomization: 'k8s/kustomization.yaml',
   inferenceService: 'kserve/inferenceservice.yaml',
+  inferenceServiceGrpc: 'kserve/inferenceservice-grpc.yaml',
   batchVolumes: 'k8s/batch/volumes.yaml',
   predictJob: 'k8s/batch/predict-job.yaml',
   mergeJob: 'k8s/batch/merge-job.yaml',
@@ -165,6 +166,7 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     cpuLimit: '2',
     memoryRequest: memory.request,
     memoryLimit: memory.limit,
+    cacheSizeLimit: cacheSizeFor(modelBytes(pkg)),
     manifestSha256: pkg.manifestSha256,
     mlctlVersion: MLCTL_VERSION,
     ...(m.encryption ? { modelKey: { secretName: modelKeySecretName(name), keyId: m.encryption.keyId } } : {}),
@@ -191,6 +193,10 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
       inferenceService(settings),
       `${header}\nKServe custom predictor speaking the Open Inference Protocol V2 (env PROTOCOL=v2 is how KServe\nlearns a custom container's protocol). Push the image first: docker build -t ${image} . && docker push ${image}`,
     ),
+    [BUNDLE_FILES.inferenceServiceGrpc]: toYaml(
+      inferenceServiceGrpc(settings),
+      `${header}\nThe same KServe predictor on gRPC (inference.GRPCInferenceService, port ${SERVE.grpcPort}): KServe exposes one port per\npredictor, REST (inferenceservice.yaml) or gRPC (this file); apply one of them.`,
+    ),
   };
   const details = {
     packagePath,
@@ -199,6 +205,8 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     app,
     entrypoint: entrypoint(m.name),
     port: SERVE.port,
+    grpcPort: SERVE.grpcPort,
+    cache: { env: 'MLCTL_CACHE', path: SERVE.cacheDir, sizeLimit: settings.cacheSizeLimit },
     probes: { readiness: SERVE.ready, liveness: SERVE.live },
     replicas: { min: minReplicas, max: maxReplicas },
     resources: { cpu: { request: settings.cpuRequest, limit: settings.cpuLimit }, memory: memory },

@@ -1,5 +1,6 @@
 // The deploy bundle's Dockerfile and .dockerignore: a pinned Node base image, production-only dependencies from the
-// lockfile, a numeric non-root user, a HEALTHCHECK on the readiness route and `mlctl serve` as the entrypoint.
+// lockfile, a numeric non-root user, a HEALTHCHECK on the readiness route and `mlctl serve` (REST and gRPC) as the
+// entrypoint, with MLCTL_CACHE the one writable path.
 import { SERVE } from './k8s.js';
 
 /** Pinned by exact version (and Debian release) so rebuilding the bundle gives the same runtime. */
@@ -22,7 +23,7 @@ export function modelPathInImage(model: string): string {
 
 /** argv of the image's ENTRYPOINT (JSON/exec form: signals reach node directly, SIGTERM drains the server). */
 export function entrypoint(model: string): string[] {
-  return ['node', '/app/bin/mlctl.js', 'serve', modelPathInImage(model), '--host', '0.0.0.0', '--port', String(SERVE.port)];
+  return ['node', '/app/bin/mlctl.js', 'serve', modelPathInImage(model), '--host', '0.0.0.0', '--port', String(SERVE.port), '--grpc-port', String(SERVE.grpcPort)];
 }
 
 export function healthcheckCommand(): string[] {
@@ -57,6 +58,7 @@ export function dockerfile(o: DockerfileOptions): string {
     '# Runtime stage: production dependencies only, exactly as locked.',
     'FROM ${NODE_IMAGE}',
     'ENV NODE_ENV=production',
+    `ENV MLCTL_CACHE=${SERVE.cacheDir}`,
     'WORKDIR /app',
     'COPY app/package.json app/package-lock.json ./',
     // Optional native add-ons (tfjs-node) that cannot install are skipped by npm; serve then uses ONNX Runtime or wasm.
@@ -65,8 +67,10 @@ export function dockerfile(o: DockerfileOptions): string {
     dist,
     `# The model package, hashes intact; owned by root so the server cannot modify it.`,
     `COPY models/ /models/`,
+    // The only path mlctl writes (ONNX conversions); Kubernetes mounts an emptyDir here over a read-only root.
+    `RUN mkdir -p ${SERVE.cacheDir} && chown ${SERVE.uid}:${SERVE.uid} ${SERVE.cacheDir}`,
     `USER ${SERVE.uid}:${SERVE.uid}`,
-    `EXPOSE ${SERVE.port}`,
+    `EXPOSE ${SERVE.port} ${SERVE.grpcPort}`,
     'STOPSIGNAL SIGTERM',
     `HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 CMD ${json(healthcheckCommand())}`,
     `ENTRYPOINT ${json(entrypoint(o.model))}`,

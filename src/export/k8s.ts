@@ -1,11 +1,16 @@
 // Kubernetes and KServe manifests for a deploy bundle, as plain objects serialised with the `yaml` library: a
-// Deployment whose probes hit mlctl serve's health routes, a Service, an autoscaling/v2 HPA, a PDB, and a KServe
-// InferenceService (custom container speaking the Open Inference Protocol V2).
+// Deployment whose probes hit mlctl serve's health routes (REST and gRPC ports, read-only root filesystem with the
+// cache on an emptyDir), a Service (gRPC port marked h2c), an autoscaling/v2 HPA, a PDB, and KServe InferenceServices
+// (custom container speaking the Open Inference Protocol V2 over REST, and a gRPC variant).
 import { Document } from 'yaml';
 
 /** The `mlctl serve` contract the manifests and the Dockerfile rely on (routes from src/serve/routes/v2.ts). */
 export const SERVE = {
   port: 8080,
+  /** `mlctl serve --grpc-port`: the V2 gRPC service (inference.GRPCInferenceService) and grpc.health.v1. */
+  grpcPort: 8081,
+  /** MLCTL_CACHE inside the image: an emptyDir in the manifests, so a read-only root filesystem is never written. */
+  cacheDir: '/var/cache/mlctl',
   live: '/v2/health/live',
   ready: '/v2/health/ready',
   metrics: '/metrics',
@@ -27,6 +32,8 @@ export interface DeploySettings {
   cpuLimit: string;
   memoryRequest: string;
   memoryLimit: string;
+  /** emptyDir size for the cache (ONNX conversions of the model). */
+  cacheSizeLimit: string;
   /** Source identity for annotations. */
   manifestSha256: string;
   mlctlVersion: string;
@@ -73,6 +80,11 @@ export function memoryFor(modelBytes: number, maxBatch: number): { request: stri
   const mi = 512 + Math.ceil((4 * modelBytes) / MI) + 64 * maxBatch;
   const rounded = Math.ceil(mi / 64) * 64;
   return { request: `${rounded}Mi`, limit: `${rounded * 2}Mi` };
+}
+
+/** The cache emptyDir: an fp32 ONNX conversion is up to 4x a quantized package; room for two, and slack. */
+export function cacheSizeFor(modelBytes: number): string {
+  return `${Math.ceil((8 * modelBytes) / MI / 64) * 64 + 256}Mi`;
 }
 
 function labels(s: DeploySettings): Record<string, string> {
@@ -138,17 +150,21 @@ export function deployment(s: DeploySettings) {
               image: s.image,
               imagePullPolicy: 'IfNotPresent',
               args: ['--max-batch', String(s.maxBatch)],
-              ports: [{ name: 'http', containerPort: SERVE.port, protocol: 'TCP' }],
-              env: [{ name: 'NODE_ENV', value: 'production' }, ...key.env],
+              ports: [
+                { name: 'http', containerPort: SERVE.port, protocol: 'TCP' },
+                { name: 'grpc', containerPort: SERVE.grpcPort, protocol: 'TCP' },
+              ],
+              env: [{ name: 'NODE_ENV', value: 'production' }, { name: 'MLCTL_CACHE', value: SERVE.cacheDir }, ...key.env],
               ...probes('http'),
               // Let the Service drop this pod from its endpoints before the server starts draining on SIGTERM.
               lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
               resources: resources(s),
               securityContext: containerSecurity,
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...key.mounts],
+              // The root filesystem is read-only: the cache (ONNX conversions) and /tmp are the only writable paths.
+              volumeMounts: [{ name: 'cache', mountPath: SERVE.cacheDir }, { name: 'tmp', mountPath: '/tmp' }, ...key.mounts],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }, ...key.volumes],
+          volumes: [{ name: 'cache', emptyDir: { sizeLimit: s.cacheSizeLimit } }, { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }, ...key.volumes],
         },
       },
     },
@@ -160,7 +176,15 @@ export function service(s: DeploySettings) {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: s.k8sName, labels: labels(s), annotations: annotations(s) },
-    spec: { type: 'ClusterIP', selector: selector(s), ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }] },
+    spec: {
+      type: 'ClusterIP',
+      selector: selector(s),
+      ports: [
+        { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+        // gRPC is HTTP/2 without TLS: appProtocol tells ingress controllers and meshes (Istio also reads the "grpc" name).
+        { name: 'grpc', port: SERVE.grpcPort, targetPort: 'grpc', protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' },
+      ],
+    },
   };
 }
 
@@ -195,11 +219,21 @@ export function kustomization(files: string[]) {
   return { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: files };
 }
 
-/**
- * KServe custom predictor: the container must be named kserve-container, and KServe reads a custom container's
- * protocol from its PROTOCOL env var (`protocolVersion` exists only on model-format predictors).
- */
-export function inferenceService(s: DeploySettings) {
+function kserveContainer(s: DeploySettings) {
+  const key = modelKeyParts(s);
+  return {
+    name: 'kserve-container',
+    image: s.image,
+    args: ['--max-batch', String(s.maxBatch)],
+    env: [{ name: 'PROTOCOL', value: 'v2' }, { name: 'NODE_ENV', value: 'production' }, ...key.env],
+    ...(key.mounts.length ? { volumeMounts: key.mounts } : {}),
+    resources: resources(s),
+    // No read-only root here: Knative only mounts emptyDir volumes (for /tmp) when the cluster enables it.
+    securityContext: { ...containerSecurity, readOnlyRootFilesystem: false },
+  };
+}
+
+function kservePredictor(s: DeploySettings, container: Record<string, unknown>) {
   const key = modelKeyParts(s);
   return {
     apiVersion: 'serving.kserve.io/v1beta1',
@@ -211,25 +245,42 @@ export function inferenceService(s: DeploySettings) {
         maxReplicas: s.maxReplicas,
         scaleMetric: 'cpu',
         scaleTarget: 70,
-        containers: [
-          {
-            name: 'kserve-container',
-            image: s.image,
-            args: ['--max-batch', String(s.maxBatch)],
-            env: [{ name: 'PROTOCOL', value: 'v2' }, { name: 'NODE_ENV', value: 'production' }, ...key.env],
-            ...(key.mounts.length ? { volumeMounts: key.mounts } : {}),
-            ports: [{ name: 'http1', containerPort: SERVE.port, protocol: 'TCP' }],
-            readinessProbe: probes(SERVE.port).readinessProbe,
-            livenessProbe: probes(SERVE.port).livenessProbe,
-            resources: resources(s),
-            // No read-only root here: Knative only mounts emptyDir volumes (for /tmp) when the cluster enables it.
-            securityContext: { ...containerSecurity, readOnlyRootFilesystem: false },
-          },
-        ],
+        containers: [container],
         ...(key.volumes.length ? { volumes: key.volumes } : {}),
       },
     },
   };
+}
+
+/**
+ * KServe custom predictor: the container must be named kserve-container, and KServe reads a custom container's
+ * protocol from its PROTOCOL env var (`protocolVersion` exists only on model-format predictors).
+ */
+export function inferenceService(s: DeploySettings) {
+  const c = kserveContainer(s);
+  return kservePredictor(s, {
+    ...c,
+    ports: [{ name: 'http1', containerPort: SERVE.port, protocol: 'TCP' }],
+    readinessProbe: probes(SERVE.port).readinessProbe,
+    livenessProbe: probes(SERVE.port).livenessProbe,
+  });
+}
+
+/**
+ * The same predictor on gRPC. KServe routes one port per predictor (REST or gRPC, not both); Knative takes a port
+ * named h2c as HTTP/2 cleartext, and probes only the declared port — so the probes are gRPC health checks
+ * (grpc.health.v1, SERVING once the model is warm), the same readiness mlctl serve reports on /v2/health/ready.
+ */
+export function inferenceServiceGrpc(s: DeploySettings) {
+  const c = kserveContainer(s);
+  const grpcProbe = (p: { periodSeconds: number; timeoutSeconds: number; failureThreshold: number }) => ({ grpc: { port: SERVE.grpcPort }, periodSeconds: p.periodSeconds, timeoutSeconds: p.timeoutSeconds, failureThreshold: p.failureThreshold });
+  const http = probes(SERVE.port);
+  return kservePredictor(s, {
+    ...c,
+    ports: [{ name: 'h2c', containerPort: SERVE.grpcPort, protocol: 'TCP' }],
+    readinessProbe: grpcProbe(http.readinessProbe),
+    livenessProbe: grpcProbe(http.livenessProbe),
+  });
 }
 
 /** YAML text with a leading comment block. */

@@ -9,6 +9,7 @@ import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import type { ModelJson } from '../artifacts/tfjs-io.js';
 import { BATCH_DIM, buildModelProto, DataType, decodeModel, encodeModel, type ModelProto } from '../onnx/index.js';
+import '../runtime/ort-env.js'; // before the check session loads onnxruntime-node
 import { embedPreprocessing } from './onnx-preprocessing.js';
 import { storageOf, storeWeightsAs, type PackageWeight, type StorageReport, type WeightStorage } from './onnx-weights.js';
 import { exportMetadata, type ExportMetadata } from './source.js';
