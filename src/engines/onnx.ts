@@ -15,6 +15,10 @@ import { CONVERTER_VERSION, convertLayersModel } from '../onnx/index.js';
 import type { EngineIO, EngineOptions, EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
 import { withSpinner } from '../util/progress.js';
 
+// The process-wide ORT logger (messages outside a session) at errors only, like every session below: ORT writes its
+// warnings to stderr with colour codes whether or not stderr is a terminal.
+ort.env.logLevel = 'error';
+
 const require = createRequire(import.meta.url);
 export const ORT_VERSION = (require('onnxruntime-node/package.json') as { version: string }).version;
 

@@ -9,7 +9,6 @@ import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import type { ModelJson } from '../artifacts/tfjs-io.js';
 import { BATCH_DIM, buildModelProto, DataType, decodeModel, encodeModel, type ModelProto } from '../onnx/index.js';
-import '../runtime/ort-env.js'; // before the check session loads onnxruntime-node
 import { embedPreprocessing } from './onnx-preprocessing.js';
 import { storageOf, storeWeightsAs, type PackageWeight, type StorageReport, type WeightStorage } from './onnx-weights.js';
 import { exportMetadata, type ExportMetadata } from './source.js';
@@ -186,9 +185,12 @@ export async function onnxModelFor(pkg: LoadedPackage, meta: ExportMetadata, opt
 export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number, logger?: Logger): Promise<void> {
   logger?.info(`checking the ${model.weights} ONNX model (${(model.bytes.byteLength / 2 ** 20).toFixed(1)} MiB) in ONNX Runtime`);
   // Loaded here, not at import: every mlctl command imports the command table, and the native add-on is heavy.
+  // engines/onnx first: it sets ORT's environment (telemetry off, errors-only logging) before the add-on initialises.
+  const { onnxSessionOptions } = await import('../engines/onnx.js');
   const ort = await import('onnxruntime-node');
-  // logSeverityLevel 3: ORT's own warnings go to stderr with colour codes and are not the user's business.
-  const session = await ort.InferenceSession.create(model.bytes, { graphOptimizationLevel: 'basic', intraOpNumThreads: 1, logSeverityLevel: 3 });
+  // mlctl's session options (errors only: ORT's warnings carry colour codes even off a terminal), one thread, and
+  // no graph rewrites beyond the basic ones: this checks the graph as written.
+  const session = await ort.InferenceSession.create(model.bytes, { ...onnxSessionOptions(1), graphOptimizationLevel: 'basic' });
   try {
     const input = model.inputs[0];
     if (!input || model.inputs.length !== 1) throw new Error(`expected one graph input, found ${model.inputs.length}`);
