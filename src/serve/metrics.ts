@@ -19,7 +19,13 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 export function createServeMetrics(opts: { prefix?: string; defaultMetrics?: boolean } = {}): ServeMetrics {
   const registry = new Registry();
   const p = opts.prefix ?? 'mlctl_';
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: p });
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: p });
+    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges with a counter's suffix (promtool:
+    // "non-counter metrics should not have _total suffix"); the same gauges without _total, by type, remain —
+    // sum(mlctl_nodejs_active_handles) is the total.
+    for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`${p}nodejs_active_${name}_total`);
+  }
   return {
     registry,
     requests: new Counter({ name: `${p}requests_total`, help: 'Requests by protocol, route and status code', labelNames: ['protocol', 'route', 'status'], registers: [registry] }),

@@ -1,6 +1,6 @@
 // The Debian packages some tests drive for real (the ONNX reference checker, scikit-learn, ffmpeg, mosquitto,
-// chromium, openssl). Probed once per run by the global setup; a test that needs a missing one skips, and the run
-// prints one line naming the package. `.ci/run` installs them all, so CI runs every test.
+// chromium, openssl, promtool). Probed once per run by the global setup; a test that needs a missing one skips, and
+// the run prints one line naming the package. `.ci/run` installs them all, so CI runs every test.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -30,6 +30,7 @@ export const SYSTEM_TOOLS = {
   mosquitto: { pkg: 'mosquitto', for: 'a real MQTT broker', probe: () => existsSync('/usr/sbin/mosquitto') || runs('mosquitto', ['-h']) },
   chromium: { pkg: 'chromium', for: 'real-browser tests', probe: () => existsSync(CHROMIUM) },
   openssl: { pkg: 'openssl', for: 'cross-checks with stock openssl', probe: () => runs('openssl', ['version']) },
+  promtool: { pkg: 'prometheus', for: "promtool check metrics (Prometheus's metric-name lint)", probe: () => runs('promtool', ['--version']) },
 } satisfies Record<string, SystemTool>;
 
 export type ToolName = keyof typeof SYSTEM_TOOLS;
