@@ -1,10 +1,8 @@
 // `mlctl quantize` for TF.js weights: re-encode a package's float32 weights as float16/uint8/uint16 the way the
 // tfjs converter does, gate on validation accuracy, and save the result as a new package version. A package whose
 // weights went through quantization already is refused (rounding errors stack) unless the caller forces it.
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import type { LineageEntry } from '../artifacts/manifest.js';
-import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
+import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/package.js';
 import type { ModelJson } from '../artifacts/tfjs-io.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
@@ -33,7 +31,7 @@ export async function quantizationOf(pkg: LoadedPackage): Promise<QuantizationSt
   const m = pkg.manifest;
   const weights = new Set<string>();
   if (m.formats.tfjs) {
-    const json = JSON.parse(await fs.readFile(path.join(pkg.dir, m.formats.tfjs), 'utf8')) as ModelJson;
+    const json = JSON.parse(new TextDecoder().decode(await readModelFile(pkg, m.formats.tfjs))) as ModelJson;
     for (const g of json.weightsManifest) for (const w of g.weights) if (w.quantization) weights.add(w.quantization.dtype);
   }
   const steps = m.lineage.filter((e) => e.op === 'quantize').map((e) => ({ dtype: String(e.params?.dtype ?? '?'), ...(e.from ? { from: e.from } : {}) }));
