@@ -7,6 +7,7 @@ import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/p
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import type { Manifest } from '../artifacts/manifest.js';
 import type { ModelJson } from '../artifacts/tfjs-io.js';
 import { BATCH_DIM, buildModelProto, DataType, decodeModel, encodeModel, type ModelProto } from '../onnx/index.js';
 import { embedPreprocessing } from './onnx-preprocessing.js';
@@ -68,17 +69,24 @@ const WEIGHT_TEXT: Record<WeightsVariant, string> = {
   'int8-qdq': 'int8 QDQ: int8 per-channel weights, uint8 calibrated activations (QuantizeLinear/DequantizeLinear)',
 };
 
+/** The props that say how to feed the model and what it holds (also Triton config parameters, served or exported). */
+export function variantProps(m: Pick<Manifest, 'labels' | 'input'>, variant: { input: InputVariant; weights: WeightsVariant }): Record<string, string> {
+  return {
+    'mlctl.labels': JSON.stringify(m.labels),
+    ...(m.input.kind === 'image' ? { 'mlctl.preprocessing': JSON.stringify(m.input.preprocessing) } : {}),
+    'mlctl.input_variant': variant.input,
+    'mlctl.weights': variant.weights,
+  };
+}
+
 /** The metadata_props mlctl writes: flat strings, JSON where the value is structured. */
 export function onnxMetadataProps(meta: ExportMetadata, variant: { input: InputVariant; weights: WeightsVariant } = { input: 'preprocessed', weights: 'fp32' }): Record<string, string> {
   const { source } = meta;
   return {
     'mlctl.name': meta.name,
     'mlctl.task': meta.task,
-    'mlctl.labels': JSON.stringify(meta.labels),
     'mlctl.input': JSON.stringify(meta.input),
-    ...(meta.input.kind === 'image' ? { 'mlctl.preprocessing': JSON.stringify(meta.input.preprocessing) } : {}),
-    'mlctl.input_variant': variant.input,
-    'mlctl.weights': variant.weights,
+    ...variantProps(meta, variant),
     'mlctl.output': JSON.stringify(meta.output),
     'mlctl.source': JSON.stringify({ name: source.name, version: source.version, manifestSha256: source.manifestSha256, files: source.files }),
     'mlctl.exported_by': meta.exportedBy,
@@ -126,6 +134,15 @@ export async function packageWeights(pkg: LoadedPackage): Promise<PackageWeight[
       return { name: w.name, shape: w.shape, dtype: q?.dtype ?? w.dtype, ...(q?.scale !== undefined ? { scale: q.scale, min: q.min } : {}) };
     }),
   );
+}
+
+/**
+ * How an export of this package stores its weights, without converting it: its own ONNX model's precision (int8 from
+ * `quantize --dtype int8`, else fp32), or the storage of its TF.js weights (float16, uint8 …).
+ */
+export async function weightsVariantOf(pkg: LoadedPackage): Promise<WeightsVariant> {
+  if (pkg.manifest.formats.onnx) return pkg.manifest.architecture.int8 ? 'int8-qdq' : 'fp32';
+  return storageOf(await packageWeights(pkg));
 }
 
 /** The graph as it comes: the package's own ONNX model, or a conversion of its TF.js model at its weights' precision. */

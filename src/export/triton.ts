@@ -3,7 +3,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
+import type { Manifest } from '../artifacts/manifest.js';
 import type { LoadedPackage } from '../artifacts/package.js';
+import { BATCH_DIM, DataType } from '../onnx/index.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import { checkOnnxRuns, onnxDetails, onnxModelFor, type OnnxExportOptions, type OnnxModel } from './onnx-export.js';
@@ -138,16 +140,38 @@ function tritonType(elemType: number, what: string): string {
   return t;
 }
 
-/** The ModelConfig (plain object, proto field names) for an ONNX model. */
 /** mlctl.* metadata carried into the config's `parameters` (which variant this is, how to feed it). */
 const CONFIG_PARAMETERS = ['mlctl.input_variant', 'mlctl.weights', 'mlctl.preprocessing', 'mlctl.labels'] as const;
 
-export function tritonConfig(pkg: LoadedPackage, model: OnnxModel, opts: Required<Pick<TritonOptions, 'maxBatch' | 'queueDelayUs' | 'instances'>> & { name: string }): Record<string, unknown> {
-  const image = pkg.manifest.input.kind === 'image';
+export interface ConfigSettings {
+  name: string;
+  maxBatch: number;
+  queueDelayUs: number;
+  instances: number;
+  /** Triton platform (default onnxruntime_onnx, what the exported model.onnx needs). */
+  platform?: string;
+}
+
+/** The graph's tensors as the manifest describes them (what the TF.js → ONNX conversion produces): FP32, batch first. */
+export function manifestSignatures(manifest: Manifest, inputShape?: number[]): Pick<OnnxModel, 'inputs' | 'outputs'> {
+  const input = manifest.input;
+  const shape = inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
+  return {
+    inputs: [{ name: input.name, elemType: DataType.FLOAT, dims: [BATCH_DIM, ...shape] }],
+    outputs: [{ name: manifest.output.name, elemType: DataType.FLOAT, dims: [BATCH_DIM, manifest.output.size] }],
+  };
+}
+
+/**
+ * The ModelConfig (plain object, proto field names, enums by name) for a model with these tensors: what
+ * `export --format triton` writes as config.pbtxt and `mlctl serve` answers on GET /v2/models/{m}/config.
+ */
+export function tritonConfig(manifest: Manifest, model: Pick<OnnxModel, 'inputs' | 'outputs' | 'metadataProps'>, opts: ConfigSettings): Record<string, unknown> {
+  const image = manifest.input.kind === 'image';
   const parameters = Object.fromEntries(CONFIG_PARAMETERS.filter((k) => model.metadataProps[k] !== undefined).map((k) => [k, { string_value: model.metadataProps[k]! }]));
   return {
     name: opts.name,
-    platform: 'onnxruntime_onnx',
+    platform: opts.platform ?? 'onnxruntime_onnx',
     max_batch_size: opts.maxBatch,
     input: model.inputs.map((t) => ({
       name: t.name,
@@ -159,7 +183,7 @@ export function tritonConfig(pkg: LoadedPackage, model: OnnxModel, opts: Require
       name: t.name,
       data_type: tritonType(t.elemType, `output ${t.name}`),
       dims: tritonDims(t.dims, `output ${t.name}`),
-      ...(i === 0 && pkg.manifest.labels.length ? { label_filename: TRITON_LABELS } : {}),
+      ...(i === 0 && manifest.labels.length ? { label_filename: TRITON_LABELS } : {}),
     })),
     dynamic_batching: {
       preferred_batch_size: preferredBatchSizes(opts.maxBatch),
@@ -183,7 +207,7 @@ export async function writeTritonExport(pkg: LoadedPackage, dir: string, opts: T
   const base = exportMetadata(pkg, 'triton');
   const model = await onnxModelFor(pkg, base, opts);
   await checkOnnxRuns(model, pkg.manifest.output.size, opts.logger);
-  const config = tritonConfig(pkg, model, settings);
+  const config = tritonConfig(pkg.manifest, model, settings);
   const type = tritonModelConfigType();
   const header = `Triton model configuration written by ${base.exportedBy} from ${pkg.manifest.name} v${pkg.manifest.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;
   const modelFile = path.join(String(version), 'model.onnx');
