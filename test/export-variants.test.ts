@@ -177,6 +177,38 @@ describe('quantized packages export at their size', () => {
   }
 });
 
+describe('quantized packages with BatchNormalization', () => {
+  it('keep BatchNormalization unfolded so every weight stays at the package precision (fp32 exports still fold)', async () => {
+    const input = tf.input({ shape: [SIZE, SIZE, 3], name: 'input' });
+    let h = tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }), name: 'conv' }).apply(input) as tf.SymbolicTensor;
+    h = tf.layers.batchNormalization({ name: 'bn', gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: 2 }), movingVarianceInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 2, seed: 3 }), movingMeanInitializer: tf.initializers.randomUniform({ minval: -0.2, maxval: 0.2, seed: 4 }) }).apply(h) as tf.SymbolicTensor;
+    h = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(h) as tf.SymbolicTensor;
+    const y = tf.layers.dense({ units: LABELS.length, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 9 }), name: 'predictions' }).apply(h) as tf.SymbolicTensor;
+    const m = tf.model({ inputs: input, outputs: y });
+    const base = await savePackage({
+      root: path.join(root, 'artifacts'),
+      name: 'bn',
+      draft: { task: 'image-classification', labels: LABELS, input: imageInputSpec(SIZE, 'caffe'), output: { name: 'predictions', kind: 'probabilities', size: 3 }, architecture: {}, formats: { tfjs: 'model.json' }, lineage: [] },
+      write: (dir) => writeTfjsModel(dir, m),
+    });
+    m.dispose();
+    const fp32Out = path.join(root, 'bn-fp32');
+    await exportModel(base, { format: 'onnx', out: fp32Out });
+    expect(decodeModel(await fs.readFile(path.join(fp32Out, 'model.onnx'))).graph.node.some((n) => n.opType === 'BatchNormalization')).toBe(false);
+
+    const q = await quantizePackage(base, 'uint8', { logger: createMemoryLogger(), latencyRuns: 0, root: path.join(root, 'artifacts'), name: 'bn-q8' });
+    const out = path.join(root, 'bn-q8-onnx');
+    const res = await exportModel(q.package, { format: 'onnx', out });
+    expect((res.details.storage as { keptFp32: Record<string, string> }).keptFp32).toEqual({});
+    const proto = decodeModel(await fs.readFile(path.join(out, 'model.onnx')));
+    expect(proto.graph.node.filter((n) => n.opType === 'BatchNormalization')).toHaveLength(1);
+    expect(proto.graph.initializer.filter((t) => t.dataType === DataType.FLOAT && (t.dims ?? []).reduce((a, d) => a * d, 1) >= 16).map((t) => t.name)).toEqual([]);
+    const x = pixelsToInput(pixels(2), { ...preprocessingFor('caffe'), scale: 0.004, mean: [0.5, 0.5, 0.5] });
+    const got = await run(path.join(out, 'model.onnx'), new ort.Tensor('float32', x, [2, SIZE, SIZE, 3]), { graphOptimizationLevel: 'basic' });
+    expect(maxDiff(got.data, await packagePredicts(q.package, x, 2))).toBeLessThan(1e-6);
+  });
+});
+
 describe('--embed-preprocessing', () => {
   const modes: Array<PreprocessingSpec['mode']> = ['caffe', 'tf', 'torch', 'unit', 'raw'];
   for (const mode of modes) {

@@ -69,9 +69,15 @@ export function nameModelInput(topology: unknown, name: string): boolean {
 
 /** Rename the input of the model.json at `file` to `name` when it differs (see nameModelInput); returns the old name or undefined. */
 export async function alignModelInputName(file: string, name: string): Promise<string | undefined> {
-  const json = JSON.parse(await fs.readFile(file, 'utf8')) as ModelJson;
-  const old = modelInputName(json.modelTopology);
-  if (old === name || !nameModelInput(json.modelTopology, name)) return undefined;
+  let json: ModelJson;
+  try {
+    json = JSON.parse(await fs.readFile(file, 'utf8')) as ModelJson;
+  } catch {
+    // Not a layers-model JSON (a placeholder, a graph model): nothing to name; loading it will say what is wrong.
+    return undefined;
+  }
+  const old = modelInputName(json?.modelTopology);
+  if (old === name || !nameModelInput(json?.modelTopology, name)) return undefined;
   await fs.writeFile(file, JSON.stringify(json));
   return old ?? '(implicit)';
 }

@@ -154,15 +154,16 @@ async function baseProto(pkg: LoadedPackage, opts: OnnxExportOptions): Promise<{
   }
   if (!pkg.manifest.formats.tfjs) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it has neither an ONNX model (formats.onnx) nor a TF.js model to convert']);
   opts.logger?.info('converting the TF.js model to ONNX');
+  const weights = await packageWeights(pkg);
+  const storage = storageOf(weights);
   const model = await loadTfjsModel(pkg);
   let proto: ModelProto;
   try {
-    proto = buildModelProto(model, { inputName: pkg.manifest.input.name, outputName: pkg.manifest.output.name, ...(opts.opset ? { opset: opts.opset } : {}) });
+    // A quantized package keeps BatchNormalization unfolded: folded kernels (W·γ/σ) are no values the package stores.
+    proto = buildModelProto(model, { inputName: pkg.manifest.input.name, outputName: pkg.manifest.output.name, foldBatchNorm: storage === 'fp32', ...(opts.opset ? { opset: opts.opset } : {}) });
   } finally {
     model.dispose();
   }
-  const weights = await packageWeights(pkg);
-  const storage = storageOf(weights);
   if (storage === 'fp32') return { proto, origin: 'converted' };
   const report = storeWeightsAs(proto, weights, storage);
   const kept = Object.keys(report.keptFp32);

@@ -18,6 +18,11 @@ export interface ConvertOptions {
   /** Stored as ModelProto.metadata_props (e.g. labels, package name/version). */
   metadata?: Record<string, string>;
   docString?: string;
+  /**
+   * Fold inference BatchNormalization into the Conv before it (default true). Off keeps every weight as the model
+   * stores it — what an export of a quantized package needs to store them at their precision.
+   */
+  foldBatchNorm?: boolean;
 }
 
 export const DEFAULT_OPSET = 17;
@@ -82,7 +87,7 @@ export function buildModelProto(model: tf.LayersModel, opts: ConvertOptions = {}
   });
   const graphOutputs = model.outputs.map((t, i) => valueInfo(outputNames[i]!, DataType.FLOAT, dims(tfShape(t))));
   const initializers = g.initializers;
-  foldBatchNorms({ node: nodes, initializer: initializers, output: graphOutputs });
+  if (opts.foldBatchNorm !== false) foldBatchNorms({ node: nodes, initializer: initializers, output: graphOutputs });
   function dims(shape: Array<number | null>) {
     return shape.map((d, j) => (j === 0 ? BATCH_DIM : d == null ? `dim${j}` : d));
   }
