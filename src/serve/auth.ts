@@ -2,7 +2,8 @@
 // Keys are held only as sha256 digests and compared in constant time; logs and audit lines carry key ids, never keys.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { MlctlError } from '../errors.js';
 import { requestModelName } from './hygiene.js';
 import { accessDenied } from './errors.js';
@@ -247,13 +248,13 @@ function requestModel(request: FastifyRequest, defaultModel?: () => string | und
 }
 
 /**
- * Add the access check to a Fastify app as an onRequest hook (before any body is read): health probes and
+ * The access check as an onRequest hook (before any body is read), registered before the routes: health probes and
  * /metrics stay open (route kind from serve's route config, or the URL), everything else needs a key.
  * Sets request.apiKeyId, which serve's routes pass on to the repository (and so to the audit log).
  */
-export function installAuth(app: FastifyInstance, opts: AuthHookOptions): void {
+export const authPlugin = fp<AuthHookOptions>(async (app, opts) => {
   if (!opts.store.keys.length && !opts.limiter) return;
-  if (!app.hasRequestDecorator('apiKeyId')) app.decorateRequest('apiKeyId', undefined);
+  app.decorateRequest('apiKeyId', undefined);
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const kind = request.routeOptions.config?.kind;
     if (request.method === 'OPTIONS' || kind === 'health' || kind === 'metrics' || (kind === undefined && isOpenRoute(request.url))) return;
@@ -269,7 +270,7 @@ export function installAuth(app: FastifyInstance, opts: AuthHookOptions): void {
     request.log.info({ status: err.httpStatus, url: request.url, ip: request.ip }, err.message);
     return reply.code(err.httpStatus).send({ error: err.message, code: err.code });
   });
-}
+}, { name: 'mlctl-auth', dependencies: ['mlctl-core'] });
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

@@ -1,6 +1,6 @@
-// The option specs of serve's security extension (gRPC, API keys, rate limits, TLS, audit log, hot reload, model
+// The option specs of serve's security plugins (gRPC, API keys, rate limits, TLS, audit log, hot reload, model
 // control, CORS): specs only, no imports beyond types, so `mlctl serve --help` never loads gRPC or Fastify. The serve
-// command's table (cli/commands/serve.ts) lists them; an extension with options of its own adds its specs here too.
+// command's table (cli/commands/serve.ts) lists them; a plugin with options of its own adds its specs here too.
 import type { OptionSpec } from '../cli/spec.js';
 
 export const SECURITY_OPTIONS = [

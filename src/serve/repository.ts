@@ -11,7 +11,7 @@ import { MlctlError } from '../errors.js';
 import { badRequest, notFound, notReady, shuttingDown } from './errors.js';
 import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
-import type { InferContext, InferInput, InferResult, ManagedModelRepository, ServedModel } from './types.js';
+import type { InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel } from './types.js';
 
 export interface RepositoryOptions {
   engine?: EngineChoice;
@@ -53,7 +53,7 @@ export function imageSpecOf(model: ServedModel): ImageInputSpec {
   return input;
 }
 
-export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepository {
+export function createRepository(opts: RepositoryOptions = {}): ModelRepository {
   const maxBatch = opts.maxBatch ?? 8;
   const maxDelayMs = opts.maxDelayMs ?? 5;
   const maxQueue = opts.maxQueue ?? 64;
@@ -65,6 +65,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   let expected = 0;
   let inside = 0;
   opts = { ...opts, metrics };
+  const observers = new Set<(event: InferEvent) => void>();
 
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
 
@@ -165,6 +166,33 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
     if (n > maxQueue) throw badRequest(`the request has ${n} examples, more than the queue holds (--max-queue ${maxQueue}); split it`);
   }
 
+  async function runInfer(name: string, version: number | undefined, inputs: InferInput[]): Promise<InferResult> {
+    if (closing) throw shuttingDown();
+    const entry = lookup(name, version);
+    if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
+    entry.inflight++;
+    inside++;
+    try {
+      entry.preparing++;
+      let batch: { x: Float32Array; n: number };
+      try {
+        batch = await toBatch(entry, inputs);
+      } catch (err) {
+        entry.preparing--;
+        entry.batcher.poke(); // the queue may have been waiting for this request
+        throw err;
+      }
+      entry.preparing--;
+      const { x, n } = batch;
+      const r = await entry.batcher.submit(x, n);
+      const out = entry.model.manifest.output;
+      return { model: entry.model, inferenceMs: r.inferenceMs, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
+    } finally {
+      entry.inflight--;
+      inside--;
+    }
+  }
+
   return {
     metrics,
     list: () => [...entries.values()].map((e) => e.model).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version),
@@ -183,30 +211,24 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
     },
     queueDepth: () => [...entries.values()].reduce((a, e) => a + e.batcher.depth(), 0),
 
-    async infer(name: string, version: number | undefined, inputs: InferInput[], _ctx: InferContext): Promise<InferResult> {
-      if (closing) throw shuttingDown();
-      const entry = lookup(name, version);
-      if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
-      entry.inflight++;
-      inside++;
+    onInfer(listener) {
+      observers.add(listener);
+      return () => void observers.delete(listener);
+    },
+
+    async infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
+      const started = performance.now();
+      const tell = (e: Partial<InferEvent>) => {
+        const event = { name, version, inputs, ctx, latencyMs: performance.now() - started, ...e };
+        for (const o of observers) o(event);
+      };
       try {
-        entry.preparing++;
-        let batch: { x: Float32Array; n: number };
-        try {
-          batch = await toBatch(entry, inputs);
-        } catch (err) {
-          entry.preparing--;
-          entry.batcher.poke(); // the queue may have been waiting for this request
-          throw err;
-        }
-        entry.preparing--;
-        const { x, n } = batch;
-        const r = await entry.batcher.submit(x, n);
-        const out = entry.model.manifest.output;
-        return { model: entry.model, inferenceMs: r.inferenceMs, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
-      } finally {
-        entry.inflight--;
-        inside--;
+        const result = await runInfer(name, version, inputs);
+        tell({ result });
+        return result;
+      } catch (error) {
+        tell({ error });
+        throw error;
       }
     },
 

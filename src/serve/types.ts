@@ -56,6 +56,24 @@ export interface InferResult {
   inferenceMs: number;
 }
 
+/** What a repository tells its observers (the audit log) about each infer call, whichever transport carried it. */
+export interface InferEvent {
+  name: string;
+  version: number | undefined;
+  inputs: InferInput[];
+  ctx: InferContext;
+  /** Set when the call succeeded. */
+  result?: InferResult;
+  /** Set when the call failed (bad input, overload, engine failure). */
+  error?: unknown;
+  latencyMs: number;
+}
+
+/**
+ * The one contract between mlctl serve's parts (serve/repository.ts implements it): REST routes, the gRPC service,
+ * auth/audit and hot reload all talk to it. Loading and unloading at runtime (hot reload, model control), queue
+ * depth, observers and shutdown are part of it, so no part needs to cast.
+ */
 export interface ModelRepository {
   /** Every loaded model version. */
   list(): ServedModel[];
@@ -65,13 +83,6 @@ export interface ModelRepository {
   infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult>;
   /** Ready = at least one model loaded and every loaded model warmed up. */
   ready(): boolean;
-}
-
-/**
- * What serve's own repository adds to the contract (serve/repository.ts): loading and unloading at runtime
- * (hot reload, `POST /v2/repository/models/{name}/load|unload`), queue depth and shutdown.
- */
-export interface ManagedModelRepository extends ModelRepository {
   /** Load every package found at `ref` (package dir, model dir with numeric versions, or a root of model dirs); each is warmed before it becomes visible. */
   load(ref: string): Promise<ServedModel[]>;
   /** Hide a version (or every version of `name`) from new requests, finish its queued work, then free its engine. */
@@ -84,7 +95,9 @@ export interface ManagedModelRepository extends ModelRepository {
    * Requests on their way to infer() (+1 when an inference request arrives at a front end, -1 once it is answered).
    * With none on their way a lone request runs at once instead of waiting --max-delay-ms for company.
    */
-  expectRequests?(delta: number): void;
+  expectRequests(delta: number): void;
+  /** Call `listener` after every infer call (success or failure); returns the unsubscribe function. */
+  onInfer(listener: (event: InferEvent) => void): () => void;
   /** Where the batching queues record batch size, inference time and queue depth; servers export it by default. */
-  metrics?: ServeMetrics;
+  readonly metrics: ServeMetrics;
 }

@@ -1,5 +1,5 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
-// limits, and the security extension's options). Light: the runner (cli/run/serve.ts) is imported only when it runs.
+// limits, and the security plugins' options). Light: the runner (cli/run/serve.ts) is imported only when it runs.
 import { SECURITY_OPTIONS } from '../../serve/options.js';
 import { ENGINE } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';

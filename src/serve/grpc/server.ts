@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
+import fp from 'fastify-plugin';
 import { MlctlError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { checkAccess, presentedKey, type AccessControl } from '../auth.js';
@@ -11,7 +12,8 @@ import { grpcServerCredentials, type TlsMaterial } from '../tls.js';
 import type { ModelRepository } from '../types.js';
 import { modelMetadata } from '../routes/v2.js';
 import { accessDenied, badRequest, notFound } from '../errors.js';
-import { decodeInferInputs, encodeInferResponse, grpcFailureOf, type ModelInferRequestMsg } from './convert.js';
+import { decodeGrpcInputs, type ModelInferRequestMsg } from '../codec.js';
+import { encodeInferResponse, grpcFailureOf } from './convert.js';
 import { SERVICE_NAME, healthService, predictV2Service } from './proto.js';
 
 const require = createRequire(import.meta.url);
@@ -98,7 +100,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       const started = performance.now();
       // Tell the batching queues an inference request is on its way (as serve's REST front end does), so a lone
       // request runs at once while concurrent ones still get batched.
-      const announce = method === 'ModelInfer' ? (repo as { expectRequests?: (delta: number) => void }).expectRequests?.bind(repo) : undefined;
+      const announce = method === 'ModelInfer' ? (d: number) => repo.expectRequests(d) : undefined;
       announce?.(1);
       const supplied = firstMeta(call.metadata, 'x-request-id');
       const requestId = supplied && /^[\w.:-]{1,128}$/.test(supplied) ? supplied : randomUUID();
@@ -152,7 +154,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       const name = checkName(req.model_name);
       const version = parseVersion(req.model_version);
       if (!repo.get(name, version)) throw notFound(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`);
-      const inputs = decodeInferInputs(req);
+      const inputs = decodeGrpcInputs(req);
       const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress });
       return encodeInferResponse(req, result);
     }),
@@ -205,3 +207,45 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       }),
   };
 }
+
+export interface GrpcPluginOptions {
+  host: string;
+  /** 0 = an ephemeral port. */
+  port: number;
+  tls?: TlsMaterial;
+  access?: AccessControl;
+  logger?: Logger;
+  maxMessageBytes?: number;
+}
+
+/**
+ * --grpc-port as a plugin: the gRPC server starts when the app is ready (a bind failure fails start-up), shares the
+ * repository, extensions and metrics; close() stops it from taking calls in preClose and waits for its drain in onClose.
+ */
+export const grpcPlugin = fp<GrpcPluginOptions>(
+  async (app, opts) => {
+    const { repo, metrics } = app.mlctl;
+    let handle: GrpcServerHandle | undefined;
+    let closing: Promise<void> | undefined;
+    app.addHook('onReady', async () => {
+      handle = await startGrpcServer({
+        ...opts,
+        repo,
+        extensions: app.mlctl.extensions,
+        onCall: (method, code, seconds) => {
+          metrics.requests.inc({ protocol: 'grpc', route: method, status: grpc.status[code] ?? String(code) });
+          metrics.requestSeconds.observe({ protocol: 'grpc', route: method }, seconds);
+        },
+      });
+      app.mlctl.info.grpc = `${opts.host}:${handle.port}`;
+      opts.logger?.info(`gRPC (inference.GRPCInferenceService) on ${opts.host}:${handle.port}${opts.tls ? ' with TLS' : ''}`);
+    });
+    app.addHook('preClose', async () => {
+      closing = handle?.close(app.mlctl.drain.timeoutMs);
+    });
+    app.addHook('onClose', async () => {
+      await closing;
+    });
+  },
+  { name: 'mlctl-grpc', dependencies: ['mlctl-core'] },
+);

@@ -1,10 +1,9 @@
 // POST /predict: the seed's Flask contract (multipart field `image`) plus raw image bodies and JSON
 // {"instances": [{"b64": ...}]}; several images per request. Answers predictions, top-k labels, model, version.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { TabularEncoding } from '../../data/csv.js';
-import { MlctlError } from '../../errors.js';
-import { badRequest, payloadTooLarge } from '../errors.js';
-import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
+import { badRequest } from '../errors.js';
+import { instancesToInput, readMultipartImages, rowsOf, rowsToInput, topK } from '../codec.js';
 import type { InferInput } from '../types.js';
 import { inferContext, resolveModel } from './common.js';
 
@@ -12,30 +11,6 @@ interface PredictQuery {
   model?: string;
   version?: string;
   top_k?: string;
-}
-
-async function readMultipart(request: FastifyRequest, bodyLimit: number): Promise<{ images: Uint8Array[]; fields: Record<string, string> }> {
-  const images: Uint8Array[] = [];
-  const fields: Record<string, string> = {};
-  let total = 0;
-  try {
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        const buf = await part.toBuffer();
-        total += buf.length;
-        if (total > bodyLimit) throw payloadTooLarge(`the uploaded images total more than the ${bodyLimit}-byte body limit`);
-        images.push(buf);
-      } else if (typeof part.value === 'string') {
-        fields[part.fieldname] = part.value;
-      }
-    }
-  } catch (err) {
-    const status = (err as { statusCode?: number }).statusCode ?? (err instanceof MlctlError ? err.httpStatus : undefined);
-    if (status === 413) throw payloadTooLarge(`an uploaded file is larger than the ${bodyLimit}-byte limit (--body-limit)`, err);
-    if (err instanceof MlctlError || (status && status < 500)) throw err;
-    throw badRequest(`malformed multipart body (${(err as Error).message})`, err);
-  }
-  return { images, fields };
 }
 
 export async function predictRoutes(app: FastifyInstance): Promise<void> {
@@ -47,7 +22,7 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
     let { model: name, version } = request.query;
     const ct = request.headers['content-type'] ?? '';
     if (request.isMultipart()) {
-      const { images, fields } = await readMultipart(request, state.bodyLimit);
+      const { images, fields } = await readMultipartImages(request.parts(), state.bodyLimit);
       name ??= fields.model;
       version ??= fields.version;
       if (!images.length) throw badRequest('no image in the upload: send the file in the multipart field "image"');
