@@ -9,17 +9,49 @@ import type { InferInput, InferOutput } from './types.js';
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
-/** Flatten nested JSON arrays of numbers into Float32Array, refusing anything that is not a finite number. */
+/** Deepest array nesting a request may use: tensors have a handful of dimensions, not thousands. */
+export const MAX_NESTING = 32;
+
+/**
+ * The leaves of nested JSON arrays in order, walked with an explicit stack (no recursion, no Array.flat), so a body
+ * nested thousands of levels deep is a 400 naming the limit instead of a stack overflow.
+ */
+export function flattenNested(data: unknown[], what: string): unknown[] {
+  const out: unknown[] = [];
+  const stack: Array<{ a: unknown[]; i: number }> = [{ a: data, i: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.i >= top.a.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.a[top.i++];
+    if (Array.isArray(v)) {
+      if (stack.length >= MAX_NESTING) throw badRequest(`${what}: arrays are nested more than ${MAX_NESTING} levels deep; a tensor has at most ${MAX_NESTING} dimensions (send its data flat with "shape", or nested once per dimension)`);
+      stack.push({ a: v, i: 0 });
+    } else out.push(v);
+  }
+  return out;
+}
+
+/** Flatten nested JSON arrays of numbers into Float32Array, refusing anything that is not a number finite in float32. */
 export function toFloat32(data: unknown, what: string): Float32Array {
   if (!Array.isArray(data)) throw badRequest(`${what}: data must be an array of numbers (flat or nested)`);
-  const flat = (data as unknown[]).flat(Infinity as 1);
+  const flat = flattenNested(data, what);
   const out = new Float32Array(flat.length);
   for (let i = 0; i < flat.length; i++) {
     const v = flat[i];
     if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`${what}: element ${i} is ${JSON.stringify(v)?.slice(0, 40)}, not a finite number`);
     out[i] = v;
+    if (!Number.isFinite(out[i]!)) throw badRequest(`${what}: element ${i} is ${v}, beyond the float32 range (±3.4e38)`);
   }
   return out;
+}
+
+/** Index of the first NaN or ±Infinity in `data`, or -1. */
+export function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
+  return -1;
 }
 
 /** Decode a base64 string (standard or URL-safe), refusing text that is not base64 at all. */
@@ -33,7 +65,7 @@ export function fromBase64(s: unknown, what: string): Uint8Array {
 /** BYTES elements in JSON: base64 strings or {"b64": "..."} objects, flat or nested. */
 export function toBytesList(data: unknown, what: string): Uint8Array[] {
   if (!Array.isArray(data)) throw badRequest(`${what}: BYTES data must be an array of base64 strings`);
-  return (data as unknown[]).flat(Infinity as 1).map((v, i) => {
+  return flattenNested(data, what).map((v, i) => {
     if (v && typeof v === 'object' && 'b64' in v) return fromBase64((v as { b64: unknown }).b64, `${what} element ${i}`);
     return fromBase64(v, `${what} element ${i}`);
   });
@@ -164,27 +196,74 @@ function decodeV2Inputs(req: V2InferRequest, binary: Buffer | undefined): InferI
 /** One part of a multipart upload, as @fastify/multipart yields it. */
 export type UploadPart = { type: 'file'; fieldname: string; toBuffer(): Promise<Buffer> } | { type: 'field'; fieldname: string; value: unknown };
 
-/** A multipart upload → its files (encoded images) and text fields, with the body limit applied to the total. */
-export async function readMultipartImages(parts: AsyncIterable<UploadPart>, bodyLimit: number): Promise<{ images: Uint8Array[]; fields: Record<string, string> }> {
+/** The fields POST /predict reads from multipart/form-data (README "Serving"). */
+export const UPLOAD_FIELDS = {
+  /** File fields holding one encoded image each; repeat the field for several images. */
+  files: ['image', 'images'],
+  /** Text fields: which model/version, and how many labels per image. */
+  text: ['model', 'version', 'top_k'],
+} as const;
+
+export interface UploadLimits {
+  /** Largest file and largest total of files (bytes). */
+  bodyLimit: number;
+  maxFiles: number;
+  maxFields: number;
+  /** Largest text field value (bytes). */
+  fieldSize: number;
+}
+
+/** Text-field limits of a /predict upload (files are limited by --body-limit and maxFiles). */
+export const UPLOAD_TEXT_LIMITS = { maxFields: 8, fieldSize: 1024 };
+
+const uploadLimit = (message: string, cause?: unknown) => new MlctlError('UPLOAD_LIMIT', [message], { cause });
+
+/** What each @fastify/multipart limit error means, in words that name the limit that was hit. */
+function uploadError(err: unknown, limits: UploadLimits): MlctlError {
+  if (err instanceof MlctlError) return err;
+  const code = (err as { code?: string }).code;
+  if (code === 'FST_FILES_LIMIT') return uploadLimit(`more than ${limits.maxFiles} files in one upload; send at most ${limits.maxFiles} images per request`, err);
+  if (code === 'FST_FIELDS_LIMIT') return uploadLimit(`more than ${limits.maxFields} text fields in one upload; /predict reads only ${UPLOAD_FIELDS.text.join(', ')}`, err);
+  if (code === 'FST_PARTS_LIMIT') return uploadLimit(`more than ${limits.maxFiles + limits.maxFields} parts in one upload (files plus text fields)`, err);
+  if (code === 'FST_REQ_FILE_TOO_LARGE') return payloadTooLarge(`an uploaded file is larger than the ${limits.bodyLimit}-byte limit (--body-limit)`, err);
+  if (code === 'FST_PROTO_VIOLATION') return badRequest('a multipart field is named __proto__ or constructor', err);
+  const status = (err as { statusCode?: number }).statusCode;
+  if (status === 413) return payloadTooLarge(`the upload is larger than the ${limits.bodyLimit}-byte limit (--body-limit)`, err);
+  return badRequest(`malformed multipart body (${(err as Error).message}); send files in the field "image" and text fields ${UPLOAD_FIELDS.text.join(', ')}`, err);
+}
+
+/**
+ * A multipart upload → its images and text fields. Each limit (files, text fields, file size, total size) answers
+ * with its own message; unknown field names are refused, naming the ones /predict reads.
+ */
+export async function readMultipartImages(parts: AsyncIterable<UploadPart>, limits: UploadLimits): Promise<{ images: Uint8Array[]; fields: Record<string, string> }> {
   const images: Uint8Array[] = [];
   const fields: Record<string, string> = {};
   let total = 0;
+  const iterator = parts[Symbol.asyncIterator]();
   try {
-    for await (const part of parts) {
+    for (;;) {
+      const { value: part, done } = await iterator.next();
+      if (done) break;
       if (part.type === 'file') {
+        if (!(UPLOAD_FIELDS.files as readonly string[]).includes(part.fieldname)) {
+          throw badRequest(`unknown file field "${part.fieldname.slice(0, 60)}": send images in the field "image" (repeat it for several)`);
+        }
         const buf = await part.toBuffer();
         total += buf.length;
-        if (total > bodyLimit) throw payloadTooLarge(`the uploaded images total more than the ${bodyLimit}-byte body limit`);
+        if (total > limits.bodyLimit) throw payloadTooLarge(`the uploaded images total more than the ${limits.bodyLimit}-byte body limit (--body-limit)`);
         images.push(buf);
-      } else if (typeof part.value === 'string') {
-        fields[part.fieldname] = part.value;
+      } else {
+        if (!(UPLOAD_FIELDS.text as readonly string[]).includes(part.fieldname)) {
+          throw badRequest(`unknown field "${part.fieldname.slice(0, 60)}": /predict reads the file field "image" and the text fields ${UPLOAD_FIELDS.text.join(', ')}`);
+        }
+        if (typeof part.value === 'string') fields[part.fieldname] = part.value;
       }
     }
   } catch (err) {
-    const status = (err as { statusCode?: number }).statusCode ?? (err instanceof MlctlError ? err.httpStatus : undefined);
-    if (status === 413) throw payloadTooLarge(`an uploaded file is larger than the ${bodyLimit}-byte limit (--body-limit)`, err);
-    if (err instanceof MlctlError || (status && status < 500)) throw err;
-    throw badRequest(`malformed multipart body (${(err as Error).message})`, err);
+    // Stop reading: the rest of the body is discarded with the connection (413s close it).
+    await iterator.return?.().catch(() => {});
+    throw uploadError(err, limits);
   }
   return { images, fields };
 }
@@ -304,7 +383,7 @@ export function instancesToInput(instances: unknown, inputName: string, what = '
 
 function nestedShape(v: unknown): number[] {
   const shape: number[] = [];
-  while (Array.isArray(v)) {
+  while (Array.isArray(v) && shape.length <= MAX_NESTING) {
     shape.push(v.length);
     v = v[0];
   }

@@ -9,6 +9,7 @@ import { createBatcher, type Batcher } from '../runtime/batcher.js';
 import { findPackageDirs, type VersionPolicy } from './discover.js';
 import { MlctlError } from '../errors.js';
 import { badRequest, notFound, notReady, shuttingDown } from './errors.js';
+import { firstNonFinite } from './codec.js';
 import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
 import type { InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel } from './types.js';
@@ -126,12 +127,21 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
 
   const names = () => [...new Set([...entries.values()].map((e) => e.model.name))].sort();
 
+  /**
+   * Inputs → one batch, validated against the model's metadata (name, datatype, shape, finite values): the one check
+   * every transport (REST V2, /predict, TF Serving, gRPC) goes through.
+   */
   async function toBatch(entry: Entry, inputs: InferInput[]): Promise<{ x: Float32Array; n: number }> {
     if (inputs.length !== 1) throw badRequest(`model ${entry.model.name} takes exactly one input tensor, got ${inputs.length}`);
     const input = inputs[0]!;
     const shape = entry.model.inputShape!;
     const per = shape.reduce((a, d) => a * d, 1);
     const isImage = entry.model.manifest.input.kind === 'image';
+    const inputName = entry.model.manifest.input.name;
+    // Encoded images (BYTES) may also be called "image", the name /predict and most image clients use.
+    if (input.name !== inputName && !(input.datatype === 'BYTES' && input.name === 'image')) {
+      throw badRequest(`model ${entry.model.name} has no input "${String(input.name).slice(0, 100)}"; its input is "${inputName}"${isImage ? ' (FP32 preprocessed NHWC, or BYTES encoded images also named "image")' : ''}`);
+    }
     if (input.datatype === 'FP32') {
       const s = input.shape;
       if (s.length !== shape.length + 1 || s.slice(1).some((d, i) => d !== shape[i]) || !Number.isInteger(s[0]) || s[0]! < 1) {
@@ -141,6 +151,8 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       const n = s[0]!;
       if (!(input.data instanceof Float32Array)) throw badRequest(`input ${input.name}: FP32 data must be numbers`);
       if (input.data.length !== n * per) throw badRequest(`input ${input.name} has ${input.data.length} values but shape [${s.join(', ')}] needs ${n * per}`);
+      const bad = firstNonFinite(input.data);
+      if (bad >= 0) throw badRequest(`input ${input.name}: element ${bad} is ${input.data[bad]}; inputs must be finite float32 numbers (no NaN or Infinity, |x| <= 3.4e38)`);
       checkCount(n);
       return { x: input.data, n };
     }
@@ -186,6 +198,9 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       const { x, n } = batch;
       const r = await entry.batcher.submit(x, n);
       const out = entry.model.manifest.output;
+      // A NaN or Infinity answered as JSON would be null: say what happened instead of a 200 with nulls.
+      const bad = firstNonFinite(r.y);
+      if (bad >= 0) throw new MlctlError('OUTPUT_NOT_FINITE', [`model ${entry.model.name} v${entry.model.version} produced ${r.y[bad]} for this input (output element ${bad}); inputs far outside the range the model was trained on do this — check the preprocessing`]);
       return { model: entry.model, inferenceMs: r.inferenceMs, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
     } finally {
       entry.inflight--;

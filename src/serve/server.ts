@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import multipart from '@fastify/multipart';
 import { randomUUID } from 'node:crypto';
 import { MlctlError } from '../errors.js';
+import { UPLOAD_TEXT_LIMITS } from './codec.js';
 import { httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
 import { serveRoutes } from './routes/index.js';
@@ -144,7 +145,7 @@ const corePlugin = fp<CoreOptions>(
 
     await app.register(multipart, {
       throwFileSizeLimit: true,
-      limits: { fileSize: bodyLimit, files: state.maxFiles, fields: 16, parts: state.maxFiles + 16, fieldSize: 1024 },
+      limits: { fileSize: bodyLimit, files: state.maxFiles, fields: UPLOAD_TEXT_LIMITS.maxFields, parts: state.maxFiles + UPLOAD_TEXT_LIMITS.maxFields, fieldSize: UPLOAD_TEXT_LIMITS.fieldSize },
     });
     // Raw image bodies (Content-Type image/*) and V2 binary-extension bodies arrive as one Buffer.
     const asBuffer = (_req: unknown, body: string | Buffer, done: (err: null, body: Buffer) => void) => done(null, body as Buffer);

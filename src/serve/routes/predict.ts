@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TabularEncoding } from '../../data/csv.js';
 import { badRequest } from '../errors.js';
-import { instancesToInput, readMultipartImages, rowsOf, rowsToInput, topK } from '../codec.js';
+import { instancesToInput, readMultipartImages, rowsOf, rowsToInput, topK, UPLOAD_TEXT_LIMITS } from '../codec.js';
 import type { InferInput } from '../types.js';
 import { inferContext, resolveModel } from './common.js';
 
@@ -13,16 +13,22 @@ interface PredictQuery {
   top_k?: string;
 }
 
+function parseTopK(v: string): number {
+  const k = Number(v);
+  if (!Number.isInteger(k) || k < 0) throw badRequest(`top_k must be a non-negative integer, got "${v.slice(0, 20)}"`);
+  return k;
+}
+
 export async function predictRoutes(app: FastifyInstance): Promise<void> {
   const state = app.mlctl;
   app.post<{ Querystring: PredictQuery }>('/predict', { config: { kind: 'inference' } }, async (request) => {
-    const k = request.query.top_k !== undefined ? Number(request.query.top_k) : state.topK;
-    if (!Number.isInteger(k) || k < 0) throw badRequest(`top_k must be a non-negative integer, got "${request.query.top_k}"`);
+    let k = request.query.top_k !== undefined ? parseTopK(request.query.top_k) : state.topK;
     let input: InferInput;
     let { model: name, version } = request.query;
     const ct = request.headers['content-type'] ?? '';
     if (request.isMultipart()) {
-      const { images, fields } = await readMultipartImages(request.parts(), state.bodyLimit);
+      const { images, fields } = await readMultipartImages(request.parts(), { bodyLimit: state.bodyLimit, maxFiles: state.maxFiles, ...UPLOAD_TEXT_LIMITS });
+      if (fields.top_k !== undefined && request.query.top_k === undefined) k = parseTopK(fields.top_k);
       name ??= fields.model;
       version ??= fields.version;
       if (!images.length) throw badRequest('no image in the upload: send the file in the multipart field "image"');

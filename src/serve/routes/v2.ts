@@ -24,10 +24,6 @@ async function infer(request: FastifyRequest<{ Params: ModelParams }>, reply: Fa
   const state = request.server.mlctl;
   const model = resolveModel(state.repo, request.params.name, request.params.version);
   const { req, inputs } = decodeV2Request(request.body, request.headers['inference-header-content-length']);
-  const inputName = model.manifest.input.name;
-  for (const input of inputs) {
-    if (input.datatype === 'FP32' && input.name !== inputName) throw badRequest(`model ${model.name} has no input "${input.name}"; its FP32 input is "${inputName}"${model.manifest.input.kind === 'image' ? ' (or send encoded images as BYTES)' : ''}`);
-  }
   const outName = model.manifest.output.name;
   const requested = req.outputs;
   if (requested !== undefined && !Array.isArray(requested)) throw badRequest('"outputs" must be an array of {name}');
