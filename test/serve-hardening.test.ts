@@ -1,10 +1,12 @@
 // Hostile and malformed requests (issue #14) against a real repository over tiny packages: deep nesting, SVG,
 // non-finite tensors, wrong input names, multipart limits — the same answer over REST (app.inject) and gRPC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/serve/server.js';
+import { startServer, type RunningServer } from '../src/serve/start.js';
 import { createRepository } from '../src/serve/repository.js';
 import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { joinRawBytes } from '../src/serve/grpc/convert.js';
@@ -214,5 +216,61 @@ describe('multipart limits', () => {
     const good = await inject('POST', '/predict', ok);
     expect(good.status).toBe(200);
     expect(good.json.labels[0]).toHaveLength(1);
+  });
+});
+
+describe('slow clients', () => {
+  let slow: RunningServer;
+  const port = () => slow.port;
+  /** A raw connection and everything the server sends on it until it closes. */
+  const connect = () => {
+    const socket = net.connect(port(), '127.0.0.1');
+    let got = '';
+    socket.on('data', (d) => (got += d));
+    socket.on('error', () => {});
+    const closed = new Promise<string>((r) => socket.on('close', () => r(got)));
+    const connected = new Promise<void>((r) => socket.on('connect', () => r()));
+    return { socket, closed, connected, got: () => got };
+  };
+
+  beforeAll(async () => {
+    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, tfjsThread: false });
+    await r.load(root);
+    slow = await startServer(r, { port: 0, logger: false, requestTimeoutMs: 600, maxConnectionsPerClient: 3 });
+  });
+  afterAll(() => slow?.shutdown());
+
+  it('answers 408 to a body that never completes and to a body dripping one byte at a time', async () => {
+    const head = 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n';
+    const short = connect();
+    await short.connected;
+    short.socket.write(head + 'x'.repeat(10));
+    const drip = connect();
+    await drip.connected;
+    drip.socket.write(head);
+    const timer = setInterval(() => drip.socket.writable && drip.socket.write('x'), 100);
+    const t0 = performance.now();
+    const [a, b] = await Promise.all([short.closed, drip.closed]);
+    clearInterval(timer);
+    expect(a).toMatch(/^HTTP\/1\.1 408/);
+    expect(b).toMatch(/^HTTP\/1\.1 408/);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    // The server is fine afterwards.
+    expect((await fetch(`${slow.url}/v2/health/ready`)).status).toBe(200);
+  });
+
+  it('caps open connections per client: one more gets 429 and closes, the others are unaffected', async () => {
+    const held = [connect(), connect(), connect()];
+    await Promise.all(held.map((h) => h.connected));
+    const extra = connect();
+    const answer = await extra.closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 429/);
+    expect(answer).toMatch(/too many open connections.*limit 3/);
+    held[0]!.socket.write('GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(held[0]!.got()).toMatch(/^HTTP\/1\.1 200/);
+    for (const h of held) h.socket.destroy();
+    await Promise.all(held.map((h) => h.closed));
+    expect((await fetch(`${slow.url}/v2/health/live`)).status).toBe(200);
   });
 });

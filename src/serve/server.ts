@@ -53,6 +53,12 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
   /** Plugins registered after the core and before the routes, in order, so their hooks cover every route. */
   plugins?: ServePlugin[];
+  /** Longest time to receive a whole request, headers and body (ms); slower clients get 408. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open between requests (ms). Default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /** Most open connections from one client address; more are answered 429 and closed. 0 = no cap. Default 64. */
+  maxConnectionsPerClient?: number;
   /** Initial facts for `app.mlctl.info` (plugins add theirs). */
   info?: Record<string, unknown>;
 }
@@ -89,12 +95,43 @@ declare module 'fastify' {
 interface CoreOptions {
   state: ServeState;
   onRequest: onRequestHookHandler[];
+  maxConnectionsPerClient: number;
+  tls: boolean;
+}
+
+/**
+ * Cap the connections one address may hold open (slow clients, pipelining floods): past the cap a new connection is
+ * answered 429 (plain HTTP; over TLS it is closed) before any byte is read from it.
+ */
+function capConnectionsPerClient(server: import('node:net').Server, max: number, tls: boolean, log: FastifyInstance['log']): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket) => {
+    const addr = socket.remoteAddress ?? 'unknown';
+    const n = (open.get(addr) ?? 0) + 1;
+    if (n > max) {
+      log.warn({ ip: addr, limit: max }, 'connection refused: too many open connections from this client');
+      if (!tls) {
+        const body = JSON.stringify({ error: `too many open connections from ${addr} (limit ${max}, --max-connections-per-client); reuse connections or retry later`, code: 'RATE_LIMITED' });
+        socket.end(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`);
+        socket.on('error', () => {});
+        setTimeout(() => socket.destroy(), 1000).unref();
+      } else socket.destroy();
+      return;
+    }
+    open.set(addr, n);
+    socket.once('close', () => {
+      const left = (open.get(addr) ?? 1) - 1;
+      if (left > 0) open.set(addr, left);
+      else open.delete(addr);
+    });
+  });
 }
 
 /** Request ids, access logs, metrics, error mapping and body parsers; preClose stops accepting and starts the drain clock. */
 const corePlugin = fp<CoreOptions>(
-  async (app, { state, onRequest }) => {
+  async (app, { state, onRequest, maxConnectionsPerClient, tls }) => {
     app.decorate('mlctl', state);
+    if (maxConnectionsPerClient > 0) capConnectionsPerClient(app.server, maxConnectionsPerClient, tls, app.log);
     const { repo, bodyLimit } = state;
     let accepting = true;
     state.accepting = () => accepting;
@@ -208,8 +245,14 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     drain: { timeoutMs: opts.drainTimeoutMs ?? 10_000, drained: true },
     info: { ...opts.info },
   };
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  // Node checks request timeouts on this interval (default 30 s): check often enough that a 408 comes on time.
+  const timing = { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(requestTimeout / 4))), headersTimeout: requestTimeout };
+  const https = opts.fastify?.https ? { ...opts.fastify.https, ...timing } : undefined;
   const app = Fastify({
     logger: opts.logger ?? { level: 'info', stream: process.stderr },
+    requestTimeout,
+    keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5000,
     bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
@@ -218,8 +261,9 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...(opts.fastify as Partial<FastifyServerOptions>),
-  }) as unknown as FastifyInstance;
-  void app.register(corePlugin, { state, onRequest: opts.onRequest ?? [] });
+    ...(https ? { https } : { http: timing }),
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+  void app.register(corePlugin, { state, onRequest: opts.onRequest ?? [], maxConnectionsPerClient: opts.maxConnectionsPerClient ?? 64, tls: Boolean(https) });
   for (const p of opts.plugins ?? []) void app.register(p.plugin, p.opts);
   void app.register(enginesPlugin);
   void app.register(serveRoutes);

@@ -16,6 +16,8 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   const target = ctx.args[0];
   const bodyLimit = parseSize(opts.bodyLimit, '--body-limit');
   const drainTimeoutMs = parseDuration(opts.drainTimeout, '--drain-timeout');
+  const requestTimeoutMs = parseDuration(opts.requestTimeout, '--request-timeout');
+  const keepAliveTimeoutMs = parseDuration(opts.keepAliveTimeout, '--keep-alive-timeout');
   // Options and the files they name are checked before minutes of model loading and warm-up.
   const prepared = await prepareSecurity(opts);
   // Every load (start-up, --watch, model control) passes the same signature check and gets the model key.
@@ -40,6 +42,9 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
     host: opts.host,
     bodyLimit,
     drainTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs,
+    maxConnectionsPerClient: opts.maxConnectionsPerClient,
     topK: opts.topK,
     logger: { level, stream: process.stderr },
     fastify: security.fastify,
