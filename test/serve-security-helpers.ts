@@ -38,7 +38,7 @@ export async function startSecureServer(target: string, opts: Record<string, unk
   await repo.load(target);
   const all = { ...CLI_DEFAULTS, ...opts };
   const security = await securityPlugins({ opts: all, target, repo, logger });
-  const server = await startServer(repo, { port: 0, host: '127.0.0.1', metrics, logger: false, fastify: security.fastify, info: security.info, plugins: security.plugins });
+  const server = await startServer(repo, { port: 0, host: '127.0.0.1', metrics, logger: false, fastify: security.fastify, info: security.info, trustProxyHeader: security.trustProxyHeader, plugins: security.plugins });
   const described = server.app.mlctl.info;
   const grpcPort = typeof described.grpc === 'string' ? Number(described.grpc.split(':').pop()) : undefined;
   return {

@@ -307,6 +307,7 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     guard();
     const models = repo.list().map((m) => ({ name: m.name, version: String(m.version), state: m.ready ? 'READY' : 'LOADING' }));
     const refused = [...opts.reloader.refused()].map(([dir, reason]) => ({ name: path.basename(path.dirname(dir)), version: path.basename(dir), state: 'UNAVAILABLE', reason }));
-    return [...models, ...refused];
+    const broken = repo.unavailable().filter((u) => !opts.reloader.refused().has(u.dir)).map((u) => ({ name: u.name, version: String(u.version), state: 'UNAVAILABLE', reason: u.reason }));
+    return [...models, ...refused, ...broken];
   });
 }, { name: 'mlctl-model-control', dependencies: ['mlctl-core'] });

@@ -12,7 +12,8 @@ import { badRequest, notFound, notReady, shuttingDown } from './errors.js';
 import { firstNonFinite } from './codec.js';
 import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
-import type { InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel } from './types.js';
+import path from 'node:path';
+import type { InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel, UnavailableVersion } from './types.js';
 
 export interface RepositoryOptions {
   engine?: EngineChoice;
@@ -67,6 +68,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   let inside = 0;
   opts = { ...opts, metrics };
   const observers = new Set<(event: InferEvent) => void>();
+  const broken: UnavailableVersion[] = [];
 
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
 
@@ -272,6 +274,30 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       }
       updateLoaded();
       return prepared.map((e) => e.model);
+    },
+
+    unavailable: () => broken.slice(),
+
+    async loadEach(ref) {
+      if (closing) throw shuttingDown();
+      const dirs = await findPackageDirs(ref, opts.versions ?? 'all');
+      const loaded: ServedModel[] = [];
+      const failed: UnavailableVersion[] = [];
+      let first: unknown;
+      for (const dir of dirs) {
+        try {
+          loaded.push(...(await this.load(dir)));
+        } catch (err) {
+          first ??= err;
+          const v = Number(path.basename(dir));
+          const u = { name: path.basename(path.dirname(dir)), version: Number.isInteger(v) ? v : 0, dir, reason: (err as Error).message };
+          failed.push(u);
+          opts.logger?.error(`model ${u.name} v${u.version} is unavailable (${dir}): ${u.reason}`);
+        }
+      }
+      if (!loaded.length) throw first;
+      broken.push(...failed);
+      return { loaded, failed };
     },
 
     async unload(name, version) {

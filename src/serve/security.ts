@@ -9,6 +9,7 @@ import { MlctlError } from '../errors.js';
 import { auditPlugin, openAuditLog, type AuditLog } from './audit.js';
 import { AUTH_FAILURE_LIMIT, authPlugin, createRateLimiter, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
 import { grpcPlugin } from './grpc/server.js';
+import { metricsPortPlugin } from './metrics-port.js';
 import { hygienePlugin, parseCorsOrigins } from './hygiene.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { createReloader, modelControlPlugin, type Reloader } from './reload.js';
@@ -85,6 +86,8 @@ export interface SecuritySetup {
   fastify: ServerOptions['fastify'];
   /** Facts for the start-up line and the --json result (the gRPC address is added when it binds). */
   info: Record<string, unknown>;
+  /** --trust-proxy-header, for ServerOptions.trustProxyHeader. */
+  trustProxyHeader?: string;
 }
 
 /** Open what the security options name (audit log, reloader) and list the plugins that serve them. */
@@ -111,14 +114,16 @@ export async function securityPlugins(ctx: SecurityContext): Promise<SecuritySet
   };
   const plugins: ServePlugin[] = [
     plug(hygienePlugin, { corsOrigins, tls: Boolean(tls) }),
-    plug(authPlugin, { ...access, defaultModel: onlyModel }),
     ...(audit ? [plug(auditPlugin, { audit })] : []),
+    plug(authPlugin, { ...access, defaultModel: onlyModel }),
+    ...(opts.metricsPort !== undefined ? [plug(metricsPortPlugin, { host: opts.host as string, port: opts.metricsPort as number })] : []),
     ...(reloader ? [plug(modelControlPlugin, { reloader, enabled: controlOn, ...(watchOn ? { watchIntervalMs: watchMs } : {}) })] : []),
     ...(opts.grpcPort !== undefined ? [plug(grpcPlugin, { host: opts.host as string, port: opts.grpcPort as number, tls, access, logger, maxMessageBytes: grpcMax })] : []),
   ];
   return {
     plugins,
     fastify: tls ? { https: httpsOptions(tls) } : {},
+    ...(str(opts.trustProxyHeader) ? { trustProxyHeader: str(opts.trustProxyHeader) } : {}),
     info: { tls: tls ? (tls.ca ? 'mtls' : 'tls') : 'off', apiKeys: store.keys.length, ...(audit ? { auditLog: audit.file } : {}) },
   };
 }

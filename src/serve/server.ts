@@ -59,6 +59,11 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number;
   /** Most open connections from one client address; more are answered 429 and closed. 0 = no cap. Default 64. */
   maxConnectionsPerClient?: number;
+  /**
+   * Header a trusted reverse proxy sets to the client's address (e.g. x-forwarded-for, x-real-ip): its last entry
+   * becomes the client address for rate limits, failed-auth throttling, logs and audit. Unset: the socket's address.
+   */
+  trustProxyHeader?: string;
   /** Initial facts for `app.mlctl.info` (plugins add theirs). */
   info?: Record<string, unknown>;
 }
@@ -83,6 +88,26 @@ export interface ServeState {
   drain: DrainState;
   /** Facts plugins report for the start-up line and `mlctl serve --json` (e.g. {grpc: "127.0.0.1:8001"}). */
   info: Record<string, unknown>;
+  /** True with API keys on: errors name no model the caller did not name (no "loaded models: …" lists). */
+  discreet: boolean;
+  /** See ServerOptions.trustProxyHeader (lower case). */
+  trustProxyHeader?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client's address: the socket's, or the trusted proxy header's last entry (--trust-proxy-header). */
+    clientAddress: string;
+  }
+}
+
+/** The client address a request comes from: the trusted proxy header's last (proxy-appended) entry, else the socket's. */
+export function clientAddressOf(headers: Record<string, string | string[] | undefined>, socketAddress: string, trustHeader?: string): string {
+  if (!trustHeader) return socketAddress;
+  const raw = headers[trustHeader];
+  const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  const last = value?.split(',').pop()?.trim();
+  return last && /^[0-9A-Fa-f.:]{2,45}$/.test(last) ? last : socketAddress;
 }
 
 declare module 'fastify' {
@@ -136,6 +161,10 @@ const corePlugin = fp<CoreOptions>(
     let accepting = true;
     state.accepting = () => accepting;
 
+    app.decorateRequest('clientAddress', '');
+    app.addHook('onRequest', async (request) => {
+      request.clientAddress = clientAddressOf(request.headers, request.ip, state.trustProxyHeader);
+    });
     // Announce inference requests to the batching queues as soon as their headers arrive (see expectRequests).
     const expecting = new WeakSet<object>();
     const settle = (request: { raw: object }) => {
@@ -160,7 +189,7 @@ const corePlugin = fp<CoreOptions>(
       const status = String(reply.statusCode);
       state.metrics.requests.inc({ protocol: 'rest', route, status });
       state.metrics.requestSeconds.observe({ protocol: 'rest', route }, reply.elapsedTime / 1000);
-      const line = { method: request.method, url: request.url, route, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ip: request.ip };
+      const line = { method: request.method, url: request.url, route, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ip: request.clientAddress };
       if (reply.statusCode >= 500) request.log.error(line, 'request failed');
       else request.log.info(line, 'request completed');
     });
@@ -244,6 +273,8 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     accepting: () => true,
     drain: { timeoutMs: opts.drainTimeoutMs ?? 10_000, drained: true },
     info: { ...opts.info },
+    discreet: false,
+    ...(opts.trustProxyHeader ? { trustProxyHeader: opts.trustProxyHeader.toLowerCase() } : {}),
   };
   const requestTimeout = opts.requestTimeoutMs ?? 30_000;
   // Node checks request timeouts on this interval (default 30 s): check often enough that a 408 comes on time.

@@ -29,6 +29,19 @@ export interface InferContext {
   /** Identifies the API key used (never the key itself), for audit logs. */
   keyId?: string;
   clientAddress?: string;
+  /**
+   * Who the batching queue shares fairly between (with keyId taking precedence): the connection, e.g.
+   * "127.0.0.1:53122", so pipelined requests on one connection queue behind each other, not ahead of everyone.
+   */
+  connection?: string;
+}
+
+/** A model version found on disk that could not be served (failed verification, bad model file …). */
+export interface UnavailableVersion {
+  name: string;
+  version: number;
+  dir: string;
+  reason: string;
 }
 
 export interface ServedModel {
@@ -85,6 +98,13 @@ export interface ModelRepository {
   ready(): boolean;
   /** Load every package found at `ref` (package dir, model dir with numeric versions, or a root of model dirs); each is warmed before it becomes visible. */
   load(ref: string): Promise<ServedModel[]>;
+  /**
+   * Load every package at `ref` one by one: versions that fail (a tampered shard, a bad model file) are reported in
+   * `failed` and by unavailable(), the rest serve. Throws the first failure only when no version loads.
+   */
+  loadEach(ref: string): Promise<{ loaded: ServedModel[]; failed: UnavailableVersion[] }>;
+  /** Versions that failed to load at start-up (loadEach), with the reason. */
+  unavailable(): UnavailableVersion[];
   /** Hide a version (or every version of `name`) from new requests, finish its queued work, then free its engine. */
   unload(name: string, version?: number): Promise<ServedModel[]>;
   /** Examples waiting in the batching queues (all models). */

@@ -34,7 +34,8 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
     metrics: createServeMetrics(),
     loadPackage: (dir) => loadPackage(dir, access),
   });
-  const models = await repo.load(target);
+  // Versions that fail verification are reported unavailable while the others serve; none loading is exit 1.
+  const { loaded: models, failed } = await repo.loadEach(target);
   const security = await securityPlugins({ opts, target, repo, logger, prepared });
   const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
   const server = await startServer(repo, {
@@ -49,16 +50,17 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
     logger: { level, stream: process.stderr },
     fastify: security.fastify,
     info: security.info,
+    trustProxyHeader: security.trustProxyHeader,
     plugins: security.plugins,
   });
   const info = server.app.mlctl.info;
-  server.app.log.info({ url: server.url, models: models.map((m) => `${m.name}@${m.version}`), ...info }, `serving on ${server.url}`);
+  server.app.log.info({ url: server.url, models: models.map((m) => `${m.name}@${m.version}`), ...(failed.length ? { unavailable: failed.map((u) => `${u.name}@${u.version}`) } : {}), ...info }, `serving on ${server.url}`);
   const res = await shutdownOnSignal(server);
   // Anything still holding the event loop open (native thread pools) must not keep a stopped server alive.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
   return {
     exitCode: 0,
-    result: { url: server.url, models: models.map((m) => ({ name: m.name, version: m.version, engine: m.engine })), ...info, ...res },
+    result: { url: server.url, models: models.map((m) => ({ name: m.name, version: m.version, engine: m.engine })), unavailable: failed.map((u) => ({ name: u.name, version: u.version, reason: u.reason })), ...info, ...res },
     text: `stopped ${res.signal ? `on ${res.signal} ` : ''}after draining for ${res.ms} ms${res.drained ? '' : ' (drain timeout reached)'}`,
   };
 }

@@ -6,7 +6,9 @@ import * as grpc from '@grpc/grpc-js';
 import fp from 'fastify-plugin';
 import { MlctlError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
+import type { AuditLog } from '../audit.js';
 import { checkAccess, presentedKey, type AccessControl } from '../auth.js';
+import { clientAddressOf } from '../server.js';
 import { isValidModelName, isValidVersion } from '../hygiene.js';
 import { grpcServerCredentials, type TlsMaterial } from '../tls.js';
 import type { ModelRepository } from '../types.js';
@@ -35,6 +37,10 @@ export interface GrpcServerOptions {
   extensions?: string[];
   /** Called after every RPC, e.g. to count requests in the REST metrics registry. */
   onCall?: (method: string, code: grpc.status, seconds: number) => void;
+  /** Refused calls (401/403) are written here, as REST's are. */
+  audit?: AuditLog;
+  /** Metadata key a trusted proxy sets to the client address (serve --trust-proxy-header). */
+  trustProxyHeader?: string;
 }
 
 export interface GrpcServerHandle {
@@ -48,6 +54,7 @@ interface CallInfo {
   requestId: string;
   keyId?: string;
   clientAddress: string;
+  connection: string;
 }
 
 /** "ipv4:127.0.0.1:5123" / "ipv6:[::1]:5123" / "127.0.0.1:5123" → the address without the port. */
@@ -104,7 +111,9 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       announce?.(1);
       const supplied = firstMeta(call.metadata, 'x-request-id');
       const requestId = supplied && /^[\w.:-]{1,128}$/.test(supplied) ? supplied : randomUUID();
-      const info: CallInfo = { requestId, clientAddress: peerAddress(call.getPeer()) };
+      const peer = call.getPeer();
+      const forwarded = opts.trustProxyHeader ? firstMeta(call.metadata, opts.trustProxyHeader) : undefined;
+      const info: CallInfo = { requestId, clientAddress: clientAddressOf({ p: forwarded }, peerAddress(peer), forwarded ? 'p' : undefined), connection: peer.replace(/^ipv[46]:/, '') };
       const finish = (code: grpc.status) => {
         announce?.(-1);
         opts.onCall?.(method, code, (performance.now() - started) / 1000);
@@ -114,7 +123,16 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
           const model = guard(call.request);
           const key = presentedKey(firstMeta(call.metadata, 'authorization'), firstMeta(call.metadata, 'x-api-key'));
           const d = checkAccess(opts.access, key, model, info.clientAddress);
-          if (!d.ok) throw accessDenied(d);
+          if (!d.ok) {
+            const err = accessDenied(d);
+            if (d.status !== 429) {
+              opts.audit?.write({
+                time: new Date().toISOString(), event: 'auth-denied', requestId, status: err.httpStatus, code: err.code, keyId: d.keyId ?? null,
+                client: info.clientAddress, route: `grpc ${method}`, reason: err.message,
+              });
+            }
+            throw err;
+          }
           info.keyId = d.keyId;
         }
         return fn(call.request, info);
@@ -155,7 +173,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       const version = parseVersion(req.model_version);
       if (!repo.get(name, version)) throw notFound(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`);
       const inputs = decodeGrpcInputs(req);
-      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress });
+      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress, connection: info.connection });
       return encodeInferResponse(req, result);
     }),
   };
@@ -232,6 +250,8 @@ export const grpcPlugin = fp<GrpcPluginOptions>(
         ...opts,
         repo,
         extensions: app.mlctl.extensions,
+        audit: app.auditLog,
+        trustProxyHeader: app.mlctl.trustProxyHeader,
         onCall: (method, code, seconds) => {
           metrics.requests.inc({ protocol: 'grpc', route: method, status: grpc.status[code] ?? String(code) });
           metrics.requestSeconds.observe({ protocol: 'grpc', route: method }, seconds);

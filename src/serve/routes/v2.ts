@@ -22,7 +22,7 @@ export function modelMetadata(model: ServedModel, versions: number[]) {
 
 async function infer(request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) {
   const state = request.server.mlctl;
-  const model = resolveModel(state.repo, request.params.name, request.params.version);
+  const model = resolveModel(state, request.params.name, request.params.version);
   const { req, inputs } = decodeV2Request(request.body, request.headers['inference-header-content-length']);
   const outName = model.manifest.output.name;
   const requested = req.outputs;
@@ -57,15 +57,19 @@ export async function v2Routes(app: FastifyInstance): Promise<void> {
   app.get('/v2', meta, async () => ({ name: 'mlctl', version: SERVER_VERSION, extensions: state.extensions }));
 
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
-    const model = resolveModel(state.repo, request.params.name, request.params.version);
+    const model = resolveModel(state, request.params.name, request.params.version);
     const versions = state.repo.list().filter((m) => m.name === model.name).map((m) => m.version);
-    return modelMetadata(model, versions);
+    const unavailable = state.repo.unavailable().filter((u) => u.name === model.name).map((u) => ({ version: String(u.version), reason: u.reason }));
+    return { ...modelMetadata(model, versions), ...(unavailable.length ? { unavailable_versions: unavailable } : {}) };
   };
   app.get('/v2/models/:name', meta, metadata);
   app.get('/v2/models/:name/versions/:version', meta, metadata);
 
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const model = resolveModel(state.repo, request.params.name, request.params.version);
+    const { name, version } = request.params;
+    const broken = state.repo.unavailable().find((u) => u.name === name && String(u.version) === version);
+    if (broken) return reply.code(503).send({ name, version, ready: false, reason: broken.reason });
+    const model = resolveModel(state, name, version);
     const ok = model.ready && state.accepting();
     return reply.code(ok ? 200 : 503).send({ name: model.name, ready: ok });
   };
