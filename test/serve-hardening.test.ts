@@ -2,6 +2,7 @@
 // non-finite tensors, wrong input names, multipart limits — the same answer over REST (app.inject) and gRPC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
@@ -272,5 +273,52 @@ describe('slow clients', () => {
     for (const h of held) h.socket.destroy();
     await Promise.all(held.map((h) => h.closed));
     expect((await fetch(`${slow.url}/v2/health/live`)).status).toBe(200);
+  });
+});
+
+/** Flip a byte in a package's first weight shard: the package no longer verifies. */
+export async function tamper(dir: string): Promise<void> {
+  const manifest = JSON.parse(await fs.readFile(path.join(dir, 'mlctl.json'), 'utf8')) as { files: Record<string, unknown> };
+  const shard = Object.keys(manifest.files).find((f) => f.endsWith('.bin'))!;
+  const bytes = await fs.readFile(path.join(dir, shard));
+  bytes[0] = bytes[0]! ^ 0xff;
+  await fs.writeFile(path.join(dir, shard), bytes);
+}
+
+describe('one bad version', () => {
+  it('serves the versions that verify and reports the tampered one as unavailable', async () => {
+    const dir = path.join(tmp.dir, 'versions');
+    await tinyPackage(dir, { name: 'multi', size: SIZE, seed: 1 });
+    const v2 = await tinyPackage(dir, { name: 'multi', size: SIZE, seed: 2 });
+    await tinyPackage(dir, { name: 'multi', size: SIZE, seed: 3 });
+    await tamper(v2.dir);
+    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, tfjsThread: false });
+    const { loaded, failed } = await r.loadEach(path.join(dir, 'multi'));
+    expect(loaded.map((m) => m.version)).toEqual([1, 3]);
+    expect(failed).toMatchObject([{ name: 'multi', version: 2 }]);
+    expect(failed[0]!.reason).toMatch(/integrity check/);
+    const a = buildServer(r, { logger: false });
+    try {
+      const ready = await a.inject({ method: 'GET', url: '/v2/models/multi/versions/2/ready' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toMatchObject({ ready: false, version: '2' });
+      expect(ready.json().reason).toMatch(/integrity check/);
+      expect((await a.inject({ method: 'GET', url: '/v2/models/multi/versions/1/ready' })).statusCode).toBe(200);
+      const meta = (await a.inject({ method: 'GET', url: '/v2/models/multi' })).json();
+      expect(meta.versions).toEqual(['1', '3']);
+      expect(meta.unavailable_versions).toMatchObject([{ version: '2' }]);
+      const status = (await a.inject({ method: 'GET', url: '/v1/models/multi' })).json();
+      expect(status.model_version_status.map((s: any) => [s.version, s.state])).toEqual([['3', 'AVAILABLE'], ['2', 'END'], ['1', 'AVAILABLE']]);
+      const infer = await a.inject({ method: 'POST', url: '/predict?model=multi&version=2', payload: png, headers: { 'content-type': 'image/png' } });
+      expect(infer.statusCode).toBe(503);
+      expect(infer.json().code).toBe('MODEL_UNAVAILABLE');
+      expect((await a.inject({ method: 'POST', url: '/predict?model=multi', payload: png, headers: { 'content-type': 'image/png' } })).json().version).toBe(3);
+    } finally {
+      await a.close();
+    }
+    // Nothing verifies: loading fails with the first version's reason.
+    const only = path.join(tmp.dir, 'only-bad');
+    await tamper((await tinyPackage(only, { name: 'bad', size: SIZE })).dir);
+    await expect(createRepository({ engine: 'tfjs', tfjsThread: false }).loadEach(path.join(only, 'bad'))).rejects.toThrow(/integrity check/);
   });
 });
