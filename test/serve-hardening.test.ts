@@ -12,6 +12,8 @@ import { createRepository } from '../src/serve/repository.js';
 import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { joinRawBytes } from '../src/serve/grpc/convert.js';
 import type { ModelRepository } from '../src/serve/types.js';
+import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
+import type { LoadedPackage } from '../src/artifacts/package.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 import { pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
@@ -320,5 +322,47 @@ describe('one bad version', () => {
     const only = path.join(tmp.dir, 'only-bad');
     await tamper((await tinyPackage(only, { name: 'bad', size: SIZE })).dir);
     await expect(createRepository({ engine: 'tfjs', tfjsThread: false }).loadEach(path.join(only, 'bad'))).rejects.toThrow(/integrity check/);
+  });
+});
+
+/** The real engine plus a fixed cost per batch (a model that takes `ms` to run). */
+function slowEngine(ms: number) {
+  return async (pkg: LoadedPackage, o?: Parameters<typeof openEngine>[1]): Promise<InferenceEngine> => {
+    const e = await openEngine(pkg, o);
+    return { ...e, description: `${e.description} + ${ms} ms`, run: async (x, n) => (await new Promise((r) => setTimeout(r, ms)), e.run(x, n)), dispose: () => e.dispose() };
+  };
+}
+
+describe('fair queueing', () => {
+  it('one connection pipelining requests cannot fill the queue for others: they are served, the flood gets 503s', async () => {
+    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, maxQueue: 6, tfjsThread: false, openEngine: slowEngine(120) });
+    await r.load(root);
+    const s = await startServer(r, { port: 0, logger: false });
+    try {
+      const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, SIZE, SIZE, 3], data: new Array(PER).fill(0.2) }] });
+      const one = `POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const flood = net.connect(s.port, '127.0.0.1');
+      let got = '';
+      flood.on('data', (d) => (got += d));
+      await new Promise((res) => flood.on('connect', res));
+      flood.write(one.repeat(24));
+      await new Promise((res) => setTimeout(res, 150));
+      // Three other clients arrive while the flood holds the queue.
+      const t0 = performance.now();
+      const others = await Promise.all([0, 1, 2].map(() => fetch(`${s.url}/v2/models/tiny/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } }).then((x) => ({ status: x.status, ms: performance.now() - t0 }))));
+      expect(others.map((o) => o.status)).toEqual([200, 200, 200]);
+      // Wait for the flood's 24 answers: some 200s, the rest 503 + Retry-After (its own newest requests were displaced).
+      const deadline = Date.now() + 20_000;
+      while ((got.match(/HTTP\/1\.1 \d+/g) ?? []).length < 24 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+      const codes = (got.match(/HTTP\/1\.1 (\d+)/g) ?? []).map((l) => Number(l.slice(9)));
+      expect(codes).toHaveLength(24);
+      expect(codes.filter((c) => c === 200).length).toBeGreaterThan(0);
+      expect(codes.filter((c) => c === 503).length).toBeGreaterThan(0);
+      expect(codes.every((c) => c === 200 || c === 503)).toBe(true);
+      expect(got).toMatch(/retry-after: 1/i);
+      flood.destroy();
+    } finally {
+      await s.shutdown();
+    }
   });
 });

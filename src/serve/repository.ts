@@ -49,6 +49,9 @@ interface Entry {
 
 const key = (name: string, version: number) => `${name}@${version}`;
 
+/** Whom the batching queue shares fairly between: the API key, else the connection, else the client address. */
+const fairnessKey = (ctx: InferContext) => (ctx.keyId ? `key:${ctx.keyId}` : ctx.connection ? `conn:${ctx.connection}` : `ip:${ctx.clientAddress ?? ''}`);
+
 export function imageSpecOf(model: ServedModel): ImageInputSpec {
   const input = model.manifest.input;
   if (input.kind !== 'image') throw badRequest(`model ${model.name} takes ${input.kind} input, not images`);
@@ -180,7 +183,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
     if (n > maxQueue) throw badRequest(`the request has ${n} examples, more than the queue holds (--max-queue ${maxQueue}); split it`);
   }
 
-  async function runInfer(name: string, version: number | undefined, inputs: InferInput[]): Promise<InferResult> {
+  async function runInfer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
     if (closing) throw shuttingDown();
     const entry = lookup(name, version);
     if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
@@ -198,7 +201,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       }
       entry.preparing--;
       const { x, n } = batch;
-      const r = await entry.batcher.submit(x, n);
+      const r = await entry.batcher.submit(x, n, fairnessKey(ctx));
       const out = entry.model.manifest.output;
       // A NaN or Infinity answered as JSON would be null: say what happened instead of a 200 with nulls.
       const bad = firstNonFinite(r.y);
@@ -240,7 +243,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
         for (const o of observers) o(event);
       };
       try {
-        const result = await runInfer(name, version, inputs);
+        const result = await runInfer(name, version, inputs, ctx);
         tell({ result });
         return result;
       } catch (error) {
