@@ -17,6 +17,55 @@ export function runDir(artifactsRoot: string, name: string): string {
 export interface RunConfig {
   /** Everything that must match for --resume to make sense (data, size, head, weights, seed, …). */
   fingerprint: Record<string, unknown>;
+  /** Which run wrote the checkpoint: --resume names it. */
+  run?: RunIdentity;
+}
+
+/** One `mlctl train` process working in a run folder. */
+export interface RunIdentity {
+  id: string;
+  pid: number;
+  startedAt: string;
+}
+
+export interface RunLock extends RunIdentity {
+  release(): Promise<void>;
+}
+
+const LOCK_FILE = 'lock.json';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Hold the run folder for this process (a lock file created exclusively): a second run with the same --name fails
+ * with RUN_LOCKED naming the holder's pid, instead of both writing checkpoints over each other. A lock whose process
+ * is gone (killed) is taken over.
+ */
+export async function lockRun(dir: string, name: string): Promise<RunLock> {
+  await fs.mkdir(dir, { recursive: true });
+  const file = path.join(dir, LOCK_FILE);
+  const me: RunIdentity = { id: `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`, pid: process.pid, startedAt: new Date().toISOString() };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await fs.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx' });
+      return { ...me, release: () => fs.rm(file, { force: true }) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = await fs.readFile(file, 'utf8').then((t) => JSON.parse(t) as RunIdentity, () => undefined);
+    if (holder && holder.pid !== process.pid && processAlive(holder.pid)) {
+      throw new MlctlError('RUN_LOCKED', [name, String(holder.pid), holder.startedAt]);
+    }
+    await fs.rm(file, { force: true }); // stale: its process is gone (or the file was half-written)
+  }
+  throw new MlctlError('RUN_LOCKED', [name, 'unknown', 'just now']);
 }
 
 export interface Checkpoint {
