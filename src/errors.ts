@@ -70,6 +70,7 @@ export const ERRORS = {
   DATA_DIR_MISSING: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'dataset folder %s does not exist: pass --data DIR pointing at a folder with one subfolder per class', meaning: 'the --data folder does not exist' },
   DATA_NOT_DIR: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s is not a folder: --data expects a folder with one subfolder per class', meaning: '--data is a file where a folder is expected' },
   DATA_TOO_FEW_CLASSES: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'dataset %s has %s class folder(s) with images; at least 2 are needed (one subfolder per class)', meaning: 'fewer than two class folders with images' },
+  DATA_CLASS_UNREADABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'class %s has %s readable image(s) in the %s split, fewer than the %s it needs%s; fix or replace those files, add images, or remove the class folder', meaning: 'a class whose images (nearly) all fail to decode, or too few of them in a split' },
   DATA_EMPTY_CLASS: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'class folder %s has no images (jpg, png, webp, gif, tiff); add images or remove the folder', meaning: 'a class folder without images' },
   DATA_EMPTY_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the %s split is empty: %s', meaning: 'the chosen split has no examples' },
   DATA_BAD_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'split fractions that cannot be applied' },
