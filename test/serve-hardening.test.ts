@@ -257,6 +257,7 @@ describe('slow clients', () => {
     clearInterval(timer);
     expect(a).toMatch(/^HTTP\/1\.1 408/);
     expect(b).toMatch(/^HTTP\/1\.1 408/);
+    expect(a).toMatch(/"code":"REQUEST_TIMEOUT"/);
     expect(performance.now() - t0).toBeLessThan(3000);
     // The server is fine afterwards.
     expect((await fetch(`${slow.url}/v2/health/ready`)).status).toBe(200);

@@ -290,6 +290,14 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     // One access line per request is written in onResponse (with route and latency) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // A request that did not arrive whole within --request-timeout: a registry-coded 408 like every other error.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: import('node:net').Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const body = JSON.stringify(timeout ? { error: `the request did not arrive within ${requestTimeout} ms (--request-timeout); send the whole body without pauses`, code: 'REQUEST_TIMEOUT' } : { error: 'malformed HTTP request', code: 'INPUT_INVALID' });
+      if (socket.writable) socket.write(`HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy(err);
+    },
     forceCloseConnections: 'idle',
     ...(opts.fastify as Partial<FastifyServerOptions>),
     ...(https ? { https } : { http: timing }),
