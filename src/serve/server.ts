@@ -10,7 +10,7 @@ import { UPLOAD_TEXT_LIMITS } from './codec.js';
 import { httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
 import { serveRoutes } from './routes/index.js';
-import type { ModelRepository } from './types.js';
+import type { ModelRepository, ServeState } from './types.js';
 
 export { SERVER_VERSION } from './routes/common.js';
 
@@ -68,31 +68,7 @@ export interface ServerOptions {
   info?: Record<string, unknown>;
 }
 
-/** What the drain on close did: read by start.ts for the shutdown result. */
-export interface DrainState {
-  timeoutMs: number;
-  /** False once the drain timeout cut connections that were still busy. */
-  drained: boolean;
-}
-
-export interface ServeState {
-  repo: ModelRepository;
-  metrics: ServeMetrics;
-  bodyLimit: number;
-  topK: number;
-  maxFiles: number;
-  /** V2 protocol extensions advertised by GET /v2 and gRPC ServerMetadata; plugins add theirs when registered. */
-  extensions: string[];
-  /** False once close() has begun: readiness fails and responses close their connections. */
-  accepting: () => boolean;
-  drain: DrainState;
-  /** Facts plugins report for the start-up line and `mlctl serve --json` (e.g. {grpc: "127.0.0.1:8001"}). */
-  info: Record<string, unknown>;
-  /** True with API keys on: errors name no model the caller did not name (no "loaded models: …" lists). */
-  discreet: boolean;
-  /** See ServerOptions.trustProxyHeader (lower case). */
-  trustProxyHeader?: string;
-}
+export type { DrainState, ServeState } from './types.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -3,8 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { createRequire } from 'node:module';
 import { badRequest, notFound } from '../errors.js';
 import { MlctlError } from '../../errors.js';
-import type { ServeState } from '../server.js';
-import type { InferContext, ServedModel } from '../types.js';
+import type { InferContext, ServedModel, ServeState } from '../types.js';
 
 const require = createRequire(import.meta.url);
 export const SERVER_VERSION: string = (require('../../../package.json') as { version: string }).version;
