@@ -1,5 +1,6 @@
 // Train step 3: the head's inputs. Base features of the train and validation splits come from the feature session
 // (stored on disk, streamed in batches); with augmentation the train rows are computed as they are read, per epoch.
+import path from 'node:path';
 import { imageToInput } from '../../data/preprocess.js';
 import type { Sample } from '../../data/imagefolder.js';
 import { imageBatches } from '../../data/batches.js';
@@ -79,7 +80,9 @@ function assertEveryClass(split: keyof typeof MIN_IMAGES_PER_CLASS, planned: rea
     // A class with no images planned in the split (a tiny class gets no validation image) has nothing to check.
     if (has[c] === 0 || counts[c]! >= min) continue;
     const files = skipped.filter((s) => label.get(s.path) === c);
-    const list = files.length ? `; skipped: ${files.slice(0, 5).map((f) => `${f.path} (${f.reason})`).join(', ')}${files.length > 5 ? ` and ${files.length - 5} more` : ''}` : '';
+    // File names with the decoder's reason (without the path it repeats), at most five.
+    const why = (f: Skip) => `${path.basename(f.path)} (${f.reason.replace(f.path, '').replace(/^cannot decode image\s*:?\s*/, '')})`;
+    const list = files.length ? `; skipped in ${path.dirname(files[0]!.path)}: ${files.slice(0, 5).map(why).join(', ')}${files.length > 5 ? ` and ${files.length - 5} more` : ''}` : '';
     throw new MlctlError('DATA_CLASS_UNREADABLE', [run.classes[c]!, String(counts[c]), split, String(min), list]);
   }
 }
