@@ -57,7 +57,8 @@ describe('run folder lock', () => {
       const resumed = train(args('--epochs', '1', '--resume'));
       expect(await resumed.exited).toBe(0);
       expect(resumed.err()).toMatch(new RegExp(`resuming "locked" \\(run \\d{8}T\\d{6}-${first.child.pid}, started [^)]+ by pid ${first.child.pid}\\)`));
-      expect(existsSync(path.join(tmp.dir, 'artifacts', '.runs', 'locked', 'lock.json'))).toBe(false);
+      expect(existsSync(path.join(tmp.dir, 'artifacts', '.runs', 'locked', 'run.lock'))).toBe(false);
+      expect(existsSync(path.join(tmp.dir, 'artifacts', '.runs', 'locked', 'owner.json'))).toBe(false);
     } finally {
       first.child.kill('SIGKILL');
     }

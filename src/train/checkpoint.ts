@@ -1,10 +1,12 @@
 // Training checkpoints in a run directory (<artifacts>/.runs/<name>/): the run's config fingerprint plus, after every
 // epoch, the head weights, best weights, Adam moments and history — enough for --resume to continue exactly.
 import * as tf from '@tensorflow/tfjs';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { replaceDirAtomic, writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
+import { holdFileLock } from '../util/lock.js';
 import type { HeadWeights } from '../models/head.js';
 import type { EpochMetrics, HeadTrainState } from './head.js';
 
@@ -32,7 +34,7 @@ export interface RunLock extends RunIdentity {
   release(): Promise<void>;
 }
 
-const LOCK_FILE = 'lock.json';
+const OWNER_FILE = 'owner.json';
 
 function processAlive(pid: number): boolean {
   try {
@@ -44,28 +46,44 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Hold the run folder for this process (a lock file created exclusively): a second run with the same --name fails
- * with RUN_LOCKED naming the holder's pid, instead of both writing checkpoints over each other. A lock whose process
- * is gone (killed) is taken over.
+ * Hold the run folder for this process (util/lock.ts, `run.lock` in it, plus `owner.json` saying who): a second run
+ * with the same --name fails with RUN_LOCKED naming the holder's pid, instead of both writing checkpoints over each
+ * other. A lock left by a killed run is taken over: at once when its pid is gone on this host, else once stale.
  */
 export async function lockRun(dir: string, name: string): Promise<RunLock> {
-  await fs.mkdir(dir, { recursive: true });
-  const file = path.join(dir, LOCK_FILE);
-  const me: RunIdentity = { id: `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`, pid: process.pid, startedAt: new Date().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const me: RunIdentity & { host: string } = { id: `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`, pid: process.pid, startedAt: new Date().toISOString(), host: os.hostname() };
+  const owner = path.join(dir, OWNER_FILE);
+  const holder = (): (RunIdentity & { host?: string }) | undefined => {
     try {
-      await fs.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx' });
-      return { ...me, release: () => fs.rm(file, { force: true }) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return JSON.parse(readFileSync(owner, 'utf8')) as RunIdentity & { host?: string };
+    } catch {
+      return undefined;
     }
-    const holder = await fs.readFile(file, 'utf8').then((t) => JSON.parse(t) as RunIdentity, () => undefined);
-    if (holder && holder.pid !== process.pid && processAlive(holder.pid)) {
-      throw new MlctlError('RUN_LOCKED', [name, String(holder.pid), holder.startedAt]);
-    }
-    await fs.rm(file, { force: true }); // stale: its process is gone (or the file was half-written)
+  };
+  const busy = () => {
+    const h = holder();
+    return new MlctlError('RUN_LOCKED', [name, h ? String(h.pid) : 'unknown', h?.startedAt ?? 'an unknown time']);
+  };
+  let release: () => Promise<void>;
+  try {
+    release = await holdFileLock(path.join(dir, 'run'), { waitMs: 0, busy });
+  } catch (err) {
+    const h = holder();
+    if (!(err instanceof MlctlError) || !h || (h.host ?? os.hostname()) !== os.hostname() || processAlive(h.pid)) throw err;
+    // The holder was killed on this host: its lock need not go stale first.
+    await fs.rm(path.join(dir, 'run.lock'), { recursive: true, force: true });
+    release = await holdFileLock(path.join(dir, 'run'), { waitMs: 0, busy });
   }
-  throw new MlctlError('RUN_LOCKED', [name, 'unknown', 'just now']);
+  await writeJsonAtomic(owner, me);
+  return {
+    id: me.id,
+    pid: me.pid,
+    startedAt: me.startedAt,
+    release: async () => {
+      await fs.rm(owner, { force: true });
+      await release();
+    },
+  };
 }
 
 export interface Checkpoint {
