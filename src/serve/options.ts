@@ -1,12 +1,12 @@
-// The option specs of serve's security extension (gRPC, API keys, rate limits, TLS, audit log, hot reload, model
+// The option specs of serve's security plugins (gRPC, API keys, rate limits, TLS, audit log, hot reload, model
 // control, CORS): specs only, no imports beyond types, so `mlctl serve --help` never loads gRPC or Fastify. The serve
-// command's table (cli/commands/serve.ts) lists them; an extension with options of its own adds its specs here too.
+// command's table (cli/commands/serve.ts) lists them; a plugin with options of its own adds its specs here too.
 import type { OptionSpec } from '../cli/spec.js';
 
 export const SECURITY_OPTIONS = [
   { flags: '--grpc-port <n>', description: 'also serve the KServe/Triton V2 gRPC API (inference.GRPCInferenceService) on this port (0 = any free port)', type: 'int', min: 0, max: 65535, env: 'MLCTL_GRPC_PORT' },
   { flags: '--grpc-max-message <size>', description: 'largest gRPC request/response message (the gRPC default is 4mb)', default: '64mb' },
-  { flags: '--api-key <keys>', description: 'require an API key (Authorization: Bearer KEY or x-api-key: KEY) on inference and metadata calls; entries [ID:]KEY[@MODEL+MODEL], comma-separated (prefer the env var or a file: flags show in ps)', env: 'MLCTL_API_KEYS' },
+  { flags: '--api-key <keys>', description: 'require an API key (Authorization: Bearer KEY or x-api-key: KEY) on inference, metadata and metrics calls; entries [ID:]KEY[@SCOPE+SCOPE] (a scope is a model name or /metrics; none = every model and /metrics), comma-separated (prefer the env var or a file: flags show in ps)', env: 'MLCTL_API_KEYS' },
   { flags: '--api-keys-file <file>', description: 'API keys, one [ID:]KEY[@MODEL+MODEL] entry per line, # comments' },
   { flags: '--rate-limit <n[/s|/m|/h]>', description: 'requests per key (per client address without keys), e.g. 600/m; over it: 429 + Retry-After' },
   { flags: '--tls-cert <pem>', description: 'serve HTTPS and gRPC over TLS with this certificate (chain)' },
@@ -19,5 +19,7 @@ export const SECURITY_OPTIONS = [
   { flags: '--watch-interval <duration>', description: 'how often --watch re-scans the model directory', default: '2s' },
   { flags: '--keep-versions <n>', description: 'with --watch/model control: after a switch keep only the newest N versions of that model loaded (default: all; 1 with --versions latest)', type: 'int', min: 1 },
   { flags: '--allow-model-control', description: 'enable POST /v2/repository/models/{name}/load|unload and /v2/repository/index', type: 'boolean' },
+  { flags: '--trust-proxy-header <name>', description: 'behind a reverse proxy: take the client address (rate limits, failed-key throttling, logs, audit) from the last entry of this header, e.g. x-forwarded-for; only set it when the proxy always writes that header' },
+  { flags: '--metrics-port <n>', description: 'also serve GET /metrics without a key on this port (with API keys on, /metrics on the main port needs a key with the /metrics scope: ID:KEY@/metrics)', type: 'int', min: 0, max: 65535 },
   { flags: '--cors <origins>', description: 'allow browser calls from these origins (comma-separated, or *); CORS is off by default' },
 ] as const satisfies readonly OptionSpec[];

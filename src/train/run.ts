@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { openFeatureSession, type FeatureSession } from '../features/session.js';
 import { buildFullModel, type HeadSpec, type HeadWeights } from '../models/head.js';
-import type { RunConfig } from './checkpoint.js';
+import { lockRun, type RunConfig, type RunLock } from './checkpoint.js';
 import { disposeHead, type EpochMetrics } from './head.js';
 import { extractOnly } from './steps/extract-only.js';
 import { headInputs } from './steps/features.js';
@@ -44,6 +44,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
   const clock = stopwatch();
   const run = await prepareRun(opts);
   const backend = tf.getBackend();
+  let lock: RunLock | undefined;
   let session: FeatureSession | undefined;
   let fullModel: tf.LayersModel | undefined;
   let headWeights: HeadWeights | undefined;
@@ -64,7 +65,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       clock.total();
       return { interrupted: Boolean(opts.shouldStop?.()), runDir: run.runDir, metrics: {}, history: [], backend, engine: session.engine.name, features: { cacheDir: extracted.storeDir }, timings: clock.timings, extracted };
     }
-    const config: RunConfig = { fingerprint: runFingerprint(run, session.weights!.sha256) };
+    // The run folder is this process's from here on (extract-only shards share the store, not the run folder).
+    lock = await lockRun(run.runDir, opts.name);
+    const config: RunConfig = { fingerprint: runFingerprint(run, session.weights!.sha256), run: { id: lock.id, pid: lock.pid, startedAt: lock.startedAt } };
     const resume = await checkResume(run, config);
     const inputs = await clock.time('featureSeconds', () => headInputs(run, session!));
     if (opts.shouldStop?.()) return interrupted(inputs.stats, []);
@@ -105,5 +108,6 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       // already released through the base
     }
     await session?.dispose();
+    await lock?.release();
   }
 }

@@ -1,5 +1,5 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
-// limits, and the security extension's options). Light: the runner (cli/run/serve.ts) is imported only when it runs.
+// limits, and the security plugins' options). Light: the runner (cli/run/serve.ts) is imported only when it runs.
 import { SECURITY_OPTIONS } from '../../serve/options.js';
 import { ENGINE } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
@@ -25,6 +25,9 @@ export const serveCommand = defineCommand({
     { flags: '--body-limit <size>', description: 'largest request body / uploaded file, e.g. 512kb, 10mb', default: '10mb' },
     { flags: '--max-pixels <n>', description: 'largest image accepted, in pixels (checked from the header before decoding)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
     { flags: '--drain-timeout <duration>', description: 'on SIGTERM, longest wait for in-flight requests, e.g. 10s, 500ms', default: '10s' },
+    { flags: '--request-timeout <duration>', description: 'longest time to receive a whole request (headers and body); slower clients get 408', default: '30s' },
+    { flags: '--keep-alive-timeout <duration>', description: 'how long an idle keep-alive connection stays open between requests', default: '5s' },
+    { flags: '--max-connections-per-client <n>', description: 'most open connections from one client address; more get 429 and are closed (0 = no cap; raise it behind a proxy)', type: 'int', default: 64, min: 0 },
     { flags: '--top-k <n>', description: 'labels returned per image by /predict', type: 'int', default: 5, min: 0 },
     ...SECURITY_OPTIONS,
     ...PACKAGE_ACCESS_OPTIONS,
