@@ -1,8 +1,12 @@
-// TensorFlow Serving REST compatibility: POST /v1/models/{name}[/versions/{v}]:predict|:classify with
-// {"instances"} (row) or {"inputs"} (columnar) bodies, and GET /v1/models/{name}[/versions/{v}] model status.
+// TensorFlow Serving REST compatibility (tensorflow/serving g3doc/api_rest.md): POST …:predict with {"instances"}
+// (row) or {"inputs"} (columnar) bodies, …:classify / …:regress with tf.Example {"examples"} (or instances), and
+// GET /v1/models/{name}[/versions/{v}] model status and …/metadata (SignatureDefs).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from '../errors.js';
-import { instancesToInput, rowsOf, topK } from '../codec.js';
+import type { TabularEncoding } from '../../data/csv.js';
+import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
+import { checkSignature, examplesResponse, examplesToInput, isRegression, modelMetadataResponse, type ExampleVerb } from '../tfserving-api.js';
+import type { ServedModel } from '../types.js';
 import { inferContext, parseVersion, resolveModel } from './common.js';
 
 type Params = { model: string; version?: string };
@@ -33,6 +37,28 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/models/:model', { config: { kind: 'metadata' } }, status);
   app.get('/v1/models/:model/versions/:version', { config: { kind: 'metadata' } }, status);
 
+  // GetModelMetadata: the signature_def map a SavedModel of this model would carry, as TF Serving prints it.
+  const metadata = async (request: FastifyRequest<{ Params: Params }>) => modelMetadataResponse(resolveModel(state, request.params.model, request.params.version), state.topK);
+  app.get('/v1/models/:model/metadata', { config: { kind: 'metadata' } }, metadata);
+  app.get('/v1/models/:model/versions/:version/metadata', { config: { kind: 'metadata' } }, metadata);
+  const labels = async () => {
+    throw notFound('version labels are not supported by mlctl serve: use /v1/models/{name}/versions/{version}');
+  };
+  app.get('/v1/models/:model/labels/:label', { config: { kind: 'metadata' } }, labels);
+  app.get('/v1/models/:model/labels/:label/metadata', { config: { kind: 'metadata' } }, labels);
+
+  /** Classify / Regress with tf.Example-style {"examples": [...]} (api_rest.md): one answer per example. */
+  const examples = async (request: FastifyRequest<{ Params: Params }>, model: ServedModel, verb: ExampleVerb, body: Record<string, unknown>) => {
+    checkSignature(model, verb, body.signature_name);
+    const regression = isRegression(model);
+    if (verb === 'classify' && regression) throw badRequest(`model ${model.name} is a regression model: use :regress`);
+    if (verb === 'regress' && !regression) throw badRequest(`model ${model.name} is a classifier: use :classify (or :predict for the raw scores)`);
+    const res = await state.repo.infer(model.name, model.version, [examplesToInput(model, body)], inferContext(request));
+    const rows = rowsOf(res.outputs[0]!);
+    if (verb === 'regress') return examplesResponse(rows.map((r) => r[0]!));
+    return examplesResponse(rows.map((r) => topK(r, res.model.manifest.labels, state.topK).map((t) => [t.label, t.score])));
+  };
+
   const run = async (request: FastifyRequest<{ Params: Params }>) => {
     let name: string, verb: string, version: string | undefined;
     if (request.params.version !== undefined) {
@@ -41,25 +67,38 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
     } else {
       [name, verb] = splitVerb(request.params.model);
     }
-    if (verb !== 'predict' && verb !== 'classify') throw notFound(`unknown verb :${verb}; use :predict or :classify`);
+    if (verb !== 'predict' && verb !== 'classify' && verb !== 'regress') throw notFound(`unknown verb :${verb.slice(0, 40)}; use :predict, :classify or :regress`);
     const model = resolveModel(state, name, version);
-    const body = request.body as { instances?: unknown; inputs?: unknown } | undefined;
-    if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) throw badRequest('the body must be JSON {"instances": [...]} or {"inputs": ...}');
+    const body = request.body as { instances?: unknown; inputs?: unknown; examples?: unknown } | undefined;
+    if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) throw badRequest(`the body must be JSON: {"instances": [...]} or {"inputs": ...}${verb === 'predict' ? '' : ', or {"examples": [...]}'}`);
+    if (body.examples !== undefined) {
+      if (verb === 'predict') throw badRequest(':predict takes "instances" or "inputs"; "examples" go to :classify or :regress');
+      if (body.instances !== undefined || body.inputs !== undefined) throw badRequest('"examples" and "instances"/"inputs" are exclusive: send one of them');
+      return examples(request, model, verb, body as Record<string, unknown>);
+    }
+    if (verb === 'regress') throw badRequest(':regress takes {"examples": [{feature: value, …}, …]} (tf.Example features)');
     if (body.instances !== undefined && body.inputs !== undefined) throw badRequest('"instances" and "inputs" are exclusive: send one of them');
     const columnar = body.inputs !== undefined;
     let raw = columnar ? body.inputs : body.instances;
-    if (raw === undefined) throw badRequest('the body needs "instances" (row format) or "inputs" (columnar format)');
-    // Columnar form with a named input: {"inputs": {"input": [...]}}.
-    if (columnar && raw && typeof raw === 'object' && !Array.isArray(raw) && !('b64' in raw)) {
-      const vals = Object.values(raw);
-      if (vals.length !== 1) throw badRequest(`model ${model.name} has one input ("${model.manifest.input.name}"); "inputs" names ${vals.length}`);
-      raw = vals[0];
+    if (raw === undefined) throw badRequest(`the body needs "instances" (row format) or "inputs" (columnar format)${verb === 'classify' ? ', or "examples"' : ''}`);
+    const spec = model.manifest.input;
+    let input;
+    if (spec.kind === 'tabular') {
+      // Rows by column (objects) or in feature order (arrays), as /predict takes them.
+      input = rowsToInput(columnar && !Array.isArray(raw) ? Object.values(raw as object)[0] : raw, spec.features, spec.name, (spec.transform as { encoding?: TabularEncoding } | undefined)?.encoding, model.name);
+    } else {
+      // Columnar form with a named input: {"inputs": {"input": [...]}}.
+      if (columnar && raw && typeof raw === 'object' && !Array.isArray(raw) && !('b64' in raw)) {
+        const vals = Object.values(raw);
+        if (vals.length !== 1) throw badRequest(`model ${model.name} has one input ("${spec.name}"); "inputs" names ${vals.length}`);
+        raw = vals[0];
+      }
+      if (columnar && raw && typeof raw === 'object' && !Array.isArray(raw)) raw = [raw];
+      input = instancesToInput(raw, spec.name, columnar ? 'inputs' : 'instances');
     }
-    if (columnar && raw && typeof raw === 'object' && !Array.isArray(raw)) raw = [raw];
-    const input = instancesToInput(raw, model.manifest.input.name, columnar ? 'inputs' : 'instances');
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
     const rows = rowsOf(res.outputs[0]!);
-    if (verb === 'classify') return { result: rows.map((r) => topK(r, res.model.manifest.labels, state.topK).map((t) => [t.label, t.score])) };
+    if (verb === 'classify') return examplesResponse(rows.map((r) => topK(r, res.model.manifest.labels, state.topK).map((t) => [t.label, t.score])));
     return columnar ? { outputs: rows } : { predictions: rows };
   };
   app.post('/v1/models/:model', { config: { kind: 'inference' } }, run);
