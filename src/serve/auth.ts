@@ -245,6 +245,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Id of the API key that authorized this request (never the key). */
     apiKeyId?: string;
+    /** The models that key may use (undefined: every model): model-less listings (stats, index) show only these. */
+    apiKeyModels?: string[];
   }
 }
 
@@ -272,6 +274,7 @@ export const authPlugin = fp<AuthHookOptions>(async (app, opts) => {
   // With keys on, error messages must not tell an unauthenticated caller which models exist.
   if (keysOn) app.mlctl.discreet = true;
   app.decorateRequest('apiKeyId', undefined);
+  app.decorateRequest('apiKeyModels', undefined);
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const kind = request.routeOptions.config?.kind;
     const metrics = kind === 'metrics' || (kind === undefined && request.url.split('?')[0] === METRICS_SCOPE);
@@ -281,6 +284,7 @@ export const authPlugin = fp<AuthHookOptions>(async (app, opts) => {
     const decision = checkAccess(opts, presented, target, request.clientAddress);
     if (decision.ok) {
       request.apiKeyId = decision.keyId;
+      request.apiKeyModels = opts.store.keys.find((k) => k.id === decision.keyId)?.models;
       return;
     }
     const err = accessDenied(decision);

@@ -140,7 +140,7 @@ export interface V2InferRequest {
   id?: unknown;
   parameters?: { binary_data_output?: unknown };
   inputs?: unknown;
-  outputs?: Array<{ name?: unknown; parameters?: { binary_data?: unknown } }>;
+  outputs?: Array<{ name?: unknown; parameters?: { binary_data?: unknown; classification?: unknown } }>;
 }
 
 /**
@@ -282,12 +282,22 @@ export interface InferInputTensorMsg {
   contents?: TensorContents | null;
 }
 
+/** InferParameter as proto-loader decodes it (oneofs: the set field, and parameter_choice naming it). */
+export interface InferParameterMsg {
+  bool_param?: boolean;
+  int64_param?: number;
+  string_param?: string;
+  double_param?: number;
+  uint64_param?: number;
+  parameter_choice?: string;
+}
+
 export interface ModelInferRequestMsg {
   model_name: string;
   model_version: string;
   id: string;
   inputs: InferInputTensorMsg[];
-  outputs: Array<{ name: string }>;
+  outputs: Array<{ name: string; parameters?: Record<string, InferParameterMsg> }>;
   raw_input_contents: Buffer[];
 }
 

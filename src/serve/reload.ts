@@ -38,6 +38,8 @@ export interface Reloader {
   unloadModel(name: string): Promise<ServedModel[]>;
   /** Directories refused, with the reason (until their files change). */
   refused(): Map<string, string>;
+  /** Complete package versions (with mlctl.json) under the served directory, loaded or not. */
+  available(): Promise<Array<{ name: string; version: number }>>;
   close(): void;
 }
 
@@ -256,6 +258,15 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       return gone;
     },
     refused: () => new Map([...refusedDirs].map(([d, s]) => [d, s.reason])),
+    async available() {
+      const out: Array<{ name: string; version: number }> = [];
+      for (const modelDir of await modelDirs()) {
+        for (const v of await listVersions(modelDir)) {
+          if (await fs.stat(path.join(modelDir, String(v), MANIFEST_FILE)).then((s) => s.isFile(), () => false)) out.push({ name: path.basename(modelDir), version: v });
+        }
+      }
+      return out;
+    },
     close() {
       closed = true;
       if (timer) clearInterval(timer);
@@ -278,14 +289,20 @@ export interface ModelControlOptions {
  * watcher starts once the server listens and stops when close() begins, so no version switches during a drain.
  */
 export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
-  const repo = app.mlctl.repo;
-  if (opts.enabled) app.mlctl.extensions.push('model_repository');
+  const { reloader } = opts;
+  app.mlctl.modelControl = {
+    enabled: opts.enabled,
+    load: (name, version) => reloader.loadModel(name, version),
+    unload: (name) => reloader.unloadModel(name),
+    available: () => reloader.available(),
+    refused: () => [...reloader.refused()].map(([dir, reason]) => ({ name: path.basename(path.dirname(dir)), version: Number(path.basename(dir)), dir, reason })),
+  };
   if (opts.watchIntervalMs !== undefined) {
     const ms = opts.watchIntervalMs;
-    app.addHook('onListen', async () => opts.reloader.start(ms));
+    app.addHook('onListen', async () => reloader.start(ms));
     app.mlctl.info.watch = true;
   }
-  app.addHook('preClose', async () => opts.reloader.close());
+  app.addHook('preClose', async () => reloader.close());
   const guard = () => {
     if (!opts.enabled) throw new MlctlError('MODEL_CONTROL_DISABLED', ['model control is disabled: start mlctl serve with --allow-model-control']);
   };
@@ -295,19 +312,12 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     const raw = body && typeof body === 'object' && !Buffer.isBuffer(body) ? body.parameters?.version : undefined;
     const version = raw === undefined ? undefined : Number(raw);
     if (version !== undefined && !(Number.isInteger(version) && version >= 1)) throw badRequest(`parameters.version must be a positive integer, got ${JSON.stringify(raw)}`);
-    const m = await opts.reloader.loadModel(request.params.name, version);
+    const m = await reloader.loadModel(request.params.name, version);
     return { name: m.name, version: String(m.version), ready: m.ready };
   });
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (request) => {
     guard();
-    const gone = await opts.reloader.unloadModel(request.params.name);
+    const gone = await reloader.unloadModel(request.params.name);
     return { name: request.params.name, unloaded: gone.map((m) => String(m.version)) };
-  });
-  app.post('/v2/repository/index', async () => {
-    guard();
-    const models = repo.list().map((m) => ({ name: m.name, version: String(m.version), state: m.ready ? 'READY' : 'LOADING' }));
-    const refused = [...opts.reloader.refused()].map(([dir, reason]) => ({ name: path.basename(path.dirname(dir)), version: path.basename(dir), state: 'UNAVAILABLE', reason }));
-    const broken = repo.unavailable().filter((u) => !opts.reloader.refused().has(u.dir)).map((u) => ({ name: u.name, version: String(u.version), state: 'UNAVAILABLE', reason: u.reason }));
-    return [...models, ...refused, ...broken];
   });
 }, { name: 'mlctl-model-control', dependencies: ['mlctl-core'] });

@@ -13,7 +13,7 @@ import { firstNonFinite } from './codec.js';
 import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
 import path from 'node:path';
-import type { InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel, UnavailableVersion } from './types.js';
+import type { BatchEvent, InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel, UnavailableVersion } from './types.js';
 
 export interface RepositoryOptions {
   engine?: EngineChoice;
@@ -71,6 +71,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   let inside = 0;
   opts = { ...opts, metrics };
   const observers = new Set<(event: InferEvent) => void>();
+  const batchObservers = new Set<(event: BatchEvent) => void>();
   const broken: UnavailableVersion[] = [];
 
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
@@ -98,6 +99,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
           onBatch: (size, seconds) => {
             opts.metrics?.batchSize.observe(labels, size);
             opts.metrics?.inferenceSeconds.observe(labels, seconds);
+            for (const o of batchObservers) o({ name: m.name, version: m.version, size, seconds });
           },
           onDepth: (d) => opts.metrics?.queueDepth.set(labels, d),
           incoming: () => state.preparing + Math.max(0, expected - inside),
@@ -192,6 +194,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
     try {
       entry.preparing++;
       let batch: { x: Float32Array; n: number };
+      const t0 = performance.now();
       try {
         batch = await toBatch(entry, inputs);
       } catch (err) {
@@ -201,12 +204,14 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       }
       entry.preparing--;
       const { x, n } = batch;
+      const t1 = performance.now();
       const r = await entry.batcher.submit(x, n, fairnessKey(ctx));
+      const timing = { inputMs: t1 - t0, queueMs: Math.max(0, performance.now() - t1 - r.inferenceMs), inferMs: r.inferenceMs };
       const out = entry.model.manifest.output;
       // A NaN or Infinity answered as JSON would be null: say what happened instead of a 200 with nulls.
       const bad = firstNonFinite(r.y);
       if (bad >= 0) throw new MlctlError('OUTPUT_NOT_FINITE', [`model ${entry.model.name} v${entry.model.version} produced ${r.y[bad]} for this input (output element ${bad}); inputs far outside the range the model was trained on do this — check the preprocessing`]);
-      return { model: entry.model, inferenceMs: r.inferenceMs, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
+      return { model: entry.model, inferenceMs: r.inferenceMs, batchSize: r.batchSize, timing, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
     } finally {
       entry.inflight--;
       inside--;
@@ -235,6 +240,11 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       observers.add(listener);
       return () => void observers.delete(listener);
     },
+    onBatch(listener) {
+      batchObservers.add(listener);
+      return () => void batchObservers.delete(listener);
+    },
+    batching: { maxBatch, maxDelayMs },
 
     async infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
       const started = performance.now();

@@ -10,6 +10,8 @@ import { UPLOAD_TEXT_LIMITS } from './codec.js';
 import { httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
 import { serveRoutes } from './routes/index.js';
+import { TRITON_EXTENSIONS } from './triton.js';
+import { createTritonStats } from './triton-stats.js';
 import type { ModelRepository, ServeState } from './types.js';
 
 export { SERVER_VERSION } from './routes/common.js';
@@ -231,6 +233,7 @@ const corePlugin = fp<CoreOptions>(
 const enginesPlugin = fp(
   async (app) => {
     app.addHook('onClose', async () => {
+      app.mlctl.stats.close();
       await Promise.race([app.mlctl.repo.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
     });
   },
@@ -241,11 +244,13 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
   const bodyLimit = opts.bodyLimit ?? 10 * 1024 * 1024;
   const state: ServeState = {
     repo,
+    // Counted from the first request on, whichever transport carries it; read by the REST and gRPC statistics.
+    stats: createTritonStats(repo),
     metrics: opts.metrics ?? repo.metrics,
     bodyLimit,
     topK: opts.topK ?? 5,
     maxFiles: opts.maxFiles ?? 64,
-    extensions: ['binary_tensor_data', 'tfserving_rest'],
+    extensions: ['binary_tensor_data', ...TRITON_EXTENSIONS, 'tfserving_rest'],
     accepting: () => true,
     drain: { timeoutMs: opts.drainTimeoutMs ?? 10_000, drained: true },
     info: { ...opts.info },

@@ -67,6 +67,18 @@ export interface InferResult {
   outputs: InferOutput[];
   /** Wall time spent in the batch that carried this request (ms). */
   inferenceMs: number;
+  /** Examples in the batch that carried it (the largest, when it was split over several). */
+  batchSize?: number;
+  /** Where the request's time went (ms): decoding/preprocessing its inputs, waiting in the queue, the engine run. */
+  timing?: { inputMs: number; queueMs: number; inferMs: number };
+}
+
+/** One engine run of the batching queue (what Triton counts as an execution). */
+export interface BatchEvent {
+  name: string;
+  version: number;
+  size: number;
+  seconds: number;
 }
 
 /** What a repository tells its observers (the audit log) about each infer call, whichever transport carried it. */
@@ -118,6 +130,10 @@ export interface ModelRepository {
   expectRequests(delta: number): void;
   /** Call `listener` after every infer call (success or failure); returns the unsubscribe function. */
   onInfer(listener: (event: InferEvent) => void): () => void;
+  /** Call `listener` after every engine run of a batching queue; returns the unsubscribe function. */
+  onBatch(listener: (event: BatchEvent) => void): () => void;
+  /** The batching settings every model is served with (--max-batch, --max-delay-ms). */
+  readonly batching: { maxBatch: number; maxDelayMs: number };
   /** Where the batching queues record batch size, inference time and queue depth; servers export it by default. */
   readonly metrics: ServeMetrics;
 }
@@ -129,8 +145,51 @@ export interface DrainState {
   drained: boolean;
 }
 
+/** Triton's StatisticDuration: how many, and their cumulative time in nanoseconds. */
+export interface StatisticDuration {
+  count: number;
+  ns: number;
+}
+
+/** Triton's ModelStatistics, as REST JSON and as the gRPC message object (counts and nanoseconds as numbers). */
+export interface ModelStat {
+  name: string;
+  version: string;
+  last_inference: number;
+  inference_count: number;
+  execution_count: number;
+  inference_stats: Record<'success' | 'fail' | 'queue' | 'compute_input' | 'compute_infer' | 'compute_output' | 'cache_hit' | 'cache_miss', StatisticDuration>;
+  batch_stats: Array<{ batch_size: number; compute_input: StatisticDuration; compute_infer: StatisticDuration; compute_output: StatisticDuration }>;
+  memory_usage: never[];
+  response_stats: Record<string, never>;
+}
+
+export interface TritonStats {
+  /** Statistics of loaded versions: all, one model's, or one version's (the caller checks the model exists). */
+  modelStats(name?: string, version?: number): ModelStat[];
+  close(): void;
+}
+
+/** Model control as the routes and the gRPC service use it (serve/reload.ts implements it for the served directory). */
+export interface ModelControl {
+  /** --allow-model-control: load/unload answer 403 MODEL_CONTROL_DISABLED without it (the index is always open). */
+  enabled: boolean;
+  /** Load a model's latest (or given) version from the served directory. */
+  load(name: string, version?: number): Promise<ServedModel>;
+  /** Unload every version of a model. */
+  unload(name: string): Promise<ServedModel[]>;
+  /** Complete package versions found on disk under the served directory, loaded or not. */
+  available(): Promise<Array<{ name: string; version: number }>>;
+  /** Versions hot reload or model control refused to load, with the reason. */
+  refused(): UnavailableVersion[];
+}
+
 export interface ServeState {
   repo: ModelRepository;
+  /** Triton statistics of every loaded version (serve/triton-stats.ts). */
+  stats: TritonStats;
+  /** Set by the model-control plugin: the repository index, load and unload (REST and gRPC). */
+  modelControl?: ModelControl;
   metrics: ServeMetrics;
   bodyLimit: number;
   topK: number;

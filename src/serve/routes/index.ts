@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { predictRoutes } from './predict.js';
 import { tfServingRoutes } from './tfserving.js';
+import { tritonRoutes } from './triton.js';
 import { v2Routes } from './v2.js';
 
 async function metricsRoutes(app: FastifyInstance): Promise<void> {
@@ -18,4 +19,5 @@ export async function serveRoutes(app: FastifyInstance): Promise<void> {
   await app.register(predictRoutes);
   await app.register(v2Routes);
   await app.register(tfServingRoutes);
+  await app.register(tritonRoutes);
 }

@@ -4,10 +4,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest } from '../errors.js';
 import { decodeV2Request, fp32ToBuffer } from '../codec.js';
 import type { ServedModel } from '../types.js';
+import { bytesToBuffer, classificationCount, requestedOutputs } from '../triton.js';
 import { inferContext, resolveModel, SERVER_VERSION } from './common.js';
 
 type ModelParams = { name: string; version?: string };
 
+/** The name V2 clients send encoded images under (the repository also accepts the FP32 input's own name). */
+export const V2_IMAGE_INPUT = 'image';
+
+/**
+ * V2 model metadata. Image models list both ways in: the FP32 tensor (preprocessed NHWC) and the BYTES tensor of
+ * encoded images (JPEG, PNG, WebP …; one per element), so a client discovers it can send pictures as they are.
+ */
 export function modelMetadata(model: ServedModel, versions: number[]) {
   const input = model.manifest.input;
   const shape = model.inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
@@ -15,7 +23,7 @@ export function modelMetadata(model: ServedModel, versions: number[]) {
     name: model.name,
     versions: versions.map(String),
     platform: model.platform,
-    inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...shape] }],
+    inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...shape] }, ...(input.kind === 'image' ? [{ name: V2_IMAGE_INPUT, datatype: 'BYTES', shape: [-1] }] : [])],
     outputs: [{ name: model.manifest.output.name, datatype: 'FP32', shape: [-1, model.manifest.output.size] }],
   };
 }
@@ -24,28 +32,47 @@ async function infer(request: FastifyRequest<{ Params: ModelParams }>, reply: Fa
   const state = request.server.mlctl;
   const model = resolveModel(state, request.params.name, request.params.version);
   const { req, inputs } = decodeV2Request(request.body, request.headers['inference-header-content-length']);
-  const outName = model.manifest.output.name;
   const requested = req.outputs;
-  if (requested !== undefined && !Array.isArray(requested)) throw badRequest('"outputs" must be an array of {name}');
-  for (const o of requested ?? []) {
-    if (o?.name !== outName) throw badRequest(`model ${model.name} has no output ${JSON.stringify(o?.name)}; its output is "${outName}"`);
-  }
-  const binaryOut = req.parameters?.binary_data_output === true || (requested ?? []).some((o) => o.parameters?.binary_data === true);
+  if (requested !== undefined && !Array.isArray(requested)) throw badRequest('"outputs" must be an array of {name, parameters?}');
+  // Checked before inference: a bad request costs no engine time.
+  const asked = (requested ?? []).map((o) => ({ name: o?.name, classification: classificationCount(o?.parameters?.classification, String(o?.name)), binary: o?.parameters?.binary_data }));
+  const outName = model.manifest.output.name;
+  for (const o of asked) if (o.name !== outName) throw badRequest(`model ${model.name} has no output ${JSON.stringify(o.name)}; its output is "${outName}"`);
   const res = await state.repo.infer(model.name, model.version, inputs, inferContext(request));
+  const tensors = requestedOutputs(res, asked);
   const id = req.id === undefined ? {} : { id: String(req.id) };
   const head = { model_name: res.model.name, model_version: String(res.model.version), ...id };
-  if (!binaryOut) {
-    return { ...head, outputs: res.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: Array.from(o.data) })) };
+  // binary_data on an output overrides the request-wide binary_data_output (Triton's binary tensor extension).
+  const binaryFor = (i: number) => (asked[i]?.binary !== undefined ? asked[i]!.binary === true : req.parameters?.binary_data_output === true);
+  if (!tensors.some((_, i) => binaryFor(i))) {
+    return { ...head, outputs: tensors.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: Array.from(o.data as ArrayLike<number | string>) })) };
   }
-  const blobs = res.outputs.map((o) => fp32ToBuffer(o.data));
-  const json = Buffer.from(JSON.stringify({ ...head, outputs: res.outputs.map((o, i) => ({ name: o.name, datatype: o.datatype, shape: o.shape, parameters: { binary_data_size: blobs[i]!.length } })) }));
+  const blobs = tensors.map((o, i) => (binaryFor(i) ? (o.datatype === 'BYTES' ? bytesToBuffer(o.data) : fp32ToBuffer(o.data)) : undefined));
+  const json = Buffer.from(
+    JSON.stringify({
+      ...head,
+      outputs: tensors.map((o, i) => ({ name: o.name, datatype: o.datatype, shape: o.shape, ...(blobs[i] ? { parameters: { binary_data_size: blobs[i]!.length } } : { data: Array.from(o.data as ArrayLike<number | string>) }) })),
+    }),
+  );
   reply.header('inference-header-content-length', String(json.length));
   reply.type('application/octet-stream');
-  return Buffer.concat([json, ...blobs]);
+  return Buffer.concat([json, ...blobs.filter((b): b is Buffer => b !== undefined)]);
 }
 
 export async function v2Routes(app: FastifyInstance): Promise<void> {
   const state = app.mlctl;
+  // A binary-extension body is marked by Inference-Header-Content-Length, whatever its Content-Type says (Triton
+  // reads it so): a client that labels it application/json still gets its tensors, not a JSON parse error.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: state.bodyLimit }, (req, body, done) => {
+    if (req.headers['inference-header-content-length'] !== undefined) return done(null, body);
+    json(req, (body as Buffer).toString('utf8'), done);
+  });
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: state.bodyLimit }, (req, body, done) => {
+    done(null, req.headers['inference-header-content-length'] !== undefined ? body : (body as Buffer).toString('utf8'));
+  });
   const health = { config: { kind: 'health' as const } };
   const meta = { config: { kind: 'metadata' as const } };
 

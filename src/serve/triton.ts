@@ -1,0 +1,118 @@
+// Triton's extensions of the V2 protocol shared by mlctl serve's REST routes and gRPC service: a served model's
+// configuration (the ModelConfig `export --format triton` writes for the same package), the classification output
+// parameter ("score:index:label" strings, as Triton's classification.cc writes them) and the repository index.
+import { variantProps, weightsVariantOf, type WeightsVariant } from '../export/onnx-export.js';
+import { manifestSignatures, tritonConfig, TRITON_DEFAULTS } from '../export/triton.js';
+import { badRequest } from './errors.js';
+import type { InferOutput, InferResult, ModelRepository, ServedModel, UnavailableVersion } from './types.js';
+
+/** The extensions mlctl serve implements, as GET /v2 and ServerMetadata name them (Triton's names). */
+export const TRITON_EXTENSIONS = ['model_configuration', 'statistics', 'classification', 'model_repository'] as const;
+
+const variants = new WeakMap<ServedModel, Promise<WeightsVariant>>();
+
+/**
+ * The ModelConfig of a served model: its tensors, its labels, the variant parameters, and the batching it is
+ * served with (max_batch_size = --max-batch, max_queue_delay_microseconds = --max-delay-ms) — equal to what
+ * `export --format triton` writes for the same package with the same batching.
+ */
+export async function servedModelConfig(m: ServedModel, batching: ModelRepository['batching']): Promise<Record<string, unknown>> {
+  let weights = variants.get(m);
+  if (!weights) variants.set(m, (weights = weightsVariantOf(m.package)));
+  const signatures = manifestSignatures(m.manifest, m.inputShape);
+  return tritonConfig(m.manifest, { ...signatures, metadataProps: variantProps(m.manifest, { input: 'preprocessed', weights: await weights }) }, {
+    name: m.name,
+    platform: m.platform,
+    maxBatch: batching.maxBatch,
+    queueDelayUs: Math.round(batching.maxDelayMs * 1000),
+    instances: TRITON_DEFAULTS.instances,
+  });
+}
+
+/** The "classification" parameter of a requested output: how many classes to return, or undefined when absent. */
+export function classificationCount(raw: unknown, output: string): number | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const n = typeof raw === 'bigint' ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw badRequest(`output "${output}": parameters.classification must be a whole number ≥ 0 (the number of classes to return), got ${JSON.stringify(String(raw))}`);
+  return n;
+}
+
+/** Triton's std::to_string(float): fixed notation, six decimals. */
+const toStdString = (v: number) => (Number.isFinite(v) ? v.toFixed(6) : String(v).toLowerCase());
+
+/**
+ * Replace an FP32 output with its top-`k` classes per example: BYTES [batch, k] of "score:index:label" (label left
+ * out when the model has none), highest score first, ties by index — Triton's classification extension.
+ */
+export function classify(out: InferOutput, k: number, labels: string[]): { name: string; datatype: 'BYTES'; shape: number[]; data: string[] } {
+  const batch = out.shape[0] ?? 1;
+  const width = out.data.length / Math.max(1, batch);
+  const count = Math.min(k, width);
+  const data: string[] = [];
+  for (let b = 0; b < batch; b++) {
+    const row = out.data.subarray(b * width, (b + 1) * width);
+    const order = Array.from(row.keys()).sort((i, j) => row[j]! - row[i]! || i - j);
+    for (const i of order.slice(0, count)) data.push(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`);
+  }
+  return { name: out.name, datatype: 'BYTES', shape: [batch, count], data };
+}
+
+/** BYTES elements in the binary form (4-byte little-endian length, then the bytes), for binary outputs. */
+export function bytesToBuffer(items: string[]): Buffer {
+  const parts = items.map((s) => Buffer.from(s, 'utf8'));
+  const out = Buffer.alloc(parts.reduce((a, p) => a + 4 + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.length, off);
+    p.copy(out, off + 4);
+    off += 4 + p.length;
+  }
+  return out;
+}
+
+/** A response tensor: the model's FP32 output, or its classification (BYTES strings). */
+export type ResponseTensor = { name: string; datatype: 'FP32'; shape: number[]; data: Float32Array } | { name: string; datatype: 'BYTES'; shape: number[]; data: string[] };
+
+/**
+ * The outputs a V2 request asked for (all when it named none), each as the model produced it or — with the
+ * classification parameter — as its top classes. Unknown output names are a 400 naming the model's outputs.
+ */
+export function requestedOutputs(result: InferResult, requested: Array<{ name: unknown; classification?: number }> | undefined): ResponseTensor[] {
+  const outputs = result.outputs;
+  const wanted = requested?.length ? requested : outputs.map((o) => ({ name: o.name, classification: undefined }));
+  const unknown = wanted.filter((w) => !outputs.some((o) => o.name === w.name));
+  if (unknown.length) throw badRequest(`model ${result.model.name} has no output ${unknown.map((u) => JSON.stringify(u.name)).join(', ')}; its output is ${outputs.map((o) => `"${o.name}"`).join(', ')}`);
+  return wanted.map((w) => {
+    const out = outputs.find((o) => o.name === w.name)!;
+    return w.classification ? classify(out, w.classification, result.model.manifest.labels) : { name: out.name, datatype: 'FP32', shape: out.shape, data: out.data };
+  });
+}
+
+export interface IndexEntry {
+  name: string;
+  version: string;
+  state: string;
+  /** Why a version is not READY (absent when it is). */
+  reason?: string;
+}
+
+/**
+ * The repository index (Triton's RepositoryIndex): loaded versions (READY, or LOADING while warming), versions that
+ * could not be served (UNAVAILABLE with the reason), and versions found on disk that are not loaded (UNAVAILABLE,
+ * "not loaded"). With `readyOnly`, only READY ones.
+ */
+export function repositoryIndex(repo: ModelRepository, onDisk: Array<{ name: string; version: number }>, refused: UnavailableVersion[], readyOnly: boolean): IndexEntry[] {
+  const seen = new Set<string>();
+  const out: IndexEntry[] = [];
+  const push = (e: IndexEntry) => {
+    const k = `${e.name}\u0000${e.version}`;
+    if (seen.has(k)) return;
+    seen.add(k);
+    out.push(e);
+  };
+  for (const m of repo.list()) push({ name: m.name, version: String(m.version), state: m.ready ? 'READY' : 'LOADING' });
+  for (const u of [...refused, ...repo.unavailable()]) push({ name: u.name, version: String(u.version), state: 'UNAVAILABLE', reason: u.reason });
+  for (const d of onDisk) push({ name: d.name, version: String(d.version), state: 'UNAVAILABLE', reason: 'not loaded' });
+  const sorted = out.sort((a, b) => a.name.localeCompare(b.name) || Number(a.version) - Number(b.version));
+  return readyOnly ? sorted.filter((e) => e.state === 'READY') : sorted;
+}
