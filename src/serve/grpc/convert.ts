@@ -3,6 +3,7 @@
 import { GRPC_STATUS, MlctlError } from '../../errors.js';
 import { badRequest, isExposed } from '../errors.js';
 import { fp32ToBuffer, parseBinaryFp32 } from '../codec.js';
+import { classificationCount, requestedOutputs, type ResponseTensor } from '../triton.js';
 import type { InferResult } from '../types.js';
 import type { ModelInferRequestMsg } from '../codec.js';
 
@@ -37,7 +38,7 @@ export interface InferOutputTensorMsg {
   name: string;
   datatype: string;
   shape: number[];
-  contents?: { fp32_contents: number[] };
+  contents?: { fp32_contents: number[] } | { bytes_contents: Buffer[] };
 }
 
 export interface ModelInferResponseMsg {
@@ -62,21 +63,34 @@ export function joinRawBytes(items: Uint8Array[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Repository result → ModelInferResponse: raw_output_contents when the request used raw inputs, typed contents otherwise. */
+/** The requested outputs of a ModelInferRequest, with Triton's "classification" parameter (int64_param) read. */
+export function askedOutputs(req: ModelInferRequestMsg): Array<{ name: string; classification?: number }> {
+  return (req.outputs ?? []).map((o) => {
+    const p = o.parameters?.classification;
+    // With defaults on, every oneof member reads as its zero value: parameter_choice names the one the client set.
+    const raw = p === undefined ? undefined : p.parameter_choice ? p[p.parameter_choice as keyof typeof p] : p.int64_param;
+    return { name: o.name, classification: classificationCount(raw, o.name) };
+  });
+}
+
+/**
+ * Repository result → ModelInferResponse: raw_output_contents when the request used raw inputs, typed contents
+ * otherwise; an output asked for with "classification" comes back as BYTES "score:index:label" strings.
+ */
 export function encodeInferResponse(req: ModelInferRequestMsg, result: InferResult): ModelInferResponseMsg {
-  let outputs = result.outputs;
-  if (req.outputs?.length) {
-    const wanted = req.outputs.map((o) => o.name);
-    const unknown = wanted.filter((w) => !outputs.some((o) => o.name === w));
-    if (unknown.length) throw badRequest(`unknown requested output(s) ${unknown.map((u) => `"${u}"`).join(', ')}; the model has ${outputs.map((o) => `"${o.name}"`).join(', ')}`);
-    outputs = outputs.filter((o) => wanted.includes(o.name));
-  }
+  const tensors = requestedOutputs(result, askedOutputs(req));
   const raw = (req.raw_input_contents?.length ?? 0) > 0;
+  const bytes = (o: ResponseTensor & { datatype: 'BYTES' }) => o.data.map((s) => Buffer.from(s, 'utf8'));
   return {
     model_name: result.model.name,
     model_version: String(result.model.version),
     id: req.id ?? '',
-    outputs: outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, ...(raw ? {} : { contents: { fp32_contents: Array.from(o.data) } }) })),
-    raw_output_contents: raw ? outputs.map((o) => floatsToRaw(o.data)) : [],
+    outputs: tensors.map((o) => ({
+      name: o.name,
+      datatype: o.datatype,
+      shape: o.shape,
+      ...(raw ? {} : { contents: o.datatype === 'BYTES' ? { bytes_contents: bytes(o) } : { fp32_contents: Array.from(o.data) } }),
+    })),
+    raw_output_contents: raw ? tensors.map((o) => (o.datatype === 'BYTES' ? joinRawBytes(bytes(o)) : floatsToRaw(o.data))) : [],
   };
 }

@@ -1,8 +1,11 @@
 // The KServe / Open Inference Protocol V2 gRPC definition (package `inference`), embedded so it ships inside dist/
-// with no loose .proto file to lose. Field numbers follow kserve/open-inference-protocol open_inference_grpc.proto.
+// with no loose .proto file to lose. Field numbers follow kserve/open-inference-protocol open_inference_grpc.proto;
+// Triton's extensions (triton-proto.ts) and ModelConfig join the same service and package.
 import * as protoLoader from '@grpc/proto-loader';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { MODEL_CONFIG_PROTO } from '../../export/model-config-proto.js';
+import { TRITON_MESSAGES, TRITON_RPCS } from './triton-proto.js';
 
 /**
  * open_inference_grpc.proto (also kserve grpc_predict_v2.proto and Triton's GRPCInferenceService subset).
@@ -18,7 +21,7 @@ service GRPCInferenceService {
   rpc ServerMetadata(ServerMetadataRequest) returns (ServerMetadataResponse) {}
   rpc ModelMetadata(ModelMetadataRequest) returns (ModelMetadataResponse) {}
   rpc ModelInfer(ModelInferRequest) returns (ModelInferResponse) {}
-}
+${TRITON_RPCS}}
 
 message ServerLiveRequest {}
 message ServerLiveResponse { bool live = 1; }
@@ -108,6 +111,7 @@ message HealthCheckResponse {
 }
 service Health {
   rpc Check(HealthCheckRequest) returns (HealthCheckResponse);
+  rpc Watch(HealthCheckRequest) returns (stream HealthCheckResponse);
 }
 `;
 
@@ -116,10 +120,19 @@ export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Numb
 
 export const SERVICE_NAME = 'inference.GRPCInferenceService';
 
+/** The whole `inference` package: the V2 core, Triton's extension messages and its ModelConfig, in one root. */
+export function inferenceRoot(): protobuf.Root {
+  const root = new protobuf.Root();
+  protobuf.parse(PREDICT_V2_PROTO, root, { keepCase: true });
+  protobuf.parse(`syntax = "proto3";\npackage inference;\n${TRITON_MESSAGES}`, root, { keepCase: true });
+  protobuf.parse(MODEL_CONFIG_PROTO, root, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
 /** The package definition for grpc-js, parsed from the embedded proto text. */
 export function predictV2PackageDefinition(): protoLoader.PackageDefinition {
-  const root = protobuf.parse(PREDICT_V2_PROTO, { keepCase: true }).root;
-  return protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS);
+  return protoLoader.fromJSON(inferenceRoot().toJSON(), LOADER_OPTIONS);
 }
 
 /** The grpc.health.v1.Health service constructor. */

@@ -11,7 +11,9 @@ import { checkAccess, presentedKey, type AccessControl } from '../auth.js';
 import { clientAddressOf } from '../server.js';
 import { isValidModelName, isValidVersion } from '../hygiene.js';
 import { grpcServerCredentials, type TlsMaterial } from '../tls.js';
-import type { ModelRepository } from '../types.js';
+import type { ModelRepository, ServeState } from '../types.js';
+import { createHealthWatch, type HealthWatch } from './health-watch.js';
+import { tritonHandlers } from './triton.js';
 import { modelMetadata } from '../routes/v2.js';
 import { accessDenied, badRequest, notFound } from '../errors.js';
 import { decodeGrpcInputs, type ModelInferRequestMsg } from '../codec.js';
@@ -41,6 +43,8 @@ export interface GrpcServerOptions {
   audit?: AuditLog;
   /** Metadata key a trusted proxy sets to the client address (serve --trust-proxy-header). */
   trustProxyHeader?: string;
+  /** The REST side's state (statistics, model control, batching), for Triton's extensions; read per call. */
+  state?: () => ServeState | undefined;
 }
 
 export interface GrpcServerHandle {
@@ -53,6 +57,8 @@ export interface GrpcServerHandle {
 interface CallInfo {
   requestId: string;
   keyId?: string;
+  /** The models the caller's key may use (undefined: every model), for listings that name no model. */
+  keyModels?: string[];
   clientAddress: string;
   connection: string;
 }
@@ -101,6 +107,34 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
   const { repo, logger } = opts;
   const extensions = opts.extensions ?? [];
 
+  /** Request id, peer address and connection of a call (its x-request-id when valid, else a new one). */
+  const callInfo = (call: { metadata: grpc.Metadata; getPeer(): string }): CallInfo => {
+    const supplied = firstMeta(call.metadata, 'x-request-id');
+    const requestId = supplied && /^[\w.:-]{1,128}$/.test(supplied) ? supplied : randomUUID();
+    const peer = call.getPeer();
+    const forwarded = opts.trustProxyHeader ? firstMeta(call.metadata, opts.trustProxyHeader) : undefined;
+    return { requestId, clientAddress: clientAddressOf({ p: forwarded }, peerAddress(peer), forwarded ? 'p' : undefined), connection: peer.replace(/^ipv[46]:/, '') };
+  };
+
+  /** The API-key check of a call for `model` (none when keys are off); refusals are audited and thrown as 401/403/429. */
+  const authorize = (metadata: grpc.Metadata, info: CallInfo, method: string, model: string | undefined): void => {
+    if (!opts.access) return;
+    const key = presentedKey(firstMeta(metadata, 'authorization'), firstMeta(metadata, 'x-api-key'));
+    const d = checkAccess(opts.access, key, model, info.clientAddress);
+    if (!d.ok) {
+      const err = accessDenied(d);
+      if (d.status !== 429) {
+        opts.audit?.write({
+          time: new Date().toISOString(), event: 'auth-denied', requestId: info.requestId, status: err.httpStatus, code: err.code, keyId: d.keyId ?? null,
+          client: info.clientAddress, route: `grpc ${method}`, reason: err.message,
+        });
+      }
+      throw err;
+    }
+    info.keyId = d.keyId;
+    info.keyModels = opts.access.store.keys.find((k) => k.id === d.keyId)?.models;
+  };
+
   /** Wrap an RPC: request id, peer address, optional access check, error mapping, call hook. */
   const unary = <Req, Res>(method: string, guard: ((req: Req) => string | undefined) | undefined, fn: (req: Req, info: CallInfo) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> => {
     return (call, callback) => {
@@ -109,32 +143,14 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       // request runs at once while concurrent ones still get batched.
       const announce = method === 'ModelInfer' ? (d: number) => repo.expectRequests(d) : undefined;
       announce?.(1);
-      const supplied = firstMeta(call.metadata, 'x-request-id');
-      const requestId = supplied && /^[\w.:-]{1,128}$/.test(supplied) ? supplied : randomUUID();
-      const peer = call.getPeer();
-      const forwarded = opts.trustProxyHeader ? firstMeta(call.metadata, opts.trustProxyHeader) : undefined;
-      const info: CallInfo = { requestId, clientAddress: clientAddressOf({ p: forwarded }, peerAddress(peer), forwarded ? 'p' : undefined), connection: peer.replace(/^ipv[46]:/, '') };
+      const info = callInfo(call);
+      const requestId = info.requestId;
       const finish = (code: grpc.status) => {
         announce?.(-1);
         opts.onCall?.(method, code, (performance.now() - started) / 1000);
       };
       const run = async (): Promise<Res> => {
-        if (guard && opts.access) {
-          const model = guard(call.request);
-          const key = presentedKey(firstMeta(call.metadata, 'authorization'), firstMeta(call.metadata, 'x-api-key'));
-          const d = checkAccess(opts.access, key, model, info.clientAddress);
-          if (!d.ok) {
-            const err = accessDenied(d);
-            if (d.status !== 429) {
-              opts.audit?.write({
-                time: new Date().toISOString(), event: 'auth-denied', requestId, status: err.httpStatus, code: err.code, keyId: d.keyId ?? null,
-                client: info.clientAddress, route: `grpc ${method}`, reason: err.message,
-              });
-            }
-            throw err;
-          }
-          info.keyId = d.keyId;
-        }
+        if (guard) authorize(call.metadata, info, method, guard(call.request));
         return fn(call.request, info);
       };
       run().then(
@@ -152,7 +168,25 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
   };
 
   const byName = (r: { name: string }) => r.name;
+  const triton = tritonHandlers({
+    repo,
+    unary,
+    logger,
+    onCall: opts.onCall,
+    state: () => opts.state?.(),
+    stats: () => opts.state?.()?.stats,
+    control: () => opts.state?.()?.modelControl,
+    checkName,
+    parseVersion,
+    // A stream is one call: its key is checked against each request's model, with one call id per stream.
+    authorize: (call, model) => {
+      const info = callInfo(call);
+      authorize(call.metadata, info, 'ModelStreamInfer', model);
+      return info;
+    },
+  });
   return {
+    ...triton,
     ServerLive: unary('ServerLive', undefined, () => ({ live: true })),
     ServerReady: unary('ServerReady', undefined, () => ({ ready: repo.ready() })),
     ModelReady: unary<{ name: string; version: string }, { ready: boolean }>('ModelReady', undefined, (req) => {
@@ -179,8 +213,11 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
   };
 }
 
-/** grpc.health.v1 Check: SERVING once every model is warm, for the whole server ("") and the inference service. */
-export function healthHandlers(repo: ModelRepository): grpc.UntypedServiceImplementation {
+/**
+ * grpc.health.v1: Check answers SERVING once every model is warm, for the whole server ("") and the inference service;
+ * Watch (when given) streams that status and each change of it.
+ */
+export function healthHandlers(repo: ModelRepository, watch?: HealthWatch): grpc.UntypedServiceImplementation {
   const check: grpc.handleUnaryCall<{ service: string }, { status: string }> = (call, callback) => {
     const service = call.request.service ?? '';
     if (service !== '' && service !== SERVICE_NAME) {
@@ -189,7 +226,12 @@ export function healthHandlers(repo: ModelRepository): grpc.UntypedServiceImplem
     }
     callback(null, { status: repo.ready() ? 'SERVING' : 'NOT_SERVING' });
   };
-  return { Check: check };
+  return { Check: check, ...(watch ? { Watch: watch.handler } : {}) };
+}
+
+/** The health status Watch reports for a service name: the server's readiness, SERVICE_UNKNOWN for other names. */
+export function healthStatus(repo: ModelRepository, accepting: () => boolean = () => true): (service: string) => 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN' {
+  return (service) => (service !== '' && service !== SERVICE_NAME ? 'SERVICE_UNKNOWN' : repo.ready() && accepting() ? 'SERVING' : 'NOT_SERVING');
 }
 
 /** Start the gRPC server on host:port (TLS/mTLS when given); resolves once bound. */
@@ -201,7 +243,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     'grpc.keepalive_permit_without_calls': 1,
   });
   server.addService(predictV2Service().service, grpcHandlers(opts));
-  server.addService(healthService().service, healthHandlers(opts.repo));
+  const watch = createHealthWatch(healthStatus(opts.repo, () => opts.state?.()?.accepting() ?? true));
+  server.addService(healthService().service, healthHandlers(opts.repo, watch));
   const host = opts.host ?? '127.0.0.1';
   const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {
@@ -214,6 +257,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     server,
     close: (graceMs = 10_000) =>
       new Promise<void>((resolve) => {
+        // Watchers hear NOT_SERVING and their streams end: open watches must not hold up the drain.
+        watch.close();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();
@@ -252,6 +297,7 @@ export const grpcPlugin = fp<GrpcPluginOptions>(
         extensions: app.mlctl.extensions,
         audit: app.auditLog,
         trustProxyHeader: app.mlctl.trustProxyHeader,
+        state: () => app.mlctl,
         onCall: (method, code, seconds) => {
           metrics.requests.inc({ protocol: 'grpc', route: method, status: grpc.status[code] ?? String(code) });
           metrics.requestSeconds.observe({ protocol: 'grpc', route: method }, seconds);
