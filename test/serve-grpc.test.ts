@@ -111,7 +111,7 @@ describe('gRPC health and metadata', () => {
     const md = await call('ModelMetadata', { name: 'tiny', version: '' });
     expect(md.name).toBe('tiny');
     expect(md.versions).toEqual(['1']);
-    expect(md.inputs).toEqual([{ name: spec.name, datatype: 'FP32', shape: [-1, spec.height, spec.width, 3] }]);
+    expect(md.inputs).toEqual([{ name: spec.name, datatype: 'FP32', shape: [-1, spec.height, spec.width, 3] }, { name: 'image', datatype: 'BYTES', shape: [-1] }]);
     expect(md.outputs[0].shape).toEqual([-1, 3]);
     const rest = await json(await fetch(`${srv.url}/v2/models/tiny`, { headers: { 'x-api-key': KEY } }));
     expect(md.platform).toBe(rest.platform);
@@ -196,7 +196,7 @@ describe('gRPC ModelInfer', () => {
       [{ model_name: 'tiny', inputs: [{ name: 'x', datatype: 'INT32', shape: [1] }], raw_input_contents: [Buffer.alloc(4)] }, grpc.status.INVALID_ARGUMENT, /datatype "INT32"/],
       [{ model_name: 'tiny', inputs: [{ name: 'image', datatype: 'BYTES', shape: [1] }], raw_input_contents: [Buffer.from([9, 0, 0, 0, 1])] }, grpc.status.INVALID_ARGUMENT, /truncated/],
       [{ model_name: 'tiny', inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('nope')] } }] }, grpc.status.INVALID_ARGUMENT, /not a readable image/],
-      [fp([1, spec.height, spec.width, 3], spec.height * spec.width * 12, { outputs: [{ name: 'logits' }] }), grpc.status.INVALID_ARGUMENT, /unknown requested output/],
+      [fp([1, spec.height, spec.width, 3], spec.height * spec.width * 12, { outputs: [{ name: 'logits' }] }), grpc.status.INVALID_ARGUMENT, /has no output "logits"/],
     ];
     for (const [req, code, msg] of cases) {
       const err = await callError('ModelInfer', req, KEY);

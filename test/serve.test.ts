@@ -219,7 +219,7 @@ describe('KServe V2 REST', () => {
     expect(meta.json.name).toBe('mlctl');
     expect(meta.json.extensions).toContain('binary_tensor_data');
     const m = await get('/v2/models/tiny');
-    expect(m.json).toMatchObject({ name: 'tiny', versions: ['1', '2'], platform: 'tensorflowjs', inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 32, 32, 3] }], outputs: [{ name: 'predictions', datatype: 'FP32', shape: [-1, 3] }] });
+    expect(m.json).toMatchObject({ name: 'tiny', versions: ['1', '2'], platform: 'tensorflowjs', inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 32, 32, 3] }, { name: 'image', datatype: 'BYTES', shape: [-1] }], outputs: [{ name: 'predictions', datatype: 'FP32', shape: [-1, 3] }] });
     expect((await get('/v2/models/tiny/versions/1')).status).toBe(200);
     expect((await get('/v2/models/tiny/versions/3')).status).toBe(404);
     expect((await get('/v2/models/tiny/ready')).json).toEqual({ name: 'tiny', ready: true });
