@@ -298,7 +298,7 @@ describe('export --format bundle', () => {
       // The gRPC port answers what the gRPC InferenceService probes and what gRPC clients call.
       const grpcMeta = await grpcCall(grpcPort);
       expect(grpcMeta.health).toBe('SERVING');
-      expect(grpcMeta.metadata).toMatchObject({ name: 'Tiny_Net.v2', inputs: [{ name: 'input', datatype: 'FP32' }] });
+      expect(grpcMeta.metadata).toMatchObject({ name: 'Tiny_Net.v2', inputs: [{ name: 'input', datatype: 'FP32' }, { name: 'image', datatype: 'BYTES' }] });
 
       const hc = JSON.parse(one(df, 'HEALTHCHECK').replace(/^.*?CMD /, '')) as string[];
       const probe = spawnSync(hc[0] === 'node' ? process.execPath : hc[0]!, hc.slice(1).map((a) => a.replace(':8080/', `:${port}/`)), { timeout: 10_000 });

@@ -98,12 +98,17 @@ export async function securityPlugins(ctx: SecurityContext): Promise<SecuritySet
   const controlOn = Boolean(opts.allowModelControl);
   const auditFile = str(opts.auditLog);
   const audit: AuditLog | undefined = auditFile ? openAuditLog({ file: auditFile, maxBytes: auditMaxBytes, keep: opts.auditKeep as number }) : undefined;
-  // Always there: the repository index (open to all) lists what the served directory holds; loading and unloading
-  // need --allow-model-control, watching needs --watch. With --versions latest a switch retires the previous version.
+  // Whenever mlctl serve was pointed at a model directory, the repository index (open to all) lists what it holds;
+  // loading and unloading need --allow-model-control, watching needs --watch (both refuse a single package version).
+  // With --versions latest a switch retires the previous version.
   const keep = (opts.keepVersions as number | undefined) ?? (opts.versions === 'latest' ? 1 : undefined);
   const ref = parseModelRef(ctx.target);
   const follow = ref?.tag !== undefined && !(await fs.stat(ctx.target).then(() => true, () => false)) ? { name: ref.name, tag: ref.tag } : undefined;
-  const reloader: Reloader = createReloader({ root: await modelRoot(ctx.target), repo, logger, audit, ...(keep ? { keepVersions: keep } : {}), ...(follow ? { follow } : {}) });
+  const root = await modelRoot(ctx.target).catch((err: unknown) => {
+    if (watchOn || controlOn) throw err;
+    return undefined;
+  });
+  const reloader: Reloader | undefined = root ? createReloader({ root, repo, logger, audit, ...(keep ? { keepVersions: keep } : {}), ...(follow ? { follow } : {}) }) : undefined;
   logger.info(describeTls(tls));
   logger.info(store.keys.length ? `API keys required on inference and metadata routes (${store.keys.length} key(s): ${store.keys.map((k) => k.id).join(', ')})` : 'API keys off: every caller may run inference (use --api-key / MLCTL_API_KEYS / --api-keys-file)');
   const onlyModel = () => {
@@ -115,7 +120,7 @@ export async function securityPlugins(ctx: SecurityContext): Promise<SecuritySet
     ...(audit ? [plug(auditPlugin, { audit })] : []),
     plug(authPlugin, { ...access, defaultModel: onlyModel }),
     ...(opts.metricsPort !== undefined ? [plug(metricsPortPlugin, { host: opts.host as string, port: opts.metricsPort as number })] : []),
-    plug(modelControlPlugin, { reloader, enabled: controlOn, ...(watchOn ? { watchIntervalMs: watchMs } : {}) }),
+    ...(reloader ? [plug(modelControlPlugin, { reloader, enabled: controlOn, ...(watchOn ? { watchIntervalMs: watchMs } : {}) })] : []),
     ...(opts.grpcPort !== undefined ? [plug(grpcPlugin, { host: opts.host as string, port: opts.grpcPort as number, tls, access, logger, maxMessageBytes: grpcMax })] : []),
   ];
   return {
