@@ -196,10 +196,11 @@ function decodeV2Inputs(req: V2InferRequest, binary: Buffer | undefined): InferI
 /** One part of a multipart upload, as @fastify/multipart yields it. */
 export type UploadPart = { type: 'file'; fieldname: string; toBuffer(): Promise<Buffer> } | { type: 'field'; fieldname: string; value: unknown };
 
-/** The fields POST /predict reads from multipart/form-data (README "Serving"). */
+/**
+ * The fields POST /predict reads from multipart/form-data (README "Serving"): every file part is one encoded image
+ * (the classic contract names the field `image`; clients using `file`, `data` … work too), and these text fields.
+ */
 export const UPLOAD_FIELDS = {
-  /** File fields holding one encoded image each; repeat the field for several images. */
-  files: ['image', 'images'],
   /** Text fields: which model/version, and how many labels per image. */
   text: ['model', 'version', 'top_k'],
 } as const;
@@ -234,7 +235,7 @@ function uploadError(err: unknown, limits: UploadLimits): MlctlError {
 
 /**
  * A multipart upload → its images and text fields. Each limit (files, text fields, file size, total size) answers
- * with its own message; unknown field names are refused, naming the ones /predict reads.
+ * with its own message; unknown text fields are refused, naming the ones /predict reads.
  */
 export async function readMultipartImages(parts: AsyncIterable<UploadPart>, limits: UploadLimits): Promise<{ images: Uint8Array[]; fields: Record<string, string> }> {
   const images: Uint8Array[] = [];
@@ -246,16 +247,13 @@ export async function readMultipartImages(parts: AsyncIterable<UploadPart>, limi
       const { value: part, done } = await iterator.next();
       if (done) break;
       if (part.type === 'file') {
-        if (!(UPLOAD_FIELDS.files as readonly string[]).includes(part.fieldname)) {
-          throw badRequest(`unknown file field "${part.fieldname.slice(0, 60)}": send images in the field "image" (repeat it for several)`);
-        }
         const buf = await part.toBuffer();
         total += buf.length;
         if (total > limits.bodyLimit) throw payloadTooLarge(`the uploaded images total more than the ${limits.bodyLimit}-byte body limit (--body-limit)`);
         images.push(buf);
       } else {
         if (!(UPLOAD_FIELDS.text as readonly string[]).includes(part.fieldname)) {
-          throw badRequest(`unknown field "${part.fieldname.slice(0, 60)}": /predict reads the file field "image" and the text fields ${UPLOAD_FIELDS.text.join(', ')}`);
+          throw badRequest(`unknown text field "${part.fieldname.slice(0, 60)}": /predict reads image files (field "image") and the text fields ${UPLOAD_FIELDS.text.join(', ')}`);
         }
         if (typeof part.value === 'string') fields[part.fieldname] = part.value;
       }
