@@ -1,14 +1,81 @@
 // Triton's gRPC extensions of inference.GRPCInferenceService as tritonclient.grpc speaks them: ModelConfig,
 // ModelStatistics, RepositoryIndex, RepositoryModelLoad/Unload, the bidirectional ModelStreamInfer, the
-// classification parameter, and grpc.health.v1 Watch. Every response is also read off the wire with a protobuf
-// decoder that knows only the field numbers of triton-inference-server/common protobuf/grpc_service.proto and
-// model_config.proto (written out below), so a renumbered field fails here whatever the server's own schema says.
+// classification parameter, and grpc.health.v1 Watch/List. The clients are compiled from the owners' files
+// (test/fixtures/protos: triton-inference-server/common grpc_service.proto + model_config.proto, grpc-proto
+// health.proto), the server's embedded schema is checked field by field against them, and key responses are also
+// read off the wire with a decoder that knows only field numbers.
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { healthService, predictV2Service } from '../src/serve/grpc/proto.js';
-import { json, startSecureServer, type SecureServer } from './serve-security-helpers.js';
+import { HEALTH_PROTO, inferenceRoot } from '../src/serve/grpc/proto.js';
+import { json, pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
+
+const PROTOS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'protos');
+const UPSTREAM_FILES = ['grpc_service.proto', 'health.proto'];
+
+/** Client constructors compiled from the upstream files, as tritonclient's and grpc-health-probe's stubs are. */
+function upstreamClients(): { V2: grpc.ServiceClientConstructor; Health: grpc.ServiceClientConstructor } {
+  const def = protoLoader.loadSync(UPSTREAM_FILES, { includeDirs: [PROTOS], keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor }; grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  return { V2: pkg.inference.GRPCInferenceService, Health: pkg.grpc.health.v1.Health };
+}
+
+/** The upstream files as one protobufjs root (model_config.proto resolved beside grpc_service.proto). */
+function upstreamRoot(): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => path.join(PROTOS, path.basename(target));
+  root.loadSync(UPSTREAM_FILES, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+/**
+ * Every message field, enum value and rpc the server declares, compared with upstream's by name: field number,
+ * type, repeated/map, oneof; enum numbers; request/response types and streaming. Returns the disagreements.
+ */
+function schemaDiff(ours: protobuf.Root, up: protobuf.Root): { checked: number; diffs: string[] } {
+  const diffs: string[] = [];
+  let checked = 0;
+  const visit = (ns: protobuf.NamespaceBase) => {
+    for (const o of ns.nestedArray) {
+      const name = o.fullName.replace(/^\./, '');
+      const u = up.lookup(name);
+      if (o instanceof protobuf.Type) {
+        if (!(u instanceof protobuf.Type)) diffs.push(`${name}: no such message upstream`);
+        else {
+          for (const f of o.fieldsArray) {
+            checked++;
+            const g = u.fields[f.name];
+            const sig = (x: protobuf.Field) => `${x.id} ${x.map ? `map<${(x as unknown as protobuf.MapField).keyType}, ${x.type}>` : x.type}${x.repeated ? '[]' : ''}${x.partOf ? ` oneof ${x.partOf.name}` : ''}`;
+            if (!g) diffs.push(`${name}.${f.name}: no such field upstream`);
+            else if (sig(f) !== sig(g)) diffs.push(`${name}.${f.name}: ours ${sig(f)}, upstream ${sig(g)}`);
+          }
+        }
+      } else if (o instanceof protobuf.Enum) {
+        if (!(u instanceof protobuf.Enum)) diffs.push(`${name}: no such enum upstream`);
+        else for (const [k, v] of Object.entries(o.values)) if ((checked++, u.values[k] !== v)) diffs.push(`${name}.${k}: ours ${v}, upstream ${u.values[k]}`);
+      } else if (o instanceof protobuf.Service) {
+        if (!(u instanceof protobuf.Service)) diffs.push(`${name}: no such service upstream`);
+        else {
+          for (const m of o.methodsArray) {
+            checked++;
+            const g = u.methods[m.name];
+            const sig = (x: protobuf.Method) => `${x.requestStream ? 'stream ' : ''}${x.resolvedRequestType?.fullName.slice(1)} → ${x.responseStream ? 'stream ' : ''}${x.resolvedResponseType?.fullName.slice(1)}`;
+            if (!g) diffs.push(`${name}.${m.name}: no such rpc upstream`);
+            else if (sig(m) !== sig(g)) diffs.push(`${name}.${m.name}: ours ${sig(m)}, upstream ${sig(g)}`);
+          }
+        }
+      }
+      if (o instanceof protobuf.Namespace) visit(o);
+    }
+  };
+  visit(ours);
+  return { checked, diffs };
+}
 
 type Obj = any; // decoded messages are checked field by field
 
@@ -92,6 +159,7 @@ let root: string;
 let s: SecureServer;
 let client: grpc.Client;
 let V2: grpc.ServiceClientConstructor;
+let Health: grpc.ServiceClientConstructor;
 
 /** A unary call with raw bytes both ways (the request encoded by field number, the response decoded by field number). */
 function raw(method: string, request: Buffer): Promise<Map<number, Array<bigint | Buffer>>> {
@@ -99,7 +167,7 @@ function raw(method: string, request: Buffer): Promise<Map<number, Array<bigint 
     client.makeUnaryRequest(`/inference.GRPCInferenceService/${method}`, (b: Buffer) => b, (b: Buffer) => b, request, (err, res) => (err ? reject(err) : resolve(wire(res as Buffer)))),
   );
 }
-/** The same call through the typed client (the server's proto, as tritonclient's stubs would). */
+/** The same call through the client compiled from upstream's grpc_service.proto. */
 function typed<T = Obj>(method: string, request: Obj): Promise<T> {
   return new Promise((resolve, reject) => (client as unknown as Record<string, (r: Obj, cb: (e: grpc.ServiceError | null, v: T) => void) => void>)[method]!.call(client, request, (e, v) => (e ? reject(e) : resolve(v))));
 }
@@ -111,7 +179,7 @@ beforeAll(async () => {
   await tinyPackage(root, { name: 'tiny', seed: 1, labels: ['cat', 'dog', 'bird'] });
   await tinyPackage(root, { name: 'tiny', seed: 2, labels: ['cat', 'dog', 'bird'] });
   s = await startSecureServer(root, { grpcPort: 0, allowModelControl: true }, { maxBatch: 4, maxDelayMs: 20 });
-  V2 = predictV2Service();
+  ({ V2, Health } = upstreamClients());
   client = new V2(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
 }, 120_000);
 afterAll(async () => {
@@ -121,6 +189,35 @@ afterAll(async () => {
 });
 
 describe('Triton gRPC extensions (field numbers from grpc_service.proto / model_config.proto)', () => {
+  it("the server's schema is upstream's: every field number and type, enum value and rpc it declares", () => {
+    const ours = inferenceRoot();
+    protobuf.parse(HEALTH_PROTO, ours, { keepCase: true });
+    ours.resolveAll();
+    const { checked, diffs } = schemaDiff(ours, upstreamRoot());
+    expect(diffs).toEqual([]);
+    // The V2 core, Triton's extensions, the ModelConfig subset and grpc.health.v1: well over a hundred fields.
+    expect(checked).toBeGreaterThan(150);
+    // and the check bites: a renumbered field is reported
+    const bent = inferenceRoot();
+    bent.lookupType('inference.ModelStatistics').fields['inference_count']!.id = 40;
+    expect(schemaDiff(bent, upstreamRoot()).diffs).toEqual(['inference.ModelStatistics.inference_count: ours 40 uint64, upstream 4 uint64']);
+  });
+
+  it('ModelMetadata lists the BYTES image input beside the FP32 tensor, and ModelInfer takes encoded images by it', async () => {
+    const meta = await typed('ModelMetadata', { name: 'tiny', version: '1' });
+    expect(meta.inputs).toEqual([
+      { name: 'input', datatype: 'FP32', shape: [-1, 32, 32, 3] },
+      { name: 'image', datatype: 'BYTES', shape: [-1] },
+    ]);
+    // ModelMetadataResponse.inputs = 4, TensorMetadata {name 1, datatype 2, shape 3}.
+    const wireInputs = msgs(await raw('ModelMetadata', encode([[1, 'tiny']])), 4).map((t) => [str(t, 1), str(t, 2)]);
+    expect(wireInputs).toEqual([['input', 'FP32'], ['image', 'BYTES']]);
+    const png = await pngOf(30, 120, 210);
+    const res = await typed('ModelInfer', { model_name: 'tiny', model_version: '1', inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [png] } }] });
+    expect(res.outputs[0]).toMatchObject({ name: 'predictions', datatype: 'FP32', shape: [1, 3] });
+    expect((res.outputs[0].contents.fp32_contents as number[]).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+  });
+
   it('ModelConfig: ModelConfigResponse.config (1) = the ModelConfig GET …/config answers', async () => {
     // ModelConfigRequest: name = 1, version = 2.
     const res = await raw('ModelConfig', encode([[1, 'tiny'], [2, '1']]));
@@ -239,7 +336,6 @@ describe('Triton gRPC extensions (field numbers from grpc_service.proto / model_
   });
 
   it('grpc.health.v1 Watch streams SERVING, then each change: NOT_SERVING when nothing is loaded, SERVING again', async () => {
-    const Health = healthService();
     const health = new Health(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
     const call = health.Watch({ service: '' }) as grpc.ClientReadableStream<{ status: string }>;
     const seen: string[] = [];
@@ -268,13 +364,15 @@ describe('Triton gRPC extensions (field numbers from grpc_service.proto / model_
     other.on('error', () => {});
     const first = await new Promise<string>((resolve) => other.once('data', (m: { status: string }) => resolve(m.status)));
     expect(first).toBe('SERVICE_UNKNOWN');
+    // List (grpc-proto health.proto): the server and the inference service, each with its status.
+    const listed = await new Promise<Obj>((resolve, reject) => (health as unknown as Record<string, (r: Obj, cb: (e: unknown, v: Obj) => void) => void>).List!.call(health, {}, (e, v) => (e ? reject(e) : resolve(v))));
+    expect(listed.statuses).toEqual({ '': { status: 'SERVING' }, 'inference.GRPCInferenceService': { status: 'SERVING' } });
     other.cancel();
     call.cancel();
     health.close();
   });
 
   it('shutting down tells watchers NOT_SERVING and ends their streams, so they do not hold up the drain', async () => {
-    const Health = healthService();
     const health = new Health(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
     const call = health.Watch({ service: '' }) as grpc.ClientReadableStream<{ status: string }>;
     const seen: string[] = [];

@@ -133,6 +133,26 @@ describe('TensorFlow Serving REST', () => {
     expect(ctx.json.results).toEqual([expected[0], expected[0]]);
   });
 
+  it(':predict follows the metadata: serving_image_bytes takes the image_bytes tensor; unknown signatures are refused', async () => {
+    const { json: meta } = await get('/v1/models/tiny/metadata');
+    const sig = 'serving_image_bytes';
+    const [inputName] = Object.keys(meta.metadata.signature_def.signature_def[sig].inputs);
+    const img = await pngOf(40, 160, 220);
+    const plain = await post('/v1/models/tiny:predict', { instances: [{ b64: b64(img) }] });
+    const rows = await post('/v1/models/tiny:predict', { signature_name: sig, instances: [{ [inputName!]: { b64: b64(img) } }] });
+    expect(rows.status, JSON.stringify(rows.json)).toBe(200);
+    expect(rows.json.predictions).toEqual(plain.json.predictions);
+    const columns = await post('/v1/models/tiny:predict', { signature_name: sig, inputs: { [inputName!]: [{ b64: b64(img) }] } });
+    expect(columns.json.outputs).toEqual(plain.json.predictions);
+    const bogus = await post('/v1/models/tiny:predict', { signature_name: 'serving_bogus', instances: [{ b64: b64(img) }] });
+    expect(bogus.status).toBe(400);
+    expect(bogus.json.error).toMatch(/Serving signature name: "serving_bogus" not found in signature def.*serving_default or serving_image_bytes/);
+    // Tabular models have no image signature.
+    const tab = await post('/v1/models/reg:predict', { signature_name: sig, instances: [{ x1: 1, x2: 2 }] });
+    expect(tab.status).toBe(400);
+    expect(tab.json.error).toMatch(/:predict takes serving_default \(/);
+  });
+
   it(':classify and :regress on tabular models read tf.Example features by column name', async () => {
     const rows = [{ x1: 0.2, x2: 0.7 }, { x1: 0.9, x2: 0.1 }];
     const reg = await post('/v1/models/reg:regress', { examples: rows.map((r) => ({ x1: [r.x1], x2: r.x2 })) });

@@ -82,6 +82,18 @@ export function checkSignature(m: ServedModel, verb: ExampleVerb, name: unknown)
   throw badRequest(`model ${m.name} has no ${verb} signature "${name.slice(0, 100)}"; its signatures are ${known.join(', ')} (omit signature_name for the default)`);
 }
 
+/**
+ * Which signature a :predict request may name: none, serving_default, or (image models) serving_image_bytes; an
+ * unknown one is refused as tensorflow_model_server refuses it, naming the ones there are.
+ */
+export function checkPredictSignature(m: ServedModel, name: unknown): void {
+  if (name === undefined || name === '' || name === SIGNATURES.predict) return;
+  if (typeof name !== 'string') throw badRequest('"signature_name" must be a string');
+  if (name === SIGNATURES.imageBytes && m.manifest.input.kind === 'image') return;
+  const known = Object.keys(signatureDefs(m, 1));
+  throw badRequest(`Serving signature name: "${name.slice(0, 100)}" not found in signature def of model ${m.name}; :predict takes ${known.filter((k) => k === SIGNATURES.predict || k === SIGNATURES.imageBytes).join(' or ')} (omit signature_name for the default)`);
+}
+
 /** A tf.Example feature as JSON: a value, a list of values, or {"b64": …}; returns its values as a list. */
 function featureValues(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [v];

@@ -4,7 +4,7 @@
 import { variantProps, weightsVariantOf, type WeightsVariant } from '../export/onnx-export.js';
 import { manifestSignatures, tritonConfig, TRITON_DEFAULTS } from '../export/triton.js';
 import { badRequest } from './errors.js';
-import type { InferOutput, InferResult, ModelRepository, ServedModel, UnavailableVersion } from './types.js';
+import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState, UnavailableVersion } from './types.js';
 
 /** The extensions mlctl serve implements, as GET /v2 and ServerMetadata name them (Triton's names). */
 export const TRITON_EXTENSIONS = ['model_configuration', 'statistics', 'classification', 'model_repository'] as const;
@@ -115,4 +115,14 @@ export function repositoryIndex(repo: ModelRepository, onDisk: Array<{ name: str
   for (const d of onDisk) push({ name: d.name, version: String(d.version), state: 'UNAVAILABLE', reason: 'not loaded' });
   const sorted = out.sort((a, b) => a.name.localeCompare(b.name) || Number(a.version) - Number(b.version));
   return readyOnly ? sorted.filter((e) => e.state === 'READY') : sorted;
+}
+
+/**
+ * The index a server answers (REST and gRPC alike): with model control, what is on disk joins the loaded and refused
+ * versions; `visible` keeps what the caller's API key may see.
+ */
+export async function servedIndex(state: ServeState, readyOnly: boolean, visible: (name: string) => boolean = () => true): Promise<IndexEntry[]> {
+  const control = state.modelControl;
+  const onDisk = control ? await control.available() : [];
+  return repositoryIndex(state.repo, onDisk, control?.refused() ?? [], readyOnly).filter((e) => visible(e.name));
 }

@@ -3,7 +3,9 @@
 // ends so the drain is not held up by watchers).
 import * as grpc from '@grpc/grpc-js';
 
-type Status = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+/** A service's status as grpc.health.v1 reports it. */
+export type HealthStatus = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+type Status = HealthStatus;
 type WatchCall = grpc.ServerWritableStream<{ service?: string }, { status: Status }>;
 
 export interface HealthWatch {

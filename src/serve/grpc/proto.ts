@@ -100,7 +100,10 @@ message InferTensorContents {
 }
 `;
 
-/** The standard gRPC health checking protocol (grpc/grpc doc/health-checking.md): what Kubernetes gRPC probes call. */
+/**
+ * The standard gRPC health checking protocol (grpc/grpc-proto grpc/health/v1/health.proto, doc/health-checking.md):
+ * what Kubernetes gRPC probes call.
+ */
 export const HEALTH_PROTO = `syntax = "proto3";
 package grpc.health.v1;
 
@@ -109,8 +112,11 @@ message HealthCheckResponse {
   enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
   ServingStatus status = 1;
 }
+message HealthListRequest {}
+message HealthListResponse { map<string, HealthCheckResponse> statuses = 1; }
 service Health {
   rpc Check(HealthCheckRequest) returns (HealthCheckResponse);
+  rpc List(HealthListRequest) returns (HealthListResponse);
   rpc Watch(HealthCheckRequest) returns (stream HealthCheckResponse);
 }
 `;

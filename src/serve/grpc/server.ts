@@ -12,7 +12,7 @@ import { clientAddressOf } from '../server.js';
 import { isValidModelName, isValidVersion } from '../hygiene.js';
 import { grpcServerCredentials, type TlsMaterial } from '../tls.js';
 import type { ModelRepository, ServeState } from '../types.js';
-import { createHealthWatch, type HealthWatch } from './health-watch.js';
+import { createHealthWatch, type HealthStatus, type HealthWatch } from './health-watch.js';
 import { tritonHandlers } from './triton.js';
 import { modelMetadata } from '../routes/v2.js';
 import { accessDenied, badRequest, notFound } from '../errors.js';
@@ -214,23 +214,28 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
 }
 
 /**
- * grpc.health.v1: Check answers SERVING once every model is warm, for the whole server ("") and the inference service;
- * Watch (when given) streams that status and each change of it.
+ * grpc.health.v1 (grpc-proto health.proto): Check and List answer SERVING once every model is warm and while the
+ * server takes requests, for the whole server ("") and the inference service; Watch (when given) streams that status
+ * and each change of it. Check of an unknown service is NOT_FOUND, as the protocol says.
  */
-export function healthHandlers(repo: ModelRepository, watch?: HealthWatch): grpc.UntypedServiceImplementation {
+export function healthHandlers(status: (service: string) => HealthStatus, watch?: HealthWatch): grpc.UntypedServiceImplementation {
   const check: grpc.handleUnaryCall<{ service: string }, { status: string }> = (call, callback) => {
     const service = call.request.service ?? '';
-    if (service !== '' && service !== SERVICE_NAME) {
+    const s = status(service);
+    if (s === 'SERVICE_UNKNOWN') {
       callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service.slice(0, 100)}"; this server has "${SERVICE_NAME}"` }, null);
       return;
     }
-    callback(null, { status: repo.ready() ? 'SERVING' : 'NOT_SERVING' });
+    callback(null, { status: s });
   };
-  return { Check: check, ...(watch ? { Watch: watch.handler } : {}) };
+  const list: grpc.handleUnaryCall<unknown, { statuses: Record<string, { status: string }> }> = (_call, callback) => {
+    callback(null, { statuses: Object.fromEntries(['', SERVICE_NAME].map((name) => [name, { status: status(name) }])) });
+  };
+  return { Check: check, List: list, ...(watch ? { Watch: watch.handler } : {}) };
 }
 
-/** The health status Watch reports for a service name: the server's readiness, SERVICE_UNKNOWN for other names. */
-export function healthStatus(repo: ModelRepository, accepting: () => boolean = () => true): (service: string) => 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN' {
+/** The health status of a service name: the server's readiness, SERVICE_UNKNOWN for other names. */
+export function healthStatus(repo: ModelRepository, accepting: () => boolean = () => true): (service: string) => HealthStatus {
   return (service) => (service !== '' && service !== SERVICE_NAME ? 'SERVICE_UNKNOWN' : repo.ready() && accepting() ? 'SERVING' : 'NOT_SERVING');
 }
 
@@ -243,8 +248,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     'grpc.keepalive_permit_without_calls': 1,
   });
   server.addService(predictV2Service().service, grpcHandlers(opts));
-  const watch = createHealthWatch(healthStatus(opts.repo, () => opts.state?.()?.accepting() ?? true));
-  server.addService(healthService().service, healthHandlers(opts.repo, watch));
+  const status = healthStatus(opts.repo, () => opts.state?.()?.accepting() ?? true);
+  const watch = createHealthWatch(status);
+  server.addService(healthService().service, healthHandlers(status, watch));
   const host = opts.host ?? '127.0.0.1';
   const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {

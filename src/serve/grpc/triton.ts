@@ -7,8 +7,7 @@ import { MlctlError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { decodeGrpcInputs, type ModelInferRequestMsg } from '../codec.js';
 import { badRequest, notFound } from '../errors.js';
-import { indexFor } from '../routes/triton.js';
-import { servedModelConfig } from '../triton.js';
+import { servedIndex, servedModelConfig } from '../triton.js';
 import type { ModelControl, ModelRepository, ServeState, TritonStats } from '../types.js';
 import { encodeInferResponse, grpcFailureOf } from './convert.js';
 
@@ -71,7 +70,7 @@ export function tritonHandlers(d: TritonGrpcDeps): grpc.UntypedServiceImplementa
     RepositoryIndex: unary<{ repository_name: string; ready: boolean }, { models: unknown[] }>('RepositoryIndex', () => undefined, async (req, info) => {
       const state = d.state();
       if (req.repository_name) throw badRequest(`mlctl serve has one repository (what it was started on); leave repository_name empty, got "${req.repository_name.slice(0, 100)}"`);
-      return { models: state ? await indexFor(state, req.ready, (name) => !info.keyModels || info.keyModels.includes(name)) : [] };
+      return { models: state ? await servedIndex(state, req.ready, (name) => !info.keyModels || info.keyModels.includes(name)) : [] };
     }),
 
     RepositoryModelLoad: unary<{ repository_name: string; model_name: string; parameters: Record<string, { int64_param?: number; string_param?: string; parameter_choice?: string }> }, Record<string, never>>(

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from '../errors.js';
 import type { TabularEncoding } from '../../data/csv.js';
 import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
-import { checkSignature, examplesResponse, examplesToInput, isRegression, modelMetadataResponse, type ExampleVerb } from '../tfserving-api.js';
+import { checkPredictSignature, checkSignature, examplesResponse, examplesToInput, isRegression, modelMetadataResponse, type ExampleVerb } from '../tfserving-api.js';
 import type { ServedModel } from '../types.js';
 import { inferContext, parseVersion, resolveModel } from './common.js';
 
@@ -77,6 +77,12 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
       return examples(request, model, verb, body as Record<string, unknown>);
     }
     if (verb === 'regress') throw badRequest(':regress takes {"examples": [{feature: value, …}, …]} (tf.Example features)');
+    const signatureName = (body as { signature_name?: unknown }).signature_name;
+    if (verb === 'predict') checkPredictSignature(model, signatureName);
+    else {
+      checkSignature(model, verb, signatureName);
+      if (isRegression(model)) throw badRequest(`model ${model.name} is a regression model: use :regress (or :predict)`);
+    }
     if (body.instances !== undefined && body.inputs !== undefined) throw badRequest('"instances" and "inputs" are exclusive: send one of them');
     const columnar = body.inputs !== undefined;
     let raw = columnar ? body.inputs : body.instances;

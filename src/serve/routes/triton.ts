@@ -2,8 +2,7 @@
 // (GET …/config, the ModelConfig export --format triton writes), statistics (GET …/stats) and the repository index
 // (POST /v2/repository/index; load/unload live with model control in serve/reload.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { repositoryIndex, servedModelConfig } from '../triton.js';
-import type { ServeState } from '../types.js';
+import { servedIndex, servedModelConfig } from '../triton.js';
 import { parseVersion, resolveModel } from './common.js';
 
 type ModelParams = { name: string; version?: string };
@@ -12,13 +11,6 @@ type ModelParams = { name: string; version?: string };
 function visibleTo(request: FastifyRequest): (name: string) => boolean {
   const scope = request.apiKeyModels;
   return (name) => !scope || scope.includes(name);
-}
-
-/** The repository index: loaded, refused and on-disk versions (model control adds what is on disk). */
-export async function indexFor(state: ServeState, readyOnly: boolean, visible: (name: string) => boolean = () => true) {
-  const control = state.modelControl;
-  const onDisk = control ? await control.available() : [];
-  return repositoryIndex(state.repo, onDisk, control?.refused() ?? [], readyOnly).filter((e) => visible(e.name));
 }
 
 export async function tritonRoutes(app: FastifyInstance): Promise<void> {
@@ -49,6 +41,6 @@ export async function tritonRoutes(app: FastifyInstance): Promise<void> {
       ...meta,
       schema: { body: { type: ['object', 'null'], properties: { ready: { type: 'boolean' } }, additionalProperties: true } },
     },
-    async (request) => indexFor(state, request.body?.ready === true, visibleTo(request)),
+    async (request) => servedIndex(state, request.body?.ready === true, visibleTo(request)),
   );
 }
