@@ -335,6 +335,31 @@ describe('Triton gRPC extensions (field numbers from grpc_service.proto / model_
     expect(str(msg(got[0]!, 2), 1)).toBe('tiny');
   });
 
+  it('ModelStreamInfer: a client writing far ahead of the engine is paced, not refused, and every answer comes back in order', async () => {
+    const stream = client.makeBidiStreamRequest('/inference.GRPCInferenceService/ModelStreamInfer', (b: Buffer) => b, (b: Buffer) => b);
+    const ids: string[] = [];
+    const errors: string[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('data', (b: Buffer) => {
+        const m = wire(b);
+        ids.push(str(msg(m, 2), 3));
+        if (str(m, 1)) errors.push(str(m, 1));
+      });
+      stream.on('end', () => resolve());
+      stream.on('error', reject);
+    });
+    const floats = Buffer.from(Float32Array.from(x(1)).buffer);
+    const dims = Buffer.concat([1, 32, 32, 3].map((d) => encode([[1, d]]).subarray(1)));
+    const tensor = encode([[1, 'input'], [2, 'FP32'], [3, dims], [5, encode([[6, floats]])]]);
+    // 48 requests at once: six times the in-flight window of a --max-batch 4 server.
+    const sent = Array.from({ length: 48 }, (_, i) => `r${i}`);
+    for (const id of sent) stream.write(encode([[1, 'tiny'], [3, id], [5, tensor]]));
+    stream.end();
+    await done;
+    expect(errors).toEqual([]);
+    expect(ids).toEqual(sent);
+  });
+
   it('grpc.health.v1 Watch streams SERVING, then each change: NOT_SERVING when nothing is loaded, SERVING again', async () => {
     const health = new Health(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
     const call = health.Watch({ service: '' }) as grpc.ClientReadableStream<{ status: string }>;

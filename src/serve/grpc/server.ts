@@ -168,6 +168,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
   };
 
   const byName = (r: { name: string }) => r.name;
+  const streams = new WeakMap<object, CallInfo>();
   const triton = tritonHandlers({
     repo,
     unary,
@@ -178,9 +179,10 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
     control: () => opts.state?.()?.modelControl,
     checkName,
     parseVersion,
-    // A stream is one call: its key is checked against each request's model, with one call id per stream.
+    // A stream is one call: one call id and peer per stream, its key checked against each request's model.
     authorize: (call, model) => {
-      const info = callInfo(call);
+      let info = streams.get(call);
+      if (!info) streams.set(call, (info = callInfo(call)));
       authorize(call.metadata, info, 'ModelStreamInfer', model);
       return info;
     },

@@ -94,7 +94,10 @@ export function tritonHandlers(d: TritonGrpcDeps): grpc.UntypedServiceImplementa
 
     ModelStreamInfer(call: grpc.ServerDuplexStream<ModelInferRequestMsg, unknown>) {
       // Requests run concurrently (so they batch with each other and with everyone else's); answers leave in request
-      // order, one per request, with a failure as error_message rather than the end of the stream.
+      // order, one per request, with a failure as error_message rather than the end of the stream. A client that
+      // writes faster than the engine answers is held back by HTTP/2 flow control once `window` requests are in
+      // flight, instead of filling the queue (and memory) for everyone.
+      const window = Math.max(8, 2 * repo.batching.maxBatch);
       let chain = Promise.resolve();
       let open = true;
       let ended = false;
@@ -106,9 +109,11 @@ export function tritonHandlers(d: TritonGrpcDeps): grpc.UntypedServiceImplementa
         }
       };
       call.on('cancelled', () => (open = false));
+      call.on('error', () => (open = false));
       call.on('data', (req: ModelInferRequestMsg) => {
         const started = performance.now();
         pending++;
+        if (pending >= window) call.pause();
         repo.expectRequests(1);
         const work = (async () => {
           const info = d.authorize(call, req.model_name || undefined);
@@ -134,6 +139,7 @@ export function tritonHandlers(d: TritonGrpcDeps): grpc.UntypedServiceImplementa
           d.onCall?.('ModelStreamInfer', code, (performance.now() - started) / 1000);
           if (open) call.write(message);
           pending--;
+          if (call.isPaused() && pending < window) call.resume();
           finish();
         });
       });
