@@ -1,23 +1,10 @@
 // TF.js inference in a worker thread (serve, watch): the wasm/cpu backends compute on the calling thread, so a
 // VGG16 batch would block the event loop (and health probes) for seconds; here the main thread only posts batches.
-import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { ERRORS, MlctlError, type ErrorCode } from '../errors.js';
 import { currentBackend, type BackendName } from '../runtime/backend.js';
 import type { EngineSource, InferenceEngine } from '../runtime/engine.js';
-
-/** Worker bootstrap: the compiled .js worker as is; from TypeScript sources (tsx, vitest) register tsx first. */
-function bootstrap(): string {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './tfjs-worker.ts' : './tfjs-worker.js', import.meta.url).href;
-  if (!fromSource) return `import(${JSON.stringify(entry)})`;
-  const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const api = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
-  return `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-}
+import { moduleWorker } from '../util/worker.js';
 
 type Msg =
   | { type: 'ready'; inputShape: number[]; outputSize: number; description: string }
@@ -36,7 +23,7 @@ function workerFailure(m: { message: string; code?: string }): Error {
 export async function openTfjsThreadEngine(pkg: LoadedPackage, backend: BackendName): Promise<InferenceEngine> {
   // An encrypted package's key goes to the worker in memory (structured clone), never through a file.
   const key = pkg.key ? { bytes: new Uint8Array(pkg.key.bytes), source: pkg.key.source } : undefined;
-  const worker = new Worker(bootstrap(), { eval: true, workerData: { dir: pkg.dir, backend, key } });
+  const worker = moduleWorker(import.meta.url, 'tfjs-worker', { dir: pkg.dir, backend, key });
   const pending = new Map<number, { resolve: (y: Float32Array) => void; reject: (e: Error) => void }>();
   let broken: Error | undefined;
   let nextId = 1;

@@ -1,11 +1,12 @@
 // Train step 4: the head on frozen features, with a progress bar per epoch on a TTY (a line per epoch in CI) and a
-// checkpoint after every epoch. A fine-tune checkpoint means this phase already finished: its result is reused.
+// checkpoint after every epoch, written while the next epoch trains. A fine-tune checkpoint means this phase already
+// finished: its result is reused.
 import { MlctlError } from '../../errors.js';
 import { emptyRows } from '../../features/rows.js';
 import type { HeadSpec } from '../../models/head.js';
 import { createProgress, type Progress } from '../../util/progress.js';
-import { saveCheckpoint, type Checkpoint, type RunConfig } from '../checkpoint.js';
-import { cloneHead, disposeHead, trainHead, type EpochMetrics, type TrainHeadResult } from '../head.js';
+import { checkpointWriter, type Checkpoint, type RunConfig } from '../checkpoint.js';
+import { headWeights, trainHead, type EpochMetrics, type TrainHeadResult } from '../head.js';
 import type { HeadInputs } from './features.js';
 import type { PreparedRun } from './prepare.js';
 
@@ -23,10 +24,14 @@ export async function headPhase(run: PreparedRun, inputs: HeadInputs, spec: Head
   const { opts } = run;
   const { logger } = opts;
   const resumeHead = resume?.head;
+  if (resume?.phase === 'fine-tune' && resumeHead) {
+    return { weights: headWeights(resumeHead.best.weights), history: resumeHead.history, bestEpoch: resumeHead.best.epoch, stoppedEarly: false, interrupted: false, epochsRun: resumeHead.epoch };
+  }
+  const writer = checkpointWriter(run.runDir, config);
+  const written = (err: NodeJS.ErrnoException) => {
+    throw checkpointError(run.runDir, err);
+  };
   try {
-    if (resume?.phase === 'fine-tune' && resumeHead) {
-      return { weights: cloneHead(resumeHead.best.weights), history: resumeHead.history, bestEpoch: resumeHead.best.epoch, stoppedEarly: false, interrupted: false, epochsRun: resumeHead.epoch };
-    }
     let progress: Progress | undefined;
     let epochCounter = resumeHead?.epoch ?? 0;
     const result = await trainHead(inputs.train ?? emptyRows(inputs.dim), inputs.val, {
@@ -35,6 +40,8 @@ export async function headPhase(run: PreparedRun, inputs: HeadInputs, spec: Head
       batchSize: opts.batchSize,
       lr: opts.lr,
       seed: opts.seed,
+      engine: opts.engine,
+      logger,
       patience: opts.patience,
       classWeights: inputs.classWeights,
       resume: resume?.phase === 'head' ? resumeHead : undefined,
@@ -48,15 +55,15 @@ export async function headPhase(run: PreparedRun, inputs: HeadInputs, spec: Head
         epochCounter = m.epoch;
         if (logger.interactive) progress?.done(epochLine(m));
         else logger.info(`epoch ${m.epoch}/${opts.epochs} ${epochLine(m)}`);
-        await saveCheckpoint(run.runDir, config, { phase: 'head', head: state }).catch((err: NodeJS.ErrnoException) => {
-          throw checkpointError(run.runDir, err);
-        });
+        // The state is a snapshot the trainer no longer touches: it is written while the next epoch runs.
+        await writer.save({ phase: 'head', head: state }).catch(written);
       },
     });
+    logger.info(`head trained with ${result.engine}`);
     if (result.stoppedEarly) logger.info(`early stopping after epoch ${result.epochsRun}: restored the weights of epoch ${result.bestEpoch}`);
     return result;
   } finally {
-    disposeHead(resumeHead?.weights);
-    disposeHead(resumeHead?.best.weights);
+    // Every epoch's checkpoint is on disk before the phase ends (also when it ends with an error).
+    await writer.flush().catch(written);
   }
 }
