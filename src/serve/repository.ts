@@ -26,7 +26,7 @@ export interface RepositoryOptions {
   metrics?: ServeMetrics;
   /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
   openEngine?: (pkg: LoadedPackage, opts: EngineOptions) => Promise<InferenceEngine>;
-  /** Run TF.js models in a worker thread (default true) so a batch never blocks the event loop. */
+  /** Run engines (ONNX Runtime, TF.js) in a worker thread (default true) so a batch never blocks the event loop. */
   tfjsThread?: boolean;
   /**
    * Package loader (default: loadPackage with hash checks). serve passes one that also checks signatures and
@@ -71,7 +71,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   async function prepare(dir: string): Promise<Entry> {
     const pkg = await (opts.loadPackage ?? loadPackage)(dir);
     const m = pkg.manifest;
-    // TF.js, when it is the engine, runs in a worker thread so a batch never blocks the event loop.
+    // The engine runs in a worker thread so a batch never blocks the event loop (parsing, decoding, responses).
     const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.tfjsThread !== false });
     try {
       // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.

@@ -9,7 +9,7 @@ import { onnxSessionOptions, ORT_VERSION } from '../engines/onnx.js';
 import { rowBatches, type FeatureRows } from '../features/rows.js';
 import { graphBuilder, valueInfo, type GraphBuilder } from '../onnx/builders.js';
 import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
-import { moduleWorker } from '../util/worker.js';
+import { startWorkerClient } from '../util/worker.js';
 import { adamStepSize, adamUpdate, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './head.js';
 import { openFcShard, type FcShardApi, type FcShardInit } from './head-onnx-shard.js';
 
@@ -62,50 +62,15 @@ function backward(b: GraphBuilder, t: { hd: string; z1: string; dropout: boolean
 
 /** A shard in a worker thread (the worker copies its rows into its own memory; nothing is shared). */
 async function workerShard(init: FcShardInit): Promise<FcShardApi> {
-  const worker = moduleWorker(import.meta.url, 'head-onnx-worker', init);
-  const pending = new Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>();
-  let broken: Error | undefined;
-  let nextId = 1;
-  const failAll = (err: Error) => {
-    broken ??= err;
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-  };
-  await new Promise<void>((resolve, reject) => {
-    worker.on('message', (msg: { op?: string; id?: number; ok?: boolean; result?: never; message?: string }) => {
-      if (msg.op === 'ready') return resolve();
-      if (msg.op === 'fail') return reject(new Error(msg.message));
-      const p = pending.get(msg.id!);
-      pending.delete(msg.id!);
-      if (msg.ok) p?.resolve(msg.result!);
-      else p?.reject(new Error(msg.message));
-    });
-    worker.on('error', (err) => (failAll(err), reject(err)));
-    worker.on('exit', (code) => {
-      const err = new Error(`an fc1 shard worker exited (code ${code})`);
-      failAll(err);
-      reject(err);
-    });
-  }).catch(async (err) => {
-    await worker.terminate();
-    throw err;
-  });
-  const call = <T>(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []) =>
-    broken
-      ? Promise.reject(broken)
-      : new Promise<T>((resolve, reject) => {
-          const id = nextId++;
-          pending.set(id, { resolve: resolve as (r: never) => void, reject });
-          worker.postMessage({ ...msg, id }, transfer);
-        });
+  // The shard's rows move to the worker (transferred, not copied): the caller made them for it.
+  const client = await startWorkerClient(import.meta.url, 'head-onnx-worker', 'fc1 shard', init, [init.w, init.m, init.v].map((a) => a.buffer as ArrayBuffer));
   return {
-    forward: (x, n) => call({ op: 'forward', x, n }, [x.buffer as ArrayBuffer]),
-    update: (dz, n, lrT) => call({ op: 'update', dz, n, lrT }),
-    read: (withOptimizer) => call({ op: 'read', withOptimizer }),
+    forward: (x, n) => client.call({ op: 'forward', x, n }, [x.buffer as ArrayBuffer]),
+    update: (dz, n, lrT) => client.call({ op: 'update', dz, n, lrT }),
+    read: (withOptimizer) => client.call({ op: 'read', withOptimizer }),
     async dispose() {
-      if (!broken) await call({ op: 'dispose' }).catch(() => undefined);
-      broken ??= new Error('the trainer was disposed');
-      await worker.terminate();
+      await client.call({ op: 'dispose' }).catch(() => undefined);
+      await client.close();
     },
   };
 }
