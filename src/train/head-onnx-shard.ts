@@ -15,12 +15,19 @@ export interface FcShardInit {
   units: number;
   /** Largest batch the shard is given. */
   maxBatch: number;
-  /** This shard's rows of w1 [rows, units] and of its Adam moments. */
+  /** This shard's rows of w1 [rows, units] and of its Adam moments (none before the first step: zeros). */
   w: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
+  m?: Float32Array;
+  v?: Float32Array;
   /** ONNX Runtime threads for the forward product. */
   threads: number;
+}
+
+/** Full-size arrays a snapshot of fc1 is written into. */
+export interface FcSnapshot {
+  w: Float32Array;
+  m?: Float32Array;
+  v?: Float32Array;
 }
 
 /** What a shard does, in the calling thread or through a worker. */
@@ -32,8 +39,11 @@ export interface FcShardApi {
   forward(x: Float32Array, n: number): Promise<{ z: Float32Array; x: Float32Array }>;
   /** Gradient x_sᵀ·dz of the last forward's batch and the Adam step on the shard's weights (lrT bias-corrected). */
   update(dz: Float32Array, n: number, lrT: number): Promise<void>;
-  /** Copies of the shard's weights [rows, units] (and moments). */
-  read(withOptimizer: boolean): Promise<{ w: Float32Array; m?: Float32Array; v?: Float32Array }>;
+  /**
+   * Copy the shard's weights (and the moments given a place) into rows [row0, row0 + rows) of full [in, units]
+   * arrays; a worker needs them on SharedArrayBuffers.
+   */
+  readInto(dst: FcSnapshot, row0: number): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -80,14 +90,12 @@ export async function openFcShard(init: FcShardInit): Promise<FcShardApi> {
   const put = (dst: Float32Array, src: Float32Array) => {
     for (let r = 0; r < rows; r++) dst.set(src.subarray(r * units, (r + 1) * units), r * padded);
   };
-  const take = (src: Float32Array) => {
-    const out = new Float32Array(rows * units);
-    for (let r = 0; r < rows; r++) out.set(src.subarray(r * padded, r * padded + units), r * units);
-    return out;
+  const take = (src: Float32Array, dst: Float32Array | undefined, row0: number) => {
+    if (dst) for (let r = 0; r < rows; r++) dst.set(src.subarray(r * padded, r * padded + units), (row0 + r) * units);
   };
   put(w, init.w);
-  put(m, init.m);
-  put(v, init.v);
+  if (init.m) put(m, init.m);
+  if (init.v) put(v, init.v);
   const session = await ort.InferenceSession.create(forwardGraph(rows, units, padded), onnxSessionOptions(init.threads));
   const wTensor = new ort.Tensor('float32', w, [rows, padded]);
   const dzView = view(at.dz, maxBatch * padded);
@@ -107,8 +115,10 @@ export async function openFcShard(init: FcShardInit): Promise<FcShardApi> {
       for (let k = 0; k < n; k++) dzView.set(dz.subarray(k * units, (k + 1) * units), k * padded);
       kernel.adamOuter(at.w, at.m, at.v, at.x, rows, at.dz, rows, padded, n, at.nz, lrT, b1, 1 - b1, b2, 1 - b2, eps);
     },
-    async read(withOptimizer) {
-      return withOptimizer ? { w: take(w), m: take(m), v: take(v) } : { w: take(w) };
+    async readInto(dst, row0) {
+      take(w, dst.w, row0);
+      take(m, dst.m, row0);
+      take(v, dst.v, row0);
     },
     async dispose() {
       await session.release();

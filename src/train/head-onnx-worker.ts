@@ -2,12 +2,12 @@
 // and read requests, so each core updates its part of the 25M-weight kernel in parallel.
 import { workerData } from 'node:worker_threads';
 import { serveWorkerRequests } from '../util/worker.js';
-import { openFcShard, type FcShardApi, type FcShardInit } from './head-onnx-shard.js';
+import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './head-onnx-shard.js';
 
 type Request =
   | { id: number; op: 'forward'; x: Float32Array; n: number }
   | { id: number; op: 'update'; dz: Float32Array; n: number; lrT: number }
-  | { id: number; op: 'read'; withOptimizer: boolean }
+  | { id: number; op: 'read'; dst: FcSnapshot; row0: number }
   | { id: number; op: 'dispose' };
 
 const buffers = (...arrays: Array<Float32Array | undefined>) => arrays.filter((a): a is Float32Array => a !== undefined).map((a) => a.buffer as ArrayBuffer);
@@ -24,10 +24,10 @@ await serveWorkerRequests<FcShardApi, Request>(
       case 'update':
         await shard.update(r.dz, r.n, r.lrT);
         return [undefined, []];
-      case 'read': {
-        const s = await shard.read(r.withOptimizer);
-        return [s, buffers(s.w, s.m, s.v)];
-      }
+      case 'read':
+        // dst lives on SharedArrayBuffers: the rows land in the main thread's arrays directly.
+        await shard.readInto(r.dst, r.row0);
+        return [undefined, []];
       case 'dispose':
         await shard.dispose();
         return [undefined, []];

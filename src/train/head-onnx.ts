@@ -11,7 +11,7 @@ import { graphBuilder, valueInfo, type GraphBuilder } from '../onnx/builders.js'
 import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
 import { startWorkerClient } from '../util/worker.js';
 import { adamStepSize, adamUpdate, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './head.js';
-import { openFcShard, type FcShardApi, type FcShardInit } from './head-onnx-shard.js';
+import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './head-onnx-shard.js';
 
 /** Heads with at least this many fc1 weights train with one worker thread per core; smaller ones in this thread. */
 export const WORKER_MIN_WEIGHTS = 4_000_000;
@@ -63,11 +63,11 @@ function backward(b: GraphBuilder, t: { hd: string; z1: string; dropout: boolean
 /** A shard in a worker thread (the worker copies its rows into its own memory; nothing is shared). */
 async function workerShard(init: FcShardInit): Promise<FcShardApi> {
   // The shard's rows move to the worker (transferred, not copied): the caller made them for it.
-  const client = await startWorkerClient(import.meta.url, 'head-onnx-worker', 'fc1 shard', init, [init.w, init.m, init.v].map((a) => a.buffer as ArrayBuffer));
+  const client = await startWorkerClient(import.meta.url, 'head-onnx-worker', 'fc1 shard', init, [init.w, init.m, init.v].filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer));
   return {
     forward: (x, n) => client.call({ op: 'forward', x, n }, [x.buffer as ArrayBuffer]),
     update: (dz, n, lrT) => client.call({ op: 'update', dz, n, lrT }),
-    read: (withOptimizer) => client.call({ op: 'read', withOptimizer }),
+    readInto: (dst, row0) => client.call({ op: 'read', dst, row0 }),
     async dispose() {
       await client.call({ op: 'dispose' }).catch(() => undefined);
       await client.close();
@@ -97,7 +97,9 @@ export async function openOnnxHeadTrainer(init: HeadTrainerInit): Promise<HeadTr
     const opened = await Promise.allSettled(
       ranges.map(([r0, r1]) => {
         const part = (a: Float32Array) => a.slice(r0 * U, r1 * U);
-        const shardInit: FcShardInit = { rows: r1 - r0, units: U, maxBatch: evalBatch, w: part(p0.w1), m: part(o0.m[0]!), v: part(o0.v[0]!), threads: threads ? 1 : cores };
+        // Before the first step the moments are zeros, as a shard's fresh memory already is.
+        const moments = o0.step > 0 ? { m: part(o0.m[0]!), v: part(o0.v[0]!) } : {};
+        const shardInit: FcShardInit = { rows: r1 - r0, units: U, maxBatch: evalBatch, w: part(p0.w1), ...moments, threads: threads ? 1 : cores };
         return threads ? workerShard(shardInit) : openFcShard(shardInit);
       }),
     );
@@ -188,15 +190,13 @@ export async function openOnnxHeadTrainer(init: HeadTrainerInit): Promise<HeadTr
       return { loss: rows.count ? loss / rows.count : NaN, accuracy: rows.count ? correct / rows.count : NaN };
     },
     async snapshot(withOptimizer: boolean) {
-      const parts = await Promise.all(shards.map((s) => s.read(withOptimizer)));
-      const join = (pick: (p: (typeof parts)[number]) => Float32Array | undefined) => {
-        const all = new Float32Array(D * U);
-        parts.forEach((p, i) => all.set(pick(p)!, ranges[i]![0] * U));
-        return all;
-      };
-      const params: HeadParams = { inputSize: D, units: U, classes: C, w1: join((p) => p.w), b1: b1.slice(), w2: w2.slice(), b2: b2.slice() };
+      // Shards write their rows straight into the full arrays (shared memory when they are workers): one copy.
+      const full = () => new Float32Array(threads ? new SharedArrayBuffer(D * U * 4) : new ArrayBuffer(D * U * 4));
+      const dst: FcSnapshot = withOptimizer ? { w: full(), m: full(), v: full() } : { w: full() };
+      await Promise.all(shards.map((s, i) => s.readInto(dst, ranges[i]![0])));
+      const params: HeadParams = { inputSize: D, units: U, classes: C, w1: dst.w, b1: b1.slice(), w2: w2.slice(), b2: b2.slice() };
       if (!withOptimizer) return { params };
-      const optimizer: AdamState = { step: 0, m: [join((p) => p.m), ...m.map((a) => a.slice())], v: [join((p) => p.v), ...v.map((a) => a.slice())] };
+      const optimizer: AdamState = { step: 0, m: [dst.m!, ...m.map((a) => a.slice())], v: [dst.v!, ...v.map((a) => a.slice())] };
       return { params, optimizer };
     },
     dispose,

@@ -3,12 +3,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { openFeatureSession, type FeatureSession } from '../features/session.js';
 import { buildFullModel, type HeadSpec, type HeadWeights } from '../models/head.js';
-import type { RunConfig } from './checkpoint.js';
+import { checkpointWriter, type CheckpointWriter, type RunConfig } from './checkpoint.js';
 import { disposeHead, type EpochMetrics } from './head.js';
 import { extractOnly } from './steps/extract-only.js';
 import { headInputs } from './steps/features.js';
 import { fineTunePhase } from './steps/finetune-phase.js';
-import { headPhase } from './steps/head-phase.js';
+import { flushCheckpoints, headPhase } from './steps/head-phase.js';
 import { trainManifest } from './steps/manifest.js';
 import { finalMetrics } from './steps/metrics.js';
 import { prepareRun, runFingerprint } from './steps/prepare.js';
@@ -47,6 +47,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
   let session: FeatureSession | undefined;
   let fullModel: tf.LayersModel | undefined;
   let headWeights: HeadWeights | undefined;
+  let writer: CheckpointWriter | undefined;
   const interrupted = (features: TrainResult['features'], history: EpochMetrics[]): TrainResult => ({ interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings });
   try {
     session = await clock.time('backboneSeconds', () =>
@@ -70,9 +71,12 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     if (opts.shouldStop?.()) return interrupted(inputs.stats, []);
 
     const headSpec: HeadSpec = { pooling: opts.head, units: HEAD_UNITS, dropout: opts.dropout, classes: run.classes.length };
-    const head = await clock.time('headSeconds', () => headPhase(run, inputs, headSpec, config, resume));
+    writer = checkpointWriter(run.runDir, config);
+    const head = await clock.time('headSeconds', () => headPhase(run, inputs, headSpec, writer!, resume));
     headWeights = head.weights;
     if (head.interrupted) return interrupted(inputs.stats, head.history);
+    // The fine-tune phase writes checkpoints of its own: the head's last one lands first.
+    if (opts.fineTune > 0) await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
 
     fullModel = buildFullModel(session.base, headSpec, head.weights);
     const model = fullModel;
@@ -83,6 +87,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     const features = { ...inputs.stats, ...(test ? { test } : {}) };
     const draft = trainManifest(run, { session, headSpec, ft, history, metrics, classWeights: inputs.classWeights, backend });
     const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history));
+    await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
     clock.total();
     logger.info(`saved ${pkg.dir} (val accuracy ${typeof metrics.valAccuracy === 'number' ? metrics.valAccuracy.toFixed(4) : 'n/a'}, ${history.length} epochs)`);
     return {
@@ -97,6 +102,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       timings: clock.timings,
     };
   } finally {
+    // Every epoch's checkpoint is on disk before the command ends, whichever way it ends.
+    if (writer) await flushCheckpoints(run, writer);
     disposeHead(headWeights);
     // The full model shares the base's layers: the head goes here, the base with the session.
     try {
