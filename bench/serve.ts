@@ -90,8 +90,18 @@ interface Acc {
   statuses: Record<string, number>;
   /** Process CPU milliseconds (every thread) spent in the phase. */
   cpuMs: number;
+  /** Engine batches the server ran in the phase, and the examples in them. */
+  batches: number;
+  batchExamples: number;
 }
-const newAcc = (): Acc => ({ lat: [], images: 0, seconds: 0, statuses: {}, cpuMs: 0 });
+const newAcc = (): Acc => ({ lat: [], images: 0, seconds: 0, statuses: {}, cpuMs: 0, batches: 0, batchExamples: 0 });
+
+/** Engine batches so far on a server: examples and batches (from its Prometheus batch-size histogram). */
+async function batchTotals(url: string): Promise<{ examples: number; batches: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const total = (name: string) => [...text.matchAll(new RegExp(`^mlctl_batch_size_${name}\\{[^}]*\\} ([\\d.e+]+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+  return { examples: total('sum'), batches: total('count') };
+}
 
 /** Process CPU time in ms, all threads (ORT's pool, libuv's, libvips'). */
 function cpuMs(): number {
@@ -244,9 +254,13 @@ export async function main(args: string[]): Promise<void> {
     const decode = newAcc();
     const slot = seconds / rounds;
     const addLoad = async (url: string, c: number, acc: Acc) => {
+      const b0 = await batchTotals(url);
       const c0 = cpuMs();
       const r = await loadPhase(url, c, slot, good);
       acc.cpuMs += cpuMs() - c0;
+      const b1 = await batchTotals(url);
+      acc.batches += b1.batches - b0.batches;
+      acc.batchExamples += b1.examples - b0.examples;
       acc.lat.push(...r.lat);
       acc.images += r.goodOk;
       acc.seconds += r.seconds;
@@ -290,6 +304,7 @@ export async function main(args: string[]): Promise<void> {
       batchingSpeedupAtC8: s8.imgPerSec / off8.imgPerSec,
       /** Server CPU per image at c=8 (the in-process load generator's share included) vs decode + engine alone. */
       serverCoreMsAtC8: accs[3]!.cpuMs / accs[3]!.images,
+      meanBatchAtC8: accs[3]!.batchExamples / Math.max(1, accs[3]!.batches),
       cpuEfficiencyAtC8: (decodeCoreMs + engineCoreMs) / (accs[3]!.cpuMs / accs[3]!.images),
     };
     result.summary = summary;
@@ -303,7 +318,7 @@ export async function main(args: string[]): Promise<void> {
     );
     console.log(
       `CPU per served image at c=8: ${summary.serverCoreMsAtC8.toFixed(1)} core-ms (load generator included) = ${(100 * summary.cpuEfficiencyAtC8).toFixed(0)}% spent on decode + engine ` +
-        `(the load-independent part of the target: the rest is keeping ${cores} cores busy)`,
+        `(the load-independent part of the target: the rest is keeping ${cores} cores busy); mean engine batch ${summary.meanBatchAtC8.toFixed(1)}`,
     );
     console.log(`load average: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cores} cores (figures under load are noisy: phases are interleaved, ${rounds} rounds)`);
 
