@@ -7,7 +7,7 @@ import { onnxSessionOptions } from '../engines/onnx.js';
 import { graphBuilder, valueInfo } from '../onnx/builders.js';
 import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
 import { FC_BLOCK, instantiateFcAdam, type FcAdamKernel } from './fc-kernel.js';
-import { KERAS_ADAM } from './head.js';
+import { KERAS_ADAM } from './head-trainer.js';
 
 export interface FcShardInit {
   /** Input rows of fc1 in this shard. */

@@ -10,7 +10,7 @@ import { rowBatches, type FeatureRows } from '../features/rows.js';
 import { graphBuilder, valueInfo, type GraphBuilder } from '../onnx/builders.js';
 import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
 import { startWorkerClient } from '../util/worker.js';
-import { adamStepSize, adamUpdate, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './head.js';
+import { adamStepSize, adamUpdate, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './head-trainer.js';
 import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './head-onnx-shard.js';
 
 /** Heads with at least this many fc1 weights train with one worker thread per core; smaller ones in this thread. */

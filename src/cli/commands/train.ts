@@ -71,7 +71,7 @@ export const trainCommand = defineCommand({
     VALIDATION_SPLIT,
     TEST_SPLIT,
     { flags: '--class-weights <mode>', description: 'auto weighs classes by inverse frequency (imbalanced folders); none turns it off', choices: ['auto', 'none'], default: 'auto' },
-    { ...ENGINE, description: 'engine for feature extraction and head training: auto prefers onnxruntime-node, else tfjs' },
+    { ...ENGINE, description: 'feature extraction engine, and the head\'s trainer: auto prefers onnxruntime-node, else tfjs' },
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
     { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard), then stop', type: 'boolean' },
     { flags: '--shard <i/n>', description: 'with --extract-only: the images whose sha256(path relative to --data) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
