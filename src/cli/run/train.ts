@@ -29,8 +29,11 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
   if (opts.model !== 'vgg16') {
     if (opts.extractOnly || opts.shard !== undefined) throw new MlctlError('OPTION_CONFLICT', [`--extract-only and --shard fill the VGG16 feature store; --model ${opts.model} has none`]);
+    // Classic solvers have no epochs to log.
+    if (opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', [`--tensorboard logs epochs of transfer learning (--model vgg16); --model ${opts.model} has none`]);
     return runClassicTrain(ctx, opts.model);
   }
+  if (opts.extractOnly && opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', ['--extract-only trains nothing, so there are no epochs for --tensorboard: drop one of them']);
   if (opts.shard !== undefined && !opts.extractOnly) throw new MlctlError('OPTION_CONFLICT', ['--shard splits the feature extraction of --extract-only; add --extract-only (the head then trains on one machine from the filled store)']);
   if (opts.extractOnly && !opts.featureCache) throw new MlctlError('OPTION_CONFLICT', ['--extract-only fills the feature store: drop --no-feature-cache']);
   const extractOnly = opts.extractOnly ? { shard: opts.shard !== undefined ? parseShard(opts.shard) : WHOLE } : undefined;
@@ -61,6 +64,7 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
       classWeights: opts.classWeights,
       featureCache: opts.featureCache,
       ...(extractOnly ? { extractOnly } : {}),
+      tensorboard: opts.tensorboard,
       logger,
       shouldStop: flag.stop,
     });

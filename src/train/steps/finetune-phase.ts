@@ -49,6 +49,8 @@ export async function fineTunePhase(
       }).catch((err: NodeJS.ErrnoException) => {
         throw checkpointError(run.runDir, err);
       });
+      const last = ftState.history[ftState.history.length - 1];
+      if (last) await opts.onEpoch?.(last, head.epochsRun + ftState.epoch);
     },
   });
 }

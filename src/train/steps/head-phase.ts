@@ -51,6 +51,7 @@ export async function headPhase(run: PreparedRun, inputs: HeadInputs, spec: Head
         await saveCheckpoint(run.runDir, config, { phase: 'head', head: state }).catch((err: NodeJS.ErrnoException) => {
           throw checkpointError(run.runDir, err);
         });
+        await opts.onEpoch?.(m, m.epoch);
       },
     });
     if (result.stoppedEarly) logger.info(`early stopping after epoch ${result.epochsRun}: restored the weights of epoch ${result.bestEpoch}`);
