@@ -85,9 +85,10 @@ function deltaClass(rows: readonly ComparisonRow[]) {
     switch (ci) {
       case 3: return tone(d.accuracy, true);
       case 5: return tone(d.macroF1, true);
-      case 8: return tone(d.sizeRawRatio - 1, false);
+      // Ratios within half a percent of 1 are "the same size", not a regression.
+      case 8: return Math.abs(d.sizeRawRatio - 1) < 0.005 ? undefined : tone(d.sizeRawRatio - 1, false);
       case 10: return tone(d.p50Ms, false);
-      case 12: return tone(d.imagesPerSecondRatio !== undefined ? d.imagesPerSecondRatio - 1 : undefined, true);
+      case 12: return d.imagesPerSecondRatio === undefined || Math.abs(d.imagesPerSecondRatio - 1) < 0.005 ? undefined : tone(d.imagesPerSecondRatio - 1, true);
       default: return undefined;
     }
   };

@@ -139,7 +139,7 @@ function epochTable(history: readonly EpochMetrics[], spans: readonly PhaseSpan[
 /** history.html: one self-contained page (inline CSS and SVG, no script, no network). */
 export function historyHtml(history: EpochMetrics[], ctx: HistoryContext = {}): string {
   const spans = phaseSpans(history, ctx.epochs);
-  const lr = lineChart({ title: 'Learning rate', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'lr', color: PALETTE[4], values: history.map((h) => h.lr) }], markers: markers(spans).filter((m) => m.label === 'fine-tune starts') });
+  const lr = lineChart({ title: 'Learning rate', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'learning rate', color: PALETTE[4], values: history.map((h) => h.lr), step: true }], markers: markers(spans).filter((m) => m.label === 'fine-tune starts') });
   const body = [
     cards(history, spans, ctx),
     section('curves', 'Curves', `<div class="figs">${figure(lossChart(history, spans), 'Dashed lines: fine-tune start, the best epoch of each phase (its weights were kept) and early stops.')}${figure(accuracyChart(history, spans))}${figure(lr)}</div>`),

@@ -41,7 +41,10 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   return out;
 }
 
-const tickLabel = (v: number) => (Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.01) ? v.toPrecision(2) : String(Number(v.toPrecision(3))));
+const tickLabel = (v: number) => {
+  if (v !== 0 && Math.abs(v) < 0.01) return Number(v.toPrecision(2)).toExponential().replace('e-', 'e−');
+  return Math.abs(v) >= 10000 ? v.toExponential(1) : String(Number(v.toPrecision(4)));
+};
 
 export interface LineSeries {
   name: string;
@@ -49,6 +52,8 @@ export interface LineSeries {
   /** y per x position (undefined or non-finite: a gap). */
   values: ReadonlyArray<number | undefined>;
   dashed?: boolean;
+  /** Draw as steps (a value holds until the next point): learning rates. */
+  step?: boolean;
 }
 
 export interface Marker {
@@ -77,7 +82,8 @@ export interface LineChartOptions {
 export function lineChart(o: LineChartOptions): string {
   const W = o.width ?? 480;
   const H = o.height ?? 320;
-  const P = { l: 56, r: 16, t: 40, b: 48 };
+  // Room above the plot for a one-row legend, so it never covers data or markers.
+  const P = { l: 60, r: 16, t: 52, b: 48 };
   const n = Math.max(1, ...o.series.map((s) => s.values.length));
   const xs = o.x ?? Array.from({ length: n }, (_, i) => i + 1);
   const finite = o.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined && Number.isFinite(v)));
@@ -102,19 +108,23 @@ export function lineChart(o: LineChartOptions): string {
   out.push(`<rect x="${P.l}" y="${P.t}" width="${W - P.l - P.r}" height="${H - P.t - P.b}" fill="none" stroke="#888888"/>`);
   if (o.xLabel) out.push(`<text x="${(P.l + W - P.r) / 2}" y="${H - 10}" font-size="12" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
   if (o.yLabel) out.push(`<text x="14" y="${(P.t + H - P.b) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${(P.t + H - P.b) / 2})">${escapeXml(o.yLabel)}</text>`);
-  for (const [i, m] of (o.markers ?? []).entries()) {
-    const x = px(m.x).toFixed(1);
+  // Marker labels run up the left side of their line (as matplotlib's axvline annotations), so they never collide.
+  for (const m of o.markers ?? []) {
+    const x = px(m.x);
     const color = m.color ?? '#555555';
-    out.push(`<line x1="${x}" y1="${P.t}" x2="${x}" y2="${H - P.b}" stroke="${color}" stroke-dasharray="4,3"/>`);
-    out.push(`<text x="${Number(x) + 3}" y="${P.t + 12 + i * 13}" font-size="10" fill="${color}">${escapeXml(m.label)}</text>`);
+    out.push(`<line x1="${x.toFixed(1)}" y1="${P.t}" x2="${x.toFixed(1)}" y2="${H - P.b}" stroke="${color}" stroke-dasharray="4,3"/>`);
+    out.push(`<text x="${(x - 3).toFixed(1)}" y="${P.t + 4}" font-size="10" fill="${color}" text-anchor="end" transform="rotate(-90 ${(x - 3).toFixed(1)} ${P.t + 4})">${escapeXml(m.label)}</text>`);
   }
-  o.series.forEach((s, si) => {
+  let lx = P.l;
+  o.series.forEach((s) => {
     const pts = s.values.map((v, i) => (v === undefined || !Number.isFinite(v) ? undefined : [px(xs[i]!), py(v)] as const)).filter((p) => p !== undefined);
-    if (pts.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,3"' : ''} points="${pts.map((p) => `${p[0].toFixed(1)},${p[1].toFixed(1)}`).join(' ')}"/>`);
+    const path = s.step ? pts.flatMap((p, i) => (i === 0 ? [p] : [[p[0], pts[i - 1]![1]] as const, p])) : pts;
+    if (pts.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,3"' : ''} points="${path.map((p) => `${p[0].toFixed(1)},${p[1].toFixed(1)}`).join(' ')}"/>`);
     if (pts.length <= 60) for (const p of pts) out.push(`<circle cx="${p[0].toFixed(1)}" cy="${p[1].toFixed(1)}" r="2.5" fill="${s.color}"/>`);
-    const ly = P.t + 8 + si * 15;
-    out.push(`<line x1="${W - P.r - 120}" y1="${ly}" x2="${W - P.r - 104}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4,2"' : ''}/>`);
-    out.push(`<text x="${W - P.r - 100}" y="${ly + 4}" font-size="11">${escapeXml(s.name)}</text>`);
+    const ly = 36;
+    out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 16}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4,2"' : ''}/>`);
+    out.push(`<text x="${lx + 20}" y="${ly + 4}" font-size="11">${escapeXml(s.name)}</text>`);
+    lx += 20 + 6.5 * s.name.length + 18;
   });
   out.push('</svg>');
   return out.join('\n');

@@ -22,7 +22,8 @@ export function table(t: HtmlTable, o: { caption?: string; cls?: string; cellCla
       return `<td${cls ? ` class="${cls}"` : ''}>${esc(c)}</td>`;
     }).join('')}</tr>`)
     .join('\n');
-  return `<table${o.cls ? ` class="${o.cls}"` : ''}>${o.caption ? `<caption>${esc(o.caption)}</caption>` : ''}<thead>${head}</thead><tbody>\n${body}\n</tbody></table>`;
+  // Wide tables scroll inside their own box on narrow screens instead of widening the page.
+  return `<div class="tw"><table${o.cls ? ` class="${o.cls}"` : ''}>${o.caption ? `<caption>${esc(o.caption)}</caption>` : ''}<thead>${head}</thead><tbody>\n${body}\n</tbody></table></div>`;
 }
 
 /** A headline figure: big value, small label. */
@@ -57,6 +58,7 @@ h3{font-size:15px;margin:20px 0 8px}
 .card .label{color:var(--muted);font-size:12px}
 .card .note{color:var(--muted);font-size:11px}
 .card.fail{border-color:var(--bad)}
+.tw{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:6px 0 14px;font-variant-numeric:tabular-nums}
 caption{text-align:left;color:var(--muted);padding-bottom:4px}
 th,td{border:1px solid var(--line);padding:4px 9px;text-align:left;vertical-align:top}
