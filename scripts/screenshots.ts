@@ -3,7 +3,7 @@
 // chromium through puppeteer-core. Writes palette PNGs (each under 200 KB) into docs/screenshots/.
 //   npx tsx scripts/screenshots.ts [--out docs/screenshots] [--keep]
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -39,7 +39,7 @@ async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<{ url: str
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 240; i++) {
     if (child.exitCode !== null) throw new Error(`mlctl serve exited ${child.exitCode}`);
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/v2/health/ready`).then((r) => r.ok, () => false);
     if (ok) return { url, stop: () => child.kill('SIGTERM') };
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -65,6 +65,29 @@ async function shoot(browser: Browser, url: string, file: string, o: { width?: n
   await page.close();
 }
 
+/** Figures for the record: index.html's size and how long writing the whole report folder takes (median of 5). */
+async function measureReport(reportDir: string, scratch: string): Promise<void> {
+  const { writeReport } = await import('../src/evaluate/report.js');
+  const report = JSON.parse(await readFile(path.join(reportDir, 'report.json'), 'utf8'));
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await writeReport(scratch, report);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const html = await stat(path.join(reportDir, 'index.html'));
+  console.log(`report: index.html ${(html.size / 1024).toFixed(0)} KiB; writing the report folder (${report.results.length} models, JSON + Markdown + PNGs + HTML) ${times[2]!.toFixed(0)} ms median of 5 (load ${os.loadavg()[0]!.toFixed(1)})`);
+}
+
+/** Bytes the page at / transfers (HTML, JS, CSS, icon) — its weight — as the browser saw them. */
+async function pageWeight(page: Page): Promise<string> {
+  const entries = (await page.evaluate(`JSON.stringify(performance.getEntriesByType('resource').map((e) => [e.name, e.transferSize, e.encodedBodySize]).concat([[location.href, performance.getEntriesByType('navigation')[0].transferSize, performance.getEntriesByType('navigation')[0].encodedBodySize]]))`)) as string;
+  const list = JSON.parse(entries) as Array<[string, number, number]>;
+  const body = list.reduce((a, [, , b]) => a + b, 0);
+  return `${list.length} files, ${(body / 1024).toFixed(1)} KiB`;
+}
+
 async function main(): Promise<void> {
   const out = path.resolve(ROOT, arg('--out', 'docs/screenshots'));
   await mkdir(out, { recursive: true });
@@ -79,6 +102,7 @@ async function main(): Promise<void> {
     await mlctl(['quantize', 'shapes@1', '--dtype', 'int8', '--data', data, '--calibration', '40', '--max-accuracy-drop', '1', '--seed', '7', '--quiet', '--backend', 'wasm'], env);
     const reportDir = path.join(work, 'report');
     await mlctl(['evaluate', 'shapes@1', 'shapes@2', '--data', data, '--split', 'val', '--report', reportDir, '--latency-runs', '20', '--worst', '8', '--quiet'], env);
+    await measureReport(reportDir, path.join(work, 'report-again'));
     const browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -97,9 +121,11 @@ async function main(): Promise<void> {
           await shoot(browser, `${server.url}/`, path.join(out, 'serve-page.png'), {
             height: 900,
             before: async (p) => {
+              await p.waitForSelector('#app:not([hidden])');
+              console.log(`serve page: ${await pageWeight(p)} before the first prediction`);
+              await p.select('#model', 'shapes@1');
               const input = await p.waitForSelector('input[type=file]');
-              const img = path.join(data, 'circle', (await import('node:fs/promises').then((f) => f.readdir(path.join(data, 'circle'))))[0]!);
-              await input!.uploadFile(img);
+              await input!.uploadFile(path.join(data, 'circle', (await readdir(path.join(data, 'circle')))[0]!));
               await p.waitForSelector('#result .bar', { timeout: 30_000 });
             },
           });

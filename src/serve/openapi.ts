@@ -10,7 +10,10 @@ import { SERVER_VERSION } from './routes/common.js';
 
 export const DOCS_PREFIX = '/docs';
 
-/** Swagger UI loads only its own files and calls only this origin (no validator.swagger.io, no fonts from a CDN). */
+/**
+ * Swagger UI loads only its own files and calls only this origin (no validator.swagger.io, no fonts from a CDN).
+ * Its React code injects <style> elements, so styles (never scripts) may be inline here — not on the page at /.
+ */
 export const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const TAGS = [

@@ -14,7 +14,7 @@ function defaultName(data: string): string {
   return base || 'model';
 }
 
-function summary(r: TrainResult): string {
+function summary(r: TrainResult, tensorboard?: string): string {
   const m = r.metrics;
   const f = (v: unknown) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
   return [
@@ -22,6 +22,7 @@ function summary(r: TrainResult): string {
     `  version ${r.package!.version}, ${m.epochsRun} epochs (best ${m.bestEpoch}${m.stoppedEarly ? ', stopped early' : ''})`,
     `  val accuracy ${f(m.valAccuracy)}  val loss ${f(m.valLoss)}${m.testAccuracy !== undefined ? `  test accuracy ${f(m.testAccuracy)}` : ''}`,
     `  backend ${r.backend}, features via ${r.engine}${r.features.train ? ` (${r.features.train.cached} cached, ${r.features.train.computed} computed)` : ''}, ${r.timings.totalSeconds}s`,
+    `  curves: ${path.join(r.package!.dir, 'history.html')}${tensorboard ? `; TensorBoard: tensorboard --logdir ${tensorboard}` : ''}`,
   ].join('\n');
 }
 
@@ -91,8 +92,9 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
         features: result.features,
         timings: result.timings,
         runDir: result.runDir,
+        ...(opts.tensorboard ? { tensorboard: path.resolve(opts.tensorboard) } : {}),
       },
-      text: summary(result),
+      text: summary(result, opts.tensorboard),
     };
   } finally {
     flag.release();

@@ -35,7 +35,7 @@ export const predictSchema = {
           properties: {
             instances: { type: 'array', description: 'images as {"b64": base64}, or rows of features (tabular models)' },
             model: { type: 'string' },
-            version: { type: ['string', 'integer'] },
+            version: { anyOf: [{ type: 'string' }, { type: 'integer' }] },
           },
         },
       },
