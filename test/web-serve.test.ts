@@ -193,6 +193,10 @@ describe.skipIf(!tools.chromium)('the page and the docs in a real browser (chrom
     expect(shown).toEqual(direct.labels[0]!.map((l) => [l.label, l.score.toFixed(4)]));
     expect(await page.$eval('#result .latency', (e) => e.textContent)).toMatch(/^tiny v1 · request \d+ ms$/);
     expect(await page.$eval('#preview', (e) => (e as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
+    // Each bar is drawn as long as its score (a share of its track), and the key button stays hidden without keys.
+    const widths = await page.$$eval('#result .bar', (rows) => rows.map((r) => r.querySelector('.fill')!.getBoundingClientRect().width / r.querySelector('.track')!.getBoundingClientRect().width));
+    widths.forEach((w, i) => expect(w).toBeCloseTo(direct.labels[0]![i]!.score, 2));
+    expect(await page.$eval('#forget', (e) => e.getBoundingClientRect().width)).toBe(0);
     // Top-k follows the field.
     await page.$eval('#topk', (e) => ((e as unknown as { value: string }).value = '2'));
     await input!.uploadFile(imageFile);
