@@ -1,5 +1,6 @@
 // `--report DIR`: report.json (the full result, as --json prints it), report.md (tables + embedded figures), the PNG
-// figures and index.html (the self-contained page, report-html.ts), written into a temporary directory and swapped into place so a reader never sees half a report.
+// figures and index.html (the self-contained page, report-html.ts), written into a temporary directory and swapped
+// into place so a reader never sees half a report.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { replaceDirAtomic } from '../artifacts/atomic.js';
