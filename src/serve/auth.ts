@@ -256,7 +256,7 @@ export function installAuth(app: FastifyInstance, opts: AuthHookOptions): void {
   if (!app.hasRequestDecorator('apiKeyId')) app.decorateRequest('apiKeyId', undefined);
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const kind = request.routeOptions.config?.kind;
-    if (request.method === 'OPTIONS' || kind === 'health' || kind === 'metrics' || (kind === undefined && isOpenRoute(request.url))) return;
+    if (request.method === 'OPTIONS' || kind === 'health' || kind === 'metrics' || kind === 'page' || (kind === undefined && isOpenRoute(request.url))) return;
     const presented = presentedKey(request.headers.authorization, headerValue(request.headers['x-api-key']));
     const decision = checkAccess(opts, presented, requestModel(request, opts.defaultModel), request.ip);
     if (decision.ok) {

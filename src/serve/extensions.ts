@@ -51,10 +51,11 @@ export function mergeServerOptions<T extends ServerOptions>(base: T, handles: Se
   for (const h of handles) {
     const s = h.server;
     if (!s) continue;
-    const { onRequest, beforeRoutes, extensions, fastify, ...rest } = s;
+    const { onRequest, beforeRoutes, extensions, fastify, firstPlugins, ...rest } = s;
     Object.assign(out, rest);
     out.onRequest!.push(...(onRequest ?? []));
     out.extensions!.push(...(extensions ?? []));
+    if (firstPlugins) out.firstPlugins = [...(out.firstPlugins ?? []), ...firstPlugins];
     if (beforeRoutes) before.push(beforeRoutes);
     if (fastify) out.fastify = { ...out.fastify, ...fastify };
   }

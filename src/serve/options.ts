@@ -21,3 +21,9 @@ export const SECURITY_OPTIONS = [
   { flags: '--allow-model-control', description: 'enable POST /v2/repository/models/{name}/load|unload and /v2/repository/index', type: 'boolean' },
   { flags: '--cors <origins>', description: 'allow browser calls from these origins (comma-separated, or *); CORS is off by default' },
 ] as const satisfies readonly OptionSpec[];
+
+/** The web extension's options (serve/web.ts): the try-it page and the API docs are on unless turned off. */
+export const WEB_OPTIONS = [
+  { flags: '--no-ui', description: 'no page at / (pick a model, send an image or a webcam photo, see the top-k labels and the model\'s metadata)' },
+  { flags: '--no-docs', description: 'no API docs: /openapi.json (OpenAPI 3.1, from the routes\' schemas) and /docs (Swagger UI)' },
+] as const satisfies readonly OptionSpec[];

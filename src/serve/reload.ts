@@ -12,6 +12,7 @@ import { MlctlError } from '../errors.js';
 import { badRequest, isExposed, notFound } from './errors.js';
 import { isValidModelName, resolveInside } from './hygiene.js';
 import type { ManagedModelRepository, ServedModel } from './types.js';
+import { modelLoadSchema, modelUnloadSchema, repositoryIndexSchema } from './routes/schemas.js';
 
 export interface ReloaderOptions {
   /** What `mlctl serve` was pointed at: a root of model dirs, or one model dir with numeric versions. */
@@ -277,7 +278,7 @@ export function installModelControl(app: FastifyInstance, opts: ModelControlOpti
   const guard = () => {
     if (!opts.enabled) throw new MlctlError('MODEL_CONTROL_DISABLED', ['model control is disabled: start mlctl serve with --allow-model-control']);
   };
-  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (request) => {
+  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', { schema: modelLoadSchema }, async (request) => {
     guard();
     const body = request.body as { parameters?: { version?: unknown } } | undefined;
     const raw = body && typeof body === 'object' && !Buffer.isBuffer(body) ? body.parameters?.version : undefined;
@@ -286,12 +287,12 @@ export function installModelControl(app: FastifyInstance, opts: ModelControlOpti
     const m = await opts.reloader.loadModel(request.params.name, version);
     return { name: m.name, version: String(m.version), ready: m.ready };
   });
-  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (request) => {
+  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', { schema: modelUnloadSchema }, async (request) => {
     guard();
     const gone = await opts.reloader.unloadModel(request.params.name);
     return { name: request.params.name, unloaded: gone.map((m) => String(m.version)) };
   });
-  app.post('/v2/repository/index', async () => {
+  app.post('/v2/repository/index', { schema: repositoryIndexSchema }, async () => {
     guard();
     const models = opts.repo.list().map((m) => ({ name: m.name, version: String(m.version), state: m.ready ? 'READY' : 'LOADING' }));
     const refused = [...opts.reloader.refused()].map(([dir, reason]) => ({ name: path.basename(path.dirname(dir)), version: path.basename(dir), state: 'UNAVAILABLE', reason }));

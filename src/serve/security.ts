@@ -95,7 +95,7 @@ export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeEx
       beforeRoutes: (app) => {
         installHygiene(app, { corsOrigins, tls: Boolean(tls) });
         installAuth(app, { ...access, defaultModel: onlyModel });
-        if (reloader) installModelControl(app, { reloader, repo, enabled: controlOn });
+        if (reloader) void app.register(async (scoped) => installModelControl(scoped, { reloader, repo, enabled: controlOn }));
       },
     },
     async afterListen(server) {

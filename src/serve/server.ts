@@ -1,20 +1,24 @@
 // The mlctl serve HTTP app (Fastify 5): builds routes, error mapping, request ids, logs and metrics around a
 // ModelRepository without listening, so tests, `mlctl serve` and the security layer (auth, TLS, audit) share it.
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import multipart from '@fastify/multipart';
 import { randomUUID } from 'node:crypto';
 import { MlctlError } from '../errors.js';
-import { httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
+import { badRequest, httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
 import { predictRoutes } from './routes/predict.js';
 import { tfServingRoutes } from './routes/tfserving.js';
 import { v2Routes } from './routes/v2.js';
+import { metricsSchema } from './routes/schemas.js';
 import type { ManagedModelRepository, ModelRepository } from './types.js';
 
 export { SERVER_VERSION } from './routes/common.js';
 
-/** What a route is, in `request.routeOptions.config.kind`: lets auth leave health probes open and guard the rest. */
-export type RouteKind = 'health' | 'metadata' | 'inference' | 'metrics';
+/**
+ * What a route is, in `request.routeOptions.config.kind`: lets auth leave health probes, /metrics and the pages (the
+ * try-it page's files, API docs: no model data) open and guard the rest.
+ */
+export type RouteKind = 'health' | 'metadata' | 'inference' | 'metrics' | 'page';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -45,6 +49,11 @@ export interface ServerOptions {
   extensions?: string[];
   /** Reports false while the server drains on shutdown: readiness fails and responses close their connections. */
   accepting?: () => boolean;
+  /**
+   * Plugins registered before anything else (serve/web.ts: the OpenAPI collector must see every route). Hooks added
+   * later do not reach routes these plugins add themselves: keep their routes in beforeRoutes.
+   */
+  firstPlugins?: FastifyPluginAsync[];
 }
 
 export interface ServeState {
@@ -83,10 +92,13 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     // One access line per request is written in onResponse (with route and latency) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // A request that fails its route's JSON schema is 400 INPUT_INVALID, like every other malformed request.
+    schemaErrorFormatter: (errors, dataVar) => badRequest(`invalid request: ${errors.map((e) => `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`).join('; ')}`),
     forceCloseConnections: 'idle',
     ...(opts.fastify as Partial<FastifyServerOptions>),
   }) as unknown as FastifyInstance;
   app.decorate('mlctl', state);
+  for (const plugin of opts.firstPlugins ?? []) void app.register(plugin);
 
   // Announce inference requests to the batching queues as soon as their headers arrive (see expectRequests).
   const expecting = new WeakSet<object>();
@@ -150,9 +162,12 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
 
   opts.beforeRoutes?.(app);
 
-  app.get('/metrics', { config: { kind: 'metrics' } }, async (_request, reply) => {
-    reply.header('content-type', state.metrics.registry.contentType);
-    return state.metrics.registry.metrics();
+  // Every route lives in a plugin, so plugins registered first (the OpenAPI collector) see it.
+  void app.register(async (scoped) => {
+    scoped.get('/metrics', { config: { kind: 'metrics' }, schema: metricsSchema }, async (_request, reply) => {
+      reply.header('content-type', state.metrics.registry.contentType);
+      return state.metrics.registry.metrics();
+    });
   });
   void app.register(predictRoutes);
   void app.register(v2Routes);

@@ -14,6 +14,7 @@ import { finalMetrics } from './steps/metrics.js';
 import { prepareRun, runFingerprint } from './steps/prepare.js';
 import { checkResume } from './steps/resume.js';
 import { saveTrained } from './steps/save.js';
+import { openTrainBoard } from './tensorboard.js';
 import type { TrainOptions, TrainResult } from './types.js';
 
 export type { TrainOptions, TrainResult } from './types.js';
@@ -39,16 +40,29 @@ function stopwatch() {
   };
 }
 
+/** The hooks in order (the board first, so a caller's hook sees the epoch on disk). */
+function chainEpochHooks(...hooks: Array<TrainOptions['onEpoch']>): TrainOptions['onEpoch'] {
+  return async (m, step) => {
+    for (const h of hooks) await h?.(m, step);
+  };
+}
+
 export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
   const { logger } = opts;
   const clock = stopwatch();
-  const run = await prepareRun(opts);
+  const prepared = await prepareRun(opts);
+  const board = opts.tensorboard ? await openTrainBoard(opts.tensorboard, opts) : undefined;
+  const run = board ? { ...prepared, opts: { ...prepared.opts, onEpoch: chainEpochHooks(board.epoch, opts.onEpoch) } } : prepared;
+  let boardStatus: 'SUCCESS' | 'FAILURE' | undefined = 'FAILURE';
   const backend = tf.getBackend();
   let session: FeatureSession | undefined;
   let fullModel: tf.LayersModel | undefined;
   let headWeights: HeadWeights | undefined;
   let writer: CheckpointWriter | undefined;
-  const interrupted = (features: TrainResult['features'], history: EpochMetrics[]): TrainResult => ({ interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings });
+  const interrupted = (features: TrainResult['features'], history: EpochMetrics[]): TrainResult => {
+    boardStatus = undefined; // resumable: the HParams session stays open-ended
+    return { interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings };
+  };
   try {
     session = await clock.time('backboneSeconds', () =>
       openFeatureSession({
@@ -89,6 +103,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history));
     await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
     clock.total();
+    boardStatus = 'SUCCESS';
+    await board?.close('SUCCESS', pkg.dir);
     logger.info(`saved ${pkg.dir} (val accuracy ${typeof metrics.valAccuracy === 'number' ? metrics.valAccuracy.toFixed(4) : 'n/a'}, ${history.length} epochs)`);
     return {
       package: { dir: pkg.dir, name: pkg.manifest.name, version: pkg.manifest.version, manifestSha256: pkg.manifestSha256 },
@@ -104,6 +120,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
   } finally {
     // Every epoch's checkpoint is on disk before the command ends, whichever way it ends.
     if (writer) await flushCheckpoints(run, writer);
+    if (boardStatus !== 'SUCCESS') await board?.close(boardStatus).catch((err: Error) => logger.warn(`TensorBoard log ${board.dir}: ${err.message}`));
     disposeHead(headWeights);
     // The full model shares the base's layers: the head goes here, the base with the session.
     try {

@@ -1,6 +1,6 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
 // limits, and the security extension's options). Light: the runner (cli/run/serve.ts) is imported only when it runs.
-import { SECURITY_OPTIONS } from '../../serve/options.js';
+import { SECURITY_OPTIONS, WEB_OPTIONS } from '../../serve/options.js';
 import { ENGINE } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { defineCommand, type ContextOf } from '../spec.js';
@@ -27,6 +27,7 @@ export const serveCommand = defineCommand({
     { flags: '--drain-timeout <duration>', description: 'on SIGTERM, longest wait for in-flight requests, e.g. 10s, 500ms', default: '10s' },
     { flags: '--top-k <n>', description: 'labels returned per image by /predict', type: 'int', default: 5, min: 0 },
     ...SECURITY_OPTIONS,
+    ...WEB_OPTIONS,
     ...PACKAGE_ACCESS_OPTIONS,
   ],
   examples: [
@@ -35,6 +36,7 @@ export const serveCommand = defineCommand({
     'mlctl serve artifacts/sample/3 --engine onnx --max-batch 16 --max-delay-ms 10',
     'mlctl serve artifacts/sample --watch --require-signature --trusted-keys keys/trusted --key-file /run/secrets/model.key',
     'curl -F image=@cat.jpg http://127.0.0.1:5000/predict',
+    'mlctl serve artifacts/ --no-ui --no-docs   # API only: no page at /, no /docs',
   ],
 });
 

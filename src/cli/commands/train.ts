@@ -75,6 +75,7 @@ export const trainCommand = defineCommand({
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
     { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard), then stop', type: 'boolean' },
     { flags: '--shard <i/n>', description: 'with --extract-only: the images whose sha256(path relative to --data) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
+    { flags: '--tensorboard <dir>', description: 'write TensorBoard event files as epochs finish (DIR/train, DIR/validation: epoch_loss, epoch_accuracy, epoch_learning_rate; DIR: hyperparameters for the HParams dashboard); view with tensorboard --logdir DIR' },
     ...CLASSIC_TRAIN_OPTIONS,
   ],
   examples: [
@@ -85,6 +86,7 @@ export const trainCommand = defineCommand({
     'mlctl train --data ./flowers --name flowers --weights ./vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
     'mlctl train --data ./flowers --name flowers --resume',
     'mlctl train --data /data/train --name flowers --extract-only --shard 3/8   # one pod of 8 filling the feature store',
+    'mlctl train --data ./flowers --name flowers --fine-tune 1 --tensorboard runs/flowers-ft1   # then: tensorboard --logdir runs',
     'mlctl train --data table.csv --model logistic --target label',
   ],
 });

@@ -5,6 +5,7 @@ import { mergeServerOptions, SERVE_EXTENSIONS, type ServeExtensionHandle } from 
 import { createServeMetrics } from '../../serve/metrics.js';
 import { createRepository } from '../../serve/repository.js';
 import '../../serve/security.js'; // registers gRPC, auth, TLS, audit, hot reload and hygiene (SERVE_EXTENSIONS)
+import '../../serve/web.js'; // registers the page at / and the API docs
 import { shutdownOnSignal, startServer } from '../../serve/start.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { ServeContext } from '../commands/serve.js';

@@ -7,11 +7,13 @@ import { badRequest, payloadTooLarge } from '../errors.js';
 import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
 import type { InferInput } from '../types.js';
 import { inferContext, resolveModel } from './common.js';
+import { predictSchema } from './schemas.js';
 
 interface PredictQuery {
   model?: string;
   version?: string;
-  top_k?: string;
+  /** A number once the schema has coerced it. */
+  top_k?: number | string;
 }
 
 async function readMultipart(request: FastifyRequest, bodyLimit: number): Promise<{ images: Uint8Array[]; fields: Record<string, string> }> {
@@ -40,7 +42,7 @@ async function readMultipart(request: FastifyRequest, bodyLimit: number): Promis
 
 export async function predictRoutes(app: FastifyInstance): Promise<void> {
   const state = app.mlctl;
-  app.post<{ Querystring: PredictQuery }>('/predict', { config: { kind: 'inference' } }, async (request) => {
+  app.post<{ Querystring: PredictQuery }>('/predict', { config: { kind: 'inference' }, schema: predictSchema }, async (request) => {
     const k = request.query.top_k !== undefined ? Number(request.query.top_k) : state.topK;
     if (!Number.isInteger(k) || k < 0) throw badRequest(`top_k must be a non-negative integer, got "${request.query.top_k}"`);
     let input: InferInput;

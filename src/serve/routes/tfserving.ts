@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from '../errors.js';
 import { instancesToInput, rowsOf, topK } from '../codec.js';
 import { inferContext, parseVersion, resolveModel } from './common.js';
+import { tfRunSchema, tfStatusSchema } from './schemas.js';
 
 type Params = { model: string; version?: string };
 
@@ -28,8 +29,8 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
         .map((m) => ({ version: String(m.version), state: m.ready ? 'AVAILABLE' : 'LOADING', status: { error_code: 'OK', error_message: '' } })),
     };
   };
-  app.get('/v1/models/:model', { config: { kind: 'metadata' } }, status);
-  app.get('/v1/models/:model/versions/:version', { config: { kind: 'metadata' } }, status);
+  app.get('/v1/models/:model', { config: { kind: 'metadata' }, schema: tfStatusSchema }, status);
+  app.get('/v1/models/:model/versions/:version', { config: { kind: 'metadata' }, schema: tfStatusSchema }, status);
 
   const run = async (request: FastifyRequest<{ Params: Params }>) => {
     let name: string, verb: string, version: string | undefined;
@@ -60,6 +61,6 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
     if (verb === 'classify') return { result: rows.map((r) => topK(r, res.model.manifest.labels, state.topK).map((t) => [t.label, t.score])) };
     return columnar ? { outputs: rows } : { predictions: rows };
   };
-  app.post('/v1/models/:model', { config: { kind: 'inference' } }, run);
-  app.post('/v1/models/:model/versions/:version', { config: { kind: 'inference' } }, run);
+  app.post('/v1/models/:model', { config: { kind: 'inference' }, schema: tfRunSchema }, run);
+  app.post('/v1/models/:model/versions/:version', { config: { kind: 'inference' }, schema: tfRunSchema }, run);
 }

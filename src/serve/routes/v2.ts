@@ -5,6 +5,7 @@ import { badRequest } from '../errors.js';
 import { fp32ToBuffer, parseBinaryBytes, parseBinaryFp32, shapeSize, splitBinaryBody, toBytesList, toFloat32 } from '../codec.js';
 import type { InferInput, ServedModel } from '../types.js';
 import { inferContext, resolveModel, SERVER_VERSION } from './common.js';
+import { v2InferSchema, v2LiveSchema, v2MetadataSchema, v2ReadySchema, v2ReadyServerSchema, v2ServerSchema } from './schemas.js';
 
 type ModelParams = { name: string; version?: string };
 
@@ -115,30 +116,30 @@ export async function v2Routes(app: FastifyInstance): Promise<void> {
   const health = { config: { kind: 'health' as const } };
   const meta = { config: { kind: 'metadata' as const } };
 
-  app.get('/v2/health/live', health, async () => ({ live: true }));
-  app.get('/v2/health/ready', health, async (_request, reply) => {
+  app.get('/v2/health/live', { ...health, schema: v2LiveSchema }, async () => ({ live: true }));
+  app.get('/v2/health/ready', { ...health, schema: v2ReadyServerSchema }, async (_request, reply) => {
     const ready = state.accepting() && state.repo.ready();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
-  app.get('/v2', meta, async () => ({ name: 'mlctl', version: SERVER_VERSION, extensions: state.extensions }));
+  app.get('/v2', { ...meta, schema: v2ServerSchema }, async () => ({ name: 'mlctl', version: SERVER_VERSION, extensions: state.extensions }));
 
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
     const model = resolveModel(state.repo, request.params.name, request.params.version);
     const versions = state.repo.list().filter((m) => m.name === model.name).map((m) => m.version);
     return modelMetadata(model, versions);
   };
-  app.get('/v2/models/:name', meta, metadata);
-  app.get('/v2/models/:name/versions/:version', meta, metadata);
+  app.get('/v2/models/:name', { ...meta, schema: v2MetadataSchema }, metadata);
+  app.get('/v2/models/:name/versions/:version', { ...meta, schema: v2MetadataSchema }, metadata);
 
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const model = resolveModel(state.repo, request.params.name, request.params.version);
     const ok = model.ready && state.accepting();
     return reply.code(ok ? 200 : 503).send({ name: model.name, ready: ok });
   };
-  app.get('/v2/models/:name/ready', health, ready);
-  app.get('/v2/models/:name/versions/:version/ready', health, ready);
+  app.get('/v2/models/:name/ready', { ...health, schema: v2ReadySchema }, ready);
+  app.get('/v2/models/:name/versions/:version/ready', { ...health, schema: v2ReadySchema }, ready);
 
   const inference = { config: { kind: 'inference' as const } };
-  app.post('/v2/models/:name/infer', inference, infer);
-  app.post('/v2/models/:name/versions/:version/infer', inference, infer);
+  app.post('/v2/models/:name/infer', { ...inference, schema: v2InferSchema }, infer);
+  app.post('/v2/models/:name/versions/:version/infer', { ...inference, schema: v2InferSchema }, infer);
 }

@@ -47,6 +47,8 @@ export async function fineTunePhase(
       await saveCheckpoint(run.runDir, o.config, { phase: 'fine-tune', head: headState ?? headDone, fineTune: ftState }, (modelDir) => writeTfjsModel(modelDir, model)).catch((err: NodeJS.ErrnoException) => {
         throw checkpointError(run.runDir, err);
       });
+      const last = ftState.history[ftState.history.length - 1];
+      if (last) await opts.onEpoch?.(last, head.epochsRun + ftState.epoch);
     },
   });
 }

@@ -66,6 +66,7 @@ export async function headPhase(run: PreparedRun, inputs: HeadInputs, spec: Head
       else logger.info(`epoch ${m.epoch}/${opts.epochs} ${epochLine(m)}`);
       // The state is a snapshot the trainer no longer touches: it is written while the next epoch runs.
       await writer.save({ phase: 'head', head: state }).catch(written);
+      await opts.onEpoch?.(m, m.epoch);
     },
   });
   logger.info(`head trained with ${result.engine}`);
