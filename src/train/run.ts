@@ -19,7 +19,6 @@ import { openTrainBoard } from './tensorboard.js';
 import type { TrainOptions, TrainResult } from './types.js';
 
 export type { TrainOptions, TrainResult } from './types.js';
-export { loadTrainingData } from './steps/prepare.js';
 
 const HEAD_UNITS = 1024;
 
