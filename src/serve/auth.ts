@@ -238,7 +238,7 @@ export function checkAccess(ac: AccessControl, presented: string | undefined, ta
 /** Routes anyone may call: liveness/readiness probes and Prometheus scraping. */
 export function isOpenRoute(url: string): boolean {
   const p = url.split('?')[0]!;
-  return p === '/v2/health/live' || p === '/v2/health/ready' || /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/ready$/.test(p) || p === '/health' || p === '/healthz' || p === '/metrics';
+  return p === '/v2/health/live' || p === '/v2/health/ready' || /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/ready$/.test(p) || p === '/metrics';
 }
 
 declare module 'fastify' {
