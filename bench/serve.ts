@@ -1,13 +1,14 @@
 // Serve benchmark: loopback load on `mlctl serve` with a 1024x768 JPEG against a VGG16-shaped package (random
-// weights), next to the raw engine on preprocessed tensors in the same run; batching on vs off.
-// `npm run bench -- serve [--size 224] [--duration 8] [--rounds 3] [--engine auto|onnx|tfjs] [--package DIR | --save ROOT]`
+// weights, fp32 or --int8 QDQ), next to the raw engine on preprocessed tensors in the same run; batching on vs off.
+// It measures the CPU cost per image of decoding (the server's own decode + preprocess path) and of the engine, and
+// judges the server against the pipeline limit: cores ÷ (decode + engine core-seconds per image).
+// `npm run bench -- serve [--size 224] [--duration 8] [--rounds 3] [--engine auto|onnx|tfjs] [--int8] [--package DIR | --save ROOT]`
 // `npm run bench -- serve --soak [SECONDS]`: good and hostile requests mixed at concurrency 16 (bench/serve-soak.ts).
 // --duration is the measuring time per phase, split into --rounds interleaved rounds.
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
@@ -17,6 +18,8 @@ import { applyHead } from '../src/models/head.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
 import { describeBackend, selectBackend, type BackendChoice } from '../src/runtime/backend.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../src/runtime/engine.js';
+import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
+import { imageBytesToInput } from '../src/serve/images.js';
 import { createRepository, type RepositoryOptions } from '../src/serve/repository.js';
 import { startServer } from '../src/serve/start.js';
 import { tempDir } from '../test/helpers/fixtures.js';
@@ -24,8 +27,11 @@ import { arg, writeBenchResult } from './_util.js';
 
 const LABELS = ['cat', 'dog', 'horse', 'ship', 'truck'];
 
-/** VGG16 base + Keras-style head (Flatten → Dense 1024 → Dense softmax), random weights, TF.js + ONNX in one package. */
-export async function buildPackage(root: string, size: number): Promise<LoadedPackage> {
+/**
+ * VGG16 base + Keras-style head (Flatten → Dense 1024 → Dense softmax), random weights, TF.js + ONNX in one package;
+ * with `int8`, model.onnx is QDQ-quantized (calibrated on the given preprocessed batch) as `mlctl quantize --dtype int8` does.
+ */
+export async function buildPackage(root: string, size: number, int8?: { data: Float32Array; batch: number }): Promise<LoadedPackage> {
   const base = buildVgg16({ imageSize: size, seed: 7 });
   const out = applyHead(base.outputs[0] as tf.SymbolicTensor, { pooling: 'flatten', units: 1024, dropout: 0, classes: LABELS.length });
   const model = tf.model({ inputs: base.inputs, outputs: out, name: 'vgg16_bench' });
@@ -41,11 +47,13 @@ export async function buildPackage(root: string, size: number): Promise<LoadedPa
         output: { name: 'predictions', kind: 'probabilities', size: LABELS.length },
         architecture: { type: 'vgg16-bench', params: model.countParams() },
         formats: convert ? { tfjs: 'model.json', onnx: 'model.onnx' } : { tfjs: 'model.json' },
-        lineage: [{ op: 'bench-fixture', at: new Date().toISOString(), tool: 'bench/serve.ts' }],
+        lineage: [{ op: int8 ? 'bench-fixture-int8' : 'bench-fixture', at: new Date().toISOString(), tool: 'bench/serve.ts' }],
       },
       write: async (dir) => {
         await writeTfjsModel(dir, model);
-        if (convert) await fs.writeFile(path.join(dir, 'model.onnx'), convert(model, { inputName: 'input_1', outputName: 'predictions' }));
+        if (!convert) return;
+        const fp32 = convert(model, { inputName: 'input_1', outputName: 'predictions' });
+        await fs.writeFile(path.join(dir, 'model.onnx'), int8 ? (await quantizeOnnxQdq(fp32, { calibration: [int8] })).bytes : fp32);
       },
     });
   } finally {
@@ -80,11 +88,45 @@ interface Acc {
   images: number;
   seconds: number;
   statuses: Record<string, number>;
+  /** Process CPU milliseconds (every thread) spent in the phase. */
+  cpuMs: number;
+  /** Engine batches the server ran in the phase, and the examples in them. */
+  batches: number;
+  batchExamples: number;
 }
-const newAcc = (): Acc => ({ lat: [], images: 0, seconds: 0, statuses: {} });
+const newAcc = (): Acc => ({ lat: [], images: 0, seconds: 0, statuses: {}, cpuMs: 0, batches: 0, batchExamples: 0 });
+
+/** Engine batches so far on a server: examples and batches (from its Prometheus batch-size histogram). */
+async function batchTotals(url: string): Promise<{ examples: number; batches: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const total = (name: string) => [...text.matchAll(new RegExp(`^mlctl_batch_size_${name}\\{[^}]*\\} ([\\d.e+]+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+  return { examples: total('sum'), batches: total('count') };
+}
+
+/** Process CPU time in ms, all threads (ORT's pool, libuv's, libvips'). */
+function cpuMs(): number {
+  const r = process.resourceUsage();
+  return (r.userCPUTime + r.systemCPUTime) / 1000;
+}
+
+/** The server's own decode path (header check, decode, resize, preprocess into floats), `count` times in a row. */
+async function decodeRound(jpeg: Buffer, spec: ImageInputSpec, count: number, acc: Acc): Promise<void> {
+  const out = new Float32Array(spec.height * spec.width * 3);
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    await imageBytesToInput(jpeg, spec, out, 0);
+    acc.lat.push(performance.now() - t);
+  }
+  acc.images += count;
+  acc.seconds += (performance.now() - t0) / 1000;
+  acc.cpuMs += cpuMs() - c0;
+}
 
 /** Repeated engine calls on already-preprocessed tensors: the ceiling the server is measured against. */
 async function rawRound(engine: InferenceEngine, xb: Float32Array, batch: number, seconds: number, acc: Acc): Promise<void> {
+  const c0 = cpuMs();
   const t0 = performance.now();
   let runs = 0;
   while (performance.now() - t0 < seconds * 1000 || runs < 1) {
@@ -95,6 +137,7 @@ async function rawRound(engine: InferenceEngine, xb: Float32Array, batch: number
   }
   acc.images += runs * batch;
   acc.seconds += (performance.now() - t0) / 1000;
+  acc.cpuMs += cpuMs() - c0;
 }
 
 interface Req {
@@ -170,11 +213,6 @@ export async function main(args: string[]): Promise<void> {
   const tmp = await tempDir('mlctl-bench-serve-');
   const result: Record<string, unknown> = { size, seconds, rounds, engine, backend: backend.name, cpus: os.cpus().length, loadavg: os.loadavg() };
   try {
-    let t0 = performance.now();
-    const pkg = args.includes('--package') ? await loadPackage(arg(args, '--package', '')) : await buildPackage(args.includes('--save') ? path.resolve(arg(args, '--save', '')) : path.join(tmp.dir, 'artifacts'), size);
-    const spec = pkg.manifest.input as ImageInputSpec;
-    console.log(`package ${pkg.manifest.name} v${pkg.manifest.version} (${spec.height}x${spec.width}, formats ${Object.keys(pkg.manifest.formats).join('+')}) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
     // A 1024x768 photo-like JPEG: smooth gradients plus noise, so decode and resize cost what a camera image costs.
     const W = 1024, H = 768;
     const px = Buffer.alloc(W * H * 3);
@@ -188,6 +226,14 @@ export async function main(args: string[]): Promise<void> {
     }
     const jpeg = await sharp(px, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
     console.log(`request image: ${W}x${H} JPEG, ${(jpeg.length / 1024).toFixed(0)} KiB`);
+
+    let t0 = performance.now();
+    const int8 = args.includes('--int8');
+    const calibration = int8 ? await imageToInput(jpeg, imageInputSpec(size, 'caffe')) : undefined;
+    const pkg = args.includes('--package') ? await loadPackage(arg(args, '--package', '')) : await buildPackage(args.includes('--save') ? path.resolve(arg(args, '--save', '')) : path.join(tmp.dir, 'artifacts'), size, calibration ? { data: calibration, batch: 1 } : undefined);
+    const spec = pkg.manifest.input as ImageInputSpec;
+    console.log(`package ${pkg.manifest.name} v${pkg.manifest.version} (${spec.height}x${spec.width}, formats ${Object.keys(pkg.manifest.formats).join('+')}${int8 ? ', model.onnx int8 QDQ' : ''}) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    result.int8 = int8;
     const x = await imageToInput(jpeg, spec);
 
     t0 = performance.now();
@@ -206,15 +252,23 @@ export async function main(args: string[]): Promise<void> {
     const names = ['raw engine, batch 1', 'raw engine, batch 8', 'server /predict, batching on', 'server /predict, batching on', 'server /predict, batching off'] as const;
     const conc = [1, 1, 1, 8, 8];
     const accs = names.map(newAcc);
+    const decode = newAcc();
     const slot = seconds / rounds;
     const addLoad = async (url: string, c: number, acc: Acc) => {
+      const b0 = await batchTotals(url);
+      const c0 = cpuMs();
       const r = await loadPhase(url, c, slot, good);
+      acc.cpuMs += cpuMs() - c0;
+      const b1 = await batchTotals(url);
+      acc.batches += b1.batches - b0.batches;
+      acc.batchExamples += b1.examples - b0.examples;
       acc.lat.push(...r.lat);
       acc.images += r.goodOk;
       acc.seconds += r.seconds;
       for (const [k, v] of Object.entries(r.statuses)) acc.statuses[k] = (acc.statuses[k] ?? 0) + v;
     };
     for (let round = 0; round < rounds; round++) {
+      await decodeRound(jpeg, spec, 20, decode);
       await rawRound(raw, x8.subarray(0, x.length), 1, slot, accs[0]!);
       await addLoad(on.url, 1, accs[2]!);
       await rawRound(raw, x8, 8, slot, accs[1]!);
@@ -231,16 +285,43 @@ export async function main(args: string[]): Promise<void> {
     phases.forEach((p, i) => console.log(fmt(p, i === 2 ? raw1 : i >= 3 ? raw8 : undefined)));
     result.phases = phases;
     const [s1, s8, off8] = phases.slice(2) as [Phase, Phase, Phase];
+    // The pipeline limit: every core busy with nothing but decoding and the engine, per image.
+    const cores = os.availableParallelism();
+    const decodeCoreMs = decode.cpuMs / decode.images;
+    const decodeWallMs = [...decode.lat].sort((a, b) => a - b)[decode.lat.length >> 1]!;
+    const engineCoreMs = accs[1]!.cpuMs / accs[1]!.images;
+    const pipelineLimit = (cores * 1000) / (decodeCoreMs + engineCoreMs);
     const summary = {
+      cores,
+      decodeCoreMs,
+      decodeWallMs,
+      engineCoreMsBatch8: engineCoreMs,
+      engineCoreMsBatch1: accs[0]!.cpuMs / accs[0]!.images,
+      pipelineLimitImgPerSec: pipelineLimit,
+      throughputVsLimitAtC8: s8.imgPerSec / pipelineLimit,
       throughputVsRawAtC8: s8.imgPerSec / raw8.imgPerSec,
       p50OverRawAtC1Ms: s1.p50 - raw1.p50,
+      p50OverRawPlusDecodeAtC1Ms: s1.p50 - raw1.p50 - decodeWallMs,
       batchingSpeedupAtC8: s8.imgPerSec / off8.imgPerSec,
+      /** Server CPU per image at c=8 (the in-process load generator's share included) vs decode + engine alone. */
+      serverCoreMsAtC8: accs[3]!.cpuMs / accs[3]!.images,
+      meanBatchAtC8: accs[3]!.batchExamples / Math.max(1, accs[3]!.batches),
+      cpuEfficiencyAtC8: (decodeCoreMs + engineCoreMs) / (accs[3]!.cpuMs / accs[3]!.images),
     };
     result.summary = summary;
     console.log(
-      `\nserver at c=8: ${(100 * summary.throughputVsRawAtC8).toFixed(0)}% of the raw engine's batch-8 img/s (target >= 90%); ` +
-        `p50 at c=1: ${summary.p50OverRawAtC1Ms.toFixed(1)} ms over raw (target <= 15 ms); batching on/off at c=8: ${summary.batchingSpeedupAtC8.toFixed(2)}x`,
+      `\nper image: decode ${decodeCoreMs.toFixed(1)} core-ms (${decodeWallMs.toFixed(1)} ms wall), engine ${engineCoreMs.toFixed(1)} core-ms at batch 8 ` +
+        `(${summary.engineCoreMsBatch1.toFixed(1)} at batch 1) → pipeline limit ${cores} cores / ${(decodeCoreMs + engineCoreMs).toFixed(1)} core-ms = ${pipelineLimit.toFixed(2)} img/s`,
     );
+    console.log(
+      `server at c=8: ${s8.imgPerSec.toFixed(2)} img/s = ${(100 * summary.throughputVsLimitAtC8).toFixed(0)}% of the pipeline limit (target >= 95%), ${(100 * summary.throughputVsRawAtC8).toFixed(0)}% of the raw engine's batch-8 img/s\n` +
+        `p50 at c=1: ${summary.p50OverRawAtC1Ms.toFixed(1)} ms over the raw engine = decode ${decodeWallMs.toFixed(1)} ms + ${summary.p50OverRawPlusDecodeAtC1Ms.toFixed(1)} ms (target <= decode + 3 ms); batching on/off at c=8: ${summary.batchingSpeedupAtC8.toFixed(2)}x`,
+    );
+    console.log(
+      `CPU per served image at c=8: ${summary.serverCoreMsAtC8.toFixed(1)} core-ms (load generator included) = ${(100 * summary.cpuEfficiencyAtC8).toFixed(0)}% spent on decode + engine ` +
+        `(the load-independent part of the target: the rest is keeping ${cores} cores busy); mean engine batch ${summary.meanBatchAtC8.toFixed(1)}`,
+    );
+    console.log(`load average: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cores} cores (figures under load are noisy: phases are interleaved, ${rounds} rounds)`);
 
     await writeBenchResult('serve', result);
   } finally {

@@ -91,6 +91,13 @@ describe.each([
     // One set of weights for both backends: BatchNorm statistics calibrated once (on cpu) on a batch of images.
     await selectBackend('cpu');
     const m = build();
+    // The head's Dense layers are built with Keras's unseeded defaults: seeded weights keep this test repeatable.
+    for (const [name, seed] of [['fc1', 11], ['predictions', 12]] as const) {
+      const [k, b] = m.getLayer(name).getWeights();
+      const w = [tf.initializers.glorotUniform({ seed }).apply(k!.shape) as tf.Tensor, tf.zerosLike(b!)];
+      m.getLayer(name).setWeights(w);
+      tf.dispose(w);
+    }
     const calib = tf.randomNormal([4, 32, 32, 3], 0, 50, 'float32', 3);
     calibrateBatchNorms(m, calib);
     // (Outside tf.tidy: it would walk the typed arrays element by element.)
@@ -119,6 +126,7 @@ describe.each([
     expect(got.length).toBe(ref.length);
     // Per tensor, the worst element error relative to that gradient's largest magnitude: the two backends sum in
     // different orders through a deep forward pass, so elementwise error scales with the tensor, not the element.
+    let worstAll = 0;
     ref.forEach((r, i) => {
       let worst = 0;
       let scale = 0;
@@ -126,8 +134,9 @@ describe.each([
         worst = Math.max(worst, Math.abs(got[i]![j]! - r[j]!));
         scale = Math.max(scale, Math.abs(r[j]!));
       }
-      expect(worst / Math.max(scale, 1e-12)).toBeLessThanOrEqual(1e-4);
+      worstAll = Math.max(worstAll, worst / Math.max(scale, 1e-12));
     });
+    expect(worstAll).toBeLessThanOrEqual(1e-4);
   }, 120_000);
 });
 

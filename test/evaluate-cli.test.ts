@@ -108,7 +108,7 @@ describe('mlctl evaluate', () => {
     const cached = await readdir(path.join(tmp.dir, 'cache', 'gzip-size'));
     expect(cached.sort()).toEqual(res.size.byFormat.tfjs.files.map((f: string) => pkgA.manifest.files[f]!.sha256).sort());
 
-    expect((await readdir(report)).sort()).toEqual(['confusion-matrix.png', 'reliability.png', 'report.json', 'report.md']);
+    expect((await readdir(report)).sort()).toEqual(['confusion-matrix.png', 'index.html', 'reliability.png', 'report.json', 'report.md']);
     const cm = await sharp(path.join(report, 'confusion-matrix.png')).metadata();
     const layout = heatmapLayout(LABELS_A);
     expect([cm.format, cm.width, cm.height]).toEqual(['png', layout.width, layout.height]);

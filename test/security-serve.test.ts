@@ -103,7 +103,7 @@ beforeAll(async () => {
   const access = { trust: await loadTrustedKeys(trustDir), requireSignature: true, key };
   logger = createMemoryLogger();
   const metrics = createServeMetrics({ defaultMetrics: false });
-  repo = createRepository({ engine: 'tfjs', tfjsThread: false, maxBatch: 2, maxDelayMs: 1, logger, metrics, loadPackage: (dir) => loadPackage(dir, access) });
+  repo = createRepository({ engine: 'tfjs', engineThread: false, maxBatch: 2, maxDelayMs: 1, logger, metrics, loadPackage: (dir) => loadPackage(dir, access) });
   await repo.load(path.join(models, 'tiny'));
   const security = await securityPlugins({ opts: { ...CLI_DEFAULTS, watch: true, watchInterval: '200ms' }, target: path.join(models, 'tiny'), repo, logger });
   const server = await startServer(repo, { port: 0, host: '127.0.0.1', metrics, logger: false, ...security });

@@ -54,7 +54,7 @@ beforeAll(async () => {
   root = path.join(tmp.dir, 'models');
   await tinyPackage(root, { name: 'tiny', size: SIZE });
   png = await pngOf(200, 30, 30);
-  repo = createRepository({ engine: 'tfjs', maxBatch: 4, maxDelayMs: 1, tfjsThread: false });
+  repo = createRepository({ engine: 'tfjs', maxBatch: 4, maxDelayMs: 1, engineThread: false });
   await repo.load(root);
   app = buildServer(repo, { logger: false, bodyLimit: 256 * 1024, maxFiles: 4 });
   await app.ready();
@@ -238,7 +238,7 @@ describe('slow clients', () => {
   };
 
   beforeAll(async () => {
-    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, tfjsThread: false });
+    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, engineThread: false });
     await r.load(root);
     slow = await startServer(r, { port: 0, logger: false, requestTimeoutMs: 600, maxConnectionsPerClient: 3 });
   });
@@ -296,7 +296,7 @@ describe('one bad version', () => {
     const v2 = await tinyPackage(dir, { name: 'multi', size: SIZE, seed: 2 });
     await tinyPackage(dir, { name: 'multi', size: SIZE, seed: 3 });
     await tamper(v2.dir);
-    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, tfjsThread: false });
+    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, engineThread: false });
     const { loaded, failed } = await r.loadEach(path.join(dir, 'multi'));
     expect(loaded.map((m) => m.version)).toEqual([1, 3]);
     expect(failed).toMatchObject([{ name: 'multi', version: 2 }]);
@@ -323,7 +323,7 @@ describe('one bad version', () => {
     // Nothing verifies: loading fails with the first version's reason.
     const only = path.join(tmp.dir, 'only-bad');
     await tamper((await tinyPackage(only, { name: 'bad', size: SIZE })).dir);
-    await expect(createRepository({ engine: 'tfjs', tfjsThread: false }).loadEach(path.join(only, 'bad'))).rejects.toThrow(/integrity check/);
+    await expect(createRepository({ engine: 'tfjs', engineThread: false }).loadEach(path.join(only, 'bad'))).rejects.toThrow(/integrity check/);
   });
 });
 
@@ -337,7 +337,7 @@ function slowEngine(ms: number) {
 
 describe('fair queueing', () => {
   it('one connection pipelining requests cannot fill the queue for others: they are served, the flood gets 503s', async () => {
-    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, maxQueue: 6, tfjsThread: false, openEngine: slowEngine(120) });
+    const r = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, maxQueue: 6, engineThread: false, openEngine: slowEngine(120) });
     await r.load(root);
     const s = await startServer(r, { port: 0, logger: false });
     try {

@@ -341,7 +341,7 @@ describe('metrics, batching and overload', () => {
       const single = Number(/mlctl_batch_size_bucket\{le="1",model="tiny",version="1"\} (\d+)/.exec(text)![1]);
       expect(single).toBeLessThan(8);
       // A lone request with nothing else on its way runs at once instead of waiting out --max-delay-ms.
-      const r6 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 3000, tfjsThread: false });
+      const r6 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 3000, engineThread: false });
       await r6.load(path.join(root, 'tiny', '1'));
       const t0 = performance.now();
       await r6.infer('tiny', undefined, [{ name: 'input', datatype: 'FP32', shape: [1, 32, 32, 3], data: new Float32Array(3072) }], { requestId: 'lone' });
@@ -380,7 +380,7 @@ describe('metrics, batching and overload', () => {
 
 describe('repository and shutdown', () => {
   it('switches the latest version on unload and load', async () => {
-    const r4 = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, tfjsThread: false });
+    const r4 = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, engineThread: false });
     await r4.load(path.join(root, 'tiny'));
     expect(r4.list().map((m) => m.version)).toEqual([1, 2]);
     expect(r4.get('tiny')!.version).toBe(2);

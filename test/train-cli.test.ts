@@ -68,7 +68,7 @@ describe('mlctl train (vgg16, --weights none)', () => {
     expect((m.architecture.params as { backbone: number }).backbone).toBe(14_714_688);
     expect(m.formats.tfjs).toBe('model.json');
     expect(m.lineage[0]!.op).toBe('train');
-    for (const f of ['model.json', 'history.json', 'history.csv', 'history.png']) expect(m.files[f]).toBeDefined();
+    for (const f of ['model.json', 'history.json', 'history.csv', 'history.png', 'history.html']) expect(m.files[f]).toBeDefined();
     const csv = await fs.readFile(path.join(pkg.dir, 'history.csv'), 'utf8');
     expect(csv.trim().split('\n')).toHaveLength(1 + (m.metrics!.epochsRun as number));
     const png = await fs.readFile(path.join(pkg.dir, 'history.png'));

@@ -68,17 +68,16 @@ export async function decodeRgb(input: string | Uint8Array, height: number, widt
 export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Float32Array, offset = 0): Float32Array {
   const n = rgb.length / 3;
   const dst = out ?? new Float32Array(rgb.length);
-  const bgr = spec.channelOrder === 'BGR';
-  const { scale } = spec;
+  // (c·scale - mean) / std as one multiply-add per value; BGR models read the source channels in reverse.
   const [m0, m1, m2] = spec.mean as [number, number, number];
   const [s0, s1, s2] = spec.std as [number, number, number];
-  for (let i = 0; i < n; i++) {
-    const r = rgb[i * 3]!, g = rgb[i * 3 + 1]!, b = rgb[i * 3 + 2]!;
-    const c0 = bgr ? b : r, c2 = bgr ? r : b;
-    const o = offset + i * 3;
-    dst[o] = (c0 * scale - m0) / s0;
-    dst[o + 1] = (g * scale - m1) / s1;
-    dst[o + 2] = (c2 * scale - m2) / s2;
+  const [a0, a1, a2] = [spec.scale / s0, spec.scale / s1, spec.scale / s2];
+  const [b0, b1, b2] = [-m0 / s0, -m1 / s1, -m2 / s2];
+  const [first, last] = spec.channelOrder === 'BGR' ? [2, 0] : [0, 2];
+  for (let i = 0, o = offset; i < n * 3; i += 3, o += 3) {
+    dst[o] = rgb[i + first]! * a0 + b0;
+    dst[o + 1] = rgb[i + 1]! * a1 + b1;
+    dst[o + 2] = rgb[i + last]! * a2 + b2;
   }
   return dst;
 }

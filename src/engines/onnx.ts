@@ -14,6 +14,7 @@ import { MlctlError } from '../errors.js';
 import { CONVERTER_VERSION, convertLayersModel } from '../onnx/index.js';
 import type { EngineIO, EngineOptions, EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
 import { withSpinner } from '../util/progress.js';
+import { startWorkerClient } from '../util/worker.js';
 
 // The process-wide ORT logger (messages outside a session) at errors only, like every session below: ORT writes its
 // warnings to stderr with colour codes whether or not stderr is a terminal.
@@ -42,6 +43,11 @@ export function onnxSessionOptions(threads = os.availableParallelism()): ort.Inf
 export interface SessionEngineOptions extends EngineIO {
   threads?: number;
   provenance?: EngineProvenance;
+  /**
+   * Run the session in a worker thread. onnxruntime-node's run() computes on the calling thread, so in serve a batch
+   * would hold the event loop for its whole duration: no request parsed, no decode started, no response sent.
+   */
+  worker?: boolean;
 }
 
 function declaredShape(meta: readonly ort.InferenceSession.ValueMetadata[], name: string): Array<number | string> | undefined {
@@ -51,6 +57,7 @@ function declaredShape(meta: readonly ort.InferenceSession.ValueMetadata[], name
 
 /** An InferenceEngine over ONNX bytes already checked by the caller (or knowingly unchecked: see provenance). */
 export async function onnxEngineFromBytes(bytes: Uint8Array, opts: SessionEngineOptions = {}): Promise<InferenceEngine> {
+  if (opts.worker) return onnxThreadEngine(bytes, opts);
   const threads = opts.threads ?? os.availableParallelism();
   const session = await ort.InferenceSession.create(bytes, onnxSessionOptions(threads));
   try {
@@ -59,6 +66,39 @@ export async function onnxEngineFromBytes(bytes: Uint8Array, opts: SessionEngine
     await session.release();
     throw err;
   }
+}
+
+function checkInput(x: Float32Array, batch: number, inputShape: number[]): void {
+  const perExample = inputShape.reduce((a, d) => a * d, 1);
+  if (!Number.isInteger(batch) || batch < 1 || x.length !== batch * perExample) {
+    throw new RangeError(`ONNX engine: expected ${batch} x [${inputShape.join(', ')}] = ${batch * perExample} floats, got ${x.length}`);
+  }
+}
+
+/** The same session in a worker thread (onnx-worker.ts): batches are posted to it, outputs come back transferred. */
+async function onnxThreadEngine(bytes: Uint8Array, opts: SessionEngineOptions): Promise<InferenceEngine> {
+  const own = bytes.slice();
+  const { worker: _, provenance, ...sessionOpts } = opts;
+  const client = await startWorkerClient<{ inputShape: number[]; outputSize: number; description: string }>(import.meta.url, 'onnx-worker', 'ONNX Runtime engine', { bytes: own, opts: sessionOpts }, [own.buffer as ArrayBuffer]);
+  const { inputShape, outputSize, description } = client.ready;
+  return {
+    name: 'onnx',
+    platform: 'onnxruntime_onnx',
+    description: `${description}, in a worker thread`,
+    inputShape,
+    outputSize,
+    provenance: provenance ?? { verified: false, source: 'ONNX bytes' },
+    async run(x, batch) {
+      checkInput(x, batch, inputShape);
+      // The caller keeps its array: the worker gets a copy it owns.
+      const copy = x.slice();
+      return client.call<Float32Array>({ op: 'run', x: copy, batch }, [copy.buffer as ArrayBuffer]);
+    },
+    async dispose() {
+      await client.call({ op: 'dispose' }).catch(() => undefined);
+      await client.close();
+    },
+  };
 }
 
 function wrapSession(session: ort.InferenceSession, threads: number, opts: SessionEngineOptions): InferenceEngine {
@@ -76,7 +116,6 @@ function wrapSession(session: ort.InferenceSession, threads: number, opts: Sessi
   }
   const declaredOut = declaredShape(session.outputMetadata, outputName)?.slice(1);
   const outputSize = opts.outputSize ?? declaredOut?.reduce<number>((a, d) => a * (typeof d === 'number' && d > 0 ? d : 1), 1) ?? 1;
-  const perExample = inputShape.reduce((a, d) => a * d, 1);
   return {
     name: 'onnx',
     platform: 'onnxruntime_onnx',
@@ -85,9 +124,7 @@ function wrapSession(session: ort.InferenceSession, threads: number, opts: Sessi
     outputSize,
     provenance: opts.provenance ?? { verified: false, source: 'ONNX bytes' },
     async run(x, batch) {
-      if (!Number.isInteger(batch) || batch < 1 || x.length !== batch * perExample) {
-        throw new RangeError(`ONNX engine: expected ${batch} x [${inputShape.join(', ')}] = ${batch * perExample} floats, got ${x.length}`);
-      }
+      checkInput(x, batch, inputShape);
       const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [batch, ...inputShape]) }, [outputName]);
       const data = out[outputName]!.data;
       return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>, Number);
@@ -153,7 +190,7 @@ function packageShapes(pkg: LoadedPackage): SessionEngineOptions {
 
 async function openPackage(pkg: LoadedPackage, opts: EngineOptions): Promise<InferenceEngine> {
   const m = pkg.manifest;
-  const shapes = { ...packageShapes(pkg), threads: opts.threads };
+  const shapes = { ...packageShapes(pkg), threads: opts.threads, worker: opts.worker };
   if (m.formats.onnx) {
     const rel = m.formats.onnx;
     const bytes = await readModelFile(pkg, rel, { checkSha256: true });
@@ -205,7 +242,7 @@ async function openModel(model: tf.LayersModel, identity: string | undefined, la
     cache,
     opts,
   );
-  return onnxEngineFromBytes(bytes, { threads: opts.threads, inputShape, outputSize: outShape.slice(1).reduce<number>((a, d) => a * (d ?? 1), 1), provenance });
+  return onnxEngineFromBytes(bytes, { threads: opts.threads, worker: opts.worker, inputShape, outputSize: outShape.slice(1).reduce<number>((a, d) => a * (d ?? 1), 1), provenance });
 }
 
 async function openFile(source: Extract<EngineSource, { kind: 'onnx' }>, opts: EngineOptions): Promise<InferenceEngine> {
@@ -215,7 +252,7 @@ async function openFile(source: Extract<EngineSource, { kind: 'onnx' }>, opts: E
     const actual = sha256(bytes);
     if (actual !== source.sha256) throw new MlctlError('ONNX_UNVERIFIED', [label, actual.slice(0, 12), source.sha256.slice(0, 12)]);
   }
-  return onnxEngineFromBytes(bytes, { ...source.io, threads: opts.threads, provenance: { verified: Boolean(source.sha256), source: source.sha256 ? `${label} (sha256 checked)` : `${label} (not checked)` } });
+  return onnxEngineFromBytes(bytes, { ...source.io, threads: opts.threads, worker: opts.worker, provenance: { verified: Boolean(source.sha256), source: source.sha256 ? `${label} (sha256 checked)` : `${label} (not checked)` } });
 }
 
 /** Open any source in onnxruntime (the engine table in engines/index.ts decides when it is asked to). */

@@ -1,23 +1,19 @@
-// `--report DIR`: report.json (the full result, as --json prints it), report.md (tables + embedded figures) and the
-// PNG figures, written into a temporary directory and swapped into place so a reader never sees half a report.
+// `--report DIR`: report.json (the full result, as --json prints it), report.md (tables + embedded figures), the PNG
+// figures and index.html (the self-contained page, report-html.ts), written into a temporary directory and swapped
+// into place so a reader never sees half a report.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { replaceDirAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { ComparisonRow } from './compare.js';
 import type { EvaluationData } from './data.js';
-import { comparisonRowsTable, confusionSection, perClassRows, renderMarkdown, summaryRows, worstRows } from './format.js';
+import { comparisonRowsTable, confusionSection, perClassRows, renderMarkdown, summaryRows, worstRows, type EvaluationReport } from './format.js';
 import type { GateCheck } from './gates.js';
 import { confusionMatrixPng, reliabilitySvg, svgToPng } from './plots.js';
+import { reportHtml } from './report-html.js';
 import type { EvaluationResult } from './run.js';
 
-export interface EvaluationReport {
-  data: { root: string; layout: string; split: string; seed: number; validationSplit: number; testSplit: number; classes: string[]; images: number };
-  results: EvaluationResult[];
-  comparison?: ComparisonRow[];
-  gates: GateCheck[];
-  gatesPassed: boolean;
-}
+export type { EvaluationReport } from './format.js';
 
 /** Image folders and CSV files (evaluate/tabular.ts, layout "csv", samples named "line N") report alike. */
 export type ReportData = Omit<EvaluationData, 'layout'> & { layout: string };
@@ -90,8 +86,9 @@ export async function writeReport(dir: string, report: EvaluationReport): Promis
       files.push(figures[i]!.confusion, figures[i]!.reliability);
     }
     await fs.writeFile(path.join(tmp, 'report.md'), reportMarkdown(report, figures) + '\n');
+    await fs.writeFile(path.join(tmp, 'index.html'), await reportHtml(report));
     await fs.writeFile(path.join(tmp, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-    files.push('report.md', 'report.json');
+    files.push('report.md', 'index.html', 'report.json');
   });
   return files;
 }

@@ -75,7 +75,7 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
     const spec = session.spec;
     const base = session.base;
     const weights = session.weights!;
-    const outcome = await runTrials(train, val, trials, { classes: labels.length, pooling: opts.pooling, epochs: opts.epochs, patience: opts.patience, seed: opts.seed, logger });
+    const outcome = await runTrials(train, val, trials, { classes: labels.length, pooling: opts.pooling, epochs: opts.epochs, patience: opts.patience, seed: opts.seed, logger, engine: opts.engine });
     const best = outcome.results[0]!;
     const model = buildFullModel(base, outcome.bestSpec, outcome.bestWeights);
     disposeHead(outcome.bestWeights);

@@ -2,6 +2,7 @@
 // learning rate, Dense units, dropout and batch size, each trained with train's head trainer and early stopping.
 import type { HeadPooling, HeadSpec, HeadWeights } from '../models/head.js';
 import type { FeatureRows } from '../features/rows.js';
+import type { EngineChoice } from '../runtime/engine.js';
 import { disposeHead, evaluateHead, trainHead } from '../train/head.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
@@ -101,6 +102,8 @@ export interface TuneOptions {
   patience: number;
   seed: number;
   logger: Logger;
+  /** Engine that trains each trial's head (--engine): ONNX Runtime or TF.js. */
+  engine?: EngineChoice;
 }
 
 export interface TuneOutcome {
@@ -124,7 +127,7 @@ export async function runTrials(train: FeatureRows, val: FeatureRows, trials: Tr
     const params = trials[i]!;
     const spec: HeadSpec = { pooling: opts.pooling, units: params.units, dropout: params.dropout, classes: opts.classes };
     const t0 = performance.now();
-    const run = await trainHead(train, val, { spec, epochs: opts.epochs, batchSize: params.batchSize, lr: params.lr, seed: opts.seed, patience: opts.patience });
+    const run = await trainHead(train, val, { spec, epochs: opts.epochs, batchSize: params.batchSize, lr: params.lr, seed: opts.seed, patience: opts.patience, engine: opts.engine, logger: opts.logger });
     const v = await evaluateHead(run.weights, val);
     const last = run.history.at(-1);
     const result: TrialResult = {

@@ -59,7 +59,7 @@ export interface EngineOptions {
   logger?: Logger;
   /** ONNX Runtime intra-op threads (default: every core). */
   threads?: number;
-  /** Run TF.js in a worker thread so batches never block the event loop (serve). */
+  /** Run the engine (ONNX Runtime, TF.js) in a worker thread so batches never block the event loop (serve). */
   worker?: boolean;
   /** Cache root for converted models (default: the mlctl cache; see artifacts/cache.ts). */
   cacheRoot?: string;

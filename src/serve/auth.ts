@@ -238,7 +238,7 @@ export function checkAccess(ac: AccessControl, presented: string | undefined, ta
 /** Routes anyone may call: liveness/readiness probes and Prometheus scraping. */
 export function isOpenRoute(url: string): boolean {
   const p = url.split('?')[0]!;
-  return p === '/v2/health/live' || p === '/v2/health/ready' || /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/ready$/.test(p) || p === '/health' || p === '/healthz' || p === '/metrics';
+  return p === '/v2/health/live' || p === '/v2/health/ready' || /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/ready$/.test(p) || p === '/metrics';
 }
 
 declare module 'fastify' {
@@ -278,7 +278,7 @@ export const authPlugin = fp<AuthHookOptions>(async (app, opts) => {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const kind = request.routeOptions.config?.kind;
     const metrics = kind === 'metrics' || (kind === undefined && request.url.split('?')[0] === METRICS_SCOPE);
-    if (request.method === 'OPTIONS' || kind === 'health' || (metrics && !keysOn) || (kind === undefined && !metrics && isOpenRoute(request.url))) return;
+    if (request.method === 'OPTIONS' || kind === 'health' || kind === 'page' || (metrics && !keysOn) || (kind === undefined && !metrics && isOpenRoute(request.url))) return;
     const presented = presentedKey(request.headers.authorization, headerValue(request.headers['x-api-key']));
     const target = metrics ? { metrics: true } : { model: requestModel(request, opts.defaultModel) };
     const decision = checkAccess(opts, presented, target, request.clientAddress);

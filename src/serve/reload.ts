@@ -12,6 +12,7 @@ import { MlctlError } from '../errors.js';
 import { badRequest, isExposed, notFound } from './errors.js';
 import { isValidModelName, resolveInside } from './hygiene.js';
 import type { ModelRepository, ServedModel } from './types.js';
+import { modelLoadSchema, modelUnloadSchema } from './routes/schemas.js';
 
 export interface ReloaderOptions {
   /** What `mlctl serve` was pointed at: a root of model dirs, or one model dir with numeric versions. */
@@ -306,7 +307,7 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
   const guard = () => {
     if (!opts.enabled) throw new MlctlError('MODEL_CONTROL_DISABLED', ['model control is disabled: start mlctl serve with --allow-model-control']);
   };
-  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (request) => {
+  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', { schema: modelLoadSchema }, async (request) => {
     guard();
     const body = request.body as { parameters?: { version?: unknown } } | undefined;
     const raw = body && typeof body === 'object' && !Buffer.isBuffer(body) ? body.parameters?.version : undefined;
@@ -315,7 +316,7 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     const m = await reloader.loadModel(request.params.name, version);
     return { name: m.name, version: String(m.version), ready: m.ready };
   });
-  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (request) => {
+  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', { schema: modelUnloadSchema }, async (request) => {
     guard();
     const gone = await reloader.unloadModel(request.params.name);
     return { name: request.params.name, unloaded: gone.map((m) => String(m.version)) };

@@ -28,8 +28,8 @@ export interface RepositoryOptions {
   metrics?: ServeMetrics;
   /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
   openEngine?: (pkg: LoadedPackage, opts: EngineOptions) => Promise<InferenceEngine>;
-  /** Run TF.js models in a worker thread (default true) so a batch never blocks the event loop. */
-  tfjsThread?: boolean;
+  /** Run engines (ONNX Runtime, TF.js) in a worker thread (default true) so a batch never blocks the event loop. */
+  engineThread?: boolean;
   /**
    * Package loader (default: loadPackage with hash checks). serve passes one that also checks signatures and
    * attaches the model key, so every load — start-up, hot reload, model control — passes the same gate.
@@ -79,8 +79,8 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   async function prepare(dir: string): Promise<Entry> {
     const pkg = await (opts.loadPackage ?? loadPackage)(dir);
     const m = pkg.manifest;
-    // TF.js, when it is the engine, runs in a worker thread so a batch never blocks the event loop.
-    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.tfjsThread !== false });
+    // The engine runs in a worker thread so a batch never blocks the event loop (parsing, decoding, responses).
+    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.engineThread !== false });
     try {
       // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
       const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : engine.inputShape;

@@ -1,6 +1,6 @@
 // mlctl serve's security layer: gRPC, API keys and rate limits, TLS/mTLS, the audit log, hot reload, model control
-// and HTTP hygiene. prepareSecurity() checks the options (serve/options.ts) before any model loads; securityPlugins()
-// lists the Fastify plugins, in registration order, that the serve runner hands to buildServer.
+// and HTTP hygiene. prepareSecurity() checks the options before any model loads; securityPlugins() lists the
+// Fastify plugins, in registration order, that assemble.ts hands on to buildServer.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';

@@ -7,7 +7,7 @@ import multipart from '@fastify/multipart';
 import { randomUUID } from 'node:crypto';
 import { MlctlError } from '../errors.js';
 import { UPLOAD_TEXT_LIMITS } from './codec.js';
-import { httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
+import { badRequest, httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
 import { serveRoutes } from './routes/index.js';
 import { TRITON_EXTENSIONS } from './triton.js';
@@ -16,8 +16,11 @@ import type { ModelRepository, ServeState } from './types.js';
 
 export { SERVER_VERSION } from './routes/common.js';
 
-/** What a route is, in `request.routeOptions.config.kind`: lets auth leave health probes open and guard the rest. */
-export type RouteKind = 'health' | 'metadata' | 'inference' | 'metrics';
+/**
+ * What a route is, in `request.routeOptions.config.kind`: lets auth leave health probes, /metrics and the pages (the
+ * try-it page's files, API docs: no model data) open and guard the rest.
+ */
+export type RouteKind = 'health' | 'metadata' | 'inference' | 'metrics' | 'page';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -271,6 +274,8 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     // One access line per request is written in onResponse (with route and latency) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // A request that fails its route's JSON schema is 400 INPUT_INVALID, like every other malformed request.
+    schemaErrorFormatter: (errors, dataVar) => badRequest(`invalid request: ${errors.map((e) => `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`).join('; ')}`),
     // A request that did not arrive whole within --request-timeout: a registry-coded 408 like every other error.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: import('node:net').Socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;

@@ -1,16 +1,17 @@
 // Training checkpoints in a run directory (<artifacts>/.runs/<name>/): the run's config fingerprint plus, after every
 // epoch, the head weights, best weights, Adam moments and history — enough for --resume to continue exactly.
-import * as tf from '@tensorflow/tfjs';
-import { promises as fs, readFileSync } from 'node:fs';
-import os from 'node:os';
+// Layout: checkpoint/state.json names the tensor files (and the fine-tune model folder) it belongs with. A save writes
+// new files under fresh names and fsyncs them, then replaces state.json atomically, then removes what no state names:
+// a crash at any point leaves the previous checkpoint whole. Best weights are written only when they change.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { replaceDirAtomic, writeJsonAtomic } from '../artifacts/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
-import { holdFileLock } from '../util/lock.js';
-import type { HeadWeights } from '../models/head.js';
-import type { EpochMetrics, HeadTrainState } from './head.js';
+import type { RunIdentity } from './run-lock.js';
+import { transposeMatrix, type EpochMetrics, type HeadParams, type HeadTrainState } from './head.js';
 
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
 
 export function runDir(artifactsRoot: string, name: string): string {
   return path.join(artifactsRoot, '.runs', name);
@@ -23,131 +24,163 @@ export interface RunConfig {
   run?: RunIdentity;
 }
 
-/** One `mlctl train` process working in a run folder. */
-export interface RunIdentity {
-  id: string;
-  pid: number;
-  startedAt: string;
-}
-
-export interface RunLock extends RunIdentity {
-  release(): Promise<void>;
-}
-
-const OWNER_FILE = 'owner.json';
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Hold the run folder for this process (util/lock.ts, `run.lock` in it, plus `owner.json` saying who): a second run
- * with the same --name fails with RUN_LOCKED naming the holder's pid, instead of both writing checkpoints over each
- * other. A lock left by a killed run is taken over: at once when its pid is gone on this host, else once stale.
- */
-export async function lockRun(dir: string, name: string): Promise<RunLock> {
-  const me: RunIdentity & { host: string } = { id: `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`, pid: process.pid, startedAt: new Date().toISOString(), host: os.hostname() };
-  const owner = path.join(dir, OWNER_FILE);
-  const holder = (): (RunIdentity & { host?: string }) | undefined => {
-    try {
-      return JSON.parse(readFileSync(owner, 'utf8')) as RunIdentity & { host?: string };
-    } catch {
-      return undefined;
-    }
-  };
-  const busy = () => {
-    const h = holder();
-    return new MlctlError('RUN_LOCKED', [name, h ? String(h.pid) : 'unknown', h?.startedAt ?? 'an unknown time']);
-  };
-  let release: () => Promise<void>;
-  try {
-    release = await holdFileLock(path.join(dir, 'run'), { waitMs: 0, busy });
-  } catch (err) {
-    const h = holder();
-    if (!(err instanceof MlctlError) || !h || (h.host ?? os.hostname()) !== os.hostname() || processAlive(h.pid)) throw err;
-    // The holder was killed on this host: its lock need not go stale first.
-    await fs.rm(path.join(dir, 'run.lock'), { recursive: true, force: true });
-    release = await holdFileLock(path.join(dir, 'run'), { waitMs: 0, busy });
-  }
-  await writeJsonAtomic(owner, me);
-  return {
-    id: me.id,
-    pid: me.pid,
-    startedAt: me.startedAt,
-    release: async () => {
-      await fs.rm(owner, { force: true });
-      await release();
-    },
-  };
-}
-
 export interface Checkpoint {
   phase: 'head' | 'fine-tune';
   head: HeadTrainState;
   /** Fine-tune phase: epochs done in that phase and its history. */
   fineTune?: { epoch: number; history: EpochMetrics[]; bestEpoch: number; bestMonitor: number; wait: number };
   interrupted?: boolean;
+  /** The fine-tune model folder this checkpoint goes with (absolute; set by loadCheckpoint). */
+  modelDir?: string;
 }
 
-interface TensorIndex {
+/** Where one tensor is: `file` in the checkpoint folder, float offset and length. */
+interface TensorEntry {
   name: string;
   shape: number[];
+  file: string;
   offset: number;
   length: number;
 }
 
-function packArrays(items: Array<{ name: string; shape: number[]; data: Float32Array }>): { index: TensorIndex[]; bytes: Uint8Array } {
-  const total = items.reduce((n, i) => n + i.data.length, 0);
-  const all = new Float32Array(total);
-  const index: TensorIndex[] = [];
-  let offset = 0;
-  for (const it of items) {
-    all.set(it.data, offset);
-    index.push({ name: it.name, shape: it.shape, offset, length: it.data.length });
-    offset += it.data.length;
-  }
-  return { index, bytes: new Uint8Array(all.buffer) };
+interface StateFile {
+  version: number;
+  savedAt: string;
+  phase: Checkpoint['phase'];
+  interrupted: boolean;
+  epoch: number;
+  wait: number;
+  best: { epoch: number; monitor: number | null };
+  adamStep: number;
+  history: EpochMetrics[];
+  fineTune?: Checkpoint['fineTune'];
+  /** Folder (in the checkpoint folder) of the fine-tune model. */
+  model?: string;
+  tensors: TensorEntry[];
 }
 
-function headItems(prefix: string, w: HeadWeights) {
-  return (['w1', 'b1', 'w2', 'b2'] as const).map((k) => ({ name: `${prefix}.${k}`, shape: w[k].shape as number[], data: w[k].dataSync() as Float32Array }));
-}
+type Item = { name: string; shape: number[]; data: Float32Array };
 
-/** Write the checkpoint atomically (a crash mid-write keeps the previous one). `extra` writes more files (fine-tune model). */
-export async function saveCheckpoint(dir: string, config: RunConfig, ckpt: Checkpoint, extra?: (tmp: string) => Promise<void>): Promise<void> {
-  const h = ckpt.head;
-  const items = [
-    ...headItems('weights', h.weights),
-    ...headItems('best', h.best.weights),
-    ...h.optimizer.m.map((m, i) => ({ name: `adam.m${i}`, shape: [m.length], data: m })),
-    ...h.optimizer.v.map((v, i) => ({ name: `adam.v${i}`, shape: [v.length], data: v })),
+function headItems(prefix: string, p: HeadParams): Item[] {
+  return [
+    { name: `${prefix}.w1`, shape: [p.inputSize, p.units], data: p.w1 },
+    { name: `${prefix}.b1`, shape: [p.units], data: p.b1 },
+    { name: `${prefix}.w2`, shape: [p.units, p.classes], data: p.w2 },
+    { name: `${prefix}.b2`, shape: [p.classes], data: p.b2 },
   ];
-  const { index, bytes } = packArrays(items);
-  await fs.mkdir(dir, { recursive: true });
+}
+
+async function writeAll(fh: fs.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.byteLength; ) {
+    const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30), position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Write items one after another into a new file (fsynced) and return their entries. */
+async function writeTensorFile(dir: string, file: string, items: Item[]): Promise<TensorEntry[]> {
+  const entries: TensorEntry[] = [];
+  const fh = await fs.open(path.join(dir, file), 'w');
+  try {
+    let offset = 0;
+    for (const it of items) {
+      await writeAll(fh, new Uint8Array(it.data.buffer, it.data.byteOffset, it.data.byteLength), offset * 4);
+      entries.push({ name: it.name, shape: it.shape, file, offset, length: it.data.length });
+      offset += it.data.length;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return entries;
+}
+
+/** Best weights already on disk: reused while the best epoch stays the same. */
+interface BestOnDisk {
+  epoch: number;
+  entries: TensorEntry[];
+}
+
+async function readState(dir: string): Promise<StateFile | undefined> {
+  const text = await fs.readFile(path.join(dir, 'state.json'), 'utf8').catch(() => undefined);
+  return text ? (JSON.parse(text) as StateFile) : undefined;
+}
+
+/** Remove files and folders of the checkpoint folder that `state` does not name (older saves, interrupted writes). */
+async function prune(dir: string, state: StateFile): Promise<void> {
+  const keep = new Set(['state.json', ...state.tensors.map((t) => t.file), ...(state.model ? [state.model] : [])]);
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (!keep.has(name)) await fs.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Write a checkpoint (see the layout above). `extra` fills the fine-tune model folder. `bestOnDisk` carries the
+ * best weights' entries from one save to the next so unchanged best weights are not written again.
+ */
+export async function saveCheckpoint(dir: string, config: RunConfig, ckpt: Checkpoint, extra?: (modelDir: string) => Promise<void>, bestOnDisk?: { current?: BestOnDisk }): Promise<void> {
+  const h = ckpt.head;
+  const cdir = path.join(dir, 'checkpoint');
+  await fs.mkdir(cdir, { recursive: true });
+  const prev = await readState(cdir).catch(() => undefined);
+  const gen = `${String(h.epoch).padStart(4, '0')}-${ckpt.phase}-${randomBytes(4).toString('hex')}`;
+  const items = [...headItems('weights', h.weights), ...h.optimizer.m.map((m, i) => ({ name: `adam.m${i}`, shape: [m.length], data: m })), ...h.optimizer.v.map((v, i) => ({ name: `adam.v${i}`, shape: [v.length], data: v }))];
+  const sameAsWeights = h.best.weights === h.weights || h.best.epoch === h.epoch;
+  const reuse = bestOnDisk?.current && bestOnDisk.current.epoch === h.best.epoch && prev?.tensors?.some((t) => t.file === bestOnDisk.current!.entries[0]?.file);
+  const entries = await writeTensorFile(cdir, `tensors-${gen}.bin`, items);
+  let best: TensorEntry[];
+  if (sameAsWeights) best = entries.filter((e) => e.name.startsWith('weights.')).map((e) => ({ ...e, name: e.name.replace('weights.', 'best.') }));
+  else if (reuse) best = bestOnDisk!.current!.entries;
+  else best = await writeTensorFile(cdir, `best-${gen}.bin`, headItems('best', h.best.weights));
+  if (bestOnDisk) bestOnDisk.current = { epoch: h.best.epoch, entries: best };
+  let model: string | undefined;
+  if (extra) {
+    model = `model-${gen}`;
+    await fs.mkdir(path.join(cdir, model));
+    await extra(path.join(cdir, model));
+  }
+  const state: StateFile = {
+    version: CHECKPOINT_VERSION,
+    savedAt: new Date().toISOString(),
+    phase: ckpt.phase,
+    interrupted: ckpt.interrupted ?? false,
+    epoch: h.epoch,
+    wait: h.wait,
+    best: { epoch: h.best.epoch, monitor: h.best.monitor },
+    adamStep: h.optimizer.step,
+    history: h.history,
+    fineTune: ckpt.fineTune,
+    model,
+    tensors: [...entries, ...best],
+  };
+  await writeFileAtomic(path.join(cdir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
+  // The config after the state: a crash between the two leaves a config that does not match (resume refuses), never
+  // a matching config over another run's state.
   await writeJsonAtomic(path.join(dir, 'config.json'), config);
-  await replaceDirAtomic(path.join(dir, 'checkpoint'), async (tmp) => {
-    await fs.writeFile(path.join(tmp, 'tensors.bin'), bytes);
-    const state = {
-      version: CHECKPOINT_VERSION,
-      savedAt: new Date().toISOString(),
-      phase: ckpt.phase,
-      interrupted: ckpt.interrupted ?? false,
-      epoch: h.epoch,
-      wait: h.wait,
-      best: { epoch: h.best.epoch, monitor: h.best.monitor },
-      adamStep: h.optimizer.step,
-      history: h.history,
-      fineTune: ckpt.fineTune,
-      index,
-    };
-    await fs.writeFile(path.join(tmp, 'state.json'), JSON.stringify(state, null, 2) + '\n');
-    await extra?.(tmp);
-  });
+  await prune(cdir, state);
+}
+
+/**
+ * Checkpoints written in the background: save() waits for the previous write (reporting its failure), then starts
+ * this one and returns, so the next epoch computes while the bytes go to disk. flush() waits for the last one.
+ */
+export interface CheckpointWriter {
+  save(ckpt: Checkpoint, extra?: (modelDir: string) => Promise<void>): Promise<void>;
+  flush(): Promise<void>;
+}
+
+export function checkpointWriter(dir: string, config: RunConfig): CheckpointWriter {
+  let pending: Promise<void> = Promise.resolve();
+  const best: { current?: BestOnDisk } = {};
+  return {
+    async save(ckpt, extra) {
+      await pending;
+      pending = saveCheckpoint(dir, config, ckpt, extra, best);
+      // Failures surface at the next save() or flush(), not as unhandled rejections.
+      pending.catch(() => undefined);
+    },
+    flush: () => pending,
+  };
 }
 
 export async function readRunConfig(dir: string): Promise<RunConfig | undefined> {
@@ -155,53 +188,65 @@ export async function readRunConfig(dir: string): Promise<RunConfig | undefined>
   return text ? (JSON.parse(text) as RunConfig) : undefined;
 }
 
-/** Load a checkpoint (caller disposes the tensors in head.weights / head.best.weights). */
-export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
-  const cdir = path.join(dir, 'checkpoint');
-  const text = await fs.readFile(path.join(cdir, 'state.json'), 'utf8').catch(() => undefined);
-  if (!text) return undefined;
-  const state = JSON.parse(text) as {
-    version: number;
-    phase: Checkpoint['phase'];
-    epoch: number;
-    wait: number;
-    best: { epoch: number; monitor: number | null };
-    adamStep: number;
-    history: EpochMetrics[];
-    fineTune?: Checkpoint['fineTune'];
-    index: TensorIndex[];
-  };
-  if (state.version !== CHECKPOINT_VERSION) throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} has format version ${state.version}; this mlctl reads ${CHECKPOINT_VERSION}. Start a new run without --resume`]);
-  const buf = await fs.readFile(path.join(cdir, 'tensors.bin'));
-  const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  const get = (name: string) => {
-    const e = state.index.find((i) => i.name === name);
-    if (!e) throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} is incomplete (no ${name}); start a new run without --resume`]);
+/** Tensors of a checkpoint by name, read from their files. */
+async function tensorReader(cdir: string, entries: TensorEntry[]) {
+  const files = new Map<string, Float32Array>();
+  for (const file of new Set(entries.map((e) => e.file))) {
+    const buf = await fs.readFile(path.join(cdir, file)).catch((err: NodeJS.ErrnoException) => {
+      throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} is incomplete (${file}: ${err.code ?? err.message}); start a new run without --resume`]);
+    });
+    files.set(file, new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)));
+  }
+  return (name: string) => {
+    const e = entries.find((i) => i.name === name);
+    const all = e && files.get(e.file);
+    if (!e || !all || e.offset + e.length > all.length) throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} is incomplete (no ${name}); start a new run without --resume`]);
     return { data: all.slice(e.offset, e.offset + e.length), shape: e.shape };
   };
-  const head = (prefix: string): HeadWeights => {
-    const t = (k: string) => {
-      const g = get(`${prefix}.${k}`);
-      return tf.tensor(g.data, g.shape);
-    };
-    return { w1: t('w1') as tf.Tensor2D, b1: t('b1') as tf.Tensor1D, w2: t('w2') as tf.Tensor2D, b2: t('b2') as tf.Tensor1D };
-  };
-  const slots = state.index.filter((i) => i.name.startsWith('adam.m')).length;
+}
+
+function paramsOf(get: (name: string) => { data: Float32Array; shape: number[] }, prefix: string): HeadParams {
+  const w1 = get(`${prefix}.w1`);
+  const w2 = get(`${prefix}.w2`);
+  return { inputSize: w1.shape[0]!, units: w1.shape[1]!, classes: w2.shape[1]!, w1: w1.data, b1: get(`${prefix}.b1`).data, w2: w2.data, b2: get(`${prefix}.b2`).data };
+}
+
+/** A version 1 checkpoint (one tensors.bin, fc1's Adam moments transposed): read into today's state. */
+function fromV1(state: StateFile & { index: Array<Omit<TensorEntry, 'file'>> }): TensorEntry[] {
+  return state.index.map((e) => ({ ...e, file: 'tensors.bin' }));
+}
+
+/** Load a checkpoint, or undefined when there is none. */
+export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
+  const cdir = path.join(dir, 'checkpoint');
+  const state = await readState(cdir);
+  if (!state) return undefined;
+  if (state.version !== CHECKPOINT_VERSION && state.version !== 1) throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} has format version ${state.version}; this mlctl reads 1 and ${CHECKPOINT_VERSION}. Start a new run without --resume`]);
+  const v1 = state.version === 1;
+  const entries = v1 ? fromV1(state as StateFile & { index: Array<Omit<TensorEntry, 'file'>> }) : state.tensors;
+  const get = await tensorReader(cdir, entries);
+  const weights = paramsOf(get, 'weights');
+  const slots = entries.filter((i) => i.name.startsWith('adam.m')).length;
+  const m: Float32Array[] = Array.from({ length: slots }, (_, i) => get(`adam.m${i}`).data);
+  const v: Float32Array[] = Array.from({ length: slots }, (_, i) => get(`adam.v${i}`).data);
+  if (v1 && slots) {
+    // Version 1 kept fc1's moments in the TF.js trainer's layout [units, in].
+    m[0] = transposeMatrix(m[0]!, weights.units, weights.inputSize);
+    v[0] = transposeMatrix(v[0]!, weights.units, weights.inputSize);
+  }
+  const modelDir = state.model ?? (v1 ? 'model' : undefined);
   return {
     phase: state.phase,
     fineTune: state.fineTune,
+    modelDir: modelDir ? path.join(cdir, modelDir) : undefined,
     head: {
       epoch: state.epoch,
       wait: state.wait,
       history: state.history,
-      weights: head('weights'),
+      weights,
       // JSON turns Infinity into null: an untouched "best" compares as worse than anything.
-      best: { epoch: state.best.epoch, monitor: state.best.monitor ?? Infinity, weights: head('best') },
-      optimizer: {
-        step: state.adamStep,
-        m: Array.from({ length: slots }, (_, i) => get(`adam.m${i}`).data),
-        v: Array.from({ length: slots }, (_, i) => get(`adam.v${i}`).data),
-      },
+      best: { epoch: state.best.epoch, monitor: state.best.monitor ?? Infinity, weights: paramsOf(get, 'best') },
+      optimizer: { step: state.adamStep, m, v },
     },
   };
 }

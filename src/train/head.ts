@@ -1,10 +1,18 @@
-// Fast training of the Dense head on cached features. Gradients are written out by hand with explicit transposes:
-// autodiff of Dense uses matMul(transposeA), ~17x slower on wasm. Adam (Keras defaults) via tf.train.adam,
-// categorical cross-entropy with optional class weights, accuracy; early stopping restores the best weights.
+// Training of the Dense head on cached features, Keras semantics: Dense(relu) → [Dropout] → Dense(softmax), Adam
+// (Keras defaults), categorical cross-entropy with optional class weights, accuracy, early stopping that restores the
+// best weights. The epoch loop (shuffle, dropout masks, batches, callbacks, resume) is written once here; the
+// arithmetic of a step runs in a HeadTrainer chosen by --engine: ONNX Runtime (head-onnx.ts) or TF.js (head-tfjs.ts).
 import * as tf from '@tensorflow/tfjs';
+import { MlctlError } from '../errors.js';
 import type { HeadSpec, HeadWeights } from '../models/head.js';
-import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { rowBatches, type FeatureRows } from '../features/rows.js';
+import type { EngineChoice } from '../runtime/engine.js';
+import type { Logger } from '../util/log.js';
+import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
+import { evaluateLogits, newAdamState, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './head-trainer.js';
+
+export { adamStepSize, adamUpdate, evaluateLogits, KERAS_ADAM, newAdamState, transposeMatrix } from './head-trainer.js';
+export type { AdamState, HeadBatch, HeadParams, HeadTrainer, HeadTrainerInit } from './head-trainer.js';
 
 export interface EpochMetrics {
   epoch: number;
@@ -20,8 +28,8 @@ export interface EpochMetrics {
 /** Everything needed to continue training exactly where an epoch ended (checkpoints, --resume). */
 export interface HeadTrainState {
   epoch: number;
-  weights: HeadWeights;
-  best: { weights: HeadWeights; epoch: number; monitor: number };
+  weights: HeadParams;
+  best: { weights: HeadParams; epoch: number; monitor: number };
   /** Epochs since the monitored metric last improved. */
   wait: number;
   history: EpochMetrics[];
@@ -34,13 +42,18 @@ export interface TrainHeadOptions {
   batchSize: number;
   lr: number;
   seed: number;
+  /** Which engine does the arithmetic (--engine): auto = ONNX Runtime when it loads, else TF.js. */
+  engine?: EngineChoice;
+  /** Worker threads for the ONNX trainer's fc1 shards (default: one per core for large heads, none for small). */
+  threads?: number;
+  logger?: Logger;
   /** Stop after this many epochs without improvement of the monitored metric (val_loss, else loss). */
   patience?: number;
   /** Per-class loss weights (index = label). */
   classWeights?: number[];
   /** Continue from a checkpoint. */
   resume?: HeadTrainState;
-  /** Called after each epoch with the live state (save a checkpoint here; do not dispose it). */
+  /** Called after each epoch with a snapshot of the state (the callee may keep it, e.g. to write it in the background). */
   onEpochEnd?: (state: HeadTrainState, metrics: EpochMetrics) => Promise<void> | void;
   /** Called after each batch (progress). */
   onBatch?: (batch: number, batches: number, loss: number, accuracy: number) => void;
@@ -58,10 +71,9 @@ export interface TrainHeadResult {
   stoppedEarly: boolean;
   interrupted: boolean;
   epochsRun: number;
+  /** The trainer that ran, e.g. "onnxruntime-node 1.30 (2 worker threads)". */
+  engine?: string;
 }
-
-/** Keras Adam defaults: beta_1 0.9, beta_2 0.999, epsilon 1e-7. */
-export const KERAS_ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
 
 /** Keras's default Dense initialisation: glorot-uniform kernel, zero bias. Seeded for --seed reproducibility. */
 export function initHeadWeights(spec: HeadSpec, inputSize: number, seed: number): HeadWeights {
@@ -81,35 +93,33 @@ export function disposeHead(w: HeadWeights | undefined): void {
   if (w) tf.dispose([w.w1, w.b1, w.w2, w.b2]);
 }
 
+/** Copies of tensor weights as HeadParams. */
+export function headParams(w: HeadWeights): HeadParams {
+  const [inputSize, units] = w.w1.shape;
+  const copy = (t: tf.Tensor) => Float32Array.from(t.dataSync() as Float32Array);
+  return { inputSize, units, classes: w.b2.shape[0], w1: copy(w.w1), b1: copy(w.b1), w2: copy(w.w2), b2: copy(w.b2) };
+}
+
+/** Tensors of HeadParams (caller disposes). */
+export function headWeights(p: HeadParams): HeadWeights {
+  return { w1: tf.tensor2d(p.w1, [p.inputSize, p.units]), b1: tf.tensor1d(p.b1), w2: tf.tensor2d(p.w2, [p.units, p.classes]), b2: tf.tensor1d(p.b2) };
+}
+
+/** The seeded initial parameters (same values as initHeadWeights). */
+export function initHeadParams(spec: HeadSpec, inputSize: number, seed: number): HeadParams {
+  const w = initHeadWeights(spec, inputSize, seed);
+  try {
+    return headParams(w);
+  } finally {
+    disposeHead(w);
+  }
+}
+
 /** Class weights "balanced" as scikit-learn/Keras users compute them: n / (k * count_c). */
 export function balancedClassWeights(labels: Int32Array, classes: number): number[] {
   const counts = new Array<number>(classes).fill(0);
   for (const l of labels) counts[l]!++;
   return counts.map((c) => (c > 0 ? labels.length / (classes * c) : 0));
-}
-
-/**
- * Mean cross-entropy and accuracy of any logits function over a feature set (forward only, batched).
- * Shared by the head trainer and optimize's pruned Dense stacks so both report the same figures.
- */
-export async function evaluateLogits(set: FeatureRows, forward: (x: tf.Tensor2D) => tf.Tensor2D, batchSize = 256): Promise<{ loss: number; accuracy: number }> {
-  let loss = 0;
-  let correct = 0;
-  for await (const b of rowBatches(set, batchSize)) {
-    const n = b.n;
-    const [l, c] = tf.tidy(() => {
-      const x = tf.tensor2d(b.x, [n, set.dim]);
-      const labels = tf.tensor1d(b.labels, 'int32');
-      const logits = forward(x);
-      const logp = tf.logSoftmax(logits);
-      const y = tf.oneHot(labels, logits.shape[1]);
-      return [tf.neg(tf.sum(tf.mul(y, logp))), tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'))];
-    });
-    loss += l!.dataSync()[0]!;
-    correct += c!.dataSync()[0]!;
-    tf.dispose([l!, c!]);
-  }
-  return { loss: set.count ? loss / set.count : NaN, accuracy: set.count ? correct / set.count : NaN };
 }
 
 /** Loss and accuracy of head weights over feature rows. */
@@ -131,112 +141,66 @@ export async function predictHead(w: HeadWeights, set: FeatureRows, batchSize = 
   return out;
 }
 
-/** Adam state kept in plain arrays: one fused pass per parameter instead of ~14 tensor ops over 25M floats. */
-export interface AdamState {
-  step: number;
-  m: Float32Array[];
-  v: Float32Array[];
+interface HeadTrainerKind {
+  name: string;
+  choices: readonly EngineChoice[];
+  open(init: HeadTrainerInit): Promise<HeadTrainer>;
 }
 
-export function newAdamState(sizes: number[]): AdamState {
-  return { step: 0, m: sizes.map((n) => new Float32Array(n)), v: sizes.map((n) => new Float32Array(n)) };
-}
+/** The trainers --engine can pick, in the order `auto` tries them (as the inference engines: ONNX Runtime first). */
+const HEAD_TRAINERS: readonly HeadTrainerKind[] = [
+  { name: 'onnx', choices: ['auto', 'onnx'], open: async (init) => (await import('./head-onnx.js')).openOnnxHeadTrainer(init) },
+  { name: 'tfjs', choices: ['auto', 'tfjs'], open: async (init) => (await import('./head-tfjs.js')).openTfjsHeadTrainer(init) },
+];
 
-/** One Keras Adam update in place: m, v moments; w -= lr·√(1-β2^t)/(1-β1^t) · m / (√v + ε). */
-export function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, step: number): void {
-  const { beta1: b1, beta2: b2, epsilon: eps } = KERAS_ADAM;
-  const lrT = (lr * Math.sqrt(1 - Math.pow(b2, step))) / (1 - Math.pow(b1, step));
-  const c1 = 1 - b1;
-  const c2 = 1 - b2;
-  for (let i = 0; i < w.length; i++) {
-    const gi = g[i]!;
-    const mi = (m[i] = b1 * m[i]! + c1 * gi);
-    const vi = (v[i] = b2 * v[i]! + c2 * gi * gi);
-    w[i] = w[i]! - (lrT * mi) / (Math.sqrt(vi) + eps);
+/** The trainer for --engine: a named engine that cannot start is an error; `auto` says what it skipped and goes on. */
+export async function openHeadTrainer(choice: EngineChoice, init: HeadTrainerInit, logger?: Logger): Promise<HeadTrainer> {
+  const skipped: string[] = [];
+  for (const kind of HEAD_TRAINERS.filter((k) => k.choices.includes(choice))) {
+    try {
+      return await kind.open(init);
+    } catch (err) {
+      const why = ((err as Error)?.message ?? String(err)).split('\n')[0]!;
+      if (choice !== 'auto') throw new MlctlError('ENGINE_UNAVAILABLE', [choice, 'the head trainer', why], { cause: err });
+      skipped.push(`${kind.name}: ${why}`);
+      logger?.warn(`head training: ${kind.name} unavailable (${why}); trying the next engine`);
+    }
   }
+  throw new MlctlError('ENGINE_UNAVAILABLE', [choice, 'the head trainer', skipped.join('; ') || `no head trainer offers --engine ${choice}`]);
 }
 
-/**
- * A writable view of a tensor's storage on backends that keep it in JS-visible memory (wasm heap, cpu arrays), so
- * Adam can update parameters in place and read gradients without copying 100 MB per step. undefined elsewhere.
- */
-function storageView(t: tf.Tensor): Float32Array | undefined {
-  const name = tf.getBackend();
-  const be = tf.backend() as unknown as {
-    wasm?: { HEAPF32: Float32Array };
-    dataIdMap?: { get(id: unknown): { memoryOffset: number } | undefined };
-    data?: { get(id: unknown): { values?: unknown } | undefined };
+/** Dropout mask of batch (epoch e, batch b): the same for every engine, from (--seed, e, b). */
+export function dropoutMask(seed: number, epoch: number, batch: number, n: number, units: number, rate: number, out = new Float32Array(n * units)): Float32Array {
+  const rng = createRng(deriveSeed(seed, `dropout-${epoch}-${batch}`));
+  const keep = 1 / (1 - rate);
+  const mask = out.subarray(0, n * units);
+  for (let i = 0; i < mask.length; i++) mask[i] = rng() >= rate ? keep : 0;
+  return mask;
+}
+
+/** Two alternating batch buffers, so the next batch is read while the trainer works on this one. */
+function batchReader(rows: FeatureRows, order: number[], opts: TrainHeadOptions, epoch: number, classWeights: Float32Array | undefined) {
+  const { batchSize, spec } = opts;
+  const bufs = [0, 1].map(() => ({ x: new Float32Array(batchSize * rows.dim), labels: new Int32Array(batchSize), y: new Float32Array(batchSize * spec.classes), sw: new Float32Array(batchSize), mask: spec.dropout > 0 ? new Float32Array(batchSize * spec.units) : undefined }));
+  return async (b: number): Promise<HeadBatch> => {
+    const buf = bufs[b % 2]!;
+    const from = b * batchSize;
+    const to = Math.min(rows.count, from + batchSize);
+    const n = to - from;
+    const x = await rows.read(order, from, to, buf.x);
+    const labels = buf.labels.subarray(0, n);
+    const y = buf.y.subarray(0, n * spec.classes);
+    y.fill(0);
+    const sw = buf.sw.subarray(0, n);
+    for (let i = 0; i < n; i++) {
+      const l = rows.labels[order[from + i]!]!;
+      labels[i] = l;
+      y[i * spec.classes + l] = 1;
+      sw[i] = (classWeights ? classWeights[l]! : 1) / n;
+    }
+    const mask = buf.mask ? dropoutMask(opts.seed, epoch, b, n, spec.units, spec.dropout, buf.mask) : undefined;
+    return { n, x, labels, y, sw, mask };
   };
-  if (t.dtype !== 'float32') return undefined;
-  if (name === 'wasm' && be.wasm && be.dataIdMap) {
-    const d = be.dataIdMap.get(t.dataId);
-    return d ? new Float32Array(be.wasm.HEAPF32.buffer, d.memoryOffset, t.size) : undefined;
-  }
-  if (name === 'cpu' && be.data) {
-    const v = be.data.get(t.dataId)?.values;
-    return v instanceof Float32Array && v.length === t.size ? v : undefined;
-  }
-  return undefined;
-}
-
-/**
- * The trainer's parameters: fc1's kernel is kept transposed ([units, in]) so that it is always the left operand of
- * matMul — wasm then never re-packs 25M weights per step and the kernel can be updated in place.
- */
-interface Params {
-  w1t: tf.Tensor2D;
-  b1: tf.Tensor1D;
-  w2: tf.Tensor2D;
-  b2: tf.Tensor1D;
-}
-
-function toParams(w: HeadWeights): Params {
-  // Fresh tensors that nothing else shares: they are updated in place.
-  return {
-    w1t: tf.tidy(() => tf.transpose(w.w1).clone()) as tf.Tensor2D,
-    b1: tf.tensor1d(Float32Array.from(w.b1.dataSync())),
-    w2: tf.tensor2d(Float32Array.from(w.w2.dataSync()), w.w2.shape),
-    b2: tf.tensor1d(Float32Array.from(w.b2.dataSync())),
-  };
-}
-
-function toHead(p: Params): HeadWeights {
-  return { w1: tf.transpose(p.w1t) as tf.Tensor2D, b1: p.b1.clone(), w2: p.w2.clone(), b2: p.b2.clone() };
-}
-
-/** Logits for rows x [n, in] with the transposed fc1 kernel. */
-function logitsT(p: Params, x: tf.Tensor2D): { z1: tf.Tensor2D; logits: (h: tf.Tensor2D) => tf.Tensor2D } {
-  const z1 = tf.add(tf.transpose(tf.matMul(p.w1t, tf.transpose(x))), p.b1) as tf.Tensor2D;
-  return { z1, logits: (h) => tf.add(tf.matMul(h, p.w2), p.b2) as tf.Tensor2D };
-}
-
-function evaluateParams(p: Params, set: FeatureRows, batchSize = 256): Promise<{ loss: number; accuracy: number }> {
-  return evaluateLogits(
-    set,
-    (x) => {
-      const f = logitsT(p, x);
-      return f.logits(tf.relu(f.z1));
-    },
-    batchSize,
-  );
-}
-
-/**
- * Apply one Adam step to a parameter tensor: in place when allowed and its storage is reachable, else by replacing
- * it. Only tensors never used as matMul's right operand may change in place (wasm caches packed right operands by id).
- */
-function adamStep(param: tf.Tensor, grad: tf.Tensor, m: Float32Array, v: Float32Array, lr: number, step: number, inPlace: boolean): tf.Tensor {
-  const g = storageView(grad) ?? (grad.dataSync() as Float32Array);
-  const w = inPlace ? storageView(param) : undefined;
-  if (w) {
-    adamUpdate(w, g, m, v, lr, step);
-    return param;
-  }
-  const copy = Float32Array.from(param.dataSync() as Float32Array);
-  adamUpdate(copy, g, m, v, lr, step);
-  const next = tf.tensor(copy, param.shape);
-  param.dispose();
-  return next;
 }
 
 /**
@@ -245,22 +209,21 @@ function adamStep(param: tf.Tensor, grad: tf.Tensor, m: Float32Array, v: Float32
  */
 export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefined, opts: TrainHeadOptions): Promise<TrainHeadResult> {
   const { spec, batchSize } = opts;
-  const init = opts.resume?.weights ?? initHeadWeights(spec, trainSet.dim, opts.seed);
-  const p: Params = toParams(init);
-  if (!opts.resume) disposeHead(init);
-  // Adam moments follow the trainer's layout (fc1 transposed); checkpoints store them as they are.
-  const adam: AdamState = opts.resume?.optimizer?.m.length
-    ? { step: opts.resume.optimizer.step, m: opts.resume.optimizer.m.map((a) => a.slice()), v: opts.resume.optimizer.v.map((a) => a.slice()) }
-    : newAdamState([p.w1t.size, p.b1.size, p.w2.size, p.b2.size]);
-  const history = [...(opts.resume?.history ?? [])];
-  let best = opts.resume ? { weights: cloneHead(opts.resume.best.weights), epoch: opts.resume.best.epoch, monitor: opts.resume.best.monitor } : { weights: toHead(p), epoch: 0, monitor: Infinity };
-  let wait = opts.resume?.wait ?? 0;
-  const classWeights = opts.classWeights ? tf.tensor1d(opts.classWeights) : undefined;
-  const buf = new Float32Array(batchSize * trainSet.dim);
-  const labelBuf = new Int32Array(batchSize);
+  const dim = trainSet.dim;
+  const resume = opts.resume;
+  const params = resume?.weights ?? initHeadParams(spec, dim, opts.seed);
+  const sizes = [params.w1.length, params.b1.length, params.w2.length, params.b2.length];
+  const optimizer = resume?.optimizer?.m.length ? { step: resume.optimizer.step, m: resume.optimizer.m.map((a) => a.slice()), v: resume.optimizer.v.map((a) => a.slice()) } : newAdamState(sizes);
+  const trainer = await openHeadTrainer(opts.engine ?? 'auto', { spec, params, optimizer, batchSize, threads: opts.threads }, opts.logger);
+  opts.logger?.debug(`head training: ${trainer.description}`);
+  let step = optimizer.step;
+  const history = [...(resume?.history ?? [])];
+  let best: HeadTrainState['best'] = resume ? { ...resume.best } : { weights: params, epoch: 0, monitor: Infinity };
+  let wait = resume?.wait ?? 0;
+  const classWeights = opts.classWeights ? Float32Array.from(opts.classWeights) : undefined;
   let stoppedEarly = false;
   let interrupted = false;
-  let epoch = opts.resume?.epoch ?? 0;
+  let epoch = resume?.epoch ?? 0;
   try {
     while (epoch < opts.epochs) {
       const e = epoch + 1;
@@ -268,96 +231,57 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
       const train = opts.epochRows ? opts.epochRows(e) : trainSet;
       const batches = Math.ceil(train.count / batchSize);
       const order = shuffleInPlace(Array.from({ length: train.count }, (_, i) => i), createRng(deriveSeed(opts.seed, `epoch-${e}`)));
+      const read = batchReader(train, order, opts, e, classWeights);
       let lossSum = 0;
       let correct = 0;
+      let next = batches > 0 ? read(0) : undefined;
       for (let b = 0; b < batches; b++) {
+        const batch = await next!;
         if (opts.shouldStop?.()) {
           interrupted = true;
           break;
         }
-        const from = b * batchSize;
-        const to = Math.min(train.count, from + batchSize);
-        const n = to - from;
-        const xData = await train.read(order, from, to, buf);
-        for (let i = from; i < to; i++) labelBuf[i - from] = train.labels[order[i]!]!;
-        const outs = tf.tidy(() => {
-          const x = tf.tensor2d(xData, [n, train.dim]);
-          const labels = tf.tensor1d(labelBuf.subarray(0, n), 'int32');
-          const y = tf.oneHot(labels, spec.classes);
-          const f = logitsT(p, x);
-          const h = tf.relu(f.z1);
-          let mask: tf.Tensor | undefined;
-          let hd = h;
-          if (spec.dropout > 0) {
-            const keep = 1 - spec.dropout;
-            mask = tf.div(tf.cast(tf.greaterEqual(tf.randomUniform([n, spec.units], 0, 1, 'float32', deriveSeed(opts.seed, `dropout-${e}-${b}`)), spec.dropout), 'float32'), keep);
-            hd = tf.mul(h, mask);
-          }
-          const logits = f.logits(hd);
-          const logp = tf.logSoftmax(logits);
-          const sw = classWeights ? tf.gather(classWeights, labels) : tf.ones([n]);
-          const loss = tf.div(tf.sum(tf.mul(tf.neg(tf.sum(tf.mul(y, logp), 1)), sw)), n);
-          // Softmax cross-entropy gradient w.r.t. the logits, scaled by the sample weights; explicit transposes
-          // keep every product on wasm's fast matMul path (no transposeA).
-          const dz2 = tf.div(tf.mul(tf.sub(tf.exp(logp), y), tf.expandDims(sw, 1)), n);
-          const dw2 = tf.matMul(tf.transpose(hd), dz2);
-          const db2 = tf.sum(dz2, 0);
-          let dh = tf.matMul(dz2, tf.transpose(p.w2));
-          if (mask) dh = tf.mul(dh, mask);
-          const dz1 = tf.mul(dh, tf.step(f.z1));
-          const dw1t = tf.matMul(tf.transpose(dz1), x);
-          const db1 = tf.sum(dz1, 0);
-          const acc = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
-          return [dw1t, db1, dw2, db2, loss, acc];
-        });
-        const l = outs[4]!.dataSync()[0]!;
-        const c = outs[5]!.dataSync()[0]!;
-        adam.step++;
-        p.w1t = adamStep(p.w1t, outs[0]!, adam.m[0]!, adam.v[0]!, opts.lr, adam.step, true) as tf.Tensor2D;
-        p.b1 = adamStep(p.b1, outs[1]!, adam.m[1]!, adam.v[1]!, opts.lr, adam.step, true) as tf.Tensor1D;
-        p.w2 = adamStep(p.w2, outs[2]!, adam.m[2]!, adam.v[2]!, opts.lr, adam.step, false) as tf.Tensor2D;
-        p.b2 = adamStep(p.b2, outs[3]!, adam.m[3]!, adam.v[3]!, opts.lr, adam.step, true) as tf.Tensor1D;
-        tf.dispose(outs);
-        lossSum += l * n;
-        correct += c;
-        opts.onBatch?.(b + 1, batches, lossSum / to, correct / to);
+        next = b + 1 < batches ? read(b + 1) : undefined;
+        // A read that fails while this step runs is reported when awaited, not as an unhandled rejection.
+        next?.catch(() => undefined);
+        const r = await trainer.step(batch, opts.lr, ++step);
+        lossSum += r.loss * batch.n;
+        correct += r.correct;
+        const seen = Math.min(train.count, (b + 1) * batchSize);
+        opts.onBatch?.(b + 1, batches, lossSum / seen, correct / seen);
         // Let signal handlers and progress output run between steps.
-        await new Promise((r) => setImmediate(r));
+        await new Promise((res) => setImmediate(res));
       }
-      if (interrupted) break;
+      if (interrupted) {
+        await next?.catch(() => undefined);
+        break;
+      }
       const m: EpochMetrics = { epoch: e, loss: lossSum / train.count, accuracy: correct / train.count, seconds: (performance.now() - t0) / 1000, lr: opts.lr, phase: 'head' };
       if (val && val.count > 0) {
-        const v = await evaluateParams(p, val);
+        const v = await trainer.evaluate(val);
         m.valLoss = v.loss;
         m.valAccuracy = v.accuracy;
       }
       history.push(m);
       epoch = e;
       const monitor = m.valLoss ?? m.loss;
-      if (monitor < best.monitor) {
-        disposeHead(best.weights);
-        best = { weights: toHead(p), epoch: e, monitor };
+      const improved = monitor < best.monitor;
+      const snap = improved || opts.onEpochEnd ? await trainer.snapshot(Boolean(opts.onEpochEnd)) : undefined;
+      if (improved) {
+        best = { weights: snap!.params, epoch: e, monitor };
         wait = 0;
       } else {
         wait++;
       }
-      if (opts.onEpochEnd) {
-        const weights = toHead(p);
-        try {
-          await opts.onEpochEnd({ epoch: e, weights, best, wait, history, optimizer: adam }, m);
-        } finally {
-          disposeHead(weights);
-        }
-      }
+      if (opts.onEpochEnd) await opts.onEpochEnd({ epoch: e, weights: snap!.params, best, wait, history: [...history], optimizer: { ...snap!.optimizer!, step } }, m);
       if (opts.patience !== undefined && opts.patience > 0 && wait >= opts.patience) {
         stoppedEarly = true;
         break;
       }
     }
-    return { weights: best.epoch > 0 ? cloneHead(best.weights) : toHead(p), history, bestEpoch: best.epoch, stoppedEarly, interrupted, epochsRun: epoch };
+    const final = best.epoch > 0 ? best.weights : (await trainer.snapshot(false)).params;
+    return { weights: headWeights(final), history, bestEpoch: best.epoch, stoppedEarly, interrupted, epochsRun: epoch, engine: trainer.description };
   } finally {
-    disposeHead(best.weights);
-    tf.dispose([p.w1t, p.b1, p.w2, p.b2]);
-    classWeights?.dispose();
+    await trainer.dispose();
   }
 }

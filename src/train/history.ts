@@ -1,8 +1,10 @@
-// Training history as files: history.json, history.csv and history.png (loss and accuracy curves drawn as SVG and
-// rasterised with sharp), stored in the model package beside the model.
-import sharp from 'sharp';
+// Training history as files in the model package: history.json, history.csv, history.png (loss and accuracy curves)
+// and history.html (a self-contained page: curves for train and validation, the best and early-stopping epochs, the
+// fine-tune phase boundary, the learning rate, hyperparameters and the per-epoch table). Charts: web/charts.ts.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { lineChart, PALETTE, svgToPng, type Marker } from '../web/charts.js';
+import { card, esc, figure, htmlPage, section, table } from '../web/html.js';
 import type { EpochMetrics } from './head.js';
 
 const COLUMNS = ['epoch', 'phase', 'loss', 'accuracy', 'valLoss', 'valAccuracy', 'lr', 'seconds'] as const;
@@ -18,56 +20,152 @@ export function historyCsv(history: EpochMetrics[]): string {
   return [head, ...rows].join('\n') + '\n';
 }
 
-interface Series {
-  name: string;
-  color: string;
-  values: Array<number | undefined>;
+/** What else the page shows besides the epochs (the manifest's metrics and training parameters). */
+export interface HistoryContext {
+  /** Model name (page title). */
+  name?: string;
+  /** Epoch budget per phase (an earlier end means early stopping). */
+  epochs?: number;
+  patience?: number | null;
+  metrics?: Record<string, unknown>;
+  /** Training parameters, shown as a table (nested values as JSON). */
+  training?: Record<string, unknown>;
 }
 
-function panel(x0: number, y0: number, w: number, h: number, title: string, series: Series[], fixedMax?: number): string {
-  const all = series.flatMap((s) => s.values.filter((v): v is number => v !== undefined && Number.isFinite(v)));
-  const n = Math.max(1, ...series.map((s) => s.values.length));
-  const max = fixedMax ?? (all.length ? Math.max(...all) * 1.05 : 1);
-  const min = fixedMax !== undefined ? 0 : Math.min(0, ...all);
-  const px = (i: number) => x0 + 45 + (n === 1 ? (w - 60) / 2 : (i * (w - 60)) / (n - 1));
-  const py = (v: number) => y0 + h - 30 - ((v - min) / (max - min || 1)) * (h - 60);
-  const parts = [`<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="white"/>`, `<text x="${x0 + w / 2}" y="${y0 + 18}" text-anchor="middle" font-size="14" font-family="sans-serif">${title}</text>`];
-  parts.push(`<line x1="${x0 + 45}" y1="${py(min)}" x2="${x0 + w - 15}" y2="${py(min)}" stroke="#888"/>`, `<line x1="${x0 + 45}" y1="${py(min)}" x2="${x0 + 45}" y2="${py(max)}" stroke="#888"/>`);
-  for (let k = 0; k <= 4; k++) {
-    const v = min + ((max - min) * k) / 4;
-    parts.push(`<text x="${x0 + 40}" y="${py(v) + 4}" text-anchor="end" font-size="10" font-family="sans-serif">${v.toPrecision(2)}</text>`);
-  }
-  parts.push(`<text x="${x0 + w / 2}" y="${y0 + h - 8}" text-anchor="middle" font-size="11" font-family="sans-serif">epoch (1–${n})</text>`);
-  series.forEach((s, si) => {
-    const pts = s.values.map((v, i) => (v === undefined || !Number.isFinite(v) ? undefined : `${px(i).toFixed(1)},${py(v).toFixed(1)}`)).filter(Boolean);
-    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
-    for (const p of pts) {
-      const [cx, cy] = p!.split(',');
-      parts.push(`<circle cx="${cx}" cy="${cy}" r="2.5" fill="${s.color}"/>`);
-    }
-    parts.push(`<rect x="${x0 + w - 110}" y="${y0 + 28 + si * 16}" width="10" height="10" fill="${s.color}"/>`, `<text x="${x0 + w - 95}" y="${y0 + 37 + si * 16}" font-size="11" font-family="sans-serif">${s.name}</text>`);
+export interface PhaseSpan {
+  phase: EpochMetrics['phase'];
+  /** 1-based positions in the history (history.csv's epoch column), inclusive. */
+  first: number;
+  last: number;
+  /** The epoch whose weights the phase kept (lowest val_loss, else loss: Keras's restore_best_weights). */
+  best: number;
+  /** The phase ended before its epoch budget (patience ran out). */
+  stoppedEarly: boolean;
+}
+
+/** The phases in order with their best and early-stopping epochs. */
+export function phaseSpans(history: readonly EpochMetrics[], epochs?: number): PhaseSpan[] {
+  const spans: PhaseSpan[] = [];
+  history.forEach((h, i) => {
+    const last = spans[spans.length - 1];
+    if (!last || last.phase !== h.phase) spans.push({ phase: h.phase, first: i + 1, last: i + 1, best: i + 1, stoppedEarly: false });
+    else last.last = i + 1;
   });
-  return parts.join('\n');
+  for (const s of spans) {
+    const monitor = (n: number) => history[n - 1]!.valLoss ?? history[n - 1]!.loss;
+    for (let n = s.first; n <= s.last; n++) if (monitor(n) < monitor(s.best)) s.best = n;
+    s.stoppedEarly = epochs !== undefined && s.last - s.first + 1 < epochs;
+  }
+  return spans;
 }
 
-export function historySvg(history: EpochMetrics[]): string {
-  const W = 900;
-  const H = 360;
-  const loss: Series[] = [
-    { name: 'loss', color: '#1f77b4', values: history.map((h) => h.loss) },
-    { name: 'val_loss', color: '#ff7f0e', values: history.map((h) => h.valLoss) },
-  ];
-  const acc: Series[] = [
-    { name: 'accuracy', color: '#1f77b4', values: history.map((h) => h.accuracy) },
-    { name: 'val_accuracy', color: '#ff7f0e', values: history.map((h) => h.valAccuracy) },
-  ];
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">\n${panel(0, 0, W / 2, H, 'Loss', loss)}\n${panel(W / 2, 0, W / 2, H, 'Accuracy', acc, 1)}\n</svg>\n`;
+function markers(spans: readonly PhaseSpan[]): Marker[] {
+  const out: Marker[] = [];
+  for (const s of spans) {
+    if (s.phase === 'fine-tune') out.push({ x: s.first - 0.5, label: 'fine-tune starts', color: PALETTE[4] });
+    out.push({ x: s.best, label: `best ${s.phase} epoch ${s.best}`, color: PALETTE[2] });
+    if (s.stoppedEarly) out.push({ x: s.last, label: `early stop (${s.phase})`, color: PALETTE[3] });
+  }
+  return out;
 }
 
-/** Write history.json, history.csv and history.png into `dir`; returns the file names. */
-export async function writeHistoryFiles(dir: string, history: EpochMetrics[]): Promise<string[]> {
+const finiteOrUndefined = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : undefined);
+
+export function lossChart(history: readonly EpochMetrics[], spans: readonly PhaseSpan[], width = 480): string {
+  return lineChart({
+    title: 'Loss',
+    width,
+    xLabel: 'epoch',
+    yLabel: 'categorical cross-entropy',
+    series: [
+      { name: 'loss (train)', color: PALETTE[0], values: history.map((h) => finiteOrUndefined(h.loss)) },
+      { name: 'val_loss', color: PALETTE[1], values: history.map((h) => finiteOrUndefined(h.valLoss)) },
+    ],
+    markers: markers(spans),
+  });
+}
+
+export function accuracyChart(history: readonly EpochMetrics[], spans: readonly PhaseSpan[], width = 480): string {
+  return lineChart({
+    title: 'Accuracy',
+    width,
+    xLabel: 'epoch',
+    yLabel: 'accuracy',
+    yRange: [0, 1],
+    series: [
+      { name: 'accuracy (train)', color: PALETTE[0], values: history.map((h) => finiteOrUndefined(h.accuracy)) },
+      { name: 'val_accuracy', color: PALETTE[1], values: history.map((h) => finiteOrUndefined(h.valAccuracy)) },
+    ],
+    markers: markers(spans),
+  });
+}
+
+/** Loss and accuracy side by side in one SVG (history.png). */
+export function historySvg(history: EpochMetrics[], epochs?: number): string {
+  const spans = phaseSpans(history, epochs);
+  const W = 480;
+  const inner = [lossChart(history, spans, W), accuracyChart(history, spans, W)].map((svg, i) => svg.replace('<svg ', `<svg x="${i * W}" y="0" `));
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="320" viewBox="0 0 ${2 * W} 320">\n${inner.join('\n')}\n</svg>\n`;
+}
+
+const num = (v: unknown, digits = 4) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '—');
+
+function cards(history: readonly EpochMetrics[], spans: readonly PhaseSpan[], ctx: HistoryContext): string {
+  const m = ctx.metrics ?? {};
+  const best = typeof m.bestEpoch === 'number' ? m.bestEpoch : spans[spans.length - 1]?.best;
+  const out = [
+    card('epochs run', String(history.length), spans.map((s) => `${s.phase} ${s.last - s.first + 1}`).join(', ')),
+    card('best epoch', best !== undefined ? String(best) : '—', spans.some((s) => s.stoppedEarly) ? `stopped early (patience ${ctx.patience ?? '?'})` : 'ran every epoch'),
+    card('val accuracy', num(m.valAccuracy), `val loss ${num(m.valLoss)}`),
+  ];
+  if (typeof m.testAccuracy === 'number') out.push(card('test accuracy', num(m.testAccuracy), `test loss ${num(m.testLoss)}`));
+  out.push(card('time', `${history.reduce((a, h) => a + h.seconds, 0).toFixed(1)} s`, 'sum of epochs'));
+  return `<div class="cards">${out.join('')}</div>`;
+}
+
+function paramsTable(training: Record<string, unknown>): string {
+  const rows = Object.entries(training)
+    .filter(([k]) => k !== 'classCounts')
+    .map(([k, v]) => [k, v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v)]);
+  return table({ head: ['parameter', 'value'], rows });
+}
+
+function epochTable(history: readonly EpochMetrics[], spans: readonly PhaseSpan[]): string {
+  const bests = new Set(spans.map((s) => s.best));
+  const rows = history.map((h, i) => [String(i + 1), h.phase, num(h.loss), num(h.accuracy), num(h.valLoss), num(h.valAccuracy), String(h.lr), h.seconds.toFixed(1), bests.has(i + 1) ? 'best' : '']);
+  return table({ head: ['epoch', 'phase', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'lr', 'seconds', ''], rows, align: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'left'] });
+}
+
+/** history.html: one self-contained page (inline CSS and SVG, no script, no network). */
+export function historyHtml(history: EpochMetrics[], ctx: HistoryContext = {}): string {
+  const spans = phaseSpans(history, ctx.epochs);
+  const lr = lineChart({ title: 'Learning rate', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'learning rate', color: PALETTE[4], values: history.map((h) => h.lr), step: true }], markers: markers(spans).filter((m) => m.label === 'fine-tune starts') });
+  const body = [
+    cards(history, spans, ctx),
+    section('curves', 'Curves', `<div class="figs">${figure(lossChart(history, spans), 'Dashed lines: fine-tune start, the best epoch of each phase (its weights were kept) and early stops.')}${figure(accuracyChart(history, spans))}${figure(lr)}</div>`),
+    ctx.training ? section('params', 'Hyperparameters', paramsTable(ctx.training)) : '',
+    section('epochs', 'Epochs', epochTable(history, spans)),
+  ];
+  return htmlPage({
+    title: `Training history${ctx.name ? `: ${ctx.name}` : ''}`,
+    subtitle: [spans.map((s) => `${s.phase}: epochs ${s.first}–${s.last}${s.stoppedEarly ? ' (stopped early)' : ''}, best ${s.best}`).join(' · ') || 'no epochs'],
+    nav: [['curves', 'Curves'], ...(ctx.training ? [['params', 'Hyperparameters'] as [string, string]] : []), ['epochs', 'Epochs']],
+    body: body.filter(Boolean).join('\n'),
+    footer: `Generated by mlctl train on ${new Date().toISOString()}. The same figures are in history.csv and history.json.`,
+  });
+}
+
+/** Write history.json, history.csv, history.png and history.html into `dir`; returns the file names. */
+export async function writeHistoryFiles(dir: string, history: EpochMetrics[], ctx: HistoryContext = {}): Promise<string[]> {
   await fs.writeFile(path.join(dir, 'history.json'), JSON.stringify({ history }, null, 2) + '\n');
   await fs.writeFile(path.join(dir, 'history.csv'), historyCsv(history));
-  await sharp(Buffer.from(historySvg(history))).png().toFile(path.join(dir, 'history.png'));
-  return ['history.json', 'history.csv', 'history.png'];
+  await fs.writeFile(path.join(dir, 'history.png'), await svgToPng(historySvg(history, ctx.epochs)));
+  await fs.writeFile(path.join(dir, 'history.html'), historyHtml(history, ctx));
+  return ['history.json', 'history.csv', 'history.png', 'history.html'];
+}
+
+/** HistoryContext from a manifest draft's metrics and training block. */
+export function historyContext(name: string, draft: { metrics?: Record<string, unknown>; training?: Record<string, unknown> }): HistoryContext {
+  const t = draft.training ?? {};
+  return { name, epochs: typeof t.epochs === 'number' ? t.epochs : undefined, patience: typeof t.patience === 'number' ? t.patience : null, metrics: draft.metrics, training: t };
 }

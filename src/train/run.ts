@@ -3,21 +3,22 @@
 import * as tf from '@tensorflow/tfjs';
 import { openFeatureSession, type FeatureSession } from '../features/session.js';
 import { buildFullModel, type HeadSpec, type HeadWeights } from '../models/head.js';
-import { lockRun, type RunConfig, type RunLock } from './checkpoint.js';
+import { checkpointWriter, type CheckpointWriter, type RunConfig } from './checkpoint.js';
+import { lockRun, type RunLock } from './run-lock.js';
 import { disposeHead, type EpochMetrics } from './head.js';
 import { extractOnly } from './steps/extract-only.js';
 import { headInputs } from './steps/features.js';
 import { fineTunePhase } from './steps/finetune-phase.js';
-import { headPhase } from './steps/head-phase.js';
+import { flushCheckpoints, headPhase } from './steps/head-phase.js';
 import { trainManifest } from './steps/manifest.js';
 import { finalMetrics } from './steps/metrics.js';
 import { prepareRun, runFingerprint } from './steps/prepare.js';
 import { checkResume } from './steps/resume.js';
 import { saveTrained } from './steps/save.js';
+import { openTrainBoard } from './tensorboard.js';
 import type { TrainOptions, TrainResult } from './types.js';
 
 export type { TrainOptions, TrainResult } from './types.js';
-export { loadTrainingData } from './steps/prepare.js';
 
 const HEAD_UNITS = 1024;
 
@@ -39,16 +40,30 @@ function stopwatch() {
   };
 }
 
+/** The hooks in order (the board first, so a caller's hook sees the epoch on disk). */
+function chainEpochHooks(...hooks: Array<TrainOptions['onEpoch']>): TrainOptions['onEpoch'] {
+  return async (m, step) => {
+    for (const h of hooks) await h?.(m, step);
+  };
+}
+
 export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
   const { logger } = opts;
   const clock = stopwatch();
-  const run = await prepareRun(opts);
+  const prepared = await prepareRun(opts);
+  const board = opts.tensorboard ? await openTrainBoard(opts.tensorboard, opts) : undefined;
+  const run = board ? { ...prepared, opts: { ...prepared.opts, onEpoch: chainEpochHooks(board.epoch, opts.onEpoch) } } : prepared;
+  let boardStatus: 'SUCCESS' | 'FAILURE' | undefined = 'FAILURE';
   const backend = tf.getBackend();
   let lock: RunLock | undefined;
   let session: FeatureSession | undefined;
   let fullModel: tf.LayersModel | undefined;
   let headWeights: HeadWeights | undefined;
-  const interrupted = (features: TrainResult['features'], history: EpochMetrics[]): TrainResult => ({ interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings });
+  let writer: CheckpointWriter | undefined;
+  const interrupted = (features: TrainResult['features'], history: EpochMetrics[]): TrainResult => {
+    boardStatus = undefined; // resumable: the HParams session stays open-ended
+    return { interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings };
+  };
   try {
     session = await clock.time('backboneSeconds', () =>
       openFeatureSession({
@@ -73,9 +88,12 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     if (opts.shouldStop?.()) return interrupted(inputs.stats, []);
 
     const headSpec: HeadSpec = { pooling: opts.head, units: HEAD_UNITS, dropout: opts.dropout, classes: run.classes.length };
-    const head = await clock.time('headSeconds', () => headPhase(run, inputs, headSpec, config, resume));
+    writer = checkpointWriter(run.runDir, config);
+    const head = await clock.time('headSeconds', () => headPhase(run, inputs, headSpec, writer!, resume));
     headWeights = head.weights;
     if (head.interrupted) return interrupted(inputs.stats, head.history);
+    // The fine-tune phase writes checkpoints of its own: the head's last one lands first.
+    if (opts.fineTune > 0) await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
 
     fullModel = buildFullModel(session.base, headSpec, head.weights);
     const model = fullModel;
@@ -86,7 +104,10 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     const features = { ...inputs.stats, ...(test ? { test } : {}) };
     const draft = trainManifest(run, { session, headSpec, ft, history, metrics, classWeights: inputs.classWeights, backend });
     const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history));
+    await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
     clock.total();
+    boardStatus = 'SUCCESS';
+    await board?.close('SUCCESS', pkg.dir);
     logger.info(`saved ${pkg.dir} (val accuracy ${typeof metrics.valAccuracy === 'number' ? metrics.valAccuracy.toFixed(4) : 'n/a'}, ${history.length} epochs)`);
     return {
       package: { dir: pkg.dir, name: pkg.manifest.name, version: pkg.manifest.version, manifestSha256: pkg.manifestSha256 },
@@ -100,6 +121,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       timings: clock.timings,
     };
   } finally {
+    // Every epoch's checkpoint is on disk before the command ends, whichever way it ends.
+    if (writer) await flushCheckpoints(run, writer);
+    if (boardStatus !== 'SUCCESS') await board?.close(boardStatus).catch((err: Error) => logger.warn(`TensorBoard log ${board.dir}: ${err.message}`));
     disposeHead(headWeights);
     // The full model shares the base's layers: the head goes here, the base with the session.
     try {

@@ -42,6 +42,10 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Only fill the shared feature store (for this shard of the dataset), then stop: no head, no package. */
   extractOnly?: { shard: Shard };
+  /** Called after every epoch of both phases, once it is checkpointed (step: its 1-based position over both phases). */
+  onEpoch?: (m: EpochMetrics, step: number) => Promise<void> | void;
+  /** Write TensorBoard event files into this folder as epochs finish (train/tensorboard.ts). */
+  tensorboard?: string;
   /** Overrides for the ImageNet download (tests). */
   weightsUrl?: string;
   weightsMd5?: string;

@@ -25,6 +25,7 @@ export const CHROMIUM = process.env.MLCTL_CHROMIUM ?? '/usr/bin/chromium';
 
 export const SYSTEM_TOOLS = {
   pythonOnnx: { pkg: 'python3-onnx', for: 'the ONNX reference checker (onnx.checker full_check)', probe: () => runs(PYTHON, ['-c', 'import onnx']) },
+  pythonProtobuf: { pkg: 'python3-protobuf', for: 'reading TensorBoard event files back with Google\'s protobuf runtime', probe: () => runs(PYTHON, ['-c', 'import google.protobuf.message_factory']) },
   sklearn: { pkg: 'python3-sklearn', for: 'scikit-learn cross-checks', probe: () => runs(PYTHON, ['-c', 'import sklearn']) },
   ffmpeg: { pkg: 'ffmpeg', for: 'real video sources', probe: () => runs('ffmpeg', ['-version']) },
   mosquitto: { pkg: 'mosquitto', for: 'a real MQTT broker', probe: () => existsSync('/usr/sbin/mosquitto') || runs('mosquitto', ['-h']) },

@@ -30,7 +30,7 @@ export const evaluateCommand = defineCommand({
     { flags: '--top-k <k>', description: 'k for top-k accuracy (capped at the number of classes)', type: 'int', default: 5, min: 1 },
     { ...ENGINE, description: 'inference engine: auto prefers ONNX Runtime when the package allows it, else TF.js' },
     { ...BATCH_SIZE, description: 'images per inference batch', default: 16, max: 4096 },
-    { flags: '--report <dir>', description: 'write report.json, report.md and PNG figures (confusion matrix, reliability) into this folder' },
+    { flags: '--report <dir>', description: 'write index.html (a self-contained page: metrics, confusion heat map, reliability, latency, worst images as thumbnails), report.json, report.md and PNG figures into this folder' },
     { flags: '--min-accuracy <x>', description: 'gate: fail (exit 3) when accuracy is below x (0..1)', type: 'float', min: 0, max: 1 },
     { flags: '--min-f1 <x>', description: 'gate: fail (exit 3) when macro F1 is below x (0..1)', type: 'float', min: 0, max: 1 },
     { flags: '--min-r2 <x>', description: 'gate (regression packages): fail (exit 3) when R² is below x', type: 'float', max: 1 },

@@ -91,7 +91,7 @@ export const tuneCommand = defineCommand({
     { flags: '--patience <n>', description: 'early stopping: epochs without val_loss improvement', type: 'int', default: 3, min: 1 },
     { ...VALIDATION_SPLIT, min: 0.01 },
     { ...SEED, description: 'seed for the split, the trials and training' },
-    { ...ENGINE, description: 'engine for feature extraction' },
+    { ...ENGINE, description: 'engine for feature extraction, and the trials\' head trainer: auto prefers onnxruntime-node, else tfjs' },
   ],
   examples: ['mlctl tune --data artifacts/sample-data --trials 8', 'mlctl tune --data artifacts/sample-data --trials 12 --strategy grid --search lr,units --weights none --image-size 64 --json'],
 });

@@ -46,7 +46,8 @@ export const trainCommand = defineCommand({
     'Choosing a backbone: vgg16 (15.5 GMAC per 224 image, 14.7M parameters) is the classic default and the slowest to serve; mobilenet_v2 (0.3 GMAC, 2.3M, --alpha trades accuracy for speed) is the pick for CPUs and cameras; ' +
     'efficientnet_b0 (0.4 GMAC, 4.0M) is usually the most accurate per image-second; resnet50 (4.1 GMAC, 23.6M) sits between. Each records the preprocessing its weights expect (caffe, tf, or raw pixels for EfficientNet) so evaluate and serve apply it. ' +
     'Base features are cached on disk (per image content) so epochs and reruns skip the base; --fine-tune K then unfreezes the backbone\'s last K blocks (VGG16: conv blocks; ResNet50: residual blocks; MobileNetV2/EfficientNet: inverted residual blocks, stem and top conv counted as blocks too). ' +
-    'A checkpoint is written after every epoch (artifacts/.runs/NAME/); Ctrl-C saves one and exits 130, --resume continues. ' +
+    'The head trains on ONNX Runtime (fc1 split across the cores, its gradient and Adam step in a WebAssembly SIMD kernel; --engine tfjs keeps it on TF.js, the same results to 1e-4). ' +
+    'A checkpoint is written after every epoch (artifacts/.runs/NAME/; in the background while the next epoch trains, replaced atomically); Ctrl-C saves one and exits 130, --resume continues. ' +
     'With --model linear|logistic|svm the classic models train instead (on a CSV file with --target, or on an image folder).',
   options: [
     { ...DATA, description: 'image folder: one subfolder per class (or train/ val/ test/ subfolders); a CSV file for --model linear|logistic|svm', required: true },
@@ -70,10 +71,11 @@ export const trainCommand = defineCommand({
     VALIDATION_SPLIT,
     TEST_SPLIT,
     { flags: '--class-weights <mode>', description: 'auto weighs classes by inverse frequency (imbalanced folders); none turns it off', choices: ['auto', 'none'], default: 'auto' },
-    { ...ENGINE, description: 'feature extraction engine: auto prefers onnxruntime-node, else tfjs' },
+    { ...ENGINE, description: 'feature extraction engine, and the head\'s trainer: auto prefers onnxruntime-node, else tfjs' },
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
     { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard), then stop', type: 'boolean' },
     { flags: '--shard <i/n>', description: 'with --extract-only: the images whose sha256(path relative to --data) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
+    { flags: '--tensorboard <dir>', description: 'write TensorBoard event files as epochs finish (DIR/train, DIR/validation: epoch_loss, epoch_accuracy, epoch_learning_rate; DIR: hyperparameters for the HParams dashboard); view with tensorboard --logdir DIR' },
     ...CLASSIC_TRAIN_OPTIONS,
   ],
   examples: [
@@ -84,6 +86,7 @@ export const trainCommand = defineCommand({
     'mlctl train --data ./flowers --name flowers --weights ./vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
     'mlctl train --data ./flowers --name flowers --resume',
     'mlctl train --data /data/train --name flowers --extract-only --shard 3/8   # one pod of 8 filling the feature store',
+    'mlctl train --data ./flowers --name flowers --fine-tune 1 --tensorboard runs/flowers-ft1   # then: tensorboard --logdir runs',
     'mlctl train --data table.csv --model logistic --target label',
   ],
 });

@@ -3,7 +3,8 @@
 import { loadPackage } from '../../artifacts/package.js';
 import { createServeMetrics } from '../../serve/metrics.js';
 import { createRepository } from '../../serve/repository.js';
-import { prepareSecurity, securityPlugins } from '../../serve/security.js';
+import { assembleServe } from '../../serve/assemble.js';
+import { prepareSecurity } from '../../serve/security.js';
 import { shutdownOnSignal, startServer } from '../../serve/start.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { ServeContext } from '../commands/serve.js';
@@ -36,7 +37,7 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   });
   // Versions that fail verification are reported unavailable while the others serve; none loading is exit 1.
   const { loaded: models, failed } = await repo.loadEach(target);
-  const security = await securityPlugins({ opts, target, repo, logger, prepared });
+  const assembled = await assembleServe({ opts, target, repo, logger, prepared });
   const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
   const server = await startServer(repo, {
     port: opts.port,
@@ -48,10 +49,7 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
     maxConnectionsPerClient: opts.maxConnectionsPerClient,
     topK: opts.topK,
     logger: { level, stream: process.stderr },
-    fastify: security.fastify,
-    info: security.info,
-    trustProxyHeader: security.trustProxyHeader,
-    plugins: security.plugins,
+    ...assembled,
   });
   const info = server.app.mlctl.info;
   server.app.log.info({ url: server.url, models: models.map((m) => `${m.name}@${m.version}`), ...(failed.length ? { unavailable: failed.map((u) => `${u.name}@${u.version}`) } : {}), ...info }, `serving on ${server.url}`);

@@ -14,7 +14,7 @@ function defaultName(data: string): string {
   return base || 'model';
 }
 
-function summary(r: TrainResult): string {
+function summary(r: TrainResult, tensorboard?: string): string {
   const m = r.metrics;
   const f = (v: unknown) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
   return [
@@ -22,6 +22,7 @@ function summary(r: TrainResult): string {
     `  version ${r.package!.version}, ${m.epochsRun} epochs (best ${m.bestEpoch}${m.stoppedEarly ? ', stopped early' : ''})`,
     `  val accuracy ${f(m.valAccuracy)}  val loss ${f(m.valLoss)}${m.testAccuracy !== undefined ? `  test accuracy ${f(m.testAccuracy)}` : ''}`,
     `  backend ${r.backend}, features via ${r.engine}${r.features.train ? ` (${r.features.train.cached} cached, ${r.features.train.computed} computed)` : ''}, ${r.timings.totalSeconds}s`,
+    `  curves: ${path.join(r.package!.dir, 'history.html')}${tensorboard ? `; TensorBoard: tensorboard --logdir ${tensorboard}` : ''}`,
   ].join('\n');
 }
 
@@ -29,8 +30,11 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
   if (opts.model !== 'vgg16') {
     if (opts.extractOnly || opts.shard !== undefined) throw new MlctlError('OPTION_CONFLICT', [`--extract-only and --shard fill the VGG16 feature store; --model ${opts.model} has none`]);
+    // Classic solvers have no epochs to log.
+    if (opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', [`--tensorboard logs epochs of transfer learning (--model vgg16); --model ${opts.model} has none`]);
     return runClassicTrain(ctx, opts.model);
   }
+  if (opts.extractOnly && opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', ['--extract-only trains nothing, so there are no epochs for --tensorboard: drop one of them']);
   if (opts.shard !== undefined && !opts.extractOnly) throw new MlctlError('OPTION_CONFLICT', ['--shard splits the feature extraction of --extract-only; add --extract-only (the head then trains on one machine from the filled store)']);
   if (opts.extractOnly && !opts.featureCache) throw new MlctlError('OPTION_CONFLICT', ['--extract-only fills the feature store: drop --no-feature-cache']);
   const extractOnly = opts.extractOnly ? { shard: opts.shard !== undefined ? parseShard(opts.shard) : WHOLE } : undefined;
@@ -61,6 +65,7 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
       classWeights: opts.classWeights,
       featureCache: opts.featureCache,
       ...(extractOnly ? { extractOnly } : {}),
+      tensorboard: opts.tensorboard,
       logger,
       shouldStop: flag.stop,
     });
@@ -87,8 +92,9 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
         features: result.features,
         timings: result.timings,
         runDir: result.runDir,
+        ...(opts.tensorboard ? { tensorboard: path.resolve(opts.tensorboard) } : {}),
       },
-      text: summary(result),
+      text: summary(result, opts.tensorboard),
     };
   } finally {
     flag.release();

@@ -5,10 +5,11 @@ import { predictRoutes } from './predict.js';
 import { tfServingRoutes } from './tfserving.js';
 import { tritonRoutes } from './triton.js';
 import { v2Routes } from './v2.js';
+import { metricsSchema } from './schemas.js';
 
 async function metricsRoutes(app: FastifyInstance): Promise<void> {
   const { metrics } = app.mlctl;
-  app.get('/metrics', { config: { kind: 'metrics' } }, async (_request, reply) => {
+  app.get('/metrics', { config: { kind: 'metrics' }, schema: metricsSchema }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -6,22 +6,24 @@ import { badRequest } from '../errors.js';
 import { instancesToInput, readMultipartImages, rowsOf, rowsToInput, topK, UPLOAD_TEXT_LIMITS } from '../codec.js';
 import type { InferInput } from '../types.js';
 import { inferContext, resolveModel } from './common.js';
+import { predictSchema } from './schemas.js';
 
 interface PredictQuery {
   model?: string;
   version?: string;
-  top_k?: string;
+  /** A number once the schema has coerced it; a string from multipart fields. */
+  top_k?: number | string;
 }
 
-function parseTopK(v: string): number {
+function parseTopK(v: string | number): number {
   const k = Number(v);
-  if (!Number.isInteger(k) || k < 0) throw badRequest(`top_k must be a non-negative integer, got "${v.slice(0, 20)}"`);
+  if (!Number.isInteger(k) || k < 0) throw badRequest(`top_k must be a non-negative integer, got "${String(v).slice(0, 20)}"`);
   return k;
 }
 
 export async function predictRoutes(app: FastifyInstance): Promise<void> {
   const state = app.mlctl;
-  app.post<{ Querystring: PredictQuery }>('/predict', { config: { kind: 'inference' } }, async (request) => {
+  app.post<{ Querystring: PredictQuery }>('/predict', { config: { kind: 'inference' }, schema: predictSchema }, async (request) => {
     let k = request.query.top_k !== undefined ? parseTopK(request.query.top_k) : state.topK;
     let input: InferInput;
     let { model: name, version } = request.query;

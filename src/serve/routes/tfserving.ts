@@ -8,6 +8,7 @@ import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
 import { checkPredictSignature, checkSignature, examplesResponse, examplesToInput, isRegression, modelMetadataResponse, type ExampleVerb } from '../tfserving-api.js';
 import type { ServedModel } from '../types.js';
 import { inferContext, parseVersion, resolveModel } from './common.js';
+import { tfMetadataSchema, tfRunSchema, tfStatusSchema } from './schemas.js';
 
 type Params = { model: string; version?: string };
 
@@ -34,18 +35,19 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
       ].sort((a, b) => Number(b.version) - Number(a.version)),
     };
   };
-  app.get('/v1/models/:model', { config: { kind: 'metadata' } }, status);
-  app.get('/v1/models/:model/versions/:version', { config: { kind: 'metadata' } }, status);
+  app.get('/v1/models/:model', { config: { kind: 'metadata' }, schema: tfStatusSchema }, status);
+  app.get('/v1/models/:model/versions/:version', { config: { kind: 'metadata' }, schema: tfStatusSchema }, status);
 
   // GetModelMetadata: the signature_def map a SavedModel of this model would carry, as TF Serving prints it.
   const metadata = async (request: FastifyRequest<{ Params: Params }>) => modelMetadataResponse(resolveModel(state, request.params.model, request.params.version), state.topK);
-  app.get('/v1/models/:model/metadata', { config: { kind: 'metadata' } }, metadata);
-  app.get('/v1/models/:model/versions/:version/metadata', { config: { kind: 'metadata' } }, metadata);
+  app.get('/v1/models/:model/metadata', { config: { kind: 'metadata' }, schema: tfMetadataSchema }, metadata);
+  app.get('/v1/models/:model/versions/:version/metadata', { config: { kind: 'metadata' }, schema: tfMetadataSchema }, metadata);
   const labels = async () => {
     throw notFound('version labels are not supported by mlctl serve: use /v1/models/{name}/versions/{version}');
   };
-  app.get('/v1/models/:model/labels/:label', { config: { kind: 'metadata' } }, labels);
-  app.get('/v1/models/:model/labels/:label/metadata', { config: { kind: 'metadata' } }, labels);
+  // Answered (404, saying what to use instead) but not documented.
+  app.get('/v1/models/:model/labels/:label', { config: { kind: 'metadata' }, schema: { hide: true } }, labels);
+  app.get('/v1/models/:model/labels/:label/metadata', { config: { kind: 'metadata' }, schema: { hide: true } }, labels);
 
   /** Classify / Regress with tf.Example-style {"examples": [...]} (api_rest.md): one answer per example. */
   const examples = async (request: FastifyRequest<{ Params: Params }>, model: ServedModel, verb: ExampleVerb, body: Record<string, unknown>) => {
@@ -107,6 +109,6 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
     if (verb === 'classify') return examplesResponse(rows.map((r) => topK(r, res.model.manifest.labels, state.topK).map((t) => [t.label, t.score])));
     return columnar ? { outputs: rows } : { predictions: rows };
   };
-  app.post('/v1/models/:model', { config: { kind: 'inference' } }, run);
-  app.post('/v1/models/:model/versions/:version', { config: { kind: 'inference' } }, run);
+  app.post('/v1/models/:model', { config: { kind: 'inference' }, schema: tfRunSchema }, run);
+  app.post('/v1/models/:model/versions/:version', { config: { kind: 'inference' }, schema: tfRunSchema }, run);
 }

@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { servedIndex, servedModelConfig } from '../triton.js';
 import { parseVersion, resolveModel } from './common.js';
+import { repositoryIndexSchema, tritonConfigSchema, tritonStatsAllSchema, tritonStatsSchema } from './schemas.js';
 
 type ModelParams = { name: string; version?: string };
 
@@ -21,8 +22,8 @@ export async function tritonRoutes(app: FastifyInstance): Promise<void> {
     const model = resolveModel(state, request.params.name, request.params.version);
     return servedModelConfig(model, state.repo.batching);
   };
-  app.get('/v2/models/:name/config', meta, config);
-  app.get('/v2/models/:name/versions/:version/config', meta, config);
+  app.get('/v2/models/:name/config', { ...meta, schema: tritonConfigSchema }, config);
+  app.get('/v2/models/:name/versions/:version/config', { ...meta, schema: tritonConfigSchema }, config);
 
   const stats = async (request: FastifyRequest<{ Params: Partial<ModelParams> }>) => {
     const { name, version } = request.params;
@@ -31,15 +32,15 @@ export async function tritonRoutes(app: FastifyInstance): Promise<void> {
     resolveModel(state, name, version);
     return { model_stats: state.stats.modelStats(name, parseVersion(name, version)) };
   };
-  app.get('/v2/models/stats', meta, stats);
-  app.get('/v2/models/:name/stats', meta, stats);
-  app.get('/v2/models/:name/versions/:version/stats', meta, stats);
+  app.get('/v2/models/stats', { ...meta, schema: tritonStatsAllSchema }, stats);
+  app.get('/v2/models/:name/stats', { ...meta, schema: tritonStatsSchema }, stats);
+  app.get('/v2/models/:name/versions/:version/stats', { ...meta, schema: tritonStatsSchema }, stats);
 
   app.post<{ Body: { ready?: boolean } | undefined }>(
     '/v2/repository/index',
     {
       ...meta,
-      schema: { body: { type: ['object', 'null'], properties: { ready: { type: 'boolean' } }, additionalProperties: true } },
+      schema: repositoryIndexSchema,
     },
     async (request) => servedIndex(state, request.body?.ready === true, visibleTo(request)),
   );

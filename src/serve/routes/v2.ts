@@ -6,6 +6,7 @@ import { decodeV2Request, fp32ToBuffer } from '../codec.js';
 import type { ServedModel } from '../types.js';
 import { bytesToBuffer, classificationCount, requestedOutputs } from '../triton.js';
 import { inferContext, resolveModel, SERVER_VERSION } from './common.js';
+import { v2InferSchema, v2LiveSchema, v2MetadataSchema, v2ReadySchema, v2ReadyServerSchema, v2ServerSchema } from './schemas.js';
 
 type ModelParams = { name: string; version?: string };
 
@@ -59,29 +60,26 @@ async function infer(request: FastifyRequest<{ Params: ModelParams }>, reply: Fa
   return Buffer.concat([json, ...blobs.filter((b): b is Buffer => b !== undefined)]);
 }
 
+/**
+ * A binary-extension body is marked by Inference-Header-Content-Length, whatever its Content-Type says (Triton reads
+ * it so): such a request is parsed and validated as the application/octet-stream body it is, so a client that labels
+ * it application/json or text/plain still gets its tensors rather than a JSON parse or schema error.
+ */
+async function binaryByHeader(request: FastifyRequest): Promise<void> {
+  if (request.headers['inference-header-content-length'] !== undefined) request.headers['content-type'] = 'application/octet-stream';
+}
+
 export async function v2Routes(app: FastifyInstance): Promise<void> {
   const state = app.mlctl;
-  // A binary-extension body is marked by Inference-Header-Content-Length, whatever its Content-Type says (Triton
-  // reads it so): a client that labels it application/json still gets its tensors, not a JSON parse error.
-  const json = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: state.bodyLimit }, (req, body, done) => {
-    if (req.headers['inference-header-content-length'] !== undefined) return done(null, body);
-    json(req, (body as Buffer).toString('utf8'), done);
-  });
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: state.bodyLimit }, (req, body, done) => {
-    done(null, req.headers['inference-header-content-length'] !== undefined ? body : (body as Buffer).toString('utf8'));
-  });
   const health = { config: { kind: 'health' as const } };
   const meta = { config: { kind: 'metadata' as const } };
 
-  app.get('/v2/health/live', health, async () => ({ live: true }));
-  app.get('/v2/health/ready', health, async (_request, reply) => {
+  app.get('/v2/health/live', { ...health, schema: v2LiveSchema }, async () => ({ live: true }));
+  app.get('/v2/health/ready', { ...health, schema: v2ReadyServerSchema }, async (_request, reply) => {
     const ready = state.accepting() && state.repo.ready();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
-  app.get('/v2', meta, async () => ({ name: 'mlctl', version: SERVER_VERSION, extensions: state.extensions }));
+  app.get('/v2', { ...meta, schema: v2ServerSchema }, async () => ({ name: 'mlctl', version: SERVER_VERSION, extensions: state.extensions }));
 
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
     const model = resolveModel(state, request.params.name, request.params.version);
@@ -89,8 +87,8 @@ export async function v2Routes(app: FastifyInstance): Promise<void> {
     const unavailable = state.repo.unavailable().filter((u) => u.name === model.name).map((u) => ({ version: String(u.version), reason: u.reason }));
     return { ...modelMetadata(model, versions), ...(unavailable.length ? { unavailable_versions: unavailable } : {}) };
   };
-  app.get('/v2/models/:name', meta, metadata);
-  app.get('/v2/models/:name/versions/:version', meta, metadata);
+  app.get('/v2/models/:name', { ...meta, schema: v2MetadataSchema }, metadata);
+  app.get('/v2/models/:name/versions/:version', { ...meta, schema: v2MetadataSchema }, metadata);
 
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { name, version } = request.params;
@@ -100,10 +98,10 @@ export async function v2Routes(app: FastifyInstance): Promise<void> {
     const ok = model.ready && state.accepting();
     return reply.code(ok ? 200 : 503).send({ name: model.name, ready: ok });
   };
-  app.get('/v2/models/:name/ready', health, ready);
-  app.get('/v2/models/:name/versions/:version/ready', health, ready);
+  app.get('/v2/models/:name/ready', { ...health, schema: v2ReadySchema }, ready);
+  app.get('/v2/models/:name/versions/:version/ready', { ...health, schema: v2ReadySchema }, ready);
 
   const inference = { config: { kind: 'inference' as const } };
-  app.post('/v2/models/:name/infer', inference, infer);
-  app.post('/v2/models/:name/versions/:version/infer', inference, infer);
+  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', { ...inference, onRequest: binaryByHeader, schema: v2InferSchema }, infer);
+  app.post<{ Params: ModelParams }>('/v2/models/:name/versions/:version/infer', { ...inference, onRequest: binaryByHeader, schema: v2InferSchema }, infer);
 }

@@ -6,7 +6,7 @@ import type { ManifestDraft } from '../../artifacts/manifest.js';
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../../artifacts/package.js';
 import { MlctlError } from '../../errors.js';
 import type { EpochMetrics } from '../head.js';
-import { writeHistoryFiles } from '../history.js';
+import { historyContext, writeHistoryFiles } from '../history.js';
 import type { PreparedRun } from './prepare.js';
 
 export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft: ManifestDraft, history: EpochMetrics[]): Promise<LoadedPackage> {
@@ -17,7 +17,7 @@ export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft
       draft,
       write: async (dir) => {
         await writeTfjsModel(dir, model);
-        await writeHistoryFiles(dir, history);
+        await writeHistoryFiles(dir, history, historyContext(run.opts.name, draft));
       },
     });
   } catch (err) {

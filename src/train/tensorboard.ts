@@ -1,0 +1,84 @@
+// `train --tensorboard DIR`: the run as TensorBoard sees a Keras fit() with the TensorBoard and HParams callbacks —
+// DIR/train and DIR/validation hold epoch_loss and epoch_accuracy (so one chart overlays both), train also
+// epoch_learning_rate; DIR itself holds the HParams session (start and end) and the hyperparameters as Markdown.
+// Steps are history.csv's epoch numbers, continuing through the fine-tune phase; each epoch is flushed as it ends.
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { EventFileWriter, type HParamValue } from '../tensorboard/writer.js';
+import type { EpochMetrics } from './head.js';
+import type { TrainOptions } from './types.js';
+
+export interface TrainBoard {
+  /** An epoch finished (`step`: its 1-based position over both phases). */
+  epoch(m: EpochMetrics, step: number): Promise<void>;
+  /** Write the session end (SUCCESS/FAILURE) and close the files; undefined status (interrupted) leaves it open-ended. */
+  close(status?: 'SUCCESS' | 'FAILURE', modelUri?: string): Promise<void>;
+  dir: string;
+}
+
+/** The hyperparameters a run is compared by (HParams dashboard columns). */
+export function trainHparams(o: TrainOptions): Record<string, HParamValue> {
+  const hp: Record<string, HParamValue> = {
+    backbone: o.backbone ?? 'vgg16',
+    epochs: o.epochs,
+    batch_size: o.batchSize,
+    image_size: o.imageSize,
+    lr: o.lr,
+    head: o.head,
+    dropout: o.dropout,
+    fine_tune: o.fineTune,
+    augment: o.augment.join(',') || 'none',
+    patience: o.patience ?? 0,
+    seed: o.seed,
+    validation_split: o.validationSplit,
+    test_split: o.testSplit,
+    class_weights: o.classWeights,
+    weights: o.weights,
+  };
+  if (o.fineTune > 0) hp.fine_tune_lr = o.fineTuneLr ?? o.lr / 10;
+  if (o.alpha !== undefined) hp.alpha = o.alpha;
+  return hp;
+}
+
+/** As the HParams plugin's Python API derives it: sha256 of the hyperparameters as compact, key-sorted JSON. */
+export function sessionGroupName(hp: Record<string, HParamValue>): string {
+  const sorted = Object.fromEntries(Object.keys(hp).sort().map((k) => [k, hp[k]]));
+  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
+}
+
+function markdownTable(hp: Record<string, HParamValue>): string {
+  return ['| hyperparameter | value |', '| --- | --- |', ...Object.entries(hp).map(([k, v]) => `| ${k} | ${String(v).replace(/\|/g, '\\|')} |`)].join('\n');
+}
+
+export async function openTrainBoard(dir: string, opts: TrainOptions): Promise<TrainBoard> {
+  const root = await EventFileWriter.open(dir);
+  const train = await EventFileWriter.open(path.join(dir, 'train'));
+  let validation: EventFileWriter | undefined;
+  const hp = trainHparams(opts);
+  root.sessionStart(hp, { groupName: sessionGroupName(hp) });
+  root.text('hyperparameters', `${opts.name} — data \`${opts.data}\`\n\n${markdownTable(hp)}`, 0);
+  await root.flush();
+  let phase: EpochMetrics['phase'] | undefined;
+  return {
+    dir,
+    async epoch(m, step) {
+      if (m.phase !== phase) {
+        if (phase !== undefined || m.phase === 'fine-tune') root.text('phase', `${m.phase} phase starts at epoch ${step} (lr ${m.lr})`, step);
+        phase = m.phase;
+        await root.flush();
+      }
+      train.scalars(step, { epoch_loss: m.loss, epoch_accuracy: m.accuracy, epoch_learning_rate: m.lr });
+      await train.flush();
+      if (m.valLoss !== undefined || m.valAccuracy !== undefined) {
+        validation ??= await EventFileWriter.open(path.join(dir, 'validation'));
+        validation.scalars(step, { epoch_loss: m.valLoss, epoch_accuracy: m.valAccuracy });
+        await validation.flush();
+      }
+    },
+    async close(status, modelUri) {
+      if (status) root.sessionEnd(status);
+      if (modelUri) root.text('package', `saved \`${modelUri}\``, 0);
+      await Promise.all([root.close(), train.close(), validation?.close()]);
+    },
+  };
+}
