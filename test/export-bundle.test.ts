@@ -107,6 +107,7 @@ describe('export --format bundle', () => {
     expect(app.scripts).toBeUndefined(); // npm ci --omit=dev must not run the TypeScript build
     expect(existsSync(path.join(out, 'app', 'package-lock.json'))).toBe(true);
     expect(existsSync(path.join(out, 'app', 'bin', 'mlctl.js'))).toBe(true);
+    expect(existsSync(path.join(out, 'app', 'ui', 'index.html')), 'the serve page ships (serve reads it at start)').toBe(true);
     expect(existsSync(path.join(out, 'app', res.details.app === 'source' ? 'src/cli/main.ts' : 'dist/cli/main.js'))).toBe(true);
     for (const [rel, entry] of Object.entries(res.files)) expect(entry.bytes, rel).toBeGreaterThan(0);
     const sums = spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out, encoding: 'utf8' });
@@ -131,6 +132,7 @@ describe('export --format bundle', () => {
     expect(one(df, 'HEALTHCHECK')).toMatch(/^--interval=\S+ .*CMD \[/);
     expect(JSON.parse(one(df, 'ENTRYPOINT'))).toEqual(['node', '/app/bin/mlctl.js', 'serve', '/models/Tiny_Net.v2', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081']);
     expect(df.instructions.some((i) => i.op === 'COPY' && i.args === 'models/ /models/')).toBe(true);
+    expect(df.instructions.some((i) => i.op === 'COPY' && i.args === 'app/ui ./ui')).toBe(true);
     const ignore = await fs.readFile(path.join(out, '.dockerignore'), 'utf8');
     expect(ignore.split('\n')).not.toContain('models/');
     expect(ignore.split('\n')).not.toContain('app/');

@@ -117,7 +117,7 @@ this model with \`mlctl serve\` and to run it on Kubernetes (plain manifests or 
 | Path | What |
 |---|---|
 | \`${o.packagePath}/\` | the model package, byte for byte (\`mlctl.json\` lists every file's sha256) |
-| \`app/\` | mlctl ${meta.exportedBy.replace(/^mlctl /, '')} (${o.app === 'source' ? 'TypeScript sources, compiled in the image build stage' : 'compiled JavaScript'}), its package.json and package-lock.json |
+| \`app/\` | mlctl ${meta.exportedBy.replace(/^mlctl /, '')} (${o.app === 'source' ? 'TypeScript sources, compiled in the image build stage' : 'compiled JavaScript'}), the serve page's files (ui/), its package.json and package-lock.json |
 | \`Dockerfile\`, \`.dockerignore\` | production image: \`${o.baseImage}\`, \`npm ci --omit=dev\`, uid ${SERVE.uid}, HEALTHCHECK on \`${SERVE.ready}\` |
 | \`k8s/\` | Deployment, Service, HorizontalPodAutoscaler (autoscaling/v2), PodDisruptionBudget, kustomization.yaml |
 | \`kserve/inferenceservice.yaml\` | KServe InferenceService (serving.kserve.io/v1beta1, custom container, Open Inference Protocol V2 over REST) |

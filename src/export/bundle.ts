@@ -112,6 +112,8 @@ async function copyApp(root: string, appDir: string): Promise<'source' | 'dist'>
   await fs.copyFile(path.join(root, 'package-lock.json'), path.join(appDir, 'package-lock.json'));
   const skip = (src: string) => !/(^|[\\/])(\.DS_Store|node_modules)$/.test(src) && !src.endsWith('.map');
   await fs.cp(path.join(root, 'bin'), path.join(appDir, 'bin'), { recursive: true, filter: skip });
+  // serve's page (/) reads its files from ui/ beside src/ or dist/.
+  await fs.cp(path.join(root, 'ui'), path.join(appDir, 'ui'), { recursive: true, filter: skip });
   if (mode === 'source') {
     await fs.cp(path.join(root, 'src'), path.join(appDir, 'src'), { recursive: true, filter: skip });
     for (const f of ['tsconfig.json', 'tsconfig.build.json']) await fs.copyFile(path.join(root, f), path.join(appDir, f));

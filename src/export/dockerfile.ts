@@ -64,6 +64,8 @@ export function dockerfile(o: DockerfileOptions): string {
     // Optional native add-ons (tfjs-node) that cannot install are skipped by npm; serve then uses ONNX Runtime or wasm.
     'RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force',
     'COPY app/bin ./bin',
+    // The serve page (/) and its assets, beside dist/ as in the npm package.
+    'COPY app/ui ./ui',
     dist,
     `# The model package, hashes intact; owned by root so the server cannot modify it.`,
     `COPY models/ /models/`,
