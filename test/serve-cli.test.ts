@@ -126,4 +126,20 @@ describe('mlctl serve (process)', () => {
     expect(await cli.exited).toBe(1);
     expect(cli.err()).toMatch(/no model package/);
   });
+
+  it('a start that fails after the models loaded (port taken) exits 1 instead of hanging on the engine threads', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const cli = runCli(['serve', path.join(tmp.dir, 'models'), '--port', String(port), '--grpc-port', '0', '--backend', 'cpu', '--json']);
+      const timer = setTimeout(() => cli.child.kill('SIGKILL'), 60_000);
+      const code = await cli.exited;
+      clearTimeout(timer);
+      expect(code, cli.err()).toBe(1);
+      expect(JSON.parse(cli.out()).error.message).toMatch(/EADDRINUSE/);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  });
 });

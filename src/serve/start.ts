@@ -29,7 +29,13 @@ export interface RunningServer {
 export async function startServer(repo: ModelRepository, opts: StartOptions = {}): Promise<RunningServer> {
   const app = buildServer(repo, opts);
   const host = opts.host ?? '127.0.0.1';
-  await app.listen({ port: opts.port ?? 5000, host });
+  try {
+    await app.listen({ port: opts.port ?? 5000, host });
+  } catch (err) {
+    // A start that fails (port taken, a plugin that cannot start) frees what did start: listeners, gRPC, engines.
+    await Promise.race([app.close().catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+    throw err;
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 5000);
   const scheme = opts.fastify?.https ? 'https' : 'http';

@@ -35,21 +35,29 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
     metrics: createServeMetrics(),
     loadPackage: (dir) => loadPackage(dir, access),
   });
-  // Versions that fail verification are reported unavailable while the others serve; none loading is exit 1.
-  const { loaded: models, failed } = await repo.loadEach(target);
-  const assembled = await assembleServe({ opts, target, repo, logger, prepared });
   const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
-  const server = await startServer(repo, {
-    port: opts.port,
-    host: opts.host,
-    bodyLimit,
-    drainTimeoutMs,
-    requestTimeoutMs,
-    keepAliveTimeoutMs,
-    maxConnectionsPerClient: opts.maxConnectionsPerClient,
-    topK: opts.topK,
-    logger: { level, stream: process.stderr },
-    ...assembled,
+  const started = (async () => {
+    // Versions that fail verification are reported unavailable while the others serve; none loading is exit 1.
+    const { loaded, failed } = await repo.loadEach(target);
+    const assembled = await assembleServe({ opts, target, repo, logger, prepared });
+    const running = await startServer(repo, {
+      port: opts.port,
+      host: opts.host,
+      bodyLimit,
+      drainTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs,
+      maxConnectionsPerClient: opts.maxConnectionsPerClient,
+      topK: opts.topK,
+      logger: { level, stream: process.stderr },
+      ...assembled,
+    });
+    return { models: loaded, failed, server: running };
+  })();
+  const { models, failed, server } = await started.catch(async (err: unknown) => {
+    // The engines' worker threads would keep a process whose start failed alive: free them, then report the error.
+    await Promise.race([repo.close(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    throw err;
   });
   const info = server.app.mlctl.info;
   server.app.log.info({ url: server.url, models: models.map((m) => `${m.name}@${m.version}`), ...(failed.length ? { unavailable: failed.map((u) => `${u.name}@${u.version}`) } : {}), ...info }, `serving on ${server.url}`);
