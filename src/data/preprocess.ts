@@ -34,6 +34,8 @@ export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
 
 export interface DecodeOptions {
   maxPixels?: number;
+  /** Crop to this pixel rectangle (after EXIF rotation) before resizing: a camera's region of interest. */
+  region?: { left: number; top: number; width: number; height: number };
 }
 
 /**
@@ -44,9 +46,10 @@ export async function decodeRgb(input: string | Uint8Array, height: number, widt
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const label = typeof input === 'string' ? input : `(${input.byteLength} bytes)`;
   try {
-    const img = sharp(input, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 });
+    const img = sharp(input, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 }).rotate();
+    // Chained after rotate(), extract() works in displayed (EXIF-oriented) coordinates, before the resize.
+    if (opts.region) img.extract(opts.region);
     const { data, info } = await img
-      .rotate()
       .removeAlpha()
       .toColourspace('srgb')
       .resize(width, height, { fit: fit === 'fill' ? 'fill' : fit, kernel: 'linear', background: { r: 0, g: 0, b: 0 } })

@@ -1,0 +1,47 @@
+// Watch events: what every notifier, the events log and the --json stream carry. An event's id is a UUIDv7
+// (RFC 9562: time-ordered, random tail) assigned once when the event is accepted, so a redelivery after a
+// crash or a retry carries the same id and receivers can drop duplicates (delivery is at-least-once).
+import { randomBytes } from 'node:crypto';
+import type { EventType, Severity } from './config/types.js';
+
+export interface WatchEvent {
+  id: string;
+  type: EventType;
+  /** ISO time the event was created. */
+  time: string;
+  camera: string;
+  severity: Severity;
+  message: string;
+  /** detection only */
+  rule?: string;
+  label?: string;
+  score?: number;
+  /** The triggering frame: its sequence number on the camera and when it arrived. */
+  frame?: { seq: number; at: string; file?: string };
+  /** Top labels of the frame (detection only), best first. */
+  top?: Array<{ label: string; score: number }>;
+  hits?: { count: number; window: number };
+  /** Snapshot file name under the snapshots folder (and its URL when the status server is public). */
+  snapshot?: { file: string; url?: string };
+  model?: { name: string; version?: number };
+  /** camera_offline: why the camera is down. */
+  reason?: string;
+  /** camera_online: how long it was down. */
+  downtime_seconds?: number;
+}
+
+const SEVERITY_ORDER: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+export function severityAtLeast(s: Severity, min: Severity): boolean {
+  return SEVERITY_ORDER[s] >= SEVERITY_ORDER[min];
+}
+
+/** UUIDv7: 48-bit Unix ms timestamp, version 7, 12 random bits, variant 10, 62 random bits. */
+export function uuidv7(now = Date.now()): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(now, 0, 6);
+  b[6] = 0x70 | (b[6]! & 0x0f);
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
