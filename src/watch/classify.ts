@@ -62,7 +62,8 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   if (m.task !== 'image-classification' || m.input.kind !== 'image') throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, `it is a ${m.task} model; watch needs an image classifier`]);
   if (!m.labels.length) throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, 'its manifest lists no labels']);
   const spec: ImageInputSpec = m.input;
-  const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
+  // TF.js runs in a worker thread: a batch must never block the event loop that reads the camera streams.
+  const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger, worker: true });
   const inputSize = spec.height * spec.width * 3;
   let decoding = 0;
   const batcher = createBatcher(

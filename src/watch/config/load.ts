@@ -31,17 +31,6 @@ export interface WatchOverrides {
   maxBatch?: number;
 }
 
-const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$/i;
-const SIZE_UNITS: Record<string, number> = { b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
-
-function readSize(f: Field): number {
-  const v = (f.node as { value?: unknown } | undefined)?.value;
-  if (typeof v === 'number') return f.number({ min: 1, integer: true });
-  const m = SIZE_RE.exec(f.string());
-  if (!m) f.fail(`${JSON.stringify(v)} is not a size: use e.g. 512kb, 10mb or 1gb`);
-  return Math.floor(Number(m![1]) * SIZE_UNITS[(m![2] ?? 'b').toLowerCase()]!);
-}
-
 /** Lay the flags over the document: scalars replace, cameras and notifiers are appended. */
 function applyOverrides(doc: Document, o: WatchOverrides): void {
   if (!isMap(doc.contents)) doc.contents = doc.createNode({}) as never;
@@ -139,7 +128,7 @@ async function readConfig(root: Field, baseDir: string, source: string): Promise
     'events_log',
     (f) => {
       const s = f.map();
-      const out = { maxBytes: s.opt('max_size', readSize, 10 * 1024 ** 2), keep: s.opt('keep', (x) => x.number({ min: 0, max: 100, integer: true }), 5) };
+      const out = { maxBytes: s.opt('max_size', (x) => x.size(), 10 * 1024 ** 2), keep: s.opt('keep', (x) => x.number({ min: 0, max: 100, integer: true }), 5) };
       s.done();
       return out;
     },

@@ -3,6 +3,7 @@
 // have no position and name the flag instead.
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { MlctlError } from '../../errors.js';
+import { parseDuration, parseSize } from '../../util/units.js';
 
 export interface Origin {
   /** File name shown in errors (or "command line"). */
@@ -25,17 +26,6 @@ export function parseYaml(text: string, file: string): { doc: Document; origin: 
     throw configError(`${file}:${pos.line}:${pos.col}`, `YAML syntax error: ${first.message.split('\n')[0]}`);
   }
   return { doc, origin };
-}
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "500ms", "10s", "5m", "2h", "7d" → milliseconds; a bare number is seconds. Undefined when not a duration. */
-export function durationMs(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
-  if (typeof value !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)?\s*$/i.exec(value);
-  if (!m) return undefined;
-  return Number(m[1]) * DURATION_UNITS[(m[2] ?? 's').toLowerCase()]!;
 }
 
 /** Closest of `options` to `word` (edit distance ≤ 2), for "did you mean" hints. */
@@ -113,9 +103,23 @@ export class Field {
 
   duration(): number {
     const v = this.scalar();
-    const ms = durationMs(v);
-    if (ms === undefined) this.fail(`${JSON.stringify(v)} is not a duration: use e.g. 500ms, 10s, 5m, 2h or 7d (a bare number is seconds)`);
-    return ms!;
+    if ((typeof v !== 'string' && typeof v !== 'number') || (typeof v === 'number' && (!Number.isFinite(v) || v < 0))) this.fail(`${JSON.stringify(v)} is not a duration: use e.g. 500ms, 10s, 5m, 2h or 7d (a bare number is seconds)`);
+    return this.convert(() => parseDuration(v as string | number, 'the value'));
+  }
+
+  size(): number {
+    const v = this.scalar();
+    if ((typeof v !== 'string' && typeof v !== 'number') || (typeof v === 'number' && !Number.isInteger(v))) this.fail(`${JSON.stringify(v)} is not a size: use e.g. 512kb, 10mb or 1gb`);
+    return this.convert(() => parseSize(v as string | number, 'the value'));
+  }
+
+  /** Run a shared parser (util/units) and give its complaint this value's position. */
+  private convert<T>(parse: () => T): T {
+    try {
+      return parse();
+    } catch (err) {
+      return this.fail((err as Error).message.replace(/^the value /, ''));
+    }
   }
 
   choice<T extends string>(options: readonly T[]): T {
