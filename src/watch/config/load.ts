@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Document, isMap, type Node } from 'yaml';
 import { ENGINES } from '../../runtime/engine.js';
 import { readCamera, readHeaders } from './cameras.js';
-import { configError, Field, parseYaml, type MapReader, type Origin } from './reader.js';
+import { configError, displayPath, Field, parseYaml, type MapReader, type Origin } from './reader.js';
 import { loadRulesFile, readRules } from './rules.js';
 import { readSinks } from './sinks.js';
 import type { InferenceConfig, WatchConfig } from './types.js';
@@ -164,7 +164,7 @@ export async function loadWatchConfig(file: string | undefined, overrides: Watch
     const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw configError(file, `cannot read the watch config (${err.code ?? err.message}): pass --config FILE with an existing YAML file`);
     });
-    ({ doc, origin } = parseYaml(text, path.relative(process.cwd(), file) || file));
+    ({ doc, origin } = parseYaml(text, displayPath(file)));
     baseDir = path.dirname(path.resolve(file));
   } else {
     doc = new Document({});

@@ -1,6 +1,7 @@
 // A typed reader over a parsed YAML document that keeps every value's line and column, so a bad watch config or
 // rules file fails with "watch.yaml:12:5: rules[0].min_score: …" (exit 2). Values set from command-line flags
 // have no position and name the flag instead.
+import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { MlctlError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
@@ -9,6 +10,12 @@ export interface Origin {
   /** File name shown in errors (or "command line"). */
   file: string;
   lineCounter?: LineCounter;
+}
+
+/** A file name for messages: relative when under the working directory, absolute otherwise. */
+export function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(file);
 }
 
 export function configError(where: string, message: string): MlctlError {

@@ -2,7 +2,7 @@
 // last frames, how often, when, how severe and what to say. Validated with line/column errors.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { configError, Field, parseYaml } from './reader.js';
+import { configError, displayPath, Field, parseYaml } from './reader.js';
 import { NAME_RE } from './cameras.js';
 import { SEVERITIES, type ActiveHours, type RuleConfig } from './types.js';
 
@@ -112,7 +112,7 @@ export async function loadRulesFile(file: string): Promise<RuleConfig[]> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw configError(file, `cannot read the rules file (${err.code ?? err.message})`);
   });
-  const { doc, origin } = parseYaml(text, path.relative(process.cwd(), file) || file);
+  const { doc, origin } = parseYaml(text, displayPath(file));
   const root = new Field(origin, doc.contents, '');
   if (root.isMap()) {
     const m = root.map();
