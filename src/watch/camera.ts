@@ -18,10 +18,12 @@ export interface Frame {
   /** Epoch ms the frame arrived from the source. */
   at: number;
   file?: string;
+  /** From a paced source (folder, file): never replaced by a newer frame, handled in order. */
+  lossless: boolean;
 }
 
 export interface CameraHooks {
-  /** A sampled frame; folder cameras wait for the returned promise before taking the next file. */
+  /** A sampled frame; paced sources (folder, file) wait for the returned promise before the next. */
   frame(frame: Frame): Promise<void> | void;
   /** Frames the source delivered (before sampling) and frames rejected as broken. */
   received(camera: string): void;
@@ -122,8 +124,9 @@ export function startCamera(cfg: CameraConfig, source: OpenedSource, hooks: Came
         frames++;
         armStall();
         markUp();
-        if (!f.file && !sample(now)) return;
-        return hooks.frame({ camera: cfg.name, seq: ++seq, image: f.image, at: now, ...(f.file ? { file: f.file } : {}) });
+        // A paced source's frames are already at the camera's fps (ffmpeg's fps filter) or are files: no wall-clock sampling.
+        if (!source.paced && !sample(now)) return;
+        return hooks.frame({ camera: cfg.name, seq: ++seq, image: f.image, at: now, lossless: source.paced, ...(f.file ? { file: f.file } : {}) });
       },
     };
     try {

@@ -27,7 +27,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export function createWatchMetrics(opts: { defaultMetrics?: boolean } = {}): WatchMetrics {
   const registry = new Registry();
   const p = 'mlctl_watch_';
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'mlctl_watch_process_' });
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'mlctl_' }); // the same process metrics as mlctl serve
   const r = [registry];
   return {
     registry,

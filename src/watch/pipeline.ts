@@ -1,6 +1,7 @@
-// The frame pipeline: each camera has one slot for its newest sampled frame (a newer frame replaces a waiting one,
-// counted as dropped, so a slow classifier never builds a backlog of stale frames); slots are served oldest first,
-// keeping up to the classifier's capacity in flight so its batches stay full. Folder frames are never replaced.
+// The frame pipeline: a live camera has one place for its newest sampled frame (a newer frame replaces a waiting one,
+// counted as dropped, so a slow classifier never builds a backlog of stale frames); cameras are served oldest first,
+// keeping up to the classifier's capacity in flight so its batches stay full. Frames of paced sources (folders,
+// files read faster than real time) queue instead and are never dropped.
 import type { Frame } from './camera.js';
 import { BadFrameError, type Classifier, type ClassifyResult } from './classify.js';
 import type { RoiSpec } from './config/types.js';
@@ -28,12 +29,14 @@ export interface Pipeline {
 }
 
 export function createPipeline(classifier: Classifier, rois: Map<string, RoiSpec>, metrics: WatchMetrics, hooks: PipelineHooks): Pipeline {
-  const slots = new Map<string, Slot>(); // insertion order = oldest waiting first
+  /** Frames waiting per camera, cameras in the order they started waiting (the oldest is served first). */
+  const waiting = new Map<string, Slot[]>();
+  let queued = 0;
   let inflight = 0;
-  let idleWaiters: Array<() => void> = [];
+  const idleWaiters: Array<() => void> = [];
 
   const settleIdle = () => {
-    if (inflight === 0 && slots.size === 0) idleWaiters.splice(0).forEach((w) => w());
+    if (inflight === 0 && queued === 0) idleWaiters.splice(0).forEach((w) => w());
   };
 
   async function regionOf(frame: Frame): Promise<Region | undefined | null> {
@@ -69,9 +72,13 @@ export function createPipeline(classifier: Classifier, rois: Map<string, RoiSpec
   }
 
   function pump(): void {
-    while (inflight < classifier.capacity && slots.size) {
-      const [camera, slot] = slots.entries().next().value as [string, Slot];
-      slots.delete(camera);
+    while (inflight < classifier.capacity && queued) {
+      const [camera, list] = waiting.entries().next().value as [string, Slot[]];
+      const slot = list.shift()!;
+      waiting.delete(camera);
+      // A camera with more (a paced source's queue) goes to the back: every camera gets its turn.
+      if (list.length) waiting.set(camera, list);
+      queued--;
       inflight++;
       void run(slot);
     }
@@ -81,31 +88,36 @@ export function createPipeline(classifier: Classifier, rois: Map<string, RoiSpec
   return {
     offer(frame) {
       return new Promise<void>((resolve) => {
-        const old = slots.get(frame.camera);
-        if (old && old.frame.file === undefined) {
+        const list = waiting.get(frame.camera);
+        const slot = { frame, done: resolve };
+        if (!list) waiting.set(frame.camera, [slot]);
+        else if (frame.lossless) list.push(slot);
+        else {
+          // A live camera keeps one frame waiting: the newer one replaces it, keeping the camera's place in line.
           metrics.framesDropped.inc({ camera: frame.camera, reason: 'busy' });
-          old.done();
+          list.splice(0).forEach((old) => old.done());
+          queued -= 1;
+          list.push(slot);
         }
-        if (old && old.frame.file !== undefined) {
-          // Folders offer one file at a time; a second one would be a bug, never a reason to lose a file.
-          throw new Error(`camera ${frame.camera}: a folder frame is already waiting`);
-        }
-        // Replacing keeps the camera's place in line (how long it has waited); a served camera rejoins at the back.
-        slots.set(frame.camera, { frame, done: resolve });
+        queued++;
         pump();
       });
     },
     drain() {
-      for (const [camera, slot] of slots) {
-        if (slot.frame.file !== undefined) continue; // a folder file is handled, never dropped
-        slots.delete(camera);
-        metrics.framesDropped.inc({ camera, reason: 'shutdown' });
-        slot.done();
+      for (const [camera, list] of waiting) {
+        const live = list.filter((s) => !s.frame.lossless); // paced frames (files) are handled, never dropped
+        if (!live.length) continue;
+        metrics.framesDropped.inc({ camera, reason: 'shutdown' }, live.length);
+        live.forEach((s) => s.done());
+        queued -= live.length;
+        const rest = list.filter((s) => s.frame.lossless);
+        if (rest.length) waiting.set(camera, rest);
+        else waiting.delete(camera);
       }
       pump();
-      if (inflight === 0 && slots.size === 0) return Promise.resolve();
+      if (inflight === 0 && queued === 0) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
-    inFlight: () => inflight + slots.size,
+    inFlight: () => inflight + queued,
   };
 }

@@ -37,16 +37,31 @@ export function ffmpegArgs(spec: FfmpegSpec, fps: number): string[] {
 }
 
 export function ffmpegSource(spec: FfmpegSpec, fps: number, maxFrameBytes: number): OpenedSource {
+  // A file read as fast as possible is paced by us: ffmpeg's stdout is paused while a frame is being handled.
+  const paced = spec.what === 'file' && !spec.realtime;
   return {
     describe: spec.what === 'file' || spec.what === 'v4l2' ? spec.input : redactUrl(spec.input),
     endIsFinal: spec.what === 'file' && !spec.loop,
     quietIsNormal: false,
+    paced,
     run(signal, sink) {
       return new Promise<void>((resolve, reject) => {
         const child = spawn(ffmpegPath(), ffmpegArgs(spec, fps), { stdio: ['ignore', 'pipe', 'pipe'] });
         const stderr: string[] = [];
         let failure: Error | undefined;
-        const splitter = createJpegSplitter({ maxBytes: maxFrameBytes, onFrame: (image) => void sink.frame({ image }) });
+        let waiting = 0;
+        const splitter = createJpegSplitter({
+          maxBytes: maxFrameBytes,
+          onFrame: (image) => {
+            const handled = sink.frame({ image });
+            if (!paced || !handled) return;
+            waiting++;
+            child.stdout.pause();
+            void handled.finally(() => {
+              if (--waiting === 0) child.stdout.resume();
+            });
+          },
+        });
         child.stdout.on('data', (chunk: Buffer) => {
           try {
             splitter.push(chunk);

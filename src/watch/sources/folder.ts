@@ -74,6 +74,7 @@ export function folderSource(opts: FolderOptions): OpenedSource {
     describe: opts.dir,
     endIsFinal: false,
     quietIsNormal: true,
+    paced: true,
     async run(signal, sink) {
       const st = await fs.stat(opts.dir).catch(() => undefined);
       if (!st?.isDirectory()) throw new SourceFailure(`folder ${opts.dir} does not exist (any more)`);

@@ -107,6 +107,7 @@ export function mjpegSource(opts: MjpegOptions): OpenedSource {
     describe: redactUrl(opts.url),
     endIsFinal: false,
     quietIsNormal: false,
+    paced: false,
     async run(signal, sink) {
       const res = await get(url, headers, signal);
       const type = res.headers['content-type'] ?? '';

@@ -25,6 +25,11 @@ export interface OpenedSource {
   endIsFinal: boolean;
   /** Whether a long silence is normal (a folder waits for files) rather than a stall. */
   quietIsNormal: boolean;
+  /**
+   * Paced sources wait for each frame to be handled before producing the next, so none is dropped and the
+   * camera's fps is not applied by wall clock (a folder; a video file read faster than real time).
+   */
+  paced: boolean;
 }
 
 /** The stream is not what it should be (bad status, wrong content type, garbage): reconnecting may help. */
