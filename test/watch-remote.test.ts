@@ -1,0 +1,88 @@
+// Remote inference: watchers that classify on mlctl serve over KServe V2 (each frame an encoded JPEG in a BYTES
+// input with the binary tensor extension), with the region of interest cropped before sending; a server that is
+// down or answers errors is reported clearly and the watcher keeps going.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { MlctlError } from '../src/errors.js';
+import { createServeMetrics } from '../src/serve/metrics.js';
+import { createRepository } from '../src/serve/repository.js';
+import { startServer, type RunningServer } from '../src/serve/start.js';
+import { createMemoryLogger } from '../src/util/log.js';
+import { openRemoteClassifier } from '../src/watch/classify.js';
+import { loadWatchConfig } from '../src/watch/config/load.js';
+import type { WatchEvent } from '../src/watch/events.js';
+import { startWatch } from '../src/watch/watcher.js';
+import { tempDir } from './helpers/fixtures.js';
+import { colorPackage, COLOR_LABELS, freePort, scriptedCamera, until } from './helpers/watch.js';
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let server: RunningServer;
+let split: Buffer;
+
+beforeAll(async () => {
+  tmp = await tempDir('mlctl-watch-remote-');
+  const pkg = await colorPackage(path.join(tmp.dir, 'models'));
+  const repo = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 2, logger: createMemoryLogger(), metrics: createServeMetrics({ defaultMetrics: false }) });
+  await repo.load(pkg.dir);
+  server = await startServer(repo, { port: 0, host: '127.0.0.1', logger: false });
+  // Left half red, right half blue.
+  const raw = Buffer.alloc(64 * 32 * 3);
+  for (let y = 0; y < 32; y++) for (let x = 0; x < 64; x++) raw[(y * 64 + x) * 3 + (x < 32 ? 0 : 2)] = 255;
+  split = await sharp(raw, { raw: { width: 64, height: 32, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+});
+afterAll(async () => {
+  await server?.shutdown('test done');
+  await tmp?.cleanup();
+});
+
+describe('remote inference (mlctl serve, KServe V2 BYTES)', () => {
+  it('classifies JPEGs on the server and crops the region of interest before sending', async () => {
+    const c = await openRemoteClassifier({ url: server.url, model: 'colors', labels: COLOR_LABELS, timeoutMs: 10_000, headers: {}, maxInFlight: 4, logger: createMemoryLogger() });
+    const red = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#f00' } }).jpeg().toBuffer();
+    const whole = await c.classify(red);
+    expect(Array.from(whole.scores).map((s) => Math.round(s))).toEqual([1, 0, 0]);
+    const right = await c.classify(split, { left: 32, top: 0, width: 32, height: 32 });
+    expect(right.scores[1]).toBeGreaterThan(0.9);
+    await expect(c.classify(Buffer.from('definitely not a jpeg'))).rejects.toThrow(/decode|image/i);
+  });
+
+  it('watches a camera through the server', async () => {
+    const cam = await scriptedCamera();
+    const timer = setInterval(() => cam.send(split), 100);
+    const file = path.join(tmp.dir, 'remote.yaml');
+    await fs.writeFile(file, `server: {url: "${server.url}", model: colors}
+labels: [red, blue, other]
+state_dir: ${path.join(tmp.dir, 'state')}
+cameras:
+  - {name: right, url: "${cam.url}", fps: 5, roi: [32, 0, 32, 32]}
+rules:
+  - {name: blue, label: blue, min_score: 0.9, cooldown: 0s}
+`);
+    const events: WatchEvent[] = [];
+    const w = await startWatch({ config: await loadWatchConfig(file), logger: createMemoryLogger(), version: 'test', onEvent: (e) => events.push(e) });
+    try {
+      await until(() => events.length >= 2, 'two events from remote inference');
+      expect(events[0]).toMatchObject({ camera: 'right', label: 'blue', model: { name: 'colors' } });
+      expect(w.classifier.description).toMatch(/colors on http:\/\/127\.0\.0\.1:\d+ \(KServe V2/);
+    } finally {
+      clearInterval(timer);
+      await w.stop();
+      await cam.close();
+    }
+  });
+
+  it('without labels it names outputs by index and says how to fix it; a server that is not there is a clear error', async () => {
+    const logger = createMemoryLogger();
+    const c = await openRemoteClassifier({ url: server.url, model: 'colors', timeoutMs: 10_000, headers: {}, maxInFlight: 1, logger });
+    expect(c.labels).toEqual(['0', '1', '2']);
+    expect(logger.lines.some((l) => /publishes no labels; using "0".."2"/.test(l.msg))).toBe(true);
+    const port = await freePort();
+    const err = await openRemoteClassifier({ url: `http://127.0.0.1:${port}`, model: 'colors', timeoutMs: 2000, headers: {}, maxInFlight: 1, logger }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MlctlError);
+    expect((err as MlctlError).message).toMatch(/inference server http:\/\/127\.0\.0\.1:\d+: cannot reach .*ECONNREFUSED.*is mlctl serve running\?/);
+    const missing = await openRemoteClassifier({ url: server.url, model: 'nope', timeoutMs: 2000, headers: {}, maxInFlight: 1, logger }).catch((e: unknown) => e);
+    expect((missing as Error).message).toMatch(/answered 404/);
+  });
+});
