@@ -43,7 +43,7 @@ function readWebhook(m: MapReader, index: number): WebhookSink {
   const secrets = m.has('secrets') ? m.get('secrets').strings() : m.opt('secret', (x) => [x.string()], [] as string[]);
   return {
     type: 'webhook',
-    ...readCommon(m, 'webhook', index, { initialMs: 1000, maxMs: 300_000 }),
+    ...readCommon(m, 'webhook', index, { initialMs: 1000, maxMs: 60_000 }),
     url,
     secrets,
     format: m.opt('format', (x) => x.choice(['json', 'ntfy', 'slack'] as const), 'json'),
@@ -83,7 +83,7 @@ function readMqtt(m: MapReader, index: number): MqttSink {
 
 function readExec(m: MapReader, index: number): ExecSink {
   const cmd = m.req('command', (x) => (x.isMap() ? x.fail('expected a list (argv) or one shell command line') : x.isList() ? x.list().map((y) => y.string()) : x.string()));
-  return { type: 'exec', ...readCommon(m, 'exec', index, { initialMs: 1000, maxMs: 300_000 }), command: cmd, timeoutMs: m.opt('timeout', (x) => x.duration(), 30_000) };
+  return { type: 'exec', ...readCommon(m, 'exec', index, { initialMs: 1000, maxMs: 60_000 }), command: cmd, timeoutMs: m.opt('timeout', (x) => x.duration(), 30_000) };
 }
 
 export function readSinks(f: Field): SinkConfig[] {
