@@ -73,6 +73,44 @@ rules:
     }
   });
 
+  it('a server that goes away: inference errors are counted, /healthz turns 503, and it recovers when the server is back', async () => {
+    const pkgDir = path.join(tmp.dir, 'models', 'colors', '1');
+    const serve = async (port: number) => {
+      const repo = createRepository({ engine: 'tfjs', maxBatch: 4, maxDelayMs: 1, logger: createMemoryLogger(), metrics: createServeMetrics({ defaultMetrics: false }) });
+      await repo.load(pkgDir);
+      return startServer(repo, { port, host: '127.0.0.1', logger: false });
+    };
+    let own = await serve(0);
+    const port = own.port;
+    const cam = await scriptedCamera();
+    const timer = setInterval(() => cam.send(split), 40);
+    const file = path.join(tmp.dir, 'flaky-server.yaml');
+    await fs.writeFile(file, `server: {url: "${own.url}", model: colors, timeout: 2s}
+labels: [red, blue, other]
+state_dir: ${path.join(tmp.dir, 'state-flaky')}
+cameras:
+  - {name: cam, url: "${cam.url}", fps: 25}
+status: {port: 0}
+`);
+    const logger = createMemoryLogger();
+    const w = await startWatch({ config: await loadWatchConfig(file), logger, version: 'test' });
+    const health = async () => (await fetch(`${w.statusUrl}/healthz`)).status;
+    try {
+      await until(async () => (await health()) === 200 && /frames_classified_total\{camera="cam"\} [1-9]/.test(await w.metrics.registry.metrics()), 'classified frames');
+      await own.shutdown('gone');
+      await until(async () => (await health()) === 503, '/healthz 503 while inference fails', 30_000);
+      expect(await (await fetch(`${w.statusUrl}/healthz`)).json()).toMatchObject({ status: 'failing', reason: expect.stringMatching(/inferences failed: inference server .*ECONNREFUSED/) });
+      expect(logger.lines.some((l) => l.level === 'error' && /camera cam: inference failed: inference server/.test(l.msg))).toBe(true);
+      own = await serve(port);
+      await until(async () => (await health()) === 200, '/healthz 200 again', 30_000);
+    } finally {
+      clearInterval(timer);
+      await w.stop();
+      await cam.close();
+      await own.shutdown('test done');
+    }
+  });
+
   it('without labels it names outputs by index and says how to fix it; a server that is not there is a clear error', async () => {
     const logger = createMemoryLogger();
     const c = await openRemoteClassifier({ url: server.url, model: 'colors', timeoutMs: 10_000, headers: {}, maxInFlight: 1, logger });

@@ -1,0 +1,293 @@
+// Watch benchmark, on a VGG16-shaped package (random weights) at 224 px, fp32 and int8 (ONNX Runtime QDQ):
+//   1. frames/s processed from MJPEG cameras (224 px frames, as fast as the model goes) beside the engine's raw img/s
+//      at the same batch size, measured before and after (target ≥ 90% of raw);
+//   2. alert latency, frame leaving the camera → webhook received, p50/p95 at 1 fps;
+//   3. how many 1-fps cameras (640x480) the int8 model keeps up with: no frame dropped, p95 frame latency < 1 s
+//      (goal ≥ 20);
+//   4. delivery after the webhook receiver was down for 30 s: every event delivered, in order, none twice.
+// `npm run bench -- watch [--seconds 20] [--cameras 10,20,30,40] [--outage 30] [--latency-frames 30] [--models DIR]`
+// The packages are built once into --models (default artifacts/bench/watch-models) and reused.
+import { once } from 'node:events';
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs';
+import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
+import { generateSynthDataset } from '../src/data/synth.js';
+import { buildVgg16 } from '../src/models/vgg16.js';
+import { quantizeInt8Package } from '../src/optimize/quantize-int8.js';
+import { selectBackend } from '../src/runtime/backend.js';
+import { openEngine } from '../src/runtime/engine.js';
+import { createLogger, createMemoryLogger } from '../src/util/log.js';
+import { loadWatchConfig } from '../src/watch/config/load.js';
+import type { WatchEvent } from '../src/watch/events.js';
+import { startWatch, type Watcher } from '../src/watch/watcher.js';
+import { modelPackage, tempDir } from '../test/helpers/fixtures.js';
+import { webhookReceiver } from '../test/helpers/watch.js';
+import { arg, writeBenchResult } from './_util.js';
+
+const LABELS = ['checker', 'circle', 'square', 'stripes', 'triangle'];
+const MAX_BATCH = 8;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
+};
+/** A rule evaluated on every frame that cannot fire within a run (the rules' cost is part of the figure). */
+const NEVER_RULE = 'rules:\n  - {name: never, labels: "*", min_score: 0.99, min_hits: 1000, window: 1000}\n';
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/** The VGG16-shaped fp32 package and its int8 sibling, built once. */
+async function models(dir: string): Promise<{ fp32: LoadedPackage; int8: LoadedPackage }> {
+  const root = path.join(dir, 'artifacts');
+  const existing = await Promise.all([loadPackage(path.join(root, 'vgg16w', '1')).catch(() => undefined), loadPackage(path.join(root, 'vgg16w', '2')).catch(() => undefined)]);
+  if (existing[0] && existing[1]) return { fp32: existing[0], int8: existing[1] };
+  await fs.rm(root, { recursive: true, force: true });
+  console.log('building a VGG16-shaped package at 224 px (random weights) and its int8 version (once; reused from --models)…');
+  await selectBackend('cpu');
+  const base = buildVgg16({ imageSize: 224, seed: 7 });
+  const x = tf.layers.flatten({ name: 'flatten' }).apply(base.outputs[0]!) as tf.SymbolicTensor;
+  const y = tf.layers.dense({ units: LABELS.length, activation: 'softmax', name: 'predictions', kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }) }).apply(x) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: base.inputs, outputs: y });
+  const fp32 = await modelPackage(root, model, { name: 'vgg16w', labels: LABELS, size: 224, architecture: { type: 'vgg16', backbone: 'vgg16', head: 'flatten-dense', weights: 'random' } });
+  model.dispose();
+  const data = path.join(dir, 'data');
+  await generateSynthDataset({ out: data, classes: LABELS.length, perClass: 8, size: 64, seed: 3 });
+  const r = await quantizeInt8Package(fp32, { logger: createLogger({ level: 'warn' }), root, data, calibration: 16, latencyRuns: 0, maxAccuracyDrop: 1 });
+  return { fp32, int8: r.package };
+}
+
+/** The engine alone: batches of MAX_BATCH preprocessed frames, back to back, for `seconds`. */
+async function rawImgPerSec(pkg: LoadedPackage, seconds: number): Promise<number> {
+  const engine = await openEngine(pkg, { engine: 'onnx' });
+  try {
+    const x = new Float32Array(MAX_BATCH * 224 * 224 * 3).map(() => Math.random() * 255 - 128);
+    await engine.run(x, MAX_BATCH); // warm-up
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < seconds * 1000) {
+      await engine.run(x, MAX_BATCH);
+      n += MAX_BATCH;
+    }
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+interface Streams {
+  url(i: number): string;
+  /** Epoch ms each frame left the server, per camera. */
+  sent: number[][];
+  close(): Promise<void>;
+}
+
+/** `count` MJPEG cameras on one server, each sending `frames` round-robin at `fps`, phases spread over a period. */
+async function cameras(count: number, frames: Buffer[], fps: number): Promise<Streams> {
+  const sent: number[][] = Array.from({ length: count }, () => []);
+  const timers = new Set<NodeJS.Timeout>();
+  const server = http.createServer((req, res) => {
+    const i = Number(/^\/cam\/(\d+)$/.exec(req.url ?? '')?.[1]);
+    if (!(i >= 0 && i < count)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'multipart/x-mixed-replace; boundary=b' });
+    let k = 0;
+    const send = () => {
+      const f = frames[(i + k++) % frames.length]!;
+      res.write(Buffer.concat([Buffer.from(`--b\r\nContent-Type: image/jpeg\r\nContent-Length: ${f.length}\r\n\r\n`), f, Buffer.from('\r\n')]));
+      sent[i]!.push(Date.now());
+    };
+    const start = setTimeout(() => {
+      send();
+      const t = setInterval(send, 1000 / fps);
+      timers.add(t);
+      res.on('close', () => clearInterval(t));
+    }, ((i * 1000) / Math.max(1, count)) % (1000 / fps));
+    timers.add(start);
+    res.on('close', () => clearTimeout(start));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: (i) => `http://127.0.0.1:${port}/cam/${i}`,
+    sent,
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+async function jpegFrames(n: number, width: number, height: number): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const raw = Buffer.alloc(width * height * 3);
+    for (let p = 0; p < raw.length; p++) raw[p] = (p * (i + 3) + ((p / (width * 3)) | 0) * 7) & 0xff;
+    out.push(await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer());
+  }
+  return out;
+}
+
+async function watcherFor(dir: string, pkg: LoadedPackage, cams: string[], yaml: string, onEvent?: (e: WatchEvent) => void): Promise<Watcher> {
+  const state = path.join(dir, `state-${Math.random().toString(36).slice(2)}`);
+  const file = path.join(dir, 'watch.yaml');
+  await fs.writeFile(file, `model: ${pkg.dir}\nengine: onnx\nmax_batch: ${MAX_BATCH}\nstate_dir: ${state}\nsnapshots: {draw_label: false}\ncameras:\n${cams.join('\n')}\n${yaml}`);
+  return startWatch({ config: await loadWatchConfig(file), logger: createMemoryLogger(), version: 'bench', ...(onEvent ? { onEvent } : {}) });
+}
+
+const counter = async (w: Watcher, name: 'framesClassified' | 'framesReceived') => (await w.metrics[name].get()).values.reduce((a, v) => a + v.value, 0);
+const dropped = async (w: Watcher) => (await w.metrics.framesDropped.get()).values.filter((v) => v.labels.reason !== 'shutdown').reduce((a, v) => a + v.value, 0);
+
+/** 1. Frames per second through watch vs the engine alone. */
+async function throughput(dir: string, pkg: LoadedPackage, label: string, seconds: number) {
+  const frames = await jpegFrames(8, 224, 224);
+  const rawBefore = await rawImgPerSec(pkg, Math.max(5, seconds / 2));
+  const streams = await cameras(4, frames, 40);
+  const w = await watcherFor(dir, pkg, [0, 1, 2, 3].map((i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 0}`), NEVER_RULE);
+  let fps: number;
+  try {
+    await sleep(4000); // warm-up: connections, first batches
+    const c0 = await counter(w, 'framesClassified');
+    const t0 = performance.now();
+    await sleep(seconds * 1000);
+    fps = ((await counter(w, 'framesClassified')) - c0) / ((performance.now() - t0) / 1000);
+  } finally {
+    await w.stop();
+    await streams.close();
+  }
+  const rawAfter = await rawImgPerSec(pkg, Math.max(5, seconds / 2));
+  const raw = (rawBefore + rawAfter) / 2;
+  console.log(`${label}: watch ${fps.toFixed(2)} frames/s from 4 MJPEG cameras vs engine ${raw.toFixed(2)} img/s raw (batch ${MAX_BATCH}; ${rawBefore.toFixed(2)} before, ${rawAfter.toFixed(2)} after) = ${((fps / raw) * 100).toFixed(1)}% (target ≥ 90%) [load ${load()}]`);
+  return { watchFps: fps, rawImgPerSec: raw, rawBefore, rawAfter, ratio: fps / raw, load: os.loadavg() };
+}
+
+/** 2. Frame leaves the camera → webhook received, at 1 fps, a rule that fires on every frame. */
+async function latency(dir: string, pkg: LoadedPackage, label: string, frames: number) {
+  const hook = await webhookReceiver();
+  const streams = await cameras(1, await jpegFrames(4, 640, 480), 1);
+  const events: WatchEvent[] = [];
+  const w = await watcherFor(dir, pkg, [`  - {name: door, url: "${streams.url(0)}", fps: 0}`], `rules:\n  - {name: any, labels: "*", min_score: 0, cooldown: 0s}\nnotify:\n  - {type: webhook, url: "${hook.url}"}\n`, (e) => events.push(e));
+  try {
+    await hook.waitFor(frames + 1, (frames + 30) * 1000);
+  } finally {
+    await w.stop();
+    await streams.close();
+    await hook.close();
+  }
+  // frame.seq k is the k-th frame the camera sent (every frame classified at 1 fps); skip the first (connection set-up).
+  const ms = hook.received.slice(1, frames + 1).map((h) => h.at - streams.sent[0]![(h.json as WatchEvent).frame!.seq - 1]!);
+  const r = { p50: pct(ms, 50), p95: pct(ms, 95), max: Math.max(...ms), n: ms.length, load: os.loadavg() };
+  console.log(`${label}: alert latency (frame sent → webhook received) at 1 fps, ${r.n} alerts: p50 ${r.p50} ms, p95 ${r.p95} ms, max ${r.max} ms [load ${load()}]`);
+  return r;
+}
+
+/** The upper bound of the frame-latency histogram bucket holding quantile `q` (all cameras together). */
+async function bucketQuantile(w: Watcher, q: number): Promise<number> {
+  const buckets = new Map<number, number>();
+  for (const v of (await w.metrics.frameLatencySeconds.get()).values) {
+    if (!v.metricName?.endsWith('_bucket')) continue;
+    const le = (v.labels as Record<string, string | number>).le!;
+    const bound = le === '+Inf' ? Infinity : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + v.value);
+  }
+  const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  return sorted.find(([, c]) => c >= q * total)?.[0] ?? Infinity;
+}
+
+/** 3. N cameras at 1 fps (640x480): frames dropped and frame latency over `seconds`. */
+async function sustain(dir: string, pkg: LoadedPackage, n: number, seconds: number) {
+  const streams = await cameras(n, await jpegFrames(6, 640, 480), 1);
+  const w = await watcherFor(dir, pkg, Array.from({ length: n }, (_, i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 1}`), NEVER_RULE);
+  try {
+    await sleep(4000);
+    const [c0, d0, r0] = [await counter(w, 'framesClassified'), await dropped(w), await counter(w, 'framesReceived')];
+    w.metrics.frameLatencySeconds.reset();
+    await sleep(seconds * 1000);
+    const [c1, d1, r1] = [await counter(w, 'framesClassified'), await dropped(w), await counter(w, 'framesReceived')];
+    const p95le = await bucketQuantile(w, 0.95);
+    const r = { cameras: n, received: r1 - r0, classified: c1 - c0, dropped: d1 - d0, p95LatencyAtMostS: p95le, load: os.loadavg() };
+    const ok = r.dropped <= 0.01 * r.received && p95le <= 1;
+    console.log(`int8: ${n} cameras at 1 fps for ${seconds} s: ${r.classified}/${r.received} frames classified, ${r.dropped} dropped, p95 frame latency ≤ ${p95le} s → ${ok ? 'keeps up' : 'falls behind'} [load ${load()}]`);
+    return { ...r, ok };
+  } finally {
+    await w.stop();
+    await streams.close();
+  }
+}
+
+/** 4. The receiver is down for `outage` s while events keep coming; then it returns. */
+async function outage(dir: string, pkg: LoadedPackage, outageS: number) {
+  let hook = await webhookReceiver();
+  const port = hook.port;
+  const received: Array<{ id: string; at: number }> = [];
+  const streams = await cameras(2, await jpegFrames(4, 640, 480), 1);
+  const events: WatchEvent[] = [];
+  const w = await watcherFor(dir, pkg, [0, 1].map((i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 1}`), `rules:\n  - {name: any, labels: "*", min_score: 0, cooldown: 0s}\nnotify:\n  - {type: webhook, url: "${hook.url}"}\n`, (e) => events.push(e));
+  const take = () => received.push(...hook.received.splice(0).map((h) => ({ id: (h.json as WatchEvent).id, at: h.at })));
+  let back = 0;
+  let drained = 0;
+  let duringOutage = 0;
+  try {
+    await sleep(5000);
+    take();
+    await hook.close(); // connection refused from now on
+    const before = events.length;
+    await sleep(outageS * 1000);
+    duringOutage = events.length - before;
+    hook = await webhookReceiver({ port });
+    back = Date.now();
+    await sleep(5000);
+    await streams.close(); // no new events: wait for the backlog to drain
+    const t0 = Date.now();
+    while (w.spool.backlog('webhook') > 0 && Date.now() - t0 < 180_000) await sleep(100);
+    drained = Date.now() - back;
+    take();
+  } finally {
+    await w.stop();
+    await streams.close();
+    take();
+    await hook.close();
+  }
+  const ids = received.map((r) => r.id);
+  const accepted = events.map((e) => e.id);
+  const missing = accepted.filter((id) => !ids.includes(id)).length;
+  const dupes = ids.length - new Set(ids).size;
+  const inOrder = JSON.stringify([...new Set(ids)]) === JSON.stringify(accepted.filter((id) => ids.includes(id)));
+  console.log(`outage: receiver down ${outageS} s, ${duringOutage} event(s) generated meanwhile; after it returned the backlog drained in ${(drained / 1000).toFixed(1)} s; ${accepted.length} accepted, ${accepted.length - missing} delivered, ${missing} missing, ${dupes} delivered twice, in order: ${inOrder} [load ${load()}]`);
+  return { outageSeconds: outageS, duringOutage, accepted: accepted.length, delivered: accepted.length - missing, missing, duplicates: dupes, inOrder, drainSeconds: drained / 1000, load: os.loadavg() };
+}
+
+export async function main(args: string[]): Promise<void> {
+  const seconds = Number(arg(args, '--seconds', '20'));
+  const counts = arg(args, '--cameras', '10,20,30,40').split(',').map(Number);
+  const outageS = Number(arg(args, '--outage', '30'));
+  const latencyFrames = Number(arg(args, '--latency-frames', '30'));
+  const modelsDir = path.resolve(arg(args, '--models', path.join('artifacts', 'bench', 'watch-models')));
+  process.env.MLCTL_CACHE ??= path.join(modelsDir, 'cache');
+  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${load()} (1/5/15 min; shared machine)`);
+  const { fp32, int8 } = await models(modelsDir);
+  const tmp = await tempDir('mlctl-bench-watch-');
+  try {
+    const result: Record<string, unknown> = {};
+    result.throughput = { fp32: await throughput(tmp.dir, fp32, 'fp32', seconds), int8: await throughput(tmp.dir, int8, 'int8', seconds) };
+    result.latency = { int8: await latency(tmp.dir, int8, 'int8', latencyFrames), fp32: await latency(tmp.dir, fp32, 'fp32', latencyFrames) };
+    const runs = [];
+    for (const n of counts) {
+      const r = await sustain(tmp.dir, int8, n, seconds);
+      runs.push(r);
+      if (!r.ok) break;
+    }
+    const best = Math.max(0, ...runs.filter((r) => r.ok).map((r) => r.cameras));
+    console.log(`int8: sustains ${best} camera(s) at 1 fps on this machine (goal ≥ 20)`);
+    result.cameras = { runs, sustained: best };
+    result.outage = await outage(tmp.dir, int8, outageS);
+    await writeBenchResult('watch', { cores: os.cpus().length, loadAverageAtEnd: os.loadavg(), ...result });
+  } finally {
+    await tmp.cleanup();
+  }
+}
