@@ -45,3 +45,52 @@ export function uuidv7(now = Date.now()): string {
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+/** The detection event for a fired rule on a frame (ids are assigned by the caller, before the snapshot is named). */
+export function detectionEvent(a: {
+  id: string;
+  frame: { camera: string; seq: number; at: number; file?: string };
+  detection: { rule: { name: string; severity: Severity }; label: string; score: number; hits: number; window: number; message: string };
+  top: Array<{ label: string; score: number }>;
+  snapshot?: WatchEvent['snapshot'];
+  model: WatchEvent['model'];
+}): WatchEvent {
+  const { frame, detection: d } = a;
+  return {
+    id: a.id,
+    type: 'detection',
+    time: new Date().toISOString(),
+    camera: frame.camera,
+    severity: d.rule.severity,
+    message: d.message,
+    rule: d.rule.name,
+    label: d.label,
+    score: Number(d.score.toFixed(4)),
+    frame: { seq: frame.seq, at: new Date(frame.at).toISOString(), ...(frame.file ? { file: frame.file } : {}) },
+    top: a.top,
+    hits: { count: d.hits, window: d.window },
+    ...(a.snapshot ? { snapshot: a.snapshot } : {}),
+    ...(a.model ? { model: a.model } : {}),
+  };
+}
+
+/** A camera going down or coming back. */
+export function cameraEvent(camera: string, online: boolean, detail: { reason?: string; downtimeMs?: number }): WatchEvent {
+  const secs = Math.round((detail.downtimeMs ?? 0) / 1000);
+  return {
+    id: uuidv7(),
+    type: online ? 'camera_online' : 'camera_offline',
+    time: new Date().toISOString(),
+    camera,
+    severity: online ? 'info' : 'warning',
+    message: online ? `camera ${camera} is back online after ${secs} s` : `camera ${camera} is offline: ${detail.reason}`,
+    ...(online ? { downtime_seconds: secs } : { reason: detail.reason ?? 'unknown' }),
+  };
+}
+
+/** The top `k` labels of a score vector, best first. */
+export function topLabels(labels: string[], scores: ArrayLike<number>, k = 3): Array<{ label: string; score: number }> {
+  return Array.from(scores, (score, i) => ({ label: labels[i]!, score: Number(score.toFixed(4)) }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k);
+}
