@@ -5,6 +5,7 @@
 // cursor write means that one event is delivered again with the same id (at-least-once).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import type { WatchEvent } from './events.js';
@@ -47,28 +48,8 @@ export function spoolWriteError(dir: string, err: unknown): MlctlError {
   return new MlctlError('WATCH_SPOOL', [dir, why], { cause: err });
 }
 
-/** Write `data` to `file` so it is complete on disk before anyone can see it. */
-async function durableWrite(file: string, tmp: string, data: string): Promise<void> {
-  try {
-    const h = await fs.open(tmp, 'w');
-    try {
-      await h.writeFile(data);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
-    throw err;
-  }
-  const d = await fs.open(path.dirname(file), 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
+/** Write `data` to `file` so it is complete on disk, under its name, before anyone can see it. */
+const durableWrite = (file: string, tmp: string, data: string) => writeFileAtomic(file, data, { tmp, syncDir: true });
 
 async function readCursor(file: string): Promise<number | undefined> {
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
