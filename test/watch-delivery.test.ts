@@ -149,6 +149,34 @@ notify:
     }
   });
 
+  it('speaks ntfy (snapshot attached, priority from severity) and Slack-style JSON', async () => {
+    const cam = await steadyCamera(() => red, 200);
+    const ntfy = await webhookReceiver();
+    const slack = await webhookReceiver();
+    const r = await watchWith(`cameras:
+  - {name: door, url: "${cam.url}", fps: 5}
+rules:
+  - {name: red-alert, label: red, min_score: 0.9, cooldown: 1h, severity: critical, message: "Röd på {camera}"}
+notify:
+  - {type: webhook, name: phone, url: "${ntfy.url}", format: ntfy}
+  - {type: webhook, name: chat, url: "${slack.url}", format: slack, snapshot: none}
+`);
+    try {
+      await ntfy.waitFor(1);
+      await slack.waitFor(1);
+      const n = ntfy.received[0]!;
+      expect(n.method).toBe('PUT');
+      expect(n.headers).toMatchObject({ title: 'door: red-alert', priority: '5', tags: 'rotating_light', filename: `door-${r.events[0]!.id}.jpg`, 'content-type': 'image/jpeg' });
+      expect(Buffer.from((n.headers.message as string).replace(/^=\?UTF-8\?B\?(.*)\?=$/, '$1'), 'base64').toString()).toBe('Röd på door');
+      expect((await sharp(n.body).metadata()).format).toBe('jpeg');
+      expect(slack.received[0]!.json).toEqual({ text: '*door: red-alert* (critical): Röd på door' });
+    } finally {
+      await r.watcher.stop();
+      await cam.close();
+      await Promise.all([ntfy.close(), slack.close()]);
+    }
+  });
+
   it('runs a command hook with the event on stdin and retries it until it succeeds', async () => {
     const out = path.join(tmp.dir, 'hook-out');
     const marker = path.join(tmp.dir, 'hook-failed-once');
