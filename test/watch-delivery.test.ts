@@ -137,8 +137,9 @@ notify:
   - {type: webhook, url: "${hook400.url}"}
 `);
     try {
-      await until(async () => (await fs.readdir(path.join(r2.state, 'spool', 'dead', 'webhook')).catch(() => [])).length >= 2, 'two dead letters');
-      const [first] = (await fs.readdir(path.join(r2.state, 'spool', 'dead', 'webhook'))).sort();
+      const deadFiles = async () => (await fs.readdir(path.join(r2.state, 'spool', 'dead', 'webhook')).catch(() => [])).filter((f) => f.endsWith('.json')).sort();
+      await until(async () => (await deadFiles()).length >= 2, 'two dead letters');
+      const [first] = await deadFiles();
       const dead = JSON.parse(await fs.readFile(path.join(r2.state, 'spool', 'dead', 'webhook', first!), 'utf8'));
       // (attempts may exceed 1 when a kept-alive connection was closed under the request: that is retried.)
       expect(dead).toMatchObject({ reason: expect.stringMatching(/^HTTP 400 Bad Request/), attempts: expect.any(Number), event: { id: r2.events[0]!.id } });
