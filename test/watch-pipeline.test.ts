@@ -260,10 +260,13 @@ rules:
     const port = await freePort();
     const r = await watch(`cameras:
   - {name: ghost, url: "http://127.0.0.1:${port}/video.mjpg", offline_after: 500ms, reconnect: {initial: 100ms, max: 200ms}}
+status: {port: 0}
 `);
     try {
       await until(() => r.events.some((e) => e.type === 'camera_offline'), 'camera_offline');
       expect(r.events[0]!.reason).toBe('cannot connect (ECONNREFUSED)');
+      const status = (await (await fetch(`${r.watcher.statusUrl}/status`)).json()) as { cameras: Record<string, { state: string; error?: { code: string; message: string } }> };
+      expect(status.cameras.ghost).toMatchObject({ state: 'down', error: { code: 'WATCH_SOURCE', message: `camera ghost (http://127.0.0.1:${port}/video.mjpg): cannot connect (ECONNREFUSED)` } });
       expect(logText(r)).toMatch(/camera ghost is offline: cannot connect \(ECONNREFUSED\)/);
       expect(logText(r)).toMatch(/no rules: frames are classified but no detection event can fire/);
     } finally {

@@ -1,5 +1,6 @@
-// Accepting an event: count it, stream it (--json), log it, and spool it for delivery. If the spool cannot be
-// written (disk full), the event and every later one wait in memory, in order, and are written as soon as the
+// Accepting an event means spooling it: only once it is on disk is it counted, streamed (--json), logged to the
+// events log and handed to the notifiers, so whatever a script or a person saw is never lost. If the spool cannot
+// be written (disk full), the event and every later one wait in memory, in order, and are written as soon as the
 // spool works again; delivery of what is already spooled goes on meanwhile.
 import type { Logger } from '../util/log.js';
 import type { EventLog } from './eventlog.js';
@@ -12,9 +13,11 @@ const MAX_HELD = 10_000;
 const RETRY_MS = 5000;
 
 export interface Acceptor {
+  /** Spool the event (or hold it in memory while the spool fails); resolves once that was tried. */
   accept(event: WatchEvent): Promise<void>;
   /** Try once more to write held events (shutdown). */
   flush(): Promise<void>;
+  /** Events spooled so far. */
   count(): number;
   /** Events waiting in memory for the spool. */
   held(): number;
@@ -41,21 +44,21 @@ export function createAcceptor(opts: { spool: Spool; eventLog: EventLog; metrics
         timer.unref();
         return;
       }
-      held.shift();
+      const event = held.shift()!;
+      accepted++;
+      metrics.events.inc({ camera: event.camera, type: event.type, rule: event.rule ?? '' });
+      opts.onEvent?.(event);
+      opts.eventLog.append(event).catch((err: Error) => logger.warn(`events log: ${err.message}`));
     }
   }
   const write = () => (writing = writing.then(writeHeld));
 
   return {
     async accept(event) {
-      accepted++;
-      metrics.events.inc({ camera: event.camera, type: event.type, rule: event.rule ?? '' });
-      opts.onEvent?.(event);
-      opts.eventLog.append(event).catch((err: Error) => logger.warn(`events log: ${err.message}`));
       held.push(event);
       if (held.length > MAX_HELD) {
         const lost = held.shift()!;
-        logger.error(`event spool still failing with ${MAX_HELD} events in memory: gave up event ${lost.id} (${lost.type} on ${lost.camera}); it is in the events log`);
+        logger.error(`event spool still failing with ${MAX_HELD} events in memory: gave up the oldest: ${JSON.stringify(lost)}`);
       }
       await write();
     },
@@ -63,7 +66,8 @@ export function createAcceptor(opts: { spool: Spool; eventLog: EventLog; metrics
       if (timer) clearTimeout(timer);
       timer = undefined;
       await write();
-      if (held.length) logger.error(`${held.length} event(s) could not be spooled before exit; they are in the events log only`);
+      // The last resort for events the disk never took: the log stream (stderr, usually kept by the supervisor).
+      for (const e of held) logger.error(`event not spooled before exit: ${JSON.stringify(e)}`);
     },
     count: () => accepted,
     held: () => held.length,

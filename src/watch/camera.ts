@@ -41,6 +41,8 @@ export interface CameraHandle {
   readonly describe: string;
   /** 'starting' until the first frame, 'up', 'failing' (down, not yet reported), 'down', 'finished' (a file ended). */
   state(): 'starting' | 'up' | 'failing' | 'down' | 'finished';
+  /** Why the source last failed, while the camera is not up. */
+  lastError(): string | undefined;
   stop(): Promise<void>;
   /** Resolves when the supervisor loop has ended (stopped, or a video file finished). */
   readonly finished: Promise<void>;
@@ -179,6 +181,7 @@ export function startCamera(cfg: CameraConfig, source: OpenedSource, hooks: Came
     name: cfg.name,
     describe: source.describe,
     state: () => state,
+    lastError: () => (state === 'up' || state === 'finished' ? undefined : lastReason),
     async stop() {
       stopper.abort(new Error('stopping'));
       await finished;

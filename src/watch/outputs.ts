@@ -20,6 +20,8 @@ export interface Outputs {
   cameraState(camera: string, online: boolean): void;
   /** Events still to deliver, per notifier. */
   backlog(): Record<string, number>;
+  /** Per notifier: its backlog and the failure it is retrying, if any (for /status). */
+  notifiers(): Record<string, { backlog: number; error?: { code: string; message: string } }>;
   /** Write what is held in memory, give deliveries up to `drainMs`, stop them and close the notifiers. */
   close(drainMs: number): Promise<void>;
 }
@@ -69,6 +71,13 @@ export async function openOutputs(config: WatchConfig, opts: OutputOptions): Pro
     acceptor,
     backlog,
     cameraState: (camera, online) => sinks.forEach((s) => s.cameraState?.(camera, online)),
+    notifiers: () =>
+      Object.fromEntries(
+        sinks.map((s, i) => {
+          const err = loops[i]!.failing();
+          return [s.config.name, { backlog: spool.backlog(s.config.name), ...(err ? { error: { code: err.code, message: err.message } } : {}) }];
+        }),
+      ),
     async close(drainMs) {
       clearInterval(sweepTimer);
       await acceptor.flush();

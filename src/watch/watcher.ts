@@ -1,5 +1,6 @@
 // mlctl watch as a library: wires cameras → pipeline (classify) → rules → events → outputs (spool, notifiers,
 // events log, snapshots), plus metrics and the status port; stop() shuts down in order without losing an event.
+import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { createProgress, type Progress } from '../util/progress.js';
 import { openSource, startCamera, type CameraHandle, type CameraHooks, type Frame } from './camera.js';
@@ -174,9 +175,15 @@ function cameraHooks(ctx: Ctx, offer: (f: Frame) => Promise<void>): CameraHooks 
     },
     reconnect(c, reason, delay) {
       metrics.reconnects.inc({ camera: c });
-      if (ctx.sometimes(`reconnect:${c}`)) logger.warn(`camera ${c} (${describe(c)}): ${reason}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
+      if (ctx.sometimes(`reconnect:${c}`)) logger.warn(`${new MlctlError('WATCH_SOURCE', [c, describe(c), reason]).message}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
     },
   };
+}
+
+function cameraStatus(ctx: Ctx, c: CameraHandle) {
+  const reason = c.lastError();
+  const error = reason ? new MlctlError('WATCH_SOURCE', [c.name, c.describe, reason]) : undefined;
+  return { ...ctx.stats.get(c.name)!, state: c.state(), ...(error ? { error: { code: error.code, message: error.message } } : {}) };
 }
 
 async function startStatus(ctx: Ctx, started: number) {
@@ -189,8 +196,8 @@ async function startStatus(ctx: Ctx, started: number) {
     source: {
       healthy: () => (ctx.health.failuresInARow >= 20 ? { ok: false, reason: `the last ${ctx.health.failuresInARow} inferences failed: ${ctx.health.lastFailure}` } : { ok: true }),
       status: () => ({
-        cameras: Object.fromEntries(ctx.cameras.map((c) => [c.name, { ...ctx.stats.get(c.name)!, state: c.state() }])),
-        backlog: outputs.backlog(),
+        cameras: Object.fromEntries(ctx.cameras.map((c) => [c.name, cameraStatus(ctx, c)])),
+        notifiers: outputs.notifiers(),
         events: outputs.acceptor.count(),
         uptime_seconds: Math.round((Date.now() - started) / 1000),
       }),

@@ -1,6 +1,7 @@
 // One delivery loop per notifier: takes the notifier's next event from the spool (in sequence order), delivers
 // it, and moves the notifier's cursor only after success. Failures are retried with exponential backoff and
 // jitter (or the receiver's Retry-After); permanent failures and exhausted attempts go to the dead letters.
+import { MlctlError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import type { WatchMetrics } from '../metrics.js';
 import { sleep } from '../sources/types.js';
@@ -21,6 +22,8 @@ export interface DeliveryLoop {
   /** Stop after the event in hand (which stays spooled if not delivered); close the spool to end a waiting loop. */
   abort(): void;
   readonly done: Promise<void>;
+  /** The failure the notifier is retrying right now (undefined while deliveries succeed). */
+  failing(): MlctlError | undefined;
 }
 
 /** Exponential backoff with jitter: attempt 1 waits about `initial`, doubling up to `max`. */
@@ -36,6 +39,7 @@ export function startDelivery(opts: DeliveryOptions): DeliveryLoop {
   const { spool, sink, metrics, logger } = opts;
   const cfg = sink.config;
   const stopper = new AbortController();
+  let failing: MlctlError | undefined;
   const gauge = () => metrics.backlog.set({ sink: cfg.name }, spool.backlog(cfg.name));
 
   async function deliverOne(item: SpooledEvent): Promise<boolean> {
@@ -46,12 +50,14 @@ export function startDelivery(opts: DeliveryOptions): DeliveryLoop {
         metrics.deliveries.inc({ sink: cfg.name, outcome: 'delivered' });
         metrics.deliverySeconds.observe({ sink: cfg.name }, (performance.now() - t0) / 1000);
         if (attempt > 1) logger.info(`${sink.describe}: event ${item.event.id} delivered after ${attempt - 1} failed attempt(s); ${spool.backlog(cfg.name) - 1} more waiting`);
+        failing = undefined;
         await spool.ack(cfg.name, item.seq);
         opts.onDelivered?.(item, attempt);
         return true;
       } catch (err) {
         if (stopper.signal.aborted) return false;
         const e = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message);
+        failing = new MlctlError('WATCH_DELIVERY', [sink.describe, item.event.id, e.message]);
         const exhausted = cfg.maxAttempts > 0 && attempt >= cfg.maxAttempts;
         if (e.permanent || exhausted) {
           metrics.deliveries.inc({ sink: cfg.name, outcome: 'dead' });
@@ -62,7 +68,7 @@ export function startDelivery(opts: DeliveryOptions): DeliveryLoop {
         }
         metrics.deliveries.inc({ sink: cfg.name, outcome: 'retry' });
         const wait = e.retryAfterMs ?? backoffMs(attempt, cfg.backoff.initialMs, cfg.backoff.maxMs);
-        if (worthLogging(attempt)) logger.warn(`${sink.describe}: delivery of event ${item.event.id} failed: ${e.message}; attempt ${attempt + 1} in ${(wait / 1000).toFixed(1)} s (${spool.backlog(cfg.name)} event(s) waiting)`);
+        if (worthLogging(attempt)) logger.warn(`${failing.message}; attempt ${attempt + 1} in ${(wait / 1000).toFixed(1)} s (${spool.backlog(cfg.name)} event(s) waiting)`);
         const ready = sink.whenReady?.(stopper.signal);
         await Promise.race([sleep(wait, stopper.signal), ...(ready ? [ready] : [])]);
         if (stopper.signal.aborted) return false;
@@ -90,5 +96,6 @@ export function startDelivery(opts: DeliveryOptions): DeliveryLoop {
   return {
     done,
     abort: () => stopper.abort(),
+    failing: () => failing,
   };
 }

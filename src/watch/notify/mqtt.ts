@@ -7,6 +7,7 @@
 // plus Home Assistant discovery configs (retained) under <discovery>/<component>/<id>/config, re-sent when
 // Home Assistant announces itself on <discovery>/status.
 import mqtt, { type MqttClient } from 'mqtt';
+import { MlctlError } from '../../errors.js';
 import type { MqttSink } from '../config/types.js';
 import type { WatchEvent } from '../events.js';
 import { redactUrl } from '../sources/types.js';
@@ -102,7 +103,7 @@ export function mqttSink(cfg: MqttSink, ctx: MqttContext): Sink {
       });
       client.on('error', (err) => {
         const msg = (err as NodeJS.ErrnoException).code ?? err.message;
-        if (msg !== lastError) ctx.logger.warn(`MQTT broker ${redactUrl(cfg.url)}: ${err.message}; retrying every second, events wait in the spool`);
+        if (msg !== lastError) ctx.logger.warn(`${new MlctlError('WATCH_MQTT', [redactUrl(cfg.url), err.message]).message}; retrying every second, events wait in the spool`);
         lastError = msg;
       });
       client.on('close', () => {
