@@ -256,7 +256,8 @@ describe('mlctl watch (process): killed while the receiver is down, then restart
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // 'close', not 'exit': stdout is read to its end before the test looks at it.
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     return { child, exited, out: () => stdout, err: () => stderr };
   }
 

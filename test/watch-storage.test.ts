@@ -57,6 +57,18 @@ describe('snapshots', () => {
   });
 });
 
+describe('event ids', () => {
+  it('are UUIDv7 (RFC 9562): version 7, variant 10, the creation time in front, strictly increasing', () => {
+    const t0 = Date.now();
+    const ids = Array.from({ length: 10_000 }, () => uuidv7());
+    for (const id of ids.slice(0, 50)) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(ids).toEqual([...ids].sort()); // many share a millisecond: the counter keeps them in order
+    expect(new Set(ids).size).toBe(ids.length);
+    const ms = parseInt(ids[0]!.replace(/-/g, '').slice(0, 12), 16);
+    expect(Math.abs(ms - t0)).toBeLessThan(5000);
+  });
+});
+
 describe('events log', () => {
   it('appends one JSON line per event and rotates by size, keeping the newest files', async () => {
     const dir = path.join(tmp.dir, 'log');

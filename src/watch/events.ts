@@ -36,11 +36,26 @@ export function severityAtLeast(s: Severity, min: Severity): boolean {
   return SEVERITY_ORDER[s] >= SEVERITY_ORDER[min];
 }
 
-/** UUIDv7: 48-bit Unix ms timestamp, version 7, 12 random bits, variant 10, 62 random bits. */
+let lastMs = 0;
+let counter = 0;
+
+/**
+ * UUIDv7: 48-bit Unix ms timestamp, version 7, a 12-bit counter, variant 10, 62 random bits. The counter (RFC 9562
+ * §6.2, method 1) makes ids from one process strictly increasing even within a millisecond, so they sort in the
+ * order events were created.
+ */
 export function uuidv7(now = Date.now()): string {
+  if (now > lastMs) {
+    lastMs = now;
+    counter = 0;
+  } else if (++counter > 0xfff) {
+    lastMs++; // more than 4096 ids in one millisecond: borrow the next one
+    counter = 0;
+  }
   const b = randomBytes(16);
-  b.writeUIntBE(now, 0, 6);
-  b[6] = 0x70 | (b[6]! & 0x0f);
+  b.writeUIntBE(lastMs, 0, 6);
+  b[6] = 0x70 | (counter >> 8);
+  b[7] = counter & 0xff;
   b[8] = 0x80 | (b[8]! & 0x3f);
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;

@@ -72,6 +72,8 @@ interface Ctx {
   health: { failuresInARow: number; lastFailure: string };
   statusUrl?: string;
   cameras: CameraHandle[];
+  /** Detections are turned into events one after another (see pipelineHooks). */
+  detections: Promise<void>;
 }
 
 async function openClassifier(config: WatchConfig, logger: Logger, metrics: WatchMetrics): Promise<Classifier> {
@@ -121,16 +123,22 @@ function statusLine(ctx: Ctx): string {
 function pipelineHooks(ctx: Ctx): PipelineHooks {
   const { logger, metrics } = ctx;
   return {
-    async result(frame, result, region) {
+    result(frame, result, region) {
       if (ctx.health.failuresInARow >= 3) logger.info(`inference works again after ${ctx.health.failuresInARow} failure(s)`);
       ctx.health.failuresInARow = 0;
       ctx.quiet('inference');
       ctx.stats.get(frame.camera)!.classified++;
       ctx.progress.tick(1, statusLine(ctx));
       const fired = ctx.rules.evaluate(frame.camera, ctx.classifier.labels, result.scores, frame.at);
-      if (!fired.length) return;
+      if (!fired.length) return Promise.resolve();
       const top = topLabels(ctx.classifier.labels, result.scores);
-      for (const d of fired) await detect(ctx, frame, d, top, region);
+      // One at a time, in the order results arrive: a slow snapshot must not let a later event (and its later
+      // UUIDv7 id) into the spool first, so delivery order is frame order and ids ascend.
+      const turn = ctx.detections.then(async () => {
+        for (const d of fired) await detect(ctx, frame, d, top, region);
+      });
+      ctx.detections = turn.catch(() => {});
+      return turn;
     },
     corrupt: (camera, reason) => countCorrupt(ctx, camera, reason),
     failed(camera, err) {
@@ -260,6 +268,7 @@ async function assemble(opts: WatchOptions, cleanups: Array<() => Promise<void>>
     quiet: (key) => void counts.delete(key),
     health: { failuresInARow: 0, lastFailure: '' },
     cameras: [],
+    detections: Promise.resolve(),
   };
   if (config.status.port !== undefined) {
     const server = await startStatus(ctx, started).catch(async (err: Error) => {
