@@ -90,6 +90,10 @@ status: {port: 0}
       expect(metrics).toMatch(/mlctl_watch_frames_classified_total\{camera="back"\} [1-9]/);
       expect(metrics).toMatch(/mlctl_watch_camera_up\{camera="front"\} 1/);
       expect(metrics).toMatch(/mlctl_watch_delivery_backlog\{sink="webhook"\} \d/);
+      // Two cameras, at most two frames each in flight: no batch holds more than four frames.
+      const batches = Number(/mlctl_watch_batch_size_count (\d+)/.exec(metrics)![1]);
+      expect(batches).toBeGreaterThan(0);
+      expect(Number(/mlctl_watch_batch_size_bucket\{le="4"\} (\d+)/.exec(metrics)![1])).toBe(batches);
       // promtool conventions for watch's own metrics: counters end in _total, nothing else does.
       const types = [...metrics.matchAll(/^# TYPE (mlctl_watch_\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]);
       expect(types.length).toBe(15);

@@ -1,7 +1,7 @@
 // The frame pipeline: a live camera has one place for its newest sampled frame (a newer frame replaces a waiting one,
 // counted as dropped, so a slow classifier never builds a backlog of stale frames); cameras are served oldest first,
-// keeping up to the classifier's capacity in flight so its batches stay full. Frames of paced sources (folders,
-// files read faster than real time) queue instead and are never dropped.
+// keeping up to the classifier's capacity in flight (two frames per camera at most) so its batches stay full.
+// Frames of paced sources (folders, files read faster than real time) queue instead and are never dropped.
 import type { Frame } from './camera.js';
 import { BadFrameError, type Classifier, type ClassifyResult } from './classify.js';
 import type { RoiSpec } from './config/types.js';
@@ -28,11 +28,19 @@ export interface Pipeline {
   inFlight(): number;
 }
 
+/**
+ * Frames of one camera in flight at most: one in the running batch and one in the next (as DeepStream's muxer puts
+ * at most one frame per source in a batch). More would only queue a camera's older frames behind the engine, and a
+ * slow engine would then alert on ever older frames; fewer would leave the engine idle between batches.
+ */
+const PER_CAMERA = 2;
+
 export function createPipeline(classifier: Classifier, rois: Map<string, RoiSpec>, metrics: WatchMetrics, hooks: PipelineHooks): Pipeline {
   /** Frames waiting per camera, cameras in the order they started waiting (the oldest is served first). */
   const waiting = new Map<string, Slot[]>();
   let queued = 0;
   let inflight = 0;
+  const perCamera = new Map<string, number>();
   const idleWaiters: Array<() => void> = [];
 
   const settleIdle = () => {
@@ -66,20 +74,29 @@ export function createPipeline(classifier: Classifier, rois: Map<string, RoiSpec
       else hooks.failed(frame.camera, err as Error);
     } finally {
       inflight--;
+      perCamera.set(frame.camera, perCamera.get(frame.camera)! - 1);
       slot.done();
       pump();
     }
   }
 
+  /** The camera that has waited longest and has room in flight. */
+  function nextCamera(): string | undefined {
+    for (const camera of waiting.keys()) if ((perCamera.get(camera) ?? 0) < PER_CAMERA) return camera;
+    return undefined;
+  }
+
   function pump(): void {
-    while (inflight < classifier.capacity && queued) {
-      const [camera, list] = waiting.entries().next().value as [string, Slot[]];
+    let camera: string | undefined;
+    while (inflight < classifier.capacity && queued && (camera = nextCamera()) !== undefined) {
+      const list = waiting.get(camera)!;
       const slot = list.shift()!;
       waiting.delete(camera);
       // A camera with more (a paced source's queue) goes to the back: every camera gets its turn.
       if (list.length) waiting.set(camera, list);
       queued--;
       inflight++;
+      perCamera.set(camera, (perCamera.get(camera) ?? 0) + 1);
       void run(slot);
     }
     settleIdle();
