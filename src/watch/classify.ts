@@ -8,7 +8,7 @@ import { loadPackage } from '../artifacts/package.js';
 import { imageToInput } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice } from '../runtime/engine.js';
-import { createBatcher } from '../serve/batcher.js';
+import { createBatcher } from '../runtime/batcher.js';
 import type { Logger } from '../util/log.js';
 import type { Region } from './roi.js';
 

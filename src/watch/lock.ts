@@ -3,14 +3,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
+import { processAlive } from '../util/process.js';
 
 /** Is `pid` a running mlctl (node) process? A pid reused by something else after a crash does not hold the lock. */
 async function alive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (!processAlive(pid)) return false;
   const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
   return cmdline === undefined || /node|mlctl/.test(cmdline);
 }
