@@ -1,5 +1,5 @@
 // Watch benchmark, on a VGG16-shaped package (random weights) at 224 px, fp32 and int8 (ONNX Runtime QDQ):
-//   1. frames/s processed from 8 MJPEG cameras (224 px frames, as fast as the model goes) beside the engine's raw img/s
+//   1. frames/s processed from 8 MJPEG cameras (224 px frames, sending twice what the model takes) beside the engine's raw img/s
 //      at the same batch size, measured before and after (target ≥ 90% of raw);
 //   2. alert latency, frame leaving the camera → webhook received, p50/p95 at 1 fps;
 //   3. how many 1-fps cameras (640x480) the int8 model keeps up with: no frame dropped, p95 frame latency < 1 s
@@ -147,8 +147,11 @@ const dropped = async (w: Watcher) => (await w.metrics.framesDropped.get()).valu
 async function throughput(dir: string, pkg: LoadedPackage, label: string, seconds: number) {
   const frames = await jpegFrames(8, 224, 224);
   const rawBefore = await rawImgPerSec(pkg, Math.max(5, seconds / 2));
-  // One frame per camera in each batch (two in flight): as many cameras as the batch holds keep batches full.
-  const streams = await cameras(MAX_BATCH, frames, 30);
+  // One frame per camera in each batch (two in flight): as many cameras as the batch holds keep batches full. Together
+  // they send twice what the engine can take, so it never waits; more would only spend the CPU of this one machine on
+  // the stand-in cameras (real ones are other devices) and on parsing frames that are dropped anyway.
+  const perCamera = Math.max(1, Math.ceil((2 * rawBefore) / MAX_BATCH));
+  const streams = await cameras(MAX_BATCH, frames, perCamera);
   const w = await watcherFor(dir, pkg, Array.from({ length: MAX_BATCH }, (_, i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 0}`), NEVER_RULE);
   let fps: number;
   try {
@@ -163,8 +166,8 @@ async function throughput(dir: string, pkg: LoadedPackage, label: string, second
   }
   const rawAfter = await rawImgPerSec(pkg, Math.max(5, seconds / 2));
   const raw = (rawBefore + rawAfter) / 2;
-  console.log(`${label}: watch ${fps.toFixed(2)} frames/s from ${MAX_BATCH} MJPEG cameras (224 px, as fast as it goes) vs engine ${raw.toFixed(2)} img/s raw (batch ${MAX_BATCH}; ${rawBefore.toFixed(2)} before, ${rawAfter.toFixed(2)} after) = ${((fps / raw) * 100).toFixed(1)}% (target ≥ 90%) [load ${load()}]`);
-  return { watchFps: fps, rawImgPerSec: raw, rawBefore, rawAfter, ratio: fps / raw, load: os.loadavg() };
+  console.log(`${label}: watch ${fps.toFixed(2)} frames/s from ${MAX_BATCH} MJPEG cameras (224 px, ${perCamera} fps each) vs engine ${raw.toFixed(2)} img/s raw (batch ${MAX_BATCH}; ${rawBefore.toFixed(2)} before, ${rawAfter.toFixed(2)} after) = ${((fps / raw) * 100).toFixed(1)}% (target ≥ 90%) [load ${load()}]`);
+  return { watchFps: fps, rawImgPerSec: raw, rawBefore, rawAfter, ratio: fps / raw, cameraFps: perCamera, load: os.loadavg() };
 }
 
 /** 2. Frame leaves the camera → webhook received, at 1 fps, a rule that fires on every frame. */
