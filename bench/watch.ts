@@ -21,7 +21,7 @@ import { generateSynthDataset } from '../src/data/synth.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
 import { quantizeInt8Package } from '../src/optimize/quantize-int8.js';
 import { selectBackend } from '../src/runtime/backend.js';
-import { openEngine } from '../src/runtime/engine.js';
+import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { createLogger, createMemoryLogger } from '../src/util/log.js';
 import { loadWatchConfig } from '../src/watch/config/load.js';
 import type { WatchEvent } from '../src/watch/events.js';
@@ -62,27 +62,24 @@ async function models(dir: string): Promise<{ fp32: LoadedPackage; int8: LoadedP
 }
 
 /** The engine alone: batches of MAX_BATCH preprocessed frames, back to back, for `seconds`. */
-async function rawImgPerSec(pkg: LoadedPackage, seconds: number): Promise<number> {
-  const engine = await openEngine(pkg, { engine: 'onnx' });
-  try {
-    const x = new Float32Array(MAX_BATCH * 224 * 224 * 3).map(() => Math.random() * 255 - 128);
-    await engine.run(x, MAX_BATCH); // warm-up
-    let n = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < seconds * 1000) {
-      await engine.run(x, MAX_BATCH);
-      n += MAX_BATCH;
-    }
-    return n / ((performance.now() - t0) / 1000);
-  } finally {
-    await engine.dispose();
+async function rawImgPerSec(engine: InferenceEngine, seconds: number): Promise<number> {
+  const x = new Float32Array(MAX_BATCH * 224 * 224 * 3).map(() => Math.random() * 255 - 128);
+  await engine.run(x, MAX_BATCH); // warm-up
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await engine.run(x, MAX_BATCH);
+    n += MAX_BATCH;
   }
+  return n / ((performance.now() - t0) / 1000);
 }
 
 interface Streams {
   url(i: number): string;
   /** Epoch ms each frame left the server, per camera. */
   sent: number[][];
+  /** Stop / restart sending (connections stay open). */
+  pause(paused: boolean): void;
   close(): Promise<void>;
 }
 
@@ -90,12 +87,14 @@ interface Streams {
 async function cameras(count: number, frames: Buffer[], fps: number): Promise<Streams> {
   const sent: number[][] = Array.from({ length: count }, () => []);
   const timers = new Set<NodeJS.Timeout>();
+  let paused = false;
   const server = http.createServer((req, res) => {
     const i = Number(/^\/cam\/(\d+)$/.exec(req.url ?? '')?.[1]);
     if (!(i >= 0 && i < count)) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'multipart/x-mixed-replace; boundary=b' });
     let k = 0;
     const send = () => {
+      if (paused) return;
       const f = frames[(i + k++) % frames.length]!;
       res.write(Buffer.concat([Buffer.from(`--b\r\nContent-Type: image/jpeg\r\nContent-Length: ${f.length}\r\n\r\n`), f, Buffer.from('\r\n')]));
       sent[i]!.push(Date.now());
@@ -115,6 +114,7 @@ async function cameras(count: number, frames: Buffer[], fps: number): Promise<St
   return {
     url: (i) => `http://127.0.0.1:${port}/cam/${i}`,
     sent,
+    pause: (p) => void (paused = p),
     async close() {
       for (const t of timers) clearTimeout(t);
       server.closeAllConnections();
@@ -143,31 +143,51 @@ async function watcherFor(dir: string, pkg: LoadedPackage, cams: string[], yaml:
 const counter = async (w: Watcher, name: 'framesClassified' | 'framesReceived') => (await w.metrics[name].get()).values.reduce((a, v) => a + v.value, 0);
 const dropped = async (w: Watcher) => (await w.metrics.framesDropped.get()).values.filter((v) => v.labels.reason !== 'shutdown').reduce((a, v) => a + v.value, 0);
 
-/** 1. Frames per second through watch vs the engine alone. */
-async function throughput(dir: string, pkg: LoadedPackage, label: string, seconds: number) {
+/**
+ * 1. Frames per second through watch vs the engine alone, in interleaved rounds on a shared machine: the cameras
+ * pause while the engine alone is timed, then watch is timed; each round's ratio is against the raw rate just
+ * before and after it, and the median round is reported.
+ */
+async function throughput(dir: string, pkg: LoadedPackage, label: string, seconds: number, rounds = 3) {
   const frames = await jpegFrames(8, 224, 224);
-  const rawBefore = await rawImgPerSec(pkg, Math.max(5, seconds / 2));
-  // One frame per camera in each batch (two in flight): as many cameras as the batch holds keep batches full. Together
-  // they send twice what the engine can take, so it never waits; more would only spend the CPU of this one machine on
-  // the stand-in cameras (real ones are other devices) and on parsing frames that are dropped anyway.
-  const perCamera = Math.max(1, Math.ceil((2 * rawBefore) / MAX_BATCH));
-  const streams = await cameras(MAX_BATCH, frames, perCamera);
-  const w = await watcherFor(dir, pkg, Array.from({ length: MAX_BATCH }, (_, i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 0}`), NEVER_RULE);
-  let fps: number;
+  const engine = await openEngine(pkg, { engine: 'onnx' });
+  const rawSeconds = Math.max(4, seconds / 4);
   try {
-    await sleep(4000); // warm-up: connections, first batches
-    const c0 = await counter(w, 'framesClassified');
-    const t0 = performance.now();
-    await sleep(seconds * 1000);
-    fps = ((await counter(w, 'framesClassified')) - c0) / ((performance.now() - t0) / 1000);
+    const raws = [await rawImgPerSec(engine, rawSeconds)];
+    // One frame per camera in each batch (two in flight): as many cameras as the batch holds keep batches full. Together
+    // they send twice what the engine can take, so it never waits; more would only spend the CPU of this one machine on
+    // the stand-in cameras (real ones are other devices) and on parsing frames that are dropped anyway.
+    const perCamera = Math.max(1, Math.ceil((2 * raws[0]!) / MAX_BATCH));
+    const streams = await cameras(MAX_BATCH, frames, perCamera);
+    const w = await watcherFor(dir, pkg, Array.from({ length: MAX_BATCH }, (_, i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 0, stall_timeout: 5m}`), NEVER_RULE);
+    const fps: number[] = [];
+    try {
+      await sleep(4000); // warm-up: connections, first batches
+      for (let r = 0; r < rounds; r++) {
+        const c0 = await counter(w, 'framesClassified');
+        const t0 = performance.now();
+        await sleep((seconds / 2) * 1000);
+        fps.push(((await counter(w, 'framesClassified')) - c0) / ((performance.now() - t0) / 1000));
+        streams.pause(true);
+        await sleep(1500); // let the batches in flight finish
+        raws.push(await rawImgPerSec(engine, rawSeconds));
+        streams.pause(false);
+        await sleep(1500);
+      }
+    } finally {
+      await w.stop();
+      await streams.close();
+    }
+    const ratios = fps.map((f, i) => f / ((raws[i]! + raws[i + 1]!) / 2));
+    const mid = [...ratios.keys()].sort((a, b) => ratios[a]! - ratios[b]!)[Math.floor(ratios.length / 2)]!;
+    const raw = (raws[mid]! + raws[mid + 1]!) / 2;
+    console.log(
+      `${label}: watch ${fps[mid]!.toFixed(2)} frames/s from ${MAX_BATCH} MJPEG cameras (224 px, ${perCamera} fps each) vs engine ${raw.toFixed(2)} img/s raw (batch ${MAX_BATCH}) = ${(ratios[mid]! * 100).toFixed(1)}% (target ≥ 90%; median of ${rounds} interleaved rounds: ${ratios.map((x) => `${(x * 100).toFixed(0)}%`).join(', ')}) [load ${load()}]`,
+    );
+    return { watchFps: fps[mid]!, rawImgPerSec: raw, ratio: ratios[mid]!, rounds: fps.map((f, i) => ({ watchFps: f, rawBefore: raws[i], rawAfter: raws[i + 1], ratio: ratios[i] })), cameraFps: perCamera, load: os.loadavg() };
   } finally {
-    await w.stop();
-    await streams.close();
+    await engine.dispose();
   }
-  const rawAfter = await rawImgPerSec(pkg, Math.max(5, seconds / 2));
-  const raw = (rawBefore + rawAfter) / 2;
-  console.log(`${label}: watch ${fps.toFixed(2)} frames/s from ${MAX_BATCH} MJPEG cameras (224 px, ${perCamera} fps each) vs engine ${raw.toFixed(2)} img/s raw (batch ${MAX_BATCH}; ${rawBefore.toFixed(2)} before, ${rawAfter.toFixed(2)} after) = ${((fps / raw) * 100).toFixed(1)}% (target ≥ 90%) [load ${load()}]`);
-  return { watchFps: fps, rawImgPerSec: raw, rawBefore, rawAfter, ratio: fps / raw, cameraFps: perCamera, load: os.loadavg() };
 }
 
 /** 2. Frame leaves the camera → webhook received, at 1 fps, a rule that fires on every frame. */
@@ -177,7 +197,8 @@ async function latency(dir: string, pkg: LoadedPackage, label: string, frames: n
   const events: WatchEvent[] = [];
   const w = await watcherFor(dir, pkg, [`  - {name: door, url: "${streams.url(0)}", fps: 0}`], `rules:\n  - {name: any, labels: "*", min_score: 0, cooldown: 0s}\nnotify:\n  - {type: webhook, url: "${hook.url}"}\n`, (e) => events.push(e));
   try {
-    await hook.waitFor(frames + 1, (frames + 30) * 1000);
+    // A slow engine drops frames (the newest wins), so fewer alerts than frames may arrive: take what came.
+    await hook.waitFor(frames + 1, (frames + 30) * 1000).catch(() => {});
   } finally {
     await w.stop();
     await streams.close();
