@@ -204,10 +204,18 @@ async function latency(dir: string, pkg: LoadedPackage, label: string, frames: n
     await streams.close();
     await hook.close();
   }
-  // frame.seq k is the k-th frame the camera sent (every frame classified at 1 fps); skip the first (connection set-up).
-  const ms = hook.received.slice(1, frames + 1).map((h) => h.at - streams.sent[0]![(h.json as WatchEvent).frame!.seq - 1]!);
-  const r = { p50: pct(ms, 50), p95: pct(ms, 95), max: Math.max(...ms), n: ms.length, load: os.loadavg() };
-  console.log(`${label}: alert latency (frame sent → webhook received) at 1 fps, ${r.n} alerts: p50 ${r.p50} ms, p95 ${r.p95} ms, max ${r.max} ms [load ${load()}]`);
+  // frame.seq k is the k-th frame the camera sent (every frame is sampled at fps 0); skip the first (connection set-up).
+  const alerts = hook.received.slice(1, frames + 1).map((h) => {
+    const e = h.json as WatchEvent;
+    const sent = streams.sent[0]![e.frame!.seq - 1]!;
+    return { total: h.at - sent, read: Date.parse(e.frame!.at) - sent, classify: Date.parse(e.time) - Date.parse(e.frame!.at), deliver: h.at - Date.parse(e.time) };
+  });
+  const ms = alerts.map((a) => a.total);
+  const part = (k: 'read' | 'classify' | 'deliver') => pct(alerts.map((a) => a[k]), 50);
+  const r = { p50: pct(ms, 50), p95: pct(ms, 95), max: Math.max(...ms), n: ms.length, p50Parts: { read: part('read'), classifyAndSnapshot: part('classify'), spoolAndDeliver: part('deliver') }, load: os.loadavg() };
+  console.log(
+    `${label}: alert latency (frame sent → webhook received) at 1 fps, ${r.n} alerts: p50 ${r.p50} ms, p95 ${r.p95} ms, max ${r.max} ms; p50 parts: read ${r.p50Parts.read} ms, classify + rules + snapshot ${r.p50Parts.classifyAndSnapshot} ms, spool + delivery ${r.p50Parts.spoolAndDeliver} ms [load ${load()}]`,
+  );
   return r;
 }
 
