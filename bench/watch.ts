@@ -5,7 +5,8 @@
 //   3. how many 1-fps cameras (640x480) the int8 model keeps up with: no frame dropped, p95 frame latency < 1 s
 //      (goal ≥ 20);
 //   4. delivery after the webhook receiver was down for 30 s: every event delivered, in order, none twice.
-// `npm run bench -- watch [--seconds 20] [--cameras auto|10,20,30] [--outage 30] [--latency-frames 30] [--models DIR]`
+// `npm run bench -- watch [--seconds 20] [--cameras auto|10,20,30] [--outage 30] [--latency-frames 30] [--models DIR]
+//   [--only throughput,latency,cameras,outage]`
 // (--cameras auto tries counts around the int8 engine's raw rate measured in step 1, then 20, 30, 40, up to the first failure.)
 // The packages are built once into --models (default artifacts/bench/watch-models) and reused.
 import { once } from 'node:events';
@@ -296,11 +297,28 @@ async function outage(dir: string, pkg: LoadedPackage, outageS: number) {
   return { outageSeconds: outageS, duringOutage, accepted: accepted.length, delivered: accepted.length - missing, missing, duplicates: dupes, inOrder, drainSeconds: drained / 1000, load: os.loadavg() };
 }
 
+/** 3 as a sweep: camera counts around the int8 engine's raw rate now ('auto'), then the goal and beyond, to the first failure. */
+async function sweep(dir: string, int8: LoadedPackage, countsArg: string, seconds: number) {
+  const engine = await openEngine(int8, { engine: 'onnx' });
+  const raw = await rawImgPerSec(engine, 5).finally(() => engine.dispose());
+  const counts = countsArg === 'auto' ? [...new Set([0.5, 0.7, 0.85].map((f) => Math.max(1, Math.floor(raw * f))).concat([20, 30, 40]))].sort((a, b) => a - b) : countsArg.split(',').map(Number);
+  const runs = [];
+  for (const n of counts) {
+    const r = await sustain(dir, int8, n, seconds);
+    runs.push(r);
+    if (!r.ok) break;
+  }
+  const best = Math.max(0, ...runs.filter((r) => r.ok).map((r) => r.cameras));
+  console.log(`int8: sustains ${best} camera(s) at 1 fps on this machine now (goal ≥ 20); the engine alone did ${raw.toFixed(1)} img/s just before, so watch keeps up with ${((best / raw) * 100).toFixed(0)}% of the engine's raw rate as 1-fps 640x480 cameras`);
+  return { runs, sustained: best, rawInt8ImgPerSec: raw, fractionOfRaw: best / raw };
+}
+
 export async function main(args: string[]): Promise<void> {
   const seconds = Number(arg(args, '--seconds', '20'));
   const countsArg = arg(args, '--cameras', 'auto');
   const outageS = Number(arg(args, '--outage', '30'));
   const latencyFrames = Number(arg(args, '--latency-frames', '30'));
+  const only = new Set(arg(args, '--only', 'throughput,latency,cameras,outage').split(','));
   const modelsDir = path.resolve(arg(args, '--models', path.join('artifacts', 'bench', 'watch-models')));
   process.env.MLCTL_CACHE ??= path.join(modelsDir, 'cache');
   console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${load()} (1/5/15 min; shared machine)`);
@@ -308,21 +326,10 @@ export async function main(args: string[]): Promise<void> {
   const tmp = await tempDir('mlctl-bench-watch-');
   try {
     const result: Record<string, unknown> = {};
-    result.throughput = { fp32: await throughput(tmp.dir, fp32, 'fp32', seconds), int8: await throughput(tmp.dir, int8, 'int8', seconds) };
-    result.latency = { int8: await latency(tmp.dir, int8, 'int8', latencyFrames), fp32: await latency(tmp.dir, fp32, 'fp32', latencyFrames) };
-    // 'auto': around the int8 engine's raw rate on this machine now (a shared machine's load moves it), plus the goal.
-    const raw = (result.throughput as { int8: { rawImgPerSec: number } }).int8.rawImgPerSec;
-    const counts = countsArg === 'auto' ? [...new Set([0.5, 0.7, 0.85].map((f) => Math.max(1, Math.floor(raw * f))).concat([20, 30, 40]))].sort((a, b) => a - b) : countsArg.split(',').map(Number);
-    const runs = [];
-    for (const n of counts) {
-      const r = await sustain(tmp.dir, int8, n, seconds);
-      runs.push(r);
-      if (!r.ok) break;
-    }
-    const best = Math.max(0, ...runs.filter((r) => r.ok).map((r) => r.cameras));
-    console.log(`int8: sustains ${best} camera(s) at 1 fps on this machine now (goal ≥ 20); the engine alone did ${raw.toFixed(1)} img/s, so watch keeps up with ${((best / raw) * 100).toFixed(0)}% of the engine's raw rate as 1-fps 640x480 cameras`);
-    result.cameras = { runs, sustained: best, rawInt8ImgPerSec: raw, fractionOfRaw: best / raw };
-    result.outage = await outage(tmp.dir, int8, outageS);
+    if (only.has('throughput')) result.throughput = { fp32: await throughput(tmp.dir, fp32, 'fp32', seconds), int8: await throughput(tmp.dir, int8, 'int8', seconds) };
+    if (only.has('latency')) result.latency = { int8: await latency(tmp.dir, int8, 'int8', latencyFrames), fp32: await latency(tmp.dir, fp32, 'fp32', latencyFrames) };
+    if (only.has('cameras')) result.cameras = await sweep(tmp.dir, int8, countsArg, seconds);
+    if (only.has('outage')) result.outage = await outage(tmp.dir, int8, outageS);
     await writeBenchResult('watch', { cores: os.cpus().length, loadAverageAtEnd: os.loadavg(), ...result });
   } finally {
     await tmp.cleanup();
