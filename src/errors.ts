@@ -165,7 +165,7 @@ export const ERRORS = {
   WATCH_DELIVERY: { exit: EXIT.FAILURE, http: 502, grpc: 'UNAVAILABLE', message: '%s: delivery of event %s failed: %s', meaning: 'a notifier cannot deliver an event (retried; dead-lettered when it cannot succeed)' },
   WATCH_MQTT: { exit: EXIT.FAILURE, http: 502, grpc: 'UNAVAILABLE', message: 'MQTT broker %s: %s', meaning: 'the MQTT broker refuses or drops the connection (retried; events wait in the spool)' },
   WATCH_SPOOL: { exit: EXIT.FAILURE, http: 507, grpc: 'RESOURCE_EXHAUSTED', message: 'event spool %s: %s', meaning: 'the event spool cannot be written (e.g. disk full); events wait in memory' },
-  WATCH_LOCKED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: 'state directory %s is in use by another mlctl watch (pid %s); give each watcher its own --state-dir', meaning: 'another watcher uses the state directory' },
+  WATCH_LOCKED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: 'state directory %s is in use by another mlctl watch (its lock %s is held); give each watcher its own --state-dir', meaning: 'another watcher uses the state directory' },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -86,20 +86,21 @@ describe('events log', () => {
 });
 
 describe('state directory and ffmpeg', () => {
-  it('lets one watcher use a state directory, names the holder, and takes over a stale lock', async () => {
+  it('lets one watcher use a state directory at a time, and takes over the lock a crashed one left', async () => {
     const dir = path.join(tmp.dir, 'state');
     const release = await lockStateDir(dir);
-    await fs.writeFile(path.join(dir, 'watch.lock'), String(process.ppid)); // pretend the parent (alive, node) holds it
-    const err = await lockStateDir(dir).catch((e: unknown) => e);
+    const err = await lockStateDir(dir, undefined, { waitMs: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MlctlError);
     expect((err as MlctlError).code).toBe('WATCH_LOCKED');
-    expect((err as MlctlError).message).toContain(`(pid ${process.ppid})`);
-    await fs.writeFile(path.join(dir, 'watch.lock'), '999999999'); // a process that is gone
-    const again = await lockStateDir(dir);
-    expect((await fs.readFile(path.join(dir, 'watch.lock'), 'utf8')).trim()).toBe(String(process.pid));
-    await again();
-    await release(); // not ours any more: leaves nothing behind, throws nothing
+    expect((err as MlctlError).message).toBe(`state directory ${dir} is in use by another mlctl watch (its lock ${path.join(dir, 'watch.lock')} is held); give each watcher its own --state-dir`);
+    await release();
     await expect(fs.stat(path.join(dir, 'watch.lock'))).rejects.toThrow();
+    // A crashed watcher's lock is no longer refreshed: once stale it is taken over.
+    await fs.mkdir(path.join(dir, 'watch.lock'));
+    const old = new Date(Date.now() - 60_000);
+    await fs.utimes(path.join(dir, 'watch.lock'), old, old);
+    const again = await lockStateDir(dir, undefined, { waitMs: 2000 });
+    await again();
   });
 
   it('says which package to install when a camera needs ffmpeg and there is none', () => {

@@ -1,33 +1,37 @@
 // One watcher per state directory: two processes appending to the same spool would hand out the same sequence
-// numbers. The lock is a file holding the owner's pid, created exclusively; a lock left by a dead process is taken over.
-import { promises as fs } from 'node:fs';
+// numbers. The state directory is held with mlctl's one cross-process lock (util/lock.ts) for the watcher's whole
+// life; a lock a crashed watcher left behind goes stale and is taken over.
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
-import { processAlive } from '../util/process.js';
+import { withFileLock } from '../util/lock.js';
+import type { Logger } from '../util/log.js';
 
-/** Is `pid` a running mlctl (node) process? A pid reused by something else after a crash does not hold the lock. */
-async function alive(pid: number): Promise<boolean> {
-  if (!processAlive(pid)) return false;
-  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
-  return cmdline === undefined || /node|mlctl/.test(cmdline);
-}
+/** A crashed holder stops refreshing the lock; after this long it is stale. */
+const STALE_MS = 10_000;
 
-export async function lockStateDir(dir: string): Promise<() => Promise<void>> {
-  await fs.mkdir(dir, { recursive: true });
-  const file = path.join(dir, 'watch.lock');
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await fs.writeFile(file, String(process.pid), { flag: 'wx' });
-      return async () => {
-        const owner = await fs.readFile(file, 'utf8').catch(() => '');
-        if (owner.trim() === String(process.pid)) await fs.rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new MlctlError('WATCH_SPOOL', [dir, `cannot create ${file} (${(err as NodeJS.ErrnoException).code})`], { cause: err });
-      const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && (await alive(pid))) throw new MlctlError('WATCH_LOCKED', [dir, pid]);
-      await fs.rm(file, { force: true }); // stale: its owner is gone
-    }
-  }
-  throw new MlctlError('WATCH_LOCKED', [dir, 'unknown']);
+/** Take the state directory; resolves with the release function once held, or fails with WATCH_LOCKED. */
+export function lockStateDir(dir: string, logger?: Logger, opts: { waitMs?: number } = {}): Promise<() => Promise<void>> {
+  const file = path.join(dir, 'watch');
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  return new Promise((resolve, reject) => {
+    // Waiting a little longer than the stale time lets a restart right after a crash (SIGKILL) take over.
+    const waitMs = opts.waitMs ?? STALE_MS + 5000;
+    const timer = setTimeout(() => logger?.info(`state directory ${dir} is locked (a watcher is running, or one crashed moments ago): waiting up to ${Math.round(waitMs / 1000)} s`), 1000);
+    const done = withFileLock(
+      file,
+      async () => {
+        clearTimeout(timer);
+        resolve(async () => {
+          release();
+          await done;
+        });
+        await held;
+      },
+      { waitMs, staleMs: STALE_MS, busy: (lockPath) => new MlctlError('WATCH_LOCKED', [dir, lockPath]) },
+    ).catch((err: unknown) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 }

@@ -218,7 +218,7 @@ async function startStatus(ctx: Ctx, started: number) {
 export async function startWatch(opts: WatchOptions): Promise<Watcher> {
   const { config } = opts;
   for (const c of config.cameras) if (c.source.kind === 'ffmpeg') checkFfmpeg(c.name);
-  const cleanups: Array<() => Promise<void>> = [await lockStateDir(config.stateDir)];
+  const cleanups: Array<() => Promise<void>> = [await lockStateDir(config.stateDir, opts.logger)];
   const cleanup = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   };
