@@ -1,6 +1,7 @@
 // Nothing is lost: the spool's order and cursors, a webhook answering 500 (backlog delivered in order when it
 // recovers), a 400 (dead letter), a command hook, a full disk (/dev/full behind the spool's write), and
-// `mlctl watch` killed with SIGKILL while its receiver is down, then restarted: every event arrives, in order.
+// `mlctl watch` stopped with SIGTERM and killed with SIGKILL while its receiver is down, then restarted: every event
+// arrives, once, in order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -245,7 +246,7 @@ notify:
   });
 });
 
-describe('mlctl watch (process): killed while the receiver is down, then restarted', () => {
+describe('mlctl watch (process): stopped and killed while the receiver is down, then restarted', () => {
   function runCli(args: string[]) {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(path.join(repoRoot, 'src/cli/main.ts'))}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, ...args], {
       cwd: repoRoot,
@@ -261,17 +262,39 @@ describe('mlctl watch (process): killed while the receiver is down, then restart
     return { child, exited, out: () => stdout, err: () => stderr };
   }
 
-  it('delivers every event spooled before SIGKILL after the restart, in order, each id once', async () => {
+  it('stops on SIGTERM with the backlog kept, is killed with SIGKILL, and after the restart delivers every event once, in order', async () => {
     let frame = red;
     const cam = await steadyCamera(() => frame, 150);
     const hookPort = await freePort(); // nothing listens yet: connection refused
     const state = path.join(tmp.dir, 'cli-state');
     const rules = path.join(tmp.dir, 'cli-rules.yaml');
     await fs.writeFile(rules, 'rules:\n  - {name: red, label: red, min_score: 0.9, cooldown: 0s}\n');
-    const args = ['watch', model, '--camera', `door=${cam.url}`, '--rules', rules, '--webhook', `http://127.0.0.1:${hookPort}/hook`, '--webhook-secret', 'k', '--state-dir', state, '--fps', '5', '--engine', 'tfjs', '--backend', 'cpu', '--json'];
+    const config = path.join(tmp.dir, 'cli-watch.yaml');
+    await fs.writeFile(config, 'drain_timeout: 500ms\n'); // SIGTERM gives an unreachable receiver half a second
+    const args = ['watch', model, '--config', config, '--camera', `door=${cam.url}`, '--rules', rules, '--webhook', `http://127.0.0.1:${hookPort}/hook`, '--webhook-secret', 'k', '--state-dir', state, '--fps', '5', '--engine', 'tfjs', '--backend', 'cpu', '--json'];
+    const spooledFiles = async () => (await fs.readdir(path.join(state, 'spool', 'events')).catch(() => [])).filter((f) => f.endsWith('.json'));
+
+    // SIGTERM while the receiver is down: a clean exit 0 whose summary counts what waits in the spool.
+    const stopped = runCli(args);
+    try {
+      await until(async () => (await spooledFiles()).length >= 3, 'three spooled events', 60_000);
+      stopped.child.kill('SIGTERM');
+      expect(await stopped.exited).toBe(0);
+    } finally {
+      stopped.child.kill('SIGKILL');
+    }
+    const lines0 = stopped.out().trim().split('\n');
+    const summary0 = JSON.parse(lines0.at(-1)!);
+    const kept = (await spooledFiles()).length;
+    expect(summary0).toMatchObject({ ok: true, exitCode: 0, reason: 'received SIGTERM', backlog: { 'webhook-cli': kept } });
+    expect(summary0.events).toBe(lines0.length - 1);
+    expect(kept).toBe(summary0.events);
+    expect(stopped.err()).toMatch(/delivery\(ies\) left in the spool for the next start/);
+
+    // The next run adds to the same spool and dies without a goodbye.
     const first = runCli(args);
     try {
-      await until(async () => (await fs.readdir(path.join(state, 'spool', 'events')).catch(() => [])).filter((f) => f.endsWith('.json')).length >= 5, 'five spooled events', 60_000);
+      await until(async () => (await spooledFiles()).length >= kept + 3, 'three more spooled events', 60_000);
       first.child.kill('SIGKILL');
       await first.exited;
     } finally {
@@ -284,11 +307,11 @@ describe('mlctl watch (process): killed while the receiver is down, then restart
       (await fs.readdir(spoolDir)).filter((f) => f.endsWith('.json')).sort().map(async (f) => (JSON.parse(await fs.readFile(path.join(spoolDir, f), 'utf8')) as WatchEvent).id),
     );
     const spooled = spooledIds.length;
-    expect(spooled).toBeGreaterThanOrEqual(5);
+    expect(spooled).toBeGreaterThanOrEqual(kept + 3);
     // What --json streamed and the events log recorded was spooled first: none of it can be lost.
-    const streamed = first.out().trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as WatchEvent).id);
+    const streamed = [...lines0.slice(0, -1), ...first.out().trim().split('\n').filter(Boolean)].map((l) => (JSON.parse(l) as WatchEvent).id);
     const logged = (await fs.readFile(path.join(state, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as WatchEvent).id);
-    expect(streamed.length).toBeGreaterThanOrEqual(4);
+    expect(streamed.length).toBeGreaterThanOrEqual(kept + 2);
     for (const id of [...streamed, ...logged]) expect(spooledIds).toContain(id);
 
     const hook = await webhookReceiver({ secret: 'k', port: hookPort });

@@ -7,8 +7,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createMemoryLogger } from '../src/util/log.js';
+import { openLocalClassifier } from '../src/watch/classify.js';
 import { loadWatchConfig } from '../src/watch/config/load.js';
 import type { WatchEvent } from '../src/watch/events.js';
+import { createWatchMetrics } from '../src/watch/metrics.js';
+import { createPipeline } from '../src/watch/pipeline.js';
 import { startWatch, type Watcher } from '../src/watch/watcher.js';
 import { tempDir } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
@@ -299,6 +302,36 @@ rules:
       expect((await sharp(snap).metadata()).format).toBe('jpeg'); // PNG frames are stored as JPEG snapshots
     } finally {
       await r.watcher.stop();
+    }
+  });
+});
+
+describe('local inference', () => {
+  it('puts frames from several cameras in one engine batch and gives each frame its own scores', async () => {
+    const batches: number[] = [];
+    const classifier = await openLocalClassifier({ model, engine: 'tfjs', maxBatch: 8, maxDelayMs: 500, logger: createMemoryLogger(), onBatch: (n) => batches.push(n) });
+    try {
+      const jpeg = (c: string) => sharp({ create: { width: 64, height: 48, channels: 3, background: c } }).jpeg().toBuffer();
+      const [red, blue] = await Promise.all([jpeg('#f00'), jpeg('#00f')]);
+      const answers = new Map<string, string>();
+      const failures: string[] = [];
+      const pipeline = createPipeline(classifier, new Map(), createWatchMetrics({ defaultMetrics: false }), {
+        async result(frame, r) {
+          answers.set(frame.camera, classifier.labels[r.scores.indexOf(Math.max(...r.scores))]!);
+        },
+        corrupt: (camera, reason) => failures.push(`${camera}: ${reason}`),
+        failed: (camera, err) => failures.push(`${camera}: ${err.message}`),
+        roiOutside: () => {},
+      });
+      const cams = ['a', 'b', 'c', 'd'];
+      // One frame from each camera at the same moment: red on a and c, blue on b and d.
+      await Promise.all(cams.map((camera, i) => pipeline.offer({ camera, seq: 1, image: i % 2 ? blue : red, at: Date.now(), lossless: false })));
+      expect(failures).toEqual([]);
+      expect(Object.fromEntries(answers)).toEqual({ a: 'red', b: 'blue', c: 'red', d: 'blue' });
+      expect(batches.reduce((x, y) => x + y, 0)).toBe(4);
+      expect(Math.max(...batches)).toBeGreaterThan(1); // cameras share batches: not one engine call per frame
+    } finally {
+      await classifier.close();
     }
   });
 });
