@@ -1,14 +1,14 @@
 // Serve benchmark: loopback load on `mlctl serve` with a 1024x768 JPEG against a VGG16-shaped package (random
-// weights, fp32 or --int8 QDQ), next to the raw engine on preprocessed tensors in the same run; batching on vs off;
-// optional soak. It measures the CPU cost per image of decoding (the server's own decode + preprocess path) and of
-// the engine, and judges the server against the pipeline limit: cores ÷ (decode + engine core-seconds per image).
-// `npm run bench -- serve [--size 224] [--duration 8] [--rounds 3] [--engine auto|onnx|tfjs] [--int8] [--soak 120] [--package DIR | --save ROOT]`
+// weights, fp32 or --int8 QDQ), next to the raw engine on preprocessed tensors in the same run; batching on vs off.
+// It measures the CPU cost per image of decoding (the server's own decode + preprocess path) and of the engine, and
+// judges the server against the pipeline limit: cores ÷ (decode + engine core-seconds per image).
+// `npm run bench -- serve [--size 224] [--duration 8] [--rounds 3] [--engine auto|onnx|tfjs] [--int8] [--package DIR | --save ROOT]`
+// `npm run bench -- serve --soak [SECONDS]`: good and hostile requests mixed at concurrency 16 (bench/serve-soak.ts).
 // --duration is the measuring time per phase, split into --rounds interleaved rounds.
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
@@ -31,7 +31,7 @@ const LABELS = ['cat', 'dog', 'horse', 'ship', 'truck'];
  * VGG16 base + Keras-style head (Flatten → Dense 1024 → Dense softmax), random weights, TF.js + ONNX in one package;
  * with `int8`, model.onnx is QDQ-quantized (calibrated on the given preprocessed batch) as `mlctl quantize --dtype int8` does.
  */
-async function buildPackage(root: string, size: number, int8?: { data: Float32Array; batch: number }): Promise<LoadedPackage> {
+export async function buildPackage(root: string, size: number, int8?: { data: Float32Array; batch: number }): Promise<LoadedPackage> {
   const base = buildVgg16({ imageSize: size, seed: 7 });
   const out = applyHead(base.outputs[0] as tf.SymbolicTensor, { pooling: 'flatten', units: 1024, dropout: 0, classes: LABELS.length });
   const model = tf.model({ inputs: base.inputs, outputs: out, name: 'vgg16_bench' });
@@ -202,9 +202,10 @@ const fmt = (p: Phase, ref?: Phase) =>
   (ref ? `   ${((100 * p.imgPerSec) / ref.imgPerSec).toFixed(0)}% of raw img/s, p50 ${p.p50 - ref.p50 >= 0 ? '+' : ''}${(p.p50 - ref.p50).toFixed(1)} ms` : '');
 
 export async function main(args: string[]): Promise<void> {
+  // `--soak [seconds]`: the hardening soak (bench/serve-soak.ts) instead of the throughput phases.
+  if (args.includes('--soak')) return (await import('./serve-soak.js')).main(args);
   const size = Number(arg(args, '--size', '224'));
   const seconds = Number(arg(args, '--duration', '8'));
-  const soak = Number(arg(args, '--soak', '0'));
   const rounds = Math.max(1, Number(arg(args, '--rounds', '3')));
   const engine = arg(args, '--engine', 'auto') as EngineChoice;
   const backend = await selectBackend(arg(args, '--backend', 'auto') as BackendChoice);
@@ -322,54 +323,8 @@ export async function main(args: string[]): Promise<void> {
     );
     console.log(`load average: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cores} cores (figures under load are noisy: phases are interleaved, ${rounds} rounds)`);
 
-    if (soak > 0) result.soak = await soakRun(pkg, engine, jpeg, soak);
     await writeBenchResult('serve', result);
   } finally {
     await tmp.cleanup();
   }
-}
-
-/** Concurrency 16 for `seconds`, 1 in 4 requests bad in rotating ways; 5xx counts and RSS over time. */
-async function soakRun(pkg: LoadedPackage, engine: EngineChoice, jpeg: Buffer, seconds: number) {
-  const spec = pkg.manifest.input as ImageInputSpec;
-  const bombHeader = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#000' } }).png().toBuffer();
-  // Claim 60000x60000 in the IHDR of a tiny PNG (and fix the chunk CRC): the decompression-bomb shape.
-  const bomb = Buffer.from(bombHeader);
-  bomb.writeUInt32BE(60000, 16);
-  bomb.writeUInt32BE(60000, 20);
-  bomb.writeUInt32BE(zlib.crc32(bomb.subarray(12, 29)) >>> 0, 29);
-  const v2Bytes = JSON.stringify({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [jpeg.toString('base64')] }] });
-  const wrongShape = JSON.stringify({ inputs: [{ name: spec.name, shape: [1, 8, 8, 3], datatype: 'FP32', data: new Array(192).fill(0) }] });
-  const name = pkg.manifest.name;
-  const bad: Req[] = [
-    { path: '/predict', body: jpeg.subarray(0, jpeg.length >> 3), type: 'image/jpeg', good: false },
-    { path: '/predict', body: 'definitely not an image', type: 'image/png', good: false },
-    { path: '/predict', body: bomb, type: 'image/png', good: false },
-    { path: `/v2/models/${name}/infer`, body: wrongShape, type: 'application/json', good: false },
-    { path: '/v2/models/ghost/infer', body: v2Bytes, type: 'application/json', good: false },
-  ];
-  const goodReqs: Req[] = [
-    { path: '/predict', body: jpeg, type: 'image/jpeg', good: true },
-    { path: `/v2/models/${name}/infer`, body: v2Bytes, type: 'application/json', good: true },
-    { path: `/v1/models/${name}:predict`, body: JSON.stringify({ instances: [{ b64: jpeg.toString('base64') }] }), type: 'application/json', good: true },
-  ];
-  const rss: Array<{ s: number; mb: number }> = [];
-  return withServer(pkg, { engine, maxBatch: 8, maxDelayMs: 5, maxQueue: 64 }, async (url) => {
-    const t0 = performance.now();
-    const sample = () => rss.push({ s: Math.round((performance.now() - t0) / 1000), mb: Math.round(process.memoryUsage().rss / 1048576) });
-    sample();
-    const timer = setInterval(sample, Math.max(1000, (seconds * 1000) / 24));
-    const r = await loadPhase(url, 16, seconds, (i) => (i % 4 === 3 ? bad[(i >> 2) % bad.length]! : goodReqs[i % goodReqs.length]!));
-    clearInterval(timer);
-    sample();
-    const half = rss.filter((p) => p.s >= seconds / 2);
-    const slope = half.length > 1 ? ((half.at(-1)!.mb - half[0]!.mb) / Math.max(1, half.at(-1)!.s - half[0]!.s)) * 60 : 0;
-    const phase = phaseOf('soak (good requests)', 16, r.lat, r.goodOk, r.seconds, r.statuses);
-    console.log(`\nsoak ${seconds}s at c=16: ${fmt(phase)}`);
-    console.log(`  statuses: ${Object.entries(r.statuses).sort().map(([k, v]) => `${k}: ${v}`).join(', ')}`);
-    console.log(`  5xx (or dropped) on good requests: ${r.good5xx}`);
-    console.log(`  RSS MiB over time: ${rss.map((p) => `${p.s}s=${p.mb}`).join(' ')}`);
-    console.log(`  RSS slope over the second half: ${slope.toFixed(1)} MiB/min`);
-    return { phase, good5xx: r.good5xx, statuses: r.statuses, rss, rssSlopeMiBPerMinSecondHalf: slope };
-  });
 }

@@ -223,7 +223,7 @@ describe('plaintext never reaches disk', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.json.results?.[0]?.metrics ?? r.json.metrics).toBeDefined();
     }
-    const repo = createRepository({ engine: 'tfjs', tfjsThread: true, maxBatch: 2, logger: createMemoryLogger(), loadPackage: (dir) => loadPackage(dir, { key }) });
+    const repo = createRepository({ engine: 'tfjs', engineThread: true, maxBatch: 2, logger: createMemoryLogger(), loadPackage: (dir) => loadPackage(dir, { key }) });
     try {
       const [served] = await repo.load(enc.dir);
       expect(served!.engine).toBe('tfjs-thread');

@@ -11,12 +11,11 @@ import { encryptPackage, signPackageVersion } from '../src/artifacts/package-sec
 import { sha256 } from '../src/artifacts/hash.js';
 import { generateSigningKeyPair, loadSigningKey, loadTrustedKeys, type SigningKey } from '../src/artifacts/signing.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
-import { mergeServerOptions } from '../src/serve/extensions.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
-import { setupSecurity } from '../src/serve/security.js';
+import { securityPlugins } from '../src/serve/security.js';
 import { startServer } from '../src/serve/start.js';
-import type { ManagedModelRepository } from '../src/serve/types.js';
+import type { ModelRepository } from '../src/serve/types.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyModel } from './helpers/fixtures.js';
@@ -32,7 +31,7 @@ let otherKey: ModelKey;
 let trustDir: string;
 let png: Buffer;
 let logger: ReturnType<typeof createMemoryLogger>;
-let repo: ManagedModelRepository;
+let repo: ModelRepository;
 let url: string;
 let stop: () => Promise<void>;
 
@@ -104,14 +103,12 @@ beforeAll(async () => {
   const access = { trust: await loadTrustedKeys(trustDir), requireSignature: true, key };
   logger = createMemoryLogger();
   const metrics = createServeMetrics({ defaultMetrics: false });
-  repo = createRepository({ engine: 'tfjs', tfjsThread: false, maxBatch: 2, maxDelayMs: 1, logger, metrics, loadPackage: (dir) => loadPackage(dir, access) });
+  repo = createRepository({ engine: 'tfjs', engineThread: false, maxBatch: 2, maxDelayMs: 1, logger, metrics, loadPackage: (dir) => loadPackage(dir, access) });
   await repo.load(path.join(models, 'tiny'));
-  const handle = await setupSecurity({ opts: { ...CLI_DEFAULTS, watch: true, watchInterval: '200ms' }, target: path.join(models, 'tiny'), repo, metrics, logger });
-  const server = await startServer(repo, mergeServerOptions({ port: 0, host: '127.0.0.1', metrics, logger: false }, [handle]));
-  await handle.afterListen?.(server);
+  const security = await securityPlugins({ opts: { ...CLI_DEFAULTS, watch: true, watchInterval: '200ms' }, target: path.join(models, 'tiny'), repo, logger });
+  const server = await startServer(repo, { port: 0, host: '127.0.0.1', metrics, logger: false, ...security });
   url = server.url;
   stop = async () => {
-    await handle.beforeClose?.();
     await server.shutdown('test done');
   };
 });

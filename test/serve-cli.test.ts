@@ -2,6 +2,8 @@
 // request still waiting in the batching queue before exiting 0; a missing model directory exits 1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +78,44 @@ describe('mlctl serve (process)', () => {
       const access = lines.find((l) => l.route === '/predict');
       expect(access).toMatchObject({ statusCode: 200, method: 'POST' });
       expect(access.reqId).toMatch(/[0-9a-f-]{36}/);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+
+  it('serves the versions that verify, reports a tampered one, and honours a short --drain-timeout', async () => {
+    const root = path.join(tmp.dir, 'mixed');
+    await tinyPackage(root, { name: 'tiny', seed: 1 });
+    const bad = await tinyPackage(root, { name: 'tiny', seed: 2 });
+    const shard = Object.keys(bad.manifest.files).find((f) => f.endsWith('.bin'))!;
+    const bytes = await fs.readFile(path.join(bad.dir, shard));
+    bytes[0] = bytes[0]! ^ 0xff;
+    await fs.writeFile(path.join(bad.dir, shard), bytes);
+    const cli = runCli(['serve', path.join(root, 'tiny'), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', '--drain-timeout', '400ms', '--json']);
+    try {
+      const url = await cli.listening;
+      expect(cli.err()).toMatch(/model tiny v2 is unavailable .*integrity check/);
+      const ready2 = await fetch(`${url}/v2/models/tiny/versions/2/ready`);
+      expect(ready2.status).toBe(503);
+      expect(((await ready2.json()) as { ready: boolean }).ready).toBe(false);
+      expect((await fetch(`${url}/v2/models/tiny/versions/1/ready`)).status).toBe(200);
+      // A request whose body never completes is in flight when SIGTERM arrives: the drain gives up after 400 ms.
+      const { port } = new URL(url);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((r) => socket.on('connect', r));
+      socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\nabc');
+      await new Promise((r) => setTimeout(r, 200));
+      const t0 = performance.now();
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+      expect(performance.now() - t0).toBeLessThan(4000);
+      const result = JSON.parse(cli.out()) as { ok: boolean; drained: boolean; ms: number; unavailable: Array<{ version: number }> };
+      expect(result.drained).toBe(false);
+      expect(result.ms).toBeGreaterThanOrEqual(350);
+      expect(result.ms).toBeLessThan(2500);
+      expect(result.unavailable).toMatchObject([{ version: 2 }]);
+      socket.destroy();
     } finally {
       cli.child.kill('SIGKILL');
     }

@@ -1,16 +1,15 @@
 // Shared set-up for the serve security and gRPC suites: a real repository over tiny packages, started the way
-// `mlctl serve` starts it (security extension + startServer on an ephemeral loopback port), plus openssl certs.
+// `mlctl serve` starts it (security plugins + startServer on an ephemeral loopback port), plus openssl certs.
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createMemoryLogger } from '../src/util/log.js';
-import { mergeServerOptions, type ServeExtensionHandle } from '../src/serve/extensions.js';
 import { createServeMetrics, type ServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
-import { setupSecurity } from '../src/serve/security.js';
+import { assembleServe } from '../src/serve/assemble.js';
 import { startServer, type RunningServer } from '../src/serve/start.js';
-import type { ManagedModelRepository } from '../src/serve/types.js';
+import type { ModelRepository } from '../src/serve/types.js';
 
 /** The defaults `mlctl serve` gives the security options, overridable per test. */
 export const CLI_DEFAULTS: Record<string, unknown> = {
@@ -22,9 +21,8 @@ export const CLI_DEFAULTS: Record<string, unknown> = {
 };
 
 export interface SecureServer {
-  repo: ManagedModelRepository;
+  repo: ModelRepository;
   server: RunningServer;
-  handle: ServeExtensionHandle;
   metrics: ServeMetrics;
   logger: ReturnType<typeof createMemoryLogger>;
   url: string;
@@ -39,21 +37,18 @@ export async function startSecureServer(target: string, opts: Record<string, unk
   const repo = createRepository({ engine: 'tfjs', maxBatch: repoOpts.maxBatch ?? 4, maxDelayMs: repoOpts.maxDelayMs ?? 2, maxQueue: 64, logger, metrics });
   await repo.load(target);
   const all = { ...CLI_DEFAULTS, ...opts };
-  const handle = await setupSecurity({ opts: all, target, repo, metrics, logger });
-  const server = await startServer(repo, mergeServerOptions({ port: 0, host: '127.0.0.1', metrics, logger: false }, [handle]));
-  await handle.afterListen?.(server);
-  const described = handle.describe?.() ?? {};
+  const assembled = await assembleServe({ opts: all, target, repo, logger });
+  const server = await startServer(repo, { port: 0, host: '127.0.0.1', metrics, logger: false, ...assembled });
+  const described = server.app.mlctl.info;
   const grpcPort = typeof described.grpc === 'string' ? Number(described.grpc.split(':').pop()) : undefined;
   return {
     repo,
     server,
-    handle,
     metrics,
     logger,
     url: server.url,
     ...(grpcPort ? { grpcPort } : {}),
     async close() {
-      await handle.beforeClose?.();
       await server.shutdown('test done');
     },
   };

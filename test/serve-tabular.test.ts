@@ -10,16 +10,17 @@ import { encodeObjects, type TabularEncoding } from '../src/data/csv.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { createRepository } from '../src/serve/repository.js';
-import { startServer, type RunningServer } from '../src/serve/start.js';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../src/serve/server.js';
 import { tempDir } from './helpers/fixtures.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
-let server: RunningServer;
+let app: FastifyInstance;
 let root: string;
 
 const post = async (url: string, body: unknown) => {
-  const res = await fetch(url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  return { status: res.status, json: (await res.json()) as any };
+  const res = await app.inject({ method: 'POST', url, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  return { status: res.statusCode, json: res.json() as any };
 };
 
 beforeAll(async () => {
@@ -44,44 +45,45 @@ beforeAll(async () => {
   await trainClassic({ model: 'linear', name: 'line', data: csv, target: 'y', ignore: ['label'], root, logger, onnx: false, validationSplit: 0.2, seed: 1 });
   const repo = createRepository({ maxBatch: 4, maxDelayMs: 1 });
   await repo.load(root);
-  server = await startServer(repo, { port: 0, logger: false });
+  app = buildServer(repo, { logger: false });
+  await app.ready();
 });
 
 afterAll(async () => {
-  await server?.shutdown();
+  await app?.close();
   await tmp?.cleanup();
 });
 
 describe('tabular packages', () => {
   it('answers JSON rows as arrays or feature-keyed objects, with labels for the classifier', async () => {
-    const r = await post(`${server.url}/predict?model=points`, { instances: [[0.1, 0.2], { x2: 4.1, x1: 3.9 }] });
+    const r = await post(`/predict?model=points`, { instances: [[0.1, 0.2], { x2: 4.1, x1: 3.9 }] });
     expect(r.status).toBe(200);
     expect(r.json.predictions).toHaveLength(2);
     expect(r.json.labels[0][0].label).toBe('low');
     expect(r.json.labels[1][0].label).toBe('high');
-    const bad = await post(`${server.url}/predict?model=points`, { instances: [{ x1: 1, colour: 2 }] });
+    const bad = await post(`/predict?model=points`, { instances: [{ x1: 1, colour: 2 }] });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatch(/unknown feature\(s\) colour/);
   });
 
   it('serves regression values without labels and V2 FP32 rows', async () => {
-    const r = await post(`${server.url}/predict?model=line`, { instances: [{ x1: 1, x2: 0.5 }] });
+    const r = await post(`/predict?model=line`, { instances: [{ x1: 1, x2: 0.5 }] });
     expect(r.status).toBe(200);
     expect(r.json.labels).toBeUndefined();
     expect(r.json.predictions[0][0]).toBeCloseTo(1.5, 1);
-    const meta = (await (await fetch(`${server.url}/v2/models/points`)).json()) as any;
+    const meta = (await app.inject({ method: 'GET', url: '/v2/models/points' })).json() as any;
     expect(meta.inputs[0].shape).toEqual([-1, 2]);
-    const v2 = await post(`${server.url}/v2/models/points/infer`, { inputs: [{ name: meta.inputs[0].name, shape: [1, 2], datatype: 'FP32', data: [4, 4] }] });
+    const v2 = await post(`/v2/models/points/infer`, { inputs: [{ name: meta.inputs[0].name, shape: [1, 2], datatype: 'FP32', data: [4, 4] }] });
     expect(v2.status).toBe(200);
     expect(v2.json.outputs[0].shape).toEqual([1, 2]);
-    const img = await post(`${server.url}/v2/models/points/infer`, { inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: ['aGVsbG8='] }] });
+    const img = await post(`/v2/models/points/infer`, { inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: ['aGVsbG8='] }] });
     expect(img.status).toBe(400);
     expect(img.json.error).toMatch(/tabular rows/);
   });
 
   it('encodes objects of raw column values with the package\'s categories, and refuses unknown or missing ones', async () => {
     const rows = [{ weight: 105, color: 'yellow' }, { color: 'green', weight: 130 }, { weight: '120', color: 'red' }];
-    const r = await post(`${server.url}/predict?model=fruit`, { instances: rows });
+    const r = await post(`/predict?model=fruit`, { instances: rows });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json.labels.map((l: Array<{ label: string }>) => l[0]!.label)).toEqual(['banana', 'lime', 'apple']);
     // The same numbers as the engine on rows encoded independently, and as already-encoded feature objects.
@@ -92,20 +94,20 @@ describe('tabular packages', () => {
     const want = await engine.run(encodeObjects(rows, (input.transform as { encoding: TabularEncoding }).encoding), rows.length);
     await engine.dispose();
     r.json.predictions.flat().forEach((v: number, i: number) => expect(v).toBeCloseTo(want[i]!, 6));
-    const encoded = await post(`${server.url}/predict?model=fruit`, { instances: [{ weight: 105, 'color=yellow': 1, 'color=red': 0, 'color=green': 0 }] });
+    const encoded = await post(`/predict?model=fruit`, { instances: [{ weight: 105, 'color=yellow': 1, 'color=red': 0, 'color=green': 0 }] });
     expect(encoded.status).toBe(200);
     encoded.json.predictions[0].forEach((v: number, i: number) => expect(v).toBeCloseTo(want[i]!, 6));
 
-    const unknown = await post(`${server.url}/predict?model=fruit`, { instances: [{ weight: 100, color: 'red' }, { weight: 100, color: 'purple' }] });
+    const unknown = await post(`/predict?model=fruit`, { instances: [{ weight: 100, color: 'red' }, { weight: 100, color: 'purple' }] });
     expect(unknown.status).toBe(400);
     expect(unknown.json.error).toMatch(/model fruit: instance 1, column "color": unknown category "purple" \(known: green, red, yellow\)/);
-    const missing = await post(`${server.url}/predict?model=fruit`, { instances: [{ weight: 100 }] });
+    const missing = await post(`/predict?model=fruit`, { instances: [{ weight: 100 }] });
     expect(missing.status).toBe(400);
     expect(missing.json.error).toMatch(/instance 0 has no value for column "color"/);
-    const notNumber = await post(`${server.url}/predict?model=fruit`, { instances: [{ weight: 'heavy', color: 'red' }] });
+    const notNumber = await post(`/predict?model=fruit`, { instances: [{ weight: 'heavy', color: 'red' }] });
     expect(notNumber.status).toBe(400);
     expect(notNumber.json.error).toMatch(/"weight": "heavy" is not a number/);
-    const extra = await post(`${server.url}/predict?model=fruit`, { instances: [{ weight: 100, color: 'red', shape: 'round' }] });
+    const extra = await post(`/predict?model=fruit`, { instances: [{ weight: 100, color: 'red', shape: 'round' }] });
     expect(extra.status).toBe(400);
     expect(extra.json.error).toMatch(/unknown feature\(s\) shape; the model's columns are weight, color/);
   });

@@ -1,5 +1,5 @@
-// mlctl serve end to end: a real Fastify server on an ephemeral loopback port over real tiny packages (two
-// versions of one model plus a second model), real synthetic images, every route and every error path.
+// mlctl serve end to end over real tiny packages (two versions of one model plus a second model) and real synthetic
+// images: every route and error path through app.inject(); batching, overload and shutdown on real sockets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -12,8 +12,10 @@ import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import type { LoadedPackage } from '../src/artifacts/package.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
-import { startServer, type RunningServer } from '../src/serve/start.js';
-import type { ManagedModelRepository } from '../src/serve/types.js';
+import { buildServer } from '../src/serve/server.js';
+import { startServer } from '../src/serve/start.js';
+import type { FastifyInstance } from 'fastify';
+import type { ModelRepository } from '../src/serve/types.js';
 import { synthDataset, tempDir, tinyPackage } from './helpers/fixtures.js';
 import * as tf from '@tensorflow/tfjs';
 
@@ -22,9 +24,8 @@ let root: string;
 let images: string[];
 let jpeg: Buffer;
 let png: Buffer;
-let repo: ManagedModelRepository;
-let server: RunningServer;
-let url: string;
+let repo: ModelRepository;
+let app: FastifyInstance;
 
 /** A PNG whose header claims width x height but carries a tiny payload: the decompression-bomb shape. */
 function bombPng(width: number, height: number): Buffer {
@@ -44,22 +45,30 @@ function bombPng(width: number, height: number): Buffer {
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(1024))), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** Response headers as a fetch Headers object, so assertions read the same for inject and fetch. */
+function headersOf(h: Record<string, string | string[] | number | undefined>): Headers {
+  const out = new Headers();
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+  return out;
+}
+
 async function post(p: string, body: string | Buffer | FormData, headers: Record<string, string> = {}) {
-  const res = await fetch(url + p, { method: 'POST', body, headers });
-  const text = Buffer.from(await res.arrayBuffer());
+  const res = await app.inject({ method: 'POST', url: p, payload: body, headers });
+  const text = res.rawPayload;
   let json: any;
   try {
     json = JSON.parse(text.toString('utf8'));
   } catch {
     json = undefined;
   }
-  return { status: res.status, headers: res.headers, json, raw: text };
+  return { status: res.statusCode, headers: headersOf(res.headers), json, raw: text };
 }
 const postJson = (p: string, body: unknown) => post(p, JSON.stringify(body), { 'content-type': 'application/json' });
 async function get(p: string) {
-  const res = await fetch(url + p);
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : undefined };
+  const res = await app.inject({ method: 'GET', url: p });
+  const text = res.body;
+  const headers = headersOf(res.headers);
+  return { status: res.statusCode, headers, text, json: /json/.test(headers.get('content-type') ?? '') ? JSON.parse(text) : undefined };
 }
 function form(...files: Array<{ field?: string; data: Buffer; type?: string; name?: string }>) {
   const fd = new FormData();
@@ -111,12 +120,12 @@ beforeAll(async () => {
   png = await sharp(images[1]!).png().toBuffer();
   repo = createRepository({ engine: 'tfjs', maxBatch: 4, maxDelayMs: 2, maxQueue: 32 });
   await repo.load(root);
-  server = await startServer(repo, { port: 0, logger: false, bodyLimit: 200 * 1024, drainTimeoutMs: 5000 });
-  url = server.url;
+  app = buildServer(repo, { logger: false, bodyLimit: 200 * 1024 });
+  await app.ready();
 });
 
 afterAll(async () => {
-  await server?.shutdown('tests done');
+  await app?.close();
   await tmp?.cleanup();
 });
 
@@ -332,7 +341,7 @@ describe('metrics, batching and overload', () => {
       const single = Number(/mlctl_batch_size_bucket\{le="1",model="tiny",version="1"\} (\d+)/.exec(text)![1]);
       expect(single).toBeLessThan(8);
       // A lone request with nothing else on its way runs at once instead of waiting out --max-delay-ms.
-      const r6 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 3000, tfjsThread: false });
+      const r6 = createRepository({ engine: 'tfjs', maxBatch: 8, maxDelayMs: 3000, engineThread: false });
       await r6.load(path.join(root, 'tiny', '1'));
       const t0 = performance.now();
       await r6.infer('tiny', undefined, [{ name: 'input', datatype: 'FP32', shape: [1, 32, 32, 3], data: new Float32Array(3072) }], { requestId: 'lone' });
@@ -371,7 +380,7 @@ describe('metrics, batching and overload', () => {
 
 describe('repository and shutdown', () => {
   it('switches the latest version on unload and load', async () => {
-    const r4 = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, tfjsThread: false });
+    const r4 = createRepository({ engine: 'tfjs', maxBatch: 2, maxDelayMs: 1, engineThread: false });
     await r4.load(path.join(root, 'tiny'));
     expect(r4.list().map((m) => m.version)).toEqual([1, 2]);
     expect(r4.get('tiny')!.version).toBe(2);

@@ -1,5 +1,6 @@
-// The shape of src/: no import cycles between files. Imports are read with TypeScript's own pre-processor,
-// type-only imports and dynamic import() of literal paths included.
+// The shape of src/: no import cycles between files, and none between folders (a lower folder never imports a
+// higher one). Imports are read with TypeScript's own pre-processor, type-only imports and dynamic import() of literal
+// paths included.
 import ts from 'typescript';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -65,6 +66,21 @@ function cycles(graph: Map<string, string[]>): string[][] {
   return out;
 }
 
+/** The top-level unit a file belongs to: its folder under src/, or the file itself (errors.ts). */
+const unitOf = (file: string) => path.relative(SRC, file).split(path.sep)[0]!.replace(/\.ts$/, '');
+
+/** Folder → folders it imports from. */
+function folderGraph(graph: Map<string, string[]>): Map<string, string[]> {
+  const folders = new Map<string, Set<string>>();
+  for (const [file, targets] of graph) {
+    const from = unitOf(file);
+    const set = folders.get(from) ?? new Set<string>();
+    for (const t of targets) if (unitOf(t) !== from) set.add(unitOf(t));
+    folders.set(from, set);
+  }
+  return new Map([...folders].map(([k, v]) => [k, [...v]]));
+}
+
 describe('src/ structure', () => {
   const graph = importGraph();
 
@@ -76,5 +92,11 @@ describe('src/ structure', () => {
 
   it('has no import cycle between files', () => {
     expect(cycles(graph)).toEqual([]);
+  });
+
+  it('has no import cycle between folders', () => {
+    const folders = folderGraph(graph);
+    expect(folders.get('runtime')).not.toContain('engines');
+    expect(cycles(folders)).toEqual([]);
   });
 });

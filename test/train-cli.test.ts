@@ -111,7 +111,7 @@ describe('mlctl train (vgg16, --weights none)', () => {
     const straight = await runTrain({ ...opts, name: 'straight', shouldStop: undefined });
     expect(resumed.history.map((h) => h.valLoss)).toEqual(straight.history.map((h) => h.valLoss));
     expect(resumed.metrics).toEqual(straight.metrics);
-    expect(logger.lines.some((l) => /resuming "resumable" from the head checkpoint after epoch 2/.test(l.msg))).toBe(true);
+    expect(logger.lines.some((l) => /resuming "resumable" \(run \d{8}T\d{6}-\d+, started [^)]+ by pid \d+\) from the head checkpoint after epoch 2/.test(l.msg))).toBe(true);
     // A changed setting makes --resume refuse rather than mix runs.
     await expect(runTrain({ ...opts, resume: true, lr: 0.01, shouldStop: undefined })).rejects.toThrow(/different settings \(lr\)/);
   });

@@ -1,48 +1,16 @@
 // mlctl serve's web face: the page at / and the API docs, on real servers started as `mlctl serve` starts them
-// (security + web extensions), checked over HTTP and in a real browser (chromium via puppeteer-core): the page
+// (assembleServe: security and web plugins), checked over HTTP and in a real browser (chromium via puppeteer-core): the page
 // predicts what POST /predict predicts (file upload and a fake camera), asks for a key on a keyed server and keeps
 // it in the tab only, works over TLS, and /docs lists every route of the OpenAPI document.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mergeServerOptions, type ServeExtensionHandle } from '../src/serve/extensions.js';
-import { createServeMetrics } from '../src/serve/metrics.js';
-import { createRepository } from '../src/serve/repository.js';
-import { setupSecurity } from '../src/serve/security.js';
-import { startServer } from '../src/serve/start.js';
 import { PAGE_CSP } from '../src/serve/ui.js';
-import { webExtension } from '../src/serve/web.js';
-import { createMemoryLogger } from '../src/util/log.js';
 import { launchBrowser, watchedPage, type BrowserSession } from './helpers/browser.js';
 import { synthDataset, tempDir, tinyPackage } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
-import { CLI_DEFAULTS, makePki, type TestPki } from './serve-security-helpers.js';
-
-interface WebServer {
-  url: string;
-  close(): Promise<void>;
-}
-
-/** A server started the way `mlctl serve` starts one: security extension first, then the web extension. */
-async function startWeb(target: string, opts: Record<string, unknown> = {}): Promise<WebServer> {
-  const logger = createMemoryLogger();
-  const metrics = createServeMetrics({ defaultMetrics: false });
-  const repo = createRepository({ engine: 'tfjs', maxBatch: 4, maxDelayMs: 2, maxQueue: 64, logger, metrics });
-  await repo.load(target);
-  const all = { ...CLI_DEFAULTS, ...opts };
-  const ctx = { opts: all, target, repo, metrics, logger };
-  const handles = [await setupSecurity(ctx), await webExtension.setup(ctx)].filter((h): h is ServeExtensionHandle => h !== undefined);
-  const server = await startServer(repo, mergeServerOptions({ port: 0, host: '127.0.0.1', metrics, logger: false }, handles));
-  for (const h of handles) await h.afterListen?.(server);
-  return {
-    url: server.url,
-    async close() {
-      for (const h of handles) await h.beforeClose?.();
-      await server.shutdown('test done');
-    },
-  };
-}
+import { makePki, startSecureServer, type SecureServer, type TestPki } from './serve-security-helpers.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let artifacts: string;
@@ -74,9 +42,9 @@ async function predictDirect(url: string, model: string, topK: number, key?: str
 }
 
 describe('the page and the docs over HTTP', () => {
-  let srv: WebServer;
+  let srv: SecureServer;
   beforeAll(async () => {
-    srv = await startWeb(artifacts, { allowModelControl: true });
+    srv = await startSecureServer(artifacts, { allowModelControl: true });
   }, 60_000);
   afterAll(async () => srv?.close());
 
@@ -151,7 +119,7 @@ describe('the page and the docs over HTTP', () => {
   });
 
   it('--no-ui and --no-docs turn the page and the docs off', async () => {
-    const off = await startWeb(artifacts, { ui: false, docs: false });
+    const off = await startSecureServer(artifacts, { ui: false, docs: false });
     try {
       for (const p of ['/', '/ui/app.js', '/ui/models', '/docs', '/openapi.json']) expect((await fetch(`${off.url}${p}`)).status, p).toBe(404);
       expect((await fetch(`${off.url}/v2/health/live`)).status).toBe(200);
@@ -163,10 +131,10 @@ describe('the page and the docs over HTTP', () => {
 
 describe.skipIf(!tools.chromium)('the page and the docs in a real browser (chromium)', () => {
   let session: BrowserSession;
-  let srv: WebServer;
+  let srv: SecureServer;
   beforeAll(async () => {
     session = await launchBrowser(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream']);
-    srv = await startWeb(artifacts, { allowModelControl: true });
+    srv = await startSecureServer(artifacts, { allowModelControl: true });
   }, 60_000);
   afterAll(async () => {
     await session?.close();
@@ -241,10 +209,10 @@ describe.skipIf(!tools.chromium)('the page and the docs in a real browser (chrom
 
 describe.skipIf(!tools.chromium)('a keyed server: the page asks for the key and keeps it in the tab only', () => {
   let session: BrowserSession;
-  let srv: WebServer;
+  let srv: SecureServer;
   beforeAll(async () => {
     session = await launchBrowser();
-    srv = await startWeb(artifacts, { apiKey: `page:${KEY}` });
+    srv = await startSecureServer(artifacts, { apiKey: `page:${KEY}` });
   }, 60_000);
   afterAll(async () => {
     await session?.close();
@@ -299,12 +267,12 @@ describe.skipIf(!tools.chromium)('a keyed server: the page asks for the key and 
 
 describe.skipIf(!tools.chromium || !tools.openssl)('the page over TLS', () => {
   let session: BrowserSession;
-  let srv: WebServer;
+  let srv: SecureServer;
   let pki: TestPki;
   beforeAll(async () => {
     pki = await makePki(path.join(tmp.dir, 'pki'));
     session = await launchBrowser(['--ignore-certificate-errors']);
-    srv = await startWeb(artifacts, { tlsCert: pki.serverCert, tlsKey: pki.serverKey });
+    srv = await startSecureServer(artifacts, { tlsCert: pki.serverCert, tlsKey: pki.serverKey });
   }, 60_000);
   afterAll(async () => {
     await session?.close();

@@ -3,9 +3,42 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { processAlive } from '../util/process.js';
 
 function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** `.NAME.tmp-PID-HEX` (and `….old`): what tempSibling names; group 1 is the target name, group 2 the writer's pid. */
+const TEMP_PATTERN = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}(?:\.old)?$/;
+
+/** A temporary sibling left behind by a writer that no longer runs (killed with SIGKILL, power loss). */
+export interface StaleTemp {
+  path: string;
+  /** The file or directory it was going to become. */
+  target: string;
+  pid: number;
+  modified: Date;
+}
+
+/** Temporary siblings in `dir` whose writing process is gone (the live ones are still being written). */
+export async function listStaleTemps(dir: string): Promise<StaleTemp[]> {
+  const entries = await fs.readdir(dir).catch(() => [] as string[]);
+  const out: StaleTemp[] = [];
+  for (const name of entries) {
+    const m = TEMP_PATTERN.exec(name);
+    if (!m || processAlive(Number(m[2]))) continue;
+    const st = await fs.lstat(path.join(dir, name)).catch(() => undefined);
+    if (st) out.push({ path: path.join(dir, name), target: path.join(dir, m[1]!), pid: Number(m[2]), modified: st.mtime });
+  }
+  return out;
+}
+
+/** Remove the stale temporary siblings in `dir`; returns what was removed. */
+export async function removeStaleTemps(dir: string): Promise<StaleTemp[]> {
+  const stale = await listStaleTemps(dir);
+  for (const t of stale) await fs.rm(t.path, { recursive: true, force: true });
+  return stale;
 }
 
 export interface AtomicWriteOptions {
@@ -58,6 +91,8 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
  */
 export async function writeDirAtomic<T>(target: string, fill: (tmpDir: string) => Promise<T>): Promise<T> {
   await fs.mkdir(path.dirname(target), { recursive: true });
+  // Directories left by writers that were killed mid-way would otherwise stay forever.
+  await removeStaleTemps(path.dirname(target));
   const tmp = tempSibling(target);
   await fs.mkdir(tmp);
   try {
@@ -75,6 +110,8 @@ export async function writeDirAtomic<T>(target: string, fill: (tmpDir: string) =
 
 /** Replace an existing directory atomically enough for our needs: build the new one, swap, drop the old one. */
 export async function replaceDirAtomic<T>(target: string, fill: (tmpDir: string) => Promise<T>): Promise<T> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  await removeStaleTemps(path.dirname(target));
   const old = tempSibling(target) + '.old';
   const tmp = tempSibling(target);
   await fs.mkdir(tmp, { recursive: true });

@@ -5,13 +5,13 @@
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
+import { loadTrainingData } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
 import { toMatrix, type FeatureMatrix } from '../features/rows.js';
 import { openFeatureSession } from '../features/session.js';
 import { vgg16 } from '../models/vgg16.js';
 import type { WeightsSource } from '../models/weights.js';
 import type { EngineChoice } from '../runtime/engine.js';
-import { loadTrainingData } from '../train/run.js';
 import type { Logger } from '../util/log.js';
 import type { ClassicDataset } from './data.js';
 import type { Matrix } from './linalg.js';

@@ -133,3 +133,20 @@ export function datasetSplits(folder: ImageFolder, opts: SplitOptions): Record<S
   }
   return splitSamples(folder.samples, folder.classes, opts);
 }
+
+/** Images per class in a list of samples. */
+export function countBy(samples: readonly Sample[], classes: number): number[] {
+  const c = new Array<number>(classes).fill(0);
+  for (const s of samples) c[s.label]!++;
+  return c;
+}
+
+/** Scan a dataset folder and split it, checking every class has training images; throws clear MlctlErrors. */
+export async function loadTrainingData(opts: SplitOptions & { data: string }): Promise<{ folder: ImageFolder; splits: Record<SplitName, Sample[]> }> {
+  const folder = await scanImageFolder(opts.data);
+  const splits = datasetSplits(folder, opts);
+  if (splits.train.length === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['train', `${folder.root} has no training images`]);
+  const empty = countBy(splits.train, folder.classes.length).findIndex((c) => c === 0);
+  if (empty >= 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['train', `class ${folder.classes[empty]} has no training images; add images or lower --validation-split/--test-split`]);
+  return { folder, splits };
+}

@@ -7,6 +7,7 @@ import type { GateCheck } from './gates.js';
 import { topConfusions } from '../metrics/classification.js';
 import type { EvaluationResult } from './run.js';
 import type { RegressionEvaluationResult } from './tabular.js';
+import { formatSize } from '../util/units.js';
 
 /** Everything `evaluate --report` writes (report.json is this object; report.md and index.html render it). */
 export interface EvaluationReport {
@@ -25,12 +26,8 @@ export const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(
 const signed = (x: number, digits = 3) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(digits)}` : '—');
 const times = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? `×${x.toFixed(2)}` : '—');
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
+/** Sizes in reports: util/units' one formatter. */
+export const bytes = formatSize;
 
 /** Tabular packages are evaluated on CSV rows (never skipped) rather than image files. */
 const isTabular = (r: EvaluationResult) => r.model.task.startsWith('tabular');

@@ -6,7 +6,8 @@ import { sha256 } from '../artifacts/hash.js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
 import { verifyPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
-import type { InferContext, InferInput, InferResult, ModelRepository, ServedModel } from './types.js';
+import fp from 'fastify-plugin';
+import type { InferEvent, InferInput, InferResult, ModelRepository, ServedModel } from './types.js';
 
 export interface AuditOptions {
   file: string;
@@ -138,43 +139,63 @@ export function topLabels(result: InferResult): Array<{ label: string; score: nu
   return tops;
 }
 
-/**
- * Make every infer call on `repo` write audit lines: one per example on success, one with the error on failure.
- * The method is wrapped in place because REST routes and the gRPC service already hold this repository object:
- * wrapping it once audits every prediction whichever protocol carried it. Returns a function that unwraps it.
- */
-export function attachAudit(repo: ModelRepository, audit: AuditLog): () => void {
-  const inner = repo.infer;
-  repo.infer = async (name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> => {
-    const started = performance.now();
-    const hashes = exampleHashes(inputs);
-    const common = { requestId: ctx.requestId, keyId: ctx.keyId ?? null, client: ctx.clientAddress ?? null };
-    let result: InferResult;
-    try {
-      result = await inner.call(repo, name, version, inputs, ctx);
-    } catch (err) {
-      const served = repo.get(name, version);
-      audit.write({
-        time: new Date().toISOString(), event: 'predict-error', ...common, model: name, version: version ?? served?.version ?? null,
-        manifestSha256: served?.manifestSha256 ?? null, inputSha256: hashes, error: (err as Error).message,
-        latencyMs: round(performance.now() - started),
-      });
-      throw err;
-    }
-    const latencyMs = round(performance.now() - started);
-    const time = new Date().toISOString();
-    topLabels(result).forEach((top, index) => {
-      audit.write({
-        time, event: 'predict', ...common, index, model: result.model.name, version: result.model.version,
-        manifestSha256: result.model.manifestSha256, inputSha256: hashes[index] ?? null, label: top.label, score: top.score, latencyMs,
-      });
-    });
-    return result;
-  };
-  return () => {
-    repo.infer = inner;
-  };
+/** The audit lines of one infer call: one per example on success, one with the error on failure. */
+export function predictionRecords(e: InferEvent, repo: ModelRepository): Array<Record<string, unknown>> {
+  const hashes = exampleHashes(e.inputs);
+  const common = { requestId: e.ctx.requestId, keyId: e.ctx.keyId ?? null, client: e.ctx.clientAddress ?? null };
+  const latencyMs = round(e.latencyMs);
+  const time = new Date().toISOString();
+  if (!e.result) {
+    const served = repo.get(e.name, e.version);
+    return [{
+      time, event: 'predict-error', ...common, model: e.name, version: e.version ?? served?.version ?? null,
+      manifestSha256: served?.manifestSha256 ?? null, inputSha256: hashes, error: (e.error as Error)?.message ?? String(e.error), latencyMs,
+    }];
+  }
+  const result = e.result;
+  return topLabels(result).map((top, index) => ({
+    time, event: 'predict', ...common, index, model: result.model.name, version: result.model.version,
+    manifestSha256: result.model.manifestSha256, inputSha256: hashes[index] ?? null, label: top.label, score: top.score, latencyMs,
+  }));
 }
+
+/**
+ * Write audit lines for every infer call on `repo` (REST and gRPC alike: both go through the repository).
+ * Returns the function that stops it.
+ */
+export function auditPredictions(repo: ModelRepository, audit: AuditLog): () => void {
+  return repo.onInfer((e) => {
+    for (const r of predictionRecords(e, repo)) audit.write(r);
+  });
+}
+
+export interface AuditPluginOptions {
+  audit: AuditLog;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The audit log (--audit-log), when on: auth refusals and predictions are written to it. */
+    auditLog?: AuditLog;
+  }
+}
+
+/**
+ * --audit-log as a plugin: logs every loaded model with its verified hash at registration, then every prediction;
+ * the log closes in onClose, after the engines (registered later) have finished their last batch.
+ */
+export const auditPlugin = fp<AuditPluginOptions>(
+  async (app, { audit }) => {
+    app.decorate('auditLog', audit);
+    for (const m of app.mlctl.repo.list()) await auditModelLoad(audit, m, 'model-load');
+    const stop = auditPredictions(app.mlctl.repo, audit);
+    app.addHook('onClose', async () => {
+      stop();
+      audit.close();
+    });
+  },
+  { name: 'mlctl-audit', dependencies: ['mlctl-core'] },
+);
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;

@@ -2,7 +2,8 @@
 // Keys are held only as sha256 digests and compared in constant time; logs and audit lines carry key ids, never keys.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { MlctlError } from '../errors.js';
 import { requestModelName } from './hygiene.js';
 import { accessDenied } from './errors.js';
@@ -111,16 +112,25 @@ export function presentedKey(authorization: string | undefined, xApiKey: string 
 
 export type AuthDecision =
   | { ok: true; keyId?: string }
-  | { ok: false; status: 401 | 403; message: string };
+  | { ok: false; status: 401 | 403; message: string; keyId?: string };
 
-/** Decide a call: 401 without a valid key, 403 when the key is not allowed on `model`. */
-export function authorize(store: KeyStore, presented: string | undefined, model: string | undefined): AuthDecision {
+/** The scope a key entry lists to read GET /metrics when keys are on (`ID:KEY@/metrics`, or with models `@a+/metrics`). */
+export const METRICS_SCOPE = '/metrics';
+
+/** What a call needs: a model (per-model key scopes) or the metrics scope. */
+export type AccessTarget = { model?: string; metrics?: boolean };
+
+/** Decide a call: 401 without a valid key, 403 when the key is not allowed on the model (or on /metrics). */
+export function authorize(store: KeyStore, presented: string | undefined, target: AccessTarget = {}): AuthDecision {
   if (!store.keys.length) return { ok: true };
   if (!presented) return { ok: false, status: 401, message: 'an API key is required: send "Authorization: Bearer KEY" or "x-api-key: KEY"' };
   const key = findKey(store, presented);
   if (!key) return { ok: false, status: 401, message: 'the API key is not valid' };
-  if (model !== undefined && key.models && !key.models.includes(model)) {
-    return { ok: false, status: 403, message: `API key ${key.id} is not allowed to use model "${model}"` };
+  if (target.metrics && key.models && !key.models.includes(METRICS_SCOPE)) {
+    return { ok: false, status: 403, keyId: key.id, message: `API key ${key.id} may not read /metrics: give it the ${METRICS_SCOPE} scope (ID:KEY@${METRICS_SCOPE}) or serve metrics on --metrics-port` };
+  }
+  if (target.model !== undefined && key.models && !key.models.includes(target.model)) {
+    return { ok: false, status: 403, keyId: key.id, message: `API key ${key.id} is not allowed to use model "${target.model}"` };
   }
   return { ok: true, keyId: key.id };
 }
@@ -199,18 +209,21 @@ export interface AccessControl {
 
 export type AccessDecision =
   | { ok: true; keyId?: string }
-  | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSec?: number };
+  | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSec?: number; keyId?: string };
 
-/** Authorization then rate limiting (per key id, or per client address when keys are off). */
-export function checkAccess(ac: AccessControl, presented: string | undefined, model: string | undefined, clientAddress: string): AccessDecision {
-  const blocked = ac.failures?.wait(`ip:${clientAddress}`) ?? 0;
-  if (blocked > 0) {
-    // Refused before the key is looked at, so guessing from a throttled address learns nothing, right or wrong.
-    return { ok: false, status: 429, retryAfterSec: blocked, message: `too many requests with a wrong API key from ${clientAddress}; retry after ${blocked}s` };
-  }
-  const auth = authorize(ac.store, presented, model);
+/**
+ * Authorization then rate limiting (per key id, or per client address when keys are off). Wrong keys are counted per
+ * client address; a throttled address gets 429 for its wrong keys only — a valid key from it still works, so a
+ * guesser sharing an address (NAT, proxy) cannot lock real users out. The key comparison is constant-time either way.
+ */
+export function checkAccess(ac: AccessControl, presented: string | undefined, target: AccessTarget | string | undefined, clientAddress: string): AccessDecision {
+  const auth = authorize(ac.store, presented, typeof target === 'string' ? { model: target } : (target ?? {}));
   if (!auth.ok) {
-    if (auth.status === 401 && presented) ac.failures?.take(`ip:${clientAddress}`);
+    if (auth.status === 401 && presented && ac.failures) {
+      const blocked = ac.failures.wait(`ip:${clientAddress}`);
+      if (blocked > 0) return { ok: false, status: 429, retryAfterSec: blocked, message: `too many requests with a wrong API key from ${clientAddress}; retry after ${blocked}s` };
+      ac.failures.take(`ip:${clientAddress}`);
+    }
     return auth;
   }
   if (ac.limiter) {
@@ -225,7 +238,7 @@ export function checkAccess(ac: AccessControl, presented: string | undefined, mo
 /** Routes anyone may call: liveness/readiness probes and Prometheus scraping. */
 export function isOpenRoute(url: string): boolean {
   const p = url.split('?')[0]!;
-  return p === '/v2/health/live' || p === '/v2/health/ready' || /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/ready$/.test(p) || p === '/health' || p === '/healthz' || p === '/metrics';
+  return p === '/v2/health/live' || p === '/v2/health/ready' || /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/ready$/.test(p) || p === '/metrics';
 }
 
 declare module 'fastify' {
@@ -240,6 +253,8 @@ export interface AuthHookOptions extends AccessControl {
   defaultModel?: () => string | undefined;
 }
 
+
+
 function requestModel(request: FastifyRequest, defaultModel?: () => string | undefined): string | undefined {
   const named = requestModelName(request);
   if (named !== undefined) return named;
@@ -247,18 +262,23 @@ function requestModel(request: FastifyRequest, defaultModel?: () => string | und
 }
 
 /**
- * Add the access check to a Fastify app as an onRequest hook (before any body is read): health probes and
+ * The access check as an onRequest hook (before any body is read), registered before the routes: health probes and
  * /metrics stay open (route kind from serve's route config, or the URL), everything else needs a key.
  * Sets request.apiKeyId, which serve's routes pass on to the repository (and so to the audit log).
  */
-export function installAuth(app: FastifyInstance, opts: AuthHookOptions): void {
+export const authPlugin = fp<AuthHookOptions>(async (app, opts) => {
   if (!opts.store.keys.length && !opts.limiter) return;
-  if (!app.hasRequestDecorator('apiKeyId')) app.decorateRequest('apiKeyId', undefined);
+  const keysOn = opts.store.keys.length > 0;
+  // With keys on, error messages must not tell an unauthenticated caller which models exist.
+  if (keysOn) app.mlctl.discreet = true;
+  app.decorateRequest('apiKeyId', undefined);
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const kind = request.routeOptions.config?.kind;
-    if (request.method === 'OPTIONS' || kind === 'health' || kind === 'metrics' || kind === 'page' || (kind === undefined && isOpenRoute(request.url))) return;
+    const metrics = kind === 'metrics' || (kind === undefined && request.url.split('?')[0] === METRICS_SCOPE);
+    if (request.method === 'OPTIONS' || kind === 'health' || kind === 'page' || (metrics && !keysOn) || (kind === undefined && !metrics && isOpenRoute(request.url))) return;
     const presented = presentedKey(request.headers.authorization, headerValue(request.headers['x-api-key']));
-    const decision = checkAccess(opts, presented, requestModel(request, opts.defaultModel), request.ip);
+    const target = metrics ? { metrics: true } : { model: requestModel(request, opts.defaultModel) };
+    const decision = checkAccess(opts, presented, target, request.clientAddress);
     if (decision.ok) {
       request.apiKeyId = decision.keyId;
       return;
@@ -266,10 +286,16 @@ export function installAuth(app: FastifyInstance, opts: AuthHookOptions): void {
     const err = accessDenied(decision);
     if (decision.status === 401) reply.header('www-authenticate', 'Bearer realm="mlctl"');
     if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
-    request.log.info({ status: err.httpStatus, url: request.url, ip: request.ip }, err.message);
+    request.log.info({ status: err.httpStatus, url: request.url, ip: request.clientAddress }, err.message);
+    if (decision.status !== 429) {
+      app.auditLog?.write({
+        time: new Date().toISOString(), event: 'auth-denied', requestId: request.id, status: err.httpStatus, code: err.code, keyId: decision.keyId ?? null,
+        client: request.clientAddress, route: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]!.slice(0, 200)}`, reason: err.message,
+      });
+    }
     return reply.code(err.httpStatus).send({ error: err.message, code: err.code });
   });
-}
+}, { name: 'mlctl-auth', dependencies: ['mlctl-core'] });
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

@@ -1,21 +1,57 @@
-// Request/response encodings shared by serve's REST routes: JSON tensors (flat or nested), base64 images,
-// the V2 binary tensor extension (JSON header + little-endian raw data), TF Serving instances, top-k labels.
+// Request decoding and response encoding for every serve transport: JSON tensors (flat or nested), base64 images,
+// the V2 request (JSON or binary tensor extension), gRPC ModelInfer inputs, multipart uploads, TF Serving instances,
+// tabular rows, top-k labels. Routes and the gRPC service only map transport fields onto these functions.
+import os from 'node:os';
 import { encodeObjects, type TabularEncoding } from '../data/csv.js';
 import { MlctlError } from '../errors.js';
-import { badRequest } from './errors.js';
+import { badRequest, payloadTooLarge } from './errors.js';
 import type { InferInput, InferOutput } from './types.js';
 
-/** Flatten nested JSON arrays of numbers into Float32Array, refusing anything that is not a finite number. */
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+
+/** Deepest array nesting a request may use: tensors have a handful of dimensions, not thousands. */
+export const MAX_NESTING = 32;
+
+/**
+ * The leaves of nested JSON arrays in order, walked with an explicit stack (no recursion, no Array.flat), so a body
+ * nested thousands of levels deep is a 400 naming the limit instead of a stack overflow.
+ */
+export function flattenNested(data: unknown[], what: string): unknown[] {
+  const out: unknown[] = [];
+  const stack: Array<{ a: unknown[]; i: number }> = [{ a: data, i: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.i >= top.a.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.a[top.i++];
+    if (Array.isArray(v)) {
+      if (stack.length >= MAX_NESTING) throw badRequest(`${what}: arrays are nested more than ${MAX_NESTING} levels deep; a tensor has at most ${MAX_NESTING} dimensions (send its data flat with "shape", or nested once per dimension)`);
+      stack.push({ a: v, i: 0 });
+    } else out.push(v);
+  }
+  return out;
+}
+
+/** Flatten nested JSON arrays of numbers into Float32Array, refusing anything that is not a number finite in float32. */
 export function toFloat32(data: unknown, what: string): Float32Array {
   if (!Array.isArray(data)) throw badRequest(`${what}: data must be an array of numbers (flat or nested)`);
-  const flat = (data as unknown[]).flat(Infinity as 1);
+  const flat = flattenNested(data, what);
   const out = new Float32Array(flat.length);
   for (let i = 0; i < flat.length; i++) {
     const v = flat[i];
     if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`${what}: element ${i} is ${JSON.stringify(v)?.slice(0, 40)}, not a finite number`);
     out[i] = v;
+    if (!Number.isFinite(out[i]!)) throw badRequest(`${what}: element ${i} is ${v}, beyond the float32 range (±3.4e38)`);
   }
   return out;
+}
+
+/** Index of the first NaN or ±Infinity in `data`, or -1. */
+export function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
+  return -1;
 }
 
 /** Decode a base64 string (standard or URL-safe), refusing text that is not base64 at all. */
@@ -29,7 +65,7 @@ export function fromBase64(s: unknown, what: string): Uint8Array {
 /** BYTES elements in JSON: base64 strings or {"b64": "..."} objects, flat or nested. */
 export function toBytesList(data: unknown, what: string): Uint8Array[] {
   if (!Array.isArray(data)) throw badRequest(`${what}: BYTES data must be an array of base64 strings`);
-  return (data as unknown[]).flat(Infinity as 1).map((v, i) => {
+  return flattenNested(data, what).map((v, i) => {
     if (v && typeof v === 'object' && 'b64' in v) return fromBase64((v as { b64: unknown }).b64, `${what} element ${i}`);
     return fromBase64(v, `${what} element ${i}`);
   });
@@ -55,15 +91,16 @@ export function splitBinaryBody(body: Buffer, headerLength: number): { json: unk
   return { json, binary: body.subarray(headerLength) };
 }
 
-/** BYTES tensor in binary form: each element is a 4-byte little-endian length followed by its bytes. */
-export function parseBinaryBytes(buf: Buffer, what: string): Uint8Array[] {
+/** BYTES tensor in binary form (V2 binary extension, gRPC raw contents): each element is a 4-byte little-endian length followed by its bytes. */
+export function parseBinaryBytes(buf: Uint8Array, what: string): Uint8Array[] {
   const out: Uint8Array[] = [];
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let off = 0;
-  while (off < buf.length) {
-    if (off + 4 > buf.length) throw badRequest(`${what}: truncated BYTES element length at offset ${off}`);
-    const len = buf.readUInt32LE(off);
+  while (off < buf.byteLength) {
+    if (off + 4 > buf.byteLength) throw badRequest(`${what}: truncated BYTES element length at offset ${off}; each element needs a 4-byte little-endian length prefix`);
+    const len = view.getUint32(off, true);
     off += 4;
-    if (off + len > buf.length) throw badRequest(`${what}: BYTES element of ${len} bytes overruns the data at offset ${off}`);
+    if (off + len > buf.byteLength) throw badRequest(`${what} is truncated: a BYTES element declares ${len} bytes but ${buf.byteLength - off} remain (offset ${off})`);
     out.push(buf.subarray(off, off + len));
     off += len;
   }
@@ -71,17 +108,227 @@ export function parseBinaryBytes(buf: Buffer, what: string): Uint8Array[] {
 }
 
 /** Little-endian float32 bytes → Float32Array (copied so alignment never matters). */
-export function parseBinaryFp32(buf: Buffer, what: string): Float32Array {
-  if (buf.length % 4) throw badRequest(`${what}: ${buf.length} bytes is not a whole number of FP32 values`);
-  const out = new Float32Array(buf.length / 4);
-  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
+export function parseBinaryFp32(buf: Uint8Array, what: string): Float32Array {
+  if (buf.byteLength % 4) throw badRequest(`${what}: ${buf.byteLength} bytes is not a whole number of FP32 values`);
+  const out = new Float32Array(buf.byteLength / 4);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf);
+  else {
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  }
   return out;
 }
 
+/** Float32Array → little-endian bytes (V2 binary outputs, gRPC raw_output_contents); shares memory on LE hosts. */
 export function fp32ToBuffer(data: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const buf = Buffer.allocUnsafe(data.length * 4);
   for (let i = 0; i < data.length; i++) buf.writeFloatLE(data[i]!, i * 4);
   return buf;
+}
+
+interface RawInput {
+  name?: unknown;
+  shape?: unknown;
+  datatype?: unknown;
+  parameters?: { binary_data_size?: unknown };
+  data?: unknown;
+}
+
+/** The fields of a V2 infer request mlctl reads (KServe Open Inference Protocol). */
+export interface V2InferRequest {
+  id?: unknown;
+  parameters?: { binary_data_output?: unknown };
+  inputs?: unknown;
+  outputs?: Array<{ name?: unknown; parameters?: { binary_data?: unknown } }>;
+}
+
+/**
+ * A V2 infer body → its request fields and decoded inputs: a parsed JSON object, or a Buffer in the binary tensor
+ * extension (JSON header of `headerLength` bytes, then the raw tensors in input order).
+ */
+export function decodeV2Request(body: unknown, headerLength: string | string[] | undefined): { req: V2InferRequest; inputs: InferInput[] } {
+  if (Buffer.isBuffer(body)) {
+    if (headerLength === undefined) throw badRequest('a binary infer body needs the Inference-Header-Content-Length header (binary tensor extension)');
+    const { json, binary } = splitBinaryBody(body, Number(headerLength));
+    if (!json || typeof json !== 'object' || Array.isArray(json)) throw badRequest('the inference header must be a JSON object {"inputs": [...]}');
+    return { req: json as V2InferRequest, inputs: decodeV2Inputs(json as V2InferRequest, binary) };
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the infer body must be a JSON object {"inputs": [...]}');
+  return { req: body as V2InferRequest, inputs: decodeV2Inputs(body as V2InferRequest, undefined) };
+}
+
+function decodeV2Inputs(req: V2InferRequest, binary: Buffer | undefined): InferInput[] {
+  if (!Array.isArray(req.inputs) || req.inputs.length === 0) throw badRequest('"inputs" must be a non-empty array of tensors {name, shape, datatype, data}');
+  let off = 0;
+  return (req.inputs as RawInput[]).map((raw, i) => {
+    if (!raw || typeof raw !== 'object') throw badRequest(`inputs[${i}] must be an object`);
+    const name = raw.name;
+    if (typeof name !== 'string' || !name) throw badRequest(`inputs[${i}] has no "name"`);
+    const what = `input ${name}`;
+    const size = shapeSize(raw.shape, what);
+    const shape = raw.shape as number[];
+    if (raw.datatype !== 'FP32' && raw.datatype !== 'BYTES') {
+      throw badRequest(`${what} has datatype ${JSON.stringify(raw.datatype)}; this model takes FP32 (preprocessed NHWC floats) or BYTES (encoded images)`);
+    }
+    const binSize = raw.parameters?.binary_data_size;
+    if (binSize !== undefined) {
+      if (!binary) throw badRequest(`${what} sets binary_data_size but the request has no binary section`);
+      if (!Number.isInteger(binSize) || (binSize as number) < 0 || off + (binSize as number) > binary.length) throw badRequest(`${what}: binary_data_size ${String(binSize)} overruns the ${binary.length}-byte binary section`);
+      const chunk = binary.subarray(off, off + (binSize as number));
+      off += binSize as number;
+      if (raw.datatype === 'FP32') {
+        if (chunk.length !== size * 4) throw badRequest(`${what}: ${chunk.length} bytes of FP32 data, shape [${shape.join(', ')}] needs ${size * 4}`);
+        return { name, datatype: 'FP32', shape, data: parseBinaryFp32(chunk, what) };
+      }
+      return { name, datatype: 'BYTES', shape, data: parseBinaryBytes(chunk, what) };
+    }
+    if (raw.data === undefined) throw badRequest(`${what} has no "data"`);
+    if (raw.datatype === 'FP32') {
+      const data = toFloat32(raw.data, what);
+      if (data.length !== size) throw badRequest(`${what} has ${data.length} values but shape [${shape.join(', ')}] needs ${size}`);
+      return { name, datatype: 'FP32', shape, data };
+    }
+    return { name, datatype: 'BYTES', shape, data: toBytesList(raw.data, what) };
+  });
+}
+
+/** One part of a multipart upload, as @fastify/multipart yields it. */
+export type UploadPart = { type: 'file'; fieldname: string; toBuffer(): Promise<Buffer> } | { type: 'field'; fieldname: string; value: unknown };
+
+/**
+ * The fields POST /predict reads from multipart/form-data (README "Serving"): every file part is one encoded image
+ * (the classic contract names the field `image`; clients using `file`, `data` … work too), and these text fields.
+ */
+export const UPLOAD_FIELDS = {
+  /** Text fields: which model/version, and how many labels per image. */
+  text: ['model', 'version', 'top_k'],
+} as const;
+
+export interface UploadLimits {
+  /** Largest file and largest total of files (bytes). */
+  bodyLimit: number;
+  maxFiles: number;
+  maxFields: number;
+  /** Largest text field value (bytes). */
+  fieldSize: number;
+}
+
+/** Text-field limits of a /predict upload (files are limited by --body-limit and maxFiles). */
+export const UPLOAD_TEXT_LIMITS = { maxFields: 8, fieldSize: 1024 };
+
+const uploadLimit = (message: string, cause?: unknown) => new MlctlError('UPLOAD_LIMIT', [message], { cause });
+
+/** What each @fastify/multipart limit error means, in words that name the limit that was hit. */
+function uploadError(err: unknown, limits: UploadLimits): MlctlError {
+  if (err instanceof MlctlError) return err;
+  const code = (err as { code?: string }).code;
+  if (code === 'FST_FILES_LIMIT') return uploadLimit(`more than ${limits.maxFiles} files in one upload; send at most ${limits.maxFiles} images per request`, err);
+  if (code === 'FST_FIELDS_LIMIT') return uploadLimit(`more than ${limits.maxFields} text fields in one upload; /predict reads only ${UPLOAD_FIELDS.text.join(', ')}`, err);
+  if (code === 'FST_PARTS_LIMIT') return uploadLimit(`more than ${limits.maxFiles + limits.maxFields} parts in one upload (files plus text fields)`, err);
+  if (code === 'FST_REQ_FILE_TOO_LARGE') return payloadTooLarge(`an uploaded file is larger than the ${limits.bodyLimit}-byte limit (--body-limit)`, err);
+  if (code === 'FST_PROTO_VIOLATION') return badRequest('a multipart field is named __proto__ or constructor', err);
+  const status = (err as { statusCode?: number }).statusCode;
+  if (status === 413) return payloadTooLarge(`the upload is larger than the ${limits.bodyLimit}-byte limit (--body-limit)`, err);
+  return badRequest(`malformed multipart body (${(err as Error).message}); send files in the field "image" and text fields ${UPLOAD_FIELDS.text.join(', ')}`, err);
+}
+
+/**
+ * A multipart upload → its images and text fields. Each limit (files, text fields, file size, total size) answers
+ * with its own message; unknown text fields are refused, naming the ones /predict reads.
+ */
+export async function readMultipartImages(parts: AsyncIterable<UploadPart>, limits: UploadLimits): Promise<{ images: Uint8Array[]; fields: Record<string, string> }> {
+  const images: Uint8Array[] = [];
+  const fields: Record<string, string> = {};
+  let total = 0;
+  const iterator = parts[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const { value: part, done } = await iterator.next();
+      if (done) break;
+      if (part.type === 'file') {
+        const buf = await part.toBuffer();
+        total += buf.length;
+        if (total > limits.bodyLimit) throw payloadTooLarge(`the uploaded images total more than the ${limits.bodyLimit}-byte body limit (--body-limit)`);
+        images.push(buf);
+      } else {
+        if (!(UPLOAD_FIELDS.text as readonly string[]).includes(part.fieldname)) {
+          throw badRequest(`unknown text field "${part.fieldname.slice(0, 60)}": /predict reads image files (field "image") and the text fields ${UPLOAD_FIELDS.text.join(', ')}`);
+        }
+        if (typeof part.value === 'string') fields[part.fieldname] = part.value;
+      }
+    }
+  } catch (err) {
+    // Stop reading: the rest of the body is discarded with the connection (413s close it).
+    await iterator.return?.().catch(() => {});
+    throw uploadError(err, limits);
+  }
+  return { images, fields };
+}
+
+/** gRPC ModelInferRequest fields mlctl reads (protobufjs objects with keepCase). */
+export interface TensorContents {
+  fp32_contents?: number[];
+  bytes_contents?: Buffer[];
+  [other: string]: unknown;
+}
+
+export interface InferInputTensorMsg {
+  name: string;
+  datatype: string;
+  shape: number[];
+  contents?: TensorContents | null;
+}
+
+export interface ModelInferRequestMsg {
+  model_name: string;
+  model_version: string;
+  id: string;
+  inputs: InferInputTensorMsg[];
+  outputs: Array<{ name: string }>;
+  raw_input_contents: Buffer[];
+}
+
+function elementCount(shape: number[], name: string): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) throw badRequest(`input "${name}" has an invalid shape [${shape.join(', ')}]: dimensions are non-negative integers`);
+    n *= d;
+  }
+  if (!shape.length) throw badRequest(`input "${name}" has an empty shape; give the batch dimension first, e.g. [1, 224, 224, 3] or [1]`);
+  return n;
+}
+
+/** ModelInferRequest inputs → repository inputs, with every size checked against the declared shape. */
+export function decodeGrpcInputs(req: ModelInferRequestMsg): InferInput[] {
+  if (!req.inputs.length) throw badRequest('the request has no inputs');
+  const raw = req.raw_input_contents ?? [];
+  if (raw.length && raw.length !== req.inputs.length) {
+    throw badRequest(`raw_input_contents has ${raw.length} entries for ${req.inputs.length} inputs; send one per input, in the same order`);
+  }
+  return req.inputs.map((t, i) => {
+    const count = elementCount(t.shape, t.name);
+    const hasContents = Boolean(t.contents && ((t.contents.fp32_contents?.length ?? 0) > 0 || (t.contents.bytes_contents?.length ?? 0) > 0));
+    if (raw.length && hasContents) throw badRequest(`input "${t.name}" has contents while raw_input_contents is used; use one or the other`);
+    if (t.datatype === 'FP32') {
+      let data: Float32Array;
+      if (raw.length) {
+        if (raw[i]!.byteLength !== count * 4) throw badRequest(`input "${t.name}": shape [${t.shape.join(', ')}] needs ${count * 4} bytes of FP32 raw content, got ${raw[i]!.byteLength}`);
+        data = parseBinaryFp32(raw[i]!, `input "${t.name}"`);
+      } else {
+        const values = t.contents?.fp32_contents ?? [];
+        if (values.length !== count) throw badRequest(`input "${t.name}": shape [${t.shape.join(', ')}] needs ${count} fp32_contents values, got ${values.length}`);
+        data = Float32Array.from(values);
+      }
+      return { name: t.name, datatype: 'FP32', shape: t.shape.slice(), data };
+    }
+    if (t.datatype === 'BYTES') {
+      const items = raw.length ? parseBinaryBytes(raw[i]!, `raw BYTES content of input "${t.name}"`) : (t.contents?.bytes_contents ?? []).map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+      if (items.length !== count) throw badRequest(`input "${t.name}": shape [${t.shape.join(', ')}] needs ${count} BYTES elements (one encoded image each), got ${items.length}`);
+      return { name: t.name, datatype: 'BYTES', shape: t.shape.slice(), data: items };
+    }
+    throw badRequest(`input "${t.name}" has datatype "${t.datatype}"; mlctl models take FP32 (preprocessed NHWC tensors) or BYTES (encoded images)`);
+  });
 }
 
 /** Rows of an [N, K] output as nested JSON arrays. */
@@ -134,7 +381,7 @@ export function instancesToInput(instances: unknown, inputName: string, what = '
 
 function nestedShape(v: unknown): number[] {
   const shape: number[] = [];
-  while (Array.isArray(v)) {
+  while (Array.isArray(v) && shape.length <= MAX_NESTING) {
     shape.push(v.length);
     v = v[0];
   }

@@ -4,7 +4,6 @@ import { MlctlError, type ErrorCode } from '../errors.js';
 
 export const badRequest = (message: string, cause?: unknown) => new MlctlError('INPUT_INVALID', [message], { cause });
 export const notFound = (message: string) => new MlctlError('MODEL_NOT_FOUND', [message]);
-export const queueFull = (message: string) => new MlctlError('QUEUE_FULL', [message]);
 export const shuttingDown = (message = 'the server is shutting down') => new MlctlError('SHUTTING_DOWN', [message]);
 export const notReady = (message: string) => new MlctlError('MODEL_NOT_READY', [message]);
 export const payloadTooLarge = (message: string, cause?: unknown) => new MlctlError('PAYLOAD_TOO_LARGE', [message], { cause });

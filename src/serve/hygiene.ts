@@ -3,7 +3,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import cors from '@fastify/cors';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { NAME_PATTERN } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 
@@ -88,36 +89,39 @@ export function sanitizeErrorBody(body: unknown, statusCode: number, requestId: 
 }
 
 /**
- * Install CORS, security headers, model-name validation and error-body sanitising on an app. Call it before auth
- * and before routes are added (serve's buildServer `beforeRoutes`), so refusals carry the same headers.
+ * CORS, security headers, model-name validation and error-body sanitising, as a plugin registered before auth and
+ * the routes (skipping encapsulation), so refusals carry the same headers.
  */
-export function installHygiene(app: FastifyInstance, opts: HygieneOptions = {}): void {
-  if (opts.corsOrigins?.length) {
-    const any = opts.corsOrigins.includes('*');
-    void app.register(cors, {
-      origin: any ? '*' : opts.corsOrigins,
-      methods: ['GET', 'POST', 'OPTIONS'],
-      allowedHeaders: ['Content-Type', 'Authorization', 'x-api-key', 'x-request-id', 'Inference-Header-Content-Length'],
-      exposedHeaders: ['Retry-After', 'x-request-id', 'Inference-Header-Content-Length'],
-      maxAge: 600,
+export const hygienePlugin = fp<HygieneOptions>(
+  async (app, opts) => {
+    if (opts.corsOrigins?.length) {
+      const any = opts.corsOrigins.includes('*');
+      await app.register(cors, {
+        origin: any ? '*' : opts.corsOrigins,
+        methods: ['GET', 'POST', 'OPTIONS'],
+        allowedHeaders: ['Content-Type', 'Authorization', 'x-api-key', 'x-request-id', 'Inference-Header-Content-Length'],
+        exposedHeaders: ['Retry-After', 'x-request-id', 'Inference-Header-Content-Length'],
+        maxAge: 600,
+      });
+    }
+    const headers = opts.tls ? { ...SECURITY_HEADERS, 'strict-transport-security': 'max-age=31536000' } : SECURITY_HEADERS;
+    app.addHook('onRequest', async (request, reply) => {
+      reply.headers(headers);
+      // Model names become directory names (model control, reload): refuse anything that is not a plain name.
+      const name = requestModelName(request);
+      if (name !== undefined && !isValidModelName(name)) {
+        return reply.code(400).send({ error: `invalid model name "${name.slice(0, 130)}": use letters, digits, '.', '_' or '-' (no path separators or "..")` });
+      }
     });
-  }
-  const headers = opts.tls ? { ...SECURITY_HEADERS, 'strict-transport-security': 'max-age=31536000' } : SECURITY_HEADERS;
-  app.addHook('onRequest', async (request, reply) => {
-    reply.headers(headers);
-    // Model names become directory names (model control, reload): refuse anything that is not a plain name.
-    const name = requestModelName(request);
-    if (name !== undefined && !isValidModelName(name)) {
-      return reply.code(400).send({ error: `invalid model name "${name.slice(0, 130)}": use letters, digits, '.', '_' or '-' (no path separators or "..")` });
-    }
-  });
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
-    if (!String(reply.getHeader('content-type') ?? '').includes('json')) return payload;
-    try {
-      return JSON.stringify(sanitizeErrorBody(JSON.parse(payload), reply.statusCode, request.id));
-    } catch {
-      return payload;
-    }
-  });
-}
+    app.addHook('onSend', async (request, reply, payload) => {
+      if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
+      if (!String(reply.getHeader('content-type') ?? '').includes('json')) return payload;
+      try {
+        return JSON.stringify(sanitizeErrorBody(JSON.parse(payload), reply.statusCode, request.id));
+      } catch {
+        return payload;
+      }
+    });
+  },
+  { name: 'mlctl-hygiene', dependencies: ['mlctl-core'] },
+);

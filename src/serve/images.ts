@@ -9,16 +9,39 @@ import { badRequest } from './errors.js';
 
 export { DEFAULT_MAX_PIXELS };
 
+const ACCEPTED = 'JPEG, PNG, WebP, GIF or TIFF';
+
+const startsWith = (b: Uint8Array, sig: number[], at = 0) => b.byteLength >= at + sig.length && sig.every((v, i) => b[at + i] === v);
+const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
+
+/**
+ * The format of encoded image bytes from their magic numbers, or undefined: only the formats serve accepts. Checked
+ * before sharp sees the data, so its other loaders (SVG, PDF, HEIF, raw pixel formats …) are never reachable.
+ */
+export function imageFormat(b: Uint8Array): 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | undefined {
+  if (startsWith(b, [0xff, 0xd8, 0xff])) return 'jpeg';
+  if (startsWith(b, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
+  if (startsWith(b, ascii('RIFF')) && startsWith(b, ascii('WEBP'), 8)) return 'webp';
+  if (startsWith(b, ascii('GIF87a')) || startsWith(b, ascii('GIF89a'))) return 'gif';
+  if (startsWith(b, [0x49, 0x49, 0x2a, 0x00]) || startsWith(b, [0x4d, 0x4d, 0x00, 0x2a])) return 'tiff';
+  return undefined;
+}
+
 export async function imageBytesToInput(bytes: Uint8Array, spec: ImageInputSpec, out: Float32Array, offset: number, maxPixels = DEFAULT_MAX_PIXELS, what = 'image'): Promise<void> {
   if (bytes.byteLength === 0) throw badRequest(`${what} is empty`);
+  if (!imageFormat(bytes)) {
+    const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
+    const looks = /<svg|<\?xml/i.test(head) ? '; it looks like SVG/XML, which is not accepted' : '';
+    throw badRequest(`${what} is not a readable image (no ${ACCEPTED} signature${looks}); send a ${ACCEPTED} file`);
+  }
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw badRequest(`${what} is not a readable image (${firstLine(err)}); send a JPEG, PNG, WebP, GIF or TIFF file`, err);
+    throw badRequest(`${what} is not a readable image (${firstLine(err)}); send a ${ACCEPTED} file`, err);
   }
   const { width, height } = meta;
-  if (!width || !height) throw badRequest(`${what} has no dimensions; send a JPEG, PNG, WebP, GIF or TIFF file`);
+  if (!width || !height) throw badRequest(`${what} has no dimensions; send a ${ACCEPTED} file`);
   if (width * height > maxPixels) throw badRequest(`${what} is ${width}x${height} = ${width * height} pixels, more than the ${maxPixels}-pixel limit; it was not decoded`);
   try {
     await imageToInput(bytes, spec, out, offset, { maxPixels });

@@ -3,7 +3,7 @@
 // POST /v2/repository/models/{name}/load|unload (+ /v2/repository/index) behind --allow-model-control.
 import { watch, type FSWatcher, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
 import { listVersions, resolveTag } from '../artifacts/package.js';
 import type { Logger } from '../util/log.js';
@@ -11,13 +11,13 @@ import { auditModelLoad, type AuditLog } from './audit.js';
 import { MlctlError } from '../errors.js';
 import { badRequest, isExposed, notFound } from './errors.js';
 import { isValidModelName, resolveInside } from './hygiene.js';
-import type { ManagedModelRepository, ServedModel } from './types.js';
+import type { ModelRepository, ServedModel } from './types.js';
 import { modelLoadSchema, modelUnloadSchema, repositoryIndexSchema } from './routes/schemas.js';
 
 export interface ReloaderOptions {
   /** What `mlctl serve` was pointed at: a root of model dirs, or one model dir with numeric versions. */
   root: string;
-  repo: ManagedModelRepository;
+  repo: ModelRepository;
   logger: Logger;
   audit?: AuditLog;
   /** After a switch, unload versions older than the newest N of that model (default: keep every version). */
@@ -268,13 +268,25 @@ export function createReloader(opts: ReloaderOptions): Reloader {
 
 export interface ModelControlOptions {
   reloader: Reloader;
-  repo: ManagedModelRepository;
   /** --allow-model-control; when false the routes answer 403 saying how to enable them. */
   enabled: boolean;
+  /** --watch: re-scan the model directory this often (ms) once the server listens; undefined = no watching. */
+  watchIntervalMs?: number;
 }
 
-/** Register the V2 model-repository extension routes (Triton/KServe `POST /v2/repository/...`). */
-export function installModelControl(app: FastifyInstance, opts: ModelControlOptions): void {
+/**
+ * Hot reload and the V2 model-repository extension (Triton/KServe `POST /v2/repository/...`) as a plugin: the
+ * watcher starts once the server listens and stops when close() begins, so no version switches during a drain.
+ */
+export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
+  const repo = app.mlctl.repo;
+  if (opts.enabled) app.mlctl.extensions.push('model_repository');
+  if (opts.watchIntervalMs !== undefined) {
+    const ms = opts.watchIntervalMs;
+    app.addHook('onListen', async () => opts.reloader.start(ms));
+    app.mlctl.info.watch = true;
+  }
+  app.addHook('preClose', async () => opts.reloader.close());
   const guard = () => {
     if (!opts.enabled) throw new MlctlError('MODEL_CONTROL_DISABLED', ['model control is disabled: start mlctl serve with --allow-model-control']);
   };
@@ -294,8 +306,9 @@ export function installModelControl(app: FastifyInstance, opts: ModelControlOpti
   });
   app.post('/v2/repository/index', { schema: repositoryIndexSchema }, async () => {
     guard();
-    const models = opts.repo.list().map((m) => ({ name: m.name, version: String(m.version), state: m.ready ? 'READY' : 'LOADING' }));
+    const models = repo.list().map((m) => ({ name: m.name, version: String(m.version), state: m.ready ? 'READY' : 'LOADING' }));
     const refused = [...opts.reloader.refused()].map(([dir, reason]) => ({ name: path.basename(path.dirname(dir)), version: path.basename(dir), state: 'UNAVAILABLE', reason }));
-    return [...models, ...refused];
+    const broken = repo.unavailable().filter((u) => !opts.reloader.refused().has(u.dir)).map((u) => ({ name: u.name, version: String(u.version), state: 'UNAVAILABLE', reason: u.reason }));
+    return [...models, ...refused, ...broken];
   });
-}
+}, { name: 'mlctl-model-control', dependencies: ['mlctl-core'] });

@@ -9,9 +9,11 @@ import { createBatcher, type Batcher } from '../runtime/batcher.js';
 import { findPackageDirs, type VersionPolicy } from './discover.js';
 import { MlctlError } from '../errors.js';
 import { badRequest, notFound, notReady, shuttingDown } from './errors.js';
+import { firstNonFinite } from './codec.js';
 import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
-import type { InferContext, InferInput, InferResult, ManagedModelRepository, ServedModel } from './types.js';
+import path from 'node:path';
+import type { InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel, UnavailableVersion } from './types.js';
 
 export interface RepositoryOptions {
   engine?: EngineChoice;
@@ -27,7 +29,7 @@ export interface RepositoryOptions {
   /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
   openEngine?: (pkg: LoadedPackage, opts: EngineOptions) => Promise<InferenceEngine>;
   /** Run engines (ONNX Runtime, TF.js) in a worker thread (default true) so a batch never blocks the event loop. */
-  tfjsThread?: boolean;
+  engineThread?: boolean;
   /**
    * Package loader (default: loadPackage with hash checks). serve passes one that also checks signatures and
    * attaches the model key, so every load — start-up, hot reload, model control — passes the same gate.
@@ -47,13 +49,16 @@ interface Entry {
 
 const key = (name: string, version: number) => `${name}@${version}`;
 
+/** Whom the batching queue shares fairly between: the API key, else the connection, else the client address. */
+const fairnessKey = (ctx: InferContext) => (ctx.keyId ? `key:${ctx.keyId}` : ctx.connection ? `conn:${ctx.connection}` : `ip:${ctx.clientAddress ?? ''}`);
+
 export function imageSpecOf(model: ServedModel): ImageInputSpec {
   const input = model.manifest.input;
   if (input.kind !== 'image') throw badRequest(`model ${model.name} takes ${input.kind} input, not images`);
   return input;
 }
 
-export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepository {
+export function createRepository(opts: RepositoryOptions = {}): ModelRepository {
   const maxBatch = opts.maxBatch ?? 8;
   const maxDelayMs = opts.maxDelayMs ?? 5;
   const maxQueue = opts.maxQueue ?? 64;
@@ -65,6 +70,8 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
   let expected = 0;
   let inside = 0;
   opts = { ...opts, metrics };
+  const observers = new Set<(event: InferEvent) => void>();
+  const broken: UnavailableVersion[] = [];
 
   const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
 
@@ -72,7 +79,7 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
     const pkg = await (opts.loadPackage ?? loadPackage)(dir);
     const m = pkg.manifest;
     // The engine runs in a worker thread so a batch never blocks the event loop (parsing, decoding, responses).
-    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.tfjsThread !== false });
+    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.engineThread !== false });
     try {
       // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
       const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : engine.inputShape;
@@ -125,12 +132,21 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
 
   const names = () => [...new Set([...entries.values()].map((e) => e.model.name))].sort();
 
+  /**
+   * Inputs → one batch, validated against the model's metadata (name, datatype, shape, finite values): the one check
+   * every transport (REST V2, /predict, TF Serving, gRPC) goes through.
+   */
   async function toBatch(entry: Entry, inputs: InferInput[]): Promise<{ x: Float32Array; n: number }> {
     if (inputs.length !== 1) throw badRequest(`model ${entry.model.name} takes exactly one input tensor, got ${inputs.length}`);
     const input = inputs[0]!;
     const shape = entry.model.inputShape!;
     const per = shape.reduce((a, d) => a * d, 1);
     const isImage = entry.model.manifest.input.kind === 'image';
+    const inputName = entry.model.manifest.input.name;
+    // Encoded images (BYTES) may also be called "image", the name /predict and most image clients use.
+    if (input.name !== inputName && !(input.datatype === 'BYTES' && input.name === 'image')) {
+      throw badRequest(`model ${entry.model.name} has no input "${String(input.name).slice(0, 100)}"; its input is "${inputName}"${isImage ? ' (FP32 preprocessed NHWC, or BYTES encoded images also named "image")' : ''}`);
+    }
     if (input.datatype === 'FP32') {
       const s = input.shape;
       if (s.length !== shape.length + 1 || s.slice(1).some((d, i) => d !== shape[i]) || !Number.isInteger(s[0]) || s[0]! < 1) {
@@ -140,6 +156,8 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
       const n = s[0]!;
       if (!(input.data instanceof Float32Array)) throw badRequest(`input ${input.name}: FP32 data must be numbers`);
       if (input.data.length !== n * per) throw badRequest(`input ${input.name} has ${input.data.length} values but shape [${s.join(', ')}] needs ${n * per}`);
+      const bad = firstNonFinite(input.data);
+      if (bad >= 0) throw badRequest(`input ${input.name}: element ${bad} is ${input.data[bad]}; inputs must be finite float32 numbers (no NaN or Infinity, |x| <= 3.4e38)`);
       checkCount(n);
       return { x: input.data, n };
     }
@@ -165,6 +183,36 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
     if (n > maxQueue) throw badRequest(`the request has ${n} examples, more than the queue holds (--max-queue ${maxQueue}); split it`);
   }
 
+  async function runInfer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
+    if (closing) throw shuttingDown();
+    const entry = lookup(name, version);
+    if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
+    entry.inflight++;
+    inside++;
+    try {
+      entry.preparing++;
+      let batch: { x: Float32Array; n: number };
+      try {
+        batch = await toBatch(entry, inputs);
+      } catch (err) {
+        entry.preparing--;
+        entry.batcher.poke(); // the queue may have been waiting for this request
+        throw err;
+      }
+      entry.preparing--;
+      const { x, n } = batch;
+      const r = await entry.batcher.submit(x, n, fairnessKey(ctx));
+      const out = entry.model.manifest.output;
+      // A NaN or Infinity answered as JSON would be null: say what happened instead of a 200 with nulls.
+      const bad = firstNonFinite(r.y);
+      if (bad >= 0) throw new MlctlError('OUTPUT_NOT_FINITE', [`model ${entry.model.name} v${entry.model.version} produced ${r.y[bad]} for this input (output element ${bad}); inputs far outside the range the model was trained on do this — check the preprocessing`]);
+      return { model: entry.model, inferenceMs: r.inferenceMs, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
+    } finally {
+      entry.inflight--;
+      inside--;
+    }
+  }
+
   return {
     metrics,
     list: () => [...entries.values()].map((e) => e.model).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version),
@@ -183,30 +231,24 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
     },
     queueDepth: () => [...entries.values()].reduce((a, e) => a + e.batcher.depth(), 0),
 
-    async infer(name: string, version: number | undefined, inputs: InferInput[], _ctx: InferContext): Promise<InferResult> {
-      if (closing) throw shuttingDown();
-      const entry = lookup(name, version);
-      if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
-      entry.inflight++;
-      inside++;
+    onInfer(listener) {
+      observers.add(listener);
+      return () => void observers.delete(listener);
+    },
+
+    async infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
+      const started = performance.now();
+      const tell = (e: Partial<InferEvent>) => {
+        const event = { name, version, inputs, ctx, latencyMs: performance.now() - started, ...e };
+        for (const o of observers) o(event);
+      };
       try {
-        entry.preparing++;
-        let batch: { x: Float32Array; n: number };
-        try {
-          batch = await toBatch(entry, inputs);
-        } catch (err) {
-          entry.preparing--;
-          entry.batcher.poke(); // the queue may have been waiting for this request
-          throw err;
-        }
-        entry.preparing--;
-        const { x, n } = batch;
-        const r = await entry.batcher.submit(x, n);
-        const out = entry.model.manifest.output;
-        return { model: entry.model, inferenceMs: r.inferenceMs, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
-      } finally {
-        entry.inflight--;
-        inside--;
+        const result = await runInfer(name, version, inputs, ctx);
+        tell({ result });
+        return result;
+      } catch (error) {
+        tell({ error });
+        throw error;
       }
     },
 
@@ -235,6 +277,30 @@ export function createRepository(opts: RepositoryOptions = {}): ManagedModelRepo
       }
       updateLoaded();
       return prepared.map((e) => e.model);
+    },
+
+    unavailable: () => broken.slice(),
+
+    async loadEach(ref) {
+      if (closing) throw shuttingDown();
+      const dirs = await findPackageDirs(ref, opts.versions ?? 'all');
+      const loaded: ServedModel[] = [];
+      const failed: UnavailableVersion[] = [];
+      let first: unknown;
+      for (const dir of dirs) {
+        try {
+          loaded.push(...(await this.load(dir)));
+        } catch (err) {
+          first ??= err;
+          const v = Number(path.basename(dir));
+          const u = { name: path.basename(path.dirname(dir)), version: Number.isInteger(v) ? v : 0, dir, reason: (err as Error).message };
+          failed.push(u);
+          opts.logger?.error(`model ${u.name} v${u.version} is unavailable (${dir}): ${u.reason}`);
+        }
+      }
+      if (!loaded.length) throw first;
+      broken.push(...failed);
+      return { loaded, failed };
     },
 
     async unload(name, version) {

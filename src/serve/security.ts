@@ -1,20 +1,21 @@
-// The `mlctl serve` extension that wires gRPC, API keys and rate limits, TLS/mTLS, the audit log, hot reload,
-// model control and HTTP hygiene into the server. Its options (serve/options.ts) join serve's option table; its
-// hooks join the app.
+// mlctl serve's security layer: gRPC, API keys and rate limits, TLS/mTLS, the audit log, hot reload, model control
+// and HTTP hygiene. prepareSecurity() checks the options before any model loads; securityPlugins() lists the
+// Fastify plugins, in registration order, that assemble.ts hands on to buildServer.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
 import { artifactsRoot, parseModelRef } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
-import { attachAudit, auditModelLoad, openAuditLog, type AuditLog } from './audit.js';
-import { AUTH_FAILURE_LIMIT, createRateLimiter, installAuth, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
-import { SERVE_EXTENSIONS, type ServeExtension, type ServeExtensionContext, type ServeExtensionHandle } from './extensions.js';
-import { startGrpcServer, type GrpcServerHandle } from './grpc/server.js';
-import { installHygiene, parseCorsOrigins } from './hygiene.js';
+import { auditPlugin, openAuditLog, type AuditLog } from './audit.js';
+import { AUTH_FAILURE_LIMIT, authPlugin, createRateLimiter, loadApiKeys, parseRateLimit, type AccessControl } from './auth.js';
+import { grpcPlugin } from './grpc/server.js';
+import { metricsPortPlugin } from './metrics-port.js';
+import { hygienePlugin, parseCorsOrigins } from './hygiene.js';
 import { parseDuration, parseSize } from '../util/units.js';
-import { SECURITY_OPTIONS } from './options.js';
-import { createReloader, installModelControl, type Reloader } from './reload.js';
+import { createReloader, modelControlPlugin, type Reloader } from './reload.js';
+import { plug, type ServePlugin, type ServerOptions } from './server.js';
+import type { ModelRepository } from './types.js';
+import type { Logger } from '../util/log.js';
 import { describeTls, httpsOptions, loadTls } from './tls.js';
 
 /** The directory --watch and model control read: what serve was pointed at, resolved like serve resolves it. */
@@ -36,8 +37,18 @@ async function modelRoot(target: string): Promise<string> {
 
 const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v : undefined);
 
+export interface PreparedSecurity {
+  tls: Awaited<ReturnType<typeof loadTls>>;
+  store: Awaited<ReturnType<typeof loadApiKeys>>;
+  access: AccessControl;
+  corsOrigins: string[] | undefined;
+  grpcMax: number;
+  watchMs: number;
+  auditMaxBytes: number;
+}
+
 /** Every security option parsed and every file (certificates, key file) read: no model needed. */
-export async function prepareSecurity(opts: Record<string, unknown>) {
+export async function prepareSecurity(opts: Record<string, unknown>): Promise<PreparedSecurity> {
   const tls = await loadTls({ cert: str(opts.tlsCert), key: str(opts.tlsKey), ca: str(opts.tlsCa) });
   const store = await loadApiKeys({ keys: str(opts.apiKey), file: str(opts.apiKeysFile) });
   const rate = str(opts.rateLimit);
@@ -57,20 +68,36 @@ export async function prepareSecurity(opts: Record<string, unknown>) {
   };
 }
 
-export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeExtensionHandle> {
-  const { opts, repo, metrics, logger } = ctx;
-  const { tls, store, access, corsOrigins, grpcMax, watchMs, auditMaxBytes } =
-    (ctx.prepared as Awaited<ReturnType<typeof prepareSecurity>> | undefined) ?? (await prepareSecurity(opts));
+export interface SecurityContext {
+  /** Parsed CLI options (camelCase, as the option table gives them). */
+  opts: Record<string, unknown>;
+  /** The MODEL_OR_DIR argument (the directory --watch and model control read). */
+  target: string;
+  repo: ModelRepository;
+  logger: Logger;
+  /** What prepareSecurity() returned; computed here when absent. */
+  prepared?: PreparedSecurity;
+}
+
+export interface SecuritySetup {
+  /** The plugins to register, in order: hygiene, auth, audit, model control / hot reload, gRPC. */
+  plugins: ServePlugin[];
+  /** Fastify constructor options (HTTPS when --tls-cert is given). */
+  fastify: ServerOptions['fastify'];
+  /** Facts for the start-up line and the --json result (the gRPC address is added when it binds). */
+  info: Record<string, unknown>;
+  /** --trust-proxy-header, for ServerOptions.trustProxyHeader. */
+  trustProxyHeader?: string;
+}
+
+/** Open what the security options name (audit log, reloader) and list the plugins that serve them. */
+export async function securityPlugins(ctx: SecurityContext): Promise<SecuritySetup> {
+  const { opts, repo, logger } = ctx;
+  const { tls, store, access, corsOrigins, grpcMax, watchMs, auditMaxBytes } = ctx.prepared ?? (await prepareSecurity(opts));
   const watchOn = Boolean(opts.watch);
   const controlOn = Boolean(opts.allowModelControl);
-
-  let audit: AuditLog | undefined;
   const auditFile = str(opts.auditLog);
-  if (auditFile) {
-    audit = openAuditLog({ file: auditFile, maxBytes: auditMaxBytes, keep: opts.auditKeep as number });
-    attachAudit(repo, audit);
-    for (const m of repo.list()) await auditModelLoad(audit, m, 'model-load');
-  }
+  const audit: AuditLog | undefined = auditFile ? openAuditLog({ file: auditFile, maxBytes: auditMaxBytes, keep: opts.auditKeep as number }) : undefined;
   let reloader: Reloader | undefined;
   if (watchOn || controlOn) {
     // With --versions latest only the newest version is meant to be served, so a switch retires the previous one.
@@ -79,62 +106,24 @@ export async function setupSecurity(ctx: ServeExtensionContext): Promise<ServeEx
     const follow = ref?.tag !== undefined && !(await fs.stat(ctx.target).then(() => true, () => false)) ? { name: ref.name, tag: ref.tag } : undefined;
     reloader = createReloader({ root: await modelRoot(ctx.target), repo, logger, audit, ...(keep ? { keepVersions: keep } : {}), ...(follow ? { follow } : {}) });
   }
-
   logger.info(describeTls(tls));
   logger.info(store.keys.length ? `API keys required on inference and metadata routes (${store.keys.length} key(s): ${store.keys.map((k) => k.id).join(', ')})` : 'API keys off: every caller may run inference (use --api-key / MLCTL_API_KEYS / --api-keys-file)');
-  let grpcServer: GrpcServerHandle | undefined;
   const onlyModel = () => {
     const names = [...new Set(repo.list().map((m) => m.name))];
     return names.length === 1 ? names[0] : undefined;
   };
-
+  const plugins: ServePlugin[] = [
+    plug(hygienePlugin, { corsOrigins, tls: Boolean(tls) }),
+    ...(audit ? [plug(auditPlugin, { audit })] : []),
+    plug(authPlugin, { ...access, defaultModel: onlyModel }),
+    ...(opts.metricsPort !== undefined ? [plug(metricsPortPlugin, { host: opts.host as string, port: opts.metricsPort as number })] : []),
+    ...(reloader ? [plug(modelControlPlugin, { reloader, enabled: controlOn, ...(watchOn ? { watchIntervalMs: watchMs } : {}) })] : []),
+    ...(opts.grpcPort !== undefined ? [plug(grpcPlugin, { host: opts.host as string, port: opts.grpcPort as number, tls, access, logger, maxMessageBytes: grpcMax })] : []),
+  ];
   return {
-    server: {
-      ...(tls ? { fastify: { https: httpsOptions(tls) } } : {}),
-      extensions: controlOn ? ['model_repository'] : [],
-      beforeRoutes: (app) => {
-        installHygiene(app, { corsOrigins, tls: Boolean(tls) });
-        installAuth(app, { ...access, defaultModel: onlyModel });
-        if (reloader) void app.register(async (scoped) => installModelControl(scoped, { reloader, repo, enabled: controlOn }));
-      },
-    },
-    async afterListen(server) {
-      if (opts.grpcPort !== undefined) {
-        grpcServer = await startGrpcServer({
-          repo,
-          host: opts.host as string,
-          port: opts.grpcPort as number,
-          tls,
-          access,
-          logger,
-          maxMessageBytes: grpcMax,
-          extensions: server.app.mlctl.extensions,
-          onCall: (method, code, seconds) => {
-            metrics.requests.inc({ protocol: 'grpc', route: method, status: grpc.status[code] ?? String(code) });
-            metrics.requestSeconds.observe({ protocol: 'grpc', route: method }, seconds);
-          },
-        });
-        logger.info(`gRPC (inference.GRPCInferenceService) on ${opts.host as string}:${grpcServer.port}${tls ? ' with TLS' : ''}`);
-      }
-      if (watchOn) reloader!.start(watchMs);
-      // The audit log outlives the HTTP drain: predictions finishing during shutdown are still recorded.
-      void server.closed.then(() => audit?.close());
-    },
-    async beforeClose() {
-      reloader?.close();
-      await grpcServer?.close(5000);
-    },
-    describe: () => ({
-      ...(grpcServer ? { grpc: `${opts.host as string}:${grpcServer.port}` } : {}),
-      tls: tls ? (tls.ca ? 'mtls' : 'tls') : 'off',
-      apiKeys: store.keys.length,
-      ...(audit ? { auditLog: audit.file } : {}),
-      ...(watchOn ? { watch: true } : {}),
-    }),
+    plugins,
+    fastify: tls ? { https: httpsOptions(tls) } : {},
+    ...(str(opts.trustProxyHeader) ? { trustProxyHeader: str(opts.trustProxyHeader) } : {}),
+    info: { tls: tls ? (tls.ca ? 'mtls' : 'tls') : 'off', apiKeys: store.keys.length, ...(audit ? { auditLog: audit.file } : {}) },
   };
 }
-
-export const securityExtension: ServeExtension = { name: 'security', options: [...SECURITY_OPTIONS], prepare: prepareSecurity, setup: setupSecurity };
-
-// Registration: `mlctl serve` picks up every extension in SERVE_EXTENSIONS (options, hooks, start/stop steps).
-SERVE_EXTENSIONS.push(securityExtension);

@@ -29,6 +29,19 @@ export interface InferContext {
   /** Identifies the API key used (never the key itself), for audit logs. */
   keyId?: string;
   clientAddress?: string;
+  /**
+   * Who the batching queue shares fairly between (with keyId taking precedence): the connection, e.g.
+   * "127.0.0.1:53122", so pipelined requests on one connection queue behind each other, not ahead of everyone.
+   */
+  connection?: string;
+}
+
+/** A model version found on disk that could not be served (failed verification, bad model file …). */
+export interface UnavailableVersion {
+  name: string;
+  version: number;
+  dir: string;
+  reason: string;
 }
 
 export interface ServedModel {
@@ -56,6 +69,24 @@ export interface InferResult {
   inferenceMs: number;
 }
 
+/** What a repository tells its observers (the audit log) about each infer call, whichever transport carried it. */
+export interface InferEvent {
+  name: string;
+  version: number | undefined;
+  inputs: InferInput[];
+  ctx: InferContext;
+  /** Set when the call succeeded. */
+  result?: InferResult;
+  /** Set when the call failed (bad input, overload, engine failure). */
+  error?: unknown;
+  latencyMs: number;
+}
+
+/**
+ * The one contract between mlctl serve's parts (serve/repository.ts implements it): REST routes, the gRPC service,
+ * auth/audit and hot reload all talk to it. Loading and unloading at runtime (hot reload, model control), queue
+ * depth, observers and shutdown are part of it, so no part needs to cast.
+ */
 export interface ModelRepository {
   /** Every loaded model version. */
   list(): ServedModel[];
@@ -65,15 +96,15 @@ export interface ModelRepository {
   infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult>;
   /** Ready = at least one model loaded and every loaded model warmed up. */
   ready(): boolean;
-}
-
-/**
- * What serve's own repository adds to the contract (serve/repository.ts): loading and unloading at runtime
- * (hot reload, `POST /v2/repository/models/{name}/load|unload`), queue depth and shutdown.
- */
-export interface ManagedModelRepository extends ModelRepository {
   /** Load every package found at `ref` (package dir, model dir with numeric versions, or a root of model dirs); each is warmed before it becomes visible. */
   load(ref: string): Promise<ServedModel[]>;
+  /**
+   * Load every package at `ref` one by one: versions that fail (a tampered shard, a bad model file) are reported in
+   * `failed` and by unavailable(), the rest serve. Throws the first failure only when no version loads.
+   */
+  loadEach(ref: string): Promise<{ loaded: ServedModel[]; failed: UnavailableVersion[] }>;
+  /** Versions that failed to load at start-up (loadEach), with the reason. */
+  unavailable(): UnavailableVersion[];
   /** Hide a version (or every version of `name`) from new requests, finish its queued work, then free its engine. */
   unload(name: string, version?: number): Promise<ServedModel[]>;
   /** Examples waiting in the batching queues (all models). */
@@ -84,7 +115,35 @@ export interface ManagedModelRepository extends ModelRepository {
    * Requests on their way to infer() (+1 when an inference request arrives at a front end, -1 once it is answered).
    * With none on their way a lone request runs at once instead of waiting --max-delay-ms for company.
    */
-  expectRequests?(delta: number): void;
+  expectRequests(delta: number): void;
+  /** Call `listener` after every infer call (success or failure); returns the unsubscribe function. */
+  onInfer(listener: (event: InferEvent) => void): () => void;
   /** Where the batching queues record batch size, inference time and queue depth; servers export it by default. */
-  metrics?: ServeMetrics;
+  readonly metrics: ServeMetrics;
+}
+
+/** What the drain on close did: read by start.ts for the shutdown result. */
+export interface DrainState {
+  timeoutMs: number;
+  /** False once the drain timeout cut connections that were still busy. */
+  drained: boolean;
+}
+
+export interface ServeState {
+  repo: ModelRepository;
+  metrics: ServeMetrics;
+  bodyLimit: number;
+  topK: number;
+  maxFiles: number;
+  /** V2 protocol extensions advertised by GET /v2 and gRPC ServerMetadata; plugins add theirs when registered. */
+  extensions: string[];
+  /** False once close() has begun: readiness fails and responses close their connections. */
+  accepting: () => boolean;
+  drain: DrainState;
+  /** Facts plugins report for the start-up line and `mlctl serve --json` (e.g. {grpc: "127.0.0.1:8001"}). */
+  info: Record<string, unknown>;
+  /** True with API keys on: errors name no model the caller did not name (no "loaded models: …" lists). */
+  discreet: boolean;
+  /** See ServerOptions.trustProxyHeader (lower case). */
+  trustProxyHeader?: string;
 }

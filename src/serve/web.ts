@@ -1,28 +1,24 @@
-// The `mlctl serve` web extension: the try-it page at / (ui.ts) and the API docs at /openapi.json and /docs
+// The serve plugins of the web side: the try-it page at / (ui.ts) and the API docs at /openapi.json and /docs
 // (openapi.ts), both on by default; --no-ui and --no-docs turn them off.
-import { SERVE_EXTENSIONS, type ServeExtension } from './extensions.js';
 import { docsPlugin, openApiCollector } from './openapi.js';
-import { WEB_OPTIONS } from './options.js';
+import { plug, type ServePlugin } from './server.js';
 import { uiPlugin } from './ui.js';
 
-export const webExtension: ServeExtension = {
-  name: 'web',
-  options: [...WEB_OPTIONS],
-  async setup({ opts }) {
-    const ui = opts.ui !== false;
-    const docs = opts.docs !== false;
-    if (!ui && !docs) return undefined;
-    return {
-      server: {
-        ...(docs ? { firstPlugins: [openApiCollector] } : {}),
-        beforeRoutes: (app) => {
-          if (docs) void app.register(docsPlugin);
-          if (ui) void app.register(uiPlugin);
-        },
-      },
-      describe: () => ({ ...(ui ? { page: '/' } : {}), ...(docs ? { docs: '/docs', openapi: '/openapi.json' } : {}) }),
-    };
-  },
-};
+export interface WebSetup {
+  /** Registered before every other plugin: the OpenAPI collector must see each route, model control's included. */
+  first: ServePlugin[];
+  /** Registered after the security plugins, so the pages carry their headers (CORS, CSP) and pass auth as 'page'. */
+  pages: ServePlugin[];
+  /** What `mlctl serve` reports about them (paths). */
+  info: Record<string, string>;
+}
 
-SERVE_EXTENSIONS.push(webExtension);
+export function webPlugins(opts: { ui?: unknown; docs?: unknown }): WebSetup {
+  const ui = opts.ui !== false;
+  const docs = opts.docs !== false;
+  return {
+    first: docs ? [plug(openApiCollector, {})] : [],
+    pages: [...(docs ? [plug(docsPlugin, {})] : []), ...(ui ? [plug(uiPlugin, {})] : [])],
+    info: { ...(ui ? { page: '/' } : {}), ...(docs ? { docs: '/docs', openapi: '/openapi.json' } : {}) },
+  };
+}

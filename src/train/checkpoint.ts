@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
+import type { RunIdentity } from './run-lock.js';
 import { transposeMatrix, type EpochMetrics, type HeadParams, type HeadTrainState } from './head.js';
 
 export const CHECKPOINT_VERSION = 2;
@@ -19,6 +20,8 @@ export function runDir(artifactsRoot: string, name: string): string {
 export interface RunConfig {
   /** Everything that must match for --resume to make sense (data, size, head, weights, seed, …). */
   fingerprint: Record<string, unknown>;
+  /** Which run wrote the checkpoint: --resume names it. */
+  run?: RunIdentity;
 }
 
 export interface Checkpoint {

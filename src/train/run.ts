@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { openFeatureSession, type FeatureSession } from '../features/session.js';
 import { buildFullModel, type HeadSpec, type HeadWeights } from '../models/head.js';
 import { checkpointWriter, type CheckpointWriter, type RunConfig } from './checkpoint.js';
+import { lockRun, type RunLock } from './run-lock.js';
 import { disposeHead, type EpochMetrics } from './head.js';
 import { extractOnly } from './steps/extract-only.js';
 import { headInputs } from './steps/features.js';
@@ -18,7 +19,6 @@ import { openTrainBoard } from './tensorboard.js';
 import type { TrainOptions, TrainResult } from './types.js';
 
 export type { TrainOptions, TrainResult } from './types.js';
-export { loadTrainingData } from './steps/prepare.js';
 
 const HEAD_UNITS = 1024;
 
@@ -55,6 +55,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
   const run = board ? { ...prepared, opts: { ...prepared.opts, onEpoch: chainEpochHooks(board.epoch, opts.onEpoch) } } : prepared;
   let boardStatus: 'SUCCESS' | 'FAILURE' | undefined = 'FAILURE';
   const backend = tf.getBackend();
+  let lock: RunLock | undefined;
   let session: FeatureSession | undefined;
   let fullModel: tf.LayersModel | undefined;
   let headWeights: HeadWeights | undefined;
@@ -79,7 +80,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       clock.total();
       return { interrupted: Boolean(opts.shouldStop?.()), runDir: run.runDir, metrics: {}, history: [], backend, engine: session.engine.name, features: { cacheDir: extracted.storeDir }, timings: clock.timings, extracted };
     }
-    const config: RunConfig = { fingerprint: runFingerprint(run, session.weights!.sha256) };
+    // The run folder is this process's from here on (extract-only shards share the store, not the run folder).
+    lock = await lockRun(run.runDir, opts.name);
+    const config: RunConfig = { fingerprint: runFingerprint(run, session.weights!.sha256), run: { id: lock.id, pid: lock.pid, startedAt: lock.startedAt } };
     const resume = await checkResume(run, config);
     const inputs = await clock.time('featureSeconds', () => headInputs(run, session!));
     if (opts.shouldStop?.()) return interrupted(inputs.stats, []);
@@ -129,5 +132,6 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       // already released through the base
     }
     await session?.dispose();
+    await lock?.release();
   }
 }

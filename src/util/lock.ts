@@ -13,14 +13,13 @@ export interface LockOptions {
   busy?: (lockPath: string, cause: unknown) => Error;
 }
 
-/** Run `fn` while holding `<file>.lock`; the lock is released however `fn` ends. */
-export async function withFileLock<T>(file: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+/** Take `<file>.lock` (waiting up to waitMs for a live holder) and hold it until the returned release is called. */
+export async function holdFileLock(file: string, opts: LockOptions = {}): Promise<() => Promise<void>> {
   const waitMs = opts.waitMs ?? 15_000;
   const stale = opts.staleMs ?? 10_000;
   await fs.mkdir(path.dirname(file), { recursive: true });
-  let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(file, {
+    return await lockfile.lock(file, {
       realpath: false,
       stale,
       update: Math.max(1000, Math.floor(stale / 5)),
@@ -30,6 +29,11 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, opts: 
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED' && opts.busy) throw opts.busy(`${file}.lock`, err);
     throw err;
   }
+}
+
+/** Run `fn` while holding `<file>.lock`; the lock is released however `fn` ends. */
+export async function withFileLock<T>(file: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const release = await holdFileLock(file, opts);
   try {
     return await fn();
   } finally {

@@ -1,6 +1,5 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
-// limits, and the security extension's options). Light: the runner (cli/run/serve.ts) is imported only when it runs.
-import { SECURITY_OPTIONS, WEB_OPTIONS } from '../../serve/options.js';
+// limits, security plugins, page and docs). Light: the runner (cli/run/serve.ts) is imported only when it runs.
 import { ENGINE } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { defineCommand, type ContextOf } from '../spec.js';
@@ -25,9 +24,32 @@ export const serveCommand = defineCommand({
     { flags: '--body-limit <size>', description: 'largest request body / uploaded file, e.g. 512kb, 10mb', default: '10mb' },
     { flags: '--max-pixels <n>', description: 'largest image accepted, in pixels (checked from the header before decoding)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
     { flags: '--drain-timeout <duration>', description: 'on SIGTERM, longest wait for in-flight requests, e.g. 10s, 500ms', default: '10s' },
+    { flags: '--request-timeout <duration>', description: 'longest time to receive a whole request (headers and body); slower clients get 408', default: '30s' },
+    { flags: '--keep-alive-timeout <duration>', description: 'how long an idle keep-alive connection stays open between requests', default: '5s' },
+    { flags: '--max-connections-per-client <n>', description: 'most open connections from one client address; more get 429 and are closed (0 = no cap; raise it behind a proxy)', type: 'int', default: 64, min: 0 },
     { flags: '--top-k <n>', description: 'labels returned per image by /predict', type: 'int', default: 5, min: 0 },
-    ...SECURITY_OPTIONS,
-    ...WEB_OPTIONS,
+    // The security plugins (serve/security.ts): gRPC, API keys, rate limits, TLS, audit log, hot reload, CORS.
+    { flags: '--grpc-port <n>', description: 'also serve the KServe/Triton V2 gRPC API (inference.GRPCInferenceService) on this port (0 = any free port)', type: 'int', min: 0, max: 65535, env: 'MLCTL_GRPC_PORT' },
+    { flags: '--grpc-max-message <size>', description: 'largest gRPC request/response message (the gRPC default is 4mb)', default: '64mb' },
+    { flags: '--api-key <keys>', description: 'require an API key (Authorization: Bearer KEY or x-api-key: KEY) on inference, metadata and metrics calls; entries [ID:]KEY[@SCOPE+SCOPE] (a scope is a model name or /metrics; none = every model and /metrics), comma-separated (prefer the env var or a file: flags show in ps)', env: 'MLCTL_API_KEYS' },
+    { flags: '--api-keys-file <file>', description: 'API keys, one [ID:]KEY[@MODEL+MODEL] entry per line, # comments' },
+    { flags: '--rate-limit <n[/s|/m|/h]>', description: 'requests per key (per client address without keys), e.g. 600/m; over it: 429 + Retry-After' },
+    { flags: '--tls-cert <pem>', description: 'serve HTTPS and gRPC over TLS with this certificate (chain)' },
+    { flags: '--tls-key <pem>', description: 'private key for --tls-cert' },
+    { flags: '--tls-ca <pem>', description: 'require client certificates signed by this CA (mTLS)' },
+    { flags: '--audit-log <file>', description: 'append one JSON line per prediction and per model load (time, request id, key id, client, model, version, manifest sha256, input sha256, top label, latency)' },
+    { flags: '--audit-max-size <size>', description: 'rotate the audit log beyond this size (to FILE.1 … FILE.N)', default: '100mb' },
+    { flags: '--audit-keep <n>', description: 'rotated audit files kept', type: 'int', default: 5, min: 1, max: 1000 },
+    { flags: '--watch', description: 'watch the model directory: load new versions (verified, warmed, then switched to); broken ones are refused and the old version keeps serving', type: 'boolean' },
+    { flags: '--watch-interval <duration>', description: 'how often --watch re-scans the model directory', default: '2s' },
+    { flags: '--keep-versions <n>', description: 'with --watch/model control: after a switch keep only the newest N versions of that model loaded (default: all; 1 with --versions latest)', type: 'int', min: 1 },
+    { flags: '--allow-model-control', description: 'enable POST /v2/repository/models/{name}/load|unload and /v2/repository/index', type: 'boolean' },
+    { flags: '--trust-proxy-header <name>', description: 'behind a reverse proxy: take the client address (rate limits, failed-key throttling, logs, audit) from the last entry of this header, e.g. x-forwarded-for; only set it when the proxy always writes that header' },
+    { flags: '--metrics-port <n>', description: 'also serve GET /metrics without a key on this port (with API keys on, /metrics on the main port needs a key with the /metrics scope: ID:KEY@/metrics)', type: 'int', min: 0, max: 65535 },
+    { flags: '--cors <origins>', description: 'allow browser calls from these origins (comma-separated, or *); CORS is off by default' },
+    // The page at / and the API docs (serve/web.ts).
+    { flags: '--no-ui', description: 'no page at / (pick a model, send an image or a webcam photo, see the top-k labels and the model\'s metadata)' },
+    { flags: '--no-docs', description: 'no API docs: /openapi.json (OpenAPI 3.1, from the routes\' schemas) and /docs (Swagger UI)' },
     ...PACKAGE_ACCESS_OPTIONS,
   ],
   examples: [

@@ -1,11 +1,10 @@
-// Runs `mlctl serve` (loaded on demand): loads packages, warms them, serves REST (seed /predict, KServe V2,
-// TF Serving) with dynamic batching and Prometheus metrics until SIGTERM/SIGINT, then drains and exits 0.
+// Runs `mlctl serve` (loaded on demand): checks every option, loads packages, warms them, serves REST (seed /predict,
+// KServe V2, TF Serving) with dynamic batching and Prometheus metrics until SIGTERM/SIGINT, then drains and exits 0.
 import { loadPackage } from '../../artifacts/package.js';
-import { mergeServerOptions, SERVE_EXTENSIONS, type ServeExtensionHandle } from '../../serve/extensions.js';
 import { createServeMetrics } from '../../serve/metrics.js';
 import { createRepository } from '../../serve/repository.js';
-import '../../serve/security.js'; // registers gRPC, auth, TLS, audit, hot reload and hygiene (SERVE_EXTENSIONS)
-import '../../serve/web.js'; // registers the page at / and the API docs
+import { assembleServe } from '../../serve/assemble.js';
+import { prepareSecurity } from '../../serve/security.js';
 import { shutdownOnSignal, startServer } from '../../serve/start.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { ServeContext } from '../commands/serve.js';
@@ -18,11 +17,13 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   const target = ctx.args[0];
   const bodyLimit = parseSize(opts.bodyLimit, '--body-limit');
   const drainTimeoutMs = parseDuration(opts.drainTimeout, '--drain-timeout');
-  const prepared = await Promise.all(SERVE_EXTENSIONS.map((ext) => ext.prepare?.(opts)));
+  const requestTimeoutMs = parseDuration(opts.requestTimeout, '--request-timeout');
+  const keepAliveTimeoutMs = parseDuration(opts.keepAliveTimeout, '--keep-alive-timeout');
+  // Options and the files they name are checked before minutes of model loading and warm-up.
+  const prepared = await prepareSecurity(opts);
   // Every load (start-up, --watch, model control) passes the same signature check and gets the model key.
   const access = await packageAccessFrom(opts, { logger });
   await startBackend(ctx);
-  const metrics = createServeMetrics();
   const repo = createRepository({
     engine: opts.engine,
     maxBatch: opts.maxBatch,
@@ -31,34 +32,33 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
     maxPixels: opts.maxPixels,
     versions: opts.versions,
     logger,
-    metrics,
+    metrics: createServeMetrics(),
     loadPackage: (dir) => loadPackage(dir, access),
   });
-  const models = await repo.load(target);
-  const handles: ServeExtensionHandle[] = [];
-  for (const [i, ext] of SERVE_EXTENSIONS.entries()) {
-    const h = await ext.setup({ opts, target, repo, metrics, logger, prepared: prepared[i] });
-    if (h) handles.push(h);
-  }
+  // Versions that fail verification are reported unavailable while the others serve; none loading is exit 1.
+  const { loaded: models, failed } = await repo.loadEach(target);
+  const assembled = await assembleServe({ opts, target, repo, logger, prepared });
   const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
-  const server = await startServer(
-    repo,
-    mergeServerOptions({ port: opts.port, host: opts.host, bodyLimit, drainTimeoutMs, topK: opts.topK, metrics, logger: { level, stream: process.stderr } }, handles),
-  );
-  const origShutdown = server.shutdown;
-  server.shutdown = async (reason) => {
-    for (const h of handles) await h.beforeClose?.();
-    return origShutdown(reason);
-  };
-  for (const h of handles) await h.afterListen?.(server);
-  const extra = Object.assign({}, ...handles.map((h) => h.describe?.() ?? {}));
-  server.app.log.info({ url: server.url, models: models.map((m) => `${m.name}@${m.version}`), ...extra }, `serving on ${server.url}`);
+  const server = await startServer(repo, {
+    port: opts.port,
+    host: opts.host,
+    bodyLimit,
+    drainTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs,
+    maxConnectionsPerClient: opts.maxConnectionsPerClient,
+    topK: opts.topK,
+    logger: { level, stream: process.stderr },
+    ...assembled,
+  });
+  const info = server.app.mlctl.info;
+  server.app.log.info({ url: server.url, models: models.map((m) => `${m.name}@${m.version}`), ...(failed.length ? { unavailable: failed.map((u) => `${u.name}@${u.version}`) } : {}), ...info }, `serving on ${server.url}`);
   const res = await shutdownOnSignal(server);
   // Anything still holding the event loop open (native thread pools) must not keep a stopped server alive.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
   return {
     exitCode: 0,
-    result: { url: server.url, models: models.map((m) => ({ name: m.name, version: m.version, engine: m.engine })), ...extra, ...res },
+    result: { url: server.url, models: models.map((m) => ({ name: m.name, version: m.version, engine: m.engine })), unavailable: failed.map((u) => ({ name: u.name, version: u.version, reason: u.reason })), ...info, ...res },
     text: `stopped ${res.signal ? `on ${res.signal} ` : ''}after draining for ${res.ms} ms${res.drained ? '' : ' (drain timeout reached)'}`,
   };
 }

@@ -3,15 +3,19 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
+import fp from 'fastify-plugin';
 import { MlctlError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
+import type { AuditLog } from '../audit.js';
 import { checkAccess, presentedKey, type AccessControl } from '../auth.js';
+import { clientAddressOf } from '../server.js';
 import { isValidModelName, isValidVersion } from '../hygiene.js';
 import { grpcServerCredentials, type TlsMaterial } from '../tls.js';
 import type { ModelRepository } from '../types.js';
 import { modelMetadata } from '../routes/v2.js';
 import { accessDenied, badRequest, notFound } from '../errors.js';
-import { decodeInferInputs, encodeInferResponse, grpcFailureOf, type ModelInferRequestMsg } from './convert.js';
+import { decodeGrpcInputs, type ModelInferRequestMsg } from '../codec.js';
+import { encodeInferResponse, grpcFailureOf } from './convert.js';
 import { SERVICE_NAME, healthService, predictV2Service } from './proto.js';
 
 const require = createRequire(import.meta.url);
@@ -33,6 +37,10 @@ export interface GrpcServerOptions {
   extensions?: string[];
   /** Called after every RPC, e.g. to count requests in the REST metrics registry. */
   onCall?: (method: string, code: grpc.status, seconds: number) => void;
+  /** Refused calls (401/403) are written here, as REST's are. */
+  audit?: AuditLog;
+  /** Metadata key a trusted proxy sets to the client address (serve --trust-proxy-header). */
+  trustProxyHeader?: string;
 }
 
 export interface GrpcServerHandle {
@@ -46,6 +54,7 @@ interface CallInfo {
   requestId: string;
   keyId?: string;
   clientAddress: string;
+  connection: string;
 }
 
 /** "ipv4:127.0.0.1:5123" / "ipv6:[::1]:5123" / "127.0.0.1:5123" → the address without the port. */
@@ -98,11 +107,13 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       const started = performance.now();
       // Tell the batching queues an inference request is on its way (as serve's REST front end does), so a lone
       // request runs at once while concurrent ones still get batched.
-      const announce = method === 'ModelInfer' ? (repo as { expectRequests?: (delta: number) => void }).expectRequests?.bind(repo) : undefined;
+      const announce = method === 'ModelInfer' ? (d: number) => repo.expectRequests(d) : undefined;
       announce?.(1);
       const supplied = firstMeta(call.metadata, 'x-request-id');
       const requestId = supplied && /^[\w.:-]{1,128}$/.test(supplied) ? supplied : randomUUID();
-      const info: CallInfo = { requestId, clientAddress: peerAddress(call.getPeer()) };
+      const peer = call.getPeer();
+      const forwarded = opts.trustProxyHeader ? firstMeta(call.metadata, opts.trustProxyHeader) : undefined;
+      const info: CallInfo = { requestId, clientAddress: clientAddressOf({ p: forwarded }, peerAddress(peer), forwarded ? 'p' : undefined), connection: peer.replace(/^ipv[46]:/, '') };
       const finish = (code: grpc.status) => {
         announce?.(-1);
         opts.onCall?.(method, code, (performance.now() - started) / 1000);
@@ -112,7 +123,16 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
           const model = guard(call.request);
           const key = presentedKey(firstMeta(call.metadata, 'authorization'), firstMeta(call.metadata, 'x-api-key'));
           const d = checkAccess(opts.access, key, model, info.clientAddress);
-          if (!d.ok) throw accessDenied(d);
+          if (!d.ok) {
+            const err = accessDenied(d);
+            if (d.status !== 429) {
+              opts.audit?.write({
+                time: new Date().toISOString(), event: 'auth-denied', requestId, status: err.httpStatus, code: err.code, keyId: d.keyId ?? null,
+                client: info.clientAddress, route: `grpc ${method}`, reason: err.message,
+              });
+            }
+            throw err;
+          }
           info.keyId = d.keyId;
         }
         return fn(call.request, info);
@@ -152,8 +172,8 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       const name = checkName(req.model_name);
       const version = parseVersion(req.model_version);
       if (!repo.get(name, version)) throw notFound(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`);
-      const inputs = decodeInferInputs(req);
-      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress });
+      const inputs = decodeGrpcInputs(req);
+      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress, connection: info.connection });
       return encodeInferResponse(req, result);
     }),
   };
@@ -205,3 +225,47 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       }),
   };
 }
+
+export interface GrpcPluginOptions {
+  host: string;
+  /** 0 = an ephemeral port. */
+  port: number;
+  tls?: TlsMaterial;
+  access?: AccessControl;
+  logger?: Logger;
+  maxMessageBytes?: number;
+}
+
+/**
+ * --grpc-port as a plugin: the gRPC server starts when the app is ready (a bind failure fails start-up), shares the
+ * repository, extensions and metrics; close() stops it from taking calls in preClose and waits for its drain in onClose.
+ */
+export const grpcPlugin = fp<GrpcPluginOptions>(
+  async (app, opts) => {
+    const { repo, metrics } = app.mlctl;
+    let handle: GrpcServerHandle | undefined;
+    let closing: Promise<void> | undefined;
+    app.addHook('onReady', async () => {
+      handle = await startGrpcServer({
+        ...opts,
+        repo,
+        extensions: app.mlctl.extensions,
+        audit: app.auditLog,
+        trustProxyHeader: app.mlctl.trustProxyHeader,
+        onCall: (method, code, seconds) => {
+          metrics.requests.inc({ protocol: 'grpc', route: method, status: grpc.status[code] ?? String(code) });
+          metrics.requestSeconds.observe({ protocol: 'grpc', route: method }, seconds);
+        },
+      });
+      app.mlctl.info.grpc = `${opts.host}:${handle.port}`;
+      opts.logger?.info(`gRPC (inference.GRPCInferenceService) on ${opts.host}:${handle.port}${opts.tls ? ' with TLS' : ''}`);
+    });
+    app.addHook('preClose', async () => {
+      closing = handle?.close(app.mlctl.drain.timeoutMs);
+    });
+    app.addHook('onClose', async () => {
+      await closing;
+    });
+  },
+  { name: 'mlctl-grpc', dependencies: ['mlctl-core'] },
+);

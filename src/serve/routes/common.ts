@@ -2,7 +2,8 @@
 import type { FastifyRequest } from 'fastify';
 import { createRequire } from 'node:module';
 import { badRequest, notFound } from '../errors.js';
-import type { InferContext, ModelRepository, ServedModel } from '../types.js';
+import { MlctlError } from '../../errors.js';
+import type { InferContext, ServedModel, ServeState } from '../types.js';
 
 const require = createRequire(import.meta.url);
 export const SERVER_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -14,23 +15,33 @@ export function parseVersion(name: string, v: string | undefined): number | unde
   return Number(v);
 }
 
-/** The model a request means; for /predict with several models loaded the caller must name one. */
-export function resolveModel(repo: ModelRepository, name: string | undefined, version: string | undefined): ServedModel {
+/**
+ * The model a request means; for /predict with several models loaded the caller must name one. With API keys on
+ * (`discreet`) the errors name no other model: a 404 must not list what an unauthenticated caller may not see.
+ */
+export function resolveModel(state: Pick<ServeState, 'repo' | 'discreet'>, name: string | undefined, version: string | undefined): ServedModel {
+  const { repo, discreet } = state;
   if (name === undefined || name === '') {
     const names = [...new Set(repo.list().map((m) => m.name))];
     if (names.length === 1) name = names[0]!;
     else if (names.length === 0) throw notFound('no model is loaded');
-    else throw badRequest(`several models are loaded (${names.sort().join(', ')}): pass ?model=NAME (and optionally &version=N)`);
+    else throw badRequest(`several models are loaded${discreet ? '' : ` (${names.sort().join(', ')})`}: pass ?model=NAME (and optionally &version=N)`);
   }
   const v = parseVersion(name, version);
   const model = repo.get(name, v);
   if (model) return model;
+  const broken = v !== undefined ? repo.unavailable().find((u) => u.name === name && u.version === v) : undefined;
+  if (broken) throw new MlctlError('MODEL_UNAVAILABLE', [`model ${name} v${v} is unavailable: ${broken.reason}`]);
   const known = repo.list().filter((m) => m.name === name).map((m) => m.version);
-  if (known.length && v !== undefined) throw notFound(`model ${name} has no version ${v} (loaded: ${known.join(', ')})`);
+  if (known.length && v !== undefined) throw notFound(`model ${name} has no version ${v}${discreet ? '' : ` (loaded: ${known.join(', ')})`}`);
+  if (discreet) throw notFound(`model ${name} is not loaded`);
   throw notFound(`model ${name} is not loaded (loaded models: ${[...new Set(repo.list().map((m) => m.name))].sort().join(', ') || 'none'})`);
 }
 
 export function inferContext(request: FastifyRequest): InferContext {
   const keyId = (request as unknown as { apiKeyId?: string }).apiKeyId;
-  return { requestId: request.id, clientAddress: request.ip, ...(keyId ? { keyId } : {}) };
+  // The fairness key of the batching queue: the API key, else the connection (pipelined requests share one).
+  const socket = request.raw.socket;
+  const connection = `${socket?.remoteAddress ?? request.ip}:${socket?.remotePort ?? ''}`;
+  return { requestId: request.id, clientAddress: request.clientAddress ?? request.ip, connection, ...(keyId ? { keyId } : {}) };
 }

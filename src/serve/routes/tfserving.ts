@@ -22,11 +22,13 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
     const name = request.params.model;
     const v = parseVersion(name, request.params.version);
     const models = state.repo.list().filter((m) => m.name === name && (v === undefined || m.version === v));
-    if (!models.length) resolveModel(state.repo, name, request.params.version);
+    if (!models.length && !state.repo.unavailable().some((u) => u.name === name && (v === undefined || u.version === v))) resolveModel(state, name, request.params.version);
+    const broken = state.repo.unavailable().filter((u) => u.name === name && (v === undefined || u.version === v));
     return {
-      model_version_status: models
-        .sort((a, b) => b.version - a.version)
-        .map((m) => ({ version: String(m.version), state: m.ready ? 'AVAILABLE' : 'LOADING', status: { error_code: 'OK', error_message: '' } })),
+      model_version_status: [
+        ...models.map((m) => ({ version: String(m.version), state: m.ready ? 'AVAILABLE' : 'LOADING', status: { error_code: 'OK', error_message: '' } })),
+        ...broken.map((u) => ({ version: String(u.version), state: 'END', status: { error_code: 'UNAVAILABLE', error_message: u.reason } })),
+      ].sort((a, b) => Number(b.version) - Number(a.version)),
     };
   };
   app.get('/v1/models/:model', { config: { kind: 'metadata' }, schema: tfStatusSchema }, status);
@@ -41,7 +43,7 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
       [name, verb] = splitVerb(request.params.model);
     }
     if (verb !== 'predict' && verb !== 'classify') throw notFound(`unknown verb :${verb}; use :predict or :classify`);
-    const model = resolveModel(state.repo, name, version);
+    const model = resolveModel(state, name, version);
     const body = request.body as { instances?: unknown; inputs?: unknown } | undefined;
     if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) throw badRequest('the body must be JSON {"instances": [...]} or {"inputs": ...}');
     if (body.instances !== undefined && body.inputs !== undefined) throw badRequest('"instances" and "inputs" are exclusive: send one of them');

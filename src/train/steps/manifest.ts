@@ -6,7 +6,8 @@ import type { FeatureSession } from '../../features/session.js';
 import { headInputSize, headParamCount, type HeadSpec } from '../../models/head.js';
 import type { FineTuneResult } from '../finetune.js';
 import type { EpochMetrics } from '../head.js';
-import { countBy, type PreparedRun } from './prepare.js';
+import { countBy } from '../../data/imagefolder.js';
+import type { PreparedRun } from './prepare.js';
 
 export function trainManifest(
   run: PreparedRun,

@@ -1,7 +1,7 @@
 // Train step 1: check the options against the backbone, read the dataset and its splits, and name the run.
 import path from 'node:path';
 import { artifactsRoot, assertValidName } from '../../artifacts/package.js';
-import { datasetSplits, scanImageFolder, type ImageFolder, type Sample } from '../../data/imagefolder.js';
+import { loadTrainingData, type ImageFolder, type Sample } from '../../data/imagefolder.js';
 import { MlctlError } from '../../errors.js';
 import type { BackboneDef, BackboneOptions } from '../../models/backbone.js';
 import { backboneById, DEFAULT_BACKBONE } from '../../models/backbones.js';
@@ -26,22 +26,6 @@ export interface PreparedRun {
   /** Where packages go, and this run's checkpoint folder. */
   root: string;
   runDir: string;
-}
-
-export function countBy(samples: readonly Sample[], classes: number): number[] {
-  const c = new Array<number>(classes).fill(0);
-  for (const s of samples) c[s.label]!++;
-  return c;
-}
-
-/** Load the dataset and check it is trainable; throws clear MlctlErrors. */
-export async function loadTrainingData(opts: Pick<TrainOptions, 'data' | 'validationSplit' | 'testSplit' | 'seed'>): Promise<{ folder: ImageFolder; splits: Splits }> {
-  const folder = await scanImageFolder(opts.data);
-  const splits = datasetSplits(folder, { validationSplit: opts.validationSplit, testSplit: opts.testSplit, seed: opts.seed });
-  if (splits.train.length === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['train', `${folder.root} has no training images`]);
-  const empty = countBy(splits.train, folder.classes.length).findIndex((c) => c === 0);
-  if (empty >= 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['train', `class ${folder.classes[empty]} has no training images; add images or lower --validation-split/--test-split`]);
-  return { folder, splits };
 }
 
 export async function prepareRun(opts: TrainOptions): Promise<PreparedRun> {

@@ -21,6 +21,9 @@ export async function checkResume(run: PreparedRun, config: RunConfig): Promise<
   const diff = [...keys].filter((k) => JSON.stringify(prev.fingerprint[k]) !== JSON.stringify(config.fingerprint[k]));
   if (diff.length) throw new MlctlError('RESUME_MISMATCH', [`--resume: the checkpoint in ${runDir} was made with different settings (${diff.join(', ')}); use the same options or start again without --resume`]);
   const epoch = ckpt.phase === 'head' ? ckpt.head.epoch : (ckpt.fineTune?.epoch ?? 0);
-  opts.logger.info(`resuming "${opts.name}" from the ${ckpt.phase} checkpoint after epoch ${epoch}`);
+  const from = prev.run ? ` (run ${prev.run.id}, started ${prev.run.startedAt} by pid ${prev.run.pid})` : '';
+  opts.logger.info(`resuming "${opts.name}"${from} from the ${ckpt.phase} checkpoint after epoch ${epoch} in ${runDir}`);
+  // The resumed run keeps its id: checkpoints written from here on say which run they continue.
+  if (prev.run) config.run = { ...prev.run, pid: process.pid };
   return ckpt;
 }
