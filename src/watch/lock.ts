@@ -3,35 +3,20 @@
 // life; a lock a crashed watcher left behind goes stale and is taken over.
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
-import { withFileLock } from '../util/lock.js';
+import { holdFileLock } from '../util/lock.js';
 import type { Logger } from '../util/log.js';
 
 /** A crashed holder stops refreshing the lock; after this long it is stale. */
 const STALE_MS = 10_000;
 
 /** Take the state directory; resolves with the release function once held, or fails with WATCH_LOCKED. */
-export function lockStateDir(dir: string, logger?: Logger, opts: { waitMs?: number } = {}): Promise<() => Promise<void>> {
-  const file = path.join(dir, 'watch');
-  let release!: () => void;
-  const held = new Promise<void>((r) => (release = r));
-  return new Promise((resolve, reject) => {
-    // Waiting a little longer than the stale time lets a restart right after a crash (SIGKILL) take over.
-    const waitMs = opts.waitMs ?? STALE_MS + 5000;
-    const timer = setTimeout(() => logger?.info(`state directory ${dir} is locked (a watcher is running, or one crashed moments ago): waiting up to ${Math.round(waitMs / 1000)} s`), 1000);
-    const done = withFileLock(
-      file,
-      async () => {
-        clearTimeout(timer);
-        resolve(async () => {
-          release();
-          await done;
-        });
-        await held;
-      },
-      { waitMs, staleMs: STALE_MS, busy: (lockPath) => new MlctlError('WATCH_LOCKED', [dir, lockPath]) },
-    ).catch((err: unknown) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+export async function lockStateDir(dir: string, logger?: Logger, opts: { waitMs?: number } = {}): Promise<() => Promise<void>> {
+  // Waiting a little longer than the stale time lets a restart right after a crash (SIGKILL) take over.
+  const waitMs = opts.waitMs ?? STALE_MS + 5000;
+  const timer = setTimeout(() => logger?.info(`state directory ${dir} is locked (a watcher is running, or one crashed moments ago): waiting up to ${Math.round(waitMs / 1000)} s`), 1000);
+  try {
+    return await holdFileLock(path.join(dir, 'watch'), { waitMs, staleMs: STALE_MS, busy: (lockPath) => new MlctlError('WATCH_LOCKED', [dir, lockPath]) });
+  } finally {
+    clearTimeout(timer);
+  }
 }
