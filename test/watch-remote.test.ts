@@ -1,6 +1,7 @@
 // Remote inference: watchers that classify on mlctl serve over KServe V2 (each frame an encoded JPEG in a BYTES
-// input with the binary tensor extension), with the region of interest cropped before sending; a server that is
-// down or answers errors is reported clearly and the watcher keeps going.
+// input with the binary tensor extension, or preprocessed here into the FP32 tensor a bare model on Triton takes),
+// with the region of interest cropped before sending; a server that is down or answers errors is reported clearly
+// and the watcher keeps going.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { createServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
 import { startServer, type RunningServer } from '../src/serve/start.js';
 import { createMemoryLogger } from '../src/util/log.js';
-import { openRemoteClassifier } from '../src/watch/classify.js';
+import { openRemoteClassifier, remoteSend } from '../src/watch/classify.js';
 import { loadWatchConfig } from '../src/watch/config/load.js';
 import type { WatchEvent } from '../src/watch/events.js';
 import { startWatch } from '../src/watch/watcher.js';
@@ -37,7 +38,7 @@ afterAll(async () => {
   await tmp?.cleanup();
 });
 
-describe('remote inference (mlctl serve, KServe V2 BYTES)', () => {
+describe('remote inference (mlctl serve, KServe V2)', () => {
   it('classifies JPEGs on the server and crops the region of interest before sending', async () => {
     const c = await openRemoteClassifier({ url: server.url, model: 'colors', labels: COLOR_LABELS, timeoutMs: 10_000, headers: {}, maxInFlight: 4, logger: createMemoryLogger() });
     const red = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#f00' } }).jpeg().toBuffer();
@@ -122,5 +123,44 @@ status: {port: 0}
     expect((err as MlctlError).message).toMatch(/inference server http:\/\/127\.0\.0\.1:\d+: cannot reach .*ECONNREFUSED.*is mlctl serve running\?/);
     const missing = await openRemoteClassifier({ url: server.url, model: 'nope', timeoutMs: 2000, headers: {}, maxInFlight: 1, logger }).catch((e: unknown) => e);
     expect((missing as Error).message).toMatch(/answered 404/);
+  });
+
+  it('sends FP32 NHWC tensors preprocessed here (what a bare model on Triton takes), the region of interest cropped first', async () => {
+    const logger = createMemoryLogger();
+    const opts = { url: server.url, model: 'colors', labels: COLOR_LABELS, timeoutMs: 10_000, headers: {}, maxInFlight: 2, logger, input: 'fp32' as const };
+    const c = await openRemoteClassifier({ ...opts, preprocessing: 'caffe' });
+    expect(c.description).toMatch(/FP32 32x32 images, caffe preprocessing here/);
+    const red = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#f00' } }).jpeg().toBuffer();
+    const viaJpeg = await (await openRemoteClassifier({ ...opts, input: 'bytes' })).classify(red);
+    const viaTensor = await c.classify(red);
+    for (let i = 0; i < 3; i++) expect(viaTensor.scores[i]).toBeCloseTo(viaJpeg.scores[i]!, 4);
+    expect((await c.classify(split, { left: 32, top: 0, width: 32, height: 32 })).scores[1]).toBeGreaterThan(0.9);
+    await expect(c.classify(Buffer.from('definitely not a jpeg'))).rejects.toThrow(/decode|image|unsupported/i);
+    // The preprocessing is applied here: the wrong one (pixels / 255) leaves the colour weights nothing to see.
+    const wrong = await openRemoteClassifier({ ...opts, preprocessing: 'unit' });
+    const s = (await wrong.classify(red)).scores;
+    expect(COLOR_LABELS[s.indexOf(Math.max(...s))]).toBe('other');
+  });
+
+  it('picks JPEG or tensor from the server metadata, and says what to set when only the user can know', () => {
+    const at = { url: 'http://triton:8000', model: 'cams' };
+    const fp32 = { input: 'input_1', output: 'predictions', inputDatatype: 'FP32', inputShape: [-1, 224, 224, 3] };
+    expect(remoteSend(fp32, 'mlctl', at)).toEqual({ kind: 'bytes' }); // mlctl serve decodes JPEGs with the model's own preprocessing
+    expect(remoteSend({ ...fp32, inputDatatype: 'BYTES', inputShape: [-1] }, 'triton', at)).toEqual({ kind: 'bytes' });
+    expect(remoteSend(fp32, 'triton', { ...at, preprocessing: 'tf' })).toEqual({ kind: 'fp32', height: 224, width: 224, preprocessing: 'tf' });
+    expect(remoteSend(fp32, 'triton', { ...at, input: 'bytes' })).toEqual({ kind: 'bytes' });
+    expect(() => remoteSend(fp32, 'triton', at)).toThrow(
+      'inference server http://triton:8000: model cams takes FP32 [-1,224,224,3], not encoded images: set server.preprocessing to the one it was trained with (caffe, tf, torch, unit or raw), and watch preprocesses the frames itself',
+    );
+    expect(() => remoteSend({ ...fp32, inputShape: [-1, 3, 224, 224] }, 'triton', { ...at, preprocessing: 'caffe' })).toThrow(/\[batch, height, width, 3\] \(NHWC\)/);
+    expect(() => remoteSend({ ...fp32, inputDatatype: 'INT8' }, 'triton', { ...at, preprocessing: 'caffe' })).toThrow(/takes INT8/);
+  });
+
+  it('refuses input: fp32 without the preprocessing, at its line and column', async () => {
+    const file = path.join(tmp.dir, 'fp32.yaml');
+    await fs.writeFile(file, `server: {url: "${server.url}", model: colors, input: fp32}\ncameras:\n  - {name: a, url: "http://127.0.0.1:9/x"}\n`);
+    const err = await loadWatchConfig(file).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'WATCH_CONFIG_INVALID' });
+    expect((err as Error).message).toBe(`${file}:1:${`server: {url: "${server.url}", model: colors, input: `.length + 1}: server.input: fp32 needs server.preprocessing (caffe, tf, torch, unit or raw): the one the model was trained with`);
   });
 });

@@ -5,6 +5,7 @@ import type { ImageInputSpec, PreprocessingSpec } from '../artifacts/manifest.js
 import { MlctlError } from '../errors.js';
 
 export type PreprocessingMode = PreprocessingSpec['mode'];
+export const PREPROCESSING_MODES: readonly PreprocessingMode[] = ['caffe', 'tf', 'torch', 'unit', 'raw'];
 
 /** ImageNet channel means in BGR order, as Keras's imagenet_utils "caffe" mode subtracts them. */
 export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];

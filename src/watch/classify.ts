@@ -1,15 +1,17 @@
 // Frame classification for watch, in one module (the only place watch touches the engine and the batcher):
-// locally, a model package through openEngine with frames from every camera batched together; or remotely, each
-// frame POSTed as an encoded JPEG (KServe V2 BYTES input, binary tensor extension) to mlctl serve or any V2
-// server, so many watchers share one inference server.
+// locally, a model package through openEngine with frames from every camera batched together; or remotely over
+// KServe V2 (binary tensor extension), so many watchers share one inference server: each frame as an encoded JPEG
+// (BYTES input: mlctl serve decodes it with the model's own preprocessing), or preprocessed here into the FP32
+// NHWC tensor a bare model takes (Triton and other V2 servers).
 import sharp from 'sharp';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { loadPackage } from '../artifacts/package.js';
-import { imageToInput } from '../data/preprocess.js';
+import { imageInputSpec, imageToInput, type PreprocessingMode } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice } from '../runtime/engine.js';
 import { createBatcher } from '../runtime/batcher.js';
 import type { Logger } from '../util/log.js';
+import type { RemoteInput } from './config/types.js';
 import type { Region } from './roi.js';
 
 export interface ClassifyResult {
@@ -106,10 +108,16 @@ export interface RemoteOptions {
   headers: Record<string, string>;
   maxInFlight: number;
   logger: Logger;
+  /** How frames are sent (default auto: see RemoteInput). */
+  input?: RemoteInput;
+  preprocessing?: PreprocessingMode;
 }
 
-interface RemoteMeta {
+export interface RemoteMeta {
   input: string;
+  /** The first input's datatype and shape as the server describes them. */
+  inputDatatype?: string;
+  inputShape?: number[];
   output: string;
   outputSize?: number;
   labels?: string[];
@@ -123,22 +131,64 @@ async function fetchMeta(base: string, opts: RemoteOptions): Promise<RemoteMeta>
   } catch (err) {
     throw new MlctlError('WATCH_SERVER', [opts.url, `cannot reach ${base} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is mlctl serve running?`]);
   }
-  const body = (await res.json().catch(() => ({}))) as { error?: string; inputs?: Array<{ name: string }>; outputs?: Array<{ name: string; shape?: number[] }>; parameters?: { labels?: unknown } };
+  const body = (await res.json().catch(() => ({}))) as { error?: string; inputs?: Array<{ name: string; datatype?: string; shape?: number[] }>; outputs?: Array<{ name: string; shape?: number[] }>; parameters?: { labels?: unknown } };
   if (!res.ok) throw new MlctlError('WATCH_SERVER', [opts.url, `GET ${base} answered ${res.status}${body.error ? `: ${body.error}` : ''}`]);
   const out = body.outputs?.[0];
   const labels = Array.isArray(body.parameters?.labels) ? (body.parameters!.labels as unknown[]).map(String) : undefined;
   const size = out?.shape?.length ? out.shape[out.shape.length - 1] : undefined;
-  return { input: body.inputs?.[0]?.name ?? 'input', output: out?.name ?? 'output', ...(size && size > 0 ? { outputSize: size } : {}), ...(labels ? { labels } : {}) };
+  const input = body.inputs?.[0];
+  return {
+    input: input?.name ?? 'input',
+    ...(input?.datatype ? { inputDatatype: input.datatype } : {}),
+    ...(Array.isArray(input?.shape) ? { inputShape: input.shape } : {}),
+    output: out?.name ?? 'output',
+    ...(size && size > 0 ? { outputSize: size } : {}),
+    ...(labels ? { labels } : {}),
+  };
 }
 
-/** The infer request: one BYTES element (the JPEG) in the binary tensor extension. */
-function inferBody(meta: RemoteMeta, image: Uint8Array): { body: Buffer; headerLength: number } {
+/** The server's own name from GET /v2 (mlctl serve says "mlctl"); undefined when it does not answer. */
+async function serverName(opts: RemoteOptions): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${opts.url}/v2`, { headers: opts.headers, signal: AbortSignal.timeout(opts.timeoutMs) });
+    return res.ok ? ((await res.json()) as { name?: string }).name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export type RemoteSend = { kind: 'bytes' } | { kind: 'fp32'; height: number; width: number; preprocessing: PreprocessingMode };
+
+/**
+ * How to send frames to a remote model. mlctl serve and models with a BYTES input take the JPEG; a bare model
+ * taking FP32 NHWC images gets the tensor, preprocessed here the way it was trained (which only the user knows).
+ */
+export function remoteSend(meta: RemoteMeta, server: string | undefined, opts: Pick<RemoteOptions, 'url' | 'model' | 'input' | 'preprocessing'>): RemoteSend {
+  const want = opts.input ?? 'auto';
+  if (want === 'bytes' || (want === 'auto' && (meta.inputDatatype === undefined || meta.inputDatatype === 'BYTES' || server === 'mlctl'))) return { kind: 'bytes' };
+  const shape = meta.inputShape ?? [];
+  const what = `model ${opts.model} takes ${meta.inputDatatype ?? 'an unknown datatype'} ${JSON.stringify(shape)}`;
+  if (meta.inputDatatype !== undefined && meta.inputDatatype !== 'FP32') throw new MlctlError('WATCH_SERVER', [opts.url, `${what}: watch sends encoded images (BYTES) or FP32 images`]);
+  if (shape.length !== 4 || shape[3] !== 3 || !(shape[1]! > 0 && shape[2]! > 0)) {
+    throw new MlctlError('WATCH_SERVER', [opts.url, `${what}: watch sends FP32 images as [batch, height, width, 3] (NHWC); serve the model with that input, or with a BYTES input that decodes images`]);
+  }
+  if (!opts.preprocessing) {
+    throw new MlctlError('WATCH_SERVER', [opts.url, `${what}, not encoded images: set server.preprocessing to the one it was trained with (caffe, tf, torch, unit or raw), and watch preprocesses the frames itself`]);
+  }
+  return { kind: 'fp32', height: shape[1]!, width: shape[2]!, preprocessing: opts.preprocessing };
+}
+
+/** The infer request in the binary tensor extension: one BYTES element (the JPEG), or one FP32 NHWC image. */
+function inferBody(meta: RemoteMeta, input: { jpeg: Uint8Array } | { x: Float32Array; shape: number[] }): { body: Buffer; headerLength: number } {
+  const binary =
+    'jpeg' in input
+      ? Buffer.concat([Buffer.from(new Uint32Array([input.jpeg.length]).buffer), input.jpeg])
+      : Buffer.from(input.x.buffer, input.x.byteOffset, input.x.byteLength);
+  const tensor = 'jpeg' in input ? { shape: [1], datatype: 'BYTES' } : { shape: input.shape, datatype: 'FP32' };
   const header = Buffer.from(
-    JSON.stringify({ inputs: [{ name: meta.input, shape: [1], datatype: 'BYTES', parameters: { binary_data_size: image.length + 4 } }], outputs: [{ name: meta.output, parameters: { binary_data: true } }] }),
+    JSON.stringify({ inputs: [{ name: meta.input, ...tensor, parameters: { binary_data_size: binary.length } }], outputs: [{ name: meta.output, parameters: { binary_data: true } }] }),
   );
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(image.length);
-  return { body: Buffer.concat([header, len, image]), headerLength: header.length };
+  return { body: Buffer.concat([header, binary]), headerLength: header.length };
 }
 
 /** FP32 scores from a V2 answer, binary (Inference-Header-Content-Length) or JSON. */
@@ -157,6 +207,8 @@ function parseInferAnswer(res: Response, buf: Buffer): Float32Array {
 export async function openRemoteClassifier(opts: RemoteOptions): Promise<Classifier> {
   const base = `${opts.url}/v2/models/${encodeURIComponent(opts.model)}${opts.version ? `/versions/${opts.version}` : ''}`;
   const meta = await fetchMeta(base, opts);
+  const send = remoteSend(meta, await serverName(opts), opts);
+  const spec = send.kind === 'fp32' ? imageInputSpec({ height: send.height, width: send.width }, send.preprocessing) : undefined;
   const labels = opts.labels ?? meta.labels;
   if (!labels) {
     if (!meta.outputSize) throw new MlctlError('WATCH_SERVER', [opts.url, `model ${opts.model} does not say how many outputs it has; list its labels in the config (labels: [...])`]);
@@ -166,18 +218,17 @@ export async function openRemoteClassifier(opts: RemoteOptions): Promise<Classif
   return {
     labels: names,
     model: { name: opts.model, ...(opts.version ? { version: opts.version } : {}) },
-    description: `${opts.model} on ${opts.url} (KServe V2, up to ${opts.maxInFlight} requests in flight)`,
+    description: `${opts.model} on ${opts.url} (KServe V2, ${spec ? `FP32 ${spec.height}x${spec.width} images, ${spec.preprocessing.mode} preprocessing here` : 'JPEG frames'}, up to ${opts.maxInFlight} requests in flight)`,
     capacity: opts.maxInFlight,
     async classify(image, region) {
-      let jpeg = image;
-      if (region) {
-        try {
-          jpeg = await sharp(image, { failOn: 'error' }).rotate().extract(region).jpeg({ quality: 90 }).toBuffer();
-        } catch (err) {
-          throw new BadFrameError((err as Error).message);
-        }
+      let payload: Parameters<typeof inferBody>[1] = { jpeg: image };
+      try {
+        if (spec) payload = { x: await imageToInput(image, spec, undefined, 0, region ? { region } : {}), shape: [1, spec.height, spec.width, 3] };
+        else if (region) payload = { jpeg: await sharp(image, { failOn: 'error' }).rotate().extract(region).jpeg({ quality: 90 }).toBuffer() };
+      } catch (err) {
+        throw new BadFrameError((err as Error).message);
       }
-      const { body, headerLength } = inferBody(meta, jpeg);
+      const { body, headerLength } = inferBody(meta, payload);
       const t0 = performance.now();
       let res: Response;
       try {

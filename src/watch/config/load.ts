@@ -3,12 +3,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, type Node } from 'yaml';
+import { PREPROCESSING_MODES } from '../../data/preprocess.js';
 import { ENGINES } from '../../runtime/engine.js';
 import { readCamera, readHeaders } from './cameras.js';
 import { configError, displayPath, Field, parseYaml, type MapReader, type Origin } from './reader.js';
 import { loadRulesFile, readRules } from './rules.js';
 import { readSinks } from './sinks.js';
-import type { InferenceConfig, WatchConfig } from './types.js';
+import { REMOTE_INPUTS, type InferenceConfig, type RemoteInput, type WatchConfig } from './types.js';
 
 /** What the command line adds to (or overrides in) the file; each maps onto one config key. */
 export interface WatchOverrides {
@@ -81,7 +82,10 @@ function readInference(m: MapReader, baseDir: string): InferenceConfig {
       timeoutMs: s.opt('timeout', (f) => f.duration(), 10_000),
       headers: s.opt('headers', readHeaders, {}),
       maxInFlight: s.opt('max_in_flight', (f) => f.number({ min: 1, max: 256, integer: true }), 8),
+      input: s.opt('input', (f) => f.choice(REMOTE_INPUTS), 'auto' as RemoteInput),
+      ...(s.has('preprocessing') ? { preprocessing: s.get('preprocessing').choice(PREPROCESSING_MODES) } : {}),
     };
+    if (server.input === 'fp32' && !server.preprocessing) s.get('input').fail('fp32 needs server.preprocessing (caffe, tf, torch, unit or raw): the one the model was trained with');
     s.done();
     return { server, ...(labels ? { labels } : {}), engine, maxBatch, maxDelayMs };
   }

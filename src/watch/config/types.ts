@@ -1,5 +1,6 @@
 // The validated shape of a watch configuration (cameras, inference, rules, notifiers, storage, status port):
 // what config/load.ts produces from YAML and flags, and what the rest of src/watch/ consumes.
+import type { PreprocessingMode } from '../../data/preprocess.js';
 import type { EngineChoice } from '../../runtime/engine.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
@@ -108,10 +109,31 @@ export interface ExecSink extends SinkCommon {
 
 export type SinkConfig = WebhookSink | MqttSink | ExecSink;
 
+/**
+ * How frames reach a remote model: `bytes` sends the JPEG (BYTES input: mlctl serve, or a server with its own image
+ * decoding); `fp32` preprocesses locally and sends the NHWC tensor the model takes (Triton and other V2 servers
+ * running a bare ONNX/TF model; needs `preprocessing`); `auto` picks from the server's metadata.
+ */
+export type RemoteInput = 'auto' | 'bytes' | 'fp32';
+
+export const REMOTE_INPUTS: readonly RemoteInput[] = ['auto', 'bytes', 'fp32'];
+
+export interface RemoteServerConfig {
+  url: string;
+  model: string;
+  version?: number;
+  timeoutMs: number;
+  headers: Record<string, string>;
+  maxInFlight: number;
+  input: RemoteInput;
+  /** The model's preprocessing, for `fp32` (the server cannot tell it). */
+  preprocessing?: PreprocessingMode;
+}
+
 export interface InferenceConfig {
   /** Local package reference (path or name[@version]); undefined with a server. */
   model?: string;
-  server?: { url: string; model: string; version?: number; timeoutMs: number; headers: Record<string, string>; maxInFlight: number };
+  server?: RemoteServerConfig;
   /** Labels for a remote model (KServe V2 metadata has none). */
   labels?: string[];
   engine: EngineChoice;
