@@ -186,6 +186,9 @@ describe('sources', () => {
     const spec = { kind: 'ffmpeg' as const, input: file, what: 'file' as const, inputOptions: [], rtspTransport: 'tcp' as const, loop: false, realtime: false };
     expect(ffmpegArgs(spec, 5)).toEqual(expect.arrayContaining(['-vf', 'fps=5', '-f', 'image2pipe']));
     expect(ffmpegArgs({ ...spec, what: 'rtsp', input: 'rtsp://x' }, 1)).toEqual(expect.arrayContaining(['-rtsp_transport', 'tcp']));
+    // A V4L2 device (none on the test machine): the demuxer and the user's input options come before -i.
+    const v4l2 = ffmpegArgs({ ...spec, what: 'v4l2', input: '/dev/video7', inputOptions: ['-video_size', '1280x720'] }, 2);
+    expect(v4l2.slice(v4l2.indexOf('-f'), v4l2.indexOf('-i') + 2)).toEqual(['-f', 'v4l2', '-video_size', '1280x720', '-i', '/dev/video7']);
     const src = ffmpegSource(spec, 5, 1 << 22);
     expect(src.endIsFinal).toBe(true);
     const { frames, error } = await collect((s, k) => src.run(s, k), 1000);
