@@ -301,11 +301,18 @@ async function outage(dir: string, pkg: LoadedPackage, outageS: number) {
     duringOutage = events.length - before;
     hook = await webhookReceiver({ port });
     back = Date.now();
-    await sleep(5000);
-    await streams.close(); // no new events: wait for the backlog to drain
+    // Drained: everything accepted before the receiver returned has arrived (new events keep coming meanwhile).
+    const owed = new Set(events.map((e) => e.id));
+    while (owed.size && Date.now() - back < 180_000) {
+      await sleep(50);
+      take();
+      for (const r of received) owed.delete(r.id);
+    }
+    drained = Date.now() - back;
+    await sleep(3000);
+    await streams.close(); // no new events: wait for the rest
     const t0 = Date.now();
     while (w.spool.backlog('webhook') > 0 && Date.now() - t0 < 180_000) await sleep(100);
-    drained = Date.now() - back;
     take();
   } finally {
     await w.stop();
@@ -318,7 +325,7 @@ async function outage(dir: string, pkg: LoadedPackage, outageS: number) {
   const missing = accepted.filter((id) => !ids.includes(id)).length;
   const dupes = ids.length - new Set(ids).size;
   const inOrder = JSON.stringify([...new Set(ids)]) === JSON.stringify(accepted.filter((id) => ids.includes(id)));
-  console.log(`outage: receiver down ${outageS} s, ${duringOutage} event(s) generated meanwhile; after it returned the backlog drained in ${(drained / 1000).toFixed(1)} s; ${accepted.length} accepted, ${accepted.length - missing} delivered, ${missing} missing, ${dupes} delivered twice, in order: ${inOrder} [load ${load()}]`);
+  console.log(`outage: receiver down ${outageS} s, ${duringOutage} event(s) generated meanwhile; after it returned the backlog arrived within ${(drained / 1000).toFixed(1)} s (the next retry comes at the current backoff: retry {initial: 1s, max: 1m}); ${accepted.length} accepted, ${accepted.length - missing} delivered, ${missing} missing, ${dupes} delivered twice, in order: ${inOrder} [load ${load()}]`);
   return { outageSeconds: outageS, duringOutage, accepted: accepted.length, delivered: accepted.length - missing, missing, duplicates: dupes, inOrder, drainSeconds: drained / 1000, load: os.loadavg() };
 }
 
