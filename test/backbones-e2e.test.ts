@@ -6,11 +6,10 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageInputSpec } from '../src/artifacts/manifest.js';
 import { loadPackage } from '../src/artifacts/package.js';
 import { imageToInput } from '../src/data/preprocess.js';
-import { main } from '../src/cli/main.js';
 import type { BackboneOptions } from '../src/models/backbone.js';
 import { BACKBONES } from '../src/models/backbones.js';
 import { KerasNormalization } from '../src/models/efficientnet.js';
@@ -19,28 +18,15 @@ import { selectBackend } from '../src/runtime/backend.js';
 import { createRepository } from '../src/serve/repository.js';
 import { startServer } from '../src/serve/start.js';
 import { calibrateBatchNorms } from './helpers/backbones.js';
+import { runCli, type CliRun } from './helpers/cli.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 
-async function cli(...args: string[]): Promise<{ code: number; json: any; stderr: string }> {
+async function cli(...args: string[]): Promise<CliRun> {
   const t0 = Date.now();
   try {
-    return await cliRun(...args);
+    return await runCli([...args, '--json', '--quiet', '--backend', 'wasm']);
   } finally {
     if (process.env.MLCTL_TEST_TIMINGS) console.log(args.slice(0, 3).join(' '), Date.now() - t0, 'ms');
-  }
-}
-
-async function cliRun(...args: string[]): Promise<{ code: number; json: any; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const code = await main(['node', 'mlctl', ...args, '--json', '--quiet', '--backend', 'wasm']);
-    return { code, json: stdout.trim() ? JSON.parse(stdout) : {}, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
   }
 }
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage } from '../src/artifacts/package.js';
 import { type KernelSpec } from '../src/classic/kernel.js';
 import { fitStandardization, row, standardize } from '../src/classic/linalg.js';
@@ -14,29 +14,18 @@ import { buildClassicOnnx, classicOnnxModel } from '../src/classic/onnx.js';
 import { blobs, circles, linearData } from '../src/classic/synth.js';
 import { trainSvc, trainSvr } from '../src/classic/svm.js';
 import { fitLogistic } from '../src/classic/logistic.js';
-import { main } from '../src/cli/main.js';
 import { encodeObjects, type TabularEncoding } from '../src/data/csv.js';
 import { imageToInput } from '../src/data/preprocess.js';
 import type { ImageInputSpec, TabularInputSpec } from '../src/artifacts/manifest.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { createRng, gaussian } from '../src/util/random.js';
+import { runCli, type CliOptions } from './helpers/cli.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 import { PYTHON, tools } from './helpers/tools.js';
 
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
 
-async function cli(args: string[]) {
-  let stdout = '', stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const code = await main(['node', 'mlctl', 'train', ...args]);
-    return { code, stdout, stderr, json: args.includes('--json') ? (JSON.parse(stdout) as Record<string, any>) : undefined };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (args: string[], opts?: CliOptions) => runCli(['train', ...args], opts);
 
 async function runOnnx(bytes: Uint8Array | string, x: Float32Array, shape: number[]): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(bytes as Uint8Array);
@@ -246,15 +235,8 @@ describe('image folders as VGG16 features', () => {
   it('trains an SVM on pooled VGG16 features; the package runs images end to end (JS, TF.js and ONNX agree)', async () => {
     const data = path.join(dir, 'images-vgg');
     await synthDataset(data, { classes: 2, perClass: 4, size: 32 });
-    const saved = process.env.MLCTL_CACHE;
-    process.env.MLCTL_CACHE = path.join(dir, 'cache');
-    try {
-      const res = await cli(['--model', 'svm', '--kernel', 'linear', '--data', data, '--features', 'vgg16', '--weights', 'none', '--image-size', '32', '--backend', 'wasm', '--engine', 'tfjs', '--name', 'vggsvm', '--json']);
-      expect(res.code).toBe(0);
-    } finally {
-      if (saved === undefined) delete process.env.MLCTL_CACHE;
-      else process.env.MLCTL_CACHE = saved;
-    }
+    const res = await cli(['--model', 'svm', '--kernel', 'linear', '--data', data, '--features', 'vgg16', '--weights', 'none', '--image-size', '32', '--backend', 'wasm', '--engine', 'tfjs', '--name', 'vggsvm', '--json'], { env: { MLCTL_CACHE: path.join(dir, 'cache') } });
+    expect(res.code).toBe(0);
     const pkg = await loadPackage('vggsvm');
     expect(pkg.manifest.formats).toEqual({ classic: CLASSIC_FILE, backbone: 'backbone/model.json', onnx: 'model.onnx' });
     expect(pkg.manifest.architecture.features).toMatchObject({ kind: 'vgg16', pooling: 'gap', dim: 512 });

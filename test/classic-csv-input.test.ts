@@ -3,12 +3,11 @@
 // exceeds --max-memory refused before anything large is allocated.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage } from '../src/artifacts/package.js';
-import { COMMANDS } from '../src/cli/commands/index.js';
-import { main } from '../src/cli/main.js';
 import { decodeCsv, invalidUtf8Offset, parseCsvText, readCsv, tabularFromCsv } from '../src/data/csv.js';
 import { MlctlError } from '../src/errors.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 
 async function failure(p: Promise<unknown> | (() => unknown)): Promise<MlctlError> {
@@ -21,22 +20,7 @@ async function failure(p: Promise<unknown> | (() => unknown)): Promise<MlctlErro
   throw new Error('expected an MlctlError');
 }
 
-async function cli(args: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    const code = await main(['node', 'mlctl', ...args, '--json'], COMMANDS);
-    return { code, json: JSON.parse(stdout) as Record<string, any> };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-  }
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli([...args, '--json'], { env });
 
 /** A labelled table with a numeric feature that separates the two classes. */
 const table = (labels: string[], rows = 40) =>

@@ -6,13 +6,13 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERRORS, EXIT_CODES, GRPC_STATUS, MlctlError, errorTable, type ErrorCode } from '../src/errors.js';
 import { accessDenied, httpStatusOf, isExposed } from '../src/serve/errors.js';
 import { grpcFailureOf } from '../src/serve/grpc/convert.js';
 import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { selectBackend } from '../src/runtime/backend.js';
+import { runCli } from './helpers/cli.js';
 import { modelPackage, tempDir, tinyPackage } from './helpers/fixtures.js';
 import { startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
@@ -122,19 +122,7 @@ describe('gates in --json (real commands)', () => {
   const SIZE = 8;
   const labels = ['blue', 'green', 'red'];
 
-  async function run(...args: string[]): Promise<{ code: number; json: any; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-    try {
-      const code = await main(['node', 'mlctl', ...args, '--backend', 'cpu', '--json']);
-      return { code, json: JSON.parse(stdout), stderr };
-    } finally {
-      out.mockRestore();
-      err.mockRestore();
-    }
-  }
+  const run = (...args: string[]) => runCli([...args, '--backend', 'cpu', '--json']);
 
   /**
    * A colour classifier that is exact in float32 and breaks under uint8 weight quantization: its signal weights

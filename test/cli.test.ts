@@ -1,10 +1,11 @@
 // CLI wiring: the declarative option table drives parsing, validation and typing; exit codes and --json (one
 // document on success and on every failure, usage errors and gates included) are as documented.
-import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { main, parseCLI } from '../src/cli/main.js';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { parseCLI } from '../src/cli/main.js';
 import { COMMANDS } from '../src/cli/commands/index.js';
 import { defineCommand, lazy, type ContextOf } from '../src/cli/spec.js';
 import { MlctlError } from '../src/errors.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const calls: Array<Record<string, unknown>> = [];
@@ -44,16 +45,9 @@ const needsData = defineCommand({
   },
 });
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
-  return { out, err };
-}
+const DEMO = { commands: [demo] };
 
 afterEach(() => {
-  vi.restoreAllMocks();
   calls.length = 0;
 });
 
@@ -130,11 +124,10 @@ describe('parseCLI', () => {
       loads++;
       return demo.run!;
     });
-    capture();
     expect(parseCLI(argv('demo', 'm'), [lazyDemo])).toBeDefined();
-    expect(await main(argv('demo', '--help'), [lazyDemo])).toBe(0);
+    expect((await runCli(['demo', '--help'], { commands: [lazyDemo] })).code).toBe(0);
     expect(loads).toBe(0);
-    expect(await main(argv('demo', 'm', '--epochs', '2'), [lazyDemo])).toBe(0);
+    expect((await runCli(['demo', 'm', '--epochs', '2'], { commands: [lazyDemo] })).code).toBe(0);
     expect(loads).toBe(1);
     expect(calls[0]!.opts).toMatchObject({ epochs: 2 });
   });
@@ -142,37 +135,39 @@ describe('parseCLI', () => {
 
 describe('main', () => {
   it('prints text on success and exits 0', async () => {
-    const { out } = capture();
-    expect(await main(argv('demo', 'm1'), [demo])).toBe(0);
-    expect(out.join('')).toBe('trained m1\n');
+    const r = await runCli(['demo', 'm1'], DEMO);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('trained m1\n');
   });
 
   it('--json prints exactly one JSON document on stdout', async () => {
-    const { out } = capture();
-    expect(await main(argv('demo', 'm1', '--json', '--epochs', '4'), [demo])).toBe(0);
-    const doc = JSON.parse(out.join(''));
-    expect(doc).toMatchObject({ ok: true, command: 'demo', exitCode: 0, model: 'm1', epochs: 4 });
+    const r = await runCli(['demo', 'm1', '--json', '--epochs', '4'], DEMO);
+    expect(r.code).toBe(0);
+    expect(r.json).toMatchObject({ ok: true, command: 'demo', exitCode: 0, model: 'm1', epochs: 4 });
   });
 
   it('maps usage errors to 2, MlctlErrors to their code, gates to 3 and crashes to 1', async () => {
-    const { out, err } = capture();
-    expect(await main(argv('demo', 'm', '--epochs', 'x'), [demo])).toBe(2);
-    expect(await main(argv('nonsense'), [demo])).toBe(2);
-    expect(await main(argv(), [demo])).toBe(2);
-    expect(await main(argv('demo', 'm', '--fail', 'gate'), [demo])).toBe(3);
-    expect(out.join('')).toContain('gate failed');
-    expect(await main(argv('demo', 'm', '--fail', 'error'), [demo])).toBe(1);
-    expect(err.join('')).toMatch(/dataset folder \/nope does not exist/);
-    expect(await main(argv('demo', 'm', '--fail', 'crash'), [demo])).toBe(1);
-    expect(err.join('')).toMatch(/boom/);
-    expect(await main(argv('needs'), [needsData])).toBe(2);
-    expect(err.join('')).toMatch(/error: --data is required: image folder\n\(run with --help for usage\)/);
-    out.length = 0;
-    expect(await main(argv('demo', 'm', '--fail', 'error', '--json'), [demo])).toBe(1);
-    expect(JSON.parse(out.join(''))).toMatchObject({ ok: false, exitCode: 1, error: { code: 'DATA_DIR_MISSING' } });
-    out.length = 0;
-    expect(await main(argv('demo', 'm', '--fail', 'crash', '--json'), [demo])).toBe(1);
-    expect(JSON.parse(out.join(''))).toEqual({ ok: false, command: 'demo', exitCode: 1, error: { code: 'INTERNAL', message: 'boom' } });
+    expect((await runCli(['demo', 'm', '--epochs', 'x'], DEMO)).code).toBe(2);
+    expect((await runCli(['nonsense'], DEMO)).code).toBe(2);
+    expect((await runCli([], DEMO)).code).toBe(2);
+    const gate = await runCli(['demo', 'm', '--fail', 'gate'], DEMO);
+    expect(gate.code).toBe(3);
+    expect(gate.stdout).toContain('gate failed');
+    const error = await runCli(['demo', 'm', '--fail', 'error'], DEMO);
+    expect(error.code).toBe(1);
+    expect(error.stderr).toMatch(/dataset folder \/nope does not exist/);
+    const crash = await runCli(['demo', 'm', '--fail', 'crash'], DEMO);
+    expect(crash.code).toBe(1);
+    expect(crash.stderr).toMatch(/boom/);
+    const needs = await runCli(['needs'], { commands: [needsData] });
+    expect(needs.code).toBe(2);
+    expect(needs.stderr).toMatch(/error: --data is required: image folder\n\(run with --help for usage\)/);
+    const errorJson = await runCli(['demo', 'm', '--fail', 'error', '--json'], DEMO);
+    expect(errorJson.code).toBe(1);
+    expect(errorJson.json).toMatchObject({ ok: false, exitCode: 1, error: { code: 'DATA_DIR_MISSING' } });
+    const crashJson = await runCli(['demo', 'm', '--fail', 'crash', '--json'], DEMO);
+    expect(crashJson.code).toBe(1);
+    expect(crashJson.json).toEqual({ ok: false, command: 'demo', exitCode: 1, error: { code: 'INTERNAL', message: 'boom' } });
   });
 
   it('--json: every usage error is one {ok:false, command, exitCode:2, error:{code, message}} document on stdout', async () => {
@@ -185,28 +180,27 @@ describe('main', () => {
       [['needs'], 'needs', 'OPTION_REQUIRED', /^--data is required/],
     ];
     for (const [args, command, code, message] of cases) {
-      const { out, err } = capture();
-      expect(await main(argv(...args, '--json'), [demo, needsData]), args.join(' ')).toBe(2);
-      expect(out.length, `one write for ${args.join(' ')}`).toBe(1);
-      const doc = JSON.parse(out.join(''));
+      const r = await runCli([...args, '--json'], { commands: [demo, needsData] });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdoutWrites, `one write for ${args.join(' ')}`).toBe(1);
+      const doc = r.json;
       expect(Object.keys(doc).sort()).toEqual(['command', 'error', 'exitCode', 'ok']);
       expect(doc).toMatchObject({ ok: false, command, exitCode: 2, error: { code } });
       expect(doc.error.message).toMatch(message);
-      expect(err.join('')).toMatch(/error: /);
-      vi.restoreAllMocks();
+      expect(r.stderr).toMatch(/error: /);
     }
   });
 
   it('--json after "--" is an argument, not the flag', async () => {
-    const { out } = capture();
-    expect(await main(argv('demo', '--nope', '--', '--json'), [demo])).toBe(2);
-    expect(out.join('')).toBe('');
+    const r = await runCli(['demo', '--nope', '--', '--json'], DEMO);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
   });
 
   it('a failed gate is ok:false with error GATE_FAILED beside its result fields (exit 3)', async () => {
-    const { out } = capture();
-    expect(await main(argv('demo', 'm', '--fail', 'gate', '--json'), [demo])).toBe(3);
-    expect(JSON.parse(out.join(''))).toEqual({
+    const r = await runCli(['demo', 'm', '--fail', 'gate', '--json'], DEMO);
+    expect(r.code).toBe(3);
+    expect(r.json).toEqual({
       ok: false,
       command: 'demo',
       exitCode: 3,
@@ -216,20 +210,20 @@ describe('main', () => {
   });
 
   it('--help and --version exit 0; help lists examples, required options, exit codes and env vars', async () => {
-    const { out } = capture();
-    expect(await main(argv('--version'), [demo])).toBe(0);
-    expect(out.join('')).toMatch(/^\d+\.\d+\.\d+/);
-    out.length = 0;
-    expect(await main(argv('demo', '--help'), [demo])).toBe(0);
-    const help = out.join('');
+    const version = await runCli(['--version'], DEMO);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^\d+\.\d+\.\d+/);
+    const demoHelp = await runCli(['demo', '--help'], DEMO);
+    expect(demoHelp.code).toBe(0);
+    const help = demoHelp.stdout;
     expect(help).toContain('$ mlctl demo m');
     expect(help).toContain('Exit codes:');
     expect(help).toMatch(/3 {4}a quality gate failed/);
     expect(help).toContain('--epochs <n>');
     expect(help).toContain('MLCTL_BACKEND');
-    out.length = 0;
-    expect(await main(argv('train', '--help'))).toBe(0);
-    const train = out.join('').replace(/\s+/g, ' '); // help wraps at the terminal width
+    const trainHelp = await runCli(['train', '--help']);
+    expect(trainHelp.code).toBe(0);
+    const train = trainHelp.stdout.replace(/\s+/g, ' '); // help wraps at the terminal width
     expect(train).toMatch(/-d, --data <dir> image folder.*?\(required\) -n, --name/);
     expect(train).toMatch(/--engine <name> feature extraction engine[^()]*\(choices: "auto", "onnx", "tfjs", default: "auto"\)/);
     expect(train).toMatch(/--seed <n> seed for the split.*?\(default: 42\) --resume/);
@@ -240,19 +234,18 @@ describe('main', () => {
   it('runs the real datasets command end to end', async () => {
     const { dir, cleanup } = await tempDir();
     try {
-      const { out } = capture();
-      expect(await main(argv('datasets', 'synth', '--out', dir, '--classes', '2', '--per-class', '3', '--size', '16', '--json'))).toBe(0);
-      expect(JSON.parse(out.join(''))).toMatchObject({ ok: true, files: 6, classes: ['circle', 'square'] });
-      out.length = 0;
-      expect(await main(argv('datasets', 'inspect', dir, '--json', '--validation-split', '0.34'))).toBe(0);
-      const doc = JSON.parse(out.join(''));
-      expect(doc.perClass).toEqual([
+      const synth = await runCli(['datasets', 'synth', '--out', dir, '--classes', '2', '--per-class', '3', '--size', '16', '--json']);
+      expect(synth.code).toBe(0);
+      expect(synth.json).toMatchObject({ ok: true, files: 6, classes: ['circle', 'square'] });
+      const inspect = await runCli(['datasets', 'inspect', dir, '--json', '--validation-split', '0.34']);
+      expect(inspect.code).toBe(0);
+      expect(inspect.json.perClass).toEqual([
         { class: 'circle', train: 2, val: 1, test: 0 },
         { class: 'square', train: 2, val: 1, test: 0 },
       ]);
-      out.length = 0;
-      expect(await main(argv('datasets', 'nope', '--json'))).toBe(2);
-      expect(JSON.parse(out.join(''))).toMatchObject({ ok: false, command: 'datasets nope', exitCode: 2, error: { code: 'UNKNOWN_COMMAND' } });
+      const nope = await runCli(['datasets', 'nope', '--json']);
+      expect(nope.code).toBe(2);
+      expect(nope.json).toMatchObject({ ok: false, command: 'datasets nope', exitCode: 2, error: { code: 'UNKNOWN_COMMAND' } });
     } finally {
       await cleanup();
     }

@@ -5,37 +5,15 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage, loadTfjsModel, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
-import { main } from '../src/cli/main.js';
 import { imageToInput } from '../src/data/preprocess.js';
 import { heatmapLayout, RELIABILITY_SIZE } from '../src/evaluate/plots.js';
+import { runCli } from './helpers/cli.js';
 import { synthDataset, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json: any;
-}
-
-async function run(...args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    // TF.js unless a test picks the engine: auto would pick ONNX Runtime, tested separately below.
-    const engine = args.includes('--engine') ? [] : ['--engine', 'tfjs'];
-    const code = await main(['node', 'mlctl', 'evaluate', ...args, ...engine, '--backend', 'cpu']);
-    let json: unknown;
-    if (args.includes('--json')) json = JSON.parse(stdout);
-    return { code, stdout, stderr, json };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+/** `mlctl evaluate ARGS` on TF.js unless a test picks the engine: auto would pick ONNX Runtime, tested separately below. */
+const run = (...args: string[]) => runCli(['evaluate', ...args, ...(args.includes('--engine') ? [] : ['--engine', 'tfjs']), '--backend', 'cpu']);
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let data: string;

@@ -2,13 +2,13 @@
 // against the engine's own predictions on independently encoded rows, the trainer's split and R², gates and refusals.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TabularInputSpec } from '../src/artifacts/manifest.js';
 import { loadPackage } from '../src/artifacts/package.js';
-import { main } from '../src/cli/main.js';
 import { encodeObjects, type TabularEncoding } from '../src/data/csv.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { createRng, gaussian } from '../src/util/random.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 
 let dir: string;
@@ -17,18 +17,7 @@ const savedRoot = process.env.MLCTL_ARTIFACTS;
 /** Raw CSV rows (as objects) of the classification file, in file order; line = index + 2. */
 const shapes: Array<{ x1: number; x2: number; color: string; kind: string }> = [];
 
-async function mlctl(...args: string[]) {
-  let stdout = '', stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const code = await main(['node', 'mlctl', ...args]);
-    return { code, stdout, stderr, json: args.includes('--json') && stdout.trim() ? (JSON.parse(stdout) as Record<string, any>) : undefined };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const mlctl = (...args: string[]) => runCli(args);
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir('mlctl-eval-tab-'));

@@ -7,17 +7,17 @@ import { existsSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256File } from '../src/artifacts/hash.js';
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import type { ModelJson } from '../src/artifacts/tfjs-io.js';
-import { main } from '../src/cli/main.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { MlctlError } from '../src/errors.js';
 import { exportModel } from '../src/export/index.js';
 import { convertLayersModel, decodeModel, SUPPORTED_LAYERS } from '../src/onnx/index.js';
 import type { ExportMetadata } from '../src/export/source.js';
 import { openEngine } from '../src/runtime/engine.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
 import { PYTHON, tools } from './helpers/tools.js';
 
@@ -244,28 +244,20 @@ describe('export failures', () => {
   });
 
   it('CLI: unknown format and missing flags are usage errors (exit 2); --json prints what was written', async () => {
-    const writes: string[] = [];
-    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (writes.push(String(s)), true));
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    try {
-      expect(await main(['node', 'mlctl', 'export', pkg.dir, '--format', 'pdf', '--out', path.join(root, 'x')])).toBe(2);
-      expect(await main(['node', 'mlctl', 'export', pkg.dir, '--out', path.join(root, 'x'), '--backend', 'cpu'])).toBe(2);
-      expect(await main(['node', 'mlctl', 'export', pkg.dir, '--format', 'onnx', '--backend', 'cpu'])).toBe(2);
-      expect(await main(['node', 'mlctl', 'export', pkg.dir, '--format', 'onnx', '--quantize', 'uint8', '--out', path.join(root, 'x'), '--backend', 'cpu'])).toBe(2);
-      expect(existsSync(path.join(root, 'x'))).toBe(false);
-      writes.length = 0;
-      const out = path.join(root, 'cli-tfjs');
-      expect(await main(['node', 'mlctl', 'export', pkg.dir, '--format', 'tfjs', '--out', out, '--json', '--backend', 'cpu'])).toBe(0);
-      const doc = JSON.parse(writes.join('')) as { ok: boolean; format: string; out: string; source: { manifestSha256: string }; files: Record<string, { sha256: string }> };
-      expect(doc).toMatchObject({ ok: true, format: 'tfjs', out });
-      expect(doc.source.manifestSha256).toBe(pkg.manifestSha256);
-      for (const [f, e] of Object.entries(doc.files)) expect(await sha256File(path.join(out, f))).toBe(e.sha256);
-      writes.length = 0;
-      expect(await main(['node', 'mlctl', 'export', pkg.dir, '--format', 'tfjs', '--out', out, '--json', '--backend', 'cpu'])).toBe(1);
-      expect(JSON.parse(writes.join(''))).toMatchObject({ ok: false, error: { code: 'PACKAGE_EXISTS' } });
-    } finally {
-      spy.mockRestore();
-      err.mockRestore();
-    }
+    expect((await runCli(['export', pkg.dir, '--format', 'pdf', '--out', path.join(root, 'x')])).code).toBe(2);
+    expect((await runCli(['export', pkg.dir, '--out', path.join(root, 'x'), '--backend', 'cpu'])).code).toBe(2);
+    expect((await runCli(['export', pkg.dir, '--format', 'onnx', '--backend', 'cpu'])).code).toBe(2);
+    expect((await runCli(['export', pkg.dir, '--format', 'onnx', '--quantize', 'uint8', '--out', path.join(root, 'x'), '--backend', 'cpu'])).code).toBe(2);
+    expect(existsSync(path.join(root, 'x'))).toBe(false);
+    const out = path.join(root, 'cli-tfjs');
+    const written = await runCli(['export', pkg.dir, '--format', 'tfjs', '--out', out, '--json', '--backend', 'cpu']);
+    expect(written.code).toBe(0);
+    const doc = written.json as { ok: boolean; format: string; out: string; source: { manifestSha256: string }; files: Record<string, { sha256: string }> };
+    expect(doc).toMatchObject({ ok: true, format: 'tfjs', out });
+    expect(doc.source.manifestSha256).toBe(pkg.manifestSha256);
+    for (const [f, e] of Object.entries(doc.files)) expect(await sha256File(path.join(out, f))).toBe(e.sha256);
+    const again = await runCli(['export', pkg.dir, '--format', 'tfjs', '--out', out, '--json', '--backend', 'cpu']);
+    expect(again.code).toBe(1);
+    expect(again.json).toMatchObject({ ok: false, error: { code: 'PACKAGE_EXISTS' } });
   });
 });

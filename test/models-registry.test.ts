@@ -5,14 +5,14 @@ import { spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManifestDraft } from '../src/artifacts/manifest.js';
 import { lineageFrom, loadPackage, resolvePackageDir, savePackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { verifyRegistryAudit } from '../src/artifacts/audit-log.js';
 import { readRegistry } from '../src/artifacts/registry-file.js';
-import { main } from '../src/cli/main.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { closeMatches } from '../src/util/suggest.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,18 +20,7 @@ let tmp: { dir: string; cleanup: () => Promise<void> };
 let root: string;
 const saved = process.env.MLCTL_ARTIFACTS;
 
-async function mlctl(...args: string[]) {
-  let stdout = '', stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const code = await main(['node', 'mlctl', ...args]);
-    return { code, stdout, stderr, json: args.includes('--json') ? (JSON.parse(stdout) as Record<string, any>) : undefined };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const mlctl = (...args: string[]) => runCli(args);
 
 function draft(over: Partial<ManifestDraft> = {}): ManifestDraft {
   return {

@@ -3,26 +3,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage, loadTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
-import { main } from '../src/cli/main.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { zeroFraction } from '../src/optimize/schedule.js';
+import { runCli } from './helpers/cli.js';
 import { modelPackage, synthDataset, tempDir } from './helpers/fixtures.js';
 
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const code = await main(['node', 'mlctl', ...args, '--backend', 'cpu']);
-    return { code, stdout, stderr, json: args.includes('--json') ? JSON.parse(stdout) : undefined };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = (...args: string[]) => runCli([...args, '--backend', 'cpu']);
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let data: string;

@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { link, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listInputs } from '../src/predict/inputs.js';
+import { runCli } from './helpers/cli.js';
 import { synthDataset, tempDir, tinyPackage } from './helpers/fixtures.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -17,22 +17,10 @@ let data: string;
 let count = 0;
 const saved = process.env.MLCTL_ARTIFACTS;
 
-async function mlctl(...args: string[]) {
-  let stdout = '', stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array, cb?: unknown) => {
-    stdout += String(s);
-    if (typeof cb === 'function') (cb as () => void)();
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const engine = !['predict', 'train'].includes(args[0]!) || args.includes('--engine') || args.includes('--merge') ? [] : ['--engine', 'tfjs'];
-    const code = await main(['node', 'mlctl', ...args, ...engine, '--backend', 'cpu']);
-    return { code, stdout, stderr, json: args.includes('--json') && stdout.trim() ? (JSON.parse(stdout) as Record<string, any>) : undefined };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
+/** `mlctl ARGS` on the CPU backend; predict and train on TF.js unless a test picks the engine. */
+function mlctl(...args: string[]) {
+  const engine = !['predict', 'train'].includes(args[0]!) || args.includes('--engine') || args.includes('--merge') ? [] : ['--engine', 'tfjs'];
+  return runCli([...args, ...engine, '--backend', 'cpu']);
 }
 
 const body = (csv: string) => csv.trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 4).join(','));

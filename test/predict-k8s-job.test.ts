@@ -4,13 +4,14 @@
 // args join the shards into exactly the rows of one unsharded run.
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { LoadedPackage } from '../src/artifacts/package.js';
-import { main, parseCLI } from '../src/cli/main.js';
+import { parseCLI } from '../src/cli/main.js';
 import { exportModel } from '../src/export/index.js';
 import { showPackage } from '../src/registry/show.js';
 import { selectBackend } from '../src/runtime/backend.js';
+import { runCli } from './helpers/cli.js';
 import { modelPackage, synthDataset, tempDir, tinyModel } from './helpers/fixtures.js';
 
 type Obj = Record<string, any>;
@@ -25,17 +26,7 @@ async function yamlDocs(rel: string): Promise<Obj[]> {
   return docs.map((d) => d.toJS());
 }
 
-async function mlctl(argv: string[]) {
-  let stdout = '', stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(['node', 'mlctl', ...argv, '--backend', 'cpu', '--engine', 'tfjs']), stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const mlctl = (argv: string[]) => runCli([...argv, '--backend', 'cpu', '--engine', 'tfjs']);
 
 beforeAll(async () => {
   tmp = await tempDir('mlctl-k8s-job-');

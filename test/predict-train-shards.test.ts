@@ -1,9 +1,9 @@
 // `train --extract-only --shard i/n` (the training-data side of the Indexed Job): three shard runs fill the shared
 // feature store with disjoint thirds of the dataset; a normal `train` afterwards computes no feature at all.
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/runtime/backend.js';
+import { runCli } from './helpers/cli.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -23,18 +23,7 @@ afterAll(async () => {
   await tmp.cleanup();
 });
 
-async function cli(...args: string[]) {
-  let stdout = '', stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const code = await main(['node', 'mlctl', ...args, '--json', '--quiet', '--backend', 'wasm']);
-    return { code, stderr, json: JSON.parse(stdout) as Record<string, any> };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (...args: string[]) => runCli([...args, '--json', '--quiet', '--backend', 'wasm']);
 
 const COMMON = ['--data', '', '--name', 'sharded', '--weights', 'none', '--image-size', '32', '--batch-size', '8', '--engine', 'tfjs', '--seed', '5', '--epochs', '1'];
 const common = () => COMMON.map((a) => (a === '' ? data : a));

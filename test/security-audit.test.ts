@@ -11,7 +11,7 @@ import { sha256 } from '../src/artifacts/hash.js';
 import { generateModelKey } from '../src/artifacts/encryption.js';
 import { generateSigningKeyPair } from '../src/artifacts/signing.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
-import { runCli } from './security-helpers.js';
+import { runCli } from './helpers/cli.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -34,10 +34,10 @@ describe('registry audit log', () => {
     await generateSigningKeyPair(path.join(tmp.dir, 'keys'));
     const key = (await generateModelKey(path.join(tmp.dir, 'keys', 'm.key'))).file;
     const env = { MLCTL_ARTIFACTS: root };
-    expect((await runCli(['sign', 'audited@1', '--key', path.join(tmp.dir, 'keys', 'mlctl.key.pem')], env)).code).toBe(0);
-    expect((await runCli(['encrypt', 'audited@1', '--key-file', key], env)).code).toBe(0);
-    expect((await runCli(['export', 'audited@1', '--format', 'tfjs', '--out', path.join(tmp.dir, 'web'), '--backend', 'cpu'], env)).code).toBe(0);
-    expect((await runCli(['decrypt', 'audited@2', '--key-file', key], env)).code).toBe(0);
+    expect((await runCli(['sign', 'audited@1', '--key', path.join(tmp.dir, 'keys', 'mlctl.key.pem')], { env })).code).toBe(0);
+    expect((await runCli(['encrypt', 'audited@1', '--key-file', key], { env })).code).toBe(0);
+    expect((await runCli(['export', 'audited@1', '--format', 'tfjs', '--out', path.join(tmp.dir, 'web'), '--backend', 'cpu'], { env })).code).toBe(0);
+    expect((await runCli(['decrypt', 'audited@2', '--key-file', key], { env })).code).toBe(0);
     const recs = (await lines()).map((l) => JSON.parse(l) as RegistryAuditRecord);
     expect(recs.map((r) => r.command)).toEqual(['save', 'sign', 'encrypt', 'export', 'decrypt']);
     expect(recs.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
@@ -49,10 +49,10 @@ describe('registry audit log', () => {
     expect(recs[2]).toMatchObject({ command: 'encrypt', package: { version: 2 }, before: { version: 1, manifestSha256: pkg.manifestSha256 }, details: { keyId: expect.stringMatching(/^aes256:/) } });
     expect(recs[3]).toMatchObject({ command: 'export', before: { version: 1 }, details: { format: 'tfjs', out: path.join(tmp.dir, 'web'), signer: expect.stringMatching(/^sha256:/) } });
     expect(recs[4]).toMatchObject({ command: 'decrypt', package: { version: 3 }, before: { version: 2 } });
-    const ok = await runCli(['models', 'audit', '--verify', '--json'], env);
+    const ok = await runCli(['models', 'audit', '--verify', '--json'], { env });
     expect(ok.code).toBe(0);
     expect(ok.json).toMatchObject({ verified: true, records: 5, head: `5:${sha256(raw[4]!)}`, packages: [] });
-    const shown = await runCli(['models', 'audit', '--limit', '2'], env);
+    const shown = await runCli(['models', 'audit', '--limit', '2'], { env });
     expect(shown.stdout).toMatch(/export[\s\S]*decrypt/);
     expect(shown.stdout).not.toMatch(/encrypt /);
   });

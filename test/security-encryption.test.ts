@@ -15,7 +15,8 @@ import { openEngine } from '../src/runtime/engine.js';
 import { createRepository } from '../src/serve/repository.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
-import { codeOf, filesContaining, flipByte, markedPackage, MARKER, runCli } from './security-helpers.js';
+import { runCli } from './helpers/cli.js';
+import { codeOf, filesContaining, flipByte, markedPackage, MARKER } from './security-helpers.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let staging: string;
@@ -190,7 +191,7 @@ describe('wrong keys and changed ciphertext are refused before any weights are u
   it('CLI: encrypt refuses an already encrypted package; optimize and plain exports refuse encrypted ones', async () => {
     const again = await runCli(['encrypt', enc.dir, '--key-file', keyFile, '--json']);
     expect(again.json.error.code).toBe('PACKAGE_ENCRYPTED');
-    const q = await runCli(['quantize', enc.dir, '--dtype', 'float16', '--latency-runs', '0', '--backend', 'cpu', '--json'], { MLCTL_ARTIFACTS: root });
+    const q = await runCli(['quantize', enc.dir, '--dtype', 'float16', '--latency-runs', '0', '--backend', 'cpu', '--json'], { env: { MLCTL_ARTIFACTS: root } });
     expect(q.code).toBe(1);
     expect(q.json.error.message).toMatch(/optimize the plaintext version it was encrypted from \(marked@1\)/);
     const x = await runCli(['export', enc.dir, '--format', 'onnx', '--out', path.join(tmp.dir, 'onnx-out'), '--backend', 'cpu', '--json']);
@@ -206,7 +207,7 @@ describe('plaintext never reaches disk', () => {
     const tmpdir = path.join(tmp.dir, 'scan-tmp');
     await fs.mkdir(tmpdir, { recursive: true });
     const env = { MLCTL_CACHE: cache, TMPDIR: tmpdir, MLCTL_ARTIFACTS: root };
-    const missing = await runCli(['evaluate', enc.dir, '--data', data, '--latency-runs', '0', '--backend', 'cpu', '--json'], { ...env, MLCTL_MODEL_KEY: undefined, MLCTL_MODEL_KEY_FILE: undefined });
+    const missing = await runCli(['evaluate', enc.dir, '--data', data, '--latency-runs', '0', '--backend', 'cpu', '--json'], { env: { ...env, MLCTL_MODEL_KEY: undefined, MLCTL_MODEL_KEY_FILE: undefined } });
     expect(missing.code).toBe(1);
     expect(missing.json.error.code).toBe('MODEL_KEY_REQUIRED');
     // The tfjs-only path converts to ONNX: strip model.onnx so the engine has to convert in memory.
@@ -219,7 +220,7 @@ describe('plaintext never reaches disk', () => {
     await fs.rm(path.join(tfjsOnly, 'model.onnx'));
     await fs.writeFile(path.join(tfjsOnly, MANIFEST_FILE), JSON.stringify(m, null, 2) + '\n');
     for (const [target, engine] of [[tfjsOnly, 'onnx'], [enc.dir, 'onnx'], [enc.dir, 'tfjs']] as const) {
-      const r = await runCli(['evaluate', target, '--data', data, '--engine', engine, '--latency-runs', '0', '--backend', 'cpu', '--json'], { ...env, MLCTL_MODEL_KEY: key.bytes.toString('hex') });
+      const r = await runCli(['evaluate', target, '--data', data, '--engine', engine, '--latency-runs', '0', '--backend', 'cpu', '--json'], { env: { ...env, MLCTL_MODEL_KEY: key.bytes.toString('hex') } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.json.results?.[0]?.metrics ?? r.json.metrics).toBeDefined();
     }
@@ -248,14 +249,14 @@ describe('plaintext never reaches disk', () => {
     delete pm.files['model.onnx'];
     await fs.rm(path.join(plainTfjsOnly, 'model.onnx'));
     await fs.writeFile(path.join(plainTfjsOnly, MANIFEST_FILE), JSON.stringify(pm, null, 2) + '\n');
-    const c = await runCli(['evaluate', plainTfjsOnly, '--data', data, '--engine', 'onnx', '--latency-runs', '0', '--backend', 'cpu'], { MLCTL_CACHE: control, TMPDIR: tmpdir });
+    const c = await runCli(['evaluate', plainTfjsOnly, '--data', data, '--engine', 'onnx', '--latency-runs', '0', '--backend', 'cpu'], { env: { MLCTL_CACHE: control, TMPDIR: tmpdir } });
     expect(c.code, c.stderr).toBe(0);
     expect((await filesContaining([control], MARKER)).some((f) => f.includes(`${path.sep}onnx${path.sep}`))).toBe(true);
   });
 
   it('export --format bundle carries the ciphertext and mounts the key from a Secret, never the key itself', async () => {
     const out = path.join(tmp.dir, 'bundle');
-    const r = await runCli(['export', enc.dir, '--format', 'bundle', '--out', out, '--backend', 'cpu', '--json'], { MLCTL_MODEL_KEY: key.bytes.toString('hex') });
+    const r = await runCli(['export', enc.dir, '--format', 'bundle', '--out', out, '--backend', 'cpu', '--json'], { env: { MLCTL_MODEL_KEY: key.bytes.toString('hex') } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.details.modelKey).toEqual({ secretName: 'marked-model-key', keyId: key.keyId });
     const deployment = await fs.readFile(path.join(out, 'k8s', 'deployment.yaml'), 'utf8');
@@ -281,19 +282,19 @@ describe('classic (tabular) packages', () => {
     const csv = path.join(tmp.dir, 'prices.csv');
     await fs.writeFile(csv, lines.join('\n') + '\n');
     const env = { MLCTL_ARTIFACTS: path.join(tmp.dir, 'classic') };
-    expect((await runCli(['train', '--model', 'linear', '--data', csv, '--target', 'y', '--name', 'prices'], env)).code).toBe(0);
-    const e = await runCli(['encrypt', 'prices', '--key-file', keyFile, '--json'], env);
+    expect((await runCli(['train', '--model', 'linear', '--data', csv, '--target', 'y', '--name', 'prices'], { env })).code).toBe(0);
+    const e = await runCli(['encrypt', 'prices', '--key-file', keyFile, '--json'], { env });
     expect(e.code, e.stderr).toBe(0);
     expect(e.json.files).toContain('classic-model.json');
     const encDir = e.json.package.dir as string;
     expect((await fs.readFile(path.join(encDir, 'classic-model.json'))).subarray(0, 8).toString()).toBe('MLCTLENC');
-    const plainEval = await runCli(['evaluate', 'prices@1', '--data', csv, '--json'], env);
-    const encEval = await runCli(['evaluate', `prices@${e.json.package.version}`, '--data', csv, '--key-file', keyFile, '--json'], env);
+    const plainEval = await runCli(['evaluate', 'prices@1', '--data', csv, '--json'], { env });
+    const encEval = await runCli(['evaluate', `prices@${e.json.package.version}`, '--data', csv, '--key-file', keyFile, '--json'], { env });
     expect(encEval.code, encEval.stderr).toBe(0);
     expect(JSON.stringify(encEval.json.results ?? encEval.json.metrics)).toContain('r2');
     const figures = (r: typeof plainEval) => JSON.stringify(r.json.results?.map((x: { metrics: unknown }) => x.metrics) ?? r.json.metrics);
     expect(figures(encEval)).toBe(figures(plainEval));
-    const noKey = await runCli(['evaluate', `prices@${e.json.package.version}`, '--data', csv, '--json'], { ...env, MLCTL_MODEL_KEY: undefined, MLCTL_MODEL_KEY_FILE: undefined });
+    const noKey = await runCli(['evaluate', `prices@${e.json.package.version}`, '--data', csv, '--json'], { env: { ...env, MLCTL_MODEL_KEY: undefined, MLCTL_MODEL_KEY_FILE: undefined } });
     expect(noKey.json.error.code).toBe('MODEL_KEY_REQUIRED');
   });
 });

@@ -1,46 +1,12 @@
-// Shared set-up for the security suites: the CLI run in-process with captured output, packages whose weights hold
-// a known byte pattern (to prove plaintext never reaches disk), and a scanner that looks for it in a tree.
+// Shared set-up for the security suites: packages whose weights hold a known byte pattern (to prove plaintext never
+// reaches disk), and a scanner that looks for it in a tree. The CLI runs through test/helpers/cli.ts runCli.
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { vi } from 'vitest';
 import type { LoadedPackage } from '../src/artifacts/package.js';
-import { main } from '../src/cli/main.js';
 import { MlctlError } from '../src/errors.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { modelPackage, tinyModel } from './helpers/fixtures.js';
-
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json: any;
-}
-
-/** `mlctl ARGS` in this process; stdout/stderr captured, --json parsed. */
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const code = await main(['node', 'mlctl', ...args]);
-    return { code, stdout, stderr, json: args.includes('--json') && stdout.trim() ? JSON.parse(stdout) : undefined };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 /** A float32 value no random initialiser produces; its bytes repeated are the plaintext marker. */
 export const MARKER_VALUE = 1234.5677490234375;

@@ -19,7 +19,8 @@ import type { ModelRepository } from '../src/serve/types.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyModel } from './helpers/fixtures.js';
-import { flipByte, runCli } from './security-helpers.js';
+import { runCli } from './helpers/cli.js';
+import { flipByte } from './security-helpers.js';
 import { CLI_DEFAULTS, json, pngOf } from './serve-security-helpers.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -152,7 +153,7 @@ describe('serve --require-signature with --watch', () => {
 
 describe('mlctl serve start-up refusals', () => {
   const serve = (args: string[], env: Record<string, string | undefined> = {}, version = 2) =>
-    runCli(['serve', path.join(models, 'tiny', String(version)), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', ...args], { MLCTL_TRUSTED_KEYS: undefined, MLCTL_MODEL_KEY: undefined, MLCTL_MODEL_KEY_FILE: undefined, ...env });
+    runCli(['serve', path.join(models, 'tiny', String(version)), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', ...args], { env: { MLCTL_TRUSTED_KEYS: undefined, MLCTL_MODEL_KEY: undefined, MLCTL_MODEL_KEY_FILE: undefined, ...env } });
 
   it('--require-signature without trusted keys exits 2', async () => {
     const r = await serve(['--require-signature']);

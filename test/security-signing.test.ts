@@ -15,7 +15,8 @@ import { quantizePackage } from '../src/optimize/quantize.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
-import { codeOf, flipByte, markedPackage, runCli } from './security-helpers.js';
+import { runCli } from './helpers/cli.js';
+import { codeOf, flipByte, markedPackage } from './security-helpers.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let keys: string;

@@ -6,7 +6,6 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { crc32c, maskedCrc32c, tfRecord } from '../src/tensorboard/crc32c.js';
 import { EventFileWriter } from '../src/tensorboard/writer.js';
@@ -14,6 +13,7 @@ import type { EpochMetrics } from '../src/train/head.js';
 import { runTrain, type TrainOptions } from '../src/train/run.js';
 import { sessionGroupName, trainHparams } from '../src/train/tensorboard.js';
 import { createMemoryLogger } from '../src/util/log.js';
+import { runCli } from './helpers/cli.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 import { PYTHON, tools } from './helpers/tools.js';
 
@@ -140,17 +140,8 @@ describe.skipIf(!tools.pythonProtobuf)('event files read back independently', ()
   it('rejects a --tensorboard path that is a file, before training, with a stable code', async () => {
     const file = path.join(tmp.dir, 'not-a-dir');
     await fs.writeFile(file, 'x');
-    const chunks: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((s: string) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
-    let code: number;
-    try {
-      code = await main(['node', 'mlctl', 'train', '--data', path.join(tmp.dir, 'data'), '--name', 'tbbad', '--weights', 'none', '--image-size', '32', '--epochs', '1', '--tensorboard', file, '--json', '--quiet', '--backend', 'wasm']);
-    } finally {
-      process.stdout.write = write;
-    }
+    const { code, json: doc } = await runCli(['train', '--data', path.join(tmp.dir, 'data'), '--name', 'tbbad', '--weights', 'none', '--image-size', '32', '--epochs', '1', '--tensorboard', file, '--json', '--quiet', '--backend', 'wasm']);
     expect(code).toBe(1);
-    const doc = JSON.parse(chunks.join(''));
     expect(doc.error.code).toBe('OUTPUT_DIR_INVALID');
     expect(doc.error.message).toMatch(/TensorBoard log folder .* a file is in the way/);
   });

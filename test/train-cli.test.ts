@@ -5,13 +5,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage, loadTfjsModel } from '../src/artifacts/package.js';
-import { main } from '../src/cli/main.js';
 import { scanImageFolder } from '../src/data/imagefolder.js';
 import { imageToInput } from '../src/data/preprocess.js';
 import { writeKerasH5 } from '../src/models/hdf5.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { runTrain, type TrainOptions } from '../src/train/run.js';
 import { createMemoryLogger } from '../src/util/log.js';
+import { runCli } from './helpers/cli.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -33,19 +33,8 @@ afterAll(async () => {
   await tmp.cleanup();
 });
 
-/** Run the CLI with --json and return the exit code and the parsed JSON document. */
-async function cli(...args: string[]): Promise<{ code: number; json: Record<string, any> }> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    const code = await main(['node', 'mlctl', ...args, '--json', '--quiet', '--backend', 'wasm']);
-    const text = chunks.join('');
-    return { code, json: text.trim() ? JSON.parse(text) : {} };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+/** Run the CLI with --json: the exit code and the parsed JSON document. */
+const cli = (...args: string[]) => runCli([...args, '--json', '--quiet', '--backend', 'wasm']);
 
 const COMMON = ['--weights', 'none', '--image-size', '32', '--batch-size', '8', '--lr', '0.001', '--engine', 'tfjs', '--seed', '5'];
 

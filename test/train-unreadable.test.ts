@@ -4,9 +4,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
 import { datasetSplits, scanImageFolder } from '../src/data/imagefolder.js';
 import { selectBackend } from '../src/runtime/backend.js';
+import { runCli } from './helpers/cli.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -28,17 +28,7 @@ afterAll(async () => {
   await tmp.cleanup();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; json: Record<string, any> }> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    const code = await main(['node', 'mlctl', ...args, '--json', '--quiet', '--backend', 'cpu']);
-    return { code, json: JSON.parse(chunks.join('')) };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+const cli = (...args: string[]) => runCli([...args, '--json', '--quiet', '--backend', 'cpu']);
 
 const COMMON = ['--weights', 'none', '--image-size', '32', '--batch-size', '8', '--engine', 'tfjs', '--seed', '5', '--epochs', '1'];
 

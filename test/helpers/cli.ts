@@ -1,25 +1,73 @@
 // Run mlctl in-process through main(argv), capturing stdout and stderr; with --json the one document is parsed.
 import { vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import type { AnyCommand } from '../../src/cli/spec.js';
 
 export interface CliRun {
   code: number;
   stdout: string;
   stderr: string;
+  /** How many write() calls stdout took: a --json document is written in one. */
+  stdoutWrites: number;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command's JSON document has its own shape
   json: any;
 }
 
-export async function runCli(args: string[]): Promise<CliRun> {
+export interface CliOptions {
+  /** Environment for this run only (undefined unsets a variable); the previous values come back afterwards. */
+  env?: Record<string, string | undefined>;
+  /** The command table main() parses (a test's own commands); mlctl's own by default. */
+  commands?: readonly AnyCommand[];
+}
+
+/**
+ * `mlctl ARGS` in this process. With --json before any "--", stdout must be exactly one JSON document (parsed into
+ * `json`); anything else throws, naming what was printed.
+ */
+export async function runCli(args: string[], opts: CliOptions = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  let stdoutWrites = 0;
+  const restoreEnv = setEnv(opts.env ?? {});
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture((s) => ((stdout += s), stdoutWrites++)));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture((s) => (stderr += s)));
   try {
-    const code = await main(['node', 'mlctl', ...args]);
-    return { code, stdout, stderr, json: args.includes('--json') ? JSON.parse(stdout) : undefined };
+    const code = await main(['node', 'mlctl', ...args], opts.commands);
+    return { code, stdout, stderr, stdoutWrites, json: wantsJson(args) ? parseDocument(stdout, stderr) : undefined };
   } finally {
     out.mockRestore();
     err.mockRestore();
+    restoreEnv();
+  }
+}
+
+/** A write() stand-in: keeps the text and calls a completion callback as a stream would (predict awaits it). */
+function capture(sink: (s: string) => void) {
+  return (chunk: string | Uint8Array, encodingOrDone?: unknown, done?: unknown): boolean => {
+    sink(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    const cb = typeof encodingOrDone === 'function' ? encodingOrDone : done;
+    if (typeof cb === 'function') process.nextTick(cb as () => void);
+    return true;
+  };
+}
+
+function setEnv(env: Record<string, string | undefined>): () => void {
+  const saved = Object.entries(env).map(([k]) => [k, process.env[k]] as const);
+  const put = ([k, v]: readonly [string, string | undefined]) => (v === undefined ? delete process.env[k] : (process.env[k] = v));
+  Object.entries(env).forEach(put);
+  return () => saved.forEach(put);
+}
+
+/** main()'s own rule: --json counts before a "--" terminator only. */
+function wantsJson(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
+}
+
+function parseDocument(stdout: string, stderr: string): unknown {
+  try {
+    return JSON.parse(stdout);
+  } catch (e) {
+    throw new Error(`--json printed no single JSON document on stdout (${(e as Error).message})\nstdout: ${stdout.slice(0, 2000)}\nstderr: ${stderr.slice(-2000)}`);
   }
 }
