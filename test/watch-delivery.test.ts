@@ -3,10 +3,8 @@
 // `mlctl watch` stopped with SIGTERM and killed with SIGKILL while its receiver is down, then restarted: every event
 // arrives, once, in order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createMemoryLogger } from '../src/util/log.js';
 import { loadWatchConfig } from '../src/watch/config/load.js';
@@ -14,10 +12,10 @@ import { uuidv7, type WatchEvent } from '../src/watch/events.js';
 import { signatureHeader, verifySignature } from '../src/watch/notify/sign.js';
 import { openSpool } from '../src/watch/spool.js';
 import { startWatch, type Watcher } from '../src/watch/watcher.js';
+import { spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 import { colorPackage, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let model: string;
 let red: Buffer;
@@ -247,21 +245,6 @@ notify:
 });
 
 describe('mlctl watch (process): stopped and killed while the receiver is down, then restarted', () => {
-  function runCli(args: string[]) {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(path.join(repoRoot, 'src/cli/main.ts'))}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, NO_COLOR: '1', CI: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    // 'close', not 'exit': stdout is read to its end before the test looks at it.
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    return { child, exited, out: () => stdout, err: () => stderr };
-  }
-
   it('stops on SIGTERM with the backlog kept, is killed with SIGKILL, and after the restart delivers every event once, in order', async () => {
     let frame = red;
     const cam = await steadyCamera(() => frame, 150);
@@ -275,7 +258,7 @@ describe('mlctl watch (process): stopped and killed while the receiver is down, 
     const spooledFiles = async () => (await fs.readdir(path.join(state, 'spool', 'events')).catch(() => [])).filter((f) => f.endsWith('.json'));
 
     // SIGTERM while the receiver is down: a clean exit 0 whose summary counts what waits in the spool.
-    const stopped = runCli(args);
+    const stopped = spawnCli(args);
     try {
       await until(async () => (await spooledFiles()).length >= 3, 'three spooled events', 60_000);
       stopped.child.kill('SIGTERM');
@@ -292,7 +275,7 @@ describe('mlctl watch (process): stopped and killed while the receiver is down, 
     expect(stopped.err()).toMatch(/delivery\(ies\) left in the spool for the next start/);
 
     // The next run adds to the same spool and dies without a goodbye.
-    const first = runCli(args);
+    const first = spawnCli(args);
     try {
       await until(async () => (await spooledFiles()).length >= kept + 3, 'three more spooled events', 60_000);
       first.child.kill('SIGKILL');
@@ -315,7 +298,7 @@ describe('mlctl watch (process): stopped and killed while the receiver is down, 
     for (const id of [...streamed, ...logged]) expect(spooledIds).toContain(id);
 
     const hook = await webhookReceiver({ secret: 'k', port: hookPort });
-    const second = runCli(args);
+    const second = spawnCli(args);
     try {
       await hook.waitFor(spooled, 60_000);
       await until(async () => (await fs.readdir(path.join(state, 'spool', 'events'))).filter((f) => f.endsWith('.json')).length === 0, 'an empty spool');
@@ -340,7 +323,7 @@ describe('mlctl watch (process): stopped and killed while the receiver is down, 
   it('a bad rules file exits 2 with the file, line and column, also as one JSON line', async () => {
     const rules = path.join(tmp.dir, 'bad-rules.yaml');
     await fs.writeFile(rules, 'rules:\n  - name: red\n    label: red\n    window: 3\n    min_hits: 4\n');
-    const r = runCli(['watch', model, '--camera', 'door=http://127.0.0.1:9/x', '--rules', rules, '--json']);
+    const r = spawnCli(['watch', model, '--camera', 'door=http://127.0.0.1:9/x', '--rules', rules, '--json']);
     expect(await r.exited).toBe(2);
     const out = r.out().trim();
     expect(out.split('\n')).toHaveLength(1);

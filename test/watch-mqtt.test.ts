@@ -2,21 +2,19 @@
 // availability with a last will, Home Assistant discovery; a broker that refuses connections gets the backlog in
 // order when it comes back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import sharp from 'sharp';
 import { createMemoryLogger } from '../src/util/log.js';
 import { loadWatchConfig } from '../src/watch/config/load.js';
 import type { WatchEvent } from '../src/watch/events.js';
 import { startWatch } from '../src/watch/watcher.js';
+import { spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
 import { colorPackage, freePort, scriptedCamera, startMosquitto, until } from './helpers/watch.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let model: string;
 let red: Buffer;
@@ -107,22 +105,17 @@ notify:
     const state = path.join(tmp.dir, 'state-b');
     const rules = path.join(tmp.dir, 'b-rules.yaml');
     await fs.writeFile(rules, 'rules:\n  - {name: red, label: red, min_score: 0.9, cooldown: 0s}\n');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(path.join(repoRoot, 'src/cli/main.ts'))}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`,
-      'watch', model, '--camera', `door=${cam.url}`, '--rules', rules, '--mqtt', `mqtt://127.0.0.1:${port}`, '--state-dir', state, '--fps', '5', '--engine', 'tfjs', '--backend', 'cpu', '--json'], { cwd: repoRoot, env: { ...process.env, CI: '1', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise((r) => child.on('exit', r));
+    const cli = spawnCli(['watch', model, '--camera', `door=${cam.url}`, '--rules', rules, '--mqtt', `mqtt://127.0.0.1:${port}`, '--state-dir', state, '--fps', '5', '--engine', 'tfjs', '--backend', 'cpu', '--json']);
+    const { child, exited } = cli;
     let broker: Awaited<ReturnType<typeof startMosquitto>> | undefined;
     try {
-      await until(() => stdout.split('\n').filter(Boolean).length >= 4, 'four events while the broker is down', 60_000);
-      expect(stderr).toMatch(/MQTT broker mqtt:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.*events wait in the spool/);
+      await until(() => cli.out().split('\n').filter(Boolean).length >= 4, 'four events while the broker is down', 60_000);
+      expect(cli.err()).toMatch(/MQTT broker mqtt:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.*events wait in the spool/);
       await cam.close(); // the backlog is fixed from here on
       await new Promise((r) => setTimeout(r, 500));
       broker = await startMosquitto(tmp.dir, port);
       const sub = await listen(broker.url, ['mlctl/watch/door/events', 'mlctl/watch/status']);
-      const accepted = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).id as string);
+      const accepted = cli.out().split('\n').filter(Boolean).map((l) => JSON.parse(l).id as string);
       await until(() => sub.text('mlctl/watch/door/events').length >= accepted.length, 'the backlog over MQTT', 30_000);
       expect(sub.text('mlctl/watch/door/events').map((t) => JSON.parse(t).id)).toEqual(accepted);
       // SIGKILL: no goodbye, so the broker publishes the last will.
