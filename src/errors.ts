@@ -163,6 +163,16 @@ export const ERRORS = {
   PERMISSION_DENIED: { exit: EXIT.FAILURE, http: 403, grpc: 'PERMISSION_DENIED', message: '%s', meaning: 'the API key may not use this model' },
   RATE_LIMITED: { exit: EXIT.FAILURE, http: 429, grpc: 'RESOURCE_EXHAUSTED', message: '%s', meaning: 'over --rate-limit, or too many wrong keys; retry after Retry-After' },
   ROUTE_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'UNIMPLEMENTED', message: '%s', meaning: 'no such REST route (see GET /v2)' },
+  // mlctl watch (the smart camera).
+  WATCH_CONFIG_INVALID: { exit: EXIT.USAGE, http: 400, grpc: 'INVALID_ARGUMENT', message: '%s: %s', meaning: 'a watch config or rules file with a mistake (named by file, line and column)' },
+  WATCH_FFMPEG_MISSING: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'camera %s needs ffmpeg (RTSP, video files and V4L2 devices are read through it) but %s; install the Debian/Ubuntu package ffmpeg (apt-get install ffmpeg) or set MLCTL_FFMPEG to its path', meaning: 'a camera needs ffmpeg and there is none' },
+  WATCH_SOURCE: { exit: EXIT.FAILURE, http: 502, grpc: 'UNAVAILABLE', message: 'camera %s (%s): %s', meaning: 'a camera cannot be read (logged and retried, never fatal)' },
+  WATCH_MODEL_UNSUITABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'model %s cannot watch cameras: %s', meaning: 'the package is not an image classifier with labels' },
+  WATCH_SERVER: { exit: EXIT.FAILURE, http: 502, grpc: 'UNAVAILABLE', message: 'inference server %s: %s', meaning: 'the inference server (watch --server) is unreachable or answers errors' },
+  WATCH_DELIVERY: { exit: EXIT.FAILURE, http: 502, grpc: 'UNAVAILABLE', message: '%s: delivery of event %s failed: %s', meaning: 'a notifier cannot deliver an event (retried; dead-lettered when it cannot succeed)' },
+  WATCH_MQTT: { exit: EXIT.FAILURE, http: 502, grpc: 'UNAVAILABLE', message: 'MQTT broker %s: %s', meaning: 'the MQTT broker refuses or drops the connection (retried; events wait in the spool)' },
+  WATCH_SPOOL: { exit: EXIT.FAILURE, http: 507, grpc: 'RESOURCE_EXHAUSTED', message: 'event spool %s: %s', meaning: 'the event spool cannot be written (e.g. disk full); events wait in memory' },
+  WATCH_LOCKED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: 'state directory %s is in use by another mlctl watch (its lock %s is held); give each watcher its own --state-dir', meaning: 'another watcher uses the state directory' },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -41,12 +41,25 @@ export async function removeStaleTemps(dir: string): Promise<StaleTemp[]> {
   return stale;
 }
 
-/** `mode` applies from creation on (a private key is never readable by others, not even for a moment). */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode?: number): Promise<void> {
+export interface AtomicWriteOptions {
+  /** Applies from creation on (a private key is never readable by others, not even for a moment). */
+  mode?: number;
+  /**
+   * Temporary path to write first (default: a random sibling, created exclusively). A single writer may use a fixed
+   * name: a temporary file a crash left there is overwritten.
+   */
+  tmp?: string;
+  /** Also fsync the directory after the rename, so the new name itself survives a power loss (journals, spools). */
+  syncDir?: boolean;
+}
+
+/** Write `data` under a temporary name, fsync, rename over `file`. A number is the `mode` (the common case). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, modeOrOpts?: number | AtomicWriteOptions): Promise<void> {
+  const opts: AtomicWriteOptions = typeof modeOrOpts === 'number' ? { mode: modeOrOpts } : (modeOrOpts ?? {});
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = tempSibling(file);
+  const tmp = opts.tmp ?? tempSibling(file);
   try {
-    const handle = await fs.open(tmp, 'wx', mode);
+    const handle = await fs.open(tmp, opts.tmp ? 'w' : 'wx', opts.mode);
     try {
       await handle.writeFile(data);
       await handle.sync();
@@ -57,6 +70,14 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   } catch (err) {
     await fs.rm(tmp, { force: true });
     throw err;
+  }
+  if (opts.syncDir) {
+    const dir = await fs.open(path.dirname(file), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 }
 

@@ -187,8 +187,20 @@ function levelOf(opts: Record<string, unknown>): 'debug' | 'info' | 'warn' {
   return opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
 }
 
-function writeJson(doc: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+/** One document, indented — or on one line for a streaming command (watch), whose stdout is read line by line. */
+function writeJson(doc: Record<string, unknown>, oneLine = false): void {
+  process.stdout.write(JSON.stringify(doc, null, oneLine ? undefined : 2) + '\n');
+}
+
+/** Whether the command named by `path` streams JSON lines (CommandSpec.stream). */
+function streams(path: string, commands: readonly AnyCommand[]): boolean {
+  let level: readonly AnyCommand[] | undefined = commands;
+  let hit: AnyCommand | undefined;
+  for (const word of path.split(' ')) {
+    hit = level?.find((c) => c.name === word || c.aliases?.includes(word));
+    level = hit?.subcommands;
+  }
+  return Boolean(hit?.stream);
 }
 
 function failureDocument(command: string, err: MlctlError | { code: string; exitCode: number; message: string }): Record<string, unknown> {
@@ -199,13 +211,16 @@ export function printResult(res: CommandResult, parsed: ParsedCLI, json: boolean
   const exitCode = res.exitCode ?? res.error?.exitCode ?? EXIT.OK;
   if (json) {
     const command = parsed.command.join(' ');
-    writeJson({
-      ok: exitCode === EXIT.OK,
-      command,
-      exitCode,
-      ...(res.result ?? {}),
-      ...(res.error ? { error: { code: res.error.code, message: res.error.message } } : {}),
-    });
+    writeJson(
+      {
+        ok: exitCode === EXIT.OK,
+        command,
+        exitCode,
+        ...(res.result ?? {}),
+        ...(res.error ? { error: { code: res.error.code, message: res.error.message } } : {}),
+      },
+      parsed.spec.stream,
+    );
   } else if (res.text) {
     process.stdout.write(res.text.endsWith('\n') ? res.text : res.text + '\n');
   }
@@ -222,7 +237,8 @@ export async function main(argv: string[], commands: readonly AnyCommand[] = COM
     if (!(err instanceof MlctlError)) throw err;
     // commander printed its own message and hint; the table's own checks (required options) print theirs here.
     if (!(err.cause instanceof CommanderError)) process.stderr.write(`error: ${err.message}\n${HELP_HINT}\n`);
-    if (wantsJson(argv)) writeJson(failureDocument(commandPathOf(argv, commands), err));
+    const path = commandPathOf(argv, commands);
+    if (wantsJson(argv)) writeJson(failureDocument(path, err), streams(path, commands));
     return err.exitCode;
   }
   if (!parsed) {
@@ -244,7 +260,7 @@ export async function main(argv: string[], commands: readonly AnyCommand[] = COM
     logger.error(failure.message);
     if (!known && err instanceof Error && err.stack) logger.debug(err.stack);
     if (!known) logger.info('(unexpected error: run with --verbose for the stack trace)');
-    if (json) writeJson(failureDocument(parsed.command.join(' '), failure));
+    if (json) writeJson(failureDocument(parsed.command.join(' '), failure), parsed.spec.stream);
     return failure.exitCode;
   }
 }

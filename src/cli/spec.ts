@@ -97,6 +97,11 @@ export interface CommandSpec<O extends readonly OptionSpec[] = readonly OptionSp
   args?: A;
   options: O;
   examples: readonly string[];
+  /**
+   * A long-running command whose --json output is a stream of one-line JSON documents (watch's events): its final
+   * result or error is printed on one line too, so line-by-line readers never meet a multi-line document.
+   */
+  stream?: boolean;
   /** Sub-commands (e.g. `datasets synth`); a command has either a runner or subcommands. */
   subcommands?: readonly AnyCommand[];
   /** Runs the command (tests and tiny commands). Bivariant (method syntax) so typed commands fit in one table. */

@@ -5,6 +5,7 @@ import type { ImageInputSpec, PreprocessingSpec } from '../artifacts/manifest.js
 import { MlctlError } from '../errors.js';
 
 export type PreprocessingMode = PreprocessingSpec['mode'];
+export const PREPROCESSING_MODES: readonly PreprocessingMode[] = ['caffe', 'tf', 'torch', 'unit', 'raw'];
 
 /** ImageNet channel means in BGR order, as Keras's imagenet_utils "caffe" mode subtracts them. */
 export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
@@ -34,6 +35,8 @@ export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
 
 export interface DecodeOptions {
   maxPixels?: number;
+  /** Crop to this pixel rectangle (after EXIF rotation) before resizing: a camera's region of interest. */
+  region?: { left: number; top: number; width: number; height: number };
 }
 
 /**
@@ -44,9 +47,10 @@ export async function decodeRgb(input: string | Uint8Array, height: number, widt
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const label = typeof input === 'string' ? input : `(${input.byteLength} bytes)`;
   try {
-    const img = sharp(input, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 });
+    const img = sharp(input, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 }).rotate();
+    // Chained after rotate(), extract() works in displayed (EXIF-oriented) coordinates, before the resize.
+    if (opts.region) img.extract(opts.region);
     const { data, info } = await img
-      .rotate()
       .removeAlpha()
       .toColourspace('srgb')
       .resize(width, height, { fit: fit === 'fill' ? 'fill' : fit, kernel: 'linear', background: { r: 0, g: 0, b: 0 } })

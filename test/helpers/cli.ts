@@ -1,4 +1,9 @@
 // Run mlctl in-process through main(argv), capturing stdout and stderr; with --json the one document is parsed.
+// spawnCli runs it as its own process instead, for what needs one (signals, SIGKILL, locks held across processes).
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { AnyCommand } from '../../src/cli/spec.js';
@@ -70,4 +75,31 @@ function parseDocument(stdout: string, stderr: string): unknown {
   } catch (e) {
     throw new Error(`--json printed no single JSON document on stdout (${(e as Error).message})\nstdout: ${stdout.slice(0, 2000)}\nstderr: ${stderr.slice(-2000)}`);
   }
+}
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const MAIN = path.join(REPO_ROOT, 'src/cli/main.ts');
+
+export interface CliProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  /** The exit code once stdout and stderr are read to their end ('close', not 'exit'); null after a signal. */
+  exited: Promise<number | null>;
+  out(): string;
+  err(): string;
+}
+
+/** `mlctl ARGS` as a child process (node + tsx, cwd the repository, CI-style plain output), its output collected. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const script = `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NO_COLOR: '1', CI: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, exited, out: () => stdout, err: () => stderr };
 }

@@ -1,6 +1,6 @@
 // The Debian packages some tests drive for real (the ONNX reference checker, scikit-learn, ffmpeg, mosquitto,
-// chromium, openssl, promtool). Probed once per run by the global setup; a test that needs a missing one skips, and
-// the run prints one line naming the package. `.ci/run` installs them all, so CI runs every test.
+// an RTSP server, chromium, openssl, promtool). Probed once per run by the global setup; a test that needs a missing
+// one skips, and the run prints one line naming the package. `.ci/run` installs them all, so CI runs every test.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -29,6 +29,7 @@ export const SYSTEM_TOOLS = {
   sklearn: { pkg: 'python3-sklearn', for: 'scikit-learn cross-checks', probe: () => runs(PYTHON, ['-c', 'import sklearn']) },
   ffmpeg: { pkg: 'ffmpeg', for: 'real video sources', probe: () => runs('ffmpeg', ['-version']) },
   mosquitto: { pkg: 'mosquitto', for: 'a real MQTT broker', probe: () => existsSync('/usr/sbin/mosquitto') || runs('mosquitto', ['-h']) },
+  rtspServer: { pkg: 'rtsp-server-perl', for: 'a real RTSP camera (watch)', probe: () => existsSync('/usr/bin/rtsp-server-perl') },
   chromium: { pkg: 'chromium', for: 'real-browser tests', probe: () => existsSync(CHROMIUM) },
   openssl: { pkg: 'openssl', for: 'cross-checks with stock openssl', probe: () => runs('openssl', ['version']) },
   promtool: { pkg: 'prometheus', for: "promtool check metrics (Prometheus's metric-name lint)", probe: () => runs('promtool', ['--version']) },

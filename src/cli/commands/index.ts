@@ -14,6 +14,7 @@ import { decryptCommand, encryptCommand } from './encrypt.js';
 import { keysCommand, keysGenerateCommand } from './keys.js';
 import { modelsAuditCommand } from './models-audit.js';
 import { signCommand, verifyCommand } from './sign.js';
+import { watchCommand } from './watch.js';
 
 export const COMMANDS: AnyCommand[] = [
   lazy(trainCommand, () => import('../run/train.js').then((m) => m.run)),
@@ -25,6 +26,7 @@ export const COMMANDS: AnyCommand[] = [
   lazy(exportCommand, () => import('../run/export.js').then((m) => m.run)),
   lazy(serveCommand, () => import('../run/serve.js').then((m) => m.run)),
   lazy(predictCommand, () => import('../run/predict.js').then((m) => m.run)),
+  lazy(watchCommand, () => import('../run/watch.js').then((m) => m.run)),
   defineCommand({
     ...modelsCommand,
     subcommands: [

@@ -1,0 +1,92 @@
+// Snapshots: the frame that triggered an event, as JPEG under <state>/snapshots/<camera>/<event id>.jpg,
+// optionally with the label and score drawn on it (and the region of interest outlined). Retention keeps the
+// newest `keep` per camera and nothing older than `max_age`, but never a snapshot an undelivered event needs.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { Logger } from '../util/log.js';
+import type { Region } from './roi.js';
+import { isCompleteJpeg } from './sources/jpeg.js';
+
+export interface SnapshotOptions {
+  dir: string;
+  drawLabel: boolean;
+  keep: number;
+  maxAgeMs: number;
+  quality: number;
+  logger: Logger;
+}
+
+const escapeXml = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** An SVG overlay: a caption bar with the text, and the ROI outlined. */
+function overlay(width: number, height: number, caption: string, region?: Region): Buffer {
+  const size = Math.max(12, Math.round(Math.min(width, height) / 18));
+  const bar = Math.round(size * 1.6);
+  const box = region ? `<rect x="${region.left + 1}" y="${region.top + 1}" width="${Math.max(1, region.width - 2)}" height="${Math.max(1, region.height - 2)}" fill="none" stroke="#ffd400" stroke-width="2"/>` : '';
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${box}<rect x="0" y="0" width="${width}" height="${bar}" fill="rgba(0,0,0,0.6)"/><text x="${Math.round(size / 2)}" y="${Math.round(bar * 0.72)}" font-family="DejaVu Sans, sans-serif" font-size="${size}" fill="#ffffff">${escapeXml(caption)}</text></svg>`,
+  );
+}
+
+export interface SnapshotStore {
+  /** Write the snapshot for an event; returns its path relative to the snapshots folder. */
+  save(camera: string, eventId: string, image: Buffer, caption?: string, region?: Region): Promise<string>;
+  read(file: string): Promise<Buffer | undefined>;
+  absolute(file: string): string;
+  /** Apply retention; `protect` holds event ids whose snapshots must stay. */
+  sweep(protect: Set<string>): Promise<number>;
+  readonly dir: string;
+}
+
+export function createSnapshotStore(opts: SnapshotOptions): SnapshotStore {
+  const safe = (file: string) => {
+    const abs = path.resolve(opts.dir, file);
+    if (!abs.startsWith(path.resolve(opts.dir) + path.sep)) throw new Error(`snapshot path ${file} leaves the snapshots folder`);
+    return abs;
+  };
+  return {
+    dir: opts.dir,
+    absolute: safe,
+    async save(camera, eventId, image, caption, region) {
+      const rel = `${camera}/${eventId}.jpg`;
+      let out: Buffer = image;
+      if ((opts.drawLabel && caption) || !isCompleteJpeg(image)) {
+        const img = sharp(image).rotate();
+        const meta = await sharp(image).metadata();
+        const swap = (meta.orientation ?? 1) >= 5;
+        const [w, h] = swap ? [meta.height!, meta.width!] : [meta.width!, meta.height!];
+        if (opts.drawLabel && caption) img.composite([{ input: overlay(w, h, caption, region), top: 0, left: 0 }]);
+        out = await img.jpeg({ quality: opts.quality }).toBuffer();
+      }
+      const file = safe(rel);
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(file, out);
+      return rel;
+    },
+    async read(file) {
+      return fs.readFile(safe(file)).catch(() => undefined);
+    },
+    async sweep(protect) {
+      let removed = 0;
+      const cameras = await fs.readdir(opts.dir, { withFileTypes: true }).catch(() => []);
+      const cutoff = Date.now() - opts.maxAgeMs;
+      for (const cam of cameras.filter((c) => c.isDirectory())) {
+        const dir = path.join(opts.dir, cam.name);
+        const files = (await fs.readdir(dir)).filter((f) => f.endsWith('.jpg')).sort(); // UUIDv7 names sort by time
+        for (const [i, f] of files.entries()) {
+          const id = f.slice(0, -4);
+          if (protect.has(id)) continue;
+          const tooMany = i < files.length - opts.keep;
+          const st = tooMany ? undefined : await fs.stat(path.join(dir, f)).catch(() => undefined);
+          if (tooMany || (st && st.mtimeMs < cutoff)) {
+            await fs.rm(path.join(dir, f), { force: true });
+            removed++;
+          }
+        }
+      }
+      if (removed) opts.logger.debug(`snapshots: removed ${removed} old snapshot(s) (keep ${opts.keep} per camera, max age ${Math.round(opts.maxAgeMs / 3_600_000)} h)`);
+      return removed;
+    },
+  };
+}
