@@ -1,4 +1,8 @@
 // Run mlctl in-process through main(argv), capturing stdout and stderr; with --json the one document is parsed.
+// spawnCli runs it as a child process instead, for what needs a process of its own (signals, kills, locks).
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { AnyCommand } from '../../src/cli/spec.js';
@@ -70,4 +74,51 @@ function parseDocument(stdout: string, stderr: string): unknown {
   } catch (e) {
     throw new Error(`--json printed no single JSON document on stdout (${(e as Error).message})\nstdout: ${stdout.slice(0, 2000)}\nstderr: ${stderr.slice(-2000)}`);
   }
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// The CLI from source (tsx), as bin/mlctl.js runs it from dist/: main() with node-style argv.
+const ENTRY = `const { main } = await import(${JSON.stringify(path.join(repoRoot, 'src/cli/main.ts'))}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)]);`;
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** The exit code once the process has ended and its output is all read (null when a signal ended it). */
+  exited: Promise<number | null>;
+  out: () => string;
+  err: () => string;
+  /** The first match of `pattern` in stderr so far or to come; rejects, with stderr, if the process ends or `ms` pass first. */
+  waitFor: (pattern: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  /** The URL in serve's "serving on URL" log line (`waitFor` on it). */
+  listening: () => Promise<string>;
+}
+
+/** `mlctl ARGS` as a child process, in this process's environment (see mlctlHome) with NO_COLOR=1. */
+export function spawnCli(args: string[]): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const waitFor = (pattern: RegExp, ms = 30_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`mlctl ${args.join(' ')} ${why} before printing ${pattern}; stderr:\n${stderr}`));
+      const timer = setTimeout(() => fail(`took over ${ms} ms`), ms).unref();
+      const check = () => {
+        const m = pattern.exec(stderr);
+        if (!m) return;
+        clearTimeout(timer);
+        child.stderr!.off('data', check);
+        resolve(m);
+      };
+      check();
+      child.stderr!.on('data', check);
+      void exited.then(() => (clearTimeout(timer), fail('exited')));
+    });
+  const listening = () => waitFor(/"msg":"serving on (http:\/\/[^"]+)"/).then((m) => m[1]!);
+  return { child, exited, out: () => stdout, err: () => stderr, waitFor, listening };
 }
