@@ -19,7 +19,7 @@ import { createRepository } from '../src/serve/repository.js';
 import { startServer } from '../src/serve/start.js';
 import { calibrateBatchNorms } from './helpers/backbones.js';
 import { runCli, type CliRun } from './helpers/cli.js';
-import { synthDataset, tempDir } from './helpers/fixtures.js';
+import { mlctlHome, synthDataset, type MlctlHome } from './helpers/fixtures.js';
 
 async function cli(...args: string[]): Promise<CliRun> {
   const t0 = Date.now();
@@ -54,19 +54,16 @@ async function kerasWeightsFile(file: string, id: string, opts: BackboneOptions,
   }
 }
 
-let tmp: Awaited<ReturnType<typeof tempDir>>;
+let tmp: MlctlHome;
 let data: string;
 let images: tf.Tensor4D;
 let jpeg: Buffer;
 let sampleFiles: string[];
-const saved = { ...process.env };
 
 beforeAll(async () => {
-  tmp = await tempDir('mlctl-bb-e2e-');
+  tmp = await mlctlHome('mlctl-bb-e2e-');
   data = path.join(tmp.dir, 'data');
   await synthDataset(data, { classes: 3, perClass: 8, size: 32, seed: 4 });
-  process.env.MLCTL_ARTIFACTS = path.join(tmp.dir, 'artifacts');
-  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
   await selectBackend('wasm');
   // Calibration images in each backbone's input range are made per backbone below from these pixels.
   const cls = (await fs.readdir(data)).sort()[0]!;
@@ -78,7 +75,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   images?.dispose();
-  process.env = saved;
   await tmp.cleanup();
 });
 

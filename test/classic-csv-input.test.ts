@@ -8,7 +8,7 @@ import { loadPackage } from '../src/artifacts/package.js';
 import { decodeCsv, invalidUtf8Offset, parseCsvText, readCsv, tabularFromCsv } from '../src/data/csv.js';
 import { MlctlError } from '../src/errors.js';
 import { runCli } from './helpers/cli.js';
-import { tempDir } from './helpers/fixtures.js';
+import { mlctlHome } from './helpers/fixtures.js';
 
 async function failure(p: Promise<unknown> | (() => unknown)): Promise<MlctlError> {
   try {
@@ -28,16 +28,10 @@ const table = (labels: string[], rows = 40) =>
 
 let dir: string;
 let cleanup: () => Promise<void>;
-const savedRoot = process.env.MLCTL_ARTIFACTS;
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir('mlctl-csv-input-'));
-  process.env.MLCTL_ARTIFACTS = path.join(dir, 'artifacts');
+  ({ dir, cleanup } = await mlctlHome('mlctl-csv-input-'));
 });
-afterAll(async () => {
-  await cleanup();
-  if (savedRoot === undefined) delete process.env.MLCTL_ARTIFACTS;
-  else process.env.MLCTL_ARTIFACTS = savedRoot;
-});
+afterAll(() => cleanup());
 
 describe('errors name the line where the record starts (item 16)', () => {
   it('a bad cell in a record with a quoted newline is reported at the record\'s first line', async () => {

@@ -13,7 +13,7 @@ import { grpcFailureOf } from '../src/serve/grpc/convert.js';
 import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { runCli } from './helpers/cli.js';
-import { modelPackage, tempDir, tinyPackage } from './helpers/fixtures.js';
+import { mlctlHome, modelPackage, tempDir, tinyPackage, type MlctlHome } from './helpers/fixtures.js';
 import { startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];
@@ -116,9 +116,8 @@ describe('the same failure over REST and gRPC', () => {
 });
 
 describe('gates in --json (real commands)', () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let tmp: MlctlHome;
   let data: string;
-  const saved: Record<string, string | undefined> = {};
   const SIZE = 8;
   const labels = ['blue', 'green', 'red'];
 
@@ -146,10 +145,7 @@ describe('gates in --json (real commands)', () => {
 
   beforeAll(async () => {
     await selectBackend('cpu');
-    tmp = await tempDir('mlctl-gates-');
-    for (const k of ['MLCTL_ARTIFACTS', 'MLCTL_CACHE']) saved[k] = process.env[k];
-    process.env.MLCTL_ARTIFACTS = path.join(tmp.dir, 'artifacts');
-    process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
+    tmp = await mlctlHome('mlctl-gates-');
     data = path.join(tmp.dir, 'colours');
     const rgb: Record<string, [number, number, number]> = { blue: [0, 0, 255], green: [0, 255, 0], red: [255, 0, 0] };
     for (const label of labels) {
@@ -162,16 +158,13 @@ describe('gates in --json (real commands)', () => {
     }
     const model = fragileModel();
     try {
-      await modelPackage(process.env.MLCTL_ARTIFACTS!, model, { name: 'colours', labels });
+      await modelPackage(tmp.artifacts, model, { name: 'colours', labels });
     } finally {
       model.dispose();
     }
   });
 
-  afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
-    await tmp?.cleanup();
-  });
+  afterAll(() => tmp?.cleanup());
 
   it('evaluate: a failed gate is ok:false, GATE_FAILED, exit 3, with every result field kept', async () => {
     const passed = await run('evaluate', 'colours', '--data', data, '--split', 'all', '--min-accuracy', '1', '--latency-runs', '0');

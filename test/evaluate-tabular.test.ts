@@ -9,19 +9,17 @@ import { encodeObjects, type TabularEncoding } from '../src/data/csv.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { createRng, gaussian } from '../src/util/random.js';
 import { runCli } from './helpers/cli.js';
-import { tempDir } from './helpers/fixtures.js';
+import { mlctlHome } from './helpers/fixtures.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
-const savedRoot = process.env.MLCTL_ARTIFACTS;
 /** Raw CSV rows (as objects) of the classification file, in file order; line = index + 2. */
 const shapes: Array<{ x1: number; x2: number; color: string; kind: string }> = [];
 
 const mlctl = (...args: string[]) => runCli(args);
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir('mlctl-eval-tab-'));
-  process.env.MLCTL_ARTIFACTS = path.join(dir, 'artifacts');
+  ({ dir, cleanup } = await mlctlHome('mlctl-eval-tab-'));
   // Three overlapping classes: the colour carries most of the signal, x1 some, and the noise keeps accuracy below 1.
   const rng = createRng(11);
   const colors = ['red', 'green', 'blue'];
@@ -48,11 +46,7 @@ beforeAll(async () => {
   expect(lin.code, lin.stderr).toBe(0);
 }, 60_000);
 
-afterAll(async () => {
-  if (savedRoot === undefined) delete process.env.MLCTL_ARTIFACTS;
-  else process.env.MLCTL_ARTIFACTS = savedRoot;
-  await cleanup?.();
-});
+afterAll(() => cleanup?.());
 
 describe('mlctl evaluate on a tabular classifier', () => {
   it('reports accuracy, confusion, F1 and wrong CSV lines that match the engine on independently encoded rows', async () => {

@@ -13,12 +13,11 @@ import { readRegistry } from '../src/artifacts/registry-file.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { closeMatches } from '../src/util/suggest.js';
 import { runCli } from './helpers/cli.js';
-import { tempDir } from './helpers/fixtures.js';
+import { mlctlHome, type MlctlHome } from './helpers/fixtures.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: MlctlHome;
 let root: string;
-const saved = process.env.MLCTL_ARTIFACTS;
 
 const mlctl = (...args: string[]) => runCli(args);
 
@@ -45,9 +44,8 @@ async function save(name: string, d: ManifestDraft, bytes: number): Promise<Load
 let v1: LoadedPackage, v2: LoadedPackage, v3: LoadedPackage;
 
 beforeAll(async () => {
-  tmp = await tempDir('mlctl-registry-');
-  root = path.join(tmp.dir, 'artifacts');
-  process.env.MLCTL_ARTIFACTS = root;
+  tmp = await mlctlHome('mlctl-registry-');
+  root = tmp.artifacts;
   v1 = await save('sample', draft(), 4000);
   v2 = await save('sample', draft({ metrics: { valAccuracy: 0.88, sparsity: 0.5 }, lineage: [...v1.manifest.lineage, lineageFrom(v1, 'prune', { sparsity: 0.5 })] }), 2000);
   v3 = await save('sample', draft({ metrics: { valAccuracy: 0.8 }, status: 'rejected', statusReason: 'accuracy dropped 8 points (max 1)', lineage: [...v2.manifest.lineage, lineageFrom(v2, 'quantize', { dtype: 'int8' })] }), 1000);
@@ -55,11 +53,7 @@ beforeAll(async () => {
   await save('other', draft(), 100);
 });
 
-afterAll(async () => {
-  if (saved === undefined) delete process.env.MLCTL_ARTIFACTS;
-  else process.env.MLCTL_ARTIFACTS = saved;
-  await tmp?.cleanup();
-});
+afterAll(() => tmp?.cleanup());
 
 describe('models ls', () => {
   it('lists every version with task, backbone, size, accuracy, tags, status and parent (table and --json)', async () => {

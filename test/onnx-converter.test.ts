@@ -3,7 +3,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import protobuf from 'protobufjs';
-import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +12,7 @@ import { BATCH_DIM, buildModelProto, convertLayersModel, decodeModel, encodeMode
 import { ONNX_SCHEMA } from '../src/onnx/schema.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { tempDir } from './helpers/fixtures.js';
-import { PYTHON, tools } from './helpers/tools.js';
+import { onnxCheck, tools } from './helpers/tools.js';
 
 const hasPythonOnnx = tools.pythonOnnx;
 
@@ -257,9 +256,7 @@ describe('convertLayersModel: whole networks', () => {
   it.skipIf(!hasPythonOnnx)('passes the reference checker (python3-onnx check_model, full_check)', async () => {
     const file = path.join(dirs.dir, 'vgg16.onnx');
     await writeFile(file, convertLayersModel(vgg, { inputName: 'input_1', outputName: 'predictions', metadata: { labels: 'a,b,c,d,e' } }));
-    const r = spawnSync(PYTHON, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', file], { encoding: 'utf8' });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    expect(onnxCheck(file)).toMatchObject({ stderr: '', status: 0 });
   }, 120_000);
 
   it.skipIf(!hasPythonOnnx)('the checker also accepts a graph using every layer converter', async () => {
@@ -279,9 +276,7 @@ describe('convertLayersModel: whole networks', () => {
     const file = path.join(dirs.dir, 'all.onnx');
     await writeFile(file, convertLayersModel(model));
     model.dispose();
-    const res = spawnSync(PYTHON, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', file], { encoding: 'utf8' });
-    expect(res.stderr).toBe('');
-    expect(res.status).toBe(0);
+    expect(onnxCheck(file)).toMatchObject({ stderr: '', status: 0 });
   }, 60_000);
 });
 

@@ -8,23 +8,19 @@ import { loadPackage, loadTfjsModel, type LoadedPackage } from '../src/artifacts
 import { selectBackend } from '../src/runtime/backend.js';
 import { zeroFraction } from '../src/optimize/schedule.js';
 import { runCli } from './helpers/cli.js';
-import { modelPackage, synthDataset, tempDir } from './helpers/fixtures.js';
+import { mlctlHome, modelPackage, synthDataset, type MlctlHome } from './helpers/fixtures.js';
 
 const run = (...args: string[]) => runCli([...args, '--backend', 'cpu']);
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: MlctlHome;
 let data: string;
 let source: LoadedPackage;
-const saved: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
   await selectBackend('cpu');
-  tmp = await tempDir('mlctl-optcli-');
+  tmp = await mlctlHome('mlctl-optcli-');
   data = path.join(tmp.dir, 'data');
   await synthDataset(data, { classes: 3, perClass: 10 });
-  for (const k of ['MLCTL_ARTIFACTS', 'MLCTL_CACHE']) saved[k] = process.env[k];
-  process.env.MLCTL_ARTIFACTS = path.join(tmp.dir, 'artifacts');
-  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
   const model = tf.sequential({
     layers: [
       tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 4, kernelSize: 3, strides: 2, activation: 'relu', name: 'block1_conv1', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
@@ -33,14 +29,11 @@ beforeAll(async () => {
       tf.layers.dense({ units: 3, activation: 'softmax', name: 'predictions', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
     ],
   });
-  source = await modelPackage(path.join(tmp.dir, 'artifacts'), model, { name: 'net', labels: ['circle', 'square', 'triangle'] });
+  source = await modelPackage(tmp.artifacts, model, { name: 'net', labels: ['circle', 'square', 'triangle'] });
   model.dispose();
 });
 
-afterAll(async () => {
-  for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
-  await tmp.cleanup();
-});
+afterAll(() => tmp.cleanup());
 
 describe('mlctl optimize', () => {
   it('prune → uint8 writes two versions chained by lineage, with a table row per version', async () => {

@@ -1,21 +1,16 @@
 // `mlctl predict` end to end: in-process through main(argv) (CSV to stdout, --json summary, shards + --merge equal
 // to one run, tabular packages), and as a real process killed with SIGKILL mid-run: the file holds only whole
 // lines and --resume completes it to the rows of an uninterrupted run.
-import { spawn } from 'node:child_process';
 import { link, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listInputs } from '../src/predict/inputs.js';
-import { runCli } from './helpers/cli.js';
-import { synthDataset, tempDir, tinyPackage } from './helpers/fixtures.js';
+import { runCli, spawnCli } from './helpers/cli.js';
+import { mlctlHome, synthDataset, tinyPackage, type MlctlHome } from './helpers/fixtures.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(repoRoot, 'src/cli/main.ts');
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: MlctlHome;
 let data: string;
 let count = 0;
-const saved = process.env.MLCTL_ARTIFACTS;
 
 /** `mlctl ARGS` on the CPU backend; predict and train on TF.js unless a test picks the engine. */
 function mlctl(...args: string[]) {
@@ -26,21 +21,14 @@ function mlctl(...args: string[]) {
 const body = (csv: string) => csv.trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 4).join(','));
 
 beforeAll(async () => {
-  tmp = await tempDir('mlctl-predict-cli-');
-  process.env.MLCTL_ARTIFACTS = path.join(tmp.dir, 'artifacts');
-  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
+  tmp = await mlctlHome('mlctl-predict-cli-');
   data = path.join(tmp.dir, 'data');
   await synthDataset(data, { classes: 3, perClass: 5, size: 32 });
   for await (const _ of listInputs([data])) count++;
-  await tinyPackage(process.env.MLCTL_ARTIFACTS, { name: 'tiny' });
+  await tinyPackage(tmp.artifacts, { name: 'tiny' });
 });
 
-afterAll(async () => {
-  if (saved === undefined) delete process.env.MLCTL_ARTIFACTS;
-  else process.env.MLCTL_ARTIFACTS = saved;
-  delete process.env.MLCTL_CACHE;
-  await tmp?.cleanup();
-});
+afterAll(() => tmp?.cleanup());
 
 describe('mlctl predict', () => {
   it('writes CSV to stdout (summary on stderr), or to --out with one --json summary document', async () => {
@@ -98,20 +86,15 @@ describe('mlctl predict', () => {
     await writeFile(list, names.join('\n') + '\n');
     const out = path.join(tmp.dir, 'killed.csv');
     const args = ['predict', 'tiny', list, '--out', out, '--batch-size', '1', '--engine', 'tfjs', '--backend', 'cpu'];
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const exited = new Promise<unknown>((resolve) => child.on('exit', resolve));
+    const cli = spawnCli(args);
     const end = Date.now() + 30_000;
     for (;;) {
       const text = await readFile(out, 'utf8').catch(() => '');
       if (text.split('\n').length > 40 || Date.now() > end) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    child.kill('SIGKILL');
-    await exited;
+    cli.child.kill('SIGKILL');
+    await cli.exited;
     const partial = await readFile(out, 'utf8');
     expect(partial.endsWith('\n')).toBe(true);
     const done = partial.trim().split('\n').length - 1;

@@ -4,22 +4,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/runtime/backend.js';
 import { runCli } from './helpers/cli.js';
-import { synthDataset, tempDir } from './helpers/fixtures.js';
+import { mlctlHome, synthDataset, type MlctlHome } from './helpers/fixtures.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: MlctlHome;
 let data: string;
-const saved = { ...process.env };
 
 beforeAll(async () => {
-  tmp = await tempDir('mlctl-train-shards-');
+  tmp = await mlctlHome('mlctl-train-shards-');
   data = path.join(tmp.dir, 'data');
   await synthDataset(data, { classes: 3, perClass: 8, size: 32, seed: 4 });
-  process.env.MLCTL_ARTIFACTS = path.join(tmp.dir, 'artifacts');
-  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
   await selectBackend('wasm');
 });
 afterAll(async () => {
-  process.env = saved;
   await tmp.cleanup();
 });
 

@@ -1,39 +1,12 @@
 // `mlctl serve` as a real process: start on an ephemeral port, answer a request, and on SIGTERM finish the
 // request still waiting in the batching queue before exiting 0; a missing model directory exits 1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
-import { fileURLToPath } from 'node:url';
+import { spawnCli } from './helpers/cli.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(repoRoot, 'src/cli/main.ts');
-
-function runCli(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const listening = new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const m = /"msg":"serving on (http:\/\/[^"]+)"/.exec(stderr);
-      if (m) resolve(m[1]!);
-    };
-    child.stderr.on('data', check);
-    void exited.then(() => reject(new Error(`exited before listening:\n${stderr}`)));
-  });
-  listening.catch(() => {}); // awaited only by tests that expect the server to start
-  return { child, exited, listening, out: () => stdout, err: () => stderr };
-}
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 
@@ -45,9 +18,9 @@ afterAll(() => tmp?.cleanup());
 
 describe('mlctl serve (process)', () => {
   it('drains an in-flight request on SIGTERM and exits 0', async () => {
-    const cli = runCli(['serve', path.join(tmp.dir, 'models'), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs']);
+    const cli = spawnCli(['serve', path.join(tmp.dir, 'models'), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs']);
     try {
-      const url = await cli.listening;
+      const url = await cli.listening();
       expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);
       // The request is in flight when SIGTERM arrives: its headers and half its body are sent, the rest follows after.
       const img = await sharp({ create: { width: 400, height: 300, channels: 3, background: { r: 200, g: 10, b: 10 } } }).jpeg().toBuffer();
@@ -91,9 +64,9 @@ describe('mlctl serve (process)', () => {
     const bytes = await fs.readFile(path.join(bad.dir, shard));
     bytes[0] = bytes[0]! ^ 0xff;
     await fs.writeFile(path.join(bad.dir, shard), bytes);
-    const cli = runCli(['serve', path.join(root, 'tiny'), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', '--drain-timeout', '400ms', '--json']);
+    const cli = spawnCli(['serve', path.join(root, 'tiny'), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', '--drain-timeout', '400ms', '--json']);
     try {
-      const url = await cli.listening;
+      const url = await cli.listening();
       expect(cli.err()).toMatch(/model tiny v2 is unavailable .*integrity check/);
       const ready2 = await fetch(`${url}/v2/models/tiny/versions/2/ready`);
       expect(ready2.status).toBe(503);
@@ -122,7 +95,7 @@ describe('mlctl serve (process)', () => {
   });
 
   it('exits 1 with a clear message when there is nothing to serve', async () => {
-    const cli = runCli(['serve', path.join(tmp.dir, 'nothing-here'), '--port', '0', '--backend', 'cpu']);
+    const cli = spawnCli(['serve', path.join(tmp.dir, 'nothing-here'), '--port', '0', '--backend', 'cpu']);
     expect(await cli.exited).toBe(1);
     expect(cli.err()).toMatch(/no model package/);
   });
@@ -132,7 +105,7 @@ describe('mlctl serve (process)', () => {
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const port = (taken.address() as net.AddressInfo).port;
     try {
-      const cli = runCli(['serve', path.join(tmp.dir, 'models'), '--port', String(port), '--grpc-port', '0', '--backend', 'cpu', '--json']);
+      const cli = spawnCli(['serve', path.join(tmp.dir, 'models'), '--port', String(port), '--grpc-port', '0', '--backend', 'cpu', '--json']);
       const timer = setTimeout(() => cli.child.kill('SIGKILL'), 60_000);
       const code = await cli.exited;
       clearTimeout(timer);

@@ -12,24 +12,20 @@ import { selectBackend } from '../src/runtime/backend.js';
 import { runTrain, type TrainOptions } from '../src/train/run.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { runCli } from './helpers/cli.js';
-import { synthDataset, tempDir } from './helpers/fixtures.js';
+import { mlctlHome, synthDataset, type MlctlHome } from './helpers/fixtures.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: MlctlHome;
 let data: string;
 let artifacts: string;
-const saved = { ...process.env };
 
 beforeAll(async () => {
-  tmp = await tempDir('mlctl-train-');
+  tmp = await mlctlHome('mlctl-train-');
   data = path.join(tmp.dir, 'data');
-  artifacts = path.join(tmp.dir, 'artifacts');
+  artifacts = tmp.artifacts;
   await synthDataset(data, { classes: 3, perClass: 14, size: 32, seed: 3 });
-  process.env.MLCTL_ARTIFACTS = artifacts;
-  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
   await selectBackend('wasm');
 });
 afterAll(async () => {
-  process.env = saved;
   await tmp.cleanup();
 });
 

@@ -1,36 +1,19 @@
 // Two real `mlctl train` processes with the same --name: the second fails with RUN_LOCKED naming the first one's pid;
 // once the first is killed its lock is stale, and --resume continues its checkpoint naming the run it resumes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { synthDataset, tempDir } from './helpers/fixtures.js';
+import { spawnCli } from './helpers/cli.js';
+import { mlctlHome, synthDataset, type MlctlHome } from './helpers/fixtures.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(repoRoot, 'src/cli/main.ts');
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: MlctlHome;
 let data: string;
-
-function train(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, NO_COLOR: '1', MLCTL_ARTIFACTS: path.join(tmp.dir, 'artifacts'), MLCTL_CACHE: path.join(tmp.dir, 'cache') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, out: () => out, err: () => err };
-}
 
 const COMMON = ['--data', '', '--name', 'locked', '--weights', 'none', '--image-size', '32', '--batch-size', '8', '--engine', 'tfjs', '--backend', 'cpu', '--seed', '5', '--patience', '1000'];
 const args = (...extra: string[]) => ['train', ...COMMON.map((a) => (a === '' ? data : a)), ...extra];
 
 beforeAll(async () => {
-  tmp = await tempDir('mlctl-train-lock-');
+  tmp = await mlctlHome('mlctl-train-lock-');
   data = path.join(tmp.dir, 'data');
   await synthDataset(data, { classes: 2, perClass: 8, size: 32, seed: 4 });
 });
@@ -38,14 +21,14 @@ afterAll(() => tmp?.cleanup());
 
 describe('run folder lock', () => {
   it('refuses a second run with the same --name (RUN_LOCKED, with the pid), and --resume after a kill names the run', async () => {
-    const first = train(args('--epochs', '1000'));
+    const first = spawnCli(args('--epochs', '1000'));
     try {
-      const checkpoint = path.join(tmp.dir, 'artifacts', '.runs', 'locked', 'checkpoint', 'state.json');
+      const checkpoint = path.join(tmp.artifacts, '.runs', 'locked', 'checkpoint', 'state.json');
       const deadline = Date.now() + 120_000;
       while (!existsSync(checkpoint) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(existsSync(checkpoint)).toBe(true);
 
-      const second = train(args('--epochs', '2', '--json'));
+      const second = spawnCli(args('--epochs', '2', '--json'));
       expect(await second.exited).toBe(1);
       const doc = JSON.parse(second.out()) as { ok: boolean; error: { code: string; message: string } };
       expect(doc.error.code).toBe('RUN_LOCKED');
@@ -54,11 +37,11 @@ describe('run folder lock', () => {
 
       first.child.kill('SIGKILL');
       await first.exited;
-      const resumed = train(args('--epochs', '1', '--resume'));
+      const resumed = spawnCli(args('--epochs', '1', '--resume'));
       expect(await resumed.exited).toBe(0);
       expect(resumed.err()).toMatch(new RegExp(`resuming "locked" \\(run \\d{8}T\\d{6}-${first.child.pid}, started [^)]+ by pid ${first.child.pid}\\)`));
-      expect(existsSync(path.join(tmp.dir, 'artifacts', '.runs', 'locked', 'run.lock'))).toBe(false);
-      expect(existsSync(path.join(tmp.dir, 'artifacts', '.runs', 'locked', 'owner.json'))).toBe(false);
+      expect(existsSync(path.join(tmp.artifacts, '.runs', 'locked', 'run.lock'))).toBe(false);
+      expect(existsSync(path.join(tmp.artifacts, '.runs', 'locked', 'owner.json'))).toBe(false);
     } finally {
       first.child.kill('SIGKILL');
     }

@@ -7,24 +7,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetSplits, scanImageFolder } from '../src/data/imagefolder.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { runCli } from './helpers/cli.js';
-import { synthDataset, tempDir } from './helpers/fixtures.js';
+import { mlctlHome, synthDataset, type MlctlHome } from './helpers/fixtures.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let tmp: MlctlHome;
 let data: string;
 let artifacts: string;
-const saved = { ...process.env };
 
 beforeAll(async () => {
-  tmp = await tempDir('mlctl-train-unreadable-');
+  tmp = await mlctlHome('mlctl-train-unreadable-');
   data = path.join(tmp.dir, 'data');
-  artifacts = path.join(tmp.dir, 'artifacts');
+  artifacts = tmp.artifacts;
   await synthDataset(data, { classes: 3, perClass: 6, size: 32, seed: 3 });
-  process.env.MLCTL_ARTIFACTS = artifacts;
-  process.env.MLCTL_CACHE = path.join(tmp.dir, 'cache');
   await selectBackend('cpu');
 });
 afterAll(async () => {
-  process.env = saved;
   await tmp.cleanup();
 });
 

@@ -1,8 +1,7 @@
 // Run mlctl in-process through main(argv), capturing stdout and stderr; with --json the one document is parsed.
-// spawnCli runs it as its own process instead, for what needs one (signals, SIGKILL, locks held across processes).
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+// spawnCli runs it as a child process instead, for what needs a process of its own (signals, kills, locks).
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -77,29 +76,49 @@ function parseDocument(stdout: string, stderr: string): unknown {
   }
 }
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = path.join(REPO_ROOT, 'src/cli/main.ts');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// The CLI from source (tsx), as bin/mlctl.js runs it from dist/: main() with node-style argv.
+const ENTRY = `const { main } = await import(${JSON.stringify(path.join(repoRoot, 'src/cli/main.ts'))}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)]);`;
 
 export interface CliProcess {
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  /** The exit code once stdout and stderr are read to their end ('close', not 'exit'); null after a signal. */
+  child: ChildProcess;
+  /** The exit code once the process has ended and its output is all read (null when a signal ended it). */
   exited: Promise<number | null>;
-  out(): string;
-  err(): string;
+  out: () => string;
+  err: () => string;
+  /** The first match of `pattern` in stderr so far or to come; rejects, with stderr, if the process ends or `ms` pass first. */
+  waitFor: (pattern: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  /** The URL in serve's "serving on URL" log line (`waitFor` on it). */
+  listening: () => Promise<string>;
 }
 
-/** `mlctl ARGS` as a child process (node + tsx, cwd the repository, CI-style plain output), its output collected. */
-export function spawnCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const script = `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, NO_COLOR: '1', CI: '1', ...env },
+/** `mlctl ARGS` as a child process, in this process's environment (see mlctlHome) with NO_COLOR=1. */
+export function spawnCli(args: string[]): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, exited, out: () => stdout, err: () => stderr };
+  const waitFor = (pattern: RegExp, ms = 30_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`mlctl ${args.join(' ')} ${why} before printing ${pattern}; stderr:\n${stderr}`));
+      const timer = setTimeout(() => fail(`took over ${ms} ms`), ms).unref();
+      const check = () => {
+        const m = pattern.exec(stderr);
+        if (!m) return;
+        clearTimeout(timer);
+        child.stderr!.off('data', check);
+        resolve(m);
+      };
+      check();
+      child.stderr!.on('data', check);
+      void exited.then(() => (clearTimeout(timer), fail('exited')));
+    });
+  const listening = () => waitFor(/"msg":"serving on (http:\/\/[^"]+)"/).then((m) => m[1]!);
+  return { child, exited, out: () => stdout, err: () => stderr, waitFor, listening };
 }

@@ -15,6 +15,34 @@ export async function tempDir(prefix = 'mlctl-test-'): Promise<{ dir: string; cl
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
+export interface MlctlHome {
+  dir: string;
+  /** `dir`/artifacts, which MLCTL_ARTIFACTS now names. */
+  artifacts: string;
+  /** `dir`/cache, which MLCTL_CACHE now names. */
+  cache: string;
+  /** Put the whole environment back as it was before mlctlHome() (whatever the tests set since) and remove `dir`. */
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * A temporary folder for one test file, with MLCTL_ARTIFACTS and MLCTL_CACHE pointed into it so the CLI (in this
+ * process or a child that inherits the environment) writes nowhere else. Call in beforeAll, cleanup in afterAll.
+ */
+export async function mlctlHome(prefix = 'mlctl-test-'): Promise<MlctlHome> {
+  const saved = { ...process.env };
+  const tmp = await tempDir(prefix);
+  const artifacts = path.join(tmp.dir, 'artifacts');
+  const cache = path.join(tmp.dir, 'cache');
+  process.env.MLCTL_ARTIFACTS = artifacts;
+  process.env.MLCTL_CACHE = cache;
+  const restoreEnv = () => {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  };
+  return { dir: tmp.dir, artifacts, cache, cleanup: () => (restoreEnv(), tmp.cleanup()) };
+}
+
 export async function synthDataset(dir: string, opts: { classes?: number; perClass?: number; size?: number; seed?: number } = {}) {
   return generateSynthDataset({ out: dir, classes: opts.classes ?? 3, perClass: opts.perClass ?? 12, size: opts.size ?? 32, seed: opts.seed ?? 7 });
 }
