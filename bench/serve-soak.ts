@@ -148,9 +148,13 @@ export async function main(args: string[]): Promise<void> {
         return `dropped (${(err as Error).message})`;
       }
     };
-    const rss: Array<{ s: number; mb: number }> = [];
+    const rss: Array<{ s: number; mb: number; heapMb: number }> = [];
     const t0 = performance.now();
-    const sample = () => rss.push({ s: Math.round((performance.now() - t0) / 1000), mb: Math.round(process.memoryUsage().rss / 1048576) });
+    // The JS heap beside RSS: a heap that stays flat while RSS grows points at native memory (image decoding, ORT).
+    const sample = () => {
+      const m = process.memoryUsage();
+      rss.push({ s: Math.round((performance.now() - t0) / 1000), mb: Math.round(m.rss / 1048576), heapMb: Math.round(m.heapUsed / 1048576) });
+    };
     sample();
     const sampler = setInterval(sample, Math.max(1000, (seconds * 1000) / 30));
     const end = t0 + seconds * 1000;
@@ -184,6 +188,7 @@ export async function main(args: string[]): Promise<void> {
     console.log(`\nrequests ${total} (${goodOk} good answered, ${(goodOk / seconds).toFixed(1)}/s)`);
     console.log(`5xx or dropped: ${fiveXX} (target 0)   failed good requests: ${goodFailed} (target 0)`);
     console.log(`RSS MiB: start ${rss[0]!.mb}, middle ${mid.mb} (${mid.s}s), end ${rss.at(-1)!.mb} (${rss.at(-1)!.s}s); slope over the second half ${slope.toFixed(1)} MiB/min (target ~0)`);
+    console.log(`JS heap MiB: start ${rss[0]!.heapMb}, middle ${mid.heapMb}, end ${rss.at(-1)!.heapMb}; RSS samples ${rss.map((p) => `${p.s}s=${p.mb}`).join(' ')}`);
     console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     await writeBenchResult('serve-soak', { seconds, size, concurrency, counts: Object.fromEntries(counts), fiveXX, goodFailed, goodOk, rss, rssSlopeMiBPerMin: slope, loadavg: os.loadavg() });
     await fs.rm(path.join(tmp.dir, 'audit.jsonl'), { force: true });
