@@ -13,47 +13,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { savePackage, type LoadedPackage } from '../src/artifacts/package.js';
+import type { LoadedPackage } from '../src/artifacts/package.js';
 import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
-import { buildFullModel } from '../src/models/head.js';
-import { buildVgg16 } from '../src/models/vgg16.js';
-import { convertLayersModel } from '../src/onnx/index.js';
-import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { useColor } from '../src/util/log.js';
 import { createRng } from '../src/util/random.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
+import { vgg16BenchPackage } from './_vgg16.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLASSES = 10;
 const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
 
+/** The bench's classifier, int8 calibrated on two random preprocessed-range batches (speed does not depend on them). */
 async function buildPackage(root: string, size: number, int8: boolean): Promise<LoadedPackage> {
   await selectBackend('cpu');
-  const base = buildVgg16({ imageSize: size, seed: 3 });
-  const model = buildFullModel(base, { pooling: 'flatten', units: 1024, dropout: 0, classes: CLASSES });
-  let bytes = convertLayersModel(model, { inputName: 'input', outputName: 'predictions' });
-  model.dispose();
-  if (int8) {
-    const calibration = [0, 1].map((i) => ({ data: tf.tidy(() => tf.randomUniform([2, size, size, 3], -124, 152, 'float32', 50 + i).dataSync() as Float32Array), batch: 2 }));
-    bytes = (await quantizeOnnxQdq(bytes, { calibration, threads: os.availableParallelism() })).bytes;
-  }
-  return savePackage({
-    root,
-    name: int8 ? 'vgg16-int8' : 'vgg16-fp32',
-    draft: {
-      task: 'image-classification',
-      labels: Array.from({ length: CLASSES }, (_, i) => `class${i}`),
-      input: imageInputSpec(size, 'caffe'),
-      output: { name: 'predictions', kind: 'probabilities', size: CLASSES },
-      architecture: { type: 'vgg16-transfer', backbone: 'vgg16', head: { pooling: 'flatten', dense: [1024, CLASSES] }, precision: int8 ? 'int8-qdq' : 'fp32' },
-      formats: { onnx: 'model.onnx' },
-      lineage: [],
-    },
-    write: (dir) => fs.writeFile(path.join(dir, 'model.onnx'), bytes),
-  });
+  const calibration = [0, 1].map((i) => ({ data: tf.tidy(() => tf.randomUniform([2, size, size, 3], -124, 152, 'float32', 50 + i).dataSync() as Float32Array), batch: 2 }));
+  const labels = Array.from({ length: CLASSES }, (_, i) => `class${i}`);
+  return vgg16BenchPackage(root, { size, name: int8 ? 'vgg16-int8' : 'vgg16-fp32', labels, seed: 3, tool: 'bench/predict.ts', ...(int8 ? { int8: calibration } : {}) });
 }
 
 /** `unique` photo-like JPEGs (smooth gradients plus noise, so they compress and decode like photos). */

@@ -23,7 +23,7 @@ import { startServer } from '../src/serve/start.js';
 import { createLogger } from '../src/util/log.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
-import { buildPackage } from './serve.js';
+import { vgg16BenchPackage } from './_vgg16.js';
 
 const KEY = 'soak-valid-key-0123456789abcdef';
 
@@ -111,7 +111,7 @@ export async function main(args: string[]): Promise<void> {
   await selectBackend(arg(args, '--backend', 'auto') as BackendChoice);
   const tmp = await tempDir('mlctl-bench-soak-');
   try {
-    const pkg = await buildPackage(path.join(tmp.dir, 'artifacts'), size);
+    const pkg = await vgg16BenchPackage(path.join(tmp.dir, 'artifacts'), { size, name: 'vgg16-bench', labels: ['cat', 'dog', 'horse', 'ship', 'truck'], tfjs: true, tool: 'bench/serve-soak.ts' });
     const spec = pkg.manifest.input as ImageInputSpec;
     const jpeg = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 120, g: 80, b: 200 } } }).jpeg().toBuffer();
     const logger = createLogger({ level: 'warn' });

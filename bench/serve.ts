@@ -5,61 +5,23 @@
 // `npm run bench -- serve [--size 224] [--duration 8] [--rounds 3] [--engine auto|onnx|tfjs] [--int8] [--package DIR | --save ROOT]`
 // `npm run bench -- serve --soak [SECONDS]`: good and hostile requests mixed at concurrency 16 (bench/serve-soak.ts).
 // --duration is the measuring time per phase, split into --rounds interleaved rounds.
-import * as tf from '@tensorflow/tfjs';
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
-import { loadPackage, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
+import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import type { ImageInputSpec } from '../src/artifacts/manifest.js';
-import { applyHead } from '../src/models/head.js';
-import { buildVgg16 } from '../src/models/vgg16.js';
 import { describeBackend, selectBackend, type BackendChoice } from '../src/runtime/backend.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../src/runtime/engine.js';
-import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
 import { imageBytesToInput } from '../src/serve/images.js';
 import { createRepository, type RepositoryOptions } from '../src/serve/repository.js';
 import { startServer } from '../src/serve/start.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
+import { vgg16BenchPackage } from './_vgg16.js';
 
 const LABELS = ['cat', 'dog', 'horse', 'ship', 'truck'];
-
-/**
- * VGG16 base + Keras-style head (Flatten → Dense 1024 → Dense softmax), random weights, TF.js + ONNX in one package;
- * with `int8`, model.onnx is QDQ-quantized (calibrated on the given preprocessed batch) as `mlctl quantize --dtype int8` does.
- */
-export async function buildPackage(root: string, size: number, int8?: { data: Float32Array; batch: number }): Promise<LoadedPackage> {
-  const base = buildVgg16({ imageSize: size, seed: 7 });
-  const out = applyHead(base.outputs[0] as tf.SymbolicTensor, { pooling: 'flatten', units: 1024, dropout: 0, classes: LABELS.length });
-  const model = tf.model({ inputs: base.inputs, outputs: out, name: 'vgg16_bench' });
-  const convert = await import('../src/onnx/index.js').then((m) => m.convertLayersModel).catch(() => undefined);
-  try {
-    return await savePackage({
-      root,
-      name: 'vgg16-bench',
-      draft: {
-        task: 'image-classification',
-        labels: LABELS,
-        input: { ...imageInputSpec(size, 'caffe'), name: 'input_1' },
-        output: { name: 'predictions', kind: 'probabilities', size: LABELS.length },
-        architecture: { type: 'vgg16-bench', params: model.countParams() },
-        formats: convert ? { tfjs: 'model.json', onnx: 'model.onnx' } : { tfjs: 'model.json' },
-        lineage: [{ op: int8 ? 'bench-fixture-int8' : 'bench-fixture', at: new Date().toISOString(), tool: 'bench/serve.ts' }],
-      },
-      write: async (dir) => {
-        await writeTfjsModel(dir, model);
-        if (!convert) return;
-        const fp32 = convert(model, { inputName: 'input_1', outputName: 'predictions' });
-        await fs.writeFile(path.join(dir, 'model.onnx'), int8 ? (await quantizeOnnxQdq(fp32, { calibration: [int8] })).bytes : fp32);
-      },
-    });
-  } finally {
-    model.dispose();
-  }
-}
 
 function pct(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
@@ -188,15 +150,6 @@ async function openServer(pkg: LoadedPackage, repoOpts: RepositoryOptions) {
   return startServer(repo, { port: 0, logger: { level: 'warn', stream: process.stderr }, bodyLimit: 20 * 1024 * 1024 });
 }
 
-async function withServer<T>(pkg: LoadedPackage, repoOpts: RepositoryOptions, work: (url: string) => Promise<T>): Promise<T> {
-  const server = await openServer(pkg, repoOpts);
-  try {
-    return await work(server.url);
-  } finally {
-    await server.shutdown('bench phase done');
-  }
-}
-
 const fmt = (p: Phase, ref?: Phase) =>
   `${p.name.padEnd(36)} c=${String(p.concurrency).padEnd(3)} ${p.imgPerSec.toFixed(2).padStart(7)} img/s  p50 ${p.p50.toFixed(1).padStart(7)} ms  p95 ${p.p95.toFixed(1).padStart(7)} ms  p99 ${p.p99.toFixed(1).padStart(7)} ms  n=${p.n}` +
   (ref ? `   ${((100 * p.imgPerSec) / ref.imgPerSec).toFixed(0)}% of raw img/s, p50 ${p.p50 - ref.p50 >= 0 ? '+' : ''}${(p.p50 - ref.p50).toFixed(1)} ms` : '');
@@ -230,7 +183,7 @@ export async function main(args: string[]): Promise<void> {
     let t0 = performance.now();
     const int8 = args.includes('--int8');
     const calibration = int8 ? await imageToInput(jpeg, imageInputSpec(size, 'caffe')) : undefined;
-    const pkg = args.includes('--package') ? await loadPackage(arg(args, '--package', '')) : await buildPackage(args.includes('--save') ? path.resolve(arg(args, '--save', '')) : path.join(tmp.dir, 'artifacts'), size, calibration ? { data: calibration, batch: 1 } : undefined);
+    const pkg = args.includes('--package') ? await loadPackage(arg(args, '--package', '')) : await vgg16BenchPackage(args.includes('--save') ? path.resolve(arg(args, '--save', '')) : path.join(tmp.dir, 'artifacts'), { size, name: 'vgg16-bench', labels: LABELS, tfjs: true, tool: 'bench/serve.ts', ...(calibration ? { int8: [{ data: calibration, batch: 1 }] } : {}) });
     const spec = pkg.manifest.input as ImageInputSpec;
     console.log(`package ${pkg.manifest.name} v${pkg.manifest.version} (${spec.height}x${spec.width}, formats ${Object.keys(pkg.manifest.formats).join('+')}${int8 ? ', model.onnx int8 QDQ' : ''}) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     result.int8 = int8;

@@ -11,7 +11,7 @@ import { loadWatchConfig } from '../src/watch/config/load.js';
 import { uuidv7, type WatchEvent } from '../src/watch/events.js';
 import { signatureHeader, verifySignature } from '../src/watch/notify/sign.js';
 import { openSpool } from '../src/watch/spool.js';
-import { startWatch, type Watcher } from '../src/watch/watcher.js';
+import { startWatch } from '../src/watch/watcher.js';
 import { spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 import { colorPackage, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';

@@ -1,7 +1,7 @@
 // V2 gRPC messages: the status a failure maps to, and the ModelInferResponse encoding. Request decoding (typed
 // contents or raw_input_contents) lives in the codec with REST's, so both transports read tensors alike.
 import { GRPC_STATUS, MlctlError } from '../../errors.js';
-import { badRequest, isExposed } from '../errors.js';
+import { isExposed } from '../errors.js';
 import { fp32ToBuffer, parseBinaryFp32 } from '../codec.js';
 import { classificationCount, requestedOutputs, type ResponseTensor } from '../triton.js';
 import type { InferResult } from '../types.js';

@@ -1,7 +1,6 @@
 // The `rules:` list (in the watch config or a separate rules file): which labels, how sure, how many of the
 // last frames, how often, when, how severe and what to say. Validated with line/column errors.
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { configError, displayPath, Field, parseYaml } from './reader.js';
 import { NAME_RE } from './cameras.js';
 import { SEVERITIES, type ActiveHours, type RuleConfig } from './types.js';
