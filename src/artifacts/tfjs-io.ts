@@ -125,9 +125,10 @@ export async function readLayersModel(modelJsonPath: string, readShard?: (rel: s
   const read = readShard ?? ((rel: string) => fs.readFile(path.join(dir, rel)));
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Uint8Array[] = [];
+  // Shards are read concurrently: a decrypting reader works on one shard while the next one is still being read.
   for (const group of json.weightsManifest ?? []) {
     specs.push(...group.weights);
-    for (const p of group.paths) buffers.push(await read(p));
+    buffers.push(...(await Promise.all(group.paths.map((p) => read(p)))));
   }
   const total = buffers.reduce((a, b) => a + b.byteLength, 0);
   const weightData = new Uint8Array(total);
