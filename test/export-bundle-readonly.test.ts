@@ -5,14 +5,13 @@
 // warns once and serves from memory.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { exportModel } from '../src/export/index.js';
-import { tempDir, tinyPackage } from './helpers/fixtures.js';
+import { tempDir, tinyPackage, freePort } from './helpers/fixtures.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const NOBODY = 65534;
@@ -32,14 +31,6 @@ let cleanup: () => Promise<void>;
 let image: string;
 let entry: string[];
 let modelName: string;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function listTree(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });

@@ -3,7 +3,6 @@
 // the bundled package copy — answers the probe and HEALTHCHECK routes.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +13,7 @@ import { MlctlError } from '../src/errors.js';
 import { exportModel, type ExportResult } from '../src/export/index.js';
 import { k8sName } from '../src/export/k8s.js';
 import { createMemoryLogger } from '../src/util/log.js';
-import { tempDir, tinyPackage } from './helpers/fixtures.js';
+import { tempDir, tinyPackage, freePort } from './helpers/fixtures.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let root: string;
@@ -57,14 +56,6 @@ const one = (df: Dockerfile, op: string) => {
   expect(found.length, `one ${op}`).toBe(1);
   return found[0]!.args;
 };
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** grpc.health.v1 Check ("") and V2 ModelMetadata over a real gRPC client. */
 async function grpcCall(port: number): Promise<{ health: string; metadata: Obj }> {

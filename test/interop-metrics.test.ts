@@ -2,13 +2,12 @@
 // the exposition of a real `mlctl serve` process after REST and gRPC traffic — every family, prom-client's Node.js
 // defaults included. A control shows promtool rejecting prom-client's unmodified defaults.
 import { spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedPackage } from '../src/artifacts/package.js';
-import { tempDir, tinyPackage } from './helpers/fixtures.js';
+import { tempDir, tinyPackage, freePort } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -17,14 +16,6 @@ const MAIN = path.join(here, '..', 'src', 'cli', 'main.ts');
 let root: string;
 let cleanup: () => Promise<void>;
 let pkg: LoadedPackage;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 function promtool(exposition: string): { status: number | null; output: string } {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8', timeout: 30_000 });

@@ -2,6 +2,7 @@
 // image-classification package (small conv net, random weights) so tests never need large models.
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Manifest } from '../../src/artifacts/manifest.js';
@@ -97,4 +98,13 @@ export async function tinyPackage(root: string, opts: { name?: string; size?: nu
   } finally {
     model.dispose();
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a server or a child process that must be told its port). */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
 }

@@ -12,6 +12,7 @@ import type { LoadedPackage } from '../../src/artifacts/package.js';
 import { verifySignature, SIGNATURE_HEADER } from '../../src/watch/notify/sign.js';
 import { selectBackend } from '../../src/runtime/backend.js';
 import { modelPackage } from './fixtures.js';
+import { freePort } from './fixtures.js';
 
 export const COLOR_LABELS = ['red', 'blue', 'other'];
 
@@ -40,15 +41,7 @@ export async function colorPackage(root: string, size = 32, name = 'colors'): Pr
   }
 }
 
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as net.AddressInfo).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
+export { freePort };
 
 /** Run ffmpeg to completion and return its stdout (e.g. JPEG frames from a lavfi source). */
 export async function ffmpegOutput(args: string[]): Promise<Buffer> {
