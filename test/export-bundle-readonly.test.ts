@@ -11,7 +11,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { exportModel } from '../src/export/index.js';
-import { tempDir, tinyPackage, freePort } from './helpers/fixtures.js';
+import { servingOn } from './helpers/cli.js';
+import { tempDir, tinyPackage } from './helpers/fixtures.js';
 import { isCi } from './helpers/system-tools.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -74,9 +75,10 @@ interface Run {
  * Run the entrypoint as nobody with / read-only; `writable` dirs are bind-mounted (the emptyDirs), `env` is the whole
  * environment. `whileUp` runs once the readiness route answers 200.
  */
-async function runReadOnly(writable: string[], env: Record<string, string>, ports: { http: number; grpc: number }, whileUp: () => Promise<void>): Promise<Run> {
+async function runReadOnly(writable: string[], env: Record<string, string>, whileUp: (ports: { http: number; grpc: number }) => Promise<void>): Promise<Run> {
+  // Port 0 for 8080 and 8081: the server binds free ports itself and says which in its start-up line.
   const argv = entry.map((a) =>
-    a === '/app/bin/mlctl.js' ? path.join(image, 'app', 'launch.mjs') : a.startsWith('/models/') ? path.join(image, a) : a === '0.0.0.0' ? '127.0.0.1' : a === '8080' ? String(ports.http) : a === '8081' ? String(ports.grpc) : a,
+    a === '/app/bin/mlctl.js' ? path.join(image, 'app', 'launch.mjs') : a.startsWith('/models/') ? path.join(image, a) : a === '0.0.0.0' ? '127.0.0.1' : a === '8080' || a === '8081' ? '0' : a,
   );
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const script = [
@@ -93,15 +95,11 @@ async function runReadOnly(writable: string[], env: Record<string, string>, port
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const listening = servingOn(child);
   try {
-    const deadline = Date.now() + 120_000;
-    let ready = false;
-    while (!ready && Date.now() < deadline && child.exitCode === null) {
-      ready = await fetch(`http://127.0.0.1:${ports.http}/v2/health/ready`).then((r) => r.ok, () => false);
-      if (!ready) await new Promise((r) => setTimeout(r, 300));
-    }
-    expect(ready, stderr).toBe(true);
-    await whileUp();
+    const { port, grpcPort } = await listening;
+    expect((await fetch(`http://127.0.0.1:${port}/v2/health/ready`)).status, stderr).toBe(200);
+    await whileUp({ http: port, grpc: grpcPort! });
   } finally {
     child.kill('SIGTERM');
   }
@@ -178,10 +176,9 @@ describe.skipIf(!isolated)('deploy bundle on a read-only root filesystem (as nob
       await fs.mkdir(d);
       chownNobody(d);
     }
-    const ports = { http: await freePort(), grpc: await freePort() };
     const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/nonexistent', NODE_ENV: 'production', MLCTL_CACHE: cache, TMPDIR: tmp, TSX_DISABLE_CACHE: '1' };
     expect(cacheEnv.value).toBe('/var/cache/mlctl');
-    const run = await runReadOnly([cache, tmp], env, ports, () => exercise(ports));
+    const run = await runReadOnly([cache, tmp], env, exercise);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).not.toMatch(/cannot be written|EROFS|EACCES|read-only file system/i);
     // The ONNX conversion went to the cache, with its record; /tmp stayed empty.
@@ -195,9 +192,8 @@ describe.skipIf(!isolated)('deploy bundle on a read-only root filesystem (as nob
     const tmp = path.join(root, 'emptydir-tmp-2');
     await fs.mkdir(tmp);
     chownNobody(tmp);
-    const ports = { http: await freePort(), grpc: await freePort() };
     const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/nonexistent', NODE_ENV: 'production', TMPDIR: tmp, TSX_DISABLE_CACHE: '1' };
-    const run = await runReadOnly([tmp], env, ports, () => exercise(ports));
+    const run = await runReadOnly([tmp], env, exercise);
     expect(run.code, run.stderr).toBe(0);
     const warnings = run.stderr.split('\n').filter((l) => /cannot be written/.test(l));
     expect(warnings, run.stderr).toHaveLength(1);

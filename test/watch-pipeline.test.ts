@@ -13,7 +13,7 @@ import type { WatchEvent } from '../src/watch/events.js';
 import { createWatchMetrics } from '../src/watch/metrics.js';
 import { createPipeline } from '../src/watch/pipeline.js';
 import { startWatch, type Watcher } from '../src/watch/watcher.js';
-import { tempDir } from './helpers/fixtures.js';
+import { freePorts, tempDir } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
 import { COLOR_LABELS, colorJpeg, colorPackage, ffmpegMjpegCamera, ffmpegOutput, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
 
@@ -180,8 +180,8 @@ notify:
   });
 
   it.skipIf(!tools.rtspServer)('reads an RTSP camera (rtsp-server-perl fed by ffmpeg)', async () => {
-    const [clientPort, sourcePort] = [await freePort(), await freePort()];
-    const server = spawn('rtsp-server-perl', ['-c', String(clientPort), '-s', String(sourcePort), '--rtp_start_port', String(20000 + (clientPort % 20000)), '-l', '0'], { stdio: 'ignore' });
+    const [clientPort, sourcePort, rtpPorts] = [await freePort(), await freePort(), await freePorts(16)];
+    const server = spawn('rtsp-server-perl', ['-c', String(clientPort), '-s', String(sourcePort), '--rtp_start_port', String(rtpPorts), '-l', '0'], { stdio: 'ignore' });
     await until(() => new Promise<boolean>((res) => void fetch(`http://127.0.0.1:${sourcePort}`).then(() => res(true), (e: { cause?: { code?: string } }) => res(e.cause?.code !== 'ECONNREFUSED'))), 'the RTSP server to listen');
     const publisher = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'color=c=red:s=64x48:r=10', '-c:v', 'mpeg4', '-f', 'rtsp', `rtsp://127.0.0.1:${sourcePort}/cam`], { stdio: 'ignore' });
     let r: Running | undefined;

@@ -1,4 +1,4 @@
-// The Debian packages some tests drive for real (the ONNX reference checker, h5py, scikit-learn, ffmpeg, mosquitto,
+// The Debian packages some tests drive for real (the ONNX reference checker, h5py, ffmpeg, mosquitto,
 // an RTSP server, chromium, openssl, promtool). Probed once per run by the global setup; on a developer machine a test
 // that needs a missing one skips, and the run prints one line naming the package. Under CI (`CI=true`, which
 // `.ci/run` sets) a missing package fails every test file that needs it instead, so a green CI means they all ran.
@@ -28,7 +28,6 @@ export const SYSTEM_TOOLS = {
   pythonOnnx: { pkg: 'python3-onnx', for: 'the ONNX reference checker (onnx.checker full_check)', probe: () => runs(PYTHON, ['-c', 'import onnx']) },
   pythonProtobuf: { pkg: 'python3-protobuf', for: 'reading TensorBoard event files back with Google\'s protobuf runtime', probe: () => runs(PYTHON, ['-c', 'import google.protobuf.message_factory']) },
   h5py: { pkg: 'python3-h5py', for: 'Keras .h5 weight files written independently of mlctl', probe: () => runs(PYTHON, ['-c', 'import h5py, numpy']) },
-  sklearn: { pkg: 'python3-sklearn', for: 'scikit-learn cross-checks of the classic models', probe: () => runs(PYTHON, ['-c', 'import sklearn']) },
   ffmpeg: { pkg: 'ffmpeg', for: 'real video sources', probe: () => runs('ffmpeg', ['-version']) },
   mosquitto: { pkg: 'mosquitto', for: 'a real MQTT broker', probe: () => existsSync('/usr/sbin/mosquitto') || runs('mosquitto', ['-h']) },
   rtspServer: { pkg: 'rtsp-server-perl', for: 'a real RTSP camera (watch)', probe: () => existsSync('/usr/bin/rtsp-server-perl') },
