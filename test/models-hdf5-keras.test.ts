@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKBONES } from '../src/models/backbones.js';
+import { BACKBONES } from '../src/models/backbones/index.js';
 import { loadKerasH5Weights, readKerasH5 } from '../src/models/hdf5.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { tempDir } from './helpers/fixtures.js';
