@@ -115,7 +115,7 @@ function parseServing(line: string): Serving {
  * the server starts instead of guessing a free port beforehand, which another process may take meanwhile.
  * Rejects with the child's stderr if it exits first or `ms` pass.
  */
-export function servingOn(child: ChildProcess, ms = 120_000): Promise<Serving> {
+export function servingOn(child: ChildProcess, ms = 100_000): Promise<Serving> {
   return new Promise((resolve, reject) => {
     let stderr = '';
     const done = (err?: Error, s?: Serving) => {
@@ -149,7 +149,8 @@ export function spawnCli(args: string[]): CliProcess {
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitFor = (pattern: RegExp, ms = 30_000) =>
+  // A start-up on a loaded machine can take most of a test's 120 s: the default leaves just enough to report stderr.
+  const waitFor = (pattern: RegExp, ms = 100_000) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
       const fail = (why: string) => reject(new Error(`mlctl ${args.join(' ')} ${why} before printing ${pattern}; stderr:\n${stderr}`));
       const timer = setTimeout(() => fail(`took over ${ms} ms`), ms).unref();
