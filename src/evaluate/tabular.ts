@@ -134,48 +134,30 @@ function modelInfo(pkg: LoadedPackage, task: AnyTask): EvaluationResult['model']
   return { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: task.id };
 }
 
-/** Classification metrics of a tabular classifier, in the image path's result shape (one row = one "image"). */
-export async function evaluateTabularClassifier(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
-  const m = pkg.manifest;
-  const task = requireTask(m, 'evaluate', pkg.dir);
-  if (task !== tabularClassification || !rows.labels) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `it is a ${task.id} model; use evaluateTabularRegression`]);
-  const engine = await checkedEngine(pkg, rows, opts, task.outputSize(m));
+/** One package's rows through its engine and task: metrics, then latency and size on the same engine. */
+async function evaluateRows<M>(pkg: LoadedPackage, task: AnyTask, rows: TabularRows, truth: Int32Array | Float64Array, opts: EvaluateOptions) {
+  const engine = await checkedEngine(pkg, rows, opts, task.outputSize(pkg.manifest));
   try {
-    const run = await runRows<ClassificationMetrics>(pkg, task, engine, rows, rows.labels, opts);
+    const run = await runRows<M>(pkg, task, engine, rows, truth, opts);
     const latency = await packageLatency(pkg, engine, opts, rows.x.slice(0, rows.width));
-    return {
-      model: modelInfo(pkg, task),
-      engine: { name: engine.name, description: engine.description },
-      images: { evaluated: run.count, skipped: 0, skippedFiles: [] },
-      seconds: run.seconds,
-      metrics: run.metrics,
-      ...(latency ? { latency } : {}),
-      size: await modelSize(pkg, engine.name),
-    };
+    return { model: modelInfo(pkg, task), engine: { name: engine.name, description: engine.description }, ...run, latency, size: await modelSize(pkg, engine.name) };
   } finally {
     await engine.dispose();
   }
 }
 
+/** Classification metrics of a tabular classifier, in the image path's result shape (one row = one "image"). */
+export async function evaluateTabularClassifier(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const task = requireTask(pkg.manifest, 'evaluate', pkg.dir);
+  if (task !== tabularClassification || !rows.labels) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `it is a ${task.id} model; use evaluateTabularRegression`]);
+  const r = await evaluateRows<ClassificationMetrics>(pkg, task, rows, rows.labels, opts);
+  return { model: r.model, engine: r.engine, images: { evaluated: r.count, skipped: 0, skippedFiles: [] }, seconds: r.seconds, metrics: r.metrics, ...(r.latency ? { latency: r.latency } : {}), size: r.size };
+}
+
 /** R², MAE and RMSE (the regression task's metrics, as train reports them) of a tabular regression package. */
 export async function evaluateTabularRegression(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions = {}): Promise<RegressionEvaluationResult> {
-  const m = pkg.manifest;
-  const task = requireTask(m, 'evaluate', pkg.dir);
+  const task = requireTask(pkg.manifest, 'evaluate', pkg.dir);
   if (task !== tabularRegression || !rows.targets) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is not a regression model']);
-  const engine = await checkedEngine(pkg, rows, opts, task.outputSize(m));
-  try {
-    const run = await runRows<RegressionMetrics>(pkg, task, engine, rows, rows.targets, opts);
-    const latency = await packageLatency(pkg, engine, opts, rows.x.slice(0, rows.width));
-    return {
-      model: modelInfo(pkg, task),
-      engine: { name: engine.name, description: engine.description },
-      rows: { evaluated: run.count },
-      seconds: run.seconds,
-      metrics: run.metrics,
-      ...(latency ? { latency } : {}),
-      size: await modelSize(pkg, engine.name),
-    };
-  } finally {
-    await engine.dispose();
-  }
+  const r = await evaluateRows<RegressionMetrics>(pkg, task, rows, rows.targets, opts);
+  return { model: r.model, engine: r.engine, rows: { evaluated: r.count }, seconds: r.seconds, metrics: r.metrics, ...(r.latency ? { latency: r.latency } : {}), size: r.size };
 }

@@ -15,6 +15,7 @@
 //   ECE = Σ_b (n_b / n) · |accuracy_b − confidence_b|.
 
 import { argmax, rankOf } from '../scores.js';
+import type { MetricsOptions } from '../types.js';
 
 export const LOG_LOSS_EPS = 1e-7;
 export const DEFAULT_ECE_BINS = 15;
@@ -81,14 +82,7 @@ export interface ClassificationMetrics {
   mostConfidentWrong: ConfidentError[];
 }
 
-export interface MetricsOptions {
-  topK?: number;
-  bins?: number;
-  /** How many confidently wrong examples to keep. */
-  worst?: number;
-}
-
-export interface MetricsAccumulator {
+export interface ClassificationAccumulator {
   readonly numClasses: number;
   readonly topK: number;
   readonly bins: number;
@@ -104,7 +98,7 @@ export interface MetricsAccumulator {
   worst: Array<Omit<ConfidentError, 'trueLabel' | 'predictedLabel'>>;
 }
 
-export function createAccumulator(numClasses: number, opts: MetricsOptions = {}): MetricsAccumulator {
+export function createAccumulator(numClasses: number, opts: MetricsOptions = {}): ClassificationAccumulator {
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`numClasses must be a positive integer, got ${numClasses}`);
   const topK = Math.min(Math.max(1, Math.floor(opts.topK ?? 5)), numClasses);
   const bins = Math.max(1, Math.floor(opts.bins ?? DEFAULT_ECE_BINS));
@@ -130,7 +124,7 @@ export function binOf(confidence: number, bins: number): number {
   return Math.min(bins - 1, Math.max(0, Math.ceil(confidence * bins) - 1));
 }
 
-function insertWorst(acc: MetricsAccumulator, item: MetricsAccumulator['worst'][number]): void {
+function insertWorst(acc: ClassificationAccumulator, item: ClassificationAccumulator['worst'][number]): void {
   if (acc.worstN === 0) return;
   const list = acc.worst;
   if (list.length === acc.worstN && item.score <= list[list.length - 1]!.score) return;
@@ -145,7 +139,7 @@ function insertWorst(acc: MetricsAccumulator, item: MetricsAccumulator['worst'][
  * Add a batch: `probs` holds labels.length rows of numClasses probabilities; `refs` optionally names each example
  * (image paths) for the confidently-wrong list.
  */
-export function addPredictions(acc: MetricsAccumulator, probs: ArrayLike<number>, labels: ArrayLike<number>, refs?: readonly string[]): void {
+export function addPredictions(acc: ClassificationAccumulator, probs: ArrayLike<number>, labels: ArrayLike<number>, refs?: readonly string[]): void {
   const k = acc.numClasses;
   if (probs.length !== labels.length * k) throw new RangeError(`expected ${labels.length} x ${k} scores, got ${probs.length}`);
   for (let i = 0; i < labels.length; i++) {
@@ -210,7 +204,7 @@ export function calibrationFrom(binCount: number[], binConfidence: number[], bin
   return { ece, bins };
 }
 
-export function finalizeMetrics(acc: MetricsAccumulator, labels: readonly string[] = []): ClassificationMetrics {
+export function finalizeMetrics(acc: ClassificationAccumulator, labels: readonly string[] = []): ClassificationMetrics {
   const name = (i: number) => labels[i] ?? String(i);
   const { perClass, macro, weighted } = classReport(acc.confusion, Array.from({ length: acc.numClasses }, (_, i) => name(i)));
   const { ece, bins } = calibrationFrom(acc.binCount, acc.binConfidence, acc.binCorrect);
