@@ -218,11 +218,6 @@ function format(template: string, args: Array<string | number>): string {
   return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
 }
 
-/** Exit code for any thrown value: MlctlError carries its own, anything else is a plain failure. */
-export function exitCodeOf(err: unknown): number {
-  return err instanceof MlctlError ? err.exitCode : EXIT.FAILURE;
-}
-
 /** The registry as rows, for documentation (README error-code table). */
 export function errorTable(): Array<{ code: ErrorCode; exit: number; http: number; grpc: GrpcStatusName; meaning: string }> {
   return (Object.entries(ERRORS) as Array<[ErrorCode, ErrorDef]>).map(([code, d]) => ({ code, exit: d.exit, http: d.http, grpc: d.grpc, meaning: d.meaning }));

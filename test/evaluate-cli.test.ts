@@ -107,7 +107,7 @@ describe('mlctl evaluate', () => {
   });
 
   it('exposes the same evaluation as a function (what optimize calls)', async () => {
-    const { loadEvaluationData, mapToModelLabels } = await import('../src/evaluate/data.js');
+    const { loadEvaluationData, mapToModelLabels } = await import('../src/data/evaluation.js');
     const { evaluatePackage } = await import('../src/evaluate/run.js');
     const { evaluateEngine } = await import('../src/tasks/classification/evaluate.js');
     const { openEngine } = await import('../src/runtime/engine.js');

@@ -8,7 +8,7 @@ import { MlctlError } from '../errors.js';
 import type { ReportSection } from '../tasks/index.js';
 import { renderMarkdown } from '../util/table.js';
 import type { ComparisonRow } from './compare.js';
-import type { EvaluationData } from './data.js';
+import type { EvaluationData } from '../data/evaluation.js';
 import { comparisonRowsTable, summaryRows, taskOfResult, type EvaluationReport } from './format.js';
 import type { GateCheck } from './gates.js';
 import { reportHtml } from './report-html.js';

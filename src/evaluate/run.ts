@@ -10,8 +10,8 @@ import { imageClassification } from '../tasks/classification/index.js';
 import type { ClassificationMetrics } from '../tasks/classification/metrics.js';
 import { requireTask } from '../tasks/index.js';
 import { createProgress } from '../util/progress.js';
-import { latencyRunCount, measureLatency, type LatencyOptions, type LatencyResult } from './latency.js';
-import { modelSize, type ModelSize } from './size.js';
+import { latencyRunCount, measureLatency, type LatencyOptions, type LatencyResult } from '../runtime/latency.js';
+import { modelSize, type ModelSize } from '../artifacts/size.js';
 
 export type { EngineEvalOptions };
 

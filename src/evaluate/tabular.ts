@@ -3,7 +3,7 @@
 // (classification's as for images; R²/MAE/RMSE for regression).
 import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
-import { splitRows, tabularRowsForPackage } from '../classic/data.js';
+import { splitRows, tabularRowsForPackage } from '../data/tabular.js';
 import type { CsvReadOptions } from '../data/csv.js';
 import type { Sample } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
@@ -15,10 +15,10 @@ import { floatOutputs } from '../tasks/outputs.js';
 import { tabularRegression } from '../tasks/regression/index.js';
 import type { RegressionMetrics } from '../tasks/regression/metrics.js';
 import { createProgress } from '../util/progress.js';
-import type { EvalSplit, EvaluationData, SplitParams } from './data.js';
-import type { LatencyResult } from './latency.js';
+import type { EvalSplit, EvaluationData, SplitParams } from '../data/evaluation.js';
+import type { LatencyResult } from '../runtime/latency.js';
 import { packageLatency, type EvaluateOptions, type EvaluationResult } from './run.js';
-import { modelSize, type ModelSize } from './size.js';
+import { modelSize, type ModelSize } from '../artifacts/size.js';
 
 /** A package whose task reads table rows (its examples come from a CSV file, not an image folder). */
 export function isTabularPackage(pkg: LoadedPackage): boolean {
