@@ -3,7 +3,6 @@
 // report.md and index.html alike (evaluate/report*.ts draws the frame: data, comparison, gates, latency, size).
 import path from 'node:path';
 import { card, esc, figure, table } from '../../web/html.js';
-import { thumbnails } from '../../web/thumbnails.js';
 import { f3, f4, renderMarkdown, renderTable, type Rows } from '../../util/table.js';
 import type { InputKind, ReportContext, ReportRendering, ReportSection } from '../types.js';
 import { confusionMatrixFigure, reliabilitySvg, svgToPng } from './figures.js';
@@ -71,6 +70,8 @@ async function worstHtml(m: ClassificationMetrics, input: InputKind, root: strin
   const worst = m.mostConfidentWrong;
   if (worst.length === 0) return '<p class="muted">No misclassified examples.</p>';
   const tabular = input === 'tabular';
+  // Thumbnails (sharp) load only when a report is written.
+  const { thumbnails } = await import('../../web/thumbnails.js');
   const thumbs = tabular ? worst.map(() => undefined) : await thumbnails(worst.map((w) => (w.ref && path.isAbsolute(w.ref) ? w.ref : w.ref ? path.resolve(root, w.ref) : undefined)));
   const items = worst.map((w, i) => {
     const img = thumbs[i] ? `<img src="${thumbs[i]}" alt="${esc(refOf(w, root))}" loading="lazy">` : `<div class="missing">${tabular ? esc(refOf(w, root)) : 'unreadable'}</div>`;
