@@ -18,16 +18,17 @@ export interface ClassificationResult {
   probabilities: Float32Array | Float64Array;
 }
 
-/** How each surface writes a score (their documented formats): the ranking is the same everywhere. */
-export const SCORE_ROUNDING = {
+/**
+ * How each surface writes a score (their documented formats); the ranking is the same everywhere. (watch events round
+ * to 4 decimals in watch/events.ts, from the scores any task gives its rules.)
+ */
+const SCORE_ROUNDING = {
   /** POST /predict and TF Serving :classify: as the model computed it. */
   serve: ROUND.none,
   /** predict's CSV and JSON Lines rows: 6 significant digits. */
   rows: ROUND.significant(6),
   /** serve --audit-log lines: 6 decimals. */
   audit: ROUND.decimals(6),
-  /** watch events: 4 decimals. */
-  watch: ROUND.decimals(4),
 };
 
 /** A batch of outputs → per-example scores and probabilities (one softmax over the batch when the output is logits). */
