@@ -1,6 +1,6 @@
-// Prediction rows as written by `mlctl predict`: CSV (index,input, the task's columns — label_1,score_1,…,label_k,
-// score_k for classifiers, value for regression — then error) or JSON Lines (index, input, the task's fields or
-// error). One input → one line (CSV quotes a field only when needed).
+// Prediction rows as written by `mlctl predict`: CSV (index, input, then the columns of the model task — label_1,
+// score_1, …, label_k, score_k for classifiers, value for regression — then error) or JSON Lines (index, input, then
+// the fields of the task or the error). One input → one line (CSV quotes a field only when needed).
 import path from 'node:path';
 import type { RowRendering } from '../tasks/index.js';
 
