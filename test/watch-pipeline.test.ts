@@ -114,12 +114,12 @@ status: {port: 0}
       const summary = await r.watcher.stop();
       expect(summary.backlog).toEqual({ webhook: 0 });
       expect(summary.cameras.back!.events).toBe(0);
-      // onClassified saw every classified frame, with its result: front is red, back blue, each camera's frames in order.
+      // onClassified saw every classified frame once, with its result: front is red, back blue.
       for (const [camera, label] of [['front', 'red'], ['back', 'blue']] as const) {
         const mine = r.classified.filter((c) => c.camera === camera);
         expect(mine.length).toBe(summary.cameras[camera]!.classified);
+        expect(new Set(mine.map((c) => c.seq)).size).toBe(mine.length);
         expect(new Set(mine.map((c) => c.top))).toEqual(new Set([label]));
-        expect(mine.map((c) => c.seq)).toEqual([...mine.map((c) => c.seq)].sort((a, b) => a - b));
       }
       expect(r.events.every((e) => e.camera === 'front')).toBe(true);
       const log = (await fs.readFile(path.join(r.state, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as WatchEvent);
