@@ -61,6 +61,13 @@ export interface TrainHeadOptions {
   shouldStop?: () => boolean;
   /** Fresh training rows for each epoch (augmentation, computed as they are read); `train` then only gives the width. */
   epochRows?: (epoch: number) => FeatureRows;
+  /**
+   * Write later snapshots into the fc1-sized arrays of earlier ones instead of fresh memory. The arrays of a state
+   * given to onEpochEnd then stay unchanged only until the next onEpochEnd call has returned (a background writer
+   * that finishes the previous write before returning, as train/checkpoint.ts's does, is within that); the best
+   * weights are kept while they are the best.
+   */
+  reuseSnapshots?: boolean;
 }
 
 export interface TrainHeadResult {
@@ -193,14 +200,23 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
   const { spec, batchSize } = opts;
   const dim = trainSet.dim;
   const resume = opts.resume;
-  const params = resume?.weights ?? initHeadParams(spec, dim, opts.seed);
-  const sizes = [params.w1.length, params.b1.length, params.w2.length, params.b2.length];
+  // The seeded initial weights are made when the trainer asks (while its worker threads start), once.
+  let made: HeadParams | undefined;
+  const params = resume?.weights ?? (() => (made ??= initHeadParams(spec, dim, opts.seed)));
+  const sizes = [dim * spec.units, spec.units, spec.units * spec.classes, spec.classes];
   const optimizer = resume?.optimizer?.m.length ? { step: resume.optimizer.step, m: resume.optimizer.m.map((a) => a.slice()), v: resume.optimizer.v.map((a) => a.slice()) } : newAdamState(sizes);
-  const trainer = await openHeadTrainer(opts.engine ?? 'auto', { spec, params, optimizer, batchSize, threads: opts.threads }, opts.logger);
+  const trainer = await openHeadTrainer(opts.engine ?? 'auto', { spec, inputSize: dim, params, optimizer, batchSize, threads: opts.threads }, opts.logger);
   opts.logger?.debug(`head training: ${trainer.description}`);
   let step = optimizer.step;
   const history = [...(resume?.history ?? [])];
-  let best: HeadTrainState['best'] = resume ? { ...resume.best } : { weights: params, epoch: 0, monitor: Infinity };
+  let best: HeadTrainState['best'] = resume ? { ...resume.best } : { weights: typeof params === 'function' ? params() : params, epoch: 0, monitor: Infinity };
+  // With reuseSnapshots: the fc1-sized arrays handed out at the last epoch end, given back once nothing reads them.
+  let held: Float32Array[] = [];
+  const handBack = (current: Float32Array[]) => {
+    const live = new Set([...current, best.weights.w1]);
+    trainer.recycle?.(held.filter((a) => !live.has(a)));
+    held = [...live];
+  };
   let wait = resume?.wait ?? 0;
   const classWeights = opts.classWeights ? Float32Array.from(opts.classWeights) : undefined;
   let stoppedEarly = false;
@@ -256,6 +272,7 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
         wait++;
       }
       if (opts.onEpochEnd) await opts.onEpochEnd({ epoch: e, weights: snap!.params, best, wait, history: [...history], optimizer: { ...snap!.optimizer!, step } }, m);
+      if (opts.reuseSnapshots && snap) handBack([snap.params.w1, ...(snap.optimizer ? [snap.optimizer.m[0]!, snap.optimizer.v[0]!] : [])]);
       if (opts.patience !== undefined && opts.patience > 0 && wait >= opts.patience) {
         stoppedEarly = true;
         break;
