@@ -8,7 +8,7 @@ import type { HeadSpec, HeadWeights } from '../models/head.js';
 import type { FeatureRows } from '../features/rows.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
-import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
+import { alea, createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { evaluateLogits, newAdamState, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
 
 export { adamStepSize, adamUpdate, evaluateLogits, KERAS_ADAM, newAdamState, transposeMatrix } from './trainer.js';
@@ -108,14 +108,31 @@ export function headWeights(p: HeadParams): HeadWeights {
   return { w1: tf.tensor2d(p.w1, [p.inputSize, p.units]), b1: tf.tensor1d(p.b1), w2: tf.tensor2d(p.w2, [p.units, p.classes]), b2: tf.tensor1d(p.b2) };
 }
 
+/**
+ * Keras's glorot_uniform for a [fanIn, fanOut] kernel: exactly what tf.initializers.glorotUniform({ seed }) gives
+ * (TF.js's randomUniform over its alea stream), made in place. A Flatten head's 25M-weight kernel otherwise goes
+ * through a tensor and two copies out of it, which take longer than drawing the numbers.
+ */
+export function glorotUniformKernel(fanIn: number, fanOut: number, seed: number): Float32Array {
+  const limit = Math.sqrt(3 * (1 / Math.max(1, (fanIn + fanOut) / 2)));
+  const [min, range] = [-limit, limit - -limit];
+  const next = alea(String(seed));
+  const out = new Float32Array(fanIn * fanOut);
+  for (let i = 0; i < out.length; i++) out[i] = min + range * next();
+  return out;
+}
+
 /** The seeded initial parameters (same values as initHeadWeights). */
 export function initHeadParams(spec: HeadSpec, inputSize: number, seed: number): HeadParams {
-  const w = initHeadWeights(spec, inputSize, seed);
-  try {
-    return headParams(w);
-  } finally {
-    disposeHead(w);
-  }
+  return {
+    inputSize,
+    units: spec.units,
+    classes: spec.classes,
+    w1: glorotUniformKernel(inputSize, spec.units, deriveSeed(seed, 'fc1')),
+    b1: new Float32Array(spec.units),
+    w2: glorotUniformKernel(spec.units, spec.classes, deriveSeed(seed, 'predictions')),
+    b2: new Float32Array(spec.classes),
+  };
 }
 
 /** Class weights "balanced" as scikit-learn/Keras users compute them: n / (k * count_c). */
