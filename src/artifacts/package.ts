@@ -2,13 +2,14 @@
 // Saving is atomic with auto-incremented versions and logged to the registry audit log; loading verifies every
 // file's sha256 against the manifest (and, when asked, the signature); model files are read (and decrypted) here only.
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { writeDirAtomic } from './atomic.js';
 import { appendRegistryAudit, type PackageRef } from './audit-log.js';
-import { checkKeyFor, decryptBytes, isEncryptedFile, type ModelKey } from './encryption.js';
+import { checkKeyFor, decryptFileBytes, isEncryptedFile, type ModelKey } from './encryption.js';
 import { sha256, sha256File } from './hash.js';
 import { readRegistry } from './registry-file.js';
 import { MANIFEST_FILE, SCHEMA_VERSION, validateManifest, type FileEntry, type LineageEntry, type Manifest, type ManifestDraft } from './manifest.js';
@@ -275,15 +276,19 @@ export async function verifyPackageSignature(pkg: LoadedPackage, trust: TrustedK
  * read). With `checkSha256`, the stored bytes must hash to the manifest's sha256 first.
  */
 export async function readModelFile(pkg: LoadedPackage, rel: string, opts: { checkSha256?: boolean } = {}): Promise<Uint8Array> {
-  const bytes = await fs.readFile(path.join(pkg.dir, rel));
-  if (opts.checkSha256) {
-    const want = pkg.manifest.files[rel]?.sha256;
-    const actual = sha256(bytes);
+  const want = pkg.manifest.files[rel]?.sha256;
+  const checkHash = (actual: string) => {
     if (!want || actual !== want) throw new MlctlError('PACKAGE_HASH_MISMATCH', [pkg.dir, want ? `${rel} has sha256 ${actual.slice(0, 12)}…, the manifest says ${want.slice(0, 12)}…` : `${rel} is not listed in the manifest's files`]);
+  };
+  if (!isEncryptedFile(pkg.manifest, rel)) {
+    const bytes = await fs.readFile(path.join(pkg.dir, rel));
+    if (opts.checkSha256) checkHash(sha256(bytes));
+    return bytes;
   }
-  if (!isEncryptedFile(pkg.manifest, rel)) return bytes;
   const key = checkKeyFor(pkg.dir, pkg.manifest.encryption!, pkg.key);
-  return decryptBytes(key, rel, bytes, pkg.dir);
+  // Read, hashed and decrypted block by block: the ciphertext is never held whole.
+  const hash = opts.checkSha256 ? createHash('sha256') : undefined;
+  return decryptFileBytes(key, rel, path.join(pkg.dir, rel), pkg.dir, hash ? { onStored: (b) => hash.update(b), checkStored: () => checkHash(hash.digest('hex')) } : {});
 }
 
 export async function verifyPackage(dir: string, manifest: Manifest): Promise<void> {
