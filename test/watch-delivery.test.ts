@@ -14,7 +14,7 @@ import { openSpool } from '../src/watch/spool.js';
 import { startWatch } from '../src/watch/watcher.js';
 import { spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
-import { colorPackage, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
+import { collectGarbageEvery, colorPackage, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let model: string;
@@ -155,6 +155,39 @@ notify:
       await r2.watcher.stop();
       await cam3.close();
       await hook400.close();
+    }
+  });
+
+  it('a receiver that accepts and never answers: every attempt ends at its deadline, and delivery resumes by itself when it answers again (#28)', async () => {
+    const cam = await steadyCamera(() => red, 150);
+    const hook = await webhookReceiver();
+    hook.stall(true);
+    // The garbage collector runs all along: a deadline that is only weakly held would be collected and never fire.
+    const stopGc = collectGarbageEvery(50);
+    const r = await watchWith(`cameras:
+  - {name: door, url: "${cam.url}", fps: 5}
+rules:
+  - {name: red, label: red, min_score: 0.9, cooldown: 0s}
+notify:
+  - {type: webhook, url: "${hook.url}", timeout: 300ms, retry: {initial: 100ms, max: 200ms}}
+`);
+    try {
+      // Attempt after attempt reaches the receiver; each one gave up on its connection at the deadline.
+      await until(() => hook.stalledConnections().total >= 5, 'five stalled attempts', 20_000);
+      await until(() => hook.stalledConnections().open <= 1, 'stalled connections closed by the watcher', 5_000);
+      expect(r.logger.lines.some((l) => l.level === 'warn' && /delivery of event .* failed: no answer within 300 ms/.test(l.msg))).toBe(true);
+      expect(hook.received).toHaveLength(0);
+      stopGc();
+      await cam.close(); // the backlog is fixed from here on
+      hook.stall(false);
+      await until(() => r.events.length > 0 && hook.received.length >= r.events.length, 'the backlog delivered', 15_000);
+      await r.watcher.stop();
+      expect(hook.received.map((h) => h.json.id)).toEqual(r.events.map((e) => e.id));
+    } finally {
+      stopGc();
+      await r.watcher.stop();
+      await cam.close();
+      await hook.close();
     }
   });
 
