@@ -3,6 +3,7 @@
 // `mlctl watch` stopped with SIGTERM and killed with SIGKILL while its receiver is down, then restarted: every event
 // arrives, once, in order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -14,6 +15,7 @@ import { openSpool } from '../src/watch/spool.js';
 import { startWatch } from '../src/watch/watcher.js';
 import { spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
+import { tools } from './helpers/tools.js';
 import { collectGarbageEvery, colorPackage, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -273,6 +275,102 @@ notify:
     } finally {
       await r.watcher.stop();
       await hook.close();
+    }
+  });
+});
+
+describe('a full disk after delivery (#28)', () => {
+  /** POSTs per event id: a delivered event is not sent again while the watcher runs. */
+  const postsPerId = (hook: Awaited<ReturnType<typeof webhookReceiver>>) => {
+    const n = new Map<string, number>();
+    for (const h of hook.received) n.set(h.json.id, (n.get(h.json.id) ?? 0) + 1);
+    return n;
+  };
+
+  it('a cursor the disk refuses (/dev/full) does not send the delivered event again', async () => {
+    const cam = await steadyCamera(() => red, 200);
+    const hook = await webhookReceiver();
+    const r = await watchWith(`cameras:
+  - {name: door, url: "${cam.url}", fps: 5}
+rules:
+  - {name: red, label: red, min_score: 0.9, cooldown: 0s}
+notify:
+  - {type: webhook, url: "${hook.url}", retry: {initial: 100ms, max: 200ms}}
+`);
+    try {
+      await hook.waitFor(1);
+      // The cursor is written through one temporary file: point it at /dev/full (ENOSPC from the kernel).
+      await until(() => fs.symlink('/dev/full', path.join(r.state, 'spool', 'cursors', '.webhook.tmp')).then(() => true, () => false), 'the symlink', 10_000, 5);
+      // A failed write removes its temporary file: the symlink is gone once a cursor write met it.
+      await until(() => fs.lstat(path.join(r.state, 'spool', 'cursors', '.webhook.tmp')).then(() => false, () => true), 'a cursor write on the full disk');
+      const seen = hook.received.length;
+      await hook.waitFor(seen + 2, 20_000);
+      await cam.close();
+      await r.watcher.stop();
+      expect(Math.max(...postsPerId(hook).values())).toBe(1);
+      expect(r.logger.lines.some((l) => l.level === 'error' && /event spool .*the disk is full.*cursor of webhook/.test(l.msg))).toBe(true);
+      expect(hook.received.map((h) => h.json.id)).toEqual(r.events.map((e) => e.id));
+      // The cursor on disk caught up once the disk took it again.
+      const cursor = JSON.parse(await fs.readFile(path.join(r.state, 'spool', 'cursors', 'webhook.json'), 'utf8'));
+      expect(cursor.seq).toBe(r.events.length);
+    } finally {
+      await r.watcher.stop();
+      await cam.close();
+      await hook.close();
+    }
+  });
+
+  it.skipIf(!tools.tmpfs)('a real small filesystem (tmpfs) filled up: each delivered event is POSTed once, and the rest arrive when space returns', async () => {
+    const state = path.join(tmp.dir, 'small-fs');
+    await fs.mkdir(state);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', state]);
+    const cam = await steadyCamera(() => red, 150);
+    const hook = await webhookReceiver();
+    const file = path.join(tmp.dir, 'small-fs.yaml');
+    await fs.writeFile(file, `model: ${model}
+engine: tfjs
+state_dir: ${state}
+cameras:
+  - {name: door, url: "${cam.url}", fps: 5}
+rules:
+  - {name: red, label: red, min_score: 0.9, cooldown: 0s}
+notify:
+  - {type: webhook, url: "${hook.url}", retry: {initial: 100ms, max: 200ms}}
+`);
+    const events: WatchEvent[] = [];
+    const logger = createMemoryLogger();
+    const watcher = await startWatch({ config: await loadWatchConfig(file), logger, version: 'test', onEvent: (e) => events.push(e) });
+    const filler = path.join(state, 'filler');
+    try {
+      await hook.waitFor(1);
+      // A backlog builds while the receiver fails; then the disk fills up and the receiver takes everything.
+      hook.setStatus(500);
+      const before = events.length;
+      await until(() => events.length >= before + 3, 'a backlog of three');
+      const fh = await fs.open(filler, 'w');
+      try {
+        for (;;) await fh.write(Buffer.alloc(16 * 1024));
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      } finally {
+        await fh.close();
+      }
+      hook.setStatus(200);
+      await until(() => hook.received.length >= before + 3, 'the backlog delivered on a full disk', 20_000);
+      await new Promise((res) => setTimeout(res, 2000)); // time enough for a loop to show
+      expect(Math.max(...postsPerId(hook).values())).toBe(1);
+      // Space again: the events held in memory are spooled and delivered, each once, in order.
+      await fs.rm(filler);
+      await cam.close();
+      await until(() => hook.received.length >= events.length, 'every event delivered', 20_000);
+      await watcher.stop();
+      expect(Math.max(...postsPerId(hook).values())).toBe(1);
+      expect(hook.received.map((h) => h.json.id)).toEqual(events.map((e) => e.id));
+    } finally {
+      await watcher.stop();
+      await cam.close();
+      await hook.close();
+      execFileSync('umount', ['-l', state]);
     }
   });
 });

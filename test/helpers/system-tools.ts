@@ -2,7 +2,9 @@
 // an RTSP server, chromium, openssl, promtool). Probed once per run by the global setup; a test that needs a missing
 // one skips, and the run prints one line naming the package. `.ci/run` installs them all, so CI runs every test.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 export interface SystemTool {
   /** The Debian package that provides it. */
@@ -10,6 +12,8 @@ export interface SystemTool {
   /** What the tests use it for (printed when it is missing). */
   for: string;
   probe: () => boolean;
+  /** What to do when it is missing, when that is not `apt-get install <pkg>`. */
+  remedy?: string;
 }
 
 const runs = (cmd: string, args: string[]) => {
@@ -19,6 +23,17 @@ const runs = (cmd: string, args: string[]) => {
     return false;
   }
 };
+
+/** Can this process mount (and unmount) a tmpfs: root, and a kernel and container that allow it? */
+function canMountTmpfs(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const dir = mkdtempSync(path.join(tmpdir(), 'mlctl-tmpfs-probe-'));
+  try {
+    return runs('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]) && runs('umount', [dir]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export const PYTHON = '/usr/bin/python3';
 export const CHROMIUM = process.env.MLCTL_CHROMIUM ?? '/usr/bin/chromium';
@@ -33,6 +48,7 @@ export const SYSTEM_TOOLS = {
   chromium: { pkg: 'chromium', for: 'real-browser tests', probe: () => existsSync(CHROMIUM) },
   openssl: { pkg: 'openssl', for: 'cross-checks with stock openssl', probe: () => runs('openssl', ['version']) },
   promtool: { pkg: 'prometheus', for: "promtool check metrics (Prometheus's metric-name lint)", probe: () => runs('promtool', ['--version']) },
+  tmpfs: { pkg: 'mount', for: 'a small real tmpfs to fill up (disk full)', probe: canMountTmpfs, remedy: 'needs root where mounting is allowed' },
 } satisfies Record<string, SystemTool>;
 
 export type ToolName = keyof typeof SYSTEM_TOOLS;
