@@ -196,7 +196,7 @@ describe('tampering is refused with what failed', () => {
 describe('a signed version replayed over another (#28)', () => {
   it('cp -a m/1/. m/2/ → SIGNATURE_MISMATCH from verify, serve --require-signature and sign; m@1 still verifies', async () => {
     const registry = path.join(tmp.dir, 'replay');
-    const v1 = await tinyPackage(registry, { name: 'm', size: 16 });
+    await tinyPackage(registry, { name: 'm', size: 16 });
     const key = path.join(keys, 'release.key.pem');
     const env = { MLCTL_ARTIFACTS: registry };
     expect((await runCli(['sign', 'm@1', '--key', key], { env })).code).toBe(0);
