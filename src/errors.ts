@@ -121,6 +121,7 @@ export const ERRORS = {
 
   // Model registry (mlctl models, NAME:TAG references).
   VERSION_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'model %s has no version %s (versions: %s)', meaning: 'NAME@VERSION names a version the model does not have' },
+  VERSION_REJECTED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: '%s: %s', meaning: 'serve/predict of a version a quality gate marked rejected, without --allow-rejected (a bare NAME skips rejected versions)' },
   TAG_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'model %s has no tag "%s" (%s)', meaning: 'NAME:TAG names a tag the model does not have (the close matches are listed)' },
   REGISTRY_LOCKED: { exit: EXIT.FAILURE, http: 503, grpc: 'UNAVAILABLE', message: 'the registry of model %s is locked by another mlctl process (%s); try again, or remove %s if no mlctl is running', meaning: 'another process held the model\'s registry lock for too long', retryAfter: 1 },
   MODEL_TAGGED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: '%s is tagged %s: untag it first, or pass --force to remove it and its tags', meaning: 'models rm of a tagged version without --force' },
