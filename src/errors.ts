@@ -129,7 +129,8 @@ export const ERRORS = {
   // Batch prediction (mlctl predict).
   PREDICT_INPUT: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'predict input %s: %s', meaning: 'a predict input that does not exist or is neither an image nor a list' },
   PREDICT_OUTPUT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'predict output %s: %s', meaning: 'the predict output exists (use --resume or --force), cannot be written, or was written with other columns' },
-  PREDICT_MERGE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot merge shard outputs: %s', meaning: 'predict --merge of an incomplete, unfinished, mixed or overlapping set of shard outputs' },
+  PREDICT_RESUME: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot resume %s: %s', meaning: 'predict --resume of a file written by another model, inputs, shard or columns, or changed after mlctl wrote it (added, edited or removed rows)' },
+  PREDICT_MERGE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot merge shard outputs: %s', meaning: 'predict --merge of an incomplete, unfinished, mixed or overlapping set of shard outputs, or of a shard output changed after its run (rows missing or added)' },
 
   // Export and reports.
   EXPORT_UNSUPPORTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the model cannot be exported to the chosen format (e.g. no dynamic batch dimension for Triton)' },
