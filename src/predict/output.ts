@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
 import { writeFileAtomic } from '../artifacts/atomic.js';
+import { csvTextOf } from '../data/csv.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { FingerprintSet } from './fingerprints.js';
@@ -80,7 +81,7 @@ export async function* readRows(file: string, format: OutputFormat): AsyncGenera
     }
     const index = Number(record[0]);
     if (!Number.isInteger(index)) throw new MlctlError('PREDICT_OUTPUT', [file, `a row has index "${record[0]}"`]);
-    yield { index, input: record[1] ?? '', error: errorCol >= 0 && Boolean(record[errorCol]), raw: raw.endsWith('\n') ? raw : raw + '\n' };
+    yield { index, input: csvTextOf(record[1] ?? ''), error: errorCol >= 0 && Boolean(record[errorCol]), raw: raw.endsWith('\n') ? raw : raw + '\n' };
   }
 }
 

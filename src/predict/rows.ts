@@ -1,6 +1,8 @@
 // Prediction rows as written by `mlctl predict`: CSV (index,input,label_1,score_1,…,label_k,score_k,error, or
-// index,input,value,error for regression) or JSON Lines. One input → one line (CSV quotes a field only when needed).
+// index,input,value,error for regression) or JSON Lines. One input → one line; CSV text cells go through the one CSV
+// writer (data/csv.ts csvLine: quoted when needed, spreadsheet formulas defused).
 import path from 'node:path';
+import { csvLine } from '../data/csv.js';
 
 export type OutputFormat = 'csv' | 'jsonl';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['csv', 'jsonl'];
@@ -59,10 +61,6 @@ export function topK(scores: Float32Array, r: number, labels: readonly string[],
   return idx.map((j) => ({ label: labels[j]!, score: roundScore(scores[o + j]!) }));
 }
 
-export function csvField(v: string): string {
-  return /[",\r\n]|^\s|\s$/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
-
 export function csvHeader(layout: RowLayout): string {
   const cols = ['index', 'input'];
   if (layout.kind === 'value') cols.push('value');
@@ -84,9 +82,9 @@ export function formatRow(row: PredictionRow, layout: RowLayout): string {
     else doc.predictions = row.top;
     return JSON.stringify(doc) + '\n';
   }
-  const cells = [String(row.index), csvField(row.input)];
-  if (layout.kind === 'value') cells.push(row.value === undefined ? '' : String(row.value));
-  else for (let i = 0; i < layout.topK; i++) cells.push(csvField(row.top?.[i]?.label ?? ''), row.top?.[i] ? String(row.top[i]!.score) : '');
-  cells.push(csvField(row.error ?? ''));
-  return cells.join(',') + '\n';
+  const cells: Array<string | number | undefined> = [row.index, row.input];
+  if (layout.kind === 'value') cells.push(row.value);
+  else for (let i = 0; i < layout.topK; i++) cells.push(row.top?.[i]?.label, row.top?.[i]?.score);
+  cells.push(row.error);
+  return csvLine(cells);
 }
