@@ -75,6 +75,9 @@ export const ERRORS = {
   DATA_EMPTY_CLASS: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'class folder %s has no images (jpg, png, webp, gif, tiff); add images or remove the folder', meaning: 'a class folder without images' },
   DATA_EMPTY_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the %s split is empty: %s', meaning: 'the chosen split has no examples' },
   DATA_BAD_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'split fractions that cannot be applied' },
+  DATA_NOT_FOUND: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'no detection dataset at %s: %s', meaning: 'a detection dataset whose annotation files are not where its format puts them' },
+  DATA_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'dataset file %s %s', meaning: 'a dataset file that cannot be read in its format (COCO JSON, YOLO data.yaml or txt, VOC XML)' },
+  DATA_INVALID_BOXES: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s: %s invalid annotation(s): %s; fix them, or pass --skip-invalid to leave them out (each is listed by mlctl datasets inspect)', meaning: 'boxes outside the image, without area, of an unknown class, or malformed lines; never dropped silently' },
   DATA_UNKNOWN_LABELS: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the data has class(es) the model does not know: %s (model labels: %s)', meaning: 'evaluation data has classes the model was not trained on' },
   CSV_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'CSV file %s: %s', meaning: 'a CSV file that cannot be read as a table (listed by line and column)' },
   CSV_ENCODING: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'CSV file %s is not valid %s: %s', meaning: 'a CSV file whose bytes are not text in its encoding (UTF-8 unless --encoding says otherwise); names the line and byte offset' },
@@ -90,6 +93,8 @@ export const ERRORS = {
   PACKAGE_EXISTS: { exit: EXIT.FAILURE, http: 409, grpc: 'ALREADY_EXISTS', message: '%s already exists and is not empty: choose another path or pass --force', meaning: 'the output already exists (pass --force to replace it)' },
   PACKAGE_WRITE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the model package could not be written (e.g. out of disk space)' },
   PACKAGE_INPUT_MISMATCH: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: "the model's input shape differs from its manifest" },
+  TASK_REQUIRED: { exit: EXIT.FAILURE, http: 400, grpc: 'FAILED_PRECONDITION', message: '%s needs a model with a task (%s); %s has none: it is a generic tensor model, served with its own named tensors over KServe V2, TF Serving :predict and Triton', meaning: 'a command or route that needs a task (labels, values, metrics) used with a generic tensor model' },
+  TASK_UNKNOWN: { exit: EXIT.FAILURE, http: 400, grpc: 'FAILED_PRECONDITION', message: 'model %s has task "%s", which this mlctl does not know (it knows %s): upgrade mlctl, or use a package made for this version', meaning: "the manifest's task is not one this mlctl implements" },
   CHECKPOINT_WRITE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'a training checkpoint could not be written' },
   CHECKPOINT_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'a training checkpoint is incomplete or from another format version' },
   RUN_LOCKED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: 'run %s is in use by another mlctl process (pid %s, since %s); wait for it, or pick another --name', meaning: 'another train run with the same --name is running' },
@@ -217,11 +222,6 @@ export function usageError(message: string): MlctlError {
 function format(template: string, args: Array<string | number>): string {
   let i = 0;
   return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
-}
-
-/** Exit code for any thrown value: MlctlError carries its own, anything else is a plain failure. */
-export function exitCodeOf(err: unknown): number {
-  return err instanceof MlctlError ? err.exitCode : EXIT.FAILURE;
 }
 
 /** The registry as rows, for documentation (README error-code table). */

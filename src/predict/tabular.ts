@@ -1,8 +1,8 @@
 // `mlctl predict` for tabular (classic) packages: each CSV file's rows encoded with the package's recorded encoding
-// (classic/data.ts tabularRowsForPackage, as evaluate does), one output row per CSV row keyed "<file>:<line>".
+// (data/tabular.ts tabularRowsForPackage, as evaluate does), one output row per CSV row keyed "<file>:<line>".
 import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
-import { tabularRowsForPackage } from '../classic/data.js';
+import { tabularRowsForPackage } from '../data/tabular.js';
 import { MlctlError } from '../errors.js';
 import { createProgress } from '../util/progress.js';
 import { formatShard, inShard, WHOLE } from '../util/shard.js';
@@ -37,7 +37,7 @@ export async function predictTabular(pkg: LoadedPackage, opts: PredictOptions): 
         const x = new Float32Array(items.length * width);
         items.forEach((it, i) => x.set(encoded.x.subarray(it.row * width, (it.row + 1) * width), i * width));
         const out = await engine.run(x, items.length);
-        writer.push(chunkRows(items, items.map(() => undefined), out, pkg, layout));
+        writer.push(chunkRows(items, items.map(() => undefined), out, pkg));
         interrupted = Boolean(opts.shouldStop?.());
       }
       if (interrupted) break;

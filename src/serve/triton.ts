@@ -1,8 +1,10 @@
 // Triton's extensions of the V2 protocol shared by mlctl serve's REST routes and gRPC service: a served model's
 // configuration (the ModelConfig `export --format triton` writes for the same package), the classification output
 // parameter ("score:index:label" strings, as Triton's classification.cc writes them) and the repository index.
-import { variantProps, weightsVariantOf, type WeightsVariant } from '../export/onnx-export.js';
-import { manifestSignatures, tritonConfig, TRITON_DEFAULTS } from '../export/triton.js';
+import { variantProps, weightsVariantOf, type WeightsVariant } from '../artifacts/variant.js';
+import { tritonConfig, TRITON_DEFAULTS } from '../triton/config.js';
+import type { TensorSpec } from '../runtime/tensor.js';
+import { topIndices } from '../tasks/scores.js';
 import { badRequest } from './errors.js';
 import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState, UnavailableVersion } from './types.js';
 
@@ -19,7 +21,12 @@ const variants = new WeakMap<ServedModel, Promise<WeightsVariant>>();
 export async function servedModelConfig(m: ServedModel, batching: ModelRepository['batching']): Promise<Record<string, unknown>> {
   let weights = variants.get(m);
   if (!weights) variants.set(m, (weights = weightsVariantOf(m.package)));
-  const signatures = manifestSignatures(m.manifest, m.inputShape);
+  const input = m.manifest.input;
+  const shape = m.inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
+  const signatures: { inputs: TensorSpec[]; outputs: TensorSpec[] } = {
+    inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...shape] }],
+    outputs: [{ name: m.manifest.output.name, datatype: 'FP32', shape: [-1, m.manifest.output.size] }],
+  };
   return tritonConfig(m.manifest, { ...signatures, metadataProps: variantProps(m.manifest, { input: 'preprocessed', weights: await weights }) }, {
     name: m.name,
     platform: m.platform,
@@ -42,7 +49,8 @@ const toStdString = (v: number) => (Number.isFinite(v) ? v.toFixed(6) : String(v
 
 /**
  * Replace an FP32 output with its top-`k` classes per example: BYTES [batch, k] of "score:index:label" (label left
- * out when the model has none), highest score first, ties by index — Triton's classification extension.
+ * out when the model has none), highest score first, ties by index (the one ranking, tasks/scores.ts) — Triton's
+ * classification extension, which applies to any output tensor the model has.
  */
 export function classify(out: InferOutput, k: number, labels: string[]): { name: string; datatype: 'BYTES'; shape: number[]; data: string[] } {
   const batch = out.shape[0] ?? 1;
@@ -51,8 +59,7 @@ export function classify(out: InferOutput, k: number, labels: string[]): { name:
   const data: string[] = [];
   for (let b = 0; b < batch; b++) {
     const row = out.data.subarray(b * width, (b + 1) * width);
-    const order = Array.from(row.keys()).sort((i, j) => row[j]! - row[i]! || i - j);
-    for (const i of order.slice(0, count)) data.push(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`);
+    for (const i of topIndices(row, count)) data.push(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`);
   }
   return { name: out.name, datatype: 'BYTES', shape: [batch, count], data };
 }

@@ -1,0 +1,84 @@
+// Model size on disk per format, from the files the manifest lists: raw bytes and gzip -9 bytes (as optimize reports them
+// so the figures match) — what a deploy bundle or a CDN transfer actually costs.
+import { createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { writeFileAtomic } from './atomic.js';
+import type { LoadedPackage } from './package.js';
+import { cacheRoot } from './cache.js';
+
+export interface FormatSize {
+  files: string[];
+  rawBytes: number;
+  /** Only computed for the headline format (gzip -9 of a large model takes seconds); null for the others. */
+  gzipBytes: number | null;
+}
+
+export interface ModelSize {
+  /** The format whose files make up the headline figures (the one the engine ran). */
+  format: string;
+  rawBytes: number;
+  gzipBytes: number;
+  byFormat: Record<string, FormatSize>;
+}
+
+/**
+ * gzip -9 size of a package file, cached under $MLCTL_CACHE/gzip-size/<sha256>: package files are immutable and
+ * hash-verified, and compressing a VGG16 (~60 MB) costs 10-15 s on a busy machine every time otherwise.
+ */
+async function cachedGzipSize(file: string, sha256: string): Promise<number> {
+  const cacheFile = path.join(cacheRoot(), 'gzip-size', sha256);
+  const cached = Number((await fs.readFile(cacheFile, 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(cached) && cached > 0) return cached;
+  const bytes = await gzipSize(file);
+  // A cache that cannot be written only costs time.
+  await writeFileAtomic(cacheFile, `${bytes}\n`).catch(() => undefined);
+  return bytes;
+}
+
+async function gzipSize(file: string): Promise<number> {
+  let bytes = 0;
+  const counter = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      cb();
+    },
+  });
+  await pipeline(createReadStream(file), createGzip({ level: 9 }), counter);
+  return bytes;
+}
+
+/** The manifest files that belong to one format: TF.js = model.json + its weight shards; others = the file and its sidecars. */
+async function filesOf(pkg: LoadedPackage, format: string, rel: string): Promise<string[]> {
+  const listed = Object.keys(pkg.manifest.files);
+  if (format === 'tfjs') {
+    const dir = path.posix.dirname(rel);
+    try {
+      const json = JSON.parse(await fs.readFile(path.join(pkg.dir, rel), 'utf8')) as { weightsManifest?: Array<{ paths: string[] }> };
+      const shards = (json.weightsManifest ?? []).flatMap((g) => g.paths.map((p) => path.posix.join(dir, p)));
+      return [rel, ...shards].filter((f) => listed.includes(f));
+    } catch {
+      return listed.includes(rel) ? [rel] : [];
+    }
+  }
+  // e.g. model.onnx plus model.onnx.data (external weights).
+  return listed.filter((f) => f === rel || f.startsWith(`${rel}.`) || f.startsWith(`${rel}_`));
+}
+
+export async function modelSize(pkg: LoadedPackage, format?: string): Promise<ModelSize> {
+  const byFormat: Record<string, FormatSize> = {};
+  for (const [fmt, rel] of Object.entries(pkg.manifest.formats)) {
+    if (!rel) continue;
+    const files = await filesOf(pkg, fmt, rel);
+    byFormat[fmt] = { files, rawBytes: files.reduce((a, f) => a + pkg.manifest.files[f]!.bytes, 0), gzipBytes: null };
+  }
+  const chosen = format && byFormat[format] ? format : byFormat.tfjs ? 'tfjs' : (Object.keys(byFormat)[0] ?? 'none');
+  const head = byFormat[chosen];
+  if (!head) return { format: chosen, rawBytes: 0, gzipBytes: 0, byFormat };
+  let gzipBytes = 0;
+  for (const f of head.files) gzipBytes += await cachedGzipSize(path.join(pkg.dir, f), pkg.manifest.files[f]!.sha256);
+  head.gzipBytes = gzipBytes;
+  return { format: chosen, rawBytes: head.rawBytes, gzipBytes, byFormat };
+}
