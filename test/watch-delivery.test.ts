@@ -3,7 +3,6 @@
 // `mlctl watch` stopped with SIGTERM and killed with SIGKILL while its receiver is down, then restarted: every event
 // arrives, once, in order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -15,8 +14,7 @@ import { openSpool } from '../src/watch/spool.js';
 import { startWatch } from '../src/watch/watcher.js';
 import { spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
-import { tools } from './helpers/tools.js';
-import { collectGarbageEvery, colorPackage, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
+import { collectGarbageEvery, colorPackage, freePort, mountTmpfs, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let model: string;
@@ -325,10 +323,14 @@ notify:
     }
   });
 
-  it.skipIf(!tools.tmpfs)('a real small filesystem (tmpfs) filled up: each delivered event is POSTed once, and the rest arrive when space returns', async () => {
+  it('a real small filesystem (tmpfs) filled up: each delivered event is POSTed once, and the rest arrive when space returns', async (ctx) => {
     const state = path.join(tmp.dir, 'small-fs');
     await fs.mkdir(state);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', state]);
+    const mounted = mountTmpfs(state, '1m');
+    if (!mounted) {
+      console.log('skipping the tmpfs disk-full test: mounting a tmpfs needs root where mounting is allowed (the /dev/full test covers the fix)');
+      return ctx.skip();
+    }
     const cam = await steadyCamera(() => red, 150);
     const hook = await webhookReceiver();
     const file = path.join(tmp.dir, 'small-fs.yaml');
@@ -375,7 +377,7 @@ notify:
       await watcher.stop();
       await cam.close();
       await hook.close();
-      execFileSync('umount', ['-l', state]);
+      mounted.unmount();
     }
   });
 });

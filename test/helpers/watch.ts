@@ -2,7 +2,7 @@
 // results are known), MJPEG cameras served over HTTP from ffmpeg's own mpjpeg output or from frames under the
 // test's control (garbage, truncation, stalls), a webhook receiver that checks signatures, and a mosquitto broker.
 import * as tf from '@tensorflow/tfjs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
@@ -283,6 +283,17 @@ export function collectGarbageEvery(ms = 50): () => void {
   const gc = vm.runInNewContext('gc') as () => void;
   const timer = setInterval(() => gc(), ms);
   return () => clearInterval(timer);
+}
+
+/**
+ * A small real filesystem for disk-full tests: a tmpfs of `size` mounted at `dir` (which must exist), or undefined
+ * where this process may not mount (not root, or a container that forbids it): the caller skips, saying so. Not a
+ * Debian tool of the CI set — the same fix is also covered by a /dev/full test that runs everywhere.
+ */
+export function mountTmpfs(dir: string, size: string): { unmount: () => void } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const ok = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' }).status === 0;
+  return ok ? { unmount: () => void spawnSync('umount', ['-l', dir], { stdio: 'ignore' }) } : undefined;
 }
 
 /** Poll `check` until it returns a truthy value (events the code under test does not announce). */
