@@ -20,6 +20,7 @@ import { startServer } from '../src/serve/start.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
 import { vgg16BenchPackage } from './_vgg16.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const LABELS = ['cat', 'dog', 'horse', 'ship', 'truck'];
 
@@ -93,7 +94,7 @@ async function rawRound(engine: InferenceEngine, xb: Float32Array, batch: number
   let runs = 0;
   while (performance.now() - t0 < seconds * 1000 || runs < 1) {
     const t = performance.now();
-    await engine.run(xb, batch);
+    await runFloat(engine, xb, batch);
     acc.lat.push(performance.now() - t);
     runs++;
   }
@@ -195,7 +196,7 @@ export async function main(args: string[]): Promise<void> {
     result.engineDescription = raw.description;
     const x8 = new Float32Array(x.length * 8);
     for (let i = 0; i < 8; i++) x8.set(x, i * x.length);
-    await raw.run(x8, 8);
+    await runFloat(raw, x8, 8);
     const on = await openServer(pkg, { engine, maxBatch: 8, maxDelayMs: 5, maxQueue: 64 });
     const off = await openServer(pkg, { engine, maxBatch: 1, maxDelayMs: 0, maxQueue: 64 });
     const good = (): Req => ({ path: '/predict', body: jpeg, type: 'image/jpeg', good: true });

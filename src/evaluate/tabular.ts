@@ -8,6 +8,7 @@ import { regressionMetrics, type RegressionMetrics } from '../metrics/regression
 import type { Sample } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type InferenceEngine } from '../runtime/engine.js';
+import { floatIO, runFloat } from '../runtime/float.js';
 import { createProgress } from '../util/progress.js';
 import type { EvalSplit, EvaluationData, SplitParams } from './data.js';
 import type { LatencyResult } from './latency.js';
@@ -94,10 +95,17 @@ export interface RegressionEvaluationResult {
 
 async function checkedEngine(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions, outputSize: number): Promise<InferenceEngine> {
   const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
-  const shapeOk = engine.inputShape.length === 1 && (engine.inputShape[0] === rows.width || engine.inputShape[0] === -1);
-  if (engine.outputSize !== outputSize || !shapeOk) {
+  let io: ReturnType<typeof floatIO>;
+  try {
+    io = floatIO(engine);
+  } catch (err) {
     await engine.dispose();
-    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes [${engine.inputShape.join(', ')}] and outputs ${engine.outputSize} values, but its manifest describes ${rows.width} features and ${outputSize} outputs`]);
+    throw err;
+  }
+  const shapeOk = io.inputShape.length === 1 && (io.inputShape[0] === rows.width || io.inputShape[0] === -1);
+  if ((io.outputSize !== outputSize && io.outputSize !== -1) || !shapeOk) {
+    await engine.dispose();
+    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes [${io.inputShape.join(', ')}] and outputs ${io.outputSize} values, but its manifest describes ${rows.width} features and ${outputSize} outputs`]);
   }
   return engine;
 }
@@ -110,7 +118,7 @@ async function runRows(engine: InferenceEngine, rows: TabularRows, opts: Evaluat
   const start = Date.now();
   for (let s = 0; s < n; s += bs) {
     const count = Math.min(bs, n - s);
-    onBatch(await engine.run(rows.x.subarray(s * rows.width, (s + count) * rows.width), count), s, count);
+    onBatch(await runFloat(engine, rows.x.subarray(s * rows.width, (s + count) * rows.width), count), s, count);
     progress?.tick(count);
   }
   progress?.done(`${n} rows`);

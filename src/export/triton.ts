@@ -7,6 +7,7 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { BATCH_DIM, DataType } from '../onnx/index.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
+import type { Datatype, TensorSpec } from '../runtime/tensor.js';
 import { checkOnnxRuns, onnxDetails, onnxModelFor, type OnnxExportOptions, type OnnxModel } from './onnx-export.js';
 import { toTextFormat } from './pbtxt.js';
 import { exportMetadata } from './source.js';
@@ -68,22 +69,26 @@ export interface ConfigSettings {
   platform?: string;
 }
 
-/** The graph's tensors as the manifest describes them (what the TF.js → ONNX conversion produces): FP32, batch first. */
-export function manifestSignatures(manifest: Manifest, inputShape?: number[]): Pick<OnnxModel, 'inputs' | 'outputs'> {
-  const input = manifest.input;
-  const shape = inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
-  return {
-    inputs: [{ name: input.name, elemType: DataType.FLOAT, dims: [BATCH_DIM, ...shape] }],
-    outputs: [{ name: manifest.output.name, elemType: DataType.FLOAT, dims: [BATCH_DIM, manifest.output.size] }],
-  };
+/** V2 datatypes as ONNX TensorProto.DataType. */
+const ONNX_OF_DATATYPE: Record<Datatype, number> = {
+  FP32: DataType.FLOAT, UINT8: DataType.UINT8, INT8: DataType.INT8, UINT16: DataType.UINT16, INT16: DataType.INT16, INT32: DataType.INT32, INT64: DataType.INT64,
+  BYTES: DataType.STRING, BOOL: DataType.BOOL, FP16: DataType.FLOAT16, FP64: DataType.DOUBLE, UINT32: DataType.UINT32, UINT64: DataType.UINT64, BF16: DataType.BFLOAT16,
+};
+
+/** Declared tensors (V2 datatypes, -1 where dynamic) as graph signatures: a dynamic leading dimension is the batch. */
+export function tensorSignatures(tensors: { inputs: readonly TensorSpec[]; outputs: readonly TensorSpec[] }): Pick<OnnxModel, 'inputs' | 'outputs'> {
+  const sig = (t: TensorSpec) => ({ name: t.name, elemType: ONNX_OF_DATATYPE[t.datatype], dims: t.shape.map((d, i) => (d >= 0 ? d : i === 0 ? BATCH_DIM : `dim${i}`)) });
+  return { inputs: tensors.inputs.map(sig), outputs: tensors.outputs.map(sig) };
 }
 
 /**
  * The ModelConfig (plain object, proto field names, enums by name) for a model with these tensors: what
- * `export --format triton` writes as config.pbtxt and `mlctl serve` answers on GET /v2/models/{m}/config.
+ * `export --format triton` writes as config.pbtxt and `mlctl serve` answers on GET /v2/models/{m}/config. With
+ * maxBatch 0 (a model without a batch dimension) the dims are the full shapes and there is no dynamic batching.
  */
 export function tritonConfig(manifest: Manifest, model: Pick<OnnxModel, 'inputs' | 'outputs' | 'metadataProps'>, opts: ConfigSettings): Record<string, unknown> {
   const image = manifest.input.kind === 'image';
+  const dims = opts.maxBatch > 0 ? tritonDims : (d: Array<number | string>) => d.map((v) => (typeof v === 'number' && v >= 0 ? v : -1));
   const parameters = Object.fromEntries(CONFIG_PARAMETERS.filter((k) => model.metadataProps[k] !== undefined).map((k) => [k, { string_value: model.metadataProps[k]! }]));
   return {
     name: opts.name,
@@ -93,18 +98,15 @@ export function tritonConfig(manifest: Manifest, model: Pick<OnnxModel, 'inputs'
       name: t.name,
       data_type: tritonType(t.elemType, `input ${t.name}`),
       ...(image && t.dims.length === 4 ? { format: 'FORMAT_NHWC' } : {}),
-      dims: tritonDims(t.dims, `input ${t.name}`),
+      dims: dims(t.dims, `input ${t.name}`),
     })),
     output: model.outputs.map((t, i) => ({
       name: t.name,
       data_type: tritonType(t.elemType, `output ${t.name}`),
-      dims: tritonDims(t.dims, `output ${t.name}`),
+      dims: dims(t.dims, `output ${t.name}`),
       ...(i === 0 && manifest.labels.length ? { label_filename: TRITON_LABELS } : {}),
     })),
-    dynamic_batching: {
-      preferred_batch_size: preferredBatchSizes(opts.maxBatch),
-      max_queue_delay_microseconds: opts.queueDelayUs,
-    },
+    ...(opts.maxBatch > 0 ? { dynamic_batching: { preferred_batch_size: preferredBatchSizes(opts.maxBatch), max_queue_delay_microseconds: opts.queueDelayUs } } : {}),
     instance_group: [{ count: opts.instances, kind: 'KIND_CPU' }],
     parameters,
   };
@@ -122,7 +124,7 @@ export async function writeTritonExport(pkg: LoadedPackage, dir: string, opts: T
   };
   const base = exportMetadata(pkg, 'triton');
   const model = await onnxModelFor(pkg, base, opts);
-  await checkOnnxRuns(model, pkg.manifest.output.size, opts.logger);
+  await checkOnnxRuns(model, pkg.manifest.output.size!, opts.logger);
   const config = tritonConfig(pkg.manifest, model, settings);
   const type = tritonModelConfigType();
   const header = `Triton model configuration written by ${base.exportedBy} from ${pkg.manifest.name} v${pkg.manifest.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;

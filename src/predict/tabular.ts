@@ -6,6 +6,7 @@ import { tabularRowsForPackage } from '../classic/data.js';
 import { MlctlError } from '../errors.js';
 import { createProgress } from '../util/progress.js';
 import { formatShard, inShard, WHOLE } from '../util/shard.js';
+import { runFloat } from '../runtime/float.js';
 import { chunkRows, finishRun, layoutFor, openCheckedEngine, rowWriter, startRun, type PredictOptions, type PredictResult } from './run.js';
 
 export async function predictTabular(pkg: LoadedPackage, opts: PredictOptions): Promise<PredictResult> {
@@ -36,7 +37,7 @@ export async function predictTabular(pkg: LoadedPackage, opts: PredictOptions): 
         const items = todo.slice(s, s + opts.batchSize);
         const x = new Float32Array(items.length * width);
         items.forEach((it, i) => x.set(encoded.x.subarray(it.row * width, (it.row + 1) * width), i * width));
-        const out = await engine.run(x, items.length);
+        const out = await runFloat(engine, x, items.length);
         writer.push(chunkRows(items, items.map(() => undefined), out, pkg, layout));
         interrupted = Boolean(opts.shouldStop?.());
       }

@@ -33,8 +33,13 @@ export function modelSummary(m: ServedModel, versions: number[]) {
     versions,
     task: man.task,
     labels: man.labels,
-    input: input.kind === 'image' ? { kind: 'image', height: input.height, width: input.width, channels: input.channels, preprocessing: input.preprocessing.mode } : { kind: input.kind, features: input.features.length },
-    output: { kind: man.output.kind, size: man.output.size },
+    input:
+      input.kind === 'image'
+        ? { kind: 'image', height: input.height, width: input.width, channels: input.channels, preprocessing: input.preprocessing.mode }
+        : input.kind === 'tabular'
+          ? { kind: input.kind, features: input.features.length }
+          : { kind: input.kind, tensors: m.inputs },
+    output: man.output.kind === 'tensors' ? { kind: man.output.kind, tensors: m.outputs } : { kind: man.output.kind, size: man.output.size },
     engine: m.engine,
     platform: m.platform,
     createdAt: man.createdAt,

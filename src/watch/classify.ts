@@ -9,6 +9,7 @@ import { loadPackage } from '../artifacts/package.js';
 import { imageInputSpec, imageToInput, type PreprocessingMode } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice } from '../runtime/engine.js';
+import { floatFeed, floatIO, floatsOf } from '../runtime/float.js';
 import { createBatcher } from '../runtime/batcher.js';
 import type { Logger } from '../util/log.js';
 import type { RemoteInput } from './config/types.js';
@@ -66,10 +67,15 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   const spec: ImageInputSpec = m.input;
   // TF.js runs in a worker thread: a batch must never block the event loop that reads the camera streams.
   const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger, worker: true });
-  const inputSize = spec.height * spec.width * 3;
+  try {
+    floatIO(engine);
+  } catch (err) {
+    await engine.dispose();
+    throw err;
+  }
   let decoding = 0;
   const batcher = createBatcher(
-    { inputSize, outputSize: engine.outputSize, run: (x, n) => engine.run(x, n) },
+    engine,
     // The queue is bounded by the watcher (capacity), so the batcher's own limit never refuses a frame.
     { maxBatch: opts.maxBatch, maxDelayMs: opts.maxDelayMs, maxQueue: 1 << 20, incoming: () => decoding, ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) },
   );
@@ -89,8 +95,8 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
         decoding--;
         batcher.poke();
       }
-      const r = await batcher.submit(x, 1);
-      return { scores: asProbabilities(r.y, m.output.kind), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
+      const r = await batcher.submit([floatFeed(engine, x, 1)], 1);
+      return { scores: asProbabilities(floatsOf(r.outputs[0]!), m.output.kind), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
     },
     async close() {
       await batcher.idle();
