@@ -93,6 +93,19 @@ function fromOrt(name: string, v: ort.OnnxValue): Tensor {
   return { name, datatype, shape: [...v.dims], data } as Tensor;
 }
 
+/** The inputs and outputs an ONNX model declares, as ONNX Runtime reads them (for packaging a bare model). */
+export async function onnxTensors(bytes: Uint8Array): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
+  const session = await ort.InferenceSession.create(bytes, onnxSessionOptions(1));
+  try {
+    return {
+      inputs: session.inputMetadata.map((m) => specOfMetadata(m, 'input')!),
+      outputs: session.outputMetadata.map((m) => specOfMetadata(m, 'output')).filter((t): t is TensorSpec => t !== undefined),
+    };
+  } finally {
+    await session.release();
+  }
+}
+
 /** An InferenceEngine over ONNX bytes already checked by the caller (or knowingly unchecked: see provenance). */
 export async function onnxEngineFromBytes(bytes: Uint8Array, opts: SessionEngineOptions = {}): Promise<InferenceEngine> {
   if (opts.worker) return onnxThreadEngine(bytes, opts);
