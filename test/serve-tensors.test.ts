@@ -161,8 +161,8 @@ describe('V2 metadata lists every input and output as the model declares them', 
     const sig = res.metadata.signature_def.signature_def;
     expect(Object.keys(sig)).toEqual(['serving_default']);
     const info = (t: Any) => [t.dtype, t.tensor_shape.dim.map((d: Any) => Number(d.size))];
-    expect(Object.fromEntries(Object.entries(sig.serving_default.inputs).map(([n, t]) => [n, info(t)]))).toEqual({ x: ['DT_FLOAT', [-1, 4]], k: ['DT_INT64', [-1, 1]] });
-    expect(Object.fromEntries(Object.entries(sig.serving_default.outputs).map(([n, t]) => [n, info(t)]))).toEqual({ y: ['DT_FLOAT', [-1, 4]], flag: ['DT_BOOL', [-1, 4]] });
+    expect(Object.fromEntries(Object.entries(sig.serving_default.inputs as Record<string, Any>).map(([n, t]) => [n, info(t)]))).toEqual({ x: ['DT_FLOAT', [-1, 4]], k: ['DT_INT64', [-1, 1]] });
+    expect(Object.fromEntries(Object.entries(sig.serving_default.outputs as Record<string, Any>).map(([n, t]) => [n, info(t)]))).toEqual({ y: ['DT_FLOAT', [-1, 4]], flag: ['DT_BOOL', [-1, 4]] });
   });
 });
 
