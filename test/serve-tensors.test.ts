@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage } from '../src/artifacts/package.js';
 import { saveTensorModelPackage } from '../src/artifacts/tensor-model.js';
 import { onnxTensors } from '../src/engines/onnx.js';
-import { DataType, encodeModel, graphBuilder, irVersionForOpset, valueInfo } from '../src/onnx/index.js';
 import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { startGrpcServer, type GrpcServerHandle } from '../src/serve/grpc/server.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
@@ -20,36 +19,10 @@ import { createRepository } from '../src/serve/repository.js';
 import { buildServer } from '../src/serve/server.js';
 import type { ModelRepository } from '../src/serve/types.js';
 import { tempDir } from './helpers/fixtures.js';
+import { fixedModel, mixedModel } from './helpers/tensor-models.js';
 import { onnxCheck, tools } from './helpers/tools.js';
 
 type Any = Record<string, any>;
-
-const BIAS = [0.5, -1, 2, -3];
-
-/** y = x · float(k) + bias, flag = y > 0: x FP32 [N, 4], k INT64 [N, 1] → y FP32 [N, 4], flag BOOL [N, 4]. */
-function mixedModel(): Uint8Array {
-  const g = graphBuilder(['x', 'k', 'y', 'flag']);
-  const kf = g.node('Cast', ['k'], [g.unique('k_float')], { to: DataType.FLOAT });
-  const scaled = g.node('Mul', ['x', kf], [g.unique('scaled')]);
-  g.node('Add', [scaled, g.floatConst('bias', [4], BIAS)], ['y']);
-  g.node('Greater', ['y', g.floatConst('zero', [], [0])], ['flag']);
-  const graph = {
-    name: 'mixed',
-    node: g.nodes,
-    initializer: g.initializers,
-    input: [valueInfo('x', DataType.FLOAT, ['batch', 4]), valueInfo('k', DataType.INT64, ['batch', 1])],
-    output: [valueInfo('y', DataType.FLOAT, ['batch', 4]), valueInfo('flag', DataType.BOOL, ['batch', 4])],
-  };
-  return encodeModel({ irVersion: irVersionForOpset(13), opsetImport: [{ domain: '', version: 13 }], producerName: 'mlctl-test', graph });
-}
-
-/** z = 2 · w with a fixed shape [2, 3]: no batch dimension. */
-function fixedModel(): Uint8Array {
-  const g = graphBuilder(['w', 'z']);
-  g.node('Mul', ['w', g.floatConst('two', [], [2])], ['z']);
-  const graph = { name: 'fixed', node: g.nodes, initializer: g.initializers, input: [valueInfo('w', DataType.FLOAT, [2, 3])], output: [valueInfo('z', DataType.FLOAT, [2, 3])] };
-  return encodeModel({ irVersion: irVersionForOpset(13), opsetImport: [{ domain: '', version: 13 }], producerName: 'mlctl-test', graph });
-}
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let modelFile: string;
