@@ -201,7 +201,7 @@ export const auditPlugin = fp<AuditPluginOptions>(
       audit.close();
     });
   },
-  { name: 'mlctl-audit', dependencies: ['mlctl-core'] },
+  { name: 'mlctl-audit', dependencies: ['mlctl-core'], decorators: { fastify: ['mlctl'] } },
 );
 
 function round(ms: number): number {

@@ -321,4 +321,4 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     const gone = await reloader.unloadModel(request.params.name);
     return { name: request.params.name, unloaded: gone.map((m) => String(m.version)) };
   });
-}, { name: 'mlctl-model-control', dependencies: ['mlctl-core'] });
+}, { name: 'mlctl-model-control', dependencies: ['mlctl-core', 'mlctl-hygiene', 'mlctl-auth'], decorators: { fastify: ['mlctl'] } });
