@@ -10,13 +10,14 @@ import type { Tensor } from '../runtime/tensor.js';
 import type { Logger } from '../util/log.js';
 import { fairnessKey, versionBatcher } from './batching.js';
 import type { VersionPolicy } from './discover.js';
-import { notFound, notReady, shuttingDown } from './errors.js';
+import { notReady, shuttingDown } from './errors.js';
 import { DEFAULT_MAX_PIXELS } from './images.js';
 import { loadVersion, type LoadedVersion } from './load.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
 import { packageDirSource, type ModelSource } from './source.js';
 import type { BatchEvent, InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel, UnavailableVersion } from './types.js';
 import { drainAndDispose } from './unload.js';
+import { createVersionTable } from './version-table.js';
 import { firstNonFinite, toFeeds, type Feeds } from './validate.js';
 import { warmUp } from './warmup.js';
 
@@ -54,8 +55,6 @@ interface Entry extends Pick<LoadedVersion, 'model' | 'engine' | 'feedName' | 'p
   preparing: number;
 }
 
-const key = (name: string, version: number) => `${name}@${version}`;
-
 /** The first NaN or ±Infinity among a result's float outputs: never answered as a 200 (JSON would say null). */
 function nonFinite(outputs: readonly Tensor[]): { name: string; at: number; value: number } | undefined {
   for (const o of outputs) {
@@ -73,7 +72,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const metrics = opts.metrics ?? createServeMetrics();
   const sourceOf = opts.source ?? ((ref: string) => packageDirSource(ref, { loadPackage: opts.loadPackage }));
-  const entries = new Map<string, Entry>();
+  const entries = createVersionTable<Entry>();
   let closing = false;
   // Requests announced by front ends (expectRequests) and requests inside infer(): the difference is on its way.
   let expected = 0;
@@ -82,7 +81,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   const batchObservers = new Set<(event: BatchEvent) => void>();
   const broken: UnavailableVersion[] = [];
 
-  const updateLoaded = () => metrics.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
+  const updateLoaded = () => metrics.modelsLoaded.set(entries.all().filter((e) => e.model.ready).length);
   const asSource = (ref: string | ModelSource) => (typeof ref === 'string' ? sourceOf(ref) : ref);
 
   /** Load, check and warm one version; nothing of it is visible yet. */
@@ -110,21 +109,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
     }
   }
 
-  const names = () => [...new Set([...entries.values()].map((e) => e.model.name))].sort();
-
-  function lookup(name: string, version?: number): Entry {
-    if (version !== undefined) {
-      const e = entries.get(key(name, version));
-      if (e) return e;
-      const known = [...entries.values()].filter((x) => x.model.name === name).map((x) => x.model.version);
-      if (known.length) throw notFound(`model ${name} has no version ${version} (loaded: ${known.join(', ')})`);
-      throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
-    }
-    let best: Entry | undefined;
-    for (const e of entries.values()) if (e.model.name === name && e.model.ready && (!best || e.model.version > best.model.version)) best = e;
-    if (!best) throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
-    return best;
-  }
+  const lookup = entries.lookup;
 
   async function runInfer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
     if (closing) throw shuttingDown();
@@ -162,10 +147,10 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   }
 
   async function unload(name: string, version?: number): Promise<ServedModel[]> {
-    const victims = [...entries.values()].filter((e) => e.model.name === name && (version === undefined || e.model.version === version));
+    const victims = entries.all().filter((e) => e.model.name === name && (version === undefined || e.model.version === version));
     if (!victims.length) lookup(name, version);
     for (const e of victims) {
-      entries.delete(key(e.model.name, e.model.version));
+      entries.remove(e);
       e.model.ready = false;
     }
     updateLoaded();
@@ -184,17 +169,17 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       throw err;
     }
     const seen = new Set<string>();
-    for (const e of prepared) {
-      const k = key(e.model.name, e.model.version);
-      if (seen.has(k) || entries.has(k)) {
+    for (const { model: m } of prepared) {
+      const k = `${m.name}@${m.version}`;
+      if (seen.has(k) || entries.has(m.name, m.version)) {
         await Promise.all(prepared.map((p) => p.engine.dispose().catch(() => {})));
-        throw new MlctlError('MODEL_ALREADY_LOADED', [`model ${e.model.name} v${e.model.version} is already loaded (from ${entries.get(k)?.model.source.location ?? 'the same load'}); unload it first`]);
+        throw new MlctlError('MODEL_ALREADY_LOADED', [`model ${m.name} v${m.version} is already loaded (from ${entries.at(m.name, m.version)?.model.source.location ?? 'the same load'}); unload it first`]);
       }
       seen.add(k);
     }
     for (const e of prepared) {
       e.model.ready = true;
-      entries.set(key(e.model.name, e.model.version), e);
+      entries.add(e);
     }
     updateLoaded();
     return prepared.map((e) => e.model);
@@ -202,7 +187,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
 
   return {
     metrics,
-    list: () => [...entries.values()].map((e) => e.model).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version),
+    list: () => entries.all().map((e) => e.model).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version),
     get(name, version) {
       try {
         return lookup(name, version).model;
@@ -210,13 +195,13 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
         return undefined;
       }
     },
-    ready: () => !closing && entries.size > 0 && [...entries.values()].every((e) => e.model.ready),
+    ready: () => !closing && entries.all().length > 0 && entries.all().every((e) => e.model.ready),
     expectRequests(delta: number) {
       expected = Math.max(0, expected + delta);
       // A request that left without reaching the queue (bad body, auth failure) may be the one a batch waits for.
-      if (delta < 0) for (const e of entries.values()) e.batcher.poke();
+      if (delta < 0) for (const e of entries.all()) e.batcher.poke();
     },
-    queueDepth: () => [...entries.values()].reduce((a, e) => a + e.batcher.depth(), 0),
+    queueDepth: () => entries.all().reduce((a, e) => a + e.batcher.depth(), 0),
 
     onInfer(listener) {
       observers.add(listener);
@@ -272,7 +257,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
 
     async close() {
       closing = true;
-      for (const n of names()) await unload(n);
+      for (const n of entries.names()) await unload(n);
     },
   };
 }
