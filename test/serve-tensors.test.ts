@@ -92,7 +92,7 @@ describe('a generic tensor model package', () => {
 
   it('records the tensors the model declares, with no task, labels or preprocessing', async () => {
     const pkg = await loadPackage(path.join(tmp.dir, 'models', 'mixed'));
-    expect(pkg.manifest.task).toBe('tensors');
+    expect(pkg.manifest.task).toBeUndefined();
     expect(pkg.manifest.labels).toEqual([]);
     expect(pkg.manifest.formats).toEqual({ onnx: 'model.onnx' });
     expect(pkg.manifest.input).toEqual({ kind: 'tensors', tensors: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }, { name: 'k', datatype: 'INT64', shape: [-1, 1] }] });

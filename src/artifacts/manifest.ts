@@ -5,8 +5,7 @@ import { MlctlError } from '../errors.js';
 export const MANIFEST_FILE = 'mlctl.json';
 export const SCHEMA_VERSION = 1;
 
-/** What the model is for; "tensors" is a generic tensor model (e.g. an imported ONNX): no task, served by its tensors. */
-export type Task = 'image-classification' | 'tabular-classification' | 'tabular-regression' | 'tensors';
+export type Task = 'image-classification' | 'tabular-classification' | 'tabular-regression';
 
 /** How raw RGB pixels (0..255, HWC) become the model's input tensor. Implemented once in data/preprocess.ts. */
 export interface PreprocessingSpec {
@@ -53,7 +52,7 @@ export interface TensorRecord {
   shape: number[];
 }
 
-/** A generic tensor model's inputs (task "tensors"): whatever it declares, fed as they are; no single input name. */
+/** A generic tensor model's inputs (no task): whatever it declares, fed as they are; no single input name. */
 export interface TensorsInputSpec {
   kind: 'tensors';
   tensors: TensorRecord[];
@@ -69,7 +68,7 @@ export interface ValuesOutputSpec {
   size: number;
 }
 
-/** A generic tensor model's outputs (task "tensors"): no single output, no labels to read off it. */
+/** A generic tensor model's outputs (no task): no single output, no labels to read off it. */
 export interface TensorsOutputSpec {
   kind: 'tensors';
   tensors: TensorRecord[];
@@ -118,7 +117,8 @@ export interface Manifest {
   name: string;
   version: number;
   createdAt: string;
-  task: Task;
+  /** What the model is for. Absent: a generic tensor model (no labels to read, no metrics), served by its tensors. */
+  task?: Task;
   labels: string[];
   input: InputSpec;
   output: OutputSpec;
@@ -160,7 +160,7 @@ export function validateManifest(value: unknown, where: string): Manifest {
   const tensorsOk = (side: { kind?: unknown; tensors?: unknown }) =>
     side.kind !== 'tensors' || (Array.isArray(side.tensors) && side.tensors.every((t: Partial<TensorRecord>) => t && typeof t.name === 'string' && typeof t.datatype === 'string' && Array.isArray(t.shape)));
   if (!tensorsOk(m.input!) || !tensorsOk(m.output!)) fail('its tensors list entries need a name, a datatype and a shape');
-  if ((m.input!.kind === 'tensors') !== (m.output!.kind === 'tensors') || (m.task === 'tensors') !== (m.input!.kind === 'tensors')) fail('a generic tensor model (task "tensors") lists its input and output tensors; other tasks do not');
+  if ((m.input!.kind === 'tensors') !== (m.output!.kind === 'tensors') || (m.task !== undefined && m.input!.kind === 'tensors')) fail('a model listing its own input and output tensors (a generic tensor model) lists both and has no task');
   for (const [file, entry] of Object.entries(m.files!)) {
     if (!entry || typeof entry.sha256 !== 'string' || typeof entry.bytes !== 'number') fail(`files entry for ${file} lacks sha256/bytes`);
     if (file.includes('..') || file.startsWith('/')) fail(`files entry ${file} points outside the package`);

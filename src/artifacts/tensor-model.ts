@@ -1,4 +1,4 @@
-// A package around a bare ONNX model: a generic tensor model (task "tensors") that serve runs by its declared
+// A package around a bare ONNX model: a generic tensor model (no task; its tensors listed) that serve runs by its declared
 // tensors — no labels to read off an output, no preprocessing. What `mlctl import` builds on; the model's tensors
 // come from the caller (engines/onnx.ts onnxTensors reads them from the file as ONNX Runtime sees them).
 import { promises as fs } from 'node:fs';
@@ -35,7 +35,6 @@ export async function saveTensorModelPackage(opts: TensorModelOptions): Promise<
     root: opts.root,
     version: opts.version,
     draft: {
-      task: 'tensors',
       labels: [],
       input: { kind: 'tensors', tensors: inputs.map(copy) },
       output: { kind: 'tensors', tensors: outputs.map(copy) },

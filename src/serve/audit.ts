@@ -128,12 +128,12 @@ export function exampleHashes(inputs: InferInput[]): string[] {
   return out;
 }
 
-/** Top label and score of each example in the first output (a generic tensor model's examples have none). */
+/** Top label and score of each example in the first output (a model without a task has none). */
 export function topLabels(result: InferResult): Array<{ label: string; score: number } | undefined> {
   const out = result.outputs[0];
   if (!out) return [];
   const n = out.shape[0] ?? 1;
-  if (result.model.manifest.task === 'tensors' || out.datatype === 'BYTES') return Array.from({ length: Math.max(1, n) }, () => undefined);
+  if (result.model.manifest.task === undefined || out.datatype === 'BYTES') return Array.from({ length: Math.max(1, n) }, () => undefined);
   const data = toNumbers(out);
   const k = data.length / Math.max(1, n);
   const labels = result.model.manifest.labels;

@@ -71,10 +71,10 @@ export async function loadVersion(version: SourceVersion, opts: LoadOptions): Pr
   const pkg = await version.load();
   const m = pkg.manifest;
   // How the weights are stored is read now, through the package, so nothing later opens its files.
-  const weights = m.task === 'tensors' ? 'as-is' : await weightsVariantOf(pkg);
+  const weights = m.input.kind === 'tensors' ? 'as-is' : await weightsVariantOf(pkg);
   const engine = await opts.openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.worker });
   try {
-    const served = m.task === 'tensors' ? tensorServing(pkg, engine, version.location) : taskServing(pkg, engine, version.location);
+    const served = m.input.kind === 'tensors' ? tensorServing(pkg, engine, version.location) : taskServing(pkg, engine, version.location);
     const model: ServedModel = {
       name: m.name,
       version: m.version,

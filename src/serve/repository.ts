@@ -100,7 +100,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
         incoming: () => state.preparing + Math.max(0, expected - inside),
       });
       const what = `${model.name} v${model.version}`;
-      const ms = await warmUp(engine, maxBatch, { what, logger: opts.logger, lenient: model.manifest.task === 'tensors' });
+      const ms = await warmUp(engine, maxBatch, { what, logger: opts.logger, lenient: model.manifest.input.kind === 'tensors' });
       opts.logger?.info(`loaded ${what} (${engine.description}; warm-up ${Math.round(ms)} ms) from ${version.location}`);
       return Object.assign(state, { ...loaded, batcher, inflight: 0 });
     } catch (err) {

@@ -46,8 +46,8 @@ function signature(method: string, inputs: Record<string, TensorInfo>, outputs: 
 
 const isRegression = (m: ServedModel) => m.manifest.task === 'tabular-regression' || m.manifest.output.kind === 'regression';
 
-/** A generic tensor model (task "tensors"): served by its tensors only (no classify, regress or tf.Examples). */
-export const isTensorModel = (m: ServedModel) => m.manifest.task === 'tensors';
+/** A model that declares its own tensors (a generic tensor model): served by them only (no classify, regress or tf.Examples). */
+export const isTensorModel = (m: ServedModel) => m.manifest.input.kind === 'tensors';
 
 /** The per-example input shape an image or tabular model takes ([H, W, 3] or [features]). */
 export function exampleShape(m: ServedModel): number[] {

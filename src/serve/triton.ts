@@ -18,7 +18,7 @@ export const TRITON_EXTENSIONS = ['model_configuration', 'statistics', 'classifi
  */
 export async function servedModelConfig(m: ServedModel, batching: ModelRepository['batching']): Promise<Record<string, unknown>> {
   const signatures = tensorSignatures(m);
-  const metadataProps = m.manifest.task === 'tensors' ? {} : variantProps(m.manifest, { input: 'preprocessed', weights: m.weights as WeightsVariant });
+  const metadataProps = m.manifest.input.kind === 'tensors' ? {} : variantProps(m.manifest, { input: 'preprocessed', weights: m.weights as WeightsVariant });
   return tritonConfig(m.manifest, { ...signatures, metadataProps }, {
     name: m.name,
     platform: m.platform,

@@ -115,5 +115,5 @@ function tensorFeeds(model: ServedModel, inputs: InferInput[], opts: ValidateOpt
 
 /** The one validation of a request's inputs for `model`, into the feeds its engine runs. */
 export async function toFeeds(model: ServedModel, inputs: InferInput[], opts: ValidateOptions): Promise<Feeds> {
-  return model.manifest.task === 'tensors' ? tensorFeeds(model, inputs, opts) : taskFeeds(model, inputs, opts);
+  return model.manifest.input.kind === 'tensors' ? tensorFeeds(model, inputs, opts) : taskFeeds(model, inputs, opts);
 }

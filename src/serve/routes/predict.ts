@@ -49,7 +49,7 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
       throw badRequest('send an image as multipart field "image", as a raw body with Content-Type image/*, or JSON {"instances": [{"b64": "..."}]}');
     }
     const model = resolveModel(state, name, version);
-    if (model.manifest.task === 'tensors') throw badRequest(`model ${model.name} is a generic tensor model: /predict serves image and tabular models; send its tensors to POST /v2/models/${model.name}/infer`);
+    if (model.manifest.input.kind === 'tensors') throw badRequest(`model ${model.name} is a generic tensor model: /predict serves image and tabular models; send its tensors to POST /v2/models/${model.name}/infer`);
     if (input.datatype === 'FP32') input.name = model.inputs[0]!.name;
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
     const rows = rowsOf(res.outputs[0]!);
