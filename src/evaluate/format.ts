@@ -30,7 +30,7 @@ const times = (x: number | undefined) => (x !== undefined && Number.isFinite(x) 
 export const bytes = formatSize;
 
 /** Tabular packages are evaluated on CSV rows (never skipped) rather than image files. */
-const isTabular = (r: EvaluationResult) => r.model.task.startsWith('tabular');
+const isTabular = (r: EvaluationResult) => Boolean(r.model.task?.startsWith('tabular'));
 
 export function summaryRows(r: EvaluationResult): Rows {
   const m = r.metrics;

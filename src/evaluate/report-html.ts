@@ -10,7 +10,7 @@ import { bytes, comparisonRowsTable, f3, f4, ms, perClassRows, topConfusionRows,
 import { confusionMatrixFigure, reliabilitySvg } from './plots.js';
 import type { EvaluationResult } from './run.js';
 
-const isTabular = (r: EvaluationResult) => r.model.task.startsWith('tabular');
+const isTabular = (r: EvaluationResult) => Boolean(r.model.task?.startsWith('tabular'));
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '—');
 const modelId = (i: number) => `model-${i + 1}`;
 

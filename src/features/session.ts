@@ -16,7 +16,7 @@ import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/
 import { runFloat } from '../runtime/float.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
-import { loadBackbone, type BackboneBase } from './backbone.js';
+import { loadBackbone, type BackboneBase } from '../models/backbones/load.js';
 
 export type { BackboneBase };
 import type { FeatureRows } from './rows.js';

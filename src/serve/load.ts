@@ -3,7 +3,7 @@
 // every input and output as the model declares them — checking the engine against the manifest.
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
-import { weightsVariantOf } from '../export/onnx-export.js';
+import { weightsVariantOf } from '../artifacts/variant.js';
 import { manifestTensors } from '../runtime/declared.js';
 import type { EngineChoice, EngineOptions, InferenceEngine } from '../runtime/engine.js';
 import { floatIO, floatsOf } from '../runtime/float.js';

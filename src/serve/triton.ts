@@ -1,9 +1,9 @@
 // Triton's extensions of the V2 protocol shared by mlctl serve's REST routes and gRPC service: a served model's
 // configuration (the ModelConfig `export --format triton` writes for the same package), the classification output
 // parameter ("score:index:label" strings, as Triton's classification.cc writes them) and the repository index.
-import { variantProps, type WeightsVariant } from '../export/onnx-export.js';
-import { tensorSignatures, tritonConfig, TRITON_DEFAULTS } from '../export/triton.js';
+import { variantProps, type WeightsVariant } from '../artifacts/variant.js';
 import { toNumbers, type Tensor } from '../runtime/tensor.js';
+import { tritonConfig, TRITON_DEFAULTS } from '../triton/config.js';
 import { badRequest } from './errors.js';
 import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState, UnavailableVersion } from './types.js';
 
@@ -17,9 +17,8 @@ export const TRITON_EXTENSIONS = ['model_configuration', 'statistics', 'classifi
  * A model without a batch dimension has max_batch_size 0 and its full shapes.
  */
 export async function servedModelConfig(m: ServedModel, batching: ModelRepository['batching']): Promise<Record<string, unknown>> {
-  const signatures = tensorSignatures(m);
   const metadataProps = m.manifest.input.kind === 'tensors' ? {} : variantProps(m.manifest, { input: 'preprocessed', weights: m.weights as WeightsVariant });
-  return tritonConfig(m.manifest, { ...signatures, metadataProps }, {
+  return tritonConfig(m.manifest, { inputs: m.inputs, outputs: m.outputs, metadataProps }, {
     name: m.name,
     platform: m.platform,
     maxBatch: m.batched ? batching.maxBatch : 0,

@@ -1,8 +1,8 @@
 // Inference speed of an engine: batch-1 latency percentiles over a fixed number of warm runs, and throughput at
 // the best of a few batch sizes. Inputs are a real preprocessed example when given (values don't change timing).
 import { performance } from 'node:perf_hooks';
-import type { InferenceEngine } from '../runtime/engine.js';
-import { floatIO, runFloat } from '../runtime/float.js';
+import type { InferenceEngine } from './engine.js';
+import { floatIO, runFloat } from './float.js';
 
 export interface LatencyOptions {
   /** Untimed runs before measuring (JIT, allocator and kernel caches warm up). */
