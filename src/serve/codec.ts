@@ -223,9 +223,9 @@ export function decodeGrpcInputs(req: ModelInferRequestMsg): InferInput[] {
     const datatype = datatypeOf(t.datatype, what, (v) => `"${String(v)}"`);
     const shape = t.shape.slice();
     if (raw.length) {
-      const items = datatype === 'BYTES' ? 'BYTES elements (one encoded image each)' : '';
       const data = binaryData(datatype, raw[i]!, count, `raw ${datatype === 'BYTES' ? 'BYTES ' : ''}content of ${what}`, (bytes) => `${what}: shape [${t.shape.join(', ')}] needs ${bytes} bytes of ${datatype} raw content, got ${raw[i]!.byteLength}`);
-      if (data.length !== count) throw badRequest(`${what}: shape [${t.shape.join(', ')}] needs ${count} ${items}, got ${data.length}`);
+      // Fixed-size data was checked by its byte count; BYTES elements are counted once parsed.
+      if (data.length !== count) throw badRequest(`${what}: shape [${t.shape.join(', ')}] needs ${count} BYTES elements (one encoded image each), got ${data.length}`);
       return { name: t.name, datatype, shape, data } as InferInput;
     }
     const field = CONTENTS_FIELD[datatype];

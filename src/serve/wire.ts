@@ -41,7 +41,7 @@ export function toFloat32(data: unknown, what: string): Float32Array {
   const out = new Float32Array(flat.length);
   for (let i = 0; i < flat.length; i++) {
     const v = flat[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`${what}: element ${i} is ${JSON.stringify(v)?.slice(0, 40)}, not a finite number`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`${what}: element ${i} is ${typeof v === 'number' ? v : JSON.stringify(v)?.slice(0, 40)}, not a finite number`);
     out[i] = v;
     if (!Number.isFinite(out[i]!)) throw badRequest(`${what}: element ${i} is ${v}, beyond the float32 range (±3.4e38)`);
   }
