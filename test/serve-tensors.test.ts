@@ -264,8 +264,8 @@ describe('requests are checked against the declared tensors', () => {
 
   it('answers /predict and :classify for a generic model with 400 pointing at the tensor routes', async () => {
     const p = await postJson('/predict?model=mixed', { instances: [[1, 2, 3, 4]] });
-    expect(p.status).toBe(400);
-    expect(p.json.error).toMatch(/generic tensor model.*\/v2\/models\/mixed\/infer/);
+    expect([p.status, p.json.code]).toEqual([400, 'TASK_REQUIRED']);
+    expect(p.json.error).toMatch(/mixed v1 has none: it is a generic tensor model, served with its own named tensors over KServe V2/);
     const c = await postJson('/v1/models/mixed:classify', { instances: [{ x: [1, 2, 3, 4], k: [1] }] });
     expect(c.status).toBe(400);
   });

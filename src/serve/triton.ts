@@ -4,6 +4,7 @@
 import { variantProps, type WeightsVariant } from '../artifacts/variant.js';
 import { toNumbers, type Tensor } from '../runtime/tensor.js';
 import { tritonConfig, TRITON_DEFAULTS } from '../triton/config.js';
+import { topIndices } from '../tasks/scores.js';
 import { badRequest } from './errors.js';
 import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState, UnavailableVersion } from './types.js';
 
@@ -40,7 +41,8 @@ const toStdString = (v: number) => (Number.isFinite(v) ? v.toFixed(6) : String(v
 
 /**
  * Replace an FP32 output with its top-`k` classes per example: BYTES [batch, k] of "score:index:label" (label left
- * out when the model has none), highest score first, ties by index — Triton's classification extension.
+ * out when the model has none), highest score first, ties by index (the one ranking, tasks/scores.ts) — Triton's
+ * classification extension, which applies to any output tensor the model has.
  */
 export function classify(out: InferOutput, k: number, labels: string[]): Tensor<'BYTES'> {
   if (out.datatype === 'BYTES') throw badRequest(`output "${out.name}" is BYTES: the classification parameter needs a numeric output`);
@@ -51,8 +53,7 @@ export function classify(out: InferOutput, k: number, labels: string[]): Tensor<
   const data: Uint8Array[] = [];
   for (let b = 0; b < batch; b++) {
     const row = values.subarray(b * width, (b + 1) * width);
-    const order = Array.from(row.keys()).sort((i, j) => row[j]! - row[i]! || i - j);
-    for (const i of order.slice(0, count)) data.push(Buffer.from(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`, 'utf8'));
+    for (const i of topIndices(row, count)) data.push(Buffer.from(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`, 'utf8'));
   }
   return { name: out.name, datatype: 'BYTES', shape: [batch, count], data };
 }
