@@ -59,9 +59,14 @@ interface Acc {
 }
 const newAcc = (): Acc => ({ lat: [], images: 0, seconds: 0, statuses: {}, cpuMs: 0, batches: 0, batchExamples: 0 });
 
-/** Engine batches so far on a server: examples and batches (from its Prometheus batch-size histogram). */
+/**
+ * Engine batches so far on a server: examples and batches (from its Prometheus batch-size histogram). Retried once:
+ * while the raw engine holds this process's event loop, a pooled keep-alive connection can pass the server's idle
+ * timeout unnoticed and be reset on reuse (seen on a loaded machine).
+ */
 async function batchTotals(url: string): Promise<{ examples: number; batches: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const get = async () => (await fetch(`${url}/metrics`)).text();
+  const text = await get().catch(get);
   const total = (name: string) => [...text.matchAll(new RegExp(`^mlctl_batch_size_${name}\\{[^}]*\\} ([\\d.e+]+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
   return { examples: total('sum'), batches: total('count') };
 }
