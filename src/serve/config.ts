@@ -15,8 +15,10 @@ export interface ServeConfig {
   /** TCP port (0 = any free port). */
   port: number;
   engine: EngineChoice;
-  /** Every version found, or only the latest of each model. */
+  /** Every version found, or only the latest of each model (the newest a quality gate did not reject). */
   versions: VersionPolicy;
+  /** Versions a quality gate marked rejected may load (--allow-rejected); they are refused otherwise. */
+  allowRejected?: boolean;
   batching: {
     /** Most examples per engine run (1 = no batching). */
     maxBatch: number;

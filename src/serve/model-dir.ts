@@ -51,6 +51,6 @@ export async function modelDirPlugins(config: ServeConfig, ctx: { repo: ModelRep
     return undefined;
   });
   if (!root) return [];
-  const reloader = createReloader({ root, repo: ctx.repo, logger: ctx.logger, audit: ctx.audit, ...(keep ? { keepVersions: keep } : {}), ...(follow ? { follow } : {}) });
+  const reloader = createReloader({ root, repo: ctx.repo, logger: ctx.logger, audit: ctx.audit, allowRejected: Boolean(config.allowRejected), ...(keep ? { keepVersions: keep } : {}), ...(follow ? { follow } : {}) });
   return [plug(modelControlPlugin, { reloader, enabled: control, ...(watchIntervalMs !== undefined ? { watchIntervalMs } : {}) })];
 }

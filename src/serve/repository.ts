@@ -30,8 +30,10 @@ export interface RepositoryOptions {
   maxQueue?: number;
   /** Largest decoded image accepted, in pixels (decompression-bomb guard). */
   maxPixels?: number;
-  /** Serve every version found (default) or only the latest of each model. */
+  /** Serve every version found (default) or only the latest of each model (the newest not marked rejected). */
   versions?: VersionPolicy;
+  /** Versions a quality gate rejected may load (--allow-rejected); the loader refuses them otherwise. */
+  allowRejected?: boolean;
   logger?: Logger;
   metrics?: ServeMetrics;
   /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
@@ -71,7 +73,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   const maxQueue = opts.maxQueue ?? 64;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const metrics = opts.metrics ?? createServeMetrics();
-  const sourceOf = opts.source ?? ((ref: string) => packageDirSource(ref, { loadPackage: opts.loadPackage }));
+  const sourceOf = opts.source ?? ((ref: string) => packageDirSource(ref, { loadPackage: opts.loadPackage, allowRejected: opts.allowRejected }));
   const entries = createVersionTable<Entry>();
   let closing = false;
   // Requests announced by front ends (expectRequests) and requests inside infer(): the difference is on its way.
@@ -102,6 +104,8 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       const what = `${model.name} v${model.version}`;
       const ms = await warmUp(engine, maxBatch, { what, logger: opts.logger, lenient: model.manifest.input.kind === 'tensors' });
       opts.logger?.info(`loaded ${what} (${engine.description}; warm-up ${Math.round(ms)} ms) from ${version.location}`);
+      const m = model.manifest;
+      if (m.status === 'rejected') opts.logger?.warn(`${what} is marked rejected${m.statusReason ? ` (${m.statusReason})` : ''}: served because of --allow-rejected, only to requests that name this version unless it is the only one`);
       return Object.assign(state, { ...loaded, batcher, inflight: 0 });
     } catch (err) {
       await engine.dispose().catch(() => {});

@@ -46,6 +46,7 @@ export async function startServe(config: ServeConfig, deps: ServeDeps): Promise<
     ...config.batching,
     maxPixels: config.limits.maxPixels,
     versions: config.versions,
+    allowRejected: Boolean(config.allowRejected),
     logger,
     metrics: deps.metrics ?? createServeMetrics(),
     // Every load (start-up, --watch, model control) passes the same signature check and gets the model key.

@@ -34,6 +34,8 @@ export interface ModelSource {
 export interface PackageDirOptions {
   /** Reads a package directory (default: loadPackage with hash checks); serve passes its signature and key rules. */
   loadPackage?: (dir: string) => Promise<LoadedPackage>;
+  /** A model directory's latest version may be one a quality gate rejected (else the newest one not rejected). */
+  allowRejected?: boolean;
 }
 
 /** A package directory as a SourceVersion. */
@@ -59,7 +61,7 @@ export function packageDirSource(ref: string, opts: PackageDirOptions = {}): Mod
   return {
     ref,
     async versions(policy) {
-      return (await findPackageDirs(ref, policy)).map((dir) => packageDirVersion(dir, opts));
+      return (await findPackageDirs(ref, policy, { allowRejected: opts.allowRejected })).map((dir) => packageDirVersion(dir, opts));
     },
   };
 }

@@ -1,5 +1,5 @@
 // The loaded versions of a repository by name and version, and the 404s a request for anything else gets: a named
-// version, or else the newest ready version of the model.
+// version, or else the newest ready version of the model that no quality gate rejected.
 import { notFound } from './errors.js';
 import type { ServedModel } from './types.js';
 
@@ -30,8 +30,14 @@ export function createVersionTable<E extends { model: ServedModel }>(): VersionT
         if (known.length) throw notFound(`model ${name} has no version ${version} (loaded: ${known.join(', ')})`);
         throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
       }
+      // No version named: the newest ready one that no quality gate rejected (a rejected version loaded with
+      // --allow-rejected answers only when asked for by version, or when it is all there is).
       let best: E | undefined;
-      for (const e of entries.values()) if (e.model.name === name && e.model.ready && (!best || e.model.version > best.model.version)) best = e;
+      const rank = (e: E) => (e.model.manifest.status === 'rejected' ? 0 : 1);
+      for (const e of entries.values()) {
+        if (e.model.name !== name || !e.model.ready) continue;
+        if (!best || rank(e) > rank(best) || (rank(e) === rank(best) && e.model.version > best.model.version)) best = e;
+      }
       if (!best) throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
       return best;
     },

@@ -2,7 +2,7 @@
 // shard outputs). Light: the runner (cli/run/predict.ts) is imported only when predict runs.
 import type { OutputFormat } from '../../predict/rows.js';
 import { BATCH_SIZE, ENGINE } from '../options.js';
-import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
+import { ALLOW_REJECTED, PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 const FORMATS = choicesOf<OutputFormat>()(['csv', 'jsonl']);
@@ -35,6 +35,7 @@ export const predictCommand = defineCommand({
     { flags: '--timeout <duration>', description: 'per-URL download time limit', default: '30s' },
     { flags: '--max-download <size>', description: 'largest URL download accepted', default: '50mb' },
     ...PACKAGE_ACCESS_OPTIONS,
+    ALLOW_REJECTED,
   ],
   examples: [
     'mlctl predict sample photos/ --out predictions.csv',

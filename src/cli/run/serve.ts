@@ -32,6 +32,7 @@ export function serveConfigFromOptions(target: string, opts: Partial<ServeOption
     port: opts.port ?? d.port,
     engine: opts.engine ?? d.engine,
     versions: opts.versions ?? d.versions,
+    allowRejected: Boolean(opts.allowRejected),
     batching: { maxBatch: opts.maxBatch ?? d.batching.maxBatch, maxDelayMs: opts.maxDelayMs ?? d.batching.maxDelayMs, maxQueue: opts.maxQueue ?? d.batching.maxQueue },
     limits: {
       bodyLimit: opts.bodyLimit !== undefined ? parseSize(opts.bodyLimit, '--body-limit') : d.limits.bodyLimit,
