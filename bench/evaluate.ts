@@ -13,6 +13,7 @@ import { addPredictions, createAccumulator, finalizeMetrics } from '../src/tasks
 import { evaluatePackage, type EvaluationResult } from '../src/evaluate/run.js';
 import { describeBackend, selectBackend } from '../src/runtime/backend.js';
 import { openEngine } from '../src/runtime/engine.js';
+import { runFloat } from '../src/runtime/float.js';
 import { tempDir, tinyPackage } from '../test/helpers/fixtures.js';
 import { vgg16BenchPackage } from './_vgg16.js';
 
@@ -135,10 +136,10 @@ export async function main(args: string[]): Promise<void> {
     const engine = vgg ? await openEngine(vgg, { engine: 'onnx' }) : undefined;
     try {
       const x = new Float32Array(vggBatch * vggSize * vggSize * 3).map((_, i) => (i % 255) - 128);
-      if (engine) await engine.run(x, vggBatch); // warm-up
+      if (engine) await runFloat(engine, x, vggBatch); // warm-up
       for (let r = 0; r < rounds; r++) {
         accRates.push(accumulate());
-        if (engine) vggRates.push(await rateFor(3, vggBatch, () => engine.run(x, vggBatch)));
+        if (engine) vggRates.push(await rateFor(3, vggBatch, () => runFloat(engine, x, vggBatch)));
       }
     } finally {
       await engine?.dispose();

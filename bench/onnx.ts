@@ -21,6 +21,7 @@ import { onnxSessionOptions, ORT_VERSION } from '../src/runtime/ort.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
+import { runFloat } from '../src/runtime/float.js';
 
 interface Row {
   batch: number;
@@ -77,9 +78,9 @@ export async function main(args: string[]): Promise<void> {
       console.log(`int8 QDQ: ${int8.quantizedNodes} nodes quantized in ${((performance.now() - q0) / 1000).toFixed(1)} s → ${(int8.bytes.length / 1e6).toFixed(1)} MB`);
     }
 
-    const engine = await openEngine({ kind: 'onnx', model: file, io: { inputName: 'input_1', outputName: 'features' } }, { engine: 'onnx', threads });
+    const engine = await openEngine({ kind: 'onnx', model: file }, { engine: 'onnx', threads });
     const raw = await ort.InferenceSession.create(file, onnxSessionOptions(threads));
-    const engine8 = int8 ? await openEngine({ kind: 'onnx', model: int8.bytes, io: { inputName: 'input_1', outputName: 'features' } }, { engine: 'onnx', threads }) : undefined;
+    const engine8 = int8 ? await openEngine({ kind: 'onnx', model: int8.bytes }, { engine: 'onnx', threads }) : undefined;
     const rows: Row[] = [];
     try {
       for (const batch of batches) {
@@ -91,9 +92,9 @@ export async function main(args: string[]): Promise<void> {
           y.dispose();
         };
         const variants: Array<[string, () => Promise<unknown>]> = [
-          ['engine', () => engine.run(x, batch)],
+          ['engine', () => runFloat(engine, x, batch)],
           ['raw', () => raw.run({ input_1: new ort.Tensor('float32', x, [batch, size, size, 3]) })],
-          ...(engine8 ? [['int8', () => engine8.run(x, batch)] as [string, () => Promise<unknown>]] : []),
+          ...(engine8 ? [['int8', () => runFloat(engine8, x, batch)] as [string, () => Promise<unknown>]] : []),
           ...(withTfjs ? [['tfjs', tfjsRun] as [string, () => Promise<unknown>]] : []),
         ];
         for (const [, run] of variants) await run(); // warm-up at this batch size, TF.js included

@@ -24,6 +24,7 @@ import { createRng } from '../src/util/random.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
 import { vgg16BenchPackage } from './_vgg16.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLASSES = 10;
@@ -76,9 +77,9 @@ async function rawEngine(pkg: LoadedPackage, files: string[], batch: number, bat
   for (let i = 0; i < batch; i++) await imageToInput(files[i % files.length]!, spec, x, i * per);
   const engine = await openEngine(pkg, { engine: 'onnx' });
   try {
-    await engine.run(x, batch);
+    await runFloat(engine, x, batch);
     const t0 = performance.now();
-    for (let i = 0; i < batches; i++) await engine.run(x, batch);
+    for (let i = 0; i < batches; i++) await runFloat(engine, x, batch);
     return (batches * batch) / ((performance.now() - t0) / 1000);
   } finally {
     await engine.dispose();

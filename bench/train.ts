@@ -28,6 +28,7 @@ import { createLogger } from '../src/util/log.js';
 import { createRng } from '../src/util/random.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -57,7 +58,7 @@ async function featureBench(size: number, images: number, engineChoice: EngineCh
       const t = performance.now();
       for (let i = 0; i < images; i += batch) {
         const n = Math.min(batch, images - i);
-        await engine.run(inputs.subarray(i * per, (i + n) * per), n);
+        await runFloat(engine, inputs.subarray(i * per, (i + n) * per), n);
       }
       return (performance.now() - t) / 1000;
     };

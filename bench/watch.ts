@@ -33,6 +33,7 @@ import { modelPackage, tempDir } from '../test/helpers/fixtures.js';
 import { webhookReceiver } from '../test/helpers/watch.js';
 import { parseStamp, type CameraSpec } from './_cameras.js';
 import { arg, writeBenchResult } from './_util.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const LABELS = ['checker', 'circle', 'square', 'stripes', 'triangle'];
 const MAX_BATCH = 8;
@@ -68,11 +69,11 @@ async function models(dir: string): Promise<{ fp32: LoadedPackage; int8: LoadedP
 /** The engine alone: batches of MAX_BATCH preprocessed frames, back to back, for `seconds`. */
 async function rawImgPerSec(engine: InferenceEngine, seconds: number): Promise<number> {
   const x = new Float32Array(MAX_BATCH * 224 * 224 * 3).map(() => Math.random() * 255 - 128);
-  await engine.run(x, MAX_BATCH); // warm-up
+  await runFloat(engine, x, MAX_BATCH); // warm-up
   let n = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
-    await engine.run(x, MAX_BATCH);
+    await runFloat(engine, x, MAX_BATCH);
     n += MAX_BATCH;
   }
   return n / ((performance.now() - t0) / 1000);

@@ -100,6 +100,7 @@ export const ERRORS = {
   RUN_LOCKED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: 'run %s is in use by another mlctl process (pid %s, since %s); wait for it, or pick another --name', meaning: 'another train run with the same --name is running' },
   RESUME_NO_CHECKPOINT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'train --resume found no checkpoint to continue from' },
   ENGINE_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'no %s engine can run %s: %s', meaning: 'no inference engine here can run the package (e.g. --engine onnx without a model.onnx)' },
+  ENGINE_IO_UNSUPPORTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the model (%s) takes %s and answers %s; %s', meaning: 'a model whose inputs and outputs do not fit the command (e.g. several tensors where one float tensor is fed and read)' },
   ONNX_UNVERIFIED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'ONNX model %s was not run: its sha256 is %s…, expected %s…', meaning: 'ONNX bytes whose sha256 differs from the recorded one (never run)' },
   FEATURE_STORE_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'feature store %s cannot be used: %s', meaning: 'the on-disk feature store is unreadable or from another backbone/format' },
   BACKEND_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'backend %s is not available: %s', meaning: 'the chosen TF.js backend cannot start here' },

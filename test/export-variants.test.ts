@@ -21,6 +21,7 @@ import { openEngine } from '../src/runtime/engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir } from './helpers/fixtures.js';
 import { PYTHON, tools } from './helpers/tools.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const SIZE = 32;
 const LABELS = ['cat', 'dog', 'bird'];
@@ -86,7 +87,7 @@ async function run(file: string | Uint8Array, input: ort.Tensor, options: ort.In
 async function packagePredicts(pkg: LoadedPackage, x: Float32Array, batch: number): Promise<Float32Array> {
   const engine = await openEngine(pkg, { engine: 'tfjs' });
   try {
-    return await engine.run(x, batch);
+    return await runFloat(engine, x, batch);
   } finally {
     await engine.dispose();
   }

@@ -20,6 +20,7 @@ import { openEngine } from '../src/runtime/engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { parseShard, shardOf } from '../src/util/shard.js';
 import { synthDataset, tempDir, tinyPackage } from './helpers/fixtures.js';
+import { runFloat } from '../src/runtime/float.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let pkg: LoadedPackage;
@@ -73,7 +74,7 @@ async function expectedScores(files: string[]): Promise<Float32Array[]> {
   const engine = await openEngine(pkg, { engine: 'tfjs' });
   try {
     const out: Float32Array[] = [];
-    for (const f of files) out.push(await engine.run(await imageToInput(f, spec), 1));
+    for (const f of files) out.push(await runFloat(engine, await imageToInput(f, spec), 1));
     return out;
   } finally {
     await engine.dispose();

@@ -16,6 +16,7 @@ import { selectBackend } from '../src/runtime/backend.js';
 import { engineOpeners, openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { modelPackage, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
+import { runFloat, floatIO } from '../src/runtime/float.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let pkg: LoadedPackage;
@@ -43,9 +44,9 @@ function randomInput(batch: number, shape: number[], seed: number): Float32Array
 async function maxDiff(a: InferenceEngine, b: InferenceEngine, batches = [1, 5]): Promise<number> {
   let worst = 0;
   for (const batch of batches) {
-    const x = randomInput(batch, a.inputShape, batch);
-    const [ya, yb] = [await a.run(x, batch), await b.run(x, batch)];
-    expect(ya.length).toBe(batch * a.outputSize);
+    const x = randomInput(batch, floatIO(a).inputShape, batch);
+    const [ya, yb] = [await runFloat(a, x, batch), await runFloat(b, x, batch)];
+    expect(ya.length).toBe(batch * floatIO(a).outputSize);
     expect(yb.length).toBe(ya.length);
     for (let i = 0; i < ya.length; i++) worst = Math.max(worst, Math.abs(ya[i]! - yb[i]!));
   }
@@ -117,7 +118,7 @@ describe('the engine table', () => {
     const owned = tinyModel(32, 3, 22);
     const onnx = await openEngine({ kind: 'model', model: owned, owned: true }, { engine: 'onnx' });
     expect(disposed(owned)).toBe(true);
-    expect((await onnx.run(randomInput(1, [32, 32, 3], 3), 1)).length).toBe(3);
+    expect((await runFloat(onnx, randomInput(1, [32, 32, 3], 3), 1)).length).toBe(3);
     await onnx.dispose();
     const owned2 = tinyModel(32, 3, 23);
     const tfjs = await openEngine({ kind: 'model', model: owned2, owned: true }, { engine: 'tfjs' });
@@ -138,8 +139,8 @@ describe('ONNX conversions of packages', () => {
     try {
       expect(onnx.description).toContain(`onnxruntime-node ${ORT_VERSION}`);
       expect(onnx.description).toMatch(/cpu, \d+ threads?/);
-      expect(onnx.inputShape).toEqual([32, 32, 3]);
-      expect(onnx.outputSize).toBe(3);
+      expect(floatIO(onnx).inputShape).toEqual([32, 32, 3]);
+      expect(floatIO(onnx).outputSize).toBe(3);
       expect(await maxDiff(onnx, tfjs)).toBeLessThanOrEqual(1e-4);
       expect(logger.lines.some((l) => l.msg.includes('converting'))).toBe(true);
     } finally {
@@ -236,7 +237,7 @@ describe('ONNX conversions of packages', () => {
   it('rejects input of the wrong size', async () => {
     const engine = await openEngine(pkg, { engine: 'onnx' });
     try {
-      await expect(engine.run(new Float32Array(10), 1)).rejects.toThrow(/expected 1 x \[32, 32, 3\]/);
+      await expect(runFloat(engine, new Float32Array(10), 1)).rejects.toThrow(/expected 1 x \[32, 32, 3\]/);
     } finally {
       await engine.dispose();
     }
@@ -266,8 +267,8 @@ describe('ONNX files and in-memory models', () => {
     const engine = await openEngine({ kind: 'model', model, identity: 'test-backbone-32' }, { engine: 'onnx', threads: 1 });
     const tfjs = await openEngine({ kind: 'model', model }, { engine: 'tfjs' });
     try {
-      expect(engine.inputShape).toEqual([32, 32, 3]);
-      expect(engine.outputSize).toBe(4);
+      expect(floatIO(engine).inputShape).toEqual([32, 32, 3]);
+      expect(floatIO(engine).outputSize).toBe(4);
       expect(engine.description).toMatch(/1 thread\)/);
       expect(await maxDiff(engine, tfjs)).toBeLessThanOrEqual(1e-4);
     } finally {

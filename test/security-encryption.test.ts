@@ -18,6 +18,7 @@ import { createMemoryLogger } from '../src/util/log.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
 import { codeOf, filesContaining, flipByte, markedPackage, MARKER } from './security-helpers.js';
+import { runFloat } from '../src/runtime/float.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let staging: string;
@@ -54,7 +55,7 @@ async function outputs(pkg: LoadedPackage, engine: 'onnx' | 'tfjs', cacheRoot: s
   const e = await openEngine(pkg, { engine, cacheRoot });
   try {
     const x = new Float32Array(2 * 16 * 16 * 3).map((_, i) => ((i * 37) % 255) - 120);
-    return await e.run(x, 2);
+    return await runFloat(e, x, 2);
   } finally {
     await e.dispose();
   }
@@ -262,7 +263,7 @@ describe('plaintext never reaches disk', () => {
       const r = await repo.infer('marked', undefined, [{ name: 'input', datatype: 'FP32', shape: [1, 16, 16, 3], data: x }], { requestId: 'test' });
       const reference = await openEngine(plain, { engine: 'tfjs' });
       try {
-        expect(Array.from(r.outputs[0]!.data as Float32Array)).toEqual(Array.from(await reference.run(x, 1)));
+        expect(Array.from(r.outputs[0]!.data as Float32Array)).toEqual(Array.from(await runFloat(reference, x, 1)));
       } finally {
         await reference.dispose();
       }

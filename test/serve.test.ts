@@ -94,13 +94,14 @@ function slowEngine(ms: number) {
     return {
       name: e.name,
       description: `${e.description} + ${ms} ms`,
-      inputShape: e.inputShape,
-      outputSize: e.outputSize,
+      inputs: e.inputs,
+      outputs: e.outputs,
+      batched: e.batched,
       platform: e.platform,
       provenance: e.provenance,
-      run: async (x, n) => {
+      run: async (feeds, fetches) => {
         await new Promise((r) => setTimeout(r, ms));
-        return e.run(x, n);
+        return e.run(feeds, fetches);
       },
       dispose: () => e.dispose(),
     };

@@ -40,14 +40,41 @@ export interface TabularInputSpec {
   transform?: Record<string, unknown>;
 }
 
-export type InputSpec = ImageInputSpec | TabularInputSpec;
+/**
+ * One tensor as mlctl.json records it: a V2 datatype name (FP32, INT64, BOOL …) and the shape with the batch
+ * dimension, -1 where dynamic. Checked into the runtime's TensorSpec (runtime/tensor.ts specOf) when it is used.
+ */
+export interface TensorRecord {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
 
-export interface OutputSpec {
+/** A generic tensor model's inputs (no task): whatever it declares, fed as they are; no single input name. */
+export interface TensorsInputSpec {
+  kind: 'tensors';
+  tensors: TensorRecord[];
+  name?: undefined;
+}
+
+export type InputSpec = ImageInputSpec | TabularInputSpec | TensorsInputSpec;
+
+export interface ValuesOutputSpec {
   name: string;
   kind: 'probabilities' | 'regression' | 'scores';
   /** Number of values per example. */
   size: number;
 }
+
+/** A generic tensor model's outputs (no task): no single output, no labels to read off it. */
+export interface TensorsOutputSpec {
+  kind: 'tensors';
+  tensors: TensorRecord[];
+  name?: undefined;
+  size?: undefined;
+}
+
+export type OutputSpec = ValuesOutputSpec | TensorsOutputSpec;
 
 export interface FileEntry {
   sha256: string;
@@ -90,7 +117,8 @@ export interface Manifest {
   createdAt: string;
   /**
    * What kind of model this is — a task in src/tasks/ ("image-classification", "tabular-classification",
-   * "tabular-regression"), which owns its labels/output sections. Absent: a generic tensor model (no labels, no metrics).
+   * "tabular-regression"), which owns its labels/output sections. Absent: a generic tensor model (no labels, no
+   * metrics), served by its tensors (input/output of kind "tensors" list them when the model has several).
    */
   task?: string;
   labels: string[];
@@ -132,6 +160,10 @@ export function validateManifest(value: unknown, where: string): Manifest {
   if (!m.files || typeof m.files !== 'object') fail('mlctl.json has no files table');
   if (!m.formats || typeof m.formats !== 'object') fail('mlctl.json has no formats table');
   if (!Array.isArray(m.lineage)) fail('mlctl.json has no lineage array');
+  const tensorsOk = (side: { kind?: unknown; tensors?: unknown }) =>
+    side.kind !== 'tensors' || (Array.isArray(side.tensors) && side.tensors.every((t: Partial<TensorRecord>) => t && typeof t.name === 'string' && typeof t.datatype === 'string' && Array.isArray(t.shape)));
+  if (!tensorsOk(m.input!) || !tensorsOk(m.output!)) fail('its tensors list entries need a name, a datatype and a shape');
+  if ((m.input!.kind === 'tensors') !== (m.output!.kind === 'tensors') || (m.task !== undefined && m.input!.kind === 'tensors')) fail('a model listing its own input and output tensors (a generic tensor model) lists both and has no task');
   for (const [file, entry] of Object.entries(m.files!)) {
     if (!entry || typeof entry.sha256 !== 'string' || typeof entry.bytes !== 'number') fail(`files entry for ${file} lacks sha256/bytes`);
     if (file.includes('..') || file.startsWith('/')) fail(`files entry ${file} points outside the package`);

@@ -230,7 +230,7 @@ export async function savePackage(opts: SaveOptions): Promise<LoadedPackage> {
       saved = await writeDirAtomic(target, async (tmp) => {
         await opts.write(tmp);
         // One input name everywhere: the TF.js model's input carries the manifest's name, as ONNX, V2 and TF Serving do.
-        if (opts.draft.formats.tfjs) await alignModelInputName(path.join(tmp, opts.draft.formats.tfjs), opts.draft.input.name);
+        if (opts.draft.formats.tfjs && opts.draft.input.name) await alignModelInputName(path.join(tmp, opts.draft.formats.tfjs), opts.draft.input.name);
         const manifest: Manifest = {
           schemaVersion: SCHEMA_VERSION,
           name: opts.name,

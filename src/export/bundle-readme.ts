@@ -95,7 +95,7 @@ ${extract}`;
 
 export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packagePath: string; app: 'source' | 'dist'; baseImage: string; signed?: boolean; shards: number; extractArgs?: string[] }): string {
   const src = meta.source;
-  const input = meta.input.kind === 'image' ? `${meta.input.height}x${meta.input.width} RGB image, ${meta.input.preprocessing.mode} preprocessing` : `tabular (${meta.input.features.length} features)`;
+  const input = meta.input.kind === 'image' ? `${meta.input.height}x${meta.input.width} RGB image, ${meta.input.preprocessing.mode} preprocessing` : meta.input.kind === 'tabular' ? `tabular (${meta.input.features.length} features)` : `${meta.input.tensors.length} tensor(s)`;
   const fileRows = Object.entries(src.files)
     .map(([f, e]) => `| \`${f}\` | ${e.bytes} | \`${e.sha256}\` |`)
     .join('\n');

@@ -13,6 +13,7 @@ import type { Sample } from '../data/imagefolder.js';
 import { imageInputSpec } from '../data/preprocess.js';
 import type { WeightsSource } from '../models/weights.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { runFloat } from '../runtime/float.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { loadBackbone, type BackboneBase } from '../models/backbones/load.js';
@@ -161,7 +162,7 @@ export async function openFeatureSession(opts: FeatureSessionOptions): Promise<F
         const progress = createProgress({ label: eo.label ?? 'extracting features', total: missing.length, unit: 'img', logger });
         try {
           for await (const batch of imageBatches(missing, { spec, batchSize: eo.batchSize ?? 16, onSkip: (sk) => (skipped++, eo.onSkip?.(sk)) })) {
-            const out = await eng.run(batch.x, batch.count);
+            const out = await runFloat(eng, batch.x, batch.count);
             for (let i = 0; i < batch.count; i++) await writer.append(shaOf.get(batch.paths[i]!)!, out.subarray(i * dim, (i + 1) * dim));
             computed += batch.count;
             progress.tick(batch.count);
@@ -184,7 +185,7 @@ export async function openFeatureSession(opts: FeatureSessionOptions): Promise<F
         stats: { images: samples.length, cached, computed, skipped, seconds: (performance.now() - start) / 1000, imagesPerSecond: computed > 0 ? computed / computeSeconds : 0 },
       };
     },
-    run: (x, n) => eng.run(x, n),
+    run: (x, n) => runFloat(eng, x, n),
     async dispose() {
       await Promise.all(readers.map((r) => r.close()));
       await eng.dispose();

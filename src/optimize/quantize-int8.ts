@@ -9,7 +9,7 @@ import { imageBatches } from '../data/batches.js';
 import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
 import { MlctlError } from '../errors.js';
 import { convertLayersModel } from '../onnx/index.js';
-import { openEngine, type EngineIO, type InferenceEngine } from '../runtime/engine.js';
+import { openEngine, type InferenceEngine } from '../runtime/engine.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { accuracies, latenciesMs, modelSize, tfjsModelFiles, validationSet, type Figures } from './measure.js';
 import { quantizeOnnxQdq } from './onnx-qdq.js';
@@ -69,8 +69,7 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   logger.info(`int8: ${q.quantizedNodes} Conv/MatMul node(s) with int8 weights, ${q.quantizedTensors} uint8 activation(s)`);
 
   // Accuracy: fp32 ONNX vs int8 ONNX on the same runtime, so the difference is the quantization alone.
-  const io: EngineIO = { inputName: m.input.name, outputName: m.output.name, inputShape: [spec.height, spec.width, 3], outputSize: m.output.size };
-  const onnxEngine = (bytes: Uint8Array, label: string) => openEngine({ kind: 'onnx', model: bytes, label, io }, { engine: 'onnx', logger });
+  const onnxEngine = (bytes: Uint8Array, label: string) => openEngine({ kind: 'onnx', model: bytes, label }, { engine: 'onnx', logger });
   const set = await validationSet(opts.data, m.labels, splitParams);
   let accBefore = opts.accuracyBefore;
   let accAfter: number;

@@ -7,6 +7,7 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { defaultConcurrency } from '../data/batches.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { floatIO, runFloat } from '../runtime/float.js';
 import { requireTask } from '../tasks/index.js';
 import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
@@ -65,10 +66,17 @@ export async function openCheckedEngine(pkg: LoadedPackage, want: number[], opts
   const m = pkg.manifest;
   const outputs = requireTask(m, 'predict', pkg.dir).outputSize(m);
   const engine = await openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
-  const shapeOk = engine.inputShape.length === want.length && engine.inputShape.every((d, i) => d === -1 || d === want[i]);
-  if (!shapeOk || engine.outputSize !== outputs) {
+  let io: ReturnType<typeof floatIO>;
+  try {
+    io = floatIO(engine);
+  } catch (err) {
     await engine.dispose();
-    throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `the model takes [${engine.inputShape.join(', ')}] and outputs ${engine.outputSize} values, but the manifest describes [${want.join(', ')}] and ${outputs} outputs`]);
+    throw err;
+  }
+  const shapeOk = io.inputShape.length === want.length && io.inputShape.every((d, i) => d === -1 || d === want[i]);
+  if (!shapeOk || (io.outputSize !== outputs && io.outputSize !== -1)) {
+    await engine.dispose();
+    throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `the model takes [${io.inputShape.join(', ')}] and outputs ${io.outputSize} values, but the manifest describes [${want.join(', ')}] and ${outputs} outputs`]);
   }
   return engine;
 }
@@ -213,7 +221,7 @@ export async function predictImages(pkg: LoadedPackage, opts: PredictOptions): P
     await refill();
     while (inflight.length) {
       const chunk = await inflight.shift()!;
-      const out = chunk.decoded ? await engine.run(chunk.x, chunk.decoded) : undefined;
+      const out = chunk.decoded ? await runFloat(engine, chunk.x, chunk.decoded) : undefined;
       writer.push(chunkRows(chunk.items, chunk.errors, out, pkg));
       if (opts.shouldStop?.()) {
         interrupted = true;

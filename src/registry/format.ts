@@ -49,7 +49,7 @@ export function formatShow(s: ShowResult): string {
     `  dir       ${p.dir}`,
     `  task      ${p.task ?? '—'}; backbone ${p.backbone ?? '—'}; ${s.labels.length} labels${s.labels.length ? ` (${s.labels.slice(0, 8).join(', ')}${s.labels.length > 8 ? ', …' : ''})` : ''}`,
   ];
-  if (s.input) lines.push(`  input     ${s.input.kind === 'image' ? `${s.input.height}x${s.input.width} RGB, ${s.input.preprocessing.mode} preprocessing` : `${s.input.features.length} features`}`);
+  if (s.input) lines.push(`  input     ${s.input.kind === 'image' ? `${s.input.height}x${s.input.width} RGB, ${s.input.preprocessing.mode} preprocessing` : s.input.kind === 'tabular' ? `${s.input.features.length} features` : `${s.input.tensors.length} tensor(s): ${s.input.tensors.map((t) => `${t.name} ${t.datatype} [${t.shape.join(', ')}]`).join(', ')}`}`);
   lines.push(`  formats   ${Object.entries(s.formats).map(([k, v]) => `${k}: ${v}`).join(', ') || '—'}`, `  size      ${bytes(p.bytes)}; accuracy ${pct(p.accuracy)}; created ${day(p.createdAt)}`, `  mlctl.json sha256 ${p.manifestSha256 ?? '—'}`);
   if (s.lineage.length) {
     lines.push('', 'Lineage:');

@@ -299,7 +299,7 @@ export const authPlugin = fp<AuthHookOptions>(async (app, opts) => {
     }
     return reply.code(err.httpStatus).send({ error: err.message, code: err.code });
   });
-}, { name: 'mlctl-auth', dependencies: ['mlctl-core'] });
+}, { name: 'mlctl-auth', dependencies: ['mlctl-core', 'mlctl-hygiene'], decorators: { fastify: ['mlctl'] } });
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

@@ -97,7 +97,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
     return entries.filter((e) => e.isDirectory() && isValidModelName(e.name)).map((e) => path.join(root, e.name)).sort();
   }
 
-  const loadedDirs = () => new Set(repo.list().map((m) => path.resolve(m.package.dir)));
+  const loadedDirs = () => new Set(repo.list().map((m) => path.resolve(m.source.location)));
   const servingVersion = (name: string) => repo.get(name)?.version;
 
   /** Load one version directory; a refusal is logged and remembered, and the old version keeps serving. */
@@ -111,7 +111,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       for (const m of loaded) await auditModelLoad(opts.audit, m, how === 'hot reload' ? 'model-reload' : 'model-load');
     } catch (err) {
       // Loaded meanwhile by the other path (a watch scan and a control call racing): nothing was refused.
-      const already = (err as { status?: number }).status === 409 ? repo.list().find((m) => path.resolve(m.package.dir) === path.resolve(dir)) : undefined;
+      const already = (err as { status?: number }).status === 409 ? repo.list().find((m) => path.resolve(m.source.location) === path.resolve(dir)) : undefined;
       if (already) return already;
       // Audit refused what the repository had already made visible: take it out again.
       for (const m of loaded) await repo.unload(m.name, m.version).catch(() => {});
@@ -326,4 +326,4 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     const gone = await reloader.unloadModel(request.params.name);
     return { name: request.params.name, unloaded: gone.map((m) => String(m.version)) };
   });
-}, { name: 'mlctl-model-control', dependencies: ['mlctl-core'] });
+}, { name: 'mlctl-model-control', dependencies: ['mlctl-core', 'mlctl-hygiene', 'mlctl-auth'], decorators: { fastify: ['mlctl'] } });

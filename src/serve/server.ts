@@ -1,6 +1,7 @@
 // The mlctl serve HTTP app (Fastify 5), assembled from plugins: the core (state, request ids, access logs, metrics,
-// error mapping, body parsers, drain on close), then the plugins the caller lists (hygiene, auth, audit, model
-// control, gRPC — see security.ts), then the routes. buildServer never listens: tests inject, start.ts listens.
+// error mapping, body parsers, drain on close), the API description when docs are on, then the plugins the caller
+// gives (hygiene, auth, audit, model control, gRPC, pages — see assemble.ts) in the order their declared
+// dependencies need, then the routes. buildServer never listens: tests inject, start.ts listens.
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback, type FastifyPluginOptions, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import multipart from '@fastify/multipart';
@@ -9,6 +10,7 @@ import { MlctlError } from '../errors.js';
 import { UPLOAD_TEXT_LIMITS } from './codec.js';
 import { badRequest, httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
+import { openApiCollector } from './openapi.js';
 import { serveRoutes } from './routes/index.js';
 import { TRITON_EXTENSIONS } from './triton.js';
 import { createTritonStats } from './triton-stats.js';
@@ -28,7 +30,11 @@ declare module 'fastify' {
   }
 }
 
-/** A plugin and its options, registered by buildServer between the core and the routes, in list order. */
+/**
+ * A plugin and its options, registered by buildServer between the core and the routes. A plugin made with
+ * fastify-plugin names itself and the plugins it must follow (`dependencies`); buildServer registers every plugin
+ * after those it depends on, and fastify-plugin refuses to start when one of them is missing.
+ */
 export interface ServePlugin {
   plugin: FastifyPluginAsync | FastifyPluginCallback;
   opts: FastifyPluginOptions;
@@ -56,8 +62,10 @@ export interface ServerOptions {
   onRequest?: onRequestHookHandler[];
   /** Longest wait for in-flight requests once close() starts (ms); then remaining connections are cut. Default 10 s. */
   drainTimeoutMs?: number;
-  /** Plugins registered after the core and before the routes, in order, so their hooks cover every route. */
+  /** Plugins registered after the core and before the routes (so their hooks cover every route), dependencies first. */
   plugins?: ServePlugin[];
+  /** Collect the API description of every route (OpenAPI, for /openapi.json and /docs): registered before any route. */
+  docs?: boolean;
   /** Longest time to receive a whole request, headers and body (ms); slower clients get 408. Default 30 s. */
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open between requests (ms). Default 5 s. */
@@ -243,6 +251,28 @@ const enginesPlugin = fp(
   { name: 'mlctl-engines', dependencies: ['mlctl-core'] },
 );
 
+type PluginMeta = { name?: string; dependencies?: string[] };
+const metaOf = (p: ServePlugin): PluginMeta => ((p.plugin as unknown as Record<symbol, PluginMeta | undefined>)[Symbol.for('plugin-meta')] ?? {});
+
+/**
+ * The plugins in an order where each comes after the plugins it declares it depends on (otherwise as given).
+ * Dependencies no plugin in the list provides (the core, the API collector) are left to fastify-plugin to check.
+ */
+export function registrationOrder(plugins: readonly ServePlugin[]): ServePlugin[] {
+  const provided = new Set(plugins.map((p) => metaOf(p).name).filter((n): n is string => Boolean(n)));
+  const placed = new Set<string>();
+  const left = [...plugins];
+  const out: ServePlugin[] = [];
+  while (left.length) {
+    const i = left.findIndex((p) => (metaOf(p).dependencies ?? []).every((d) => placed.has(d) || !provided.has(d)));
+    if (i < 0) throw new Error(`serve plugins depend on each other in a circle: ${left.map((p) => metaOf(p).name ?? 'anonymous').join(', ')}`);
+    const [p] = left.splice(i, 1);
+    out.push(p!);
+    if (metaOf(p!).name) placed.add(metaOf(p!).name!);
+  }
+  return out;
+}
+
 export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): FastifyInstance {
   const bodyLimit = opts.bodyLimit ?? 10 * 1024 * 1024;
   const state: ServeState = {
@@ -289,7 +319,8 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     ...(https ? { https } : { http: timing }),
   } as FastifyServerOptions) as unknown as FastifyInstance;
   void app.register(corePlugin, { state, onRequest: opts.onRequest ?? [], maxConnectionsPerClient: opts.maxConnectionsPerClient ?? 64, tls: Boolean(https) });
-  for (const p of opts.plugins ?? []) void app.register(p.plugin, p.opts);
+  if (opts.docs) void app.register(openApiCollector);
+  for (const p of registrationOrder(opts.plugins ?? [])) void app.register(p.plugin, p.opts);
   void app.register(enginesPlugin);
   void app.register(serveRoutes);
   return app;

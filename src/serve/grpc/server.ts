@@ -321,5 +321,5 @@ export const grpcPlugin = fp<GrpcPluginOptions>(
       await closing;
     });
   },
-  { name: 'mlctl-grpc', dependencies: ['mlctl-core'] },
+  { name: 'mlctl-grpc', dependencies: ['mlctl-core'], decorators: { fastify: ['mlctl'] } },
 );

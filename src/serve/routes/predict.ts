@@ -53,7 +53,7 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
     const model = resolveModel(state, name, version);
     // Checked before inference: a model without a task has nothing /predict could answer.
     const task = requireTask(model.manifest, 'POST /predict', `${model.name} v${model.version}`);
-    if (input.datatype === 'FP32') input.name = model.manifest.input.name;
+    if (input.datatype === 'FP32') input.name = model.inputs[0]!.name;
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
     const m = res.model.manifest;
     return { ...task.serve.predict(task.results(res.outputs, m), m, { topK: k }), model: res.model.name, version: res.model.version };
