@@ -165,6 +165,8 @@ export function predictionRecords(e: InferEvent, repo: ModelRepository): Array<R
  */
 export function auditPredictions(repo: ModelRepository, audit: AuditLog): () => void {
   return repo.onInfer((e) => {
+    // A key refused on the model: nothing ran; the front end that carried the call writes the auth-denied line.
+    if (e.error instanceof MlctlError && e.error.code === 'PERMISSION_DENIED') return;
     for (const r of predictionRecords(e, repo)) audit.write(r);
   });
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../util/log.js';
 import { createBatcher, type Batcher } from '../runtime/batcher.js';
 import { findPackageDirs, type VersionPolicy } from './discover.js';
 import { MlctlError } from '../errors.js';
-import { badRequest, notFound, notReady, shuttingDown } from './errors.js';
+import { badRequest, notFound, notReady, outsideKeyScope, shuttingDown } from './errors.js';
 import { firstNonFinite } from './codec.js';
 import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
@@ -187,6 +187,10 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
 
   async function runInfer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
     if (closing) throw shuttingDown();
+    // Every transport comes through here: the key's scope is checked on the model that runs, whatever carried its
+    // name, and before the lookup, so a refused name says nothing about whether it exists.
+    const refused = outsideKeyScope(ctx, name);
+    if (refused) throw refused;
     const entry = lookup(name, version);
     if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
     entry.inflight++;

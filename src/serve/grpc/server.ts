@@ -15,7 +15,8 @@ import type { ModelRepository, ServeState } from '../types.js';
 import { createHealthWatch, type HealthStatus, type HealthWatch } from './health-watch.js';
 import { tritonHandlers } from './triton.js';
 import { modelMetadata } from '../routes/v2.js';
-import { accessDenied, badRequest, notFound } from '../errors.js';
+import { unavailableVersions } from '../routes/common.js';
+import { accessDenied, badRequest, notFound, type ScopeRefusal } from '../errors.js';
 import { decodeGrpcInputs, type ModelInferRequestMsg } from '../codec.js';
 import { encodeInferResponse, grpcFailureOf } from './convert.js';
 import { SERVICE_NAME, healthService, predictV2Service } from './proto.js';
@@ -116,6 +117,13 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
     return { requestId, clientAddress: clientAddressOf({ p: forwarded }, peerAddress(peer), forwarded ? 'p' : undefined), connection: peer.replace(/^ipv[46]:/, '') };
   };
 
+  const auditDenied = (info: CallInfo, method: string, err: MlctlError, keyId: string | undefined, model: string | undefined) => {
+    opts.audit?.write({
+      time: new Date().toISOString(), event: 'auth-denied', requestId: info.requestId, status: err.httpStatus, code: err.code, keyId: keyId ?? null,
+      client: info.clientAddress, route: `grpc ${method}`, ...(model ? { model: model.slice(0, 130) } : {}), reason: err.message,
+    });
+  };
+
   /** The API-key check of a call for `model` (none when keys are off); refusals are audited and thrown as 401/403/429. */
   const authorize = (metadata: grpc.Metadata, info: CallInfo, method: string, model: string | undefined): void => {
     if (!opts.access) return;
@@ -123,12 +131,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
     const d = checkAccess(opts.access, key, model, info.clientAddress);
     if (!d.ok) {
       const err = accessDenied(d);
-      if (d.status !== 429) {
-        opts.audit?.write({
-          time: new Date().toISOString(), event: 'auth-denied', requestId: info.requestId, status: err.httpStatus, code: err.code, keyId: d.keyId ?? null,
-          client: info.clientAddress, route: `grpc ${method}`, reason: err.message,
-        });
-      }
+      if (d.status !== 429) auditDenied(info, method, err, d.keyId, model);
       throw err;
     }
     info.keyId = d.keyId;
@@ -151,7 +154,13 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       };
       const run = async (): Promise<Res> => {
         if (guard) authorize(call.metadata, info, method, guard(call.request));
-        return fn(call.request, info);
+        try {
+          return await fn(call.request, info);
+        } catch (err) {
+          // A scope refusal from deeper down (the repository checks the model that runs) is audited like the guard's.
+          if (err instanceof MlctlError && err.code === 'PERMISSION_DENIED') auditDenied(info, method, err, info.keyId, (err as Partial<ScopeRefusal>).model);
+          throw err;
+        }
       };
       run().then(
         (res) => {
@@ -191,8 +200,13 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
     ...triton,
     ServerLive: unary('ServerLive', undefined, () => ({ live: true })),
     ServerReady: unary('ServerReady', undefined, () => ({ ready: repo.ready() })),
-    ModelReady: unary<{ name: string; version: string }, { ready: boolean }>('ModelReady', undefined, (req) => {
-      const model = repo.get(checkName(req.name), parseVersion(req.version));
+    // A model's readiness needs a key like its metadata: with keys on, ready vs NOT_FOUND would list the models.
+    ModelReady: unary<{ name: string; version: string }, { ready: boolean }>('ModelReady', byName, (req) => {
+      const version = parseVersion(req.version);
+      const model = repo.get(checkName(req.name), version);
+      const state = opts.state?.();
+      // A version refused at start-up or hot reload is known and not ready (REST answers 503 ready: false).
+      if (!model && version !== undefined && unavailableVersions({ repo, modelControl: state?.modelControl }).some((u) => u.name === req.name && u.version === version)) return { ready: false };
       if (!model) throw notFound(`model "${req.name}"${req.version ? ` version ${req.version}` : ''} is not loaded`);
       return { ready: model.ready };
     }),
@@ -209,7 +223,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       const version = parseVersion(req.model_version);
       if (!repo.get(name, version)) throw notFound(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`);
       const inputs = decodeGrpcInputs(req);
-      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress, connection: info.connection });
+      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, keyModels: info.keyModels, clientAddress: info.clientAddress, connection: info.connection });
       return encodeInferResponse(req, result);
     }),
   };
