@@ -19,7 +19,7 @@ import { unavailableVersions } from '../routes/common.js';
 import { accessDenied, badRequest, notFound, type ScopeRefusal } from '../errors.js';
 import { decodeGrpcInputs, type ModelInferRequestMsg } from '../codec.js';
 import { encodeInferResponse, grpcFailureOf } from './convert.js';
-import { SERVICE_NAME, healthService, predictV2Service } from './proto.js';
+import { SERVICE_NAME, healthService, predictV2Service, tolerantService, undecodable } from './proto.js';
 
 const require = createRequire(import.meta.url);
 const MLCTL_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -153,7 +153,9 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
         opts.onCall?.(method, code, (performance.now() - started) / 1000);
       };
       const run = async (): Promise<Res> => {
-        if (guard) authorize(call.metadata, info, method, guard(call.request));
+        const garbled = undecodable(call.request);
+        if (guard) authorize(call.metadata, info, method, garbled === undefined ? guard(call.request) : undefined);
+        if (garbled !== undefined) throw badRequest(garbled);
         try {
           return await fn(call.request, info);
         } catch (err) {
@@ -236,6 +238,11 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
  */
 export function healthHandlers(status: (service: string) => HealthStatus, watch?: HealthWatch): grpc.UntypedServiceImplementation {
   const check: grpc.handleUnaryCall<{ service: string }, { status: string }> = (call, callback) => {
+    const garbled = undecodable(call.request);
+    if (garbled !== undefined) {
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: garbled }, null);
+      return;
+    }
     const service = call.request.service ?? '';
     const s = status(service);
     if (s === 'SERVICE_UNKNOWN') {
@@ -263,10 +270,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     'grpc.max_send_message_length': max,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  server.addService(predictV2Service().service, grpcHandlers(opts));
+  server.addService(tolerantService(predictV2Service().service), grpcHandlers(opts));
   const status = healthStatus(opts.repo, () => opts.state?.()?.accepting() ?? true);
   const watch = createHealthWatch(status);
-  server.addService(healthService().service, healthHandlers(status, watch));
+  server.addService(tolerantService(healthService().service), healthHandlers(status, watch));
   const host = opts.host ?? '127.0.0.1';
   const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {
