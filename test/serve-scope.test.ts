@@ -115,6 +115,20 @@ describe('a key scoped to model m', () => {
   });
 });
 
+describe('the repository, where every transport runs a model', () => {
+  it('refuses a model outside the caller\'s key scope before looking it up, whatever front end called it', async () => {
+    const input = { name: 'image', datatype: 'BYTES' as const, shape: [1], data: [png] };
+    const ctx = { requestId: 'scope-test', keyId: 'monly', keyModels: ['m'] };
+    for (const name of ['p', 'nope']) {
+      const err = await srv.repo.infer(name, undefined, [input], ctx).catch((e: unknown) => e);
+      expect(err, name).toMatchObject({ code: 'PERMISSION_DENIED', httpStatus: 403, model: name });
+    }
+    expect((await srv.repo.infer('m', undefined, [input], ctx)).model.name).toBe('m');
+    // A /metrics-only scope holds no model.
+    await expect(srv.repo.infer('m', undefined, [input], { requestId: 'x', keyId: 'prom', keyModels: ['/metrics'] })).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+  });
+});
+
 describe('a key scoped to /metrics only', () => {
   it('runs no inference on any route or transport', async () => {
     for (const res of [await upload('m', KEY_PROM), await upload(undefined, KEY_PROM), await jsonPredict({ model: 'm' }, KEY_PROM), await jsonPredict({}, KEY_PROM)]) {
