@@ -6,7 +6,7 @@ import path from 'node:path';
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { buildFullModel } from '../src/models/head.js';
-import { buildVgg16 } from '../src/models/vgg16.js';
+import { buildVgg16 } from '../src/models/backbones/vgg16.js';
 import { convertLayersModel } from '../src/onnx/index.js';
 import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
 

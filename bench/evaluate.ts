@@ -6,7 +6,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { generateSynthDataset } from '../src/data/synth.js';
-import { loadEvaluationData, mapToModelLabels } from '../src/evaluate/data.js';
+import { loadEvaluationData, mapToModelLabels } from '../src/data/evaluation.js';
 import { addPredictions, createAccumulator, finalizeMetrics } from '../src/metrics/classification.js';
 import { evaluatePackage, type EvaluationResult } from '../src/evaluate/run.js';
 import { describeBackend, selectBackend } from '../src/runtime/backend.js';

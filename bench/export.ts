@@ -14,7 +14,7 @@ import { createMemoryLogger } from '../src/util/log.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { exportModel, type ExportOptions } from '../src/export/index.js';
 import { applyHead } from '../src/models/head.js';
-import { buildVgg16 } from '../src/models/vgg16.js';
+import { buildVgg16 } from '../src/models/backbones/vgg16.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { arg, writeBenchResult } from './_util.js';

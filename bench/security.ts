@@ -12,7 +12,7 @@ import { decryptPackage, encryptPackage, packageBytes, signPackageVersion } from
 import { generateSigningKeyPair, loadSigningKey, loadTrustedKeys } from '../src/artifacts/signing.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { applyHead } from '../src/models/head.js';
-import { buildVgg16 } from '../src/models/vgg16.js';
+import { buildVgg16 } from '../src/models/backbones/vgg16.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { arg, writeBenchResult } from './_util.js';
 

@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { generateSynthDataset } from '../src/data/synth.js';
-import { buildVgg16 } from '../src/models/vgg16.js';
+import { buildVgg16 } from '../src/models/backbones/vgg16.js';
 import { quantizeInt8Package } from '../src/optimize/quantize-int8.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';

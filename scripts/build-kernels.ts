@@ -1,13 +1,13 @@
-// Assemble the WebAssembly kernels from their WAT source (src/train/fc-kernel.ts) into the committed
-// src/train/fc-kernel-wasm.ts, so running mlctl needs no assembler. test/train-head-onnx.test.ts fails on drift.
+// Assemble the WebAssembly kernels from their WAT source (src/heads/fc-kernel.ts) into the committed
+// src/heads/fc-kernel-wasm.ts, so running mlctl needs no assembler. test/train-head-onnx.test.ts fails on drift.
 // Usage: npx tsx scripts/build-kernels.ts [--check]
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
-import { fcAdamWat } from '../src/train/fc-kernel.js';
+import { fcAdamWat } from '../src/heads/fc-kernel.js';
 
-export const KERNEL_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'train', 'fc-kernel-wasm.ts');
+export const KERNEL_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'heads', 'fc-kernel-wasm.ts');
 
 /** The generated module's text for the current WAT source. */
 export async function kernelModuleText(): Promise<string> {

@@ -75,6 +75,9 @@ export const ERRORS = {
   DATA_EMPTY_CLASS: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'class folder %s has no images (jpg, png, webp, gif, tiff); add images or remove the folder', meaning: 'a class folder without images' },
   DATA_EMPTY_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the %s split is empty: %s', meaning: 'the chosen split has no examples' },
   DATA_BAD_SPLIT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'split fractions that cannot be applied' },
+  DATA_NOT_FOUND: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'no detection dataset at %s: %s', meaning: 'a detection dataset whose annotation files are not where its format puts them' },
+  DATA_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'dataset file %s %s', meaning: 'a dataset file that cannot be read in its format (COCO JSON, YOLO data.yaml or txt, VOC XML)' },
+  DATA_INVALID_BOXES: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s: %s invalid annotation(s): %s; fix them, or pass --skip-invalid to leave them out (each is listed by mlctl datasets inspect)', meaning: 'boxes outside the image, without area, of an unknown class, or malformed lines; never dropped silently' },
   DATA_UNKNOWN_LABELS: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the data has class(es) the model does not know: %s (model labels: %s)', meaning: 'evaluation data has classes the model was not trained on' },
   CSV_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'CSV file %s: %s', meaning: 'a CSV file that cannot be read as a table (listed by line and column)' },
   CSV_ENCODING: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'CSV file %s is not valid %s: %s', meaning: 'a CSV file whose bytes are not text in its encoding (UTF-8 unless --encoding says otherwise); names the line and byte offset' },
@@ -214,11 +217,6 @@ export function usageError(message: string): MlctlError {
 function format(template: string, args: Array<string | number>): string {
   let i = 0;
   return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
-}
-
-/** Exit code for any thrown value: MlctlError carries its own, anything else is a plain failure. */
-export function exitCodeOf(err: unknown): number {
-  return err instanceof MlctlError ? err.exitCode : EXIT.FAILURE;
 }
 
 /** The registry as rows, for documentation (README error-code table). */

@@ -3,7 +3,7 @@
 // (last blocks + head, BatchNorm in inference mode) match between the two backends for every backbone.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BACKBONES } from '../src/models/backbones.js';
+import { BACKBONES } from '../src/models/backbones/index.js';
 import { buildFullModel } from '../src/models/head.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { unfreezeLastBlocks } from '../src/train/finetune.js';

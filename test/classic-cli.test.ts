@@ -108,7 +108,7 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
     expectClose(await viaOrt.run(x, 3), probs, 1e-4);
     await viaOrt.dispose();
     // The same CSV encoded for the package (evaluate's path): accuracy through the engine matches training's.
-    const { tabularRowsForPackage } = await import('../src/classic/data.js');
+    const { tabularRowsForPackage } = await import('../src/data/tabular.js');
     const rowsForPkg = await tabularRowsForPackage(m, path.join(dir, 'rings.csv'));
     expect(rowsForPkg.rows).toBe(240);
     const all = await (await openEngine(pkg)).run(rowsForPkg.x, rowsForPkg.rows);

@@ -107,8 +107,9 @@ describe('mlctl evaluate', () => {
   });
 
   it('exposes the same evaluation as a function (what optimize calls)', async () => {
-    const { loadEvaluationData, mapToModelLabels } = await import('../src/evaluate/data.js');
-    const { evaluatePackage, evaluateEngine } = await import('../src/evaluate/run.js');
+    const { loadEvaluationData, mapToModelLabels } = await import('../src/data/evaluation.js');
+    const { evaluatePackage } = await import('../src/evaluate/run.js');
+    const { evaluateEngine } = await import('../src/metrics/engine-evaluation.js');
     const { openEngine } = await import('../src/runtime/engine.js');
     const ev = await loadEvaluationData(data, 'val', { seed: 42, validationSplit: 0.2, testSplit: 0 });
     const samples = mapToModelLabels(ev, pkgA.manifest.labels);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { compareResults } from '../src/evaluate/compare.js';
 import { checkGates } from '../src/evaluate/gates.js';
-import { percentile } from '../src/evaluate/latency.js';
+import { percentile } from '../src/runtime/latency.js';
 import {
   addPredictions,
   argmax,

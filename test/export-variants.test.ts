@@ -12,8 +12,8 @@ import { savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifact
 import { imageInputSpec, pixelsToInput, preprocessingFor } from '../src/data/preprocess.js';
 import { MlctlError } from '../src/errors.js';
 import { exportModel } from '../src/export/index.js';
-import { parseTextFormat } from '../src/export/pbtxt.js';
-import { tritonModelConfigType } from '../src/export/triton.js';
+import { parseTextFormat } from '../src/triton/pbtxt.js';
+import { tritonModelConfigType } from '../src/triton/model-config-proto.js';
 import { decodeModel, encodeModel, DataType } from '../src/onnx/index.js';
 import { quantizePackage } from '../src/optimize/quantize.js';
 import { selectBackend } from '../src/runtime/backend.js';

@@ -13,9 +13,9 @@ import { identityOrder, memoryRows, toMatrix } from '../src/features/rows.js';
 import { backboneIdentity, openFeatureSession } from '../src/features/session.js';
 import { openFeatureStore } from '../src/features/store.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
-import { vgg16 } from '../src/models/vgg16.js';
+import { vgg16 } from '../src/models/backbones/vgg16.js';
 import { selectBackend } from '../src/runtime/backend.js';
-import { disposeHead, trainHead } from '../src/train/head.js';
+import { disposeHead, trainHead } from '../src/heads/head.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 

@@ -11,8 +11,8 @@ import { hashFiles, loadPackage, savePackage, writeTfjsModel, type LoadedPackage
 import { loadLayersModelFromDir, modelInputName, nameModelInput, type ModelJson } from '../src/artifacts/tfjs-io.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { exportModel } from '../src/export/index.js';
-import { parseTextFormat } from '../src/export/pbtxt.js';
-import { tritonModelConfigType } from '../src/export/triton.js';
+import { parseTextFormat } from '../src/triton/pbtxt.js';
+import { tritonModelConfigType } from '../src/triton/model-config-proto.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { tempDir } from './helpers/fixtures.js';

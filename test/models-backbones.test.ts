@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BACKBONE_CHOICES } from '../src/cli/commands/train.js';
 import { MlctlError } from '../src/errors.js';
-import { BACKBONES, backboneById, DEFAULT_BACKBONE } from '../src/models/backbones.js';
+import { BACKBONES, backboneById, DEFAULT_BACKBONE } from '../src/models/backbones/index.js';
 import { selectBackend } from '../src/runtime/backend.js';
 
 beforeAll(async () => {

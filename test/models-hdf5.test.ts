@@ -108,8 +108,8 @@ describe('Keras HDF5 weights', () => {
 
 describe('VGG16 from a Keras no-top file', () => {
   it('loadBackbone maps every kernel and bias of a published-layout file onto the VGG16 base', async () => {
-    const { buildVgg16, vggConvLayerNames, vgg16 } = await import('../src/models/vgg16.js');
-    const { loadBackbone } = await import('../src/features/backbone.js');
+    const { buildVgg16, vggConvLayerNames, vgg16 } = await import('../src/models/backbones/vgg16.js');
+    const { loadBackbone } = await import('../src/models/backbones/load.js');
     const { createMemoryLogger } = await import('../src/util/log.js');
     // The published file's layout: input_1, convs with Keras-1 names, pools without weights.
     const ref = buildVgg16({ imageSize: 32 });

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MlctlError } from '../src/errors.js';
 import { buildFullModel, getHeadWeights, headParamCount } from '../src/models/head.js';
-import { assertVggImageSize, buildVgg16, VGG16_NOTOP_PARAMS, vggConvLayerNames } from '../src/models/vgg16.js';
+import { assertVggImageSize, buildVgg16, VGG16_NOTOP_PARAMS, vggConvLayerNames } from '../src/models/backbones/vgg16.js';
 import { selectBackend } from '../src/runtime/backend.js';
 
 const KERAS_LAYERS = [

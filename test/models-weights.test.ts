@@ -83,7 +83,7 @@ describe('cachedDownload', () => {
 
 describe('resolveWeights imagenet for each backbone', () => {
   it('fetches the backbone\'s own published file name; verifies Keras\'s hash where it publishes one, records the MD5 where not (MobileNetV2)', async () => {
-    const { backboneById } = await import('../src/models/backbones.js');
+    const { backboneById } = await import('../src/models/backbones/index.js');
     const url = `${base}/weights.h5`;
     // MobileNetV2: keras.applications gives no file_hash — kept as downloaded, MD5 recorded, a warning says so.
     const logger = createMemoryLogger();

@@ -10,7 +10,7 @@ import { createMemoryLogger } from '../src/util/log.js';
 import { modelSize } from '../src/optimize/measure.js';
 import { quantizePackage } from '../src/optimize/quantize.js';
 import { finishStep, modelArtifacts } from '../src/optimize/step.js';
-import { float32ToFloat16Bits, quantizeWeightData } from '../src/optimize/weight-quant.js';
+import { float32ToFloat16Bits, quantizeWeightData } from '../src/artifacts/weight-quant.js';
 import { createRng, gaussian } from '../src/util/random.js';
 import { modelPackage, synthDataset, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
 

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedPackage } from '../src/artifacts/package.js';
-import type { EpochMetrics } from '../src/train/head.js';
+import type { EpochMetrics } from '../src/heads/head.js';
 import { historyHtml, phaseSpans } from '../src/train/history.js';
 import { launchBrowser, pngSpread, watchedPage, type BrowserSession } from './helpers/browser.js';
 import { runCli } from './helpers/cli.js';

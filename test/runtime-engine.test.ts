@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache } from '../src/artifacts/cache.js';
 import { sha256 } from '../src/artifacts/hash.js';
 import { loadPackage, verifyPackage, type LoadedPackage } from '../src/artifacts/package.js';
-import { ORT_VERSION } from '../src/engines/onnx.js';
+import { ORT_VERSION } from '../src/runtime/ort.js';
 import { MlctlError } from '../src/errors.js';
 import { CONVERTER_VERSION, convertLayersModel } from '../src/onnx/index.js';
 import { selectBackend } from '../src/runtime/backend.js';

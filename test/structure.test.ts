@@ -1,13 +1,20 @@
-// The shape of src/: no import cycles between files, and none between folders (a lower folder never imports a
-// higher one). Imports are read with TypeScript's own pre-processor, type-only imports and dynamic import() of literal
-// paths included.
+// The shape of src/: no import cycles between files or folders, and the layering cli → commands → core: command
+// folders stand side by side (none imports another), the core never imports a command or the CLI, and runtime never
+// imports engines (engines register into it). bench/ joins the file graph. Imports are read with TypeScript's own
+// pre-processor, type-only imports and dynamic import() of literal paths included.
 import ts from 'typescript';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const SRC = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src');
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SRC = path.join(ROOT, 'src');
+const BENCH = path.join(ROOT, 'bench');
+
+/** The command folders: each is one `mlctl` command family, built on the core below it. */
+const COMMANDS = ['train', 'optimize', 'evaluate', 'export', 'serve', 'predict', 'watch', 'registry'];
+const CLI = 'cli';
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
@@ -17,7 +24,7 @@ function sourceFiles(dir: string): string[] {
 
 /** file → the src files it imports (static, re-exports, type-only and literal dynamic imports). */
 function importGraph(): Map<string, string[]> {
-  const files = sourceFiles(SRC);
+  const files = [...sourceFiles(SRC), ...sourceFiles(BENCH)];
   const known = new Set(files);
   const graph = new Map<string, string[]>();
   for (const file of files) {
@@ -67,7 +74,12 @@ function cycles(graph: Map<string, string[]>): string[][] {
 }
 
 /** The top-level unit a file belongs to: its folder under src/, or the file itself (errors.ts). */
-const unitOf = (file: string) => path.relative(SRC, file).split(path.sep)[0]!.replace(/\.ts$/, '');
+const unitOf = (file: string) => (file.startsWith(BENCH + path.sep) ? 'bench' : path.relative(SRC, file).split(path.sep)[0]!.replace(/\.ts$/, ''));
+
+/** "from → to" for every folder edge breaking `rule` (from, to are folder names). */
+function violations(folders: Map<string, string[]>, rule: (from: string, to: string) => boolean): string[] {
+  return [...folders].flatMap(([from, tos]) => tos.filter((to) => rule(from, to)).map((to) => `${from} → ${to}`)).sort();
+}
 
 /** Folder → folders it imports from. */
 function folderGraph(graph: Map<string, string[]>): Map<string, string[]> {
@@ -95,8 +107,28 @@ describe('src/ structure', () => {
   });
 
   it('has no import cycle between folders', () => {
+    expect(cycles(folderGraph(graph))).toEqual([]);
+  });
+
+  it('knows every folder it layers (a new top-level folder is classified on purpose)', () => {
+    const folders = [...folderGraph(graph).keys()];
+    for (const c of COMMANDS) expect(folders).toContain(c);
+    expect(folders).toContain(CLI);
+  });
+
+  it('keeps command folders side by side: none imports another', () => {
     const folders = folderGraph(graph);
-    expect(folders.get('runtime')).not.toContain('engines');
-    expect(cycles(folders)).toEqual([]);
+    expect(violations(folders, (from, to) => COMMANDS.includes(from) && COMMANDS.includes(to))).toEqual([]);
+    // The rule itself bites: a command importing another is reported.
+    expect(violations(new Map([['serve', ['export', 'runtime']]]), (from, to) => COMMANDS.includes(from) && COMMANDS.includes(to))).toEqual(['serve → export']);
+  });
+
+  it('keeps the core below the commands: no core folder imports a command or the CLI', () => {
+    const core = (f: string) => f !== CLI && f !== 'bench' && !COMMANDS.includes(f);
+    expect(violations(folderGraph(graph), (from, to) => core(from) && (COMMANDS.includes(to) || to === CLI))).toEqual([]);
+  });
+
+  it('lets engines plug into runtime, never the other way round', () => {
+    expect(folderGraph(graph).get('runtime')).not.toContain('engines');
   });
 });

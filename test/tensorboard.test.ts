@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/runtime/backend.js';
 import { crc32c, maskedCrc32c, tfRecord } from '../src/tensorboard/crc32c.js';
 import { EventFileWriter } from '../src/tensorboard/writer.js';
-import type { EpochMetrics } from '../src/train/head.js';
+import type { EpochMetrics } from '../src/heads/head.js';
 import { runTrain, type TrainOptions } from '../src/train/run.js';
 import { sessionGroupName, trainHparams } from '../src/train/tensorboard.js';
 import { createMemoryLogger } from '../src/util/log.js';

@@ -79,6 +79,13 @@ describe('mlctl train (vgg16, --weights none)', () => {
     expect(r.json.metrics).toEqual(first.metrics);
   });
 
+  it('still accepts the old --model vgg16 as the neural network, with a deprecation line naming --model nn', async () => {
+    const r = await cli('train', '--model', 'vgg16', '--data', data, '--name', 'synth', '--epochs', '8', ...COMMON);
+    expect(r.code).toBe(0);
+    expect(r.json.metrics).toEqual(first.metrics);
+    expect(r.stderr).toMatch(/--model vgg16 is deprecated.*--model nn/);
+  });
+
   it('resumes an interrupted run and ends exactly where an uninterrupted run ends', async () => {
     const logger = createMemoryLogger();
     const opts: TrainOptions = {

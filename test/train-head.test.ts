@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/runtime/backend.js';
 import { memoryRows, pooledRows, toMatrix, type FeatureMatrix } from '../src/features/rows.js';
-import { adamUpdate, balancedClassWeights, disposeHead, initHeadWeights, newAdamState, trainHead } from '../src/train/head.js';
+import { adamUpdate, balancedClassWeights, disposeHead, initHeadWeights, newAdamState, trainHead } from '../src/heads/head.js';
 import { conv2dFilterGrad, ensureConvFilterGradient } from '../src/train/wasm-grads.js';
 import { createRng, gaussian } from '../src/util/random.js';
 

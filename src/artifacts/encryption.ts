@@ -13,7 +13,6 @@ export { ENCRYPTION_ALGORITHM, ENCRYPTION_FORMAT, type EncryptionRecord };
 
 /** Environment variables with the key itself, or a file holding it (what --key-file defaults to). */
 export const MODEL_KEY_ENV = 'MLCTL_MODEL_KEY';
-export const MODEL_KEY_FILE_ENV = 'MLCTL_MODEL_KEY_FILE';
 
 /**
  * An encrypted file: MAGIC (8 bytes "MLCTLENC") | 0x01 | nonce (12) | ciphertext | GCM tag (16).

@@ -396,7 +396,3 @@ export function svmOutput(model: SvmModel, dec: Float64Array): Float64Array {
   return votes;
 }
 
-export function supportVectorCount(model: SvmModel): number {
-  if (model.solver === 'dcd') return -1;
-  return model.supportVectors.length;
-}

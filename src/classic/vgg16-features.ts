@@ -3,13 +3,12 @@
 // features" baseline. The pooled backbone is stored in the package (backbone/model.json) so evaluate and serve run
 // images end to end.
 import * as tf from '@tensorflow/tfjs';
-import path from 'node:path';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { loadTrainingData } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
 import { toMatrix, type FeatureMatrix } from '../features/rows.js';
 import { openFeatureSession } from '../features/session.js';
-import { vgg16 } from '../models/vgg16.js';
+import { vgg16 } from '../models/backbones/vgg16.js';
 import type { WeightsSource } from '../models/weights.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
@@ -85,7 +84,3 @@ export async function loadVgg16Features(opts: Vgg16FeatureOptions): Promise<Vgg1
   }
 }
 
-/** The stored pooled backbone's directory inside a package. */
-export function backboneDir(pkgDir: string, rel = BACKBONE_FILE): string {
-  return path.dirname(path.join(pkgDir, rel));
-}

@@ -3,7 +3,7 @@
 // Light on purpose (type-only imports): --help and --version load this module and nothing heavy.
 import type { BackendChoice } from '../runtime/backend.js';
 import type { EngineChoice } from '../runtime/engine.js';
-import type { WeightDtype } from '../optimize/weight-quant.js';
+import type { WeightDtype } from '../artifacts/weight-quant.js';
 import { choicesOf, type CommonOpts, type OptionSpec, type OptsOf } from './spec.js';
 
 export const BACKEND_CHOICES = choicesOf<BackendChoice>()(['auto', 'tensorflow', 'wasm', 'cpu']);
@@ -89,7 +89,7 @@ export const WEIGHTS = {
   default: 'imagenet',
 } as const satisfies OptionSpec;
 
-/** The ids of models/backbones.ts BACKBONES (kept literal so option tables load no TF.js; a test checks they agree). */
+/** The ids of models/backbones/ BACKBONES (kept literal so option tables load no TF.js; a test checks they agree). */
 export const BACKBONE_CHOICES = ['vgg16', 'mobilenet_v2', 'resnet50', 'efficientnet_b0'] as const;
 
 export const BACKBONE = {

@@ -2,10 +2,7 @@
 // model.onnx against the manifest's sha256, a conversion from the cache against the code (HMAC, cache key outside
 // the cache) recorded when it was written (a mismatch is rebuilt from the verified TF.js model), a caller's file
 // against the sha256 it names.
-import '../runtime/ort-env.js'; // before onnxruntime-node initialises: no telemetry files or uploads
-import * as ort from 'onnxruntime-node';
 import { promises as fs } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
 import { openCache, type Cache } from '../artifacts/cache.js';
@@ -13,32 +10,10 @@ import { sha256 } from '../artifacts/hash.js';
 import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { CONVERTER_VERSION, convertLayersModel } from '../onnx/index.js';
+import { ort, onnxSessionOptions, ORT_VERSION } from '../runtime/ort.js';
 import type { EngineIO, EngineOptions, EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
 import { withSpinner } from '../util/progress.js';
 import { startWorkerClient } from '../util/worker.js';
-
-// The process-wide ORT logger (messages outside a session) at errors only, like every session below: ORT writes its
-// warnings to stderr with colour codes whether or not stderr is a terminal.
-ort.env.logLevel = 'error';
-
-const require = createRequire(import.meta.url);
-export const ORT_VERSION = (require('onnxruntime-node/package.json') as { version: string }).version;
-
-/** The session options every mlctl ONNX session uses; exported so benchmarks compare like with like. */
-export function onnxSessionOptions(threads = os.availableParallelism()): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    // ORT's own warnings (e.g. about serialising NCHWc-optimised graphs) are not the user's business: errors only.
-    logSeverityLevel: 3,
-    // Idle pool threads sleep instead of spin-waiting: CI runners and serve hosts share their cores, and mlctl's
-    // runs are long enough (conv nets) that the wake-up cost does not show.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  };
-}
 
 /** Graph input/output default to the first; shapes default to the model's declarations without the batch dimension. */
 export interface SessionEngineOptions extends EngineIO {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { replaceDirAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { ComparisonRow } from './compare.js';
-import type { EvaluationData } from './data.js';
+import type { EvaluationData } from '../data/evaluation.js';
 import { comparisonRowsTable, confusionSection, mdCode, mdText, perClassRows, renderMarkdown, summaryRows, worstRows, type EvaluationReport } from './format.js';
 import type { GateCheck } from './gates.js';
 import { confusionMatrixPng, reliabilitySvg, svgToPng } from './plots.js';

@@ -2,18 +2,18 @@
 // classic trainer's deterministic split, classification metrics through the image path's accumulator, R²/MAE/RMSE.
 import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
-import { splitRows, tabularRowsForPackage } from '../classic/data.js';
+import { splitRows, tabularRowsForPackage } from '../data/tabular.js';
 import type { CsvReadOptions } from '../data/csv.js';
 import { regressionMetrics, type RegressionMetrics } from '../metrics/regression.js';
 import type { Sample } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type InferenceEngine } from '../runtime/engine.js';
 import { createProgress } from '../util/progress.js';
-import type { EvalSplit, EvaluationData, SplitParams } from './data.js';
-import type { LatencyResult } from './latency.js';
+import type { EvalSplit, EvaluationData, SplitParams } from '../data/evaluation.js';
+import type { LatencyResult } from '../runtime/latency.js';
 import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows } from '../metrics/classification.js';
 import { packageLatency, type EvaluateOptions, type EvaluationResult } from './run.js';
-import { modelSize, type ModelSize } from './size.js';
+import { modelSize, type ModelSize } from '../artifacts/size.js';
 
 export function isTabularPackage(pkg: LoadedPackage): boolean {
   return pkg.manifest.input.kind === 'tabular';

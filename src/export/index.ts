@@ -15,7 +15,7 @@ import { writeTfjsExport, type TfjsExportOptions } from './tfjs.js';
 import { writeTritonExport, type TritonOptions } from './triton.js';
 
 export { EXPORT_FORMATS, type ExportFormat } from './source.js';
-export { WEIGHT_DTYPES as TFJS_QUANTIZATIONS, type WeightDtype as TfjsQuantization } from '../optimize/weight-quant.js';
+export { WEIGHT_DTYPES as TFJS_QUANTIZATIONS, type WeightDtype as TfjsQuantization } from '../artifacts/weight-quant.js';
 
 export interface ExportOptions extends TfjsExportOptions, OnnxExportOptions, Omit<TritonOptions, 'maxBatch'>, Omit<BundleOptions, 'maxBatch'> {
   format: ExportFormat;

@@ -7,17 +7,14 @@ import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/p
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import type { Manifest } from '../artifacts/manifest.js';
-import type { ModelJson } from '../artifacts/tfjs-io.js';
 import { BATCH_DIM, buildModelProto, DataType, decodeModel, encodeModel, type ModelProto } from '../onnx/index.js';
 import { embedPreprocessing } from './onnx-preprocessing.js';
-import { storageOf, storeWeightsAs, type PackageWeight, type StorageReport, type WeightStorage } from './onnx-weights.js';
+import { storeWeightsAs, type StorageReport } from './onnx-weights.js';
+import { INPUT_VARIANTS, packageWeights, storageOf, variantProps, WEIGHTS_VARIANTS, type InputVariant, type WeightsVariant } from '../artifacts/variant.js';
 import { exportMetadata, type ExportMetadata } from './source.js';
 import { LABELS_JSON, METADATA_JSON } from './tfjs.js';
 
 export const ONNX_FILE = 'model.onnx';
-/** metadata_props keys mlctl owns; anything else already in a model is kept. */
-export const META_PREFIX = 'mlctl.';
 
 export interface TensorSignature {
   name: string;
@@ -26,11 +23,6 @@ export interface TensorSignature {
   /** Dimensions with the batch dimension first; symbolic dimensions as their names. */
   dims: Array<number | string>;
 }
-
-/** What the exported graph's input takes: preprocessed floats (the package's own contract) or raw RGB pixels. */
-export type InputVariant = 'preprocessed' | 'pixels';
-/** How the exported graph stores its weights: as converted, at the package's quantized precision, or int8 QDQ. */
-export type WeightsVariant = 'fp32' | WeightStorage | 'int8-qdq';
 
 export interface OnnxModel {
   bytes: Uint8Array;
@@ -56,29 +48,6 @@ export interface OnnxExportOptions {
   logger?: Logger;
 }
 
-export const INPUT_VARIANTS: Record<InputVariant, string> = {
-  preprocessed: 'FP32 NHWC, preprocessed as mlctl.preprocessing says (the package\'s own input)',
-  pixels: 'UINT8 RGB NHWC pixels 0-255 resized to the model size; channel order, scale and mean are done in the graph',
-};
-
-const WEIGHT_TEXT: Record<WeightsVariant, string> = {
-  fp32: 'float32 weights',
-  fp16: 'float16 weights (Cast to float32 for compute)',
-  uint8: 'uint8 weight-only quantization (DequantizeLinear), float32 compute',
-  uint16: 'uint16 weight-only quantization (Cast, Mul, Add), float32 compute',
-  'int8-qdq': 'int8 QDQ: int8 per-channel weights, uint8 calibrated activations (QuantizeLinear/DequantizeLinear)',
-};
-
-/** The props that say how to feed the model and what it holds (also Triton config parameters, served or exported). */
-export function variantProps(m: Pick<Manifest, 'labels' | 'input'>, variant: { input: InputVariant; weights: WeightsVariant }): Record<string, string> {
-  return {
-    'mlctl.labels': JSON.stringify(m.labels),
-    ...(m.input.kind === 'image' ? { 'mlctl.preprocessing': JSON.stringify(m.input.preprocessing) } : {}),
-    'mlctl.input_variant': variant.input,
-    'mlctl.weights': variant.weights,
-  };
-}
-
 /** The metadata_props mlctl writes: flat strings, JSON where the value is structured. */
 export function onnxMetadataProps(meta: ExportMetadata, variant: { input: InputVariant; weights: WeightsVariant } = { input: 'preprocessed', weights: 'fp32' }): Record<string, string> {
   const { source } = meta;
@@ -100,7 +69,7 @@ export function onnxDocString(meta: ExportMetadata, variant: { input: InputVaria
   return [
     `${meta.name} v${s.version}: ${meta.task}, ${meta.labels.length} labels.`,
     `Input: ${INPUT_VARIANTS[variant.input]}.`,
-    `Weights: ${WEIGHT_TEXT[variant.weights]}.`,
+    `Weights: ${WEIGHTS_VARIANTS[variant.weights]}.`,
     `Exported by ${meta.exportedBy} from package ${s.name} v${s.version} (mlctl.json sha256 ${s.manifestSha256}).`,
   ].join(' ');
 }
@@ -121,28 +90,6 @@ function describe(proto: ModelProto): Pick<OnnxModel, 'precision' | 'inputs' | '
     inputs: proto.graph.input.filter((v) => !initializers.has(v.name)).map(signature),
     outputs: proto.graph.output.map(signature),
   };
-}
-
-/** The package's TF.js weights manifest entries (name, shape, storage dtype and affine parameters). */
-export async function packageWeights(pkg: LoadedPackage): Promise<PackageWeight[]> {
-  const rel = pkg.manifest.formats.tfjs;
-  if (!rel) return [];
-  const json = JSON.parse(new TextDecoder().decode(await readModelFile(pkg, rel))) as ModelJson;
-  return json.weightsManifest.flatMap((g) =>
-    g.weights.map((w) => {
-      const q = w.quantization as { dtype: string; scale?: number; min?: number } | undefined;
-      return { name: w.name, shape: w.shape, dtype: q?.dtype ?? w.dtype, ...(q?.scale !== undefined ? { scale: q.scale, min: q.min } : {}) };
-    }),
-  );
-}
-
-/**
- * How an export of this package stores its weights, without converting it: its own ONNX model's precision (int8 from
- * `quantize --dtype int8`, else fp32), or the storage of its TF.js weights (float16, uint8 …).
- */
-export async function weightsVariantOf(pkg: LoadedPackage): Promise<WeightsVariant> {
-  if (pkg.manifest.formats.onnx) return pkg.manifest.architecture.int8 ? 'int8-qdq' : 'fp32';
-  return storageOf(await packageWeights(pkg));
 }
 
 /** The graph as it comes: the package's own ONNX model, or a conversion of its TF.js model at its weights' precision. */
@@ -204,8 +151,7 @@ export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number
   logger?.info(`checking the ${model.weights} ONNX model (${(model.bytes.byteLength / 2 ** 20).toFixed(1)} MiB) in ONNX Runtime`);
   // Loaded here, not at import: every mlctl command imports the command table, and the native add-on is heavy.
   // engines/onnx first: it sets ORT's environment (telemetry off, errors-only logging) before the add-on initialises.
-  const { onnxSessionOptions } = await import('../engines/onnx.js');
-  const ort = await import('onnxruntime-node');
+  const { ort, onnxSessionOptions } = await import('../runtime/ort.js');
   // mlctl's session options (errors only: ORT's warnings carry colour codes even off a terminal), one thread, and
   // no graph rewrites beyond the basic ones: this checks the graph as written.
   const session = await ort.InferenceSession.create(model.bytes, { ...onnxSessionOptions(1), graphOptimizationLevel: 'basic' });

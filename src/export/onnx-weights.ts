@@ -2,20 +2,8 @@
 // behind Cast (ONNX Runtime computes in fp32), a uint8 package's become weight-only DequantizeLinear. Each initializer
 // is rewritten only when its stored form reproduces the float values the package decodes to; anything else stays fp32.
 import { DataType, floatTensor, makeNode, tensorFloats, uint8Tensor, type ModelProto, type NodeProto, type TensorProto } from '../onnx/index.js';
-import { float16BitsToNumber, float32ToFloat16Bits } from '../optimize/weight-quant.js';
-
-/** One entry of the package's TF.js weights manifest, as the quantizer recorded it. */
-export interface PackageWeight {
-  name: string;
-  shape: number[];
-  /** Storage dtype: float32, float16, uint8, uint16. */
-  dtype: string;
-  /** Affine parameters of uint8/uint16 entries (decoded value = q * scale + min). */
-  scale?: number;
-  min?: number;
-}
-
-export type WeightStorage = 'fp32' | 'fp16' | 'uint8' | 'uint16';
+import type { PackageWeight, WeightStorage } from '../artifacts/variant.js';
+import { float16BitsToNumber, float32ToFloat16Bits } from '../artifacts/weight-quant.js';
 
 export interface StorageReport {
   storage: WeightStorage;
@@ -39,14 +27,6 @@ function bytesOf(t: TensorProto): number {
 }
 
 /** The storage a package's weights manifest calls for: the dtype of its quantized entries (fp32 when none are). */
-export function storageOf(weights: PackageWeight[]): WeightStorage {
-  const dtypes = new Set(weights.map((w) => w.dtype).filter((d) => d !== 'float32'));
-  if (dtypes.has('uint8')) return 'uint8';
-  if (dtypes.has('uint16')) return 'uint16';
-  if (dtypes.has('float16')) return 'fp16';
-  return 'fp32';
-}
-
 /** Rewire a graph: `prologue` nodes first (they produce the names the initializers had), then the original nodes. */
 function splice(proto: ModelProto, replaced: Set<string>, added: TensorProto[], prologue: NodeProto[]): void {
   const g = proto.graph;

@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { exportMetadata } from './source.js';
-import { quantizeWeightData, type WeightDtype } from '../optimize/weight-quant.js';
+import { quantizeWeightData, type WeightDtype } from '../artifacts/weight-quant.js';
 
 export const LABELS_JSON = 'labels.json';
 export const METADATA_JSON = 'metadata.json';

@@ -15,7 +15,7 @@ import type { WeightsSource } from '../models/weights.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
-import { loadBackbone, type BackboneBase } from './backbone.js';
+import { loadBackbone, type BackboneBase } from '../models/backbones/load.js';
 
 export type { BackboneBase };
 import type { FeatureRows } from './rows.js';

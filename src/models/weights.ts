@@ -11,8 +11,8 @@ import { sha256File } from '../artifacts/hash.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
-import type { BackboneDef, BackboneOptions } from './backbone.js';
-import { vgg16 } from './vgg16.js';
+import type { BackboneDef, BackboneOptions } from './backbones/types.js';
+import { vgg16 } from './backbones/vgg16.js';
 
 export async function md5File(file: string): Promise<string> {
   const hash = createHash('md5');

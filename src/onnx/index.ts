@@ -9,6 +9,6 @@
 //   SUPPORTED_LAYERS: TF.js class names the converter handles.
 export { convertLayersModel, buildModelProto, DEFAULT_OPSET, MIN_OPSET, MAX_OPSET, BATCH_DIM, CONVERTER_VERSION, type ConvertOptions } from './convert.js';
 export { SUPPORTED_LAYERS } from './layers.js';
-export { decodeModel, encodeModel, irVersionForOpset, DataType, AttributeType } from './proto.js';
+export { decodeModel, encodeModel, irVersionForOpset, DataType, AttributeType, ONNX_DATATYPES } from './proto.js';
 export type { ModelProto, GraphProto, NodeProto, TensorProto, AttributeProto, ValueInfoProto } from './proto.js';
 export { makeNode, attr, floatTensor, int64Tensor, int8Tensor, uint8Tensor, int32Tensor, tensorFloats, valueInfo, graphBuilder, emptyGraph, type GraphBuilder } from './builders.js';

@@ -1,11 +1,18 @@
 // ONNX ModelProto encoding/decoding with protobufjs over the official schema (onnx.proto → schema.ts), plus the
 // plain-object TypeScript shapes of the messages mlctl builds and rewrites (converter, QDQ quantizer).
+import type { Datatype } from '../runtime/tensor.js';
 import protobuf from 'protobufjs';
 import { ONNX_SCHEMA } from './schema.js';
 
 /** TensorProto.DataType values used by mlctl. */
 export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
+
+/** TensorProto.DataType code → the Open Inference Protocol datatype mlctl's tensors use (undefined: none, e.g. COMPLEX64). */
+export const ONNX_DATATYPES: Readonly<Record<number, Datatype>> = {
+  1: 'FP32', 2: 'UINT8', 3: 'INT8', 4: 'UINT16', 5: 'INT16', 6: 'INT32', 7: 'INT64', 8: 'BYTES', 9: 'BOOL', 10: 'FP16', 11: 'FP64',
+  12: 'UINT32', 13: 'UINT64', 16: 'BF16',
+};
 
 /** AttributeProto.AttributeType values. */
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MlctlError } from '../errors.js';
 import type { FeatureRows } from '../features/rows.js';
-import { KERAS_ADAM, evaluateLogits } from '../train/head.js';
+import { KERAS_ADAM, evaluateLogits } from '../heads/head.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';

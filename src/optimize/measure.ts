@@ -8,10 +8,10 @@ import { MlctlError } from '../errors.js';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { Sample } from '../data/imagefolder.js';
-import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
-import { measureLatency } from '../evaluate/latency.js';
-import { evaluateEngine } from '../evaluate/run.js';
-import { modelSize as evaluateModelSize } from '../evaluate/size.js';
+import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
+import { measureLatency } from '../runtime/latency.js';
+import { evaluateEngine } from '../metrics/engine-evaluation.js';
+import { modelSize as evaluateModelSize } from '../artifacts/size.js';
 import type { InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 

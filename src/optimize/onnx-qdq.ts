@@ -1,11 +1,9 @@
 // Static int8 quantization of an ONNX model in QDQ form (QuantizeLinear/DequantizeLinear pairs), the format ONNX
 // Runtime fuses into QLinearConv/QLinearMatMul: per-channel symmetric int8 weights, uint8 activations from min/max
 // calibration (the float graph run by ORT with every calibrated tensor exposed as an output).
-import '../runtime/ort-env.js'; // before onnxruntime-node initialises: no telemetry files or uploads
-import * as ort from 'onnxruntime-node';
 import { MlctlError } from '../errors.js';
 import { DataType, decodeModel, encodeModel, floatTensor, int32Tensor, int8Tensor, makeNode, tensorFloats, uint8Tensor, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../onnx/index.js';
-import { onnxSessionOptions } from '../engines/onnx.js';
+import { ort, onnxSessionOptions } from '../runtime/ort.js';
 
 export interface QdqOptions {
   /** Calibration batches for the model's (first) input, already preprocessed like inference input (NHWC float32). */

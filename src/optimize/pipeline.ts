@@ -8,7 +8,7 @@ import { prunePackage, type PruneOptions, type PruneReport } from './prune.js';
 import { alreadyQuantized, isQuantized, quantizationOf, quantizePackage, type QuantizeReport } from './quantize.js';
 import { quantizeInt8Package, type Int8Report } from './quantize-int8.js';
 import type { StepOptions } from './step.js';
-import type { WeightDtype } from './weight-quant.js';
+import type { WeightDtype } from '../artifacts/weight-quant.js';
 
 export interface PipelineOptions extends StepOptions {
   prune?: Omit<PruneOptions, keyof StepOptions>;

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { sha256 } from '../artifacts/hash.js';
 import { loadTfjsModel, type LoadedPackage } from '../artifacts/package.js';
-import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
+import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
 import { MlctlError } from '../errors.js';
 import type { FeatureRows } from '../features/rows.js';
 import { openFeatureSession, type FeatureSession } from '../features/session.js';

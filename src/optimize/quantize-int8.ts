@@ -6,7 +6,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadTfjsModel, savePackage, type LoadedPackage } from '../artifacts/package.js';
 import { imageBatches } from '../data/batches.js';
-import { loadEvaluationData, mapToModelLabels } from '../evaluate/data.js';
+import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
 import { MlctlError } from '../errors.js';
 import { convertLayersModel } from '../onnx/index.js';
 import { openEngine, type EngineIO, type InferenceEngine } from '../runtime/engine.js';

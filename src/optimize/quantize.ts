@@ -7,7 +7,7 @@ import type { ModelJson } from '../artifacts/tfjs-io.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { modelArtifacts, finishStep, type StepOptions, type StepReport } from './step.js';
-import { quantizeWeightData, type WeightDtype } from './weight-quant.js';
+import { quantizeWeightData, type WeightDtype } from '../artifacts/weight-quant.js';
 
 export interface QuantizeReport extends StepReport {
   dtype: WeightDtype;

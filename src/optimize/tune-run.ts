@@ -1,14 +1,14 @@
 // `mlctl tune` end to end: build the backbone (--backbone, VGG16 by default) with train's weights resolution, extract (or read cached) features
 // once for the train/validation split, run the trials, and save the best head on the base as a model package.
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../artifacts/package.js';
-import { loadEvaluationData } from '../evaluate/data.js';
+import { loadEvaluationData } from '../data/evaluation.js';
 import { MlctlError } from '../errors.js';
 import { buildFullModel, type HeadPooling } from '../models/head.js';
-import { backboneById, DEFAULT_BACKBONE } from '../models/backbones.js';
+import { backboneById, DEFAULT_BACKBONE } from '../models/backbones/index.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import { pooledRows, type FeatureRows } from '../features/rows.js';
 import { openFeatureSession } from '../features/session.js';
-import { disposeHead } from '../train/head.js';
+import { disposeHead } from '../heads/head.js';
 import type { Logger } from '../util/log.js';
 import { generateTrials, runTrials, type SearchParam, type TrialResult } from './tune.js';
 
@@ -18,7 +18,7 @@ export interface TuneRunOptions {
   trials: number;
   strategy: 'random' | 'grid';
   search: SearchParam[];
-  /** Backbone id (models/backbones.ts), default vgg16; alpha for MobileNetV2. */
+  /** Backbone id (models/backbones/), default vgg16; alpha for MobileNetV2. */
   backbone?: string;
   alpha?: number;
   imageSize: number;

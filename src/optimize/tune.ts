@@ -3,7 +3,7 @@
 import type { HeadPooling, HeadSpec, HeadWeights } from '../models/head.js';
 import type { FeatureRows } from '../features/rows.js';
 import type { EngineChoice } from '../runtime/engine.js';
-import { disposeHead, evaluateHead, trainHead } from '../train/head.js';
+import { disposeHead, evaluateHead, trainHead } from '../heads/head.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { createRng, deriveSeed, shuffleInPlace, type Rng } from '../util/random.js';

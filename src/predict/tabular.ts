@@ -1,8 +1,8 @@
 // `mlctl predict` for tabular (classic) packages: each CSV file's rows encoded with the package's recorded encoding
-// (classic/data.ts tabularRowsForPackage, as evaluate does), one output row per CSV row keyed "<file>:<line>".
+// (data/tabular.ts tabularRowsForPackage, as evaluate does), one output row per CSV row keyed "<file>:<line>".
 import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
-import { tabularRowsForPackage } from '../classic/data.js';
+import { tabularRowsForPackage } from '../data/tabular.js';
 import { MlctlError } from '../errors.js';
 import { createProgress } from '../util/progress.js';
 import { formatShard, inShard, WHOLE } from '../util/shard.js';

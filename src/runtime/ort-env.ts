@@ -4,4 +4,3 @@
 // to. mlctl opts out unless the user decided (ORT_DISABLE_TELEMETRY=0 opts back in). Import before onnxruntime-node.
 if (process.env.ORT_DISABLE_TELEMETRY === undefined) process.env.ORT_DISABLE_TELEMETRY = '1';
 
-export const ORT_TELEMETRY = process.env.ORT_DISABLE_TELEMETRY === '0' ? 'on (ORT_DISABLE_TELEMETRY=0)' : 'off';

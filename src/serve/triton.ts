@@ -1,8 +1,9 @@
 // Triton's extensions of the V2 protocol shared by mlctl serve's REST routes and gRPC service: a served model's
 // configuration (the ModelConfig `export --format triton` writes for the same package), the classification output
 // parameter ("score:index:label" strings, as Triton's classification.cc writes them) and the repository index.
-import { variantProps, weightsVariantOf, type WeightsVariant } from '../export/onnx-export.js';
-import { manifestSignatures, tritonConfig, TRITON_DEFAULTS } from '../export/triton.js';
+import { variantProps, weightsVariantOf, type WeightsVariant } from '../artifacts/variant.js';
+import { tritonConfig, TRITON_DEFAULTS } from '../triton/config.js';
+import type { TensorSpec } from '../runtime/tensor.js';
 import { badRequest } from './errors.js';
 import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState, UnavailableVersion } from './types.js';
 
@@ -19,7 +20,12 @@ const variants = new WeakMap<ServedModel, Promise<WeightsVariant>>();
 export async function servedModelConfig(m: ServedModel, batching: ModelRepository['batching']): Promise<Record<string, unknown>> {
   let weights = variants.get(m);
   if (!weights) variants.set(m, (weights = weightsVariantOf(m.package)));
-  const signatures = manifestSignatures(m.manifest, m.inputShape);
+  const input = m.manifest.input;
+  const shape = m.inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
+  const signatures: { inputs: TensorSpec[]; outputs: TensorSpec[] } = {
+    inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...shape] }],
+    outputs: [{ name: m.manifest.output.name, datatype: 'FP32', shape: [-1, m.manifest.output.size] }],
+  };
   return tritonConfig(m.manifest, { ...signatures, metadataProps: variantProps(m.manifest, { input: 'preprocessed', weights: await weights }) }, {
     name: m.name,
     platform: m.platform,

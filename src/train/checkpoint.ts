@@ -9,7 +9,7 @@ import path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { RunIdentity } from './run-lock.js';
-import { transposeMatrix, type EpochMetrics, type HeadParams, type HeadTrainState } from './head.js';
+import { transposeMatrix, type EpochMetrics, type HeadParams, type HeadTrainState } from '../heads/head.js';
 
 export const CHECKPOINT_VERSION = 2;
 

@@ -7,13 +7,13 @@ import { loadLayersModelFromDir } from '../artifacts/tfjs-io.js';
 import { imageBatches } from '../data/batches.js';
 import type { Sample } from '../data/imagefolder.js';
 import { HEAD_LAYER_NAMES } from '../models/head.js';
-import { vgg16 } from '../models/vgg16.js';
+import { vgg16 } from '../models/backbones/vgg16.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { augmentImage, type Augmentation } from './augment.js';
-import { KERAS_ADAM, type EpochMetrics, type HeadTrainState } from './head.js';
+import { KERAS_ADAM, type EpochMetrics, type HeadTrainState } from '../heads/head.js';
 import { ensureConvFilterGradient } from './wasm-grads.js';
 
 export interface FineTuneState {

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { lineChart, PALETTE, svgToPng, type Marker } from '../web/charts.js';
 import { card, figure, htmlPage, section, table } from '../web/html.js';
-import type { EpochMetrics } from './head.js';
+import type { EpochMetrics } from '../heads/head.js';
 
 const COLUMNS = ['epoch', 'phase', 'loss', 'accuracy', 'valLoss', 'valAccuracy', 'lr', 'seconds'] as const;
 

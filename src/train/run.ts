@@ -5,7 +5,7 @@ import { openFeatureSession, type FeatureSession } from '../features/session.js'
 import { buildFullModel, type HeadSpec, type HeadWeights } from '../models/head.js';
 import { checkpointWriter, type CheckpointWriter, type RunConfig } from './checkpoint.js';
 import { lockRun, type RunLock } from './run-lock.js';
-import { disposeHead, type EpochMetrics } from './head.js';
+import { disposeHead, type EpochMetrics } from '../heads/head.js';
 import { extractOnly } from './steps/extract-only.js';
 import { headInputs } from './steps/features.js';
 import { fineTunePhase } from './steps/finetune-phase.js';

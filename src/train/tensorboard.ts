@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { EventFileWriter, type HParamValue } from '../tensorboard/writer.js';
-import type { EpochMetrics } from './head.js';
+import type { EpochMetrics } from '../heads/head.js';
 import type { TrainOptions } from './types.js';
 
 export interface TrainBoard {

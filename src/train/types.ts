@@ -3,13 +3,13 @@ import type { HeadPooling } from '../models/head.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import type { ExtractStats } from '../features/session.js';
 import type { Logger } from '../util/log.js';
-import type { EpochMetrics } from './head.js';
+import type { EpochMetrics } from '../heads/head.js';
 import type { Shard } from '../util/shard.js';
 
 export interface TrainOptions {
   data: string;
   name: string;
-  /** Backbone id (models/backbones.ts), default vgg16. */
+  /** Backbone id (models/backbones/), default vgg16. */
   backbone?: string;
   /** Width multiplier for backbones that have one (MobileNetV2). */
   alpha?: number;

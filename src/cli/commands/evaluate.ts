@@ -1,7 +1,7 @@
 // `mlctl evaluate MODEL... --data DIR`: the option table of evaluation (metrics, calibration, latency, size, deltas,
 // report folder, CI gates). Light: the runner (cli/run/evaluate.ts) is imported only when evaluate runs.
-import type { EvalSplit } from '../../evaluate/data.js';
-import type { DEFAULT_LATENCY } from '../../evaluate/latency.js';
+import type { EvalSplit } from '../../data/evaluation.js';
+import type { DEFAULT_LATENCY } from '../../runtime/latency.js';
 import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, LATENCY_RUNS, MAX_MEMORY, SEED, TEST_SPLIT, VALIDATION_SPLIT } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';

@@ -1,4 +1,4 @@
-// `mlctl train`: the option table of transfer learning on a backbone (--model vgg16, --backbone) and of the classic models
+// `mlctl train`: the option table of transfer learning on a backbone (--model nn, --backbone) and of the classic models
 // (--model linear|logistic|svm). Light: the runner (cli/run/train.ts) is imported only when train runs.
 import type { ClassicKind } from '../../classic/model.js';
 import type { KernelType } from '../../classic/kernel.js';
@@ -52,7 +52,7 @@ export const trainCommand = defineCommand({
   options: [
     { ...DATA, description: 'image folder: one subfolder per class (or train/ val/ test/ subfolders); a CSV file for --model linear|logistic|svm', required: true },
     { ...NAME, description: 'model name: the package goes to artifacts/NAME/VERSION (default: the data folder name; MODEL-model for classic models)' },
-    { flags: '--model <kind>', description: 'vgg16: transfer learning on --backbone (named for the default backbone), or a classic model', choices: ['vgg16', ...CLASSIC_MODELS], default: 'vgg16' },
+    { flags: '--model <kind>', description: 'nn: a neural network by transfer learning on --backbone; or a classic model (vgg16 is a deprecated alias of nn: pick VGG16 with --backbone vgg16)', choices: ['nn', ...CLASSIC_MODELS, 'vgg16'], default: 'nn' },
     { ...BACKBONE, description: 'the pretrained base: vgg16 (default), mobilenet_v2 (CPUs, cameras), resnet50, efficientnet_b0 (see above for how to choose)' },
     ALPHA,
     { flags: '--epochs <n>', description: 'training epochs (the head; fine-tuning runs as many again)', type: 'int', default: 10, min: 1, max: 100000 },

@@ -28,10 +28,13 @@ function summary(r: TrainResult, tensorboard?: string): string {
 
 export async function run(ctx: TrainContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
-  if (opts.model !== 'vgg16') {
-    if (opts.extractOnly || opts.shard !== undefined) throw new MlctlError('OPTION_CONFLICT', [`--extract-only and --shard fill the VGG16 feature store; --model ${opts.model} has none`]);
+  if (opts.model === 'vgg16') {
+    // The old name of the neural path said "VGG16" whatever --backbone chose.
+    logger.warn(`--model vgg16 is deprecated: it means a neural network on --backbone (${opts.backbone}); use --model nn (the default), and --backbone to choose the base`);
+  } else if (opts.model !== 'nn') {
+    if (opts.extractOnly || opts.shard !== undefined) throw new MlctlError('OPTION_CONFLICT', [`--extract-only and --shard fill the backbone feature store; --model ${opts.model} has none`]);
     // Classic solvers have no epochs to log.
-    if (opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', [`--tensorboard logs epochs of transfer learning (--model vgg16); --model ${opts.model} has none`]);
+    if (opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', [`--tensorboard logs epochs of transfer learning (--model nn); --model ${opts.model} has none`]);
     return runClassicTrain(ctx, opts.model);
   }
   if (opts.extractOnly && opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', ['--extract-only trains nothing, so there are no epochs for --tensorboard: drop one of them']);

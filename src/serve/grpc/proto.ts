@@ -4,7 +4,7 @@
 import * as protoLoader from '@grpc/proto-loader';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { MODEL_CONFIG_PROTO } from '../../export/model-config-proto.js';
+import { MODEL_CONFIG_PROTO } from '../../triton/model-config-proto.js';
 import { TRITON_MESSAGES, TRITON_RPCS } from './triton-proto.js';
 
 /**

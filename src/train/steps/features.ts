@@ -8,7 +8,7 @@ import { pooledRows, type FeatureRows } from '../../features/rows.js';
 import type { ExtractStats, FeatureSession } from '../../features/session.js';
 import { MlctlError } from '../../errors.js';
 import { augmentImage } from '../augment.js';
-import { balancedClassWeights } from '../head.js';
+import { balancedClassWeights } from '../../heads/head.js';
 import type { PreparedRun } from './prepare.js';
 
 export interface HeadInputs {

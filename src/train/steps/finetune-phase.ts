@@ -4,7 +4,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { writeTfjsModel } from '../../artifacts/package.js';
 import { saveCheckpoint, type Checkpoint, type RunConfig } from '../checkpoint.js';
 import { fineTune, type FineTuneResult } from '../finetune.js';
-import { headParams, newAdamState, type HeadTrainState, type TrainHeadResult } from '../head.js';
+import { headParams, newAdamState, type HeadTrainState, type TrainHeadResult } from '../../heads/head.js';
 import { checkpointError } from './head-phase.js';
 import type { PreparedRun } from './prepare.js';
 import type { ImageInputSpec } from '../../artifacts/manifest.js';

@@ -6,7 +6,7 @@ import { emptyRows } from '../../features/rows.js';
 import type { HeadSpec } from '../../models/head.js';
 import { createProgress, type Progress } from '../../util/progress.js';
 import type { Checkpoint, CheckpointWriter } from '../checkpoint.js';
-import { headWeights, trainHead, type EpochMetrics, type TrainHeadResult } from '../head.js';
+import { headWeights, trainHead, type EpochMetrics, type TrainHeadResult } from '../../heads/head.js';
 import type { HeadInputs } from './features.js';
 import type { PreparedRun } from './prepare.js';
 

@@ -5,7 +5,7 @@ import type { ManifestDraft } from '../../artifacts/manifest.js';
 import type { FeatureSession } from '../../features/session.js';
 import { headInputSize, headParamCount, type HeadSpec } from '../../models/head.js';
 import type { FineTuneResult } from '../finetune.js';
-import type { EpochMetrics } from '../head.js';
+import type { EpochMetrics } from '../../heads/head.js';
 import { countBy } from '../../data/imagefolder.js';
 import type { PreparedRun } from './prepare.js';
 

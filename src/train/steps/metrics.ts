@@ -7,7 +7,7 @@ import { pooledRows } from '../../features/rows.js';
 import type { ExtractStats, FeatureSession } from '../../features/session.js';
 import { getHeadWeights } from '../../models/head.js';
 import type { FineTuneResult } from '../finetune.js';
-import { disposeHead, evaluateHead, type EpochMetrics, type TrainHeadResult } from '../head.js';
+import { disposeHead, evaluateHead, type EpochMetrics, type TrainHeadResult } from '../../heads/head.js';
 import type { PreparedRun } from './prepare.js';
 
 function bestOf(history: EpochMetrics[]): EpochMetrics | undefined {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { ManifestDraft } from '../../artifacts/manifest.js';
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../../artifacts/package.js';
 import { MlctlError } from '../../errors.js';
-import type { EpochMetrics } from '../head.js';
+import type { EpochMetrics } from '../../heads/head.js';
 import { historyContext, writeHistoryFiles } from '../history.js';
 import type { PreparedRun } from './prepare.js';
 

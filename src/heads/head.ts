@@ -1,18 +1,18 @@
 // Training of the Dense head on cached features, Keras semantics: Dense(relu) → [Dropout] → Dense(softmax), Adam
 // (Keras defaults), categorical cross-entropy with optional class weights, accuracy, early stopping that restores the
 // best weights. The epoch loop (shuffle, dropout masks, batches, callbacks, resume) is written once here; the
-// arithmetic of a step runs in a HeadTrainer chosen by --engine: ONNX Runtime (head-onnx.ts) or TF.js (head-tfjs.ts).
+// arithmetic of a step runs in a HeadTrainer chosen by --engine: ONNX Runtime (onnx.ts) or TF.js (tfjs.ts).
 import * as tf from '@tensorflow/tfjs';
 import { MlctlError } from '../errors.js';
 import type { HeadSpec, HeadWeights } from '../models/head.js';
-import { rowBatches, type FeatureRows } from '../features/rows.js';
+import type { FeatureRows } from '../features/rows.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
-import { evaluateLogits, newAdamState, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './head-trainer.js';
+import { evaluateLogits, newAdamState, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
 
-export { adamStepSize, adamUpdate, evaluateLogits, KERAS_ADAM, newAdamState, transposeMatrix } from './head-trainer.js';
-export type { AdamState, HeadBatch, HeadParams, HeadTrainer, HeadTrainerInit } from './head-trainer.js';
+export { adamStepSize, adamUpdate, evaluateLogits, KERAS_ADAM, newAdamState, transposeMatrix } from './trainer.js';
+export type { AdamState, HeadBatch, HeadParams, HeadTrainer, HeadTrainerInit } from './trainer.js';
 
 export interface EpochMetrics {
   epoch: number;
@@ -85,10 +85,6 @@ export function initHeadWeights(spec: HeadSpec, inputSize: number, seed: number)
   }));
 }
 
-export function cloneHead(w: HeadWeights): HeadWeights {
-  return { w1: w.w1.clone(), b1: w.b1.clone(), w2: w.w2.clone(), b2: w.b2.clone() };
-}
-
 export function disposeHead(w: HeadWeights | undefined): void {
   if (w) tf.dispose([w.w1, w.b1, w.w2, w.b2]);
 }
@@ -127,20 +123,6 @@ export function evaluateHead(w: HeadWeights, set: FeatureRows, batchSize = 256):
   return evaluateLogits(set, (x) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, w.w1), w.b1)), w.w2), w.b2), batchSize);
 }
 
-/** Class probabilities [count, classes] for feature rows. */
-export async function predictHead(w: HeadWeights, set: FeatureRows, batchSize = 256): Promise<Float32Array> {
-  const out = new Float32Array(set.count * w.b2.shape[0]);
-  for await (const b of rowBatches(set, batchSize)) {
-    const p = tf.tidy(() => {
-      const x = tf.tensor2d(b.x, [b.n, set.dim]);
-      return tf.softmax(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, w.w1), w.b1)), w.w2), w.b2));
-    });
-    out.set(p.dataSync(), b.from * w.b2.shape[0]);
-    p.dispose();
-  }
-  return out;
-}
-
 interface HeadTrainerKind {
   name: string;
   choices: readonly EngineChoice[];
@@ -149,8 +131,8 @@ interface HeadTrainerKind {
 
 /** The trainers --engine can pick, in the order `auto` tries them (as the inference engines: ONNX Runtime first). */
 const HEAD_TRAINERS: readonly HeadTrainerKind[] = [
-  { name: 'onnx', choices: ['auto', 'onnx'], open: async (init) => (await import('./head-onnx.js')).openOnnxHeadTrainer(init) },
-  { name: 'tfjs', choices: ['auto', 'tfjs'], open: async (init) => (await import('./head-tfjs.js')).openTfjsHeadTrainer(init) },
+  { name: 'onnx', choices: ['auto', 'onnx'], open: async (init) => (await import('./onnx.js')).openOnnxHeadTrainer(init) },
+  { name: 'tfjs', choices: ['auto', 'tfjs'], open: async (init) => (await import('./tfjs.js')).openTfjsHeadTrainer(init) },
 ];
 
 /** The trainer for --engine: a named engine that cannot start is an error; `auto` says what it skipped and goes on. */

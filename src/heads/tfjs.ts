@@ -3,7 +3,7 @@
 // updated in place in the backend's own memory where it is reachable.
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureRows } from '../features/rows.js';
-import { adamUpdate, evaluateLogits, transposeMatrix, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './head-trainer.js';
+import { adamUpdate, evaluateLogits, transposeMatrix, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
 
 /**
  * A writable view of a tensor's storage on backends that keep it in JS-visible memory (wasm heap, cpu arrays), so

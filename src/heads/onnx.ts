@@ -3,15 +3,14 @@
 // thread for small heads): each shard's forward product runs in ONNX Runtime over weights it reads in place, and its
 // gradient + Adam step in the fused WebAssembly kernel. The rest of the step (bias, ReLU, dropout, predictions, loss,
 // softmax cross-entropy gradient with class weights, every small gradient) is one ONNX graph run here.
-import * as ort from 'onnxruntime-node';
 import os from 'node:os';
-import { onnxSessionOptions, ORT_VERSION } from '../engines/onnx.js';
+import { ort, onnxSessionOptions, ORT_VERSION } from '../runtime/ort.js';
 import { rowBatches, type FeatureRows } from '../features/rows.js';
 import { graphBuilder, valueInfo, type GraphBuilder } from '../onnx/builders.js';
 import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
 import { startWorkerClient } from '../util/worker.js';
-import { adamStepSize, adamUpdate, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './head-trainer.js';
-import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './head-onnx-shard.js';
+import { adamStepSize, adamUpdate, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
+import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './onnx-shard.js';
 
 /** Heads with at least this many fc1 weights train with one worker thread per core; smaller ones in this thread. */
 export const WORKER_MIN_WEIGHTS = 4_000_000;
@@ -63,7 +62,7 @@ function backward(b: GraphBuilder, t: { hd: string; z1: string; dropout: boolean
 /** A shard in a worker thread (the worker copies its rows into its own memory; nothing is shared). */
 async function workerShard(init: FcShardInit): Promise<FcShardApi> {
   // The shard's rows move to the worker (transferred, not copied): the caller made them for it.
-  const client = await startWorkerClient(import.meta.url, 'head-onnx-worker', 'fc1 shard', init, [init.w, init.m, init.v].filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer));
+  const client = await startWorkerClient(import.meta.url, 'onnx-worker', 'fc1 shard', init, [init.w, init.m, init.v].filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer));
   return {
     forward: (x, n) => client.call({ op: 'forward', x, n }, [x.buffer as ArrayBuffer]),
     update: (dz, n, lrT) => client.call({ op: 'update', dz, n, lrT }),

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { writeFileAtomic } from '../artifacts/atomic.js';
-import type { LoadedPackage } from '../artifacts/package.js';
-import { cacheRoot } from '../artifacts/cache.js';
+import { writeFileAtomic } from './atomic.js';
+import type { LoadedPackage } from './package.js';
+import { cacheRoot } from './cache.js';
 
 export interface FormatSize {
   files: string[];

@@ -2,12 +2,10 @@
 // (ZeroPadding2D, 7x7/2 conv, BatchNormalization, ReLU, 3x3/2 max pool) and 16 bottleneck blocks in stages conv2..conv5,
 // each adding its shortcut (a 1x1 conv + BN on the first block of a stage) before the ReLU.
 import * as tf from '@tensorflow/tfjs';
-import type { BackboneDef, BackboneOptions } from './backbone.js';
+import type { BackboneDef, BackboneOptions } from './types.js';
 import { apply, assertImageSize, batchNorm, halved, rejectAlpha, seeds, type Sym } from './keras-layers.js';
 
 export const RESNET50_INPUT_NAME = 'input_1';
-/** Parameters of the no-top ResNet50 base; independent of the input size. */
-export const RESNET50_NOTOP_PARAMS = 23_587_712;
 
 /** Keras's no-top file and its WEIGHTS_HASHES entry (resnet.py). */
 export const RESNET50_NOTOP_WEIGHTS = {

@@ -2,13 +2,11 @@
 // in-graph preprocessing (Rescaling 1/255, Normalization, and the ImageNet-weights stddev correction Rescaling), the
 // swish stem, 16 MBConv blocks with squeeze-and-excitation and residual adds, and the top 1x1 conv.
 import * as tf from '@tensorflow/tfjs';
-import type { BackboneDef, BackboneOptions } from './backbone.js';
-import type { H5Layer, KerasWeightsAdapter } from './hdf5.js';
+import type { BackboneDef, BackboneOptions } from './types.js';
+import type { H5Layer, KerasWeightsAdapter } from '../hdf5.js';
 import { apply, assertImageSize, batchNorm, correctPad, halved, rejectAlpha, seeds, type Sym } from './keras-layers.js';
 
 export const EFFICIENTNET_INPUT_NAME = 'input_1';
-/** Parameters of the no-top B0 base in TF.js: Keras's 4,049,571 less Normalization's 7 statistics, which fold into a Rescaling. */
-export const EFFICIENTNET_B0_NOTOP_PARAMS = 4_049_564;
 
 /** Keras's no-top file and its WEIGHTS_HASHES entry (efficientnet.py). */
 export const EFFICIENTNET_B0_NOTOP_WEIGHTS = {

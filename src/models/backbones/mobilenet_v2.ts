@@ -2,8 +2,8 @@
 // 17 inverted residual blocks (expand 1x1 → ZeroPadding2D for stride 2 → DepthwiseConv2D → project 1x1, ReLU6,
 // residual Add where shapes allow) and the Conv_1 1x1 conv, so Keras's .h5 files load by layer name.
 import * as tf from '@tensorflow/tfjs';
-import { MlctlError } from '../errors.js';
-import type { BackboneDef, BackboneOptions, PublishedWeights } from './backbone.js';
+import { MlctlError } from '../../errors.js';
+import type { BackboneDef, BackboneOptions, PublishedWeights } from './types.js';
 import { apply, assertImageSize, batchNorm, correctPad, halved, seeds, type Sym } from './keras-layers.js';
 
 export const MOBILENET_V2_INPUT_NAME = 'input_1';

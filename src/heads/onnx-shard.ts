@@ -1,13 +1,12 @@
 // One shard of fc1 for the ONNX head trainer: a contiguous block of its input rows (weights, Adam moments, the batch's
 // matching input columns) in one WebAssembly memory. ONNX Runtime reads the weights there without a copy for the
 // forward product; the fused kernel (fc-kernel.ts) writes the Adam update there in place. Runs in the calling thread
-// or in a worker (head-onnx-worker.ts), one shard per core.
-import * as ort from 'onnxruntime-node';
-import { onnxSessionOptions } from '../engines/onnx.js';
+// or in a worker (onnx-worker.ts), one shard per core.
+import { ort, onnxSessionOptions } from '../runtime/ort.js';
 import { graphBuilder, valueInfo } from '../onnx/builders.js';
 import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
 import { FC_BLOCK, instantiateFcAdam, type FcAdamKernel } from './fc-kernel.js';
-import { KERAS_ADAM } from './head-trainer.js';
+import { KERAS_ADAM } from './trainer.js';
 
 export interface FcShardInit {
   /** Input rows of fc1 in this shard. */

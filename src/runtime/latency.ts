@@ -1,7 +1,7 @@
 // Inference speed of an engine: batch-1 latency percentiles over a fixed number of warm runs, and throughput at
 // the best of a few batch sizes. Inputs are a real preprocessed example when given (values don't change timing).
 import { performance } from 'node:perf_hooks';
-import type { InferenceEngine } from '../runtime/engine.js';
+import type { InferenceEngine } from './engine.js';
 
 export interface LatencyOptions {
   /** Untimed runs before measuring (JIT, allocator and kernel caches warm up). */

@@ -1,6 +1,6 @@
-// The backbones `train --backbone` offers, by id. Each is a BackboneDef (models/backbone.ts); VGG16 is the default.
-import { MlctlError } from '../errors.js';
-import type { BackboneDef } from './backbone.js';
+// The backbones `train --backbone` offers, by id. Each is a BackboneDef (./types.ts); VGG16 is the default.
+import { MlctlError } from '../../errors.js';
+import type { BackboneDef } from './types.js';
 import { efficientnetB0 } from './efficientnet.js';
 import { mobilenetV2 } from './mobilenet_v2.js';
 import { resnet50 } from './resnet.js';

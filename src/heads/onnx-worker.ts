@@ -1,8 +1,8 @@
-// Worker-thread side of an fc1 shard (head-onnx.ts): holds its shard in its own memory and answers forward, update
+// Worker-thread side of an fc1 shard (onnx.ts): holds its shard in its own memory and answers forward, update
 // and read requests, so each core updates its part of the 25M-weight kernel in parallel.
 import { workerData } from 'node:worker_threads';
 import { serveWorkerRequests } from '../util/worker.js';
-import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './head-onnx-shard.js';
+import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './onnx-shard.js';
 
 type Request =
   | { id: number; op: 'forward'; x: Float32Array; n: number }

@@ -1,8 +1,8 @@
 // Pieces the Keras application graphs share (keras/src/applications/imagenet_utils.py and friends): the padding
 // before stride-2 'valid' convs, downsampled sizes, input-size checks and seeded Keras-default initialisers.
 import * as tf from '@tensorflow/tfjs';
-import { MlctlError } from '../errors.js';
-import type { BackboneOptions } from './backbone.js';
+import { MlctlError } from '../../errors.js';
+import type { BackboneOptions } from './types.js';
 
 export type Sym = tf.SymbolicTensor;
 
@@ -47,7 +47,3 @@ export function batchNorm(name: string, opts: { epsilon?: number; momentum?: num
   return tf.layers.batchNormalization({ name, axis: -1, epsilon: opts.epsilon ?? 1e-3, momentum: opts.momentum ?? 0.99 });
 }
 
-/** Names of the layers of `model` that hold weights and whose name passes `keep`, in model order. */
-export function weightedLayers(model: tf.LayersModel, keep: (name: string) => boolean): string[] {
-  return model.layers.filter((l) => l.weights.length > 0 && keep(l.name)).map((l) => l.name);
-}

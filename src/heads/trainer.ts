@@ -1,4 +1,4 @@
-// What a head trainer is (head.ts runs the epochs, head-onnx.ts / head-tfjs.ts do the arithmetic): the batch it takes,
+// What a head trainer is (head.ts runs the epochs, onnx.ts / tfjs.ts do the arithmetic): the batch it takes,
 // its interface, and what every trainer shares — parameters in Keras's layout, the Keras Adam update, evaluation.
 import * as tf from '@tensorflow/tfjs';
 import type { HeadSpec } from '../models/head.js';

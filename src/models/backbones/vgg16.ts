@@ -1,8 +1,8 @@
 // VGG16 convolutional base (include_top=False) built layer by layer with Keras's exact layer names and shapes,
 // so Keras HDF5 weights map onto it by name and the saved TF.js model reads like keras.applications.VGG16.
 import * as tf from '@tensorflow/tfjs';
-import { MlctlError } from '../errors.js';
-import type { BackboneDef, BackboneOptions } from './backbone.js';
+import { MlctlError } from '../../errors.js';
+import type { BackboneDef, BackboneOptions } from './types.js';
 import { rejectAlpha } from './keras-layers.js';
 
 /** Conv blocks of VGG16: filters per block and convs per block (Keras vgg16.py). */

@@ -2,7 +2,7 @@
 // weights expect, where Keras publishes those weights, and its fine-tuning blocks. Train, the feature session,
 // classic --features, tune and prune read a backbone only through this definition.
 import type * as tf from '@tensorflow/tfjs';
-import type { PreprocessingSpec } from '../artifacts/manifest.js';
+import type { PreprocessingSpec } from '../../artifacts/manifest.js';
 
 /** A Keras-published no-top weights file (keras.applications' URL and its get_file md5 hash). */
 export interface PublishedWeights {

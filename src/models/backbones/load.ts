@@ -1,10 +1,10 @@
 // A backbone definition made real: built with its Keras layer names, given its weights (ImageNet download, a local
 // .h5 or seeded random init), optionally with global average pooling on top (features leave the engine pooled).
 import * as tf from '@tensorflow/tfjs';
-import { loadKerasH5Weights } from '../models/hdf5.js';
-import type { BackboneDef, BackboneOptions } from '../models/backbone.js';
-import { resolveWeights, type WeightsSource } from '../models/weights.js';
-import type { Logger } from '../util/log.js';
+import { loadKerasH5Weights } from '../hdf5.js';
+import type { BackboneDef, BackboneOptions } from './types.js';
+import { resolveWeights, type WeightsSource } from '../weights.js';
+import type { Logger } from '../../util/log.js';
 
 /** A backbone definition with its weights (train, classic --features, tune). */
 export interface BackboneBase {

@@ -1,7 +1,7 @@
 // Which images an evaluation sees: the same deterministic split as training (data/imagefolder.ts), and the mapping
 // of the dataset's class folders onto a model's labels by name (the model's label order comes from its manifest).
 import { MlctlError } from '../errors.js';
-import { datasetSplits, scanImageFolder, type ImageFolder, type Sample, type SplitName } from '../data/imagefolder.js';
+import { datasetSplits, scanImageFolder, type ImageFolder, type Sample, type SplitName } from './imagefolder.js';
 
 export const EVAL_SPLITS = ['auto', 'test', 'val', 'train', 'all'] as const;
 export type EvalSplit = (typeof EVAL_SPLITS)[number];
