@@ -284,7 +284,7 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     // A request that fails its route's JSON schema is 400 INPUT_INVALID, like every other malformed request.
     schemaErrorFormatter: (errors, dataVar) => badRequest(`invalid request: ${errors.map((e) => `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`).join('; ')}`),
     // A request that did not arrive whole within --request-timeout: a registry-coded 408 like every other error.
-    // A malformed request after good ones pipelined in the same write: the good ones were parsed and are being
+    // A malformed request (400) after good ones pipelined in the same write: the good ones were parsed and are being
     // answered, so the 400 waits for their responses (in order, on the same socket), then the connection closes.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: import('node:net').Socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed || refusing.has(socket)) return;
