@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { generateSynthDataset } from '../src/data/synth.js';
 import { loadEvaluationData, mapToModelLabels } from '../src/data/evaluation.js';
-import { addPredictions, createAccumulator, finalizeMetrics } from '../src/metrics/classification.js';
+import { addPredictions, createAccumulator, finalizeMetrics } from '../src/tasks/classification/metrics.js';
 import { evaluatePackage, type EvaluationResult } from '../src/evaluate/run.js';
 import { describeBackend, selectBackend } from '../src/runtime/backend.js';
 import { tempDir, tinyPackage } from '../test/helpers/fixtures.js';

@@ -93,6 +93,8 @@ export const ERRORS = {
   PACKAGE_EXISTS: { exit: EXIT.FAILURE, http: 409, grpc: 'ALREADY_EXISTS', message: '%s already exists and is not empty: choose another path or pass --force', meaning: 'the output already exists (pass --force to replace it)' },
   PACKAGE_WRITE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the model package could not be written (e.g. out of disk space)' },
   PACKAGE_INPUT_MISMATCH: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: "the model's input shape differs from its manifest" },
+  TASK_REQUIRED: { exit: EXIT.FAILURE, http: 400, grpc: 'FAILED_PRECONDITION', message: '%s needs a model with a task (%s); %s has none: it is a generic tensor model, served with its own named tensors over KServe V2, TF Serving :predict and Triton', meaning: 'a command or route that needs a task (labels, values, metrics) used with a generic tensor model' },
+  TASK_UNKNOWN: { exit: EXIT.FAILURE, http: 400, grpc: 'FAILED_PRECONDITION', message: 'model %s has task "%s", which this mlctl does not know (it knows %s): upgrade mlctl, or use a package made for this version', meaning: "the manifest's task is not one this mlctl implements" },
   CHECKPOINT_WRITE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'a training checkpoint could not be written' },
   CHECKPOINT_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'a training checkpoint is incomplete or from another format version' },
   RUN_LOCKED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: 'run %s is in use by another mlctl process (pid %s, since %s); wait for it, or pick another --name', meaning: 'another train run with the same --name is running' },

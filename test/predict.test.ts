@@ -15,7 +15,7 @@ import { predict, mergeShards, type PredictOptions } from '../src/predict/index.
 import { FingerprintSet } from '../src/predict/fingerprints.js';
 import { listInputs } from '../src/predict/inputs.js';
 import { readRows, readSummary, summaryPath, trimPartialLine } from '../src/predict/output.js';
-import { topK } from '../src/predict/rows.js';
+import { topK } from '../src/tasks/scores.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { parseShard, shardOf } from '../src/util/shard.js';

@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mdCode, mdText } from '../src/evaluate/format.js';
+import { mdCode, mdText } from '../src/util/table.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 

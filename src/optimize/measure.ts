@@ -1,5 +1,5 @@
 // The before/after figures every optimize step reports — model size on disk (raw and gzip), validation accuracy on the
-// same deterministic split train uses, batch-1 latency — measured with evaluate's code, and the table that prints them.
+// same deterministic split train uses (the classification task's evaluation), batch-1 latency — and their table.
 import Table from 'cli-table3';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -10,9 +10,9 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import type { Sample } from '../data/imagefolder.js';
 import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
 import { measureLatency } from '../runtime/latency.js';
-import { evaluateEngine } from '../metrics/engine-evaluation.js';
 import { modelSize as evaluateModelSize } from '../artifacts/size.js';
 import type { InferenceEngine } from '../runtime/engine.js';
+import { evaluateEngine } from '../tasks/classification/evaluate.js';
 import type { Logger } from '../util/log.js';
 
 export interface SizeOnDisk {
@@ -51,7 +51,7 @@ export async function validationSet(data: string, labels: string[], opts: { vali
   return { data: d.root, samples: mapToModelLabels(d, labels), validationSplit, seed };
 }
 
-/** Top-1 accuracy of each engine on the set (evaluate's streamed run). */
+/** Top-1 accuracy of each engine on the set (the classification task's streamed evaluation, as evaluate runs it). */
 export async function accuracies(engines: InferenceEngine[], set: ValidationSet, spec: ImageInputSpec, labels: string[], logger: Logger): Promise<number[]> {
   const out: number[] = [];
   for (const engine of engines) out.push((await evaluateEngine(engine, spec, set.samples, labels, { logger, label: 'validation' })).metrics.accuracy);
