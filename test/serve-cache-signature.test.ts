@@ -65,7 +65,9 @@ async function serveOnce(pkg: LoadedPackage, requireSignature = true, env: Recor
     const proc = spawnCli(['serve', pkg.dir, '--port', '0', '--engine', 'onnx', '--audit-log', audit, ...(requireSignature ? ['--require-signature', '--trusted-keys', trustDir] : [])]);
     restore();
     try {
-      return await predictAndRead(await proc.listening(), proc.err);
+      // A generous start-up wait: tsx compiles the CLI, then the conversion runs (slow on a loaded machine).
+      const url = (await proc.waitFor(/"msg":"serving on (http:\/\/[^"]+)"/, 150_000))[1]!;
+      return await predictAndRead(url, proc.err);
     } finally {
       proc.child.kill('SIGTERM');
       await proc.exited;
@@ -162,7 +164,7 @@ describe('serve --require-signature over a poisoned ONNX cache', () => {
       // The rebuilt entry is authentic again.
       expect(sha256(await fs.readFile(conversionOf(signed)))).not.toBe(sha256(poison));
     }
-  });
+  }, 300_000);
 
   it('without a usable cache key a signed package is converted in memory; an unsigned one may use the entry but is not verified', async () => {
     await poisonCache(signed, true);
