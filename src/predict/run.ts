@@ -14,7 +14,7 @@ import { createProgress, type Progress } from '../util/progress.js';
 import { formatShard, inShard, WHOLE, type Shard } from '../util/shard.js';
 import { decodeChunk, limiter, type DecodedChunk, type DecodeOptions } from './decode.js';
 import { isReListable, listInputs, type InputItem } from './inputs.js';
-import { openOutput, writeSummary, type RowSink } from './output.js';
+import { openOutput, type RowSink } from './output.js';
 import { formatRow, type OutputFormat, type PredictionRow, type RowLayout } from './rows.js';
 
 export interface PredictOptions {
@@ -150,19 +150,7 @@ export async function finishRun(pkg: LoadedPackage, engine: InferenceEngine, opt
   const { rows, errors } = writer.counts();
   const seconds = (performance.now() - t0) / 1000;
   const model = { name: m.name, version: m.version, manifestSha256: pkg.manifestSha256 };
-  if (opts.out && !interrupted) {
-    await writeSummary(opts.out, {
-      kind: 'mlctl-predict',
-      format: layout.format,
-      shard: { ...shard },
-      model,
-      topK: layout.task.topK,
-      inputs: opts.inputs,
-      rows: rows + sink.resumedRows,
-      errors: errors + sink.resumedErrors,
-      finishedAt: new Date().toISOString(),
-    });
-  }
+  if (!interrupted) await sink.finish({ rows, errors });
   return {
     model,
     engine: { name: engine.name, description: engine.description },
@@ -182,7 +170,9 @@ export async function finishRun(pkg: LoadedPackage, engine: InferenceEngine, opt
 /** Open the output and say what a resume or a shard leaves to do. */
 export async function startRun(pkg: LoadedPackage, opts: PredictOptions, layout: RowLayout): Promise<RowSink> {
   if (opts.resume && !opts.out) throw new MlctlError('OPTION_CONFLICT', ['--resume needs --out FILE: it continues the rows already in that file']);
-  const sink = await openOutput(opts.out, { layout, resume: opts.resume, force: opts.force, logger: opts.logger });
+  const m = pkg.manifest;
+  const run = { format: layout.format, shard: { ...(opts.shard ?? WHOLE) }, model: { name: m.name, version: m.version, manifestSha256: pkg.manifestSha256 }, topK: layout.task.topK, inputs: opts.inputs };
+  const sink = await openOutput(opts.out, { layout, run, resume: opts.resume, force: opts.force, logger: opts.logger });
   if (sink.resumedRows) opts.logger.info(`resuming ${opts.out}: ${sink.resumedRows} input(s) already done`);
   return sink;
 }

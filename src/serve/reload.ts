@@ -5,7 +5,7 @@ import { watch, type FSWatcher, promises as fs } from 'node:fs';
 import path from 'node:path';
 import fp from 'fastify-plugin';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
-import { listVersions, resolveTag } from '../artifacts/package.js';
+import { latestVersionDir, listVersions, resolveTag } from '../artifacts/package.js';
 import type { Logger } from '../util/log.js';
 import { auditModelLoad, type AuditLog } from './audit.js';
 import { MlctlError } from '../errors.js';
@@ -26,6 +26,8 @@ export interface ReloaderOptions {
   settleMs?: number;
   /** Serve what a tag points at (`serve NAME:TAG --watch`; root is the model dir): switch when the tag moves. */
   follow?: { name: string; tag: string };
+  /** --allow-rejected: a model loaded without a version may be one a quality gate rejected. */
+  allowRejected?: boolean;
 }
 
 export interface Reloader {
@@ -238,7 +240,9 @@ export function createReloader(opts: ReloaderOptions): Reloader {
         : await resolveInside(root, name).catch(() => undefined);
       if (!modelDir || !(await isDir(modelDir))) throw notFound(`no model "${name}" in ${opts.root}`);
       const versions = await listVersions(modelDir);
-      const v = version ?? versions[versions.length - 1];
+      // No version named: the newest one not marked rejected, as everywhere a bare name is resolved.
+      const latest = version === undefined ? await latestVersionDir(modelDir, { allowRejected: opts.allowRejected }) : undefined;
+      const v = version ?? (latest ? Number(path.basename(latest)) : undefined);
       if (v === undefined || !versions.includes(v)) throw notFound(`model "${name}" has no version ${version ?? ''} in ${modelDir} (found: ${versions.join(', ') || 'none'})`);
       suppressed.delete(name);
       const existing = repo.list().find((m) => m.name === name && m.version === v);
@@ -297,6 +301,7 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     unload: (name) => reloader.unloadModel(name),
     available: () => reloader.available(),
     refused: () => [...reloader.refused()].map(([dir, reason]) => ({ name: path.basename(path.dirname(dir)), version: Number(path.basename(dir)), dir, reason })),
+    scan: () => reloader.scan(),
   };
   if (opts.watchIntervalMs !== undefined) {
     const ms = opts.watchIntervalMs;

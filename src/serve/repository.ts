@@ -22,8 +22,10 @@ export interface RepositoryOptions {
   maxQueue?: number;
   /** Largest decoded image accepted, in pixels (decompression-bomb guard). */
   maxPixels?: number;
-  /** Serve every version found (default) or only the latest of each model. */
+  /** Serve every version found (default) or only the latest of each model (the newest not marked rejected). */
   versions?: VersionPolicy;
+  /** Versions a quality gate rejected may load (--allow-rejected); the loader refuses them otherwise. */
+  allowRejected?: boolean;
   logger?: Logger;
   metrics?: ServeMetrics;
   /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
@@ -111,6 +113,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       await engine.run(new Float32Array(per), 1);
       if (maxBatch > 1) await engine.run(new Float32Array(per * maxBatch), maxBatch);
       opts.logger?.info(`loaded ${m.name} v${m.version} (${engine.description}; warm-up ${Math.round(performance.now() - t0)} ms) from ${dir}`);
+      if (m.status === 'rejected') opts.logger?.warn(`${m.name} v${m.version} is marked rejected${m.statusReason ? ` (${m.statusReason})` : ''}: served because of --allow-rejected, only to requests that name this version unless it is the only one`);
       return Object.assign(state, { model, engine, batcher, inflight: 0 });
     } catch (err) {
       await engine.dispose().catch(() => {});
@@ -126,8 +129,14 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       if (known.length) throw notFound(`model ${name} has no version ${version} (loaded: ${known.join(', ')})`);
       throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
     }
+    // No version named: the newest ready one that no quality gate rejected (a rejected version loaded with
+    // --allow-rejected answers only when asked for by version, or when it is all there is).
     let best: Entry | undefined;
-    for (const e of entries.values()) if (e.model.name === name && e.model.ready && (!best || e.model.version > best.model.version)) best = e;
+    const rank = (e: Entry) => (e.model.manifest.status === 'rejected' ? 0 : 1);
+    for (const e of entries.values()) {
+      if (e.model.name !== name || !e.model.ready) continue;
+      if (!best || rank(e) > rank(best) || (rank(e) === rank(best) && e.model.version > best.model.version)) best = e;
+    }
     if (!best) throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
     return best;
   }
@@ -268,7 +277,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
 
     async load(ref) {
       if (closing) throw shuttingDown();
-      const dirs = await findPackageDirs(ref, opts.versions ?? 'all');
+      const dirs = await findPackageDirs(ref, opts.versions ?? 'all', { allowRejected: opts.allowRejected });
       const prepared: Entry[] = [];
       try {
         for (const dir of dirs) prepared.push(await prepare(dir));
@@ -297,7 +306,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
 
     async loadEach(ref) {
       if (closing) throw shuttingDown();
-      const dirs = await findPackageDirs(ref, opts.versions ?? 'all');
+      const dirs = await findPackageDirs(ref, opts.versions ?? 'all', { allowRejected: opts.allowRejected });
       const loaded: ServedModel[] = [];
       const failed: UnavailableVersion[] = [];
       let first: unknown;

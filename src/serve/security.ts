@@ -108,7 +108,7 @@ export async function securityPlugins(ctx: SecurityContext): Promise<SecuritySet
     if (watchOn || controlOn) throw err;
     return undefined;
   });
-  const reloader: Reloader | undefined = root ? createReloader({ root, repo, logger, audit, ...(keep ? { keepVersions: keep } : {}), ...(follow ? { follow } : {}) }) : undefined;
+  const reloader: Reloader | undefined = root ? createReloader({ root, repo, logger, audit, allowRejected: Boolean(opts.allowRejected), ...(keep ? { keepVersions: keep } : {}), ...(follow ? { follow } : {}) }) : undefined;
   logger.info(describeTls(tls));
   logger.info(store.keys.length ? `API keys required on inference and metadata routes (${store.keys.length} key(s): ${store.keys.map((k) => k.id).join(', ')})` : 'API keys off: every caller may run inference (use --api-key / MLCTL_API_KEYS / --api-keys-file)');
   const onlyModel = () => {

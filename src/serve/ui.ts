@@ -40,6 +40,8 @@ export function modelSummary(m: ServedModel, versions: number[]) {
     createdAt: man.createdAt,
     lineage: man.lineage.map((l) => ({ op: l.op, at: l.at, ...(l.from ? { from: { name: l.from.name, version: l.from.version } } : {}) })),
     metrics: man.metrics ?? {},
+    // A version a quality gate rejected (served only with --allow-rejected): the page marks it.
+    ...(man.status === 'rejected' ? { status: 'rejected', statusReason: man.statusReason ?? '' } : { status: 'ok' }),
   };
 }
 

@@ -3,6 +3,7 @@
 // fine-tune phase boundary, the learning rate, hyperparameters and the per-epoch table). Charts: web/charts.ts.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { csvLine } from '../data/csv.js';
 import { lineChart, PALETTE, svgToPng, type Marker } from '../web/charts.js';
 import { card, figure, htmlPage, section, table } from '../web/html.js';
 import type { EpochMetrics } from '../heads/head.js';
@@ -10,14 +11,16 @@ import type { EpochMetrics } from '../heads/head.js';
 const COLUMNS = ['epoch', 'phase', 'loss', 'accuracy', 'valLoss', 'valAccuracy', 'lr', 'seconds'] as const;
 
 export function historyCsv(history: EpochMetrics[]): string {
-  const head = 'epoch,phase,loss,accuracy,val_loss,val_accuracy,lr,seconds';
+  const head = 'epoch,phase,loss,accuracy,val_loss,val_accuracy,lr,seconds\n';
   const rows = history.map((h, i) =>
-    COLUMNS.map((c) => {
-      const v = c === 'epoch' ? i + 1 : (h as unknown as Record<string, unknown>)[c];
-      return v === undefined ? '' : typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v);
-    }).join(','),
+    csvLine(
+      COLUMNS.map((c) => {
+        const v = c === 'epoch' ? i + 1 : (h as unknown as Record<string, unknown>)[c];
+        return v === undefined ? undefined : typeof v === 'number' ? Number(v.toPrecision(6)) : String(v);
+      }),
+    ),
   );
-  return [head, ...rows].join('\n') + '\n';
+  return head + rows.join('');
 }
 
 /** What else the page shows besides the epochs (the manifest's metrics and training parameters). */

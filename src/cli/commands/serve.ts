@@ -1,7 +1,7 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
 // limits, security plugins, page and docs). Light: the runner (cli/run/serve.ts) is imported only when it runs.
 import { ENGINE } from '../options.js';
-import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
+import { ALLOW_REJECTED, PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { defineCommand, type ContextOf } from '../spec.js';
 
 export const serveCommand = defineCommand({
@@ -51,6 +51,7 @@ export const serveCommand = defineCommand({
     { flags: '--no-ui', description: 'no page at / (pick a model, send an image or a webcam photo, see the top-k labels and the model\'s metadata)' },
     { flags: '--no-docs', description: 'no API docs: /openapi.json (OpenAPI 3.1, from the routes\' schemas) and /docs (Swagger UI)' },
     ...PACKAGE_ACCESS_OPTIONS,
+    ALLOW_REJECTED,
   ],
   examples: [
     'mlctl serve sample',

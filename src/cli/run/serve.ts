@@ -31,6 +31,7 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
     maxQueue: opts.maxQueue,
     maxPixels: opts.maxPixels,
     versions: opts.versions,
+    allowRejected: opts.allowRejected,
     logger,
     metrics: createServeMetrics(),
     loadPackage: (dir) => loadPackage(dir, access),

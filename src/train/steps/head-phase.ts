@@ -56,6 +56,8 @@ export async function headPhase(run: PreparedRun, inputs: HeadInputs, spec: Head
     resume: resume?.phase === 'head' ? resumeHead : undefined,
     shouldStop: opts.shouldStop,
     epochRows: inputs.epochRows,
+    // The checkpoint writer is done with an epoch's state when the next save returns: snapshots reuse its memory.
+    reuseSnapshots: true,
     onBatch: (b, n, loss, acc) => {
       if (b === 1 && logger.interactive) progress = createProgress({ label: `epoch ${epochCounter + 1}/${opts.epochs}`, total: n, unit: 'batch', logger, plainIntervalMs: 60_000 });
       progress?.tick(1, `loss ${loss.toFixed(4)} acc ${acc.toFixed(3)}`);
