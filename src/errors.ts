@@ -84,7 +84,7 @@ export const ERRORS = {
   INPUT_TOO_LARGE: { exit: EXIT.FAILURE, http: 413, grpc: 'RESOURCE_EXHAUSTED', message: '%s would need about %s of memory to load and train, over the limit of %s (--max-memory, env MLCTL_MAX_MEMORY): %s', meaning: 'an input whose estimated memory exceeds --max-memory; refused before it is loaded' },
   FEATURES_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'input rows do not match model %s: %s', meaning: 'tabular rows whose columns do not match the model' },
   IMAGE_DECODE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'cannot decode image %s: %s', meaning: 'an image file or upload that cannot be decoded' },
-  IMAGE_TOO_LARGE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'image %s has more than %s pixels; it was not decoded (decompression-bomb guard)', meaning: 'an image over the pixel limit (checked before decoding)' },
+  IMAGE_TOO_LARGE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'image %s is %s; it was not decoded (decompression-bomb guard)', meaning: 'an image over the pixel limit or the decoded-size limit (bit depth x channels; checked from its header, before decoding)' },
 
   // Model packages, weights, checkpoints.
   PACKAGE_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'no model package at %s: pass a package directory (artifacts/NAME/VERSION) or a model directory (artifacts/NAME)', meaning: 'no model package at the given name or path' },

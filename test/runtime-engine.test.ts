@@ -1,6 +1,6 @@
 // openEngine on real packages and models: the engine table (classic → onnx → tfjs-thread → tfjs), ownership of
 // borrowed models, ONNX numerics vs TF.js, and the rule that only verified bytes run — a package's model.onnx
-// against its manifest, a cached conversion against its recorded sha256 (rebuilt on mismatch), a named file
+// against its manifest, a cached conversion against its recorded sha256 and code (rebuilt on mismatch), a named file
 // against the sha256 the caller gives; an unwritable cache converts in memory with one warning.
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
@@ -130,7 +130,7 @@ describe('the engine table', () => {
 });
 
 describe('ONNX conversions of packages', () => {
-  it('converts the package once into the cache with a recorded sha256, matches TF.js, and leaves the package untouched', async () => {
+  it('converts the package once into the cache with a recorded sha256 and authentication code, matches TF.js, and leaves the package untouched', async () => {
     await openCache().remove('onnx', path.basename(conversionOf(pkg)));
     const before = await fs.readdir(pkg.dir);
     const logger = createMemoryLogger();
@@ -151,6 +151,7 @@ describe('ONNX conversions of packages', () => {
     const bytes = await fs.readFile(cached);
     const record = JSON.parse(await fs.readFile(`${cached}.entry.json`, 'utf8'));
     expect(record.sha256).toBe(sha256(bytes));
+    expect(record.hmac).toMatch(/^[0-9a-f]{64}$/);
     expect(record.meta).toMatchObject({ converter: CONVERTER_VERSION, manifestSha256: pkg.manifestSha256 });
     expect((await fs.readdir(cacheDir())).filter((f) => f.includes('.tmp'))).toEqual([]);
     expect(await fs.readdir(pkg.dir)).toEqual(before);
@@ -159,7 +160,7 @@ describe('ONNX conversions of packages', () => {
     // Second open: served from the cache (verified), no conversion.
     const logger2 = createMemoryLogger();
     const again = await openEngine(await loadPackage(pkg.dir), { engine: 'onnx', logger: logger2 });
-    expect(again.provenance).toEqual({ verified: true, source: `cache ${cached} (recorded sha256)` });
+    expect(again.provenance).toEqual({ verified: true, source: `cache ${cached} (authenticated with the cache key)` });
     await again.dispose();
     expect(logger2.lines.some((l) => l.msg.includes('converting'))).toBe(false);
   });

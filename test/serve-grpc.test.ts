@@ -82,11 +82,12 @@ function randomInput(n: number, seed: number): Float32Array {
 }
 
 describe('gRPC health and metadata', () => {
-  it('answers ServerLive, ServerReady and ModelReady without a key', async () => {
+  it('answers ServerLive and ServerReady without a key; ModelReady needs one (model names are not listed to anyone)', async () => {
     expect(await call('ServerLive', {}, null)).toEqual({ live: true });
     expect(await call('ServerReady', {}, null)).toEqual({ ready: true });
-    expect(await call('ModelReady', { name: 'tiny', version: '' }, null)).toEqual({ ready: true });
-    expect((await callError('ModelReady', { name: 'nope', version: '' })).code).toBe(grpc.status.NOT_FOUND);
+    expect((await callError('ModelReady', { name: 'tiny', version: '' })).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(await call('ModelReady', { name: 'tiny', version: '' })).toEqual({ ready: true });
+    expect((await callError('ModelReady', { name: 'nope', version: '' }, KEY)).code).toBe(grpc.status.NOT_FOUND);
   });
 
   it('implements grpc.health.v1 Check (Kubernetes gRPC probes) without a key', async () => {

@@ -32,10 +32,10 @@ export interface SecureServer {
   close(): Promise<void>;
 }
 
-export async function startSecureServer(target: string, opts: Record<string, unknown>, repoOpts: { maxBatch?: number; maxDelayMs?: number } = {}): Promise<SecureServer> {
+export async function startSecureServer(target: string, opts: Record<string, unknown>, repoOpts: { maxBatch?: number; maxDelayMs?: number; maxPixels?: number } = {}): Promise<SecureServer> {
   const logger = createMemoryLogger();
   const metrics = createServeMetrics({ defaultMetrics: false });
-  const repo = createRepository({ engine: 'tfjs', maxBatch: repoOpts.maxBatch ?? 4, maxDelayMs: repoOpts.maxDelayMs ?? 2, maxQueue: 64, logger, metrics });
+  const repo = createRepository({ engine: 'tfjs', maxBatch: repoOpts.maxBatch ?? 4, maxDelayMs: repoOpts.maxDelayMs ?? 2, maxQueue: 64, logger, metrics, ...(repoOpts.maxPixels ? { maxPixels: repoOpts.maxPixels } : {}) });
   await repo.load(target);
   const all = { ...CLI_DEFAULTS, ...opts };
   const assembled = await assembleServe(serveConfigFromOptions(target, all as Parameters<typeof serveConfigFromOptions>[1]), { repo, logger });

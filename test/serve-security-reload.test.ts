@@ -133,6 +133,21 @@ describe('hot reload', () => {
     await scans(2);
     expect(refusals()).toBe(before);
   });
+
+  it('a version refused at hot reload answers /ready 503 (ready: false), is listed unavailable and its infer is 503 (issue #28)', async () => {
+    const ready = await fetch(`${srv.url}/v2/models/tiny/versions/3/ready`);
+    expect(ready.status).toBe(503);
+    expect(await json(ready)).toMatchObject({ name: 'tiny', version: '3', ready: false, reason: expect.stringMatching(/integrity check/) });
+    const meta = await json(await fetch(`${srv.url}/v2/models/tiny`));
+    expect(meta.unavailable_versions).toContainEqual(expect.objectContaining({ version: '3', reason: expect.stringMatching(/integrity check/) }));
+    const infer = await fetch(`${srv.url}/predict?model=tiny&version=3`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+    expect(infer.status).toBe(503);
+    expect((await json(infer)).code).toBe('MODEL_UNAVAILABLE');
+    const tf = await json(await fetch(`${srv.url}/v1/models/tiny`));
+    expect(tf.model_version_status).toContainEqual(expect.objectContaining({ version: '3', state: 'END' }));
+    // A version never seen stays a 404.
+    expect((await fetch(`${srv.url}/v2/models/tiny/versions/9/ready`)).status).toBe(404);
+  });
 });
 
 describe('model control', () => {

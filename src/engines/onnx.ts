@@ -1,6 +1,7 @@
 // The ONNX Runtime engine (onnxruntime-node, CPU, every core). It runs only bytes it has checked: a package's own
-// model.onnx against the manifest's sha256, a conversion from the cache against the sha256 recorded when it was
-// written (a mismatch is rebuilt from the verified TF.js model), a caller's file against the sha256 it names.
+// model.onnx against the manifest's sha256, a conversion from the cache against the code (HMAC, cache key outside
+// the cache) recorded when it was written (a mismatch is rebuilt from the verified TF.js model), a caller's file
+// against the sha256 it names.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
@@ -189,24 +190,38 @@ interface Conversion {
   meta: Record<string, unknown>;
   /** Whether the source the conversion is made from was itself verified. */
   sourceVerified: boolean;
+  /**
+   * The source is signed: what runs must be anchored to the signature, so only an entry authenticated with the
+   * cache key (which whoever writes the cache does not hold) may stand in for converting it now.
+   */
+  signed?: boolean;
 }
 
 /**
- * Bytes of a converted model: from the cache when they hash to the recorded sha256, else converted now (a
- * mismatching entry is reported once and rebuilt) and cached when the cache can be written.
+ * Bytes of a converted model. From the cache when the entry authenticates with the cache key (its code covers the
+ * entry's name — the source's identity, e.g. the package's mlctl.json sha256 — and the bytes' sha256); else converted
+ * now (a mismatching entry is reported once and rebuilt) and cached, authenticated, when the cache can be written.
+ * Without a usable cache key an unsigned source may use an entry that matches its recorded sha256, reported as not
+ * verified; a signed one is converted in memory.
  */
 async function convertedBytes(c: Conversion, cache: Cache, opts: EngineOptions): Promise<{ bytes: Uint8Array; provenance: EngineProvenance }> {
   const text = `converting ${c.label} to ONNX for onnxruntime`;
-  if (opts.memoryOnly) {
-    const bytes = opts.logger ? await withSpinner(opts.logger, text, c.convert) : await c.convert();
-    return { bytes, provenance: { verified: c.sourceVerified, source: `converted from ${c.label} in memory (not cached)` } };
-  }
+  const convertNow = () => (opts.logger ? withSpinner(opts.logger, text, c.convert) : c.convert());
+  if (opts.memoryOnly) return { bytes: await convertNow(), provenance: { verified: c.sourceVerified, source: `converted from ${c.label} in memory (not cached)` } };
   const name = conversionName(c.identity);
+  const problem = await cache.keyProblem();
+  const keyed = problem === undefined;
+  if (c.signed && !keyed) {
+    opts.logger?.warn(`${problem}: converting ${c.label} in memory, as at every start (a signed package runs from the cache only when the entry authenticates with a key kept outside the cache; set MLCTL_CACHE_KEY_FILE to a file only this user can read)`);
+    return { bytes: await convertNow(), provenance: { verified: c.sourceVerified, source: `converted from ${c.label} in memory (signed, and no cache key to authenticate a cached conversion)` } };
+  }
   const hit = await cache.readVerified('onnx', name);
   const where = cache.pathOf('onnx', name);
-  if (hit.status === 'hit') return { bytes: hit.bytes, provenance: { verified: c.sourceVerified, source: `cache ${where} (recorded sha256)` } };
+  if (hit.status === 'hit' && hit.authenticated) return { bytes: hit.bytes, provenance: { verified: c.sourceVerified, source: `cache ${where} (authenticated with the cache key)` } };
+  if (hit.status === 'hit' && !keyed) return { bytes: hit.bytes, provenance: { verified: false, source: `cache ${where} (recorded sha256 only: no cache key)` } };
   if (hit.status === 'mismatch') opts.logger?.warn(`cached ONNX model failed verification (${hit.reason}); rebuilding it from ${c.label}`);
-  const bytes = opts.logger ? await withSpinner(opts.logger, text, c.convert) : await c.convert();
+  if (hit.status === 'hit') opts.logger?.info(`cached ONNX model ${where} carries no authentication code (written without a cache key); rebuilding it from ${c.label}`);
+  const bytes = await convertNow();
   const cached = await cache.putFile('onnx', name, bytes, { converter: CONVERTER_VERSION, ...c.meta });
   return { bytes, provenance: { verified: c.sourceVerified, source: cached ? `converted from ${c.label}, cached at ${where}` : `converted from ${c.label} in memory` } };
 }
@@ -227,6 +242,7 @@ async function openPackage(pkg: LoadedPackage, opts: EngineOptions): Promise<Inf
       identity: `pkg-${pkg.manifestSha256}`,
       label: `${m.name} v${m.version}'s TF.js model`,
       sourceVerified: pkg.verified,
+      signed: pkg.signature !== undefined,
       meta: { package: `${m.name}@${m.version}`, manifestSha256: pkg.manifestSha256 },
       convert: async () => {
         const model = await loadTfjsModel(pkg);

@@ -99,8 +99,9 @@ export async function auditModelLoad(audit: AuditLog | undefined, model: ServedM
     audit?.write({ ...base, verified: false, error: (err as Error).message });
     throw err;
   }
-  // "verified" covers the bytes that actually run: the package's files and the engine's model (a cached
-  // conversion included), each checked against a recorded sha256.
+  // "verified" covers the bytes that actually run: the package's files (against mlctl.json, itself covered by the
+  // signature when signed) and the engine's model — a cached conversion counts only when it authenticated with the
+  // cache key kept outside the cache (engines/onnx.ts), never on a sha256 recorded beside the bytes.
   const verified = model.package.verified && model.provenance.verified;
   audit?.write({ ...base, verified, files: Object.keys(model.manifest.files).length, engine: model.engine, runs: model.provenance.source });
 }
@@ -167,6 +168,8 @@ export function predictionRecords(e: InferEvent, repo: ModelRepository): Array<R
  */
 export function auditPredictions(repo: ModelRepository, audit: AuditLog): () => void {
   return repo.onInfer((e) => {
+    // A key refused on the model: nothing ran; the front end that carried the call writes the auth-denied line.
+    if (e.error instanceof MlctlError && e.error.code === 'PERMISSION_DENIED') return;
     for (const r of predictionRecords(e, repo)) audit.write(r);
   });
 }

@@ -10,7 +10,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import type { Logger } from '../util/log.js';
 import { fairnessKey, versionBatcher } from './batching.js';
 import type { VersionPolicy } from './discover.js';
-import { notReady, shuttingDown } from './errors.js';
+import { notReady, outsideKeyScope, shuttingDown } from './errors.js';
 import { DEFAULT_MAX_PIXELS } from './images.js';
 import { loadVersion, type LoadedVersion } from './load.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
@@ -117,6 +117,10 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
 
   async function runInfer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
     if (closing) throw shuttingDown();
+    // Every transport comes through here: the key's scope is checked on the model that runs, whatever carried its
+    // name, and before the lookup, so a refused name says nothing about whether it exists.
+    const refused = outsideKeyScope(ctx, name);
+    if (refused) throw refused;
     const entry = lookup(name, version);
     if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
     entry.inflight++;

@@ -187,6 +187,9 @@ const corePlugin = fp<CoreOptions>(
       const status = httpStatusOf(err);
       if (err instanceof MlctlError && err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
       if (status === 413) reply.header('connection', 'close');
+      // Fastify closes the connection after any body-parser error (415, malformed JSON) in case the client is still
+      // sending; once the whole body has arrived that only drops the requests pipelined behind this one: keep it open.
+      else if (request.raw.complete && accepting) reply.removeHeader('connection');
       if (status >= 500 && !isExposed(err)) {
         request.log.error({ err }, 'unexpected error');
         return reply.code(status).send({ error: `internal error (request id ${request.id})`, code: 'INTERNAL' });
@@ -291,6 +294,10 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     ...(opts.trustProxyHeader ? { trustProxyHeader: opts.trustProxyHeader.toLowerCase() } : {}),
   };
   const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  // Requests parsed on each connection and not yet answered: a malformed request pipelined behind them must not
+  // take their answers down with the connection (see clientErrorHandler).
+  const unanswered = new WeakMap<import('node:net').Socket, number>();
+  const refusing = new WeakSet<import('node:net').Socket>();
   // Node checks request timeouts on this interval (default 30 s): check often enough that a 408 comes on time.
   const timing = { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(requestTimeout / 4))), headersTimeout: requestTimeout };
   const https = opts.fastify?.https ? { ...opts.fastify.https, ...timing } : undefined;
@@ -307,17 +314,37 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     // A request that fails its route's JSON schema is 400 INPUT_INVALID, like every other malformed request.
     schemaErrorFormatter: (errors, dataVar) => badRequest(`invalid request: ${errors.map((e) => `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`).join('; ')}`),
     // A request that did not arrive whole within --request-timeout: a registry-coded 408 like every other error.
+    // A malformed request (400) after good ones pipelined in the same write: the good ones were parsed and are being
+    // answered, so the 400 waits for their responses (in order, on the same socket), then the connection closes.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: import('node:net').Socket) => {
-      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      if (err.code === 'ECONNRESET' || socket.destroyed || refusing.has(socket)) return;
+      refusing.add(socket); // the parser reports the same error again for any byte that follows
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
       const body = JSON.stringify(timeout ? { error: `the request did not arrive within ${requestTimeout} ms (--request-timeout); send the whole body without pauses`, code: 'REQUEST_TIMEOUT' } : { error: 'malformed HTTP request', code: 'INPUT_INVALID' });
-      if (socket.writable) socket.write(`HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      socket.destroy(err);
+      const refuse = () => {
+        if (socket.destroyed) return;
+        if (socket.writable) socket.end(`HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+      };
+      // A timed-out request is itself one of the unanswered: nothing to wait for.
+      if (timeout || !unanswered.get(socket)) return refuse();
+      socket.once('mlctl:answered', refuse);
+      setTimeout(() => socket.destroy(), requestTimeout).unref();
     },
     forceCloseConnections: 'idle',
     ...(opts.fastify as Partial<FastifyServerOptions>),
     ...(https ? { https } : { http: timing }),
   } as FastifyServerOptions) as unknown as FastifyInstance;
+  app.server.on('request', (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const socket = req.socket;
+    unanswered.set(socket, (unanswered.get(socket) ?? 0) + 1);
+    // 'close' comes after the response was handed to the socket (and for pipelined ones, after those before it).
+    res.once('close', () => {
+      const left = (unanswered.get(socket) ?? 1) - 1;
+      unanswered.set(socket, left);
+      if (left === 0) socket.emit('mlctl:answered');
+    });
+  });
   void app.register(corePlugin, { state, onRequest: opts.onRequest ?? [], maxConnectionsPerClient: opts.maxConnectionsPerClient ?? 64, tls: Boolean(https) });
   if (opts.docs) void app.register(openApiCollector);
   for (const p of registrationOrder(opts.plugins ?? [])) void app.register(p.plugin, p.opts);

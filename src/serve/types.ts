@@ -18,6 +18,8 @@ export interface InferContext {
   requestId: string;
   /** Identifies the API key used (never the key itself), for audit logs. */
   keyId?: string;
+  /** The models that key may use (undefined: every model, or keys are off): infer refuses any other (403). */
+  keyModels?: readonly string[];
   clientAddress?: string;
   /**
    * Who the batching queue shares fairly between (with keyId taking precedence): the connection, e.g.

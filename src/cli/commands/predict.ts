@@ -31,7 +31,7 @@ export const predictCommand = defineCommand({
     { flags: '--resume', description: 'continue --out: skip inputs already in it (same --format and --top-k)', type: 'boolean' },
     { flags: '--force', description: 'replace an existing --out', type: 'boolean' },
     { flags: '--merge', description: 'join shard outputs (the arguments: files or folders) into --out', type: 'boolean' },
-    { flags: '--max-pixels <n>', description: 'largest image decoded, in pixels (decompression-bomb guard)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
+    { flags: '--max-pixels <n>', description: 'largest image decoded, in pixels counted at 8-bit RGBA (decoded bytes, bit depth x channels, at most n x 4; decompression-bomb guard)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
     { flags: '--timeout <duration>', description: 'per-URL download time limit', default: '30s' },
     { flags: '--max-download <size>', description: 'largest URL download accepted', default: '50mb' },
     ...PACKAGE_ACCESS_OPTIONS,

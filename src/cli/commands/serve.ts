@@ -22,7 +22,7 @@ export const serveCommand = defineCommand({
     { flags: '--max-delay-ms <ms>', description: 'longest wait for a batch to fill (0 = run as soon as the engine is free)', type: 'float', default: 5, min: 0, max: 10_000 },
     { flags: '--max-queue <n>', description: 'most examples waiting per model version; beyond it requests get 503 + Retry-After (QUEUE_FULL)', type: 'int', default: 64, min: 1 },
     { flags: '--body-limit <size>', description: 'largest request body / uploaded file, e.g. 512kb, 10mb', default: '10mb' },
-    { flags: '--max-pixels <n>', description: 'largest image accepted, in pixels (checked from the header before decoding)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
+    { flags: '--max-pixels <n>', description: 'largest image accepted, in pixels, counted at 8-bit RGBA: the decoded size (bit depth x channels) may not exceed n x 4 bytes, so a 16-bit RGBA image may have n/2 pixels (checked from the header before decoding)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
     { flags: '--drain-timeout <duration>', description: 'on SIGTERM, longest wait for in-flight requests, e.g. 10s, 500ms', default: '10s' },
     { flags: '--request-timeout <duration>', description: 'longest time to receive a whole request (headers and body); slower clients get 408', default: '30s' },
     { flags: '--keep-alive-timeout <duration>', description: 'how long an idle keep-alive connection stays open between requests', default: '5s' },

@@ -8,7 +8,7 @@ import { instancesToInput, rowsOf, rowsToInput } from '../codec.js';
 import { checkPredictSignature, checkSignature, exampleMethod, examplesResponse, examplesToInput, isTensorModel, modelMetadataResponse, tensorsResponse, tensorsToInputs, type ExampleVerb } from '../tfserving-api.js';
 import type { InferResult, ServedModel } from '../types.js';
 import { taskOf } from '../../tasks/index.js';
-import { inferContext, parseVersion, resolveModel } from './common.js';
+import { inferContext, parseVersion, resolveModel, unavailableVersions } from './common.js';
 import { tfMetadataSchema, tfRunSchema, tfStatusSchema } from './schemas.js';
 
 type Params = { model: string; version?: string };
@@ -27,8 +27,8 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
     const name = request.params.model;
     const v = parseVersion(name, request.params.version);
     const models = state.repo.list().filter((m) => m.name === name && (v === undefined || m.version === v));
-    if (!models.length && !state.repo.unavailable().some((u) => u.name === name && (v === undefined || u.version === v))) resolveModel(state, name, request.params.version);
-    const broken = state.repo.unavailable().filter((u) => u.name === name && (v === undefined || u.version === v));
+    const broken = unavailableVersions(state).filter((u) => u.name === name && (v === undefined || u.version === v));
+    if (!models.length && !broken.length) resolveModel(state, name, request.params.version);
     return {
       model_version_status: [
         ...models.map((m) => ({ version: String(m.version), state: m.ready ? 'AVAILABLE' : 'LOADING', status: { error_code: 'OK', error_message: '' } })),

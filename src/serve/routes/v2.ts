@@ -7,7 +7,7 @@ import { decodeV2Request } from '../codec.js';
 import type { ServedModel } from '../types.js';
 import { checkOutputNames, classificationCount, requestedOutputs } from '../triton.js';
 import { dataToBytes, dataToJson } from '../wire.js';
-import { inferContext, resolveModel, SERVER_VERSION } from './common.js';
+import { inferContext, resolveModel, SERVER_VERSION, unavailableVersions } from './common.js';
 import { v2InferSchema, v2LiveSchema, v2MetadataSchema, v2ReadySchema, v2ReadyServerSchema, v2ServerSchema } from './schemas.js';
 
 type ModelParams = { name: string; version?: string };
@@ -86,7 +86,7 @@ export async function v2Routes(app: FastifyInstance): Promise<void> {
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
     const model = resolveModel(state, request.params.name, request.params.version);
     const versions = state.repo.list().filter((m) => m.name === model.name).map((m) => m.version);
-    const unavailable = state.repo.unavailable().filter((u) => u.name === model.name).map((u) => ({ version: String(u.version), reason: u.reason }));
+    const unavailable = unavailableVersions(state).filter((u) => u.name === model.name).map((u) => ({ version: String(u.version), reason: u.reason }));
     return { ...modelMetadata(model, versions), ...(unavailable.length ? { unavailable_versions: unavailable } : {}) };
   };
   app.get('/v2/models/:name', { ...meta, schema: v2MetadataSchema }, metadata);
@@ -94,14 +94,16 @@ export async function v2Routes(app: FastifyInstance): Promise<void> {
 
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { name, version } = request.params;
-    const broken = state.repo.unavailable().find((u) => u.name === name && String(u.version) === version);
+    const broken = unavailableVersions(state).find((u) => u.name === name && String(u.version) === version);
     if (broken) return reply.code(503).send({ name, version, ready: false, reason: broken.reason });
     const model = resolveModel(state, name, version);
     const ok = model.ready && state.accepting();
     return reply.code(ok ? 200 : 503).send({ name: model.name, ready: ok });
   };
-  app.get('/v2/models/:name/ready', { ...health, schema: v2ReadySchema }, ready);
-  app.get('/v2/models/:name/versions/:version/ready', { ...health, schema: v2ReadySchema }, ready);
+  // A model's readiness is guarded like its metadata (with keys on, 200 vs 404 would list the models to anyone);
+  // the server's /v2/health/* stay open for probes.
+  app.get('/v2/models/:name/ready', { ...meta, schema: v2ReadySchema }, ready);
+  app.get('/v2/models/:name/versions/:version/ready', { ...meta, schema: v2ReadySchema }, ready);
 
   const inference = { config: { kind: 'inference' as const } };
   app.post<{ Params: ModelParams }>('/v2/models/:name/infer', { ...inference, onRequest: binaryByHeader, schema: v2InferSchema }, infer);
