@@ -2,7 +2,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdir, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
-import { datasetSplits, scanImageFolder, splitSamples } from '../src/data/imagefolder.js';
+import { scanImageFolder } from '../src/data/imagefolder.js';
+import { datasetSplits, splitSamples } from '../src/data/splits.js';
 import { imageBatches } from '../src/data/batches.js';
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { MlctlError } from '../src/errors.js';

@@ -11,7 +11,8 @@ import { formatSize } from '../util/units.js';
 
 /** Everything `evaluate --report` writes (report.json is this object; report.md and index.html render it). */
 export interface EvaluationReport {
-  data: { root: string; layout: string; split: string; seed: number; validationSplit: number; testSplit: number; classes: string[]; images: number };
+  /** origin: where the evaluated images come from, in words (data/splits.ts splitOrigin); seed and fractions as used. */
+  data: { root: string; layout: string; split: string; origin: string; seed: number; validationSplit: number; testSplit: number; classes: string[]; images: number };
   results: EvaluationResult[];
   comparison?: ComparisonRow[];
   gates: GateCheck[];

@@ -116,7 +116,7 @@ export async function reportHtml(report: EvaluationReport): Promise<string> {
   return htmlPage({
     title,
     subtitle: [
-      `Data ${d.root} — ${d.split} split (${d.layout} layout, seed ${d.seed}, validation ${d.validationSplit}, test ${d.testSplit}), ${d.images} ${d.layout === 'csv' ? 'rows' : 'images'}`,
+      `Data ${d.root} — ${d.split} split (${d.origin}; ${d.layout} layout), ${d.images} ${d.layout === 'csv' ? 'rows' : 'images'}`,
       `Classes (${d.classes.length}): ${d.classes.length > 30 ? `${d.classes.slice(0, 30).join(', ')}, …` : d.classes.join(', ')}`,
     ],
     nav,

@@ -16,11 +16,11 @@ import type { EvaluationResult } from './run.js';
 export type { EvaluationReport } from './format.js';
 
 /** Image folders and CSV files (evaluate/tabular.ts, layout "csv", samples named "line N") report alike. */
-export type ReportData = Omit<EvaluationData, 'layout'> & { layout: string };
+export type ReportData = Omit<EvaluationData, 'layout' | 'plan'> & { layout: string };
 
 export function buildReport(data: ReportData, results: EvaluationResult[], comparison: ComparisonRow[] | undefined, gates: GateCheck[]): EvaluationReport {
   return {
-    data: { root: data.root, layout: data.layout, split: data.split, ...data.params, classes: data.classes, images: data.samples.length },
+    data: { root: data.root, layout: data.layout, split: data.split, origin: data.origin, ...data.params, classes: data.classes, images: data.samples.length },
     results,
     ...(comparison ? { comparison } : {}),
     gates,
@@ -48,7 +48,7 @@ async function assertReplaceable(dir: string): Promise<void> {
 export function reportMarkdown(report: EvaluationReport, figures: Array<{ confusion: string; reliability: string }>): string {
   const d = report.data;
   const out: string[] = ['# mlctl evaluation report', ''];
-  out.push(`Data: \`${d.root}\` — ${d.split} split (${d.layout} layout, seed ${d.seed}, validation ${d.validationSplit}, test ${d.testSplit}), ${d.images} images, classes: ${d.classes.join(', ')}.`, '');
+  out.push(`Data: \`${d.root}\` — ${d.split} split (${d.origin}; ${d.layout} layout), ${d.images} ${d.layout === 'csv' ? 'rows' : 'images'}, classes: ${d.classes.join(', ')}.`, '');
   if (report.comparison && report.comparison.length > 1) {
     out.push(`## Comparison (deltas vs ${report.comparison[0]!.model})`, '', renderMarkdown(comparisonRowsTable(report.comparison)), '');
   }

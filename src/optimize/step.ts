@@ -7,13 +7,9 @@ import { writeLayersModel } from '../artifacts/tfjs-io.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
-import { accuracies, latenciesMs, modelSize, validationSet, type Figures } from './measure.js';
+import { accuracies, gateValidationSet, latenciesMs, modelSize, type Figures, type GateSplitOptions } from './measure.js';
 
-export interface GateOptions {
-  /** Image folder whose validation split is evaluated before and after. */
-  data?: string;
-  validationSplit?: number;
-  seed?: number;
+export interface GateOptions extends GateSplitOptions {
   /** Largest allowed drop in validation accuracy (absolute, 0.01 = one point). */
   maxAccuracyDrop?: number;
 }
@@ -131,8 +127,8 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
   let accBefore = input.accuracyBefore;
   let accAfter = input.accuracyAfter;
   let valExamples: number | undefined;
-  if (opts.data) {
-    const set = await validationSet(opts.data, source.manifest.labels, opts);
+  const set = await gateValidationSet(source, opts, logger);
+  if (set) {
     valExamples = set.samples.length;
     const engines: InferenceEngine[] = [];
     try {

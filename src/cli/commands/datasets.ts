@@ -1,7 +1,7 @@
 // `mlctl datasets synth|inspect`: the option tables of the sample-dataset generator and the image-folder
 // inspector. Light: the runners (cli/run/datasets.ts) are imported only when one runs.
 import type { SYNTH_CLASSES } from '../../data/synth.js';
-import { SEED, TEST_SPLIT, VALIDATION_SPLIT } from '../options.js';
+import { SEED, SPLIT_OPTIONS } from '../options.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 const SYNTH_CLASS_NAMES = choicesOf<(typeof SYNTH_CLASSES)[number]>()(['circle', 'square', 'triangle', 'stripes', 'checker', 'ring', 'cross', 'dots']);
@@ -15,7 +15,7 @@ export const synthCommand = defineCommand({
     { flags: '--per-class <n>', description: 'images per class', type: 'int', default: 40, min: 1 },
     { flags: '--size <px>', description: 'image width and height', type: 'int', default: 64, min: 8, max: 4096 },
     { flags: '--format <fmt>', description: 'file format', choices: ['jpg', 'png', 'mixed'], default: 'mixed' },
-    { ...SEED, description: 'random seed' },
+    { ...SEED, description: 'random seed', default: 42 },
   ],
   examples: ['mlctl datasets synth --out artifacts/sample-data', 'mlctl datasets synth --out /tmp/big --per-class 1000 --size 224'],
 });
@@ -24,7 +24,7 @@ export const inspectCommand = defineCommand({
   name: 'inspect',
   summary: 'list the classes and split sizes mlctl reads from an image folder',
   args: ['<dir>'],
-  options: [VALIDATION_SPLIT, { ...TEST_SPLIT, description: 'fraction of each class held out for test' }, { ...SEED, description: 'split seed' }],
+  options: [...SPLIT_OPTIONS],
   examples: ['mlctl datasets inspect artifacts/sample-data'],
 });
 

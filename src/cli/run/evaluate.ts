@@ -4,7 +4,8 @@ import type { LoadedPackage } from '../../artifacts/package.js';
 import { loadPackage } from '../../artifacts/package.js';
 import { MlctlError } from '../../errors.js';
 import { compareResults } from '../../evaluate/compare.js';
-import { DEFAULT_SPLIT_PARAMS, loadEvaluationData, mapToModelLabels, type SplitParams } from '../../data/evaluation.js';
+import { loadEvaluationData, mapToModelLabels } from '../../data/evaluation.js';
+import { describeParams, resolveSplitParams, unusedSplitOptions, type ResolvedSplitParams, type SplitParams } from '../../data/splits.js';
 import { formatRegressionText, formatText } from '../../evaluate/format.js';
 import { checkGates } from '../../evaluate/gates.js';
 import { DEFAULT_LATENCY } from '../../runtime/latency.js';
@@ -20,19 +21,10 @@ import type { CommandResult } from '../spec.js';
 type Opts = EvaluateContext['opts'];
 
 /** Split parameters: flags first, else what the (first) model recorded at training, else train's defaults. */
-function splitParams(ctx: EvaluateContext, pkg: LoadedPackage): SplitParams {
-  const training = (pkg.manifest.training ?? {}) as Record<string, unknown>;
-  const pick = (flag: string, key: keyof SplitParams): number => {
-    const given = ctx.opts[key];
-    if (given !== undefined) return given;
-    const recorded = training[key];
-    if (typeof recorded === 'number' && Number.isFinite(recorded)) {
-      ctx.logger.debug(`--${flag} ${recorded} (recorded by training in ${pkg.manifest.name} v${pkg.manifest.version})`);
-      return recorded;
-    }
-    return DEFAULT_SPLIT_PARAMS[key];
-  };
-  return { seed: pick('seed', 'seed'), validationSplit: pick('validation-split', 'validationSplit'), testSplit: pick('test-split', 'testSplit') };
+function splitParams(ctx: EvaluateContext, pkg: LoadedPackage): ResolvedSplitParams {
+  const r = resolveSplitParams(ctx.opts, pkg.manifest.training);
+  ctx.logger.debug(`split: ${describeParams(r)}${Object.values(r.from).includes('model') ? ` (recorded by training in ${pkg.manifest.name} v${pkg.manifest.version})` : ''}`);
+  return r;
 }
 
 function evaluateOptions(ctx: EvaluateContext): EvaluateOptions {
@@ -93,7 +85,7 @@ async function runTabular(ctx: EvaluateContext, pkgs: LoadedPackage[], params: S
   if (!regression && opts.minR2 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-r2 is for regression models; gate a classifier with --min-accuracy or --min-f1']);
   if (regression && opts.report) throw new MlctlError('OPTION_CONFLICT', ['--report writes classification figures; for a regression model save the --json output instead']);
   const { data, rows } = await loadTabularEvaluationData(pkgs, opts.data, opts.split, params, { encoding: opts.encoding, maxMemory: parseSize(opts.maxMemory, '--max-memory') });
-  logger.info(`data: ${data.root} — ${data.split} split, ${data.samples.length} rows (seed ${params.seed}, validation ${params.validationSplit})`);
+  logger.info(`data: ${data.root} — ${data.split} split: ${data.origin}, ${data.samples.length} rows`);
   if (data.split === 'train' || data.split === 'all') logger.warn(`the ${data.split} split contains the rows the model was trained on: its scores overstate how the model does on new data`);
   const evalOpts = evaluateOptions(ctx);
   if (regression) {
@@ -121,11 +113,13 @@ export async function run(ctx: EvaluateContext): Promise<CommandResult> {
   const pkgs: LoadedPackage[] = [];
   const access = await packageAccessFrom(opts, { logger });
   for (const ref of refs) pkgs.push(await loadPackage(ref, access));
-  const params = splitParams(ctx, pkgs[0]!);
+  const resolved = splitParams(ctx, pkgs[0]!);
+  const params = resolved.params;
   if (pkgs.some(isTabularPackage)) return runTabular(ctx, pkgs, params);
   if (opts.minR2 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-r2 is for tabular regression packages; gate image classifiers with --min-accuracy or --min-f1']);
   const data = await loadEvaluationData(opts.data, opts.split, params);
-  logger.info(`data: ${data.root} — ${data.split} split, ${data.samples.length} images in ${data.classes.length} classes (seed ${params.seed}, validation ${params.validationSplit}, test ${params.testSplit})`);
+  for (const w of unusedSplitOptions(data.plan, resolved.from)) logger.warn(w);
+  logger.info(`data: ${data.root} — ${data.split} split: ${data.origin}, ${data.samples.length} images in ${data.classes.length} classes`);
   if (data.split === 'train' || data.split === 'all') {
     logger.warn(`the ${data.split} split contains the images the model was trained on: its accuracy overstates how the model does on new data`);
   }
