@@ -127,6 +127,15 @@ export const LATENCY_RUNS = {
   max: 100000,
 } as const satisfies OptionSpec;
 
+/** Long-running commands' log lines on stderr (mlctl's own and the HTTP server's alike): one format, never a mix. */
+export const LOG_FORMAT = {
+  flags: '--log-format <format>',
+  description: 'json: every line on stderr is one JSON object in pino\'s shape (level, time, pid, hostname, msg, …) for log collectors — mlctl\'s own lines and the request logs alike, and the final line too; text: plain lines for people',
+  choices: ['json', 'text'],
+  default: 'json',
+  env: 'MLCTL_LOG_FORMAT',
+} as const satisfies OptionSpec;
+
 /** How a CSV file is read (train --model linear|logistic|svm, evaluate on tabular packages). */
 export const CSV_ENCODING = {
   flags: '--encoding <name>',

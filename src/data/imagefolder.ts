@@ -1,6 +1,6 @@
 // Keras-style image folders: one subfolder per class, or explicit train/ val/ test/ subfolders.
 // Produces sample lists (data/splits.ts splits them); decoding happens later, streamed (data/batches.ts).
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
 
@@ -30,17 +30,38 @@ function isImage(name: string): boolean {
   return !name.startsWith('.') && IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase());
 }
 
-async function subdirs(dir: string): Promise<string[]> {
-  const entries = await fs.readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+/**
+ * What an entry is with symbolic links followed: a class or split folder may be a link (datasets assembled from
+ * elsewhere). A link that leads nowhere counts as a file, so an image behind it is reported unreadable, not lost.
+ */
+async function kindOf(dir: string, e: Dirent): Promise<'dir' | 'file' | undefined> {
+  if (e.isDirectory()) return 'dir';
+  if (e.isFile()) return 'file';
+  if (!e.isSymbolicLink()) return undefined;
+  const st = await fs.stat(path.join(dir, e.name)).catch(() => undefined);
+  return !st || st.isFile() ? 'file' : st.isDirectory() ? 'dir' : undefined;
 }
 
-async function imagesIn(dir: string): Promise<string[]> {
+async function subdirs(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) if (!e.name.startsWith('.') && (await kindOf(dir, e)) === 'dir') out.push(e.name);
+  return out.sort();
+}
+
+/**
+ * Image files under `dir`, links followed. `seen` holds the real paths of the folders walked for this class, so a
+ * link back to an ancestor (a loop) or to a folder already read is walked once.
+ */
+async function imagesIn(dir: string, seen = new Set<string>()): Promise<string[]> {
+  const real = await fs.realpath(dir);
+  if (seen.has(real)) return [];
+  seen.add(real);
   const out: string[] = [];
   for (const e of await fs.readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, e.name);
-    if (e.isDirectory() && !e.name.startsWith('.')) out.push(...(await imagesIn(full)));
-    else if ((e.isFile() || e.isSymbolicLink()) && isImage(e.name)) out.push(full);
+    const kind = await kindOf(dir, e);
+    if (kind === 'dir' && !e.name.startsWith('.')) out.push(...(await imagesIn(full, seen)));
+    else if (kind === 'file' && isImage(e.name)) out.push(full);
   }
   return out.sort();
 }

@@ -52,7 +52,8 @@ async function worstSection(r: EvaluationResult, root: string): Promise<string> 
   const rel = (ref: string | undefined, index: number) => (ref ? (path.isAbsolute(ref) ? path.relative(root, ref) : ref) : `#${index}`);
   const thumbs = isTabular(r) ? worst.map(() => undefined) : await thumbnails(worst.map((w) => (w.ref && path.isAbsolute(w.ref) ? w.ref : w.ref ? path.resolve(root, w.ref) : undefined)));
   const items = worst.map((w, i) => {
-    const img = thumbs[i] ? `<img src="${thumbs[i]}" alt="${esc(rel(w.ref, w.index))}" loading="lazy">` : `<div class="missing">${isTabular(r) ? esc(rel(w.ref, w.index)) : 'unreadable'}</div>`;
+    // Eager: the thumbnails are data: URIs already in the page, and a lazy one is missing from a printed or captured report.
+    const img = thumbs[i] ? `<img src="${thumbs[i]}" alt="${esc(rel(w.ref, w.index))}" decoding="sync">` : `<div class="missing">${isTabular(r) ? esc(rel(w.ref, w.index)) : 'unreadable'}</div>`;
     return `<div class="thumb">${img}<div>true <b class="t">${esc(w.trueLabel)}</b> (${f3(w.trueScore)})</div><div>predicted <b class="p">${esc(w.predictedLabel)}</b> (${f3(w.score)})</div><div class="path">${esc(rel(w.ref, w.index))}</div></div>`;
   });
   return `<div class="thumbs">${items.join('\n')}</div>`;

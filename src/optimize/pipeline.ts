@@ -54,7 +54,7 @@ export async function optimizePipeline(source: LoadedPackage, opts: PipelineOpti
     if (r.exitCode !== 0) return { steps, rows, final: current, exitCode: r.exitCode };
   }
   if (opts.quantize) {
-    const stepOpts = { ...opts, accuracyBefore: accuracy, maxAccuracyDrop: budget() };
+    const stepOpts = { ...opts, accuracyBefore: accuracy, maxAccuracyDrop: budget(), maxAccuracyDropGiven: maxDrop };
     // int8 compares fp32 ONNX with int8 ONNX itself, so it measures its own "before" on the same runtime.
     const r = opts.quantize === 'int8' ? await quantizeInt8Package(current, { ...stepOpts, accuracyBefore: undefined }) : await quantizePackage(current, opts.quantize, stepOpts);
     steps.push({ op: 'quantize', report: r });

@@ -86,7 +86,7 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
       for (const e of engines) await e.dispose();
     }
   }
-  const gate = applyGate('quantize', accBefore, accAfter, opts.maxAccuracyDrop, logger);
+  const gate = applyGate('quantize', accBefore, accAfter, opts.maxAccuracyDrop, logger, opts.maxAccuracyDropGiven);
   const files = await tfjsModelFiles(source);
   const pkg = await savePackage({
     name: opts.name ?? m.name,

@@ -14,6 +14,7 @@ import { evaluatePackage, type EvaluateOptions, type EvaluationResult } from '..
 import { evaluateTabularClassifier, evaluateTabularRegression, isTabularPackage, loadTabularEvaluationData } from '../../evaluate/tabular.js';
 import type { EvaluateContext } from '../commands/evaluate.js';
 import { parseSize } from '../../util/units.js';
+import { outputColumns } from '../../util/terminal.js';
 import { startBackend } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
@@ -70,7 +71,7 @@ async function finishClassification(
   return {
     error: gateFailure(gates, ctx),
     result: { ...extra.result, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) },
-    text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates, ...(extra.unit ? { unit: extra.unit } : {}) }),
+    text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates, columns: outputColumns(), ...(extra.unit ? { unit: extra.unit } : {}) }),
   };
 }
 

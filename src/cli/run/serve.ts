@@ -11,6 +11,7 @@ import type { ServeContext } from '../commands/serve.js';
 import { startBackend } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
+import { pinoTextStream } from '../../util/log.js';
 
 export async function run(ctx: ServeContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
@@ -49,7 +50,8 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
       keepAliveTimeoutMs,
       maxConnectionsPerClient: opts.maxConnectionsPerClient,
       topK: opts.topK,
-      logger: { level, stream: process.stderr },
+      // The request logs in the format mlctl's own lines use (--log-format).
+      logger: { level, stream: opts.logFormat === 'json' ? process.stderr : pinoTextStream(process.stderr) },
       ...assembled,
     });
     return { models: loaded, failed, server: running };
@@ -64,9 +66,12 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   const res = await shutdownOnSignal(server);
   // Anything still holding the event loop open (native thread pools) must not keep a stopped server alive.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
+  const stopped = `stopped ${res.signal ? `on ${res.signal} ` : ''}after draining for ${res.ms} ms${res.drained ? '' : ' (drain timeout reached)'}`;
+  // JSON logs: the last line is a log line too, so a collector reading the merged output never meets plain text.
+  if (opts.logFormat === 'json') logger.info(stopped);
   return {
     exitCode: 0,
     result: { url: server.url, models: models.map((m) => ({ name: m.name, version: m.version, engine: m.engine })), unavailable: failed.map((u) => ({ name: u.name, version: u.version, reason: u.reason })), ...info, ...res },
-    text: `stopped ${res.signal ? `on ${res.signal} ` : ''}after draining for ${res.ms} ms${res.drained ? '' : ' (drain timeout reached)'}`,
+    ...(opts.logFormat === 'json' ? {} : { text: stopped }),
   };
 }
