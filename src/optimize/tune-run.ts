@@ -121,6 +121,8 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
           data: trainData.root,
           examples: { train: train.count, val: val.count },
           weightsSha256: weights.sha256,
+          // The store of the backbone's features (train records it too): prune reads it instead of recomputing.
+          featureStore: session.storeDir ? session.identity : null,
         },
         metrics: { valAccuracy: best.valAccuracy, valLoss: best.valLoss, accuracy: best.trainAccuracy, bestEpoch: best.bestEpoch, epochsRun: best.epochs, stoppedEarly: best.stoppedEarly },
         lineage: [{ op: 'tune', at: new Date().toISOString(), tool: 'mlctl', params: { strategy: opts.strategy, trials: trials.length, search: opts.search, seed: opts.seed, best: best.params } }],
