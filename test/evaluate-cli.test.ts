@@ -182,8 +182,8 @@ describe('mlctl evaluate', () => {
     expect(text.stdout).toMatch(/Comparison vs a v1/);
     const comparison = text.stdout.slice(text.stdout.indexOf('Comparison vs a v1'));
     expect(Math.max(...comparison.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
-    expect(comparison).toMatch(/│\s+│ a v1\s+│ b v1\s+│/);
-    expect(comparison).toMatch(/│ accuracy \(Δ\)\s+│ \d\.\d{4} \(baseline\)\s+│ \d\.\d{4} \([+-]\d\.\d{4}\)\s+│/);
+    expect(comparison).toMatch(/│\s+│\s+a v1 │\s+b v1 │/);
+    expect(comparison).toMatch(/│ accuracy \(Δ\)\s+│\s+\d\.\d{4} \(baseline\) │\s+\d\.\d{4} \([+-]\d\.\d{4}\) │/);
     expect(text.stdout).toMatch(/macro avg/);
     expect(text.stdout).toMatch(/true \\ predicted/);
     expect(text.stderr).toMatch(/backend: cpu|cpu/);
