@@ -1,7 +1,7 @@
 // `npm run bench -- train`: (1) feature-extraction img/s of mlctl's pipeline (decode + preprocess + store write,
 // streamed) vs the raw engine on pre-decoded inputs, same VGG16 base; (2) one head epoch over 1,000 cached 7x7x512
-// features at batch 32: mlctl's ONNX Runtime trainer vs its TF.js (wasm) trainer, interleaved (--naive adds tf.layers
-// fit); (3) --only cli: a real `mlctl train --json` on N images whose features are already stored, checkpoints on:
+// features at batch 32: mlctl's ONNX Runtime trainer vs its TF.js (wasm) trainer, interleaved, compared per epoch and
+// per one-epoch call with each trainer's start-up included (--naive adds tf.layers fit); (3) --only cli: a real `mlctl train --json` on N images whose features are already stored, checkpoints on:
 // the head phase per epoch per 1,000 images; (4) with --memory, peak RSS of a whole `mlctl train` (224 px, Flatten
 // head) on N and 8N images whose features are already stored: bounded memory means the ratio stays ≤ 1.2.
 // Options: --size 224 --images 48 --features 1000 --engine auto|onnx|tfjs --only all|features|head|cli --rounds 2
@@ -146,7 +146,23 @@ async function headBench(count: number, rounds: number, naive: boolean) {
     tf.dispose([xs, ys]);
     model.dispose();
   }
-  return { features: count, shape: [h, w, c], batchSize: 32, rounds, onnx: best(onnx), tfjs: best(tfjs), all: { onnx, tfjs }, naiveEpochSeconds, speedup: best(tfjs).epochSeconds / best(onnx).epochSeconds };
+  const call = (r: EpochRun) => r.epochSeconds + r.overheadSeconds;
+  const bestCall = (runs: EpochRun[]) => Math.min(...runs.map(call));
+  return {
+    features: count,
+    shape: [h, w, c],
+    batchSize: 32,
+    rounds,
+    onnx: best(onnx),
+    tfjs: best(tfjs),
+    all: { onnx, tfjs },
+    naiveEpochSeconds,
+    /** Epoch alone (each trainer's start-up and shutdown excluded), best round of each. */
+    speedup: best(tfjs).epochSeconds / best(onnx).epochSeconds,
+    /** A whole one-epoch trainHead call, start-up and shutdown included, best round of each. */
+    speedupWithStartup: bestCall(tfjs) / bestCall(onnx),
+    callSeconds: { onnx: bestCall(onnx), tfjs: bestCall(tfjs) },
+  };
 }
 
 /** N small distinct JPEGs in 5 class folders (decoded to 224 by training; content differs so each has its own row). */
@@ -296,7 +312,8 @@ export async function main(args: string[]): Promise<void> {
     console.log(`head epoch (${head.features} x 7x7x512 → Dense(1024) → Dense(5), batch 32; best of ${rounds})`);
     console.log(`  ${head.onnx.engine}: ${line(head.onnx)}   (target ≤ 2 s)`);
     console.log(`  ${head.tfjs.engine}: ${line(head.tfjs)}`);
-    console.log(`  ONNX / TF.js = ${f(head.speedup, 1)}x faster in wall time (target ≥ 6x); CPU-s per epoch ${f(head.tfjs.epochCpuSeconds / head.onnx.epochCpuSeconds, 1)}x less, over ${os.availableParallelism()} cores instead of 1`);
+    console.log(`  ONNX / TF.js per epoch, trainer start-up excluded = ${f(head.speedup, 1)}x faster in wall time (target ≥ 6x; ${head.speedup >= 6 ? 'met' : 'NOT met'}); CPU-s per epoch ${f(head.tfjs.epochCpuSeconds / head.onnx.epochCpuSeconds, 1)}x less, over ${os.availableParallelism()} cores instead of 1`);
+    console.log(`  ONNX / TF.js for a one-epoch call, start-up included = ${f(head.speedupWithStartup, 1)}x (${f(head.callSeconds.onnx)} s vs ${f(head.callSeconds.tfjs)} s; more epochs move it toward the per-epoch figure)`);
     if (head.naiveEpochSeconds !== undefined) console.log(`  naive tf.layers fit: ${f(head.naiveEpochSeconds, 1)} s`);
   }
   console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.availableParallelism()} cores`);

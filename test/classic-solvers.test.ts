@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromRows, matrix, row, takeRows, type Matrix } from '../src/classic/linalg.js';
 import { fitLinear } from '../src/classic/linear.js';
-import { regressionMetrics } from '../src/metrics/regression.js';
+import { regressionMetrics } from '../src/tasks/regression/metrics.js';
 import { fitLogistic, softmaxScores } from '../src/classic/logistic.js';
 import { blobs, circles, linearData, xor } from '../src/classic/synth.js';
 import { pairwiseCoupling, svmDecisions, svmOutput, trainSvc, trainSvr, type SvmModel } from '../src/classic/svm.js';

@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPackage, loadTfjsModel, savePackage, writeTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { imageToInput } from '../src/data/preprocess.js';
-import { heatmapLayout, RELIABILITY_SIZE } from '../src/evaluate/plots.js';
+import { heatmapLayout, RELIABILITY_SIZE } from '../src/tasks/classification/figures.js';
 import { runCli } from './helpers/cli.js';
 import { synthDataset, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
 
@@ -109,7 +109,7 @@ describe('mlctl evaluate', () => {
   it('exposes the same evaluation as a function (what optimize calls)', async () => {
     const { loadEvaluationData, mapToModelLabels } = await import('../src/data/evaluation.js');
     const { evaluatePackage } = await import('../src/evaluate/run.js');
-    const { evaluateEngine } = await import('../src/metrics/engine-evaluation.js');
+    const { evaluateEngine } = await import('../src/tasks/classification/evaluate.js');
     const { openEngine } = await import('../src/runtime/engine.js');
     const ev = await loadEvaluationData(data, 'val', { seed: 42, validationSplit: 0.2, testSplit: 0 });
     const samples = mapToModelLabels(ev, pkgA.manifest.labels);
@@ -126,7 +126,7 @@ describe('mlctl evaluate', () => {
   });
 
   it('draws the heatmap colour from row fractions (dark diagonal for a perfect matrix)', async () => {
-    const { confusionMatrixSvg, svgToPng } = await import('../src/evaluate/plots.js');
+    const { confusionMatrixSvg, svgToPng } = await import('../src/tasks/classification/figures.js');
     const labels = ['x', 'y'];
     const png = await svgToPng(confusionMatrixSvg([[5, 0], [0, 5]], labels));
     const L = heatmapLayout(labels);
@@ -145,7 +145,7 @@ describe('mlctl evaluate', () => {
   });
 
   it('draws large class counts as a raster grid that still fits (200 classes)', async () => {
-    const { confusionMatrixPng } = await import('../src/evaluate/plots.js');
+    const { confusionMatrixPng } = await import('../src/tasks/classification/figures.js');
     const k = 200;
     const labels = Array.from({ length: k }, (_, i) => `c${i}`);
     const eye = labels.map((_, i) => labels.map((_, j) => (i === j ? 3 : 0)));

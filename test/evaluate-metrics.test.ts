@@ -6,16 +6,14 @@ import { checkGates } from '../src/evaluate/gates.js';
 import { percentile } from '../src/runtime/latency.js';
 import {
   addPredictions,
-  argmax,
   binOf,
   classificationMetrics,
   createAccumulator,
   finalizeMetrics,
   LOG_LOSS_EPS,
-  rankOf,
-  softmaxRows,
   topConfusions,
-} from '../src/metrics/classification.js';
+} from '../src/tasks/classification/metrics.js';
+import { argmax, rankOf, softmaxRows } from '../src/tasks/scores.js';
 import type { EvaluationResult } from '../src/evaluate/run.js';
 
 const close = (a: number, b: number, digits = 10) => expect(a).toBeCloseTo(b, digits);

@@ -106,6 +106,8 @@ describe('convertLayersModel: per-layer numerics vs TF.js (batch 1 and 5, max ab
     ['Activation softmax on dense output', () => seq([6], [tf.layers.dense({ units: 4, kernelInitializer: init() }), tf.layers.activation({ activation: 'softmax' })])],
     ['ReLU(maxValue), LeakyReLU, ELU, Softmax layers', () => seq([5, 5, 3], [conv({}), tf.layers.reLU({ maxValue: 0.5 }), conv({}), tf.layers.leakyReLU({ alpha: 0.2 }), tf.layers.elu({}), tf.layers.softmax({ axis: -1 })])],
     ['ZeroPadding2D asymmetric then Conv2D', () => seq([5, 6, 3], [tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 3]] }), conv({ strides: 2 })])],
+    ['UpSampling2D nearest (size 2 and [3, 2]) between convs', () => seq([4, 5, 3], [conv({ padding: 'same' }), tf.layers.upSampling2d({ size: [2, 2] }), conv({ padding: 'same' }), tf.layers.upSampling2d({ size: [3, 2] })])],
+    ['UpSampling2D bilinear', () => seq([4, 5, 3], [conv({ padding: 'same' }), tf.layers.upSampling2d({ size: [2, 2], interpolation: 'bilinear' })])],
     ['Cropping2D', () => seq([7, 6, 3], [conv({ padding: 'same' }), tf.layers.cropping2D({ cropping: [[1, 2], [2, 1]] })])],
     ['Rescaling at the input', () => seq([6, 6, 3], [tf.layers.rescaling({ scale: 1 / 127.5, offset: -1 }), conv({})])],
     ['Rescaling with per-channel scale and offset, before and after a conv', () => seq([6, 6, 3], [tf.layers.rescaling({ scale: [0.5, 2, -1] as unknown as number, offset: [1, 0, -3] as unknown as number }), conv({ filters: 3 }), tf.layers.rescaling({ scale: [1, 0.25, 3] as unknown as number })])],

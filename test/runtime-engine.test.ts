@@ -82,7 +82,7 @@ describe('the engine table', () => {
   it("'auto' falls back to tfjs with a warning when conversion fails; 'onnx' fails with the reason", async () => {
     const model = tf.sequential();
     model.add(tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 2, kernelSize: 3, strides: 4, name: 'conv' }));
-    model.add(tf.layers.upSampling2d({ size: [2, 2], name: 'upsample' }));
+    model.add(tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, strides: 2, name: 'deconv' }));
     model.add(tf.layers.flatten());
     model.add(tf.layers.dense({ units: 3, activation: 'softmax' }));
     const bad = await packageWith(model, 'unconvertible');
@@ -91,7 +91,7 @@ describe('the engine table', () => {
     const engine = await openEngine(bad, { engine: 'auto', logger });
     try {
       expect(engine.name).toBe('tfjs');
-      expect(logger.lines.find((l) => l.level === 'warn')?.msg).toMatch(/upsample \(UpSampling2D\)/);
+      expect(logger.lines.find((l) => l.level === 'warn')?.msg).toMatch(/deconv \(Conv2DTranspose\)/);
     } finally {
       await engine.dispose();
     }

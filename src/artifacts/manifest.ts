@@ -5,8 +5,6 @@ import { MlctlError } from '../errors.js';
 export const MANIFEST_FILE = 'mlctl.json';
 export const SCHEMA_VERSION = 1;
 
-export type Task = 'image-classification' | 'tabular-classification' | 'tabular-regression';
-
 /** How raw RGB pixels (0..255, HWC) become the model's input tensor. Implemented once in data/preprocess.ts. */
 export interface PreprocessingSpec {
   /** caffe: RGB→BGR minus ImageNet means (Keras VGG16); tf: scale to [-1,1]; torch: /255 then mean/std; unit: /255; raw: none. */
@@ -105,7 +103,11 @@ export interface Manifest {
   name: string;
   version: number;
   createdAt: string;
-  task: Task;
+  /**
+   * What kind of model this is — a task in src/tasks/ ("image-classification", "tabular-classification",
+   * "tabular-regression"), which owns its labels/output sections. Absent: a generic tensor model (no labels, no metrics).
+   */
+  task?: string;
   labels: string[];
   input: InputSpec;
   output: OutputSpec;
@@ -138,6 +140,7 @@ export function validateManifest(value: unknown, where: string): Manifest {
   if (m.schemaVersion! > SCHEMA_VERSION) fail(`schemaVersion ${m.schemaVersion} is newer than this mlctl understands (${SCHEMA_VERSION}); upgrade mlctl`);
   if (typeof m.name !== 'string' || !m.name) fail('mlctl.json has no name');
   if (!Number.isInteger(m.version) || m.version! < 1) fail('mlctl.json has no valid version');
+  if (m.task !== undefined && (typeof m.task !== 'string' || !m.task)) fail('mlctl.json has a task that is not a name');
   if (!Array.isArray(m.labels)) fail('mlctl.json has no labels array');
   if (!m.input || typeof m.input !== 'object') fail('mlctl.json has no input spec');
   if (!m.output || typeof m.output !== 'object') fail('mlctl.json has no output spec');

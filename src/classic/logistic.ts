@@ -4,6 +4,7 @@
 // cache; softmax, loss and the gradient's running sums are f64.
 import { fillRows, kernelInstance, paddedCols } from './dense.js';
 import { row, type Matrix } from './linalg.js';
+import { softmaxRows } from '../tasks/scores.js';
 
 export interface LogisticFit {
   /** k x d weights (row per class) on standardised features. */
@@ -34,19 +35,14 @@ export function softmaxScores(x: Matrix, w: Float64Array, b: Float64Array, k: nu
   const out = new Float64Array(x.rows * k);
   for (let i = 0; i < x.rows; i++) {
     const r = row(x, i);
-    let max = -Infinity;
     for (let c = 0; c < k; c++) {
       let s = b[c]!;
       const o = c * d;
       for (let j = 0; j < d; j++) s += w[o + j]! * r[j]!;
       out[i * k + c] = s;
-      if (s > max) max = s;
     }
-    let sum = 0;
-    for (let c = 0; c < k; c++) sum += out[i * k + c] = Math.exp(out[i * k + c]! - max);
-    for (let c = 0; c < k; c++) out[i * k + c] /= sum;
   }
-  return out;
+  return softmaxRows(out, k);
 }
 
 type Objective = (theta: Float64Array, grad: Float64Array) => number;

@@ -1,6 +1,7 @@
 // The classic model file (classic-model.json) and the one prediction routine every consumer uses: raw encoded
 // feature rows → standardised → linear/softmax/SVM output. Training, the inference engine and tests all call predict().
 import { MlctlError } from '../errors.js';
+import { softmax } from '../tasks/scores.js';
 import type { Standardization } from './linalg.js';
 import { svmDecisions, svmOutput, type SvmModel } from './svm.js';
 
@@ -51,21 +52,14 @@ export function predict(model: ClassicModel, x: ArrayLike<number>, batch: number
     for (let j = 0; j < d; j++) z[j] = (x[n * d + j]! - mean[j]!) / scale[j]!;
     if (model.linear) {
       const { weights, bias, activation } = model.linear;
-      let max = -Infinity;
       const s = new Float64Array(k);
       for (let c = 0; c < k; c++) {
         let v = bias[c]!;
         const w = weights[c]!;
         for (let j = 0; j < d; j++) v += w[j]! * z[j]!;
         s[c] = v;
-        if (v > max) max = v;
       }
-      if (activation === 'softmax') {
-        let sum = 0;
-        for (let c = 0; c < k; c++) sum += s[c] = Math.exp(s[c]! - max);
-        for (let c = 0; c < k; c++) s[c] /= sum;
-      }
-      out.set(s, n * k);
+      out.set(activation === 'softmax' ? softmax(s) : s, n * k);
     } else {
       out.set(svmOutput(model.svm!, svmDecisions(model.svm!, z, kcache)), n * k);
     }

@@ -6,14 +6,14 @@ import type { InputSpec, ManifestDraft, OutputSpec } from '../artifacts/manifest
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../artifacts/package.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import { MlctlError } from '../errors.js';
-import { classificationMetrics } from '../metrics/classification.js';
+import { classificationMetrics } from '../tasks/classification/metrics.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { loadClassicData, type ClassicDataset } from './data.js';
 import type { KernelSpec, KernelType } from './kernel.js';
 import { fitStandardization, standardize, takeRows, type Matrix } from './linalg.js';
 import { fitLinear, type LinearSolver } from './linear.js';
-import { regressionMetrics } from '../metrics/regression.js';
+import { regressionMetrics } from '../tasks/regression/metrics.js';
 import { fitLogistic } from './logistic.js';
 import { CLASSIC_FILE, CLASSIC_FORMAT, CLASSIC_FORMAT_VERSION, parameterCount, predict, type ClassicKind, type ClassicModel } from './model.js';
 import { encodeModel, buildModelProto } from '../onnx/index.js';

@@ -18,7 +18,28 @@ export interface SynthOptions {
   noise?: number;
 }
 
-type Painter = (x: number, y: number) => boolean;
+export type Painter = (x: number, y: number) => boolean;
+
+/** A solid shape of radius `r` centred at (cx, cy): the object kinds a picture can hold several of (detection). */
+export const OBJECT_SHAPES = ['circle', 'square', 'triangle', 'ring', 'cross'] as const;
+
+export function shapePainter(kind: (typeof OBJECT_SHAPES)[number], cx: number, cy: number, r: number): Painter {
+  switch (kind) {
+    case 'circle':
+      return (x, y) => (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
+    case 'square':
+      return (x, y) => Math.abs(x - cx) <= r * 0.85 && Math.abs(y - cy) <= r * 0.85;
+    case 'triangle':
+      return (x, y) => y <= cy + r * 0.8 && y >= cy - r && Math.abs(x - cx) <= ((y - (cy - r)) / (1.8 * r)) * r;
+    case 'ring':
+      return (x, y) => {
+        const d = Math.sqrt((x - cx) ** 2 + (y - cy) ** 2);
+        return d <= r && d >= r * 0.6;
+      };
+    case 'cross':
+      return (x, y) => (Math.abs(x - cx) <= r * 0.25 && Math.abs(y - cy) <= r) || (Math.abs(y - cy) <= r * 0.25 && Math.abs(x - cx) <= r);
+  }
+}
 
 function painterFor(kind: string, rng: Rng, size: number): Painter {
   const cx = size * (0.3 + 0.4 * rng());
@@ -28,31 +49,24 @@ function painterFor(kind: string, rng: Rng, size: number): Painter {
   const angle = rng() * Math.PI;
   switch (kind) {
     case 'circle':
-      return (x, y) => (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
     case 'square':
-      return (x, y) => Math.abs(x - cx) <= r * 0.85 && Math.abs(y - cy) <= r * 0.85;
     case 'triangle':
-      return (x, y) => y <= cy + r * 0.8 && y >= cy - r && Math.abs(x - cx) <= ((y - (cy - r)) / (1.8 * r)) * r;
+    case 'ring':
+    case 'cross':
+      return shapePainter(kind, cx, cy, r);
     case 'stripes': {
       const c = Math.cos(angle), s = Math.sin(angle);
       return (x, y) => Math.floor((x * c + y * s) / period) % 2 === 0;
     }
     case 'checker':
       return (x, y) => (Math.floor(x / period) + Math.floor(y / period)) % 2 === 0;
-    case 'ring':
-      return (x, y) => {
-        const d = Math.sqrt((x - cx) ** 2 + (y - cy) ** 2);
-        return d <= r && d >= r * 0.6;
-      };
-    case 'cross':
-      return (x, y) => (Math.abs(x - cx) <= r * 0.25 && Math.abs(y - cy) <= r) || (Math.abs(y - cy) <= r * 0.25 && Math.abs(x - cx) <= r);
     default: // dots
       return (x, y) => (x % period) ** 2 + (y % period) ** 2 <= (period * 0.3) ** 2;
   }
 }
 
 /** Class colour: each class has its own hue band; the shape is drawn in it over a darker noisy background. */
-function colourFor(classIndex: number, classes: number, rng: Rng): [number, number, number] {
+export function colourFor(classIndex: number, classes: number, rng: Rng): [number, number, number] {
   const hue = ((classIndex / classes) * 360 + (rng() - 0.5) * 30 + 360) % 360;
   const c = 200, x = c * (1 - Math.abs(((hue / 60) % 2) - 1));
   const [r, g, b] = hue < 60 ? [c, x, 0] : hue < 120 ? [x, c, 0] : hue < 180 ? [0, c, x] : hue < 240 ? [0, x, c] : hue < 300 ? [x, 0, c] : [c, 0, x];

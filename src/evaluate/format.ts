@@ -1,12 +1,12 @@
-// Human-readable evaluation output: cli-table3 tables for the terminal and Markdown tables for report.md,
-// built from the same rows so both always show the same figures.
-import Table from 'cli-table3';
-import path from 'node:path';
+// Human-readable evaluation output: cli-table3 tables for the terminal and Markdown tables for report.md, built
+// from the same rows so both always show the same figures. The frame is here (data, sizes, latency, comparison,
+// gates); what a model's metrics look like is its task's (tasks/*: report).
 import type { ComparisonRow } from './compare.js';
 import type { GateCheck } from './gates.js';
-import { topConfusions } from '../metrics/classification.js';
 import type { EvaluationResult } from './run.js';
 import type { RegressionEvaluationResult } from './tabular.js';
+import { taskOf, type AnyTask } from '../tasks/index.js';
+import { f4, ms, renderTable, type Rows } from '../util/table.js';
 import { formatSize } from '../util/units.js';
 
 /** Everything `evaluate --report` writes (report.json is this object; report.md and index.html render it). */
@@ -19,31 +19,26 @@ export interface EvaluationReport {
   gatesPassed: boolean;
 }
 
-export type Rows = { head: string[]; rows: string[][]; align?: Array<'left' | 'right'> };
-
-export const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '—');
-export const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : '—');
-export const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const signed = (x: number, digits = 3) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(digits)}` : '—');
 const times = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? `×${x.toFixed(2)}` : '—');
 
 /** Sizes in reports: util/units' one formatter. */
 export const bytes = formatSize;
 
-/** Tabular packages are evaluated on CSV rows (never skipped) rather than image files. */
-const isTabular = (r: EvaluationResult) => r.model.task.startsWith('tabular');
+/** The task that owns a result's metrics (results carry the task's name). */
+export const taskOfResult = (r: Pick<EvaluationResult<unknown>, 'model'>): AnyTask => taskOf(r.model);
 
-export function summaryRows(r: EvaluationResult): Rows {
-  const m = r.metrics;
-  const unit = isTabular(r) ? 'rows' : 'img';
+/** What one example is called: tabular packages are evaluated on CSV rows (never skipped), the others on images. */
+export const unitOf = (task: AnyTask) => (task.input === 'tabular' ? 'rows' : 'images');
+
+/** The summary table: the task's headline metrics, then examples, size, latency and engine. */
+export function summaryRows(r: EvaluationResult<unknown>): Rows {
+  const task = taskOfResult(r);
+  const tabular = task.input === 'tabular';
+  const unit = tabular ? 'rows' : 'img';
   const rows = [
-    ['accuracy', f4(m.accuracy)],
-    [`top-${m.topK.k} accuracy`, f4(m.topK.accuracy)],
-    ['log loss', f4(m.logLoss)],
-    ['ECE (15 bins)', f4(m.ece)],
-    ['macro precision / recall / F1', `${f3(m.macro.precision)} / ${f3(m.macro.recall)} / ${f3(m.macro.f1)}`],
-    ['weighted precision / recall / F1', `${f3(m.weighted.precision)} / ${f3(m.weighted.recall)} / ${f3(m.weighted.f1)}`],
-    isTabular(r) ? ['rows', `${r.images.evaluated} evaluated`] : ['images', `${r.images.evaluated} evaluated, ${r.images.skipped} skipped (unreadable)`],
+    ...task.report.summary(r.metrics),
+    tabular ? ['rows', `${r.images.evaluated} evaluated`] : ['images', `${r.images.evaluated} evaluated, ${r.images.skipped} skipped (unreadable)`],
     [`size (${r.size.format})`, `${bytes(r.size.rawBytes)} raw, ${bytes(r.size.gzipBytes)} gzip`],
   ];
   if (r.latency) {
@@ -53,51 +48,6 @@ export function summaryRows(r: EvaluationResult): Rows {
   }
   rows.push(['engine', r.engine.description]);
   return { head: ['metric', 'value'], rows, align: ['left', 'left'] };
-}
-
-export function perClassRows(r: EvaluationResult): Rows {
-  const m = r.metrics;
-  const rows = m.perClass.map((c) => [c.label, f3(c.precision), f3(c.recall), f3(c.f1), String(c.support)]);
-  rows.push(['macro avg', f3(m.macro.precision), f3(m.macro.recall), f3(m.macro.f1), String(m.macro.support)]);
-  rows.push(['weighted avg', f3(m.weighted.precision), f3(m.weighted.recall), f3(m.weighted.f1), String(m.weighted.support)]);
-  return { head: ['class', 'precision', 'recall', 'F1', 'support'], rows, align: ['left', 'right', 'right', 'right', 'right'] };
-}
-
-export function confusionRows(r: EvaluationResult): Rows {
-  const m = r.metrics;
-  return {
-    head: ['true \\ predicted', ...m.labels],
-    rows: m.confusion.map((row, i) => [m.labels[i]!, ...row.map(String)]),
-    align: ['left', ...m.labels.map(() => 'right' as const)],
-  };
-}
-
-/** Above this many classes the full matrix is too wide for a terminal or a Markdown table: list top confusions. */
-export const FULL_CONFUSION_MAX_CLASSES = 12;
-
-export function topConfusionRows(r: EvaluationResult, n = 15): Rows {
-  const m = r.metrics;
-  return {
-    head: ['true', 'predicted as', 'count', 'of true class'],
-    rows: topConfusions(m.confusion, n).map((c) => [m.labels[c.trueIndex]!, m.labels[c.predictedIndex]!, String(c.count), `${(c.fraction * 100).toFixed(1)}%`]),
-    align: ['left', 'left', 'right', 'right'],
-  };
-}
-
-/** The confusion section: the full matrix for few classes, else the most frequent confusions. */
-export function confusionSection(r: EvaluationResult): { title: string; rows: Rows } {
-  const k = r.metrics.labels.length;
-  if (k <= FULL_CONFUSION_MAX_CLASSES) return { title: 'Confusion matrix (rows: true class, columns: predicted):', rows: confusionRows(r) };
-  return { title: `Most frequent confusions (${k} classes: the full matrix is in --json and the --report heatmap):`, rows: topConfusionRows(r) };
-}
-
-export function worstRows(r: EvaluationResult, root?: string): Rows {
-  return {
-    head: [isTabular(r) ? 'row' : 'image', 'true', 'predicted', 'score', 'true score'],
-    // Image paths are shown relative to the data folder; tabular refs ("line N") as they are.
-    rows: r.metrics.mostConfidentWrong.map((w) => [w.ref ? (root && path.isAbsolute(w.ref) ? path.relative(root, w.ref) : w.ref) : `#${w.index}`, w.trueLabel, w.predictedLabel, f3(w.score), f3(w.trueScore)]),
-    align: ['left', 'left', 'left', 'right', 'right'],
-  };
 }
 
 export function comparisonRowsTable(rows: readonly ComparisonRow[]): Rows {
@@ -167,28 +117,12 @@ export function renderComparison(rows: readonly ComparisonRow[], columns: number
   return groups.join('\n');
 }
 
-export function renderTable(t: Rows): string {
-  // No colours in tables: output is often piped into CI logs and diffed.
-  const table = new Table({ head: t.head, style: { head: [], border: [], compact: true }, ...(t.align ? { colAligns: t.align } : {}) });
-  for (const row of t.rows) table.push(row);
-  return table.toString();
-}
-
-const mdCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-
-export function renderMarkdown(t: Rows): string {
-  const sep = t.head.map((_, i) => (t.align?.[i] === 'right' ? '---:' : '---'));
-  return [t.head, sep, ...t.rows].map((r) => `| ${r.map((c, i) => (r === sep ? c : mdCell(c ?? ''))).join(' | ')} |`).join('\n');
-}
-
 export interface TextOptions {
   dataRoot: string;
   split: string;
   /** Width the output must fit (util/terminal outputColumns); the comparison is transposed when wider. Default: unlimited. */
   columns?: number;
   gates: GateCheck[];
-  /** What one example is called in the headline (default "images"; "rows" for CSV data). */
-  unit?: string;
 }
 
 function gateLines(gates: readonly GateCheck[]): string[] {
@@ -200,9 +134,7 @@ function gateLines(gates: readonly GateCheck[]): string[] {
 export function regressionRows(r: RegressionEvaluationResult): Rows {
   const m = r.metrics;
   const rows = [
-    ['R²', f4(m.r2)],
-    ['MAE', f4(m.mae)],
-    ['RMSE', f4(m.rmse)],
+    ...taskOfResult(r).report.summary(m),
     ['rows', String(m.n)],
     [`size (${r.size.format})`, `${bytes(r.size.rawBytes)} raw, ${bytes(r.size.gzipBytes)} gzip`],
   ];
@@ -224,15 +156,13 @@ export function formatRegressionText(results: readonly RegressionEvaluationResul
 }
 
 /** The terminal output of `mlctl evaluate` for one or more models. */
-export function formatText(results: readonly EvaluationResult[], comparison: readonly ComparisonRow[] | undefined, opts: TextOptions): string {
+export function formatText(results: readonly EvaluationResult<unknown>[], comparison: readonly ComparisonRow[] | undefined, opts: TextOptions): string {
   const out: string[] = [];
   for (const r of results) {
-    out.push(`${r.model.name} v${r.model.version} on ${opts.dataRoot} (${opts.split} split, ${r.images.evaluated} ${opts.unit ?? 'images'}) — ${r.engine.description}`);
+    const task = taskOfResult(r);
+    out.push(`${r.model.name} v${r.model.version} on ${opts.dataRoot} (${opts.split} split, ${r.images.evaluated} ${unitOf(task)}) — ${r.engine.description}`);
     out.push(renderTable(summaryRows(r)));
-    out.push('Per class:', renderTable(perClassRows(r)));
-    const cs = confusionSection(r);
-    if (cs.rows.rows.length > 0) out.push(cs.title, renderTable(cs.rows));
-    if (r.metrics.mostConfidentWrong.length > 0) out.push('Most confidently wrong:', renderTable(worstRows(r, opts.dataRoot)));
+    out.push(...(task.report.text?.(r.metrics, { name: `${r.model.name} v${r.model.version}`, stem: '', root: opts.dataRoot }) ?? []));
     if (r.images.skipped > 0) out.push(`Skipped ${r.images.skipped} unreadable image(s), e.g. ${r.images.skippedFiles.slice(0, 3).map((s) => s.path).join(', ')}`);
     out.push('');
   }

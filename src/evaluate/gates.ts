@@ -1,7 +1,7 @@
 // Quality gates for CI: thresholds on accuracy, macro F1 (classifiers), R² (regression) and batch-1 latency. Every gate is checked for every
 // model; each failure becomes one line saying which gate, the measured value, the threshold and by how much.
-import type { RegressionMetrics } from '../metrics/regression.js';
-import type { ClassificationMetrics } from '../metrics/classification.js';
+import type { RegressionMetrics } from '../tasks/regression/metrics.js';
+import type { ClassificationMetrics } from '../tasks/classification/metrics.js';
 import type { EvaluationResult } from './run.js';
 
 /** What a gate looks at: an image/tabular classifier's result or a tabular regression result. */

@@ -1,28 +1,19 @@
 // index.html of `evaluate --report`: one self-contained page (inline CSS and SVG, thumbnails as data: URIs, no
-// script, no network) with the same figures as report.md — headline metrics, per-class table, confusion heat map,
-// reliability diagram, latency percentiles, the most confidently wrong images, and the side-by-side deltas.
-import path from 'node:path';
+// script, no network) with the same figures as report.md — headline metrics, the task's sections (classification:
+// per-class table, confusion heat map, reliability diagram, most confidently wrong images), latency percentiles and
+// the side-by-side deltas.
+import type { ReportSection } from '../tasks/index.js';
+import { ms } from '../util/table.js';
 import { barChart, PALETTE } from '../web/charts.js';
 import { card, esc, figure, htmlPage, section, table } from '../web/html.js';
-import { thumbnails } from '../web/thumbnails.js';
 import type { ComparisonRow } from './compare.js';
-import { bytes, comparisonRowsTable, f3, f4, ms, perClassRows, topConfusionRows, FULL_CONFUSION_MAX_CLASSES, type EvaluationReport } from './format.js';
-import { confusionMatrixFigure, reliabilitySvg } from './plots.js';
+import { bytes, comparisonRowsTable, taskOfResult, unitOf, type EvaluationReport } from './format.js';
 import type { EvaluationResult } from './run.js';
 
-const isTabular = (r: EvaluationResult) => r.model.task.startsWith('tabular');
-const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '—');
 const modelId = (i: number) => `model-${i + 1}`;
 
-function headline(r: EvaluationResult): string {
-  const m = r.metrics;
-  const cards = [
-    card('accuracy', pct(m.accuracy), `${m.count} ${isTabular(r) ? 'rows' : 'images'}`),
-    card(`top-${m.topK.k} accuracy`, pct(m.topK.accuracy)),
-    card('macro F1', f3(m.macro.f1), `P ${f3(m.macro.precision)} · R ${f3(m.macro.recall)}`),
-    card('log loss', f4(m.logLoss)),
-    card('ECE (15 bins)', f4(m.ece)),
-  ];
+function headline(r: EvaluationResult<unknown>): string {
+  const cards = [...(taskOfResult(r).report.cards?.(r.metrics) ?? [])];
   if (r.latency) {
     cards.push(card('latency p50 / p95', `${ms(r.latency.p50Ms)} / ${ms(r.latency.p95Ms)} ms`, 'batch 1'));
     cards.push(card('throughput', `${r.latency.throughput.best.imagesPerSecond.toFixed(1)}/s`, `batch ${r.latency.throughput.best.batchSize}`));
@@ -31,7 +22,7 @@ function headline(r: EvaluationResult): string {
   return `<div class="cards">${cards.join('')}</div><p class="muted">Engine: ${esc(r.engine.description)} · package <code>${esc(r.model.dir)}</code> · mlctl.json sha256 <code>${esc(r.model.manifestSha256.slice(0, 16))}…</code></p>`;
 }
 
-function latencySection(r: EvaluationResult): string {
+function latencySection(r: EvaluationResult<unknown>): string {
   const l = r.latency;
   if (!l) return '<p class="muted">Latency was not measured (--latency-runs 0).</p>';
   const bars = [
@@ -43,33 +34,17 @@ function latencySection(r: EvaluationResult): string {
     { label: 'max', value: l.maxMs },
   ].map((b, i) => ({ ...b, text: `${ms(b.value)} ms`, color: i === 3 || i === 4 ? PALETTE[1] : PALETTE[0] }));
   const tput = l.throughput.tried.map((t) => ({ label: `batch ${t.batchSize}`, value: t.imagesPerSecond, text: `${t.imagesPerSecond.toFixed(1)}/s`, color: t.batchSize === l.throughput.best.batchSize ? PALETTE[2] : PALETTE[0] }));
-  return `<div class="figs">${figure(barChart({ title: `Batch-1 latency (${l.runs} runs after ${l.warmup} warm-up)`, bars, unit: ' ms' }))}${figure(barChart({ title: `Throughput (${isTabular(r) ? 'rows' : 'images'}/s)`, bars: tput }))}</div>`;
+  return `<div class="figs">${figure(barChart({ title: `Batch-1 latency (${l.runs} runs after ${l.warmup} warm-up)`, bars, unit: ' ms' }))}${figure(barChart({ title: `Throughput (${unitOf(taskOfResult(r))}/s)`, bars: tput }))}</div>`;
 }
 
-async function worstSection(r: EvaluationResult, root: string): Promise<string> {
-  const worst = r.metrics.mostConfidentWrong;
-  if (worst.length === 0) return '<p class="muted">No misclassified examples.</p>';
-  const rel = (ref: string | undefined, index: number) => (ref ? (path.isAbsolute(ref) ? path.relative(root, ref) : ref) : `#${index}`);
-  const thumbs = isTabular(r) ? worst.map(() => undefined) : await thumbnails(worst.map((w) => (w.ref && path.isAbsolute(w.ref) ? w.ref : w.ref ? path.resolve(root, w.ref) : undefined)));
-  const items = worst.map((w, i) => {
-    // Eager: the thumbnails are data: URIs already in the page, and a lazy one is missing from a printed or captured report.
-    const img = thumbs[i] ? `<img src="${thumbs[i]}" alt="${esc(rel(w.ref, w.index))}" decoding="sync">` : `<div class="missing">${isTabular(r) ? esc(rel(w.ref, w.index)) : 'unreadable'}</div>`;
-    return `<div class="thumb">${img}<div>true <b class="t">${esc(w.trueLabel)}</b> (${f3(w.trueScore)})</div><div>predicted <b class="p">${esc(w.predictedLabel)}</b> (${f3(w.score)})</div><div class="path">${esc(rel(w.ref, w.index))}</div></div>`;
-  });
-  return `<div class="thumbs">${items.join('\n')}</div>`;
-}
-
-async function modelSection(r: EvaluationResult, i: number, report: EvaluationReport): Promise<string> {
+/** One model: headline cards, its task's metric sections, latency, its task's example galleries, skipped files. */
+function modelSection(r: EvaluationResult<unknown>, i: number, sections: readonly ReportSection[]): string {
   const name = `${r.model.name} v${r.model.version}`;
-  const k = r.metrics.labels.length;
+  const part = (s: ReportSection) => section(`${modelId(i)}-${s.id}`, s.title, s.html, 3);
   const parts = [headline(r)];
-  parts.push(section(`${modelId(i)}-classes`, 'Per class', table(perClassRows(r)), 3));
-  const cm = figure(await confusionMatrixFigure(r.metrics.confusion, r.metrics.labels, `Confusion matrix — ${name}`), 'Rows: true class; columns: predicted. Colour: fraction of the true class; numbers: counts.');
-  const top = k > FULL_CONFUSION_MAX_CLASSES ? table(topConfusionRows(r), { caption: 'Most frequent confusions' }) : '';
-  parts.push(section(`${modelId(i)}-confusion`, 'Confusion matrix', cm + top, 3));
-  parts.push(section(`${modelId(i)}-calibration`, 'Calibration', figure(reliabilitySvg(r.metrics.calibration, r.metrics.ece, `Reliability — ${name}`), 'Blue: accuracy per confidence bin; red: gap to the bin\'s mean confidence; dashed: perfect calibration.'), 3));
+  parts.push(...sections.filter((s) => s.place === 'metrics').map(part));
   parts.push(section(`${modelId(i)}-latency`, 'Latency', latencySection(r), 3));
-  parts.push(section(`${modelId(i)}-worst`, 'Most confidently wrong', await worstSection(r, report.data.root), 3));
+  parts.push(...sections.filter((s) => s.place === 'examples').map(part));
   if (r.images.skipped > 0) {
     const listed = r.images.skippedFiles.map((s) => `<li><code>${esc(s.path)}</code>: ${esc(s.reason)}</li>`).join('');
     parts.push(section(`${modelId(i)}-skipped`, 'Skipped images', `<p>${r.images.skipped} unreadable image(s) were skipped${r.images.skippedFiles.length < r.images.skipped ? ` (first ${r.images.skippedFiles.length} listed)` : ''}:</p><ul>${listed}</ul>`, 3));
@@ -95,7 +70,8 @@ function deltaClass(rows: readonly ComparisonRow[]) {
   };
 }
 
-export async function reportHtml(report: EvaluationReport): Promise<string> {
+/** The page, from the report and each model's task sections (evaluate/report.ts reportSections). */
+export function reportHtml(report: EvaluationReport, sections: ReportSection[][]): string {
   const d = report.data;
   const many = report.results.length > 1;
   const body: string[] = [];
@@ -111,7 +87,7 @@ export async function reportHtml(report: EvaluationReport): Promise<string> {
   }
   for (const [i, r] of report.results.entries()) {
     nav.push([modelId(i), many ? `${r.model.name} v${r.model.version}` : 'Metrics']);
-    body.push(await modelSection(r, i, report));
+    body.push(modelSection(r, i, sections[i] ?? []));
   }
   const title = many ? `Evaluation: ${report.results.map((r) => `${r.model.name} v${r.model.version}`).join(' vs ')}` : `Evaluation: ${report.results[0]!.model.name} v${report.results[0]!.model.version}`;
   return htmlPage({

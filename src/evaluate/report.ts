@@ -5,11 +5,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { replaceDirAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
+import type { ReportSection } from '../tasks/index.js';
+import { renderMarkdown } from '../util/table.js';
 import type { ComparisonRow } from './compare.js';
 import type { EvaluationData } from '../data/evaluation.js';
-import { comparisonRowsTable, confusionSection, perClassRows, renderMarkdown, summaryRows, worstRows, type EvaluationReport } from './format.js';
+import { comparisonRowsTable, summaryRows, taskOfResult, type EvaluationReport } from './format.js';
 import type { GateCheck } from './gates.js';
-import { confusionMatrixPng, reliabilitySvg, svgToPng } from './plots.js';
 import { reportHtml } from './report-html.js';
 import type { EvaluationResult } from './run.js';
 
@@ -45,7 +46,15 @@ async function assertReplaceable(dir: string): Promise<void> {
   }
 }
 
-export function reportMarkdown(report: EvaluationReport, figures: Array<{ confusion: string; reliability: string }>): string {
+/** Each model's task sections (tables, figures, galleries), in result order: what report.md and index.html show. */
+export async function reportSections(report: EvaluationReport): Promise<ReportSection[][]> {
+  const many = report.results.length > 1;
+  return Promise.all(
+    report.results.map(async (r, i) => (await taskOfResult(r).report.sections?.(r.metrics, { name: `${r.model.name} v${r.model.version}`, stem: stemFor(r, i, many), root: report.data.root })) ?? []),
+  );
+}
+
+export function reportMarkdown(report: EvaluationReport, sections: ReportSection[][]): string {
   const d = report.data;
   const out: string[] = ['# mlctl evaluation report', ''];
   out.push(`Data: \`${d.root}\` — ${d.split} split (${d.origin}; ${d.layout} layout), ${d.images} ${d.layout === 'csv' ? 'rows' : 'images'}, classes: ${d.classes.join(', ')}.`, '');
@@ -58,11 +67,7 @@ export function reportMarkdown(report: EvaluationReport, figures: Array<{ confus
   report.results.forEach((r, i) => {
     out.push(`## ${r.model.name} v${r.model.version}`, '', `Package \`${r.model.dir}\` (mlctl.json sha256 \`${r.model.manifestSha256.slice(0, 16)}…\`), engine ${r.engine.description}.`, '');
     out.push(renderMarkdown(summaryRows(r)), '');
-    out.push('### Per class', '', renderMarkdown(perClassRows(r)), '');
-    const cs = confusionSection(r);
-    out.push('### Confusion matrix', '', cs.title, '', cs.rows.rows.length > 0 ? renderMarkdown(cs.rows) : '(no confusions)', '', `![confusion matrix](${figures[i]!.confusion})`, '');
-    out.push('### Calibration', '', `Expected calibration error (15 bins): ${r.metrics.ece.toFixed(4)}.`, '', `![reliability diagram](${figures[i]!.reliability})`, '');
-    if (r.metrics.mostConfidentWrong.length > 0) out.push('### Most confidently wrong', '', renderMarkdown(worstRows(r, d.root)), '');
+    for (const s of sections[i] ?? []) if (s.markdown) out.push(`### ${s.title}`, '', ...s.markdown, '');
     if (r.images.skipped > 0) {
       out.push('### Skipped images', '', `${r.images.skipped} unreadable image(s) were skipped${r.images.skippedFiles.length < r.images.skipped ? ` (first ${r.images.skippedFiles.length} listed)` : ''}:`, '');
       out.push(...r.images.skippedFiles.map((s) => `- \`${s.path}\`: ${s.reason}`), '');
@@ -75,18 +80,15 @@ export function reportMarkdown(report: EvaluationReport, figures: Array<{ confus
 export async function writeReport(dir: string, report: EvaluationReport): Promise<string[]> {
   const target = path.resolve(dir);
   await assertReplaceable(target);
-  const many = report.results.length > 1;
-  const figures = report.results.map((r, i) => ({ confusion: `confusion-matrix${stemFor(r, i, many)}.png`, reliability: `reliability${stemFor(r, i, many)}.png` }));
+  const sections = await reportSections(report);
   const files: string[] = [];
   await replaceDirAtomic(target, async (tmp) => {
-    for (const [i, r] of report.results.entries()) {
-      const name = `${r.model.name} v${r.model.version}`;
-      await fs.writeFile(path.join(tmp, figures[i]!.confusion), await confusionMatrixPng(r.metrics.confusion, r.metrics.labels, `Confusion matrix — ${name}`));
-      await fs.writeFile(path.join(tmp, figures[i]!.reliability), await svgToPng(reliabilitySvg(r.metrics.calibration, r.metrics.ece, `Reliability — ${name}`)));
-      files.push(figures[i]!.confusion, figures[i]!.reliability);
+    for (const f of sections.flat().flatMap((s) => s.files ?? [])) {
+      await fs.writeFile(path.join(tmp, f.name), f.data);
+      files.push(f.name);
     }
-    await fs.writeFile(path.join(tmp, 'report.md'), reportMarkdown(report, figures) + '\n');
-    await fs.writeFile(path.join(tmp, 'index.html'), await reportHtml(report));
+    await fs.writeFile(path.join(tmp, 'report.md'), reportMarkdown(report, sections) + '\n');
+    await fs.writeFile(path.join(tmp, 'index.html'), reportHtml(report, sections));
     await fs.writeFile(path.join(tmp, 'report.json'), JSON.stringify(report, null, 2) + '\n');
     files.push('report.md', 'index.html', 'report.json');
   });

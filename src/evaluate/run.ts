@@ -1,14 +1,19 @@
-// Evaluation runs of a package: metrics of its engine over a split (metrics/engine-evaluation.ts), then latency and size. evaluatePackage() is the entry point optimize and CI scripts call.
+// Evaluation runs of image classifiers: the task's evaluation of an engine on the split (tasks/classification),
+// then latency and size. evaluatePackage() is the entry point CI scripts call.
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { SkippedFile } from '../data/batches.js';
 import type { Sample } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { evaluateEngine, type EngineEvalOptions } from '../tasks/classification/evaluate.js';
+import { imageClassification } from '../tasks/classification/index.js';
+import type { ClassificationMetrics } from '../tasks/classification/metrics.js';
+import { requireTask } from '../tasks/index.js';
 import { createProgress } from '../util/progress.js';
 import { latencyRunCount, measureLatency, type LatencyOptions, type LatencyResult } from '../runtime/latency.js';
-import type { ClassificationMetrics } from '../metrics/classification.js';
-import { evaluateEngine, type EngineEvalOptions } from '../metrics/engine-evaluation.js';
 import { modelSize, type ModelSize } from '../artifacts/size.js';
+
+export type { EngineEvalOptions };
 
 export interface EvaluateOptions extends EngineEvalOptions {
   engine?: EngineChoice;
@@ -16,13 +21,14 @@ export interface EvaluateOptions extends EngineEvalOptions {
   latency?: LatencyOptions | false;
 }
 
-export interface EvaluationResult {
+/** One model's evaluation; `metrics` are its task's (classification unless said otherwise). */
+export interface EvaluationResult<M = ClassificationMetrics> {
   model: { name: string; version: number; dir: string; manifestSha256: string; task: string };
   engine: { name: string; description: string };
   /** Images evaluated (decoded) and skipped (unreadable). */
   images: { evaluated: number; skipped: number; skippedFiles: SkippedFile[] };
   seconds: number;
-  metrics: ClassificationMetrics;
+  metrics: M;
   latency?: LatencyResult;
   size: ModelSize;
 }
@@ -44,8 +50,8 @@ export async function packageLatency(pkg: LoadedPackage, engine: InferenceEngine
  */
 export async function evaluatePackage(pkg: LoadedPackage, samples: readonly Sample[], opts: EvaluateOptions = {}): Promise<EvaluationResult> {
   const m = pkg.manifest;
-  if (m.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `evaluatePackage reads image folders, but this package's input is ${m.input.kind} (tabular packages: evaluateTabularPackage)`]);
-  if (m.output.kind === 'regression') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is a regression model; evaluate computes classification metrics']);
+  const task = requireTask(m, 'evaluate', pkg.dir);
+  if (task !== imageClassification || m.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `evaluatePackage reads class folders of images, but this is a ${task.id} model (tabular packages: evaluateTabularClassifier / evaluateTabularRegression)`]);
   if (samples.length === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['evaluation', 'no samples were given']);
   const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
   try {
@@ -53,7 +59,7 @@ export async function evaluatePackage(pkg: LoadedPackage, samples: readonly Samp
     const ev = await evaluateEngine(engine, m.input, samples, m.labels, { ...opts, label, softmax: opts.softmax ?? m.output.kind === 'scores' });
     const latency = await packageLatency(pkg, engine, opts, ev.example);
     return {
-      model: { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: m.task },
+      model: { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: task.id },
       engine: { name: engine.name, description: engine.description },
       images: { evaluated: ev.metrics.count, skipped: ev.skipped.count, skippedFiles: ev.skipped.files },
       seconds: ev.seconds,

@@ -1,22 +1,28 @@
 // Evaluation of tabular (classic) packages on a CSV file: rows encoded with each package's recorded encoding, the
-// classic trainer's deterministic split, classification metrics through the image path's accumulator, R²/MAE/RMSE.
+// classic trainer's deterministic split, the package's task post-processing the outputs and accumulating its metrics
+// (classification's as for images; R²/MAE/RMSE for regression).
 import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { splitRows, tabularRowsForPackage } from '../data/tabular.js';
 import type { CsvReadOptions } from '../data/csv.js';
-import { regressionMetrics, type RegressionMetrics } from '../metrics/regression.js';
 import type { Sample } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type InferenceEngine } from '../runtime/engine.js';
+import type { ClassificationMetrics } from '../tasks/classification/metrics.js';
+import { tabularClassification } from '../tasks/classification/index.js';
+import { requireTask, type AnyTask } from '../tasks/index.js';
+import { floatOutputs } from '../tasks/outputs.js';
+import { tabularRegression } from '../tasks/regression/index.js';
+import type { RegressionMetrics } from '../tasks/regression/metrics.js';
 import { createProgress } from '../util/progress.js';
 import type { EvalSplit, EvaluationData, SplitParams } from '../data/evaluation.js';
 import type { LatencyResult } from '../runtime/latency.js';
-import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows } from '../metrics/classification.js';
 import { packageLatency, type EvaluateOptions, type EvaluationResult } from './run.js';
 import { modelSize, type ModelSize } from '../artifacts/size.js';
 
+/** A package whose task reads table rows (its examples come from a CSV file, not an image folder). */
 export function isTabularPackage(pkg: LoadedPackage): boolean {
-  return pkg.manifest.input.kind === 'tabular';
+  return requireTask(pkg.manifest, 'evaluate', pkg.dir).input === 'tabular';
 }
 
 /** One package's encoded rows of the chosen split, in file order. */
@@ -43,7 +49,7 @@ export interface TabularEvaluationData {
  * seed and validation fraction (stratified by class for classifiers). The trainer has no test split, so `auto` is val.
  */
 export async function loadTabularEvaluationData(pkgs: readonly LoadedPackage[], file: string, split: EvalSplit, params: SplitParams, csv: CsvReadOptions = {}): Promise<TabularEvaluationData> {
-  const regression = pkgs[0]!.manifest.task === 'tabular-regression';
+  const regression = requireTask(pkgs[0]!.manifest, 'evaluate', pkgs[0]!.dir) === tabularRegression;
   const encoded = [];
   for (const pkg of pkgs) {
     const r = await tabularRowsForPackage(pkg.manifest, file, csv);
@@ -103,72 +109,56 @@ async function checkedEngine(pkg: LoadedPackage, rows: TabularRows, opts: Evalua
   return engine;
 }
 
-/** Run the engine over every row in batches; returns the outputs (rows x outputSize) and the seconds taken. */
-async function runRows(engine: InferenceEngine, rows: TabularRows, opts: EvaluateOptions, label: string, onBatch: (out: Float32Array, start: number, count: number) => void): Promise<number> {
+/**
+ * Run the engine over every row in batches, each batch post-processed by the task and added to its metrics with the
+ * rows' truth (class indices or targets). Returns the metrics and the seconds taken.
+ */
+async function runRows<M>(pkg: LoadedPackage, task: AnyTask, engine: InferenceEngine, rows: TabularRows, truth: Int32Array | Float64Array, opts: EvaluateOptions): Promise<{ metrics: M; count: number; seconds: number }> {
+  const m = pkg.manifest;
+  const acc = task.metrics(m, opts);
   const n = rows.refs.length;
   const bs = Math.max(1, opts.batchSize ?? 256);
-  const progress = opts.logger ? createProgress({ label, total: n, unit: 'rows', logger: opts.logger }) : undefined;
+  const progress = opts.logger ? createProgress({ label: opts.label ?? `evaluating ${m.name} v${m.version}`, total: n, unit: 'rows', logger: opts.logger }) : undefined;
   const start = Date.now();
   for (let s = 0; s < n; s += bs) {
     const count = Math.min(bs, n - s);
-    onBatch(await engine.run(rows.x.subarray(s * rows.width, (s + count) * rows.width), count), s, count);
+    const out = await engine.run(rows.x.subarray(s * rows.width, (s + count) * rows.width), count);
+    acc.add(task.results(floatOutputs(m, out, count), m), truth.subarray(s, s + count), rows.refs.slice(s, s + count));
     progress?.tick(count);
   }
   progress?.done(`${n} rows`);
-  return (Date.now() - start) / 1000;
+  return { metrics: acc.finish() as M, count: acc.count, seconds: (Date.now() - start) / 1000 };
 }
 
-function modelInfo(pkg: LoadedPackage): EvaluationResult['model'] {
+function modelInfo(pkg: LoadedPackage, task: AnyTask): EvaluationResult['model'] {
   const m = pkg.manifest;
-  return { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: m.task };
+  return { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: task.id };
+}
+
+/** One package's rows through its engine and task: metrics, then latency and size on the same engine. */
+async function evaluateRows<M>(pkg: LoadedPackage, task: AnyTask, rows: TabularRows, truth: Int32Array | Float64Array, opts: EvaluateOptions) {
+  const engine = await checkedEngine(pkg, rows, opts, task.outputSize(pkg.manifest));
+  try {
+    const run = await runRows<M>(pkg, task, engine, rows, truth, opts);
+    const latency = await packageLatency(pkg, engine, opts, rows.x.slice(0, rows.width));
+    return { model: modelInfo(pkg, task), engine: { name: engine.name, description: engine.description }, ...run, latency, size: await modelSize(pkg, engine.name) };
+  } finally {
+    await engine.dispose();
+  }
 }
 
 /** Classification metrics of a tabular classifier, in the image path's result shape (one row = one "image"). */
 export async function evaluateTabularClassifier(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
-  const m = pkg.manifest;
-  if (m.output.kind === 'regression' || !rows.labels) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is a regression model; use evaluateTabularRegression']);
-  const k = m.labels.length;
-  const engine = await checkedEngine(pkg, rows, opts, k);
-  try {
-    const acc = createAccumulator(k, opts);
-    const softmax = opts.softmax ?? m.output.kind === 'scores';
-    const seconds = await runRows(engine, rows, opts, opts.label ?? `evaluating ${m.name} v${m.version}`, (out, s, count) => {
-      addPredictions(acc, softmax ? softmaxRows(Float32Array.from(out), k) : out, rows.labels!.subarray(s, s + count), rows.refs.slice(s, s + count));
-    });
-    const latency = await packageLatency(pkg, engine, opts, rows.x.slice(0, rows.width));
-    return {
-      model: modelInfo(pkg),
-      engine: { name: engine.name, description: engine.description },
-      images: { evaluated: acc.count, skipped: 0, skippedFiles: [] },
-      seconds,
-      metrics: finalizeMetrics(acc, m.labels),
-      ...(latency ? { latency } : {}),
-      size: await modelSize(pkg, engine.name),
-    };
-  } finally {
-    await engine.dispose();
-  }
+  const task = requireTask(pkg.manifest, 'evaluate', pkg.dir);
+  if (task !== tabularClassification || !rows.labels) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `it is a ${task.id} model; use evaluateTabularRegression`]);
+  const r = await evaluateRows<ClassificationMetrics>(pkg, task, rows, rows.labels, opts);
+  return { model: r.model, engine: r.engine, images: { evaluated: r.count, skipped: 0, skippedFiles: [] }, seconds: r.seconds, metrics: r.metrics, ...(r.latency ? { latency: r.latency } : {}), size: r.size };
 }
 
-/** R², MAE and RMSE (metrics/regression.ts, as train reports them) of a tabular regression package. */
+/** R², MAE and RMSE (the regression task's metrics, as train reports them) of a tabular regression package. */
 export async function evaluateTabularRegression(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions = {}): Promise<RegressionEvaluationResult> {
-  const m = pkg.manifest;
-  if (m.output.kind !== 'regression' || !rows.targets) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is not a regression model']);
-  const engine = await checkedEngine(pkg, rows, opts, 1);
-  try {
-    const predictions = new Float64Array(rows.refs.length);
-    const seconds = await runRows(engine, rows, opts, opts.label ?? `evaluating ${m.name} v${m.version}`, (out, s) => predictions.set(out, s));
-    const latency = await packageLatency(pkg, engine, opts, rows.x.slice(0, rows.width));
-    return {
-      model: modelInfo(pkg),
-      engine: { name: engine.name, description: engine.description },
-      rows: { evaluated: predictions.length },
-      seconds,
-      metrics: regressionMetrics(rows.targets, predictions),
-      ...(latency ? { latency } : {}),
-      size: await modelSize(pkg, engine.name),
-    };
-  } finally {
-    await engine.dispose();
-  }
+  const task = requireTask(pkg.manifest, 'evaluate', pkg.dir);
+  if (task !== tabularRegression || !rows.targets) throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'it is not a regression model']);
+  const r = await evaluateRows<RegressionMetrics>(pkg, task, rows, rows.targets, opts);
+  return { model: r.model, engine: r.engine, rows: { evaluated: r.count }, seconds: r.seconds, metrics: r.metrics, ...(r.latency ? { latency: r.latency } : {}), size: r.size };
 }

@@ -131,7 +131,7 @@ export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packa
 Written by ${meta.exportedBy} on ${meta.exportedAt}. Everything needed to build a container image that serves
 this model with \`mlctl serve\` and to run it on Kubernetes (plain manifests or KServe).
 
-- Task: ${meta.task}; input: ${input}; ${meta.labels.length} labels (${meta.labels.slice(0, 8).join(', ')}${meta.labels.length > 8 ? ', …' : ''}).
+- Task: ${meta.task ?? 'none (generic tensor model)'}; input: ${input}; ${meta.labels.length} labels (${meta.labels.slice(0, 8).join(', ')}${meta.labels.length > 8 ? ', …' : ''}).
 - Source package: \`${src.name}\` version ${src.version}, mlctl.json sha256 \`${src.manifestSha256}\`.
 
 ## Layout

@@ -53,7 +53,7 @@ export function onnxMetadataProps(meta: ExportMetadata, variant: { input: InputV
   const { source } = meta;
   return {
     'mlctl.name': meta.name,
-    'mlctl.task': meta.task,
+    ...(meta.task ? { 'mlctl.task': meta.task } : {}),
     'mlctl.input': JSON.stringify(meta.input),
     ...variantProps(meta, variant),
     'mlctl.output': JSON.stringify(meta.output),
@@ -67,7 +67,7 @@ export function onnxMetadataProps(meta: ExportMetadata, variant: { input: InputV
 export function onnxDocString(meta: ExportMetadata, variant: { input: InputVariant; weights: WeightsVariant }): string {
   const s = meta.source;
   return [
-    `${meta.name} v${s.version}: ${meta.task}, ${meta.labels.length} labels.`,
+    `${meta.name} v${s.version}: ${meta.task ?? 'generic tensor model'}, ${meta.labels.length} labels.`,
     `Input: ${INPUT_VARIANTS[variant.input]}.`,
     `Weights: ${WEIGHTS_VARIANTS[variant.weights]}.`,
     `Exported by ${meta.exportedBy} from package ${s.name} v${s.version} (mlctl.json sha256 ${s.manifestSha256}).`,

@@ -8,6 +8,7 @@ import { ort, onnxSessionOptions, ORT_VERSION } from '../runtime/ort.js';
 import { rowBatches, type FeatureRows } from '../features/rows.js';
 import { graphBuilder, valueInfo, type GraphBuilder } from '../onnx/builders.js';
 import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
+import { argmax } from '../tasks/scores.js';
 import { startWorkerClient } from '../util/worker.js';
 import { adamStepSize, adamUpdate, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
 import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './onnx-shard.js';
@@ -143,11 +144,6 @@ export async function openOnnxHeadTrainer(init: HeadTrainerInit): Promise<HeadTr
     zs.forEach((z, i) => (feeds[`z${i}`] = tensor(z, [n, U])));
     return feeds;
   };
-  const argmax = (logp: Float32Array, row: number) => {
-    let best = 0;
-    for (let c = 1; c < C; c++) if (logp[row * C + c]! > logp[row * C + best]!) best = c;
-    return best;
-  };
 
   return {
     description: `onnxruntime-node ${ORT_VERSION} + WebAssembly Adam (${threads ? `${shards.length} worker thread${shards.length === 1 ? '' : 's'}` : 'in process'})`,
@@ -165,7 +161,7 @@ export async function openOnnxHeadTrainer(init: HeadTrainerInit): Promise<HeadTr
       for (let k = 0; k < n; k++) {
         const label = batch.labels[k]!;
         loss -= batch.sw[k]! * logp[k * C + label]!;
-        if (argmax(logp, k) === label) correct++;
+        if (argmax(logp, k * C, C) === label) correct++;
       }
       const updates = Promise.all(shards.map((s) => s.update(out.dz1!.data as Float32Array, n, adamStepSize(lr, step))));
       // The small parameters update here while the shards update fc1.
@@ -183,7 +179,7 @@ export async function openOnnxHeadTrainer(init: HeadTrainerInit): Promise<HeadTr
         const logp = out.logp!.data as Float32Array;
         for (let k = 0; k < b.n; k++) {
           loss -= logp[k * C + b.labels[k]!]!;
-          if (argmax(logp, k) === b.labels[k]) correct++;
+          if (argmax(logp, k * C, C) === b.labels[k]) correct++;
         }
       }
       return { loss: rows.count ? loss / rows.count : NaN, accuracy: rows.count ? correct / rows.count : NaN };

@@ -323,6 +323,24 @@ function cropping(layer: tf.layers.Layer, cfg: Config, [input]: Value[], [outSha
   return [{ name: y, layout: 'NCHW', shape: outShape! }];
 }
 
+/**
+ * UpSampling2D as ONNX Resize: nearest copies each input pixel size[0] x size[1] times (TF.js reads source
+ * floor(y / s): 'asymmetric' coordinates, 'floor' rounding); bilinear samples at y / s too (TF.js's resizeBilinear
+ * without alignCorners or halfPixelCenters: 'asymmetric').
+ */
+function upSampling(layer: tf.layers.Layer, cfg: Config, [input]: Value[], [outShape]: Array<Array<number | null>>, ctx: LayerContext): Value[] {
+  checkChannelsLast(layer, cfg);
+  const [sh, sw] = pair(cfg.size, 2);
+  const interpolation = (cfg.interpolation as string | undefined) ?? 'nearest';
+  if (interpolation !== 'nearest' && interpolation !== 'bilinear') fail(layer, `interpolation ${interpolation} is not supported (nearest, bilinear)`);
+  const x = ctx.toLayout(input!, 'NCHW');
+  const { g, base } = ctx;
+  const scales = g.floatConst(`${base}/scales`, [4], [1, 1, sh, sw]);
+  const attrs = interpolation === 'nearest' ? { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' } : { mode: 'linear', coordinate_transformation_mode: 'asymmetric' };
+  const y = g.node('Resize', [x.name, '', scales], [g.unique(`${base}/resize`)], attrs);
+  return [{ name: y, layout: 'NCHW', shape: outShape! }];
+}
+
 /** Elementwise merges: all inputs in one layout (NCHW for spatial tensors so conv chains stay untransposed). */
 function merge(op: 'Add' | 'Mul' | 'Mean' | 'Max' | 'Min'): LayerConverter {
   return (layer, _cfg, inputs, [outShape], ctx) => {
@@ -402,6 +420,7 @@ export const CONVERTERS: Record<string, LayerConverter> = {
   Maximum: merge('Max'),
   Minimum: merge('Min'),
   Concatenate: concatenate,
+  UpSampling2D: upSampling,
   Rescaling: rescaling,
 };
 

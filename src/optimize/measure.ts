@@ -1,6 +1,6 @@
 // The before/after figures every optimize step reports — size by artifacts/size.ts's one definition (what serving loads,
-// raw and gzip, and the package's total on disk), validation accuracy on the split the model was trained with, batch-1
-// latency — measured with evaluate's code, and the table that prints them.
+// raw and gzip, and the package's total on disk), validation accuracy on the split the model was trained with (the
+// classification task's evaluation), batch-1 latency — and their table.
 import Table from 'cli-table3';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -12,10 +12,10 @@ import type { Sample } from '../data/imagefolder.js';
 import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
 import { resolveSplitParams, unusedSplitOptions, type SplitParams } from '../data/splits.js';
 import { measureLatency } from '../runtime/latency.js';
-import { evaluateEngine } from '../metrics/engine-evaluation.js';
 import { modelSize as evaluateModelSize, totalBytes } from '../artifacts/size.js';
 import { formatSize } from '../util/units.js';
 import type { InferenceEngine } from '../runtime/engine.js';
+import { evaluateEngine } from '../tasks/classification/evaluate.js';
 import type { Logger } from '../util/log.js';
 
 export interface SizeOnDisk {
@@ -89,7 +89,7 @@ export async function gateTrainingSet(set: ValidationSet, labels: string[]): Pro
   return mapToModelLabels(await loadEvaluationData(set.data, 'train', set.params), labels);
 }
 
-/** Top-1 accuracy of each engine on the set (evaluate's streamed run). */
+/** Top-1 accuracy of each engine on the set (the classification task's streamed evaluation, as evaluate runs it). */
 export async function accuracies(engines: InferenceEngine[], set: ValidationSet, spec: ImageInputSpec, labels: string[], logger: Logger): Promise<number[]> {
   const out: number[] = [];
   for (const engine of engines) out.push((await evaluateEngine(engine, spec, set.samples, labels, { logger, label: 'validation' })).metrics.accuracy);

@@ -7,6 +7,8 @@ import { writeLayersModel } from '../artifacts/tfjs-io.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
+import { imageClassification } from '../tasks/classification/index.js';
+import { requireTask } from '../tasks/index.js';
 import { accuracies, gateValidationSet, latenciesMs, modelSize, type Figures, type GateSplitOptions } from './measure.js';
 
 export interface GateOptions extends GateSplitOptions {
@@ -71,8 +73,10 @@ export function modelFromArtifacts(artifacts: tf.io.ModelArtifacts): Promise<tf.
   return tf.loadLayersModel(tf.io.fromMemory(artifacts));
 }
 
+/** The input of a package optimize can work on: an image classifier (its accuracy is what the gates check). */
 export function imageSpecOf(pkg: LoadedPackage): ImageInputSpec {
-  if (pkg.manifest.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `${pkg.manifest.task} packages cannot be optimized by mlctl's image pipeline`]);
+  const task = requireTask(pkg.manifest, 'optimize', pkg.dir);
+  if (task !== imageClassification || pkg.manifest.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `${task.id} packages cannot be optimized by mlctl's image pipeline`]);
   return pkg.manifest.input;
 }
 

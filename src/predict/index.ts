@@ -1,6 +1,7 @@
 // Batch prediction over files, folders, lists and URLs (images) or CSV files (tabular packages); see run.ts,
 // tabular.ts and merge.ts. The CLI (cli/commands/predict.ts) only parses flags and calls these.
 import type { LoadedPackage } from '../artifacts/package.js';
+import { requireTask } from '../tasks/index.js';
 import { checkInputArgs } from './inputs.js';
 import { predictImages, type PredictOptions, type PredictResult } from './run.js';
 import { predictTabular } from './tabular.js';
@@ -11,5 +12,5 @@ export type { PredictOptions, PredictResult } from './run.js';
 
 export async function predict(pkg: LoadedPackage, opts: PredictOptions): Promise<PredictResult> {
   await checkInputArgs(opts.inputs);
-  return pkg.manifest.input.kind === 'tabular' ? predictTabular(pkg, opts) : predictImages(pkg, opts);
+  return requireTask(pkg.manifest, 'predict', pkg.dir).input === 'tabular' ? predictTabular(pkg, opts) : predictImages(pkg, opts);
 }

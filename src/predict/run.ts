@@ -6,15 +6,16 @@ import type { ImageInputSpec } from '../artifacts/manifest.js';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { defaultConcurrency } from '../data/batches.js';
 import { MlctlError } from '../errors.js';
-import { softmaxRows } from '../metrics/classification.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { requireTask } from '../tasks/index.js';
+import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
 import { createProgress, type Progress } from '../util/progress.js';
 import { formatShard, inShard, WHOLE, type Shard } from '../util/shard.js';
 import { decodeChunk, limiter, type DecodedChunk, type DecodeOptions } from './decode.js';
 import { isReListable, listInputs, type InputItem } from './inputs.js';
 import { openOutput, writeSummary, type RowSink } from './output.js';
-import { formatRow, topK, type OutputFormat, type PredictionRow, type RowLayout } from './rows.js';
+import { formatRow, type OutputFormat, type PredictionRow, type RowLayout } from './rows.js';
 
 export interface PredictOptions {
   inputs: string[];
@@ -53,17 +54,17 @@ export interface PredictResult {
   interrupted: boolean;
 }
 
+/** The rows a package's task writes: its columns (top-k labels, a value …) in the chosen file format. */
 export function layoutFor(pkg: LoadedPackage, format: OutputFormat, k: number): RowLayout {
   const m = pkg.manifest;
-  if (m.output.kind === 'regression') return { format, kind: 'value', topK: 0 };
-  return { format, kind: 'labels', topK: Math.max(1, Math.min(k, m.labels.length)) };
+  return { format, task: requireTask(m, 'predict', pkg.dir).rows(m, { topK: k }) };
 }
 
-/** The engine for a package, checked against the manifest's input and label count. */
+/** The engine for a package, checked against the manifest's input and its task's output size. */
 export async function openCheckedEngine(pkg: LoadedPackage, want: number[], opts: { engine?: EngineChoice; logger: Logger }): Promise<InferenceEngine> {
-  const engine = await openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
   const m = pkg.manifest;
-  const outputs = m.output.kind === 'regression' ? 1 : m.labels.length;
+  const outputs = requireTask(m, 'predict', pkg.dir).outputSize(m);
+  const engine = await openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
   const shapeOk = engine.inputShape.length === want.length && engine.inputShape.every((d, i) => d === -1 || d === want[i]);
   if (!shapeOk || engine.outputSize !== outputs) {
     await engine.dispose();
@@ -72,17 +73,15 @@ export async function openCheckedEngine(pkg: LoadedPackage, want: number[], opts
   return engine;
 }
 
-/** Rows for a chunk: the engine's outputs for the decoded items, errors in place, in item order. */
-export function chunkRows(items: readonly Pick<InputItem, 'index' | 'key'>[], errors: ReadonlyArray<string | undefined>, out: Float32Array | undefined, pkg: LoadedPackage, layout: RowLayout): PredictionRow[] {
+/** Rows for a chunk: the task's results for the decoded items (`decoded` of them in `out`), errors in place, in item order. */
+export function chunkRows(items: readonly Pick<InputItem, 'index' | 'key'>[], errors: ReadonlyArray<string | undefined>, out: Float32Array | undefined, pkg: LoadedPackage): PredictionRow[] {
   const m = pkg.manifest;
-  const scores = out && m.output.kind === 'scores' ? softmaxRows(Float32Array.from(out), m.labels.length) : out;
+  const decoded = errors.filter((e) => e === undefined).length;
+  const results = out && decoded ? requireTask(m, 'predict', pkg.dir).results(floatOutputs(m, out, decoded), m) : [];
   let r = 0;
   return items.map((item, i) => {
     const base = { index: item.index, input: item.key };
-    if (errors[i] !== undefined) return { ...base, error: errors[i] };
-    const row = layout.kind === 'value' ? { ...base, value: Number(scores![r]!.toPrecision(7)) } : { ...base, top: topK(scores!, r, m.labels, layout.topK) };
-    r++;
-    return row;
+    return errors[i] !== undefined ? { ...base, error: errors[i] } : { ...base, result: results[r++] };
   });
 }
 
@@ -157,7 +156,7 @@ export async function finishRun(pkg: LoadedPackage, engine: InferenceEngine, opt
       format: layout.format,
       shard: { ...shard },
       model,
-      topK: layout.topK,
+      topK: layout.task.topK,
       inputs: opts.inputs,
       rows: rows + sink.resumedRows,
       errors: errors + sink.resumedErrors,
@@ -190,7 +189,7 @@ export async function startRun(pkg: LoadedPackage, opts: PredictOptions, layout:
 
 export async function predictImages(pkg: LoadedPackage, opts: PredictOptions): Promise<PredictResult> {
   const m = pkg.manifest;
-  if (m.input.kind !== 'image') throw new MlctlError('PREDICT_INPUT', [opts.inputs.join(' '), `model ${m.name} takes ${m.input.kind} rows: pass CSV files`]);
+  if (requireTask(m, 'predict', pkg.dir).input !== 'image' || m.input.kind !== 'image') throw new MlctlError('PREDICT_INPUT', [opts.inputs.join(' '), `model ${m.name} takes ${m.input.kind} rows: pass CSV files`]);
   const spec: ImageInputSpec = m.input;
   const shard = opts.shard ?? WHOLE;
   const layout = layoutFor(pkg, opts.format, opts.topK);
@@ -225,7 +224,7 @@ export async function predictImages(pkg: LoadedPackage, opts: PredictOptions): P
     while (inflight.length) {
       const chunk = await inflight.shift()!;
       const out = chunk.decoded ? await engine.run(chunk.x, chunk.decoded) : undefined;
-      writer.push(chunkRows(chunk.items, chunk.errors, out, pkg, layout));
+      writer.push(chunkRows(chunk.items, chunk.errors, out, pkg));
       if (opts.shouldStop?.()) {
         interrupted = true;
         // Chunks already decoding are dropped: their inputs are not in the file, so --resume does them.

@@ -37,7 +37,7 @@ export async function predictTabular(pkg: LoadedPackage, opts: PredictOptions): 
         const x = new Float32Array(items.length * width);
         items.forEach((it, i) => x.set(encoded.x.subarray(it.row * width, (it.row + 1) * width), i * width));
         const out = await engine.run(x, items.length);
-        writer.push(chunkRows(items, items.map(() => undefined), out, pkg, layout));
+        writer.push(chunkRows(items, items.map(() => undefined), out, pkg));
         interrupted = Boolean(opts.shouldStop?.());
       }
       if (interrupted) break;

@@ -6,6 +6,7 @@ import { sha256 } from '../artifacts/hash.js';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
 import { verifyPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
+import { taskOf } from '../tasks/index.js';
 import fp from 'fastify-plugin';
 import type { InferEvent, InferInput, InferResult, ModelRepository, ServedModel } from './types.js';
 
@@ -123,20 +124,17 @@ export function exampleHashes(inputs: InferInput[]): string[] {
   return out;
 }
 
-/** Top label and score of each example in the first output. */
-export function topLabels(result: InferResult): Array<{ label: string; score: number }> {
-  const out = result.outputs[0];
-  if (!out) return [];
-  const n = out.shape[0] ?? 1;
-  const k = out.data.length / Math.max(1, n);
-  const labels = result.model.manifest.labels;
-  const tops: Array<{ label: string; score: number }> = [];
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (out.data[i * k + j]! > out.data[i * k + best]!) best = j;
-    tops.push({ label: labels[best] ?? String(best), score: Number(out.data[i * k + best]!.toFixed(6)) });
-  }
-  return tops;
+/**
+ * One entry per example: what its audit line says of the prediction, in its task's terms (classifiers: the top label
+ * and its score, 6 decimals); empty for a model without a task, whose lines record the call and its inputs only.
+ */
+export function predictionFields(result: InferResult): Array<Record<string, unknown>> {
+  const m = result.model.manifest;
+  const task = taskOf(m);
+  const first = result.outputs[0];
+  if (!first) return [];
+  if (!task) return Array.from({ length: first.shape[0] ?? 1 }, () => ({}));
+  return task.results(result.outputs, m).map((r) => task.audit(r, m));
 }
 
 /** The audit lines of one infer call: one per example on success, one with the error on failure. */
@@ -153,9 +151,9 @@ export function predictionRecords(e: InferEvent, repo: ModelRepository): Array<R
     }];
   }
   const result = e.result;
-  return topLabels(result).map((top, index) => ({
+  return predictionFields(result).map((fields, index) => ({
     time, event: 'predict', ...common, index, model: result.model.name, version: result.model.version,
-    manifestSha256: result.model.manifestSha256, inputSha256: hashes[index] ?? null, label: top.label, score: top.score, latencyMs,
+    manifestSha256: result.model.manifestSha256, inputSha256: hashes[index] ?? null, ...fields, latencyMs,
   }));
 }
 

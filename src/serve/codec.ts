@@ -1,6 +1,7 @@
 // Request decoding and response encoding for every serve transport: JSON tensors (flat or nested), base64 images,
 // the V2 request (JSON or binary tensor extension), gRPC ModelInfer inputs, multipart uploads, TF Serving instances,
-// tabular rows, top-k labels. Routes and the gRPC service only map transport fields onto these functions.
+// tabular rows. Routes and the gRPC service only map transport fields onto these functions (answers in a task's
+// terms — labels, values — are the task's: tasks/).
 import os from 'node:os';
 import { encodeObjects, type TabularEncoding } from '../data/csv.js';
 import { MlctlError } from '../errors.js';
@@ -347,18 +348,6 @@ export function rowsOf(out: InferOutput): number[][] {
   const rows: number[][] = [];
   for (let i = 0; i < n; i++) rows.push(Array.from(out.data.subarray(i * k, (i + 1) * k)));
   return rows;
-}
-
-export interface LabelScore {
-  label: string;
-  score: number;
-}
-
-export function topK(row: number[], labels: string[], k: number): LabelScore[] {
-  return row
-    .map((score, i) => ({ label: labels[i] ?? String(i), score }))
-    .sort((a, b) => b.score - a.score)
-    .slice(0, Math.max(0, k));
 }
 
 const isImageObject = (v: unknown): v is { b64: unknown } => !!v && typeof v === 'object' && !Array.isArray(v) && 'b64' in v;

@@ -297,6 +297,7 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     unload: (name) => reloader.unloadModel(name),
     available: () => reloader.available(),
     refused: () => [...reloader.refused()].map(([dir, reason]) => ({ name: path.basename(path.dirname(dir)), version: Number(path.basename(dir)), dir, reason })),
+    scan: () => reloader.scan(),
   };
   if (opts.watchIntervalMs !== undefined) {
     const ms = opts.watchIntervalMs;

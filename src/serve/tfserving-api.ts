@@ -2,6 +2,7 @@
 // them (g3doc/api_rest.md) and its server writes them (util/json_tensor.cc): tf.Example-style {"examples": [...]}
 // bodies become one InferInput, and a served model is described as the SignatureDefs a SavedModel would carry.
 import type { TabularEncoding } from '../data/csv.js';
+import { taskOf } from '../tasks/index.js';
 import { badRequest } from './errors.js';
 import { fromBase64, rowsToInput, toFloat32 } from './codec.js';
 import type { InferInput, ServedModel } from './types.js';
@@ -36,7 +37,10 @@ function signature(method: string, inputs: Record<string, TensorInfo>, outputs: 
   return { inputs, outputs, method_name: method, defaults: {} };
 }
 
-const isRegression = (m: ServedModel) => m.manifest.task === 'tabular-regression' || m.manifest.output.kind === 'regression';
+/** Which of TF Serving's Classify/Regress APIs the model's task answers (none for a model without a task or for tasks with neither). */
+export function exampleMethod(m: ServedModel): ExampleVerb | undefined {
+  return taskOf(m.manifest)?.serve.tfServing?.method;
+}
 
 /** The per-example input shape the model takes ([H, W, 3] or [features]). */
 export function exampleShape(m: ServedModel): number[] {
@@ -46,7 +50,7 @@ export function exampleShape(m: ServedModel): number[] {
 
 /**
  * The SignatureDefs of a served model: predict on the float input (serving_default), predict on encoded images
- * (image models), and classify or regress on serialized tf.Examples — the one the model's task supports.
+ * (image models), and classify or regress on serialized tf.Examples — the one the model's task answers, if any.
  * `topK` is how many classes :classify answers per example.
  */
 export function signatureDefs(m: ServedModel, topK: number): Record<string, ReturnType<typeof signature>> {
@@ -55,12 +59,12 @@ export function signatureDefs(m: ServedModel, topK: number): Record<string, Retu
   const predictions = { [out.name]: tensorInfo(out.name, 'DT_FLOAT', [-1, out.size]) };
   const examples = { inputs: tensorInfo('tf_example', 'DT_STRING', undefined) };
   const k = Math.min(topK, out.size);
+  const method = exampleMethod(m);
   return {
     [SIGNATURES.predict]: signature(METHOD.predict, { [input.name]: tensorInfo(input.name, 'DT_FLOAT', [-1, ...exampleShape(m)]) }, predictions),
     ...(input.kind === 'image' ? { [SIGNATURES.imageBytes]: signature(METHOD.predict, { [IMAGE_BYTES_INPUT]: tensorInfo(IMAGE_BYTES_INPUT, 'DT_STRING', [-1]) }, predictions) } : {}),
-    ...(isRegression(m)
-      ? { [SIGNATURES.regress]: signature(METHOD.regress, examples, { outputs: tensorInfo(out.name, 'DT_FLOAT', [-1, 1]) }) }
-      : { [SIGNATURES.classify]: signature(METHOD.classify, examples, { classes: tensorInfo('classes', 'DT_STRING', [-1, k]), scores: tensorInfo('scores', 'DT_FLOAT', [-1, k]) }) }),
+    ...(method === 'regress' ? { [SIGNATURES.regress]: signature(METHOD.regress, examples, { outputs: tensorInfo(out.name, 'DT_FLOAT', [-1, 1]) }) } : {}),
+    ...(method === 'classify' ? { [SIGNATURES.classify]: signature(METHOD.classify, examples, { classes: tensorInfo('classes', 'DT_STRING', [-1, k]), scores: tensorInfo('scores', 'DT_FLOAT', [-1, k]) }) } : {}),
   };
 }
 
@@ -165,5 +169,3 @@ export function examplesToInput(m: ServedModel, body: unknown): InferInput {
 export function examplesResponse<T>(results: T[]): { results: T[]; result: T[] } {
   return { results, result: results };
 }
-
-export { isRegression };

@@ -4,6 +4,7 @@
 import { variantProps, weightsVariantOf, type WeightsVariant } from '../artifacts/variant.js';
 import { tritonConfig, TRITON_DEFAULTS } from '../triton/config.js';
 import type { TensorSpec } from '../runtime/tensor.js';
+import { topIndices } from '../tasks/scores.js';
 import { badRequest } from './errors.js';
 import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState, UnavailableVersion } from './types.js';
 
@@ -48,7 +49,8 @@ const toStdString = (v: number) => (Number.isFinite(v) ? v.toFixed(6) : String(v
 
 /**
  * Replace an FP32 output with its top-`k` classes per example: BYTES [batch, k] of "score:index:label" (label left
- * out when the model has none), highest score first, ties by index — Triton's classification extension.
+ * out when the model has none), highest score first, ties by index (the one ranking, tasks/scores.ts) — Triton's
+ * classification extension, which applies to any output tensor the model has.
  */
 export function classify(out: InferOutput, k: number, labels: string[]): { name: string; datatype: 'BYTES'; shape: number[]; data: string[] } {
   const batch = out.shape[0] ?? 1;
@@ -57,8 +59,7 @@ export function classify(out: InferOutput, k: number, labels: string[]): { name:
   const data: string[] = [];
   for (let b = 0; b < batch; b++) {
     const row = out.data.subarray(b * width, (b + 1) * width);
-    const order = Array.from(row.keys()).sort((i, j) => row[j]! - row[i]! || i - j);
-    for (const i of order.slice(0, count)) data.push(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`);
+    for (const i of topIndices(row, count)) data.push(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`);
   }
   return { name: out.name, datatype: 'BYTES', shape: [batch, count], data };
 }

@@ -182,6 +182,8 @@ export interface ModelControl {
   available(): Promise<Array<{ name: string; version: number }>>;
   /** Versions hot reload or model control refused to load, with the reason. */
   refused(): UnavailableVersion[];
+  /** Look for new versions now, as the watcher's poll does; resolves once a whole scan begun after the call is done. */
+  scan(): Promise<void>;
 }
 
 export interface ServeState {

@@ -10,13 +10,15 @@ import { imageInputSpec, imageToInput, type PreprocessingMode } from '../data/pr
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice } from '../runtime/engine.js';
 import { createBatcher } from '../runtime/batcher.js';
+import { requireTask } from '../tasks/index.js';
+import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
 import type { RemoteInput } from './config/types.js';
 import type { Region } from './roi.js';
 
 export interface ClassifyResult {
-  /** One score per label (probabilities; logits are softmaxed). */
-  scores: Float32Array;
+  /** One score per label: what rules see of the frame (local models: the task's probabilities — logits softmaxed). */
+  scores: Float32Array | Float64Array;
   /** Engine (or server round-trip) time of the batch that carried this frame. */
   inferenceMs: number;
   batchSize: number;
@@ -37,17 +39,6 @@ export class BadFrameError extends Error {
   override readonly name = 'BadFrameError';
 }
 
-/** Softmax in place when the model outputs logits ("scores"); probabilities pass through. */
-function asProbabilities(y: Float32Array, kind: string): Float32Array {
-  if (kind !== 'scores') return y;
-  let max = -Infinity;
-  for (const v of y) max = Math.max(max, v);
-  let sum = 0;
-  for (let i = 0; i < y.length; i++) sum += y[i] = Math.exp(y[i]! - max);
-  for (let i = 0; i < y.length; i++) y[i]! /= sum;
-  return y;
-}
-
 export interface LocalOptions {
   model: string;
   engine: EngineChoice;
@@ -61,7 +52,9 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   const pkg = await loadPackage(opts.model);
   const m = pkg.manifest;
   const ref = `${m.name} v${m.version}`;
-  if (m.task !== 'image-classification' || m.input.kind !== 'image') throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, `it is a ${m.task} model; watch needs an image classifier`]);
+  const task = requireTask(m, 'watch', ref);
+  const rules = task.watch;
+  if (!rules || task.input !== 'image' || m.input.kind !== 'image') throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, `it is a ${task.id} model; watch needs a model that looks at images and scores labels`]);
   if (!m.labels.length) throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, 'its manifest lists no labels']);
   const spec: ImageInputSpec = m.input;
   // TF.js runs in a worker thread: a batch must never block the event loop that reads the camera streams.
@@ -90,7 +83,8 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
         batcher.poke();
       }
       const r = await batcher.submit(x, 1);
-      return { scores: asProbabilities(r.y, m.output.kind), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
+      const [result] = task.results(floatOutputs(m, r.y, 1), m);
+      return { scores: rules.scores(result), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
     },
     async close() {
       await batcher.idle();

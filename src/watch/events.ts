@@ -2,6 +2,7 @@
 // (RFC 9562: time-ordered, random tail) assigned once when the event is accepted, so a redelivery after a
 // crash or a retry carries the same id and receivers can drop duplicates (delivery is at-least-once).
 import { randomBytes } from 'node:crypto';
+import { ROUND, topK, type LabelScore } from '../tasks/scores.js';
 import type { EventType, Severity } from './config/types.js';
 
 export interface WatchEvent {
@@ -103,9 +104,7 @@ export function cameraEvent(camera: string, online: boolean, detail: { reason?: 
   };
 }
 
-/** The top `k` labels of a score vector, best first. */
-export function topLabels(labels: string[], scores: ArrayLike<number>, k = 3): Array<{ label: string; score: number }> {
-  return Array.from(scores, (score, i) => ({ label: labels[i]!, score: Number(score.toFixed(4)) }))
-    .sort((a, b) => b.score - a.score)
-    .slice(0, k);
+/** The top `k` labels of a frame's scores, best first (the one ranking, tasks/scores.ts), scores to 4 decimals. */
+export function topLabels(labels: string[], scores: ArrayLike<number>, k = 3): LabelScore[] {
+  return topK(scores, 0, labels, k, { width: scores.length, round: ROUND.decimals(4) });
 }

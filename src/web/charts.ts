@@ -1,7 +1,7 @@
 // A tiny hand-written SVG chart module: line charts (training curves), horizontal bars (latency, top-k scores) and
 // heat maps (confusion matrices). Output is a self-contained <svg> string: inlined into HTML pages, or rasterised to
-// PNG by sharp (librsvg) for report.md and history.png — so no CDN, no browser and no canvas dependency.
-import sharp from 'sharp';
+// PNG by sharp (librsvg) for report.md and history.png — so no CDN, no browser and no canvas dependency. sharp loads
+// only when something is rasterised: the SVG and HTML helpers stay light for the commands that only import them.
 
 export const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 
@@ -251,11 +251,13 @@ export async function heatmapCellsDataUri(k: number, cell: number, shade: (i: nu
       for (let y = i * cell; y < (i + 1) * cell; y++) for (let x = j * cell; x < (j + 1) * cell; x++) px.set(c, (y * side + x) * 3);
     }
   }
+  const { default: sharp } = await import('sharp');
   const png = await sharp(px, { raw: { width: side, height: side, channels: 3 } }).png().toBuffer();
   return `data:image/png;base64,${png.toString('base64')}`;
 }
 
 /** Rasterise an SVG to PNG bytes at its own pixel size. */
 export async function svgToPng(svg: string): Promise<Buffer> {
+  const { default: sharp } = await import('sharp');
   return sharp(Buffer.from(svg), { density: 72 }).png({ compressionLevel: 9 }).toBuffer();
 }

@@ -100,11 +100,42 @@ export async function tinyPackage(root: string, opts: { name?: string; size?: nu
   }
 }
 
-/** A TCP port free on 127.0.0.1 right now (for a server or a child process that must be told its port). */
-export async function freePort(): Promise<number> {
+/** Whether 127.0.0.1:`port` can be listened on right now. */
+async function bindable(port: number): Promise<boolean> {
   const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
+  const ok = await new Promise<boolean>((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise((r) => srv.close(r));
+  return ok;
+}
+
+/** This worker's port block: 1000 ports below the kernel's ephemeral range (32768–60999), one block per vitest fork. */
+const PORT_BLOCK = 1000;
+const portBase = 12_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 16) * PORT_BLOCK;
+let portCursor = 0;
+
+/**
+ * `n` consecutive TCP ports on 127.0.0.1, free now, that no other test process is handed: for servers that cannot bind
+ * port 0 and report it (mosquitto, rtsp-server-perl and its RTP ports) and for "nothing listens there" cases. They
+ * come from this worker's own block below the ephemeral range, so neither another worker nor any port-0 bind (which
+ * the kernel serves from the ephemeral range) can take them meanwhile. Servers mlctl starts bind port 0 instead
+ * (see servingOn in helpers/cli.ts).
+ */
+export async function freePorts(n: number): Promise<number> {
+  for (let tries = 0; tries < PORT_BLOCK; tries++) {
+    if (portCursor + n > PORT_BLOCK) portCursor = 0;
+    const start = portBase + portCursor;
+    portCursor += n;
+    let all = true;
+    for (let i = 0; i < n && all; i++) all = await bindable(start + i);
+    if (all) return start;
+  }
+  throw new Error(`no ${n} free consecutive ports in ${portBase}–${portBase + PORT_BLOCK - 1}`);
+}
+
+/** One such port (see freePorts). */
+export function freePort(): Promise<number> {
+  return freePorts(1);
 }

@@ -1,7 +1,8 @@
 // Vitest global setup: probe the Debian tools once for the whole run, print one line per missing package, and
-// hand the answers to every test file (inject('tools')), so tests that need a tool skip instead of failing.
+// hand the answers to every test file (inject('tools')): on a developer machine the tests that need a missing tool
+// skip; under CI the test files that need it fail naming it (test/helpers/tools.ts).
 import type { TestProject } from 'vitest/node';
-import { probeTools, SYSTEM_TOOLS, type ToolAvailability } from './system-tools.js';
+import { ciMissingMessage, isCi, probeTools, skipLine, type ToolAvailability, type ToolName } from './system-tools.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,9 +12,9 @@ declare module 'vitest' {
 
 export default function setup(project: TestProject) {
   const tools = probeTools();
+  const ci = isCi();
   for (const [name, ok] of Object.entries(tools)) {
-    const t = SYSTEM_TOOLS[name as keyof typeof SYSTEM_TOOLS];
-    if (!ok) process.stdout.write(`skipping tests that need ${t.pkg} (${t.for}): not installed — apt-get install ${t.pkg}\n`);
+    if (!ok) process.stdout.write(`${ci ? ciMissingMessage(name as ToolName) : skipLine(name as ToolName)}\n`);
   }
   project.provide('tools', tools);
 }

@@ -17,7 +17,7 @@ export const predictCommand = defineCommand({
     '',
     "Rows stream in input order with constant memory; each chunk is appended in one write and fsync'd, so a killed run never leaves half a line. --resume continues such a file, skipping inputs already in it (an input listed twice is done once). A finished run writes <out>.summary.json beside the output.",
     '',
-    '--shard i/n predicts the inputs whose sha256(input) mod n is i (0-based): n pods (a Kubernetes Indexed Job, see export --format bundle) list the same inputs and each does its share; --merge joins their outputs into the rows one unsharded run writes (checking the set is complete and from one run).',
+    '--shard i/n predicts the inputs whose uint32be(sha256(input)[0..4]) mod n is i (the first 4 bytes of the digest as a big-endian number; 0-based): n pods (a Kubernetes Indexed Job, see export --format bundle) list the same inputs and each does its share; --merge joins their outputs into the rows one unsharded run writes (checking the set is complete and from one run).',
   ].join('\n'),
   args: ['[model]', '[inputs...]'],
   options: [

@@ -74,7 +74,7 @@ export const trainCommand = defineCommand({
     { ...ENGINE, description: 'feature extraction engine, and the head\'s trainer: auto prefers onnxruntime-node, else tfjs' },
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
     { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard), then stop', type: 'boolean' },
-    { flags: '--shard <i/n>', description: 'with --extract-only: the images whose sha256(path relative to --data) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
+    { flags: '--shard <i/n>', description: 'with --extract-only: the images whose uint32be(sha256(path relative to --data)[0..4]) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
     { flags: '--tensorboard <dir>', description: 'write TensorBoard event files as epochs finish (DIR/train, DIR/validation: epoch_loss, epoch_accuracy, epoch_learning_rate; DIR: hyperparameters for the HParams dashboard); view with tensorboard --logdir DIR' },
     ...CLASSIC_TRAIN_OPTIONS,
   ],

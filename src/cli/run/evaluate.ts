@@ -13,6 +13,8 @@ import { buildReport, writeReport } from '../../evaluate/report.js';
 import { evaluatePackage, type EvaluateOptions, type EvaluationResult } from '../../evaluate/run.js';
 import { evaluateTabularClassifier, evaluateTabularRegression, isTabularPackage, loadTabularEvaluationData } from '../../evaluate/tabular.js';
 import type { EvaluateContext } from '../commands/evaluate.js';
+import { requireTask } from '../../tasks/index.js';
+import { tabularRegression } from '../../tasks/regression/index.js';
 import { parseSize } from '../../util/units.js';
 import { outputColumns } from '../../util/terminal.js';
 import { startBackend } from '../context.js';
@@ -57,7 +59,7 @@ async function finishClassification(
   ctx: EvaluateContext,
   data: Parameters<typeof buildReport>[0],
   results: EvaluationResult[],
-  extra: { result?: Record<string, unknown>; unit?: 'rows' },
+  extra: { result?: Record<string, unknown> },
 ): Promise<CommandResult> {
   const { opts, logger } = ctx;
   const comparison = results.length > 1 ? compareResults(results) : undefined;
@@ -71,20 +73,20 @@ async function finishClassification(
   return {
     error: gateFailure(gates, ctx),
     result: { ...extra.result, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) },
-    text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates, columns: outputColumns(), ...(extra.unit ? { unit: extra.unit } : {}) }),
+    text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates, columns: outputColumns() }),
   };
 }
 
 /** Tabular (classic) packages on a CSV file: one task for all models, the classic trainer's split. */
 async function runTabular(ctx: EvaluateContext, pkgs: LoadedPackage[], params: SplitParams): Promise<CommandResult> {
   const { opts, logger } = ctx;
-  const task = pkgs[0]!.manifest.task;
-  const odd = pkgs.find((p) => p.manifest.task !== task || !isTabularPackage(p));
-  if (odd) throw new MlctlError('OPTION_CONFLICT', [`evaluate one kind of model at a time: ${pkgs[0]!.manifest.name} is ${task} but ${odd.manifest.name} is ${odd.manifest.task}`]);
-  const regression = task === 'tabular-regression';
+  const task = requireTask(pkgs[0]!.manifest, 'evaluate', pkgs[0]!.dir);
+  const odd = pkgs.find((p) => requireTask(p.manifest, 'evaluate', p.dir) !== task);
+  if (odd) throw new MlctlError('OPTION_CONFLICT', [`evaluate one kind of model at a time: ${pkgs[0]!.manifest.name} is ${task.id} but ${odd.manifest.name} is ${odd.manifest.task}`]);
+  const regression = task === tabularRegression;
   if (regression && (opts.minAccuracy !== undefined || opts.minF1 !== undefined)) throw new MlctlError('OPTION_CONFLICT', ['--min-accuracy and --min-f1 are for classifiers; gate a regression model with --min-r2']);
   if (!regression && opts.minR2 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-r2 is for regression models; gate a classifier with --min-accuracy or --min-f1']);
-  if (regression && opts.report) throw new MlctlError('OPTION_CONFLICT', ['--report writes classification figures; for a regression model save the --json output instead']);
+  if (opts.report && !task.report.sections) throw new MlctlError('OPTION_CONFLICT', [`--report writes a task's figures and ${task.id} models have none; save the --json output instead`]);
   const { data, rows } = await loadTabularEvaluationData(pkgs, opts.data, opts.split, params, { encoding: opts.encoding, maxMemory: parseSize(opts.maxMemory, '--max-memory') });
   logger.info(`data: ${data.root} — ${data.split} split: ${data.origin}, ${data.samples.length} rows`);
   if (data.split === 'train' || data.split === 'all') logger.warn(`the ${data.split} split contains the rows the model was trained on: its scores overstate how the model does on new data`);
@@ -102,7 +104,7 @@ async function runTabular(ctx: EvaluateContext, pkgs: LoadedPackage[], params: S
   }
   const results: EvaluationResult[] = [];
   for (const [i, pkg] of pkgs.entries()) results.push(await evaluateTabularClassifier(pkg, rows[i]!, evalOpts));
-  return finishClassification(ctx, data, results, { unit: 'rows' });
+  return finishClassification(ctx, data, results, {});
 }
 
 export async function run(ctx: EvaluateContext): Promise<CommandResult> {

@@ -1,9 +1,11 @@
 // POST /predict: the seed's Flask contract (multipart field `image`) plus raw image bodies and JSON
-// {"instances": [{"b64": ...}]}; several images per request. Answers predictions, top-k labels, model, version.
+// {"instances": [{"b64": ...}]}; several images per request. Answers what the model's task renders (classifiers:
+// predictions and top-k labels; regression: predictions), then model and version.
 import type { FastifyInstance } from 'fastify';
 import type { TabularEncoding } from '../../data/csv.js';
 import { badRequest } from '../errors.js';
-import { instancesToInput, readMultipartImages, rowsOf, rowsToInput, topK, UPLOAD_TEXT_LIMITS } from '../codec.js';
+import { requireTask } from '../../tasks/index.js';
+import { instancesToInput, readMultipartImages, rowsToInput, UPLOAD_TEXT_LIMITS } from '../codec.js';
 import type { InferInput } from '../types.js';
 import { inferContext, resolveModel } from './common.js';
 import { predictSchema } from './schemas.js';
@@ -49,16 +51,11 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
       throw badRequest('send an image as multipart field "image", as a raw body with Content-Type image/*, or JSON {"instances": [{"b64": "..."}]}');
     }
     const model = resolveModel(state, name, version);
+    // Checked before inference: a model without a task has nothing /predict could answer.
+    const task = requireTask(model.manifest, 'POST /predict', `${model.name} v${model.version}`);
     if (input.datatype === 'FP32') input.name = model.manifest.input.name;
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
-    const rows = rowsOf(res.outputs[0]!);
     const m = res.model.manifest;
-    const classifier = m.output.kind !== 'regression' && m.labels.length > 0;
-    return {
-      predictions: rows,
-      ...(classifier ? { labels: rows.map((r) => topK(r, m.labels, k)) } : {}),
-      model: res.model.name,
-      version: res.model.version,
-    };
+    return { ...task.serve.predict(task.results(res.outputs, m), m, { topK: k }), model: res.model.name, version: res.model.version };
   });
 }

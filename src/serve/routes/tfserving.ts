@@ -4,9 +4,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from '../errors.js';
 import type { TabularEncoding } from '../../data/csv.js';
-import { instancesToInput, rowsOf, rowsToInput, topK } from '../codec.js';
-import { checkPredictSignature, checkSignature, examplesResponse, examplesToInput, isRegression, modelMetadataResponse, type ExampleVerb } from '../tfserving-api.js';
-import type { ServedModel } from '../types.js';
+import { instancesToInput, rowsOf, rowsToInput } from '../codec.js';
+import { checkPredictSignature, checkSignature, exampleMethod, examplesResponse, examplesToInput, modelMetadataResponse, type ExampleVerb } from '../tfserving-api.js';
+import type { InferResult, ServedModel } from '../types.js';
+import { taskOf } from '../../tasks/index.js';
 import { inferContext, parseVersion, resolveModel } from './common.js';
 import { tfMetadataSchema, tfRunSchema, tfStatusSchema } from './schemas.js';
 
@@ -49,16 +50,27 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/models/:model/labels/:label', { config: { kind: 'metadata' }, schema: { hide: true } }, labels);
   app.get('/v1/models/:model/labels/:label/metadata', { config: { kind: 'metadata' }, schema: { hide: true } }, labels);
 
+  /** The verb must be the one the model's task answers: a regression model regresses, a classifier classifies. */
+  const checkMethod = (model: ServedModel, verb: ExampleVerb, asked: string) => {
+    const method = exampleMethod(model);
+    if (method === verb) return;
+    if (method === 'regress') throw badRequest(`model ${model.name} is a regression model: use :regress${asked === 'instances' ? ' (or :predict)' : ''}`);
+    if (method === 'classify') throw badRequest(`model ${model.name} is a classifier: use :classify (or :predict for the raw scores)`);
+    throw badRequest(`model ${model.name} answers neither :classify nor :regress${model.manifest.task ? ` (its task is ${model.manifest.task})` : ' (it has no task)'}: use :predict`);
+  };
+
+  /** :classify / :regress answers: the task's per-example answer (labels with scores, or the value). */
+  const answers = (res: InferResult) => {
+    const m = res.model.manifest;
+    const task = taskOf(m)!;
+    return examplesResponse(task.results(res.outputs, m).map((r) => task.serve.tfServing!.answer(r, m, { topK: state.topK })));
+  };
+
   /** Classify / Regress with tf.Example-style {"examples": [...]} (api_rest.md): one answer per example. */
   const examples = async (request: FastifyRequest<{ Params: Params }>, model: ServedModel, verb: ExampleVerb, body: Record<string, unknown>) => {
     checkSignature(model, verb, body.signature_name);
-    const regression = isRegression(model);
-    if (verb === 'classify' && regression) throw badRequest(`model ${model.name} is a regression model: use :regress`);
-    if (verb === 'regress' && !regression) throw badRequest(`model ${model.name} is a classifier: use :classify (or :predict for the raw scores)`);
-    const res = await state.repo.infer(model.name, model.version, [examplesToInput(model, body)], inferContext(request));
-    const rows = rowsOf(res.outputs[0]!);
-    if (verb === 'regress') return examplesResponse(rows.map((r) => r[0]!));
-    return examplesResponse(rows.map((r) => topK(r, res.model.manifest.labels, state.topK).map((t) => [t.label, t.score])));
+    checkMethod(model, verb, 'examples');
+    return answers(await state.repo.infer(model.name, model.version, [examplesToInput(model, body)], inferContext(request)));
   };
 
   const run = async (request: FastifyRequest<{ Params: Params }>) => {
@@ -83,7 +95,7 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
     if (verb === 'predict') checkPredictSignature(model, signatureName);
     else {
       checkSignature(model, verb, signatureName);
-      if (isRegression(model)) throw badRequest(`model ${model.name} is a regression model: use :regress (or :predict)`);
+      checkMethod(model, verb, 'instances');
     }
     if (body.instances !== undefined && body.inputs !== undefined) throw badRequest('"instances" and "inputs" are exclusive: send one of them');
     const columnar = body.inputs !== undefined;
@@ -105,8 +117,8 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
       input = instancesToInput(raw, spec.name, columnar ? 'inputs' : 'instances');
     }
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
+    if (verb === 'classify') return answers(res);
     const rows = rowsOf(res.outputs[0]!);
-    if (verb === 'classify') return examplesResponse(rows.map((r) => topK(r, res.model.manifest.labels, state.topK).map((t) => [t.label, t.score])));
     return columnar ? { outputs: rows } : { predictions: rows };
   };
   app.post('/v1/models/:model', { config: { kind: 'inference' }, schema: tfRunSchema }, run);

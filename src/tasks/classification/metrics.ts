@@ -1,4 +1,5 @@
-// Classification metrics as pure functions over label indices (images and tabular models share them).
+// Classification metrics as pure functions over label indices (the image and tabular classification tasks share
+// them); predicted class, top-k rank and softmax come from the one ranking in tasks/scores.ts.
 // Streaming: an accumulator takes batches of probabilities, so memory is O(classes² + worst N), not O(dataset).
 //
 // Conventions (stated once, relied on by tests and reports):
@@ -12,6 +13,9 @@
 //   predictions (scikit-learn's default label set); weighted averages weight by support.
 // - ECE: 15 equal-width confidence bins (lower, upper], confidence = max probability (Guo et al. 2017);
 //   ECE = Σ_b (n_b / n) · |accuracy_b − confidence_b|.
+
+import { argmax, rankOf } from '../scores.js';
+import type { MetricsOptions } from '../types.js';
 
 export const LOG_LOSS_EPS = 1e-7;
 export const DEFAULT_ECE_BINS = 15;
@@ -78,14 +82,7 @@ export interface ClassificationMetrics {
   mostConfidentWrong: ConfidentError[];
 }
 
-export interface MetricsOptions {
-  topK?: number;
-  bins?: number;
-  /** How many confidently wrong examples to keep. */
-  worst?: number;
-}
-
-export interface MetricsAccumulator {
+export interface ClassificationAccumulator {
   readonly numClasses: number;
   readonly topK: number;
   readonly bins: number;
@@ -101,7 +98,7 @@ export interface MetricsAccumulator {
   worst: Array<Omit<ConfidentError, 'trueLabel' | 'predictedLabel'>>;
 }
 
-export function createAccumulator(numClasses: number, opts: MetricsOptions = {}): MetricsAccumulator {
+export function createAccumulator(numClasses: number, opts: MetricsOptions = {}): ClassificationAccumulator {
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`numClasses must be a positive integer, got ${numClasses}`);
   const topK = Math.min(Math.max(1, Math.floor(opts.topK ?? 5)), numClasses);
   const bins = Math.max(1, Math.floor(opts.bins ?? DEFAULT_ECE_BINS));
@@ -122,49 +119,12 @@ export function createAccumulator(numClasses: number, opts: MetricsOptions = {})
   };
 }
 
-/** Index of the highest score in row [offset, offset+k); the lowest index wins ties. */
-export function argmax(scores: ArrayLike<number>, offset = 0, k = scores.length - offset): number {
-  let best = 0;
-  let bestScore = -Infinity;
-  for (let j = 0; j < k; j++) {
-    const s = scores[offset + j]!;
-    if (s > bestScore) {
-      bestScore = s;
-      best = j;
-    }
-  }
-  return best;
-}
-
-/** 0-based rank of class `t` in a row: classes scoring higher, plus equal-scoring classes with a lower index. */
-export function rankOf(scores: ArrayLike<number>, t: number, offset = 0, k = scores.length - offset): number {
-  const st = scores[offset + t]!;
-  let rank = 0;
-  for (let j = 0; j < k; j++) {
-    const s = scores[offset + j]!;
-    if (s > st || (s === st && j < t)) rank++;
-  }
-  return rank;
-}
-
 /** Bin index for a confidence in [0, 1] with (lower, upper] bins; 0 goes to the first bin. */
 export function binOf(confidence: number, bins: number): number {
   return Math.min(bins - 1, Math.max(0, Math.ceil(confidence * bins) - 1));
 }
 
-/** Softmax in place for each row of n x k scores (for models whose output kind is 'scores'). */
-export function softmaxRows(scores: Float32Array, k: number): Float32Array {
-  for (let o = 0; o < scores.length; o += k) {
-    let max = -Infinity;
-    for (let j = 0; j < k; j++) max = Math.max(max, scores[o + j]!);
-    let sum = 0;
-    for (let j = 0; j < k; j++) sum += scores[o + j] = Math.exp(scores[o + j]! - max);
-    for (let j = 0; j < k; j++) scores[o + j]! /= sum;
-  }
-  return scores;
-}
-
-function insertWorst(acc: MetricsAccumulator, item: MetricsAccumulator['worst'][number]): void {
+function insertWorst(acc: ClassificationAccumulator, item: ClassificationAccumulator['worst'][number]): void {
   if (acc.worstN === 0) return;
   const list = acc.worst;
   if (list.length === acc.worstN && item.score <= list[list.length - 1]!.score) return;
@@ -179,7 +139,7 @@ function insertWorst(acc: MetricsAccumulator, item: MetricsAccumulator['worst'][
  * Add a batch: `probs` holds labels.length rows of numClasses probabilities; `refs` optionally names each example
  * (image paths) for the confidently-wrong list.
  */
-export function addPredictions(acc: MetricsAccumulator, probs: ArrayLike<number>, labels: ArrayLike<number>, refs?: readonly string[]): void {
+export function addPredictions(acc: ClassificationAccumulator, probs: ArrayLike<number>, labels: ArrayLike<number>, refs?: readonly string[]): void {
   const k = acc.numClasses;
   if (probs.length !== labels.length * k) throw new RangeError(`expected ${labels.length} x ${k} scores, got ${probs.length}`);
   for (let i = 0; i < labels.length; i++) {
@@ -244,7 +204,7 @@ export function calibrationFrom(binCount: number[], binConfidence: number[], bin
   return { ece, bins };
 }
 
-export function finalizeMetrics(acc: MetricsAccumulator, labels: readonly string[] = []): ClassificationMetrics {
+export function finalizeMetrics(acc: ClassificationAccumulator, labels: readonly string[] = []): ClassificationMetrics {
   const name = (i: number) => labels[i] ?? String(i);
   const { perClass, macro, weighted } = classReport(acc.confusion, Array.from({ length: acc.numClasses }, (_, i) => name(i)));
   const { ece, bins } = calibrationFrom(acc.binCount, acc.binConfidence, acc.binCorrect);

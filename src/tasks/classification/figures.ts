@@ -1,9 +1,9 @@
-// Evaluation figures drawn with the SVG chart module (web/charts.ts): the confusion-matrix heat map with class labels
-// and the reliability diagram (calibration per confidence bin) — inlined in index.html, rasterised for report.md.
-import { escapeXml, FONT, heatmap, heatmapCellsDataUri as cellsDataUri, heatmapLayout, svgToPng } from '../web/charts.js';
-import type { CalibrationBin } from '../metrics/classification.js';
+// Classification figures drawn with the SVG chart module (web/charts.ts): the confusion-matrix heat map with class
+// labels and the reliability diagram (calibration per confidence bin) — inlined in index.html, rasterised for report.md.
+import { escapeXml, FONT, heatmap, heatmapCellsDataUri as cellsDataUri, heatmapLayout, svgToPng } from '../../web/charts.js';
+import type { CalibrationBin } from './metrics.js';
 
-export { escapeXml, heatmapLayout, svgToPng } from '../web/charts.js';
+export { escapeXml, heatmapLayout, svgToPng } from '../../web/charts.js';
 
 /** Above this many classes the cells are drawn as one embedded raster instead of K² SVG rects (librsvg limits). */
 export const RASTER_CELLS_ABOVE = 64;

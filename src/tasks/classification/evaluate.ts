@@ -1,13 +1,17 @@
-// Classification metrics of an engine over labelled images: stream the samples through imageBatches (the one
-// preprocessing) and the engine, and accumulate metrics. evaluate and optimize's gates both measure through it.
-import type { ImageInputSpec } from '../artifacts/manifest.js';
-import { imageBatches, type SkippedFile } from '../data/batches.js';
-import type { Sample } from '../data/imagefolder.js';
-import { MlctlError } from '../errors.js';
-import type { InferenceEngine } from '../runtime/engine.js';
-import type { Logger } from '../util/log.js';
-import { createProgress } from '../util/progress.js';
-import { addPredictions, createAccumulator, finalizeMetrics, softmaxRows, type ClassificationMetrics, type MetricsOptions } from './classification.js';
+// An image classifier evaluated on labelled images: the split streamed through imageBatches (the one
+// preprocessing) and an InferenceEngine, each batch post-processed and added to the metrics by the task. evaluate
+// and optimize (its accuracy checks before and after a step) both call this.
+import type { ImageInputSpec } from '../../artifacts/manifest.js';
+import { imageBatches, type SkippedFile } from '../../data/batches.js';
+import type { Sample } from '../../data/imagefolder.js';
+import { MlctlError } from '../../errors.js';
+import type { InferenceEngine } from '../../runtime/engine.js';
+import type { Logger } from '../../util/log.js';
+import { createProgress } from '../../util/progress.js';
+import { floatOutputs } from '../outputs.js';
+import type { MetricsOptions, TaskModel } from '../types.js';
+import { imageClassification } from './index.js';
+import type { ClassificationMetrics } from './metrics.js';
 
 /** How many skipped files are listed by path (all are counted). */
 export const SKIPPED_LISTED = 20;
@@ -41,7 +45,8 @@ export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSp
   if (engine.inputShape.length !== 3 || engine.inputShape.some((d, i) => d !== want[i] && d !== -1)) {
     throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes input [${engine.inputShape.join(', ')}] but the manifest's input spec is [${want.join(', ')}]`]);
   }
-  const acc = createAccumulator(k, opts);
+  const model: TaskModel = { labels: [...labels], output: { name: 'output', kind: opts.softmax ? 'scores' : 'probabilities', size: k } };
+  const acc = imageClassification.metrics(model, opts);
   const skipped: SkippedFile[] = [];
   let skippedCount = 0;
   let example: Float32Array | undefined;
@@ -63,8 +68,7 @@ export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSp
   for await (const batch of batches) {
     if (!example) example = batch.x.slice(0, spec.height * spec.width * 3);
     const out = await engine.run(batch.x, batch.count);
-    const probs = opts.softmax ? softmaxRows(Float32Array.from(out), k) : out;
-    addPredictions(acc, probs, batch.labels, batch.paths);
+    acc.add(imageClassification.results(floatOutputs(model, out, batch.count), model), batch.labels, batch.paths);
     progress?.tick(batch.count);
   }
   const seconds = (Date.now() - start) / 1000;
@@ -72,6 +76,5 @@ export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSp
   if (acc.count === 0) {
     throw new MlctlError('DATA_EMPTY_SPLIT', ['evaluation', `none of its ${samples.length} image(s) could be decoded (${skipped[0]?.reason ?? 'unknown reason'})`]);
   }
-  return { metrics: finalizeMetrics(acc, labels), skipped: { count: skippedCount, files: skipped }, seconds, example };
+  return { metrics: acc.finish(), skipped: { count: skippedCount, files: skipped }, seconds, example };
 }
-

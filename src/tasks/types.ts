@@ -1,0 +1,117 @@
+// The task contract: what is specific to a kind of model (classify an image, classify or regress a table row; next:
+// detect objects) lives in one task module, and commands reach it through taskOf(manifest). docs/tasks.md is the guide.
+import type { Manifest } from '../artifacts/manifest.js';
+import type { Tensor } from '../runtime/tensor.js';
+
+/** What post-processing and rendering read of a model: its labels and output (a remote model's metadata can supply them). */
+export type TaskModel = Pick<Manifest, 'labels' | 'output'>;
+
+/** How examples reach the model: images through data/preprocess.ts (the manifest's image spec), rows through the recorded tabular encoding. */
+export type InputKind = 'image' | 'tabular';
+
+/**
+ * A kind of model. `R` is one example's result (classification: its scores and probabilities; regression: its value;
+ * detection: its boxes), `M` the metrics evaluate reports for it. Every surface below is generic over both.
+ */
+export interface Task<R = unknown, M = unknown> {
+  /** The manifest's `task` value. */
+  readonly id: string;
+  /** One line for errors and docs: what such a model does. */
+  readonly summary: string;
+  readonly input: InputKind;
+  /** The manifest sections this task relies on are usable; throws PACKAGE_INVALID saying what is wrong. */
+  check(m: Manifest, where: string): void;
+  /** Values per example the model outputs (an engine is checked against it when it opens). */
+  outputSize(m: TaskModel): number;
+  /** One batch of engine outputs → one result per example. */
+  results(outputs: readonly Tensor[], m: TaskModel): R[];
+  readonly serve: ServeRendering<R>;
+  /** How `mlctl predict` writes a result: its CSV columns and JSON Lines fields. */
+  rows(m: TaskModel, opts: { topK: number }): RowRendering<R>;
+  /** The fields an audit line (serve --audit-log) records for one prediction, e.g. {label, score}. */
+  audit(r: R, m: TaskModel): Record<string, unknown>;
+  /** How watch's rules see a frame's result; absent when watch cannot use the task. */
+  readonly watch?: WatchRendering<R>;
+  /** A streaming metrics accumulator for evaluate (and optimize's accuracy checks). */
+  metrics(m: TaskModel, opts?: MetricsOptions): MetricsAccumulator<R, M>;
+  /** How evaluate shows the metrics: terminal, report.md, index.html. */
+  readonly report: ReportRendering<M>;
+}
+
+/** A task whose result and metrics types the caller does not know (what the registry hands out). */
+export type AnyTask = Task<any, any>;
+
+export interface ServeRendering<R> {
+  /** The fields of a POST /predict answer, beside "model" and "version". */
+  predict(results: readonly R[], m: TaskModel, opts: { topK: number }): Record<string, unknown>;
+  /** TF Serving's Classify or Regress API as the task answers it (one answer per example); absent: :predict only. */
+  readonly tfServing?: { method: 'classify' | 'regress'; answer(r: R, m: TaskModel, opts: { topK: number }): unknown };
+}
+
+export interface RowRendering<R> {
+  /** CSV columns between "index,input" and "error". */
+  readonly columns: readonly string[];
+  /** Labels per row, recorded in the run summary so --resume and --merge refuse a different layout (0: none). */
+  readonly topK: number;
+  /** One CSV cell per column. */
+  cells(r: R): string[];
+  /** The JSON Lines fields after "index" and "input". */
+  fields(r: R): Record<string, unknown>;
+}
+
+export interface WatchRendering<R> {
+  /** What rules see of a frame: one score per model label, in label order (detection: each label's best box). */
+  scores(r: R): Float32Array | Float64Array;
+}
+
+export interface MetricsOptions {
+  /** Classification: top-k accuracy's k. */
+  topK?: number;
+  /** Classification: calibration bins. */
+  bins?: number;
+  /** How many of the worst examples to keep. */
+  worst?: number;
+}
+
+export interface MetricsAccumulator<R, M> {
+  /** Examples added so far. */
+  readonly count: number;
+  /** Add a batch: results with their ground truth (classification: label index; regression: target) and optional example names. */
+  add(results: readonly R[], truth: ArrayLike<number>, refs?: readonly string[]): void;
+  finish(): M;
+}
+
+export interface ReportContext {
+  /** "name vN", for figure titles. */
+  name: string;
+  /** Added to figure file names when one report holds several models ("" for one). */
+  stem: string;
+  /** The data folder or file: example paths are shown relative to it. */
+  root: string;
+}
+
+/** One part of a model's section in report.md and index.html. */
+export interface ReportSection {
+  /** Anchor suffix: index.html names it model-<i>-<id>. */
+  id: string;
+  title: string;
+  /** Metric sections come before the latency section in index.html; example galleries after it. */
+  place: 'metrics' | 'examples';
+  /** report.md lines under its "### title" (absent: left out of report.md). */
+  markdown?: string[];
+  /** The section's body in index.html. */
+  html: string;
+  /** Figure files report.md links to, written beside it. */
+  files?: Array<{ name: string; data: Buffer }>;
+}
+
+export interface ReportRendering<M> {
+  /** (metric, value) rows heading evaluate's summary table in the terminal and report.md. */
+  summary(metrics: M): string[][];
+  /** Terminal lines after the summary table. */
+  text?(metrics: M, ctx: ReportContext): string[];
+  /** index.html's headline cards (HTML). */
+  cards?(metrics: M): string[];
+  /** report.md / index.html sections; absent: the task has no --report folder. */
+  sections?(metrics: M, ctx: ReportContext): Promise<ReportSection[]>;
+}
