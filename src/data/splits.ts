@@ -67,17 +67,24 @@ export function splitSamples(samples: Sample[], classes: string[], opts: { valid
   checkSplitParams({ validationSplit: v, testSplit: t });
   const out: Record<SplitName, Sample[]> = { train: [], val: [], test: [] };
   for (let label = 0; label < classes.length; label++) {
-    const items = samples.filter((s) => s.label === label).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    shuffleInPlace(items, createRng(deriveSeed(seed, classes[label]!)));
-    const n = items.length;
-    // Every class with enough images gets at least one held-out example when a split is asked for.
-    const nt = t > 0 && n >= 3 ? Math.max(1, Math.round(n * t)) : 0;
-    const nv = v > 0 && n - nt >= 2 ? Math.max(1, Math.round(n * v)) : 0;
-    out.test.push(...items.slice(0, nt));
-    out.val.push(...items.slice(nt, nt + nv));
-    out.train.push(...items.slice(nt + nv));
+    const cut = carve(samples.filter((s) => s.label === label), deriveSeed(seed, classes[label]!), v, t);
+    for (const k of ['train', 'val', 'test'] as const) out[k].push(...cut[k]);
   }
   return out;
+}
+
+/**
+ * The one cut: items ordered by path, shuffled with `seed`, the first round(n·t) held out for test and the next
+ * round(n·v) for validation — at least one each when asked for and the group is big enough. Image folders cut each
+ * class (stratified); detection sets, whose images hold several classes, cut the whole set.
+ */
+export function carve<T extends { path: string }>(group: readonly T[], seed: number, v: number, t: number): Record<SplitName, T[]> {
+  const items = [...group].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  shuffleInPlace(items, createRng(seed));
+  const n = items.length;
+  const nt = t > 0 && n >= 3 ? Math.max(1, Math.round(n * t)) : 0;
+  const nv = v > 0 && n - nt >= 2 ? Math.max(1, Math.round(n * v)) : 0;
+  return { test: items.slice(0, nt), val: items.slice(nt, nt + nv), train: items.slice(nt + nv) };
 }
 
 /**
