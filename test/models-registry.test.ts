@@ -266,3 +266,21 @@ describe('models rm and gc', () => {
     expect((await mlctl('models', 'gc', '--json')).code).toBe(2);
   });
 });
+
+describe('metrics named with their split (registry/metrics.ts)', () => {
+  it('reads train\'s keys, a derived package\'s re-measured validation and the classic trainer\'s blocks', async () => {
+    const { namedMetrics, headlineMetric, comparableMetric } = await import('../src/registry/metrics.js');
+    const trained = { metrics: { valAccuracy: 0.9, valLoss: 0.3, accuracy: 0.97, loss: 0.1, testAccuracy: 0.88, bestEpoch: 4 } };
+    const derived = { metrics: { valAccuracy: 0.89, valExamples: 60, source: trained.metrics } };
+    const classic = { metrics: { train: { accuracy: 1, macroF1: 1 }, validation: { accuracy: 0.8, macroF1: 0.75 }, accuracy: 0.8, split: 'validation' } };
+    expect(headlineMetric(trained)).toMatchObject({ metric: 'accuracy', split: 'test', value: 0.88 });
+    expect(headlineMetric(derived)).toMatchObject({ metric: 'accuracy', split: 'validation', value: 0.89 });
+    expect(headlineMetric(classic)).toMatchObject({ metric: 'accuracy', split: 'validation', value: 0.8 });
+    // The parent's figures a derived package carries are not its own.
+    expect(namedMetrics(derived).map((m) => m.key)).toEqual(['valAccuracy', 'valExamples']);
+    // The classic headline copy is not listed twice.
+    expect(namedMetrics(classic).filter((m) => m.metric === 'accuracy').map((m) => m.split)).toEqual(['train', 'validation']);
+    // A delta compares one split: test is missing from the derived package, so validation it is.
+    expect(comparableMetric(trained, derived)).toEqual({ split: 'validation', a: 0.9, b: 0.89 });
+  });
+});

@@ -27,6 +27,8 @@ const KEYS: Record<string, { metric: string; split: MetricSplit }> = {
 
 const SPLIT_BLOCKS: Record<string, MetricSplit> = { train: 'train', validation: 'validation', val: 'validation', test: 'test' };
 const SPLIT_ORDER: MetricSplit[] = ['test', 'validation', 'train'];
+/** The classic trainer's top-level copies of its headline split's figures. */
+const CLASSIC_HEADLINES = new Set(['accuracy', 'r2', 'mae', 'rmse']);
 
 const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -44,7 +46,7 @@ export function namedMetrics(m: Pick<Manifest, 'metrics'>): NamedMetric[] {
       continue;
     }
     if (!num(v)) continue;
-    if (classicSplit && key in { accuracy: 1, r2: 1, mae: 1, rmse: 1 }) {
+    if (classicSplit && CLASSIC_HEADLINES.has(key)) {
       // The headline repeats a block's figure: keep one copy.
       const blockKey = Object.keys(SPLIT_BLOCKS).find((b) => SPLIT_BLOCKS[b] === classicSplit && mt[b] && typeof mt[b] === 'object');
       if (!blockKey || !num((mt[blockKey] as Record<string, unknown>)[key])) out.push({ key, metric: key, split: classicSplit, value: v });
