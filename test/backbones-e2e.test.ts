@@ -78,7 +78,7 @@ afterAll(async () => {
   await tmp.cleanup();
 });
 
-/** id, options, train flags, preprocessing, prune flags (ResNet50 prunes its head only: all 53 convs take minutes). */
+/** id, options, train flags, preprocessing, prune flags (prune takes the head by default; ResNet50 names it). */
 const CASES: Array<[string, BackboneOptions, string[], string, string[]]> = [
   ['mobilenet_v2', { imageSize: 32, alpha: 0.35 }, ['--alpha', '0.35'], 'tf', []],
   ['resnet50', { imageSize: 32 }, [], 'caffe', ['--layers', 'fc1']],

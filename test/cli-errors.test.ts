@@ -142,6 +142,8 @@ describe('gates in --json (real commands)', () => {
     expect(r.code).toBe(3);
     expect(r.json).toMatchObject({ ok: false, command: 'quantize', exitCode: 3, status: 'rejected', dtype: 'uint8', package: { name: 'colours', version: 2 }, error: { code: 'GATE_FAILED' } });
     expect(r.json.error.message).toMatch(/^colours v2 rejected: /);
+    // The drop and the allowance in one unit: points, with the flag as given.
+    expect(r.json.error.message).toMatch(/dropped from 100\.00% to \d+\.\d\d%, \d+\.\d\d points; --max-accuracy-drop 0\.01 allows 1\.00 point$/);
     expect(r.json.before.accuracy).toBe(1);
     expect(r.json.after.accuracy).toBeLessThan(0.5);
     // The rejected package is evaluated as what it is: a failing accuracy gate, in the same document shape.

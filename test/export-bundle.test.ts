@@ -108,6 +108,9 @@ describe('export --format bundle', () => {
     const readme = await fs.readFile(path.join(out, 'README.md'), 'utf8');
     expect(readme).toContain(pkg.manifestSha256);
     expect(readme).toContain('kubectl apply -k k8s/');
+    // A client preprocessing images itself learns the resize kernel, not only the mode.
+    expect(readme).toMatch(/## Input preprocessing[\s\S]*Resize: stretched \(aspect ratio not kept\) to \d+x\d+, bilinear with antialiasing/);
+    expect(meta.input.preprocessing).toMatchObject({ interpolation: 'bilinear', antialias: true });
   });
 
   it('Dockerfile: pinned Node image, npm ci --omit=dev, numeric non-root user, HEALTHCHECK on readiness, serve entrypoint', async () => {

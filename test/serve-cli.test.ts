@@ -41,12 +41,34 @@ describe('mlctl serve (process)', () => {
       expect(answer.model).toBe('tiny');
       expect(answer.predictions[0]).toHaveLength(3);
       expect(await cli.exited).toBe(0);
-      expect(cli.out()).toMatch(/stopped on SIGTERM after draining/);
-      // Structured JSON logs with request ids on stderr.
-      const lines = cli.err().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      // --log-format json (the default): every stderr line is one JSON object — mlctl's own, the request logs and the
+      // final line alike — and stdout carries nothing to mix with them.
+      expect(cli.out()).toBe('');
+      const logLines = cli.err().split('\n').filter((l) => l.trim());
+      for (const l of logLines) expect(() => JSON.parse(l), l).not.toThrow();
+      const lines = logLines.map((l) => JSON.parse(l) as Record<string, any>);
+      expect(lines.every((l) => typeof l.level === 'number' && typeof l.time === 'number' && typeof l.msg === 'string')).toBe(true);
+      expect(lines.at(-1)!.msg).toMatch(/stopped on SIGTERM after draining/);
+      expect(lines.some((l) => /^backend: /.test(l.msg))).toBe(true);
       const access = lines.find((l) => l.route === '/predict');
       expect(access).toMatchObject({ statusCode: 200, method: 'POST' });
-      expect(access.reqId).toMatch(/[0-9a-f-]{36}/);
+      expect(access!.reqId).toMatch(/[0-9a-f-]{36}/);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+
+  it('--log-format text: plain lines only, request logs included, and the stop line on stdout', async () => {
+    const cli = spawnCli(['serve', path.join(tmp.dir, 'models'), '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', '--log-format', 'text']);
+    try {
+      const url = (await cli.waitFor(/serving on (http:\/\/\S+)/))[1]!;
+      expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+      const lines = cli.err().split('\n').filter((l) => l.trim());
+      expect(lines.filter((l) => l.trimStart().startsWith('{'))).toEqual([]);
+      expect(lines.some((l) => /^request completed .*url=\/v2\/health\/ready .*statusCode=200/.test(l))).toBe(true);
+      expect(cli.out()).toMatch(/^stopped on SIGTERM after draining/);
     } finally {
       cli.child.kill('SIGKILL');
     }

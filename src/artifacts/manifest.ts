@@ -18,7 +18,22 @@ export interface PreprocessingSpec {
   scale: number;
   /** Resize rule: images are resized to exactly height x width. */
   resize: 'fill' | 'cover' | 'contain';
+  /**
+   * Resampling of that resize: bilinear (sharp/libvips kernel "linear"). A consumer resizing with another kernel
+   * (sharp's default lanczos3, bicubic) feeds the model other pixels and loses accuracy. Manifests written before it
+   * was recorded are read as bilinear (normalizeManifest): the resize mlctl always did.
+   */
+  interpolation: 'bilinear';
+  /**
+   * Downscaling averages the whole source area under each output pixel (libvips shrink + reduce: Pillow's
+   * Image.resize(BILINEAR), tf.image.resize(antialias=True)), not just its 2x2 neighbours (cv2.INTER_LINEAR,
+   * tf.image.resize's default antialias=False). Older manifests: true.
+   */
+  antialias: true;
 }
+
+/** What a manifest without interpolation/antialias meant: the resize data/preprocess.ts has always done. */
+export const LEGACY_RESIZE = { interpolation: 'bilinear', antialias: true } as const satisfies Pick<PreprocessingSpec, 'interpolation' | 'antialias'>;
 
 export interface ImageInputSpec {
   kind: 'image';
@@ -173,5 +188,15 @@ export function validateManifest(value: unknown, where: string): Manifest {
     if (!e || e.algorithm !== ENCRYPTION_ALGORITHM || e.format !== ENCRYPTION_FORMAT) fail(`its encryption record is not ${ENCRYPTION_ALGORITHM} (${ENCRYPTION_FORMAT}); this mlctl cannot read it`);
     if (typeof e.keyId !== 'string' || !Array.isArray(e.files) || e.files.some((f) => typeof f !== 'string' || !m.files![f])) fail('its encryption record lacks keyId or lists files the manifest does not');
   }
-  return m as Manifest;
+  return normalizeManifest(m as Manifest);
 }
+
+/** Fill in what older manifests left implicit, as what it meant then (an image input's resize interpolation). */
+export function normalizeManifest(m: Manifest): Manifest {
+  if (m.input?.kind === 'image' && m.input.preprocessing && (m.input.preprocessing.interpolation === undefined || m.input.preprocessing.antialias === undefined)) {
+    m.input.preprocessing = { ...m.input.preprocessing, ...LEGACY_RESIZE, ...definedOnly(m.input.preprocessing) };
+  }
+  return m;
+}
+
+const definedOnly = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -1,7 +1,7 @@
 // The one implementation of image preprocessing: decode with sharp, resize, and turn RGB pixels into the model's
 // input floats as the manifest's PreprocessingSpec says. train, evaluate and serve all call imageToInput().
 import sharp from 'sharp';
-import type { ImageInputSpec, PreprocessingSpec } from '../artifacts/manifest.js';
+import { LEGACY_RESIZE, type ImageInputSpec, type PreprocessingSpec } from '../artifacts/manifest.js';
 import { MlctlError } from '../errors.js';
 
 export type PreprocessingMode = PreprocessingSpec['mode'];
@@ -10,19 +10,42 @@ export const PREPROCESSING_MODES: readonly PreprocessingMode[] = ['caffe', 'tf',
 /** ImageNet channel means in BGR order, as Keras's imagenet_utils "caffe" mode subtracts them. */
 export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 
+/** How images are resized for every mode: stretched to the model size, bilinear with antialiasing (what sharp's "linear" kernel does). */
+export const RESIZE = { resize: 'fill', ...LEGACY_RESIZE } as const satisfies Pick<PreprocessingSpec, 'resize' | 'interpolation' | 'antialias'>;
+
+/** sharp's kernel for each recorded interpolation: the spec says what decodeRgb does, and decodeRgb does what it says. */
+const SHARP_KERNEL: Record<PreprocessingSpec['interpolation'], 'linear'> = { bilinear: 'linear' };
+
 export function preprocessingFor(mode: PreprocessingMode): PreprocessingSpec {
   switch (mode) {
     case 'caffe':
-      return { mode, channelOrder: 'BGR', mean: CAFFE_MEAN_BGR, std: [1, 1, 1], scale: 1, resize: 'fill' };
+      return { mode, channelOrder: 'BGR', mean: CAFFE_MEAN_BGR, std: [1, 1, 1], scale: 1, ...RESIZE };
     case 'tf':
-      return { mode, channelOrder: 'RGB', mean: [1, 1, 1], std: [1, 1, 1], scale: 1 / 127.5, resize: 'fill' };
+      return { mode, channelOrder: 'RGB', mean: [1, 1, 1], std: [1, 1, 1], scale: 1 / 127.5, ...RESIZE };
     case 'torch':
-      return { mode, channelOrder: 'RGB', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1 / 255, resize: 'fill' };
+      return { mode, channelOrder: 'RGB', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1 / 255, ...RESIZE };
     case 'unit':
-      return { mode, channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1], scale: 1 / 255, resize: 'fill' };
+      return { mode, channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1], scale: 1 / 255, ...RESIZE };
     case 'raw':
-      return { mode, channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, resize: 'fill' };
+      return { mode, channelOrder: 'RGB', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, ...RESIZE };
   }
+}
+
+/**
+ * The resize in words, for READMEs, model cards and logs: "stretched to 224x224, bilinear with antialiasing (…)"
+ * — enough for a client in another language to feed the model the pixels it was trained on.
+ */
+export function describeResize(spec: Pick<ImageInputSpec, 'height' | 'width' | 'preprocessing'>): string {
+  const p = spec.preprocessing;
+  const fit = p.resize === 'fill' ? 'stretched (aspect ratio not kept)' : p.resize === 'cover' ? 'scaled to cover and centre-cropped' : 'scaled to fit and padded with black';
+  const kernel = `${p.interpolation ?? LEGACY_RESIZE.interpolation}${(p.antialias ?? LEGACY_RESIZE.antialias) ? ' with antialiasing' : ' without antialiasing'}`;
+  return `${fit} to ${spec.height}x${spec.width}, ${kernel} (sharp kernel "linear"; Pillow Image.resize(BILINEAR), tf.image.resize(method="bilinear", antialias=True) — not cv2.INTER_LINEAR or sharp's default lanczos3)`;
+}
+
+/** The part of a spec that names a feature store or a conversion: older stores were named without the resize kernel it always had. */
+export function preprocessingKey(p: PreprocessingSpec): Omit<PreprocessingSpec, 'interpolation' | 'antialias'> & Partial<PreprocessingSpec> {
+  const { interpolation, antialias, ...rest } = p;
+  return interpolation === LEGACY_RESIZE.interpolation && antialias === LEGACY_RESIZE.antialias ? rest : p;
 }
 
 export function imageInputSpec(size: number | { height: number; width: number }, mode: PreprocessingMode = 'caffe'): ImageInputSpec {
@@ -124,7 +147,14 @@ export async function checkImageHeader(input: string | Uint8Array, opts: Pick<De
  * drop alpha, convert to sRGB and resize to height x width. Returns HWC uint8 RGB. The header is checked first
  * (checkImageHeader) and large decodes wait their turn (see LARGE_DECODE_BYTES).
  */
-export async function decodeRgb(input: string | Uint8Array, height: number, width: number, fit: PreprocessingSpec['resize'] = 'fill', opts: DecodeOptions = {}): Promise<Uint8Array> {
+export async function decodeRgb(
+  input: string | Uint8Array,
+  height: number,
+  width: number,
+  fit: PreprocessingSpec['resize'] = 'fill',
+  opts: DecodeOptions = {},
+  interpolation: PreprocessingSpec['interpolation'] = LEGACY_RESIZE.interpolation,
+): Promise<Uint8Array> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const label = typeof input === 'string' ? input : `(${input.byteLength} bytes)`;
   const { decodedBytes } = await checkImageHeader(input, opts);
@@ -136,7 +166,7 @@ export async function decodeRgb(input: string | Uint8Array, height: number, widt
       const { data, info } = await img
         .removeAlpha()
         .toColourspace('srgb')
-        .resize(width, height, { fit: fit === 'fill' ? 'fill' : fit, kernel: 'linear', background: { r: 0, g: 0, b: 0 } })
+        .resize(width, height, { fit: fit === 'fill' ? 'fill' : fit, kernel: SHARP_KERNEL[interpolation] ?? 'linear', background: { r: 0, g: 0, b: 0 } })
         .raw()
         .toBuffer({ resolveWithObject: true });
       if (info.channels === 3) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -172,6 +202,6 @@ export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Fl
 
 /** Decode + resize + preprocess one image into the model's input floats (H*W*3). */
 export async function imageToInput(input: string | Uint8Array, spec: ImageInputSpec, out?: Float32Array, offset = 0, opts: DecodeOptions = {}): Promise<Float32Array> {
-  const rgb = await decodeRgb(input, spec.height, spec.width, spec.preprocessing.resize, opts);
+  const rgb = await decodeRgb(input, spec.height, spec.width, spec.preprocessing.resize, opts, spec.preprocessing.interpolation);
   return pixelsToInput(rgb, spec.preprocessing, out, offset);
 }

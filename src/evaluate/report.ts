@@ -17,11 +17,11 @@ import type { EvaluationResult } from './run.js';
 export type { EvaluationReport } from './format.js';
 
 /** Image folders and CSV files (evaluate/tabular.ts, layout "csv", samples named "line N") report alike. */
-export type ReportData = Omit<EvaluationData, 'layout'> & { layout: string };
+export type ReportData = Omit<EvaluationData, 'layout' | 'plan'> & { layout: string };
 
 export function buildReport(data: ReportData, results: EvaluationResult[], comparison: ComparisonRow[] | undefined, gates: GateCheck[]): EvaluationReport {
   return {
-    data: { root: data.root, layout: data.layout, split: data.split, ...data.params, classes: data.classes, images: data.samples.length },
+    data: { root: data.root, layout: data.layout, split: data.split, origin: data.origin, ...data.params, classes: data.classes, images: data.samples.length },
     results,
     ...(comparison ? { comparison } : {}),
     gates,
@@ -58,7 +58,7 @@ export function reportMarkdown(report: EvaluationReport, sections: ReportSection
   const d = report.data;
   const out: string[] = ['# mlctl evaluation report', ''];
   // Labels, paths and messages come from the data: every one goes through mdText/mdCode (no raw HTML or links).
-  out.push(`Data: ${mdCode(d.root)} — ${mdText(d.split)} split (${mdText(d.layout)} layout, seed ${d.seed}, validation ${d.validationSplit}, test ${d.testSplit}), ${d.images} images, classes: ${d.classes.map(mdText).join(', ')}.`, '');
+  out.push(`Data: ${mdCode(d.root)} — ${mdText(d.split)} split (${mdText(d.origin)}; ${mdText(d.layout)} layout), ${d.images} ${d.layout === 'csv' ? 'rows' : 'images'}, classes: ${d.classes.map(mdText).join(', ')}.`, '');
   if (report.comparison && report.comparison.length > 1) {
     out.push(`## Comparison (deltas vs ${mdText(report.comparison[0]!.model)})`, '', renderMarkdown(comparisonRowsTable(report.comparison)), '');
   }

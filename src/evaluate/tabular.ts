@@ -40,7 +40,7 @@ export interface TabularRows {
 
 export interface TabularEvaluationData {
   /** Shaped like the image path's data so buildReport/formatText serve both; samples' paths are "line N". */
-  data: Omit<EvaluationData, 'layout'> & { layout: 'csv' };
+  data: Omit<EvaluationData, 'layout' | 'plan'> & { layout: 'csv' };
   /** Per package, the same rows (the split is computed once, from the first package). */
   rows: TabularRows[];
 }
@@ -86,7 +86,8 @@ export async function loadTabularEvaluationData(pkgs: readonly LoadedPackage[], 
   });
   const classes = regression ? [] : pkgs[0]!.manifest.labels;
   const samples: Sample[] = rows[0]!.refs.map((ref, k) => ({ path: ref, label: rows[0]!.labels?.[k] ?? 0 }));
-  return { data: { root: path.resolve(file), layout: 'csv', classes, split: resolved, params, samples }, rows };
+  const origin = resolved === 'all' ? 'all rows' : `the classic trainer's ${resolved === 'val' ? 'validation' : resolved} rows (--validation-split ${params.validationSplit}, seed ${params.seed})`;
+  return { data: { root: path.resolve(file), layout: 'csv', classes, split: resolved, params, samples, origin }, rows };
 }
 
 export interface RegressionEvaluationResult {

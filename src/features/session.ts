@@ -10,7 +10,7 @@ import { sha256, sha256File } from '../artifacts/hash.js';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { imageBatches, type SkippedFile } from '../data/batches.js';
 import type { Sample } from '../data/imagefolder.js';
-import { imageInputSpec } from '../data/preprocess.js';
+import { imageInputSpec, preprocessingKey } from '../data/preprocess.js';
 import type { WeightsSource } from '../models/weights.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import { runFloat } from '../runtime/float.js';
@@ -82,7 +82,8 @@ export interface FeatureSession {
 /** Cache identity of a backbone base: one name for its ONNX conversion and its feature store. */
 export function backboneIdentity(b: BackboneBase, weightsSha256: string, spec: ImageInputSpec, pooling: 'none' | 'gap'): string {
   const variant = b.backbone.variant(b.options);
-  const digest = sha256(JSON.stringify({ v: 1, weights: weightsSha256, preprocessing: spec.preprocessing, size: [spec.height, spec.width] })).slice(0, 16);
+  // preprocessingKey: stores written before the resize kernel was recorded keep their names (it is the same resize).
+  const digest = sha256(JSON.stringify({ v: 1, weights: weightsSha256, preprocessing: preprocessingKey(spec.preprocessing), size: [spec.height, spec.width] })).slice(0, 16);
   return [b.backbone.id, variant, String(b.options.imageSize), pooling === 'gap' ? 'gap' : '', digest].filter(Boolean).join('-');
 }
 

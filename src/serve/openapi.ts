@@ -6,7 +6,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { readFileSync } from 'node:fs';
 import { SERVER_VERSION } from './routes/common.js';
+import { UI_DIR } from './ui.js';
 
 export const DOCS_PREFIX = '/docs';
 
@@ -73,14 +75,26 @@ async function collector(app: FastifyInstance): Promise<void> {
 /** The OpenAPI collector: fastify-plugin so its onRoute hook sits on the root and sees every route. */
 export const openApiCollector = fp(collector, { name: 'mlctl-openapi', fastify: '5.x' });
 
-/** GET /openapi.json and Swagger UI at /docs: reads the collector's `swagger` decorator, after the security hooks. */
+/** The top bar's logo: the page's icon (ui/icon.svg) and the name, in place of the plugin's own branding. */
+export function docsLogo(icon: string): string {
+  const mark = icon.replace(/^<svg[^>]*>/, '').replace(/<\/svg>\s*$/, '');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="190" height="40" viewBox="0 0 190 40"><g transform="translate(0 4)">${mark}</g><text x="42" y="28" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="22" font-weight="600" fill="#fff">mlctl serve</text></svg>`;
+}
+
+/** GET /openapi.json and Swagger UI at /docs, branded as mlctl: reads the collector's `swagger` decorator, after the security hooks. */
 export const docsPlugin = fp(
-  async (app: FastifyInstance) => {
+  async (app: FastifyInstance, opts: { uiDir?: string }) => {
+    const icon = readFileSync(`${opts.uiDir ?? UI_DIR}icon.svg`, 'utf8');
     await app.register(swaggerUi, {
       routePrefix: DOCS_PREFIX,
       staticCSP: DOCS_CSP,
       uiConfig: { deepLinking: true, validatorUrl: null, tryItOutEnabled: true, displayRequestDuration: true, persistAuthorization: false },
-      theme: { title: 'mlctl serve — API docs' },
+      // The logo links back to the page at / (or the docs themselves with --no-ui: the route is then a 404, not a foreign site).
+      logo: { type: 'image/svg+xml', content: Buffer.from(docsLogo(icon)), href: '/', target: '_self' },
+      theme: {
+        title: 'mlctl serve — API docs',
+        favicon: [{ filename: 'favicon.svg', rel: 'icon', sizes: 'any', type: 'image/svg+xml', content: Buffer.from(icon) }],
+      },
     });
     app.get('/openapi.json', async () => app.swagger());
   },

@@ -29,6 +29,8 @@ export interface TrainOptions {
   resume: boolean;
   validationSplit: number;
   testSplit: number;
+  /** Which split values the user gave (the others are defaults): a given one the folder makes moot is warned about. */
+  splitGiven?: Record<'seed' | 'validationSplit' | 'testSplit', 'option' | 'model' | 'default'>;
   engine: EngineChoice;
   classWeights: 'auto' | 'none';
   /** Where packages go (default: artifactsRoot()). */

@@ -31,7 +31,7 @@ function batchedDims(shape: number[], what: string): number[] {
 }
 
 /** mlctl.* metadata carried into the config's `parameters` (which variant this is, how to feed it). */
-const CONFIG_PARAMETERS = ['mlctl.input_variant', 'mlctl.weights', 'mlctl.preprocessing', 'mlctl.labels'] as const;
+const CONFIG_PARAMETERS = ['mlctl.input_variant', 'mlctl.weights', 'mlctl.preprocessing', 'mlctl.resize', 'mlctl.labels'] as const;
 
 export interface ConfigSettings {
   name: string;

@@ -137,9 +137,15 @@ export function servingOn(child: ChildProcess, ms = 100_000): Promise<Serving> {
   });
 }
 
+/** The argv that runs `mlctl ARGS` from source in a process of its own (for shell pipelines: `… | head`). */
+export function cliArgv(args: string[]): string[] {
+  return [process.execPath, '--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args];
+}
+
 /** `mlctl ARGS` as a child process, in this process's environment (see mlctlHome) with NO_COLOR=1. */
 export function spawnCli(args: string[]): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
+  const [node, ...argv] = cliArgv(args);
+  const child = spawn(node!, argv, {
     cwd: repoRoot,
     env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -66,7 +66,7 @@ export const trainCommand = defineCommand({
     WEIGHTS,
     { flags: '--augment <list>', description: `comma-separated augmentations (${AUGMENTATIONS.join(', ')}); turns the feature cache off`, type: 'list', default: [] },
     { flags: '--patience <n>', description: 'early stopping: stop after N epochs without val_loss improvement and restore the best weights', type: 'int', min: 1 },
-    { ...SEED, description: 'seed for the split, initialisation, shuffling and dropout (same seed + data → same metrics)' },
+    { ...SEED, description: 'seed for the split, initialisation, shuffling and dropout (same seed + data → same metrics; default 42)' },
     { flags: '--resume', description: 'continue the interrupted run of --name from its last checkpoint', type: 'boolean' },
     VALIDATION_SPLIT,
     TEST_SPLIT,

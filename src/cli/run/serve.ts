@@ -13,6 +13,7 @@ import type { ServeContext } from '../commands/serve.js';
 import { startBackend } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
+import { pinoTextStream } from '../../util/log.js';
 
 type ServeOptions = ServeContext['opts'];
 
@@ -70,15 +71,20 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   config.access = await packageAccessFrom(opts, { logger });
   await startBackend(ctx);
   const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
-  const { server, loaded: models, failed } = await startServe(config, { logger, prepared, metrics: createServeMetrics(), httpLogger: { level, stream: process.stderr } });
+  // The request logs in the format mlctl's own lines use (--log-format).
+  const httpLogger = { level, stream: opts.logFormat === 'json' ? process.stderr : pinoTextStream(process.stderr) };
+  const { server, loaded: models, failed } = await startServe(config, { logger, prepared, metrics: createServeMetrics(), httpLogger });
   const info = server.app.mlctl.info;
   server.app.log.info({ url: server.url, models: models.map((m) => `${m.name}@${m.version}`), ...(failed.length ? { unavailable: failed.map((u) => `${u.name}@${u.version}`) } : {}), ...info }, `serving on ${server.url}`);
   const res = await shutdownOnSignal(server);
   // Anything still holding the event loop open (native thread pools) must not keep a stopped server alive.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
+  const stopped = `stopped ${res.signal ? `on ${res.signal} ` : ''}after draining for ${res.ms} ms${res.drained ? '' : ' (drain timeout reached)'}`;
+  // JSON logs: the last line is a log line too, so a collector reading the merged output never meets plain text.
+  if (opts.logFormat === 'json') logger.info(stopped);
   return {
     exitCode: 0,
     result: { url: server.url, models: models.map((m) => ({ name: m.name, version: m.version, engine: m.engine })), unavailable: failed.map((u) => ({ name: u.name, version: u.version, reason: u.reason })), ...info, ...res },
-    text: `stopped ${res.signal ? `on ${res.signal} ` : ''}after draining for ${res.ms} ms${res.drained ? '' : ' (drain timeout reached)'}`,
+    ...(opts.logFormat === 'json' ? {} : { text: stopped }),
   };
 }

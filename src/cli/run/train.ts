@@ -2,6 +2,7 @@
 // src/classic; Ctrl-C stops at a batch boundary with a checkpoint (exit 130).
 import path from 'node:path';
 import { MlctlError } from '../../errors.js';
+import { resolveSplitParams } from '../../data/splits.js';
 import { runTrain, type TrainResult } from '../../train/run.js';
 import type { TrainContext } from '../commands/train.js';
 import { interruptFlag, startBackend } from '../context.js';
@@ -40,6 +41,7 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
   if (opts.extractOnly && opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', ['--extract-only trains nothing, so there are no epochs for --tensorboard: drop one of them']);
   if (opts.shard !== undefined && !opts.extractOnly) throw new MlctlError('OPTION_CONFLICT', ['--shard splits the feature extraction of --extract-only; add --extract-only (the head then trains on one machine from the filled store)']);
   if (opts.extractOnly && !opts.featureCache) throw new MlctlError('OPTION_CONFLICT', ['--extract-only fills the feature store: drop --no-feature-cache']);
+  const split = resolveSplitParams(opts);
   const extractOnly = opts.extractOnly ? { shard: opts.shard !== undefined ? parseShard(opts.shard) : WHOLE } : undefined;
   const backend = await startBackend(ctx);
   const flag = interruptFlag(ctx);
@@ -60,10 +62,11 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
       weights: opts.weights,
       augment: opts.augment,
       patience: opts.patience,
-      seed: opts.seed,
+      seed: split.params.seed,
       resume: opts.resume,
-      validationSplit: opts.validationSplit,
-      testSplit: opts.testSplit,
+      validationSplit: split.params.validationSplit,
+      testSplit: split.params.testSplit,
+      splitGiven: split.from,
       engine: opts.engine,
       classWeights: opts.classWeights,
       featureCache: opts.featureCache,

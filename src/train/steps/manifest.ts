@@ -43,6 +43,8 @@ export function trainManifest(
       data: folder.root,
       layout: folder.layout,
       samples: { train: splits.train.length, val: splits.val.length, test: splits.test.length },
+      // Where each split came from: its own folder, carved from the class folders or train/ (validationSplit, testSplit, seed), or none.
+      splitSources: run.plan.source,
       classCounts: Object.fromEntries(classes.map((c, i) => [c, countBy(splits.train, classes.length)[i]])),
       epochs: opts.epochs,
       batchSize: opts.batchSize,

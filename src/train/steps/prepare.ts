@@ -1,7 +1,8 @@
 // Train step 1: check the options against the backbone, read the dataset and its splits, and name the run.
 import path from 'node:path';
 import { artifactsRoot, assertValidName } from '../../artifacts/package.js';
-import { loadTrainingData, type ImageFolder, type Sample } from '../../data/imagefolder.js';
+import type { ImageFolder, Sample } from '../../data/imagefolder.js';
+import { describeSplits, loadTrainingData, unusedSplitOptions, type SplitPlan } from '../../data/splits.js';
 import { MlctlError } from '../../errors.js';
 import type { BackboneDef, BackboneOptions } from '../../models/backbones/types.js';
 import { backboneById, DEFAULT_BACKBONE } from '../../models/backbones/index.js';
@@ -22,6 +23,8 @@ export interface PreparedRun {
   augment: Augmentation[];
   folder: ImageFolder;
   splits: Splits;
+  /** The splits with where each came from (recorded in the manifest, said in the header). */
+  plan: SplitPlan;
   classes: string[];
   /** Where packages go, and this run's checkpoint folder. */
   root: string;
@@ -41,10 +44,12 @@ export async function prepareRun(opts: TrainOptions): Promise<PreparedRun> {
   }
   const blocks = backbone.blocks(backboneOptions).length;
   if (opts.fineTune < 0 || opts.fineTune > blocks) throw new MlctlError('OPTION_INVALID', [`--fine-tune must be between 0 and ${blocks} (${backbone.id} blocks to unfreeze)`]);
-  const { folder, splits } = await loadTrainingData(opts);
-  opts.logger.info(`dataset ${folder.root}: ${folder.classes.length} classes, ${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test images`);
+  const { folder, plan, splits } = await loadTrainingData(opts);
+  if (opts.splitGiven) for (const w of unusedSplitOptions(plan, opts.splitGiven)) opts.logger.warn(w);
+  opts.logger.info(`dataset ${folder.root}: ${folder.classes.length} classes, ${describeSplits(plan)}`);
+  if (splits.val.length === 0) opts.logger.warn(`no validation images: val accuracy, --patience and the best-epoch choice need some (${plan.layout === 'explicit' ? 'add a val/ folder or ' : ''}set --validation-split above 0)`);
   const root = opts.artifacts ?? artifactsRoot();
-  return { opts, backbone, backboneOptions, augment, folder, splits, classes: folder.classes, root, runDir: runDir(root, opts.name) };
+  return { opts, backbone, backboneOptions, augment, folder, splits, plan, classes: folder.classes, root, runDir: runDir(root, opts.name) };
 }
 
 /** What must match for --resume to continue a run (data, size, head, weights, seed, …). */
