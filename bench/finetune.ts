@@ -39,7 +39,7 @@ interface Config {
 // The cases: MobileNetV2 (alpha 1.0) at 96 px with --fine-tune 3, VGG16 at 224 px with --fine-tune 1; Flatten head.
 const CONFIGS: Config[] = [
   { id: 'mobilenet_v2', imageSize: 96, alpha: 1.0, blocks: 3, images: 128, batch: 32 },
-  { id: 'vgg16', imageSize: 224, blocks: 1, images: 32, batch: 16 },
+  { id: 'vgg16', imageSize: 224, blocks: 1, images: 24, batch: 8 },
 ];
 
 /** Today's loop: decode a batch, the whole model forward and backward in TF.js (stock wasm kernels), Adam. */

@@ -25,8 +25,8 @@ export function historyCsv(history: EpochMetrics[]): string {
 export interface HistoryContext {
   /** Model name (page title). */
   name?: string;
-  /** Epoch budget per phase (an earlier end means early stopping). */
-  epochs?: number;
+  /** Epoch budget of each phase (an earlier end means early stopping); one number for both. */
+  epochs?: EpochBudget;
   patience?: number | null;
   metrics?: Record<string, unknown>;
   /** Training parameters, shown as a table (nested values as JSON). */
@@ -34,6 +34,8 @@ export interface HistoryContext {
   /** LR range tests run before the phases (--find-lr). */
   lrFind?: readonly LrFindResult[];
 }
+
+export type EpochBudget = number | Partial<Record<EpochMetrics['phase'], number>>;
 
 export interface PhaseSpan {
   phase: EpochMetrics['phase'];
@@ -47,7 +49,7 @@ export interface PhaseSpan {
 }
 
 /** The phases in order with their best and early-stopping epochs. */
-export function phaseSpans(history: readonly EpochMetrics[], epochs?: number): PhaseSpan[] {
+export function phaseSpans(history: readonly EpochMetrics[], epochs?: EpochBudget): PhaseSpan[] {
   const spans: PhaseSpan[] = [];
   history.forEach((h, i) => {
     const last = spans[spans.length - 1];
@@ -57,7 +59,8 @@ export function phaseSpans(history: readonly EpochMetrics[], epochs?: number): P
   for (const s of spans) {
     const monitor = (n: number) => history[n - 1]!.valLoss ?? history[n - 1]!.loss;
     for (let n = s.first; n <= s.last; n++) if (monitor(n) < monitor(s.best)) s.best = n;
-    s.stoppedEarly = epochs !== undefined && s.last - s.first + 1 < epochs;
+    const budget = typeof epochs === 'number' ? epochs : epochs?.[s.phase];
+    s.stoppedEarly = budget !== undefined && s.last - s.first + 1 < budget;
   }
   return spans;
 }
@@ -104,7 +107,7 @@ export function accuracyChart(history: readonly EpochMetrics[], spans: readonly 
 }
 
 /** Loss and accuracy side by side in one SVG (history.png). */
-export function historySvg(history: EpochMetrics[], epochs?: number): string {
+export function historySvg(history: EpochMetrics[], epochs?: EpochBudget): string {
   const spans = phaseSpans(history, epochs);
   const W = 480;
   const inner = [lossChart(history, spans, W), accuracyChart(history, spans, W)].map((svg, i) => svg.replace('<svg ', `<svg x="${i * W}" y="0" `));
@@ -128,7 +131,7 @@ function cards(history: readonly EpochMetrics[], spans: readonly PhaseSpan[], ct
 
 function paramsTable(training: Record<string, unknown>): string {
   const rows = Object.entries(training)
-    .filter(([k]) => k !== 'classCounts')
+    .filter(([k]) => k !== 'classCounts' && k !== 'lrFind')
     .map(([k, v]) => [k, v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v)]);
   return table({ head: ['parameter', 'value'], rows });
 }
@@ -199,5 +202,7 @@ export async function writeHistoryFiles(dir: string, history: EpochMetrics[], ct
 /** HistoryContext from a manifest draft's metrics and training block. */
 export function historyContext(name: string, draft: { metrics?: Record<string, unknown>; training?: Record<string, unknown> }): HistoryContext {
   const t = draft.training ?? {};
-  return { name, epochs: typeof t.epochs === 'number' ? t.epochs : undefined, patience: typeof t.patience === 'number' ? t.patience : null, metrics: draft.metrics, training: t };
+  const ft = (t.fineTune ?? undefined) as { epochs?: number } | undefined;
+  const epochs = typeof t.epochs === 'number' ? { head: t.epochs, ...(typeof ft?.epochs === 'number' ? { 'fine-tune': ft.epochs } : {}) } : undefined;
+  return { name, epochs, patience: typeof t.patience === 'number' ? t.patience : null, metrics: draft.metrics, training: t };
 }

@@ -6,8 +6,8 @@ import { writeTfjsModel } from '../../artifacts/package.js';
 import type { FeatureSession } from '../../features/session.js';
 import { saveCheckpoint, type Checkpoint, type RunConfig } from '../checkpoint.js';
 import type { RunClock } from '../eta.js';
-import { calibrateFineTune, fineTune, fineTuneRangeTest, prepareFineTune, type FineTuneResult, type FineTuneSetup } from '../finetune.js';
-import type { LrFindResult } from '../lr-find.js';
+import { calibrateFineTune, fineTune, fineTuneRangeTest, prepareFineTune, RANGE_TEST_PHASE, type FineTuneResult, type FineTuneSetup } from '../finetune.js';
+import { LR_FIND, type LrFindResult } from '../lr-find.js';
 import { headParams, newAdamState, type HeadTrainState, type TrainHeadResult } from '../../heads/head.js';
 import { checkpointError, findPhaseLr } from './head-phase.js';
 import type { PreparedRun } from './prepare.js';
@@ -44,6 +44,7 @@ export async function prepareFineTunePhase(run: PreparedRun, model: tf.LayersMod
     const val = setup.val?.count ?? 0;
     // Units as fineTune() counts them: train images, plus a third of val (forward only) per epoch.
     o.clock?.plan('fine-tune', plan.epochs * (train + val / 3), perImage);
+    if (opts.findLr) o.clock?.plan(RANGE_TEST_PHASE, LR_FIND.steps, perImage * Math.min(opts.batchSize, train));
     opts.logger.info(`fine-tune phase: ${plan.epochs} epoch(s) of ${train} images, about ${Math.round(1 / Math.max(perImage, 1e-9))} img/s (one step timed)`);
     return setup;
   } catch (err) {
@@ -65,7 +66,7 @@ export async function fineTunePhase(
   const units = run.backbone.blocks(run.backboneOptions);
   const resuming = o.resume?.phase === 'fine-tune';
   const lrFind = await findPhaseLr(run, 'fineTune', plan, o.config, resuming, () =>
-    fineTuneRangeTest(model, setup, { blocks: opts.fineTune, units, batchSize: opts.batchSize, seed: opts.seed, classes: run.classes.length, classWeights: o.classWeights, logger: opts.logger, shouldStop: opts.shouldStop }),
+    fineTuneRangeTest(model, setup, { blocks: opts.fineTune, units, batchSize: opts.batchSize, seed: opts.seed, classes: run.classes.length, classWeights: o.classWeights, logger: opts.logger, shouldStop: opts.shouldStop, clock: o.clock }),
   );
   if (lrFind) o.onLrFind?.(lrFind);
   let headDone: HeadTrainState | undefined;
