@@ -126,6 +126,13 @@ async function benchConfig(c: Config, rounds: number, dir: string) {
   const all = (await scanImageFolder(data)).samples;
   const samples = Array.from({ length: c.images }, (_, i) => all[(i * 7) % all.length]!);
   const model = buildFullModel(def.build(opts), { pooling: 'flatten', units: 1024, dropout: 0, classes: CLASSES });
+  // Keras builds the head's Dense layers unseeded: seeded here, so every run starts from the same model.
+  for (const [name, seed] of [['fc1', 11], ['predictions', 12]] as const) {
+    const [k, b] = model.getLayer(name).getWeights();
+    const w = [tf.initializers.glorotUniform({ seed }).apply(k!.shape) as tf.Tensor, tf.zerosLike(b!)];
+    model.getLayer(name).setWeights(w);
+    tf.dispose(w);
+  }
   const spec = imageInputSpec(c.imageSize, def.preprocessing);
   // BatchNorm statistics from a batch of the images, so the random network behaves like a trained one.
   for await (const b of imageBatches(samples.slice(0, 8), { spec, batchSize: 8 })) {

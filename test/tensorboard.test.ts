@@ -136,7 +136,7 @@ describe.skipIf(!tools.pythonProtobuf)('event files read back independently', ()
     expect(rootValues.find((v) => v.tag === 'hyperparameters')!.text![0]).toContain('| lr | 0.002 |');
     expect(rootValues.find((v) => v.tag === 'phase')).toMatchObject({ step: 3, text: [expect.stringContaining('fine-tune phase starts at epoch 3')] });
     expect(rootValues.find((v) => v.tag === 'package')!.text![0]).toContain(r.package!.dir);
-  });
+  }, 240_000);
 
   it('rejects a --tensorboard path that is a file, before training, with a stable code', async () => {
     const file = path.join(tmp.dir, 'not-a-dir');

@@ -174,20 +174,46 @@ export async function prepareFineTune(model: tf.LayersModel, train: readonly Sam
   }
 }
 
-/** Shuffled batches of rows, each read while the previous one trains. */
-function batchStream(rows: FeatureRows, order: ArrayLike<number>, batchSize: number) {
-  const bufs = [0, 1].map(() => new Float32Array(batchSize * rows.dim));
-  const labels = [0, 1].map(() => new Int32Array(batchSize));
+/**
+ * Shuffled batches of rows, read `ahead` batches in advance. A TF.js step holds the event loop, so a read started just
+ * before it would only reach the frozen part's engine after it: two ahead, a batch's images are decoded during one
+ * step and run through ONNX Runtime (its own threads) during the next, while the tail trains.
+ */
+function batchStream(rows: FeatureRows, order: ArrayLike<number>, batchSize: number, ahead = 2) {
+  const slots = ahead + 1;
+  const bufs = Array.from({ length: slots }, () => new Float32Array(batchSize * rows.dim));
+  const labels = Array.from({ length: slots }, () => new Int32Array(batchSize));
   const batches = Math.ceil(rows.count / batchSize);
+  const inflight = new Map<number, Promise<{ x: Float32Array; labels: Int32Array; n: number }>>();
   const read = async (b: number) => {
     const from = b * batchSize;
     const to = Math.min(rows.count, from + batchSize);
-    const x = await rows.read(order, from, to, bufs[b % 2]!);
-    const l = labels[b % 2]!;
+    const x = await rows.read(order, from, to, bufs[b % slots]!);
+    const l = labels[b % slots]!;
     for (let i = from; i < to; i++) l[i - from] = rows.labels[order[i]!]!;
     return { x, labels: l, n: to - from };
   };
-  return { batches, read };
+  return {
+    batches,
+    /** Batch b (taken in order: its buffer is reused `ahead` + 1 batches later), with the next reads started. */
+    take(b: number) {
+      for (let k = b; k <= Math.min(batches - 1, b + ahead); k++) {
+        if (inflight.has(k)) continue;
+        const p = read(k);
+        // A read that fails while a step runs is reported when taken, not as an unhandled rejection.
+        p.catch(() => undefined);
+        inflight.set(k, p);
+      }
+      const p = inflight.get(b)!;
+      inflight.delete(b);
+      return p;
+    },
+    /** Wait out the reads still in flight (after an interrupt), so nothing writes into the buffers later. */
+    async drain() {
+      await Promise.all([...inflight.values()].map((p) => p.catch(() => undefined)));
+      inflight.clear();
+    },
+  };
 }
 
 /** Fine-tune `model` (base + head) in place on the setup's rows; on return it holds the best weights seen. */
@@ -234,16 +260,13 @@ export async function fineTune(model: tf.LayersModel, setup: FineTuneSetup, opts
       let correct = 0;
       let n = 0;
       let lr = learningRateAt(sched, step);
-      let next = stream.batches > 0 ? stream.read(0) : undefined;
       for (let b = 0; b < stream.batches; b++) {
-        const batch = await next!;
+        // The next batches are read (and, with augmentation, run through the frozen part) while this one trains.
+        const batch = await stream.take(b);
         if (opts.shouldStop?.()) {
           interrupted = true;
           break;
         }
-        // The next batch is read (and, with augmentation, run through the frozen part) while this one trains.
-        next = b + 1 < stream.batches ? stream.read(b + 1) : undefined;
-        next?.catch(() => undefined);
         lr = learningRateAt(sched, step++);
         const r = trainer.step(batch.x, batch.labels, batch.n, lr);
         lossSum += r.loss * batch.n;
@@ -254,10 +277,8 @@ export async function fineTune(model: tf.LayersModel, setup: FineTuneSetup, opts
         progress.tick(batch.n, `loss ${(lossSum / n).toFixed(4)} acc ${(correct / n).toFixed(3)} lr ${lr.toExponential(2)}${eta ? ` · ${eta}` : ''}`);
         await new Promise((res) => setImmediate(res));
       }
-      if (interrupted) {
-        await next?.catch(() => undefined);
-        break;
-      }
+      await stream.drain();
+      if (interrupted) break;
       const m: EpochMetrics = { epoch: history.length + 1, loss: lossSum / Math.max(1, n), accuracy: correct / Math.max(1, n), seconds: 0, lr, phase: 'fine-tune' };
       if (setup.val?.count) {
         const v = await evaluateTail(tail, setup.val, cutShape, opts.classes, opts.batchSize);
@@ -309,7 +330,7 @@ function endlessBatches(setup: FineTuneSetup, batchSize: number, seed: number) {
       stream = batchStream(rows, shuffleInPlace(Array.from({ length: rows.count }, (_, i) => i), createRng(deriveSeed(seed, `lr-find-fine-tune-${pass}`))), batchSize);
       b = 0;
     }
-    return stream.read(b++);
+    return stream.take(b++);
   };
 }
 
