@@ -151,7 +151,9 @@ export async function prepareFineTune(model: tf.LayersModel, train: readonly Sam
     if (stats.train) {
       const cached = stats.train.cached + (stats.val?.cached ?? 0);
       const computed = stats.train.computed + (stats.val?.computed ?? 0);
-      logger.info(`fine-tune inputs (the frozen part's outputs, up to ${split.cutLayer}): ${cached} from the store, ${computed} computed${stats.train.computed ? ` at ${stats.train.imagesPerSecond.toFixed(1)} img/s` : ''}`);
+      const mb = ((stats.train.images + (stats.val?.images ?? 0)) * dim * 4) / 2 ** 20;
+      const where = s!.storeDir ? `${mb.toFixed(1)} MiB in ${s!.storeDir}` : `${mb.toFixed(1)} MiB in a temporary store (--no-feature-cache)`;
+      logger.info(`fine-tune inputs (the frozen part's outputs, up to ${split.cutLayer}): ${cached} from the store, ${computed} computed${stats.train.computed ? ` at ${stats.train.imagesPerSecond.toFixed(1)} img/s` : ''}; ${where}`);
     }
     const where = s ? `the frozen part (up to ${split.cutLayer}) runs in ${s.engine.description}${augment.length ? ' on every batch (--augment changes each epoch\'s images; without it, it would be computed once and stored)' : `, computed once${s.storeDir ? ' and stored' : ''}`}` : 'every block is unfrozen: the whole network trains on images';
     return {
