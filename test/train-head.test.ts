@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/runtime/backend.js';
 import { memoryRows, pooledRows, toMatrix, type FeatureMatrix } from '../src/features/rows.js';
 import { adamUpdate, balancedClassWeights, disposeHead, headParams, initHeadParams, initHeadWeights, newAdamState, trainHead } from '../src/heads/head.js';
-import { conv2dFilterGrad, ensureConvFilterGradient } from '../src/train/wasm-grads.js';
+import { conv2dFilterGrad, ensureWasmGradients } from '../src/train/wasm-grads.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 /** Gaussian blobs: class k has mean +2 on feature k. */
@@ -140,7 +140,7 @@ describe('Conv2DBackpropFilter on wasm', () => {
     const refData = ref.dataSync().slice();
     ref.dispose();
     await selectBackend('wasm');
-    expect(ensureConvFilterGradient()).toMatch(/wasm/);
+    expect(ensureWasmGradients()).toMatch(/wasm/);
     const got = grad();
     expect(got.shape).toEqual([3, 3, 3, 4]);
     const gotData = got.dataSync();

@@ -41,6 +41,8 @@ export interface TrainHeadOptions {
   epochs: number;
   batchSize: number;
   lr: number;
+  /** The rate of each step (0-based over the phase, resumed runs included); default: `lr` throughout. */
+  lrAt?: (step: number) => number;
   seed: number;
   /** Which engine does the arithmetic (--engine): auto = ONNX Runtime when it loads, else TF.js. */
   engine?: EngineChoice;
@@ -249,6 +251,7 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
       const read = batchReader(train, order, opts, e, classWeights);
       let lossSum = 0;
       let correct = 0;
+      let lr = opts.lrAt ? opts.lrAt(step) : opts.lr;
       let next = batches > 0 ? read(0) : undefined;
       for (let b = 0; b < batches; b++) {
         const batch = await next!;
@@ -259,7 +262,8 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
         next = b + 1 < batches ? read(b + 1) : undefined;
         // A read that fails while this step runs is reported when awaited, not as an unhandled rejection.
         next?.catch(() => undefined);
-        const r = await trainer.step(batch, opts.lr, ++step);
+        lr = opts.lrAt ? opts.lrAt(step) : opts.lr;
+        const r = await trainer.step(batch, lr, ++step);
         lossSum += r.loss * batch.n;
         correct += r.correct;
         const seen = Math.min(train.count, (b + 1) * batchSize);
@@ -271,7 +275,7 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
         await next?.catch(() => undefined);
         break;
       }
-      const m: EpochMetrics = { epoch: e, loss: lossSum / train.count, accuracy: correct / train.count, seconds: (performance.now() - t0) / 1000, lr: opts.lr, phase: 'head' };
+      const m: EpochMetrics = { epoch: e, loss: lossSum / train.count, accuracy: correct / train.count, seconds: (performance.now() - t0) / 1000, lr, phase: 'head' };
       if (val && val.count > 0) {
         const v = await trainer.evaluate(val);
         m.valLoss = v.loss;
@@ -300,4 +304,37 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
   } finally {
     await trainer.dispose();
   }
+}
+
+/**
+ * Steps of the head from its seeded initial weights, one batch each, through shuffled passes over `trainSet` (as many
+ * as asked): the LR range test's view of the head phase. Nothing is kept: dispose() drops the trainer.
+ */
+export async function headSteps(trainSet: FeatureRows, opts: Pick<TrainHeadOptions, 'spec' | 'batchSize' | 'seed' | 'engine' | 'threads' | 'logger' | 'classWeights' | 'epochRows'>): Promise<{ step(lr: number): Promise<number>; dispose(): Promise<void> }> {
+  const params = initHeadParams(opts.spec, trainSet.dim, opts.seed);
+  const optimizer = newAdamState([params.w1.length, params.b1.length, params.w2.length, params.b2.length]);
+  const trainer = await openHeadTrainer(opts.engine ?? 'auto', { spec: opts.spec, inputSize: trainSet.dim, params, optimizer, batchSize: opts.batchSize, threads: opts.threads }, opts.logger);
+  const classWeights = opts.classWeights ? Float32Array.from(opts.classWeights) : undefined;
+  const full: TrainHeadOptions = { ...opts, epochs: 0, lr: 0 };
+  let pass = 0;
+  let b = 0;
+  let batches = 0;
+  let read: ((b: number) => Promise<HeadBatch>) | undefined;
+  let step = 0;
+  return {
+    async step(lr) {
+      if (!read || b >= batches) {
+        pass++;
+        const rows = opts.epochRows ? opts.epochRows(pass) : trainSet;
+        batches = Math.ceil(rows.count / opts.batchSize);
+        if (batches === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['train', 'no training rows for the LR range test']);
+        const order = shuffleInPlace(Array.from({ length: rows.count }, (_, i) => i), createRng(deriveSeed(opts.seed, `lr-find-head-${pass}`)));
+        read = batchReader(rows, order, full, 1_000_000 + pass, classWeights);
+        b = 0;
+      }
+      const r = await trainer.step(await read(b++), lr, ++step);
+      return r.loss;
+    },
+    dispose: () => trainer.dispose(),
+  };
 }

@@ -22,6 +22,8 @@ export interface RunConfig {
   fingerprint: Record<string, unknown>;
   /** Which run wrote the checkpoint: --resume names it. */
   run?: RunIdentity;
+  /** Rates the --find-lr range tests chose, per phase: a resumed run trains with them again. */
+  lrFind?: { head?: number; fineTune?: number };
 }
 
 export interface Checkpoint {

@@ -7,6 +7,7 @@ import { csvLine } from '../data/csv.js';
 import { lineChart, PALETTE, svgToPng, type Marker } from '../web/charts.js';
 import { card, figure, htmlPage, section, table } from '../web/html.js';
 import type { EpochMetrics } from '../heads/head.js';
+import type { LrFindResult } from './lr-find.js';
 
 const COLUMNS = ['epoch', 'phase', 'loss', 'accuracy', 'valLoss', 'valAccuracy', 'lr', 'seconds'] as const;
 
@@ -27,13 +28,17 @@ export function historyCsv(history: EpochMetrics[]): string {
 export interface HistoryContext {
   /** Model name (page title). */
   name?: string;
-  /** Epoch budget per phase (an earlier end means early stopping). */
-  epochs?: number;
+  /** Epoch budget of each phase (an earlier end means early stopping); one number for both. */
+  epochs?: EpochBudget;
   patience?: number | null;
   metrics?: Record<string, unknown>;
   /** Training parameters, shown as a table (nested values as JSON). */
   training?: Record<string, unknown>;
+  /** LR range tests run before the phases (--find-lr). */
+  lrFind?: readonly LrFindResult[];
 }
+
+export type EpochBudget = number | Partial<Record<EpochMetrics['phase'], number>>;
 
 export interface PhaseSpan {
   phase: EpochMetrics['phase'];
@@ -47,7 +52,7 @@ export interface PhaseSpan {
 }
 
 /** The phases in order with their best and early-stopping epochs. */
-export function phaseSpans(history: readonly EpochMetrics[], epochs?: number): PhaseSpan[] {
+export function phaseSpans(history: readonly EpochMetrics[], epochs?: EpochBudget): PhaseSpan[] {
   const spans: PhaseSpan[] = [];
   history.forEach((h, i) => {
     const last = spans[spans.length - 1];
@@ -57,7 +62,8 @@ export function phaseSpans(history: readonly EpochMetrics[], epochs?: number): P
   for (const s of spans) {
     const monitor = (n: number) => history[n - 1]!.valLoss ?? history[n - 1]!.loss;
     for (let n = s.first; n <= s.last; n++) if (monitor(n) < monitor(s.best)) s.best = n;
-    s.stoppedEarly = epochs !== undefined && s.last - s.first + 1 < epochs;
+    const budget = typeof epochs === 'number' ? epochs : epochs?.[s.phase];
+    s.stoppedEarly = budget !== undefined && s.last - s.first + 1 < budget;
   }
   return spans;
 }
@@ -104,7 +110,7 @@ export function accuracyChart(history: readonly EpochMetrics[], spans: readonly 
 }
 
 /** Loss and accuracy side by side in one SVG (history.png). */
-export function historySvg(history: EpochMetrics[], epochs?: number): string {
+export function historySvg(history: EpochMetrics[], epochs?: EpochBudget): string {
   const spans = phaseSpans(history, epochs);
   const W = 480;
   const inner = [lossChart(history, spans, W), accuracyChart(history, spans, W)].map((svg, i) => svg.replace('<svg ', `<svg x="${i * W}" y="0" `));
@@ -128,7 +134,7 @@ function cards(history: readonly EpochMetrics[], spans: readonly PhaseSpan[], ct
 
 function paramsTable(training: Record<string, unknown>): string {
   const rows = Object.entries(training)
-    .filter(([k]) => k !== 'classCounts')
+    .filter(([k]) => k !== 'classCounts' && k !== 'lrFind')
     .map(([k, v]) => [k, v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v)]);
   return table({ head: ['parameter', 'value'], rows });
 }
@@ -139,6 +145,34 @@ function epochTable(history: readonly EpochMetrics[], spans: readonly PhaseSpan[
   return table({ head: ['epoch', 'phase', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'lr', 'seconds', ''], rows, align: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'left'] });
 }
 
+/** The range test's smoothed loss against the rate (log x), fastai's plot_lr_find: the last 5 points left out, the suggestions marked. */
+export function lrFindChart(r: LrFindResult, width = 480): string {
+  const keep = r.lrs.length > 10 ? r.lrs.length - 5 : r.lrs.length;
+  const marks = (['valley', 'steep', 'minimum'] as const).flatMap((rule, i) => {
+    const p = r.suggestions[rule];
+    if (!p) return [];
+    const used = r.chosen?.rule === rule ? ' (suggested)' : '';
+    return [{ x: p.lr, label: `${rule}${rule === 'minimum' ? '/10' : ''} ${p.lr.toExponential(1)}${used}`, color: PALETTE[(i + 2) % PALETTE.length] }];
+  });
+  return lineChart({
+    title: `LR range test (${r.phase})`,
+    width,
+    x: r.lrs.slice(0, keep),
+    xLog: true,
+    xLabel: 'learning rate',
+    yLabel: 'smoothed loss',
+    series: [{ name: 'loss', color: PALETTE[0], values: r.losses.slice(0, keep) }],
+    markers: marks,
+  });
+}
+
+function lrFindSection(tests: readonly LrFindResult[]): string {
+  const figs = tests.map((r) =>
+    figure(lrFindChart(r), `${r.lrs.length} steps from ${r.options.startLr.toExponential(0)}, rate ×${Math.pow(r.options.endLr / r.options.startLr, 1 / r.options.steps).toFixed(3)} per step; ${r.stop === 'diverged' ? 'stopped when the smoothed loss passed 4x its best' : 'ran every step'}. ${r.chosen ? `Suggested (${r.chosen.rule}): ${r.chosen.lr.toExponential(2)}.` : 'No suggestion.'}`),
+  );
+  return `<div class="figs">${figs.join('')}</div>`;
+}
+
 /** history.html: one self-contained page (inline CSS and SVG, no script, no network). */
 export function historyHtml(history: EpochMetrics[], ctx: HistoryContext = {}): string {
   const spans = phaseSpans(history, ctx.epochs);
@@ -146,13 +180,14 @@ export function historyHtml(history: EpochMetrics[], ctx: HistoryContext = {}): 
   const body = [
     cards(history, spans, ctx),
     section('curves', 'Curves', `<div class="figs">${figure(lossChart(history, spans), 'Dashed lines: fine-tune start, the best epoch of each phase (its weights were kept) and early stops.')}${figure(accuracyChart(history, spans))}${figure(lr)}</div>`),
+    ctx.lrFind?.length ? section('lr-find', 'LR range test', lrFindSection(ctx.lrFind)) : '',
     ctx.training ? section('params', 'Hyperparameters', paramsTable(ctx.training)) : '',
     section('epochs', 'Epochs', epochTable(history, spans)),
   ];
   return htmlPage({
     title: `Training history${ctx.name ? `: ${ctx.name}` : ''}`,
     subtitle: [spans.map((s) => `${s.phase}: epochs ${s.first}–${s.last}${s.stoppedEarly ? ' (stopped early)' : ''}, best ${s.best}`).join(' · ') || 'no epochs'],
-    nav: [['curves', 'Curves'], ...(ctx.training ? [['params', 'Hyperparameters'] as [string, string]] : []), ['epochs', 'Epochs']],
+    nav: [['curves', 'Curves'], ...(ctx.lrFind?.length ? [['lr-find', 'LR range test'] as [string, string]] : []), ...(ctx.training ? [['params', 'Hyperparameters'] as [string, string]] : []), ['epochs', 'Epochs']],
     body: body.filter(Boolean).join('\n'),
     footer: `Generated by mlctl train on ${new Date().toISOString()}. The same figures are in history.csv and history.json.`,
   });
@@ -160,7 +195,7 @@ export function historyHtml(history: EpochMetrics[], ctx: HistoryContext = {}): 
 
 /** Write history.json, history.csv, history.png and history.html into `dir`; returns the file names. */
 export async function writeHistoryFiles(dir: string, history: EpochMetrics[], ctx: HistoryContext = {}): Promise<string[]> {
-  await fs.writeFile(path.join(dir, 'history.json'), JSON.stringify({ history }, null, 2) + '\n');
+  await fs.writeFile(path.join(dir, 'history.json'), JSON.stringify({ history, ...(ctx.lrFind?.length ? { lrFind: ctx.lrFind } : {}) }, null, 2) + '\n');
   await fs.writeFile(path.join(dir, 'history.csv'), historyCsv(history));
   await fs.writeFile(path.join(dir, 'history.png'), await svgToPng(historySvg(history, ctx.epochs)));
   await fs.writeFile(path.join(dir, 'history.html'), historyHtml(history, ctx));
@@ -170,5 +205,7 @@ export async function writeHistoryFiles(dir: string, history: EpochMetrics[], ct
 /** HistoryContext from a manifest draft's metrics and training block. */
 export function historyContext(name: string, draft: { metrics?: Record<string, unknown>; training?: Record<string, unknown> }): HistoryContext {
   const t = draft.training ?? {};
-  return { name, epochs: typeof t.epochs === 'number' ? t.epochs : undefined, patience: typeof t.patience === 'number' ? t.patience : null, metrics: draft.metrics, training: t };
+  const ft = (t.fineTune ?? undefined) as { epochs?: number } | undefined;
+  const epochs = typeof t.epochs === 'number' ? { head: t.epochs, ...(typeof ft?.epochs === 'number' ? { 'fine-tune': ft.epochs } : {}) } : undefined;
+  return { name, epochs, patience: typeof t.patience === 'number' ? t.patience : null, metrics: draft.metrics, training: t };
 }

@@ -25,5 +25,6 @@ export async function checkResume(run: PreparedRun, config: RunConfig): Promise<
   opts.logger.info(`resuming "${opts.name}"${from} from the ${ckpt.phase} checkpoint after epoch ${epoch} in ${runDir}`);
   // The resumed run keeps its id: checkpoints written from here on say which run they continue.
   if (prev.run) config.run = { ...prev.run, pid: process.pid };
+  if (prev.lrFind) config.lrFind = prev.lrFind;
   return ckpt;
 }

@@ -7,9 +7,10 @@ import { savePackage, writeTfjsModel, type LoadedPackage } from '../../artifacts
 import { MlctlError } from '../../errors.js';
 import type { EpochMetrics } from '../../heads/head.js';
 import { historyContext, writeHistoryFiles } from '../history.js';
+import type { LrFindResult } from '../lr-find.js';
 import type { PreparedRun } from './prepare.js';
 
-export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft: ManifestDraft, history: EpochMetrics[]): Promise<LoadedPackage> {
+export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft: ManifestDraft, history: EpochMetrics[], lrFind: readonly LrFindResult[] = []): Promise<LoadedPackage> {
   try {
     return await savePackage({
       name: run.opts.name,
@@ -17,7 +18,7 @@ export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft
       draft,
       write: async (dir) => {
         await writeTfjsModel(dir, model);
-        await writeHistoryFiles(dir, history, historyContext(run.opts.name, draft));
+        await writeHistoryFiles(dir, history, { ...historyContext(run.opts.name, draft), lrFind });
       },
     });
   } catch (err) {
