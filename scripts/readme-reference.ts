@@ -26,10 +26,24 @@ function optionRow(o: OptionSpec): string {
   return `| \`${cell(o.flags)}\` | ${cell(o.description)}${extra ? ` (${extra})` : ''} |`;
 }
 
-function section(spec: AnyCommand, prefix = 'mlctl'): string[] {
+/** GitHub's anchor for a heading (github-slugger): lower case, punctuation but '-' and '_' dropped, spaces → '-'. */
+export function githubAnchor(heading: string): string {
+  return heading
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+    .replace(/ /g, '-');
+}
+
+/** Every leaf command with its heading, e.g. ['mlctl models tag', '`mlctl models tag <model@version> <tag>`']. */
+function leaves(spec: AnyCommand, prefix = 'mlctl'): Array<{ spec: AnyCommand; heading: string }> {
   const name = `${prefix} ${spec.name}`;
-  if (spec.subcommands?.length) return spec.subcommands.flatMap((s: AnyCommand) => section(s, name));
-  const lines = [`## \`${name}${spec.args?.length ? ' ' + spec.args.join(' ') : ''}\``, '', spec.description ?? spec.summary, ''];
+  if (spec.subcommands?.length) return spec.subcommands.flatMap((s: AnyCommand) => leaves(s, name));
+  return [{ spec, heading: `\`${name}${spec.args?.length ? ' ' + spec.args.join(' ') : ''}\`` }];
+}
+
+function section({ spec, heading }: { spec: AnyCommand; heading: string }): string[] {
+  const lines = [`## ${heading}`, '', spec.description ?? spec.summary, ''];
   if (spec.aliases?.length) lines.push(`Aliases: ${spec.aliases.map((a: string) => `\`${a}\``).join(', ')}`, '');
   if (spec.options.length) lines.push('| option | meaning |', '| --- | --- |', ...spec.options.map(optionRow), '');
   if (spec.examples.length) lines.push('```sh', ...spec.examples, '```', '');
@@ -39,7 +53,9 @@ function section(spec: AnyCommand, prefix = 'mlctl'): string[] {
 export function renderReference(): string {
   const common = ['Every command also takes:', '', '| option | meaning |', '| --- | --- |', ...COMMON_OPTIONS.map(optionRow), ''];
   const env = ['Environment:', '', '| variable | meaning |', '| --- | --- |', ...ENVIRONMENT.map((e) => `| \`${e.name}\` | ${cell(e.meaning)} |`), ''];
-  return [start('reference'), '', ...COMMANDS.flatMap((c) => section(c)), ...common, ...env, end('reference')].join('\n');
+  const all = COMMANDS.flatMap((c) => leaves(c));
+  const index = [...all.map(({ spec, heading }) => `- [${heading}](#${githubAnchor(heading)}) — ${cell(spec.summary)}`), ''];
+  return [start('reference'), '', ...index, ...all.flatMap(section), ...common, ...env, end('reference')].join('\n');
 }
 
 export function renderExitCodes(): string {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { githubAnchor } from '../scripts/readme-reference.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pages = ['README.md', ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
@@ -25,7 +26,7 @@ function prose(text: string): string[] {
   return out;
 }
 
-/** GitHub's heading anchors (github-slugger): lower case, punctuation but '-' and '_' dropped, spaces → '-', repeats get -1, -2 … */
+/** A page's heading anchors (githubAnchor; a repeated heading gets -1, -2 …) and its <a name|id> anchors. */
 function anchors(text: string): Set<string> {
   const seen = new Map<string, number>();
   const out = new Set<string>();
@@ -39,8 +40,7 @@ function anchors(text: string): Set<string> {
     }
     const h = fence === null ? /^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$/.exec(line) : null;
     if (!h) continue;
-    const plain = h[1]!.replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1');
-    const base = plain.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+    const base = githubAnchor(h[1]!);
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     out.add(n === 0 ? base : `${base}-${n}`);
