@@ -25,7 +25,9 @@ describe('generated docs pages', () => {
     const placed = Object.values(PAGES).flat().sort();
     expect(placed).toEqual(Object.keys(BLOCKS).sort());
     for (const [page, names] of Object.entries(PAGES)) expect(blocksIn(await read(page)).sort(), page).toEqual([...names].sort());
-    expect(blocksIn(await read('README.md'))).toEqual([]);
+    // A merge from a branch that regenerated the old README blocks brings them back: they belong in the pages.
+    const stray = blocksIn(await read('README.md'));
+    expect(stray, `README.md holds generated blocks (${stray.join(', ')}): delete them there and run npx tsx scripts/readme-reference.ts (they live in ${Object.keys(PAGES).join(', ')})`).toEqual([]);
   });
 
   it('documents every registry code with its exit, HTTP and gRPC status, and every required option', async () => {
