@@ -44,9 +44,31 @@ export type InputSpec = ImageInputSpec | TabularInputSpec;
 
 export interface OutputSpec {
   name: string;
-  kind: 'probabilities' | 'regression' | 'scores';
+  /** detection: a map the manifest's `detection` section says how to decode into boxes. */
+  kind: 'probabilities' | 'regression' | 'scores' | 'detection';
   /** Number of values per example. */
   size: number;
+}
+
+/**
+ * How a detection model's output becomes boxes (task "detection"; docs/tasks.md). centernet: one output
+ * [grid h, grid w, classes + 4] per image — per-class centre heatmap (sigmoid), box size (w, h) and centre offset
+ * (dx, dy) in grid cells — decoded by models/detection/decode.ts (3x3 peak rule, top maxDetections).
+ */
+export interface DetectionSection {
+  head: 'centernet';
+  /** Object classes: the labels, in heatmap channel order. */
+  classes: number;
+  /** Output grid [h, w]: the input size divided by the stride. */
+  grid: [number, number];
+  /** Input pixels per grid cell. */
+  stride: number;
+  /** K: most detections decoding keeps per image. */
+  maxDetections: number;
+  /** The dataset's category id of each label (COCO category ids; YOLO/VOC: index + 1), for COCO results files. */
+  categoryIds: number[];
+  /** How boxes map back to the original picture: "fill" stretches it to the input, so x·W/width and y·H/height. */
+  resize: PreprocessingSpec['resize'];
 }
 
 export interface FileEntry {
@@ -96,6 +118,8 @@ export interface Manifest {
   labels: string[];
   input: InputSpec;
   output: OutputSpec;
+  /** Detection models (task "detection"): how the output decodes into boxes. */
+  detection?: DetectionSection;
   /** Free-form description of the network: backbone, head, layer counts, parameter count. */
   architecture: Record<string, unknown>;
   /** Model formats present in the package, by format → file name relative to the package. */
@@ -136,10 +160,29 @@ export function validateManifest(value: unknown, where: string): Manifest {
     if (!entry || typeof entry.sha256 !== 'string' || typeof entry.bytes !== 'number') fail(`files entry for ${file} lacks sha256/bytes`);
     if (file.includes('..') || file.startsWith('/')) fail(`files entry ${file} points outside the package`);
   }
+  if (m.task === 'detection' && m.detection === undefined) fail('its task is detection but it has no detection section (how its output becomes boxes)');
+  if (m.detection !== undefined) checkDetection(m as Manifest, fail);
   if (m.encryption !== undefined) {
     const e = m.encryption;
     if (!e || e.algorithm !== ENCRYPTION_ALGORITHM || e.format !== ENCRYPTION_FORMAT) fail(`its encryption record is not ${ENCRYPTION_ALGORITHM} (${ENCRYPTION_FORMAT}); this mlctl cannot read it`);
     if (typeof e.keyId !== 'string' || !Array.isArray(e.files) || e.files.some((f) => typeof f !== 'string' || !m.files![f])) fail('its encryption record lacks keyId or lists files the manifest does not');
   }
   return m as Manifest;
+}
+
+const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+
+/** The detection section fits the labels, the input and the output it describes. */
+function checkDetection(m: Manifest, fail: (why: string) => never): void {
+  const d = m.detection as Partial<DetectionSection> | null;
+  if (!d || typeof d !== 'object') fail('its detection section is not an object');
+  if (d!.head !== 'centernet') fail(`its detection head ${JSON.stringify(d!.head)} is not one this mlctl decodes (centernet)`);
+  if (d!.classes !== m.labels.length) fail(`its detection section has ${String(d!.classes)} classes for ${m.labels.length} labels`);
+  if (!Array.isArray(d!.categoryIds) || d!.categoryIds.length !== m.labels.length || !d!.categoryIds.every(Number.isInteger)) fail('its detection categoryIds are not one integer per label');
+  if (!positiveInt(d!.maxDetections)) fail('its detection maxDetections is not a positive integer');
+  if (!Array.isArray(d!.grid) || d!.grid.length !== 2 || !d!.grid.every(positiveInt) || !positiveInt(d!.stride)) fail('its detection grid is not [h, w] with a positive integer stride');
+  const [gh, gw] = d!.grid!;
+  if (m.input.kind !== 'image' || m.input.height !== gh * d!.stride! || m.input.width !== gw * d!.stride!) fail(`its detection grid ${gh}x${gw} at stride ${d!.stride} does not cover its input`);
+  if (d!.resize !== m.input.preprocessing.resize) fail(`its detection resize rule (${String(d!.resize)}) is not its input's (${m.input.preprocessing.resize})`);
+  if (m.output.kind !== 'detection' || m.output.size !== gh * gw * (m.labels.length + 4)) fail(`its output is not the centernet map of ${gh}x${gw}x${m.labels.length + 4} values`);
 }
