@@ -18,6 +18,7 @@ import { buildVgg16 } from '../src/models/backbones/vgg16.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { arg, writeBenchResult } from './_util.js';
+import { runFloat } from '../src/runtime/float.js';
 
 /**
  * Quantized packages (mlctl quantize float16 / uint8) exported to ONNX: the file against the package's weight bytes
@@ -39,7 +40,7 @@ async function quantizedExports(fp32: LoadedPackage, root: string, size: number)
     const y = (await session.run({ input: new ort.Tensor('float32', x, [1, size, size, 3]) })).predictions!.data as Float32Array;
     await session.release();
     const engine = await openEngine(q.package, { engine: 'tfjs' });
-    const ref = await engine.run(x, 1);
+    const ref = await runFloat(engine, x, 1);
     await engine.dispose();
     const maxDiff = y.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i]!)), 0);
     rows.push({ dtype, packageWeightMiB: weightBytes(q.package) / 2 ** 20, onnxMiB: onnxBytes / 2 ** 20, vsPackage: onnxBytes / weightBytes(q.package), vsFp32Onnx: onnxBytes / fp32Onnx, seconds, maxDiff });
@@ -114,7 +115,7 @@ export async function main(args: string[]): Promise<void> {
     await session.release();
     const engine = await openEngine(pkg, { engine: 'tfjs' });
     const t1 = performance.now();
-    const ref = await engine.run(x, batch);
+    const ref = await runFloat(engine, x, batch);
     const tfjsMs = performance.now() - t1;
     await engine.dispose();
     const maxDiff = y.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i]!)), 0);

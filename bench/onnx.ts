@@ -1,7 +1,9 @@
 // ONNX benchmark: VGG16 base (random weights) converted to ONNX; mlctl's ONNX engine vs a raw onnxruntime-node
-// session on the same file (target ≥ 95%) vs the TF.js wasm backend, img/s side by side per batch size.
+// session on the same file (target ≥ 95%) vs the TF.js wasm backend, img/s side by side per batch size. Every variant
+// is warmed up at each batch size and timed in the same interleaved rounds (median run), TF.js included.
 // With --int8, also the QDQ int8 model from optimize/onnx-qdq.ts (calibrated on random inputs) on the mlctl engine.
-// `npm run bench -- onnx [--size 224] [--batches 1,8] [--iters 5] [--tfjs-iters 1] [--no-tfjs] [--int8] [--threads N]`
+// `npm run bench -- onnx [--size 224] [--batches 1,8] [--iters 5] [--tfjs-iters 3] [--no-tfjs] [--int8] [--threads N]`
+// (TF.js is an order of magnitude slower: it takes part in the first --tfjs-iters rounds only.)
 import * as tf from '@tensorflow/tfjs';
 import Table from 'cli-table3';
 import { useColor } from '../src/util/log.js';
@@ -19,6 +21,7 @@ import { onnxSessionOptions, ORT_VERSION } from '../src/runtime/ort.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
+import { runFloat } from '../src/runtime/float.js';
 
 interface Row {
   batch: number;
@@ -49,7 +52,7 @@ export async function main(args: string[]): Promise<void> {
   const size = Number(arg(args, '--size', '224'));
   const batches = arg(args, '--batches', '1,8').split(',').map(Number);
   const iters = Number(arg(args, '--iters', '5'));
-  const tfjsIters = Number(arg(args, '--tfjs-iters', '1'));
+  const tfjsIters = Math.min(iters, Number(arg(args, '--tfjs-iters', '3')));
   const threads = Number(arg(args, '--threads', String(os.availableParallelism())));
   const withTfjs = !args.includes('--no-tfjs');
   const withInt8 = args.includes('--int8');
@@ -75,28 +78,37 @@ export async function main(args: string[]): Promise<void> {
       console.log(`int8 QDQ: ${int8.quantizedNodes} nodes quantized in ${((performance.now() - q0) / 1000).toFixed(1)} s → ${(int8.bytes.length / 1e6).toFixed(1)} MB`);
     }
 
-    const engine = await openEngine({ kind: 'onnx', model: file, io: { inputName: 'input_1', outputName: 'features' } }, { engine: 'onnx', threads });
+    const engine = await openEngine({ kind: 'onnx', model: file }, { engine: 'onnx', threads });
     const raw = await ort.InferenceSession.create(file, onnxSessionOptions(threads));
-    const engine8 = int8 ? await openEngine({ kind: 'onnx', model: int8.bytes, io: { inputName: 'input_1', outputName: 'features' } }, { engine: 'onnx', threads }) : undefined;
+    const engine8 = int8 ? await openEngine({ kind: 'onnx', model: int8.bytes }, { engine: 'onnx', threads }) : undefined;
     const rows: Row[] = [];
     try {
       for (const batch of batches) {
-        const x = tf.tidy(() => tf.randomUniform([batch, size, size, 3], -124, 152, 'float32', batch).dataSync() as Float32Array);
+        const xt = tf.randomUniform([batch, size, size, 3], -124, 152, 'float32', batch);
+        const x = xt.dataSync() as Float32Array;
+        const tfjsRun = async () => {
+          const y = model.predict(xt) as tf.Tensor;
+          await y.data();
+          y.dispose();
+        };
         const variants: Array<[string, () => Promise<unknown>]> = [
-          ['engine', () => engine.run(x, batch)],
+          ['engine', () => runFloat(engine, x, batch)],
           ['raw', () => raw.run({ input_1: new ort.Tensor('float32', x, [batch, size, size, 3]) })],
-          ...(engine8 ? [['int8', () => engine8.run(x, batch)] as [string, () => Promise<unknown>]] : []),
+          ...(engine8 ? [['int8', () => runFloat(engine8, x, batch)] as [string, () => Promise<unknown>]] : []),
+          ...(withTfjs ? [['tfjs', tfjsRun] as [string, () => Promise<unknown>]] : []),
         ];
-        for (const [, run] of variants) await run(); // warm-up
+        for (const [, run] of variants) await run(); // warm-up at this batch size, TF.js included
         // Interleave with a rotating order so every variant sees the same machine load (the CPU is shared), and
         // use the median run so one load spike does not decide a ratio.
         const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
         for (let i = 0; i < iters; i++) {
           for (let j = 0; j < variants.length; j++) {
             const [name, run] = variants[(i + j) % variants.length]!;
+            if (name === 'tfjs' && i >= tfjsIters) continue;
             times.get(name)!.push(await timeRuns(1, run));
           }
         }
+        xt.dispose();
         const rate = (name: string) => batch / median(times.get(name)!);
         const spread = (name: string): [number, number] => [batch / Math.max(...times.get(name)!), batch / Math.min(...times.get(name)!)];
         const row: Row = { batch, engineImgPerSec: rate('engine'), rawImgPerSec: rate('raw'), engineVsRaw: rate('engine') / rate('raw'), engineSpread: spread('engine'), rawSpread: spread('raw') };
@@ -104,10 +116,15 @@ export async function main(args: string[]): Promise<void> {
           row.int8ImgPerSec = rate('int8');
           row.int8VsFp32 = row.int8ImgPerSec / row.engineImgPerSec;
         }
+        if (withTfjs) {
+          row.tfjsImgPerSec = rate('tfjs');
+          row.engineVsTfjs = row.engineImgPerSec / row.tfjsImgPerSec;
+        }
         const fmt = ([lo, hi]: [number, number]) => `${lo.toFixed(2)}–${hi.toFixed(2)}`;
         console.log(
           `batch ${batch}: engine ${row.engineImgPerSec.toFixed(2)} img/s (runs ${fmt(row.engineSpread)}), raw ${row.rawImgPerSec.toFixed(2)} img/s (runs ${fmt(row.rawSpread)})` +
-            (engine8 ? `, int8 ${row.int8ImgPerSec!.toFixed(2)} img/s (runs ${fmt(spread('int8'))})` : ''),
+            (engine8 ? `, int8 ${row.int8ImgPerSec!.toFixed(2)} img/s (runs ${fmt(spread('int8'))})` : '') +
+            (withTfjs ? `, tfjs ${backend.name} ${row.tfjsImgPerSec!.toFixed(2)} img/s (warm, median of ${tfjsIters}; runs ${fmt(spread('tfjs'))})` : ''),
         );
         rows.push(row);
       }
@@ -115,23 +132,6 @@ export async function main(args: string[]): Promise<void> {
       await engine.dispose();
       await raw.release();
       await engine8?.dispose();
-    }
-
-    if (withTfjs) {
-      // tfjs is an order of magnitude slower: one warm-up at batch 1, then --tfjs-iters runs per batch size.
-      tf.tidy(() => (model.predict(tf.zeros([1, size, size, 3])) as tf.Tensor).dataSync());
-      for (const row of rows) {
-        const x = tf.randomUniform([row.batch, size, size, 3], -124, 152, 'float32', row.batch);
-        const sec = await timeRuns(tfjsIters, async () => {
-          const y = model.predict(x) as tf.Tensor;
-          await y.data();
-          y.dispose();
-        });
-        x.dispose();
-        row.tfjsImgPerSec = (row.batch * tfjsIters) / sec;
-        row.engineVsTfjs = row.engineImgPerSec / row.tfjsImgPerSec;
-        console.log(`batch ${row.batch}: tfjs ${backend.name} ${row.tfjsImgPerSec.toFixed(2)} img/s`);
-      }
     }
 
     const table = new Table({
@@ -150,7 +150,7 @@ export async function main(args: string[]): Promise<void> {
       ]);
     }
     console.log(table.toString());
-    console.log(`target: mlctl engine ≥ 95% of raw onnxruntime-node — ${rows.every((r) => r.engineVsRaw >= 0.95) ? 'met' : 'NOT met'} (median of ${iters} interleaved runs per batch; a shared CPU makes single runs noisy)`);
+    console.log(`target: mlctl engine ≥ 95% of raw onnxruntime-node — ${rows.every((r) => r.engineVsRaw >= 0.95) ? 'met' : 'NOT met'} (median of ${iters} interleaved runs per batch${withTfjs ? `, TF.js in the first ${tfjsIters}` : ''}, each variant warmed up at that batch; a shared CPU makes single runs noisy)`);
     await writeBenchResult('onnx', { size, batches, iters, tfjsIters, int8: withInt8, threads, ortVersion: ORT_VERSION, tfjsBackend: backend.name, convertSeconds, onnxBytes: bytes.length, loadavg: os.loadavg(), rows });
   } finally {
     model.dispose();

@@ -19,6 +19,7 @@ import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
 import { assembleServe } from '../src/serve/assemble.js';
+import { serveConfig } from '../src/serve/config.js';
 import { startServer } from '../src/serve/start.js';
 import { createLogger } from '../src/util/log.js';
 import { tempDir } from '../test/helpers/fixtures.js';
@@ -117,8 +118,11 @@ export async function main(args: string[]): Promise<void> {
     const logger = createLogger({ level: 'warn' });
     const repo = createRepository({ engine, maxBatch: 8, maxDelayMs: 5, maxQueue: 64, logger, metrics: createServeMetrics() });
     await repo.loadEach(pkg.dir);
-    const opts = { host: '127.0.0.1', apiKey: `soak:${KEY}`, grpcPort: 0, grpcMaxMessage: '64mb', auditLog: path.join(tmp.dir, 'audit.jsonl'), auditMaxSize: '20mb', auditKeep: 2, watchInterval: '2s' };
-    const assembled = await assembleServe({ opts, target: pkg.dir, repo, logger });
+    const config = serveConfig(pkg.dir, {
+      grpc: { port: 0, maxMessageBytes: 64 * 1024 * 1024 },
+      security: { apiKeys: { keys: `soak:${KEY}` }, audit: { file: path.join(tmp.dir, 'audit.jsonl'), maxBytes: 20 * 1024 * 1024, keep: 2 } },
+    });
+    const assembled = await assembleServe(config, { repo, logger });
     const server = await startServer(repo, { port: 0, logger: { level: 'error', stream: process.stderr }, requestTimeoutMs: 3000, ...assembled });
     const grpcPort = Number(String(server.app.mlctl.info.grpc).split(':').pop());
     const client = new (predictV2Service())(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());

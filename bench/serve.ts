@@ -20,6 +20,7 @@ import { startServer } from '../src/serve/start.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
 import { vgg16BenchPackage } from './_vgg16.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const LABELS = ['cat', 'dog', 'horse', 'ship', 'truck'];
 
@@ -58,9 +59,14 @@ interface Acc {
 }
 const newAcc = (): Acc => ({ lat: [], images: 0, seconds: 0, statuses: {}, cpuMs: 0, batches: 0, batchExamples: 0 });
 
-/** Engine batches so far on a server: examples and batches (from its Prometheus batch-size histogram). */
+/**
+ * Engine batches so far on a server: examples and batches (from its Prometheus batch-size histogram). Retried once:
+ * while the raw engine holds this process's event loop, a pooled keep-alive connection can pass the server's idle
+ * timeout unnoticed and be reset on reuse (seen on a loaded machine).
+ */
 async function batchTotals(url: string): Promise<{ examples: number; batches: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const get = async () => (await fetch(`${url}/metrics`)).text();
+  const text = await get().catch(get);
   const total = (name: string) => [...text.matchAll(new RegExp(`^mlctl_batch_size_${name}\\{[^}]*\\} ([\\d.e+]+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
   return { examples: total('sum'), batches: total('count') };
 }
@@ -93,7 +99,7 @@ async function rawRound(engine: InferenceEngine, xb: Float32Array, batch: number
   let runs = 0;
   while (performance.now() - t0 < seconds * 1000 || runs < 1) {
     const t = performance.now();
-    await engine.run(xb, batch);
+    await runFloat(engine, xb, batch);
     acc.lat.push(performance.now() - t);
     runs++;
   }
@@ -195,7 +201,7 @@ export async function main(args: string[]): Promise<void> {
     result.engineDescription = raw.description;
     const x8 = new Float32Array(x.length * 8);
     for (let i = 0; i < 8; i++) x8.set(x, i * x.length);
-    await raw.run(x8, 8);
+    await runFloat(raw, x8, 8);
     const on = await openServer(pkg, { engine, maxBatch: 8, maxDelayMs: 5, maxQueue: 64 });
     const off = await openServer(pkg, { engine, maxBatch: 1, maxDelayMs: 0, maxQueue: 64 });
     const good = (): Req => ({ path: '/predict', body: jpeg, type: 'image/jpeg', good: true });

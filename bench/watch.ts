@@ -1,22 +1,23 @@
-// Watch benchmark, on a VGG16-shaped package (random weights) at 224 px, fp32 and int8 (ONNX Runtime QDQ):
+// Watch benchmark, on a VGG16-shaped package (random weights) at 224 px, fp32 and int8 (ONNX Runtime QDQ). The stand-in
+// cameras run in a process of their own (bench/_cameras.ts), as real cameras are other devices: a watcher that lags
+// cannot make them send less, and each frame carries the camera's own send time.
 //   1. frames/s processed from 8 MJPEG cameras (224 px frames, sending twice what the model takes) beside the engine's raw img/s
 //      at the same batch size, measured before and after (target ≥ 90% of raw);
 //   2. alert latency, frame leaving the camera → webhook received, p50/p95 at 1 fps;
-//   3. how many 1-fps cameras (640x480) the int8 model keeps up with: no frame dropped, p95 frame latency < 1 s
-//      (goal ≥ 20);
+//   3. how many 1-fps cameras (640x480) the int8 model keeps up with: every frame the cameras sent during the window
+//      classified, and p95 latency from the camera's timestamp to the classification result < 1 s (goal ≥ 20);
 //   4. delivery after the webhook receiver was down for 30 s: every event delivered, in order, none twice.
 // `npm run bench -- watch [--seconds 20] [--cameras auto|10,20,30] [--outage 30] [--latency-frames 30] [--models DIR]
 //   [--only throughput,latency,cameras,outage]`
 // (--cameras auto tries counts around the int8 engine's raw rate measured in step 1, then 20, 30, 40, up to the first failure.)
 // The packages are built once into --models (default artifacts/bench/watch-models) and reused. The run ends with
 // the figures beside issue 16's targets, one line each. Smoke run: --seconds 3 --cameras 2,4 --outage 4 --latency-frames 5.
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { generateSynthDataset } from '../src/data/synth.js';
@@ -27,10 +28,12 @@ import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { createLogger, createMemoryLogger } from '../src/util/log.js';
 import { loadWatchConfig } from '../src/watch/config/load.js';
 import type { WatchEvent } from '../src/watch/events.js';
-import { startWatch, type Watcher } from '../src/watch/watcher.js';
+import { startWatch, type WatchOptions, type Watcher } from '../src/watch/watcher.js';
 import { modelPackage, tempDir } from '../test/helpers/fixtures.js';
 import { webhookReceiver } from '../test/helpers/watch.js';
+import { parseStamp, type CameraSpec } from './_cameras.js';
 import { arg, writeBenchResult } from './_util.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const LABELS = ['checker', 'circle', 'square', 'stripes', 'triangle'];
 const MAX_BATCH = 8;
@@ -66,80 +69,68 @@ async function models(dir: string): Promise<{ fp32: LoadedPackage; int8: LoadedP
 /** The engine alone: batches of MAX_BATCH preprocessed frames, back to back, for `seconds`. */
 async function rawImgPerSec(engine: InferenceEngine, seconds: number): Promise<number> {
   const x = new Float32Array(MAX_BATCH * 224 * 224 * 3).map(() => Math.random() * 255 - 128);
-  await engine.run(x, MAX_BATCH); // warm-up
+  await runFloat(engine, x, MAX_BATCH); // warm-up
   let n = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
-    await engine.run(x, MAX_BATCH);
+    await runFloat(engine, x, MAX_BATCH);
     n += MAX_BATCH;
   }
   return n / ((performance.now() - t0) / 1000);
 }
 
+const here = path.dirname(fileURLToPath(import.meta.url));
+
 interface Streams {
   url(i: number): string;
-  /** Epoch ms each frame left the server, per camera. */
-  sent: number[][];
   /** Stop / restart sending (connections stay open). */
   pause(paused: boolean): void;
+  /** Epoch ms of every frame each camera sent so far (the camera's own clock, as stamped in the frames). */
+  sent(): Promise<number[][]>;
   close(): Promise<void>;
 }
 
-/** `count` MJPEG cameras on one server, each sending `frames` round-robin at `fps`, phases spread over a period. */
-async function cameras(count: number, frames: Buffer[], fps: number): Promise<Streams> {
-  const sent: number[][] = Array.from({ length: count }, () => []);
-  const timers = new Set<NodeJS.Timeout>();
-  let paused = false;
-  const server = http.createServer((req, res) => {
-    const i = Number(/^\/cam\/(\d+)$/.exec(req.url ?? '')?.[1]);
-    if (!(i >= 0 && i < count)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'multipart/x-mixed-replace; boundary=b' });
-    let k = 0;
-    const send = () => {
-      if (paused) return;
-      const f = frames[(i + k++) % frames.length]!;
-      res.write(Buffer.concat([Buffer.from(`--b\r\nContent-Type: image/jpeg\r\nContent-Length: ${f.length}\r\n\r\n`), f, Buffer.from('\r\n')]));
-      sent[i]!.push(Date.now());
-    };
-    const start = setTimeout(() => {
-      send();
-      const t = setInterval(send, 1000 / fps);
-      timers.add(t);
-      res.on('close', () => clearInterval(t));
-    }, ((i * 1000) / Math.max(1, count)) % (1000 / fps));
-    timers.add(start);
-    res.on('close', () => clearTimeout(start));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
+/**
+ * `count` MJPEG cameras in a child process (bench/_cameras.ts), each sending `variants` distinct width x height JPEGs
+ * round-robin at `fps`, phases spread over a period; every frame stamped with its camera, sequence number and send time.
+ */
+async function cameras(count: number, fps: number, size: { width: number; height: number; variants: number }): Promise<Streams> {
+  const spec: CameraSpec = { count, fps, ...size };
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, '_cameras.ts'), JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => {
+    const r = await lines.next();
+    if (r.done) throw new Error('the camera process ended');
+    return JSON.parse(r.value) as { port?: number; sent?: number[][] };
+  };
+  const { port } = await next();
+  let reports = Promise.resolve<unknown>(undefined);
   return {
     url: (i) => `http://127.0.0.1:${port}/cam/${i}`,
-    sent,
-    pause: (p) => void (paused = p),
+    pause: (p) => void child.stdin!.write(p ? 'pause\n' : 'resume\n'),
+    sent() {
+      // One report at a time: answers come back in the order asked.
+      const got = reports.then(async () => {
+        child.stdin!.write('report\n');
+        return (await next()).sent!;
+      });
+      reports = got.catch(() => undefined);
+      return got;
+    },
     async close() {
-      for (const t of timers) clearTimeout(t);
-      server.closeAllConnections();
-      server.close();
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin!.end();
+      await exited;
     },
   };
 }
 
-async function jpegFrames(n: number, width: number, height: number): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for (let i = 0; i < n; i++) {
-    const raw = Buffer.alloc(width * height * 3);
-    for (let p = 0; p < raw.length; p++) raw[p] = (p * (i + 3) + ((p / (width * 3)) | 0) * 7) & 0xff;
-    out.push(await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer());
-  }
-  return out;
-}
-
-async function watcherFor(dir: string, pkg: LoadedPackage, cams: string[], yaml: string, onEvent?: (e: WatchEvent) => void): Promise<Watcher> {
+async function watcherFor(dir: string, pkg: LoadedPackage, cams: string[], yaml: string, hooks: Pick<WatchOptions, 'onEvent' | 'onClassified'> = {}): Promise<Watcher> {
   const state = path.join(dir, `state-${Math.random().toString(36).slice(2)}`);
   const file = path.join(dir, 'watch.yaml');
   await fs.writeFile(file, `model: ${pkg.dir}\nengine: onnx\nmax_batch: ${MAX_BATCH}\nstate_dir: ${state}\nsnapshots: {draw_label: false}\ncameras:\n${cams.join('\n')}\n${yaml}`);
-  return startWatch({ config: await loadWatchConfig(file), logger: createMemoryLogger(), version: 'bench', ...(onEvent ? { onEvent } : {}) });
+  return startWatch({ config: await loadWatchConfig(file), logger: createMemoryLogger(), version: 'bench', ...hooks });
 }
 
 const counter = async (w: Watcher, name: 'framesClassified' | 'framesReceived') => (await w.metrics[name].get()).values.reduce((a, v) => a + v.value, 0);
@@ -177,7 +168,6 @@ async function classifiedPerSec(w: Watcher, seconds: number): Promise<number> {
  * before and after it, and the median round is reported.
  */
 async function throughput(dir: string, pkg: LoadedPackage, label: string, seconds: number, rounds = 3) {
-  const frames = await jpegFrames(8, 224, 224);
   const engine = await openEngine(pkg, { engine: 'onnx' });
   const rawSeconds = Math.max(4, seconds / 4);
   try {
@@ -186,7 +176,7 @@ async function throughput(dir: string, pkg: LoadedPackage, label: string, second
     // they send twice what the engine can take, so it never waits; more would only spend the CPU of this one machine on
     // the stand-in cameras (real ones are other devices) and on parsing frames that are dropped anyway.
     const perCamera = Math.max(1, Math.ceil((2 * raws[0]!) / MAX_BATCH));
-    const streams = await cameras(MAX_BATCH, frames, perCamera);
+    const streams = await cameras(MAX_BATCH, perCamera, { width: 224, height: 224, variants: 8 });
     const w = await watcherFor(dir, pkg, Array.from({ length: MAX_BATCH }, (_, i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 0, stall_timeout: 5m}`), NEVER_RULE);
     const fps: number[] = [];
     try {
@@ -216,12 +206,15 @@ async function throughput(dir: string, pkg: LoadedPackage, label: string, second
   }
 }
 
-/** 2. Frame leaves the camera → webhook received, at 1 fps, a rule that fires on every frame. */
+/** 2. Frame leaves the camera (its own timestamp) → webhook received, at 1 fps, a rule that fires on every frame. */
 async function latency(dir: string, pkg: LoadedPackage, label: string, frames: number) {
   const hook = await webhookReceiver();
-  const streams = await cameras(1, await jpegFrames(4, 640, 480), 1);
-  const events: WatchEvent[] = [];
-  const w = await watcherFor(dir, pkg, [`  - {name: door, url: "${streams.url(0)}", fps: 0}`], `rules:\n  - {name: any, labels: "*", min_score: 0, cooldown: 0s}\nnotify:\n  - {type: webhook, url: "${hook.url}"}\n`, (e) => events.push(e));
+  const streams = await cameras(1, 1, { width: 640, height: 480, variants: 4 });
+  /** The camera's send time of each frame the watcher classified, by the watcher's frame number (event frame.seq). */
+  const sentAt = new Map<number, number>();
+  const w = await watcherFor(dir, pkg, [`  - {name: door, url: "${streams.url(0)}", fps: 0}`], `rules:\n  - {name: any, labels: "*", min_score: 0, cooldown: 0s}\nnotify:\n  - {type: webhook, url: "${hook.url}"}\n`, {
+    onClassified: (f) => void sentAt.set(f.seq, parseStamp(f.image)!.t),
+  });
   try {
     // A slow engine drops frames (the newest wins), so fewer alerts than frames may arrive: take what came.
     await hook.waitFor(frames + 1, (frames + 30) * 1000).catch(() => {});
@@ -230,49 +223,57 @@ async function latency(dir: string, pkg: LoadedPackage, label: string, frames: n
     await streams.close();
     await hook.close();
   }
-  // frame.seq k is the k-th frame the camera sent (every frame is sampled at fps 0); skip the first (connection set-up).
+  // Skip the first alert (connection set-up).
   const alerts = hook.received.slice(1, frames + 1).map((h) => {
     const e = h.json as WatchEvent;
-    const sent = streams.sent[0]![e.frame!.seq - 1]!;
+    const sent = sentAt.get(e.frame!.seq)!;
     return { total: h.at - sent, read: Date.parse(e.frame!.at) - sent, classify: Date.parse(e.time) - Date.parse(e.frame!.at), deliver: h.at - Date.parse(e.time) };
   });
   const ms = alerts.map((a) => a.total);
   const part = (k: 'read' | 'classify' | 'deliver') => pct(alerts.map((a) => a[k]), 50);
   const r = { p50: pct(ms, 50), p95: pct(ms, 95), max: Math.max(...ms), n: ms.length, p50Parts: { read: part('read'), classifyAndSnapshot: part('classify'), spoolAndDeliver: part('deliver') }, load: os.loadavg() };
   console.log(
-    `${label}: alert latency (frame sent → webhook received) at 1 fps, ${r.n} alerts: p50 ${r.p50} ms, p95 ${r.p95} ms, max ${r.max} ms; p50 parts: read ${r.p50Parts.read} ms, classify + rules + snapshot ${r.p50Parts.classifyAndSnapshot} ms, spool + delivery ${r.p50Parts.spoolAndDeliver} ms [load ${load()}]`,
+    `${label}: alert latency (camera's timestamp → webhook received) at 1 fps, ${r.n} alerts: p50 ${r.p50} ms, p95 ${r.p95} ms, max ${r.max} ms; p50 parts: camera → watcher ${r.p50Parts.read} ms, classify + rules + snapshot ${r.p50Parts.classifyAndSnapshot} ms, spool + delivery ${r.p50Parts.spoolAndDeliver} ms [load ${load()}]`,
   );
   return r;
 }
 
-/** The upper bound of the frame-latency histogram bucket holding quantile `q` (all cameras together). */
-async function bucketQuantile(w: Watcher, q: number): Promise<number> {
-  const buckets = new Map<number, number>();
-  for (const v of (await w.metrics.frameLatencySeconds.get()).values) {
-    if (!v.metricName?.endsWith('_bucket')) continue;
-    const le = (v.labels as Record<string, string | number>).le!;
-    const bound = le === '+Inf' ? Infinity : Number(le);
-    buckets.set(bound, (buckets.get(bound) ?? 0) + v.value);
-  }
-  const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
-  const total = sorted.at(-1)?.[1] ?? 0;
-  return sorted.find(([, c]) => c >= q * total)?.[0] ?? Infinity;
-}
+/** What step 3 requires of N cameras, printed as checked. */
+const SUSTAIN_P95_MS = 1000;
+/** How long after the window a frame sent in it may still be classified (longer is late anyway: > SUSTAIN_P95_MS). */
+const SUSTAIN_GRACE_MS = 2000;
+const SUSTAIN_CRITERION = `every frame the cameras sent classified (within ${SUSTAIN_GRACE_MS / 1000} s), p95 camera → result < ${SUSTAIN_P95_MS} ms`;
 
-/** 3. N cameras at 1 fps (640x480): frames dropped and frame latency over `seconds`. */
+/**
+ * 3. N cameras at 1 fps (640x480) for `seconds`, the watcher classifying every frame they send (fps: 0): the frames the
+ * cameras sent during the window (their own count) against those classified, and latency from each frame's camera
+ * timestamp to its classification result.
+ */
 async function sustain(dir: string, pkg: LoadedPackage, n: number, seconds: number) {
-  const streams = await cameras(n, await jpegFrames(6, 640, 480), 1);
-  const w = await watcherFor(dir, pkg, Array.from({ length: n }, (_, i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 1}`), NEVER_RULE);
+  const streams = await cameras(n, 1, { width: 640, height: 480, variants: 6 });
+  /** Classification time of each camera frame (`cam:seq` from the frame's stamp). */
+  const classifiedAt = new Map<string, number>();
+  const w = await watcherFor(dir, pkg, Array.from({ length: n }, (_, i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 0}`), NEVER_RULE, {
+    onClassified: (f) => {
+      const s = parseStamp(f.image)!;
+      classifiedAt.set(`${s.cam}:${s.seq}`, Date.now());
+    },
+  });
   try {
-    await sleep(4000);
-    const [c0, d0, r0] = [await counter(w, 'framesClassified'), await dropped(w), await counter(w, 'framesReceived')];
-    w.metrics.frameLatencySeconds.reset();
+    await sleep(4000); // connections, first batches
+    const d0 = await dropped(w);
+    const t0 = Date.now();
     await sleep(seconds * 1000);
-    const [c1, d1, r1] = [await counter(w, 'framesClassified'), await dropped(w), await counter(w, 'framesReceived')];
-    const p95le = await bucketQuantile(w, 0.95);
-    const r = { cameras: n, received: r1 - r0, classified: c1 - c0, dropped: d1 - d0, p95LatencyAtMostS: p95le, load: os.loadavg() };
-    const ok = r.dropped <= 0.01 * r.received && p95le <= 1;
-    console.log(`int8: ${n} cameras at 1 fps for ${seconds} s: ${r.classified}/${r.received} frames classified, ${r.dropped} dropped, p95 frame latency ≤ ${p95le} s → ${ok ? 'keeps up' : 'falls behind'} [load ${load()}]`);
+    const t1 = Date.now();
+    await sleep(SUSTAIN_GRACE_MS);
+    const d1 = await dropped(w);
+    const sent = (await streams.sent()).flatMap((times, cam) => times.map((t, k) => ({ key: `${cam}:${k + 1}`, t }))).filter((f) => f.t >= t0 && f.t < t1);
+    const ms = sent.filter((f) => classifiedAt.has(f.key)).map((f) => classifiedAt.get(f.key)! - f.t);
+    const r = { cameras: n, sent: sent.length, classified: ms.length, notClassified: sent.length - ms.length, p50LatencyMs: pct(ms, 50), p95LatencyMs: pct(ms, 95), maxLatencyMs: ms.length ? Math.max(...ms) : NaN, droppedByWatcher: d1 - d0, load: os.loadavg() };
+    const ok = r.sent > 0 && r.notClassified === 0 && r.p95LatencyMs < SUSTAIN_P95_MS;
+    console.log(
+      `int8: ${n} cameras at 1 fps for ${seconds} s: cameras sent ${r.sent}, ${r.classified} classified (${r.notClassified} not; the watcher counted ${r.droppedByWatcher} dropped as busy), camera → result p50 ${r.p50LatencyMs} ms, p95 ${r.p95LatencyMs} ms, max ${r.maxLatencyMs} ms; needs ${SUSTAIN_CRITERION} → ${ok ? 'keeps up' : 'falls behind'} [load ${load()}]`,
+    );
     return { ...r, ok };
   } finally {
     await w.stop();
@@ -285,9 +286,9 @@ async function outage(dir: string, pkg: LoadedPackage, outageS: number) {
   let hook = await webhookReceiver();
   const port = hook.port;
   const received: Array<{ id: string; at: number }> = [];
-  const streams = await cameras(2, await jpegFrames(4, 640, 480), 1);
+  const streams = await cameras(2, 1, { width: 640, height: 480, variants: 4 });
   const events: WatchEvent[] = [];
-  const w = await watcherFor(dir, pkg, [0, 1].map((i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 1}`), `rules:\n  - {name: any, labels: "*", min_score: 0, cooldown: 0s}\nnotify:\n  - {type: webhook, url: "${hook.url}"}\n`, (e) => events.push(e));
+  const w = await watcherFor(dir, pkg, [0, 1].map((i) => `  - {name: cam${i}, url: "${streams.url(i)}", fps: 1}`), `rules:\n  - {name: any, labels: "*", min_score: 0, cooldown: 0s}\nnotify:\n  - {type: webhook, url: "${hook.url}"}\n`, { onEvent: (e) => events.push(e) });
   const take = () => received.push(...hook.received.splice(0).map((h) => ({ id: (h.json as WatchEvent).id, at: h.at })));
   let back = 0;
   let drained = 0;
@@ -360,7 +361,7 @@ function printTargets(r: { throughput?: Record<'fp32' | 'int8', Throughput>; lat
     const l = r.latency?.[k];
     if (l) lines.push(`${k} alert latency at 1 fps     p50 ${l.p50} ms, p95 ${l.p95} ms (${l.n} alerts)   target: reported (none set)`);
   }
-  if (r.cameras) lines.push(`int8 1-fps cameras sustained   ${String(r.cameras.sustained).padStart(6)}    goal ≥ 20      ratio ${(r.cameras.sustained / 20).toFixed(2)}   ${verdict(r.cameras.sustained >= 20)} (engine raw ${r.cameras.rawInt8ImgPerSec.toFixed(1)} img/s here)`);
+  if (r.cameras) lines.push(`int8 1-fps cameras sustained   ${String(r.cameras.sustained).padStart(6)}    goal ≥ 20      ratio ${(r.cameras.sustained / 20).toFixed(2)}   ${verdict(r.cameras.sustained >= 20)} (sustained: ${SUSTAIN_CRITERION}; engine raw ${r.cameras.rawInt8ImgPerSec.toFixed(1)} img/s here)`);
   if (r.outage) {
     const o = r.outage;
     lines.push(`delivery after a ${o.outageSeconds} s outage   ${o.delivered}/${o.accepted} delivered, ${o.duplicates} twice, in order: ${o.inOrder}   target: all, none twice, in order   ${verdict(o.missing === 0 && o.duplicates === 0 && o.inOrder)}`);

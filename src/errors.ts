@@ -84,7 +84,7 @@ export const ERRORS = {
   INPUT_TOO_LARGE: { exit: EXIT.FAILURE, http: 413, grpc: 'RESOURCE_EXHAUSTED', message: '%s would need about %s of memory to load and train, over the limit of %s (--max-memory, env MLCTL_MAX_MEMORY): %s', meaning: 'an input whose estimated memory exceeds --max-memory; refused before it is loaded' },
   FEATURES_INVALID: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'input rows do not match model %s: %s', meaning: 'tabular rows whose columns do not match the model' },
   IMAGE_DECODE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'cannot decode image %s: %s', meaning: 'an image file or upload that cannot be decoded' },
-  IMAGE_TOO_LARGE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'image %s has more than %s pixels; it was not decoded (decompression-bomb guard)', meaning: 'an image over the pixel limit (checked before decoding)' },
+  IMAGE_TOO_LARGE: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'image %s is %s; it was not decoded (decompression-bomb guard)', meaning: 'an image over the pixel limit or the decoded-size limit (bit depth x channels; checked from its header, before decoding)' },
 
   // Model packages, weights, checkpoints.
   PACKAGE_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'no model package at %s: pass a package directory (artifacts/NAME/VERSION) or a model directory (artifacts/NAME)', meaning: 'no model package at the given name or path' },
@@ -100,6 +100,7 @@ export const ERRORS = {
   RUN_LOCKED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: 'run %s is in use by another mlctl process (pid %s, since %s); wait for it, or pick another --name', meaning: 'another train run with the same --name is running' },
   RESUME_NO_CHECKPOINT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'train --resume found no checkpoint to continue from' },
   ENGINE_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'no %s engine can run %s: %s', meaning: 'no inference engine here can run the package (e.g. --engine onnx without a model.onnx)' },
+  ENGINE_IO_UNSUPPORTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the model (%s) takes %s and answers %s; %s', meaning: 'a model whose inputs and outputs do not fit the command (e.g. several tensors where one float tensor is fed and read)' },
   ONNX_UNVERIFIED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'ONNX model %s was not run: its sha256 is %s…, expected %s…', meaning: 'ONNX bytes whose sha256 differs from the recorded one (never run)' },
   FEATURE_STORE_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'feature store %s cannot be used: %s', meaning: 'the on-disk feature store is unreadable or from another backbone/format' },
   BACKEND_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'backend %s is not available: %s', meaning: 'the chosen TF.js backend cannot start here' },
@@ -111,6 +112,7 @@ export const ERRORS = {
   // Signatures, encryption at rest and the registry audit log (artifacts/signing.ts, encryption.ts, audit-log.ts).
   SIGNATURE_MISSING: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'model package %s is not signed (no %s): sign it with `mlctl sign`, or drop --require-signature to accept unsigned packages', meaning: 'an unsigned package where a signature is required (--require-signature)' },
   SIGNATURE_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'model package %s has an invalid signature: %s', meaning: 'mlctl.sig does not verify, or covers another mlctl.json (the manifest or signature changed)' },
+  SIGNATURE_MISMATCH: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'model package %s is %s, but it is stored as %s: %s', meaning: 'a signed version used from another NAME/VERSION folder than the one it was signed for (a replayed older version)' },
   SIGNER_UNTRUSTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'model package %s is signed by key %s, which is not among the trusted keys (%s): add its public key to the trusted keys only if you trust the signer', meaning: 'a valid signature by a key not in --trusted-keys' },
   SIGNING_KEY_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'signing key %s cannot be used: %s', meaning: 'sign --key is not a readable Ed25519 private key (or its passphrase is missing/wrong)' },
   TRUSTED_KEYS_INVALID: { exit: EXIT.USAGE, http: 500, grpc: 'INTERNAL', message: 'trusted keys %s cannot be used: %s', meaning: '--trusted-keys / --trusted holds no usable Ed25519 public keys (or a private key)' },
@@ -125,6 +127,7 @@ export const ERRORS = {
 
   // Model registry (mlctl models, NAME:TAG references).
   VERSION_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'model %s has no version %s (versions: %s)', meaning: 'NAME@VERSION names a version the model does not have' },
+  VERSION_REJECTED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: '%s: %s', meaning: 'serve/predict of a version a quality gate marked rejected, without --allow-rejected (a bare NAME skips rejected versions)' },
   TAG_NOT_FOUND: { exit: EXIT.FAILURE, http: 404, grpc: 'NOT_FOUND', message: 'model %s has no tag "%s" (%s)', meaning: 'NAME:TAG names a tag the model does not have (the close matches are listed)' },
   REGISTRY_LOCKED: { exit: EXIT.FAILURE, http: 503, grpc: 'UNAVAILABLE', message: 'the registry of model %s is locked by another mlctl process (%s); try again, or remove %s if no mlctl is running', meaning: 'another process held the model\'s registry lock for too long', retryAfter: 1 },
   MODEL_TAGGED: { exit: EXIT.FAILURE, http: 409, grpc: 'FAILED_PRECONDITION', message: '%s is tagged %s: untag it first, or pass --force to remove it and its tags', meaning: 'models rm of a tagged version without --force' },
@@ -132,7 +135,8 @@ export const ERRORS = {
   // Batch prediction (mlctl predict).
   PREDICT_INPUT: { exit: EXIT.FAILURE, http: 400, grpc: 'INVALID_ARGUMENT', message: 'predict input %s: %s', meaning: 'a predict input that does not exist or is neither an image nor a list' },
   PREDICT_OUTPUT: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'predict output %s: %s', meaning: 'the predict output exists (use --resume or --force), cannot be written, or was written with other columns' },
-  PREDICT_MERGE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot merge shard outputs: %s', meaning: 'predict --merge of an incomplete, unfinished, mixed or overlapping set of shard outputs' },
+  PREDICT_RESUME: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot resume %s: %s', meaning: 'predict --resume of a file written by another model, inputs, shard or columns, or changed after mlctl wrote it (added, edited or removed rows)' },
+  PREDICT_MERGE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'cannot merge shard outputs: %s', meaning: 'predict --merge of an incomplete, unfinished, mixed or overlapping set of shard outputs, or of a shard output changed after its run (rows missing or added)' },
 
   // Export and reports.
   EXPORT_UNSUPPORTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'the model cannot be exported to the chosen format (e.g. no dynamic batch dimension for Triton)' },

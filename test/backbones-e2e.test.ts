@@ -78,7 +78,7 @@ afterAll(async () => {
   await tmp.cleanup();
 });
 
-/** id, options, train flags, preprocessing, prune flags (ResNet50 prunes its head only: all 53 convs take minutes). */
+/** id, options, train flags, preprocessing, prune flags (prune takes the head by default; ResNet50 names it). */
 const CASES: Array<[string, BackboneOptions, string[], string, string[]]> = [
   ['mobilenet_v2', { imageSize: 32, alpha: 0.35 }, ['--alpha', '0.35'], 'tf', []],
   ['resnet50', { imageSize: 32 }, [], 'caffe', ['--layers', 'fc1']],
@@ -94,7 +94,7 @@ describe.each(CASES)('%s: train → quantize → prune → evaluate → export �
     await kerasWeightsFile(weights, id, opts, x);
     x.dispose();
 
-    const train = await cli('train', '--data', data, '--name', name, '--backbone', id, ...extra, '--weights', weights, '--image-size', '32', '--epochs', '2', '--batch-size', '8', '--head', 'gap', '--fine-tune', '1', '--engine', 'onnx', '--seed', '3');
+    const train = await cli('train', '--data', data, '--name', name, '--backbone', id, ...extra, '--weights', weights, '--image-size', '32', '--epochs', '2', '--batch-size', '8', '--head', 'gap', '--fine-tune', '1', '--fine-tune-epochs', '1', '--engine', 'onnx', '--seed', '3');
     expect(train.code, train.stderr).toBe(0);
     const pkg = await loadPackage(train.json.package);
     const arch = pkg.manifest.architecture as Record<string, any>;

@@ -7,7 +7,7 @@ import { BACKBONES } from '../src/models/backbones/index.js';
 import { buildFullModel } from '../src/models/head.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { unfreezeLastBlocks } from '../src/train/finetune.js';
-import { depthwiseFilterGrad, depthwiseInputGrad, ensureConvFilterGradient } from '../src/train/wasm-grads.js';
+import { conv2dInputGrad, depthwiseFilterGrad, depthwiseInputGrad, ensureWasmGradients } from '../src/train/wasm-grads.js';
 import { createRng, gaussian } from '../src/util/random.js';
 import { calibrateBatchNorms } from './helpers/backbones.js';
 
@@ -31,7 +31,7 @@ async function onBoth(f: () => tf.Tensor[]): Promise<[Float32Array[], Float32Arr
     return d.slice();
   });
   await selectBackend('wasm');
-  ensureConvFilterGradient();
+  ensureWasmGradients();
   const got = f().map((t) => {
     const d = t.dataSync() as Float32Array;
     t.dispose();
@@ -75,6 +75,57 @@ describe('DepthwiseConv2dNative gradients on wasm', () => {
       expect(depthwiseFilterGrad(x, dy, [k, k, 3, mult], stride, pad).shape).toEqual([k, k, 3, mult]);
       expect(depthwiseInputGrad([2, size, size, 3], dy, f, stride, pad).shape).toEqual([2, size, size, 3]);
     });
+  });
+});
+
+describe('Conv2DBackpropInput and transposed BatchMatMul on wasm (mlctl kernels on forward convs / explicit transposes)', () => {
+  it.each([
+    { k: 3, stride: 1, pad: 'same' as const, size: 8 },
+    { k: 3, stride: 2, pad: 'same' as const, size: 9 },
+    { k: 3, stride: 2, pad: 'valid' as const, size: 10 },
+    { k: 1, stride: 1, pad: 'same' as const, size: 5 },
+    { k: 1, stride: 2, pad: 'valid' as const, size: 7 },
+    { k: 5, stride: 1, pad: 'valid' as const, size: 9 },
+    { k: 7, stride: 2, pad: 'same' as const, size: 12 },
+  ])('conv dx matches cpu to 1e-4 (kernel $k, stride $stride, $pad, size $size)', async ({ k, stride, pad, size }) => {
+    const rng = createRng(7);
+    const xv = Float32Array.from({ length: 2 * size * size * 3 }, () => gaussian(rng));
+    const fv = Float32Array.from({ length: k * k * 3 * 4 }, () => gaussian(rng));
+    const [ref, got] = await onBoth(() =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xv, [2, size, size, 3]);
+        const f = tf.tensor4d(fv, [k, k, 3, 4]);
+        const loss = (a: tf.Tensor) => {
+          const y = tf.conv2d(a as tf.Tensor4D, f, stride, pad);
+          return tf.sum(tf.mul(tf.square(y), tf.range(0, y.size).reshape(y.shape).div(y.size)));
+        };
+        return [tf.grad(loss)(x)];
+      }),
+    );
+    close(got[0]!, ref[0]!);
+    await selectBackend('wasm');
+    tf.tidy(() => {
+      const x = tf.tensor4d(xv, [2, size, size, 3]);
+      const f = tf.tensor4d(fv, [k, k, 3, 4]);
+      expect(conv2dInputGrad([2, size, size, 3], tf.onesLike(tf.conv2d(x, f, stride, pad)), f, stride, pad).shape).toEqual([2, size, size, 3]);
+    });
+  });
+
+  it('matMul with either operand transposed (and batched) matches cpu to 1e-4, so Dense gradients do too', async () => {
+    const rng = createRng(8);
+    const v = (n: number) => Float32Array.from({ length: n }, () => gaussian(rng));
+    const [x, dy, w, c, d] = [v(6 * 40), v(6 * 9), v(40 * 9), v(3 * 5 * 4), v(3 * 7 * 4)];
+    const [ref, got] = await onBoth(() =>
+      tf.tidy(() => [
+        tf.matMul(tf.tensor2d(x, [6, 40]), tf.tensor2d(dy, [6, 9]), true, false), // a Dense kernel's gradient: xᵀ·dy
+        tf.matMul(tf.tensor2d(dy, [6, 9]), tf.tensor2d(w, [40, 9]), false, true), // its input gradient: dy·Wᵀ
+        tf.matMul(tf.tensor2d(w, [40, 9]), tf.tensor2d(x, [6, 40]), true, true),
+        tf.matMul(tf.tensor3d(c, [3, 4, 5]), tf.tensor3d(d, [3, 7, 4]), true, true),
+        tf.matMul(tf.tensor3d(c, [3, 5, 4]), tf.tensor3d(d, [3, 7, 4]), false, true),
+        tf.matMul(tf.tensor3d(c, [3, 4, 5]), tf.tensor3d(d, [3, 4, 7]), true, false),
+      ]),
+    );
+    ref.forEach((r, i) => close(got[i]!, r));
   });
 });
 

@@ -21,6 +21,7 @@ import { createRng, gaussian } from '../src/util/random.js';
 import { runCli } from './helpers/cli.js';
 import { mlctlHome, synthDataset } from './helpers/fixtures.js';
 import { onnxCheck, tools } from './helpers/tools.js';
+import { runFloat, floatIO } from '../src/runtime/float.js';
 
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
 
@@ -87,14 +88,14 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
 
     const engine = await openEngine(pkg);
     expect(engine.name).toBe('classic');
-    expect(engine.inputShape).toEqual([6]);
+    expect(floatIO(engine).inputShape).toEqual([6]);
     const rows = [
       { x1: 0.1, x2: -0.9, shade: 'dark', noise: 0 },
       { x1: 2.1, x2: 0.4, shade: 'mid', noise: 1 },
       { x1: -1.6, x2: -1.5, shade: 'light', noise: -0.5 },
     ];
     const x = encodeObjects(rows, transform.encoding);
-    const probs = await engine.run(x, rows.length);
+    const probs = await runFloat(engine, x, rows.length);
     expect(probs[0]!).toBeGreaterThan(0.8); // inner
     expect(probs[3]!).toBeGreaterThan(0.8); // outer
     expect(probs[5]!).toBeGreaterThan(0.8); // outer
@@ -105,13 +106,13 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
     // --engine onnx: the package's model.onnx through the shared ONNX Runtime engine gives the same answers.
     const viaOrt = await openEngine(pkg, { engine: 'onnx' });
     expect(viaOrt.name).toBe('onnx');
-    expectClose(await viaOrt.run(x, 3), probs, 1e-4);
+    expectClose(await runFloat(viaOrt, x, 3), probs, 1e-4);
     await viaOrt.dispose();
     // The same CSV encoded for the package (evaluate's path): accuracy through the engine matches training's.
     const { tabularRowsForPackage } = await import('../src/data/tabular.js');
     const rowsForPkg = await tabularRowsForPackage(m, path.join(dir, 'rings.csv'));
     expect(rowsForPkg.rows).toBe(240);
-    const all = await (await openEngine(pkg)).run(rowsForPkg.x, rowsForPkg.rows);
+    const all = await runFloat(await openEngine(pkg), rowsForPkg.x, rowsForPkg.rows);
     let correct = 0;
     for (let i = 0; i < rowsForPkg.rows; i++) if ((all[2 * i + 1]! > all[2 * i]! ? 1 : 0) === rowsForPkg.labels![i]) correct++;
     expect(correct / rowsForPkg.rows).toBeGreaterThan(0.9);
@@ -134,7 +135,7 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
     expect(raw[1]).toBeCloseTo(-3, 1);
     expect(raw[2]).toBeCloseTo(0.5, 1);
     const engine = await openEngine(pkg);
-    const y = await engine.run(Float32Array.of(1, 1, 1, 0, 0, 0), 2);
+    const y = await runFloat(engine, Float32Array.of(1, 1, 1, 0, 0, 0), 2);
     expect(y[0]).toBeCloseTo(2 - 3 + 0.5 + 4, 1);
     expect(y[1]).toBeCloseTo(4, 1);
     expectClose(await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), Float32Array.of(1, 1, 1, 0, 0, 0), [2, 3]), y, 1e-4);
@@ -151,7 +152,7 @@ describe('mlctl train --model svm|logistic|linear on CSV', () => {
     const pkg = await loadPackage('svr');
     expect(pkg.manifest.task).toBe('tabular-regression');
     const engine = await openEngine(pkg);
-    const [y] = await engine.run(Float32Array.of(0, 0, 0), 1);
+    const [y] = await runFloat(engine, Float32Array.of(0, 0, 0), 1);
     expect(Math.abs(y! - 54000) / 1000).toBeLessThan(0.5);
     expectClose(await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), Float32Array.of(0, 0, 0), [1, 3]), [y!], 1e-5);
   });
@@ -198,7 +199,7 @@ describe('image folders as pixel vectors', () => {
     expect([input.height, input.width]).toEqual([8, 8]);
     expect(pkg.manifest.architecture.features).toMatchObject({ kind: 'pixels', height: 8, width: 8 });
     const engine = await openEngine(pkg);
-    expect(engine.inputShape).toEqual([8, 8, 3]);
+    expect(floatIO(engine).inputShape).toEqual([8, 8, 3]);
     const classes = pkg.manifest.labels;
     const files = (await import('node:fs/promises')).readdir;
     let ok = 0, total = 0;
@@ -211,7 +212,7 @@ describe('image folders as pixel vectors', () => {
         truth.push(c);
       }
     }
-    const scores = await engine.run(x, truth.length);
+    const scores = await runFloat(engine, x, truth.length);
     truth.forEach((t, i) => {
       const s = Array.from(scores.subarray(i * 3, i * 3 + 3));
       if (s.indexOf(Math.max(...s)) === t) ok++;
@@ -240,8 +241,8 @@ describe('image folders as VGG16 features', () => {
       await imageToInput(path.join(data, classes[c]!, first), input, x, c * 32 * 32 * 3);
     }
     const tfjs = await openEngine(pkg, { engine: 'tfjs' });
-    expect(tfjs.inputShape).toEqual([32, 32, 3]);
-    const scores = await tfjs.run(x, 2);
+    expect(floatIO(tfjs).inputShape).toEqual([32, 32, 3]);
+    const scores = await runFloat(tfjs, x, 2);
     await tfjs.dispose();
     const onnx = await runOnnx(await readFile(path.join(pkg.dir, 'model.onnx')), x, [2, 32, 32, 3]);
     expectClose(onnx, scores, 1e-3);

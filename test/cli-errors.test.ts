@@ -2,18 +2,14 @@
 // failures come out that way on all three (a real server on loopback, a real gRPC client, real CLI runs through
 // main: a failed evaluate gate and a quantize step rejected by its accuracy gate carry GATE_FAILED in --json).
 import * as grpc from '@grpc/grpc-js';
-import * as tf from '@tensorflow/tfjs';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERRORS, EXIT_CODES, GRPC_STATUS, MlctlError, errorTable, type ErrorCode } from '../src/errors.js';
 import { accessDenied, httpStatusOf, isExposed } from '../src/serve/errors.js';
 import { grpcFailureOf } from '../src/serve/grpc/convert.js';
 import { predictV2Service } from '../src/serve/grpc/proto.js';
-import { selectBackend } from '../src/runtime/backend.js';
 import { runCli } from './helpers/cli.js';
-import { mlctlHome, modelPackage, tempDir, tinyPackage, type MlctlHome } from './helpers/fixtures.js';
+import { fragileColours, mlctlHome, tempDir, tinyPackage, type MlctlHome } from './helpers/fixtures.js';
 import { startSecureServer, type SecureServer } from './serve-security-helpers.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];
@@ -118,50 +114,12 @@ describe('the same failure over REST and gRPC', () => {
 describe('gates in --json (real commands)', () => {
   let tmp: MlctlHome;
   let data: string;
-  const SIZE = 8;
-  const labels = ['blue', 'green', 'red'];
-
   const run = (...args: string[]) => runCli([...args, '--backend', 'cpu', '--json']);
 
-  /**
-   * A colour classifier that is exact in float32 and breaks under uint8 weight quantization: its signal weights
-   * (0.01) sit in the same tensor as one outlier (100, on a hidden unit a -1e6 bias keeps off), so the affine uint8
-   * step (~0.39) rounds the signal to zero and every image lands on class 0.
-   */
-  function fragileModel(): tf.LayersModel {
-    const inputs = SIZE * SIZE * 3;
-    const hidden = new Float32Array(inputs * 4);
-    for (let i = 0; i < inputs; i++) hidden[i * 4 + (i % 3)] = 0.01; // unit c sums channel c (BGR after caffe)
-    hidden[3] = 100;
-    const model = tf.sequential({
-      layers: [
-        tf.layers.flatten({ inputShape: [SIZE, SIZE, 3], name: 'flatten' }),
-        tf.layers.dense({ units: 4, activation: 'relu', name: 'fc1', weights: [tf.tensor2d(hidden, [inputs, 4]), tf.tensor1d([0, 0, 0, -1e6])] }),
-        tf.layers.dense({ units: 3, activation: 'softmax', name: 'predictions', weights: [tf.tensor2d([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], [4, 3]), tf.zeros([3])] }),
-      ],
-    });
-    return model;
-  }
-
   beforeAll(async () => {
-    await selectBackend('cpu');
     tmp = await mlctlHome('mlctl-gates-');
     data = path.join(tmp.dir, 'colours');
-    const rgb: Record<string, [number, number, number]> = { blue: [0, 0, 255], green: [0, 255, 0], red: [255, 0, 0] };
-    for (const label of labels) {
-      await fs.mkdir(path.join(data, label), { recursive: true });
-      for (let i = 0; i < 5; i++) {
-        const [r, g, b] = rgb[label]!;
-        const png = await sharp({ create: { width: SIZE, height: SIZE, channels: 3, background: { r: Math.max(0, r - i * 9), g: Math.max(0, g - i * 9), b: Math.max(0, b - i * 9) } } }).png().toBuffer();
-        await fs.writeFile(path.join(data, label, `${i}.png`), png);
-      }
-    }
-    const model = fragileModel();
-    try {
-      await modelPackage(tmp.artifacts, model, { name: 'colours', labels });
-    } finally {
-      model.dispose();
-    }
+    await fragileColours(tmp.artifacts, data);
   });
 
   afterAll(() => tmp?.cleanup());
@@ -184,6 +142,8 @@ describe('gates in --json (real commands)', () => {
     expect(r.code).toBe(3);
     expect(r.json).toMatchObject({ ok: false, command: 'quantize', exitCode: 3, status: 'rejected', dtype: 'uint8', package: { name: 'colours', version: 2 }, error: { code: 'GATE_FAILED' } });
     expect(r.json.error.message).toMatch(/^colours v2 rejected: /);
+    // The drop and the allowance in one unit: points, with the flag as given.
+    expect(r.json.error.message).toMatch(/dropped from 100\.00% to \d+\.\d\d%, \d+\.\d\d points; --max-accuracy-drop 0\.01 allows 1\.00 point$/);
     expect(r.json.before.accuracy).toBe(1);
     expect(r.json.after.accuracy).toBeLessThan(0.5);
     // The rejected package is evaluated as what it is: a failing accuracy gate, in the same document shape.

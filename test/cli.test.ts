@@ -5,7 +5,8 @@ import { parseCLI } from '../src/cli/main.js';
 import { COMMANDS } from '../src/cli/commands/index.js';
 import { defineCommand, lazy, type ContextOf } from '../src/cli/spec.js';
 import { MlctlError } from '../src/errors.js';
-import { runCli } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { cliArgv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const calls: Array<Record<string, unknown>> = [];
@@ -226,7 +227,10 @@ describe('main', () => {
     const train = trainHelp.stdout.replace(/\s+/g, ' '); // help wraps at the terminal width
     expect(train).toMatch(/-d, --data <dir> image folder.*?\(required\) -n, --name/);
     expect(train).toMatch(/--engine <name> feature extraction engine[^()]*\(choices: "auto", "onnx", "tfjs", default: "auto"\)/);
-    expect(train).toMatch(/--seed <n> seed for the split.*?\(default: 42\) --resume/);
+    expect(train).toMatch(/--seed <n> seed for the split.*?default 42\) --resume/);
+    // The environment block keeps its columns apart, however long a variable's name.
+    expect(trainHelp.stdout).toMatch(/ {2}MLCTL_CACHE_MAX_SIZE {2,}size cap of the cache/);
+    for (const line of trainHelp.stdout.split('\n').filter((l) => /^ {2}(MLCTL_|NO_COLOR)/.test(l))) expect(line).toMatch(/^ {2}[A-Z_]+ {2,}\S/);
     expect(train).toContain('$ mlctl train --data ./flowers --name flowers --resume');
     expect(train).toContain('130 interrupted');
   });
@@ -250,4 +254,34 @@ describe('main', () => {
       await cleanup();
     }
   });
+});
+
+describe('a closed output pipe', () => {
+  const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  /** `mlctl ARGS | READER` in bash with pipefail (mlctl's own exit status counts); mlctl's stderr is bash's. */
+  const pipeline = (args: string[], reader: string) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('bash', ['-c', `set -o pipefail; ${cliArgv(args).map(quote).join(' ')} | ${reader}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+
+  it('`mlctl evaluate --help | head` and `models ls --help | head -2` end quietly, exit 0, no EPIPE stack trace', async () => {
+    const runs = [
+      [['evaluate', '--help'], 'head -1'],
+      [['models', 'ls', '--help'], 'head -2'],
+      // A reader gone before the first byte: every write meets EPIPE.
+      [['train', '--help'], 'true'],
+    ] as const;
+    const results = await Promise.all(runs.map(([args, reader]) => pipeline([...args], reader)));
+    for (const [i, [args, reader]] of runs.entries()) {
+      const r = results[i]!;
+      expect(r.stderr, `${args.join(' ')} | ${reader}`).not.toMatch(/EPIPE|Error|\n\s+at /);
+      expect(r.status, `${args.join(' ')} | ${reader}: ${r.stderr}`).toBe(0);
+      if (reader !== 'true') expect(r.stdout).toMatch(/^Usage: mlctl /);
+    }
+  }, 180_000);
 });

@@ -1,7 +1,7 @@
 // Preprocessing: Keras "caffe" mode values, decoding of every supported format, orientation, and the pixel guard.
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { CAFFE_MEAN_BGR, decodeRgb, imageInputSpec, imageToInput, pixelsToInput, preprocessingFor } from '../src/data/preprocess.js';
+import { CAFFE_MEAN_BGR, decodeRgb, describeResize, imageInputSpec, imageToInput, pixelsToInput, preprocessingFor } from '../src/data/preprocess.js';
 import { MlctlError } from '../src/errors.js';
 
 function solid(r: number, g: number, b: number, w = 4, h = 4) {
@@ -91,5 +91,85 @@ describe('imageToInput', () => {
     expect(x.length).toBe(2 * 2 * 3);
     expect(x[0]).toBeCloseTo(30 - CAFFE_MEAN_BGR[0]!, 3);
     expect(x[2]).toBeCloseTo(10 - CAFFE_MEAN_BGR[2]!, 3);
+  });
+});
+
+/** A smooth test pattern with some noise, 240x240 RGB (deterministic). */
+function pattern(w: number, h: number): Uint8Array {
+  const px = new Uint8Array(w * h * 3);
+  let s = 12345;
+  const r = () => ((s ^= s << 13), (s ^= s >>> 17), (s ^= s << 5), (s >>> 0) / 4294967296);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) px[(y * w + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(128 + 60 * Math.sin(x * 0.3 + c) + 50 * Math.cos(y * 0.21 * (c + 1)) + r() * 40 - 20)));
+  return px;
+}
+
+/** Separable triangle filter whose support widens with the scale factor: antialiased bilinear (Pillow's BILINEAR). */
+function antialiasedBilinear(src: Uint8Array, w: number, out: number): Float64Array {
+  const scale = w / out, support = Math.max(1, scale);
+  const at = (x: number, y: number, c: number) => src[(Math.min(w - 1, Math.max(0, y)) * w + Math.min(w - 1, Math.max(0, x))) * 3 + c]!;
+  const res = new Float64Array(out * out * 3);
+  for (let y = 0; y < out; y++) for (let x = 0; x < out; x++) for (let c = 0; c < 3; c++) {
+    const cx = (x + 0.5) * scale, cy = (y + 0.5) * scale;
+    let sum = 0, ws = 0;
+    for (let yy = Math.floor(cy - support); yy <= Math.ceil(cy + support); yy++) {
+      const wy = Math.max(0, 1 - Math.abs((yy + 0.5 - cy) / support));
+      for (let xx = Math.floor(cx - support); xx <= Math.ceil(cx + support); xx++) {
+        const wx = Math.max(0, 1 - Math.abs((xx + 0.5 - cx) / support));
+        sum += wx * wy * at(xx, yy, c);
+        ws += wx * wy;
+      }
+    }
+    res[(y * out + x) * 3 + c] = sum / ws;
+  }
+  return res;
+}
+
+/** Plain bilinear sampling of the 2x2 neighbours (cv2.INTER_LINEAR, tf.image.resize antialias=False). */
+function pointBilinear(src: Uint8Array, w: number, out: number): Float64Array {
+  const scale = w / out;
+  const at = (x: number, y: number, c: number) => src[(Math.min(w - 1, Math.max(0, y)) * w + Math.min(w - 1, Math.max(0, x))) * 3 + c]!;
+  const res = new Float64Array(out * out * 3);
+  for (let y = 0; y < out; y++) for (let x = 0; x < out; x++) for (let c = 0; c < 3; c++) {
+    const sx = (x + 0.5) * scale - 0.5, sy = (y + 0.5) * scale - 0.5;
+    const x0 = Math.floor(sx), y0 = Math.floor(sy), fx = sx - x0, fy = sy - y0;
+    res[(y * out + x) * 3 + c] = at(x0, y0, c) * (1 - fx) * (1 - fy) + at(x0 + 1, y0, c) * fx * (1 - fy) + at(x0, y0 + 1, c) * (1 - fx) * fy + at(x0 + 1, y0 + 1, c) * fx * fy;
+  }
+  return res;
+}
+
+const meanAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d += Math.abs(a[i]! - b[i]!);
+  return d / a.length;
+};
+
+describe('the recorded resize (interpolation, antialias)', () => {
+  it('every mode records a stretch to the model size, bilinear with antialiasing', () => {
+    for (const mode of ['caffe', 'tf', 'torch', 'unit', 'raw'] as const) expect(preprocessingFor(mode)).toMatchObject({ resize: 'fill', interpolation: 'bilinear', antialias: true });
+    expect(describeResize(imageInputSpec(96, 'tf'))).toMatch(/stretched .* to 96x96, bilinear with antialiasing .*Pillow.*BILINEAR.*antialias=True/);
+  });
+
+  it('is what decodeRgb does: antialiased bilinear to within a level, unlike 2x2 bilinear or sharp\'s default lanczos3', async () => {
+    const w = 240, src = pattern(w, w);
+    const png = await sharp(src, { raw: { width: w, height: w, channels: 3 } }).png().toBuffer();
+    const out = 96;
+    const ours = await decodeRgb(png, out, out, 'fill');
+    const lanczos = await sharp(png).resize(out, out, { fit: 'fill' }).raw().toBuffer();
+    expect(meanAbs(ours, antialiasedBilinear(src, w, out))).toBeLessThan(1);
+    expect(meanAbs(ours, pointBilinear(src, w, out))).toBeGreaterThan(3);
+    expect(meanAbs(ours, lanczos)).toBeGreaterThan(2);
+  });
+
+  it('reads a manifest written before the fields existed as bilinear with antialiasing, and keeps its feature store names', async () => {
+    const { validateManifest } = await import('../src/artifacts/manifest.js');
+    const { preprocessingKey } = await import('../src/data/preprocess.js');
+    const legacy = { mode: 'tf', channelOrder: 'RGB', mean: [1, 1, 1], std: [1, 1, 1], scale: 1 / 127.5, resize: 'fill' };
+    const m = validateManifest(
+      { schemaVersion: 1, name: 'old', version: 1, labels: ['a'], input: { ...imageInputSpec(32, 'tf'), preprocessing: legacy }, output: { name: 'p', kind: 'probabilities', size: 1 }, files: {}, formats: {}, lineage: [] },
+      'old/1',
+    );
+    expect(m.input.kind === 'image' && m.input.preprocessing).toEqual({ ...legacy, interpolation: 'bilinear', antialias: true });
+    // Feature stores and ONNX conversions are named by the spec as it was written before: the same resize, the same name.
+    expect(preprocessingKey(preprocessingFor('tf'))).toEqual(legacy);
   });
 });

@@ -6,6 +6,7 @@ import { graphBuilder, valueInfo } from '../src/onnx/builders.js';
 import { DataType, encodeModel } from '../src/onnx/proto.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { createRng } from '../src/util/random.js';
+import { runFloat, floatIO } from '../src/runtime/float.js';
 
 /** y = relu(x · W) · W2 with x [n, 512]: heavy enough (≈ 50 MFLOP per example) that a batch takes a few ms. */
 function model(): Uint8Array {
@@ -25,12 +26,12 @@ describe('ONNX engine in a worker thread', () => {
     const threaded = await openEngine({ kind: 'onnx', model: bytes }, { engine: 'onnx', worker: true });
     try {
       expect(threaded.description).toMatch(/in a worker thread/);
-      expect(threaded.inputShape).toEqual([512]);
-      expect(threaded.outputSize).toBe(3);
+      expect(floatIO(threaded).inputShape).toEqual([512]);
+      expect(floatIO(threaded).outputSize).toBe(3);
       const rng = createRng(5);
       const x = Float32Array.from({ length: 64 * 512 }, () => rng());
       const before = x.slice();
-      const [a, b] = [await local.run(x, 64), await threaded.run(x, 64)];
+      const [a, b] = [await runFloat(local, x, 64), await runFloat(threaded, x, 64)];
       expect(Array.from(b)).toEqual(Array.from(a));
       // The caller's array is left as it was (the worker computes on its own copy).
       expect(x).toEqual(before);
@@ -43,8 +44,8 @@ describe('ONNX engine in a worker thread', () => {
         return ticks;
       };
       const big = Float32Array.from({ length: 512 * 512 }, () => rng());
-      const inWorker = await ticksDuring(() => threaded.run(big, 512));
-      const inThread = await ticksDuring(() => local.run(big, 512));
+      const inWorker = await ticksDuring(() => runFloat(threaded, big, 512));
+      const inThread = await ticksDuring(() => runFloat(local, big, 512));
       expect(inWorker).toBeGreaterThan(inThread);
       expect(inWorker).toBeGreaterThanOrEqual(4);
     } finally {
@@ -55,8 +56,8 @@ describe('ONNX engine in a worker thread', () => {
 
   it('rejects input of the wrong size before posting it, and fails clearly once disposed', async () => {
     const engine = await openEngine({ kind: 'onnx', model: model() }, { engine: 'onnx', worker: true });
-    await expect(engine.run(new Float32Array(100), 1)).rejects.toThrow(/expected 1 x \[512\] = 512 floats, got 100/);
+    await expect(runFloat(engine, new Float32Array(100), 1)).rejects.toThrow(/expected 1 x \[512\] = 512 floats, got 100/);
     await engine.dispose();
-    await expect(engine.run(new Float32Array(512), 1)).rejects.toThrow(/closed/);
+    await expect(runFloat(engine, new Float32Array(512), 1)).rejects.toThrow(/closed/);
   });
 });

@@ -172,10 +172,18 @@ describe('mlctl evaluate', () => {
     expect(r.json.comparison[1].delta.accuracy).toBeCloseTo(b.metrics.accuracy - a.metrics.accuracy, 12);
     expect(r.json.comparison[1].delta.p50Ms).toBeCloseTo(b.latency.p50Ms - a.latency.p50Ms, 9);
 
-    const text = await run(pkgA.dir, pkgB.dir, '--data', data, '--latency-runs', '2');
+    // A wide terminal gets a column per figure ...
+    const args = [pkgA.dir, pkgB.dir, '--data', data, '--latency-runs', '2', '--engine', 'tfjs', '--backend', 'cpu'];
+    const wide = await runCli(['evaluate', ...args], { env: { COLUMNS: '300' } });
+    expect(wide.stdout).toMatch(/│ b v1 +│ tfjs cpu │/);
+    // ... an 80-column one (or captured output without $COLUMNS: 100) a column per model, and no line is wider.
+    const text = await runCli(['evaluate', ...args], { env: { COLUMNS: '80' } });
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/Comparison vs a v1/);
-    expect(text.stdout).toMatch(/│ b v1 +│ tfjs cpu │/);
+    const comparison = text.stdout.slice(text.stdout.indexOf('Comparison vs a v1'));
+    expect(Math.max(...comparison.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+    expect(comparison).toMatch(/│\s+│\s+a v1 │\s+b v1 │/);
+    expect(comparison).toMatch(/│ accuracy \(Δ\)\s+│\s+\d\.\d{4} \(baseline\) │\s+\d\.\d{4} \([+-]\d\.\d{4}\) │/);
     expect(text.stdout).toMatch(/macro avg/);
     expect(text.stdout).toMatch(/true \\ predicted/);
     expect(text.stderr).toMatch(/backend: cpu|cpu/);

@@ -10,6 +10,7 @@ import { openEngine } from '../src/runtime/engine.js';
 import { createRng, gaussian } from '../src/util/random.js';
 import { runCli } from './helpers/cli.js';
 import { mlctlHome } from './helpers/fixtures.js';
+import { runFloat } from '../src/runtime/float.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -59,7 +60,7 @@ describe('mlctl evaluate on a tabular classifier', () => {
     const pkg = await loadPackage('shapes');
     const enc = ((pkg.manifest.input as TabularInputSpec).transform as { encoding: TabularEncoding }).encoding;
     const engine = await openEngine(pkg);
-    const out = await engine.run(encodeObjects(shapes, enc), shapes.length);
+    const out = await runFloat(engine, encodeObjects(shapes, enc), shapes.length);
     await engine.dispose();
     const labels = pkg.manifest.labels;
     const k = labels.length;

@@ -13,7 +13,8 @@ import { MlctlError } from '../src/errors.js';
 import { exportModel, type ExportResult } from '../src/export/index.js';
 import { k8sName } from '../src/export/k8s.js';
 import { createMemoryLogger } from '../src/util/log.js';
-import { tempDir, tinyPackage, freePort } from './helpers/fixtures.js';
+import { servingOn } from './helpers/cli.js';
+import { tempDir, tinyPackage } from './helpers/fixtures.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let root: string;
@@ -107,6 +108,9 @@ describe('export --format bundle', () => {
     const readme = await fs.readFile(path.join(out, 'README.md'), 'utf8');
     expect(readme).toContain(pkg.manifestSha256);
     expect(readme).toContain('kubectl apply -k k8s/');
+    // A client preprocessing images itself learns the resize kernel, not only the mode.
+    expect(readme).toMatch(/## Input preprocessing[\s\S]*Resize: stretched \(aspect ratio not kept\) to \d+x\d+, bilinear with antialiasing/);
+    expect(meta.input.preprocessing).toMatchObject({ interpolation: 'bilinear', antialias: true });
   });
 
   it('Dockerfile: pinned Node image, npm ci --omit=dev, numeric non-root user, HEALTHCHECK on readiness, serve entrypoint', async () => {
@@ -250,31 +254,25 @@ describe('export --format bundle', () => {
     const df = parseDockerfile(await fs.readFile(path.join(out, 'Dockerfile'), 'utf8'));
     const dep = await yamlFile('k8s/deployment.yaml');
     const isvc = await yamlFile('kserve/inferenceservice.yaml');
-    const port = await freePort();
-    const grpcPort = await freePort();
     const launcher = path.join(root, 'launch.mjs');
     await fs.writeFile(launcher, `import { main } from ${JSON.stringify(path.join(here, '..', 'src', 'cli', 'main.ts'))};\nmain(process.argv).then((c) => { process.exitCode = c; });\n`);
     // The image's argv, mapped onto this machine: the launcher for /app/bin/mlctl.js, the bundle for /models,
-    // loopback instead of 0.0.0.0 and a free port instead of 8080.
+    // loopback instead of 0.0.0.0, and port 0 for 8080 and 8081 (the ports bound are read back from its start-up line).
     const entry = (JSON.parse(one(df, 'ENTRYPOINT')) as string[]).slice(1).map((a) =>
-      a === '/app/bin/mlctl.js' ? launcher : a.startsWith('/models/') ? path.join(out, a) : a === '0.0.0.0' ? '127.0.0.1' : a === '8080' ? String(port) : a === '8081' ? String(grpcPort) : a,
+      a === '/app/bin/mlctl.js' ? launcher : a.startsWith('/models/') ? path.join(out, a) : a === '0.0.0.0' ? '127.0.0.1' : a === '8080' || a === '8081' ? '0' : a,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', ...entry, ...dep.spec.template.spec.containers[0].args, '--backend', 'cpu', '--engine', 'tfjs', '--quiet'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...entry, ...dep.spec.template.spec.containers[0].args, '--backend', 'cpu', '--engine', 'tfjs'], {
       cwd: path.join(here, '..'),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const listening = servingOn(child);
     try {
-      const base = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 90_000;
-      let ready = false;
-      while (!ready && Date.now() < deadline) {
-        ready = await fetch(`${base}/v2/health/ready`).then((r) => r.ok, () => false);
-        if (!ready) await new Promise((r) => setTimeout(r, 300));
-      }
-      expect(ready, stderr).toBe(true);
+      const { url: base, port, grpcPort } = await listening;
+      expect(grpcPort, stderr).toBeGreaterThan(0);
+      expect((await fetch(`${base}/v2/health/ready`)).status, stderr).toBe(200);
       const c = dep.spec.template.spec.containers[0];
       const paths = new Set<string>([
         c.readinessProbe.httpGet.path,
@@ -289,7 +287,7 @@ describe('export --format bundle', () => {
       expect(meta.name).toBe('Tiny_Net.v2');
 
       // The gRPC port answers what the gRPC InferenceService probes and what gRPC clients call.
-      const grpcMeta = await grpcCall(grpcPort);
+      const grpcMeta = await grpcCall(grpcPort!);
       expect(grpcMeta.health).toBe('SERVING');
       expect(grpcMeta.metadata).toMatchObject({ name: 'Tiny_Net.v2', inputs: [{ name: 'input', datatype: 'FP32' }, { name: 'image', datatype: 'BYTES' }] });
 

@@ -13,6 +13,7 @@ import { trainClassic } from '../src/classic/train.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const SIZE = 32;
 let root: string;
@@ -79,7 +80,7 @@ describe('export --format triton', () => {
     const y = (await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, [batch, SIZE, SIZE, 3]) }))[session.outputNames[0]!]!;
     expect(y.dims).toEqual([batch, 4]);
     const engine = await openEngine(pkg, { engine: 'tfjs' });
-    const ours = await engine.run(x, batch);
+    const ours = await runFloat(engine, x, batch);
     await engine.dispose();
     (y.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo(ours[i]!, 5));
     await session.release();

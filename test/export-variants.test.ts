@@ -21,6 +21,7 @@ import { openEngine } from '../src/runtime/engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir } from './helpers/fixtures.js';
 import { PYTHON, tools } from './helpers/tools.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const SIZE = 32;
 const LABELS = ['cat', 'dog', 'bird'];
@@ -86,7 +87,7 @@ async function run(file: string | Uint8Array, input: ort.Tensor, options: ort.In
 async function packagePredicts(pkg: LoadedPackage, x: Float32Array, batch: number): Promise<Float32Array> {
   const engine = await openEngine(pkg, { engine: 'tfjs' });
   try {
-    return await engine.run(x, batch);
+    return await runFloat(engine, x, batch);
   } finally {
     await engine.dispose();
   }
@@ -247,6 +248,8 @@ describe('--embed-preprocessing', () => {
       const p = props(await fs.readFile(path.join(embedded, 'model.onnx')));
       expect(p['mlctl.input_variant']).toBe('pixels');
       expect(JSON.parse(p['mlctl.preprocessing']!)).toEqual(spec);
+      // How the caller must resize before feeding pixels: the kernel the model was trained with.
+      expect(JSON.parse(p['mlctl.resize']!)).toEqual({ width: SIZE, height: SIZE, fit: 'fill', interpolation: 'bilinear', antialias: true });
       expect(props(await fs.readFile(path.join(plain, 'model.onnx')))['mlctl.input_variant']).toBe('preprocessed');
     });
   }
@@ -269,7 +272,8 @@ describe('--embed-preprocessing', () => {
     expect(cfg.input).toEqual([{ name: 'input', data_type: 'TYPE_UINT8', format: 'FORMAT_NHWC', dims: [SIZE, SIZE, 3] }]);
     expect(cfg.parameters['mlctl.input_variant']!.string_value).toBe('pixels');
     expect(cfg.parameters['mlctl.weights']!.string_value).toBe('uint8');
-    expect(JSON.parse(cfg.parameters['mlctl.preprocessing']!.string_value)).toMatchObject({ mode: 'caffe', channelOrder: 'BGR' });
+    expect(JSON.parse(cfg.parameters['mlctl.preprocessing']!.string_value)).toMatchObject({ mode: 'caffe', channelOrder: 'BGR', interpolation: 'bilinear', antialias: true });
+    expect(JSON.parse(cfg.parameters['mlctl.resize']!.string_value)).toEqual({ width: SIZE, height: SIZE, fit: 'fill', interpolation: 'bilinear', antialias: true });
     const y = await run(path.join(repo, 'pixels', String(q.package.manifest.version), 'model.onnx'), new ort.Tensor('uint8', pixels(4), [4, SIZE, SIZE, 3]));
     expect(y.dims).toEqual([4, LABELS.length]);
   });

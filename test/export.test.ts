@@ -19,6 +19,7 @@ import { openEngine } from '../src/runtime/engine.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
 import { onnxCheck, tools } from './helpers/tools.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const SIZE = 32;
 let root: string;
@@ -39,7 +40,7 @@ function inputs(batch: number, seed = 3): Float32Array {
 async function mlctlPredictions(p: LoadedPackage, x: Float32Array, batch: number): Promise<Float32Array> {
   const engine = await openEngine(p, { engine: 'tfjs' });
   try {
-    return await engine.run(x, batch);
+    return await runFloat(engine, x, batch);
   } finally {
     await engine.dispose();
   }

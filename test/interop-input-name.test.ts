@@ -16,6 +16,7 @@ import { tritonModelConfigType } from '../src/triton/model-config-proto.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { openEngine } from '../src/runtime/engine.js';
 import { tempDir } from './helpers/fixtures.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const SIZE = 32;
 let root: string;
@@ -128,7 +129,7 @@ describe('packages written before (TF.js input "input_1")', () => {
   it('still load and run (TF.js and ONNX Runtime engines)', async () => {
     for (const engine of ['tfjs', 'onnx'] as const) {
       const e = await openEngine(old, { engine });
-      const y = await e.run(x, 2);
+      const y = await runFloat(e, x, 2);
       expect(y.length).toBe(6);
       await e.dispose();
     }

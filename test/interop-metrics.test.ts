@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedPackage } from '../src/artifacts/package.js';
-import { tempDir, tinyPackage, freePort } from './helpers/fixtures.js';
+import { servingOn } from './helpers/cli.js';
+import { tempDir, tinyPackage } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,20 +39,19 @@ describe.skipIf(!tools.promtool)('Prometheus naming (promtool check metrics)', (
   });
 
   it('a running mlctl serve passes after REST and gRPC traffic', async () => {
-    const port = await freePort();
-    const grpcPort = await freePort();
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, 'serve', pkg.dir, '--port', String(port), '--grpc-port', String(grpcPort), '--backend', 'cpu', '--quiet'],
+      ['--import', 'tsx', '--input-type=module', '-e', `const {main} = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(['node', 'mlctl', ...process.argv.slice(1)])`, 'serve', pkg.dir, '--port', '0', '--grpc-port', '0', '--backend', 'cpu'],
       { cwd: path.join(here, '..'), stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MLCTL_CACHE: path.join(root, 'cache') } },
     );
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise((r) => child.on('exit', r));
+    const listening = servingOn(child);
     try {
-      const base = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 90_000;
-      while (Date.now() < deadline && !(await fetch(`${base}/v2/health/ready`).then((r) => r.ok, () => false))) await new Promise((r) => setTimeout(r, 300));
+      // Ports bound where the server starts (0), read back from its start-up line: nothing to race for.
+      const { url: base, grpcPort } = await listening;
+      expect((await fetch(`${base}/v2/health/ready`)).status, stderr).toBe(200);
       const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 32, 32, 3], data: new Array(32 * 32 * 3).fill(0.5) }] });
       expect((await fetch(`${base}/v2/models/metered/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status, stderr).toBe(200);
       expect((await fetch(`${base}/v2/models/nope`)).status).toBe(404);

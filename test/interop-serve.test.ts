@@ -12,7 +12,8 @@ import { loadPackage } from '../src/artifacts/package.js';
 import { trainClassic } from '../src/classic/train.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
-import { securityPlugins } from '../src/serve/security.js';
+import { serveConfigFromOptions } from '../src/cli/run/serve.js';
+import { assembleServe } from '../src/serve/assemble.js';
 import { startServer, type RunningServer } from '../src/serve/start.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { CLI_DEFAULTS, pngOf } from './serve-security-helpers.js';
@@ -61,7 +62,7 @@ beforeAll(async () => {
   const repo = createRepository({ engine: 'auto', maxBatch: 4, maxDelayMs: 20, maxQueue: 64, logger, metrics: createServeMetrics({ defaultMetrics: false }) });
   // Everything but "spare", which stays on disk for the repository index.
   for (const m of ['tiny', 'reg', 'cls']) await repo.load(path.join(root, m));
-  const security = await securityPlugins({ opts: { ...CLI_DEFAULTS }, target: root, repo, logger });
+  const security = await assembleServe(serveConfigFromOptions(root, { ...CLI_DEFAULTS, ui: false, docs: false } as Parameters<typeof serveConfigFromOptions>[1]), { repo, logger });
   server = await startServer(repo, { port: 0, host: '127.0.0.1', logger: false, topK: 2, plugins: security.plugins });
   url = server.url;
 }, 180_000);

@@ -62,11 +62,12 @@ describe('models ls', () => {
     const pk = r.json!.packages as Array<Record<string, any>>;
     expect(pk.map((p) => `${p.name}@${p.version}`)).toEqual(['other@1', 'sample@1', 'sample@2', 'sample@3', 'sample@4']);
     const s2 = pk.find((p) => p.name === 'sample' && p.version === 2)!;
-    expect(s2).toMatchObject({ task: 'image-classification', backbone: 'vgg16', bytes: 2000, accuracy: 0.88, status: 'ok', parent: 'sample@1', op: 'prune' });
+    expect(s2).toMatchObject({ task: 'image-classification', backbone: 'vgg16', bytes: 2000, servedBytes: 2000, servedFormat: 'tfjs', accuracy: 0.88, accuracySplit: 'validation', status: 'ok', parent: 'sample@1', op: 'prune' });
     expect(pk.find((p) => p.version === 3 && p.name === 'sample')).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/accuracy dropped/) });
     const text = await mlctl('models', 'ls', 'sample');
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/│ sample\s*│ 2\s*│ image-classification │ vgg16\s*│ 2\.0 KiB\s*│ 88\.0%/);
+    // Size served (and its format), on disk, and the accuracy with the split it was measured on.
+    expect(text.stdout).toMatch(/│ sample\s*│ 2\s*│ image-classification │ vgg16\s*│ 1\.95 KiB tfjs\s*│ 1\.95 KiB\s*│ 88\.0% val/);
     expect(text.stdout).not.toMatch(/other/);
   });
 
@@ -112,7 +113,7 @@ describe('models show and diff', () => {
     expect(r.json!.verified).toBe(true);
     expect(r.json!.files).toEqual([{ file: 'model.json', bytes: 1000, sha256: v3.manifest.files['model.json']!.sha256, ok: true }]);
     const text = await mlctl('models', 'show', 'sample@3');
-    expect(text.stdout).toMatch(/prune .*sample@1 → sample@2.*88\.0% \(-2\.0 pts\).*2\.0 KiB \(-2\.0 KiB\).*sparsity=0\.5/);
+    expect(text.stdout).toMatch(/prune .*sample@1 → sample@2.*88\.0% val \(-2\.0 pts\).*1\.95 KiB tfjs \(-1\.95 KiB\).*sparsity=0\.5/);
     expect(text.stdout).toMatch(/all sha256 verified/);
   });
 
@@ -130,10 +131,12 @@ describe('models show and diff', () => {
     const r = await mlctl('models', 'diff', 'sample@1', 'sample@4', '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(r.json!.labels).toEqual({ added: ['bird'], removed: [], reordered: false });
-    expect(r.json!.size).toEqual({ a: 4000, b: 4100, delta: 100 });
+    expect(r.json!.size).toEqual({ a: 4000, b: 4100, delta: 100, format: { a: 'tfjs', b: 'tfjs' }, total: { a: 4000, b: 4100, delta: 100 } });
     const metric = (r.json!.metrics as Array<Record<string, any>>).find((c) => c.key === 'metrics.valAccuracy')!;
-    expect(metric.a).toBe(0.9);
+    expect(metric).toMatchObject({ metric: 'accuracy', split: 'validation', label: 'accuracy (val)', a: 0.9 });
     expect(metric.delta).toBeCloseTo(0.03, 10);
+    const text = await mlctl('models', 'diff', 'sample@1', 'sample@4');
+    expect(text.stdout).toMatch(/│ accuracy \(val\)\s*│ 90\.00%\s*│ 93\.00%\s*│ \+3\.00 pts\s*│/);
     expect(r.json!.parameters).toContainEqual({ key: 'training.epochs', a: 10, b: 20, delta: 10 });
     expect(r.json!.parameters).toContainEqual({ key: 'output.size', a: 2, b: 3, delta: 1 });
     expect(r.json!.files.changed).toEqual(['model.json']);
@@ -261,5 +264,23 @@ describe('models rm and gc', () => {
     expect(real.json!.removed).toEqual(['gc@3', 'gc@4']);
     await expect(loadPackage('gc@3')).rejects.toThrow(/has no version 3 \(versions: 1, 2, 5\)/);
     expect((await mlctl('models', 'gc', '--json')).code).toBe(2);
+  });
+});
+
+describe('metrics named with their split (registry/metrics.ts)', () => {
+  it('reads train\'s keys, a derived package\'s re-measured validation and the classic trainer\'s blocks', async () => {
+    const { namedMetrics, headlineMetric, comparableMetric } = await import('../src/registry/metrics.js');
+    const trained = { metrics: { valAccuracy: 0.9, valLoss: 0.3, accuracy: 0.97, loss: 0.1, testAccuracy: 0.88, bestEpoch: 4 } };
+    const derived = { metrics: { valAccuracy: 0.89, valExamples: 60, source: trained.metrics } };
+    const classic = { metrics: { train: { accuracy: 1, macroF1: 1 }, validation: { accuracy: 0.8, macroF1: 0.75 }, accuracy: 0.8, split: 'validation' } };
+    expect(headlineMetric(trained)).toMatchObject({ metric: 'accuracy', split: 'test', value: 0.88 });
+    expect(headlineMetric(derived)).toMatchObject({ metric: 'accuracy', split: 'validation', value: 0.89 });
+    expect(headlineMetric(classic)).toMatchObject({ metric: 'accuracy', split: 'validation', value: 0.8 });
+    // The parent's figures a derived package carries are not its own.
+    expect(namedMetrics(derived).map((m) => m.key)).toEqual(['valAccuracy', 'valExamples']);
+    // The classic headline copy is not listed twice.
+    expect(namedMetrics(classic).filter((m) => m.metric === 'accuracy').map((m) => m.split)).toEqual(['train', 'validation']);
+    // A delta compares one split: test is missing from the derived package, so validation it is.
+    expect(comparableMetric(trained, derived)).toEqual({ split: 'validation', a: 0.9, b: 0.89 });
   });
 });

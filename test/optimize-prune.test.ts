@@ -1,5 +1,5 @@
 // Pruning: tfmot schedule values, exact zero fractions per layer in the saved package, masks held through
-// fine-tuning, first conv and output layer left dense by default, one-shot pruning of convs.
+// fine-tuning, the trainable head pruned by default (backbone convs only when named), one-shot pruning of convs.
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,9 +84,10 @@ describe('prunePackage', () => {
   });
   afterAll(async () => cleanup());
 
-  it('by default leaves the first conv and the output layer dense', () => {
+  it('by default prunes the trainable head only: the Dense layers before the output layer, no backbone conv', () => {
     const m = headModel();
-    expect(pruneTargets(m)).toEqual(['block1_conv2', 'fc1']);
+    expect(pruneTargets(m)).toEqual(['fc1']);
+    expect(pruneTargets(m, ['block1_conv2', 'fc1'])).toEqual(['block1_conv2', 'fc1']);
     expect(pruneTargets(m, ['fc1'])).toEqual(['fc1']);
     expect(() => pruneTargets(m, ['pool'])).toThrow(/only Dense\/Conv2D/);
     expect(() => pruneTargets(m, ['nope'])).toThrow(/no layer "nope"/);
@@ -152,6 +153,22 @@ describe('prunePackage', () => {
     expect(zeroFraction(kernelOf(after, 'block1_conv1'))).toBe(0);
     expect(report.layers.filter((l) => l.pruned).map((l) => l.method)).toEqual(['one-shot', 'one-shot']);
     after.dispose();
+  });
+
+  it('a named backbone conv is cut one-shot and the head is then fine-tuned on the pruned base\'s features', async () => {
+    const source = await savedHeadModel(root, 'convnamed');
+    const report = await prunePackage(source, { logger: createMemoryLogger(), root, data, sparsity: 0.5, layers: ['block1_conv2'], epochs: 2, batchSize: 8, lr: 1e-3, cacheDir: path.join(root, 'cache'), latencyRuns: 0 });
+    const before = await loadTfjsModel(source);
+    const after = await loadTfjsModel(await loadPackage(report.package.dir));
+    const conv = kernelOf(after, 'block1_conv2');
+    expect(zeroFraction(conv)).toBe(Math.round(0.5 * conv.length) / conv.length);
+    // The head adapted to the pruned base (fine-tuned), without being pruned itself.
+    expect(Array.from(kernelOf(after, 'predictions'))).not.toEqual(Array.from(kernelOf(before, 'predictions')));
+    expect(zeroFraction(kernelOf(after, 'fc1'))).toBe(0);
+    expect(report.history).toHaveLength(2);
+    expect(report.features).toMatchObject({ store: 'package' });
+    expect((await loadPackage(report.package.dir)).manifest.lineage.at(-1)!.params).toMatchObject({ backbone: 'pruned' });
+    tf.dispose([before, after] as never);
   });
 
   it('asks for --data when fine-tuning is requested without it', async () => {

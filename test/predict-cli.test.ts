@@ -1,10 +1,15 @@
 // `mlctl predict` end to end: in-process through main(argv) (CSV to stdout, --json summary, shards + --merge equal
 // to one run, tabular packages), and as a real process killed with SIGKILL mid-run: the file holds only whole
 // lines and --resume completes it to the rows of an uninterrupted run.
-import { link, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, link, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPackage } from '../src/artifacts/package.js';
+import { predict } from '../src/predict/index.js';
 import { listInputs } from '../src/predict/inputs.js';
+import { selectBackend } from '../src/runtime/backend.js';
+import { createMemoryLogger } from '../src/util/log.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { mlctlHome, synthDataset, tinyPackage, type MlctlHome } from './helpers/fixtures.js';
 
@@ -109,6 +114,122 @@ describe('mlctl predict', () => {
     const b = body(await readFile(full, 'utf8')).map((l) => l.split(',').slice(0, 3).join(','));
     expect(a).toEqual(b);
   }, 90_000);
+});
+
+describe('mlctl predict --resume / --merge only continue and join what mlctl wrote (#28)', () => {
+  /** A run of `tiny` over the dataset interrupted after two chunks (as Ctrl-C leaves it): the file to resume. */
+  async function interrupted(name: string): Promise<string> {
+    await selectBackend('cpu');
+    const out = path.join(tmp.dir, name);
+    let chunks = 0;
+    const res = await predict(await loadPackage('tiny'), { inputs: [data], out, format: 'csv', topK: 2, batchSize: 2, engine: 'tfjs', logger: createMemoryLogger(), shouldStop: () => ++chunks >= 2 });
+    expect(res.interrupted).toBe(true);
+    return out;
+  }
+
+  it('--resume refuses another model, other inputs and a row mlctl did not write (PREDICT_RESUME); the same run continues', async () => {
+    await tinyPackage(tmp.artifacts, { name: 'other', seed: 9 });
+    const out = await interrupted('mixed.csv');
+    const before = await readFile(out, 'utf8');
+    const mixed = await mlctl('predict', 'other', data, '--out', out, '--resume', '--top-k', '2', '--json');
+    expect(mixed.code).toBe(1);
+    expect(mixed.json.error.code).toBe('PREDICT_RESUME');
+    expect(mixed.json.error.message).toMatch(/holds rows of tiny v1 .*this run uses other v1 .*must not mix/);
+    const fewer = await mlctl('predict', 'tiny', path.join(data, 'circle'), '--out', out, '--resume', '--top-k', '2', '--json');
+    expect(fewer.json.error.code).toBe('PREDICT_RESUME');
+    expect(fewer.json.error.message).toMatch(/made from the inputs/);
+    expect(await readFile(out, 'utf8')).toBe(before);
+    const same = await mlctl('predict', 'tiny', data, '--out', out, '--resume', '--top-k', '2', '--json');
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.json.resumed.rows + same.json.rows).toBe(count);
+
+    // A row added by hand (whole and well-formed) is not kept: the file is no longer what mlctl left.
+    const forged = await interrupted('forged.csv');
+    await appendFile(forged, `${count - 1},${path.join(data, 'forged.png')},circle,0.999,square,0.001,\n`);
+    const r = await mlctl('predict', 'tiny', data, '--out', forged, '--resume', '--top-k', '2', '--json');
+    expect(r.code).toBe(1);
+    expect(r.json.error.code).toBe('PREDICT_RESUME');
+    expect(r.json.error.message).toMatch(/changed after mlctl wrote it .*start it again with --force/);
+  });
+
+  it('--merge refuses a shard output with a row deleted after its run (PREDICT_MERGE) and writes nothing', async () => {
+    const dir = path.join(tmp.dir, 'shards-cut');
+    for (let i = 0; i < 2; i++) expect((await mlctl('predict', 'tiny', data, '--shard', `${i}/2`, '--out', path.join(dir, `p-${i}.csv`))).code).toBe(0);
+    const victim = path.join(dir, 'p-1.csv');
+    const lines = (await readFile(victim, 'utf8')).split('\n');
+    lines.splice(2, 1);
+    await writeFile(victim, lines.join('\n'));
+    const merged = path.join(tmp.dir, 'merged-cut.csv');
+    const m = await mlctl('predict', '--merge', dir, '--out', merged, '--json');
+    expect(m.code).toBe(1);
+    expect(m.json.error.code).toBe('PREDICT_MERGE');
+    expect(m.json.error.message).toMatch(/p-1\.csv changed after its run finished .*rows were removed, added or edited/);
+    expect(await readFile(merged).catch(() => undefined)).toBeUndefined();
+  });
+});
+
+describe('mlctl predict: CSV lists in, CSV out (#28)', () => {
+  it('an unclosed quote in a CSV list is CSV_INVALID naming the line; a row without the image column is an error row', async () => {
+    const files: string[] = [];
+    for await (const item of listInputs([data])) files.push(item.source);
+    const broken = path.join(tmp.dir, 'broken.csv');
+    await writeFile(broken, `image,note\n${files[0]},ok\n"${files[1]},unclosed\n${files[2]},after\n`);
+    const r = await mlctl('predict', 'tiny', broken, '--out', path.join(tmp.dir, 'broken-out.csv'), '--json');
+    expect(r.code).toBe(1);
+    expect(r.json.error.code).toBe('CSV_INVALID');
+    expect(r.json.error.message).toMatch(/broken\.csv: a quoted field opened on line 3 is never closed/);
+
+    const gappy = path.join(tmp.dir, 'gappy.csv');
+    await writeFile(gappy, `note,image\nfirst,${files[0]}\nno image here\nthird,\nfourth,${files[1]}\n`);
+    const out = path.join(tmp.dir, 'gappy-out.csv');
+    const g = await mlctl('predict', 'tiny', gappy, '--out', out, '--json');
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.json).toMatchObject({ rows: 4, errors: 2 });
+    const rows = parseCsv(await readFile(out, 'utf8'), { columns: true }) as Array<Record<string, string>>;
+    expect(rows.map((x) => [x.index, x.input, Boolean(x.error)])).toEqual([
+      ['0', files[0], false],
+      ['1', `${gappy}:3`, true],
+      ['2', `${gappy}:4`, true],
+      ['3', files[1], false],
+    ]);
+    expect(rows[1]!.error).toMatch(/^line 3 of .*gappy\.csv has no "image" column value/);
+  });
+
+  it('escapes cells a spreadsheet would run as formulas (OWASP), and reads them back for --resume and --merge', async () => {
+    const dir = path.join(tmp.dir, 'formulas');
+    await mkdir(dir);
+    const [img] = await (async () => {
+      const f: string[] = [];
+      for await (const item of listInputs([data])) f.push(item.source);
+      return f;
+    })();
+    const names = ['=HYPERLINK("x").jpg', '+1.jpg', '-2+3.jpg', '@SUM(A1).jpg', "'quoted.jpg", 'plain.jpg'];
+    for (const n of names) await link(img!, path.join(dir, n));
+    await tinyPackage(tmp.artifacts, { name: 'formulas', labels: ['=cmd|calc', '@label', 'ok'] });
+    const out = path.join(tmp.dir, 'formulas.csv');
+    const r = await mlctl('predict', 'formulas', dir, '--out', out, '--top-k', '3', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const cells = (parseCsv(await readFile(out, 'utf8')) as string[][]).slice(1);
+    expect(cells).toHaveLength(names.length);
+    // Labels that start with = or @ carry the ' prefix; the inputs here are absolute paths (they start with /).
+    expect(new Set(cells.flatMap((c) => [c[2], c[4], c[6]]))).toEqual(new Set(["'=cmd|calc", "'@label", 'ok']));
+    expect(cells.every((c) => c[1]!.startsWith(dir))).toBe(true);
+    // A relative listing: those input cells begin with the file name.
+    const rel = path.join(tmp.dir, 'formulas-rel.csv');
+    const list = path.join(dir, 'list.txt');
+    await writeFile(list, names.join('\n') + '\n');
+    expect((await mlctl('predict', 'formulas', list, '--out', rel, '--top-k', '1')).code).toBe(0);
+    const relInputs = (parseCsv(await readFile(rel, 'utf8')) as string[][]).slice(1).map((c) => c[1]);
+    expect(relInputs).toEqual(names.map((n) => (/^[=+\-@']/.test(n) ? `'${n}` : n)));
+    // mlctl reads its own escaping back: a resume finds every input done, a merge keeps the rows as written.
+    const again = await mlctl('predict', 'formulas', list, '--out', rel, '--top-k', '1', '--resume', '--json');
+    expect(again.json).toMatchObject({ rows: 0, resumed: { rows: names.length } });
+    const shards = path.join(tmp.dir, 'formula-shards');
+    for (let i = 0; i < 2; i++) expect((await mlctl('predict', 'formulas', list, '--shard', `${i}/2`, '--out', path.join(shards, `s-${i}.csv`), '--top-k', '1')).code).toBe(0);
+    const merged = path.join(tmp.dir, 'formulas-merged.csv');
+    expect((await mlctl('predict', '--merge', shards, '--out', merged)).code).toBe(0);
+    expect(body(await readFile(merged, 'utf8'))).toEqual(body(await readFile(rel, 'utf8')));
+  });
 });
 
 describe('mlctl predict --require-signature', () => {

@@ -67,6 +67,8 @@ describe('evaluate --report index.html (as a file)', () => {
     expect([...html.matchAll(/https?:\/\/[^\s"')]+/g)].map((m) => m[0]).filter((u) => u !== 'http://www.w3.org/2000/svg')).toEqual([]);
     expect(html).toContain(`default-src 'none'`);
     const thumbs = [...html.matchAll(/<img src="data:image\/jpeg;base64,([^"]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64'));
+    // Loaded eagerly: a lazy image is blank in a printed page or a headless capture of it.
+    expect(html).not.toMatch(/loading="lazy"/);
     const wrong = (reportJson.results as any[]).reduce((n, r) => n + r.metrics.mostConfidentWrong.length, 0);
     expect(wrong).toBeGreaterThan(0);
     expect(thumbs).toHaveLength(wrong);

@@ -1,6 +1,6 @@
 // openEngine on real packages and models: the engine table (classic → onnx → tfjs-thread → tfjs), ownership of
 // borrowed models, ONNX numerics vs TF.js, and the rule that only verified bytes run — a package's model.onnx
-// against its manifest, a cached conversion against its recorded sha256 (rebuilt on mismatch), a named file
+// against its manifest, a cached conversion against its recorded sha256 and code (rebuilt on mismatch), a named file
 // against the sha256 the caller gives; an unwritable cache converts in memory with one warning.
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
@@ -16,6 +16,7 @@ import { selectBackend } from '../src/runtime/backend.js';
 import { engineOpeners, openEngine, type InferenceEngine } from '../src/runtime/engine.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { modelPackage, tempDir, tinyModel, tinyPackage } from './helpers/fixtures.js';
+import { runFloat, floatIO } from '../src/runtime/float.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let pkg: LoadedPackage;
@@ -43,9 +44,9 @@ function randomInput(batch: number, shape: number[], seed: number): Float32Array
 async function maxDiff(a: InferenceEngine, b: InferenceEngine, batches = [1, 5]): Promise<number> {
   let worst = 0;
   for (const batch of batches) {
-    const x = randomInput(batch, a.inputShape, batch);
-    const [ya, yb] = [await a.run(x, batch), await b.run(x, batch)];
-    expect(ya.length).toBe(batch * a.outputSize);
+    const x = randomInput(batch, floatIO(a).inputShape, batch);
+    const [ya, yb] = [await runFloat(a, x, batch), await runFloat(b, x, batch)];
+    expect(ya.length).toBe(batch * floatIO(a).outputSize);
     expect(yb.length).toBe(ya.length);
     for (let i = 0; i < ya.length; i++) worst = Math.max(worst, Math.abs(ya[i]! - yb[i]!));
   }
@@ -82,7 +83,7 @@ describe('the engine table', () => {
   it("'auto' falls back to tfjs with a warning when conversion fails; 'onnx' fails with the reason", async () => {
     const model = tf.sequential();
     model.add(tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 2, kernelSize: 3, strides: 4, name: 'conv' }));
-    model.add(tf.layers.upSampling2d({ size: [2, 2], name: 'upsample' }));
+    model.add(tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, strides: 2, name: 'deconv' }));
     model.add(tf.layers.flatten());
     model.add(tf.layers.dense({ units: 3, activation: 'softmax' }));
     const bad = await packageWith(model, 'unconvertible');
@@ -91,7 +92,7 @@ describe('the engine table', () => {
     const engine = await openEngine(bad, { engine: 'auto', logger });
     try {
       expect(engine.name).toBe('tfjs');
-      expect(logger.lines.find((l) => l.level === 'warn')?.msg).toMatch(/upsample \(UpSampling2D\)/);
+      expect(logger.lines.find((l) => l.level === 'warn')?.msg).toMatch(/deconv \(Conv2DTranspose\)/);
     } finally {
       await engine.dispose();
     }
@@ -117,7 +118,7 @@ describe('the engine table', () => {
     const owned = tinyModel(32, 3, 22);
     const onnx = await openEngine({ kind: 'model', model: owned, owned: true }, { engine: 'onnx' });
     expect(disposed(owned)).toBe(true);
-    expect((await onnx.run(randomInput(1, [32, 32, 3], 3), 1)).length).toBe(3);
+    expect((await runFloat(onnx, randomInput(1, [32, 32, 3], 3), 1)).length).toBe(3);
     await onnx.dispose();
     const owned2 = tinyModel(32, 3, 23);
     const tfjs = await openEngine({ kind: 'model', model: owned2, owned: true }, { engine: 'tfjs' });
@@ -129,7 +130,7 @@ describe('the engine table', () => {
 });
 
 describe('ONNX conversions of packages', () => {
-  it('converts the package once into the cache with a recorded sha256, matches TF.js, and leaves the package untouched', async () => {
+  it('converts the package once into the cache with a recorded sha256 and authentication code, matches TF.js, and leaves the package untouched', async () => {
     await openCache().remove('onnx', path.basename(conversionOf(pkg)));
     const before = await fs.readdir(pkg.dir);
     const logger = createMemoryLogger();
@@ -138,8 +139,8 @@ describe('ONNX conversions of packages', () => {
     try {
       expect(onnx.description).toContain(`onnxruntime-node ${ORT_VERSION}`);
       expect(onnx.description).toMatch(/cpu, \d+ threads?/);
-      expect(onnx.inputShape).toEqual([32, 32, 3]);
-      expect(onnx.outputSize).toBe(3);
+      expect(floatIO(onnx).inputShape).toEqual([32, 32, 3]);
+      expect(floatIO(onnx).outputSize).toBe(3);
       expect(await maxDiff(onnx, tfjs)).toBeLessThanOrEqual(1e-4);
       expect(logger.lines.some((l) => l.msg.includes('converting'))).toBe(true);
     } finally {
@@ -150,6 +151,7 @@ describe('ONNX conversions of packages', () => {
     const bytes = await fs.readFile(cached);
     const record = JSON.parse(await fs.readFile(`${cached}.entry.json`, 'utf8'));
     expect(record.sha256).toBe(sha256(bytes));
+    expect(record.hmac).toMatch(/^[0-9a-f]{64}$/);
     expect(record.meta).toMatchObject({ converter: CONVERTER_VERSION, manifestSha256: pkg.manifestSha256 });
     expect((await fs.readdir(cacheDir())).filter((f) => f.includes('.tmp'))).toEqual([]);
     expect(await fs.readdir(pkg.dir)).toEqual(before);
@@ -158,7 +160,7 @@ describe('ONNX conversions of packages', () => {
     // Second open: served from the cache (verified), no conversion.
     const logger2 = createMemoryLogger();
     const again = await openEngine(await loadPackage(pkg.dir), { engine: 'onnx', logger: logger2 });
-    expect(again.provenance).toEqual({ verified: true, source: `cache ${cached} (recorded sha256)` });
+    expect(again.provenance).toEqual({ verified: true, source: `cache ${cached} (authenticated with the cache key)` });
     await again.dispose();
     expect(logger2.lines.some((l) => l.msg.includes('converting'))).toBe(false);
   });
@@ -236,7 +238,7 @@ describe('ONNX conversions of packages', () => {
   it('rejects input of the wrong size', async () => {
     const engine = await openEngine(pkg, { engine: 'onnx' });
     try {
-      await expect(engine.run(new Float32Array(10), 1)).rejects.toThrow(/expected 1 x \[32, 32, 3\]/);
+      await expect(runFloat(engine, new Float32Array(10), 1)).rejects.toThrow(/expected 1 x \[32, 32, 3\]/);
     } finally {
       await engine.dispose();
     }
@@ -266,8 +268,8 @@ describe('ONNX files and in-memory models', () => {
     const engine = await openEngine({ kind: 'model', model, identity: 'test-backbone-32' }, { engine: 'onnx', threads: 1 });
     const tfjs = await openEngine({ kind: 'model', model }, { engine: 'tfjs' });
     try {
-      expect(engine.inputShape).toEqual([32, 32, 3]);
-      expect(engine.outputSize).toBe(4);
+      expect(floatIO(engine).inputShape).toEqual([32, 32, 3]);
+      expect(floatIO(engine).outputSize).toBe(4);
       expect(engine.description).toMatch(/1 thread\)/);
       expect(await maxDiff(engine, tfjs)).toBeLessThanOrEqual(1e-4);
     } finally {

@@ -77,13 +77,65 @@ describe('registry audit log', () => {
     expect(inserted.json.verified).toBe(false);
     const torn = await check(original.slice(0, -20));
     expect(torn.json.problems.some((p: { reason: string }) => /no newline/.test(p.reason))).toBe(true);
-    // Cutting the last line keeps the rest of the chain intact: only a head recorded elsewhere shows it.
+    // Cutting the last line keeps the rest of the chain intact: the model's registry.json anchor (seq 5) shows it,
+    // and so does a head recorded elsewhere.
     const cut = raw.slice(0, 4).join('\n') + '\n';
-    expect((await check(cut)).json.verified).toBe(true);
+    expect((await check(cut)).json.problems).toEqual([{ line: 0, reason: expect.stringMatching(/audited\/registry\.json anchors line seq 5, which the log does not have/) }]);
     const pinned = await check(cut, ['--head', head]);
     expect(pinned.code).toBe(1);
-    expect(pinned.json.problems[0].reason).toMatch(/line seq 5 \(the pinned head\) is gone/);
+    expect(pinned.json.problems.some((p: { reason: string }) => /line seq 5 \(the pinned head\) is gone/.test(p.reason))).toBe(true);
     expect((await check(original, ['--head', head])).json.verified).toBe(true);
+  });
+
+  it('--verify fails a log deleted, emptied or rewritten with its chain recomputed, and says what it cannot see (#28)', async () => {
+    const original = await fs.readFile(log, 'utf8');
+    const verify = () => runCli(['models', 'audit', '--verify', '--root', root, '--json']);
+    const text = () => runCli(['models', 'audit', '--verify', '--root', root]);
+    try {
+      await fs.rm(log);
+      const deleted = await verify();
+      expect(deleted.code).toBe(1);
+      expect(deleted.json.error.code).toBe('REGISTRY_AUDIT_BROKEN');
+      expect(deleted.json.problems[0].reason).toMatch(/the log does not exist, but 1 model registry file\(s\) anchor lines up to seq 5 \(audited\): it was deleted/);
+
+      await fs.writeFile(log, '');
+      const emptied = await verify();
+      expect(emptied.code).toBe(1);
+      expect(emptied.json.problems[0].reason).toMatch(/anchors line seq 5, which the log does not have \(it is empty\)/);
+
+      // Rewritten: the encrypt line becomes a train line, and every prev after it is recomputed — a valid chain.
+      const recs = original.trim().split('\n').map((l) => JSON.parse(l) as RegistryAuditRecord);
+      recs[2]!.command = 'train';
+      const out: string[] = [];
+      for (const r of recs) out.push(JSON.stringify({ ...r, prev: out.length ? sha256(out[out.length - 1]!) : GENESIS }));
+      await fs.writeFile(log, out.join('\n') + '\n');
+      const rewritten = await verify();
+      expect(rewritten.code).toBe(1);
+      expect(rewritten.json.problems).toEqual([{ line: 0, reason: expect.stringMatching(/audited\/registry\.json anchors line seq 5 as .* but it now hashes to .*rewritten \(hashes recomputed\)/) }]);
+
+      await fs.writeFile(log, original);
+      const ok = await text();
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toMatch(/hash chain intact, anchored by the registry\.json of 1 model\(s\) up to seq 5/);
+      expect(ok.stdout).toMatch(/note: not detected without --head: the log rewritten together with every model's registry\.json/);
+
+      // Without any anchor (the registry file gone too) the same rewrite passes, and the output says so plainly.
+      const registry = path.join(root, 'audited', 'registry.json');
+      const saved = await fs.readFile(registry, 'utf8');
+      await fs.rm(registry);
+      try {
+        await fs.writeFile(log, out.join('\n') + '\n');
+        const blind = await text();
+        expect(blind.code).toBe(0);
+        expect(blind.stdout).toMatch(/hash chain intact, NOT anchored/);
+        expect(blind.stdout).toMatch(/note: without an anchor, a deleted, emptied or cut log, or one rewritten with its hashes recomputed, passes as well: pin the head with --head/);
+      } finally {
+        await fs.writeFile(registry, saved);
+      }
+    } finally {
+      await fs.writeFile(log, original);
+    }
+    expect((await verify()).json.verified).toBe(true);
   });
 
   it('--verify reports a package whose mlctl.json changed after it was logged', async () => {

@@ -1,10 +1,11 @@
 // Weights encrypted at rest: encrypt/decrypt round trip, the manifest's record (never the key), engines reading
 // through the one decrypting reader, wrong/missing keys and flipped or swapped ciphertext refused, and — scanning the
 // cache, temp and package trees for a known plaintext weight pattern — no plaintext written by evaluate or serve.
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decryptBytes, encryptBytes, generateModelKey, loadModelKey, parseModelKey, type ModelKey } from '../src/artifacts/encryption.js';
+import { decryptBytes, decryptFileBytes, encryptBytes, generateModelKey, loadModelKey, parseModelKey, type ModelKey } from '../src/artifacts/encryption.js';
 import { MANIFEST_FILE } from '../src/artifacts/manifest.js';
 import { listVersions, loadPackage, loadTfjsModel, type LoadedPackage } from '../src/artifacts/package.js';
 import { decryptPackage, encryptPackage } from '../src/artifacts/package-security.js';
@@ -17,6 +18,7 @@ import { createMemoryLogger } from '../src/util/log.js';
 import { synthDataset, tempDir } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
 import { codeOf, filesContaining, flipByte, markedPackage, MARKER } from './security-helpers.js';
+import { runFloat } from '../src/runtime/float.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let staging: string;
@@ -53,7 +55,7 @@ async function outputs(pkg: LoadedPackage, engine: 'onnx' | 'tfjs', cacheRoot: s
   const e = await openEngine(pkg, { engine, cacheRoot });
   try {
     const x = new Float32Array(2 * 16 * 16 * 3).map((_, i) => ((i * 37) % 255) - 120);
-    return await e.run(x, 2);
+    return await runFloat(e, x, 2);
   } finally {
     await e.dispose();
   }
@@ -158,6 +160,35 @@ describe('wrong keys and changed ciphertext are refused before any weights are u
     expect(await codeOf(openEngine(pkg, { engine: 'auto' }))).toBe('DECRYPTION_FAILED');
   });
 
+  it('files larger than one read block: decrypted block by block, a flipped byte or a cut tail in any block refused', async () => {
+    const plainBytes = Buffer.from(Array.from({ length: 2_621_447 }, (_, i) => (i * 131 + (i >> 9)) & 255));
+    const file = path.join(tmp.dir, 'big.bin');
+    await fs.writeFile(file, encryptBytes(key, 'big.bin', plainBytes));
+    expect((await decryptFileBytes(key, 'big.bin', file, 'test')).equals(plainBytes)).toBe(true);
+    // The stored bytes are seen whole and in order, and their check runs before the tag's.
+    const seen = createHash('sha256');
+    const stored = await decryptFileBytes(key, 'big.bin', file, 'test', { onStored: (b) => seen.update(b) });
+    expect(stored.equals(plainBytes)).toBe(true);
+    expect(seen.digest('hex')).toBe(sha256(await fs.readFile(file)));
+    await expect(decryptFileBytes(key, 'big.bin', file, 'test', { checkStored: () => { throw new Error('hash differs'); } })).rejects.toThrow('hash differs');
+    for (const at of [30, 1_500_000, 2_621_447 + 20]) {
+      const bad = path.join(tmp.dir, `big-${at}.bin`);
+      await fs.copyFile(file, bad);
+      await flipByte(bad, at);
+      expect(await codeOf(decryptFileBytes(key, 'big.bin', bad, 'test'))).toBe('DECRYPTION_FAILED');
+    }
+    const cut = path.join(tmp.dir, 'big-cut.bin');
+    await fs.writeFile(cut, (await fs.readFile(file)).subarray(0, 1_200_000));
+    expect(await codeOf(decryptFileBytes(key, 'big.bin', cut, 'test'))).toBe('DECRYPTION_FAILED');
+    expect(await codeOf(decryptFileBytes(key, 'other.bin', file, 'test'))).toBe('DECRYPTION_FAILED');
+  });
+
+  it('a changed encrypted file whose manifest hash was not updated → PACKAGE_HASH_MISMATCH where readers check hashes', async () => {
+    const dir = await copyEncrypted('unhashed');
+    await flipByte(path.join(dir, 'model.onnx'), 100);
+    expect(await codeOf(openEngine(await loadPackage(dir, { key, verify: false }), { engine: 'onnx' }))).toBe('PACKAGE_HASH_MISMATCH');
+  });
+
   it('ciphertext moved to another file name (manifest re-hashed) → DECRYPTION_FAILED (the path is authenticated)', async () => {
     const dir = await copyEncrypted('swapped');
     const enc2 = encryptBytes(key, 'other.bin', await fs.readFile(path.join(plain.dir, 'group1-shard1of1.bin')));
@@ -232,7 +263,7 @@ describe('plaintext never reaches disk', () => {
       const r = await repo.infer('marked', undefined, [{ name: 'input', datatype: 'FP32', shape: [1, 16, 16, 3], data: x }], { requestId: 'test' });
       const reference = await openEngine(plain, { engine: 'tfjs' });
       try {
-        expect(Array.from(r.outputs[0]!.data as Float32Array)).toEqual(Array.from(await reference.run(x, 1)));
+        expect(Array.from(r.outputs[0]!.data as Float32Array)).toEqual(Array.from(await runFloat(reference, x, 1)));
       } finally {
         await reference.dispose();
       }

@@ -13,7 +13,8 @@ import { generateSigningKeyPair, loadSigningKey, loadTrustedKeys, type SigningKe
 import { imageInputSpec } from '../src/data/preprocess.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
-import { securityPlugins } from '../src/serve/security.js';
+import { serveConfigFromOptions } from '../src/cli/run/serve.js';
+import { assembleServe } from '../src/serve/assemble.js';
 import { startServer } from '../src/serve/start.js';
 import type { ModelRepository } from '../src/serve/types.js';
 import { selectBackend } from '../src/runtime/backend.js';
@@ -106,7 +107,8 @@ beforeAll(async () => {
   const metrics = createServeMetrics({ defaultMetrics: false });
   repo = createRepository({ engine: 'tfjs', engineThread: false, maxBatch: 2, maxDelayMs: 1, logger, metrics, loadPackage: (dir) => loadPackage(dir, access) });
   await repo.load(path.join(models, 'tiny'));
-  const security = await securityPlugins({ opts: { ...CLI_DEFAULTS, watch: true, watchInterval: '200ms' }, target: path.join(models, 'tiny'), repo, logger });
+  const options = { ...CLI_DEFAULTS, watch: true, watchInterval: '200ms', ui: false, docs: false } as Parameters<typeof serveConfigFromOptions>[1];
+  const security = await assembleServe(serveConfigFromOptions(path.join(models, 'tiny'), options), { repo, logger });
   const server = await startServer(repo, { port: 0, host: '127.0.0.1', metrics, logger: false, ...security });
   url = server.url;
   stop = async () => {

@@ -26,9 +26,9 @@ let root: string;
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
-/** A copy of a package version under a fresh model directory, so each tampering test has its own. */
+/** A copy of a package version in a registry of its own (same <name>/<version>), so each tampering test has its own. */
 async function copyVersion(pkg: LoadedPackage, name: string): Promise<string> {
-  const dst = path.join(root, name, String(pkg.manifest.version));
+  const dst = path.join(tmp.dir, 'copies', name, pkg.manifest.name, String(pkg.manifest.version));
   await fs.cp(pkg.dir, dst, { recursive: true });
   return dst;
 }
@@ -190,6 +190,38 @@ describe('tampering is refused with what failed', () => {
     const err = await loadPackage(other.dir, { trust, requireSignature: true }).catch((e: MlctlError) => e);
     expect((err as MlctlError).code).toBe('SIGNER_UNTRUSTED');
     expect((err as MlctlError).message).toMatch(/not among the trusted keys \(1 key\(s\) in .*trusted\)/);
+  });
+});
+
+describe('a signed version replayed over another (#28)', () => {
+  it('cp -a m/1/. m/2/ → SIGNATURE_MISMATCH from verify, serve --require-signature and sign; m@1 still verifies', async () => {
+    const registry = path.join(tmp.dir, 'replay');
+    await tinyPackage(registry, { name: 'm', size: 16 });
+    const key = path.join(keys, 'release.key.pem');
+    const env = { MLCTL_ARTIFACTS: registry };
+    expect((await runCli(['sign', 'm@1', '--key', key], { env })).code).toBe(0);
+    // Version 2 is a fresh, different model; the attacker copies the older signed version over it.
+    await tinyPackage(registry, { name: 'm', size: 16, seed: 7 });
+    await fs.rm(path.join(registry, 'm', '2'), { recursive: true });
+    execFileSync('cp', ['-a', `${path.join(registry, 'm', '1')}/.`, path.join(registry, 'm', '2')]);
+
+    const verified = await runCli(['verify', 'm@2', '--trusted', trustedDir, '--json'], { env });
+    expect(verified.code).toBe(1);
+    expect(verified.json.error.code).toBe('SIGNATURE_MISMATCH');
+    expect(verified.json.error.message).toMatch(/is signed as m v1, but it is stored as m\/2: .*use m@1/);
+    const served = await runCli(['serve', 'm@2', '--require-signature', '--trusted-keys', trustedDir, '--port', '0', '--backend', 'cpu', '--engine', 'tfjs', '--json'], { env });
+    expect(served.code).toBe(1);
+    expect(served.json.error.code).toBe('SIGNATURE_MISMATCH');
+    // Re-signing the copy in place would only make it look like v2: refused too.
+    const resigned = await runCli(['sign', 'm@2', '--key', key, '--json'], { env });
+    expect(resigned.json.error.code).toBe('SIGNATURE_MISMATCH');
+    // Under another model's name, the same.
+    await fs.cp(path.join(registry, 'm', '1'), path.join(registry, 'n', '1'), { recursive: true });
+    expect((await runCli(['verify', 'n@1', '--trusted', trustedDir, '--json'], { env })).json.error.code).toBe('SIGNATURE_MISMATCH');
+    // The original is untouched and valid.
+    const ok = await runCli(['verify', 'm@1', '--trusted', trustedDir], { env });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^OK m v1/);
   });
 });
 

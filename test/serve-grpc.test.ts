@@ -18,6 +18,7 @@ import { MlctlError } from '../src/errors.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
 import { json, pngOf, startSecureServer, type SecureServer } from './serve-security-helpers.js';
+import { runFloat } from '../src/runtime/float.js';
 
 const KEY = 'grpc-test-key-0123456789';
 const KEY_OTHER = 'grpc-other-key-0123456789';
@@ -81,11 +82,12 @@ function randomInput(n: number, seed: number): Float32Array {
 }
 
 describe('gRPC health and metadata', () => {
-  it('answers ServerLive, ServerReady and ModelReady without a key', async () => {
+  it('answers ServerLive and ServerReady without a key; ModelReady needs one (model names are not listed to anyone)', async () => {
     expect(await call('ServerLive', {}, null)).toEqual({ live: true });
     expect(await call('ServerReady', {}, null)).toEqual({ ready: true });
-    expect(await call('ModelReady', { name: 'tiny', version: '' }, null)).toEqual({ ready: true });
-    expect((await callError('ModelReady', { name: 'nope', version: '' })).code).toBe(grpc.status.NOT_FOUND);
+    expect((await callError('ModelReady', { name: 'tiny', version: '' })).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(await call('ModelReady', { name: 'tiny', version: '' })).toEqual({ ready: true });
+    expect((await callError('ModelReady', { name: 'nope', version: '' }, KEY)).code).toBe(grpc.status.NOT_FOUND);
   });
 
   it('implements grpc.health.v1 Check (Kubernetes gRPC probes) without a key', async () => {
@@ -141,7 +143,7 @@ describe('gRPC ModelInfer', () => {
     expect(res.outputs[0]).toMatchObject({ name: 'predictions', datatype: 'FP32', shape: [2, 3] });
     expect(res.raw_output_contents).toHaveLength(1);
     const got = floatsFromRaw(res.raw_output_contents[0]);
-    const want = await engine.run(x, 2);
+    const want = await runFloat(engine, x, 2);
     expect(got.length).toBe(6);
     for (let i = 0; i < 6; i++) expect(got[i]).toBeCloseTo(want[i]!, 5);
   });
@@ -155,7 +157,7 @@ describe('gRPC ModelInfer', () => {
     });
     expect(res.raw_output_contents).toEqual([]);
     const got: number[] = res.outputs[0].contents.fp32_contents;
-    const want = await engine.run(x, 1);
+    const want = await runFloat(engine, x, 1);
     expect(got).toHaveLength(3);
     got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
   });
@@ -164,7 +166,7 @@ describe('gRPC ModelInfer', () => {
     const imgs = [await pngOf(220, 40, 40), await pngOf(40, 200, 60)];
     const x = new Float32Array(2 * spec.height * spec.width * 3);
     for (let i = 0; i < 2; i++) await imageToInput(imgs[i]!, spec, x, i * spec.height * spec.width * 3);
-    const want = await engine.run(x, 2);
+    const want = await runFloat(engine, x, 2);
     const raw = await call('ModelInfer', { model_name: 'tiny', inputs: [{ name: 'image', datatype: 'BYTES', shape: [2] }], raw_input_contents: [joinRawBytes(imgs)] });
     const gotRaw = floatsFromRaw(raw.raw_output_contents[0]);
     const typed = await call('ModelInfer', { model_name: 'tiny', inputs: [{ name: 'image', datatype: 'BYTES', shape: [2], contents: { bytes_contents: imgs } }] });

@@ -102,9 +102,10 @@ describe('audit of refused calls', () => {
 });
 
 describe('nothing leaks without a key', () => {
-  it('404s on open routes name no other model', async () => {
+  it('per-model readiness needs a key (issue #28), and its 404s name no other model', async () => {
     for (const p of ['/v2/models/nope/ready', '/v2/models/nope/versions/3/ready', '/v2/models/tiny/versions/7/ready']) {
-      const r = await req(p);
+      expect((await req(p)).status).toBe(401);
+      const r = await req(p, { key: KEY });
       expect(r.status).toBe(404);
       const body = (await r.json()) as { error: string };
       expect(body.error).not.toMatch(/secret-model|loaded models|loaded:/);

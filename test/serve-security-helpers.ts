@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { createMemoryLogger } from '../src/util/log.js';
 import { createServeMetrics, type ServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
+import { serveConfigFromOptions } from '../src/cli/run/serve.js';
 import { assembleServe } from '../src/serve/assemble.js';
 import { startServer, type RunningServer } from '../src/serve/start.js';
 import type { ModelRepository } from '../src/serve/types.js';
@@ -31,13 +32,13 @@ export interface SecureServer {
   close(): Promise<void>;
 }
 
-export async function startSecureServer(target: string, opts: Record<string, unknown>, repoOpts: { maxBatch?: number; maxDelayMs?: number } = {}): Promise<SecureServer> {
+export async function startSecureServer(target: string, opts: Record<string, unknown>, repoOpts: { maxBatch?: number; maxDelayMs?: number; maxPixels?: number } = {}): Promise<SecureServer> {
   const logger = createMemoryLogger();
   const metrics = createServeMetrics({ defaultMetrics: false });
-  const repo = createRepository({ engine: 'tfjs', maxBatch: repoOpts.maxBatch ?? 4, maxDelayMs: repoOpts.maxDelayMs ?? 2, maxQueue: 64, logger, metrics });
+  const repo = createRepository({ engine: 'tfjs', maxBatch: repoOpts.maxBatch ?? 4, maxDelayMs: repoOpts.maxDelayMs ?? 2, maxQueue: 64, logger, metrics, ...(repoOpts.maxPixels ? { maxPixels: repoOpts.maxPixels } : {}) });
   await repo.load(target);
   const all = { ...CLI_DEFAULTS, ...opts };
-  const assembled = await assembleServe({ opts: all, target, repo, logger });
+  const assembled = await assembleServe(serveConfigFromOptions(target, all as Parameters<typeof serveConfigFromOptions>[1]), { repo, logger });
   const server = await startServer(repo, { port: 0, host: '127.0.0.1', metrics, logger: false, ...assembled });
   const described = server.app.mlctl.info;
   const grpcPort = typeof described.grpc === 'string' ? Number(described.grpc.split(':').pop()) : undefined;

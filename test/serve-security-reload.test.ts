@@ -72,6 +72,11 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
+/** `n` whole watcher scans, each begun after the previous one ended (the watcher's own, serialised with its poll). */
+async function scans(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await srv.server.app.mlctl.modelControl!.scan();
+}
+
 /** A package version that fails its integrity check: built elsewhere, a weight file altered, then moved in. */
 async function brokenVersion(version: number): Promise<string> {
   const staging = path.join(tmp.dir, `staging-${version}`);
@@ -122,11 +127,26 @@ describe('hot reload', () => {
     expect(srv.repo.get('tiny', 3)).toBeUndefined();
     const audit = (await fs.readFile(auditFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(audit.some((l) => l.event === 'model-refused' && l.dir === dir)).toBe(true);
-    // Not retried on every scan while its files stay the same.
+    // Not retried on every scan while its files stay the same: two whole scans later, still one refusal.
     const refusals = () => srv.logger.lines.filter((l) => l.msg.includes(`refused ${dir}`)).length;
     const before = refusals();
-    await new Promise((r) => setTimeout(r, 700));
+    await scans(2);
     expect(refusals()).toBe(before);
+  });
+
+  it('a version refused at hot reload answers /ready 503 (ready: false), is listed unavailable and its infer is 503 (issue #28)', async () => {
+    const ready = await fetch(`${srv.url}/v2/models/tiny/versions/3/ready`);
+    expect(ready.status).toBe(503);
+    expect(await json(ready)).toMatchObject({ name: 'tiny', version: '3', ready: false, reason: expect.stringMatching(/integrity check/) });
+    const meta = await json(await fetch(`${srv.url}/v2/models/tiny`));
+    expect(meta.unavailable_versions).toContainEqual(expect.objectContaining({ version: '3', reason: expect.stringMatching(/integrity check/) }));
+    const infer = await fetch(`${srv.url}/predict?model=tiny&version=3`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+    expect(infer.status).toBe(503);
+    expect((await json(infer)).code).toBe('MODEL_UNAVAILABLE');
+    const tf = await json(await fetch(`${srv.url}/v1/models/tiny`));
+    expect(tf.model_version_status).toContainEqual(expect.objectContaining({ version: '3', state: 'END' }));
+    // A version never seen stays a 404.
+    expect((await fetch(`${srv.url}/v2/models/tiny/versions/9/ready`)).status).toBe(404);
   });
 });
 
@@ -139,7 +159,7 @@ describe('model control', () => {
     expect(un.status).toBe(200);
     expect((await json(un)).unloaded.sort()).toEqual(['1', '2']);
     expect((await fetch(`${srv.url}/predict?model=tiny`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png })).status).toBe(404);
-    await new Promise((r) => setTimeout(r, 500)); // a couple of watch scans
+    await scans(2);
     expect(srv.repo.get('tiny')).toBeUndefined();
 
     const broken = await post('/v2/repository/models/tiny/load');

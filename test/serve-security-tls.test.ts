@@ -9,9 +9,10 @@ import { loadTls } from '../src/serve/tls.js';
 import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { joinRawBytes } from '../src/serve/grpc/convert.js';
 import { tempDir, tinyPackage } from './helpers/fixtures.js';
-import { hasOpenssl, makePki, pngOf, startSecureServer, type SecureServer, type TestPki } from './serve-security-helpers.js';
+import { tools } from './helpers/tools.js';
+import { makePki, pngOf, startSecureServer, type SecureServer, type TestPki } from './serve-security-helpers.js';
 
-const openssl = hasOpenssl();
+const openssl = tools.openssl;
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let pki: TestPki;

@@ -56,10 +56,10 @@ const predict = (key?: string, model = 'tiny', extra: Record<string, string> = {
   request('POST', `/predict?model=${model}`, { 'content-type': 'image/png', ...(key ? { authorization: `Bearer ${key}` } : {}), ...extra }, png);
 
 describe('access control', () => {
-  it('leaves health probes open but refuses inference, metadata and metrics without a key (401)', async () => {
+  it('leaves health probes open but refuses inference, metadata, model readiness and metrics without a key (401)', async () => {
     expect((await request('GET', '/v2/health/live')).status).toBe(200);
     expect((await request('GET', '/v2/health/ready')).status).toBe(200);
-    expect((await request('GET', '/v2/models/tiny/ready')).status).toBe(200);
+    expect((await request('GET', '/v2/models/tiny/ready')).status).toBe(401);
     expect((await request('GET', '/metrics')).status).toBe(401);
     const res = await predict();
     expect(res.status).toBe(401);

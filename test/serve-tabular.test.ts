@@ -13,6 +13,7 @@ import { createRepository } from '../src/serve/repository.js';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/serve/server.js';
 import { tempDir } from './helpers/fixtures.js';
+import { runFloat } from '../src/runtime/float.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let app: FastifyInstance;
@@ -91,7 +92,7 @@ describe('tabular packages', () => {
     const input = pkg.manifest.input as TabularInputSpec;
     expect(input.features).toEqual(['weight', 'color=green', 'color=red', 'color=yellow']);
     const engine = await openEngine(pkg);
-    const want = await engine.run(encodeObjects(rows, (input.transform as { encoding: TabularEncoding }).encoding), rows.length);
+    const want = await runFloat(engine, encodeObjects(rows, (input.transform as { encoding: TabularEncoding }).encoding), rows.length);
     await engine.dispose();
     r.json.predictions.flat().forEach((v: number, i: number) => expect(v).toBeCloseTo(want[i]!, 6));
     const encoded = await post(`/predict?model=fruit`, { instances: [{ weight: 105, 'color=yellow': 1, 'color=red': 0, 'color=green': 0 }] });

@@ -181,7 +181,7 @@ describe('classification: post-processing and renderings', () => {
     const rows = imageClassification.rows(m, { topK: 10 });
     expect(rows.columns).toEqual(['label_1', 'score_1', 'label_2', 'score_2', 'label_3', 'score_3']);
     expect(rows.topK).toBe(3);
-    expect(rows.cells(results[0])).toEqual(['cat', '0.665241', 'owl', '0.244728', 'dog', '0.0900306']);
+    expect(rows.cells(results[0])).toEqual(['cat', 0.665241, 'owl', 0.244728, 'dog', 0.0900306]);
     expect(rows.fields(results[1])).toEqual({ predictions: [{ label: 'dog', score: 0.495463 }, { label: 'owl', score: 0.495463 }, { label: 'cat', score: 0.00907471 }] });
   });
 
@@ -209,7 +209,7 @@ describe('tabular-regression: post-processing and renderings', () => {
     expect(tabularRegression.serve.predict(results, m, { topK: 5 })).toEqual({ predictions: [[Math.fround(1.23456789)], [-2]] });
     expect(tabularRegression.serve.tfServing).toMatchObject({ method: 'regress' });
     const rows = tabularRegression.rows(m, { topK: 5 });
-    expect([rows.columns, rows.topK, rows.cells(results[0]!), rows.fields(results[1]!)]).toEqual([['value'], 0, ['1.234568'], { value: -2 }]);
+    expect([rows.columns, rows.topK, rows.cells(results[0]!), rows.fields(results[1]!)]).toEqual([['value'], 0, [1.234568], { value: -2 }]);
     expect(tabularRegression.audit(results[0]!, m)).toEqual({ label: 'price', score: 1.234568 });
     expect(tabularRegression.watch).toBeUndefined();
   });

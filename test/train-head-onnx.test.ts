@@ -142,6 +142,33 @@ describe('trainHead on ONNX Runtime', () => {
     }
   });
 
+  it('reuseSnapshots: later snapshots go into earlier ones\' arrays, each state intact until the next epoch end, same results', async () => {
+    const opts = { ...base, epochs: 5, engine: 'onnx' as const, threads: 2 };
+    type Big = { w: Float32Array; m: Float32Array; v: Float32Array };
+    const big = (s: HeadTrainState): Big => ({ w: s.weights.w1, m: s.optimizer.m[0]!, v: s.optimizer.v[0]! });
+    const copy = (b: Big): Big => ({ w: b.w.slice(), m: b.m.slice(), v: b.v.slice() });
+    const fresh: Big[] = [];
+    const plainRun = await trainHead(memoryRows(train), memoryRows(val), { ...opts, onEpochEnd: (s) => void fresh.push(copy(big(s))) });
+    const seen: Big[] = [];
+    const copies: Big[] = [];
+    const reused = await trainHead(memoryRows(train), memoryRows(val), {
+      ...opts,
+      reuseSnapshots: true,
+      onEpochEnd: (s) => {
+        // The previous epoch's arrays are still as they were handed out (a writer may still be reading them).
+        if (seen.length) for (const k of ['w', 'm', 'v'] as const) expect(maxDiff(seen.at(-1)![k], copies.at(-1)![k])).toBe(0);
+        seen.push(big(s));
+        copies.push(copy(big(s)));
+      },
+    });
+    for (let e = 0; e < 5; e++) for (const k of ['w', 'm', 'v'] as const) expect(maxDiff(copies[e]![k], fresh[e]![k])).toBe(0);
+    expect(reused.history).toEqual(plainRun.history.map((h, i) => ({ ...h, seconds: reused.history[i]!.seconds })));
+    expect(maxDiff(weightsOf(reused).w1, weightsOf(plainRun).w1)).toBe(0);
+    // Epoch 3 wrote into arrays of epoch 1 (given back after epoch 2's end), not into fresh memory.
+    const first = new Set([seen[0]!.w, seen[0]!.m, seen[0]!.v]);
+    expect([seen[2]!.w, seen[2]!.m, seen[2]!.v].filter((a) => first.has(a)).length).toBeGreaterThanOrEqual(2);
+  });
+
   it('--engine tfjs trains with TF.js, and an unknown engine name is an error before any work', async () => {
     const r = await trainHead(memoryRows(train), undefined, { ...base, engine: 'tfjs' });
     expect(r.engine).toMatch(/TF\.js/);

@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/runtime/backend.js';
 import { memoryRows, pooledRows, toMatrix, type FeatureMatrix } from '../src/features/rows.js';
-import { adamUpdate, balancedClassWeights, disposeHead, initHeadWeights, newAdamState, trainHead } from '../src/heads/head.js';
-import { conv2dFilterGrad, ensureConvFilterGradient } from '../src/train/wasm-grads.js';
+import { adamUpdate, balancedClassWeights, disposeHead, headParams, initHeadParams, initHeadWeights, newAdamState, trainHead } from '../src/heads/head.js';
+import { conv2dFilterGrad, ensureWasmGradients } from '../src/train/wasm-grads.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 /** Gaussian blobs: class k has mean +2 on feature k. */
@@ -21,6 +21,19 @@ function blobs(n: number, dim: number, classes: number, seed: number): FeatureMa
 }
 
 const spec = { pooling: 'flatten' as const, units: 16, dropout: 0, classes: 3 };
+
+describe('initial weights', () => {
+  it('initHeadParams draws exactly TF.js\'s seeded glorot_uniform (alea), without a tensor', async () => {
+    await selectBackend('cpu');
+    for (const [inputSize, units, classes, seed] of [[6, 4, 3, 9], [300, 70, 5, 1], [1, 1, 2, 123456789]] as const) {
+      const mine = initHeadParams({ pooling: 'flatten', units, dropout: 0, classes }, inputSize, seed);
+      const w = initHeadWeights({ pooling: 'flatten', units, dropout: 0, classes }, inputSize, seed);
+      const tfjs = headParams(w);
+      disposeHead(w);
+      for (const k of ['w1', 'b1', 'w2', 'b2'] as const) expect(Array.from(mine[k])).toEqual(Array.from(tfjs[k]));
+    }
+  });
+});
 
 describe('trainHead', () => {
   it.each(['cpu', 'wasm'] as const)('matches TF.js autodiff gradients with the Keras Adam update, step for step (%s)', async (backend) => {
@@ -127,7 +140,7 @@ describe('Conv2DBackpropFilter on wasm', () => {
     const refData = ref.dataSync().slice();
     ref.dispose();
     await selectBackend('wasm');
-    expect(ensureConvFilterGradient()).toMatch(/wasm/);
+    expect(ensureWasmGradients()).toMatch(/wasm/);
     const got = grad();
     expect(got.shape).toEqual([3, 3, 3, 4]);
     const gotData = got.dataSync();

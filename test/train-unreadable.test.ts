@@ -4,7 +4,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetSplits, scanImageFolder } from '../src/data/imagefolder.js';
+import { scanImageFolder } from '../src/data/imagefolder.js';
+import { datasetSplits } from '../src/data/splits.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { runCli } from './helpers/cli.js';
 import { mlctlHome, synthDataset, type MlctlHome } from './helpers/fixtures.js';

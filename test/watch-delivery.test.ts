@@ -14,7 +14,7 @@ import { openSpool } from '../src/watch/spool.js';
 import { startWatch } from '../src/watch/watcher.js';
 import { spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
-import { colorPackage, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
+import { collectGarbageEvery, colorPackage, freePort, mountTmpfs, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let model: string;
@@ -121,11 +121,15 @@ status: {port: 0}
       const accepted = r.events.map((e) => e.id);
       hook.setStatus(200);
       await hook.waitFor(accepted.length);
-      await new Promise((res) => setTimeout(res, 300));
-      expect(hook.received.map((h) => h.json.id)).toEqual(accepted);
-      expect(Number(hook.received[0]!.headers['x-mlctl-delivery-attempt'])).toBeGreaterThan(1);
-      const after = (await (await fetch(`${r.watcher.statusUrl}/status`)).json()) as { notifiers: Record<string, { backlog: number; error?: unknown }> };
+      // (A frame classified just before the camera closed may still add an event: wait for the backlog to drain.)
+      const after = await until(async () => {
+        const st = (await (await fetch(`${r.watcher.statusUrl}/status`)).json()) as { notifiers: Record<string, { backlog: number; error?: unknown }> };
+        return st.notifiers.webhook!.backlog === 0 && hook.received.length >= r.events.length ? st : undefined;
+      }, 'an empty backlog');
       expect(after.notifiers.webhook).toEqual({ backlog: 0 });
+      expect(hook.received.map((h) => h.json.id)).toEqual(r.events.map((e) => e.id));
+      expect(hook.received.slice(0, accepted.length).map((h) => h.json.id)).toEqual(accepted);
+      expect(Number(hook.received[0]!.headers['x-mlctl-delivery-attempt'])).toBeGreaterThan(1);
       expect(r.logger.lines.some((l) => l.level === 'warn' && /HTTP 500 Internal Server Error/.test(l.msg))).toBe(true);
       const stats = await r.watcher.stop();
       expect(stats.backlog).toEqual({ webhook: 0 });
@@ -155,6 +159,39 @@ notify:
       await r2.watcher.stop();
       await cam3.close();
       await hook400.close();
+    }
+  });
+
+  it('a receiver that accepts and never answers: every attempt ends at its deadline, and delivery resumes by itself when it answers again (#28)', async () => {
+    const cam = await steadyCamera(() => red, 150);
+    const hook = await webhookReceiver();
+    hook.stall(true);
+    // The garbage collector runs all along: a deadline that is only weakly held would be collected and never fire.
+    const stopGc = collectGarbageEvery(100);
+    const r = await watchWith(`cameras:
+  - {name: door, url: "${cam.url}", fps: 5}
+rules:
+  - {name: red, label: red, min_score: 0.9, cooldown: 0s}
+notify:
+  - {type: webhook, url: "${hook.url}", timeout: 300ms, retry: {initial: 100ms, max: 200ms}}
+`);
+    try {
+      // Attempt after attempt reaches the receiver; each one gave up on its connection at the deadline.
+      await until(() => hook.stalledConnections().total >= 5, 'five stalled attempts', 60_000);
+      await until(() => hook.stalledConnections().open <= 1, 'stalled connections closed by the watcher', 10_000);
+      expect(r.logger.lines.some((l) => l.level === 'warn' && /delivery of event .* failed: no answer within 300 ms/.test(l.msg))).toBe(true);
+      expect(hook.received).toHaveLength(0);
+      stopGc();
+      await cam.close(); // the backlog is fixed from here on
+      hook.stall(false);
+      await until(() => r.events.length > 0 && hook.received.length >= r.events.length, 'the backlog delivered', 30_000);
+      await r.watcher.stop();
+      expect(hook.received.map((h) => h.json.id)).toEqual(r.events.map((e) => e.id));
+    } finally {
+      stopGc();
+      await r.watcher.stop();
+      await cam.close();
+      await hook.close();
     }
   });
 
@@ -235,11 +272,112 @@ notify:
       await cam.close();
       // The failed write removed its temporary file (the symlink); the held events are written on the next try.
       await hook.waitFor(accepted, 20_000);
-      await new Promise((res) => setTimeout(res, 300));
+      // Events still held in memory at this moment are written by stop() (and delivered in its drain time).
+      await r.watcher.stop();
       expect(hook.received.map((h) => h.json.id)).toEqual(r.events.map((e) => e.id));
     } finally {
       await r.watcher.stop();
       await hook.close();
+    }
+  });
+});
+
+describe('a full disk after delivery (#28)', () => {
+  /** POSTs per event id: a delivered event is not sent again while the watcher runs. */
+  const postsPerId = (hook: Awaited<ReturnType<typeof webhookReceiver>>) => {
+    const n = new Map<string, number>();
+    for (const h of hook.received) n.set(h.json.id, (n.get(h.json.id) ?? 0) + 1);
+    return n;
+  };
+
+  it('a cursor the disk refuses (/dev/full) does not send the delivered event again', async () => {
+    const cam = await steadyCamera(() => red, 200);
+    const hook = await webhookReceiver();
+    const r = await watchWith(`cameras:
+  - {name: door, url: "${cam.url}", fps: 5}
+rules:
+  - {name: red, label: red, min_score: 0.9, cooldown: 0s}
+notify:
+  - {type: webhook, url: "${hook.url}", retry: {initial: 100ms, max: 200ms}}
+`);
+    try {
+      await hook.waitFor(1);
+      // The cursor is written through one temporary file: point it at /dev/full (ENOSPC from the kernel).
+      await until(() => fs.symlink('/dev/full', path.join(r.state, 'spool', 'cursors', '.webhook.tmp')).then(() => true, () => false), 'the symlink', 10_000, 5);
+      // A failed write removes its temporary file: the symlink is gone once a cursor write met it.
+      await until(() => fs.lstat(path.join(r.state, 'spool', 'cursors', '.webhook.tmp')).then(() => false, () => true), 'a cursor write on the full disk');
+      const seen = hook.received.length;
+      await hook.waitFor(seen + 2, 20_000);
+      await cam.close();
+      await r.watcher.stop();
+      expect(Math.max(...postsPerId(hook).values())).toBe(1);
+      expect(r.logger.lines.some((l) => l.level === 'error' && /event spool .*the disk is full.*cursor of webhook/.test(l.msg))).toBe(true);
+      expect(hook.received.map((h) => h.json.id)).toEqual(r.events.map((e) => e.id));
+      // The cursor on disk caught up once the disk took it again.
+      const cursor = JSON.parse(await fs.readFile(path.join(r.state, 'spool', 'cursors', 'webhook.json'), 'utf8'));
+      expect(cursor.seq).toBe(r.events.length);
+    } finally {
+      await r.watcher.stop();
+      await cam.close();
+      await hook.close();
+    }
+  });
+
+  it('a real small filesystem (tmpfs) filled up: each delivered event is POSTed once, and the rest arrive when space returns', async (ctx) => {
+    const state = path.join(tmp.dir, 'small-fs');
+    await fs.mkdir(state);
+    const mounted = mountTmpfs(state, '1m');
+    if (!mounted) {
+      console.log('skipping the tmpfs disk-full test: mounting a tmpfs needs root where mounting is allowed (the /dev/full test covers the fix)');
+      return ctx.skip();
+    }
+    const cam = await steadyCamera(() => red, 150);
+    const hook = await webhookReceiver();
+    const file = path.join(tmp.dir, 'small-fs.yaml');
+    await fs.writeFile(file, `model: ${model}
+engine: tfjs
+state_dir: ${state}
+cameras:
+  - {name: door, url: "${cam.url}", fps: 5}
+rules:
+  - {name: red, label: red, min_score: 0.9, cooldown: 0s}
+notify:
+  - {type: webhook, url: "${hook.url}", retry: {initial: 100ms, max: 200ms}}
+`);
+    const events: WatchEvent[] = [];
+    const logger = createMemoryLogger();
+    const watcher = await startWatch({ config: await loadWatchConfig(file), logger, version: 'test', onEvent: (e) => events.push(e) });
+    const filler = path.join(state, 'filler');
+    try {
+      await hook.waitFor(1);
+      // A backlog builds while the receiver fails; then the disk fills up and the receiver takes everything.
+      hook.setStatus(500);
+      const before = events.length;
+      await until(() => events.length >= before + 3, 'a backlog of three');
+      const fh = await fs.open(filler, 'w');
+      try {
+        for (;;) await fh.write(Buffer.alloc(16 * 1024));
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      } finally {
+        await fh.close();
+      }
+      hook.setStatus(200);
+      await until(() => hook.received.length >= before + 3, 'the backlog delivered on a full disk', 20_000);
+      await new Promise((res) => setTimeout(res, 2000)); // time enough for a loop to show
+      expect(Math.max(...postsPerId(hook).values())).toBe(1);
+      // Space again: the events held in memory are spooled and delivered, each once, in order.
+      await fs.rm(filler);
+      await cam.close();
+      await until(() => hook.received.length >= events.length, 'every event delivered', 20_000);
+      await watcher.stop();
+      expect(Math.max(...postsPerId(hook).values())).toBe(1);
+      expect(hook.received.map((h) => h.json.id)).toEqual(events.map((e) => e.id));
+    } finally {
+      await watcher.stop();
+      await cam.close();
+      await hook.close();
+      mounted.unmount();
     }
   });
 });

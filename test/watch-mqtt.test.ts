@@ -13,7 +13,7 @@ import { startWatch } from '../src/watch/watcher.js';
 import { spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
-import { colorPackage, freePort, scriptedCamera, startMosquitto, until } from './helpers/watch.js';
+import { collectGarbageEvery, colorPackage, freePort, scriptedCamera, startMosquitto, until } from './helpers/watch.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let model: string;
@@ -92,6 +92,51 @@ notify:
       await w.stop();
       await until(() => sub.text('home/cams/status').at(-1) === 'offline', 'status offline on stop');
     } finally {
+      await w.stop();
+      await sub.client.endAsync();
+      await cam.close();
+      await broker.stop();
+    }
+  });
+
+  it('a broker that stops answering (SIGSTOP): each attempt gives up at its deadline, and the backlog arrives when it answers again (#28)', async () => {
+    const broker = await startMosquitto(tmp.dir);
+    const cam = await steadyCamera();
+    const state = path.join(tmp.dir, 'state-stall');
+    const file = path.join(tmp.dir, 'stall.yaml');
+    await fs.writeFile(file, `model: ${model}
+engine: tfjs
+state_dir: ${state}
+cameras:
+  - {name: door, url: "${cam.url}", fps: 5}
+rules:
+  - {name: red, label: red, min_score: 0.9, cooldown: 0s}
+notify:
+  - {type: mqtt, url: "${broker.url}", topic_prefix: stall, timeout: 300ms, retry: {initial: 100ms, max: 200ms}}
+`);
+    const sub = await listen(broker.url, ['stall/door/events']);
+    const events: WatchEvent[] = [];
+    const logger = createMemoryLogger();
+    const w = await startWatch({ config: await loadWatchConfig(file), logger, version: 'test', onEvent: (e) => events.push(e) });
+    let stopGc = () => {};
+    try {
+      await until(() => sub.text('stall/door/events').length >= 1, 'a first event over MQTT');
+      // Frozen: the TCP connections stay open, nothing is acknowledged. The garbage collector runs all along, so a
+      // deadline that is only weakly held would be collected and never fire.
+      broker.pause();
+      stopGc = collectGarbageEvery(50);
+      const gaveUp = () => logger.lines.filter((l) => l.level === 'warn' && /failed: no PUBACK within 300 ms/.test(l.msg)).length;
+      await until(() => gaveUp() >= 2, 'attempts ending at their deadline', 20_000);
+      stopGc();
+      await cam.close(); // the backlog is fixed from here on
+      broker.resume();
+      const firstSeen = () => [...new Set(sub.text('stall/door/events').map((t) => JSON.parse(t).id as string))];
+      await until(() => events.length > 0 && firstSeen().length >= events.length, 'the backlog over MQTT', 20_000);
+      await w.stop();
+      // At least once: an attempt that gave up may arrive as well, but every event arrives, in order.
+      expect(firstSeen()).toEqual(events.map((e) => e.id));
+    } finally {
+      stopGc();
       await w.stop();
       await sub.client.endAsync();
       await cam.close();

@@ -13,9 +13,9 @@ import type { WatchEvent } from '../src/watch/events.js';
 import { createWatchMetrics } from '../src/watch/metrics.js';
 import { createPipeline } from '../src/watch/pipeline.js';
 import { startWatch, type Watcher } from '../src/watch/watcher.js';
-import { tempDir } from './helpers/fixtures.js';
+import { freePorts, tempDir } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
-import { colorJpeg, colorPackage, ffmpegMjpegCamera, ffmpegOutput, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
+import { COLOR_LABELS, colorJpeg, colorPackage, ffmpegMjpegCamera, ffmpegOutput, freePort, scriptedCamera, until, webhookReceiver } from './helpers/watch.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let model: string;
@@ -30,6 +30,8 @@ afterAll(() => tmp?.cleanup());
 interface Running {
   watcher: Watcher;
   events: WatchEvent[];
+  /** Every classified frame (onClassified): camera, seq and the top label. */
+  classified: Array<{ camera: string; seq: number; top: string }>;
   logger: ReturnType<typeof createMemoryLogger>;
   state: string;
 }
@@ -42,8 +44,10 @@ async function watch(yaml: string): Promise<Running> {
   const config = await loadWatchConfig(file);
   const events: WatchEvent[] = [];
   const logger = createMemoryLogger();
-  const watcher = await startWatch({ config, logger, version: 'test', onEvent: (e) => events.push(e) });
-  return { watcher, events, logger, state };
+  const classified: Running['classified'] = [];
+  const onClassified = (f: { camera: string; seq: number }, scores: ArrayLike<number>) => classified.push({ camera: f.camera, seq: f.seq, top: COLOR_LABELS[Array.from(scores).indexOf(Math.max(...Array.from(scores)))]! });
+  const watcher = await startWatch({ config, logger, version: 'test', onEvent: (e) => events.push(e), onClassified });
+  return { watcher, events, classified, logger, state };
 }
 
 const logText = (r: Running) => r.logger.lines.map((l) => `${l.level}: ${l.msg}`).join('\n');
@@ -110,6 +114,13 @@ status: {port: 0}
       const summary = await r.watcher.stop();
       expect(summary.backlog).toEqual({ webhook: 0 });
       expect(summary.cameras.back!.events).toBe(0);
+      // onClassified saw every classified frame once, with its result: front is red, back blue.
+      for (const [camera, label] of [['front', 'red'], ['back', 'blue']] as const) {
+        const mine = r.classified.filter((c) => c.camera === camera);
+        expect(mine.length).toBe(summary.cameras[camera]!.classified);
+        expect(new Set(mine.map((c) => c.seq)).size).toBe(mine.length);
+        expect(new Set(mine.map((c) => c.top))).toEqual(new Set([label]));
+      }
       expect(r.events.every((e) => e.camera === 'front')).toBe(true);
       const log = (await fs.readFile(path.join(r.state, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as WatchEvent);
       expect(log.map((e) => e.id)).toEqual(r.events.map((e) => e.id));
@@ -169,8 +180,8 @@ notify:
   });
 
   it.skipIf(!tools.rtspServer)('reads an RTSP camera (rtsp-server-perl fed by ffmpeg)', async () => {
-    const [clientPort, sourcePort] = [await freePort(), await freePort()];
-    const server = spawn('rtsp-server-perl', ['-c', String(clientPort), '-s', String(sourcePort), '--rtp_start_port', String(20000 + (clientPort % 20000)), '-l', '0'], { stdio: 'ignore' });
+    const [clientPort, sourcePort, rtpPorts] = [await freePort(), await freePort(), await freePorts(16)];
+    const server = spawn('rtsp-server-perl', ['-c', String(clientPort), '-s', String(sourcePort), '--rtp_start_port', String(rtpPorts), '-l', '0'], { stdio: 'ignore' });
     await until(() => new Promise<boolean>((res) => void fetch(`http://127.0.0.1:${sourcePort}`).then(() => res(true), (e: { cause?: { code?: string } }) => res(e.cause?.code !== 'ECONNREFUSED'))), 'the RTSP server to listen');
     const publisher = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'color=c=red:s=64x48:r=10', '-c:v', 'mpeg4', '-f', 'rtsp', `rtsp://127.0.0.1:${sourcePort}/cam`], { stdio: 'ignore' });
     let r: Running | undefined;

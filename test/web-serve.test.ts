@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PAGE_CSP } from '../src/serve/ui.js';
+import { PAGE_CSP, UI_DIR } from '../src/serve/ui.js';
 import { launchBrowser, watchedPage, type BrowserSession } from './helpers/browser.js';
 import { synthDataset, tempDir, tinyPackage } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
@@ -47,6 +47,22 @@ describe('the page and the docs over HTTP', () => {
     srv = await startSecureServer(artifacts, { allowModelControl: true });
   }, 60_000);
   afterAll(async () => srv?.close());
+
+  it('brands /docs as mlctl: title, favicon (the page\'s icon) and the top bar\'s logo, none of the plugin\'s own', async () => {
+    const html = await (await fetch(`${srv.url}/docs`)).text();
+    expect(html).toContain('<title>mlctl serve — API docs</title>');
+    const icons = [...html.matchAll(/<link rel="icon"[^>]*href="([^"]+)"/g)].map((m) => m[1]!);
+    expect(icons).toHaveLength(1);
+    expect(icons[0]).toMatch(/\/theme\/favicon\.svg$/);
+    expect(html).not.toMatch(/favicon-(16|32)x/);
+    const icon = await fetch(new URL(icons[0]!, `${srv.url}/docs`));
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+    expect(await icon.text()).toBe(await fs.readFile(path.join(UI_DIR, 'icon.svg'), 'utf8'));
+    const init = await (await fetch(`${srv.url}/docs/static/swagger-initializer.js`)).text();
+    const logo = /img\.src = 'data:image\/svg\+xml;base64,([^']+)'/.exec(init);
+    expect(logo, 'the logo replaces the top bar\'s').not.toBeNull();
+    expect(Buffer.from(logo![1]!, 'base64').toString()).toMatch(/<svg[\s\S]*mlctl serve/);
+  });
 
   it('serves the page with a strict CSP: code and styles only as files from this server', async () => {
     const res = await fetch(`${srv.url}/`);
@@ -205,6 +221,10 @@ describe.skipIf(!tools.chromium)('the page and the docs in a real browser (chrom
     await page.waitForSelector('.opblock', { timeout: 30_000 });
     const shown = (await page.$$eval('.opblock', (blocks) => blocks.map((b) => `${b.querySelector('.opblock-summary-method')!.textContent!.trim()} ${b.querySelector('.opblock-summary-path')!.getAttribute('data-path')}`))).sort();
     expect(shown).toEqual(want);
+    // mlctl's name, mark and favicon in the top bar and the tab, not the plugin's.
+    expect(await page.title()).toBe('mlctl serve — API docs');
+    const logo = await page.$eval('#swagger-ui .topbar-wrapper a.link img', (img) => img.getAttribute("src") ?? "");
+    expect(Buffer.from(logo.replace(/^data:image\/svg\+xml;base64,/, ''), 'base64').toString()).toContain('mlctl serve');
     expect(problems.console).toEqual([]);
     expect(problems.pageErrors).toEqual([]);
     expect(problems.requests.filter((u) => !u.startsWith(srv.url) && !u.startsWith('data:'))).toEqual([]);

@@ -61,6 +61,7 @@ function renderMeta() {
   if (!m) return;
   const row = (k, v) => dl.append(el('dt', {}, k), v instanceof Node ? el('dd', {}, v) : el('dd', {}, v));
   row('name', `${m.name} (version ${m.version}${m.versions.length > 1 ? ` of ${m.versions.join(', ')}` : ''})`);
+  if (m.status === 'rejected') row('status', el('strong', { class: 'rejected' }, `REJECTED by a quality gate${m.statusReason ? `: ${m.statusReason}` : ''} (served with --allow-rejected)`));
   row('task', m.task);
   if (m.input.kind === 'image') row('input', `${m.input.width}×${m.input.height} RGB, ${m.input.preprocessing || 'preprocessed by the server'}`);
   else row('input', `${m.input.features} features (tabular: use /predict with JSON rows)`);
@@ -124,7 +125,7 @@ async function load() {
     models = body.models;
     $('server').textContent = `${body.server.name} ${body.server.version}`;
     const sel = $('model');
-    sel.replaceChildren(...models.map((m) => el('option', { value: `${m.name}@${m.version}` }, `${m.name} v${m.version}`)));
+    sel.replaceChildren(...models.map((m) => el('option', { value: `${m.name}@${m.version}` }, `${m.name} v${m.version}${m.status === 'rejected' ? ' (rejected)' : ''}`)));
     $('auth').hidden = true;
     $('loading').hidden = true;
     $('app').hidden = false;

@@ -1,11 +1,16 @@
 // The registry's append-only audit log (<artifacts>/audit.jsonl): one JSON line per package-changing command, each
 // carrying the sha256 of the line before it, so an edited, inserted or deleted line breaks the chain for --verify.
+// A chain alone cannot show that the log is whole: a deleted, emptied or cut log, or one rewritten with its hashes
+// recomputed, is a valid chain too. So each append also anchors its line (seq and sha256) in the model's
+// registry.json, outside the log, and --verify holds the log against those anchors (and against --head, a head kept
+// anywhere the caller likes).
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { withFileLock } from '../util/lock.js';
 import { MlctlError } from '../errors.js';
 import { sha256 } from './hash.js';
+import { readRegistry, REGISTRY_FILE, updateRegistry, type AuditHead } from './registry-file.js';
 
 export const REGISTRY_AUDIT_FILE = 'audit.jsonl';
 /** `prev` of the first line. */
@@ -129,7 +134,40 @@ export async function appendRegistryAudit(root: string, event: RegistryAuditEven
       await h.close();
     }
     return record;
+  }).then(async (record) => {
+    await anchorHead(root, record).catch(() => {}); // the next append anchors again; --verify notes an unanchored tail
+    return record;
   });
+}
+
+/** The model an audit record is about (the package it made or changed, else the one it started from). */
+const modelOf = (r: RegistryAuditEvent) => r.package?.name ?? r.before?.name;
+
+/** Anchor `record`'s line in its model's registry.json (when that model folder exists), never moving an anchor back. */
+async function anchorHead(root: string, record: RegistryAuditRecord): Promise<void> {
+  const name = modelOf(record);
+  if (!name || name.includes('/') || name.includes('..')) return;
+  const modelDir = path.join(root, name);
+  if (!(await fs.stat(modelDir).then((s) => s.isDirectory(), () => false))) return;
+  const head: AuditHead = { seq: record.seq, sha256: sha256(JSON.stringify(record)) };
+  await updateRegistry(modelDir, (doc) => {
+    if (!doc.auditHead || doc.auditHead.seq < head.seq) doc.auditHead = head;
+  });
+}
+
+/** Every anchor under `root`: model folders whose registry.json records an audit head. */
+export async function auditAnchors(root: string): Promise<{ anchors: Array<AuditHead & { model: string }>; unreadable: string[] }> {
+  const anchors: Array<AuditHead & { model: string }> = [];
+  const unreadable: string[] = [];
+  for (const e of await fs.readdir(root, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isDirectory() || e.name.startsWith('.')) continue;
+    const modelDir = path.join(root, e.name);
+    if (!(await fs.stat(path.join(modelDir, REGISTRY_FILE)).then(() => true, () => false))) continue;
+    const doc = await readRegistry(modelDir).catch(() => undefined);
+    if (!doc) unreadable.push(e.name);
+    else if (doc.auditHead) anchors.push({ model: e.name, ...doc.auditHead });
+  }
+  return { anchors: anchors.sort((a, b) => a.seq - b.seq || a.model.localeCompare(b.model)), unreadable };
 }
 
 export interface AuditProblem {
@@ -145,6 +183,8 @@ export interface AuditVerification {
   problems: AuditProblem[];
   /** The last line's seq and sha256: record them elsewhere to detect a later truncation (--head). */
   head?: { seq: number; sha256: string };
+  /** The models' registry.json anchors held against the log: how many, and the newest seq they cover. */
+  anchors: { models: number; upTo: number };
 }
 
 const REQUIRED: Array<[keyof RegistryAuditRecord, string]> = [
@@ -168,9 +208,13 @@ export async function verifyRegistryAudit(root: string, opts: { head?: string } 
   });
   const problems: AuditProblem[] = [];
   const records: RegistryAuditRecord[] = [];
+  const { anchors, unreadable } = await auditAnchors(root);
+  for (const model of unreadable) problems.push({ line: 0, reason: `${model}/${REGISTRY_FILE} cannot be read, so the log line it anchors cannot be checked` });
+  const anchorInfo = { models: anchors.length, upTo: Math.max(0, ...anchors.map((a) => a.seq)) };
   if (text === undefined) {
     if (opts.head) problems.push({ line: 0, reason: `the log does not exist, but --head ${opts.head} says it had lines` });
-    return { file, ok: problems.length === 0, records, problems };
+    if (anchors.length) problems.push({ line: 0, reason: `the log does not exist, but ${anchors.length} model registry file(s) anchor lines up to seq ${anchorInfo.upTo} (${anchors.map((a) => a.model).join(', ')}): it was deleted` });
+    return { file, ok: problems.length === 0, records, problems, anchors: anchorInfo };
   }
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
@@ -205,8 +249,14 @@ export async function verifyRegistryAudit(root: string, opts: { head?: string } 
     if (got === undefined) problems.push({ line: 0, reason: `line seq ${m[1]} (the pinned head) is gone: the log was cut after it was pinned` });
     else if (got !== m[2]) problems.push({ line: 0, reason: `line seq ${m[1]} hashes to ${got.slice(0, 12)}…, not the pinned ${m[2]!.slice(0, 12)}…` });
   }
+  // The anchors were written outside the log: each must still be there, byte for byte.
+  for (const a of anchors) {
+    const got = hashes.get(a.seq);
+    if (got === undefined) problems.push({ line: 0, reason: `${a.model}/${REGISTRY_FILE} anchors line seq ${a.seq}, which the log does not have (${lines.length ? `it ends at seq ${prevSeq}` : 'it is empty'}): it was emptied, cut or replaced` });
+    else if (got !== a.sha256) problems.push({ line: 0, reason: `${a.model}/${REGISTRY_FILE} anchors line seq ${a.seq} as ${a.sha256.slice(0, 12)}…, but it now hashes to ${got.slice(0, 12)}…: the log was rewritten (hashes recomputed)` });
+  }
   const head = prevLine !== undefined ? { seq: prevSeq, sha256: sha256(prevLine) } : undefined;
-  return { file, ok: problems.length === 0, records, problems, ...(head ? { head } : {}) };
+  return { file, ok: problems.length === 0, records, problems, ...(head ? { head } : {}), anchors: anchorInfo };
 }
 
 export interface PackageDrift {

@@ -18,7 +18,22 @@ export interface PreprocessingSpec {
   scale: number;
   /** Resize rule: images are resized to exactly height x width. */
   resize: 'fill' | 'cover' | 'contain';
+  /**
+   * Resampling of that resize: bilinear (sharp/libvips kernel "linear"). A consumer resizing with another kernel
+   * (sharp's default lanczos3, bicubic) feeds the model other pixels and loses accuracy. Manifests written before it
+   * was recorded are read as bilinear (normalizeManifest): the resize mlctl always did.
+   */
+  interpolation: 'bilinear';
+  /**
+   * Downscaling averages the whole source area under each output pixel (libvips shrink + reduce: Pillow's
+   * Image.resize(BILINEAR), tf.image.resize(antialias=True)), not just its 2x2 neighbours (cv2.INTER_LINEAR,
+   * tf.image.resize's default antialias=False). Older manifests: true.
+   */
+  antialias: true;
 }
+
+/** What a manifest without interpolation/antialias meant: the resize data/preprocess.ts has always done. */
+export const LEGACY_RESIZE = { interpolation: 'bilinear', antialias: true } as const satisfies Pick<PreprocessingSpec, 'interpolation' | 'antialias'>;
 
 export interface ImageInputSpec {
   kind: 'image';
@@ -40,15 +55,42 @@ export interface TabularInputSpec {
   transform?: Record<string, unknown>;
 }
 
-export type InputSpec = ImageInputSpec | TabularInputSpec;
+/**
+ * One tensor as mlctl.json records it: a V2 datatype name (FP32, INT64, BOOL …) and the shape with the batch
+ * dimension, -1 where dynamic. Checked into the runtime's TensorSpec (runtime/tensor.ts specOf) when it is used.
+ */
+export interface TensorRecord {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
 
-export interface OutputSpec {
+/** A generic tensor model's inputs (no task): whatever it declares, fed as they are; no single input name. */
+export interface TensorsInputSpec {
+  kind: 'tensors';
+  tensors: TensorRecord[];
+  name?: undefined;
+}
+
+export type InputSpec = ImageInputSpec | TabularInputSpec | TensorsInputSpec;
+
+export interface ValuesOutputSpec {
   name: string;
   /** detection: a map the manifest's `detection` section says how to decode into boxes. */
   kind: 'probabilities' | 'regression' | 'scores' | 'detection';
   /** Number of values per example. */
   size: number;
 }
+
+/** A generic tensor model's outputs (no task): no single output, no labels to read off it. */
+export interface TensorsOutputSpec {
+  kind: 'tensors';
+  tensors: TensorRecord[];
+  name?: undefined;
+  size?: undefined;
+}
+
+export type OutputSpec = ValuesOutputSpec | TensorsOutputSpec;
 
 /**
  * How a detection model's output becomes boxes (task "detection"; docs/tasks.md). centernet: one output
@@ -112,7 +154,8 @@ export interface Manifest {
   createdAt: string;
   /**
    * What kind of model this is — a task in src/tasks/ ("image-classification", "tabular-classification",
-   * "tabular-regression"), which owns its labels/output sections. Absent: a generic tensor model (no labels, no metrics).
+   * "tabular-regression"), which owns its labels/output sections. Absent: a generic tensor model (no labels, no
+   * metrics), served by its tensors (input/output of kind "tensors" list them when the model has several).
    */
   task?: string;
   labels: string[];
@@ -156,6 +199,10 @@ export function validateManifest(value: unknown, where: string): Manifest {
   if (!m.files || typeof m.files !== 'object') fail('mlctl.json has no files table');
   if (!m.formats || typeof m.formats !== 'object') fail('mlctl.json has no formats table');
   if (!Array.isArray(m.lineage)) fail('mlctl.json has no lineage array');
+  const tensorsOk = (side: { kind?: unknown; tensors?: unknown }) =>
+    side.kind !== 'tensors' || (Array.isArray(side.tensors) && side.tensors.every((t: Partial<TensorRecord>) => t && typeof t.name === 'string' && typeof t.datatype === 'string' && Array.isArray(t.shape)));
+  if (!tensorsOk(m.input!) || !tensorsOk(m.output!)) fail('its tensors list entries need a name, a datatype and a shape');
+  if ((m.input!.kind === 'tensors') !== (m.output!.kind === 'tensors') || (m.task !== undefined && m.input!.kind === 'tensors')) fail('a model listing its own input and output tensors (a generic tensor model) lists both and has no task');
   for (const [file, entry] of Object.entries(m.files!)) {
     if (!entry || typeof entry.sha256 !== 'string' || typeof entry.bytes !== 'number') fail(`files entry for ${file} lacks sha256/bytes`);
     if (file.includes('..') || file.startsWith('/')) fail(`files entry ${file} points outside the package`);
@@ -167,8 +214,18 @@ export function validateManifest(value: unknown, where: string): Manifest {
     if (!e || e.algorithm !== ENCRYPTION_ALGORITHM || e.format !== ENCRYPTION_FORMAT) fail(`its encryption record is not ${ENCRYPTION_ALGORITHM} (${ENCRYPTION_FORMAT}); this mlctl cannot read it`);
     if (typeof e.keyId !== 'string' || !Array.isArray(e.files) || e.files.some((f) => typeof f !== 'string' || !m.files![f])) fail('its encryption record lacks keyId or lists files the manifest does not');
   }
-  return m as Manifest;
+  return normalizeManifest(m as Manifest);
 }
+
+/** Fill in what older manifests left implicit, as what it meant then (an image input's resize interpolation). */
+export function normalizeManifest(m: Manifest): Manifest {
+  if (m.input?.kind === 'image' && m.input.preprocessing && (m.input.preprocessing.interpolation === undefined || m.input.preprocessing.antialias === undefined)) {
+    m.input.preprocessing = { ...m.input.preprocessing, ...LEGACY_RESIZE, ...definedOnly(m.input.preprocessing) };
+  }
+  return m;
+}
+
+const definedOnly = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
 

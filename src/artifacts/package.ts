@@ -2,13 +2,14 @@
 // Saving is atomic with auto-incremented versions and logged to the registry audit log; loading verifies every
 // file's sha256 against the manifest (and, when asked, the signature); model files are read (and decrypted) here only.
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { writeDirAtomic } from './atomic.js';
 import { appendRegistryAudit, type PackageRef } from './audit-log.js';
-import { checkKeyFor, decryptBytes, isEncryptedFile, type ModelKey } from './encryption.js';
+import { checkKeyFor, decryptFileBytes, isEncryptedFile, type ModelKey } from './encryption.js';
 import { sha256, sha256File } from './hash.js';
 import { readRegistry } from './registry-file.js';
 import { MANIFEST_FILE, SCHEMA_VERSION, validateManifest, type FileEntry, type LineageEntry, type Manifest, type ManifestDraft } from './manifest.js';
@@ -90,9 +91,54 @@ export async function resolveTag(name: string, tag: string, root = artifactsRoot
   return record.version;
 }
 
+/** A version's quality-gate verdict as its mlctl.json says, read without checking anything (undefined: unreadable). */
+export async function gateStatus(dir: string): Promise<{ rejected: boolean; reason?: string } | undefined> {
+  try {
+    const m = JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Partial<Manifest>;
+    return { rejected: m.status === 'rejected', ...(typeof m.statusReason === 'string' ? { reason: m.statusReason } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `name vN is marked rejected (why)` for messages. */
+const rejectedWhat = (name: string, version: number | string, reason?: string) => `${name} v${version} is marked rejected${reason ? ` (${reason})` : ''}`;
+
 /**
- * Resolve what a user typed to a package directory: a package dir (has mlctl.json), a model dir (latest numeric
- * version), or a model under the artifacts root as NAME (latest), NAME@VERSION, NAME/VERSION or NAME:TAG.
+ * The version a model directory means when none is named: the newest one a quality gate did not reject
+ * (`prune`/`quantize`/`optimize --max-accuracy-drop` keep a refused result, marked rejected, which must not become what
+ * `serve NAME` or `predict NAME` run). With `allowRejected`, simply the newest. Undefined when the folder holds no
+ * package; VERSION_REJECTED when every version is rejected.
+ */
+export async function latestVersionDir(modelDir: string, opts: { allowRejected?: boolean } = {}): Promise<string | undefined> {
+  const rejected: string[] = [];
+  for (const v of (await listVersions(modelDir)).reverse()) {
+    const vdir = path.join(modelDir, String(v));
+    if (!(await isFile(path.join(vdir, MANIFEST_FILE)))) continue;
+    const gate = opts.allowRejected ? undefined : await gateStatus(vdir);
+    if (!gate?.rejected) return vdir;
+    rejected.push(`v${v}${gate.reason ? `: ${gate.reason}` : ''}`);
+  }
+  if (!rejected.length) return undefined;
+  const name = path.basename(modelDir);
+  throw new MlctlError('VERSION_REJECTED', [`every version of ${name} is marked rejected by a quality gate (${rejected.join('; ')})`, `name one explicitly (${name}@VERSION) with --allow-rejected if it must run anyway`]);
+}
+
+/**
+ * The lifecycle gate for commands that put a model to use (serve, predict): a version a quality gate rejected runs
+ * only when the user allowed it explicitly (--allow-rejected).
+ */
+export function assertNotRejected(pkg: Pick<LoadedPackage, 'manifest'>, allowRejected: boolean): void {
+  const m = pkg.manifest;
+  if (m.status === 'rejected' && !allowRejected) {
+    throw new MlctlError('VERSION_REJECTED', [rejectedWhat(m.name, m.version, m.statusReason), `pass --allow-rejected to use it anyway; ${m.name} alone means its newest version that is not rejected, ${m.name}:TAG the version a tag (mlctl models tag) points at`]);
+  }
+}
+
+/**
+ * Resolve what a user typed to a package directory: a package dir (has mlctl.json), a model dir (its newest version
+ * not marked rejected), or a model under the artifacts root as NAME (the same), NAME@VERSION, NAME/VERSION or
+ * NAME:TAG (exactly that version, rejected or not: commands that run models gate it with assertNotRejected).
  */
 export async function resolvePackageDir(ref: string): Promise<string> {
   const candidates = [path.resolve(ref)];
@@ -108,11 +154,8 @@ export async function resolvePackageDir(ref: string): Promise<string> {
   else if (!path.isAbsolute(ref) && !ref.startsWith('.')) candidates.push(path.join(artifactsRoot(), ref));
   for (const dir of candidates) {
     if (await isFile(path.join(dir, MANIFEST_FILE))) return dir;
-    const versions = await listVersions(dir);
-    for (const v of versions.reverse()) {
-      const vdir = path.join(dir, String(v));
-      if (await isFile(path.join(vdir, MANIFEST_FILE))) return vdir;
-    }
+    const latest = await latestVersionDir(dir);
+    if (latest) return latest;
   }
   if (model && !isPath) {
     const versions = await listVersions(path.join(artifactsRoot(), model.name));
@@ -187,7 +230,7 @@ export async function savePackage(opts: SaveOptions): Promise<LoadedPackage> {
       saved = await writeDirAtomic(target, async (tmp) => {
         await opts.write(tmp);
         // One input name everywhere: the TF.js model's input carries the manifest's name, as ONNX, V2 and TF Serving do.
-        if (opts.draft.formats.tfjs) await alignModelInputName(path.join(tmp, opts.draft.formats.tfjs), opts.draft.input.name);
+        if (opts.draft.formats.tfjs && opts.draft.input.name) await alignModelInputName(path.join(tmp, opts.draft.formats.tfjs), opts.draft.input.name);
         const manifest: Manifest = {
           schemaVersion: SCHEMA_VERSION,
           name: opts.name,
@@ -221,6 +264,8 @@ export interface LoadOptions {
   requireSignature?: boolean;
   /** Decryption key for encrypted packages (unused by plain ones); a key other than the package's is refused now. */
   key?: ModelKey;
+  /** Refuse a version a quality gate marked rejected (VERSION_REJECTED): serve and predict without --allow-rejected. */
+  refuseRejected?: boolean;
 }
 
 export async function loadPackage(ref: string, opts: LoadOptions = {}): Promise<LoadedPackage> {
@@ -233,6 +278,7 @@ export async function loadPackage(ref: string, opts: LoadOptions = {}): Promise<
     throw new MlctlError('PACKAGE_INVALID', [dir, `mlctl.json is not valid JSON (${(err as Error).message})`]);
   }
   const manifest = validateManifest(parsed, dir);
+  if (opts.refuseRejected) assertNotRejected({ manifest }, false);
   if (opts.verify !== false) await verifyPackage(dir, manifest);
   const pkg: LoadedPackage = { dir, manifest, manifestSha256: sha256(text), verified: opts.verify !== false };
   if (opts.requireSignature || opts.trust) await verifyPackageSignature(pkg, opts.trust, { required: Boolean(opts.requireSignature) });
@@ -275,15 +321,19 @@ export async function verifyPackageSignature(pkg: LoadedPackage, trust: TrustedK
  * read). With `checkSha256`, the stored bytes must hash to the manifest's sha256 first.
  */
 export async function readModelFile(pkg: LoadedPackage, rel: string, opts: { checkSha256?: boolean } = {}): Promise<Uint8Array> {
-  const bytes = await fs.readFile(path.join(pkg.dir, rel));
-  if (opts.checkSha256) {
-    const want = pkg.manifest.files[rel]?.sha256;
-    const actual = sha256(bytes);
+  const want = pkg.manifest.files[rel]?.sha256;
+  const checkHash = (actual: string) => {
     if (!want || actual !== want) throw new MlctlError('PACKAGE_HASH_MISMATCH', [pkg.dir, want ? `${rel} has sha256 ${actual.slice(0, 12)}…, the manifest says ${want.slice(0, 12)}…` : `${rel} is not listed in the manifest's files`]);
+  };
+  if (!isEncryptedFile(pkg.manifest, rel)) {
+    const bytes = await fs.readFile(path.join(pkg.dir, rel));
+    if (opts.checkSha256) checkHash(sha256(bytes));
+    return bytes;
   }
-  if (!isEncryptedFile(pkg.manifest, rel)) return bytes;
   const key = checkKeyFor(pkg.dir, pkg.manifest.encryption!, pkg.key);
-  return decryptBytes(key, rel, bytes, pkg.dir);
+  // Read, hashed and decrypted block by block: the ciphertext is never held whole.
+  const hash = opts.checkSha256 ? createHash('sha256') : undefined;
+  return decryptFileBytes(key, rel, path.join(pkg.dir, rel), pkg.dir, hash ? { onStored: (b) => hash.update(b), checkStored: () => checkHash(hash.digest('hex')) } : {});
 }
 
 export async function verifyPackage(dir: string, manifest: Manifest): Promise<void> {

@@ -1,7 +1,7 @@
 // A model's tags, artifacts/<name>/registry.json: production, staging, … with the version each points at and who set
 // it, when and with what. Every change happens under a lock file and lands with an atomic rename, so concurrent mlctl
 // processes never lose each other's changes and readers never see a half-written file. The history of changes is
-// the registry's audit log (audit-log.ts), not this file.
+// the registry's audit log (audit-log.ts), not this file; this file anchors that log's newest line about the model.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,9 +24,20 @@ export interface TagRecord {
   note?: string;
 }
 
+/** A line of the registry audit log, by seq and the sha256 of its bytes. */
+export interface AuditHead {
+  seq: number;
+  sha256: string;
+}
+
 export interface RegistryDoc {
   schemaVersion: number;
   tags: Record<string, TagRecord>;
+  /**
+   * The newest audit-log line about this model (audit-log.ts anchors it here on every append): a log deleted,
+   * emptied, cut or rewritten with its hashes recomputed no longer holds it, and `models audit --verify` says so.
+   */
+  auditHead?: AuditHead;
 }
 
 export const emptyRegistry = (): RegistryDoc => ({ schemaVersion: REGISTRY_SCHEMA, tags: {} });
@@ -58,7 +69,9 @@ export async function readRegistry(modelDir: string): Promise<RegistryDoc> {
     throw new MlctlError('PACKAGE_INVALID', [file, `it is not valid JSON (${(err as Error).message}); restore it from a backup or delete it (its tags are lost)`]);
   }
   if (!doc || typeof doc.tags !== 'object' || doc.tags === null) throw new MlctlError('PACKAGE_INVALID', [file, 'it has no tags table; restore it from a backup or delete it']);
-  return { schemaVersion: doc.schemaVersion ?? REGISTRY_SCHEMA, tags: doc.tags };
+  const head = doc.auditHead;
+  const validHead = head && Number.isInteger(head.seq) && typeof head.sha256 === 'string' ? { auditHead: { seq: head.seq, sha256: head.sha256 } } : {};
+  return { schemaVersion: doc.schemaVersion ?? REGISTRY_SCHEMA, tags: doc.tags, ...validHead };
 }
 
 /** Read-modify-write under `registry.json.lock` (util/lock.ts). `change` may throw to leave the record untouched. */

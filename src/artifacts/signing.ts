@@ -179,8 +179,13 @@ export async function loadTrustedKeys(source: string): Promise<TrustedKeys> {
 
 // ---- signing and checking -----------------------------------------------------------------------------------------
 
+const replayAdvice = (name: string, version: number) =>
+  `a signed version is only valid in its own ${name}/${version} folder (a copy under another version or name is a replay); use ${name}@${version}, or save the copy as a new version and sign that`;
+
 /** Sign a package (its mlctl.json was verified by the caller); writes mlctl.sig atomically, replacing an older one. */
 export async function signPackage(subject: SignatureSubject, key: SigningKey, now = new Date()): Promise<{ statement: SignatureStatement; file: string }> {
+  const stored = slotMismatch(subject.dir, subject.manifest.name, subject.manifest.version);
+  if (stored) throw new MlctlError('SIGNATURE_MISMATCH', [subject.dir, `${subject.manifest.name} v${subject.manifest.version} by its mlctl.json`, stored, replayAdvice(subject.manifest.name, subject.manifest.version)]);
   const statement: SignatureStatement = {
     _type: STATEMENT_TYPE,
     manifestSha256: subject.manifestSha256,
@@ -234,10 +239,33 @@ function parseStatement(dir: string, payload: Buffer): SignatureStatement {
 }
 
 /**
+ * Where a package directory sits in a registry: `<root>/<name>/<version>` (a version folder is all digits, as in
+ * the artifacts root, a serve model repository and a bundle's models/). Undefined for a package outside that layout.
+ */
+export function registrySlot(dir: string): { name: string; version: number } | undefined {
+  const abs = path.resolve(dir);
+  const version = path.basename(abs);
+  const name = path.basename(path.dirname(abs));
+  return /^\d+$/.test(version) && name ? { name, version: Number(version) } : undefined;
+}
+
+/**
+ * Why a package signed (or about to be signed) as `name` v`version` must not be used from `dir`: a signed version
+ * copied over another version or model (`cp -a m/1/. m/2/`) would otherwise pass as that version. Undefined when
+ * the directory is that version's, or is not a registry slot at all.
+ */
+export function slotMismatch(dir: string, name: string, version: number): string | undefined {
+  const slot = registrySlot(dir);
+  if (!slot || (slot.name === name && slot.version === version)) return undefined;
+  return `${slot.name}/${slot.version}`;
+}
+
+/**
  * Check a package's signature: the Ed25519 signature over the statement, the statement against this mlctl.json
- * (its sha256, name and version) and, with `trust`, the signer against the trusted keys. Without `trust` the key
- * embedded in mlctl.sig is used, which proves integrity but not who signed (trusted: false). The package's file
- * hashes are the caller's to check (loadPackage does): the statement covers them through mlctl.json.
+ * (its sha256, name and version) and against the folder it is used from (<name>/<version>: a replayed older
+ * version is refused with SIGNATURE_MISMATCH), and, with `trust`, the signer against the trusted keys. Without
+ * `trust` the key embedded in mlctl.sig is used, which proves integrity but not who signed (trusted: false). The
+ * package's file hashes are the caller's to check (loadPackage does): the statement covers them through mlctl.json.
  */
 export async function checkSignature(subject: SignatureSubject, trust?: TrustedKeys): Promise<SignatureInfo> {
   const { dir } = subject;
@@ -267,5 +295,7 @@ export async function checkSignature(subject: SignatureSubject, trust?: TrustedK
   if (statement.name !== subject.manifest.name || statement.version !== subject.manifest.version) {
     throw new MlctlError('SIGNATURE_INVALID', [dir, `it was made for ${statement.name} v${statement.version}, not ${subject.manifest.name} v${subject.manifest.version}`]);
   }
+  const stored = slotMismatch(dir, statement.name, statement.version);
+  if (stored) throw new MlctlError('SIGNATURE_MISMATCH', [dir, `signed as ${statement.name} v${statement.version}`, stored, replayAdvice(statement.name, statement.version)]);
   return { keyId: env.keyId, signedAt: statement.signedAt, trusted: Boolean(trust), ...(keyFile ? { keyFile } : {}) };
 }

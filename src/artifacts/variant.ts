@@ -1,7 +1,7 @@
 // What a package runs as, without converting it: its input variant (preprocessed floats or raw pixels) and how its
 // weights are stored (fp32, the TF.js quantized storage, int8 QDQ), and the mlctl.* props that describe both (ONNX
 // metadata_props, Triton config parameters) — shared by export and serve.
-import type { Manifest } from './manifest.js';
+import { LEGACY_RESIZE, type ImageInputSpec, type Manifest } from './manifest.js';
 import { readModelFile, type LoadedPackage } from './package.js';
 import type { ModelJson } from './tfjs-io.js';
 
@@ -33,7 +33,7 @@ export type WeightsVariant = 'fp32' | WeightStorage | 'int8-qdq';
 
 export const INPUT_VARIANTS: Record<InputVariant, string> = {
   preprocessed: 'FP32 NHWC, preprocessed as mlctl.preprocessing says (the package\'s own input)',
-  pixels: 'UINT8 RGB NHWC pixels 0-255 resized to the model size; channel order, scale and mean are done in the graph',
+  pixels: 'UINT8 RGB NHWC pixels 0-255 resized to the model size as mlctl.resize says (bilinear with antialiasing); channel order, scale and mean are done in the graph',
 };
 
 export const WEIGHTS_VARIANTS: Record<WeightsVariant, string> = {
@@ -44,11 +44,20 @@ export const WEIGHTS_VARIANTS: Record<WeightsVariant, string> = {
   'int8-qdq': 'int8 QDQ: int8 per-channel weights, uint8 calibrated activations (QuantizeLinear/DequantizeLinear)',
 };
 
+/**
+ * How a client must resize images before the model sees them: {"width", "height", "fit", "interpolation",
+ * "antialias"} — resizing with another kernel (sharp's default lanczos3, OpenCV's INTER_LINEAR) costs accuracy.
+ */
+export function resizeProp(input: ImageInputSpec): string {
+  const p = input.preprocessing;
+  return JSON.stringify({ width: input.width, height: input.height, fit: p.resize, interpolation: p.interpolation ?? LEGACY_RESIZE.interpolation, antialias: p.antialias ?? LEGACY_RESIZE.antialias });
+}
+
 /** The props that say how to feed the model and what it holds (also Triton config parameters, served or exported). */
 export function variantProps(m: Pick<Manifest, 'labels' | 'input'>, variant: { input: InputVariant; weights: WeightsVariant }): Record<string, string> {
   return {
     'mlctl.labels': JSON.stringify(m.labels),
-    ...(m.input.kind === 'image' ? { 'mlctl.preprocessing': JSON.stringify(m.input.preprocessing) } : {}),
+    ...(m.input.kind === 'image' ? { 'mlctl.preprocessing': JSON.stringify(m.input.preprocessing), 'mlctl.resize': resizeProp(m.input) } : {}),
     'mlctl.input_variant': variant.input,
     'mlctl.weights': variant.weights,
   };

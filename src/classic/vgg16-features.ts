@@ -4,7 +4,7 @@
 // images end to end.
 import * as tf from '@tensorflow/tfjs';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
-import { loadTrainingData } from '../data/imagefolder.js';
+import { loadTrainingData } from '../data/splits.js';
 import { MlctlError } from '../errors.js';
 import { toMatrix, type FeatureMatrix } from '../features/rows.js';
 import { openFeatureSession } from '../features/session.js';

@@ -14,7 +14,9 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; meaning: string }> = [
 /** The "Exit codes / Environment" block after every command's help. */
 export function exitCodesHelp(): string {
   const exit = EXIT_CODES.map((e) => `  ${String(e.code).padEnd(5)}${e.meaning}`);
-  const env = ENVIRONMENT.map((e) => `  ${e.name.padEnd(17)}${e.meaning}`);
+  // The column fits the longest name, with two spaces after it (MLCTL_CACHE_MAX_SIZE ran into its meaning once).
+  const width = Math.max(...ENVIRONMENT.map((e) => e.name.length)) + 2;
+  const env = ENVIRONMENT.map((e) => `  ${e.name.padEnd(width)}${e.meaning}`);
   return [
     '',
     'Exit codes:',

@@ -227,8 +227,26 @@ export function printResult(res: CommandResult, parsed: ParsedCLI, json: boolean
   return exitCode;
 }
 
-/** Run mlctl with node-style argv. Returns the process exit code (never calls process.exit). */
+let pipeGuarded = false;
+
+/**
+ * A reader that went away (`mlctl evaluate --help | head`, `mlctl predict … | head -3`): stop at once and quietly, as a
+ * Unix tool killed by SIGPIPE does, instead of dying on an unhandled EPIPE with a stack trace. Installed once.
+ */
+export function exitQuietlyOnClosedPipe(exit: (code: number) => never = process.exit): void {
+  if (pipeGuarded) return;
+  pipeGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') exit(0);
+      throw err;
+    });
+  }
+}
+
+/** Run mlctl with node-style argv. Returns the process exit code (calls process.exit only when its output pipe closes). */
 export async function main(argv: string[], commands: readonly AnyCommand[] = COMMANDS): Promise<number> {
+  exitQuietlyOnClosedPipe();
   let parsed: ParsedCLI | undefined;
   try {
     parsed = parseCLI(argv, commands, { silent: false });
@@ -247,7 +265,8 @@ export async function main(argv: string[], commands: readonly AnyCommand[] = COM
     return EXIT.USAGE;
   }
   const json = Boolean(parsed.opts.json);
-  const logger: Logger = createLogger({ level: levelOf(parsed.opts) });
+  // A command with --log-format (serve) writes every stderr line in that format, mlctl's own included.
+  const logger: Logger = createLogger({ level: levelOf(parsed.opts), format: parsed.opts.logFormat === 'json' ? 'json' : 'text' });
   try {
     const spec = parsed.spec;
     // The parser filled opts from this command's own table, so they have the shape its runner declares.

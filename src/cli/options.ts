@@ -29,30 +29,34 @@ export const DATA = {
   description: 'image folder: one subfolder per class (or train/ val/ test/ subfolders)',
 } as const satisfies OptionSpec;
 
+// The split options, one definition for every command that takes --data (train, tune, evaluate, quantize, prune,
+// optimize, datasets inspect): data/splits.ts resolves them — the value given, else the model's own (commands that
+// take a model hold out exactly the images its training held out), else 42 / 0.2 / 0. No table default, so a
+// runner can tell a given value from a default one.
 export const SEED = {
   flags: '--seed <n>',
-  description: 'seed of the deterministic train/validation/test split (same seed + data → same split)',
+  description: 'seed of the stratified train/validation/test split (default 42; with a model: the seed it was trained with)',
   type: 'int',
-  default: 42,
 } as const satisfies OptionSpec;
 
 export const VALIDATION_SPLIT = {
   flags: '--validation-split <f>',
-  description: 'fraction of each class held out for validation',
+  description: 'fraction of each class held out for validation when the data has no val/ folder — carved from train/ when it has one (default 0.2; with a model: the fraction it was trained with)',
   type: 'float',
-  default: 0.2,
   min: 0,
   max: 0.9,
 } as const satisfies OptionSpec;
 
 export const TEST_SPLIT = {
   flags: '--test-split <f>',
-  description: 'fraction of each class held out for a final test score',
+  description: 'fraction of each class held out for a final test score when the data has no test/ folder (default 0; with a model: the fraction it was trained with)',
   type: 'float',
-  default: 0,
   min: 0,
   max: 0.9,
 } as const satisfies OptionSpec;
+
+/** The three split options, in the order every command lists them. */
+export const SPLIT_OPTIONS = [SEED, VALIDATION_SPLIT, TEST_SPLIT] as const;
 
 export const ENGINE = {
   flags: '--engine <name>',
@@ -121,6 +125,15 @@ export const LATENCY_RUNS = {
   default: 20,
   min: 0,
   max: 100000,
+} as const satisfies OptionSpec;
+
+/** Long-running commands' log lines on stderr (mlctl's own and the HTTP server's alike): one format, never a mix. */
+export const LOG_FORMAT = {
+  flags: '--log-format <format>',
+  description: 'json: every line on stderr is one JSON object in pino\'s shape (level, time, pid, hostname, msg, …) for log collectors — mlctl\'s own lines and the request logs alike, and the final line too; text: plain lines for people',
+  choices: ['json', 'text'],
+  default: 'json',
+  env: 'MLCTL_LOG_FORMAT',
 } as const satisfies OptionSpec;
 
 /** How a CSV file is read (train --model linear|logistic|svm, evaluate on tabular packages). */

@@ -103,16 +103,43 @@ function unclosedQuoteLine(text: string, fromLine: number): number {
   return openedAt;
 }
 
-/** csv-parse's errors, located at the line where the failing record (or its unclosed quote) starts. */
-function parseError(file: string, text: string, err: unknown, recordLine: number): MlctlError {
+/**
+ * csv-parse's errors as CSV_INVALID, located at the line where the failing record (or, given the whole `text`, its
+ * unclosed quote) starts.
+ */
+export function csvParseError(file: string, err: unknown, recordLine: number, text?: string): MlctlError {
   const e = err as Error & { code?: string };
   if (e.code === 'CSV_QUOTE_NOT_CLOSED') {
-    const q = unclosedQuoteLine(text, recordLine);
+    const q = text === undefined ? recordLine : unclosedQuoteLine(text, recordLine);
     const where = q === recordLine ? `line ${q}` : `line ${q} (in the record that starts on line ${recordLine})`;
     return new MlctlError('CSV_INVALID', [file, `a quoted field opened on ${where} is never closed; close the quote, and double quotes inside quoted fields ("")`], { cause: err, details: { line: q, recordLine } });
   }
   const message = e.code?.startsWith('CSV_') ? e.message.replace(/\b(on|at) line \d+/, `$1 line ${recordLine}`) : e.message;
   return new MlctlError('CSV_INVALID', [file, `${message} (${PARSE_ADVICE})`], { cause: err, details: { line: recordLine } });
+}
+
+/** Characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection"), and the escape itself. */
+const FORMULA_START = /^[=+\-@\t\r']/;
+
+/**
+ * One text cell of a CSV file mlctl writes: a cell that starts with = + - @ tab or CR is prefixed with ' (OWASP's
+ * advice against formula injection in spreadsheets), as is one that starts with ' itself so the prefix can be told
+ * apart and removed when mlctl reads the file back (csvTextOf); quoted (RFC 4180) when it holds a comma, quote, line
+ * break or edge whitespace. Numbers mlctl formats itself are written as they are (csvLine).
+ */
+export function csvCell(v: string): string {
+  const safe = FORMULA_START.test(v) ? `'${v}` : v;
+  return /[",\r\n]|^\s|\s$/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+/** The text a cell written by csvCell held (its ' prefix removed), from the parsed cell. */
+export function csvTextOf(cell: string): string {
+  return cell.startsWith("'") ? cell.slice(1) : cell;
+}
+
+/** One CSV line: strings through csvCell, numbers as JavaScript prints them, undefined as an empty cell. */
+export function csvLine(cells: ReadonlyArray<string | number | undefined>): string {
+  return cells.map((c) => (c === undefined ? '' : typeof c === 'number' ? String(c) : csvCell(c))).join(',') + '\n';
 }
 
 export function parseCsvText(text: string, file: string): CsvTable {
@@ -130,7 +157,7 @@ export function parseCsvText(text: string, file: string): CsvTable {
     records = parse(text, { bom: true, skip_empty_lines: true, trim: true, delimiter: detectDelimiter(text), on_record: onRecord }) as string[][];
   } catch (err) {
     const skipped = (err as { empty_lines?: number }).empty_lines ?? prevEmpty;
-    throw parseError(file, text, err, prevEnd + 1 + Math.max(0, skipped - prevEmpty));
+    throw csvParseError(file, err, prevEnd + 1 + Math.max(0, skipped - prevEmpty), text);
   }
   if (records.length === 0) throw new MlctlError('CSV_INVALID', [file, 'it is empty; expected a header row and data rows']);
   const header = records[0]!;

@@ -1,19 +1,13 @@
-// Which images an evaluation sees: the same deterministic split as training (data/imagefolder.ts), and the mapping
+// Which images an evaluation sees: the same deterministic split as training (data/splits.ts), and the mapping
 // of the dataset's class folders onto a model's labels by name (the model's label order comes from its manifest).
 import { MlctlError } from '../errors.js';
-import { datasetSplits, scanImageFolder, type ImageFolder, type Sample, type SplitName } from './imagefolder.js';
+import { scanImageFolder, type ImageFolder, type Sample } from './imagefolder.js';
+import { describeSplits, planSplits, splitOrigin, type SplitParams, type SplitPlan } from './splits.js';
+
+export { DEFAULT_SPLIT_PARAMS, type SplitParams } from './splits.js';
 
 export const EVAL_SPLITS = ['auto', 'test', 'val', 'train', 'all'] as const;
 export type EvalSplit = (typeof EVAL_SPLITS)[number];
-
-/** Train's defaults: evaluating with them holds out exactly the images training held out. */
-export const DEFAULT_SPLIT_PARAMS = { seed: 42, validationSplit: 0.2, testSplit: 0 } as const;
-
-export interface SplitParams {
-  seed: number;
-  validationSplit: number;
-  testSplit: number;
-}
 
 export interface EvaluationData {
   root: string;
@@ -24,32 +18,32 @@ export interface EvaluationData {
   split: Exclude<EvalSplit, 'auto'>;
   params: SplitParams;
   samples: Sample[];
-}
-
-function describeSizes(s: Record<SplitName, Sample[]>): string {
-  return `train ${s.train.length}, val ${s.val.length}, test ${s.test.length}`;
+  /** Every split of the folder and where each came from. */
+  plan: SplitPlan;
+  /** Where the evaluated images come from, in words ("test/", "0.2 of each class of train/ (seed 42)", "all splits"). */
+  origin: string;
 }
 
 /** Scan `dir` and pick the split. `auto` = test when the data has a test split, else val. */
 export async function loadEvaluationData(dir: string, split: EvalSplit, params: SplitParams): Promise<EvaluationData> {
   const folder = await scanImageFolder(dir);
-  const splits = datasetSplits(folder, params);
+  const plan = planSplits(folder, params);
+  const { splits } = plan;
   const resolved: Exclude<EvalSplit, 'auto'> = split === 'auto' ? (splits.test.length > 0 ? 'test' : 'val') : split;
   const samples = resolved === 'all' ? [...splits.train, ...splits.val, ...splits.test] : splits[resolved];
   if (samples.length === 0) {
     const how =
       resolved === 'test'
         ? folder.layout === 'explicit'
-          ? `${folder.root} has no test/ folder; use --split val or --split all`
+          ? `${folder.root} has no test/ folder and ${splitOrigin(plan, 'test')}; use --split val or --split all, or pass the --test-split the model was trained with`
           : `the data has no test split (--test-split is ${params.testSplit}); use --split val or --split all, or pass the --test-split the model was trained with`
         : resolved === 'val'
-          ? folder.layout === 'explicit'
-            ? `${folder.root} has no val/ folder and its train/ folder is too small to split; use --split all`
-            : `--validation-split is ${params.validationSplit} (splits: ${describeSizes(splits)}); use --split all or a --validation-split > 0`
-          : `no images in the ${resolved} split (splits: ${describeSizes(splits)})`;
+          ? `${folder.layout === 'explicit' ? `${folder.root} has no val/ folder and the validation split is ` : 'the validation split is '}${splitOrigin(plan, 'val')}; pass a --validation-split > 0 (the one the model was trained with) or use --split all`
+          : `no images in the ${resolved} split (${describeSplits(plan)})`;
     throw new MlctlError('DATA_EMPTY_SPLIT', [resolved, how]);
   }
-  return { root: folder.root, layout: folder.layout, classes: folder.classes, split: resolved, params, samples };
+  const origin = resolved === 'all' ? 'all splits' : splitOrigin(plan, resolved);
+  return { root: folder.root, layout: folder.layout, classes: folder.classes, split: resolved, params, samples, plan, origin };
 }
 
 /**

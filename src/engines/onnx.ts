@@ -1,6 +1,7 @@
 // The ONNX Runtime engine (onnxruntime-node, CPU, every core). It runs only bytes it has checked: a package's own
-// model.onnx against the manifest's sha256, a conversion from the cache against the sha256 recorded when it was
-// written (a mismatch is rebuilt from the verified TF.js model), a caller's file against the sha256 it names.
+// model.onnx against the manifest's sha256, a conversion from the cache against the code (HMAC, cache key outside
+// the cache) recorded when it was written (a mismatch is rebuilt from the verified TF.js model), a caller's file
+// against the sha256 it names.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
@@ -9,13 +10,15 @@ import { sha256 } from '../artifacts/hash.js';
 import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { CONVERTER_VERSION, convertLayersModel } from '../onnx/index.js';
+import { alignTensors, manifestTensors, type DeclaredTensors } from '../runtime/declared.js';
+import type { EngineOptions, EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
 import { ort, onnxSessionOptions, ORT_VERSION } from '../runtime/ort.js';
-import type { EngineIO, EngineOptions, EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
+import { batchable, checkFeeds, type Datatype, type Tensor, type TensorData, type TensorSpec } from '../runtime/tensor.js';
 import { withSpinner } from '../util/progress.js';
 import { startWorkerClient } from '../util/worker.js';
+import { forTransfer } from './transfer.js';
 
-/** Graph input/output default to the first; shapes default to the model's declarations without the batch dimension. */
-export interface SessionEngineOptions extends EngineIO {
+export interface SessionEngineOptions {
   threads?: number;
   provenance?: EngineProvenance;
   /**
@@ -23,11 +26,60 @@ export interface SessionEngineOptions extends EngineIO {
    * would hold the event loop for its whole duration: no request parsed, no decode started, no response sent.
    */
   worker?: boolean;
+  /** What a package declares (runtime/declared.ts): its names and sizes for the graph's tensors. */
+  declared?: DeclaredTensors;
 }
 
-function declaredShape(meta: readonly ort.InferenceSession.ValueMetadata[], name: string): Array<number | string> | undefined {
-  const m = meta.find((v) => v.name === name);
-  return m && m.isTensor ? [...m.shape] : undefined;
+/** ONNX Runtime's element types as V2 datatypes (the runtime has no bfloat16 tensors in Node). */
+const DATATYPE_OF: Partial<Record<ort.Tensor.Type, Datatype>> = {
+  float32: 'FP32', float64: 'FP64', float16: 'FP16', int8: 'INT8', int16: 'INT16', int32: 'INT32', int64: 'INT64',
+  uint8: 'UINT8', uint16: 'UINT16', uint32: 'UINT32', uint64: 'UINT64', bool: 'BOOL', string: 'BYTES',
+};
+const ORT_TYPE_OF = Object.fromEntries(Object.entries(DATATYPE_OF).map(([k, v]) => [v, k])) as Partial<Record<Datatype, ort.Tensor.Type>>;
+
+/** A graph input's or output's declaration: symbolic and unknown dimensions are -1. Undefined for non-tensors. */
+function specOfMetadata(m: ort.InferenceSession.ValueMetadata, side: 'input' | 'output'): TensorSpec | undefined {
+  if (!m.isTensor) {
+    if (side === 'input') throw new MlctlError('ENGINE_IO_UNSUPPORTED', [`onnxruntime-node ${ORT_VERSION}`, `a non-tensor input ${m.name}`, 'its outputs', 'mlctl feeds tensors only']);
+    return undefined;
+  }
+  const datatype = DATATYPE_OF[m.type];
+  if (!datatype) {
+    if (side === 'input') throw new MlctlError('ENGINE_IO_UNSUPPORTED', [`onnxruntime-node ${ORT_VERSION}`, `input ${m.name} of element type ${m.type}`, 'its outputs', 'mlctl has no datatype for it']);
+    return undefined;
+  }
+  return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : -1)) };
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+/** A feed as ONNX Runtime takes it: numeric data wrapped in place (no copy), BYTES elements as strings. */
+function toOrt(t: Tensor): ort.Tensor {
+  if (t.datatype === 'BYTES') return new ort.Tensor('string', (t.data as Uint8Array[]).map((b) => fromUtf8.decode(b)), t.shape);
+  const type = ORT_TYPE_OF[t.datatype];
+  if (!type) throw new MlctlError('INPUT_INVALID', [`tensor ${t.name} is ${t.datatype}, which onnxruntime-node cannot take`]);
+  return new ort.Tensor(type, t.data as Exclude<TensorData, Uint8Array[]>, t.shape);
+}
+
+function fromOrt(name: string, v: ort.OnnxValue): Tensor {
+  const datatype = DATATYPE_OF[v.type];
+  if (!datatype) throw new Error(`output ${name} has element type ${v.type}, which mlctl cannot read`);
+  const data = datatype === 'BYTES' ? (v.data as string[]).map((x) => utf8.encode(x)) : v.data;
+  return { name, datatype, shape: [...v.dims], data } as Tensor;
+}
+
+/** The inputs and outputs an ONNX model declares, as ONNX Runtime reads them (for packaging a bare model). */
+export async function onnxTensors(bytes: Uint8Array): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
+  const session = await ort.InferenceSession.create(bytes, onnxSessionOptions(1));
+  try {
+    return {
+      inputs: session.inputMetadata.map((m) => specOfMetadata(m, 'input')!),
+      outputs: session.outputMetadata.map((m) => specOfMetadata(m, 'output')).filter((t): t is TensorSpec => t !== undefined),
+    };
+  } finally {
+    await session.release();
+  }
 }
 
 /** An InferenceEngine over ONNX bytes already checked by the caller (or knowingly unchecked: see provenance). */
@@ -43,31 +95,33 @@ export async function onnxEngineFromBytes(bytes: Uint8Array, opts: SessionEngine
   }
 }
 
-function checkInput(x: Float32Array, batch: number, inputShape: number[]): void {
-  const perExample = inputShape.reduce((a, d) => a * d, 1);
-  if (!Number.isInteger(batch) || batch < 1 || x.length !== batch * perExample) {
-    throw new RangeError(`ONNX engine: expected ${batch} x [${inputShape.join(', ')}] = ${batch * perExample} floats, got ${x.length}`);
-  }
+/** What the worker says when it is ready: the engine's declarations and description. */
+interface Declarations {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  batched: boolean;
+  description: string;
 }
 
-/** The same session in a worker thread (onnx-worker.ts): batches are posted to it, outputs come back transferred. */
+/** The same session in a worker thread (onnx-worker.ts): feeds are posted to it, outputs come back transferred. */
 async function onnxThreadEngine(bytes: Uint8Array, opts: SessionEngineOptions): Promise<InferenceEngine> {
   const own = bytes.slice();
   const { worker: _, provenance, ...sessionOpts } = opts;
-  const client = await startWorkerClient<{ inputShape: number[]; outputSize: number; description: string }>(import.meta.url, 'onnx-worker', 'ONNX Runtime engine', { bytes: own, opts: sessionOpts }, [own.buffer as ArrayBuffer]);
-  const { inputShape, outputSize, description } = client.ready;
+  const client = await startWorkerClient<Declarations>(import.meta.url, 'onnx-worker', 'ONNX Runtime engine', { bytes: own, opts: sessionOpts }, [own.buffer as ArrayBuffer]);
+  const { inputs, outputs, batched, description } = client.ready;
   return {
     name: 'onnx',
     platform: 'onnxruntime_onnx',
     description: `${description}, in a worker thread`,
-    inputShape,
-    outputSize,
+    inputs,
+    outputs,
+    batched,
     provenance: provenance ?? { verified: false, source: 'ONNX bytes' },
-    async run(x, batch) {
-      checkInput(x, batch, inputShape);
-      // The caller keeps its array: the worker gets a copy it owns.
-      const copy = x.slice();
-      return client.call<Float32Array>({ op: 'run', x: copy, batch }, [copy.buffer as ArrayBuffer]);
+    async run(feeds, fetches) {
+      checkFeeds('onnx', inputs, feeds);
+      // The caller keeps its arrays: the worker gets copies it owns (one copy, then a transfer).
+      const { tensors, transfer } = forTransfer(feeds, true);
+      return client.call<Tensor[]>({ op: 'run', feeds: tensors, fetches }, transfer);
     },
     async dispose() {
       await client.call({ op: 'dispose' }).catch(() => undefined);
@@ -77,32 +131,33 @@ async function onnxThreadEngine(bytes: Uint8Array, opts: SessionEngineOptions): 
 }
 
 function wrapSession(session: ort.InferenceSession, threads: number, opts: SessionEngineOptions): InferenceEngine {
-  const pick = (wanted: string | undefined, names: readonly string[], what: string) => {
-    if (wanted && names.includes(wanted)) return wanted;
-    if (!names.length) throw new Error(`the ONNX model has no ${what}`);
-    return names[0]!;
-  };
-  const inputName = pick(opts.inputName, session.inputNames, 'input');
-  const outputName = pick(opts.outputName, session.outputNames, 'output');
-  const declaredIn = declaredShape(session.inputMetadata, inputName)?.slice(1);
-  const inputShape = opts.inputShape ?? declaredIn?.map((d) => (typeof d === 'number' && d > 0 ? d : -1));
-  if (!inputShape || inputShape.some((d) => d < 0)) {
-    throw new Error(`the ONNX input ${inputName} has a dynamic shape [${declaredIn?.join(', ')}] beyond the batch dimension; pass inputShape`);
-  }
-  const declaredOut = declaredShape(session.outputMetadata, outputName)?.slice(1);
-  const outputSize = opts.outputSize ?? declaredOut?.reduce<number>((a, d) => a * (typeof d === 'number' && d > 0 ? d : 1), 1) ?? 1;
+  if (!session.inputNames.length) throw new Error('the ONNX model has no input');
+  const graphOutputs = session.outputMetadata.map((m) => specOfMetadata(m, 'output')).filter((t): t is TensorSpec => t !== undefined);
+  if (!graphOutputs.length) throw new Error('the ONNX model has no tensor output');
+  const ins = alignTensors(session.inputMetadata.map((m) => specOfMetadata(m, 'input')!), opts.declared?.inputs);
+  const outs = alignTensors(graphOutputs, opts.declared?.outputs);
+  const inputs = ins.specs;
+  const outputs = outs.specs;
+  const graphNameOf = new Map(inputs.map((t, i) => [t.name, ins.own[i]!]));
+  const outputNameOf = new Map(outputs.map((t, i) => [t.name, outs.own[i]!]));
+  const allOutputs = outputs.map((t) => t.name);
   return {
     name: 'onnx',
     platform: 'onnxruntime_onnx',
     description: `onnxruntime-node ${ORT_VERSION} (cpu, ${threads} thread${threads === 1 ? '' : 's'})`,
-    inputShape,
-    outputSize,
+    inputs,
+    outputs,
+    batched: batchable(inputs) && batchable(outputs),
     provenance: opts.provenance ?? { verified: false, source: 'ONNX bytes' },
-    async run(x, batch) {
-      checkInput(x, batch, inputShape);
-      const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [batch, ...inputShape]) }, [outputName]);
-      const data = out[outputName]!.data;
-      return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>, Number);
+    async run(feeds, fetches = allOutputs) {
+      checkFeeds('onnx', inputs, feeds);
+      const want = fetches.map((f) => {
+        const own = outputNameOf.get(f);
+        if (!own) throw new RangeError(`the ONNX model has no output ${f} (its outputs: ${allOutputs.join(', ')})`);
+        return own;
+      });
+      const out = await session.run(Object.fromEntries(feeds.map((t) => [graphNameOf.get(t.name)!, toOrt(t)])), want);
+      return fetches.map((f, i) => fromOrt(f, out[want[i]!]!));
     },
     async dispose() {
       await session.release();
@@ -135,37 +190,45 @@ interface Conversion {
   meta: Record<string, unknown>;
   /** Whether the source the conversion is made from was itself verified. */
   sourceVerified: boolean;
+  /**
+   * The source is signed: what runs must be anchored to the signature, so only an entry authenticated with the
+   * cache key (which whoever writes the cache does not hold) may stand in for converting it now.
+   */
+  signed?: boolean;
 }
 
 /**
- * Bytes of a converted model: from the cache when they hash to the recorded sha256, else converted now (a
- * mismatching entry is reported once and rebuilt) and cached when the cache can be written.
+ * Bytes of a converted model. From the cache when the entry authenticates with the cache key (its code covers the
+ * entry's name — the source's identity, e.g. the package's mlctl.json sha256 — and the bytes' sha256); else converted
+ * now (a mismatching entry is reported once and rebuilt) and cached, authenticated, when the cache can be written.
+ * Without a usable cache key an unsigned source may use an entry that matches its recorded sha256, reported as not
+ * verified; a signed one is converted in memory.
  */
 async function convertedBytes(c: Conversion, cache: Cache, opts: EngineOptions): Promise<{ bytes: Uint8Array; provenance: EngineProvenance }> {
   const text = `converting ${c.label} to ONNX for onnxruntime`;
-  if (opts.memoryOnly) {
-    const bytes = opts.logger ? await withSpinner(opts.logger, text, c.convert) : await c.convert();
-    return { bytes, provenance: { verified: c.sourceVerified, source: `converted from ${c.label} in memory (not cached)` } };
-  }
+  const convertNow = () => (opts.logger ? withSpinner(opts.logger, text, c.convert) : c.convert());
+  if (opts.memoryOnly) return { bytes: await convertNow(), provenance: { verified: c.sourceVerified, source: `converted from ${c.label} in memory (not cached)` } };
   const name = conversionName(c.identity);
+  const problem = await cache.keyProblem();
+  const keyed = problem === undefined;
+  if (c.signed && !keyed) {
+    opts.logger?.warn(`${problem}: converting ${c.label} in memory, as at every start (a signed package runs from the cache only when the entry authenticates with a key kept outside the cache; set MLCTL_CACHE_KEY_FILE to a file only this user can read)`);
+    return { bytes: await convertNow(), provenance: { verified: c.sourceVerified, source: `converted from ${c.label} in memory (signed, and no cache key to authenticate a cached conversion)` } };
+  }
   const hit = await cache.readVerified('onnx', name);
   const where = cache.pathOf('onnx', name);
-  if (hit.status === 'hit') return { bytes: hit.bytes, provenance: { verified: c.sourceVerified, source: `cache ${where} (recorded sha256)` } };
+  if (hit.status === 'hit' && hit.authenticated) return { bytes: hit.bytes, provenance: { verified: c.sourceVerified, source: `cache ${where} (authenticated with the cache key)` } };
+  if (hit.status === 'hit' && !keyed) return { bytes: hit.bytes, provenance: { verified: false, source: `cache ${where} (recorded sha256 only: no cache key)` } };
   if (hit.status === 'mismatch') opts.logger?.warn(`cached ONNX model failed verification (${hit.reason}); rebuilding it from ${c.label}`);
-  const bytes = opts.logger ? await withSpinner(opts.logger, text, c.convert) : await c.convert();
+  if (hit.status === 'hit') opts.logger?.info(`cached ONNX model ${where} carries no authentication code (written without a cache key); rebuilding it from ${c.label}`);
+  const bytes = await convertNow();
   const cached = await cache.putFile('onnx', name, bytes, { converter: CONVERTER_VERSION, ...c.meta });
   return { bytes, provenance: { verified: c.sourceVerified, source: cached ? `converted from ${c.label}, cached at ${where}` : `converted from ${c.label} in memory` } };
 }
 
-function packageShapes(pkg: LoadedPackage): SessionEngineOptions {
-  const m = pkg.manifest;
-  const inputShape = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : m.input.features.length ? [m.input.features.length] : undefined;
-  return { inputName: m.input.name, outputName: m.output.name, inputShape, outputSize: m.output.size };
-}
-
 async function openPackage(pkg: LoadedPackage, opts: EngineOptions): Promise<InferenceEngine> {
   const m = pkg.manifest;
-  const shapes = { ...packageShapes(pkg), threads: opts.threads, worker: opts.worker };
+  const shapes = { declared: manifestTensors(m, pkg.dir), threads: opts.threads, worker: opts.worker };
   if (m.formats.onnx) {
     const rel = m.formats.onnx;
     const bytes = await readModelFile(pkg, rel, { checkSha256: true });
@@ -179,6 +242,7 @@ async function openPackage(pkg: LoadedPackage, opts: EngineOptions): Promise<Inf
       identity: `pkg-${pkg.manifestSha256}`,
       label: `${m.name} v${m.version}'s TF.js model`,
       sourceVerified: pkg.verified,
+      signed: pkg.signature !== undefined,
       meta: { package: `${m.name}@${m.version}`, manifestSha256: pkg.manifestSha256 },
       convert: async () => {
         const model = await loadTfjsModel(pkg);
@@ -202,7 +266,6 @@ async function openPackage(pkg: LoadedPackage, opts: EngineOptions): Promise<Inf
 
 async function openModel(model: tf.LayersModel, identity: string | undefined, label: string | undefined, opts: EngineOptions): Promise<InferenceEngine> {
   const inputShape = (model.inputs[0]!.shape as Array<number | null>).slice(1).map((d) => d ?? -1);
-  const outShape = model.outputs[0]!.shape as Array<number | null>;
   if (inputShape.some((d) => d < 0)) throw new MlctlError('UNSUPPORTED_LAYER', [model.name, 'input', `the ONNX engine needs a static input shape, got [${inputShape.join(', ')}]`]);
   const cache = openCache({ root: opts.cacheRoot, logger: opts.logger });
   const { bytes, provenance } = await convertedBytes(
@@ -217,7 +280,7 @@ async function openModel(model: tf.LayersModel, identity: string | undefined, la
     cache,
     opts,
   );
-  return onnxEngineFromBytes(bytes, { threads: opts.threads, worker: opts.worker, inputShape, outputSize: outShape.slice(1).reduce<number>((a, d) => a * (d ?? 1), 1), provenance });
+  return onnxEngineFromBytes(bytes, { threads: opts.threads, worker: opts.worker, provenance });
 }
 
 async function openFile(source: Extract<EngineSource, { kind: 'onnx' }>, opts: EngineOptions): Promise<InferenceEngine> {
@@ -227,7 +290,7 @@ async function openFile(source: Extract<EngineSource, { kind: 'onnx' }>, opts: E
     const actual = sha256(bytes);
     if (actual !== source.sha256) throw new MlctlError('ONNX_UNVERIFIED', [label, actual.slice(0, 12), source.sha256.slice(0, 12)]);
   }
-  return onnxEngineFromBytes(bytes, { ...source.io, threads: opts.threads, worker: opts.worker, provenance: { verified: Boolean(source.sha256), source: source.sha256 ? `${label} (sha256 checked)` : `${label} (not checked)` } });
+  return onnxEngineFromBytes(bytes, { threads: opts.threads, worker: opts.worker, provenance: { verified: Boolean(source.sha256), source: source.sha256 ? `${label} (sha256 checked)` : `${label} (not checked)` } });
 }
 
 /** Open any source in onnxruntime (the engine table in engines/index.ts decides when it is asked to). */

@@ -3,23 +3,27 @@
 import type { LoadedPackage } from '../artifacts/package.js';
 import { currentBackend, type BackendName } from '../runtime/backend.js';
 import type { EngineSource, InferenceEngine } from '../runtime/engine.js';
+import { checkFeeds, type Tensor, type TensorSpec } from '../runtime/tensor.js';
 import { startWorkerClient } from '../util/worker.js';
+import { forTransfer } from './transfer.js';
 
 export async function openTfjsThreadEngine(pkg: LoadedPackage, backend: BackendName): Promise<InferenceEngine> {
   // An encrypted package's key goes to the worker in memory (structured clone), never through a file.
   const key = pkg.key ? { bytes: new Uint8Array(pkg.key.bytes), source: pkg.key.source } : undefined;
-  const client = await startWorkerClient<{ inputShape: number[]; outputSize: number; description: string }>(import.meta.url, 'tfjs-worker', 'TF.js engine', { dir: pkg.dir, backend, key });
+  const client = await startWorkerClient<{ inputs: TensorSpec[]; outputs: TensorSpec[]; batched: boolean; description: string }>(import.meta.url, 'tfjs-worker', 'TF.js engine', { dir: pkg.dir, backend, key });
   const info = client.ready;
   return {
     name: 'tfjs-thread',
     platform: 'tensorflowjs',
     description: `${info.description} (worker thread)`,
-    inputShape: info.inputShape,
-    outputSize: info.outputSize,
+    inputs: info.inputs,
+    outputs: info.outputs,
+    batched: info.batched,
     provenance: { verified: pkg.verified, source: `package ${pkg.manifest.formats.tfjs} (manifest sha256, loaded in a worker thread)` },
-    run(x, batch) {
-      const copy = x.slice();
-      return client.call<Float32Array>({ x: copy, batch }, [copy.buffer as ArrayBuffer]);
+    run(feeds, fetches) {
+      checkFeeds('tfjs-thread', info.inputs, feeds);
+      const { tensors, transfer } = forTransfer(feeds, true);
+      return client.call<Tensor[]>({ feeds: tensors, fetches }, transfer);
     },
     dispose: () => client.close(),
   };

@@ -11,7 +11,8 @@ import { formatSize } from '../util/units.js';
 
 /** Everything `evaluate --report` writes (report.json is this object; report.md and index.html render it). */
 export interface EvaluationReport {
-  data: { root: string; layout: string; split: string; seed: number; validationSplit: number; testSplit: number; classes: string[]; images: number };
+  /** origin: where the evaluated images come from, in words (data/splits.ts splitOrigin); seed and fractions as used. */
+  data: { root: string; layout: string; split: string; origin: string; seed: number; validationSplit: number; testSplit: number; classes: string[]; images: number };
   results: EvaluationResult[];
   comparison?: ComparisonRow[];
   gates: GateCheck[];
@@ -71,9 +72,56 @@ export function comparisonRowsTable(rows: readonly ComparisonRow[]): Rows {
   };
 }
 
+/**
+ * The comparison as one row per figure and one column per model (value, then its change vs the baseline), for
+ * terminals too narrow for a column per figure: two models fit in ~90 columns where the wide table needs ~230.
+ */
+export function comparisonRowsTransposed(rows: readonly ComparisonRow[]): Rows {
+  const wide = comparisonRowsTable(rows);
+  const col = (name: string) => wide.head.indexOf(name);
+  const pair = (value: string, delta: string) => (r: string[]) => (r[col(delta)] === 'baseline' ? `${r[col(value)]} (baseline)` : `${r[col(value)]} (${r[col(delta)]})`);
+  const figures: Array<[string, (r: string[]) => string]> = [
+    ['engine', (r) => r[col('engine')]!],
+    ['accuracy (Δ)', pair('accuracy', 'Δ acc')],
+    ['macro F1 (Δ)', pair('macro F1', 'Δ F1')],
+    ['size raw / gzip', (r) => `${r[col('size raw')]} / ${r[col('size gzip')]}`],
+    ['Δ size (raw / gzip)', (r) => r[col('Δ size')]!],
+    ['p50 ms (Δ)', pair('p50 ms', 'Δ p50')],
+    ['img/s (Δ)', pair('img/s', 'Δ img/s')],
+  ];
+  return { head: ['', ...wide.rows.map((r) => r[0]!)], rows: figures.map(([name, get]) => [name, ...wide.rows.map(get)]), align: ['left', ...wide.rows.map(() => 'right' as const)] };
+}
+
+const widthOf = (text: string) => Math.max(...text.split('\n').map((l) => l.length));
+
+/**
+ * The comparison at most `columns` wide: the wide table when it fits, else transposed (a column per model), else
+ * transposed in groups of models that fit, each with the baseline again.
+ */
+export function renderComparison(rows: readonly ComparisonRow[], columns: number): string {
+  const wide = renderTable(comparisonRowsTable(rows));
+  if (widthOf(wide) <= columns) return wide;
+  const tall = comparisonRowsTransposed(rows);
+  const rendered = renderTable(tall);
+  if (widthOf(rendered) <= columns || rows.length <= 2) return rendered;
+  const groups: string[] = [];
+  const rest = tall.head.slice(2).map((_, i) => i + 2);
+  while (rest.length) {
+    let take = 1;
+    const pick = (n: number) => [0, 1, ...rest.slice(0, n)];
+    const part = (idx: number[]) => renderTable({ head: idx.map((i) => tall.head[i]!), rows: tall.rows.map((r) => idx.map((i) => r[i]!)), align: idx.map((i) => tall.align![i]!) });
+    while (take < rest.length && widthOf(part(pick(take + 1))) <= columns) take++;
+    groups.push(part(pick(take)));
+    rest.splice(0, take);
+  }
+  return groups.join('\n');
+}
+
 export interface TextOptions {
   dataRoot: string;
   split: string;
+  /** Width the output must fit (util/terminal outputColumns); the comparison is transposed when wider. Default: unlimited. */
+  columns?: number;
   gates: GateCheck[];
 }
 
@@ -118,7 +166,7 @@ export function formatText(results: readonly EvaluationResult<unknown>[], compar
     if (r.images.skipped > 0) out.push(`Skipped ${r.images.skipped} unreadable image(s), e.g. ${r.images.skippedFiles.slice(0, 3).map((s) => s.path).join(', ')}`);
     out.push('');
   }
-  if (comparison && comparison.length > 1) out.push(`Comparison vs ${comparison[0]!.model} (same ${opts.split} split):`, renderTable(comparisonRowsTable(comparison)), '');
+  if (comparison && comparison.length > 1) out.push(`Comparison vs ${comparison[0]!.model} (same ${opts.split} split):`, renderComparison(comparison, opts.columns ?? Infinity), '');
   out.push(...gateLines(opts.gates));
   return out.join('\n').trimEnd() + '\n';
 }

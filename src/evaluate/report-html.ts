@@ -93,7 +93,7 @@ export function reportHtml(report: EvaluationReport, sections: ReportSection[][]
   return htmlPage({
     title,
     subtitle: [
-      `Data ${d.root} — ${d.split} split (${d.layout} layout, seed ${d.seed}, validation ${d.validationSplit}, test ${d.testSplit}), ${d.images} ${d.layout === 'csv' ? 'rows' : 'images'}`,
+      `Data ${d.root} — ${d.split} split (${d.origin}; ${d.layout} layout), ${d.images} ${d.layout === 'csv' ? 'rows' : 'images'}`,
       `Classes (${d.classes.length}): ${d.classes.length > 30 ? `${d.classes.slice(0, 30).join(', ')}, …` : d.classes.join(', ')}`,
     ],
     nav,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { replaceDirAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
 import type { ReportSection } from '../tasks/index.js';
-import { renderMarkdown } from '../util/table.js';
+import { mdCode, mdText, renderMarkdown } from '../util/table.js';
 import type { ComparisonRow } from './compare.js';
 import type { EvaluationData } from '../data/evaluation.js';
 import { comparisonRowsTable, summaryRows, taskOfResult, type EvaluationReport } from './format.js';
@@ -17,11 +17,11 @@ import type { EvaluationResult } from './run.js';
 export type { EvaluationReport } from './format.js';
 
 /** Image folders and CSV files (evaluate/tabular.ts, layout "csv", samples named "line N") report alike. */
-export type ReportData = Omit<EvaluationData, 'layout'> & { layout: string };
+export type ReportData = Omit<EvaluationData, 'layout' | 'plan'> & { layout: string };
 
 export function buildReport(data: ReportData, results: EvaluationResult[], comparison: ComparisonRow[] | undefined, gates: GateCheck[]): EvaluationReport {
   return {
-    data: { root: data.root, layout: data.layout, split: data.split, ...data.params, classes: data.classes, images: data.samples.length },
+    data: { root: data.root, layout: data.layout, split: data.split, origin: data.origin, ...data.params, classes: data.classes, images: data.samples.length },
     results,
     ...(comparison ? { comparison } : {}),
     gates,
@@ -57,20 +57,21 @@ export async function reportSections(report: EvaluationReport): Promise<ReportSe
 export function reportMarkdown(report: EvaluationReport, sections: ReportSection[][]): string {
   const d = report.data;
   const out: string[] = ['# mlctl evaluation report', ''];
-  out.push(`Data: \`${d.root}\` — ${d.split} split (${d.layout} layout, seed ${d.seed}, validation ${d.validationSplit}, test ${d.testSplit}), ${d.images} images, classes: ${d.classes.join(', ')}.`, '');
+  // Labels, paths and messages come from the data: every one goes through mdText/mdCode (no raw HTML or links).
+  out.push(`Data: ${mdCode(d.root)} — ${mdText(d.split)} split (${mdText(d.origin)}; ${mdText(d.layout)} layout), ${d.images} ${d.layout === 'csv' ? 'rows' : 'images'}, classes: ${d.classes.map(mdText).join(', ')}.`, '');
   if (report.comparison && report.comparison.length > 1) {
-    out.push(`## Comparison (deltas vs ${report.comparison[0]!.model})`, '', renderMarkdown(comparisonRowsTable(report.comparison)), '');
+    out.push(`## Comparison (deltas vs ${mdText(report.comparison[0]!.model)})`, '', renderMarkdown(comparisonRowsTable(report.comparison)), '');
   }
   if (report.gates.length > 0) {
-    out.push('## Quality gates', '', ...report.gates.map((g) => `- ${g.passed ? '✅ pass' : '❌ **FAIL**'}: ${g.message}`), '');
+    out.push('## Quality gates', '', ...report.gates.map((g) => `- ${g.passed ? '✅ pass' : '❌ **FAIL**'}: ${mdText(g.message)}`), '');
   }
   report.results.forEach((r, i) => {
-    out.push(`## ${r.model.name} v${r.model.version}`, '', `Package \`${r.model.dir}\` (mlctl.json sha256 \`${r.model.manifestSha256.slice(0, 16)}…\`), engine ${r.engine.description}.`, '');
+    out.push(`## ${mdText(r.model.name)} v${r.model.version}`, '', `Package ${mdCode(r.model.dir)} (mlctl.json sha256 \`${r.model.manifestSha256.slice(0, 16)}…\`), engine ${mdText(r.engine.description)}.`, '');
     out.push(renderMarkdown(summaryRows(r)), '');
     for (const s of sections[i] ?? []) if (s.markdown) out.push(`### ${s.title}`, '', ...s.markdown, '');
     if (r.images.skipped > 0) {
       out.push('### Skipped images', '', `${r.images.skipped} unreadable image(s) were skipped${r.images.skippedFiles.length < r.images.skipped ? ` (first ${r.images.skippedFiles.length} listed)` : ''}:`, '');
-      out.push(...r.images.skippedFiles.map((s) => `- \`${s.path}\`: ${s.reason}`), '');
+      out.push(...r.images.skippedFiles.map((s) => `- ${mdCode(s.path)}: ${mdText(s.reason)}`), '');
     }
   });
   return out.join('\n');

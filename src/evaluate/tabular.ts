@@ -8,6 +8,7 @@ import type { CsvReadOptions } from '../data/csv.js';
 import type { Sample } from '../data/imagefolder.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type InferenceEngine } from '../runtime/engine.js';
+import { floatIO, runFloat } from '../runtime/float.js';
 import type { ClassificationMetrics } from '../tasks/classification/metrics.js';
 import { tabularClassification } from '../tasks/classification/index.js';
 import { requireTask, type AnyTask } from '../tasks/index.js';
@@ -39,7 +40,7 @@ export interface TabularRows {
 
 export interface TabularEvaluationData {
   /** Shaped like the image path's data so buildReport/formatText serve both; samples' paths are "line N". */
-  data: Omit<EvaluationData, 'layout'> & { layout: 'csv' };
+  data: Omit<EvaluationData, 'layout' | 'plan'> & { layout: 'csv' };
   /** Per package, the same rows (the split is computed once, from the first package). */
   rows: TabularRows[];
 }
@@ -85,7 +86,8 @@ export async function loadTabularEvaluationData(pkgs: readonly LoadedPackage[], 
   });
   const classes = regression ? [] : pkgs[0]!.manifest.labels;
   const samples: Sample[] = rows[0]!.refs.map((ref, k) => ({ path: ref, label: rows[0]!.labels?.[k] ?? 0 }));
-  return { data: { root: path.resolve(file), layout: 'csv', classes, split: resolved, params, samples }, rows };
+  const origin = resolved === 'all' ? 'all rows' : `the classic trainer's ${resolved === 'val' ? 'validation' : resolved} rows (--validation-split ${params.validationSplit}, seed ${params.seed})`;
+  return { data: { root: path.resolve(file), layout: 'csv', classes, split: resolved, params, samples, origin }, rows };
 }
 
 export interface RegressionEvaluationResult {
@@ -100,10 +102,17 @@ export interface RegressionEvaluationResult {
 
 async function checkedEngine(pkg: LoadedPackage, rows: TabularRows, opts: EvaluateOptions, outputSize: number): Promise<InferenceEngine> {
   const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
-  const shapeOk = engine.inputShape.length === 1 && (engine.inputShape[0] === rows.width || engine.inputShape[0] === -1);
-  if (engine.outputSize !== outputSize || !shapeOk) {
+  let io: ReturnType<typeof floatIO>;
+  try {
+    io = floatIO(engine);
+  } catch (err) {
     await engine.dispose();
-    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes [${engine.inputShape.join(', ')}] and outputs ${engine.outputSize} values, but its manifest describes ${rows.width} features and ${outputSize} outputs`]);
+    throw err;
+  }
+  const shapeOk = io.inputShape.length === 1 && (io.inputShape[0] === rows.width || io.inputShape[0] === -1);
+  if ((io.outputSize !== outputSize && io.outputSize !== -1) || !shapeOk) {
+    await engine.dispose();
+    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes [${io.inputShape.join(', ')}] and outputs ${io.outputSize} values, but its manifest describes ${rows.width} features and ${outputSize} outputs`]);
   }
   return engine;
 }
@@ -121,7 +130,7 @@ async function runRows<M>(pkg: LoadedPackage, task: AnyTask, engine: InferenceEn
   const start = Date.now();
   for (let s = 0; s < n; s += bs) {
     const count = Math.min(bs, n - s);
-    const out = await engine.run(rows.x.subarray(s * rows.width, (s + count) * rows.width), count);
+    const out = await runFloat(engine, rows.x.subarray(s * rows.width, (s + count) * rows.width), count);
     acc.add(task.results(floatOutputs(m, out, count), m), truth.subarray(s, s + count), rows.refs.slice(s, s + count));
     progress?.tick(count);
   }

@@ -2,6 +2,28 @@
 import type { DeploySettings } from './k8s.js';
 import { BATCH, batchPaths, batchPvc, MODEL_KEY_MOUNT, SERVE } from './k8s.js';
 import type { ExportMetadata } from './source.js';
+import { describeResize } from '../data/preprocess.js';
+
+/** How a client turns an image into what the model takes: decode, the recorded resize, then the recorded arithmetic. */
+function inputSection(meta: ExportMetadata): string {
+  if (meta.input.kind !== 'image') return '';
+  const p = meta.input.preprocessing;
+  const nums = (xs: number[]) => `[${xs.map((x) => Number(x.toFixed(6))).join(', ')}]`;
+  return `
+## Input preprocessing
+
+A client that sends images (\`POST /predict\`, V2 BYTES inputs) gets this done by the server. A client that sends
+FP32 tensors, or runs the exported ONNX/Triton model itself, must do exactly this (metadata.json \`input\`, ONNX
+metadata and Triton parameters \`mlctl.preprocessing\` / \`mlctl.resize\` say the same):
+
+1. Decode, apply the EXIF orientation, drop alpha, convert to sRGB RGB.
+2. Resize: ${describeResize(meta.input)}.
+3. ${p.channelOrder === 'BGR' ? 'Reorder the channels to BGR, then c' : 'C'}ompute (pixel × ${Number(p.scale.toPrecision(6))} − mean) / std per channel, mean ${nums(p.mean)}, std ${nums(p.std)} (\`${p.mode}\` mode), NHWC float32.
+
+A different resize kernel (sharp's default lanczos3, OpenCV's INTER_LINEAR without antialiasing) feeds the model other
+pixels than it was trained on and costs accuracy. \`--embed-preprocessing\` exports take UINT8 pixels after step 2.
+`;
+}
 
 /** The section an encrypted package's bundle needs: where the key comes from (a Secret), never the key. */
 function modelKeySection(s: DeploySettings): string {
@@ -95,7 +117,7 @@ ${extract}`;
 
 export function bundleReadme(meta: ExportMetadata, s: DeploySettings, o: { packagePath: string; app: 'source' | 'dist'; baseImage: string; signed?: boolean; shards: number; extractArgs?: string[] }): string {
   const src = meta.source;
-  const input = meta.input.kind === 'image' ? `${meta.input.height}x${meta.input.width} RGB image, ${meta.input.preprocessing.mode} preprocessing` : `tabular (${meta.input.features.length} features)`;
+  const input = meta.input.kind === 'image' ? `${meta.input.height}x${meta.input.width} RGB image, ${meta.input.preprocessing.mode} preprocessing` : meta.input.kind === 'tabular' ? `tabular (${meta.input.features.length} features)` : `${meta.input.tensors.length} tensor(s)`;
   const fileRows = Object.entries(src.files)
     .map(([f, e]) => `| \`${f}\` | ${e.bytes} | \`${e.sha256}\` |`)
     .join('\n');
@@ -146,7 +168,7 @@ The image runs \`mlctl serve /models/${meta.name} --host 0.0.0.0 --port ${SERVE.
 such as \`--max-batch 16\` or \`--engine onnx\` to \`docker run\` (or to \`args:\` in the manifests). SIGTERM drains
 in-flight requests before exit.
 
-${modelKeySection(s)}${signatureSection(Boolean(o.signed))}
+${inputSection(meta)}${modelKeySection(s)}${signatureSection(Boolean(o.signed))}
 ## Deploy on Kubernetes
 
 \`\`\`sh

@@ -54,6 +54,9 @@ export async function exportModel(ref: string | LoadedPackage, opts: ExportOptio
   if (typeof ref !== 'string' && (opts.trust || opts.requireSignature)) await verifyPackageSignature(pkg, opts.trust, { required: Boolean(opts.requireSignature) });
   // A bundle carries the encrypted package as it is (the key comes from a Kubernetes Secret at run time); the other
   // formats are plain model files for other runtimes, which would put the weights on disk in the clear.
+  // Exports turn a task model (one input, one output, labels) into other runtimes' layouts; a generic tensor model
+  // (task "tensors") is served as it is.
+  if (pkg.manifest.input.kind === 'tensors') throw new MlctlError('EXPORT_UNSUPPORTED', [`${pkg.manifest.name} v${pkg.manifest.version} is a generic tensor model (it declares its own tensors, no task): export handles image and tabular models; serve it with mlctl serve, or use its model file (${Object.values(pkg.manifest.formats).join(', ')}) as it is`]);
   if (opts.format !== 'bundle') assertNotEncrypted(pkg, `--format ${opts.format} would write its weights in the clear; export it as a bundle (the key is mounted from a Secret), or export the plaintext version it was encrypted from`);
   const log = opts.logger;
   log?.info(`exporting ${pkg.manifest.name} v${pkg.manifest.version} (${pkg.dir}) as ${opts.format}`);

@@ -191,7 +191,7 @@ export function onnxDetails(model: OnnxModel, file: string): Record<string, unkn
 export async function writeOnnxExport(pkg: LoadedPackage, dir: string, opts: OnnxExportOptions = {}): Promise<Record<string, unknown>> {
   const base = exportMetadata(pkg, 'onnx');
   const model = await onnxModelFor(pkg, base, opts);
-  await checkOnnxRuns(model, pkg.manifest.output.size, opts.logger);
+  await checkOnnxRuns(model, pkg.manifest.output.size!, opts.logger);
   await fs.writeFile(path.join(dir, ONNX_FILE), model.bytes);
   const details = { ...onnxDetails(model, ONNX_FILE), labelsFile: LABELS_JSON, metadataProps: Object.keys(model.metadataProps) };
   await writeJsonAtomic(path.join(dir, LABELS_JSON), pkg.manifest.labels);

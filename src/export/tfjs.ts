@@ -62,7 +62,7 @@ export async function writeTfjsExport(pkg: LoadedPackage, dir: string, opts: Tfj
     }
   }
   // Packages written before the TF.js input carried the manifest's name (Keras's "input_1") get it in the export.
-  const renamedFrom = await alignModelInputName(path.join(dir, MODEL_JSON), pkg.manifest.input.name);
+  const renamedFrom = await alignModelInputName(path.join(dir, MODEL_JSON), pkg.manifest.input.name!);
   if (renamedFrom) opts.logger?.info(`model.json: input "${renamedFrom}" renamed "${pkg.manifest.input.name}", the name ONNX, Triton and V2 use (weights unchanged)`);
   const written = JSON.parse(await fs.readFile(path.join(dir, MODEL_JSON), 'utf8')) as ModelJson;
   const details = {

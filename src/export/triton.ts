@@ -47,7 +47,7 @@ export async function writeTritonExport(pkg: LoadedPackage, dir: string, opts: T
   };
   const base = exportMetadata(pkg, 'triton');
   const model = await onnxModelFor(pkg, base, opts);
-  await checkOnnxRuns(model, pkg.manifest.output.size, opts.logger);
+  await checkOnnxRuns(model, pkg.manifest.output.size!, opts.logger);
   const config = tritonConfig(pkg.manifest, { inputs: graphSpecs(model.inputs, 'input'), outputs: graphSpecs(model.outputs, 'output'), metadataProps: model.metadataProps }, settings);
   const type = tritonModelConfigType();
   const header = `Triton model configuration written by ${base.exportedBy} from ${pkg.manifest.name} v${pkg.manifest.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;

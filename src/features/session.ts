@@ -10,9 +10,10 @@ import { sha256, sha256File } from '../artifacts/hash.js';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { imageBatches, type SkippedFile } from '../data/batches.js';
 import type { Sample } from '../data/imagefolder.js';
-import { imageInputSpec } from '../data/preprocess.js';
+import { imageInputSpec, preprocessingKey } from '../data/preprocess.js';
 import type { WeightsSource } from '../models/weights.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { runFloat } from '../runtime/float.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
 import { loadBackbone, type BackboneBase } from '../models/backbones/load.js';
@@ -81,7 +82,8 @@ export interface FeatureSession {
 /** Cache identity of a backbone base: one name for its ONNX conversion and its feature store. */
 export function backboneIdentity(b: BackboneBase, weightsSha256: string, spec: ImageInputSpec, pooling: 'none' | 'gap'): string {
   const variant = b.backbone.variant(b.options);
-  const digest = sha256(JSON.stringify({ v: 1, weights: weightsSha256, preprocessing: spec.preprocessing, size: [spec.height, spec.width] })).slice(0, 16);
+  // preprocessingKey: stores written before the resize kernel was recorded keep their names (it is the same resize).
+  const digest = sha256(JSON.stringify({ v: 1, weights: weightsSha256, preprocessing: preprocessingKey(spec.preprocessing), size: [spec.height, spec.width] })).slice(0, 16);
   return [b.backbone.id, variant, String(b.options.imageSize), pooling === 'gap' ? 'gap' : '', digest].filter(Boolean).join('-');
 }
 
@@ -161,7 +163,7 @@ export async function openFeatureSession(opts: FeatureSessionOptions): Promise<F
         const progress = createProgress({ label: eo.label ?? 'extracting features', total: missing.length, unit: 'img', logger });
         try {
           for await (const batch of imageBatches(missing, { spec, batchSize: eo.batchSize ?? 16, onSkip: (sk) => (skipped++, eo.onSkip?.(sk)) })) {
-            const out = await eng.run(batch.x, batch.count);
+            const out = await runFloat(eng, batch.x, batch.count);
             for (let i = 0; i < batch.count; i++) await writer.append(shaOf.get(batch.paths[i]!)!, out.subarray(i * dim, (i + 1) * dim));
             computed += batch.count;
             progress.tick(batch.count);
@@ -184,7 +186,7 @@ export async function openFeatureSession(opts: FeatureSessionOptions): Promise<F
         stats: { images: samples.length, cached, computed, skipped, seconds: (performance.now() - start) / 1000, imagesPerSecond: computed > 0 ? computed / computeSeconds : 0 },
       };
     },
-    run: (x, n) => eng.run(x, n),
+    run: (x, n) => runFloat(eng, x, n),
     async dispose() {
       await Promise.all(readers.map((r) => r.close()));
       await eng.dispose();

@@ -8,7 +8,7 @@ import type { HeadSpec, HeadWeights } from '../models/head.js';
 import type { FeatureRows } from '../features/rows.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
-import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
+import { alea, createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { evaluateLogits, newAdamState, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
 
 export { adamStepSize, adamUpdate, evaluateLogits, KERAS_ADAM, newAdamState, transposeMatrix } from './trainer.js';
@@ -45,6 +45,8 @@ export interface TrainHeadOptions {
   epochs: number;
   batchSize: number;
   lr: number;
+  /** The rate of each step (0-based over the phase, resumed runs included); default: `lr` throughout. */
+  lrAt?: (step: number) => number;
   seed: number;
   /** Which engine does the arithmetic (--engine): auto = ONNX Runtime when it loads, else TF.js. */
   engine?: EngineChoice;
@@ -65,6 +67,13 @@ export interface TrainHeadOptions {
   shouldStop?: () => boolean;
   /** Fresh training rows for each epoch (augmentation, computed as they are read); `train` then only gives the width. */
   epochRows?: (epoch: number) => FeatureRows;
+  /**
+   * Write later snapshots into the fc1-sized arrays of earlier ones instead of fresh memory. The arrays of a state
+   * given to onEpochEnd then stay unchanged only until the next onEpochEnd call has returned (a background writer
+   * that finishes the previous write before returning, as train/checkpoint.ts's does, is within that); the best
+   * weights are kept while they are the best.
+   */
+  reuseSnapshots?: boolean;
 }
 
 export interface TrainHeadResult {
@@ -105,14 +114,31 @@ export function headWeights(p: HeadParams): HeadWeights {
   return { w1: tf.tensor2d(p.w1, [p.inputSize, p.units]), b1: tf.tensor1d(p.b1), w2: tf.tensor2d(p.w2, [p.units, p.classes]), b2: tf.tensor1d(p.b2) };
 }
 
+/**
+ * Keras's glorot_uniform for a [fanIn, fanOut] kernel: exactly what tf.initializers.glorotUniform({ seed }) gives
+ * (TF.js's randomUniform over its alea stream), made in place. A Flatten head's 25M-weight kernel otherwise goes
+ * through a tensor and two copies out of it, which take longer than drawing the numbers.
+ */
+export function glorotUniformKernel(fanIn: number, fanOut: number, seed: number): Float32Array {
+  const limit = Math.sqrt(3 * (1 / Math.max(1, (fanIn + fanOut) / 2)));
+  const [min, range] = [-limit, limit - -limit];
+  const next = alea(String(seed));
+  const out = new Float32Array(fanIn * fanOut);
+  for (let i = 0; i < out.length; i++) out[i] = min + range * next();
+  return out;
+}
+
 /** The seeded initial parameters (same values as initHeadWeights). */
 export function initHeadParams(spec: HeadSpec, inputSize: number, seed: number): HeadParams {
-  const w = initHeadWeights(spec, inputSize, seed);
-  try {
-    return headParams(w);
-  } finally {
-    disposeHead(w);
-  }
+  return {
+    inputSize,
+    units: spec.units,
+    classes: spec.classes,
+    w1: glorotUniformKernel(inputSize, spec.units, deriveSeed(seed, 'fc1')),
+    b1: new Float32Array(spec.units),
+    w2: glorotUniformKernel(spec.units, spec.classes, deriveSeed(seed, 'predictions')),
+    b2: new Float32Array(spec.classes),
+  };
 }
 
 /** Class weights "balanced" as scikit-learn/Keras users compute them: n / (k * count_c). */
@@ -197,14 +223,23 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
   const { spec, batchSize } = opts;
   const dim = trainSet.dim;
   const resume = opts.resume;
-  const params = resume?.weights ?? initHeadParams(spec, dim, opts.seed);
-  const sizes = [params.w1.length, params.b1.length, params.w2.length, params.b2.length];
+  // The seeded initial weights are made when the trainer asks (while its worker threads start), once.
+  let made: HeadParams | undefined;
+  const params = resume?.weights ?? (() => (made ??= initHeadParams(spec, dim, opts.seed)));
+  const sizes = [dim * spec.units, spec.units, spec.units * spec.classes, spec.classes];
   const optimizer = resume?.optimizer?.m.length ? { step: resume.optimizer.step, m: resume.optimizer.m.map((a) => a.slice()), v: resume.optimizer.v.map((a) => a.slice()) } : newAdamState(sizes);
-  const trainer = await openHeadTrainer(opts.engine ?? 'auto', { spec, params, optimizer, batchSize, threads: opts.threads }, opts.logger);
+  const trainer = await openHeadTrainer(opts.engine ?? 'auto', { spec, inputSize: dim, params, optimizer, batchSize, threads: opts.threads }, opts.logger);
   opts.logger?.debug(`head training: ${trainer.description}`);
   let step = optimizer.step;
   const history = [...(resume?.history ?? [])];
-  let best: HeadTrainState['best'] = resume ? { ...resume.best } : { weights: params, epoch: 0, monitor: Infinity };
+  let best: HeadTrainState['best'] = resume ? { ...resume.best } : { weights: typeof params === 'function' ? params() : params, epoch: 0, monitor: Infinity };
+  // With reuseSnapshots: the fc1-sized arrays handed out at the last epoch end, given back once nothing reads them.
+  let held: Float32Array[] = [];
+  const handBack = (current: Float32Array[]) => {
+    const live = new Set([...current, best.weights.w1]);
+    trainer.recycle?.(held.filter((a) => !live.has(a)));
+    held = [...live];
+  };
   let wait = resume?.wait ?? 0;
   const classWeights = opts.classWeights ? Float32Array.from(opts.classWeights) : undefined;
   let stoppedEarly = false;
@@ -220,6 +255,7 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
       const read = batchReader(train, order, opts, e, classWeights);
       let lossSum = 0;
       let correct = 0;
+      let lr = opts.lrAt ? opts.lrAt(step) : opts.lr;
       let next = batches > 0 ? read(0) : undefined;
       for (let b = 0; b < batches; b++) {
         const batch = await next!;
@@ -230,7 +266,8 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
         next = b + 1 < batches ? read(b + 1) : undefined;
         // A read that fails while this step runs is reported when awaited, not as an unhandled rejection.
         next?.catch(() => undefined);
-        const r = await trainer.step(batch, opts.lr, ++step);
+        lr = opts.lrAt ? opts.lrAt(step) : opts.lr;
+        const r = await trainer.step(batch, lr, ++step);
         lossSum += r.loss * batch.n;
         correct += r.correct;
         const seen = Math.min(train.count, (b + 1) * batchSize);
@@ -242,7 +279,7 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
         await next?.catch(() => undefined);
         break;
       }
-      const m: EpochMetrics = { epoch: e, loss: lossSum / train.count, accuracy: correct / train.count, seconds: (performance.now() - t0) / 1000, lr: opts.lr, phase: 'head' };
+      const m: EpochMetrics = { epoch: e, loss: lossSum / train.count, accuracy: correct / train.count, seconds: (performance.now() - t0) / 1000, lr, phase: 'head' };
       if (val && val.count > 0) {
         const v = await trainer.evaluate(val);
         m.valLoss = v.loss;
@@ -260,6 +297,7 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
         wait++;
       }
       if (opts.onEpochEnd) await opts.onEpochEnd({ epoch: e, weights: snap!.params, best, wait, history: [...history], optimizer: { ...snap!.optimizer!, step } }, m);
+      if (opts.reuseSnapshots && snap) handBack([snap.params.w1, ...(snap.optimizer ? [snap.optimizer.m[0]!, snap.optimizer.v[0]!] : [])]);
       if (opts.patience !== undefined && opts.patience > 0 && wait >= opts.patience) {
         stoppedEarly = true;
         break;
@@ -270,4 +308,37 @@ export async function trainHead(trainSet: FeatureRows, val: FeatureRows | undefi
   } finally {
     await trainer.dispose();
   }
+}
+
+/**
+ * Steps of the head from its seeded initial weights, one batch each, through shuffled passes over `trainSet` (as many
+ * as asked): the LR range test's view of the head phase. Nothing is kept: dispose() drops the trainer.
+ */
+export async function headSteps(trainSet: FeatureRows, opts: Pick<TrainHeadOptions, 'spec' | 'batchSize' | 'seed' | 'engine' | 'threads' | 'logger' | 'classWeights' | 'epochRows'>): Promise<{ step(lr: number): Promise<number>; dispose(): Promise<void> }> {
+  const params = initHeadParams(opts.spec, trainSet.dim, opts.seed);
+  const optimizer = newAdamState([params.w1.length, params.b1.length, params.w2.length, params.b2.length]);
+  const trainer = await openHeadTrainer(opts.engine ?? 'auto', { spec: opts.spec, inputSize: trainSet.dim, params, optimizer, batchSize: opts.batchSize, threads: opts.threads }, opts.logger);
+  const classWeights = opts.classWeights ? Float32Array.from(opts.classWeights) : undefined;
+  const full: TrainHeadOptions = { ...opts, epochs: 0, lr: 0 };
+  let pass = 0;
+  let b = 0;
+  let batches = 0;
+  let read: ((b: number) => Promise<HeadBatch>) | undefined;
+  let step = 0;
+  return {
+    async step(lr) {
+      if (!read || b >= batches) {
+        pass++;
+        const rows = opts.epochRows ? opts.epochRows(pass) : trainSet;
+        batches = Math.ceil(rows.count / opts.batchSize);
+        if (batches === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['train', 'no training rows for the LR range test']);
+        const order = shuffleInPlace(Array.from({ length: rows.count }, (_, i) => i), createRng(deriveSeed(opts.seed, `lr-find-head-${pass}`)));
+        read = batchReader(rows, order, full, 1_000_000 + pass, classWeights);
+        b = 0;
+      }
+      const r = await trainer.step(await read(b++), lr, ++step);
+      return r.loss;
+    },
+    dispose: () => trainer.dispose(),
+  };
 }

@@ -2,11 +2,10 @@
 // matching input columns) in one WebAssembly memory. ONNX Runtime reads the weights there without a copy for the
 // forward product; the fused kernel (fc-kernel.ts) writes the Adam update there in place. Runs in the calling thread
 // or in a worker (onnx-worker.ts), one shard per core.
+// Its imports stay light (no TF.js, no protobuf): a worker thread loads them at the start of every training run.
 import { ort, onnxSessionOptions } from '../runtime/ort.js';
-import { graphBuilder, valueInfo } from '../onnx/builders.js';
-import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
+import { KERAS_ADAM } from './adam.js';
 import { FC_BLOCK, instantiateFcAdam, type FcAdamKernel } from './fc-kernel.js';
-import { KERAS_ADAM } from './trainer.js';
 
 export interface FcShardInit {
   /** Input rows of fc1 in this shard. */
@@ -20,6 +19,8 @@ export interface FcShardInit {
   v?: Float32Array;
   /** ONNX Runtime threads for the forward product. */
   threads: number;
+  /** The forward product's ONNX model (fc-graph.ts fcForwardGraph), made by the caller; made here when absent. */
+  graph?: Uint8Array;
 }
 
 /** Full-size arrays a snapshot of fc1 is written into. */
@@ -44,23 +45,6 @@ export interface FcShardApi {
    */
   readInto(dst: FcSnapshot, row0: number): Promise<void>;
   dispose(): Promise<void>;
-}
-
-const OPSET = 17;
-
-/** x [n, rows] · w [rows, paddedUnits] → [n, units] (the padding columns left out). */
-function forwardGraph(rows: number, units: number, padded: number): Uint8Array {
-  const b = graphBuilder(['x', 'w', 'z']);
-  const full = padded === units ? 'z' : b.unique('zp');
-  b.node('MatMul', ['x', 'w'], [full]);
-  if (full !== 'z') b.node('Slice', [full, b.int64Const('start', [1], [0]), b.int64Const('end', [1], [units]), b.int64Const('axis', [1], [1])], ['z']);
-  const F = DataType.FLOAT;
-  return encodeModel({
-    irVersion: irVersionForOpset(OPSET),
-    opsetImport: [{ domain: '', version: OPSET }],
-    producerName: 'mlctl',
-    graph: { name: 'fc1_shard', node: b.nodes, initializer: b.initializers, input: [valueInfo('x', F, ['n', rows]), valueInfo('w', F, [rows, padded])], output: [valueInfo('z', F, ['n', units])] },
-  });
 }
 
 /** Byte layout of a shard's memory: w, m, v [rows, padded]; x [maxBatch, rows]; dz [maxBatch, padded]; nz scratch. */
@@ -95,7 +79,8 @@ export async function openFcShard(init: FcShardInit): Promise<FcShardApi> {
   put(w, init.w);
   if (init.m) put(m, init.m);
   if (init.v) put(v, init.v);
-  const session = await ort.InferenceSession.create(forwardGraph(rows, units, padded), onnxSessionOptions(init.threads));
+  const graph = init.graph ?? (await import('./fc-graph.js')).fcForwardGraph(rows, units);
+  const session = await ort.InferenceSession.create(graph, onnxSessionOptions(init.threads));
   const wTensor = new ort.Tensor('float32', w, [rows, padded]);
   const dzView = view(at.dz, maxBatch * padded);
   let lastN = 0;

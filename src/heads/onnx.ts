@@ -9,8 +9,9 @@ import { rowBatches, type FeatureRows } from '../features/rows.js';
 import { graphBuilder, valueInfo, type GraphBuilder } from '../onnx/builders.js';
 import { DataType, encodeModel, irVersionForOpset } from '../onnx/proto.js';
 import { argmax } from '../tasks/scores.js';
-import { startWorkerClient } from '../util/worker.js';
-import { adamStepSize, adamUpdate, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
+import { startWorkerClient, type WorkerClient } from '../util/worker.js';
+import { fcForwardGraph } from './fc-graph.js';
+import { adamStepSize, adamUpdate, initialParams, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
 import { openFcShard, type FcShardApi, type FcShardInit, type FcSnapshot } from './onnx-shard.js';
 
 /** Heads with at least this many fc1 weights train with one worker thread per core; smaller ones in this thread. */
@@ -60,10 +61,15 @@ function backward(b: GraphBuilder, t: { hd: string; z1: string; dropout: boolean
   b.node('ReduceSum', ['dz1', rows], ['db1'], { keepdims: 0 });
 }
 
-/** A shard in a worker thread (the worker copies its rows into its own memory; nothing is shared). */
-async function workerShard(init: FcShardInit): Promise<FcShardApi> {
+/** A worker thread for a shard, started before its weights exist (modules load while they are made). */
+function startShardWorker(): Promise<WorkerClient<unknown>> {
+  return startWorkerClient(import.meta.url, 'onnx-worker', 'fc1 shard');
+}
+
+/** A shard in a started worker thread (the worker copies its rows into its own memory; nothing is shared). */
+async function workerShard(client: WorkerClient<unknown>, init: FcShardInit): Promise<FcShardApi> {
   // The shard's rows move to the worker (transferred, not copied): the caller made them for it.
-  const client = await startWorkerClient(import.meta.url, 'onnx-worker', 'fc1 shard', init, [init.w, init.m, init.v].filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer));
+  await client.call({ op: 'open', init }, [init.w, init.m, init.v].filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer));
   return {
     forward: (x, n) => client.call({ op: 'forward', x, n }, [x.buffer as ArrayBuffer]),
     update: (dz, n, lrT) => client.call({ op: 'update', dz, n, lrT }),
@@ -81,26 +87,33 @@ function splitRows(rows: number, parts: number): Array<[number, number]> {
 }
 
 export async function openOnnxHeadTrainer(init: HeadTrainerInit): Promise<HeadTrainer> {
-  const { spec, params: p0, optimizer: o0, batchSize } = init;
-  const { inputSize: D, units: U, classes: C } = p0;
+  const { spec, optimizer: o0, batchSize } = init;
+  const [D, U, C] = [init.inputSize, spec.units, spec.classes];
   const cores = os.availableParallelism();
   const threads = init.threads ?? (D * U >= WORKER_MIN_WEIGHTS ? cores : 0);
   const evalBatch = Math.max(batchSize, 128);
   const ranges = splitRows(D, Math.max(1, Math.min(threads || 1, D)));
   const shards: FcShardApi[] = [];
   const sessions: ort.InferenceSession[] = [];
+  // Workers start first: their modules load on the other cores while this thread makes the starting weights.
+  const workers = threads ? ranges.map(() => startShardWorker()) : [];
+  workers.forEach((w) => w.catch(() => undefined));
   const dispose = async () => {
     await Promise.all(shards.map((s) => s.dispose()));
     await Promise.all(sessions.map((s) => s.release()));
+    // And every worker, also one that never got its shard (another failed first).
+    await Promise.all(workers.map((w) => w.then((c) => c.close(), () => undefined)));
   };
+  let p0: HeadParams;
   try {
+    p0 = initialParams(init);
     const opened = await Promise.allSettled(
-      ranges.map(([r0, r1]) => {
+      ranges.map(async ([r0, r1], i) => {
         const part = (a: Float32Array) => a.slice(r0 * U, r1 * U);
         // Before the first step the moments are zeros, as a shard's fresh memory already is.
         const moments = o0.step > 0 ? { m: part(o0.m[0]!), v: part(o0.v[0]!) } : {};
-        const shardInit: FcShardInit = { rows: r1 - r0, units: U, maxBatch: evalBatch, w: part(p0.w1), ...moments, threads: threads ? 1 : cores };
-        return threads ? workerShard(shardInit) : openFcShard(shardInit);
+        const shardInit: FcShardInit = { rows: r1 - r0, units: U, maxBatch: evalBatch, w: part(p0.w1), ...moments, threads: threads ? 1 : cores, graph: fcForwardGraph(r1 - r0, U) };
+        return threads ? workerShard(await workers[i]!, shardInit) : openFcShard(shardInit);
       }),
     );
     for (const r of opened) if (r.status === 'fulfilled') shards.push(r.value);
@@ -115,6 +128,9 @@ export async function openOnnxHeadTrainer(init: HeadTrainerInit): Promise<HeadTr
     throw err;
   }
   const [stepSession, evalSession] = sessions as [ort.InferenceSession, ort.InferenceSession];
+  // fc1-sized snapshot arrays: those handed out, and those handed back for the next snapshots.
+  const handedOut = new WeakSet<Float32Array>();
+  const spare: Float32Array[] = [];
   // The small parameters and their moments live here (slots 1..3 of the Adam state).
   const b1 = p0.b1.slice();
   const w2 = p0.w2.slice();
@@ -185,14 +201,22 @@ export async function openOnnxHeadTrainer(init: HeadTrainerInit): Promise<HeadTr
       return { loss: rows.count ? loss / rows.count : NaN, accuracy: rows.count ? correct / rows.count : NaN };
     },
     async snapshot(withOptimizer: boolean) {
-      // Shards write their rows straight into the full arrays (shared memory when they are workers): one copy.
-      const full = () => new Float32Array(threads ? new SharedArrayBuffer(D * U * 4) : new ArrayBuffer(D * U * 4));
+      // Shards write their rows straight into the full arrays (shared memory when they are workers): one copy, into
+      // arrays handed back (recycle) when there are any.
+      const full = () => {
+        const a = spare.pop() ?? new Float32Array(threads ? new SharedArrayBuffer(D * U * 4) : new ArrayBuffer(D * U * 4));
+        handedOut.add(a);
+        return a;
+      };
       const dst: FcSnapshot = withOptimizer ? { w: full(), m: full(), v: full() } : { w: full() };
       await Promise.all(shards.map((s, i) => s.readInto(dst, ranges[i]![0])));
       const params: HeadParams = { inputSize: D, units: U, classes: C, w1: dst.w, b1: b1.slice(), w2: w2.slice(), b2: b2.slice() };
       if (!withOptimizer) return { params };
       const optimizer: AdamState = { step: 0, m: [dst.m!, ...m.map((a) => a.slice())], v: [dst.v!, ...v.map((a) => a.slice())] };
       return { params, optimizer };
+    },
+    recycle(arrays: Float32Array[]) {
+      for (const a of arrays) if (handedOut.delete(a)) spare.push(a);
     },
     dispose,
   };

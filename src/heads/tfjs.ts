@@ -3,7 +3,7 @@
 // updated in place in the backend's own memory where it is reachable.
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureRows } from '../features/rows.js';
-import { adamUpdate, evaluateLogits, transposeMatrix, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
+import { adamUpdate, evaluateLogits, initialParams, transposeMatrix, type AdamState, type HeadBatch, type HeadParams, type HeadTrainer, type HeadTrainerInit } from './trainer.js';
 
 /**
  * A writable view of a tensor's storage on backends that keep it in JS-visible memory (wasm heap, cpu arrays), so
@@ -65,7 +65,8 @@ function adamStep(param: tf.Tensor, grad: tf.Tensor, m: Float32Array, v: Float32
 }
 
 export async function openTfjsHeadTrainer(init: HeadTrainerInit): Promise<HeadTrainer> {
-  const { spec, params: p0 } = init;
+  const { spec } = init;
+  const p0 = initialParams(init);
   const [inputSize, units] = [p0.inputSize, p0.units];
   // Fresh tensors that nothing else shares: they are updated in place.
   const p: Params = {

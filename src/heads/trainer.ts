@@ -3,9 +3,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HeadSpec } from '../models/head.js';
 import { rowBatches, type FeatureRows } from '../features/rows.js';
+import type { AdamState } from './adam.js';
 
-/** Keras Adam defaults: beta_1 0.9, beta_2 0.999, epsilon 1e-7. */
-export const KERAS_ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
+export { adamStepSize, adamUpdate, KERAS_ADAM, newAdamState, type AdamState } from './adam.js';
 
 /**
  * Head parameters as plain arrays in Keras's layout: fc1 kernel w1 [inputSize, units] row-major, b1 [units],
@@ -19,37 +19,6 @@ export interface HeadParams {
   b1: Float32Array;
   w2: Float32Array;
   b2: Float32Array;
-}
-
-/** Adam state kept in plain arrays (one fused pass per parameter); slots 0..3 = w1, b1, w2, b2 in Keras layout. */
-export interface AdamState {
-  step: number;
-  m: Float32Array[];
-  v: Float32Array[];
-}
-
-export function newAdamState(sizes: number[]): AdamState {
-  return { step: 0, m: sizes.map((n) => new Float32Array(n)), v: sizes.map((n) => new Float32Array(n)) };
-}
-
-/** Keras's bias-corrected step size lrₜ = lr·√(1-β2ᵗ)/(1-β1ᵗ). */
-export function adamStepSize(lr: number, step: number): number {
-  const { beta1: b1, beta2: b2 } = KERAS_ADAM;
-  return (lr * Math.sqrt(1 - Math.pow(b2, step))) / (1 - Math.pow(b1, step));
-}
-
-/** One Keras Adam update in place: m, v moments; w -= lrₜ · m / (√v + ε). */
-export function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, step: number): void {
-  const { beta1: b1, beta2: b2, epsilon: eps } = KERAS_ADAM;
-  const lrT = adamStepSize(lr, step);
-  const c1 = 1 - b1;
-  const c2 = 1 - b2;
-  for (let i = 0; i < w.length; i++) {
-    const gi = g[i]!;
-    const mi = (m[i] = b1 * m[i]! + c1 * gi);
-    const vi = (v[i] = b2 * v[i]! + c2 * gi * gi);
-    w[i] = w[i]! - (lrT * mi) / (Math.sqrt(vi) + eps);
-  }
 }
 
 /** dst[c, r] = src[r, c] for a [rows, cols] row-major matrix (blocked, so both sides stream through the cache). */
@@ -113,14 +82,31 @@ export interface HeadTrainer {
   evaluate(rows: FeatureRows): Promise<{ loss: number; accuracy: number }>;
   /** Copies of the current parameters (and Adam moments, step left to the caller), Keras layout. */
   snapshot(withOptimizer: boolean): Promise<{ params: HeadParams; optimizer?: AdamState }>;
+  /**
+   * Hand back fc1-sized arrays of earlier snapshots that the caller no longer reads: later snapshots are written into
+   * them instead of fresh memory (hundreds of MB per epoch for a Flatten head, whose page faults cost more than the
+   * copy). Optional; arrays the trainer did not hand out are ignored.
+   */
+  recycle?(arrays: Float32Array[]): void;
   dispose(): Promise<void>;
 }
 
 export interface HeadTrainerInit {
   spec: HeadSpec;
-  params: HeadParams;
+  /** fc1's input width (the parameters' inputSize). */
+  inputSize: number;
+  /**
+   * The starting parameters, or the function that makes them: a trainer may call it while its threads start (the
+   * seeded initialisation of a Flatten head's 25M weights takes as long as starting them).
+   */
+  params: HeadParams | (() => HeadParams);
   optimizer: AdamState;
   batchSize: number;
   threads?: number;
+}
+
+/** The starting parameters of a trainer's init, made now if they are made on demand. */
+export function initialParams(init: HeadTrainerInit): HeadParams {
+  return typeof init.params === 'function' ? init.params() : init.params;
 }
 

@@ -5,7 +5,7 @@ import protobuf from 'protobufjs';
 import { ONNX_SCHEMA } from './schema.js';
 
 /** TensorProto.DataType values used by mlctl. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13, BFLOAT16: 16 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 /** TensorProto.DataType code → the Open Inference Protocol datatype mlctl's tensors use (undefined: none, e.g. COMPLEX64). */

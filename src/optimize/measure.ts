@@ -1,5 +1,6 @@
-// The before/after figures every optimize step reports — model size on disk (raw and gzip), validation accuracy on the
-// same deterministic split train uses (the classification task's evaluation), batch-1 latency — and their table.
+// The before/after figures every optimize step reports — size by artifacts/size.ts's one definition (what serving loads,
+// raw and gzip, and the package's total on disk), validation accuracy on the split the model was trained with (the
+// classification task's evaluation), batch-1 latency — and their table.
 import Table from 'cli-table3';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -9,21 +10,28 @@ import type { ImageInputSpec } from '../artifacts/manifest.js';
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { Sample } from '../data/imagefolder.js';
 import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
+import { resolveSplitParams, unusedSplitOptions, type SplitParams } from '../data/splits.js';
 import { measureLatency } from '../runtime/latency.js';
-import { modelSize as evaluateModelSize } from '../artifacts/size.js';
+import { modelSize as evaluateModelSize, totalBytes } from '../artifacts/size.js';
+import { formatSize } from '../util/units.js';
 import type { InferenceEngine } from '../runtime/engine.js';
 import { evaluateEngine } from '../tasks/classification/evaluate.js';
 import type { Logger } from '../util/log.js';
 
 export interface SizeOnDisk {
+  /** The served model's bytes (what serving loads), and gzip -9 of them. */
   raw: number;
   gzip: number;
+  /** Which format those are (onnx, tfjs, …). */
+  format?: string;
+  /** Every file of the package; absent for a model that is no package (int8's fp32 conversion). */
+  total?: number;
 }
 
-/** Size of the package's model in one format (TF.js: model.json + shards), raw and gzip -9: evaluate's figures, so the two agree. */
-export async function modelSize(pkg: LoadedPackage, format = 'tfjs'): Promise<SizeOnDisk> {
+/** Size of the package by the one definition (models ls/show agree): its served model raw and gzip -9, and its total on disk. */
+export async function modelSize(pkg: LoadedPackage, format?: string): Promise<SizeOnDisk> {
   const s = await evaluateModelSize(pkg, format);
-  return { raw: s.rawBytes, gzip: s.gzipBytes };
+  return { raw: s.rawBytes, gzip: s.gzipBytes, format: s.format, total: totalBytes(pkg.manifest) };
 }
 
 /** Absolute paths of the package's TF.js model files: model.json and the shards it lists. */
@@ -39,16 +47,46 @@ export interface ValidationSet {
   data: string;
   /** Labels index into the model's labels. */
   samples: Sample[];
-  validationSplit: number;
-  seed: number;
+  /** The split parameters used (the model's own unless given); the training split of the same parameters is the rest. */
+  params: SplitParams;
+  /** Where the images come from, in words ("0.2 of each class of train/ (seed 42)", "val/"). */
+  origin: string;
 }
 
-/** The validation split train holds out (same scan, same seed, same fraction → same files), in model label order. */
-export async function validationSet(data: string, labels: string[], opts: { validationSplit?: number; seed?: number } = {}): Promise<ValidationSet> {
-  const validationSplit = opts.validationSplit ?? 0.2;
-  const seed = opts.seed ?? 42;
-  const d = await loadEvaluationData(data, 'val', { seed, validationSplit, testSplit: 0 });
-  return { data: d.root, samples: mapToModelLabels(d, labels), validationSplit, seed };
+/** What the gate needs to find its images: --data and the split options as given (undefined: the model's own). */
+export interface GateSplitOptions {
+  data?: string;
+  seed?: number;
+  validationSplit?: number;
+  testSplit?: number;
+  /** Already loaded (optimize loads it once for every step). */
+  validation?: ValidationSet;
+}
+
+/**
+ * The validation images an optimize step is judged on: the split options given, else the ones the source model was
+ * trained with (so the gate never scores images the model learnt from), else the defaults. Called before any work
+ * starts, so a folder that cannot give validation images fails in seconds, not after the quantization.
+ */
+export async function gateValidationSet(source: LoadedPackage, opts: GateSplitOptions, logger: Logger): Promise<ValidationSet | undefined> {
+  if (opts.validation) return opts.validation;
+  if (!opts.data) return undefined;
+  const r = resolveSplitParams({ seed: opts.seed, validationSplit: opts.validationSplit, testSplit: opts.testSplit }, source.manifest.training);
+  const d = await loadEvaluationData(opts.data, 'val', r.params).catch((err: unknown) => {
+    if (!(err instanceof MlctlError) || err.code !== 'DATA_EMPTY_SPLIT') throw err;
+    throw new MlctlError('DATA_EMPTY_SPLIT', ['val', `the accuracy gate scores validation images, and ${opts.data} gives none (split ${describeGiven(r.params)}): pass a --validation-split > 0${r.from.validationSplit === 'model' ? ` (the model was trained with ${r.params.validationSplit})` : ''}, add a val/ folder, or drop --data to skip the gate`]);
+  });
+  for (const w of unusedSplitOptions(d.plan, r.from)) logger.warn(w);
+  const own = Object.values(r.from).includes('model');
+  logger.info(`accuracy gate: ${d.samples.length} validation images of ${d.root} (${d.origin}${own ? `: the split ${source.manifest.name} v${source.manifest.version} was trained with` : ''})`);
+  return { data: d.root, samples: mapToModelLabels(d, source.manifest.labels), params: r.params, origin: d.origin };
+}
+
+const describeGiven = (p: SplitParams) => `seed ${p.seed}, validation ${p.validationSplit}, test ${p.testSplit}`;
+
+/** The training images of the gate's split (the rest of the folder), in model label order: prune fine-tunes on them, int8 calibrates. */
+export async function gateTrainingSet(set: ValidationSet, labels: string[]): Promise<Sample[]> {
+  return mapToModelLabels(await loadEvaluationData(set.data, 'train', set.params), labels);
 }
 
 /** Top-1 accuracy of each engine on the set (the classification task's streamed evaluation, as evaluate runs it). */
@@ -75,24 +113,22 @@ export interface Figures {
   note?: string;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
-}
+/** Sizes print as `models ls` prints them (util/units formatSize). */
+export const formatBytes = formatSize;
 
 const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).toFixed(2)}%`);
 
 /** The before/after table: each row after the first shows its ratio to the first. */
 export function figuresTable(rows: Figures[]): string {
   const base = rows[0];
-  const table = new Table({ head: ['model', 'size', 'gzip', 'val accuracy', 'latency b=1', 'engine', 'note'], style: { head: [], border: [] } });
+  const table = new Table({ head: ['model', 'size (served)', 'gzip', 'on disk', 'val accuracy', 'latency b=1', 'engine', 'note'], style: { head: [], border: [] } });
   for (const r of rows) {
     const ratio = (a: number, b: number | undefined) => (base && r !== base && b ? ` (${((a / b) * 100).toFixed(1)}%)` : '');
     table.push([
       r.label,
-      formatBytes(r.size.raw) + ratio(r.size.raw, base?.size.raw),
+      `${formatBytes(r.size.raw)}${r.size.format ? ` ${r.size.format}` : ''}${ratio(r.size.raw, base?.size.raw)}`,
       formatBytes(r.size.gzip) + ratio(r.size.gzip, base?.size.gzip),
+      r.size.total === undefined ? '—' : formatBytes(r.size.total),
       pct(r.accuracy) + (base && r !== base && r.accuracy !== undefined && base.accuracy !== undefined ? ` (${r.accuracy >= base.accuracy ? '+' : ''}${((r.accuracy - base.accuracy) * 100).toFixed(2)})` : ''),
       r.latencyMs === undefined ? '—' : `${r.latencyMs.toFixed(2)} ms`,
       r.engine ?? '—',

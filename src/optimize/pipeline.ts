@@ -3,7 +3,7 @@
 // a step the gate rejects is kept (marked rejected) and ends the pipeline with exit 3.
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
-import type { Figures } from './measure.js';
+import { gateValidationSet, type Figures } from './measure.js';
 import { prunePackage, type PruneOptions, type PruneReport } from './prune.js';
 import { alreadyQuantized, isQuantized, quantizationOf, quantizePackage, type QuantizeReport } from './quantize.js';
 import { quantizeInt8Package, type Int8Report } from './quantize-int8.js';
@@ -34,6 +34,9 @@ export async function optimizePipeline(source: LoadedPackage, opts: PipelineOpti
     const state = await quantizationOf(source);
     if (isQuantized(state)) throw alreadyQuantized(source, state, opts.quantize);
   }
+  // One validation set for every step, found before the first one starts (prune keeps the training record).
+  const validation = await gateValidationSet(source, opts, opts.logger);
+  if (validation) opts = { ...opts, validation };
   const steps: PipelineReport['steps'] = [];
   const rows: Figures[] = [];
   let current = source;
@@ -51,7 +54,7 @@ export async function optimizePipeline(source: LoadedPackage, opts: PipelineOpti
     if (r.exitCode !== 0) return { steps, rows, final: current, exitCode: r.exitCode };
   }
   if (opts.quantize) {
-    const stepOpts = { ...opts, accuracyBefore: accuracy, maxAccuracyDrop: budget() };
+    const stepOpts = { ...opts, accuracyBefore: accuracy, maxAccuracyDrop: budget(), maxAccuracyDropGiven: maxDrop };
     // int8 compares fp32 ONNX with int8 ONNX itself, so it measures its own "before" on the same runtime.
     const r = opts.quantize === 'int8' ? await quantizeInt8Package(current, { ...stepOpts, accuracyBefore: undefined }) : await quantizePackage(current, opts.quantize, stepOpts);
     steps.push({ op: 'quantize', report: r });

@@ -5,13 +5,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadTfjsModel, savePackage, type LoadedPackage } from '../artifacts/package.js';
+import { totalBytes } from '../artifacts/size.js';
 import { imageBatches } from '../data/batches.js';
-import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
 import { MlctlError } from '../errors.js';
 import { convertLayersModel } from '../onnx/index.js';
-import { openEngine, type EngineIO, type InferenceEngine } from '../runtime/engine.js';
+import { openEngine, type InferenceEngine } from '../runtime/engine.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
-import { accuracies, latenciesMs, modelSize, tfjsModelFiles, validationSet, type Figures } from './measure.js';
+import { accuracies, gateTrainingSet, gateValidationSet, latenciesMs, modelSize, tfjsModelFiles, type Figures } from './measure.js';
 import { quantizeOnnxQdq } from './onnx-qdq.js';
 import { checkQuantizeSource, isQuantized } from './quantize.js';
 import { applyGate, derivedDraft, imageSpecOf, type StepOptions, type StepReport } from './step.js';
@@ -42,7 +42,9 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   const m = source.manifest;
   const state = await checkQuantizeSource(source, 'int8', Boolean(opts.force), logger);
   const requantized = isQuantized(state);
-  const splitParams = { seed: opts.seed ?? 42, validationSplit: opts.validationSplit ?? 0.2, testSplit: 0 };
+  // The split is resolved and read before the conversion: a folder that cannot be split fails now.
+  const set = (await gateValidationSet(source, opts, logger))!;
+  const train = await gateTrainingSet(set, m.labels);
 
   const model = await loadTfjsModel(source);
   let fp32: Uint8Array;
@@ -53,9 +55,8 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   }
 
   // Calibration: a seeded sample of the training split (never the validation images the gate is judged on).
-  const train = mapToModelLabels(await loadEvaluationData(opts.data, 'train', splitParams), m.labels);
   const wanted = Math.min(opts.calibration ?? 100, train.length);
-  const picked = shuffleInPlace([...train], createRng(deriveSeed(splitParams.seed, 'int8-calibration'))).slice(0, wanted);
+  const picked = shuffleInPlace([...train], createRng(deriveSeed(set.params.seed, 'int8-calibration'))).slice(0, wanted);
   const calibration: Array<{ data: Float32Array; batch: number }> = [];
   for await (const b of imageBatches(picked, { spec, batchSize: 8, onSkip: (s) => logger.warn(`skipped ${s.path}: ${s.reason}`) })) calibration.push({ data: b.x.slice(), batch: b.count });
   const calibrationImages = calibration.reduce((a, c) => a + c.batch, 0);
@@ -69,9 +70,7 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   logger.info(`int8: ${q.quantizedNodes} Conv/MatMul node(s) with int8 weights, ${q.quantizedTensors} uint8 activation(s)`);
 
   // Accuracy: fp32 ONNX vs int8 ONNX on the same runtime, so the difference is the quantization alone.
-  const io: EngineIO = { inputName: m.input.name, outputName: m.output.name, inputShape: [spec.height, spec.width, 3], outputSize: m.output.size };
-  const onnxEngine = (bytes: Uint8Array, label: string) => openEngine({ kind: 'onnx', model: bytes, label, io }, { engine: 'onnx', logger });
-  const set = await validationSet(opts.data, m.labels, splitParams);
+  const onnxEngine = (bytes: Uint8Array, label: string) => openEngine({ kind: 'onnx', model: bytes, label }, { engine: 'onnx', logger });
   let accBefore = opts.accuracyBefore;
   let accAfter: number;
   {
@@ -86,7 +85,7 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
       for (const e of engines) await e.dispose();
     }
   }
-  const gate = applyGate('quantize', accBefore, accAfter, opts.maxAccuracyDrop, logger);
+  const gate = applyGate('quantize', accBefore, accAfter, opts.maxAccuracyDrop, logger, opts.maxAccuracyDropGiven);
   const files = await tfjsModelFiles(source);
   const pkg = await savePackage({
     name: opts.name ?? m.name,
@@ -109,7 +108,7 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   });
   if (gate.status === 'rejected') logger.warn(`${pkg.manifest.name} v${pkg.manifest.version} is marked rejected: ${gate.statusReason}`);
 
-  const before: Figures = { label: `${m.name} v${m.version} (fp32 ONNX)`, size: { raw: fp32.byteLength, gzip: gzipSync(fp32, { level: 9 }).byteLength }, accuracy: accBefore };
+  const before: Figures = { label: `${m.name} v${m.version} (fp32 ONNX)`, size: { raw: fp32.byteLength, gzip: gzipSync(fp32, { level: 9 }).byteLength, format: 'onnx', total: totalBytes(m) }, accuracy: accBefore };
   const afterSize = await modelSize(pkg, 'onnx');
   const after: Figures = { label: `${pkg.manifest.name} v${pkg.manifest.version} (int8 ONNX)`, size: afterSize, accuracy: accAfter, note: gate.status === 'rejected' ? 'REJECTED' : '' };
   const runs = opts.latencyRuns ?? 20;

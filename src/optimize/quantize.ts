@@ -6,6 +6,7 @@ import { loadTfjsModel, readModelFile, type LoadedPackage } from '../artifacts/p
 import type { ModelJson } from '../artifacts/tfjs-io.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import { gateValidationSet } from './measure.js';
 import { modelArtifacts, finishStep, type StepOptions, type StepReport } from './step.js';
 import { quantizeWeightData, type WeightDtype } from '../artifacts/weight-quant.js';
 
@@ -87,6 +88,8 @@ export async function checkQuantizeSource(pkg: LoadedPackage, dtype: string, for
 
 export async function quantizePackage(source: LoadedPackage, dtype: WeightDtype, opts: StepOptions & { accuracyBefore?: number; force?: boolean }): Promise<QuantizeReport> {
   const state = await checkQuantizeSource(source, dtype, Boolean(opts.force), opts.logger);
+  // The gate's images are found (and the split checked) before any weight is touched.
+  const validation = await gateValidationSet(source, opts, opts.logger);
   // Going through the loaded model yields plain float32 weights even when the source was itself quantized.
   const model = await loadTfjsModel(source);
   let artifacts;
@@ -107,7 +110,7 @@ export async function quantizePackage(source: LoadedPackage, dtype: WeightDtype,
       accuracyBefore: opts.accuracyBefore,
       architecture: { weightQuantization: { dtype, format: 'tfjs-weights-manifest', quantizedWeights: q.quantized.length, weightBytes: q.bytesAfter, float32WeightBytes: q.bytesBefore } },
     },
-    opts,
+    { ...opts, ...(validation ? { validation } : {}) },
   );
   return { ...report, dtype, quantizedWeights: q.quantized.length, keptWeights: q.kept.length, weightBytesBefore: q.bytesBefore, weightBytesAfter: q.bytesAfter };
 }

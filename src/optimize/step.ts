@@ -9,15 +9,13 @@ import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/
 import type { Logger } from '../util/log.js';
 import { imageClassification } from '../tasks/classification/index.js';
 import { requireTask } from '../tasks/index.js';
-import { accuracies, latenciesMs, modelSize, validationSet, type Figures } from './measure.js';
+import { accuracies, gateValidationSet, latenciesMs, modelSize, type Figures, type GateSplitOptions } from './measure.js';
 
-export interface GateOptions {
-  /** Image folder whose validation split is evaluated before and after. */
-  data?: string;
-  validationSplit?: number;
-  seed?: number;
+export interface GateOptions extends GateSplitOptions {
   /** Largest allowed drop in validation accuracy (absolute, 0.01 = one point). */
   maxAccuracyDrop?: number;
+  /** The --max-accuracy-drop given, when maxAccuracyDrop is what a pipeline has left of it (for the message). */
+  maxAccuracyDropGiven?: number;
 }
 
 export interface StepOptions extends GateOptions {
@@ -82,16 +80,23 @@ export function imageSpecOf(pkg: LoadedPackage): ImageInputSpec {
   return pkg.manifest.input;
 }
 
-/** The accuracy gate: rejected when the drop exceeds maxDrop (absolute); unchecked (ok, with a warning) without both figures. */
-export function applyGate(op: string, before: number | undefined, after: number | undefined, maxDrop = 0.01, logger?: Logger): { status: 'ok' | 'rejected'; statusReason?: string } {
+/** Accuracy fractions in percentage points, the unit every gate message uses: 0.002 → "0.20 points". */
+export const points = (x: number) => `${(x * 100).toFixed(2)} point${Math.abs(x * 100 - 1) < 1e-9 ? '' : 's'}`;
+
+/**
+ * The accuracy gate: rejected when the drop exceeds maxDrop (absolute); unchecked (ok, with a warning) without both
+ * figures. The message gives the drop and the allowance in one unit (points), with the flag's value as given.
+ */
+export function applyGate(op: string, before: number | undefined, after: number | undefined, maxDrop = 0.01, logger?: Logger, given = maxDrop): { status: 'ok' | 'rejected'; statusReason?: string } {
   if (before === undefined || after === undefined) {
     logger?.warn(`${op}: validation accuracy was not checked (pass --data DIR to apply --max-accuracy-drop)`);
     return { status: 'ok' };
   }
   if (before - after <= maxDrop + 1e-12) return { status: 'ok' };
+  const allowed = given === maxDrop ? `--max-accuracy-drop ${given} allows ${points(maxDrop)}` : `${points(maxDrop)} are left of --max-accuracy-drop ${given} (${points(given)}) after the earlier steps`;
   return {
     status: 'rejected',
-    statusReason: `${op}: validation accuracy dropped from ${(before * 100).toFixed(2)}% to ${(after * 100).toFixed(2)}% (${((before - after) * 100).toFixed(2)} points > --max-accuracy-drop ${maxDrop})`,
+    statusReason: `${op}: validation accuracy dropped from ${(before * 100).toFixed(2)}% to ${(after * 100).toFixed(2)}%, ${points(before - after)}; ${allowed}`,
   };
 }
 
@@ -135,8 +140,8 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
   let accBefore = input.accuracyBefore;
   let accAfter = input.accuracyAfter;
   let valExamples: number | undefined;
-  if (opts.data) {
-    const set = await validationSet(opts.data, source.manifest.labels, opts);
+  const set = await gateValidationSet(source, opts, logger);
+  if (set) {
     valExamples = set.samples.length;
     const engines: InferenceEngine[] = [];
     try {
@@ -151,7 +156,7 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
       for (const e of engines) await e.dispose();
     }
   }
-  const gate = applyGate(input.op, accBefore, accAfter, opts.maxAccuracyDrop, logger);
+  const gate = applyGate(input.op, accBefore, accAfter, opts.maxAccuracyDrop, logger, opts.maxAccuracyDropGiven);
   const draft = derivedDraft(source, { op: input.op, params: input.params, architecture: input.architecture, metrics: input.metrics, formats: { tfjs: 'model.json' }, accBefore, accAfter, valExamples, ...gate });
   const { status, statusReason } = gate;
   const artifacts = input.artifacts;

@@ -1,7 +1,7 @@
 // `mlctl tune` end to end: build the backbone (--backbone, VGG16 by default) with train's weights resolution, extract (or read cached) features
 // once for the train/validation split, run the trials, and save the best head on the base as a model package.
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../artifacts/package.js';
-import { loadEvaluationData } from '../data/evaluation.js';
+import { describeSplits, loadTrainingData, splitOrigin } from '../data/splits.js';
 import { MlctlError } from '../errors.js';
 import { buildFullModel, type HeadPooling } from '../models/head.js';
 import { backboneById, DEFAULT_BACKBONE } from '../models/backbones/index.js';
@@ -28,6 +28,7 @@ export interface TuneRunOptions {
   patience: number;
   seed: number;
   validationSplit: number;
+  testSplit?: number;
   engine: EngineChoice;
   logger: Logger;
   root?: string;
@@ -47,10 +48,14 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
   const def = backboneById(opts.backbone ?? DEFAULT_BACKBONE);
   const backboneOptions = { imageSize: opts.imageSize, seed: opts.seed, ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}) };
   def.checkOptions(backboneOptions);
-  const splitParams = { seed: opts.seed, validationSplit: opts.validationSplit, testSplit: 0 };
-  const trainData = await loadEvaluationData(opts.data, 'train', splitParams);
-  const valData = await loadEvaluationData(opts.data, 'val', splitParams);
-  const labels = trainData.classes;
+  const splitParams = { seed: opts.seed, validationSplit: opts.validationSplit, testSplit: opts.testSplit ?? 0 };
+  const { folder, plan } = await loadTrainingData({ data: opts.data, ...splitParams });
+  logger.info(`dataset ${folder.root}: ${folder.classes.length} classes, ${describeSplits(plan)}`);
+  // Trials are ranked and stopped early on validation: without it there is nothing to tune against.
+  if (plan.splits.val.length === 0) throw new MlctlError('DATA_EMPTY_SPLIT', ['val', `tune ranks trials by validation accuracy; the validation split is ${splitOrigin(plan, 'val')}: pass a --validation-split > 0${plan.layout === 'explicit' ? ' or add a val/ folder' : ''}`]);
+  const trainData = { root: folder.root, samples: plan.splits.train };
+  const valData = { samples: plan.splits.val };
+  const labels = folder.classes;
   const { trials, gridSize } = generateTrials(opts.strategy, opts.trials, opts.search, opts.seed);
   if (gridSize !== undefined && gridSize > opts.trials) logger.info(`grid has ${gridSize} combinations; running ${opts.trials} of them (seeded order)`);
 
@@ -111,9 +116,13 @@ export async function tunePipeline(opts: TuneRunOptions): Promise<TuneRunReport>
           patience: opts.patience,
           seed: opts.seed,
           validationSplit: opts.validationSplit,
+          testSplit: splitParams.testSplit,
+          splitSources: plan.source,
           data: trainData.root,
           examples: { train: train.count, val: val.count },
           weightsSha256: weights.sha256,
+          // The store of the backbone's features (train records it too): prune reads it instead of recomputing.
+          featureStore: session.storeDir ? session.identity : null,
         },
         metrics: { valAccuracy: best.valAccuracy, valLoss: best.valLoss, accuracy: best.trainAccuracy, bestEpoch: best.bestEpoch, epochsRun: best.epochs, stoppedEarly: best.stoppedEarly },
         lineage: [{ op: 'tune', at: new Date().toISOString(), tool: 'mlctl', params: { strategy: opts.strategy, trials: trials.length, search: opts.search, seed: opts.seed, best: best.params } }],

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { IMAGE_EXTENSIONS } from '../data/imagefolder.js';
+import { csvParseError } from '../data/csv.js';
 import { MlctlError } from '../errors.js';
 
 export interface InputItem {
@@ -69,23 +70,46 @@ async function* lines(stream: Readable): AsyncGenerator<string> {
   }
 }
 
-/** A CSV list: the column named like LIST_COLUMNS if the first row is such a header, else the first column. */
-async function* csvColumn(file: string): AsyncGenerator<string> {
+/**
+ * A CSV list: the column named like LIST_COLUMNS if the first row is such a header, else the first column. A row
+ * without a value in that column becomes an error row (keyed FILE:LINE), never a silent gap; a file csv-parse cannot
+ * read (an unclosed quote) is CSV_INVALID naming the line.
+ */
+async function* csvColumn(file: string, base: string): AsyncGenerator<Omit<InputItem, 'index'>> {
   const delimiter = path.extname(file).toLowerCase() === '.tsv' ? '\t' : ',';
-  const parser = createReadStream(file).pipe(parse({ bom: true, delimiter, relax_column_count: true, skip_empty_lines: true, trim: true }));
+  const parser = createReadStream(file).pipe(parse({ bom: true, delimiter, relax_column_count: true, skip_empty_lines: true, trim: true, info: true }));
   let column = 0;
+  let name: string | undefined;
   let first = true;
-  for await (const record of parser as AsyncIterable<string[]>) {
-    if (first) {
-      first = false;
-      const named = record.findIndex((h) => LIST_COLUMNS.includes(h.toLowerCase()));
-      if (named >= 0) {
-        column = named;
-        continue;
+  // Where the record being read starts: after the previous record's last line and any blank lines.
+  let prevEnd = 0;
+  let prevEmpty = 0;
+  let start = 1;
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number; empty_lines: number } }>) {
+      start = prevEnd + 1 + (info.empty_lines - prevEmpty);
+      prevEnd = info.lines;
+      prevEmpty = info.empty_lines;
+      if (first) {
+        first = false;
+        const named = record.findIndex((h) => LIST_COLUMNS.includes(h.toLowerCase()));
+        if (named >= 0) {
+          column = named;
+          name = record[named];
+          continue;
+        }
+      }
+      const cell = record[column];
+      if (cell) yield itemOf(cell, base);
+      else {
+        const where = `${file}:${start}`;
+        yield { key: where, source: where, kind: 'file', error: `line ${start} of ${file} has no ${name ? `"${name}"` : 'first'} column value (${record.length} field(s)): nothing to predict` };
       }
     }
-    const cell = record[column];
-    if (cell) yield cell;
+  } catch (err) {
+    const e = err as { code?: string };
+    if (e.code?.startsWith('CSV_')) throw csvParseError(file, err, prevEnd + 1);
+    throw err;
   }
 }
 
@@ -128,8 +152,8 @@ async function* entriesOf(arg: string, opts: ListOptions): AsyncGenerator<Omit<I
   }
   const base = path.dirname(path.resolve(arg));
   const ext = path.extname(arg).toLowerCase();
-  const entries = ext === '.csv' || ext === '.tsv' ? csvColumn(arg) : lines(createReadStream(arg));
-  for await (const entry of entries) yield itemOf(entry, base);
+  if (ext === '.csv' || ext === '.tsv') yield* csvColumn(arg, base);
+  else for await (const entry of lines(createReadStream(arg))) yield itemOf(entry, base);
 }
 
 /** Every input of every argument, in order, numbered. */

@@ -1,12 +1,13 @@
 // `mlctl predict --merge`: join the per-shard outputs of an Indexed Job into the file one unsharded run writes.
 // Each shard's rows are in listing order, so a k-way merge on the `index` column restores the whole order while
-// holding one row per shard. Refuses sets that are incomplete, mixed or overlapping.
+// holding one row per shard. Refuses sets that are incomplete, mixed or overlapping, and shard outputs that are not
+// exactly what their run left (a row deleted or added after it finished).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { readRows, readSummary, SUMMARY_SUFFIX, summaryPath, writeSummary, type RunSummary, type StoredRow } from './output.js';
+import { fileState, readRows, readSummary, SUMMARY_SUFFIX, summaryPath, writeSummary, type RunSummary, type StoredRow } from './output.js';
 import { formatForPath } from './rows.js';
 
 export interface MergeResult {
@@ -122,7 +123,13 @@ export async function mergeShards(paths: readonly string[], out: string | undefi
   const entries: Array<{ file: string; summary: RunSummary }> = [];
   for (const file of files) {
     const summary = await readSummary(file);
-    if (!summary) throw new MlctlError('PREDICT_MERGE', [`${file} has no ${path.basename(summaryPath(file))}: its run did not finish (run it again with --resume)`]);
+    if (!summary?.finishedAt) throw new MlctlError('PREDICT_MERGE', [`${file} ${summary ? 'is unfinished' : `has no ${path.basename(summaryPath(file))}`}: its run did not finish (run it again with --resume)`]);
+    // The rows must be exactly what the run left: a row removed (or added) later would go missing from the merge.
+    const now = await fileState(file).catch(() => undefined);
+    if (!now) throw new MlctlError('PREDICT_MERGE', [`${file} cannot be read`]);
+    if (now.bytes !== summary.written.bytes || now.sha256 !== summary.written.sha256) {
+      throw new MlctlError('PREDICT_MERGE', [`${file} changed after its run finished (now ${now.bytes} bytes, sha256 ${now.sha256.slice(0, 12)}…; the run left ${summary.written.bytes} bytes, ${summary.written.sha256.slice(0, 12)}…): rows were removed, added or edited — run that shard again with --force`]);
+    }
     entries.push({ file, summary });
   }
   checkShardSet(entries);
@@ -161,11 +168,15 @@ export async function mergeShards(paths: readonly string[], out: string | undefi
       const next = await head.it.next();
       if (!next.done) heapPush(heap, { ...head, row: next.value });
     }
+    const expected = entries.reduce((a, e) => a + (e.summary.rows ?? 0), 0);
+    if (expected !== rows) throw new MlctlError('PREDICT_MERGE', [`the shard runs wrote ${expected} rows but their files hold ${rows}: run the shards again with --force`]);
     await target.write(buf);
     await target.commit();
-    const expected = entries.reduce((a, e) => a + e.summary.rows, 0);
-    if (expected !== rows) opts.logger?.warn(`the shard summaries count ${expected} rows but the files hold ${rows}`);
-    if (out) await writeSummary(out, { ...first, shard: { index: 0, count: 1 }, rows, errors, finishedAt: new Date().toISOString() });
+    if (out) {
+      const now = new Date().toISOString();
+      const { startedAt: _s, appending: _a, ...run } = first;
+      await writeSummary(out, { ...run, shard: { index: 0, count: 1 }, startedAt: now, written: await fileState(out), rows, errors, finishedAt: now });
+    }
     return { out: out ?? '-', shards: first.shard.count, rows, errors, format: first.format, model: first.model };
   } catch (err) {
     await target.abort();

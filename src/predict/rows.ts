@@ -1,7 +1,9 @@
 // Prediction rows as written by `mlctl predict`: CSV (index, input, then the columns of the model task — label_1,
 // score_1, …, label_k, score_k for classifiers, value for regression — then error) or JSON Lines (index, input, then
-// the fields of the task or the error). One input → one line (CSV quotes a field only when needed).
+// the fields of the task or the error). One input → one line; CSV cells go through the one CSV writer (data/csv.ts
+// csvLine: quoted when needed, text that a spreadsheet would run as a formula defused).
 import path from 'node:path';
+import { csvLine } from '../data/csv.js';
 import type { RowRendering } from '../tasks/index.js';
 
 export type OutputFormat = 'csv' | 'jsonl';
@@ -27,10 +29,6 @@ export function formatForPath(file: string | undefined): OutputFormat {
   return file && /\.(jsonl|ndjson)$/i.test(path.basename(file)) ? 'jsonl' : 'csv';
 }
 
-export function csvField(v: string): string {
-  return /[",\r\n]|^\s|\s$/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
-
 export function csvHeader(layout: RowLayout): string {
   return ['index', 'input', ...layout.task.columns, 'error'].join(',') + '\n';
 }
@@ -46,6 +44,6 @@ export function formatRow<R>(row: PredictionRow<R>, layout: RowLayout<R>): strin
     const doc = { index: row.index, input: row.input, ...(done ? layout.task.fields(row.result!) : { error: row.error }) };
     return JSON.stringify(doc) + '\n';
   }
-  const cells = done ? layout.task.cells(row.result!) : layout.task.columns.map(() => '');
-  return [String(row.index), csvField(row.input), ...cells.map(csvField), csvField(row.error ?? '')].join(',') + '\n';
+  const cells = done ? layout.task.cells(row.result!) : layout.task.columns.map(() => undefined);
+  return csvLine([row.index, row.input, ...cells, row.error]);
 }

@@ -7,6 +7,7 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { defaultConcurrency } from '../data/batches.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
+import { floatIO, runFloat } from '../runtime/float.js';
 import { requireTask } from '../tasks/index.js';
 import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
@@ -14,7 +15,7 @@ import { createProgress, type Progress } from '../util/progress.js';
 import { formatShard, inShard, WHOLE, type Shard } from '../util/shard.js';
 import { decodeChunk, limiter, type DecodedChunk, type DecodeOptions } from './decode.js';
 import { isReListable, listInputs, type InputItem } from './inputs.js';
-import { openOutput, writeSummary, type RowSink } from './output.js';
+import { openOutput, type RowSink } from './output.js';
 import { formatRow, type OutputFormat, type PredictionRow, type RowLayout } from './rows.js';
 
 export interface PredictOptions {
@@ -65,10 +66,17 @@ export async function openCheckedEngine(pkg: LoadedPackage, want: number[], opts
   const m = pkg.manifest;
   const outputs = requireTask(m, 'predict', pkg.dir).outputSize(m);
   const engine = await openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
-  const shapeOk = engine.inputShape.length === want.length && engine.inputShape.every((d, i) => d === -1 || d === want[i]);
-  if (!shapeOk || engine.outputSize !== outputs) {
+  let io: ReturnType<typeof floatIO>;
+  try {
+    io = floatIO(engine);
+  } catch (err) {
     await engine.dispose();
-    throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `the model takes [${engine.inputShape.join(', ')}] and outputs ${engine.outputSize} values, but the manifest describes [${want.join(', ')}] and ${outputs} outputs`]);
+    throw err;
+  }
+  const shapeOk = io.inputShape.length === want.length && io.inputShape.every((d, i) => d === -1 || d === want[i]);
+  if (!shapeOk || (io.outputSize !== outputs && io.outputSize !== -1)) {
+    await engine.dispose();
+    throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `the model takes [${io.inputShape.join(', ')}] and outputs ${io.outputSize} values, but the manifest describes [${want.join(', ')}] and ${outputs} outputs`]);
   }
   return engine;
 }
@@ -150,19 +158,7 @@ export async function finishRun(pkg: LoadedPackage, engine: InferenceEngine, opt
   const { rows, errors } = writer.counts();
   const seconds = (performance.now() - t0) / 1000;
   const model = { name: m.name, version: m.version, manifestSha256: pkg.manifestSha256 };
-  if (opts.out && !interrupted) {
-    await writeSummary(opts.out, {
-      kind: 'mlctl-predict',
-      format: layout.format,
-      shard: { ...shard },
-      model,
-      topK: layout.task.topK,
-      inputs: opts.inputs,
-      rows: rows + sink.resumedRows,
-      errors: errors + sink.resumedErrors,
-      finishedAt: new Date().toISOString(),
-    });
-  }
+  if (!interrupted) await sink.finish({ rows, errors });
   return {
     model,
     engine: { name: engine.name, description: engine.description },
@@ -182,7 +178,9 @@ export async function finishRun(pkg: LoadedPackage, engine: InferenceEngine, opt
 /** Open the output and say what a resume or a shard leaves to do. */
 export async function startRun(pkg: LoadedPackage, opts: PredictOptions, layout: RowLayout): Promise<RowSink> {
   if (opts.resume && !opts.out) throw new MlctlError('OPTION_CONFLICT', ['--resume needs --out FILE: it continues the rows already in that file']);
-  const sink = await openOutput(opts.out, { layout, resume: opts.resume, force: opts.force, logger: opts.logger });
+  const m = pkg.manifest;
+  const run = { format: layout.format, shard: { ...(opts.shard ?? WHOLE) }, model: { name: m.name, version: m.version, manifestSha256: pkg.manifestSha256 }, topK: layout.task.topK, inputs: opts.inputs };
+  const sink = await openOutput(opts.out, { layout, run, resume: opts.resume, force: opts.force, logger: opts.logger });
   if (sink.resumedRows) opts.logger.info(`resuming ${opts.out}: ${sink.resumedRows} input(s) already done`);
   return sink;
 }
@@ -223,7 +221,7 @@ export async function predictImages(pkg: LoadedPackage, opts: PredictOptions): P
     await refill();
     while (inflight.length) {
       const chunk = await inflight.shift()!;
-      const out = chunk.decoded ? await engine.run(chunk.x, chunk.decoded) : undefined;
+      const out = chunk.decoded ? await runFloat(engine, chunk.x, chunk.decoded) : undefined;
       writer.push(chunkRows(chunk.items, chunk.errors, out, pkg));
       if (opts.shouldStop?.()) {
         interrupted = true;

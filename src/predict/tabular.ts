@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { tabularRowsForPackage } from '../data/tabular.js';
 import { MlctlError } from '../errors.js';
+import { runFloat } from '../runtime/float.js';
 import { createProgress } from '../util/progress.js';
 import { formatShard, inShard, WHOLE } from '../util/shard.js';
 import { chunkRows, finishRun, layoutFor, openCheckedEngine, rowWriter, startRun, type PredictOptions, type PredictResult } from './run.js';
@@ -36,7 +37,7 @@ export async function predictTabular(pkg: LoadedPackage, opts: PredictOptions): 
         const items = todo.slice(s, s + opts.batchSize);
         const x = new Float32Array(items.length * width);
         items.forEach((it, i) => x.set(encoded.x.subarray(it.row * width, (it.row + 1) * width), i * width));
-        const out = await engine.run(x, items.length);
+        const out = await runFloat(engine, x, items.length);
         writer.push(chunkRows(items, items.map(() => undefined), out, pkg));
         interrupted = Boolean(opts.shouldStop?.());
       }

@@ -1,8 +1,10 @@
 // `models diff A B`: what changed between two package versions — parameters (architecture, training, input,
-// output, formats), metrics with their deltas, size, labels (added, removed, reordered), lineage steps and files.
+// output, formats), metrics named with their split and their deltas, size (served and on disk), labels (added,
+// removed, reordered), lineage steps and files.
 import { loadPackage } from '../artifacts/package.js';
 import type { Manifest } from '../artifacts/manifest.js';
-import { packageBytes } from './inspect.js';
+import { packageSize, type PackageSize } from '../artifacts/size.js';
+import { metricLabel, namedMetrics, type MetricSplit } from './metrics.js';
 
 export interface Change {
   /** Dotted path, e.g. "training.epochs", "metrics.valAccuracy". */
@@ -13,13 +15,23 @@ export interface Change {
   delta?: number;
 }
 
+/** One metric of either package, named with its split ("accuracy (val)"); delta when both measured it. */
+export interface MetricChange extends Change {
+  a?: number;
+  b?: number;
+  metric: string;
+  split?: MetricSplit;
+  label: string;
+}
+
 export interface DiffResult {
   a: { name: string; version: number; manifestSha256: string };
   b: { name: string; version: number; manifestSha256: string };
   identical: boolean;
   parameters: Change[];
-  metrics: Change[];
-  size: { a: number; b: number; delta: number };
+  metrics: MetricChange[];
+  /** What serving loads (a, b, delta, and each one's format), and everything on disk. */
+  size: { a: number; b: number; delta: number; format: { a: string; b: string }; total: { a: number; b: number; delta: number } };
   labels: { added: string[]; removed: string[]; reordered: boolean };
   lineage: { a: string[]; b: string[] };
   files: { added: string[]; removed: string[]; changed: string[] };
@@ -50,11 +62,32 @@ function changes(a: unknown, b: unknown, prefix: string): Change[] {
 
 const opsOf = (m: Manifest) => m.lineage.map((l) => (l.from ? `${l.op} (from ${l.from.name}@${l.from.version})` : l.op));
 
-export function diffManifests(ma: Manifest, mb: Manifest, sha: { a: string; b: string }): DiffResult {
+/**
+ * Every metric of either package, matched by what it is and on which split: a's validation accuracy against b's.
+ * A derived package's copy of its parent's figures (metrics.source) is not its own, so it is left out.
+ */
+function metricChanges(ma: Manifest, mb: Manifest): MetricChange[] {
+  const xa = namedMetrics(ma), xb = namedMetrics(mb);
+  const id = (x: { metric: string; split?: string }) => `${x.metric}\u0000${x.split ?? ''}`;
+  const ids = [...new Set([...xa, ...xb].map(id))];
+  const order = (x: { metric: string; split?: string }) => [['accuracy', 'loss'].indexOf(x.metric) + 1 || 9, ['test', 'validation', 'train', undefined].indexOf(x.split as MetricSplit | undefined)];
+  return ids
+    .map((k) => {
+      const a = xa.find((x) => id(x) === k), b = xb.find((x) => id(x) === k);
+      const any = (a ?? b)!;
+      return { key: `metrics.${any.key}`, metric: any.metric, ...(any.split ? { split: any.split } : {}), label: metricLabel(any), ...(a ? { a: a.value } : {}), ...(b ? { b: b.value } : {}), ...(a && b ? { delta: b.value - a.value } : {}) };
+    })
+    .sort((p, q) => {
+      const [p1, p2] = order(p), [q1, q2] = order(q);
+      return p1! - q1! || p2! - q2! || (p.metric < q.metric ? -1 : 1);
+    });
+}
+
+export function diffManifests(ma: Manifest, mb: Manifest, sha: { a: string; b: string }, sizes: { a: PackageSize; b: PackageSize }): DiffResult {
   const params = ['task', 'architecture', 'training', 'input', 'output', 'formats', 'status', 'statusReason'] as const;
   const parameters = params.flatMap((k) => changes(ma[k], mb[k], k));
-  const metrics = changes(ma.metrics ?? {}, mb.metrics ?? {}, 'metrics');
-  const sa = packageBytes(ma), sb = packageBytes(mb);
+  const metrics = metricChanges(ma, mb);
+  const sa = sizes.a.served.bytes, sb = sizes.b.served.bytes;
   const la = new Set(ma.labels), lb = new Set(mb.labels);
   const added = mb.labels.filter((l) => !la.has(l));
   const removed = ma.labels.filter((l) => !lb.has(l));
@@ -72,7 +105,7 @@ export function diffManifests(ma: Manifest, mb: Manifest, sha: { a: string; b: s
     identical: sha.a === sha.b,
     parameters,
     metrics,
-    size: { a: sa, b: sb, delta: sb - sa },
+    size: { a: sa, b: sb, delta: sb - sa, format: { a: sizes.a.served.format, b: sizes.b.served.format }, total: { a: sizes.a.total, b: sizes.b.total, delta: sizes.b.total - sizes.a.total } },
     labels: { added, removed, reordered },
     lineage: { a: opsOf(ma), b: opsOf(mb) },
     files,
@@ -83,5 +116,6 @@ export function diffManifests(ma: Manifest, mb: Manifest, sha: { a: string; b: s
 export async function diffPackages(refA: string, refB: string): Promise<DiffResult> {
   const a = await loadPackage(refA, { verify: false });
   const b = await loadPackage(refB, { verify: false });
-  return diffManifests(a.manifest, b.manifest, { a: a.manifestSha256, b: b.manifestSha256 });
+  const sizes = { a: await packageSize(a.dir, a.manifest), b: await packageSize(b.dir, b.manifest) };
+  return diffManifests(a.manifest, b.manifest, { a: a.manifestSha256, b: b.manifestSha256 }, sizes);
 }

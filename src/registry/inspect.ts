@@ -7,6 +7,8 @@ import { sha256 } from '../artifacts/hash.js';
 import { MANIFEST_FILE, validateManifest, type Manifest } from '../artifacts/manifest.js';
 import { artifactsRoot, listVersions, modelNotFound, listModelNames, verifyPackage } from '../artifacts/package.js';
 import { readRegistry, type RegistryDoc } from '../artifacts/registry-file.js';
+import { packageSize, totalBytes } from '../artifacts/size.js';
+import { headlineMetric, type MetricSplit } from './metrics.js';
 
 export type PackageStatus = 'ok' | 'rejected' | 'corrupt';
 
@@ -19,8 +21,16 @@ export interface PackageEntry {
   reason?: string;
   task?: string;
   backbone?: string;
+  /** Every file on disk (artifacts/size.ts's total). */
   bytes?: number;
+  /** What serving loads: the served format's files (artifacts/size.ts's one definition). */
+  servedBytes?: number;
+  servedFormat?: string;
+  /** The headline accuracy and the split it was measured on (test, else validation, else train). */
   accuracy?: number;
+  accuracySplit?: MetricSplit;
+  /** The figure a listing shows: that accuracy, or R² for regression packages, with its split. */
+  headline?: { metric: string; split?: MetricSplit; value: number };
   createdAt?: string;
   tags: string[];
   /** The package it was derived from (last lineage step), as name@version. */
@@ -31,11 +41,10 @@ export interface PackageEntry {
   manifest?: Manifest;
 }
 
-/** The accuracy a package reports: test split when it has one, else validation, else training. */
+/** The accuracy a package reports: test split when it has one, else validation, else training (registry/metrics.ts names the split). */
 export function headlineAccuracy(m: Manifest): number | undefined {
-  const mt = (m.metrics ?? {}) as Record<string, unknown>;
-  for (const k of ['testAccuracy', 'valAccuracy', 'accuracy']) if (typeof mt[k] === 'number' && Number.isFinite(mt[k])) return mt[k] as number;
-  return undefined;
+  const h = headlineMetric(m);
+  return h?.metric === 'accuracy' ? h.value : undefined;
 }
 
 export function backboneOf(m: Manifest): string | undefined {
@@ -47,7 +56,8 @@ export function backboneOf(m: Manifest): string | undefined {
   return typeof a.type === 'string' ? a.type : undefined;
 }
 
-export const packageBytes = (m: Manifest) => Object.values(m.files).reduce((s, f) => s + f.bytes, 0);
+/** Every file on disk (artifacts/size.ts). */
+export const packageBytes = (m: Manifest) => totalBytes(m);
 
 /** Tags by version, from a registry record. */
 export function tagsByVersion(doc: RegistryDoc): Map<number, string[]> {
@@ -85,12 +95,17 @@ export async function inspectVersion(modelDir: string, version: number, tags: st
     return { ...base, status: 'corrupt', reason: (err as Error).message.replace(/^model package \S+ is invalid: /, '') };
   }
   const last = manifest.lineage[manifest.lineage.length - 1];
+  const size = await packageSize(dir, manifest);
+  const headline = headlineMetric(manifest);
   const facts = {
     ...base,
     task: manifest.task,
     backbone: backboneOf(manifest),
-    bytes: packageBytes(manifest),
-    accuracy: headlineAccuracy(manifest),
+    bytes: size.total,
+    servedBytes: size.served.bytes,
+    servedFormat: size.served.format,
+    ...(headline?.metric === 'accuracy' ? { accuracy: headline.value, accuracySplit: headline.split } : {}),
+    ...(headline ? { headline: { metric: headline.metric, ...(headline.split ? { split: headline.split } : {}), value: headline.value } } : {}),
     createdAt: manifest.createdAt,
     ...(last?.from ? { parent: `${last.from.name}@${last.from.version}` } : {}),
     ...(last ? { op: last.op } : {}),

@@ -7,7 +7,9 @@ import { MANIFEST_FILE, type LineageEntry, type Manifest } from '../artifacts/ma
 import { artifactsRoot, resolvePackageDir } from '../artifacts/package.js';
 import { verifyRegistryAudit, type RegistryAuditRecord } from '../artifacts/audit-log.js';
 import { readRegistry } from '../artifacts/registry-file.js';
-import { headlineAccuracy, inspectVersion, packageBytes, tagsByVersion, type PackageEntry } from './inspect.js';
+import { packageSize } from '../artifacts/size.js';
+import { inspectVersion, tagsByVersion, type PackageEntry } from './inspect.js';
+import { comparableMetric, headlineMetric, type MetricSplit } from './metrics.js';
 
 export interface LineageStep {
   op: string;
@@ -19,10 +21,14 @@ export interface LineageStep {
   produced: string;
   /** False when the produced package was removed (or replaced by another with the same number). */
   present: boolean;
+  /** The produced package's headline accuracy and its split. */
   accuracy?: number;
+  accuracySplit?: MetricSplit;
+  /** What serving loads from the produced package (artifacts/size.ts), and its format. */
   bytes?: number;
-  /** Change from the previous step's package. */
-  delta?: { accuracy?: number; bytes?: number };
+  servedFormat?: string;
+  /** Change from the previous step's package: accuracy on a split both measured (named), served size. */
+  delta?: { accuracy?: number; accuracySplit?: MetricSplit; bytes?: number };
 }
 
 export interface FileCheck {
@@ -71,19 +77,21 @@ async function recorded(root: string, ref: NonNullable<LineageEntry['from']>): P
   return JSON.parse(text) as Manifest;
 }
 
-const diff = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? b - a : undefined);
-
-/** The chain of steps that made `m`, then its recorded exports. */
-export async function lineageChain(root: string, m: Manifest, exports: LineageStep[] = []): Promise<LineageStep[]> {
+/** The chain of steps that made `m` (in `dir`), then its recorded exports. */
+export async function lineageChain(root: string, m: Manifest, exports: LineageStep[] = [], dir = path.join(root, m.name, String(m.version))): Promise<LineageStep[]> {
   const steps: LineageStep[] = [];
-  let prev: { accuracy?: number; bytes?: number } | undefined;
+  let prev: { manifest: Manifest; bytes: number } | undefined;
   for (const [i, entry] of m.lineage.entries()) {
     const next = m.lineage[i + 1];
     // Step i produced the package step i+1 started from; the last step produced this one.
     const producedRef = next?.from;
     const produced = producedRef ? await recorded(root, producedRef) : m;
-    const facts = produced ? { accuracy: headlineAccuracy(produced), bytes: packageBytes(produced) } : undefined;
-    const delta = prev && facts ? { accuracy: diff(prev.accuracy, facts.accuracy), bytes: diff(prev.bytes, facts.bytes) } : undefined;
+    const producedDir = producedRef ? path.join(root, producedRef.name, String(producedRef.version)) : dir;
+    const size = produced ? await packageSize(producedDir, produced) : undefined;
+    const headline = produced ? headlineMetric(produced) : undefined;
+    // Accuracy changes only between figures of one split (a test score against a validation score says nothing).
+    const same = prev && produced ? comparableMetric(prev.manifest, produced) : undefined;
+    const delta = prev && size ? { ...(same ? { accuracy: same.b - same.a, accuracySplit: same.split } : {}), bytes: size.served.bytes - prev.bytes } : undefined;
     steps.push({
       op: entry.op,
       at: entry.at,
@@ -91,11 +99,11 @@ export async function lineageChain(root: string, m: Manifest, exports: LineageSt
       ...(entry.from ? { from: `${entry.from.name}@${entry.from.version}` } : {}),
       produced: producedRef ? `${producedRef.name}@${producedRef.version}` : `${m.name}@${m.version}`,
       present: Boolean(produced),
-      ...(facts?.accuracy !== undefined ? { accuracy: facts.accuracy } : {}),
-      ...(facts ? { bytes: facts.bytes } : {}),
-      ...(delta && (delta.accuracy !== undefined || delta.bytes !== undefined) ? { delta } : {}),
+      ...(headline?.metric === 'accuracy' ? { accuracy: headline.value, ...(headline.split ? { accuracySplit: headline.split } : {}) } : {}),
+      ...(size ? { bytes: size.served.bytes, servedFormat: size.served.format } : {}),
+      ...(delta ? { delta } : {}),
     });
-    prev = facts;
+    prev = produced && size ? { manifest: produced, bytes: size.served.bytes } : undefined;
   }
   return [...steps, ...exports];
 }
@@ -130,7 +138,7 @@ export async function showPackage(ref: string, opts: { root?: string } = {}): Pr
     formats: m.formats,
     ...(m.metrics ? { metrics: m.metrics } : {}),
     ...(m.training ? { training: m.training } : {}),
-    lineage: await lineageChain(root, m, exports),
+    lineage: await lineageChain(root, m, exports, dir),
     files,
     verified,
   };

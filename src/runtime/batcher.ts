@@ -1,15 +1,18 @@
 // Dynamic batching for one engine (serve's model versions, watch's cameras): concurrent requests are gathered until --max-batch examples are
-// waiting or the oldest has waited --max-delay-ms, run as one engine call, and the output is split back.
+// waiting or the oldest has waited --max-delay-ms, stacked along the leading dimension of every input, run as one
+// engine call, and every output is split back (as views, no copies). A model without a batch dimension runs one
+// request per call.
 // One batch runs at a time per engine (the engine itself uses every core); the queue is bounded and shared fairly:
 // each client (API key or connection) has its own FIFO, batches take from them round-robin, and when the queue is
 // full a newcomer displaces the newest work of the client holding the most (so one client cannot fill it for all).
 import { MlctlError } from '../errors.js';
+import { concatBatch, sliceBatch, type Tensor } from './tensor.js';
 
-/** What the batcher needs from an engine: sizes per example and a batched run. */
+/** What the batcher needs from an engine (an InferenceEngine is one): whether it takes a batch, and a run. */
 export interface BatchRunner {
-  inputSize: number;
-  outputSize: number;
-  run(x: Float32Array, batch: number): Promise<Float32Array>;
+  /** Every input and output has a leading batch dimension: requests are stacked along it. */
+  batched: boolean;
+  run(feeds: readonly Tensor[]): Promise<Tensor[]>;
 }
 
 export interface BatcherOptions {
@@ -28,18 +31,19 @@ export interface BatcherOptions {
 }
 
 export interface BatchResult {
-  /** n * outputSize floats for the submitted examples. */
-  y: Float32Array;
+  /** Every output of the run for the submitted examples (views into the batch's outputs when it was shared). */
+  outputs: Tensor[];
   inferenceMs: number;
   batchSize: number;
 }
 
 export interface Batcher {
   /**
-   * Queue `n` examples packed in `x` for `client` (default: one shared client); resolves with their outputs. Throws
-   * QUEUE_FULL (503 + Retry-After) when the queue is full and this client already holds at least its share.
+   * Queue `n` examples (the leading dimension of every feed; 1 for a model without a batch dimension) for `client`
+   * (default: one shared client); resolves with their outputs. Throws QUEUE_FULL (503 + Retry-After) when the queue
+   * is full and this client already holds at least its share.
    */
-  submit(x: Float32Array, n: number, client?: string): Promise<BatchResult>;
+  submit(feeds: readonly Tensor[], n: number, client?: string): Promise<BatchResult>;
   /** Examples waiting. */
   depth(): number;
   /** Resolves once nothing is queued or running (new submissions are still accepted). */
@@ -49,7 +53,9 @@ export interface Batcher {
 }
 
 interface Item {
-  x: Float32Array;
+  feeds: readonly Tensor[];
+  /** Datatypes and per-example shapes of the feeds: only items that agree stack into one batch. */
+  kind: string;
   n: number;
   at: number;
   client: string;
@@ -57,9 +63,25 @@ interface Item {
   reject: (e: unknown) => void;
 }
 
+/** What must agree for requests to share a batch: names, datatypes and every dimension but the leading one. */
+const kindOf = (feeds: readonly Tensor[]) => feeds.map((t) => `${t.name}:${t.datatype}:${t.shape.slice(1).join('x')}`).join('|');
+
+/** Outputs of a shared run, split back to the items in batch order (views, no copies). */
+function splitOutputs(outputs: Tensor[], items: readonly Item[], total: number): Tensor[][] {
+  for (const o of outputs) {
+    if (o.shape[0] !== total) throw new MlctlError('INTERNAL', [`the model answered ${o.name} with shape [${o.shape.join(', ')}] for a batch of ${total}: its leading dimension is not the batch`]);
+  }
+  let off = 0;
+  return items.map((it) => {
+    const parts = outputs.map((o) => sliceBatch(o, off, off + it.n));
+    off += it.n;
+    return parts;
+  });
+}
+
 export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batcher {
-  const perExample = engine.inputSize;
-  const outSize = engine.outputSize;
+  // A model without a batch dimension takes one request per run, whatever --max-batch says.
+  const maxBatch = engine.batched ? opts.maxBatch : 1;
   // Per-client FIFOs in round-robin order (Map keeps insertion order; a served client moves to the back).
   const queues = new Map<string, Item[]>();
   const held = new Map<string, number>();
@@ -80,7 +102,7 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     if (running || queues.size === 0) return;
     if (timer) clearTimeout(timer);
     timer = undefined;
-    const full = pending >= opts.maxBatch || (opts.incoming !== undefined && opts.incoming() === 0);
+    const full = pending >= maxBatch || (opts.incoming !== undefined && opts.incoming() === 0);
     const wait = full ? 0 : oldest() + opts.maxDelayMs - performance.now();
     if (wait <= 0) {
       void runBatch();
@@ -99,7 +121,7 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     else held.delete(it.client);
   };
 
-  /** Up to maxBatch examples, one item per client per turn, clients in round-robin order. */
+  /** Up to maxBatch examples that stack together, one item per client per turn, clients in round-robin order. */
   function takeBatch(): { items: Item[]; total: number } {
     const items: Item[] = [];
     let total = 0;
@@ -108,7 +130,7 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
       progress = false;
       for (const [client, q] of [...queues]) {
         const it = q[0]!;
-        if (items.length > 0 && total + it.n > opts.maxBatch) continue;
+        if (items.length > 0 && (total + it.n > maxBatch || it.kind !== items[0]!.kind)) continue;
         q.shift();
         queues.delete(client);
         if (q.length) queues.set(client, q); // to the back of the round
@@ -116,7 +138,7 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
         total += it.n;
         release(it);
         progress = true;
-        if (total >= opts.maxBatch) return { items, total };
+        if (total >= maxBatch) return { items, total };
       }
     }
     return { items, total };
@@ -127,26 +149,15 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     running = true;
     const { items, total } = takeBatch();
     setDepth();
-    let x: Float32Array;
-    if (items.length === 1) x = items[0]!.x;
-    else {
-      x = new Float32Array(total * perExample);
-      let off = 0;
-      for (const it of items) {
-        x.set(it.x.subarray(0, it.n * perExample), off);
-        off += it.n * perExample;
-      }
-    }
     const t0 = performance.now();
     try {
-      const y = await engine.run(x, total);
+      // A lone request runs on its own tensors; a shared batch stacks each input along its leading dimension.
+      const feeds = items.length === 1 ? items[0]!.feeds : items[0]!.feeds.map((f) => concatBatch(items.map((it) => it.feeds.find((g) => g.name === f.name)!)));
+      const outputs = await engine.run(feeds);
       const ms = performance.now() - t0;
       opts.onBatch?.(total, ms / 1000);
-      let off = 0;
-      for (const it of items) {
-        it.resolve({ y: y.slice(off * outSize, (off + it.n) * outSize), inferenceMs: ms, batchSize: total });
-        off += it.n;
-      }
+      const parts = items.length === 1 ? [outputs] : splitOutputs(outputs, items, total);
+      items.forEach((it, i) => it.resolve({ outputs: parts[i]!, inferenceMs: ms, batchSize: total }));
     } catch (err) {
       for (const it of items) it.reject(err);
     } finally {
@@ -160,10 +171,10 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     }
   }
 
-  function enqueue(x: Float32Array, n: number, client: string): Promise<BatchResult> {
+  function enqueue(feeds: readonly Tensor[], n: number, client: string): Promise<BatchResult> {
     return new Promise<BatchResult>((resolve, reject) => {
       const q = queues.get(client);
-      const item = { x, n, at: performance.now(), client, resolve, reject };
+      const item = { feeds, kind: kindOf(feeds), n, at: performance.now(), client, resolve, reject };
       if (q) q.push(item);
       else queues.set(client, [item]);
       pending += n;
@@ -196,25 +207,22 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
   }
 
   return {
-    async submit(x, n, client = '') {
-      if (n < 1) throw new MlctlError('INPUT_INVALID', ['no examples to run']);
-      if (x.length !== n * perExample) throw new MlctlError('INPUT_INVALID', [`expected ${n * perExample} input values for ${n} example(s), got ${x.length}`]);
+    async submit(feeds, n, client = '') {
+      if (n < 1 || !feeds.length) throw new MlctlError('INPUT_INVALID', ['no examples to run']);
+      if (!engine.batched && n !== 1) throw new MlctlError('INPUT_INVALID', [`the model has no batch dimension: it runs one request at a time, not ${n} examples`]);
+      const off = engine.batched ? feeds.find((f) => f.shape[0] !== n) : undefined;
+      if (off) throw new MlctlError('INPUT_INVALID', [`input ${off.name} has shape [${off.shape.join(', ')}]; every input needs the ${n} example(s) along its first dimension`]);
       if (n > opts.maxQueue || !makeRoom(n, client)) throw queueFull();
-      if (n <= opts.maxBatch) return enqueue(x, n, client);
-      // Larger than one batch: run it in max-batch chunks and stitch the outputs back together.
+      if (n <= maxBatch) return enqueue(feeds, n, client);
+      // Larger than one batch: run it in max-batch chunks (views) and stitch the outputs back together.
       const parts: Array<Promise<BatchResult>> = [];
-      for (let i = 0; i < n; i += opts.maxBatch) {
-        const k = Math.min(opts.maxBatch, n - i);
-        parts.push(enqueue(x.subarray(i * perExample, (i + k) * perExample), k, client));
+      for (let i = 0; i < n; i += maxBatch) {
+        const k = Math.min(maxBatch, n - i);
+        parts.push(enqueue(feeds.map((f) => sliceBatch(f, i, i + k)), k, client));
       }
       const done = await Promise.all(parts);
-      const y = new Float32Array(n * outSize);
-      let off = 0;
-      for (const r of done) {
-        y.set(r.y, off);
-        off += r.y.length;
-      }
-      return { y, inferenceMs: done.reduce((a, r) => a + r.inferenceMs, 0), batchSize: Math.max(...done.map((r) => r.batchSize)) };
+      const outputs = done[0]!.outputs.map((o, j) => concatBatch(done.map((r) => r.outputs[j]!)));
+      return { outputs, inferenceMs: done.reduce((a, r) => a + r.inferenceMs, 0), batchSize: Math.max(...done.map((r) => r.batchSize)) };
     },
     depth: () => pending,
     poke: schedule,

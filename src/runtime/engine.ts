@@ -1,10 +1,11 @@
 // "Give me an engine", in one place: every command that runs a model (train's feature extraction, evaluate, serve,
-// optimize, classic, predict, watch) calls openEngine(). Engine kinds plug in as openers (src/engines/), tried in
+// optimize, classic, predict, watch) calls openEngine(); engines run named tensors (runtime/tensor.ts). Engine kinds plug in as openers (src/engines/), tried in
 // order like the TF.js backends: an explicit --engine fails loudly, `auto` says what it skipped and why.
 import type * as tf from '@tensorflow/tfjs';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import type { Tensor, TensorSpec } from './tensor.js';
 
 export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
 export type EngineChoice = (typeof ENGINES)[number];
@@ -16,6 +17,11 @@ export interface EngineProvenance {
   source: string;
 }
 
+/**
+ * A model ready to run. It declares its inputs and outputs as the model does (names, datatypes, shapes with the
+ * batch dimension, -1 where dynamic) and runs named feeds into named fetches of any datatype, as ONNX Runtime does.
+ * Callers that feed one float tensor and read one back use runFloat() (runtime/float.ts).
+ */
 export interface InferenceEngine {
   /** The opener that made it: "onnx", "tfjs", "tfjs-thread", "classic". For display and manifests only. */
   readonly name: string;
@@ -23,13 +29,18 @@ export interface InferenceEngine {
   readonly platform: string;
   /** Human-readable detail, e.g. "onnxruntime-node 1.23 (cpu, 2 threads)" or "tfjs wasm". */
   readonly description: string;
-  /** Per-example input shape without the batch dimension, e.g. [224, 224, 3]. */
-  readonly inputShape: number[];
-  /** Values per example in the output. */
-  readonly outputSize: number;
+  /** What the model takes, in its own order. */
+  readonly inputs: readonly TensorSpec[];
+  /** What it answers, in its own order (non-tensor outputs, e.g. ONNX sequences of maps, are not listed). */
+  readonly outputs: readonly TensorSpec[];
+  /** True when every input and output has a leading dynamic batch dimension: requests may be stacked along it. */
+  readonly batched: boolean;
   readonly provenance: EngineProvenance;
-  /** Run `batch` examples packed in `x` (length batch * prod(inputShape)); returns batch * outputSize floats. */
-  run(x: Float32Array, batch: number): Promise<Float32Array>;
+  /**
+   * Run one set of feeds (every declared input, by name, in any order; numeric data is used in place, never copied
+   * by the engine) and answer the `fetches` asked for (default: every declared output), in that order.
+   */
+  run(feeds: readonly Tensor[], fetches?: readonly string[]): Promise<Tensor[]>;
   /** Frees what the engine owns. A model it borrowed (EngineSource "model" without `owned`) is never disposed by it. */
   dispose(): Promise<void>;
 }
@@ -38,21 +49,13 @@ export interface InferenceEngine {
 export type EngineSource =
   | { kind: 'package'; pkg: LoadedPackage }
   /** An ONNX model file or its bytes; with `sha256`, bytes that do not hash to it never run. */
-  | { kind: 'onnx'; model: string | Uint8Array; sha256?: string; label?: string; io?: EngineIO }
+  | { kind: 'onnx'; model: string | Uint8Array; sha256?: string; label?: string }
   /**
    * An in-memory TF.js model. Borrowed unless `owned`: the caller keeps ownership and disposes it; with `owned` the
    * engine takes it over (and ONNX frees it as soon as it is converted). `identity` names its content for caches
    * (e.g. the feature session's backbone identity); without it the content is hashed.
    */
   | { kind: 'model'; model: tf.LayersModel; owned?: boolean; identity?: string; label?: string };
-
-/** Which graph input/output to use and their per-example shapes, when the model's own declarations do not say. */
-export interface EngineIO {
-  inputName?: string;
-  outputName?: string;
-  inputShape?: number[];
-  outputSize?: number;
-}
 
 export interface EngineOptions {
   engine?: EngineChoice;

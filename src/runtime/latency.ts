@@ -2,6 +2,7 @@
 // the best of a few batch sizes. Inputs are a real preprocessed example when given (values don't change timing).
 import { performance } from 'node:perf_hooks';
 import type { InferenceEngine } from './engine.js';
+import { floatIO, runFloat } from './float.js';
 
 export interface LatencyOptions {
   /** Untimed runs before measuring (JIT, allocator and kernel caches warm up). */
@@ -54,9 +55,10 @@ export function percentile(sorted: readonly number[], q: number): number {
 
 function batchInput(engine: InferenceEngine, batch: number, example?: Float32Array): Float32Array {
   // Models with free dimensions (-1) are timed at the example's size.
-  const fixed = engine.inputShape.every((d) => d > 0);
-  if (!fixed && !example) throw new RangeError(`the engine's input shape [${engine.inputShape.join(', ')}] has free dimensions: pass an example input`);
-  const per = fixed ? engine.inputShape.reduce((a, d) => a * d, 1) : example!.length;
+  const { inputShape } = floatIO(engine);
+  const fixed = inputShape.every((d) => d > 0);
+  if (!fixed && !example) throw new RangeError(`the engine's input shape [${inputShape.join(', ')}] has free dimensions: pass an example input`);
+  const per = fixed ? inputShape.reduce((a, d) => a * d, 1) : example!.length;
   const x = new Float32Array(per * batch);
   if (example) {
     if (example.length !== per) throw new RangeError(`example has ${example.length} values, the engine expects ${per}`);
@@ -72,11 +74,11 @@ export async function measureLatency(engine: InferenceEngine, opts: LatencyOptio
   const batchSizes = [...new Set(opts.batchSizes ?? DEFAULT_LATENCY.batchSizes)].filter((b) => b >= 1).sort((a, b) => a - b);
 
   const one = batchInput(engine, 1, opts.example);
-  for (let i = 0; i < warmup; i++) await engine.run(one, 1);
+  for (let i = 0; i < warmup; i++) await runFloat(engine, one, 1);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    await engine.run(one, 1);
+    await runFloat(engine, one, 1);
     times.push(performance.now() - t0);
     opts.onRun?.();
   }
@@ -90,12 +92,12 @@ export async function measureLatency(engine: InferenceEngine, opts: LatencyOptio
       seconds = times.reduce((a, t) => a + t, 0) / 1000 / runs;
     } else {
       const x = batchInput(engine, b, opts.example);
-      await engine.run(x, b);
+      await runFloat(engine, x, b);
       const budget = opts.throughputBudgetMs ?? DEFAULT_LATENCY.throughputBudgetMs;
       const t0 = performance.now();
       let done = 0;
       while (done < throughputRuns && (done === 0 || performance.now() - t0 < budget)) {
-        await engine.run(x, b);
+        await runFloat(engine, x, b);
         done++;
         opts.onRun?.();
       }

@@ -150,6 +150,73 @@ export function halfToNumber(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
+/** IEEE 754 half-precision bits of a number (round to nearest even; overflow to ±Infinity). */
+export function numberToHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rest > mid || (rest === mid && half & 1) ? 1 : 0));
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  return sign | (half + (rest > 0x1000 || (rest === 0x1000 && half & 1) ? 1 : 0));
+}
+
+/** True when a model with these declarations takes a batch: every tensor's leading dimension is dynamic. */
+export function batchable(specs: readonly TensorSpec[]): boolean {
+  return specs.every((s) => s.shape.length > 0 && s.shape[0]! < 0);
+}
+
+/** A tensor whose storage does not fit its datatype or does not hold its shape's element count is INPUT_INVALID. */
+export function checkTensor(t: Tensor): void {
+  if (!storageMatches(t.datatype, t.data)) throw new MlctlError('INPUT_INVALID', [`tensor ${t.name}: its data is not ${t.datatype} storage`]);
+  const want = elementCount(t.shape);
+  if (t.data.length !== want) throw new MlctlError('INPUT_INVALID', [`tensor ${t.name} has ${t.data.length} elements but shape [${t.shape.join(', ')}] needs ${want}`]);
+}
+
+/**
+ * A declaration read from a record (mlctl.json, a worker's message): known datatype, a shape of integers where -1
+ * marks a dynamic dimension. `where` names the record in the error.
+ */
+export function specOf(record: { name?: unknown; datatype?: unknown; shape?: unknown }, where: string): TensorSpec {
+  const { name, datatype, shape } = record;
+  if (typeof name !== 'string' || !name) throw new MlctlError('PACKAGE_INVALID', [where, 'a tensor declaration has no name']);
+  if (!isDatatype(datatype)) throw new MlctlError('PACKAGE_INVALID', [where, `tensor ${name} has datatype ${JSON.stringify(datatype)}; use one of ${DATATYPES.join(', ')}`]);
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < -1)) throw new MlctlError('PACKAGE_INVALID', [where, `tensor ${name} has shape ${JSON.stringify(shape)}; use integers, -1 for a dynamic dimension`]);
+  return { name, datatype, shape: [...(shape as number[])] };
+}
+
+/**
+ * Feeds an engine was given, against what it declares: each declared input exactly once, by name, of its datatype,
+ * rank and fixed sizes, with as many elements as its shape says. Engines call it before running (a RangeError names
+ * what is wrong); serve validates requests with its own words before they get this far.
+ */
+export function checkFeeds(engine: string, inputs: readonly TensorSpec[], feeds: readonly Tensor[]): void {
+  const fail = (why: string): never => {
+    throw new RangeError(`${engine} engine: ${why} (it takes ${inputs.map(describeSpec).join(', ')})`);
+  };
+  if (feeds.length !== inputs.length) fail(`${feeds.length} feed(s) for ${inputs.length} input(s)`);
+  for (const spec of inputs) {
+    const t = feeds.find((f) => f.name === spec.name);
+    if (!t) return fail(`no feed for input ${spec.name}`);
+    if (t.datatype !== spec.datatype) fail(`input ${spec.name} is ${spec.datatype}, got ${t.datatype}`);
+    if (!shapeMatches(spec.shape, t.shape)) fail(`input ${spec.name} has shape [${spec.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+    if (!storageMatches(t.datatype, t.data) || t.data.length !== elementCount(t.shape)) fail(`input ${spec.name} of shape [${t.shape.join(', ')}] needs ${elementCount(t.shape)} ${t.datatype} elements, got ${t.data.length}`);
+  }
+}
+
 /** The per-example shape of a declared tensor of a batched model: its shape without the leading batch dimension. */
 export const exampleShape = (spec: TensorSpec) => spec.shape.slice(1);
 

@@ -1,10 +1,8 @@
 // Model audit trail for mlctl serve (--audit-log FILE): one JSON line per prediction and per model load, appended
 // with O_APPEND and written synchronously (nothing buffered in-process), synced to disk every second, rotated by size.
-import { closeSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../artifacts/hash.js';
-import { MANIFEST_FILE } from '../artifacts/manifest.js';
-import { verifyPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { taskOf } from '../tasks/index.js';
 import fp from 'fastify-plugin';
@@ -88,39 +86,46 @@ export function openAuditLog(opts: AuditOptions): AuditLog {
 }
 
 /**
- * Log a model load with its package hash, checked against the package on disk: mlctl.json must still hash to the
- * manifest hash being served, and with `deep` every file is re-hashed against the manifest (the repository's
- * loadPackage already did that once before opening the engine). Throws, after logging the refusal, on mismatch.
+ * Log a model load with its package hash, checked against its source (serve/source.ts): for a package directory,
+ * mlctl.json must still hash to the manifest hash being served, and with `deep` every file is re-hashed against the
+ * manifest (the repository's load already did that once before opening the engine). Throws, after logging the
+ * refusal, on mismatch.
  */
 export async function auditModelLoad(audit: AuditLog | undefined, model: ServedModel, event = 'model-load', opts: { deep?: boolean } = {}): Promise<void> {
-  const dir = model.package.dir;
-  const base = { time: new Date().toISOString(), event, model: model.name, version: model.version, dir, manifestSha256: model.manifestSha256 };
+  const base = { time: new Date().toISOString(), event, model: model.name, version: model.version, dir: model.source.location, manifestSha256: model.manifestSha256 };
   try {
-    const onDisk = sha256(readFileSync(path.join(dir, MANIFEST_FILE)));
-    if (onDisk !== model.manifestSha256) {
-      throw new MlctlError('PACKAGE_HASH_MISMATCH', [dir, `mlctl.json hashes to ${onDisk.slice(0, 12)}…, the loaded manifest to ${model.manifestSha256.slice(0, 12)}…`]);
-    }
-    if (opts.deep) await verifyPackage(dir, model.manifest);
+    await model.source.recheck(model.package, opts);
   } catch (err) {
     audit?.write({ ...base, verified: false, error: (err as Error).message });
     throw err;
   }
-  // "verified" covers the bytes that actually run: the package's files and the engine's model (a cached
-  // conversion included), each checked against a recorded sha256.
+  // "verified" covers the bytes that actually run: the package's files (against mlctl.json, itself covered by the
+  // signature when signed) and the engine's model — a cached conversion counts only when it authenticated with the
+  // cache key kept outside the cache (engines/onnx.ts), never on a sha256 recorded beside the bytes.
   const verified = model.package.verified && model.provenance.verified;
   audit?.write({ ...base, verified, files: Object.keys(model.manifest.files).length, engine: model.engine, runs: model.provenance.source });
 }
 
-/** sha256 of each example of the first input: the image bytes for BYTES, the float32 bytes for FP32. */
+/** The bytes of example `i` of a tensor: its elements' little-endian bytes (as in memory), or BYTES elements joined. */
+function exampleBytes(t: InferInput, i: number, n: number): Uint8Array {
+  const per = t.data.length / n;
+  if (Array.isArray(t.data)) return per === 1 ? t.data[i]! : Buffer.concat(t.data.slice(i * per, (i + 1) * per));
+  const d = t.data as Float32Array;
+  return new Uint8Array(d.buffer, d.byteOffset + i * per * d.BYTES_PER_ELEMENT, per * d.BYTES_PER_ELEMENT);
+}
+
+/**
+ * sha256 of each example of the request: the image bytes for BYTES images, the float32 bytes for FP32 — of every
+ * input, in order, when a model takes several.
+ */
 export function exampleHashes(inputs: InferInput[]): string[] {
-  const input = inputs[0];
-  if (!input) return [];
-  if (Array.isArray(input.data)) return input.data.map((b) => sha256(b));
-  const data = input.data as Float32Array;
-  const n = Math.max(1, input.shape[0] ?? 1);
-  const per = data.length / n;
+  if (!inputs.length) return [];
+  const n = Math.max(1, inputs[0]!.shape[0] ?? 1);
   const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(sha256(new Uint8Array(data.buffer, data.byteOffset + i * per * 4, per * 4)));
+  for (let i = 0; i < n; i++) {
+    const parts = inputs.filter((t) => t.data.length % n === 0).map((t) => exampleBytes(t, i, n));
+    out.push(sha256(parts.length === 1 ? parts[0]! : Buffer.concat(parts)));
+  }
   return out;
 }
 
@@ -163,6 +168,8 @@ export function predictionRecords(e: InferEvent, repo: ModelRepository): Array<R
  */
 export function auditPredictions(repo: ModelRepository, audit: AuditLog): () => void {
   return repo.onInfer((e) => {
+    // A key refused on the model: nothing ran; the front end that carried the call writes the auth-denied line.
+    if (e.error instanceof MlctlError && e.error.code === 'PERMISSION_DENIED') return;
     for (const r of predictionRecords(e, repo)) audit.write(r);
   });
 }
@@ -192,7 +199,7 @@ export const auditPlugin = fp<AuditPluginOptions>(
       audit.close();
     });
   },
-  { name: 'mlctl-audit', dependencies: ['mlctl-core'] },
+  { name: 'mlctl-audit', dependencies: ['mlctl-core'], decorators: { fastify: ['mlctl'] } },
 );
 
 function round(ms: number): number {

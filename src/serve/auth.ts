@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { MlctlError } from '../errors.js';
 import { requestModelName } from './hygiene.js';
-import { accessDenied } from './errors.js';
+import { accessDenied, outsideKeyScope, type ScopeRefusal } from './errors.js';
 
 export interface ApiKey {
   /** Public name for logs and audit lines, e.g. "ci" or "key-3f2a9c1b" (derived from the digest). */
@@ -129,9 +129,12 @@ export function authorize(store: KeyStore, presented: string | undefined, target
   if (target.metrics && key.models && !key.models.includes(METRICS_SCOPE)) {
     return { ok: false, status: 403, keyId: key.id, message: `API key ${key.id} may not read /metrics: give it the ${METRICS_SCOPE} scope (ID:KEY@${METRICS_SCOPE}) or serve metrics on --metrics-port` };
   }
-  if (target.model !== undefined && key.models && !key.models.includes(target.model)) {
-    return { ok: false, status: 403, keyId: key.id, message: `API key ${key.id} is not allowed to use model "${target.model}"` };
+  // A key scoped to /metrics alone reads metrics and nothing else: no model, no model-less route either.
+  if (!target.metrics && key.models && key.models.every((m) => m === METRICS_SCOPE)) {
+    return { ok: false, status: 403, keyId: key.id, message: `API key ${key.id} may only read ${METRICS_SCOPE}: give it model scopes (ID:KEY@MODEL) to use models` };
   }
+  const refused = target.model !== undefined ? outsideKeyScope({ keyId: key.id, keyModels: key.models }, target.model) : undefined;
+  if (refused) return { ok: false, status: 403, keyId: key.id, message: refused.message };
   return { ok: true, keyId: key.id };
 }
 
@@ -235,10 +238,13 @@ export function checkAccess(ac: AccessControl, presented: string | undefined, ta
   return auth;
 }
 
-/** Routes anyone may call: liveness/readiness probes and Prometheus scraping. */
+/**
+ * Routes anyone may call: the server's liveness/readiness probes and Prometheus scraping. A model's own readiness
+ * (/v2/models/{name}/ready) is not among them: with keys on, 200 vs 404 there would list the models to anyone.
+ */
 export function isOpenRoute(url: string): boolean {
   const p = url.split('?')[0]!;
-  return p === '/v2/health/live' || p === '/v2/health/ready' || /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/ready$/.test(p) || p === '/metrics';
+  return p === '/v2/health/live' || p === '/v2/health/ready' || p === '/metrics';
 }
 
 declare module 'fastify' {
@@ -291,15 +297,23 @@ export const authPlugin = fp<AuthHookOptions>(async (app, opts) => {
     if (decision.status === 401) reply.header('www-authenticate', 'Bearer realm="mlctl"');
     if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
     request.log.info({ status: err.httpStatus, url: request.url, ip: request.clientAddress }, err.message);
-    if (decision.status !== 429) {
-      app.auditLog?.write({
-        time: new Date().toISOString(), event: 'auth-denied', requestId: request.id, status: err.httpStatus, code: err.code, keyId: decision.keyId ?? null,
-        client: request.clientAddress, route: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]!.slice(0, 200)}`, reason: err.message,
-      });
-    }
+    if (decision.status !== 429) auditDenied(request, err, decision.keyId, requestModelName(request));
     return reply.code(err.httpStatus).send({ error: err.message, code: err.code });
   });
-}, { name: 'mlctl-auth', dependencies: ['mlctl-core'] });
+  // Scopes are also checked where a model is chosen from the body (/predict's multipart or JSON "model") and where it
+  // runs (the repository): those refusals are thrown by the route, and audited here like the ones above.
+  app.addHook('onError', async (request, _reply, error) => {
+    if (error instanceof MlctlError && error.code === 'PERMISSION_DENIED') auditDenied(request, error, request.apiKeyId, (error as Partial<ScopeRefusal>).model);
+  });
+
+  function auditDenied(request: FastifyRequest, err: MlctlError, keyId: string | undefined, model: string | undefined): void {
+    app.auditLog?.write({
+      time: new Date().toISOString(), event: 'auth-denied', requestId: request.id, status: err.httpStatus, code: err.code, keyId: keyId ?? null,
+      client: request.clientAddress, route: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]!.slice(0, 200)}`,
+      ...(model !== undefined ? { model: model.slice(0, 130) } : {}), reason: err.message,
+    });
+  }
+}, { name: 'mlctl-auth', dependencies: ['mlctl-core', 'mlctl-hygiene'], decorators: { fastify: ['mlctl'] } });
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

@@ -1,76 +1,15 @@
 // Request decoding and response encoding for every serve transport: JSON tensors (flat or nested), base64 images,
 // the V2 request (JSON or binary tensor extension), gRPC ModelInfer inputs, multipart uploads, TF Serving instances,
 // tabular rows. Routes and the gRPC service only map transport fields onto these functions (answers in a task's
-// terms — labels, values — are the task's: tasks/).
-import os from 'node:os';
+// terms — labels, values — are the task's: tasks/); tensor data of every datatype is read and written by wire.ts.
 import { encodeObjects, type TabularEncoding } from '../data/csv.js';
 import { MlctlError } from '../errors.js';
+import { bytesPerElement, DATATYPES, elementCount, isDatatype, toNumbers, type Datatype, type TensorData } from '../runtime/tensor.js';
 import { badRequest, payloadTooLarge } from './errors.js';
 import type { InferInput, InferOutput } from './types.js';
+import { bytesToData, CONTENTS_FIELD, fromBase64, hasContents, jsonToData, MAX_NESTING, parseBinaryBytes, toFloat32, valuesToData, type TensorContents } from './wire.js';
 
-const LITTLE_ENDIAN = os.endianness() === 'LE';
-
-/** Deepest array nesting a request may use: tensors have a handful of dimensions, not thousands. */
-export const MAX_NESTING = 32;
-
-/**
- * The leaves of nested JSON arrays in order, walked with an explicit stack (no recursion, no Array.flat), so a body
- * nested thousands of levels deep is a 400 naming the limit instead of a stack overflow.
- */
-export function flattenNested(data: unknown[], what: string): unknown[] {
-  const out: unknown[] = [];
-  const stack: Array<{ a: unknown[]; i: number }> = [{ a: data, i: 0 }];
-  while (stack.length) {
-    const top = stack[stack.length - 1]!;
-    if (top.i >= top.a.length) {
-      stack.pop();
-      continue;
-    }
-    const v = top.a[top.i++];
-    if (Array.isArray(v)) {
-      if (stack.length >= MAX_NESTING) throw badRequest(`${what}: arrays are nested more than ${MAX_NESTING} levels deep; a tensor has at most ${MAX_NESTING} dimensions (send its data flat with "shape", or nested once per dimension)`);
-      stack.push({ a: v, i: 0 });
-    } else out.push(v);
-  }
-  return out;
-}
-
-/** Flatten nested JSON arrays of numbers into Float32Array, refusing anything that is not a number finite in float32. */
-export function toFloat32(data: unknown, what: string): Float32Array {
-  if (!Array.isArray(data)) throw badRequest(`${what}: data must be an array of numbers (flat or nested)`);
-  const flat = flattenNested(data, what);
-  const out = new Float32Array(flat.length);
-  for (let i = 0; i < flat.length; i++) {
-    const v = flat[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`${what}: element ${i} is ${JSON.stringify(v)?.slice(0, 40)}, not a finite number`);
-    out[i] = v;
-    if (!Number.isFinite(out[i]!)) throw badRequest(`${what}: element ${i} is ${v}, beyond the float32 range (±3.4e38)`);
-  }
-  return out;
-}
-
-/** Index of the first NaN or ±Infinity in `data`, or -1. */
-export function firstNonFinite(data: Float32Array): number {
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
-  return -1;
-}
-
-/** Decode a base64 string (standard or URL-safe), refusing text that is not base64 at all. */
-export function fromBase64(s: unknown, what: string): Uint8Array {
-  if (typeof s !== 'string') throw badRequest(`${what}: expected a base64 string`);
-  const clean = s.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) throw badRequest(`${what}: not valid base64`);
-  return Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64');
-}
-
-/** BYTES elements in JSON: base64 strings or {"b64": "..."} objects, flat or nested. */
-export function toBytesList(data: unknown, what: string): Uint8Array[] {
-  if (!Array.isArray(data)) throw badRequest(`${what}: BYTES data must be an array of base64 strings`);
-  return flattenNested(data, what).map((v, i) => {
-    if (v && typeof v === 'object' && 'b64' in v) return fromBase64((v as { b64: unknown }).b64, `${what} element ${i}`);
-    return fromBase64(v, `${what} element ${i}`);
-  });
-}
+export { flattenNested, fromBase64, MAX_NESTING, toFloat32 } from './wire.js';
 
 /** Product of a shape's dimensions (validated as non-negative integers). */
 export function shapeSize(shape: unknown, what: string): number {
@@ -90,42 +29,6 @@ export function splitBinaryBody(body: Buffer, headerLength: number): { json: unk
     throw badRequest(`the inference header is not valid JSON (${(err as Error).message})`);
   }
   return { json, binary: body.subarray(headerLength) };
-}
-
-/** BYTES tensor in binary form (V2 binary extension, gRPC raw contents): each element is a 4-byte little-endian length followed by its bytes. */
-export function parseBinaryBytes(buf: Uint8Array, what: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let off = 0;
-  while (off < buf.byteLength) {
-    if (off + 4 > buf.byteLength) throw badRequest(`${what}: truncated BYTES element length at offset ${off}; each element needs a 4-byte little-endian length prefix`);
-    const len = view.getUint32(off, true);
-    off += 4;
-    if (off + len > buf.byteLength) throw badRequest(`${what} is truncated: a BYTES element declares ${len} bytes but ${buf.byteLength - off} remain (offset ${off})`);
-    out.push(buf.subarray(off, off + len));
-    off += len;
-  }
-  return out;
-}
-
-/** Little-endian float32 bytes → Float32Array (copied so alignment never matters). */
-export function parseBinaryFp32(buf: Uint8Array, what: string): Float32Array {
-  if (buf.byteLength % 4) throw badRequest(`${what}: ${buf.byteLength} bytes is not a whole number of FP32 values`);
-  const out = new Float32Array(buf.byteLength / 4);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf);
-  else {
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-  }
-  return out;
-}
-
-/** Float32Array → little-endian bytes (V2 binary outputs, gRPC raw_output_contents); shares memory on LE hosts. */
-export function fp32ToBuffer(data: Float32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const buf = Buffer.allocUnsafe(data.length * 4);
-  for (let i = 0; i < data.length; i++) buf.writeFloatLE(data[i]!, i * 4);
-  return buf;
 }
 
 interface RawInput {
@@ -159,6 +62,20 @@ export function decodeV2Request(body: unknown, headerLength: string | string[] |
   return { req: body as V2InferRequest, inputs: decodeV2Inputs(body as V2InferRequest, undefined) };
 }
 
+/** The datatype a request names, or a 400 listing the V2 datatypes. */
+function datatypeOf(v: unknown, what: string, quote: (v: unknown) => string): Datatype {
+  if (isDatatype(v)) return v;
+  throw badRequest(`${what} has datatype ${quote(v)}; V2 datatypes are ${DATATYPES.join(', ')}`);
+}
+
+/** Wire bytes of an input as its datatype's storage, with the byte count checked against its shape. */
+function binaryData(datatype: Datatype, chunk: Uint8Array, count: number, what: string, needs: (bytes: number) => string): TensorData {
+  if (datatype === 'BYTES') return parseBinaryBytes(chunk, what);
+  const size = bytesPerElement(datatype)! * count;
+  if (chunk.byteLength !== size) throw badRequest(needs(size));
+  return bytesToData(datatype, chunk, what);
+}
+
 function decodeV2Inputs(req: V2InferRequest, binary: Buffer | undefined): InferInput[] {
   if (!Array.isArray(req.inputs) || req.inputs.length === 0) throw badRequest('"inputs" must be a non-empty array of tensors {name, shape, datatype, data}');
   let off = 0;
@@ -169,28 +86,20 @@ function decodeV2Inputs(req: V2InferRequest, binary: Buffer | undefined): InferI
     const what = `input ${name}`;
     const size = shapeSize(raw.shape, what);
     const shape = raw.shape as number[];
-    if (raw.datatype !== 'FP32' && raw.datatype !== 'BYTES') {
-      throw badRequest(`${what} has datatype ${JSON.stringify(raw.datatype)}; this model takes FP32 (preprocessed NHWC floats) or BYTES (encoded images)`);
-    }
+    const datatype = datatypeOf(raw.datatype, what, (v) => JSON.stringify(v));
     const binSize = raw.parameters?.binary_data_size;
     if (binSize !== undefined) {
       if (!binary) throw badRequest(`${what} sets binary_data_size but the request has no binary section`);
       if (!Number.isInteger(binSize) || (binSize as number) < 0 || off + (binSize as number) > binary.length) throw badRequest(`${what}: binary_data_size ${String(binSize)} overruns the ${binary.length}-byte binary section`);
       const chunk = binary.subarray(off, off + (binSize as number));
       off += binSize as number;
-      if (raw.datatype === 'FP32') {
-        if (chunk.length !== size * 4) throw badRequest(`${what}: ${chunk.length} bytes of FP32 data, shape [${shape.join(', ')}] needs ${size * 4}`);
-        return { name, datatype: 'FP32', shape, data: parseBinaryFp32(chunk, what) };
-      }
-      return { name, datatype: 'BYTES', shape, data: parseBinaryBytes(chunk, what) };
+      const data = binaryData(datatype, chunk, size, what, (bytes) => `${what}: ${chunk.length} bytes of ${datatype} data, shape [${shape.join(', ')}] needs ${bytes}`);
+      return { name, datatype, shape, data } as InferInput;
     }
     if (raw.data === undefined) throw badRequest(`${what} has no "data"`);
-    if (raw.datatype === 'FP32') {
-      const data = toFloat32(raw.data, what);
-      if (data.length !== size) throw badRequest(`${what} has ${data.length} values but shape [${shape.join(', ')}] needs ${size}`);
-      return { name, datatype: 'FP32', shape, data };
-    }
-    return { name, datatype: 'BYTES', shape, data: toBytesList(raw.data, what) };
+    const data = jsonToData(datatype, raw.data, what);
+    if (datatype !== 'BYTES' && data.length !== size) throw badRequest(`${what} has ${data.length} values but shape [${shape.join(', ')}] needs ${size}`);
+    return { name, datatype, shape, data } as InferInput;
   });
 }
 
@@ -267,12 +176,7 @@ export async function readMultipartImages(parts: AsyncIterable<UploadPart>, limi
   return { images, fields };
 }
 
-/** gRPC ModelInferRequest fields mlctl reads (protobufjs objects with keepCase). */
-export interface TensorContents {
-  fp32_contents?: number[];
-  bytes_contents?: Buffer[];
-  [other: string]: unknown;
-}
+export type { TensorContents } from './wire.js';
 
 export interface InferInputTensorMsg {
   name: string;
@@ -300,17 +204,13 @@ export interface ModelInferRequestMsg {
   raw_input_contents: Buffer[];
 }
 
-function elementCount(shape: number[], name: string): number {
-  let n = 1;
-  for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) throw badRequest(`input "${name}" has an invalid shape [${shape.join(', ')}]: dimensions are non-negative integers`);
-    n *= d;
-  }
+function grpcElementCount(shape: number[], name: string): number {
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw badRequest(`input "${name}" has an invalid shape [${shape.join(', ')}]: dimensions are non-negative integers`);
   if (!shape.length) throw badRequest(`input "${name}" has an empty shape; give the batch dimension first, e.g. [1, 224, 224, 3] or [1]`);
-  return n;
+  return elementCount(shape);
 }
 
-/** ModelInferRequest inputs → repository inputs, with every size checked against the declared shape. */
+/** ModelInferRequest inputs → repository inputs (typed contents or raw_input_contents, any datatype), every size checked against the declared shape. */
 export function decodeGrpcInputs(req: ModelInferRequestMsg): InferInput[] {
   if (!req.inputs.length) throw badRequest('the request has no inputs');
   const raw = req.raw_input_contents ?? [];
@@ -318,35 +218,32 @@ export function decodeGrpcInputs(req: ModelInferRequestMsg): InferInput[] {
     throw badRequest(`raw_input_contents has ${raw.length} entries for ${req.inputs.length} inputs; send one per input, in the same order`);
   }
   return req.inputs.map((t, i) => {
-    const count = elementCount(t.shape, t.name);
-    const hasContents = Boolean(t.contents && ((t.contents.fp32_contents?.length ?? 0) > 0 || (t.contents.bytes_contents?.length ?? 0) > 0));
-    if (raw.length && hasContents) throw badRequest(`input "${t.name}" has contents while raw_input_contents is used; use one or the other`);
-    if (t.datatype === 'FP32') {
-      let data: Float32Array;
-      if (raw.length) {
-        if (raw[i]!.byteLength !== count * 4) throw badRequest(`input "${t.name}": shape [${t.shape.join(', ')}] needs ${count * 4} bytes of FP32 raw content, got ${raw[i]!.byteLength}`);
-        data = parseBinaryFp32(raw[i]!, `input "${t.name}"`);
-      } else {
-        const values = t.contents?.fp32_contents ?? [];
-        if (values.length !== count) throw badRequest(`input "${t.name}": shape [${t.shape.join(', ')}] needs ${count} fp32_contents values, got ${values.length}`);
-        data = Float32Array.from(values);
-      }
-      return { name: t.name, datatype: 'FP32', shape: t.shape.slice(), data };
+    const count = grpcElementCount(t.shape, t.name);
+    const what = `input "${t.name}"`;
+    if (raw.length && hasContents(t.contents)) throw badRequest(`${what} has contents while raw_input_contents is used; use one or the other`);
+    const datatype = datatypeOf(t.datatype, what, (v) => `"${String(v)}"`);
+    const shape = t.shape.slice();
+    if (raw.length) {
+      const data = binaryData(datatype, raw[i]!, count, `raw ${datatype === 'BYTES' ? 'BYTES ' : ''}content of ${what}`, (bytes) => `${what}: shape [${t.shape.join(', ')}] needs ${bytes} bytes of ${datatype} raw content, got ${raw[i]!.byteLength}`);
+      // Fixed-size data was checked by its byte count; BYTES elements are counted once parsed.
+      if (data.length !== count) throw badRequest(`${what}: shape [${t.shape.join(', ')}] needs ${count} BYTES elements (one encoded image each), got ${data.length}`);
+      return { name: t.name, datatype, shape, data } as InferInput;
     }
-    if (t.datatype === 'BYTES') {
-      const items = raw.length ? parseBinaryBytes(raw[i]!, `raw BYTES content of input "${t.name}"`) : (t.contents?.bytes_contents ?? []).map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-      if (items.length !== count) throw badRequest(`input "${t.name}": shape [${t.shape.join(', ')}] needs ${count} BYTES elements (one encoded image each), got ${items.length}`);
-      return { name: t.name, datatype: 'BYTES', shape: t.shape.slice(), data: items };
-    }
-    throw badRequest(`input "${t.name}" has datatype "${t.datatype}"; mlctl models take FP32 (preprocessed NHWC tensors) or BYTES (encoded images)`);
+    const field = CONTENTS_FIELD[datatype];
+    if (!field) throw badRequest(`${what} is ${datatype}, which has no typed contents field: send it in raw_input_contents`);
+    const values = (t.contents?.[field] ?? []) as unknown[];
+    if (values.length !== count) throw badRequest(`${what}: shape [${t.shape.join(', ')}] needs ${count} ${datatype === 'BYTES' ? 'BYTES elements (one encoded image each)' : `${field} values`}, got ${values.length}`);
+    const data = datatype === 'BYTES' ? (values as Buffer[]).map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) : valuesToData(datatype, values, what);
+    return { name: t.name, datatype, shape, data } as InferInput;
   });
 }
 
-/** Rows of an [N, K] output as nested JSON arrays. */
+/** Rows of an [N, K] numeric output as nested JSON arrays. */
 export function rowsOf(out: InferOutput): number[][] {
   const [n, k] = [out.shape[0]!, out.shape[1] ?? 1];
+  const data = toNumbers(out);
   const rows: number[][] = [];
-  for (let i = 0; i < n; i++) rows.push(Array.from(out.data.subarray(i * k, (i + 1) * k)));
+  for (let i = 0; i < n; i++) rows.push(Array.from(data.subarray(i * k, (i + 1) * k)));
   return rows;
 }
 

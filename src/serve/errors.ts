@@ -16,6 +16,24 @@ export function accessDenied(d: { status: 401 | 403 | 429; message: string; retr
   return new MlctlError(ACCESS_CODES[d.status], [d.message], { retryAfter: d.retryAfterSec });
 }
 
+/** What an API key may use: its id and the models it is scoped to (undefined: every model, or keys are off). */
+export interface KeyScope {
+  keyId?: string;
+  keyModels?: readonly string[];
+}
+
+/** A PERMISSION_DENIED naming the model a scoped key was refused (the audit line names it too). */
+export type ScopeRefusal = MlctlError & { model: string };
+
+/**
+ * The one per-model scope rule, for every place a model is chosen or run (auth's URL check, resolveModel, the
+ * repository's infer): a scoped key may use only the models it lists. Undefined when allowed.
+ */
+export function outsideKeyScope(scope: KeyScope, model: string): ScopeRefusal | undefined {
+  if (!scope.keyModels || scope.keyModels.includes(model)) return undefined;
+  return Object.assign(new MlctlError('PERMISSION_DENIED', [`API key ${scope.keyId ?? '(scoped)'} is not allowed to use model "${model.slice(0, 130)}"`]), { model });
+}
+
 /** HTTP status for anything thrown while serving a request; unknown errors are 500. */
 export function httpStatusOf(err: unknown): number {
   if (err instanceof MlctlError) return err.httpStatus;

@@ -123,5 +123,5 @@ export const hygienePlugin = fp<HygieneOptions>(
       }
     });
   },
-  { name: 'mlctl-hygiene', dependencies: ['mlctl-core'] },
+  { name: 'mlctl-hygiene', dependencies: ['mlctl-core'], decorators: { fastify: ['mlctl'] } },
 );

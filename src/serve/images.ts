@@ -1,7 +1,5 @@
-// Encoded image bytes → model input floats for serve. Reads the header first (sharp metadata) so a
-// decompression bomb is refused from its declared size without decoding; then the training code's own
-// preprocessing (imageToInput, from the manifest) fills the batch buffer.
-import sharp from 'sharp';
+// Encoded image bytes → model input floats for serve: only the formats serve accepts (by magic number), then the
+// one decoding path (data/preprocess.ts imageToInput: header check against bombs, then the manifest's preprocessing).
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { DEFAULT_MAX_PIXELS, imageToInput } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
@@ -34,18 +32,15 @@ export async function imageBytesToInput(bytes: Uint8Array, spec: ImageInputSpec,
     const looks = /<svg|<\?xml/i.test(head) ? '; it looks like SVG/XML, which is not accepted' : '';
     throw badRequest(`${what} is not a readable image (no ${ACCEPTED} signature${looks}); send a ${ACCEPTED} file`);
   }
-  let meta: sharp.Metadata;
   try {
-    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-  } catch (err) {
-    throw badRequest(`${what} is not a readable image (${firstLine(err)}); send a ${ACCEPTED} file`, err);
-  }
-  const { width, height } = meta;
-  if (!width || !height) throw badRequest(`${what} has no dimensions; send a ${ACCEPTED} file`);
-  if (width * height > maxPixels) throw badRequest(`${what} is ${width}x${height} = ${width * height} pixels, more than the ${maxPixels}-pixel limit; it was not decoded`);
-  try {
+    // The one decoding path: its header check refuses bombs (pixels, decoded bytes) before any pixel is decoded,
+    // and large decodes take turns so a flood of them cannot hold up ordinary requests.
     await imageToInput(bytes, spec, out, offset, { maxPixels });
   } catch (err) {
+    if (err instanceof MlctlError && err.code === 'IMAGE_TOO_LARGE') {
+      throw new MlctlError('IMAGE_TOO_LARGE', [what, String((err.details as { reason?: string } | undefined)?.reason ?? firstLine(err))], { cause: err });
+    }
+    if (err instanceof MlctlError && err.code === 'IMAGE_DECODE') throw badRequest(`${what} is not a readable image (${firstLine(err).replace(/^cannot decode image \(\d+ bytes\): /, '')}); send a ${ACCEPTED} file`, err);
     if (err instanceof MlctlError) throw badRequest(`${what}: ${err.message}`, err);
     throw badRequest(`${what} could not be decoded (${firstLine(err)})`, err);
   }

@@ -37,5 +37,5 @@ export const metricsPortPlugin = fp<MetricsPortOptions>(
       server.closeAllConnections();
     });
   },
-  { name: 'mlctl-metrics-port', dependencies: ['mlctl-core'] },
+  { name: 'mlctl-metrics-port', dependencies: ['mlctl-core'], decorators: { fastify: ['mlctl'] } },
 );

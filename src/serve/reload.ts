@@ -5,7 +5,7 @@ import { watch, type FSWatcher, promises as fs } from 'node:fs';
 import path from 'node:path';
 import fp from 'fastify-plugin';
 import { MANIFEST_FILE } from '../artifacts/manifest.js';
-import { listVersions, resolveTag } from '../artifacts/package.js';
+import { latestVersionDir, listVersions, resolveTag } from '../artifacts/package.js';
 import type { Logger } from '../util/log.js';
 import { auditModelLoad, type AuditLog } from './audit.js';
 import { MlctlError } from '../errors.js';
@@ -26,6 +26,8 @@ export interface ReloaderOptions {
   settleMs?: number;
   /** Serve what a tag points at (`serve NAME:TAG --watch`; root is the model dir): switch when the tag moves. */
   follow?: { name: string; tag: string };
+  /** --allow-rejected: a model loaded without a version may be one a quality gate rejected. */
+  allowRejected?: boolean;
 }
 
 export interface Reloader {
@@ -95,7 +97,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
     return entries.filter((e) => e.isDirectory() && isValidModelName(e.name)).map((e) => path.join(root, e.name)).sort();
   }
 
-  const loadedDirs = () => new Set(repo.list().map((m) => path.resolve(m.package.dir)));
+  const loadedDirs = () => new Set(repo.list().map((m) => path.resolve(m.source.location)));
   const servingVersion = (name: string) => repo.get(name)?.version;
 
   /** Load one version directory; a refusal is logged and remembered, and the old version keeps serving. */
@@ -109,7 +111,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       for (const m of loaded) await auditModelLoad(opts.audit, m, how === 'hot reload' ? 'model-reload' : 'model-load');
     } catch (err) {
       // Loaded meanwhile by the other path (a watch scan and a control call racing): nothing was refused.
-      const already = (err as { status?: number }).status === 409 ? repo.list().find((m) => path.resolve(m.package.dir) === path.resolve(dir)) : undefined;
+      const already = (err as { status?: number }).status === 409 ? repo.list().find((m) => path.resolve(m.source.location) === path.resolve(dir)) : undefined;
       if (already) return already;
       // Audit refused what the repository had already made visible: take it out again.
       for (const m of loaded) await repo.unload(m.name, m.version).catch(() => {});
@@ -238,7 +240,9 @@ export function createReloader(opts: ReloaderOptions): Reloader {
         : await resolveInside(root, name).catch(() => undefined);
       if (!modelDir || !(await isDir(modelDir))) throw notFound(`no model "${name}" in ${opts.root}`);
       const versions = await listVersions(modelDir);
-      const v = version ?? versions[versions.length - 1];
+      // No version named: the newest one not marked rejected, as everywhere a bare name is resolved.
+      const latest = version === undefined ? await latestVersionDir(modelDir, { allowRejected: opts.allowRejected }) : undefined;
+      const v = version ?? (latest ? Number(path.basename(latest)) : undefined);
       if (v === undefined || !versions.includes(v)) throw notFound(`model "${name}" has no version ${version ?? ''} in ${modelDir} (found: ${versions.join(', ') || 'none'})`);
       suppressed.delete(name);
       const existing = repo.list().find((m) => m.name === name && m.version === v);
@@ -297,6 +301,7 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     unload: (name) => reloader.unloadModel(name),
     available: () => reloader.available(),
     refused: () => [...reloader.refused()].map(([dir, reason]) => ({ name: path.basename(path.dirname(dir)), version: Number(path.basename(dir)), dir, reason })),
+    scan: () => reloader.scan(),
   };
   if (opts.watchIntervalMs !== undefined) {
     const ms = opts.watchIntervalMs;
@@ -321,4 +326,4 @@ export const modelControlPlugin = fp<ModelControlOptions>(async (app, opts) => {
     const gone = await reloader.unloadModel(request.params.name);
     return { name: request.params.name, unloaded: gone.map((m) => String(m.version)) };
   });
-}, { name: 'mlctl-model-control', dependencies: ['mlctl-core'] });
+}, { name: 'mlctl-model-control', dependencies: ['mlctl-core', 'mlctl-hygiene', 'mlctl-auth'], decorators: { fastify: ['mlctl'] } });

@@ -1,19 +1,27 @@
-// serve's ModelRepository: loads packages (every model and version found), opens and warms an engine per
-// version, and runs inference through each version's batching queue. Loads are all-or-nothing and a version
-// becomes visible only once warm, so hot reload can swap versions without failing requests.
-import type { ImageInputSpec } from '../artifacts/manifest.js';
-import { loadPackage, type LoadedPackage } from '../artifacts/package.js';
-import { openEngine, type EngineChoice, type EngineOptions, type InferenceEngine } from '../runtime/engine.js';
-import type { Logger } from '../util/log.js';
-import { createBatcher, type Batcher } from '../runtime/batcher.js';
-import { findPackageDirs, type VersionPolicy } from './discover.js';
+// serve's ModelRepository: loads every version a ModelSource holds (load.ts), warms it (warmup.ts) and serves it
+// through its batching queue (batching.ts) after validating each request (validate.ts); unloading drains it
+// (unload.ts). Loads are all-or-nothing and a version becomes visible only once warm, so hot reload can swap
+// versions without failing requests.
+import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
-import { badRequest, notFound, notReady, shuttingDown } from './errors.js';
-import { firstNonFinite } from './codec.js';
-import { DEFAULT_MAX_PIXELS, imageBytesToInput } from './images.js';
+import type { Batcher } from '../runtime/batcher.js';
+import { openEngine, type EngineChoice, type EngineOptions, type InferenceEngine } from '../runtime/engine.js';
+import type { Tensor } from '../runtime/tensor.js';
+import type { Logger } from '../util/log.js';
+import { fairnessKey, versionBatcher } from './batching.js';
+import type { VersionPolicy } from './discover.js';
+import { notReady, outsideKeyScope, shuttingDown } from './errors.js';
+import { DEFAULT_MAX_PIXELS } from './images.js';
+import { loadVersion, type LoadedVersion } from './load.js';
 import { createServeMetrics, type ServeMetrics } from './metrics.js';
-import path from 'node:path';
+import { packageDirSource, type ModelSource } from './source.js';
 import type { BatchEvent, InferContext, InferEvent, InferInput, InferResult, ModelRepository, ServedModel, UnavailableVersion } from './types.js';
+import { drainAndDispose } from './unload.js';
+import { createVersionTable } from './version-table.js';
+import { firstNonFinite, toFeeds, type Feeds } from './validate.js';
+import { warmUp } from './warmup.js';
+
+export { imageSpecOf } from './validate.js';
 
 export interface RepositoryOptions {
   engine?: EngineChoice;
@@ -22,8 +30,10 @@ export interface RepositoryOptions {
   maxQueue?: number;
   /** Largest decoded image accepted, in pixels (decompression-bomb guard). */
   maxPixels?: number;
-  /** Serve every version found (default) or only the latest of each model. */
+  /** Serve every version found (default) or only the latest of each model (the newest not marked rejected). */
   versions?: VersionPolicy;
+  /** Versions a quality gate rejected may load (--allow-rejected); the loader refuses them otherwise. */
+  allowRejected?: boolean;
   logger?: Logger;
   metrics?: ServeMetrics;
   /** Engine opener (default runtime/engine.ts openEngine); benchmarks and embedders can supply their own. */
@@ -31,15 +41,15 @@ export interface RepositoryOptions {
   /** Run engines (ONNX Runtime, TF.js) in a worker thread (default true) so a batch never blocks the event loop. */
   engineThread?: boolean;
   /**
-   * Package loader (default: loadPackage with hash checks). serve passes one that also checks signatures and
-   * attaches the model key, so every load — start-up, hot reload, model control — passes the same gate.
+   * Package loader of the default source (default: loadPackage with hash checks). serve passes one that also checks
+   * signatures and attaches the model key, so every load — start-up, hot reload, model control — passes the same gate.
    */
   loadPackage?: (dir: string) => Promise<LoadedPackage>;
+  /** Where a ref given to load() comes from (default: package directories on this machine, with `loadPackage`). */
+  source?: (ref: string) => ModelSource;
 }
 
-interface Entry {
-  model: ServedModel;
-  engine: InferenceEngine;
+interface Entry extends Pick<LoadedVersion, 'model' | 'engine' | 'feedName' | 'present'> {
   batcher: Batcher;
   /** Requests that resolved this entry and have not finished: unload waits for them. */
   inflight: number;
@@ -47,15 +57,14 @@ interface Entry {
   preparing: number;
 }
 
-const key = (name: string, version: number) => `${name}@${version}`;
-
-/** Whom the batching queue shares fairly between: the API key, else the connection, else the client address. */
-const fairnessKey = (ctx: InferContext) => (ctx.keyId ? `key:${ctx.keyId}` : ctx.connection ? `conn:${ctx.connection}` : `ip:${ctx.clientAddress ?? ''}`);
-
-export function imageSpecOf(model: ServedModel): ImageInputSpec {
-  const input = model.manifest.input;
-  if (input.kind !== 'image') throw badRequest(`model ${model.name} takes ${input.kind} input, not images`);
-  return input;
+/** The first NaN or ±Infinity among a result's float outputs: never answered as a 200 (JSON would say null). */
+function nonFinite(outputs: readonly Tensor[]): { name: string; at: number; value: number } | undefined {
+  for (const o of outputs) {
+    if (o.datatype !== 'FP32' && o.datatype !== 'FP64') continue;
+    const at = firstNonFinite(o.data as Float32Array);
+    if (at >= 0) return { name: o.name, at, value: (o.data as Float32Array)[at]! };
+  }
+  return undefined;
 }
 
 export function createRepository(opts: RepositoryOptions = {}): ModelRepository {
@@ -63,164 +72,130 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   const maxDelayMs = opts.maxDelayMs ?? 5;
   const maxQueue = opts.maxQueue ?? 64;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const entries = new Map<string, Entry>();
-  let closing = false;
   const metrics = opts.metrics ?? createServeMetrics();
+  const sourceOf = opts.source ?? ((ref: string) => packageDirSource(ref, { loadPackage: opts.loadPackage, allowRejected: opts.allowRejected }));
+  const entries = createVersionTable<Entry>();
+  let closing = false;
   // Requests announced by front ends (expectRequests) and requests inside infer(): the difference is on its way.
   let expected = 0;
   let inside = 0;
-  opts = { ...opts, metrics };
   const observers = new Set<(event: InferEvent) => void>();
   const batchObservers = new Set<(event: BatchEvent) => void>();
   const broken: UnavailableVersion[] = [];
 
-  const updateLoaded = () => opts.metrics?.modelsLoaded.set([...entries.values()].filter((e) => e.model.ready).length);
+  const updateLoaded = () => metrics.modelsLoaded.set(entries.all().filter((e) => e.model.ready).length);
+  const asSource = (ref: string | ModelSource) => (typeof ref === 'string' ? sourceOf(ref) : ref);
 
-  async function prepare(dir: string): Promise<Entry> {
-    const pkg = await (opts.loadPackage ?? loadPackage)(dir);
-    const m = pkg.manifest;
+  /** Load, check and warm one version; nothing of it is visible yet. */
+  async function prepare(version: Parameters<typeof loadVersion>[0]): Promise<Entry> {
     // The engine runs in a worker thread so a batch never blocks the event loop (parsing, decoding, responses).
-    const engine = await (opts.openEngine ?? openEngine)(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.engineThread !== false });
+    const loaded = await loadVersion(version, { engine: opts.engine, logger: opts.logger, openEngine: opts.openEngine ?? openEngine, worker: opts.engineThread !== false });
+    const { model, engine } = loaded;
     try {
-      // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
-      const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : engine.inputShape;
-      if (engine.inputShape.length !== want.length || engine.inputShape.some((d, i) => d !== -1 && d !== want[i]) || want.some((d) => d < 1)) {
-        throw new MlctlError('PACKAGE_INPUT_MISMATCH', [`package ${dir}: the model takes input ${JSON.stringify(engine.inputShape)} but the manifest says ${JSON.stringify(want)}`]);
-      }
-      const model: ServedModel = { name: m.name, version: m.version, manifest: m, manifestSha256: pkg.manifestSha256, ready: false, engine: engine.name, platform: engine.platform, provenance: engine.provenance, package: pkg, inputShape: want };
-      const labels = { model: m.name, version: String(m.version) };
       const state = { preparing: 0 };
-      const batcher = createBatcher(
-        { inputSize: want.reduce((a, d) => a * d, 1), outputSize: engine.outputSize, run: (x, n) => engine.run(x, n) },
-        {
-          maxBatch,
-          maxDelayMs,
-          maxQueue,
-          onBatch: (size, seconds) => {
-            opts.metrics?.batchSize.observe(labels, size);
-            opts.metrics?.inferenceSeconds.observe(labels, seconds);
-            for (const o of batchObservers) o({ name: m.name, version: m.version, size, seconds });
-          },
-          onDepth: (d) => opts.metrics?.queueDepth.set(labels, d),
-          incoming: () => state.preparing + Math.max(0, expected - inside),
-        },
-      );
-      // Warm up at batch 1 and at the largest batch so the first real requests do not pay for allocation.
-      const per = want.reduce((a, d) => a * d, 1);
-      const t0 = performance.now();
-      await engine.run(new Float32Array(per), 1);
-      if (maxBatch > 1) await engine.run(new Float32Array(per * maxBatch), maxBatch);
-      opts.logger?.info(`loaded ${m.name} v${m.version} (${engine.description}; warm-up ${Math.round(performance.now() - t0)} ms) from ${dir}`);
-      return Object.assign(state, { model, engine, batcher, inflight: 0 });
+      const batcher = versionBatcher(model, engine, {
+        maxBatch,
+        maxDelayMs,
+        maxQueue,
+        metrics,
+        onBatch: (event) => batchObservers.forEach((o) => o(event)),
+        incoming: () => state.preparing + Math.max(0, expected - inside),
+      });
+      const what = `${model.name} v${model.version}`;
+      const ms = await warmUp(engine, maxBatch, { what, logger: opts.logger, lenient: model.manifest.input.kind === 'tensors' });
+      opts.logger?.info(`loaded ${what} (${engine.description}; warm-up ${Math.round(ms)} ms) from ${version.location}`);
+      const m = model.manifest;
+      if (m.status === 'rejected') opts.logger?.warn(`${what} is marked rejected${m.statusReason ? ` (${m.statusReason})` : ''}: served because of --allow-rejected, only to requests that name this version unless it is the only one`);
+      return Object.assign(state, { ...loaded, batcher, inflight: 0 });
     } catch (err) {
       await engine.dispose().catch(() => {});
       throw err;
     }
   }
 
-  function lookup(name: string, version?: number): Entry {
-    if (version !== undefined) {
-      const e = entries.get(key(name, version));
-      if (e) return e;
-      const known = [...entries.values()].filter((x) => x.model.name === name).map((x) => x.model.version);
-      if (known.length) throw notFound(`model ${name} has no version ${version} (loaded: ${known.join(', ')})`);
-      throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
-    }
-    let best: Entry | undefined;
-    for (const e of entries.values()) if (e.model.name === name && e.model.ready && (!best || e.model.version > best.model.version)) best = e;
-    if (!best) throw notFound(`model ${name} is not loaded (loaded models: ${names().join(', ') || 'none'})`);
-    return best;
-  }
-
-  const names = () => [...new Set([...entries.values()].map((e) => e.model.name))].sort();
-
-  /**
-   * Inputs → one batch, validated against the model's metadata (name, datatype, shape, finite values): the one check
-   * every transport (REST V2, /predict, TF Serving, gRPC) goes through.
-   */
-  async function toBatch(entry: Entry, inputs: InferInput[]): Promise<{ x: Float32Array; n: number }> {
-    if (inputs.length !== 1) throw badRequest(`model ${entry.model.name} takes exactly one input tensor, got ${inputs.length}`);
-    const input = inputs[0]!;
-    const shape = entry.model.inputShape!;
-    const per = shape.reduce((a, d) => a * d, 1);
-    const isImage = entry.model.manifest.input.kind === 'image';
-    const inputName = entry.model.manifest.input.name;
-    // Encoded images (BYTES) may also be called "image", the name /predict and most image clients use.
-    if (input.name !== inputName && !(input.datatype === 'BYTES' && input.name === 'image')) {
-      throw badRequest(`model ${entry.model.name} has no input "${String(input.name).slice(0, 100)}"; its input is "${inputName}"${isImage ? ' (FP32 preprocessed NHWC, or BYTES encoded images also named "image")' : ''}`);
-    }
-    if (input.datatype === 'FP32') {
-      const s = input.shape;
-      if (s.length !== shape.length + 1 || s.slice(1).some((d, i) => d !== shape[i]) || !Number.isInteger(s[0]) || s[0]! < 1) {
-        const what = isImage ? ' (NHWC, preprocessed)' : ' (one row of encoded features per example)';
-        throw badRequest(`input ${input.name} has shape [${s.join(', ')}]; model ${entry.model.name} expects [N, ${shape.join(', ')}]${what} with N >= 1`);
-      }
-      const n = s[0]!;
-      if (!(input.data instanceof Float32Array)) throw badRequest(`input ${input.name}: FP32 data must be numbers`);
-      if (input.data.length !== n * per) throw badRequest(`input ${input.name} has ${input.data.length} values but shape [${s.join(', ')}] needs ${n * per}`);
-      const bad = firstNonFinite(input.data);
-      if (bad >= 0) throw badRequest(`input ${input.name}: element ${bad} is ${input.data[bad]}; inputs must be finite float32 numbers (no NaN or Infinity, |x| <= 3.4e38)`);
-      checkCount(n);
-      return { x: input.data, n };
-    }
-    if (input.datatype === 'BYTES') {
-      if (!isImage) throw badRequest(`model ${entry.model.name} takes ${entry.model.manifest.input.kind} rows: send FP32 [N, ${shape.join(', ')}], not BYTES`);
-      const spec = imageSpecOf(entry.model);
-      const s = input.shape;
-      if (!((s.length === 1 && s[0]! >= 1) || (s.length === 2 && s[0]! >= 1 && s[1] === 1))) {
-        throw badRequest(`input ${input.name} has shape [${s.join(', ')}]; BYTES image input must be [N] or [N, 1], one encoded image per element`);
-      }
-      const n = s[0]!;
-      const data = input.data;
-      if (!Array.isArray(data) || data.length !== n) throw badRequest(`input ${input.name} has ${Array.isArray(data) ? data.length : 0} elements but shape [${s.join(', ')}] needs ${n}`);
-      checkCount(n);
-      const x = new Float32Array(n * per);
-      await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, maxPixels, n > 1 ? `image ${i + 1} of ${n}` : 'image')));
-      return { x, n };
-    }
-    throw badRequest(`input ${input.name} has datatype ${String(input.datatype)}; use FP32 (preprocessed NHWC floats) or BYTES (encoded images)`);
-  }
-
-  function checkCount(n: number): void {
-    if (n > maxQueue) throw badRequest(`the request has ${n} examples, more than the queue holds (--max-queue ${maxQueue}); split it`);
-  }
+  const lookup = entries.lookup;
 
   async function runInfer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
     if (closing) throw shuttingDown();
+    // Every transport comes through here: the key's scope is checked on the model that runs, whatever carried its
+    // name, and before the lookup, so a refused name says nothing about whether it exists.
+    const refused = outsideKeyScope(ctx, name);
+    if (refused) throw refused;
     const entry = lookup(name, version);
     if (!entry.model.ready) throw notReady(`model ${name} v${entry.model.version} is not ready yet`);
     entry.inflight++;
     inside++;
     try {
       entry.preparing++;
-      let batch: { x: Float32Array; n: number };
+      let batch: Feeds;
       const t0 = performance.now();
       try {
-        batch = await toBatch(entry, inputs);
+        batch = await toFeeds(entry.model, inputs, { maxPixels, maxQueue, feedName: entry.feedName });
       } catch (err) {
         entry.preparing--;
         entry.batcher.poke(); // the queue may have been waiting for this request
         throw err;
       }
       entry.preparing--;
-      const { x, n } = batch;
       const t1 = performance.now();
-      const r = await entry.batcher.submit(x, n, fairnessKey(ctx));
+      const r = await entry.batcher.submit(batch.feeds, batch.n, fairnessKey(ctx));
       const timing = { inputMs: t1 - t0, queueMs: Math.max(0, performance.now() - t1 - r.inferenceMs), inferMs: r.inferenceMs };
-      const out = entry.model.manifest.output;
+      const outputs = entry.present(r.outputs, batch.n);
       // A NaN or Infinity answered as JSON would be null: say what happened instead of a 200 with nulls.
-      const bad = firstNonFinite(r.y);
-      if (bad >= 0) throw new MlctlError('OUTPUT_NOT_FINITE', [`model ${entry.model.name} v${entry.model.version} produced ${r.y[bad]} for this input (output element ${bad}); inputs far outside the range the model was trained on do this — check the preprocessing`]);
-      return { model: entry.model, inferenceMs: r.inferenceMs, batchSize: r.batchSize, timing, outputs: [{ name: out.name, datatype: 'FP32', shape: [n, entry.engine.outputSize], data: r.y }] };
+      const bad = nonFinite(outputs);
+      if (bad) {
+        const where = outputs.length > 1 ? `output ${bad.name} element ${bad.at}` : `output element ${bad.at}`;
+        throw new MlctlError('OUTPUT_NOT_FINITE', [`model ${entry.model.name} v${entry.model.version} produced ${bad.value} for this input (${where}); inputs far outside the range the model was trained on do this — check the preprocessing`]);
+      }
+      return { model: entry.model, inferenceMs: r.inferenceMs, batchSize: r.batchSize, timing, outputs };
     } finally {
       entry.inflight--;
       inside--;
     }
   }
 
+  async function unload(name: string, version?: number): Promise<ServedModel[]> {
+    const victims = entries.all().filter((e) => e.model.name === name && (version === undefined || e.model.version === version));
+    if (!victims.length) lookup(name, version);
+    for (const e of victims) {
+      entries.remove(e);
+      e.model.ready = false;
+    }
+    updateLoaded();
+    await Promise.all(victims.map((e) => drainAndDispose(e, metrics)));
+    return victims.map((e) => e.model);
+  }
+
+  async function load(ref: string | ModelSource): Promise<ServedModel[]> {
+    if (closing) throw shuttingDown();
+    const versions = await asSource(ref).versions(opts.versions ?? 'all');
+    const prepared: Entry[] = [];
+    try {
+      for (const v of versions) prepared.push(await prepare(v));
+    } catch (err) {
+      await Promise.all(prepared.map((e) => e.engine.dispose().catch(() => {})));
+      throw err;
+    }
+    const seen = new Set<string>();
+    for (const { model: m } of prepared) {
+      const k = `${m.name}@${m.version}`;
+      if (seen.has(k) || entries.has(m.name, m.version)) {
+        await Promise.all(prepared.map((p) => p.engine.dispose().catch(() => {})));
+        throw new MlctlError('MODEL_ALREADY_LOADED', [`model ${m.name} v${m.version} is already loaded (from ${entries.at(m.name, m.version)?.model.source.location ?? 'the same load'}); unload it first`]);
+      }
+      seen.add(k);
+    }
+    for (const e of prepared) {
+      e.model.ready = true;
+      entries.add(e);
+    }
+    updateLoaded();
+    return prepared.map((e) => e.model);
+  }
+
   return {
     metrics,
-    list: () => [...entries.values()].map((e) => e.model).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version),
+    list: () => entries.all().map((e) => e.model).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version),
     get(name, version) {
       try {
         return lookup(name, version).model;
@@ -228,13 +203,13 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
         return undefined;
       }
     },
-    ready: () => !closing && entries.size > 0 && [...entries.values()].every((e) => e.model.ready),
+    ready: () => !closing && entries.all().length > 0 && entries.all().every((e) => e.model.ready),
     expectRequests(delta: number) {
       expected = Math.max(0, expected + delta);
       // A request that left without reaching the queue (bad body, auth failure) may be the one a batch waits for.
-      if (delta < 0) for (const e of entries.values()) e.batcher.poke();
+      if (delta < 0) for (const e of entries.all()) e.batcher.poke();
     },
-    queueDepth: () => [...entries.values()].reduce((a, e) => a + e.batcher.depth(), 0),
+    queueDepth: () => entries.all().reduce((a, e) => a + e.batcher.depth(), 0),
 
     onInfer(listener) {
       observers.add(listener);
@@ -246,7 +221,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
     },
     batching: { maxBatch, maxDelayMs },
 
-    async infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult> {
+    async infer(name, version, inputs, ctx) {
       const started = performance.now();
       const tell = (e: Partial<InferEvent>) => {
         const event = { name, version, inputs, ctx, latencyMs: performance.now() - started, ...e };
@@ -262,50 +237,23 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       }
     },
 
-    async load(ref) {
-      if (closing) throw shuttingDown();
-      const dirs = await findPackageDirs(ref, opts.versions ?? 'all');
-      const prepared: Entry[] = [];
-      try {
-        for (const dir of dirs) prepared.push(await prepare(dir));
-      } catch (err) {
-        await Promise.all(prepared.map((e) => e.engine.dispose().catch(() => {})));
-        throw err;
-      }
-      const seen = new Set<string>();
-      for (const e of prepared) {
-        const k = key(e.model.name, e.model.version);
-        if (seen.has(k) || entries.has(k)) {
-          await Promise.all(prepared.map((p) => p.engine.dispose().catch(() => {})));
-          throw new MlctlError('MODEL_ALREADY_LOADED', [`model ${e.model.name} v${e.model.version} is already loaded (from ${entries.get(k)?.model.package.dir ?? 'the same load'}); unload it first`]);
-        }
-        seen.add(k);
-      }
-      for (const e of prepared) {
-        e.model.ready = true;
-        entries.set(key(e.model.name, e.model.version), e);
-      }
-      updateLoaded();
-      return prepared.map((e) => e.model);
-    },
-
+    load,
     unavailable: () => broken.slice(),
 
     async loadEach(ref) {
       if (closing) throw shuttingDown();
-      const dirs = await findPackageDirs(ref, opts.versions ?? 'all');
+      const versions = await asSource(ref).versions(opts.versions ?? 'all');
       const loaded: ServedModel[] = [];
       const failed: UnavailableVersion[] = [];
       let first: unknown;
-      for (const dir of dirs) {
+      for (const v of versions) {
         try {
-          loaded.push(...(await this.load(dir)));
+          loaded.push(...(await load({ ref: v.location, versions: async () => [v] })));
         } catch (err) {
           first ??= err;
-          const v = Number(path.basename(dir));
-          const u = { name: path.basename(path.dirname(dir)), version: Number.isInteger(v) ? v : 0, dir, reason: (err as Error).message };
+          const u = { name: v.name, version: v.version, dir: v.location, reason: (err as Error).message };
           failed.push(u);
-          opts.logger?.error(`model ${u.name} v${u.version} is unavailable (${dir}): ${u.reason}`);
+          opts.logger?.error(`model ${u.name} v${u.version} is unavailable (${v.location}): ${u.reason}`);
         }
       }
       if (!loaded.length) throw first;
@@ -313,30 +261,11 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       return { loaded, failed };
     },
 
-    async unload(name, version) {
-      const victims = [...entries.values()].filter((e) => e.model.name === name && (version === undefined || e.model.version === version));
-      if (!victims.length) lookup(name, version);
-      for (const e of victims) {
-        entries.delete(key(e.model.name, e.model.version));
-        e.model.ready = false;
-      }
-      updateLoaded();
-      await Promise.all(
-        victims.map(async (e) => {
-          while (e.inflight > 0) {
-            await e.batcher.idle();
-            if (e.inflight > 0) await new Promise((r) => setTimeout(r, 5));
-          }
-          opts.metrics?.queueDepth.remove({ model: e.model.name, version: String(e.model.version) });
-          await e.engine.dispose();
-        }),
-      );
-      return victims.map((e) => e.model);
-    },
+    unload,
 
     async close() {
       closing = true;
-      for (const n of names()) await this.unload(n);
+      for (const n of entries.names()) await unload(n);
     },
   };
 }

@@ -1,6 +1,7 @@
 // The mlctl serve HTTP app (Fastify 5), assembled from plugins: the core (state, request ids, access logs, metrics,
-// error mapping, body parsers, drain on close), then the plugins the caller lists (hygiene, auth, audit, model
-// control, gRPC — see security.ts), then the routes. buildServer never listens: tests inject, start.ts listens.
+// error mapping, body parsers, drain on close), the API description when docs are on, then the plugins the caller
+// gives (hygiene, auth, audit, model control, gRPC, pages — see assemble.ts) in the order their declared
+// dependencies need, then the routes. buildServer never listens: tests inject, start.ts listens.
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback, type FastifyPluginOptions, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import multipart from '@fastify/multipart';
@@ -9,6 +10,7 @@ import { MlctlError } from '../errors.js';
 import { UPLOAD_TEXT_LIMITS } from './codec.js';
 import { badRequest, httpStatusOf, isExposed, unsupportedMediaType } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
+import { openApiCollector } from './openapi.js';
 import { serveRoutes } from './routes/index.js';
 import { TRITON_EXTENSIONS } from './triton.js';
 import { createTritonStats } from './triton-stats.js';
@@ -28,7 +30,11 @@ declare module 'fastify' {
   }
 }
 
-/** A plugin and its options, registered by buildServer between the core and the routes, in list order. */
+/**
+ * A plugin and its options, registered by buildServer between the core and the routes. A plugin made with
+ * fastify-plugin names itself and the plugins it must follow (`dependencies`); buildServer registers every plugin
+ * after those it depends on, and fastify-plugin refuses to start when one of them is missing.
+ */
 export interface ServePlugin {
   plugin: FastifyPluginAsync | FastifyPluginCallback;
   opts: FastifyPluginOptions;
@@ -56,8 +62,10 @@ export interface ServerOptions {
   onRequest?: onRequestHookHandler[];
   /** Longest wait for in-flight requests once close() starts (ms); then remaining connections are cut. Default 10 s. */
   drainTimeoutMs?: number;
-  /** Plugins registered after the core and before the routes, in order, so their hooks cover every route. */
+  /** Plugins registered after the core and before the routes (so their hooks cover every route), dependencies first. */
   plugins?: ServePlugin[];
+  /** Collect the API description of every route (OpenAPI, for /openapi.json and /docs): registered before any route. */
+  docs?: boolean;
   /** Longest time to receive a whole request, headers and body (ms); slower clients get 408. Default 30 s. */
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open between requests (ms). Default 5 s. */
@@ -179,6 +187,9 @@ const corePlugin = fp<CoreOptions>(
       const status = httpStatusOf(err);
       if (err instanceof MlctlError && err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
       if (status === 413) reply.header('connection', 'close');
+      // Fastify closes the connection after any body-parser error (415, malformed JSON) in case the client is still
+      // sending; once the whole body has arrived that only drops the requests pipelined behind this one: keep it open.
+      else if (request.raw.complete && accepting) reply.removeHeader('connection');
       if (status >= 500 && !isExposed(err)) {
         request.log.error({ err }, 'unexpected error');
         return reply.code(status).send({ error: `internal error (request id ${request.id})`, code: 'INTERNAL' });
@@ -243,6 +254,28 @@ const enginesPlugin = fp(
   { name: 'mlctl-engines', dependencies: ['mlctl-core'] },
 );
 
+type PluginMeta = { name?: string; dependencies?: string[] };
+const metaOf = (p: ServePlugin): PluginMeta => ((p.plugin as unknown as Record<symbol, PluginMeta | undefined>)[Symbol.for('plugin-meta')] ?? {});
+
+/**
+ * The plugins in an order where each comes after the plugins it declares it depends on (otherwise as given).
+ * Dependencies no plugin in the list provides (the core, the API collector) are left to fastify-plugin to check.
+ */
+export function registrationOrder(plugins: readonly ServePlugin[]): ServePlugin[] {
+  const provided = new Set(plugins.map((p) => metaOf(p).name).filter((n): n is string => Boolean(n)));
+  const placed = new Set<string>();
+  const left = [...plugins];
+  const out: ServePlugin[] = [];
+  while (left.length) {
+    const i = left.findIndex((p) => (metaOf(p).dependencies ?? []).every((d) => placed.has(d) || !provided.has(d)));
+    if (i < 0) throw new Error(`serve plugins depend on each other in a circle: ${left.map((p) => metaOf(p).name ?? 'anonymous').join(', ')}`);
+    const [p] = left.splice(i, 1);
+    out.push(p!);
+    if (metaOf(p!).name) placed.add(metaOf(p!).name!);
+  }
+  return out;
+}
+
 export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): FastifyInstance {
   const bodyLimit = opts.bodyLimit ?? 10 * 1024 * 1024;
   const state: ServeState = {
@@ -261,6 +294,10 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     ...(opts.trustProxyHeader ? { trustProxyHeader: opts.trustProxyHeader.toLowerCase() } : {}),
   };
   const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  // Requests parsed on each connection and not yet answered: a malformed request pipelined behind them must not
+  // take their answers down with the connection (see clientErrorHandler).
+  const unanswered = new WeakMap<import('node:net').Socket, number>();
+  const refusing = new WeakSet<import('node:net').Socket>();
   // Node checks request timeouts on this interval (default 30 s): check often enough that a 408 comes on time.
   const timing = { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(requestTimeout / 4))), headersTimeout: requestTimeout };
   const https = opts.fastify?.https ? { ...opts.fastify.https, ...timing } : undefined;
@@ -277,19 +314,40 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     // A request that fails its route's JSON schema is 400 INPUT_INVALID, like every other malformed request.
     schemaErrorFormatter: (errors, dataVar) => badRequest(`invalid request: ${errors.map((e) => `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`).join('; ')}`),
     // A request that did not arrive whole within --request-timeout: a registry-coded 408 like every other error.
+    // A malformed request (400) after good ones pipelined in the same write: the good ones were parsed and are being
+    // answered, so the 400 waits for their responses (in order, on the same socket), then the connection closes.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: import('node:net').Socket) => {
-      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      if (err.code === 'ECONNRESET' || socket.destroyed || refusing.has(socket)) return;
+      refusing.add(socket); // the parser reports the same error again for any byte that follows
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
       const body = JSON.stringify(timeout ? { error: `the request did not arrive within ${requestTimeout} ms (--request-timeout); send the whole body without pauses`, code: 'REQUEST_TIMEOUT' } : { error: 'malformed HTTP request', code: 'INPUT_INVALID' });
-      if (socket.writable) socket.write(`HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      socket.destroy(err);
+      const refuse = () => {
+        if (socket.destroyed) return;
+        if (socket.writable) socket.end(`HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+      };
+      // A timed-out request is itself one of the unanswered: nothing to wait for.
+      if (timeout || !unanswered.get(socket)) return refuse();
+      socket.once('mlctl:answered', refuse);
+      setTimeout(() => socket.destroy(), requestTimeout).unref();
     },
     forceCloseConnections: 'idle',
     ...(opts.fastify as Partial<FastifyServerOptions>),
     ...(https ? { https } : { http: timing }),
   } as FastifyServerOptions) as unknown as FastifyInstance;
+  app.server.on('request', (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const socket = req.socket;
+    unanswered.set(socket, (unanswered.get(socket) ?? 0) + 1);
+    // 'close' comes after the response was handed to the socket (and for pipelined ones, after those before it).
+    res.once('close', () => {
+      const left = (unanswered.get(socket) ?? 1) - 1;
+      unanswered.set(socket, left);
+      if (left === 0) socket.emit('mlctl:answered');
+    });
+  });
   void app.register(corePlugin, { state, onRequest: opts.onRequest ?? [], maxConnectionsPerClient: opts.maxConnectionsPerClient ?? 64, tls: Boolean(https) });
-  for (const p of opts.plugins ?? []) void app.register(p.plugin, p.opts);
+  if (opts.docs) void app.register(openApiCollector);
+  for (const p of registrationOrder(opts.plugins ?? [])) void app.register(p.plugin, p.opts);
   void app.register(enginesPlugin);
   void app.register(serveRoutes);
   return app;

@@ -2,10 +2,12 @@
 // them (g3doc/api_rest.md) and its server writes them (util/json_tensor.cc): tf.Example-style {"examples": [...]}
 // bodies become one InferInput, and a served model is described as the SignatureDefs a SavedModel would carry.
 import type { TabularEncoding } from '../data/csv.js';
+import { elementCount, type Datatype, type Tensor, type TensorSpec } from '../runtime/tensor.js';
 import { taskOf } from '../tasks/index.js';
 import { badRequest } from './errors.js';
 import { fromBase64, rowsToInput, toFloat32 } from './codec.js';
 import type { InferInput, ServedModel } from './types.js';
+import { dataToJson, flattenNested, MAX_NESTING, valuesToData } from './wire.js';
 
 /** SignatureDef keys and method names (tensorflow/python/saved_model/signature_constants.py). */
 export const SIGNATURES = {
@@ -22,8 +24,14 @@ const IMAGE_FEATURES = ['image', 'image/encoded', IMAGE_BYTES_INPUT, 'image_raw'
 
 export type ExampleVerb = 'classify' | 'regress';
 
+/** V2 datatypes as TensorFlow DataType names. */
+const DT_OF: Record<Datatype, string> = {
+  BOOL: 'DT_BOOL', UINT8: 'DT_UINT8', UINT16: 'DT_UINT16', UINT32: 'DT_UINT32', UINT64: 'DT_UINT64', INT8: 'DT_INT8', INT16: 'DT_INT16',
+  INT32: 'DT_INT32', INT64: 'DT_INT64', FP16: 'DT_HALF', BF16: 'DT_BFLOAT16', FP32: 'DT_FLOAT', FP64: 'DT_DOUBLE', BYTES: 'DT_STRING',
+};
+
 interface TensorInfo {
-  dtype: 'DT_FLOAT' | 'DT_STRING';
+  dtype: string;
   tensor_shape: { dim: Array<{ size: string; name: string }>; unknown_rank: boolean };
   name: string;
 }
@@ -42,11 +50,15 @@ export function exampleMethod(m: ServedModel): ExampleVerb | undefined {
   return taskOf(m.manifest)?.serve.tfServing?.method;
 }
 
-/** The per-example input shape the model takes ([H, W, 3] or [features]). */
+/** A model that declares its own tensors (a generic tensor model): served by them only (no classify, regress or tf.Examples). */
+export const isTensorModel = (m: ServedModel) => m.manifest.input.kind === 'tensors';
+
+/** The per-example input shape an image or tabular model takes ([H, W, 3] or [features]). */
 export function exampleShape(m: ServedModel): number[] {
-  const input = m.manifest.input;
-  return m.inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
+  return m.inputs[0]!.shape.slice(1);
 }
+
+const infoMap = (specs: readonly TensorSpec[]) => Object.fromEntries(specs.map((t) => [t.name, tensorInfo(t.name, DT_OF[t.datatype] as TensorInfo['dtype'], t.shape)]));
 
 /**
  * The SignatureDefs of a served model: predict on the float input (serving_default), predict on encoded images
@@ -54,14 +66,16 @@ export function exampleShape(m: ServedModel): number[] {
  * `topK` is how many classes :classify answers per example.
  */
 export function signatureDefs(m: ServedModel, topK: number): Record<string, ReturnType<typeof signature>> {
+  // A generic tensor model: one predict signature with every input and output as it declares them.
+  if (isTensorModel(m)) return { [SIGNATURES.predict]: signature(METHOD.predict, infoMap(m.inputs), infoMap(m.outputs)) };
   const input = m.manifest.input;
-  const out = m.manifest.output;
-  const predictions = { [out.name]: tensorInfo(out.name, 'DT_FLOAT', [-1, out.size]) };
+  const out = m.outputs[0]!;
+  const predictions = infoMap(m.outputs);
   const examples = { inputs: tensorInfo('tf_example', 'DT_STRING', undefined) };
-  const k = Math.min(topK, out.size);
+  const k = Math.min(topK, out.shape[1]!);
   const method = exampleMethod(m);
   return {
-    [SIGNATURES.predict]: signature(METHOD.predict, { [input.name]: tensorInfo(input.name, 'DT_FLOAT', [-1, ...exampleShape(m)]) }, predictions),
+    [SIGNATURES.predict]: signature(METHOD.predict, infoMap(m.inputs), predictions),
     ...(input.kind === 'image' ? { [SIGNATURES.imageBytes]: signature(METHOD.predict, { [IMAGE_BYTES_INPUT]: tensorInfo(IMAGE_BYTES_INPUT, 'DT_STRING', [-1]) }, predictions) } : {}),
     ...(method === 'regress' ? { [SIGNATURES.regress]: signature(METHOD.regress, examples, { outputs: tensorInfo(out.name, 'DT_FLOAT', [-1, 1]) }) } : {}),
     ...(method === 'classify' ? { [SIGNATURES.classify]: signature(METHOD.classify, examples, { classes: tensorInfo('classes', 'DT_STRING', [-1, k]), scores: tensorInfo('scores', 'DT_FLOAT', [-1, k]) }) } : {}),
@@ -139,6 +153,7 @@ export function examplesToInput(m: ServedModel, body: unknown): InferInput {
   if (!body || typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) throw badRequest('the body must be JSON {"signature_name"?, "context"?, "examples": [...]}');
   const examples = mergedExamples(body as Record<string, unknown>);
   const spec = m.manifest.input;
+  if (spec.kind === 'tensors') throw badRequest(`model ${m.name} is a generic tensor model: send its tensors to :predict`);
   if (spec.kind === 'tabular') {
     // A tf.Example feature is a list; a tabular column takes one value per example.
     const rows = examples.map((ex, i) =>
@@ -168,4 +183,90 @@ export function examplesToInput(m: ServedModel, body: unknown): InferInput {
 /** What :classify and :regress answer: "results" as tensorflow_model_server writes it, "result" as api_rest.md's format section (and earlier mlctl) has it. */
 export function examplesResponse<T>(results: T[]): { results: T[]; result: T[] } {
   return { results, result: results };
+}
+
+/** The leading dimensions of a nested JSON value (its first element's, level by level). */
+function nestedShape(v: unknown): number[] {
+  const shape: number[] = [];
+  while (Array.isArray(v) && shape.length <= MAX_NESTING) {
+    shape.push(v.length);
+    v = v[0];
+  }
+  return shape;
+}
+
+/** A TF Serving JSON value of `spec`'s datatype: nested lists; strings as UTF-8 text unless {"b64": …}. */
+function jsonTensor(spec: TensorSpec, value: unknown, shape: number[], what: string): Tensor {
+  const flat = Array.isArray(value) ? flattenNested(value, what) : [value];
+  if (flat.length !== elementCount(shape)) throw badRequest(`${what} has ${flat.length} values, but its nesting [${shape.join(', ')}] needs ${elementCount(shape)}; every example must have the same shape`);
+  if (spec.datatype === 'BYTES') {
+    const data = flat.map((v, i) => (v && typeof v === 'object' && 'b64' in v ? fromBase64((v as { b64: unknown }).b64, `${what} element ${i}.b64`) : typeof v === 'string' ? Buffer.from(v, 'utf8') : badValue(what, i)));
+    return { name: spec.name, datatype: 'BYTES', shape, data };
+  }
+  return { name: spec.name, datatype: spec.datatype, shape, data: valuesToData(spec.datatype, flat, what) } as Tensor;
+}
+
+function badValue(what: string, i: number): never {
+  throw badRequest(`${what} element ${i} must be a string or {"b64": "…"}`);
+}
+
+/** The value of each named input of one instance (row format), or of the request (columnar format). */
+function namedValues(m: ServedModel, v: unknown, what: string): Map<string, unknown> {
+  const names = m.inputs.map((t) => t.name);
+  const isNamed = v && typeof v === 'object' && !Array.isArray(v) && !('b64' in v);
+  if (!isNamed) {
+    if (names.length !== 1) throw badRequest(`${what} must be an object naming the inputs of model ${m.name}: ${names.join(', ')}`);
+    return new Map([[names[0]!, v]]);
+  }
+  const obj = v as Record<string, unknown>;
+  const unknown = Object.keys(obj).filter((k) => !names.includes(k));
+  if (unknown.length) throw badRequest(`${what} names ${unknown.map((u) => `"${u.slice(0, 100)}"`).join(', ')}; model ${m.name} takes ${names.join(', ')}`);
+  const missing = names.filter((n) => !(n in obj));
+  if (missing.length) throw badRequest(`${what} lacks ${missing.join(', ')}; model ${m.name} takes ${names.join(', ')}`);
+  return new Map(names.map((n) => [n, obj[n]]));
+}
+
+/**
+ * A :predict body for a generic tensor model → its inputs: "instances" (row format: one value, or one object of
+ * named values, per example; stacked along a new leading dimension) or "inputs" (columnar: each input's whole value).
+ */
+export function tensorsToInputs(m: ServedModel, raw: unknown, columnar: boolean): InferInput[] {
+  if (columnar) {
+    const values = namedValues(m, raw, '"inputs"');
+    return m.inputs.map((spec) => {
+      const v = values.get(spec.name);
+      return jsonTensor(spec, v, nestedShape(v), `input ${spec.name}`);
+    });
+  }
+  if (!Array.isArray(raw) || raw.length === 0) throw badRequest('"instances" must be a non-empty array');
+  const rows = raw.map((row, i) => namedValues(m, row, `instances[${i}]`));
+  return m.inputs.map((spec) => {
+    const vs = rows.map((r) => r.get(spec.name));
+    return jsonTensor(spec, vs, [vs.length, ...nestedShape(vs[0])], `input ${spec.name}`);
+  });
+}
+
+/** Flat JSON values nested by a shape (row-major). */
+function nest(values: unknown[], shape: readonly number[]): unknown {
+  if (shape.length === 0) return values[0];
+  if (shape.length === 1) return values;
+  const per = elementCount(shape.slice(1));
+  return Array.from({ length: shape[0]! }, (_, i) => nest(values.slice(i * per, (i + 1) * per), shape.slice(1)));
+}
+
+/** A generic tensor model's outputs as TF Serving answers :predict: "predictions" per example (row) or "outputs" (columnar). */
+export function tensorsResponse(outputs: readonly Tensor[], columnar: boolean): { predictions: unknown[] } | { outputs: unknown } {
+  const values = outputs.map((o) => ({ name: o.name, shape: o.shape, data: dataToJson(o) }));
+  if (columnar) {
+    const whole = values.map((v) => nest(v.data, v.shape));
+    return { outputs: values.length === 1 ? whole[0] : Object.fromEntries(values.map((v, i) => [v.name, whole[i]])) };
+  }
+  const n = outputs[0]?.shape[0] ?? 0;
+  const rows = Array.from({ length: n }, (_, i) =>
+    values.map((v) => {
+      const per = elementCount(v.shape.slice(1));
+      return nest(v.data.slice(i * per, (i + 1) * per), v.shape.slice(1));
+    }),
+  );
+  return { predictions: rows.map((r) => (values.length === 1 ? r[0] : Object.fromEntries(values.map((v, j) => [v.name, r[j]])))) };
 }

@@ -1,9 +1,9 @@
 // Triton's extensions of the V2 protocol shared by mlctl serve's REST routes and gRPC service: a served model's
 // configuration (the ModelConfig `export --format triton` writes for the same package), the classification output
 // parameter ("score:index:label" strings, as Triton's classification.cc writes them) and the repository index.
-import { variantProps, weightsVariantOf, type WeightsVariant } from '../artifacts/variant.js';
+import { variantProps, type WeightsVariant } from '../artifacts/variant.js';
+import { toNumbers, type Tensor } from '../runtime/tensor.js';
 import { tritonConfig, TRITON_DEFAULTS } from '../triton/config.js';
-import type { TensorSpec } from '../runtime/tensor.js';
 import { topIndices } from '../tasks/scores.js';
 import { badRequest } from './errors.js';
 import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState, UnavailableVersion } from './types.js';
@@ -11,26 +11,18 @@ import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState
 /** The extensions mlctl serve implements, as GET /v2 and ServerMetadata name them (Triton's names). */
 export const TRITON_EXTENSIONS = ['model_configuration', 'statistics', 'classification', 'model_repository'] as const;
 
-const variants = new WeakMap<ServedModel, Promise<WeightsVariant>>();
-
 /**
- * The ModelConfig of a served model: its tensors, its labels, the variant parameters, and the batching it is
- * served with (max_batch_size = --max-batch, max_queue_delay_microseconds = --max-delay-ms) — equal to what
- * `export --format triton` writes for the same package with the same batching.
+ * The ModelConfig of a served model: its tensors as it is served, its labels, the variant parameters, and the
+ * batching it is served with (max_batch_size = --max-batch, max_queue_delay_microseconds = --max-delay-ms) — for an
+ * image or tabular model equal to what `export --format triton` writes for the same package with the same batching.
+ * A model without a batch dimension has max_batch_size 0 and its full shapes.
  */
 export async function servedModelConfig(m: ServedModel, batching: ModelRepository['batching']): Promise<Record<string, unknown>> {
-  let weights = variants.get(m);
-  if (!weights) variants.set(m, (weights = weightsVariantOf(m.package)));
-  const input = m.manifest.input;
-  const shape = m.inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
-  const signatures: { inputs: TensorSpec[]; outputs: TensorSpec[] } = {
-    inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...shape] }],
-    outputs: [{ name: m.manifest.output.name, datatype: 'FP32', shape: [-1, m.manifest.output.size] }],
-  };
-  return tritonConfig(m.manifest, { ...signatures, metadataProps: variantProps(m.manifest, { input: 'preprocessed', weights: await weights }) }, {
+  const metadataProps = m.manifest.input.kind === 'tensors' ? {} : variantProps(m.manifest, { input: 'preprocessed', weights: m.weights as WeightsVariant });
+  return tritonConfig(m.manifest, { inputs: m.inputs, outputs: m.outputs, metadataProps }, {
     name: m.name,
     platform: m.platform,
-    maxBatch: batching.maxBatch,
+    maxBatch: m.batched ? batching.maxBatch : 0,
     queueDelayUs: Math.round(batching.maxDelayMs * 1000),
     instances: TRITON_DEFAULTS.instances,
   });
@@ -52,47 +44,40 @@ const toStdString = (v: number) => (Number.isFinite(v) ? v.toFixed(6) : String(v
  * out when the model has none), highest score first, ties by index (the one ranking, tasks/scores.ts) — Triton's
  * classification extension, which applies to any output tensor the model has.
  */
-export function classify(out: InferOutput, k: number, labels: string[]): { name: string; datatype: 'BYTES'; shape: number[]; data: string[] } {
+export function classify(out: InferOutput, k: number, labels: string[]): Tensor<'BYTES'> {
+  if (out.datatype === 'BYTES') throw badRequest(`output "${out.name}" is BYTES: the classification parameter needs a numeric output`);
+  const values = toNumbers(out);
   const batch = out.shape[0] ?? 1;
-  const width = out.data.length / Math.max(1, batch);
+  const width = values.length / Math.max(1, batch);
   const count = Math.min(k, width);
-  const data: string[] = [];
+  const data: Uint8Array[] = [];
   for (let b = 0; b < batch; b++) {
-    const row = out.data.subarray(b * width, (b + 1) * width);
-    for (const i of topIndices(row, count)) data.push(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`);
+    const row = values.subarray(b * width, (b + 1) * width);
+    for (const i of topIndices(row, count)) data.push(Buffer.from(`${toStdString(row[i]!)}:${i}${labels[i] !== undefined && labels[i] !== '' ? `:${labels[i]}` : ''}`, 'utf8'));
   }
   return { name: out.name, datatype: 'BYTES', shape: [batch, count], data };
 }
-
-/** BYTES elements in the binary form (4-byte little-endian length, then the bytes), for binary outputs. */
-export function bytesToBuffer(items: string[]): Buffer {
-  const parts = items.map((s) => Buffer.from(s, 'utf8'));
-  const out = Buffer.alloc(parts.reduce((a, p) => a + 4 + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.writeUInt32LE(p.length, off);
-    p.copy(out, off + 4);
-    off += 4 + p.length;
-  }
-  return out;
-}
-
-/** A response tensor: the model's FP32 output, or its classification (BYTES strings). */
-export type ResponseTensor = { name: string; datatype: 'FP32'; shape: number[]; data: Float32Array } | { name: string; datatype: 'BYTES'; shape: number[]; data: string[] };
 
 /**
  * The outputs a V2 request asked for (all when it named none), each as the model produced it or — with the
  * classification parameter — as its top classes. Unknown output names are a 400 naming the model's outputs.
  */
-export function requestedOutputs(result: InferResult, requested: Array<{ name: unknown; classification?: number }> | undefined): ResponseTensor[] {
+export function requestedOutputs(result: InferResult, requested: Array<{ name: unknown; classification?: number }> | undefined): Tensor[] {
   const outputs = result.outputs;
   const wanted = requested?.length ? requested : outputs.map((o) => ({ name: o.name, classification: undefined }));
-  const unknown = wanted.filter((w) => !outputs.some((o) => o.name === w.name));
-  if (unknown.length) throw badRequest(`model ${result.model.name} has no output ${unknown.map((u) => JSON.stringify(u.name)).join(', ')}; its output is ${outputs.map((o) => `"${o.name}"`).join(', ')}`);
+  checkOutputNames(result.model, wanted.map((w) => w.name));
   return wanted.map((w) => {
     const out = outputs.find((o) => o.name === w.name)!;
-    return w.classification ? classify(out, w.classification, result.model.manifest.labels) : { name: out.name, datatype: 'FP32', shape: out.shape, data: out.data };
+    return w.classification ? classify(out, w.classification, result.model.manifest.labels) : out;
   });
+}
+
+/** Output names a request asks for, against the model's: unknown ones are a 400 naming the outputs there are. */
+export function checkOutputNames(model: ServedModel, names: readonly unknown[]): void {
+  const unknown = names.filter((n) => !model.outputs.some((o) => o.name === n));
+  if (!unknown.length) return;
+  const known = model.outputs.map((o) => `"${o.name}"`).join(', ');
+  throw badRequest(`model ${model.name} has no output ${unknown.map((u) => JSON.stringify(u)).join(', ')}; its output${model.outputs.length > 1 ? 's are' : ' is'} ${known}`);
 }
 
 export interface IndexEntry {

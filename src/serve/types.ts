@@ -3,31 +3,23 @@
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { Manifest } from '../artifacts/manifest.js';
 import type { EngineProvenance } from '../runtime/engine.js';
+import type { Tensor, TensorSpec } from '../runtime/tensor.js';
+import type { ModelSource, SourceVersion } from './source.js';
 import type { ServeMetrics } from './metrics.js';
 
-/** V2 (Open Inference Protocol) datatypes mlctl accepts. */
-export type V2Datatype = 'FP32' | 'BYTES';
-
-export interface InferInput {
-  name: string;
-  datatype: V2Datatype;
-  /** Full shape including the batch dimension, e.g. [2, 224, 224, 3] for FP32 or [2] for BYTES images. */
-  shape: number[];
-  /** FP32: row-major floats (already preprocessed). BYTES: one encoded image per element. */
-  data: Float32Array | Uint8Array[];
-}
-
-export interface InferOutput {
-  name: string;
-  datatype: 'FP32';
-  shape: number[];
-  data: Float32Array;
-}
+/**
+ * A request's input and a response's output are the runtime's named tensors (any V2 datatype, full shape with the
+ * batch dimension). BYTES inputs of image models are encoded images, one per element.
+ */
+export type InferInput = Tensor;
+export type InferOutput = Tensor;
 
 export interface InferContext {
   requestId: string;
   /** Identifies the API key used (never the key itself), for audit logs. */
   keyId?: string;
+  /** The models that key may use (undefined: every model, or keys are off): infer refuses any other (403). */
+  keyModels?: readonly string[];
   clientAddress?: string;
   /**
    * Who the batching queue shares fairly between (with keyId taking precedence): the connection, e.g.
@@ -58,8 +50,20 @@ export interface ServedModel {
   /** What the engine runs and whether those bytes were checked (audit logs). */
   provenance: EngineProvenance;
   package: LoadedPackage;
-  /** Per-example input shape the model takes: [H, W, C] for images, [features] for tabular rows. */
-  inputShape?: number[];
+  /**
+   * What it is served as: the tensors V2 metadata, TF Serving's signatures, Triton's config and request validation
+   * describe (batch dimension first, -1 where dynamic). An image or tabular model's one FP32 input and output as its
+   * manifest names them (image models also take encoded images as the BYTES input "image"); a generic tensor model's
+   * every input and output as the model declares them.
+   */
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /** Every input and output has a leading batch dimension: requests are batched together. */
+  batched: boolean;
+  /** How the weights are stored (fp32, float16, int8-qdq …), read when it was loaded: Triton's config reports it. */
+  weights: string;
+  /** Where it was loaded from; re-checked by the audit log against what is served. */
+  source: SourceVersion;
 }
 
 export interface InferResult {
@@ -108,13 +112,16 @@ export interface ModelRepository {
   infer(name: string, version: number | undefined, inputs: InferInput[], ctx: InferContext): Promise<InferResult>;
   /** Ready = at least one model loaded and every loaded model warmed up. */
   ready(): boolean;
-  /** Load every package found at `ref` (package dir, model dir with numeric versions, or a root of model dirs); each is warmed before it becomes visible. */
-  load(ref: string): Promise<ServedModel[]>;
+  /**
+   * Load every version a source holds (a ref string is a package dir, a model dir with numeric versions, a root of
+   * model dirs, or NAME[@V|:TAG]); each is warmed before it becomes visible.
+   */
+  load(ref: string | ModelSource): Promise<ServedModel[]>;
   /**
    * Load every package at `ref` one by one: versions that fail (a tampered shard, a bad model file) are reported in
    * `failed` and by unavailable(), the rest serve. Throws the first failure only when no version loads.
    */
-  loadEach(ref: string): Promise<{ loaded: ServedModel[]; failed: UnavailableVersion[] }>;
+  loadEach(ref: string | ModelSource): Promise<{ loaded: ServedModel[]; failed: UnavailableVersion[] }>;
   /** Versions that failed to load at start-up (loadEach), with the reason. */
   unavailable(): UnavailableVersion[];
   /** Hide a version (or every version of `name`) from new requests, finish its queued work, then free its engine. */
@@ -182,6 +189,8 @@ export interface ModelControl {
   available(): Promise<Array<{ name: string; version: number }>>;
   /** Versions hot reload or model control refused to load, with the reason. */
   refused(): UnavailableVersion[];
+  /** Look for new versions now, as the watcher's poll does; resolves once a whole scan begun after the call is done. */
+  scan(): Promise<void>;
 }
 
 export interface ServeState {

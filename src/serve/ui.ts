@@ -2,6 +2,7 @@
 // HTML, JS and CSS are files under ui/ served by mlctl itself under a strict Content-Security-Policy (no inline
 // code, nothing from another origin); GET /ui/models is the page's one JSON call and needs a key like metadata does.
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SERVER_VERSION } from './routes/common.js';
@@ -33,13 +34,20 @@ export function modelSummary(m: ServedModel, versions: number[]) {
     versions,
     task: man.task,
     labels: man.labels,
-    input: input.kind === 'image' ? { kind: 'image', height: input.height, width: input.width, channels: input.channels, preprocessing: input.preprocessing.mode } : { kind: input.kind, features: input.features.length },
-    output: { kind: man.output.kind, size: man.output.size },
+    input:
+      input.kind === 'image'
+        ? { kind: 'image', height: input.height, width: input.width, channels: input.channels, preprocessing: input.preprocessing.mode }
+        : input.kind === 'tabular'
+          ? { kind: input.kind, features: input.features.length }
+          : { kind: input.kind, tensors: m.inputs },
+    output: man.output.kind === 'tensors' ? { kind: man.output.kind, tensors: m.outputs } : { kind: man.output.kind, size: man.output.size },
     engine: m.engine,
     platform: m.platform,
     createdAt: man.createdAt,
     lineage: man.lineage.map((l) => ({ op: l.op, at: l.at, ...(l.from ? { from: { name: l.from.name, version: l.from.version } } : {}) })),
     metrics: man.metrics ?? {},
+    // A version a quality gate rejected (served only with --allow-rejected): the page marks it.
+    ...(man.status === 'rejected' ? { status: 'rejected', statusReason: man.statusReason ?? '' } : { status: 'ok' }),
   };
 }
 
@@ -48,7 +56,7 @@ export interface UiOptions {
   dir?: string;
 }
 
-export async function uiPlugin(app: FastifyInstance, opts: UiOptions = {}): Promise<void> {
+async function ui(app: FastifyInstance, opts: UiOptions = {}): Promise<void> {
   const dir = opts.dir ?? UI_DIR;
   // Read once: the page is a few KiB, and a missing file should fail at start-up, not on the first visitor.
   const files = Object.fromEntries(Object.keys(ASSETS).map((f) => [f, readFileSync(dir + f)]));
@@ -65,3 +73,6 @@ export async function uiPlugin(app: FastifyInstance, opts: UiOptions = {}): Prom
     return { server: { name: 'mlctl', version: SERVER_VERSION }, models };
   });
 }
+
+/** The page at `/` and its assets: after hygiene (headers) and auth (GET /ui/models needs a key like metadata does). */
+export const uiPlugin = fp<UiOptions>(ui, { name: 'mlctl-ui', dependencies: ['mlctl-core', 'mlctl-hygiene', 'mlctl-auth'], decorators: { fastify: ['mlctl'] }, encapsulate: true });

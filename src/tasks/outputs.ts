@@ -7,7 +7,7 @@ import type { TaskModel } from './types.js';
 /** The output a task reads: the one named like the manifest's output, else the first. */
 export function outputOf(outputs: readonly Tensor[], m: TaskModel): Tensor {
   const out = outputs.find((o) => o.name === m.output.name) ?? outputs[0];
-  if (!out) throw new MlctlError('PACKAGE_INVALID', [m.output.name, 'the model returned no output tensor']);
+  if (!out) throw new MlctlError('PACKAGE_INVALID', [m.output.name ?? 'the model', 'the model returned no output tensor']);
   return out;
 }
 
@@ -19,7 +19,7 @@ export function exampleRows(out: Tensor): Array<Float32Array | Float64Array> {
   return Array.from({ length: n }, (_, i) => data.subarray(i * width, (i + 1) * width));
 }
 
-/** `n` examples' packed FP32 output as the manifest's output tensor [n, size]. */
+/** `n` examples' packed FP32 output (runtime/float.ts runFloat) as the manifest's output tensor [n, size]. */
 export function floatOutputs(m: TaskModel, y: Float32Array, n: number): Tensor[] {
-  return [{ name: m.output.name, datatype: 'FP32', shape: [n, n ? y.length / n : m.output.size], data: y }];
+  return [{ name: m.output.name ?? 'output', datatype: 'FP32', shape: [n, n ? y.length / n : (m.output.size ?? 0)], data: y }];
 }

@@ -53,8 +53,8 @@ export interface RowRendering<R> {
   readonly columns: readonly string[];
   /** Labels per row, recorded in the run summary so --resume and --merge refuse a different layout (0: none). */
   readonly topK: number;
-  /** One CSV cell per column. */
-  cells(r: R): string[];
+  /** One CSV cell per column: text (escaped against spreadsheet formulas), a number (written as is) or empty. */
+  cells(r: R): Array<string | number | undefined>;
   /** The JSON Lines fields after "index" and "input". */
   fields(r: R): Record<string, unknown>;
 }

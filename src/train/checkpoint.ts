@@ -23,6 +23,8 @@ export interface RunConfig {
   fingerprint: Record<string, unknown>;
   /** Which run wrote the checkpoint: --resume names it. */
   run?: RunIdentity;
+  /** Rates the --find-lr range tests chose, per phase: a resumed run trains with them again. */
+  lrFind?: { head?: number; fineTune?: number };
 }
 
 /** A head's weights as named arrays, in the order its trainer keeps them (Adam slots follow the same order). */

@@ -5,9 +5,11 @@
 // the headline card (classification's is the default; detection's has the loss parts and mAP).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { csvLine } from '../data/csv.js';
 import { lineChart, PALETTE, svgToPng, type Marker } from '../web/charts.js';
 import { card, figure, htmlPage, section, table } from '../web/html.js';
 import type { EpochMetrics } from '../heads/head.js';
+import type { LrFindResult } from './lr-find.js';
 
 /** What every task's epoch record has. */
 export interface EpochRecord {
@@ -54,26 +56,28 @@ export const CLASSIFICATION_HISTORY: HistoryLayout<EpochMetrics> = {
 const defaultLayout = <H extends EpochRecord>() => CLASSIFICATION_HISTORY as unknown as HistoryLayout<H>;
 
 export function historyCsv<H extends EpochRecord = EpochMetrics>(history: H[], layout: HistoryLayout<H> = defaultLayout<H>()): string {
-  const head = ['epoch', 'phase', ...layout.columns.map((c) => c.csv)].join(',');
+  const head = ['epoch', 'phase', ...layout.columns.map((c) => c.csv)].join(',') + '\n';
   const rows = history.map((h, i) =>
-    [i + 1, h.phase, ...layout.columns.map((c) => h[c.key] as unknown)]
-      .map((v) => (v === undefined ? '' : typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v)))
-      .join(','),
+    csvLine([i + 1, h.phase, ...layout.columns.map((c) => h[c.key] as unknown)].map((v) => (v === undefined ? undefined : typeof v === 'number' ? Number(v.toPrecision(6)) : String(v)))),
   );
-  return [head, ...rows].join('\n') + '\n';
+  return head + rows.join('');
 }
 
 /** What else the page shows besides the epochs (the manifest's metrics and training parameters). */
 export interface HistoryContext {
   /** Model name (page title). */
   name?: string;
-  /** Epoch budget per phase (an earlier end means early stopping). */
-  epochs?: number;
+  /** Epoch budget of each phase (an earlier end means early stopping); one number for both. */
+  epochs?: EpochBudget;
   patience?: number | null;
   metrics?: Record<string, unknown>;
   /** Training parameters, shown as a table (nested values as JSON). */
   training?: Record<string, unknown>;
+  /** LR range tests run before the phases (--find-lr). */
+  lrFind?: readonly LrFindResult[];
 }
+
+export type EpochBudget = number | Partial<Record<EpochMetrics['phase'], number>>;
 
 export interface PhaseSpan {
   phase: EpochMetrics['phase'];
@@ -87,7 +91,7 @@ export interface PhaseSpan {
 }
 
 /** The phases in order with their best and early-stopping epochs. */
-export function phaseSpans<H extends EpochRecord = EpochMetrics>(history: readonly H[], epochs?: number, layout: HistoryLayout<H> = defaultLayout<H>()): PhaseSpan[] {
+export function phaseSpans<H extends EpochRecord = EpochMetrics>(history: readonly H[], epochs?: EpochBudget, layout: HistoryLayout<H> = defaultLayout<H>()): PhaseSpan[] {
   const spans: PhaseSpan[] = [];
   history.forEach((h, i) => {
     const last = spans[spans.length - 1];
@@ -102,7 +106,8 @@ export function phaseSpans<H extends EpochRecord = EpochMetrics>(history: readon
   };
   for (const s of spans) {
     for (let n = s.first; n <= s.last; n++) if (score(n) < score(s.best)) s.best = n;
-    s.stoppedEarly = epochs !== undefined && s.last - s.first + 1 < epochs;
+    const budget = typeof epochs === 'number' ? epochs : epochs?.[s.phase];
+    s.stoppedEarly = budget !== undefined && s.last - s.first + 1 < budget;
   }
   return spans;
 }
@@ -140,7 +145,7 @@ export function accuracyChart(history: readonly EpochMetrics[], spans: readonly 
 }
 
 /** The layout's two charts side by side in one SVG (history.png). */
-export function historySvg<H extends EpochRecord = EpochMetrics>(history: H[], epochs?: number, layout: HistoryLayout<H> = defaultLayout<H>()): string {
+export function historySvg<H extends EpochRecord = EpochMetrics>(history: H[], epochs?: EpochBudget, layout: HistoryLayout<H> = defaultLayout<H>()): string {
   const spans = phaseSpans(history, epochs, layout);
   const W = 480;
   const inner = layout.charts.slice(0, 2).map((c, i) => layoutChart(history, spans, c, W).replace('<svg ', `<svg x="${i * W}" y="0" `));
@@ -164,7 +169,7 @@ function cards<H extends EpochRecord>(history: readonly H[], spans: readonly Pha
 
 function paramsTable(training: Record<string, unknown>): string {
   const rows = Object.entries(training)
-    .filter(([k]) => k !== 'classCounts')
+    .filter(([k]) => k !== 'classCounts' && k !== 'lrFind')
     .map(([k, v]) => [k, v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v)]);
   return table({ head: ['parameter', 'value'], rows });
 }
@@ -180,6 +185,34 @@ function epochTable<H extends EpochRecord>(history: readonly H[], spans: readonl
   return table({ head: ['epoch', 'phase', ...layout.columns.map((c) => c.csv), ''], rows, align: ['right', 'left', ...right, 'left'] });
 }
 
+/** The range test's smoothed loss against the rate (log x), fastai's plot_lr_find: the last 5 points left out, the suggestions marked. */
+export function lrFindChart(r: LrFindResult, width = 480): string {
+  const keep = r.lrs.length > 10 ? r.lrs.length - 5 : r.lrs.length;
+  const marks = (['valley', 'steep', 'minimum'] as const).flatMap((rule, i) => {
+    const p = r.suggestions[rule];
+    if (!p) return [];
+    const used = r.chosen?.rule === rule ? ' (suggested)' : '';
+    return [{ x: p.lr, label: `${rule}${rule === 'minimum' ? '/10' : ''} ${p.lr.toExponential(1)}${used}`, color: PALETTE[(i + 2) % PALETTE.length] }];
+  });
+  return lineChart({
+    title: `LR range test (${r.phase})`,
+    width,
+    x: r.lrs.slice(0, keep),
+    xLog: true,
+    xLabel: 'learning rate',
+    yLabel: 'smoothed loss',
+    series: [{ name: 'loss', color: PALETTE[0], values: r.losses.slice(0, keep) }],
+    markers: marks,
+  });
+}
+
+function lrFindSection(tests: readonly LrFindResult[]): string {
+  const figs = tests.map((r) =>
+    figure(lrFindChart(r), `${r.lrs.length} steps from ${r.options.startLr.toExponential(0)}, rate ×${Math.pow(r.options.endLr / r.options.startLr, 1 / r.options.steps).toFixed(3)} per step; ${r.stop === 'diverged' ? 'stopped when the smoothed loss passed 4x its best' : 'ran every step'}. ${r.chosen ? `Suggested (${r.chosen.rule}): ${r.chosen.lr.toExponential(2)}.` : 'No suggestion.'}`),
+  );
+  return `<div class="figs">${figs.join('')}</div>`;
+}
+
 /** history.html: one self-contained page (inline CSS and SVG, no script, no network). */
 export function historyHtml<H extends EpochRecord = EpochMetrics>(history: H[], ctx: HistoryContext = {}, layout: HistoryLayout<H> = defaultLayout<H>()): string {
   const spans = phaseSpans(history, ctx.epochs, layout);
@@ -187,13 +220,14 @@ export function historyHtml<H extends EpochRecord = EpochMetrics>(history: H[], 
   const body = [
     cards(history, spans, ctx, layout),
     section('curves', 'Curves', `<div class="figs">${layout.charts.map((c, i) => figure(layoutChart(history, spans, c), i === 0 ? 'Dashed lines: fine-tune start, the best epoch of each phase (its weights were kept) and early stops.' : undefined)).join('')}${figure(lr)}</div>`),
+    ctx.lrFind?.length ? section('lr-find', 'LR range test', lrFindSection(ctx.lrFind)) : '',
     ctx.training ? section('params', 'Hyperparameters', paramsTable(ctx.training)) : '',
     section('epochs', 'Epochs', epochTable(history, spans, layout)),
   ];
   return htmlPage({
     title: `Training history${ctx.name ? `: ${ctx.name}` : ''}`,
     subtitle: [spans.map((s) => `${s.phase}: epochs ${s.first}–${s.last}${s.stoppedEarly ? ' (stopped early)' : ''}, best ${s.best}`).join(' · ') || 'no epochs'],
-    nav: [['curves', 'Curves'], ...(ctx.training ? [['params', 'Hyperparameters'] as [string, string]] : []), ['epochs', 'Epochs']],
+    nav: [['curves', 'Curves'], ...(ctx.lrFind?.length ? [['lr-find', 'LR range test'] as [string, string]] : []), ...(ctx.training ? [['params', 'Hyperparameters'] as [string, string]] : []), ['epochs', 'Epochs']],
     body: body.filter(Boolean).join('\n'),
     footer: `Generated by mlctl train on ${new Date().toISOString()}. The same figures are in history.csv and history.json.`,
   });
@@ -201,7 +235,7 @@ export function historyHtml<H extends EpochRecord = EpochMetrics>(history: H[], 
 
 /** Write history.json, history.csv, history.png and history.html into `dir`; returns the file names. */
 export async function writeHistoryFiles<H extends EpochRecord = EpochMetrics>(dir: string, history: H[], ctx: HistoryContext = {}, layout: HistoryLayout<H> = defaultLayout<H>()): Promise<string[]> {
-  await fs.writeFile(path.join(dir, 'history.json'), JSON.stringify({ history }, null, 2) + '\n');
+  await fs.writeFile(path.join(dir, 'history.json'), JSON.stringify({ history, ...(ctx.lrFind?.length ? { lrFind: ctx.lrFind } : {}) }, null, 2) + '\n');
   await fs.writeFile(path.join(dir, 'history.csv'), historyCsv(history, layout));
   await fs.writeFile(path.join(dir, 'history.png'), await svgToPng(historySvg(history, ctx.epochs, layout)));
   await fs.writeFile(path.join(dir, 'history.html'), historyHtml(history, ctx, layout));
@@ -211,5 +245,7 @@ export async function writeHistoryFiles<H extends EpochRecord = EpochMetrics>(di
 /** HistoryContext from a manifest draft's metrics and training block. */
 export function historyContext(name: string, draft: { metrics?: Record<string, unknown>; training?: Record<string, unknown> }): HistoryContext {
   const t = draft.training ?? {};
-  return { name, epochs: typeof t.epochs === 'number' ? t.epochs : undefined, patience: typeof t.patience === 'number' ? t.patience : null, metrics: draft.metrics, training: t };
+  const ft = (t.fineTune ?? undefined) as { epochs?: number } | undefined;
+  const epochs = typeof t.epochs === 'number' ? { head: t.epochs, ...(typeof ft?.epochs === 'number' ? { 'fine-tune': ft.epochs } : {}) } : undefined;
+  return { name, epochs, patience: typeof t.patience === 'number' ? t.patience : null, metrics: draft.metrics, training: t };
 }

@@ -2,13 +2,16 @@
 // (feature session) → head phase → fine-tune phase → metrics → manifest → save. Each step is its own module.
 import * as tf from '@tensorflow/tfjs';
 import { openFeatureSession, type FeatureSession } from '../features/session.js';
-import { buildFullModel, type HeadSpec, type HeadWeights } from '../models/head.js';
+import { buildFullModel, setHeadWeights, type HeadSpec, type HeadWeights } from '../models/head.js';
 import { checkpointWriter, type CheckpointWriter, type RunConfig } from './checkpoint.js';
 import { lockRun, type RunLock } from './run-lock.js';
 import { disposeHead, type EpochMetrics } from '../heads/head.js';
 import { extractOnly } from './steps/extract-only.js';
 import { headInputs } from './steps/features.js';
-import { fineTunePhase } from './steps/finetune-phase.js';
+import { createRunClock } from './eta.js';
+import type { FineTuneSetup } from './finetune.js';
+import type { LrFindResult } from './lr-find.js';
+import { fineTunePhase, prepareFineTunePhase } from './steps/finetune-phase.js';
 import { flushCheckpoints, headPhase } from './steps/head-phase.js';
 import { trainManifest } from './steps/manifest.js';
 import { finalMetrics } from './steps/metrics.js';
@@ -61,9 +64,11 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
   let fullModel: tf.LayersModel | undefined;
   let headWeights: HeadWeights | undefined;
   let writer: CheckpointWriter | undefined;
+  let ftSetup: FineTuneSetup | undefined;
+  const lrFind: LrFindResult[] = [];
   const interrupted = (features: TrainResult['features'], history: EpochMetrics[]): TrainResult => {
     boardStatus = undefined; // resumable: the HParams session stays open-ended
-    return { interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings };
+    return { interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings, ...(lrFind.length ? { lrFind } : {}) };
   };
   try {
     session = await clock.time('backboneSeconds', () =>
@@ -89,22 +94,28 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     if (opts.shouldStop?.()) return interrupted(inputs.stats, []);
 
     const headSpec: HeadSpec = { pooling: opts.head, units: HEAD_UNITS, dropout: opts.dropout, classes: run.classes.length };
+    // The whole model exists from the start (its head takes the trained weights later): the fine-tune phase's inputs
+    // are readied before the head phase, so extraction happens up front and the run's ETA covers both phases.
+    fullModel = buildFullModel(session.base, headSpec);
+    const model = fullModel;
+    const eta = createRunClock();
+    ftSetup = await clock.time('fineTuneInputsSeconds', () => prepareFineTunePhase(run, model, session!, { clock: eta, classWeights: inputs.classWeights }));
+    if (opts.shouldStop?.()) return interrupted(inputs.stats, []);
     writer = checkpointWriter(run.runDir, config);
-    const head = await clock.time('headSeconds', () => headPhase(run, inputs, headSpec, writer!, resume));
+    const head = await clock.time('headSeconds', () => headPhase(run, inputs, headSpec, writer!, resume, { config, clock: eta, onLrFind: (r) => lrFind.push(r) }));
     headWeights = head.weights;
     if (head.interrupted) return interrupted(inputs.stats, head.history);
     // The fine-tune phase writes checkpoints of its own: the head's last one lands first.
     if (opts.fineTune > 0) await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
 
-    fullModel = buildFullModel(session.base, headSpec, head.weights);
-    const model = fullModel;
-    const ft = await clock.time('fineTuneSeconds', () => fineTunePhase(run, model, head, { spec: session!.spec, classWeights: inputs.classWeights, config, resume }));
-    if (ft?.interrupted) return interrupted(inputs.stats, [...head.history, ...ft.history]);
+    setHeadWeights(model, head.weights);
+    const ft = await clock.time('fineTuneSeconds', () => fineTunePhase(run, model, head, ftSetup, { classWeights: inputs.classWeights, config, resume, clock: eta, onLrFind: (r) => lrFind.push(r) }));
+    if (ft?.interrupted) return interrupted(inputs.stats, [...head.history, ...(ft?.history ?? [])]);
 
-    const { metrics, history, test } = await clock.time('evalSeconds', () => finalMetrics(run, model, session!, head, ft));
+    const { metrics, history, test } = await clock.time('evalSeconds', () => finalMetrics(run, model, session!, head, ft, ftSetup));
     const features = { ...inputs.stats, ...(test ? { test } : {}) };
-    const draft = trainManifest(run, { session, headSpec, ft, history, metrics, classWeights: inputs.classWeights, backend });
-    const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history));
+    const draft = trainManifest(run, { session, headSpec, ft, history, metrics, classWeights: inputs.classWeights, backend, lrFind });
+    const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history, lrFind));
     await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
     clock.total();
     boardStatus = 'SUCCESS';
@@ -120,6 +131,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       engine: session.engine.name,
       features,
       timings: clock.timings,
+      ...(lrFind.length ? { lrFind } : {}),
     };
   } finally {
     // Every epoch's checkpoint is on disk before the command ends, whichever way it ends.
@@ -132,6 +144,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     } catch {
       // already released through the base
     }
+    await ftSetup?.dispose();
     await session?.dispose();
     await lock?.release();
   }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { EventFileWriter, type HParamValue } from '../tensorboard/writer.js';
 import type { EpochMetrics } from '../heads/head.js';
+import { DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_LR } from './steps/prepare.js';
 import type { TrainOptions } from './types.js';
 
 export interface TrainBoard<H = EpochMetrics> {
@@ -24,7 +25,7 @@ export function trainHparams(o: TrainOptions): Record<string, HParamValue> {
     epochs: o.epochs,
     batch_size: o.batchSize,
     image_size: o.imageSize,
-    lr: o.lr,
+    lr: o.lr ?? (o.findLr ? 'lr-find' : DEFAULT_LR),
     head: o.head,
     dropout: o.dropout,
     fine_tune: o.fineTune,
@@ -36,7 +37,12 @@ export function trainHparams(o: TrainOptions): Record<string, HParamValue> {
     class_weights: o.classWeights,
     weights: o.weights,
   };
-  if (o.fineTune > 0) hp.fine_tune_lr = o.fineTuneLr ?? o.lr / 10;
+  if (o.fineTune > 0) {
+    hp.fine_tune_lr = o.fineTuneLr ?? (o.findLr ? 'lr-find' : (o.lr ?? DEFAULT_LR) / 10);
+    hp.fine_tune_epochs = o.fineTuneEpochs ?? DEFAULT_FINE_TUNE_EPOCHS;
+  }
+  if (o.lrSchedule) hp.lr_schedule = o.lrSchedule;
+  if (o.warmupEpochs !== undefined) hp.warmup_epochs = o.warmupEpochs;
   if (o.alpha !== undefined) hp.alpha = o.alpha;
   return hp;
 }

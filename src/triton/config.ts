@@ -31,7 +31,7 @@ function batchedDims(shape: number[], what: string): number[] {
 }
 
 /** mlctl.* metadata carried into the config's `parameters` (which variant this is, how to feed it). */
-const CONFIG_PARAMETERS = ['mlctl.input_variant', 'mlctl.weights', 'mlctl.preprocessing', 'mlctl.labels'] as const;
+const CONFIG_PARAMETERS = ['mlctl.input_variant', 'mlctl.weights', 'mlctl.preprocessing', 'mlctl.resize', 'mlctl.labels'] as const;
 
 export interface ConfigSettings {
   name: string;
@@ -49,9 +49,13 @@ export interface ConfigTensors {
   metadataProps: Record<string, string>;
 }
 
-/** The ModelConfig (plain object, proto field names, enums by name) for a model with these tensors. */
+/**
+ * The ModelConfig (plain object, proto field names, enums by name) for a model with these tensors. With maxBatch 0
+ * (a model without a batch dimension) the dims are the full shapes and there is no dynamic batching.
+ */
 export function tritonConfig(manifest: Pick<Manifest, 'input' | 'labels'>, model: ConfigTensors, opts: ConfigSettings): Record<string, unknown> {
   const image = manifest.input.kind === 'image';
+  const dims = opts.maxBatch > 0 ? batchedDims : (shape: number[]) => shape.map((d) => (d >= 0 ? d : -1));
   const parameters = Object.fromEntries(CONFIG_PARAMETERS.filter((k) => model.metadataProps[k] !== undefined).map((k) => [k, { string_value: model.metadataProps[k]! }]));
   return {
     name: opts.name,
@@ -61,18 +65,15 @@ export function tritonConfig(manifest: Pick<Manifest, 'input' | 'labels'>, model
       name: t.name,
       data_type: tritonDataType(t.datatype),
       ...(image && t.shape.length === 4 ? { format: 'FORMAT_NHWC' } : {}),
-      dims: batchedDims(t.shape, `input ${t.name}`),
+      dims: dims(t.shape, `input ${t.name}`),
     })),
     output: model.outputs.map((t, i) => ({
       name: t.name,
       data_type: tritonDataType(t.datatype),
-      dims: batchedDims(t.shape, `output ${t.name}`),
+      dims: dims(t.shape, `output ${t.name}`),
       ...(i === 0 && manifest.labels.length ? { label_filename: TRITON_LABELS } : {}),
     })),
-    dynamic_batching: {
-      preferred_batch_size: preferredBatchSizes(opts.maxBatch),
-      max_queue_delay_microseconds: opts.queueDelayUs,
-    },
+    ...(opts.maxBatch > 0 ? { dynamic_batching: { preferred_batch_size: preferredBatchSizes(opts.maxBatch), max_queue_delay_microseconds: opts.queueDelayUs } } : {}),
     instance_group: [{ count: opts.instances, kind: 'KIND_CPU' }],
     parameters,
   };

@@ -1,4 +1,5 @@
-// Seeded pseudo-random numbers (mulberry32) so splits, synthetic data and initialisation are reproducible from --seed.
+// Seeded pseudo-random numbers (mulberry32) so splits, synthetic data and initialisation are reproducible from --seed,
+// and alea, the stream TF.js's seeded initialisers draw from.
 
 export type Rng = () => number;
 
@@ -32,4 +33,41 @@ export function shuffleInPlace<T>(items: T[], rng: Rng): T[] {
 export function gaussian(rng: Rng): number {
   const u = Math.max(rng(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
+}
+
+/**
+ * seedrandom's alea (Johannes Baagøe's algorithm), which TF.js's seeded random ops use: the same numbers for the same
+ * seed string. mlctl draws TF.js-identical initial weights from it without building (and copying out) a tensor.
+ */
+export function alea(seed: string): Rng {
+  let n = 0xefc8249d;
+  const mash = (data: string) => {
+    for (let i = 0; i < data.length; i++) {
+      n += data.charCodeAt(i);
+      let h = 0.02519603282416938 * n;
+      n = h >>> 0;
+      h -= n;
+      h *= n;
+      n = h >>> 0;
+      h -= n;
+      n += h * 0x100000000;
+    }
+    return (n >>> 0) * 2.3283064365386963e-10;
+  };
+  let c = 1;
+  let s0 = mash(' ');
+  let s1 = mash(' ');
+  let s2 = mash(' ');
+  s0 -= mash(seed);
+  if (s0 < 0) s0 += 1;
+  s1 -= mash(seed);
+  if (s1 < 0) s1 += 1;
+  s2 -= mash(seed);
+  if (s2 < 0) s2 += 1;
+  return () => {
+    const t = 2091639 * s0 + c * 2.3283064365386963e-10;
+    s0 = s1;
+    s1 = s2;
+    return (s2 = t - (c = t | 0));
+  };
 }

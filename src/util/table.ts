@@ -16,7 +16,30 @@ export function renderTable(t: Rows): string {
   return table.toString();
 }
 
-const mdCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/**
+ * Text from the data (class labels, file names, messages) as inert Markdown: HTML characters as entities (a label
+ * like `<img src=x onerror=…>` stays text in any renderer), Markdown punctuation backslash-escaped (no links,
+ * emphasis or table breaks), one line.
+ */
+export function mdText(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/[\\`*_[\]|~]/g, (c) => `\\${c}`)
+    .replace(/\r?\n|\r/g, ' ');
+}
+
+/** Text as a Markdown code span whatever backticks it holds (CommonMark: a fence longer than any run inside). */
+export function mdCode(s: string): string {
+  const line = s.replace(/\r?\n|\r/g, ' ');
+  const fence = '`'.repeat(Math.max(0, ...[...line.matchAll(/`+/g)].map((m) => m[0].length)) + 1);
+  const pad = line.startsWith('`') || line.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${line}${pad}${fence}`;
+}
+
+/** Every Markdown table cell is text from the data or a figure: inert either way. */
+const mdCell = mdText;
 
 export function renderMarkdown(t: Rows): string {
   const sep = t.head.map((_, i) => (t.align?.[i] === 'right' ? '---:' : '---'));

@@ -9,6 +9,7 @@ import { loadPackage } from '../artifacts/package.js';
 import { imageInputSpec, imageToInput, type PreprocessingMode } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice } from '../runtime/engine.js';
+import { floatFeed, floatIO, floatsOf } from '../runtime/float.js';
 import { createBatcher } from '../runtime/batcher.js';
 import { requireTask } from '../tasks/index.js';
 import { floatOutputs } from '../tasks/outputs.js';
@@ -59,10 +60,15 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   const spec: ImageInputSpec = m.input;
   // TF.js runs in a worker thread: a batch must never block the event loop that reads the camera streams.
   const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger, worker: true });
-  const inputSize = spec.height * spec.width * 3;
+  try {
+    floatIO(engine);
+  } catch (err) {
+    await engine.dispose();
+    throw err;
+  }
   let decoding = 0;
   const batcher = createBatcher(
-    { inputSize, outputSize: engine.outputSize, run: (x, n) => engine.run(x, n) },
+    engine,
     // The queue is bounded by the watcher (capacity), so the batcher's own limit never refuses a frame.
     { maxBatch: opts.maxBatch, maxDelayMs: opts.maxDelayMs, maxQueue: 1 << 20, incoming: () => decoding, ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) },
   );
@@ -82,8 +88,8 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
         decoding--;
         batcher.poke();
       }
-      const r = await batcher.submit(x, 1);
-      const [result] = task.results(floatOutputs(m, r.y, 1), m);
+      const r = await batcher.submit([floatFeed(engine, x, 1)], 1);
+      const [result] = task.results(floatOutputs(m, floatsOf(r.outputs[0]!), 1), m);
       return { scores: rules.scores(result), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
     },
     async close() {

@@ -2,7 +2,8 @@
 // fsync'd, renamed, directory fsync'd) before any delivery starts; each notifier keeps its own cursor (the last
 // sequence number it delivered), and a file is removed once every notifier is past it. Delivery per notifier is
 // in sequence order, so a receiver that was down gets the backlog in order; a crash between a delivery and its
-// cursor write means that one event is delivered again with the same id (at-least-once).
+// cursor write means that one event is delivered again with the same id (at-least-once). A cursor the disk refuses
+// (full) stays in memory and is written again later: the running watcher never sends a delivered event again.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../artifacts/atomic.js';
@@ -21,7 +22,10 @@ export interface Spool {
   append(event: WatchEvent): Promise<SpooledEvent>;
   /** The next event `sink` has not delivered, waiting for one if needed; undefined once the spool is closed. */
   next(sink: string): Promise<SpooledEvent | undefined>;
-  /** `sink` delivered (or skipped) everything up to `seq`. */
+  /**
+   * `sink` delivered (or skipped) everything up to `seq`. Never fails for a cursor the disk refuses: it is kept in
+   * memory (delivery goes on from it) and written on the next ack or retry; only a restart before that repeats events.
+   */
   ack(sink: string, seq: number): Promise<void>;
   /** Give up on an event for `sink`: keep it under dead/<sink>/ with the reason, then move on. */
   deadLetter(sink: string, item: SpooledEvent, reason: string, attempts: number): Promise<void>;
@@ -34,6 +38,8 @@ export interface Spool {
 }
 
 const FILE_RE = /^(\d{12})\.json$/;
+/** How soon a cursor the disk refused is written again (also on the notifier's next delivery). */
+const CURSOR_RETRY_MS = 2000;
 const fileOf = (seq: number) => `${String(seq).padStart(12, '0')}.json`;
 
 /** A clear message for a failed write; ENOSPC and EDQUOT say what to do. */
@@ -110,6 +116,33 @@ export async function openSpool(dir: string, sinks: string[], logger: Logger): P
     }
   };
 
+  // Cursor writes, one at a time per notifier (they share a temporary file); `unsaved` holds the notifiers whose
+  // cursor on disk is behind the one in memory because the disk refused it.
+  const saving = new Map<string, Promise<void>>();
+  const unsaved = new Set<string>();
+  let resave: NodeJS.Timeout | undefined;
+  const writeCursor = async (sink: string) => {
+    const seq = cursors.get(sink)!;
+    try {
+      await durableWrite(path.join(cursorsDir, `${sink}.json`), path.join(cursorsDir, `.${sink}.tmp`), JSON.stringify({ seq }));
+      if (unsaved.delete(sink)) logger.info(`event spool ${dir}: the cursor of ${sink} is saved again (at event ${seq})`);
+    } catch (err) {
+      if (!unsaved.has(sink))
+        logger.error(`${spoolWriteError(dir, err).message} (the cursor of ${sink}, at event ${seq}: delivery goes on and delivered events are not sent again; only a restart before it is saved would repeat them)`);
+      unsaved.add(sink);
+      resave ??= setTimeout(() => {
+        resave = undefined;
+        for (const s of unsaved) void saveCursor(s);
+      }, CURSOR_RETRY_MS);
+      resave.unref();
+    }
+  };
+  const saveCursor = (sink: string): Promise<void> => {
+    const job = (saving.get(sink) ?? Promise.resolve()).then(() => writeCursor(sink));
+    saving.set(sink, job);
+    return job;
+  };
+
   const collect = async () => {
     const low = Math.min(...sinks.map((s) => cursors.get(s)!), sinks.length ? Infinity : nextSeq);
     while (seqs.length && seqs[0]! <= low) {
@@ -158,7 +191,7 @@ export async function openSpool(dir: string, sinks: string[], logger: Logger): P
     },
     async ack(sink, seq) {
       cursors.set(sink, seq);
-      await durableWrite(path.join(cursorsDir, `${sink}.json`), path.join(cursorsDir, `.${sink}.tmp`), JSON.stringify({ seq }));
+      await saveCursor(sink);
       await collect();
     },
     async deadLetter(sink, item, reason, attempts) {
@@ -179,6 +212,7 @@ export async function openSpool(dir: string, sinks: string[], logger: Logger): P
     },
     close() {
       closed = true;
+      if (resave) clearTimeout(resave);
       wake();
     },
   };

@@ -24,6 +24,8 @@ export interface WatchOptions {
   version: string;
   /** Every accepted event, as it is accepted (the --json stream). */
   onEvent?(event: WatchEvent): void;
+  /** Every classified frame, as its result arrives (before the rules): for embedders and bench/watch.ts's per-frame timing. */
+  onClassified?(frame: Frame, scores: ArrayLike<number>): void;
   /** Metrics registry to record into (tests and benchmarks read it); a new one by default. */
   metrics?: WatchMetrics;
 }
@@ -74,6 +76,7 @@ interface Ctx {
   cameras: CameraHandle[];
   /** Detections are turned into events one after another (see pipelineHooks). */
   detections: Promise<void>;
+  onClassified?: WatchOptions['onClassified'];
 }
 
 async function openClassifier(config: WatchConfig, logger: Logger, metrics: WatchMetrics): Promise<Classifier> {
@@ -128,6 +131,7 @@ function pipelineHooks(ctx: Ctx): PipelineHooks {
       ctx.health.failuresInARow = 0;
       ctx.quiet('inference');
       ctx.stats.get(frame.camera)!.classified++;
+      ctx.onClassified?.(frame, result.scores);
       ctx.progress.tick(1, statusLine(ctx));
       const fired = ctx.rules.evaluate(frame.camera, ctx.classifier.labels, result.scores, frame.at);
       if (!fired.length) return Promise.resolve();
@@ -269,6 +273,7 @@ async function assemble(opts: WatchOptions, cleanups: Array<() => Promise<void>>
     health: { failuresInARow: 0, lastFailure: '' },
     cameras: [],
     detections: Promise.resolve(),
+    ...(opts.onClassified ? { onClassified: opts.onClassified } : {}),
   };
   if (config.status.port !== undefined) {
     const server = await startStatus(ctx, started).catch(async (err: Error) => {

@@ -69,6 +69,8 @@ export interface LineChartOptions {
   height?: number;
   /** x value of each point (default 1..n). */
   x?: readonly number[];
+  /** Logarithmic x axis (positive x; ticks at powers of ten): learning-rate range tests. */
+  xLog?: boolean;
   xLabel?: string;
   yLabel?: string;
   series: readonly LineSeries[];
@@ -85,7 +87,8 @@ export function lineChart(o: LineChartOptions): string {
   // Room above the plot for a one-row legend, so it never covers data or markers.
   const P = { l: 60, r: 16, t: 52, b: 48 };
   const n = Math.max(1, ...o.series.map((s) => s.values.length));
-  const xs = o.x ?? Array.from({ length: n }, (_, i) => i + 1);
+  const tx = (x: number) => (o.xLog ? Math.log10(x) : x);
+  const xs = (o.x ?? Array.from({ length: n }, (_, i) => i + 1)).map(tx);
   const finite = o.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined && Number.isFinite(v)));
   let [lo, hi] = o.yRange ?? [finite.length ? Math.min(...finite) : 0, finite.length ? Math.max(...finite) : 1];
   if (!o.yRange) {
@@ -103,14 +106,18 @@ export function lineChart(o: LineChartOptions): string {
     out.push(`<line x1="${P.l}" y1="${py(t).toFixed(1)}" x2="${W - P.r}" y2="${py(t).toFixed(1)}" stroke="#eeeeee"/>`);
     out.push(`<text x="${P.l - 6}" y="${(py(t) + 4).toFixed(1)}" font-size="11" text-anchor="end">${tickLabel(t)}</text>`);
   }
-  const xTicks = xMax - xMin <= 12 ? xs.filter((x) => Number.isInteger(x)) : niceTicks(xMin, xMax, 6).filter((t) => Number.isInteger(t));
-  for (const t of xTicks) out.push(`<text x="${px(t).toFixed(1)}" y="${H - P.b + 16}" font-size="11" text-anchor="middle">${tickLabel(t)}</text>`);
+  if (o.xLog) {
+    for (let d = Math.ceil(xMin - 1e-9); d <= xMax + 1e-9; d++) out.push(`<text x="${px(d).toFixed(1)}" y="${H - P.b + 16}" font-size="11" text-anchor="middle">${d === 0 ? '1' : `1e${d}`.replace('e-', 'e−')}</text>`);
+  } else {
+    const xTicks = xMax - xMin <= 12 ? xs.filter((x) => Number.isInteger(x)) : niceTicks(xMin, xMax, 6).filter((t) => Number.isInteger(t));
+    for (const t of xTicks) out.push(`<text x="${px(t).toFixed(1)}" y="${H - P.b + 16}" font-size="11" text-anchor="middle">${tickLabel(t)}</text>`);
+  }
   out.push(`<rect x="${P.l}" y="${P.t}" width="${W - P.l - P.r}" height="${H - P.t - P.b}" fill="none" stroke="#888888"/>`);
   if (o.xLabel) out.push(`<text x="${(P.l + W - P.r) / 2}" y="${H - 10}" font-size="12" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
   if (o.yLabel) out.push(`<text x="14" y="${(P.t + H - P.b) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${(P.t + H - P.b) / 2})">${escapeXml(o.yLabel)}</text>`);
   // Marker labels run up the left side of their line (as matplotlib's axvline annotations), so they never collide.
   for (const m of o.markers ?? []) {
-    const x = px(m.x);
+    const x = px(tx(m.x));
     const color = m.color ?? '#555555';
     out.push(`<line x1="${x.toFixed(1)}" y1="${P.t}" x2="${x.toFixed(1)}" y2="${H - P.b}" stroke="${color}" stroke-dasharray="4,3"/>`);
     out.push(`<text x="${(x - 3).toFixed(1)}" y="${P.t + 4}" font-size="10" fill="${color}" text-anchor="end" transform="rotate(-90 ${(x - 3).toFixed(1)} ${P.t + 4})">${escapeXml(m.label)}</text>`);

@@ -90,11 +90,62 @@ export interface CliProcess {
   waitFor: (pattern: RegExp, ms?: number) => Promise<RegExpExecArray>;
   /** The URL in serve's "serving on URL" log line (`waitFor` on it). */
   listening: () => Promise<string>;
+  /** The addresses serve bound (start it with --port 0 [--grpc-port 0]), from the same line. */
+  serving: () => Promise<Serving>;
+}
+
+/** Where a `mlctl serve` started with --port 0 (and --grpc-port 0) listens, as its "serving on" log line says. */
+export interface Serving {
+  url: string;
+  port: number;
+  /** The gRPC port, when serve runs gRPC. */
+  grpcPort?: number;
+}
+
+/** serve's start-up log line (JSON on stderr, not printed with --quiet): `"msg":"serving on URL"` with `grpc: "host:port"`. */
+const SERVING_LINE = /^(\{.*"msg":"serving on [^"]+".*\})\n/m;
+
+function parseServing(line: string): Serving {
+  const doc = JSON.parse(line) as { url: string; grpc?: string };
+  return { url: doc.url, port: Number(new URL(doc.url).port), ...(doc.grpc ? { grpcPort: Number(doc.grpc.split(':').pop()) } : {}) };
+}
+
+/**
+ * The addresses a `mlctl serve` child (any launcher; --port 0, no --quiet) reports once it listens: bind port 0 where
+ * the server starts instead of guessing a free port beforehand, which another process may take meanwhile.
+ * Rejects with the child's stderr if it exits first or `ms` pass.
+ */
+export function servingOn(child: ChildProcess, ms = 100_000): Promise<Serving> {
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    const done = (err?: Error, s?: Serving) => {
+      clearTimeout(timer);
+      child.stderr!.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(s!);
+    };
+    const onData = (d: Buffer | string) => {
+      stderr += d;
+      const m = SERVING_LINE.exec(stderr);
+      if (m) done(undefined, parseServing(m[1]!));
+    };
+    const onExit = (code: number | null) => done(new Error(`mlctl serve exited (${code}) before it listened; stderr:\n${stderr}`));
+    const timer = setTimeout(() => done(new Error(`mlctl serve did not listen within ${ms} ms; stderr:\n${stderr}`)), ms);
+    child.stderr!.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+/** The argv that runs `mlctl ARGS` from source in a process of its own (for shell pipelines: `… | head`). */
+export function cliArgv(args: string[]): string[] {
+  return [process.execPath, '--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args];
 }
 
 /** `mlctl ARGS` as a child process, in this process's environment (see mlctlHome) with NO_COLOR=1. */
 export function spawnCli(args: string[]): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
+  const [node, ...argv] = cliArgv(args);
+  const child = spawn(node!, argv, {
     cwd: repoRoot,
     env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -104,7 +155,8 @@ export function spawnCli(args: string[]): CliProcess {
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitFor = (pattern: RegExp, ms = 30_000) =>
+  // A start-up on a loaded machine can take most of a test's 120 s: the default leaves just enough to report stderr.
+  const waitFor = (pattern: RegExp, ms = 100_000) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
       const fail = (why: string) => reject(new Error(`mlctl ${args.join(' ')} ${why} before printing ${pattern}; stderr:\n${stderr}`));
       const timer = setTimeout(() => fail(`took over ${ms} ms`), ms).unref();
@@ -120,5 +172,6 @@ export function spawnCli(args: string[]): CliProcess {
       void exited.then(() => (clearTimeout(timer), fail('exited')));
     });
   const listening = () => waitFor(/"msg":"serving on (http:\/\/[^"]+)"/).then((m) => m[1]!);
-  return { child, exited, out: () => stdout, err: () => stderr, waitFor, listening };
+  const serving = () => waitFor(SERVING_LINE).then((m) => parseServing(m[1]!));
+  return { child, exited, out: () => stdout, err: () => stderr, waitFor, listening, serving };
 }

@@ -1,6 +1,7 @@
-// The Debian packages some tests drive for real (the ONNX reference checker, scikit-learn, ffmpeg, mosquitto,
-// an RTSP server, chromium, openssl, promtool). Probed once per run by the global setup; a test that needs a missing
-// one skips, and the run prints one line naming the package. `.ci/run` installs them all, so CI runs every test.
+// The Debian packages some tests drive for real (the ONNX reference checker, h5py, ffmpeg, mosquitto,
+// an RTSP server, chromium, openssl, promtool). Probed once per run by the global setup; on a developer machine a test
+// that needs a missing one skips, and the run prints one line naming the package. Under CI (`CI=true`, which
+// `.ci/run` sets) a missing package fails every test file that needs it instead, so a green CI means they all ran.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -26,7 +27,7 @@ export const CHROMIUM = process.env.MLCTL_CHROMIUM ?? '/usr/bin/chromium';
 export const SYSTEM_TOOLS = {
   pythonOnnx: { pkg: 'python3-onnx', for: 'the ONNX reference checker (onnx.checker full_check)', probe: () => runs(PYTHON, ['-c', 'import onnx']) },
   pythonProtobuf: { pkg: 'python3-protobuf', for: 'reading TensorBoard event files back with Google\'s protobuf runtime', probe: () => runs(PYTHON, ['-c', 'import google.protobuf.message_factory']) },
-  sklearn: { pkg: 'python3-sklearn', for: 'scikit-learn cross-checks', probe: () => runs(PYTHON, ['-c', 'import sklearn']) },
+  h5py: { pkg: 'python3-h5py', for: 'Keras .h5 weight files written independently of mlctl', probe: () => runs(PYTHON, ['-c', 'import h5py, numpy']) },
   ffmpeg: { pkg: 'ffmpeg', for: 'real video sources', probe: () => runs('ffmpeg', ['-version']) },
   mosquitto: { pkg: 'mosquitto', for: 'a real MQTT broker', probe: () => existsSync('/usr/sbin/mosquitto') || runs('mosquitto', ['-h']) },
   rtspServer: { pkg: 'rtsp-server-perl', for: 'a real RTSP camera (watch)', probe: () => existsSync('/usr/bin/rtsp-server-perl') },
@@ -40,4 +41,22 @@ export type ToolAvailability = Record<ToolName, boolean>;
 
 export function probeTools(): ToolAvailability {
   return Object.fromEntries(Object.entries(SYSTEM_TOOLS).map(([k, t]) => [k, t.probe()])) as ToolAvailability;
+}
+
+/** A CI run (`CI` set, as every CI service and `.ci/run` set it): a test that would skip for a missing tool fails. */
+export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env.CI ?? '').trim().toLowerCase();
+  return v !== '' && v !== '0' && v !== 'false';
+}
+
+/** The one line a developer machine prints for a missing package. */
+export function skipLine(name: ToolName): string {
+  const t = SYSTEM_TOOLS[name];
+  return `skipping tests that need ${t.pkg} (${t.for}): not installed — apt-get install ${t.pkg}`;
+}
+
+/** Why a CI run fails for a missing package (thrown by the test files that need it, printed by the global setup). */
+export function ciMissingMessage(name: ToolName): string {
+  const t = SYSTEM_TOOLS[name];
+  return `CI=true and ${t.pkg} is not installed: the tests that need it (${t.for}) cannot run, and a CI run must not skip them — apt-get install ${t.pkg} (.ci/run installs it)`;
 }

@@ -1,11 +1,24 @@
 // What the global setup found: `tools.pythonOnnx` etc. are true when that Debian package is installed.
-// Use as `it.skipIf(!tools.ffmpeg)(…)` so a machine with only Node skips instead of failing.
+// Use as `it.skipIf(!tools.ffmpeg)(…)` so a machine with only Node skips instead of failing. Under CI (`CI=true`)
+// reading a missing tool throws, naming its package: the test file that would have skipped fails the run instead.
 import { spawnSync } from 'node:child_process';
 import { inject } from 'vitest';
-import { PYTHON } from './system-tools.js';
+import { ciMissingMessage, isCi, PYTHON, SYSTEM_TOOLS, type ToolAvailability, type ToolName } from './system-tools.js';
 
 export { CHROMIUM, PYTHON } from './system-tools.js';
-export const tools = inject('tools');
+
+/** The probed availability; under CI a missing tool cannot be read as "skip", only as a failure. */
+export function requireToolsInCi(found: ToolAvailability, ci: boolean): ToolAvailability {
+  if (!ci) return found;
+  return new Proxy(found, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && key in SYSTEM_TOOLS && !target[key as ToolName]) throw new Error(ciMissingMessage(key as ToolName));
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}
+
+export const tools = requireToolsInCi(inject('tools'), isCi());
 
 export interface OnnxCheck {
   /** The checker's exit status: 0 when the model passes. */

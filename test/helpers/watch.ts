@@ -2,12 +2,14 @@
 // results are known), MJPEG cameras served over HTTP from ffmpeg's own mpjpeg output or from frames under the
 // test's control (garbage, truncation, stalls), a webhook receiver that checks signatures, and a mosquitto broker.
 import * as tf from '@tensorflow/tfjs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { LoadedPackage } from '../../src/artifacts/package.js';
 import { verifySignature, SIGNATURE_HEADER } from '../../src/watch/notify/sign.js';
 import { selectBackend } from '../../src/runtime/backend.js';
@@ -159,7 +161,11 @@ export interface ReceivedHook {
   verified?: boolean;
 }
 
-/** A webhook receiver: records requests, verifies signatures, answers `status()` (200 by default). */
+/**
+ * A webhook receiver: records requests, verifies signatures, answers `status()` (200 by default). While `stall(true)`,
+ * it accepts TCP connections and never answers them (a hung receiver); connections made after
+ * `stall(false)` are answered again.
+ */
 export async function webhookReceiver(opts: { secret?: string; port?: number } = {}) {
   const received: ReceivedHook[] = [];
   let status = 200;
@@ -187,9 +193,24 @@ export async function webhookReceiver(opts: { secret?: string; port?: number } =
       return received.length < w.n;
     });
   });
-  server.listen(opts.port ?? 0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
+  // A raw TCP front: answered connections are handed to the HTTP server, stalled ones are held and never answered.
+  let stalled = false;
+  let stalledTotal = 0;
+  const held = new Set<net.Socket>();
+  const handed = new Set<net.Socket>();
+  const front = net.createServer((socket) => {
+    const set = stalled ? held : handed;
+    set.add(socket);
+    socket.on('close', () => set.delete(socket));
+    socket.on('error', () => {});
+    if (stalled) {
+      stalledTotal++;
+      socket.resume(); // read (and drop) the request, so the client's close is seen; never answer
+    } else server.emit('connection', socket);
+  });
+  front.listen(opts.port ?? 0, '127.0.0.1');
+  await once(front, 'listening');
+  const port = (front.address() as net.AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}/hook`,
     port,
@@ -197,6 +218,12 @@ export async function webhookReceiver(opts: { secret?: string; port?: number } =
     setStatus(s: number) {
       status = s;
     },
+    /** Accept and never answer new connections (true), or answer them again (false). */
+    stall(on: boolean) {
+      stalled = on;
+    },
+    /** Connections accepted while stalled, and how many of them the client still holds open. */
+    stalledConnections: () => ({ total: stalledTotal, open: held.size }),
     /** Resolves once `n` requests have been accepted (status 200). */
     waitFor(n: number, timeoutMs = 30_000): Promise<void> {
       if (received.length >= n) return Promise.resolve();
@@ -206,9 +233,9 @@ export async function webhookReceiver(opts: { secret?: string; port?: number } =
       });
     },
     async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close').catch(() => {});
+      for (const s of [...held, ...handed]) s.destroy();
+      front.close();
+      await once(front, 'close').catch(() => {});
     },
   };
 }
@@ -235,12 +262,38 @@ export async function startMosquitto(dir: string, port?: number) {
   return {
     url: `mqtt://127.0.0.1:${p}`,
     port: p,
+    /** Freeze the broker (SIGSTOP): connections stay open and the kernel keeps accepting, but nothing is answered. */
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
     async stop() {
       if (child.exitCode !== null) return;
+      child.kill('SIGCONT');
       child.kill('SIGTERM');
       await once(child, 'close');
     },
   };
+}
+
+/**
+ * Run the garbage collector every `ms` until the returned stop() (V8's gc exposed at run time): a timer or signal
+ * that is only weakly held shows itself by never firing.
+ */
+export function collectGarbageEvery(ms = 50): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const timer = setInterval(() => gc(), ms);
+  return () => clearInterval(timer);
+}
+
+/**
+ * A small real filesystem for disk-full tests: a tmpfs of `size` mounted at `dir` (which must exist), or undefined
+ * where this process may not mount (not root, or a container that forbids it): the caller skips, saying so. Not a
+ * Debian tool of the CI set — the same fix is also covered by a /dev/full test that runs everywhere.
+ */
+export function mountTmpfs(dir: string, size: string): { unmount: () => void } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const ok = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' }).status === 0;
+  return ok ? { unmount: () => void spawnSync('umount', ['-l', dir], { stdio: 'ignore' }) } : undefined;
 }
 
 /** Poll `check` until it returns a truthy value (events the code under test does not announce). */

@@ -2,7 +2,7 @@
 // detection sets) and the dataset inspector. Light: the runners (cli/run/datasets.ts) are imported only when one runs.
 import type { DetectionFormat } from '../../data/detection/types.js';
 import type { SYNTH_CLASSES } from '../../data/synth.js';
-import { SEED, TEST_SPLIT, VALIDATION_SPLIT } from '../options.js';
+import { SEED, SPLIT_OPTIONS } from '../options.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 const SYNTH_CLASS_NAMES = choicesOf<(typeof SYNTH_CLASSES)[number]>()(['circle', 'square', 'triangle', 'stripes', 'checker', 'ring', 'cross', 'dots']);
@@ -22,7 +22,7 @@ export const synthCommand = defineCommand({
     { flags: '--layout <format>', description: 'detection annotations: coco (annotations.json + images/), yolo (images/, labels/, classes.txt) or voc (Annotations/, JPEGImages/)', choices: DETECTION_FORMATS, default: 'coco' },
     { flags: '--size <px>', description: 'image width and height (default 64; 128 for detection)', type: 'int', min: 8, max: 4096 },
     { flags: '--format <fmt>', description: 'file format (classification; detection pictures are JPEG)', choices: ['jpg', 'png', 'mixed'], default: 'mixed' },
-    { ...SEED, description: 'random seed' },
+    { ...SEED, description: 'random seed', default: 42 },
   ],
   examples: ['mlctl datasets synth --out artifacts/sample-data', 'mlctl datasets synth --out /tmp/big --per-class 1000 --size 224', 'mlctl datasets synth --task detection --out artifacts/objects --images 500'],
 });
@@ -32,9 +32,7 @@ export const inspectCommand = defineCommand({
   summary: 'show what mlctl reads from a dataset: classes and splits of an image folder; boxes per class, sizes and invalid annotations of a detection set',
   args: ['<dir>'],
   options: [
-    VALIDATION_SPLIT,
-    { ...TEST_SPLIT, description: 'fraction of each class held out for test' },
-    { ...SEED, description: 'split seed' },
+    ...SPLIT_OPTIONS,
     { flags: '--format <format>', description: 'read a detection dataset in this format (default: recognised from its files: COCO annotations.json, YOLO data.yaml or images/+labels/, VOC Annotations/)', choices: DETECTION_FORMATS },
   ],
   examples: ['mlctl datasets inspect artifacts/sample-data', 'mlctl datasets inspect artifacts/objects --json'],

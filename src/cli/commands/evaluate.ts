@@ -2,7 +2,7 @@
 // report folder, CI gates). Light: the runner (cli/run/evaluate.ts) is imported only when evaluate runs.
 import type { EvalSplit } from '../../data/evaluation.js';
 import type { DEFAULT_LATENCY } from '../../runtime/latency.js';
-import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, LATENCY_RUNS, MAX_MEMORY, SEED, TEST_SPLIT, VALIDATION_SPLIT } from '../options.js';
+import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, LATENCY_RUNS, MAX_MEMORY, SPLIT_OPTIONS } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
@@ -38,9 +38,7 @@ export const evaluateCommand = defineCommand({
     { flags: '--latency-percentile <p>', description: 'which batch-1 latency percentile --max-latency-ms checks', choices: ['p50', 'p95', 'p99'], default: 'p95' },
     { ...LATENCY_RUNS, description: 'timed batch-1 runs for latency percentiles (0 skips latency and throughput)', default: LATENCY_RUNS_DEFAULT },
     { flags: '--worst <n>', description: 'list the n most confidently wrong images', type: 'int', default: 10, min: 0, max: 10000 },
-    { ...SEED, description: 'split seed (default: the model\'s training seed, else 42)', default: undefined },
-    { ...VALIDATION_SPLIT, description: 'validation fraction (default: the model\'s, else 0.2)', default: undefined },
-    { ...TEST_SPLIT, description: 'test fraction (default: the model\'s, else 0)', default: undefined },
+    ...SPLIT_OPTIONS,
     ...PACKAGE_ACCESS_OPTIONS,
   ],
   examples: [

@@ -1,18 +1,20 @@
 // `mlctl quantize|prune|tune|optimize`: the option tables of model optimization. Light: the runners
 // (cli/run/optimize.ts) are imported only when one of these commands runs.
 import type { SearchParam } from '../../optimize/tune.js';
-import { ALPHA, BACKBONE, BATCH_SIZE, DATA, ENGINE, HEAD, IMAGE_SIZE, LATENCY_RUNS, NAME, SEED, VALIDATION_SPLIT, WEIGHTS, WEIGHT_DTYPE_CHOICES } from '../options.js';
+import { ALPHA, BACKBONE, BATCH_SIZE, DATA, ENGINE, HEAD, IMAGE_SIZE, LATENCY_RUNS, NAME, SEED, SPLIT_OPTIONS, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS, WEIGHT_DTYPE_CHOICES } from '../options.js';
 import { defineCommand, type ContextOf } from '../spec.js';
 
 const QUANTIZE_DTYPES = [...WEIGHT_DTYPE_CHOICES, 'int8'] as const;
 const SEARCH_DEFAULT = ['lr', 'units', 'dropout', 'batch-size'] as const satisfies readonly SearchParam[];
 
-/** The accuracy gate of every optimization step: evaluate before and after on the training split's validation part. */
+/**
+ * The accuracy gate of every optimization step: evaluate before and after on the validation split the model was
+ * trained with (the split options default to the model's own; the split is checked before any work starts).
+ */
 const GATE_OPTIONS = [
-  { ...DATA, description: 'image folder: its validation split (same split as train) is evaluated before and after' },
+  { ...DATA, description: 'image folder: its validation split (the model\'s own, as training held it out) is evaluated before and after' },
   { flags: '--max-accuracy-drop <x>', description: 'largest allowed validation accuracy drop (absolute; 0.01 = one point); more → exit 3 (GATE_FAILED) and the package is marked rejected', type: 'float', default: 0.01, min: 0, max: 1 },
-  { ...VALIDATION_SPLIT, description: 'fraction held out for validation (must match training)', min: 0.01 },
-  { ...SEED, description: 'split seed (must match training)' },
+  ...SPLIT_OPTIONS,
 ] as const;
 
 const OUTPUT_OPTIONS = [
@@ -25,7 +27,7 @@ const OUTPUT_OPTIONS = [
 const PRUNE_TUNING_OPTIONS = [
   { flags: '--schedule <kind>', description: 'polynomial: decay from 0 to --sparsity over the first 70% of steps (tfmot PolynomialDecay, power 3); constant: --sparsity from the start', choices: ['polynomial', 'constant'], default: 'polynomial' },
   { flags: '--epochs <n>', description: 'fine-tuning epochs (0: one-shot pruning, no data needed)', type: 'int', default: 2, min: 0 },
-  { flags: '--layers <names>', description: 'comma-separated layers to prune (default: every Dense/Conv2D but the first conv and the output layer)', type: 'list' },
+  { flags: '--layers <names>', description: 'comma-separated layers to prune (default: the trainable head — every Dense layer before the output layer, e.g. fc1); backbone Conv2D layers only when named here: pruned one-shot, then the head is fine-tuned on the pruned base\'s features', type: 'list' },
   { flags: '--lr <rate>', description: 'fine-tuning learning rate (Adam)', type: 'float', default: 1e-4, min: 0 },
   { ...BATCH_SIZE, description: 'fine-tuning batch size' },
 ] as const;
@@ -57,9 +59,9 @@ export const pruneCommand = defineCommand({
   name: 'prune',
   summary: 'magnitude-prune a model (TF-MOT style) with fine-tuning into a new package version',
   description:
-    'Zeroes the smallest-magnitude kernel weights of the chosen layers. Layers in the Dense tail are fine-tuned on cached backbone features of the --data training split ' +
-    'while masks are re-selected on the schedule (polynomial decay from 0 to --sparsity, or constant); layers before it (convs) are pruned one-shot. ' +
-    'The first conv and the output layer stay dense unless named in --layers. Pruned weights are exactly zero, so the gzip size shows the gain.',
+    'Zeroes the smallest-magnitude kernel weights of the chosen layers — by default the trainable head (fc1), fine-tuned on the backbone features of the --data training split ' +
+    'while masks are re-selected on the schedule (polynomial decay from 0 to --sparsity, or constant). Those features come from the training run\'s feature store when the backbone is as training left it, so nothing is computed twice. ' +
+    'The frozen backbone is pruned only when its layers are named in --layers (one-shot; the head is then fine-tuned on the pruned base). Prints a one-line summary (--verbose: every layer). Pruned weights are exactly zero, so the gzip size shows the gain.',
   args: ['<model>'],
   options: [
     { flags: '--sparsity <s>', description: 'fraction of each pruned kernel set to zero', type: 'float', default: 0.5, min: 0.01, max: 0.99 },
@@ -67,7 +69,11 @@ export const pruneCommand = defineCommand({
     ...GATE_OPTIONS,
     ...OUTPUT_OPTIONS,
   ],
-  examples: ['mlctl prune sample --sparsity 0.5 --data artifacts/sample-data', 'mlctl prune sample --sparsity 0.8 --schedule constant --layers fc1 --epochs 4 --data artifacts/sample-data --json'],
+  examples: [
+    'mlctl prune sample --sparsity 0.5 --data artifacts/sample-data',
+    'mlctl prune sample --sparsity 0.8 --schedule constant --layers fc1 --epochs 4 --data artifacts/sample-data --json',
+    'mlctl prune sample --sparsity 0.3 --layers block5_conv3,fc1 --data artifacts/sample-data --verbose   # the backbone too, every layer listed',
+  ],
 });
 
 export const tuneCommand = defineCommand({
@@ -89,8 +95,9 @@ export const tuneCommand = defineCommand({
     HEAD,
     { flags: '--epochs <n>', description: 'maximum epochs per trial', type: 'int', default: 10, min: 1 },
     { flags: '--patience <n>', description: 'early stopping: epochs without val_loss improvement', type: 'int', default: 3, min: 1 },
-    { ...VALIDATION_SPLIT, min: 0.01 },
-    { ...SEED, description: 'seed for the split, the trials and training' },
+    { ...SEED, description: 'seed for the split, the trials and training (default 42)' },
+    VALIDATION_SPLIT,
+    TEST_SPLIT,
     { ...ENGINE, description: 'engine for feature extraction, and the trials\' head trainer: auto prefers onnxruntime-node, else tfjs' },
   ],
   examples: ['mlctl tune --data artifacts/sample-data --trials 8', 'mlctl tune --data artifacts/sample-data --trials 12 --strategy grid --search lr,units --weights none --image-size 64 --json'],

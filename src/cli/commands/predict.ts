@@ -2,7 +2,7 @@
 // shard outputs). Light: the runner (cli/run/predict.ts) is imported only when predict runs.
 import type { OutputFormat } from '../../predict/rows.js';
 import { BATCH_SIZE, ENGINE } from '../options.js';
-import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
+import { ALLOW_REJECTED, PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 const FORMATS = choicesOf<OutputFormat>()(['csv', 'jsonl']);
@@ -17,7 +17,7 @@ export const predictCommand = defineCommand({
     '',
     "Rows stream in input order with constant memory; each chunk is appended in one write and fsync'd, so a killed run never leaves half a line. --resume continues such a file, skipping inputs already in it (an input listed twice is done once). A finished run writes <out>.summary.json beside the output.",
     '',
-    '--shard i/n predicts the inputs whose sha256(input) mod n is i (0-based): n pods (a Kubernetes Indexed Job, see export --format bundle) list the same inputs and each does its share; --merge joins their outputs into the rows one unsharded run writes (checking the set is complete and from one run).',
+    '--shard i/n predicts the inputs whose uint32be(sha256(input)[0..4]) mod n is i (the first 4 bytes of the digest as a big-endian number; 0-based): n pods (a Kubernetes Indexed Job, see export --format bundle) list the same inputs and each does its share; --merge joins their outputs into the rows one unsharded run writes (checking the set is complete and from one run).',
   ].join('\n'),
   args: ['[model]', '[inputs...]'],
   options: [
@@ -31,10 +31,11 @@ export const predictCommand = defineCommand({
     { flags: '--resume', description: 'continue --out: skip inputs already in it (same --format and --top-k)', type: 'boolean' },
     { flags: '--force', description: 'replace an existing --out', type: 'boolean' },
     { flags: '--merge', description: 'join shard outputs (the arguments: files or folders) into --out', type: 'boolean' },
-    { flags: '--max-pixels <n>', description: 'largest image decoded, in pixels (decompression-bomb guard)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
+    { flags: '--max-pixels <n>', description: 'largest image decoded, in pixels counted at 8-bit RGBA (decoded bytes, bit depth x channels, at most n x 4; decompression-bomb guard)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
     { flags: '--timeout <duration>', description: 'per-URL download time limit', default: '30s' },
     { flags: '--max-download <size>', description: 'largest URL download accepted', default: '50mb' },
     ...PACKAGE_ACCESS_OPTIONS,
+    ALLOW_REJECTED,
   ],
   examples: [
     'mlctl predict sample photos/ --out predictions.csv',

@@ -1,7 +1,7 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
 // limits, security plugins, page and docs). Light: the runner (cli/run/serve.ts) is imported only when it runs.
-import { ENGINE } from '../options.js';
-import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
+import { ENGINE, LOG_FORMAT } from '../options.js';
+import { ALLOW_REJECTED, PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { defineCommand, type ContextOf } from '../spec.js';
 
 export const serveCommand = defineCommand({
@@ -10,7 +10,7 @@ export const serveCommand = defineCommand({
   description:
     'Serve one package, every version of a model, or every model in a directory. Concurrent requests are batched ' +
     '(--max-batch / --max-delay-ms); readiness (/v2/health/ready) turns true once every model is warm. ' +
-    'Logs are JSON lines on stderr. SIGTERM/SIGINT stop accepting, finish in-flight requests and exit 0. ' +
+    'Logs go to stderr, all in one format (--log-format: JSON lines by default, or text); stdout stays empty unless --json. SIGTERM/SIGINT stop accepting, finish in-flight requests and exit 0. ' +
     'Errors answer {"error": message, "code": CODE} with the HTTP status of the code (see Error codes); gRPC maps the same code to its status.',
   args: ['<model-or-dir>'],
   options: [
@@ -22,12 +22,13 @@ export const serveCommand = defineCommand({
     { flags: '--max-delay-ms <ms>', description: 'longest wait for a batch to fill (0 = run as soon as the engine is free)', type: 'float', default: 5, min: 0, max: 10_000 },
     { flags: '--max-queue <n>', description: 'most examples waiting per model version; beyond it requests get 503 + Retry-After (QUEUE_FULL)', type: 'int', default: 64, min: 1 },
     { flags: '--body-limit <size>', description: 'largest request body / uploaded file, e.g. 512kb, 10mb', default: '10mb' },
-    { flags: '--max-pixels <n>', description: 'largest image accepted, in pixels (checked from the header before decoding)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
+    { flags: '--max-pixels <n>', description: 'largest image accepted, in pixels, counted at 8-bit RGBA: the decoded size (bit depth x channels) may not exceed n x 4 bytes, so a 16-bit RGBA image may have n/2 pixels (checked from the header before decoding)', type: 'int', default: 64 * 1024 * 1024, min: 1 },
     { flags: '--drain-timeout <duration>', description: 'on SIGTERM, longest wait for in-flight requests, e.g. 10s, 500ms', default: '10s' },
     { flags: '--request-timeout <duration>', description: 'longest time to receive a whole request (headers and body); slower clients get 408', default: '30s' },
     { flags: '--keep-alive-timeout <duration>', description: 'how long an idle keep-alive connection stays open between requests', default: '5s' },
     { flags: '--max-connections-per-client <n>', description: 'most open connections from one client address; more get 429 and are closed (0 = no cap; raise it behind a proxy)', type: 'int', default: 64, min: 0 },
     { flags: '--top-k <n>', description: 'labels returned per image by /predict', type: 'int', default: 5, min: 0 },
+    LOG_FORMAT,
     // The security plugins (serve/security.ts): gRPC, API keys, rate limits, TLS, audit log, hot reload, CORS.
     { flags: '--grpc-port <n>', description: 'also serve the KServe/Triton V2 gRPC API (inference.GRPCInferenceService) on this port (0 = any free port)', type: 'int', min: 0, max: 65535, env: 'MLCTL_GRPC_PORT' },
     { flags: '--grpc-max-message <size>', description: 'largest gRPC request/response message (the gRPC default is 4mb)', default: '64mb' },
@@ -51,6 +52,7 @@ export const serveCommand = defineCommand({
     { flags: '--no-ui', description: 'no page at / (pick a model, send an image or a webcam photo, see the top-k labels and the model\'s metadata)' },
     { flags: '--no-docs', description: 'no API docs: /openapi.json (OpenAPI 3.1, from the routes\' schemas) and /docs (Swagger UI)' },
     ...PACKAGE_ACCESS_OPTIONS,
+    ALLOW_REJECTED,
   ],
   examples: [
     'mlctl serve sample',

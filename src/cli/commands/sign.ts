@@ -18,8 +18,8 @@ export const verifyCommand = defineCommand({
   name: 'verify',
   summary: "check a package's files, manifest and signature against trusted public keys",
   description:
-    'Exit 0 only when every file matches mlctl.json, the signature covers this mlctl.json, and the signer is one of the trusted keys. ' +
-    'Failures name what failed: SIGNATURE_MISSING, SIGNATURE_INVALID (a changed manifest or signature file), SIGNER_UNTRUSTED, PACKAGE_HASH_MISMATCH (a changed model file).',
+    'Exit 0 only when every file matches mlctl.json, the signature covers this mlctl.json and the NAME/VERSION folder it sits in, and the signer is one of the trusted keys. ' +
+    'Failures name what failed: SIGNATURE_MISSING, SIGNATURE_INVALID (a changed manifest or signature file), SIGNATURE_MISMATCH (a signed version copied over another version or model), SIGNER_UNTRUSTED, PACKAGE_HASH_MISMATCH (a changed model file).',
   args: ['<model>'],
   options: [{ flags: '-t, --trusted <path>', description: 'trusted public keys: a directory of *.pem files, or one file', env: 'MLCTL_TRUSTED_KEYS', required: true }],
   examples: ['mlctl verify sample@3 --trusted keys/trusted', 'mlctl verify artifacts/sample/3 --trusted release.pub.pem --json'],

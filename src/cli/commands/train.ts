@@ -6,6 +6,7 @@ import type { Multiclass } from '../../classic/svm.js';
 import type { Augmentation } from '../../train/augment.js';
 import type { DetectionAugmentation } from '../../train/detection/augment.js';
 import type { DetectionFormat } from '../../data/detection/types.js';
+import { LR_SCHEDULES } from '../../train/schedule.js';
 import { ALPHA, BACKBONE, BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, HEAD, IMAGE_SIZE, MAX_MEMORY, NAME, SEED, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS } from '../options.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
@@ -52,7 +53,7 @@ export const trainCommand = defineCommand({
     'Keras-style transfer learning: a frozen base (--backbone, with ImageNet weights, an HDF5 file or random init) with a Flatten|GAP → Dense(1024, relu) → [Dropout] → Dense(n, softmax) head, Adam, categorical cross-entropy. ' +
     'Choosing a backbone: vgg16 (15.5 GMAC per 224 image, 14.7M parameters) is the classic default and the slowest to serve; mobilenet_v2 (0.3 GMAC, 2.3M, --alpha trades accuracy for speed) is the pick for CPUs and cameras; ' +
     'efficientnet_b0 (0.4 GMAC, 4.0M) is usually the most accurate per image-second; resnet50 (4.1 GMAC, 23.6M) sits between. Each records the preprocessing its weights expect (caffe, tf, or raw pixels for EfficientNet) so evaluate and serve apply it. ' +
-    'Base features are cached on disk (per image content) so epochs and reruns skip the base; --fine-tune K then unfreezes the backbone\'s last K blocks (VGG16: conv blocks; ResNet50: residual blocks; MobileNetV2/EfficientNet: inverted residual blocks, stem and top conv counted as blocks too). ' +
+    'Base features are cached on disk (per image content) so epochs and reruns skip the base; --fine-tune K then unfreezes the backbone\'s last K blocks (VGG16: conv blocks; ResNet50: residual blocks; MobileNetV2/EfficientNet: inverted residual blocks, stem and top conv counted as blocks too) for a second phase with its own epochs, rate and schedule (fastai fine_tune); --find-lr picks each phase\'s rate with an LR range test. ' +
     'The head trains on ONNX Runtime (fc1 split across the cores, its gradient and Adam step in a WebAssembly SIMD kernel; --engine tfjs keeps it on TF.js, the same results to 1e-4). ' +
     'A checkpoint is written after every epoch (artifacts/.runs/NAME/; in the background while the next epoch trains, replaced atomically); Ctrl-C saves one and exits 130, --resume continues. ' +
     'With --model linear|logistic|svm the classic models train instead (on a CSV file with --target, or on an image folder). ' +
@@ -64,18 +65,22 @@ export const trainCommand = defineCommand({
     { flags: '--model <kind>', description: 'nn: a neural network by transfer learning on --backbone; or a classic model (vgg16 is a deprecated alias of nn: pick VGG16 with --backbone vgg16)', choices: ['nn', ...CLASSIC_MODELS, 'vgg16'], default: 'nn' },
     { ...BACKBONE, description: 'the pretrained base: vgg16 (default), mobilenet_v2 (CPUs, cameras), resnet50, efficientnet_b0 (see above for how to choose)' },
     ALPHA,
-    { flags: '--epochs <n>', description: 'training epochs (the head; fine-tuning runs as many again)', type: 'int', default: 10, min: 1, max: 100000 },
+    { flags: '--epochs <n>', description: 'epochs of the head phase (frozen backbone); fine-tuning has its own --fine-tune-epochs', type: 'int', default: 10, min: 1, max: 100000 },
     { ...BATCH_SIZE, description: 'examples per gradient step', max: 65536 },
     { flags: IMAGE_SIZE.flags, description: 'input height and width: at least 32 (VGG16 and --task detection: a multiple of 32); default 224, 320 for --task detection', type: 'int', min: IMAGE_SIZE.min, max: IMAGE_SIZE.max },
-    { flags: '--lr <rate>', description: 'Adam learning rate', type: 'float', default: 0.001, min: 1e-12, max: 10 },
+    { flags: '--lr <rate>', description: 'Adam learning rate of the head phase, the peak of its schedule (default 0.001; with --find-lr, the range test\'s suggestion)', type: 'float', min: 1e-12, max: 10 },
+    { flags: '--lr-schedule <kind>', description: 'learning-rate schedule of each phase over its own steps: constant; cosine (Keras CosineDecay to 0); one-cycle (fastai fit_one_cycle: lr/25 up to lr, then down to lr/1e5) (default: constant for the head phase, cosine for fine-tuning)', choices: LR_SCHEDULES },
+    { flags: '--warmup-epochs <n>', description: 'linear warm-up from 0 at the start of each phase, in epochs (fractions allowed); one-cycle: its rise (default: head 0; fine-tune min(1, fine-tune epochs / 5); one-cycle 25% of the phase)', type: 'float', min: 0, max: 100000 },
+    { flags: '--find-lr', description: 'LR range test (fastai lr_find: 100 steps, rate 1e-7 → 10 growing exponentially, smoothed loss, stop on divergence) before each phase: the head on stored features, and with --fine-tune the unfrozen blocks from the trained head; each phase trains at the suggestion (valley) unless --lr/--fine-tune-lr is given; printed, in --json, plotted in history.html', type: 'boolean' },
     HEAD,
     { flags: '--dropout <rate>', description: 'dropout between Dense(1024) and the output (0 = none)', type: 'float', default: 0, min: 0, max: 0.95 },
-    { flags: '--fine-tune <k>', description: 'after the head converges, unfreeze the backbone\'s last K blocks (vgg16 5, mobilenet_v2 19, resnet50 17, efficientnet_b0 18) and continue at --fine-tune-lr; BatchNormalization stays in inference mode', type: 'int', default: 0, min: 0, max: 19 },
-    { flags: '--fine-tune-lr <rate>', description: 'learning rate of the fine-tuning phase (default: --lr / 10)', type: 'float', min: 1e-12, max: 10 },
+    { flags: '--fine-tune <k>', description: 'after the head phase, unfreeze the backbone\'s last K blocks (vgg16 5, mobilenet_v2 19, resnet50 17, efficientnet_b0 18) and train them with the head for --fine-tune-epochs at --fine-tune-lr; BatchNormalization stays in inference mode. The frozen part runs in --engine (stored once, like the features, unless --augment); only the unfrozen blocks + head run backward', type: 'int', default: 0, min: 0, max: 19 },
+    { flags: '--fine-tune-epochs <n>', description: 'epochs of the fine-tune phase (default 5)', type: 'int', min: 1, max: 100000 },
+    { flags: '--fine-tune-lr <rate>', description: 'peak learning rate of the fine-tune phase (default: --lr / 10; with --find-lr, its range test\'s suggestion)', type: 'float', min: 1e-12, max: 10 },
     WEIGHTS,
     { flags: '--augment <list>', description: `comma-separated augmentations (${AUGMENTATIONS.join(', ')}; --task detection: ${DETECTION_AUGMENTATIONS.join(', ')}, boxes moved with the picture, scale = random scale 0.6-1.4 and crop); turns the feature cache off for the train split`, type: 'list', default: [] },
     { flags: '--patience <n>', description: 'early stopping: stop after N epochs without val_loss improvement (--task detection: val mAP) and restore the best weights', type: 'int', min: 1 },
-    { ...SEED, description: 'seed for the split, initialisation, shuffling and dropout (same seed + data → same metrics)' },
+    { ...SEED, description: 'seed for the split, initialisation, shuffling and dropout (same seed + data → same metrics; default 42)' },
     { flags: '--resume', description: 'continue the interrupted run of --name from its last checkpoint', type: 'boolean' },
     VALIDATION_SPLIT,
     TEST_SPLIT,
@@ -83,7 +88,7 @@ export const trainCommand = defineCommand({
     { ...ENGINE, description: 'feature extraction engine, and the head\'s trainer: auto prefers onnxruntime-node, else tfjs' },
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
     { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard), then stop', type: 'boolean' },
-    { flags: '--shard <i/n>', description: 'with --extract-only: the images whose sha256(path relative to --data) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
+    { flags: '--shard <i/n>', description: 'with --extract-only: the images whose uint32be(sha256(path relative to --data)[0..4]) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
     { flags: '--format <format>', description: '--task detection: the annotation format of --data (default: recognised from its files: COCO annotations.json, YOLO data.yaml or images/+labels/, VOC Annotations/)', choices: DETECTION_FORMATS },
     { flags: '--skip-invalid', description: '--task detection: leave invalid annotations out (boxes outside the picture, without area, of an unknown class; each is logged) instead of refusing the dataset', type: 'boolean' },
     { flags: '--head-channels <n>', description: '--task detection: channels of the CenterNet neck, upsampling and head convolutions', type: 'int', default: 64, min: 8, max: 1024 },
@@ -96,6 +101,7 @@ export const trainCommand = defineCommand({
     'mlctl train --data artifacts/sample-data --name sample --weights none --image-size 64 --epochs 5',
     'mlctl train --data ./flowers --name flowers --epochs 10 --batch-size 32 --patience 3',
     'mlctl train --data ./flowers --name flowers --fine-tune 1 --dropout 0.5 --augment flip,rotate',
+    'mlctl train --data ./flowers --name flowers-mobile --backbone mobilenet_v2 --image-size 96 --epochs 5 --fine-tune 3 --fine-tune-epochs 4 --find-lr',
     'mlctl train --data ./flowers --name flowers-mobile --backbone mobilenet_v2 --alpha 0.5 --head gap',
     'mlctl train --data ./flowers --name flowers --weights ./vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
     'mlctl train --data ./flowers --name flowers --resume',

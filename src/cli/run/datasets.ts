@@ -1,7 +1,8 @@
 // Runs `mlctl datasets synth|inspect` (loaded on demand): generate the sample datasets, and show what mlctl sees in
 // an image folder or a detection dataset.
 import path from 'node:path';
-import { datasetSplits, scanImageFolder } from '../../data/imagefolder.js';
+import { scanImageFolder } from '../../data/imagefolder.js';
+import { describeSplits, planSplits, resolveSplitParams, unusedSplitOptions } from '../../data/splits.js';
 import { detectFormat, detectionSplits, detectionStats, issuePlace, readDetectionDataset, type DetectionSplitName } from '../../data/detection/index.js';
 import { generateDetectionDataset } from '../../data/detection/synth.js';
 import { generateSynthDataset } from '../../data/synth.js';
@@ -27,19 +28,22 @@ export async function synth({ opts, logger }: SynthContext): Promise<CommandResu
 }
 
 export async function inspect(ctx: InspectContext): Promise<CommandResult> {
-  const { args, opts } = ctx;
+  const { args, opts, logger } = ctx;
   const format = opts.format ?? (await detectFormat(path.resolve(args[0])));
   if (format) return inspectDetection(ctx, format);
   const folder = await scanImageFolder(args[0]);
-  const splits = datasetSplits(folder, { validationSplit: opts.validationSplit, testSplit: opts.testSplit, seed: opts.seed });
+  const resolved = resolveSplitParams(opts);
+  const plan = planSplits(folder, resolved.params);
+  for (const w of unusedSplitOptions(plan, resolved.from)) logger.warn(w);
+  const { splits } = plan;
   const perClass = folder.classes.map((c, i) => ({
     class: c,
     train: splits.train.filter((s) => s.label === i).length,
     val: splits.val.filter((s) => s.label === i).length,
     test: splits.test.filter((s) => s.label === i).length,
   }));
-  const text = [`${folder.root} (${folder.layout} layout, ${folder.classes.length} classes)`, ...perClass.map((p) => `  ${p.class.padEnd(20)} train ${p.train}  val ${p.val}  test ${p.test}`)].join('\n');
-  return { result: { task: 'image-classification', root: folder.root, layout: folder.layout, classes: folder.classes, perClass }, text };
+  const text = [`${folder.root} (${folder.classes.length} classes): ${describeSplits(plan)}`, ...perClass.map((p) => `  ${p.class.padEnd(20)} train ${p.train}  val ${p.val}  test ${p.test}`)].join('\n');
+  return { result: { task: 'image-classification', root: folder.root, layout: folder.layout, classes: folder.classes, split: { ...plan.params, source: plan.source }, perClass }, text };
 }
 
 const ISSUES_LISTED = 50;
@@ -47,7 +51,7 @@ const ISSUES_LISTED = 50;
 async function inspectDetection({ args, opts, logger }: InspectContext, format: NonNullable<InspectContext['opts']['format']>): Promise<CommandResult> {
   const ds = await readDetectionDataset(args[0], format);
   // Inspect reports invalid annotations instead of refusing the dataset: that is what it is for.
-  const splits = detectionSplits(ds, { validationSplit: opts.validationSplit, testSplit: opts.testSplit, seed: opts.seed, skipInvalid: true });
+  const splits = detectionSplits(ds, { ...resolveSplitParams(opts).params, skipInvalid: true });
   const all = [...splits.train, ...splits.val, ...splits.test];
   const stats = detectionStats(all, ds.labels);
   const declared = (Object.keys(ds.splits) as DetectionSplitName[]).filter((s) => ds.splits[s]!.length > 0);

@@ -4,7 +4,8 @@ import type { LoadedPackage } from '../../artifacts/package.js';
 import { loadPackage } from '../../artifacts/package.js';
 import { MlctlError } from '../../errors.js';
 import { compareResults } from '../../evaluate/compare.js';
-import { DEFAULT_SPLIT_PARAMS, loadEvaluationData, mapToModelLabels, type SplitParams } from '../../data/evaluation.js';
+import { loadEvaluationData, mapToModelLabels } from '../../data/evaluation.js';
+import { describeParams, resolveSplitParams, unusedSplitOptions, type ResolvedSplitParams, type SplitParams } from '../../data/splits.js';
 import { formatRegressionText, formatText } from '../../evaluate/format.js';
 import { checkGates } from '../../evaluate/gates.js';
 import { DEFAULT_LATENCY } from '../../runtime/latency.js';
@@ -15,6 +16,7 @@ import type { EvaluateContext } from '../commands/evaluate.js';
 import { requireTask } from '../../tasks/index.js';
 import { tabularRegression } from '../../tasks/regression/index.js';
 import { parseSize } from '../../util/units.js';
+import { outputColumns } from '../../util/terminal.js';
 import { startBackend } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
@@ -22,19 +24,10 @@ import type { CommandResult } from '../spec.js';
 type Opts = EvaluateContext['opts'];
 
 /** Split parameters: flags first, else what the (first) model recorded at training, else train's defaults. */
-function splitParams(ctx: EvaluateContext, pkg: LoadedPackage): SplitParams {
-  const training = (pkg.manifest.training ?? {}) as Record<string, unknown>;
-  const pick = (flag: string, key: keyof SplitParams): number => {
-    const given = ctx.opts[key];
-    if (given !== undefined) return given;
-    const recorded = training[key];
-    if (typeof recorded === 'number' && Number.isFinite(recorded)) {
-      ctx.logger.debug(`--${flag} ${recorded} (recorded by training in ${pkg.manifest.name} v${pkg.manifest.version})`);
-      return recorded;
-    }
-    return DEFAULT_SPLIT_PARAMS[key];
-  };
-  return { seed: pick('seed', 'seed'), validationSplit: pick('validation-split', 'validationSplit'), testSplit: pick('test-split', 'testSplit') };
+function splitParams(ctx: EvaluateContext, pkg: LoadedPackage): ResolvedSplitParams {
+  const r = resolveSplitParams(ctx.opts, pkg.manifest.training);
+  ctx.logger.debug(`split: ${describeParams(r)}${Object.values(r.from).includes('model') ? ` (recorded by training in ${pkg.manifest.name} v${pkg.manifest.version})` : ''}`);
+  return r;
 }
 
 function evaluateOptions(ctx: EvaluateContext): EvaluateOptions {
@@ -80,7 +73,7 @@ async function finishClassification(
   return {
     error: gateFailure(gates, ctx),
     result: { ...extra.result, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) },
-    text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates }),
+    text: formatText(results, comparison, { dataRoot: data.root, split: data.split, gates, columns: outputColumns() }),
   };
 }
 
@@ -95,7 +88,7 @@ async function runTabular(ctx: EvaluateContext, pkgs: LoadedPackage[], params: S
   if (!regression && opts.minR2 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-r2 is for regression models; gate a classifier with --min-accuracy or --min-f1']);
   if (opts.report && !task.report.sections) throw new MlctlError('OPTION_CONFLICT', [`--report writes a task's figures and ${task.id} models have none; save the --json output instead`]);
   const { data, rows } = await loadTabularEvaluationData(pkgs, opts.data, opts.split, params, { encoding: opts.encoding, maxMemory: parseSize(opts.maxMemory, '--max-memory') });
-  logger.info(`data: ${data.root} — ${data.split} split, ${data.samples.length} rows (seed ${params.seed}, validation ${params.validationSplit})`);
+  logger.info(`data: ${data.root} — ${data.split} split: ${data.origin}, ${data.samples.length} rows`);
   if (data.split === 'train' || data.split === 'all') logger.warn(`the ${data.split} split contains the rows the model was trained on: its scores overstate how the model does on new data`);
   const evalOpts = evaluateOptions(ctx);
   if (regression) {
@@ -123,11 +116,13 @@ export async function run(ctx: EvaluateContext): Promise<CommandResult> {
   const pkgs: LoadedPackage[] = [];
   const access = await packageAccessFrom(opts, { logger });
   for (const ref of refs) pkgs.push(await loadPackage(ref, access));
-  const params = splitParams(ctx, pkgs[0]!);
+  const resolved = splitParams(ctx, pkgs[0]!);
+  const params = resolved.params;
   if (pkgs.some(isTabularPackage)) return runTabular(ctx, pkgs, params);
   if (opts.minR2 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-r2 is for tabular regression packages; gate image classifiers with --min-accuracy or --min-f1']);
   const data = await loadEvaluationData(opts.data, opts.split, params);
-  logger.info(`data: ${data.root} — ${data.split} split, ${data.samples.length} images in ${data.classes.length} classes (seed ${params.seed}, validation ${params.validationSplit}, test ${params.testSplit})`);
+  for (const w of unusedSplitOptions(data.plan, resolved.from)) logger.warn(w);
+  logger.info(`data: ${data.root} — ${data.split} split: ${data.origin}, ${data.samples.length} images in ${data.classes.length} classes`);
   if (data.split === 'train' || data.split === 'all') {
     logger.warn(`the ${data.split} split contains the images the model was trained on: its accuracy overstates how the model does on new data`);
   }

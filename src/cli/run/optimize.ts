@@ -6,7 +6,7 @@ import { assertNotEncrypted } from '../../artifacts/package-security.js';
 import { EXIT, MlctlError } from '../../errors.js';
 import { figuresTable } from '../../optimize/measure.js';
 import { optimizePipeline } from '../../optimize/pipeline.js';
-import { prunePackage } from '../../optimize/prune.js';
+import { prunePackage, type LayerSparsity } from '../../optimize/prune.js';
 import { lineageChain, quantizePackage } from '../../optimize/quantize.js';
 import { quantizeInt8Package } from '../../optimize/quantize-int8.js';
 import type { StepOptions, StepReport } from '../../optimize/step.js';
@@ -14,6 +14,7 @@ import { parseSearch } from '../../optimize/tune.js';
 import { tunePipeline } from '../../optimize/tune-run.js';
 import type { OptimizeContext, PruneContext, QuantizeContext, TuneContext } from '../commands/optimize.js';
 import { startBackend } from '../context.js';
+import { resolveSplitParams } from '../../data/splits.js';
 import type { CommandResult } from '../spec.js';
 
 /**
@@ -34,6 +35,7 @@ function stepOptions(ctx: QuantizeContext | PruneContext | OptimizeContext): Ste
     data: o.data,
     maxAccuracyDrop: o.maxAccuracyDrop,
     validationSplit: o.validationSplit,
+    testSplit: o.testSplit,
     seed: o.seed,
     name: o.name,
     engine: o.engine,
@@ -99,13 +101,28 @@ export async function prune(ctx: PruneContext): Promise<CommandResult> {
     lr: o.lr,
     batchSize: o.batchSize,
   });
-  const layers = new Table({ head: ['layer', 'kind', 'params', 'zeros', 'sparsity', 'method'], style: { head: [], border: [] } });
-  for (const l of r.layers) layers.push([l.layer, l.kind, l.params, l.zeros, `${(l.sparsity * 100).toFixed(2)}%`, l.method]);
   return {
     error: rejection(r.exitCode, r),
-    result: { ...stepResult(r), sparsity: r.sparsity, layers: r.layers, history: r.history, schedule: r.schedule },
-    text: [layers.toString(), stepText(r)].join('\n'),
+    result: { ...stepResult(r), sparsity: r.sparsity, layers: r.layers, history: r.history, schedule: r.schedule, ...(r.features ? { features: r.features } : {}) },
+    text: [o.verbose ? layerTable(r.layers) : pruneSummary(r.layers), stepText(r)].join('\n'),
   };
+}
+
+/** Every prunable layer, pruned or dense (prune --verbose). */
+function layerTable(layers: LayerSparsity[]): string {
+  const t = new Table({ head: ['layer', 'kind', 'params', 'zeros', 'sparsity', 'method'], style: { head: [], border: [] } });
+  for (const l of layers) t.push([l.layer, l.kind, l.params, l.zeros, `${(l.sparsity * 100).toFixed(2)}%`, l.method]);
+  return t.toString();
+}
+
+/** "pruned fc1 (Dense, 1,310,720 weights: 80.00% zeros, scheduled); 36 other Dense/Conv2D layers stay dense (--verbose lists them)". */
+export function pruneSummary(layers: LayerSparsity[]): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const pruned = layers.filter((l) => l.pruned);
+  const dense = layers.length - pruned.length;
+  const each = pruned.map((l) => `${l.layer} (${l.kind}, ${n(l.params)} weights: ${(l.sparsity * 100).toFixed(2)}% zeros, ${l.method})`);
+  const shown = each.length > 6 ? [...each.slice(0, 6), `and ${each.length - 6} more`] : each;
+  return `pruned ${shown.join(', ')}; ${dense} other Dense/Conv2D layer(s) stay dense${layers.length > 1 ? ' (--verbose lists every layer)' : ''}`;
 }
 
 export async function tune(ctx: TuneContext): Promise<CommandResult> {
@@ -124,8 +141,7 @@ export async function tune(ctx: TuneContext): Promise<CommandResult> {
     pooling: o.head,
     epochs: o.epochs,
     patience: o.patience,
-    seed: o.seed,
-    validationSplit: o.validationSplit,
+    ...resolveSplitParams(o).params,
     engine: o.engine,
     logger: ctx.logger,
   });

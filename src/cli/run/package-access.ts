@@ -10,6 +10,8 @@ export interface PackageAccessOpts {
   requireSignature?: boolean;
   trustedKeys?: string;
   keyFile?: string;
+  /** Present (true or false) on commands that run a model for real (serve, predict): false refuses rejected versions. */
+  allowRejected?: boolean;
 }
 
 const str = (v: string | undefined) => (v && v.trim() ? v : undefined);
@@ -23,5 +25,5 @@ export async function packageAccessFrom(opts: PackageAccessOpts, { withKey = tru
   const key = withKey ? await loadModelKey({ file: str(opts.keyFile) }) : undefined;
   if (trust) logger?.info(`package signatures: ${requireSignature ? 'required' : 'checked when present'} (${trust.keys.size} trusted key(s) from ${trust.source})`);
   if (key) logger?.info(`model key ${key.keyId} from ${key.source}: encrypted packages are decrypted in memory`);
-  return { ...(trust ? { trust } : {}), requireSignature, ...(key ? { key } : {}) };
+  return { ...(trust ? { trust } : {}), requireSignature, ...(key ? { key } : {}), ...(opts.allowRejected === false ? { refuseRejected: true } : {}) };
 }

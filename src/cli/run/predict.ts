@@ -39,7 +39,7 @@ export async function run(ctx: PredictContext): Promise<CommandResult> {
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
   const decode = { maxPixels: opts.maxPixels, timeoutMs: parseDuration(opts.timeout, '--timeout'), maxDownloadBytes: parseSize(opts.maxDownload, '--max-download') };
   const pkg = await loadPackage(model, await packageAccessFrom(opts, { logger }));
-  if (pkg.manifest.status === 'rejected') logger.warn(`${pkg.manifest.name} v${pkg.manifest.version} is marked rejected${pkg.manifest.statusReason ? `: ${pkg.manifest.statusReason}` : ''}`);
+  if (pkg.manifest.status === 'rejected') logger.warn(`${pkg.manifest.name} v${pkg.manifest.version} is marked rejected${pkg.manifest.statusReason ? `: ${pkg.manifest.statusReason}` : ''}; predicting with it because of --allow-rejected`);
   await startBackend(ctx);
   const flag = interruptFlag(ctx, 'finishing the rows being written (continue later with --resume)');
   let res: PredictResult;

@@ -1,5 +1,6 @@
 // `mlctl train --model linear|logistic|svm` (loaded with the train runner): the classic models on a CSV file or an
 // image folder, trained by src/classic into a package with an ONNX file.
+import { resolveSplitParams } from '../../data/splits.js';
 import type { ClassicKind } from '../../classic/model.js';
 import { trainClassic } from '../../classic/train.js';
 import { parseSize } from '../../util/units.js';
@@ -37,8 +38,9 @@ export async function runClassicTrain(ctx: TrainContext, model: ClassicKind): Pr
     solver: o.solver,
     multiclass: o.multiclass,
     probability: o.probability,
-    validationSplit: o.validationSplit,
-    seed: o.seed,
+    // The split options' one resolution (data/splits.ts): the given value, else 0.2 / 42.
+    validationSplit: resolveSplitParams(o).params.validationSplit,
+    seed: resolveSplitParams(o).params.seed,
     categorical: o.categorical,
     ignore: o.dropColumns,
     missing: o.missing,

@@ -1,6 +1,7 @@
 // `mlctl train --task detection` (loaded with the train runner): the CenterNet detector through src/train/detection;
 // options that belong to the classifier's head or to the classic models are refused with what to use instead.
 import path from 'node:path';
+import { resolveSplitParams } from '../../data/splits.js';
 import { MlctlError } from '../../errors.js';
 import { runDetectionTrain } from '../../train/detection/run.js';
 import type { DetectionTrainResult } from '../../train/detection/types.js';
@@ -29,6 +30,8 @@ export async function runDetectionTrainCli(ctx: TrainContext): Promise<CommandRe
   if (opts.model === 'vgg16') logger.warn(`--model vgg16 is deprecated: it means a neural network on --backbone (${opts.backbone}); use --model nn (the default), and --backbone to choose the base`);
   if (opts.head !== 'flatten' || opts.dropout > 0) throw new MlctlError('OPTION_CONFLICT', ['--head and --dropout shape the classifier\'s Dense head; --task detection trains a CenterNet head: set it with --head-channels and --upsample']);
   if (opts.extractOnly || opts.shard !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--extract-only and --shard are not available with --task detection: the first train run stores the feature maps, and later runs read them']);
+  if (opts.findLr) throw new MlctlError('OPTION_CONFLICT', ['--find-lr is not available with --task detection yet: set the rates with --lr and --fine-tune-lr (CenterNet heads train well at the default 0.001)']);
+  const split = resolveSplitParams(opts);
   const backend = await startBackend(ctx);
   const flag = interruptFlag(ctx);
   try {
@@ -43,18 +46,22 @@ export async function runDetectionTrainCli(ctx: TrainContext): Promise<CommandRe
       backbone: opts.backbone,
       ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
       lr: opts.lr,
+      lrSchedule: opts.lrSchedule,
+      warmupEpochs: opts.warmupEpochs,
       headChannels: opts.headChannels,
       upsample: opts.upsample,
       maxDetections: opts.maxDetections,
       fineTune: opts.fineTune,
+      fineTuneEpochs: opts.fineTuneEpochs,
       fineTuneLr: opts.fineTuneLr,
       weights: opts.weights,
       augment: opts.augment,
       patience: opts.patience,
-      seed: opts.seed,
+      seed: split.params.seed,
       resume: opts.resume,
-      validationSplit: opts.validationSplit,
-      testSplit: opts.testSplit,
+      validationSplit: split.params.validationSplit,
+      testSplit: split.params.testSplit,
+      splitGiven: split.from,
       engine: opts.engine,
       featureCache: opts.featureCache,
       tensorboard: opts.tensorboard,

@@ -3,6 +3,8 @@
 // checkpoint (exit 130).
 import path from 'node:path';
 import { MlctlError } from '../../errors.js';
+import { resolveSplitParams } from '../../data/splits.js';
+import type { LrFindResult } from '../../train/lr-find.js';
 import { runTrain, type TrainResult } from '../../train/run.js';
 import { DEFAULT_IMAGE_SIZE, type TrainContext } from '../commands/train.js';
 import { interruptFlag, startBackend } from '../context.js';
@@ -11,10 +13,16 @@ import type { CommandResult } from '../spec.js';
 import { runClassicTrain } from './train-classic.js';
 import { defaultName } from './train-name.js';
 
+/** A range test in --json: the curve, fastai's suggestions and the one used. */
+function lrFindJson(r: LrFindResult) {
+  return { phase: r.phase, stop: r.stop, suggestions: r.suggestions, chosen: r.chosen ?? null, lrs: r.lrs, losses: r.losses, seconds: r.seconds };
+}
+
 function summary(r: TrainResult, tensorboard?: string): string {
   const m = r.metrics;
   const f = (v: unknown) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
   return [
+    ...(r.lrFind ?? []).map((t) => `LR range test (${t.phase}): ${t.chosen ? `suggested lr ${t.chosen.lr.toExponential(2)} (${t.chosen.rule})` : 'no suggestion'}`),
     `${r.package!.dir}`,
     `  version ${r.package!.version}, ${m.epochsRun} epochs (best ${m.bestEpoch}${m.stoppedEarly ? ', stopped early' : ''})`,
     `  val accuracy ${f(m.valAccuracy)}  val loss ${f(m.valLoss)}${m.testAccuracy !== undefined ? `  test accuracy ${f(m.testAccuracy)}` : ''}`,
@@ -39,7 +47,9 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
   }
   if (opts.extractOnly && opts.tensorboard) throw new MlctlError('OPTION_CONFLICT', ['--extract-only trains nothing, so there are no epochs for --tensorboard: drop one of them']);
   if (opts.shard !== undefined && !opts.extractOnly) throw new MlctlError('OPTION_CONFLICT', ['--shard splits the feature extraction of --extract-only; add --extract-only (the head then trains on one machine from the filled store)']);
+  if (opts.extractOnly && opts.findLr) throw new MlctlError('OPTION_CONFLICT', ['--extract-only trains nothing, so there is no learning rate for --find-lr to find: drop one of them']);
   if (opts.extractOnly && !opts.featureCache) throw new MlctlError('OPTION_CONFLICT', ['--extract-only fills the feature store: drop --no-feature-cache']);
+  const split = resolveSplitParams(opts);
   const extractOnly = opts.extractOnly ? { shard: opts.shard !== undefined ? parseShard(opts.shard) : WHOLE } : undefined;
   const backend = await startBackend(ctx);
   const flag = interruptFlag(ctx);
@@ -53,17 +63,22 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
       backbone: opts.backbone,
       ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
       lr: opts.lr,
+      lrSchedule: opts.lrSchedule,
+      warmupEpochs: opts.warmupEpochs,
+      findLr: opts.findLr,
       head: opts.head,
       dropout: opts.dropout,
       fineTune: opts.fineTune,
+      fineTuneEpochs: opts.fineTuneEpochs,
       fineTuneLr: opts.fineTuneLr,
       weights: opts.weights,
       augment: opts.augment,
       patience: opts.patience,
-      seed: opts.seed,
+      seed: split.params.seed,
       resume: opts.resume,
-      validationSplit: opts.validationSplit,
-      testSplit: opts.testSplit,
+      validationSplit: split.params.validationSplit,
+      testSplit: split.params.testSplit,
+      splitGiven: split.from,
       engine: opts.engine,
       classWeights: opts.classWeights,
       featureCache: opts.featureCache,
@@ -95,6 +110,7 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
         features: result.features,
         timings: result.timings,
         runDir: result.runDir,
+        ...(result.lrFind ? { lrFind: result.lrFind.map(lrFindJson) } : {}),
         ...(opts.tensorboard ? { tensorboard: path.resolve(opts.tensorboard) } : {}),
       },
       text: summary(result, opts.tensorboard),

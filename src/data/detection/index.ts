@@ -4,7 +4,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MlctlError } from '../../errors.js';
-import { createRng, deriveSeed, shuffleInPlace } from '../../util/random.js';
+import { deriveSeed } from '../../util/random.js';
+import { carve, checkSplitParams } from '../splits.js';
 import { findCocoFiles, readCocoDataset } from './coco.js';
 import { boxArea, cocoSizeClass, issuePlace, type DetectionDataset, type DetectionFormat, type DetectionSample, type DetectionSplitName } from './types.js';
 import { findYoloConfig, looksLikeYoloFolder, readYoloDataset } from './yolo.js';
@@ -51,7 +52,7 @@ export interface DetectionSplitOptions {
  */
 export function detectionSplits(ds: DetectionDataset, opts: DetectionSplitOptions): Record<DetectionSplitName, DetectionSample[]> {
   const { validationSplit: v, testSplit: t = 0, seed } = opts;
-  if (!(v >= 0 && t >= 0 && v + t < 1)) throw new MlctlError('DATA_BAD_SPLIT', [`--validation-split (${v}) and --test-split (${t}) must be ≥ 0 and add up to less than 1`]);
+  checkSplitParams({ validationSplit: v, testSplit: t });
   if (ds.issues.length && !opts.skipInvalid) {
     const shown = ds.issues.slice(0, 3).map((i) => `${issuePlace(i)}: ${i.message}`).join('; ');
     throw new MlctlError('DATA_INVALID_BOXES', [ds.root, String(ds.issues.length), shown + (ds.issues.length > 3 ? '; …' : '')]);
@@ -61,14 +62,11 @@ export function detectionSplits(ds: DetectionDataset, opts: DetectionSplitOption
   const carveVal = !ds.splits.val && v > 0;
   const carveTest = !ds.splits.test && t > 0;
   if (carveVal || carveTest) {
-    const items = train.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    shuffleInPlace(items, createRng(deriveSeed(seed, 'detection')));
-    const n = items.length;
-    const nt = carveTest && n >= 3 ? Math.max(1, Math.round(n * t)) : 0;
-    const nv = carveVal && n - nt >= 2 ? Math.max(1, Math.round(n * v)) : 0;
-    if (carveTest) out.test = items.slice(0, nt);
-    if (carveVal) out.val = items.slice(nt, nt + nv);
-    out.train = items.slice(nt + nv);
+    // The image folders' cut (data/splits.ts), over the whole set: a picture holds boxes of several classes.
+    const cut = carve(train, deriveSeed(seed, 'detection'), carveVal ? v : 0, carveTest ? t : 0);
+    if (carveTest) out.test = cut.test;
+    if (carveVal) out.val = cut.val;
+    out.train = cut.train;
   }
   return out;
 }

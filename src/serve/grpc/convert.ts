@@ -2,10 +2,10 @@
 // contents or raw_input_contents) lives in the codec with REST's, so both transports read tensors alike.
 import { GRPC_STATUS, MlctlError } from '../../errors.js';
 import { isExposed } from '../errors.js';
-import { fp32ToBuffer, parseBinaryFp32 } from '../codec.js';
-import { classificationCount, requestedOutputs, type ResponseTensor } from '../triton.js';
+import { classificationCount, requestedOutputs } from '../triton.js';
 import type { InferResult } from '../types.js';
 import type { ModelInferRequestMsg } from '../codec.js';
+import { dataToBytes, dataToContents, fp32ToBuffer, joinRawBytes, parseBinaryFp32, type TensorContents } from '../wire.js';
 
 export type { InferInputTensorMsg, ModelInferRequestMsg, TensorContents } from '../codec.js';
 
@@ -38,7 +38,7 @@ export interface InferOutputTensorMsg {
   name: string;
   datatype: string;
   shape: number[];
-  contents?: { fp32_contents: number[] } | { bytes_contents: Buffer[] };
+  contents?: TensorContents;
 }
 
 export interface ModelInferResponseMsg {
@@ -53,15 +53,7 @@ export interface ModelInferResponseMsg {
 export const floatsToRaw = fp32ToBuffer;
 
 /** The inverse of the codec's parseBinaryBytes (what a Triton client sends). */
-export function joinRawBytes(items: Uint8Array[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const it of items) {
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(it.byteLength);
-    parts.push(len, Buffer.from(it.buffer, it.byteOffset, it.byteLength));
-  }
-  return Buffer.concat(parts);
-}
+export { joinRawBytes };
 
 /** The requested outputs of a ModelInferRequest, with Triton's "classification" parameter (int64_param) read. */
 export function askedOutputs(req: ModelInferRequestMsg): Array<{ name: string; classification?: number }> {
@@ -74,23 +66,20 @@ export function askedOutputs(req: ModelInferRequestMsg): Array<{ name: string; c
 }
 
 /**
- * Repository result → ModelInferResponse: raw_output_contents when the request used raw inputs, typed contents
- * otherwise; an output asked for with "classification" comes back as BYTES "score:index:label" strings.
+ * Repository result → ModelInferResponse: raw_output_contents when the request used raw inputs (or an output has no
+ * typed contents field: FP16, BF16), typed contents otherwise (int64 as exact decimal strings); an output asked for
+ * with "classification" comes back as BYTES "score:index:label" strings.
  */
 export function encodeInferResponse(req: ModelInferRequestMsg, result: InferResult): ModelInferResponseMsg {
   const tensors = requestedOutputs(result, askedOutputs(req));
-  const raw = (req.raw_input_contents?.length ?? 0) > 0;
-  const bytes = (o: ResponseTensor & { datatype: 'BYTES' }) => o.data.map((s) => Buffer.from(s, 'utf8'));
+  const typed = (req.raw_input_contents?.length ?? 0) === 0 ? tensors.map(dataToContents) : [];
+  // The contents field and raw_output_contents do not mix in one response: one untyped output makes it all raw.
+  const raw = typed.length === 0 || typed.some((c) => c === undefined);
   return {
     model_name: result.model.name,
     model_version: String(result.model.version),
     id: req.id ?? '',
-    outputs: tensors.map((o) => ({
-      name: o.name,
-      datatype: o.datatype,
-      shape: o.shape,
-      ...(raw ? {} : { contents: o.datatype === 'BYTES' ? { bytes_contents: bytes(o) } : { fp32_contents: Array.from(o.data) } }),
-    })),
-    raw_output_contents: raw ? tensors.map((o) => (o.datatype === 'BYTES' ? joinRawBytes(bytes(o)) : floatsToRaw(o.data))) : [],
+    outputs: tensors.map((o, i) => ({ name: o.name, datatype: o.datatype, shape: o.shape, ...(raw ? {} : { contents: typed[i]! }) })),
+    raw_output_contents: raw ? tensors.map(dataToBytes) : [],
   };
 }

@@ -153,3 +153,35 @@ export function predictV2Service(): grpc.ServiceClientConstructor {
   const loaded = grpc.loadPackageDefinition(predictV2PackageDefinition()) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
   return loaded.inference.GRPCInferenceService;
 }
+
+const UNDECODABLE = Symbol('mlctl.grpc.undecodable');
+
+/**
+ * A server-side copy of a service definition whose request deserializers never throw: bytes that are not the
+ * method's protobuf message reach the handler as a marker (see undecodable()), so they are answered INVALID_ARGUMENT
+ * like any other malformed request — grpc-js answers a throwing deserializer with INTERNAL.
+ */
+export function tolerantService(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(def)) {
+    const typeName = (method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name ?? `${name} request`;
+    const pkg = method.path.split('/')[1]?.split('.').slice(0, -1).join('.');
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (err) {
+          const why = ((err as Error)?.message ?? String(err)).split('\n')[0]!.slice(0, 120);
+          return { [UNDECODABLE]: `the ${pkg ? `${pkg}.` : ''}${typeName} message could not be decoded (${why}): send a protobuf-encoded ${typeName} as the proto defines it` };
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+/** Why a request message from a tolerantService() did not decode; undefined for a decoded message. */
+export function undecodable(request: unknown): string | undefined {
+  return request && typeof request === 'object' ? (request as { [UNDECODABLE]?: string })[UNDECODABLE] : undefined;
+}

@@ -15,10 +15,11 @@ import type { ModelRepository, ServeState } from '../types.js';
 import { createHealthWatch, type HealthStatus, type HealthWatch } from './health-watch.js';
 import { tritonHandlers } from './triton.js';
 import { modelMetadata } from '../routes/v2.js';
-import { accessDenied, badRequest, notFound } from '../errors.js';
+import { unavailableVersions } from '../routes/common.js';
+import { accessDenied, badRequest, notFound, type ScopeRefusal } from '../errors.js';
 import { decodeGrpcInputs, type ModelInferRequestMsg } from '../codec.js';
 import { encodeInferResponse, grpcFailureOf } from './convert.js';
-import { SERVICE_NAME, healthService, predictV2Service } from './proto.js';
+import { SERVICE_NAME, healthService, predictV2Service, tolerantService, undecodable } from './proto.js';
 
 const require = createRequire(import.meta.url);
 const MLCTL_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -116,6 +117,13 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
     return { requestId, clientAddress: clientAddressOf({ p: forwarded }, peerAddress(peer), forwarded ? 'p' : undefined), connection: peer.replace(/^ipv[46]:/, '') };
   };
 
+  const auditDenied = (info: CallInfo, method: string, err: MlctlError, keyId: string | undefined, model: string | undefined) => {
+    opts.audit?.write({
+      time: new Date().toISOString(), event: 'auth-denied', requestId: info.requestId, status: err.httpStatus, code: err.code, keyId: keyId ?? null,
+      client: info.clientAddress, route: `grpc ${method}`, ...(model ? { model: model.slice(0, 130) } : {}), reason: err.message,
+    });
+  };
+
   /** The API-key check of a call for `model` (none when keys are off); refusals are audited and thrown as 401/403/429. */
   const authorize = (metadata: grpc.Metadata, info: CallInfo, method: string, model: string | undefined): void => {
     if (!opts.access) return;
@@ -123,12 +131,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
     const d = checkAccess(opts.access, key, model, info.clientAddress);
     if (!d.ok) {
       const err = accessDenied(d);
-      if (d.status !== 429) {
-        opts.audit?.write({
-          time: new Date().toISOString(), event: 'auth-denied', requestId: info.requestId, status: err.httpStatus, code: err.code, keyId: d.keyId ?? null,
-          client: info.clientAddress, route: `grpc ${method}`, reason: err.message,
-        });
-      }
+      if (d.status !== 429) auditDenied(info, method, err, d.keyId, model);
       throw err;
     }
     info.keyId = d.keyId;
@@ -150,8 +153,16 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
         opts.onCall?.(method, code, (performance.now() - started) / 1000);
       };
       const run = async (): Promise<Res> => {
-        if (guard) authorize(call.metadata, info, method, guard(call.request));
-        return fn(call.request, info);
+        const garbled = undecodable(call.request);
+        if (guard) authorize(call.metadata, info, method, garbled === undefined ? guard(call.request) : undefined);
+        if (garbled !== undefined) throw badRequest(garbled);
+        try {
+          return await fn(call.request, info);
+        } catch (err) {
+          // A scope refusal from deeper down (the repository checks the model that runs) is audited like the guard's.
+          if (err instanceof MlctlError && err.code === 'PERMISSION_DENIED') auditDenied(info, method, err, info.keyId, (err as Partial<ScopeRefusal>).model);
+          throw err;
+        }
       };
       run().then(
         (res) => {
@@ -191,8 +202,13 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
     ...triton,
     ServerLive: unary('ServerLive', undefined, () => ({ live: true })),
     ServerReady: unary('ServerReady', undefined, () => ({ ready: repo.ready() })),
-    ModelReady: unary<{ name: string; version: string }, { ready: boolean }>('ModelReady', undefined, (req) => {
-      const model = repo.get(checkName(req.name), parseVersion(req.version));
+    // A model's readiness needs a key like its metadata: with keys on, ready vs NOT_FOUND would list the models.
+    ModelReady: unary<{ name: string; version: string }, { ready: boolean }>('ModelReady', byName, (req) => {
+      const version = parseVersion(req.version);
+      const model = repo.get(checkName(req.name), version);
+      const state = opts.state?.();
+      // A version refused at start-up or hot reload is known and not ready (REST answers 503 ready: false).
+      if (!model && version !== undefined && unavailableVersions({ repo, modelControl: state?.modelControl }).some((u) => u.name === req.name && u.version === version)) return { ready: false };
       if (!model) throw notFound(`model "${req.name}"${req.version ? ` version ${req.version}` : ''} is not loaded`);
       return { ready: model.ready };
     }),
@@ -209,7 +225,7 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
       const version = parseVersion(req.model_version);
       if (!repo.get(name, version)) throw notFound(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`);
       const inputs = decodeGrpcInputs(req);
-      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, clientAddress: info.clientAddress, connection: info.connection });
+      const result = await repo.infer(name, version, inputs, { requestId: info.requestId, keyId: info.keyId, keyModels: info.keyModels, clientAddress: info.clientAddress, connection: info.connection });
       return encodeInferResponse(req, result);
     }),
   };
@@ -222,6 +238,11 @@ export function grpcHandlers(opts: GrpcServerOptions): grpc.UntypedServiceImplem
  */
 export function healthHandlers(status: (service: string) => HealthStatus, watch?: HealthWatch): grpc.UntypedServiceImplementation {
   const check: grpc.handleUnaryCall<{ service: string }, { status: string }> = (call, callback) => {
+    const garbled = undecodable(call.request);
+    if (garbled !== undefined) {
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: garbled }, null);
+      return;
+    }
     const service = call.request.service ?? '';
     const s = status(service);
     if (s === 'SERVICE_UNKNOWN') {
@@ -249,10 +270,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     'grpc.max_send_message_length': max,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  server.addService(predictV2Service().service, grpcHandlers(opts));
+  server.addService(tolerantService(predictV2Service().service), grpcHandlers(opts));
   const status = healthStatus(opts.repo, () => opts.state?.()?.accepting() ?? true);
   const watch = createHealthWatch(status);
-  server.addService(healthService().service, healthHandlers(status, watch));
+  server.addService(tolerantService(healthService().service), healthHandlers(status, watch));
   const host = opts.host ?? '127.0.0.1';
   const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {
@@ -321,5 +342,5 @@ export const grpcPlugin = fp<GrpcPluginOptions>(
       await closing;
     });
   },
-  { name: 'mlctl-grpc', dependencies: ['mlctl-core'] },
+  { name: 'mlctl-grpc', dependencies: ['mlctl-core'], decorators: { fastify: ['mlctl'] } },
 );

@@ -10,6 +10,7 @@ import { badRequest, notFound } from '../errors.js';
 import { servedIndex, servedModelConfig } from '../triton.js';
 import type { ModelControl, ModelRepository, ServeState, TritonStats } from '../types.js';
 import { encodeInferResponse, grpcFailureOf } from './convert.js';
+import { undecodable } from './proto.js';
 
 /** What a handler knows about its call (grpc/server.ts CallInfo). */
 export interface TritonCallInfo {
@@ -116,7 +117,9 @@ export function tritonHandlers(d: TritonGrpcDeps): grpc.UntypedServiceImplementa
         if (pending >= window) call.pause();
         repo.expectRequests(1);
         const work = (async () => {
-          const info = d.authorize(call, req.model_name || undefined);
+          const garbled = undecodable(req);
+          const info = d.authorize(call, garbled === undefined ? req.model_name || undefined : undefined);
+          if (garbled !== undefined) throw badRequest(garbled);
           const name = d.checkName(req.model_name);
           const version = d.parseVersion(req.model_version);
           if (!repo.get(name, version)) throw notFound(`model "${name}"${version ? ` version ${version}` : ''} is not loaded`);

@@ -7,7 +7,7 @@ import { badRequest } from '../errors.js';
 import { requireTask } from '../../tasks/index.js';
 import { instancesToInput, readMultipartImages, rowsToInput, UPLOAD_TEXT_LIMITS } from '../codec.js';
 import type { InferInput } from '../types.js';
-import { inferContext, resolveModel } from './common.js';
+import { inferContext, keyScope, resolveModel } from './common.js';
 import { predictSchema } from './schemas.js';
 
 interface PredictQuery {
@@ -44,16 +44,16 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
       if (body.instances === undefined) throw badRequest('JSON body needs "instances": [{"b64": "<base64 image>"}, ...] (or rows of features for tabular models)');
       name ??= body.model;
       version ??= body.version === undefined ? undefined : String(body.version);
-      const target = resolveModel(state, name, version);
+      const target = resolveModel(state, name, version, keyScope(request));
       const spec = target.manifest.input;
       input = spec.kind === 'tabular' ? rowsToInput(body.instances, spec.features, spec.name, (spec.transform as { encoding?: TabularEncoding } | undefined)?.encoding, target.name) : instancesToInput(body.instances, 'image');
     } else {
       throw badRequest('send an image as multipart field "image", as a raw body with Content-Type image/*, or JSON {"instances": [{"b64": "..."}]}');
     }
-    const model = resolveModel(state, name, version);
+    const model = resolveModel(state, name, version, keyScope(request));
     // Checked before inference: a model without a task has nothing /predict could answer.
     const task = requireTask(model.manifest, 'POST /predict', `${model.name} v${model.version}`);
-    if (input.datatype === 'FP32') input.name = model.manifest.input.name;
+    if (input.datatype === 'FP32') input.name = model.inputs[0]!.name;
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
     const m = res.model.manifest;
     return { ...task.serve.predict(task.results(res.outputs, m), m, { topK: k }), model: res.model.name, version: res.model.version };

@@ -68,7 +68,10 @@ const tensor = {
   properties: {
     name: { type: 'string' },
     shape: { type: 'array', items: { type: 'integer' } },
-    datatype: { type: 'string', description: 'FP32 (preprocessed NHWC floats or feature rows) or BYTES (encoded images, base64 in JSON)' },
+    datatype: {
+      type: 'string',
+      description: 'a V2 datatype as the model declares it (BOOL, UINT8 … INT64, FP16, FP32, FP64, BYTES). Image and tabular models take FP32 (preprocessed NHWC floats or feature rows) or BYTES (encoded images, base64 in JSON)',
+    },
     parameters: { type: 'object', properties: { binary_data_size: { type: 'integer', minimum: 0 } } },
     data: { description: 'flat or nested values; absent with the binary tensor extension' },
   },
@@ -118,7 +121,7 @@ export const v2InferSchema = {
 
 export const v2MetadataSchema = {
   summary: 'Model metadata (KServe V2): inputs, outputs, versions, platform',
-  description: 'Image models list two inputs: the FP32 tensor (preprocessed NHWC) and the BYTES input "image" of encoded pictures.',
+  description: 'Every input and output as the model is served (batch dimension first, -1 where dynamic). Image models list two inputs: the FP32 tensor (preprocessed NHWC) and the BYTES input "image" of encoded pictures.',
   params: v2Params,
   response: { ...errors },
 } as const;

@@ -5,10 +5,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from '../errors.js';
 import type { TabularEncoding } from '../../data/csv.js';
 import { instancesToInput, rowsOf, rowsToInput } from '../codec.js';
-import { checkPredictSignature, checkSignature, exampleMethod, examplesResponse, examplesToInput, modelMetadataResponse, type ExampleVerb } from '../tfserving-api.js';
+import { checkPredictSignature, checkSignature, exampleMethod, examplesResponse, examplesToInput, isTensorModel, modelMetadataResponse, tensorsResponse, tensorsToInputs, type ExampleVerb } from '../tfserving-api.js';
 import type { InferResult, ServedModel } from '../types.js';
 import { taskOf } from '../../tasks/index.js';
-import { inferContext, parseVersion, resolveModel } from './common.js';
+import { inferContext, parseVersion, resolveModel, unavailableVersions } from './common.js';
 import { tfMetadataSchema, tfRunSchema, tfStatusSchema } from './schemas.js';
 
 type Params = { model: string; version?: string };
@@ -27,8 +27,8 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
     const name = request.params.model;
     const v = parseVersion(name, request.params.version);
     const models = state.repo.list().filter((m) => m.name === name && (v === undefined || m.version === v));
-    if (!models.length && !state.repo.unavailable().some((u) => u.name === name && (v === undefined || u.version === v))) resolveModel(state, name, request.params.version);
-    const broken = state.repo.unavailable().filter((u) => u.name === name && (v === undefined || u.version === v));
+    const broken = unavailableVersions(state).filter((u) => u.name === name && (v === undefined || u.version === v));
+    if (!models.length && !broken.length) resolveModel(state, name, request.params.version);
     return {
       model_version_status: [
         ...models.map((m) => ({ version: String(m.version), state: m.ready ? 'AVAILABLE' : 'LOADING', status: { error_code: 'OK', error_message: '' } })),
@@ -101,6 +101,11 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
     const columnar = body.inputs !== undefined;
     let raw = columnar ? body.inputs : body.instances;
     if (raw === undefined) throw badRequest(`the body needs "instances" (row format) or "inputs" (columnar format)${verb === 'classify' ? ', or "examples"' : ''}`);
+    // A model that lists its own tensors takes them by name (several inputs, any datatype); :classify was refused above.
+    if (isTensorModel(model)) {
+      const res = await state.repo.infer(model.name, model.version, tensorsToInputs(model, raw, columnar), inferContext(request));
+      return tensorsResponse(res.outputs, columnar);
+    }
     const spec = model.manifest.input;
     let input;
     if (spec.kind === 'tabular') {
@@ -110,11 +115,11 @@ export async function tfServingRoutes(app: FastifyInstance): Promise<void> {
       // Columnar form with a named input: {"inputs": {"input": [...]}}.
       if (columnar && raw && typeof raw === 'object' && !Array.isArray(raw) && !('b64' in raw)) {
         const vals = Object.values(raw);
-        if (vals.length !== 1) throw badRequest(`model ${model.name} has one input ("${spec.name}"); "inputs" names ${vals.length}`);
+        if (vals.length !== 1) throw badRequest(`model ${model.name} has one input ("${model.inputs[0]!.name}"); "inputs" names ${vals.length}`);
         raw = vals[0];
       }
       if (columnar && raw && typeof raw === 'object' && !Array.isArray(raw)) raw = [raw];
-      input = instancesToInput(raw, spec.name, columnar ? 'inputs' : 'instances');
+      input = instancesToInput(raw, model.inputs[0]!.name, columnar ? 'inputs' : 'instances');
     }
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
     if (verb === 'classify') return answers(res);

@@ -1,11 +1,13 @@
 // KServe Open Inference Protocol (V2) over REST: health, server/model metadata, model readiness and infer with
-// FP32 (preprocessed NHWC) or BYTES (encoded images) tensors, in JSON or with the binary tensor extension.
+// tensors of every datatype (image models: FP32 preprocessed NHWC or BYTES encoded images), in JSON or with the
+// binary tensor extension.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest } from '../errors.js';
-import { decodeV2Request, fp32ToBuffer } from '../codec.js';
+import { decodeV2Request } from '../codec.js';
 import type { ServedModel } from '../types.js';
-import { bytesToBuffer, classificationCount, requestedOutputs } from '../triton.js';
-import { inferContext, resolveModel, SERVER_VERSION } from './common.js';
+import { checkOutputNames, classificationCount, requestedOutputs } from '../triton.js';
+import { dataToBytes, dataToJson } from '../wire.js';
+import { inferContext, resolveModel, SERVER_VERSION, unavailableVersions } from './common.js';
 import { v2InferSchema, v2LiveSchema, v2MetadataSchema, v2ReadySchema, v2ReadyServerSchema, v2ServerSchema } from './schemas.js';
 
 type ModelParams = { name: string; version?: string };
@@ -13,19 +15,20 @@ type ModelParams = { name: string; version?: string };
 /** The name V2 clients send encoded images under (the repository also accepts the FP32 input's own name). */
 export const V2_IMAGE_INPUT = 'image';
 
+const tensorMetadata = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
+
 /**
- * V2 model metadata. Image models list both ways in: the FP32 tensor (preprocessed NHWC) and the BYTES tensor of
- * encoded images (JPEG, PNG, WebP …; one per element), so a client discovers it can send pictures as they are.
+ * V2 model metadata: every input and output as the model is served (batch dimension first, -1 where dynamic). Image
+ * models also list the BYTES tensor of encoded images (JPEG, PNG, WebP …; one per element), so a client discovers it
+ * can send pictures as they are.
  */
 export function modelMetadata(model: ServedModel, versions: number[]) {
-  const input = model.manifest.input;
-  const shape = model.inputShape ?? (input.kind === 'image' ? [input.height, input.width, input.channels] : [input.features.length]);
   return {
     name: model.name,
     versions: versions.map(String),
     platform: model.platform,
-    inputs: [{ name: input.name, datatype: 'FP32', shape: [-1, ...shape] }, ...(input.kind === 'image' ? [{ name: V2_IMAGE_INPUT, datatype: 'BYTES', shape: [-1] }] : [])],
-    outputs: [{ name: model.manifest.output.name, datatype: 'FP32', shape: [-1, model.manifest.output.size] }],
+    inputs: [...model.inputs.map(tensorMetadata), ...(model.manifest.input.kind === 'image' ? [{ name: V2_IMAGE_INPUT, datatype: 'BYTES', shape: [-1] }] : [])],
+    outputs: model.outputs.map(tensorMetadata),
   };
 }
 
@@ -37,8 +40,7 @@ async function infer(request: FastifyRequest<{ Params: ModelParams }>, reply: Fa
   if (requested !== undefined && !Array.isArray(requested)) throw badRequest('"outputs" must be an array of {name, parameters?}');
   // Checked before inference: a bad request costs no engine time.
   const asked = (requested ?? []).map((o) => ({ name: o?.name, classification: classificationCount(o?.parameters?.classification, String(o?.name)), binary: o?.parameters?.binary_data }));
-  const outName = model.manifest.output.name;
-  for (const o of asked) if (o.name !== outName) throw badRequest(`model ${model.name} has no output ${JSON.stringify(o.name)}; its output is "${outName}"`);
+  checkOutputNames(model, asked.map((o) => o.name));
   const res = await state.repo.infer(model.name, model.version, inputs, inferContext(request));
   const tensors = requestedOutputs(res, asked);
   const id = req.id === undefined ? {} : { id: String(req.id) };
@@ -46,13 +48,13 @@ async function infer(request: FastifyRequest<{ Params: ModelParams }>, reply: Fa
   // binary_data on an output overrides the request-wide binary_data_output (Triton's binary tensor extension).
   const binaryFor = (i: number) => (asked[i]?.binary !== undefined ? asked[i]!.binary === true : req.parameters?.binary_data_output === true);
   if (!tensors.some((_, i) => binaryFor(i))) {
-    return { ...head, outputs: tensors.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: Array.from(o.data as ArrayLike<number | string>) })) };
+    return { ...head, outputs: tensors.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: dataToJson(o) })) };
   }
-  const blobs = tensors.map((o, i) => (binaryFor(i) ? (o.datatype === 'BYTES' ? bytesToBuffer(o.data) : fp32ToBuffer(o.data)) : undefined));
+  const blobs = tensors.map((o, i) => (binaryFor(i) ? dataToBytes(o) : undefined));
   const json = Buffer.from(
     JSON.stringify({
       ...head,
-      outputs: tensors.map((o, i) => ({ name: o.name, datatype: o.datatype, shape: o.shape, ...(blobs[i] ? { parameters: { binary_data_size: blobs[i]!.length } } : { data: Array.from(o.data as ArrayLike<number | string>) }) })),
+      outputs: tensors.map((o, i) => ({ name: o.name, datatype: o.datatype, shape: o.shape, ...(blobs[i] ? { parameters: { binary_data_size: blobs[i]!.length } } : { data: dataToJson(o) }) })),
     }),
   );
   reply.header('inference-header-content-length', String(json.length));
@@ -84,7 +86,7 @@ export async function v2Routes(app: FastifyInstance): Promise<void> {
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
     const model = resolveModel(state, request.params.name, request.params.version);
     const versions = state.repo.list().filter((m) => m.name === model.name).map((m) => m.version);
-    const unavailable = state.repo.unavailable().filter((u) => u.name === model.name).map((u) => ({ version: String(u.version), reason: u.reason }));
+    const unavailable = unavailableVersions(state).filter((u) => u.name === model.name).map((u) => ({ version: String(u.version), reason: u.reason }));
     return { ...modelMetadata(model, versions), ...(unavailable.length ? { unavailable_versions: unavailable } : {}) };
   };
   app.get('/v2/models/:name', { ...meta, schema: v2MetadataSchema }, metadata);
@@ -92,14 +94,16 @@ export async function v2Routes(app: FastifyInstance): Promise<void> {
 
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { name, version } = request.params;
-    const broken = state.repo.unavailable().find((u) => u.name === name && String(u.version) === version);
+    const broken = unavailableVersions(state).find((u) => u.name === name && String(u.version) === version);
     if (broken) return reply.code(503).send({ name, version, ready: false, reason: broken.reason });
     const model = resolveModel(state, name, version);
     const ok = model.ready && state.accepting();
     return reply.code(ok ? 200 : 503).send({ name: model.name, ready: ok });
   };
-  app.get('/v2/models/:name/ready', { ...health, schema: v2ReadySchema }, ready);
-  app.get('/v2/models/:name/versions/:version/ready', { ...health, schema: v2ReadySchema }, ready);
+  // A model's readiness is guarded like its metadata (with keys on, 200 vs 404 would list the models to anyone);
+  // the server's /v2/health/* stay open for probes.
+  app.get('/v2/models/:name/ready', { ...meta, schema: v2ReadySchema }, ready);
+  app.get('/v2/models/:name/versions/:version/ready', { ...meta, schema: v2ReadySchema }, ready);
 
   const inference = { config: { kind: 'inference' as const } };
   app.post<{ Params: ModelParams }>('/v2/models/:name/infer', { ...inference, onRequest: binaryByHeader, schema: v2InferSchema }, infer);

@@ -6,6 +6,7 @@ import { imageBatches, type SkippedFile } from '../../data/batches.js';
 import type { Sample } from '../../data/imagefolder.js';
 import { MlctlError } from '../../errors.js';
 import type { InferenceEngine } from '../../runtime/engine.js';
+import { floatIO, runFloat } from '../../runtime/float.js';
 import type { Logger } from '../../util/log.js';
 import { createProgress } from '../../util/progress.js';
 import { floatOutputs } from '../outputs.js';
@@ -38,12 +39,13 @@ export interface EngineEvaluation {
 /** Evaluate an engine on samples whose labels index into `labels` (the model's label order). */
 export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSpec, samples: readonly Sample[], labels: readonly string[], opts: EngineEvalOptions = {}): Promise<EngineEvaluation> {
   const k = labels.length;
-  if (engine.outputSize !== k) {
-    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model outputs ${engine.outputSize} values per example but has ${k} labels`]);
+  const io = floatIO(engine);
+  if (io.outputSize !== k && io.outputSize !== -1) {
+    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model outputs ${io.outputSize} values per example but has ${k} labels`]);
   }
   const want = [spec.height, spec.width, 3];
-  if (engine.inputShape.length !== 3 || engine.inputShape.some((d, i) => d !== want[i] && d !== -1)) {
-    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes input [${engine.inputShape.join(', ')}] but the manifest's input spec is [${want.join(', ')}]`]);
+  if (io.inputShape.length !== 3 || io.inputShape.some((d, i) => d !== want[i] && d !== -1)) {
+    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes input [${io.inputShape.join(', ')}] but the manifest's input spec is [${want.join(', ')}]`]);
   }
   const model: TaskModel = { labels: [...labels], output: { name: 'output', kind: opts.softmax ? 'scores' : 'probabilities', size: k } };
   const acc = imageClassification.metrics(model, opts);
@@ -67,7 +69,7 @@ export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSp
   });
   for await (const batch of batches) {
     if (!example) example = batch.x.slice(0, spec.height * spec.width * 3);
-    const out = await engine.run(batch.x, batch.count);
+    const out = await runFloat(engine, batch.x, batch.count);
     acc.add(imageClassification.results(floatOutputs(model, out, batch.count), model), batch.labels, batch.paths);
     progress?.tick(batch.count);
   }

@@ -88,7 +88,7 @@ function classificationTask(id: string, input: InputKind, summary: string): Task
         topK: k,
         cells: (r) => {
           const t = top(r);
-          return Array.from({ length: k }, (_, i) => [t[i]?.label ?? '', t[i] ? String(t[i]!.score) : '']).flat();
+          return Array.from({ length: k }, (_, i) => [t[i]?.label, t[i]?.score]).flat();
         },
         fields: (r) => ({ predictions: top(r) }),
       };

@@ -74,7 +74,8 @@ async function worstHtml(m: ClassificationMetrics, input: InputKind, root: strin
   const { thumbnails } = await import('../../web/thumbnails.js');
   const thumbs = tabular ? worst.map(() => undefined) : await thumbnails(worst.map((w) => (w.ref && path.isAbsolute(w.ref) ? w.ref : w.ref ? path.resolve(root, w.ref) : undefined)));
   const items = worst.map((w, i) => {
-    const img = thumbs[i] ? `<img src="${thumbs[i]}" alt="${esc(refOf(w, root))}" loading="lazy">` : `<div class="missing">${tabular ? esc(refOf(w, root)) : 'unreadable'}</div>`;
+    // Eager: the thumbnails are data: URIs already in the page, and a lazy one is missing from a printed or captured report.
+    const img = thumbs[i] ? `<img src="${thumbs[i]}" alt="${esc(refOf(w, root))}" decoding="sync">` : `<div class="missing">${tabular ? esc(refOf(w, root)) : 'unreadable'}</div>`;
     return `<div class="thumb">${img}<div>true <b class="t">${esc(w.trueLabel)}</b> (${f3(w.trueScore)})</div><div>predicted <b class="p">${esc(w.predictedLabel)}</b> (${f3(w.score)})</div><div class="path">${esc(refOf(w, root))}</div></div>`;
   });
   return `<div class="thumbs">${items.join('\n')}</div>`;

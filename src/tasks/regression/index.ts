@@ -34,7 +34,7 @@ export const tabularRegression: Task<RegressionResult, RegressionMetrics> = {
   rows: () => ({
     columns: ['value'],
     topK: 0,
-    cells: (r) => [String(ROWS(r.value))],
+    cells: (r) => [ROWS(r.value)],
     fields: (r) => ({ value: ROWS(r.value) }),
   }),
   audit: (r, m) => ({ label: m.labels[0] ?? '0', score: AUDIT(r.value) }),

@@ -5,15 +5,16 @@ import * as tf from '@tensorflow/tfjs';
 import type { ImageInputSpec } from '../../artifacts/manifest.js';
 import { loadLayersModelFromDir } from '../../artifacts/tfjs-io.js';
 import type { DetectionSample } from '../../data/detection/types.js';
-import { KERAS_ADAM } from '../../heads/head.js';
 import { isCenterNetLayer } from '../../models/detection/centernet.js';
 import { batchTargets, centerNetLoss } from '../../models/detection/loss.js';
 import type { Logger } from '../../util/log.js';
 import { createProgress } from '../../util/progress.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../../util/random.js';
+import { tfjsAdam } from '../adam-kernel.js';
 import type { FineTuneState } from '../finetune.js';
-import { unfreezeLastBlocks } from '../finetune.js';
-import { ensureConvFilterGradient } from '../wasm-grads.js';
+import { describeSchedule, learningRateAt, phaseSchedule, type LrScheduleKind } from '../schedule.js';
+import { unfreezeLastBlocks } from '../tail.js';
+import { ensureWasmGradients } from '../wasm-grads.js';
 import type { DetectionAugmentation } from './augment.js';
 import { betterEpoch, epochFromScore, monitorOf } from './head.js';
 import { pictureBatches } from './inputs.js';
@@ -28,7 +29,9 @@ export interface DetectionFineTuneOptions {
   units: string[][];
   epochs: number;
   batchSize: number;
+  /** Peak learning rate of the phase. */
   lr: number;
+  schedule?: { kind: LrScheduleKind; warmupEpochs: number };
   seed: number;
   patience?: number;
   spec: ImageInputSpec;
@@ -62,7 +65,7 @@ export function scoreModel(model: tf.LayersModel, samples: readonly DetectionSam
 /** Fine-tune `model` in place; on return it holds the best epoch's weights. */
 export async function fineTuneDetector(model: tf.LayersModel, train: readonly DetectionSample[], val: readonly DetectionSample[], opts: DetectionFineTuneOptions): Promise<DetectionFineTuneResult> {
   const { logger, spec } = opts;
-  ensureConvFilterGradient(logger);
+  logger.debug(ensureWasmGradients());
   if (opts.resumeDir) {
     const saved = await loadLayersModelFromDir(opts.resumeDir);
     try {
@@ -76,8 +79,9 @@ export async function fineTuneDetector(model: tf.LayersModel, train: readonly De
   const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
   const trainableParams = vars.reduce((n, v) => n + v.size, 0);
   const baseLayers = unfrozen.trainable.filter((n) => !headLayers.includes(n)).length;
-  logger.info(`fine-tuning ${baseLayers} backbone layers (${opts.blocks} block(s)) + the detection head, ${trainableParams.toLocaleString('en-US')} trainable parameters, lr ${opts.lr}`);
-  const optimizer = tf.train.adam(opts.lr, KERAS_ADAM.beta1, KERAS_ADAM.beta2, KERAS_ADAM.epsilon);
+  const sched = phaseSchedule(opts, train.length);
+  logger.info(`fine-tuning ${baseLayers} backbone layers (${opts.blocks} block(s)) + the detection head, ${trainableParams.toLocaleString('en-US')} trainable parameters, ${opts.epochs} epoch(s), lr ${describeSchedule(sched, opts.schedule?.warmupEpochs ?? 0)}`);
+  const optimizer = tfjsAdam(vars);
   const { grid, inputSize } = opts.score;
   const classes = opts.score.labels.length;
   const history: DetectionEpochMetrics[] = [...(opts.priorHistory ?? [])];
@@ -92,6 +96,7 @@ export async function fineTuneDetector(model: tf.LayersModel, train: readonly De
   }
   let stoppedEarly = false;
   let interrupted = false;
+  let step = epoch * Math.ceil(train.length / opts.batchSize);
   try {
     while (epoch < opts.epochs) {
       const e = epoch + 1;
@@ -100,6 +105,7 @@ export async function fineTuneDetector(model: tf.LayersModel, train: readonly De
       const progress = createProgress({ label: `fine-tune epoch ${e}/${opts.epochs}`, total: order.length, unit: 'img', logger, plainIntervalMs: 60_000 });
       const sums = { loss: 0, heatmapLoss: 0, sizeLoss: 0, offsetLoss: 0 };
       let n = 0;
+      let lr = learningRateAt(sched, step);
       for await (const b of pictureBatches(order, spec, { batchSize: opts.batchSize, onSkip: opts.onSkip, augment: opts.augment.length ? { ops: opts.augment, seed: opts.seed, key: (s) => `ft${e}:${s.path}` } : undefined })) {
         if (opts.shouldStop?.()) {
           interrupted = true;
@@ -113,7 +119,8 @@ export async function fineTuneDetector(model: tf.LayersModel, train: readonly De
           partsT = tf.keep(tf.stack([l.total, l.heatmap, l.size, l.offset]));
           return l.total;
         }, vars);
-        optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
+        lr = learningRateAt(sched, step++);
+        optimizer.apply(grads, lr);
         const [loss, hm, size, off] = Array.from(partsT!.dataSync());
         tf.dispose([x, t.heatmap, t.regression, t.mask, value, partsT!, ...Object.values(grads)]);
         sums.loss += loss! * b.n;
@@ -126,7 +133,7 @@ export async function fineTuneDetector(model: tf.LayersModel, train: readonly De
       }
       if (interrupted) break;
       const d = Math.max(n, 1);
-      const m: DetectionEpochMetrics = { epoch: e, phase: 'fine-tune', loss: sums.loss / d, heatmapLoss: sums.heatmapLoss / d, sizeLoss: sums.sizeLoss / d, offsetLoss: sums.offsetLoss / d, lr: opts.lr, seconds: 0 };
+      const m: DetectionEpochMetrics = { epoch: e, phase: 'fine-tune', loss: sums.loss / d, heatmapLoss: sums.heatmapLoss / d, sizeLoss: sums.sizeLoss / d, offsetLoss: sums.offsetLoss / d, lr, seconds: 0 };
       if (val.length) epochFromScore(m, await scoreModel(model, val, opts));
       m.seconds = (performance.now() - t0) / 1000;
       progress.done(`loss ${m.loss.toFixed(4)}${m.valMAP !== undefined ? ` val_loss ${m.valLoss!.toFixed(4)} val_mAP ${m.valMAP.toFixed(4)} AP50 ${m.valAP50!.toFixed(4)}` : ''}`);

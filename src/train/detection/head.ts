@@ -10,7 +10,7 @@ import { buildCenterNetHead, outputGrid, type CenterNetSpec } from '../../models
 import { batchTargets, centerNetLoss } from '../../models/detection/loss.js';
 import type { Logger } from '../../util/log.js';
 import type { NamedParams } from '../checkpoint.js';
-import { ensureConvFilterGradient } from '../wasm-grads.js';
+import { ensureWasmGradients } from '../wasm-grads.js';
 import type { DetectionSet } from './inputs.js';
 import { scoreDetector, type DetectorScore, type LossParts, type ScoreContext } from './score.js';
 import type { DetectionEpochMetrics } from './types.js';
@@ -24,6 +24,8 @@ export interface DetectionHeadOptions {
   epochs: number;
   batchSize: number;
   lr: number;
+  /** The rate of each optimizer step (0-based over the phase, resumed runs included); default: `lr` throughout. */
+  lrAt?: (step: number) => number;
   seed: number;
   patience?: number;
   logger?: Logger;
@@ -96,7 +98,8 @@ export function scoreHead(head: tf.LayersModel, set: DetectionSet, featureShape:
 
 export async function trainDetectionHead(train: DetectionSet, val: DetectionSet | undefined, opts: DetectionHeadOptions): Promise<DetectionHeadResult> {
   const { featureShape, spec, batchSize, lr } = opts;
-  ensureConvFilterGradient(opts.logger);
+  const gradients = ensureWasmGradients();
+  opts.logger?.debug(gradients);
   const head = buildCenterNetHead(featureShape, spec, opts.seed);
   const weights = trainableWeights(head);
   const vars = weights.map((w) => w.variable);
@@ -122,6 +125,7 @@ export async function trainDetectionHead(train: DetectionSet, val: DetectionSet 
       const sums = { loss: 0, heatmapLoss: 0, sizeLoss: 0, offsetLoss: 0 };
       let seen = 0;
       let b = 0;
+      let rate = opts.lrAt ? opts.lrAt(step) : lr;
       for await (const batch of train.batches(e, batchSize, true)) {
         if (opts.shouldStop?.()) {
           interrupted = true;
@@ -136,10 +140,11 @@ export async function trainDetectionHead(train: DetectionSet, val: DetectionSet 
           partsT = tf.keep(tf.stack([l.total, l.heatmap, l.size, l.offset]));
           return l.total;
         }, vars);
+        rate = opts.lrAt ? opts.lrAt(step) : lr;
         step++;
         weights.forEach((w, i) => {
           const data = params.tensors[i]!.data;
-          adamUpdate(data, grads[w.variable.name]!.dataSync() as Float32Array, optimizer.m[i]!, optimizer.v[i]!, lr, step);
+          adamUpdate(data, grads[w.variable.name]!.dataSync() as Float32Array, optimizer.m[i]!, optimizer.v[i]!, rate, step);
           const next = tf.tensor(data, w.variable.shape);
           w.variable.assign(next);
           next.dispose();
@@ -157,7 +162,7 @@ export async function trainDetectionHead(train: DetectionSet, val: DetectionSet 
       }
       if (interrupted) break;
       const n = Math.max(seen, 1);
-      const m: DetectionEpochMetrics = { epoch: e, phase: 'head', loss: sums.loss / n, heatmapLoss: sums.heatmapLoss / n, sizeLoss: sums.sizeLoss / n, offsetLoss: sums.offsetLoss / n, lr, seconds: 0 };
+      const m: DetectionEpochMetrics = { epoch: e, phase: 'head', loss: sums.loss / n, heatmapLoss: sums.heatmapLoss / n, sizeLoss: sums.sizeLoss / n, offsetLoss: sums.offsetLoss / n, lr: rate, seconds: 0 };
       if (val && val.count > 0) epochFromScore(m, await scoreHead(head, val, featureShape, opts.score, batchSize));
       m.seconds = (performance.now() - t0) / 1000;
       history.push(m);

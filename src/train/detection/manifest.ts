@@ -7,6 +7,7 @@ import type { FeatureSession } from '../../features/session.js';
 import { CENTERNET_LAYERS, HEATMAP_PRIOR_BIAS, outputChannels, outputGrid, outputStride } from '../../models/detection/centernet.js';
 import { LOSS_WEIGHTS } from '../../models/detection/loss.js';
 import { DETECTION_AUGMENT_RANGES } from './augment.js';
+import type { PhasePlan } from '../types.js';
 import type { DetectionFineTuneResult } from './finetune.js';
 import type { DetectionRun } from './prepare.js';
 import type { DetectorScore } from './score.js';
@@ -55,6 +56,8 @@ export function detectionManifest(
 ): ManifestDraft {
   const { opts, backbone, labels, splits, dataset } = run;
   const { session, ft } = o;
+  const { head, fineTune } = run.phases;
+  const schedule = (p: PhasePlan) => ({ kind: p.schedule, warmupEpochs: p.warmupEpochs, lrFrom: p.lrFrom });
   const source = session.weights!;
   const section = detectionSection(run, session);
   const [gh, gw] = section.grid;
@@ -94,11 +97,14 @@ export function detectionManifest(
       data: dataset.root,
       format: dataset.format,
       samples: { train: splits.train.length, val: splits.val.length, test: splits.test.length },
+      // Where each split came from: the dataset's own split, carved from its train pictures (validationSplit, testSplit, seed), or none.
+      splitSources: run.splitSources,
       boxes: { train: boxes(splits.train), val: boxes(splits.val), test: boxes(splits.test) },
       invalidAnnotationsSkipped: opts.skipInvalid ? dataset.issues.length : 0,
-      epochs: opts.epochs,
+      epochs: head.epochs,
       batchSize: opts.batchSize,
-      optimizer: { name: 'adam', lr: opts.lr, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+      optimizer: { name: 'adam', lr: head.lr, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+      lrSchedule: schedule(head),
       loss: { name: 'centernet', heatmap: 'penalty-reduced focal (alpha 2, beta 4)', size: 'L1', offset: 'L1', weights: LOSS_WEIGHTS },
       seed: opts.seed,
       validationSplit: opts.validationSplit,
@@ -107,7 +113,7 @@ export function detectionManifest(
       monitor: 'val mAP (ties: val loss)',
       augment: run.augment,
       ...(run.augment.length ? { augmentRanges: DETECTION_AUGMENT_RANGES } : {}),
-      fineTune: opts.fineTune ? { blocks: opts.fineTune, lr: opts.fineTuneLr ?? opts.lr / 10, epochs: ft?.history.length ?? 0 } : null,
+      fineTune: fineTune ? { blocks: opts.fineTune, lr: fineTune.lr, epochs: fineTune.epochs, epochsRun: ft?.history.length ?? 0, lrSchedule: schedule(fineTune) } : null,
       backend: o.backend,
       engine: session.engine.name,
       featureStore: session.storeDir ? session.identity : null,

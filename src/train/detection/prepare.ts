@@ -3,11 +3,13 @@
 import path from 'node:path';
 import { artifactsRoot, assertValidName } from '../../artifacts/package.js';
 import { detectionSplits, detectionStats, issuePlace, readDetectionDataset, type DetectionDataset, type DetectionSample, type DetectionSplitName } from '../../data/detection/index.js';
+import type { SplitSource } from '../../data/splits.js';
 import { MlctlError } from '../../errors.js';
 import { backboneById, DEFAULT_BACKBONE } from '../../models/backbones/index.js';
 import type { BackboneDef, BackboneOptions } from '../../models/backbones/types.js';
 import { BACKBONE_STRIDE, type CenterNetSpec } from '../../models/detection/centernet.js';
 import { runDir } from '../checkpoint.js';
+import { DEFAULT_LR, planPhases, type PreparedRun } from '../steps/prepare.js';
 import { parseDetectionAugment, type DetectionAugmentation } from './augment.js';
 import type { DetectionTrainOptions } from './types.js';
 
@@ -20,6 +22,10 @@ export interface DetectionRun {
   splits: Record<DetectionSplitName, DetectionSample[]>;
   labels: string[];
   head: CenterNetSpec;
+  /** The phases' epochs, rates and schedules (classification's planning: steps/prepare.ts planPhases). */
+  phases: PreparedRun['phases'];
+  /** Where each split came from (recorded in the manifest, as for image folders). */
+  splitSources: Record<DetectionSplitName, SplitSource>;
   /** Where packages go, and this run's checkpoint folder. */
   root: string;
   runDir: string;
@@ -48,6 +54,7 @@ export async function prepareDetectionRun(opts: DetectionTrainOptions): Promise<
   }
   const blocks = backbone.blocks(backboneOptions).length;
   if (opts.fineTune < 0 || opts.fineTune > blocks) throw new MlctlError('OPTION_INVALID', [`--fine-tune must be between 0 and ${blocks} (${backbone.id} blocks to unfreeze)`]);
+  const phases = planPhases(opts);
 
   const dataset = await readDetectionDataset(opts.data, opts.format);
   const splits = detectionSplits(dataset, { validationSplit: opts.validationSplit, testSplit: opts.testSplit, seed: opts.seed, skipInvalid: opts.skipInvalid });
@@ -62,9 +69,11 @@ export async function prepareDetectionRun(opts: DetectionTrainOptions): Promise<
   const count = (s: DetectionSample[]) => `${s.length} (${s.reduce((n, x) => n + x.boxes.length, 0)} boxes)`;
   logger.info(`dataset ${dataset.root} (${dataset.format}): ${dataset.labels.length} classes, train ${count(splits.train)} / val ${count(splits.val)} / test ${count(splits.test)} pictures`);
   if (splits.val.length === 0) logger.warn('no validation pictures: val mAP, --patience and the best-epoch choice need some (set --validation-split above 0)');
+  const source = (k: 'val' | 'test'): SplitSource => (dataset.splits[k] ? 'folder' : splits[k].length ? 'carved' : 'none');
+  const splitSources = { train: 'folder' as const, val: source('val'), test: source('test') };
   const head: CenterNetSpec = { classes: dataset.labels.length, upsample: opts.upsample, channels: opts.headChannels };
   const root = opts.artifacts ?? artifactsRoot();
-  return { opts, backbone, backboneOptions, augment, dataset, splits, labels: dataset.labels, head, root, runDir: runDir(root, opts.name) };
+  return { opts, backbone, backboneOptions, augment, dataset, splits, labels: dataset.labels, head, phases, splitSources, root, runDir: runDir(root, opts.name) };
 }
 
 /** What must match for --resume to continue a run. */
@@ -83,7 +92,9 @@ export function detectionFingerprint(run: DetectionRun, weightsSha256: string): 
     weights: weightsSha256,
     seed: o.seed,
     batchSize: o.batchSize,
-    lr: o.lr,
+    lr: o.lr ?? DEFAULT_LR,
+    lrSchedule: o.lrSchedule,
+    warmupEpochs: o.warmupEpochs,
     validationSplit: o.validationSplit,
     testSplit: o.testSplit,
     skipInvalid: o.skipInvalid,

@@ -3,6 +3,7 @@
 import type { HParamValue } from '../../tensorboard/writer.js';
 import type { HistoryLayout } from '../history.js';
 import type { BoardView } from '../tensorboard.js';
+import type { DetectionRun } from './prepare.js';
 import type { DetectionEpochMetrics, DetectionTrainOptions } from './types.js';
 
 const num = (v: unknown, digits = 4) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '—');
@@ -50,14 +51,14 @@ export const DETECTION_HISTORY: HistoryLayout<DetectionEpochMetrics> = {
   },
 };
 
-export function detectionHparams(o: DetectionTrainOptions): Record<string, HParamValue> {
+export function detectionHparams(o: DetectionTrainOptions, phases: DetectionRun['phases']): Record<string, HParamValue> {
   const hp: Record<string, HParamValue> = {
     task: 'detection',
     backbone: o.backbone ?? 'vgg16',
     epochs: o.epochs,
     batch_size: o.batchSize,
     image_size: o.imageSize,
-    lr: o.lr,
+    lr: phases.head.lr,
     head_channels: o.headChannels,
     upsample: o.upsample,
     max_detections: o.maxDetections,
@@ -69,15 +70,20 @@ export function detectionHparams(o: DetectionTrainOptions): Record<string, HPara
     test_split: o.testSplit,
     weights: o.weights,
   };
-  if (o.fineTune > 0) hp.fine_tune_lr = o.fineTuneLr ?? o.lr / 10;
+  if (phases.fineTune) {
+    hp.fine_tune_lr = phases.fineTune.lr;
+    hp.fine_tune_epochs = phases.fineTune.epochs;
+  }
+  if (o.lrSchedule) hp.lr_schedule = o.lrSchedule;
+  if (o.warmupEpochs !== undefined) hp.warmup_epochs = o.warmupEpochs;
   if (o.alpha !== undefined) hp.alpha = o.alpha;
   return hp;
 }
 
 /** TensorBoard: epoch_loss and its parts on both runs, epoch_mAP/epoch_AP50 on validation. */
-export function detectionBoardView(o: DetectionTrainOptions): BoardView<DetectionEpochMetrics> {
+export function detectionBoardView(run: Pick<DetectionRun, 'opts' | 'phases'>): BoardView<DetectionEpochMetrics> {
   return {
-    hparams: detectionHparams(o),
+    hparams: detectionHparams(run.opts, run.phases),
     train: (m) => ({ epoch_loss: m.loss, epoch_heatmap_loss: m.heatmapLoss, epoch_size_loss: m.sizeLoss, epoch_offset_loss: m.offsetLoss, epoch_learning_rate: m.lr }),
     validation: (m) =>
       m.valLoss === undefined ? undefined : { epoch_loss: m.valLoss, epoch_heatmap_loss: m.valHeatmapLoss, epoch_size_loss: m.valSizeLoss, epoch_offset_loss: m.valOffsetLoss, epoch_mAP: m.valMAP, epoch_AP50: m.valAP50 },

@@ -15,6 +15,7 @@ import { chainEpochHooks, stopwatch } from '../run.js';
 import { checkpointError, flushCheckpoints } from '../steps/head-phase.js';
 import { checkResume } from '../steps/resume.js';
 import { saveTrained } from '../steps/save.js';
+import { describeSchedule, learningRateAt, phaseSchedule } from '../schedule.js';
 import { openTrainBoard } from '../tensorboard.js';
 import { fineTuneDetector, scoreModel, type DetectionFineTuneResult } from './finetune.js';
 import { assignNamed, betterEpoch, monitorOf, namedValues, scoreHead, trainableWeights, trainDetectionHead, type DetectionHeadResult, type DetectionHeadState } from './head.js';
@@ -38,15 +39,19 @@ async function headPhase(run: DetectionRun, session: FeatureSession, inputs: Det
     return { head, history: resume.head.history, bestEpoch: resume.head.best.epoch, stoppedEarly: false, interrupted: false, epochsRun: resume.head.epoch };
   }
   const batches = Math.ceil(inputs.train.count / opts.batchSize);
+  const plan = run.phases.head;
+  const sched = phaseSchedule({ ...plan, batchSize: opts.batchSize, schedule: { kind: plan.schedule, warmupEpochs: plan.warmupEpochs } }, inputs.train.count);
+  logger.info(`head phase: ${plan.epochs} epoch(s), lr ${describeSchedule(sched, plan.warmupEpochs)}`);
   let progress: Progress | undefined;
   let epochCounter = resume?.head.epoch ?? 0;
   const result = await trainDetectionHead(inputs.train, inputs.val, {
     featureShape,
     spec: run.head,
     score,
-    epochs: opts.epochs,
+    epochs: plan.epochs,
     batchSize: opts.batchSize,
-    lr: opts.lr,
+    lr: plan.lr,
+    lrAt: (step) => learningRateAt(sched, step),
     seed: opts.seed,
     patience: opts.patience,
     logger,
@@ -88,7 +93,7 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
   const { logger } = opts;
   const clock = stopwatch();
   const run = await prepareDetectionRun(opts);
-  const board = opts.tensorboard ? await openTrainBoard(opts.tensorboard, opts, detectionBoardView(opts)) : undefined;
+  const board = opts.tensorboard ? await openTrainBoard(opts.tensorboard, opts, detectionBoardView(run)) : undefined;
   const onEpoch = chainEpochHooks<DetectionEpochMetrics>(board?.epoch, opts.onDetectionEpoch);
   let boardStatus: 'SUCCESS' | 'FAILURE' | undefined = 'FAILURE';
   const backend = tf.getBackend();
@@ -134,7 +139,8 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
     fullModel = buildDetectionModel(s.base, run.head, head.head);
     const model = fullModel;
     let ft: DetectionFineTuneResult | undefined;
-    if (opts.fineTune > 0) {
+    const ftPlan = run.phases.fineTune;
+    if (ftPlan) {
       const h = head;
       const resuming = resume?.phase === 'fine-tune';
       let headDone: DetectionHeadState | undefined;
@@ -142,9 +148,10 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
         fineTuneDetector(model, run.splits.train, run.splits.val, {
           blocks: opts.fineTune,
           units: run.backbone.blocks(run.backboneOptions),
-          epochs: opts.epochs,
+          epochs: ftPlan.epochs,
           batchSize: opts.batchSize,
-          lr: opts.fineTuneLr ?? opts.lr / 10,
+          lr: ftPlan.lr,
+          schedule: { kind: ftPlan.schedule, warmupEpochs: ftPlan.warmupEpochs },
           seed: opts.seed,
           patience: opts.patience,
           spec: s.spec,
@@ -199,7 +206,7 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
       return { metrics: m, test: testScore };
     });
     const draft = detectionManifest(run, { session: s, headParams, ft, history, metrics, backend });
-    const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history, DETECTION_HISTORY));
+    const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history, [], DETECTION_HISTORY));
     await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
     clock.total();
     boardStatus = 'SUCCESS';

@@ -1,13 +1,11 @@
 // Train step 3: the head's inputs. Base features of the train and validation splits come from the feature session
 // (stored on disk, streamed in batches); with augmentation the train rows are computed as they are read, per epoch.
 import path from 'node:path';
-import { imageToInput } from '../../data/preprocess.js';
 import type { Sample } from '../../data/imagefolder.js';
-import { imageBatches } from '../../data/batches.js';
 import { pooledRows, type FeatureRows } from '../../features/rows.js';
 import type { ExtractStats, FeatureSession } from '../../features/session.js';
 import { MlctlError } from '../../errors.js';
-import { augmentImage } from '../augment.js';
+import { computedRows, readableSamples } from '../image-rows.js';
 import { balancedClassWeights } from '../../heads/head.js';
 import type { PreparedRun } from './prepare.js';
 
@@ -21,43 +19,6 @@ export interface HeadInputs {
   dim: number;
   classWeights?: number[];
   stats: { train?: ExtractStats; val?: ExtractStats; cacheDir?: string };
-}
-
-/**
- * Augmented rows of `samples` for one epoch: each read decodes its images with that epoch's seeded augmentation and
- * runs the base, so nothing is stored and the result is the same for the same seed, whatever the batch.
- */
-function augmentedRows(samples: readonly Sample[], session: FeatureSession, run: PreparedRun, epoch: number): FeatureRows {
-  const spec = session.spec;
-  const per = spec.height * spec.width * 3;
-  const dim = session.featureShape.reduce((a, b) => a * b, 1);
-  let x = new Float32Array(0);
-  return {
-    count: samples.length,
-    dim,
-    labels: Int32Array.from(samples, (s) => s.label),
-    paths: samples.map((s) => s.path),
-    async read(order, from, to, out) {
-      const n = to - from;
-      if (x.length < n * per) x = new Float32Array(n * per);
-      await Promise.all(
-        Array.from({ length: n }, async (_, i) => {
-          const s = samples[order[from + i]!]!;
-          const img = await imageToInput(s.path, spec, x, i * per);
-          augmentImage(img.subarray(i * per, (i + 1) * per), spec.height, run.augment, run.opts.seed, `${epoch}:${s.path}`);
-        }),
-      );
-      out.set(await session.run(x.subarray(0, n * per), n));
-      return out.subarray(0, n * dim);
-    },
-  };
-}
-
-/** The samples that decode (augmented epochs read them again and again; an unreadable one is left out once). */
-async function readable(samples: readonly Sample[], session: FeatureSession, onSkip: (s: Skip) => void): Promise<Sample[]> {
-  const ok = new Set<string>();
-  for await (const b of imageBatches(samples, { spec: session.spec, batchSize: 32, onSkip })) for (const p of b.paths) ok.add(p);
-  return samples.filter((s) => ok.has(s.path));
 }
 
 type Skip = { path: string; reason: string };
@@ -107,8 +68,9 @@ export async function headInputs(run: PreparedRun, session: FeatureSession): Pro
     trainLabels = train.labels;
   } else {
     logger.info(`augmentation ${augment.join(', ')}: train features are recomputed every epoch (the feature store is used for validation only)`);
-    const usable = await readable(splits.train, session, onSkip);
-    epochRows = (epoch) => pool(augmentedRows(usable, session, run, epoch));
+    const usable = await readableSamples(splits.train, session.spec, onSkip);
+    const dim = session.featureShape.reduce((a, b) => a * b, 1);
+    epochRows = (epoch) => pool(computedRows(usable, { spec: session.spec, augment, seed: opts.seed, key: String(epoch), dim, run: session.run }));
     trainLabels = Int32Array.from(usable, (s) => s.label);
   }
   assertEveryClass('train', splits.train, trainLabels, skipped, run);

@@ -5,15 +5,19 @@ import type { ManifestDraft } from '../../artifacts/manifest.js';
 import type { FeatureSession } from '../../features/session.js';
 import { headInputSize, headParamCount, type HeadSpec } from '../../models/head.js';
 import type { FineTuneResult } from '../finetune.js';
+import type { LrFindResult } from '../lr-find.js';
+import type { PhasePlan } from '../types.js';
 import type { EpochMetrics } from '../../heads/head.js';
 import { countBy } from '../../data/imagefolder.js';
 import type { PreparedRun } from './prepare.js';
 
 export function trainManifest(
   run: PreparedRun,
-  o: { session: FeatureSession; headSpec: HeadSpec; ft?: FineTuneResult; history: EpochMetrics[]; metrics: Record<string, unknown>; classWeights?: number[]; backend: string },
+  o: { session: FeatureSession; headSpec: HeadSpec; ft?: FineTuneResult; history: EpochMetrics[]; metrics: Record<string, unknown>; classWeights?: number[]; backend: string; lrFind?: readonly LrFindResult[] },
 ): ManifestDraft {
   const { opts, backbone, classes, splits, folder } = run;
+  const { head, fineTune } = run.phases;
+  const schedule = (p: PhasePlan) => ({ kind: p.schedule, warmupEpochs: p.warmupEpochs, lrFrom: p.lrFrom });
   const { session, headSpec, ft } = o;
   const source = session.weights!;
   const base: tf.LayersModel = session.base;
@@ -43,10 +47,13 @@ export function trainManifest(
       data: folder.root,
       layout: folder.layout,
       samples: { train: splits.train.length, val: splits.val.length, test: splits.test.length },
+      // Where each split came from: its own folder, carved from the class folders or train/ (validationSplit, testSplit, seed), or none.
+      splitSources: run.plan.source,
       classCounts: Object.fromEntries(classes.map((c, i) => [c, countBy(splits.train, classes.length)[i]])),
-      epochs: opts.epochs,
+      epochs: head.epochs,
       batchSize: opts.batchSize,
-      optimizer: { name: 'adam', lr: opts.lr, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+      optimizer: { name: 'adam', lr: head.lr, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+      lrSchedule: schedule(head),
       loss: 'categorical_crossentropy',
       seed: opts.seed,
       validationSplit: opts.validationSplit,
@@ -54,7 +61,8 @@ export function trainManifest(
       patience: opts.patience ?? null,
       classWeights: o.classWeights ?? null,
       augment: run.augment,
-      fineTune: opts.fineTune ? { blocks: opts.fineTune, lr: opts.fineTuneLr ?? opts.lr / 10, epochs: ft?.history.length ?? 0 } : null,
+      fineTune: fineTune ? { blocks: opts.fineTune, lr: fineTune.lr, epochs: fineTune.epochs, epochsRun: ft?.history.length ?? 0, lrSchedule: schedule(fineTune) } : null,
+      ...(o.lrFind?.length ? { lrFind: o.lrFind.map((r) => ({ phase: r.phase, steps: r.lrs.length, stop: r.stop, suggestions: r.suggestions, chosen: r.chosen ?? null })) } : {}),
       backend: o.backend,
       engine: session.engine.name,
       featureStore: session.storeDir ? session.identity : null,

@@ -6,7 +6,7 @@ import type { Sample } from '../../data/imagefolder.js';
 import { pooledRows } from '../../features/rows.js';
 import type { ExtractStats, FeatureSession } from '../../features/session.js';
 import { getHeadWeights } from '../../models/head.js';
-import type { FineTuneResult } from '../finetune.js';
+import type { FineTuneResult, FineTuneSetup } from '../finetune.js';
 import { disposeHead, evaluateHead, type EpochMetrics, type TrainHeadResult } from '../../heads/head.js';
 import type { PreparedRun } from './prepare.js';
 
@@ -54,6 +54,7 @@ export async function finalMetrics(
   session: FeatureSession,
   head: TrainHeadResult,
   ft: FineTuneResult | undefined,
+  ftSetup?: FineTuneSetup,
 ): Promise<{ metrics: Record<string, unknown>; history: EpochMetrics[]; test?: ExtractStats }> {
   const history = [...head.history, ...(ft?.history ?? [])];
   // The saved weights are the best of the last phase that ran (fine-tuning restores its own best epoch).
@@ -69,7 +70,8 @@ export async function finalMetrics(
   };
   let test: ExtractStats | undefined;
   if (run.splits.test.length) {
-    const r: { loss: number; accuracy: number; stats?: ExtractStats } = ft ? await testSplitOnImages(model, run.splits.test, session) : await testSplitOnFeatures(model, run.splits.test, session, run);
+    // Fine-tuned: the frozen part through its session (stored like the train split's), the tail in TF.js.
+    const r: { loss: number; accuracy: number; stats?: ExtractStats } = ft ? await (ftSetup ? ftSetup.evaluate(run.splits.test, run.classes.length) : testSplitOnImages(model, run.splits.test, session)) : await testSplitOnFeatures(model, run.splits.test, session, run);
     metrics.testAccuracy = r.accuracy;
     metrics.testLoss = r.loss;
     test = r.stats;

@@ -31,5 +31,6 @@ export async function checkResume<P extends CheckpointParams = Checkpoint['head'
   opts.logger.info(`resuming "${opts.name}"${from} from the ${ckpt.phase} checkpoint after epoch ${epoch} in ${runDir}`);
   // The resumed run keeps its id: checkpoints written from here on say which run they continue.
   if (prev.run) config.run = { ...prev.run, pid: process.pid };
+  if (prev.lrFind) config.lrFind = prev.lrFind;
   return ckpt;
 }

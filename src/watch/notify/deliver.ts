@@ -1,6 +1,7 @@
 // One delivery loop per notifier: takes the notifier's next event from the spool (in sequence order), delivers
-// it, and moves the notifier's cursor only after success. Failures are retried with exponential backoff and
-// jitter (or the receiver's Retry-After); permanent failures and exhausted attempts go to the dead letters.
+// it, and moves the notifier's cursor only after success; a delivered event is never sent again, even when the disk
+// refuses the cursor. Failures are retried with exponential backoff and jitter (or the receiver's Retry-After);
+// permanent failures and exhausted attempts go to the dead letters.
 import { MlctlError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import type { WatchMetrics } from '../metrics.js';
@@ -47,13 +48,6 @@ export function startDelivery(opts: DeliveryOptions): DeliveryLoop {
       const t0 = performance.now();
       try {
         await sink.deliver(item.event, { attempt, signal: stopper.signal, ...opts.snapshot(item.event) });
-        metrics.deliveries.inc({ sink: cfg.name, outcome: 'delivered' });
-        metrics.deliverySeconds.observe({ sink: cfg.name }, (performance.now() - t0) / 1000);
-        if (attempt > 1) logger.info(`${sink.describe}: event ${item.event.id} delivered after ${attempt - 1} failed attempt(s); ${spool.backlog(cfg.name) - 1} more waiting`);
-        failing = undefined;
-        await spool.ack(cfg.name, item.seq);
-        opts.onDelivered?.(item, attempt);
-        return true;
       } catch (err) {
         if (stopper.signal.aborted) return false;
         const e = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message);
@@ -63,14 +57,36 @@ export function startDelivery(opts: DeliveryOptions): DeliveryLoop {
           metrics.deliveries.inc({ sink: cfg.name, outcome: 'dead' });
           const why = e.permanent ? `${e.message} (retrying cannot help)` : `${e.message} (gave up after ${attempt} attempts)`;
           logger.error(`${sink.describe}: event ${item.event.id} moved to ${spool.dir}/dead/${cfg.name}/: ${why}`);
-          await spool.deadLetter(cfg.name, item, e.message, attempt);
-          return true;
+          return keepDeadLetter(item, e.message, attempt);
         }
         metrics.deliveries.inc({ sink: cfg.name, outcome: 'retry' });
         const wait = e.retryAfterMs ?? backoffMs(attempt, cfg.backoff.initialMs, cfg.backoff.maxMs);
         if (worthLogging(attempt)) logger.warn(`${failing.message}; attempt ${attempt + 1} in ${(wait / 1000).toFixed(1)} s (${spool.backlog(cfg.name)} event(s) waiting)`);
         const ready = sink.whenReady?.(stopper.signal);
         await Promise.race([sleep(wait, stopper.signal), ...(ready ? [ready] : [])]);
+        if (stopper.signal.aborted) return false;
+        continue;
+      }
+      // Delivered. Nothing from here on may send it again: the ack keeps a cursor the disk refuses in memory.
+      metrics.deliveries.inc({ sink: cfg.name, outcome: 'delivered' });
+      metrics.deliverySeconds.observe({ sink: cfg.name }, (performance.now() - t0) / 1000);
+      if (attempt > 1) logger.info(`${sink.describe}: event ${item.event.id} delivered after ${attempt - 1} failed attempt(s); ${spool.backlog(cfg.name) - 1} more waiting`);
+      failing = undefined;
+      await spool.ack(cfg.name, item.seq);
+      opts.onDelivered?.(item, attempt);
+      return true;
+    }
+  }
+
+  /** Write the dead letter, waiting for the disk if it is full: the event stays spooled until it is kept. */
+  async function keepDeadLetter(item: SpooledEvent, reason: string, attempts: number): Promise<boolean> {
+    for (let tries = 1; ; tries++) {
+      try {
+        await spool.deadLetter(cfg.name, item, reason, attempts);
+        return true;
+      } catch (err) {
+        if (worthLogging(tries)) logger.error(`${sink.describe}: event ${item.event.id} cannot be kept under ${spool.dir}/dead/${cfg.name}/ (${(err as Error).message}); trying again`);
+        await sleep(backoffMs(tries, cfg.backoff.initialMs, cfg.backoff.maxMs), stopper.signal);
         if (stopper.signal.aborted) return false;
       }
     }

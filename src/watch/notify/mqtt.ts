@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { MlctlError } from '../../errors.js';
 import type { MqttSink } from '../config/types.js';
 import type { WatchEvent } from '../events.js';
+import { deadline, type Deadline } from '../../util/deadline.js';
 import { redactUrl } from '../sources/types.js';
 import { DeliveryError, type Sink } from './types.js';
 
@@ -53,20 +54,26 @@ export function mqttSink(cfg: MqttSink, ctx: MqttContext): Sink {
   const cameraOnline = new Map<string, boolean>();
   const status = `${cfg.topicPrefix}/status`;
 
-  const publish = async (topic: string, payload: string | Buffer, retain: boolean, signal?: AbortSignal) => {
+  /** Publish at QoS 1 and wait for the PUBACK within `within` (a delivery's deadline) or a deadline of its own. */
+  const publish = async (topic: string, payload: string | Buffer, retain: boolean, within?: Deadline) => {
     const c = client;
     if (!c?.connected) throw new DeliveryError(`not connected to ${redactUrl(cfg.url)}${lastError ? ` (${lastError})` : ''}`);
-    const timeout = AbortSignal.timeout(cfg.timeoutMs);
-    const stop = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(new DeliveryError(timeout.aborted ? `no PUBACK within ${cfg.timeoutMs} ms` : 'stopped'));
-      stop.addEventListener('abort', onAbort, { once: true });
-      c.publish(topic, payload, { qos: 1, retain }, (err) => {
-        stop.removeEventListener('abort', onAbort);
-        if (err) reject(new DeliveryError(err.message));
-        else resolve();
+    // A broker that accepts and never acknowledges ends the attempt at the deadline.
+    const d = within ?? deadline(cfg.timeoutMs);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(new DeliveryError(d.expired() ? `no PUBACK within ${cfg.timeoutMs} ms` : 'stopped'));
+        if (d.signal.aborted) return onAbort();
+        d.signal.addEventListener('abort', onAbort, { once: true });
+        c.publish(topic, payload, { qos: 1, retain }, (err) => {
+          d.signal.removeEventListener('abort', onAbort);
+          if (err) reject(new DeliveryError(err.message));
+          else resolve();
+        });
       });
-    });
+    } finally {
+      if (!within) d.clear();
+    }
   };
 
   const announce = async () => {
@@ -124,11 +131,17 @@ export function mqttSink(cfg: MqttSink, ctx: MqttContext): Sink {
     async deliver(event: WatchEvent, dctx) {
       const base = `${cfg.topicPrefix}/${event.camera}`;
       const eventType = event.type === 'detection' ? event.rule! : event.type;
-      await publish(`${base}/events`, JSON.stringify({ event_type: eventType, ...event }), false, dctx.signal);
-      if (event.type === 'detection') {
-        await publish(`${base}/state`, JSON.stringify({ label: event.label, score: event.score, rule: event.rule, severity: event.severity, message: event.message, time: event.time, event_id: event.id }), true, dctx.signal);
-        const snap = event.snapshot ? await dctx.snapshot() : undefined;
-        if (snap) await publish(`${base}/snapshot`, snap, true, dctx.signal);
+      // One deadline for the attempt: every PUBLISH of this event and its PUBACK.
+      const d = deadline(cfg.timeoutMs, dctx.signal);
+      try {
+        await publish(`${base}/events`, JSON.stringify({ event_type: eventType, ...event }), false, d);
+        if (event.type === 'detection') {
+          await publish(`${base}/state`, JSON.stringify({ label: event.label, score: event.score, rule: event.rule, severity: event.severity, message: event.message, time: event.time, event_id: event.id }), true, d);
+          const snap = event.snapshot ? await dctx.snapshot() : undefined;
+          if (snap) await publish(`${base}/snapshot`, snap, true, d);
+        }
+      } finally {
+        d.clear();
       }
       // Availability is published live by cameraState(), never from the (possibly late) spooled event.
     },

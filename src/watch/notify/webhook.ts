@@ -3,6 +3,7 @@
 // (Retry-After honoured); any other 4xx or a redirect cannot succeed by retrying and goes to the dead letters.
 import type { WebhookSink } from '../config/types.js';
 import type { WatchEvent } from '../events.js';
+import { deadline } from '../../util/deadline.js';
 import { redactUrl } from '../sources/types.js';
 import { signatureHeader, SIGNATURE_HEADER } from './sign.js';
 import { DeliveryError, type DeliveryContext, type Sink } from './types.js';
@@ -72,15 +73,22 @@ export function webhookSink(cfg: WebhookSink): Sink {
         'x-mlctl-delivery-attempt': String(ctx.attempt),
       };
       if (cfg.secrets.length) headers[SIGNATURE_HEADER] = signatureHeader(cfg.secrets, body);
+      // One deadline for connect + send + answer: a receiver that accepts and never answers (or stalls in the middle
+      // of an error body) ends the attempt, and the loop retries it.
+      const d = deadline(cfg.timeoutMs, ctx.signal);
       let res: Response;
+      let text = '';
       try {
-        res = await fetch(cfg.url, { method: req.method, headers, body, redirect: 'manual', signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(cfg.timeoutMs)]) });
+        res = await fetch(cfg.url, { method: req.method, headers, body, redirect: 'manual', signal: d.signal });
+        // Read within the same deadline: it frees the kept-alive connection, and explains a refusal. A 2xx is delivered
+        // even when its body then stalls or breaks.
+        text = await res.text().catch(() => '');
       } catch (err) {
         const cause = (err as { cause?: { code?: string } }).cause?.code;
-        const timedOut = (err as Error).name === 'TimeoutError';
-        throw new DeliveryError(timedOut ? `no answer within ${cfg.timeoutMs} ms` : `cannot connect (${cause ?? (err as Error).message})`);
+        throw new DeliveryError(d.expired() ? `no answer within ${cfg.timeoutMs} ms` : `cannot connect (${cause ?? (err as Error).message})`);
+      } finally {
+        d.clear();
       }
-      const text = await res.text().catch(() => '');
       if (res.ok) return;
       const detail = `HTTP ${res.status} ${res.statusText}${text ? `: ${text.replace(/\s+/g, ' ').slice(0, 200)}` : ''}`;
       if (res.status >= 300 && res.status < 400) throw new DeliveryError(`${detail} (redirected to ${res.headers.get('location') ?? '?'}: configure that URL instead)`, true);

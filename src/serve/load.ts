@@ -1,0 +1,99 @@
+// Loading one model version for serve: read it through its source, open its engine, and decide what it is served
+// as — an image or tabular model's one FP32 input and output under its manifest's names, or a generic tensor model's
+// every input and output as the model declares them — checking the engine against the manifest.
+import type { LoadedPackage } from '../artifacts/package.js';
+import { MlctlError } from '../errors.js';
+import { weightsVariantOf } from '../artifacts/variant.js';
+import { manifestTensors } from '../runtime/declared.js';
+import type { EngineChoice, EngineOptions, InferenceEngine } from '../runtime/engine.js';
+import { floatIO, floatsOf } from '../runtime/float.js';
+import { describeSpec, shapeMatches, type Tensor, type TensorSpec } from '../runtime/tensor.js';
+import type { Logger } from '../util/log.js';
+import type { SourceVersion } from './source.js';
+import type { ServedModel } from './types.js';
+
+export interface LoadOptions {
+  engine?: EngineChoice;
+  logger?: Logger;
+  /** Engine opener (runtime/engine.ts openEngine unless a caller supplies its own). */
+  openEngine: (pkg: LoadedPackage, opts: EngineOptions) => Promise<InferenceEngine>;
+  /** Run the engine in a worker thread so a batch never blocks the event loop. */
+  worker: boolean;
+}
+
+/** A version ready to warm up: the model as served, its engine, and how served tensors map onto the engine's. */
+export interface LoadedVersion {
+  model: ServedModel;
+  engine: InferenceEngine;
+  /** Served input name → the engine's input name (the same name except for packages written before names were aligned). */
+  feedName: (served: string) => string;
+  /** The engine's outputs for `n` examples as served: named, shaped [n, …] and typed as the served outputs. */
+  present: (outputs: Tensor[], n: number) => Tensor[];
+}
+
+const mismatch = (why: string) => new MlctlError('PACKAGE_INPUT_MISMATCH', [why]);
+
+/** An image or tabular model: one FP32 tensor in, one out, named and sized as the manifest says. */
+function taskServing(pkg: LoadedPackage, engine: InferenceEngine, where: string): Pick<LoadedVersion, 'feedName' | 'present'> & { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+  const m = pkg.manifest;
+  const io = floatIO(engine);
+  // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
+  const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : io.inputShape;
+  if (io.inputShape.length !== want.length || io.inputShape.some((d, i) => d !== -1 && d !== want[i]) || want.some((d) => d < 1)) {
+    throw mismatch(`package ${where}: the model takes input ${JSON.stringify(io.inputShape)} but the manifest says ${JSON.stringify(want)}`);
+  }
+  const input: TensorSpec = { name: m.input.name!, datatype: 'FP32', shape: [-1, ...want] };
+  const output: TensorSpec = { name: m.output.name!, datatype: 'FP32', shape: [-1, m.output.size!] };
+  return {
+    inputs: [input],
+    outputs: [output],
+    feedName: () => io.input.name,
+    present(outputs, n) {
+      const y = floatsOf(outputs[0]!);
+      return [{ name: output.name, datatype: 'FP32', shape: [n, y.length / Math.max(1, n)], data: y }];
+    },
+  };
+}
+
+/** A generic tensor model: what the engine declares, checked against what the manifest records. */
+function tensorServing(pkg: LoadedPackage, engine: InferenceEngine, where: string): Pick<LoadedVersion, 'feedName' | 'present'> & { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+  const declared = manifestTensors(pkg.manifest, where);
+  for (const [side, listed, actual] of [['input', declared.inputs, engine.inputs], ['output', declared.outputs, engine.outputs]] as const) {
+    const names = (l: readonly TensorSpec[]) => l.map(describeSpec).join(', ') || 'none';
+    const fits = listed.length === actual.length && listed.every((d) => actual.some((a) => a.name === d.name && a.datatype === d.datatype && (shapeMatches(d.shape, a.shape) || shapeMatches(a.shape, d.shape))));
+    if (!fits) throw mismatch(`package ${where}: the model's ${side}s are ${names(actual)} but the manifest says ${names(listed)}`);
+  }
+  return { inputs: [...engine.inputs], outputs: [...engine.outputs], feedName: (name) => name, present: (outputs) => outputs };
+}
+
+/** Read, open and describe one version; the engine is disposed again when the package does not fit it. */
+export async function loadVersion(version: SourceVersion, opts: LoadOptions): Promise<LoadedVersion> {
+  const pkg = await version.load();
+  const m = pkg.manifest;
+  // How the weights are stored is read now, through the package, so nothing later opens its files.
+  const weights = m.input.kind === 'tensors' ? 'as-is' : await weightsVariantOf(pkg);
+  const engine = await opts.openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.worker });
+  try {
+    const served = m.input.kind === 'tensors' ? tensorServing(pkg, engine, version.location) : taskServing(pkg, engine, version.location);
+    const model: ServedModel = {
+      name: m.name,
+      version: m.version,
+      manifest: m,
+      manifestSha256: pkg.manifestSha256,
+      ready: false,
+      engine: engine.name,
+      platform: engine.platform,
+      provenance: engine.provenance,
+      package: pkg,
+      inputs: served.inputs,
+      outputs: served.outputs,
+      batched: engine.batched,
+      weights,
+      source: version,
+    };
+    return { model, engine, feedName: served.feedName, present: served.present };
+  } catch (err) {
+    await engine.dispose().catch(() => {});
+    throw err;
+  }
+}
