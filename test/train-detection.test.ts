@@ -66,7 +66,7 @@ describe('mlctl train --task detection', () => {
   it('saves a package with a valid detection manifest', async () => {
     const pkg = await loadPackage(first.json.package);
     const m = pkg.manifest;
-    expect(() => validateManifest(JSON.parse(JSON.stringify(m)))).not.toThrow();
+    expect(() => validateManifest(JSON.parse(JSON.stringify(m)), first.json.package)).not.toThrow();
     expect(m.task).toBe('detection');
     expect(m.output).toMatchObject({ kind: 'detection', size: 4 * 4 * (2 + 4) });
     expect(m.detection).toEqual({ head: 'centernet', classes: 2, grid: [4, 4], stride: 16, maxDetections: 100, categoryIds: [1, 2], resize: 'fill' });
@@ -80,12 +80,13 @@ describe('mlctl train --task detection', () => {
   it('its model decodes to boxes through ONNX Runtime and through TF.js, the same boxes', async () => {
     const pkg = await loadPackage(first.json.package);
     const m = pkg.manifest;
-    if (m.input.kind !== 'image' || !m.detection) throw new Error('not an image detection package');
+    const input = m.input;
+    if (input.kind !== 'image' || !m.detection) throw new Error('not an image detection package');
     const ann = JSON.parse(await fs.readFile(path.join(data, 'annotations.json'), 'utf8'));
     const file = path.join(data, ann.images[0].file_name);
-    const x = await imageToInput(file, m.input);
+    const x = await imageToInput(file, input);
     const grid = m.detection.grid;
-    const decode = (out: Float32Array) => decodeCenterNet(out, grid, m.labels.length, [m.input.height, m.input.width], { maxDetections: m.detection!.maxDetections });
+    const decode = (out: Float32Array) => decodeCenterNet(out, grid, m.labels.length, [input.height, input.width], { maxDetections: m.detection!.maxDetections });
     const outs: Float32Array[] = [];
     for (const engine of ['onnx', 'tfjs'] as const) {
       const e = await openEngine(pkg, { engine });
