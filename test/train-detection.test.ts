@@ -129,6 +129,24 @@ describe('mlctl train --task detection', () => {
     expect(h[0].loss).toBe(h1[0].loss);
   });
 
+  it('--fine-tune K trains the last K blocks on the stored outputs of the frozen part, on its own epochs and schedule', async () => {
+    const r = await train('--name', 'det-ft', '--epochs', '1', '--lr', '0.003', '--fine-tune', '2', '--fine-tune-epochs', '2', '--engine', 'onnx');
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    expect(r.stderr).toMatch(/fine-tune: the frozen part \(up to block_15_add\) runs in onnxruntime-node.*, computed once and stored; \d+ layers from block_16_expand on train forward and backward in TF\.js \(wasm\)/);
+    expect(r.stderr).toMatch(/fine-tuning \d+ backbone layers \(2 block\(s\)\) \+ the detection head, [\d,]+ trainable parameters, 2 epoch\(s\), lr cosine decay from 0\.0003 to 0/);
+    const pkg = await loadPackage(r.json.package);
+    const t = pkg.manifest.training as Record<string, any>;
+    expect(t.fineTune).toMatchObject({ blocks: 2, epochs: 2, epochsRun: 2, lrSchedule: { kind: 'cosine', lrFrom: 'default' } });
+    expect(t.fineTune.lr).toBeCloseTo(0.0003, 12);
+    expect((pkg.manifest.architecture as Record<string, any>).trainableBlocks).toHaveLength(2);
+    const h = JSON.parse(await fs.readFile(path.join(pkg.dir, 'history.json'), 'utf8')).history;
+    expect(h.map((e: { phase: string }) => e.phase)).toEqual(['head', 'fine-tune', 'fine-tune']);
+    // The cosine schedule decays over the phase; every epoch is scored on validation.
+    expect(h[1].lr).toBeGreaterThan(h[2].lr);
+    for (const e of h) expect(typeof e.valMAP).toBe('number');
+    expect(r.json.metrics.validation.mAP).toBeGreaterThanOrEqual(0);
+  });
+
   it('refuses options that cannot apply, with a usage error naming what to use instead', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--head', 'gap'], /--head and --dropout shape the classifier's Dense head.*--head-channels/],

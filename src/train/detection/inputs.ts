@@ -109,17 +109,26 @@ export function storedSet(samples: readonly DetectionSample[], rows: FeatureRows
   };
 }
 
-/** Feature maps of each epoch's augmented pictures, computed as they are read (nothing stored). */
-export function augmentedSet(samples: readonly DetectionSample[], session: FeatureSession, ops: readonly DetectionAugmentation[], seed: number, onSkip: PictureBatchOptions['onSkip']): DetectionSet {
-  const dim = session.featureShape.reduce((a, b) => a * b, 1);
+/** Pictures (augmented per epoch when `ops` are given), decoded as they are read: the input of a model with no frozen part. */
+export function pictureSet(samples: readonly DetectionSample[], spec: ImageInputSpec, ops: readonly DetectionAugmentation[], seed: number, onSkip: PictureBatchOptions['onSkip']): DetectionSet {
   return {
     count: samples.length,
-    dim,
-    async *batches(epoch, batchSize, shuffle) {
+    dim: spec.height * spec.width * 3,
+    batches(epoch, batchSize, shuffle) {
       const ordered = epochOrder(samples.length, seed, epoch, shuffle).map((i) => samples[i]!);
-      for await (const b of pictureBatches(ordered, session.spec, { batchSize, onSkip, augment: { ops, seed, key: (s) => `${epoch}:${s.path}` } })) {
-        yield { ...b, x: await session.run(b.x, b.n) };
-      }
+      return pictureBatches(ordered, spec, { batchSize, onSkip, augment: ops.length ? { ops, seed, key: (s) => `${epoch}:${s.path}` } : undefined });
+    },
+  };
+}
+
+/** Feature maps of each epoch's augmented pictures, computed as they are read (nothing stored). */
+export function augmentedSet(samples: readonly DetectionSample[], session: FeatureSession, ops: readonly DetectionAugmentation[], seed: number, onSkip: PictureBatchOptions['onSkip']): DetectionSet {
+  const pictures = pictureSet(samples, session.spec, ops, seed, onSkip);
+  return {
+    count: samples.length,
+    dim: session.featureShape.reduce((a, b) => a * b, 1),
+    async *batches(epoch, batchSize, shuffle) {
+      for await (const b of pictures.batches(epoch, batchSize, shuffle)) yield { ...b, x: await session.run(b.x, b.n) };
     },
   };
 }
@@ -134,8 +143,9 @@ export interface DetectionInputs {
 export async function detectionInputs(
   splits: { train: DetectionSample[]; val: DetectionSample[] },
   session: FeatureSession,
-  o: { augment: readonly DetectionAugmentation[]; seed: number; shouldStop?: () => boolean; warn: (line: string) => void },
+  o: { augment: readonly DetectionAugmentation[]; seed: number; shouldStop?: () => boolean; warn: (line: string) => void; what?: string },
 ): Promise<DetectionInputs> {
+  const what = o.what ?? 'feature maps';
   const warned = new Set<string>();
   const onSkip = (s: { path: string; reason: string }) => {
     if (!warned.has(s.path)) o.warn(`skipped ${s.path}: ${s.reason}`);
@@ -145,7 +155,7 @@ export async function detectionInputs(
   const stats: DetectionInputs['stats'] = {};
   let train: DetectionSet;
   if (o.augment.length === 0) {
-    const r = await session.extract(asItems(splits.train), { label: 'train feature maps', shouldStop: o.shouldStop, onSkip });
+    const r = await session.extract(asItems(splits.train), { label: `train ${what}`, shouldStop: o.shouldStop, onSkip });
     train = storedSet(splits.train, r.rows, session.spec, o.seed);
     stats.train = r.stats;
   } else {
@@ -153,7 +163,7 @@ export async function detectionInputs(
   }
   let val: DetectionSet | undefined;
   if (splits.val.length) {
-    const r = await session.extract(asItems(splits.val), { label: 'validation feature maps', shouldStop: o.shouldStop, onSkip });
+    const r = await session.extract(asItems(splits.val), { label: `validation ${what}`, shouldStop: o.shouldStop, onSkip });
     val = storedSet(splits.val, r.rows, session.spec, o.seed);
     stats.val = r.stats;
   }

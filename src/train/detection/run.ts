@@ -17,13 +17,13 @@ import { checkResume } from '../steps/resume.js';
 import { saveTrained } from '../steps/save.js';
 import { describeSchedule, learningRateAt, phaseSchedule } from '../schedule.js';
 import { openTrainBoard } from '../tensorboard.js';
-import { fineTuneDetector, scoreModel, type DetectionFineTuneResult } from './finetune.js';
+import { fineTuneDetector, prepareDetectionFineTune, scoreModel, type DetectionFineTuneResult, type DetectionFineTuneSetup } from './finetune.js';
 import { assignNamed, betterEpoch, monitorOf, namedValues, scoreHead, trainableWeights, trainDetectionHead, type DetectionHeadResult, type DetectionHeadState } from './head.js';
 import { detectionInputs, storedSet, type DetectionInputs } from './inputs.js';
 import { detectionManifest, splitMetrics } from './manifest.js';
 import { detectionFingerprint, prepareDetectionRun, type DetectionRun } from './prepare.js';
 import { DETECTION_HISTORY, detectionBoardView, detectionEpochLine } from './report.js';
-import type { ScoreContext } from './score.js';
+import { scoreDetector, type ScoreContext } from './score.js';
 import type { DetectionEpochMetrics, DetectionTrainOptions, DetectionTrainResult } from './types.js';
 
 type Checkpoint = NonNullable<Awaited<ReturnType<typeof checkResume<NamedParams, DetectionEpochMetrics>>>>;
@@ -101,6 +101,7 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
   let session: FeatureSession | undefined;
   let head: DetectionHeadResult | undefined;
   let fullModel: tf.LayersModel | undefined;
+  let ftSetup: DetectionFineTuneSetup | undefined;
   let writer: CheckpointWriter<NamedParams, DetectionEpochMetrics> | undefined;
   let features: DetectionTrainResult['features'] = {};
   const interrupted = (history: DetectionEpochMetrics[]): DetectionTrainResult => {
@@ -144,26 +145,38 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
       const h = head;
       const resuming = resume?.phase === 'fine-tune';
       let headDone: DetectionHeadState | undefined;
-      ft = await clock.time('fineTuneSeconds', () =>
-        fineTuneDetector(model, run.splits.train, run.splits.val, {
+      const units = run.backbone.blocks(run.backboneOptions);
+      ftSetup = await clock.time('fineTuneInputSeconds', () =>
+        prepareDetectionFineTune(model, run.splits, {
           blocks: opts.fineTune,
-          units: run.backbone.blocks(run.backboneOptions),
+          units,
+          spec: s.spec,
+          augment: run.augment,
+          seed: opts.seed,
+          frozen: { engine: opts.engine, baseIdentity: s.identity, useStore: opts.featureCache !== false, cacheRoot: opts.cache },
+          logger,
+          shouldStop: opts.shouldStop,
+        }),
+      );
+      if (opts.shouldStop?.()) return interrupted(head.history);
+      const setup = ftSetup;
+      ft = await clock.time('fineTuneSeconds', () =>
+        fineTuneDetector(model, setup, {
+          blocks: opts.fineTune,
+          units,
           epochs: ftPlan.epochs,
           batchSize: opts.batchSize,
           lr: ftPlan.lr,
           schedule: { kind: ftPlan.schedule, warmupEpochs: ftPlan.warmupEpochs },
           seed: opts.seed,
           patience: opts.patience,
-          spec: s.spec,
           score,
-          augment: run.augment,
           logger,
           shouldStop: opts.shouldStop,
           startEpoch: resuming ? resume?.fineTune?.epoch : 0,
           resumeBestEpoch: resuming ? resume?.fineTune?.bestEpoch : undefined,
           resumeDir: resuming ? resume?.modelDir : undefined,
           priorHistory: resuming ? resume?.fineTune?.history : undefined,
-          onSkip: (sk) => logger.warn(`skipped ${sk.path}: ${sk.reason}`),
           checkpoint: async (state) => {
             headDone ??= headDoneState(h);
             await saveCheckpoint(run.runDir, config, { phase: 'fine-tune', head: headDone, fineTune: state }, (dir) => writeTfjsModel(dir, model)).catch((err: NodeJS.ErrnoException) => {
@@ -178,13 +191,17 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
     }
 
     const history = [...head.history, ...(ft?.history ?? [])];
-    // The figures are the saved model's own, measured again on each split (the head on stored feature maps while the
-    // backbone stayed frozen, else the full model on pictures).
+    // The figures are the saved model's own, measured again on each split: the head (or, fine-tuned, the tail) on the
+    // stored maps it trained on, the test split through the same path.
     const { metrics, test } = await clock.time('evalSeconds', async () => {
       const scoreSplit = async (split: 'val' | 'test') => {
         const samples = run.splits[split];
         if (!samples.length) return undefined;
-        if (ft) return scoreModel(model, samples, { spec: s.spec, score, batchSize: opts.batchSize });
+        if (ft && split === 'val' && ftSetup?.val) {
+          const { tail, cutShape } = ftSetup.split;
+          return scoreDetector(ftSetup.val.batches(0, opts.batchSize, false), (b) => tf.tidy(() => tail.predict(tf.tensor(b.x.subarray(0, b.n * ftSetup!.val!.dim), [b.n, ...cutShape])) as tf.Tensor4D), score);
+        }
+        if (ft) return scoreModel(model, samples, { spec: s.spec, score, batchSize: opts.batchSize, onSkip: (sk) => logger.warn(`skipped ${sk.path}: ${sk.reason}`) });
         if (split === 'val') return inputs.val ? scoreHead(h0, inputs.val, s.featureShape, score, opts.batchSize) : undefined;
         const r = await s.extract(samples.map((x, i) => ({ path: x.path, label: i })), { label: 'test feature maps', onSkip: (sk) => logger.warn(`skipped ${sk.path}: ${sk.reason}`) });
         features.test = r.stats;
@@ -236,6 +253,7 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
       // already released through the base
     }
     head?.head.dispose();
+    await ftSetup?.dispose();
     await session?.dispose();
     await lock?.release();
   }
