@@ -71,8 +71,8 @@ async function trainPart(args: string[]) {
       logger: createLogger({ level: 'warn' }),
     };
     console.log(`detection train: ${synth.images} synthetic pictures (${synth.boxes} boxes, ${synth.classes.length} classes) at ${size} px; ${backbone}${alphaArg ? ` alpha ${alphaArg}` : ''} at ${imageSize} px, weights ${weights}; ${epochs} epochs`);
-    // Run 1 computes and stores the feature maps; run 2 (a new name, the same data) reads them all from the store.
-    const fill = await runDetectionTrain(opts);
+    // Run 1 (one epoch) computes and stores the feature maps; run 2 (a new name, the same data) reads them all from the store.
+    const fill = await runDetectionTrain({ ...opts, epochs: 1 });
     const run: DetectionTrainResult = await runDetectionTrain({ ...opts, name: 'bench-detection-2' });
     const train = run.features.train!;
     const trainPictures = train.images;
