@@ -119,7 +119,7 @@ describe('mlctl train --task detection', () => {
     // Same options (the fingerprint) but more epochs: the checkpoint is used, the first epoch is not trained again.
     const b = await train('--name', 'det-resume', '--epochs', '3', '--lr', '0.003', '--resume');
     expect(b.code, b.stderr.slice(-2000)).toBe(0);
-    expect(b.stderr).toMatch(/resum/i);
+    expect(b.stderr).toMatch(/resuming "det-resume" .*from the head checkpoint after epoch 1 /);
     expect(b.stderr).not.toMatch(/epoch 1\/3 /);
     expect(b.json.features.train.cached).toBeGreaterThan(0);
     expect(b.json.features.train.computed).toBe(0);
@@ -127,6 +127,11 @@ describe('mlctl train --task detection', () => {
     expect(h).toHaveLength(3);
     const h1 = JSON.parse(await fs.readFile(path.join(a.json.package, 'history.json'), 'utf8')).history;
     expect(h[0].loss).toBe(h1[0].loss);
+    // A checkpoint made with other settings is not continued: the option that differs is named.
+    const c = await train('--name', 'det-resume', '--epochs', '4', '--lr', '0.01', '--resume');
+    expect(c.code).not.toBe(0);
+    expect(c.json.error.code).toBe('RESUME_MISMATCH');
+    expect(c.json.error.message).toMatch(/different settings \(lr\)/);
   });
 
   it('--fine-tune K trains the last K blocks on the stored outputs of the frozen part, on its own epochs and schedule', async () => {
