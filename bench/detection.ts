@@ -4,8 +4,12 @@
 //   1,000 training pictures once their feature maps are stored (a second run of the same command reads them all from
 //   the store; its epochs include scoring the validation split, as every epoch does).
 // Other parts (evaluate, int8, serve, watch) are added beside this one by their commands.
-// Options: --only train --images 300 --size 128 --image-size 128 --epochs 20 --backbone mobilenet_v2 --alpha 1.0
-//   --weights none|imagenet|PATH --upsample 2 --head-channels 64 --lr 0.001 --batch 16 --seed 1
+// Options: --only train --images 300 --size 128 --image-size 128 --epochs 25 --backbone vgg16 --alpha (mobilenet_v2)
+//   --weights none|imagenet|PATH --upsample 1 --head-channels 64 --lr 0.003 --batch 16 --seed 1
+// The default backbone is VGG16 with random weights: ImageNet weights cannot be downloaded on every machine, and a
+// randomly initialised MobileNetV2 (BatchNorm at its initial statistics, ReLU6) gives feature maps with almost no
+// spatial information left (measured: train-set AP50 0.01 after 40 head epochs, against VGG16's val AP50 0.20 after
+// 25). With --weights imagenet the issue's MobileNetV2 case runs as it would for a user.
 import os from 'node:os';
 import path from 'node:path';
 import { generateDetectionDataset } from '../src/data/detection/synth.js';
@@ -34,8 +38,8 @@ async function trainPart(args: string[]) {
   const images = Number(arg(args, '--images', '300'));
   const size = Number(arg(args, '--size', '128'));
   const imageSize = Number(arg(args, '--image-size', String(size)));
-  const epochs = Number(arg(args, '--epochs', '20'));
-  const backbone = arg(args, '--backbone', 'mobilenet_v2');
+  const epochs = Number(arg(args, '--epochs', '25'));
+  const backbone = arg(args, '--backbone', 'vgg16');
   const alphaArg = arg(args, '--alpha', backbone === 'mobilenet_v2' ? '1.0' : '');
   const weights = arg(args, '--weights', 'none');
   const seed = Number(arg(args, '--seed', '1'));
@@ -53,9 +57,9 @@ async function trainPart(args: string[]) {
       imageSize,
       backbone,
       ...(alphaArg ? { alpha: Number(alphaArg) } : {}),
-      lr: Number(arg(args, '--lr', '0.001')),
+      lr: Number(arg(args, '--lr', '0.003')),
       headChannels: Number(arg(args, '--head-channels', '64')),
-      upsample: Number(arg(args, '--upsample', '2')),
+      upsample: Number(arg(args, '--upsample', '1')),
       maxDetections: 100,
       fineTune: 0,
       weights,
