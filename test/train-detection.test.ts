@@ -152,6 +152,22 @@ describe('mlctl train --task detection', () => {
     expect(r.json.metrics.validation.mAP).toBeGreaterThanOrEqual(0);
   });
 
+  it('--augment flip,scale computes the train maps from each epoch\'s augmented pictures; --tensorboard logs the epochs', async () => {
+    const board = path.join(tmp.dir, 'board');
+    const r = await train('--name', 'det-aug', '--epochs', '2', '--lr', '0.003', '--augment', 'flip,scale', '--tensorboard', board);
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    expect(r.stderr).toMatch(/augmentation flip, scale: train feature maps are computed from each epoch's augmented pictures/);
+    // Only validation went through the store; the train split's maps were never stored.
+    expect(r.json.features.train).toBeUndefined();
+    expect(r.json.features.val.images).toBeGreaterThan(0);
+    const t = (await loadPackage(r.json.package)).manifest.training as Record<string, any>;
+    expect(t.augment).toEqual(['flip', 'scale']);
+    for (const run of ['train', 'validation']) {
+      const files = await fs.readdir(path.join(board, run));
+      expect(files.some((f) => f.startsWith('events.out.tfevents.')), run).toBe(true);
+    }
+  });
+
   it('refuses options that cannot apply, with a usage error naming what to use instead', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--head', 'gap'], /--head and --dropout shape the classifier's Dense head.*--head-channels/],
