@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { artifactsRoot, assertValidName } from '../../artifacts/package.js';
 import { detectionSplits, detectionStats, issuePlace, readDetectionDataset, type DetectionDataset, type DetectionSample, type DetectionSplitName } from '../../data/detection/index.js';
-import type { SplitSource } from '../../data/splits.js';
+import { unusedSplitOptions, type SplitSource } from '../../data/splits.js';
 import { MlctlError } from '../../errors.js';
 import { backboneById, DEFAULT_BACKBONE } from '../../models/backbones/index.js';
 import type { BackboneDef, BackboneOptions } from '../../models/backbones/types.js';
@@ -71,6 +71,7 @@ export async function prepareDetectionRun(opts: DetectionTrainOptions): Promise<
   if (splits.val.length === 0) logger.warn('no validation pictures: val mAP, --patience and the best-epoch choice need some (set --validation-split above 0)');
   const source = (k: 'val' | 'test'): SplitSource => (dataset.splits[k] ? 'folder' : splits[k].length ? 'carved' : 'none');
   const splitSources = { train: 'folder' as const, val: source('val'), test: source('test') };
+  if (opts.splitGiven) for (const w of unusedSplitOptions({ source: splitSources, params: { seed: opts.seed, validationSplit: opts.validationSplit, testSplit: opts.testSplit } }, opts.splitGiven)) logger.warn(w);
   const head: CenterNetSpec = { classes: dataset.labels.length, upsample: opts.upsample, channels: opts.headChannels };
   const root = opts.artifacts ?? artifactsRoot();
   return { opts, backbone, backboneOptions, augment, dataset, splits, labels: dataset.labels, head, phases, splitSources, root, runDir: runDir(root, opts.name) };
