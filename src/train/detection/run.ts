@@ -1,8 +1,9 @@
 // `mlctl train --task detection`: dataset → splits → feature maps of train/val computed once through the feature
 // session (pooling none) → the CenterNet head trained on them (head.ts), checkpointed every epoch → optional
-// fine-tuning of the last K backbone blocks on pictures (finetune.ts) → the full model scored on the validation (and
-// test) split → a package: TF.js layers model, manifest with the detection section, history files. The shared pieces
-// are classification's: feature session, run lock, checkpoint writer, resume check, history writer, TensorBoard.
+// fine-tuning of the last K backbone blocks on the frozen part's stored outputs (finetune.ts) → the saved model scored
+// on the validation (and test) split → a package: TF.js layers model, manifest with the detection section, history
+// files. The shared pieces are classification's: feature session, phase plan, run lock, checkpoint writer, resume
+// check, model cut and unfreezing, history writer, TensorBoard.
 import * as tf from '@tensorflow/tfjs';
 import { openFeatureSession, type FeatureSession } from '../../features/session.js';
 import { newAdamState } from '../../heads/head.js';
