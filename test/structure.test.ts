@@ -13,7 +13,7 @@ const SRC = path.join(ROOT, 'src');
 const BENCH = path.join(ROOT, 'bench');
 
 /** The command folders: each is one `mlctl` command family, built on the core below it. */
-const COMMANDS = ['train', 'optimize', 'evaluate', 'export', 'serve', 'predict', 'watch', 'registry'];
+const COMMANDS = ['train', 'optimize', 'evaluate', 'export', 'serve', 'predict', 'watch', 'registry', 'import'];
 const CLI = 'cli';
 
 function sourceFiles(dir: string): string[] {

@@ -48,6 +48,11 @@ export function preprocessingKey(p: PreprocessingSpec): Omit<PreprocessingSpec, 
   return interpolation === LEGACY_RESIZE.interpolation && antialias === LEGACY_RESIZE.antialias ? rest : p;
 }
 
+/** The per-example tensor shape an image input takes: [H, W, 3] (NHWC) or [3, H, W] (NCHW). */
+export function imageTensorShape(spec: Pick<ImageInputSpec, 'height' | 'width' | 'channels' | 'layout'>): number[] {
+  return spec.layout === 'NCHW' ? [spec.channels, spec.height, spec.width] : [spec.height, spec.width, spec.channels];
+}
+
 export function imageInputSpec(size: number | { height: number; width: number }, mode: PreprocessingMode = 'caffe'): ImageInputSpec {
   const { height, width } = typeof size === 'number' ? { height: size, width: size } : size;
   return { kind: 'image', name: 'input', height, width, channels: 3, layout: 'NHWC', dtype: 'float32', preprocessing: preprocessingFor(mode) };
@@ -182,8 +187,11 @@ export async function decodeRgb(
   });
 }
 
-/** RGB uint8 HWC pixels → model input floats (in place into `out` at `offset` when given). */
-export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Float32Array, offset = 0): Float32Array {
+/**
+ * RGB uint8 HWC pixels → model input floats (in place into `out` at `offset` when given), in the model's layout:
+ * NHWC interleaved (h, w, c) or NCHW planar (c, h, w), as channels-first PyTorch exports take them.
+ */
+export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Float32Array, offset = 0, layout: ImageInputSpec['layout'] = 'NHWC'): Float32Array {
   const n = rgb.length / 3;
   const dst = out ?? new Float32Array(rgb.length);
   // (c·scale - mean) / std as one multiply-add per value; BGR models read the source channels in reverse.
@@ -192,6 +200,14 @@ export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Fl
   const [a0, a1, a2] = [spec.scale / s0, spec.scale / s1, spec.scale / s2];
   const [b0, b1, b2] = [-m0 / s0, -m1 / s1, -m2 / s2];
   const [first, last] = spec.channelOrder === 'BGR' ? [2, 0] : [0, 2];
+  if (layout === 'NCHW') {
+    for (let i = 0, p = 0, o = offset; p < n; i += 3, p++, o++) {
+      dst[o] = rgb[i + first]! * a0 + b0;
+      dst[o + n] = rgb[i + 1]! * a1 + b1;
+      dst[o + 2 * n] = rgb[i + last]! * a2 + b2;
+    }
+    return dst;
+  }
   for (let i = 0, o = offset; i < n * 3; i += 3, o += 3) {
     dst[o] = rgb[i + first]! * a0 + b0;
     dst[o + 1] = rgb[i + 1]! * a1 + b1;
@@ -203,5 +219,5 @@ export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Fl
 /** Decode + resize + preprocess one image into the model's input floats (H*W*3). */
 export async function imageToInput(input: string | Uint8Array, spec: ImageInputSpec, out?: Float32Array, offset = 0, opts: DecodeOptions = {}): Promise<Float32Array> {
   const rgb = await decodeRgb(input, spec.height, spec.width, spec.preprocessing.resize, opts, spec.preprocessing.interpolation);
-  return pixelsToInput(rgb, spec.preprocessing, out, offset);
+  return pixelsToInput(rgb, spec.preprocessing, out, offset, spec.layout);
 }

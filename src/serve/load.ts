@@ -4,6 +4,7 @@
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { weightsVariantOf } from '../artifacts/variant.js';
+import { imageTensorShape } from '../data/preprocess.js';
 import { manifestTensors } from '../runtime/declared.js';
 import type { EngineChoice, EngineOptions, InferenceEngine } from '../runtime/engine.js';
 import { floatIO, floatsOf } from '../runtime/float.js';
@@ -37,8 +38,8 @@ const mismatch = (why: string) => new MlctlError('PACKAGE_INPUT_MISMATCH', [why]
 function taskServing(pkg: LoadedPackage, engine: InferenceEngine, where: string): Pick<LoadedVersion, 'feedName' | 'present'> & { inputs: TensorSpec[]; outputs: TensorSpec[] } {
   const m = pkg.manifest;
   const io = floatIO(engine);
-  // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
-  const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : io.inputShape;
+  // Image models take NHWC (or, imported from PyTorch, NCHW) images; tabular models take rows of the engine's (encoded) feature width.
+  const want = m.input.kind === 'image' ? imageTensorShape(m.input) : io.inputShape;
   if (io.inputShape.length !== want.length || io.inputShape.some((d, i) => d !== -1 && d !== want[i]) || want.some((d) => d < 1)) {
     throw mismatch(`package ${where}: the model takes input ${JSON.stringify(io.inputShape)} but the manifest says ${JSON.stringify(want)}`);
   }
