@@ -206,6 +206,8 @@ function detectorDraft(model: OnnxModel, opts: ImportOptions): TaskDraft {
     const [, a, b] = shape as [number, number, number];
     // Which axis holds 4 (+1 objectness) + classes values tells the layout.
     const fits = ([[a, b, false, false], [a, b, false, true], [b, a, true, false], [b, a, true, true]] as const).filter(([vals, , , obj]) => vals === 4 + (obj ? 1 : 0) + nc);
+    // Real heads have thousands of anchors and tens of values: when both axes could be values, the longer one is the anchors.
+    fits.sort((p, q) => q[1] - p[1]);
     if (!fits.length) fail(`its output ${out.name} [${shape.join(', ')}] has no axis of 4 + ${nc} (or 5 + ${nc}) values for the ${nc} labels given`);
     const [, anchors, transposed, objectness] = fits[0]!;
     detection = {
