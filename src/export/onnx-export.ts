@@ -132,7 +132,7 @@ export async function onnxModelFor(pkg: LoadedPackage, meta: ExportMetadata, opt
     const input = describe(proto).inputs[0];
     if (!input || describe(proto).inputs.length !== 1) throw new MlctlError('EXPORT_UNSUPPORTED', [`--embed-preprocessing needs a single-input model; this graph has ${describe(proto).inputs.length} inputs`]);
     const batchDim = typeof input.dims[0] === 'string' ? input.dims[0] : BATCH_DIM;
-    const steps = embedPreprocessing(proto, spec.preprocessing, { name: input.name, height: spec.height, width: spec.width, batchDim });
+    const steps = embedPreprocessing(proto, spec.preprocessing, { name: input.name, height: spec.height, width: spec.width, batchDim, layout: spec.layout });
     opts.logger?.info(`embedded ${spec.preprocessing.mode} preprocessing (${steps.nodes.join(' → ')}): the input takes UINT8 RGB pixels [batch, ${spec.height}, ${spec.width}, 3]`);
   }
   const variant = { input: inputVariant, weights };
