@@ -156,6 +156,18 @@ describe.skipIf(!tools.pythonTorch)('PyTorch exports', () => {
     expect(res.metrics.accuracy).toBeCloseTo(right / truth.length, 10);
   });
 
+  it('quantizes the imported classifier to int8 from its own model.onnx, calibrated on the image folder', async () => {
+    const data = path.join(home.dir, 'eval');
+    const r = await runCli(['quantize', 'r18', '--dtype', 'int8', '--data', data, '--calibration', '4', '--latency-runs', '0', '--max-accuracy-drop', '1', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.json!.quantizedNodes).toBeGreaterThanOrEqual(20);
+    const q = await loadPackage('r18@2');
+    expect(q.manifest.formats).toEqual({ onnx: 'model.onnx' });
+    expect(q.manifest.lineage.map((e) => e.op)).toEqual(['import', 'quantize']);
+    expect(q.manifest.input).toEqual((await loadPackage('r18@1')).manifest.input);
+    expect(r.json!.int8OnnxBytes).toBeLessThan(r.json!.fp32OnnxBytes / 3);
+  });
+
   it('imports a two-input, two-output module as a generic tensor model served over V2 with onnxruntime\'s answers', async () => {
     const m = (await loadPackage('two')).manifest;
     expect(m.task).toBeUndefined();
