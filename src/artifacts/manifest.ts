@@ -151,7 +151,8 @@ export interface YoloSection extends DetectionCommon {
 /**
  * torchvision: a detection model exported with its own post-processing (SSD, SSDLite, Faster R-CNN, RetinaNet):
  * outputs boxes [n, 4] (x1, y1, x2, y2 in input pixels), scores [n] and labels [n] (class indices, 0 the
- * background in torchvision's numbering). Decoded by models/detection/torchvision.ts as given.
+ * background in torchvision's numbering). Decoded by models/detection/torchvision.ts as given. The manifest's output
+ * names the boxes tensor with size 0: how many boxes come back is the model's to say.
  */
 export interface TorchvisionSection extends DetectionCommon {
   head: 'torchvision';
