@@ -240,6 +240,16 @@ describe.skipIf(!tools.pythonOnnx)('ONNX edge cases (onnx.helper graphs)', () =>
     expect(wrong.json!.error.message).toMatch(/no input y \(its inputs: x\)/);
   });
 
+  it('takes an image model\'s open height and width from --image-size', async () => {
+    const args = [path.join(dir, 'any_size.onnx'), '--name', 'anysize', '--task', 'image-classification', '--labels', 'r,g,b', '--preprocessing', 'unit'];
+    const open = await importCli(...args);
+    expect(open.json!.error).toMatchObject({ code: 'IMPORT_SHAPE_REQUIRED' });
+    const r = await importCli(...args, '--image-size', '32x48');
+    expect(r.code).toBe(0);
+    expect(r.json!.input).toMatchObject({ name: 'pixels', height: 32, width: 48, layout: 'NCHW' });
+    expect(r.json!.inputs).toEqual([{ name: 'pixels', datatype: 'FP32', shape: [-1, 3, -1, -1] }]);
+  });
+
   it('refuses an operator ONNX Runtime lacks at import, with its reason, and writes nothing', async () => {
     const r = await importCli(path.join(dir, 'unsupported.onnx'), '--name', 'frob');
     expect(r.code).toBe(1);

@@ -2,6 +2,7 @@
 // an image classifier, or a detector (YOLO / torchvision heads) — with manifest, hashes, lineage and an audit line.
 // The model is opened and run once before anything is written (import/onnx.ts); nothing is left half-written.
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { DetectionSection, ImageInputSpec, ManifestDraft, PreprocessingSpec, TensorRecord } from '../artifacts/manifest.js';
 import { sha256 } from '../artifacts/hash.js';
@@ -81,7 +82,7 @@ const record = (t: TensorSpec): TensorRecord => ({ name: t.name, datatype: t.dat
 export async function importModel(opts: ImportOptions): Promise<ImportResult> {
   const kind = await modelKindOf(opts.file);
   const converted = kind === 'onnx' ? undefined : await convertToOnnx(opts.file, kind, opts.logger);
-  const model = converted ? await readConverted(converted.bytes, opts) : await readOnnxModel(opts.file, { inputShapes: opts.inputShapes });
+  const model = converted ? await readConverted(converted.bytes, opts) : await readOnnxModel(opts.file, { inputShapes: opts.inputShapes, imageSize: opts.imageSize });
   const sourceBytes = converted?.sourceBytes ?? (await fs.readFile(opts.file));
   const source = { file: path.resolve(opts.file), format: kind, sha256: sha256(sourceBytes), opset: model.opset, producer: model.producer, externalData: model.externalData };
   const architecture = { type: 'onnx', imported: kind, producer: model.producer || undefined, opset: model.opset };
@@ -112,11 +113,11 @@ export async function importModel(opts: ImportOptions): Promise<ImportResult> {
 
 async function readConverted(bytes: Uint8Array, opts: ImportOptions): Promise<OnnxModel> {
   // The converted model goes through the same trial run as any ONNX file, from a temporary file.
-  const tmp = await fs.mkdtemp(path.join(path.dirname(path.resolve(opts.file)), '.mlctl-import-'));
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'mlctl-import-'));
   try {
     const file = path.join(tmp, 'model.onnx');
     await fs.writeFile(file, bytes);
-    return await readOnnxModel(file, { inputShapes: opts.inputShapes });
+    return await readOnnxModel(file, { inputShapes: opts.inputShapes, imageSize: opts.imageSize });
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
@@ -146,9 +147,8 @@ function imageInput(model: OnnxModel, opts: ImportOptions, what: string): ImageI
     if ((height > 0 && height !== opts.imageSize[0]) || (width > 0 && width !== opts.imageSize[1])) fail(`its input ${describeSpec(input)} is fixed at ${height}x${width}, not --image-size ${opts.imageSize.join('x')}`);
     [height, width] = opts.imageSize;
   } else if (height < 0 || width < 0) {
-    // --input-shape fixed them for the trial run (a dynamic leading dimension stays dynamic).
+    // --input-shape gave them for the trial run.
     [height, width] = [dims[h]!, dims[w]!];
-    if (!model.trialShapes.has(input.name) || height < 1) fail('its image size is dynamic: give --image-size HxW');
   }
   if (!opts.preprocessing) fail('give --preprocessing caffe|tf|torch|unit|raw: how raw pixels become this model\'s input (torchvision classifiers: torch; Keras applications: caffe or tf; YOLO and torchvision detectors: unit)');
   const base = preprocessingFor(opts.preprocessing!);

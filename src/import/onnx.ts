@@ -95,8 +95,23 @@ function fixShapes(model: ModelProto, shapes: ReadonlyMap<string, number[]>, lab
   }
 }
 
+/**
+ * The trial shape of an image input whose height and width are open, from --image-size: [1, 3, h, w], [1, h, w, 3]
+ * or [3, h, w] by where its 3 channels are. Undefined when the input is not such an image.
+ */
+function imageTrialShape(spec: TensorSpec, size: [number, number] | undefined): number[] | undefined {
+  if (!size) return undefined;
+  const [h, w] = size;
+  const s = spec.shape;
+  const fill = (want: number[]) => (want.every((d, i) => s[i]! < 0 || s[i] === d) ? want : undefined);
+  if (s.length === 4 && s[1] === 3) return fill([1, 3, h, w]);
+  if (s.length === 4 && s[3] === 3) return fill([1, h, w, 3]);
+  if (s.length === 3 && s[0] === 3) return fill([3, h, w]);
+  return undefined;
+}
+
 /** Read, normalise and trial-run an ONNX file (see the file comment). */
-export async function readOnnxModel(file: string, opts: { inputShapes?: ReadonlyMap<string, number[]> } = {}): Promise<OnnxModel> {
+export async function readOnnxModel(file: string, opts: { inputShapes?: ReadonlyMap<string, number[]>; imageSize?: [number, number] } = {}): Promise<OnnxModel> {
   const label = file;
   let bytes: Uint8Array;
   try {
@@ -128,7 +143,7 @@ export async function readOnnxModel(file: string, opts: { inputShapes?: Readonly
   try {
     const trialShapes = new Map<string, number[]>();
     const feeds: Tensor[] = engine.inputs.map((spec) => {
-      const given = shapes.get(spec.name);
+      const given = shapes.get(spec.name) ?? imageTrialShape(spec, opts.imageSize);
       const open = spec.shape.map((d, i) => (d < 0 && !(i === 0 && spec.shape.length > 1) ? i : -1)).filter((i) => i >= 0);
       if (!given && open.length) {
         const example = spec.shape.map((d, i) => (d > 0 ? d : i === 0 ? 1 : 'N')).join('x');
