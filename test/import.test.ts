@@ -8,12 +8,15 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import '../src/engines/index.js';
 import { loadPackage } from '../src/artifacts/package.js';
 import { pixelsToInput } from '../src/data/preprocess.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { createRepository } from '../src/serve/repository.js';
 import { buildServer } from '../src/serve/server.js';
 import type { ModelRepository } from '../src/serve/types.js';
+import { createLogger } from '../src/util/log.js';
+import { openLocalClassifier } from '../src/watch/classify.js';
 import { runCli } from './helpers/cli.js';
 import { mlctlHome, type MlctlHome } from './helpers/fixtures.js';
 import { pythonFixture } from './helpers/python-fixtures.js';
@@ -154,6 +157,22 @@ describe.skipIf(!tools.pythonTorch)('PyTorch exports', () => {
     const res = r.json!.results[0] as Any;
     expect(res.images).toMatchObject({ evaluated: 6, skipped: 0 });
     expect(res.metrics.accuracy).toBeCloseTo(right / truth.length, 10);
+  });
+
+  it('classifies camera frames in watch with the softmax of the reference logits', async () => {
+    const classifier = await openLocalClassifier({ model: 'r18@1', engine: 'onnx', maxBatch: 2, maxDelayMs: 5, logger: createLogger({ level: 'error' }) });
+    try {
+      expect(classifier.labels).toEqual(['cat', 'dog', 'fox']);
+      const jpeg = await picture(7);
+      const { scores } = await classifier.classify(jpeg);
+      const logits = await referenceLogits(resnet, jpeg);
+      const top = Math.max(...logits);
+      const exp = Array.from(logits, (v) => Math.exp(v - top));
+      const sum = exp.reduce((a, b) => a + b, 0);
+      expect(maxRelative(scores, exp.map((e) => e / sum))).toBeLessThanOrEqual(1e-5);
+    } finally {
+      await classifier.close();
+    }
   });
 
   it('quantizes the imported classifier to int8 from its own model.onnx, calibrated on the image folder', async () => {
