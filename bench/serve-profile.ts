@@ -6,8 +6,9 @@
 // extension and Prometheus): HTTP/route/reply, decode+resize, queue wait, engine, output. `--before DIR` also runs a
 // server from another checkout (e.g. main) in interleaved rounds: before/after in one run, paired by round.
 // Scaling (`--scaling`): img/s, p50 and p99 at 1, 2, 4, 8, 16 clients for MobileNetV2 and VGG16, fp32 and int8.
-// `npm run bench -- serve-profile [--model mobilenet_v2] [--duration 4] [--rounds 3] [--before DIR] [--serve-args '…']`
+// `npm run bench -- serve-profile [--model mobilenet_v2] [--duration 4] [--rounds 3] [--before DIR] [--serve-args '…'] [--env K=V,… --env-before K=V,…]`
 // `npm run bench -- serve-profile --scaling [--models mobilenet_v2,mobilenet_v2-int8,vgg16,vgg16-int8] [--clients 1,2,4,8,16] [--duration 6]`
+// `npm run bench -- serve-profile --fixed 400 [--checkout DIR]`: one server answers 400 requests at c=8 (a fixed amount of work to time as a whole process).
 // Packages (random weights) are made once and kept under --root (default node_modules/.cache/mlctl-bench/serve).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -41,7 +42,7 @@ const caseOf = (key: string): Case => ({ key, backbone: key.replace(/-int8$/, ''
 async function packageFor(root: string, c: Case, jpeg: Buffer): Promise<LoadedPackage> {
   const name = c.key.replace(/_/g, '-');
   const dir = path.join(root, name, '1');
-  if (existsSync(path.join(dir, 'manifest.json'))) return loadPackage(dir);
+  if (existsSync(path.join(dir, 'mlctl.json'))) return loadPackage(dir);
   const t0 = performance.now();
   const mode = c.backbone === 'vgg16' ? 'caffe' : 'tf';
   const calibration = c.int8 ? [{ data: await imageToInput(jpeg, { kind: 'image', name: 'input', height: 224, width: 224, channels: 3, layout: 'NHWC', dtype: 'float32', preprocessing: (await import('../src/data/preprocess.js')).preprocessingFor(mode) }), batch: 1 }] : undefined;
@@ -68,12 +69,12 @@ interface ServeChild {
 }
 
 /** `mlctl serve DIR` from `checkout`'s sources as a child process; resolves once it answers ready. */
-async function startServe(checkout: string, pkgDir: string, extra: string[], what: string): Promise<ServeChild> {
+async function startServe(checkout: string, pkgDir: string, extra: string[], what: string, env: Record<string, string> = {}): Promise<ServeChild> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(checkout, 'bench', '_mlctl.ts'), 'serve', pkgDir, '--port', String(port), '--no-ui', '--no-docs', ...extra], {
     cwd: checkout,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env },
+    env: { ...process.env, ...env },
   });
   let tail = '';
   child.stderr!.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
@@ -117,7 +118,8 @@ async function processCpu(pid: number): Promise<{ total: number; main: number }>
 /** The server's own stage counters: Triton statistics of the model and Prometheus request time of /predict. */
 async function stageCounters(url: string, model: string) {
   const s = (await (await fetch(`${url}/v2/models/${model}/stats`)).json()) as { model_stats: Array<{ inference_count: number; execution_count: number; inference_stats: Record<string, { count: number; ns: number }> }> };
-  const st = s.model_stats[0]!;
+  // The busiest version (a model directory may hold more than one).
+  const st = s.model_stats.sort((a, b) => b.inference_count - a.inference_count)[0]!;
   const metrics = await (await fetch(`${url}/metrics`)).text();
   const num = (re: RegExp) => Number(metrics.match(re)?.[1] ?? 0);
   const ms = (k: string) => st.inference_stats[k]!.ns / 1e6;
@@ -275,14 +277,17 @@ async function profile(args: string[], root: string, jpeg: Buffer): Promise<Reco
   const rounds = Math.max(1, Number(arg(args, '--rounds', '3')));
   const before = arg(args, '--before', '');
   const extra = arg(args, '--serve-args', '').split(' ').filter(Boolean);
+  const envOf = (s: string) => Object.fromEntries(s.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
   const pkg = await packageFor(root, c, jpeg);
   const name = pkg.manifest.name;
   const cores = os.availableParallelism();
   const checkout = path.resolve(here, '..');
   const servers: ServeChild[] = [];
   try {
-    if (before) servers.push(await startServe(path.resolve(before), path.dirname(pkg.dir), extra, `before (${before})`));
-    servers.push(await startServe(checkout, path.dirname(pkg.dir), extra, 'after (this checkout)'));
+    const envBefore = arg(args, '--env-before', '');
+    const envAfter = arg(args, '--env', '');
+    if (before) servers.push(await startServe(path.resolve(before), path.dirname(pkg.dir), extra, `before (${before}${envBefore ? ` ${envBefore}` : ''})`, envOf(envBefore)));
+    servers.push(await startServe(checkout, path.dirname(pkg.dir), extra, `after (this checkout${envAfter ? ` ${envAfter}` : ''})`, envOf(envAfter)));
     for (const s of servers) await closedLoop(s.url, jpeg, 8, 1);
     const acc = servers.map(() => ({ c8: emptyMeasured(), c1: emptyMeasured() }));
     let fl: Floors | undefined;
@@ -342,7 +347,45 @@ async function scaling(args: string[], root: string, jpeg: Buffer): Promise<Reco
   return { scaling: rows };
 }
 
+/**
+ * `--fixed N`: one server (from `--checkout DIR`, default this one) answers N requests at c=8, then stops — a whole
+ * command with a fixed amount of work, to time as a process (before vs after, paired) with an outside timer.
+ */
+async function fixed(args: string[], root: string, jpeg: Buffer): Promise<Record<string, unknown>> {
+  const n = Number(arg(args, '--fixed', '400'));
+  const c = caseOf(arg(args, '--model', 'mobilenet_v2'));
+  const pkg = await packageFor(root, c, jpeg);
+  const checkout = path.resolve(arg(args, '--checkout', path.resolve(here, '..')));
+  const server = await startServe(checkout, path.dirname(pkg.dir), arg(args, '--serve-args', '').split(' ').filter(Boolean), checkout);
+  try {
+    await closedLoop(server.url, jpeg, 8, 0.5);
+    const p0 = await processCpu(server.pid);
+    const t0 = performance.now();
+    let left = n;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (left-- > 0) {
+          const res = await fetch(`${server.url}/predict`, { method: 'POST', body: jpeg, headers: { 'content-type': 'image/jpeg' } });
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new Error(`serve answered ${res.status}`);
+        }
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const p1 = await processCpu(server.pid);
+    const r = { requests: n, imgPerSec: n / seconds, cpuMs: (p1.total - p0.total) / 1e6 / n, mainMs: (p1.main - p0.main) / 1e6 / n };
+    console.log(`${checkout}: ${n} requests at c=8 in ${f1(seconds)} s = ${f1(r.imgPerSec)} img/s; server CPU ${f2(r.cpuMs)} core-ms/request (main thread ${f2(r.mainMs)}); load average ${os.loadavg().map(f1).join(' ')}`);
+    return { fixed: r };
+  } finally {
+    await server.stop();
+  }
+}
+
 export async function main(args: string[]): Promise<void> {
+  if (args.includes('--fixed')) {
+    await fixed(args, path.resolve(arg(args, '--root', path.join(here, '..', 'node_modules', '.cache', 'mlctl-bench', 'serve'))), await requestJpeg());
+    return;
+  }
   const root = path.resolve(arg(args, '--root', path.join(here, '..', 'node_modules', '.cache', 'mlctl-bench', 'serve')));
   const jpeg = await requestJpeg();
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
