@@ -99,7 +99,7 @@ describe('the batcher over named tensors', () => {
 
   it('hands the engine the arrays it stacked itself, and a lone request\'s only when its submitter hands them over', async () => {
     const handed: Array<boolean | undefined> = [];
-    const echo = async (f: readonly Tensor[], _fetches?: undefined, o?: { handOver?: boolean }) => (handed.push(o?.handOver), [{ ...f[0]!, name: 'out' }]);
+    const echo = async (f: readonly Tensor[], _fetches?: readonly string[], o?: { handOver?: boolean }) => (handed.push(o?.handOver), [{ ...f[0]!, name: 'out' }]);
     const b = createBatcher({ batched: true, run: echo }, { maxBatch: 8, maxDelayMs: 30, maxQueue: 64 });
     const t = (): Tensor[] => [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) }];
     await Promise.all([b.submit(t(), 1, 'a'), b.submit(t(), 1, 'b')]);

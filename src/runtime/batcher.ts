@@ -6,13 +6,14 @@
 // each client (API key or connection) has its own FIFO, batches take from them round-robin, and when the queue is
 // full a newcomer displaces the newest work of the client holding the most (so one client cannot fill it for all).
 import { MlctlError } from '../errors.js';
+import type { RunOptions } from './engine.js';
 import { concatBatch, sliceBatch, type Tensor } from './tensor.js';
 
 /** What the batcher needs from an engine (an InferenceEngine is one): whether it takes a batch, and a run. */
 export interface BatchRunner {
   /** Every input and output has a leading batch dimension: requests are stacked along it. */
   batched: boolean;
-  run(feeds: readonly Tensor[], fetches?: undefined, opts?: { handOver?: boolean }): Promise<Tensor[]>;
+  run(feeds: readonly Tensor[], fetches?: readonly string[], opts?: RunOptions): Promise<Tensor[]>;
 }
 
 export interface BatcherOptions {
