@@ -23,6 +23,9 @@ export interface ResultContext {
   maxDetections?: number;
 }
 
+/** A detector's limits as a caller sets them (serve and predict flags, request parameters). */
+export type DetectionLimits = Pick<ResultContext, 'minScore' | 'maxDetections'>;
+
 /** How examples reach the model: images through data/preprocess.ts (the manifest's image spec), rows through the recorded tabular encoding. */
 export type InputKind = 'image' | 'tabular';
 
