@@ -1,7 +1,7 @@
 // A detection package served over real HTTP: /predict answers boxes per image in each picture's own pixels (raw,
 // multipart with several images, JSON b64), with min_score / max_detections from the query, the body or the
 // multipart fields over serve's --min-score / --max-detections over the manifest; bad values are 400 INPUT_INVALID;
-// V2 REST keeps the model's named raw output; the audit log records the best box.
+// V2 REST keeps the model's named raw output; the audit log records the best box; the page at / draws the boxes.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -11,8 +11,10 @@ import { serveConfig, type ServeConfigInput } from '../src/serve/config.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { startServe, type Serving } from '../src/serve/serve.js';
 import { createMemoryLogger } from '../src/util/log.js';
+import { launchBrowser, watchedPage } from './helpers/browser.js';
 import { DET, detectionMap, detectionPackage } from './helpers/detection-models.js';
 import { tempDir } from './helpers/fixtures.js';
+import { tools } from './helpers/tools.js';
 
 type Any = Record<string, any>;
 
@@ -126,4 +128,45 @@ describe('serve --min-score / --max-detections', () => {
       await s.server.shutdown();
     }
   });
+});
+
+describe.skipIf(!tools.chromium)('the page at / draws the boxes (chromium)', () => {
+  it('an uploaded picture gets its boxes drawn where /predict puts them, and the min score field filters them', async () => {
+    const session = await launchBrowser();
+    try {
+      const file = path.join(tmp.dir, 'wide.jpg');
+      await fs.writeFile(file, wide);
+      const { page, problems } = await watchedPage(session.browser);
+      await page.goto(url('/'), { waitUntil: 'networkidle0' });
+      await page.waitForSelector('#app:not([hidden])');
+      expect(await page.$eval('#minscore', (e) => (e as unknown as { hidden: boolean }).hidden)).toBe(false);
+      expect(await page.$eval('#topk', (e) => (e as unknown as { hidden: boolean }).hidden)).toBe(true);
+      await (await page.$('#file'))!.uploadFile(file);
+      await page.waitForFunction('document.querySelectorAll("#boxes .box").length === 2');
+      // Each box's rectangle over the shown picture, in the picture's pixels.
+      const rects = await page.$$eval('#boxes .box', (boxes) => {
+        const preview = (globalThis as unknown as { document: { querySelector(s: string): { getBoundingClientRect(): DOMRect; naturalWidth: number } } }).document.querySelector('#preview');
+        const img = preview.getBoundingClientRect();
+        const natural = preview.naturalWidth;
+        const k = natural / img.width;
+        return boxes.map((b) => {
+          const r = b.getBoundingClientRect();
+          return [b.textContent, (r.left - img.left) * k, (r.top - img.top) * k, r.width * k, r.height * k];
+        });
+      });
+      const expected = [['cat 0.90', 56, 0, 48, 32], ['dog 0.50', 0, 16, 32, 48]];
+      rects.forEach((r, i) => {
+        expect(r[0]).toBe(expected[i]![0]);
+        for (let j = 1; j < 5; j++) expect(Math.abs((r[j] as number) - (expected[i]![j] as number))).toBeLessThan(1.5);
+      });
+      expect(await page.$$eval('#result .bar .label', (l) => l.map((e) => e.textContent))).toEqual(['cat', 'dog']);
+      await page.$eval('#minscore', (e) => ((e as unknown as { value: string }).value = '0.6'));
+      await (await page.$('#file'))!.uploadFile(file);
+      await page.waitForFunction('document.querySelectorAll("#boxes .box").length === 1');
+      expect(problems.pageErrors).toEqual([]);
+      expect(problems.console).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  }, 60_000);
 });
