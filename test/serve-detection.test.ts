@@ -145,7 +145,7 @@ describe.skipIf(!tools.chromium)('the page at / draws the boxes (chromium)', () 
       await page.waitForFunction('document.querySelectorAll("#boxes .box").length === 2');
       // Each box's rectangle over the shown picture, in the picture's pixels.
       const rects = await page.$$eval('#boxes .box', (boxes) => {
-        const preview = (globalThis as unknown as { document: { querySelector(s: string): { getBoundingClientRect(): DOMRect; naturalWidth: number } } }).document.querySelector('#preview');
+        const preview = (globalThis as unknown as { document: { querySelector(s: string): { getBoundingClientRect(): { left: number; top: number; width: number; height: number }; naturalWidth: number } } }).document.querySelector('#preview');
         const img = preview.getBoundingClientRect();
         const natural = preview.naturalWidth;
         const k = natural / img.width;
