@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedPackage } from '../src/artifacts/package.js';
 import { mergeShards, predict, type PredictOptions } from '../src/predict/index.js';
 import { createMemoryLogger } from '../src/util/log.js';
+import { runCli } from './helpers/cli.js';
 import { detectionPackage } from './helpers/detection-models.js';
 import { tempDir } from './helpers/fixtures.js';
 
@@ -118,5 +119,19 @@ describe('predict --format coco', () => {
     const err = await predict(pkg, options({ out: path.join(tmp.dir, 'missing.json'), format: 'coco', cocoImages: ann })).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'OPTION_CONFLICT' });
     expect(String((err as Error).message)).toMatch(/2 input\(s\).*b\.png/);
+  });
+});
+
+describe('mlctl predict (the CLI) on a detection model', () => {
+  it('passes --format coco, --coco-images, --min-score and --max-detections through, and refuses --coco-images without coco', async () => {
+    const out = path.join(tmp.dir, 'cli.json');
+    const run = await runCli(['predict', pkg.dir, images, '--format', 'coco', '--out', out, '--min-score', '0.1', '--max-detections', '3', '--engine', 'onnx', '--json']);
+    expect(run.code).toBe(0);
+    expect(run.json).toMatchObject({ format: 'coco', out, coco: { detections: 8, images: 3 } }); // 2 + 3 + 3: a.png's third box lies in its padding
+    const bad = await runCli(['predict', pkg.dir, images, '--coco-images', 'a.json', '--out', path.join(tmp.dir, 'x.csv'), '--json']);
+    expect(bad.code).toBe(2);
+    expect(bad.json.error.code).toBe('OPTION_CONFLICT');
+    const range = await runCli(['predict', pkg.dir, images, '--min-score', '1.5', '--out', path.join(tmp.dir, 'y.csv'), '--json']);
+    expect(range.code).toBe(2);
   });
 });
