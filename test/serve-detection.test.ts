@@ -2,12 +2,14 @@
 // multipart with several images, JSON b64), with min_score / max_detections from the query, the body or the
 // multipart fields over serve's --min-score / --max-detections over the manifest; bad values are 400 INPUT_INVALID;
 // V2 REST keeps the model's named raw output; the audit log records the best box; the page at / draws the boxes.
+import * as grpc from '@grpc/grpc-js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedPackage } from '../src/artifacts/package.js';
 import { serveConfig, type ServeConfigInput } from '../src/serve/config.js';
+import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { startServe, type Serving } from '../src/serve/serve.js';
 import { createMemoryLogger } from '../src/util/log.js';
@@ -32,7 +34,7 @@ beforeAll(async () => {
   pkg = await detectionPackage(tmp.dir, { name: 'det', resize: 'contain' });
   wide = await sharp({ create: { width: 128, height: 64, channels: 3, background: 'gray' } }).jpeg().toBuffer();
   small = await sharp({ create: { width: 32, height: 32, channels: 3, background: 'white' } }).png().toBuffer();
-  serving = await start({ security: { audit: { file: path.join(tmp.dir, 'audit.jsonl'), maxBytes: 1 << 20, keep: 1 } } });
+  serving = await start({ security: { audit: { file: path.join(tmp.dir, 'audit.jsonl'), maxBytes: 1 << 20, keep: 1 } }, grpc: { port: 0, maxMessageBytes: 8 << 20 } });
 }, 60_000);
 afterAll(async () => {
   await serving?.server.shutdown();
@@ -108,6 +110,22 @@ describe('POST /predict on a detection model', () => {
     const map = Array.from(detectionMap());
     expect(out.data.slice(0, map.length)).toEqual(map.map((v) => expect.closeTo(v, 6)));
     expect(out.data.slice(map.length)).toEqual(map.map((v) => expect.closeTo(v, 6)));
+  });
+
+  it('V2 gRPC keeps it too', async () => {
+    const port = Number(String(serving.server.app.mlctl.info.grpc).split(':').pop());
+    const Client = predictV2Service();
+    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const res = await new Promise<Any>((resolve, reject) =>
+        (client as any).ModelInfer({ model_name: 'det', inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [wide] } }] }, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err: Error | null, r: Any) => (err ? reject(err) : resolve(r))),
+      );
+      expect(res.outputs.map((o: Any) => [o.name, o.datatype, o.shape.map(Number)])).toEqual([['detections', 'FP32', [1, DET.grid, DET.grid, DET.labels.length + 4]]]);
+      const data = res.raw_output_contents.length ? Array.from(new Float32Array(Uint8Array.from(res.raw_output_contents[0]).buffer)) : res.outputs[0].contents.fp32_contents;
+      expect(data).toEqual(Array.from(detectionMap()).map((v) => expect.closeTo(v, 6)));
+    } finally {
+      client.close();
+    }
   });
 
   it('the audit log records how many boxes and the best one', async () => {
