@@ -19,16 +19,18 @@ export const DET_INPUT = 64;
 export const DET_LABELS = ['circle', 'square'];
 
 /** Backbone (conv stride 2, two 4x max-pools: stride 32) + CenterNet with one upsampling (stride 16, a 4x4 grid). */
-export function tinyDetector(seed = 3): { model: tf.LayersModel; section: DetectionSection } {
-  const input = tf.input({ shape: [DET_INPUT, DET_INPUT, 3], name: 'image' });
+export function tinyDetector(seed = 3, opts: { input?: number; boxCells?: number; maxDetections?: number } = {}): { model: tf.LayersModel; section: DetectionSection } {
+  const size = opts.input ?? DET_INPUT;
+  const cells = opts.boxCells ?? 1.5;
+  const input = tf.input({ shape: [size, size, 3], name: 'image' });
   let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }), name: 'bb_conv' }).apply(input) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ poolSize: 4, name: 'bb_pool1' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ poolSize: 4, name: 'bb_pool2' }).apply(x) as tf.SymbolicTensor;
   const base = tf.model({ inputs: input, outputs: x, name: 'tiny_backbone' });
   const spec = { classes: DET_LABELS.length, upsample: 1, channels: 8 };
   const model = buildDetectionModel(base, spec);
-  // Boxes of 1.5 cells (24 input pixels) centred in their cell: sizes a dataset's validation accepts.
-  for (const [name, bias] of [[CENTERNET_LAYERS.size, [1.5, 1.5]], [CENTERNET_LAYERS.offset, [0.5, 0.5]]] as const) {
+  // Boxes of 1.5 cells (24 input pixels) centred in their cell by default: sizes a dataset's validation accepts.
+  for (const [name, bias] of [[CENTERNET_LAYERS.size, [cells, cells]], [CENTERNET_LAYERS.offset, [0.5, 0.5]]] as const) {
     const layer = model.getLayer(name);
     const [k] = layer.getWeights();
     layer.setWeights([tf.zerosLike(k!), tf.tensor1d([...bias])]);
@@ -36,7 +38,7 @@ export function tinyDetector(seed = 3): { model: tf.LayersModel; section: Detect
   const grid = outputGrid(base.outputs[0]!.shape.slice(1) as number[], spec);
   return {
     model,
-    section: { head: 'centernet', classes: spec.classes, grid, stride: outputStride(spec), maxDetections: 3, categoryIds: [7, 9], resize: 'fill' },
+    section: { head: 'centernet', classes: spec.classes, grid, stride: outputStride(spec), maxDetections: opts.maxDetections ?? 3, categoryIds: [7, 9], resize: 'fill' },
   };
 }
 
