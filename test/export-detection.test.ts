@@ -12,7 +12,10 @@ import { buildModelProto, encodeModel } from '../src/onnx/index.js';
 import { decodeCenterNet, type DecodedBox } from '../src/models/detection/decode.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { createRng } from '../src/util/random.js';
-import { tinyDetector } from './helpers/detection-fixtures.js';
+import { tinyDetectionPackage, tinyDetector } from './helpers/detection-fixtures.js';
+import { runCli } from './helpers/cli.js';
+import { mlctlHome, type MlctlHome } from './helpers/fixtures.js';
+import { onnxCheck, tools } from './helpers/tools.js';
 
 const INPUT = 128;
 const IOU = 0.3;
@@ -33,13 +36,22 @@ function nmsReference(boxes: DecodedBox[], iou: number): DecodedBox[] {
 
 let model: tf.LayersModel;
 let section: DetectionSection;
+let home: MlctlHome;
+let pkgDir: string;
 
 beforeAll(async () => {
   await selectBackend('cpu');
   ({ model, section } = tinyDetector(11, { input: INPUT, boxCells: 4, maxDetections: 20 }));
+  home = await mlctlHome('mlctl-exportdet-');
+  const made = await tinyDetectionPackage(home.artifacts);
+  made.model.dispose();
+  pkgDir = made.pkg.dir;
 });
 
-afterAll(() => model?.dispose());
+afterAll(async () => {
+  model?.dispose();
+  await home?.cleanup();
+});
 
 describe('CenterNet decoding + NonMaxSuppression in the ONNX graph', () => {
   it('gives decode.ts + reference NMS boxes, scores and labels for each picture of a batch', async () => {
@@ -77,5 +89,66 @@ describe('CenterNet decoding + NonMaxSuppression in the ONNX graph', () => {
     expect(suppressed).toBeGreaterThan(0);
     // Picture by picture, best first.
     expect(batch).toEqual([...batch].sort((a, b) => a - b));
+  });
+});
+
+describe('mlctl export of a detection package', () => {
+  let onnxDir: string;
+  beforeAll(async () => {
+    onnxDir = path.join(home.dir, 'onnx');
+    const r = await runCli(['export', pkgDir, '--format', 'onnx', '--nms-iou', '0.4', '--out', onnxDir, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('writes model.onnx with boxes, scores, labels, batch_index and model-raw.onnx with the map', async () => {
+    const meta = JSON.parse(await readFile(path.join(onnxDir, 'metadata.json'), 'utf8'));
+    expect(meta.details.outputs.map((o: { name: string }) => o.name)).toEqual(['boxes', 'scores', 'labels', 'batch_index']);
+    expect(meta.details.outputs[0].dims).toEqual(['detections', 4]);
+    expect(meta.details.raw.outputs).toEqual([{ name: 'detections', elemType: 1, dims: ['batch', 4, 4, 6] }]);
+    const decoded = await ort.InferenceSession.create(path.join(onnxDir, 'model.onnx'), { logSeverityLevel: 3 });
+    const raw = await ort.InferenceSession.create(path.join(onnxDir, 'model-raw.onnx'), { logSeverityLevel: 3 });
+    const rng = createRng(9);
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 64 * 64 * 3 }, () => rng()), [1, 64, 64, 3]);
+    const got = await decoded.run({ image: x });
+    const map = (await raw.run({ image: x })).detections!.data as Float32Array;
+    await decoded.release();
+    await raw.release();
+    // The package's K = 3 and IoU 0.4 from --nms-iou, recorded in metadata_props for whoever reads the file.
+    const want = nmsReference(decodeCenterNet(map, [4, 4], 2, [64, 64], { maxDetections: 3 }), 0.4);
+    expect(Array.from(got.scores!.data as Float32Array).map((v) => v.toFixed(5))).toEqual(want.map((b) => b.score.toFixed(5)));
+    expect(Array.from(got.labels!.data as BigInt64Array, Number)).toEqual(want.map((b) => b.label));
+    const props = JSON.parse((await import('../src/onnx/index.js')).decodeModel(await readFile(path.join(onnxDir, 'model.onnx'))).metadataProps!.find((p) => p.key === 'mlctl.detection')!.value!);
+    expect(props.outputs).toMatchObject({ boxes: 'boxes', nmsIou: 0.4, topK: 3, boxFormat: 'x1,y1,x2,y2 in input pixels' });
+  });
+
+  it.skipIf(!tools.pythonOnnx)('both graphs pass onnx.checker full_check', () => {
+    for (const f of ['model.onnx', 'model-raw.onnx']) expect(onnxCheck(path.join(onnxDir, f)), f).toMatchObject({ status: 0 });
+  });
+
+  it('writes a Triton entry describing the decoded outputs (no batching dimension: M boxes span the batch)', async () => {
+    const repo = path.join(home.dir, 'triton');
+    const r = await runCli(['export', pkgDir, '--format', 'triton', '--out', repo, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.details.config).toMatchObject({
+      max_batch_size: 0,
+      input: [{ name: 'image', data_type: 'TYPE_FP32', format: 'FORMAT_NHWC', dims: [-1, 64, 64, 3] }],
+      output: [
+        { name: 'boxes', data_type: 'TYPE_FP32', dims: [-1, 4] },
+        { name: 'scores', data_type: 'TYPE_FP32', dims: [-1] },
+        { name: 'labels', data_type: 'TYPE_INT64', dims: [-1] },
+        { name: 'batch_index', data_type: 'TYPE_INT64', dims: [-1] },
+      ],
+    });
+    expect(r.json.details.config.dynamic_batching).toBeUndefined();
+    const pbtxt = await readFile(path.join(repo, 'det', 'config.pbtxt'), 'utf8');
+    expect(pbtxt).toContain('key: "mlctl.detection"');
+    expect(pbtxt).not.toContain('label_filename');
+  });
+
+  it('exports TF.js as for any model (the raw map; decoding as docs/detection-evaluate.md says)', async () => {
+    const out = path.join(home.dir, 'tfjs');
+    const r = await runCli(['export', pkgDir, '--format', 'tfjs', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Object.keys(r.json.files)).toEqual(expect.arrayContaining(['model.json']));
   });
 });
