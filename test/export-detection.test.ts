@@ -12,7 +12,7 @@ import { buildModelProto, encodeModel } from '../src/onnx/index.js';
 import { decodeCenterNet, type DecodedBox } from '../src/models/detection/decode.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { createRng } from '../src/util/random.js';
-import { tinyDetectionPackage, tinyDetector } from './helpers/detection-fixtures.js';
+import { noisePictures, oracleBoxes, tinyDetectionPackage, tinyDetector, writeCocoDataset } from './helpers/detection-fixtures.js';
 import { runCli } from './helpers/cli.js';
 import { mlctlHome, type MlctlHome } from './helpers/fixtures.js';
 import { onnxCheck, tools } from './helpers/tools.js';
@@ -38,12 +38,18 @@ let model: tf.LayersModel;
 let section: DetectionSection;
 let home: MlctlHome;
 let pkgDir: string;
+let oracleData: string;
 
 beforeAll(async () => {
   await selectBackend('cpu');
   ({ model, section } = tinyDetector(11, { input: INPUT, boxCells: 4, maxDetections: 20 }));
   home = await mlctlHome('mlctl-exportdet-');
   const made = await tinyDetectionPackage(home.artifacts);
+  // A COCO dataset whose boxes are the float32 model's own: mAP 1 before quantization.
+  oracleData = path.join(home.dir, 'oracle');
+  const size = { width: 80, height: 80 };
+  const files = await noisePictures(oracleData, 16, size.width, size.height, 21);
+  await writeCocoDataset(oracleData, files, size, await oracleBoxes(made.model, made.section, files, size));
   made.model.dispose();
   pkgDir = made.pkg.dir;
 });
@@ -150,5 +156,29 @@ describe('mlctl export of a detection package', () => {
     const r = await runCli(['export', pkgDir, '--format', 'tfjs', '--out', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(Object.keys(r.json.files)).toEqual(expect.arrayContaining(['model.json']));
+  });
+});
+
+describe('mlctl quantize of a detection package', () => {
+  it('gates on validation mAP: --max-map-drop in points, exit 3 and the package marked rejected beyond it', async () => {
+    const args = ['quantize', pkgDir, '--dtype', 'uint8', '--data', oracleData, '--validation-split', '0.5', '--latency-runs', '0', '--json'];
+    const ok = await runCli([...args, '--max-map-drop', '100']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.json.status).toBe('ok');
+    const before = ok.json.before.accuracy;
+    const after = ok.json.after.accuracy;
+    expect(before).toBeCloseTo(1, 6);
+    const drop = (before - after) * 100;
+    expect(drop, 'uint8 weights move some peaks: the oracle boxes are no longer all found').toBeGreaterThan(0.5);
+    const saved = JSON.parse(await readFile(path.join(ok.json.package.dir, 'mlctl.json'), 'utf8'));
+    expect(saved.metrics.valMap).toBeCloseTo(after, 9);
+    expect(saved.lineage.at(-1).params).toMatchObject({ dtype: 'uint8', valMapBefore: before, valMapAfter: after });
+
+    const strict = await runCli([...args, '--max-map-drop', (drop / 2).toFixed(3)]);
+    expect(strict.code).toBe(3);
+    expect(strict.json.error.code).toBe('GATE_FAILED');
+    expect(strict.json.error.message).toMatch(new RegExp(`validation mAP@\\[\\.50:\\.95\\] dropped from 100\\.00 to ${(after * 100).toFixed(2)}, ${drop.toFixed(2)} points; --max-map-drop ${(drop / 2).toFixed(3)} allows`));
+    const rejected = JSON.parse(await readFile(path.join(strict.json.package.dir, 'mlctl.json'), 'utf8'));
+    expect(rejected.status).toBe('rejected');
   });
 });
