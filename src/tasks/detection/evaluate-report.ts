@@ -36,7 +36,8 @@ export function perClassRows(m: DetectionMetrics): Rows {
   };
 }
 
-const RECALL = Array.from({ length: 101 }, (_, i) => i / 100);
+/** COCO's recall thresholds as percentages (the chart's x axis ticks at whole numbers). */
+const RECALL = Array.from({ length: 101 }, (_, i) => i);
 
 /** A class colour for up to any number of classes: the palette, then evenly spaced hues. */
 const colourOf = (k: number): string => PALETTE[k] ?? `hsl(${Math.round((k * 137.5) % 360)},65%,45%)`;
@@ -49,7 +50,7 @@ export function prCurveSvg(m: DetectionMetrics, iou: number, title: string): str
     .filter(({ c }) => c.truth > 0)
     .map(({ c, k }) => ({ name: `${c.label} (${ap(c[iou === 0.5 ? 'AP50' : 'AP75'])})`, color: colourOf(k), values: curve.perClass[k]!.map((p) => (p < 0 ? undefined : p)) }));
   series.push({ name: 'mean', color: '#333333', values: curve.mean.map((p) => (p < 0 ? undefined : p)), dashed: true });
-  return lineChart({ title, x: RECALL, xLabel: 'recall', yLabel: 'precision', yRange: [0, 1], series, width: 520, height: 360 });
+  return lineChart({ title, x: RECALL, xLabel: 'recall (%)', yLabel: 'precision', yRange: [0, 1], series, width: 520, height: 360 });
 }
 
 const refOf = (ref: string, root: string) => (path.isAbsolute(ref) ? path.relative(root, ref) || ref : ref);
