@@ -181,4 +181,15 @@ describe('mlctl quantize of a detection package', () => {
     const rejected = JSON.parse(await readFile(path.join(strict.json.package.dir, 'mlctl.json'), 'utf8'));
     expect(rejected.status).toBe('rejected');
   });
+
+  it('int8: calibrates on the dataset\'s train pictures and compares fp32 and int8 ONNX on the validation ones', async () => {
+    const r = await runCli(['quantize', pkgDir, '--dtype', 'int8', '--data', oracleData, '--validation-split', '0.5', '--max-map-drop', '100', '--latency-runs', '0', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ dtype: 'int8', calibrationImages: 8, before: { label: 'det v1 (fp32 ONNX)' }, after: { label: expect.stringMatching(/int8 ONNX/) } });
+    // The fp32 ONNX conversion finds every oracle box (the same boxes as TF.js); the int8 model is scored alike.
+    expect(r.json.before.accuracy).toBeCloseTo(1, 6);
+    expect(r.json.after.accuracy).toBeGreaterThan(0);
+    expect(r.json.after.accuracy).toBeLessThanOrEqual(1);
+    expect(r.stderr).toMatch(/mAP gate: 8 validation pictures/);
+  });
 });
