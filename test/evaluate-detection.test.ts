@@ -15,6 +15,7 @@ const SHRINK = 0.62;
 
 let home: MlctlHome;
 let pkgDir: string;
+let otherDir: string;
 let exact: string;
 let shrunk: string;
 let broken: string;
@@ -24,6 +25,9 @@ beforeAll(async () => {
   home = await mlctlHome('mlctl-evaldet-');
   const { pkg, model, section } = await tinyDetectionPackage(home.artifacts);
   pkgDir = pkg.dir;
+  const other = await tinyDetectionPackage(home.artifacts, { seed: 4 });
+  other.model.dispose();
+  otherDir = other.pkg.dir;
   exact = path.join(home.dir, 'exact');
   shrunk = path.join(home.dir, 'shrunk');
   broken = path.join(home.dir, 'broken');
@@ -116,5 +120,18 @@ describe('evaluate a detection package', () => {
     expect(m.examples).toHaveLength(1);
     const png = await readFile(path.join(out, 'pr-iou50.png'));
     expect(png.subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('compares several detection models on the same pictures: COCO figures and deltas vs the first', async () => {
+    const r = await runCli(['evaluate', pkgDir, otherDir, '--data', exact, '--split', 'all', '--latency-runs', '0', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [a, b] = r.json.results.map((x: { metrics: { coco: { AP: number } } }) => x.metrics.coco.AP);
+    expect(a).toBeCloseTo(1, 6);
+    expect(b).toBeLessThan(1);
+    expect(r.json.comparison.map((c: { model: string }) => c.model)).toEqual(['det v1', 'det v2']);
+    expect(r.json.comparison[0].delta).toBeUndefined();
+    expect(r.json.comparison[1].delta.mAP).toBeCloseTo(b - a, 9);
+    const text = await runCli(['evaluate', pkgDir, otherDir, '--data', exact, '--split', 'all', '--latency-runs', '0']);
+    expect(text.stdout).toMatch(/Comparison vs det v1 \(same all split\)/);
   });
 });

@@ -11,12 +11,13 @@ import { checkGates } from '../../evaluate/gates.js';
 import { DEFAULT_LATENCY } from '../../runtime/latency.js';
 import { buildReport, writeReport } from '../../evaluate/report.js';
 import { evaluatePackage, type EvaluateOptions, type EvaluationResult } from '../../evaluate/run.js';
-import { evaluateDetectionPackage, isDetectionPackage, loadDetectionEvaluationData, mapDetectionLabels, type DetectionEvaluationResult } from '../../evaluate/detection.js';
+import { compareDetectionResults, detectionComparisonRows, evaluateDetectionPackage, isDetectionPackage, loadDetectionEvaluationData, mapDetectionLabels, type DetectionEvaluationResult } from '../../evaluate/detection.js';
 import { evaluateTabularClassifier, evaluateTabularRegression, isTabularPackage, loadTabularEvaluationData } from '../../evaluate/tabular.js';
 import type { EvaluateContext } from '../commands/evaluate.js';
 import { requireTask } from '../../tasks/index.js';
 import { tabularRegression } from '../../tasks/regression/index.js';
 import { parseSize } from '../../util/units.js';
+import { renderTable } from '../../util/table.js';
 import { outputColumns } from '../../util/terminal.js';
 import { startBackend } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
@@ -124,6 +125,8 @@ async function runDetection(ctx: EvaluateContext, pkgs: LoadedPackage[], params:
   for (const [i, pkg] of pkgs.entries()) results.push(await evaluateDetectionPackage(pkg, mapped[i]!, evaluateOptions(ctx)));
   const gates = checkGates(results, gateThresholds(opts));
   const report = buildReport({ ...data, params: { seed: params.seed, validationSplit: params.validationSplit, testSplit: params.testSplit } }, results, undefined, gates);
+  // Several models (a package and its quantized version): COCO's figures side by side, deltas vs the first.
+  const comparison = results.length > 1 ? compareDetectionResults(results) : undefined;
   let reportFiles: string[] | undefined;
   if (opts.report) {
     reportFiles = await writeReport(opts.report, report);
@@ -131,8 +134,8 @@ async function runDetection(ctx: EvaluateContext, pkgs: LoadedPackage[], params:
   }
   return {
     error: gateFailure(gates, ctx),
-    result: { backend: backend.name, ...report, ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) },
-    text: formatText(results, undefined, { dataRoot: data.root, split: data.split, gates, columns: outputColumns() }),
+    result: { backend: backend.name, ...report, ...(comparison ? { comparison } : {}), ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) },
+    text: formatText(results, undefined, { dataRoot: data.root, split: data.split, gates, columns: outputColumns() }) + (comparison ? `\nComparison vs ${comparison[0]!.model} (same ${data.split} split):\n${renderTable(detectionComparisonRows(comparison))}\n` : ''),
   };
 }
 
