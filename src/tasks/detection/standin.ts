@@ -4,7 +4,7 @@
 import type { DetectionSection } from '../../artifacts/manifest.js';
 import type { Box } from '../../data/detection/types.js';
 import { evaluateCoco, type CocoDetection, type CocoEvaluation, type CocoGroundTruth } from '../../metrics/coco.js';
-import { decodeCenterNet } from '../../models/detection/decode.js';
+import { decodeCenterNet, toPictureBoxes } from '../../models/detection/decode.js';
 
 /** One detected object in the original picture's pixels. */
 export interface Detection {
@@ -43,7 +43,10 @@ function clip(b: Box, original: { width: number; height: number }): Box {
 /** One example's head output → its detections (best first, at most maxDetections) in the original picture's pixels. */
 export function detectionsOf(out: ArrayLike<number>, d: DetectionSection, original: { width: number; height: number }): Detection[] {
   const input: [number, number] = [d.grid[0] * d.stride, d.grid[1] * d.stride];
-  return decodeCenterNet(out, d.grid, d.classes, input, { maxDetections: d.maxDetections })
+  const decoded = decodeCenterNet(out, d.grid, d.classes, input, { maxDetections: d.maxDetections });
+  // fill: training's own mapping (decode.ts), so evaluate scores boxes exactly as training's validation did.
+  if (d.resize === 'fill') return toPictureBoxes(decoded, input, original).map((b) => ({ label: b.label, score: b.score, box: { x: b.x, y: b.y, width: b.width, height: b.height } }));
+  return decoded
     .map((b) => ({ label: b.label, score: b.score, box: clip(toOriginal(b, d.resize, input, original), original) }))
     .filter((b) => b.box.width > 0 && b.box.height > 0);
 }
