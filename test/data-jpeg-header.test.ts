@@ -19,7 +19,13 @@ describe('jpegFrame', () => {
     };
     for (const [what, jpeg] of Object.entries(cases)) {
       const meta = await sharp(jpeg).metadata();
-      expect({ what, ...jpegFrame(jpeg) }).toEqual({ what, width: meta.width, height: meta.height, channels: meta.channels, bits: 8 });
+      expect({ what, ...jpegFrame(jpeg) }).toEqual({ what, width: meta.width, height: meta.height, channels: meta.channels, bits: 8, ...(meta.orientation ? { orientation: meta.orientation } : {}) });
+    }
+    // Every EXIF orientation, big- and little-endian TIFF blocks alike, as libvips reads it (detection maps boxes through it).
+    for (const orientation of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const jpeg = await base().withMetadata({ orientation }).jpeg().toBuffer();
+      expect(jpegFrame(jpeg)?.orientation).toBe((await sharp(jpeg).metadata()).orientation);
+      expect((await checkImageHeader(jpeg)).orientation).toBe(orientation);
     }
     expect(jpegFrame((await base().png().toBuffer()) as Uint8Array)).toBeUndefined();
   });

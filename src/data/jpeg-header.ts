@@ -8,6 +8,8 @@ export interface JpegFrame {
   channels: number;
   /** Bits per sample (8, or 12 in rare extended JPEGs). */
   bits: number;
+  /** EXIF orientation (1-8) from an APP1 Exif segment before the frame header, when there is one. */
+  orientation?: number;
 }
 
 /** SOFn markers carry the frame header; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not. */
@@ -21,6 +23,7 @@ const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 
 export function jpegFrame(b: Uint8Array): JpegFrame | undefined {
   if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return undefined;
   let i = 2;
+  let orientation: number | undefined;
   while (i + 3 < b.length) {
     if (b[i] !== 0xff) return undefined;
     const m = b[i + 1]!;
@@ -43,9 +46,38 @@ export function jpegFrame(b: Uint8Array): JpegFrame | undefined {
       const width = (b[i + 7]! << 8) | b[i + 8]!;
       const channels = b[i + 9]!;
       if (!width || !height || !channels) return undefined;
-      return { width, height, channels, bits };
+      return { width, height, channels, bits, ...(orientation ? { orientation } : {}) };
     }
+    if (m === 0xe1 && orientation === undefined) orientation = exifOrientation(b, i + 4, Math.min(b.length, i + 2 + len));
     i += 2 + len;
+  }
+  return undefined;
+}
+
+/**
+ * The Orientation tag (0x0112) of an APP1 segment's EXIF block (TIFF header, IFD0), read from bytes [start, end), or
+ * undefined when the segment is not EXIF or carries no valid orientation (sharp's metadata reads the same tag).
+ */
+function exifOrientation(b: Uint8Array, start: number, end: number): number | undefined {
+  // "Exif\0\0", then the TIFF header: byte order (II little-endian, MM big-endian), 42, offset of IFD0.
+  if (end - start < 14 || b[start] !== 0x45 || b[start + 1] !== 0x78 || b[start + 2] !== 0x69 || b[start + 3] !== 0x66 || b[start + 4] !== 0 || b[start + 5] !== 0) return undefined;
+  const t = start + 6;
+  const little = b[t] === 0x49 && b[t + 1] === 0x49;
+  if (!little && !(b[t] === 0x4d && b[t + 1] === 0x4d)) return undefined;
+  const u16 = (o: number) => (little ? b[o]! | (b[o + 1]! << 8) : (b[o]! << 8) | b[o + 1]!);
+  const u32 = (o: number) => (little ? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 2 ** 24 : b[o]! * 2 ** 24 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!));
+  if (u16(t + 2) !== 42) return undefined;
+  const ifd = t + u32(t + 4);
+  if (ifd + 2 > end) return undefined;
+  const entries = u16(ifd);
+  for (let k = 0; k < entries; k++) {
+    const e = ifd + 2 + k * 12;
+    if (e + 12 > end) return undefined;
+    // Orientation is one SHORT (type 3), stored in the entry's value field.
+    if (u16(e) === 0x0112) {
+      const v = u16(e + 2) === 3 ? u16(e + 8) : 0;
+      return v >= 1 && v <= 8 ? v : undefined;
+    }
   }
   return undefined;
 }

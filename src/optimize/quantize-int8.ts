@@ -14,7 +14,7 @@ import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { accuracies, gateTrainingSet, gateValidationSet, latenciesMs, modelSize, tfjsModelFiles, type Figures } from './measure.js';
 import { quantizeOnnxQdq } from './onnx-qdq.js';
 import { checkQuantizeSource, isQuantized } from './quantize.js';
-import { applyGate, derivedDraft, imageSpecOf, type StepOptions, type StepReport } from './step.js';
+import { applyGate, derivedDraft, gateFor, imageSpecOf, type StepOptions, type StepReport } from './step.js';
 
 export const ONNX_FILE = 'model.onnx';
 
@@ -38,7 +38,8 @@ export interface Int8Report extends StepReport {
 export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Options): Promise<Int8Report> {
   const { logger } = opts;
   if (!opts.data) throw new MlctlError('OPTION_REQUIRED', ['int8 quantization calibrates on training images: pass --data DIR']);
-  const spec = imageSpecOf(source);
+  const spec = imageSpecOf(source, { detection: true });
+  const g = gateFor(source, opts);
   const m = source.manifest;
   const state = await checkQuantizeSource(source, 'int8', Boolean(opts.force), logger);
   const requantized = isQuantized(state);
@@ -85,14 +86,14 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
     try {
       if (accBefore === undefined) engines.push(await onnxEngine(fp32, 'the fp32 conversion'));
       engines.push(await onnxEngine(q.bytes, 'the int8 model'));
-      const acc = await accuracies(engines, set, spec, m.labels, logger);
+      const acc = await accuracies(engines, set, spec, m.labels, logger, m.detection);
       accAfter = acc[acc.length - 1]!;
       if (accBefore === undefined) accBefore = acc[0];
     } finally {
       for (const e of engines) await e.dispose();
     }
   }
-  const gate = applyGate('quantize', accBefore, accAfter, opts.maxAccuracyDrop, logger, opts.maxAccuracyDropGiven);
+  const gate = applyGate('quantize', accBefore, accAfter, g.maxDrop, logger, g.given, g.metric);
   const files = onnxOnly ? [] : await tfjsModelFiles(source);
   const pkg = await savePackage({
     name: opts.name ?? m.name,
@@ -105,6 +106,7 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
       accBefore,
       accAfter,
       valExamples: set.samples.length,
+      metric: g.metric,
       ...gate,
     }),
     write: async (dir) => {

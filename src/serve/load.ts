@@ -44,14 +44,18 @@ function taskServing(pkg: LoadedPackage, engine: InferenceEngine, where: string)
     throw mismatch(`package ${where}: the model takes input ${JSON.stringify(io.inputShape)} but the manifest says ${JSON.stringify(want)}`);
   }
   const input: TensorSpec = { name: m.input.name!, datatype: 'FP32', shape: [-1, ...want] };
-  const output: TensorSpec = { name: m.output.name!, datatype: 'FP32', shape: [-1, m.output.size!] };
+  // A detector's map keeps the shape its engine declares (e.g. [n, grid h, grid w, classes + 4]) when it holds the
+  // manifest's size; every other output is [n, size].
+  const declared = engine.outputs[0]?.shape.slice(1) ?? [];
+  const per = m.output.kind === 'detection' && declared.length > 1 && declared.every((d) => d > 0) && declared.reduce((a, b) => a * b, 1) === m.output.size ? declared : [m.output.size!];
+  const output: TensorSpec = { name: m.output.name!, datatype: 'FP32', shape: [-1, ...per] };
   return {
     inputs: [input],
     outputs: [output],
     feedName: () => io.input.name,
     present(outputs, n) {
       const y = floatsOf(outputs[0]!);
-      return [{ name: output.name, datatype: 'FP32', shape: [n, y.length / Math.max(1, n)], data: y }];
+      return [{ name: output.name, datatype: 'FP32', shape: per.length > 1 ? [n, ...per] : [n, y.length / Math.max(1, n)], data: y }];
     },
   };
 }

@@ -147,7 +147,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
         const where = outputs.length > 1 ? `output ${bad.name} element ${bad.at}` : `output element ${bad.at}`;
         throw new MlctlError('OUTPUT_NOT_FINITE', [`model ${entry.model.name} v${entry.model.version} produced ${bad.value} for this input (${where}); inputs far outside the range the model was trained on do this — check the preprocessing`]);
       }
-      return { model: entry.model, inferenceMs: r.inferenceMs, batchSize: r.batchSize, timing, outputs };
+      return { model: entry.model, inferenceMs: r.inferenceMs, batchSize: r.batchSize, timing, outputs, ...(batch.images ? { images: batch.images } : {}) };
     } finally {
       entry.inflight--;
       inside--;

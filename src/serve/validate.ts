@@ -3,6 +3,7 @@
 // encoded images as BYTES "image" decoded with the model's own preprocessing); a generic tensor model's inputs are
 // matched by name, datatype and shape.
 import type { ImageInputSpec } from '../artifacts/manifest.js';
+import type { ImageGeometry } from '../data/preprocess.js';
 import { describeSpec, dimMatches, elementCount, type Tensor, type TensorSpec } from '../runtime/tensor.js';
 import { badRequest } from './errors.js';
 import { imageBytesToInput } from './images.js';
@@ -23,6 +24,8 @@ export interface Feeds {
   n: number;
   /** The feeds' arrays were made for this request (decoded images): the engine may take them without a copy. */
   owned: boolean;
+  /** Encoded images: where each picture landed in the input (results in input pixels map back through it). */
+  images?: ImageGeometry[];
 }
 
 /** Index of the first NaN or ±Infinity in `data`, or -1. */
@@ -84,8 +87,8 @@ async function taskFeeds(model: ServedModel, inputs: InferInput[], opts: Validat
   checkCount(n, opts);
   // The one buffer of the batch: every image is decoded and preprocessed straight into its slot.
   const x = new Float32Array(n * per);
-  await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, n > 1 ? `image ${i + 1} of ${n}` : 'image')));
-  return feed(x, n, true);
+  const images = await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, n > 1 ? `image ${i + 1} of ${n}` : 'image')));
+  return { ...feed(x, n, true), images };
 }
 
 /** A generic tensor model: every declared input exactly once, of its datatype and shape; the batch is the leading dimension. */

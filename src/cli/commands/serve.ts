@@ -28,6 +28,8 @@ export const serveCommand = defineCommand({
     { flags: '--keep-alive-timeout <duration>', description: 'how long an idle keep-alive connection stays open between requests', default: '5s' },
     { flags: '--max-connections-per-client <n>', description: 'most open connections from one client address; more get 429 and are closed (0 = no cap; raise it behind a proxy)', type: 'int', default: 64, min: 0 },
     { flags: '--top-k <n>', description: 'labels returned per image by /predict', type: 'int', default: 5, min: 0 },
+    { flags: '--min-score <x>', description: 'detection models: /predict drops boxes scoring below x (0..1; default: the model\'s, else 0.3; a request\'s min_score wins)', type: 'float', min: 0, max: 1 },
+    { flags: '--max-detections <n>', description: 'detection models: most boxes /predict answers per image (default: the model\'s; a request\'s max_detections wins)', type: 'int', min: 1 },
     LOG_FORMAT,
     // The security plugins (serve/security.ts): gRPC, API keys, rate limits, TLS, audit log, hot reload, CORS.
     { flags: '--grpc-port <n>', description: 'also serve the KServe/Triton V2 gRPC API (inference.GRPCInferenceService) on this port (0 = any free port)', type: 'int', min: 0, max: 65535, env: 'MLCTL_GRPC_PORT' },

@@ -31,6 +31,8 @@ export async function run(ctx: ExportContext): Promise<CommandResult> {
     quantize: opts.quantize,
     opset: opts.opset,
     embedPreprocessing: opts.embedPreprocessing,
+    nmsIou: opts.nmsIou,
+    rawDetections: opts.rawDetections,
     name: opts.name,
     version: opts.modelVersion,
     maxBatch: opts.maxBatch,

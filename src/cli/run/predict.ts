@@ -12,7 +12,8 @@ import type { CommandResult } from '../spec.js';
 
 function summaryLine(r: PredictResult): string {
   const resumed = r.resumed.rows ? `, ${r.resumed.rows} already done` : '';
-  return `${r.rows} row(s) → ${r.out} (${r.format}${r.shard !== '0/1' ? `, shard ${r.shard}` : ''}): ${r.errors} unreadable${resumed}; ${r.imagesPerSecond.toFixed(1)}/s with ${r.engine.description}`;
+  const coco = r.coco ? ` — ${r.coco.detections} detection(s) in ${r.coco.images} image(s), rows in ${r.coco.rows}` : '';
+  return `${r.rows} row(s) → ${r.out} (${r.format}${r.shard !== '0/1' ? `, shard ${r.shard}` : ''}): ${r.errors} unreadable${resumed}; ${r.imagesPerSecond.toFixed(1)}/s with ${r.engine.description}${coco}`;
 }
 
 async function runMerge(ctx: PredictContext, files: string[]): Promise<CommandResult> {
@@ -35,6 +36,7 @@ export async function run(ctx: PredictContext): Promise<CommandResult> {
   if (!inputs.length) throw new MlctlError('ARGUMENT_MISSING', [`no inputs: give image files, folders, a list file or - (paths on stdin) after ${model}`]);
   if (opts.resume && opts.force) throw new MlctlError('OPTION_CONFLICT', ['--resume continues --out and --force replaces it: pick one']);
   const format = opts.format ?? formatForPath(out);
+  if (opts.cocoImages !== undefined && format !== 'coco') throw new MlctlError('OPTION_CONFLICT', ['--coco-images gives the image ids of --format coco results; add --format coco']);
   if (out && opts.format && formatForPath(out) !== opts.format && /\.(csv|jsonl|ndjson)$/i.test(out)) throw new MlctlError('OPTION_CONFLICT', [`--format ${opts.format} does not match --out ${out}`]);
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
   const decode = { maxPixels: opts.maxPixels, timeoutMs: parseDuration(opts.timeout, '--timeout'), maxDownloadBytes: parseSize(opts.maxDownload, '--max-download') };
@@ -49,6 +51,8 @@ export async function run(ctx: PredictContext): Promise<CommandResult> {
       out,
       format,
       topK: opts.topK,
+      ...(opts.minScore !== undefined || opts.maxDetections !== undefined ? { detection: { ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}), ...(opts.maxDetections !== undefined ? { maxDetections: opts.maxDetections } : {}) } } : {}),
+      ...(opts.cocoImages !== undefined ? { cocoImages: opts.cocoImages } : {}),
       batchSize: opts.batchSize,
       engine: opts.engine,
       concurrency: opts.concurrency,

@@ -44,6 +44,7 @@ export function serveConfigFromOptions(target: string, opts: Partial<ServeOption
       maxConnectionsPerClient: opts.maxConnectionsPerClient ?? d.limits.maxConnectionsPerClient,
     },
     topK: opts.topK ?? d.topK,
+    ...(opts.minScore !== undefined || opts.maxDetections !== undefined ? { detection: { ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}), ...(opts.maxDetections !== undefined ? { maxDetections: opts.maxDetections } : {}) } } : {}),
     security: {
       ...(tlsCert || tlsKey || tlsCa ? { tls: { cert: tlsCert, key: tlsKey, ca: tlsCa } } : {}),
       ...(str(o.apiKey) || str(o.apiKeysFile) ? { apiKeys: { keys: str(o.apiKey), file: str(o.apiKeysFile) } } : {}),
