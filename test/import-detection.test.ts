@@ -9,6 +9,7 @@ import '../src/engines/index.js';
 import type { TorchvisionSection, YoloSection } from '../src/artifacts/manifest.js';
 import { loadPackage } from '../src/artifacts/package.js';
 import type { DecodedBox } from '../src/models/detection/decode.js';
+import { decodeDetections } from '../src/models/detection/outputs.js';
 import { decodeTorchvision, decodeTorchvisionOutputs } from '../src/models/detection/torchvision.js';
 import { decodeYolo, decodeYoloOutputs, iou } from '../src/models/detection/yolo.js';
 import { openEngine } from '../src/runtime/engine.js';
@@ -74,6 +75,21 @@ describe('YOLO and torchvision decoding', () => {
     const got = decodeYolo(v5, { ...yoloLayout, objectness: true, transposed: true, scoreThreshold: 0.2 });
     // 0.5 x: 0.45, 0.35, 0.3 pass 0.2; 0.275 (class 0 at 45,20) too.
     expect(got.map((b) => [b.label, Number(b.score.toFixed(3))])).toEqual([[0, 0.45], [1, 0.35], [1, 0.3], [0, 0.275]]);
+  });
+
+  it('is what decodeDetections (the detection task\'s one entry point) answers for yolo and torchvision sections', () => {
+    const n = CANDIDATES.length;
+    const v8 = new Float32Array(6 * n);
+    CANDIDATES.forEach((c, a) => c.forEach((v, k) => (v8[k * n + a] = v)));
+    const yolo: YoloSection = { head: 'yolo', categoryIds: [1, 2], resize: 'fill', output: 'output0', ...yoloLayout };
+    expectBoxes(decodeDetections(yolo, [{ name: 'output0', datatype: 'FP32', shape: [1, 6, n], data: v8 }])[0]!, KEPT);
+    const tv: TorchvisionSection = { head: 'torchvision', classes: 2, categoryIds: [1, 2], maxDetections: 100, resize: 'fill', outputs: { boxes: 'boxes', scores: 'scores', labels: 'labels' }, labelOffset: 1 };
+    const got = decodeDetections(tv, [
+      { name: 'boxes', datatype: 'FP32', shape: [2, 4], data: Float32Array.from([10, 20, 30, 60, 0, 0, 5, 5]) },
+      { name: 'scores', datatype: 'FP32', shape: [2], data: Float32Array.from([0.4, 0.9]) },
+      { name: 'labels', datatype: 'INT64', shape: [2], data: BigInt64Array.from([2n, 1n]) },
+    ], { minScore: 0.5 });
+    expect(got).toEqual([[{ label: 0, score: expect.closeTo(0.9, 6), x: 0, y: 0, width: 5, height: 5 }]]);
   });
 
   it('suppresses by IoU only within a class', () => {
