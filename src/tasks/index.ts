@@ -6,7 +6,7 @@ import { imageClassification, tabularClassification } from './classification/ind
 import { tabularRegression } from './regression/index.js';
 import type { AnyTask } from './types.js';
 
-export type { AnyTask, InputKind, MetricsAccumulator, ReportRendering, ReportSection, RowRendering, ServeRendering, Task, TaskModel, WatchRendering } from './types.js';
+export type { AnyTask, DetectedObject, InputKind, MetricsAccumulator, ReportRendering, ReportSection, ResultContext, RowRendering, ServeRendering, Task, TaskModel, WatchRendering } from './types.js';
 
 const TASKS: readonly AnyTask[] = [imageClassification, tabularClassification, tabularRegression];
 

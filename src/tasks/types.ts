@@ -1,6 +1,7 @@
 // The task contract: what is specific to a kind of model (classify an image, classify or regress a table row; next:
 // detect objects) lives in one task module, and commands reach it through taskOf(manifest). docs/tasks.md is the guide.
 import type { Manifest } from '../artifacts/manifest.js';
+import type { Box } from '../data/detection/types.js';
 import type { Tensor } from '../runtime/tensor.js';
 
 /** What post-processing and rendering read of a model: its labels and output (a remote model's metadata can supply them). */
@@ -24,7 +25,7 @@ export interface Task<R = unknown, M = unknown> {
   /** Values per example the model outputs (an engine is checked against it when it opens). */
   outputSize(m: TaskModel): number;
   /** One batch of engine outputs → one result per example. */
-  results(outputs: readonly Tensor[], m: TaskModel): R[];
+  results(outputs: readonly Tensor[], m: TaskModel, ctx?: ResultContext): R[];
   readonly serve: ServeRendering<R>;
   /** How `mlctl predict` writes a result: its CSV columns and JSON Lines fields. */
   rows(m: TaskModel, opts: { topK: number }): RowRendering<R>;
@@ -59,9 +60,24 @@ export interface RowRendering<R> {
   fields(r: R): Record<string, unknown>;
 }
 
+/** What results() may need beyond the outputs. */
+export interface ResultContext {
+  /** Each example's picture size before preprocessing (detection maps its boxes back to it). */
+  sizes?: ReadonlyArray<{ width: number; height: number }>;
+}
+
+/** One object a detection model found: its label, score and box in the pictures's own pixels (ResultContext.sizes). */
+export interface DetectedObject {
+  label: string;
+  score: number;
+  box: Box;
+}
+
 export interface WatchRendering<R> {
   /** What rules see of a frame: one score per model label, in label order (detection: each label's best box). */
   scores(r: R): Float32Array | Float64Array;
+  /** Detection tasks: the objects found (zones, counts, tracking and boxes on snapshots read them). */
+  objects?(r: R): DetectedObject[];
 }
 
 export interface MetricsOptions {

@@ -11,15 +11,19 @@ import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice } from '../runtime/engine.js';
 import { floatFeed, floatIO, floatsOf } from '../runtime/float.js';
 import { createBatcher } from '../runtime/batcher.js';
-import { requireTask } from '../tasks/index.js';
+import { requireTask, type DetectedObject } from '../tasks/index.js';
 import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
 import type { RemoteInput } from './config/types.js';
-import type { Region } from './roi.js';
+import { frameSize, type Region } from './roi.js';
 
 export interface ClassifyResult {
   /** One score per label: what rules see of the frame (local models: the task's probabilities — logits softmaxed). */
   scores: Float32Array | Float64Array;
+  /** Detection models: the objects found, boxes in the whole frame's pixels (a region's offset added back). */
+  objects?: DetectedObject[];
+  /** The whole frame's displayed size (with objects). */
+  frame?: { width: number; height: number };
   /** Engine (or server round-trip) time of the batch that carried this frame. */
   inferenceMs: number;
   batchSize: number;
@@ -27,6 +31,8 @@ export interface ClassifyResult {
 
 export interface Classifier {
   readonly labels: string[];
+  /** The model locates objects (its task renders objects for watch): zones, counts and tracking apply. */
+  readonly detects: boolean;
   readonly model: { name: string; version?: number };
   readonly description: string;
   /** Frames to keep in flight so the engine never waits for the next decode. */
@@ -55,7 +61,8 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   const ref = `${m.name} v${m.version}`;
   const task = requireTask(m, 'watch', ref);
   const rules = task.watch;
-  if (!rules || task.input !== 'image' || m.input.kind !== 'image') throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, `it is a ${task.id} model; watch needs a model that looks at images and scores labels`]);
+  if (!rules || task.input !== 'image' || m.input.kind !== 'image') throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, `it is a ${task.id} model; watch needs a model that looks at images and scores labels or finds objects`]);
+  const objects = rules.objects?.bind(rules);
   if (!m.labels.length) throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, 'its manifest lists no labels']);
   const spec: ImageInputSpec = m.input;
   // TF.js runs in a worker thread: a batch must never block the event loop that reads the camera streams.
@@ -74,13 +81,18 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   );
   return {
     labels: m.labels,
+    detects: objects !== undefined,
     model: { name: m.name, version: m.version },
     description: `${ref} on ${engine.description}, batches of up to ${opts.maxBatch}`,
     capacity: opts.maxBatch * 2,
     async classify(image, region) {
       let x: Float32Array;
+      let frame: { width: number; height: number } | undefined;
       decoding++;
       try {
+        // A detector's boxes come back in the picture's pixels: the picture is the region when there is one.
+        if (objects) frame = await frameSize(image, true);
+        if (objects && !frame) throw new Error('the frame has no readable size');
         x = await imageToInput(image, spec, undefined, 0, region ? { region } : {});
       } catch (err) {
         throw new BadFrameError((err as Error).message);
@@ -89,8 +101,14 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
         batcher.poke();
       }
       const r = await batcher.submit([floatFeed(engine, x, 1)], 1);
-      const [result] = task.results(floatOutputs(m, floatsOf(r.outputs[0]!), 1), m);
-      return { scores: rules.scores(result), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
+      const picture = region ? { width: region.width, height: region.height } : frame;
+      const [result] = task.results(floatOutputs(m, floatsOf(r.outputs[0]!), 1), m, picture ? { sizes: [picture] } : undefined);
+      const base = { scores: rules.scores(result), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
+      if (!objects) return base;
+      const dx = region?.left ?? 0;
+      const dy = region?.top ?? 0;
+      const found = objects(result).map((o) => (dx || dy ? { ...o, box: { ...o.box, x: o.box.x + dx, y: o.box.y + dy } } : o));
+      return { ...base, objects: found, frame: frame! };
     },
     async close() {
       await batcher.idle();
@@ -217,6 +235,7 @@ export async function openRemoteClassifier(opts: RemoteOptions): Promise<Classif
   const names = labels ?? Array.from({ length: meta.outputSize! }, (_, i) => String(i));
   return {
     labels: names,
+    detects: false,
     model: { name: opts.model, ...(opts.version ? { version: opts.version } : {}) },
     description: `${opts.model} on ${opts.url} (KServe V2, ${spec ? `FP32 ${spec.height}x${spec.width} images, ${spec.preprocessing.mode} preprocessing here` : 'JPEG frames'}, up to ${opts.maxInFlight} requests in flight)`,
     capacity: opts.maxInFlight,
