@@ -35,7 +35,7 @@ const f1 = (v: number) => String(Math.round(v * 10) / 10);
 export function overlay(width: number, height: number, caption: string, region?: Region, marks: SnapshotMarks = {}): Buffer {
   const size = Math.max(12, Math.round(Math.min(width, height) / 18));
   const bar = Math.round(size * 1.6);
-  const stroke = Math.max(2, Math.round(Math.min(width, height) / 200));
+  const stroke = Math.max(3, Math.round(Math.min(width, height) / 160));
   const roi = region ? `<rect x="${region.left + 1}" y="${region.top + 1}" width="${Math.max(1, region.width - 2)}" height="${Math.max(1, region.height - 2)}" fill="none" stroke="#ffd400" stroke-width="2"/>` : '';
   const zone = marks.zone?.length ? `<polygon points="${marks.zone.map(([x, y]) => `${f1(x)},${f1(y)}`).join(' ')}" fill="rgba(0,200,255,0.15)" stroke="${ZONE_COLOR}" stroke-width="${stroke}"/>` : '';
   const small = Math.max(10, Math.round(size * 0.7));
