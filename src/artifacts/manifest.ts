@@ -107,6 +107,8 @@ export interface DetectionSection {
   stride: number;
   /** K: most detections decoding keeps per image. */
   maxDetections: number;
+  /** Score below which serve and predict drop a box unless told otherwise (absent: the task's default, 0.3). */
+  minScore?: number;
   /** The dataset's category id of each label (COCO category ids; YOLO/VOC: index + 1), for COCO results files. */
   categoryIds: number[];
   /** How boxes map back to the original picture: "fill" stretches it to the input, so x·W/width and y·H/height. */

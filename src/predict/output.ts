@@ -204,7 +204,11 @@ export async function openOutput(file: string | undefined, opts: OutputOptions):
       throw new MlctlError('PREDICT_OUTPUT', [file, `it has columns "${existing.trim()}", this run writes "${header.trim()}": resume with the same --format and --top-k, or start a new file`]);
     }
     if (existing) {
+      let last: number | undefined;
       for await (const row of readRows(file, opts.layout.format)) {
+        // Inputs, not lines: a task may write several lines per input (detection: one per box).
+        if (row.index === last) continue;
+        last = row.index;
         done.add(row.input);
         resumedRows++;
         if (row.error) resumedErrors++;

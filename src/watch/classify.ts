@@ -6,7 +6,7 @@
 import sharp from 'sharp';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { loadPackage } from '../artifacts/package.js';
-import { imageInputSpec, imageToInput, type PreprocessingMode } from '../data/preprocess.js';
+import { imageInputSpec, imageToInput, imageToInputPlaced, type ImageGeometry, type PreprocessingMode } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice } from '../runtime/engine.js';
 import { floatFeed, floatIO, floatsOf } from '../runtime/float.js';
@@ -53,6 +53,8 @@ export interface LocalOptions {
   maxDelayMs: number;
   logger: Logger;
   onBatch?: (size: number, seconds: number) => void;
+  /** Detection models: keep boxes scoring at least this (the lowest score a rule or tracker reads); default the model's. */
+  minScore?: number;
 }
 
 export async function openLocalClassifier(opts: LocalOptions): Promise<Classifier> {
@@ -87,13 +89,10 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
     capacity: opts.maxBatch * 2,
     async classify(image, region) {
       let x: Float32Array;
-      let frame: { width: number; height: number } | undefined;
+      let geometry: ImageGeometry;
       decoding++;
       try {
-        // A detector's boxes come back in the picture's pixels: the picture is the region when there is one.
-        if (objects) frame = await frameSize(image, true);
-        if (objects && !frame) throw new Error('the frame has no readable size');
-        x = await imageToInput(image, spec, undefined, 0, region ? { region } : {});
+        ({ x, geometry } = await imageToInputPlaced(image, spec, undefined, 0, region ? { region } : {}));
       } catch (err) {
         throw new BadFrameError((err as Error).message);
       } finally {
@@ -101,14 +100,14 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
         batcher.poke();
       }
       const r = await batcher.submit([floatFeed(engine, x, 1)], 1);
-      const picture = region ? { width: region.width, height: region.height } : frame;
-      const [result] = task.results(floatOutputs(m, floatsOf(r.outputs[0]!), 1), m, picture ? { sizes: [picture] } : undefined);
-      const base = { scores: rules.scores(result), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
+      // The geometry carries the region's corner: a detector's boxes come back in the whole frame's pixels.
+      const ctx = objects ? { images: [geometry], ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}) } : undefined;
+      const [result] = task.results(floatOutputs(m, floatsOf(r.outputs[0]!), 1), m, ctx);
+      const base = { scores: rules.scores(result, m), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
       if (!objects) return base;
-      const dx = region?.left ?? 0;
-      const dy = region?.top ?? 0;
-      const found = objects(result).map((o) => (dx || dy ? { ...o, box: { ...o.box, x: o.box.x + dx, y: o.box.y + dy } } : o));
-      return { ...base, objects: found, frame: frame! };
+      const frame = region ? await frameSize(image, true) : { width: geometry.width, height: geometry.height };
+      if (!frame) throw new BadFrameError('the frame has no readable size');
+      return { ...base, objects: objects(result), frame };
     },
     async close() {
       await batcher.idle();

@@ -91,6 +91,8 @@ async function openClassifier(config: WatchConfig, logger: Logger, metrics: Watc
     engine: inf.engine,
     maxBatch: inf.maxBatch,
     maxDelayMs: inf.maxDelayMs,
+    // A detector keeps every box some rule or tracker could read, however low the model's own threshold is set.
+    minScore: Math.min(...config.rules.map((r) => r.minScore), ...config.cameras.map((c) => c.tracker.minScore)),
     logger,
     onBatch: (size, seconds) => {
       metrics.batchSize.observe(size);
