@@ -43,8 +43,8 @@ export function overlay(width: number, height: number, caption: string, region?:
     .map((o) => {
       const { x, y, width: w, height: h } = o.box;
       const text = `${o.id !== undefined ? `#${o.id} ` : ''}${o.label} ${Math.round(o.score * 100)}%`;
-      // The tag sits above the box, or inside it when the box touches the top (under the caption bar).
-      const ty = y - small * 1.3 >= bar ? y - small * 1.3 : y;
+      // The tag sits above the box, or inside it, below the caption bar, when there is no room above.
+      const ty = y - small * 1.3 >= bar ? y - small * 1.3 : Math.max(y, bar);
       const tw = Math.round(text.length * small * 0.62 + small * 0.6);
       return `<rect x="${f1(x)}" y="${f1(y)}" width="${f1(Math.max(1, w))}" height="${f1(Math.max(1, h))}" fill="none" stroke="${BOX_COLOR}" stroke-width="${stroke}"/><rect x="${f1(x)}" y="${f1(ty)}" width="${tw}" height="${f1(small * 1.3)}" fill="${BOX_COLOR}"/><text x="${f1(x + small * 0.3)}" y="${f1(ty + small * 1.0)}" font-family="DejaVu Sans, sans-serif" font-size="${small}" fill="#ffffff">${escapeXml(text)}</text>`;
     })
