@@ -15,6 +15,7 @@ import { DataType, encodeModel, graphBuilder, irVersionForOpset, valueInfo } fro
 import { createMemoryLogger } from '../src/util/log.js';
 import { loadWatchConfig } from '../src/watch/config/load.js';
 import type { WatchEvent } from '../src/watch/events.js';
+import { openLocalClassifier } from '../src/watch/classify.js';
 import { startWatch } from '../src/watch/watcher.js';
 import { tempDir } from './helpers/fixtures.js';
 import { tools } from './helpers/tools.js';
@@ -48,12 +49,12 @@ function squareDetector(): Uint8Array {
   return encodeModel({ irVersion: irVersionForOpset(13), opsetImport: [{ domain: '', version: 13 }], producerName: 'mlctl-test', graph });
 }
 
-/** A black 128x128 frame with 32-pixel squares on a 32-pixel grid: [cell x, cell y, colour]. */
-async function frame(squares: Array<[number, number, string]>): Promise<Buffer> {
+/** A black size x size frame (128 by default) with 32-pixel squares on a 32-pixel grid: [cell x, cell y, colour]. */
+async function frame(squares: Array<[number, number, string]>, size = 128): Promise<Buffer> {
   const composite = await Promise.all(
     squares.map(async ([x, y, colour]) => ({ input: await sharp({ create: { width: 32, height: 32, channels: 3, background: colour } }).png().toBuffer(), left: x * 32, top: y * 32 })),
   );
-  return sharp({ create: { width: 128, height: 128, channels: 3, background: '#000' } }).composite(composite).png().toBuffer();
+  return sharp({ create: { width: size, height: size, channels: 3, background: '#000' } }).composite(composite).png().toBuffer();
 }
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -82,6 +83,30 @@ beforeAll(async () => {
   model = pkg.dir;
 });
 afterAll(() => tmp?.cleanup());
+
+describe('detection frames through the task layer', () => {
+  it('maps boxes found in a region of interest back to the whole frame', async () => {
+    const c = await openLocalClassifier({ model, engine: 'onnx', maxBatch: 1, maxDelayMs: 0, logger: createMemoryLogger(), minScore: 0.5 });
+    try {
+      expect(c.detects).toBe(true);
+      const image = await frame([[3, 3, '#f00'], [0, 0, '#00f']]);
+      // Whole frame (fill 128 → 64): the person in cell (3, 3) → input box (40, 40) to (72, 72) clipped at 64 → ×2.
+      const whole = await c.classify(image);
+      expect(whole.frame).toEqual({ width: 128, height: 128 });
+      expect(whole.objects!.map((o) => [o.label, o.box])).toEqual(expect.arrayContaining([['person', { x: 80, y: 80, width: 48, height: 48 }], ['car', { x: 0, y: 0, width: 48, height: 48 }]]));
+      // A 256x256 frame, its lower-right quarter as the region (128 → 64): the person in cell (7, 7) is at region
+      // (96, 96) → input cell (3, 3), box (40, 40) clipped at 64 → region (80, 80, 48, 48) → frame + (128, 128).
+      // The car in cell (0, 0) is outside the region: not seen at all.
+      const big = await frame([[7, 7, '#f00'], [0, 0, '#00f']], 256);
+      const part = await c.classify(big, { left: 128, top: 128, width: 128, height: 128 });
+      expect(part.frame).toEqual({ width: 256, height: 256 });
+      expect(part.objects!.map((o) => [o.label, o.box])).toEqual([['person', { x: 208, y: 208, width: 48, height: 48 }]]);
+      expect(part.objects![0]!.score).toBeGreaterThan(0.9);
+    } finally {
+      await c.close();
+    }
+  });
+});
 
 describe.skipIf(!tools.mosquitto)('watch with a detection model (mosquitto)', () => {
   it('tracks a person into the door zone and out of view, counts a crowd, and keeps MQTT counts per label and zone', async () => {
