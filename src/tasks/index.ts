@@ -7,7 +7,7 @@ import { detection } from './detection/index.js';
 import { tabularRegression } from './regression/index.js';
 import type { AnyTask } from './types.js';
 
-export type { AnyTask, DetectedObject, InputKind, MetricsAccumulator, ResultContext, ReportRendering, ReportSection, RowRendering, ServeRendering, Task, TaskModel, WatchRendering } from './types.js';
+export type { AnyTask, InputKind, MetricsAccumulator, ResultContext, ReportRendering, ReportSection, RowRendering, ServeRendering, Task, TaskModel, WatchRendering } from './types.js';
 
 const TASKS: readonly AnyTask[] = [imageClassification, tabularClassification, tabularRegression, detection];
 
