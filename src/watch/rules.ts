@@ -158,7 +158,7 @@ export function createRuleEngine(rules: RuleConfig[]): RuleEngine {
       for (const [key, s] of states) {
         if (!key.endsWith(`\u0000${camera}`)) continue;
         clear(s);
-        s.quietObjects.clear(); // track ids restart with the tracker
+        s.quietObjects.clear(); // the camera's tracks are forgotten with it
       }
     },
   };

@@ -1,5 +1,6 @@
 // The `rules:` list (in the watch config or a separate rules file): which labels, how sure, how many of the
-// last frames, how often, when, how severe and what to say. Validated with line/column errors.
+// last frames, how often, when, how severe and what to say — and with a detection model, in which zone, how many
+// objects, or an object entering or leaving (docs/watch-detection.md). Validated with line/column errors.
 import { readFile } from 'node:fs/promises';
 import { configError, displayPath, Field, parseYaml, type MapReader } from './reader.js';
 import { NAME_RE } from './values.js';
