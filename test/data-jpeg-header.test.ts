@@ -19,8 +19,11 @@ describe('jpegFrame', () => {
     };
     for (const [what, jpeg] of Object.entries(cases)) {
       const meta = await sharp(jpeg).metadata();
-      expect({ what, ...jpegFrame(jpeg) }).toEqual({ what, width: meta.width, height: meta.height, channels: meta.channels, bits: 8 });
+      expect({ what, ...jpegFrame(jpeg) }).toEqual({ what, width: meta.width, height: meta.height, channels: meta.channels, bits: 8, exif: what === 'rotated' });
     }
+    // An Exif-rotated JPEG is measured by sharp (the frame header knows no orientation): turned a quarter, as displayed.
+    const rotated = await base().withMetadata({ orientation: 6 }).jpeg().toBuffer();
+    expect(await checkImageHeader(rotated)).toMatchObject({ orientation: 6 });
     expect(jpegFrame((await base().png().toBuffer()) as Uint8Array)).toBeUndefined();
   });
 

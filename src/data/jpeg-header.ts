@@ -8,6 +8,8 @@ export interface JpegFrame {
   channels: number;
   /** Bits per sample (8, or 12 in rare extended JPEGs). */
   bits: number;
+  /** An Exif segment (APP1) comes before the frame header: it may turn the picture (EXIF orientation). */
+  exif: boolean;
 }
 
 /** SOFn markers carry the frame header; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not. */
@@ -21,6 +23,7 @@ const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 
 export function jpegFrame(b: Uint8Array): JpegFrame | undefined {
   if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return undefined;
   let i = 2;
+  let exif = false;
   while (i + 3 < b.length) {
     if (b[i] !== 0xff) return undefined;
     const m = b[i + 1]!;
@@ -43,8 +46,10 @@ export function jpegFrame(b: Uint8Array): JpegFrame | undefined {
       const width = (b[i + 7]! << 8) | b[i + 8]!;
       const channels = b[i + 9]!;
       if (!width || !height || !channels) return undefined;
-      return { width, height, channels, bits };
+      return { width, height, channels, bits, exif };
     }
+    // APP1 "Exif\0\0".
+    if (m === 0xe1 && i + 9 < b.length && b[i + 4] === 0x45 && b[i + 5] === 0x78 && b[i + 6] === 0x69 && b[i + 7] === 0x66 && b[i + 8] === 0 && b[i + 9] === 0) exif = true;
     i += 2 + len;
   }
   return undefined;

@@ -126,8 +126,9 @@ export async function checkImageHeader(input: string | Uint8Array, opts: Pick<De
   const label = typeof input === 'string' ? input : `(${input.byteLength} bytes)`;
   // An 8-bit JPEG's frame header is read from its bytes (no libvips call: serve's hot path); anything else asks sharp.
   const frame = typeof input === 'string' ? undefined : jpegFrame(input);
-  let meta: Pick<sharp.Metadata, 'width' | 'height' | 'channels' | 'depth'>;
-  if (frame && frame.bits === 8) meta = { width: frame.width, height: frame.height, channels: frame.channels as sharp.Channels, depth: 'uchar' };
+  let meta: Pick<sharp.Metadata, 'width' | 'height' | 'channels' | 'depth' | 'orientation'>;
+  // A JPEG with Exif may carry an orientation that turns the picture (and so its geometry): sharp reads it.
+  if (frame && frame.bits === 8 && !frame.exif) meta = { width: frame.width, height: frame.height, channels: frame.channels as sharp.Channels, depth: 'uchar' };
   else {
     try {
       meta = await sharp(input, { limitInputPixels: false, pages: 1 }).metadata();
