@@ -17,7 +17,7 @@ import { requireTask } from '../../tasks/index.js';
 import { tabularRegression } from '../../tasks/regression/index.js';
 import { parseSize } from '../../util/units.js';
 import { outputColumns } from '../../util/terminal.js';
-import { startBackend } from '../context.js';
+import { startBackend, startDevice } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
@@ -109,6 +109,8 @@ async function runTabular(ctx: EvaluateContext, pkgs: LoadedPackage[], params: S
 
 export async function run(ctx: EvaluateContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
+  // Before any data is read: a device this machine cannot run fails now.
+  await startDevice(ctx);
   const [refs] = ctx.args;
   if (opts.maxLatencyMs !== undefined && opts.latencyRuns === 0) throw new MlctlError('OPTION_CONFLICT', ['--max-latency-ms needs latency measurement; drop --latency-runs 0']);
 
