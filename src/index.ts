@@ -16,6 +16,7 @@ import type { StepOptions } from './optimize/step.js';
 import type { WeightDtype } from './artifacts/weight-quant.js';
 import { predict as predictPackage, type PredictOptions as PackagePredictOptions, type PredictResult } from './predict/index.js';
 import { selectBackend, currentBackend, type BackendChoice } from './runtime/backend.js';
+
 import { setSessionDefaults, type SessionConfig } from './runtime/device.js';
 import { openEngine, type EngineOptions, type InferenceEngine } from './runtime/engine.js';
 import { serveConfig, type ServeConfigInput } from './serve/config.js';
@@ -35,6 +36,12 @@ export type { Device, DeviceChoice, GraphOptimization } from './runtime/device.j
 export { parseDevice, formatDevice } from './runtime/device.js';
 export { resolveDevice, ortProviders, type ResolvedDevice, type OrtProvider } from './runtime/ort.js';
 export type { WatchConfig } from './watch/config/types.js';
+// What a caller needs around an engine: the one preprocessing (the model's own input spec), one-float-tensor runs, and
+// the TF.js backend choice.
+export { imageInputSpec, imageToInput } from './data/preprocess.js';
+export type { ImageInputSpec } from './artifacts/manifest.js';
+export { runFloat, floatIO } from './runtime/float.js';
+export { selectBackend, describeBackend, currentBackend } from './runtime/backend.js';
 export { loadWatchConfig } from './watch/config/load.js';
 
 /** What every long-running call takes. */
