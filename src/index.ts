@@ -18,6 +18,7 @@ import { predict as predictPackage, type PredictOptions as PackagePredictOptions
 import { selectBackend, currentBackend, type BackendChoice } from './runtime/backend.js';
 
 import { setSessionDefaults, type SessionConfig } from './runtime/device.js';
+import { resolveDevice as resolveDeviceNow } from './runtime/ort.js';
 import { openEngine, type EngineOptions, type InferenceEngine } from './runtime/engine.js';
 import { serveConfig, type ServeConfigInput } from './serve/config.js';
 import { startServe, type Serving } from './serve/serve.js';
@@ -52,7 +53,10 @@ export interface CallOptions {
   logger?: Logger;
   /** TF.js backend, selected once per process (default auto: tensorflow, wasm, then cpu). */
   backend?: BackendChoice;
-  /** ONNX Runtime session settings for the engines this call opens (device, threads, graph optimisation). */
+  /**
+   * ONNX Runtime session settings (device, threads, graph optimisation) for the engines this call opens. Like the
+   * TF.js backend they become the process's defaults: later calls without `session` keep them.
+   */
   session?: SessionConfig;
 }
 
@@ -80,7 +84,9 @@ function tableDefaults(options: readonly OptionSpec[]): Record<string, unknown> 
 async function prepare(opts: CallOptions): Promise<Logger> {
   opts.signal?.throwIfAborted();
   if (!currentBackend() || opts.backend) await selectBackend(opts.backend ?? 'auto');
-  if (opts.session) setSessionDefaults(opts.session);
+  // Like the TF.js backend, the session settings are the process's (engines opened later use them too); a device this
+  // build cannot run fails here, before anything changes.
+  if (opts.session) setSessionDefaults({ ...opts.session, ...(opts.session.device ? { device: resolveDeviceNow(opts.session.device).device } : {}) });
   return opts.logger ?? quiet();
 }
 
