@@ -60,6 +60,8 @@ describe('mlctl serve security options (CLI)', () => {
     expect(pinned.err).toMatch(/is a single package version: serve its model directory .* to use --watch/);
     const rate = await serveFails(['--rate-limit', '0/s']);
     expect(rate.code).toBe(2);
-    expect(rate.err).toMatch(/--rate-limit "0\/s" is not valid/);
+    // serve's stderr is JSON lines by default (--log-format), the error included: read the message, not the escaped line.
+    const messages = rate.err.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(messages.join('\n')).toMatch(/--rate-limit "0\/s" is not valid/);
   });
 });
