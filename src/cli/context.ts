@@ -3,7 +3,7 @@
 import type { ResolvedDevice } from '../runtime/ort.js';
 import { describeBackend, parseBackendChoice, selectBackend, type BackendInfo } from '../runtime/backend.js';
 import type { Logger } from '../util/log.js';
-import { setSessionDefaults, type GraphOptimization } from '../runtime/device.js';
+import { parseDevice, setSessionDefaults, type GraphOptimization } from '../runtime/device.js';
 
 /** The session options' values as a runner's opts carry them (cli/options.ts SESSION_OPTIONS). */
 export interface SessionOpts {
@@ -18,9 +18,16 @@ export interface SessionOpts {
  * DEVICE_UNAVAILABLE; auto says what it chose. The result becomes the process's session defaults for every engine.
  */
 export async function startDevice(ctx: { opts: SessionOpts; logger: Logger }): Promise<ResolvedDevice> {
+  const settings = { intraOpThreads: ctx.opts.intraOpThreads, interOpThreads: ctx.opts.interOpThreads, graphOptimization: ctx.opts.graphOptimization };
+  const parsed = parseDevice(ctx.opts.device);
+  // cpu (the default) needs no probe: commands that end up on TF.js never load onnxruntime for it.
+  if (parsed !== 'auto' && parsed.kind === 'cpu') {
+    setSessionDefaults({ device: parsed, ...settings });
+    return { device: parsed, requested: 'cpu', skipped: [] };
+  }
   const { resolveDevice, describeDevice } = await import('../runtime/ort.js');
-  const resolved = resolveDevice(ctx.opts.device);
-  setSessionDefaults({ device: resolved.device, intraOpThreads: ctx.opts.intraOpThreads, interOpThreads: ctx.opts.interOpThreads, graphOptimization: ctx.opts.graphOptimization });
+  const resolved = resolveDevice(parsed);
+  setSessionDefaults({ device: resolved.device, ...settings });
   // Named devices are echoed at debug level only: the engine description carries them; auto's choice is news.
   if (resolved.requested === 'auto') ctx.logger.info(describeDevice(resolved));
   else ctx.logger.debug(describeDevice(resolved));
