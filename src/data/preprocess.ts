@@ -3,6 +3,7 @@
 import sharp from 'sharp';
 import { LEGACY_RESIZE, type ImageInputSpec, type PreprocessingSpec } from '../artifacts/manifest.js';
 import { MlctlError } from '../errors.js';
+import { jpegFrame } from './jpeg-header.js';
 
 export type PreprocessingMode = PreprocessingSpec['mode'];
 export const PREPROCESSING_MODES: readonly PreprocessingMode[] = ['caffe', 'tf', 'torch', 'unit', 'raw'];
@@ -123,11 +124,16 @@ export async function checkImageHeader(input: string | Uint8Array, opts: Pick<De
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxBytes = opts.maxDecodedBytes ?? maxPixels * DECODED_BYTES_PER_LIMIT_PIXEL;
   const label = typeof input === 'string' ? input : `(${input.byteLength} bytes)`;
-  let meta: sharp.Metadata;
-  try {
-    meta = await sharp(input, { limitInputPixels: false, pages: 1 }).metadata();
-  } catch (err) {
-    throw new MlctlError('IMAGE_DECODE', [label, ((err as Error).message ?? String(err)).split('\n')[0]!], { cause: err });
+  // An 8-bit JPEG's frame header is read from its bytes (no libvips call: serve's hot path); anything else asks sharp.
+  const frame = typeof input === 'string' ? undefined : jpegFrame(input);
+  let meta: Pick<sharp.Metadata, 'width' | 'height' | 'channels' | 'depth'>;
+  if (frame && frame.bits === 8) meta = { width: frame.width, height: frame.height, channels: frame.channels as sharp.Channels, depth: 'uchar' };
+  else {
+    try {
+      meta = await sharp(input, { limitInputPixels: false, pages: 1 }).metadata();
+    } catch (err) {
+      throw new MlctlError('IMAGE_DECODE', [label, ((err as Error).message ?? String(err)).split('\n')[0]!], { cause: err });
+    }
   }
   const { width, height } = meta;
   if (!width || !height) throw new MlctlError('IMAGE_DECODE', [label, 'the image has no dimensions']);

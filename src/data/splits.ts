@@ -154,7 +154,7 @@ export function describeSplits(plan: SplitPlan): string {
 }
 
 /** Options that had no effect on this folder (a val/ folder makes --validation-split moot), as warnings. */
-export function unusedSplitOptions(plan: SplitPlan, from: ResolvedSplitParams['from']): string[] {
+export function unusedSplitOptions(plan: Pick<SplitPlan, 'source' | 'params'>, from: ResolvedSplitParams['from']): string[] {
   const out: string[] = [];
   if (plan.source.val === 'folder' && from.validationSplit === 'option') out.push(`--validation-split ${plan.params.validationSplit} is not used: the data has a val/ folder`);
   if (plan.source.test === 'folder' && from.testSplit === 'option') out.push(`--test-split ${plan.params.testSplit} is not used: the data has a test/ folder`);

@@ -120,10 +120,10 @@ async function onnxThreadEngine(bytes: Uint8Array, opts: SessionEngineOptions): 
     outputs,
     batched,
     provenance: provenance ?? { verified: false, source: 'ONNX bytes' },
-    async run(feeds, fetches) {
+    async run(feeds, fetches, runOpts) {
       checkFeeds('onnx', inputs, feeds);
-      // The caller keeps its arrays: the worker gets copies it owns (one copy, then a transfer).
-      const { tensors, transfer } = forTransfer(feeds, true);
+      // Unless the caller hands them over, it keeps its arrays: the worker gets copies it owns (one copy, then a transfer).
+      const { tensors, transfer } = forTransfer(feeds, !runOpts?.handOver);
       return client.call<Tensor[]>({ op: 'run', feeds: tensors, fetches }, transfer);
     },
     async dispose() {

@@ -25,14 +25,18 @@ export interface EpochMetrics {
   phase: 'head' | 'fine-tune';
 }
 
-/** Everything needed to continue training exactly where an epoch ended (checkpoints, --resume). */
-export interface HeadTrainState {
+/**
+ * Everything needed to continue training exactly where an epoch ended (checkpoints, --resume). `P` is how the weights
+ * are held (the Dense head's HeadParams; a detection head's named arrays), `H` what an epoch records.
+ */
+export interface HeadTrainState<P = HeadParams, H = EpochMetrics> {
   epoch: number;
-  weights: HeadParams;
-  best: { weights: HeadParams; epoch: number; monitor: number };
+  weights: P;
+  /** monitor: lower is better (val_loss; a detection head records −val mAP). */
+  best: { weights: P; epoch: number; monitor: number };
   /** Epochs since the monitored metric last improved. */
   wait: number;
-  history: EpochMetrics[];
+  history: H[];
   optimizer: AdamState;
 }
 

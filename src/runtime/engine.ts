@@ -41,9 +41,18 @@ export interface InferenceEngine {
    * Run one set of feeds (every declared input, by name, in any order; numeric data is used in place, never copied
    * by the engine) and answer the `fetches` asked for (default: every declared output), in that order.
    */
-  run(feeds: readonly Tensor[], fetches?: readonly string[]): Promise<Tensor[]>;
+  run(feeds: readonly Tensor[], fetches?: readonly string[], opts?: RunOptions): Promise<Tensor[]>;
   /** Frees what the engine owns. A model it borrowed (EngineSource "model" without `owned`) is never disposed by it. */
   dispose(): Promise<void>;
+}
+
+export interface RunOptions {
+  /**
+   * The caller is done with the feeds' arrays: an engine in a worker thread takes their buffers (transferred, no
+   * copy) and leaves them detached. Without it a threaded engine copies every feed first (serve's batches hand over
+   * the buffers they made themselves).
+   */
+  handOver?: boolean;
 }
 
 /** What to run. A bare LoadedPackage is accepted wherever a source is, as { kind: 'package', pkg }. */

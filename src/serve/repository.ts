@@ -138,7 +138,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       }
       entry.preparing--;
       const t1 = performance.now();
-      const r = await entry.batcher.submit(batch.feeds, batch.n, fairnessKey(ctx));
+      const r = await entry.batcher.submit(batch.feeds, batch.n, fairnessKey(ctx), { handOver: batch.owned });
       const timing = { inputMs: t1 - t0, queueMs: Math.max(0, performance.now() - t1 - r.inferenceMs), inferMs: r.inferenceMs };
       const outputs = entry.present(r.outputs, batch.n);
       // A NaN or Infinity answered as JSON would be null: say what happened instead of a 200 with nulls.

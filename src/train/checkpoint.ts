@@ -1,5 +1,6 @@
 // Training checkpoints in a run directory (<artifacts>/.runs/<name>/): the run's config fingerprint plus, after every
-// epoch, the head weights, best weights, Adam moments and history — enough for --resume to continue exactly.
+// epoch, the head weights, best weights, Adam moments and history — enough for --resume to continue exactly. Heads are
+// the classifier's Dense pair (HeadParams) or any head held as named arrays (the detection head's layer weights).
 // Layout: checkpoint/state.json names the tensor files (and the fine-tune model folder) it belongs with. A save writes
 // new files under fresh names and fsyncs them, then replaces state.json atomically, then removes what no state names:
 // a crash at any point leaves the previous checkpoint whole. Best weights are written only when they change.
@@ -26,11 +27,20 @@ export interface RunConfig {
   lrFind?: { head?: number; fineTune?: number };
 }
 
-export interface Checkpoint {
+/** A head's weights as named arrays, in the order its trainer keeps them (Adam slots follow the same order). */
+export interface NamedParams {
+  tensors: Array<{ name: string; shape: number[]; data: Float32Array }>;
+}
+
+export type CheckpointParams = HeadParams | NamedParams;
+
+const isNamed = (p: CheckpointParams): p is NamedParams => 'tensors' in p;
+
+export interface Checkpoint<P extends CheckpointParams = HeadParams, H = EpochMetrics> {
   phase: 'head' | 'fine-tune';
-  head: HeadTrainState;
+  head: HeadTrainState<P, H>;
   /** Fine-tune phase: epochs done in that phase and its history. */
-  fineTune?: { epoch: number; history: EpochMetrics[]; bestEpoch: number; bestMonitor: number; wait: number };
+  fineTune?: { epoch: number; history: H[]; bestEpoch: number; bestMonitor: number; wait: number };
   interrupted?: boolean;
   /** The fine-tune model folder this checkpoint goes with (absolute; set by loadCheckpoint). */
   modelDir?: string;
@@ -47,6 +57,8 @@ interface TensorEntry {
 
 interface StateFile {
   version: number;
+  /** 'named': the head's weights are NamedParams (absent: HeadParams, w1/b1/w2/b2). */
+  params?: 'named';
   savedAt: string;
   phase: Checkpoint['phase'];
   interrupted: boolean;
@@ -54,8 +66,8 @@ interface StateFile {
   wait: number;
   best: { epoch: number; monitor: number | null };
   adamStep: number;
-  history: EpochMetrics[];
-  fineTune?: Checkpoint['fineTune'];
+  history: unknown[];
+  fineTune?: Checkpoint<CheckpointParams, unknown>['fineTune'];
   /** Folder (in the checkpoint folder) of the fine-tune model. */
   model?: string;
   tensors: TensorEntry[];
@@ -63,7 +75,8 @@ interface StateFile {
 
 type Item = { name: string; shape: number[]; data: Float32Array };
 
-function headItems(prefix: string, p: HeadParams): Item[] {
+function headItems(prefix: string, p: CheckpointParams): Item[] {
+  if (isNamed(p)) return p.tensors.map((t) => ({ name: `${prefix}.${t.name}`, shape: t.shape, data: t.data }));
   return [
     { name: `${prefix}.w1`, shape: [p.inputSize, p.units], data: p.w1 },
     { name: `${prefix}.b1`, shape: [p.units], data: p.b1 },
@@ -120,7 +133,7 @@ async function prune(dir: string, state: StateFile): Promise<void> {
  * Write a checkpoint (see the layout above). `extra` fills the fine-tune model folder. `bestOnDisk` carries the
  * best weights' entries from one save to the next so unchanged best weights are not written again.
  */
-export async function saveCheckpoint(dir: string, config: RunConfig, ckpt: Checkpoint, extra?: (modelDir: string) => Promise<void>, bestOnDisk?: { current?: BestOnDisk }): Promise<void> {
+export async function saveCheckpoint<P extends CheckpointParams, H>(dir: string, config: RunConfig, ckpt: Checkpoint<P, H>, extra?: (modelDir: string) => Promise<void>, bestOnDisk?: { current?: BestOnDisk }): Promise<void> {
   const h = ckpt.head;
   const cdir = path.join(dir, 'checkpoint');
   await fs.mkdir(cdir, { recursive: true });
@@ -143,6 +156,7 @@ export async function saveCheckpoint(dir: string, config: RunConfig, ckpt: Check
   }
   const state: StateFile = {
     version: CHECKPOINT_VERSION,
+    ...(isNamed(h.weights) ? { params: 'named' as const } : {}),
     savedAt: new Date().toISOString(),
     phase: ckpt.phase,
     interrupted: ckpt.interrupted ?? false,
@@ -166,12 +180,12 @@ export async function saveCheckpoint(dir: string, config: RunConfig, ckpt: Check
  * Checkpoints written in the background: save() waits for the previous write (reporting its failure), then starts
  * this one and returns, so the next epoch computes while the bytes go to disk. flush() waits for the last one.
  */
-export interface CheckpointWriter {
-  save(ckpt: Checkpoint, extra?: (modelDir: string) => Promise<void>): Promise<void>;
+export interface CheckpointWriter<P extends CheckpointParams = HeadParams, H = EpochMetrics> {
+  save(ckpt: Checkpoint<P, H>, extra?: (modelDir: string) => Promise<void>): Promise<void>;
   flush(): Promise<void>;
 }
 
-export function checkpointWriter(dir: string, config: RunConfig): CheckpointWriter {
+export function checkpointWriter<P extends CheckpointParams = HeadParams, H = EpochMetrics>(dir: string, config: RunConfig): CheckpointWriter<P, H> {
   let pending: Promise<void> = Promise.resolve();
   const best: { current?: BestOnDisk } = {};
   return {
@@ -207,6 +221,11 @@ async function tensorReader(cdir: string, entries: TensorEntry[]) {
   };
 }
 
+/** The named arrays under `prefix.` in the order the checkpoint lists them. */
+function namedOf(entries: TensorEntry[], get: (name: string) => { data: Float32Array; shape: number[] }, prefix: string): NamedParams {
+  return { tensors: entries.filter((e) => e.name.startsWith(`${prefix}.`)).map((e) => ({ name: e.name.slice(prefix.length + 1), ...get(e.name) })) };
+}
+
 function paramsOf(get: (name: string) => { data: Float32Array; shape: number[] }, prefix: string): HeadParams {
   const w1 = get(`${prefix}.w1`);
   const w2 = get(`${prefix}.w2`);
@@ -218,36 +237,42 @@ function fromV1(state: StateFile & { index: Array<Omit<TensorEntry, 'file'>> }):
   return state.index.map((e) => ({ ...e, file: 'tensors.bin' }));
 }
 
-/** Load a checkpoint, or undefined when there is none. */
-export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
+/**
+ * Load a checkpoint, or undefined when there is none. `P` and `H` say what the caller's trainer wrote; a checkpoint
+ * whose weights are held the other way (a classifier's run resumed as a detector) is CHECKPOINT_INVALID.
+ */
+export async function loadCheckpoint<P extends CheckpointParams = HeadParams, H = EpochMetrics>(dir: string, params: 'dense' | 'named' = 'dense'): Promise<Checkpoint<P, H> | undefined> {
   const cdir = path.join(dir, 'checkpoint');
   const state = await readState(cdir);
   if (!state) return undefined;
   if (state.version !== CHECKPOINT_VERSION && state.version !== 1) throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} has format version ${state.version}; this mlctl reads 1 and ${CHECKPOINT_VERSION}. Start a new run without --resume`]);
   const v1 = state.version === 1;
   const entries = v1 ? fromV1(state as StateFile & { index: Array<Omit<TensorEntry, 'file'>> }) : state.tensors;
+  if ((state.params === 'named') !== (params === 'named')) throw new MlctlError('CHECKPOINT_INVALID', [`checkpoint in ${cdir} holds ${state.params === 'named' ? 'a detection head' : 'a Dense classification head'}, not the head this run trains; start a new run without --resume`]);
   const get = await tensorReader(cdir, entries);
-  const weights = paramsOf(get, 'weights');
+  const load = (prefix: string) => (state.params === 'named' ? namedOf(entries, get, prefix) : paramsOf(get, prefix)) as P;
+  const weights = load('weights');
   const slots = entries.filter((i) => i.name.startsWith('adam.m')).length;
   const m: Float32Array[] = Array.from({ length: slots }, (_, i) => get(`adam.m${i}`).data);
   const v: Float32Array[] = Array.from({ length: slots }, (_, i) => get(`adam.v${i}`).data);
   if (v1 && slots) {
     // Version 1 kept fc1's moments in the TF.js trainer's layout [units, in].
-    m[0] = transposeMatrix(m[0]!, weights.units, weights.inputSize);
-    v[0] = transposeMatrix(v[0]!, weights.units, weights.inputSize);
+    const w = weights as HeadParams;
+    m[0] = transposeMatrix(m[0]!, w.units, w.inputSize);
+    v[0] = transposeMatrix(v[0]!, w.units, w.inputSize);
   }
   const modelDir = state.model ?? (v1 ? 'model' : undefined);
   return {
     phase: state.phase,
-    fineTune: state.fineTune,
+    fineTune: state.fineTune as Checkpoint<P, H>['fineTune'],
     modelDir: modelDir ? path.join(cdir, modelDir) : undefined,
     head: {
       epoch: state.epoch,
       wait: state.wait,
-      history: state.history,
+      history: state.history as H[],
       weights,
       // JSON turns Infinity into null: an untouched "best" compares as worse than anything.
-      best: { epoch: state.best.epoch, monitor: state.best.monitor ?? Infinity, weights: paramsOf(get, 'best') },
+      best: { epoch: state.best.epoch, monitor: state.best.monitor ?? Infinity, weights: load('best') },
       optimizer: { step: state.adamStep, m, v },
     },
   };

@@ -25,7 +25,8 @@ export type { TrainOptions, TrainResult } from './types.js';
 
 const HEAD_UNITS = 1024;
 
-function stopwatch() {
+/** Named timings of a run's steps (seconds, ms precision) and its total. */
+export function stopwatch() {
   const timings: Record<string, number> = {};
   const t0 = performance.now();
   return {
@@ -44,7 +45,7 @@ function stopwatch() {
 }
 
 /** The hooks in order (the board first, so a caller's hook sees the epoch on disk). */
-function chainEpochHooks(...hooks: Array<TrainOptions['onEpoch']>): TrainOptions['onEpoch'] {
+export function chainEpochHooks<H = EpochMetrics>(...hooks: Array<((m: H, step: number) => Promise<void> | void) | undefined>): (m: H, step: number) => Promise<void> {
   return async (m, step) => {
     for (const h of hooks) await h?.(m, step);
   };

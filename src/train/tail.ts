@@ -38,15 +38,13 @@ function inferenceBatchNorm(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Mark only the last `blocks` of `units` and the head as trainable. BatchNormalization layers run in inference mode
- * throughout, unfrozen or not (Keras's transfer-learning guide): their moving statistics stay the pretrained ones
- * and their gamma/beta train through the inference-mode normalisation.
+ * Mark only the last `blocks` of `units` and the head (`headLayers`: the Dense head's layers by default) as trainable.
+ * BatchNormalization layers run in inference mode throughout, unfrozen or not (Keras's transfer-learning guide): their
+ * moving statistics stay the pretrained ones and their gamma/beta train through the inference-mode normalisation.
  */
-export function unfreezeLastBlocks(model: tf.LayersModel, blocks: number, units: string[][] = vgg16.blocks({ imageSize: 224 })): Unfrozen {
+export function unfreezeLastBlocks(model: tf.LayersModel, blocks: number, units: string[][] = vgg16.blocks({ imageSize: 224 }), headLayers: readonly string[] = [HEAD_LAYER_NAMES.dense, HEAD_LAYER_NAMES.predictions]): Unfrozen {
   checkBlocks(blocks, units);
-  const names = new Set<string>(units.slice(units.length - blocks).flat());
-  names.add(HEAD_LAYER_NAMES.dense);
-  names.add(HEAD_LAYER_NAMES.predictions);
+  const names = new Set<string>([...units.slice(units.length - blocks).flat(), ...headLayers]);
   const patched: tf.layers.Layer[] = [];
   for (const layer of model.layers) {
     layer.trainable = names.has(layer.name);

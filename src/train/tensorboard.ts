@@ -2,6 +2,7 @@
 // DIR/train and DIR/validation hold epoch_loss and epoch_accuracy (so one chart overlays both), train also
 // epoch_learning_rate; DIR itself holds the HParams session (start and end) and the hyperparameters as Markdown.
 // Steps are history.csv's epoch numbers, continuing through the fine-tune phase; each epoch is flushed as it ends.
+// A BoardView says which scalars an epoch has (classification: loss and accuracy; detection: loss parts and mAP).
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { EventFileWriter, type HParamValue } from '../tensorboard/writer.js';
@@ -9,9 +10,9 @@ import type { EpochMetrics } from '../heads/head.js';
 import { DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_LR } from './steps/prepare.js';
 import type { TrainOptions } from './types.js';
 
-export interface TrainBoard {
+export interface TrainBoard<H = EpochMetrics> {
   /** An epoch finished (`step`: its 1-based position over both phases). */
-  epoch(m: EpochMetrics, step: number): Promise<void>;
+  epoch(m: H, step: number): Promise<void>;
   /** Write the session end (SUCCESS/FAILURE) and close the files; undefined status (interrupted) leaves it open-ended. */
   close(status?: 'SUCCESS' | 'FAILURE', modelUri?: string): Promise<void>;
   dir: string;
@@ -56,15 +57,35 @@ function markdownTable(hp: Record<string, HParamValue>): string {
   return ['| hyperparameter | value |', '| --- | --- |', ...Object.entries(hp).map(([k, v]) => `| ${k} | ${String(v).replace(/\|/g, '\\|')} |`)].join('\n');
 }
 
-export async function openTrainBoard(dir: string, opts: TrainOptions): Promise<TrainBoard> {
+/** What a task's epochs show on the board: its hyperparameters and the scalars of the train and validation runs. */
+export interface BoardView<H extends { phase: 'head' | 'fine-tune'; lr: number }> {
+  hparams: Record<string, HParamValue>;
+  train(m: H): Record<string, number | undefined>;
+  /** undefined: no validation figures this epoch. */
+  validation(m: H): Record<string, number | undefined> | undefined;
+}
+
+/** The classifier's board: epoch_loss and epoch_accuracy on both runs (as Keras's TensorBoard callback names them). */
+export function classificationView(opts: TrainOptions): BoardView<EpochMetrics> {
+  return {
+    hparams: trainHparams(opts),
+    train: (m) => ({ epoch_loss: m.loss, epoch_accuracy: m.accuracy, epoch_learning_rate: m.lr }),
+    validation: (m) => (m.valLoss !== undefined || m.valAccuracy !== undefined ? { epoch_loss: m.valLoss, epoch_accuracy: m.valAccuracy } : undefined),
+  };
+}
+
+export async function openTrainBoard(dir: string, opts: TrainOptions): Promise<TrainBoard>;
+export async function openTrainBoard<H extends { phase: 'head' | 'fine-tune'; lr: number }>(dir: string, opts: Pick<TrainOptions, 'name' | 'data'>, view: BoardView<H>): Promise<TrainBoard<H>>;
+export async function openTrainBoard<H extends { phase: 'head' | 'fine-tune'; lr: number }>(dir: string, opts: Pick<TrainOptions, 'name' | 'data'>, given?: BoardView<H>): Promise<TrainBoard<H>> {
+  const view = given ?? (classificationView(opts as TrainOptions) as unknown as BoardView<H>);
   const root = await EventFileWriter.open(dir);
   const train = await EventFileWriter.open(path.join(dir, 'train'));
   let validation: EventFileWriter | undefined;
-  const hp = trainHparams(opts);
+  const hp = view.hparams;
   root.sessionStart(hp, { groupName: sessionGroupName(hp) });
   root.text('hyperparameters', `${opts.name} — data \`${opts.data}\`\n\n${markdownTable(hp)}`, 0);
   await root.flush();
-  let phase: EpochMetrics['phase'] | undefined;
+  let phase: H['phase'] | undefined;
   return {
     dir,
     async epoch(m, step) {
@@ -73,11 +94,12 @@ export async function openTrainBoard(dir: string, opts: TrainOptions): Promise<T
         phase = m.phase;
         await root.flush();
       }
-      train.scalars(step, { epoch_loss: m.loss, epoch_accuracy: m.accuracy, epoch_learning_rate: m.lr });
+      train.scalars(step, view.train(m));
       await train.flush();
-      if (m.valLoss !== undefined || m.valAccuracy !== undefined) {
+      const v = view.validation(m);
+      if (v) {
         validation ??= await EventFileWriter.open(path.join(dir, 'validation'));
-        validation.scalars(step, { epoch_loss: m.valLoss, epoch_accuracy: m.valAccuracy });
+        validation.scalars(step, v);
         await validation.flush();
       }
     },

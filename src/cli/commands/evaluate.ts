@@ -2,7 +2,7 @@
 // report folder, CI gates). Light: the runner (cli/run/evaluate.ts) is imported only when evaluate runs.
 import type { EvalSplit } from '../../data/evaluation.js';
 import type { DEFAULT_LATENCY } from '../../runtime/latency.js';
-import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, LATENCY_RUNS, MAX_MEMORY, SPLIT_OPTIONS , SESSION_OPTIONS } from '../options.js';
+import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, LATENCY_RUNS, MAX_MEMORY, SPLIT_OPTIONS, SESSION_OPTIONS } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 

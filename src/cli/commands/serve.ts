@@ -1,6 +1,6 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
 // limits, security plugins, page and docs). Light: the runner (cli/run/serve.ts) is imported only when it runs.
-import { ENGINE, LOG_FORMAT , SESSION_OPTIONS } from '../options.js';
+import { ENGINE, LOG_FORMAT, SESSION_OPTIONS } from '../options.js';
 import { ALLOW_REJECTED, PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { defineCommand, type ContextOf } from '../spec.js';
 

@@ -1,20 +1,17 @@
-// Runs `mlctl train` (loaded on demand): VGG16 transfer learning through src/train, or the classic models through
-// src/classic; Ctrl-C stops at a batch boundary with a checkpoint (exit 130).
+// Runs `mlctl train` (loaded on demand): transfer learning through src/train (an image classifier, or with --task
+// detection an object detector), or the classic models through src/classic; Ctrl-C stops at a batch boundary with a
+// checkpoint (exit 130).
 import path from 'node:path';
 import { MlctlError } from '../../errors.js';
 import { resolveSplitParams } from '../../data/splits.js';
 import type { LrFindResult } from '../../train/lr-find.js';
 import { runTrain, type TrainResult } from '../../train/run.js';
-import type { TrainContext } from '../commands/train.js';
+import { DEFAULT_IMAGE_SIZE, type TrainContext } from '../commands/train.js';
 import { interruptFlag, startBackend, startDevice } from '../context.js';
 import { parseShard, WHOLE } from '../../util/shard.js';
 import type { CommandResult } from '../spec.js';
 import { runClassicTrain } from './train-classic.js';
-
-function defaultName(data: string): string {
-  const base = path.basename(path.resolve(data)).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-  return base || 'model';
-}
+import { defaultName } from './train-name.js';
 
 /** A range test in --json: the curve, fastai's suggestions and the one used. */
 function lrFindJson(r: LrFindResult) {
@@ -36,6 +33,9 @@ function summary(r: TrainResult, tensorboard?: string): string {
 
 export async function run(ctx: TrainContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
+  // Loaded only when asked for: the classification path keeps its start-up.
+  if (opts.task === 'detection') return (await import('./train-detection.js')).runDetectionTrainCli(ctx);
+  if (opts.format !== undefined || opts.skipInvalid) throw new MlctlError('OPTION_CONFLICT', [`${opts.format !== undefined ? '--format' : '--skip-invalid'} reads a detection dataset: add --task detection (an image classifier reads class folders)`]);
   if (opts.model === 'vgg16') {
     // The old name of the neural path said "VGG16" whatever --backbone chose.
     logger.warn(`--model vgg16 is deprecated: it means a neural network on --backbone (${opts.backbone}); use --model nn (the default), and --backbone to choose the base`);
@@ -60,7 +60,7 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
       name: opts.name ?? defaultName(opts.data),
       epochs: opts.epochs,
       batchSize: opts.batchSize,
-      imageSize: opts.imageSize,
+      imageSize: opts.imageSize ?? DEFAULT_IMAGE_SIZE['image-classification'],
       backbone: opts.backbone,
       ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
       lr: opts.lr,

@@ -31,6 +31,9 @@ export const CENTERNET_LAYERS = {
   output: 'detections',
 } as const;
 
+/** A layer of the head (every one is named det_… or is the output), as opposed to the backbone's. */
+export const isCenterNetLayer = (name: string) => name.startsWith('det_') || name === CENTERNET_LAYERS.output;
+
 export const outputStride = (spec: Pick<CenterNetSpec, 'upsample'>) => BACKBONE_STRIDE / 2 ** spec.upsample;
 
 /** Output grid [h, w] for the backbone's feature map [h, w, c]: each upsampling step doubles it. */

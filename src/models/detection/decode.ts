@@ -64,3 +64,22 @@ export function decodeCenterNet(out: ArrayLike<number>, grid: [number, number], 
     return { label: c, score: s, x: (cx - w / 2) * sx, y: (cy - h / 2) * sy, width: w * sx, height: h * sy };
   });
 }
+
+/**
+ * Decoded boxes (model-input pixels) in the original picture's pixels under the "fill" resize rule (the picture was
+ * stretched to the input): x and width times W/w, y and height times H/h, clipped to the picture. Boxes with nothing
+ * left inside it are dropped.
+ */
+export function toPictureBoxes(boxes: readonly DecodedBox[], inputSize: [number, number], picture: { width: number; height: number }): DecodedBox[] {
+  const sx = picture.width / inputSize[1];
+  const sy = picture.height / inputSize[0];
+  const out: DecodedBox[] = [];
+  for (const b of boxes) {
+    const x1 = Math.max(0, b.x * sx);
+    const y1 = Math.max(0, b.y * sy);
+    const x2 = Math.min(picture.width, (b.x + b.width) * sx);
+    const y2 = Math.min(picture.height, (b.y + b.height) * sy);
+    if (x2 > x1 && y2 > y1) out.push({ label: b.label, score: b.score, x: x1, y: y1, width: x2 - x1, height: y2 - y1 });
+  }
+  return out;
+}

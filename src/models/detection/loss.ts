@@ -2,6 +2,7 @@
 // heatmap (α = 2, β = 4, predictions clamped to [1e-4, 1 − 1e-4], normalised by the number of centres) plus L1 on
 // size and offset at the centre cells (each normalised by 2 × objects + 1e-4), weighted 1 : 0.1 : 1.
 import * as tf from '@tensorflow/tfjs';
+import { encodeTargets, type TargetBox } from './targets.js';
 
 export const LOSS_WEIGHTS = { heatmap: 1, size: 0.1, offset: 1 } as const;
 
@@ -12,6 +13,23 @@ export interface CenterNetBatchTargets {
   regression: tf.Tensor4D;
   /** [N, h, w, 1]. */
   mask: tf.Tensor4D;
+}
+
+/** The targets of a batch (each picture's boxes in input pixels) as the loss takes them. Caller disposes. */
+export function batchTargets(boxes: ReadonlyArray<readonly TargetBox[]>, inputSize: [number, number], grid: [number, number], classes: number): CenterNetBatchTargets {
+  const n = boxes.length;
+  const cells = grid[0] * grid[1];
+  const heatmap = new Float32Array(n * cells * classes);
+  const regression = new Float32Array(n * cells * 4);
+  const mask = new Float32Array(n * cells);
+  boxes.forEach((b, i) => {
+    const t = encodeTargets(b, inputSize, grid, classes);
+    heatmap.set(t.heatmap, i * cells * classes);
+    regression.set(t.regression, i * cells * 4);
+    mask.set(t.mask, i * cells);
+  });
+  const [h, w] = grid;
+  return { heatmap: tf.tensor4d(heatmap, [n, h, w, classes]), regression: tf.tensor4d(regression, [n, h, w, 4]), mask: tf.tensor4d(mask, [n, h, w, 1]) };
 }
 
 export interface CenterNetLoss {

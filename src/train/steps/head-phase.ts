@@ -25,7 +25,7 @@ export function checkpointError(runDir: string, err: NodeJS.ErrnoException): Mlc
 }
 
 /** Wait for the checkpoints still being written; a failed write is a CHECKPOINT_WRITE error. */
-export async function flushCheckpoints(run: PreparedRun, writer: CheckpointWriter): Promise<void> {
+export async function flushCheckpoints(run: Pick<PreparedRun, 'runDir'>, writer: Pick<CheckpointWriter, 'flush'>): Promise<void> {
   await writer.flush().catch((err: NodeJS.ErrnoException) => {
     throw checkpointError(run.runDir, err);
   });

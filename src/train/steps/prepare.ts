@@ -65,7 +65,7 @@ export async function prepareRun(opts: TrainOptions): Promise<PreparedRun> {
  * on the frozen base, then the unfrozen blocks on their own epochs and lower rate). Options that cannot apply are
  * usage errors before any work starts.
  */
-export function planPhases(o: TrainOptions): PreparedRun['phases'] {
+export function planPhases(o: Pick<TrainOptions, 'epochs' | 'lr' | 'lrSchedule' | 'warmupEpochs' | 'fineTune' | 'fineTuneEpochs' | 'fineTuneLr'>): PreparedRun['phases'] {
   const ft = o.fineTune > 0;
   for (const [flag, given] of [['--fine-tune-epochs', o.fineTuneEpochs], ['--fine-tune-lr', o.fineTuneLr]] as const) {
     if (given !== undefined && !ft) throw new MlctlError('OPTION_CONFLICT', [`${flag} sets the fine-tune phase, which only runs with --fine-tune K (K > 0 blocks to unfreeze)`]);

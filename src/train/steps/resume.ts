@@ -3,10 +3,16 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MlctlError } from '../../errors.js';
-import { loadCheckpoint, readRunConfig, type Checkpoint, type RunConfig } from '../checkpoint.js';
-import type { PreparedRun } from './prepare.js';
+import { loadCheckpoint, readRunConfig, type Checkpoint, type CheckpointParams, type RunConfig } from '../checkpoint.js';
+import type { TrainOptions } from '../types.js';
 
-export async function checkResume(run: PreparedRun, config: RunConfig): Promise<Checkpoint | undefined> {
+/** What the check reads of a run (a classification or a detection run). */
+export interface ResumableRun {
+  opts: Pick<TrainOptions, 'resume' | 'name' | 'logger'>;
+  runDir: string;
+}
+
+export async function checkResume<P extends CheckpointParams = Checkpoint['head']['weights'], H = Checkpoint['head']['history'][number]>(run: ResumableRun, config: RunConfig, params: 'dense' | 'named' = 'dense'): Promise<Checkpoint<P, H> | undefined> {
   const { opts, runDir } = run;
   if (!opts.resume) {
     if (await fs.stat(path.join(runDir, 'checkpoint')).then(() => true, () => false)) {
@@ -15,7 +21,7 @@ export async function checkResume(run: PreparedRun, config: RunConfig): Promise<
     return undefined;
   }
   const prev = await readRunConfig(runDir);
-  const ckpt = await loadCheckpoint(runDir);
+  const ckpt = await loadCheckpoint<P, H>(runDir, params);
   if (!prev || !ckpt) throw new MlctlError('RESUME_NO_CHECKPOINT', [`--resume: no checkpoint for "${opts.name}" in ${runDir}; run without --resume to start training`]);
   const keys = new Set([...Object.keys(prev.fingerprint), ...Object.keys(config.fingerprint)]);
   const diff = [...keys].filter((k) => JSON.stringify(prev.fingerprint[k]) !== JSON.stringify(config.fingerprint[k]));

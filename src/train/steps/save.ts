@@ -6,11 +6,15 @@ import type { ManifestDraft } from '../../artifacts/manifest.js';
 import { savePackage, writeTfjsModel, type LoadedPackage } from '../../artifacts/package.js';
 import { MlctlError } from '../../errors.js';
 import type { EpochMetrics } from '../../heads/head.js';
-import { historyContext, writeHistoryFiles } from '../history.js';
+import { historyContext, writeHistoryFiles, type EpochRecord, type HistoryLayout } from '../history.js';
 import type { LrFindResult } from '../lr-find.js';
+import type { TrainOptions } from '../types.js';
 import type { PreparedRun } from './prepare.js';
 
-export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft: ManifestDraft, history: EpochMetrics[], lrFind: readonly LrFindResult[] = []): Promise<LoadedPackage> {
+/** Any task's run (classification's PreparedRun, detection's run): where the package goes and its name. */
+type SavableRun = Pick<PreparedRun, 'root'> & { opts: Pick<TrainOptions, 'name'> };
+
+export async function saveTrained<H extends EpochRecord = EpochMetrics>(run: SavableRun, model: tf.LayersModel, draft: ManifestDraft, history: H[], lrFind: readonly LrFindResult[] = [], layout?: HistoryLayout<H>): Promise<LoadedPackage> {
   try {
     return await savePackage({
       name: run.opts.name,
@@ -18,7 +22,7 @@ export async function saveTrained(run: PreparedRun, model: tf.LayersModel, draft
       draft,
       write: async (dir) => {
         await writeTfjsModel(dir, model);
-        await writeHistoryFiles(dir, history, { ...historyContext(run.opts.name, draft), lrFind });
+        await writeHistoryFiles(dir, history, { ...historyContext(run.opts.name, draft), lrFind }, layout);
       },
     });
   } catch (err) {
