@@ -107,6 +107,7 @@ export const ERRORS = {
   ENGINE_IO_UNSUPPORTED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'the model (%s) takes %s and answers %s; %s', meaning: 'a model whose inputs and outputs do not fit the command (e.g. several tensors where one float tensor is fed and read)' },
   ONNX_UNVERIFIED: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'ONNX model %s was not run: its sha256 is %s…, expected %s…', meaning: 'ONNX bytes whose sha256 differs from the recorded one (never run)' },
   FEATURE_STORE_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'feature store %s cannot be used: %s', meaning: 'the on-disk feature store is unreadable or from another backbone/format' },
+  DEVICE_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'device %s is not available: %s (this onnxruntime-node %s build has: %s). %s', meaning: 'the --device asked for has no execution provider in this onnxruntime-node build, or it failed to start (never a silent fallback to cpu)' },
   BACKEND_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'backend %s is not available: %s', meaning: 'the chosen TF.js backend cannot start here' },
   WEIGHTS_UNAVAILABLE: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: '%s', meaning: 'pretrained weights cannot be found or downloaded' },
   WEIGHTS_INVALID: { exit: EXIT.FAILURE, http: 500, grpc: 'INTERNAL', message: 'weights file %s cannot be used: %s', meaning: 'a weights file that does not fit the model' },

@@ -5,6 +5,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import type { DeviceChoice, GraphOptimization } from './device.js';
 import type { Tensor, TensorSpec } from './tensor.js';
 
 export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
@@ -71,6 +72,15 @@ export interface EngineOptions {
   logger?: Logger;
   /** ONNX Runtime intra-op threads (default: every core). */
   threads?: number;
+  /** ONNX Runtime inter-op threads (default 1: sequential execution). */
+  interOpThreads?: number;
+  /** ONNX Runtime graph optimisation level (default all). */
+  graphOptimization?: GraphOptimization;
+  /**
+   * Where ONNX Runtime runs: "cpu", "cuda:1", "auto" … (runtime/device.ts); default: the process's (cpu unless the CLI
+   * or setSessionDefaults chose another). TF.js engines run on the CPU only and refuse any other device.
+   */
+  device?: string | DeviceChoice;
   /** Run the engine (ONNX Runtime, TF.js) in a worker thread so batches never block the event loop (serve). */
   worker?: boolean;
   /** Cache root for converted models (default: the mlctl cache; see artifacts/cache.ts). */
@@ -118,7 +128,7 @@ export function describeSource(source: EngineSource): string {
 }
 
 /** Failures no other engine can get around: the package itself is wrong. */
-const NOT_ENGINE_FAULTS = new Set<string>(['PACKAGE_INVALID', 'PACKAGE_HASH_MISMATCH', 'PACKAGE_NOT_FOUND', 'ONNX_UNVERIFIED', 'MODEL_KEY_REQUIRED', 'MODEL_KEY_MISMATCH', 'DECRYPTION_FAILED']);
+const NOT_ENGINE_FAULTS = new Set<string>(['DEVICE_UNAVAILABLE', 'PACKAGE_INVALID', 'PACKAGE_HASH_MISMATCH', 'PACKAGE_NOT_FOUND', 'ONNX_UNVERIFIED', 'MODEL_KEY_REQUIRED', 'MODEL_KEY_MISMATCH', 'DECRYPTION_FAILED']);
 
 const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0]!.slice(0, 300);
 

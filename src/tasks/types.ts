@@ -1,6 +1,7 @@
 // The task contract: what is specific to a kind of model (classify an image, classify or regress a table row; next:
 // detect objects) lives in one task module, and commands reach it through taskOf(manifest). docs/tasks.md is the guide.
 import type { Manifest } from '../artifacts/manifest.js';
+import type { Box } from '../data/detection/types.js';
 import type { ImageGeometry } from '../data/preprocess.js';
 import type { Tensor } from '../runtime/tensor.js';
 
@@ -84,9 +85,18 @@ export interface RowRendering<R> {
   fields(r: R): Record<string, unknown>;
 }
 
+/** One object a detection model found: its label, score and box in the frame's pixels (ResultContext.images placed it). */
+export interface DetectedObject {
+  label: string;
+  score: number;
+  box: Box;
+}
+
 export interface WatchRendering<R> {
   /** What rules see of a frame: one score per model label, in label order (detection: each label's best box). */
   scores(r: R, m?: TaskModel): Float32Array | Float64Array;
+  /** Detection tasks: the objects found, in the frame's pixels (zones, counts, tracking and snapshot boxes read them). */
+  objects?(r: R): DetectedObject[];
 }
 
 export interface MetricsOptions {

@@ -2,7 +2,7 @@
 // report folder, CI gates). Light: the runner (cli/run/evaluate.ts) is imported only when evaluate runs.
 import type { EvalSplit } from '../../data/evaluation.js';
 import type { DEFAULT_LATENCY } from '../../runtime/latency.js';
-import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, LATENCY_RUNS, MAX_MEMORY, SPLIT_OPTIONS } from '../options.js';
+import { BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, LATENCY_RUNS, MAX_MEMORY, SPLIT_OPTIONS, SESSION_OPTIONS } from '../options.js';
 import { PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
@@ -31,6 +31,7 @@ export const evaluateCommand = defineCommand({
     MAX_MEMORY,
     { flags: '--top-k <k>', description: 'k for top-k accuracy (capped at the number of classes)', type: 'int', default: 5, min: 1 },
     { ...ENGINE, description: 'inference engine: auto prefers ONNX Runtime when the package allows it, else TF.js' },
+    ...SESSION_OPTIONS,
     { ...BATCH_SIZE, description: 'images per inference batch', default: 16, max: 4096 },
     { flags: '--report <dir>', description: 'write index.html (a self-contained page: metrics, confusion heat map, reliability, latency, worst images as thumbnails), report.json, report.md and PNG figures into this folder' },
     { flags: '--min-accuracy <x>', description: 'gate: fail (exit 3) when accuracy is below x (0..1)', type: 'float', min: 0, max: 1 },

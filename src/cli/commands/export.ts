@@ -1,7 +1,7 @@
 // `mlctl export MODEL --format tfjs|onnx|triton|bundle --out DIR`: the option table of exports. Light: the runner
 // (cli/run/export.ts) is imported only when export runs.
 import type { ExportFormat } from '../../export/source.js';
-import { WEIGHT_DTYPE_CHOICES } from '../options.js';
+import { DEVICE, WEIGHT_DTYPE_CHOICES } from '../options.js';
 import { SIGNATURE_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
@@ -48,6 +48,7 @@ export const exportCommand = defineCommand({
     { flags: '--min-replicas <n>', description: 'bundle: HPA / KServe minimum replicas', type: 'int', default: 2, min: 1 },
     { flags: '--max-replicas <n>', description: 'bundle: HPA / KServe maximum replicas', type: 'int', default: 10, min: 1 },
     { flags: '--shards <n>', description: 'bundle: pods of the batch Indexed Jobs (predict --shard, train --extract-only --shard)', type: 'int', default: 4, min: 1, max: 100000 },
+    { ...DEVICE, description: 'bundle: the device the pods serve and predict on — cpu, cuda, tensorrt or auto; cuda/tensorrt request nvidia.com/gpu with a GPU node selector and install onnxruntime-node\'s CUDA 12 provider in the image (build it FROM a CUDA 12 + cuDNN 9 base: --base-image)', default: undefined, env: undefined },
     ...SIGNATURE_OPTIONS,
   ],
   examples: [
@@ -58,6 +59,7 @@ export const exportCommand = defineCommand({
     'mlctl export sample --format triton --embed-preprocessing --name sample_pixels --out model_repository',
     'mlctl export shapes-det --format onnx --nms-iou 0.6 --out exports/det   # boxes decoded in the graph + model-raw.onnx',
     'mlctl export sample --format bundle --out deploy/sample --image registry.example.com/ml/sample:3 --json',
+    'mlctl export sample --format bundle --device cuda --base-image registry.example.com/node20-cuda12:1 --out deploy/sample-gpu',
   ],
 });
 

@@ -1,7 +1,7 @@
 // `mlctl predict MODEL INPUT…`: the option table of batch prediction to CSV / JSON Lines, and of `--merge` (joining
 // shard outputs). Light: the runner (cli/run/predict.ts) is imported only when predict runs.
 import type { OutputFormat } from '../../predict/rows.js';
-import { BATCH_SIZE, ENGINE } from '../options.js';
+import { BATCH_SIZE, ENGINE, SESSION_OPTIONS } from '../options.js';
 import { ALLOW_REJECTED, PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
@@ -31,6 +31,7 @@ export const predictCommand = defineCommand({
     { flags: '--coco-images <file>', description: '--format coco: a COCO annotations file whose image ids the results use, matched on file_name (default: listing position + 1)' },
     { ...BATCH_SIZE, description: 'inputs per engine batch (and per durable append)', default: 16, max: 4096 },
     { ...ENGINE, description: 'inference engine: auto prefers ONNX Runtime, then TF.js' },
+    ...SESSION_OPTIONS,
     { flags: '--concurrency <n>', description: 'decodes and downloads in flight (default: 2 x cores)', type: 'int', min: 1, max: 256 },
     { flags: '--shard <i/n>', description: 'predict only shard i of n (0-based), e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
     { flags: '--resume', description: 'continue --out: skip inputs already in it (same --format and --top-k)', type: 'boolean' },

@@ -1,6 +1,6 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
 // limits, security plugins, page and docs). Light: the runner (cli/run/serve.ts) is imported only when it runs.
-import { ENGINE, LOG_FORMAT } from '../options.js';
+import { ENGINE, LOG_FORMAT, SESSION_OPTIONS } from '../options.js';
 import { ALLOW_REJECTED, PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { defineCommand, type ContextOf } from '../spec.js';
 
@@ -17,6 +17,7 @@ export const serveCommand = defineCommand({
     { flags: '-p, --port <n>', description: 'TCP port (0 = any free port)', type: 'int', default: 5000, min: 0, max: 65535, env: 'MLCTL_PORT' },
     { flags: '--host <addr>', description: 'address to bind (0.0.0.0 for every interface)', default: '127.0.0.1', env: 'MLCTL_HOST' },
     { ...ENGINE, description: 'inference engine: auto prefers ONNX Runtime, then TF.js' },
+    ...SESSION_OPTIONS,
     { flags: '--versions <which>', description: 'versions to load from a model directory', choices: ['all', 'latest'], default: 'all' },
     { flags: '--max-batch <n>', description: 'most examples per engine batch (1 = no batching)', type: 'int', default: 8, min: 1, max: 1024 },
     { flags: '--max-delay-ms <ms>', description: 'longest wait for a batch to fill (0 = run as soon as the engine is free)', type: 'float', default: 5, min: 0, max: 10_000 },

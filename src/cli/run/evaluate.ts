@@ -19,7 +19,7 @@ import { tabularRegression } from '../../tasks/regression/index.js';
 import { parseSize } from '../../util/units.js';
 import { renderTable } from '../../util/table.js';
 import { outputColumns } from '../../util/terminal.js';
-import { startBackend } from '../context.js';
+import { startBackend, startDevice } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
@@ -141,6 +141,8 @@ async function runDetection(ctx: EvaluateContext, pkgs: LoadedPackage[], params:
 
 export async function run(ctx: EvaluateContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
+  // Before any data is read: a device this machine cannot run fails now.
+  await startDevice(ctx);
   const [refs] = ctx.args;
   if (opts.maxLatencyMs !== undefined && opts.latencyRuns === 0) throw new MlctlError('OPTION_CONFLICT', ['--max-latency-ms needs latency measurement; drop --latency-runs 0']);
 

@@ -40,6 +40,7 @@ export async function run(ctx: ExportContext): Promise<CommandResult> {
     instances: opts.instances,
     image: opts.image,
     baseImage: opts.baseImage,
+    device: opts.device,
     minReplicas: opts.minReplicas,
     maxReplicas: opts.maxReplicas,
     shards: opts.shards,

@@ -6,7 +6,7 @@ import { formatForPath, mergeShards, predict, type PredictResult } from '../../p
 import { parseShard } from '../../util/shard.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { PredictContext } from '../commands/predict.js';
-import { interruptFlag, startBackend } from '../context.js';
+import { interruptFlag, startBackend, startDevice } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
@@ -43,6 +43,7 @@ export async function run(ctx: PredictContext): Promise<CommandResult> {
   const pkg = await loadPackage(model, await packageAccessFrom(opts, { logger }));
   if (pkg.manifest.status === 'rejected') logger.warn(`${pkg.manifest.name} v${pkg.manifest.version} is marked rejected${pkg.manifest.statusReason ? `: ${pkg.manifest.statusReason}` : ''}; predicting with it because of --allow-rejected`);
   await startBackend(ctx);
+  await startDevice(ctx);
   const flag = interruptFlag(ctx, 'finishing the rows being written (continue later with --resume)');
   let res: PredictResult;
   try {

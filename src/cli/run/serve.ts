@@ -10,7 +10,7 @@ import { startServe } from '../../serve/serve.js';
 import { shutdownOnSignal } from '../../serve/start.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { ServeContext } from '../commands/serve.js';
-import { startBackend } from '../context.js';
+import { startBackend, startDevice } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 import { pinoTextStream } from '../../util/log.js';
@@ -71,6 +71,7 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   const prepared = await prepareSecurity(config.security);
   config.access = await packageAccessFrom(opts, { logger });
   await startBackend(ctx);
+  await startDevice(ctx);
   const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
   // The request logs in the format mlctl's own lines use (--log-format).
   const httpLogger = { level, stream: opts.logFormat === 'json' ? process.stderr : pinoTextStream(process.stderr) };

@@ -105,6 +105,7 @@ export const detection: Task<DetectionResult, DetectionMetrics, readonly Detecti
       for (const d of r.detections) top[d.classIndex] = Math.max(top[d.classIndex]!, d.score);
       return top;
     },
+    objects: (r) => r.detections.map((d) => ({ label: d.label, score: d.score, box: d.box })),
   },
   metrics: (m) => detectionAccumulator(m),
   report: {
