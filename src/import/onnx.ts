@@ -135,7 +135,7 @@ export async function readOnnxModel(file: string, opts: { inputShapes?: Readonly
 
   let engine;
   try {
-    engine = await onnxEngineFromBytes(bytes, { threads: 1 });
+    engine = await onnxEngineFromBytes(bytes, { session: { intraOpThreads: 1 } });
   } catch (err) {
     if (err instanceof MlctlError) throw err;
     throw new MlctlError('IMPORT_UNRUNNABLE', [label, ORT_VERSION, `opset ${opset}: ${firstLines(err)}`], { cause: err });

@@ -1,7 +1,7 @@
 // Stand-in for the detection task's results and metrics (tasks/detection/index.ts, being built beside this): one
 // example's CenterNet map → boxes in the original picture's pixels, and COCO metrics of such boxes. When the task
 // lands, evaluate and optimize switch to its results()/metrics() here and nowhere else.
-import type { CenterNetSection, DetectionSection } from '../../artifacts/manifest.js';
+import type { CenterNetSection } from '../../artifacts/manifest.js';
 import type { Box } from '../../data/detection/types.js';
 import { evaluateCoco, type CocoDetection, type CocoEvaluation, type CocoGroundTruth } from '../../metrics/coco.js';
 import { boxToPicture, resizeGeometry } from '../../data/preprocess.js';
