@@ -6,14 +6,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
+import { describeBackend, loadPackage, openEngine, runFloat, selectBackend, type LoadedPackage } from '../src/index.js';
 import { generateSynthDataset } from '../src/data/synth.js';
 import { loadEvaluationData, mapToModelLabels } from '../src/data/evaluation.js';
 import { addPredictions, createAccumulator, finalizeMetrics } from '../src/tasks/classification/metrics.js';
 import { evaluatePackage, type EvaluationResult } from '../src/evaluate/run.js';
-import { describeBackend, selectBackend } from '../src/runtime/backend.js';
-import { openEngine } from '../src/runtime/engine.js';
-import { runFloat } from '../src/runtime/float.js';
 import { tempDir, tinyPackage } from '../test/helpers/fixtures.js';
 import { vgg16BenchPackage } from './_vgg16.js';
 

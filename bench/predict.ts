@@ -15,16 +15,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { LoadedPackage } from '../src/artifacts/package.js';
-import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
-import { selectBackend } from '../src/runtime/backend.js';
-import { openEngine } from '../src/runtime/engine.js';
+import { imageInputSpec, imageToInput, openEngine, runFloat, selectBackend, type LoadedPackage } from '../src/index.js';
 import { useColor } from '../src/util/log.js';
 import { createRng } from '../src/util/random.js';
 import { tempDir } from '../test/helpers/fixtures.js';
 import { arg, writeBenchResult } from './_util.js';
 import { vgg16BenchPackage } from './_vgg16.js';
-import { runFloat } from '../src/runtime/float.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLASSES = 10;

@@ -8,7 +8,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import sharp from 'sharp';
 import { imageInputSpec, imageToInput } from '../src/data/preprocess.js';
 import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import type { ImageInputSpec } from '../src/artifacts/manifest.js';
@@ -18,7 +17,7 @@ import { imageBytesToInput } from '../src/serve/images.js';
 import { createRepository, type RepositoryOptions } from '../src/serve/repository.js';
 import { startServer } from '../src/serve/start.js';
 import { tempDir } from '../test/helpers/fixtures.js';
-import { arg, writeBenchResult } from './_util.js';
+import { arg, requestJpeg, writeBenchResult } from './_util.js';
 import { vgg16BenchPackage } from './_vgg16.js';
 import { runFloat } from '../src/runtime/float.js';
 
@@ -172,18 +171,8 @@ export async function main(args: string[]): Promise<void> {
   const tmp = await tempDir('mlctl-bench-serve-');
   const result: Record<string, unknown> = { size, seconds, rounds, engine, backend: backend.name, cpus: os.cpus().length, loadavg: os.loadavg() };
   try {
-    // A 1024x768 photo-like JPEG: smooth gradients plus noise, so decode and resize cost what a camera image costs.
     const W = 1024, H = 768;
-    const px = Buffer.alloc(W * H * 3);
-    let seed = 12345;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      const o = (y * W + x) * 3;
-      px[o] = (x / W) * 200 + rnd() * 55;
-      px[o + 1] = (y / H) * 200 + rnd() * 55;
-      px[o + 2] = 128 + 60 * Math.sin(x / 40) + rnd() * 40;
-    }
-    const jpeg = await sharp(px, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    const jpeg = await requestJpeg(W, H);
     console.log(`request image: ${W}x${H} JPEG, ${(jpeg.length / 1024).toFixed(0)} KiB`);
 
     let t0 = performance.now();

@@ -54,6 +54,23 @@ describe('ONNX engine in a worker thread', () => {
     }
   });
 
+  it('takes the feeds without a copy when the caller hands them over, and copies them otherwise', async () => {
+    const engine = await openEngine({ kind: 'onnx', model: model() }, { engine: 'onnx', worker: true });
+    try {
+      const rng = createRng(6);
+      const x = Float32Array.from({ length: 2 * 512 }, () => rng());
+      const feed = () => [{ name: 'x', datatype: 'FP32' as const, shape: [2, 512], data: x }];
+      const kept = await engine.run(feed());
+      expect(x.length).toBe(2 * 512);
+      const [taken] = await engine.run(feed(), undefined, { handOver: true });
+      // Transferred to the worker: the caller's array is detached, and the answer is the same.
+      expect(x.length).toBe(0);
+      expect(Array.from(taken!.data as Float32Array)).toEqual(Array.from(kept[0]!.data as Float32Array));
+    } finally {
+      await engine.dispose();
+    }
+  });
+
   it('rejects input of the wrong size before posting it, and fails clearly once disposed', async () => {
     const engine = await openEngine({ kind: 'onnx', model: model() }, { engine: 'onnx', worker: true });
     await expect(runFloat(engine, new Float32Array(100), 1)).rejects.toThrow(/expected 1 x \[512\] = 512 floats, got 100/);

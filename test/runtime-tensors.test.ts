@@ -97,6 +97,23 @@ describe('the batcher over named tensors', () => {
     expect((results[1]!.outputs[0]!.data as Float32Array).buffer).toBe((results[2]!.outputs[0]!.data as Float32Array).buffer);
   });
 
+  it('hands the engine the arrays it stacked itself, and a lone request\'s only when its submitter hands them over', async () => {
+    const handed: Array<boolean | undefined> = [];
+    const echo = async (f: readonly Tensor[], _fetches?: readonly string[], o?: { handOver?: boolean }) => (handed.push(o?.handOver), [{ ...f[0]!, name: 'out' }]);
+    const b = createBatcher({ batched: true, run: echo }, { maxBatch: 8, maxDelayMs: 30, maxQueue: 64 });
+    const t = (): Tensor[] => [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) }];
+    await Promise.all([b.submit(t(), 1, 'a'), b.submit(t(), 1, 'b')]);
+    expect(handed).toEqual([true]);
+    const lone = createBatcher({ batched: true, run: echo }, { maxBatch: 8, maxDelayMs: 0, maxQueue: 64 });
+    await lone.submit(t(), 1, 'a', { handOver: true });
+    await lone.submit(t(), 1, 'a');
+    expect(handed).toEqual([true, true, false]);
+    // Chunks of a request larger than a batch are views into the submitter's arrays: never handed over.
+    const small = createBatcher({ batched: true, run: echo }, { maxBatch: 1, maxDelayMs: 0, maxQueue: 64 });
+    await small.submit([{ name: 'x', datatype: 'FP32', shape: [2, 2], data: new Float32Array(4) }], 2, 'a', { handOver: true });
+    expect(handed.slice(3)).toEqual([false, false]);
+  });
+
   it('splits a request larger than --max-batch into chunks and joins their outputs', async () => {
     const engine = await openEngine({ kind: 'onnx', model: mixedModel() }, { engine: 'onnx', threads: 1 });
     engines.push(engine);

@@ -114,7 +114,7 @@ function thrown(f: () => unknown): MlctlError {
 
 describe('dispatch by manifest task', () => {
   it('finds every task by its manifest name', () => {
-    expect(TASK_IDS).toEqual(['image-classification', 'tabular-classification', 'tabular-regression']);
+    expect(TASK_IDS).toEqual(['image-classification', 'tabular-classification', 'tabular-regression', 'detection']);
     expect(taskOf(manifest({}))).toBe(imageClassification);
     expect(taskOf(manifest({ task: 'tabular-classification', input: tabular }))).toBe(tabularClassification);
     expect(requireTask(manifest({ task: 'tabular-regression', input: tabular, labels: ['y'], output: { name: 'value', kind: 'regression', size: 1 } }), 'predict')).toBe(tabularRegression);
@@ -133,7 +133,7 @@ describe('dispatch by manifest task', () => {
   it('names an unknown task and the ones this mlctl knows (TASK_UNKNOWN)', () => {
     const err = thrown(() => taskOf(manifest({ task: 'object-detection' })));
     expect(err.code).toBe('TASK_UNKNOWN');
-    expect(err.message).toMatch(/task "object-detection", which this mlctl does not know \(it knows image-classification, tabular-classification, tabular-regression\)/);
+    expect(err.message).toMatch(/task "object-detection", which this mlctl does not know \(it knows image-classification, tabular-classification, tabular-regression, detection\)/);
   });
 
   it('checks the manifest sections a task owns', () => {

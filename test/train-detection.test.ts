@@ -81,7 +81,7 @@ describe('mlctl train --task detection', () => {
     const pkg = await loadPackage(first.json.package);
     const m = pkg.manifest;
     const input = m.input;
-    if (input.kind !== 'image' || !m.detection) throw new Error('not an image detection package');
+    if (input.kind !== 'image' || m.detection?.head !== 'centernet') throw new Error('not an image CenterNet detection package');
     const ann = JSON.parse(await fs.readFile(path.join(data, 'annotations.json'), 'utf8'));
     const file = path.join(data, ann.images[0].file_name);
     const x = await imageToInput(file, input);

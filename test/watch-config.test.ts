@@ -159,8 +159,8 @@ status: {port: 9464}
   it('checks rules against the model labels and camera names once they are known', async () => {
     const file = await write(`${BASE}rules:\n  - name: r\n    labels: [red, purple]\n    cameras: [door, garage]\n`);
     const c = await loadWatchConfig(file);
-    expect(() => checkRules(c.rules, ['red', 'blue'], ['door'])).toThrow(/:7:13: rule r: the model has no label "purple" \(its labels: red, blue\)/);
-    expect(() => checkRules(c.rules, ['red', 'purple'], ['door'])).toThrow(/:8:14: rule r: no camera named garage/);
+    expect(() => checkRules(c.rules, ['red', 'blue'], [{ name: 'door', zones: [] }])).toThrow(/:7:13: rule r: the model has no label "purple" \(its labels: red, blue\)/);
+    expect(() => checkRules(c.rules, ['red', 'purple'], [{ name: 'door', zones: [] }])).toThrow(/:8:14: rule r: no camera named garage/);
   });
 });
 

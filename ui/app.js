@@ -74,11 +74,54 @@ function renderMeta() {
   row('lineage', m.lineage.length ? lineage : '—');
   if (m.metrics && Object.keys(m.metrics).length) row('metrics', Object.entries(m.metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${Number(v.toPrecision(4))}`).join(', '));
   $('topk').max = String(Math.max(1, m.labels.length));
+  // Detection models: a score threshold instead of top-k.
+  const det = m.task === 'detection';
+  for (const id of ['topk', 'topk-label']) $(id).hidden = det;
+  for (const id of ['minscore', 'minscore-label']) $(id).hidden = !det;
+}
+
+/** Draw a detection answer's boxes over the preview: positioned in % of the picture, so they follow its displayed size. */
+function drawBoxes(dets) {
+  const layer = $('boxes');
+  layer.replaceChildren();
+  const img = $('preview');
+  const w = img.naturalWidth;
+  const h = img.naturalHeight;
+  if (!w || !h) return;
+  dets.forEach((d, i) => {
+    const box = el('div', { class: 'box', title: `${d.label} ${d.score.toFixed(3)}` }, el('span', {}, `${d.label} ${d.score.toFixed(2)}`));
+    // CSSOM (not a style attribute): allowed under style-src 'self'.
+    box.style.left = `${(d.box.x / w) * 100}%`;
+    box.style.top = `${(d.box.y / h) * 100}%`;
+    box.style.width = `${(d.box.width / w) * 100}%`;
+    box.style.height = `${(d.box.height / h) * 100}%`;
+    box.dataset.index = String(i);
+    layer.append(box);
+  });
+}
+
+function renderDetections(body, ms) {
+  const out = $('result');
+  const dets = (body.detections && body.detections[0]) || [];
+  const img = $('preview');
+  // The boxes are in the picture's pixels: wait for the preview to know its natural size.
+  if (img.complete && img.naturalWidth) drawBoxes(dets);
+  else img.addEventListener('load', () => drawBoxes(dets), { once: true });
+  out.append(el('p', { class: 'count' }, `${dets.length} object${dets.length === 1 ? '' : 's'} found`));
+  dets.forEach((d) => {
+    const fill = el('span', { class: 'fill' });
+    fill.style.width = `${Math.max(0, Math.min(1, d.score)) * 100}%`;
+    const where = `${Math.round(d.box.x)},${Math.round(d.box.y)} ${Math.round(d.box.width)}×${Math.round(d.box.height)}`;
+    out.append(el('div', { class: 'bar' }, el('span', { class: 'label', title: `${d.label} at ${where}` }, d.label), el('span', { class: 'track' }, fill), el('span', { class: 'score' }, d.score.toFixed(4))));
+  });
+  out.append(el('p', { class: 'latency' }, `${body.model} v${body.version} · request ${ms.toFixed(0)} ms`));
 }
 
 function renderResult(body, ms) {
   const out = $('result');
   out.replaceChildren();
+  $('boxes').replaceChildren();
+  if (body.detections) return renderDetections(body, ms);
   const labels = (body.labels && body.labels[0]) || [];
   if (!labels.length) {
     out.append(el('pre', {}, JSON.stringify(body.predictions && body.predictions[0])));
@@ -103,6 +146,8 @@ async function predict(blob) {
   prev.hidden = false;
   const k = Math.max(1, Number($('topk').value) || 5);
   const q = new URLSearchParams({ model: m.name, version: String(m.version), top_k: String(k) });
+  const minScore = $('minscore').value;
+  if (m.task === 'detection' && minScore !== '') q.set('min_score', minScore);
   busy++;
   document.body.dataset.busy = 'true';
   const t0 = performance.now();

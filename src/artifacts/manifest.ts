@@ -41,7 +41,11 @@ export interface ImageInputSpec {
   height: number;
   width: number;
   channels: 3;
-  layout: 'NHWC';
+  /**
+   * Element order of the tensor: NHWC (Keras/TF.js, what mlctl trains) or NCHW (PyTorch exports, channels first).
+   * data/preprocess.ts writes what it says; height and width are the same either way.
+   */
+  layout: 'NHWC' | 'NCHW';
   dtype: 'float32';
   preprocessing: PreprocessingSpec;
 }
@@ -93,24 +97,71 @@ export interface TensorsOutputSpec {
 export type OutputSpec = ValuesOutputSpec | TensorsOutputSpec;
 
 /**
- * How a detection model's output becomes boxes (task "detection"; docs/tasks.md). centernet: one output
- * [grid h, grid w, classes + 4] per image — per-class centre heatmap (sigmoid), box size (w, h) and centre offset
- * (dx, dy) in grid cells — decoded by models/detection/decode.ts (3x3 peak rule, top maxDetections).
+ * How a detection model's output becomes boxes (task "detection"; docs/tasks.md, docs/import.md). One variant per head:
+ * centernet (mlctl's own), yolo and torchvision (imported models, `mlctl import --task detection --layout …`).
  */
-export interface DetectionSection {
-  head: 'centernet';
-  /** Object classes: the labels, in heatmap channel order. */
+export type DetectionSection = CenterNetSection | YoloSection | TorchvisionSection;
+
+/** What every head records: its classes, their dataset ids, how many boxes to keep, how boxes map back to the picture. */
+interface DetectionCommon {
+  /** Object classes: the labels, in the model's class order. */
   classes: number;
-  /** Output grid [h, w]: the input size divided by the stride. */
-  grid: [number, number];
-  /** Input pixels per grid cell. */
-  stride: number;
   /** K: most detections decoding keeps per image. */
   maxDetections: number;
+  /** Score below which serve and predict drop a box unless told otherwise (absent: the task's default, 0.3). */
+  minScore?: number;
   /** The dataset's category id of each label (COCO category ids; YOLO/VOC: index + 1), for COCO results files. */
   categoryIds: number[];
   /** How boxes map back to the original picture: "fill" stretches it to the input, so x·W/width and y·H/height. */
   resize: PreprocessingSpec['resize'];
+}
+
+/**
+ * centernet: one output [grid h, grid w, classes + 4] per image — per-class centre heatmap (sigmoid), box size (w, h)
+ * and centre offset (dx, dy) in grid cells — decoded by models/detection/decode.ts (3x3 peak rule, top maxDetections).
+ */
+export interface CenterNetSection extends DetectionCommon {
+  head: 'centernet';
+  /** Output grid [h, w]: the input size divided by the stride. */
+  grid: [number, number];
+  /** Input pixels per grid cell. */
+  stride: number;
+}
+
+/**
+ * yolo: Ultralytics' raw head before NMS, one output [batch, 4 + (1) + classes, anchors] (YOLOv8; `transposed`:
+ * [batch, anchors, 4 + (1) + classes], YOLOv5) — box centre x, y, width, height in input pixels, then an objectness
+ * score when `objectness` (YOLOv5), then per-class scores. Decoded by models/detection/yolo.ts: score = class score
+ * (× objectness), then per-class non-maximum suppression at `iouThreshold`.
+ */
+export interface YoloSection extends DetectionCommon {
+  head: 'yolo';
+  /** The output tensor holding the head. */
+  output: string;
+  /** Anchors (candidate boxes) per image. */
+  anchors: number;
+  /** [batch, anchors, values] instead of [batch, values, anchors]. */
+  transposed: boolean;
+  /** A fifth value per anchor before the class scores, multiplied into each (YOLOv5). */
+  objectness: boolean;
+  /** Boxes overlapping a better box of the same class by more than this IoU are dropped. */
+  iouThreshold: number;
+  /** Candidates scoring below this are dropped before NMS. */
+  scoreThreshold: number;
+}
+
+/**
+ * torchvision: a detection model exported with its own post-processing (SSD, SSDLite, Faster R-CNN, RetinaNet):
+ * outputs boxes [n, 4] (x1, y1, x2, y2 in input pixels), scores [n] and labels [n] (class indices, 0 the
+ * background in torchvision's numbering). Decoded by models/detection/torchvision.ts as given. The manifest's output
+ * names the boxes tensor with size 0: how many boxes come back is the model's to say.
+ */
+export interface TorchvisionSection extends DetectionCommon {
+  head: 'torchvision';
+  /** The output tensor names. */
+  outputs: { boxes: string; scores: string; labels: string };
+  /** Subtracted from a model label to index `labels` (1 when the labels leave out torchvision's background 0). */
+  labelOffset: number;
 }
 
 export interface FileEntry {
@@ -231,15 +282,31 @@ const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
 
 /** The detection section fits the labels, the input and the output it describes. */
 function checkDetection(m: Manifest, fail: (why: string) => never): void {
-  const d = m.detection as Partial<DetectionSection> | null;
+  const d = m.detection as unknown as (Partial<Omit<CenterNetSection, 'head'> & Omit<YoloSection, 'head'> & Omit<TorchvisionSection, 'head'>> & { head?: unknown }) | null;
   if (!d || typeof d !== 'object') fail('its detection section is not an object');
-  if (d!.head !== 'centernet') fail(`its detection head ${JSON.stringify(d!.head)} is not one this mlctl decodes (centernet)`);
+  if (d!.head !== 'centernet' && d!.head !== 'yolo' && d!.head !== 'torchvision') fail(`its detection head ${JSON.stringify(d!.head)} is not one this mlctl decodes (centernet, yolo, torchvision)`);
   if (d!.classes !== m.labels.length) fail(`its detection section has ${String(d!.classes)} classes for ${m.labels.length} labels`);
   if (!Array.isArray(d!.categoryIds) || d!.categoryIds.length !== m.labels.length || !d!.categoryIds.every(Number.isInteger)) fail('its detection categoryIds are not one integer per label');
   if (!positiveInt(d!.maxDetections)) fail('its detection maxDetections is not a positive integer');
+  if (m.input.kind !== 'image') fail('its detection model does not take images');
+  if (d!.resize !== (m.input as ImageInputSpec).preprocessing.resize) fail(`its detection resize rule (${String(d!.resize)}) is not its input's (${(m.input as ImageInputSpec).preprocessing.resize})`);
+  if (d!.head === 'yolo') {
+    if (typeof d!.output !== 'string' || !d!.output) fail('its yolo detection section names no output tensor');
+    if (!positiveInt(d!.anchors) || typeof d!.transposed !== 'boolean' || typeof d!.objectness !== 'boolean') fail('its yolo detection section needs anchors, transposed and objectness');
+    if (!(d!.iouThreshold! > 0 && d!.iouThreshold! <= 1) || !(d!.scoreThreshold! >= 0 && d!.scoreThreshold! < 1)) fail('its yolo iouThreshold must be in (0, 1] and scoreThreshold in [0, 1)');
+    if (m.output.kind !== 'detection' || m.output.size !== d!.anchors! * (4 + (d!.objectness ? 1 : 0) + m.labels.length)) fail(`its output is not the yolo head of ${d!.anchors} anchors x ${4 + (d!.objectness ? 1 : 0) + m.labels.length} values`);
+    return;
+  }
+  if (d!.head === 'torchvision') {
+    const o = d!.outputs;
+    if (!o || typeof o !== 'object' || ![o.boxes, o.scores, o.labels].every((n) => typeof n === 'string' && n)) fail('its torchvision detection section needs the boxes, scores and labels output names');
+    if (!Number.isInteger(d!.labelOffset) || d!.labelOffset! < 0) fail('its torchvision labelOffset is not a non-negative integer');
+    if (m.output.kind !== 'detection') fail('its output is not a detection output');
+    return;
+  }
   if (!Array.isArray(d!.grid) || d!.grid.length !== 2 || !d!.grid.every(positiveInt) || !positiveInt(d!.stride)) fail('its detection grid is not [h, w] with a positive integer stride');
   const [gh, gw] = d!.grid!;
-  if (m.input.kind !== 'image' || m.input.height !== gh * d!.stride! || m.input.width !== gw * d!.stride!) fail(`its detection grid ${gh}x${gw} at stride ${d!.stride} does not cover its input`);
-  if (d!.resize !== m.input.preprocessing.resize) fail(`its detection resize rule (${String(d!.resize)}) is not its input's (${m.input.preprocessing.resize})`);
+  const input = m.input as ImageInputSpec;
+  if (input.height !== gh * d!.stride! || input.width !== gw * d!.stride!) fail(`its detection grid ${gh}x${gw} at stride ${d!.stride} does not cover its input`);
   if (m.output.kind !== 'detection' || m.output.size !== gh * gw * (m.labels.length + 4)) fail(`its output is not the centernet map of ${gh}x${gw}x${m.labels.length + 4} values`);
 }

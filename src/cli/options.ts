@@ -3,11 +3,13 @@
 // Light on purpose (type-only imports): --help and --version load this module and nothing heavy.
 import type { BackendChoice } from '../runtime/backend.js';
 import type { EngineChoice } from '../runtime/engine.js';
+import type { GraphOptimization } from '../runtime/device.js';
 import type { WeightDtype } from '../artifacts/weight-quant.js';
 import { choicesOf, type CommonOpts, type OptionSpec, type OptsOf } from './spec.js';
 
 export const BACKEND_CHOICES = choicesOf<BackendChoice>()(['auto', 'tensorflow', 'wasm', 'cpu']);
 export const ENGINE_CHOICES = choicesOf<EngineChoice>()(['auto', 'onnx', 'tfjs']);
+export const GRAPH_OPTIMIZATION_CHOICES = choicesOf<GraphOptimization>()(['disabled', 'basic', 'extended', 'all']);
 /** TF.js weight quantization dtypes (quantize --dtype, export --quantize). */
 export const WEIGHT_DTYPE_CHOICES = choicesOf<WeightDtype>()(['float16', 'uint8', 'uint16']);
 
@@ -149,3 +151,19 @@ export const MAX_MEMORY = {
   default: '1gb',
   env: 'MLCTL_MAX_MEMORY',
 } as const satisfies OptionSpec;
+
+/** Where ONNX Runtime runs (runtime/device.ts parses it, runtime/ort.ts maps it to execution providers). */
+export const DEVICE = {
+  flags: '--device <name>',
+  description: 'where ONNX Runtime runs: cpu, cuda[:N], tensorrt[:N], openvino, coreml, dml[:N], or auto (the first GPU this onnxruntime-node build can load, else cpu, and says which). A device this build cannot run fails (DEVICE_UNAVAILABLE) naming the providers it has and what to install; never a quiet cpu run. TF.js engines run on cpu only',
+  default: 'cpu',
+  env: 'MLCTL_DEVICE',
+} as const satisfies OptionSpec;
+
+/** ONNX Runtime's thread pools and graph optimisation, beside --device on every command that runs a model. */
+export const SESSION_OPTIONS = [
+  DEVICE,
+  { flags: '--intra-op-threads <n>', description: 'ONNX Runtime threads one operator may use (default: every core)', type: 'int', min: 1, max: 1024 },
+  { flags: '--inter-op-threads <n>', description: 'ONNX Runtime threads running independent operators at once (default 1: sequential execution)', type: 'int', min: 1, max: 1024 },
+  { flags: '--graph-optimization <level>', description: 'ONNX Runtime graph optimisation level', choices: GRAPH_OPTIMIZATION_CHOICES, default: 'all' },
+] as const satisfies readonly OptionSpec[];

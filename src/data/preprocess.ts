@@ -3,6 +3,7 @@
 import sharp from 'sharp';
 import { LEGACY_RESIZE, type ImageInputSpec, type PreprocessingSpec } from '../artifacts/manifest.js';
 import { MlctlError } from '../errors.js';
+import { jpegFrame } from './jpeg-header.js';
 
 export type PreprocessingMode = PreprocessingSpec['mode'];
 export const PREPROCESSING_MODES: readonly PreprocessingMode[] = ['caffe', 'tf', 'torch', 'unit', 'raw'];
@@ -46,6 +47,11 @@ export function describeResize(spec: Pick<ImageInputSpec, 'height' | 'width' | '
 export function preprocessingKey(p: PreprocessingSpec): Omit<PreprocessingSpec, 'interpolation' | 'antialias'> & Partial<PreprocessingSpec> {
   const { interpolation, antialias, ...rest } = p;
   return interpolation === LEGACY_RESIZE.interpolation && antialias === LEGACY_RESIZE.antialias ? rest : p;
+}
+
+/** The per-example tensor shape an image input takes: [H, W, 3] (NHWC) or [3, H, W] (NCHW). */
+export function imageTensorShape(spec: Pick<ImageInputSpec, 'height' | 'width' | 'channels' | 'layout'>): number[] {
+  return spec.layout === 'NCHW' ? [spec.channels, spec.height, spec.width] : [spec.height, spec.width, spec.channels];
 }
 
 export function imageInputSpec(size: number | { height: number; width: number }, mode: PreprocessingMode = 'caffe'): ImageInputSpec {
@@ -119,15 +125,20 @@ const largeDecodes = (() => {
  * Read an image's header (no pixel decoded) and refuse it, IMAGE_TOO_LARGE, when decoding it would pass the pixel
  * limit or the decoded-bytes limit (width x height x channels x bytes per sample). Returns the decoded size.
  */
-export async function checkImageHeader(input: string | Uint8Array, opts: Pick<DecodeOptions, 'maxPixels' | 'maxDecodedBytes'> = {}): Promise<{ width: number; height: number; decodedBytes: number }> {
+export async function checkImageHeader(input: string | Uint8Array, opts: Pick<DecodeOptions, 'maxPixels' | 'maxDecodedBytes'> = {}): Promise<{ width: number; height: number; decodedBytes: number; orientation?: number }> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxBytes = opts.maxDecodedBytes ?? maxPixels * DECODED_BYTES_PER_LIMIT_PIXEL;
   const label = typeof input === 'string' ? input : `(${input.byteLength} bytes)`;
-  let meta: sharp.Metadata;
-  try {
-    meta = await sharp(input, { limitInputPixels: false, pages: 1 }).metadata();
-  } catch (err) {
-    throw new MlctlError('IMAGE_DECODE', [label, ((err as Error).message ?? String(err)).split('\n')[0]!], { cause: err });
+  // An 8-bit JPEG's frame header is read from its bytes (no libvips call: serve's hot path); anything else asks sharp.
+  const frame = typeof input === 'string' ? undefined : jpegFrame(input);
+  let meta: Pick<sharp.Metadata, 'width' | 'height' | 'channels' | 'depth' | 'orientation'>;
+  if (frame && frame.bits === 8) meta = { width: frame.width, height: frame.height, channels: frame.channels as sharp.Channels, depth: 'uchar', ...(frame.orientation ? { orientation: frame.orientation } : {}) };
+  else {
+    try {
+      meta = await sharp(input, { limitInputPixels: false, pages: 1 }).metadata();
+    } catch (err) {
+      throw new MlctlError('IMAGE_DECODE', [label, ((err as Error).message ?? String(err)).split('\n')[0]!], { cause: err });
+    }
   }
   const { width, height } = meta;
   if (!width || !height) throw new MlctlError('IMAGE_DECODE', [label, 'the image has no dimensions']);
@@ -139,7 +150,53 @@ export async function checkImageHeader(input: string | Uint8Array, opts: Pick<De
   if (decodedBytes > maxBytes) {
     throw refuse(`${width}x${height} with ${channels} channel${channels === 1 ? '' : 's'} of ${sample * 8} bits = ${mib(decodedBytes)} decoded, more than the ${mib(maxBytes)} limit (the pixel limit counted at 8-bit RGBA)`);
   }
-  return { width, height, decodedBytes };
+  return { width, height, decodedBytes, ...(meta.orientation ? { orientation: meta.orientation } : {}) };
+}
+
+/**
+ * Where a decoded picture landed in the model input, so outputs in input pixels (detection boxes) map back to the
+ * picture: input = (picture - (left, top)) · scale + offset. `offset` is the letterbox padding ("contain") or minus
+ * the centre crop ("cover"); 0 for "fill". Sizes after EXIF rotation; `left`/`top` place a cropped region in the frame.
+ */
+export interface ImageGeometry {
+  /** The picture (the region, when one was cropped) in its own pixels. */
+  width: number;
+  height: number;
+  scaleX: number;
+  scaleY: number;
+  offsetX: number;
+  offsetY: number;
+  /** Where the picture sits in the full frame: a region's corner, else 0. */
+  left: number;
+  top: number;
+}
+
+/**
+ * The geometry sharp produces resizing a width x height picture to the input with `fit`: "contain" scales by the
+ * smaller ratio to round(size · scale) and centres it (padding floor((input - size) / 2)); "cover" scales by the larger
+ * ratio and crops floor((size - input + 1) / 2) from the start (sharp's CalculateEmbedPosition / CalculateCrop).
+ */
+export function resizeGeometry(width: number, height: number, inputWidth: number, inputHeight: number, fit: PreprocessingSpec['resize'], at: { left?: number; top?: number } = {}): ImageGeometry {
+  const place = { width, height, left: at.left ?? 0, top: at.top ?? 0 };
+  if (fit === 'fill') return { ...place, scaleX: inputWidth / width, scaleY: inputHeight / height, offsetX: 0, offsetY: 0 };
+  const s = fit === 'contain' ? Math.min(inputWidth / width, inputHeight / height) : Math.max(inputWidth / width, inputHeight / height);
+  const rw = Math.max(1, Math.round(width * s));
+  const rh = Math.max(1, Math.round(height * s));
+  const shift = (resized: number, input: number) => (fit === 'contain' ? Math.floor((input - resized) / 2) : 0 - Math.floor((resized - input + 1) / 2));
+  return { ...place, scaleX: rw / width, scaleY: rh / height, offsetX: shift(rw, inputWidth), offsetY: shift(rh, inputHeight) };
+}
+
+/** The geometry of an input that came preprocessed (no picture behind it): input pixels are the picture's. */
+export const identityGeometry = (width: number, height: number): ImageGeometry => ({ width, height, scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0, left: 0, top: 0 });
+
+/** A box in model-input pixels → the picture's (frame) pixels, clipped to the picture. */
+export function boxToPicture(box: { x: number; y: number; width: number; height: number }, g: ImageGeometry): { x: number; y: number; width: number; height: number } {
+  const clip = (v: number, max: number) => Math.min(Math.max(v, 0), max);
+  const x0 = clip((box.x - g.offsetX) / g.scaleX, g.width);
+  const y0 = clip((box.y - g.offsetY) / g.scaleY, g.height);
+  const x1 = clip((box.x + box.width - g.offsetX) / g.scaleX, g.width);
+  const y1 = clip((box.y + box.height - g.offsetY) / g.scaleY, g.height);
+  return { x: x0 + g.left, y: y0 + g.top, width: x1 - x0, height: y1 - y0 };
 }
 
 /**
@@ -155,10 +212,26 @@ export async function decodeRgb(
   opts: DecodeOptions = {},
   interpolation: PreprocessingSpec['interpolation'] = LEGACY_RESIZE.interpolation,
 ): Promise<Uint8Array> {
+  return (await decodeRgbPlaced(input, height, width, fit, opts, interpolation)).rgb;
+}
+
+/** decodeRgb, also saying where the picture landed in the input (ImageGeometry). */
+export async function decodeRgbPlaced(
+  input: string | Uint8Array,
+  height: number,
+  width: number,
+  fit: PreprocessingSpec['resize'] = 'fill',
+  opts: DecodeOptions = {},
+  interpolation: PreprocessingSpec['interpolation'] = LEGACY_RESIZE.interpolation,
+): Promise<{ rgb: Uint8Array; geometry: ImageGeometry }> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const label = typeof input === 'string' ? input : `(${input.byteLength} bytes)`;
-  const { decodedBytes } = await checkImageHeader(input, opts);
-  return largeDecodes(decodedBytes, async () => {
+  const header = await checkImageHeader(input, opts);
+  // EXIF orientations 5-8 turn the picture a quarter: its displayed width is the stored height.
+  const turned = (header.orientation ?? 1) >= 5;
+  const picture = opts.region ?? { left: 0, top: 0, width: turned ? header.height : header.width, height: turned ? header.width : header.height };
+  const geometry = resizeGeometry(picture.width, picture.height, width, height, fit, picture);
+  return largeDecodes(header.decodedBytes, async () => {
     try {
       const img = sharp(input, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 }).rotate();
       // Chained after rotate(), extract() works in displayed (EXIF-oriented) coordinates, before the resize.
@@ -169,11 +242,11 @@ export async function decodeRgb(
         .resize(width, height, { fit: fit === 'fill' ? 'fill' : fit, kernel: SHARP_KERNEL[interpolation] ?? 'linear', background: { r: 0, g: 0, b: 0 } })
         .raw()
         .toBuffer({ resolveWithObject: true });
-      if (info.channels === 3) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      if (info.channels === 3) return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), geometry };
       // Single-channel results (rare colourspace edge cases): replicate to RGB.
       const out = new Uint8Array(height * width * 3);
       for (let i = 0, p = 0; i < height * width; i++, p += info.channels) out[i * 3] = out[i * 3 + 1] = out[i * 3 + 2] = data[p]!;
-      return out;
+      return { rgb: out, geometry };
     } catch (err) {
       const msg = (err as Error).message ?? String(err);
       if (/pixel limit/i.test(msg)) throw new MlctlError('IMAGE_TOO_LARGE', [label, `more than the ${maxPixels}-pixel limit`], { cause: err });
@@ -182,8 +255,11 @@ export async function decodeRgb(
   });
 }
 
-/** RGB uint8 HWC pixels → model input floats (in place into `out` at `offset` when given). */
-export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Float32Array, offset = 0): Float32Array {
+/**
+ * RGB uint8 HWC pixels → model input floats (in place into `out` at `offset` when given), in the model's layout:
+ * NHWC interleaved (h, w, c) or NCHW planar (c, h, w), as channels-first PyTorch exports take them.
+ */
+export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Float32Array, offset = 0, layout: ImageInputSpec['layout'] = 'NHWC'): Float32Array {
   const n = rgb.length / 3;
   const dst = out ?? new Float32Array(rgb.length);
   // (c·scale - mean) / std as one multiply-add per value; BGR models read the source channels in reverse.
@@ -192,6 +268,14 @@ export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Fl
   const [a0, a1, a2] = [spec.scale / s0, spec.scale / s1, spec.scale / s2];
   const [b0, b1, b2] = [-m0 / s0, -m1 / s1, -m2 / s2];
   const [first, last] = spec.channelOrder === 'BGR' ? [2, 0] : [0, 2];
+  if (layout === 'NCHW') {
+    for (let i = 0, p = 0, o = offset; p < n; i += 3, p++, o++) {
+      dst[o] = rgb[i + first]! * a0 + b0;
+      dst[o + n] = rgb[i + 1]! * a1 + b1;
+      dst[o + 2 * n] = rgb[i + last]! * a2 + b2;
+    }
+    return dst;
+  }
   for (let i = 0, o = offset; i < n * 3; i += 3, o += 3) {
     dst[o] = rgb[i + first]! * a0 + b0;
     dst[o + 1] = rgb[i + 1]! * a1 + b1;
@@ -202,6 +286,11 @@ export function pixelsToInput(rgb: Uint8Array, spec: PreprocessingSpec, out?: Fl
 
 /** Decode + resize + preprocess one image into the model's input floats (H*W*3). */
 export async function imageToInput(input: string | Uint8Array, spec: ImageInputSpec, out?: Float32Array, offset = 0, opts: DecodeOptions = {}): Promise<Float32Array> {
-  const rgb = await decodeRgb(input, spec.height, spec.width, spec.preprocessing.resize, opts, spec.preprocessing.interpolation);
-  return pixelsToInput(rgb, spec.preprocessing, out, offset);
+  return (await imageToInputPlaced(input, spec, out, offset, opts)).x;
+}
+
+/** imageToInput, also saying where the picture landed in the input: what maps boxes back to the picture. */
+export async function imageToInputPlaced(input: string | Uint8Array, spec: ImageInputSpec, out?: Float32Array, offset = 0, opts: DecodeOptions = {}): Promise<{ x: Float32Array; geometry: ImageGeometry }> {
+  const { rgb, geometry } = await decodeRgbPlaced(input, spec.height, spec.width, spec.preprocessing.resize, opts, spec.preprocessing.interpolation);
+  return { x: pixelsToInput(rgb, spec.preprocessing, out, offset, spec.layout), geometry };
 }

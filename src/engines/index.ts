@@ -3,6 +3,15 @@
 // decides cheaply whether it can run a source; its implementation (onnxruntime, tfjs …) is imported only to open.
 import type { EngineOpener, EngineSource } from '../runtime/engine.js';
 import { registerEngineOpener } from '../runtime/engine.js';
+import type { EngineOptions } from '../runtime/engine.js';
+import { formatDevice, parseDevice, sessionDefaults } from '../runtime/device.js';
+
+/** TF.js runs on the CPU here: a GPU --device is ONNX Runtime's, never quietly run on the CPU by TF.js instead. */
+function tfjsDeviceProblem(o: EngineOptions): string | undefined {
+  const d = o.device === undefined ? sessionDefaults().device : parseDevice(o.device);
+  if (d === undefined || d === 'auto' || d.kind === 'cpu') return undefined;
+  return `TF.js runs on the CPU only; --device ${formatDevice(d)} needs ONNX Runtime (--engine onnx)`;
+}
 
 const pkgFormats = (s: EngineSource) => (s.kind === 'package' ? s.pkg.manifest.formats : undefined);
 
@@ -29,6 +38,8 @@ export const BUILTIN_ENGINES: readonly EngineOpener[] = [
     choices: ['auto', 'tfjs'],
     accepts(s, o) {
       if (!o.worker) return 'used only when a worker thread is asked for';
+      const device = tfjsDeviceProblem(o);
+      if (device) return device;
       return pkgFormats(s)?.tfjs ? true : 'a worker thread loads TF.js models from packages only';
     },
     open: async (s) => (await import('./tfjs-thread.js')).openTfjsThread(s),
@@ -36,8 +47,10 @@ export const BUILTIN_ENGINES: readonly EngineOpener[] = [
   {
     name: 'tfjs',
     choices: ['auto', 'tfjs'],
-    accepts(s) {
+    accepts(s, o) {
       if (s.kind === 'onnx') return 'an ONNX model runs in onnxruntime';
+      const device = tfjsDeviceProblem(o);
+      if (device) return device;
       return s.kind === 'model' || pkgFormats(s)?.tfjs ? true : 'the package has no TF.js model (formats.tfjs)';
     },
     open: async (s) => (await import('./tfjs.js')).openTfjs(s),

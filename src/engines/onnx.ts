@@ -1,4 +1,4 @@
-// The ONNX Runtime engine (onnxruntime-node, CPU, every core). It runs only bytes it has checked: a package's own
+// The ONNX Runtime engine (onnxruntime-node on the --device's execution provider; cpu by default, every core). It runs only bytes it has checked: a package's own
 // model.onnx against the manifest's sha256, a conversion from the cache against the code (HMAC, cache key outside
 // the cache) recorded when it was written (a mismatch is rebuilt from the verified TF.js model), a caller's file
 // against the sha256 it names.
@@ -12,14 +12,16 @@ import { MlctlError } from '../errors.js';
 import { CONVERTER_VERSION, convertLayersModel } from '../onnx/index.js';
 import { alignTensors, manifestTensors, type DeclaredTensors } from '../runtime/declared.js';
 import type { EngineOptions, EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
-import { ort, onnxSessionOptions, ORT_VERSION } from '../runtime/ort.js';
+import { formatDevice, withSessionDefaults, type SessionConfig } from '../runtime/device.js';
+import { createSession, ort, onnxSessionOptions, ORT_VERSION, resolveDevice } from '../runtime/ort.js';
 import { batchable, checkFeeds, type Datatype, type Tensor, type TensorData, type TensorSpec } from '../runtime/tensor.js';
 import { withSpinner } from '../util/progress.js';
 import { startWorkerClient } from '../util/worker.js';
 import { forTransfer } from './transfer.js';
 
 export interface SessionEngineOptions {
-  threads?: number;
+  /** Device, thread pools and graph optimisation; unset fields take the process defaults (runtime/device.ts). */
+  session?: SessionConfig;
   provenance?: EngineProvenance;
   /**
    * Run the session in a worker thread. onnxruntime-node's run() computes on the calling thread, so in serve a batch
@@ -84,11 +86,12 @@ export async function onnxTensors(bytes: Uint8Array): Promise<{ inputs: TensorSp
 
 /** An InferenceEngine over ONNX bytes already checked by the caller (or knowingly unchecked: see provenance). */
 export async function onnxEngineFromBytes(bytes: Uint8Array, opts: SessionEngineOptions = {}): Promise<InferenceEngine> {
-  if (opts.worker) return onnxThreadEngine(bytes, opts);
-  const threads = opts.threads ?? os.availableParallelism();
-  const session = await ort.InferenceSession.create(bytes, onnxSessionOptions(threads));
+  // Settled here, in the opening thread: a worker gets the whole config (process defaults do not cross threads).
+  const config = withSessionDefaults(opts.session);
+  if (opts.worker) return onnxThreadEngine(bytes, { ...opts, session: config });
+  const session = await createSession(bytes, config);
   try {
-    return wrapSession(session, threads, opts);
+    return wrapSession(session, config, opts);
   } catch (err) {
     await session.release();
     throw err;
@@ -117,10 +120,10 @@ async function onnxThreadEngine(bytes: Uint8Array, opts: SessionEngineOptions): 
     outputs,
     batched,
     provenance: provenance ?? { verified: false, source: 'ONNX bytes' },
-    async run(feeds, fetches) {
+    async run(feeds, fetches, runOpts) {
       checkFeeds('onnx', inputs, feeds);
-      // The caller keeps its arrays: the worker gets copies it owns (one copy, then a transfer).
-      const { tensors, transfer } = forTransfer(feeds, true);
+      // Unless the caller hands them over, it keeps its arrays: the worker gets copies it owns (one copy, then a transfer).
+      const { tensors, transfer } = forTransfer(feeds, !runOpts?.handOver);
       return client.call<Tensor[]>({ op: 'run', feeds: tensors, fetches }, transfer);
     },
     async dispose() {
@@ -130,7 +133,18 @@ async function onnxThreadEngine(bytes: Uint8Array, opts: SessionEngineOptions): 
   };
 }
 
-function wrapSession(session: ort.InferenceSession, threads: number, opts: SessionEngineOptions): InferenceEngine {
+/** The session settings an engine's options ask for: --device resolved (DEVICE_UNAVAILABLE when it cannot run here). */
+export function sessionConfigOf(opts: EngineOptions): SessionConfig {
+  return {
+    device: opts.device === undefined ? undefined : resolveDevice(opts.device).device,
+    intraOpThreads: opts.threads,
+    interOpThreads: opts.interOpThreads,
+    graphOptimization: opts.graphOptimization,
+  };
+}
+
+function wrapSession(session: ort.InferenceSession, config: SessionConfig, opts: SessionEngineOptions): InferenceEngine {
+  const threads = config.intraOpThreads ?? os.availableParallelism();
   if (!session.inputNames.length) throw new Error('the ONNX model has no input');
   const graphOutputs = session.outputMetadata.map((m) => specOfMetadata(m, 'output')).filter((t): t is TensorSpec => t !== undefined);
   if (!graphOutputs.length) throw new Error('the ONNX model has no tensor output');
@@ -144,7 +158,7 @@ function wrapSession(session: ort.InferenceSession, threads: number, opts: Sessi
   return {
     name: 'onnx',
     platform: 'onnxruntime_onnx',
-    description: `onnxruntime-node ${ORT_VERSION} (cpu, ${threads} thread${threads === 1 ? '' : 's'})`,
+    description: `onnxruntime-node ${ORT_VERSION} (${formatDevice(config.device ?? { kind: 'cpu' })}, ${threads} thread${threads === 1 ? '' : 's'})`,
     inputs,
     outputs,
     batched: batchable(inputs) && batchable(outputs),
@@ -228,7 +242,7 @@ async function convertedBytes(c: Conversion, cache: Cache, opts: EngineOptions):
 
 async function openPackage(pkg: LoadedPackage, opts: EngineOptions): Promise<InferenceEngine> {
   const m = pkg.manifest;
-  const shapes = { declared: manifestTensors(m, pkg.dir), threads: opts.threads, worker: opts.worker };
+  const shapes = { declared: manifestTensors(m, pkg.dir), session: sessionConfigOf(opts), worker: opts.worker };
   if (m.formats.onnx) {
     const rel = m.formats.onnx;
     const bytes = await readModelFile(pkg, rel, { checkSha256: true });
@@ -280,7 +294,7 @@ async function openModel(model: tf.LayersModel, identity: string | undefined, la
     cache,
     opts,
   );
-  return onnxEngineFromBytes(bytes, { threads: opts.threads, worker: opts.worker, provenance });
+  return onnxEngineFromBytes(bytes, { session: sessionConfigOf(opts), worker: opts.worker, provenance });
 }
 
 async function openFile(source: Extract<EngineSource, { kind: 'onnx' }>, opts: EngineOptions): Promise<InferenceEngine> {
@@ -290,7 +304,7 @@ async function openFile(source: Extract<EngineSource, { kind: 'onnx' }>, opts: E
     const actual = sha256(bytes);
     if (actual !== source.sha256) throw new MlctlError('ONNX_UNVERIFIED', [label, actual.slice(0, 12), source.sha256.slice(0, 12)]);
   }
-  return onnxEngineFromBytes(bytes, { threads: opts.threads, worker: opts.worker, provenance: { verified: Boolean(source.sha256), source: source.sha256 ? `${label} (sha256 checked)` : `${label} (not checked)` } });
+  return onnxEngineFromBytes(bytes, { session: sessionConfigOf(opts), worker: opts.worker, provenance: { verified: Boolean(source.sha256), source: source.sha256 ? `${label} (sha256 checked)` : `${label} (not checked)` } });
 }
 
 /** Open any source in onnxruntime (the engine table in engines/index.ts decides when it is asked to). */

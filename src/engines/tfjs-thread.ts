@@ -20,9 +20,9 @@ export async function openTfjsThreadEngine(pkg: LoadedPackage, backend: BackendN
     outputs: info.outputs,
     batched: info.batched,
     provenance: { verified: pkg.verified, source: `package ${pkg.manifest.formats.tfjs} (manifest sha256, loaded in a worker thread)` },
-    run(feeds, fetches) {
+    run(feeds, fetches, runOpts) {
       checkFeeds('tfjs-thread', info.inputs, feeds);
-      const { tensors, transfer } = forTransfer(feeds, true);
+      const { tensors, transfer } = forTransfer(feeds, !runOpts?.handOver);
       return client.call<Tensor[]>({ feeds: tensors, fetches }, transfer);
     },
     dispose: () => client.close(),

@@ -6,6 +6,7 @@ import type { GateCheck } from './gates.js';
 import type { EvaluationResult } from './run.js';
 import type { RegressionEvaluationResult } from './tabular.js';
 import { taskOf, type AnyTask } from '../tasks/index.js';
+import { detectionRendering } from '../tasks/detection/evaluate-report.js';
 import { f4, ms, renderTable, type Rows } from '../util/table.js';
 import { formatSize } from '../util/units.js';
 
@@ -13,7 +14,7 @@ import { formatSize } from '../util/units.js';
 export interface EvaluationReport {
   /** origin: where the evaluated images come from, in words (data/splits.ts splitOrigin); seed and fractions as used. */
   data: { root: string; layout: string; split: string; origin: string; seed: number; validationSplit: number; testSplit: number; classes: string[]; images: number };
-  results: EvaluationResult[];
+  results: Array<EvaluationResult<any>>;
   comparison?: ComparisonRow[];
   gates: GateCheck[];
   gatesPassed: boolean;
@@ -25,11 +26,14 @@ const times = (x: number | undefined) => (x !== undefined && Number.isFinite(x) 
 /** Sizes in reports: util/units' one formatter. */
 export const bytes = formatSize;
 
-/** The task that owns a result's metrics (results carry the task's name). */
-export const taskOfResult = (r: Pick<EvaluationResult<unknown>, 'model'>): AnyTask => taskOf(r.model);
+/** What the report reads of a result's task. */
+export type ResultTask = Pick<AnyTask, 'id' | 'input' | 'report'>;
+
+/** The task that owns a result's metrics (results carry the task's name); detection's rendering until its task registers. */
+export const taskOfResult = (r: Pick<EvaluationResult<unknown>, 'model'>): ResultTask => (r.model.task === 'detection' ? detectionRendering : taskOf(r.model));
 
 /** What one example is called: tabular packages are evaluated on CSV rows (never skipped), the others on images. */
-export const unitOf = (task: AnyTask) => (task.input === 'tabular' ? 'rows' : 'images');
+export const unitOf = (task: ResultTask) => (task.input === 'tabular' ? 'rows' : 'images');
 
 /** The summary table: the task's headline metrics, then examples, size, latency and engine. */
 export function summaryRows(r: EvaluationResult<unknown>): Rows {

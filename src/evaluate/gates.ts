@@ -1,11 +1,12 @@
-// Quality gates for CI: thresholds on accuracy, macro F1 (classifiers), R² (regression) and batch-1 latency. Every gate is checked for every
+// Quality gates for CI: thresholds on accuracy, macro F1 (classifiers), R² (regression), COCO mAP and AP50 (detection) and batch-1 latency. Every gate is checked for every
 // model; each failure becomes one line saying which gate, the measured value, the threshold and by how much.
 import type { RegressionMetrics } from '../tasks/regression/metrics.js';
 import type { ClassificationMetrics } from '../tasks/classification/metrics.js';
+import type { DetectionMetrics } from '../tasks/detection/evaluate.js';
 import type { EvaluationResult } from './run.js';
 
 /** What a gate looks at: an image/tabular classifier's result or a tabular regression result. */
-export type GatedResult = Pick<EvaluationResult, 'model' | 'engine' | 'latency'> & { metrics: ClassificationMetrics | RegressionMetrics };
+export type GatedResult = Pick<EvaluationResult, 'model' | 'engine' | 'latency'> & { metrics: ClassificationMetrics | RegressionMetrics | DetectionMetrics };
 
 export type LatencyPercentile = 'p50' | 'p95' | 'p99';
 
@@ -14,13 +15,16 @@ export interface GateThresholds {
   minF1?: number;
   /** Regression only. */
   minR2?: number;
+  /** Detection only: COCO AP@[.50:.05:.95] and AP@.50. */
+  minMap?: number;
+  minAp50?: number;
   maxLatencyMs?: number;
   /** Which batch-1 percentile --max-latency-ms applies to (default p95). */
   latencyPercentile?: LatencyPercentile;
 }
 
 export interface GateCheck {
-  gate: 'min-accuracy' | 'min-f1' | 'min-r2' | 'max-latency-ms';
+  gate: 'min-accuracy' | 'min-f1' | 'min-r2' | 'min-map' | 'min-ap50' | 'max-latency-ms';
   model: string;
   metric: string;
   threshold: number;
@@ -37,7 +41,7 @@ export function modelRef(r: Pick<EvaluationResult, 'model'>): string {
   return `${r.model.name} v${r.model.version}`;
 }
 
-/** Accuracy/F1 gates apply to classifiers and --min-r2 to regression results; the command refuses mismatches up front. */
+/** Accuracy/F1 gates apply to classifiers, --min-r2 to regression and --min-map/--min-ap50 to detection results; the command refuses mismatches up front. */
 export function checkGates(results: readonly GatedResult[], t: GateThresholds): GateCheck[] {
   const checks: GateCheck[] = [];
   const pct = t.latencyPercentile ?? 'p95';
@@ -55,6 +59,10 @@ export function checkGates(results: readonly GatedResult[], t: GateThresholds): 
     if ('accuracy' in m) {
       if (t.minAccuracy !== undefined) min('min-accuracy', 'accuracy', m.accuracy, t.minAccuracy);
       if (t.minF1 !== undefined) min('min-f1', 'macro F1', m.macro.f1, t.minF1);
+    } else if ('coco' in m) {
+      // COCO's -1 (no ground truth at all) is below any threshold: an empty evaluation never passes a gate.
+      if (t.minMap !== undefined) min('min-map', 'mAP@[.50:.95]', m.coco.AP, t.minMap);
+      if (t.minAp50 !== undefined) min('min-ap50', 'AP50', m.coco.AP50, t.minAp50);
     } else if (t.minR2 !== undefined) min('min-r2', 'R²', m.r2, t.minR2);
     if (t.maxLatencyMs !== undefined && r.latency) {
       const actual = r.latency[`${pct}Ms`];

@@ -16,10 +16,10 @@ import type { EvaluationResult } from './run.js';
 
 export type { EvaluationReport } from './format.js';
 
-/** Image folders and CSV files (evaluate/tabular.ts, layout "csv", samples named "line N") report alike. */
-export type ReportData = Omit<EvaluationData, 'layout' | 'plan'> & { layout: string };
+/** Image folders, CSV files (evaluate/tabular.ts, layout "csv") and detection datasets (layout coco/yolo/voc) report alike. */
+export type ReportData = Omit<EvaluationData, 'layout' | 'plan' | 'samples'> & { layout: string; samples: readonly unknown[] };
 
-export function buildReport(data: ReportData, results: EvaluationResult[], comparison: ComparisonRow[] | undefined, gates: GateCheck[]): EvaluationReport {
+export function buildReport(data: ReportData, results: Array<EvaluationResult<any>>, comparison: ComparisonRow[] | undefined, gates: GateCheck[]): EvaluationReport {
   return {
     data: { root: data.root, layout: data.layout, split: data.split, origin: data.origin, ...data.params, classes: data.classes, images: data.samples.length },
     results,

@@ -9,10 +9,11 @@ import { sha256 } from '../artifacts/hash.js';
 import { MANIFEST_FILE, type Manifest } from '../artifacts/manifest.js';
 import { SIGNATURE_FILE } from '../artifacts/signing.js';
 import { MlctlError } from '../errors.js';
+import { formatDevice, needsNvidiaGpu, parseDevice } from '../runtime/device.js';
 import type { Logger } from '../util/log.js';
 import { bundleReadme } from './bundle-readme.js';
 import { DEFAULT_NODE_IMAGE, dockerfile, dockerignore, entrypoint } from './dockerfile.js';
-import { BATCH, batchVolumeClaims, cacheSizeFor, deployment, extractJob, hpa, inferenceService, inferenceServiceGrpc, k8sName, kustomization, memoryFor, mergeJob, modelKeySecretName, podDisruptionBudget, predictJob, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
+import { BATCH, batchVolumeClaims, NVIDIA_GPU, cacheSizeFor, deployment, extractJob, hpa, inferenceService, inferenceServiceGrpc, k8sName, kustomization, memoryFor, mergeJob, modelKeySecretName, podDisruptionBudget, predictJob, SERVE, service, toYaml, type DeploySettings } from './k8s.js';
 import { exportMetadata, MLCTL_VERSION } from './source.js';
 import { METADATA_JSON } from './tfjs.js';
 
@@ -25,6 +26,11 @@ export interface BundleOptions {
   maxBatch?: number;
   /** Pods (completions) of the batch Indexed Jobs: predict and feature extraction (default 4). */
   shards?: number;
+  /**
+   * Device the pods run on (runtime/device.ts names): cpu (default), cuda[:N], tensorrt[:N] or auto. NVIDIA devices make
+   * the pods request `nvidia.com/gpu` on GPU nodes and the image install onnxruntime-node's CUDA 12 provider.
+   */
+  device?: string;
   /** mlctl installation to ship (default: the one running). */
   mlctlRoot?: string;
   logger?: Logger;
@@ -156,6 +162,10 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
   checkImageRef(baseImage, '--base-image');
   if (!isPinnedImage(baseImage)) opts.logger?.warn(`--base-image ${baseImage} is not pinned to an exact version or digest: rebuilds may get a different Node`);
   const memory = memoryFor(modelBytes(pkg), maxBatch);
+  const device = bundleDevice(opts.device, opts.logger);
+  if (device.nvidiaGpu && baseImage === DEFAULT_NODE_IMAGE) {
+    opts.logger?.warn(`--device ${device.device}: ${baseImage} has no CUDA libraries; build FROM an image with Node 20, CUDA 12 and cuDNN 9 (--base-image), or the pods fail with DEVICE_UNAVAILABLE`);
+  }
   const settings: DeploySettings = {
     model: m.name,
     version: m.version,
@@ -172,6 +182,7 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     manifestSha256: pkg.manifestSha256,
     mlctlVersion: MLCTL_VERSION,
     ...(m.encryption ? { modelKey: { secretName: modelKeySecretName(name), keyId: m.encryption.keyId } } : {}),
+    ...device,
   };
   const packagePath = `models/${m.name}/${m.version}`;
   opts.logger?.info(`copying the package to ${packagePath}/ and verifying its hashes`);
@@ -184,7 +195,7 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     .join('\n');
   const files: Record<string, string> = {
     [BUNDLE_FILES.checksums]: sums + '\n',
-    [BUNDLE_FILES.dockerfile]: dockerfile({ baseImage, model: m.name, version: m.version, app, header }),
+    [BUNDLE_FILES.dockerfile]: dockerfile({ baseImage, model: m.name, version: m.version, app, header, cudaProvider: device.nvidiaGpu }),
     [BUNDLE_FILES.dockerignore]: dockerignore(app),
     [BUNDLE_FILES.deployment]: toYaml(deployment(settings), header),
     [BUNDLE_FILES.service]: toYaml(service(settings), header),
@@ -211,7 +222,8 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
     cache: { env: 'MLCTL_CACHE', path: SERVE.cacheDir, sizeLimit: settings.cacheSizeLimit },
     probes: { readiness: SERVE.ready, liveness: SERVE.live },
     replicas: { min: minReplicas, max: maxReplicas },
-    resources: { cpu: { request: settings.cpuRequest, limit: settings.cpuLimit }, memory: memory },
+    resources: { cpu: { request: settings.cpuRequest, limit: settings.cpuLimit }, memory: memory, ...(device.nvidiaGpu ? { [NVIDIA_GPU.resource]: 1 } : {}) },
+    device: device.device,
     files: Object.keys(files),
     ...(settings.modelKey ? { modelKey: settings.modelKey } : {}),
     ...(pkg.signature ? { signature: { keyId: pkg.signature.keyId, signedAt: pkg.signature.signedAt } } : {}),
@@ -232,4 +244,19 @@ export async function writeBundleExport(pkg: LoadedPackage, dir: string, opts: B
   }
   await writeJsonAtomic(path.join(dir, METADATA_JSON), meta);
   return details;
+}
+
+/**
+ * The bundle's --device: the image is Linux (Debian or Ubuntu), so cpu, the NVIDIA ones (cuda, tensorrt) and auto;
+ * coreml (macOS), dml (Windows) and openvino (no onnxruntime-node provider) cannot run in it. A pod sees the one GPU
+ * it is given as device 0, so cuda:N becomes cuda:0.
+ */
+function bundleDevice(value: string | undefined, logger?: Logger): { device: string; nvidiaGpu: boolean } {
+  const d = parseDevice(value ?? 'cpu');
+  if (d !== 'auto' && (d.kind === 'coreml' || d.kind === 'dml' || d.kind === 'openvino')) {
+    throw new MlctlError('OPTION_INVALID', [`--device ${formatDevice(d)} cannot run in the bundle's Linux image (coreml is macOS-only, dml Windows-only, and onnxruntime-node ships no openvino provider): use cpu, cuda, tensorrt or auto`]);
+  }
+  if (d !== 'auto' && (d.index ?? 0) > 0) logger?.warn(`--device ${formatDevice(d)}: a pod sees the GPU it is given as device 0; the manifests use ${d.kind}:0`);
+  const device = d === 'auto' ? 'auto' : formatDevice({ kind: d.kind, ...(needsNvidiaGpu(d) ? { index: 0 } : {}) });
+  return { device, nvidiaGpu: needsNvidiaGpu(d) };
 }

@@ -14,6 +14,8 @@ export interface DockerfileOptions {
   /** 'source': the bundle carries mlctl's TypeScript and the image compiles it; 'dist': it carries compiled JS. */
   app: 'source' | 'dist';
   header: string;
+  /** Install onnxruntime-node's CUDA 12 provider libraries (cuda/tensorrt devices; the base image brings CUDA itself). */
+  cudaProvider?: boolean;
 }
 
 /** Path of the model inside the image, as `mlctl serve` is given it. */
@@ -62,6 +64,8 @@ export function dockerfile(o: DockerfileOptions): string {
     'WORKDIR /app',
     'COPY app/package.json app/package-lock.json ./',
     // Optional native add-ons (tfjs-node) that cannot install are skipped by npm; serve then uses ONNX Runtime or wasm.
+    // onnxruntime-node's install script fetches its CUDA 12 provider libraries (not on npm: too large) when asked.
+    ...(o.cudaProvider ? ['ENV ONNXRUNTIME_NODE_INSTALL=cuda12'] : []),
     'RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force',
     'COPY app/bin ./bin',
     // The serve page (/) and its assets, beside dist/ as in the npm package.

@@ -39,6 +39,30 @@ export interface DeploySettings {
   mlctlVersion: string;
   /** An encrypted package: its key is mounted from this Secret at run time (never part of the bundle or image). */
   modelKey?: { secretName: string; keyId: string };
+  /** `mlctl serve --device` in the pods (runtime/device.ts name); unset or cpu: no GPU asked for. */
+  device?: string;
+  /** The device runs on an NVIDIA GPU: pods request `nvidia.com/gpu` and schedule onto GPU nodes. */
+  nvidiaGpu?: boolean;
+}
+
+/** The extended resource the NVIDIA device plugin advertises, and the label GPU feature discovery puts on GPU nodes. */
+export const NVIDIA_GPU = { resource: 'nvidia.com/gpu', nodeLabel: 'nvidia.com/gpu.present' } as const;
+
+/** `--device X` for mlctl in the pods (nothing for cpu: serve's default). */
+function deviceArgs(s: DeploySettings): string[] {
+  return s.device && s.device !== 'cpu' ? ['--device', s.device] : [];
+}
+
+/**
+ * Pod-spec fields that put a GPU pod on a GPU node: a node selector on the GPU feature discovery label, and a
+ * toleration for the `nvidia.com/gpu` taint cloud GPU node pools carry (GKE, AKS). Nothing for cpu.
+ */
+function gpuScheduling(s: DeploySettings) {
+  if (!s.nvidiaGpu) return {};
+  return {
+    nodeSelector: { [NVIDIA_GPU.nodeLabel]: 'true' },
+    tolerations: [{ key: NVIDIA_GPU.resource, operator: 'Exists', effect: 'NoSchedule' }],
+  };
 }
 
 /** Where the model key Secret is mounted and the file `mlctl serve` reads it from (via MLCTL_MODEL_KEY_FILE). */
@@ -118,8 +142,10 @@ function probes(port: number | string) {
   };
 }
 
-function resources(s: DeploySettings) {
-  return { requests: { cpu: s.cpuRequest, memory: s.memoryRequest }, limits: { cpu: s.cpuLimit, memory: s.memoryLimit } };
+function resources(s: DeploySettings, gpu = true) {
+  // Extended resources are not overcommitted: request and limit are both one whole GPU (a pod sees it as device 0).
+  const g = gpu && s.nvidiaGpu ? { [NVIDIA_GPU.resource]: '1' } : {};
+  return { requests: { cpu: s.cpuRequest, memory: s.memoryRequest, ...g }, limits: { cpu: s.cpuLimit, memory: s.memoryLimit, ...g } };
 }
 
 const containerSecurity = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } };
@@ -149,7 +175,7 @@ export function deployment(s: DeploySettings) {
               name: 'mlctl-serve',
               image: s.image,
               imagePullPolicy: 'IfNotPresent',
-              args: ['--max-batch', String(s.maxBatch)],
+              args: ['--max-batch', String(s.maxBatch), ...deviceArgs(s)],
               ports: [
                 { name: 'http', containerPort: SERVE.port, protocol: 'TCP' },
                 { name: 'grpc', containerPort: SERVE.grpcPort, protocol: 'TCP' },
@@ -165,6 +191,7 @@ export function deployment(s: DeploySettings) {
             },
           ],
           volumes: [{ name: 'cache', emptyDir: { sizeLimit: s.cacheSizeLimit } }, { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }, ...key.volumes],
+          ...gpuScheduling(s),
         },
       },
     },
@@ -224,7 +251,7 @@ function kserveContainer(s: DeploySettings) {
   return {
     name: 'kserve-container',
     image: s.image,
-    args: ['--max-batch', String(s.maxBatch)],
+    args: ['--max-batch', String(s.maxBatch), ...deviceArgs(s)],
     env: [{ name: 'PROTOCOL', value: 'v2' }, { name: 'NODE_ENV', value: 'production' }, ...key.env],
     ...(key.mounts.length ? { volumeMounts: key.mounts } : {}),
     resources: resources(s),
@@ -247,6 +274,7 @@ function kservePredictor(s: DeploySettings, container: Record<string, unknown>) 
         scaleTarget: 70,
         containers: [container],
         ...(key.volumes.length ? { volumes: key.volumes } : {}),
+        ...gpuScheduling(s),
       },
     },
   };
@@ -316,7 +344,7 @@ export function batchPaths(s: DeploySettings, shards: number) {
   return { inputs: `${BATCH.data}/inputs`, dir, shardOut: `${dir}/predictions-$(${BATCH.indexVar})-of-${shards}.csv`, merged: `${BATCH.work}/predictions/${s.model}-v${s.version}.csv`, cache: `${BATCH.work}/cache`, train: `${BATCH.data}/train` };
 }
 
-function batchPod(s: DeploySettings, component: string, args: string[], env: Array<{ name: string; value: string }>, dataReadOnly = true) {
+function batchPod(s: DeploySettings, component: string, args: string[], env: Array<{ name: string; value: string }>, dataReadOnly = true, gpu = false) {
   // An encrypted package's pods read the key from the same Secret the Deployment mounts.
   const key = modelKeyParts(s);
   return {
@@ -333,9 +361,9 @@ function batchPod(s: DeploySettings, component: string, args: string[], env: Arr
           imagePullPolicy: 'IfNotPresent',
           // The image's entrypoint serves; batch pods run another mlctl command.
           command: ['node', '/app/bin/mlctl.js'],
-          args,
+          args: gpu ? [...args, ...deviceArgs(s)] : args,
           env: [{ name: 'NODE_ENV', value: 'production' }, ...env, ...key.env],
-          resources: resources(s),
+          resources: resources(s, gpu),
           securityContext: containerSecurity,
           volumeMounts: [
             { name: 'data', mountPath: BATCH.data, readOnly: dataReadOnly },
@@ -351,6 +379,7 @@ function batchPod(s: DeploySettings, component: string, args: string[], env: Arr
         { name: 'tmp', emptyDir: { sizeLimit: '2Gi' } },
         ...key.volumes,
       ],
+      ...(gpu ? gpuScheduling(s) : {}),
     },
   };
 }
@@ -367,7 +396,8 @@ function indexedJob(s: DeploySettings, component: string, shards: number, args: 
       // Each index retries on its own (Kubernetes ≥ 1.29); a retried pod continues its shard (--resume / the store).
       backoffLimitPerIndex: 3,
       ttlSecondsAfterFinished: 7 * 24 * 3600,
-      template: batchPod(s, component, args, env),
+      // Predict and feature extraction run the model: on the bundle's device (merge only joins files, on a CPU node).
+      template: batchPod(s, component, args, env, true, true),
     },
   };
 }

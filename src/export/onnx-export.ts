@@ -9,12 +9,15 @@ import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { BATCH_DIM, buildModelProto, DataType, decodeModel, encodeModel, type ModelProto } from '../onnx/index.js';
 import { embedPreprocessing } from './onnx-preprocessing.js';
+import { appendCenterNetDecode, DECODED_OUTPUTS, DEFAULT_NMS_IOU } from './onnx-detection.js';
 import { storeWeightsAs, type StorageReport } from './onnx-weights.js';
 import { INPUT_VARIANTS, packageWeights, storageOf, variantProps, WEIGHTS_VARIANTS, type InputVariant, type WeightsVariant } from '../artifacts/variant.js';
 import { exportMetadata, type ExportMetadata } from './source.js';
 import { LABELS_JSON, METADATA_JSON } from './tfjs.js';
 
 export const ONNX_FILE = 'model.onnx';
+/** Detection exports: the model's raw CenterNet map, for callers who decode it themselves (docs/detection-evaluate.md). */
+export const RAW_ONNX_FILE = 'model-raw.onnx';
 
 export interface TensorSignature {
   name: string;
@@ -45,6 +48,10 @@ export interface OnnxExportOptions {
   opset?: number;
   /** UINT8 RGB NHWC pixel input with the manifest's preprocessing done in the graph (image models). */
   embedPreprocessing?: boolean;
+  /** Detection models: NonMaxSuppression's IoU threshold in the decoded graph (default 0.5). */
+  nmsIou?: number;
+  /** Detection models: keep the raw CenterNet map as the output instead of decoding it in the graph. */
+  rawDetections?: boolean;
   logger?: Logger;
 }
 
@@ -132,11 +139,23 @@ export async function onnxModelFor(pkg: LoadedPackage, meta: ExportMetadata, opt
     const input = describe(proto).inputs[0];
     if (!input || describe(proto).inputs.length !== 1) throw new MlctlError('EXPORT_UNSUPPORTED', [`--embed-preprocessing needs a single-input model; this graph has ${describe(proto).inputs.length} inputs`]);
     const batchDim = typeof input.dims[0] === 'string' ? input.dims[0] : BATCH_DIM;
-    const steps = embedPreprocessing(proto, spec.preprocessing, { name: input.name, height: spec.height, width: spec.width, batchDim });
+    const steps = embedPreprocessing(proto, spec.preprocessing, { name: input.name, height: spec.height, width: spec.width, batchDim, layout: spec.layout });
     opts.logger?.info(`embedded ${spec.preprocessing.mode} preprocessing (${steps.nodes.join(' → ')}): the input takes UINT8 RGB pixels [batch, ${spec.height}, ${spec.width}, 3]`);
   }
   const variant = { input: inputVariant, weights };
   const metadataProps = onnxMetadataProps(meta, variant);
+  const d = pkg.manifest.detection;
+  // Imported detectors (yolo, torchvision heads) export as the model they are, with the section in their metadata.
+  if (d && d.head !== 'centernet') metadataProps['mlctl.detection'] = JSON.stringify(d);
+  else if (d) {
+    // How the outputs read: decoded boxes, or the map and what decoding it takes (models/detection/decode.ts).
+    const decode = opts.rawDetections ? undefined : appendCenterNetDecode(proto, d, { iouThreshold: opts.nmsIou ?? DEFAULT_NMS_IOU });
+    if (decode) opts.logger?.info(`decoding in the graph: 3x3 peaks, top ${decode.topK} per picture, NonMaxSuppression at IoU ${decode.iouThreshold} → ${Object.values(DECODED_OUTPUTS).join(', ')}`);
+    metadataProps['mlctl.detection'] = JSON.stringify({
+      ...d,
+      outputs: decode ? { ...DECODED_OUTPUTS, boxFormat: 'x1,y1,x2,y2 in input pixels', nmsIou: decode.iouThreshold, topK: decode.topK } : { map: pkg.manifest.output.name, layout: `[batch, ${d.grid[0]}, ${d.grid[1]}, ${d.classes} heat map + w, h, dx, dy]` },
+    });
+  }
   const docString = onnxDocString(meta, variant);
   proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => !(p.key in metadataProps)), ...Object.entries(metadataProps).map(([key, value]) => ({ key, value }))];
   proto.docString = docString;
@@ -147,7 +166,7 @@ export async function onnxModelFor(pkg: LoadedPackage, meta: ExportMetadata, opt
  * Load the model in ONNX Runtime and run one all-zero example: catches a graph that onnxruntime rejects before
  * anyone deploys it, and checks the output size against the manifest.
  */
-export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number, logger?: Logger): Promise<void> {
+export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number | undefined, logger?: Logger): Promise<void> {
   logger?.info(`checking the ${model.weights} ONNX model (${(model.bytes.byteLength / 2 ** 20).toFixed(1)} MiB) in ONNX Runtime`);
   // Loaded here, not at import: every mlctl command imports the command table, and the native add-on is heavy.
   // engines/onnx first: it sets ORT's environment (telemetry off, errors-only logging) before the add-on initialises.
@@ -165,7 +184,7 @@ export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number
     const out = await session.run({ [input.name]: zeros });
     const first = out[model.outputs[0]!.name];
     if (!first) throw new Error(`ONNX Runtime returned no output ${model.outputs[0]!.name}`);
-    if (first.size !== expectedOutputSize) throw new Error(`output ${model.outputs[0]!.name} has ${first.size} values per example, the manifest says ${expectedOutputSize}`);
+    if (expectedOutputSize !== undefined && first.size !== expectedOutputSize) throw new Error(`output ${model.outputs[0]!.name} has ${first.size} values per example, the manifest says ${expectedOutputSize}`);
     for (const v of first.data as Float32Array) if (!Number.isFinite(v)) throw new Error('the output holds non-finite values for an all-zero input');
   } catch (err) {
     throw new MlctlError('EXPORT_CHECK_FAILED', [`the exported ONNX model failed its ONNX Runtime check: ${(err as Error).message}`], { cause: err });
@@ -188,12 +207,23 @@ export function onnxDetails(model: OnnxModel, file: string): Record<string, unkn
   };
 }
 
+/** What checkOnnxRuns expects of the first output: the manifest's size, or nothing fixed for decoded detections (M boxes). */
+export const checkedOutputSize = (pkg: LoadedPackage, model: OnnxModel): number | undefined => (pkg.manifest.detection && model.outputs[0]?.name === DECODED_OUTPUTS.boxes ? undefined : pkg.manifest.output.size!);
+
 export async function writeOnnxExport(pkg: LoadedPackage, dir: string, opts: OnnxExportOptions = {}): Promise<Record<string, unknown>> {
   const base = exportMetadata(pkg, 'onnx');
   const model = await onnxModelFor(pkg, base, opts);
-  await checkOnnxRuns(model, pkg.manifest.output.size!, opts.logger);
+  await checkOnnxRuns(model, checkedOutputSize(pkg, model), opts.logger);
   await fs.writeFile(path.join(dir, ONNX_FILE), model.bytes);
-  const details = { ...onnxDetails(model, ONNX_FILE), labelsFile: LABELS_JSON, metadataProps: Object.keys(model.metadataProps) };
+  // Detection: the raw map beside the decoded graph, for callers who decode (or batch) it their own way.
+  let raw: Record<string, unknown> | undefined;
+  if (pkg.manifest.detection && !opts.rawDetections) {
+    const rawModel = await onnxModelFor(pkg, base, { ...opts, rawDetections: true, logger: undefined });
+    await checkOnnxRuns(rawModel, pkg.manifest.output.size!, opts.logger);
+    await fs.writeFile(path.join(dir, RAW_ONNX_FILE), rawModel.bytes);
+    raw = onnxDetails(rawModel, RAW_ONNX_FILE);
+  }
+  const details = { ...onnxDetails(model, ONNX_FILE), ...(raw ? { raw } : {}), labelsFile: LABELS_JSON, metadataProps: Object.keys(model.metadataProps) };
   await writeJsonAtomic(path.join(dir, LABELS_JSON), pkg.manifest.labels);
   await writeJsonAtomic(path.join(dir, METADATA_JSON), { ...base, details });
   return details;

@@ -11,6 +11,8 @@ export interface PixelInput {
   width: number;
   /** Symbolic name of the batch dimension (the converter's). */
   batchDim: string;
+  /** The model's own layout: an NCHW model (imported from PyTorch) gets its planes by a Transpose after the arithmetic. */
+  layout?: 'NHWC' | 'NCHW';
 }
 
 const same = (a: number[], v: number) => a.every((x) => x === v);
@@ -28,7 +30,7 @@ export function embedPreprocessing(proto: ModelProto, spec: PreprocessingSpec, i
   const inits: TensorProto[] = [];
   const nodes: NodeProto[] = [];
   let cur = x;
-  const step = (op: string, extra: string[], attrs: Record<string, number> = {}) => {
+  const step = (op: string, extra: string[], attrs: Record<string, number | number[]> = {}) => {
     const out = `${x}/preprocess/${op.toLowerCase()}`;
     nodes.push(makeNode(op, [cur, ...extra], [out], attrs, `${x}/preprocess/${op}`));
     cur = out;
@@ -51,6 +53,8 @@ export function embedPreprocessing(proto: ModelProto, spec: PreprocessingSpec, i
     inits.push(floatTensor(`${x}/preprocess/std`, [3], spec.std));
     step('Div', [`${x}/preprocess/std`]);
   }
+  // Pixels arrive NHWC whatever the model takes; channels-first models get them transposed.
+  if (input.layout === 'NCHW') step('Transpose', [], { perm: [0, 3, 1, 2] });
   // Every consumer of the old float input now reads the preprocessed tensor.
   for (const n of g.node) n.input = n.input.map((i) => (i === x ? cur : i));
   g.node = [...nodes, ...g.node];

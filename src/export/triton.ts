@@ -9,7 +9,7 @@ import { TRITON_CONFIG, TRITON_DEFAULTS, TRITON_LABELS, tritonConfig } from '../
 import { tritonModelConfigType } from '../triton/model-config-proto.js';
 import { writeJsonAtomic } from '../artifacts/atomic.js';
 import { MlctlError } from '../errors.js';
-import { checkOnnxRuns, onnxDetails, onnxModelFor, type OnnxExportOptions, type TensorSignature } from './onnx-export.js';
+import { checkedOutputSize, checkOnnxRuns, onnxDetails, onnxModelFor, type OnnxExportOptions, type TensorSignature } from './onnx-export.js';
 import { toTextFormat } from '../triton/pbtxt.js';
 import { exportMetadata } from './source.js';
 import { METADATA_JSON } from './tfjs.js';
@@ -39,15 +39,18 @@ function graphSpecs(signatures: TensorSignature[], what: string): TensorSpec[] {
 export async function writeTritonExport(pkg: LoadedPackage, dir: string, opts: TritonOptions = {}): Promise<Record<string, unknown>> {
   const name = opts.name ?? pkg.manifest.name;
   const version = opts.version ?? pkg.manifest.version;
+  // Decoded detections are M boxes over the whole batch, not one row per request: no Triton batching dimension.
+  const decoded = Boolean(pkg.manifest.detection) && !opts.rawDetections;
+  if (decoded && opts.maxBatch !== undefined && opts.maxBatch > 0) opts.logger?.info('detection: the decoded outputs (boxes, scores, labels, batch_index) span the batch, so max_batch_size is 0 and the batch dimension is in dims');
   const settings = {
     name,
-    maxBatch: opts.maxBatch ?? TRITON_DEFAULTS.maxBatch,
+    maxBatch: decoded ? 0 : (opts.maxBatch ?? TRITON_DEFAULTS.maxBatch),
     queueDelayUs: opts.queueDelayUs ?? TRITON_DEFAULTS.queueDelayUs,
     instances: opts.instances ?? TRITON_DEFAULTS.instances,
   };
   const base = exportMetadata(pkg, 'triton');
   const model = await onnxModelFor(pkg, base, opts);
-  await checkOnnxRuns(model, pkg.manifest.output.size!, opts.logger);
+  await checkOnnxRuns(model, checkedOutputSize(pkg, model), opts.logger);
   const config = tritonConfig(pkg.manifest, { inputs: graphSpecs(model.inputs, 'input'), outputs: graphSpecs(model.outputs, 'output'), metadataProps: model.metadataProps }, settings);
   const type = tritonModelConfigType();
   const header = `Triton model configuration written by ${base.exportedBy} from ${pkg.manifest.name} v${pkg.manifest.version}\n(source mlctl.json sha256 ${pkg.manifestSha256})`;

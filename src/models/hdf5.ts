@@ -119,6 +119,25 @@ export async function readKerasH5(file: string): Promise<H5Layer[]> {
 }
 
 /**
+ * The model_config a whole-model Keras file (model.save('x.h5')) keeps as a root attribute: the architecture as
+ * Keras's JSON. Undefined for a weights-only file. Throws WEIGHTS_INVALID when the file is not HDF5.
+ */
+export async function readKerasModelConfig(file: string): Promise<unknown | undefined> {
+  const lib = await h5wasm();
+  if (!(await hasHdf5Signature(file).catch(() => false))) throw new MlctlError('WEIGHTS_INVALID', [file, 'not an HDF5 file (no HDF5 signature); expected a Keras .h5 file']);
+  const f = new lib.File(path.resolve(file), 'r');
+  try {
+    const attr = f.attrs['model_config'];
+    if (!attr) return undefined;
+    const v = attr.value;
+    const text = typeof v === 'string' ? v : Array.isArray(v) ? String(v[0]) : v instanceof Uint8Array ? new TextDecoder().decode(v) : String(v);
+    return JSON.parse(text) as unknown;
+  } finally {
+    f.close();
+  }
+}
+
+/**
  * A layer without TF.js weights that takes its values from a Keras file's weights for the layer of the same name
  * (e.g. EfficientNet's Normalization statistics, folded into a Rescaling). Found on the model by duck typing.
  */

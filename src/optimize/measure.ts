@@ -6,7 +6,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ModelJson } from '../artifacts/tfjs-io.js';
 import { MlctlError } from '../errors.js';
-import type { ImageInputSpec } from '../artifacts/manifest.js';
+import type { DetectionSection, ImageInputSpec } from '../artifacts/manifest.js';
+import { loadDetectionEvaluationData, mapDetectionLabels } from '../data/detection/evaluation.js';
+import type { DetectionSample } from '../data/detection/types.js';
+import { evaluateDetectionEngine } from '../tasks/detection/evaluate.js';
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { Sample } from '../data/imagefolder.js';
 import { loadEvaluationData, mapToModelLabels } from '../data/evaluation.js';
@@ -51,6 +54,8 @@ export interface ValidationSet {
   params: SplitParams;
   /** Where the images come from, in words ("0.2 of each class of train/ (seed 42)", "val/"). */
   origin: string;
+  /** Detection models: the annotated pictures (boxes in model label order); `samples` are their paths. */
+  detection?: DetectionSample[];
 }
 
 /** What the gate needs to find its images: --data and the split options as given (undefined: the model's own). */
@@ -72,6 +77,15 @@ export async function gateValidationSet(source: LoadedPackage, opts: GateSplitOp
   if (opts.validation) return opts.validation;
   if (!opts.data) return undefined;
   const r = resolveSplitParams({ seed: opts.seed, validationSplit: opts.validationSplit, testSplit: opts.testSplit }, source.manifest.training);
+  if (source.manifest.detection) {
+    const d = await loadDetectionEvaluationData(opts.data, 'val', r.params).catch((err: unknown) => {
+      if (!(err instanceof MlctlError) || err.code !== 'DATA_EMPTY_SPLIT') throw err;
+      throw new MlctlError('DATA_EMPTY_SPLIT', ['val', `the mAP gate scores validation pictures, and ${opts.data} gives none (split ${describeGiven(r.params)}): pass a --validation-split > 0, give the dataset a val split, or drop --data to skip the gate`]);
+    });
+    const detection = mapDetectionLabels(d, source.manifest.labels);
+    logger.info(`mAP gate: ${detection.length} validation pictures of ${d.root} (${d.layout}, ${d.origin})`);
+    return { data: d.root, samples: detection.map((s) => ({ path: s.path, label: 0 })), params: r.params, origin: d.origin, detection };
+  }
   const d = await loadEvaluationData(opts.data, 'val', r.params).catch((err: unknown) => {
     if (!(err instanceof MlctlError) || err.code !== 'DATA_EMPTY_SPLIT') throw err;
     throw new MlctlError('DATA_EMPTY_SPLIT', ['val', `the accuracy gate scores validation images, and ${opts.data} gives none (split ${describeGiven(r.params)}): pass a --validation-split > 0${r.from.validationSplit === 'model' ? ` (the model was trained with ${r.params.validationSplit})` : ''}, add a val/ folder, or drop --data to skip the gate`]);
@@ -86,12 +100,21 @@ const describeGiven = (p: SplitParams) => `seed ${p.seed}, validation ${p.valida
 
 /** The training images of the gate's split (the rest of the folder), in model label order: prune fine-tunes on them, int8 calibrates. */
 export async function gateTrainingSet(set: ValidationSet, labels: string[]): Promise<Sample[]> {
+  if (set.detection) return (await loadDetectionEvaluationData(set.data, 'train', set.params)).samples.map((s) => ({ path: s.path, label: 0 }));
   return mapToModelLabels(await loadEvaluationData(set.data, 'train', set.params), labels);
 }
 
-/** Top-1 accuracy of each engine on the set (the classification task's streamed evaluation, as evaluate runs it). */
-export async function accuracies(engines: InferenceEngine[], set: ValidationSet, spec: ImageInputSpec, labels: string[], logger: Logger): Promise<number[]> {
+/**
+ * Top-1 accuracy of each engine on the set (the classification task's streamed evaluation, as evaluate runs it); for a
+ * detection set, COCO mAP@[.50:.95] (evaluate's detection evaluation).
+ */
+export async function accuracies(engines: InferenceEngine[], set: ValidationSet, spec: ImageInputSpec, labels: string[], logger: Logger, detection?: DetectionSection): Promise<number[]> {
   const out: number[] = [];
+  if (set.detection) {
+    if (!detection) throw new MlctlError('PACKAGE_INVALID', ['optimize', 'a detection validation set needs the model\'s detection section']);
+    for (const engine of engines) out.push(Math.max(0, (await evaluateDetectionEngine(engine, spec, detection, set.detection, labels, { logger, label: 'validation', worst: 0 })).metrics.coco.AP));
+    return out;
+  }
   for (const engine of engines) out.push((await evaluateEngine(engine, spec, set.samples, labels, { logger, label: 'validation' })).metrics.accuracy);
   return out;
 }

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { loadTfjsModel, savePackage, type LoadedPackage } from '../artifacts/package.js';
+import { loadTfjsModel, readModelFile, savePackage, type LoadedPackage } from '../artifacts/package.js';
 import { totalBytes } from '../artifacts/size.js';
 import { imageBatches } from '../data/batches.js';
 import { MlctlError } from '../errors.js';
@@ -14,7 +14,7 @@ import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import { accuracies, gateTrainingSet, gateValidationSet, latenciesMs, modelSize, tfjsModelFiles, type Figures } from './measure.js';
 import { quantizeOnnxQdq } from './onnx-qdq.js';
 import { checkQuantizeSource, isQuantized } from './quantize.js';
-import { applyGate, derivedDraft, imageSpecOf, type StepOptions, type StepReport } from './step.js';
+import { applyGate, derivedDraft, gateFor, imageSpecOf, type StepOptions, type StepReport } from './step.js';
 
 export const ONNX_FILE = 'model.onnx';
 
@@ -38,7 +38,8 @@ export interface Int8Report extends StepReport {
 export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Options): Promise<Int8Report> {
   const { logger } = opts;
   if (!opts.data) throw new MlctlError('OPTION_REQUIRED', ['int8 quantization calibrates on training images: pass --data DIR']);
-  const spec = imageSpecOf(source);
+  const spec = imageSpecOf(source, { detection: true });
+  const g = gateFor(source, opts);
   const m = source.manifest;
   const state = await checkQuantizeSource(source, 'int8', Boolean(opts.force), logger);
   const requantized = isQuantized(state);
@@ -46,12 +47,19 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
   const set = (await gateValidationSet(source, opts, logger))!;
   const train = await gateTrainingSet(set, m.labels);
 
-  const model = await loadTfjsModel(source);
+  // A package without a TF.js model (`mlctl import` of an ONNX file) is quantized from its own model.onnx.
+  const onnxOnly = !m.formats.tfjs && m.formats.onnx !== undefined;
   let fp32: Uint8Array;
-  try {
-    fp32 = convertLayersModel(model, { inputName: m.input.name, outputName: m.output.name });
-  } finally {
-    model.dispose();
+  if (onnxOnly) {
+    if (state.int8) throw new MlctlError('ALREADY_QUANTIZED', [`${m.name} v${m.version} already runs an int8 ONNX model and keeps no float model to quantize again`]);
+    fp32 = await readModelFile(source, m.formats.onnx!, { checkSha256: true });
+  } else {
+    const model = await loadTfjsModel(source);
+    try {
+      fp32 = convertLayersModel(model, { inputName: m.input.name, outputName: m.output.name });
+    } finally {
+      model.dispose();
+    }
   }
 
   // Calibration: a seeded sample of the training split (never the validation images the gate is judged on).
@@ -78,26 +86,27 @@ export async function quantizeInt8Package(source: LoadedPackage, opts: Int8Optio
     try {
       if (accBefore === undefined) engines.push(await onnxEngine(fp32, 'the fp32 conversion'));
       engines.push(await onnxEngine(q.bytes, 'the int8 model'));
-      const acc = await accuracies(engines, set, spec, m.labels, logger);
+      const acc = await accuracies(engines, set, spec, m.labels, logger, m.detection);
       accAfter = acc[acc.length - 1]!;
       if (accBefore === undefined) accBefore = acc[0];
     } finally {
       for (const e of engines) await e.dispose();
     }
   }
-  const gate = applyGate('quantize', accBefore, accAfter, opts.maxAccuracyDrop, logger, opts.maxAccuracyDropGiven);
-  const files = await tfjsModelFiles(source);
+  const gate = applyGate('quantize', accBefore, accAfter, g.maxDrop, logger, g.given, g.metric);
+  const files = onnxOnly ? [] : await tfjsModelFiles(source);
   const pkg = await savePackage({
     name: opts.name ?? m.name,
     root: opts.root,
     draft: derivedDraft(source, {
       op: 'quantize',
       params: { dtype: 'int8', calibration: calibrationImages, format: 'onnx-qdq', sourceWeights: state.weights.length ? state.weights.join('+') : 'float32', ...(requantized ? { force: true } : {}) },
-      formats: { tfjs: 'model.json', onnx: ONNX_FILE },
+      formats: onnxOnly ? { onnx: ONNX_FILE } : { tfjs: 'model.json', onnx: ONNX_FILE },
       architecture: { int8: { format: 'onnx-qdq', weights: 'int8 per-channel symmetric', activations: 'uint8 min/max calibrated', quantizedNodes: q.quantizedNodes, quantizedTensors: q.quantizedTensors, calibrationImages } },
       accBefore,
       accAfter,
       valExamples: set.samples.length,
+      metric: g.metric,
       ...gate,
     }),
     write: async (dir) => {

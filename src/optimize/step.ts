@@ -16,6 +16,30 @@ export interface GateOptions extends GateSplitOptions {
   maxAccuracyDrop?: number;
   /** The --max-accuracy-drop given, when maxAccuracyDrop is what a pipeline has left of it (for the message). */
   maxAccuracyDropGiven?: number;
+  /** Detection models: largest allowed drop in validation mAP@[.50:.95], in points (1 = 0.01 mAP; default 1). */
+  maxMapDrop?: number;
+}
+
+/** What a gate compares: classifiers' validation accuracy, detectors' COCO mAP (its flag counts mAP points). */
+export interface GateMetric {
+  name: string;
+  flag: string;
+  /** Flag units per unit of the metric: 1 for --max-accuracy-drop (0.01 = one point), 100 for --max-map-drop (points). */
+  scale: number;
+  /** Manifest metrics key of the result's figure. */
+  key: 'valAccuracy' | 'valMap';
+}
+
+export const ACCURACY_GATE: GateMetric = { name: 'validation accuracy', flag: '--max-accuracy-drop', scale: 1, key: 'valAccuracy' };
+export const MAP_GATE: GateMetric = { name: 'validation mAP@[.50:.95]', flag: '--max-map-drop', scale: 100, key: 'valMap' };
+
+/** The gate a package's optimize steps use, and its allowance as a fraction of the metric. */
+export function gateFor(pkg: LoadedPackage, opts: GateOptions): { metric: GateMetric; maxDrop: number | undefined; given: number | undefined } {
+  if (pkg.manifest.detection) {
+    const pts = opts.maxMapDrop ?? 1;
+    return { metric: MAP_GATE, maxDrop: pts / 100, given: pts };
+  }
+  return { metric: ACCURACY_GATE, maxDrop: opts.maxAccuracyDrop, given: opts.maxAccuracyDropGiven };
 }
 
 export interface StepOptions extends GateOptions {
@@ -73,8 +97,15 @@ export function modelFromArtifacts(artifacts: tf.io.ModelArtifacts): Promise<tf.
   return tf.loadLayersModel(tf.io.fromMemory(artifacts));
 }
 
-/** The input of a package optimize can work on: an image classifier (its accuracy is what the gates check). */
-export function imageSpecOf(pkg: LoadedPackage): ImageInputSpec {
+/**
+ * The input of a package optimize can work on: an image classifier (its accuracy is what the gates check), or with
+ * `detection` (quantize) a detection model (its mAP is).
+ */
+export function imageSpecOf(pkg: LoadedPackage, opts: { detection?: boolean } = {}): ImageInputSpec {
+  if (pkg.manifest.detection && pkg.manifest.input.kind === 'image') {
+    if (opts.detection) return pkg.manifest.input;
+    throw new MlctlError('PACKAGE_INVALID', [pkg.dir, 'detection packages can be quantized (mlctl quantize); pruning and tuning are for image classifiers']);
+  }
   const task = requireTask(pkg.manifest, 'optimize', pkg.dir);
   if (task !== imageClassification || pkg.manifest.input.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [pkg.dir, `${task.id} packages cannot be optimized by mlctl's image pipeline`]);
   return pkg.manifest.input;
@@ -87,16 +118,18 @@ export const points = (x: number) => `${(x * 100).toFixed(2)} point${Math.abs(x 
  * The accuracy gate: rejected when the drop exceeds maxDrop (absolute); unchecked (ok, with a warning) without both
  * figures. The message gives the drop and the allowance in one unit (points), with the flag's value as given.
  */
-export function applyGate(op: string, before: number | undefined, after: number | undefined, maxDrop = 0.01, logger?: Logger, given = maxDrop): { status: 'ok' | 'rejected'; statusReason?: string } {
+export function applyGate(op: string, before: number | undefined, after: number | undefined, maxDrop = 0.01, logger?: Logger, given = maxDrop * ACCURACY_GATE.scale, metric: GateMetric = ACCURACY_GATE): { status: 'ok' | 'rejected'; statusReason?: string } {
   if (before === undefined || after === undefined) {
-    logger?.warn(`${op}: validation accuracy was not checked (pass --data DIR to apply --max-accuracy-drop)`);
+    logger?.warn(`${op}: ${metric.name} was not checked (pass --data DIR to apply ${metric.flag})`);
     return { status: 'ok' };
   }
   if (before - after <= maxDrop + 1e-12) return { status: 'ok' };
-  const allowed = given === maxDrop ? `--max-accuracy-drop ${given} allows ${points(maxDrop)}` : `${points(maxDrop)} are left of --max-accuracy-drop ${given} (${points(given)}) after the earlier steps`;
+  const givenFraction = given / metric.scale;
+  const allowed = Math.abs(givenFraction - maxDrop) < 1e-12 ? `${metric.flag} ${given} allows ${points(maxDrop)}` : `${points(maxDrop)} are left of ${metric.flag} ${given} (${points(givenFraction)}) after the earlier steps`;
+  const value = (x: number) => (metric === ACCURACY_GATE ? `${(x * 100).toFixed(2)}%` : (x * 100).toFixed(2));
   return {
     status: 'rejected',
-    statusReason: `${op}: validation accuracy dropped from ${(before * 100).toFixed(2)}% to ${(after * 100).toFixed(2)}%, ${points(before - after)}; ${allowed}`,
+    statusReason: `${op}: ${metric.name} dropped from ${value(before)} to ${value(after)}, ${points(before - after)}; ${allowed}`,
   };
 }
 
@@ -110,6 +143,8 @@ export interface DerivedDraftInput {
   accBefore?: number;
   accAfter?: number;
   valExamples?: number;
+  /** Which figure accBefore/accAfter are (default validation accuracy). */
+  metric?: GateMetric;
   status: 'ok' | 'rejected';
   statusReason?: string;
 }
@@ -117,13 +152,14 @@ export interface DerivedDraftInput {
 /** Manifest of a package derived from `source` by one optimize step: its fields, plus the step's lineage entry and figures. */
 export function derivedDraft(source: LoadedPackage, d: DerivedDraftInput): ManifestDraft {
   const base = draftFrom(source.manifest);
+  const key = (d.metric ?? ACCURACY_GATE).key;
   return {
     ...base,
     formats: d.formats,
     architecture: { ...base.architecture, ...d.architecture },
     // Top-level metrics describe this package (train's key names); the source's figures no longer hold, kept nested.
-    metrics: { ...d.metrics, ...(d.accAfter !== undefined ? { valAccuracy: d.accAfter, valExamples: d.valExamples } : {}), ...(base.metrics ? { source: base.metrics } : {}) },
-    lineage: [...source.manifest.lineage, lineageFrom(source, d.op, { ...d.params, ...(d.accBefore !== undefined ? { valAccuracyBefore: d.accBefore, valAccuracyAfter: d.accAfter } : {}) })],
+    metrics: { ...d.metrics, ...(d.accAfter !== undefined ? { [key]: d.accAfter, valExamples: d.valExamples } : {}), ...(base.metrics ? { source: base.metrics } : {}) },
+    lineage: [...source.manifest.lineage, lineageFrom(source, d.op, { ...d.params, ...(d.accBefore !== undefined ? { [`${key}Before`]: d.accBefore, [`${key}After`]: d.accAfter } : {}) })],
     ...(d.status === 'rejected' ? { status: d.status, statusReason: d.statusReason } : { status: d.status }),
   };
 }
@@ -136,7 +172,8 @@ function draftFrom(source: Manifest): ManifestDraft {
 export async function finishStep(input: StepInput, opts: StepOptions): Promise<StepReport> {
   const { source } = input;
   const { logger } = opts;
-  const spec = imageSpecOf(source);
+  const spec = imageSpecOf(source, { detection: input.op === 'quantize' });
+  const g = gateFor(source, opts);
   let accBefore = input.accuracyBefore;
   let accAfter = input.accuracyAfter;
   let valExamples: number | undefined;
@@ -148,7 +185,7 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
       if (accBefore === undefined) engines.push(await openEngine(source, { engine: 'tfjs' }));
       if (accAfter === undefined) engines.push(await openEngine({ kind: 'model', model: await modelFromArtifacts(input.artifacts), owned: true }, { engine: 'tfjs' }));
       if (engines.length > 0) {
-        const acc = await accuracies(engines, set, spec, source.manifest.labels, logger);
+        const acc = await accuracies(engines, set, spec, source.manifest.labels, logger, source.manifest.detection);
         if (accAfter === undefined) accAfter = acc[acc.length - 1];
         if (accBefore === undefined) accBefore = acc[0];
       }
@@ -156,8 +193,8 @@ export async function finishStep(input: StepInput, opts: StepOptions): Promise<S
       for (const e of engines) await e.dispose();
     }
   }
-  const gate = applyGate(input.op, accBefore, accAfter, opts.maxAccuracyDrop, logger, opts.maxAccuracyDropGiven);
-  const draft = derivedDraft(source, { op: input.op, params: input.params, architecture: input.architecture, metrics: input.metrics, formats: { tfjs: 'model.json' }, accBefore, accAfter, valExamples, ...gate });
+  const gate = applyGate(input.op, accBefore, accAfter, g.maxDrop, logger, g.given, g.metric);
+  const draft = derivedDraft(source, { op: input.op, params: input.params, architecture: input.architecture, metrics: input.metrics, formats: { tfjs: 'model.json' }, accBefore, accAfter, valExamples, metric: g.metric, ...gate });
   const { status, statusReason } = gate;
   const artifacts = input.artifacts;
   const pkg = await savePackage({

@@ -2,7 +2,7 @@
 // (data/preprocess.ts imageToInput, driven by the manifest), a chunk at a time with bounded concurrency.
 // A failure is the item's error message, never an exception: it becomes an error row.
 import type { ImageInputSpec } from '../artifacts/manifest.js';
-import { DEFAULT_MAX_PIXELS, imageToInput } from '../data/preprocess.js';
+import { DEFAULT_MAX_PIXELS, imageToInputPlaced, type ImageGeometry } from '../data/preprocess.js';
 import type { InputItem } from './inputs.js';
 
 export interface DecodeOptions {
@@ -57,14 +57,18 @@ export async function download(url: string, opts: DecodeOptions = {}): Promise<U
   return Buffer.concat(parts, total);
 }
 
-/** Decode one input into `out` at `offset`; returns the error message, or undefined when it worked. */
-export async function decodeInput(item: InputItem, spec: ImageInputSpec, out: Float32Array, offset: number, opts: DecodeOptions = {}): Promise<string | undefined> {
+/**
+ * Decode one input into `out` at `offset`; returns the error message, or undefined when it worked (then `placed`
+ * hears where the picture landed in the input, for boxes).
+ */
+export async function decodeInput(item: InputItem, spec: ImageInputSpec, out: Float32Array, offset: number, opts: DecodeOptions = {}, placed?: (g: ImageGeometry) => void): Promise<string | undefined> {
   if (item.error) return item.error;
   try {
     const source = item.kind === 'url' ? await download(item.source, opts).catch((err) => {
       throw new Error(`cannot download ${item.source}: ${(err as Error).name === 'TimeoutError' ? `no answer within ${(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s` : firstLine(err)}`);
     }) : item.source;
-    await imageToInput(source, spec, out, offset, { maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS });
+    const { geometry } = await imageToInputPlaced(source, spec, out, offset, { maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS });
+    placed?.(geometry);
     return undefined;
   } catch (err) {
     const code = (err as { cause?: NodeJS.ErrnoException }).cause?.code;
@@ -80,17 +84,21 @@ export interface DecodedChunk {
   /** The decoded items' inputs, packed in item order (failed ones left out). */
   x: Float32Array;
   decoded: number;
+  /** Where each decoded item's picture landed in its input, packed like `x`. */
+  images: ImageGeometry[];
 }
 
 /** Decode a chunk of items into `buffer` (room for items.length inputs), packing the successes at the front. */
 export async function decodeChunk(items: InputItem[], spec: ImageInputSpec, buffer: Float32Array, limit: ReturnType<typeof limiter>, opts: DecodeOptions = {}): Promise<DecodedChunk> {
   const per = spec.height * spec.width * 3;
-  const errors = await Promise.all(items.map((item, i) => limit(() => decodeInput(item, spec, buffer, i * per, opts))));
+  const placed: Array<ImageGeometry | undefined> = [];
+  const errors = await Promise.all(items.map((item, i) => limit(() => decodeInput(item, spec, buffer, i * per, opts, (g) => (placed[i] = g)))));
+  const images = placed.filter((g, i): g is ImageGeometry => g !== undefined && errors[i] === undefined);
   let n = 0;
   errors.forEach((e, i) => {
     if (e !== undefined) return;
     if (n !== i) buffer.copyWithin(n * per, i * per, (i + 1) * per);
     n++;
   });
-  return { items, errors, x: buffer.subarray(0, n * per), decoded: n };
+  return { items, errors, x: buffer.subarray(0, n * per), decoded: n, images };
 }

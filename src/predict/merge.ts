@@ -152,15 +152,21 @@ export async function mergeShards(paths: readonly string[], out: string | undefi
     let rows = 0;
     let errors = 0;
     let last = -1;
+    let lastFile = '';
     let buf = '';
     while (heap.length) {
       const head = heapPop(heap);
       const { row } = head;
-      if (row.index <= last) throw new MlctlError('PREDICT_MERGE', [`${head.file}: row index ${row.index} comes after ${last} (a shard listed its inputs in another order, or two shards wrote the same input): re-run that shard`]);
+      // Several lines of one input (detection: one per box) follow each other in its shard's file.
+      const sameInput = row.index === last && head.file === lastFile;
+      if (row.index < last || (row.index === last && !sameInput)) throw new MlctlError('PREDICT_MERGE', [`${head.file}: row index ${row.index} comes after ${last} (a shard listed its inputs in another order, or two shards wrote the same input): re-run that shard`]);
       last = row.index;
+      lastFile = head.file;
       buf += row.raw;
-      rows++;
-      if (row.error) errors++;
+      if (!sameInput) {
+        rows++;
+        if (row.error) errors++;
+      }
       if (buf.length > 1 << 20) {
         await target.write(buf);
         buf = '';

@@ -141,6 +141,7 @@ function otherRun(record: RunSummary, run: RunIdentity): string | undefined {
   if (JSON.stringify(record.inputs) !== JSON.stringify(run.inputs)) return `it was made from the inputs ${JSON.stringify(record.inputs)}, this run lists ${JSON.stringify(run.inputs)}: its index column would not match`;
   if (record.shard.index !== run.shard.index || record.shard.count !== run.shard.count) return `it is shard ${record.shard.index}/${record.shard.count}, this run is ${run.shard.index}/${run.shard.count}`;
   if (record.format !== run.format || record.topK !== run.topK) return `it was written as ${record.format} with --top-k ${record.topK}, this run writes ${run.format} with --top-k ${run.topK}`;
+  if (JSON.stringify(record.detection ?? {}) !== JSON.stringify(run.detection ?? {})) return `it was written with detection limits ${JSON.stringify(record.detection ?? {})}, this run has ${JSON.stringify(run.detection ?? {})} (--min-score, --max-detections)`;
   return undefined;
 }
 
@@ -204,7 +205,11 @@ export async function openOutput(file: string | undefined, opts: OutputOptions):
       throw new MlctlError('PREDICT_OUTPUT', [file, `it has columns "${existing.trim()}", this run writes "${header.trim()}": resume with the same --format and --top-k, or start a new file`]);
     }
     if (existing) {
+      let last: number | undefined;
       for await (const row of readRows(file, opts.layout.format)) {
+        // Inputs, not lines: a task may write several lines per input (detection: one per box).
+        if (row.index === last) continue;
+        last = row.index;
         done.add(row.input);
         resumedRows++;
         if (row.error) resumedErrors++;
@@ -260,6 +265,8 @@ export interface RunIdentity {
   model: { name: string; version: number; manifestSha256: string };
   topK: number;
   inputs: string[];
+  /** Detection limits the run was given (--min-score, --max-detections), when any. */
+  detection?: { minScore?: number; maxDetections?: number };
 }
 
 /** Size and sha256 of an output file. */

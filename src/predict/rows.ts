@@ -1,6 +1,7 @@
 // Prediction rows as written by `mlctl predict`: CSV (index, input, then the columns of the model task — label_1,
 // score_1, …, label_k, score_k for classifiers, value for regression — then error) or JSON Lines (index, input, then
-// the fields of the task or the error). One input → one line; CSV cells go through the one CSV writer (data/csv.ts
+// the fields of the task or the error). One input → one line, or one line per part for a task that splits its result
+// (detection: one per box; an image without boxes still gets one line, so --resume knows it is done). CSV cells go through the one CSV writer (data/csv.ts
 // csvLine: quoted when needed, text that a spreadsheet would run as a formula defused).
 import path from 'node:path';
 import { csvLine } from '../data/csv.js';
@@ -40,10 +41,13 @@ export function fileHeader(layout: RowLayout): string {
 
 export function formatRow<R>(row: PredictionRow<R>, layout: RowLayout<R>): string {
   const done = row.error === undefined && row.result !== undefined;
+  const parts = done && layout.task.split ? layout.task.split(row.result!) : undefined;
+  if (parts && parts.length > 1) return parts.map((part) => formatRow({ ...row, result: part }, { ...layout, task: { ...layout.task, split: undefined } })).join('');
+  const result = parts ? parts[0] : row.result;
   if (layout.format === 'jsonl') {
-    const doc = { index: row.index, input: row.input, ...(done ? layout.task.fields(row.result!) : { error: row.error }) };
+    const doc = { index: row.index, input: row.input, ...(done ? (result !== undefined ? layout.task.fields(result) : {}) : { error: row.error }) };
     return JSON.stringify(doc) + '\n';
   }
-  const cells = done ? layout.task.cells(row.result!) : layout.task.columns.map(() => undefined);
-  return csvLine([row.index, row.input, ...cells, row.error]);
+  const cells = done && result !== undefined ? layout.task.cells(result) : [];
+  return csvLine([row.index, row.input, ...layout.task.columns.map((_, i) => cells[i]), row.error]);
 }

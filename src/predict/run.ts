@@ -8,7 +8,7 @@ import { defaultConcurrency } from '../data/batches.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import { floatIO, runFloat } from '../runtime/float.js';
-import { requireTask } from '../tasks/index.js';
+import { requireTask, type DetectionLimits, type ResultContext } from '../tasks/index.js';
 import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
 import { createProgress, type Progress } from '../util/progress.js';
@@ -16,14 +16,20 @@ import { formatShard, inShard, WHOLE, type Shard } from '../util/shard.js';
 import { decodeChunk, limiter, type DecodedChunk, type DecodeOptions } from './decode.js';
 import { isReListable, listInputs, type InputItem } from './inputs.js';
 import { openOutput, type RowSink } from './output.js';
+import { cocoRowsPath, readCocoImageIds, writeCocoResults } from './coco.js';
 import { formatRow, type OutputFormat, type PredictionRow, type RowLayout } from './rows.js';
 
 export interface PredictOptions {
   inputs: string[];
   /** Output file; stdout when undefined. */
   out?: string;
-  format: OutputFormat;
+  /** Row files, or a COCO results file (detection; its rows are kept beside it, see coco.ts). */
+  format: OutputFormat | 'coco';
+  /** --format coco: a COCO annotations file whose image ids the results use (else listing position + 1). */
+  cocoImages?: string;
   topK: number;
+  /** Detection models: score threshold and most boxes per image (absent: the manifest's). */
+  detection?: DetectionLimits;
   batchSize: number;
   engine?: EngineChoice;
   /** Decodes (and downloads) in flight (default 2 x cores). */
@@ -42,8 +48,10 @@ export interface PredictResult {
   model: { name: string; version: number; manifestSha256: string };
   engine: { name: string; description: string };
   out: string;
-  format: OutputFormat;
+  format: OutputFormat | 'coco';
   shard: string;
+  /** --format coco: the rows the results file was made from, and what it holds. */
+  coco?: { rows: string; detections: number; images: number };
   /** Inputs this run predicted (rows written now), how many failed, and how many a resumed file already had. */
   rows: number;
   errors: number;
@@ -81,11 +89,14 @@ export async function openCheckedEngine(pkg: LoadedPackage, want: number[], opts
   return engine;
 }
 
-/** Rows for a chunk: the task's results for the decoded items (`decoded` of them in `out`), errors in place, in item order. */
-export function chunkRows(items: readonly Pick<InputItem, 'index' | 'key'>[], errors: ReadonlyArray<string | undefined>, out: Float32Array | undefined, pkg: LoadedPackage): PredictionRow[] {
+/**
+ * Rows for a chunk: the task's results for the decoded items (`decoded` of them in `out`, with where their pictures
+ * landed and any detection limits in `ctx`), errors in place, in item order.
+ */
+export function chunkRows(items: readonly Pick<InputItem, 'index' | 'key'>[], errors: ReadonlyArray<string | undefined>, out: Float32Array | undefined, pkg: LoadedPackage, ctx: ResultContext = {}): PredictionRow[] {
   const m = pkg.manifest;
   const decoded = errors.filter((e) => e === undefined).length;
-  const results = out && decoded ? requireTask(m, 'predict', pkg.dir).results(floatOutputs(m, out, decoded), m) : [];
+  const results = out && decoded ? requireTask(m, 'predict', pkg.dir).results(floatOutputs(m, out, decoded), m, ctx) : [];
   let r = 0;
   return items.map((item, i) => {
     const base = { index: item.index, input: item.key };
@@ -179,7 +190,15 @@ export async function finishRun(pkg: LoadedPackage, engine: InferenceEngine, opt
 export async function startRun(pkg: LoadedPackage, opts: PredictOptions, layout: RowLayout): Promise<RowSink> {
   if (opts.resume && !opts.out) throw new MlctlError('OPTION_CONFLICT', ['--resume needs --out FILE: it continues the rows already in that file']);
   const m = pkg.manifest;
-  const run = { format: layout.format, shard: { ...(opts.shard ?? WHOLE) }, model: { name: m.name, version: m.version, manifestSha256: pkg.manifestSha256 }, topK: layout.task.topK, inputs: opts.inputs };
+  const run = {
+    format: layout.format,
+    shard: { ...(opts.shard ?? WHOLE) },
+    model: { name: m.name, version: m.version, manifestSha256: pkg.manifestSha256 },
+    topK: layout.task.topK,
+    inputs: opts.inputs,
+    // Boxes kept depend on these: a resumed file must not mix two thresholds.
+    ...(opts.detection && (opts.detection.minScore !== undefined || opts.detection.maxDetections !== undefined) ? { detection: { ...opts.detection } } : {}),
+  };
   const sink = await openOutput(opts.out, { layout, run, resume: opts.resume, force: opts.force, logger: opts.logger });
   if (sink.resumedRows) opts.logger.info(`resuming ${opts.out}: ${sink.resumedRows} input(s) already done`);
   return sink;
@@ -188,6 +207,26 @@ export async function startRun(pkg: LoadedPackage, opts: PredictOptions, layout:
 export async function predictImages(pkg: LoadedPackage, opts: PredictOptions): Promise<PredictResult> {
   const m = pkg.manifest;
   if (requireTask(m, 'predict', pkg.dir).input !== 'image' || m.input.kind !== 'image') throw new MlctlError('PREDICT_INPUT', [opts.inputs.join(' '), `model ${m.name} takes ${m.input.kind} rows: pass CSV files`]);
+  if (opts.format !== 'coco') return predictRows(pkg, { ...opts, format: opts.format });
+  // COCO results: rows to <out>.rows.jsonl as any run, then the results file from them once every input is done.
+  const out = opts.out;
+  if (!out) throw new MlctlError('OPTION_REQUIRED', ['--format coco writes a results file: add --out FILE (e.g. results.json)']);
+  if (m.task !== 'detection') throw new MlctlError('OPTION_CONFLICT', [`--format coco writes detections; ${m.name} v${m.version} is ${m.task ?? 'a generic tensor model'}: use --format csv or jsonl`]);
+  const ids = opts.cocoImages ? await readCocoImageIds(opts.cocoImages) : undefined;
+  if (!opts.resume && !opts.force && (await fileExists(out))) throw new MlctlError('PREDICT_OUTPUT', [out, 'it exists: pass --resume to continue its run, or --force to start it again']);
+  const rows = cocoRowsPath(out);
+  const res = await predictRows(pkg, { ...opts, format: 'jsonl', out: rows });
+  if (res.interrupted) return { ...res, format: 'coco', out };
+  const written = await writeCocoResults(rows, out, m, ids);
+  return { ...res, format: 'coco', out, coco: { rows, ...written } };
+}
+
+const fileExists = (file: string) => import('node:fs').then((fs) => fs.promises.stat(file).then(() => true, () => false));
+
+/** Image inputs → CSV or JSON Lines rows. */
+async function predictRows(pkg: LoadedPackage, opts: PredictOptions & { format: OutputFormat }): Promise<PredictResult> {
+  const m = pkg.manifest;
+  if (m.input.kind !== 'image') throw new MlctlError('PREDICT_INPUT', [opts.inputs.join(' '), `model ${m.name} takes ${m.input.kind} rows: pass CSV files`]);
   const spec: ImageInputSpec = m.input;
   const shard = opts.shard ?? WHOLE;
   const layout = layoutFor(pkg, opts.format, opts.topK);
@@ -222,7 +261,7 @@ export async function predictImages(pkg: LoadedPackage, opts: PredictOptions): P
     while (inflight.length) {
       const chunk = await inflight.shift()!;
       const out = chunk.decoded ? await runFloat(engine, chunk.x, chunk.decoded) : undefined;
-      writer.push(chunkRows(chunk.items, chunk.errors, out, pkg));
+      writer.push(chunkRows(chunk.items, chunk.errors, out, pkg, { ...opts.detection, images: chunk.images }));
       if (opts.shouldStop?.()) {
         interrupted = true;
         // Chunks already decoding are dropped: their inputs are not in the file, so --resume does them.

@@ -13,6 +13,7 @@ export async function predictTabular(pkg: LoadedPackage, opts: PredictOptions): 
   const m = pkg.manifest;
   const bad = opts.inputs.find((f) => f === '-' || !/\.(csv|tsv|txt)$/i.test(f));
   if (bad !== undefined) throw new MlctlError('PREDICT_INPUT', [bad, `model ${m.name} takes tabular rows: pass CSV files with the columns it was trained on`]);
+  if (opts.format === 'coco') throw new MlctlError('OPTION_CONFLICT', [`--format coco writes detections; ${m.name} v${m.version} predicts table rows: use --format csv or jsonl`]);
   const shard = opts.shard ?? WHOLE;
   const layout = layoutFor(pkg, opts.format, opts.topK);
   const sink = await startRun(pkg, opts, layout);

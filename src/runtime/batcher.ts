@@ -6,13 +6,14 @@
 // each client (API key or connection) has its own FIFO, batches take from them round-robin, and when the queue is
 // full a newcomer displaces the newest work of the client holding the most (so one client cannot fill it for all).
 import { MlctlError } from '../errors.js';
+import type { RunOptions } from './engine.js';
 import { concatBatch, sliceBatch, type Tensor } from './tensor.js';
 
 /** What the batcher needs from an engine (an InferenceEngine is one): whether it takes a batch, and a run. */
 export interface BatchRunner {
   /** Every input and output has a leading batch dimension: requests are stacked along it. */
   batched: boolean;
-  run(feeds: readonly Tensor[]): Promise<Tensor[]>;
+  run(feeds: readonly Tensor[], fetches?: readonly string[], opts?: RunOptions): Promise<Tensor[]>;
 }
 
 export interface BatcherOptions {
@@ -30,6 +31,15 @@ export interface BatcherOptions {
   incoming?: () => number;
 }
 
+export interface SubmitOptions {
+  /**
+   * The submitter is done with the feeds' arrays (e.g. it decoded them for this request): a lone run hands them to
+   * the engine, which may take them without a copy (engine.run's handOver). Shared batches always hand over the
+   * stacked arrays the batcher made.
+   */
+  handOver?: boolean;
+}
+
 export interface BatchResult {
   /** Every output of the run for the submitted examples (views into the batch's outputs when it was shared). */
   outputs: Tensor[];
@@ -43,7 +53,7 @@ export interface Batcher {
    * (default: one shared client); resolves with their outputs. Throws QUEUE_FULL (503 + Retry-After) when the queue
    * is full and this client already holds at least its share.
    */
-  submit(feeds: readonly Tensor[], n: number, client?: string): Promise<BatchResult>;
+  submit(feeds: readonly Tensor[], n: number, client?: string, opts?: SubmitOptions): Promise<BatchResult>;
   /** Examples waiting. */
   depth(): number;
   /** Resolves once nothing is queued or running (new submissions are still accepted). */
@@ -59,6 +69,7 @@ interface Item {
   n: number;
   at: number;
   client: string;
+  handOver: boolean;
   resolve: (r: BatchResult) => void;
   reject: (e: unknown) => void;
 }
@@ -152,8 +163,9 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     const t0 = performance.now();
     try {
       // A lone request runs on its own tensors; a shared batch stacks each input along its leading dimension.
-      const feeds = items.length === 1 ? items[0]!.feeds : items[0]!.feeds.map((f) => concatBatch(items.map((it) => it.feeds.find((g) => g.name === f.name)!)));
-      const outputs = await engine.run(feeds);
+      const lone = items.length === 1;
+      const feeds = lone ? items[0]!.feeds : items[0]!.feeds.map((f) => concatBatch(items.map((it) => it.feeds.find((g) => g.name === f.name)!)));
+      const outputs = await engine.run(feeds, undefined, { handOver: lone ? items[0]!.handOver : true });
       const ms = performance.now() - t0;
       opts.onBatch?.(total, ms / 1000);
       const parts = items.length === 1 ? [outputs] : splitOutputs(outputs, items, total);
@@ -171,10 +183,10 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     }
   }
 
-  function enqueue(feeds: readonly Tensor[], n: number, client: string): Promise<BatchResult> {
+  function enqueue(feeds: readonly Tensor[], n: number, client: string, handOver: boolean): Promise<BatchResult> {
     return new Promise<BatchResult>((resolve, reject) => {
       const q = queues.get(client);
-      const item = { feeds, kind: kindOf(feeds), n, at: performance.now(), client, resolve, reject };
+      const item = { feeds, kind: kindOf(feeds), n, at: performance.now(), client, handOver, resolve, reject };
       if (q) q.push(item);
       else queues.set(client, [item]);
       pending += n;
@@ -207,18 +219,19 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
   }
 
   return {
-    async submit(feeds, n, client = '') {
+    async submit(feeds, n, client = '', submitOpts = {}) {
       if (n < 1 || !feeds.length) throw new MlctlError('INPUT_INVALID', ['no examples to run']);
       if (!engine.batched && n !== 1) throw new MlctlError('INPUT_INVALID', [`the model has no batch dimension: it runs one request at a time, not ${n} examples`]);
       const off = engine.batched ? feeds.find((f) => f.shape[0] !== n) : undefined;
       if (off) throw new MlctlError('INPUT_INVALID', [`input ${off.name} has shape [${off.shape.join(', ')}]; every input needs the ${n} example(s) along its first dimension`]);
       if (n > opts.maxQueue || !makeRoom(n, client)) throw queueFull();
-      if (n <= maxBatch) return enqueue(feeds, n, client);
+      if (n <= maxBatch) return enqueue(feeds, n, client, submitOpts.handOver === true);
       // Larger than one batch: run it in max-batch chunks (views) and stitch the outputs back together.
       const parts: Array<Promise<BatchResult>> = [];
       for (let i = 0; i < n; i += maxBatch) {
         const k = Math.min(maxBatch, n - i);
-        parts.push(enqueue(feeds.map((f) => sliceBatch(f, i, i + k)), k, client));
+        // Views into the submitter's arrays: never handed over (a transfer would take the whole buffer).
+        parts.push(enqueue(feeds.map((f) => sliceBatch(f, i, i + k)), k, client, false));
       }
       const done = await Promise.all(parts);
       const outputs = done[0]!.outputs.map((o, j) => concatBatch(done.map((r) => r.outputs[j]!)));

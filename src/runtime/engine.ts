@@ -5,6 +5,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import type { DeviceChoice, GraphOptimization } from './device.js';
 import type { Tensor, TensorSpec } from './tensor.js';
 
 export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
@@ -40,9 +41,18 @@ export interface InferenceEngine {
    * Run one set of feeds (every declared input, by name, in any order; numeric data is used in place, never copied
    * by the engine) and answer the `fetches` asked for (default: every declared output), in that order.
    */
-  run(feeds: readonly Tensor[], fetches?: readonly string[]): Promise<Tensor[]>;
+  run(feeds: readonly Tensor[], fetches?: readonly string[], opts?: RunOptions): Promise<Tensor[]>;
   /** Frees what the engine owns. A model it borrowed (EngineSource "model" without `owned`) is never disposed by it. */
   dispose(): Promise<void>;
+}
+
+export interface RunOptions {
+  /**
+   * The caller is done with the feeds' arrays: an engine in a worker thread takes their buffers (transferred, no
+   * copy) and leaves them detached. Without it a threaded engine copies every feed first (serve's batches hand over
+   * the buffers they made themselves).
+   */
+  handOver?: boolean;
 }
 
 /** What to run. A bare LoadedPackage is accepted wherever a source is, as { kind: 'package', pkg }. */
@@ -62,6 +72,15 @@ export interface EngineOptions {
   logger?: Logger;
   /** ONNX Runtime intra-op threads (default: every core). */
   threads?: number;
+  /** ONNX Runtime inter-op threads (default 1: sequential execution). */
+  interOpThreads?: number;
+  /** ONNX Runtime graph optimisation level (default all). */
+  graphOptimization?: GraphOptimization;
+  /**
+   * Where ONNX Runtime runs: "cpu", "cuda:1", "auto" … (runtime/device.ts); default: the process's (cpu unless the CLI
+   * or setSessionDefaults chose another). TF.js engines run on the CPU only and refuse any other device.
+   */
+  device?: string | DeviceChoice;
   /** Run the engine (ONNX Runtime, TF.js) in a worker thread so batches never block the event loop (serve). */
   worker?: boolean;
   /** Cache root for converted models (default: the mlctl cache; see artifacts/cache.ts). */
@@ -109,7 +128,7 @@ export function describeSource(source: EngineSource): string {
 }
 
 /** Failures no other engine can get around: the package itself is wrong. */
-const NOT_ENGINE_FAULTS = new Set<string>(['PACKAGE_INVALID', 'PACKAGE_HASH_MISMATCH', 'PACKAGE_NOT_FOUND', 'ONNX_UNVERIFIED', 'MODEL_KEY_REQUIRED', 'MODEL_KEY_MISMATCH', 'DECRYPTION_FAILED']);
+const NOT_ENGINE_FAULTS = new Set<string>(['DEVICE_UNAVAILABLE', 'PACKAGE_INVALID', 'PACKAGE_HASH_MISMATCH', 'PACKAGE_NOT_FOUND', 'ONNX_UNVERIFIED', 'MODEL_KEY_REQUIRED', 'MODEL_KEY_MISMATCH', 'DECRYPTION_FAILED']);
 
 const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0]!.slice(0, 300);
 

@@ -139,7 +139,7 @@ export function predictionFields(result: InferResult): Array<Record<string, unkn
   const first = result.outputs[0];
   if (!first) return [];
   if (!task) return Array.from({ length: first.shape[0] ?? 1 }, () => ({}));
-  return task.results(result.outputs, m).map((r) => task.audit(r, m));
+  return task.results(result.outputs, m, result.images ? { images: result.images } : {}).map((r) => task.audit(r, m));
 }
 
 /** The audit lines of one infer call: one per example on success, one with the error on failure. */

@@ -112,7 +112,7 @@ export type UploadPart = { type: 'file'; fieldname: string; toBuffer(): Promise<
  */
 export const UPLOAD_FIELDS = {
   /** Text fields: which model/version, and how many labels per image. */
-  text: ['model', 'version', 'top_k'],
+  text: ['model', 'version', 'top_k', 'min_score', 'max_detections'],
 } as const;
 
 export interface UploadLimits {

@@ -3,6 +3,7 @@
 // milliseconds, origins, rate limits — and files are named, not read: startServe() reads them before loading models.
 import type { LoadOptions } from '../artifacts/package.js';
 import type { EngineChoice } from '../runtime/engine.js';
+import type { DetectionLimits } from '../tasks/index.js';
 import type { RateLimit } from './auth.js';
 import type { VersionPolicy } from './discover.js';
 import type { ModelSource } from './source.js';
@@ -40,6 +41,8 @@ export interface ServeConfig {
   };
   /** Labels /predict answers per image. */
   topK: number;
+  /** Detection models' /predict: score threshold and most boxes per image (absent: each model's manifest). */
+  detection?: DetectionLimits;
   /** Signature rules and the model key every load (start-up, hot reload, model control) goes through. */
   access?: Omit<LoadOptions, 'verify'>;
   security: {

@@ -1,7 +1,7 @@
 // Encoded image bytes → model input floats for serve: only the formats serve accepts (by magic number), then the
 // one decoding path (data/preprocess.ts imageToInput: header check against bombs, then the manifest's preprocessing).
 import type { ImageInputSpec } from '../artifacts/manifest.js';
-import { DEFAULT_MAX_PIXELS, imageToInput } from '../data/preprocess.js';
+import { DEFAULT_MAX_PIXELS, imageToInputPlaced, type ImageGeometry } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
 import { badRequest } from './errors.js';
 
@@ -25,7 +25,8 @@ export function imageFormat(b: Uint8Array): 'jpeg' | 'png' | 'webp' | 'gif' | 't
   return undefined;
 }
 
-export async function imageBytesToInput(bytes: Uint8Array, spec: ImageInputSpec, out: Float32Array, offset: number, maxPixels = DEFAULT_MAX_PIXELS, what = 'image'): Promise<void> {
+/** Decode one encoded image into `out` at `offset`; returns where the picture landed in the input (for boxes). */
+export async function imageBytesToInput(bytes: Uint8Array, spec: ImageInputSpec, out: Float32Array, offset: number, maxPixels = DEFAULT_MAX_PIXELS, what = 'image'): Promise<ImageGeometry> {
   if (bytes.byteLength === 0) throw badRequest(`${what} is empty`);
   if (!imageFormat(bytes)) {
     const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
@@ -35,7 +36,7 @@ export async function imageBytesToInput(bytes: Uint8Array, spec: ImageInputSpec,
   try {
     // The one decoding path: its header check refuses bombs (pixels, decoded bytes) before any pixel is decoded,
     // and large decodes take turns so a flood of them cannot hold up ordinary requests.
-    await imageToInput(bytes, spec, out, offset, { maxPixels });
+    return (await imageToInputPlaced(bytes, spec, out, offset, { maxPixels })).geometry;
   } catch (err) {
     if (err instanceof MlctlError && err.code === 'IMAGE_TOO_LARGE') {
       throw new MlctlError('IMAGE_TOO_LARGE', [what, String((err.details as { reason?: string } | undefined)?.reason ?? firstLine(err))], { cause: err });

@@ -4,6 +4,7 @@
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { weightsVariantOf } from '../artifacts/variant.js';
+import { imageTensorShape } from '../data/preprocess.js';
 import { manifestTensors } from '../runtime/declared.js';
 import type { EngineChoice, EngineOptions, InferenceEngine } from '../runtime/engine.js';
 import { floatIO, floatsOf } from '../runtime/float.js';
@@ -37,20 +38,24 @@ const mismatch = (why: string) => new MlctlError('PACKAGE_INPUT_MISMATCH', [why]
 function taskServing(pkg: LoadedPackage, engine: InferenceEngine, where: string): Pick<LoadedVersion, 'feedName' | 'present'> & { inputs: TensorSpec[]; outputs: TensorSpec[] } {
   const m = pkg.manifest;
   const io = floatIO(engine);
-  // Image models take NHWC images; tabular models take rows of the engine's (encoded) feature width.
-  const want = m.input.kind === 'image' ? [m.input.height, m.input.width, m.input.channels] : io.inputShape;
+  // Image models take NHWC (or, imported from PyTorch, NCHW) images; tabular models take rows of the engine's (encoded) feature width.
+  const want = m.input.kind === 'image' ? imageTensorShape(m.input) : io.inputShape;
   if (io.inputShape.length !== want.length || io.inputShape.some((d, i) => d !== -1 && d !== want[i]) || want.some((d) => d < 1)) {
     throw mismatch(`package ${where}: the model takes input ${JSON.stringify(io.inputShape)} but the manifest says ${JSON.stringify(want)}`);
   }
   const input: TensorSpec = { name: m.input.name!, datatype: 'FP32', shape: [-1, ...want] };
-  const output: TensorSpec = { name: m.output.name!, datatype: 'FP32', shape: [-1, m.output.size!] };
+  // A detector's map keeps the shape its engine declares (e.g. [n, grid h, grid w, classes + 4]) when it holds the
+  // manifest's size; every other output is [n, size].
+  const declared = engine.outputs[0]?.shape.slice(1) ?? [];
+  const per = m.output.kind === 'detection' && declared.length > 1 && declared.every((d) => d > 0) && declared.reduce((a, b) => a * b, 1) === m.output.size ? declared : [m.output.size!];
+  const output: TensorSpec = { name: m.output.name!, datatype: 'FP32', shape: [-1, ...per] };
   return {
     inputs: [input],
     outputs: [output],
     feedName: () => io.input.name,
     present(outputs, n) {
       const y = floatsOf(outputs[0]!);
-      return [{ name: output.name, datatype: 'FP32', shape: [n, y.length / Math.max(1, n)], data: y }];
+      return [{ name: output.name, datatype: 'FP32', shape: per.length > 1 ? [n, ...per] : [n, y.length / Math.max(1, n)], data: y }];
     },
   };
 }

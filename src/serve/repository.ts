@@ -138,7 +138,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       }
       entry.preparing--;
       const t1 = performance.now();
-      const r = await entry.batcher.submit(batch.feeds, batch.n, fairnessKey(ctx));
+      const r = await entry.batcher.submit(batch.feeds, batch.n, fairnessKey(ctx), { handOver: batch.owned });
       const timing = { inputMs: t1 - t0, queueMs: Math.max(0, performance.now() - t1 - r.inferenceMs), inferMs: r.inferenceMs };
       const outputs = entry.present(r.outputs, batch.n);
       // A NaN or Infinity answered as JSON would be null: say what happened instead of a 200 with nulls.
@@ -147,7 +147,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
         const where = outputs.length > 1 ? `output ${bad.name} element ${bad.at}` : `output element ${bad.at}`;
         throw new MlctlError('OUTPUT_NOT_FINITE', [`model ${entry.model.name} v${entry.model.version} produced ${bad.value} for this input (${where}); inputs far outside the range the model was trained on do this — check the preprocessing`]);
       }
-      return { model: entry.model, inferenceMs: r.inferenceMs, batchSize: r.batchSize, timing, outputs };
+      return { model: entry.model, inferenceMs: r.inferenceMs, batchSize: r.batchSize, timing, outputs, ...(batch.images ? { images: batch.images } : {}) };
     } finally {
       entry.inflight--;
       inside--;

@@ -68,6 +68,7 @@ export async function startServe(config: ServeConfig, deps: ServeDeps): Promise<
       keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
       maxConnectionsPerClient: limits.maxConnectionsPerClient,
       topK: config.topK,
+      ...(config.detection ? { detection: config.detection } : {}),
       ...(deps.httpLogger !== undefined ? { logger: deps.httpLogger } : {}),
       ...assembled,
     });

@@ -14,6 +14,7 @@ import { openApiCollector } from './openapi.js';
 import { serveRoutes } from './routes/index.js';
 import { TRITON_EXTENSIONS } from './triton.js';
 import { createTritonStats } from './triton-stats.js';
+import type { DetectionLimits } from '../tasks/index.js';
 import type { ModelRepository, ServeState } from './types.js';
 
 export { SERVER_VERSION } from './routes/common.js';
@@ -50,6 +51,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Labels returned per image by /predict and :classify. Default 5. */
   topK?: number;
+  /** Detection models' /predict defaults (score threshold, most boxes); absent: each manifest's. */
+  detection?: DetectionLimits;
   /** Most images in one multipart request. Default 64. */
   maxFiles?: number;
   /** Where requests are counted; default the repository's registry. */
@@ -285,6 +288,7 @@ export function buildServer(repo: ModelRepository, opts: ServerOptions = {}): Fa
     metrics: opts.metrics ?? repo.metrics,
     bodyLimit,
     topK: opts.topK ?? 5,
+    detection: { ...opts.detection },
     maxFiles: opts.maxFiles ?? 64,
     extensions: ['binary_tensor_data', ...TRITON_EXTENSIONS, 'tfserving_rest'],
     accepting: () => true,

@@ -2,8 +2,10 @@
 // a ModelRepository (loaded packages + batched inference). serve/ implements it; everything else codes against it.
 import type { LoadedPackage } from '../artifacts/package.js';
 import type { Manifest } from '../artifacts/manifest.js';
+import type { ImageGeometry } from '../data/preprocess.js';
 import type { EngineProvenance } from '../runtime/engine.js';
 import type { Tensor, TensorSpec } from '../runtime/tensor.js';
+import type { DetectionLimits } from '../tasks/index.js';
 import type { ModelSource, SourceVersion } from './source.js';
 import type { ServeMetrics } from './metrics.js';
 
@@ -75,6 +77,8 @@ export interface InferResult {
   batchSize?: number;
   /** Where the request's time went (ms): decoding/preprocessing its inputs, waiting in the queue, the engine run. */
   timing?: { inputMs: number; queueMs: number; inferMs: number };
+  /** Encoded images sent: where each picture landed in the model input, for tasks answering in picture pixels (boxes). */
+  images?: ImageGeometry[];
 }
 
 /** One engine run of the batching queue (what Triton counts as an execution). */
@@ -202,6 +206,8 @@ export interface ServeState {
   metrics: ServeMetrics;
   bodyLimit: number;
   topK: number;
+  /** Detection models' /predict defaults (serve --min-score, --max-detections); unset: each manifest's. */
+  detection: DetectionLimits;
   maxFiles: number;
   /** V2 protocol extensions advertised by GET /v2 and gRPC ServerMetadata; plugins add theirs when registered. */
   extensions: string[];

@@ -3,6 +3,7 @@
 // encoded images as BYTES "image" decoded with the model's own preprocessing); a generic tensor model's inputs are
 // matched by name, datatype and shape.
 import type { ImageInputSpec } from '../artifacts/manifest.js';
+import type { ImageGeometry } from '../data/preprocess.js';
 import { describeSpec, dimMatches, elementCount, type Tensor, type TensorSpec } from '../runtime/tensor.js';
 import { badRequest } from './errors.js';
 import { imageBytesToInput } from './images.js';
@@ -21,6 +22,10 @@ export interface ValidateOptions {
 export interface Feeds {
   feeds: Tensor[];
   n: number;
+  /** The feeds' arrays were made for this request (decoded images): the engine may take them without a copy. */
+  owned: boolean;
+  /** Encoded images: where each picture landed in the input (results in input pixels map back through it). */
+  images?: ImageGeometry[];
 }
 
 /** Index of the first NaN or ±Infinity in `data`, or -1. */
@@ -54,7 +59,7 @@ async function taskFeeds(model: ServedModel, inputs: InferInput[], opts: Validat
   if (input.name !== inputName && !(input.datatype === 'BYTES' && input.name === 'image')) {
     throw badRequest(`model ${model.name} has no input "${String(input.name).slice(0, 100)}"; its input is "${inputName}"${isImage ? ' (FP32 preprocessed NHWC, or BYTES encoded images also named "image")' : ''}`);
   }
-  const feed = (x: Float32Array, n: number): Feeds => ({ feeds: [{ name: opts.feedName(inputName), datatype: 'FP32', shape: [n, ...shape], data: x }], n });
+  const feed = (x: Float32Array, n: number, owned: boolean): Feeds => ({ feeds: [{ name: opts.feedName(inputName), datatype: 'FP32', shape: [n, ...shape], data: x }], n, owned });
   if (input.datatype === 'FP32') {
     const s = input.shape;
     if (s.length !== shape.length + 1 || s.slice(1).some((d, i) => d !== shape[i]) || !Number.isInteger(s[0]) || s[0]! < 1) {
@@ -67,7 +72,8 @@ async function taskFeeds(model: ServedModel, inputs: InferInput[], opts: Validat
     const bad = firstNonFinite(input.data);
     if (bad >= 0) throw badRequest(`input ${input.name}: element ${bad} is ${input.data[bad]}; inputs must be finite float32 numbers (no NaN or Infinity, |x| <= 3.4e38)`);
     checkCount(n, opts);
-    return feed(input.data, n);
+    // The request's own numbers: observers (audit, statistics) may still read them after the run.
+    return feed(input.data, n, false);
   }
   if (!isImage) throw badRequest(`model ${model.name} takes ${model.manifest.input.kind} rows: send FP32 [N, ${shape.join(', ')}], not BYTES`);
   const spec = imageSpecOf(model);
@@ -81,8 +87,8 @@ async function taskFeeds(model: ServedModel, inputs: InferInput[], opts: Validat
   checkCount(n, opts);
   // The one buffer of the batch: every image is decoded and preprocessed straight into its slot.
   const x = new Float32Array(n * per);
-  await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, n > 1 ? `image ${i + 1} of ${n}` : 'image')));
-  return feed(x, n);
+  const images = await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, n > 1 ? `image ${i + 1} of ${n}` : 'image')));
+  return { ...feed(x, n, true), images };
 }
 
 /** A generic tensor model: every declared input exactly once, of its datatype and shape; the batch is the leading dimension. */
@@ -104,13 +110,13 @@ function tensorFeeds(model: ServedModel, inputs: InferInput[], opts: ValidateOpt
     if (t.data.length !== elementCount(t.shape)) throw badRequest(`input ${t.name} has ${t.data.length} elements but shape [${t.shape.join(', ')}] needs ${elementCount(t.shape)}`);
     return { ...t, name: opts.feedName(t.name) };
   });
-  if (!model.batched) return { feeds, n: 1 };
+  if (!model.batched) return { feeds, n: 1, owned: false };
   const n = feeds[0]!.shape[0]!;
   const off = feeds.find((f) => f.shape[0] !== n);
   if (off) throw badRequest(`input ${off.name} has ${off.shape[0]} example(s) along its first dimension, input ${feeds[0]!.name} has ${n}; every input carries the same examples`);
   if (n < 1) throw badRequest(`the request has no examples: the first dimension of every input is 0`);
   checkCount(n, opts);
-  return { feeds, n };
+  return { feeds, n, owned: false };
 }
 
 /** The one validation of a request's inputs for `model`, into the feeds its engine runs. */

@@ -3,12 +3,13 @@
 import type { Manifest } from '../artifacts/manifest.js';
 import { MlctlError } from '../errors.js';
 import { imageClassification, tabularClassification } from './classification/index.js';
+import { detection } from './detection/index.js';
 import { tabularRegression } from './regression/index.js';
 import type { AnyTask } from './types.js';
 
-export type { AnyTask, InputKind, MetricsAccumulator, ReportRendering, ReportSection, RowRendering, ServeRendering, Task, TaskModel, WatchRendering } from './types.js';
+export type { AnyTask, DetectionLimits, InputKind, MetricsAccumulator, ResultContext, ReportRendering, ReportSection, RowRendering, ServeRendering, Task, TaskModel, WatchRendering } from './types.js';
 
-const TASKS: readonly AnyTask[] = [imageClassification, tabularClassification, tabularRegression];
+const TASKS: readonly AnyTask[] = [imageClassification, tabularClassification, tabularRegression, detection];
 
 /** Every task this mlctl implements, by manifest name. */
 export const TASK_IDS: readonly string[] = TASKS.map((t) => t.id);

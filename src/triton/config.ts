@@ -31,7 +31,7 @@ function batchedDims(shape: number[], what: string): number[] {
 }
 
 /** mlctl.* metadata carried into the config's `parameters` (which variant this is, how to feed it). */
-const CONFIG_PARAMETERS = ['mlctl.input_variant', 'mlctl.weights', 'mlctl.preprocessing', 'mlctl.resize', 'mlctl.labels'] as const;
+const CONFIG_PARAMETERS = ['mlctl.input_variant', 'mlctl.weights', 'mlctl.preprocessing', 'mlctl.resize', 'mlctl.labels', 'mlctl.detection'] as const;
 
 export interface ConfigSettings {
   name: string;
@@ -53,7 +53,7 @@ export interface ConfigTensors {
  * The ModelConfig (plain object, proto field names, enums by name) for a model with these tensors. With maxBatch 0
  * (a model without a batch dimension) the dims are the full shapes and there is no dynamic batching.
  */
-export function tritonConfig(manifest: Pick<Manifest, 'input' | 'labels'>, model: ConfigTensors, opts: ConfigSettings): Record<string, unknown> {
+export function tritonConfig(manifest: Pick<Manifest, 'input' | 'labels' | 'detection'>, model: ConfigTensors, opts: ConfigSettings): Record<string, unknown> {
   const image = manifest.input.kind === 'image';
   const dims = opts.maxBatch > 0 ? batchedDims : (shape: number[]) => shape.map((d) => (d >= 0 ? d : -1));
   const parameters = Object.fromEntries(CONFIG_PARAMETERS.filter((k) => model.metadataProps[k] !== undefined).map((k) => [k, { string_value: model.metadataProps[k]! }]));
@@ -71,7 +71,8 @@ export function tritonConfig(manifest: Pick<Manifest, 'input' | 'labels'>, model
       name: t.name,
       data_type: tritonDataType(t.datatype),
       dims: dims(t.shape, `output ${t.name}`),
-      ...(i === 0 && manifest.labels.length ? { label_filename: TRITON_LABELS } : {}),
+      // Triton's classification extension reads labels off a scores output; detection labels are indices (labels.txt still lists them).
+      ...(i === 0 && manifest.labels.length && !manifest.detection ? { label_filename: TRITON_LABELS } : {}),
     })),
     ...(opts.maxBatch > 0 ? { dynamic_batching: { preferred_batch_size: preferredBatchSizes(opts.maxBatch), max_queue_delay_microseconds: opts.queueDelayUs } } : {}),
     instance_group: [{ count: opts.instances, kind: 'KIND_CPU' }],

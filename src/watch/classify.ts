@@ -6,20 +6,25 @@
 import sharp from 'sharp';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { loadPackage } from '../artifacts/package.js';
-import { imageInputSpec, imageToInput, type PreprocessingMode } from '../data/preprocess.js';
+import { imageInputSpec, imageToInput, imageToInputPlaced, type ImageGeometry, type PreprocessingMode } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice } from '../runtime/engine.js';
 import { floatFeed, floatIO, floatsOf } from '../runtime/float.js';
 import { createBatcher } from '../runtime/batcher.js';
 import { requireTask } from '../tasks/index.js';
+import type { DetectedObject } from '../tasks/types.js';
 import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
 import type { RemoteInput } from './config/types.js';
-import type { Region } from './roi.js';
+import { frameSize, type Region } from './roi.js';
 
 export interface ClassifyResult {
   /** One score per label: what rules see of the frame (local models: the task's probabilities — logits softmaxed). */
   scores: Float32Array | Float64Array;
+  /** Detection models: the objects found, boxes in the whole frame's pixels (a region's offset added back). */
+  objects?: DetectedObject[];
+  /** The whole frame's displayed size (with objects). */
+  frame?: { width: number; height: number };
   /** Engine (or server round-trip) time of the batch that carried this frame. */
   inferenceMs: number;
   batchSize: number;
@@ -27,6 +32,8 @@ export interface ClassifyResult {
 
 export interface Classifier {
   readonly labels: string[];
+  /** The model locates objects (its task renders objects for watch): zones, counts and tracking apply. */
+  readonly detects: boolean;
   readonly model: { name: string; version?: number };
   readonly description: string;
   /** Frames to keep in flight so the engine never waits for the next decode. */
@@ -47,6 +54,8 @@ export interface LocalOptions {
   maxDelayMs: number;
   logger: Logger;
   onBatch?: (size: number, seconds: number) => void;
+  /** Detection models: keep boxes scoring at least this (the lowest score a rule or tracker reads); default the model's. */
+  minScore?: number;
 }
 
 export async function openLocalClassifier(opts: LocalOptions): Promise<Classifier> {
@@ -55,7 +64,8 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   const ref = `${m.name} v${m.version}`;
   const task = requireTask(m, 'watch', ref);
   const rules = task.watch;
-  if (!rules || task.input !== 'image' || m.input.kind !== 'image') throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, `it is a ${task.id} model; watch needs a model that looks at images and scores labels`]);
+  if (!rules || task.input !== 'image' || m.input.kind !== 'image') throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, `it is a ${task.id} model; watch needs a model that looks at images and scores labels or finds objects`]);
+  const objects = rules.objects?.bind(rules);
   if (!m.labels.length) throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, 'its manifest lists no labels']);
   const spec: ImageInputSpec = m.input;
   // TF.js runs in a worker thread: a batch must never block the event loop that reads the camera streams.
@@ -74,14 +84,16 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   );
   return {
     labels: m.labels,
+    detects: objects !== undefined,
     model: { name: m.name, version: m.version },
     description: `${ref} on ${engine.description}, batches of up to ${opts.maxBatch}`,
     capacity: opts.maxBatch * 2,
     async classify(image, region) {
       let x: Float32Array;
+      let geometry: ImageGeometry;
       decoding++;
       try {
-        x = await imageToInput(image, spec, undefined, 0, region ? { region } : {});
+        ({ x, geometry } = await imageToInputPlaced(image, spec, undefined, 0, region ? { region } : {}));
       } catch (err) {
         throw new BadFrameError((err as Error).message);
       } finally {
@@ -89,8 +101,14 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
         batcher.poke();
       }
       const r = await batcher.submit([floatFeed(engine, x, 1)], 1);
-      const [result] = task.results(floatOutputs(m, floatsOf(r.outputs[0]!), 1), m);
-      return { scores: rules.scores(result), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
+      // The geometry carries the region's corner: a detector's boxes come back in the whole frame's pixels.
+      const ctx = objects ? { images: [geometry], ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}) } : undefined;
+      const [result] = task.results(floatOutputs(m, floatsOf(r.outputs[0]!), 1), m, ctx);
+      const base = { scores: rules.scores(result, m), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
+      if (!objects) return base;
+      const frame = region ? await frameSize(image, true) : { width: geometry.width, height: geometry.height };
+      if (!frame) throw new BadFrameError('the frame has no readable size');
+      return { ...base, objects: objects(result), frame };
     },
     async close() {
       await batcher.idle();
@@ -217,6 +235,7 @@ export async function openRemoteClassifier(opts: RemoteOptions): Promise<Classif
   const names = labels ?? Array.from({ length: meta.outputSize! }, (_, i) => String(i));
   return {
     labels: names,
+    detects: false,
     model: { name: opts.model, ...(opts.version ? { version: opts.version } : {}) },
     description: `${opts.model} on ${opts.url} (KServe V2, ${spec ? `FP32 ${spec.height}x${spec.width} images, ${spec.preprocessing.mode} preprocessing here` : 'JPEG frames'}, up to ${opts.maxInFlight} requests in flight)`,
     capacity: opts.maxInFlight,

@@ -22,6 +22,12 @@ export interface WatchEvent {
   /** Top labels of the frame (detection only), best first. */
   top?: Array<{ label: string; score: number }>;
   hits?: { count: number; window: number };
+  /** Detection models: present (enough objects in view), enter or leave. */
+  trigger?: 'present' | 'enter' | 'leave';
+  /** The rule's zone, when it has one. */
+  zone?: string;
+  /** Detection models: the objects that fired the rule (best first), or the one that entered or left. */
+  objects?: EventObject[];
   /** Snapshot file name under the snapshots folder (and its URL when the status server is public). */
   snapshot?: { file: string; url?: string };
   model?: { name: string; version?: number };
@@ -29,6 +35,22 @@ export interface WatchEvent {
   reason?: string;
   /** camera_online: how long it was down. */
   downtime_seconds?: number;
+}
+
+/** An object in an event: its track id (once confirmed), label, score, box in frame pixels and the zones it is in. */
+export interface EventObject {
+  id?: number;
+  label: string;
+  score: number;
+  box: { x: number; y: number; width: number; height: number };
+  zones: string[];
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
+export function eventObject(o: { id?: number; label: string; score: number; box: EventObject['box']; zones: readonly string[] }): EventObject {
+  const { x, y, width, height } = o.box;
+  return { ...(o.id !== undefined ? { id: o.id } : {}), label: o.label, score: Number(o.score.toFixed(4)), box: { x: round1(x), y: round1(y), width: round1(width), height: round1(height) }, zones: [...o.zones] };
 }
 
 const SEVERITY_ORDER: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
@@ -66,7 +88,17 @@ export function uuidv7(now = Date.now()): string {
 export function detectionEvent(a: {
   id: string;
   frame: { camera: string; seq: number; at: number; file?: string };
-  detection: { rule: { name: string; severity: Severity }; label: string; score: number; hits: number; window: number; message: string };
+  detection: {
+    rule: { name: string; severity: Severity };
+    label: string;
+    score: number;
+    hits: number;
+    window: number;
+    message: string;
+    objects?: ReadonlyArray<Parameters<typeof eventObject>[0]>;
+    trigger?: WatchEvent['trigger'];
+    zone?: string;
+  };
   top: Array<{ label: string; score: number }>;
   snapshot?: WatchEvent['snapshot'];
   model: WatchEvent['model'];
@@ -85,6 +117,9 @@ export function detectionEvent(a: {
     frame: { seq: frame.seq, at: new Date(frame.at).toISOString(), ...(frame.file ? { file: frame.file } : {}) },
     top: a.top,
     hits: { count: d.hits, window: d.window },
+    ...(d.trigger ? { trigger: d.trigger } : {}),
+    ...(d.zone ? { zone: d.zone } : {}),
+    ...(d.objects ? { objects: d.objects.map(eventObject) } : {}),
     ...(a.snapshot ? { snapshot: a.snapshot } : {}),
     ...(a.model ? { model: a.model } : {}),
   };

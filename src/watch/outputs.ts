@@ -7,6 +7,7 @@ import type { WatchConfig } from './config/types.js';
 import { createEventLog } from './eventlog.js';
 import type { WatchEvent } from './events.js';
 import type { WatchMetrics } from './metrics.js';
+import type { ObjectCounts } from './objects.js';
 import { startDelivery } from './notify/deliver.js';
 import { createSinks } from './notify/index.js';
 import { createSnapshotStore, type SnapshotStore } from './snapshots.js';
@@ -18,6 +19,8 @@ export interface Outputs {
   acceptor: Acceptor;
   /** Tell notifiers that keep per-camera availability (MQTT) that a camera went up or down. */
   cameraState(camera: string, online: boolean): void;
+  /** Hand a detection model's object counts to notifiers that publish live state (MQTT). */
+  objectCounts(camera: string, counts: ObjectCounts): void;
   /** Events still to deliver, per notifier. */
   backlog(): Record<string, number>;
   /** Per notifier: its backlog and the failure it is retrying, if any (for /status). */
@@ -71,6 +74,7 @@ export async function openOutputs(config: WatchConfig, opts: OutputOptions): Pro
     acceptor,
     backlog,
     cameraState: (camera, online) => sinks.forEach((s) => s.cameraState?.(camera, online)),
+    objectCounts: (camera, counts) => sinks.forEach((s) => s.objectCounts?.(camera, counts)),
     notifiers: () =>
       Object.fromEntries(
         sinks.map((s, i) => {

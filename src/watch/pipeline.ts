@@ -41,6 +41,8 @@ export function createPipeline(classifier: Classifier, rois: Map<string, RoiSpec
   let queued = 0;
   let inflight = 0;
   const perCamera = new Map<string, number>();
+  /** Per camera, settled once the latest started frame (and every earlier one) is handled: results go out in frame order. */
+  const turns = new Map<string, Promise<void>>();
   const idleWaiters: Array<() => void> = [];
 
   const settleIdle = () => {
@@ -59,6 +61,13 @@ export function createPipeline(classifier: Classifier, rois: Map<string, RoiSpec
 
   async function run(slot: Slot): Promise<void> {
     const { frame } = slot;
+    // Two frames of a camera can be in flight and finish in either order; their results are handed on in frame
+    // order, so K-of-M windows and the object tracker never see an older frame after a newer one.
+    const before = turns.get(frame.camera);
+    let release!: () => void;
+    const handled = new Promise<void>((r) => (release = r));
+    const turn = before ? before.then(() => handled) : handled;
+    turns.set(frame.camera, turn);
     try {
       const region = await regionOf(frame);
       if (region === null) {
@@ -68,11 +77,14 @@ export function createPipeline(classifier: Classifier, rois: Map<string, RoiSpec
       const result = await classifier.classify(frame.image, region);
       metrics.framesClassified.inc({ camera: frame.camera });
       metrics.frameLatencySeconds.observe({ camera: frame.camera }, (Date.now() - frame.at) / 1000);
+      await before;
       await hooks.result(frame, result, region);
     } catch (err) {
       if (err instanceof BadFrameError) hooks.corrupt(frame.camera, err.message);
       else hooks.failed(frame.camera, err as Error);
     } finally {
+      release();
+      if (turns.get(frame.camera) === turn) void turn.then(() => turns.get(frame.camera) === turn && turns.delete(frame.camera));
       inflight--;
       perCamera.set(frame.camera, perCamera.get(frame.camera)! - 1);
       slot.done();

@@ -1,5 +1,6 @@
 // Snapshots: the frame that triggered an event, as JPEG under <state>/snapshots/<camera>/<event id>.jpg,
-// optionally with the label and score drawn on it (and the region of interest outlined). Retention keeps the
+// optionally with the label and score drawn on it (and the region of interest outlined; with a detection model the
+// event's boxes, each with its label, score and track id, and the rule's zone), one SVG overlay composited by sharp. Retention keeps the
 // newest `keep` per camera and nothing older than `max_age`, but never a snapshot an undelivered event needs.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -19,19 +20,43 @@ export interface SnapshotOptions {
 
 const escapeXml = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** An SVG overlay: a caption bar with the text, and the ROI outlined. */
-function overlay(width: number, height: number, caption: string, region?: Region): Buffer {
+/** What a detection event adds to its snapshot: the objects' boxes (frame pixels) and the zone outline. */
+export interface SnapshotMarks {
+  boxes?: ReadonlyArray<{ label: string; score: number; id?: number; box: { x: number; y: number; width: number; height: number } }>;
+  zone?: ReadonlyArray<[number, number]>;
+}
+
+export const BOX_COLOR = '#ff2d55';
+export const ZONE_COLOR = '#00c8ff';
+
+const f1 = (v: number) => String(Math.round(v * 10) / 10);
+
+/** An SVG overlay: a caption bar with the text, the ROI outlined, and a detection's zone and boxes. */
+export function overlay(width: number, height: number, caption: string, region?: Region, marks: SnapshotMarks = {}): Buffer {
   const size = Math.max(12, Math.round(Math.min(width, height) / 18));
   const bar = Math.round(size * 1.6);
-  const box = region ? `<rect x="${region.left + 1}" y="${region.top + 1}" width="${Math.max(1, region.width - 2)}" height="${Math.max(1, region.height - 2)}" fill="none" stroke="#ffd400" stroke-width="2"/>` : '';
+  const stroke = Math.max(3, Math.round(Math.min(width, height) / 160));
+  const roi = region ? `<rect x="${region.left + 1}" y="${region.top + 1}" width="${Math.max(1, region.width - 2)}" height="${Math.max(1, region.height - 2)}" fill="none" stroke="#ffd400" stroke-width="2"/>` : '';
+  const zone = marks.zone?.length ? `<polygon points="${marks.zone.map(([x, y]) => `${f1(x)},${f1(y)}`).join(' ')}" fill="rgba(0,200,255,0.15)" stroke="${ZONE_COLOR}" stroke-width="${stroke}"/>` : '';
+  const small = Math.max(10, Math.round(size * 0.7));
+  const boxes = (marks.boxes ?? [])
+    .map((o) => {
+      const { x, y, width: w, height: h } = o.box;
+      const text = `${o.id !== undefined ? `#${o.id} ` : ''}${o.label} ${Math.round(o.score * 100)}%`;
+      // The tag sits above the box, or inside it, below the caption bar, when there is no room above.
+      const ty = y - small * 1.3 >= bar ? y - small * 1.3 : Math.max(y, bar);
+      const tw = Math.round(text.length * small * 0.62 + small * 0.6);
+      return `<rect x="${f1(x)}" y="${f1(y)}" width="${f1(Math.max(1, w))}" height="${f1(Math.max(1, h))}" fill="none" stroke="${BOX_COLOR}" stroke-width="${stroke}"/><rect x="${f1(x)}" y="${f1(ty)}" width="${tw}" height="${f1(small * 1.3)}" fill="${BOX_COLOR}"/><text x="${f1(x + small * 0.3)}" y="${f1(ty + small * 1.0)}" font-family="DejaVu Sans, sans-serif" font-size="${small}" fill="#ffffff">${escapeXml(text)}</text>`;
+    })
+    .join('');
   return Buffer.from(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${box}<rect x="0" y="0" width="${width}" height="${bar}" fill="rgba(0,0,0,0.6)"/><text x="${Math.round(size / 2)}" y="${Math.round(bar * 0.72)}" font-family="DejaVu Sans, sans-serif" font-size="${size}" fill="#ffffff">${escapeXml(caption)}</text></svg>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${roi}${zone}${boxes}<rect x="0" y="0" width="${width}" height="${bar}" fill="rgba(0,0,0,0.6)"/><text x="${Math.round(size / 2)}" y="${Math.round(bar * 0.72)}" font-family="DejaVu Sans, sans-serif" font-size="${size}" fill="#ffffff">${escapeXml(caption)}</text></svg>`,
   );
 }
 
 export interface SnapshotStore {
   /** Write the snapshot for an event; returns its path relative to the snapshots folder. */
-  save(camera: string, eventId: string, image: Buffer, caption?: string, region?: Region): Promise<string>;
+  save(camera: string, eventId: string, image: Buffer, caption?: string, region?: Region, marks?: SnapshotMarks): Promise<string>;
   read(file: string): Promise<Buffer | undefined>;
   absolute(file: string): string;
   /** Apply retention; `protect` holds event ids whose snapshots must stay. */
@@ -48,7 +73,7 @@ export function createSnapshotStore(opts: SnapshotOptions): SnapshotStore {
   return {
     dir: opts.dir,
     absolute: safe,
-    async save(camera, eventId, image, caption, region) {
+    async save(camera, eventId, image, caption, region, marks) {
       const rel = `${camera}/${eventId}.jpg`;
       let out: Buffer = image;
       if ((opts.drawLabel && caption) || !isCompleteJpeg(image)) {
@@ -56,7 +81,7 @@ export function createSnapshotStore(opts: SnapshotOptions): SnapshotStore {
         const meta = await sharp(image).metadata();
         const swap = (meta.orientation ?? 1) >= 5;
         const [w, h] = swap ? [meta.height!, meta.width!] : [meta.width!, meta.height!];
-        if (opts.drawLabel && caption) img.composite([{ input: overlay(w, h, caption, region), top: 0, left: 0 }]);
+        if (opts.drawLabel && caption) img.composite([{ input: overlay(w, h, caption, region, marks), top: 0, left: 0 }]);
         out = await img.jpeg({ quality: opts.quality }).toBuffer();
       }
       const file = safe(rel);

@@ -11,9 +11,11 @@ import { cameraEvent, detectionEvent, topLabels, uuidv7, type WatchEvent } from 
 import { lockStateDir } from './lock.js';
 import { createWatchMetrics, type WatchMetrics } from './metrics.js';
 import { openOutputs, type Outputs } from './outputs.js';
+import { cameraObjects, type CameraObjects } from './objects.js';
 import { createPipeline, type PipelineHooks } from './pipeline.js';
 import type { Region } from './roi.js';
-import { createRuleEngine, type Detection, type RuleEngine } from './rules.js';
+import { createRuleEngine, type Detection, type ObjectView, type RuleEngine } from './rules.js';
+import type { SnapshotMarks } from './snapshots.js';
 import { checkFfmpeg } from './sources/ffmpeg.js';
 import type { Spool } from './spool.js';
 import { startStatusServer } from './status.js';
@@ -66,6 +68,8 @@ interface Ctx {
   classifier: Classifier;
   outputs: Outputs;
   rules: RuleEngine;
+  /** Detection models: each camera's zones and tracker. */
+  objects: Map<string, CameraObjects>;
   stats: Map<string, CameraSummary>;
   progress: Progress;
   /** True on the 1st, 2nd, 4th, 8th … call per key: repeated trouble logs less and less. */
@@ -87,6 +91,8 @@ async function openClassifier(config: WatchConfig, logger: Logger, metrics: Watc
     engine: inf.engine,
     maxBatch: inf.maxBatch,
     maxDelayMs: inf.maxDelayMs,
+    // A detector keeps every box some rule or tracker could read, however low the model's own threshold is set.
+    minScore: Math.min(...config.rules.map((r) => r.minScore), ...config.cameras.map((c) => c.tracker.minScore)),
     logger,
     onBatch: (size, seconds) => {
       metrics.batchSize.observe(size);
@@ -95,12 +101,25 @@ async function openClassifier(config: WatchConfig, logger: Logger, metrics: Watc
   });
 }
 
-async function detect(ctx: Ctx, frame: Frame, d: Detection, top: Array<{ label: string; score: number }>, region: Region | undefined): Promise<void> {
+/** The caption of a detection's snapshot: what fired, how sure, which rule. */
+function caption(d: Detection): string {
+  const pct = `${Math.round(d.score * 100)}%`;
+  if (d.trigger === 'enter' || d.trigger === 'leave') {
+    const o = d.objects![0]!;
+    return `#${o.id} ${d.label} ${pct} ${d.trigger === 'enter' ? 'entered' : 'left'} ${d.zone ?? 'view'} · ${d.rule.name}`;
+  }
+  if (d.objects) return `${d.objects.length} × ${d.label || 'object'}${d.zone ? ` in ${d.zone}` : ''} (best ${pct}) · ${d.rule.name}`;
+  return `${d.label} ${pct} · ${d.rule.name}`;
+}
+
+async function detect(ctx: Ctx, frame: Frame, d: Detection, top: Array<{ label: string; score: number }>, region: Region | undefined, size?: { width: number; height: number }): Promise<void> {
   const id = uuidv7();
   let snapshot: WatchEvent['snapshot'];
   if (ctx.config.snapshots.enabled) {
     try {
-      const file = await ctx.outputs.snapshots.save(frame.camera, id, frame.image, `${d.label} ${Math.round(d.score * 100)}% · ${d.rule.name}`, region);
+      const zone = d.zone && size ? ctx.objects.get(frame.camera)?.polygon(d.zone, size.width, size.height) : undefined;
+      const marks: SnapshotMarks = { ...(d.objects ? { boxes: d.objects } : {}), ...(zone ? { zone } : {}) };
+      const file = await ctx.outputs.snapshots.save(frame.camera, id, frame.image, caption(d), region, marks);
       const base = ctx.config.status.publicUrl ?? ctx.statusUrl;
       snapshot = { file, ...(base ? { url: `${base}/snapshots/${file}` } : {}) };
     } catch (err) {
@@ -133,13 +152,19 @@ function pipelineHooks(ctx: Ctx): PipelineHooks {
       ctx.stats.get(frame.camera)!.classified++;
       ctx.onClassified?.(frame, result.scores);
       ctx.progress.tick(1, statusLine(ctx));
-      const fired = ctx.rules.evaluate(frame.camera, ctx.classifier.labels, result.scores, frame.at);
+      let view: ObjectView | undefined;
+      if (result.objects && result.frame) {
+        const seen = ctx.objects.get(frame.camera)!.see(result.objects, result.frame.width, result.frame.height);
+        view = seen.view;
+        ctx.outputs.objectCounts(frame.camera, seen.counts);
+      }
+      const fired = ctx.rules.evaluate(frame.camera, ctx.classifier.labels, result.scores, frame.at, view);
       if (!fired.length) return Promise.resolve();
       const top = topLabels(ctx.classifier.labels, result.scores);
       // One at a time, in the order results arrive: a slow snapshot must not let a later event (and its later
       // UUIDv7 id) into the spool first, so delivery order is frame order and ids ascend.
       const turn = ctx.detections.then(async () => {
-        for (const d of fired) await detect(ctx, frame, d, top, region);
+        for (const d of fired) await detect(ctx, frame, d, top, region, result.frame);
       });
       ctx.detections = turn.catch(() => {});
       return turn;
@@ -175,6 +200,7 @@ function cameraHooks(ctx: Ctx, offer: (f: Frame) => Promise<void>): CameraHooks 
     down: (c) => metrics.cameraUp.set({ camera: c }, 0),
     offline(c, reason) {
       ctx.rules.reset(c);
+      ctx.objects.get(c)?.reset();
       outputs.cameraState(c, false);
       logger.warn(`camera ${c} is offline: ${reason}`);
       void outputs.acceptor.accept(cameraEvent(c, false, { reason }));
@@ -240,7 +266,7 @@ async function assemble(opts: WatchOptions, cleanups: Array<() => Promise<void>>
   const metrics = opts.metrics ?? createWatchMetrics();
   const classifier = await openClassifier(config, logger, metrics);
   cleanups.push(() => classifier.close());
-  checkRules(config.rules, classifier.labels, config.cameras.map((c) => c.name));
+  checkRules(config.rules, classifier.labels, config.cameras, classifier.detects);
   logger.info(`watch: ${classifier.description}; ${config.cameras.length} camera(s), ${config.rules.length} rule(s), ${config.sinks.length} notifier(s); state in ${config.stateDir}`);
   if (!config.rules.length) logger.warn('no rules: frames are classified but no detection event can fire (add rules: or --rules FILE)');
 
@@ -262,6 +288,7 @@ async function assemble(opts: WatchOptions, cleanups: Array<() => Promise<void>>
     classifier,
     outputs,
     rules: createRuleEngine(config.rules),
+    objects: new Map(classifier.detects ? config.cameras.map((c) => [c.name, cameraObjects(c)]) : []),
     stats,
     progress: createProgress({ label: 'watch', unit: 'frames', logger, plainIntervalMs: 30_000 }),
     sometimes(key) {

@@ -27,6 +27,7 @@ export const CHROMIUM = process.env.MLCTL_CHROMIUM ?? '/usr/bin/chromium';
 export const SYSTEM_TOOLS = {
   pythonOnnx: { pkg: 'python3-onnx', for: 'the ONNX reference checker (onnx.checker full_check)', probe: () => runs(PYTHON, ['-c', 'import onnx']) },
   pythonProtobuf: { pkg: 'python3-protobuf', for: 'reading TensorBoard event files back with Google\'s protobuf runtime', probe: () => runs(PYTHON, ['-c', 'import google.protobuf.message_factory']) },
+  pythonTorch: { pkg: 'python3-torchvision', for: 'real PyTorch/torchvision models exported to ONNX (mlctl import)', probe: () => runs(PYTHON, ['-c', "import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(m) for m in ('torch', 'torchvision', 'onnx')) else 1)"]) },
   h5py: { pkg: 'python3-h5py', for: 'Keras .h5 weight files written independently of mlctl', probe: () => runs(PYTHON, ['-c', 'import h5py, numpy']) },
   ffmpeg: { pkg: 'ffmpeg', for: 'real video sources', probe: () => runs('ffmpeg', ['-version']) },
   mosquitto: { pkg: 'mosquitto', for: 'a real MQTT broker', probe: () => existsSync('/usr/sbin/mosquitto') || runs('mosquitto', ['-h']) },

@@ -1,7 +1,7 @@
 // `mlctl export MODEL --format tfjs|onnx|triton|bundle --out DIR`: the option table of exports. Light: the runner
 // (cli/run/export.ts) is imported only when export runs.
 import type { ExportFormat } from '../../export/source.js';
-import { WEIGHT_DTYPE_CHOICES } from '../options.js';
+import { DEVICE, WEIGHT_DTYPE_CHOICES } from '../options.js';
 import { SIGNATURE_OPTIONS } from '../package-access.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
@@ -20,6 +20,10 @@ export const exportCommand = defineCommand({
     '          (float16 initializers, uint8 weight-only DequantizeLinear, int8 QDQ)',
     '  triton  <out>/<name>/config.pbtxt, <version>/model.onnx, labels.txt;',
     '          --out is the model repository: only <out>/<name> is written',
+    '  Detection models (onnx, triton): the graph decodes its CenterNet map and runs',
+    '          NonMaxSuppression: outputs boxes [M,4] (x1,y1,x2,y2, input pixels),',
+    '          scores [M], labels [M], batch_index [M]; onnx also writes the raw map',
+    '          as model-raw.onnx (docs/detection-evaluate.md)',
     '  bundle  the package, mlctl, Dockerfile, Kubernetes manifests (Deployment,',
     '          Service, HPA, PDB), KServe InferenceService, batch Indexed Jobs',
     '          (predict / feature extraction in --shards pods, merge) and a README',
@@ -31,6 +35,8 @@ export const exportCommand = defineCommand({
     { flags: '--force', description: 'replace a non-empty output directory', type: 'boolean' },
     { flags: '--quantize <dtype>', description: 'tfjs: quantize float32 weights as tensorflowjs_converter does (already-quantized packages are exported as they are)', choices: WEIGHT_DTYPE_CHOICES },
     { flags: '--embed-preprocessing', description: 'onnx/triton: the model takes UINT8 RGB pixels [batch, H, W, 3] (resized by the caller) and does the channel order, scale and mean in the graph', type: 'boolean' },
+    { flags: '--nms-iou <x>', description: 'onnx/triton, detection models: NonMaxSuppression IoU threshold of the decoding in the graph', type: 'float', default: 0.5, min: 0, max: 1 },
+    { flags: '--raw-detections', description: 'onnx/triton, detection models: export the raw CenterNet map instead of boxes decoded in the graph', type: 'boolean' },
     { flags: '--opset <n>', description: 'onnx/triton: ai.onnx opset when converting from TF.js (default: the converter\'s)', type: 'int', min: 13, max: 21 },
     { flags: '--name <name>', description: 'triton: model name in the repository (default: the package name)' },
     { flags: '--model-version <n>', description: 'triton: version folder (default: the package version)', type: 'int', min: 1 },
@@ -42,6 +48,7 @@ export const exportCommand = defineCommand({
     { flags: '--min-replicas <n>', description: 'bundle: HPA / KServe minimum replicas', type: 'int', default: 2, min: 1 },
     { flags: '--max-replicas <n>', description: 'bundle: HPA / KServe maximum replicas', type: 'int', default: 10, min: 1 },
     { flags: '--shards <n>', description: 'bundle: pods of the batch Indexed Jobs (predict --shard, train --extract-only --shard)', type: 'int', default: 4, min: 1, max: 100000 },
+    { ...DEVICE, description: 'bundle: the device the pods serve and predict on — cpu, cuda, tensorrt or auto; cuda/tensorrt request nvidia.com/gpu with a GPU node selector and install onnxruntime-node\'s CUDA 12 provider in the image (build it FROM a CUDA 12 + cuDNN 9 base: --base-image)', default: undefined, env: undefined },
     ...SIGNATURE_OPTIONS,
   ],
   examples: [
@@ -50,7 +57,9 @@ export const exportCommand = defineCommand({
     'mlctl export artifacts/sample/3 --format onnx --out exports/sample-onnx',
     'mlctl export sample --format triton --out model_repository --max-batch 16',
     'mlctl export sample --format triton --embed-preprocessing --name sample_pixels --out model_repository',
+    'mlctl export shapes-det --format onnx --nms-iou 0.6 --out exports/det   # boxes decoded in the graph + model-raw.onnx',
     'mlctl export sample --format bundle --out deploy/sample --image registry.example.com/ml/sample:3 --json',
+    'mlctl export sample --format bundle --device cuda --base-image registry.example.com/node20-cuda12:1 --out deploy/sample-gpu',
   ],
 });
 

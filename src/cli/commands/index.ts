@@ -4,6 +4,7 @@ import { defineCommand, lazy, type AnyCommand } from '../spec.js';
 import { cacheCommand, cacheLsCommand, cachePruneCommand } from './cache.js';
 import { datasetsCommand, inspectCommand, synthCommand } from './datasets.js';
 import { evaluateCommand } from './evaluate.js';
+import { importCommand } from './import.js';
 import { exportCommand } from './export.js';
 import { optimizeCommand, pruneCommand, quantizeCommand, tuneCommand } from './optimize.js';
 import { modelsCommand, modelsDiffCommand, modelsGcCommand, modelsLsCommand, modelsRmCommand, modelsShowCommand, modelsTagCommand, modelsUntagCommand } from './models.js';
@@ -25,6 +26,7 @@ export const COMMANDS: AnyCommand[] = [
   lazy(evaluateCommand, () => import('../run/evaluate.js').then((m) => m.run)),
   lazy(exportCommand, () => import('../run/export.js').then((m) => m.run)),
   lazy(serveCommand, () => import('../run/serve.js').then((m) => m.run)),
+  lazy(importCommand, () => import('../run/import.js').then((m) => m.run)),
   lazy(predictCommand, () => import('../run/predict.js').then((m) => m.run)),
   lazy(watchCommand, () => import('../run/watch.js').then((m) => m.run)),
   defineCommand({

@@ -42,6 +42,7 @@ export const quantizeCommand = defineCommand({
   description:
     'Re-encodes every float32 weight as the TF.js converter does (weightsManifest quantization: affine uint8/uint16 with 0.0 exact, or IEEE float16); ' +
     'stock tf.loadLayersModel decodes it. With --data, validation accuracy is compared and a drop beyond --max-accuracy-drop exits 3 with the package marked rejected. ' +
+    'Detection packages are gated on COCO mAP@[.50:.95] of the validation pictures of a COCO/YOLO/VOC --data instead, by --max-map-drop (points). ' +
     'MODEL is a package (name, name@version or path; a name means its latest version, which the command names before it starts). ' +
     'A package that is already quantized is refused (ALREADY_QUANTIZED, exit 2) unless --force; the lineage records the chain.',
   args: ['<model>'],
@@ -50,9 +51,10 @@ export const quantizeCommand = defineCommand({
     CALIBRATION,
     FORCE_REQUANTIZE,
     ...GATE_OPTIONS,
+    { flags: '--max-map-drop <points>', description: 'detection packages: largest allowed drop in validation COCO mAP@[.50:.95], in points (1 = 0.01 mAP; default 1); more → exit 3 (GATE_FAILED) and the package is marked rejected', type: 'float', min: 0, max: 100 },
     ...OUTPUT_OPTIONS,
   ],
-  examples: ['mlctl quantize sample --dtype uint8 --data artifacts/sample-data', 'mlctl quantize artifacts/sample/3 --dtype float16 --max-accuracy-drop 0.005 --data artifacts/sample-data --json'],
+  examples: ['mlctl quantize sample --dtype uint8 --data artifacts/sample-data', 'mlctl quantize shapes-det --dtype float16 --data shapes-coco --max-map-drop 0.5   # a detection package, gated on mAP', 'mlctl quantize artifacts/sample/3 --dtype float16 --max-accuracy-drop 0.005 --data artifacts/sample-data --json'],
 });
 
 export const pruneCommand = defineCommand({

@@ -1,6 +1,6 @@
 // `mlctl serve MODEL_OR_DIR`: the option table of the server (REST, KServe V2 REST+gRPC, TF Serving, batching,
 // limits, security plugins, page and docs). Light: the runner (cli/run/serve.ts) is imported only when it runs.
-import { ENGINE, LOG_FORMAT } from '../options.js';
+import { ENGINE, LOG_FORMAT, SESSION_OPTIONS } from '../options.js';
 import { ALLOW_REJECTED, PACKAGE_ACCESS_OPTIONS } from '../package-access.js';
 import { defineCommand, type ContextOf } from '../spec.js';
 
@@ -17,6 +17,7 @@ export const serveCommand = defineCommand({
     { flags: '-p, --port <n>', description: 'TCP port (0 = any free port)', type: 'int', default: 5000, min: 0, max: 65535, env: 'MLCTL_PORT' },
     { flags: '--host <addr>', description: 'address to bind (0.0.0.0 for every interface)', default: '127.0.0.1', env: 'MLCTL_HOST' },
     { ...ENGINE, description: 'inference engine: auto prefers ONNX Runtime, then TF.js' },
+    ...SESSION_OPTIONS,
     { flags: '--versions <which>', description: 'versions to load from a model directory', choices: ['all', 'latest'], default: 'all' },
     { flags: '--max-batch <n>', description: 'most examples per engine batch (1 = no batching)', type: 'int', default: 8, min: 1, max: 1024 },
     { flags: '--max-delay-ms <ms>', description: 'longest wait for a batch to fill (0 = run as soon as the engine is free)', type: 'float', default: 5, min: 0, max: 10_000 },
@@ -28,6 +29,8 @@ export const serveCommand = defineCommand({
     { flags: '--keep-alive-timeout <duration>', description: 'how long an idle keep-alive connection stays open between requests', default: '5s' },
     { flags: '--max-connections-per-client <n>', description: 'most open connections from one client address; more get 429 and are closed (0 = no cap; raise it behind a proxy)', type: 'int', default: 64, min: 0 },
     { flags: '--top-k <n>', description: 'labels returned per image by /predict', type: 'int', default: 5, min: 0 },
+    { flags: '--min-score <x>', description: 'detection models: /predict drops boxes scoring below x (0..1; default: the model\'s, else 0.3; a request\'s min_score wins)', type: 'float', min: 0, max: 1 },
+    { flags: '--max-detections <n>', description: 'detection models: most boxes /predict answers per image (default: the model\'s; a request\'s max_detections wins)', type: 'int', min: 1 },
     LOG_FORMAT,
     // The security plugins (serve/security.ts): gRPC, API keys, rate limits, TLS, audit log, hot reload, CORS.
     { flags: '--grpc-port <n>', description: 'also serve the KServe/Triton V2 gRPC API (inference.GRPCInferenceService) on this port (0 = any free port)', type: 'int', min: 0, max: 65535, env: 'MLCTL_GRPC_PORT' },

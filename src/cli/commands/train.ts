@@ -7,7 +7,7 @@ import type { Augmentation } from '../../train/augment.js';
 import type { DetectionAugmentation } from '../../train/detection/augment.js';
 import type { DetectionFormat } from '../../data/detection/types.js';
 import { LR_SCHEDULES } from '../../train/schedule.js';
-import { ALPHA, BACKBONE, BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, HEAD, IMAGE_SIZE, MAX_MEMORY, NAME, SEED, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS } from '../options.js';
+import { ALPHA, BACKBONE, BATCH_SIZE, CSV_ENCODING, DATA, ENGINE, HEAD, IMAGE_SIZE, MAX_MEMORY, NAME, SEED, TEST_SPLIT, VALIDATION_SPLIT, WEIGHTS, SESSION_OPTIONS } from '../options.js';
 import { choicesOf, defineCommand, type ContextOf } from '../spec.js';
 
 export const CLASSIC_MODELS = choicesOf<ClassicKind>()(['linear', 'logistic', 'svm']);
@@ -86,6 +86,7 @@ export const trainCommand = defineCommand({
     TEST_SPLIT,
     { flags: '--class-weights <mode>', description: 'auto weighs classes by inverse frequency (imbalanced folders); none turns it off', choices: ['auto', 'none'], default: 'auto' },
     { ...ENGINE, description: 'feature extraction engine, and the head\'s trainer: auto prefers onnxruntime-node, else tfjs' },
+    ...SESSION_OPTIONS,
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
     { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard), then stop', type: 'boolean' },
     { flags: '--shard <i/n>', description: 'with --extract-only: the images whose uint32be(sha256(path relative to --data)[0..4]) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },

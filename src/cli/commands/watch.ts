@@ -1,6 +1,6 @@
 // `mlctl watch [MODEL]`: the option table of the smart camera. Light: the runner (cli/run/watch.ts) is imported
 // only when it runs. Cameras, rules and notifiers come from --config (YAML) and/or the flags below.
-import { ENGINE } from '../options.js';
+import { ENGINE, SESSION_OPTIONS } from '../options.js';
 import { defineCommand, type ContextOf } from '../spec.js';
 
 export const watchCommand = defineCommand({
@@ -30,6 +30,7 @@ export const watchCommand = defineCommand({
     { flags: '--status-port <n>', description: 'serve /metrics, /healthz, /status and snapshots on this port (0 = any free port)', type: 'int', min: 0, max: 65535, env: 'MLCTL_WATCH_STATUS_PORT' },
     { flags: '--status-host <addr>', description: 'address for the status port (default 127.0.0.1)' },
     { ...ENGINE, description: 'local inference engine (default: the config file\'s, else auto)', default: undefined },
+    ...SESSION_OPTIONS,
     { flags: '--max-batch <n>', description: 'most frames per engine batch across cameras (default 8)', type: 'int', min: 1, max: 256 },
   ],
   examples: [

@@ -11,13 +11,15 @@ import { checkGates } from '../../evaluate/gates.js';
 import { DEFAULT_LATENCY } from '../../runtime/latency.js';
 import { buildReport, writeReport } from '../../evaluate/report.js';
 import { evaluatePackage, type EvaluateOptions, type EvaluationResult } from '../../evaluate/run.js';
+import { compareDetectionResults, detectionComparisonRows, evaluateDetectionPackage, isDetectionPackage, loadDetectionEvaluationData, mapDetectionLabels, type DetectionEvaluationResult } from '../../evaluate/detection.js';
 import { evaluateTabularClassifier, evaluateTabularRegression, isTabularPackage, loadTabularEvaluationData } from '../../evaluate/tabular.js';
 import type { EvaluateContext } from '../commands/evaluate.js';
 import { requireTask } from '../../tasks/index.js';
 import { tabularRegression } from '../../tasks/regression/index.js';
 import { parseSize } from '../../util/units.js';
+import { renderTable } from '../../util/table.js';
 import { outputColumns } from '../../util/terminal.js';
-import { startBackend } from '../context.js';
+import { startBackend, startDevice } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
@@ -43,7 +45,7 @@ function evaluateOptions(ctx: EvaluateContext): EvaluateOptions {
 }
 
 function gateThresholds(opts: Opts) {
-  return { minAccuracy: opts.minAccuracy, minF1: opts.minF1, minR2: opts.minR2, maxLatencyMs: opts.maxLatencyMs, latencyPercentile: opts.latencyPercentile };
+  return { minAccuracy: opts.minAccuracy, minF1: opts.minF1, minR2: opts.minR2, minMap: opts.minMap, minAp50: opts.minAp50, maxLatencyMs: opts.maxLatencyMs, latencyPercentile: opts.latencyPercentile };
 }
 
 /** One line per failed gate on stderr; GATE_FAILED (exit 3) naming every failed gate when any failed. */
@@ -107,8 +109,40 @@ async function runTabular(ctx: EvaluateContext, pkgs: LoadedPackage[], params: S
   return finishClassification(ctx, data, results, {});
 }
 
+/** Detection packages on a COCO/YOLO/VOC dataset: COCO metrics, --min-map/--min-ap50, the report's curves and pictures. */
+async function runDetection(ctx: EvaluateContext, pkgs: LoadedPackage[], params: SplitParams): Promise<CommandResult> {
+  const { opts, logger } = ctx;
+  const odd = pkgs.find((p) => !isDetectionPackage(p));
+  if (odd) throw new MlctlError('OPTION_CONFLICT', [`evaluate one kind of model at a time: ${pkgs[0]!.manifest.name} ${isDetectionPackage(pkgs[0]!) ? 'is' : 'is not'} a detection model but ${odd.manifest.name} ${isDetectionPackage(odd) ? 'is' : 'is not'}`]);
+  const misplaced = ([['--min-accuracy', opts.minAccuracy], ['--min-f1', opts.minF1], ['--min-r2', opts.minR2]] as const).filter(([, v]) => v !== undefined).map(([f]) => f);
+  if (misplaced.length) throw new MlctlError('OPTION_CONFLICT', [`${misplaced.join(' and ')} ${misplaced.length > 1 ? 'are' : 'is'} not for detection models; gate them with --min-map or --min-ap50`]);
+  const data = await loadDetectionEvaluationData(opts.data, opts.split, params);
+  logger.info(`data: ${data.root} — ${data.layout} dataset, ${data.split} split: ${data.origin}, ${data.samples.length} images, ${data.samples.reduce((n, s) => n + s.boxes.length, 0)} boxes in ${data.classes.length} classes`);
+  if (data.split === 'train' || data.split === 'all') logger.warn(`the ${data.split} split contains the images the model was trained on: its mAP overstates how the model does on new data`);
+  const mapped = pkgs.map((p) => mapDetectionLabels(data, p.manifest.labels));
+  const backend = await startBackend(ctx);
+  const results: DetectionEvaluationResult[] = [];
+  for (const [i, pkg] of pkgs.entries()) results.push(await evaluateDetectionPackage(pkg, mapped[i]!, evaluateOptions(ctx)));
+  const gates = checkGates(results, gateThresholds(opts));
+  const report = buildReport({ ...data, params: { seed: params.seed, validationSplit: params.validationSplit, testSplit: params.testSplit } }, results, undefined, gates);
+  // Several models (a package and its quantized version): COCO's figures side by side, deltas vs the first.
+  const comparison = results.length > 1 ? compareDetectionResults(results) : undefined;
+  let reportFiles: string[] | undefined;
+  if (opts.report) {
+    reportFiles = await writeReport(opts.report, report);
+    logger.info(`report written to ${opts.report} (${reportFiles.join(', ')})`);
+  }
+  return {
+    error: gateFailure(gates, ctx),
+    result: { backend: backend.name, ...report, ...(comparison ? { comparison } : {}), ...(reportFiles ? { reportDir: opts.report, reportFiles } : {}) },
+    text: formatText(results, undefined, { dataRoot: data.root, split: data.split, gates, columns: outputColumns() }) + (comparison ? `\nComparison vs ${comparison[0]!.model} (same ${data.split} split):\n${renderTable(detectionComparisonRows(comparison))}\n` : ''),
+  };
+}
+
 export async function run(ctx: EvaluateContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
+  // Before any data is read: a device this machine cannot run fails now.
+  await startDevice(ctx);
   const [refs] = ctx.args;
   if (opts.maxLatencyMs !== undefined && opts.latencyRuns === 0) throw new MlctlError('OPTION_CONFLICT', ['--max-latency-ms needs latency measurement; drop --latency-runs 0']);
 
@@ -118,6 +152,8 @@ export async function run(ctx: EvaluateContext): Promise<CommandResult> {
   for (const ref of refs) pkgs.push(await loadPackage(ref, access));
   const resolved = splitParams(ctx, pkgs[0]!);
   const params = resolved.params;
+  if (pkgs.some(isDetectionPackage)) return runDetection(ctx, pkgs, params);
+  if (opts.minMap !== undefined || opts.minAp50 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-map and --min-ap50 are for detection packages; gate classifiers with --min-accuracy or --min-f1']);
   if (pkgs.some(isTabularPackage)) return runTabular(ctx, pkgs, params);
   if (opts.minR2 !== undefined) throw new MlctlError('OPTION_CONFLICT', ['--min-r2 is for tabular regression packages; gate image classifiers with --min-accuracy or --min-f1']);
   const data = await loadEvaluationData(opts.data, opts.split, params);

@@ -34,6 +34,7 @@ function stepOptions(ctx: QuantizeContext | PruneContext | OptimizeContext): Ste
     logger: ctx.logger,
     data: o.data,
     maxAccuracyDrop: o.maxAccuracyDrop,
+    ...('maxMapDrop' in o ? { maxMapDrop: o.maxMapDrop } : {}),
     validationSplit: o.validationSplit,
     testSplit: o.testSplit,
     seed: o.seed,

@@ -6,13 +6,14 @@ import { formatForPath, mergeShards, predict, type PredictResult } from '../../p
 import { parseShard } from '../../util/shard.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { PredictContext } from '../commands/predict.js';
-import { interruptFlag, startBackend } from '../context.js';
+import { interruptFlag, startBackend, startDevice } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 
 function summaryLine(r: PredictResult): string {
   const resumed = r.resumed.rows ? `, ${r.resumed.rows} already done` : '';
-  return `${r.rows} row(s) → ${r.out} (${r.format}${r.shard !== '0/1' ? `, shard ${r.shard}` : ''}): ${r.errors} unreadable${resumed}; ${r.imagesPerSecond.toFixed(1)}/s with ${r.engine.description}`;
+  const coco = r.coco ? ` — ${r.coco.detections} detection(s) in ${r.coco.images} image(s), rows in ${r.coco.rows}` : '';
+  return `${r.rows} row(s) → ${r.out} (${r.format}${r.shard !== '0/1' ? `, shard ${r.shard}` : ''}): ${r.errors} unreadable${resumed}; ${r.imagesPerSecond.toFixed(1)}/s with ${r.engine.description}${coco}`;
 }
 
 async function runMerge(ctx: PredictContext, files: string[]): Promise<CommandResult> {
@@ -35,12 +36,14 @@ export async function run(ctx: PredictContext): Promise<CommandResult> {
   if (!inputs.length) throw new MlctlError('ARGUMENT_MISSING', [`no inputs: give image files, folders, a list file or - (paths on stdin) after ${model}`]);
   if (opts.resume && opts.force) throw new MlctlError('OPTION_CONFLICT', ['--resume continues --out and --force replaces it: pick one']);
   const format = opts.format ?? formatForPath(out);
+  if (opts.cocoImages !== undefined && format !== 'coco') throw new MlctlError('OPTION_CONFLICT', ['--coco-images gives the image ids of --format coco results; add --format coco']);
   if (out && opts.format && formatForPath(out) !== opts.format && /\.(csv|jsonl|ndjson)$/i.test(out)) throw new MlctlError('OPTION_CONFLICT', [`--format ${opts.format} does not match --out ${out}`]);
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
   const decode = { maxPixels: opts.maxPixels, timeoutMs: parseDuration(opts.timeout, '--timeout'), maxDownloadBytes: parseSize(opts.maxDownload, '--max-download') };
   const pkg = await loadPackage(model, await packageAccessFrom(opts, { logger }));
   if (pkg.manifest.status === 'rejected') logger.warn(`${pkg.manifest.name} v${pkg.manifest.version} is marked rejected${pkg.manifest.statusReason ? `: ${pkg.manifest.statusReason}` : ''}; predicting with it because of --allow-rejected`);
   await startBackend(ctx);
+  await startDevice(ctx);
   const flag = interruptFlag(ctx, 'finishing the rows being written (continue later with --resume)');
   let res: PredictResult;
   try {
@@ -49,6 +52,8 @@ export async function run(ctx: PredictContext): Promise<CommandResult> {
       out,
       format,
       topK: opts.topK,
+      ...(opts.minScore !== undefined || opts.maxDetections !== undefined ? { detection: { ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}), ...(opts.maxDetections !== undefined ? { maxDetections: opts.maxDetections } : {}) } } : {}),
+      ...(opts.cocoImages !== undefined ? { cocoImages: opts.cocoImages } : {}),
       batchSize: opts.batchSize,
       engine: opts.engine,
       concurrency: opts.concurrency,

@@ -10,7 +10,7 @@ import { startServe } from '../../serve/serve.js';
 import { shutdownOnSignal } from '../../serve/start.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { ServeContext } from '../commands/serve.js';
-import { startBackend } from '../context.js';
+import { startBackend, startDevice } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
 import { pinoTextStream } from '../../util/log.js';
@@ -44,6 +44,7 @@ export function serveConfigFromOptions(target: string, opts: Partial<ServeOption
       maxConnectionsPerClient: opts.maxConnectionsPerClient ?? d.limits.maxConnectionsPerClient,
     },
     topK: opts.topK ?? d.topK,
+    ...(opts.minScore !== undefined || opts.maxDetections !== undefined ? { detection: { ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}), ...(opts.maxDetections !== undefined ? { maxDetections: opts.maxDetections } : {}) } } : {}),
     security: {
       ...(tlsCert || tlsKey || tlsCa ? { tls: { cert: tlsCert, key: tlsKey, ca: tlsCa } } : {}),
       ...(str(o.apiKey) || str(o.apiKeysFile) ? { apiKeys: { keys: str(o.apiKey), file: str(o.apiKeysFile) } } : {}),
@@ -70,6 +71,7 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   const prepared = await prepareSecurity(config.security);
   config.access = await packageAccessFrom(opts, { logger });
   await startBackend(ctx);
+  await startDevice(ctx);
   const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
   // The request logs in the format mlctl's own lines use (--log-format).
   const httpLogger = { level, stream: opts.logFormat === 'json' ? process.stderr : pinoTextStream(process.stderr) };

@@ -4,7 +4,7 @@ import { resolveSplitParams } from '../../data/splits.js';
 import type { ClassicKind } from '../../classic/model.js';
 import { trainClassic } from '../../classic/train.js';
 import { parseSize } from '../../util/units.js';
-import { startBackend } from '../context.js';
+import { startBackend, startDevice } from '../context.js';
 import type { CommandResult } from '../spec.js';
 import type { TrainContext } from '../commands/train.js';
 
@@ -15,7 +15,10 @@ function fmt(v: unknown): string {
 export async function runClassicTrain(ctx: TrainContext, model: ClassicKind): Promise<CommandResult> {
   const o = ctx.opts;
   // VGG16 features run the CNN base on TF.js (or onnxruntime-node): select and announce the backend first.
-  if (o.features === 'vgg16') await startBackend(ctx);
+  if (o.features === 'vgg16') {
+    await startBackend(ctx);
+    await startDevice(ctx);
+  }
   const res = await trainClassic({
     model,
     name: o.name ?? `${model}-model`,

@@ -6,7 +6,7 @@ import { MlctlError } from '../../errors.js';
 import { runDetectionTrain } from '../../train/detection/run.js';
 import type { DetectionTrainResult } from '../../train/detection/types.js';
 import { DEFAULT_IMAGE_SIZE, type TrainContext } from '../commands/train.js';
-import { interruptFlag, startBackend } from '../context.js';
+import { interruptFlag, startBackend, startDevice } from '../context.js';
 import type { CommandResult } from '../spec.js';
 import { defaultName } from './train-name.js';
 
@@ -33,6 +33,7 @@ export async function runDetectionTrainCli(ctx: TrainContext): Promise<CommandRe
   if (opts.findLr) throw new MlctlError('OPTION_CONFLICT', ['--find-lr is not available with --task detection yet: set the rates with --lr and --fine-tune-lr (CenterNet heads train well at the default 0.001)']);
   const split = resolveSplitParams(opts);
   const backend = await startBackend(ctx);
+  await startDevice(ctx);
   const flag = interruptFlag(ctx);
   try {
     const result = await runDetectionTrain({

@@ -7,7 +7,7 @@ import { resolveSplitParams } from '../../data/splits.js';
 import type { LrFindResult } from '../../train/lr-find.js';
 import { runTrain, type TrainResult } from '../../train/run.js';
 import { DEFAULT_IMAGE_SIZE, type TrainContext } from '../commands/train.js';
-import { interruptFlag, startBackend } from '../context.js';
+import { interruptFlag, startBackend, startDevice } from '../context.js';
 import { parseShard, WHOLE } from '../../util/shard.js';
 import type { CommandResult } from '../spec.js';
 import { runClassicTrain } from './train-classic.js';
@@ -52,6 +52,7 @@ export async function run(ctx: TrainContext): Promise<CommandResult> {
   const split = resolveSplitParams(opts);
   const extractOnly = opts.extractOnly ? { shard: opts.shard !== undefined ? parseShard(opts.shard) : WHOLE } : undefined;
   const backend = await startBackend(ctx);
+  await startDevice(ctx);
   const flag = interruptFlag(ctx);
   try {
     const result = await runTrain({

@@ -5,7 +5,7 @@ import { MLCTL_VERSION } from '../../util/version.js';
 import { loadWatchConfig, type WatchOverrides } from '../../watch/config/load.js';
 import { startWatch } from '../../watch/watcher.js';
 import type { WatchContext } from '../commands/watch.js';
-import { startBackend } from '../context.js';
+import { startBackend, startDevice } from '../context.js';
 import type { CommandResult } from '../spec.js';
 
 function cameraFlags(values: string[]): NonNullable<WatchOverrides['cameras']> {
@@ -43,7 +43,10 @@ function overridesOf(ctx: WatchContext): WatchOverrides {
 export async function run(ctx: WatchContext): Promise<CommandResult> {
   const { opts, logger } = ctx;
   const config = await loadWatchConfig(opts.config, overridesOf(ctx));
-  if (!config.inference.server) await startBackend(ctx);
+  if (!config.inference.server) {
+    await startBackend(ctx);
+    await startDevice(ctx);
+  }
   const watcher = await startWatch({
     config,
     logger,

@@ -1,4 +1,5 @@
 // CenterNet's decoding (ctdet_decode): a heatmap cell is an object centre when it is the maximum of its 3x3
+import { boxToPicture, resizeGeometry } from '../../data/preprocess.js';
 // neighbourhood in its class channel (the max-pool "NMS"), the top K such cells by score are kept, and each becomes a
 // box of the predicted size around its centre plus offset. No other non-maximum suppression is needed.
 
@@ -71,15 +72,6 @@ export function decodeCenterNet(out: ArrayLike<number>, grid: [number, number], 
  * left inside it are dropped.
  */
 export function toPictureBoxes(boxes: readonly DecodedBox[], inputSize: [number, number], picture: { width: number; height: number }): DecodedBox[] {
-  const sx = picture.width / inputSize[1];
-  const sy = picture.height / inputSize[0];
-  const out: DecodedBox[] = [];
-  for (const b of boxes) {
-    const x1 = Math.max(0, b.x * sx);
-    const y1 = Math.max(0, b.y * sy);
-    const x2 = Math.min(picture.width, (b.x + b.width) * sx);
-    const y2 = Math.min(picture.height, (b.y + b.height) * sy);
-    if (x2 > x1 && y2 > y1) out.push({ label: b.label, score: b.score, x: x1, y: y1, width: x2 - x1, height: y2 - y1 });
-  }
-  return out;
+  const geometry = resizeGeometry(picture.width, picture.height, inputSize[1], inputSize[0], 'fill');
+  return boxes.map((b) => ({ label: b.label, score: b.score, ...boxToPicture(b, geometry) })).filter((b) => b.width > 0 && b.height > 0);
 }

@@ -1,10 +1,11 @@
 // POST /predict: the seed's Flask contract (multipart field `image`) plus raw image bodies and JSON
 // {"instances": [{"b64": ...}]}; several images per request. Answers what the model's task renders (classifiers:
-// predictions and top-k labels; regression: predictions), then model and version.
+// predictions and top-k labels; regression: predictions; detection: boxes per image in its own pixels), then model
+// and version.
 import type { FastifyInstance } from 'fastify';
 import type { TabularEncoding } from '../../data/csv.js';
 import { badRequest } from '../errors.js';
-import { requireTask } from '../../tasks/index.js';
+import { requireTask, type DetectionLimits } from '../../tasks/index.js';
 import { instancesToInput, readMultipartImages, rowsToInput, UPLOAD_TEXT_LIMITS } from '../codec.js';
 import type { InferInput } from '../types.js';
 import { inferContext, keyScope, resolveModel } from './common.js';
@@ -15,6 +16,8 @@ interface PredictQuery {
   version?: string;
   /** A number once the schema has coerced it; a string from multipart fields. */
   top_k?: number | string;
+  min_score?: number | string;
+  max_detections?: number | string;
 }
 
 function parseTopK(v: string | number): number {
@@ -23,24 +26,47 @@ function parseTopK(v: string | number): number {
   return k;
 }
 
+/** Detection limits a request sets (query first, then body or multipart fields), checked: 400 INPUT_INVALID when bad. */
+function parseLimits(...sources: Array<{ min_score?: unknown; max_detections?: unknown } | undefined>): DetectionLimits {
+  const pick = (key: 'min_score' | 'max_detections') => sources.map((s) => s?.[key]).find((v) => v !== undefined && v !== '');
+  const limits: DetectionLimits = {};
+  const s = pick('min_score');
+  if (s !== undefined) {
+    const v = typeof s === 'number' || typeof s === 'string' ? Number(s) : NaN;
+    if (!(v >= 0 && v <= 1)) throw badRequest(`min_score must be a number from 0 to 1, got ${JSON.stringify(s).slice(0, 20)}`);
+    limits.minScore = v;
+  }
+  const k = pick('max_detections');
+  if (k !== undefined) {
+    const v = typeof k === 'number' || typeof k === 'string' ? Number(k) : NaN;
+    if (!Number.isInteger(v) || v < 1) throw badRequest(`max_detections must be a positive integer, got ${JSON.stringify(k).slice(0, 20)}`);
+    limits.maxDetections = v;
+  }
+  return limits;
+}
+
 export async function predictRoutes(app: FastifyInstance): Promise<void> {
   const state = app.mlctl;
   app.post<{ Querystring: PredictQuery }>('/predict', { config: { kind: 'inference' }, schema: predictSchema }, async (request) => {
     let k = request.query.top_k !== undefined ? parseTopK(request.query.top_k) : state.topK;
     let input: InferInput;
     let { model: name, version } = request.query;
+    let limits: DetectionLimits;
     const ct = request.headers['content-type'] ?? '';
     if (request.isMultipart()) {
       const { images, fields } = await readMultipartImages(request.parts(), { bodyLimit: state.bodyLimit, maxFiles: state.maxFiles, ...UPLOAD_TEXT_LIMITS });
       if (fields.top_k !== undefined && request.query.top_k === undefined) k = parseTopK(fields.top_k);
+      limits = parseLimits(request.query, fields);
       name ??= fields.model;
       version ??= fields.version;
       if (!images.length) throw badRequest('no image in the upload: send the file in the multipart field "image"');
       input = { name: 'image', datatype: 'BYTES', shape: [images.length], data: images };
     } else if (Buffer.isBuffer(request.body)) {
+      limits = parseLimits(request.query);
       input = { name: 'image', datatype: 'BYTES', shape: [1], data: [request.body] };
     } else if (/json/i.test(ct) && request.body && typeof request.body === 'object') {
-      const body = request.body as { instances?: unknown; inputs?: unknown; model?: string; version?: string | number };
+      const body = request.body as { instances?: unknown; inputs?: unknown; model?: string; version?: string | number; min_score?: unknown; max_detections?: unknown };
+      limits = parseLimits(request.query, body);
       if (body.instances === undefined) throw badRequest('JSON body needs "instances": [{"b64": "<base64 image>"}, ...] (or rows of features for tabular models)');
       name ??= body.model;
       version ??= body.version === undefined ? undefined : String(body.version);
@@ -56,6 +82,7 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
     if (input.datatype === 'FP32') input.name = model.inputs[0]!.name;
     const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
     const m = res.model.manifest;
-    return { ...task.serve.predict(task.results(res.outputs, m), m, { topK: k }), model: res.model.name, version: res.model.version };
+    const results = task.results(res.outputs, m, { ...state.detection, ...limits, ...(res.images ? { images: res.images } : {}) });
+    return { ...task.serve.predict(results, m, { topK: k }), model: res.model.name, version: res.model.version };
   });
 }

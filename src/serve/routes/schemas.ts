@@ -25,6 +25,8 @@ export const predictSchema = {
       model: modelName,
       version: versionParam,
       top_k: { type: 'integer', minimum: 0, description: 'labels per image (default: serve --top-k)' },
+      min_score: { type: 'number', minimum: 0, maximum: 1, description: 'detection models: drop boxes scoring below this (default: serve --min-score, else the model\'s)' },
+      max_detections: { type: 'integer', minimum: 1, description: 'detection models: most boxes per image (default: serve --max-detections, else the model\'s)' },
     },
   },
   body: {
@@ -36,6 +38,8 @@ export const predictSchema = {
             instances: { type: 'array', description: 'images as {"b64": base64}, or rows of features (tabular models)' },
             model: { type: 'string' },
             version: { anyOf: [{ type: 'string' }, { type: 'integer' }] },
+            min_score: { type: 'number', description: 'detection models: as the query parameter' },
+            max_detections: { type: 'integer', description: 'detection models: as the query parameter' },
           },
         },
       },
@@ -52,6 +56,21 @@ export const predictSchema = {
       properties: {
         predictions: { type: 'array', items: { type: 'array', items: { type: 'number' } }, description: 'class probabilities (or scores) per image' },
         labels: { type: 'array', items: { type: 'array', items: { type: 'object', properties: { label: { type: 'string' }, score: { type: 'number' } } } }, description: 'top-k labels per image, best first' },
+        detections: {
+          type: 'array',
+          description: 'detection models: the boxes found in each image, best first, in the image\'s own pixels (top-left corner and size)',
+          items: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                label: { type: 'string' },
+                score: { type: 'number' },
+                box: { type: 'object', properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } } },
+              },
+            },
+          },
+        },
         model: { type: 'string' },
         version: { type: 'integer' },
       },

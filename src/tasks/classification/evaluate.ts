@@ -3,6 +3,7 @@
 // and optimize (its accuracy checks before and after a step) both call this.
 import type { ImageInputSpec } from '../../artifacts/manifest.js';
 import { imageBatches, type SkippedFile } from '../../data/batches.js';
+import { imageTensorShape } from '../../data/preprocess.js';
 import type { Sample } from '../../data/imagefolder.js';
 import { MlctlError } from '../../errors.js';
 import type { InferenceEngine } from '../../runtime/engine.js';
@@ -43,7 +44,7 @@ export async function evaluateEngine(engine: InferenceEngine, spec: ImageInputSp
   if (io.outputSize !== k && io.outputSize !== -1) {
     throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model outputs ${io.outputSize} values per example but has ${k} labels`]);
   }
-  const want = [spec.height, spec.width, 3];
+  const want = imageTensorShape(spec);
   if (io.inputShape.length !== 3 || io.inputShape.some((d, i) => d !== want[i] && d !== -1)) {
     throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model takes input [${io.inputShape.join(', ')}] but the manifest's input spec is [${want.join(', ')}]`]);
   }

@@ -1,7 +1,7 @@
 // Detection step: the package manifest — task "detection", the labels, the backbone's input spec, the output map and
 // the `detection` section that says how it becomes boxes (artifacts/manifest.ts DetectionSection, docs/tasks.md),
 // the architecture, training parameters, the metrics with the split they were measured on, and lineage.
-import type { DetectionSection, ManifestDraft } from '../../artifacts/manifest.js';
+import type { CenterNetSection, ManifestDraft } from '../../artifacts/manifest.js';
 import { detectionStats } from '../../data/detection/index.js';
 import type { FeatureSession } from '../../features/session.js';
 import { CENTERNET_LAYERS, HEATMAP_PRIOR_BIAS, outputChannels, outputGrid, outputStride } from '../../models/detection/centernet.js';
@@ -14,7 +14,7 @@ import type { DetectorScore } from './score.js';
 import type { DetectionEpochMetrics } from './types.js';
 
 /** The detection section of a run's package. */
-export function detectionSection(run: DetectionRun, session: FeatureSession): DetectionSection {
+export function detectionSection(run: DetectionRun, session: FeatureSession): CenterNetSection {
   return {
     head: 'centernet',
     classes: run.labels.length,

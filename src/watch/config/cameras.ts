@@ -4,8 +4,11 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { CameraConfig, Extent, RoiSpec, SourceSpec } from './types.js';
 import type { Field, MapReader } from './reader.js';
+import { NAME_RE, readExtent } from './values.js';
+import { DEFAULT_TRACKER, readTracker, readZones } from './zones.js';
 
-export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export { NAME_RE };
+
 const NAME_HINT = 'use letters, digits, ".", "_" or "-" (up to 64, starting with a letter or digit)';
 const SOURCE_TYPES = ['auto', 'mjpeg', 'ffmpeg', 'folder'] as const;
 
@@ -82,16 +85,6 @@ export function readHeaders(f: Field): Record<string, string> {
   return out;
 }
 
-function readExtent(f: Field): Extent {
-  if (typeof (f.node as { value?: unknown } | undefined)?.value === 'string') {
-    const s = f.string();
-    const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(s);
-    if (!pct || Number(pct[1]) > 100) f.fail(`${JSON.stringify(s)} is neither pixels (a whole number) nor a percentage 0%–100%`);
-    return { value: Number(pct![1]), unit: '%' };
-  }
-  return { value: f.number({ min: 0, integer: true }), unit: 'px' };
-}
-
 /** roi: {x, y, width, height} or [x, y, width, height]; each pixels or "NN%". */
 function readRoi(f: Field): RoiSpec {
   const keys = ['x', 'y', 'width', 'height'] as const;
@@ -119,6 +112,8 @@ export function readCamera(f: Field, defaults: { fps: number }, baseDir: string)
   const source = readSource(m, baseDir);
   const fps = m.opt('fps', (x) => x.number({ min: 0, max: 120 }), source.kind === 'folder' ? 0 : defaults.fps);
   const roi = m.opt('roi', readRoi, undefined);
+  const zones = m.opt('zones', readZones, []);
+  const tracker = m.opt('tracker', readTracker, DEFAULT_TRACKER);
   const stallTimeoutMs = m.opt('stall_timeout', (x) => x.duration(), Math.max(10_000, fps > 0 ? 3000 / fps : 0));
   const offlineAfterMs = m.opt('offline_after', (x) => x.duration(), 15_000);
   const reconnect = m.opt(
@@ -133,5 +128,5 @@ export function readCamera(f: Field, defaults: { fps: number }, baseDir: string)
     { initialMs: 1000, maxMs: 60_000 },
   );
   m.done();
-  return { name, source, fps, ...(roi ? { roi } : {}), stallTimeoutMs, offlineAfterMs, reconnect };
+  return { name, source, fps, ...(roi ? { roi } : {}), zones, tracker, stallTimeoutMs, offlineAfterMs, reconnect };
 }

@@ -1,12 +1,14 @@
 // The `rules:` list (in the watch config or a separate rules file): which labels, how sure, how many of the
-// last frames, how often, when, how severe and what to say. Validated with line/column errors.
+// last frames, how often, when, how severe and what to say — and with a detection model, in which zone, how many
+// objects, or an object entering or leaving (docs/watch-detection.md). Validated with line/column errors.
 import { readFile } from 'node:fs/promises';
-import { configError, displayPath, Field, parseYaml } from './reader.js';
-import { NAME_RE } from './cameras.js';
-import { SEVERITIES, type ActiveHours, type RuleConfig } from './types.js';
+import { configError, displayPath, Field, parseYaml, type MapReader } from './reader.js';
+import { NAME_RE } from './values.js';
+import { readArea } from './zones.js';
+import { RULE_TRIGGERS, SEVERITIES, type ActiveHours, type CameraConfig, type ObjectRule, type RuleConfig } from './types.js';
 
 /** Placeholders a rule's message may use; anything else is a config error. */
-export const MESSAGE_FIELDS = ['camera', 'rule', 'label', 'score', 'score_pct', 'severity', 'time', 'hits', 'window'] as const;
+export const MESSAGE_FIELDS = ['camera', 'rule', 'label', 'score', 'score_pct', 'severity', 'time', 'hits', 'window', 'zone', 'count', 'object_id', 'trigger'] as const;
 export const DEFAULT_MESSAGE = '{label} on {camera} ({score_pct})';
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 
@@ -79,6 +81,7 @@ export function readRule(f: Field): RuleConfig {
   const activeHours = m.opt('active_hours', readActiveHours, undefined);
   const severity = m.opt('severity', (x) => x.choice(SEVERITIES), 'warning');
   const message = m.opt('message', readMessage, DEFAULT_MESSAGE);
+  const objects = readObjectRule(m, window, hitsField.present);
   m.done();
   return {
     name,
@@ -91,8 +94,29 @@ export function readRule(f: Field): RuleConfig {
     ...(activeHours ? { activeHours } : {}),
     severity,
     message,
-    at: { labels: labelsField.where(), cameras: camerasField.present ? camerasField.where() : f.where() },
+    ...(objects ? { objects: objects.rule } : {}),
+    at: { labels: labelsField.where(), cameras: camerasField.present ? camerasField.where() : f.where(), ...(objects ? { objects: objects.at } : {}) },
   };
+}
+
+/** The detection keys of a rule (zone, count, min_area, trigger); undefined when it uses none of them. */
+function readObjectRule(m: MapReader, window: number, hasHits: boolean): { rule: ObjectRule; at: string } | undefined {
+  const keys = ['trigger', 'zone', 'count', 'min_area'].filter((k) => m.has(k));
+  if (!keys.length) {
+    for (const k of ['trigger', 'zone', 'count', 'min_area']) m.get(k); // known keys, for done()
+    return undefined;
+  }
+  const trigger = m.opt('trigger', (x) => x.choice(RULE_TRIGGERS), 'present');
+  const zone = m.opt('zone', (x) => x.string({ pattern: NAME_RE, hint: 'a zone name of the camera' }), undefined);
+  const countField = m.get('count');
+  const count = countField.present ? countField.number({ min: 1, max: 1000, integer: true }) : 1;
+  const minArea = m.opt('min_area', readArea, undefined);
+  if (trigger !== 'present') {
+    // An enter or leave fires once per object as it happens: counting and debouncing do not apply.
+    if (countField.present) countField.fail(`applies to trigger: present only; a ${trigger} rule fires once per object that ${trigger === 'enter' ? 'enters' : 'leaves'}`);
+    if (window > 1 || hasHits) m.get('window').fail(`window and min_hits apply to trigger: present only; the tracker (camera tracker: min_hits, max_age) steadies ${trigger} events`);
+  }
+  return { rule: { trigger, ...(zone ? { zone } : {}), count, ...(minArea ? { minArea } : {}) }, at: m.get(keys[0]!).where() };
 }
 
 export function readRules(f: Field): RuleConfig[] {
@@ -122,9 +146,34 @@ export async function loadRulesFile(file: string): Promise<RuleConfig[]> {
   return readRules(new Field(origin, doc.contents, 'rules'));
 }
 
-/** Check rules against what is known only at start: the model's labels and the camera names. */
-export function checkRules(rules: RuleConfig[], labels: string[], cameras: string[]): void {
+/**
+ * Check rules against what is known only at start: the model's labels, whether it finds objects (zones, counts and
+ * enter/leave need a detection model), and the cameras with their zones.
+ */
+export function checkRules(rules: RuleConfig[], labels: string[], cameraList: Array<Pick<CameraConfig, 'name' | 'zones'>>, detects = false): void {
+  const cameras = cameraList.map((c) => c.name);
+  if (!detects) {
+    const zoned = cameraList.find((c) => c.zones.length);
+    if (zoned) throw configError(zoned.zones[0]!.at, `camera ${zoned.name}: zones need a detection model (one that locates objects); this model only scores whole frames — use roi: to look at part of the frame`);
+  }
+  for (const c of cameraList) {
+    for (const z of c.zones) {
+      const unknown = z.filter.labels === '*' ? [] : z.filter.labels.filter((l) => !labels.includes(l));
+      if (unknown.length) throw configError(z.at, `camera ${c.name}, zone ${z.name}: the model has no label ${unknown.map((u) => JSON.stringify(u)).join(', ')} (its labels: ${labels.join(', ')})`);
+    }
+  }
   for (const r of rules) {
+    if (r.objects && !detects) {
+      throw configError(r.at.objects!, `rule ${r.name}: trigger, zone, count and min_area need a detection model (one that locates objects); this model only scores whole frames`);
+    }
+    const zone = r.objects?.zone;
+    if (zone) {
+      const watched = cameraList.filter((c) => !r.cameras || r.cameras.includes(c.name));
+      const lacking = watched.filter((c) => !c.zones.some((z) => z.name === zone)).map((c) => c.name);
+      if (r.cameras ? lacking.length : lacking.length === watched.length) {
+        throw configError(r.at.objects!, `rule ${r.name}: no zone ${JSON.stringify(zone)} on camera ${lacking.join(', ')} (define it under the camera's zones:${r.cameras ? '' : ', or list the cameras that have it in cameras:'})`);
+      }
+    }
     if (r.labels !== '*') {
       const unknown = r.labels.filter((l) => !labels.includes(l));
       if (unknown.length) throw configError(r.at.labels, `rule ${r.name}: the model has no label ${unknown.map((u) => JSON.stringify(u)).join(', ')} (its labels: ${labels.join(', ')})`);

@@ -27,12 +27,43 @@ export type SourceSpec =
   | { kind: 'ffmpeg'; input: string; what: 'rtsp' | 'file' | 'v4l2' | 'stream'; inputOptions: string[]; rtspTransport: 'tcp' | 'udp'; loop: boolean; realtime: boolean }
   | { kind: 'folder'; dir: string; existing: 'skip' | 'process'; pollMs: number };
 
+/** Which detected objects count: their labels, least score and least box area (pixels or % of the frame). */
+export interface ObjectFilter {
+  labels: string[] | '*';
+  minScore: number;
+  minArea?: Extent;
+}
+
+/** A named zone of a camera: a polygon (3+ points, each coordinate pixels or % of the frame) and what may count in it. */
+export interface ZoneConfig {
+  name: string;
+  points: Array<[Extent, Extent]>;
+  filter: ObjectFilter;
+  /** Position in the config, for errors found at start (a label the model lacks). */
+  at: string;
+}
+
+/** The IoU tracker that gives detected objects ids and enter/leave transitions (watch/tracker.ts). */
+export interface TrackerConfig {
+  /** Least IoU for a detection to continue a track (same label only). */
+  iou: number;
+  /** Frames a track survives without a matching detection. */
+  maxAge: number;
+  /** Matched frames before a track is confirmed (gets events and counts). */
+  minHits: number;
+  /** Detections scoring below this are not tracked (nor counted on MQTT). */
+  minScore: number;
+}
+
 export interface CameraConfig {
   name: string;
   source: SourceSpec;
   /** Frames per second to classify (0 = every frame the source delivers). */
   fps: number;
   roi?: RoiSpec;
+  /** Detection models: named zones of the frame (full-frame pixels, even with an roi). */
+  zones: ZoneConfig[];
+  tracker: TrackerConfig;
   /** No frame for this long on an open stream: reconnect. */
   stallTimeoutMs: number;
   /** Down for this long (failed or stalled, not yet back): a camera_offline event. */
@@ -49,6 +80,21 @@ export interface ActiveHours {
   tz: string;
 }
 
+/**
+ * What a rule looks for in a detection model's objects: `present` (a frame is a hit when at least `count` matching
+ * objects are in it — in `zone` when set — and k of the last m frames must be hits), or a tracked object entering or
+ * leaving `zone` (or the frame).
+ */
+export type RuleTrigger = 'present' | 'enter' | 'leave';
+export const RULE_TRIGGERS: readonly RuleTrigger[] = ['present', 'enter', 'leave'];
+
+export interface ObjectRule {
+  trigger: RuleTrigger;
+  zone?: string;
+  count: number;
+  minArea?: Extent;
+}
+
 export interface RuleConfig {
   name: string;
   /** Labels that count as a hit ("*" in the file = every label). */
@@ -63,8 +109,10 @@ export interface RuleConfig {
   activeHours?: ActiveHours;
   severity: Severity;
   message: string;
+  /** Detection-only keys (zone, count, min_area, trigger); absent for a rule any model can run. */
+  objects?: ObjectRule;
   /** Positions of fields checked later against the model and cameras ("rules.yaml:4:13"). */
-  at: { labels: string; cameras: string };
+  at: { labels: string; cameras: string; objects?: string };
 }
 
 interface SinkCommon {

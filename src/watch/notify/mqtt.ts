@@ -4,12 +4,15 @@
 //   <prefix>/<camera>/events        every event as JSON, QoS 1, with event_type for Home Assistant event entities
 //   <prefix>/<camera>/state         the last detection as JSON (retained)
 //   <prefix>/<camera>/snapshot      the last detection's JPEG (retained; a Home Assistant MQTT camera shows it)
+//   <prefix>/<camera>/<label>       detection models: how many <label> objects are in view now (retained; Frigate's
+//   <prefix>/<camera>/<zone>/<label>  per-object-type count topics), and how many are in each zone; sent on change
 // plus Home Assistant discovery configs (retained) under <discovery>/<component>/<id>/config, re-sent when
 // Home Assistant announces itself on <discovery>/status.
 import mqtt, { type MqttClient } from 'mqtt';
 import { MlctlError } from '../../errors.js';
 import type { MqttSink } from '../config/types.js';
 import type { WatchEvent } from '../events.js';
+import type { ObjectCounts } from '../objects.js';
 import { deadline, type Deadline } from '../../util/deadline.js';
 import { redactUrl } from '../sources/types.js';
 import { DeliveryError, type Sink } from './types.js';
@@ -23,6 +26,21 @@ export interface MqttContext {
 }
 
 const objectId = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_');
+
+/** Topics under <prefix>/<camera>/ that a label's count must not take over. */
+export const RESERVED_TOPICS = new Set(['events', 'state', 'snapshot', 'availability']);
+
+/** A label as one topic level: MQTT forbids wildcards in topic names, and "/" would add a level. */
+const level = (s: string) => s.replace(/[+#/\u0000]/g, '_');
+
+/** The count topics of a camera's counts: (topic, count) pairs, labels that clash with the event topics left out. */
+export function countTopics(prefix: string, camera: string, counts: ObjectCounts): Array<[string, number]> {
+  const base = `${prefix}/${camera}`;
+  const out: Array<[string, number]> = [];
+  for (const [label, n] of Object.entries(counts.camera)) if (!RESERVED_TOPICS.has(level(label))) out.push([`${base}/${level(label)}`, n]);
+  for (const [zone, byLabel] of Object.entries(counts.zones)) for (const [label, n] of Object.entries(byLabel)) out.push([`${base}/${zone}/${level(label)}`, n]);
+  return out;
+}
 
 export function discoveryMessages(cfg: MqttSink, ctx: MqttContext): Array<{ topic: string; payload: Record<string, unknown> }> {
   const dp = cfg.discoveryPrefix!;
@@ -52,6 +70,9 @@ export function mqttSink(cfg: MqttSink, ctx: MqttContext): Sink {
   let lastError: string | undefined;
   let readyWaiters: Array<() => void> = [];
   const cameraOnline = new Map<string, boolean>();
+  /** The last count published (or to publish) on each count topic: only changes are sent, all again on reconnect. */
+  const counts = new Map<string, { n: number; sent: boolean }>();
+  const warned = new Set<string>();
   const status = `${cfg.topicPrefix}/status`;
 
   /** Publish at QoS 1 and wait for the PUBACK within `within` (a delivery's deadline) or a deadline of its own. */
@@ -80,6 +101,10 @@ export function mqttSink(cfg: MqttSink, ctx: MqttContext): Sink {
     await publish(status, 'online', true);
     if (cfg.discoveryPrefix) for (const m of discoveryMessages(cfg, ctx)) await publish(m.topic, JSON.stringify(m.payload), true);
     for (const [cam, up] of cameraOnline) await publish(`${cfg.topicPrefix}/${cam}/availability`, up ? 'online' : 'offline', true);
+    for (const [topic, c] of counts) {
+      await publish(topic, String(c.n), true);
+      c.sent = true;
+    }
   };
 
   return {
@@ -127,6 +152,27 @@ export function mqttSink(cfg: MqttSink, ctx: MqttContext): Sink {
     cameraState(camera, online) {
       cameraOnline.set(camera, online);
       if (client?.connected) void publish(`${cfg.topicPrefix}/${camera}/availability`, online ? 'online' : 'offline', true).catch(() => {});
+    },
+    objectCounts(camera, now) {
+      for (const label of Object.keys(now.camera)) {
+        if (RESERVED_TOPICS.has(level(label)) && !warned.has(label)) {
+          warned.add(label);
+          ctx.logger.warn(`MQTT ${cfg.name}: no count topic for label "${label}" on camera ${camera}: ${cfg.topicPrefix}/${camera}/${label} carries events (zone counts are still sent)`);
+        }
+      }
+      for (const [topic, n] of countTopics(cfg.topicPrefix, camera, now)) {
+        const prev = counts.get(topic);
+        if (prev && prev.n === n && prev.sent) continue;
+        const entry = { n, sent: false };
+        counts.set(topic, entry);
+        // Live state like availability: not spooled; a count missed while disconnected is sent on reconnect.
+        if (client?.connected) {
+          void publish(topic, String(n), true).then(
+            () => void (entry.sent = true),
+            () => {},
+          );
+        }
+      }
     },
     async deliver(event: WatchEvent, dctx) {
       const base = `${cfg.topicPrefix}/${event.camera}`;

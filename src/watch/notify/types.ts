@@ -1,6 +1,7 @@
 // The contract between the delivery loop and each notifier (webhook, MQTT, command hook).
 import type { SinkConfig } from '../config/types.js';
 import { severityAtLeast, type WatchEvent } from '../events.js';
+import type { ObjectCounts } from '../objects.js';
 
 export interface DeliveryContext {
   /** 1 on the first try of this event. */
@@ -24,6 +25,8 @@ export interface Sink {
   whenReady?(signal: AbortSignal): Promise<void>;
   /** Tell the sink a camera went up or down (MQTT keeps availability topics current). */
   cameraState?(camera: string, online: boolean): void;
+  /** A detection model's live object counts on a camera after a frame (MQTT keeps retained count topics current). */
+  objectCounts?(camera: string, counts: ObjectCounts): void;
   close(): Promise<void>;
 }
 
