@@ -225,7 +225,7 @@ describe('main', () => {
     const trainHelp = await runCli(['train', '--help']);
     expect(trainHelp.code).toBe(0);
     const train = trainHelp.stdout.replace(/\s+/g, ' '); // help wraps at the terminal width
-    expect(train).toMatch(/-d, --data <dir> image folder.*?\(required\) -n, --name/);
+    expect(train).toMatch(/-d, --data <dir> image folder.*?\(required\) --task <task> .*?-n, --name/);
     expect(train).toMatch(/--engine <name> feature extraction engine[^()]*\(choices: "auto", "onnx", "tfjs", default: "auto"\)/);
     expect(train).toMatch(/--seed <n> seed for the split.*?default 42\) --resume/);
     // The environment block keeps its columns apart, however long a variable's name.
