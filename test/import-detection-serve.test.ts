@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/engines/index.js';
 import { loadPackage } from '../src/artifacts/package.js';
+import { cocoDocument } from '../src/data/detection/index.js';
 import { boxToPicture, imageTensorShape, imageToInputPlaced } from '../src/data/preprocess.js';
 import { decodeDetections } from '../src/models/detection/outputs.js';
 import type { Tensor } from '../src/runtime/tensor.js';
@@ -16,6 +17,7 @@ import { createServeMetrics } from '../src/serve/metrics.js';
 import { startServe } from '../src/serve/serve.js';
 import { createMemoryLogger } from '../src/util/log.js';
 import { runCli } from './helpers/cli.js';
+import { noisePictures } from './helpers/detection-fixtures.js';
 import { mlctlHome, type MlctlHome } from './helpers/fixtures.js';
 import { pythonFixture } from './helpers/python-fixtures.js';
 import { tools } from './helpers/tools.js';
@@ -48,17 +50,17 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
   });
 
   /** What the package's head decodes from onnxruntime's own answer for the picture, in the picture's pixels. */
-  async function expected(name: string, onnx: string, limits: { minScore: number; maxDetections: number }): Promise<Box[]> {
+  async function expected(name: string, onnx: string, limits: { minScore: number; maxDetections: number }, image: Buffer | string = picture): Promise<Array<Box & { classIndex: number }>> {
     const m = (await loadPackage(name)).manifest;
     if (m.input.kind !== 'image' || !m.detection) throw new Error('not an image detector');
-    const { x, geometry } = await imageToInputPlaced(picture, m.input);
+    const { x, geometry } = await imageToInputPlaced(image, m.input);
     const session = await ort.InferenceSession.create(onnx);
     try {
       const dims = (session.inputMetadata as unknown as Array<{ shape: unknown[] }>)[0]?.shape?.length === 3 ? imageTensorShape(m.input) : [1, ...imageTensorShape(m.input)];
       const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, dims) });
       const fetches: Tensor[] = session.outputNames.map((n) => ({ name: n, datatype: out[n]!.type === 'int64' ? 'INT64' : 'FP32', shape: [...out[n]!.dims], data: out[n]!.data }) as Tensor);
       return decodeDetections(m.detection, fetches, limits)[0]!
-        .map((b) => ({ label: m.labels[b.label]!, score: b.score, box: boxToPicture(b, geometry) }))
+        .map((b) => ({ label: m.labels[b.label]!, classIndex: b.label, score: b.score, box: boxToPicture(b, geometry) }))
         .filter((d) => d.box.width > 0 && d.box.height > 0);
     } finally {
       await session.release();
@@ -124,5 +126,33 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     const [served] = await servedDetections('ssd', '?min_score=0&max_detections=8');
     expectSame(served!, want, 1e-3);
     expectRows(await predictedRows('ssd', ['--min-score', '0', '--max-detections', '8']), want);
+  });
+
+  it('evaluate scores both through the task: truth = the boxes they find above one score scores AP 1; moved truth does not', async () => {
+    const files = await noisePictures(path.join(home.dir, 'eval'), 3, 160, 128);
+    const size = { width: 160, height: 128 };
+    for (const [name, onnx] of [['yolo8', yolo], ['ssd', ssd]] as const) {
+      const m = (await loadPackage(name)).manifest;
+      const found = await Promise.all(files.map((f) => expected(name, onnx, { minScore: 0, maxDetections: m.detection!.maxDetections }, f)));
+      // One cut over every picture: every detection above it is a true box, so each class's hits outrank its misses.
+      const scores = found.flat().map((d) => d.score).sort((a, b) => b - a);
+      const cut = scores[Math.min(scores.length - 1, 5)]!;
+      const truth = found.map((ds) => ds.filter((d) => d.score >= cut).map((d) => ({ label: d.classIndex, ...d.box })));
+      expect(truth.flat().length).toBeGreaterThan(2);
+      const write = async (dir: string, boxes: typeof truth) => {
+        const samples = files.map((f, i) => ({ id: i + 1, path: f, ...size, boxes: boxes[i]!.map((b, j) => ({ label: b.label, box: { x: b.x, y: b.y, width: b.width, height: b.height }, source: `${i}:${j}` })) }));
+        await fs.writeFile(path.join(dir, `${name}.json`), JSON.stringify(cocoDocument(samples, m.labels, m.detection!.categoryIds, dir)));
+        return path.join(dir, `${name}.json`);
+      };
+      const exact = await runCli(['evaluate', (await loadPackage(name)).dir, '--data', await write(path.join(home.dir, 'eval'), truth), '--split', 'all', '--latency-runs', '0', '--engine', 'onnx', '--json']);
+      expect(exact.code, JSON.stringify(exact.json)).toBe(0);
+      expect(exact.json.results[0].metrics.coco.AP50, name).toBeCloseTo(1, 6);
+      expect(exact.json.results[0].metrics.coco.AP, name).toBeCloseTo(1, 6);
+      // Truth a third the size in the box's corner: IoU 0.09, no hit at .5 (what a wrong mapping back would look like).
+      const moved = truth.map((bs) => bs.map((b) => ({ ...b, width: b.width / 3, height: b.height / 3 })));
+      const off = await runCli(['evaluate', (await loadPackage(name)).dir, '--data', await write(path.join(home.dir, 'eval'), moved), '--split', 'all', '--latency-runs', '0', '--engine', 'onnx', '--json']);
+      expect(off.code, JSON.stringify(off.json)).toBe(0);
+      expect(off.json.results[0].metrics.coco.AP50, name).toBeLessThan(0.5);
+    }
   });
 });
