@@ -89,9 +89,9 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     }
   }
 
-  async function predictedRows(name: string, args: string[]): Promise<Array<Record<string, number | string>>> {
-    const out = path.join(home.dir, `${name}.jsonl`);
-    const r = await runCli(['predict', (await loadPackage(name)).dir, picturePath, '--format', 'jsonl', '--out', out, '--engine', 'onnx', ...args, '--json']);
+  async function predictedRows(name: string, args: string[], inputs = [picturePath]): Promise<Array<Record<string, number | string>>> {
+    const out = path.join(home.dir, `${name}-${inputs.length}.jsonl`);
+    const r = await runCli(['predict', (await loadPackage(name)).dir, ...inputs, '--format', 'jsonl', '--out', out, '--engine', 'onnx', ...args, '--json']);
     expect(r.code, JSON.stringify(r.json)).toBe(0);
     return (await fs.readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   }
@@ -126,6 +126,11 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     const [served] = await servedDetections('ssd', '?min_score=0&max_detections=8');
     expectSame(served!, want, 1e-3);
     expectRows(await predictedRows('ssd', ['--min-score', '0', '--max-detections', '8']), want);
+    // Two pictures in one chunk: one run each (no batch dimension), each mapped back through its own geometry.
+    const [tall] = await noisePictures(path.join(home.dir, 'tall'), 1, 90, 150);
+    const both = await predictedRows('ssd', ['--min-score', '0', '--max-detections', '8', '--batch-size', '2'], [picturePath, tall!]);
+    expectRows(both.filter((row) => row.input === picturePath), want);
+    expectRows(both.filter((row) => row.input === tall), await expected('ssd', ssd, { minScore: 0, maxDetections: 8 }, tall));
   });
 
   it('evaluate scores both through the task: truth = the boxes they find above one score scores AP 1; moved truth does not', async () => {
