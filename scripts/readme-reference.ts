@@ -1,5 +1,5 @@
-// Regenerates the README's generated blocks from the tables that drive the CLI: the command reference (the option
-// table behind --help and parsing), the exit codes and the error codes (the registry in src/errors.ts).
+// Regenerates the docs' generated blocks from the tables that drive the CLI: the command reference in docs/cli.md
+// (the option table behind --help and parsing), the exit codes and error codes in docs/errors.md (src/errors.ts).
 // `npx tsx scripts/readme-reference.ts` rewrites every block between its markers; `--check` fails if one is stale.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,10 +26,24 @@ function optionRow(o: OptionSpec): string {
   return `| \`${cell(o.flags)}\` | ${cell(o.description)}${extra ? ` (${extra})` : ''} |`;
 }
 
-function section(spec: AnyCommand, prefix = 'mlctl'): string[] {
+/** GitHub's anchor for a heading (github-slugger): lower case, punctuation but '-' and '_' dropped, spaces → '-'. */
+export function githubAnchor(heading: string): string {
+  return heading
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+    .replace(/ /g, '-');
+}
+
+/** Every leaf command with its heading, e.g. ['mlctl models tag', '`mlctl models tag <model@version> <tag>`']. */
+function leaves(spec: AnyCommand, prefix = 'mlctl'): Array<{ spec: AnyCommand; heading: string }> {
   const name = `${prefix} ${spec.name}`;
-  if (spec.subcommands?.length) return spec.subcommands.flatMap((s: AnyCommand) => section(s, name));
-  const lines = [`### \`${name}${spec.args?.length ? ' ' + spec.args.join(' ') : ''}\``, '', spec.description ?? spec.summary, ''];
+  if (spec.subcommands?.length) return spec.subcommands.flatMap((s: AnyCommand) => leaves(s, name));
+  return [{ spec, heading: `\`${name}${spec.args?.length ? ' ' + spec.args.join(' ') : ''}\`` }];
+}
+
+function section({ spec, heading }: { spec: AnyCommand; heading: string }): string[] {
+  const lines = [`## ${heading}`, '', spec.description ?? spec.summary, ''];
   if (spec.aliases?.length) lines.push(`Aliases: ${spec.aliases.map((a: string) => `\`${a}\``).join(', ')}`, '');
   if (spec.options.length) lines.push('| option | meaning |', '| --- | --- |', ...spec.options.map(optionRow), '');
   if (spec.examples.length) lines.push('```sh', ...spec.examples, '```', '');
@@ -39,7 +53,9 @@ function section(spec: AnyCommand, prefix = 'mlctl'): string[] {
 export function renderReference(): string {
   const common = ['Every command also takes:', '', '| option | meaning |', '| --- | --- |', ...COMMON_OPTIONS.map(optionRow), ''];
   const env = ['Environment:', '', '| variable | meaning |', '| --- | --- |', ...ENVIRONMENT.map((e) => `| \`${e.name}\` | ${cell(e.meaning)} |`), ''];
-  return [start('reference'), '', ...COMMANDS.flatMap((c) => section(c)), ...common, ...env, end('reference')].join('\n');
+  const all = COMMANDS.flatMap((c) => leaves(c));
+  const index = [...all.map(({ spec, heading }) => `- [${heading}](#${githubAnchor(heading)}) — ${cell(spec.summary)}`), ''];
+  return [start('reference'), '', ...index, ...all.flatMap(section), ...common, ...env, end('reference')].join('\n');
 }
 
 export function renderExitCodes(): string {
@@ -54,28 +70,41 @@ export function renderErrorCodes(): string {
 /** Every generated block, by marker name. */
 export const BLOCKS: Record<string, () => string> = { 'exit-codes': renderExitCodes, 'error-codes': renderErrorCodes, reference: renderReference };
 
-/** The README with every generated block replaced by its current rendering. */
-export function regenerate(text: string): string {
+/** Which page (relative to the repository root) holds which generated blocks. */
+export const PAGES: Record<string, string[]> = { 'docs/cli.md': ['reference'], 'docs/errors.md': ['exit-codes', 'error-codes'] };
+
+/** Marker names of the generated blocks found in a text (README.md holds none: it links to the pages). */
+export function blocksIn(text: string): string[] {
+  return Object.keys(BLOCKS).filter((name) => text.includes(start(name)) || text.includes(end(name)));
+}
+
+/** A page's text with each of its generated blocks replaced by its current rendering. */
+export function regenerate(text: string, names: string[], page = 'the page'): string {
   let out = text;
-  for (const [name, render] of Object.entries(BLOCKS)) {
+  for (const name of names) {
     const a = out.indexOf(start(name));
     const b = out.indexOf(end(name));
-    if (a < 0 || b < 0) throw new Error(`README.md has no ${name} markers`);
-    out = out.slice(0, a) + render() + out.slice(b + end(name).length);
+    if (a < 0 || b < 0 || b < a) throw new Error(`${page} has no ${name} markers (${start(name)} … ${end(name)})`);
+    out = out.slice(0, a) + BLOCKS[name]!() + out.slice(b + end(name).length);
   }
   return out;
 }
 
-const readme = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'README.md');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const text = await readFile(readme, 'utf8');
-  const next = regenerate(text);
-  if (process.argv.includes('--check')) {
-    if (next !== text) {
-      console.error('README.md generated sections are stale: run `npx tsx scripts/readme-reference.ts`');
-      process.exit(1);
+  let stale = 0;
+  for (const [page, names] of Object.entries(PAGES)) {
+    const file = path.join(root, page);
+    const text = await readFile(file, 'utf8');
+    const next = regenerate(text, names, page);
+    if (next === text) continue;
+    if (process.argv.includes('--check')) {
+      console.error(`${page}: generated sections are stale: run \`npx tsx scripts/readme-reference.ts\``);
+      stale++;
+    } else {
+      await writeFile(file, next);
+      console.error(`${page}: regenerated`);
     }
-  } else {
-    await writeFile(readme, next);
   }
+  if (stale) process.exit(1);
 }

@@ -1,4 +1,4 @@
-// Regenerates the README's screenshots from a real run: a synthetic dataset, two trained models (one fine-tuned,
+// Regenerates the docs' screenshots from a real run: a synthetic dataset, two trained models (one fine-tuned,
 // with --tensorboard), `evaluate --report` comparing them, and `serve` with its page — each captured by Debian's
 // chromium through puppeteer-core. Writes palette PNGs (each under 200 KB) into docs/screenshots/.
 //   npx tsx scripts/screenshots.ts [--out docs/screenshots] [--keep]

@@ -9,7 +9,7 @@ export const EXIT = {
   INTERRUPTED: 130,
 } as const;
 
-/** What each exit code means (--help and the README's exit-code table). */
+/** What each exit code means (--help and docs/errors.md). */
 export const EXIT_CODES: ReadonlyArray<{ code: number; meaning: string }> = [
   { code: EXIT.OK, meaning: 'success' },
   { code: EXIT.FAILURE, meaning: 'failure (bad input, missing files, runtime error)' },
@@ -46,7 +46,7 @@ interface ErrorDef {
   grpc: GrpcStatusName;
   /** Message template; %s placeholders are filled in order. */
   message: string;
-  /** One line for the README's error-code table. */
+  /** One line for the error-code table in docs/errors.md. */
   meaning: string;
   /** Seconds a client should wait before retrying (Retry-After header / trailer), unless the thrower says otherwise. */
   retryAfter?: number;
@@ -230,7 +230,7 @@ function format(template: string, args: Array<string | number>): string {
   return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
 }
 
-/** The registry as rows, for documentation (README error-code table). */
+/** The registry as rows, for documentation (the error-code table in docs/errors.md). */
 export function errorTable(): Array<{ code: ErrorCode; exit: number; http: number; grpc: GrpcStatusName; meaning: string }> {
   return (Object.entries(ERRORS) as Array<[ErrorCode, ErrorDef]>).map(([code, d]) => ({ code, exit: d.exit, http: d.http, grpc: d.grpc, meaning: d.meaning }));
 }

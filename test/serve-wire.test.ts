@@ -1,6 +1,6 @@
 // Wire-level hygiene of mlctl serve (issue #28 items 7 and 12) over real sockets: pipelined HTTP requests are all
 // answered when a later one is malformed, refused (415) or carries broken JSON, and protobuf that does not decode
-// is a gRPC INVALID_ARGUMENT (as the README promises), not INTERNAL.
+// is a gRPC INVALID_ARGUMENT (as docs/serving.md promises), not INTERNAL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import path from 'node:path';

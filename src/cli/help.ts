@@ -1,5 +1,5 @@
-// Help text shared by every command's --help and by the README generator: exit codes, error codes, environment.
-// Light: derived from the error registry, no command code.
+// Help text shared by every command's --help and by scripts/readme-reference.ts (docs/cli.md, docs/errors.md): exit
+// codes, error codes, environment. Light: derived from the error registry, no command code.
 import { EXIT_CODES } from '../errors.js';
 
 /** Environment variables mlctl reads (an option's own variable is listed with the option). */
@@ -23,7 +23,7 @@ export function exitCodesHelp(): string {
     ...exit,
     '',
     'With --json, every outcome is one JSON document on stdout: {ok, command, exitCode, …result} on success,',
-    'and {ok: false, command, exitCode, error: {code, message}} on failure (error codes: README "Error codes").',
+    'and {ok: false, command, exitCode, error: {code, message}} on failure (error codes: docs/errors.md).',
     '',
     'Environment:',
     ...env,

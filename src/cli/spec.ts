@@ -1,5 +1,5 @@
 // Declarative command and option tables (the vitest cli-config pattern, typed the other way round): one description
-// of every flag feeds --help, parsing, validation and the README, and its literal types give each command a typed
+// of every flag feeds --help, parsing, validation and docs/cli.md, and its literal types give each command a typed
 // `opts`. Command tables live in light modules; a command's `run` is loaded with a dynamic import only when it runs.
 import type { MlctlError } from '../errors.js';
 import type { Logger } from '../util/log.js';

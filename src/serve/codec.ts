@@ -107,7 +107,7 @@ function decodeV2Inputs(req: V2InferRequest, binary: Buffer | undefined): InferI
 export type UploadPart = { type: 'file'; fieldname: string; toBuffer(): Promise<Buffer> } | { type: 'field'; fieldname: string; value: unknown };
 
 /**
- * The fields POST /predict reads from multipart/form-data (README "Serving"): every file part is one encoded image
+ * The fields POST /predict reads from multipart/form-data (docs/serving.md): every file part is one encoded image
  * (the classic contract names the field `image`; clients using `file`, `data` … work too), and these text fields.
  */
 export const UPLOAD_FIELDS = {

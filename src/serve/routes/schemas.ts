@@ -6,7 +6,7 @@ const modelName = { type: 'string', description: 'model name (a package name: le
 const versionParam = { type: 'string', description: 'model version (a positive integer); absent: the newest loaded version' } as const;
 const errorBody = {
   type: 'object',
-  description: 'an error: the message says what was wrong and what to do; code is stable (see the README\'s error codes)',
+  description: 'an error: the message says what was wrong and what to do; code is stable (see docs/errors.md)',
   properties: { error: { type: 'string' }, code: { type: 'string' } },
 } as const;
 const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 413: errorBody, 415: errorBody, 429: errorBody, 503: errorBody } as const;
