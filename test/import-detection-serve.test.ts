@@ -76,13 +76,21 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     });
   };
 
-  async function servedDetections(name: string, query: string): Promise<Box[][]> {
+  async function servedDetections(name: string, query: string, unbatched = false): Promise<Box[][]> {
     const pkg = await loadPackage(name);
     const serving = await startServe(serveConfig(pkg.dir, { port: 0, batching: { maxBatch: 4, maxDelayMs: 2 } }), { logger: createMemoryLogger(), httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }), engineThread: false });
     try {
       const r = await fetch(`${serving.server.url}/predict${query}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: picture });
       const body = (await r.json()) as { detections: Box[][] };
       expect(r.status, JSON.stringify(body)).toBe(200);
+      if (unbatched) {
+        // Two pictures in one request to a model without a batch dimension: refused clearly, not half-answered.
+        const two = new FormData();
+        for (let i = 0; i < 2; i++) two.append('image', new Blob([picture], { type: 'image/png' }), `p${i}.png`);
+        const refused = await fetch(`${serving.server.url}/predict`, { method: 'POST', body: two });
+        expect(refused.status).toBe(400);
+        expect(JSON.stringify(await refused.json())).toMatch(/no batch dimension/);
+      }
       return body.detections;
     } finally {
       await serving.server.shutdown();
@@ -123,7 +131,7 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     expect(r.code).toBe(0);
     const want = await expected('ssd', ssd, { minScore: 0, maxDetections: 8 });
     expect(want.length).toBeGreaterThan(0);
-    const [served] = await servedDetections('ssd', '?min_score=0&max_detections=8');
+    const [served] = await servedDetections('ssd', '?min_score=0&max_detections=8', true);
     expectSame(served!, want, 1e-3);
     expectRows(await predictedRows('ssd', ['--min-score', '0', '--max-detections', '8']), want);
     // Two pictures in one chunk: one run each (no batch dimension), each mapped back through its own geometry.
