@@ -4,7 +4,8 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { modelSize } from '../artifacts/size.js';
 import type { DetectionSample } from '../data/detection/index.js';
 import { MlctlError } from '../errors.js';
-import { openEngine } from '../runtime/engine.js';
+import { openEngine, type InferenceEngine } from '../runtime/engine.js';
+import { floatIO } from '../runtime/float.js';
 import { evaluateDetectionEngine, type DetectionEvalOptions, type DetectionMetrics } from '../tasks/detection/evaluate.js';
 import { packageLatency, type EvaluateOptions, type EvaluationResult } from './run.js';
 
@@ -15,6 +16,22 @@ export type DetectionEvaluationResult = EvaluationResult<DetectionMetrics>;
 /** A package whose model locates objects (manifest task "detection"). */
 export const isDetectionPackage = (pkg: Pick<LoadedPackage, 'manifest'>) => pkg.manifest.task === 'detection';
 
+/**
+ * Latency as for classifiers; an imported detector that is not one float tensor in and out (torchvision's boxes,
+ * scores and labels, no batch dimension) is not timed yet: said, not failed.
+ */
+async function detectorLatency(pkg: LoadedPackage, engine: InferenceEngine, opts: EvaluateOptions, example?: Float32Array) {
+  if (opts.latency === false) return undefined;
+  try {
+    floatIO(engine);
+  } catch (err) {
+    if (!(err instanceof MlctlError && err.code === 'ENGINE_IO_UNSUPPORTED')) throw err;
+    opts.logger?.warn(`latency not measured for ${pkg.manifest.name} v${pkg.manifest.version}: its engine is not one float tensor in and out (${engine.outputs.map((t) => t.name).join(', ')})`);
+    return undefined;
+  }
+  return packageLatency(pkg, engine, opts, example);
+}
+
 /** Evaluate a detection package on samples labelled with its label indices (mapDetectionLabels). */
 export async function evaluateDetectionPackage(pkg: LoadedPackage, samples: readonly DetectionSample[], opts: EvaluateOptions & DetectionEvalOptions = {}): Promise<DetectionEvaluationResult> {
   const m = pkg.manifest;
@@ -23,7 +40,7 @@ export async function evaluateDetectionPackage(pkg: LoadedPackage, samples: read
   const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger });
   try {
     const ev = await evaluateDetectionEngine(engine, m.input, m.detection, samples, m.labels, { ...opts, label: opts.label ?? `evaluating ${m.name} v${m.version}` });
-    const latency = await packageLatency(pkg, engine, opts, ev.example);
+    const latency = await detectorLatency(pkg, engine, opts, ev.example);
     return {
       model: { name: m.name, version: m.version, dir: pkg.dir, manifestSha256: pkg.manifestSha256, task: 'detection' },
       engine: { name: engine.name, description: engine.description },

@@ -5,10 +5,12 @@ import type { Readable } from 'node:stream';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { defaultConcurrency } from '../data/batches.js';
+import { imageTensorShape } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import { floatIO, runFloat } from '../runtime/float.js';
 import { requireTask, type DetectionLimits, type ResultContext } from '../tasks/index.js';
+import { detectorEngine, runDetector, type DetectorRun } from '../tasks/detection/engine.js';
 import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
 import { createProgress, type Progress } from '../util/progress.js';
@@ -89,14 +91,35 @@ export async function openCheckedEngine(pkg: LoadedPackage, want: number[], opts
   return engine;
 }
 
+/** An imported detector's engine as the detection task runs it (checked against the manifest's image input). */
+async function openDetector(pkg: LoadedPackage, opts: { engine?: EngineChoice; logger: Logger }): Promise<InferenceEngine> {
+  const engine = await openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger });
+  try {
+    return detectorEngine(engine, pkg.manifest, pkg.dir);
+  } catch (err) {
+    await engine.dispose();
+    throw err;
+  }
+}
+
 /**
  * Rows for a chunk: the task's results for the decoded items (`decoded` of them in `out`, with where their pictures
  * landed and any detection limits in `ctx`), errors in place, in item order.
  */
-export function chunkRows(items: readonly Pick<InputItem, 'index' | 'key'>[], errors: ReadonlyArray<string | undefined>, out: Float32Array | undefined, pkg: LoadedPackage, ctx: ResultContext = {}): PredictionRow[] {
+export function chunkRows(items: readonly Pick<InputItem, 'index' | 'key'>[], errors: ReadonlyArray<string | undefined>, out: Float32Array | readonly DetectorRun[] | undefined, pkg: LoadedPackage, ctx: ResultContext = {}): PredictionRow[] {
   const m = pkg.manifest;
   const decoded = errors.filter((e) => e === undefined).length;
-  const results = out && decoded ? requireTask(m, 'predict', pkg.dir).results(floatOutputs(m, out, decoded), m, ctx) : [];
+  const task = requireTask(m, 'predict', pkg.dir);
+  let results: unknown[] = [];
+  if (out instanceof Float32Array) results = decoded ? task.results(floatOutputs(m, out, decoded), m, ctx) : [];
+  else if (out) {
+    // A detector's runs (one per picture for a model without a batch dimension): each answers its own pictures.
+    let at = 0;
+    for (const run of out) {
+      results.push(...task.results(run.outputs, m, { ...ctx, ...(ctx.images ? { images: ctx.images.slice(at, at + run.n) } : {}) }));
+      at += run.n;
+    }
+  }
   let r = 0;
   return items.map((item, i) => {
     const base = { index: item.index, input: item.key };
@@ -235,7 +258,9 @@ async function predictRows(pkg: LoadedPackage, opts: PredictOptions & { format: 
   const sink = await startRun(pkg, opts, layout);
   let engine: InferenceEngine | undefined;
   try {
-    engine = await openCheckedEngine(pkg, [spec.height, spec.width, 3], opts);
+    // An imported detector (yolo or torchvision head) is run for every output its head decodes.
+    const imported = m.task === 'detection' && m.detection !== undefined && m.detection.head !== 'centernet';
+    engine = imported ? await openDetector(pkg, opts) : await openCheckedEngine(pkg, imageTensorShape(spec), opts);
     const planned = await countPending(opts, sink, shard);
     const what = `${m.name} v${m.version}${shard.count > 1 ? ` shard ${formatShard(shard)}` : ''}`;
     const progress = createProgress({ label: `predicting with ${what}`, total: planned, unit: 'img', logger: opts.logger });
@@ -260,7 +285,7 @@ async function predictRows(pkg: LoadedPackage, opts: PredictOptions & { format: 
     await refill();
     while (inflight.length) {
       const chunk = await inflight.shift()!;
-      const out = chunk.decoded ? await runFloat(engine, chunk.x, chunk.decoded) : undefined;
+      const out = !chunk.decoded ? undefined : imported ? await runDetector(engine, spec, chunk.x, chunk.decoded) : await runFloat(engine, chunk.x, chunk.decoded);
       writer.push(chunkRows(chunk.items, chunk.errors, out, pkg, { ...opts.detection, images: chunk.images }));
       if (opts.shouldStop?.()) {
         interrupted = true;

@@ -5,6 +5,7 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { weightsVariantOf } from '../artifacts/variant.js';
 import { imageTensorShape } from '../data/preprocess.js';
+import { detectorEngine } from '../tasks/detection/engine.js';
 import { manifestTensors } from '../runtime/declared.js';
 import type { EngineChoice, EngineOptions, InferenceEngine } from '../runtime/engine.js';
 import { floatIO, floatsOf } from '../runtime/float.js';
@@ -60,6 +61,21 @@ function taskServing(pkg: LoadedPackage, engine: InferenceEngine, where: string)
   };
 }
 
+/**
+ * An imported detector (yolo or torchvision head): the image in, every output the engine answers out, as it answers
+ * them (torchvision's boxes, scores and labels are three tensors of the model's own length), for the task to decode.
+ */
+function detectorServing(pkg: LoadedPackage, engine: InferenceEngine): Pick<LoadedVersion, 'feedName' | 'present'> & { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+  const m = pkg.manifest;
+  if (m.input.kind !== 'image') throw mismatch(`package ${pkg.dir}: its task is detection but its input is ${m.input.kind}`);
+  return {
+    inputs: [{ name: m.input.name!, datatype: 'FP32', shape: [-1, ...imageTensorShape(m.input)] }],
+    outputs: engine.outputs.map((t) => ({ ...t, shape: [-1, ...t.shape.slice(1)] })),
+    feedName: () => engine.inputs[0]!.name,
+    present: (outputs) => outputs,
+  };
+}
+
 /** A generic tensor model: what the engine declares, checked against what the manifest records. */
 function tensorServing(pkg: LoadedPackage, engine: InferenceEngine, where: string): Pick<LoadedVersion, 'feedName' | 'present'> & { inputs: TensorSpec[]; outputs: TensorSpec[] } {
   const declared = manifestTensors(pkg.manifest, where);
@@ -77,9 +93,12 @@ export async function loadVersion(version: SourceVersion, opts: LoadOptions): Pr
   const m = pkg.manifest;
   // How the weights are stored is read now, through the package, so nothing later opens its files.
   const weights = m.input.kind === 'tensors' ? 'as-is' : await weightsVariantOf(pkg);
-  const engine = await opts.openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.worker });
+  const opened = await opts.openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.worker });
+  let engine = opened;
   try {
-    const served = m.input.kind === 'tensors' ? tensorServing(pkg, engine, version.location) : taskServing(pkg, engine, version.location);
+    const imported = m.task === 'detection' && m.detection !== undefined && m.detection.head !== 'centernet';
+    if (imported) engine = detectorEngine(opened, m, version.location);
+    const served = m.input.kind === 'tensors' ? tensorServing(pkg, engine, version.location) : imported ? detectorServing(pkg, engine) : taskServing(pkg, engine, version.location);
     const model: ServedModel = {
       name: m.name,
       version: m.version,
@@ -98,7 +117,7 @@ export async function loadVersion(version: SourceVersion, opts: LoadOptions): Pr
     };
     return { model, engine, feedName: served.feedName, present: served.present };
   } catch (err) {
-    await engine.dispose().catch(() => {});
+    await opened.dispose().catch(() => {});
     throw err;
   }
 }

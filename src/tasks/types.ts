@@ -9,7 +9,7 @@ import type { Tensor } from '../runtime/tensor.js';
  * What post-processing and rendering read of a model: its labels and output, and a detector's decoding section
  * (a remote model's metadata can supply them).
  */
-export type TaskModel = Pick<Manifest, 'labels' | 'output' | 'detection'>;
+export type TaskModel = Pick<Manifest, 'labels' | 'output' | 'detection'> & Partial<Pick<Manifest, 'input'>>;
 
 /** What results() may be told beyond the outputs, by whoever decoded the inputs and whoever asked. */
 export interface ResultContext {

@@ -19,9 +19,9 @@ export interface DecodeDetectionsOptions {
   maxDetections?: number;
 }
 
-/** The model input's size [h, w] a section's boxes are in: the grid times the stride (imported heads do not record it yet). */
+/** The model input's size [h, w] a CenterNet section's boxes are in: the grid times the stride (an imported head's is the manifest's image input). */
 export function detectionInputSize(section: DetectionSection | Pick<CenterNetSection, 'grid' | 'stride'>): [number, number] {
-  if ('head' in section && section.head !== 'centernet') throw new MlctlError('PACKAGE_INVALID', [section.head, 'an imported detector\'s boxes are decoded by decodeDetections; mapping them to pictures without their geometry is not wired yet']);
+  if ('head' in section && section.head !== 'centernet') throw new MlctlError('PACKAGE_INVALID', [section.head, 'an imported detector\'s boxes are in its manifest\'s image input size, not a grid times a stride']);
   const s = section as Pick<CenterNetSection, 'grid' | 'stride'>;
   return [s.grid[0] * s.stride, s.grid[1] * s.stride];
 }

@@ -64,7 +64,8 @@ export function decodeYoloOutputs(section: YoloSection, fetches: readonly Tensor
   if (!t) throw new RangeError(`the yolo head output ${section.output} is not among the fetched outputs (${fetches.map((f) => f.name).join(', ')})`);
   const values = toNumbers(t);
   const per = section.anchors * ((section.objectness ? 5 : 4) + section.classes);
-  const batch = t.shape.length === 3 ? t.shape[0]! : 1;
-  if (elementCount(t.shape) !== batch * per) throw new RangeError(`yolo head output ${t.name} [${t.shape.join(', ')}] does not hold ${batch} x ${per} values`);
+  // [batch, values, anchors], [batch, values x anchors] (packed float rows) or one unbatched head.
+  const batch = Math.round(elementCount(t.shape) / per);
+  if (batch < 1 || elementCount(t.shape) !== batch * per) throw new RangeError(`yolo head output ${t.name} [${t.shape.join(', ')}] does not hold ${batch} x ${per} values`);
   return Array.from({ length: batch }, (_, i) => decodeYolo(values.subarray(i * per, (i + 1) * per), section, opts));
 }

@@ -2,15 +2,18 @@
 // preprocessing) and an InferenceEngine, each output decoded into boxes in the picture's own pixels, and COCO metrics
 // (AP@[.50:.05:.95], AP50, AP75, AP by size, AR@1/10/100) overall and per class, PR curves at IoU .5 and .75, and the
 // pictures with the most mistakes for the report. evaluate and optimize (quantize's mAP-drop gate) both call this.
-import type { DetectionSection, ImageInputSpec } from '../../artifacts/manifest.js';
+import type { CenterNetSection, DetectionSection, ImageInputSpec } from '../../artifacts/manifest.js';
 import { imageBatches, type SkippedFile } from '../../data/batches.js';
 import type { Box, DetectionSample } from '../../data/detection/types.js';
+import { resizeGeometry } from '../../data/preprocess.js';
 import { MlctlError } from '../../errors.js';
 import { boxIou, cocoPerCategory, cocoPrCurve, type CocoDetection, type CocoGroundTruth, type CocoStatName, type XYWH } from '../../metrics/coco.js';
 import type { InferenceEngine } from '../../runtime/engine.js';
 import { floatIO, runFloat } from '../../runtime/float.js';
 import type { Logger } from '../../util/log.js';
 import { createProgress } from '../../util/progress.js';
+import { detectorEngine, runDetector } from './engine.js';
+import { detectionResults } from './index.js';
 import { cocoEvaluation, detectionsOf, type Detection } from './standin.js';
 
 /** How many skipped files are listed by path (all are counted). */
@@ -201,6 +204,44 @@ export function detectionAccumulator(labels: readonly string[], section: Detecti
   };
 }
 
+/** A batch of preprocessed pictures → each one's detections in its own pixels (every box, up to maxDetections). */
+type Detector = (x: Float32Array, pictures: readonly DetectionSample[]) => Promise<Detection[][]>;
+
+/** mlctl's own CenterNet: one float map per picture, decoded as the stand-in always has. */
+function centerNetDetector(engine: InferenceEngine, section: CenterNetSection): Detector {
+  const io = floatIO(engine);
+  const size = section.grid[0] * section.grid[1] * (section.classes + 4);
+  if (io.outputSize !== size && io.outputSize !== -1) {
+    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model outputs ${io.outputSize} values per example but its detection section describes a ${section.grid.join('x')}x${section.classes + 4} map`]);
+  }
+  return async (x, pictures) => {
+    const out = await runFloat(engine, x, pictures.length);
+    return pictures.map((sample, i) => detectionsOf(out.subarray(i * size, (i + 1) * size), section, sample));
+  };
+}
+
+/**
+ * An imported head (yolo, torchvision): run as serve and predict run it (tasks/detection/engine.ts, every output, one
+ * picture at a time without a batch dimension) and decoded by the task's results(), boxes mapped to each picture by
+ * the section's resize rule.
+ */
+function importedDetector(engine: InferenceEngine, spec: ImageInputSpec, section: DetectionSection, labels: readonly string[]): Detector {
+  const detector = detectorEngine(engine, { input: spec }, engine.description);
+  const model = { labels: [...labels], detection: section, input: spec, output: { name: detector.outputs[0]?.name ?? 'output', kind: 'detection' as const, size: 0 } };
+  return async (x, pictures) => {
+    const runs = await runDetector(detector, spec, x, pictures.length);
+    const found: Detection[][] = [];
+    for (const run of runs) {
+      const here = pictures.slice(found.length, found.length + run.n);
+      const images = here.map((p) => resizeGeometry(p.width, p.height, spec.width, spec.height, section.resize));
+      for (const r of detectionResults(run.outputs, model, { images, minScore: 0, maxDetections: section.maxDetections })) {
+        found.push(r.detections.map((d) => ({ label: d.classIndex, score: d.score, box: d.box })));
+      }
+    }
+    return found;
+  };
+}
+
 /** Evaluate an engine on pictures whose boxes' labels index into `labels` (the model's label order). */
 export async function evaluateDetectionEngine(
   engine: InferenceEngine,
@@ -210,12 +251,7 @@ export async function evaluateDetectionEngine(
   labels: readonly string[],
   opts: DetectionEvalOptions = {},
 ): Promise<DetectionEngineEvaluation> {
-  const io = floatIO(engine);
-  if (section.head !== 'centernet') throw new MlctlError('PACKAGE_INVALID', [engine.description, `evaluate decodes CenterNet maps; the ${section.head} head of an imported detector is decoded by models/detection/outputs.ts but not evaluated yet`]);
-  const size = section.grid[0] * section.grid[1] * (section.classes + 4);
-  if (io.outputSize !== size && io.outputSize !== -1) {
-    throw new MlctlError('PACKAGE_INVALID', [engine.description, `the model outputs ${io.outputSize} values per example but its detection section describes a ${section.grid.join('x')}x${section.classes + 4} map`]);
-  }
+  const detect = section.head === 'centernet' ? centerNetDetector(engine, section) : importedDetector(engine, spec, section, labels);
   const acc = detectionAccumulator(labels, section, opts);
   const skipped: SkippedFile[] = [];
   let skippedCount = 0;
@@ -236,11 +272,9 @@ export async function evaluateDetectionEngine(
   });
   for await (const batch of batches) {
     if (!example) example = batch.x.slice(0, spec.height * spec.width * 3);
-    const out = await runFloat(engine, batch.x, batch.count);
-    for (let i = 0; i < batch.count; i++) {
-      const sample = samples[batch.labels[i]!]!;
-      acc.add(sample, detectionsOf(out.subarray(i * size, (i + 1) * size), section, sample));
-    }
+    const pictures = Array.from(batch.labels.subarray(0, batch.count), (k) => samples[k]!);
+    const found = await detect(batch.x, pictures);
+    pictures.forEach((sample, i) => acc.add(sample, found[i]!));
     progress?.tick(batch.count);
   }
   const seconds = (Date.now() - start) / 1000;

@@ -32,6 +32,11 @@ const section = (m: TaskModel) => {
   return m.detection;
 };
 
+const importedInputSize = (m: TaskModel): [number, number] => {
+  if (m.input?.kind !== 'image') throw new MlctlError('PACKAGE_INVALID', [m.output.name ?? 'the model', 'its task is detection but the manifest records no image input (the size its boxes are in)']);
+  return [m.input.height, m.input.width];
+};
+
 /** The score threshold and box budget in force: the caller's, else the manifest's, else the defaults. */
 export function detectionLimits(m: TaskModel, ctx: Pick<ResultContext, 'minScore' | 'maxDetections'> = {}): { minScore: number; maxDetections: number } {
   const d = section(m);
@@ -42,7 +47,8 @@ export function detectionLimits(m: TaskModel, ctx: Pick<ResultContext, 'minScore
 export function detectionResults(outputs: readonly Tensor[], m: TaskModel, ctx: ResultContext = {}): DetectionResult[] {
   const d = section(m);
   const { minScore, maxDetections } = detectionLimits(m, ctx);
-  const [h, w] = detectionInputSize(d);
+  // Boxes come in model-input pixels: CenterNet's grid times its stride; an imported head's, the manifest's image input.
+  const [h, w] = d.head === 'centernet' ? detectionInputSize(d) : importedInputSize(m);
   const input: ImageGeometry = identityGeometry(w, h);
   return decodeDetections(d, outputs, { outputName: m.output.name, minScore, maxDetections }).map((boxes, i) => {
     const g = ctx.images?.[i] ?? input;

@@ -1,0 +1,171 @@
+// Imported detectors through the detection task: a YOLO-layout head and torchvision's SSDLite320 (boxes, scores and
+// labels, no batch dimension), once imported, answer serve's /predict and `mlctl predict` with boxes in each picture's
+// own pixels — the decoder run directly on onnxruntime's output for the same preprocessed picture, mapped back.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import '../src/engines/index.js';
+import { loadPackage } from '../src/artifacts/package.js';
+import { cocoDocument } from '../src/data/detection/index.js';
+import { boxToPicture, imageTensorShape, imageToInputPlaced } from '../src/data/preprocess.js';
+import { decodeDetections } from '../src/models/detection/outputs.js';
+import type { Tensor } from '../src/runtime/tensor.js';
+import { serveConfig } from '../src/serve/config.js';
+import { createServeMetrics } from '../src/serve/metrics.js';
+import { startServe } from '../src/serve/serve.js';
+import { createMemoryLogger } from '../src/util/log.js';
+import { runCli } from './helpers/cli.js';
+import { noisePictures } from './helpers/detection-fixtures.js';
+import { mlctlHome, type MlctlHome } from './helpers/fixtures.js';
+import { pythonFixture } from './helpers/python-fixtures.js';
+import { tools } from './helpers/tools.js';
+
+interface Box { label: string; score: number; box: { x: number; y: number; width: number; height: number } }
+
+describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted through the detection task', () => {
+  let home: MlctlHome;
+  let yolo: string;
+  let ssd: string;
+  let picture: Buffer;
+  let picturePath: string;
+
+  beforeAll(async () => {
+    home = await mlctlHome('mlctl-import-det-serve-');
+    yolo = path.join(pythonFixture('import_torch.py'), 'yolov8.onnx');
+    ssd = path.join(pythonFixture('import_ssdlite.py', 400_000), 'ssdlite.onnx');
+    // A wide picture with structure in it, so the mapping back (x and y scaled differently) is exercised.
+    const w = 200;
+    const h = 120;
+    const raw = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < w * h; i++) [raw[i * 3], raw[i * 3 + 1], raw[i * 3 + 2]] = [(i * 7) % 256, ((i / w) * 2) % 256, (i % w) + 40];
+    picture = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+    picturePath = path.join(home.dir, 'wide.png');
+    await fs.writeFile(picturePath, picture);
+  }, 600_000);
+
+  afterAll(async () => {
+    await home?.cleanup();
+  });
+
+  /** What the package's head decodes from onnxruntime's own answer for the picture, in the picture's pixels. */
+  async function expected(name: string, onnx: string, limits: { minScore: number; maxDetections: number }, image: Buffer | string = picture): Promise<Array<Box & { classIndex: number }>> {
+    const m = (await loadPackage(name)).manifest;
+    if (m.input.kind !== 'image' || !m.detection) throw new Error('not an image detector');
+    const { x, geometry } = await imageToInputPlaced(image, m.input);
+    const session = await ort.InferenceSession.create(onnx);
+    try {
+      const dims = (session.inputMetadata as unknown as Array<{ shape: unknown[] }>)[0]?.shape?.length === 3 ? imageTensorShape(m.input) : [1, ...imageTensorShape(m.input)];
+      const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, dims) });
+      const fetches: Tensor[] = session.outputNames.map((n) => ({ name: n, datatype: out[n]!.type === 'int64' ? 'INT64' : 'FP32', shape: [...out[n]!.dims], data: out[n]!.data }) as Tensor);
+      return decodeDetections(m.detection, fetches, limits)[0]!
+        .map((b) => ({ label: m.labels[b.label]!, classIndex: b.label, score: b.score, box: boxToPicture(b, geometry) }))
+        .filter((d) => d.box.width > 0 && d.box.height > 0);
+    } finally {
+      await session.release();
+    }
+  }
+
+  const expectSame = (got: Box[], want: Box[], px: number) => {
+    expect(got.length).toBe(want.length);
+    got.forEach((d, i) => {
+      expect(d.label).toBe(want[i]!.label);
+      expect(Math.abs(d.score - want[i]!.score)).toBeLessThan(1e-5);
+      for (const k of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(d.box[k] - want[i]!.box[k])).toBeLessThan(px);
+    });
+  };
+
+  async function servedDetections(name: string, query: string, unbatched = false): Promise<Box[][]> {
+    const pkg = await loadPackage(name);
+    const serving = await startServe(serveConfig(pkg.dir, { port: 0, batching: { maxBatch: 4, maxDelayMs: 2 } }), { logger: createMemoryLogger(), httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }), engineThread: false });
+    try {
+      const r = await fetch(`${serving.server.url}/predict${query}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: picture });
+      const body = (await r.json()) as { detections: Box[][] };
+      expect(r.status, JSON.stringify(body)).toBe(200);
+      if (unbatched) {
+        // Two pictures in one request to a model without a batch dimension: refused clearly, not half-answered.
+        const two = new FormData();
+        for (let i = 0; i < 2; i++) two.append('image', new Blob([picture], { type: 'image/png' }), `p${i}.png`);
+        const refused = await fetch(`${serving.server.url}/predict`, { method: 'POST', body: two });
+        expect(refused.status).toBe(400);
+        expect(JSON.stringify(await refused.json())).toMatch(/no batch dimension/);
+      }
+      return body.detections;
+    } finally {
+      await serving.server.shutdown();
+    }
+  }
+
+  async function predictedRows(name: string, args: string[], inputs = [picturePath]): Promise<Array<Record<string, number | string>>> {
+    const out = path.join(home.dir, `${name}-${inputs.length}.jsonl`);
+    const r = await runCli(['predict', (await loadPackage(name)).dir, ...inputs, '--format', 'jsonl', '--out', out, '--engine', 'onnx', ...args, '--json']);
+    expect(r.code, JSON.stringify(r.json)).toBe(0);
+    return (await fs.readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  }
+
+  const asRows = (want: Box[]) => want.map((d) => ({ label: d.label, score: d.score, x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height }));
+  const expectRows = (rows: Array<Record<string, number | string>>, want: Box[]) => {
+    expect(rows).toHaveLength(want.length);
+    asRows(want).forEach((w, i) => {
+      expect(rows[i]!.label).toBe(w.label);
+      for (const k of ['score', 'x', 'y', 'width', 'height'] as const) expect(Math.abs(Number(rows[i]![k]) - w[k])).toBeLessThan(k === 'score' ? 1e-5 : 0.006);
+    });
+  };
+
+  it('a YOLOv8-layout head (NCHW, batch 1): /predict and predict give the decoded boxes in picture pixels', async () => {
+    const r = await runCli(['import', yolo, '--name', 'yolo8', '--task', 'detection', '--layout', 'yolo', '--labels', 'cat,dog', '--preprocessing', 'unit', '--json']);
+    expect(r.code).toBe(0);
+    const want = await expected('yolo8', yolo, { minScore: 0.3, maxDetections: 300 });
+    // The fixture's head keeps four boxes above 0.3 (test/import-detection.test.ts KEPT), scaled 200/64 by 120/64.
+    expect(want.map((d) => d.label)).toEqual(['cat', 'dog', 'dog', 'cat']);
+    expect(want[0]!.box.x).toBeCloseTo((22 * 200) / 64, 3);
+    expect(want[0]!.box.height).toBeCloseTo((20 * 120) / 64, 3);
+    const [served] = await servedDetections('yolo8', '');
+    expectSame(served!, want, 1e-3);
+    expectRows(await predictedRows('yolo8', []), want);
+  });
+
+  it("torchvision's SSDLite320 (boxes, scores, labels; no batch dimension): /predict and predict give the decoded boxes", async () => {
+    const r = await runCli(['import', ssd, '--name', 'ssd', '--task', 'detection', '--layout', 'torchvision', '--labels', 'a,b,c', '--preprocessing', 'unit', '--json']);
+    expect(r.code).toBe(0);
+    const want = await expected('ssd', ssd, { minScore: 0, maxDetections: 8 });
+    expect(want.length).toBeGreaterThan(0);
+    const [served] = await servedDetections('ssd', '?min_score=0&max_detections=8', true);
+    expectSame(served!, want, 1e-3);
+    expectRows(await predictedRows('ssd', ['--min-score', '0', '--max-detections', '8']), want);
+    // Two pictures in one chunk: one run each (no batch dimension), each mapped back through its own geometry.
+    const [tall] = await noisePictures(path.join(home.dir, 'tall'), 1, 90, 150);
+    const both = await predictedRows('ssd', ['--min-score', '0', '--max-detections', '8', '--batch-size', '2'], [picturePath, tall!]);
+    expectRows(both.filter((row) => row.input === picturePath), want);
+    expectRows(both.filter((row) => row.input === tall), await expected('ssd', ssd, { minScore: 0, maxDetections: 8 }, tall));
+  });
+
+  it('evaluate scores both through the task: truth = the boxes they find above one score scores AP 1; moved truth does not', async () => {
+    const files = await noisePictures(path.join(home.dir, 'eval'), 3, 160, 128);
+    const size = { width: 160, height: 128 };
+    for (const [name, onnx] of [['yolo8', yolo], ['ssd', ssd]] as const) {
+      const m = (await loadPackage(name)).manifest;
+      const found = await Promise.all(files.map((f) => expected(name, onnx, { minScore: 0, maxDetections: m.detection!.maxDetections }, f)));
+      // One cut over every picture: every detection above it is a true box, so each class's hits outrank its misses.
+      const scores = found.flat().map((d) => d.score).sort((a, b) => b - a);
+      const cut = scores[Math.min(scores.length - 1, 5)]!;
+      const truth = found.map((ds) => ds.filter((d) => d.score >= cut).map((d) => ({ label: d.classIndex, ...d.box })));
+      expect(truth.flat().length).toBeGreaterThan(2);
+      const write = async (dir: string, boxes: typeof truth) => {
+        const samples = files.map((f, i) => ({ id: i + 1, path: f, ...size, boxes: boxes[i]!.map((b, j) => ({ label: b.label, box: { x: b.x, y: b.y, width: b.width, height: b.height }, source: `${i}:${j}` })) }));
+        await fs.writeFile(path.join(dir, `${name}.json`), JSON.stringify(cocoDocument(samples, m.labels, m.detection!.categoryIds, dir)));
+        return path.join(dir, `${name}.json`);
+      };
+      const exact = await runCli(['evaluate', (await loadPackage(name)).dir, '--data', await write(path.join(home.dir, 'eval'), truth), '--split', 'all', '--latency-runs', '0', '--engine', 'onnx', '--json']);
+      expect(exact.code, JSON.stringify(exact.json)).toBe(0);
+      expect(exact.json.results[0].metrics.coco.AP50, name).toBeCloseTo(1, 6);
+      expect(exact.json.results[0].metrics.coco.AP, name).toBeCloseTo(1, 6);
+      // Truth a third the size in the box's corner: IoU 0.09, no hit at .5 (what a wrong mapping back would look like).
+      const moved = truth.map((bs) => bs.map((b) => ({ ...b, width: b.width / 3, height: b.height / 3 })));
+      const off = await runCli(['evaluate', (await loadPackage(name)).dir, '--data', await write(path.join(home.dir, 'eval'), moved), '--split', 'all', '--latency-runs', '0', '--engine', 'onnx', '--json']);
+      expect(off.code, JSON.stringify(off.json)).toBe(0);
+      expect(off.json.results[0].metrics.coco.AP50, name).toBeLessThan(0.5);
+    }
+  });
+});
