@@ -25,6 +25,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { loadPackage, type LoadedPackage } from '../src/artifacts/package.js';
 import { resolveSplitParams } from '../src/data/splits.js';
 import { evaluateDetectionPackage, loadDetectionEvaluationData, mapDetectionLabels } from '../src/evaluate/detection.js';
@@ -213,7 +214,7 @@ async function servePart(args: string[]) {
   const jpeg = await requestJpeg();
   const detector = (await serveDetector(dir, size)).pkg;
   const classifier = (await benchPackage(path.join(dir, 'serve-artifacts'), { size, name: 'bench-classifier-serve', backbone: 'mobilenet_v2', labels: ['cat', 'dog', 'horse'], tool: 'bench/detection.ts' })).dir;
-  const checkout = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const checkout = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const servers = [await startServe(checkout, detector, [], 'detector'), await startServe(checkout, classifier, [], 'classifier')];
   const acc = servers.map(() => ({ lat: [] as number[], seconds: 0, failed: 0, perRound: [] as number[], load: [] as number[] }));
   try {
