@@ -136,8 +136,8 @@ async function trainPart(args: string[]) {
       timings: run.timings,
     };
     console.log(`  feature maps: run 1 computed ${fill.features.train?.computed ?? 0} in ${f(fill.timings.featureSeconds ?? NaN, 1)} s; run 2 read ${train.cached} from the store, computed ${train.computed}`);
-    console.log(`  val mAP50 ${f(v.AP50)}   (target ≥ ${TRAIN_TARGETS.mAP50}: ${(v.AP50 ?? 0) >= TRAIN_TARGETS.mAP50 ? 'met' : 'NOT met'}); mAP@[.5:.95] ${f(v.mAP)}`);
-    console.log(`  head phase ${f(result.perEpochPer1000, 2)} s per epoch per 1,000 pictures from stored feature maps, median of ${perEpoch.length} (validation scoring included)   (target ≤ ${TRAIN_TARGETS.perEpochPer1000} s: ${result.perEpochPer1000 <= TRAIN_TARGETS.perEpochPer1000 ? 'met' : 'NOT met'})`);
+    console.log(`  val mAP50 ${f(v.AP50)}   (target ≥ ${TRAIN_TARGETS.mAP50}: ${verdict((v.AP50 ?? 0) >= TRAIN_TARGETS.mAP50)}); mAP@[.5:.95] ${f(v.mAP)}`);
+    console.log(`  head phase ${f(result.perEpochPer1000, 2)} s per epoch per 1,000 pictures from stored feature maps, median of ${perEpoch.length} (validation scoring included)   (target ≤ ${TRAIN_TARGETS.perEpochPer1000} s: ${verdict(result.perEpochPer1000 <= TRAIN_TARGETS.perEpochPer1000)})`);
     console.log(`  load average ${load()}`);
     await writeBenchResult('detection-train', { ...result, targets: TRAIN_TARGETS, loadavg: os.loadavg() });
     if (run.package) trained = { pkg: run.package.dir, data };
