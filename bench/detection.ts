@@ -180,7 +180,7 @@ async function int8Part(args: string[]) {
   }
   const [fp32, int8] = scored as [(typeof scored)[0], (typeof scored)[0]];
   const dropPoints = (fp32.AP50 - int8.AP50) * 100;
-  console.log(`detection int8: ${m.name} v${m.version} (${m.architecture.type ?? '?'}), ${q.calibrationImages} calibration pictures, ${q.quantizedNodes} int8 nodes, quantized in ${f(quantizeSeconds, 1)} s; ${set.samples.length} validation pictures`);
+  console.log(`detection int8: ${m.name} v${m.version} (${m.architecture.type ?? '?'}), ${q.calibrationImages} calibration pictures, ${q.quantizedNodes} int8 nodes, quantized in ${f(quantizeSeconds, 1)} s (its own gate, on mAP@[.5:.95]: ${q.status}); ${set.samples.length} validation pictures, ${set.samples.reduce((n, x) => n + x.boxes.length, 0)} boxes`);
   for (const s of scored) console.log(`  ${s.label}: val mAP50 ${f(s.AP50)}, mAP@[.5:.95] ${f(s.mAP)}   (${s.engine})`);
   console.log(`  mAP50 drop ${f(dropPoints, 2)} points   (target ≤ ${INT8_TARGETS.maxDropPoints}: ${verdict(dropPoints <= INT8_TARGETS.maxDropPoints)})   load average ${load()}`);
   if (fp32.AP50 < 0.1) console.log(`  note: the fp32 model finds almost nothing (mAP50 ${f(fp32.AP50)}); a drop measured on it says little — train longer (--epochs) or pass --package`);
