@@ -61,7 +61,7 @@ const freePort = () =>
     });
   });
 
-interface ServeChild {
+export interface ServeChild {
   url: string;
   pid: number;
   what: string;
@@ -69,7 +69,7 @@ interface ServeChild {
 }
 
 /** `mlctl serve DIR` from `checkout`'s sources as a child process; resolves once it answers ready. */
-async function startServe(checkout: string, pkgDir: string, extra: string[], what: string, env: Record<string, string> = {}): Promise<ServeChild> {
+export async function startServe(checkout: string, pkgDir: string, extra: string[], what: string, env: Record<string, string> = {}): Promise<ServeChild> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(checkout, 'bench', '_mlctl.ts'), 'serve', pkgDir, '--port', String(port), '--no-ui', '--no-docs', ...extra], {
     cwd: checkout,
@@ -139,7 +139,7 @@ type Counters = Awaited<ReturnType<typeof stageCounters>>;
 const minus = (a: Counters, b: Counters): Counters => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - b[k as keyof Counters]])) as Counters;
 
 /** `clients` closed-loop clients POSTing the JPEG to /predict for `seconds`: latencies (ms) of the 200s. */
-async function closedLoop(url: string, jpeg: Buffer, clients: number, seconds: number) {
+export async function closedLoop(url: string, jpeg: Buffer, clients: number, seconds: number) {
   const lat: number[] = [];
   let failed = 0;
   const t0 = performance.now();
@@ -185,7 +185,7 @@ async function measure(server: ServeChild, model: string, jpeg: Buffer, clients:
   into.load.push(os.loadavg()[0]!);
 }
 
-const pct = (lat: number[], p: number) => {
+export const pct = (lat: number[], p: number) => {
   const s = [...lat].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
 };

@@ -207,7 +207,7 @@ async function throughput(dir: string, pkg: LoadedPackage, label: string, second
 }
 
 /** 2. Frame leaves the camera (its own timestamp) → webhook received, at 1 fps, a rule that fires on every frame. */
-async function latency(dir: string, pkg: LoadedPackage, label: string, frames: number) {
+export async function latency(dir: string, pkg: LoadedPackage, label: string, frames: number) {
   const hook = await webhookReceiver();
   const streams = await cameras(1, 1, { width: 640, height: 480, variants: 4 });
   /** The camera's send time of each frame the watcher classified, by the watcher's frame number (event frame.seq). */
@@ -249,7 +249,7 @@ const SUSTAIN_CRITERION = `every frame the cameras sent classified (within ${SUS
  * cameras sent during the window (their own count) against those classified, and latency from each frame's camera
  * timestamp to its classification result.
  */
-async function sustain(dir: string, pkg: LoadedPackage, n: number, seconds: number) {
+export async function sustain(dir: string, pkg: LoadedPackage, n: number, seconds: number) {
   const streams = await cameras(n, 1, { width: 640, height: 480, variants: 6 });
   /** Classification time of each camera frame (`cam:seq` from the frame's stamp). */
   const classifiedAt = new Map<string, number>();
