@@ -1,6 +1,6 @@
-// Stand-in for the detection task's results and metrics (tasks/detection/index.ts, being built beside this): one
-// example's CenterNet map → boxes in the original picture's pixels, and COCO metrics of such boxes. When the task
-// lands, evaluate and optimize switch to its results()/metrics() here and nowhere else.
+// Evaluation's view of mlctl's own CenterNet packages: one example's map → boxes in the original picture's pixels
+// (every box up to maxDetections, no score cut, through the one mapping data/preprocess.ts boxToPicture), and COCO
+// metrics of such boxes. Imported heads are evaluated through the task's results() (evaluate.ts importedDetector).
 import type { CenterNetSection } from '../../artifacts/manifest.js';
 import type { Box } from '../../data/detection/types.js';
 import { evaluateCoco, type CocoDetection, type CocoEvaluation, type CocoGroundTruth } from '../../metrics/coco.js';
