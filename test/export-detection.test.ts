@@ -173,6 +173,11 @@ describe('mlctl quantize of a detection package', () => {
     const saved = JSON.parse(await readFile(path.join(ok.json.package.dir, 'mlctl.json'), 'utf8'));
     expect(saved.metrics.valMap).toBeCloseTo(after, 9);
     expect(saved.lineage.at(-1).params).toMatchObject({ dtype: 'uint8', valMapBefore: before, valMapAfter: after });
+    // The terminal table names the score it shows: mAP for a detector, not a classifier's accuracy.
+    const text = await runCli(args.filter((a) => a !== '--json').concat('--max-map-drop', '100'));
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/val mAP/);
+    expect(text.stdout).not.toMatch(/val accuracy/);
 
     const strict = await runCli([...args, '--max-map-drop', (drop / 2).toFixed(3)]);
     expect(strict.code).toBe(3);

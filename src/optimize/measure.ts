@@ -141,10 +141,10 @@ export const formatBytes = formatSize;
 
 const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).toFixed(2)}%`);
 
-/** The before/after table: each row after the first shows its ratio to the first. */
-export function figuresTable(rows: Figures[]): string {
+/** The before/after table: each row after the first shows its ratio to the first. `metric` names the score column. */
+export function figuresTable(rows: Figures[], metric = 'val accuracy'): string {
   const base = rows[0];
-  const table = new Table({ head: ['model', 'size (served)', 'gzip', 'on disk', 'val accuracy', 'latency b=1', 'engine', 'note'], style: { head: [], border: [] } });
+  const table = new Table({ head: ['model', 'size (served)', 'gzip', 'on disk', metric, 'latency b=1', 'engine', 'note'], style: { head: [], border: [] } });
   for (const r of rows) {
     const ratio = (a: number, b: number | undefined) => (base && r !== base && b ? ` (${((a / b) * 100).toFixed(1)}%)` : '');
     table.push([

@@ -57,8 +57,11 @@ function stepResult(r: StepReport): Record<string, unknown> {
   };
 }
 
+/** Detection packages are scored by COCO mAP@[.5:.95] (optimize/measure's accuracy slot), classifiers by accuracy. */
+const metricLabel = (task: string | undefined) => (task === 'detection' ? 'val mAP' : 'val accuracy');
+
 function stepText(r: StepReport): string {
-  const lines = [figuresTable([r.before, r.after]), `saved ${r.package.dir}`, `lineage: ${lineageChain(r.package)}`];
+  const lines = [figuresTable([r.before, r.after], metricLabel(r.package.manifest.task)), `saved ${r.package.dir}`, `lineage: ${lineageChain(r.package)}`];
   if (r.status === 'rejected') lines.push(`REJECTED: ${r.statusReason}`);
   return lines.join('\n');
 }
@@ -173,6 +176,6 @@ export async function optimize(ctx: OptimizeContext): Promise<CommandResult> {
     error: rejection(r.exitCode, rejected?.report),
     exitCode: r.exitCode,
     result: { package: final, status: rejected ? 'rejected' : 'ok', rows: r.rows, steps: r.steps.map((s) => ({ op: s.op, ...stepResult(s.report) })) },
-    text: [figuresTable(r.rows), `final: ${r.final.dir}`, ...(rejected ? [`REJECTED: ${rejected.report.statusReason}`] : [])].join('\n'),
+    text: [figuresTable(r.rows, metricLabel(r.final.manifest.task)), `final: ${r.final.dir}`, ...(rejected ? [`REJECTED: ${rejected.report.statusReason}`] : [])].join('\n'),
   };
 }
