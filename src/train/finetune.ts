@@ -6,7 +6,6 @@
 // head) runs forward and backward in TF.js, its conv and Dense gradients on wasm's SIMD kernels (train/wasm-grads.ts).
 import * as tf from '@tensorflow/tfjs';
 import type { ImageInputSpec } from '../artifacts/manifest.js';
-import { loadLayersModelFromDir } from '../artifacts/tfjs-io.js';
 import type { Sample } from '../data/imagefolder.js';
 import type { FeatureRows } from '../features/rows.js';
 import { openFeatureSession, type ExtractStats, type FeatureSession } from '../features/session.js';
@@ -14,7 +13,7 @@ import { HEAD_LAYER_NAMES } from '../models/head.js';
 import { splitBefore, type ModelSplit } from '../models/split.js';
 import { vgg16 } from '../models/backbones/vgg16.js';
 import { MlctlError } from '../errors.js';
-import { checkBlocks, evaluateTail, tailTrainer, unfreezeLastBlocks, weightSnapshot } from './tail.js';
+import { checkBlocks, evaluateTail, restoreWeightsByName, tailTrainer, unfreezeLastBlocks, weightSnapshot } from './tail.js';
 import type { EngineChoice } from '../runtime/engine.js';
 import type { Logger } from '../util/log.js';
 import { createProgress } from '../util/progress.js';
@@ -222,15 +221,7 @@ function batchStream(rows: FeatureRows, order: ArrayLike<number>, batchSize: num
 export async function fineTune(model: tf.LayersModel, setup: FineTuneSetup, opts: FineTuneOptions): Promise<FineTuneResult> {
   const { logger } = opts;
   logger.debug(ensureWasmGradients());
-  if (opts.resumeDir) {
-    const saved = await loadLayersModelFromDir(opts.resumeDir);
-    try {
-      // By layer name: a saved model lists trainable weights first, so whole-model order differs.
-      for (const layer of model.layers) if (layer.weights.length) layer.setWeights(saved.getLayer(layer.name).getWeights());
-    } finally {
-      saved.dispose();
-    }
-  }
+  if (opts.resumeDir) await restoreWeightsByName(model, opts.resumeDir);
   const { tail, cutShape } = setup.split;
   const unfrozen = unfreezeLastBlocks(model, opts.blocks, opts.units);
   const trainer = tailTrainer(model, tail, cutShape, opts.classes, { classWeights: opts.classWeights });

@@ -2,6 +2,7 @@
 // mode as an affine map), one Adam step on a batch of the tail's input rows, and its loss and accuracy. The same
 // trainer steps the whole model on images (the plain TF.js path benchmarks and tests compare against).
 import * as tf from '@tensorflow/tfjs';
+import { loadLayersModelFromDir } from '../artifacts/tfjs-io.js';
 import { rowBatches, type FeatureRows } from '../features/rows.js';
 import { HEAD_LAYER_NAMES } from '../models/head.js';
 import { vgg16 } from '../models/backbones/vgg16.js';
@@ -151,3 +152,14 @@ export async function evaluateTail(tail: tf.LayersModel, rows: FeatureRows, cutS
   return { loss: rows.count ? loss / rows.count : NaN, accuracy: rows.count ? correct / rows.count : NaN };
 }
 
+
+/** A checkpoint's weights into `model`, layer by layer by name (a resumed fine-tune phase, either task). */
+export async function restoreWeightsByName(model: tf.LayersModel, dir: string): Promise<void> {
+  const saved = await loadLayersModelFromDir(dir);
+  try {
+    // By layer name: a saved model lists trainable weights first, so whole-model order differs.
+    for (const layer of model.layers) if (layer.weights.length) layer.setWeights(saved.getLayer(layer.name).getWeights());
+  } finally {
+    saved.dispose();
+  }
+}

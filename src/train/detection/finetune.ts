@@ -6,7 +6,6 @@
 // CenterNet loss on the phase's own rate and schedule, then scores validation loss and COCO AP; the best epoch is kept.
 import * as tf from '@tensorflow/tfjs';
 import type { ImageInputSpec } from '../../artifacts/manifest.js';
-import { loadLayersModelFromDir } from '../../artifacts/tfjs-io.js';
 import type { DetectionSample } from '../../data/detection/types.js';
 import { openFeatureSession, type ExtractStats, type FeatureSession } from '../../features/session.js';
 import { isCenterNetLayer } from '../../models/detection/centernet.js';
@@ -17,7 +16,7 @@ import { createProgress } from '../../util/progress.js';
 import { tfjsAdam } from '../adam-kernel.js';
 import type { FineTuneState, FrozenPartOptions } from '../finetune.js';
 import { describeSchedule, learningRateAt, phaseSchedule, type LrScheduleKind } from '../schedule.js';
-import { checkBlocks, unfreezeLastBlocks } from '../tail.js';
+import { checkBlocks, restoreWeightsByName, unfreezeLastBlocks } from '../tail.js';
 import { ensureWasmGradients } from '../wasm-grads.js';
 import type { DetectionAugmentation } from './augment.js';
 import { betterEpoch, epochFromScore, monitorOf } from './head.js';
@@ -144,15 +143,7 @@ const tensorOf = (x: Float32Array, n: number, shape: number[]) => tf.tensor(x.su
 export async function fineTuneDetector(model: tf.LayersModel, setup: DetectionFineTuneSetup, opts: DetectionFineTuneOptions): Promise<DetectionFineTuneResult> {
   const { logger } = opts;
   logger.debug(ensureWasmGradients());
-  if (opts.resumeDir) {
-    const saved = await loadLayersModelFromDir(opts.resumeDir);
-    try {
-      // By layer name: a saved model lists trainable weights first, so whole-model order differs.
-      for (const layer of model.layers) if (layer.weights.length) layer.setWeights(saved.getLayer(layer.name).getWeights());
-    } finally {
-      saved.dispose();
-    }
-  }
+  if (opts.resumeDir) await restoreWeightsByName(model, opts.resumeDir);
   const { tail, cutShape } = setup.split;
   const headLayers = model.layers.map((l) => l.name).filter(isCenterNetLayer);
   const unfrozen = unfreezeLastBlocks(model, opts.blocks, opts.units, headLayers);
