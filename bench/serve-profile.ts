@@ -6,7 +6,8 @@
 // extension and Prometheus): HTTP/route/reply, decode+resize, queue wait, engine, output. `--before DIR` also runs a
 // server from another checkout (e.g. main) in interleaved rounds: before/after in one run, paired by round.
 // Scaling (`--scaling`): img/s, p50 and p99 at 1, 2, 4, 8, 16 clients for MobileNetV2 and VGG16, fp32 and int8.
-// `npm run bench -- serve-profile [--model mobilenet_v2] [--duration 4] [--rounds 3] [--before DIR] [--serve-args '…'] [--env K=V,… --env-before K=V,…]`
+// `npm run bench -- serve-profile [--model mobilenet_v2] [--duration 4] [--rounds 3] [--before DIR] [--serve-args '…' --serve-args-before '…'] [--env K=V,… --env-before K=V,…]`
+// (--serve-args-before or --env-before alone compares two settings of this checkout.)
 // `npm run bench -- serve-profile --scaling [--models mobilenet_v2,mobilenet_v2-int8,vgg16,vgg16-int8] [--clients 1,2,4,8,16] [--duration 6]`
 // `npm run bench -- serve-profile --fixed 400 [--checkout DIR]`: one server answers 400 requests at c=8 (a fixed amount of work to time as a whole process).
 // Packages (random weights) are made once and kept under --root (default node_modules/.cache/mlctl-bench/serve).
@@ -286,8 +287,11 @@ async function profile(args: string[], root: string, jpeg: Buffer): Promise<Reco
   try {
     const envBefore = arg(args, '--env-before', '');
     const envAfter = arg(args, '--env', '');
-    if (before) servers.push(await startServe(path.resolve(before), path.dirname(pkg.dir), extra, `before (${before}${envBefore ? ` ${envBefore}` : ''})`, envOf(envBefore)));
-    servers.push(await startServe(checkout, path.dirname(pkg.dir), extra, `after (this checkout${envAfter ? ` ${envAfter}` : ''})`, envOf(envAfter)));
+    const argsBefore = args.includes('--serve-args-before') ? arg(args, '--serve-args-before', '').split(' ').filter(Boolean) : extra;
+    const beforeDir = before || (args.includes('--serve-args-before') || args.includes('--env-before') ? checkout : '');
+    const settings = (env: string, a: string[]) => [env, a.join(' ')].filter(Boolean).join(' ');
+    if (beforeDir) servers.push(await startServe(path.resolve(beforeDir), path.dirname(pkg.dir), argsBefore, `before (${before || 'this checkout'}${settings(envBefore, argsBefore) ? ` ${settings(envBefore, argsBefore)}` : ''})`, envOf(envBefore)));
+    servers.push(await startServe(checkout, path.dirname(pkg.dir), extra, `after (this checkout${settings(envAfter, extra) ? ` ${settings(envAfter, extra)}` : ''})`, envOf(envAfter)));
     for (const s of servers) await closedLoop(s.url, jpeg, 8, 1);
     const acc = servers.map(() => ({ c8: emptyMeasured(), c1: emptyMeasured() }));
     let fl: Floors | undefined;

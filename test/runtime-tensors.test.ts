@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/engines/index.js';
 import { createBatcher } from '../src/runtime/batcher.js';
 import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
+import { enginePool } from '../src/runtime/pool.js';
 import { floatIO, runFloat } from '../src/runtime/float.js';
 import { allocate, DATATYPES, type Datatype, type Tensor } from '../src/runtime/tensor.js';
 import { bytesToData, dataToBytes, dataToContents, dataToJson, jsonToData, valuesToData, CONTENTS_FIELD } from '../src/serve/wire.js';
@@ -124,6 +125,34 @@ describe('the batcher over named tensors', () => {
     expect(runs.sort()).toEqual([1, 2, 2]);
     expect(Array.from(r.outputs[0]!.data as Float32Array)).toEqual(Array.from((await reference(f)).y));
     await expect(batcher.submit([f[0]!, { ...f[1]!, shape: [4, 1] }], 5)).rejects.toThrow(/every input needs the 5 example\(s\)/);
+  });
+
+  it('runs batches side by side on an engine pool, one per instance, with the same results as one instance', async () => {
+    // Two real ONNX Runtime instances in worker threads: their runs overlap in time only when the batcher lets them.
+    const members = await Promise.all([0, 1].map(() => openEngine({ kind: 'onnx', model: mixedModel() }, { engine: 'onnx', threads: 1, worker: true })));
+    engines.push(...members);
+    let inFlight = 0;
+    let most = 0;
+    const counted = members.map((e) => ({ ...e, run: async (f: readonly Tensor[], fetches?: readonly string[]) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await e.run(f, fetches);
+      } finally {
+        inFlight--;
+      }
+    } }));
+    const pool = enginePool(counted);
+    expect(pool.description).toMatch(/^2 instances of onnxruntime-node .*1 thread/);
+    for (const concurrency of [1, 2]) {
+      most = 0;
+      const b = createBatcher(pool, { maxBatch: 1, maxDelayMs: 0, maxQueue: 64, concurrency });
+      const parts = Array.from({ length: 6 }, (_, i) => feeds(1, i));
+      const results = await Promise.all(parts.map((f, i) => b.submit(f, 1, `client-${i}`)));
+      expect(most).toBe(concurrency);
+      for (const [i, f] of parts.entries()) expect(Array.from(results[i]!.outputs[0]!.data as Float32Array)).toEqual(Array.from((await reference(f)).y));
+      await b.idle();
+    }
+    expect(enginePool([members[0]!])).toBe(members[0]);
   });
 
   it('never stacks requests whose per-example shapes differ, and runs an unbatched model one request at a time', async () => {

@@ -55,6 +55,32 @@ describe('startServe(ServeConfig)', () => {
     }
   });
 
+  it('serves each version from --instances engines side by side, as Triton\'s instance_group count says, with the same answers', async () => {
+    const logger = createMemoryLogger();
+    const answers: number[][][] = [];
+    for (const instances of [1, 2]) {
+      const config = serveConfig(dirs[1]!, { port: 0, engine: 'onnx', batching: { maxBatch: 1, maxDelayMs: 0, instances }, web: { ui: false, docs: false } });
+      const { server } = await startServe(config, { logger, httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }) });
+      try {
+        const cfg = (await (await fetch(`${server.url}/v2/models/beta/config`)).json()) as { instance_group: Array<{ count: number; kind: string }> };
+        expect(cfg.instance_group).toEqual([{ count: instances, kind: 'KIND_CPU' }]);
+        const meta = (await (await fetch(`${server.url}/v2/models/beta`)).json()) as { inputs: Array<{ name: string; shape: number[] }> };
+        const width = meta.inputs[0]!.shape.slice(1).reduce((a, b) => a * b, 1);
+        const infer = (k: number) =>
+          fetch(`${server.url}/v2/models/beta/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ inputs: [{ name: meta.inputs[0]!.name, datatype: 'FP32', shape: meta.inputs[0]!.shape.map((d, i) => (i === 0 ? 1 : d)), data: Array.from({ length: width }, (_, i) => ((i * 13 + k * 7) % 17) / 17) }] }),
+          }).then(async (r) => ((await r.json()) as { outputs: Array<{ data: number[] }> }).outputs[0]!.data);
+        answers.push(await Promise.all(Array.from({ length: 8 }, (_, k) => infer(k))));
+      } finally {
+        await server.shutdown('test done');
+      }
+    }
+    expect(logger.lines.some((l) => /loaded beta v1 \(2 instances of onnxruntime-node .*, 1 thread/.test(l.msg))).toBe(true);
+    for (const [k, a] of answers[0]!.entries()) for (const [i, v] of a.entries()) expect(answers[1]![k]![i]).toBeCloseTo(v, 6);
+  });
+
   it('refuses --watch and model control for a source that is not a model directory', async () => {
     const repo = createRepository({ engine: 'tfjs', engineThread: false });
     const err = await assembleServe(serveConfig(listSource(), { modelDir: { control: true } }), { repo, logger: createMemoryLogger() }).catch((e: unknown) => e);

@@ -2,7 +2,8 @@
 // waiting or the oldest has waited --max-delay-ms, stacked along the leading dimension of every input, run as one
 // engine call, and every output is split back (as views, no copies). A model without a batch dimension runs one
 // request per call.
-// One batch runs at a time per engine (the engine itself uses every core); the queue is bounded and shared fairly:
+// One batch runs at a time per engine instance (`concurrency`: an engine pool's instance count, runtime/pool.ts; a
+// single instance uses every core); the queue is bounded and shared fairly:
 // each client (API key or connection) has its own FIFO, batches take from them round-robin, and when the queue is
 // full a newcomer displaces the newest work of the client holding the most (so one client cannot fill it for all).
 import { MlctlError } from '../errors.js';
@@ -22,6 +23,8 @@ export interface BatcherOptions {
   maxDelayMs: number;
   /** Most examples waiting (not counting the running batch) before new requests are refused with 503. */
   maxQueue: number;
+  /** Batches that may run at once (default 1): the engine's instances (runtime/pool.ts), each running one. */
+  concurrency?: number;
   onBatch?: (size: number, seconds: number) => void;
   onDepth?: (depth: number) => void;
   /**
@@ -93,11 +96,12 @@ function splitOutputs(outputs: Tensor[], items: readonly Item[], total: number):
 export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batcher {
   // A model without a batch dimension takes one request per run, whatever --max-batch says.
   const maxBatch = engine.batched ? opts.maxBatch : 1;
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
   // Per-client FIFOs in round-robin order (Map keeps insertion order; a served client moves to the back).
   const queues = new Map<string, Item[]>();
   const held = new Map<string, number>();
   let pending = 0;
-  let running = false;
+  let running = 0;
   let timer: NodeJS.Timeout | undefined;
   let idleWaiters: Array<() => void> = [];
 
@@ -110,7 +114,7 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
   };
 
   function schedule(): void {
-    if (running || queues.size === 0) return;
+    if (running >= concurrency || queues.size === 0) return;
     if (timer) clearTimeout(timer);
     timer = undefined;
     const full = pending >= maxBatch || (opts.incoming !== undefined && opts.incoming() === 0);
@@ -156,10 +160,12 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
   }
 
   async function runBatch(): Promise<void> {
-    if (running || queues.size === 0) return;
-    running = true;
+    if (running >= concurrency || queues.size === 0) return;
+    running++;
     const { items, total } = takeBatch();
     setDepth();
+    // Another instance may be free for what is left.
+    if (queues.size) schedule();
     const t0 = performance.now();
     try {
       // A lone request runs on its own tensors; a shared batch stacks each input along its leading dimension.
@@ -173,9 +179,9 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     } catch (err) {
       for (const it of items) it.reject(err);
     } finally {
-      running = false;
+      running--;
       if (queues.size) schedule();
-      else {
+      else if (running === 0) {
         const waiters = idleWaiters;
         idleWaiters = [];
         waiters.forEach((w) => w());
@@ -240,7 +246,7 @@ export function createBatcher(engine: BatchRunner, opts: BatcherOptions): Batche
     depth: () => pending,
     poke: schedule,
     idle() {
-      if (!running && queues.size === 0) return Promise.resolve();
+      if (running === 0 && queues.size === 0) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
   };

@@ -12,6 +12,8 @@ export interface VersionBatcherOptions {
   maxBatch: number;
   maxDelayMs: number;
   maxQueue: number;
+  /** Batches that run at once: the version's engine instances. */
+  instances: number;
   metrics?: ServeMetrics;
   /** Told about every engine run. */
   onBatch: (event: BatchEvent) => void;
@@ -25,6 +27,7 @@ export function versionBatcher(model: ServedModel, engine: InferenceEngine, opts
     maxBatch: opts.maxBatch,
     maxDelayMs: opts.maxDelayMs,
     maxQueue: opts.maxQueue,
+    concurrency: opts.instances,
     onBatch: (size, seconds) => {
       opts.metrics?.batchSize.observe(labels, size);
       opts.metrics?.inferenceSeconds.observe(labels, seconds);

@@ -27,6 +27,8 @@ export interface ServeConfig {
     maxDelayMs: number;
     /** Most examples waiting per model version before requests get QUEUE_FULL. */
     maxQueue: number;
+    /** Engine instances per model version, each running one batch at a time (Triton's instance_group count). */
+    instances: number;
   };
   limits: {
     /** Largest request body and uploaded file (bytes). */
@@ -90,7 +92,7 @@ export const SERVE_DEFAULTS = {
   port: 5000,
   engine: 'auto',
   versions: 'all',
-  batching: { maxBatch: 8, maxDelayMs: 5, maxQueue: 64 },
+  batching: { maxBatch: 8, maxDelayMs: 5, maxQueue: 64, instances: 1 },
   limits: { bodyLimit: 10 * 1024 * 1024, maxPixels: 64 * 1024 * 1024, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, drainTimeoutMs: 10_000, maxConnectionsPerClient: 64 },
   topK: 5,
   grpcMaxMessageBytes: 64 * 1024 * 1024,

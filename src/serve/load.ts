@@ -1,12 +1,15 @@
 // Loading one model version for serve: read it through its source, open its engine, and decide what it is served
 // as — an image or tabular model's one FP32 input and output under its manifest's names, or a generic tensor model's
 // every input and output as the model declares them — checking the engine against the manifest.
+import os from 'node:os';
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { weightsVariantOf } from '../artifacts/variant.js';
 import { imageTensorShape } from '../data/preprocess.js';
 import { detectorEngine } from '../tasks/detection/engine.js';
 import { manifestTensors } from '../runtime/declared.js';
+import { sessionDefaults } from '../runtime/device.js';
+import { enginePool } from '../runtime/pool.js';
 import type { EngineChoice, EngineOptions, InferenceEngine } from '../runtime/engine.js';
 import { floatIO, floatsOf } from '../runtime/float.js';
 import { describeSpec, shapeMatches, type Tensor, type TensorSpec } from '../runtime/tensor.js';
@@ -21,6 +24,8 @@ export interface LoadOptions {
   openEngine: (pkg: LoadedPackage, opts: EngineOptions) => Promise<InferenceEngine>;
   /** Run the engine in a worker thread so a batch never blocks the event loop. */
   worker: boolean;
+  /** Engine instances side by side (runtime/pool.ts; default 1), each running one batch at a time. */
+  instances?: number;
 }
 
 /** A version ready to warm up: the model as served, its engine, and how served tensors map onto the engine's. */
@@ -87,13 +92,32 @@ function tensorServing(pkg: LoadedPackage, engine: InferenceEngine, where: strin
   return { inputs: [...engine.inputs], outputs: [...engine.outputs], feedName: (name) => name, present: (outputs) => outputs };
 }
 
+/**
+ * The version's engine: `instances` of it opened side by side (runtime/pool.ts). Each gets an equal share of the
+ * cores as its ONNX Runtime intra-op threads, unless --intra-op-threads set them for the process.
+ */
+async function openInstances(pkg: LoadedPackage, opts: LoadOptions): Promise<InferenceEngine> {
+  const n = Math.max(1, opts.instances ?? 1);
+  const base: EngineOptions = { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.worker };
+  if (n === 1) return opts.openEngine(pkg, base);
+  const threads = sessionDefaults().intraOpThreads ?? Math.max(1, Math.floor(os.availableParallelism() / n));
+  const opened: InferenceEngine[] = [];
+  try {
+    for (let i = 0; i < n; i++) opened.push(await opts.openEngine(pkg, { ...base, threads }));
+  } catch (err) {
+    await Promise.all(opened.map((e) => e.dispose().catch(() => {})));
+    throw err;
+  }
+  return enginePool(opened);
+}
+
 /** Read, open and describe one version; the engine is disposed again when the package does not fit it. */
 export async function loadVersion(version: SourceVersion, opts: LoadOptions): Promise<LoadedVersion> {
   const pkg = await version.load();
   const m = pkg.manifest;
   // How the weights are stored is read now, through the package, so nothing later opens its files.
   const weights = m.input.kind === 'tensors' ? 'as-is' : await weightsVariantOf(pkg);
-  const opened = await opts.openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.worker });
+  const opened = await openInstances(pkg, opts);
   let engine = opened;
   try {
     const imported = m.task === 'detection' && m.detection !== undefined && m.detection.head !== 'centernet';

@@ -28,6 +28,8 @@ export interface RepositoryOptions {
   maxBatch?: number;
   maxDelayMs?: number;
   maxQueue?: number;
+  /** Engine instances per version (runtime/pool.ts), each running one batch at a time: Triton's instance_group count. */
+  instances?: number;
   /** Largest decoded image accepted, in pixels (decompression-bomb guard). */
   maxPixels?: number;
   /** Serve every version found (default) or only the latest of each model (the newest not marked rejected). */
@@ -71,6 +73,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   const maxBatch = opts.maxBatch ?? 8;
   const maxDelayMs = opts.maxDelayMs ?? 5;
   const maxQueue = opts.maxQueue ?? 64;
+  const instances = Math.max(1, opts.instances ?? 1);
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const metrics = opts.metrics ?? createServeMetrics();
   const sourceOf = opts.source ?? ((ref: string) => packageDirSource(ref, { loadPackage: opts.loadPackage, allowRejected: opts.allowRejected }));
@@ -89,7 +92,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
   /** Load, check and warm one version; nothing of it is visible yet. */
   async function prepare(version: Parameters<typeof loadVersion>[0]): Promise<Entry> {
     // The engine runs in a worker thread so a batch never blocks the event loop (parsing, decoding, responses).
-    const loaded = await loadVersion(version, { engine: opts.engine, logger: opts.logger, openEngine: opts.openEngine ?? openEngine, worker: opts.engineThread !== false });
+    const loaded = await loadVersion(version, { engine: opts.engine, logger: opts.logger, openEngine: opts.openEngine ?? openEngine, worker: opts.engineThread !== false, instances });
     const { model, engine } = loaded;
     try {
       const state = { preparing: 0 };
@@ -97,12 +100,14 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
         maxBatch,
         maxDelayMs,
         maxQueue,
+        instances,
         metrics,
         onBatch: (event) => batchObservers.forEach((o) => o(event)),
         incoming: () => state.preparing + Math.max(0, expected - inside),
       });
       const what = `${model.name} v${model.version}`;
-      const ms = await warmUp(engine, maxBatch, { what, logger: opts.logger, lenient: model.manifest.input.kind === 'tensors' });
+      // Side by side, so that every instance of the pool gets its own warm-up.
+      const ms = Math.max(...(await Promise.all(Array.from({ length: instances }, () => warmUp(engine, maxBatch, { what, logger: opts.logger, lenient: model.manifest.input.kind === 'tensors' })))));
       opts.logger?.info(`loaded ${what} (${engine.description}; warm-up ${Math.round(ms)} ms) from ${version.location}`);
       const m = model.manifest;
       if (m.status === 'rejected') opts.logger?.warn(`${what} is marked rejected${m.statusReason ? ` (${m.statusReason})` : ''}: served because of --allow-rejected, only to requests that name this version unless it is the only one`);
@@ -219,7 +224,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       batchObservers.add(listener);
       return () => void batchObservers.delete(listener);
     },
-    batching: { maxBatch, maxDelayMs },
+    batching: { maxBatch, maxDelayMs, instances },
 
     async infer(name, version, inputs, ctx) {
       const started = performance.now();

@@ -3,7 +3,7 @@
 // parameter ("score:index:label" strings, as Triton's classification.cc writes them) and the repository index.
 import { variantProps, type WeightsVariant } from '../artifacts/variant.js';
 import { toNumbers, type Tensor } from '../runtime/tensor.js';
-import { tritonConfig, TRITON_DEFAULTS } from '../triton/config.js';
+import { tritonConfig } from '../triton/config.js';
 import { topIndices } from '../tasks/scores.js';
 import { badRequest } from './errors.js';
 import type { InferOutput, InferResult, ModelRepository, ServedModel, ServeState, UnavailableVersion } from './types.js';
@@ -13,7 +13,8 @@ export const TRITON_EXTENSIONS = ['model_configuration', 'statistics', 'classifi
 
 /**
  * The ModelConfig of a served model: its tensors as it is served, its labels, the variant parameters, and the
- * batching it is served with (max_batch_size = --max-batch, max_queue_delay_microseconds = --max-delay-ms) — for an
+ * batching it is served with (max_batch_size = --max-batch, max_queue_delay_microseconds = --max-delay-ms, instance_group
+ * count = --instances) — for an
  * image or tabular model equal to what `export --format triton` writes for the same package with the same batching.
  * A model without a batch dimension has max_batch_size 0 and its full shapes.
  */
@@ -24,7 +25,7 @@ export async function servedModelConfig(m: ServedModel, batching: ModelRepositor
     platform: m.platform,
     maxBatch: m.batched ? batching.maxBatch : 0,
     queueDelayUs: Math.round(batching.maxDelayMs * 1000),
-    instances: TRITON_DEFAULTS.instances,
+    instances: batching.instances,
   });
 }
 

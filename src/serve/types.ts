@@ -143,8 +143,8 @@ export interface ModelRepository {
   onInfer(listener: (event: InferEvent) => void): () => void;
   /** Call `listener` after every engine run of a batching queue; returns the unsubscribe function. */
   onBatch(listener: (event: BatchEvent) => void): () => void;
-  /** The batching settings every model is served with (--max-batch, --max-delay-ms). */
-  readonly batching: { maxBatch: number; maxDelayMs: number };
+  /** The batching settings every model is served with (--max-batch, --max-delay-ms, --instances). */
+  readonly batching: { maxBatch: number; maxDelayMs: number; instances: number };
   /** Where the batching queues record batch size, inference time and queue depth; servers export it by default. */
   readonly metrics: ServeMetrics;
 }

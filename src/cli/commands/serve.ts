@@ -21,6 +21,7 @@ export const serveCommand = defineCommand({
     { flags: '--versions <which>', description: 'versions to load from a model directory', choices: ['all', 'latest'], default: 'all' },
     { flags: '--max-batch <n>', description: 'most examples per engine batch (1 = no batching)', type: 'int', default: 8, min: 1, max: 1024 },
     { flags: '--max-delay-ms <ms>', description: 'longest wait for a batch to fill (0 = run as soon as the engine is free)', type: 'float', default: 5, min: 0, max: 10_000 },
+    { flags: '--instances <n>', description: 'engine instances per model version, running batches side by side (Triton\'s instance_group count); each gets cores/n ONNX Runtime threads unless --intra-op-threads is set. Two single-threaded instances suit small models (MobileNetV2-class) on 2 cores; each instance holds its own copy of the weights', type: 'int', default: 1, min: 1, max: 64 },
     { flags: '--max-queue <n>', description: 'most examples waiting per model version; beyond it requests get 503 + Retry-After (QUEUE_FULL)', type: 'int', default: 64, min: 1 },
     { flags: '--body-limit <size>', description: 'largest request body / uploaded file, e.g. 512kb, 10mb', default: '10mb' },
     { flags: '--max-pixels <n>', description: 'largest image accepted, in pixels, counted at 8-bit RGBA: the decoded size (bit depth x channels) may not exceed n x 4 bytes, so a 16-bit RGBA image may have n/2 pixels (checked from the header before decoding)', type: 'int', default: 64 * 1024 * 1024, min: 1 },

@@ -34,7 +34,7 @@ export function serveConfigFromOptions(target: string, opts: Partial<ServeOption
     engine: opts.engine ?? d.engine,
     versions: opts.versions ?? d.versions,
     allowRejected: Boolean(opts.allowRejected),
-    batching: { maxBatch: opts.maxBatch ?? d.batching.maxBatch, maxDelayMs: opts.maxDelayMs ?? d.batching.maxDelayMs, maxQueue: opts.maxQueue ?? d.batching.maxQueue },
+    batching: { maxBatch: opts.maxBatch ?? d.batching.maxBatch, maxDelayMs: opts.maxDelayMs ?? d.batching.maxDelayMs, maxQueue: opts.maxQueue ?? d.batching.maxQueue, instances: opts.instances ?? d.batching.instances },
     limits: {
       bodyLimit: opts.bodyLimit !== undefined ? parseSize(opts.bodyLimit, '--body-limit') : d.limits.bodyLimit,
       maxPixels: opts.maxPixels ?? d.limits.maxPixels,
