@@ -134,6 +134,9 @@ async function stageCounters(url: string, model: string) {
     engineMs: ms('compute_infer'),
     outputMs: ms('compute_output'),
     httpMs: 1000 * num(/^mlctl_request_duration_seconds_sum\{protocol="rest",route="\/predict"\} ([\d.e+-]+)$/m),
+    // The main thread's garbage collection (prom-client's GC histogram covers the main isolate only).
+    majorGcs: num(/^mlctl_nodejs_gc_duration_seconds_count\{kind="major"\} ([\d.e+-]+)$/m),
+    gcMs: 1000 * [...metrics.matchAll(/^mlctl_nodejs_gc_duration_seconds_sum\{kind="[a-z]+"\} ([\d.e+-]+)$/gm)].reduce((a, m) => a + Number(m[1]), 0),
   };
 }
 type Counters = Awaited<ReturnType<typeof stageCounters>>;
@@ -169,7 +172,7 @@ interface Measured {
   c: Counters;
   load: number[];
 }
-const emptyMeasured = (): Measured => ({ seconds: 0, lat: [], failed: 0, cpuNs: 0, mainNs: 0, c: { requests: 0, images: 0, batches: 0, inferMs: 0, inputMs: 0, queueMs: 0, engineMs: 0, outputMs: 0, httpMs: 0 }, load: [] });
+const emptyMeasured = (): Measured => ({ seconds: 0, lat: [], failed: 0, cpuNs: 0, mainNs: 0, c: { requests: 0, images: 0, batches: 0, inferMs: 0, inputMs: 0, queueMs: 0, engineMs: 0, outputMs: 0, httpMs: 0, majorGcs: 0, gcMs: 0 }, load: [] });
 
 async function measure(server: ServeChild, model: string, jpeg: Buffer, clients: number, seconds: number, into: Measured): Promise<void> {
   const c0 = await stageCounters(server.url, model);
@@ -203,6 +206,9 @@ function summary(m: Measured) {
     cpuMs: m.cpuNs / 1e6 / n,
     mainMs: m.mainNs / 1e6 / n,
     otherMs: (m.cpuNs - m.mainNs) / 1e6 / n,
+    /** Full (mark-compact) collections of the main thread per 100 requests, and its GC pause time per request. */
+    majorGcsPer100: (100 * m.c.majorGcs) / n,
+    gcMs: m.c.gcMs / n,
     wall: {
       request: m.c.httpMs / n,
       httpRouteReply: Math.max(0, (m.c.httpMs - m.c.inferMs) / n),
@@ -262,7 +268,7 @@ function printProfile(label: string, c8: Summary, c1: Summary, fl: Floors, cores
   const w = c8.wall;
   console.log(`\n${label}`);
   console.log(`  c=8: ${f1(c8.imgPerSec)} img/s, p50 ${f1(c8.p50)} ms, p99 ${f1(c8.p99)} ms, mean batch ${f1(c8.meanBatch)}, ${c8.requests} requests${c8.failed ? `, ${c8.failed} failed` : ''} (load average ${f1(c8.loadavg)})`);
-  console.log(`  server CPU per request at c=8: ${f2(c8.cpuMs)} core-ms = main thread ${f2(c8.mainMs)} (HTTP parse, route, body, float conversion, JSON, reply, logs) + other threads ${f2(c8.otherMs)} (decode on libuv/libvips, engine worker + ONNX Runtime pool, GC)`);
+  console.log(`  server CPU per request at c=8: ${f2(c8.cpuMs)} core-ms = main thread ${f2(c8.mainMs)} (HTTP parse, route, body, float conversion, JSON, reply, logs, GC pauses ${f2(c8.gcMs)} ms with ${f1(c8.majorGcsPer100)} full collections per 100 requests) + other threads ${f2(c8.otherMs)} (decode on libuv/libvips, engine worker + ONNX Runtime pool, V8's GC helpers)`);
   console.log(`  alone in one process: decode+resize+preprocess ${f2(fl.decode.coreMs)} core-ms, engine ${f2(engineCore)} core-ms/img at batch ${f1(b)} (${f2(fl.engineB1.coreMs)} at 1, ${f2(fl.engineB8.coreMs)} at 8)`);
   console.log(`  → overhead ${f2(over)} core-ms per request over decode + engine   target ≤ ${TARGETS.overheadCoreMs}   ${over <= TARGETS.overheadCoreMs ? 'MET' : 'NOT MET'}`);
   console.log(`  → throughput ${f1(c8.imgPerSec)} img/s = ${((100 * c8.imgPerSec) / limit).toFixed(0)}% of the pipeline limit ${f1(limit)} img/s (${cores} cores / (${f2(fl.decode.coreMs)} + ${f2(fl.engineB8.coreMs)}) core-ms)   target ≥ ${100 * TARGETS.limitShare}%   ${c8.imgPerSec >= TARGETS.limitShare * limit ? 'MET' : 'NOT MET'}`);
@@ -316,7 +322,7 @@ async function profile(args: string[], root: string, jpeg: Buffer): Promise<Reco
     servers.forEach((s, i) => (out.servers as unknown[]).push({ what: s.what, ...sums[i], verdict: printProfile(s.what, sums[i]!.c8, sums[i]!.c1, fl!, cores) }));
     if (servers.length === 2) {
       const [a, b] = sums as [{ c8: Summary; c1: Summary }, { c8: Summary; c1: Summary }];
-      console.log(`\nafter / before (same rounds): c=8 img/s ${f2(b.c8.imgPerSec / a.c8.imgPerSec)}x, CPU per request ${f2(b.c8.cpuMs / a.c8.cpuMs)}x (${f2(a.c8.cpuMs)} → ${f2(b.c8.cpuMs)} core-ms), main thread ${f2(a.c8.mainMs)} → ${f2(b.c8.mainMs)} core-ms, c=1 p50 ${f1(a.c1.p50)} → ${f1(b.c1.p50)} ms`);
+      console.log(`\nafter / before (same rounds): c=8 img/s ${f2(b.c8.imgPerSec / a.c8.imgPerSec)}x, CPU per request ${f2(b.c8.cpuMs / a.c8.cpuMs)}x (${f2(a.c8.cpuMs)} → ${f2(b.c8.cpuMs)} core-ms), main thread ${f2(a.c8.mainMs)} → ${f2(b.c8.mainMs)} core-ms, main-thread full GCs per 100 requests ${f1(a.c8.majorGcsPer100)} → ${f1(b.c8.majorGcsPer100)}, c=1 p50 ${f1(a.c1.p50)} → ${f1(b.c1.p50)} ms`);
     }
     return out;
   } finally {

@@ -2,6 +2,7 @@
 // startServe(); plugins registered by what they declare they depend on, whatever order they are listed in.
 import * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MlctlError } from '../src/errors.js';
 import { assembleServe } from '../src/serve/assemble.js';
@@ -79,6 +80,31 @@ describe('startServe(ServeConfig)', () => {
     }
     expect(logger.lines.some((l) => /loaded beta v1 \(2 instances of onnxruntime-node .*, 1 thread/.test(l.msg))).toBe(true);
     for (const [k, a] of answers[0]!.entries()) for (const [i, v] of a.entries()) expect(answers[1]![k]![i]).toBeCloseTo(v, 6);
+  });
+
+  it('answers every picture of concurrent batched requests as if it came alone, round after round of reused decode buffers', async () => {
+    // Shared batches copy each request's decoded buffer; the buffer then serves a later request (runtime/buffer-pool.ts).
+    const pictures = await Promise.all(Array.from({ length: 6 }, (_, i) => sharp({ create: { width: 40 + 8 * i, height: 30 + 4 * i, channels: 3, background: { r: 40 * i, g: 255 - 30 * i, b: (90 * i) % 256 } } }).jpeg().toBuffer()));
+    const config = serveConfig(dirs[0]!, { port: 0, engine: 'onnx', batching: { maxBatch: 4, maxDelayMs: 20 }, web: { ui: false, docs: false } });
+    const { server } = await startServe(config, { logger: createMemoryLogger(), httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }) });
+    try {
+      const predict = (jpeg: Buffer) => fetch(`${server.url}/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg }).then((r) => r.json() as Promise<{ predictions: number[][]; labels: Array<Array<{ label: string; score: number }>> }>);
+      const alone = [];
+      for (const p of pictures) alone.push(await predict(p));
+      for (let round = 0; round < 3; round++) {
+        const together = await Promise.all(pictures.map(predict));
+        for (const [i, t] of together.entries()) {
+          expect(t.labels[0]!.map((x) => x.label)).toEqual(alone[i]!.labels[0]!.map((x) => x.label));
+          expect(t.predictions[0]!).toHaveLength(3);
+          for (const [k, p] of t.predictions[0]!.entries()) expect(p).toBeCloseTo(alone[i]!.predictions[0]![k]!, 5);
+        }
+      }
+      const stats = (await (await fetch(`${server.url}/v2/models/alpha/stats`)).json()) as { model_stats: Array<{ inference_count: number; execution_count: number }> };
+      // Some requests did share a batch (otherwise no buffer was ever copied and reused).
+      expect(stats.model_stats[0]!.execution_count).toBeLessThan(stats.model_stats[0]!.inference_count);
+    } finally {
+      await server.shutdown('test done');
+    }
   });
 
   it('refuses --watch and model control for a source that is not a model directory', async () => {
