@@ -38,7 +38,7 @@ const CALIBRATION = { flags: '--calibration <n>', description: 'int8 only: train
 
 export const quantizeCommand = defineCommand({
   name: 'quantize',
-  summary: 'quantize a model\'s weights (TF.js float16/uint8/uint16) into a new package version',
+  summary: 'quantize a model into a new package version: TF.js float16/uint8/uint16 weights, or int8 (an ONNX Runtime QDQ model)',
   description:
     'Re-encodes every float32 weight as the TF.js converter does (weightsManifest quantization: affine uint8/uint16 with 0.0 exact, or IEEE float16); ' +
     'stock tf.loadLayersModel decodes it. With --data, validation accuracy is compared and a drop beyond --max-accuracy-drop exits 3 with the package marked rejected. ' +
