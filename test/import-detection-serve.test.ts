@@ -1,6 +1,7 @@
 // Imported detectors through the detection task: a YOLO-layout head and torchvision's SSDLite320 (boxes, scores and
 // labels, no batch dimension), once imported, answer serve's /predict and `mlctl predict` with boxes in each picture's
 // own pixels — the decoder run directly on onnxruntime's output for the same preprocessed picture, mapped back.
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -76,21 +77,15 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     });
   };
 
-  async function servedDetections(name: string, query: string, unbatched = false): Promise<Box[][]> {
-    const pkg = await loadPackage(name);
-    const serving = await startServe(serveConfig(pkg.dir, { port: 0, batching: { maxBatch: 4, maxDelayMs: 2 } }), { logger: createMemoryLogger(), httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }), engineThread: false });
+  const startServing = async (name: string, audit?: string) =>
+    startServe(serveConfig((await loadPackage(name)).dir, { port: 0, batching: { maxBatch: 4, maxDelayMs: 2 }, ...(audit ? { security: { audit: { file: audit, maxBytes: 1 << 20, keep: 1 } } } : {}) }), { logger: createMemoryLogger(), httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }), engineThread: false });
+
+  async function servedDetections(name: string, query: string): Promise<Box[][]> {
+    const serving = await startServing(name);
     try {
       const r = await fetch(`${serving.server.url}/predict${query}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: picture });
       const body = (await r.json()) as { detections: Box[][] };
       expect(r.status, JSON.stringify(body)).toBe(200);
-      if (unbatched) {
-        // Two pictures in one request to a model without a batch dimension: refused clearly, not half-answered.
-        const two = new FormData();
-        for (let i = 0; i < 2; i++) two.append('image', new Blob([picture], { type: 'image/png' }), `p${i}.png`);
-        const refused = await fetch(`${serving.server.url}/predict`, { method: 'POST', body: two });
-        expect(refused.status).toBe(400);
-        expect(JSON.stringify(await refused.json())).toMatch(/no batch dimension/);
-      }
       return body.detections;
     } finally {
       await serving.server.shutdown();
@@ -131,7 +126,7 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     expect(r.code).toBe(0);
     const want = await expected('ssd', ssd, { minScore: 0, maxDetections: 8 });
     expect(want.length).toBeGreaterThan(0);
-    const [served] = await servedDetections('ssd', '?min_score=0&max_detections=8', true);
+    const [served] = await servedDetections('ssd', '?min_score=0&max_detections=8');
     expectSame(served!, want, 1e-3);
     expectRows(await predictedRows('ssd', ['--min-score', '0', '--max-detections', '8']), want);
     // Two pictures in one chunk: one run each (no batch dimension), each mapped back through its own geometry.
@@ -139,6 +134,67 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     const both = await predictedRows('ssd', ['--min-score', '0', '--max-detections', '8', '--batch-size', '2'], [picturePath, tall!]);
     expectRows(both.filter((row) => row.input === picturePath), want);
     expectRows(both.filter((row) => row.input === tall), await expected('ssd', ssd, { minScore: 0, maxDetections: 8 }, tall));
+  });
+
+  it('torchvision without a batch dimension: several pictures per /predict, one run each, as if sent one by one', async () => {
+    const [tallFile] = await noisePictures(path.join(home.dir, 'tall-serve'), 1, 90, 150);
+    const tall = await fs.readFile(tallFile!);
+    const limits = { minScore: 0, maxDetections: 8 };
+    const [wantWide, wantTall] = [await expected('ssd', ssd, limits), await expected('ssd', ssd, limits, tall)];
+    // The two pictures find different boxes: an answer given to the wrong picture would show.
+    expect(wantWide.map((d) => d.box)).not.toEqual(wantTall.map((d) => d.box));
+    const audit = path.join(home.dir, 'ssd-audit.jsonl');
+    const serving = await startServing('ssd', audit);
+    const base = serving.server.url;
+    try {
+      // Multipart with two files, then JSON instances with three: one list per picture, in request order.
+      const form = new FormData();
+      form.append('image', new Blob([picture], { type: 'image/png' }), 'wide.png');
+      form.append('image', new Blob([tall], { type: 'image/png' }), 'tall.png');
+      form.append('min_score', '0');
+      form.append('max_detections', '8');
+      const multi = await fetch(`${base}/predict`, { method: 'POST', body: form });
+      const multiBody = (await multi.json()) as { detections: Box[][] };
+      expect(multi.status, JSON.stringify(multiBody)).toBe(200);
+      expect(multiBody.detections).toHaveLength(2);
+      expectSame(multiBody.detections[0]!, wantWide, 1e-3);
+      expectSame(multiBody.detections[1]!, wantTall, 1e-3);
+      const instances = [tall, picture, tall].map((b) => ({ b64: b.toString('base64') }));
+      const json = await fetch(`${base}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances, min_score: 0, max_detections: 8 }) });
+      const jsonBody = (await json.json()) as { detections: Box[][] };
+      expect(json.status, JSON.stringify(jsonBody)).toBe(200);
+      [wantTall, wantWide, wantTall].forEach((want, i) => expectSame(jsonBody.detections[i]!, want, 1e-3));
+
+      // Six single-picture requests at once: each its own run (the queue never stacks two for this model).
+      const one = (b: Buffer) => fetch(`${base}/predict?min_score=0&max_detections=8`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: b });
+      const answers = await Promise.all([picture, tall, picture, tall, picture, tall].map(one));
+      const bodies = (await Promise.all(answers.map((r) => r.json()))) as Array<{ detections: Box[][] }>;
+      answers.forEach((r, i) => expect(r.status, JSON.stringify(bodies[i])).toBe(200));
+      bodies.forEach((b, i) => expectSame(b.detections[0]!, i % 2 ? wantTall : wantWide, 1e-3));
+      const stats = (await (await fetch(`${base}/v2/models/ssd/stats`)).json()) as { model_stats: Array<{ batch_stats: Array<{ batch_size: number }> }> };
+      expect(stats.model_stats[0]!.batch_stats.map((b) => b.batch_size)).toEqual([1]);
+
+      // V2 is tensor-level and the model answers one picture's tensors: two in one request are refused, saying what to do.
+      const v2 = await fetch(`${base}/v2/models/ssd/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [2], data: [picture.toString('base64'), tall.toString('base64')] }] }) });
+      const v2Body = (await v2.json()) as { error: string };
+      expect(v2.status).toBe(400);
+      expect(v2Body.error).toMatch(/no batch dimension: it takes one example per request, not 2 .*separate requests; POST \/predict takes several pictures/);
+      const v2One = await fetch(`${base}/v2/models/ssd/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [picture.toString('base64')] }] }) });
+      const v2OneBody = (await v2One.json()) as { outputs: Array<{ name: string; datatype: string; shape: number[] }> };
+      expect(v2One.status, JSON.stringify(v2OneBody)).toBe(200);
+      const k = v2OneBody.outputs[0]!.shape[1]!;
+      expect(v2OneBody.outputs.map((o) => [o.name, o.datatype, o.shape])).toEqual([['boxes', 'FP32', [1, k, 4]], ['scores', 'FP32', [1, k]], ['labels', 'INT64', [1, k]]]);
+    } finally {
+      await serving.server.shutdown();
+    }
+    // The audit log: one line per picture of the multipart request, each with its place in it and its own hash.
+    const lines = (await fs.readFile(audit, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const predictions = lines.filter((l) => l.event === 'predict');
+    const first = predictions.filter((l) => l.requestId === predictions[0]!.requestId);
+    expect(first.map((l) => l.index).sort()).toEqual([0, 1]);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    expect(first.find((l) => l.index === 0)!.inputSha256).toBe(sha(picture));
+    expect(first.find((l) => l.index === 1)!.inputSha256).toBe(sha(tall));
   });
 
   it('evaluate scores both through the task: truth = the boxes they find above one score scores AP 1; moved truth does not', async () => {

@@ -64,13 +64,15 @@ function taskServing(pkg: LoadedPackage, engine: InferenceEngine, where: string)
 /**
  * An imported detector (yolo or torchvision head): the image in, every output the engine answers out, as it answers
  * them (torchvision's boxes, scores and labels are three tensors of the model's own length), for the task to decode.
+ * A model without a batch dimension (or with a fixed batch of one) is served as a batch of exactly one: [1, …].
  */
 function detectorServing(pkg: LoadedPackage, engine: InferenceEngine): Pick<LoadedVersion, 'feedName' | 'present'> & { inputs: TensorSpec[]; outputs: TensorSpec[] } {
   const m = pkg.manifest;
   if (m.input.kind !== 'image') throw mismatch(`package ${pkg.dir}: its task is detection but its input is ${m.input.kind}`);
+  const batch = engine.batched ? -1 : 1;
   return {
-    inputs: [{ name: m.input.name!, datatype: 'FP32', shape: [-1, ...imageTensorShape(m.input)] }],
-    outputs: engine.outputs.map((t) => ({ ...t, shape: [-1, ...t.shape.slice(1)] })),
+    inputs: [{ name: m.input.name!, datatype: 'FP32', shape: [batch, ...imageTensorShape(m.input)] }],
+    outputs: engine.outputs.map((t) => ({ ...t, shape: [batch, ...t.shape.slice(1)] })),
     feedName: () => engine.inputs[0]!.name,
     present: (outputs) => outputs,
   };

@@ -28,6 +28,11 @@ export interface InferContext {
    * "127.0.0.1:53122", so pipelined requests on one connection queue behind each other, not ahead of everyone.
    */
   connection?: string;
+  /**
+   * This call carries one example of a client request that a front end sent one by one (POST /predict to a model
+   * without a batch dimension): its place in that request, which its audit line records.
+   */
+  index?: number;
 }
 
 /** A model version found on disk that could not be served (failed verification, bad model file …). */
