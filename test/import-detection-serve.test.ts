@@ -4,15 +4,11 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/engines/index.js';
 import { loadPackage } from '../src/artifacts/package.js';
 import { cocoDocument } from '../src/data/detection/index.js';
-import { boxToPicture, imageTensorShape, imageToInputPlaced } from '../src/data/preprocess.js';
-import { decodeDetections } from '../src/models/detection/outputs.js';
-import type { Tensor } from '../src/runtime/tensor.js';
 import { serveConfig } from '../src/serve/config.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { startServe } from '../src/serve/serve.js';
@@ -20,6 +16,7 @@ import { createMemoryLogger } from '../src/util/log.js';
 import { runCli } from './helpers/cli.js';
 import { noisePictures } from './helpers/detection-fixtures.js';
 import { mlctlHome, type MlctlHome } from './helpers/fixtures.js';
+import { onnxRuntimeDetections } from './helpers/imported-detectors.js';
 import { pythonFixture } from './helpers/python-fixtures.js';
 import { tools } from './helpers/tools.js';
 
@@ -51,22 +48,7 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
   });
 
   /** What the package's head decodes from onnxruntime's own answer for the picture, in the picture's pixels. */
-  async function expected(name: string, onnx: string, limits: { minScore: number; maxDetections: number }, image: Buffer | string = picture): Promise<Array<Box & { classIndex: number }>> {
-    const m = (await loadPackage(name)).manifest;
-    if (m.input.kind !== 'image' || !m.detection) throw new Error('not an image detector');
-    const { x, geometry } = await imageToInputPlaced(image, m.input);
-    const session = await ort.InferenceSession.create(onnx);
-    try {
-      const dims = (session.inputMetadata as unknown as Array<{ shape: unknown[] }>)[0]?.shape?.length === 3 ? imageTensorShape(m.input) : [1, ...imageTensorShape(m.input)];
-      const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, dims) });
-      const fetches: Tensor[] = session.outputNames.map((n) => ({ name: n, datatype: out[n]!.type === 'int64' ? 'INT64' : 'FP32', shape: [...out[n]!.dims], data: out[n]!.data }) as Tensor);
-      return decodeDetections(m.detection, fetches, limits)[0]!
-        .map((b) => ({ label: m.labels[b.label]!, classIndex: b.label, score: b.score, box: boxToPicture(b, geometry) }))
-        .filter((d) => d.box.width > 0 && d.box.height > 0);
-    } finally {
-      await session.release();
-    }
-  }
+  const expected = (name: string, onnx: string, limits: { minScore: number; maxDetections: number }, image: Buffer | string = picture) => onnxRuntimeDetections(name, onnx, limits, image);
 
   const expectSame = (got: Box[], want: Box[], px: number) => {
     expect(got.length).toBe(want.length);
