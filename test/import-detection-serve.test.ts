@@ -179,6 +179,62 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
     expect(first.find((l) => l.index === 1)!.inputSha256).toBe(sha(tall));
   });
 
+  it("metadata and Triton configs list each detector's own named outputs: served as a batch of one, exported as the file is", async () => {
+    type Any = Record<string, any>;
+    const get = async (base: string, p: string) => (await (await fetch(`${base}${p}`)).json()) as Any;
+    const dims = (sig: Any) => Object.fromEntries(Object.entries(sig.outputs as Record<string, Any>).map(([k, v]) => [k, [v.dtype, v.tensor_shape.dim.map((d: Any) => Number(d.size))]]));
+    // Served: the shapes a request sends and an answer carries — [1, …], one picture per V2 request.
+    const cases = [
+      { name: 'ssd', input: ['image', [1, 3, 320, 320]], outputs: [['boxes', 'FP32', [1, -1, 4]], ['scores', 'FP32', [1, -1]], ['labels', 'INT64', [1, -1]]] },
+      { name: 'yolo8', input: ['images', [1, 3, 64, 64]], outputs: [['output0', 'FP32', [1, 6, 10]]] },
+    ] as const;
+    for (const c of cases) {
+      const serving = await startServing(c.name);
+      const base = serving.server.url;
+      try {
+        const meta = await get(base, `/v2/models/${c.name}`);
+        expect(meta.inputs).toEqual([{ name: c.input[0], datatype: 'FP32', shape: c.input[1] }, { name: 'image', datatype: 'BYTES', shape: [1] }]);
+        expect(meta.outputs.map((o: Any) => [o.name, o.datatype, o.shape])).toEqual(c.outputs);
+        const config = await get(base, `/v2/models/${c.name}/config`);
+        expect(config.max_batch_size).toBe(0);
+        expect(config.dynamic_batching).toBeUndefined();
+        expect(config.input).toEqual([{ name: c.input[0], data_type: 'TYPE_FP32', dims: c.input[1] }]);
+        expect(config.output.map((o: Any) => [o.name, o.data_type, o.dims])).toEqual(c.outputs.map(([n, t, d]) => [n, `TYPE_${t}`, d]));
+        const sigs = (await get(base, `/v1/models/${c.name}/metadata`)).metadata.signature_def.signature_def;
+        const tfType = (t: string) => (t === 'FP32' ? 'DT_FLOAT' : 'DT_INT64');
+        for (const sig of ['serving_default', 'serving_image_bytes']) expect(dims(sigs[sig]), sig).toEqual(Object.fromEntries(c.outputs.map(([n, t, d]) => [n, [tfType(t), d]])));
+        expect(sigs.serving_image_bytes.inputs.image_bytes.tensor_shape.dim.map((d: Any) => Number(d.size))).toEqual([1]);
+      } finally {
+        await serving.server.shutdown();
+      }
+    }
+    // Exported: the model file's own tensors — torchvision's [3, 320, 320] image (CHW: Triton's NCHW format) and outputs
+    // of the model's own length; the YOLO file's fixed batch of one kept in its dims. No batching for either.
+    const exported = [
+      { name: 'ssd', input: { name: 'image', data_type: 'TYPE_FP32', format: 'FORMAT_NCHW', dims: [3, 320, 320] }, outputs: [['boxes', 'TYPE_FP32', [-1, 4]], ['scores', 'TYPE_FP32', [-1]], ['labels', 'TYPE_INT64', [-1]]] },
+      { name: 'yolo8', input: { name: 'images', data_type: 'TYPE_FP32', dims: [1, 3, 64, 64] }, outputs: [['output0', 'TYPE_FP32', [1, 6, 10]]] },
+    ];
+    for (const c of exported) {
+      const repo = path.join(home.dir, 'triton');
+      const r = await runCli(['export', (await loadPackage(c.name)).dir, '--format', 'triton', '--out', repo, '--json']);
+      expect(r.code, JSON.stringify(r.json)).toBe(0);
+      const config = r.json.details.config;
+      expect(config.max_batch_size).toBe(0);
+      expect(config.dynamic_batching).toBeUndefined();
+      expect(config.input).toEqual([c.input]);
+      expect(config.output.map((o: Any) => [o.name, o.data_type, o.dims])).toEqual(c.outputs);
+      const pbtxt = await fs.readFile(path.join(repo, c.name, 'config.pbtxt'), 'utf8');
+      expect(pbtxt).toContain('max_batch_size: 0');
+      for (const [n] of c.outputs) expect(pbtxt).toContain(`name: "${n}"`);
+      expect(pbtxt).toContain('key: "mlctl.detection"');
+      // The plain ONNX export of the same file runs its check too (one [3, 320, 320] zero image for torchvision's).
+      const onnx = await runCli(['export', (await loadPackage(c.name)).dir, '--format', 'onnx', '--out', path.join(home.dir, `onnx-${c.name}`), '--json']);
+      expect(onnx.code, JSON.stringify(onnx.json)).toBe(0);
+      expect(onnx.json.details.outputs.map((o: Any) => o.name)).toEqual(c.outputs.map(([n]) => n));
+      expect(onnx.json.details.raw).toBeUndefined();
+    }
+  });
+
   it('evaluate scores both through the task: truth = the boxes they find above one score scores AP 1; moved truth does not', async () => {
     const files = await noisePictures(path.join(home.dir, 'eval'), 3, 160, 128);
     const size = { width: 160, height: 128 };

@@ -59,7 +59,7 @@ rules:
     } finally {
       await w.stop();
     }
-    expect(events.map((e) => [e.type, e.rule, e.frame.file])).toEqual(frames.map((_, i) => ['detection', 'anything', `f${i}.png`]));
+    expect(events.map((e) => [e.type, e.rule, e.frame?.file])).toEqual(frames.map((_, i) => ['detection', 'anything', `f${i}.png`]));
     const maxDetections = (await loadPackage(name)).manifest.detection!.maxDetections;
     for (const [i, e] of events.entries()) {
       const want = await onnxRuntimeDetections(name, onnx, { minScore: 0, maxDetections }, frames[i]!);
