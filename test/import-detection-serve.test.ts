@@ -1,6 +1,7 @@
 // Imported detectors through the detection task: a YOLO-layout head and torchvision's SSDLite320 (boxes, scores and
 // labels, no batch dimension), once imported, answer serve's /predict and `mlctl predict` with boxes in each picture's
 // own pixels — the decoder run directly on onnxruntime's output for the same preprocessed picture, mapped back.
+import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import '../src/engines/index.js';
 import { loadPackage } from '../src/artifacts/package.js';
 import { cocoDocument } from '../src/data/detection/index.js';
 import { serveConfig } from '../src/serve/config.js';
+import { predictV2Service } from '../src/serve/grpc/proto.js';
 import { createServeMetrics } from '../src/serve/metrics.js';
 import { startServe } from '../src/serve/serve.js';
 import { createMemoryLogger } from '../src/util/log.js';
@@ -60,7 +62,10 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
   };
 
   const startServing = async (name: string, audit?: string) =>
-    startServe(serveConfig((await loadPackage(name)).dir, { port: 0, batching: { maxBatch: 4, maxDelayMs: 2 }, ...(audit ? { security: { audit: { file: audit, maxBytes: 1 << 20, keep: 1 } } } : {}) }), { logger: createMemoryLogger(), httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }), engineThread: false });
+    startServe(
+      serveConfig((await loadPackage(name)).dir, { port: 0, batching: { maxBatch: 4, maxDelayMs: 2 }, grpc: { port: 0, maxMessageBytes: 8 << 20 }, ...(audit ? { security: { audit: { file: audit, maxBytes: 1 << 20, keep: 1 } } } : {}) }),
+      { logger: createMemoryLogger(), httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }), engineThread: false },
+    );
 
   async function servedDetections(name: string, query: string): Promise<Box[][]> {
     const serving = await startServing(name);
@@ -166,6 +171,23 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
       expect(v2One.status, JSON.stringify(v2OneBody)).toBe(200);
       const k = v2OneBody.outputs[0]!.shape[1]!;
       expect(v2OneBody.outputs.map((o) => [o.name, o.datatype, o.shape])).toEqual([['boxes', 'FP32', [1, k, 4]], ['scores', 'FP32', [1, k]], ['labels', 'INT64', [1, k]]]);
+      // gRPC alike: INVALID_ARGUMENT with the same advice.
+      const Client = predictV2Service();
+      const client = new Client(`127.0.0.1:${Number(String(serving.server.app.mlctl.info.grpc).split(':').pop())}`, grpc.credentials.createInsecure());
+      try {
+        const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
+          (client as unknown as { ModelInfer: (req: object, md: grpc.Metadata, opts: object, cb: (e: grpc.ServiceError | null) => void) => void }).ModelInfer(
+            { model_name: 'ssd', inputs: [{ name: 'image', datatype: 'BYTES', shape: [2], contents: { bytes_contents: [picture, tall] } }] },
+            new grpc.Metadata(),
+            { deadline: Date.now() + 30_000 },
+            (e) => (e ? resolve(e) : reject(new Error('two pictures in one gRPC request were answered'))),
+          ),
+        );
+        expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+        expect(err.details).toMatch(/no batch dimension: it takes one example per request, not 2 .*separate requests/);
+      } finally {
+        client.close();
+      }
     } finally {
       await serving.server.shutdown();
     }
