@@ -152,6 +152,15 @@ describe.skipIf(!tools.pythonTorch)('imported detectors served and predicted thr
       expect(json.status, JSON.stringify(jsonBody)).toBe(200);
       [wantTall, wantWide, wantTall].forEach((want, i) => expectSame(jsonBody.detections[i]!, want, 1e-3));
 
+      // A broken picture among several: the request fails naming which one, as for a batched model.
+      const broken = new FormData();
+      broken.append('image', new Blob([picture], { type: 'image/png' }), 'wide.png');
+      broken.append('image', new Blob([Buffer.from('not a picture')], { type: 'image/png' }), 'bad.png');
+      const refused = await fetch(`${base}/predict`, { method: 'POST', body: broken });
+      const refusedBody = (await refused.json()) as { error: string; code: string };
+      expect(refused.status).toBe(400);
+      expect(refusedBody).toMatchObject({ code: 'INPUT_INVALID', error: expect.stringMatching(/^image 2 of 2 is not a readable image/) });
+
       // Six single-picture requests at once: each its own run (the queue never stacks two for this model).
       const one = (b: Buffer) => fetch(`${base}/predict?min_score=0&max_detections=8`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: b });
       const answers = await Promise.all([picture, tall, picture, tall, picture, tall].map(one));

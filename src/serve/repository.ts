@@ -130,7 +130,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       let batch: Feeds;
       const t0 = performance.now();
       try {
-        batch = await toFeeds(entry.model, inputs, { maxPixels, maxQueue, feedName: entry.feedName });
+        batch = await toFeeds(entry.model, inputs, { maxPixels, maxQueue, feedName: entry.feedName, ...(ctx.part ? { part: ctx.part } : {}) });
       } catch (err) {
         entry.preparing--;
         entry.batcher.poke(); // the queue may have been waiting for this request

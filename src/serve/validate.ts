@@ -16,6 +16,8 @@ export interface ValidateOptions {
   maxQueue: number;
   /** The engine's name for a served input. */
   feedName: (served: string) => string;
+  /** The request is one picture of a larger one sent one by one (InferContext.part): errors name which. */
+  part?: { index: number; of: number };
 }
 
 /** Feeds for the engine and how many examples they carry. */
@@ -92,7 +94,7 @@ async function taskFeeds(model: ServedModel, inputs: InferInput[], opts: Validat
   checkCount(n, opts, model);
   // The one buffer of the batch: every image is decoded and preprocessed straight into its slot.
   const x = new Float32Array(n * per);
-  const images = await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, n > 1 ? `image ${i + 1} of ${n}` : 'image')));
+  const images = await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, opts.part ? `image ${opts.part.index + 1} of ${opts.part.of}` : n > 1 ? `image ${i + 1} of ${n}` : 'image')));
   return { ...feed(x, n, true), images };
 }
 

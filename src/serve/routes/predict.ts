@@ -49,8 +49,8 @@ function parseLimits(...sources: Array<{ min_score?: unknown; max_detections?: u
 /**
  * The request's examples through the repository: in one call, or — for a model without a batch dimension (torchvision's
  * detectors take one image per run) given several pictures — one call per picture, each answered as if sent alone
- * (its own queue turn, batch of one; its audit line keeps its place in the request). Two are in flight, so the next
- * picture decodes while the engine runs one. Answers in request order.
+ * (its own queue turn, batch of one; its audit line and errors name its place in the request). Two are in flight,
+ * so the next picture decodes while the engine runs one. Answers in request order.
  */
 async function inferEach(repo: ModelRepository, model: ServedModel, input: InferInput, ctx: InferContext): Promise<InferResult[]> {
   const n = input.shape[0] ?? 1;
@@ -58,7 +58,12 @@ async function inferEach(repo: ModelRepository, model: ServedModel, input: Infer
   const answers: InferResult[] = [];
   let next = 0;
   const lane = async () => {
-    for (let i = next++; i < n; i = next++) answers[i] = await repo.infer(model.name, model.version, [sliceBatch(input, i, i + 1)], { ...ctx, index: i });
+    try {
+      for (let i = next++; i < n; i = next++) answers[i] = await repo.infer(model.name, model.version, [sliceBatch(input, i, i + 1)], { ...ctx, part: { index: i, of: n } });
+    } catch (err) {
+      next = n; // the request has failed: the other lane starts no more pictures
+      throw err;
+    }
   };
   await Promise.all([lane(), lane()]);
   return answers;
