@@ -5,7 +5,7 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { weightsVariantOf } from '../artifacts/variant.js';
 import { imageTensorShape } from '../data/preprocess.js';
-import { detectorEngine } from '../tasks/detection/engine.js';
+import { detectorEngine, isImportedDetector } from '../tasks/detection/engine.js';
 import { manifestTensors } from '../runtime/declared.js';
 import type { EngineChoice, EngineOptions, InferenceEngine } from '../runtime/engine.js';
 import { floatIO, floatsOf } from '../runtime/float.js';
@@ -98,7 +98,7 @@ export async function loadVersion(version: SourceVersion, opts: LoadOptions): Pr
   const opened = await opts.openEngine(pkg, { engine: opts.engine ?? 'auto', logger: opts.logger, worker: opts.worker });
   let engine = opened;
   try {
-    const imported = m.task === 'detection' && m.detection !== undefined && m.detection.head !== 'centernet';
+    const imported = isImportedDetector(m);
     if (imported) engine = detectorEngine(opened, m, version.location);
     const served = m.input.kind === 'tensors' ? tensorServing(pkg, engine, version.location) : imported ? detectorServing(pkg, engine) : taskServing(pkg, engine, version.location);
     const model: ServedModel = {

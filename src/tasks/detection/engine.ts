@@ -8,6 +8,9 @@ import type { InferenceEngine } from '../../runtime/engine.js';
 import type { LatencyRunner } from '../../runtime/latency.js';
 import type { Tensor } from '../../runtime/tensor.js';
 
+/** A detector whose head mlctl did not train (yolo, torchvision): its outputs are the model's own, every one fetched. */
+export const isImportedDetector = (m: Pick<Manifest, 'task' | 'detection'>): boolean => m.task === 'detection' && m.detection !== undefined && m.detection.head !== 'centernet';
+
 /** The engine's image input, checked against the manifest's: [batch, …image] or, unbatched, the image's own shape. */
 function imageInput(engine: InferenceEngine, spec: ImageInputSpec, where: string) {
   const want = imageTensorShape(spec);
