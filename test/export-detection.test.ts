@@ -137,7 +137,8 @@ describe('mlctl export of a detection package', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.details.config).toMatchObject({
       max_batch_size: 0,
-      input: [{ name: 'image', data_type: 'TYPE_FP32', format: 'FORMAT_NHWC', dims: [-1, 64, 64, 3] }],
+      // Without batching the dims hold the batch too: 4 dims, so no image format (Triton takes one only with 3).
+      input: [{ name: 'image', data_type: 'TYPE_FP32', dims: [-1, 64, 64, 3] }],
       output: [
         { name: 'boxes', data_type: 'TYPE_FP32', dims: [-1, 4] },
         { name: 'scores', data_type: 'TYPE_FP32', dims: [-1] },
@@ -146,6 +147,7 @@ describe('mlctl export of a detection package', () => {
       ],
     });
     expect(r.json.details.config.dynamic_batching).toBeUndefined();
+    expect(r.json.details.config.input[0].format).toBeUndefined();
     const pbtxt = await readFile(path.join(repo, 'det', 'config.pbtxt'), 'utf8');
     expect(pbtxt).toContain('key: "mlctl.detection"');
     expect(pbtxt).not.toContain('label_filename');

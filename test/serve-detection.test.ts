@@ -128,6 +128,26 @@ describe('POST /predict on a detection model', () => {
     }
   });
 
+  it('V2 metadata, Triton config and TF Serving metadata name the raw map output with its datatype and dims', async () => {
+    const grid = [DET.grid, DET.grid, DET.labels.length + 4];
+    const meta = (await (await fetch(url('/v2/models/det'))).json()) as Any;
+    expect(meta.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [-1, DET.size, DET.size, 3] }, { name: 'image', datatype: 'BYTES', shape: [-1] }]);
+    expect(meta.outputs).toEqual([{ name: 'detections', datatype: 'FP32', shape: [-1, ...grid] }]);
+    const config = (await (await fetch(url('/v2/models/det/config'))).json()) as Any;
+    expect(config).toMatchObject({
+      max_batch_size: 4,
+      input: [{ name: 'input', data_type: 'TYPE_FP32', format: 'FORMAT_NHWC', dims: [DET.size, DET.size, 3] }],
+      output: [{ name: 'detections', data_type: 'TYPE_FP32', dims: grid }],
+    });
+    // Detection labels are class indices in the map, not a scores vector Triton's classification could read.
+    expect(config.output[0].label_filename).toBeUndefined();
+    const tf = (await (await fetch(url('/v1/models/det/metadata'))).json()) as Any;
+    const sig = tf.metadata.signature_def.signature_def.serving_default;
+    expect(Object.keys(sig.outputs)).toEqual(['detections']);
+    expect(sig.outputs.detections).toMatchObject({ dtype: 'DT_FLOAT', name: 'detections:0' });
+    expect(sig.outputs.detections.tensor_shape.dim.map((d: Any) => Number(d.size))).toEqual([-1, ...grid]);
+  });
+
   it('the audit log records how many boxes and the best one', async () => {
     await post('/predict', small, { 'content-type': 'image/png' });
     const lines = (await fs.readFile(path.join(tmp.dir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Any);

@@ -5,7 +5,7 @@ import { modelSize } from '../artifacts/size.js';
 import type { DetectionSample } from '../data/detection/index.js';
 import { MlctlError } from '../errors.js';
 import { openEngine, type InferenceEngine } from '../runtime/engine.js';
-import { floatIO } from '../runtime/float.js';
+import { detectorEngine, detectorLatencyRunner } from '../tasks/detection/engine.js';
 import { evaluateDetectionEngine, type DetectionEvalOptions, type DetectionMetrics } from '../tasks/detection/evaluate.js';
 import { packageLatency, type EvaluateOptions, type EvaluationResult } from './run.js';
 
@@ -17,19 +17,15 @@ export type DetectionEvaluationResult = EvaluationResult<DetectionMetrics>;
 export const isDetectionPackage = (pkg: Pick<LoadedPackage, 'manifest'>) => pkg.manifest.task === 'detection';
 
 /**
- * Latency as for classifiers; an imported detector that is not one float tensor in and out (torchvision's boxes,
- * scores and labels, no batch dimension) is not timed yet: said, not failed.
+ * Latency as for classifiers, timed the way the detection task runs every detector (tasks/detection/engine.ts): every
+ * output the head decodes, one run per picture for a model without a batch dimension (torchvision's).
  */
 async function detectorLatency(pkg: LoadedPackage, engine: InferenceEngine, opts: EvaluateOptions, example?: Float32Array) {
   if (opts.latency === false) return undefined;
-  try {
-    floatIO(engine);
-  } catch (err) {
-    if (!(err instanceof MlctlError && err.code === 'ENGINE_IO_UNSUPPORTED')) throw err;
-    opts.logger?.warn(`latency not measured for ${pkg.manifest.name} v${pkg.manifest.version}: its engine is not one float tensor in and out (${engine.outputs.map((t) => t.name).join(', ')})`);
-    return undefined;
-  }
-  return packageLatency(pkg, engine, opts, example);
+  const m = pkg.manifest;
+  if (m.input.kind !== 'image') return undefined;
+  const runner = detectorLatencyRunner(detectorEngine(engine, m, pkg.dir), m.input);
+  return packageLatency(pkg, engine, { ...opts, latency: { ...opts.latency, runner } }, example);
 }
 
 /** Evaluate a detection package on samples labelled with its label indices (mapDetectionLabels). */

@@ -177,7 +177,9 @@ export async function checkOnnxRuns(model: OnnxModel, expectedOutputSize: number
   try {
     const input = model.inputs[0];
     if (!input || model.inputs.length !== 1) throw new Error(`expected one graph input, found ${model.inputs.length}`);
-    const dims = input.dims.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : NaN));
+    // A free leading dimension is the batch (one example); fixed dimensions as the model has them, so a model
+    // without a batch dimension (torchvision's detectors take one [3, h, w] image) gets its own shape.
+    const dims = input.dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : NaN));
     if (dims.some((d) => !Number.isFinite(d))) throw new Error(`input ${input.name} has non-batch symbolic dimensions ${JSON.stringify(input.dims)}`);
     const size = dims.reduce((a, d) => a * d, 1);
     const zeros = input.elemType === DataType.UINT8 ? new ort.Tensor('uint8', new Uint8Array(size), dims) : new ort.Tensor('float32', new Float32Array(size), dims);
@@ -208,7 +210,11 @@ export function onnxDetails(model: OnnxModel, file: string): Record<string, unkn
 }
 
 /** What checkOnnxRuns expects of the first output: the manifest's size, or nothing fixed for decoded detections (M boxes). */
-export const checkedOutputSize = (pkg: LoadedPackage, model: OnnxModel): number | undefined => (pkg.manifest.detection && model.outputs[0]?.name === DECODED_OUTPUTS.boxes ? undefined : pkg.manifest.output.size!);
+/** Values per example the first output must hold: the manifest's size, except for decoded boxes and an imported detector's own outputs. */
+export const checkedOutputSize = (pkg: LoadedPackage, model: OnnxModel): number | undefined => {
+  const d = pkg.manifest.detection;
+  return d && (d.head !== 'centernet' || model.outputs[0]?.name === DECODED_OUTPUTS.boxes) ? undefined : pkg.manifest.output.size!;
+};
 
 export async function writeOnnxExport(pkg: LoadedPackage, dir: string, opts: OnnxExportOptions = {}): Promise<Record<string, unknown>> {
   const base = exportMetadata(pkg, 'onnx');
@@ -217,7 +223,7 @@ export async function writeOnnxExport(pkg: LoadedPackage, dir: string, opts: Onn
   await fs.writeFile(path.join(dir, ONNX_FILE), model.bytes);
   // Detection: the raw map beside the decoded graph, for callers who decode (or batch) it their own way.
   let raw: Record<string, unknown> | undefined;
-  if (pkg.manifest.detection && !opts.rawDetections) {
+  if (pkg.manifest.detection?.head === 'centernet' && !opts.rawDetections) {
     const rawModel = await onnxModelFor(pkg, base, { ...opts, rawDetections: true, logger: undefined });
     await checkOnnxRuns(rawModel, pkg.manifest.output.size!, opts.logger);
     await fs.writeFile(path.join(dir, RAW_ONNX_FILE), rawModel.bytes);

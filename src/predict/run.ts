@@ -10,7 +10,7 @@ import { MlctlError } from '../errors.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import { floatIO, runFloat } from '../runtime/float.js';
 import { requireTask, type DetectionLimits, type ResultContext } from '../tasks/index.js';
-import { detectorEngine, runDetector, type DetectorRun } from '../tasks/detection/engine.js';
+import { detectorEngine, isImportedDetector, runDetector, type DetectorRun } from '../tasks/detection/engine.js';
 import { floatOutputs } from '../tasks/outputs.js';
 import type { Logger } from '../util/log.js';
 import { createProgress, type Progress } from '../util/progress.js';
@@ -259,7 +259,7 @@ async function predictRows(pkg: LoadedPackage, opts: PredictOptions & { format: 
   let engine: InferenceEngine | undefined;
   try {
     // An imported detector (yolo or torchvision head) is run for every output its head decodes.
-    const imported = m.task === 'detection' && m.detection !== undefined && m.detection.head !== 'centernet';
+    const imported = isImportedDetector(m);
     engine = imported ? await openDetector(pkg, opts) : await openCheckedEngine(pkg, imageTensorShape(spec), opts);
     const planned = await countPending(opts, sink, shard);
     const what = `${m.name} v${m.version}${shard.count > 1 ? ` shard ${formatShard(shard)}` : ''}`;

@@ -19,7 +19,21 @@ export interface LatencyOptions {
   example?: Float32Array;
   /** Called after each timed run (progress). */
   onRun?: () => void;
+  /** How a batch is run; default the engine's one float input and output (runFloat). */
+  runner?: LatencyRunner;
 }
+
+/**
+ * What is timed: `batch` examples packed in `x` through the engine as its caller runs them (e.g. a detector's every
+ * output, one run per picture without a batch dimension), and one example's input shape (-1 where free).
+ */
+export interface LatencyRunner {
+  inputShape: readonly number[];
+  run(x: Float32Array, batch: number): Promise<unknown>;
+}
+
+/** The default: the engine's one float tensor in and out. */
+const floatRunner = (engine: InferenceEngine): LatencyRunner => ({ inputShape: floatIO(engine).inputShape, run: (x, batch) => runFloat(engine, x, batch) });
 
 export interface ThroughputPoint {
   batchSize: number;
@@ -53,9 +67,8 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-function batchInput(engine: InferenceEngine, batch: number, example?: Float32Array): Float32Array {
+function batchInput(inputShape: readonly number[], batch: number, example?: Float32Array): Float32Array {
   // Models with free dimensions (-1) are timed at the example's size.
-  const { inputShape } = floatIO(engine);
   const fixed = inputShape.every((d) => d > 0);
   if (!fixed && !example) throw new RangeError(`the engine's input shape [${inputShape.join(', ')}] has free dimensions: pass an example input`);
   const per = fixed ? inputShape.reduce((a, d) => a * d, 1) : example!.length;
@@ -73,12 +86,13 @@ export async function measureLatency(engine: InferenceEngine, opts: LatencyOptio
   const throughputRuns = Math.max(1, opts.throughputRuns ?? DEFAULT_LATENCY.throughputRuns);
   const batchSizes = [...new Set(opts.batchSizes ?? DEFAULT_LATENCY.batchSizes)].filter((b) => b >= 1).sort((a, b) => a - b);
 
-  const one = batchInput(engine, 1, opts.example);
-  for (let i = 0; i < warmup; i++) await runFloat(engine, one, 1);
+  const runner = opts.runner ?? floatRunner(engine);
+  const one = batchInput(runner.inputShape, 1, opts.example);
+  for (let i = 0; i < warmup; i++) await runner.run(one, 1);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    await runFloat(engine, one, 1);
+    await runner.run(one, 1);
     times.push(performance.now() - t0);
     opts.onRun?.();
   }
@@ -91,13 +105,13 @@ export async function measureLatency(engine: InferenceEngine, opts: LatencyOptio
       // Batch 1 was just measured warm: reuse it rather than spend more runs.
       seconds = times.reduce((a, t) => a + t, 0) / 1000 / runs;
     } else {
-      const x = batchInput(engine, b, opts.example);
-      await runFloat(engine, x, b);
+      const x = batchInput(runner.inputShape, b, opts.example);
+      await runner.run(x, b);
       const budget = opts.throughputBudgetMs ?? DEFAULT_LATENCY.throughputBudgetMs;
       const t0 = performance.now();
       let done = 0;
       while (done < throughputRuns && (done === 0 || performance.now() - t0 < budget)) {
-        await runFloat(engine, x, b);
+        await runner.run(x, b);
         done++;
         opts.onRun?.();
       }

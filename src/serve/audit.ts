@@ -157,7 +157,7 @@ export function predictionRecords(e: InferEvent, repo: ModelRepository): Array<R
   }
   const result = e.result;
   return predictionFields(result).map((fields, index) => ({
-    time, event: 'predict', ...common, index, model: result.model.name, version: result.model.version,
+    time, event: 'predict', ...common, index: (e.ctx.part?.index ?? 0) + index, model: result.model.name, version: result.model.version,
     manifestSha256: result.model.manifestSha256, inputSha256: hashes[index] ?? null, ...fields, latencyMs,
   }));
 }

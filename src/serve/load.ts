@@ -6,7 +6,7 @@ import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import { weightsVariantOf } from '../artifacts/variant.js';
 import { imageTensorShape } from '../data/preprocess.js';
-import { detectorEngine } from '../tasks/detection/engine.js';
+import { detectorEngine, isImportedDetector } from '../tasks/detection/engine.js';
 import { manifestTensors } from '../runtime/declared.js';
 import { sessionDefaults } from '../runtime/device.js';
 import { enginePool } from '../runtime/pool.js';
@@ -69,13 +69,15 @@ function taskServing(pkg: LoadedPackage, engine: InferenceEngine, where: string)
 /**
  * An imported detector (yolo or torchvision head): the image in, every output the engine answers out, as it answers
  * them (torchvision's boxes, scores and labels are three tensors of the model's own length), for the task to decode.
+ * A model without a batch dimension (or with a fixed batch of one) is served as a batch of exactly one: [1, …].
  */
 function detectorServing(pkg: LoadedPackage, engine: InferenceEngine): Pick<LoadedVersion, 'feedName' | 'present'> & { inputs: TensorSpec[]; outputs: TensorSpec[] } {
   const m = pkg.manifest;
   if (m.input.kind !== 'image') throw mismatch(`package ${pkg.dir}: its task is detection but its input is ${m.input.kind}`);
+  const batch = engine.batched ? -1 : 1;
   return {
-    inputs: [{ name: m.input.name!, datatype: 'FP32', shape: [-1, ...imageTensorShape(m.input)] }],
-    outputs: engine.outputs.map((t) => ({ ...t, shape: [-1, ...t.shape.slice(1)] })),
+    inputs: [{ name: m.input.name!, datatype: 'FP32', shape: [batch, ...imageTensorShape(m.input)] }],
+    outputs: engine.outputs.map((t) => ({ ...t, shape: [batch, ...t.shape.slice(1)] })),
     feedName: () => engine.inputs[0]!.name,
     present: (outputs) => outputs,
   };
@@ -120,7 +122,7 @@ export async function loadVersion(version: SourceVersion, opts: LoadOptions): Pr
   const opened = await openInstances(pkg, opts);
   let engine = opened;
   try {
-    const imported = m.task === 'detection' && m.detection !== undefined && m.detection.head !== 'centernet';
+    const imported = isImportedDetector(m);
     if (imported) engine = detectorEngine(opened, m, version.location);
     const served = m.input.kind === 'tensors' ? tensorServing(pkg, engine, version.location) : imported ? detectorServing(pkg, engine) : taskServing(pkg, engine, version.location);
     const model: ServedModel = {

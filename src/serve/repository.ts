@@ -138,7 +138,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       let batch: Feeds;
       const t0 = performance.now();
       try {
-        batch = await toFeeds(entry.model, inputs, { maxPixels, maxQueue, feedName: entry.feedName, pool: entry.pool });
+        batch = await toFeeds(entry.model, inputs, { maxPixels, maxQueue, feedName: entry.feedName, pool: entry.pool, ...(ctx.part ? { part: ctx.part } : {}) });
       } catch (err) {
         entry.preparing--;
         entry.batcher.poke(); // the queue may have been waiting for this request

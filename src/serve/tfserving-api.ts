@@ -76,7 +76,7 @@ export function signatureDefs(m: ServedModel, topK: number): Record<string, Retu
   const method = exampleMethod(m);
   return {
     [SIGNATURES.predict]: signature(METHOD.predict, infoMap(m.inputs), predictions),
-    ...(input.kind === 'image' ? { [SIGNATURES.imageBytes]: signature(METHOD.predict, { [IMAGE_BYTES_INPUT]: tensorInfo(IMAGE_BYTES_INPUT, 'DT_STRING', [-1]) }, predictions) } : {}),
+    ...(input.kind === 'image' ? { [SIGNATURES.imageBytes]: signature(METHOD.predict, { [IMAGE_BYTES_INPUT]: tensorInfo(IMAGE_BYTES_INPUT, 'DT_STRING', [m.batched ? -1 : 1]) }, predictions) } : {}),
     ...(method === 'regress' ? { [SIGNATURES.regress]: signature(METHOD.regress, examples, { outputs: tensorInfo(out.name, 'DT_FLOAT', [-1, 1]) }) } : {}),
     ...(method === 'classify' ? { [SIGNATURES.classify]: signature(METHOD.classify, examples, { classes: tensorInfo('classes', 'DT_STRING', [-1, k]), scores: tensorInfo('scores', 'DT_FLOAT', [-1, k]) }) } : {}),
   };

@@ -16,7 +16,8 @@ export const TRITON_EXTENSIONS = ['model_configuration', 'statistics', 'classifi
  * batching it is served with (max_batch_size = --max-batch, max_queue_delay_microseconds = --max-delay-ms, instance_group
  * count = --instances) — for an
  * image or tabular model equal to what `export --format triton` writes for the same package with the same batching.
- * A model without a batch dimension has max_batch_size 0 and its full shapes.
+ * A model without a batch dimension has max_batch_size 0 and its full shapes as served: an imported detector's batch
+ * of one [1, …] (the export writes the file's own shapes, e.g. torchvision's [3, h, w]).
  */
 export async function servedModelConfig(m: ServedModel, batching: ModelRepository['batching']): Promise<Record<string, unknown>> {
   const metadataProps = m.manifest.input.kind === 'tensors' ? {} : variantProps(m.manifest, { input: 'preprocessed', weights: m.weights as WeightsVariant });

@@ -28,6 +28,12 @@ export interface InferContext {
    * "127.0.0.1:53122", so pipelined requests on one connection queue behind each other, not ahead of everyone.
    */
   connection?: string;
+  /**
+   * This call carries one example of a client request that a front end sent one by one (POST /predict to a model
+   * without a batch dimension): its place in that request (from 0) and the request's size, which its audit line and
+   * errors name ("image 2 of 3").
+   */
+  part?: { index: number; of: number };
 }
 
 /** A model version found on disk that could not be served (failed verification, bad model file …). */

@@ -19,6 +19,8 @@ export interface ValidateOptions {
   feedName: (served: string) => string;
   /** Where decoded images' buffers come from (default: new ones). */
   pool?: FloatPool;
+  /** The request is one picture of a larger one sent one by one (InferContext.part): errors name which. */
+  part?: { index: number; of: number };
 }
 
 /** Feeds for the engine and how many examples they carry. */
@@ -43,8 +45,13 @@ export function imageSpecOf(model: ServedModel): ImageInputSpec {
   return input;
 }
 
-function checkCount(n: number, opts: ValidateOptions): void {
+function checkCount(n: number, opts: ValidateOptions, model: ServedModel): void {
   if (n > opts.maxQueue) throw badRequest(`the request has ${n} examples, more than the queue holds (--max-queue ${opts.maxQueue}); split it`);
+  // Tensor-level transports answer one set of tensors per request: a model without a batch dimension has one example's.
+  if (n > 1 && !model.batched) {
+    const also = model.manifest.input.kind === 'image' ? '; POST /predict takes several pictures and runs them one by one' : '';
+    throw badRequest(`model ${model.name} has no batch dimension: it takes one example per request, not ${n} (shape [1, …]); send them in separate requests${also}`);
+  }
 }
 
 /** An image or tabular model: one FP32 tensor [N, …] (finite), or for image models BYTES encoded images. */
@@ -74,7 +81,7 @@ async function taskFeeds(model: ServedModel, inputs: InferInput[], opts: Validat
     if (input.data.length !== n * per) throw badRequest(`input ${input.name} has ${input.data.length} values but shape [${s.join(', ')}] needs ${n * per}`);
     const bad = firstNonFinite(input.data);
     if (bad >= 0) throw badRequest(`input ${input.name}: element ${bad} is ${input.data[bad]}; inputs must be finite float32 numbers (no NaN or Infinity, |x| <= 3.4e38)`);
-    checkCount(n, opts);
+    checkCount(n, opts, model);
     // The request's own numbers: observers (audit, statistics) may still read them after the run.
     return feed(input.data, n, false);
   }
@@ -87,10 +94,10 @@ async function taskFeeds(model: ServedModel, inputs: InferInput[], opts: Validat
   const n = s[0]!;
   const data = input.data;
   if (!Array.isArray(data) || data.length !== n) throw badRequest(`input ${input.name} has ${Array.isArray(data) ? data.length : 0} elements but shape [${s.join(', ')}] needs ${n}`);
-  checkCount(n, opts);
+  checkCount(n, opts, model);
   // The one buffer of the batch: every image is decoded and preprocessed straight into its slot.
   const x = opts.pool?.take(n * per) ?? new Float32Array(n * per);
-  const images = await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, n > 1 ? `image ${i + 1} of ${n}` : 'image')));
+  const images = await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, opts.part ? `image ${opts.part.index + 1} of ${opts.part.of}` : n > 1 ? `image ${i + 1} of ${n}` : 'image')));
   return { ...feed(x, n, true), images };
 }
 
@@ -118,7 +125,7 @@ function tensorFeeds(model: ServedModel, inputs: InferInput[], opts: ValidateOpt
   const off = feeds.find((f) => f.shape[0] !== n);
   if (off) throw badRequest(`input ${off.name} has ${off.shape[0]} example(s) along its first dimension, input ${feeds[0]!.name} has ${n}; every input carries the same examples`);
   if (n < 1) throw badRequest(`the request has no examples: the first dimension of every input is 0`);
-  checkCount(n, opts);
+  checkCount(n, opts, model);
   return { feeds, n, owned: false };
 }
 

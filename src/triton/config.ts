@@ -61,12 +61,13 @@ export function tritonConfig(manifest: Pick<Manifest, 'input' | 'labels' | 'dete
     name: opts.name,
     platform: opts.platform ?? 'onnxruntime_onnx',
     max_batch_size: opts.maxBatch,
-    input: model.inputs.map((t) => ({
-      name: t.name,
-      data_type: tritonDataType(t.datatype),
-      ...(image && t.shape.length === 4 ? { format: 'FORMAT_NHWC' } : {}),
-      dims: dims(t.shape, `input ${t.name}`),
-    })),
+    input: model.inputs.map((t) => {
+      const d = dims(t.shape, `input ${t.name}`);
+      // Triton takes an image format only with exactly the 3 image dims (HWC or CHW): a model without a batch
+      // dimension whose dims still hold a leading one (mlctl's decoded detectors) says none.
+      const format = image && d.length === 3 ? { format: manifest.input.kind === 'image' && manifest.input.layout === 'NCHW' ? 'FORMAT_NCHW' : 'FORMAT_NHWC' } : {};
+      return { name: t.name, data_type: tritonDataType(t.datatype), ...format, dims: d };
+    }),
     output: model.outputs.map((t, i) => ({
       name: t.name,
       data_type: tritonDataType(t.datatype),

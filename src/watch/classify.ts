@@ -8,9 +8,10 @@ import type { ImageInputSpec } from '../artifacts/manifest.js';
 import { loadPackage } from '../artifacts/package.js';
 import { imageInputSpec, imageToInput, imageToInputPlaced, type ImageGeometry, type PreprocessingMode } from '../data/preprocess.js';
 import { MlctlError } from '../errors.js';
-import { openEngine, type EngineChoice } from '../runtime/engine.js';
+import { openEngine, type EngineChoice, type InferenceEngine } from '../runtime/engine.js';
 import { floatFeed, floatIO, floatsOf } from '../runtime/float.js';
 import { createBatcher } from '../runtime/batcher.js';
+import { detectorEngine, detectorFeed } from '../tasks/detection/engine.js';
 import { requireTask } from '../tasks/index.js';
 import type { DetectedObject } from '../tasks/types.js';
 import { floatOutputs } from '../tasks/outputs.js';
@@ -69,11 +70,16 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
   if (!m.labels.length) throw new MlctlError('WATCH_MODEL_UNSUITABLE', [ref, 'its manifest lists no labels']);
   const spec: ImageInputSpec = m.input;
   // TF.js runs in a worker thread: a batch must never block the event loop that reads the camera streams.
-  const engine = await openEngine(pkg, { engine: opts.engine, logger: opts.logger, worker: true });
+  const opened = await openEngine(pkg, { engine: opts.engine, logger: opts.logger, worker: true });
+  let engine: InferenceEngine;
   try {
-    floatIO(engine);
+    // A detector runs as the detection task runs it everywhere (tasks/detection/engine.ts): every output its head
+    // decodes (torchvision's boxes, scores and labels), one frame per run for a model without a batch dimension.
+    // Any other model is one float tensor in and out.
+    engine = objects ? detectorEngine(opened, m, pkg.dir) : opened;
+    if (!objects) floatIO(engine);
   } catch (err) {
-    await engine.dispose();
+    await opened.dispose();
     throw err;
   }
   let decoding = 0;
@@ -86,7 +92,7 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
     labels: m.labels,
     detects: objects !== undefined,
     model: { name: m.name, version: m.version },
-    description: `${ref} on ${engine.description}, batches of up to ${opts.maxBatch}`,
+    description: `${ref} on ${engine.description}, ${engine.batched ? `batches of up to ${opts.maxBatch}` : 'one frame per run (no batch dimension)'}`,
     capacity: opts.maxBatch * 2,
     async classify(image, region) {
       let x: Float32Array;
@@ -100,10 +106,10 @@ export async function openLocalClassifier(opts: LocalOptions): Promise<Classifie
         decoding--;
         batcher.poke();
       }
-      const r = await batcher.submit([floatFeed(engine, x, 1)], 1);
+      const r = await batcher.submit([objects ? detectorFeed(engine, spec, x, 1) : floatFeed(engine, x, 1)], 1);
       // The geometry carries the region's corner: a detector's boxes come back in the whole frame's pixels.
       const ctx = objects ? { images: [geometry], ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}) } : undefined;
-      const [result] = task.results(floatOutputs(m, floatsOf(r.outputs[0]!), 1), m, ctx);
+      const [result] = task.results(objects ? r.outputs : floatOutputs(m, floatsOf(r.outputs[0]!), 1), m, ctx);
       const base = { scores: rules.scores(result, m), inferenceMs: r.inferenceMs, batchSize: r.batchSize };
       if (!objects) return base;
       const frame = region ? await frameSize(image, true) : { width: geometry.width, height: geometry.height };

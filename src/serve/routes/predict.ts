@@ -1,13 +1,14 @@
 // POST /predict: the seed's Flask contract (multipart field `image`) plus raw image bodies and JSON
-// {"instances": [{"b64": ...}]}; several images per request. Answers what the model's task renders (classifiers:
-// predictions and top-k labels; regression: predictions; detection: boxes per image in its own pixels), then model
-// and version.
+// {"instances": [{"b64": ...}]}; several images per request (one run each for a model without a batch dimension).
+// Answers what the model's task renders (classifiers: predictions and top-k labels; regression: predictions;
+// detection: boxes per image in its own pixels), then model and version.
 import type { FastifyInstance } from 'fastify';
 import type { TabularEncoding } from '../../data/csv.js';
 import { badRequest } from '../errors.js';
 import { requireTask, type DetectionLimits } from '../../tasks/index.js';
 import { instancesToInput, readMultipartImages, rowsToInput, UPLOAD_TEXT_LIMITS } from '../codec.js';
-import type { InferInput } from '../types.js';
+import { sliceBatch } from '../../runtime/tensor.js';
+import type { InferContext, InferInput, InferResult, ModelRepository, ServedModel } from '../types.js';
 import { inferContext, keyScope, resolveModel } from './common.js';
 import { predictSchema } from './schemas.js';
 
@@ -45,6 +46,29 @@ function parseLimits(...sources: Array<{ min_score?: unknown; max_detections?: u
   return limits;
 }
 
+/**
+ * The request's examples through the repository: in one call, or — for a model without a batch dimension (torchvision's
+ * detectors take one image per run) given several pictures — one call per picture, each answered as if sent alone
+ * (its own queue turn, batch of one; its audit line and errors name its place in the request). Two are in flight,
+ * so the next picture decodes while the engine runs one. Answers in request order.
+ */
+async function inferEach(repo: ModelRepository, model: ServedModel, input: InferInput, ctx: InferContext): Promise<InferResult[]> {
+  const n = input.shape[0] ?? 1;
+  if (model.batched || input.datatype !== 'BYTES' || n <= 1) return [await repo.infer(model.name, model.version, [input], ctx)];
+  const answers: InferResult[] = [];
+  let next = 0;
+  const lane = async () => {
+    try {
+      for (let i = next++; i < n; i = next++) answers[i] = await repo.infer(model.name, model.version, [sliceBatch(input, i, i + 1)], { ...ctx, part: { index: i, of: n } });
+    } catch (err) {
+      next = n; // the request has failed: the other lane starts no more pictures
+      throw err;
+    }
+  };
+  await Promise.all([lane(), lane()]);
+  return answers;
+}
+
 export async function predictRoutes(app: FastifyInstance): Promise<void> {
   const state = app.mlctl;
   app.post<{ Querystring: PredictQuery }>('/predict', { config: { kind: 'inference' }, schema: predictSchema }, async (request) => {
@@ -80,9 +104,9 @@ export async function predictRoutes(app: FastifyInstance): Promise<void> {
     // Checked before inference: a model without a task has nothing /predict could answer.
     const task = requireTask(model.manifest, 'POST /predict', `${model.name} v${model.version}`);
     if (input.datatype === 'FP32') input.name = model.inputs[0]!.name;
-    const res = await state.repo.infer(model.name, model.version, [input], inferContext(request));
-    const m = res.model.manifest;
-    const results = task.results(res.outputs, m, { ...state.detection, ...limits, ...(res.images ? { images: res.images } : {}) });
-    return { ...task.serve.predict(results, m, { topK: k }), model: res.model.name, version: res.model.version };
+    const answers = await inferEach(state.repo, model, input, inferContext(request));
+    const m = answers[0]!.model.manifest;
+    const results = answers.flatMap((res) => task.results(res.outputs, m, { ...state.detection, ...limits, ...(res.images ? { images: res.images } : {}) }));
+    return { ...task.serve.predict(results, m, { topK: k }), model: answers[0]!.model.name, version: answers[0]!.model.version };
   });
 }

@@ -18,16 +18,16 @@ export const V2_IMAGE_INPUT = 'image';
 const tensorMetadata = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
 
 /**
- * V2 model metadata: every input and output as the model is served (batch dimension first, -1 where dynamic). Image
- * models also list the BYTES tensor of encoded images (JPEG, PNG, WebP …; one per element), so a client discovers it
- * can send pictures as they are.
+ * V2 model metadata: every input and output as the model is served (batch dimension first, -1 where dynamic; 1 for a
+ * model without a batch dimension, which takes one example per request). Image models also list the BYTES tensor of
+ * encoded images (JPEG, PNG, WebP …; one per element), so a client discovers it can send pictures as they are.
  */
 export function modelMetadata(model: ServedModel, versions: number[]) {
   return {
     name: model.name,
     versions: versions.map(String),
     platform: model.platform,
-    inputs: [...model.inputs.map(tensorMetadata), ...(model.manifest.input.kind === 'image' ? [{ name: V2_IMAGE_INPUT, datatype: 'BYTES', shape: [-1] }] : [])],
+    inputs: [...model.inputs.map(tensorMetadata), ...(model.manifest.input.kind === 'image' ? [{ name: V2_IMAGE_INPUT, datatype: 'BYTES', shape: [model.batched ? -1 : 1] }] : [])],
     outputs: model.outputs.map(tensorMetadata),
   };
 }

@@ -5,7 +5,11 @@ import type { ImageInputSpec, Manifest } from '../../artifacts/manifest.js';
 import { imageTensorShape } from '../../data/preprocess.js';
 import { MlctlError } from '../../errors.js';
 import type { InferenceEngine } from '../../runtime/engine.js';
+import type { LatencyRunner } from '../../runtime/latency.js';
 import type { Tensor } from '../../runtime/tensor.js';
+
+/** A detector whose head mlctl did not train (yolo, torchvision): its outputs are the model's own, every one fetched. */
+export const isImportedDetector = (m: Pick<Manifest, 'task' | 'detection'>): boolean => m.task === 'detection' && m.detection !== undefined && m.detection.head !== 'centernet';
 
 /** The engine's image input, checked against the manifest's: [batch, …image] or, unbatched, the image's own shape. */
 function imageInput(engine: InferenceEngine, spec: ImageInputSpec, where: string) {
@@ -51,16 +55,25 @@ export interface DetectorRun {
   n: number;
 }
 
+/** `n` preprocessed pictures packed in `x` as a detector engine's (detectorEngine's view) one input. */
+export function detectorFeed(engine: InferenceEngine, spec: ImageInputSpec, x: Float32Array, n: number): Tensor<'FP32'> {
+  return { name: engine.inputs[0]!.name, datatype: 'FP32', shape: [n, ...imageTensorShape(spec)], data: x };
+}
+
 /**
  * `n` preprocessed pictures packed in `x` through a detector engine (detectorEngine's view): one run for a batched
  * model, one per picture otherwise; every output fetched.
  */
 export async function runDetector(engine: InferenceEngine, spec: ImageInputSpec, x: Float32Array, n: number): Promise<DetectorRun[]> {
-  const input = engine.inputs[0]!;
-  const image = imageTensorShape(spec);
-  if (engine.batched || n === 1) return [{ outputs: await engine.run([{ name: input.name, datatype: 'FP32', shape: [n, ...image], data: x }]), n }];
+  if (engine.batched || n === 1) return [{ outputs: await engine.run([detectorFeed(engine, spec, x, n)]), n }];
   const per = x.length / n;
   const runs: DetectorRun[] = [];
   for (let i = 0; i < n; i++) runs.push(...(await runDetector(engine, spec, x.subarray(i * per, (i + 1) * per), 1)));
   return runs;
 }
+
+/** What evaluate times of a detector: runDetector on its engine (every output; one run per picture when unbatched). */
+export const detectorLatencyRunner = (engine: InferenceEngine, spec: ImageInputSpec): LatencyRunner => ({
+  inputShape: imageTensorShape(spec),
+  run: (x, n) => runDetector(engine, spec, x, n),
+});
