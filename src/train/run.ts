@@ -82,6 +82,39 @@ export async function extractOnlyRun(opts: Pick<TrainOptions, 'logger' | 'should
   return { interrupted: Boolean(opts.shouldStop?.()), runDir: o.runDir, metrics: {}, history: [], backend: o.backend, engine: session.engine.name, features: { cacheDir: extracted.storeDir }, timings: o.clock.timings, extracted };
 }
 
+/**
+ * Release what either task's run holds, whichever way it ends: every epoch's checkpoint on disk before the command
+ * ends, the TensorBoard session closed unless the run saved (which closed it), the models, inputs, session and lock.
+ */
+export async function releaseRun(
+  run: { runDir: string; opts: Pick<TrainOptions, 'logger'> },
+  held: {
+    writer?: Pick<CheckpointWriter, 'flush'>;
+    board?: { dir: string; close(status?: 'SUCCESS' | 'FAILURE'): Promise<void> };
+    boardStatus: 'SUCCESS' | 'FAILURE' | undefined;
+    fullModel?: tf.LayersModel;
+    /** The trained head, apart from the full model's copy of it. */
+    head?: { dispose(): void };
+    ftSetup?: { dispose(): Promise<void> };
+    session?: FeatureSession;
+    lock?: RunLock;
+  },
+): Promise<void> {
+  const { board } = held;
+  if (held.writer) await flushCheckpoints(run, held.writer);
+  if (held.boardStatus !== 'SUCCESS') await board?.close(held.boardStatus).catch((err: Error) => run.opts.logger.warn(`TensorBoard log ${board.dir}: ${err.message}`));
+  // The full model shares the base's layers: its own go here, the base's with the session.
+  try {
+    held.fullModel?.dispose();
+  } catch {
+    // already released through the base
+  }
+  held.head?.dispose();
+  await held.ftSetup?.dispose();
+  await held.session?.dispose();
+  await held.lock?.release();
+}
+
 export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
   const { logger } = opts;
   const clock = stopwatch();
@@ -152,18 +185,6 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       ...(lrFind.length ? { lrFind } : {}),
     };
   } finally {
-    // Every epoch's checkpoint is on disk before the command ends, whichever way it ends.
-    if (writer) await flushCheckpoints(run, writer);
-    if (boardStatus !== 'SUCCESS') await board?.close(boardStatus).catch((err: Error) => logger.warn(`TensorBoard log ${board.dir}: ${err.message}`));
-    disposeHead(headWeights);
-    // The full model shares the base's layers: the head goes here, the base with the session.
-    try {
-      fullModel?.dispose();
-    } catch {
-      // already released through the base
-    }
-    await ftSetup?.dispose();
-    await session?.dispose();
-    await lock?.release();
+    await releaseRun(run, { writer, board, boardStatus, fullModel, head: { dispose: () => disposeHead(headWeights) }, ftSetup, session, lock });
   }
 }

@@ -13,7 +13,7 @@ import { createProgress, type Progress } from '../../util/progress.js';
 import { checkpointWriter, saveCheckpoint, type CheckpointWriter, type NamedParams, type RunConfig } from '../checkpoint.js';
 import { writeTfjsModel } from '../../artifacts/package.js';
 import { lockRun, type RunLock } from '../run-lock.js';
-import { chainEpochHooks, extractOnlyRun, openRunSession, stopwatch } from '../run.js';
+import { chainEpochHooks, extractOnlyRun, openRunSession, releaseRun, stopwatch } from '../run.js';
 import type { LrFindResult } from '../lr-find.js';
 import { checkpointError, findPhaseLr, flushCheckpoints } from '../steps/head-phase.js';
 import { checkResume } from '../steps/resume.js';
@@ -262,18 +262,6 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
       ...(lrFind.length ? { lrFind } : {}),
     };
   } finally {
-    // Every epoch's checkpoint is on disk before the command ends, whichever way it ends.
-    if (writer) await flushCheckpoints(run, writer);
-    if (boardStatus !== 'SUCCESS') await board?.close(boardStatus).catch((err: Error) => logger.warn(`TensorBoard log ${board.dir}: ${err.message}`));
-    // The full model shares the backbone's layers (released with the session) and has its own copy of the head's.
-    try {
-      fullModel?.dispose();
-    } catch {
-      // already released through the base
-    }
-    head?.head.dispose();
-    await ftSetup?.dispose();
-    await session?.dispose();
-    await lock?.release();
+    await releaseRun(run, { writer, board, boardStatus, fullModel, head: head?.head, ftSetup, session, lock });
   }
 }
