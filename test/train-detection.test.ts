@@ -172,8 +172,6 @@ describe('mlctl train --task detection', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--head', 'gap'], /--head and --dropout shape the classifier's Dense head.*--head-channels/],
       [['--model', 'svm'], /--model svm is a classic classifier: drop --model/],
-      [['--find-lr'], /--find-lr is not available with --task detection/],
-      [['--extract-only'], /--extract-only and --shard are not available with --task detection/],
       [['--image-size', '72'], /--image-size 72 does not fit detection: it must be a multiple of 32.*e\.g\. 64 or 96/],
       [['--fine-tune-epochs', '2'], /--fine-tune-epochs sets the fine-tune phase, which only runs with --fine-tune K/],
       [['--augment', 'rotate'], /rotate/],

@@ -21,7 +21,7 @@ import { createRng, deriveSeed, shuffleInPlace } from '../util/random.js';
 import type { Augmentation } from './augment.js';
 import type { RunClock } from './eta.js';
 import { computedRows, readableSamples } from './image-rows.js';
-import { describeLrFind, lrRangeTest, type LrFindResult } from './lr-find.js';
+import { rangeTestWithProgress, type LrFindResult } from './lr-find.js';
 import { describeSchedule, learningRateAt, phaseSchedule, type LrScheduleKind } from './schedule.js';
 import type { EpochMetrics, HeadTrainState } from '../heads/head.js';
 import { ensureWasmGradients } from './wasm-grads.js';
@@ -337,20 +337,17 @@ export async function fineTuneRangeTest(model: tf.LayersModel, setup: FineTuneSe
   const saved = weightSnapshot(model);
   const trainer = tailTrainer(model, setup.split.tail, setup.split.cutShape, o.classes, { classWeights: o.classWeights });
   const next = endlessBatches(setup, o.batchSize, o.seed);
-  const progress = createProgress({ label: 'LR range test (fine-tune)', total: 100, unit: 'step', logger: o.logger, plainIntervalMs: 60_000 });
   try {
-    const r = await lrRangeTest(async (lr, i) => {
-      if (o.shouldStop?.()) return NaN;
-      const b = await next();
-      const loss = trainer.step(b.x, b.labels, b.n, lr).loss;
-      o.clock?.progress(RANGE_TEST_PHASE, i + 1);
-      const eta = o.clock?.text();
-      progress.tick(1, `lr ${lr.toExponential(2)} loss ${loss.toFixed(4)}${eta ? ` · ${eta}` : ''}`);
-      await new Promise((res) => setImmediate(res));
-      return loss;
-    }, 'fine-tune');
-    progress.done(describeLrFind(r));
-    return r;
+    return await rangeTestWithProgress(
+      'fine-tune',
+      async (lr, i) => {
+        const b = await next();
+        const loss = trainer.step(b.x, b.labels, b.n, lr).loss;
+        o.clock?.progress(RANGE_TEST_PHASE, i + 1);
+        return loss;
+      },
+      { logger: o.logger, shouldStop: o.shouldStop, note: () => (o.clock?.text() ? ` · ${o.clock.text()}` : '') },
+    );
   } finally {
     o.clock?.finish(RANGE_TEST_PHASE);
     trainer.dispose();

@@ -3,6 +3,10 @@
 // fastai's AvgSmoothLoss (β 0.98, debiased), stop once it passes 4x the best seen, then suggest a rate from the curve
 // with fastai's rules: valley (its default: the longest descending stretch, a bit past its first third), steep (the
 // steepest descent per log-rate), minimum (a tenth of the rate at the lowest loss). The caller restores the weights.
+// The test knows nothing of the task: a trainer (classification's head and tail, the CenterNet head and tail) gives it
+// one step at a rate, returning that batch's loss.
+import type { Logger } from '../util/log.js';
+import { createProgress } from '../util/progress.js';
 
 /** fastai lr_find defaults. */
 export const LR_FIND = { startLr: 1e-7, endLr: 10, steps: 100, beta: 0.98, divergence: 4 } as const;
@@ -134,6 +138,32 @@ export function minimum(lrs: readonly number[], losses: readonly number[]): LrPo
   let near = 0;
   for (let j = 1; j < lrs.length; j++) if (Math.abs(Math.log(lrs[j]! / lr)) < Math.abs(Math.log(lrs[near]! / lr))) near = j;
   return { lr, loss: losses[near]! };
+}
+
+/** One training step of a range test: train a batch at `lr` and return its loss (NaN stops the test). */
+export type RangeTestStep = (lr: number, i: number) => Promise<number>;
+
+/**
+ * The range test with a progress bar (a line a minute in CI) and the result's text at the end: what every phase's test
+ * runs. `step` is the phase's trainer; `note` adds to each step's progress text (the run's ETA).
+ */
+export async function rangeTestWithProgress(phase: LrFindResult['phase'], step: RangeTestStep, o: { logger: Logger; shouldStop?: () => boolean; note?: (i: number) => string }): Promise<LrFindResult> {
+  const progress = createProgress({ label: `LR range test (${phase})`, total: LR_FIND.steps, unit: 'step', logger: o.logger, plainIntervalMs: 60_000 });
+  const r = await lrRangeTest(async (lr, i) => {
+    if (o.shouldStop?.()) return NaN;
+    const loss = await step(lr, i);
+    progress.tick(1, `lr ${lr.toExponential(2)} loss ${loss.toFixed(4)}${o.note?.(i) ?? ''}`);
+    // Let signal handlers and progress output run between steps.
+    await new Promise((res) => setImmediate(res));
+    return loss;
+  }, phase);
+  progress.done(describeLrFind(r));
+  return r;
+}
+
+/** The tests as the manifest's training section records them (the curves go to history.json). */
+export function lrFindRecord(tests: readonly LrFindResult[]) {
+  return tests.map((r) => ({ phase: r.phase, steps: r.lrs.length, stop: r.stop, suggestions: r.suggestions, chosen: r.chosen ?? null }));
 }
 
 /** A short text of the result for the log. */

@@ -1,12 +1,13 @@
 // `mlctl train` as a short pipeline of named steps (train/steps/): prepare the run → resume check → features
-// (feature session) → head phase → fine-tune phase → metrics → manifest → save. Each step is its own module.
+// (feature session) → head phase → fine-tune phase → metrics → manifest → save. Each step is its own module. The
+// feature session and --extract-only are opened here for both tasks (detection/run.ts uses them too).
 import * as tf from '@tensorflow/tfjs';
 import { openFeatureSession, type FeatureSession } from '../features/session.js';
 import { buildFullModel, setHeadWeights, type HeadSpec, type HeadWeights } from '../models/head.js';
 import { checkpointWriter, type CheckpointWriter, type RunConfig } from './checkpoint.js';
 import { lockRun, type RunLock } from './run-lock.js';
 import { disposeHead, type EpochMetrics } from '../heads/head.js';
-import { extractOnly } from './steps/extract-only.js';
+import { extractOnly, type StoredPictures } from './steps/extract-only.js';
 import { headInputs } from './steps/features.js';
 import { createRunClock } from './eta.js';
 import type { FineTuneSetup } from './finetune.js';
@@ -20,6 +21,8 @@ import { checkResume } from './steps/resume.js';
 import { saveTrained } from './steps/save.js';
 import { openTrainBoard } from './tensorboard.js';
 import type { TrainOptions, TrainResult } from './types.js';
+import type { BackboneDef, BackboneOptions } from '../models/backbones/types.js';
+import type { Shard } from '../util/shard.js';
 
 export type { TrainOptions, TrainResult } from './types.js';
 
@@ -44,11 +47,72 @@ export function stopwatch() {
   };
 }
 
+export type Stopwatch = ReturnType<typeof stopwatch>;
+
 /** The hooks in order (the board first, so a caller's hook sees the epoch on disk). */
 export function chainEpochHooks<H = EpochMetrics>(...hooks: Array<((m: H, step: number) => Promise<void> | void) | undefined>): (m: H, step: number) => Promise<void> {
   return async (m, step) => {
     for (const h of hooks) await h?.(m, step);
   };
+}
+
+/** Either task's feature session on the run's backbone: the shared store unless --no-feature-cache. */
+export async function openRunSession(run: { opts: Pick<TrainOptions, 'weights' | 'seed' | 'weightsUrl' | 'weightsMd5' | 'engine' | 'featureCache' | 'cache' | 'logger'>; backbone: BackboneDef; backboneOptions: BackboneOptions }, clock: Stopwatch): Promise<FeatureSession> {
+  const { opts } = run;
+  const session = await clock.time('backboneSeconds', () =>
+    openFeatureSession({
+      base: { backbone: run.backbone, options: run.backboneOptions, weights: opts.weights, seed: opts.seed, weightsUrl: opts.weightsUrl, weightsMd5: opts.weightsMd5 },
+      engine: opts.engine,
+      useStore: opts.featureCache !== false,
+      cacheRoot: opts.cache,
+      logger: opts.logger,
+    }),
+  );
+  opts.logger.info(`feature extraction engine: ${session.engine.description}`);
+  return session;
+}
+
+/**
+ * Either task's --extract-only: store the base's features of this shard of the pictures and end the run (no run
+ * folder, no head, no package: a later train reads the store).
+ */
+export async function extractOnlyRun(opts: Pick<TrainOptions, 'logger' | 'shouldStop'>, data: StoredPictures, session: FeatureSession, shard: Shard, o: { clock: Stopwatch; backend: string; runDir: string }) {
+  const extracted = await o.clock.time('featureSeconds', () => extractOnly(opts, data, session, shard));
+  o.clock.total();
+  return { interrupted: Boolean(opts.shouldStop?.()), runDir: o.runDir, metrics: {}, history: [], backend: o.backend, engine: session.engine.name, features: { cacheDir: extracted.storeDir }, timings: o.clock.timings, extracted };
+}
+
+/**
+ * Release what either task's run holds, whichever way it ends: every epoch's checkpoint on disk before the command
+ * ends, the TensorBoard session closed unless the run saved (which closed it), the models, inputs, session and lock.
+ */
+export async function releaseRun(
+  run: { runDir: string; opts: Pick<TrainOptions, 'logger'> },
+  held: {
+    writer?: Pick<CheckpointWriter, 'flush'>;
+    board?: { dir: string; close(status?: 'SUCCESS' | 'FAILURE'): Promise<void> };
+    boardStatus: 'SUCCESS' | 'FAILURE' | undefined;
+    fullModel?: tf.LayersModel;
+    /** The trained head, apart from the full model's copy of it. */
+    head?: { dispose(): void };
+    ftSetup?: { dispose(): Promise<void> };
+    session?: FeatureSession;
+    lock?: RunLock;
+  },
+): Promise<void> {
+  const { board } = held;
+  if (held.writer) await flushCheckpoints(run, held.writer);
+  if (held.boardStatus !== 'SUCCESS') await board?.close(held.boardStatus).catch((err: Error) => run.opts.logger.warn(`TensorBoard log ${board.dir}: ${err.message}`));
+  // The full model shares the base's layers: its own go here, the base's with the session.
+  try {
+    held.fullModel?.dispose();
+  } catch {
+    // already released through the base
+  }
+  held.head?.dispose();
+  await held.ftSetup?.dispose();
+  await held.session?.dispose();
+  await held.lock?.release();
 }
 
 export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
@@ -71,21 +135,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
     return { interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings, ...(lrFind.length ? { lrFind } : {}) };
   };
   try {
-    session = await clock.time('backboneSeconds', () =>
-      openFeatureSession({
-        base: { backbone: run.backbone, options: run.backboneOptions, weights: opts.weights, seed: opts.seed, weightsUrl: opts.weightsUrl, weightsMd5: opts.weightsMd5 },
-        engine: opts.engine,
-        useStore: opts.featureCache !== false,
-        cacheRoot: opts.cache,
-        logger,
-      }),
-    );
-    logger.info(`feature extraction engine: ${session.engine.description}`);
-    if (opts.extractOnly) {
-      const extracted = await clock.time('featureSeconds', () => extractOnly(run, session!, opts.extractOnly!.shard));
-      clock.total();
-      return { interrupted: Boolean(opts.shouldStop?.()), runDir: run.runDir, metrics: {}, history: [], backend, engine: session.engine.name, features: { cacheDir: extracted.storeDir }, timings: clock.timings, extracted };
-    }
+    session = await openRunSession(run, clock);
+    if (opts.extractOnly) return await extractOnlyRun(opts, { root: run.folder.root, samples: [...run.splits.train, ...run.splits.val, ...run.splits.test] }, session, opts.extractOnly.shard, { clock, backend, runDir: run.runDir });
     // The run folder is this process's from here on (extract-only shards share the store, not the run folder).
     lock = await lockRun(run.runDir, opts.name);
     const config: RunConfig = { fingerprint: runFingerprint(run, session.weights!.sha256), run: { id: lock.id, pid: lock.pid, startedAt: lock.startedAt } };
@@ -134,18 +185,6 @@ export async function runTrain(opts: TrainOptions): Promise<TrainResult> {
       ...(lrFind.length ? { lrFind } : {}),
     };
   } finally {
-    // Every epoch's checkpoint is on disk before the command ends, whichever way it ends.
-    if (writer) await flushCheckpoints(run, writer);
-    if (boardStatus !== 'SUCCESS') await board?.close(boardStatus).catch((err: Error) => logger.warn(`TensorBoard log ${board.dir}: ${err.message}`));
-    disposeHead(headWeights);
-    // The full model shares the base's layers: the head goes here, the base with the session.
-    try {
-      fullModel?.dispose();
-    } catch {
-      // already released through the base
-    }
-    await ftSetup?.dispose();
-    await session?.dispose();
-    await lock?.release();
+    await releaseRun(run, { writer, board, boardStatus, fullModel, head: { dispose: () => disposeHead(headWeights) }, ftSetup, session, lock });
   }
 }

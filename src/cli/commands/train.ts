@@ -57,7 +57,7 @@ export const trainCommand = defineCommand({
     'The head trains on ONNX Runtime (fc1 split across the cores, its gradient and Adam step in a WebAssembly SIMD kernel; --engine tfjs keeps it on TF.js, the same results to 1e-4). ' +
     'A checkpoint is written after every epoch (artifacts/.runs/NAME/; in the background while the next epoch trains, replaced atomically); Ctrl-C saves one and exits 130, --resume continues. ' +
     'With --model linear|logistic|svm the classic models train instead (on a CSV file with --target, or on an image folder). ' +
-    '--task detection trains an object detector instead: a CenterNet head ("Objects as Points", Zhou et al. 2019: per-class centre heatmap, box size and offset, focal + L1 loss, 3x3 peak decoding) on the frozen backbone\'s feature maps (computed once, stored), from a COCO, YOLO or Pascal VOC dataset; early stopping on val mAP; --fine-tune K then trains the last K blocks with the head as for classifiers (the frozen part\'s outputs stored once).',
+    '--task detection trains an object detector instead: a CenterNet head ("Objects as Points", Zhou et al. 2019: per-class centre heatmap, box size and offset, focal + L1 loss, 3x3 peak decoding) on the frozen backbone\'s feature maps (computed once, stored), from a COCO, YOLO or Pascal VOC dataset; early stopping on val mAP; --fine-tune K then trains the last K blocks with the head as for classifiers (the frozen part\'s outputs stored once); --find-lr and --extract-only --shard i/n work as for classifiers.',
   options: [
     { ...DATA, description: 'image folder: one subfolder per class (or train/ val/ test/ subfolders); a CSV file for --model linear|logistic|svm; a COCO, YOLO or Pascal VOC dataset for --task detection', required: true },
     { flags: '--task <task>', description: 'image-classification: one label per picture; detection: boxes around every object (COCO/YOLO/VOC data, CenterNet head)', choices: TRAIN_TASKS, default: 'image-classification' },
@@ -88,7 +88,7 @@ export const trainCommand = defineCommand({
     { ...ENGINE, description: 'feature extraction engine, and the head\'s trainer: auto prefers onnxruntime-node, else tfjs' },
     ...SESSION_OPTIONS,
     { flags: '--no-feature-cache', description: 'recompute base features instead of reading/writing the on-disk cache' },
-    { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard), then stop', type: 'boolean' },
+    { flags: '--extract-only', description: 'only fill the shared feature store (MLCTL_CACHE) with the base features of the dataset (or of --shard; --task detection: feature maps), then stop', type: 'boolean' },
     { flags: '--shard <i/n>', description: 'with --extract-only: the images whose uint32be(sha256(path relative to --data)[0..4]) mod n is i, e.g. $(JOB_COMPLETION_INDEX)/8 in an Indexed Job' },
     { flags: '--format <format>', description: '--task detection: the annotation format of --data (default: recognised from its files: COCO annotations.json, YOLO data.yaml or images/+labels/, VOC Annotations/)', choices: DETECTION_FORMATS },
     { flags: '--skip-invalid', description: '--task detection: leave invalid annotations out (boxes outside the picture, without area, of an unknown class; each is logged) instead of refusing the dataset', type: 'boolean' },

@@ -9,17 +9,17 @@ import type { ImageInputSpec } from '../../artifacts/manifest.js';
 import type { DetectionSample } from '../../data/detection/types.js';
 import { openFeatureSession, type ExtractStats, type FeatureSession } from '../../features/session.js';
 import { isCenterNetLayer } from '../../models/detection/centernet.js';
-import { batchTargets, centerNetLoss } from '../../models/detection/loss.js';
 import { splitBefore, type ModelSplit } from '../../models/split.js';
 import type { Logger } from '../../util/log.js';
 import { createProgress } from '../../util/progress.js';
 import { tfjsAdam } from '../adam-kernel.js';
 import type { FineTuneState, FrozenPartOptions } from '../finetune.js';
+import type { LrFindResult } from '../lr-find.js';
 import { describeSchedule, learningRateAt, phaseSchedule, type LrScheduleKind } from '../schedule.js';
-import { checkBlocks, restoreWeightsByName, unfreezeLastBlocks } from '../tail.js';
+import { checkBlocks, restoreWeightsByName, unfreezeLastBlocks, weightSnapshot } from '../tail.js';
 import { ensureWasmGradients } from '../wasm-grads.js';
 import type { DetectionAugmentation } from './augment.js';
-import { betterEpoch, epochFromScore, monitorOf } from './head.js';
+import { betterEpoch, centerNetRangeTest, centerNetStep, epochFromScore, monitorOf, type CenterNetShape } from './head.js';
 import { detectionInputs, pictureBatches, pictureSet, type DetectionSet } from './inputs.js';
 import { scoreDetector, type DetectorScore, type ScoreContext } from './score.js';
 import type { DetectionEpochMetrics } from './types.js';
@@ -139,23 +139,58 @@ export function scoreModel(model: tf.LayersModel, samples: readonly DetectionSam
 
 const tensorOf = (x: Float32Array, n: number, shape: number[]) => tf.tensor(x.subarray(0, n * shape.reduce((a, b) => a * b, 1)), [n, ...shape]) as unknown as tf.Tensor4D;
 
+/** The layers fine-tuning trains: the last `blocks` of the backbone and the CenterNet head (tail.ts unfreezeLastBlocks). */
+function unfreezeForDetection(model: tf.LayersModel, blocks: number, units: string[][]) {
+  const headLayers = model.layers.map((l) => l.name).filter(isCenterNetLayer);
+  const unfrozen = unfreezeLastBlocks(model, blocks, units, headLayers);
+  const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
+  return { unfrozen, headLayers, vars };
+}
+
+/**
+ * The LR range test of the fine-tune phase (fastai lr_find on the unfrozen blocks + head, from the trained head): Adam
+ * steps over the tail's train inputs, the rate growing each step. The weights are put back afterwards, so the phase
+ * trains from where the test started.
+ */
+export async function detectionFineTuneRangeTest(model: tf.LayersModel, setup: DetectionFineTuneSetup, o: Pick<DetectionFineTuneOptions, 'blocks' | 'units' | 'batchSize' | 'score' | 'logger' | 'shouldStop'>): Promise<LrFindResult> {
+  o.logger.debug(ensureWasmGradients());
+  const { tail, cutShape } = setup.split;
+  const { unfrozen, vars } = unfreezeForDetection(model, o.blocks, o.units);
+  const saved = weightSnapshot(model);
+  const optimizer = tfjsAdam(vars);
+  const shape: CenterNetShape = { inputSize: o.score.inputSize, grid: o.score.grid, classes: o.score.labels.length };
+  try {
+    return await centerNetRangeTest('fine-tune', tail, setup.train, {
+      batchSize: o.batchSize,
+      shape,
+      vars,
+      input: (b) => tensorOf(b.x, b.n, cutShape),
+      update: (grads, lr) => optimizer.apply(grads, lr),
+      logger: o.logger,
+      shouldStop: o.shouldStop,
+    });
+  } finally {
+    optimizer.dispose();
+    saved.restore();
+    saved.dispose();
+    unfrozen.restore();
+  }
+}
+
 /** Fine-tune `model` in place on the setup's inputs; on return it holds the best epoch's weights. */
 export async function fineTuneDetector(model: tf.LayersModel, setup: DetectionFineTuneSetup, opts: DetectionFineTuneOptions): Promise<DetectionFineTuneResult> {
   const { logger } = opts;
   logger.debug(ensureWasmGradients());
   if (opts.resumeDir) await restoreWeightsByName(model, opts.resumeDir);
   const { tail, cutShape } = setup.split;
-  const headLayers = model.layers.map((l) => l.name).filter(isCenterNetLayer);
-  const unfrozen = unfreezeLastBlocks(model, opts.blocks, opts.units, headLayers);
-  const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
+  const { unfrozen, headLayers, vars } = unfreezeForDetection(model, opts.blocks, opts.units);
   const trainableParams = vars.reduce((n, v) => n + v.size, 0);
   const baseLayers = unfrozen.trainable.filter((n) => !headLayers.includes(n)).length;
   const sched = phaseSchedule(opts, setup.train.count);
   logger.info(`fine-tuning ${baseLayers} backbone layers (${opts.blocks} block(s)) + the detection head, ${trainableParams.toLocaleString('en-US')} trainable parameters, ${opts.epochs} epoch(s), lr ${describeSchedule(sched, opts.schedule?.warmupEpochs ?? 0)}`);
   logger.info(`fine-tune: ${setup.description}`);
   const optimizer = tfjsAdam(vars);
-  const { grid, inputSize } = opts.score;
-  const classes = opts.score.labels.length;
+  const shape: CenterNetShape = { inputSize: opts.score.inputSize, grid: opts.score.grid, classes: opts.score.labels.length };
   const history: DetectionEpochMetrics[] = [...(opts.priorHistory ?? [])];
   let best = { epoch: 0, weights: undefined as tf.Tensor[] | undefined };
   let bestMetrics: DetectionEpochMetrics | undefined;
@@ -184,21 +219,13 @@ export async function fineTuneDetector(model: tf.LayersModel, setup: DetectionFi
           break;
         }
         const x = tensorOf(b.x, b.n, cutShape);
-        const t = batchTargets(b.boxes, inputSize, grid, classes);
-        let partsT: tf.Tensor | undefined;
-        const { value, grads } = tf.variableGrads(() => {
-          const l = centerNetLoss(tail.apply(x, { training: true }) as tf.Tensor4D, t, classes);
-          partsT = tf.keep(tf.stack([l.total, l.heatmap, l.size, l.offset]));
-          return l.total;
-        }, vars);
         lr = learningRateAt(sched, step++);
-        optimizer.apply(grads, lr);
-        const [loss, hm, size, off] = Array.from(partsT!.dataSync());
-        tf.dispose([x, t.heatmap, t.regression, t.mask, value, partsT!, ...Object.values(grads)]);
-        sums.loss += loss! * b.n;
-        sums.heatmapLoss += hm! * b.n;
-        sums.sizeLoss += size! * b.n;
-        sums.offsetLoss += off! * b.n;
+        const { loss, heatmapLoss: hm, sizeLoss: size, offsetLoss: off } = centerNetStep(tail, x, b.boxes, shape, vars, (grads) => optimizer.apply(grads, lr));
+        x.dispose();
+        sums.loss += loss * b.n;
+        sums.heatmapLoss += hm * b.n;
+        sums.sizeLoss += size * b.n;
+        sums.offsetLoss += off * b.n;
         n += b.n;
         progress.tick(b.n, `loss ${(sums.loss / n).toFixed(4)} lr ${lr.toExponential(2)}`);
         await new Promise((r) => setImmediate(r));

@@ -5,13 +5,15 @@
 // the best epoch (highest val mAP, ties to the lower val loss; without a validation split the lowest train loss) is
 // kept, and --patience stops after that many epochs without a better one (Keras's restore_best_weights).
 import * as tf from '@tensorflow/tfjs';
-import { adamUpdate, newAdamState, type HeadTrainState } from '../../heads/head.js';
+import { adamUpdate, newAdamState, type AdamState, type HeadTrainState } from '../../heads/head.js';
 import { buildCenterNetHead, outputGrid, type CenterNetSpec } from '../../models/detection/centernet.js';
 import { batchTargets, centerNetLoss } from '../../models/detection/loss.js';
+import type { TargetBox } from '../../models/detection/targets.js';
 import type { Logger } from '../../util/log.js';
+import { rangeTestWithProgress, type LrFindResult } from '../lr-find.js';
 import type { NamedParams } from '../checkpoint.js';
 import { ensureWasmGradients } from '../wasm-grads.js';
-import type { DetectionSet } from './inputs.js';
+import { endlessBatches, type BoxBatch, type DetectionSet } from './inputs.js';
 import { scoreDetector, type DetectorScore, type LossParts, type ScoreContext } from './score.js';
 import type { DetectionEpochMetrics } from './types.js';
 
@@ -96,6 +98,101 @@ export function scoreHead(head: tf.LayersModel, set: DetectionSet, featureShape:
   return scoreDetector(set.batches(0, batchSize, false), (b) => tf.tidy(() => head.predict(tf.tensor4d(b.x, [b.n, ...featureShape] as [number, number, number, number])) as tf.Tensor4D), ctx);
 }
 
+/** What the CenterNet targets of a batch need: the model input's and output grid's sizes, and the classes. */
+export interface CenterNetShape {
+  inputSize: [number, number];
+  grid: [number, number];
+  classes: number;
+}
+
+/**
+ * One CenterNet training step of any detection trainer (the head, the fine-tune tail, their LR range tests): the loss
+ * of `net` on a batch against its boxes, whose gradients on `vars` `apply` uses (an optimizer step) before every
+ * tensor made here is released (`x` stays the caller's). Returns the batch's loss and its parts.
+ */
+export function centerNetStep(net: tf.LayersModel, x: tf.Tensor4D, boxes: TargetBox[][], shape: CenterNetShape, vars: tf.Variable[], apply: (grads: tf.NamedTensorMap) => void): LossParts {
+  const t = batchTargets(boxes, shape.inputSize, shape.grid, shape.classes);
+  let partsT: tf.Tensor | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const l = centerNetLoss(net.apply(x, { training: true }) as tf.Tensor4D, t, shape.classes);
+    partsT = tf.keep(tf.stack([l.total, l.heatmap, l.size, l.offset]));
+    return l.total;
+  }, vars);
+  try {
+    apply(grads);
+    const [loss, heatmapLoss, sizeLoss, offsetLoss] = Array.from(partsT!.dataSync());
+    return { loss: loss!, heatmapLoss: heatmapLoss!, sizeLoss: sizeLoss!, offsetLoss: offsetLoss! };
+  } finally {
+    tf.dispose([t.heatmap, t.regression, t.mask, value, partsT!, ...Object.values(grads)]);
+  }
+}
+
+/** Keras's Adam step (step: 1-based) on the head's plain-array parameters, then into its variables. */
+function adamAssign(weights: ReadonlyArray<{ variable: tf.Variable }>, params: NamedParams, optimizer: AdamState, grads: tf.NamedTensorMap, rate: number, step: number): void {
+  weights.forEach((w, i) => {
+    const data = params.tensors[i]!.data;
+    adamUpdate(data, grads[w.variable.name]!.dataSync() as Float32Array, optimizer.m[i]!, optimizer.v[i]!, rate, step);
+    const next = tf.tensor(data, w.variable.shape);
+    w.variable.assign(next);
+    next.dispose();
+  });
+}
+
+/**
+ * The LR range test of the head phase: Adam steps from the seeded initial head (the one the phase then trains from,
+ * built again) over the train split's feature maps, the rate growing each step; the test's head is released.
+ */
+export async function detectionHeadRangeTest(train: DetectionSet, o: Pick<DetectionHeadOptions, 'featureShape' | 'spec' | 'score' | 'batchSize' | 'seed' | 'logger' | 'shouldStop'> & { logger: Logger }): Promise<LrFindResult> {
+  o.logger.debug(ensureWasmGradients());
+  const head = buildCenterNetHead(o.featureShape, o.spec, o.seed);
+  const weights = trainableWeights(head);
+  const vars = weights.map((w) => w.variable);
+  const params = namedValues(weights);
+  const optimizer = newAdamState(params.tensors.map((t) => t.data.length));
+  const shape: CenterNetShape = { inputSize: o.score.inputSize, grid: outputGrid(o.featureShape, o.spec), classes: o.spec.classes };
+  let step = 0;
+  try {
+    return await centerNetRangeTest('head', head, train, {
+      batchSize: o.batchSize,
+      shape,
+      vars,
+      input: (b) => tf.tensor4d(b.x.subarray(0, b.n * train.dim), [b.n, ...o.featureShape] as [number, number, number, number]),
+      update: (grads, lr) => adamAssign(weights, params, optimizer, grads, lr, ++step),
+      logger: o.logger,
+      shouldStop: o.shouldStop,
+    });
+  } finally {
+    head.dispose();
+  }
+}
+
+/**
+ * The LR range test of any CenterNet trainer: `net` steps over `set`'s batches (endlessly reshuffled), `input` making
+ * a batch's input tensor and `update` the optimizer step at the test's rate, which grows each step.
+ */
+export function centerNetRangeTest(
+  phase: LrFindResult['phase'],
+  net: tf.LayersModel,
+  set: DetectionSet,
+  o: { batchSize: number; shape: CenterNetShape; vars: tf.Variable[]; input: (b: BoxBatch) => tf.Tensor4D; update: (grads: tf.NamedTensorMap, lr: number) => void; logger: Logger; shouldStop?: () => boolean },
+): Promise<LrFindResult> {
+  const next = endlessBatches(set, o.batchSize);
+  return rangeTestWithProgress(
+    phase,
+    async (lr) => {
+      const b = await next();
+      if (!b) return NaN;
+      const x = o.input(b);
+      try {
+        return centerNetStep(net, x, b.boxes, o.shape, o.vars, (grads) => o.update(grads, lr)).loss;
+      } finally {
+        x.dispose();
+      }
+    },
+    { logger: o.logger, shouldStop: o.shouldStop },
+  );
+}
+
 export async function trainDetectionHead(train: DetectionSet, val: DetectionSet | undefined, opts: DetectionHeadOptions): Promise<DetectionHeadResult> {
   const { featureShape, spec, batchSize, lr } = opts;
   const gradients = ensureWasmGradients();
@@ -133,28 +230,16 @@ export async function trainDetectionHead(train: DetectionSet, val: DetectionSet 
         }
         shape[0] = batch.n;
         const x = tf.tensor4d(batch.x.subarray(0, batch.n * train.dim), shape);
-        const t = batchTargets(batch.boxes, inputSize, grid, classes);
-        let partsT: tf.Tensor | undefined;
-        const { value, grads } = tf.variableGrads(() => {
-          const l = centerNetLoss(head.apply(x, { training: true }) as tf.Tensor4D, t, classes);
-          partsT = tf.keep(tf.stack([l.total, l.heatmap, l.size, l.offset]));
-          return l.total;
-        }, vars);
-        rate = opts.lrAt ? opts.lrAt(step) : lr;
-        step++;
-        weights.forEach((w, i) => {
-          const data = params.tensors[i]!.data;
-          adamUpdate(data, grads[w.variable.name]!.dataSync() as Float32Array, optimizer.m[i]!, optimizer.v[i]!, rate, step);
-          const next = tf.tensor(data, w.variable.shape);
-          w.variable.assign(next);
-          next.dispose();
+        const parts = centerNetStep(head, x, batch.boxes, { inputSize, grid, classes }, vars, (grads) => {
+          rate = opts.lrAt ? opts.lrAt(step) : lr;
+          adamAssign(weights, params, optimizer, grads, rate, ++step);
         });
-        const [loss, hm, size, off] = Array.from(partsT!.dataSync());
-        tf.dispose([x, t.heatmap, t.regression, t.mask, value, partsT!, ...Object.values(grads)]);
-        sums.loss += loss! * batch.n;
-        sums.heatmapLoss += hm! * batch.n;
-        sums.sizeLoss += size! * batch.n;
-        sums.offsetLoss += off! * batch.n;
+        x.dispose();
+        const { loss, heatmapLoss: hm, sizeLoss: size, offsetLoss: off } = parts;
+        sums.loss += loss * batch.n;
+        sums.heatmapLoss += hm * batch.n;
+        sums.sizeLoss += size * batch.n;
+        sums.offsetLoss += off * batch.n;
         seen += batch.n;
         opts.onBatch?.(++b, { loss: sums.loss / seen, heatmapLoss: sums.heatmapLoss / seen, sizeLoss: sums.sizeLoss / seen, offsetLoss: sums.offsetLoss / seen }, seen);
         // Let signal handlers and progress output run between steps.

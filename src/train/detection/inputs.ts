@@ -81,6 +81,25 @@ const epochOrder = (n: number, seed: number, epoch: number, shuffle: boolean) =>
   return shuffle ? shuffleInPlace(order, createRng(deriveSeed(seed, `detection-epoch-${epoch}`))) : order;
 };
 
+/**
+ * A set's batches without end for a fixed number of steps (an LR range test), each pass a fresh shuffle; undefined
+ * once a whole pass yields nothing.
+ */
+export function endlessBatches(set: DetectionSet, batchSize: number): () => Promise<BoxBatch | undefined> {
+  let pass = 0;
+  let it: AsyncIterator<BoxBatch> | undefined;
+  return async () => {
+    for (let fresh = false; ; fresh = true) {
+      // Passes are numbered apart from the training epochs, whose shuffles they would otherwise repeat.
+      it ??= set.batches(10_000 + ++pass, batchSize, true)[Symbol.asyncIterator]();
+      const r = await it.next();
+      if (!r.done) return r.value;
+      it = undefined;
+      if (fresh) return undefined;
+    }
+  };
+}
+
 /** Stored feature maps (rows from the feature session; a row's label is its sample's index). */
 export function storedSet(samples: readonly DetectionSample[], rows: FeatureRows, spec: ImageInputSpec, seed: number): DetectionSet {
   return {

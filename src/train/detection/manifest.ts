@@ -7,6 +7,7 @@ import type { FeatureSession } from '../../features/session.js';
 import { CENTERNET_LAYERS, HEATMAP_PRIOR_BIAS, outputChannels, outputGrid, outputStride } from '../../models/detection/centernet.js';
 import { LOSS_WEIGHTS } from '../../models/detection/loss.js';
 import { DETECTION_AUGMENT_RANGES } from './augment.js';
+import { lrFindRecord, type LrFindResult } from '../lr-find.js';
 import type { PhasePlan } from '../types.js';
 import type { DetectionFineTuneResult } from './finetune.js';
 import type { DetectionRun } from './prepare.js';
@@ -52,6 +53,7 @@ export function detectionManifest(
     history: DetectionEpochMetrics[];
     metrics: Record<string, unknown>;
     backend: string;
+    lrFind?: readonly LrFindResult[];
   },
 ): ManifestDraft {
   const { opts, backbone, labels, splits, dataset } = run;
@@ -114,6 +116,7 @@ export function detectionManifest(
       augment: run.augment,
       ...(run.augment.length ? { augmentRanges: DETECTION_AUGMENT_RANGES } : {}),
       fineTune: fineTune ? { blocks: opts.fineTune, lr: fineTune.lr, epochs: fineTune.epochs, epochsRun: ft?.history.length ?? 0, lrSchedule: schedule(fineTune) } : null,
+      ...(o.lrFind?.length ? { lrFind: lrFindRecord(o.lrFind) } : {}),
       backend: o.backend,
       engine: session.engine.name,
       featureStore: session.storeDir ? session.identity : null,

@@ -9,7 +9,7 @@ import { backboneById, DEFAULT_BACKBONE } from '../../models/backbones/index.js'
 import type { BackboneDef, BackboneOptions } from '../../models/backbones/types.js';
 import { BACKBONE_STRIDE, type CenterNetSpec } from '../../models/detection/centernet.js';
 import { runDir } from '../checkpoint.js';
-import { DEFAULT_LR, planPhases, type PreparedRun } from '../steps/prepare.js';
+import { planPhases, trainingFingerprint, type PreparedRun } from '../steps/prepare.js';
 import { parseDetectionAugment, type DetectionAugmentation } from './augment.js';
 import type { DetectionTrainOptions } from './types.js';
 
@@ -90,14 +90,7 @@ export function detectionFingerprint(run: DetectionRun, weightsSha256: string): 
     imageSize: o.imageSize,
     head: run.head,
     maxDetections: o.maxDetections,
-    weights: weightsSha256,
-    seed: o.seed,
-    batchSize: o.batchSize,
-    lr: o.lr ?? DEFAULT_LR,
-    lrSchedule: o.lrSchedule,
-    warmupEpochs: o.warmupEpochs,
-    validationSplit: o.validationSplit,
-    testSplit: o.testSplit,
+    ...trainingFingerprint(o, weightsSha256),
     skipInvalid: o.skipInvalid,
     augment: run.augment,
     fineTune: o.fineTune,

@@ -2,24 +2,26 @@
 // session (pooling none) → the CenterNet head trained on them (head.ts), checkpointed every epoch → optional
 // fine-tuning of the last K backbone blocks on the frozen part's stored outputs (finetune.ts) → the saved model scored
 // on the validation (and test) split → a package: TF.js layers model, manifest with the detection section, history
-// files. The shared pieces are classification's: feature session, phase plan, run lock, checkpoint writer, resume
-// check, model cut and unfreezing, history writer, TensorBoard.
+// files. The shared pieces are classification's: feature session and --extract-only (run.ts), phase plan, the LR range
+// test and its use (--find-lr), run lock, checkpoint writer, resume check, model cut and unfreezing, history writer,
+// TensorBoard.
 import * as tf from '@tensorflow/tfjs';
-import { openFeatureSession, type FeatureSession } from '../../features/session.js';
+import type { FeatureSession } from '../../features/session.js';
 import { newAdamState } from '../../heads/head.js';
 import { buildCenterNetHead, buildDetectionModel, outputGrid } from '../../models/detection/centernet.js';
 import { createProgress, type Progress } from '../../util/progress.js';
 import { checkpointWriter, saveCheckpoint, type CheckpointWriter, type NamedParams, type RunConfig } from '../checkpoint.js';
 import { writeTfjsModel } from '../../artifacts/package.js';
 import { lockRun, type RunLock } from '../run-lock.js';
-import { chainEpochHooks, stopwatch } from '../run.js';
-import { checkpointError, flushCheckpoints } from '../steps/head-phase.js';
+import { chainEpochHooks, extractOnlyRun, openRunSession, releaseRun, stopwatch } from '../run.js';
+import type { LrFindResult } from '../lr-find.js';
+import { checkpointError, findPhaseLr, flushCheckpoints } from '../steps/head-phase.js';
 import { checkResume } from '../steps/resume.js';
 import { saveTrained } from '../steps/save.js';
 import { describeSchedule, learningRateAt, phaseSchedule } from '../schedule.js';
 import { openTrainBoard } from '../tensorboard.js';
-import { fineTuneDetector, prepareDetectionFineTune, scoreModel, type DetectionFineTuneResult, type DetectionFineTuneSetup } from './finetune.js';
-import { assignNamed, betterEpoch, monitorOf, namedValues, scoreHead, trainableWeights, trainDetectionHead, type DetectionHeadResult, type DetectionHeadState } from './head.js';
+import { detectionFineTuneRangeTest, fineTuneDetector, prepareDetectionFineTune, scoreModel, type DetectionFineTuneResult, type DetectionFineTuneSetup } from './finetune.js';
+import { assignNamed, betterEpoch, detectionHeadRangeTest, monitorOf, namedValues, scoreHead, trainableWeights, trainDetectionHead, type DetectionHeadResult, type DetectionHeadState } from './head.js';
 import { detectionInputs, storedSet, type DetectionInputs } from './inputs.js';
 import { detectionManifest, splitMetrics } from './manifest.js';
 import { detectionFingerprint, prepareDetectionRun, type DetectionRun } from './prepare.js';
@@ -30,7 +32,15 @@ import type { DetectionEpochMetrics, DetectionTrainOptions, DetectionTrainResult
 type Checkpoint = NonNullable<Awaited<ReturnType<typeof checkResume<NamedParams, DetectionEpochMetrics>>>>;
 
 /** The head phase: trained on the stored feature maps, or taken from a fine-tune checkpoint (phase 1 already done). */
-async function headPhase(run: DetectionRun, session: FeatureSession, inputs: DetectionInputs, score: ScoreContext, writer: CheckpointWriter<NamedParams, DetectionEpochMetrics>, resume: Checkpoint | undefined, onEpoch: (m: DetectionEpochMetrics, step: number) => Promise<void>): Promise<DetectionHeadResult> {
+async function headPhase(
+  run: DetectionRun,
+  session: FeatureSession,
+  inputs: DetectionInputs,
+  score: ScoreContext,
+  writer: CheckpointWriter<NamedParams, DetectionEpochMetrics>,
+  resume: Checkpoint | undefined,
+  o: { config: RunConfig; onEpoch: (m: DetectionEpochMetrics, step: number) => Promise<void>; onLrFind: (r: LrFindResult) => void },
+): Promise<DetectionHeadResult> {
   const { opts } = run;
   const { logger } = opts;
   const featureShape = session.featureShape;
@@ -41,8 +51,12 @@ async function headPhase(run: DetectionRun, session: FeatureSession, inputs: Det
   }
   const batches = Math.ceil(inputs.train.count / opts.batchSize);
   const plan = run.phases.head;
+  const lrFind = await findPhaseLr(run, 'head', plan, o.config, Boolean(resume), () =>
+    detectionHeadRangeTest(inputs.train, { featureShape, spec: run.head, score, batchSize: opts.batchSize, seed: opts.seed, logger, shouldStop: opts.shouldStop }),
+  );
+  if (lrFind) o.onLrFind(lrFind);
   const sched = phaseSchedule({ ...plan, batchSize: opts.batchSize, schedule: { kind: plan.schedule, warmupEpochs: plan.warmupEpochs } }, inputs.train.count);
-  logger.info(`head phase: ${plan.epochs} epoch(s), lr ${describeSchedule(sched, plan.warmupEpochs)}`);
+  logger.info(`head phase: ${plan.epochs} epoch(s), lr ${describeSchedule(sched, plan.warmupEpochs)}${plan.lrFrom === 'lr-find' ? ' (from the LR range test)' : ''}`);
   let progress: Progress | undefined;
   let epochCounter = resume?.head.epoch ?? 0;
   const result = await trainDetectionHead(inputs.train, inputs.val, {
@@ -70,7 +84,7 @@ async function headPhase(run: DetectionRun, session: FeatureSession, inputs: Det
       await writer.save({ phase: 'head', head: state }).catch((err: NodeJS.ErrnoException) => {
         throw checkpointError(run.runDir, err);
       });
-      await onEpoch(m, m.epoch);
+      await o.onEpoch(m, m.epoch);
     },
   });
   if (result.stoppedEarly) logger.info(`early stopping after epoch ${result.epochsRun}: restored the weights of epoch ${result.bestEpoch}`);
@@ -105,21 +119,19 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
   let ftSetup: DetectionFineTuneSetup | undefined;
   let writer: CheckpointWriter<NamedParams, DetectionEpochMetrics> | undefined;
   let features: DetectionTrainResult['features'] = {};
+  const lrFind: LrFindResult[] = [];
   const interrupted = (history: DetectionEpochMetrics[]): DetectionTrainResult => {
     boardStatus = undefined; // resumable: the HParams session stays open-ended
-    return { interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings };
+    return { interrupted: true, runDir: run.runDir, metrics: {}, history, backend, engine: session!.engine.name, features, timings: clock.timings, ...(lrFind.length ? { lrFind } : {}) };
   };
   try {
-    session = await clock.time('backboneSeconds', () =>
-      openFeatureSession({
-        base: { backbone: run.backbone, options: run.backboneOptions, weights: opts.weights, seed: opts.seed, weightsUrl: opts.weightsUrl, weightsMd5: opts.weightsMd5 },
-        engine: opts.engine,
-        useStore: opts.featureCache !== false,
-        cacheRoot: opts.cache,
-        logger,
-      }),
-    );
-    logger.info(`feature extraction engine: ${session.engine.description}`);
+    session = await openRunSession(run, clock);
+    if (opts.extractOnly) {
+      // The pictures the trainer reads from the store: every split's, but the train split's only unaugmented.
+      const samples = [...(run.augment.length ? [] : run.splits.train), ...run.splits.val, ...run.splits.test];
+      if (run.augment.length) logger.info(`augmentation ${run.augment.join(', ')}: the train split's feature maps are computed each epoch, so only validation and test pictures are stored`);
+      return await extractOnlyRun(opts, { root: run.dataset.root, samples }, session, opts.extractOnly.shard, { clock, backend, runDir: run.runDir });
+    }
     const s = session;
     lock = await lockRun(run.runDir, opts.name);
     const config: RunConfig = { fingerprint: detectionFingerprint(run, s.weights!.sha256), run: { id: lock.id, pid: lock.pid, startedAt: lock.startedAt } };
@@ -133,7 +145,7 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
     const score: ScoreContext = { labels: run.labels, categoryIds: run.dataset.categoryIds, grid, inputSize: [s.spec.height, s.spec.width], maxDetections: opts.maxDetections };
 
     writer = checkpointWriter<NamedParams, DetectionEpochMetrics>(run.runDir, config);
-    head = await clock.time('headSeconds', () => headPhase(run, s, inputs, score, writer!, resume, onEpoch));
+    head = await clock.time('headSeconds', () => headPhase(run, s, inputs, score, writer!, resume, { config, onEpoch, onLrFind: (r) => lrFind.push(r) }));
     if (head.interrupted) return interrupted(head.history);
     if (opts.fineTune > 0) await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
 
@@ -161,6 +173,11 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
       );
       if (opts.shouldStop?.()) return interrupted(head.history);
       const setup = ftSetup;
+      const ftLrFind = await findPhaseLr(run, 'fineTune', ftPlan, config, resuming, () =>
+        detectionFineTuneRangeTest(model, setup, { blocks: opts.fineTune, units, batchSize: opts.batchSize, score, logger, shouldStop: opts.shouldStop }),
+      );
+      if (ftLrFind) lrFind.push(ftLrFind);
+      if (opts.shouldStop?.()) return interrupted(head.history);
       ft = await clock.time('fineTuneSeconds', () =>
         fineTuneDetector(model, setup, {
           blocks: opts.fineTune,
@@ -223,8 +240,8 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
       };
       return { metrics: m, test: testScore };
     });
-    const draft = detectionManifest(run, { session: s, headParams, ft, history, metrics, backend });
-    const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history, [], DETECTION_HISTORY));
+    const draft = detectionManifest(run, { session: s, headParams, ft, history, metrics, backend, lrFind });
+    const pkg = await clock.time('saveSeconds', () => saveTrained(run, model, draft, history, lrFind, DETECTION_HISTORY));
     await clock.time('checkpointFlushSeconds', () => flushCheckpoints(run, writer!));
     clock.total();
     boardStatus = 'SUCCESS';
@@ -242,20 +259,9 @@ export async function runDetectionTrain(opts: DetectionTrainOptions): Promise<De
       engine: s.engine.name,
       features,
       timings: clock.timings,
+      ...(lrFind.length ? { lrFind } : {}),
     };
   } finally {
-    // Every epoch's checkpoint is on disk before the command ends, whichever way it ends.
-    if (writer) await flushCheckpoints(run, writer);
-    if (boardStatus !== 'SUCCESS') await board?.close(boardStatus).catch((err: Error) => logger.warn(`TensorBoard log ${board.dir}: ${err.message}`));
-    // The full model shares the backbone's layers (released with the session) and has its own copy of the head's.
-    try {
-      fullModel?.dispose();
-    } catch {
-      // already released through the base
-    }
-    head?.head.dispose();
-    await ftSetup?.dispose();
-    await session?.dispose();
-    await lock?.release();
+    await releaseRun(run, { writer, board, boardStatus, fullModel, head: head?.head, ftSetup, session, lock });
   }
 }

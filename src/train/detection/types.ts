@@ -1,9 +1,10 @@
 // What `mlctl train --task detection` takes and returns, and what one epoch records (history, checkpoints, board).
 import type { DetectionFormat } from '../../data/detection/types.js';
 import type { ExtractStats } from '../../features/session.js';
-import type { TrainOptions } from '../types.js';
+import type { LrFindResult } from '../lr-find.js';
+import type { ExtractOnlyResult, TrainOptions } from '../types.js';
 
-export interface DetectionTrainOptions extends Omit<TrainOptions, 'head' | 'dropout' | 'classWeights' | 'extractOnly'> {
+export interface DetectionTrainOptions extends Omit<TrainOptions, 'head' | 'dropout' | 'classWeights'> {
   /** Annotation format (default: recognised from the files). */
   format?: DetectionFormat;
   /** Leave invalid annotations out (each is still reported) instead of refusing the dataset. */
@@ -48,4 +49,8 @@ export interface DetectionTrainResult {
   engine: string;
   features: { train?: ExtractStats; val?: ExtractStats; test?: ExtractStats; cacheDir?: string };
   timings: Record<string, number>;
+  /** LR range tests run (--find-lr). */
+  lrFind?: LrFindResult[];
+  /** What --extract-only stored. */
+  extracted?: ExtractOnlyResult;
 }

@@ -8,9 +8,9 @@ import { createProgress, type Progress } from '../../util/progress.js';
 import type { Checkpoint, CheckpointWriter, RunConfig } from '../checkpoint.js';
 import { headSteps, headWeights, trainHead, type EpochMetrics, type TrainHeadResult } from '../../heads/head.js';
 import type { RunClock } from '../eta.js';
-import { describeLrFind, lrRangeTest, type LrFindResult } from '../lr-find.js';
+import { rangeTestWithProgress, type LrFindResult } from '../lr-find.js';
 import { describeSchedule, learningRateAt, phaseSchedule } from '../schedule.js';
-import type { PhasePlan } from '../types.js';
+import type { PhasePlan, TrainOptions } from '../types.js';
 import type { HeadInputs } from './features.js';
 import type { PreparedRun } from './prepare.js';
 
@@ -35,16 +35,8 @@ export async function flushCheckpoints(run: Pick<PreparedRun, 'runDir'>, writer:
 async function headRangeTest(run: PreparedRun, inputs: HeadInputs, spec: HeadSpec): Promise<LrFindResult> {
   const { opts } = run;
   const stepper = await headSteps(inputs.train ?? emptyRows(inputs.dim), { spec, batchSize: opts.batchSize, seed: opts.seed, engine: opts.engine, logger: opts.logger, classWeights: inputs.classWeights, epochRows: inputs.epochRows });
-  const progress = createProgress({ label: 'LR range test (head)', total: 100, unit: 'step', logger: opts.logger, plainIntervalMs: 60_000 });
   try {
-    const r = await lrRangeTest(async (lr) => {
-      if (opts.shouldStop?.()) return NaN;
-      const loss = await stepper.step(lr);
-      progress.tick(1, `lr ${lr.toExponential(2)} loss ${loss.toFixed(4)}`);
-      return loss;
-    }, 'head');
-    progress.done(describeLrFind(r));
-    return r;
+    return await rangeTestWithProgress('head', (lr) => stepper.step(lr), { logger: opts.logger, shouldStop: opts.shouldStop });
   } finally {
     await stepper.dispose();
   }
@@ -52,9 +44,9 @@ async function headRangeTest(run: PreparedRun, inputs: HeadInputs, spec: HeadSpe
 
 /**
  * With --find-lr: the range test for a phase, its suggestion taken unless the rate was given (or, resuming, the rate
- * an earlier test chose, kept in the run config). Returns the test run, if any.
+ * an earlier test chose, kept in the run config). Returns the test run, if any. Any task's run: `test` is its trainer's.
  */
-export async function findPhaseLr(run: PreparedRun, phase: 'head' | 'fineTune', plan: PhasePlan, config: RunConfig, resumed: boolean, test: () => Promise<LrFindResult>): Promise<LrFindResult | undefined> {
+export async function findPhaseLr(run: { opts: Pick<TrainOptions, 'findLr' | 'logger' | 'shouldStop'> }, phase: 'head' | 'fineTune', plan: PhasePlan, config: RunConfig, resumed: boolean, test: () => Promise<LrFindResult>): Promise<LrFindResult | undefined> {
   const { opts } = run;
   if (!opts.findLr) return undefined;
   const flag = phase === 'head' ? '--lr' : '--fine-tune-lr';

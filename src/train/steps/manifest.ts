@@ -5,7 +5,7 @@ import type { ManifestDraft } from '../../artifacts/manifest.js';
 import type { FeatureSession } from '../../features/session.js';
 import { headInputSize, headParamCount, type HeadSpec } from '../../models/head.js';
 import type { FineTuneResult } from '../finetune.js';
-import type { LrFindResult } from '../lr-find.js';
+import { lrFindRecord, type LrFindResult } from '../lr-find.js';
 import type { PhasePlan } from '../types.js';
 import type { EpochMetrics } from '../../heads/head.js';
 import { countBy } from '../../data/imagefolder.js';
@@ -62,7 +62,7 @@ export function trainManifest(
       classWeights: o.classWeights ?? null,
       augment: run.augment,
       fineTune: fineTune ? { blocks: opts.fineTune, lr: fineTune.lr, epochs: fineTune.epochs, epochsRun: ft?.history.length ?? 0, lrSchedule: schedule(fineTune) } : null,
-      ...(o.lrFind?.length ? { lrFind: o.lrFind.map((r) => ({ phase: r.phase, steps: r.lrs.length, stop: r.stop, suggestions: r.suggestions, chosen: r.chosen ?? null })) } : {}),
+      ...(o.lrFind?.length ? { lrFind: lrFindRecord(o.lrFind) } : {}),
       backend: o.backend,
       engine: session.engine.name,
       featureStore: session.storeDir ? session.identity : null,

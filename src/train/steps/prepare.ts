@@ -86,6 +86,22 @@ export function planPhases(o: Pick<TrainOptions, 'epochs' | 'lr' | 'lrSchedule' 
   return { head, fineTune };
 }
 
+/** The part of the --resume fingerprint every task's run has: the base's weights, seed, batch, rate, schedule, splits. */
+export function trainingFingerprint(o: Pick<TrainOptions, 'seed' | 'batchSize' | 'lr' | 'findLr' | 'lrSchedule' | 'warmupEpochs' | 'validationSplit' | 'testSplit'>, weightsSha256: string): Record<string, unknown> {
+  return {
+    weights: weightsSha256,
+    seed: o.seed,
+    batchSize: o.batchSize,
+    // With --find-lr and no --lr the rate is the range test's, kept in the run config.
+    lr: o.lr ?? (o.findLr ? undefined : DEFAULT_LR),
+    findLr: o.findLr || undefined,
+    lrSchedule: o.lrSchedule,
+    warmupEpochs: o.warmupEpochs,
+    validationSplit: o.validationSplit,
+    testSplit: o.testSplit,
+  };
+}
+
 /** What must match for --resume to continue a run (data, size, head, weights, seed, …). */
 export function runFingerprint(run: PreparedRun, weightsSha256: string): Record<string, unknown> {
   const o = run.opts;
@@ -97,15 +113,7 @@ export function runFingerprint(run: PreparedRun, weightsSha256: string): Record<
     imageSize: o.imageSize,
     head: o.head,
     dropout: o.dropout,
-    weights: weightsSha256,
-    seed: o.seed,
-    batchSize: o.batchSize,
-    lr: o.lr ?? (o.findLr ? undefined : DEFAULT_LR),
-    findLr: o.findLr || undefined,
-    lrSchedule: o.lrSchedule,
-    warmupEpochs: o.warmupEpochs,
-    validationSplit: o.validationSplit,
-    testSplit: o.testSplit,
+    ...trainingFingerprint(o, weightsSha256),
     augment: o.augment,
     classWeights: o.classWeights,
     fineTune: o.fineTune,
