@@ -1,7 +1,7 @@
 // Model packages on disk: artifacts/<name>/<version>/ with mlctl.json + model files (+ mlctl.sig when signed).
 // Saving is atomic with auto-incremented versions and logged to the registry audit log; loading verifies every
 // file's sha256 against the manifest (and, when asked, the signature); model files are read (and decrypted) here only.
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { sha256, sha256File } from './hash.js';
 import { readRegistry } from './registry-file.js';
 import { MANIFEST_FILE, SCHEMA_VERSION, validateManifest, type FileEntry, type LineageEntry, type Manifest, type ManifestDraft } from './manifest.js';
 import { checkSignature, SIGNATURE_FILE, type SignatureInfo, type TrustedKeys } from './signing.js';
-import { alignModelInputName, readLayersModel, writeLayersModel } from './tfjs-io.js';
+import { alignModelInputName, readLayersModel, tfjs, writeLayersModel } from './tfjs-io.js';
 
 export interface LoadedPackage {
   dir: string;
@@ -353,13 +353,15 @@ export async function loadTfjsModel(pkg: LoadedPackage, rel = pkg.manifest.forma
   const base = path.posix.dirname(rel);
   const read = (file: string) => readModelFile(pkg, base === '.' ? file : `${base}/${file}`);
   const artifacts = await readLayersModel(path.join(pkg.dir, rel), read);
+  const tf = await tfjs();
   return tf.loadLayersModel(tf.io.fromMemory(artifacts));
 }
 
 /** Save a TF.js model into a package directory being written (used inside SaveOptions.write). */
 export async function writeTfjsModel(dir: string, model: tf.LayersModel, specsOverride?: tf.io.WeightsManifestEntry[]): Promise<void> {
+  const tf = await tfjs();
   await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
+    tf.io.withSaveHandler(async (artifacts: tf.io.ModelArtifacts) => {
       await writeLayersModel(dir, artifacts, specsOverride);
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     }),

@@ -1,8 +1,11 @@
 // File-system IOHandler for TF.js layers models: what tfjs-node's `file://` handler gives, for the wasm/cpu path.
 // Writes the standard layers format (model.json + weight shards) that stock tf.loadLayersModel reads.
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+
+/** TF.js, imported when a model is written or loaded (reading files needs none): serve may never need it. */
+export const tfjs = (): Promise<typeof tf> => import('@tensorflow/tfjs');
 
 export const MODEL_JSON = 'model.json';
 /** Shard size as the TF.js converter uses (4 MiB). */
@@ -98,6 +101,7 @@ export function modelInputName(topology: unknown): string | undefined {
 
 /** Write model.json + shards into `dir` (which must exist). Returns the file names written. */
 export async function writeLayersModel(dir: string, artifacts: tf.io.ModelArtifacts, specsOverride?: tf.io.WeightsManifestEntry[]): Promise<string[]> {
+  const tf = await tfjs();
   const weightData = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
   const shards = splitShards(weightData);
   const paths = shards.map((_, i) => shardName(i, shards.length));
@@ -155,7 +159,7 @@ export function fileIO(dir: string): tf.io.IOHandler {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       await fs.mkdir(dir, { recursive: true });
       await writeLayersModel(dir, artifacts);
-      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+      return { modelArtifactsInfo: (await tfjs()).io.getModelArtifactsInfoForJSON(artifacts) };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
       return readLayersModel(path.join(dir, MODEL_JSON));
@@ -164,5 +168,5 @@ export function fileIO(dir: string): tf.io.IOHandler {
 }
 
 export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
-  return tf.loadLayersModel(fileIO(dir));
+  return (await tfjs()).loadLayersModel(fileIO(dir));
 }

@@ -4,7 +4,7 @@ import { workerData } from 'node:worker_threads';
 import type { InferenceEngine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { serveWorkerRequests } from '../util/worker.js';
-import { onnxEngineFromBytes, type SessionEngineOptions } from './onnx.js';
+import { onnxSessionEngine, type SessionEngineOptions } from './onnx-session.js';
 import { forTransfer } from './transfer.js';
 
 type Request = { id: number; op: 'run'; feeds: Tensor[]; fetches?: string[] } | { id: number; op: 'dispose' };
@@ -14,7 +14,7 @@ const { bytes, opts } = workerData as { bytes: Uint8Array; opts: SessionEngineOp
 await serveWorkerRequests<InferenceEngine, Request>(
   async () => {
     // The main thread checked the bytes before starting this worker.
-    const engine = await onnxEngineFromBytes(bytes, { ...opts, worker: false });
+    const engine = await onnxSessionEngine(bytes, opts);
     return { state: engine, ready: { inputs: engine.inputs, outputs: engine.outputs, batched: engine.batched, description: engine.description } };
   },
   async (engine, r) => {

@@ -1,7 +1,7 @@
 // TF.js inference in a worker thread (serve, watch): the wasm/cpu backends compute on the calling thread, so a
 // VGG16 batch would block the event loop (and health probes) for seconds; here the main thread only posts batches.
 import type { LoadedPackage } from '../artifacts/package.js';
-import { currentBackend, type BackendName } from '../runtime/backend.js';
+import { ensureBackend, type BackendName } from '../runtime/backend.js';
 import type { EngineSource, InferenceEngine } from '../runtime/engine.js';
 import { checkFeeds, type Tensor, type TensorSpec } from '../runtime/tensor.js';
 import { startWorkerClient } from '../util/worker.js';
@@ -31,5 +31,5 @@ export async function openTfjsThreadEngine(pkg: LoadedPackage, backend: BackendN
 
 export async function openTfjsThread(source: EngineSource): Promise<InferenceEngine> {
   if (source.kind !== 'package') throw new Error('a worker thread loads models from packages only');
-  return openTfjsThreadEngine(source.pkg, currentBackend()?.name ?? 'cpu');
+  return openTfjsThreadEngine(source.pkg, (await ensureBackend()).name);
 }

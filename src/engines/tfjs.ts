@@ -2,6 +2,7 @@
 // and owned by the engine; an in-memory model is borrowed and left to its owner.
 import * as tf from '@tensorflow/tfjs';
 import { loadTfjsModel } from '../artifacts/package.js';
+import { ensureBackend } from '../runtime/backend.js';
 import { alignTensors, manifestTensors, type DeclaredTensors } from '../runtime/declared.js';
 import type { EngineProvenance, EngineSource, InferenceEngine } from '../runtime/engine.js';
 import { batchable, checkFeeds, type Datatype, type Tensor, type TensorSpec } from '../runtime/tensor.js';
@@ -69,6 +70,7 @@ export function tfjsEngine(model: tf.LayersModel, opts: TfjsEngineOptions = {}):
 
 /** A package's model (owned) or an in-memory model (borrowed) on the selected TF.js backend. */
 export async function openTfjs(source: EngineSource): Promise<InferenceEngine> {
+  await ensureBackend();
   if (source.kind === 'model') return tfjsEngine(source.model, { owned: source.owned === true });
   if (source.kind !== 'package') throw new Error('tfjs cannot open an ONNX model');
   const { pkg } = source;

@@ -7,6 +7,7 @@ import { graphBuilder, valueInfo, type GraphBuilder } from './builders.js';
 import { foldBatchNorms } from './fold.js';
 import { CONVERTERS, NHWC_TO_NCHW_AXIS, SUPPORTED_LAYERS, type Layout, type Value } from './layers.js';
 import { DataType, encodeModel, irVersionForOpset, type ModelProto } from './proto.js';
+import { CONVERTER_VERSION } from './version.js';
 
 export interface ConvertOptions {
   /** ai.onnx opset, 13..21 (default 17: ONNX Runtime, TensorRT and onnx ≥ 1.12 all accept it). */
@@ -30,8 +31,8 @@ export const MIN_OPSET = 13;
 export const MAX_OPSET = 21;
 /** Symbolic name of the batch dimension on every graph input and output. */
 export const BATCH_DIM = 'batch';
-/** Bumped whenever converted graphs change, so cached conversions can be told apart. */
-export const CONVERTER_VERSION = '2';
+/** Bumped whenever converted graphs change, so cached conversions can be told apart (onnx/version.ts). */
+export { CONVERTER_VERSION };
 
 const require = createRequire(import.meta.url);
 const MLCTL_VERSION = (require('../../package.json') as { version: string }).version;

@@ -1,4 +1,5 @@
-// Public API of mlctl's TF.js → ONNX converter (stable names; other areas import only from this file):
+// Public API of mlctl's TF.js → ONNX converter (stable names; other areas import only from this file, or from
+// version.ts for CONVERTER_VERSION alone, which loads no TF.js):
 //   convertLayersModel(model, opts?) → Uint8Array   ONNX bytes for a tf.LayersModel (Sequential, functional, nested):
 //       NHWC float32 input(s) with symbolic batch dim "batch"; opts { opset (13..21, default 17), inputName,
 //       outputName, metadata (→ metadata_props), docString }. Unsupported layer → MlctlError UNSUPPORTED_LAYER.

@@ -1,6 +1,8 @@
 // TF.js backend selection in one place: `auto` prefers tfjs-node's native `tensorflow`, then `wasm`, then `cpu`.
-// Every subcommand calls selectBackend() once, before building or loading a model.
-import * as tf from '@tensorflow/tfjs';
+// Every subcommand calls selectBackend() once, before building or loading a model — or, when TF.js may not be needed
+// at all (serve with ONNX models), deferBackend(), and whatever needs TF.js calls ensureBackend() first.
+// TF.js itself is imported on first selection: a process that never needs it never loads it (15 MB of heap).
+import type * as TF from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { MlctlError } from '../errors.js';
@@ -17,9 +19,19 @@ export interface BackendInfo {
 }
 
 const require = createRequire(import.meta.url);
-// mlctl reports its backend choice itself; silence TF.js's "install tfjs-node" banner and debug-mode warnings.
-tf.env().set('PROD', true);
+let tf: typeof TF;
 let selected: BackendInfo | undefined;
+let deferred: { choice: BackendChoice; announce?: (info: BackendInfo) => void } | undefined;
+
+/** TF.js, imported once. */
+async function loadTfjs(): Promise<typeof TF> {
+  if (!tf) {
+    tf = await import('@tensorflow/tfjs');
+    // mlctl reports its backend choice itself; silence TF.js's "install tfjs-node" banner and debug-mode warnings.
+    tf.env().set('PROD', true);
+  }
+  return tf;
+}
 
 async function tryTensorflow(): Promise<void> {
   // tfjs-node registers the 'tensorflow' backend on import; it is an optional dependency that
@@ -54,6 +66,7 @@ export function parseBackendChoice(value: string | undefined): BackendChoice {
  * fails is an error (the user asked for it explicitly). Idempotent for the same choice.
  */
 export async function selectBackend(choice: BackendChoice = parseBackendChoice(process.env.MLCTL_BACKEND)): Promise<BackendInfo> {
+  await loadTfjs();
   if (selected && (selected.requested === choice || choice === 'auto' || selected.name === choice)) {
     if (tf.getBackend() !== selected.name) await tf.setBackend(selected.name);
     return selected;
@@ -77,6 +90,27 @@ export async function selectBackend(choice: BackendChoice = parseBackendChoice(p
 
 export function currentBackend(): BackendInfo | undefined {
   return selected;
+}
+
+/**
+ * Select `choice` only when something first needs TF.js (ensureBackend), then tell `announce`: for commands that may
+ * run without TF.js, such as serve with ONNX models. An explicit choice should be selected at once instead, so that a
+ * backend that cannot start fails the command at start.
+ */
+export function deferBackend(choice: BackendChoice, announce?: (info: BackendInfo) => void): void {
+  deferred = { choice, ...(announce ? { announce } : {}) };
+}
+
+/** The selected backend; the deferred choice (else `auto`) selected now if none is yet. Call before any TF.js work. */
+export async function ensureBackend(): Promise<BackendInfo> {
+  if (selected) return selected;
+  const d = deferred;
+  const info = await selectBackend(d?.choice ?? 'auto');
+  if (d) {
+    deferred = undefined;
+    d.announce?.(info);
+  }
+  return info;
 }
 
 /** One line for stderr saying which backend runs and why. */

@@ -10,6 +10,7 @@ import { startServe } from '../../serve/serve.js';
 import { shutdownOnSignal } from '../../serve/start.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { ServeContext } from '../commands/serve.js';
+import { deferBackend, describeBackend, parseBackendChoice } from '../../runtime/backend.js';
 import { startBackend, startDevice } from '../context.js';
 import { packageAccessFrom } from './package-access.js';
 import type { CommandResult } from '../spec.js';
@@ -70,7 +71,12 @@ export async function run(ctx: ServeContext): Promise<CommandResult> {
   const config: ServeConfig = serveConfigFromOptions(ctx.args[0]!, opts);
   const prepared = await prepareSecurity(config.security);
   config.access = await packageAccessFrom(opts, { logger });
-  await startBackend(ctx);
+  // ONNX models need no TF.js: with the automatic backend it is loaded (and announced) only when a version needs it —
+  // a TF.js engine or a conversion — which keeps 15 MB off the heap every collection walks. A named backend starts now,
+  // so one that cannot fails the command at once.
+  const backend = parseBackendChoice(opts.backend);
+  if (backend === 'auto') deferBackend(backend, (info) => logger.info(describeBackend(info)));
+  else await startBackend(ctx);
   await startDevice(ctx);
   const level = opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info';
   // The request logs in the format mlctl's own lines use (--log-format).
