@@ -1,6 +1,6 @@
 // Static int8 quantization of an ONNX model in QDQ form (QuantizeLinear/DequantizeLinear pairs), the format ONNX
-// Runtime fuses into QLinearConv/QLinearMatMul: per-channel symmetric int8 weights, uint8 activations from min/max
-// calibration (the float graph run by ORT with every calibrated tensor exposed as an output).
+// Runtime fuses into QLinearConv/QLinearMatMul: per-channel symmetric int8 weights, uint8 activations from min/max or
+// percentile calibration (the float graph run by ORT with every calibrated tensor exposed as an output).
 import { MlctlError } from '../errors.js';
 import { DataType, decodeModel, encodeModel, floatTensor, int32Tensor, int8Tensor, makeNode, tensorFloats, uint8Tensor, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../onnx/index.js';
 import { ort, onnxSessionOptions } from '../runtime/ort.js';
@@ -32,7 +32,7 @@ export interface QdqResult {
   quantizedNodes: number;
   /** Activation tensors given a uint8 QuantizeLinear/DequantizeLinear pair. */
   quantizedTensors: number;
-  /** Calibrated [min, max] per activation tensor. */
+  /** Calibrated [min, max] per activation tensor (with activationRange, the percentile's range). */
   ranges: Record<string, [number, number]>;
   /** Conv/MatMul nodes left in float, and why. */
   floatNodes: Array<{ node: string; reason: string }>;
@@ -110,7 +110,7 @@ const PERCENTILE_BINS = 4096;
 
 /**
  * Run the float model with `tensors` exposed as outputs over the calibration batches: min/max per tensor, then with
- * a percentile, a second pass histograms each tensor between its min and max and cuts that share of the values off
+ * a percentile p, a second pass histograms each tensor between its min and max and cuts (100 − p) % of the values off
  * each end (ORT's CalibrationMethod.Percentile, TensorRT's percentile calibrator).
  */
 async function calibrate(proto: ModelProto, tensors: string[], opts: QdqOptions): Promise<Map<string, [number, number]>> {
