@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CenterNetSection as DetectionSection } from '../src/artifacts/manifest.js';
 import { appendCenterNetDecode } from '../src/export/onnx-detection.js';
-import { buildModelProto, encodeModel } from '../src/onnx/index.js';
+import { buildModelProto, decodeModel, encodeModel } from '../src/onnx/index.js';
 import { decodeCenterNet, type DecodedBox } from '../src/models/detection/decode.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { createRng } from '../src/util/random.js';
@@ -198,5 +198,41 @@ describe('mlctl quantize of a detection package', () => {
     expect(r.json.after.accuracy).toBeGreaterThan(0);
     expect(r.json.after.accuracy).toBeLessThanOrEqual(1);
     expect(r.stderr).toMatch(/mAP gate: 8 validation pictures/);
+  });
+
+  it('int8 keeps the first conv and the head\'s output convs float (float weights, no Q/DQ after them) and passes an mAP gate', async () => {
+    // Squares on black, every peak of the 4x4 grid an oracle box (32 detections kept): the gate asks for the same
+    // peaks and the same boxes, not the same order of near-tied scores of a random model on noise among the top 3.
+    // This random toy's near-tied peaks still move under any int8 (every conv int8 with min/max ranges: 2.5 points
+    // of mAP@[.5:.95] here), hence a 5-point gate; the trained detector's figure is bench/detection.ts's.
+    const made = await tinyDetectionPackage(home.artifacts, { name: 'det-all', maxDetections: 32 });
+    const data = path.join(home.dir, 'oracle-all');
+    const size = { width: 80, height: 80 };
+    const files = await noisePictures(data, 16, size.width, size.height, 21, true);
+    await writeCocoDataset(data, files, size, await oracleBoxes(made.model, made.section, files, size));
+    made.model.dispose();
+    const r = await runCli(['quantize', made.pkg.dir, '--dtype', 'int8', '--data', data, '--validation-split', '0.5', '--max-map-drop', '5', '--latency-runs', '0', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.status).toBe('ok');
+    expect(r.json.after.accuracy).toBeGreaterThan(0.95);
+    expect(r.json.before.accuracy).toBeCloseTo(1, 6);
+    expect(r.json.activationRange).toBe('99.999 percentile');
+    const kept = ['bb_conv', 'det_heatmap', 'det_size', 'det_offset'].map((l) => `${l}/conv_node`);
+    expect(r.json.floatNodes.map((f: { node: string }) => f.node)).toEqual(kept);
+    expect(r.json.floatNodes[1].reason).toMatch(/output layer/);
+    const proto = decodeModel(await readFile(path.join(r.json.package.dir, 'model.onnx')));
+    const floatWeights = new Set(proto.graph.initializer.filter((t) => t.dataType === 1 && t.dims?.length === 4).map((t) => t.name));
+    const convs = proto.graph.node.filter((n) => n.opType === 'Conv');
+    for (const c of convs) {
+      const isFloat = kept.includes(c.name!);
+      expect(floatWeights.has(c.input[1]!), `${c.name} weights`).toBe(isFloat);
+      if (isFloat) expect(proto.graph.node.some((n) => n.opType === 'QuantizeLinear' && n.input[0] === c.output[0])).toBe(false);
+    }
+    expect(convs.filter((c) => !kept.includes(c.name!)).length).toBe(r.json.quantizedNodes); // the rest are int8
+    // The heatmap's sigmoid reads the float conv's output directly: scores are never rounded to a uint8 step.
+    const sigmoid = proto.graph.node.find((n) => n.opType === 'Sigmoid')!;
+    expect(sigmoid.input[0]).toBe(convs.find((c) => c.name === 'det_heatmap/conv_node')!.output[0]);
+    const manifest = JSON.parse(await readFile(path.join(r.json.package.dir, 'mlctl.json'), 'utf8'));
+    expect(manifest.architecture.int8).toMatchObject({ activations: 'uint8 99.999 percentile calibrated', floatNodes: r.json.floatNodes });
   });
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MlctlError } from '../src/errors.js';
 import { convertLayersModel, decodeModel } from '../src/onnx/index.js';
-import { quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
+import { edgeLayerNodes, quantizeOnnxQdq } from '../src/optimize/onnx-qdq.js';
 import { selectBackend } from '../src/runtime/backend.js';
 import { tempDir } from './helpers/fixtures.js';
 import { onnxCheck, tools } from './helpers/tools.js';
@@ -125,6 +125,31 @@ describe('quantizeOnnxQdq', () => {
       expect(onnxCheck(file)).toMatchObject({ stderr: '', status: 0 });
       expect((await predict(result.bytes, images(2, 4), 2)).length).toBe(2 * CLASSES);
     }
+  }, 60_000);
+
+  it('floatLayers keeps the first conv and the output layer float (plain weights, no Q/DQ on their output); a percentile narrows ranges', async () => {
+    const calibration = [{ data: images(8, 100), batch: 8 }];
+    const proto = decodeModel(fp32);
+    const [first] = edgeLayerNodes(proto, 'input');
+    const [last] = edgeLayerNodes(proto, 'output');
+    expect([first!.opType, edgeLayerNodes(proto, 'input').length]).toEqual(['Conv', 1]);
+    expect([last!.opType, last!.input[1]]).toEqual(['MatMul', expect.stringMatching(/^logits\//)]); // Softmax follows it
+    const minmax = await quantizeOnnxQdq(fp32, { calibration });
+    const result = await quantizeOnnxQdq(fp32, { calibration, floatLayers: { input: true, output: true }, activationRange: { percentile: 99 } });
+    expect(result.floatNodes.map((f) => f.node)).toEqual([first!.name, last!.name]);
+    expect(result.quantizedNodes).toBe(3);
+    const q = decodeModel(result.bytes);
+    const floatInits = new Set(q.graph.initializer.filter((t) => t.dataType === 1 && (t.dims?.length ?? 0) >= 2).map((t) => t.name));
+    for (const name of [first!.name, last!.name]) {
+      const node = q.graph.node.find((n) => n.name === name)!;
+      expect(floatInits.has(node.input[1]!), `${name} reads float weights`).toBe(true);
+      expect(q.graph.node.some((n) => n.opType === 'QuantizeLinear' && n.input[0] === node.output[0])).toBe(false);
+    }
+    // The percentile cuts the tail a min/max range stretches to: some upper bound is lower, none is higher.
+    const shared = Object.keys(result.ranges).filter((t) => minmax.ranges[t]);
+    expect(shared.some((t) => result.ranges[t]![1] < minmax.ranges[t]![1])).toBe(true);
+    expect(shared.every((t) => result.ranges[t]![1] <= minmax.ranges[t]![1])).toBe(true);
+    expect((await predict(result.bytes, images(2, 4), 2)).length).toBe(2 * CLASSES);
   }, 60_000);
 
   it('refuses to run without calibration data or with wrongly shaped batches', async () => {

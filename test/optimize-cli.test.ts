@@ -69,6 +69,8 @@ describe('mlctl optimize', () => {
     const r = await run('quantize', 'net@1', '--dtype', 'int8', '--calibration', '6', '--data', data, '--max-accuracy-drop', '1', '--latency-runs', '2', '--json');
     expect(r.code).toBe(0);
     expect(r.json).toMatchObject({ dtype: 'int8', calibrationImages: 6 });
+    // A classifier keeps the plain recipe (only detectors keep layers float and cut outliers): every layer int8, min/max.
+    expect(r.json).toMatchObject({ floatNodes: [], activationRange: 'min/max' });
     expect(r.json.quantizedNodes).toBeGreaterThanOrEqual(3);
     // int8 weights: about a quarter of the fp32 ONNX bytes.
     expect(r.json.int8OnnxBytes / r.json.fp32OnnxBytes).toBeLessThan(0.4);

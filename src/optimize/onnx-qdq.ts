@@ -1,6 +1,6 @@
 // Static int8 quantization of an ONNX model in QDQ form (QuantizeLinear/DequantizeLinear pairs), the format ONNX
-// Runtime fuses into QLinearConv/QLinearMatMul: per-channel symmetric int8 weights, uint8 activations from min/max
-// calibration (the float graph run by ORT with every calibrated tensor exposed as an output).
+// Runtime fuses into QLinearConv/QLinearMatMul: per-channel symmetric int8 weights, uint8 activations from min/max or
+// percentile calibration (the float graph run by ORT with every calibrated tensor exposed as an output).
 import { MlctlError } from '../errors.js';
 import { DataType, decodeModel, encodeModel, floatTensor, int32Tensor, int8Tensor, makeNode, tensorFloats, uint8Tensor, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../onnx/index.js';
 import { ort, onnxSessionOptions } from '../runtime/ort.js';
@@ -12,11 +12,15 @@ export interface QdqOptions {
   perChannel?: boolean;
   /** Node names to leave in float (e.g. the classifier layer when its accuracy matters most). */
   excludeNodes?: string[];
+  /** Leave the first and/or last layers (edgeLayerNodes) in float. */
+  floatLayers?: { input?: boolean; output?: boolean };
   threads?: number;
   /** Called after each calibration chunk with examples done / total (for createProgress). */
   onProgress?: (done: number, total: number) => void;
   /** ModelProto.doc_string of the int8 model (the float model's is replaced: it no longer describes this graph). */
   docString?: string;
+  /** Activation ranges: min/max of the calibration values (default), or the range holding `percentile` % of them. */
+  activationRange?: { percentile: number };
 }
 
 /** Examples per calibration run: every calibrated activation comes back as an output (VGG16 at 224: ~60 MB each). */
@@ -28,8 +32,10 @@ export interface QdqResult {
   quantizedNodes: number;
   /** Activation tensors given a uint8 QuantizeLinear/DequantizeLinear pair. */
   quantizedTensors: number;
-  /** Calibrated [min, max] per activation tensor. */
+  /** Calibrated [min, max] per activation tensor (with activationRange, the percentile's range). */
   ranges: Record<string, [number, number]>;
+  /** Conv/MatMul nodes left in float, and why. */
+  floatNodes: Array<{ node: string; reason: string }>;
 }
 
 /** Ops whose output range lies within their input range: their output reuses the input's quantization parameters,
@@ -64,7 +70,49 @@ function quantizeWeights(w: Float32Array, dims: number[], axis: number | undefin
   return { q, scales };
 }
 
-/** Run the float model with `tensors` exposed as outputs over the calibration batches; min/max per tensor. */
+const WEIGHTED = new Set(['Conv', 'MatMul', 'Gemm']);
+
+/**
+ * The model's first or last layers: the Conv/MatMul/Gemm nodes reached from a graph input (`'input'`), or from which a
+ * graph output is reached (`'output'`), without passing through another of them — what lies between is layout,
+ * activations, concatenation, decoding. A detection head's last convs are its output layers: their outputs are the
+ * scores, sizes and offsets themselves.
+ */
+export function edgeLayerNodes(proto: ModelProto, edge: 'input' | 'output'): NodeProto[] {
+  const g = proto.graph;
+  const next = new Map<string, NodeProto[]>();
+  const link = (t: string, n: NodeProto) => next.set(t, [...(next.get(t) ?? []), n]);
+  for (const n of g.node) {
+    if (edge === 'output') for (const o of n.output) link(o, n);
+    else for (const i of n.input) if (i) link(i, n);
+  }
+  const inits = new Set(g.initializer.map((t) => t.name));
+  const stack = edge === 'output' ? g.output.map((o) => o.name) : g.input.map((i) => i.name).filter((n) => !inits.has(n));
+  const found = new Set<NodeProto>();
+  const seen = new Set<string>();
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    for (const n of next.get(t) ?? []) {
+      if (WEIGHTED.has(n.opType)) found.add(n); // a weighted node ends its branch
+      else stack.push(...(edge === 'output' ? n.input : n.output).filter(Boolean));
+    }
+  }
+  return g.node.filter((n) => found.has(n));
+}
+
+/** How activation ranges are calibrated, in the words the model's metadata and the package manifest use. */
+export const rangeWords = (opts: Pick<QdqOptions, 'activationRange'>) => (opts.activationRange ? `${opts.activationRange.percentile} percentile` : 'min/max');
+
+/** Histogram bins of the percentile pass, between each tensor's calibrated min and max (ORT's default is 2048 on |x|). */
+const PERCENTILE_BINS = 4096;
+
+/**
+ * Run the float model with `tensors` exposed as outputs over the calibration batches: min/max per tensor, then with
+ * a percentile p, a second pass histograms each tensor between its min and max and cuts (100 − p) % of the values off
+ * each end (ORT's CalibrationMethod.Percentile, TensorRT's percentile calibrator).
+ */
 async function calibrate(proto: ModelProto, tensors: string[], opts: QdqOptions): Promise<Map<string, [number, number]>> {
   const probe: ModelProto = { ...proto, graph: { ...proto.graph, output: [...proto.graph.output, ...tensors.filter((t) => !proto.graph.output.some((o) => o.name === t)).map((t) => valueInfo(t, DataType.FLOAT, []))] } };
   // valueInfo with an empty dim list would declare a scalar: drop the shape so ORT infers it.
@@ -79,29 +127,55 @@ async function calibrate(proto: ModelProto, tensors: string[], opts: QdqOptions)
     for (const { data, batch } of opts.calibration) {
       if (data.length !== batch * size) throw new MlctlError('OPTION_INVALID', [`calibration batch has ${data.length} values, expected ${batch} x [${perExample.join(', ')}]`]);
     }
+    const percentile = opts.activationRange?.percentile;
+    const passes = percentile === undefined ? 1 : 2;
     const total = opts.calibration.reduce((a, c) => a + c.batch, 0);
     let done = 0;
-    for (const { data, batch } of opts.calibration) for (let start = 0; start < batch; start += CALIBRATION_CHUNK) {
-      const n = Math.min(CALIBRATION_CHUNK, batch - start);
-      const chunk = data.subarray(start * size, (start + n) * size);
-      const out = await session.run({ [input.name]: new ort.Tensor('float32', chunk, [n, ...perExample]) }, tensors);
-      done += n;
-      opts.onProgress?.(done, total);
-      for (const t of tensors) {
-        const v = out[t]!.data as Float32Array;
-        let [lo, hi] = ranges.get(t) ?? [Infinity, -Infinity];
-        for (let i = 0; i < v.length; i++) {
-          const x = v[i]!;
-          if (x < lo) lo = x;
-          if (x > hi) hi = x;
-        }
-        ranges.set(t, [lo, hi]);
+    /** One pass over the calibration examples, `visit` called with every tensor's values of each chunk. */
+    const pass = async (visit: (t: string, v: Float32Array) => void) => {
+      for (const { data, batch } of opts.calibration) for (let start = 0; start < batch; start += CALIBRATION_CHUNK) {
+        const n = Math.min(CALIBRATION_CHUNK, batch - start);
+        const chunk = data.subarray(start * size, (start + n) * size);
+        const out = await session.run({ [input.name]: new ort.Tensor('float32', chunk, [n, ...perExample]) }, tensors);
+        done += n;
+        opts.onProgress?.(done, total * passes);
+        for (const t of tensors) visit(t, out[t]!.data as Float32Array);
       }
+    };
+    await pass((t, v) => {
+      let [lo, hi] = ranges.get(t) ?? [Infinity, -Infinity];
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i]!;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+      ranges.set(t, [lo, hi]);
+    });
+    if (percentile !== undefined) {
+      const hists = new Map(tensors.map((t) => [t, new Float64Array(PERCENTILE_BINS)]));
+      await pass((t, v) => {
+        const [lo, hi] = ranges.get(t)!;
+        const h = hists.get(t)!;
+        const perBin = hi > lo ? (PERCENTILE_BINS - 1) / (hi - lo) : 0;
+        for (let i = 0; i < v.length; i++) h[Math.round((v[i]! - lo) * perBin)]++;
+      });
+      for (const t of tensors) ranges.set(t, percentileRange(hists.get(t)!, ranges.get(t)!, percentile));
     }
   } finally {
     await session.release();
   }
   return ranges;
+}
+
+/** [lo, hi] narrowed to the bins that hold the middle `percentile` % of the values (bin i spans lo + i·width). */
+function percentileRange(h: Float64Array, [lo, hi]: [number, number], percentile: number): [number, number] {
+  const cut = (h.reduce((a, x) => a + x, 0) * (100 - percentile)) / 100;
+  let i = 0;
+  for (let below = 0; i < h.length - 1 && below + h[i]! <= cut; i++) below += h[i]!;
+  let j = h.length - 1;
+  for (let above = 0; j > i && above + h[j]! <= cut; j--) above += h[j]!;
+  const width = (hi - lo) / (h.length - 1);
+  return [lo + i * width, lo + j * width];
 }
 
 /**
@@ -123,6 +197,14 @@ export async function quantizeOnnxQdq(model: Uint8Array, opts: QdqOptions): Prom
   }
   const graphOutputs = new Set(g.output.map((o) => o.name));
   const exclude = new Set(opts.excludeNodes ?? []);
+  const floatNodes = (opts.excludeNodes ?? []).map((node) => ({ node, reason: 'excluded by the caller' }));
+  for (const edge of ['input', 'output'] as const) {
+    if (!opts.floatLayers?.[edge]) continue;
+    for (const n of edgeLayerNodes(proto, edge)) if (n.name && !exclude.has(n.name)) {
+      exclude.add(n.name);
+      floatNodes.push({ node: n.name, reason: edge === 'input' ? 'first layer: reads the picture itself' : 'output layer: its outputs are the model\'s results' });
+    }
+  }
 
   const isFloatInit = (name: string | undefined, rank: number) => {
     const t = name ? inits.get(name) : undefined;
@@ -216,8 +298,8 @@ export async function quantizeOnnxQdq(model: Uint8Array, opts: QdqOptions): Prom
   g.node = nodes;
   g.initializer = [...g.initializer.filter((t) => !replacedInits.has(t.name!) || stillUsed.has(t.name!)), ...newInits];
   if (opts.docString !== undefined) proto.docString = opts.docString;
-  proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => p.key !== 'mlctl.quantization'), { key: 'mlctl.quantization', value: JSON.stringify({ format: 'QDQ', weights: perChannel ? 'int8 symmetric per-channel' : 'int8 symmetric per-tensor', activations: 'uint8 asymmetric min/max', calibrationBatches: opts.calibration.length }) }];
+  proto.metadataProps = [...(proto.metadataProps ?? []).filter((p) => p.key !== 'mlctl.quantization'), { key: 'mlctl.quantization', value: JSON.stringify({ format: 'QDQ', weights: perChannel ? 'int8 symmetric per-channel' : 'int8 symmetric per-tensor', activations: `uint8 asymmetric ${rangeWords(opts)}`, ...(floatNodes.length ? { floatNodes: floatNodes.map((f) => f.node) } : {}), calibrationBatches: opts.calibration.length }) }];
   const ranges: Record<string, [number, number]> = {};
   for (const [t, r] of calibrated) ranges[t] = r;
-  return { bytes: encodeModel(proto), quantizedNodes: targets.length, quantizedTensors: ordered.length, ranges };
+  return { bytes: encodeModel(proto), quantizedNodes: targets.length, quantizedTensors: ordered.length, ranges, floatNodes };
 }

@@ -43,9 +43,9 @@ export function tinyDetector(seed = 3, opts: { input?: number; boxCells?: number
 }
 
 /** The tiny detector as a package (TF.js), with the detection manifest training writes. */
-export async function tinyDetectionPackage(root: string, opts: { name?: string; seed?: number } = {}): Promise<{ pkg: LoadedPackage; model: tf.LayersModel; section: DetectionSection }> {
+export async function tinyDetectionPackage(root: string, opts: { name?: string; seed?: number; maxDetections?: number } = {}): Promise<{ pkg: LoadedPackage; model: tf.LayersModel; section: DetectionSection }> {
   await selectBackend('cpu');
-  const { model, section } = tinyDetector(opts.seed);
+  const { model, section } = tinyDetector(opts.seed, { maxDetections: opts.maxDetections });
   const pkg = await savePackage({
     root,
     name: opts.name ?? 'det',
@@ -64,13 +64,13 @@ export async function tinyDetectionPackage(root: string, opts: { name?: string; 
   return { pkg, model, section };
 }
 
-/** Pictures of noise with a few bright squares (so the heat map varies), `width` x `height`, as JPEG files. */
-export async function noisePictures(dir: string, n: number, width: number, height: number, seed = 5): Promise<string[]> {
+/** Pictures of noise (or black: `clean`) with a few bright squares (so the heat map varies), `width` x `height`, as PNG files. */
+export async function noisePictures(dir: string, n: number, width: number, height: number, seed = 5, clean = false): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const rng = createRng(seed);
   const files: string[] = [];
   for (let i = 0; i < n; i++) {
-    const px = new Uint8Array(width * height * 3).map(() => Math.floor(rng() * 255));
+    const px = new Uint8Array(width * height * 3).map(() => (clean ? 0 : Math.floor(rng() * 255)));
     for (let k = 0; k < 3; k++) {
       const x0 = Math.floor(rng() * (width - 20));
       const y0 = Math.floor(rng() * (height - 20));

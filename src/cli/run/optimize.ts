@@ -80,8 +80,8 @@ export async function quantize(ctx: QuantizeContext): Promise<CommandResult> {
     const r = await quantizeInt8Package(source, { ...stepOptions(ctx), calibration: opts.calibration, force: opts.force });
     return {
       error: rejection(r.exitCode, r),
-      result: { ...stepResult(r), dtype: r.dtype, quantizedNodes: r.quantizedNodes, calibrationImages: r.calibrationImages, fp32OnnxBytes: r.fp32OnnxBytes, int8OnnxBytes: r.int8OnnxBytes },
-      text: stepText(r),
+      result: { ...stepResult(r), dtype: r.dtype, quantizedNodes: r.quantizedNodes, calibrationImages: r.calibrationImages, fp32OnnxBytes: r.fp32OnnxBytes, int8OnnxBytes: r.int8OnnxBytes, activationRange: r.activationRange, floatNodes: r.floatNodes },
+      text: [stepText(r), ...r.floatNodes.map((f) => `kept in float: ${f.node} (${f.reason})`), `activation ranges: ${r.activationRange}`].join('\n'),
     };
   }
   const r = await quantizePackage(source, opts.dtype, { ...stepOptions(ctx), force: opts.force });
