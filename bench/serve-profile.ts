@@ -284,7 +284,7 @@ async function profile(args: string[], root: string, jpeg: Buffer): Promise<Reco
   const rounds = Math.max(1, Number(arg(args, '--rounds', '3')));
   const before = arg(args, '--before', '');
   const extra = arg(args, '--serve-args', '').split(' ').filter(Boolean);
-  const envOf = (s: string) => Object.fromEntries(s.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+  const envOf = (s: string) => Object.fromEntries(s.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const pkg = await packageFor(root, c, jpeg);
   const name = pkg.manifest.name;
   const cores = os.availableParallelism();

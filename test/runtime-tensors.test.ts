@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/engines/index.js';
 import { createBatcher } from '../src/runtime/batcher.js';
 import { openEngine, type InferenceEngine } from '../src/runtime/engine.js';
-import { createFloatPool } from '../src/runtime/buffer-pool.js';
 import { enginePool } from '../src/runtime/pool.js';
 import { floatIO, runFloat } from '../src/runtime/float.js';
 import { allocate, DATATYPES, type Datatype, type Tensor } from '../src/runtime/tensor.js';
@@ -154,23 +153,6 @@ describe('the batcher over named tensors', () => {
       await b.idle();
     }
     expect(enginePool([members[0]!])).toBe(members[0]);
-  });
-
-  it('reuses decode buffers of the same length, never a view or a detached one, and keeps at most its cap', () => {
-    const pool = createFloatPool(2);
-    const a = pool.take(12);
-    pool.give(a);
-    expect(pool.take(12)).toBe(a);
-    expect(pool.take(12)).not.toBe(a);
-    pool.give(new Float32Array(24).subarray(0, 12));
-    const detached = new Float32Array(12);
-    structuredClone(detached.buffer, { transfer: [detached.buffer] });
-    pool.give(detached);
-    expect(pool.take(12).byteLength).toBe(48);
-    const kept = [pool.take(5), pool.take(5), pool.take(5)];
-    kept.forEach((b) => pool.give(b));
-    const again = [pool.take(5), pool.take(5), pool.take(5)];
-    expect(again.filter((b) => kept.includes(b))).toHaveLength(2);
   });
 
   it('never stacks requests whose per-example shapes differ, and runs an unbatched model one request at a time', async () => {

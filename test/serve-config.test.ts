@@ -82,8 +82,8 @@ describe('startServe(ServeConfig)', () => {
     for (const [k, a] of answers[0]!.entries()) for (const [i, v] of a.entries()) expect(answers[1]![k]![i]).toBeCloseTo(v, 6);
   });
 
-  it('answers every picture of concurrent batched requests as if it came alone, round after round of reused decode buffers', async () => {
-    // Shared batches copy each request's decoded buffer; the buffer then serves a later request (runtime/buffer-pool.ts).
+  it('answers every picture of concurrent batched requests as if it came alone, round after round', async () => {
+    // Pictures of different sizes, decoded concurrently into their requests' buffers and stacked into shared batches.
     const pictures = await Promise.all(Array.from({ length: 6 }, (_, i) => sharp({ create: { width: 40 + 8 * i, height: 30 + 4 * i, channels: 3, background: { r: 40 * i, g: 255 - 30 * i, b: (90 * i) % 256 } } }).jpeg().toBuffer()));
     const config = serveConfig(dirs[0]!, { port: 0, engine: 'onnx', batching: { maxBatch: 4, maxDelayMs: 20 }, web: { ui: false, docs: false } });
     const { server } = await startServe(config, { logger: createMemoryLogger(), httpLogger: false, metrics: createServeMetrics({ defaultMetrics: false }) });
@@ -100,7 +100,7 @@ describe('startServe(ServeConfig)', () => {
         }
       }
       const stats = (await (await fetch(`${server.url}/v2/models/alpha/stats`)).json()) as { model_stats: Array<{ inference_count: number; execution_count: number }> };
-      // Some requests did share a batch (otherwise no buffer was ever copied and reused).
+      // Some requests did share a batch.
       expect(stats.model_stats[0]!.execution_count).toBeLessThan(stats.model_stats[0]!.inference_count);
     } finally {
       await server.shutdown('test done');

@@ -5,7 +5,6 @@
 import type { LoadedPackage } from '../artifacts/package.js';
 import { MlctlError } from '../errors.js';
 import type { Batcher } from '../runtime/batcher.js';
-import { createFloatPool, type FloatPool } from '../runtime/buffer-pool.js';
 import { openEngine, type EngineChoice, type EngineOptions, type InferenceEngine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Logger } from '../util/log.js';
@@ -58,8 +57,6 @@ interface Entry extends Pick<LoadedVersion, 'model' | 'engine' | 'feedName' | 'p
   inflight: number;
   /** Requests still decoding their inputs: the batcher waits for them only while some are on their way. */
   preparing: number;
-  /** Buffers decoded images go into, reused once a run no longer needs them (runtime/buffer-pool.ts). */
-  pool: FloatPool;
 }
 
 /** The first NaN or ±Infinity among a result's float outputs: never answered as a 200 (JSON would say null). */
@@ -114,7 +111,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       opts.logger?.info(`loaded ${what} (${engine.description}; warm-up ${Math.round(ms)} ms) from ${version.location}`);
       const m = model.manifest;
       if (m.status === 'rejected') opts.logger?.warn(`${what} is marked rejected${m.statusReason ? ` (${m.statusReason})` : ''}: served because of --allow-rejected, only to requests that name this version unless it is the only one`);
-      return Object.assign(state, { ...loaded, batcher, inflight: 0, pool: createFloatPool(Math.min(64, maxQueue)) });
+      return Object.assign(state, { ...loaded, batcher, inflight: 0 });
     } catch (err) {
       await engine.dispose().catch(() => {});
       throw err;
@@ -138,7 +135,7 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       let batch: Feeds;
       const t0 = performance.now();
       try {
-        batch = await toFeeds(entry.model, inputs, { maxPixels, maxQueue, feedName: entry.feedName, pool: entry.pool, ...(ctx.part ? { part: ctx.part } : {}) });
+        batch = await toFeeds(entry.model, inputs, { maxPixels, maxQueue, feedName: entry.feedName, ...(ctx.part ? { part: ctx.part } : {}) });
       } catch (err) {
         entry.preparing--;
         entry.batcher.poke(); // the queue may have been waiting for this request
@@ -147,8 +144,6 @@ export function createRepository(opts: RepositoryOptions = {}): ModelRepository 
       entry.preparing--;
       const t1 = performance.now();
       const r = await entry.batcher.submit(batch.feeds, batch.n, fairnessKey(ctx), { handOver: batch.owned });
-      // The run is over: a decoded buffer the engine did not take (a shared batch copied it) serves the next request.
-      if (batch.owned) for (const f of batch.feeds) if (f.data instanceof Float32Array) entry.pool.give(f.data);
       const timing = { inputMs: t1 - t0, queueMs: Math.max(0, performance.now() - t1 - r.inferenceMs), inferMs: r.inferenceMs };
       const outputs = entry.present(r.outputs, batch.n);
       // A NaN or Infinity answered as JSON would be null: say what happened instead of a 200 with nulls.

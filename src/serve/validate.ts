@@ -4,7 +4,6 @@
 // matched by name, datatype and shape.
 import type { ImageInputSpec } from '../artifacts/manifest.js';
 import type { ImageGeometry } from '../data/preprocess.js';
-import type { FloatPool } from '../runtime/buffer-pool.js';
 import { describeSpec, dimMatches, elementCount, type Tensor, type TensorSpec } from '../runtime/tensor.js';
 import { badRequest } from './errors.js';
 import { imageBytesToInput } from './images.js';
@@ -17,8 +16,6 @@ export interface ValidateOptions {
   maxQueue: number;
   /** The engine's name for a served input. */
   feedName: (served: string) => string;
-  /** Where decoded images' buffers come from (default: new ones). */
-  pool?: FloatPool;
   /** The request is one picture of a larger one sent one by one (InferContext.part): errors name which. */
   part?: { index: number; of: number };
 }
@@ -96,7 +93,7 @@ async function taskFeeds(model: ServedModel, inputs: InferInput[], opts: Validat
   if (!Array.isArray(data) || data.length !== n) throw badRequest(`input ${input.name} has ${Array.isArray(data) ? data.length : 0} elements but shape [${s.join(', ')}] needs ${n}`);
   checkCount(n, opts, model);
   // The one buffer of the batch: every image is decoded and preprocessed straight into its slot.
-  const x = opts.pool?.take(n * per) ?? new Float32Array(n * per);
+  const x = new Float32Array(n * per);
   const images = await Promise.all(data.map((bytes, i) => imageBytesToInput(bytes, spec, x, i * per, opts.maxPixels, opts.part ? `image ${opts.part.index + 1} of ${opts.part.of}` : n > 1 ? `image ${i + 1} of ${n}` : 'image')));
   return { ...feed(x, n, true), images };
 }
