@@ -17,7 +17,7 @@
 //   (bench/watch.ts's sustain and latency steps, cameras in their own process, bench/_cameras.ts): whether it keeps up
 //   with 15 (every frame classified, p95 camera → result < 1 s) and the alert latency p95 (camera → webhook).
 // Every figure is printed with the load average: the machine is shared, figures under load are noisy.
-// Options: --only train,int8,serve --images 300 --size 128 --image-size 128 --epochs 25 --backbone vgg16 --alpha
+// Options: --only train,int8,serve --images 600 --size 128 --image-size 128 --epochs 25 --backbone vgg16 --alpha
 //   (mobilenet_v2) --weights none|imagenet|PATH --upsample 1 --head-channels 64 --lr 0.003 --batch 16 --seed 1
 //   int8: --package DIR --data DIR --calibration 100 --calibration-samples 3 --heldout 600 (0: the validation split)
 //   serve: --serve-size 320 --clients 8 --duration 4 --rounds 3
@@ -76,7 +76,7 @@ const median = (xs: number[]) => {
 };
 
 async function trainPart(args: string[]) {
-  const images = Number(arg(args, '--images', '300'));
+  const images = Number(arg(args, '--images', '600'));
   const size = Number(arg(args, '--size', '128'));
   const imageSize = Number(arg(args, '--image-size', String(size)));
   const epochs = Number(arg(args, '--epochs', '25'));
