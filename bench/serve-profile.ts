@@ -7,7 +7,8 @@
 // server from another checkout (e.g. main) in interleaved rounds: before/after in one run, paired by round.
 // Scaling (`--scaling`): img/s, p50 and p99 at 1, 2, 4, 8, 16 clients for MobileNetV2 and VGG16, fp32 and int8.
 // `npm run bench -- serve-profile [--model mobilenet_v2] [--duration 4] [--rounds 3] [--before DIR] [--serve-args '…' --serve-args-before '…'] [--env K=V,… --env-before K=V,…]`
-// (--serve-args-before or --env-before alone compares two settings of this checkout.)
+// [--node-flags '…' --node-flags-before '…']: node's own flags for the server (e.g. --initial-old-space-size=128).
+// (--serve-args-before, --env-before or --node-flags-before alone compares two settings of this checkout.)
 // `npm run bench -- serve-profile --scaling [--models mobilenet_v2,mobilenet_v2-int8,vgg16,vgg16-int8] [--clients 1,2,4,8,16] [--duration 6]`
 // `npm run bench -- serve-profile --fixed 400 [--checkout DIR]`: one server answers 400 requests at c=8 (a fixed amount of work to time as a whole process).
 // Packages (random weights) are made once and kept under --root (default node_modules/.cache/mlctl-bench/serve).
@@ -70,9 +71,9 @@ export interface ServeChild {
 }
 
 /** `mlctl serve DIR` from `checkout`'s sources as a child process; resolves once it answers ready. */
-export async function startServe(checkout: string, pkgDir: string, extra: string[], what: string, env: Record<string, string> = {}): Promise<ServeChild> {
+export async function startServe(checkout: string, pkgDir: string, extra: string[], what: string, env: Record<string, string> = {}, nodeFlags: string[] = []): Promise<ServeChild> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(checkout, 'bench', '_mlctl.ts'), 'serve', pkgDir, '--port', String(port), '--no-ui', '--no-docs', ...extra], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(checkout, 'bench', '_mlctl.ts'), 'serve', pkgDir, '--port', String(port), '--no-ui', '--no-docs', ...extra], {
     cwd: checkout,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
@@ -306,10 +307,14 @@ async function profile(args: string[], root: string, jpeg: Buffer): Promise<Reco
     const envBefore = arg(args, '--env-before', '');
     const envAfter = arg(args, '--env', '');
     const argsBefore = args.includes('--serve-args-before') ? arg(args, '--serve-args-before', '').split(' ').filter(Boolean) : extra;
-    const beforeDir = before || (args.includes('--serve-args-before') || args.includes('--env-before') ? checkout : '');
-    const settings = (env: string, a: string[]) => [env, a.join(' ')].filter(Boolean).join(' ');
-    if (beforeDir) servers.push(await startServe(path.resolve(beforeDir), path.dirname(pkg.dir), argsBefore, `before (${before || 'this checkout'}${settings(envBefore, argsBefore) ? ` ${settings(envBefore, argsBefore)}` : ''})`, envOf(envBefore)));
-    servers.push(await startServe(checkout, path.dirname(pkg.dir), extra, `after (this checkout${settings(envAfter, extra) ? ` ${settings(envAfter, extra)}` : ''})`, envOf(envAfter)));
+    // Node's own flags for the server process (V8 heap settings cannot be set from NODE_OPTIONS or at run time).
+    const flagsAfter = arg(args, '--node-flags', '').split(' ').filter(Boolean);
+    const flagsBefore = args.includes('--node-flags-before') ? arg(args, '--node-flags-before', '').split(' ').filter(Boolean) : flagsAfter;
+    const beforeDir = before || (['--serve-args-before', '--env-before', '--node-flags-before'].some((o) => args.includes(o)) ? checkout : '');
+    const settings = (env: string, a: string[], flags: string[]) => [flags.join(' '), env, a.join(' ')].filter(Boolean).join(' ');
+    const named = (s: string) => (s ? ` ${s}` : '');
+    if (beforeDir) servers.push(await startServe(path.resolve(beforeDir), path.dirname(pkg.dir), argsBefore, `before (${before || 'this checkout'}${named(settings(envBefore, argsBefore, flagsBefore))})`, envOf(envBefore), flagsBefore));
+    servers.push(await startServe(checkout, path.dirname(pkg.dir), extra, `after (this checkout${named(settings(envAfter, extra, flagsAfter))})`, envOf(envAfter), flagsAfter));
     for (const s of servers) await closedLoop(s.url, jpeg, 8, 1);
     const acc = servers.map(() => ({ c8: emptyMeasured(), c1: emptyMeasured() }));
     let fl: Floors | undefined;

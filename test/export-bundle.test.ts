@@ -125,7 +125,7 @@ describe('export --format bundle', () => {
     // The cache directory exists and belongs to the runtime user (docker run without a volume still works).
     expect(df.instructions.some((i) => i.op === 'RUN' && i.args === `mkdir -p /var/cache/mlctl && chown ${one(df, 'USER')} /var/cache/mlctl`)).toBe(true);
     expect(one(df, 'HEALTHCHECK')).toMatch(/^--interval=\S+ .*CMD \[/);
-    expect(JSON.parse(one(df, 'ENTRYPOINT'))).toEqual(['node', '/app/bin/mlctl.js', 'serve', '/models/Tiny_Net.v2', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081']);
+    expect(JSON.parse(one(df, 'ENTRYPOINT'))).toEqual(['node', '--initial-old-space-size=128', '/app/bin/mlctl.js', 'serve', '/models/Tiny_Net.v2', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081']);
     expect(df.instructions.some((i) => i.op === 'COPY' && i.args === 'models/ /models/')).toBe(true);
     expect(df.instructions.some((i) => i.op === 'COPY' && i.args === 'app/ui ./ui')).toBe(true);
     const ignore = await fs.readFile(path.join(out, '.dockerignore'), 'utf8');
@@ -243,7 +243,9 @@ describe('export --format bundle', () => {
   it('the entrypoint and manifest args are valid `mlctl serve` flags', async () => {
     const df = parseDockerfile(await fs.readFile(path.join(out, 'Dockerfile'), 'utf8'));
     const dep = await yamlFile('k8s/deployment.yaml');
-    const argv = [...JSON.parse(one(df, 'ENTRYPOINT')).slice(1), ...dep.spec.template.spec.containers[0].args] as string[];
+    const image = JSON.parse(one(df, 'ENTRYPOINT')) as string[];
+    // node's own flags come before the script; mlctl parses what follows it.
+    const argv = [...image.slice(image.indexOf('/app/bin/mlctl.js')), ...dep.spec.template.spec.containers[0].args];
     const parsed = parseCLI(['node', ...argv]);
     expect(parsed?.command).toEqual(['serve']);
     expect(parsed?.args[0]).toBe('/models/Tiny_Net.v2');
